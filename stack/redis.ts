@@ -1,0 +1,86 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { accessSync, constants, createWriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { waitForPort } from "./ports.ts";
+
+export interface RedisOptions {
+  port: number;
+  /** Where the dump lives when `persistent`, and where the log goes. */
+  dataDir: string;
+  persistent: boolean;
+}
+
+export interface RedisServer {
+  readonly port: number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const REDIS_INSTALL_HINT =
+  "redis-server is not installed: `sudo apt-get install redis-server` (Debian/Ubuntu) or `brew install redis` (macOS), or set REDIS_SERVER_BIN";
+
+/** The redis-server binary: REDIS_SERVER_BIN, or the first on PATH; undefined when there is none. */
+export function findRedisServer(): string | undefined {
+  const candidates = process.env.REDIS_SERVER_BIN
+    ? [process.env.REDIS_SERVER_BIN]
+    : (process.env.PATH ?? "").split(path.delimiter).map((dir) => path.join(dir, "redis-server"));
+  for (const candidate of [...candidates, "/usr/bin/redis-server", "/usr/sbin/redis-server"]) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** A real redis-server on loopback, started from the system's binary. */
+export async function startRedis(binary: string, options: RedisOptions): Promise<RedisServer> {
+  await mkdir(options.dataDir, { recursive: true });
+  const args = [
+    "--port",
+    String(options.port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    options.dataDir,
+    "--daemonize",
+    "no",
+    "--appendonly",
+    "no",
+    // A snapshot every minute when something changed keeps dev data across runs; tests keep none.
+    "--save",
+    options.persistent ? "60 1" : "",
+  ];
+  let child: ChildProcess | undefined;
+
+  async function start(): Promise<void> {
+    if (child) return;
+    const log = createWriteStream(path.join(options.dataDir, "redis.log"), { flags: "a" });
+    const started = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
+    started.stdout?.pipe(log);
+    started.stderr?.pipe(log);
+    started.once("exit", () => {
+      if (child === started) child = undefined;
+    });
+    child = started;
+    await waitForPort(options.port);
+  }
+
+  await start();
+  return {
+    port: options.port,
+    start,
+    async stop() {
+      const running = child;
+      if (!running) return;
+      child = undefined;
+      await new Promise<void>((resolve) => {
+        running.once("exit", () => resolve());
+        running.kill("SIGTERM");
+      });
+    },
+  };
+}

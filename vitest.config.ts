@@ -1,0 +1,70 @@
+import { fileURLToPath } from "node:url";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig, defineProject } from "vitest/config";
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+
+// Same substitution as the `alias` in the wrangler configs: Workers get the AWS SDK's browser
+// build, whose XML parser needs DOMParser (see src/pkg/storage/aws-xml-builder.ts).
+const resolve = {
+  alias: [
+    { find: /^@aws-sdk\/xml-builder$/, replacement: here("./src/pkg/storage/aws-xml-builder.ts") },
+    {
+      find: /^@aws-sdk\/xml-builder\/dist-es\/(XmlNode|XmlText|xml-parser)\.js$/,
+      replacement: here("./node_modules/@aws-sdk/xml-builder/dist-es/$1.js"),
+    },
+  ],
+};
+
+// Mirrors the processor's [[queues.consumers]] in workers/processor/wrangler.toml, with a short
+// batch timeout so tests do not wait for batches to fill.
+const processorConsumers = {
+  "document-events": { maxBatchSize: 10, maxBatchTimeout: 0.05, maxRetries: 5, deadLetterQueue: "document-events-dlq" },
+  "document-events-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.05, maxRetries: 10 },
+};
+
+export default defineConfig({
+  test: {
+    globalSetup: ["./test/global-setup.ts"],
+    // A safety net, not a speed assertion: the first request of a file also loads the app.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    projects: [
+      defineProject({
+        resolve,
+        test: { name: "api", include: ["test/api/**/*.test.ts"] },
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: { ...inject("stack"), OUTAGE_STACK: inject("outageStack"), CONTROL_URL: inject("controlUrl") },
+              // The processor runs beside the API worker, as in `npm run dev`, so end-to-end tests
+              // go through the real queue. It is built by the global setup.
+              workers: [
+                {
+                  name: "techcorp-processor",
+                  modules: true,
+                  scriptPath: here("./dist/test/processor/index.js"),
+                  compatibilityDate: "2026-11-01",
+                  compatibilityFlags: ["nodejs_compat"],
+                  bindings: inject("stack"),
+                  queueConsumers: processorConsumers,
+                },
+              ],
+            },
+          })),
+        ],
+      }),
+      defineProject({
+        resolve,
+        test: { name: "processor", include: ["test/processor/**/*.test.ts"] },
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: "./workers/processor/wrangler.toml" },
+            miniflare: { bindings: inject("stack") },
+          })),
+        ],
+      }),
+    ],
+  },
+});

@@ -1,0 +1,11 @@
+import { buildApp } from "../../src/app/app.ts";
+
+export { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";
+export { Sessions } from "../../src/durable-objects/sessions.ts";
+
+const app = buildApp();
+
+// Default export: the Workers runtime calls `fetch()` on it.
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;
