@@ -115,7 +115,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     const env: Record<string, string> = {
       ENVIRONMENT: options.mode === "dev" ? "development" : "test",
-      LOG_LEVEL: options.mode === "dev" ? "debug" : "warn",
+      LOG_LEVEL: options.mode === "dev" ? "debug" : "error",
       DATABASE_URL: databaseUrl,
       NEON_LOCAL_PROXY: neonProxy?.address ?? "",
       UPSTASH_REDIS_REST_URL: upstash?.url ?? "",

@@ -19,8 +19,9 @@ let configuredProxy: string | undefined;
  * instead of Neon's: plain ws://, and no pipelined connect because SCRAM needs a round trip.
  * In production none of this is set and the driver's defaults reach Neon.
  */
-function useLocalProxy(address: string): void {
-  if (configuredProxy === address) return;
+export function configureDriver(config: DatabaseConfig): void {
+  const address = config.localProxy;
+  if (!address || configuredProxy === address) return;
   neonConfig.wsProxy = (host, port) => `${address}/v2?address=${host}:${port}`;
   neonConfig.useSecureWebSocket = false;
   neonConfig.pipelineConnect = false;
@@ -33,7 +34,7 @@ function useLocalProxy(address: string): void {
  * created inside the request and ended before it completes.
  */
 export function openDatabase(config: DatabaseConfig): DatabaseHandle {
-  if (config.localProxy) useLocalProxy(config.localProxy);
+  configureDriver(config);
   let pool: Pool | undefined;
   let db: Database | undefined;
   return {

@@ -12,6 +12,9 @@ export interface WindowState extends RateWindow {
   resetMs: number;
 }
 
+/** A policy: every window must have room for a request to be admitted. */
+export type RatePolicy = readonly [RateWindow, ...RateWindow[]];
+
 export interface RateDecision {
   allowed: boolean;
   /** When refused: how long until every window admits one more request. */
@@ -36,8 +39,7 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /** Counts one request against all `windows` if every one of them has room; otherwise refuses. */
-  async hit(windows: readonly RateWindow[], now = Date.now()): Promise<RateDecision> {
-    if (windows.length === 0) throw new Error("a policy needs at least one window");
+  async hit(windows: RatePolicy, now = Date.now()): Promise<RateDecision> {
     const longest = Math.max(...windows.map((w) => w.windowMs));
     this.sql.exec("delete from hits where at <= ?", now - longest);
 
@@ -54,7 +56,7 @@ export class RateLimiter extends DurableObject<Env> {
   }
 
   /** How many requests are counted in each window now, without counting one. */
-  async peek(windows: readonly RateWindow[], now = Date.now()): Promise<WindowState[]> {
+  async peek(windows: RatePolicy, now = Date.now()): Promise<WindowState[]> {
     return windows.map((w) => this.state(w, now));
   }
 

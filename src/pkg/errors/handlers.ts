@@ -1,10 +1,11 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
 import { ConfigError } from "../config/config.ts";
 import { fallbackLogger } from "../middleware/request-log.ts";
 import { ApiError, DependencyError, type FieldError, PROBLEMS, type ProblemCode } from "./api-error.ts";
-import { problemBody, problemResponse } from "./problem.ts";
+import { PROBLEM_CONTENT_TYPE, problemBody } from "./problem.ts";
 
 const CODE_BY_STATUS = new Map<number, ProblemCode>(
   Object.entries(PROBLEMS)
@@ -24,7 +25,11 @@ function respond(
     instance: c.req.path,
     requestId: c.get("requestId") ?? "unknown",
   });
-  return problemResponse(body, options.headers);
+  // Through the context, so headers set earlier (X-Request-ID) are kept.
+  return c.body(JSON.stringify(body), body.status as ContentfulStatusCode, {
+    ...options.headers,
+    "content-type": PROBLEM_CONTENT_TYPE,
+  });
 }
 
 const logger = (c: Context) => c.get("logger") ?? fallbackLogger.with({ requestId: c.get("requestId") });

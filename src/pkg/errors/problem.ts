@@ -49,13 +49,6 @@ export function problemBody(input: {
   };
 }
 
-export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(problem), {
-    status: problem.status,
-    headers: { ...headers, "content-type": PROBLEM_CONTENT_TYPE },
-  });
-}
-
 /** The OpenAPI `responses` entry for a problem, so every route documents its errors the same way. */
 export function problemResponses<const S extends readonly (keyof typeof STATUS_DESCRIPTIONS)[]>(...statuses: S) {
   return Object.fromEntries(

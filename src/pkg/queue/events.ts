@@ -41,11 +41,16 @@ export class MessageTooLargeError extends Error {
   }
 }
 
+/** Throws unless `body`, as JSON, fits in one queue message. */
+export function assertFitsInMessage(body: unknown): void {
+  const bytes = new TextEncoder().encode(JSON.stringify(body)).byteLength;
+  if (bytes > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(bytes);
+}
+
 /** Completes an event with its id and time, validates it and checks the size limit. */
 export function buildEvent(input: EventInput<DocumentEvent>): DocumentEvent {
   const event = DocumentEventSchema.parse({ ...input, id: crypto.randomUUID(), occurredAt: new Date().toISOString() });
-  const bytes = new TextEncoder().encode(JSON.stringify(event)).byteLength;
-  if (bytes > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(bytes);
+  assertFitsInMessage(event);
   return event;
 }
 

@@ -1,0 +1,83 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createLogger, redact } from "../../src/pkg/logger/logger.ts";
+import { apiWith } from "../helpers.ts";
+
+/** Captures the JSON lines written to the console while `run` executes. */
+async function captureLines(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+  const lines: string[] = [];
+  for (const method of ["log", "warn", "error"] as const) {
+    vi.spyOn(console, method).mockImplementation((line: unknown) => void lines.push(String(line)));
+  }
+  await run();
+  return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe("request log", () => {
+  it("writes one JSON line per request with method, path, status, duration and request id", async () => {
+    const lines = await captureLines(() =>
+      apiWith({ LOG_LEVEL: "info" }, "/health", { headers: { "X-Request-ID": "log-test-1" } }),
+    );
+    const requests = lines.filter((line) => line.message === "request");
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatchObject({
+      level: "info",
+      method: "GET",
+      path: "/health",
+      status: 200,
+      requestId: "log-test-1",
+      durationMs: expect.any(Number),
+    });
+  });
+
+  it("never writes tokens, passwords or query strings", async () => {
+    const lines = await captureLines(() =>
+      apiWith({ LOG_LEVEL: "debug" }, "/nowhere?access_token=sekrit-token&password=hunter2", {
+        headers: { Authorization: "Bearer sekrit-bearer", Cookie: "session=sekrit-cookie" },
+      }),
+    );
+    const text = JSON.stringify(lines);
+    expect(lines.some((line) => line.message === "request" && line.status === 404)).toBe(true);
+    for (const secret of ["sekrit-token", "hunter2", "sekrit-bearer", "sekrit-cookie"])
+      expect(text).not.toContain(secret);
+  });
+
+  it("logs a 5xx at error level", async () => {
+    const lines = await captureLines(() => apiWith({ LOG_LEVEL: "info", DATABASE_URL: "nope" }, "/health"));
+    expect(lines.find((line) => line.message === "request")).toMatchObject({ level: "error", status: 500 });
+    expect(lines.find((line) => line.message === "configuration invalid")).toBeDefined();
+  });
+});
+
+describe("logger", () => {
+  it("redacts sensitive keys at any depth and keeps the rest", () => {
+    expect(
+      redact({
+        user: "ada",
+        password: "p",
+        nested: { apiKey: "k", list: [{ refresh_token: "t", ok: 1 }] },
+        Authorization: "a",
+      }),
+    ).toEqual({
+      user: "ada",
+      password: "[redacted]",
+      nested: { apiKey: "[redacted]", list: [{ refresh_token: "[redacted]", ok: 1 }] },
+      Authorization: "[redacted]",
+    });
+  });
+
+  it("flattens errors with their cause", () => {
+    const flat = redact(new Error("outer", { cause: new TypeError("inner") })) as Record<string, unknown>;
+    expect(flat).toMatchObject({ name: "Error", message: "outer", cause: { name: "TypeError", message: "inner" } });
+  });
+
+  it("drops lines below its level", async () => {
+    const lines = await captureLines(async () => {
+      const logger = createLogger({ level: "warn" });
+      logger.info("hidden");
+      logger.warn("shown", { a: 1 });
+    });
+    expect(lines).toEqual([expect.objectContaining({ level: "warn", message: "shown", a: 1 })]);
+  });
+});

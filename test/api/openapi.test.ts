@@ -1,0 +1,103 @@
+import { hc } from "hono/client";
+import { describe, expect, it } from "vitest";
+import { type AppType, buildApp } from "../../src/app/app.ts";
+import { PROBLEMS } from "../../src/pkg/errors/api-error.ts";
+import { api, expectProblem } from "../helpers.ts";
+
+interface OpenApiDoc {
+  openapi: string;
+  info: { title: string };
+  paths: Record<
+    string,
+    Record<string, { responses: Record<string, { content?: Record<string, { schema: unknown }> }> }>
+  >;
+}
+
+const fetchDoc = async () => (await (await api("/openapi.json")).json()) as OpenApiDoc;
+
+describe("OpenAPI document", () => {
+  it("is OpenAPI 3.1", async () => {
+    const doc = await fetchDoc();
+    expect(doc.openapi).toBe("3.1.0");
+    expect(doc.info.title).toBe("TechCorp Platform API");
+  });
+
+  it("documents every route the app serves, and nothing it does not", async () => {
+    const doc = await fetchDoc();
+    const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
+      Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
+    );
+    const served = buildApp()
+      .routes.filter((route) => route.method !== "ALL")
+      .map((route) => `${route.method} ${route.path.replace(/:(\w+)/g, "{$1}")}`);
+    expect(new Set(served)).toEqual(new Set(documented));
+  });
+
+  it("gives every operation a success response with a schema, and problem schemas for errors", async () => {
+    const doc = await fetchDoc();
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        const statuses = Object.keys(operation.responses);
+        const success = statuses.find((s) => s.startsWith("2"));
+        expect(success, `${method} ${path}`).toBeDefined();
+        for (const status of statuses.filter((s) => Number(s) >= 400 && Number(s) !== 503)) {
+          expect(operation.responses[status]?.content, `${method} ${path} ${status}`).toHaveProperty([
+            "application/problem+json",
+          ]);
+        }
+      }
+    }
+  });
+
+  it("declares the validating schemas of a route (document upload)", async () => {
+    const upload = (await fetchDoc()).paths["/documents"]?.post as unknown as {
+      parameters: { name: string; in: string; required: boolean }[];
+    };
+    expect(upload.parameters).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: "title", in: "query", required: true }),
+        expect.objectContaining({ name: "content-type", in: "header", required: true }),
+      ]),
+    );
+  });
+});
+
+describe("reference page", () => {
+  it("renders every documented operation as HTML without scripts", async () => {
+    const [res, doc] = await Promise.all([api("/docs"), fetchDoc()]);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    const html = await res.text();
+    expect(html).not.toContain("<script");
+    for (const path of Object.keys(doc.paths)) expect(html).toContain(`<code>${path}</code>`);
+  });
+
+  it("serves its stylesheet from the same origin", async () => {
+    const res = await api("/docs/style.css");
+    expect(res.headers.get("content-type")).toMatch(/^text\/css/);
+  });
+});
+
+describe("problem types", () => {
+  it("describes each problem type at its URI", async () => {
+    for (const [code, problem] of Object.entries(PROBLEMS)) {
+      const res = await api(`/problems/${code}`);
+      expect(await res.json()).toEqual({ code, ...problem });
+    }
+  });
+
+  it("404s an unknown problem type", async () => {
+    await expectProblem(await api("/problems/nope"), 404);
+  });
+});
+
+describe("typed client", () => {
+  it("calls the API through hono/client with the app's types", async () => {
+    const client = hc<AppType>("http://api.test", {
+      fetch: (input: RequestInfo | URL, init?: RequestInit) => api(new URL(new Request(input).url).pathname, init),
+    });
+    const res = await client.health.$get();
+    const body = await res.json();
+    expect(body.status).toBe("ok");
+  });
+});

@@ -1,0 +1,77 @@
+import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
+import { exports } from "cloudflare:workers";
+import { buildApp } from "../src/app/app.ts";
+
+/** Bindings the test configuration adds beside the worker's own (see vitest.config.ts). */
+interface TestBindings {
+  /** Bindings of a second stack whose services tests may stop (never the shared one). */
+  OUTAGE_STACK: Record<string, string>;
+  CONTROL_URL: string;
+}
+
+export const testEnv = env as unknown as Env & TestBindings;
+
+/** A request to the API worker through its real entry point (the `SELF` binding). */
+export function api(path: string, init?: RequestInit): Promise<Response> {
+  return exports.default.fetch(new Request(`http://api.test${path}`, init));
+}
+
+const app = buildApp();
+
+/** A request to the same app with other bindings, e.g. pointing at the outage stack. */
+export async function apiWith(bindings: Partial<Env> & object, path: string, init?: RequestInit): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(new Request(`http://api.test${path}`, init), { ...testEnv, ...bindings }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+/** The worker's bindings, re-pointed at the outage stack. */
+export function outageBindings(): Partial<Env> {
+  return testEnv.OUTAGE_STACK as Partial<Env>;
+}
+
+/** Stops or starts a real service of the outage stack. */
+export async function outage(service: "postgres" | "redis" | "s3", action: "stop" | "start"): Promise<void> {
+  const res = await fetch(`${testEnv.CONTROL_URL}/outage/${service}/${action}`, { method: "POST" });
+  if (res.status !== 204) throw new Error(`could not ${action} ${service}: ${res.status} ${await res.text()}`);
+}
+
+/** Polls `check` until it returns a value, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+export interface ProblemJson {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance: string;
+  requestId: string;
+  errors?: { in: string; pointer: string; message: string }[];
+}
+
+/** Asserts the RFC 9457 shape every error of this API has, and returns the body. */
+export async function expectProblem(res: Response, status: number): Promise<ProblemJson> {
+  const text = await res.text();
+  if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${text}`);
+  if (res.headers.get("content-type") !== "application/problem+json") {
+    throw new Error(`expected application/problem+json, got ${res.headers.get("content-type")}`);
+  }
+  const body = JSON.parse(text) as ProblemJson;
+  for (const field of ["type", "title", "detail", "instance", "requestId"] as const) {
+    if (typeof body[field] !== "string" || body[field] === "") throw new Error(`problem without ${field}: ${text}`);
+  }
+  if (body.status !== status) throw new Error(`problem status ${body.status} != ${status}`);
+  if (body.requestId !== res.headers.get("x-request-id"))
+    throw new Error("problem requestId differs from X-Request-ID");
+  if (/\bat \S+ \(|\.ts:\d+|\.js:\d+/.test(text)) throw new Error(`problem leaks a stack trace: ${text}`);
+  return body;
+}
