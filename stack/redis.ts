@@ -20,12 +20,16 @@ export interface RedisServer {
 export const REDIS_INSTALL_HINT =
   "redis-server is not installed: `sudo apt-get install redis-server` (Debian/Ubuntu) or `brew install redis` (macOS), or set REDIS_SERVER_BIN";
 
-/** The redis-server binary: REDIS_SERVER_BIN, or the first on PATH; undefined when there is none. */
+/** The redis-server binary: REDIS_SERVER_BIN if set, else the first on PATH; undefined when there is none. */
 export function findRedisServer(): string | undefined {
   const candidates = process.env.REDIS_SERVER_BIN
     ? [process.env.REDIS_SERVER_BIN]
-    : (process.env.PATH ?? "").split(path.delimiter).map((dir) => path.join(dir, "redis-server"));
-  for (const candidate of [...candidates, "/usr/bin/redis-server", "/usr/sbin/redis-server"]) {
+    : [
+        ...(process.env.PATH ?? "").split(path.delimiter).map((dir) => path.join(dir, "redis-server")),
+        "/usr/bin/redis-server",
+        "/usr/sbin/redis-server",
+      ];
+  for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);
       return candidate;

@@ -1,0 +1,107 @@
+import autocannon from "autocannon";
+
+export interface Metrics {
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Responses outside 2xx; a scenario with errors is not a measurement. */
+  errors: number;
+}
+
+export interface Scenario {
+  name: string;
+  run(): Promise<Metrics>;
+}
+
+/** Two scenarios measured the same way; the ratio is what we add over the baseline. */
+export interface Comparison {
+  title: string;
+  baseline: Scenario;
+  candidate: Scenario;
+}
+
+export interface LoadOptions {
+  /** Seconds of measured load (after a short warm-up). */
+  durationSeconds: number;
+  connections: number;
+}
+
+export interface HttpRequestSpec {
+  url: string;
+  method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+async function load(spec: HttpRequestSpec, options: LoadOptions, duration: number): Promise<autocannon.Result> {
+  return autocannon({
+    url: spec.url,
+    method: spec.method ?? "GET",
+    headers: spec.headers,
+    body: spec.body,
+    connections: options.connections,
+    duration,
+  });
+}
+
+/** An HTTP scenario driven by autocannon: a 2-second warm-up, then the measured run. */
+export function httpScenario(name: string, spec: HttpRequestSpec, options: LoadOptions): Scenario {
+  return {
+    name,
+    async run() {
+      await load(spec, options, 2);
+      const result = await load(spec, options, options.durationSeconds);
+      return {
+        requestsPerSecond: result.requests.average,
+        p50Ms: result.latency.p50,
+        p99Ms: result.latency.p99,
+        errors: result.non2xx + result.errors + result.timeouts,
+      };
+    },
+  };
+}
+
+const fixed = (value: number, digits = 1) => value.toFixed(digits);
+
+/** Runs each comparison and prints baseline, candidate and their ratios side by side. */
+export async function runComparisons(comparisons: Comparison[]): Promise<void> {
+  const rows: string[][] = [];
+  for (const comparison of comparisons) {
+    const baseline = await comparison.baseline.run();
+    const candidate = await comparison.candidate.run();
+    for (const [scenario, metrics] of [
+      [comparison.baseline, baseline],
+      [comparison.candidate, candidate],
+    ] as const) {
+      if (metrics.errors > 0)
+        throw new Error(`${scenario.name}: ${metrics.errors} failed requests; not a valid measurement`);
+    }
+    rows.push(
+      [comparison.title, "", "", ""],
+      [
+        `  ${comparison.baseline.name}`,
+        fixed(baseline.requestsPerSecond, 0),
+        fixed(baseline.p50Ms),
+        fixed(baseline.p99Ms),
+      ],
+      [
+        `  ${comparison.candidate.name}`,
+        fixed(candidate.requestsPerSecond, 0),
+        fixed(candidate.p50Ms),
+        fixed(candidate.p99Ms),
+      ],
+      [
+        "  ratio (candidate / baseline)",
+        `${fixed(candidate.requestsPerSecond / baseline.requestsPerSecond, 2)}x`,
+        `${fixed(candidate.p50Ms / Math.max(baseline.p50Ms, 0.001), 2)}x`,
+        `${fixed(candidate.p99Ms / Math.max(baseline.p99Ms, 0.001), 2)}x`,
+      ],
+    );
+  }
+  const header = ["scenario", "req/s", "p50 ms", "p99 ms"];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]?.length ?? 0)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  ");
+  console.log(line(header));
+  for (const row of rows) console.log(line(row));
+}
