@@ -3,8 +3,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { launchStack } from "../stack/launch.ts";
 import { freePort } from "../stack/ports.ts";
-import { startStack } from "../stack/stack.ts";
 import { startWranglerDev, waitUntilServing } from "../stack/wrangler.ts";
 import { type Comparison, httpScenario, type LoadOptions, runComparisons } from "./harness.ts";
 
@@ -14,7 +14,7 @@ const options: LoadOptions = {
 };
 
 const root = await mkdtemp(path.join(os.tmpdir(), "techcorp-bench-"));
-const stack = await startStack({ dataDir: path.join(root, "stack"), mode: "test", redis: "optional" });
+const stack = await launchStack({ dataDir: path.join(root, "stack"), redis: "optional", outage: false });
 const [apiPort, barePort] = [await freePort(), await freePort()];
 const api = await startWranglerDev({
   configs: ["wrangler.toml", "workers/processor/wrangler.toml"],

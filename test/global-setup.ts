@@ -3,8 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
-import { startControlServer } from "../stack/control.ts";
-import { startStack } from "../stack/stack.ts";
+import { launchStack } from "../stack/launch.ts";
 
 /**
  * Runs in Node before any test: starts a throwaway local stack (real Postgres, Redis, S3) on free
@@ -13,36 +12,32 @@ import { startStack } from "../stack/stack.ts";
  */
 export default async function setup(project: TestProject) {
   const root = await mkdtemp(path.join(os.tmpdir(), "techcorp-test-"));
-  const stack = await startStack({ dataDir: path.join(root, "main"), mode: "test", redis: "required" });
-  const outage = await startStack({
-    dataDir: path.join(root, "outage"),
-    mode: "test",
-    redis: "required",
-    neonProxy: stack.neonProxy,
-  });
-  const control = await startControlServer({ outage });
-
-  execFileSync(
-    process.execPath,
-    [
-      path.resolve("node_modules/wrangler/bin/wrangler.js"),
-      "deploy",
-      "--dry-run",
-      "--config",
-      "workers/processor/wrangler.toml",
-      "--outdir",
-      path.resolve("dist/test/processor"),
-    ],
-    { stdio: "ignore" },
-  );
+  const stack = await launchStack({ dataDir: root, redis: "required", outage: true });
+  try {
+    execFileSync(
+      process.execPath,
+      [
+        path.resolve("node_modules/wrangler/bin/wrangler.js"),
+        "deploy",
+        "--dry-run",
+        "--config",
+        "workers/processor/wrangler.toml",
+        "--outdir",
+        path.resolve("dist/test/processor"),
+      ],
+      { stdio: ["ignore", "ignore", "inherit"] },
+    );
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
 
   project.provide("stack", stack.env);
-  project.provide("outageStack", outage.env);
-  project.provide("controlUrl", control.url);
+  project.provide("outageStack", stack.outageEnv ?? {});
+  project.provide("controlUrl", stack.controlUrl ?? "");
 
   return async () => {
-    await control.close();
-    await Promise.all([stack.stop(), outage.stop()]);
+    await stack.stop();
     await rm(root, { recursive: true, force: true });
   };
 }

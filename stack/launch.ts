@@ -1,0 +1,44 @@
+import { fork } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export interface LaunchOptions {
+  dataDir: string;
+  redis: "optional" | "required";
+  /** Also start a second stack that tests may take down, and the control server for it. */
+  outage: boolean;
+}
+
+export type LaunchReport =
+  | { type: "ready"; env: Record<string, string>; outageEnv?: Record<string, string>; controlUrl?: string }
+  | { type: "error"; message: string };
+
+export interface LaunchedStack {
+  env: Record<string, string>;
+  outageEnv: Record<string, string> | undefined;
+  controlUrl: string | undefined;
+  stop(): Promise<void>;
+}
+
+const entry = fileURLToPath(new URL("./serve.ts", import.meta.url));
+
+/** Starts a throwaway stack in a child process (stack/serve.ts) and returns its bindings. */
+export function launchStack(options: LaunchOptions): Promise<LaunchedStack> {
+  const child = fork(entry, [JSON.stringify(options)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+    await exited;
+  };
+  return new Promise((resolve, reject) => {
+    child.once("message", (message: LaunchReport) => {
+      if (message.type === "error") {
+        void stop().then(() => reject(new Error(message.message)));
+        return;
+      }
+      resolve({ env: message.env, outageEnv: message.outageEnv, controlUrl: message.controlUrl, stop });
+    });
+    child.once("close", () =>
+      reject(new Error("the local stack did not start; its reason is in the [stack] line above")),
+    );
+  });
+}

