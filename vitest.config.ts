@@ -30,6 +30,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     projects: [
+      // Node-side code of the local stack.
+      defineProject({ test: { name: "node", environment: "node", include: ["test/node/**/*.test.ts"] } }),
       defineProject({
         resolve,
         test: { name: "api", include: ["test/api/**/*.test.ts"] },
