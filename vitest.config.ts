@@ -29,6 +29,9 @@ export default defineConfig({
     // A safety net, not a speed assertion: the first request of a file also loads the app.
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // The app's JSON log lines are asserted where they matter (test/api/logging.test.ts); elsewhere
+    // they are expected noise from error paths. TEST_LOGS=1 shows them.
+    onConsoleLog: (log) => (process.env.TEST_LOGS ? undefined : !log.trimStart().startsWith('{"level"')),
     projects: [
       // Node-side code of the local stack.
       defineProject({ test: { name: "node", environment: "node", include: ["test/node/**/*.test.ts"] } }),

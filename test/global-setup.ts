@@ -32,6 +32,9 @@ export default async function setup(project: TestProject) {
     throw error;
   }
 
+  // Wrangler's config reader looks for the required secrets in the environment and warns when they
+  // are absent; the bindings the tests pass carry the same values.
+  Object.assign(process.env, stack.env);
   project.provide("stack", stack.env);
   project.provide("outageStack", stack.outageEnv ?? {});
   project.provide("controlUrl", stack.controlUrl ?? "");
