@@ -1,5 +1,6 @@
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { terminate } from "./child.ts";
 
 export interface LaunchOptions {
   dataDir: string;
@@ -24,11 +25,7 @@ const entry = fileURLToPath(new URL("./serve.ts", import.meta.url));
 /** Starts a throwaway stack in a child process (stack/serve.ts) and returns its bindings. */
 export function launchStack(options: LaunchOptions): Promise<LaunchedStack> {
   const child = fork(entry, [JSON.stringify(options)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-    await exited;
-  };
+  const stop = () => terminate(child);
   return new Promise((resolve, reject) => {
     child.once("message", (message: LaunchReport) => {
       if (message.type === "error") {

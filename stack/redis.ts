@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, createWriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { terminate } from "./child.ts";
 import { waitForPort } from "./ports.ts";
 
 export interface RedisOptions {
@@ -79,12 +80,8 @@ export async function startRedis(binary: string, options: RedisOptions): Promise
     start,
     async stop() {
       const running = child;
-      if (!running) return;
       child = undefined;
-      await new Promise<void>((resolve) => {
-        running.once("exit", () => resolve());
-        running.kill("SIGTERM");
-      });
+      if (running) await terminate(running);
     },
   };
 }

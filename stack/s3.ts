@@ -1,6 +1,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { terminate } from "./child.ts";
 
 export interface S3Options {
   port: number;
@@ -53,12 +54,8 @@ export async function startS3(options: S3Options): Promise<S3Server> {
     start,
     async stop() {
       const running = child;
-      if (!running) return;
       child = undefined;
-      await new Promise<void>((resolve) => {
-        running.once("exit", () => resolve());
-        running.kill("SIGTERM");
-      });
+      if (running) await terminate(running);
     },
   };
 }

@@ -184,4 +184,11 @@ describe("an upload while a dependency is down leaves nothing behind", () => {
     stopped.pop();
     expect(await rowsTitled(outageEnv, "during postgres outage")).toBe(0);
   });
+
+  it("Postgres down: reading a document answers 503, not 500", async () => {
+    stopped.push("postgres");
+    await outage("postgres", "stop");
+    const problem = await expectProblem(await apiWith(outageEnv, `/documents/${crypto.randomUUID()}`), 503);
+    expect(problem.detail).toBe("postgres is unavailable; nothing was changed. Retry later.");
+  });
 });

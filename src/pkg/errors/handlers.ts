@@ -2,6 +2,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
+import { isDatabaseUnavailable } from "../../db/errors.ts";
 import { ConfigError } from "../config/config.ts";
 import { fallbackLogger } from "../middleware/request-log.ts";
 import { ApiError, DependencyError, type FieldError, PROBLEMS, type ProblemCode } from "./api-error.ts";
@@ -39,10 +40,12 @@ export const onError: ErrorHandler = (error, c) => {
   if (error instanceof ApiError) {
     return respond(c, error.code, { detail: error.detail, errors: error.errors, headers: error.headers });
   }
-  if (error instanceof DependencyError) {
-    logger(c).warn("dependency unavailable", { dependency: error.dependency, error: error.cause });
+  const dependency =
+    error instanceof DependencyError ? error.dependency : isDatabaseUnavailable(error) ? "postgres" : undefined;
+  if (dependency) {
+    logger(c).warn("dependency unavailable", { dependency, error });
     return respond(c, "service_unavailable", {
-      detail: `${error.dependency} is unavailable; nothing was changed. Retry later.`,
+      detail: `${dependency} is unavailable; nothing was changed. Retry later.`,
       headers: { "Retry-After": "5" },
     });
   }

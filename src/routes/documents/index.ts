@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { getDocument, insertDocument } from "../../db/queries/documents.ts";
-import { ApiError, DependencyError } from "../../pkg/errors/api-error.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { hashingStream } from "../../pkg/storage/hashing.ts";
 import { DocumentIdParams, DocumentSchema, toDocumentJson, UploadHeaders, UploadQuery } from "./schemas.ts";
@@ -91,16 +91,14 @@ export const documentsRouter = createRouter()
         .catch((cleanup: unknown) =>
           c.get("logger").error("orphaned object after failed upload", { storageKey, error: cleanup }),
         );
-      throw error instanceof DependencyError ? error : new DependencyError("postgres", error);
+      throw error;
     }
 
     return c.json(toDocumentJson(row), 201, { Location: `/documents/${id}` });
   })
   .openapi(getOne, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await getDocument(c.get("services").database.db, { id }).catch((error: unknown) => {
-      throw new DependencyError("postgres", error);
-    });
+    const row = await getDocument(c.get("services").database.db, { id });
     if (!row) throw new ApiError("not_found", { detail: `No document ${id}.` });
     return c.json(toDocumentJson(row), 200);
   });

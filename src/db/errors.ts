@@ -1,0 +1,21 @@
+import { DrizzleQueryError } from "drizzle-orm/errors";
+
+/** SQLSTATE classes that mean "the server cannot serve us now", not "this statement is wrong". */
+const UNAVAILABLE_CLASSES = ["08", "53", "57P"];
+
+const CONNECTION_MESSAGE = /connect|connection|terminated|timeout|timed out|websocket|network|socket|ECONNREFUSED/i;
+
+/**
+ * Whether a database error means the database could not be reached or dropped us (answer 503, or
+ * retry later) rather than a fault in the statement or our code (a 500, or a bug to fix).
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const cause = error instanceof DrizzleQueryError ? error.cause : error;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
+    return UNAVAILABLE_CLASSES.some((prefix) => code.startsWith(prefix));
+  }
+  // The driver reports a failed WebSocket as the raw event, not an Error.
+  if (cause && typeof cause === "object" && !(cause instanceof Error)) return true;
+  return cause instanceof Error && CONNECTION_MESSAGE.test(cause.message);
+}
