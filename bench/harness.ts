@@ -21,9 +21,11 @@ export interface Comparison {
 }
 
 export interface LoadOptions {
-  /** Seconds of measured load (after a short warm-up). */
+  /** Seconds of measured load per round (after a short warm-up). */
   durationSeconds: number;
   connections: number;
+  /** Baseline and candidate alternate this many times; medians are reported. */
+  rounds: number;
 }
 
 export interface HttpRequestSpec {
@@ -63,19 +65,40 @@ export function httpScenario(name: string, spec: HttpRequestSpec, options: LoadO
 
 const fixed = (value: number, digits = 1) => value.toFixed(digits);
 
-/** Runs each comparison and prints baseline, candidate and their ratios side by side. */
-export async function runComparisons(comparisons: Comparison[]): Promise<void> {
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+async function measure(scenario: Scenario): Promise<Metrics> {
+  const metrics = await scenario.run();
+  if (metrics.errors > 0)
+    throw new Error(`${scenario.name}: ${metrics.errors} failed requests; not a valid measurement`);
+  return metrics;
+}
+
+const summarise = (all: Metrics[]): Metrics => ({
+  requestsPerSecond: median(all.map((m) => m.requestsPerSecond)),
+  p50Ms: median(all.map((m) => m.p50Ms)),
+  p99Ms: median(all.map((m) => m.p99Ms)),
+  errors: 0,
+});
+
+/**
+ * Runs each comparison, alternating baseline and candidate for `rounds` rounds so that drift on
+ * the machine hits both alike, and prints the medians and their ratios side by side.
+ */
+export async function runComparisons(comparisons: Comparison[], rounds: number): Promise<void> {
   const rows: string[][] = [];
   for (const comparison of comparisons) {
-    const baseline = await comparison.baseline.run();
-    const candidate = await comparison.candidate.run();
-    for (const [scenario, metrics] of [
-      [comparison.baseline, baseline],
-      [comparison.candidate, candidate],
-    ] as const) {
-      if (metrics.errors > 0)
-        throw new Error(`${scenario.name}: ${metrics.errors} failed requests; not a valid measurement`);
+    const runs: { baseline: Metrics[]; candidate: Metrics[] } = { baseline: [], candidate: [] };
+    for (let round = 0; round < rounds; round++) {
+      runs.baseline.push(await measure(comparison.baseline));
+      runs.candidate.push(await measure(comparison.candidate));
     }
+    const baseline = summarise(runs.baseline);
+    const candidate = summarise(runs.candidate);
     rows.push(
       [comparison.title, "", "", ""],
       [

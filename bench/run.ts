@@ -9,8 +9,9 @@ import { startWranglerDev, waitUntilServing } from "../stack/wrangler.ts";
 import { type Comparison, httpScenario, type LoadOptions, runComparisons } from "./harness.ts";
 
 const options: LoadOptions = {
-  durationSeconds: Number(process.env.BENCH_SECONDS ?? 10),
+  durationSeconds: Number(process.env.BENCH_SECONDS ?? 5),
   connections: Number(process.env.BENCH_CONNECTIONS ?? 10),
+  rounds: Number(process.env.BENCH_ROUNDS ?? 3),
 };
 
 const root = await mkdtemp(path.join(os.tmpdir(), "techcorp-bench-"));
@@ -55,7 +56,7 @@ try {
       ),
     },
   ];
-  await runComparisons(comparisons);
+  await runComparisons(comparisons, options.rounds);
 } finally {
   await Promise.all([api.stop(), bare.stop()]);
   await stack.stop();

@@ -8,17 +8,19 @@ export const SECURITY_HEADERS = {
   "X-Frame-Options": "DENY",
 } as const;
 
+const apply = (headers: Headers) => {
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) headers.set(name, value);
+};
+
 export function securityHeaders(): MiddlewareHandler {
   return async function securityHeaders(c, next) {
     await next();
-    // Responses passed through from fetch() have immutable headers; copy those first.
-    let headers = c.res.headers;
     try {
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) headers.set(name, value);
+      apply(c.res.headers);
     } catch {
+      // A response passed through from fetch() has immutable headers: answer with a copy.
       c.res = new Response(c.res.body, c.res);
-      headers = c.res.headers;
-      for (const [name, value] of Object.entries(SECURITY_HEADERS)) headers.set(name, value);
+      apply(c.res.headers);
     }
   };
 }
