@@ -42,7 +42,17 @@ export default defineConfig({
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { ...inject("stack"), OUTAGE_STACK: inject("outageStack"), CONTROL_URL: inject("controlUrl") },
+              bindings: {
+                ...inject("stack"),
+                // Every test request comes from the same (unknown) client: lift the limits, except
+                // where a test sets its own policies (test/api/rate-limit.test.ts).
+                RATE_LIMIT_POLICIES: JSON.stringify({
+                  api: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
+                  auth: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
+                }),
+                OUTAGE_STACK: inject("outageStack"),
+                CONTROL_URL: inject("controlUrl"),
+              },
               // The processor runs beside the API worker, as in `npm run dev`, so end-to-end tests
               // go through the real queue. It is built by the global setup.
               workers: [

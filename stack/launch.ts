@@ -4,6 +4,8 @@ import { terminate } from "./child.ts";
 
 export interface LaunchOptions {
   dataDir: string;
+  /** Where the API answers, for issued tokens and OAuth redirects. */
+  publicUrl?: string;
   redis: "optional" | "required";
   /** Also start a second stack that tests may take down, and the control server for it. */
   outage: boolean;

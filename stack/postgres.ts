@@ -8,15 +8,23 @@ export interface PostgresOptions {
   dataDir: string;
   port: number;
   database: string;
+  /** The superuser, for administration only. */
   user?: string;
   password?: string;
+  /**
+   * The role the application connects as: it owns the database and its tables, as Neon's owner
+   * role does, and is neither superuser nor BYPASSRLS, so forced row-level security applies to it.
+   */
+  app: { role: string; password: string };
   /** Where the server's own output goes. */
   logFile: string;
 }
 
 export interface PostgresServer {
-  /** Connection string for the database, e.g. postgres://postgres:…@127.0.0.1:5432/app */
+  /** Connection string of the application role, e.g. postgres://app:…@127.0.0.1:5432/techcorp */
   readonly url: string;
+  /** Connection string of the superuser, for tests that inspect the server itself. */
+  readonly adminUrl: string;
   readonly port: number;
   start(): Promise<void>;
   stop(): Promise<void>;
@@ -70,15 +78,22 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
   const admin = new pg.Client({ host: "127.0.0.1", port: options.port, user, password, database: "postgres" });
   await admin.connect();
   try {
+    const { role, password: appPassword } = options.app;
+    const roleExists = await admin.query("select 1 from pg_roles where rolname = $1", [role]);
+    const verb = roleExists.rowCount === 0 ? "create" : "alter";
+    await admin.query(
+      `${verb} role "${role}" with login nosuperuser nobypassrls nocreaterole password ${pg.escapeLiteral(appPassword)}`,
+    );
     const found = await admin.query("select 1 from pg_database where datname = $1", [options.database]);
-    if (found.rowCount === 0) await admin.query(`create database "${options.database}"`);
+    if (found.rowCount === 0) await admin.query(`create database "${options.database}" owner "${role}"`);
   } finally {
     await admin.end();
   }
 
   let running = true;
   return {
-    url: `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${options.database}`,
+    url: `postgres://${options.app.role}:${encodeURIComponent(options.app.password)}@127.0.0.1:${options.port}/${options.database}`,
+    adminUrl: `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${options.port}/${options.database}`,
     port: options.port,
     async start() {
       if (running) return;

@@ -11,7 +11,12 @@ const stacks: Stack[] = [];
 let close: (() => Promise<void>) | undefined;
 
 async function main(): Promise<void> {
-  const primary = await startStack({ dataDir: `${options.dataDir}/main`, mode: "test", redis: options.redis });
+  const common = {
+    mode: "test" as const,
+    redis: options.redis,
+    ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+  };
+  const primary = await startStack({ ...common, dataDir: `${options.dataDir}/main` });
   stacks.push(primary);
   if (!options.outage) {
     report({ type: "ready", env: primary.env });
@@ -19,9 +24,8 @@ async function main(): Promise<void> {
   }
   // A second stack that tests may take down; it shares the Neon proxy (see StackOptions.neonProxy).
   const outage = await startStack({
+    ...common,
     dataDir: `${options.dataDir}/outage`,
-    mode: "test",
-    redis: options.redis,
     ...(primary.neonProxy ? { neonProxy: primary.neonProxy } : {}),
   });
   stacks.push(outage);

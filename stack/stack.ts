@@ -7,6 +7,7 @@ import { freePort, portOrFree } from "./ports.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
 import { findRedisServer, REDIS_INSTALL_HINT, type RedisServer, startRedis } from "./redis.ts";
 import { type S3Server, startS3 } from "./s3.ts";
+import { localSecrets } from "./secrets.ts";
 import { startUpstashRest, type UpstashRest } from "./upstash-rest.ts";
 
 export const DOCUMENTS_BUCKET = "techcorp-documents";
@@ -20,6 +21,8 @@ export interface StackOptions {
   databaseUrl?: string;
   /** A Neon proxy to share (the Workers runtime keeps one proxy setting per isolate); else one is started. */
   neonProxy?: NeonProxy;
+  /** Where the API answers (token issuer, OAuth redirects); http://localhost:8787 by default. */
+  publicUrl?: string;
   /** Without redis-server: "optional" runs with the cache off, "required" fails with how to install it. */
   redis: "optional" | "required";
   log?: (line: string) => void;
@@ -65,6 +68,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         port: await port("postgres"),
         database: "techcorp",
         password: options.mode === "dev" ? "postgres" : randomBytes(12).toString("hex"),
+        app: { role: "techcorp_app", password: options.mode === "dev" ? "techcorp" : randomBytes(12).toString("hex") },
         logFile: path.join(options.dataDir, "postgres.log"),
       });
       stoppers.push(() => postgres?.stop() ?? Promise.resolve());
@@ -113,6 +117,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     stoppers.push(() => s3.stop());
 
+    const secrets = await localSecrets(options.mode === "dev" ? path.join(options.dataDir, "secrets.json") : undefined);
+    const publicUrl = options.publicUrl ?? "http://localhost:8787";
     const env: Record<string, string> = {
       ENVIRONMENT: options.mode === "dev" ? "development" : "test",
       LOG_LEVEL: options.mode === "dev" ? "debug" : "error",
@@ -126,6 +132,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       S3_FORCE_PATH_STYLE: "true",
       S3_ACCESS_KEY_ID: s3.accessKeyId,
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+      PUBLIC_URL: publicUrl,
+      JWT_ISSUER: publicUrl,
+      JWT_AUDIENCE: "techcorp-api",
+      ...secrets,
+      OIDC_PROVIDERS: "[]",
+      OIDC_CLIENT_SECRETS: "{}",
     };
 
     return {

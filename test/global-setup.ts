@@ -12,7 +12,7 @@ import { launchStack } from "../stack/launch.ts";
  */
 export default async function setup(project: TestProject) {
   const root = await mkdtemp(path.join(os.tmpdir(), "techcorp-test-"));
-  const stack = await launchStack({ dataDir: root, redis: "required", outage: true });
+  const stack = await launchStack({ dataDir: root, redis: "required", outage: true, publicUrl: "http://api.test" });
   try {
     execFileSync(
       process.execPath,

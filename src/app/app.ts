@@ -1,11 +1,25 @@
+import { authRouter } from "../routes/auth/index.ts";
 import { documentsRouter } from "../routes/documents/index.ts";
 import { healthRouter } from "../routes/health/index.ts";
 import { metaRouter } from "../routes/meta/index.ts";
+import { usersRouter } from "../routes/users/index.ts";
+import { wellKnownRouter } from "../routes/well-known/index.ts";
 import { createApp } from "./create-app.ts";
 
 /** The whole API: the shell from createApp with every resource router mounted. */
 export function buildApp() {
-  const app = createApp().route("/", healthRouter).route("/", documentsRouter);
+  const app = createApp()
+    .route("/", healthRouter)
+    .route("/", wellKnownRouter)
+    .route("/", authRouter)
+    .route("/", usersRouter)
+    .route("/", documentsRouter);
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "An access token from POST /auth/token.",
+  });
   return app.route("/", metaRouter(app));
 }
 

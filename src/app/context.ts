@@ -1,4 +1,8 @@
+import type { Permission } from "../auth/permissions.ts";
+import type { InvalidTokenError } from "../auth/tokens.ts";
+import type { Actor } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
+import type { UserRole } from "../db/schema/users.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
@@ -14,12 +18,26 @@ export interface Services {
   events: EventPublisher;
 }
 
+/** The authenticated caller, from a verified access token and its live session. */
+export interface AuthContext {
+  userId: string;
+  sessionId: string;
+  /** Current role and permissions, from the session store (not the token), so changes apply at once. */
+  role: UserRole;
+  permissions: Permission[];
+  /** The same caller as row-level security sees it. */
+  actor: Actor;
+}
+
 declare module "hono" {
   interface ContextVariableMap {
     services: Services;
     logger: Logger;
     /** Set by the authentication middleware once a caller is known; logged with the request. */
     userId: string;
+    auth: AuthContext;
+    /** Why a presented token was refused, for the WWW-Authenticate of a protected route. */
+    authError: InvalidTokenError;
   }
 }
 

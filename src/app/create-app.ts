@@ -1,6 +1,9 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
+import { authentication } from "../gateway/authentication.ts";
+import { cors } from "../gateway/cors.ts";
+import { rateLimit } from "../gateway/rate-limit.ts";
 import { methodNotAllowedResponse, notFound, onError, validationHook } from "../pkg/errors/handlers.ts";
 import { requestLog } from "../pkg/middleware/request-log.ts";
 import { securityHeaders } from "../pkg/middleware/security-headers.ts";
@@ -14,8 +17,9 @@ export function createRouter() {
 
 /**
  * The application shell every route runs inside: request id, security headers, one log line per
- * request, 405 for known paths with the wrong method, per-request services, and problem+json
- * for every error. Routers are mounted on it by `buildApp`.
+ * request, 405 for known paths with the wrong method, per-request services, CORS, the caller's
+ * identity (when a token is presented), rate limiting, and problem+json for every error. Routers
+ * are mounted on it by `buildApp`.
  */
 export function createApp() {
   const app = createRouter();
@@ -24,6 +28,9 @@ export function createApp() {
   app.use(requestLog());
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }));
   app.use(services());
+  app.use(cors());
+  app.use(authentication());
+  app.use(rateLimit());
   app.notFound(notFound);
   app.onError(onError);
   return app;

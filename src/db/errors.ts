@@ -19,3 +19,9 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (cause && typeof cause === "object" && !(cause instanceof Error)) return true;
   return cause instanceof Error && CONNECTION_MESSAGE.test(cause.message);
 }
+
+/** The constraint a unique violation (SQLSTATE 23505) broke, if that is what `error` is. */
+export function uniqueViolation(error: unknown): string | undefined {
+  const cause = (error instanceof DrizzleQueryError ? error.cause : error) as { code?: unknown; constraint?: unknown };
+  return cause?.code === "23505" && typeof cause.constraint === "string" ? cause.constraint : undefined;
+}

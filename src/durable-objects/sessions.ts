@@ -1,4 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
+import type { Permission } from "../auth/permissions.ts";
+import type { UserRole, UserStatus } from "../db/schema/users.ts";
+
+/**
+ * How long the refresh token just rotated away still works, and then yields the very token that
+ * replaced it: two refreshes racing from one legitimate client both end up holding the same token.
+ */
+export const REFRESH_REUSE_GRACE_MS = 30_000;
+/** Rotated-away refresh tokens remembered per session, to recognise a reuse. */
+const RETIRED_KEPT = 50;
 
 export interface Session {
   id: string;
@@ -12,12 +22,26 @@ export interface Session {
   ip: string | null;
 }
 
+/** What the gateway needs to authorise a request, kept current by the user admin endpoints. */
+export interface Principal {
+  role: UserRole;
+  status: UserStatus;
+  permissions: Permission[];
+}
+
 export interface CreateSession {
   absoluteTtlMs: number;
   idleTimeoutMs: number;
   userAgent?: string | null;
   ip?: string | null;
+  principal: Principal;
 }
+
+export type Rotation =
+  | { outcome: "rotated"; secret: string; session: Session; principal: Principal }
+  /** A rotated-away token came back: the session is revoked (it may have been stolen). */
+  | { outcome: "reused" }
+  | { outcome: "invalid" };
 
 type SessionRow = {
   id: string;
@@ -27,6 +51,10 @@ type SessionRow = {
   idle_timeout_ms: number;
   user_agent: string | null;
   ip: string | null;
+  refresh_hash: string;
+  previous_hash: string | null;
+  successor: string | null;
+  grace_until: number | null;
 };
 
 const toSession = (row: SessionRow): Session => ({
@@ -39,10 +67,26 @@ const toSession = (row: SessionRow): Session => ({
   ip: row.ip,
 });
 
+/** A fresh refresh secret: 32 random bytes, base64url. */
+export function newSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+}
+
+export async function hashSecret(secret: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /**
- * The sessions of one user (one object per user: `idFromName(userId)`), with idle and absolute
- * lifetimes. Revoking is deleting, so a revoked or expired session can never be revived. An alarm
- * purges expired sessions. The auth issue builds token rotation on top of this.
+ * The sessions of one user (one object per user: `idFromName(userId)`, never one global object):
+ * idle and absolute lifetimes, refresh-token rotation with reuse detection, and the user's current
+ * role, status and permissions. Every read-modify-write below runs without an `await` between the
+ * read and the write, so concurrent calls cannot interleave inside it: no race forks or loses a
+ * session. An alarm purges expired sessions.
  */
 export class Sessions extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -57,11 +101,23 @@ export class Sessions extends DurableObject<Env> {
       expires_at integer not null,
       idle_timeout_ms integer not null,
       user_agent text,
-      ip text
+      ip text,
+      refresh_hash text not null,
+      previous_hash text,
+      successor text,
+      grace_until integer
     )`);
+    this.sql.exec(
+      "create table if not exists retired (session_id text not null, hash text not null, at integer not null)",
+    );
+    this.sql.exec("create index if not exists retired_hash on retired (hash)");
+    this.sql.exec("create table if not exists principal (id integer primary key check (id = 1), json text not null)");
   }
 
-  async create(input: CreateSession, now = Date.now()): Promise<Session> {
+  /** Starts a session; returns it with its first refresh secret. */
+  async create(input: CreateSession, now = Date.now()): Promise<{ session: Session; secret: string }> {
+    const secret = newSecret();
+    const hash = await hashSecret(secret);
     const row: SessionRow = {
       id: crypto.randomUUID(),
       created_at: now,
@@ -70,9 +126,14 @@ export class Sessions extends DurableObject<Env> {
       idle_timeout_ms: input.idleTimeoutMs,
       user_agent: input.userAgent ?? null,
       ip: input.ip ?? null,
+      refresh_hash: hash,
+      previous_hash: null,
+      successor: null,
+      grace_until: null,
     };
     this.sql.exec(
-      "insert into sessions values (?, ?, ?, ?, ?, ?, ?)",
+      `insert into sessions (id, created_at, last_used_at, expires_at, idle_timeout_ms, user_agent, ip, refresh_hash)
+       values (?, ?, ?, ?, ?, ?, ?, ?)`,
       row.id,
       row.created_at,
       row.last_used_at,
@@ -80,18 +141,73 @@ export class Sessions extends DurableObject<Env> {
       row.idle_timeout_ms,
       row.user_agent,
       row.ip,
+      row.refresh_hash,
     );
+    this.writePrincipal(input.principal);
     await this.scheduleCleanup(now);
-    return toSession(row);
+    return { session: toSession(row), secret };
   }
 
-  /** The live session, marked as used now; null when unknown, revoked or expired. */
-  async touch(id: string, now = Date.now()): Promise<Session | null> {
-    const row = this.live(now).find((r) => r.id === id);
-    if (!row) return null;
-    this.sql.exec("update sessions set last_used_at = ? where id = ?", now, id);
+  /**
+   * Exchanges a refresh secret for the next one. The current secret rotates; the one just
+   * replaced still yields the same successor for a short grace; any older one is a reuse and ends
+   * the session.
+   */
+  async rotate(sessionId: string, secret: string, now = Date.now()): Promise<Rotation> {
+    const presented = await hashSecret(secret);
+    const next = newSecret();
+    const nextHash = await hashSecret(next);
+    // From here on: no await until the state is written.
+    const row = this.live(now).find((r) => r.id === sessionId);
+    const principal = this.readPrincipal();
+    if (!row || !principal || principal.status !== "active") return { outcome: "invalid" };
+
+    if (presented === row.refresh_hash) {
+      this.sql.exec("insert into retired (session_id, hash, at) values (?, ?, ?)", row.id, presented, now);
+      this.sql.exec(
+        "delete from retired where session_id = ? and rowid not in (select rowid from retired where session_id = ? order by at desc limit ?)",
+        row.id,
+        row.id,
+        RETIRED_KEPT,
+      );
+      this.sql.exec(
+        "update sessions set refresh_hash = ?, previous_hash = ?, successor = ?, grace_until = ?, last_used_at = ? where id = ?",
+        nextHash,
+        presented,
+        next,
+        now + REFRESH_REUSE_GRACE_MS,
+        now,
+        row.id,
+      );
+      return { outcome: "rotated", secret: next, session: toSession({ ...row, last_used_at: now }), principal };
+    }
+    if (presented === row.previous_hash && row.successor && row.grace_until !== null && now <= row.grace_until) {
+      this.sql.exec("update sessions set last_used_at = ? where id = ?", now, row.id);
+      return {
+        outcome: "rotated",
+        secret: row.successor,
+        session: toSession({ ...row, last_used_at: now }),
+        principal,
+      };
+    }
+    const retired = this.sql
+      .exec("select 1 from retired where session_id = ? and hash = ?", row.id, presented)
+      .toArray();
+    if (retired.length > 0) {
+      this.deleteSession(row.id);
+      return { outcome: "reused" };
+    }
+    return { outcome: "invalid" };
+  }
+
+  /** The live session, marked as used now, with the user's principal; null when gone. */
+  async touch(sessionId: string, now = Date.now()): Promise<{ session: Session; principal: Principal } | null> {
+    const row = this.live(now).find((r) => r.id === sessionId);
+    const principal = this.readPrincipal();
+    if (!row || !principal || principal.status !== "active") return null;
+    this.sql.exec("update sessions set last_used_at = ? where id = ?", now, sessionId);
     await this.scheduleCleanup(now);
-    return toSession({ ...row, last_used_at: now });
+    return { session: toSession({ ...row, last_used_at: now }), principal };
   }
 
   /** Live sessions, most recently used first. */
@@ -102,11 +218,22 @@ export class Sessions extends DurableObject<Env> {
   }
 
   async revoke(id: string): Promise<boolean> {
-    return this.sql.exec("delete from sessions where id = ?", id).rowsWritten > 0;
+    return this.deleteSession(id);
   }
 
   async revokeAll(): Promise<number> {
+    this.sql.exec("delete from retired");
     return this.sql.exec("delete from sessions").rowsWritten;
+  }
+
+  /** Keeps the user's role, status and permissions current; disabling ends every session. */
+  async setPrincipal(principal: Principal): Promise<void> {
+    this.writePrincipal(principal);
+    if (principal.status !== "active") await this.revokeAll();
+  }
+
+  async getPrincipal(): Promise<Principal | null> {
+    return this.readPrincipal();
   }
 
   override async alarm(): Promise<void> {
@@ -115,13 +242,34 @@ export class Sessions extends DurableObject<Env> {
     await this.scheduleCleanup(now);
   }
 
+  private deleteSession(id: string): boolean {
+    this.sql.exec("delete from retired where session_id = ?", id);
+    return this.sql.exec("delete from sessions where id = ?", id).rowsWritten > 0;
+  }
+
   private live(now: number): SessionRow[] {
     this.purgeExpired(now);
     return this.sql.exec<SessionRow>("select * from sessions").toArray();
   }
 
   private purgeExpired(now: number): void {
-    this.sql.exec("delete from sessions where expires_at <= ? or last_used_at + idle_timeout_ms <= ?", now, now);
+    const expired = "expires_at <= ? or last_used_at + idle_timeout_ms <= ?";
+    this.sql.exec(`delete from retired where session_id in (select id from sessions where ${expired})`, now, now);
+    this.sql.exec(`delete from sessions where ${expired}`, now, now);
+    // A rotated-away token's successor is kept in clear only for its grace.
+    this.sql.exec("update sessions set successor = null where grace_until < ?", now);
+  }
+
+  private readPrincipal(): Principal | null {
+    const [row] = this.sql.exec<{ json: string }>("select json from principal where id = 1").toArray();
+    return row ? (JSON.parse(row.json) as Principal) : null;
+  }
+
+  private writePrincipal(principal: Principal): void {
+    this.sql.exec(
+      "insert into principal (id, json) values (1, ?) on conflict (id) do update set json = excluded.json",
+      JSON.stringify(principal),
+    );
   }
 
   /** The alarm fires at the earliest moment a session can expire. */

@@ -1,7 +1,13 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import {
+  FIRST_WAIT_MS,
+  FORGET_AFTER_MS,
+  FREE_ATTEMPTS,
+  MAX_WAIT_MS,
+} from "../../src/durable-objects/login-throttle.ts";
 import type { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";
-import type { Sessions } from "../../src/durable-objects/sessions.ts";
+import { type Principal, REFRESH_REUSE_GRACE_MS, type Sessions } from "../../src/durable-objects/sessions.ts";
 
 const limiter = (name = crypto.randomUUID()) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(name));
 const sessions = (user = crypto.randomUUID()) => env.SESSIONS.get(env.SESSIONS.idFromName(user));
@@ -75,16 +81,18 @@ describe("RateLimiter", () => {
 });
 
 describe("Sessions", () => {
-  const lifetimes = { absoluteTtlMs: 10_000, idleTimeoutMs: 1_000 };
+  const principal: Principal = { role: "user", status: "active", permissions: [] };
+  const lifetimes = { absoluteTtlMs: 10_000, idleTimeoutMs: 1_000, principal };
 
   it("creates, lists (most recent first), touches and revokes sessions", async () => {
     const stub = sessions();
-    const first = await stub.create({ ...lifetimes, userAgent: "ua-1", ip: "192.0.2.1" }, 1_000);
-    const second = await stub.create({ ...lifetimes, userAgent: "ua-2", ip: "192.0.2.2" }, 1_100);
+    const { session: first } = await stub.create({ ...lifetimes, userAgent: "ua-1", ip: "192.0.2.1" }, 1_000);
+    const { session: second } = await stub.create({ ...lifetimes, userAgent: "ua-2", ip: "192.0.2.2" }, 1_100);
     expect((await stub.list(1_200)).map((s) => s.id)).toEqual([second.id, first.id]);
 
     const touched = await stub.touch(first.id, 1_300);
-    expect(touched).toMatchObject({ id: first.id, lastUsedAt: 1_300, userAgent: "ua-1", ip: "192.0.2.1" });
+    expect(touched?.session).toMatchObject({ id: first.id, lastUsedAt: 1_300, userAgent: "ua-1", ip: "192.0.2.1" });
+    expect(touched?.principal).toEqual(principal);
     expect((await stub.list(1_400)).map((s) => s.id)).toEqual([first.id, second.id]);
 
     expect(await stub.revoke(first.id)).toBe(true);
@@ -96,7 +104,7 @@ describe("Sessions", () => {
 
   it("ends a session left idle too long", async () => {
     const stub = sessions();
-    const session = await stub.create(lifetimes, 0);
+    const { session } = await stub.create(lifetimes, 0);
     expect(await stub.touch(session.id, 999)).not.toBeNull();
     expect(await stub.touch(session.id, 1_998)).not.toBeNull();
     expect(await stub.touch(session.id, 2_998)).toBeNull();
@@ -104,7 +112,7 @@ describe("Sessions", () => {
 
   it("ends a session at its absolute lifetime however active", async () => {
     const stub = sessions();
-    const session = await stub.create(lifetimes, 0);
+    const { session } = await stub.create(lifetimes, 0);
     for (let t = 900; t < 10_000; t += 900) expect(await stub.touch(session.id, t)).not.toBeNull();
     expect(await stub.touch(session.id, 10_000)).toBeNull();
   });
@@ -112,22 +120,104 @@ describe("Sessions", () => {
   it("keeps users apart: one object per user", async () => {
     const mine = sessions("user-a");
     const theirs = sessions("user-b");
-    const session = await mine.create(lifetimes);
+    const { session } = await mine.create(lifetimes);
     expect(await theirs.touch(session.id)).toBeNull();
     expect(await theirs.revoke(session.id)).toBe(false);
     expect(await mine.touch(session.id)).not.toBeNull();
+  });
+
+  it("rotates refresh secrets, and a reused old one ends the session", async () => {
+    const stub = sessions();
+    const long = { ...lifetimes, absoluteTtlMs: 3_600_000, idleTimeoutMs: 3_600_000 };
+    const { session, secret: first } = await stub.create(long, 0);
+    const second = await stub.rotate(session.id, first, 1_000);
+    expect(second.outcome).toBe("rotated");
+    if (second.outcome !== "rotated") return;
+    const third = await stub.rotate(session.id, second.secret, 2_000);
+    expect(third.outcome).toBe("rotated");
+    // `first` was rotated away two rotations ago: a reuse.
+    expect(await stub.rotate(session.id, first, 3_000)).toEqual({ outcome: "reused" });
+    expect(await stub.touch(session.id, 3_001)).toBeNull();
+  });
+
+  it("gives the same successor to the previous secret within the grace, then treats it as reuse", async () => {
+    const stub = sessions();
+    const long = { ...lifetimes, absoluteTtlMs: 3_600_000, idleTimeoutMs: 3_600_000 };
+    const { session, secret } = await stub.create(long, 0);
+    const [a, b] = await Promise.all([stub.rotate(session.id, secret, 1_000), stub.rotate(session.id, secret, 1_001)]);
+    expect(a?.outcome).toBe("rotated");
+    expect(b?.outcome).toBe("rotated");
+    if (a?.outcome !== "rotated" || b?.outcome !== "rotated") return;
+    expect(a.secret).toBe(b.secret);
+    expect(await stub.rotate(session.id, secret, 1_000 + REFRESH_REUSE_GRACE_MS + 1)).toEqual({ outcome: "reused" });
+  });
+
+  it("refuses an unknown secret without ending the session", async () => {
+    const stub = sessions();
+    const { session } = await stub.create({ ...lifetimes, idleTimeoutMs: 3_600_000 }, 0);
+    expect(await stub.rotate(session.id, "not-the-secret", 10)).toEqual({ outcome: "invalid" });
+    expect(await stub.touch(session.id, 20)).not.toBeNull();
+  });
+
+  it("ends every session when the user is disabled", async () => {
+    const stub = sessions();
+    const { session } = await stub.create({ ...lifetimes, idleTimeoutMs: 3_600_000 }, 0);
+    await stub.setPrincipal({ ...principal, status: "disabled" });
+    expect(await stub.touch(session.id, 10)).toBeNull();
+    expect(await stub.list(10)).toEqual([]);
+  });
+
+  it("serves the current principal to every session", async () => {
+    const stub = sessions();
+    const { session } = await stub.create({ ...lifetimes, idleTimeoutMs: 3_600_000 }, 0);
+    await stub.setPrincipal({ role: "admin", status: "active", permissions: ["users:read"] });
+    expect((await stub.touch(session.id, 10))?.principal).toEqual({
+      role: "admin",
+      status: "active",
+      permissions: ["users:read"],
+    });
   });
 
   it("purges expired sessions when its alarm fires", async () => {
     const stub = sessions();
     const longAgo = Date.now() - 60_000;
     await stub.create(lifetimes, longAgo);
-    const live = await stub.create({ absoluteTtlMs: 3_600_000, idleTimeoutMs: 3_600_000 });
+    const { session: live } = await stub.create({ ...lifetimes, absoluteTtlMs: 3_600_000, idleTimeoutMs: 3_600_000 });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     await runInDurableObject(stub, async (_instance: Sessions, state) => {
       const rows = state.storage.sql.exec<{ id: string }>("select id from sessions").toArray();
       expect(rows.map((r) => r.id)).toEqual([live.id]);
       expect(await state.storage.getAlarm()).toBe(live.lastUsedAt + 3_600_000);
     });
+  });
+});
+
+describe("LoginThrottle", () => {
+  const throttle = () => env.LOGIN_THROTTLE.get(env.LOGIN_THROTTLE.idFromName(crypto.randomUUID()));
+
+  it("allows the free attempts, then makes each further failure wait twice as long", async () => {
+    const stub = throttle();
+    for (let i = 1; i <= FREE_ATTEMPTS; i++) expect((await stub.fail(0)).waitMs).toBe(0);
+    expect((await stub.fail(0)).waitMs).toBe(FIRST_WAIT_MS);
+    expect((await stub.fail(0)).waitMs).toBe(FIRST_WAIT_MS * 2);
+    expect((await stub.fail(0)).waitMs).toBe(FIRST_WAIT_MS * 4);
+    expect(await stub.check(1_000)).toEqual({ failures: FREE_ATTEMPTS + 3, waitMs: FIRST_WAIT_MS * 4 - 1_000 });
+    expect((await stub.check(FIRST_WAIT_MS * 4)).waitMs).toBe(0);
+  });
+
+  it("caps the wait", async () => {
+    const stub = throttle();
+    let last = 0;
+    for (let i = 0; i < 40; i++) last = (await stub.fail(0)).waitMs;
+    expect(last).toBe(MAX_WAIT_MS);
+  });
+
+  it("forgets failures after a success, and after a quiet day", async () => {
+    const stub = throttle();
+    for (let i = 0; i < 7; i++) await stub.fail(0);
+    await stub.succeed();
+    expect(await stub.check(0)).toEqual({ failures: 0, waitMs: 0 });
+    for (let i = 0; i < 7; i++) await stub.fail(0);
+    expect((await stub.check(FORGET_AFTER_MS + 1)).failures).toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 import { buildApp } from "../../src/app/app.ts";
 
+export { LoginThrottle } from "../../src/durable-objects/login-throttle.ts";
 export { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";
 export { Sessions } from "../../src/durable-objects/sessions.ts";
 

@@ -8,6 +8,41 @@ const bool = z.enum(["true", "false"]).transform((value) => value === "true");
 
 const hostPort = z.string().regex(/^[\w.-]+:\d{1,5}$/, "expected host:port");
 
+/** JSON given as a string (a secret, or a var written as text) or already parsed (a TOML table). */
+const json = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => {
+    if (typeof value !== "string") return value;
+    try {
+      return JSON.parse(value);
+    } catch {
+      return Symbol("invalid JSON");
+    }
+  }, schema);
+
+const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const signingKey = z.looseObject({
+  kty: z.literal("EC"),
+  crv: z.literal("P-256"),
+  kid: z.string().min(1),
+  x: z.string().min(1),
+  y: z.string().min(1),
+  d: z.string().min(1),
+});
+
+const rateWindow = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9-]*$/),
+  limit: z.number().int().positive(),
+  windowSeconds: z.number().int().positive(),
+});
+
+const oidcProvider = z.object({
+  id: z.string().regex(/^[a-z0-9-]+$/),
+  issuer: z.url(),
+  clientId: z.string().min(1),
+  scopes: z.array(z.string()).default(["openid", "email", "profile"]),
+});
+
 const common = {
   ENVIRONMENT: z.enum(["development", "test", "production"]),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -29,6 +64,23 @@ const apiOnly = {
     .int()
     .positive()
     .max(5 * 1024 ** 4),
+  // Auth
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }),
+  JWT_ISSUER: z.url(),
+  JWT_AUDIENCE: z.string().min(1),
+  JWT_SIGNING_KEYS: json(z.array(signingKey).min(1).max(3)),
+  ACCESS_TOKEN_TTL_SECONDS: seconds(60, 3600).default(900),
+  SESSION_IDLE_TIMEOUT_SECONDS: seconds(300, 90 * 86_400).default(14 * 86_400),
+  SESSION_MAX_AGE_SECONDS: seconds(3600, 365 * 86_400).default(60 * 86_400),
+  // Production Workers refuse PBKDF2 above 100,000 iterations.
+  PBKDF2_ITERATIONS: z.coerce.number().int().min(10_000).max(100_000),
+  MFA_ENCRYPTION_KEY: z.base64().refine((key) => atob(key).length === 32, "expected 32 bytes, base64"),
+  OIDC_PROVIDERS: optional(json(z.array(oidcProvider))),
+  OIDC_CLIENT_SECRETS: optional(json(z.record(z.string(), z.string()))),
+  // Gateway
+  CORS_ORIGINS: optional(z.string()),
+  RATE_LIMIT_FAILURE_MODE: z.enum(["open", "closed"]).default("open"),
+  RATE_LIMIT_POLICIES: optional(json(z.record(z.string(), z.array(rateWindow).min(1)))),
 };
 
 type Raw<S extends Record<string, z.ZodType>> = z.infer<z.ZodObject<S>>;
@@ -84,6 +136,31 @@ const apiSchema = z
         ? { url: raw.UPSTASH_REDIS_REST_URL, token: raw.UPSTASH_REDIS_REST_TOKEN }
         : undefined,
     uploads: { maxBytes: raw.MAX_UPLOAD_BYTES },
+    publicUrl: raw.PUBLIC_URL.replace(/\/$/, ""),
+    auth: {
+      tokens: {
+        issuer: raw.JWT_ISSUER,
+        audience: raw.JWT_AUDIENCE,
+        signingKeys: raw.JWT_SIGNING_KEYS,
+        accessTokenTtlSeconds: raw.ACCESS_TOKEN_TTL_SECONDS,
+      },
+      sessionIdleTimeoutMs: raw.SESSION_IDLE_TIMEOUT_SECONDS * 1000,
+      sessionMaxAgeMs: raw.SESSION_MAX_AGE_SECONDS * 1000,
+      pbkdf2Iterations: raw.PBKDF2_ITERATIONS,
+      mfaEncryptionKey: raw.MFA_ENCRYPTION_KEY,
+      oidcProviders: (raw.OIDC_PROVIDERS ?? []).map((provider) => ({
+        ...provider,
+        clientSecret: raw.OIDC_CLIENT_SECRETS?.[provider.id],
+      })),
+    },
+    gateway: {
+      corsOrigins: (raw.CORS_ORIGINS ?? "")
+        .split(",")
+        .map((origin) => origin.trim())
+        .filter(Boolean),
+      rateLimitFailureMode: raw.RATE_LIMIT_FAILURE_MODE,
+      rateLimitPolicies: raw.RATE_LIMIT_POLICIES ?? {},
+    },
   }));
 
 const processorSchema = z
@@ -97,6 +174,8 @@ export type StorageConfig = ApiConfig["storage"];
 export type DatabaseConfig = ApiConfig["database"];
 export type CacheConfig = NonNullable<ApiConfig["cache"]>;
 export type LogLevel = ApiConfig["logLevel"];
+export type AuthConfig = ApiConfig["auth"];
+export type GatewayConfig = ApiConfig["gateway"];
 
 /** Configuration that failed validation; `problems` names each variable, never its value. */
 export class ConfigError extends Error {

@@ -11,8 +11,18 @@ export const PROBLEMS = {
     title: "Validation failed",
     description: "One or more fields are invalid; `errors` names each of them.",
   },
+  invalid_grant: {
+    status: 400,
+    title: "Invalid grant",
+    description: "The credentials, refresh token or code were not accepted (OAuth `invalid_grant`).",
+  },
   unauthorized: { status: 401, title: "Unauthorized", description: "Credentials are missing or invalid." },
   forbidden: { status: 403, title: "Forbidden", description: "The caller may not do this." },
+  mfa_required: {
+    status: 403,
+    title: "Second factor required",
+    description: "The password was right; complete the login with a TOTP or recovery code and `mfa_token`.",
+  },
   not_found: { status: 404, title: "Not found", description: "Nothing exists at this address for the caller." },
   method_not_allowed: {
     status: 405,
@@ -67,6 +77,8 @@ export interface ApiErrorOptions {
   detail?: string;
   errors?: FieldError[];
   headers?: Record<string, string>;
+  /** Extra members of the problem, e.g. the OAuth `error` code (never overriding the standard ones). */
+  extensions?: Record<string, unknown>;
   cause?: unknown;
 }
 
@@ -76,6 +88,7 @@ export class ApiError extends Error {
   readonly detail: string | undefined;
   readonly errors: FieldError[] | undefined;
   readonly headers: Record<string, string>;
+  readonly extensions: Record<string, unknown>;
 
   constructor(code: ProblemCode, options: ApiErrorOptions = {}) {
     super(options.detail ?? PROBLEMS[code].title, { cause: options.cause });
@@ -84,11 +97,37 @@ export class ApiError extends Error {
     this.detail = options.detail;
     this.errors = options.errors;
     this.headers = options.headers ?? {};
+    this.extensions = options.extensions ?? {};
   }
 
   get status(): ContentfulStatusCode {
     return PROBLEMS[this.code].status;
   }
+}
+
+/** RFC 6749 §5.2 error codes, carried as the `error` member of the problem. */
+export type OAuthErrorCode =
+  | "invalid_request"
+  | "invalid_client"
+  | "invalid_grant"
+  | "unauthorized_client"
+  | "unsupported_grant_type"
+  | "invalid_scope"
+  | "mfa_required"
+  | "slow_down";
+
+/** An error of the token endpoint: a problem that also speaks OAuth (`error`, `error_description`). */
+export function oauthError(
+  code: ProblemCode,
+  error: OAuthErrorCode,
+  description: string,
+  options: Omit<ApiErrorOptions, "detail"> = {},
+): ApiError {
+  return new ApiError(code, {
+    ...options,
+    detail: description,
+    extensions: { ...options.extensions, error, error_description: description },
+  });
 }
 
 /**

@@ -17,12 +17,18 @@ const CODE_BY_STATUS = new Map<number, ProblemCode>(
 function respond(
   c: Context,
   code: ProblemCode,
-  options: { detail?: string; errors?: FieldError[]; headers?: Record<string, string> } = {},
+  options: {
+    detail?: string;
+    errors?: FieldError[];
+    headers?: Record<string, string>;
+    extensions?: Record<string, unknown>;
+  } = {},
 ) {
   const body = problemBody({
     code,
     detail: options.detail,
     errors: options.errors,
+    extensions: options.extensions,
     instance: c.req.path,
     requestId: c.get("requestId") ?? "unknown",
   });
@@ -38,7 +44,12 @@ const logger = (c: Context) => c.get("logger") ?? fallbackLogger.with({ requestI
 /** The single place errors become `application/problem+json`. Nothing leaks a stack trace. */
 export const onError: ErrorHandler = (error, c) => {
   if (error instanceof ApiError) {
-    return respond(c, error.code, { detail: error.detail, errors: error.errors, headers: error.headers });
+    return respond(c, error.code, {
+      detail: error.detail,
+      errors: error.errors,
+      headers: error.headers,
+      extensions: error.extensions,
+    });
   }
   const dependency =
     error instanceof DependencyError ? error.dependency : isDatabaseUnavailable(error) ? "postgres" : undefined;

@@ -36,9 +36,11 @@ export function problemBody(input: {
   instance: string;
   requestId: string;
   errors?: FieldError[] | undefined;
+  extensions?: Record<string, unknown> | undefined;
 }): Problem {
   const problem = PROBLEMS[input.code];
   return {
+    ...input.extensions,
     type: problemType(input.code),
     title: problem.title,
     status: problem.status,

@@ -1,0 +1,266 @@
+import { type Actor, asActor, SYSTEM } from "../db/actor.ts";
+import type { Database } from "../db/client.ts";
+import {
+  consumeRecoveryCode,
+  findUserForLogin,
+  getMfa,
+  getUser,
+  listPermissions,
+  type PublicUser,
+  updateMfa,
+  updateUser,
+} from "../db/queries/users.ts";
+import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
+import type { Principal, Rotation, Sessions } from "../durable-objects/sessions.ts";
+import { effectivePermissions } from "../gateway/authentication.ts";
+import type { ApiConfig } from "../pkg/config/config.ts";
+import { DependencyError, oauthError } from "../pkg/errors/api-error.ts";
+import { createPasswordHasher, type PasswordHasher } from "./password-hasher.ts";
+import { createSecretBox } from "./secret-box.ts";
+import { tokenManager } from "./tokens.ts";
+import { verifyTotp } from "./totp.ts";
+
+/** RFC 6749 §5.1 successful token response. */
+export interface TokenResponse {
+  access_token: string;
+  token_type: "Bearer";
+  expires_in: number;
+  refresh_token: string;
+  scope: string;
+}
+
+export interface AuthDeps {
+  config: ApiConfig;
+  db: Database;
+  sessions: DurableObjectNamespace<Sessions>;
+  throttle: DurableObjectNamespace<LoginThrottle>;
+  client: { ip: string; userAgent: string | null };
+}
+
+const INVALID_CREDENTIALS = "Invalid username or password.";
+
+const hashers = new Map<number, PasswordHasher>();
+
+/** One hasher per iteration count (its dummy salt for unknown users is made once). */
+export function passwordHasher(iterations: number): PasswordHasher {
+  let hasher = hashers.get(iterations);
+  if (!hasher) {
+    hasher = createPasswordHasher({ iterations });
+    hashers.set(iterations, hasher);
+  }
+  return hasher;
+}
+
+const sessionsOf = (deps: AuthDeps, userId: string) => deps.sessions.get(deps.sessions.idFromName(userId));
+const throttleOf = (deps: AuthDeps, key: string) => deps.throttle.get(deps.throttle.idFromName(key));
+
+/** Reaches a Durable Object, turning an unreachable one into a 503 rather than a 500. */
+async function call<T>(name: string, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new DependencyError(name, error);
+  }
+}
+
+/** The account name as typed and the client address are throttled separately. */
+function throttleKeys(deps: AuthDeps, login: string): string[] {
+  return [`account:${login.trim().toLowerCase()}`, `ip:${deps.client.ip}`];
+}
+
+async function ensureNotThrottled(deps: AuthDeps, keys: string[]): Promise<void> {
+  const states = await call("login throttle", () => Promise.all(keys.map((key) => throttleOf(deps, key).check())));
+  const waitMs = Math.max(...states.map((state) => state.waitMs));
+  if (waitMs > 0) {
+    const seconds = Math.ceil(waitMs / 1000);
+    throw oauthError("rate_limited", "slow_down", `Too many failed attempts; wait ${seconds} s.`, {
+      headers: { "Retry-After": String(seconds) },
+    });
+  }
+}
+
+async function recordFailure(deps: AuthDeps, keys: string[]): Promise<void> {
+  await call("login throttle", () => Promise.all(keys.map((key) => throttleOf(deps, key).fail())));
+}
+
+/** The user's current role, status and permissions, as the gateway will see them. */
+async function principalOf(tx: Parameters<Parameters<typeof asActor>[2]>[0], user: PublicUser): Promise<Principal> {
+  const permissions = user.role === "admin" ? [] : await listPermissions(tx, { userId: user.id });
+  return { role: user.role, status: user.status, permissions };
+}
+
+/** Pushes the user's current role, status and permissions to their sessions (ends them if disabled). */
+export async function syncPrincipal(deps: Pick<AuthDeps, "db" | "sessions">, userId: string): Promise<void> {
+  const principal = await asActor(deps.db, SYSTEM, async (tx) => {
+    const user = await getUser(tx, { id: userId });
+    return user ? principalOf(tx, user) : undefined;
+  });
+  const stub = deps.sessions.get(deps.sessions.idFromName(userId));
+  await call("sessions", () =>
+    principal ? stub.setPrincipal(principal) : stub.setPrincipal({ role: "user", status: "disabled", permissions: [] }),
+  );
+}
+
+/** Starts a session for a user whose identity is proven, and issues its first tokens. */
+export async function startSession(deps: AuthDeps, user: PublicUser): Promise<TokenResponse> {
+  const principal = await asActor(deps.db, SYSTEM, async (tx) => {
+    await updateUser(tx, { id: user.id, changes: { lastLoginAt: new Date() } });
+    return principalOf(tx, user);
+  });
+  const { auth } = deps.config;
+  const { session, secret } = await call("sessions", () =>
+    sessionsOf(deps, user.id).create({
+      absoluteTtlMs: auth.sessionMaxAgeMs,
+      idleTimeoutMs: auth.sessionIdleTimeoutMs,
+      userAgent: deps.client.userAgent,
+      ip: deps.client.ip,
+      principal,
+    }),
+  );
+  return tokenResponse(deps, user.id, session.id, secret, principal);
+}
+
+async function tokenResponse(
+  deps: AuthDeps,
+  userId: string,
+  sessionId: string,
+  secret: string,
+  principal: Principal,
+): Promise<TokenResponse> {
+  const scope = effectivePermissions(principal).join(" ");
+  const tokens = await tokenManager(deps.config.auth.tokens);
+  const access = await tokens.issueAccessToken({ sub: userId, sid: sessionId, role: principal.role, scope });
+  return {
+    access_token: access.token,
+    token_type: "Bearer",
+    expires_in: access.expiresIn,
+    refresh_token: `${userId}.${sessionId}.${secret}`,
+    scope,
+  };
+}
+
+export type LoginResult = { kind: "tokens"; tokens: TokenResponse } | { kind: "mfa"; mfaToken: string };
+
+/**
+ * OAuth2 password grant (RFC 6749 §4.3). An unknown user and a wrong password get the same answer
+ * after the same work, and both count against the account and the client address.
+ */
+export async function passwordLogin(
+  deps: AuthDeps,
+  input: { username: string; password: string },
+): Promise<LoginResult> {
+  const keys = throttleKeys(deps, input.username);
+  await ensureNotThrottled(deps, keys);
+  const hasher = passwordHasher(deps.config.auth.pbkdf2Iterations);
+  const user = await asActor(deps.db, SYSTEM, (tx) => findUserForLogin(tx, { login: input.username }));
+  const check = user
+    ? await hasher.verify(input.password, user.passwordHash)
+    : await hasher.verifyNothing(input.password);
+  if (!user || !check.valid || user.status !== "active") {
+    await recordFailure(deps, keys);
+    throw oauthError("invalid_grant", "invalid_grant", INVALID_CREDENTIALS);
+  }
+  await call("login throttle", () => throttleOf(deps, keys[0] ?? "").succeed());
+
+  const { passwordHash: _hash, ...publicUser } = user;
+  const mfa = await asActor(deps.db, SYSTEM, async (tx) => {
+    if (check.needsRehash) {
+      await updateUser(tx, { id: user.id, changes: { passwordHash: await hasher.hash(input.password) } });
+    }
+    return getMfa(tx, { userId: user.id });
+  });
+  if (mfa?.enabledAt) {
+    const tokens = await tokenManager(deps.config.auth.tokens);
+    return { kind: "mfa", mfaToken: await tokens.issueMfaToken(user.id) };
+  }
+  return { kind: "tokens", tokens: await startSession(deps, publicUser) };
+}
+
+/** Checks a TOTP or recovery code of `userId` and consumes it, so that it never works twice. */
+export async function useSecondFactor(
+  deps: Pick<AuthDeps, "db" | "config">,
+  actor: Actor,
+  userId: string,
+  input: { otp?: string | undefined; recoveryCode?: string | undefined },
+): Promise<boolean> {
+  const box = await createSecretBox(deps.config.auth.mfaEncryptionKey);
+  return asActor(deps.db, actor, async (tx) => {
+    const mfa = await getMfa(tx, { userId });
+    if (!mfa) return false;
+    if (input.otp) {
+      const secret = await box.open(mfa.secretCiphertext);
+      const step = await verifyTotp(secret, input.otp, { now: Date.now(), lastUsedStep: mfa.lastUsedStep });
+      if (step === null) return false;
+      // Conditional on the step still being the one we read: a concurrent login with the same code loses.
+      return updateMfa(tx, { userId, changes: { lastUsedStep: step }, expectLastUsedStep: mfa.lastUsedStep });
+    }
+    if (input.recoveryCode && mfa.enabledAt) {
+      return consumeRecoveryCode(tx, { userId, hash: await hashRecoveryCode(input.recoveryCode) });
+    }
+    return false;
+  });
+}
+
+export async function hashRecoveryCode(code: string): Promise<string> {
+  const normalised = code.replace(/[\s-]/g, "").toUpperCase();
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(normalised));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Completes an MFA login: the `mfa_token` from the password step and a TOTP or recovery code. */
+export async function completeMfaLogin(
+  deps: AuthDeps,
+  input: { mfaToken: string; otp?: string | undefined; recoveryCode?: string | undefined },
+): Promise<TokenResponse> {
+  const tokens = await tokenManager(deps.config.auth.tokens);
+  const { userId } = await tokens.verifyMfaToken(input.mfaToken).catch(() => {
+    throw oauthError("invalid_grant", "invalid_grant", "The mfa_token is invalid or has expired.");
+  });
+  const keys = [`account-mfa:${userId}`, `ip:${deps.client.ip}`];
+  await ensureNotThrottled(deps, keys);
+  const accepted = await useSecondFactor(deps, SYSTEM, userId, input);
+  const user = accepted ? await asActor(deps.db, SYSTEM, (tx) => getUser(tx, { id: userId })) : undefined;
+  if (!user || user.status !== "active") {
+    await recordFailure(deps, keys);
+    throw oauthError("invalid_grant", "invalid_grant", "The code is invalid or was already used.");
+  }
+  await call("login throttle", () => throttleOf(deps, keys[0] ?? "").succeed());
+  return startSession(deps, user);
+}
+
+/** Splits `<userId>.<sessionId>.<secret>`; undefined for anything else. */
+export function parseRefreshToken(token: string): { userId: string; sessionId: string; secret: string } | undefined {
+  const match = /^([0-9a-f-]{36})\.([0-9a-f-]{36})\.([A-Za-z0-9_-]{43})$/.exec(token);
+  if (!match?.[1] || !match[2] || !match[3]) return undefined;
+  return { userId: match[1], sessionId: match[2], secret: match[3] };
+}
+
+/**
+ * Refresh grant with rotation: every use returns a new refresh token. The one just rotated away
+ * works once more for a short grace (returning the same new token); any older one is a reuse and
+ * revokes the session. The Sessions object does this atomically.
+ */
+export async function refreshTokens(deps: AuthDeps, input: { refreshToken: string }): Promise<TokenResponse> {
+  const parsed = parseRefreshToken(input.refreshToken);
+  if (!parsed) throw oauthError("invalid_grant", "invalid_grant", "The refresh token is invalid.");
+  const rotation: Rotation = await call("sessions", async () =>
+    sessionsOf(deps, parsed.userId).rotate(parsed.sessionId, parsed.secret),
+  );
+  if (rotation.outcome === "reused") {
+    throw oauthError(
+      "invalid_grant",
+      "invalid_grant",
+      "This refresh token was already used; the session has been ended. Log in again.",
+    );
+  }
+  if (rotation.outcome === "invalid") {
+    throw oauthError("invalid_grant", "invalid_grant", "The refresh token is invalid, expired or revoked.");
+  }
+  return tokenResponse(deps, parsed.userId, parsed.sessionId, rotation.secret, rotation.principal);
+}
+
+/** Ends one session: its refresh token and its access tokens stop working at once. */
+export async function logout(deps: Pick<AuthDeps, "sessions">, input: { userId: string; sessionId: string }) {
+  const stub = deps.sessions.get(deps.sessions.idFromName(input.userId));
+  return call("sessions", () => stub.revoke(input.sessionId));
+}

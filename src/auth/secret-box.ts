@@ -1,0 +1,36 @@
+/**
+ * AES-256-GCM for secrets the database keeps (TOTP seeds): a database dump alone does not give
+ * them away. Format `v1.<iv>.<ciphertext>` (base64url).
+ */
+const toB64 = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+const fromB64 = (text: string) =>
+  Uint8Array.from(atob(text.replaceAll("-", "+").replaceAll("_", "/")), (c) => c.charCodeAt(0));
+
+export interface SecretBox {
+  seal(plaintext: string): Promise<string>;
+  open(sealed: string): Promise<string>;
+}
+
+export async function createSecretBox(keyBase64: string): Promise<SecretBox> {
+  const raw = fromB64(keyBase64);
+  if (raw.byteLength !== 32) throw new Error("the encryption key must be 32 bytes");
+  const key = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
+  return {
+    async seal(plaintext) {
+      const iv = crypto.getRandomValues(new Uint8Array(12));
+      const data = new TextEncoder().encode(plaintext);
+      const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv }, key, data));
+      return `v1.${toB64(iv)}.${toB64(sealed)}`;
+    },
+    async open(sealed) {
+      const [version, iv, data] = sealed.split(".");
+      if (version !== "v1" || !iv || !data) throw new Error("unrecognised sealed secret");
+      const plain = await crypto.subtle.decrypt({ name: "AES-GCM", iv: fromB64(iv) }, key, fromB64(data));
+      return new TextDecoder().decode(plain);
+    },
+  };
+}

@@ -1,0 +1,158 @@
+import {
+  type CryptoKey,
+  createLocalJWKSet,
+  errors,
+  importJWK,
+  type JSONWebKeySet,
+  type JWK,
+  jwtVerify,
+  SignJWT,
+} from "jose";
+import type { UserRole } from "../db/schema/users.ts";
+
+/** The only signing algorithm: asymmetric, so other services verify with the public keys alone. */
+export const ALGORITHM = "ES256";
+/** RFC 9068 access tokens, and our MFA challenge tokens: the type is checked, so one can never pass as the other. */
+const ACCESS_TYPE = "at+jwt";
+const MFA_TYPE = "mfa+jwt";
+const CLOCK_TOLERANCE_SECONDS = 30;
+const MFA_TOKEN_TTL_SECONDS = 300;
+
+export interface TokenSettings {
+  issuer: string;
+  audience: string;
+  /** Private JWKs, newest first: the first signs, all verify (rotation). Each needs a `kid`. */
+  signingKeys: JWK[];
+  accessTokenTtlSeconds: number;
+}
+
+export interface AccessClaims {
+  /** User id. */
+  sub: string;
+  /** Session id in the SESSIONS Durable Object. */
+  sid: string;
+  role: UserRole;
+  /** Space-separated permissions, as OAuth scopes. */
+  scope: string;
+}
+
+export interface VerifiedAccess extends AccessClaims {
+  jti: string;
+  exp: number;
+}
+
+/** Why a token was refused; `description` goes into WWW-Authenticate. */
+export class InvalidTokenError extends Error {
+  readonly description: string;
+  constructor(description: string, options?: { cause?: unknown }) {
+    super(description, options);
+    this.name = "InvalidTokenError";
+    this.description = description;
+  }
+}
+
+export interface TokenManager {
+  issueAccessToken(claims: AccessClaims): Promise<{ token: string; expiresIn: number }>;
+  verifyAccessToken(token: string): Promise<VerifiedAccess>;
+  /** A short-lived token proving the password step of an MFA login. */
+  issueMfaToken(userId: string): Promise<string>;
+  verifyMfaToken(token: string): Promise<{ userId: string }>;
+  /** Public keys for `/.well-known/jwks.json`: current and previous. */
+  publicJwks(): JSONWebKeySet;
+}
+
+const PRIVATE_MEMBERS = ["d", "p", "q", "dp", "dq", "qi", "k"] as const;
+
+function toPublic(jwk: JWK): JWK {
+  const copy: Record<string, unknown> = { ...jwk, alg: ALGORITHM, use: "sig" };
+  for (const member of PRIVATE_MEMBERS) delete copy[member];
+  delete copy.key_ops;
+  return copy as JWK;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return "the token has expired";
+  if (error instanceof errors.JWTClaimValidationFailed) return `the token's "${error.claim}" claim is not valid`;
+  if (error instanceof errors.JWSSignatureVerificationFailed) return "the token's signature is not valid";
+  if (error instanceof errors.JWKSNoMatchingKey) return "the token is signed with an unknown key";
+  if (error instanceof errors.JOSEAlgNotAllowed) return "the token's algorithm is not accepted";
+  return "the token is malformed";
+}
+
+const managers = new WeakMap<TokenSettings, Promise<TokenManager>>();
+
+/** One manager per settings object (keys are imported once per isolate). */
+export function tokenManager(settings: TokenSettings): Promise<TokenManager> {
+  let manager = managers.get(settings);
+  if (!manager) {
+    manager = createTokenManager(settings);
+    managers.set(settings, manager);
+  }
+  return manager;
+}
+
+async function createTokenManager(settings: TokenSettings): Promise<TokenManager> {
+  const [current] = settings.signingKeys;
+  if (!current?.kid) throw new Error("JWT_SIGNING_KEYS needs at least one key, each with a kid");
+  const signingKey = (await importJWK({ ...current, alg: ALGORITHM }, ALGORITHM)) as CryptoKey;
+  const jwks: JSONWebKeySet = { keys: settings.signingKeys.map(toPublic) };
+  const keyFor = createLocalJWKSet(jwks);
+
+  const sign = (payload: Record<string, unknown>, type: string, ttlSeconds: number, subject: string) =>
+    new SignJWT(payload)
+      .setProtectedHeader({ alg: ALGORITHM, kid: current.kid, typ: type })
+      .setIssuer(settings.issuer)
+      .setAudience(settings.audience)
+      .setSubject(subject)
+      .setJti(crypto.randomUUID())
+      .setIssuedAt()
+      .setNotBefore("0s")
+      .setExpirationTime(`${ttlSeconds}s`)
+      .sign(signingKey);
+
+  const verify = async (token: string, type: string) => {
+    try {
+      const { payload } = await jwtVerify(token, keyFor, {
+        algorithms: [ALGORITHM],
+        issuer: settings.issuer,
+        audience: settings.audience,
+        typ: type,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        requiredClaims: ["sub", "jti", "exp", "iat", "nbf"],
+      });
+      return payload;
+    } catch (error) {
+      throw new InvalidTokenError(describe(error), { cause: error });
+    }
+  };
+
+  return {
+    async issueAccessToken(claims) {
+      const { sub, ...rest } = claims;
+      const token = await sign(rest, ACCESS_TYPE, settings.accessTokenTtlSeconds, sub);
+      return { token, expiresIn: settings.accessTokenTtlSeconds };
+    },
+    async verifyAccessToken(token) {
+      const payload = await verify(token, ACCESS_TYPE);
+      const { sub, sid, role, scope, jti, exp } = payload;
+      if (
+        typeof sub !== "string" ||
+        typeof sid !== "string" ||
+        (role !== "user" && role !== "admin") ||
+        typeof scope !== "string" ||
+        typeof jti !== "string" ||
+        typeof exp !== "number"
+      ) {
+        throw new InvalidTokenError("the token lacks required claims");
+      }
+      return { sub, sid, role, scope, jti, exp };
+    },
+    issueMfaToken: (userId) => sign({}, MFA_TYPE, MFA_TOKEN_TTL_SECONDS, userId),
+    async verifyMfaToken(token) {
+      const payload = await verify(token, MFA_TYPE);
+      if (typeof payload.sub !== "string") throw new InvalidTokenError("the token lacks required claims");
+      return { userId: payload.sub };
+    },
+    publicJwks: () => jwks,
+  };
+}

@@ -1,0 +1,240 @@
+import { and, asc, desc, eq, getTableColumns, ilike, or, sql } from "drizzle-orm";
+import type { Permission } from "../../auth/permissions.ts";
+import type { Transaction } from "../actor.ts";
+import {
+  type NewUser,
+  oauthIdentities,
+  type User,
+  type UserMfa,
+  type UserRole,
+  type UserStatus,
+  userMfa,
+  userPermissions,
+  users,
+} from "../schema/users.ts";
+
+// Every function takes a transaction opened by `asActor`, so row-level security sees who asks.
+
+/** A user without the password hash: what may leave the service. */
+export type PublicUser = Omit<User, "passwordHash">;
+
+const { passwordHash: _omitted, ...publicColumns } = getTableColumns(users);
+
+export async function insertUser(tx: Transaction, values: NewUser): Promise<PublicUser> {
+  const [row] = await tx.insert(users).values(values).returning(publicColumns);
+  if (!row) throw new Error("insert returned no row");
+  return row;
+}
+
+/** By email (case-insensitive, as stored) or username (case-insensitive), for login. */
+export async function findUserForLogin(tx: Transaction, params: { login: string }): Promise<User | undefined> {
+  const login = params.login.trim();
+  const [row] = await tx
+    .select()
+    .from(users)
+    .where(or(eq(users.email, login.toLowerCase()), eq(sql`lower(${users.username})`, login.toLowerCase())))
+    .limit(1);
+  return row;
+}
+
+export async function findUserByEmail(tx: Transaction, params: { email: string }): Promise<PublicUser | undefined> {
+  const [row] = await tx.select(publicColumns).from(users).where(eq(users.email, params.email.toLowerCase())).limit(1);
+  return row;
+}
+
+export async function getUser(tx: Transaction, params: { id: string }): Promise<PublicUser | undefined> {
+  const [row] = await tx.select(publicColumns).from(users).where(eq(users.id, params.id)).limit(1);
+  return row;
+}
+
+export async function getPasswordHash(tx: Transaction, params: { id: string }): Promise<string | undefined> {
+  const [row] = await tx.select({ hash: users.passwordHash }).from(users).where(eq(users.id, params.id)).limit(1);
+  return row?.hash;
+}
+
+export type UserChanges = Partial<
+  Pick<
+    NewUser,
+    | "email"
+    | "username"
+    | "displayName"
+    | "bio"
+    | "avatarUrl"
+    | "locale"
+    | "timezone"
+    | "preferences"
+    | "role"
+    | "status"
+    | "emailVerified"
+    | "passwordHash"
+    | "lastLoginAt"
+  >
+>;
+
+export async function updateUser(
+  tx: Transaction,
+  params: { id: string; changes: UserChanges },
+): Promise<PublicUser | undefined> {
+  const [row] = await tx
+    .update(users)
+    .set({ ...params.changes, updatedAt: sql`now()` })
+    .where(eq(users.id, params.id))
+    .returning(publicColumns);
+  return row;
+}
+
+export async function deleteUser(tx: Transaction, params: { id: string }): Promise<boolean> {
+  const deleted = await tx.delete(users).where(eq(users.id, params.id)).returning({ id: users.id });
+  return deleted.length > 0;
+}
+
+/** A keyset position: the exact (microsecond) creation time, as Postgres prints it, and the id. */
+export interface UserCursor {
+  createdAt: string;
+  id: string;
+}
+
+export interface ListUsersParams {
+  limit: number;
+  role?: UserRole | undefined;
+  status?: UserStatus | undefined;
+  /** Matched against email and username. */
+  search?: string | undefined;
+  /** The last row of the previous page. */
+  after?: UserCursor | undefined;
+}
+
+/** Newest first, keyset-paginated on (created_at, id); returns one extra row to tell if more follow. */
+export async function listUsers(
+  tx: Transaction,
+  params: ListUsersParams,
+): Promise<(PublicUser & { cursor: UserCursor })[]> {
+  const pattern = params.search ? `%${params.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : undefined;
+  const rows = await tx
+    .select({ ...publicColumns, cursorAt: sql<string>`${users.createdAt}::text` })
+    .from(users)
+    .where(
+      and(
+        params.role ? eq(users.role, params.role) : undefined,
+        params.status ? eq(users.status, params.status) : undefined,
+        pattern ? or(ilike(users.email, pattern), ilike(users.username, pattern)) : undefined,
+        params.after
+          ? sql`(${users.createdAt}, ${users.id}) < (${params.after.createdAt}::timestamptz, ${params.after.id}::uuid)`
+          : undefined,
+      ),
+    )
+    .orderBy(desc(users.createdAt), desc(users.id))
+    .limit(params.limit + 1);
+  return rows.map(({ cursorAt, ...user }) => ({ ...user, cursor: { createdAt: cursorAt, id: user.id } }));
+}
+
+export async function listPermissions(tx: Transaction, params: { userId: string }): Promise<Permission[]> {
+  const rows = await tx
+    .select({ permission: userPermissions.permission })
+    .from(userPermissions)
+    .where(eq(userPermissions.userId, params.userId))
+    .orderBy(asc(userPermissions.permission));
+  return rows.map((row) => row.permission as Permission);
+}
+
+export async function grantPermission(
+  tx: Transaction,
+  params: { userId: string; permission: Permission; grantedBy: string | null },
+): Promise<void> {
+  await tx
+    .insert(userPermissions)
+    .values({ userId: params.userId, permission: params.permission, grantedBy: params.grantedBy })
+    .onConflictDoNothing();
+}
+
+export async function revokePermission(
+  tx: Transaction,
+  params: { userId: string; permission: Permission },
+): Promise<boolean> {
+  const deleted = await tx
+    .delete(userPermissions)
+    .where(and(eq(userPermissions.userId, params.userId), eq(userPermissions.permission, params.permission)))
+    .returning({ userId: userPermissions.userId });
+  return deleted.length > 0;
+}
+
+export async function getMfa(tx: Transaction, params: { userId: string }): Promise<UserMfa | undefined> {
+  const [row] = await tx.select().from(userMfa).where(eq(userMfa.userId, params.userId)).limit(1);
+  return row;
+}
+
+/** Starts (or restarts) an enrolment that is not confirmed yet. */
+export async function putPendingMfa(
+  tx: Transaction,
+  params: { userId: string; secretCiphertext: string },
+): Promise<void> {
+  await tx
+    .insert(userMfa)
+    .values({ userId: params.userId, secretCiphertext: params.secretCiphertext })
+    .onConflictDoUpdate({
+      target: userMfa.userId,
+      set: {
+        secretCiphertext: params.secretCiphertext,
+        enabledAt: null,
+        lastUsedStep: null,
+        recoveryCodeHashes: [],
+        updatedAt: sql`now()`,
+      },
+    });
+}
+
+export async function updateMfa(
+  tx: Transaction,
+  params: {
+    userId: string;
+    changes: Partial<Pick<UserMfa, "enabledAt" | "lastUsedStep" | "recoveryCodeHashes">>;
+    /** Only if the stored step is still this one: two logins cannot both use one code. */
+    expectLastUsedStep?: number | null;
+  },
+): Promise<boolean> {
+  const stepGuard =
+    params.expectLastUsedStep === undefined
+      ? undefined
+      : params.expectLastUsedStep === null
+        ? sql`${userMfa.lastUsedStep} is null`
+        : eq(userMfa.lastUsedStep, params.expectLastUsedStep);
+  const updated = await tx
+    .update(userMfa)
+    .set({ ...params.changes, updatedAt: sql`now()` })
+    .where(and(eq(userMfa.userId, params.userId), stepGuard))
+    .returning({ userId: userMfa.userId });
+  return updated.length > 0;
+}
+
+/** Removes one unused recovery code; false when it is not (or no longer) there. Atomic. */
+export async function consumeRecoveryCode(tx: Transaction, params: { userId: string; hash: string }): Promise<boolean> {
+  const updated = await tx
+    .update(userMfa)
+    .set({ recoveryCodeHashes: sql`${userMfa.recoveryCodeHashes} - ${params.hash}::text`, updatedAt: sql`now()` })
+    .where(and(eq(userMfa.userId, params.userId), sql`jsonb_exists(${userMfa.recoveryCodeHashes}, ${params.hash})`))
+    .returning({ userId: userMfa.userId });
+  return updated.length > 0;
+}
+
+export async function deleteMfa(tx: Transaction, params: { userId: string }): Promise<void> {
+  await tx.delete(userMfa).where(eq(userMfa.userId, params.userId));
+}
+
+export async function findIdentity(
+  tx: Transaction,
+  params: { provider: string; subject: string },
+): Promise<{ userId: string } | undefined> {
+  const [row] = await tx
+    .select({ userId: oauthIdentities.userId })
+    .from(oauthIdentities)
+    .where(and(eq(oauthIdentities.provider, params.provider), eq(oauthIdentities.subject, params.subject)))
+    .limit(1);
+  return row;
+}
+
+export async function linkIdentity(
+  tx: Transaction,
+  params: { provider: string; subject: string; userId: string; email: string },
+): Promise<void> {
+  await tx.insert(oauthIdentities).values(params).onConflictDoNothing();
+}

@@ -1,0 +1,130 @@
+import { sql } from "drizzle-orm";
+import {
+  bigint,
+  boolean,
+  check,
+  jsonb,
+  pgPolicy,
+  pgTable,
+  primaryKey,
+  timestamp,
+  uniqueIndex,
+  uuid,
+  varchar,
+} from "drizzle-orm/pg-core";
+import { timestamps } from "./columns.ts";
+import { actorId, isStaff, ownedBy, staffOr } from "./rls.ts";
+
+export const USER_ROLES = ["user", "admin"] as const;
+export type UserRole = (typeof USER_ROLES)[number];
+export const USER_STATUSES = ["active", "disabled"] as const;
+export type UserStatus = (typeof USER_STATUSES)[number];
+
+export type UserPreferences = Record<string, unknown>;
+
+const inList = (values: readonly string[]) => values.map((v) => `'${v}'`).join(", ");
+
+/** The document's `users` table, plus profile fields and preferences. Emails are stored lower-cased. */
+export const users = pgTable(
+  "users",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    email: varchar("email", { length: 255 }).notNull(),
+    username: varchar("username", { length: 100 }).notNull(),
+    // Never leaves the service: the user JSON and the listing queries leave it out.
+    passwordHash: varchar("password_hash", { length: 255 }).notNull(),
+    role: varchar("role", { length: 50 }).$type<UserRole>().notNull().default("user"),
+    status: varchar("status", { length: 20 }).$type<UserStatus>().notNull().default("active"),
+    emailVerified: boolean("email_verified").notNull().default(false),
+    displayName: varchar("display_name", { length: 100 }),
+    bio: varchar("bio", { length: 500 }),
+    avatarUrl: varchar("avatar_url", { length: 2048 }),
+    locale: varchar("locale", { length: 35 }),
+    timezone: varchar("timezone", { length: 64 }),
+    preferences: jsonb("preferences").$type<UserPreferences>().notNull().default({}),
+    lastLoginAt: timestamp("last_login_at", { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex("users_email_key").on(t.email),
+    uniqueIndex("users_username_key").on(sql`lower(${t.username})`),
+    check("users_role_check", sql.raw(`role in (${inList(USER_ROLES)})`)),
+    check("users_status_check", sql.raw(`status in (${inList(USER_STATUSES)})`)),
+    check("users_email_lower_check", sql`${t.email} = lower(${t.email})`),
+    // A user reads and updates their own row; other rows need staff or a delegated permission.
+    pgPolicy("users_read", { for: "select", using: sql`${t.id} = ${actorId} or ${staffOr("users:read")}` }),
+    pgPolicy("users_update", {
+      for: "update",
+      using: sql`${t.id} = ${actorId} or ${staffOr("users:write", "users:manage")}`,
+      withCheck: sql`${t.id} = ${actorId} or ${staffOr("users:write", "users:manage")}`,
+    }),
+    pgPolicy("users_insert", { for: "insert", withCheck: isStaff }),
+    pgPolicy("users_delete", { for: "delete", using: staffOr("users:manage") }),
+  ],
+).enableRLS();
+
+/** Fine-grained permissions on top of the role, as in the document. */
+export const userPermissions = pgTable(
+  "user_permissions",
+  {
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    permission: varchar("permission", { length: 100 }).notNull(),
+    grantedAt: timestamp("granted_at", { withTimezone: true }).notNull().defaultNow(),
+    grantedBy: uuid("granted_by").references(() => users.id, { onDelete: "set null" }),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.permission] }),
+    pgPolicy("user_permissions_read", {
+      for: "select",
+      using: sql`${t.userId} = ${actorId} or ${staffOr("permissions:manage", "users:read")}`,
+    }),
+    pgPolicy("user_permissions_write", {
+      for: "all",
+      using: staffOr("permissions:manage"),
+      withCheck: staffOr("permissions:manage"),
+    }),
+  ],
+).enableRLS();
+
+/** TOTP (RFC 6238) enrolment: the secret is stored encrypted; `enabledAt` is set once confirmed. */
+export const userMfa = pgTable(
+  "user_mfa",
+  {
+    userId: uuid("user_id")
+      .primaryKey()
+      .references(() => users.id, { onDelete: "cascade" }),
+    secretCiphertext: varchar("secret_ciphertext", { length: 512 }).notNull(),
+    enabledAt: timestamp("enabled_at", { withTimezone: true }),
+    // The last accepted time step: a code at or before it is a replay.
+    lastUsedStep: bigint("last_used_step", { mode: "number" }),
+    // SHA-256 hashes of the unused one-time recovery codes.
+    recoveryCodeHashes: jsonb("recovery_code_hashes").$type<string[]>().notNull().default([]),
+    ...timestamps,
+  },
+  (t) => [ownedBy("user_mfa", sql`${t.userId}`)],
+).enableRLS();
+
+/** Accounts at third-party OpenID providers linked to a user. */
+export const oauthIdentities = pgTable(
+  "oauth_identities",
+  {
+    provider: varchar("provider", { length: 64 }).notNull(),
+    subject: varchar("subject", { length: 255 }).notNull(),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    email: varchar("email", { length: 255 }).notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.provider, t.subject] }),
+    pgPolicy("oauth_identities_read", { for: "select", using: sql`${t.userId} = ${actorId} or ${isStaff}` }),
+    pgPolicy("oauth_identities_write", { for: "all", using: isStaff, withCheck: isStaff }),
+  ],
+).enableRLS();
+
+export type User = typeof users.$inferSelect;
+export type NewUser = typeof users.$inferInsert;
+export type UserMfa = typeof userMfa.$inferSelect;

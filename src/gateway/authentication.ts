@@ -1,0 +1,84 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../app/context.ts";
+import { PERMISSION_NAMES, type Permission } from "../auth/permissions.ts";
+import { InvalidTokenError, tokenManager } from "../auth/tokens.ts";
+import type { Principal } from "../durable-objects/sessions.ts";
+import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
+
+export const REALM = "techcorp-api";
+
+/** Admins hold every permission; others hold what they were granted. */
+export function effectivePermissions(principal: Principal): Permission[] {
+  return principal.role === "admin" ? [...PERMISSION_NAMES] : principal.permissions;
+}
+
+/**
+ * Identifies the caller when a Bearer token is presented: signature with the pinned algorithm,
+ * `iss`, `aud`, `exp` and `nbf` (with bounded clock skew), then the session must still be alive
+ * in the SESSIONS Durable Object, which also supplies the current role and permissions. A refused
+ * token is remembered for `requireAuth`; an anonymous request passes on (routes decide).
+ */
+export function authentication(): MiddlewareHandler<AppEnv> {
+  return async function authentication(c, next) {
+    const header = c.req.header("authorization");
+    if (header !== undefined) {
+      const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+      try {
+        if (!match?.[1]) throw new InvalidTokenError("the Authorization header is not a Bearer token");
+        const tokens = await tokenManager(c.get("services").config.auth.tokens);
+        const claims = await tokens.verifyAccessToken(match[1]);
+        const stub = c.env.SESSIONS.get(c.env.SESSIONS.idFromName(claims.sub));
+        const live = await stub.touch(claims.sid).catch((error: unknown) => {
+          throw new DependencyError("sessions", error);
+        });
+        if (!live) throw new InvalidTokenError("the session has ended");
+        const permissions = effectivePermissions(live.principal);
+        c.set("auth", {
+          userId: claims.sub,
+          sessionId: claims.sid,
+          role: live.principal.role,
+          permissions,
+          actor: { kind: "user", userId: claims.sub, role: live.principal.role, permissions },
+        });
+        c.set("userId", claims.sub);
+      } catch (error) {
+        if (!(error instanceof InvalidTokenError)) throw error;
+        c.set("authError", error);
+      }
+    }
+    await next();
+  };
+}
+
+function challenge(error: InvalidTokenError | undefined): string {
+  // RFC 6750 §3: no error code when no credentials were sent at all.
+  if (!error) return `Bearer realm="${REALM}"`;
+  return `Bearer realm="${REALM}", error="invalid_token", error_description="${error.description.replaceAll('"', "'")}"`;
+}
+
+/** Route middleware: 401 with WWW-Authenticate unless the caller is authenticated. */
+export function requireAuth(): MiddlewareHandler<AppEnv> {
+  return async function requireAuth(c, next) {
+    if (!c.get("auth")) {
+      const error = c.get("authError");
+      throw new ApiError("unauthorized", {
+        detail: error ? `Access token refused: ${error.description}.` : "This route needs a Bearer access token.",
+        headers: { "WWW-Authenticate": challenge(error) },
+      });
+    }
+    await next();
+  };
+}
+
+/** Route middleware: 401 when anonymous, 403 unless the caller holds `permission`. */
+export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
+  const authenticated = requireAuth();
+  return async function requirePermission(c, next) {
+    await authenticated(c, async () => {
+      if (!c.get("auth").permissions.includes(permission)) {
+        throw new ApiError("forbidden", { detail: `This needs the "${permission}" permission.` });
+      }
+      await next();
+    });
+  };
+}

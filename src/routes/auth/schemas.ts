@@ -1,0 +1,100 @@
+import { z } from "@hono/zod-openapi";
+import { ProblemSchema } from "../../pkg/errors/problem.ts";
+
+export const MFA_GRANT_TYPE = "urn:techcorp:params:oauth:grant-type:mfa-otp";
+
+const PasswordGrant = z.object({
+  grant_type: z.literal("password"),
+  username: z.string().min(1).max(255).openapi({ description: "Email or username.", example: "ada@example.com" }),
+  password: z.string().min(1).max(1024),
+  scope: z.string().max(1024).optional(),
+});
+
+const RefreshGrant = z.object({
+  grant_type: z.literal("refresh_token"),
+  refresh_token: z.string().min(1).max(512),
+});
+
+const MfaGrant = z
+  .object({
+    grant_type: z.literal(MFA_GRANT_TYPE),
+    mfa_token: z.string().min(1).max(4096),
+    otp: z
+      .string()
+      .regex(/^\d{6}$/)
+      .optional(),
+    recovery_code: z.string().min(1).max(64).optional(),
+  })
+  .refine((grant) => Boolean(grant.otp) !== Boolean(grant.recovery_code), {
+    message: "give exactly one of otp and recovery_code",
+    path: ["otp"],
+  });
+
+export const TokenRequestSchema = z
+  .discriminatedUnion("grant_type", [PasswordGrant, RefreshGrant, MfaGrant])
+  .openapi("TokenRequest", {
+    description: `OAuth2 token request (RFC 6749): \`password\`, \`refresh_token\`, or \`${MFA_GRANT_TYPE}\` to complete an MFA login.`,
+  });
+
+export const RefreshRequestSchema = z.object({ refresh_token: z.string().min(1).max(512) }).openapi("RefreshRequest");
+
+export const TokenResponseSchema = z
+  .object({
+    access_token: z.string(),
+    token_type: z.literal("Bearer"),
+    expires_in: z.number().int().openapi({ example: 900 }),
+    refresh_token: z.string(),
+    scope: z.string().openapi({ example: "" }),
+  })
+  .openapi("TokenResponse");
+
+/** Token endpoint errors: problem details that also carry RFC 6749 §5.2 `error` codes. */
+export const OAuthProblemSchema = ProblemSchema.extend({
+  error: z.string().openapi({ example: "invalid_grant" }),
+  error_description: z.string(),
+  mfa_token: z.string().optional().openapi({ description: "With `mfa_required`: pass it back with a code." }),
+}).openapi("OAuthProblem");
+
+export const SessionSchema = z
+  .object({
+    id: z.uuid(),
+    createdAt: z.iso.datetime(),
+    lastUsedAt: z.iso.datetime(),
+    expiresAt: z.iso.datetime(),
+    idleExpiresAt: z.iso.datetime(),
+    userAgent: z.string().nullable(),
+    ip: z.string().nullable(),
+    current: z.boolean().openapi({ description: "The session of the token making this request." }),
+  })
+  .openapi("Session");
+
+export const SessionIdParams = z.object({
+  id: z.uuid().openapi({ param: { name: "id", in: "path" } }),
+});
+
+export const MfaSetupSchema = z
+  .object({
+    secret: z.string().openapi({ description: "Base32 TOTP secret, for manual entry." }),
+    otpauthUri: z.string().openapi({ example: "otpauth://totp/TechCorp:ada%40example.com?secret=…" }),
+  })
+  .openapi("MfaSetup");
+
+export const MfaCodeSchema = z.object({ code: z.string().regex(/^\d{6}$/, "a 6-digit code") }).openapi("MfaCode");
+
+export const MfaDisableSchema = z
+  .object({
+    code: z
+      .string()
+      .regex(/^\d{6}$/, "a 6-digit code")
+      .optional(),
+    recoveryCode: z.string().min(1).max(64).optional(),
+  })
+  .refine((body) => Boolean(body.code) !== Boolean(body.recoveryCode), {
+    message: "give exactly one of code and recoveryCode",
+    path: ["code"],
+  })
+  .openapi("MfaDisable");
+
+export const RecoveryCodesSchema = z
+  .object({ recoveryCodes: z.array(z.string()).openapi({ description: "Shown once; each works once." }) })
+  .openapi("RecoveryCodes");

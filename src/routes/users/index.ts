@@ -1,0 +1,375 @@
+import { createRoute } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app/context.ts";
+import { createRouter } from "../../app/create-app.ts";
+import { passwordHasher, syncPrincipal } from "../../auth/auth-service.ts";
+import type { Permission } from "../../auth/permissions.ts";
+import { type Actor, asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
+import { uniqueViolation } from "../../db/errors.ts";
+import {
+  deleteUser,
+  getUser,
+  grantPermission,
+  insertUser,
+  listPermissions,
+  listUsers,
+  type PublicUser,
+  revokePermission,
+  type UserChanges,
+  updateUser,
+} from "../../db/queries/users.ts";
+import type { UserPreferences } from "../../db/schema/users.ts";
+import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import {
+  AdminUserPatchSchema,
+  decodeCursor,
+  encodeCursor,
+  ListUsersQuery,
+  PermissionParams,
+  PermissionsSchema,
+  ProfilePatchSchema,
+  RegisterSchema,
+  RoleSchema,
+  toUserJson,
+  UserIdParams,
+  UserPageSchema,
+  UserSchema,
+} from "./schemas.ts";
+
+const BEARER = [{ bearerAuth: [] }];
+const json = (schema: typeof UserSchema, description: string) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+const jsonBody = <S>(schema: S) => ({ required: true, content: { "application/json": { schema } } });
+
+/** Email and username are unique: a clash is a 409 naming the field. */
+async function uniquely<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    const constraint = uniqueViolation(error);
+    if (constraint === "users_email_key" || constraint === "users_username_key") {
+      const field = constraint === "users_email_key" ? "email" : "username";
+      throw new ApiError("conflict", {
+        detail: `That ${field} is already taken.`,
+        errors: [{ in: "body", pointer: `/${field}`, message: "already taken" }],
+      });
+    }
+    throw error;
+  }
+}
+
+/** JSON merge patch (RFC 7396) one level deep: keys set to null are removed. */
+function mergePreferences(current: UserPreferences, patch: UserPreferences): UserPreferences {
+  const merged: UserPreferences = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else merged[key] = value;
+  }
+  return merged;
+}
+
+async function applyProfile(
+  tx: Transaction,
+  id: string,
+  patch: { preferences?: UserPreferences | undefined } & Omit<UserChanges, "preferences">,
+): Promise<PublicUser | undefined> {
+  const { preferences, ...rest } = patch;
+  const changes: UserChanges = { ...rest };
+  if (preferences) {
+    const current = await getUser(tx, { id });
+    if (!current) return undefined;
+    changes.preferences = mergePreferences(current.preferences, preferences);
+  }
+  if (changes.email) changes.email = changes.email.toLowerCase();
+  return Object.keys(changes).length === 0 ? getUser(tx, { id }) : updateUser(tx, { id, changes });
+}
+
+const db = (c: Context<AppEnv>) => c.get("services").database.db;
+const actorOf = (c: Context<AppEnv>): Actor => c.get("auth").actor;
+const notFound = (id: string) => new ApiError("not_found", { detail: `No user ${id}.` });
+
+const register = createRoute({
+  method: "post",
+  path: "/users",
+  tags: ["Users"],
+  summary: "Register",
+  description: "Creates an account with the `user` role. Email and username must be unused (409 otherwise).",
+  request: { body: jsonBody(RegisterSchema) },
+  responses: { 201: json(UserSchema, "The new user."), ...problemResponses(400, 409, 415, 429, 503) },
+});
+
+const getMe = createRoute({
+  method: "get",
+  path: "/users/me",
+  tags: ["Users"],
+  summary: "My profile and preferences",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  responses: { 200: json(UserSchema, "The caller."), ...problemResponses(401, 503) },
+});
+
+const patchMe = createRoute({
+  method: "patch",
+  path: "/users/me",
+  tags: ["Users"],
+  summary: "Update my profile and preferences",
+  description: "Only profile fields and preferences; anything else (role, status, email) is refused with 400.",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { body: jsonBody(ProfilePatchSchema) },
+  responses: { 200: json(UserSchema, "The updated user."), ...problemResponses(400, 401, 415, 503) },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/users",
+  tags: ["Users (admin)"],
+  summary: "List users",
+  description:
+    "Newest first, keyset-paginated (`nextCursor`); filter by role, status, or part of the email or username.",
+  security: BEARER,
+  middleware: [requirePermission("users:read")] as const,
+  request: { query: ListUsersQuery },
+  responses: {
+    200: { description: "A page of users.", content: { "application/json": { schema: UserPageSchema } } },
+    ...problemResponses(400, 401, 403, 503),
+  },
+});
+
+const getOne = createRoute({
+  method: "get",
+  path: "/users/{id}",
+  tags: ["Users (admin)"],
+  summary: "A user",
+  security: BEARER,
+  middleware: [requirePermission("users:read")] as const,
+  request: { params: UserIdParams },
+  responses: { 200: json(UserSchema, "The user."), ...problemResponses(400, 401, 403, 404, 503) },
+});
+
+const patchOne = createRoute({
+  method: "patch",
+  path: "/users/{id}",
+  tags: ["Users (admin)"],
+  summary: "Update a user's profile, email or username",
+  security: BEARER,
+  middleware: [requirePermission("users:write")] as const,
+  request: { params: UserIdParams, body: jsonBody(AdminUserPatchSchema) },
+  responses: { 200: json(UserSchema, "The updated user."), ...problemResponses(400, 401, 403, 404, 409, 415, 503) },
+});
+
+const changeRole = createRoute({
+  method: "put",
+  path: "/users/{id}/role",
+  tags: ["Users (admin)"],
+  summary: "Change a user's role",
+  description: "Takes effect on the user's next request (sessions carry the current role).",
+  security: BEARER,
+  middleware: [requirePermission("users:manage")] as const,
+  request: { params: UserIdParams, body: jsonBody(RoleSchema) },
+  responses: { 200: json(UserSchema, "The updated user."), ...problemResponses(400, 401, 403, 404, 415, 503) },
+});
+
+const disable = createRoute({
+  method: "post",
+  path: "/users/{id}/disable",
+  tags: ["Users (admin)"],
+  summary: "Disable a user (ends all their sessions)",
+  security: BEARER,
+  middleware: [requirePermission("users:manage")] as const,
+  request: { params: UserIdParams },
+  responses: { 200: json(UserSchema, "The disabled user."), ...problemResponses(400, 401, 403, 404, 409, 503) },
+});
+
+const enable = createRoute({
+  method: "post",
+  path: "/users/{id}/enable",
+  tags: ["Users (admin)"],
+  summary: "Enable a disabled user",
+  security: BEARER,
+  middleware: [requirePermission("users:manage")] as const,
+  request: { params: UserIdParams },
+  responses: { 200: json(UserSchema, "The enabled user."), ...problemResponses(400, 401, 403, 404, 503) },
+});
+
+const remove = createRoute({
+  method: "delete",
+  path: "/users/{id}",
+  tags: ["Users (admin)"],
+  summary: "Delete a user (and end their sessions)",
+  security: BEARER,
+  middleware: [requirePermission("users:manage")] as const,
+  request: { params: UserIdParams },
+  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 401, 403, 404, 409, 503) },
+});
+
+const getPermissions = createRoute({
+  method: "get",
+  path: "/users/{id}/permissions",
+  tags: ["Users (admin)"],
+  summary: "A user's granted permissions",
+  security: BEARER,
+  middleware: [requirePermission("users:read")] as const,
+  request: { params: UserIdParams },
+  responses: {
+    200: { description: "Granted permissions.", content: { "application/json": { schema: PermissionsSchema } } },
+    ...problemResponses(400, 401, 403, 404, 503),
+  },
+});
+
+const grant = createRoute({
+  method: "put",
+  path: "/users/{id}/permissions/{permission}",
+  tags: ["Users (admin)"],
+  summary: "Grant a permission",
+  security: BEARER,
+  middleware: [requirePermission("permissions:manage")] as const,
+  request: { params: PermissionParams },
+  responses: {
+    200: { description: "The user's permissions now.", content: { "application/json": { schema: PermissionsSchema } } },
+    ...problemResponses(400, 401, 403, 404, 503),
+  },
+});
+
+const revoke = createRoute({
+  method: "delete",
+  path: "/users/{id}/permissions/{permission}",
+  tags: ["Users (admin)"],
+  summary: "Revoke a permission",
+  security: BEARER,
+  middleware: [requirePermission("permissions:manage")] as const,
+  request: { params: PermissionParams },
+  responses: {
+    200: { description: "The user's permissions now.", content: { "application/json": { schema: PermissionsSchema } } },
+    ...problemResponses(400, 401, 403, 404, 503),
+  },
+});
+
+/** Refuses an administrator's action on their own account that would lock them out. */
+function notOnSelf(c: Context<AppEnv>, id: string, what: string): void {
+  if (c.get("auth").userId === id) throw new ApiError("conflict", { detail: `You cannot ${what} your own account.` });
+}
+
+export const usersRouter = createRouter()
+  .openapi(register, async (c) => {
+    const body = c.req.valid("json");
+    const hash = await passwordHasher(c.get("services").config.auth.pbkdf2Iterations).hash(body.password);
+    const user = await uniquely(() =>
+      asActor(db(c), SYSTEM, (tx) =>
+        insertUser(tx, {
+          email: body.email.toLowerCase(),
+          username: body.username,
+          passwordHash: hash,
+          displayName: body.displayName ?? null,
+        }),
+      ),
+    );
+    return c.json(toUserJson(user), 201, { Location: `/users/${user.id}` });
+  })
+  .openapi(getMe, async (c) => {
+    const { userId } = c.get("auth");
+    const user = await asActor(db(c), actorOf(c), (tx) => getUser(tx, { id: userId }));
+    if (!user) throw notFound(userId);
+    return c.json(toUserJson(user), 200);
+  })
+  .openapi(patchMe, async (c) => {
+    const { userId } = c.get("auth");
+    const user = await asActor(db(c), actorOf(c), (tx) => applyProfile(tx, userId, c.req.valid("json")));
+    if (!user) throw notFound(userId);
+    return c.json(toUserJson(user), 200);
+  })
+  .openapi(list, async (c) => {
+    const query = c.req.valid("query");
+    const after = query.cursor ? decodeCursor(query.cursor) : undefined;
+    if (query.cursor && !after) {
+      throw new ApiError("validation_failed", {
+        detail: "query /cursor: not a cursor this API returned",
+        errors: [{ in: "query", pointer: "/cursor", message: "not a cursor this API returned" }],
+      });
+    }
+    const rows = await asActor(db(c), actorOf(c), (tx) =>
+      listUsers(tx, { limit: query.limit, role: query.role, status: query.status, search: query.search, after }),
+    );
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return c.json(
+      { data: page.map(toUserJson), nextCursor: rows.length > query.limit && last ? encodeCursor(last.cursor) : null },
+      200,
+    );
+  })
+  .openapi(getOne, async (c) => {
+    const { id } = c.req.valid("param");
+    const user = await asActor(db(c), actorOf(c), (tx) => getUser(tx, { id }));
+    if (!user) throw notFound(id);
+    return c.json(toUserJson(user), 200);
+  })
+  .openapi(patchOne, async (c) => {
+    const { id } = c.req.valid("param");
+    const user = await uniquely(() => asActor(db(c), actorOf(c), (tx) => applyProfile(tx, id, c.req.valid("json"))));
+    if (!user) throw notFound(id);
+    return c.json(toUserJson(user), 200);
+  })
+  .openapi(changeRole, async (c) => {
+    const { id } = c.req.valid("param");
+    const { role } = c.req.valid("json");
+    if (role !== "admin") notOnSelf(c, id, "demote");
+    const user = await asActor(db(c), actorOf(c), (tx) => updateUser(tx, { id, changes: { role } }));
+    if (!user) throw notFound(id);
+    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+    return c.json(toUserJson(user), 200);
+  })
+  .openapi(disable, async (c) => {
+    const { id } = c.req.valid("param");
+    notOnSelf(c, id, "disable");
+    const user = await asActor(db(c), actorOf(c), (tx) => updateUser(tx, { id, changes: { status: "disabled" } }));
+    if (!user) throw notFound(id);
+    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+    return c.json(toUserJson(user), 200);
+  })
+  .openapi(enable, async (c) => {
+    const { id } = c.req.valid("param");
+    const user = await asActor(db(c), actorOf(c), (tx) => updateUser(tx, { id, changes: { status: "active" } }));
+    if (!user) throw notFound(id);
+    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+    return c.json(toUserJson(user), 200);
+  })
+  .openapi(remove, async (c) => {
+    const { id } = c.req.valid("param");
+    notOnSelf(c, id, "delete");
+    const deleted = await asActor(db(c), actorOf(c), (tx) => deleteUser(tx, { id }));
+    if (!deleted) throw notFound(id);
+    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+    return c.body(null, 204);
+  })
+  .openapi(getPermissions, async (c) => {
+    const { id } = c.req.valid("param");
+    const permissions = await asActor(db(c), actorOf(c), async (tx) => {
+      if (!(await getUser(tx, { id }))) throw notFound(id);
+      return listPermissions(tx, { userId: id });
+    });
+    return c.json({ permissions }, 200);
+  })
+  .openapi(grant, async (c) => {
+    const { id, permission } = c.req.valid("param");
+    const permissions = await asActor(db(c), actorOf(c), async (tx) => {
+      if (!(await getUser(tx, { id }))) throw notFound(id);
+      await grantPermission(tx, { userId: id, permission: permission as Permission, grantedBy: c.get("auth").userId });
+      return listPermissions(tx, { userId: id });
+    });
+    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+    return c.json({ permissions }, 200);
+  })
+  .openapi(revoke, async (c) => {
+    const { id, permission } = c.req.valid("param");
+    const permissions = await asActor(db(c), actorOf(c), async (tx) => {
+      if (!(await getUser(tx, { id }))) throw notFound(id);
+      await revokePermission(tx, { userId: id, permission: permission as Permission });
+      return listPermissions(tx, { userId: id });
+    });
+    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+    return c.json({ permissions }, 200);
+  });

@@ -1,0 +1,189 @@
+import { z } from "@hono/zod-openapi";
+import { PERMISSION_NAMES } from "../../auth/permissions.ts";
+import type { PublicUser, UserCursor } from "../../db/queries/users.ts";
+import { USER_ROLES, USER_STATUSES } from "../../db/schema/users.ts";
+
+const MAX_PREFERENCES_BYTES = 16 * 1024;
+
+export const UserSchema = z
+  .object({
+    id: z.uuid(),
+    email: z.email(),
+    username: z.string(),
+    role: z.enum(USER_ROLES),
+    status: z.enum(USER_STATUSES),
+    emailVerified: z.boolean(),
+    displayName: z.string().nullable(),
+    bio: z.string().nullable(),
+    avatarUrl: z.string().nullable(),
+    locale: z.string().nullable(),
+    timezone: z.string().nullable(),
+    preferences: z.record(z.string(), z.unknown()),
+    lastLoginAt: z.iso.datetime().nullable(),
+    createdAt: z.iso.datetime(),
+    updatedAt: z.iso.datetime(),
+  })
+  .openapi("User");
+
+export function toUserJson(user: PublicUser): z.infer<typeof UserSchema> {
+  return {
+    id: user.id,
+    email: user.email,
+    username: user.username,
+    role: user.role,
+    status: user.status,
+    emailVerified: user.emailVerified,
+    displayName: user.displayName,
+    bio: user.bio,
+    avatarUrl: user.avatarUrl,
+    locale: user.locale,
+    timezone: user.timezone,
+    preferences: user.preferences,
+    lastLoginAt: user.lastLoginAt?.toISOString() ?? null,
+    createdAt: user.createdAt.toISOString(),
+    updatedAt: user.updatedAt.toISOString(),
+  };
+}
+
+const username = z
+  .string()
+  .min(3)
+  .max(100)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, dot, dash and underscore, starting with a letter or digit");
+
+const email = z.email().max(255);
+
+export const PasswordSchema = z
+  .string()
+  .min(12, "at least 12 characters")
+  .max(256)
+  .openapi({ description: "12 to 256 characters." });
+
+export const RegisterSchema = z
+  .strictObject({
+    email,
+    username,
+    password: PasswordSchema,
+    displayName: z.string().trim().min(1).max(100).optional(),
+  })
+  .refine((body) => !body.password.toLowerCase().includes(body.username.toLowerCase()), {
+    message: "must not contain the username",
+    path: ["password"],
+  })
+  .openapi("Registration");
+
+const preferences = z
+  .record(z.string().max(64), z.unknown())
+  .refine((value) => new TextEncoder().encode(JSON.stringify(value)).byteLength <= MAX_PREFERENCES_BYTES, {
+    message: `at most ${MAX_PREFERENCES_BYTES} bytes of JSON`,
+  })
+  .openapi({ description: "Merged into the stored preferences; a key set to null is removed." });
+
+const profileFields = {
+  displayName: z.string().trim().min(1).max(100).nullable().optional(),
+  bio: z.string().max(500).nullable().optional(),
+  avatarUrl: z
+    .url({ protocol: /^https$/ })
+    .max(2048)
+    .nullable()
+    .optional(),
+  locale: z
+    .string()
+    .regex(/^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$/, "a BCP 47 language tag")
+    .max(35)
+    .nullable()
+    .optional(),
+  timezone: z
+    .string()
+    .max(64)
+    .refine((tz) => {
+      try {
+        new Intl.DateTimeFormat("en", { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, "an IANA time zone")
+    .nullable()
+    .optional(),
+  preferences: preferences.optional(),
+};
+
+/** What a user may change about themselves. Unknown fields (role, status, email, …) are refused, never ignored. */
+export const ProfilePatchSchema = z.strictObject(profileFields).openapi("ProfilePatch");
+
+/** What an administrator may change about a user's profile and identity. */
+export const AdminUserPatchSchema = z
+  .strictObject({
+    ...profileFields,
+    email: email.optional(),
+    username: username.optional(),
+    emailVerified: z.boolean().optional(),
+  })
+  .openapi("AdminUserPatch");
+
+export const RoleSchema = z.strictObject({ role: z.enum(USER_ROLES) }).openapi("RoleChange");
+
+export const UserIdParams = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+
+export const PermissionParams = z.object({
+  id: z.uuid().openapi({ param: { name: "id", in: "path" } }),
+  permission: z.enum(PERMISSION_NAMES as [string, ...string[]]).openapi({ param: { name: "permission", in: "path" } }),
+});
+
+export const ListUsersQuery = z.object({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(20)
+    .openapi({ param: { name: "limit", in: "query" } }),
+  cursor: z
+    .string()
+    .max(200)
+    .optional()
+    .openapi({ param: { name: "cursor", in: "query" } }),
+  role: z
+    .enum(USER_ROLES)
+    .optional()
+    .openapi({ param: { name: "role", in: "query" } }),
+  status: z
+    .enum(USER_STATUSES)
+    .optional()
+    .openapi({ param: { name: "status", in: "query" } }),
+  search: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .optional()
+    .openapi({
+      param: { name: "search", in: "query" },
+      description: "Part of the email or username.",
+    }),
+});
+
+export const UserPageSchema = z
+  .object({ data: z.array(UserSchema), nextCursor: z.string().nullable() })
+  .openapi("UserPage");
+
+export const PermissionsSchema = z
+  .object({ permissions: z.array(z.enum(PERMISSION_NAMES as [string, ...string[]])) })
+  .openapi("Permissions");
+
+/** Opaque keyset cursor: the last row's exact creation time and id. */
+export function encodeCursor(cursor: UserCursor): string {
+  return btoa(`${cursor.createdAt}|${cursor.id}`).replace(/=+$/, "");
+}
+
+export function decodeCursor(cursor: string): UserCursor | undefined {
+  try {
+    const [createdAt, id] = atob(cursor).split("|");
+    const timestamp = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
+    if (!createdAt || !id || !timestamp.test(createdAt) || !/^[0-9a-f-]{36}$/.test(id)) return undefined;
+    return { createdAt, id };
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,34 @@
+import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { exportJWK, generateKeyPair } from "jose";
+
+/** Secrets the workers need that only the local stack makes up: signing keys and encryption keys. */
+export interface LocalSecrets {
+  JWT_SIGNING_KEYS: string;
+  MFA_ENCRYPTION_KEY: string;
+}
+
+async function signingKey(kid: string): Promise<Record<string, unknown>> {
+  const { privateKey } = await generateKeyPair("ES256", { extractable: true });
+  return { ...(await exportJWK(privateKey)), kid, alg: "ES256" };
+}
+
+async function generate(): Promise<LocalSecrets> {
+  // Two keys, as after a rotation: the first signs, both verify.
+  const keys = [await signingKey(`local-${Date.now()}`), await signingKey("local-previous")];
+  return { JWT_SIGNING_KEYS: JSON.stringify(keys), MFA_ENCRYPTION_KEY: randomBytes(32).toString("base64") };
+}
+
+/** Fresh secrets, or (for dev) the ones kept in `file` so tokens survive a restart. */
+export async function localSecrets(file?: string): Promise<LocalSecrets> {
+  if (file) {
+    const kept = await readFile(file, "utf8").then(
+      (text) => JSON.parse(text) as LocalSecrets,
+      () => undefined,
+    );
+    if (kept) return kept;
+  }
+  const secrets = await generate();
+  if (file) await writeFile(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  return secrets;
+}
