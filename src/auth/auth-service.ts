@@ -220,7 +220,7 @@ export async function completeMfaLogin(
   await ensureNotThrottled(deps, keys);
   const accepted = await useSecondFactor(deps, SYSTEM, userId, input);
   const user = accepted ? await asActor(deps.db, SYSTEM, (tx) => getUser(tx, { id: userId })) : undefined;
-  if (!user || user.status !== "active") {
+  if (user?.status !== "active") {
     await recordFailure(deps, keys);
     throw oauthError("invalid_grant", "invalid_grant", "The code is invalid or was already used.");
   }
