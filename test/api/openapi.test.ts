@@ -62,6 +62,20 @@ describe("OpenAPI document", () => {
   });
 });
 
+describe("OAuth endpoints", () => {
+  it("document both form-encoded and JSON bodies with one schema", async () => {
+    const doc = (await fetchDoc()) as unknown as {
+      paths: Record<string, { post: { requestBody: { content: Record<string, { schema: unknown }> } } }>;
+    };
+    for (const path of ["/auth/token", "/auth/refresh"]) {
+      const content = doc.paths[path]?.post.requestBody.content ?? {};
+      expect(Object.keys(content).sort()).toEqual(["application/json", "application/x-www-form-urlencoded"]);
+      expect(content["application/x-www-form-urlencoded"]).toEqual(content["application/json"]);
+    }
+    expect(JSON.stringify(doc)).not.toContain("x-form-body");
+  });
+});
+
 describe("reference page", () => {
   it("renders every documented operation as HTML without scripts", async () => {
     const [res, doc] = await Promise.all([api("/docs"), fetchDoc()]);

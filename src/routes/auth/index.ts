@@ -21,6 +21,7 @@ import { clientIp } from "../../gateway/rate-limit.ts";
 import { ApiError, DependencyError, oauthError } from "../../pkg/errors/api-error.ts";
 import { fieldErrors } from "../../pkg/errors/handlers.ts";
 import { PROBLEM_CONTENT_TYPE, problemResponses } from "../../pkg/errors/problem.ts";
+import { FORM_BODY, formAsJson } from "../../pkg/middleware/form-as-json.ts";
 import {
   MFA_GRANT_TYPE,
   MfaCodeSchema,
@@ -87,13 +88,12 @@ const tokenRoute = createRoute({
   tags: ["Auth"],
   summary: "Get tokens (OAuth2 token endpoint)",
   description: `Grants: \`password\` (RFC 6749 §4.3; \`username\` is the email or username), \`refresh_token\` (rotates the refresh token), and \`${MFA_GRANT_TYPE}\` (completes a login that answered \`mfa_required\`). Form-encoded or JSON. An unknown user and a wrong password get the same answer; failures are throttled per account and per client with growing waits.`,
+  middleware: [formAsJson()] as const,
+  [FORM_BODY]: true,
   request: {
     body: {
       required: true,
-      content: {
-        "application/x-www-form-urlencoded": { schema: TokenRequestSchema },
-        "application/json": { schema: TokenRequestSchema },
-      },
+      content: { "application/json": { schema: TokenRequestSchema } },
     },
   },
   responses: {
@@ -110,13 +110,12 @@ const refreshRoute = createRoute({
   summary: "Refresh tokens (rotating the refresh token)",
   description:
     "Every use returns a new refresh token. Reusing a rotated one ends the whole session (reuse detection), except the one just replaced, which for 30 s returns the same new token so that two concurrent refreshes by one client do not log it out.",
+  middleware: [formAsJson()] as const,
+  [FORM_BODY]: true,
   request: {
     body: {
       required: true,
-      content: {
-        "application/json": { schema: RefreshRequestSchema },
-        "application/x-www-form-urlencoded": { schema: RefreshRequestSchema },
-      },
+      content: { "application/json": { schema: RefreshRequestSchema } },
     },
   },
   responses: {
@@ -256,7 +255,7 @@ export const authRouter = createRouter()
   .openapi(
     tokenRoute,
     async (c) => {
-      const body = c.req.valid(c.req.header("content-type")?.startsWith("application/json") ? "json" : "form");
+      const body = c.req.valid("json");
       const deps = authDeps(c);
       if (body.grant_type === "refresh_token") {
         return c.json(await refreshTokens(deps, { refreshToken: body.refresh_token }), 200, NO_STORE);
@@ -288,7 +287,7 @@ export const authRouter = createRouter()
   .openapi(
     refreshRoute,
     async (c) => {
-      const body = c.req.valid(c.req.header("content-type")?.startsWith("application/json") ? "json" : "form");
+      const body = c.req.valid("json");
       return c.json(await refreshTokens(authDeps(c), { refreshToken: body.refresh_token }), 200, NO_STORE);
     },
     oauthValidationHook,

@@ -3,6 +3,7 @@ import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { ApiError, PROBLEMS, type ProblemCode } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
+import { documentFormBodies } from "../../pkg/middleware/form-as-json.ts";
 import { DOCS_CSS, renderDocsPage } from "./docs-page.ts";
 
 export const API_INFO = {
@@ -73,7 +74,7 @@ const problemRoute = createRoute({
 export function metaRouter(app: OpenAPIHono<AppEnv>) {
   let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
   const openapi = () => {
-    document ??= app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO });
+    document ??= documentFormBodies(app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO }));
     return document;
   };
   return createRouter()

@@ -1,0 +1,103 @@
+import { syncPrincipal } from "../src/auth/auth-service.ts";
+import type { Permission } from "../src/auth/permissions.ts";
+import { asActor, SYSTEM } from "../src/db/actor.ts";
+import { openDatabase } from "../src/db/client.ts";
+import { grantPermission, updateUser } from "../src/db/queries/users.ts";
+import { loadApiConfig } from "../src/pkg/config/config.ts";
+import { api, testEnv } from "./helpers.ts";
+
+export interface UserJson {
+  id: string;
+  email: string;
+  username: string;
+  role: string;
+  status: string;
+  displayName: string | null;
+  preferences: Record<string, unknown>;
+}
+
+export interface Tokens {
+  access_token: string;
+  refresh_token: string;
+  token_type: string;
+  expires_in: number;
+  scope: string;
+}
+
+export const PASSWORD = "correct horse battery staple";
+
+/** A fresh address per caller, so throttling by IP never couples tests. */
+export function randomIp(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(3));
+  return `10.${bytes[0]}.${bytes[1]}.${bytes[2]}`;
+}
+
+export function uniqueName(prefix = "user"): string {
+  return `${prefix}-${crypto.randomUUID().slice(0, 12)}`;
+}
+
+export async function register(overrides: Partial<{ email: string; username: string; password: string }> = {}) {
+  const username = overrides.username ?? uniqueName();
+  const body = {
+    email: overrides.email ?? `${username}@example.com`,
+    username,
+    password: overrides.password ?? PASSWORD,
+  };
+  const res = await api("/users", {
+    method: "POST",
+    headers: { "content-type": "application/json", "cf-connecting-ip": randomIp() },
+    body: JSON.stringify(body),
+  });
+  if (res.status !== 201) throw new Error(`registration failed: ${res.status} ${await res.text()}`);
+  return { user: (await res.json()) as UserJson, password: body.password };
+}
+
+/** POST /auth/token with a form body, as OAuth clients send it. */
+export function tokenRequest(fields: Record<string, string>, ip = randomIp()): Promise<Response> {
+  return api("/auth/token", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": ip },
+    body: new URLSearchParams(fields).toString(),
+  });
+}
+
+export async function login(username: string, password = PASSWORD): Promise<Tokens> {
+  const res = await tokenRequest({ grant_type: "password", username, password });
+  if (res.status !== 200) throw new Error(`login failed: ${res.status} ${await res.text()}`);
+  return (await res.json()) as Tokens;
+}
+
+/** A registered, logged-in user. */
+export async function signedIn() {
+  const { user, password } = await register();
+  const tokens = await login(user.username, password);
+  return { user, password, tokens, auth: { authorization: `Bearer ${tokens.access_token}` } };
+}
+
+/** Changes a user's role or permissions directly (as an operator would), and updates their sessions. */
+export async function promote(userId: string, change: { role?: "admin" | "user"; permissions?: Permission[] }) {
+  const config = loadApiConfig(testEnv);
+  const handle = openDatabase(config.database);
+  try {
+    await asActor(handle.db, SYSTEM, async (tx) => {
+      if (change.role) await updateUser(tx, { id: userId, changes: { role: change.role } });
+      for (const permission of change.permissions ?? []) {
+        await grantPermission(tx, { userId, permission, grantedBy: null });
+      }
+    });
+    await syncPrincipal({ db: handle.db, sessions: testEnv.SESSIONS }, userId);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A signed-in administrator. */
+export async function signedInAdmin() {
+  const admin = await signedIn();
+  await promote(admin.user.id, { role: "admin" });
+  return admin;
+}
+
+export function bearer(token: string): { authorization: string } {
+  return { authorization: `Bearer ${token}` };
+}
