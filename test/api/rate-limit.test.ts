@@ -1,0 +1,118 @@
+import { describe, expect, it } from "vitest";
+import { randomIp, signedIn } from "../auth-helpers.ts";
+import { apiWith, expectProblem, testEnv } from "../helpers.ts";
+
+/** Bindings with our own policies, so each test has exact limits and its own counters. */
+function limits(
+  policies: Record<string, { name: string; limit: number; windowSeconds: number }[]>,
+  extra: Partial<Env> = {},
+) {
+  return { RATE_LIMIT_POLICIES: JSON.stringify(policies), ...extra } as Partial<Env>;
+}
+
+const one = (limit: number, windowSeconds = 60) => [{ name: "burst", limit, windowSeconds }];
+
+describe("rate limiting", () => {
+  it("admits exactly 100 of 200 simultaneous requests against a limit of 100", async () => {
+    const bindings = limits({ api: one(100), auth: one(100) });
+    const ip = randomIp();
+    const responses = await Promise.all(
+      Array.from({ length: 200 }, () => apiWith(bindings, "/openapi.json", { headers: { "cf-connecting-ip": ip } })),
+    );
+    const statuses = responses.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(100);
+  });
+
+  it("sends the policy and what is left, and Retry-After when refused", async () => {
+    const bindings = limits({
+      api: [
+        { name: "burst", limit: 2, windowSeconds: 10 },
+        { name: "sustained", limit: 5, windowSeconds: 600 },
+      ],
+    });
+    const ip = randomIp();
+    const send = () => apiWith(bindings, "/docs/style.css", { headers: { "cf-connecting-ip": ip } });
+    const first = await send();
+    expect(first.headers.get("ratelimit-policy")).toBe('"burst";q=2;w=10, "sustained";q=5;w=600');
+    expect(first.headers.get("ratelimit")).toMatch(/^"burst";r=1;t=\d+, "sustained";r=4;t=\d+$/);
+    expect(first.headers.get("x-ratelimit-limit")).toBe("2");
+    expect(first.headers.get("x-ratelimit-remaining")).toBe("1");
+    await send();
+    const refused = await send();
+    const problem = await expectProblem(refused, 429);
+    expect(problem.type).toBe("/problems/rate_limited");
+    const retryAfter = Number(refused.headers.get("retry-after"));
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(10);
+    expect(refused.headers.get("x-ratelimit-remaining")).toBe("0");
+  });
+
+  it("counts an authenticated caller by user, wherever they connect from", async () => {
+    const { auth } = await signedIn();
+    const bindings = limits({ api: one(3) });
+    for (let i = 0; i < 3; i++) {
+      expect(
+        (await apiWith(bindings, "/users/me", { headers: { ...auth, "cf-connecting-ip": randomIp() } })).status,
+      ).toBe(200);
+    }
+    await expectProblem(
+      await apiWith(bindings, "/users/me", { headers: { ...auth, "cf-connecting-ip": randomIp() } }),
+      429,
+    );
+    // Another caller from one of those addresses is not affected.
+    expect((await apiWith(bindings, "/openapi.json", { headers: { "cf-connecting-ip": randomIp() } })).status).toBe(
+      200,
+    );
+  });
+
+  it("counts anonymous callers by client address", async () => {
+    const bindings = limits({ api: one(2) });
+    const ip = randomIp();
+    await apiWith(bindings, "/openapi.json", { headers: { "cf-connecting-ip": ip } });
+    await apiWith(bindings, "/openapi.json", { headers: { "cf-connecting-ip": ip } });
+    await expectProblem(await apiWith(bindings, "/openapi.json", { headers: { "cf-connecting-ip": ip } }), 429);
+    expect((await apiWith(bindings, "/openapi.json", { headers: { "cf-connecting-ip": randomIp() } })).status).toBe(
+      200,
+    );
+  });
+
+  it("applies the stricter auth policy to the token endpoint only", async () => {
+    const bindings = limits({ api: one(100), auth: one(1) });
+    const ip = randomIp();
+    const token = () =>
+      apiWith(bindings, "/auth/token", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": ip },
+        body: "grant_type=password&username=nobody&password=nothing-at-all",
+      });
+    await expectProblem(await token(), 400);
+    await expectProblem(await token(), 429);
+    expect((await apiWith(bindings, "/openapi.json", { headers: { "cf-connecting-ip": ip } })).status).toBe(200);
+  });
+
+  it("does not count health probes", async () => {
+    const bindings = limits({ api: one(1) });
+    const ip = randomIp();
+    for (let i = 0; i < 3; i++)
+      expect((await apiWith(bindings, "/health", { headers: { "cf-connecting-ip": ip } })).status).toBe(200);
+  });
+
+  // A real Durable Object namespace whose objects have no `hit` method: every call to the limiter fails.
+  const broken = { RATE_LIMITER: testEnv.SESSIONS as unknown as Env["RATE_LIMITER"] };
+
+  it("lets requests through when the limiter fails and the mode is fail-open", async () => {
+    const res = await apiWith(limits({ api: one(1) }, { ...broken, RATE_LIMIT_FAILURE_MODE: "open" }), "/openapi.json");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("ratelimit")).toBeNull();
+  });
+
+  it("answers 503 when the limiter fails and the mode is fail-closed", async () => {
+    const res = await apiWith(
+      limits({ api: one(1) }, { ...broken, RATE_LIMIT_FAILURE_MODE: "closed" }),
+      "/openapi.json",
+    );
+    const problem = await expectProblem(res, 503);
+    expect(problem.detail).toMatch(/rate limiter/);
+  });
+});
