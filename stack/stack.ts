@@ -3,6 +3,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { applyMigrations } from "./migrate.ts";
 import { type NeonProxy, startNeonProxy } from "./neon-proxy.ts";
+import { type OidcProvider, startOidcProvider } from "./oidc-provider.ts";
 import { freePort, portOrFree } from "./ports.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
 import { findRedisServer, REDIS_INSTALL_HINT, type RedisServer, startRedis } from "./redis.ts";
@@ -36,12 +37,14 @@ export interface Stack {
   readonly redis: RedisServer | undefined;
   readonly upstash: UpstashRest | undefined;
   readonly s3: S3Server;
+  readonly oidc: OidcProvider;
   /** One line per service: what it is and where. */
   describe(): string[];
   stop(): Promise<void>;
 }
 
-const DEV_PORTS = { postgres: 54329, neonProxy: 54330, redis: 63790, upstash: 63791, s3: 54569 };
+const DEV_PORTS = { postgres: 54329, neonProxy: 54330, redis: 63790, upstash: 63791, s3: 54569, oidc: 54570 };
+const OIDC_CLIENT_ID = "techcorp-api";
 
 function isLoopback(url: string): boolean {
   const host = new URL(url).hostname;
@@ -119,6 +122,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     const secrets = await localSecrets(options.mode === "dev" ? path.join(options.dataDir, "secrets.json") : undefined);
     const publicUrl = options.publicUrl ?? "http://localhost:8787";
+
+    // A real OpenID provider for third-party login, registered with our callback.
+    const oidcSecret = randomBytes(16).toString("hex");
+    const oidc = await startOidcProvider({
+      port: await port("oidc"),
+      client: { id: OIDC_CLIENT_ID, secret: oidcSecret, redirectUris: [`${publicUrl}/auth/oidc/local/callback`] },
+    });
+    stoppers.push(() => oidc.close());
     const env: Record<string, string> = {
       ENVIRONMENT: options.mode === "dev" ? "development" : "test",
       LOG_LEVEL: options.mode === "dev" ? "debug" : "error",
@@ -136,8 +147,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       JWT_ISSUER: publicUrl,
       JWT_AUDIENCE: "techcorp-api",
       ...secrets,
-      OIDC_PROVIDERS: "[]",
-      OIDC_CLIENT_SECRETS: "{}",
+      OIDC_PROVIDERS: JSON.stringify([{ id: "local", issuer: oidc.issuer, clientId: OIDC_CLIENT_ID }]),
+      OIDC_CLIENT_SECRETS: JSON.stringify({ local: oidcSecret }),
     };
 
     return {
@@ -147,6 +158,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       redis,
       upstash,
       s3,
+      oidc,
       describe: () => [
         `postgres      ${redact(databaseUrl)}${postgres ? " (embedded)" : " (external)"}`,
         neonProxy ? `neon proxy    ws://${neonProxy.address}/v2` : "neon proxy    not needed (remote database)",
@@ -154,6 +166,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           ? `redis         127.0.0.1:${redis.port}, Upstash REST at ${upstash.url}`
           : "redis         off (cache disabled)",
         `s3            ${s3.endpoint} (bucket ${DOCUMENTS_BUCKET})`,
+        `openid        ${oidc.issuer} (third-party login: ${publicUrl}/auth/oidc/local/authorize)`,
       ],
       stop: stopAll,
     };

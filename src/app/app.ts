@@ -1,4 +1,5 @@
 import { authRouter } from "../routes/auth/index.ts";
+import { oidcRouter } from "../routes/auth/oidc.ts";
 import { documentsRouter } from "../routes/documents/index.ts";
 import { healthRouter } from "../routes/health/index.ts";
 import { metaRouter } from "../routes/meta/index.ts";
@@ -12,6 +13,7 @@ export function buildApp() {
     .route("/", healthRouter)
     .route("/", wellKnownRouter)
     .route("/", authRouter)
+    .route("/", oidcRouter)
     .route("/", usersRouter)
     .route("/", documentsRouter);
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {

@@ -2,9 +2,13 @@ import { type Actor, asActor, SYSTEM } from "../db/actor.ts";
 import type { Database } from "../db/client.ts";
 import {
   consumeRecoveryCode,
+  findIdentity,
+  findUserByEmail,
   findUserForLogin,
   getMfa,
   getUser,
+  insertUser,
+  linkIdentity,
   listPermissions,
   type PublicUser,
   updateMfa,
@@ -14,8 +18,9 @@ import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
 import type { Principal, Rotation, Sessions } from "../durable-objects/sessions.ts";
 import { effectivePermissions } from "../gateway/authentication.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
-import { DependencyError, oauthError } from "../pkg/errors/api-error.ts";
-import { createPasswordHasher, type PasswordHasher } from "./password-hasher.ts";
+import { ApiError, DependencyError, oauthError } from "../pkg/errors/api-error.ts";
+import type { ExternalIdentity } from "./oidc.ts";
+import { createPasswordHasher, type PasswordHasher, UNUSABLE_PASSWORD_HASH } from "./password-hasher.ts";
 import { createSecretBox } from "./secret-box.ts";
 import { tokenManager } from "./tokens.ts";
 import { verifyTotp } from "./totp.ts";
@@ -226,6 +231,54 @@ export async function completeMfaLogin(
   }
   await call("login throttle", () => throttleOf(deps, keys[0] ?? "").succeed());
   return startSession(deps, user);
+}
+
+/** A username from an email's local part, made unique with a random suffix. */
+function usernameFor(email: string): string {
+  const local = (email.split("@")[0] ?? "user").replace(/[^A-Za-z0-9._-]/g, "").replace(/^[._-]+/, "");
+  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${(local || "user").slice(0, 80)}-${suffix}`;
+}
+
+/**
+ * Signs in someone a third-party provider vouched for. A known identity signs in its user; else a
+ * verified email links to the account with that email, or creates one. An unverified email is
+ * never trusted to link (it would hand over the account of whoever owns that address).
+ */
+export async function externalLogin(deps: AuthDeps, identity: ExternalIdentity): Promise<LoginResult> {
+  const user = await asActor(deps.db, SYSTEM, async (tx) => {
+    const linked = await findIdentity(tx, { provider: identity.provider, subject: identity.subject });
+    if (linked) return getUser(tx, { id: linked.userId });
+    if (!identity.emailVerified) {
+      throw new ApiError("forbidden", {
+        detail: "The provider has not verified this email address, so it cannot be linked to an account.",
+      });
+    }
+    const existing = await findUserByEmail(tx, { email: identity.email });
+    const account =
+      existing ??
+      (await insertUser(tx, {
+        email: identity.email,
+        username: usernameFor(identity.email),
+        passwordHash: UNUSABLE_PASSWORD_HASH,
+        emailVerified: true,
+        displayName: identity.name?.slice(0, 100) ?? null,
+      }));
+    await linkIdentity(tx, {
+      provider: identity.provider,
+      subject: identity.subject,
+      userId: account.id,
+      email: identity.email,
+    });
+    return account;
+  });
+  if (user?.status !== "active") throw new ApiError("forbidden", { detail: "This account is disabled." });
+  const mfa = await asActor(deps.db, SYSTEM, (tx) => getMfa(tx, { userId: user.id }));
+  if (mfa?.enabledAt) {
+    const tokens = await tokenManager(deps.config.auth.tokens);
+    return { kind: "mfa", mfaToken: await tokens.issueMfaToken(user.id) };
+  }
+  return { kind: "tokens", tokens: await startSession(deps, user) };
 }
 
 /** Splits `<userId>.<sessionId>.<secret>`; undefined for anything else. */

@@ -15,10 +15,21 @@ export interface SecretBox {
   open(sealed: string): Promise<string>;
 }
 
-export async function createSecretBox(keyBase64: string): Promise<SecretBox> {
+/**
+ * A box for one `purpose`: each purpose gets its own key, derived from the configured one with
+ * HKDF, so a value sealed for one use can never be opened as another.
+ */
+export async function createSecretBox(keyBase64: string, purpose = "mfa-secret"): Promise<SecretBox> {
   const raw = fromB64(keyBase64);
   if (raw.byteLength !== 32) throw new Error("the encryption key must be 32 bytes");
-  const key = await crypto.subtle.importKey("raw", raw, "AES-GCM", false, ["encrypt", "decrypt"]);
+  const master = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveKey"]);
+  const key = await crypto.subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(32), info: new TextEncoder().encode(`techcorp:${purpose}`) },
+    master,
+    { name: "AES-GCM", length: 256 },
+    false,
+    ["encrypt", "decrypt"],
+  );
   return {
     async seal(plaintext) {
       const iv = crypto.getRandomValues(new Uint8Array(12));

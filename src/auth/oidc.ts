@@ -1,0 +1,228 @@
+import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
+import { z } from "zod";
+import type { AuthConfig } from "../pkg/config/config.ts";
+import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
+import { constantTimeEqual } from "./password-hasher.ts";
+import { createSecretBox } from "./secret-box.ts";
+
+export type OidcProviderConfig = AuthConfig["oidcProviders"][number];
+
+/** What a provider tells us about the person who signed in. */
+export interface ExternalIdentity {
+  provider: string;
+  subject: string;
+  email: string;
+  emailVerified: boolean;
+  name: string | undefined;
+}
+
+/** How long a started login may take before its state expires. */
+const LOGIN_TTL_MS = 10 * 60_000;
+const DISCOVERY_TTL_MS = 60 * 60_000;
+/** ID tokens signed with a MAC (HS*) or not at all are never accepted. */
+const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/;
+
+const DiscoverySchema = z.object({
+  issuer: z.url(),
+  authorization_endpoint: z.url(),
+  token_endpoint: z.url(),
+  jwks_uri: z.url(),
+  userinfo_endpoint: z.url().optional(),
+  id_token_signing_alg_values_supported: z.array(z.string()).default(["RS256"]),
+  code_challenge_methods_supported: z.array(z.string()).optional(),
+});
+type Discovery = z.infer<typeof DiscoverySchema>;
+
+const TokenResponse = z.object({ id_token: z.string(), access_token: z.string().optional() });
+const ClaimsSchema = z.looseObject({
+  sub: z.string().min(1),
+  email: z.string().optional(),
+  email_verified: z.union([z.boolean(), z.enum(["true", "false"])]).optional(),
+  name: z.string().optional(),
+});
+
+/** Sealed into a short-lived cookie between the redirect out and the callback. */
+const PendingLogin = z.object({ p: z.string(), s: z.string(), n: z.string(), v: z.string(), t: z.number() });
+
+const b64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replaceAll("+", "-")
+    .replaceAll("/", "_")
+    .replace(/=+$/, "");
+const random = () => b64url(crypto.getRandomValues(new Uint8Array(32)));
+const encoder = new TextEncoder();
+
+function providerError(detail: string, cause?: unknown): ApiError {
+  return new ApiError("bad_request", { detail: `Third-party login failed: ${detail}`, cause });
+}
+
+// Discovery documents are plain data, safe to keep per isolate.
+const discoveries = new Map<string, { document: Discovery; at: number }>();
+
+async function fetchJson(url: string, init?: RequestInit): Promise<unknown> {
+  let res: Response;
+  try {
+    res = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
+  } catch (error) {
+    throw new DependencyError("identity provider", error);
+  }
+  const body: unknown = await res.json().catch(() => undefined);
+  if (!res.ok) {
+    const description = (body as { error_description?: string; error?: string } | undefined) ?? {};
+    throw providerError(
+      `${url} answered ${res.status} ${description.error ?? ""} ${description.error_description ?? ""}`.trim(),
+    );
+  }
+  return body;
+}
+
+/** The provider's metadata, from `<issuer>/.well-known/openid-configuration`. */
+export async function discover(issuer: string): Promise<Discovery> {
+  const cached = discoveries.get(issuer);
+  if (cached && Date.now() - cached.at < DISCOVERY_TTL_MS) return cached.document;
+  const parsed = DiscoverySchema.safeParse(
+    await fetchJson(`${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`),
+  );
+  if (!parsed.success) throw providerError("its discovery document is incomplete");
+  // OpenID Connect Discovery §4.3: the document must name the issuer we asked.
+  if (parsed.data.issuer !== issuer) throw providerError("its discovery document names another issuer");
+  discoveries.set(issuer, { document: parsed.data, at: Date.now() });
+  return parsed.data;
+}
+
+export const redirectUri = (publicUrl: string, providerId: string) => `${publicUrl}/auth/oidc/${providerId}/callback`;
+
+/**
+ * Starts an authorization-code login with PKCE (S256), `state` and `nonce`. Returns where to send
+ * the browser and the sealed state for a cookie that only this server can read.
+ */
+export async function beginLogin(
+  provider: OidcProviderConfig,
+  options: { publicUrl: string; encryptionKey: string; loginHint?: string | undefined },
+): Promise<{ location: string; sealedState: string }> {
+  const discovery = await discover(provider.issuer);
+  if (discovery.code_challenge_methods_supported && !discovery.code_challenge_methods_supported.includes("S256")) {
+    throw providerError("the provider does not support PKCE with S256");
+  }
+  const pending = { p: provider.id, s: random(), n: random(), v: random(), t: Date.now() };
+  const challenge = b64url(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(pending.v))));
+  const url = new URL(discovery.authorization_endpoint);
+  const params = {
+    response_type: "code",
+    client_id: provider.clientId,
+    redirect_uri: redirectUri(options.publicUrl, provider.id),
+    scope: provider.scopes.join(" "),
+    state: pending.s,
+    nonce: pending.n,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    ...(options.loginHint ? { login_hint: options.loginHint } : {}),
+  };
+  for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+  const box = await createSecretBox(options.encryptionKey, "oidc-state");
+  return { location: url.toString(), sealedState: await box.seal(JSON.stringify(pending)) };
+}
+
+async function openPending(sealed: string | undefined, encryptionKey: string) {
+  if (!sealed) throw providerError("no login was started from this browser (or it expired)");
+  const box = await createSecretBox(encryptionKey, "oidc-state");
+  const opened = await box.open(sealed).catch(() => undefined);
+  const pending = opened ? PendingLogin.safeParse(JSON.parse(opened)) : undefined;
+  if (!pending?.success) throw providerError("the login state is not valid");
+  if (Date.now() - pending.data.t > LOGIN_TTL_MS) throw providerError("the login took too long; start again");
+  return pending.data;
+}
+
+const sameString = (a: string, b: string) => constantTimeEqual(encoder.encode(a), encoder.encode(b));
+
+/**
+ * Completes the login at the callback: checks `state` against the sealed cookie (and `iss`,
+ * RFC 9207), redeems the code with the PKCE verifier, verifies the ID token (signature with the
+ * provider's keys, issuer, audience, expiry, nonce) and returns who signed in.
+ */
+export async function finishLogin(
+  provider: OidcProviderConfig,
+  input: {
+    query: {
+      code?: string | undefined;
+      state?: string | undefined;
+      iss?: string | undefined;
+      error?: string | undefined;
+      error_description?: string | undefined;
+    };
+    sealedState: string | undefined;
+    publicUrl: string;
+    encryptionKey: string;
+  },
+): Promise<ExternalIdentity> {
+  const pending = await openPending(input.sealedState, input.encryptionKey);
+  if (pending.p !== provider.id || !input.query.state || !sameString(pending.s, input.query.state)) {
+    throw providerError("the state does not match this browser's login");
+  }
+  if (input.query.error) throw providerError(`${input.query.error} ${input.query.error_description ?? ""}`.trim());
+  if (!input.query.code) throw providerError("the provider sent no code");
+  const discovery = await discover(provider.issuer);
+  if (input.query.iss !== undefined && input.query.iss !== discovery.issuer) {
+    throw providerError("the response came from another issuer");
+  }
+
+  const body = new URLSearchParams({
+    grant_type: "authorization_code",
+    code: input.query.code,
+    redirect_uri: redirectUri(input.publicUrl, provider.id),
+    code_verifier: pending.v,
+  });
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+    accept: "application/json",
+  };
+  if (provider.clientSecret) {
+    // RFC 6749 §2.3.1: form-urlencode both parts before base64.
+    const credentials = `${encodeURIComponent(provider.clientId)}:${encodeURIComponent(provider.clientSecret)}`;
+    headers.authorization = `Basic ${btoa(credentials)}`;
+  } else {
+    body.set("client_id", provider.clientId);
+  }
+  const tokens = TokenResponse.safeParse(await fetchJson(discovery.token_endpoint, { method: "POST", headers, body }));
+  if (!tokens.success) throw providerError("the token response has no id_token");
+
+  const algorithms = discovery.id_token_signing_alg_values_supported.filter((alg) => ASYMMETRIC.test(alg));
+  const jwks = (await fetchJson(discovery.jwks_uri)) as JSONWebKeySet;
+  let claims: z.infer<typeof ClaimsSchema>;
+  try {
+    const verified = await jwtVerify(tokens.data.id_token, createLocalJWKSet(jwks), {
+      issuer: discovery.issuer,
+      audience: provider.clientId,
+      algorithms,
+      clockTolerance: 30,
+      requiredClaims: ["sub", "exp", "iat", "nonce"],
+    });
+    claims = ClaimsSchema.parse(verified.payload);
+    const nonce = verified.payload.nonce;
+    if (typeof nonce !== "string" || !sameString(nonce, pending.n)) throw new Error("nonce mismatch");
+    // OIDC Core §3.1.3.7: with several audiences, we must be the authorized party.
+    const { aud, azp } = verified.payload;
+    if (Array.isArray(aud) && aud.length > 1 && azp !== provider.clientId) throw new Error("azp is not us");
+  } catch (error) {
+    throw providerError("the ID token is not valid", error);
+  }
+
+  // Providers that keep profile claims out of the ID token give them at the userinfo endpoint.
+  if (claims.email === undefined && discovery.userinfo_endpoint && tokens.data.access_token) {
+    const info = ClaimsSchema.safeParse(
+      await fetchJson(discovery.userinfo_endpoint, {
+        headers: { authorization: `Bearer ${tokens.data.access_token}` },
+      }),
+    );
+    if (!info.success || info.data.sub !== claims.sub) throw providerError("userinfo does not match the ID token");
+    claims = { ...claims, ...info.data };
+  }
+  if (!claims.email) throw providerError("the provider gave no email address");
+  return {
+    provider: provider.id,
+    subject: claims.sub,
+    email: claims.email.toLowerCase(),
+    emailVerified: claims.email_verified === true || claims.email_verified === "true",
+    name: claims.name,
+  };
+}

@@ -1,0 +1,192 @@
+import { describe, expect, it } from "vitest";
+import { PASSWORD, register, signedIn, type Tokens, type UserJson, uniqueName } from "../auth-helpers.ts";
+import { api, expectProblem } from "../helpers.ts";
+
+/**
+ * A user agent for the authorization-code flow: follows redirects between our API (api.test) and
+ * the local OpenID provider (stack/oidc-provider.ts, the `oidc-provider` package), keeping each
+ * host's cookies.
+ */
+class Browser {
+  private readonly jar = new Map<string, Map<string, string>>();
+
+  async get(url: string): Promise<Response> {
+    const target = new URL(url);
+    const cookies = [...(this.jar.get(target.host) ?? new Map<string, string>())]
+      .map(([k, v]) => `${k}=${v}`)
+      .join("; ");
+    const init: RequestInit = { redirect: "manual", headers: cookies ? { cookie: cookies } : {} };
+    const res =
+      target.host === "api.test" ? await api(`${target.pathname}${target.search}`, init) : await fetch(url, init);
+    const jar = this.jar.get(target.host) ?? new Map<string, string>();
+    for (const line of res.headers.getSetCookie()) {
+      const [pair = "", ...attributes] = line.split(";");
+      const [name = "", ...rest] = pair.split("=");
+      const expired = attributes.some((a) => /^\s*max-age=0\s*$/i.test(a) || /^\s*expires=thu, 01 jan 1970/i.test(a));
+      if (expired) jar.delete(name.trim());
+      else jar.set(name.trim(), rest.join("="));
+    }
+    this.jar.set(target.host, jar);
+    return res;
+  }
+
+  /** Follows redirects from `url` until one leads to our callback; returns that callback URL. */
+  async toCallback(url: string): Promise<string> {
+    let next = url;
+    for (let hop = 0; hop < 20; hop++) {
+      const res = await this.get(next);
+      const location = res.headers.get("location");
+      if (res.status < 300 || res.status >= 400 || !location) {
+        throw new Error(`stopped at ${next}: ${res.status} ${await res.text()}`);
+      }
+      next = new URL(location, next).toString();
+      if (next.startsWith("http://api.test/auth/oidc/")) return next;
+    }
+    throw new Error("too many redirects");
+  }
+
+  cookie(host: string, name: string): string | undefined {
+    return this.jar.get(host)?.get(name);
+  }
+}
+
+async function loginWith(email: string, browser = new Browser()) {
+  const callback = await browser.toCallback(
+    `http://api.test/auth/oidc/local/authorize?login_hint=${encodeURIComponent(email)}`,
+  );
+  return { browser, callback, res: await browser.get(callback) };
+}
+
+async function me(tokens: Tokens): Promise<UserJson & { emailVerified: boolean }> {
+  return (await (
+    await api("/users/me", { headers: { authorization: `Bearer ${tokens.access_token}` } })
+  ).json()) as UserJson & {
+    emailVerified: boolean;
+  };
+}
+
+describe("third-party login (OpenID Connect, authorization code + PKCE)", () => {
+  it("redirects to the provider with PKCE (S256), state and nonce, keeping them in a sealed host-only cookie", async () => {
+    const res = await api("/auth/oidc/local/authorize", { redirect: "manual" });
+    expect(res.status).toBe(302);
+    const location = new URL(res.headers.get("location") ?? "");
+    expect(location.pathname).toBe("/auth");
+    expect(Object.fromEntries(location.searchParams)).toMatchObject({
+      response_type: "code",
+      client_id: "techcorp-api",
+      redirect_uri: "http://api.test/auth/oidc/local/callback",
+      scope: "openid email profile",
+      code_challenge_method: "S256",
+      state: expect.stringMatching(/^[\w-]{43}$/),
+      nonce: expect.stringMatching(/^[\w-]{43}$/),
+      code_challenge: expect.stringMatching(/^[\w-]{43}$/),
+    });
+    const cookie = res.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(/^__Host-techcorp-oidc=v1\./);
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/Secure/);
+    expect(cookie).toMatch(/SameSite=Lax/);
+    expect(cookie).not.toContain(location.searchParams.get("state") ?? "-");
+  });
+
+  it("creates an account for a new, verified email and signs it in", async () => {
+    const email = `${uniqueName("oidc")}@example.com`;
+    const { res } = await loginWith(email);
+    expect(res.status).toBe(200);
+    const user = await me((await res.json()) as Tokens);
+    expect(user).toMatchObject({ email, emailVerified: true, role: "user" });
+    expect(user.username).toMatch(/^oidc-[\w-]+-[0-9a-f]{6}$/);
+  });
+
+  it("signs the same provider account into the same user next time", async () => {
+    const email = `${uniqueName("again")}@example.com`;
+    const first = await me((await (await loginWith(email)).res.json()) as Tokens);
+    const second = await me((await (await loginWith(email)).res.json()) as Tokens);
+    expect(second.id).toBe(first.id);
+  });
+
+  it("links to an existing account with the same verified email", async () => {
+    const { user } = await register();
+    const { res } = await loginWith(user.email);
+    expect(res.status).toBe(200);
+    expect((await me((await res.json()) as Tokens)).id).toBe(user.id);
+    // The password still works too.
+    expect(
+      (
+        await api("/auth/token", {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": "10.9.9.9" },
+          body: new URLSearchParams({ grant_type: "password", username: user.email, password: PASSWORD }).toString(),
+        })
+      ).status,
+    ).toBe(200);
+  });
+
+  it("never links or creates on an email the provider has not verified", async () => {
+    const { user } = await register({ email: `unverified-${uniqueName()}@example.com` });
+    const { res } = await loginWith(user.email);
+    const problem = await expectProblem(res, 403);
+    expect(problem.detail).toMatch(/not verified/);
+    const { res: fresh } = await loginWith(`unverified-${uniqueName()}@example.com`);
+    await expectProblem(fresh, 403);
+  });
+
+  it("refuses a callback whose state does not match the browser's", async () => {
+    const browser = new Browser();
+    const callback = await browser.toCallback("http://api.test/auth/oidc/local/authorize?login_hint=x@example.com");
+    const tampered = new URL(callback);
+    tampered.searchParams.set("state", "someone-elses-state");
+    const problem = await expectProblem(await browser.get(tampered.toString()), 400);
+    expect(problem.detail).toMatch(/state/);
+  });
+
+  it("refuses a callback from a browser that never started the login (login CSRF)", async () => {
+    const { callback } = await (async () => {
+      const browser = new Browser();
+      return {
+        callback: await browser.toCallback("http://api.test/auth/oidc/local/authorize?login_hint=y@example.com"),
+      };
+    })();
+    const problem = await expectProblem(await new Browser().get(callback), 400);
+    expect(problem.detail).toMatch(/no login was started/);
+  });
+
+  it("cannot replay a callback (the code and the state are single-use)", async () => {
+    const { browser, callback, res } = await loginWith(`${uniqueName("replay")}@example.com`);
+    expect(res.status).toBe(200);
+    expect(browser.cookie("api.test", "__Host-techcorp-oidc")).toBeUndefined();
+    await expectProblem(await browser.get(callback), 400);
+  });
+
+  it("reports an error the provider sends back", async () => {
+    const browser = new Browser();
+    const callback = new URL(
+      await browser.toCallback("http://api.test/auth/oidc/local/authorize?login_hint=z@example.com"),
+    );
+    callback.searchParams.delete("code");
+    callback.searchParams.set("error", "access_denied");
+    const problem = await expectProblem(await browser.get(callback.toString()), 400);
+    expect(problem.detail).toMatch(/access_denied/);
+  });
+
+  it("asks for the second factor when the account has MFA on", async () => {
+    const { auth, user } = await signedIn();
+    const { stepAt, totpCode } = await import("../../src/auth/totp.ts");
+    const setup = (await (await api("/auth/mfa/setup", { method: "POST", headers: auth })).json()) as {
+      secret: string;
+    };
+    await api("/auth/mfa/confirm", {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ code: await totpCode(setup.secret, stepAt(Date.now())) }),
+    });
+    const { res } = await loginWith(user.email);
+    const problem = (await expectProblem(res, 403)) as { error?: string; mfa_token?: string };
+    expect(problem.error).toBe("mfa_required");
+    expect(problem.mfa_token).toBeTruthy();
+  });
+
+  it("404s an unknown provider", async () => {
+    await expectProblem(await api("/auth/oidc/nope/authorize"), 404);
+  });
+});
