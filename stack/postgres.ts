@@ -89,6 +89,10 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
   } finally {
     await admin.end();
   }
+  await handOverToAppRole(
+    new pg.Client({ host: "127.0.0.1", port: options.port, user, password, database: options.database }),
+    options.app.role,
+  );
 
   let running = true;
   return {
@@ -108,6 +112,38 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
       if (await postmasterAlive(options.dataDir)) await server.stop();
     },
   };
+}
+
+/**
+ * Gives the database and everything in it to the application role. A no-op for a new database;
+ * for one created by an older stack (owned by the superuser) it moves ownership so that
+ * migrations run as the app role and forced row-level security applies to it.
+ */
+async function handOverToAppRole(client: pg.Client, role: string): Promise<void> {
+  await client.connect();
+  try {
+    await client.query(`alter database current owner to "${role}"`).catch(async () => {
+      const { rows } = await client.query<{ db: string }>("select current_database() as db");
+      await client.query(`alter database "${rows[0]?.db}" owner to "${role}"`);
+    });
+    await client.query(`
+      do $$
+      declare item record;
+      begin
+        for item in select nspname from pg_namespace
+                    where nspname in ('public', 'drizzle') and pg_get_userbyid(nspowner) <> '${role}' loop
+          execute format('alter schema %I owner to %I', item.nspname, '${role}');
+        end loop;
+        for item in select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                    -- Sequences of serial columns follow their table.
+                    where n.nspname in ('public', 'drizzle') and c.relkind in ('r', 'p', 'v', 'm')
+                      and pg_get_userbyid(c.relowner) <> '${role}' loop
+          execute format('alter table %I.%I owner to %I', item.nspname, item.relname, '${role}');
+        end loop;
+      end $$;`);
+  } finally {
+    await client.end();
+  }
 }
 
 async function postmasterAlive(dataDir: string): Promise<boolean> {

@@ -28,9 +28,15 @@ export interface WranglerDev {
   stop(): Promise<void>;
 }
 
-/** Writes bindings in the dotenv format wrangler reads with --env-file. */
+/**
+ * Writes bindings in the dotenv format wrangler reads with --env-file. Values go in single quotes,
+ * which dotenv takes literally (double quotes would leave JSON's escaped quotes escaped).
+ */
 export async function writeEnvFile(file: string, env: Record<string, string>): Promise<void> {
-  const lines = Object.entries(env).map(([key, value]) => `${key}=${JSON.stringify(value)}`);
+  const lines = Object.entries(env).map(([key, value]) => {
+    if (value.includes("'") || value.includes("\n")) throw new Error(`${key} cannot be written to an env file`);
+    return `${key}='${value}'`;
+  });
   await writeFile(file, `${lines.join("\n")}\n`);
 }
 

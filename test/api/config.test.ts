@@ -82,3 +82,17 @@ describe("configuration", () => {
     expect(problem.detail).toContain("DATABASE_URL");
   });
 });
+
+describe("JSON-valued configuration", () => {
+  it("names a variable that is not valid JSON, without its value", () => {
+    expect(problemsOf({ ...valid(), JWT_SIGNING_KEYS: "[{oops" })).toEqual(["JWT_SIGNING_KEYS: not valid JSON"]);
+  });
+
+  it("accepts a TOML table as well as a JSON string", () => {
+    const policies = { api: [{ name: "burst", limit: 5, windowSeconds: 1 }] };
+    expect(loadApiConfig({ ...valid(), RATE_LIMIT_POLICIES: policies }).gateway.rateLimitPolicies).toEqual(policies);
+    expect(
+      loadApiConfig({ ...valid(), RATE_LIMIT_POLICIES: JSON.stringify(policies) }).gateway.rateLimitPolicies,
+    ).toEqual(policies);
+  });
+});

@@ -10,12 +10,13 @@ const hostPort = z.string().regex(/^[\w.-]+:\d{1,5}$/, "expected host:port");
 
 /** JSON given as a string (a secret, or a var written as text) or already parsed (a TOML table). */
 const json = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((value) => {
+  z.preprocess((value, ctx) => {
     if (typeof value !== "string") return value;
     try {
       return JSON.parse(value);
     } catch {
-      return Symbol("invalid JSON");
+      ctx.issues.push({ code: "custom", message: "not valid JSON", input: value });
+      return z.NEVER;
     }
   }, schema);
 
