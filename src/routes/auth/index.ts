@@ -37,7 +37,7 @@ import {
 } from "./schemas.ts";
 
 const BEARER = [{ bearerAuth: [] }];
-const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" };
+export const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" };
 const RECOVERY_CODES = 10;
 
 export function authDeps(c: Context<AppEnv>): AuthDeps {
@@ -218,6 +218,14 @@ const mfaDisableRoute = createRoute({
   responses: { 204: { description: "MFA is off." }, ...problemResponses(400, 401, 409, 503) },
 });
 
+/** The answer to a login whose account has MFA on: finish it with a code and this token. */
+export function mfaRequired(mfaToken: string) {
+  return oauthError("mfa_required", "mfa_required", "A second factor is required: send a code with this mfa_token.", {
+    extensions: { mfa_token: mfaToken },
+    headers: NO_STORE,
+  });
+}
+
 function sessionJson(session: Session, currentId: string): z.infer<typeof SessionSchema> {
   const iso = (ms: number) => new Date(ms).toISOString();
   return {
@@ -269,17 +277,7 @@ export const authRouter = createRouter()
         return c.json(tokens, 200, NO_STORE);
       }
       const result = await passwordLogin(deps, { username: body.username, password: body.password });
-      if (result.kind === "mfa") {
-        throw oauthError(
-          "mfa_required",
-          "mfa_required",
-          "A second factor is required: send a code with this mfa_token.",
-          {
-            extensions: { mfa_token: result.mfaToken },
-            headers: NO_STORE,
-          },
-        );
-      }
+      if (result.kind === "mfa") throw mfaRequired(result.mfaToken);
       return c.json(result.tokens, 200, NO_STORE);
     },
     oauthValidationHook,

@@ -5,14 +5,13 @@ import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { externalLogin } from "../../auth/auth-service.ts";
 import { beginLogin, finishLogin, type OidcProviderConfig } from "../../auth/oidc.ts";
-import { ApiError, oauthError } from "../../pkg/errors/api-error.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
 import { PROBLEM_CONTENT_TYPE, problemResponses } from "../../pkg/errors/problem.ts";
-import { authDeps } from "./index.ts";
+import { authDeps, mfaRequired, NO_STORE } from "./index.ts";
 import { OAuthProblemSchema, TokenResponseSchema } from "./schemas.ts";
 
 /** Holds the sealed state between the redirect out and the callback (HttpOnly, Secure, host-only). */
 const STATE_COOKIE = "__Host-techcorp-oidc";
-const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" };
 
 const ProviderParams = z.object({
   provider: z
@@ -122,16 +121,6 @@ export const oidcRouter = createRouter()
       encryptionKey: config.auth.mfaEncryptionKey,
     });
     const result = await externalLogin(authDeps(c), identity);
-    if (result.kind === "mfa") {
-      throw oauthError(
-        "mfa_required",
-        "mfa_required",
-        "A second factor is required: send a code with this mfa_token.",
-        {
-          extensions: { mfa_token: result.mfaToken },
-          headers: NO_STORE,
-        },
-      );
-    }
+    if (result.kind === "mfa") throw mfaRequired(result.mfaToken);
     return c.json(result.tokens, 200, NO_STORE);
   });

@@ -92,6 +92,33 @@ const db = (c: Context<AppEnv>) => c.get("services").database.db;
 const actorOf = (c: Context<AppEnv>): Actor => c.get("auth").actor;
 const notFound = (id: string) => new ApiError("not_found", { detail: `No user ${id}.` });
 
+/** Role, status and permission changes take effect at once: the user's sessions learn them. */
+async function resync(c: Context<AppEnv>, id: string): Promise<void> {
+  await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+}
+
+async function changeAccount(c: Context<AppEnv>, id: string, changes: UserChanges): Promise<PublicUser> {
+  const user = await asActor(db(c), actorOf(c), (tx) => updateUser(tx, { id, changes }));
+  if (!user) throw notFound(id);
+  await resync(c, id);
+  return user;
+}
+
+/** Applies a permission change to an existing user and returns their permissions now. */
+async function changePermissions(
+  c: Context<AppEnv>,
+  id: string,
+  change: (tx: Transaction) => Promise<unknown>,
+): Promise<Permission[]> {
+  const permissions = await asActor(db(c), actorOf(c), async (tx) => {
+    if (!(await getUser(tx, { id }))) throw notFound(id);
+    await change(tx);
+    return listPermissions(tx, { userId: id });
+  });
+  await resync(c, id);
+  return permissions;
+}
+
 const register = createRoute({
   method: "post",
   path: "/users",
@@ -317,32 +344,23 @@ export const usersRouter = createRouter()
     const { id } = c.req.valid("param");
     const { role } = c.req.valid("json");
     if (role !== "admin") notOnSelf(c, id, "demote");
-    const user = await asActor(db(c), actorOf(c), (tx) => updateUser(tx, { id, changes: { role } }));
-    if (!user) throw notFound(id);
-    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
-    return c.json(toUserJson(user), 200);
+    return c.json(toUserJson(await changeAccount(c, id, { role })), 200);
   })
   .openapi(disable, async (c) => {
     const { id } = c.req.valid("param");
     notOnSelf(c, id, "disable");
-    const user = await asActor(db(c), actorOf(c), (tx) => updateUser(tx, { id, changes: { status: "disabled" } }));
-    if (!user) throw notFound(id);
-    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
-    return c.json(toUserJson(user), 200);
+    return c.json(toUserJson(await changeAccount(c, id, { status: "disabled" })), 200);
   })
   .openapi(enable, async (c) => {
     const { id } = c.req.valid("param");
-    const user = await asActor(db(c), actorOf(c), (tx) => updateUser(tx, { id, changes: { status: "active" } }));
-    if (!user) throw notFound(id);
-    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
-    return c.json(toUserJson(user), 200);
+    return c.json(toUserJson(await changeAccount(c, id, { status: "active" })), 200);
   })
   .openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
     notOnSelf(c, id, "delete");
     const deleted = await asActor(db(c), actorOf(c), (tx) => deleteUser(tx, { id }));
     if (!deleted) throw notFound(id);
-    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+    await resync(c, id);
     return c.body(null, 204);
   })
   .openapi(getPermissions, async (c) => {
@@ -355,21 +373,16 @@ export const usersRouter = createRouter()
   })
   .openapi(grant, async (c) => {
     const { id, permission } = c.req.valid("param");
-    const permissions = await asActor(db(c), actorOf(c), async (tx) => {
-      if (!(await getUser(tx, { id }))) throw notFound(id);
-      await grantPermission(tx, { userId: id, permission: permission as Permission, grantedBy: c.get("auth").userId });
-      return listPermissions(tx, { userId: id });
-    });
-    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+    const grantedBy = c.get("auth").userId;
+    const permissions = await changePermissions(c, id, (tx) =>
+      grantPermission(tx, { userId: id, permission: permission as Permission, grantedBy }),
+    );
     return c.json({ permissions }, 200);
   })
   .openapi(revoke, async (c) => {
     const { id, permission } = c.req.valid("param");
-    const permissions = await asActor(db(c), actorOf(c), async (tx) => {
-      if (!(await getUser(tx, { id }))) throw notFound(id);
-      await revokePermission(tx, { userId: id, permission: permission as Permission });
-      return listPermissions(tx, { userId: id });
-    });
-    await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+    const permissions = await changePermissions(c, id, (tx) =>
+      revokePermission(tx, { userId: id, permission: permission as Permission }),
+    );
     return c.json({ permissions }, 200);
   });
