@@ -242,8 +242,10 @@ function usernameFor(email: string): string {
 
 /**
  * Signs in someone a third-party provider vouched for. A known identity signs in its user; else a
- * verified email links to the account with that email, or creates one. An unverified email is
- * never trusted to link (it would hand over the account of whoever owns that address).
+ * provider-verified email links to the account with that email, or creates one. Linking needs the
+ * email verified on both sides: an unverified email at the provider would hand over someone else's
+ * account, and an account whose email we never verified may have been registered by an attacker
+ * in the victim's name, keeping a password to it (pre-account takeover).
  */
 export async function externalLogin(deps: AuthDeps, identity: ExternalIdentity): Promise<LoginResult> {
   const user = await asActor(deps.db, SYSTEM, async (tx) => {
@@ -255,6 +257,12 @@ export async function externalLogin(deps: AuthDeps, identity: ExternalIdentity):
       });
     }
     const existing = await findUserByEmail(tx, { email: identity.email });
+    if (existing && !existing.emailVerified) {
+      throw new ApiError("conflict", {
+        detail:
+          "An account with this email exists but its email is not verified, so it is not linked automatically. Sign in with its password, or have the email verified first.",
+      });
+    }
     const account =
       existing ??
       (await insertUser(tx, {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PASSWORD, register, signedIn, type Tokens, type UserJson, uniqueName } from "../auth-helpers.ts";
+import { PASSWORD, register, signedInAdmin, type Tokens, type UserJson, uniqueName } from "../auth-helpers.ts";
 import { api, expectProblem } from "../helpers.ts";
 
 /**
@@ -105,8 +105,14 @@ describe("third-party login (OpenID Connect, authorization code + PKCE)", () => 
     expect(second.id).toBe(first.id);
   });
 
-  it("links to an existing account with the same verified email", async () => {
+  it("links to an existing account whose email is verified on both sides", async () => {
     const { user } = await register();
+    const admin = await signedInAdmin();
+    await api(`/users/${user.id}`, {
+      method: "PATCH",
+      headers: { ...admin.auth, "content-type": "application/json" },
+      body: JSON.stringify({ emailVerified: true }),
+    });
     const { res } = await loginWith(user.email);
     expect(res.status).toBe(200);
     expect((await me((await res.json()) as Tokens)).id).toBe(user.id);
@@ -120,6 +126,14 @@ describe("third-party login (OpenID Connect, authorization code + PKCE)", () => 
         })
       ).status,
     ).toBe(200);
+  });
+
+  it("does not link to an account whose email was never verified (pre-account takeover)", async () => {
+    // Someone registered this address with a password of their choosing; the owner now arrives
+    // through the provider. Linking would let the registrant keep a way into the owner's account.
+    const { user } = await register();
+    const problem = await expectProblem((await loginWith(user.email)).res, 409);
+    expect(problem.detail).toMatch(/not verified/);
   });
 
   it("never links or creates on an email the provider has not verified", async () => {
@@ -170,18 +184,20 @@ describe("third-party login (OpenID Connect, authorization code + PKCE)", () => 
   });
 
   it("asks for the second factor when the account has MFA on", async () => {
-    const { auth, user } = await signedIn();
+    const email = `${uniqueName("mfa")}@example.com`;
+    const tokens = (await (await loginWith(email)).res.json()) as Tokens;
+    const auth = { authorization: `Bearer ${tokens.access_token}` };
     const { stepAt, totpCode } = await import("../../src/auth/totp.ts");
     const setup = (await (await api("/auth/mfa/setup", { method: "POST", headers: auth })).json()) as {
       secret: string;
     };
-    await api("/auth/mfa/confirm", {
+    const confirmed = await api("/auth/mfa/confirm", {
       method: "POST",
       headers: { ...auth, "content-type": "application/json" },
       body: JSON.stringify({ code: await totpCode(setup.secret, stepAt(Date.now())) }),
     });
-    const { res } = await loginWith(user.email);
-    const problem = (await expectProblem(res, 403)) as { error?: string; mfa_token?: string };
+    expect(confirmed.status).toBe(200);
+    const problem = (await expectProblem((await loginWith(email)).res, 403)) as { error?: string; mfa_token?: string };
     expect(problem.error).toBe("mfa_required");
     expect(problem.mfa_token).toBeTruthy();
   });
