@@ -219,6 +219,12 @@ describe("logout and sessions", () => {
     await expectProblem(await me(tokens.access_token), 401);
   });
 
+  it("validates the session id", async () => {
+    const { auth } = await signedIn();
+    await expectProblem(await api("/auth/sessions/not-a-uuid", { method: "DELETE", headers: auth }), 400);
+    await expectProblem(await api(`/auth/sessions/${crypto.randomUUID()}`, { method: "DELETE", headers: auth }), 404);
+  });
+
   it("cannot end another user's session (it is not among mine)", async () => {
     const alice = await signedIn();
     const bob = await signedIn();
@@ -339,6 +345,20 @@ describe("MFA (TOTP)", () => {
     await expectProblem(await disable({}), 400);
     expect((await disable({ code: await totpCode(secret, usedStep + 1) })).status).toBe(204);
     expect((await tokenRequest({ grant_type: "password", username: user.email, password: PASSWORD })).status).toBe(200);
+  });
+
+  it("cannot be confirmed or disabled before it is set up", async () => {
+    const { auth } = await signedIn();
+    const post = (path: string, body: object) =>
+      api(path, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    await expectProblem(await post("/auth/mfa/confirm", { code: "123456" }), 409);
+    await expectProblem(await post("/auth/mfa/disable", { code: "123456" }), 409);
+    const malformed = await expectProblem(await post("/auth/mfa/confirm", { code: "12ab" }), 400);
+    expect(malformed.errors?.[0]?.pointer).toBe("/code");
   });
 
   it("cannot be set up twice", async () => {

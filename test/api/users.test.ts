@@ -282,4 +282,25 @@ describe("admin routes", () => {
     await expectProblem(await api(`/users/${id}`, { method: "DELETE", headers: admin.auth }), 409);
     await expectProblem(await api(`/users/${id}/role`, jsonInit("PUT", admin.auth, { role: "user" })), 409);
   });
+
+  it("validate their input and answer 404 for unknown users", async () => {
+    const admin = await signedInAdmin();
+    const { user } = await register();
+    const badRole = await expectProblem(
+      await api(`/users/${user.id}/role`, jsonInit("PUT", admin.auth, { role: "root" })),
+      400,
+    );
+    expect(badRole.errors?.[0]?.pointer).toBe("/role");
+    await expectProblem(await api("/users/not-a-uuid", { headers: admin.auth }), 400);
+    await expectProblem(await api("/users?limit=1000", { headers: admin.auth }), 400);
+    const unknown = crypto.randomUUID();
+    await expectProblem(await api(`/users/${unknown}/enable`, { method: "POST", headers: admin.auth }), 404);
+    await expectProblem(await api(`/users/${unknown}/role`, jsonInit("PUT", admin.auth, { role: "user" })), 404);
+    await expectProblem(await api(`/users/${unknown}/permissions`, { headers: admin.auth }), 404);
+    await expectProblem(
+      await api(`/users/${unknown}/permissions/users:read`, { method: "PUT", headers: admin.auth }),
+      404,
+    );
+    await expectProblem(await api(`/users/${unknown}`, { method: "DELETE", headers: admin.auth }), 404);
+  });
 });
