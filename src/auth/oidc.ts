@@ -1,4 +1,4 @@
-import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
+import { base64url, createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import { z } from "zod";
 import type { AuthConfig } from "../pkg/config/config.ts";
 import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
@@ -44,12 +44,7 @@ const ClaimsSchema = z.looseObject({
 /** Sealed into a short-lived cookie between the redirect out and the callback. */
 const PendingLogin = z.object({ p: z.string(), s: z.string(), n: z.string(), v: z.string(), t: z.number() });
 
-const b64url = (bytes: Uint8Array) =>
-  btoa(String.fromCharCode(...bytes))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
-const random = () => b64url(crypto.getRandomValues(new Uint8Array(32)));
+const random = () => base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
 const encoder = new TextEncoder();
 
 function providerError(detail: string, cause?: unknown): ApiError {
@@ -105,7 +100,7 @@ export async function beginLogin(
     throw providerError("the provider does not support PKCE with S256");
   }
   const pending = { p: provider.id, s: random(), n: random(), v: random(), t: Date.now() };
-  const challenge = b64url(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(pending.v))));
+  const challenge = base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(pending.v))));
   const url = new URL(discovery.authorization_endpoint);
   const params = {
     response_type: "code",

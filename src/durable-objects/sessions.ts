@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { base64url } from "jose";
 import type { Permission } from "../auth/permissions.ts";
 import type { UserRole, UserStatus } from "../db/schema/users.ts";
 
@@ -69,11 +70,7 @@ const toSession = (row: SessionRow): Session => ({
 
 /** A fresh refresh secret: 32 random bytes, base64url. */
 export function newSecret(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return btoa(String.fromCharCode(...bytes))
-    .replaceAll("+", "-")
-    .replaceAll("/", "_")
-    .replace(/=+$/, "");
+  return base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
 }
 
 export async function hashSecret(secret: string): Promise<string> {

@@ -248,33 +248,27 @@ const getPermissions = createRoute({
   },
 });
 
-const grant = createRoute({
-  method: "put",
-  path: "/users/{id}/permissions/{permission}",
-  tags: ["Users (admin)"],
-  summary: "Grant a permission",
-  security: BEARER,
-  middleware: [requirePermission("permissions:manage")] as const,
-  request: { params: PermissionParams },
-  responses: {
-    200: { description: "The user's permissions now.", content: { "application/json": { schema: PermissionsSchema } } },
-    ...problemResponses(400, 401, 403, 404, 503),
-  },
-});
+/** Granting and revoking share a shape: PUT adds the permission, DELETE removes it. */
+const permissionChange = (method: "put" | "delete", summary: string) =>
+  createRoute({
+    method,
+    path: "/users/{id}/permissions/{permission}",
+    tags: ["Users (admin)"],
+    summary,
+    security: BEARER,
+    middleware: [requirePermission("permissions:manage")] as const,
+    request: { params: PermissionParams },
+    responses: {
+      200: {
+        description: "The user's permissions now.",
+        content: { "application/json": { schema: PermissionsSchema } },
+      },
+      ...problemResponses(400, 401, 403, 404, 503),
+    },
+  });
 
-const revoke = createRoute({
-  method: "delete",
-  path: "/users/{id}/permissions/{permission}",
-  tags: ["Users (admin)"],
-  summary: "Revoke a permission",
-  security: BEARER,
-  middleware: [requirePermission("permissions:manage")] as const,
-  request: { params: PermissionParams },
-  responses: {
-    200: { description: "The user's permissions now.", content: { "application/json": { schema: PermissionsSchema } } },
-    ...problemResponses(400, 401, 403, 404, 503),
-  },
-});
+const grant = permissionChange("put", "Grant a permission");
+const revoke = permissionChange("delete", "Revoke a permission");
 
 /** Refuses an administrator's action on their own account that would lock them out. */
 function notOnSelf(c: Context<AppEnv>, id: string, what: string): void {
