@@ -8,6 +8,8 @@ export const PERMISSIONS = {
   "users:write": "Edit any user's profile.",
   "users:manage": "Change a user's role, disable, enable or delete users.",
   "permissions:manage": "Grant and revoke permissions.",
+  "documents:read": "Read any document.",
+  "documents:manage": "Reprocess documents and see the processing of any document.",
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;

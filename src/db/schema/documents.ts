@@ -1,36 +1,198 @@
 import { sql } from "drizzle-orm";
-import { bigint, char, check, index, pgTable, text, timestamp, uuid, varchar } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  boolean,
+  char,
+  check,
+  index,
+  integer,
+  pgPolicy,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+  varchar,
+} from "drizzle-orm/pg-core";
 import { timestamps } from "./columns.ts";
+import { actorId, isStaff, staffOr } from "./rls.ts";
+import { users } from "./users.ts";
 
-/** Where a document is in the pipeline `Upload → Validation → Virus Scan → Store → Index → Thumbnail → Notify`. */
+/** Where a version is in the pipeline `Upload → Validation → Virus Scan → Store → Index → Thumbnail → Notify`. */
 export const DOCUMENT_STATUSES = ["pending", "scanning", "processing", "ready", "quarantined", "failed"] as const;
 export type DocumentStatus = (typeof DOCUMENT_STATUSES)[number];
+/** Statuses a version passes through; one that stays in them too long is failed by the sweeper. */
+export const TRANSIENT_STATUSES = ["pending", "scanning", "processing"] as const satisfies readonly DocumentStatus[];
 
+/** `skipped`: scanning was switched off by configuration when this version was processed. */
+export const SCAN_RESULTS = ["clean", "infected", "skipped"] as const;
+export type ScanResult = (typeof SCAN_RESULTS)[number];
+
+export const SHARE_ACCESS = ["read", "write"] as const;
+export type ShareAccess = (typeof SHARE_ACCESS)[number];
+
+const inList = (values: readonly string[]) => values.map((v) => `'${v}'`).join(", ");
+
+// Raw SQL because the tables refer to each other: a document is visible to its owner, staff,
+// holders of documents:read, and users it is shared with.
+const shared = (access: "any" | "write") =>
+  sql.raw(
+    `exists (select 1 from document_shares s where s.document_id = documents.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid${
+      access === "write" ? " and s.access = 'write'" : ""
+    })`,
+  );
+const parentVisible = sql.raw("exists (select 1 from documents d where d.id = document_id)");
+const parentWritable = sql.raw(
+  "exists (select 1 from documents d where d.id = document_id and (d.owner_id = nullif(current_setting('app.user_id', true), '')::uuid or current_setting('app.role', true) in ('admin', 'system') or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write')))",
+);
+
+/**
+ * A document: owner, title and tags, plus the state of its current version (copied from
+ * `document_versions` when that version changes, so that lists and filters need no join).
+ * Deleting is soft (`deleted_at`); the objects are removed when the row is.
+ */
 export const documents = pgTable(
   "documents",
   {
     id: uuid("id").primaryKey().defaultRandom(),
-    // The users table arrives with the auth issue; until then uploads are anonymous.
-    ownerId: uuid("owner_id"),
+    ownerId: uuid("owner_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
     title: varchar("title", { length: 255 }).notNull(),
+    tags: text("tags").array().notNull().default([]),
+    currentVersion: integer("current_version").notNull().default(1),
     contentType: varchar("content_type", { length: 255 }).notNull(),
     sizeBytes: bigint("size_bytes", { mode: "number" }).notNull(),
     sha256: char("sha256", { length: 64 }).notNull(),
-    storageKey: text("storage_key").notNull(),
     status: text("status").$type<DocumentStatus>().notNull().default("pending"),
     failureReason: text("failure_reason"),
+    scanResult: text("scan_result").$type<ScanResult>(),
+    processedAt: timestamp("processed_at", { withTimezone: true }),
+    deletedAt: timestamp("deleted_at", { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [
+    check("documents_status_check", sql.raw(`status in (${inList(DOCUMENT_STATUSES)})`)),
+    check("documents_scan_result_check", sql.raw(`scan_result in (${inList(SCAN_RESULTS)})`)),
+    check("documents_size_check", sql`${t.sizeBytes} >= 0`),
+    index("documents_owner_created_idx").on(t.ownerId, t.createdAt.desc(), t.id.desc()),
+    index("documents_created_idx").on(t.createdAt.desc(), t.id.desc()),
+    index("documents_tags_idx").using("gin", t.tags),
+    pgPolicy("documents_read", {
+      for: "select",
+      using: sql`${t.ownerId} = ${actorId} or ${staffOr("documents:read")} or ${shared("any")}`,
+    }),
+    pgPolicy("documents_insert", { for: "insert", withCheck: sql`${t.ownerId} = ${actorId} or ${isStaff}` }),
+    pgPolicy("documents_update", {
+      for: "update",
+      using: sql`${t.ownerId} = ${actorId} or ${isStaff} or ${shared("write")}`,
+      withCheck: sql`${t.ownerId} = ${actorId} or ${isStaff} or ${shared("write")}`,
+    }),
+    pgPolicy("documents_delete", { for: "delete", using: sql`${t.ownerId} = ${actorId} or ${isStaff}` }),
+  ],
+).enableRLS();
+
+/** Every upload of a document; each version's object is written once and never changed. */
+export const documentVersions = pgTable(
+  "document_versions",
+  {
+    documentId: uuid("document_id")
+      .notNull()
+      .references(() => documents.id, { onDelete: "cascade" }),
+    version: integer("version").notNull(),
+    storageKey: text("storage_key").notNull(),
+    contentType: varchar("content_type", { length: 255 }).notNull(),
+    sizeBytes: bigint("size_bytes", { mode: "number" }).notNull(),
+    sha256: char("sha256", { length: 64 }).notNull(),
+    filename: varchar("filename", { length: 255 }),
+    createdBy: uuid("created_by").references(() => users.id, { onDelete: "set null" }),
+    /** Set when this version was made by restoring an older one. */
+    restoredFrom: integer("restored_from"),
+    status: text("status").$type<DocumentStatus>().notNull().default("pending"),
+    failureReason: text("failure_reason"),
+    scanResult: text("scan_result").$type<ScanResult>(),
+    thumbnailKey: text("thumbnail_key"),
     processedAt: timestamp("processed_at", { withTimezone: true }),
     ...timestamps,
   },
-  (table) => [
-    check(
-      "documents_status_check",
-      sql.raw(`${table.status.name} in (${DOCUMENT_STATUSES.map((s) => `'${s}'`).join(", ")})`),
-    ),
-    check("documents_size_check", sql`${table.sizeBytes} >= 0`),
-    index("documents_owner_created_idx").on(table.ownerId, table.createdAt),
+  (t) => [
+    primaryKey({ columns: [t.documentId, t.version] }),
+    check("document_versions_status_check", sql.raw(`status in (${inList(DOCUMENT_STATUSES)})`)),
+    check("document_versions_scan_result_check", sql.raw(`scan_result in (${inList(SCAN_RESULTS)})`)),
+    index("document_versions_status_idx").on(t.status, t.updatedAt),
+    pgPolicy("document_versions_read", { for: "select", using: parentVisible }),
+    pgPolicy("document_versions_write", { for: "all", using: parentWritable, withCheck: parentWritable }),
   ],
-);
+).enableRLS();
+
+/** Read or write access given by a document's owner to another user. */
+export const documentShares = pgTable(
+  "document_shares",
+  {
+    documentId: uuid("document_id")
+      .notNull()
+      .references(() => documents.id, { onDelete: "cascade" }),
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    access: varchar("access", { length: 10 }).$type<ShareAccess>().notNull(),
+    grantedBy: uuid("granted_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.documentId, t.userId] }),
+    check("document_shares_access_check", sql.raw(`access in (${inList(SHARE_ACCESS)})`)),
+    index("document_shares_user_idx").on(t.userId),
+    // Shares must not read `documents` in their read policy (its policy reads shares).
+    pgPolicy("document_shares_read", {
+      for: "select",
+      using: sql`${t.userId} = ${actorId} or ${t.grantedBy} = ${actorId} or ${isStaff}`,
+    }),
+    pgPolicy("document_shares_insert", {
+      for: "insert",
+      withCheck: sql`${isStaff} or (${t.grantedBy} = ${actorId} and exists (select 1 from documents d where d.id = ${t.documentId} and d.owner_id = ${actorId}))`,
+    }),
+    pgPolicy("document_shares_delete", {
+      for: "delete",
+      using: sql`${t.grantedBy} = ${actorId} or ${t.userId} = ${actorId} or ${isStaff}`,
+    }),
+  ],
+).enableRLS();
+
+/** Text extracted from a version, where search reads it. */
+export const documentContent = pgTable(
+  "document_content",
+  {
+    documentId: uuid("document_id")
+      .notNull()
+      .references(() => documents.id, { onDelete: "cascade" }),
+    version: integer("version").notNull(),
+    text: text("text").notNull(),
+    truncated: boolean("truncated").notNull().default(false),
+    extractedAt: timestamp("extracted_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.documentId, t.version] }),
+    pgPolicy("document_content_read", { for: "select", using: parentVisible }),
+    pgPolicy("document_content_write", { for: "all", using: isStaff, withCheck: isStaff }),
+  ],
+).enableRLS();
+
+/**
+ * Objects being written before their version row exists. Removed in the same transaction that
+ * records the version; one left behind (the database failed, then the clean-up failed too) is an
+ * orphan the sweeper deletes.
+ */
+export const uploadIntents = pgTable(
+  "upload_intents",
+  {
+    storageKey: text("storage_key").primaryKey(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  () => [pgPolicy("upload_intents_system", { for: "all", using: isStaff, withCheck: isStaff })],
+).enableRLS();
 
 export type Document = typeof documents.$inferSelect;
 export type NewDocument = typeof documents.$inferInsert;
+export type DocumentVersion = typeof documentVersions.$inferSelect;
+export type DocumentShare = typeof documentShares.$inferSelect;

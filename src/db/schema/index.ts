@@ -1,2 +1,3 @@
 export * from "./documents.ts";
+export * from "./notifications.ts";
 export * from "./users.ts";
