@@ -21,7 +21,10 @@ const resolve = {
 const processorConsumers = {
   "document-events": { maxBatchSize: 10, maxBatchTimeout: 0.05, maxRetries: 5, deadLetterQueue: "document-events-dlq" },
   "document-events-dlq": { maxBatchSize: 10, maxBatchTimeout: 0.05, maxRetries: 10 },
+  notifications: { maxBatchSize: 20, maxBatchTimeout: 0.05, maxRetries: 8, deadLetterQueue: "notifications-dlq" },
+  "notifications-dlq": { maxBatchSize: 20, maxBatchTimeout: 0.05, maxRetries: 10 },
 };
+const processorProducers = { DOCUMENT_EVENTS: "document-events", NOTIFICATIONS: "notifications" };
 
 export default defineConfig({
   test: {
@@ -64,6 +67,7 @@ export default defineConfig({
                   compatibilityFlags: ["nodejs_compat"],
                   bindings: inject("stack"),
                   queueConsumers: processorConsumers,
+                  queueProducers: processorProducers,
                 },
               ],
             },
@@ -76,7 +80,8 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./workers/processor/wrangler.toml" },
-            miniflare: { bindings: inject("stack") },
+            // CONTROL_URL: the webhook receiver of the test stack (stack/control.ts).
+            miniflare: { bindings: { ...inject("stack"), CONTROL_URL: inject("controlUrl") } },
           })),
         ],
       }),

@@ -1,4 +1,4 @@
-// `npm run secrets:generate`: values for JWT_SIGNING_KEYS and MFA_ENCRYPTION_KEY.
+// `npm run secrets:generate`: values for JWT_SIGNING_KEYS and DATA_ENCRYPTION_KEY.
 // To rotate the signing key, put the new key first and keep the current one second: tokens it
 // signed keep verifying until they expire, then drop it.
 import { randomBytes } from "node:crypto";
@@ -12,5 +12,7 @@ const key = {
 };
 console.log("JWT_SIGNING_KEYS (a JSON array; prepend to the existing one to rotate):");
 console.log(JSON.stringify([key]));
-console.log("\nMFA_ENCRYPTION_KEY (set once; changing it makes enrolled TOTP secrets unreadable):");
+console.log(
+  "\nDATA_ENCRYPTION_KEY (set once; changing it makes enrolled TOTP secrets and webhook signing secrets unreadable):",
+);
 console.log(randomBytes(32).toString("base64"));

@@ -7,9 +7,51 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
+interface CapturedRequest {
+  method: string;
+  headers: Record<string, string>;
+  body: string;
+  receivedAt: string;
+}
+
+/** A webhook receiver for tests: records what arrives at `/hooks/{name}` and answers as told. */
+function hookSink() {
+  const received = new Map<string, CapturedRequest[]>();
+  const answers = new Map<string, number[]>();
+  return {
+    /** `POST /hooks/{name}` records the request; the answer is the next queued status, else 204. */
+    receive(name: string, req: http.IncomingMessage, body: string): number {
+      const list = received.get(name) ?? [];
+      const headers = Object.fromEntries(Object.entries(req.headers).map(([key, value]) => [key, String(value)]));
+      list.push({ method: req.method ?? "", headers, body, receivedAt: new Date().toISOString() });
+      received.set(name, list);
+      return answers.get(name)?.shift() ?? 204;
+    },
+    /** `PUT /hooks/{name}/answers` with a JSON array of statuses for the next requests. */
+    setAnswers(name: string, statuses: number[]): void {
+      answers.set(name, statuses);
+    },
+    list(name: string): CapturedRequest[] {
+      return received.get(name) ?? [];
+    },
+  };
+}
+
+function readBody(req: http.IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
 /**
- * Lets tests running inside workerd stop and start the real services of a dedicated stack
- * (never the shared one): `POST /outage/{postgres|redis|s3}/{stop|start}`.
+ * For tests running inside workerd:
+ * - `POST /outage/{postgres|redis|s3}/{stop|start}` stops and starts the real services of a
+ *   dedicated stack (never the shared one);
+ * - `/hooks/{name}` is a webhook receiver (`POST` records, `GET` lists, `PUT …/answers` sets the
+ *   statuses it answers with).
  */
 export async function startControlServer(stacks: { outage: Stack }): Promise<ControlServer> {
   const services = {
@@ -17,7 +59,24 @@ export async function startControlServer(stacks: { outage: Stack }): Promise<Con
     redis: stacks.outage.redis,
     s3: stacks.outage.s3,
   };
-  const server = http.createServer((req, res) => {
+  const hooks = hookSink();
+  const server = http.createServer(async (req, res) => {
+    const hook = /^\/hooks\/([\w-]+)(\/answers)?$/.exec(req.url ?? "");
+    if (hook?.[1]) {
+      const name = hook[1];
+      const body = await readBody(req);
+      if (hook[2] && req.method === "PUT") {
+        hooks.setAnswers(name, JSON.parse(body) as number[]);
+        res.writeHead(204).end();
+      } else if (!hook[2] && req.method === "POST") {
+        res.writeHead(hooks.receive(name, req, body)).end();
+      } else if (!hook[2] && req.method === "GET") {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(hooks.list(name)));
+      } else {
+        res.writeHead(405).end();
+      }
+      return;
+    }
     const match = /^\/outage\/(postgres|redis|s3)\/(stop|start)$/.exec(req.url ?? "");
     const service = match ? services[match[1] as keyof typeof services] : undefined;
     if (req.method !== "POST" || !match || !service) {

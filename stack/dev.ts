@@ -17,6 +17,7 @@ async function main(): Promise<void> {
     mode: "dev",
     ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
     redis: "optional",
+    virusScan: "optional",
     log: say,
   });
   for (const line of stack.describe()) say(line);

@@ -5,7 +5,7 @@ import { exportJWK, generateKeyPair } from "jose";
 /** Secrets the workers need that only the local stack makes up: signing keys and encryption keys. */
 export interface LocalSecrets {
   JWT_SIGNING_KEYS: string;
-  MFA_ENCRYPTION_KEY: string;
+  DATA_ENCRYPTION_KEY: string;
 }
 
 async function signingKey(kid: string): Promise<Record<string, unknown>> {
@@ -16,7 +16,7 @@ async function signingKey(kid: string): Promise<Record<string, unknown>> {
 async function generate(): Promise<LocalSecrets> {
   // Two keys, as after a rotation: the first signs, both verify.
   const keys = [await signingKey(`local-${Date.now()}`), await signingKey("local-previous")];
-  return { JWT_SIGNING_KEYS: JSON.stringify(keys), MFA_ENCRYPTION_KEY: randomBytes(32).toString("base64") };
+  return { JWT_SIGNING_KEYS: JSON.stringify(keys), DATA_ENCRYPTION_KEY: randomBytes(32).toString("base64") };
 }
 
 /** Fresh secrets, or (for dev) the ones kept in `file` so tokens survive a restart. */
@@ -26,7 +26,11 @@ export async function localSecrets(file?: string): Promise<LocalSecrets> {
       (text) => JSON.parse(text) as LocalSecrets,
       () => undefined,
     );
-    if (kept) return kept;
+    // A file from before a secret was added gets the new one; the kept ones stay.
+    if (kept && Object.keys(await generate()).every((key) => key in kept)) return kept;
+    const secrets = { ...(await generate()), ...kept };
+    await writeFile(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+    return secrets;
   }
   const secrets = await generate();
   if (file) await writeFile(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });

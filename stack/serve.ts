@@ -14,6 +14,7 @@ async function main(): Promise<void> {
   const common = {
     mode: "test" as const,
     redis: options.redis,
+    virusScan: "required" as const,
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
   };
   const primary = await startStack({ ...common, dataDir: `${options.dataDir}/main` });
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
     ...common,
     dataDir: `${options.dataDir}/outage`,
     ...(primary.neonProxy ? { neonProxy: primary.neonProxy } : {}),
+    ...(primary.clamd ? { clamd: primary.clamd } : {}),
   });
   stacks.push(outage);
   const control = await startControlServer({ outage });

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { CLAMD_INSTALL_HINT, type Clamd, findClamd, startClamd } from "./clamd.ts";
 import { applyMigrations } from "./migrate.ts";
 import { type NeonProxy, startNeonProxy } from "./neon-proxy.ts";
 import { type OidcProvider, startOidcProvider } from "./oidc-provider.ts";
@@ -12,6 +13,9 @@ import { localSecrets } from "./secrets.ts";
 import { startUpstashRest, type UpstashRest } from "./upstash-rest.ts";
 
 export const DOCUMENTS_BUCKET = "techcorp-documents";
+export const THUMBNAILS_BUCKET = "techcorp-thumbnails";
+/** clamd's stream limit; above the API's upload limit (wrangler.toml MAX_UPLOAD_BYTES). */
+const CLAMD_MAX_STREAM_BYTES = 1024 * 1024 * 1024;
 
 export interface StackOptions {
   /** Everything the services keep goes below this folder. */
@@ -26,6 +30,13 @@ export interface StackOptions {
   publicUrl?: string;
   /** Without redis-server: "optional" runs with the cache off, "required" fails with how to install it. */
   redis: "optional" | "required";
+  /**
+   * Without clamd: "optional" runs with VIRUS_SCAN=off (each version records it was not scanned),
+   * "required" fails with how to install it.
+   */
+  virusScan: "optional" | "required";
+  /** A clamd to share (it takes seconds to start); else one is started when installed. */
+  clamd?: Clamd;
   log?: (line: string) => void;
 }
 
@@ -37,13 +48,22 @@ export interface Stack {
   readonly redis: RedisServer | undefined;
   readonly upstash: UpstashRest | undefined;
   readonly s3: S3Server;
+  readonly clamd: Clamd | undefined;
   readonly oidc: OidcProvider;
   /** One line per service: what it is and where. */
   describe(): string[];
   stop(): Promise<void>;
 }
 
-const DEV_PORTS = { postgres: 54329, neonProxy: 54330, redis: 63790, upstash: 63791, s3: 54569, oidc: 54570 };
+const DEV_PORTS = {
+  postgres: 54329,
+  neonProxy: 54330,
+  redis: 63790,
+  upstash: 63791,
+  s3: 54569,
+  oidc: 54570,
+  clamd: 54571,
+};
 const OIDC_CLIENT_ID = "techcorp-api";
 
 function isLoopback(url: string): boolean {
@@ -116,9 +136,28 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const s3 = await startS3({
       port: await port("s3"),
       directory: path.join(options.dataDir, "s3"),
-      buckets: [DOCUMENTS_BUCKET],
+      buckets: [DOCUMENTS_BUCKET, THUMBNAILS_BUCKET],
     });
     stoppers.push(() => s3.stop());
+
+    // ClamAV with a local signature database (the EICAR test signature; nothing downloaded).
+    let clamd = options.clamd;
+    if (!clamd) {
+      const clamdBinary = findClamd();
+      if (clamdBinary) {
+        const started = await startClamd(clamdBinary, {
+          port: await port("clamd"),
+          dataDir: path.join(options.dataDir, "clamd"),
+          maxStreamBytes: CLAMD_MAX_STREAM_BYTES,
+        });
+        stoppers.push(() => started.stop());
+        clamd = started;
+      } else if (options.virusScan === "required") {
+        throw new Error(CLAMD_INSTALL_HINT);
+      } else {
+        log(`virus scanning off (VIRUS_SCAN=off): ${CLAMD_INSTALL_HINT}`);
+      }
+    }
 
     const secrets = await localSecrets(options.mode === "dev" ? path.join(options.dataDir, "secrets.json") : undefined);
     const publicUrl = options.publicUrl ?? "http://localhost:8787";
@@ -140,12 +179,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       S3_ENDPOINT: s3.endpoint,
       S3_REGION: "us-east-1",
       S3_BUCKET: DOCUMENTS_BUCKET,
+      S3_THUMBNAILS_BUCKET: THUMBNAILS_BUCKET,
       S3_FORCE_PATH_STYLE: "true",
       S3_ACCESS_KEY_ID: s3.accessKeyId,
       S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
       PUBLIC_URL: publicUrl,
       JWT_ISSUER: publicUrl,
       JWT_AUDIENCE: "techcorp-api",
+      VIRUS_SCAN: clamd ? "required" : "off",
+      CLAMD_ADDRESS: clamd?.address ?? "",
       ...secrets,
       OIDC_PROVIDERS: JSON.stringify([{ id: "local", issuer: oidc.issuer, clientId: OIDC_CLIENT_ID }]),
       OIDC_CLIENT_SECRETS: JSON.stringify({ local: oidcSecret }),
@@ -158,6 +200,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       redis,
       upstash,
       s3,
+      clamd,
       oidc,
       describe: () => [
         `postgres      ${redact(databaseUrl)}${postgres ? " (embedded)" : " (external)"}`,
@@ -165,7 +208,10 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         redis && upstash
           ? `redis         127.0.0.1:${redis.port}, Upstash REST at ${upstash.url}`
           : "redis         off (cache disabled)",
-        `s3            ${s3.endpoint} (bucket ${DOCUMENTS_BUCKET})`,
+        `s3            ${s3.endpoint} (buckets ${DOCUMENTS_BUCKET}, ${THUMBNAILS_BUCKET})`,
+        clamd
+          ? `clamd         ${clamd.address} (EICAR test signature only)`
+          : "clamd         off (documents are not scanned)",
         `openid        ${oidc.issuer} (third-party login: ${publicUrl}/auth/oidc/local/authorize)`,
       ],
       stop: stopAll,

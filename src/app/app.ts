@@ -3,6 +3,7 @@ import { oidcRouter } from "../routes/auth/oidc.ts";
 import { documentsRouter } from "../routes/documents/index.ts";
 import { healthRouter } from "../routes/health/index.ts";
 import { metaRouter } from "../routes/meta/index.ts";
+import { notificationsRouter } from "../routes/notifications/index.ts";
 import { usersRouter } from "../routes/users/index.ts";
 import { wellKnownRouter } from "../routes/well-known/index.ts";
 import { createApp } from "./create-app.ts";
@@ -15,7 +16,8 @@ export function buildApp() {
     .route("/", authRouter)
     .route("/", oidcRouter)
     .route("/", usersRouter)
-    .route("/", documentsRouter);
+    .route("/", documentsRouter)
+    .route("/", notificationsRouter);
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",

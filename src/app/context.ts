@@ -14,7 +14,10 @@ export interface Services {
   config: ApiConfig;
   database: DatabaseHandle;
   cache: Cache;
+  /** The documents bucket. */
   storage: ObjectStorage;
+  /** The thumbnails bucket (the architecture keeps them apart). */
+  thumbnails: ObjectStorage;
   events: EventPublisher;
 }
 

@@ -18,10 +18,10 @@ import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
 import type { Principal, Rotation, Sessions } from "../durable-objects/sessions.ts";
 import { effectivePermissions } from "../gateway/authentication.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
+import { createSecretBox } from "../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError, oauthError } from "../pkg/errors/api-error.ts";
 import type { ExternalIdentity } from "./oidc.ts";
 import { createPasswordHasher, type PasswordHasher, UNUSABLE_PASSWORD_HASH } from "./password-hasher.ts";
-import { createSecretBox } from "./secret-box.ts";
 import { tokenManager } from "./tokens.ts";
 import { verifyTotp } from "./totp.ts";
 
@@ -188,7 +188,7 @@ export async function useSecondFactor(
   userId: string,
   input: { otp?: string | undefined; recoveryCode?: string | undefined },
 ): Promise<boolean> {
-  const box = await createSecretBox(deps.config.auth.mfaEncryptionKey);
+  const box = await createSecretBox(deps.config.encryptionKey);
   return asActor(deps.db, actor, async (tx) => {
     const mfa = await getMfa(tx, { userId });
     if (!mfa) return false;

@@ -1,9 +1,9 @@
 import { base64url, createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import { z } from "zod";
 import type { AuthConfig } from "../pkg/config/config.ts";
+import { createSecretBox } from "../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
 import { constantTimeEqual } from "./password-hasher.ts";
-import { createSecretBox } from "./secret-box.ts";
 
 export type OidcProviderConfig = AuthConfig["oidcProviders"][number];
 

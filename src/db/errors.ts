@@ -25,3 +25,9 @@ export function uniqueViolation(error: unknown): string | undefined {
   const cause = (error instanceof DrizzleQueryError ? error.cause : error) as { code?: unknown; constraint?: unknown };
   return cause?.code === "23505" && typeof cause.constraint === "string" ? cause.constraint : undefined;
 }
+
+/** Whether `error` is a foreign key violation (SQLSTATE 23503): the row referred to is gone. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const cause = (error instanceof DrizzleQueryError ? error.cause : error) as { code?: unknown } | undefined;
+  return cause?.code === "23503";
+}

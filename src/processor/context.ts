@@ -1,18 +1,29 @@
 import type { DatabaseHandle } from "../db/client.ts";
 import type { ProcessorConfig } from "../pkg/config/config.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
+import type { EventPublisher, NotificationPublisher } from "../pkg/queue/events.ts";
 import type { ObjectStorage } from "../pkg/storage/storage.ts";
+import type { Clamd } from "../pkg/virus-scan/clamd.ts";
 
-/** What a pipeline step may use; built once per batch by the processor entry. */
+/** What a handler may use; built once per batch (or cron run) by the processor entry. */
 export interface ProcessorServices {
   config: ProcessorConfig;
   database: DatabaseHandle;
+  /** The documents bucket. */
   storage: ObjectStorage;
+  /** The thumbnails bucket. */
+  thumbnails: ObjectStorage;
+  /** Undefined when scanning is switched off by configuration (`VIRUS_SCAN=off`). */
+  scanner: Clamd | undefined;
+  documentEvents: EventPublisher;
+  notifications: NotificationPublisher;
+  /** Outgoing HTTP for webhooks (the global fetch; a parameter so the entry decides). */
+  fetch: typeof fetch;
   logger: Logger;
 }
 
 /**
- * What a step reports, and the consumer turns into ack or retry:
+ * What a handler reports, and the consumer turns into ack or retry:
  * - `done`: finished (or already finished by an earlier delivery): ack.
  * - `retry`: a transient failure: redeliver later with backoff; after the retry limit the message
  *   goes to the dead-letter queue.

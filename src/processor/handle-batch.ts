@@ -1,42 +1,24 @@
-import { type DocumentEvent, DocumentEventSchema } from "../pkg/queue/events.ts";
+import type { z } from "zod";
 import { retryDelaySeconds } from "./backoff.ts";
 import type { ProcessorServices, StepResult } from "./context.ts";
-import { failDeadLetteredDocument, processDocumentUploaded } from "./steps/document-uploaded.ts";
 
-export interface BatchOptions {
-  /** The batch comes from the dead-letter queue: its messages exhausted their retries. */
-  deadLetter: boolean;
-}
-
-function route(
-  event: DocumentEvent,
-  attempts: number,
-  services: ProcessorServices,
-  options: BatchOptions,
-): Promise<StepResult> {
-  switch (event.type) {
-    case "document.uploaded":
-      return options.deadLetter
-        ? failDeadLetteredDocument(event, attempts, services)
-        : processDocumentUploaded(event, services);
-    case "system.ping":
-      return Promise.resolve({ outcome: "done", note: "ping" });
-  }
-}
+/** The handler for one event of a queue, given how many times its message was delivered. */
+export type EventHandler<E> = (event: E, attempts: number, services: ProcessorServices) => Promise<StepResult>;
 
 /**
- * Decides every message on its own: ack when its step is done, retry with exponential backoff
+ * Decides every message on its own: ack when its handler is done, retry with exponential backoff
  * when it failed transiently (the queue moves it to the dead-letter queue after `max_retries`).
  * A message that is not a valid event can never succeed, so it is acked and logged as an error.
  */
-export async function handleBatch(
+export async function handleBatch<S extends z.ZodType<{ id: string; type: string; requestId: string }>>(
   batch: MessageBatch<unknown>,
+  schema: S,
+  handle: EventHandler<z.infer<S>>,
   services: ProcessorServices,
-  options: BatchOptions,
 ): Promise<void> {
   await Promise.all(
     batch.messages.map(async (message) => {
-      const parsed = DocumentEventSchema.safeParse(message.body);
+      const parsed = schema.safeParse(message.body);
       if (!parsed.success) {
         services.logger.error("malformed message dropped", { messageId: message.id, issues: parsed.error.issues });
         message.ack();
@@ -52,9 +34,9 @@ export async function handleBatch(
       });
       let result: StepResult;
       try {
-        result = await route(event, message.attempts, services, options);
+        result = await handle(event, message.attempts, { ...services, logger: log });
       } catch (error) {
-        log.warn("step failed", { error });
+        log.warn("handler failed", { error });
         result = { outcome: "retry", reason: error instanceof Error ? error.message : String(error) };
       }
       if (result.outcome === "done") {

@@ -1,40 +1,453 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
-import type { Database } from "../client.ts";
-import { type Document, type DocumentStatus, documents, type NewDocument } from "../schema/documents.ts";
+import {
+  and,
+  arrayOverlaps,
+  asc,
+  desc,
+  eq,
+  gte,
+  inArray,
+  isNotNull,
+  isNull,
+  lt,
+  lte,
+  or,
+  type SQL,
+  sql,
+} from "drizzle-orm";
+import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
+import type { Transaction } from "../actor.ts";
+import {
+  type Document,
+  type DocumentStatus,
+  type DocumentVersion,
+  documentContent,
+  documentShares,
+  documents,
+  documentVersions,
+  type ScanResult,
+  type ShareAccess,
+  TRANSIENT_STATUSES,
+  uploadIntents,
+} from "../schema/documents.ts";
+import { users } from "../schema/users.ts";
 
-export async function insertDocument(db: Database, values: NewDocument): Promise<Document> {
-  const [row] = await db.insert(documents).values(values).returning();
-  if (!row) throw new Error("insert returned no row");
-  return row;
+// Every query takes the viewer and states the access rule itself; row-level security enforces
+// the same rule underneath, so forgetting one of the two still leaks nothing.
+
+/** Who is asking: their id, and whether they may see every document (admins, documents:read). */
+export interface Viewer {
+  userId: string;
+  readsAll: boolean;
 }
 
-export async function getDocument(db: Database, params: { id: string }): Promise<Document | undefined> {
-  const [row] = await db.select().from(documents).where(eq(documents.id, params.id)).limit(1);
-  return row;
+const sharedWith = (userId: string, access?: ShareAccess) =>
+  sql`exists (select 1 from ${documentShares} s where s.document_id = ${documents.id} and s.user_id = ${userId}${
+    access ? sql` and s.access = ${access}` : sql``
+  })`;
+
+/** Documents the viewer may read: their own, shared with them, or all for admins. */
+export function readableBy(viewer: Viewer): SQL | undefined {
+  return viewer.readsAll ? undefined : or(eq(documents.ownerId, viewer.userId), sharedWith(viewer.userId));
+}
+
+/** Documents the viewer may change: their own, shared for writing, or all for admins. */
+export function writableBy(viewer: Viewer & { writesAll: boolean }): SQL | undefined {
+  return viewer.writesAll ? undefined : or(eq(documents.ownerId, viewer.userId), sharedWith(viewer.userId, "write"));
+}
+
+export async function addUploadIntent(tx: Transaction, params: { storageKey: string }): Promise<void> {
+  await tx.insert(uploadIntents).values({ storageKey: params.storageKey }).onConflictDoNothing();
+}
+
+export async function removeUploadIntent(tx: Transaction, params: { storageKey: string }): Promise<void> {
+  await tx.delete(uploadIntents).where(eq(uploadIntents.storageKey, params.storageKey));
+}
+
+export async function staleUploadIntents(
+  tx: Transaction,
+  params: { olderThan: Date; limit: number },
+): Promise<string[]> {
+  const rows = await tx
+    .select({ key: uploadIntents.storageKey })
+    .from(uploadIntents)
+    .where(lt(uploadIntents.createdAt, params.olderThan))
+    .limit(params.limit);
+  return rows.map((row) => row.key);
+}
+
+export interface StoredVersion {
+  storageKey: string;
+  contentType: string;
+  sizeBytes: number;
+  sha256: string;
+  filename: string | null;
+}
+
+/** A new document with its first version, in one transaction with the end of the upload intent. */
+export async function createDocument(
+  tx: Transaction,
+  params: { id: string; ownerId: string; title: string; tags: string[]; file: StoredVersion },
+): Promise<{ document: Document; version: DocumentVersion }> {
+  const { file } = params;
+  const [document] = await tx
+    .insert(documents)
+    .values({
+      id: params.id,
+      ownerId: params.ownerId,
+      title: params.title,
+      tags: params.tags,
+      currentVersion: 1,
+      contentType: file.contentType,
+      sizeBytes: file.sizeBytes,
+      sha256: file.sha256,
+    })
+    .returning();
+  const [version] = await tx
+    .insert(documentVersions)
+    .values({ documentId: params.id, version: 1, createdBy: params.ownerId, ...file })
+    .returning();
+  if (!document || !version) throw new Error("insert returned no row");
+  await removeUploadIntent(tx, { storageKey: file.storageKey });
+  return { document, version };
 }
 
 /**
- * Moves a document to `to` only from one of `from`, so a redelivered message cannot move it
- * backwards or redo work. Returns the updated row, or undefined when the transition did not apply.
+ * The next version of a document becomes its current one (pending processing). The version
+ * number comes from updating the document row, which serialises concurrent uploads.
  */
-export async function transitionDocument(
-  db: Database,
-  params: {
-    id: string;
-    from: readonly DocumentStatus[];
-    to: DocumentStatus;
-    failureReason?: string;
-  },
-): Promise<Document | undefined> {
-  const [row] = await db
+export async function addVersion(
+  tx: Transaction,
+  params: { documentId: string; createdBy: string; file: StoredVersion; restoredFrom?: number },
+): Promise<{ document: Document; version: DocumentVersion } | undefined> {
+  const { file } = params;
+  const [document] = await tx
     .update(documents)
     .set({
-      status: params.to,
-      failureReason: params.failureReason ?? null,
+      currentVersion: sql`${documents.currentVersion} + 1`,
+      contentType: file.contentType,
+      sizeBytes: file.sizeBytes,
+      sha256: file.sha256,
+      status: "pending",
+      failureReason: null,
+      scanResult: null,
+      processedAt: null,
       updatedAt: sql`now()`,
-      ...(params.to === "ready" ? { processedAt: sql`now()` } : {}),
     })
-    .where(and(eq(documents.id, params.id), inArray(documents.status, [...params.from])))
+    .where(and(eq(documents.id, params.documentId), isNull(documents.deletedAt)))
+    .returning();
+  if (!document) return undefined;
+  const [version] = await tx
+    .insert(documentVersions)
+    .values({
+      documentId: params.documentId,
+      version: document.currentVersion,
+      createdBy: params.createdBy,
+      restoredFrom: params.restoredFrom ?? null,
+      ...file,
+    })
+    .returning();
+  if (!version) throw new Error("insert returned no row");
+  await removeUploadIntent(tx, { storageKey: file.storageKey });
+  return { document, version };
+}
+
+export async function getDocument(
+  tx: Transaction,
+  params: { id: string; viewer: Viewer },
+): Promise<Document | undefined> {
+  const [row] = await tx
+    .select()
+    .from(documents)
+    .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), readableBy(params.viewer)))
+    .limit(1);
+  return row;
+}
+
+/** The document as the system sees it (the processor), deleted or not. */
+export async function getDocumentForProcessing(tx: Transaction, params: { id: string }): Promise<Document | undefined> {
+  const [row] = await tx.select().from(documents).where(eq(documents.id, params.id)).limit(1);
+  return row;
+}
+
+/** What a viewer may do with a document they can read. */
+export async function accessOf(
+  tx: Transaction,
+  params: { document: Document; viewer: Viewer & { writesAll: boolean } },
+): Promise<"owner" | "write" | "read"> {
+  const { document, viewer } = params;
+  if (document.ownerId === viewer.userId) return "owner";
+  if (viewer.writesAll) return "write";
+  const [share] = await tx
+    .select({ access: documentShares.access })
+    .from(documentShares)
+    .where(and(eq(documentShares.documentId, document.id), eq(documentShares.userId, viewer.userId)))
+    .limit(1);
+  return share?.access === "write" ? "write" : "read";
+}
+
+export interface ListDocumentsParams {
+  viewer: Viewer;
+  limit: number;
+  tag?: string | undefined;
+  contentType?: string | undefined;
+  status?: DocumentStatus | undefined;
+  ownerId?: string | undefined;
+  createdFrom?: Date | undefined;
+  createdTo?: Date | undefined;
+  after?: KeysetCursor | undefined;
+}
+
+/** Newest first, keyset-paginated on (created_at, id); one extra row tells if more follow. */
+export async function listDocuments(
+  tx: Transaction,
+  params: ListDocumentsParams,
+): Promise<(Document & { cursor: KeysetCursor })[]> {
+  const rows = await tx
+    .select({ document: documents, cursorAt: sql<string>`${documents.createdAt}::text` })
+    .from(documents)
+    .where(
+      and(
+        isNull(documents.deletedAt),
+        readableBy(params.viewer),
+        params.tag ? arrayOverlaps(documents.tags, [params.tag]) : undefined,
+        params.contentType ? eq(documents.contentType, params.contentType) : undefined,
+        params.status ? eq(documents.status, params.status) : undefined,
+        params.ownerId ? eq(documents.ownerId, params.ownerId) : undefined,
+        params.createdFrom ? gte(documents.createdAt, params.createdFrom) : undefined,
+        params.createdTo ? lte(documents.createdAt, params.createdTo) : undefined,
+        params.after
+          ? sql`(${documents.createdAt}, ${documents.id}) < (${params.after.createdAt}::timestamptz, ${params.after.id}::uuid)`
+          : undefined,
+      ),
+    )
+    .orderBy(desc(documents.createdAt), desc(documents.id))
+    .limit(params.limit + 1);
+  return rows.map(({ document, cursorAt }) => ({ ...document, cursor: { createdAt: cursorAt, id: document.id } }));
+}
+
+export async function updateDocument(
+  tx: Transaction,
+  params: {
+    id: string;
+    viewer: Viewer & { writesAll: boolean };
+    title?: string | undefined;
+    tags?: string[] | undefined;
+  },
+): Promise<Document | undefined> {
+  const [row] = await tx
+    .update(documents)
+    .set({
+      ...(params.title !== undefined ? { title: params.title } : {}),
+      ...(params.tags !== undefined ? { tags: params.tags } : {}),
+      updatedAt: sql`now()`,
+    })
+    .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), writableBy(params.viewer)))
     .returning();
   return row;
+}
+
+/** Marks the document deleted; returns the objects to remove (every version, every thumbnail). */
+export async function softDeleteDocument(
+  tx: Transaction,
+  params: { id: string; viewer: Viewer & { writesAll: boolean } },
+): Promise<{ objects: string[]; thumbnails: string[] } | undefined> {
+  const owner = params.viewer.writesAll ? undefined : eq(documents.ownerId, params.viewer.userId);
+  const [row] = await tx
+    .update(documents)
+    .set({ deletedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), owner))
+    .returning({ id: documents.id });
+  if (!row) return undefined;
+  return objectsOf(tx, params.id);
+}
+
+export async function objectsOf(
+  tx: Transaction,
+  documentId: string,
+): Promise<{ objects: string[]; thumbnails: string[] }> {
+  const versions = await tx
+    .select({ key: documentVersions.storageKey, thumbnail: documentVersions.thumbnailKey })
+    .from(documentVersions)
+    .where(eq(documentVersions.documentId, documentId));
+  return {
+    objects: versions.map((v) => v.key),
+    thumbnails: versions.flatMap((v) => (v.thumbnail ? [v.thumbnail] : [])),
+  };
+}
+
+/** Deleted documents whose grace has passed, for the sweeper to remove for good. */
+export async function deletedBefore(tx: Transaction, params: { before: Date; limit: number }): Promise<string[]> {
+  const rows = await tx
+    .select({ id: documents.id })
+    .from(documents)
+    .where(and(isNotNull(documents.deletedAt), lt(documents.deletedAt, params.before)))
+    .limit(params.limit);
+  return rows.map((row) => row.id);
+}
+
+export async function purgeDocument(tx: Transaction, params: { id: string }): Promise<void> {
+  await tx.delete(documents).where(eq(documents.id, params.id));
+}
+
+export async function listVersions(tx: Transaction, params: { documentId: string }): Promise<DocumentVersion[]> {
+  return tx
+    .select()
+    .from(documentVersions)
+    .where(eq(documentVersions.documentId, params.documentId))
+    .orderBy(desc(documentVersions.version));
+}
+
+export async function getVersion(
+  tx: Transaction,
+  params: { documentId: string; version: number },
+): Promise<DocumentVersion | undefined> {
+  const [row] = await tx
+    .select()
+    .from(documentVersions)
+    .where(and(eq(documentVersions.documentId, params.documentId), eq(documentVersions.version, params.version)))
+    .limit(1);
+  return row;
+}
+
+export interface VersionChange {
+  documentId: string;
+  version: number;
+  /** The transition applies only from one of these statuses: a redelivered message changes nothing. */
+  from: readonly DocumentStatus[];
+  to: DocumentStatus;
+  failureReason?: string | null;
+  scanResult?: ScanResult;
+  thumbnailKey?: string | null;
+}
+
+/**
+ * Moves a version to another status, and the document with it when that version is its current
+ * one. Returns the version when the transition applied.
+ */
+export async function transitionVersion(tx: Transaction, change: VersionChange): Promise<DocumentVersion | undefined> {
+  const finished = change.to === "ready" ? { processedAt: sql`now()` } : {};
+  const [version] = await tx
+    .update(documentVersions)
+    .set({
+      status: change.to,
+      failureReason: change.failureReason ?? null,
+      ...(change.scanResult ? { scanResult: change.scanResult } : {}),
+      ...(change.thumbnailKey !== undefined ? { thumbnailKey: change.thumbnailKey } : {}),
+      ...finished,
+      updatedAt: sql`now()`,
+    })
+    .where(
+      and(
+        eq(documentVersions.documentId, change.documentId),
+        eq(documentVersions.version, change.version),
+        inArray(documentVersions.status, [...change.from]),
+      ),
+    )
+    .returning();
+  if (!version) return undefined;
+  await tx
+    .update(documents)
+    .set({
+      status: version.status,
+      failureReason: version.failureReason,
+      scanResult: version.scanResult,
+      processedAt: version.processedAt,
+      updatedAt: sql`now()`,
+    })
+    .where(and(eq(documents.id, change.documentId), eq(documents.currentVersion, change.version)));
+  return version;
+}
+
+/** Keeps the reason of a transient failure on a version still in transit (its status unchanged). */
+export async function noteRetry(
+  tx: Transaction,
+  params: { documentId: string; version: number; reason: string },
+): Promise<void> {
+  await tx
+    .update(documentVersions)
+    .set({ failureReason: params.reason.slice(0, 1000) })
+    .where(
+      and(
+        eq(documentVersions.documentId, params.documentId),
+        eq(documentVersions.version, params.version),
+        inArray(documentVersions.status, [...TRANSIENT_STATUSES]),
+      ),
+    );
+}
+
+/** Versions stuck in a transient status since before `olderThan` (their messages were lost). */
+export async function stuckVersions(
+  tx: Transaction,
+  params: { olderThan: Date; limit: number },
+): Promise<Pick<DocumentVersion, "documentId" | "version" | "status">[]> {
+  return tx
+    .select({
+      documentId: documentVersions.documentId,
+      version: documentVersions.version,
+      status: documentVersions.status,
+    })
+    .from(documentVersions)
+    .where(
+      and(inArray(documentVersions.status, [...TRANSIENT_STATUSES]), lt(documentVersions.updatedAt, params.olderThan)),
+    )
+    .orderBy(asc(documentVersions.updatedAt))
+    .limit(params.limit);
+}
+
+/** Puts a version back to pending for another run of the pipeline (admin reprocessing). */
+export async function resetVersion(tx: Transaction, params: { documentId: string; version: number }) {
+  return transitionVersion(tx, {
+    ...params,
+    from: ["pending", "scanning", "processing", "ready", "failed"],
+    to: "pending",
+    failureReason: null,
+  });
+}
+
+export async function saveContent(
+  tx: Transaction,
+  params: { documentId: string; version: number; text: string; truncated: boolean },
+): Promise<void> {
+  await tx
+    .insert(documentContent)
+    .values(params)
+    .onConflictDoUpdate({
+      target: [documentContent.documentId, documentContent.version],
+      set: { text: params.text, truncated: params.truncated, extractedAt: sql`now()` },
+    });
+}
+
+export async function listShares(
+  tx: Transaction,
+  params: { documentId: string },
+): Promise<{ userId: string; username: string; access: ShareAccess; createdAt: Date }[]> {
+  return tx
+    .select({
+      userId: documentShares.userId,
+      username: users.username,
+      access: documentShares.access,
+      createdAt: documentShares.createdAt,
+    })
+    .from(documentShares)
+    .innerJoin(users, eq(users.id, documentShares.userId))
+    .where(eq(documentShares.documentId, params.documentId))
+    .orderBy(asc(documentShares.createdAt));
+}
+
+export async function putShare(
+  tx: Transaction,
+  params: { documentId: string; userId: string; access: ShareAccess; grantedBy: string },
+): Promise<void> {
+  await tx
+    .insert(documentShares)
+    .values(params)
+    .onConflictDoUpdate({ target: [documentShares.documentId, documentShares.userId], set: { access: params.access } });
+}
+
+export async function deleteShare(tx: Transaction, params: { documentId: string; userId: string }): Promise<boolean> {
+  const removed = await tx
+    .delete(documentShares)
+    .where(and(eq(documentShares.documentId, params.documentId), eq(documentShares.userId, params.userId)))
+    .returning({ userId: documentShares.userId });
+  return removed.length > 0;
 }

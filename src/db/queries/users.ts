@@ -1,5 +1,6 @@
 import { and, asc, desc, eq, getTableColumns, ilike, or, sql } from "drizzle-orm";
 import type { Permission } from "../../auth/permissions.ts";
+import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Transaction } from "../actor.ts";
 import {
   type NewUser,
@@ -33,6 +34,17 @@ export async function findUserForLogin(tx: Transaction, params: { login: string 
     .select()
     .from(users)
     .where(or(eq(users.email, login.toLowerCase()), eq(sql`lower(${users.username})`, login.toLowerCase())))
+    .limit(1);
+  return row;
+}
+
+/** By email or username (case-insensitive), without the password hash. */
+export async function findUserByLogin(tx: Transaction, params: { login: string }): Promise<PublicUser | undefined> {
+  const login = params.login.trim().toLowerCase();
+  const [row] = await tx
+    .select(publicColumns)
+    .from(users)
+    .where(or(eq(users.email, login), eq(sql`lower(${users.username})`, login)))
     .limit(1);
   return row;
 }
@@ -88,12 +100,6 @@ export async function deleteUser(tx: Transaction, params: { id: string }): Promi
   return deleted.length > 0;
 }
 
-/** A keyset position: the exact (microsecond) creation time, as Postgres prints it, and the id. */
-export interface UserCursor {
-  createdAt: string;
-  id: string;
-}
-
 export interface ListUsersParams {
   limit: number;
   role?: UserRole | undefined;
@@ -101,14 +107,14 @@ export interface ListUsersParams {
   /** Matched against email and username. */
   search?: string | undefined;
   /** The last row of the previous page. */
-  after?: UserCursor | undefined;
+  after?: KeysetCursor | undefined;
 }
 
 /** Newest first, keyset-paginated on (created_at, id); returns one extra row to tell if more follow. */
 export async function listUsers(
   tx: Transaction,
   params: ListUsersParams,
-): Promise<(PublicUser & { cursor: UserCursor })[]> {
+): Promise<(PublicUser & { cursor: KeysetCursor })[]> {
   const pattern = params.search ? `%${params.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : undefined;
   const rows = await tx
     .select({ ...publicColumns, cursorAt: sql<string>`${users.createdAt}::text` })

@@ -52,9 +52,13 @@ const common = {
   S3_ENDPOINT: optional(z.url({ protocol: /^https?$/ })),
   S3_REGION: z.string().min(1),
   S3_BUCKET: z.string().min(1),
+  S3_THUMBNAILS_BUCKET: z.string().min(1),
   S3_FORCE_PATH_STYLE: bool.default(false),
   S3_ACCESS_KEY_ID: z.string().min(1),
   S3_SECRET_ACCESS_KEY: z.string().min(1),
+  // Seals what the database keeps but must read back (TOTP seeds, webhook secrets) and OIDC state;
+  // each use derives its own key from it.
+  DATA_ENCRYPTION_KEY: z.base64().refine((key) => atob(key).length === 32, "expected 32 bytes, base64"),
 };
 
 const apiOnly = {
@@ -75,7 +79,6 @@ const apiOnly = {
   SESSION_MAX_AGE_SECONDS: seconds(3600, 365 * 86_400).default(60 * 86_400),
   // Production Workers refuse PBKDF2 above 100,000 iterations.
   PBKDF2_ITERATIONS: z.coerce.number().int().min(10_000).max(100_000),
-  MFA_ENCRYPTION_KEY: z.base64().refine((key) => atob(key).length === 32, "expected 32 bytes, base64"),
   OIDC_PROVIDERS: optional(json(z.array(oidcProvider))),
   OIDC_CLIENT_SECRETS: optional(json(z.record(z.string(), z.string()))),
   // Gateway
@@ -114,6 +117,7 @@ const storage = (raw: Raw<typeof common>) => ({
   endpoint: raw.S3_ENDPOINT,
   region: raw.S3_REGION,
   bucket: raw.S3_BUCKET,
+  thumbnailsBucket: raw.S3_THUMBNAILS_BUCKET,
   forcePathStyle: raw.S3_FORCE_PATH_STYLE,
   accessKeyId: raw.S3_ACCESS_KEY_ID,
   secretAccessKey: raw.S3_SECRET_ACCESS_KEY,
@@ -124,6 +128,7 @@ const base = (raw: Raw<typeof common>) => ({
   logLevel: raw.LOG_LEVEL,
   database: { url: raw.DATABASE_URL, localProxy: raw.NEON_LOCAL_PROXY },
   storage: storage(raw),
+  encryptionKey: raw.DATA_ENCRYPTION_KEY,
 });
 
 const apiSchema = z
@@ -148,7 +153,6 @@ const apiSchema = z
       sessionIdleTimeoutMs: raw.SESSION_IDLE_TIMEOUT_SECONDS * 1000,
       sessionMaxAgeMs: raw.SESSION_MAX_AGE_SECONDS * 1000,
       pbkdf2Iterations: raw.PBKDF2_ITERATIONS,
-      mfaEncryptionKey: raw.MFA_ENCRYPTION_KEY,
       oidcProviders: (raw.OIDC_PROVIDERS ?? []).map((provider) => ({
         ...provider,
         clientSecret: raw.OIDC_CLIENT_SECRETS?.[provider.id],
@@ -164,10 +168,25 @@ const apiSchema = z
     },
   }));
 
+const processorOnly = {
+  // `required`: every version is scanned (unreachable clamd = retry). `off`: nothing is scanned
+  // and each version records `skipped` — only ever by explicit choice.
+  VIRUS_SCAN: z.enum(["required", "off"]),
+  CLAMD_ADDRESS: optional(hostPort),
+};
+
 const processorSchema = z
-  .object(common)
+  .object({ ...common, ...processorOnly })
   .superRefine(productionRules)
-  .transform((raw) => base(raw));
+  .superRefine((raw, ctx) => {
+    if (raw.VIRUS_SCAN === "required" && !raw.CLAMD_ADDRESS) {
+      ctx.addIssue({ code: "custom", path: ["CLAMD_ADDRESS"], message: "required when VIRUS_SCAN is required" });
+    }
+  })
+  .transform((raw) => ({
+    ...base(raw),
+    virusScan: raw.VIRUS_SCAN === "required" && raw.CLAMD_ADDRESS ? { address: raw.CLAMD_ADDRESS } : undefined,
+  }));
 
 export type ApiConfig = z.output<typeof apiSchema>;
 export type ProcessorConfig = z.output<typeof processorSchema>;

@@ -36,10 +36,20 @@ export const PROBLEMS = {
     description: "The body must be sent with a Content-Length.",
   },
   payload_too_large: { status: 413, title: "Payload too large", description: "The body exceeds the size limit." },
+  range_not_satisfiable: {
+    status: 416,
+    title: "Range not satisfiable",
+    description: "The requested byte range lies outside the content; Content-Range gives its size.",
+  },
   unsupported_media_type: {
     status: 415,
     title: "Unsupported media type",
     description: "The body's Content-Type is not accepted here.",
+  },
+  unprocessable_content: {
+    status: 422,
+    title: "Unprocessable content",
+    description: "The request is well-formed, but the stored content cannot be processed as asked.",
   },
   rate_limited: {
     status: 429,

@@ -72,6 +72,8 @@ const STATUS_DESCRIPTIONS = {
   411: "Content-Length is required.",
   413: "The body is too large.",
   415: "The Content-Type is not accepted.",
+  416: "The byte range cannot be served.",
+  422: "The content cannot be processed as asked.",
   429: "Rate limited.",
   500: "Unexpected failure.",
   503: "A dependency is unavailable; nothing was changed.",

@@ -22,6 +22,7 @@ export function services(): MiddlewareHandler<AppEnv> {
       database,
       cache: config.cache ? createRedisCache(config.cache) : disabledCache,
       storage: createS3Storage(config.storage),
+      thumbnails: createS3Storage(config.storage, config.storage.thumbnailsBucket),
       events: createQueuePublisher(c.env.DOCUMENT_EVENTS),
     };
     c.set("services", built);

@@ -10,29 +10,63 @@ const envelope = {
   /** The request that caused the event, so the processor's logs join the API's. */
   requestId: z.string().min(1).max(255),
   occurredAt: z.iso.datetime(),
+  version: z.literal(1),
 };
+
+// --- document-events ---
 
 export const DocumentUploadedSchema = z.object({
   ...envelope,
   type: z.literal("document.uploaded"),
-  version: z.literal(1),
   documentId: z.uuid(),
+  /** Which version of the document to process. */
+  documentVersion: z.number().int().positive(),
 });
 
 /** Sent by `GET /ready` to prove the producer binding works; the processor acks it. */
-export const SystemPingSchema = z.object({
-  ...envelope,
-  type: z.literal("system.ping"),
-  version: z.literal(1),
-});
+export const SystemPingSchema = z.object({ ...envelope, type: z.literal("system.ping") });
 
 export const DocumentEventSchema = z.discriminatedUnion("type", [DocumentUploadedSchema, SystemPingSchema]);
 
 export type DocumentUploaded = z.infer<typeof DocumentUploadedSchema>;
 export type DocumentEvent = z.infer<typeof DocumentEventSchema>;
 
-/** Distributes `Omit` over the union so each event keeps its own fields. */
-type EventInput<E> = E extends DocumentEvent ? Omit<E, "id" | "occurredAt"> : never;
+// --- notifications ---
+
+export const NOTIFICATION_KINDS = ["document.ready", "document.quarantined", "document.failed"] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+
+/** Something a user should hear about: stored in-app, and sent to their webhooks. */
+export const NotificationRequestedSchema = z.object({
+  ...envelope,
+  type: z.literal("notification.requested"),
+  userId: z.uuid(),
+  kind: z.enum(NOTIFICATION_KINDS),
+  title: z.string().min(1).max(255),
+  body: z.string().max(2000),
+  data: z.record(z.string(), z.unknown()),
+});
+
+/** One attempt-able delivery of a stored notification to one webhook (retried on its own). */
+export const WebhookDeliverySchema = z.object({
+  ...envelope,
+  type: z.literal("webhook.deliver"),
+  deliveryId: z.uuid(),
+});
+
+export const NotificationEventSchema = z.discriminatedUnion("type", [
+  NotificationRequestedSchema,
+  WebhookDeliverySchema,
+]);
+
+export type NotificationRequested = z.infer<typeof NotificationRequestedSchema>;
+export type WebhookDelivery = z.infer<typeof WebhookDeliverySchema>;
+export type NotificationEvent = z.infer<typeof NotificationEventSchema>;
+
+// --- publishing ---
+
+/** Distributes `Omit` over a union so each event keeps its own fields. */
+type EventInput<E> = E extends { type: string } ? Omit<E, "id" | "occurredAt" | "version"> : never;
 
 export class MessageTooLargeError extends Error {
   constructor(bytes: number) {
@@ -47,28 +81,78 @@ export function assertFitsInMessage(body: unknown): void {
   if (bytes > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(bytes);
 }
 
-/** Completes an event with its id and time, validates it and checks the size limit. */
-export function buildEvent(input: EventInput<DocumentEvent>): DocumentEvent {
-  const event = DocumentEventSchema.parse({ ...input, id: crypto.randomUUID(), occurredAt: new Date().toISOString() });
+/**
+ * An event id derived from what caused the event (an RFC 9562 version 8 UUID from a SHA-256):
+ * the same cause always gives the same id, so a consumer deduplicating by id does the work once
+ * however often the cause is replayed.
+ */
+export async function derivedEventId(...parts: string[]): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\u0000"))));
+  const bytes = digest.subarray(0, 16);
+  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;
+  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * Completes an event with its id (random unless given), time and version, validates it and checks
+ * the size limit.
+ */
+export function buildEvent<S extends z.ZodType<{ type: string }>>(
+  schema: S,
+  input: EventInput<z.infer<S>> & { id?: string },
+): z.infer<S> {
+  const event = schema.parse({ id: crypto.randomUUID(), ...input, occurredAt: new Date().toISOString(), version: 1 });
   assertFitsInMessage(event);
   return event;
 }
 
-export interface EventPublisher {
-  publish(input: EventInput<DocumentEvent>): Promise<DocumentEvent>;
+export interface Publisher<E extends { type: string }> {
+  publish(input: EventInput<E> & { id?: string }): Promise<E>;
+  publishAll(inputs: (EventInput<E> & { id?: string })[]): Promise<E[]>;
 }
 
-/** Publishes to a Cloudflare Queue producer binding. */
-export function createQueuePublisher(queue: Queue<DocumentEvent>): EventPublisher {
+/** Publishes validated events of one schema to a Cloudflare Queue producer binding. */
+export function createPublisher<S extends z.ZodType<{ type: string }>>(
+  queue: Queue,
+  schema: S,
+  name: string,
+): Publisher<z.infer<S>> {
   return {
     async publish(input) {
-      const event = buildEvent(input);
+      const event = buildEvent(schema, input);
       try {
         await queue.send(event, { contentType: "json" });
       } catch (error) {
-        throw new DependencyError("queue", error);
+        throw new DependencyError(name, error);
       }
       return event;
     },
+    async publishAll(inputs) {
+      const events = inputs.map((input) => buildEvent(schema, input));
+      // sendBatch takes at most 100 messages (and 256 KB) per call.
+      for (let i = 0; i < events.length; i += 50) {
+        const batch = events.slice(i, i + 50).map((body) => ({ body, contentType: "json" as const }));
+        try {
+          await queue.sendBatch(batch);
+        } catch (error) {
+          throw new DependencyError(name, error);
+        }
+      }
+      return events;
+    },
   };
 }
+
+export type EventPublisher = Publisher<DocumentEvent>;
+
+/** The document-events queue. */
+export const createQueuePublisher = (queue: Queue): EventPublisher =>
+  createPublisher(queue, DocumentEventSchema, "queue");
+
+export type NotificationPublisher = Publisher<NotificationEvent>;
+
+/** The notifications queue. */
+export const createNotificationPublisher = (queue: Queue): NotificationPublisher =>
+  createPublisher(queue, NotificationEventSchema, "notifications queue");

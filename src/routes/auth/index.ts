@@ -11,13 +11,13 @@ import {
   refreshTokens,
   useSecondFactor,
 } from "../../auth/auth-service.ts";
-import { createSecretBox } from "../../auth/secret-box.ts";
 import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from "../../auth/totp.ts";
 import { asActor } from "../../db/actor.ts";
 import { deleteMfa, getMfa, getUser, putPendingMfa, updateMfa } from "../../db/queries/users.ts";
 import type { Session } from "../../durable-objects/sessions.ts";
 import { requireAuth } from "../../gateway/authentication.ts";
 import { clientIp } from "../../gateway/rate-limit.ts";
+import { createSecretBox } from "../../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError, oauthError } from "../../pkg/errors/api-error.ts";
 import { fieldErrors } from "../../pkg/errors/handlers.ts";
 import { PROBLEM_CONTENT_TYPE, problemResponses } from "../../pkg/errors/problem.ts";
@@ -313,7 +313,7 @@ export const authRouter = createRouter()
   .openapi(mfaSetupRoute, async (c) => {
     const { actor, userId } = c.get("auth");
     const { config, database } = c.get("services");
-    const box = await createSecretBox(config.auth.mfaEncryptionKey);
+    const box = await createSecretBox(config.encryptionKey);
     const secret = newTotpSecret();
     const sealed = await box.seal(secret);
     const email = await asActor(database.db, actor, async (tx) => {
@@ -328,7 +328,7 @@ export const authRouter = createRouter()
     const { actor, userId } = c.get("auth");
     const { code } = c.req.valid("json");
     const { config, database } = c.get("services");
-    const box = await createSecretBox(config.auth.mfaEncryptionKey);
+    const box = await createSecretBox(config.encryptionKey);
     const codes = recoveryCodes();
     const hashes = await Promise.all(codes.map(hashRecoveryCode));
     await asActor(database.db, actor, async (tx) => {

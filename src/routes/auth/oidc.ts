@@ -102,7 +102,7 @@ export const oidcRouter = createRouter()
     const { config } = c.get("services");
     const { location, sealedState } = await beginLogin(provider, {
       publicUrl: config.publicUrl,
-      encryptionKey: config.auth.mfaEncryptionKey,
+      encryptionKey: config.encryptionKey,
       loginHint: c.req.valid("query").login_hint,
     });
     setCookie(c, STATE_COOKIE, sealedState, { path: "/", secure: true, httpOnly: true, sameSite: "Lax", maxAge: 600 });
@@ -118,7 +118,7 @@ export const oidcRouter = createRouter()
       query: c.req.valid("query"),
       sealedState,
       publicUrl: config.publicUrl,
-      encryptionKey: config.auth.mfaEncryptionKey,
+      encryptionKey: config.encryptionKey,
     });
     const result = await externalLogin(authDeps(c), identity);
     if (result.kind === "mfa") throw mfaRequired(result.mfaToken);

@@ -1,104 +1,708 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { getDocument, insertDocument } from "../../db/queries/documents.ts";
+import { asActor, SYSTEM } from "../../db/actor.ts";
+import {
+  accessOf,
+  addUploadIntent,
+  addVersion,
+  createDocument,
+  deleteShare,
+  getDocument,
+  getVersion,
+  listDocuments,
+  listShares,
+  listVersions,
+  putShare,
+  removeUploadIntent,
+  resetVersion,
+  softDeleteDocument,
+  updateDocument,
+  type Viewer,
+} from "../../db/queries/documents.ts";
+import { findUserByLogin } from "../../db/queries/users.ts";
+import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
+import {
+  convertImage,
+  ImageDecodeError,
+  ImageTooLargeError,
+  MAX_IMAGE_BYTES,
+  markdownToHtml,
+} from "../../documents/convert.ts";
+import { contentDisposition, downloadName, parseRange } from "../../documents/download.ts";
+import { receiveUpload, uploadFieldErrors } from "../../documents/receive.ts";
+import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
-import { hashingStream } from "../../pkg/storage/hashing.ts";
-import { DocumentIdParams, DocumentSchema, toDocumentJson, UploadHeaders, UploadQuery } from "./schemas.ts";
+import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
+import { RangeNotSatisfiableError } from "../../pkg/storage/storage.ts";
+import {
+  ContentQuery,
+  DocumentIdParams,
+  DocumentPageSchema,
+  DocumentSchema,
+  ListDocumentsQuery,
+  ShareParams,
+  ShareRequestSchema,
+  ShareSchema,
+  toDocumentJson,
+  toVersionJson,
+  UpdateDocumentSchema,
+  UploadBodyDocumentation,
+  UploadFieldsSchema,
+  UploadQuery,
+  VersionParams,
+  VersionSchema,
+} from "./schemas.ts";
 
-const upload = createRoute({
+const BEARER = [{ bearerAuth: [] }];
+const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });
+const uploadBody = {
+  required: true,
+  description:
+    "`multipart/form-data` with a `file` part (and `title`, `tags` fields in any order), or the file itself as the body with its own Content-Type (title and tags in the query). The declared type must be allowed and agree with the file's first bytes.",
+  content: {
+    "multipart/form-data": { schema: UploadBodyDocumentation },
+    "*/*": { schema: z.string().openapi({ format: "binary" }) },
+  },
+};
+
+type DocumentViewer = Viewer & { writesAll: boolean };
+
+function viewerOf(c: Context<AppEnv>): DocumentViewer {
+  const { userId, role, permissions } = c.get("auth");
+  return { userId, readsAll: permissions.includes("documents:read"), writesAll: role === "admin" };
+}
+
+const db = (c: Context<AppEnv>) => c.get("services").database.db;
+const actorOf = (c: Context<AppEnv>) => c.get("auth").actor;
+const notFound = (id: string) => new ApiError("not_found", { detail: `No document ${id}.` });
+
+async function readable(c: Context<AppEnv>, id: string): Promise<Document> {
+  const document = await asActor(db(c), actorOf(c), (tx) => getDocument(tx, { id, viewer: viewerOf(c) }));
+  if (!document) throw notFound(id);
+  return document;
+}
+
+/** A document the caller may change (owner, write share, admin); 404 if they cannot even read it. */
+async function writable(c: Context<AppEnv>, id: string): Promise<Document> {
+  return asActor(db(c), actorOf(c), async (tx) => {
+    const viewer = viewerOf(c);
+    const document = await getDocument(tx, { id, viewer });
+    if (!document) throw notFound(id);
+    if ((await accessOf(tx, { document, viewer })) === "read") {
+      throw new ApiError("forbidden", { detail: "This document is shared with you for reading only." });
+    }
+    return document;
+  });
+}
+
+/**
+ * Streams an upload to storage under a fresh key, recorded first as an upload intent (so that a
+ * failure between storage and database leaves something the sweeper can clean). Returns the file
+ * and its validated title and tags.
+ */
+async function takeUpload(c: Context<AppEnv>, documentId: string) {
+  const { config, storage, database } = c.get("services");
+  const key = `documents/${documentId}/${crypto.randomUUID()}`;
+  // Postgres must be up before any byte is stored.
+  await asActor(database.db, SYSTEM, (tx) => addUploadIntent(tx, { storageKey: key }));
+  const received = await receiveUpload(
+    storage,
+    {
+      headers: {
+        contentType: c.req.header("content-type"),
+        contentLength: c.req.header("content-length"),
+        contentDisposition: c.req.header("content-disposition"),
+      },
+      body: c.req.raw.body,
+      query: { title: c.req.query("title"), tags: c.req.query("tags") },
+    },
+    { key, maxBytes: config.uploads.maxBytes },
+  );
+  const fields = UploadFieldsSchema.safeParse(received.fields);
+  if (!fields.success) {
+    await storage.delete(key).catch(() => {});
+    const errors = uploadFieldErrors(fields.error, c.req.header("content-type")?.startsWith("multipart/") ?? false);
+    throw new ApiError("validation_failed", {
+      detail: errors.map((e) => `${e.in} ${e.pointer}: ${e.message}`).join("; "),
+      errors,
+    });
+  }
+  return { key, ...received, fields: fields.data };
+}
+
+/** Runs the database step of an upload; if it fails, the stored object is removed again. */
+async function recordOrUndo<T>(c: Context<AppEnv>, key: string, record: () => Promise<T>): Promise<T> {
+  try {
+    return await record();
+  } catch (error) {
+    const { storage, database } = c.get("services");
+    await storage
+      .delete(key)
+      .then(() => asActor(database.db, SYSTEM, (tx) => removeUploadIntent(tx, { storageKey: key })))
+      .catch((cleanup: unknown) => c.get("logger").warn("upload left for the sweeper", { key, error: cleanup }));
+    throw error;
+  }
+}
+
+function servable(version: DocumentVersion): void {
+  if (version.status === "quarantined") {
+    throw new ApiError("conflict", { detail: "This version was quarantined: it contains malware and is not served." });
+  }
+  if (version.scanResult !== "clean" && version.scanResult !== "skipped") {
+    throw new ApiError("conflict", { detail: `This version is ${version.status} and has not been scanned yet.` });
+  }
+}
+
+const create = createRoute({
   method: "post",
   path: "/documents",
   tags: ["Documents"],
-  summary: "Upload a document (raw body, streamed)",
+  summary: "Upload a document",
   description:
-    "The body is the file itself, sent with its `Content-Type` and `Content-Length`. It is streamed to object storage and hashed on the way (never held in memory); the metadata row and a `document.uploaded` event follow. If any step fails, nothing is left behind and the answer is 503.",
-  request: {
-    query: UploadQuery,
-    headers: UploadHeaders,
-    body: {
-      required: true,
-      content: { "*/*": { schema: z.string().openapi({ format: "binary" }) } },
-    },
-  },
+    "Streams the file to object storage (multipart upload beyond 8 MiB; never held whole in memory), hashing it on the way; then records the document and publishes `document.uploaded`. Processing (virus scan, text extraction, thumbnail) follows asynchronously: `status` goes pending → scanning → processing → ready, or quarantined / failed. On any failure nothing is left behind.",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { query: UploadQuery, body: uploadBody },
   responses: {
-    201: {
-      description: "Stored; processing continues asynchronously (`status` is `pending`).",
-      headers: z.object({
-        Location: z.string().openapi({ example: "/documents/0b9a1c1e-4f0e-4a6b-9a57-2f4c4d3e5b6a" }),
-      }),
-      content: { "application/json": { schema: DocumentSchema } },
-    },
-    ...problemResponses(400, 411, 413, 503),
+    201: { description: "Stored; processing follows.", ...json(DocumentSchema) },
+    ...problemResponses(400, 401, 413, 415, 503),
   },
+});
+
+const list = createRoute({
+  method: "get",
+  path: "/documents",
+  tags: ["Documents"],
+  summary: "List documents I can read",
+  description: "Newest first, keyset-paginated (`nextCursor`); filter by tag, type, status, owner and creation date.",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { query: ListDocumentsQuery },
+  responses: { 200: { description: "A page.", ...json(DocumentPageSchema) }, ...problemResponses(400, 401, 503) },
 });
 
 const getOne = createRoute({
   method: "get",
   path: "/documents/{id}",
   tags: ["Documents"],
-  summary: "A document's metadata and processing status",
+  summary: "A document",
+  description: "Another user's document that is not shared with you is a 404.",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
   request: { params: DocumentIdParams },
   responses: {
-    200: { description: "The document.", content: { "application/json": { schema: DocumentSchema } } },
-    ...problemResponses(400, 404, 503),
+    200: { description: "The document.", ...json(DocumentSchema) },
+    ...problemResponses(400, 401, 404, 503),
   },
 });
 
+const update = createRoute({
+  method: "patch",
+  path: "/documents/{id}",
+  tags: ["Documents"],
+  summary: "Change title or tags",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: {
+    params: DocumentIdParams,
+    body: { required: true, content: { "application/json": { schema: UpdateDocumentSchema } } },
+  },
+  responses: {
+    200: { description: "The document.", ...json(DocumentSchema) },
+    ...problemResponses(400, 401, 403, 404, 415, 503),
+  },
+});
+
+const remove = createRoute({
+  method: "delete",
+  path: "/documents/{id}",
+  tags: ["Documents"],
+  summary: "Delete a document (its objects are removed)",
+  description:
+    "The owner or an admin. The row is kept as deleted for a while; every version's object and thumbnail is removed.",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: DocumentIdParams },
+  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 401, 403, 404, 503) },
+});
+
+const newVersion = createRoute({
+  method: "post",
+  path: "/documents/{id}/versions",
+  tags: ["Documents"],
+  summary: "Upload a new version",
+  description:
+    "Same body as an upload; the new version becomes the current one and is processed. Title and tags, if given, change too.",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: DocumentIdParams, query: UploadQuery, body: uploadBody },
+  responses: {
+    201: { description: "The document, now at the new version.", ...json(DocumentSchema) },
+    ...problemResponses(400, 401, 403, 404, 413, 415, 503),
+  },
+});
+
+const versions = createRoute({
+  method: "get",
+  path: "/documents/{id}/versions",
+  tags: ["Documents"],
+  summary: "All versions, newest first",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: DocumentIdParams },
+  responses: {
+    200: { description: "Versions.", ...json(z.object({ data: z.array(VersionSchema) })) },
+    ...problemResponses(400, 401, 404, 503),
+  },
+});
+
+const restore = createRoute({
+  method: "post",
+  path: "/documents/{id}/versions/{version}/restore",
+  tags: ["Documents"],
+  summary: "Restore an old version (as a new version)",
+  description:
+    "Creates a new current version with the old one's content (the stored object is shared, never changed) and processes it again.",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: VersionParams },
+  responses: {
+    201: { description: "The document, at the restored version.", ...json(DocumentSchema) },
+    ...problemResponses(400, 401, 403, 404, 409, 503),
+  },
+});
+
+const content = createRoute({
+  method: "get",
+  path: "/documents/{id}/content",
+  tags: ["Documents"],
+  summary: "Download a version's content (streamed; Range supported)",
+  description:
+    "Streams the file through the API (access is checked on every request; no URL outlives it), with `Range` for resuming and seeking. Versions not yet scanned, or quarantined, are refused (409). `format=html` converts Markdown, `format=webp|png` converts images.",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: DocumentIdParams, query: ContentQuery },
+  responses: {
+    200: { description: "The content.", content: { "*/*": { schema: z.string().openapi({ format: "binary" }) } } },
+    206: {
+      description: "The requested range (Content-Range).",
+      content: { "*/*": { schema: z.string().openapi({ format: "binary" }) } },
+    },
+    304: { description: "Unchanged (If-None-Match)." },
+    ...problemResponses(400, 401, 404, 409, 413, 416, 422, 503),
+  },
+});
+
+const thumbnailRoute = createRoute({
+  method: "get",
+  path: "/documents/{id}/thumbnail",
+  tags: ["Documents"],
+  summary: "A version's thumbnail (WebP, at most 256 px)",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: {
+    params: DocumentIdParams,
+    query: z.object({
+      version: z.coerce
+        .number()
+        .int()
+        .positive()
+        .optional()
+        .openapi({ param: { name: "version", in: "query" } }),
+    }),
+  },
+  responses: {
+    200: {
+      description: "The thumbnail.",
+      content: { "image/webp": { schema: z.string().openapi({ format: "binary" }) } },
+    },
+    ...problemResponses(400, 401, 404, 503),
+  },
+});
+
+const shares = createRoute({
+  method: "get",
+  path: "/documents/{id}/shares",
+  tags: ["Documents"],
+  summary: "Who the document is shared with (owner or admin)",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: DocumentIdParams },
+  responses: {
+    200: { description: "Shares.", ...json(z.object({ data: z.array(ShareSchema) })) },
+    ...problemResponses(400, 401, 403, 404, 503),
+  },
+});
+
+const share = createRoute({
+  method: "put",
+  path: "/documents/{id}/shares",
+  tags: ["Documents"],
+  summary: "Share with a user for reading or writing (owner or admin)",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: {
+    params: DocumentIdParams,
+    body: { required: true, content: { "application/json": { schema: ShareRequestSchema } } },
+  },
+  responses: {
+    200: { description: "Shares now.", ...json(z.object({ data: z.array(ShareSchema) })) },
+    ...problemResponses(400, 401, 403, 404, 415, 503),
+  },
+});
+
+const unshare = createRoute({
+  method: "delete",
+  path: "/documents/{id}/shares/{userId}",
+  tags: ["Documents"],
+  summary: "Stop sharing with a user (owner or admin; or that user, to leave)",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: ShareParams },
+  responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 401, 404, 503) },
+});
+
+const reprocess = createRoute({
+  method: "post",
+  path: "/documents/{id}/reprocess",
+  tags: ["Documents (admin)"],
+  summary: "Run the processing pipeline again for the current version",
+  security: BEARER,
+  middleware: [requirePermission("documents:manage")] as const,
+  request: { params: DocumentIdParams },
+  responses: {
+    202: { description: "Queued; the document is pending again.", ...json(DocumentSchema) },
+    ...problemResponses(400, 401, 403, 404, 409, 503),
+  },
+});
+
+async function sharesOf(c: Context<AppEnv>, documentId: string) {
+  // Usernames come from the users table, which only staff may read across users.
+  const rows = await asActor(db(c), SYSTEM, (tx) => listShares(tx, { documentId }));
+  return rows.map((row) => ({ ...row, createdAt: row.createdAt.toISOString() }));
+}
+
+async function ownedByCaller(c: Context<AppEnv>, id: string): Promise<Document> {
+  const document = await readable(c, id);
+  const viewer = viewerOf(c);
+  if (document.ownerId !== viewer.userId && !viewer.writesAll) {
+    throw new ApiError("forbidden", { detail: "Only the owner or an admin manages sharing." });
+  }
+  return document;
+}
+
 export const documentsRouter = createRouter()
-  .openapi(upload, async (c) => {
-    const { title } = c.req.valid("query");
-    const { "content-type": contentType, "content-length": declaredLength } = c.req.valid("header");
-    const { config, storage, database, events } = c.get("services");
-    const body = c.req.raw.body;
-
-    if (declaredLength === undefined) throw new ApiError("length_required");
-    const contentLength = Number(declaredLength);
-    if (contentLength > config.uploads.maxBytes) {
-      throw new ApiError("payload_too_large", { detail: `The limit is ${config.uploads.maxBytes} bytes.` });
-    }
-    if (!body || contentLength === 0) {
-      throw new ApiError("validation_failed", {
-        detail: "body: the file is empty",
-        errors: [{ in: "body", pointer: "", message: "the file is empty" }],
-      });
-    }
-
+  .openapi(create, async (c) => {
     const id = crypto.randomUUID();
-    const storageKey = `documents/${id}/v1`;
-    const hash = hashingStream();
-    await storage.put(storageKey, body.pipeThrough(hash.stream), { contentLength, contentType });
-    const { sha256 } = await hash.result;
-
-    let row: Awaited<ReturnType<typeof insertDocument>>;
-    try {
-      row = await database.db.transaction(async (tx) => {
-        const inserted = await insertDocument(tx, {
+    const upload = await takeUpload(c, id);
+    const { file } = upload;
+    const document = await recordOrUndo(c, upload.key, () =>
+      asActor(db(c), actorOf(c), async (tx) => {
+        const { document } = await createDocument(tx, {
           id,
-          title,
-          contentType,
-          sizeBytes: contentLength,
-          sha256,
-          storageKey,
+          ownerId: c.get("auth").userId,
+          title: upload.fields.title ?? upload.filename ?? "Untitled",
+          tags: upload.fields.tags ?? [],
+          file: {
+            storageKey: upload.key,
+            contentType: file.contentType,
+            sizeBytes: file.size,
+            sha256: file.sha256,
+            filename: upload.filename,
+          },
         });
-        await events.publish({ type: "document.uploaded", version: 1, documentId: id, requestId: c.get("requestId") });
-        return inserted;
+        await c.get("services").events.publish({
+          type: "document.uploaded",
+          documentId: id,
+          documentVersion: 1,
+          requestId: c.get("requestId"),
+        });
+        return document;
+      }),
+    );
+    return c.json(toDocumentJson(document), 201, { Location: `/documents/${id}` });
+  })
+  .openapi(list, async (c) => {
+    const query = c.req.valid("query");
+    const after = cursorParam(query.cursor);
+    const rows = await asActor(db(c), actorOf(c), (tx) =>
+      listDocuments(tx, {
+        viewer: viewerOf(c),
+        limit: query.limit,
+        tag: query.tag,
+        contentType: query.type,
+        status: query.status,
+        ownerId: query.owner,
+        createdFrom: query.createdFrom ? new Date(query.createdFrom) : undefined,
+        createdTo: query.createdTo ? new Date(query.createdTo) : undefined,
+        after,
+      }),
+    );
+    const { page, nextCursor } = pageOf(rows, query.limit);
+    return c.json({ data: page.map(toDocumentJson), nextCursor }, 200);
+  })
+  .openapi(getOne, async (c) => c.json(toDocumentJson(await readable(c, c.req.valid("param").id)), 200))
+  .openapi(update, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    await writable(c, id);
+    const document = await asActor(db(c), actorOf(c), (tx) =>
+      updateDocument(tx, { id, viewer: viewerOf(c), title: body.title, tags: body.tags }),
+    );
+    if (!document) throw notFound(id);
+    return c.json(toDocumentJson(document), 200);
+  })
+  .openapi(remove, async (c) => {
+    const { id } = c.req.valid("param");
+    const document = await readable(c, id);
+    const viewer = viewerOf(c);
+    if (document.ownerId !== viewer.userId && !viewer.writesAll) {
+      throw new ApiError("forbidden", { detail: "Only the owner or an admin deletes a document." });
+    }
+    const objects = await asActor(db(c), actorOf(c), (tx) => softDeleteDocument(tx, { id, viewer }));
+    if (!objects) throw notFound(id);
+    const { storage, thumbnails } = c.get("services");
+    // The content goes now; if storage is down, the sweeper removes it when it purges the row.
+    const cleanup = Promise.all([storage.deleteMany(objects.objects), thumbnails.deleteMany(objects.thumbnails)]).catch(
+      (error: unknown) => c.get("logger").warn("objects of a deleted document left for the sweeper", { id, error }),
+    );
+    c.executionCtx.waitUntil(cleanup);
+    return c.body(null, 204);
+  })
+  .openapi(newVersion, async (c) => {
+    const { id } = c.req.valid("param");
+    await writable(c, id);
+    const upload = await takeUpload(c, id);
+    const { file } = upload;
+    const document = await recordOrUndo(c, upload.key, () =>
+      asActor(db(c), actorOf(c), async (tx) => {
+        const added = await addVersion(tx, {
+          documentId: id,
+          createdBy: c.get("auth").userId,
+          file: {
+            storageKey: upload.key,
+            contentType: file.contentType,
+            sizeBytes: file.size,
+            sha256: file.sha256,
+            filename: upload.filename,
+          },
+        });
+        if (!added) throw notFound(id);
+        const renamed =
+          upload.fields.title !== undefined || upload.fields.tags !== undefined
+            ? await updateDocument(tx, {
+                id,
+                viewer: viewerOf(c),
+                title: upload.fields.title,
+                tags: upload.fields.tags,
+              })
+            : undefined;
+        await c.get("services").events.publish({
+          type: "document.uploaded",
+          documentId: id,
+          documentVersion: added.version.version,
+          requestId: c.get("requestId"),
+        });
+        return renamed ?? added.document;
+      }),
+    );
+    return c.json(toDocumentJson(document), 201, { Location: `/documents/${id}` });
+  })
+  .openapi(versions, async (c) => {
+    const { id } = c.req.valid("param");
+    const rows = await asActor(db(c), actorOf(c), async (tx) => {
+      if (!(await getDocument(tx, { id, viewer: viewerOf(c) }))) throw notFound(id);
+      return listVersions(tx, { documentId: id });
+    });
+    return c.json({ data: rows.map(toVersionJson) }, 200);
+  })
+  .openapi(restore, async (c) => {
+    const { id, version } = c.req.valid("param");
+    await writable(c, id);
+    const document = await asActor(db(c), actorOf(c), async (tx) => {
+      const old = await getVersion(tx, { documentId: id, version });
+      if (!old) throw new ApiError("not_found", { detail: `No version ${version} of ${id}.` });
+      if (old.status === "quarantined")
+        throw new ApiError("conflict", { detail: "A quarantined version cannot be restored." });
+      const added = await addVersion(tx, {
+        documentId: id,
+        createdBy: c.get("auth").userId,
+        restoredFrom: version,
+        file: {
+          storageKey: old.storageKey,
+          contentType: old.contentType,
+          sizeBytes: old.sizeBytes,
+          sha256: old.sha256,
+          filename: old.filename,
+        },
       });
+      if (!added) throw notFound(id);
+      await c.get("services").events.publish({
+        type: "document.uploaded",
+        documentId: id,
+        documentVersion: added.version.version,
+        requestId: c.get("requestId"),
+      });
+      return added.document;
+    });
+    return c.json(toDocumentJson(document), 201);
+  })
+  .openapi(content, async (c) => {
+    const { id } = c.req.valid("param");
+    const query = c.req.valid("query");
+    const document = await readable(c, id);
+    const number = query.version ?? document.currentVersion;
+    const version = await asActor(db(c), actorOf(c), (tx) => getVersion(tx, { documentId: id, version: number }));
+    if (!version) throw new ApiError("not_found", { detail: `No version ${number} of ${id}.` });
+    servable(version);
+    const { storage } = c.get("services");
+    const name = downloadName(version.filename, document.title, version.contentType);
+
+    if (query.format !== "original") {
+      return converted(c, version, document.title, name, query.format, query.disposition);
+    }
+    const etag = `"${version.sha256}"`;
+    const common = {
+      ETag: etag,
+      "Accept-Ranges": "bytes",
+      "Cache-Control": "private, no-cache",
+      "Content-Disposition": contentDisposition(name, version.contentType, query.disposition),
+    };
+    if (c.req.header("if-none-match") === etag) return c.body(null, 304, common);
+    const range = parseRange(c.req.header("range"), version.sizeBytes);
+    if (range === "unsatisfiable") {
+      throw new ApiError("range_not_satisfiable", { headers: { "Content-Range": `bytes */${version.sizeBytes}` } });
+    }
+    let object: Awaited<ReturnType<typeof storage.get>>;
+    try {
+      object = await storage.get(version.storageKey, range ? { range } : {});
     } catch (error) {
-      // The object went up but the row or event did not: take the object back down.
-      await storage
-        .delete(storageKey)
-        .catch((cleanup: unknown) =>
-          c.get("logger").error("orphaned object after failed upload", { storageKey, error: cleanup }),
-        );
+      if (error instanceof RangeNotSatisfiableError) {
+        throw new ApiError("range_not_satisfiable", { headers: { "Content-Range": `bytes */${error.size}` } });
+      }
       throw error;
     }
-
-    return c.json(toDocumentJson(row), 201, { Location: `/documents/${id}` });
+    if (!object)
+      throw new ApiError("service_unavailable", { detail: "The stored content is missing; it is being looked into." });
+    const headers = { ...common, "Content-Type": version.contentType };
+    if (object.range) {
+      return c.body(object.body, 206, {
+        ...headers,
+        "Content-Range": `bytes ${object.range.start}-${object.range.end}/${object.range.total}`,
+        "Content-Length": String(object.range.end - object.range.start + 1),
+      });
+    }
+    return c.body(object.body, 200, { ...headers, "Content-Length": String(version.sizeBytes) });
   })
-  .openapi(getOne, async (c) => {
+  .openapi(thumbnailRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const row = await getDocument(c.get("services").database.db, { id });
-    if (!row) throw new ApiError("not_found", { detail: `No document ${id}.` });
-    return c.json(toDocumentJson(row), 200);
+    const document = await readable(c, id);
+    const number = c.req.valid("query").version ?? document.currentVersion;
+    const version = await asActor(db(c), actorOf(c), (tx) => getVersion(tx, { documentId: id, version: number }));
+    if (!version?.thumbnailKey || version.status === "quarantined") {
+      throw new ApiError("not_found", { detail: "No thumbnail for this version." });
+    }
+    const object = await c.get("services").thumbnails.get(version.thumbnailKey);
+    if (!object) throw new ApiError("not_found", { detail: "No thumbnail for this version." });
+    return c.body(object.body, 200, { "Content-Type": "image/webp", "Cache-Control": "private, max-age=3600" });
+  })
+  .openapi(shares, async (c) => {
+    const { id } = c.req.valid("param");
+    await ownedByCaller(c, id);
+    return c.json({ data: await sharesOf(c, id) }, 200);
+  })
+  .openapi(share, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const document = await ownedByCaller(c, id);
+    const target = await asActor(db(c), SYSTEM, (tx) => findUserByLogin(tx, { login: body.user }));
+    const invalidUser = (message: string) =>
+      new ApiError("validation_failed", {
+        detail: `body /user: ${message}`,
+        errors: [{ in: "body", pointer: "/user", message }],
+      });
+    if (target?.status !== "active") throw invalidUser("no such user");
+    if (target.id === document.ownerId) throw invalidUser("the owner already has access");
+    await asActor(db(c), actorOf(c), (tx) =>
+      putShare(tx, { documentId: id, userId: target.id, access: body.access, grantedBy: c.get("auth").userId }),
+    );
+    return c.json({ data: await sharesOf(c, id) }, 200);
+  })
+  .openapi(unshare, async (c) => {
+    const { id, userId } = c.req.valid("param");
+    const document = await readable(c, id);
+    const viewer = viewerOf(c);
+    const allowed = document.ownerId === viewer.userId || viewer.writesAll || userId === viewer.userId;
+    if (!allowed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
+    const removed = await asActor(db(c), actorOf(c), (tx) => deleteShare(tx, { documentId: id, userId }));
+    if (!removed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
+    return c.body(null, 204);
+  })
+  .openapi(reprocess, async (c) => {
+    const { id } = c.req.valid("param");
+    const document = await asActor(db(c), actorOf(c), async (tx) => {
+      const found = await getDocument(tx, { id, viewer: viewerOf(c) });
+      if (!found) throw notFound(id);
+      if (found.status === "quarantined")
+        throw new ApiError("conflict", { detail: "A quarantined version is not processed again." });
+      await resetVersion(tx, { documentId: id, version: found.currentVersion });
+      await c.get("services").events.publish({
+        type: "document.uploaded",
+        documentId: id,
+        documentVersion: found.currentVersion,
+        requestId: c.get("requestId"),
+      });
+      return getDocument(tx, { id, viewer: viewerOf(c) });
+    });
+    if (!document) throw notFound(id);
+    return c.json(toDocumentJson(document), 202);
   });
+
+/** Converted content: Markdown to HTML, or an image to WebP / PNG. */
+async function converted(
+  c: Context<AppEnv>,
+  version: DocumentVersion,
+  title: string,
+  name: string,
+  format: "html" | "webp" | "png",
+  disposition: "attachment" | "inline",
+): Promise<Response> {
+  const unavailable = () =>
+    new ApiError("validation_failed", {
+      detail: `query /format: ${format} is not available for ${version.contentType}`,
+      errors: [{ in: "query", pointer: "/format", message: `not available for ${version.contentType}` }],
+    });
+  const isImage = version.contentType.startsWith("image/");
+  if ((format === "html" && version.contentType !== "text/markdown") || (format !== "html" && !isImage))
+    throw unavailable();
+  if (version.sizeBytes > MAX_IMAGE_BYTES) {
+    throw new ApiError("payload_too_large", { detail: `Conversion handles files up to ${MAX_IMAGE_BYTES} bytes.` });
+  }
+  const object = await c.get("services").storage.get(version.storageKey);
+  if (!object) throw new ApiError("service_unavailable", { detail: "The stored content is missing." });
+  const bytes = new Uint8Array(await new Response(object.body).arrayBuffer());
+  const base = name.replace(/\.[^.]+$/, "");
+  if (format === "html") {
+    const html = await markdownToHtml(new TextDecoder().decode(bytes), title);
+    return c.body(html, 200, {
+      "Content-Type": "text/html; charset=utf-8",
+      "Content-Disposition": contentDisposition(`${base}.html`, "text/html", disposition),
+    });
+  }
+  const type = format === "webp" ? "image/webp" : "image/png";
+  let image: Uint8Array<ArrayBuffer>;
+  try {
+    image = convertImage(bytes, format);
+  } catch (error) {
+    if (error instanceof ImageTooLargeError) throw new ApiError("payload_too_large", { detail: `${error.message}.` });
+    if (error instanceof ImageDecodeError) throw new ApiError("unprocessable_content", { detail: `${error.message}.` });
+    throw error;
+  }
+  return c.body(image, 200, {
+    "Content-Type": type,
+    "Content-Disposition": contentDisposition(`${base}.${format}`, type, disposition),
+  });
+}

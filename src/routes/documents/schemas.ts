@@ -1,14 +1,22 @@
 import { z } from "@hono/zod-openapi";
-import { DOCUMENT_STATUSES, type Document } from "../../db/schema/documents.ts";
+import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
+import { DOCUMENT_STATUSES, SCAN_RESULTS, SHARE_ACCESS } from "../../db/schema/documents.ts";
+import { ALLOWED_TYPES } from "../../documents/content-types.ts";
+
+const uuid = (name: string, where: "path" | "query" = "path") => z.uuid().openapi({ param: { name, in: where } });
 
 export const DocumentSchema = z
   .object({
     id: z.uuid(),
+    ownerId: z.uuid(),
     title: z.string().openapi({ example: "Q3 report" }),
+    tags: z.array(z.string()).openapi({ example: ["finance", "2026"] }),
     contentType: z.string().openapi({ example: "application/pdf" }),
     sizeBytes: z.number().int().openapi({ example: 48213 }),
     sha256: z.string().openapi({ example: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08" }),
+    currentVersion: z.number().int().openapi({ example: 1 }),
     status: z.enum(DOCUMENT_STATUSES),
+    scanResult: z.enum(SCAN_RESULTS).nullable().openapi({ description: "`skipped` when scanning was switched off." }),
     failureReason: z.string().nullable(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
@@ -16,44 +24,199 @@ export const DocumentSchema = z
   })
   .openapi("Document");
 
-export const DocumentIdParams = z.object({
-  id: z.uuid().openapi({ param: { name: "id", in: "path" }, example: "0b9a1c1e-4f0e-4a6b-9a57-2f4c4d3e5b6a" }),
+export const VersionSchema = z
+  .object({
+    version: z.number().int(),
+    contentType: z.string(),
+    sizeBytes: z.number().int(),
+    sha256: z.string(),
+    filename: z.string().nullable(),
+    createdBy: z.uuid().nullable(),
+    restoredFrom: z.number().int().nullable(),
+    status: z.enum(DOCUMENT_STATUSES),
+    scanResult: z.enum(SCAN_RESULTS).nullable(),
+    failureReason: z.string().nullable(),
+    hasThumbnail: z.boolean(),
+    createdAt: z.iso.datetime(),
+    processedAt: z.iso.datetime().nullable(),
+  })
+  .openapi("DocumentVersion");
+
+export const ShareSchema = z
+  .object({
+    userId: z.uuid(),
+    username: z.string(),
+    access: z.enum(SHARE_ACCESS),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi("DocumentShare");
+
+export const DocumentIdParams = z.object({ id: uuid("id") });
+export const VersionParams = z.object({
+  id: uuid("id"),
+  version: z.coerce
+    .number()
+    .int()
+    .positive()
+    .openapi({ param: { name: "version", in: "path" } }),
 });
+export const ShareParams = z.object({ id: uuid("id"), userId: uuid("userId") });
+
+const TAG = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,49}$/u;
+
+/** Tags as given (a list or one comma-separated string): trimmed, lower-cased, unique, at most 20. */
+export const TagsSchema = z
+  .union([z.array(z.string()), z.string()])
+  .transform((value) =>
+    (Array.isArray(value) ? value : value.split(","))
+      .map((tag) => tag.trim().toLowerCase())
+      .filter((tag) => tag !== ""),
+  )
+  .pipe(z.array(z.string().regex(TAG, "a tag is 1-50 letters, digits, spaces, dots, dashes or underscores")).max(20))
+  .transform((tags) => [...new Set(tags)])
+  .openapi({ example: ["finance", "2026"] });
+
+export const TitleSchema = z.string().trim().min(1).max(255).openapi({ example: "Q3 report" });
+
+/** Title and tags of an upload, from form fields or query parameters. */
+export const UploadFieldsSchema = z.object({ title: TitleSchema.optional(), tags: TagsSchema.optional() });
 
 export const UploadQuery = z.object({
-  title: z
+  title: TitleSchema.optional().openapi({ param: { name: "title", in: "query" } }),
+  tags: z
     .string()
-    .trim()
-    .min(1)
-    .max(255)
-    .openapi({ param: { name: "title", in: "query" }, example: "Q3 report" }),
+    .max(1100)
+    .optional()
+    .openapi({ param: { name: "tags", in: "query" }, description: "Comma-separated." }),
 });
 
-export const UploadHeaders = z.object({
-  "content-type": z
-    .string()
+export const UpdateDocumentSchema = z
+  .strictObject({ title: TitleSchema.optional(), tags: TagsSchema.optional() })
+  .refine((body) => body.title !== undefined || body.tags !== undefined, { message: "give title or tags" })
+  .openapi("DocumentUpdate");
+
+export const ListDocumentsQuery = z.object({
+  limit: z.coerce
+    .number()
+    .int()
     .min(1)
-    .max(255)
-    .openapi({ param: { name: "content-type", in: "header" }, example: "application/pdf" }),
-  // Absent is answered 411 by the handler, so it is optional here.
-  "content-length": z
+    .max(100)
+    .default(20)
+    .openapi({ param: { name: "limit", in: "query" } }),
+  cursor: z
     .string()
-    .regex(/^\d+$/, "must be a byte count")
+    .max(200)
     .optional()
-    .openapi({ param: { name: "content-length", in: "header" }, example: "48213" }),
+    .openapi({ param: { name: "cursor", in: "query" } }),
+  tag: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .min(1)
+    .max(50)
+    .optional()
+    .openapi({ param: { name: "tag", in: "query" } }),
+  type: z
+    .string()
+    .max(255)
+    .optional()
+    .openapi({ param: { name: "type", in: "query" }, description: "Content type." }),
+  status: z
+    .enum(DOCUMENT_STATUSES)
+    .optional()
+    .openapi({ param: { name: "status", in: "query" } }),
+  owner: uuid("owner", "query").optional(),
+  createdFrom: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .openapi({ param: { name: "createdFrom", in: "query" } }),
+  createdTo: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .openapi({ param: { name: "createdTo", in: "query" } }),
 });
+
+export const DocumentPageSchema = z
+  .object({ data: z.array(DocumentSchema), nextCursor: z.string().nullable() })
+  .openapi("DocumentPage");
+
+export const ContentQuery = z.object({
+  version: z.coerce
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .openapi({ param: { name: "version", in: "query" } }),
+  format: z
+    .enum(["original", "html", "webp", "png"])
+    .default("original")
+    .openapi({
+      param: { name: "format", in: "query" },
+      description: "`html` converts Markdown; `webp` and `png` convert images.",
+    }),
+  disposition: z
+    .enum(["attachment", "inline"])
+    .default("attachment")
+    .openapi({
+      param: { name: "disposition", in: "query" },
+      description: "`inline` for images, PDF and plain text only; HTML always downloads.",
+    }),
+});
+
+export const ShareRequestSchema = z
+  .strictObject({
+    user: z.string().trim().min(1).max(255).openapi({ description: "The email or username to share with." }),
+    access: z.enum(SHARE_ACCESS),
+  })
+  .openapi("ShareRequest");
+
+export const UploadBodyDocumentation = {
+  type: "object" as const,
+  required: ["file"],
+  properties: {
+    file: {
+      type: "string" as const,
+      format: "binary",
+      description: `One of: ${Object.keys(ALLOWED_TYPES).join(", ")}.`,
+    },
+    title: { type: "string" as const, maxLength: 255, description: "Defaults to the file name." },
+    tags: { type: "string" as const, description: "Comma-separated; or repeat the field." },
+  },
+};
 
 export function toDocumentJson(row: Document): z.infer<typeof DocumentSchema> {
   return {
     id: row.id,
+    ownerId: row.ownerId,
     title: row.title,
+    tags: row.tags,
     contentType: row.contentType,
     sizeBytes: row.sizeBytes,
     sha256: row.sha256,
+    currentVersion: row.currentVersion,
     status: row.status,
+    scanResult: row.scanResult,
     failureReason: row.failureReason,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
+    processedAt: row.processedAt?.toISOString() ?? null,
+  };
+}
+
+export function toVersionJson(row: DocumentVersion): z.infer<typeof VersionSchema> {
+  return {
+    version: row.version,
+    contentType: row.contentType,
+    sizeBytes: row.sizeBytes,
+    sha256: row.sha256,
+    filename: row.filename,
+    createdBy: row.createdBy,
+    restoredFrom: row.restoredFrom,
+    status: row.status,
+    scanResult: row.scanResult,
+    failureReason: row.failureReason,
+    hasThumbnail: row.thumbnailKey !== null,
+    createdAt: row.createdAt.toISOString(),
     processedAt: row.processedAt?.toISOString() ?? null,
   };
 }

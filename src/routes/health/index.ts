@@ -89,7 +89,7 @@ function checkAll(services: Services, requestId: string, logger: Logger) {
       return "up";
     }),
     probe("queue", logger, async () => {
-      await services.events.publish({ type: "system.ping", version: 1, requestId });
+      await services.events.publish({ type: "system.ping", requestId });
       return "up";
     }),
   ]).then(([postgres, redis, s3, queue]) => ({ postgres, redis, s3, queue }));

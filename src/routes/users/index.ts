@@ -22,10 +22,9 @@ import type { UserPreferences } from "../../db/schema/users.ts";
 import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
+import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
 import {
   AdminUserPatchSchema,
-  decodeCursor,
-  encodeCursor,
   ListUsersQuery,
   PermissionParams,
   PermissionsSchema,
@@ -305,22 +304,12 @@ export const usersRouter = createRouter()
   })
   .openapi(list, async (c) => {
     const query = c.req.valid("query");
-    const after = query.cursor ? decodeCursor(query.cursor) : undefined;
-    if (query.cursor && !after) {
-      throw new ApiError("validation_failed", {
-        detail: "query /cursor: not a cursor this API returned",
-        errors: [{ in: "query", pointer: "/cursor", message: "not a cursor this API returned" }],
-      });
-    }
+    const after = cursorParam(query.cursor);
     const rows = await asActor(db(c), actorOf(c), (tx) =>
       listUsers(tx, { limit: query.limit, role: query.role, status: query.status, search: query.search, after }),
     );
-    const page = rows.slice(0, query.limit);
-    const last = page[page.length - 1];
-    return c.json(
-      { data: page.map(toUserJson), nextCursor: rows.length > query.limit && last ? encodeCursor(last.cursor) : null },
-      200,
-    );
+    const { page, nextCursor } = pageOf(rows, query.limit);
+    return c.json({ data: page.map(toUserJson), nextCursor }, 200);
   })
   .openapi(getOne, async (c) => {
     const { id } = c.req.valid("param");

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { PERMISSION_NAMES } from "../../auth/permissions.ts";
-import type { PublicUser, UserCursor } from "../../db/queries/users.ts";
+import type { PublicUser } from "../../db/queries/users.ts";
 import { USER_ROLES, USER_STATUSES } from "../../db/schema/users.ts";
 
 const MAX_PREFERENCES_BYTES = 16 * 1024;
@@ -171,19 +171,3 @@ export const UserPageSchema = z
 export const PermissionsSchema = z
   .object({ permissions: z.array(z.enum(PERMISSION_NAMES as [string, ...string[]])) })
   .openapi("Permissions");
-
-/** Opaque keyset cursor: the last row's exact creation time and id. */
-export function encodeCursor(cursor: UserCursor): string {
-  return btoa(`${cursor.createdAt}|${cursor.id}`).replace(/=+$/, "");
-}
-
-export function decodeCursor(cursor: string): UserCursor | undefined {
-  try {
-    const [createdAt, id] = atob(cursor).split("|");
-    const timestamp = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
-    if (!createdAt || !id || !timestamp.test(createdAt) || !/^[0-9a-f-]{36}$/.test(id)) return undefined;
-    return { createdAt, id };
-  } catch {
-    return undefined;
-  }
-}

@@ -1,0 +1,253 @@
+import { and, arrayContains, desc, eq, isNull, or, sql } from "drizzle-orm";
+import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
+import type { Transaction } from "../actor.ts";
+import {
+  type Notification,
+  notifications,
+  type Webhook,
+  type WebhookDelivery,
+  webhookDeliveries,
+  webhooks,
+} from "../schema/notifications.ts";
+
+// --- notifications ---
+
+export interface NewNotification {
+  userId: string;
+  type: string;
+  title: string;
+  body: string;
+  data: Record<string, unknown>;
+  eventId: string;
+}
+
+/**
+ * Stores a notification once per (event, user): a redelivered event returns the row the first
+ * delivery wrote, with `created: false`.
+ */
+export async function storeNotification(
+  tx: Transaction,
+  input: NewNotification,
+): Promise<{ notification: Notification; created: boolean }> {
+  const [inserted] = await tx.insert(notifications).values(input).onConflictDoNothing().returning();
+  if (inserted) return { notification: inserted, created: true };
+  const [existing] = await tx
+    .select()
+    .from(notifications)
+    .where(and(eq(notifications.eventId, input.eventId), eq(notifications.userId, input.userId)))
+    .limit(1);
+  if (!existing) throw new Error("notification vanished between insert and select");
+  return { notification: existing, created: false };
+}
+
+export async function listNotifications(
+  tx: Transaction,
+  params: { userId: string; limit: number; unreadOnly: boolean; after?: KeysetCursor | undefined },
+): Promise<(Notification & { cursor: KeysetCursor })[]> {
+  const rows = await tx
+    .select({ notification: notifications, cursorAt: sql<string>`${notifications.createdAt}::text` })
+    .from(notifications)
+    .where(
+      and(
+        eq(notifications.userId, params.userId),
+        params.unreadOnly ? isNull(notifications.readAt) : undefined,
+        params.after
+          ? sql`(${notifications.createdAt}, ${notifications.id}) < (${params.after.createdAt}::timestamptz, ${params.after.id}::uuid)`
+          : undefined,
+      ),
+    )
+    .orderBy(desc(notifications.createdAt), desc(notifications.id))
+    .limit(params.limit + 1);
+  return rows.map(({ notification, cursorAt }) => ({
+    ...notification,
+    cursor: { createdAt: cursorAt, id: notification.id },
+  }));
+}
+
+export async function unreadCount(tx: Transaction, params: { userId: string }): Promise<number> {
+  const [row] = await tx
+    .select({ count: sql<number>`count(*)::int` })
+    .from(notifications)
+    .where(and(eq(notifications.userId, params.userId), isNull(notifications.readAt)));
+  return row?.count ?? 0;
+}
+
+/** Marks one notification read (keeping the first read time); undefined if it is not the user's. */
+export async function markRead(
+  tx: Transaction,
+  params: { userId: string; id: string },
+): Promise<Notification | undefined> {
+  const [row] = await tx
+    .update(notifications)
+    .set({ readAt: sql`coalesce(${notifications.readAt}, now())` })
+    .where(and(eq(notifications.id, params.id), eq(notifications.userId, params.userId)))
+    .returning();
+  return row;
+}
+
+export async function markAllRead(tx: Transaction, params: { userId: string }): Promise<number> {
+  const rows = await tx
+    .update(notifications)
+    .set({ readAt: sql`now()` })
+    .where(and(eq(notifications.userId, params.userId), isNull(notifications.readAt)))
+    .returning({ id: notifications.id });
+  return rows.length;
+}
+
+// --- webhooks ---
+
+export async function createWebhook(
+  tx: Transaction,
+  params: { userId: string; url: string; secretCiphertext: string; events: string[] },
+): Promise<Webhook> {
+  const [row] = await tx.insert(webhooks).values(params).returning();
+  if (!row) throw new Error("insert returned no row");
+  return row;
+}
+
+export async function listWebhooks(tx: Transaction, params: { userId: string }): Promise<Webhook[]> {
+  return tx.select().from(webhooks).where(eq(webhooks.userId, params.userId)).orderBy(desc(webhooks.createdAt));
+}
+
+export async function getWebhook(
+  tx: Transaction,
+  params: { userId: string; id: string },
+): Promise<Webhook | undefined> {
+  const [row] = await tx
+    .select()
+    .from(webhooks)
+    .where(and(eq(webhooks.id, params.id), eq(webhooks.userId, params.userId)))
+    .limit(1);
+  return row;
+}
+
+export async function updateWebhook(
+  tx: Transaction,
+  params: {
+    userId: string;
+    id: string;
+    url?: string | undefined;
+    events?: string[] | undefined;
+    active?: boolean | undefined;
+  },
+): Promise<Webhook | undefined> {
+  const [row] = await tx
+    .update(webhooks)
+    .set({
+      ...(params.url !== undefined ? { url: params.url } : {}),
+      ...(params.events !== undefined ? { events: params.events } : {}),
+      ...(params.active !== undefined ? { active: params.active } : {}),
+    })
+    .where(and(eq(webhooks.id, params.id), eq(webhooks.userId, params.userId)))
+    .returning();
+  return row;
+}
+
+export async function deleteWebhook(tx: Transaction, params: { userId: string; id: string }): Promise<boolean> {
+  const rows = await tx
+    .delete(webhooks)
+    .where(and(eq(webhooks.id, params.id), eq(webhooks.userId, params.userId)))
+    .returning({ id: webhooks.id });
+  return rows.length > 0;
+}
+
+/** The user's active webhooks that want notifications of `type` (an empty list wants all). */
+export async function subscribedWebhooks(
+  tx: Transaction,
+  params: { userId: string; type: string },
+): Promise<Webhook[]> {
+  return tx
+    .select()
+    .from(webhooks)
+    .where(
+      and(
+        eq(webhooks.userId, params.userId),
+        eq(webhooks.active, true),
+        or(sql`cardinality(${webhooks.events}) = 0`, arrayContains(webhooks.events, [params.type])),
+      ),
+    );
+}
+
+// --- deliveries ---
+
+/** One delivery per (webhook, notification); returns those still pending, new or not. */
+export async function pendingDeliveries(
+  tx: Transaction,
+  params: { notificationId: string; webhookIds: string[] },
+): Promise<WebhookDelivery[]> {
+  if (params.webhookIds.length === 0) return [];
+  await tx
+    .insert(webhookDeliveries)
+    .values(params.webhookIds.map((webhookId) => ({ webhookId, notificationId: params.notificationId })))
+    .onConflictDoNothing();
+  return tx
+    .select()
+    .from(webhookDeliveries)
+    .where(and(eq(webhookDeliveries.notificationId, params.notificationId), eq(webhookDeliveries.status, "pending")));
+}
+
+export interface DeliveryToSend {
+  delivery: WebhookDelivery;
+  webhook: Webhook;
+  notification: Notification;
+}
+
+export async function deliveryToSend(tx: Transaction, params: { id: string }): Promise<DeliveryToSend | undefined> {
+  const [row] = await tx
+    .select({ delivery: webhookDeliveries, webhook: webhooks, notification: notifications })
+    .from(webhookDeliveries)
+    .innerJoin(webhooks, eq(webhooks.id, webhookDeliveries.webhookId))
+    .innerJoin(notifications, eq(notifications.id, webhookDeliveries.notificationId))
+    .where(eq(webhookDeliveries.id, params.id))
+    .limit(1);
+  return row;
+}
+
+/** Records one attempt. Only a pending delivery changes: a finished one stays as it ended. */
+export async function recordAttempt(
+  tx: Transaction,
+  params: {
+    id: string;
+    outcome: "delivered" | "pending" | "failed";
+    responseStatus: number | null;
+    error: string | null;
+  },
+): Promise<WebhookDelivery | undefined> {
+  const [row] = await tx
+    .update(webhookDeliveries)
+    .set({
+      status: params.outcome,
+      attempts: sql`${webhookDeliveries.attempts} + 1`,
+      responseStatus: params.responseStatus,
+      lastError: params.error,
+      ...(params.outcome === "delivered" ? { deliveredAt: sql`now()` } : {}),
+      updatedAt: sql`now()`,
+    })
+    .where(and(eq(webhookDeliveries.id, params.id), eq(webhookDeliveries.status, "pending")))
+    .returning();
+  return row;
+}
+
+/** Gives up on a delivery whose retries ran out (its message reached the dead-letter queue). */
+export async function failDelivery(tx: Transaction, params: { id: string; reason: string }): Promise<boolean> {
+  const rows = await tx
+    .update(webhookDeliveries)
+    .set({ status: "failed", lastError: params.reason, updatedAt: sql`now()` })
+    .where(and(eq(webhookDeliveries.id, params.id), eq(webhookDeliveries.status, "pending")))
+    .returning({ id: webhookDeliveries.id });
+  return rows.length > 0;
+}
+
+export async function listDeliveries(
+  tx: Transaction,
+  params: { webhookId: string; limit: number },
+): Promise<(WebhookDelivery & { notificationType: string })[]> {
+  const rows = await tx
+    .select({ delivery: webhookDeliveries, notificationType: notifications.type })
+    .from(webhookDeliveries)
+    .innerJoin(notifications, eq(notifications.id, webhookDeliveries.notificationId))
+    .where(eq(webhookDeliveries.webhookId, params.webhookId))
+    .orderBy(desc(webhookDeliveries.createdAt))
+    .limit(params.limit);
+  return rows.map(({ delivery, notificationType }) => ({ ...delivery, notificationType }));
+}

@@ -1,0 +1,80 @@
+import { fileTypeFromBuffer } from "file-type";
+
+export const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
+
+/** What may be uploaded, and how each type is recognised from its first bytes. */
+export const ALLOWED_TYPES = {
+  "application/pdf": { kind: "binary", detected: ["application/pdf"] },
+  [DOCX]: { kind: "binary", detected: [DOCX, "application/zip"] },
+  "image/png": { kind: "binary", detected: ["image/png"] },
+  "image/jpeg": { kind: "binary", detected: ["image/jpeg"] },
+  "image/gif": { kind: "binary", detected: ["image/gif"] },
+  "image/webp": { kind: "binary", detected: ["image/webp"] },
+  // Text has no magic number: it must be UTF-8 without NUL bytes, and not look like anything else.
+  "text/plain": { kind: "text", detected: [] },
+  "text/markdown": { kind: "text", detected: [] },
+  "text/html": { kind: "text", detected: [] },
+  "text/csv": { kind: "text", detected: [] },
+} as const satisfies Record<string, { kind: "binary" | "text"; detected: readonly string[] }>;
+
+export type AllowedType = keyof typeof ALLOWED_TYPES;
+
+/** Bytes `check` needs to see (what file-type reads to decide). */
+export const SNIFF_BYTES = 4100;
+
+/** The media type without parameters, lower-case: `Text/Plain; charset=utf-8` → `text/plain`. */
+export function essence(contentType: string | undefined): string {
+  return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+}
+
+export function isAllowed(type: string): type is AllowedType {
+  return type in ALLOWED_TYPES;
+}
+
+export type SniffResult = { ok: true; type: AllowedType } | { ok: false; reason: string; status: 415 };
+
+function looksLikeText(head: Uint8Array): boolean {
+  if (head.includes(0)) return false;
+  try {
+    // `stream: true` tolerates a multi-byte character cut at the end of the sample.
+    new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(head, { stream: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the declared type is allowed and agrees with what the first bytes of the file say. A
+ * PNG declared as a PDF, an executable declared as text, or a PDF declared as an image are refused.
+ */
+export async function checkContentType(declared: string | undefined, head: Uint8Array): Promise<SniffResult> {
+  const type = essence(declared);
+  if (!isAllowed(type)) {
+    return {
+      ok: false,
+      status: 415,
+      reason: `${type || "a missing type"} is not accepted; allowed: ${Object.keys(ALLOWED_TYPES).join(", ")}`,
+    };
+  }
+  const rule = ALLOWED_TYPES[type];
+  const detected = await fileTypeFromBuffer(head).catch(() => undefined);
+  if (rule.kind === "text") {
+    if (detected || !looksLikeText(head)) {
+      return {
+        ok: false,
+        status: 415,
+        reason: `declared ${type}, but the content is ${detected?.mime ?? "not UTF-8 text"}`,
+      };
+    }
+    return { ok: true, type };
+  }
+  if (!detected || !(rule.detected as readonly string[]).includes(detected.mime)) {
+    return {
+      ok: false,
+      status: 415,
+      reason: `declared ${type}, but the content is ${detected?.mime ?? "not recognised"}`,
+    };
+  }
+  return { ok: true, type };
+}

@@ -1,0 +1,50 @@
+import { ApiError } from "../errors/api-error.ts";
+
+/**
+ * A keyset position for lists ordered by (created_at desc, id desc): the exact creation time as
+ * Postgres prints it (microseconds kept, unlike a JS Date) and the id. Opaque to clients.
+ */
+export interface KeysetCursor {
+  createdAt: string;
+  id: string;
+}
+
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function encodeCursor(cursor: KeysetCursor): string {
+  return btoa(`${cursor.createdAt}|${cursor.id}`).replace(/=+$/, "");
+}
+
+export function decodeCursor(cursor: string): KeysetCursor | undefined {
+  try {
+    const [createdAt, id] = atob(cursor).split("|");
+    if (!createdAt || !id || !TIMESTAMP.test(createdAt) || !UUID.test(id)) return undefined;
+    return { createdAt, id };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cursor of a `cursor` query parameter; a 400 naming it when it is not one we issued. */
+export function cursorParam(cursor: string | undefined): KeysetCursor | undefined {
+  if (cursor === undefined) return undefined;
+  const decoded = decodeCursor(cursor);
+  if (!decoded) {
+    throw new ApiError("validation_failed", {
+      detail: "query /cursor: not a cursor this API returned",
+      errors: [{ in: "query", pointer: "/cursor", message: "not a cursor this API returned" }],
+    });
+  }
+  return decoded;
+}
+
+/** One page from `limit + 1` rows: the rows to show and the cursor of the next page, if any. */
+export function pageOf<T extends { cursor: KeysetCursor }>(
+  rows: T[],
+  limit: number,
+): { page: T[]; nextCursor: string | null } {
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return { page, nextCursor: rows.length > limit && last ? encodeCursor(last.cursor) : null };
+}

@@ -1,0 +1,235 @@
+import { asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
+import {
+  getDocumentForProcessing,
+  getVersion,
+  noteRetry,
+  saveContent,
+  transitionVersion,
+  type VersionChange,
+} from "../../db/queries/documents.ts";
+import { type Document, type DocumentVersion, TRANSIENT_STATUSES } from "../../db/schema/documents.ts";
+import { ImageDecodeError, ImageTooLargeError, MAX_IMAGE_BYTES, thumbnail } from "../../documents/convert.ts";
+import { ExtractionError, extractText, readAtMost } from "../../documents/extract-text.ts";
+import { type DocumentUploaded, derivedEventId } from "../../pkg/queue/events.ts";
+import { hashingStream } from "../../pkg/storage/hashing.ts";
+import { ScanRefusedError } from "../../pkg/virus-scan/clamd.ts";
+import type { ProcessorServices, StepResult } from "../context.ts";
+import { notifyOutcome } from "./notify.ts";
+
+/**
+ * The Worker Service's pipeline for one version of a document:
+ *
+ *   pending → scanning   (Validation + Virus Scan: the stored object is streamed through SHA-256
+ *                         and clamd; it must match what the upload recorded)
+ *   scanning → processing | quarantined
+ *   processing → ready   (Index: extracted text stored where search reads it; Thumbnail; Notify)
+ *   any transient → failed, with the reason
+ *
+ * Each step starts from the status the version is in, and every transition is conditional on the
+ * status it leaves, so a message delivered twice (or twice at once) repeats no finished step and
+ * changes nothing the first delivery did. The notification of an outcome has an id derived from
+ * the event, so the Notification Service stores it once however often it is sent.
+ */
+
+interface Target {
+  document: Document;
+  version: DocumentVersion;
+}
+
+const system = <T>(services: ProcessorServices, work: (tx: Transaction) => Promise<T>) =>
+  asActor(services.database.db, SYSTEM, work);
+
+async function load(services: ProcessorServices, documentId: string, version: number): Promise<Target | undefined> {
+  return system(services, async (tx) => {
+    const document = await getDocumentForProcessing(tx, { id: documentId });
+    const row = document && (await getVersion(tx, { documentId, version }));
+    return document && row ? { document, version: row } : undefined;
+  });
+}
+
+/** A transition, with the document's other fields carried by `transitionVersion`. */
+function move(services: ProcessorServices, target: Target, change: Omit<VersionChange, "documentId" | "version">) {
+  return system(services, (tx) =>
+    transitionVersion(tx, { documentId: target.document.id, version: target.version.version, ...change }),
+  );
+}
+
+/** Ends a version `failed` with `reason`, telling the owner (once). */
+async function fail(
+  services: ProcessorServices,
+  event: { id: string; requestId: string },
+  target: Target,
+  reason: string,
+): Promise<StepResult> {
+  await notifyOutcome(services, event, target, { kind: "document.failed", reason });
+  await move(services, target, { from: TRANSIENT_STATUSES, to: "failed", failureReason: reason });
+  return { outcome: "done", note: `failed: ${reason}` };
+}
+
+/** Validation and virus scan: one pass over the stored object. */
+async function scan(
+  services: ProcessorServices,
+  event: DocumentUploaded,
+  target: Target,
+): Promise<StepResult | undefined> {
+  const { version } = target;
+  const object = await services.storage.get(version.storageKey);
+  if (!object) return fail(services, event, target, "the stored object is missing");
+  const hash = hashingStream();
+  const body = object.body.pipeThrough(hash.stream);
+  let infectedWith: string | undefined;
+  if (services.scanner) {
+    try {
+      const verdict = await services.scanner.scan(body);
+      if (verdict.infected) infectedWith = verdict.signature;
+    } catch (error) {
+      if (error instanceof ScanRefusedError) return fail(services, event, target, error.message);
+      throw error;
+    }
+  } else {
+    // Not scanned (by configuration), but still read whole to validate it.
+    await body.pipeTo(new WritableStream());
+  }
+  const { sha256, bytes } = await hash.result;
+  if (infectedWith) {
+    const reason = `malware found: ${infectedWith}`;
+    await notifyOutcome(services, event, target, { kind: "document.quarantined", reason });
+    await move(services, target, {
+      from: ["scanning"],
+      to: "quarantined",
+      failureReason: reason,
+      scanResult: "infected",
+    });
+    return { outcome: "done", note: `quarantined: ${infectedWith}` };
+  }
+  if (bytes !== version.sizeBytes || sha256 !== version.sha256) {
+    return fail(
+      services,
+      event,
+      target,
+      `the stored object does not match the upload (${bytes} bytes, sha256 ${sha256.slice(0, 12)}…)`,
+    );
+  }
+  await move(services, target, {
+    from: ["scanning"],
+    to: "processing",
+    scanResult: services.scanner ? "clean" : "skipped",
+  });
+  return undefined;
+}
+
+/** The thumbnail's key in the thumbnails bucket, or null for a type that has none. */
+async function makeThumbnail(services: ProcessorServices, target: Target): Promise<string | null> {
+  const { document, version } = target;
+  if (!["image/png", "image/jpeg", "image/gif", "image/webp"].includes(version.contentType)) return null;
+  if (version.sizeBytes > MAX_IMAGE_BYTES) return null;
+  const object = await services.storage.get(version.storageKey);
+  if (!object) throw new ImageDecodeError(new Error("the stored object is missing"));
+  const { bytes } = await readAtMost(object.body, MAX_IMAGE_BYTES);
+  let small: ReturnType<typeof thumbnail>;
+  try {
+    small = thumbnail(bytes);
+  } catch (error) {
+    if (error instanceof ImageTooLargeError) {
+      services.logger.info("no thumbnail", { reason: error.message });
+      return null;
+    }
+    throw error;
+  }
+  // One key per version: a second run overwrites the same object.
+  const key = `documents/${document.id}/v${version.version}.webp`;
+  await services.thumbnails.put(key, small.bytes, {
+    contentLength: small.bytes.length,
+    contentType: "image/webp",
+    metadata: { width: String(small.width), height: String(small.height) },
+  });
+  return key;
+}
+
+/** Index (extracted text) and thumbnail, then ready. */
+async function enrich(services: ProcessorServices, event: DocumentUploaded, target: Target): Promise<StepResult> {
+  const { document, version } = target;
+  let thumbnailKey: string | null;
+  try {
+    const content = await extractText(version.contentType, version.sizeBytes, async () => {
+      const object = await services.storage.get(version.storageKey);
+      if (!object) throw new ExtractionError("the stored object is missing");
+      return object.body;
+    });
+    await system(services, (tx) => saveContent(tx, { documentId: document.id, version: version.version, ...content }));
+    thumbnailKey = await makeThumbnail(services, target);
+  } catch (error) {
+    if (error instanceof ExtractionError || error instanceof ImageDecodeError)
+      return fail(services, event, target, error.message);
+    throw error;
+  }
+  await notifyOutcome(services, event, target, { kind: "document.ready" });
+  await move(services, target, { from: ["processing"], to: "ready", thumbnailKey });
+  return { outcome: "done", note: "ready" };
+}
+
+export async function processDocument(
+  event: DocumentUploaded,
+  _attempts: number,
+  services: ProcessorServices,
+): Promise<StepResult> {
+  let target = await load(services, event.documentId, event.documentVersion);
+  if (!target || target.document.deletedAt) return { outcome: "done", note: "document no longer exists" };
+  try {
+    if (target.version.status === "pending") {
+      await move(services, target, { from: ["pending"], to: "scanning" });
+      target = { ...target, version: { ...target.version, status: "scanning" } };
+    }
+    if (target.version.status === "scanning") {
+      const stopped = await scan(services, event, target);
+      if (stopped) return stopped;
+      target = { ...target, version: { ...target.version, status: "processing" } };
+    }
+    if (target.version.status === "processing") return await enrich(services, event, target);
+  } catch (error) {
+    // Transient (storage, database, scanner): keep the reason where the dead-letter step finds it.
+    const reason = error instanceof Error ? error.message : String(error);
+    await system(services, (tx) =>
+      noteRetry(tx, { documentId: event.documentId, version: event.documentVersion, reason }),
+    ).catch(() => {});
+    return { outcome: "retry", reason };
+  }
+  return { outcome: "done", note: `already ${target.version.status}` };
+}
+
+/** A version whose event exhausted its retries ends `failed` with the last reason, never stuck in transit. */
+export async function failDeadLettered(
+  event: DocumentUploaded,
+  _attempts: number,
+  services: ProcessorServices,
+): Promise<StepResult> {
+  const target = await load(services, event.documentId, event.documentVersion);
+  if (!target || !(TRANSIENT_STATUSES as readonly string[]).includes(target.version.status)) {
+    return { outcome: "done", note: "already final or gone" };
+  }
+  const last = target.version.failureReason ? `: ${target.version.failureReason}` : "";
+  return fail(services, event, target, `processing did not succeed within the retry limit${last}`);
+}
+
+/** Ends a version the sweeper found stuck in a transient status (its messages were lost). */
+export async function failStuck(
+  services: ProcessorServices,
+  params: { documentId: string; version: number; reason: string },
+): Promise<boolean> {
+  const target = await load(services, params.documentId, params.version);
+  if (!target || !(TRANSIENT_STATUSES as readonly string[]).includes(target.version.status)) return false;
+  const cause = {
+    id: await derivedEventId(
+      "sweeper",
+      params.documentId,
+      String(params.version),
+      target.version.updatedAt.toISOString(),
+    ),
+    requestId: "sweeper",
+  };
+  await notifyOutcome(services, cause, target, { kind: "document.failed", reason: params.reason });
+  return (
+    (await move(services, target, { from: TRANSIENT_STATUSES, to: "failed", failureReason: params.reason })) !==
+    undefined
+  );
+}

@@ -1,0 +1,89 @@
+import { asActor, SYSTEM } from "../db/actor.ts";
+import {
+  deletedBefore,
+  objectsOf,
+  purgeDocument,
+  removeUploadIntent,
+  staleUploadIntents,
+  stuckVersions,
+} from "../db/queries/documents.ts";
+import type { ProcessorServices } from "./context.ts";
+import { failStuck } from "./documents/pipeline.ts";
+
+export interface SweepPolicy {
+  /** A version in a transient status untouched this long has lost its messages: it fails. */
+  stuckAfterMs: number;
+  /** An upload intent this old belongs to an upload that died between storage and database. */
+  orphanAfterMs: number;
+  /** Deleted documents are purged (row and objects) after this grace. */
+  purgeAfterMs: number;
+  /** At most this many of each per run (the next run continues). */
+  batch: number;
+}
+
+const HOUR = 60 * 60 * 1000;
+
+/**
+ * Retries with backoff finish in minutes (src/processor/backoff.ts), and an upload streams for at
+ * most a few hours, so these leave ample room before anything is called lost.
+ */
+export const DEFAULT_SWEEP_POLICY: SweepPolicy = {
+  stuckAfterMs: HOUR,
+  orphanAfterMs: 24 * HOUR,
+  purgeAfterMs: 7 * 24 * HOUR,
+  batch: 100,
+};
+
+export interface SweepReport {
+  failed: number;
+  orphansDeleted: number;
+  purged: number;
+}
+
+/**
+ * The processor's cron: what lost its message is settled. Versions stuck in transit end `failed`
+ * (their owner is told), objects of uploads that never got a row are deleted, and documents
+ * deleted long enough ago are purged with every object they had.
+ */
+export async function sweep(
+  services: ProcessorServices,
+  now: Date = new Date(),
+  policy: SweepPolicy = DEFAULT_SWEEP_POLICY,
+): Promise<SweepReport> {
+  const { db } = services.database;
+  const report: SweepReport = { failed: 0, orphansDeleted: 0, purged: 0 };
+
+  const stuck = await asActor(db, SYSTEM, (tx) =>
+    stuckVersions(tx, { olderThan: new Date(now.getTime() - policy.stuckAfterMs), limit: policy.batch }),
+  );
+  const minutes = Math.round(policy.stuckAfterMs / 60_000);
+  for (const version of stuck) {
+    const reason = `processing did not finish: stuck ${version.status} for over ${minutes} minutes`;
+    if (await failStuck(services, { documentId: version.documentId, version: version.version, reason }))
+      report.failed += 1;
+  }
+
+  const orphans = await asActor(db, SYSTEM, (tx) =>
+    staleUploadIntents(tx, { olderThan: new Date(now.getTime() - policy.orphanAfterMs), limit: policy.batch }),
+  );
+  if (orphans.length > 0) {
+    await services.storage.deleteMany(orphans);
+    await asActor(db, SYSTEM, async (tx) => {
+      for (const storageKey of orphans) await removeUploadIntent(tx, { storageKey });
+    });
+    report.orphansDeleted = orphans.length;
+  }
+
+  const deleted = await asActor(db, SYSTEM, (tx) =>
+    deletedBefore(tx, { before: new Date(now.getTime() - policy.purgeAfterMs), limit: policy.batch }),
+  );
+  for (const id of deleted) {
+    const objects = await asActor(db, SYSTEM, (tx) => objectsOf(tx, id));
+    // Objects first: if storage fails, the row stays and the next run tries again.
+    await services.storage.deleteMany(objects.objects);
+    await services.thumbnails.deleteMany(objects.thumbnails);
+    await asActor(db, SYSTEM, (tx) => purgeDocument(tx, { id }));
+    report.purged += 1;
+  }
+  return report;
+}

@@ -1,0 +1,243 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app/context.ts";
+import { createRouter } from "../../app/create-app.ts";
+import { asActor, type Transaction } from "../../db/actor.ts";
+import {
+  createWebhook,
+  deleteWebhook,
+  getWebhook,
+  listDeliveries,
+  listNotifications,
+  listWebhooks,
+  markAllRead,
+  markRead,
+  unreadCount,
+  updateWebhook,
+} from "../../db/queries/notifications.ts";
+import { requireAuth } from "../../gateway/authentication.ts";
+import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "../../notifications/webhook-signature.ts";
+import { webhookUrlProblem } from "../../notifications/webhook-url.ts";
+import { createSecretBox } from "../../pkg/crypto/secret-box.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
+import {
+  CreatedWebhookSchema,
+  CreateWebhookSchema,
+  DeliverySchema,
+  IdParams,
+  ListNotificationsQuery,
+  NotificationPageSchema,
+  NotificationSchema,
+  ReadAllSchema,
+  toDeliveryJson,
+  toNotificationJson,
+  toWebhookJson,
+  UpdateWebhookSchema,
+  WebhookSchema,
+} from "./schemas.ts";
+
+/** Each user may register this many webhooks. */
+export const MAX_WEBHOOKS_PER_USER = 10;
+
+const BEARER = [{ bearerAuth: [] }];
+const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });
+const jsonBody = <S>(schema: S) => ({ required: true, content: { "application/json": { schema } } });
+
+/** Runs as the caller; every query below also names the caller's id (row-level security agrees). */
+function mine<T>(c: Context<AppEnv>, work: (tx: Transaction, userId: string) => Promise<T>): Promise<T> {
+  const { actor, userId } = c.get("auth");
+  return asActor(c.get("services").database.db, actor, (tx) => work(tx, userId));
+}
+
+function checkUrl(c: Context<AppEnv>, url: string): void {
+  const problem = webhookUrlProblem(url, c.get("services").config.environment);
+  if (problem) {
+    throw new ApiError("validation_failed", {
+      detail: `body /url: ${problem}`,
+      errors: [{ in: "body", pointer: "/url", message: problem }],
+    });
+  }
+}
+
+const webhookNotFound = (id: string) => new ApiError("not_found", { detail: `No webhook ${id}.` });
+
+const list = createRoute({
+  method: "get",
+  path: "/notifications",
+  tags: ["Notifications"],
+  summary: "My notifications, newest first",
+  description:
+    "In-app notifications (document ready, quarantined, failed). Keyset-paginated; `unread=true` for unread only.",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { query: ListNotificationsQuery },
+  responses: { 200: { description: "A page.", ...json(NotificationPageSchema) }, ...problemResponses(400, 401, 503) },
+});
+
+const read = createRoute({
+  method: "post",
+  path: "/notifications/{id}/read",
+  tags: ["Notifications"],
+  summary: "Mark a notification read",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: IdParams },
+  responses: {
+    200: { description: "The notification.", ...json(NotificationSchema) },
+    ...problemResponses(400, 401, 404, 503),
+  },
+});
+
+const readAll = createRoute({
+  method: "post",
+  path: "/notifications/read-all",
+  tags: ["Notifications"],
+  summary: "Mark every notification read",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  responses: { 200: { description: "How many changed.", ...json(ReadAllSchema) }, ...problemResponses(401, 503) },
+});
+
+const hooks = createRoute({
+  method: "get",
+  path: "/webhooks",
+  tags: ["Webhooks"],
+  summary: "My webhooks",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  responses: {
+    200: { description: "Webhooks.", ...json(z.object({ data: z.array(WebhookSchema) })) },
+    ...problemResponses(401, 503),
+  },
+});
+
+const create = createRoute({
+  method: "post",
+  path: "/webhooks",
+  tags: ["Webhooks"],
+  summary: "Register a webhook (the secret is shown once)",
+  description: `Notifications are POSTed as JSON, signed per Standard Webhooks, and retried with exponential backoff until the endpoint answers 2xx (then given up and recorded as failed). https only in production; at most ${MAX_WEBHOOKS_PER_USER} per user.`,
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { body: jsonBody(CreateWebhookSchema) },
+  responses: {
+    201: { description: "Registered; keep the secret.", ...json(CreatedWebhookSchema) },
+    ...problemResponses(400, 401, 409, 415, 503),
+  },
+});
+
+const getOne = createRoute({
+  method: "get",
+  path: "/webhooks/{id}",
+  tags: ["Webhooks"],
+  summary: "A webhook",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: IdParams },
+  responses: { 200: { description: "The webhook.", ...json(WebhookSchema) }, ...problemResponses(400, 401, 404, 503) },
+});
+
+const update = createRoute({
+  method: "patch",
+  path: "/webhooks/{id}",
+  tags: ["Webhooks"],
+  summary: "Change a webhook's URL, events, or pause it",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: IdParams, body: jsonBody(UpdateWebhookSchema) },
+  responses: {
+    200: { description: "The webhook.", ...json(WebhookSchema) },
+    ...problemResponses(400, 401, 404, 415, 503),
+  },
+});
+
+const remove = createRoute({
+  method: "delete",
+  path: "/webhooks/{id}",
+  tags: ["Webhooks"],
+  summary: "Remove a webhook",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: IdParams },
+  responses: { 204: { description: "Removed." }, ...problemResponses(400, 401, 404, 503) },
+});
+
+const deliveries = createRoute({
+  method: "get",
+  path: "/webhooks/{id}/deliveries",
+  tags: ["Webhooks"],
+  summary: "The latest deliveries to a webhook (status, attempts, last error)",
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: IdParams },
+  responses: {
+    200: { description: "Newest first, at most 50.", ...json(z.object({ data: z.array(DeliverySchema) })) },
+    ...problemResponses(400, 401, 404, 503),
+  },
+});
+
+export const notificationsRouter = createRouter()
+  .openapi(list, async (c) => {
+    const query = c.req.valid("query");
+    const after = cursorParam(query.cursor);
+    const [rows, unread] = await mine(c, async (tx, userId) => [
+      await listNotifications(tx, { userId, limit: query.limit, unreadOnly: query.unread, after }),
+      await unreadCount(tx, { userId }),
+    ]);
+    const { page, nextCursor } = pageOf(rows, query.limit);
+    return c.json({ data: page.map(toNotificationJson), nextCursor, unreadCount: unread }, 200);
+  })
+  .openapi(readAll, async (c) => c.json({ updated: await mine(c, (tx, userId) => markAllRead(tx, { userId })) }, 200))
+  .openapi(read, async (c) => {
+    const { id } = c.req.valid("param");
+    const row = await mine(c, (tx, userId) => markRead(tx, { userId, id }));
+    if (!row) throw new ApiError("not_found", { detail: `No notification ${id}.` });
+    return c.json(toNotificationJson(row), 200);
+  })
+  .openapi(hooks, async (c) => {
+    const rows = await mine(c, (tx, userId) => listWebhooks(tx, { userId }));
+    return c.json({ data: rows.map(toWebhookJson) }, 200);
+  })
+  .openapi(create, async (c) => {
+    const body = c.req.valid("json");
+    checkUrl(c, body.url);
+    const secret = generateWebhookSecret();
+    const box = await createSecretBox(c.get("services").config.encryptionKey, WEBHOOK_SECRET_PURPOSE);
+    const secretCiphertext = await box.seal(secret);
+    const row = await mine(c, async (tx, userId) => {
+      if ((await listWebhooks(tx, { userId })).length >= MAX_WEBHOOKS_PER_USER) {
+        throw new ApiError("conflict", { detail: `At most ${MAX_WEBHOOKS_PER_USER} webhooks per user.` });
+      }
+      return createWebhook(tx, { userId, url: body.url, secretCiphertext, events: body.events });
+    });
+    return c.json({ ...toWebhookJson(row), secret }, 201, { Location: `/webhooks/${row.id}` });
+  })
+  .openapi(getOne, async (c) => {
+    const { id } = c.req.valid("param");
+    const row = await mine(c, (tx, userId) => getWebhook(tx, { userId, id }));
+    if (!row) throw webhookNotFound(id);
+    return c.json(toWebhookJson(row), 200);
+  })
+  .openapi(update, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    if (body.url !== undefined) checkUrl(c, body.url);
+    const row = await mine(c, (tx, userId) => updateWebhook(tx, { userId, id, ...body }));
+    if (!row) throw webhookNotFound(id);
+    return c.json(toWebhookJson(row), 200);
+  })
+  .openapi(remove, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!(await mine(c, (tx, userId) => deleteWebhook(tx, { userId, id })))) throw webhookNotFound(id);
+    return c.body(null, 204);
+  })
+  .openapi(deliveries, async (c) => {
+    const { id } = c.req.valid("param");
+    const rows = await mine(c, async (tx, userId) => {
+      if (!(await getWebhook(tx, { userId, id }))) throw webhookNotFound(id);
+      return listDeliveries(tx, { webhookId: id, limit: 50 });
+    });
+    return c.json({ data: rows.map(toDeliveryJson) }, 200);
+  });

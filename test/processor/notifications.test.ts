@@ -1,0 +1,212 @@
+import { eq } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { createWebhook, pendingDeliveries, storeNotification } from "../../src/db/queries/notifications.ts";
+import { webhookDeliveries, webhooks } from "../../src/db/schema/notifications.ts";
+import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "../../src/notifications/webhook-signature.ts";
+import { createSecretBox } from "../../src/pkg/crypto/secret-box.ts";
+import { buildEvent, NotificationRequestedSchema, WebhookDeliverySchema } from "../../src/pkg/queue/events.ts";
+import { BASE_DELAY_SECONDS } from "../../src/processor/backoff.ts";
+import { asSystem, config, deliver, eventually, newUser, notificationsOf, testEnv } from "./helpers.ts";
+
+interface Captured {
+  method: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** A webhook receiver of the test stack: its URL, what it received, and what it should answer. */
+function sink() {
+  const name = `hook-${crypto.randomUUID().slice(0, 8)}`;
+  const url = `${testEnv.CONTROL_URL}/hooks/${name}`;
+  return {
+    url,
+    received: async () => (await (await fetch(url)).json()) as Captured[],
+    answerWith: async (statuses: number[]) => {
+      await fetch(`${url}/answers`, { method: "PUT", body: JSON.stringify(statuses) });
+    },
+  };
+}
+
+async function registerWebhook(userId: string, url: string, events: string[] = []) {
+  const secret = generateWebhookSecret();
+  const box = await createSecretBox(config.encryptionKey, WEBHOOK_SECRET_PURPOSE);
+  const webhook = await asSystem(async (tx) =>
+    createWebhook(tx, { userId, url, secretCiphertext: await box.seal(secret), events }),
+  );
+  return { webhook, secret };
+}
+
+const requested = (userId: string, kind: "document.ready" | "document.failed" = "document.ready") =>
+  buildEvent(NotificationRequestedSchema, {
+    type: "notification.requested",
+    requestId: "req-notify-test",
+    userId,
+    kind,
+    title: "“Plan” is ready",
+    body: "Version 1 was scanned, indexed and is available.",
+    data: { documentId: crypto.randomUUID(), version: 1 },
+  });
+
+/** A stored notification with a pending delivery to `webhookId`, made directly (no queue involved). */
+async function pendingDelivery(userId: string, webhookId: string): Promise<string> {
+  return asSystem(async (tx) => {
+    const { notification } = await storeNotification(tx, {
+      userId,
+      type: "document.ready",
+      title: "t",
+      body: "b",
+      data: {},
+      eventId: crypto.randomUUID(),
+    });
+    const [delivery] = await pendingDeliveries(tx, { notificationId: notification.id, webhookIds: [webhookId] });
+    if (!delivery) throw new Error("no delivery");
+    return delivery.id;
+  });
+}
+
+const deliveriesOf = (webhookId: string) =>
+  asSystem((tx) => tx.select().from(webhookDeliveries).where(eq(webhookDeliveries.webhookId, webhookId)));
+
+/** Verifies a Standard Webhooks signature independently of the code under test. */
+async function verify(secret: string, headers: Record<string, string>, body: string): Promise<boolean> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    Uint8Array.from(atob(secret.replace(/^whsec_/, "")), (c) => c.charCodeAt(0)),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["verify"],
+  );
+  const signed = `${headers["webhook-id"]}.${headers["webhook-timestamp"]}.${body}`;
+  return Promise.any(
+    (headers["webhook-signature"] ?? "").split(" ").map(async (entry) => {
+      const [version, mac] = entry.split(",");
+      if (version !== "v1" || !mac) throw new Error("not v1");
+      const ok = await crypto.subtle.verify(
+        "HMAC",
+        key,
+        Uint8Array.from(atob(mac), (c) => c.charCodeAt(0)),
+        new TextEncoder().encode(signed),
+      );
+      if (!ok) throw new Error("bad signature");
+      return true;
+    }),
+  ).catch(() => false);
+}
+
+describe("the Notification Service", () => {
+  it("stores an in-app notification once however often the event arrives", async () => {
+    const userId = await newUser();
+    const event = requested(userId);
+    await deliver("notifications", [event, event]);
+    await deliver("notifications", [event], {}, 2);
+    const rows = await notificationsOf(userId);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ type: "document.ready", eventId: event.id, readAt: null });
+  });
+
+  it("acks an event for a user who no longer exists", async () => {
+    const { result } = await deliver("notifications", [requested(crypto.randomUUID())]);
+    expect(result.explicitAcks).toHaveLength(1);
+  });
+
+  it("delivers to subscribed webhooks, signed with HMAC-SHA256 (Standard Webhooks)", async () => {
+    const userId = await newUser();
+    const receiver = sink();
+    const other = sink();
+    const { webhook, secret } = await registerWebhook(userId, receiver.url, ["document.ready"]);
+    const { webhook: failedOnly } = await registerWebhook(userId, other.url, ["document.failed"]);
+    const event = requested(userId);
+    await deliver("notifications", [event]);
+
+    // The delivery message goes through the real queue to the processor.
+    const [request] = await eventually(async () => {
+      const received = await receiver.received();
+      return received.length > 0 ? received : undefined;
+    });
+    if (!request) throw new Error("nothing received");
+    expect(request.method).toBe("POST");
+    expect(request.headers["content-type"]).toBe("application/json");
+    expect(await verify(secret, request.headers, request.body)).toBe(true);
+    expect(await verify(generateWebhookSecret(), request.headers, request.body)).toBe(false);
+    expect(Math.abs(Number(request.headers["webhook-timestamp"]) - Date.now() / 1000)).toBeLessThan(300);
+    const payload = JSON.parse(request.body) as { type: string; data: Record<string, unknown> };
+    expect(payload.type).toBe("document.ready");
+    expect(payload.data).toMatchObject({ title: "“Plan” is ready", version: 1 });
+
+    const [delivery] = await eventually(async () => {
+      const rows = await deliveriesOf(webhook.id);
+      return rows[0]?.status === "delivered" ? rows : undefined;
+    });
+    expect(delivery).toMatchObject({ attempts: 1, responseStatus: 204, lastError: null });
+    expect(request.headers["webhook-id"]).toBe(delivery?.id);
+    // Not subscribed to document.ready: nothing queued, nothing sent.
+    expect(await deliveriesOf(failedOnly.id)).toEqual([]);
+    expect(await other.received()).toEqual([]);
+  });
+
+  it("retries a failing endpoint with backoff, and gives up after the retry limit", async () => {
+    const userId = await newUser();
+    const receiver = sink();
+    await receiver.answerWith([500, 503]);
+    const { webhook } = await registerWebhook(userId, receiver.url);
+    const deliveryId = await pendingDelivery(userId, webhook.id);
+    const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+
+    for (const attempts of [1, 2]) {
+      const { ids, result, delays } = await deliver("notifications", [message], {}, attempts);
+      expect(result.retryMessages).toEqual([{ msgId: ids[0] }]);
+      expect(delays.get(ids[0] ?? "")).toBeGreaterThanOrEqual((BASE_DELAY_SECONDS * 2 ** (attempts - 1)) / 2);
+    }
+    const [afterTwo] = await deliveriesOf(webhook.id);
+    expect(afterTwo).toMatchObject({
+      status: "pending",
+      attempts: 2,
+      responseStatus: 503,
+      lastError: "the endpoint answered 503",
+    });
+    expect(await receiver.received()).toHaveLength(2);
+
+    const { result: dead } = await deliver("notifications-dlq", [message]);
+    expect(dead.explicitAcks).toHaveLength(1);
+    const [failed] = await deliveriesOf(webhook.id);
+    expect(failed?.status).toBe("failed");
+    expect(failed?.lastError).toBe("gave up after the retry limit: the endpoint answered 503");
+    // Finished: a late redelivery sends nothing more.
+    await deliver("notifications", [message], {}, 9);
+    expect(await receiver.received()).toHaveLength(2);
+  });
+
+  it("delivers on a later attempt once the endpoint recovers", async () => {
+    const userId = await newUser();
+    const receiver = sink();
+    await receiver.answerWith([502]);
+    const { webhook } = await registerWebhook(userId, receiver.url);
+    const deliveryId = await pendingDelivery(userId, webhook.id);
+    const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+    expect((await deliver("notifications", [message])).result.retryMessages).toHaveLength(1);
+    expect((await deliver("notifications", [message], {}, 2)).result.explicitAcks).toHaveLength(1);
+    expect((await deliveriesOf(webhook.id))[0]).toMatchObject({
+      status: "delivered",
+      attempts: 2,
+      responseStatus: 204,
+    });
+    const received = await receiver.received();
+    // The same webhook-id on every attempt, so the receiver can deduplicate.
+    expect(received.map((r) => r.headers["webhook-id"])).toEqual([deliveryId, deliveryId]);
+  });
+
+  it("does not send to a disabled webhook", async () => {
+    const userId = await newUser();
+    const receiver = sink();
+    const { webhook } = await registerWebhook(userId, receiver.url);
+    const deliveryId = await pendingDelivery(userId, webhook.id);
+    await asSystem((tx) => tx.update(webhooks).set({ active: false }).where(eq(webhooks.id, webhook.id)));
+    const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+    await deliver("notifications", [message]);
+    expect(await receiver.received()).toEqual([]);
+    expect((await deliveriesOf(webhook.id))[0]).toMatchObject({
+      status: "failed",
+      lastError: "the webhook is disabled",
+    });
+  });
+});

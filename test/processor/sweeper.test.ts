@@ -1,0 +1,100 @@
+import { createScheduledController } from "cloudflare:test";
+import { eq, sql } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { documents, documentVersions, uploadIntents } from "../../src/db/schema/documents.ts";
+import worker from "../../workers/processor/index.ts";
+import { png } from "../fixtures/files.ts";
+import {
+  asSystem,
+  deliver,
+  documentOf,
+  eventually,
+  notificationsOf,
+  storage,
+  testEnv,
+  thumbnails,
+  uploadedDocument,
+  uploadedEvent,
+  versionOf,
+} from "./helpers.ts";
+
+/** Runs the cron handler as the runtime would, at `at`. */
+async function runSweep(at: Date) {
+  const controller = createScheduledController({ scheduledTime: at, cron: "*/10 * * * *" });
+  await worker.scheduled(controller, testEnv);
+}
+
+describe("the sweeper (cron)", () => {
+  it("fails a version stuck in a transient status and tells the owner", async () => {
+    const doc = await uploadedDocument("stuck", "text/plain");
+    // A version whose message was lost: `scanning`, untouched for two hours.
+    await asSystem((tx) =>
+      tx
+        .update(documentVersions)
+        .set({ status: "scanning", updatedAt: sql`now() - interval '2 hours'` })
+        .where(eq(documentVersions.documentId, doc.documentId)),
+    );
+    const fresh = await uploadedDocument("just uploaded", "text/plain");
+    await runSweep(new Date());
+
+    const version = await versionOf(doc.documentId);
+    expect(version?.status).toBe("failed");
+    expect(version?.failureReason).toBe("processing did not finish: stuck scanning for over 60 minutes");
+    expect((await documentOf(doc.documentId))?.status).toBe("failed");
+    const [notification] = await eventually(async () => {
+      const rows = await notificationsOf(doc.ownerId);
+      return rows.length > 0 ? rows : undefined;
+    });
+    expect(notification?.type).toBe("document.failed");
+    // A version pending for a moment is left alone.
+    expect((await versionOf(fresh.documentId))?.status).toBe("pending");
+  });
+
+  it("deletes objects of uploads that never got a database row", async () => {
+    const orphan = `documents/${crypto.randomUUID()}/${crypto.randomUUID()}`;
+    const recent = `documents/${crypto.randomUUID()}/${crypto.randomUUID()}`;
+    for (const [key, age] of [
+      [orphan, "25 hours"],
+      [recent, "1 hour"],
+    ] as const) {
+      await storage.put(key, "upload", { contentLength: 6, contentType: "text/plain" });
+      await asSystem((tx) =>
+        tx.insert(uploadIntents).values({ storageKey: key, createdAt: sql`now() - ${age}::interval` }),
+      );
+    }
+    await runSweep(new Date());
+    expect(await storage.head(orphan)).toBeNull();
+    expect(await asSystem((tx) => tx.select().from(uploadIntents).where(eq(uploadIntents.storageKey, orphan)))).toEqual(
+      [],
+    );
+    // An upload still in progress (or barely finished) is left alone.
+    expect(await storage.head(recent)).not.toBeNull();
+  });
+
+  it("purges documents deleted longer ago than the grace, with every object", async () => {
+    const old = await uploadedDocument(png(300, 300), "image/png");
+    const recent = await uploadedDocument("deleted yesterday", "text/plain");
+    await deliver("document-events", [uploadedEvent(old.documentId)]);
+    const thumbnail = (await versionOf(old.documentId))?.thumbnailKey;
+    expect(thumbnail).toBeTruthy();
+    await asSystem(async (tx) => {
+      await tx
+        .update(documents)
+        .set({ deletedAt: sql`now() - interval '8 days'` })
+        .where(eq(documents.id, old.documentId));
+      await tx
+        .update(documents)
+        .set({ deletedAt: sql`now() - interval '1 day'` })
+        .where(eq(documents.id, recent.documentId));
+    });
+
+    await runSweep(new Date());
+    expect(await documentOf(old.documentId)).toBeUndefined();
+    expect(await versionOf(old.documentId)).toBeUndefined();
+    expect(await storage.head(old.storageKey)).toBeNull();
+    expect(await thumbnails.head(thumbnail ?? "")).toBeNull();
+    // Still within the grace: kept.
+    expect(await documentOf(recent.documentId)).toBeDefined();
+    expect(await storage.head(recent.storageKey)).not.toBeNull();
+  });
+});
