@@ -1,8 +1,12 @@
+import { readdirSync } from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig, defineProject } from "vitest/config";
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+/** Where the global setup builds the processor worker (test/global-setup.ts). */
+const PROCESSOR_BUILD = here("./dist/test/processor");
 
 // Same substitution as the `alias` in the wrangler configs: Workers get the AWS SDK's browser
 // build, whose XML parser needs DOMParser (see src/pkg/storage/aws-xml-builder.ts).
@@ -61,8 +65,14 @@ export default defineConfig({
               workers: [
                 {
                   name: "techcorp-processor",
-                  modules: true,
-                  scriptPath: here("./dist/test/processor/index.js"),
+                  // The bundle, and photon's WebAssembly that it imports as a module beside it.
+                  modulesRoot: PROCESSOR_BUILD,
+                  modules: [
+                    { type: "ESModule", path: path.join(PROCESSOR_BUILD, "index.js") },
+                    ...readdirSync(PROCESSOR_BUILD)
+                      .filter((file) => file.endsWith(".wasm"))
+                      .map((file) => ({ type: "CompiledWasm" as const, path: path.join(PROCESSOR_BUILD, file) })),
+                  ],
                   compatibilityDate: "2026-11-01",
                   compatibilityFlags: ["nodejs_compat"],
                   bindings: inject("stack"),

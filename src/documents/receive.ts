@@ -43,9 +43,9 @@ function rawFilename(disposition: string | undefined): string | null {
 /**
  * Takes a document upload: `multipart/form-data` with a `file` part plus `title` and `tags`
  * fields (in any order), or the file as the raw body with its own Content-Type and the fields in
- * the query. The file is streamed to storage under `key`; an upload that fails after the file was
- * stored deletes it again. Too large: 413 before reading when Content-Length says so, else as soon
- * as the limit is passed.
+ * the query. The file is streamed to storage under `key`; when this throws, the caller removes
+ * whatever may be stored there. Too large: 413 before reading when Content-Length says so, else as
+ * soon as the limit is passed.
  */
 export async function receiveUpload(
   storage: ObjectStorage,
@@ -100,7 +100,6 @@ export async function receiveUpload(
     return { file, filename, fields };
   } catch (error) {
     await reader.cancel();
-    if (file) await storage.delete(options.key).catch(() => {});
     if (error instanceof FormDataError)
       throw new ApiError("bad_request", { detail: `Malformed multipart body: ${error.message}.` });
     throw error;

@@ -99,38 +99,54 @@ async function writable(c: Context<AppEnv>, id: string): Promise<Document> {
 }
 
 /**
+ * Removes what an upload that did not complete may have stored, and its intent. If storage or the
+ * database is down too, the intent stays and the sweeper finishes the job.
+ */
+async function discardUpload(c: Context<AppEnv>, key: string): Promise<void> {
+  const { storage, database } = c.get("services");
+  await storage
+    .delete(key)
+    .then(() => asActor(database.db, SYSTEM, (tx) => removeUploadIntent(tx, { storageKey: key })))
+    .catch((error: unknown) => c.get("logger").warn("upload left for the sweeper", { key, error }));
+}
+
+/**
  * Streams an upload to storage under a fresh key, recorded first as an upload intent (so that a
  * failure between storage and database leaves something the sweeper can clean). Returns the file
- * and its validated title and tags.
+ * and its validated title and tags. On any failure nothing stays stored.
  */
 async function takeUpload(c: Context<AppEnv>, documentId: string) {
   const { config, storage, database } = c.get("services");
   const key = `documents/${documentId}/${crypto.randomUUID()}`;
   // Postgres must be up before any byte is stored.
   await asActor(database.db, SYSTEM, (tx) => addUploadIntent(tx, { storageKey: key }));
-  const received = await receiveUpload(
-    storage,
-    {
-      headers: {
-        contentType: c.req.header("content-type"),
-        contentLength: c.req.header("content-length"),
-        contentDisposition: c.req.header("content-disposition"),
+  try {
+    const received = await receiveUpload(
+      storage,
+      {
+        headers: {
+          contentType: c.req.header("content-type"),
+          contentLength: c.req.header("content-length"),
+          contentDisposition: c.req.header("content-disposition"),
+        },
+        body: c.req.raw.body,
+        query: { title: c.req.query("title"), tags: c.req.query("tags") },
       },
-      body: c.req.raw.body,
-      query: { title: c.req.query("title"), tags: c.req.query("tags") },
-    },
-    { key, maxBytes: config.uploads.maxBytes },
-  );
-  const fields = UploadFieldsSchema.safeParse(received.fields);
-  if (!fields.success) {
-    await storage.delete(key).catch(() => {});
-    const errors = uploadFieldErrors(fields.error, c.req.header("content-type")?.startsWith("multipart/") ?? false);
-    throw new ApiError("validation_failed", {
-      detail: errors.map((e) => `${e.in} ${e.pointer}: ${e.message}`).join("; "),
-      errors,
-    });
+      { key, maxBytes: config.uploads.maxBytes },
+    );
+    const fields = UploadFieldsSchema.safeParse(received.fields);
+    if (!fields.success) {
+      const errors = uploadFieldErrors(fields.error, c.req.header("content-type")?.startsWith("multipart/") ?? false);
+      throw new ApiError("validation_failed", {
+        detail: errors.map((e) => `${e.in} ${e.pointer}: ${e.message}`).join("; "),
+        errors,
+      });
+    }
+    return { key, ...received, fields: fields.data };
+  } catch (error) {
+    await discardUpload(c, key);
+    throw error;
   }
-  return { key, ...received, fields: fields.data };
 }
 
 /** Runs the database step of an upload; if it fails, the stored object is removed again. */
@@ -138,11 +154,7 @@ async function recordOrUndo<T>(c: Context<AppEnv>, key: string, record: () => Pr
   try {
     return await record();
   } catch (error) {
-    const { storage, database } = c.get("services");
-    await storage
-      .delete(key)
-      .then(() => asActor(database.db, SYSTEM, (tx) => removeUploadIntent(tx, { storageKey: key })))
-      .catch((cleanup: unknown) => c.get("logger").warn("upload left for the sweeper", { key, error: cleanup }));
+    await discardUpload(c, key);
     throw error;
   }
 }

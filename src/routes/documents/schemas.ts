@@ -64,11 +64,12 @@ export const ShareParams = z.object({ id: uuid("id"), userId: uuid("userId") });
 
 const TAG = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,49}$/u;
 
-/** Tags as given (a list or one comma-separated string): trimmed, lower-cased, unique, at most 20. */
+/** Tags as given (a list, or comma-separated strings): trimmed, lower-cased, unique, at most 20. */
 export const TagsSchema = z
   .union([z.array(z.string()), z.string()])
   .transform((value) =>
-    (Array.isArray(value) ? value : value.split(","))
+    (Array.isArray(value) ? value : [value])
+      .flatMap((item) => item.split(","))
       .map((tag) => tag.trim().toLowerCase())
       .filter((tag) => tag !== ""),
   )

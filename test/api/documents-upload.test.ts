@@ -1,0 +1,258 @@
+import { describe, expect, it } from "vitest";
+import { signedIn } from "../auth-helpers.ts";
+import { created, type DocumentJson, formUpload, keysIn, processed, rawUpload } from "../document-helpers.ts";
+import { corruptPdf, docx, EICAR, pdf, png, sha256Hex } from "../fixtures/files.ts";
+import { api, apiWith, eventually, expectProblem, testEnv } from "../helpers.ts";
+
+const stackEnv = testEnv as unknown as Record<string, string>;
+
+interface NotificationPage {
+  data: { id: string; type: string; title: string; data: Record<string, unknown>; read: boolean }[];
+  unreadCount: number;
+}
+
+describe("POST /documents (multipart)", () => {
+  it("uploads, then scan → text extracted → thumbnail → notification, through the real queue", async () => {
+    const { auth } = await signedIn();
+    const image = png(800, 600);
+    const doc = await created(
+      formUpload(
+        auth,
+        { bytes: image, type: "image/png", name: "chart.png" },
+        { title: "Sales chart", tags: ["Finance", "q3"] },
+      ),
+    );
+    expect(doc).toMatchObject({
+      title: "Sales chart",
+      tags: ["finance", "q3"],
+      contentType: "image/png",
+      sizeBytes: image.byteLength,
+      sha256: await sha256Hex(image),
+      currentVersion: 1,
+      status: "pending",
+      scanResult: null,
+    });
+    const keys = await keysIn(stackEnv, `documents/${doc.id}/`);
+    expect(keys).toHaveLength(1);
+
+    const ready = await processed(auth, doc.id);
+    expect(ready).toMatchObject({ status: "ready", scanResult: "clean", failureReason: null });
+    const thumb = await api(`/documents/${doc.id}/thumbnail`, { headers: auth });
+    expect(thumb.status).toBe(200);
+    expect(thumb.headers.get("content-type")).toBe("image/webp");
+    expect(await keysIn(stackEnv, `documents/${doc.id}/`, stackEnv.S3_THUMBNAILS_BUCKET)).toEqual([
+      `documents/${doc.id}/v1.webp`,
+    ]);
+
+    const page = await eventually(async () => {
+      const body = (await (await api("/notifications", { headers: auth })).json()) as NotificationPage;
+      return body.data.length > 0 ? body : undefined;
+    });
+    expect(page.unreadCount).toBe(1);
+    expect(page.data[0]).toMatchObject({ type: "document.ready", title: "“Sales chart” is ready", read: false });
+    expect(page.data[0]?.data).toMatchObject({ documentId: doc.id, version: 1 });
+  });
+
+  it("takes the fields in any order, the title from the file name when absent", async () => {
+    const { auth } = await signedIn();
+    const form = new FormData();
+    form.append("file", new File(["# Notes"], "notes.md", { type: "text/markdown" }));
+    form.append("tags", "a, b");
+    form.append("tags", "c");
+    const doc = await created(api("/documents", { method: "POST", headers: auth, body: form }));
+    expect(doc).toMatchObject({ title: "notes.md", tags: ["a", "b", "c"], contentType: "text/markdown" });
+  });
+
+  it("indexes PDF and DOCX text", async () => {
+    const { auth } = await signedIn();
+    const fromPdf = await created(formUpload(auth, { bytes: pdf(["Budget 2027 draft"]), type: "application/pdf" }));
+    const fromDocx = await created(
+      formUpload(auth, {
+        bytes: docx(["Hiring plan"]),
+        type: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        name: "plan.docx",
+      }),
+    );
+    expect((await processed(auth, fromPdf.id)).status).toBe("ready");
+    expect((await processed(auth, fromDocx.id)).status).toBe("ready");
+  });
+
+  it("refuses a spoofed content type (415): the declared type must match the bytes", async () => {
+    const { auth } = await signedIn();
+    const cases = [
+      { bytes: png(10, 10), type: "application/pdf" },
+      { bytes: pdf(["x"]), type: "image/png" },
+      // An executable (ELF) declared as text.
+      { bytes: new Uint8Array([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0, 0, 0, 0, 0]), type: "text/plain" },
+      { bytes: png(10, 10), type: "text/plain" },
+      // Allowed types only.
+      { bytes: "#!/bin/sh\necho hi\n", type: "application/x-sh" },
+    ];
+    for (const file of cases) {
+      const problem = await expectProblem(await formUpload(auth, { ...file, name: "f" }, { title: "spoof" }), 415);
+      expect(problem.type).toBe("/problems/unsupported_media_type");
+    }
+    const before = (await (await api("/documents", { headers: auth })).json()) as { data: unknown[] };
+    expect(before.data).toEqual([]);
+  });
+
+  it("validates fields, naming each failing one", async () => {
+    const { auth } = await signedIn();
+    const file = { bytes: "text", type: "text/plain" };
+    const badTag = await expectProblem(await formUpload(auth, file, { tags: ["no/slashes"] }), 400);
+    expect(badTag.errors).toEqual([{ in: "body", pointer: "/tags", message: expect.any(String) }]);
+    const longTitle = await expectProblem(await formUpload(auth, file, { title: "x".repeat(256) }), 400);
+    expect(longTitle.errors?.[0]?.pointer).toBe("/title");
+
+    const noFile = new FormData();
+    noFile.append("title", "nothing");
+    const missing = await expectProblem(await api("/documents", { method: "POST", headers: auth, body: noFile }), 400);
+    expect(missing.errors).toEqual([{ in: "body", pointer: "/file", message: "no file part" }]);
+
+    const extra = new FormData();
+    extra.append("owner", "someone-else");
+    extra.append("file", new File(["x"], "x.txt", { type: "text/plain" }));
+    const unexpected = await expectProblem(
+      await api("/documents", { method: "POST", headers: auth, body: extra }),
+      400,
+    );
+    expect(unexpected.errors).toEqual([{ in: "body", pointer: "/owner", message: "unexpected field" }]);
+
+    const empty = await expectProblem(await formUpload(auth, { bytes: "", type: "text/plain" }), 400);
+    expect(empty.errors?.[0]).toMatchObject({ pointer: "/file", message: "the file is empty" });
+  });
+
+  it("answers 400 for a malformed multipart body", async () => {
+    const { auth } = await signedIn();
+    const res = await api("/documents", {
+      method: "POST",
+      headers: { ...auth, "content-type": "multipart/form-data; boundary=xyz" },
+      body: '--xyz\r\nContent-Disposition: form-data; name="file"\r\n\r\nno closing boundary',
+    });
+    const problem = await expectProblem(res, 400);
+    expect(problem.detail).toMatch(/^Malformed multipart body/);
+  });
+});
+
+describe("POST /documents (raw body)", () => {
+  it("streams a large body of unknown length (chunked) to storage as a multipart upload", async () => {
+    const { auth } = await signedIn();
+    const chunk = new TextEncoder().encode("All work and no play makes Jack a dull boy.\n".repeat(1490)); // ~64 KiB
+    const chunks = 320; // ~20 MiB: three 8 MiB parts
+    let sent = 0;
+    const hash = new crypto.DigestStream("SHA-256");
+    const writer = hash.getWriter();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (sent === chunks) {
+          controller.close();
+          await writer.close();
+          return;
+        }
+        controller.enqueue(chunk);
+        await writer.write(chunk);
+        sent += 1;
+      },
+    });
+    const doc = await created(rawUpload(auth, body, "text/plain", { title: "big log", tags: "logs,2026" }));
+    const expectedHash = Array.from(new Uint8Array(await hash.digest), (b) => b.toString(16).padStart(2, "0")).join("");
+    expect(doc).toMatchObject({
+      title: "big log",
+      tags: ["logs", "2026"],
+      sizeBytes: chunk.byteLength * chunks,
+      sha256: expectedHash,
+    });
+    const ready = await processed(auth, doc.id, 60_000);
+    expect(ready.status).toBe("ready");
+    // Download returns exactly the bytes sent.
+    const download = await api(`/documents/${doc.id}/content`, { headers: auth });
+    expect(download.headers.get("content-length")).toBe(String(chunk.byteLength * chunks));
+    const digest = new crypto.DigestStream("SHA-256");
+    await download.body?.pipeTo(digest);
+    expect(Array.from(new Uint8Array(await digest.digest), (b) => b.toString(16).padStart(2, "0")).join("")).toBe(
+      expectedHash,
+    );
+  });
+
+  it("refuses a body over the limit before reading it when Content-Length says so (413)", async () => {
+    const { auth } = await signedIn();
+    const res = await apiWith({ MAX_UPLOAD_BYTES: "10" }, "/documents?title=big", {
+      method: "POST",
+      headers: { ...auth, "content-type": "text/plain", "content-length": "23" },
+      body: "small body, large claim",
+    });
+    const problem = await expectProblem(res, 413);
+    expect(problem.detail).toBe("The limit is 10 bytes.");
+  });
+
+  it("stops a chunked body as soon as it passes the limit (413) and keeps nothing", async () => {
+    const { auth, user } = await signedIn();
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 1;
+        controller.enqueue(new TextEncoder().encode("x".repeat(1024)));
+      },
+    });
+    const res = await apiWith({ MAX_UPLOAD_BYTES: "8192" }, "/documents?title=endless", {
+      method: "POST",
+      headers: { ...auth, "content-type": "text/plain" },
+      body: endless,
+      duplex: "half",
+    } as RequestInit);
+    await expectProblem(res, 413);
+    // It stopped reading shortly after the limit, not at the end of the stream (there is none).
+    expect(pulled).toBeLessThan(64);
+    const list = (await (await api(`/documents?owner=${user.id}`, { headers: auth })).json()) as { data: unknown[] };
+    expect(list.data).toEqual([]);
+  });
+
+  it("takes the file name from Content-Disposition", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(
+      rawUpload(auth, "plain text", "text/plain; charset=utf-8", {
+        headers: { "content-disposition": "attachment; filename*=UTF-8''r%C3%A9sum%C3%A9.txt" },
+      }),
+    );
+    expect(doc.title).toBe("résumé.txt");
+    expect(doc.contentType).toBe("text/plain");
+  });
+});
+
+describe("processing outcomes seen through the API", () => {
+  it("EICAR: quarantined, content refused, owner notified", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(rawUpload(auth, EICAR, "text/plain", { title: "invoice.txt" }));
+    // Refused before the scan too (not scanned yet), never served in between.
+    await expectProblem(await api(`/documents/${doc.id}/content`, { headers: auth }), 409);
+
+    const done = await processed(auth, doc.id);
+    expect(done).toMatchObject({ status: "quarantined", scanResult: "infected" });
+    expect(done.failureReason).toMatch(/Eicar-Test-Signature/);
+    const problem = await expectProblem(await api(`/documents/${doc.id}/content`, { headers: auth }), 409);
+    expect(problem.detail).toMatch(/quarantined/);
+    const page = await eventually(async () => {
+      const body = (await (await api("/notifications", { headers: auth })).json()) as NotificationPage;
+      return body.data.length > 0 ? body : undefined;
+    });
+    expect(page.data[0]?.type).toBe("document.quarantined");
+  });
+
+  it("a corrupt PDF ends failed with a reason", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(rawUpload(auth, corruptPdf(), "application/pdf", { title: "broken" }));
+    const done = await processed(auth, doc.id);
+    expect(done.status).toBe("failed");
+    expect(done.failureReason).toMatch(/^the PDF could not be read/);
+  });
+});
+
+describe("a document's upload response", () => {
+  it("is what GET returns", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(rawUpload(auth, "hello", "text/plain", { title: "same" }));
+    const again = (await (await api(`/documents/${doc.id}`, { headers: auth })).json()) as DocumentJson;
+    expect(again.id).toBe(doc.id);
+    expect(again.sha256).toBe(doc.sha256);
+  });
+});

@@ -1,0 +1,122 @@
+import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import { api, eventually } from "./helpers.ts";
+
+export interface DocumentJson {
+  id: string;
+  ownerId: string;
+  title: string;
+  tags: string[];
+  contentType: string;
+  sizeBytes: number;
+  sha256: string;
+  currentVersion: number;
+  status: string;
+  scanResult: string | null;
+  failureReason: string | null;
+  createdAt: string;
+  updatedAt: string;
+  processedAt: string | null;
+}
+
+export interface VersionJson {
+  version: number;
+  contentType: string;
+  sizeBytes: number;
+  sha256: string;
+  filename: string | null;
+  restoredFrom: number | null;
+  status: string;
+  scanResult: string | null;
+  hasThumbnail: boolean;
+}
+
+type Headers = Record<string, string>;
+
+/** A multipart upload as a browser form sends it: the file part plus title and tags fields. */
+export function formUpload(
+  auth: Headers,
+  file: { bytes: Uint8Array | string; type: string; name?: string },
+  fields: { title?: string; tags?: string[] } = {},
+  path = "/documents",
+): Promise<Response> {
+  const form = new FormData();
+  if (fields.title !== undefined) form.append("title", fields.title);
+  for (const tag of fields.tags ?? []) form.append("tags", tag);
+  form.append("file", new File([file.bytes], file.name ?? "upload.bin", { type: file.type }));
+  return api(path, { method: "POST", headers: auth, body: form });
+}
+
+/** A raw upload: the file is the body, with its own Content-Type; title and tags in the query. */
+export function rawUpload(
+  auth: Headers,
+  body: Uint8Array | string | ReadableStream<Uint8Array>,
+  type: string,
+  options: { title?: string; tags?: string; path?: string; headers?: Headers } = {},
+): Promise<Response> {
+  const query = new URLSearchParams();
+  if (options.title !== undefined) query.set("title", options.title);
+  if (options.tags !== undefined) query.set("tags", options.tags);
+  const length =
+    typeof body === "string"
+      ? new TextEncoder().encode(body).byteLength
+      : body instanceof Uint8Array
+        ? body.byteLength
+        : undefined;
+  const init: RequestInit & { duplex?: "half" } = {
+    method: "POST",
+    headers: {
+      ...auth,
+      "content-type": type,
+      // As a client's HTTP stack would; a Request built in-process does not add it for us.
+      ...(length === undefined ? {} : { "content-length": String(length) }),
+      ...options.headers,
+    },
+    body,
+    ...(body instanceof ReadableStream ? { duplex: "half" as const } : {}),
+  };
+  const qs = query.toString();
+  return api(`${options.path ?? "/documents"}${qs ? `?${qs}` : ""}`, init);
+}
+
+/** Uploads and returns the created document (fails the test otherwise). */
+export async function created(response: Promise<Response>): Promise<DocumentJson> {
+  const res = await response;
+  if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${await res.text()}`);
+  return (await res.json()) as DocumentJson;
+}
+
+export async function getDocument(auth: Headers, id: string): Promise<DocumentJson> {
+  const res = await api(`/documents/${id}`, { headers: auth });
+  if (res.status !== 200) throw new Error(`GET /documents/${id}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as DocumentJson;
+}
+
+const FINAL = ["ready", "quarantined", "failed"];
+
+/** Waits for the processor (a real queue consumer) to finish the document's current version. */
+export function processed(auth: Headers, id: string, timeoutMs = 30_000): Promise<DocumentJson> {
+  return eventually(async () => {
+    const doc = await getDocument(auth, id);
+    return FINAL.includes(doc.status) ? doc : undefined;
+  }, timeoutMs);
+}
+
+export async function bodyBytes(res: Response): Promise<Uint8Array> {
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+/** Keys under a prefix in a bucket, listed with the production S3 client. */
+export async function keysIn(
+  bindings: Record<string, string>,
+  prefix: string,
+  bucket = bindings.S3_BUCKET,
+): Promise<string[]> {
+  const client = new S3Client({
+    region: bindings.S3_REGION ?? "us-east-1",
+    endpoint: bindings.S3_ENDPOINT,
+    forcePathStyle: true,
+    credentials: { accessKeyId: bindings.S3_ACCESS_KEY_ID ?? "", secretAccessKey: bindings.S3_SECRET_ACCESS_KEY ?? "" },
+  });
+  const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return (listed.Contents ?? []).flatMap((object) => (object.Key ? [object.Key] : []));
+}
