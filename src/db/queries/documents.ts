@@ -1,19 +1,4 @@
-import {
-  and,
-  arrayOverlaps,
-  asc,
-  desc,
-  eq,
-  gte,
-  inArray,
-  isNotNull,
-  isNull,
-  lt,
-  lte,
-  or,
-  type SQL,
-  sql,
-} from "drizzle-orm";
+import { and, arrayOverlaps, asc, desc, eq, gte, inArray, isNotNull, isNull, lt, or, type SQL, sql } from "drizzle-orm";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Transaction } from "../actor.ts";
 import {
@@ -214,7 +199,7 @@ export async function listDocuments(
         params.status ? eq(documents.status, params.status) : undefined,
         params.ownerId ? eq(documents.ownerId, params.ownerId) : undefined,
         params.createdFrom ? gte(documents.createdAt, params.createdFrom) : undefined,
-        params.createdTo ? lte(documents.createdAt, params.createdTo) : undefined,
+        params.createdTo ? lt(documents.createdAt, params.createdTo) : undefined,
         params.after
           ? sql`(${documents.createdAt}, ${documents.id}) < (${params.after.createdAt}::timestamptz, ${params.after.id}::uuid)`
           : undefined,

@@ -130,11 +130,11 @@ export const ListDocumentsQuery = z.object({
   createdFrom: z.iso
     .datetime({ offset: true })
     .optional()
-    .openapi({ param: { name: "createdFrom", in: "query" } }),
+    .openapi({ param: { name: "createdFrom", in: "query" }, description: "Created at or after (inclusive)." }),
   createdTo: z.iso
     .datetime({ offset: true })
     .optional()
-    .openapi({ param: { name: "createdTo", in: "query" } }),
+    .openapi({ param: { name: "createdTo", in: "query" }, description: "Created before (exclusive)." }),
 });
 
 export const DocumentPageSchema = z

@@ -1,0 +1,164 @@
+import { eq } from "drizzle-orm";
+import { afterEach, describe, expect, it } from "vitest";
+import { asActor, SYSTEM } from "../../src/db/actor.ts";
+import { openDatabase } from "../../src/db/client.ts";
+import { documents, uploadIntents } from "../../src/db/schema/documents.ts";
+import { keysIn } from "../document-helpers.ts";
+import { apiWith, expectProblem, outage, outageBindings } from "../helpers.ts";
+
+// Uploads against a stack whose services these tests stop (never the shared one), by a user
+// registered on that stack through its own API.
+
+const outageEnv = outageBindings() as Record<string, string>;
+const stopped: ("postgres" | "s3")[] = [];
+
+afterEach(async () => {
+  for (const service of stopped.splice(0)) await outage(service, "start");
+});
+
+async function stop(service: "postgres" | "s3") {
+  stopped.push(service);
+  await outage(service, "stop");
+}
+
+async function start(service: "postgres" | "s3") {
+  await outage(service, "start");
+  stopped.splice(stopped.indexOf(service), 1);
+}
+
+/** A user on the outage stack, signed in. */
+async function outageUser(): Promise<Record<string, string>> {
+  const name = `outage-${crypto.randomUUID().slice(0, 10)}`;
+  const ip = { "cf-connecting-ip": `10.9.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}` };
+  const register = await apiWith(outageEnv, "/users", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...ip },
+    body: JSON.stringify({ email: `${name}@example.com`, username: name, password: "correct horse battery staple" }),
+  });
+  if (register.status !== 201) throw new Error(`register: ${register.status} ${await register.text()}`);
+  const token = await apiWith(outageEnv, "/auth/token", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...ip },
+    body: new URLSearchParams({
+      grant_type: "password",
+      username: name,
+      password: "correct horse battery staple",
+    }).toString(),
+  });
+  const { access_token } = (await token.json()) as { access_token: string };
+  return { authorization: `Bearer ${access_token}` };
+}
+
+async function rowsTitled(title: string): Promise<number> {
+  const handle = openDatabase({ url: outageEnv.DATABASE_URL ?? "", localProxy: outageEnv.NEON_LOCAL_PROXY });
+  try {
+    return (await asActor(handle.db, SYSTEM, (tx) => tx.select().from(documents).where(eq(documents.title, title))))
+      .length;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function intentCount(): Promise<number> {
+  const handle = openDatabase({ url: outageEnv.DATABASE_URL ?? "", localProxy: outageEnv.NEON_LOCAL_PROXY });
+  try {
+    return (await asActor(handle.db, SYSTEM, (tx) => tx.select().from(uploadIntents))).length;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A body that runs `midway` after its first chunk, then sends the rest. */
+function bodyWithPause(midway: () => Promise<void>): ReadableStream<Uint8Array> {
+  const chunk = new TextEncoder().encode("line of a report\n".repeat(512));
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === 1) await midway();
+      if (sent === 4) return controller.close();
+      controller.enqueue(chunk);
+      sent += 1;
+    },
+  });
+}
+
+const upload = (auth: Record<string, string>, title: string, body: BodyInit) =>
+  apiWith(outageEnv, `/documents?title=${encodeURIComponent(title)}`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "text/plain" },
+    body,
+    duplex: "half",
+  } as RequestInit);
+
+describe("an upload while a dependency is down leaves nothing half-written", () => {
+  it("S3 down: 503, no row, no object", async () => {
+    const auth = await outageUser();
+    const before = await keysIn(outageEnv, "documents/");
+    await stop("s3");
+    const problem = await expectProblem(await upload(auth, "during s3 outage", "content"), 503);
+    expect(problem.detail).toContain("storage");
+    await start("s3");
+    expect(await rowsTitled("during s3 outage")).toBe(0);
+    expect(await keysIn(outageEnv, "documents/")).toEqual(before);
+  });
+
+  it("S3 goes down in the middle of the upload: 503, no row", async () => {
+    const auth = await outageUser();
+    const title = "s3 dies midway";
+    const problem = await expectProblem(
+      await upload(
+        auth,
+        title,
+        bodyWithPause(() => stop("s3")),
+      ),
+      503,
+    );
+    expect(problem.detail).toContain("storage");
+    await start("s3");
+    expect(await rowsTitled(title)).toBe(0);
+  });
+
+  it("Postgres down: 503 before any byte is stored", async () => {
+    const auth = await outageUser();
+    const before = await keysIn(outageEnv, "documents/");
+    await stop("postgres");
+    const problem = await expectProblem(await upload(auth, "during postgres outage", "content"), 503);
+    expect(problem.detail).toContain("postgres");
+    expect(await keysIn(outageEnv, "documents/")).toEqual(before);
+    await start("postgres");
+    expect(await rowsTitled("during postgres outage")).toBe(0);
+  });
+
+  it("Postgres goes down after the file is stored: 503, and the stored object is removed again", async () => {
+    const auth = await outageUser();
+    const before = await keysIn(outageEnv, "documents/");
+    const intents = await intentCount();
+    const title = "postgres dies midway";
+    // The intent is recorded and streaming has begun when the database goes away.
+    const problem = await expectProblem(
+      await upload(
+        auth,
+        title,
+        bodyWithPause(() => stop("postgres")),
+      ),
+      503,
+    );
+    expect(problem.detail).toContain("postgres");
+    expect(await keysIn(outageEnv, "documents/")).toEqual(before);
+    await start("postgres");
+    expect(await rowsTitled(title)).toBe(0);
+    // The intent could not be removed while Postgres was down: it stays for the sweeper, whose
+    // deletion of an object already gone is harmless.
+    expect(await intentCount()).toBe(intents + 1);
+  });
+
+  it("Postgres down: reading a document answers 503, not 500", async () => {
+    const auth = await outageUser();
+    await stop("postgres");
+    const problem = await expectProblem(
+      await apiWith(outageEnv, `/documents/${crypto.randomUUID()}`, { headers: auth }),
+      503,
+    );
+    expect(problem.detail).toBe("postgres is unavailable; nothing was changed. Retry later.");
+  });
+});
