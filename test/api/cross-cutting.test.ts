@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app/create-app.ts";
 import { ApiError } from "../../src/pkg/errors/api-error.ts";
 import { SECURITY_HEADERS } from "../../src/pkg/middleware/security-headers.ts";
+import { signedIn } from "../auth-helpers.ts";
 import { api, expectProblem, testEnv } from "../helpers.ts";
 
 /** The real application shell with a few routes that fail on purpose. */
@@ -82,7 +83,8 @@ describe("problem+json errors", () => {
   });
 
   it("names invalid path parameters", async () => {
-    const problem = await expectProblem(await api("/documents/not-a-uuid"), 400);
+    const { auth } = await signedIn();
+    const problem = await expectProblem(await api("/documents/not-a-uuid", { headers: auth }), 400);
     expect(problem.errors).toEqual([{ in: "path", pointer: "/id", message: expect.any(String) }]);
   });
 

@@ -1,6 +1,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
+import { EXEMPT_PATHS } from "../../gateway/rate-limit-policies.ts";
 import { ApiError, PROBLEMS, type ProblemCode } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { documentFormBodies } from "../../pkg/middleware/form-as-json.ts";
@@ -67,6 +68,27 @@ const problemRoute = createRoute({
   },
 });
 
+type Operation = { responses?: Record<string, unknown> };
+
+/**
+ * The gateway rate-limits every route but the probes (src/gateway/rate-limit.ts), so every other
+ * operation can answer 429: documented here once instead of in each route.
+ */
+function documentRateLimits<D extends { paths?: object | undefined }>(document: D): D {
+  const tooMany = {
+    description: "Rate limited; `Retry-After` says when to try again.",
+    headers: { "Retry-After": { schema: { type: "integer" }, description: "Seconds to wait." } },
+    content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+  };
+  for (const [path, item] of Object.entries(document.paths ?? {}) as [string, Record<string, Operation>][]) {
+    if (EXEMPT_PATHS.has(path)) continue;
+    for (const operation of Object.values(item)) {
+      if (operation?.responses && !operation.responses["429"]) operation.responses["429"] = tooMany;
+    }
+  }
+  return document;
+}
+
 /**
  * Routes that describe the API. They read the finished application (`app`), so mount this
  * router last.
@@ -74,7 +96,7 @@ const problemRoute = createRoute({
 export function metaRouter(app: OpenAPIHono<AppEnv>) {
   let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
   const openapi = () => {
-    document ??= documentFormBodies(app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO }));
+    document ??= documentRateLimits(documentFormBodies(app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO })));
     return document;
   };
   return createRouter()
