@@ -6,7 +6,11 @@ import path from "node:path";
 import { launchStack } from "../stack/launch.ts";
 import { freePort } from "../stack/ports.ts";
 import { startWranglerDev, waitUntilServing } from "../stack/wrangler.ts";
+import { runDocumentBenchmarks } from "./documents.ts";
 import { type Comparison, httpScenario, type LoadOptions, runComparisons } from "./harness.ts";
+
+/** `BENCH_ONLY=gateway` or `BENCH_ONLY=documents` runs one group. */
+const only = process.env.BENCH_ONLY;
 
 const options: LoadOptions = {
   durationSeconds: Number(process.env.BENCH_SECONDS ?? 5),
@@ -26,7 +30,13 @@ const stack = await launchStack({ dataDir: path.join(root, "stack"), redis: "opt
 const [apiPort, barePort] = [await freePort(), await freePort()];
 const api = await startWranglerDev({
   configs: ["wrangler.toml", "workers/processor/wrangler.toml"],
-  env: { ...stack.env, LOG_LEVEL: "error", RATE_LIMIT_POLICIES: UNREACHABLE_LIMITS },
+  // Uploads up to 1 GiB, so the memory benchmark can show growth is independent of file size.
+  env: {
+    ...stack.env,
+    LOG_LEVEL: "error",
+    RATE_LIMIT_POLICIES: UNREACHABLE_LIMITS,
+    MAX_UPLOAD_BYTES: String(1024 ** 3),
+  },
   envFile: path.join(root, "api.env"),
   port: apiPort,
   inspectorPort: await freePort(),
@@ -45,7 +55,7 @@ const bare = await startWranglerDev({
 
 /** A registered user and a fresh access token, through the API itself. */
 async function benchUser(): Promise<{ form: string; token: string }> {
-  const username = `bench-${Date.now()}`;
+  const username = `bench-${crypto.randomUUID().slice(0, 12)}`;
   const password = "benchmark password 1";
   const registered = await fetch(`${api.url}/users`, {
     method: "POST",
@@ -70,6 +80,29 @@ try {
     waitUntilServing(`${bare.url}/bare`, bare.process),
   ]);
   const user = await benchUser();
+  if (only !== "documents") await gatewayBenchmarks(user);
+  if (only !== "gateway") {
+    console.log("\n");
+    // A fresh token: the gateway runs may have outlived the first one's 15 minutes.
+    const { token } = await benchUser();
+    const pid = api.process.pid;
+    if (pid === undefined) throw new Error("wrangler has no pid");
+    await runDocumentBenchmarks({
+      apiUrl: api.url,
+      bareUrl: bare.url,
+      token,
+      stackEnv: stack.env,
+      wranglerPid: pid,
+      rounds: options.rounds,
+    });
+  }
+} finally {
+  await Promise.all([api.stop(), bare.stop()]);
+  await stack.stop();
+  await rm(root, { recursive: true, force: true });
+}
+
+async function gatewayBenchmarks(user: { form: string; token: string }): Promise<void> {
   console.log(
     `load: ${options.connections} connections; ${options.rounds} alternating rounds of ${options.durationSeconds} s per scenario (each after a 2 s warm-up); medians\n`,
   );
@@ -110,8 +143,4 @@ try {
     },
   ];
   await runComparisons(comparisons, options.rounds);
-} finally {
-  await Promise.all([api.stop(), bare.stop()]);
-  await stack.stop();
-  await rm(root, { recursive: true, force: true });
 }

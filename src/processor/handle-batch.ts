@@ -32,6 +32,7 @@ export async function handleBatch<S extends z.ZodType<{ id: string; type: string
         messageId: message.id,
         attempts: message.attempts,
       });
+      const started = Date.now();
       let result: StepResult;
       try {
         result = await handle(event, message.attempts, { ...services, logger: log });
@@ -41,11 +42,11 @@ export async function handleBatch<S extends z.ZodType<{ id: string; type: string
       }
       if (result.outcome === "done") {
         message.ack();
-        log.info("message processed", { note: result.note });
+        log.info("message processed", { note: result.note, durationMs: Date.now() - started });
       } else {
         const delaySeconds = retryDelaySeconds(message.attempts);
         message.retry({ delaySeconds });
-        log.warn("message retried", { reason: result.reason, delaySeconds });
+        log.warn("message retried", { reason: result.reason, delaySeconds, durationMs: Date.now() - started });
       }
     }),
   );

@@ -14,6 +14,7 @@ import {
 } from "@aws-sdk/client-s3";
 import type { StorageConfig } from "../config/config.ts";
 import { DependencyError } from "../errors/api-error.ts";
+import { WebCryptoSha256 } from "./web-crypto-sha256.ts";
 
 /**
  * Size of the parts of a multipart upload (S3 wants at least 5 MiB but for the last). An upload
@@ -63,10 +64,11 @@ export interface ObjectStorage {
   readonly bucket: string;
   put(key: string, body: ReadableStream<Uint8Array> | Uint8Array | string, options: PutOptions): Promise<void>;
   /**
-   * Writes a stream of any length: one request when it fits in one part, else a multipart upload
-   * (aborted if anything fails, so no parts linger). Returns the bytes written.
+   * Writes content of any length given as parts (from `partsOf`: `PART_BYTES` each but the last,
+   * each valid until the next is asked for): one request when there is one part, else a multipart
+   * upload, aborted if anything fails so no parts linger. Returns the bytes written.
    */
-  upload(key: string, body: ReadableStream<Uint8Array>, options: { contentType: string }): Promise<{ size: number }>;
+  upload(key: string, parts: AsyncIterator<Uint8Array>, options: { contentType: string }): Promise<{ size: number }>;
   head(key: string): Promise<StoredObject | null>;
   get(key: string, options?: { range?: ByteRange }): Promise<ObjectBody | null>;
   delete(key: string): Promise<void>;
@@ -91,6 +93,8 @@ function clientFor(config: StorageConfig): S3Client {
       requestChecksumCalculation: "WHEN_REQUIRED",
       responseChecksumValidation: "WHEN_REQUIRED",
       maxAttempts: 2,
+      // Payload signing on native WebCrypto (see web-crypto-sha256.ts).
+      sha256: WebCryptoSha256,
     });
     clients.set(config, client);
   }
@@ -110,35 +114,56 @@ function isRangeError(error: unknown): boolean {
   );
 }
 
+/** The content passed the `maxBytes` given to `partsOf`. */
+export class ContentTooLargeError extends Error {
+  readonly maxBytes: number;
+  constructor(maxBytes: number) {
+    super(`the content exceeds ${maxBytes} bytes`);
+    this.name = "ContentTooLargeError";
+    this.maxBytes = maxBytes;
+  }
+}
+
 /**
- * Reads a stream into parts of exactly `size` bytes (the last may be shorter), holding one part
- * at a time.
+ * Cuts what `reader` delivers (after `head`, bytes already read from it) into parts of exactly
+ * `size` bytes, the last shorter. One buffer serves every part: each yielded part is only valid
+ * until the next is asked for, so memory stays at one part whatever the length, and the garbage
+ * collector has nothing to catch up on. Past `maxBytes` it stops reading and throws
+ * `ContentTooLargeError`. Bytes are handled once per request chunk with no stream stages between,
+ * which matters when chunks are small.
  */
-async function* parts(body: ReadableStream<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
-  const reader = body.getReader();
-  let part = new Uint8Array(size);
+export async function* partsOf(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  options: { size?: number; head?: Uint8Array; maxBytes?: number } = {},
+): AsyncGenerator<Uint8Array> {
+  const size = options.size ?? PART_BYTES;
+  const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+  const part = new Uint8Array(size);
   let filled = 0;
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      let offset = 0;
-      while (offset < value.length) {
-        const take = Math.min(size - filled, value.length - offset);
-        part.set(value.subarray(offset, offset + take), filled);
-        filled += take;
-        offset += take;
-        if (filled === size) {
-          yield part;
-          part = new Uint8Array(size);
-          filled = 0;
-        }
+  let total = 0;
+  let chunk: Uint8Array | undefined = options.head;
+  for (;;) {
+    if (!chunk) {
+      const next = await reader.read();
+      if (next.done) break;
+      chunk = next.value;
+    }
+    total += chunk.length;
+    if (total > maxBytes) throw new ContentTooLargeError(maxBytes);
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(size - filled, chunk.length - offset);
+      part.set(chunk.subarray(offset, offset + take), filled);
+      filled += take;
+      offset += take;
+      if (filled === size) {
+        yield part;
+        filled = 0;
       }
     }
-    if (filled > 0) yield part.subarray(0, filled);
-  } finally {
-    reader.releaseLock();
+    chunk = undefined;
   }
+  if (filled > 0) yield part.subarray(0, filled);
 }
 
 /** Storage for one bucket (documents, or thumbnails). */
@@ -170,7 +195,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
     metadata: output.Metadata ?? {},
   });
 
-  async function multipart(key: string, first: Uint8Array, rest: AsyncGenerator<Uint8Array>, contentType: string) {
+  async function multipart(key: string, first: Uint8Array, rest: AsyncIterator<Uint8Array>, contentType: string) {
     const { UploadId } = await call(() =>
       client.send(new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType })),
     );
@@ -221,8 +246,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
       );
     },
 
-    async upload(key, body, options) {
-      const chunks = parts(body, PART_BYTES);
+    async upload(key, chunks, options) {
       const first = await chunks.next();
       if (first.done) {
         await call(() =>
@@ -239,8 +263,10 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
         return { size: 0 };
       }
       if (first.value.length < PART_BYTES) {
-        // Everything fit in one part: one request.
+        // Everything fit in one part: one request. The parts run to their end first, so whatever
+        // their producer does after the last part (closing a hash) happens.
         const bytes = first.value;
+        if (!(await chunks.next()).done) throw new Error("a part shorter than PART_BYTES must be the last");
         await call(() =>
           client.send(
             new PutObjectCommand({

@@ -146,25 +146,35 @@ async function makeThumbnail(services: ProcessorServices, target: Target): Promi
   return key;
 }
 
-/** Index (extracted text) and thumbnail, then ready. */
+/** Index (extracted text) and thumbnail, then ready: the text becomes searchable with the status. */
 async function enrich(services: ProcessorServices, event: DocumentUploaded, target: Target): Promise<StepResult> {
   const { document, version } = target;
+  let content: Awaited<ReturnType<typeof extractText>>;
   let thumbnailKey: string | null;
   try {
-    const content = await extractText(version.contentType, version.sizeBytes, async () => {
+    content = await extractText(version.contentType, version.sizeBytes, async () => {
       const object = await services.storage.get(version.storageKey);
       if (!object) throw new ExtractionError("the stored object is missing");
       return object.body;
     });
-    await system(services, (tx) => saveContent(tx, { documentId: document.id, version: version.version, ...content }));
     thumbnailKey = await makeThumbnail(services, target);
   } catch (error) {
-    if (error instanceof ExtractionError || error instanceof ImageDecodeError)
+    if (error instanceof ExtractionError || error instanceof ImageDecodeError) {
       return fail(services, event, target, error.message);
+    }
     throw error;
   }
   await notifyOutcome(services, event, target, { kind: "document.ready" });
-  await move(services, target, { from: ["processing"], to: "ready", thumbnailKey });
+  await system(services, async (tx) => {
+    await saveContent(tx, { documentId: document.id, version: version.version, ...content });
+    await transitionVersion(tx, {
+      documentId: document.id,
+      version: version.version,
+      from: ["processing"],
+      to: "ready",
+      thumbnailKey,
+    });
+  });
   return { outcome: "done", note: "ready" };
 }
 
