@@ -44,17 +44,60 @@ function looksLikeText(head: Uint8Array): boolean {
   }
 }
 
+/** Text types by file extension, for a file sent without a usable type (text has no magic number). */
+const TEXT_EXTENSIONS: Record<string, AllowedType> = {
+  txt: "text/plain",
+  text: "text/plain",
+  log: "text/plain",
+  md: "text/markdown",
+  markdown: "text/markdown",
+  html: "text/html",
+  htm: "text/html",
+  csv: "text/csv",
+};
+
+/** Clients send this (or nothing) when they do not know a file's type, e.g. curl for `.md`. */
+const UNKNOWN_TYPES = new Set(["", "application/octet-stream"]);
+
+/**
+ * The type of a file sent without one: what its first bytes are, if that is allowed; else, for
+ * UTF-8 text, what its name's extension says.
+ */
+async function inferType(head: Uint8Array, filename: string | undefined): Promise<SniffResult> {
+  const detected = await fileTypeFromBuffer(head).catch(() => undefined);
+  if (detected) {
+    const mime = detected.mime as string;
+    if (isAllowed(mime) && ALLOWED_TYPES[mime].kind === "binary") return { ok: true, type: mime };
+    return {
+      ok: false,
+      status: 415,
+      reason: `${mime} is not accepted; allowed: ${Object.keys(ALLOWED_TYPES).join(", ")}`,
+    };
+  }
+  const extension = filename?.toLowerCase().match(/\.([a-z0-9]+)$/)?.[1];
+  const type = extension ? TEXT_EXTENSIONS[extension] : undefined;
+  if (type && looksLikeText(head)) return { ok: true, type };
+  return { ok: false, status: 415, reason: "the file's type could not be determined; send its Content-Type" };
+}
+
 /**
  * Whether the declared type is allowed and agrees with what the first bytes of the file say. A
  * PNG declared as a PDF, an executable declared as text, or a PDF declared as an image are refused.
+ * Without a declared type (or `application/octet-stream`), the type is inferred instead: from the
+ * bytes, or for text from the file name's extension.
  */
-export async function checkContentType(declared: string | undefined, head: Uint8Array): Promise<SniffResult> {
+export async function checkContentType(
+  declared: string | undefined,
+  head: Uint8Array,
+  filename?: string,
+): Promise<SniffResult> {
   const type = essence(declared);
+  if (UNKNOWN_TYPES.has(type)) return inferType(head, filename);
   if (!isAllowed(type)) {
     return {
       ok: false,
       status: 415,
-      reason: `${type || "a missing type"} is not accepted; allowed: ${Object.keys(ALLOWED_TYPES).join(", ")}`,
+      reason: `${type} is not accepted; allowed: ${Object.keys(ALLOWED_TYPES).join(", ")}`,
     };
   }
   const rule = ALLOWED_TYPES[type];

@@ -61,16 +61,18 @@ export async function receiveUpload(
   if (!body) throw invalid([{ in: "body", pointer: "/file", message: "no file was sent" }]);
 
   if (!boundary) {
+    const filename = rawFilename(headers.contentDisposition);
     const file = await storeFile(storage, {
       key: options.key,
       body,
       declaredType: headers.contentType,
+      filename: filename ?? undefined,
       maxBytes: options.maxBytes,
     });
     const fields: ReceivedUpload["fields"] = {};
     if (request.query.title !== undefined) fields.title = request.query.title;
     if (request.query.tags !== undefined) fields.tags = [request.query.tags];
-    return { file, filename: rawFilename(headers.contentDisposition), fields };
+    return { file, filename, fields };
   }
 
   const reader = new FormDataReader(body, boundary);
@@ -86,6 +88,7 @@ export async function receiveUpload(
           key: options.key,
           body: reader.bodyStream(),
           declaredType: part.contentType,
+          filename: part.filename,
           maxBytes: options.maxBytes,
         });
       } else if (FIELDS.has(part.name)) {

@@ -39,7 +39,14 @@ const toHex = (buffer: ArrayBuffer) =>
  */
 export async function storeFile(
   storage: ObjectStorage,
-  input: { key: string; body: ReadableStream<Uint8Array>; declaredType: string | undefined; maxBytes: number },
+  input: {
+    key: string;
+    body: ReadableStream<Uint8Array>;
+    declaredType: string | undefined;
+    /** Used to infer a text type when none is declared. */
+    filename?: string | undefined;
+    maxBytes: number;
+  },
 ): Promise<StoredFile> {
   const reader = input.body.getReader();
   try {
@@ -50,7 +57,7 @@ export async function storeFile(
         errors: [{ in: "body", pointer: "/file", message: "the file is empty" }],
       });
     }
-    const check = await checkContentType(input.declaredType, head.subarray(0, SNIFF_BYTES));
+    const check = await checkContentType(input.declaredType, head.subarray(0, SNIFF_BYTES), input.filename);
     if (!check.ok) throw new ApiError("unsupported_media_type", { detail: check.reason });
 
     const digest = new crypto.DigestStream("SHA-256");

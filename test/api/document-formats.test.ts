@@ -42,6 +42,27 @@ describe("checkContentType", () => {
     }
   });
 
+  it("infers the type of a file sent as application/octet-stream or without a type", async () => {
+    expect(await checkContentType("application/octet-stream", head(png(8, 8)), "x.bin")).toEqual({
+      ok: true,
+      type: "image/png",
+    });
+    expect(await checkContentType(undefined, head(pdf(["x"])))).toEqual({ ok: true, type: "application/pdf" });
+    expect(await checkContentType("application/octet-stream", head("# Notes"), "notes.MD")).toEqual({
+      ok: true,
+      type: "text/markdown",
+    });
+    expect(await checkContentType("", head("a,b"), "data.csv")).toEqual({ ok: true, type: "text/csv" });
+    // Text needs a known extension; binary needs an allowed type.
+    expect((await checkContentType("application/octet-stream", head("hello"), "run.sh")).ok).toBe(false);
+    expect((await checkContentType("application/octet-stream", head("hello"))).ok).toBe(false);
+    const zip = head(new Uint8Array([0x50, 0x4b, 0x03, 0x04, ...new Uint8Array(60)]));
+    expect((await checkContentType("application/octet-stream", zip, "notes.md")).ok).toBe(false);
+    expect((await checkContentType("application/octet-stream", new Uint8Array([0, 1, 2, 3]), "notes.txt")).ok).toBe(
+      false,
+    );
+  });
+
   it("tolerates a multi-byte character cut at the end of the sample", async () => {
     const sample = new TextEncoder().encode(`${"a".repeat(10)}☃`).subarray(0, 12);
     expect((await checkContentType("text/plain", sample)).ok).toBe(true);

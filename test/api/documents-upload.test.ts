@@ -53,10 +53,11 @@ describe("POST /documents (multipart)", () => {
     expect(page.data[0]?.data).toMatchObject({ documentId: doc.id, version: 1 });
   });
 
-  it("takes the fields in any order, the title from the file name when absent", async () => {
+  it("takes the fields in any order, the title from the file name, the type from bytes and name", async () => {
     const { auth } = await signedIn();
     const form = new FormData();
-    form.append("file", new File(["# Notes"], "notes.md", { type: "text/markdown" }));
+    // No type, as curl -F sends a .md file (application/octet-stream): inferred as Markdown.
+    form.append("file", new File(["# Notes"], "notes.md", { type: "" }));
     form.append("tags", "a, b");
     form.append("tags", "c");
     const doc = await created(api("/documents", { method: "POST", headers: auth, body: form }));
