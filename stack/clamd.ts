@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { findBinary } from "./binaries.ts";
 import { terminate } from "./child.ts";
 import { waitForPort } from "./ports.ts";
 
@@ -27,25 +28,12 @@ export interface Clamd {
   stop(): Promise<void>;
 }
 
-/** The clamd binary: CLAMD_BIN if set, else the usual places; undefined when there is none. */
+/** The clamd binary: CLAMD_BIN if set, else on PATH or where packages put it; undefined when there is none. */
 export function findClamd(): string | undefined {
-  const candidates = process.env.CLAMD_BIN
-    ? [process.env.CLAMD_BIN]
-    : [
-        ...(process.env.PATH ?? "").split(path.delimiter).map((dir) => path.join(dir, "clamd")),
-        "/usr/sbin/clamd",
-        "/usr/local/sbin/clamd",
-        "/opt/homebrew/sbin/clamd",
-      ];
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findBinary("clamd", {
+    override: "CLAMD_BIN",
+    extraDirs: ["/usr/sbin", "/usr/local/sbin", "/opt/homebrew/sbin"],
+  });
 }
 
 /** A real clamd on loopback with a local signature database (see EICAR_SIGNATURE). */

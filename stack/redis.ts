@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants, createWriteStream } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { findBinary } from "./binaries.ts";
 import { terminate } from "./child.ts";
 import { waitForPort } from "./ports.ts";
 
@@ -23,22 +24,7 @@ export const REDIS_INSTALL_HINT =
 
 /** The redis-server binary: REDIS_SERVER_BIN if set, else the first on PATH; undefined when there is none. */
 export function findRedisServer(): string | undefined {
-  const candidates = process.env.REDIS_SERVER_BIN
-    ? [process.env.REDIS_SERVER_BIN]
-    : [
-        ...(process.env.PATH ?? "").split(path.delimiter).map((dir) => path.join(dir, "redis-server")),
-        "/usr/bin/redis-server",
-        "/usr/sbin/redis-server",
-      ];
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findBinary("redis-server", { override: "REDIS_SERVER_BIN", extraDirs: ["/usr/bin", "/usr/sbin"] });
 }
 
 /** A real redis-server on loopback, started from the system's binary. */

@@ -2,6 +2,8 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { exports } from "cloudflare:workers";
 import { buildApp } from "../src/app/app.ts";
 
+export { eventually } from "./eventually.ts";
+
 /** Bindings the test configuration adds beside the worker's own (see vitest.config.ts). */
 interface TestBindings {
   /** Bindings of a second stack whose services tests may stop (never the shared one). */
@@ -35,17 +37,6 @@ export function outageBindings(): Partial<Env> {
 export async function outage(service: "postgres" | "redis" | "s3", action: "stop" | "start"): Promise<void> {
   const res = await fetch(`${testEnv.CONTROL_URL}/outage/${service}/${action}`, { method: "POST" });
   if (res.status !== 204) throw new Error(`could not ${action} ${service}: ${res.status} ${await res.text()}`);
-}
-
-/** Polls `check` until it returns a value, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 export interface ProblemJson {

@@ -12,6 +12,8 @@ import { createS3Storage } from "../../src/pkg/storage/storage.ts";
 import worker from "../../workers/processor/index.ts";
 import { sha256Hex } from "../fixtures/files.ts";
 
+export { eventually } from "../eventually.ts";
+
 /** Bindings the test configuration adds (see vitest.config.ts). */
 export const testEnv = env as unknown as Env & { CONTROL_URL: string };
 export const config = loadProcessorConfig(testEnv);
@@ -116,14 +118,3 @@ export const contentOf = (documentId: string) =>
 
 export const notificationsOf = (userId: string) =>
   asSystem((tx) => tx.select().from(notifications).where(eq(notifications.userId, userId)));
-
-/** Polls `check` until it returns a value, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}

@@ -53,6 +53,7 @@ import {
   UploadFieldsSchema,
   UploadQuery,
   VersionParams,
+  VersionQuery,
   VersionSchema,
 } from "./schemas.ts";
 
@@ -317,14 +318,7 @@ const thumbnailRoute = createRoute({
   middleware: [requireAuth()] as const,
   request: {
     params: DocumentIdParams,
-    query: z.object({
-      version: z.coerce
-        .number()
-        .int()
-        .positive()
-        .optional()
-        .openapi({ param: { name: "version", in: "query" } }),
-    }),
+    query: VersionQuery,
   },
   responses: {
     200: {

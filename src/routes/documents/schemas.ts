@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import { DOCUMENT_STATUSES, SCAN_RESULTS, SHARE_ACCESS } from "../../db/schema/documents.ts";
 import { ALLOWED_TYPES } from "../../documents/content-types.ts";
+import { PageQuery } from "../pagination.ts";
 
 const uuid = (name: string, where: "path" | "query" = "path") => z.uuid().openapi({ param: { name, in: where } });
 
@@ -96,19 +97,7 @@ export const UpdateDocumentSchema = z
   .refine((body) => body.title !== undefined || body.tags !== undefined, { message: "give title or tags" })
   .openapi("DocumentUpdate");
 
-export const ListDocumentsQuery = z.object({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(100)
-    .default(20)
-    .openapi({ param: { name: "limit", in: "query" } }),
-  cursor: z
-    .string()
-    .max(200)
-    .optional()
-    .openapi({ param: { name: "cursor", in: "query" } }),
+export const ListDocumentsQuery = PageQuery.extend({
   tag: z
     .string()
     .trim()
@@ -141,13 +130,17 @@ export const DocumentPageSchema = z
   .object({ data: z.array(DocumentSchema), nextCursor: z.string().nullable() })
   .openapi("DocumentPage");
 
-export const ContentQuery = z.object({
+/** `?version=n`: a version other than the current one. */
+export const VersionQuery = z.object({
   version: z.coerce
     .number()
     .int()
     .positive()
     .optional()
-    .openapi({ param: { name: "version", in: "query" } }),
+    .openapi({ param: { name: "version", in: "query" }, description: "Defaults to the current version." }),
+});
+
+export const ContentQuery = VersionQuery.extend({
   format: z
     .enum(["original", "html", "webp", "png"])
     .default("original")

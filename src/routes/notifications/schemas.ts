@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Notification, Webhook, WebhookDelivery } from "../../db/schema/notifications.ts";
 import { DELIVERY_STATUSES } from "../../db/schema/notifications.ts";
 import { NOTIFICATION_KINDS } from "../../pkg/queue/events.ts";
+import { PageQuery } from "../pagination.ts";
 
 const uuid = (name: string) => z.uuid().openapi({ param: { name, in: "path" } });
 
@@ -24,19 +25,7 @@ export const NotificationPageSchema = z
   .object({ data: z.array(NotificationSchema), nextCursor: z.string().nullable(), unreadCount: z.number().int() })
   .openapi("NotificationPage");
 
-export const ListNotificationsQuery = z.object({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(100)
-    .default(20)
-    .openapi({ param: { name: "limit", in: "query" } }),
-  cursor: z
-    .string()
-    .max(200)
-    .optional()
-    .openapi({ param: { name: "cursor", in: "query" } }),
+export const ListNotificationsQuery = PageQuery.extend({
   unread: z
     .enum(["true", "false"])
     .default("false")

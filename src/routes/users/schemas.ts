@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { PERMISSION_NAMES } from "../../auth/permissions.ts";
 import type { PublicUser } from "../../db/queries/users.ts";
 import { USER_ROLES, USER_STATUSES } from "../../db/schema/users.ts";
+import { PageQuery } from "../pagination.ts";
 
 const MAX_PREFERENCES_BYTES = 16 * 1024;
 
@@ -131,19 +132,7 @@ export const PermissionParams = z.object({
   permission: z.enum(PERMISSION_NAMES as [string, ...string[]]).openapi({ param: { name: "permission", in: "path" } }),
 });
 
-export const ListUsersQuery = z.object({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(100)
-    .default(20)
-    .openapi({ param: { name: "limit", in: "query" } }),
-  cursor: z
-    .string()
-    .max(200)
-    .optional()
-    .openapi({ param: { name: "cursor", in: "query" } }),
+export const ListUsersQuery = PageQuery.extend({
   role: z
     .enum(USER_ROLES)
     .optional()
