@@ -1,6 +1,6 @@
 // `npm run build`: `wrangler deploy --dry-run` for both workers, then their bundle sizes.
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { ROOT } from "../stack/wrangler.ts";
@@ -29,11 +29,16 @@ for (const worker of workers) {
     ],
     { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] },
   );
-  const bundle = readFileSync(path.join(outdir, "index.js"));
-  rows.push([worker.name, worker.config, kib(bundle.byteLength), kib(gzipSync(bundle, { level: 9 }).byteLength)]);
+  // Every module wrangler would upload (the script and WebAssembly beside it), not source maps.
+  const modules = readdirSync(outdir).filter((file) => /\.(js|mjs|wasm)$/.test(file));
+  const bytes = modules.map((file) => readFileSync(path.join(outdir, file)));
+  const raw = bytes.reduce((sum, b) => sum + b.byteLength, 0);
+  const gzip = bytes.reduce((sum, b) => sum + gzipSync(b, { level: 9 }).byteLength, 0);
+  const kinds = [...new Set(modules.map((file) => path.extname(file).slice(1)))].join(", ");
+  rows.push([worker.name, worker.config, `${modules.length} (${kinds})`, kib(raw), kib(gzip)]);
 }
 
-const header = ["worker", "config", "raw", "gzip"];
+const header = ["worker", "config", "modules", "raw", "gzip"];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
 const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ");
 console.log(line(header));
