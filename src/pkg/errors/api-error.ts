@@ -30,11 +30,6 @@ export const PROBLEMS = {
     description: "The resource exists but does not support this method; `Allow` lists those it does.",
   },
   conflict: { status: 409, title: "Conflict", description: "The request conflicts with the current state." },
-  length_required: {
-    status: 411,
-    title: "Length required",
-    description: "The body must be sent with a Content-Length.",
-  },
   payload_too_large: { status: 413, title: "Payload too large", description: "The body exceeds the size limit." },
   range_not_satisfiable: {
     status: 416,

@@ -69,7 +69,6 @@ const STATUS_DESCRIPTIONS = {
   403: "The caller may not do this.",
   404: "Not found.",
   409: "Conflict with the current state.",
-  411: "Content-Length is required.",
   413: "The body is too large.",
   415: "The Content-Type is not accepted.",
   416: "The byte range cannot be served.",
