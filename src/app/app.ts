@@ -1,9 +1,11 @@
+import { analyticsRouter } from "../routes/analytics/index.ts";
 import { authRouter } from "../routes/auth/index.ts";
 import { oidcRouter } from "../routes/auth/oidc.ts";
 import { documentsRouter } from "../routes/documents/index.ts";
 import { healthRouter } from "../routes/health/index.ts";
 import { metaRouter } from "../routes/meta/index.ts";
 import { notificationsRouter } from "../routes/notifications/index.ts";
+import { searchRouter } from "../routes/search/index.ts";
 import { usersRouter } from "../routes/users/index.ts";
 import { wellKnownRouter } from "../routes/well-known/index.ts";
 import { createApp } from "./create-app.ts";
@@ -17,7 +19,9 @@ export function buildApp() {
     .route("/", oidcRouter)
     .route("/", usersRouter)
     .route("/", documentsRouter)
-    .route("/", notificationsRouter);
+    .route("/", notificationsRouter)
+    .route("/", searchRouter)
+    .route("/", analyticsRouter);
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",

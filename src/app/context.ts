@@ -19,6 +19,11 @@ export interface Services {
   /** The thumbnails bucket (the architecture keeps them apart). */
   thumbnails: ObjectStorage;
   events: EventPublisher;
+  /**
+   * Work that may finish after the response (analytics, cache writes, clean-ups): it runs within
+   * the request's lifetime (waitUntil), failures are logged, and the database stays open for it.
+   */
+  background(name: string, task: () => Promise<unknown>): void;
 }
 
 /** The authenticated caller, from a verified access token and its live session. */

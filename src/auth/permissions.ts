@@ -10,6 +10,7 @@ export const PERMISSIONS = {
   "permissions:manage": "Grant and revoke permissions.",
   "documents:read": "Read any document.",
   "documents:manage": "Reprocess documents and see the processing of any document.",
+  "analytics:read": "Read search analytics and business metrics.",
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;

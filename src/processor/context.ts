@@ -1,4 +1,5 @@
 import type { DatabaseHandle } from "../db/client.ts";
+import type { Cache } from "../pkg/cache/cache.ts";
 import type { ProcessorConfig } from "../pkg/config/config.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { EventPublisher, NotificationPublisher } from "../pkg/queue/events.ts";
@@ -17,6 +18,8 @@ export interface ProcessorServices {
   scanner: Clamd | undefined;
   documentEvents: EventPublisher;
   notifications: NotificationPublisher;
+  /** Search results cached by the API, made stale when processing changes what they show. */
+  cache: Cache;
   /** Outgoing HTTP for webhooks (the global fetch; a parameter so the entry decides). */
   fetch: typeof fetch;
   logger: Logger;

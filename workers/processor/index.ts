@@ -1,4 +1,5 @@
 import { openDatabase } from "../../src/db/client.ts";
+import { createRedisCache, disabledCache } from "../../src/pkg/cache/cache.ts";
 import { loadProcessorConfig } from "../../src/pkg/config/config.ts";
 import { createLogger, type Logger } from "../../src/pkg/logger/logger.ts";
 import {
@@ -32,6 +33,7 @@ async function withServices<T>(
     scanner: config.virusScan ? createClamd({ address: config.virusScan.address }) : undefined,
     documentEvents: createQueuePublisher(env.DOCUMENT_EVENTS),
     notifications: createNotificationPublisher(env.NOTIFICATIONS),
+    cache: config.cache ? createRedisCache(config.cache) : disabledCache,
     fetch: (input, init) => fetch(input, init),
     logger: logger(createLogger({ level: config.logLevel, fields: { worker: "processor" } })),
   };

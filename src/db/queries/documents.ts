@@ -402,6 +402,16 @@ export async function saveContent(
     });
 }
 
+/** Everyone who can read a document through it (owner and share holders), for cache invalidation. */
+export async function documentAudience(tx: Transaction, params: { documentId: string }): Promise<string[]> {
+  const [owner] = await tx.select({ id: documents.ownerId }).from(documents).where(eq(documents.id, params.documentId));
+  const shares = await tx
+    .select({ id: documentShares.userId })
+    .from(documentShares)
+    .where(eq(documentShares.documentId, params.documentId));
+  return [...(owner ? [owner.id] : []), ...shares.map((share) => share.id)];
+}
+
 export async function listShares(
   tx: Transaction,
   params: { documentId: string },

@@ -1,3 +1,4 @@
 export * from "./documents.ts";
 export * from "./notifications.ts";
+export * from "./search.ts";
 export * from "./users.ts";

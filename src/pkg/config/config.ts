@@ -59,11 +59,12 @@ const common = {
   // Seals what the database keeps but must read back (TOTP seeds, webhook secrets) and OIDC state;
   // each use derives its own key from it.
   DATA_ENCRYPTION_KEY: z.base64().refine((key) => atob(key).length === 32, "expected 32 bytes, base64"),
+  // Upstash Redis: the API caches search results in it; the processor invalidates them.
+  UPSTASH_REDIS_REST_URL: optional(z.url({ protocol: /^https?$/ })),
+  UPSTASH_REDIS_REST_TOKEN: optional(z.string().min(1)),
 };
 
 const apiOnly = {
-  UPSTASH_REDIS_REST_URL: optional(z.url({ protocol: /^https?$/ })),
-  UPSTASH_REDIS_REST_TOKEN: optional(z.string().min(1)),
   MAX_UPLOAD_BYTES: z.coerce
     .number()
     .int()
@@ -99,7 +100,7 @@ function productionRules(raw: Partial<Raw<typeof common & typeof apiOnly>>, ctx:
   }
 }
 
-function cacheRules(raw: Partial<Raw<typeof apiOnly> & { ENVIRONMENT: string }>, ctx: z.RefinementCtx): void {
+function cacheRules(raw: Partial<Raw<typeof common>>, ctx: z.RefinementCtx): void {
   if (raw.UPSTASH_REDIS_REST_URL && !raw.UPSTASH_REDIS_REST_TOKEN) {
     ctx.addIssue({
       code: "custom",
@@ -129,6 +130,10 @@ const base = (raw: Raw<typeof common>) => ({
   database: { url: raw.DATABASE_URL, localProxy: raw.NEON_LOCAL_PROXY },
   storage: storage(raw),
   encryptionKey: raw.DATA_ENCRYPTION_KEY,
+  cache:
+    raw.UPSTASH_REDIS_REST_URL && raw.UPSTASH_REDIS_REST_TOKEN
+      ? { url: raw.UPSTASH_REDIS_REST_URL, token: raw.UPSTASH_REDIS_REST_TOKEN }
+      : undefined,
 });
 
 const apiSchema = z
@@ -137,10 +142,6 @@ const apiSchema = z
   .superRefine(cacheRules)
   .transform((raw) => ({
     ...base(raw),
-    cache:
-      raw.UPSTASH_REDIS_REST_URL && raw.UPSTASH_REDIS_REST_TOKEN
-        ? { url: raw.UPSTASH_REDIS_REST_URL, token: raw.UPSTASH_REDIS_REST_TOKEN }
-        : undefined,
     uploads: { maxBytes: raw.MAX_UPLOAD_BYTES },
     publicUrl: raw.PUBLIC_URL.replace(/\/$/, ""),
     auth: {
@@ -178,6 +179,7 @@ const processorOnly = {
 const processorSchema = z
   .object({ ...common, ...processorOnly })
   .superRefine(productionRules)
+  .superRefine(cacheRules)
   .superRefine((raw, ctx) => {
     if (raw.VIRUS_SCAN === "required" && !raw.CLAMD_ADDRESS) {
       ctx.addIssue({ code: "custom", path: ["CLAMD_ADDRESS"], message: "required when VIRUS_SCAN is required" });

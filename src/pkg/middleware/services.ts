@@ -10,13 +10,14 @@ import { createS3Storage } from "../storage/storage.ts";
 /**
  * Builds the per-request services from the bindings: configuration (parsed once per isolate,
  * failing closed), the request logger, and lazily-opened clients for Postgres, Redis, S3 and the
- * queue. The database pool is closed when the request is done.
+ * queue. The database pool is closed when the request and its background work are done.
  */
 export function services(): MiddlewareHandler<AppEnv> {
   return async function services(c, next) {
     const config = loadApiConfig(c.env);
     c.set("logger", createLogger({ level: config.logLevel, fields: { requestId: c.get("requestId") } }));
     const database = openDatabase(config.database);
+    const background: Promise<unknown>[] = [];
     const built: Services = {
       config,
       database,
@@ -24,13 +25,17 @@ export function services(): MiddlewareHandler<AppEnv> {
       storage: createS3Storage(config.storage),
       thumbnails: createS3Storage(config.storage, config.storage.thumbnailsBucket),
       events: createQueuePublisher(c.env.DOCUMENT_EVENTS),
+      background(name, task) {
+        background.push(task().catch((error: unknown) => c.get("logger").warn(`${name} failed`, { error })));
+      },
     };
     c.set("services", built);
     try {
       await next();
     } finally {
-      const closing = database
-        .close()
+      // Background work may still use the database: it closes after that work is done.
+      const closing = Promise.allSettled(background)
+        .then(() => database.close())
         .catch((error: unknown) => c.get("logger").warn("database close failed", { error }));
       // Let the response go out first when the runtime allows it.
       try {

@@ -13,6 +13,7 @@ import { ExtractionError, extractText, readAtMost } from "../../documents/extrac
 import { type DocumentUploaded, derivedEventId } from "../../pkg/queue/events.ts";
 import { hashingStream } from "../../pkg/storage/hashing.ts";
 import { ScanRefusedError } from "../../pkg/virus-scan/clamd.ts";
+import { invalidateDocument } from "../../search/search-cache.ts";
 import type { ProcessorServices, StepResult } from "../context.ts";
 import { notifyOutcome } from "./notify.ts";
 
@@ -47,11 +48,18 @@ async function load(services: ProcessorServices, documentId: string, version: nu
   });
 }
 
-/** A transition, with the document's other fields carried by `transitionVersion`. */
-function move(services: ProcessorServices, target: Target, change: Omit<VersionChange, "documentId" | "version">) {
-  return system(services, (tx) =>
+/**
+ * A transition, with the document's other fields carried by `transitionVersion`. A version that
+ * ends (ready, quarantined, failed) changes what search shows: cached results go stale.
+ */
+async function move(services: ProcessorServices, target: Target, change: Omit<VersionChange, "documentId" | "version">) {
+  const moved = await system(services, (tx) =>
     transitionVersion(tx, { documentId: target.document.id, version: target.version.version, ...change }),
   );
+  if (moved && !(TRANSIENT_STATUSES as readonly string[]).includes(change.to)) {
+    await invalidateDocument({ ...services, db: services.database.db }, target.document.id);
+  }
+  return moved;
 }
 
 /** Ends a version `failed` with `reason`, telling the owner (once). */
@@ -165,9 +173,9 @@ async function enrich(services: ProcessorServices, event: DocumentUploaded, targ
     throw error;
   }
   await notifyOutcome(services, event, target, { kind: "document.ready" });
-  await system(services, async (tx) => {
+  const ready = await system(services, async (tx) => {
     await saveContent(tx, { documentId: document.id, version: version.version, ...content });
-    await transitionVersion(tx, {
+    return transitionVersion(tx, {
       documentId: document.id,
       version: version.version,
       from: ["processing"],
@@ -175,6 +183,8 @@ async function enrich(services: ProcessorServices, event: DocumentUploaded, targ
       thumbnailKey,
     });
   });
+  // The text is searchable now.
+  if (ready) await invalidateDocument({ ...services, db: services.database.db }, document.id);
   return { outcome: "done", note: "ready" };
 }
 

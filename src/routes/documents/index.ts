@@ -37,6 +37,7 @@ import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
 import { RangeNotSatisfiableError } from "../../pkg/storage/storage.ts";
+import { invalidateDocument } from "../../search/search-cache.ts";
 import {
   ContentQuery,
   DocumentIdParams,
@@ -158,6 +159,14 @@ async function recordOrUndo<T>(c: Context<AppEnv>, key: string, record: () => Pr
     await discardUpload(c, key);
     throw error;
   }
+}
+
+/** After a change to a document: cached search results of everyone who can see it go stale. */
+function searchChanged(c: Context<AppEnv>, documentId: string, alsoUsers: string[] = []): void {
+  const { cache, database, background } = c.get("services");
+  background("search cache invalidation", () =>
+    invalidateDocument({ cache, logger: c.get("logger"), db: database.db }, documentId, alsoUsers),
+  );
 }
 
 function servable(version: DocumentVersion): void {
@@ -429,6 +438,7 @@ export const documentsRouter = createRouter()
         return document;
       }),
     );
+    searchChanged(c, id);
     return c.json(toDocumentJson(document), 201, { Location: `/documents/${id}` });
   })
   .openapi(list, async (c) => {
@@ -459,6 +469,7 @@ export const documentsRouter = createRouter()
       updateDocument(tx, { id, viewer: viewerOf(c), title: body.title, tags: body.tags }),
     );
     if (!document) throw notFound(id);
+    searchChanged(c, id);
     return c.json(toDocumentJson(document), 200);
   })
   .openapi(remove, async (c) => {
@@ -470,12 +481,12 @@ export const documentsRouter = createRouter()
     }
     const objects = await asActor(db(c), actorOf(c), (tx) => softDeleteDocument(tx, { id, viewer }));
     if (!objects) throw notFound(id);
-    const { storage, thumbnails } = c.get("services");
+    const { storage, thumbnails, background } = c.get("services");
     // The content goes now; if storage is down, the sweeper removes it when it purges the row.
-    const cleanup = Promise.all([storage.deleteMany(objects.objects), thumbnails.deleteMany(objects.thumbnails)]).catch(
-      (error: unknown) => c.get("logger").warn("objects of a deleted document left for the sweeper", { id, error }),
+    background("removing a deleted document's objects", () =>
+      Promise.all([storage.deleteMany(objects.objects), thumbnails.deleteMany(objects.thumbnails)]),
     );
-    c.executionCtx.waitUntil(cleanup);
+    searchChanged(c, id);
     return c.body(null, 204);
   })
   .openapi(newVersion, async (c) => {
@@ -515,6 +526,7 @@ export const documentsRouter = createRouter()
         return renamed ?? added.document;
       }),
     );
+    searchChanged(c, id);
     return c.json(toDocumentJson(document), 201, { Location: `/documents/${id}` });
   })
   .openapi(versions, async (c) => {
@@ -554,6 +566,7 @@ export const documentsRouter = createRouter()
       });
       return added.document;
     });
+    searchChanged(c, id);
     return c.json(toDocumentJson(document), 201);
   })
   .openapi(content, async (c) => {
@@ -635,6 +648,7 @@ export const documentsRouter = createRouter()
     await asActor(db(c), actorOf(c), (tx) =>
       putShare(tx, { documentId: id, userId: target.id, access: body.access, grantedBy: c.get("auth").userId }),
     );
+    searchChanged(c, id, [target.id]);
     return c.json({ data: await sharesOf(c, id) }, 200);
   })
   .openapi(unshare, async (c) => {
@@ -645,6 +659,7 @@ export const documentsRouter = createRouter()
     if (!allowed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
     const removed = await asActor(db(c), actorOf(c), (tx) => deleteShare(tx, { documentId: id, userId }));
     if (!removed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
+    searchChanged(c, id, [userId]);
     return c.body(null, 204);
   })
   .openapi(reprocess, async (c) => {
@@ -670,6 +685,7 @@ export const documentsRouter = createRouter()
       return getDocument(tx, { id, viewer: anyDocument });
     });
     if (!document) throw notFound(id);
+    searchChanged(c, id);
     return c.json(toDocumentJson(document), 202);
   });
 

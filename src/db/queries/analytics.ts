@@ -1,0 +1,174 @@
+import { and, count, desc, eq, gte, isNull, lt, sql } from "drizzle-orm";
+import type { Transaction } from "../actor.ts";
+import { documents } from "../schema/documents.ts";
+import { searchClicks, searchQueries } from "../schema/search.ts";
+import { users } from "../schema/users.ts";
+
+// The Analytics Service's reports. They run as the caller (analytics:read or admin), whom
+// row-level security lets read every search; ranges are half-open [from, to).
+
+export interface Range {
+  from: Date;
+  to: Date;
+}
+
+const inRange = (column: typeof searchQueries.createdAt, range: Range) => and(gte(column, range.from), lt(column, range.to));
+
+export async function topQueries(tx: Transaction, params: Range & { limit: number }) {
+  const rows = await tx
+    .select({
+      query: searchQueries.query,
+      searches: count(),
+      users: sql<number>`count(distinct ${searchQueries.userId})::int`,
+      averageResults: sql<number>`round(avg(${searchQueries.resultCount}), 1)::float8`,
+    })
+    .from(searchQueries)
+    .where(and(inRange(searchQueries.createdAt, params), sql`${searchQueries.query} <> ''`))
+    .groupBy(searchQueries.query)
+    .orderBy(desc(count()), searchQueries.query)
+    .limit(params.limit);
+  return rows.map((row) => ({ ...row, users: Number(row.users), averageResults: Number(row.averageResults) }));
+}
+
+export async function zeroResultQueries(tx: Transaction, params: Range & { limit: number }) {
+  return tx
+    .select({ query: searchQueries.query, searches: count(), lastSearchedAt: sql<string>`max(${searchQueries.createdAt})` })
+    .from(searchQueries)
+    .where(and(inRange(searchQueries.createdAt, params), eq(searchQueries.resultCount, 0), sql`${searchQueries.query} <> ''`))
+    .groupBy(searchQueries.query)
+    .orderBy(desc(count()), searchQueries.query)
+    .limit(params.limit);
+}
+
+export interface LatencyStats {
+  searches: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+/** Latency percentiles, overall and split by cache hit and miss. */
+export async function searchLatency(tx: Transaction, params: Range) {
+  const rows = await tx
+    .select({
+      cacheHit: searchQueries.cacheHit,
+      searches: count(),
+      p50: sql<number | null>`percentile_cont(0.5) within group (order by ${searchQueries.latencyMs})`,
+      p95: sql<number | null>`percentile_cont(0.95) within group (order by ${searchQueries.latencyMs})`,
+      p99: sql<number | null>`percentile_cont(0.99) within group (order by ${searchQueries.latencyMs})`,
+    })
+    .from(searchQueries)
+    .where(inRange(searchQueries.createdAt, params))
+    .groupBy(sql`rollup(${searchQueries.cacheHit})`);
+  const stats = (row: (typeof rows)[number] | undefined): LatencyStats => ({
+    searches: Number(row?.searches ?? 0),
+    p50: row?.p50 == null ? null : Number(row.p50),
+    p95: row?.p95 == null ? null : Number(row.p95),
+    p99: row?.p99 == null ? null : Number(row.p99),
+  });
+  // rollup: the row with a null cacheHit is the total.
+  return {
+    all: stats(rows.find((row) => row.cacheHit === null)),
+    cacheHit: stats(rows.find((row) => row.cacheHit === true)),
+    cacheMiss: stats(rows.find((row) => row.cacheHit === false)),
+  };
+}
+
+/** Share of searches (with results) after which a result was opened, and where the clicks landed. */
+export async function clickThrough(tx: Transaction, params: Range) {
+  const [row] = await tx
+    .select({
+      searches: sql<number>`count(*)::int`,
+      searchesWithResults: sql<number>`count(*) filter (where ${searchQueries.resultCount} > 0)::int`,
+      searchesWithClicks: sql<number>`count(*) filter (where exists (select 1 from ${searchClicks} k where k.query_id = ${searchQueries.id}))::int`,
+      clicks: sql<number>`(select count(*)::int from ${searchClicks} k join ${searchQueries} q on q.id = k.query_id where q.created_at >= ${params.from} and q.created_at < ${params.to})`,
+      meanPosition: sql<number | null>`(select avg(k.position)::float8 from ${searchClicks} k join ${searchQueries} q on q.id = k.query_id where q.created_at >= ${params.from} and q.created_at < ${params.to})`,
+    })
+    .from(searchQueries)
+    .where(inRange(searchQueries.createdAt, params));
+  const withResults = Number(row?.searchesWithResults ?? 0);
+  const withClicks = Number(row?.searchesWithClicks ?? 0);
+  return {
+    searches: Number(row?.searches ?? 0),
+    searchesWithResults: withResults,
+    searchesWithClicks: withClicks,
+    clickThroughRate: withResults === 0 ? null : withClicks / withResults,
+    clicks: Number(row?.clicks ?? 0),
+    meanClickPosition: row?.meanPosition == null ? null : Number(row.meanPosition),
+  };
+}
+
+const day = (column: unknown) => sql<string>`to_char(date_trunc('day', ${column} at time zone 'UTC'), 'YYYY-MM-DD')`;
+
+/** Users: how many exist, how many logged in within the range, and new users per day. */
+export async function userMetrics(tx: Transaction, params: Range) {
+  const [totals] = await tx
+    .select({
+      total: sql<number>`count(*)::int`,
+      active: sql<number>`count(*) filter (where ${users.lastLoginAt} >= ${params.from} and ${users.lastLoginAt} < ${params.to})::int`,
+    })
+    .from(users);
+  const perDay = await tx
+    .select({ day: day(users.createdAt), count: sql<number>`count(*)::int` })
+    .from(users)
+    .where(and(gte(users.createdAt, params.from), lt(users.createdAt, params.to)))
+    .groupBy(sql`1`)
+    .orderBy(sql`1`);
+  return {
+    total: Number(totals?.total ?? 0),
+    active: Number(totals?.active ?? 0),
+    newPerDay: perDay.map((row) => ({ day: row.day, count: Number(row.count) })),
+  };
+}
+
+/** Documents now (not deleted): count and bytes, by type, by status; and uploads per day in the range. */
+export async function documentMetrics(tx: Transaction, params: Range) {
+  const live = isNull(documents.deletedAt);
+  const [totals] = await tx
+    .select({
+      count: sql<number>`count(*)::int`,
+      bytes: sql<number>`coalesce(sum(${documents.sizeBytes}), 0)::float8`,
+      processed: sql<number>`count(*) filter (where ${documents.status} = 'ready')::int`,
+      failed: sql<number>`count(*) filter (where ${documents.status} = 'failed')::int`,
+      quarantined: sql<number>`count(*) filter (where ${documents.status} = 'quarantined')::int`,
+      inProgress: sql<number>`count(*) filter (where ${documents.status} in ('pending', 'scanning', 'processing'))::int`,
+    })
+    .from(documents)
+    .where(live);
+  const byType = await tx
+    .select({
+      type: documents.contentType,
+      count: sql<number>`count(*)::int`,
+      bytes: sql<number>`sum(${documents.sizeBytes})::float8`,
+    })
+    .from(documents)
+    .where(live)
+    .groupBy(documents.contentType)
+    .orderBy(desc(sql`count(*)`), documents.contentType);
+  const perDay = await tx
+    .select({ day: day(documents.createdAt), count: sql<number>`count(*)::int` })
+    .from(documents)
+    .where(and(gte(documents.createdAt, params.from), lt(documents.createdAt, params.to)))
+    .groupBy(sql`1`)
+    .orderBy(sql`1`);
+  return {
+    count: Number(totals?.count ?? 0),
+    bytes: Number(totals?.bytes ?? 0),
+    processed: Number(totals?.processed ?? 0),
+    failed: Number(totals?.failed ?? 0),
+    quarantined: Number(totals?.quarantined ?? 0),
+    inProgress: Number(totals?.inProgress ?? 0),
+    byType: byType.map((row) => ({ type: row.type, count: Number(row.count), bytes: Number(row.bytes) })),
+    uploadedPerDay: perDay.map((row) => ({ day: row.day, count: Number(row.count) })),
+  };
+}
+
+export async function searchesPerDay(tx: Transaction, params: Range) {
+  const rows = await tx
+    .select({ day: day(searchQueries.createdAt), count: sql<number>`count(*)::int` })
+    .from(searchQueries)
+    .where(inRange(searchQueries.createdAt, params))
+    .groupBy(sql`1`)
+    .orderBy(sql`1`);
+  return rows.map((row) => ({ day: row.day, count: Number(row.count) }));
+}

@@ -1,0 +1,360 @@
+import { and, arrayContains, desc, eq, gte, inArray, isNull, lt, ne, type SQL, sql } from "drizzle-orm";
+import type { Transaction } from "../actor.ts";
+import { type Document, documentContent, documents } from "../schema/documents.ts";
+import { documentSearch, searchClicks, searchQueries, searchVocabulary } from "../schema/search.ts";
+import { readableBy, type Viewer } from "./documents.ts";
+
+// The Search Service's SQL. Access control is part of every query (and row-level security
+// enforces it again): a user never sees, counts or is offered anything from a document they may
+// not read.
+
+/** Relevance weights of the index's parts, in ts_rank's order {D, C, B, A}: title A, tags B, text C. */
+const WEIGHTS = sql.raw("'{0.05, 0.2, 0.5, 1.0}'::float4[]");
+
+/**
+ * Relevance is computed over at most this many matches (the newest): ranking reads each match's
+ * whole vector, so a query matching half the corpus would otherwise rank half the corpus. Totals
+ * and facets stay exact.
+ */
+export const RANK_WINDOW = 10_000;
+
+/** Markers ts_headline puts around matches; the service escapes the text and turns them into <mark>. */
+export const HIGHLIGHT_START = "\u0002";
+export const HIGHLIGHT_STOP = "\u0003";
+/** ts_headline reads at most this much text per document. */
+const HEADLINE_TEXT_CHARS = 200_000;
+
+export interface SearchFilters {
+  tags?: string[] | undefined;
+  types?: string[] | undefined;
+  ownerId?: string | undefined;
+  createdFrom?: Date | undefined;
+  createdTo?: Date | undefined;
+}
+
+const tsquery = (text: string) => sql`websearch_to_tsquery('english', ${text})`;
+
+/** What may appear in results at all: readable, not deleted, not quarantined, and the filters. */
+function visible(viewer: Viewer, filters: SearchFilters): SQL | undefined {
+  return and(
+    isNull(documents.deletedAt),
+    ne(documents.status, "quarantined"),
+    readableBy(viewer),
+    filters.tags?.length ? arrayContains(documents.tags, filters.tags) : undefined,
+    filters.types?.length ? inArray(documents.contentType, filters.types) : undefined,
+    filters.ownerId ? eq(documents.ownerId, filters.ownerId) : undefined,
+    filters.createdFrom ? gte(documents.createdAt, filters.createdFrom) : undefined,
+    filters.createdTo ? lt(documents.createdAt, filters.createdTo) : undefined,
+  );
+}
+
+const matching = (text: string | undefined) => (text ? sql`${documentSearch.vector} @@ ${tsquery(text)}` : undefined);
+
+export type SearchCursor = { sort: "relevance"; score: string; id: string } | { sort: "recent"; createdAt: string; id: string };
+
+export interface SearchHit {
+  id: string;
+  /** Relevance (0 when browsing without a query); `scoreText` is its exact value, for the cursor. */
+  score: number;
+  scoreText: string;
+  createdAtText: string;
+}
+
+/** One page of matches, best first (or newest first), keyset-paginated; one extra row tells if more follow. */
+export async function searchPage(
+  tx: Transaction,
+  params: {
+    viewer: Viewer;
+    text: string | undefined;
+    filters: SearchFilters;
+    sort: "relevance" | "recent";
+    limit: number;
+    after?: SearchCursor | undefined;
+  },
+): Promise<SearchHit[]> {
+  const { text, after } = params;
+  const where = and(visible(params.viewer, params.filters), matching(text));
+
+  if (params.sort === "recent" || text === undefined) {
+    // Newest first straight off the (created_at, id) index, no ranking.
+    const rows = await tx
+      .select({ id: documents.id, createdAtText: sql<string>`${documents.createdAt}::text` })
+      .from(documents)
+      .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
+      .where(
+        and(
+          where,
+          after?.sort === "recent"
+            ? sql`(${documents.createdAt}, ${documents.id}) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`
+            : undefined,
+        ),
+      )
+      .orderBy(desc(documents.createdAt), desc(documents.id))
+      .limit(params.limit + 1);
+    return rows.map((row) => ({ ...row, score: 0, scoreText: "0" }));
+  }
+
+  const candidates = tx
+    .select({
+      id: documents.id,
+      createdAtText: sql<string>`${documents.createdAt}::text`.as("created_at_text"),
+      vector: documentSearch.vector,
+    })
+    .from(documents)
+    .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
+    .where(where)
+    .orderBy(desc(documents.createdAt), desc(documents.id))
+    .limit(RANK_WINDOW)
+    .as("candidates");
+  const ranked = tx
+    .select({
+      id: candidates.id,
+      createdAtText: candidates.createdAtText,
+      score: sql<number>`ts_rank(${WEIGHTS}, ${candidates.vector}, ${tsquery(text)}, 1)`.as("score"),
+    })
+    .from(candidates)
+    .as("ranked");
+  const rows = await tx
+    .select({
+      id: ranked.id,
+      score: ranked.score,
+      scoreText: sql<string>`${ranked.score}::text`,
+      createdAtText: ranked.createdAtText,
+    })
+    .from(ranked)
+    .where(
+      after?.sort === "relevance"
+        ? sql`(${ranked.score}, ${ranked.id}) < (${after.score}::real, ${after.id}::uuid)`
+        : undefined,
+    )
+    .orderBy(desc(ranked.score), desc(ranked.id))
+    .limit(params.limit + 1);
+  return rows.map((row) => ({ ...row, score: Number(row.score) }));
+}
+
+export interface HitDetails {
+  document: Document;
+  titleHighlight: string;
+  contentHighlight: string | null;
+}
+
+/** The documents of a page with highlighted title and text snippets (computed for this page only). */
+export async function hitDetails(tx: Transaction, params: { ids: string[]; text: string | undefined }): Promise<Map<string, HitDetails>> {
+  if (params.ids.length === 0) return new Map();
+  const options = `StartSel=${HIGHLIGHT_START}, StopSel=${HIGHLIGHT_STOP}`;
+  const title = params.text
+    ? sql<string>`ts_headline('english', ${documents.title}, ${tsquery(params.text)}, ${`HighlightAll=true, ${options}`})`
+    : sql<string>`${documents.title}`;
+  const content = params.text
+    ? sql<string | null>`ts_headline('english', left(${documentContent.text}, ${HEADLINE_TEXT_CHARS}), ${tsquery(params.text)}, ${`MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … ", ${options}`})`
+    : sql<string | null>`left(${documentContent.text}, 200)`;
+  const rows = await tx
+    .select({ document: documents, title, content })
+    .from(documents)
+    .leftJoin(
+      documentContent,
+      and(eq(documentContent.documentId, documents.id), eq(documentContent.version, documents.currentVersion)),
+    )
+    .where(inArray(documents.id, params.ids));
+  return new Map(
+    rows.map((row) => [row.document.id, { document: row.document, titleHighlight: row.title, contentHighlight: row.content }]),
+  );
+}
+
+export interface FacetCount {
+  value: string;
+  count: number;
+}
+
+export interface Facets {
+  total: number;
+  tags: FacetCount[];
+  types: FacetCount[];
+  /** Months (YYYY-MM) of creation. */
+  created: FacetCount[];
+}
+
+/** Counts over every match of the query and filters: the total, and by tag, type and month. */
+export async function searchFacets(
+  tx: Transaction,
+  params: { viewer: Viewer; text: string | undefined; filters: SearchFilters; tagLimit: number },
+): Promise<Facets> {
+  const matches = tx
+    .select({ tags: documents.tags, contentType: documents.contentType, createdAt: documents.createdAt })
+    .from(documents)
+    .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
+    .where(and(visible(params.viewer, params.filters), matching(params.text)));
+  const result = await tx.execute<{ facet: string; value: string; count: number }>(sql`
+    with matches as (${matches})
+    select 'total' as facet, '' as value, count(*)::int as count from matches
+    union all
+    (select 'tag', tag, count(*)::int from matches, unnest(matches.tags) as tag group by tag order by count(*) desc, tag limit ${params.tagLimit})
+    union all
+    (select 'type', content_type, count(*)::int from matches group by content_type order by count(*) desc, content_type)
+    union all
+    (select 'created', to_char(date_trunc('month', created_at at time zone 'UTC'), 'YYYY-MM'), count(*)::int from matches group by 2 order by 2 desc)
+  `);
+  const facets: Facets = { total: 0, tags: [], types: [], created: [] };
+  for (const row of result.rows) {
+    const entry = { value: row.value, count: Number(row.count) };
+    if (row.facet === "total") facets.total = entry.count;
+    else if (row.facet === "tag") facets.tags.push(entry);
+    else if (row.facet === "type") facets.types.push(entry);
+    else facets.created.push(entry);
+  }
+  return facets;
+}
+
+/** How many readable documents a query matches (for "did you mean"). */
+export async function countMatches(
+  tx: Transaction,
+  params: { viewer: Viewer; text: string; filters: SearchFilters },
+): Promise<number> {
+  const [row] = await tx
+    .select({ count: sql<number>`count(*)::int` })
+    .from(documents)
+    .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
+    .where(and(visible(params.viewer, params.filters), matching(params.text)));
+  return Number(row?.count ?? 0);
+}
+
+// --- suggestions ---
+
+/** Titles of readable documents that start with, contain a word starting with, or resemble `prefix`. */
+export async function suggestTitles(
+  tx: Transaction,
+  params: { viewer: Viewer; prefix: string; limit: number },
+): Promise<{ title: string; documentId: string }[]> {
+  const lowered = sql`lower(${documents.title})`;
+  const like = `${params.prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const rows = await tx
+    .select({ title: documents.title, documentId: documents.id })
+    .from(documents)
+    .where(
+      and(
+        visible(params.viewer, {}),
+        sql`(${lowered} like ${like} or ${lowered} like ${`% ${like}`} or ${params.prefix} <% ${lowered})`,
+      ),
+    )
+    .orderBy(
+      sql`${lowered} like ${like} desc`,
+      sql`word_similarity(${params.prefix}, ${lowered}) desc`,
+      desc(documents.updatedAt),
+    )
+    .limit(params.limit);
+  return rows;
+}
+
+/** Vocabulary entries of a kind that start with or resemble `term` (read as the system: it is not access-checked). */
+export async function vocabularyCandidates(
+  tx: Transaction,
+  params: { kind: "word" | "tag"; term: string; limit: number; prefix: boolean },
+): Promise<string[]> {
+  const like = `${params.term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const rows = await tx
+    .select({ term: searchVocabulary.term })
+    .from(searchVocabulary)
+    .where(
+      and(
+        eq(searchVocabulary.kind, params.kind),
+        params.prefix
+          ? sql`(${searchVocabulary.term} like ${like} or ${searchVocabulary.term} % ${params.term})`
+          : sql`${searchVocabulary.term} % ${params.term}`,
+        ne(searchVocabulary.term, params.term),
+      ),
+    )
+    .orderBy(
+      ...(params.prefix ? [sql`${searchVocabulary.term} like ${like} desc`] : []),
+      sql`similarity(${searchVocabulary.term}, ${params.term}) desc`,
+      searchVocabulary.term,
+    )
+    .limit(params.limit);
+  return rows.map((row) => row.term);
+}
+
+/** Which of `tags` appear on a document the viewer may read. */
+export async function readableTags(tx: Transaction, params: { viewer: Viewer; tags: string[] }): Promise<Set<string>> {
+  if (params.tags.length === 0) return new Set();
+  const found = new Set<string>();
+  for (const tag of params.tags) {
+    const [row] = await tx
+      .select({ id: documents.id })
+      .from(documents)
+      .where(and(visible(params.viewer, {}), arrayContains(documents.tags, [tag])))
+      .limit(1);
+    if (row) found.add(tag);
+  }
+  return found;
+}
+
+/** Whether a readable document contains `word` (unstemmed form, any field). */
+export async function wordIsReadable(tx: Transaction, params: { viewer: Viewer; word: string }): Promise<boolean> {
+  const [row] = await tx
+    .select({ id: documents.id })
+    .from(documents)
+    .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
+    .where(and(visible(params.viewer, {}), sql`${documentSearch.vector} @@ plainto_tsquery('simple', ${params.word})`))
+    .limit(1);
+  return row !== undefined;
+}
+
+/**
+ * Queries many people ran recently that found something: suggested only once at least
+ * `minUsers` different users ran them, so one person's searches are never shown to another.
+ */
+export async function popularQueries(
+  tx: Transaction,
+  params: { prefix: string; since: Date; minUsers: number; limit: number },
+): Promise<{ query: string; count: number }[]> {
+  const like = `${params.prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const rows = await tx
+    .select({ query: searchQueries.query, count: sql<number>`count(*)::int` })
+    .from(searchQueries)
+    .where(
+      and(
+        gte(searchQueries.createdAt, params.since),
+        sql`${searchQueries.resultCount} > 0`,
+        sql`(${searchQueries.query} like ${like} or ${searchQueries.query} % ${params.prefix})`,
+      ),
+    )
+    .groupBy(searchQueries.query)
+    .having(sql`count(distinct ${searchQueries.userId}) >= ${params.minUsers}`)
+    .orderBy(sql`${searchQueries.query} like ${like} desc`, sql`count(*) desc`, searchQueries.query)
+    .limit(params.limit);
+  return rows.map((row) => ({ query: row.query, count: Number(row.count) }));
+}
+
+// --- analytics ---
+
+export async function recordSearch(
+  tx: Transaction,
+  row: {
+    id: string;
+    userId: string;
+    query: string;
+    filters: Record<string, unknown>;
+    resultCount: number;
+    latencyMs: number;
+    cacheHit: boolean;
+  },
+): Promise<void> {
+  await tx.insert(searchQueries).values(row);
+}
+
+/** Records that a result was opened; once per query and document. False if the query is not the user's. */
+export async function recordClick(
+  tx: Transaction,
+  params: { queryId: string; userId: string; documentId: string; position: number },
+): Promise<boolean> {
+  const [query] = await tx
+    .select({ id: searchQueries.id })
+    .from(searchQueries)
+    .where(and(eq(searchQueries.id, params.queryId), eq(searchQueries.userId, params.userId)))
+    .limit(1);
+  if (!query) return false;
+  await tx
+    .insert(searchClicks)
+    .values({ queryId: params.queryId, documentId: params.documentId, position: params.position })
+    .onConflictDoNothing();
+  return true;
+}

@@ -1,0 +1,121 @@
+import { sql } from "drizzle-orm";
+import {
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgPolicy,
+  pgTable,
+  real,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+  varchar,
+} from "drizzle-orm/pg-core";
+import { documents } from "./documents.ts";
+import { actorId, isStaff, staffOr } from "./rls.ts";
+import { users } from "./users.ts";
+
+const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
+
+const parentVisible = sql.raw("exists (select 1 from documents d where d.id = document_id)");
+const parentWritable = sql.raw(
+  "exists (select 1 from documents d where d.id = document_id and (d.owner_id = nullif(current_setting('app.user_id', true), '')::uuid or current_setting('app.role', true) in ('admin', 'system') or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write')))",
+);
+
+/**
+ * The search index of a document (the architecture's Elasticsearch index, in Postgres): one
+ * weighted tsvector over its title (English analysis and the standard, unstemmed form: weight A),
+ * its tags (keyword: B) and the extracted text of its current version (English: C). Kept current
+ * by triggers on `documents` and `document_content` (migration 0007), never written by the app.
+ */
+export const documentSearch = pgTable(
+  "document_search",
+  {
+    documentId: uuid("document_id")
+      .primaryKey()
+      .references(() => documents.id, { onDelete: "cascade" }),
+    vector: tsvector("vector").notNull(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index("document_search_vector_idx").using("gin", t.vector),
+    pgPolicy("document_search_read", { for: "select", using: parentVisible }),
+    pgPolicy("document_search_write", { for: "all", using: parentWritable, withCheck: parentWritable }),
+  ],
+).enableRLS();
+
+export const VOCABULARY_KINDS = ["word", "tag"] as const;
+export type VocabularyKind = (typeof VOCABULARY_KINDS)[number];
+
+/**
+ * Every word and tag ever indexed, unstemmed, for typo-tolerant suggestions (trigram index). It
+ * says nothing about who may see a word: a candidate from here is only offered after a query as
+ * the user finds a readable document containing it. Only the system reads it.
+ */
+export const searchVocabulary = pgTable(
+  "search_vocabulary",
+  {
+    term: varchar("term", { length: 64 }).notNull(),
+    kind: varchar("kind", { length: 8 }).$type<VocabularyKind>().notNull(),
+  },
+  (t) => [
+    uniqueIndex("search_vocabulary_key").on(t.kind, t.term),
+    index("search_vocabulary_trgm_idx").using("gin", sql`${t.term} gin_trgm_ops`),
+    pgPolicy("search_vocabulary_read", { for: "select", using: isStaff }),
+    // The index triggers add words as whoever changed the document: adding is harmless, reading is not.
+    pgPolicy("search_vocabulary_insert", { for: "insert", withCheck: sql`true` }),
+  ],
+).enableRLS();
+
+/** One search as the Analytics Service records it. */
+export const searchQueries = pgTable(
+  "search_queries",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    userId: uuid("user_id").references(() => users.id, { onDelete: "set null" }),
+    /** The query as normalised for caching (trimmed, lower-cased, spaces collapsed). */
+    query: varchar("query", { length: 500 }).notNull(),
+    filters: jsonb("filters").$type<Record<string, unknown>>().notNull().default({}),
+    resultCount: integer("result_count").notNull(),
+    latencyMs: real("latency_ms").notNull(),
+    cacheHit: boolean("cache_hit").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index("search_queries_created_idx").on(t.createdAt),
+    index("search_queries_query_trgm_idx").using("gin", sql`${t.query} gin_trgm_ops`),
+    pgPolicy("search_queries_read", { for: "select", using: sql`${t.userId} = ${actorId} or ${staffOr("analytics:read")}` }),
+    pgPolicy("search_queries_insert", { for: "insert", withCheck: sql`${t.userId} = ${actorId} or ${isStaff}` }),
+  ],
+).enableRLS();
+
+/** A result the user opened from a search: click-through for the Analytics Service. */
+export const searchClicks = pgTable(
+  "search_clicks",
+  {
+    queryId: uuid("query_id")
+      .notNull()
+      .references(() => searchQueries.id, { onDelete: "cascade" }),
+    documentId: uuid("document_id")
+      .notNull()
+      .references(() => documents.id, { onDelete: "cascade" }),
+    position: integer("position").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("search_clicks_once_key").on(t.queryId, t.documentId),
+    pgPolicy("search_clicks_read", {
+      for: "select",
+      using: sql`${staffOr("analytics:read")} or exists (select 1 from search_queries q where q.id = ${t.queryId})`,
+    }),
+    pgPolicy("search_clicks_insert", {
+      for: "insert",
+      withCheck: sql`exists (select 1 from search_queries q where q.id = ${t.queryId} and q.user_id = ${actorId})`,
+    }),
+  ],
+).enableRLS();
+
+export type SearchQuery = typeof searchQueries.$inferSelect;

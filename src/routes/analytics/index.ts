@@ -1,0 +1,222 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app/context.ts";
+import { createRouter } from "../../app/create-app.ts";
+import { asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
+import {
+  clickThrough,
+  documentMetrics,
+  type Range,
+  searchesPerDay,
+  searchLatency,
+  topQueries,
+  userMetrics,
+  zeroResultQueries,
+} from "../../db/queries/analytics.ts";
+import { requirePermission } from "../../gateway/authentication.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+
+const BEARER = [{ bearerAuth: [] }];
+const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });
+const DAY = 86_400_000;
+const MAX_RANGE_DAYS = 366;
+
+const RangeQuery = z.object({
+  from: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .openapi({ param: { name: "from", in: "query" }, description: "Inclusive; default 7 days before `to`." }),
+  to: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .openapi({ param: { name: "to", in: "query" }, description: "Exclusive; default now." }),
+});
+const ListQuery = RangeQuery.extend({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(20)
+    .openapi({ param: { name: "limit", in: "query" } }),
+});
+
+const RangeSchema = z.object({ from: z.iso.datetime(), to: z.iso.datetime() });
+const PerDaySchema = z.array(z.object({ day: z.string().openapi({ example: "2026-11-24" }), count: z.number().int() }));
+const LatencySchema = z.object({
+  searches: z.number().int(),
+  p50: z.number().nullable(),
+  p95: z.number().nullable(),
+  p99: z.number().nullable(),
+});
+
+function rangeOf(query: { from?: string | undefined; to?: string | undefined }): Range {
+  const to = query.to ? new Date(query.to) : new Date();
+  const from = query.from ? new Date(query.from) : new Date(to.getTime() - 7 * DAY);
+  const invalid = (message: string) =>
+    new ApiError("validation_failed", { detail: `query /from: ${message}`, errors: [{ in: "query", pointer: "/from", message }] });
+  if (from >= to) throw invalid("must be before `to`");
+  if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY) throw invalid(`the range is at most ${MAX_RANGE_DAYS} days`);
+  return { from, to };
+}
+
+/** The permission was checked by the route; the reports read every user's rows, as the system. */
+const report = <T>(c: Context<AppEnv>, work: (tx: Transaction) => Promise<T>) =>
+  asActor(c.get("services").database.db, SYSTEM, work);
+
+const range = (r: Range) => ({ from: r.from.toISOString(), to: r.to.toISOString() });
+
+const common = { tags: ["Analytics"], security: BEARER };
+
+const topRoute = createRoute({
+  ...common,
+  middleware: [requirePermission("analytics:read")] as const,
+  method: "get",
+  path: "/analytics/search/top-queries",
+  summary: "Most frequent search queries",
+  request: { query: ListQuery },
+  responses: {
+    200: {
+      description: "Queries by number of searches.",
+      ...json(
+        z.object({
+          range: RangeSchema,
+          data: z.array(
+            z.object({ query: z.string(), searches: z.number().int(), users: z.number().int(), averageResults: z.number() }),
+          ),
+        }),
+      ),
+    },
+    ...problemResponses(400, 401, 403, 503),
+  },
+});
+
+const zeroRoute = createRoute({
+  ...common,
+  middleware: [requirePermission("analytics:read")] as const,
+  method: "get",
+  path: "/analytics/search/zero-results",
+  summary: "Queries that found nothing",
+  request: { query: ListQuery },
+  responses: {
+    200: {
+      description: "Zero-result queries by number of searches.",
+      ...json(
+        z.object({
+          range: RangeSchema,
+          data: z.array(z.object({ query: z.string(), searches: z.number().int(), lastSearchedAt: z.string() })),
+        }),
+      ),
+    },
+    ...problemResponses(400, 401, 403, 503),
+  },
+});
+
+const latencyRoute = createRoute({
+  ...common,
+  middleware: [requirePermission("analytics:read")] as const,
+  method: "get",
+  path: "/analytics/search/latency",
+  summary: "Search latency percentiles (ms), overall and by cache hit or miss",
+  request: { query: RangeQuery },
+  responses: {
+    200: {
+      description: "Percentiles of server-side latency.",
+      ...json(z.object({ range: RangeSchema, all: LatencySchema, cacheHit: LatencySchema, cacheMiss: LatencySchema })),
+    },
+    ...problemResponses(400, 401, 403, 503),
+  },
+});
+
+const ctrRoute = createRoute({
+  ...common,
+  middleware: [requirePermission("analytics:read")] as const,
+  method: "get",
+  path: "/analytics/search/click-through",
+  summary: "Click-through rate of searches",
+  request: { query: RangeQuery },
+  responses: {
+    200: {
+      description: "Share of searches with results after which a result was opened.",
+      ...json(
+        z.object({
+          range: RangeSchema,
+          searches: z.number().int(),
+          searchesWithResults: z.number().int(),
+          searchesWithClicks: z.number().int(),
+          clickThroughRate: z.number().nullable(),
+          clicks: z.number().int(),
+          meanClickPosition: z.number().nullable(),
+        }),
+      ),
+    },
+    ...problemResponses(400, 401, 403, 503),
+  },
+});
+
+const metricsRoute = createRoute({
+  ...common,
+  middleware: [requirePermission("analytics:read")] as const,
+  method: "get",
+  path: "/analytics/metrics",
+  summary: "Business metrics: users, documents, searches",
+  description:
+    "Users (total, active = logged in within the range, new per day), documents (count and bytes now, by type, processed / failed / quarantined / in progress, uploads per day) and searches per day.",
+  request: { query: RangeQuery },
+  responses: {
+    200: {
+      description: "Metrics.",
+      ...json(
+        z
+          .object({
+            range: RangeSchema,
+            users: z.object({ total: z.number().int(), active: z.number().int(), newPerDay: PerDaySchema }),
+            documents: z.object({
+              count: z.number().int(),
+              bytes: z.number(),
+              processed: z.number().int(),
+              failed: z.number().int(),
+              quarantined: z.number().int(),
+              inProgress: z.number().int(),
+              byType: z.array(z.object({ type: z.string(), count: z.number().int(), bytes: z.number() })),
+              uploadedPerDay: PerDaySchema,
+            }),
+            searches: z.object({ perDay: PerDaySchema }),
+          })
+          .openapi("BusinessMetrics"),
+      ),
+    },
+    ...problemResponses(400, 401, 403, 503),
+  },
+});
+
+export const analyticsRouter = createRouter()
+  .openapi(topRoute, async (c) => {
+    const query = c.req.valid("query");
+    const r = rangeOf(query);
+    return c.json({ range: range(r), data: await report(c, (tx) => topQueries(tx, { ...r, limit: query.limit })) }, 200);
+  })
+  .openapi(zeroRoute, async (c) => {
+    const query = c.req.valid("query");
+    const r = rangeOf(query);
+    const rows = await report(c, (tx) => zeroResultQueries(tx, { ...r, limit: query.limit }));
+    return c.json({ range: range(r), data: rows.map((row) => ({ ...row, lastSearchedAt: new Date(row.lastSearchedAt).toISOString() })) }, 200);
+  })
+  .openapi(latencyRoute, async (c) => {
+    const r = rangeOf(c.req.valid("query"));
+    return c.json({ range: range(r), ...(await report(c, (tx) => searchLatency(tx, r))) }, 200);
+  })
+  .openapi(ctrRoute, async (c) => {
+    const r = rangeOf(c.req.valid("query"));
+    return c.json({ range: range(r), ...(await report(c, (tx) => clickThrough(tx, r))) }, 200);
+  })
+  .openapi(metricsRoute, async (c) => {
+    const r = rangeOf(c.req.valid("query"));
+    const [users, documents, perDay] = await report(c, async (tx) => [
+      await userMetrics(tx, r),
+      await documentMetrics(tx, r),
+      await searchesPerDay(tx, r),
+    ]);
+    return c.json({ range: range(r), users, documents, searches: { perDay } }, 200);
+  });

@@ -1,0 +1,82 @@
+import { z } from "@hono/zod-openapi";
+import { DocumentSchema, TagsSchema } from "../documents/schemas.ts";
+
+const query = (name: string) => ({ param: { name, in: "query" as const } });
+
+export const SearchQuery = z.object({
+  q: z
+    .string()
+    .trim()
+    .max(200)
+    .optional()
+    .openapi({
+      ...query("q"),
+      description: 'Web-style: words (all required), "a phrase", `OR`, `-excluded`. Empty or absent browses newest first.',
+      example: 'quarterly "revenue report" -draft',
+    }),
+  tags: TagsSchema.optional().openapi({ ...query("tags"), description: "Comma-separated; results carry all of them." }),
+  type: z
+    .string()
+    .max(1000)
+    .optional()
+    .openapi({ ...query("type"), description: "Content types, comma-separated (any of them)." }),
+  owner: z.uuid().optional().openapi(query("owner")),
+  createdFrom: z.iso.datetime({ offset: true }).optional().openapi({ ...query("createdFrom"), description: "Inclusive." }),
+  createdTo: z.iso.datetime({ offset: true }).optional().openapi({ ...query("createdTo"), description: "Exclusive." }),
+  sort: z
+    .enum(["relevance", "recent"])
+    .default("relevance")
+    .openapi({ ...query("sort"), description: "`recent`: newest first among the matches." }),
+  limit: z.coerce.number().int().min(1).max(50).default(10).openapi(query("limit")),
+  cursor: z.string().max(300).optional().openapi({ ...query("cursor"), description: "`nextCursor` of the previous page." }),
+});
+
+const FacetCountSchema = z.object({ value: z.string(), count: z.number().int() }).openapi("FacetCount");
+
+export const SearchResponseSchema = z
+  .object({
+    queryId: z.uuid().openapi({ description: "Send it with POST /search/clicks when a result is opened." }),
+    total: z.number().int().openapi({ description: "Matches of the query and filters the caller may read." }),
+    data: z.array(
+      z.object({
+        document: DocumentSchema,
+        score: z.number().openapi({ description: "Relevance (0 when browsing or sorting by date)." }),
+        highlights: z.object({
+          title: z.string().openapi({ description: "HTML: the title escaped, matches in <mark>." }),
+          content: z.string().nullable().openapi({ description: "HTML: up to two fragments of the text around matches." }),
+        }),
+      }),
+    ),
+    nextCursor: z.string().nullable(),
+    facets: z.object({
+      tags: z.array(FacetCountSchema),
+      types: z.array(FacetCountSchema),
+      created: z.array(FacetCountSchema).openapi({ description: "By month of creation (YYYY-MM, UTC)." }),
+    }),
+    didYouMean: z
+      .object({ query: z.string(), total: z.number().int() })
+      .nullable()
+      .openapi({ description: "Offered when nothing matched and a corrected query finds documents you can read." }),
+  })
+  .openapi("SearchResults");
+
+export const SuggestQuery = z.object({
+  q: z.string().trim().min(1).max(100).openapi({ ...query("q"), example: "quart" }),
+  limit: z.coerce.number().int().min(1).max(20).default(8).openapi(query("limit")),
+});
+
+export const SuggestionSchema = z
+  .object({
+    text: z.string(),
+    kind: z.enum(["title", "tag", "query"]),
+    documentId: z.uuid().nullable().openapi({ description: "For a title: its document." }),
+  })
+  .openapi("Suggestion");
+
+export const ClickSchema = z
+  .strictObject({
+    queryId: z.uuid(),
+    documentId: z.uuid(),
+    position: z.number().int().min(1).max(10_000).openapi({ description: "1-based rank of the result in the list." }),
+  })
+  .openapi("SearchClick");

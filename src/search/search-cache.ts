@@ -1,0 +1,118 @@
+import { asActor, SYSTEM } from "../db/actor.ts";
+import type { Database } from "../db/client.ts";
+import { documentAudience } from "../db/queries/documents.ts";
+import type { Viewer } from "../db/queries/documents.ts";
+import type { Cache } from "../pkg/cache/cache.ts";
+import type { Logger } from "../pkg/logger/logger.ts";
+
+/** Results live five minutes, as the architecture document says. */
+export const SEARCH_TTL_SECONDS = 300;
+/** A cache slower than this is skipped: search answers from Postgres instead. */
+export const SEARCH_CACHE_TIMEOUT_MS = 150;
+
+/**
+ * Whose results a cached entry may be served to. Users who read everything (admins,
+ * documents:read) share one scope; everyone else has their own, since what they may read differs.
+ */
+export function scopeOf(viewer: Viewer): string {
+  return viewer.readsAll ? "all" : `user:${viewer.userId}`;
+}
+
+/**
+ * Each scope's current generation; entries embed it in their keys. Absent means "0": entries
+ * made then expire (five minutes) long before the key can be absent again (ten).
+ */
+const generationKey = (scope: string) => `search:gen:${scope}`;
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`cache did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => {
+    if (timer !== undefined) clearTimeout(timer);
+  });
+}
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export interface CachedLookup<T> {
+  value: T;
+  hit: boolean;
+  /** Stores the computed value (call after a miss; it never throws). */
+  store?: () => Promise<void>;
+}
+
+/**
+ * Serves `compute()` from the cache for the same scope and request. The key holds the scope's
+ * generation counter, so `invalidateScopes` makes every older entry unreachable at once (they
+ * then expire). A cache that is down or slow is logged and skipped, never an error.
+ */
+export async function cachedSearch<T>(
+  deps: { cache: Cache; logger: Logger },
+  scope: string,
+  request: unknown,
+  compute: () => Promise<T>,
+): Promise<CachedLookup<T>> {
+  const { cache, logger } = deps;
+  if (!cache.enabled) return { value: await compute(), hit: false };
+  let key: string | undefined;
+  try {
+    const generation = (await withTimeout(cache.get<string>(generationKey(scope)), SEARCH_CACHE_TIMEOUT_MS)) ?? "0";
+    key = `search:v1:${scope}:${generation}:${await sha256(JSON.stringify(request))}`;
+    const cached = await withTimeout(cache.get<T>(key), SEARCH_CACHE_TIMEOUT_MS);
+    if (cached !== null) return { value: cached, hit: true };
+  } catch (error) {
+    logger.warn("search cache unavailable; answering from Postgres", { error });
+    return { value: await compute(), hit: false };
+  }
+  const value = await compute();
+  const entry = key;
+  return {
+    value,
+    hit: false,
+    store: () =>
+      cache
+        .set(entry, value, { ttlSeconds: SEARCH_TTL_SECONDS })
+        .catch((error: unknown) => logger.warn("search cache write failed", { error })),
+  };
+}
+
+/** Makes the cached results of these scopes stale (they are recomputed on the next search). */
+export async function invalidateScopes(deps: { cache: Cache; logger: Logger }, scopes: string[]): Promise<void> {
+  const redis = deps.cache.redis;
+  if (!deps.cache.enabled || !redis || scopes.length === 0) return;
+  try {
+    // A new, never reused generation (not a counter: once the key expires a counter would restart
+    // and could meet entries it made before). It outlives every entry that embeds the previous one.
+    const generation = `${Date.now().toString(36)}${crypto.randomUUID().slice(0, 8)}`;
+    const pipeline = redis.pipeline();
+    for (const scope of new Set(scopes)) pipeline.set(generationKey(scope), generation, { ex: SEARCH_TTL_SECONDS * 2 });
+    await withTimeout(pipeline.exec(), SEARCH_CACHE_TIMEOUT_MS * 4);
+  } catch (error) {
+    // Entries then stay until their TTL: at most five minutes stale.
+    deps.logger.warn("search cache invalidation failed", { error, scopes });
+  }
+}
+
+/**
+ * After a change to a document: the results of everyone who can see it may be stale (its owner,
+ * the users it is shared with, and the read-everything scope).
+ */
+export async function invalidateDocument(
+  deps: { cache: Cache; logger: Logger; db: Database },
+  documentId: string,
+  extraUserIds: string[] = [],
+): Promise<void> {
+  if (!deps.cache.enabled) return;
+  try {
+    const audience = await asActor(deps.db, SYSTEM, (tx) => documentAudience(tx, { documentId }));
+    const scopes = [...audience, ...extraUserIds].map((userId) => `user:${userId}`);
+    await invalidateScopes(deps, [...scopes, "all"]);
+  } catch (error) {
+    deps.logger.warn("search cache invalidation failed", { error, documentId });
+  }
+}

@@ -1,0 +1,205 @@
+import { z } from "zod";
+import { type Actor, asActor, SYSTEM } from "../db/actor.ts";
+import type { Database } from "../db/client.ts";
+import type { Viewer } from "../db/queries/documents.ts";
+import {
+  countMatches,
+  HIGHLIGHT_START,
+  HIGHLIGHT_STOP,
+  hitDetails,
+  popularQueries,
+  readableTags,
+  type SearchCursor,
+  type SearchFilters,
+  searchFacets,
+  searchPage,
+  suggestTitles,
+  vocabularyCandidates,
+  wordIsReadable,
+} from "../db/queries/search.ts";
+import type { Document } from "../db/schema/documents.ts";
+import { applyCorrections, highlightHtml, requiredWords } from "./query-text.ts";
+
+export interface SearchRequest {
+  /** Normalised query text; undefined browses. */
+  text: string | undefined;
+  filters: SearchFilters;
+  sort: "relevance" | "recent";
+  limit: number;
+  cursor: SearchCursor | undefined;
+}
+
+export interface SearchResult {
+  total: number;
+  data: { document: Document; score: number; highlights: { title: string; content: string | null } }[];
+  nextCursor: string | null;
+  facets: { tags: { value: string; count: number }[]; types: { value: string; count: number }[]; created: { value: string; count: number }[] };
+  didYouMean: { query: string; total: number } | null;
+}
+
+export interface SearchDeps {
+  db: Database;
+  actor: Actor;
+  viewer: Viewer;
+}
+
+const TAG_FACETS = 20;
+
+// --- cursors ---
+
+const CursorSchema = z.union([
+  z.object({ s: z.literal("relevance"), v: z.string().regex(/^-?\d+(\.\d+)?(e-?\d+)?$/), i: z.uuid() }),
+  z.object({ s: z.literal("recent"), c: z.string().max(40), i: z.uuid() }),
+]);
+
+function encodeCursor(cursor: SearchCursor): string {
+  const body = cursor.sort === "relevance" ? { s: cursor.sort, v: cursor.score, i: cursor.id } : { s: cursor.sort, c: cursor.createdAt, i: cursor.id };
+  return btoa(JSON.stringify(body)).replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
+}
+
+/** The cursor a client sent back, or undefined when it is not one of ours (or not for this sort). */
+export function decodeSearchCursor(value: string, sort: "relevance" | "recent", hasText: boolean): SearchCursor | undefined {
+  try {
+    const parsed = CursorSchema.safeParse(JSON.parse(atob(value.replaceAll("-", "+").replaceAll("_", "/"))));
+    if (!parsed.success) return undefined;
+    const cursor = parsed.data;
+    const expected = sort === "relevance" && hasText ? "relevance" : "recent";
+    if (cursor.s !== expected) return undefined;
+    if (cursor.s === "relevance") return { sort: "relevance", score: cursor.v, id: cursor.i };
+    if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/.test(cursor.c)) return undefined;
+    return { sort: "recent", createdAt: cursor.c, id: cursor.i };
+  } catch {
+    return undefined;
+  }
+}
+
+// --- search ---
+
+/**
+ * "Did you mean": each required word no readable document contains is replaced by the closest
+ * vocabulary word (trigram similarity) that a readable document does contain; offered only when
+ * the corrected query finds something. The vocabulary is read as the system, but a word is only
+ * ever offered after a query as the user found it in a document they may read.
+ */
+async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters): Promise<SearchResult["didYouMean"]> {
+  const words = [...new Set(requiredWords(text))].filter((word) => /^[\p{L}][\p{L}'-]{2,39}$/u.test(word)).slice(0, 6);
+  const corrections = new Map<string, string>();
+  for (const word of words) {
+    const known = await asActor(deps.db, deps.actor, (tx) => wordIsReadable(tx, { viewer: deps.viewer, word }));
+    if (known) continue;
+    const candidates = await asActor(deps.db, SYSTEM, (tx) =>
+      vocabularyCandidates(tx, { kind: "word", term: word, limit: 5, prefix: false }),
+    );
+    for (const candidate of candidates) {
+      const readable = await asActor(deps.db, deps.actor, (tx) => wordIsReadable(tx, { viewer: deps.viewer, word: candidate }));
+      if (readable) {
+        corrections.set(word, candidate);
+        break;
+      }
+    }
+  }
+  if (corrections.size === 0) return null;
+  const corrected = applyCorrections(text, corrections);
+  const total = await asActor(deps.db, deps.actor, (tx) => countMatches(tx, { viewer: deps.viewer, text: corrected, filters }));
+  return total > 0 ? { query: corrected, total } : null;
+}
+
+/** One page of results with highlights, the facets of all matches, and "did you mean" when nothing matched. */
+export async function search(deps: SearchDeps, request: SearchRequest): Promise<SearchResult> {
+  const { text, filters } = request;
+  const { hits, details, facets } = await asActor(deps.db, deps.actor, async (tx) => {
+    const hits = await searchPage(tx, {
+      viewer: deps.viewer,
+      text,
+      filters,
+      sort: request.sort,
+      limit: request.limit,
+      after: request.cursor,
+    });
+    const page = hits.slice(0, request.limit);
+    const details = await hitDetails(tx, { ids: page.map((hit) => hit.id), text });
+    const facets = await searchFacets(tx, { viewer: deps.viewer, text, filters, tagLimit: TAG_FACETS });
+    return { hits, details, facets };
+  });
+  const page = hits.slice(0, request.limit);
+  const last = page[page.length - 1];
+  const relevance = request.sort === "relevance" && text !== undefined;
+  const nextCursor =
+    hits.length > request.limit && last
+      ? encodeCursor(
+          relevance
+            ? { sort: "relevance", score: last.scoreText, id: last.id }
+            : { sort: "recent", createdAt: last.createdAtText, id: last.id },
+        )
+      : null;
+  const data = page.flatMap((hit) => {
+    const detail = details.get(hit.id);
+    if (!detail) return [];
+    return [
+      {
+        document: detail.document,
+        score: hit.score,
+        highlights: {
+          title: highlightHtml(detail.titleHighlight, HIGHLIGHT_START, HIGHLIGHT_STOP),
+          content: detail.contentHighlight === null ? null : highlightHtml(detail.contentHighlight, HIGHLIGHT_START, HIGHLIGHT_STOP),
+        },
+      },
+    ];
+  });
+  return {
+    total: facets.total,
+    data,
+    nextCursor,
+    facets: { tags: facets.tags, types: facets.types, created: facets.created },
+    didYouMean: facets.total === 0 && text ? await didYouMean(deps, text, filters) : null,
+  };
+}
+
+// --- suggestions ---
+
+export interface Suggestion {
+  text: string;
+  kind: "title" | "tag" | "query";
+  documentId: string | null;
+}
+
+/** Popular queries are suggested once this many different users ran them (never one person's searches). */
+export const POPULAR_QUERY_MIN_USERS = 3;
+const POPULAR_QUERY_DAYS = 30;
+
+/**
+ * Autocomplete: titles of readable documents (prefix, then typo-tolerant by trigram similarity),
+ * tags found on readable documents, and popular queries; prefix matches first.
+ */
+export async function suggest(deps: SearchDeps, prefix: string, limit: number): Promise<Suggestion[]> {
+  const term = prefix.toLowerCase();
+  const [titles, tagCandidates, queries] = await Promise.all([
+    asActor(deps.db, deps.actor, (tx) => suggestTitles(tx, { viewer: deps.viewer, prefix: term, limit })),
+    asActor(deps.db, SYSTEM, (tx) => vocabularyCandidates(tx, { kind: "tag", term, limit: 10, prefix: true })),
+    asActor(deps.db, SYSTEM, (tx) =>
+      popularQueries(tx, {
+        prefix: term,
+        since: new Date(Date.now() - POPULAR_QUERY_DAYS * 86_400_000),
+        minUsers: POPULAR_QUERY_MIN_USERS,
+        limit: 5,
+      }),
+    ),
+  ]);
+  const tags = await asActor(deps.db, deps.actor, (tx) => readableTags(tx, { viewer: deps.viewer, tags: tagCandidates }));
+
+  const startsWith = (text: string) => text.toLowerCase().startsWith(term) || text.toLowerCase().includes(` ${term}`);
+  const all: Suggestion[] = [
+    ...titles.map((t) => ({ text: t.title, kind: "title" as const, documentId: t.documentId })),
+    ...tagCandidates.filter((tag) => tags.has(tag)).map((tag) => ({ text: tag, kind: "tag" as const, documentId: null })),
+    ...queries.map((q) => ({ text: q.query, kind: "query" as const, documentId: null })),
+  ];
+  const seen = new Set<string>();
+  const unique = all.filter((s) => {
+    const key = `${s.kind}:${s.text.toLowerCase()}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  // Stable: prefix matches of every kind first, then the typo-tolerant ones.
+  return [...unique.filter((s) => startsWith(s.text)), ...unique.filter((s) => !startsWith(s.text))].slice(0, limit);
+}
