@@ -34,9 +34,10 @@ const escapeHtml = (text: string) =>
   text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
 /**
- * A highlight from the database as safe HTML: the text escaped, the match markers turned into
- * `<mark>` elements. Nothing else of the document's text can become markup.
+ * A highlight from the database as safe HTML on one line: the text escaped, runs of white space
+ * (line breaks, the gaps where Postgres's parser dropped tag-like tokens) made one space, the match
+ * markers turned into `<mark>` elements. Nothing of the document's text can become markup.
  */
 export function highlightHtml(raw: string, start: string, stop: string): string {
-  return escapeHtml(raw).replaceAll(start, "<mark>").replaceAll(stop, "</mark>");
+  return escapeHtml(raw.replace(/\s+/g, " ").trim()).replaceAll(start, "<mark>").replaceAll(stop, "</mark>");
 }

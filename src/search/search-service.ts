@@ -15,7 +15,7 @@ import {
   searchPage,
   suggestTitles,
   vocabularyCandidates,
-  wordIsReadable,
+  wordIsKnown,
 } from "../db/queries/search.ts";
 import type { Document } from "../db/schema/documents.ts";
 import { applyCorrections, highlightHtml, requiredWords } from "./query-text.ts";
@@ -82,26 +82,34 @@ export function decodeSearchCursor(value: string, sort: "relevance" | "recent", 
  * ever offered after a query as the user found it in a document they may read.
  */
 async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters): Promise<SearchResult["didYouMean"]> {
+  const { db, actor, viewer } = deps;
   const words = [...new Set(requiredWords(text))].filter((word) => /^[\p{L}][\p{L}'-]{2,39}$/u.test(word)).slice(0, 6);
-  const corrections = new Map<string, string>();
-  for (const word of words) {
-    const known = await asActor(deps.db, deps.actor, (tx) => wordIsReadable(tx, { viewer: deps.viewer, word }));
-    if (known) continue;
-    const candidates = await asActor(deps.db, SYSTEM, (tx) =>
-      vocabularyCandidates(tx, { kind: "word", term: word, limit: 5, prefix: false }),
-    );
-    for (const candidate of candidates) {
-      const readable = await asActor(deps.db, deps.actor, (tx) => wordIsReadable(tx, { viewer: deps.viewer, word: candidate }));
-      if (readable) {
-        corrections.set(word, candidate);
-        break;
+  const unknown = await asActor(db, actor, async (tx) => {
+    const found: string[] = [];
+    for (const word of words) if (!(await wordIsKnown(tx, { viewer, word }))) found.push(word);
+    return found;
+  });
+  if (unknown.length === 0) return null;
+  const candidates = await asActor(db, SYSTEM, async (tx) => {
+    const byWord = new Map<string, string[]>();
+    for (const word of unknown) byWord.set(word, await vocabularyCandidates(tx, { kind: "word", term: word, limit: 5, prefix: false }));
+    return byWord;
+  });
+  return asActor(db, actor, async (tx) => {
+    const corrections = new Map<string, string>();
+    for (const [word, options] of candidates) {
+      for (const option of options) {
+        if (await wordIsKnown(tx, { viewer, word: option })) {
+          corrections.set(word, option);
+          break;
+        }
       }
     }
-  }
-  if (corrections.size === 0) return null;
-  const corrected = applyCorrections(text, corrections);
-  const total = await asActor(deps.db, deps.actor, (tx) => countMatches(tx, { viewer: deps.viewer, text: corrected, filters }));
-  return total > 0 ? { query: corrected, total } : null;
+    if (corrections.size === 0) return null;
+    const corrected = applyCorrections(text, corrections);
+    const total = await countMatches(tx, { viewer, text: corrected, filters });
+    return total > 0 ? { query: corrected, total } : null;
+  });
 }
 
 /** One page of results with highlights, the facets of all matches, and "did you mean" when nothing matched. */

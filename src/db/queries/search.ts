@@ -118,7 +118,7 @@ export async function searchPage(
     .select({
       id: ranked.id,
       score: ranked.score,
-      scoreText: sql<string>`${ranked.score}::text`,
+      scoreText: sql<string>`${ranked.score}::text`.as("score_text"),
       createdAtText: ranked.createdAtText,
     })
     .from(ranked)
@@ -225,6 +225,9 @@ export async function suggestTitles(
   tx: Transaction,
   params: { viewer: Viewer; prefix: string; limit: number },
 ): Promise<{ title: string; documentId: string }[]> {
+  // Word similarity of at least 0.5 (pg_trgm's default is 0.6): "quartrly revnue" still finds
+  // "Quarterly revenue report" (0.55), about one typo in every word of five letters or more.
+  await tx.execute(sql`select set_config('pg_trgm.word_similarity_threshold', '0.5', true)`);
   const lowered = sql`lower(${documents.title})`;
   const like = `${params.prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
   const rows = await tx
@@ -287,13 +290,23 @@ export async function readableTags(tx: Transaction, params: { viewer: Viewer; ta
   return found;
 }
 
-/** Whether a readable document contains `word` (unstemmed form, any field). */
-export async function wordIsReadable(tx: Transaction, params: { viewer: Viewer; word: string }): Promise<boolean> {
+/**
+ * Whether `word` needs no correction: a readable document contains it (stemmed as in titles and
+ * text, or as a tag), or it is a stop word the query ignores anyway.
+ */
+export async function wordIsKnown(tx: Transaction, params: { viewer: Viewer; word: string }): Promise<boolean> {
+  const [stop] = await tx.execute<{ stop: boolean }>(sql`select numnode(plainto_tsquery('english', ${params.word})) = 0 as stop`).then((r) => r.rows);
+  if (stop?.stop) return true;
   const [row] = await tx
     .select({ id: documents.id })
     .from(documents)
     .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
-    .where(and(visible(params.viewer, {}), sql`${documentSearch.vector} @@ plainto_tsquery('simple', ${params.word})`))
+    .where(
+      and(
+        visible(params.viewer, {}),
+        sql`${documentSearch.vector} @@ (plainto_tsquery('english', ${params.word}) || plainto_tsquery('simple', ${params.word}))`,
+      ),
+    )
     .limit(1);
   return row !== undefined;
 }

@@ -162,11 +162,14 @@ async function recordOrUndo<T>(c: Context<AppEnv>, key: string, record: () => Pr
 }
 
 /** After a change to a document: cached search results of everyone who can see it go stale. */
-function searchChanged(c: Context<AppEnv>, documentId: string, alsoUsers: string[] = []): void {
-  const { cache, database, background } = c.get("services");
-  background("search cache invalidation", () =>
-    invalidateDocument({ cache, logger: c.get("logger"), db: database.db }, documentId, alsoUsers),
-  );
+/**
+ * After a committed change: cached search results of everyone who can see the document are made
+ * stale before the response, so the caller's next search already reflects the change. Never
+ * throws (a cache that is down only leaves entries to their five-minute TTL).
+ */
+function searchChanged(c: Context<AppEnv>, documentId: string, alsoUsers: string[] = []): Promise<void> {
+  const { cache, database } = c.get("services");
+  return invalidateDocument({ cache, logger: c.get("logger"), db: database.db }, documentId, alsoUsers);
 }
 
 function servable(version: DocumentVersion): void {
@@ -438,7 +441,7 @@ export const documentsRouter = createRouter()
         return document;
       }),
     );
-    searchChanged(c, id);
+    await searchChanged(c, id);
     return c.json(toDocumentJson(document), 201, { Location: `/documents/${id}` });
   })
   .openapi(list, async (c) => {
@@ -469,7 +472,7 @@ export const documentsRouter = createRouter()
       updateDocument(tx, { id, viewer: viewerOf(c), title: body.title, tags: body.tags }),
     );
     if (!document) throw notFound(id);
-    searchChanged(c, id);
+    await searchChanged(c, id);
     return c.json(toDocumentJson(document), 200);
   })
   .openapi(remove, async (c) => {
@@ -486,7 +489,7 @@ export const documentsRouter = createRouter()
     background("removing a deleted document's objects", () =>
       Promise.all([storage.deleteMany(objects.objects), thumbnails.deleteMany(objects.thumbnails)]),
     );
-    searchChanged(c, id);
+    await searchChanged(c, id);
     return c.body(null, 204);
   })
   .openapi(newVersion, async (c) => {
@@ -526,7 +529,7 @@ export const documentsRouter = createRouter()
         return renamed ?? added.document;
       }),
     );
-    searchChanged(c, id);
+    await searchChanged(c, id);
     return c.json(toDocumentJson(document), 201, { Location: `/documents/${id}` });
   })
   .openapi(versions, async (c) => {
@@ -566,7 +569,7 @@ export const documentsRouter = createRouter()
       });
       return added.document;
     });
-    searchChanged(c, id);
+    await searchChanged(c, id);
     return c.json(toDocumentJson(document), 201);
   })
   .openapi(content, async (c) => {
@@ -648,7 +651,7 @@ export const documentsRouter = createRouter()
     await asActor(db(c), actorOf(c), (tx) =>
       putShare(tx, { documentId: id, userId: target.id, access: body.access, grantedBy: c.get("auth").userId }),
     );
-    searchChanged(c, id, [target.id]);
+    await searchChanged(c, id, [target.id]);
     return c.json({ data: await sharesOf(c, id) }, 200);
   })
   .openapi(unshare, async (c) => {
@@ -659,7 +662,7 @@ export const documentsRouter = createRouter()
     if (!allowed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
     const removed = await asActor(db(c), actorOf(c), (tx) => deleteShare(tx, { documentId: id, userId }));
     if (!removed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
-    searchChanged(c, id, [userId]);
+    await searchChanged(c, id, [userId]);
     return c.body(null, 204);
   })
   .openapi(reprocess, async (c) => {
@@ -685,7 +688,7 @@ export const documentsRouter = createRouter()
       return getDocument(tx, { id, viewer: anyDocument });
     });
     if (!document) throw notFound(id);
-    searchChanged(c, id);
+    await searchChanged(c, id);
     return c.json(toDocumentJson(document), 202);
   });
 

@@ -1,0 +1,345 @@
+import { describe, expect, it } from "vitest";
+import { signedIn, signedInAdmin } from "../auth-helpers.ts";
+import { created, type DocumentJson, processed, rawUpload } from "../document-helpers.ts";
+import { api, expectProblem } from "../helpers.ts";
+import { allPages, search, suggestions, titlesFound } from "../search-helpers.ts";
+
+type Auth = Record<string, string>;
+
+/** A text document, processed (so its text is indexed). */
+async function textDocument(auth: Auth, title: string, text: string, tags: string[] = []): Promise<DocumentJson> {
+  const doc = await created(rawUpload(auth, text, "text/plain", { title, tags: tags.join(",") }));
+  const done = await processed(auth, doc.id);
+  expect(done.status).toBe("ready");
+  return done;
+}
+
+const sorted = (items: string[]) => [...items].sort();
+
+describe("query syntax", async () => {
+  const owner = await signedIn();
+  const auth = owner.auth;
+  await Promise.all([
+    textDocument(auth, "Alpha report", "The quick brown fox jumps over the lazy dog."),
+    textDocument(auth, "Beta report", "A brown dog sleeps; nothing quick about it."),
+    textDocument(auth, "Gamma notes", "I run along the river every morning."),
+    textDocument(auth, "Delta notes", "Runners gathered in the park."),
+  ]);
+
+  it("requires every word", async () => {
+    expect(sorted(await titlesFound(auth, { q: "brown dog" }))).toEqual(["Alpha report", "Beta report"]);
+    expect(await titlesFound(auth, { q: "brown fox" })).toEqual(["Alpha report"]);
+  });
+
+  it("matches quoted phrases as phrases", async () => {
+    expect(await titlesFound(auth, { q: '"quick brown fox"' })).toEqual(["Alpha report"]);
+    expect(await titlesFound(auth, { q: '"brown quick"' })).toEqual([]);
+  });
+
+  it("reads OR between alternatives", async () => {
+    expect(sorted(await titlesFound(auth, { q: "fox OR sleeps" }))).toEqual(["Alpha report", "Beta report"]);
+    expect(sorted(await titlesFound(auth, { q: "fox or river" }))).toEqual(["Alpha report", "Gamma notes"]);
+  });
+
+  it("excludes -words and -\"phrases\"", async () => {
+    expect(await titlesFound(auth, { q: "report -fox" })).toEqual(["Beta report"]);
+    expect(await titlesFound(auth, { q: 'report -"lazy dog"' })).toEqual(["Beta report"]);
+  });
+
+  it('stems English words: "running" finds "run"', async () => {
+    expect(await titlesFound(auth, { q: "running" })).toEqual(["Gamma notes"]);
+    expect(await titlesFound(auth, { q: "runs" })).toEqual(["Gamma notes"]);
+    expect(await titlesFound(auth, { q: "runner" })).toEqual(["Delta notes"]);
+  });
+
+  it("is case-insensitive and ignores punctuation and stop words", async () => {
+    expect(await titlesFound(auth, { q: "  The QUICK, fox!  " })).toEqual(["Alpha report"]);
+  });
+
+  it("browses newest first without a query", async () => {
+    const { body } = await search(auth, {});
+    expect(body.total).toBe(4);
+    // (JSON dates have milliseconds; the order's ties are broken on microseconds, then id.)
+    const created = body.data.map((hit) => hit.document.createdAt);
+    expect(created).toEqual([...created].sort().reverse());
+  });
+
+  it("refuses what is not a query, with a problem", async () => {
+    for (const query of ["q=" + "x".repeat(201), "limit=0", "limit=51", "sort=best", "owner=me", "createdFrom=yesterday", "cursor=nope", "tags=%3Cscript%3E"]) {
+      const problem = await expectProblem(await api(`/search?${query}`, { headers: auth }), 400);
+      expect(problem.type, query).toBe("/problems/validation_failed");
+    }
+    await expectProblem(await api("/search?q=fox"), 401);
+  });
+});
+
+describe("ranking and highlights", async () => {
+  const owner = await signedIn();
+  const auth = owner.auth;
+  await textDocument(auth, "Quarterly figures", `Somewhere in this long text the word zebra appears once. ${"Filler words about other things. ".repeat(40)}`);
+  await textDocument(auth, "Zebra migration", "Herds cross the river in the dry season.");
+  await textDocument(auth, "Field notes", "zebra zebra zebra: three zebras at the water hole.");
+
+  it("ranks a title match above matches in the text", async () => {
+    const { body } = await search(auth, { q: "zebra" });
+    expect(body.data.map((hit) => hit.document.title)).toEqual(["Zebra migration", "Field notes", "Quarterly figures"]);
+    const scores = body.data.map((hit) => hit.score);
+    expect(scores).toEqual([...scores].sort((a, b) => b - a));
+    expect(scores[2]).toBeGreaterThan(0);
+  });
+
+  it("sorts by recency on request", async () => {
+    const { body } = await search(auth, { q: "zebra", sort: "recent" });
+    expect(body.data.map((hit) => hit.document.title)).toEqual(["Field notes", "Zebra migration", "Quarterly figures"]);
+    expect(body.data.every((hit) => hit.score === 0)).toBe(true);
+  });
+
+  it("highlights matches in the title and a snippet of the text", async () => {
+    const { body } = await search(auth, { q: "zebra" });
+    const [title, , text] = body.data;
+    expect(title?.highlights.title).toBe("<mark>Zebra</mark> migration");
+    expect(text?.highlights.title).toBe("Quarterly figures");
+    expect(text?.highlights.content).toContain("the word <mark>zebra</mark> appears once");
+    expect(text?.highlights.content?.length).toBeLessThan(400);
+  });
+
+  it("escapes the document's own markup in highlights", async () => {
+    await textDocument(auth, "<img src=x onerror=alert(1)> okapi", 'Okapi & "friends" <b>of</b> the forest');
+    const [hit] = (await search(auth, { q: "okapi" })).body.data;
+    expect(hit?.highlights.title).toBe("&lt;img src=x onerror=alert(1)&gt; <mark>okapi</mark>");
+    // Postgres's parser drops what looks like a tag from snippets; the rest is escaped.
+    expect(hit?.highlights.content).toBe("<mark>Okapi</mark> &amp; &quot;friends&quot; of the forest");
+  });
+});
+
+describe("filters and facets", async () => {
+  const owner = await signedIn();
+  const auth = owner.auth;
+  const docs = await Promise.all([
+    textDocument(auth, "Budget 2026", "finance plan for the budget year", ["finance", "plan"]),
+    textDocument(auth, "Budget review", "the budget was reviewed", ["finance"]),
+    textDocument(auth, "Hiring budget", "a budget for hiring", ["hr", "plan"]),
+    textDocument(auth, "Office move", "no money talk here", ["facilities"]),
+  ]);
+  const markdown = await created(rawUpload(auth, "# Budget\n\nMarkdown budget notes", "text/markdown", { title: "Budget notes", tags: "finance" }));
+  await processed(auth, markdown.id);
+
+  it("counts every match by tag, type and month, and the counts add up", async () => {
+    const { body } = await search(auth, { q: "budget" });
+    expect(body.total).toBe(4);
+    expect(body.facets.tags).toEqual([
+      { value: "finance", count: 3 },
+      { value: "plan", count: 2 },
+      { value: "hr", count: 1 },
+    ]);
+    expect(body.facets.types).toEqual([
+      { value: "text/plain", count: 3 },
+      { value: "text/markdown", count: 1 },
+    ]);
+    const month = new Date().toISOString().slice(0, 7);
+    expect(body.facets.created).toEqual([{ value: month, count: 4 }]);
+    const sum = (list: { count: number }[]) => list.reduce((total, entry) => total + entry.count, 0);
+    expect(sum(body.facets.types)).toBe(body.total);
+    expect(sum(body.facets.created)).toBe(body.total);
+  });
+
+  it("filters by tags (all of them), type, owner and creation date, and facets follow the filters", async () => {
+    const byTags = await search(auth, { q: "budget", tags: "finance,plan" });
+    expect(byTags.body.data.map((hit) => hit.document.title)).toEqual(["Budget 2026"]);
+    expect(byTags.body.total).toBe(1);
+    expect(byTags.body.facets.tags).toEqual([
+      { value: "finance", count: 1 },
+      { value: "plan", count: 1 },
+    ]);
+
+    const byType = await search(auth, { q: "budget", type: "text/markdown" });
+    expect(byType.body.data.map((hit) => hit.document.title)).toEqual(["Budget notes"]);
+    expect(byType.body.facets.types).toEqual([{ value: "text/markdown", count: 1 }]);
+
+    expect((await search(auth, { q: "budget", owner: owner.user.id })).body.total).toBe(4);
+    expect((await search(auth, { q: "budget", owner: crypto.randomUUID() })).body.total).toBe(0);
+
+    const first = docs[0] as DocumentJson;
+    const after = new Date(new Date(first.createdAt).getTime() + 1).toISOString();
+    const from = await search(auth, { q: "budget", createdFrom: first.createdAt });
+    const to = await search(auth, { q: "budget", createdTo: first.createdAt });
+    expect(from.body.total + to.body.total).toBe(4);
+    expect(from.body.data.map((hit) => hit.document.id)).toContain(first.id);
+    expect((await search(auth, { q: "budget", createdFrom: after, createdTo: after })).body.total).toBe(0);
+  });
+
+  it("browses with filters and no query", async () => {
+    const { body } = await search(auth, { tags: "facilities" });
+    expect(body.data.map((hit) => hit.document.title)).toEqual(["Office move"]);
+    expect(body.total).toBe(1);
+  });
+});
+
+describe("pagination", async () => {
+  const owner = await signedIn();
+  const auth = owner.auth;
+  // Scores differ (how often the word occurs) and tie (equal texts), so both orders are exercised.
+  const originals = await Promise.all(
+    Array.from({ length: 14 }, (_, i) =>
+      textDocument(auth, `Page ${i}`, `${"walrus ".repeat(1 + (i % 4))} and ${"other words ".repeat(i)}`),
+    ),
+  );
+  const ids = originals.map((doc) => doc.id);
+
+  for (const sort of ["relevance", "recent"] as const) {
+    it(`walks every match exactly once by ${sort}, while documents are added`, async () => {
+      const added: string[] = [];
+      const hits = await allPages(auth, { q: "walrus", sort, limit: 3 }, async () => {
+        // New matches arrive between pages (titles are indexed as they are written).
+        const doc = await created(rawUpload(auth, "no match in the text", "text/plain", { title: `walrus newcomer ${added.length}` }));
+        added.push(doc.id);
+      });
+      const seen = hits.map((hit) => hit.document.id);
+      expect(new Set(seen).size).toBe(seen.length);
+      for (const id of ids) expect(seen).toContain(id);
+      if (sort === "relevance") {
+        const scores = hits.map((hit) => hit.score);
+        expect(scores).toEqual([...scores].sort((a, b) => b - a));
+      } else {
+        // Newest first: nothing created after the walk began can appear behind the first page.
+        expect(seen.filter((id) => added.includes(id))).toEqual([]);
+      }
+      for (const id of added) await processed(auth, id);
+    });
+  }
+
+  it("refuses a cursor of another sort", async () => {
+    const { body } = await search(auth, { q: "walrus", limit: 2 });
+    expect(body.nextCursor).not.toBeNull();
+    const res = await api(`/search?q=walrus&sort=recent&cursor=${body.nextCursor}`, { headers: auth });
+    await expectProblem(res, 400);
+  });
+});
+
+describe("access control", async () => {
+  const alice = await signedIn();
+  const bob = await signedIn();
+  const admin = await signedInAdmin();
+  const secret = await textDocument(alice.auth, "Narwhal secret plan", "only alice may read about the narwhal", ["narwhal-private"]);
+  const shared = await textDocument(alice.auth, "Narwhal shared notes", "bob may read these narwhal notes", ["narwhal-shared"]);
+  const own = await textDocument(bob.auth, "Narwhal sightings", "bob's own narwhal list");
+
+  it("finds, counts and facets only what the caller may read", async () => {
+    const before = await search(bob.auth, { q: "narwhal" });
+    expect(before.body.data.map((hit) => hit.document.id)).toEqual([own.id]);
+    expect(before.body.total).toBe(1);
+    expect(before.body.facets.tags).toEqual([]);
+
+    const share = await api(`/documents/${shared.id}/shares`, {
+      method: "PUT",
+      headers: { ...alice.auth, "content-type": "application/json" },
+      body: JSON.stringify({ user: bob.user.username, access: "read" }),
+    });
+    expect(share.status).toBe(200);
+
+    const after = await search(bob.auth, { q: "narwhal" });
+    expect(sorted(after.body.data.map((hit) => hit.document.id))).toEqual(sorted([own.id, shared.id]));
+    expect(after.body.total).toBe(2);
+    expect(after.body.facets.tags).toEqual([{ value: "narwhal-shared", count: 1 }]);
+    expect((await search(bob.auth, { q: "secret" })).body.total).toBe(0);
+    expect((await search(bob.auth, { tags: "narwhal-private" })).body.total).toBe(0);
+    expect((await search(bob.auth, { q: "narwhal", owner: alice.user.id })).body.data.map((hit) => hit.document.id)).toEqual([shared.id]);
+
+    const all = await search(admin.auth, { q: "narwhal", owner: alice.user.id });
+    expect(sorted(all.body.data.map((hit) => hit.document.id))).toEqual(sorted([secret.id, shared.id]));
+  });
+
+  it("suggests only titles and tags of readable documents", async () => {
+    const forBob = await suggestions(bob.auth, "narwh", 20);
+    const texts = forBob.map((s) => s.text);
+    expect(texts).not.toContain("Narwhal secret plan");
+    expect(texts).not.toContain("narwhal-private");
+    expect(texts).toContain("Narwhal sightings");
+    const forAlice = (await suggestions(alice.auth, "narwh", 20)).map((s) => s.text);
+    expect(forAlice).toEqual(expect.arrayContaining(["Narwhal secret plan", "narwhal-private"]));
+  });
+
+  it("never offers another user's words as 'did you mean'", async () => {
+    await textDocument(alice.auth, "Kaleidoscope", "a kaleidoscopic afternoon");
+    const stranger = await search(bob.auth, { q: "kaleidoscopik" });
+    expect(stranger.body.total).toBe(0);
+    expect(stranger.body.didYouMean).toBeNull();
+    const ownerView = await search(alice.auth, { q: "kaleidoscopik" });
+    expect(ownerView.body.didYouMean).toEqual({ query: "kaleidoscopic", total: 1 });
+  });
+
+  it("drops deleted documents at once", async () => {
+    const doomed = await textDocument(bob.auth, "Narwhal to delete", "gone soon");
+    expect((await search(bob.auth, { q: "delete" })).body.total).toBe(1);
+    expect((await api(`/documents/${doomed.id}`, { method: "DELETE", headers: bob.auth })).status).toBe(204);
+    expect((await search(bob.auth, { q: "delete" })).body.total).toBe(0);
+  });
+});
+
+describe("did you mean", async () => {
+  const owner = await signedIn();
+  const auth = owner.auth;
+  await textDocument(auth, "Elephant census", "The elephant population of the reserve grew.");
+
+  it("corrects a misspelt word when nothing matched", async () => {
+    const { body } = await search(auth, { q: "elefant census" });
+    expect(body.total).toBe(0);
+    expect(body.didYouMean).toEqual({ query: "elephant census", total: 1 });
+  });
+
+  it("keeps the query's syntax around the correction", async () => {
+    const { body } = await search(auth, { q: 'populaton -"dry season"' });
+    expect(body.didYouMean).toEqual({ query: 'population -"dry season"', total: 1 });
+  });
+
+  it("offers nothing when there is nothing close, or when results exist", async () => {
+    expect((await search(auth, { q: "xylophonequartz" })).body.didYouMean).toBeNull();
+    expect((await search(auth, { q: "elephant" })).body.didYouMean).toBeNull();
+  });
+});
+
+describe("autocomplete", async () => {
+  const owner = await signedIn();
+  const auth = owner.auth;
+  await textDocument(auth, "Quarterly revenue report", "numbers", ["quarterly-close"]);
+  await textDocument(auth, "Annual quarterly summary", "more numbers");
+
+  it("completes prefixes of titles (start first) and tags", async () => {
+    const found = await suggestions(auth, "quar");
+    expect(found.slice(0, 1)).toEqual([expect.objectContaining({ text: "Quarterly revenue report", kind: "title" })]);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ text: "Annual quarterly summary", kind: "title" }),
+        { text: "quarterly-close", kind: "tag", documentId: null },
+      ]),
+    );
+    const title = found.find((s) => s.kind === "title");
+    expect(title?.documentId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("tolerates typos", async () => {
+    const found = await suggestions(auth, "quartrly revnue");
+    expect(found.map((s) => s.text)).toContain("Quarterly revenue report");
+  });
+
+  it("suggests a query only once several people ran it and it found something", async () => {
+    const phrase = `quokka ${crypto.randomUUID().slice(0, 6)}`;
+    const searchers = [owner, await signedIn(), await signedIn()];
+    for (const searcher of searchers) {
+      await textDocument(searcher.auth, `${phrase} habitat`, "small marsupial");
+    }
+    const [first, second, third] = searchers;
+    if (!first || !second || !third) throw new Error("three searchers");
+    await search(first.auth, { q: phrase });
+    await search(second.auth, { q: phrase });
+    const someone = await signedIn();
+    const queryKind = async () => (await suggestions(someone.auth, phrase.slice(0, 9), 20)).filter((s) => s.kind === "query");
+    await expect.poll(queryKind, { timeout: 5_000 }).toEqual([]);
+    await search(third.auth, { q: phrase });
+    await expect.poll(queryKind, { timeout: 10_000 }).toEqual([{ text: phrase, kind: "query", documentId: null }]);
+  });
+
+  it("refuses an empty prefix", async () => {
+    await expectProblem(await api("/search/suggest?q=%20", { headers: auth }), 400);
+  });
+});

@@ -1,0 +1,60 @@
+import type { DocumentJson } from "./document-helpers.ts";
+import { api } from "./helpers.ts";
+
+type Headers = Record<string, string>;
+
+export interface SearchJson {
+  queryId: string;
+  total: number;
+  data: { document: DocumentJson; score: number; highlights: { title: string; content: string | null } }[];
+  nextCursor: string | null;
+  facets: Record<"tags" | "types" | "created", { value: string; count: number }[]>;
+  didYouMean: { query: string; total: number } | null;
+}
+
+export interface Searched {
+  body: SearchJson;
+  cache: string | null;
+}
+
+/** GET /search with these query parameters; fails the test unless it answers 200. */
+export async function search(auth: Headers, params: Record<string, string | number>, fetcher = api): Promise<Searched> {
+  const query = new URLSearchParams(Object.entries(params).map(([key, value]) => [key, String(value)]));
+  const res = await fetcher(`/search?${query}`, { headers: auth });
+  if (res.status !== 200) throw new Error(`GET /search?${query}: ${res.status} ${await res.text()}`);
+  return { body: (await res.json()) as SearchJson, cache: res.headers.get("x-cache") };
+}
+
+/** The titles of a search's first page, in order. */
+export async function titlesFound(auth: Headers, params: Record<string, string | number>): Promise<string[]> {
+  return (await search(auth, params)).body.data.map((hit) => hit.document.title);
+}
+
+/** Every page of a search, following `nextCursor`; `between` runs before each further page. */
+export async function allPages(
+  auth: Headers,
+  params: Record<string, string | number>,
+  between: () => Promise<void> = async () => {},
+): Promise<SearchJson["data"]> {
+  const hits: SearchJson["data"] = [];
+  let cursor: string | null = null;
+  do {
+    const page: Searched = await search(auth, cursor ? { ...params, cursor } : params);
+    hits.push(...page.body.data);
+    cursor = page.body.nextCursor;
+    if (cursor) await between();
+  } while (cursor);
+  return hits;
+}
+
+export interface SuggestionJson {
+  text: string;
+  kind: "title" | "tag" | "query";
+  documentId: string | null;
+}
+
+export async function suggestions(auth: Headers, q: string, limit = 8): Promise<SuggestionJson[]> {
+  const res = await api(`/search/suggest?${new URLSearchParams({ q, limit: String(limit) })}`, { headers: auth });
+  if (res.status !== 200) throw new Error(`GET /search/suggest: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { data: SuggestionJson[] }).data;
+}
