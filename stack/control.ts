@@ -49,7 +49,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
 /**
  * For tests running inside workerd:
  * - `POST /outage/{postgres|redis|s3}/{stop|start}` stops and starts the real services of a
- *   dedicated stack (never the shared one);
+ *   dedicated stack (never the shared one); `/outage/redis/{pause|resume}` freezes Redis;
  * - `/hooks/{name}` is a webhook receiver (`POST` records, `GET` lists, `PUT …/answers` sets the
  *   statuses it answers with).
  */
@@ -77,14 +77,14 @@ export async function startControlServer(stacks: { outage: Stack }): Promise<Con
       }
       return;
     }
-    const match = /^\/outage\/(postgres|redis|s3)\/(stop|start)$/.exec(req.url ?? "");
+    const match = /^\/outage\/(postgres|redis|s3)\/(stop|start|pause|resume)$/.exec(req.url ?? "");
     const service = match ? services[match[1] as keyof typeof services] : undefined;
-    if (req.method !== "POST" || !match || !service) {
+    const action = match?.[2] as "stop" | "start" | "pause" | "resume" | undefined;
+    if (req.method !== "POST" || !service || !action || !(action in service)) {
       res.writeHead(404).end();
       return;
     }
-    const action = match[2] === "stop" ? service.stop() : service.start();
-    action.then(
+    (service as Partial<Record<typeof action, () => Promise<void>>>)[action]?.().then(
       () => res.writeHead(204).end(),
       (error: unknown) => res.writeHead(500, { "content-type": "text/plain" }).end(String(error)),
     );

@@ -17,6 +17,10 @@ export interface RedisServer {
   readonly port: number;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open and nothing answers, as a hung server. */
+  pause(): Promise<void>;
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): Promise<void>;
 }
 
 export const REDIS_INSTALL_HINT =
@@ -67,7 +71,16 @@ export async function startRedis(binary: string, options: RedisOptions): Promise
     async stop() {
       const running = child;
       child = undefined;
-      if (running) await terminate(running);
+      if (running) {
+        running.kill("SIGCONT");
+        await terminate(running);
+      }
+    },
+    async pause() {
+      child?.kill("SIGSTOP");
+    },
+    async resume() {
+      child?.kill("SIGCONT");
     },
   };
 }

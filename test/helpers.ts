@@ -1,5 +1,6 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
+import { vi } from "vitest";
 import { buildApp } from "../src/app/app.ts";
 
 export { eventually } from "./eventually.ts";
@@ -33,8 +34,32 @@ export function outageBindings(): Partial<Env> {
   return testEnv.OUTAGE_STACK as Partial<Env>;
 }
 
-/** Stops or starts a real service of the outage stack. */
-export async function outage(service: "postgres" | "redis" | "s3", action: "stop" | "start"): Promise<void> {
+/** A user registered and signed in on the outage stack, through its own API: their auth headers. */
+export async function outageUser(): Promise<Record<string, string>> {
+  const bindings = outageBindings();
+  const name = `outage-${crypto.randomUUID().slice(0, 10)}`;
+  const password = "correct horse battery staple";
+  const ip = { "cf-connecting-ip": `10.9.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}` };
+  const register = await apiWith(bindings, "/users", {
+    method: "POST",
+    headers: { "content-type": "application/json", ...ip },
+    body: JSON.stringify({ email: `${name}@example.com`, username: name, password }),
+  });
+  if (register.status !== 201) throw new Error(`register: ${register.status} ${await register.text()}`);
+  const token = await apiWith(bindings, "/auth/token", {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...ip },
+    body: new URLSearchParams({ grant_type: "password", username: name, password }).toString(),
+  });
+  if (token.status !== 200) throw new Error(`login: ${token.status} ${await token.text()}`);
+  const { access_token } = (await token.json()) as { access_token: string };
+  return { authorization: `Bearer ${access_token}` };
+}
+
+/** Stops or starts a real service of the outage stack (Redis can also be frozen and thawed). */
+export async function outage(
+  ...[service, action]: ["postgres" | "redis" | "s3", "stop" | "start"] | ["redis", "pause" | "resume"]
+): Promise<void> {
   const res = await fetch(`${testEnv.CONTROL_URL}/outage/${service}/${action}`, { method: "POST" });
   if (res.status !== 204) throw new Error(`could not ${action} ${service}: ${res.status} ${await res.text()}`);
 }
@@ -65,4 +90,14 @@ export async function expectProblem(res: Response, status: number): Promise<Prob
     throw new Error("problem requestId differs from X-Request-ID");
   if (/\bat \S+ \(|\.ts:\d+|\.js:\d+/.test(text)) throw new Error(`problem leaks a stack trace: ${text}`);
   return body;
+}
+
+/** Captures the JSON lines written to the console while `run` executes (restore with vi.restoreAllMocks). */
+export async function captureLines(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
+  const lines: string[] = [];
+  for (const method of ["log", "warn", "error"] as const) {
+    vi.spyOn(console, method).mockImplementation((line: unknown) => void lines.push(String(line)));
+  }
+  await run();
+  return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 }

@@ -1,5 +1,5 @@
 import type { DocumentJson } from "./document-helpers.ts";
-import { api } from "./helpers.ts";
+import { api, eventually } from "./helpers.ts";
 
 type Headers = Record<string, string>;
 
@@ -23,6 +23,17 @@ export async function search(auth: Headers, params: Record<string, string | numb
   const res = await fetcher(`/search?${query}`, { headers: auth });
   if (res.status !== 200) throw new Error(`GET /search?${query}: ${res.status} ${await res.text()}`);
   return { body: (await res.json()) as SearchJson, cache: res.headers.get("x-cache") };
+}
+
+/**
+ * Repeats a search until the cache answers it: results are stored in the background after a
+ * miss (the response does not wait for Redis), so the next request may come first.
+ */
+export function cachedSearch(auth: Headers, params: Record<string, string | number>, fetcher = api): Promise<Searched> {
+  return eventually(async () => {
+    const searched = await search(auth, params, fetcher);
+    return searched.cache === "HIT" ? searched : undefined;
+  });
 }
 
 /** The titles of a search's first page, in order. */

@@ -1,7 +1,7 @@
 import { asActor, SYSTEM } from "../db/actor.ts";
 import type { Database } from "../db/client.ts";
-import { documentAudience } from "../db/queries/documents.ts";
 import type { Viewer } from "../db/queries/documents.ts";
+import { documentAudience } from "../db/queries/documents.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 

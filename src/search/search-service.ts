@@ -33,7 +33,11 @@ export interface SearchResult {
   total: number;
   data: { document: Document; score: number; highlights: { title: string; content: string | null } }[];
   nextCursor: string | null;
-  facets: { tags: { value: string; count: number }[]; types: { value: string; count: number }[]; created: { value: string; count: number }[] };
+  facets: {
+    tags: { value: string; count: number }[];
+    types: { value: string; count: number }[];
+    created: { value: string; count: number }[];
+  };
   didYouMean: { query: string; total: number } | null;
 }
 
@@ -53,12 +57,19 @@ const CursorSchema = z.union([
 ]);
 
 function encodeCursor(cursor: SearchCursor): string {
-  const body = cursor.sort === "relevance" ? { s: cursor.sort, v: cursor.score, i: cursor.id } : { s: cursor.sort, c: cursor.createdAt, i: cursor.id };
+  const body =
+    cursor.sort === "relevance"
+      ? { s: cursor.sort, v: cursor.score, i: cursor.id }
+      : { s: cursor.sort, c: cursor.createdAt, i: cursor.id };
   return btoa(JSON.stringify(body)).replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
 }
 
 /** The cursor a client sent back, or undefined when it is not one of ours (or not for this sort). */
-export function decodeSearchCursor(value: string, sort: "relevance" | "recent", hasText: boolean): SearchCursor | undefined {
+export function decodeSearchCursor(
+  value: string,
+  sort: "relevance" | "recent",
+  hasText: boolean,
+): SearchCursor | undefined {
   try {
     const parsed = CursorSchema.safeParse(JSON.parse(atob(value.replaceAll("-", "+").replaceAll("_", "/"))));
     if (!parsed.success) return undefined;
@@ -92,7 +103,8 @@ async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters
   if (unknown.length === 0) return null;
   const candidates = await asActor(db, SYSTEM, async (tx) => {
     const byWord = new Map<string, string[]>();
-    for (const word of unknown) byWord.set(word, await vocabularyCandidates(tx, { kind: "word", term: word, limit: 5, prefix: false }));
+    for (const word of unknown)
+      byWord.set(word, await vocabularyCandidates(tx, { kind: "word", term: word, limit: 5, prefix: false }));
     return byWord;
   });
   return asActor(db, actor, async (tx) => {
@@ -149,7 +161,10 @@ export async function search(deps: SearchDeps, request: SearchRequest): Promise<
         score: hit.score,
         highlights: {
           title: highlightHtml(detail.titleHighlight, HIGHLIGHT_START, HIGHLIGHT_STOP),
-          content: detail.contentHighlight === null ? null : highlightHtml(detail.contentHighlight, HIGHLIGHT_START, HIGHLIGHT_STOP),
+          content:
+            detail.contentHighlight === null
+              ? null
+              : highlightHtml(detail.contentHighlight, HIGHLIGHT_START, HIGHLIGHT_STOP),
         },
       },
     ];
@@ -193,12 +208,16 @@ export async function suggest(deps: SearchDeps, prefix: string, limit: number): 
       }),
     ),
   ]);
-  const tags = await asActor(deps.db, deps.actor, (tx) => readableTags(tx, { viewer: deps.viewer, tags: tagCandidates }));
+  const tags = await asActor(deps.db, deps.actor, (tx) =>
+    readableTags(tx, { viewer: deps.viewer, tags: tagCandidates }),
+  );
 
   const startsWith = (text: string) => text.toLowerCase().startsWith(term) || text.toLowerCase().includes(` ${term}`);
   const all: Suggestion[] = [
     ...titles.map((t) => ({ text: t.title, kind: "title" as const, documentId: t.documentId })),
-    ...tagCandidates.filter((tag) => tags.has(tag)).map((tag) => ({ text: tag, kind: "tag" as const, documentId: null })),
+    ...tagCandidates
+      .filter((tag) => tags.has(tag))
+      .map((tag) => ({ text: tag, kind: "tag" as const, documentId: null })),
     ...queries.map((q) => ({ text: q.query, kind: "query" as const, documentId: null })),
   ];
   const seen = new Set<string>();

@@ -4,7 +4,7 @@ import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { documents, uploadIntents } from "../../src/db/schema/documents.ts";
 import { keysIn } from "../document-helpers.ts";
-import { apiWith, expectProblem, outage, outageBindings } from "../helpers.ts";
+import { apiWith, expectProblem, outage, outageBindings, outageUser } from "../helpers.ts";
 
 // Uploads against a stack whose services these tests stop (never the shared one), by a user
 // registered on that stack through its own API.
@@ -24,29 +24,6 @@ async function stop(service: "postgres" | "s3") {
 async function start(service: "postgres" | "s3") {
   await outage(service, "start");
   stopped.splice(stopped.indexOf(service), 1);
-}
-
-/** A user on the outage stack, signed in. */
-async function outageUser(): Promise<Record<string, string>> {
-  const name = `outage-${crypto.randomUUID().slice(0, 10)}`;
-  const ip = { "cf-connecting-ip": `10.9.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}` };
-  const register = await apiWith(outageEnv, "/users", {
-    method: "POST",
-    headers: { "content-type": "application/json", ...ip },
-    body: JSON.stringify({ email: `${name}@example.com`, username: name, password: "correct horse battery staple" }),
-  });
-  if (register.status !== 201) throw new Error(`register: ${register.status} ${await register.text()}`);
-  const token = await apiWith(outageEnv, "/auth/token", {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", ...ip },
-    body: new URLSearchParams({
-      grant_type: "password",
-      username: name,
-      password: "correct horse battery staple",
-    }).toString(),
-  });
-  const { access_token } = (await token.json()) as { access_token: string };
-  return { authorization: `Bearer ${access_token}` };
 }
 
 async function rowsTitled(title: string): Promise<number> {

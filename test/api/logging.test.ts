@@ -1,16 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createLogger, redact } from "../../src/pkg/logger/logger.ts";
-import { apiWith } from "../helpers.ts";
-
-/** Captures the JSON lines written to the console while `run` executes. */
-async function captureLines(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
-  const lines: string[] = [];
-  for (const method of ["log", "warn", "error"] as const) {
-    vi.spyOn(console, method).mockImplementation((line: unknown) => void lines.push(String(line)));
-  }
-  await run();
-  return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-}
+import { apiWith, captureLines } from "../helpers.ts";
 
 afterEach(() => vi.restoreAllMocks());
 

@@ -41,7 +41,7 @@ describe("query syntax", async () => {
     expect(sorted(await titlesFound(auth, { q: "fox or river" }))).toEqual(["Alpha report", "Gamma notes"]);
   });
 
-  it("excludes -words and -\"phrases\"", async () => {
+  it('excludes -words and -"phrases"', async () => {
     expect(await titlesFound(auth, { q: "report -fox" })).toEqual(["Beta report"]);
     expect(await titlesFound(auth, { q: 'report -"lazy dog"' })).toEqual(["Beta report"]);
   });
@@ -65,7 +65,16 @@ describe("query syntax", async () => {
   });
 
   it("refuses what is not a query, with a problem", async () => {
-    for (const query of ["q=" + "x".repeat(201), "limit=0", "limit=51", "sort=best", "owner=me", "createdFrom=yesterday", "cursor=nope", "tags=%3Cscript%3E"]) {
+    for (const query of [
+      "q=" + "x".repeat(201),
+      "limit=0",
+      "limit=51",
+      "sort=best",
+      "owner=me",
+      "createdFrom=yesterday",
+      "cursor=nope",
+      "tags=%3Cscript%3E",
+    ]) {
       const problem = await expectProblem(await api(`/search?${query}`, { headers: auth }), 400);
       expect(problem.type, query).toBe("/problems/validation_failed");
     }
@@ -76,7 +85,11 @@ describe("query syntax", async () => {
 describe("ranking and highlights", async () => {
   const owner = await signedIn();
   const auth = owner.auth;
-  await textDocument(auth, "Quarterly figures", `Somewhere in this long text the word zebra appears once. ${"Filler words about other things. ".repeat(40)}`);
+  await textDocument(
+    auth,
+    "Quarterly figures",
+    `Somewhere in this long text the word zebra appears once. ${"Filler words about other things. ".repeat(40)}`,
+  );
   await textDocument(auth, "Zebra migration", "Herds cross the river in the dry season.");
   await textDocument(auth, "Field notes", "zebra zebra zebra: three zebras at the water hole.");
 
@@ -121,7 +134,9 @@ describe("filters and facets", async () => {
     textDocument(auth, "Hiring budget", "a budget for hiring", ["hr", "plan"]),
     textDocument(auth, "Office move", "no money talk here", ["facilities"]),
   ]);
-  const markdown = await created(rawUpload(auth, "# Budget\n\nMarkdown budget notes", "text/markdown", { title: "Budget notes", tags: "finance" }));
+  const markdown = await created(
+    rawUpload(auth, "# Budget\n\nMarkdown budget notes", "text/markdown", { title: "Budget notes", tags: "finance" }),
+  );
   await processed(auth, markdown.id);
 
   it("counts every match by tag, type and month, and the counts add up", async () => {
@@ -191,7 +206,9 @@ describe("pagination", async () => {
       const added: string[] = [];
       const hits = await allPages(auth, { q: "walrus", sort, limit: 3 }, async () => {
         // New matches arrive between pages (titles are indexed as they are written).
-        const doc = await created(rawUpload(auth, "no match in the text", "text/plain", { title: `walrus newcomer ${added.length}` }));
+        const doc = await created(
+          rawUpload(auth, "no match in the text", "text/plain", { title: `walrus newcomer ${added.length}` }),
+        );
         added.push(doc.id);
       });
       const seen = hits.map((hit) => hit.document.id);
@@ -220,8 +237,12 @@ describe("access control", async () => {
   const alice = await signedIn();
   const bob = await signedIn();
   const admin = await signedInAdmin();
-  const secret = await textDocument(alice.auth, "Narwhal secret plan", "only alice may read about the narwhal", ["narwhal-private"]);
-  const shared = await textDocument(alice.auth, "Narwhal shared notes", "bob may read these narwhal notes", ["narwhal-shared"]);
+  const secret = await textDocument(alice.auth, "Narwhal secret plan", "only alice may read about the narwhal", [
+    "narwhal-private",
+  ]);
+  const shared = await textDocument(alice.auth, "Narwhal shared notes", "bob may read these narwhal notes", [
+    "narwhal-shared",
+  ]);
   const own = await textDocument(bob.auth, "Narwhal sightings", "bob's own narwhal list");
 
   it("finds, counts and facets only what the caller may read", async () => {
@@ -243,7 +264,9 @@ describe("access control", async () => {
     expect(after.body.facets.tags).toEqual([{ value: "narwhal-shared", count: 1 }]);
     expect((await search(bob.auth, { q: "secret" })).body.total).toBe(0);
     expect((await search(bob.auth, { tags: "narwhal-private" })).body.total).toBe(0);
-    expect((await search(bob.auth, { q: "narwhal", owner: alice.user.id })).body.data.map((hit) => hit.document.id)).toEqual([shared.id]);
+    expect(
+      (await search(bob.auth, { q: "narwhal", owner: alice.user.id })).body.data.map((hit) => hit.document.id),
+    ).toEqual([shared.id]);
 
     const all = await search(admin.auth, { q: "narwhal", owner: alice.user.id });
     expect(sorted(all.body.data.map((hit) => hit.document.id))).toEqual(sorted([secret.id, shared.id]));
@@ -333,7 +356,8 @@ describe("autocomplete", async () => {
     await search(first.auth, { q: phrase });
     await search(second.auth, { q: phrase });
     const someone = await signedIn();
-    const queryKind = async () => (await suggestions(someone.auth, phrase.slice(0, 9), 20)).filter((s) => s.kind === "query");
+    const queryKind = async () =>
+      (await suggestions(someone.auth, phrase.slice(0, 9), 20)).filter((s) => s.kind === "query");
     await expect.poll(queryKind, { timeout: 5_000 }).toEqual([]);
     await search(third.auth, { q: phrase });
     await expect.poll(queryKind, { timeout: 10_000 }).toEqual([{ text: phrase, kind: "query", documentId: null }]);

@@ -12,7 +12,8 @@ export interface Range {
   to: Date;
 }
 
-const inRange = (column: typeof searchQueries.createdAt, range: Range) => and(gte(column, range.from), lt(column, range.to));
+const inRange = (column: typeof searchQueries.createdAt, range: Range) =>
+  and(gte(column, range.from), lt(column, range.to));
 
 export async function topQueries(tx: Transaction, params: Range & { limit: number }) {
   const rows = await tx
@@ -32,9 +33,19 @@ export async function topQueries(tx: Transaction, params: Range & { limit: numbe
 
 export async function zeroResultQueries(tx: Transaction, params: Range & { limit: number }) {
   return tx
-    .select({ query: searchQueries.query, searches: count(), lastSearchedAt: sql<string>`max(${searchQueries.createdAt})` })
+    .select({
+      query: searchQueries.query,
+      searches: count(),
+      lastSearchedAt: sql<string>`max(${searchQueries.createdAt})`,
+    })
     .from(searchQueries)
-    .where(and(inRange(searchQueries.createdAt, params), eq(searchQueries.resultCount, 0), sql`${searchQueries.query} <> ''`))
+    .where(
+      and(
+        inRange(searchQueries.createdAt, params),
+        eq(searchQueries.resultCount, 0),
+        sql`${searchQueries.query} <> ''`,
+      ),
+    )
     .groupBy(searchQueries.query)
     .orderBy(desc(count()), searchQueries.query)
     .limit(params.limit);
@@ -82,7 +93,9 @@ export async function clickThrough(tx: Transaction, params: Range) {
       searchesWithResults: sql<number>`count(*) filter (where ${searchQueries.resultCount} > 0)::int`,
       searchesWithClicks: sql<number>`count(*) filter (where exists (select 1 from ${searchClicks} k where k.query_id = ${searchQueries.id}))::int`,
       clicks: sql<number>`(select count(*)::int from ${searchClicks} k join ${searchQueries} q on q.id = k.query_id where q.created_at >= ${params.from} and q.created_at < ${params.to})`,
-      meanPosition: sql<number | null>`(select avg(k.position)::float8 from ${searchClicks} k join ${searchQueries} q on q.id = k.query_id where q.created_at >= ${params.from} and q.created_at < ${params.to})`,
+      meanPosition: sql<
+        number | null
+      >`(select avg(k.position)::float8 from ${searchClicks} k join ${searchQueries} q on q.id = k.query_id where q.created_at >= ${params.from} and q.created_at < ${params.to})`,
     })
     .from(searchQueries)
     .where(inRange(searchQueries.createdAt, params));

@@ -50,7 +50,9 @@ function visible(viewer: Viewer, filters: SearchFilters): SQL | undefined {
 
 const matching = (text: string | undefined) => (text ? sql`${documentSearch.vector} @@ ${tsquery(text)}` : undefined);
 
-export type SearchCursor = { sort: "relevance"; score: string; id: string } | { sort: "recent"; createdAt: string; id: string };
+export type SearchCursor =
+  | { sort: "relevance"; score: string; id: string }
+  | { sort: "recent"; createdAt: string; id: string };
 
 export interface SearchHit {
   id: string;
@@ -139,14 +141,19 @@ export interface HitDetails {
 }
 
 /** The documents of a page with highlighted title and text snippets (computed for this page only). */
-export async function hitDetails(tx: Transaction, params: { ids: string[]; text: string | undefined }): Promise<Map<string, HitDetails>> {
+export async function hitDetails(
+  tx: Transaction,
+  params: { ids: string[]; text: string | undefined },
+): Promise<Map<string, HitDetails>> {
   if (params.ids.length === 0) return new Map();
   const options = `StartSel=${HIGHLIGHT_START}, StopSel=${HIGHLIGHT_STOP}`;
   const title = params.text
     ? sql<string>`ts_headline('english', ${documents.title}, ${tsquery(params.text)}, ${`HighlightAll=true, ${options}`})`
     : sql<string>`${documents.title}`;
   const content = params.text
-    ? sql<string | null>`ts_headline('english', left(${documentContent.text}, ${HEADLINE_TEXT_CHARS}), ${tsquery(params.text)}, ${`MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … ", ${options}`})`
+    ? sql<
+        string | null
+      >`ts_headline('english', left(${documentContent.text}, ${HEADLINE_TEXT_CHARS}), ${tsquery(params.text)}, ${`MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … ", ${options}`})`
     : sql<string | null>`left(${documentContent.text}, 200)`;
   const rows = await tx
     .select({ document: documents, title, content })
@@ -157,7 +164,10 @@ export async function hitDetails(tx: Transaction, params: { ids: string[]; text:
     )
     .where(inArray(documents.id, params.ids));
   return new Map(
-    rows.map((row) => [row.document.id, { document: row.document, titleHighlight: row.title, contentHighlight: row.content }]),
+    rows.map((row) => [
+      row.document.id,
+      { document: row.document, titleHighlight: row.title, contentHighlight: row.content },
+    ]),
   );
 }
 
@@ -295,7 +305,9 @@ export async function readableTags(tx: Transaction, params: { viewer: Viewer; ta
  * text, or as a tag), or it is a stop word the query ignores anyway.
  */
 export async function wordIsKnown(tx: Transaction, params: { viewer: Viewer; word: string }): Promise<boolean> {
-  const [stop] = await tx.execute<{ stop: boolean }>(sql`select numnode(plainto_tsquery('english', ${params.word})) = 0 as stop`).then((r) => r.rows);
+  const [stop] = await tx
+    .execute<{ stop: boolean }>(sql`select numnode(plainto_tsquery('english', ${params.word})) = 0 as stop`)
+    .then((r) => r.rows);
   if (stop?.stop) return true;
   const [row] = await tx
     .select({ id: documents.id })

@@ -87,7 +87,10 @@ export const searchQueries = pgTable(
   (t) => [
     index("search_queries_created_idx").on(t.createdAt),
     index("search_queries_query_trgm_idx").using("gin", sql`${t.query} gin_trgm_ops`),
-    pgPolicy("search_queries_read", { for: "select", using: sql`${t.userId} = ${actorId} or ${staffOr("analytics:read")}` }),
+    pgPolicy("search_queries_read", {
+      for: "select",
+      using: sql`${t.userId} = ${actorId} or ${staffOr("analytics:read")}`,
+    }),
     pgPolicy("search_queries_insert", { for: "insert", withCheck: sql`${t.userId} = ${actorId} or ${isStaff}` }),
   ],
 ).enableRLS();

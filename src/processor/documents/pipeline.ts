@@ -52,7 +52,11 @@ async function load(services: ProcessorServices, documentId: string, version: nu
  * A transition, with the document's other fields carried by `transitionVersion`. A version that
  * ends (ready, quarantined, failed) changes what search shows: cached results go stale.
  */
-async function move(services: ProcessorServices, target: Target, change: Omit<VersionChange, "documentId" | "version">) {
+async function move(
+  services: ProcessorServices,
+  target: Target,
+  change: Omit<VersionChange, "documentId" | "version">,
+) {
   const moved = await system(services, (tx) =>
     transitionVersion(tx, { documentId: target.document.id, version: target.version.version, ...change }),
   );

@@ -55,9 +55,13 @@ function rangeOf(query: { from?: string | undefined; to?: string | undefined }):
   const to = query.to ? new Date(query.to) : new Date();
   const from = query.from ? new Date(query.from) : new Date(to.getTime() - 7 * DAY);
   const invalid = (message: string) =>
-    new ApiError("validation_failed", { detail: `query /from: ${message}`, errors: [{ in: "query", pointer: "/from", message }] });
+    new ApiError("validation_failed", {
+      detail: `query /from: ${message}`,
+      errors: [{ in: "query", pointer: "/from", message }],
+    });
   if (from >= to) throw invalid("must be before `to`");
-  if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY) throw invalid(`the range is at most ${MAX_RANGE_DAYS} days`);
+  if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY)
+    throw invalid(`the range is at most ${MAX_RANGE_DAYS} days`);
   return { from, to };
 }
 
@@ -83,7 +87,12 @@ const topRoute = createRoute({
         z.object({
           range: RangeSchema,
           data: z.array(
-            z.object({ query: z.string(), searches: z.number().int(), users: z.number().int(), averageResults: z.number() }),
+            z.object({
+              query: z.string(),
+              searches: z.number().int(),
+              users: z.number().int(),
+              averageResults: z.number(),
+            }),
           ),
         }),
       ),
@@ -195,13 +204,22 @@ export const analyticsRouter = createRouter()
   .openapi(topRoute, async (c) => {
     const query = c.req.valid("query");
     const r = rangeOf(query);
-    return c.json({ range: range(r), data: await report(c, (tx) => topQueries(tx, { ...r, limit: query.limit })) }, 200);
+    return c.json(
+      { range: range(r), data: await report(c, (tx) => topQueries(tx, { ...r, limit: query.limit })) },
+      200,
+    );
   })
   .openapi(zeroRoute, async (c) => {
     const query = c.req.valid("query");
     const r = rangeOf(query);
     const rows = await report(c, (tx) => zeroResultQueries(tx, { ...r, limit: query.limit }));
-    return c.json({ range: range(r), data: rows.map((row) => ({ ...row, lastSearchedAt: new Date(row.lastSearchedAt).toISOString() })) }, 200);
+    return c.json(
+      {
+        range: range(r),
+        data: rows.map((row) => ({ ...row, lastSearchedAt: new Date(row.lastSearchedAt).toISOString() })),
+      },
+      200,
+    );
   })
   .openapi(latencyRoute, async (c) => {
     const r = rangeOf(c.req.valid("query"));

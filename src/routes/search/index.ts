@@ -22,7 +22,11 @@ function viewerOf(c: Context<AppEnv>): Viewer {
   return { userId, readsAll: permissions.includes("documents:read") };
 }
 
-const deps = (c: Context<AppEnv>) => ({ db: c.get("services").database.db, actor: c.get("auth").actor, viewer: viewerOf(c) });
+const deps = (c: Context<AppEnv>) => ({
+  db: c.get("services").database.db,
+  actor: c.get("auth").actor,
+  viewer: viewerOf(c),
+});
 
 const list = (value: string | undefined) =>
   value
@@ -38,7 +42,7 @@ const searchRoute = createRoute({
   tags: ["Search"],
   summary: "Search the documents I can read",
   description:
-    "Full-text search over titles (weighted highest), tags and extracted text, English stemming (\"running\" finds \"run\"). Relevance or newest first, keyset pagination, highlighted snippets, facets of all matches by tag, type and month, and \"did you mean\" when nothing matches. Results are cached for five minutes per caller scope (`X-Cache: HIT|MISS`); a change to a document you can see makes yours stale at once.",
+    'Full-text search over titles (weighted highest), tags and extracted text, English stemming ("running" finds "run"). Relevance or newest first, keyset pagination, highlighted snippets, facets of all matches by tag, type and month, and "did you mean" when nothing matches. Results are cached for five minutes per caller scope (`X-Cache: HIT|MISS`); a change to a document you can see makes yours stale at once.',
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: { query: SearchQuery },
@@ -75,7 +79,10 @@ const clickRoute = createRoute({
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: { body: { required: true, content: { "application/json": { schema: ClickSchema } } } },
-  responses: { 204: { description: "Recorded (once per query and document)." }, ...problemResponses(400, 401, 404, 415, 503) },
+  responses: {
+    204: { description: "Recorded (once per query and document)." },
+    ...problemResponses(400, 401, 404, 415, 503),
+  },
 });
 
 export const searchRouter = createRouter()

@@ -11,7 +11,8 @@ export const SearchQuery = z.object({
     .optional()
     .openapi({
       ...query("q"),
-      description: 'Web-style: words (all required), "a phrase", `OR`, `-excluded`. Empty or absent browses newest first.',
+      description:
+        'Web-style: words (all required), "a phrase", `OR`, `-excluded`. Empty or absent browses newest first.',
       example: 'quarterly "revenue report" -draft',
     }),
   tags: TagsSchema.optional().openapi({ ...query("tags"), description: "Comma-separated; results carry all of them." }),
@@ -21,14 +22,24 @@ export const SearchQuery = z.object({
     .optional()
     .openapi({ ...query("type"), description: "Content types, comma-separated (any of them)." }),
   owner: z.uuid().optional().openapi(query("owner")),
-  createdFrom: z.iso.datetime({ offset: true }).optional().openapi({ ...query("createdFrom"), description: "Inclusive." }),
-  createdTo: z.iso.datetime({ offset: true }).optional().openapi({ ...query("createdTo"), description: "Exclusive." }),
+  createdFrom: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .openapi({ ...query("createdFrom"), description: "Inclusive." }),
+  createdTo: z.iso
+    .datetime({ offset: true })
+    .optional()
+    .openapi({ ...query("createdTo"), description: "Exclusive." }),
   sort: z
     .enum(["relevance", "recent"])
     .default("relevance")
     .openapi({ ...query("sort"), description: "`recent`: newest first among the matches." }),
   limit: z.coerce.number().int().min(1).max(50).default(10).openapi(query("limit")),
-  cursor: z.string().max(300).optional().openapi({ ...query("cursor"), description: "`nextCursor` of the previous page." }),
+  cursor: z
+    .string()
+    .max(300)
+    .optional()
+    .openapi({ ...query("cursor"), description: "`nextCursor` of the previous page." }),
 });
 
 const FacetCountSchema = z.object({ value: z.string(), count: z.number().int() }).openapi("FacetCount");
@@ -43,7 +54,10 @@ export const SearchResponseSchema = z
         score: z.number().openapi({ description: "Relevance (0 when browsing or sorting by date)." }),
         highlights: z.object({
           title: z.string().openapi({ description: "HTML: the title escaped, matches in <mark>." }),
-          content: z.string().nullable().openapi({ description: "HTML: up to two fragments of the text around matches." }),
+          content: z
+            .string()
+            .nullable()
+            .openapi({ description: "HTML: up to two fragments of the text around matches." }),
         }),
       }),
     ),
@@ -61,7 +75,12 @@ export const SearchResponseSchema = z
   .openapi("SearchResults");
 
 export const SuggestQuery = z.object({
-  q: z.string().trim().min(1).max(100).openapi({ ...query("q"), example: "quart" }),
+  q: z
+    .string()
+    .trim()
+    .min(1)
+    .max(100)
+    .openapi({ ...query("q"), example: "quart" }),
   limit: z.coerce.number().int().min(1).max(20).default(8).openapi(query("limit")),
 });
 
