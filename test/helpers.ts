@@ -2,6 +2,9 @@ import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:
 import { exports } from "cloudflare:workers";
 import { vi } from "vitest";
 import { buildApp } from "../src/app/app.ts";
+import { asActor, SYSTEM, type Transaction } from "../src/db/actor.ts";
+import { openDatabase } from "../src/db/client.ts";
+import { loadApiConfig } from "../src/pkg/config/config.ts";
 
 export { eventually } from "./eventually.ts";
 
@@ -100,4 +103,14 @@ export async function captureLines(run: () => Promise<unknown>): Promise<Record<
   }
   await run();
   return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Runs `work` as the system on the shared stack's database (row-level security applies). */
+export async function asSystem<T>(work: (tx: Transaction) => Promise<T>): Promise<T> {
+  const handle = openDatabase(loadApiConfig(testEnv).database);
+  try {
+    return await asActor(handle.db, SYSTEM, work);
+  } finally {
+    await handle.close();
+  }
 }

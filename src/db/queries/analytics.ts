@@ -4,8 +4,8 @@ import { documents } from "../schema/documents.ts";
 import { searchClicks, searchQueries } from "../schema/search.ts";
 import { users } from "../schema/users.ts";
 
-// The Analytics Service's reports. They run as the caller (analytics:read or admin), whom
-// row-level security lets read every search; ranges are half-open [from, to).
+// The Analytics Service's reports, over every user's rows: the routes check analytics:read and
+// run them as the system. Ranges are half-open [from, to); days and months are UTC.
 
 export interface Range {
   from: Date;
@@ -134,30 +134,37 @@ export async function userMetrics(tx: Transaction, params: Range) {
   };
 }
 
-/** Documents now (not deleted): count and bytes, by type, by status; and uploads per day in the range. */
+/**
+ * Documents now (not deleted): count and bytes, by type, by status; and uploads per day in the
+ * range. The current figures come from one grouped scan, so their parts always add up.
+ */
 export async function documentMetrics(tx: Transaction, params: Range) {
-  const live = isNull(documents.deletedAt);
-  const [totals] = await tx
-    .select({
-      count: sql<number>`count(*)::int`,
-      bytes: sql<number>`coalesce(sum(${documents.sizeBytes}), 0)::float8`,
-      processed: sql<number>`count(*) filter (where ${documents.status} = 'ready')::int`,
-      failed: sql<number>`count(*) filter (where ${documents.status} = 'failed')::int`,
-      quarantined: sql<number>`count(*) filter (where ${documents.status} = 'quarantined')::int`,
-      inProgress: sql<number>`count(*) filter (where ${documents.status} in ('pending', 'scanning', 'processing'))::int`,
-    })
-    .from(documents)
-    .where(live);
-  const byType = await tx
+  const groups = await tx
     .select({
       type: documents.contentType,
+      status: documents.status,
       count: sql<number>`count(*)::int`,
       bytes: sql<number>`sum(${documents.sizeBytes})::float8`,
     })
     .from(documents)
-    .where(live)
-    .groupBy(documents.contentType)
-    .orderBy(desc(sql`count(*)`), documents.contentType);
+    .where(isNull(documents.deletedAt))
+    .groupBy(documents.contentType, documents.status);
+  const totals = { count: 0, bytes: 0, processed: 0, failed: 0, quarantined: 0, inProgress: 0 };
+  const byType = new Map<string, { type: string; count: number; bytes: number }>();
+  for (const group of groups) {
+    const count = Number(group.count);
+    const bytes = Number(group.bytes);
+    totals.count += count;
+    totals.bytes += bytes;
+    if (group.status === "ready") totals.processed += count;
+    else if (group.status === "failed") totals.failed += count;
+    else if (group.status === "quarantined") totals.quarantined += count;
+    else totals.inProgress += count;
+    const type = byType.get(group.type) ?? { type: group.type, count: 0, bytes: 0 };
+    type.count += count;
+    type.bytes += bytes;
+    byType.set(group.type, type);
+  }
   const perDay = await tx
     .select({ day: day(documents.createdAt), count: sql<number>`count(*)::int` })
     .from(documents)
@@ -165,13 +172,8 @@ export async function documentMetrics(tx: Transaction, params: Range) {
     .groupBy(sql`1`)
     .orderBy(sql`1`);
   return {
-    count: Number(totals?.count ?? 0),
-    bytes: Number(totals?.bytes ?? 0),
-    processed: Number(totals?.processed ?? 0),
-    failed: Number(totals?.failed ?? 0),
-    quarantined: Number(totals?.quarantined ?? 0),
-    inProgress: Number(totals?.inProgress ?? 0),
-    byType: byType.map((row) => ({ type: row.type, count: Number(row.count), bytes: Number(row.bytes) })),
+    ...totals,
+    byType: [...byType.values()].sort((a, b) => b.count - a.count || a.type.localeCompare(b.type)),
     uploadedPerDay: perDay.map((row) => ({ day: row.day, count: Number(row.count) })),
   };
 }

@@ -8,7 +8,6 @@ import {
   pgPolicy,
   pgTable,
   real,
-  text,
   timestamp,
   uniqueIndex,
   uuid,
@@ -116,7 +115,7 @@ export const searchClicks = pgTable(
     }),
     pgPolicy("search_clicks_insert", {
       for: "insert",
-      withCheck: sql`exists (select 1 from search_queries q where q.id = ${t.queryId} and q.user_id = ${actorId})`,
+      withCheck: sql`${isStaff} or exists (select 1 from search_queries q where q.id = ${t.queryId} and q.user_id = ${actorId})`,
     }),
   ],
 ).enableRLS();
