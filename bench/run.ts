@@ -8,8 +8,9 @@ import { freePort } from "../stack/ports.ts";
 import { startWranglerDev, waitUntilServing } from "../stack/wrangler.ts";
 import { runDocumentBenchmarks } from "./documents.ts";
 import { type Comparison, httpScenario, type LoadOptions, runComparisons } from "./harness.ts";
+import { runSearchBenchmarks } from "./search.ts";
 
-/** `BENCH_ONLY=gateway` or `BENCH_ONLY=documents` runs one group. */
+/** `BENCH_ONLY=gateway`, `documents` or `search` runs one group. */
 const only = process.env.BENCH_ONLY;
 
 const options: LoadOptions = {
@@ -80,8 +81,8 @@ try {
     waitUntilServing(`${bare.url}/bare`, bare.process),
   ]);
   const user = await benchUser();
-  if (only !== "documents") await gatewayBenchmarks(user);
-  if (only !== "gateway") {
+  if (only === undefined || only === "gateway") await gatewayBenchmarks(user);
+  if (only === undefined || only === "documents") {
     console.log("\n");
     // A fresh token: the gateway runs may have outlived the first one's 15 minutes.
     const { token } = await benchUser();
@@ -94,6 +95,16 @@ try {
       stackEnv: stack.env,
       wranglerPid: pid,
       rounds: options.rounds,
+    });
+  }
+  if (only === undefined || only === "search") {
+    console.log("\n");
+    await runSearchBenchmarks({
+      apiUrl: api.url,
+      stackEnv: stack.env,
+      // `BENCH_SEARCH_SIZES=10000` for a quicker run.
+      sizes: (process.env.BENCH_SEARCH_SIZES ?? "10000,100000").split(",").map(Number),
+      requests: Number(process.env.BENCH_SEARCH_REQUESTS ?? 200),
     });
   }
 } finally {

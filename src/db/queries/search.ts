@@ -1,12 +1,14 @@
-import { and, arrayContains, desc, eq, gte, inArray, isNull, lt, ne, type SQL, sql } from "drizzle-orm";
+import { and, arrayContains, desc, eq, gte, inArray, lt, ne, or, type SQL, sql } from "drizzle-orm";
+import { alias } from "drizzle-orm/pg-core";
 import type { Transaction } from "../actor.ts";
-import { type Document, documentContent, documents } from "../schema/documents.ts";
+import { type Document, documentContent, documentShares, documents } from "../schema/documents.ts";
 import { documentSearch, searchClicks, searchQueries, searchVocabulary } from "../schema/search.ts";
-import { readableBy, type Viewer } from "./documents.ts";
+import type { Viewer } from "./documents.ts";
 
-// The Search Service's SQL. Access control is part of every query (and row-level security
-// enforces it again): a user never sees, counts or is offered anything from a document they may
-// not read.
+// The Search Service's SQL, over the search index (document_search) alone until the page's
+// documents are loaded. Access control is part of every query, by the same rule as the
+// `documents_read` policy: a user never sees, counts or is offered anything from a document they
+// may not read. Documents themselves are then read from `documents`, under its policy.
 
 /** Relevance weights of the index's parts, in ts_rank's order {D, C, B, A}: title A, tags B, text C. */
 const WEIGHTS = sql.raw("'{0.05, 0.2, 0.5, 1.0}'::float4[]");
@@ -34,21 +36,40 @@ export interface SearchFilters {
 
 const tsquery = (text: string) => sql`websearch_to_tsquery('english', ${text})`;
 
+/** The index entries the viewer may read: their own and those shared with them (all for readsAll). */
+function readableEntries(viewer: Viewer): SQL | undefined {
+  return viewer.readsAll
+    ? undefined
+    : or(
+        eq(documentSearch.ownerId, viewer.userId),
+        sql`exists (select 1 from ${documentShares} sh where sh.document_id = ${documentSearch.documentId} and sh.user_id = ${viewer.userId})`,
+      );
+}
+
 /** What may appear in results at all: readable, not deleted, not quarantined, and the filters. */
 function visible(viewer: Viewer, filters: SearchFilters): SQL | undefined {
   return and(
-    isNull(documents.deletedAt),
-    ne(documents.status, "quarantined"),
-    readableBy(viewer),
-    filters.tags?.length ? arrayContains(documents.tags, filters.tags) : undefined,
-    filters.types?.length ? inArray(documents.contentType, filters.types) : undefined,
-    filters.ownerId ? eq(documents.ownerId, filters.ownerId) : undefined,
-    filters.createdFrom ? gte(documents.createdAt, filters.createdFrom) : undefined,
-    filters.createdTo ? lt(documents.createdAt, filters.createdTo) : undefined,
+    eq(documentSearch.searchable, true),
+    readableEntries(viewer),
+    filters.tags?.length ? arrayContains(documentSearch.tags, filters.tags) : undefined,
+    filters.types?.length ? inArray(documentSearch.contentType, filters.types) : undefined,
+    filters.ownerId ? eq(documentSearch.ownerId, filters.ownerId) : undefined,
+    filters.createdFrom ? gte(documentSearch.createdAt, filters.createdFrom) : undefined,
+    filters.createdTo ? lt(documentSearch.createdAt, filters.createdTo) : undefined,
   );
 }
 
 const matching = (text: string | undefined) => (text ? sql`${documentSearch.vector} @@ ${tsquery(text)}` : undefined);
+
+/**
+ * The plans these queries need: a bitmap scan of the GIN index, and pg_trgm's index for
+ * suggestions. Postgres's default random_page_cost (4, for spinning disks) makes it prefer reading
+ * the whole index table once a term matches a few percent of it; on SSD-backed storage (Neon,
+ * and any laptop) the index is several times faster there. Transaction-local.
+ */
+async function ssdCosts(tx: Transaction): Promise<void> {
+  await tx.execute(sql`select set_config('random_page_cost', '1.1', true)`);
+}
 
 export type SearchCursor =
   | { sort: "relevance"; score: string; id: string }
@@ -76,60 +97,63 @@ export async function searchPage(
 ): Promise<SearchHit[]> {
   const { text, after } = params;
   const where = and(visible(params.viewer, params.filters), matching(text));
+  await ssdCosts(tx);
 
   if (params.sort === "recent" || text === undefined) {
-    // Newest first straight off the (created_at, id) index, no ranking.
+    // Newest first straight off the (created_at, document_id) index, no ranking.
     const rows = await tx
-      .select({ id: documents.id, createdAtText: sql<string>`${documents.createdAt}::text` })
-      .from(documents)
-      .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
+      .select({ id: documentSearch.documentId, createdAtText: sql<string>`${documentSearch.createdAt}::text` })
+      .from(documentSearch)
       .where(
         and(
           where,
           after?.sort === "recent"
-            ? sql`(${documents.createdAt}, ${documents.id}) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`
+            ? sql`(${documentSearch.createdAt}, ${documentSearch.documentId}) < (${after.createdAt}::timestamptz, ${after.id}::uuid)`
             : undefined,
         ),
       )
-      .orderBy(desc(documents.createdAt), desc(documents.id))
+      .orderBy(desc(documentSearch.createdAt), desc(documentSearch.documentId))
       .limit(params.limit + 1);
     return rows.map((row) => ({ ...row, score: 0, scoreText: "0" }));
   }
 
+  // The newest RANK_WINDOW matches by id and date only (no vectors carried through the sort) ...
   const candidates = tx
-    .select({
-      id: documents.id,
-      createdAtText: sql<string>`${documents.createdAt}::text`.as("created_at_text"),
-      vector: documentSearch.vector,
-    })
-    .from(documents)
-    .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
+    .select({ id: documentSearch.documentId, createdAt: documentSearch.createdAt })
+    .from(documentSearch)
     .where(where)
-    .orderBy(desc(documents.createdAt), desc(documents.id))
+    .orderBy(desc(documentSearch.createdAt), desc(documentSearch.documentId))
     .limit(RANK_WINDOW)
     .as("candidates");
-  const ranked = tx
+  // ... then ranked, reading each one's vector once. A title equal to the whole query (its exact
+  // keyword form) comes first.
+  const ranked = alias(documentSearch, "ranked_entry");
+  const scored = tx
     .select({
       id: candidates.id,
-      createdAtText: candidates.createdAtText,
-      score: sql<number>`ts_rank(${WEIGHTS}, ${candidates.vector}, ${tsquery(text)}, 1)`.as("score"),
+      createdAtText: sql<string>`${candidates.createdAt}::text`.as("created_at_text"),
+      score:
+        sql<number>`(ts_rank(${WEIGHTS}, ${ranked.vector}, ${tsquery(text)}, 1) + case when lower(${ranked.title}) = ${text} then 1 else 0 end)::real`.as(
+          "score",
+        ),
     })
     .from(candidates)
-    .as("ranked");
+    .innerJoin(ranked, eq(ranked.documentId, candidates.id))
+    .as("scored");
   const rows = await tx
     .select({
-      id: ranked.id,
-      score: ranked.score,
-      scoreText: sql<string>`${ranked.score}::text`.as("score_text"),
-      createdAtText: ranked.createdAtText,
+      id: scored.id,
+      score: scored.score,
+      scoreText: sql<string>`${scored.score}::text`.as("score_text"),
+      createdAtText: scored.createdAtText,
     })
-    .from(ranked)
+    .from(scored)
     .where(
       after?.sort === "relevance"
-        ? sql`(${ranked.score}, ${ranked.id}) < (${after.score}::real, ${after.id}::uuid)`
+        ? sql`(${scored.score}, ${scored.id}) < (${after.score}::real, ${after.id}::uuid)`
         : undefined,
     )
-    .orderBy(desc(ranked.score), desc(ranked.id))
+    .orderBy(desc(scored.score), desc(scored.id))
     .limit(params.limit + 1);
   return rows.map((row) => ({ ...row, score: Number(row.score) }));
 }
@@ -189,10 +213,10 @@ export async function searchFacets(
   tx: Transaction,
   params: { viewer: Viewer; text: string | undefined; filters: SearchFilters; tagLimit: number },
 ): Promise<Facets> {
+  await ssdCosts(tx);
   const matches = tx
-    .select({ tags: documents.tags, contentType: documents.contentType, createdAt: documents.createdAt })
-    .from(documents)
-    .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
+    .select({ tags: documentSearch.tags, contentType: documentSearch.contentType, createdAt: documentSearch.createdAt })
+    .from(documentSearch)
     .where(and(visible(params.viewer, params.filters), matching(params.text)));
   const result = await tx.execute<{ facet: string; value: string; count: number }>(sql`
     with matches as (${matches})
@@ -220,15 +244,18 @@ export async function countMatches(
   tx: Transaction,
   params: { viewer: Viewer; text: string; filters: SearchFilters },
 ): Promise<number> {
+  await ssdCosts(tx);
   const [row] = await tx
     .select({ count: sql<number>`count(*)::int` })
-    .from(documents)
-    .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
+    .from(documentSearch)
     .where(and(visible(params.viewer, params.filters), matching(params.text)));
   return Number(row?.count ?? 0);
 }
 
 // --- suggestions ---
+
+/** A LIKE pattern for text starting with `prefix` (its own %, _ and \\ taken literally). */
+const startsWith = (prefix: string) => `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /** Titles of readable documents that start with, contain a word starting with, or resemble `prefix`. */
 export async function suggestTitles(
@@ -238,11 +265,12 @@ export async function suggestTitles(
   // Word similarity of at least 0.5 (pg_trgm's default is 0.6): "quartrly revnue" still finds
   // "Quarterly revenue report" (0.55), about one typo in every word of five letters or more.
   await tx.execute(sql`select set_config('pg_trgm.word_similarity_threshold', '0.5', true)`);
-  const lowered = sql`lower(${documents.title})`;
-  const like = `${params.prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  await ssdCosts(tx);
+  const lowered = sql`lower(${documentSearch.title})`;
+  const like = startsWith(params.prefix);
   const rows = await tx
-    .select({ title: documents.title, documentId: documents.id })
-    .from(documents)
+    .select({ title: documentSearch.title, documentId: documentSearch.documentId })
+    .from(documentSearch)
     .where(
       and(
         visible(params.viewer, {}),
@@ -252,7 +280,7 @@ export async function suggestTitles(
     .orderBy(
       sql`${lowered} like ${like} desc`,
       sql`word_similarity(${params.prefix}, ${lowered}) desc`,
-      desc(documents.updatedAt),
+      desc(documentSearch.createdAt),
     )
     .limit(params.limit);
   return rows;
@@ -263,7 +291,7 @@ export async function vocabularyCandidates(
   tx: Transaction,
   params: { kind: "word" | "tag"; term: string; limit: number; prefix: boolean },
 ): Promise<string[]> {
-  const like = `${params.term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const like = startsWith(params.term);
   const rows = await tx
     .select({ term: searchVocabulary.term })
     .from(searchVocabulary)
@@ -288,16 +316,13 @@ export async function vocabularyCandidates(
 /** Which of `tags` appear on a document the viewer may read. */
 export async function readableTags(tx: Transaction, params: { viewer: Viewer; tags: string[] }): Promise<Set<string>> {
   if (params.tags.length === 0) return new Set();
-  const found = new Set<string>();
-  for (const tag of params.tags) {
-    const [row] = await tx
-      .select({ id: documents.id })
-      .from(documents)
-      .where(and(visible(params.viewer, {}), arrayContains(documents.tags, [tag])))
-      .limit(1);
-    if (row) found.add(tag);
-  }
-  return found;
+  const rows = await tx.execute<{ tag: string }>(sql`
+    select t.tag from unnest(array[${sql.join(
+      params.tags.map((tag) => sql`${tag}`),
+      sql`, `,
+    )}]::text[]) as t(tag)
+    where exists (select 1 from ${documentSearch} where ${and(visible(params.viewer, {}), sql`${documentSearch.tags} @> array[t.tag]`)})`);
+  return new Set(rows.rows.map((row) => row.tag));
 }
 
 /**
@@ -310,9 +335,8 @@ export async function wordIsKnown(tx: Transaction, params: { viewer: Viewer; wor
     .then((r) => r.rows);
   if (stop?.stop) return true;
   const [row] = await tx
-    .select({ id: documents.id })
-    .from(documents)
-    .innerJoin(documentSearch, eq(documentSearch.documentId, documents.id))
+    .select({ id: documentSearch.documentId })
+    .from(documentSearch)
     .where(
       and(
         visible(params.viewer, {}),
@@ -331,7 +355,7 @@ export async function popularQueries(
   tx: Transaction,
   params: { prefix: string; since: Date; minUsers: number; limit: number },
 ): Promise<{ query: string; count: number }[]> {
-  const like = `${params.prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  const like = startsWith(params.prefix);
   const rows = await tx
     .select({ query: searchQueries.query, count: sql<number>`count(*)::int` })
     .from(searchQueries)

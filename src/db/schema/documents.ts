@@ -79,7 +79,6 @@ export const documents = pgTable(
     index("documents_created_idx").on(t.createdAt.desc(), t.id.desc()),
     index("documents_tags_idx").using("gin", t.tags),
     // The title's exact keyword form, for typo-tolerant and prefix suggestions (pg_trgm).
-    index("documents_title_trgm_idx").using("gin", sql`lower(${t.title}) gin_trgm_ops`),
     pgPolicy("documents_read", {
       for: "select",
       using: sql`${t.ownerId} = ${actorId} or ${staffOr("documents:read")} or ${shared("any")}`,

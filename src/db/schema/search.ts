@@ -8,6 +8,7 @@ import {
   pgPolicy,
   pgTable,
   real,
+  text,
   timestamp,
   uniqueIndex,
   uuid,
@@ -19,16 +20,23 @@ import { users } from "./users.ts";
 
 const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
 
-const parentVisible = sql.raw("exists (select 1 from documents d where d.id = document_id)");
 const parentWritable = sql.raw(
   "exists (select 1 from documents d where d.id = document_id and (d.owner_id = nullif(current_setting('app.user_id', true), '')::uuid or current_setting('app.role', true) in ('admin', 'system') or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write')))",
 );
 
 /**
- * The search index of a document (the architecture's Elasticsearch index, in Postgres): one
+ * The search index (the architecture's Elasticsearch index, in Postgres): per document one
  * weighted tsvector over its title (English analysis and the standard, unstemmed form: weight A),
- * its tags (keyword: B) and the extracted text of its current version (English: C). Kept current
- * by triggers on `documents` and `document_content` (migration 0007), never written by the app.
+ * its tags (keyword: B) and the extracted text of its current version (English: C), beside copies
+ * of what searches filter, sort and facet on: owner, title (the exact keyword form), tags, content
+ * type, creation date and whether it may appear at all (not deleted, not quarantined). Kept current
+ * by triggers on `documents` and `document_content` (migration 0008), never written by the app.
+ *
+ * Reading it is not restricted by row-level security, deliberately: Postgres evaluates a policy
+ * before any operator that is not leakproof (`@@`, `@>`, pg_trgm's `%`), so under a policy no
+ * GIN or trigram index could ever serve a search. Every query of it states who may read what
+ * itself (src/db/queries/search.ts, the same rule as the `documents_read` policy), and documents
+ * are then loaded from `documents`, whose policy applies as everywhere.
  */
 export const documentSearch = pgTable(
   "document_search",
@@ -36,13 +44,27 @@ export const documentSearch = pgTable(
     documentId: uuid("document_id")
       .primaryKey()
       .references(() => documents.id, { onDelete: "cascade" }),
+    ownerId: uuid("owner_id").notNull(),
+    title: varchar("title", { length: 255 }).notNull(),
+    tags: text("tags").array().notNull(),
+    contentType: varchar("content_type", { length: 255 }).notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull(),
+    /** Not deleted and not quarantined: may appear in results. */
+    searchable: boolean("searchable").notNull(),
     vector: tsvector("vector").notNull(),
     updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
     index("document_search_vector_idx").using("gin", t.vector),
-    pgPolicy("document_search_read", { for: "select", using: parentVisible }),
-    pgPolicy("document_search_write", { for: "all", using: parentWritable, withCheck: parentWritable }),
+    index("document_search_tags_idx").using("gin", t.tags),
+    index("document_search_title_trgm_idx").using("gin", sql`lower(${t.title}) gin_trgm_ops`),
+    index("document_search_created_idx").on(t.createdAt.desc(), t.documentId.desc()),
+    index("document_search_owner_idx").on(t.ownerId, t.createdAt.desc()),
+    pgPolicy("document_search_read", { for: "select", using: sql`true` }),
+    // Written only by the index triggers, as whoever changed the document.
+    pgPolicy("document_search_insert", { for: "insert", withCheck: parentWritable }),
+    pgPolicy("document_search_update", { for: "update", using: parentWritable, withCheck: parentWritable }),
+    pgPolicy("document_search_delete", { for: "delete", using: parentWritable }),
   ],
 ).enableRLS();
 
@@ -52,7 +74,9 @@ export type VocabularyKind = (typeof VOCABULARY_KINDS)[number];
 /**
  * Every word and tag ever indexed, unstemmed, for typo-tolerant suggestions (trigram index). It
  * says nothing about who may see a word: a candidate from here is only offered after a query as
- * the user finds a readable document containing it. Only the system reads it.
+ * the user finds a readable document containing it. Readable without a policy's restriction for
+ * the same reason as `document_search` (its trigram index would be unusable); only the Search
+ * Service reads it, as the system.
  */
 export const searchVocabulary = pgTable(
   "search_vocabulary",
@@ -63,7 +87,7 @@ export const searchVocabulary = pgTable(
   (t) => [
     uniqueIndex("search_vocabulary_key").on(t.kind, t.term),
     index("search_vocabulary_trgm_idx").using("gin", sql`${t.term} gin_trgm_ops`),
-    pgPolicy("search_vocabulary_read", { for: "select", using: isStaff }),
+    pgPolicy("search_vocabulary_read", { for: "select", using: sql`true` }),
     // The index triggers add words as whoever changed the document: adding is harmless, reading is not.
     pgPolicy("search_vocabulary_insert", { for: "insert", withCheck: sql`true` }),
   ],

@@ -1,1 +1,0 @@
-ALTER POLICY "search_clicks_insert" ON "search_clicks" TO public WITH CHECK (current_setting('app.role', true) in ('admin', 'system') or exists (select 1 from search_queries q where q.id = "search_clicks"."query_id" and q.user_id = nullif(current_setting('app.user_id', true), '')::uuid));
