@@ -89,28 +89,18 @@ export function decodeSearchCursor(
 /**
  * "Did you mean": each required word no readable document contains is replaced by the closest
  * vocabulary word (trigram similarity) that a readable document does contain; offered only when
- * the corrected query finds something. The vocabulary is read as the system, but a word is only
- * ever offered after a query as the user found it in a document they may read.
+ * the corrected query finds something. The vocabulary holds every user's words, so a candidate is
+ * only ever offered once the query finds it in a document the user may read. One transaction.
  */
 async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters): Promise<SearchResult["didYouMean"]> {
   const { db, actor, viewer } = deps;
   const words = [...new Set(requiredWords(text))].filter((word) => /^[\p{L}][\p{L}'-]{2,39}$/u.test(word)).slice(0, 6);
-  const unknown = await asActor(db, actor, async (tx) => {
-    const found: string[] = [];
-    for (const word of words) if (!(await wordIsKnown(tx, { viewer, word }))) found.push(word);
-    return found;
-  });
-  if (unknown.length === 0) return null;
-  const candidates = await asActor(db, SYSTEM, async (tx) => {
-    const byWord = new Map<string, string[]>();
-    for (const word of unknown)
-      byWord.set(word, await vocabularyCandidates(tx, { kind: "word", term: word, limit: 5, prefix: false }));
-    return byWord;
-  });
+  if (words.length === 0) return null;
   return asActor(db, actor, async (tx) => {
     const corrections = new Map<string, string>();
-    for (const [word, options] of candidates) {
-      for (const option of options) {
+    for (const word of words) {
+      if (await wordIsKnown(tx, { viewer, word })) continue;
+      for (const option of await vocabularyCandidates(tx, { kind: "word", term: word, limit: 5, prefix: false })) {
         if (await wordIsKnown(tx, { viewer, word: option })) {
           corrections.set(word, option);
           break;
@@ -196,28 +186,27 @@ const POPULAR_QUERY_DAYS = 30;
  */
 export async function suggest(deps: SearchDeps, prefix: string, limit: number): Promise<Suggestion[]> {
   const term = prefix.toLowerCase();
-  const [titles, tagCandidates, queries] = await Promise.all([
-    asActor(deps.db, deps.actor, (tx) => suggestTitles(tx, { viewer: deps.viewer, prefix: term, limit })),
-    asActor(deps.db, SYSTEM, (tx) => vocabularyCandidates(tx, { kind: "tag", term, limit: 10, prefix: true })),
-    asActor(deps.db, SYSTEM, (tx) =>
-      popularQueries(tx, {
-        prefix: term,
-        since: new Date(Date.now() - POPULAR_QUERY_DAYS * 86_400_000),
-        minUsers: POPULAR_QUERY_MIN_USERS,
-        limit: 5,
-      }),
-    ),
-  ]);
-  const tags = await asActor(deps.db, deps.actor, (tx) =>
-    readableTags(tx, { viewer: deps.viewer, tags: tagCandidates }),
+  // One connection: the caller's transaction, then the system's (popular queries are everyone's
+  // searches, which only the system reads; what it returns is only queries many users ran).
+  const { titles, tags } = await asActor(deps.db, deps.actor, async (tx) => {
+    const titles = await suggestTitles(tx, { viewer: deps.viewer, prefix: term, limit });
+    const candidates = await vocabularyCandidates(tx, { kind: "tag", term, limit: 10, prefix: true });
+    const readable = await readableTags(tx, { viewer: deps.viewer, tags: candidates });
+    return { titles, tags: candidates.filter((tag) => readable.has(tag)) };
+  });
+  const queries = await asActor(deps.db, SYSTEM, (tx) =>
+    popularQueries(tx, {
+      prefix: term,
+      since: new Date(Date.now() - POPULAR_QUERY_DAYS * 86_400_000),
+      minUsers: POPULAR_QUERY_MIN_USERS,
+      limit: 5,
+    }),
   );
 
   const startsWith = (text: string) => text.toLowerCase().startsWith(term) || text.toLowerCase().includes(` ${term}`);
   const all: Suggestion[] = [
     ...titles.map((t) => ({ text: t.title, kind: "title" as const, documentId: t.documentId })),
-    ...tagCandidates
-      .filter((tag) => tags.has(tag))
-      .map((tag) => ({ text: tag, kind: "tag" as const, documentId: null })),
+    ...tags.map((tag) => ({ text: tag, kind: "tag" as const, documentId: null })),
     ...queries.map((q) => ({ text: q.query, kind: "query" as const, documentId: null })),
   ];
   const seen = new Set<string>();

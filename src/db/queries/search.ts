@@ -286,7 +286,10 @@ export async function suggestTitles(
   return rows;
 }
 
-/** Vocabulary entries of a kind that start with or resemble `term` (read as the system: it is not access-checked). */
+/**
+ * Vocabulary entries of a kind that start with or resemble `term`. Not access-checked: every
+ * user's words are here, so callers offer one only after finding it in a readable document.
+ */
 export async function vocabularyCandidates(
   tx: Transaction,
   params: { kind: "word" | "tag"; term: string; limit: number; prefix: boolean },
