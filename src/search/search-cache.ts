@@ -19,10 +19,17 @@ export function scopeOf(viewer: Viewer): string {
 }
 
 /**
- * Each scope's current generation; entries embed it in their keys. Absent means "0": entries
- * made then expire (five minutes) long before the key can be absent again (ten).
+ * Each scope's current generation. Every entry records the generation it was computed under and
+ * is served only while that is still the scope's generation. Absent means "0": entries made then
+ * expire (five minutes) long before the key can be absent again (ten).
  */
 const generationKey = (scope: string) => `search:gen:${scope}`;
+
+interface Entry<T> {
+  /** The scope's generation when the value was computed. */
+  g: string;
+  v: T;
+}
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -47,9 +54,10 @@ export interface CachedLookup<T> {
 }
 
 /**
- * Serves `compute()` from the cache for the same scope and request. The key holds the scope's
- * generation counter, so `invalidateScopes` makes every older entry unreachable at once (they
- * then expire). A cache that is down or slow is logged and skipped, never an error.
+ * Serves `compute()` from the cache for the same scope and request: one round trip reads the
+ * scope's generation and the entry together, and the entry counts only if it was computed under
+ * that generation, so `invalidateScopes` makes every older entry stale at once. A cache that is
+ * down or slow is logged and skipped, never an error.
  */
 export async function cachedSearch<T>(
   deps: { cache: Cache; logger: Logger },
@@ -58,25 +66,29 @@ export async function cachedSearch<T>(
   compute: () => Promise<T>,
 ): Promise<CachedLookup<T>> {
   const { cache, logger } = deps;
-  if (!cache.enabled) return { value: await compute(), hit: false };
-  let key: string | undefined;
+  const redis = cache.redis;
+  if (!cache.enabled || !redis) return { value: await compute(), hit: false };
+  const key = `search:v1:${scope}:${await sha256(JSON.stringify(request))}`;
+  let generation: string;
   try {
-    const generation = (await withTimeout(cache.get<string>(generationKey(scope)), SEARCH_CACHE_TIMEOUT_MS)) ?? "0";
-    key = `search:v1:${scope}:${generation}:${await sha256(JSON.stringify(request))}`;
-    const cached = await withTimeout(cache.get<T>(key), SEARCH_CACHE_TIMEOUT_MS);
-    if (cached !== null) return { value: cached, hit: true };
+    const [current, entry] = await withTimeout(
+      redis.pipeline().get<string | number>(generationKey(scope)).get<Entry<T>>(key).exec<[string | number | null, Entry<T> | null]>(),
+      SEARCH_CACHE_TIMEOUT_MS,
+    );
+    generation = current === null ? "0" : String(current);
+    if (entry && entry.g === generation) return { value: entry.v, hit: true };
   } catch (error) {
     logger.warn("search cache unavailable; answering from Postgres", { error });
     return { value: await compute(), hit: false };
   }
   const value = await compute();
-  const entry = key;
+  const entry: Entry<T> = { g: generation, v: value };
   return {
     value,
     hit: false,
     store: () =>
       cache
-        .set(entry, value, { ttlSeconds: SEARCH_TTL_SECONDS })
+        .set(key, entry, { ttlSeconds: SEARCH_TTL_SECONDS })
         .catch((error: unknown) => logger.warn("search cache write failed", { error })),
   };
 }

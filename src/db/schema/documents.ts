@@ -78,7 +78,6 @@ export const documents = pgTable(
     index("documents_owner_created_idx").on(t.ownerId, t.createdAt.desc(), t.id.desc()),
     index("documents_created_idx").on(t.createdAt.desc(), t.id.desc()),
     index("documents_tags_idx").using("gin", t.tags),
-    // The title's exact keyword form, for typo-tolerant and prefix suggestions (pg_trgm).
     pgPolicy("documents_read", {
       for: "select",
       using: sql`${t.ownerId} = ${actorId} or ${staffOr("documents:read")} or ${shared("any")}`,
