@@ -7,7 +7,7 @@ import { drizzle } from "drizzle-orm/node-postgres";
 import pg from "pg";
 import { loadBulk } from "../scripts/corpus/bulk.ts";
 import { PERMISSION_NAMES } from "../src/auth/permissions.ts";
-import { type Actor, asActor } from "../src/db/actor.ts";
+import type { Actor } from "../src/db/actor.ts";
 import type { Database } from "../src/db/client.ts";
 import type { Viewer } from "../src/db/queries/documents.ts";
 import * as schema from "../src/db/schema/index.ts";

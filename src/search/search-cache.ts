@@ -72,7 +72,11 @@ export async function cachedSearch<T>(
   let generation: string;
   try {
     const [current, entry] = await withTimeout(
-      redis.pipeline().get<string | number>(generationKey(scope)).get<Entry<T>>(key).exec<[string | number | null, Entry<T> | null]>(),
+      redis
+        .pipeline()
+        .get<string | number>(generationKey(scope))
+        .get<Entry<T>>(key)
+        .exec<[string | number | null, Entry<T> | null]>(),
       SEARCH_CACHE_TIMEOUT_MS,
     );
     generation = current === null ? "0" : String(current);

@@ -118,6 +118,8 @@ async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters
 export async function search(deps: SearchDeps, request: SearchRequest): Promise<SearchResult> {
   const { text, filters } = request;
   const { hits, details, facets } = await asActor(deps.db, deps.actor, async (tx) => {
+    // The facets first: their total decides how relevance is computed.
+    const facets = await searchFacets(tx, { viewer: deps.viewer, text, filters, tagLimit: TAG_FACETS });
     const hits = await searchPage(tx, {
       viewer: deps.viewer,
       text,
@@ -125,10 +127,10 @@ export async function search(deps: SearchDeps, request: SearchRequest): Promise<
       sort: request.sort,
       limit: request.limit,
       after: request.cursor,
+      matches: facets.total,
     });
     const page = hits.slice(0, request.limit);
     const details = await hitDetails(tx, { ids: page.map((hit) => hit.id), text });
-    const facets = await searchFacets(tx, { viewer: deps.viewer, text, filters, tagLimit: TAG_FACETS });
     return { hits, details, facets };
   });
   const page = hits.slice(0, request.limit);

@@ -1,5 +1,6 @@
 import { inArray } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { type SearchCursor, searchPage } from "../../src/db/queries/search.ts";
 import { searchQueries } from "../../src/db/schema/search.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, type DocumentJson, processed, rawUpload } from "../document-helpers.ts";
@@ -133,6 +134,45 @@ describe("ranking and highlights", async () => {
     expect(hit?.highlights.title).toBe("&lt;img src=x onerror=alert(1)&gt; <mark>okapi</mark>");
     // Postgres's parser drops what looks like a tag from snippets; the rest is escaped.
     expect(hit?.highlights.content).toBe("<mark>Okapi</mark> &amp; &quot;friends&quot; of the forest");
+  });
+});
+
+describe("ranking many matches", async () => {
+  const owner = await signedIn();
+  // Oldest first; the oldest mentions the word most often. All texts have twenty words.
+  const docs: DocumentJson[] = [];
+  for (const times of [6, 1, 3, 2]) {
+    docs.push(
+      await textDocument(owner.auth, `Notes ${times}`, `${"lemur ".repeat(times)}${"savanna ".repeat(20 - times)}`),
+    );
+  }
+  const viewer = { userId: owner.user.id, readsAll: false };
+  const page = (rankWindow: number, after?: SearchCursor) =>
+    asSystem((tx) =>
+      searchPage(tx, {
+        viewer,
+        text: "lemur",
+        filters: {},
+        sort: "relevance",
+        limit: 10,
+        matches: 4,
+        rankWindow,
+        after,
+      }),
+    );
+  const titles = (hits: { id: string }[]) => hits.map((hit) => docs.find((doc) => doc.id === hit.id)?.title);
+
+  it("ranks every match when they fit in the window", async () => {
+    expect(titles(await page(4))).toEqual(["Notes 6", "Notes 3", "Notes 2", "Notes 1"]);
+  });
+
+  it("ranks only the newest matches beyond it, and pages through them", async () => {
+    const hits = await page(2);
+    expect(titles(hits)).toEqual(["Notes 3", "Notes 2"]);
+    const first = hits[0];
+    if (!first) throw new Error("no hit");
+    const rest = await page(2, { sort: "relevance", score: first.scoreText, id: first.id });
+    expect(titles(rest)).toEqual(["Notes 2"]);
   });
 });
 
