@@ -12,6 +12,8 @@ const EXPOSED = [
   "X-RateLimit-Limit",
   "X-RateLimit-Remaining",
   "WWW-Authenticate",
+  // Search results: whether the cache answered.
+  "X-Cache",
 ];
 
 /**

@@ -9,6 +9,7 @@ describe("CORS", () => {
     expect(res.headers.get("access-control-allow-origin")).toBe("https://app.techcorp.example");
     expect(res.headers.get("access-control-expose-headers")).toContain("X-Request-ID");
     expect(res.headers.get("access-control-expose-headers")).toContain("RateLimit");
+    expect(res.headers.get("access-control-expose-headers")).toContain("X-Cache");
     expect(res.headers.get("access-control-allow-credentials")).toBeNull();
   });
 
