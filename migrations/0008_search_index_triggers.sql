@@ -21,8 +21,11 @@ DECLARE
   d record;
   body text;
 BEGIN
+  -- The document's row is locked before the index row, in every path (a change to the document
+  -- holds it already; new text takes it here), so two transactions indexing the same document
+  -- wait for each other instead of deadlocking.
   SELECT id, owner_id, title, tags, content_type, created_at, current_version, status, deleted_at
-    INTO d FROM documents WHERE id = doc;
+    INTO d FROM documents WHERE id = doc FOR NO KEY UPDATE;
   IF NOT FOUND THEN
     RETURN;
   END IF;

@@ -2,7 +2,7 @@ import { Redis } from "@upstash/redis/cloudflare";
 import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { addVersion } from "../../src/db/queries/documents.ts";
-import { documentContent } from "../../src/db/schema/documents.ts";
+import { documentContent, documents } from "../../src/db/schema/documents.ts";
 import { documentSearch } from "../../src/db/schema/search.ts";
 import { asSystem, deliver, storage, testEnv, uploadedDocument, uploadedEvent } from "./helpers.ts";
 
@@ -69,5 +69,28 @@ describe("the search index", () => {
         .where(and(eq(documentContent.documentId, doc.documentId), eq(documentContent.version, 1))),
     );
     expect(await indexed(doc.documentId, "ibis")).toBe(false);
+  });
+
+  it("takes new text while the document is renamed, without a deadlock", async () => {
+    const doc = await uploadedDocument("first words", "text/plain", { title: "Before" });
+    let contentWritten = () => {};
+    const written = new Promise<void>((resolve) => {
+      contentWritten = resolve;
+    });
+    // The processor's order: the text first, then the document's status, in one transaction ...
+    const processing = asSystem(async (tx) => {
+      await tx.insert(documentContent).values({ documentId: doc.documentId, version: 1, text: "the okapi text" });
+      contentWritten();
+      // (time for the rename below to start waiting on this transaction)
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await tx.update(documents).set({ status: "ready" }).where(eq(documents.id, doc.documentId));
+    });
+    // ... while someone renames the document.
+    await written;
+    const renaming = asSystem((tx) =>
+      tx.update(documents).set({ title: "Renamed" }).where(eq(documents.id, doc.documentId)),
+    );
+    await Promise.all([processing, renaming]);
+    expect(await indexed(doc.documentId, "okapi renamed")).toBe(true);
   });
 });
