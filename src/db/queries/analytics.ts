@@ -111,7 +111,21 @@ export async function clickThrough(tx: Transaction, params: Range) {
   };
 }
 
-const day = (column: unknown) => sql<string>`to_char(date_trunc('day', ${column} at time zone 'UTC'), 'YYYY-MM-DD')`;
+/** How many rows of `table` were created on each UTC day of the range (days without any left out). */
+async function createdPerDay(
+  tx: Transaction,
+  table: typeof users | typeof documents | typeof searchQueries,
+  range: Range,
+): Promise<{ day: string; count: number }[]> {
+  const day = sql<string>`to_char(date_trunc('day', ${table.createdAt} at time zone 'UTC'), 'YYYY-MM-DD')`;
+  const rows = await tx
+    .select({ day, count: sql<number>`count(*)::int` })
+    .from(table)
+    .where(and(gte(table.createdAt, range.from), lt(table.createdAt, range.to)))
+    .groupBy(sql`1`)
+    .orderBy(sql`1`);
+  return rows.map((row) => ({ day: row.day, count: Number(row.count) }));
+}
 
 /** Users: how many exist, how many logged in within the range, and new users per day. */
 export async function userMetrics(tx: Transaction, params: Range) {
@@ -121,16 +135,10 @@ export async function userMetrics(tx: Transaction, params: Range) {
       active: sql<number>`count(*) filter (where ${users.lastLoginAt} >= ${params.from} and ${users.lastLoginAt} < ${params.to})::int`,
     })
     .from(users);
-  const perDay = await tx
-    .select({ day: day(users.createdAt), count: sql<number>`count(*)::int` })
-    .from(users)
-    .where(and(gte(users.createdAt, params.from), lt(users.createdAt, params.to)))
-    .groupBy(sql`1`)
-    .orderBy(sql`1`);
   return {
     total: Number(totals?.total ?? 0),
     active: Number(totals?.active ?? 0),
-    newPerDay: perDay.map((row) => ({ day: row.day, count: Number(row.count) })),
+    newPerDay: await createdPerDay(tx, users, params),
   };
 }
 
@@ -165,25 +173,13 @@ export async function documentMetrics(tx: Transaction, params: Range) {
     type.bytes += bytes;
     byType.set(group.type, type);
   }
-  const perDay = await tx
-    .select({ day: day(documents.createdAt), count: sql<number>`count(*)::int` })
-    .from(documents)
-    .where(and(gte(documents.createdAt, params.from), lt(documents.createdAt, params.to)))
-    .groupBy(sql`1`)
-    .orderBy(sql`1`);
   return {
     ...totals,
     byType: [...byType.values()].sort((a, b) => b.count - a.count || a.type.localeCompare(b.type)),
-    uploadedPerDay: perDay.map((row) => ({ day: row.day, count: Number(row.count) })),
+    uploadedPerDay: await createdPerDay(tx, documents, params),
   };
 }
 
-export async function searchesPerDay(tx: Transaction, params: Range) {
-  const rows = await tx
-    .select({ day: day(searchQueries.createdAt), count: sql<number>`count(*)::int` })
-    .from(searchQueries)
-    .where(inRange(searchQueries.createdAt, params))
-    .groupBy(sql`1`)
-    .orderBy(sql`1`);
-  return rows.map((row) => ({ day: row.day, count: Number(row.count) }));
+export function searchesPerDay(tx: Transaction, params: Range) {
+  return createdPerDay(tx, searchQueries, params);
 }

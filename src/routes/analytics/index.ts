@@ -16,6 +16,7 @@ import {
 import { requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
+import { PageQuery } from "../pagination.ts";
 
 const BEARER = [{ bearerAuth: [] }];
 const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });
@@ -32,15 +33,7 @@ const RangeQuery = z.object({
     .optional()
     .openapi({ param: { name: "to", in: "query" }, description: "Exclusive; default now." }),
 });
-const ListQuery = RangeQuery.extend({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(100)
-    .default(20)
-    .openapi({ param: { name: "limit", in: "query" } }),
-});
+const ListQuery = RangeQuery.extend({ limit: PageQuery.shape.limit });
 
 const RangeSchema = z.object({ from: z.iso.datetime(), to: z.iso.datetime() });
 const PerDaySchema = z.array(z.object({ day: z.string().openapi({ example: "2026-11-24" }), count: z.number().int() }));

@@ -161,7 +161,6 @@ async function recordOrUndo<T>(c: Context<AppEnv>, key: string, record: () => Pr
   }
 }
 
-/** After a change to a document: cached search results of everyone who can see it go stale. */
 /**
  * After a committed change: cached search results of everyone who can see the document are made
  * stale before the response, so the caller's next search already reflects the change. Never
