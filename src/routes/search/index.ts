@@ -10,7 +10,13 @@ import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { normalizeQuery } from "../../search/query-text.ts";
 import { cachedSearch, scopeOf } from "../../search/search-cache.ts";
-import { decodeSearchCursor, type SearchRequest, search, suggest } from "../../search/search-service.ts";
+import {
+  decodeSearchCursor,
+  POPULAR_QUERY_MIN_USERS,
+  type SearchRequest,
+  search,
+  suggest,
+} from "../../search/search-service.ts";
 import { toDocumentJson } from "../documents/schemas.ts";
 import { ClickSchema, SearchQuery, SearchResponseSchema, SuggestionSchema, SuggestQuery } from "./schemas.ts";
 
@@ -61,7 +67,7 @@ const suggestRoute = createRoute({
   path: "/search/suggest",
   tags: ["Search"],
   summary: "Autocomplete: titles, tags and popular queries",
-  description: `Prefix and typo-tolerant (trigram similarity) over the titles and tags of documents you can read, and over queries at least ${3} different users ran recently.`,
+  description: `Prefix and typo-tolerant (trigram similarity) over the titles and tags of documents you can read, and over queries at least ${POPULAR_QUERY_MIN_USERS} different users ran recently.`,
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: { query: SuggestQuery },
