@@ -56,6 +56,32 @@ const CursorSchema = z.union([
   z.object({ s: z.literal("recent"), c: z.string().max(40), i: z.uuid() }),
 ]);
 
+const FLOAT4_MAX = 3.4028234663852886e38;
+
+/** A timestamptz as Postgres writes it (`2026-11-24 13:05:01.123456+00`), naming a real instant. */
+function isTimestamp(text: string): boolean {
+  const match = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/.exec(text);
+  if (!match) return false;
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  // Date.UTC rolls 30 February over into March; a real date comes back unchanged.
+  return (
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    date.getUTCHours() === hour &&
+    date.getUTCMinutes() === minute &&
+    date.getUTCSeconds() === second
+  );
+}
+
 function encodeCursor(cursor: SearchCursor): string {
   const body =
     cursor.sort === "relevance"
@@ -76,9 +102,13 @@ export function decodeSearchCursor(
     const cursor = parsed.data;
     const expected = sort === "relevance" && hasText ? "relevance" : "recent";
     if (cursor.s !== expected) return undefined;
-    if (cursor.s === "relevance") return { sort: "relevance", score: cursor.v, id: cursor.i };
-    if (!/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/.test(cursor.c)) return undefined;
-    return { sort: "recent", createdAt: cursor.c, id: cursor.i };
+    if (cursor.s === "relevance") {
+      // Postgres reads it as a `real`: finite and within float4's range.
+      return Math.abs(Number(cursor.v)) <= FLOAT4_MAX
+        ? { sort: "relevance", score: cursor.v, id: cursor.i }
+        : undefined;
+    }
+    return isTimestamp(cursor.c) ? { sort: "recent", createdAt: cursor.c, id: cursor.i } : undefined;
   } catch {
     return undefined;
   }

@@ -282,6 +282,22 @@ describe("pagination", async () => {
     const res = await api(`/search?q=walrus&sort=recent&cursor=${body.nextCursor}`, { headers: auth });
     await expectProblem(res, 400);
   });
+
+  it("refuses a forged cursor whose values Postgres could not read", async () => {
+    const id = crypto.randomUUID();
+    const forged = [
+      { q: "walrus", sort: "relevance", cursor: { s: "relevance", v: "1e999", i: id } },
+      { q: "walrus", sort: "relevance", cursor: { s: "relevance", v: "-1e39", i: id } },
+      { q: "walrus", sort: "recent", cursor: { s: "recent", c: "2026-02-30 10:00:00+00", i: id } },
+      { q: "walrus", sort: "recent", cursor: { s: "recent", c: "2026-01-01 25:61:00+00", i: id } },
+    ];
+    for (const { cursor, ...params } of forged) {
+      const encoded = btoa(JSON.stringify(cursor)).replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
+      const query = new URLSearchParams({ ...params, cursor: encoded });
+      const problem = await expectProblem(await api(`/search?${query}`, { headers: auth }), 400);
+      expect(problem.errors?.[0]?.pointer, JSON.stringify(cursor)).toBe("/cursor");
+    }
+  });
 });
 
 describe("access control", async () => {
