@@ -4,6 +4,7 @@ import { type SearchCursor, searchPage } from "../../src/db/queries/search.ts";
 import { searchQueries } from "../../src/db/schema/search.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, type DocumentJson, processed, rawUpload } from "../document-helpers.ts";
+import { EICAR } from "../fixtures/files.ts";
 import { api, asSystem, eventually, expectProblem } from "../helpers.ts";
 import { allPages, search, suggestions, titlesFound } from "../search-helpers.ts";
 
@@ -111,6 +112,14 @@ describe("ranking and highlights", async () => {
     const scores = body.data.map((hit) => hit.score);
     expect(scores).toEqual([...scores].sort((a, b) => b - a));
     expect(scores[2]).toBeGreaterThan(0);
+  });
+
+  it("ranks a title that is exactly the query first", async () => {
+    // By term counts alone the second would win: its words are denser, the first's text is long.
+    await textDocument(auth, "Tapir report", "Rainforest mammals browse at dusk. ".repeat(60));
+    await textDocument(auth, "Tapir report: tapir report", "tapir report, tapir report, tapir report");
+    const { body } = await search(auth, { q: "Tapir Report" });
+    expect(body.data.map((hit) => hit.document.title)).toEqual(["Tapir report", "Tapir report: tapir report"]);
   });
 
   it("sorts by recency on request", async () => {
@@ -363,6 +372,15 @@ describe("access control", async () => {
     expect((await search(bob.auth, { q: "delete" })).body.total).toBe(1);
     expect((await api(`/documents/${doomed.id}`, { method: "DELETE", headers: bob.auth })).status).toBe(204);
     expect((await search(bob.auth, { q: "delete" })).body.total).toBe(0);
+  });
+
+  it("never shows a quarantined document, not even to its owner", async () => {
+    const infected = await created(rawUpload(bob.auth, EICAR, "text/plain", { title: "Narwhal infected" }));
+    expect((await processed(bob.auth, infected.id)).status).toBe("quarantined");
+    const found = await search(bob.auth, { q: "infected" });
+    expect(found.body.total).toBe(0);
+    expect(found.body.data).toEqual([]);
+    expect((await suggestions(bob.auth, "narwhal inf")).map((s) => s.text)).not.toContain("Narwhal infected");
   });
 });
 
