@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { type Actor, asActor, SYSTEM } from "../db/actor.ts";
+import { type Actor, asActor, SYSTEM, type Transaction } from "../db/actor.ts";
 import type { Database } from "../db/client.ts";
 import type { Viewer } from "../db/queries/documents.ts";
 import {
@@ -14,6 +14,7 @@ import {
   searchFacets,
   searchPage,
   suggestTitles,
+  tuneSearch,
   vocabularyCandidates,
   wordIsKnown,
 } from "../db/queries/search.ts";
@@ -116,6 +117,14 @@ export function decodeSearchCursor(
 
 // --- search ---
 
+/** A transaction of search queries for `actor`, with the settings they are planned for. */
+function searching<T>(db: Database, actor: Actor, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  return asActor(db, actor, async (tx) => {
+    await tuneSearch(tx);
+    return work(tx);
+  });
+}
+
 /**
  * "Did you mean": each required word no readable document contains is replaced by the closest
  * vocabulary word (trigram similarity) that a readable document does contain; offered only when
@@ -126,7 +135,7 @@ async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters
   const { db, actor, viewer } = deps;
   const words = [...new Set(requiredWords(text))].filter((word) => /^[\p{L}][\p{L}'-]{2,39}$/u.test(word)).slice(0, 6);
   if (words.length === 0) return null;
-  return asActor(db, actor, async (tx) => {
+  return searching(db, actor, async (tx) => {
     const corrections = new Map<string, string>();
     for (const word of words) {
       if (await wordIsKnown(tx, { viewer, word })) continue;
@@ -147,7 +156,7 @@ async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters
 /** One page of results with highlights, the facets of all matches, and "did you mean" when nothing matched. */
 export async function search(deps: SearchDeps, request: SearchRequest): Promise<SearchResult> {
   const { text, filters } = request;
-  const { hits, details, facets } = await asActor(deps.db, deps.actor, async (tx) => {
+  const { hits, details, facets } = await searching(deps.db, deps.actor, async (tx) => {
     // The facets first: their total decides how relevance is computed.
     const facets = await searchFacets(tx, { viewer: deps.viewer, text, filters, tagLimit: TAG_FACETS });
     const hits = await searchPage(tx, {
@@ -220,13 +229,13 @@ export async function suggest(deps: SearchDeps, prefix: string, limit: number): 
   const term = prefix.toLowerCase();
   // One connection: the caller's transaction, then the system's (popular queries are everyone's
   // searches, which only the system reads; what it returns is only queries many users ran).
-  const { titles, tags } = await asActor(deps.db, deps.actor, async (tx) => {
+  const { titles, tags } = await searching(deps.db, deps.actor, async (tx) => {
     const titles = await suggestTitles(tx, { viewer: deps.viewer, prefix: term, limit });
     const candidates = await vocabularyCandidates(tx, { kind: "tag", term, limit: 10, prefix: true });
     const readable = await readableTags(tx, { viewer: deps.viewer, tags: candidates });
     return { titles, tags: candidates.filter((tag) => readable.has(tag)) };
   });
-  const queries = await asActor(deps.db, SYSTEM, (tx) =>
+  const queries = await searching(deps.db, SYSTEM, (tx) =>
     popularQueries(tx, {
       prefix: term,
       since: new Date(Date.now() - POPULAR_QUERY_DAYS * 86_400_000),

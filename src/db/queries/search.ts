@@ -71,13 +71,17 @@ function visible(viewer: Viewer, filters: SearchFilters): SQL | undefined {
 const matching = (text: string | undefined) => (text ? sql`${documentSearch.vector} @@ ${tsquery(text)}` : undefined);
 
 /**
- * The plans these queries need: a bitmap scan of the GIN index, and pg_trgm's index for
- * suggestions. Postgres's default random_page_cost (4, for spinning disks) makes it prefer reading
- * the whole index table once a term matches a few percent of it; on SSD-backed storage (Neon,
- * and any laptop) the index is several times faster there. Transaction-local.
+ * Settings for a transaction of search queries; call it once, first. random_page_cost: Postgres's
+ * default (4, for spinning disks) makes the planner read the whole index table instead of the GIN
+ * index once a term is in a few percent of it; on SSD-backed storage (Neon, any laptop) the index
+ * is several times faster. Word similarity of at least 0.5 for `<%` (pg_trgm's default is 0.6):
+ * "quartrly revnue" still finds "Quarterly revenue report" (0.55), about one typo in every word of
+ * five letters or more. Both transaction-local.
  */
-async function ssdCosts(tx: Transaction): Promise<void> {
-  await tx.execute(sql`select set_config('random_page_cost', '1.1', true)`);
+export async function tuneSearch(tx: Transaction): Promise<void> {
+  await tx.execute(
+    sql`select set_config('random_page_cost', '1.1', true), set_config('pg_trgm.word_similarity_threshold', '0.5', true)`,
+  );
 }
 
 export type SearchCursor =
@@ -110,7 +114,6 @@ export async function searchPage(
 ): Promise<SearchHit[]> {
   const { text, after } = params;
   const where = and(visible(params.viewer, params.filters), matching(text));
-  await ssdCosts(tx);
 
   if (params.sort === "recent" || text === undefined) {
     // Newest first straight off the (created_at, document_id) index, no ranking.
@@ -241,7 +244,6 @@ export async function searchFacets(
   tx: Transaction,
   params: { viewer: Viewer; text: string | undefined; filters: SearchFilters; tagLimit: number },
 ): Promise<Facets> {
-  await ssdCosts(tx);
   const matches = tx
     .select({ tags: documentSearch.tags, contentType: documentSearch.contentType, createdAt: documentSearch.createdAt })
     .from(documentSearch)
@@ -272,7 +274,6 @@ export async function countMatches(
   tx: Transaction,
   params: { viewer: Viewer; text: string; filters: SearchFilters },
 ): Promise<number> {
-  await ssdCosts(tx);
   const [row] = await tx
     .select({ count: sql<number>`count(*)::int` })
     .from(documentSearch)
@@ -295,7 +296,6 @@ export async function suggestTitles(
   tx: Transaction,
   params: { viewer: Viewer; prefix: string; limit: number },
 ): Promise<{ title: string; documentId: string }[]> {
-  await ssdCosts(tx);
   const lowered = sql`lower(${documentSearch.title})`;
   const like = startsWith(params.prefix);
   const prefixed = sql`(${lowered} like ${like} or ${lowered} like ${`% ${like}`})`;
@@ -312,9 +312,6 @@ export async function suggestTitles(
     await distinctTitles(and(visible(params.viewer, {}), prefixed), sql`(${lowered} like ${like})::int`, params.limit)
   ).rows;
   if (found.length < params.limit) {
-    // Word similarity of at least 0.5 (pg_trgm's default is 0.6): "quartrly revnue" still finds
-    // "Quarterly revenue report" (0.55), about one typo in every word of five letters or more.
-    await tx.execute(sql`select set_config('pg_trgm.word_similarity_threshold', '0.5', true)`);
     const seen = new Set(found.map((row) => row.title.toLowerCase()));
     const similar = await distinctTitles(
       and(visible(params.viewer, {}), sql`${params.prefix} <% ${lowered}`, sql`not ${prefixed}`),
