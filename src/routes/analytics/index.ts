@@ -16,10 +16,9 @@ import {
 import { requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
+import { BEARER, json } from "../openapi.ts";
 import { PageQuery } from "../pagination.ts";
 
-const BEARER = [{ bearerAuth: [] }];
-const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });
 const DAY = 86_400_000;
 const MAX_RANGE_DAYS = 366;
 

@@ -22,6 +22,7 @@ import { ApiError, DependencyError, oauthError } from "../../pkg/errors/api-erro
 import { fieldErrors } from "../../pkg/errors/handlers.ts";
 import { PROBLEM_CONTENT_TYPE, problemResponses } from "../../pkg/errors/problem.ts";
 import { FORM_BODY, formAsJson } from "../../pkg/middleware/form-as-json.ts";
+import { BEARER } from "../openapi.ts";
 import {
   MFA_GRANT_TYPE,
   MfaCodeSchema,
@@ -36,7 +37,6 @@ import {
   TokenResponseSchema,
 } from "./schemas.ts";
 
-const BEARER = [{ bearerAuth: [] }];
 export const NO_STORE = { "Cache-Control": "no-store", Pragma: "no-cache" };
 const RECOVERY_CODES = 10;
 

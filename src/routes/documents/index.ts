@@ -19,7 +19,6 @@ import {
   resetVersion,
   softDeleteDocument,
   updateDocument,
-  type Viewer,
 } from "../../db/queries/documents.ts";
 import { findUserByLogin } from "../../db/queries/users.ts";
 import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
@@ -38,6 +37,8 @@ import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
 import { RangeNotSatisfiableError } from "../../pkg/storage/storage.ts";
 import { invalidateDocument } from "../../search/search-cache.ts";
+import { BEARER, json } from "../openapi.ts";
+import { viewerOf } from "../viewer.ts";
 import {
   ContentQuery,
   DocumentIdParams,
@@ -58,8 +59,6 @@ import {
   VersionSchema,
 } from "./schemas.ts";
 
-const BEARER = [{ bearerAuth: [] }];
-const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });
 const uploadBody = {
   required: true,
   description:
@@ -69,13 +68,6 @@ const uploadBody = {
     "*/*": { schema: z.string().openapi({ format: "binary" }) },
   },
 };
-
-type DocumentViewer = Viewer & { writesAll: boolean };
-
-function viewerOf(c: Context<AppEnv>): DocumentViewer {
-  const { userId, role, permissions } = c.get("auth");
-  return { userId, readsAll: permissions.includes("documents:read"), writesAll: role === "admin" };
-}
 
 const db = (c: Context<AppEnv>) => c.get("services").database.db;
 const actorOf = (c: Context<AppEnv>) => c.get("auth").actor;

@@ -22,6 +22,7 @@ import { createSecretBox } from "../../pkg/crypto/secret-box.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
+import { BEARER, json } from "../openapi.ts";
 import {
   CreatedWebhookSchema,
   CreateWebhookSchema,
@@ -41,8 +42,6 @@ import {
 /** Each user may register this many webhooks. */
 export const MAX_WEBHOOKS_PER_USER = 10;
 
-const BEARER = [{ bearerAuth: [] }];
-const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });
 const jsonBody = <S>(schema: S) => ({ required: true, content: { "application/json": { schema } } });
 
 /** Runs as the caller; every query below also names the caller's id (row-level security agrees). */

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { asActor } from "../../db/actor.ts";
-import { getDocument, type Viewer } from "../../db/queries/documents.ts";
+import { getDocument } from "../../db/queries/documents.ts";
 import { recordClick, recordSearch, type SearchFilters } from "../../db/queries/search.ts";
 import { requireAuth } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
@@ -18,15 +18,9 @@ import {
   suggest,
 } from "../../search/search-service.ts";
 import { toDocumentJson } from "../documents/schemas.ts";
+import { BEARER, json } from "../openapi.ts";
+import { viewerOf } from "../viewer.ts";
 import { ClickSchema, SearchQuery, SearchResponseSchema, SuggestionSchema, SuggestQuery } from "./schemas.ts";
-
-const BEARER = [{ bearerAuth: [] }];
-const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });
-
-function viewerOf(c: Context<AppEnv>): Viewer {
-  const { userId, permissions } = c.get("auth");
-  return { userId, readsAll: permissions.includes("documents:read") };
-}
 
 const deps = (c: Context<AppEnv>) => ({
   db: c.get("services").database.db,

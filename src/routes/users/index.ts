@@ -23,6 +23,7 @@ import { requireAuth, requirePermission } from "../../gateway/authentication.ts"
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
+import { BEARER } from "../openapi.ts";
 import {
   AdminUserPatchSchema,
   ListUsersQuery,
@@ -37,7 +38,6 @@ import {
   UserSchema,
 } from "./schemas.ts";
 
-const BEARER = [{ bearerAuth: [] }];
 const json = (schema: typeof UserSchema, description: string) => ({
   description,
   content: { "application/json": { schema } },

@@ -1,0 +1,5 @@
+/** Operations that need an access token (the `bearerAuth` scheme registered in src/app/app.ts). */
+export const BEARER = [{ bearerAuth: [] }];
+
+/** `application/json` content of `schema`, for a route's request body or response. */
+export const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });
