@@ -1,4 +1,5 @@
 import { type Actor, asActor, SYSTEM } from "../db/actor.ts";
+import { NoRowsAffectedError } from "../db/affected.ts";
 import type { Database } from "../db/client.ts";
 import {
   consumeRecoveryCode,
@@ -109,7 +110,9 @@ export async function syncPrincipal(deps: Pick<AuthDeps, "db" | "sessions">, use
 /** Starts a session for a user whose identity is proven, and issues its first tokens. */
 export async function startSession(deps: AuthDeps, user: PublicUser): Promise<TokenResponse> {
   const principal = await asActor(deps.db, SYSTEM, async (tx) => {
-    await updateUser(tx, { id: user.id, changes: { lastLoginAt: new Date() } });
+    if (!(await updateUser(tx, { id: user.id, changes: { lastLoginAt: new Date() } }))) {
+      throw new NoRowsAffectedError("recording the login", 1, 0);
+    }
     return principalOf(tx, user);
   });
   const { auth } = deps.config;
@@ -170,7 +173,11 @@ export async function passwordLogin(
   const { passwordHash: _hash, ...publicUser } = user;
   const mfa = await asActor(deps.db, SYSTEM, async (tx) => {
     if (check.needsRehash) {
-      await updateUser(tx, { id: user.id, changes: { passwordHash: await hasher.hash(input.password) } });
+      const rehashed = await updateUser(tx, {
+        id: user.id,
+        changes: { passwordHash: await hasher.hash(input.password) },
+      });
+      if (!rehashed) throw new NoRowsAffectedError("storing the rehashed password", 1, 0);
     }
     return getMfa(tx, { userId: user.id });
   });

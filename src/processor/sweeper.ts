@@ -3,7 +3,7 @@ import {
   deletedBefore,
   objectsOf,
   purgeDocument,
-  removeUploadIntent,
+  removeUploadIntents,
   staleUploadIntents,
   stuckVersions,
 } from "../db/queries/documents.ts";
@@ -37,6 +37,8 @@ export const DEFAULT_SWEEP_POLICY: SweepPolicy = {
 export interface SweepReport {
   failed: number;
   orphansDeleted: number;
+  /** Intents left behind by finished uploads: removed, their objects kept. */
+  intentsCleared: number;
   purged: number;
 }
 
@@ -51,7 +53,7 @@ export async function sweep(
   policy: SweepPolicy = DEFAULT_SWEEP_POLICY,
 ): Promise<SweepReport> {
   const { db } = services.database;
-  const report: SweepReport = { failed: 0, orphansDeleted: 0, purged: 0 };
+  const report: SweepReport = { failed: 0, orphansDeleted: 0, intentsCleared: 0, purged: 0 };
 
   const stuck = await asActor(db, SYSTEM, (tx) =>
     stuckVersions(tx, { olderThan: new Date(now.getTime() - policy.stuckAfterMs), limit: policy.batch }),
@@ -67,11 +69,12 @@ export async function sweep(
     staleUploadIntents(tx, { olderThan: new Date(now.getTime() - policy.orphanAfterMs), limit: policy.batch }),
   );
   if (orphans.length > 0) {
-    await services.storage.deleteMany(orphans);
-    await asActor(db, SYSTEM, async (tx) => {
-      for (const storageKey of orphans) await removeUploadIntent(tx, { storageKey });
-    });
-    report.orphansDeleted = orphans.length;
+    // A key that a version records is live whatever its intent says: only the intent goes.
+    const unrecorded = orphans.filter((orphan) => !orphan.recorded).map((orphan) => orphan.key);
+    await services.storage.deleteMany(unrecorded);
+    await asActor(db, SYSTEM, (tx) => removeUploadIntents(tx, { storageKeys: orphans.map((orphan) => orphan.key) }));
+    report.orphansDeleted = unrecorded.length;
+    report.intentsCleared = orphans.length - unrecorded.length;
   }
 
   const deleted = await asActor(db, SYSTEM, (tx) =>

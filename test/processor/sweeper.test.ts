@@ -71,6 +71,24 @@ describe("the sweeper (cron)", () => {
     expect(await storage.head(recent)).not.toBeNull();
   });
 
+  it("never deletes an object a version records, even when its intent was left behind", async () => {
+    // What the intent bug left in databases: a finished upload whose intent outlived it.
+    const doc = await uploadedDocument("a live file", "text/plain");
+    await deliver("document-events", [uploadedEvent(doc.documentId)]);
+    expect((await versionOf(doc.documentId))?.status).toBe("ready");
+    await asSystem((tx) =>
+      tx.insert(uploadIntents).values({ storageKey: doc.storageKey, createdAt: sql`now() - interval '25 hours'` }),
+    );
+
+    await runSweep(new Date(Date.now() + 25 * 60 * 60 * 1000));
+    expect(await storage.head(doc.storageKey)).not.toBeNull();
+    // The leaked intent is gone, so nothing will try again.
+    expect(
+      await asSystem((tx) => tx.select().from(uploadIntents).where(eq(uploadIntents.storageKey, doc.storageKey))),
+    ).toEqual([]);
+    expect((await versionOf(doc.documentId))?.status).toBe("ready");
+  });
+
   it("purges documents deleted longer ago than the grace, with every object", async () => {
     const old = await uploadedDocument(png(300, 300), "image/png");
     const recent = await uploadedDocument("deleted yesterday", "text/plain");

@@ -1,6 +1,7 @@
 import { and, arrayOverlaps, asc, desc, eq, gte, inArray, isNotNull, isNull, lt, or, type SQL, sql } from "drizzle-orm";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Transaction } from "../actor.ts";
+import { expectRows } from "../affected.ts";
 import {
   type Document,
   type DocumentStatus,
@@ -44,20 +45,48 @@ export async function addUploadIntent(tx: Transaction, params: { storageKey: str
   await tx.insert(uploadIntents).values({ storageKey: params.storageKey }).onConflictDoNothing();
 }
 
+/**
+ * Ends an upload intent. The intent must exist and be removable by the actor (the system, an
+ * admin, or anyone once a version records the key): otherwise `NoRowsAffectedError`, because an
+ * intent left behind makes the sweeper delete the object later.
+ */
 export async function removeUploadIntent(tx: Transaction, params: { storageKey: string }): Promise<void> {
-  await tx.delete(uploadIntents).where(eq(uploadIntents.storageKey, params.storageKey));
+  const rows = await tx
+    .delete(uploadIntents)
+    .where(eq(uploadIntents.storageKey, params.storageKey))
+    .returning({ key: uploadIntents.storageKey });
+  expectRows(rows, `removing the upload intent ${params.storageKey}`);
 }
 
+/** Removes upload intents (the sweeper, as the system); returns how many there were. */
+export async function removeUploadIntents(tx: Transaction, params: { storageKeys: string[] }): Promise<number> {
+  if (params.storageKeys.length === 0) return 0;
+  const rows = await tx
+    .delete(uploadIntents)
+    .where(inArray(uploadIntents.storageKey, params.storageKeys))
+    .returning({ key: uploadIntents.storageKey });
+  return rows.length;
+}
+
+/**
+ * Upload intents older than `olderThan`, each with whether a version still records its key (as
+ * its object or its thumbnail). A recorded key belongs to a finished upload whose intent was left
+ * behind: its object is live and must not be deleted.
+ */
 export async function staleUploadIntents(
   tx: Transaction,
   params: { olderThan: Date; limit: number },
-): Promise<string[]> {
-  const rows = await tx
-    .select({ key: uploadIntents.storageKey })
+): Promise<{ key: string; recorded: boolean }[]> {
+  return tx
+    .select({
+      key: uploadIntents.storageKey,
+      // Qualified by hand: drizzle renders a column of the selected table unqualified, which
+      // inside the subquery would name the version's own column.
+      recorded: sql<boolean>`exists (select 1 from ${documentVersions} v where v.storage_key = upload_intents.storage_key or v.thumbnail_key = upload_intents.storage_key)`,
+    })
     .from(uploadIntents)
     .where(lt(uploadIntents.createdAt, params.olderThan))
     .limit(params.limit);
-  return rows.map((row) => row.key);
 }
 
 export interface StoredVersion {
@@ -68,7 +97,7 @@ export interface StoredVersion {
   filename: string | null;
 }
 
-/** A new document with its first version, in one transaction with the end of the upload intent. */
+/** A new document with its first version (the upload route ends the upload intent in the same transaction). */
 export async function createDocument(
   tx: Transaction,
   params: { id: string; ownerId: string; title: string; tags: string[]; file: StoredVersion },
@@ -92,7 +121,6 @@ export async function createDocument(
     .values({ documentId: params.id, version: 1, createdBy: params.ownerId, ...file })
     .returning();
   if (!document || !version) throw new Error("insert returned no row");
-  await removeUploadIntent(tx, { storageKey: file.storageKey });
   return { document, version };
 }
 
@@ -132,7 +160,6 @@ export async function addVersion(
     })
     .returning();
   if (!version) throw new Error("insert returned no row");
-  await removeUploadIntent(tx, { storageKey: file.storageKey });
   return { document, version };
 }
 
@@ -271,7 +298,8 @@ export async function deletedBefore(tx: Transaction, params: { before: Date; lim
 }
 
 export async function purgeDocument(tx: Transaction, params: { id: string }): Promise<void> {
-  await tx.delete(documents).where(eq(documents.id, params.id));
+  const rows = await tx.delete(documents).where(eq(documents.id, params.id)).returning({ id: documents.id });
+  expectRows(rows, `purging document ${params.id}`);
 }
 
 export async function listVersions(tx: Transaction, params: { documentId: string }): Promise<DocumentVersion[]> {

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, getTableColumns, ilike, or, sql } from "drizzle-orm
 import type { Permission } from "../../auth/permissions.ts";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Transaction } from "../actor.ts";
+import { expectRows } from "../affected.ts";
 import {
   type NewUser,
   oauthIdentities,
@@ -222,8 +223,10 @@ export async function consumeRecoveryCode(tx: Transaction, params: { userId: str
   return updated.length > 0;
 }
 
+/** Removes the user's second factor; `NoRowsAffectedError` if there was none the actor could remove. */
 export async function deleteMfa(tx: Transaction, params: { userId: string }): Promise<void> {
-  await tx.delete(userMfa).where(eq(userMfa.userId, params.userId));
+  const rows = await tx.delete(userMfa).where(eq(userMfa.userId, params.userId)).returning({ userId: userMfa.userId });
+  expectRows(rows, "removing the second factor");
 }
 
 export async function findIdentity(

@@ -1,4 +1,4 @@
-import { sql } from "drizzle-orm";
+import { type SQLWrapper, sql } from "drizzle-orm";
 import {
   bigint,
   boolean,
@@ -183,13 +183,23 @@ export const documentContent = pgTable(
  * records the version; one left behind (the database failed, then the clean-up failed too) is an
  * orphan the sweeper deletes.
  */
+const recordedByVersion = (key: SQLWrapper) =>
+  sql`exists (select 1 from document_versions v where v.storage_key = ${key})`;
+
 export const uploadIntents = pgTable(
   "upload_intents",
   {
     storageKey: text("storage_key").primaryKey(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
-  () => [pgPolicy("upload_intents_system", { for: "all", using: isStaff, withCheck: isStaff })],
+  (t) => [
+    pgPolicy("upload_intents_system", { for: "all", using: isStaff, withCheck: isStaff }),
+    // The upload's own transaction, acting as the user, ends the intent once a version records its
+    // key; without this a user's upload left its intent behind for the sweeper (migration 0009).
+    // A DELETE with a WHERE clause needs the SELECT policy too (PostgreSQL, CREATE POLICY).
+    pgPolicy("upload_intents_recorded_read", { for: "select", using: recordedByVersion(t.storageKey) }),
+    pgPolicy("upload_intents_recorded", { for: "delete", using: recordedByVersion(t.storageKey) }),
+  ],
 ).enableRLS();
 
 export type Document = typeof documents.$inferSelect;

@@ -29,7 +29,16 @@ import {
   MAX_IMAGE_BYTES,
   markdownToHtml,
 } from "../../documents/convert.ts";
-import { contentDisposition, downloadName, parseRange } from "../../documents/download.ts";
+import {
+  contentDisposition,
+  downloadName,
+  evaluatePreconditions,
+  httpDate,
+  ifRangeHolds,
+  parseRange,
+  servedContentType,
+  type Validators,
+} from "../../documents/download.ts";
 import { receiveUpload, uploadFieldErrors } from "../../documents/receive.ts";
 import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
@@ -172,6 +181,41 @@ function servable(version: DocumentVersion): void {
   }
 }
 
+/**
+ * The preconditions of a download (RFC 9110 §13.2.2), after access and state were checked: a
+ * failing If-Match or If-Unmodified-Since throws 412; a matching If-None-Match or an unchanged
+ * If-Modified-Since returns the 304 to send, with the validators and `cacheHeaders` a 200 would
+ * carry (§15.4.5); otherwise undefined.
+ */
+function preconditions(
+  c: Context<AppEnv>,
+  validators: Validators,
+  cacheHeaders: Record<string, string>,
+): Response | undefined {
+  const outcome = evaluatePreconditions(
+    {
+      ifMatch: c.req.header("if-match"),
+      ifNoneMatch: c.req.header("if-none-match"),
+      ifModifiedSince: c.req.header("if-modified-since"),
+      ifUnmodifiedSince: c.req.header("if-unmodified-since"),
+    },
+    validators,
+  );
+  if (outcome === "failed") {
+    throw new ApiError("precondition_failed", {
+      detail: `The current representation (ETag ${validators.etag}, Last-Modified ${httpDate(validators.lastModified)}) does not satisfy If-Match or If-Unmodified-Since.`,
+    });
+  }
+  if (outcome === "not_modified") {
+    return c.body(null, 304, {
+      ...cacheHeaders,
+      ETag: validators.etag,
+      "Last-Modified": httpDate(validators.lastModified),
+    });
+  }
+  return undefined;
+}
+
 const create = createRoute({
   method: "post",
   path: "/documents",
@@ -297,7 +341,7 @@ const content = createRoute({
   tags: ["Documents"],
   summary: "Download a version's content (streamed; Range supported)",
   description:
-    "Streams the file through the API (access is checked on every request; no URL outlives it), with `Range` for resuming and seeking. Versions not yet scanned, or quarantined, are refused (409). `format=html` converts Markdown, `format=webp|png` converts images.",
+    "Streams the file through the API (access is checked on every request; no URL outlives it), with `Range` for resuming and seeking. Versions not yet scanned, or quarantined, are refused (409). `format=html` converts Markdown, `format=webp|png` converts images. Conditional requests follow RFC 9110 §13: `ETag` (the SHA-256, strong; converted content has its own weak tag) and `Last-Modified` are sent; `If-Match` / `If-Unmodified-Since` that do not hold answer 412, `If-None-Match` (weak comparison, lists and `*`) / `If-Modified-Since` answer 304, and `If-Range` (a strong ETag or the exact date) decides whether `Range` applies. Text is served with `charset=utf-8`.",
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: { params: DocumentIdParams, query: ContentQuery },
@@ -307,8 +351,8 @@ const content = createRoute({
       description: "The requested range (Content-Range).",
       content: { "*/*": { schema: z.string().openapi({ format: "binary" }) } },
     },
-    304: { description: "Unchanged (If-None-Match)." },
-    ...problemResponses(400, 401, 404, 409, 413, 416, 422, 503),
+    304: { description: "Unchanged (If-None-Match, or If-Modified-Since without it)." },
+    ...problemResponses(400, 401, 404, 409, 412, 413, 416, 422, 503),
   },
 });
 
@@ -325,10 +369,11 @@ const thumbnailRoute = createRoute({
   },
   responses: {
     200: {
-      description: "The thumbnail.",
+      description: "The thumbnail, with a weak `ETag` and `Last-Modified`.",
       content: { "image/webp": { schema: z.string().openapi({ format: "binary" }) } },
     },
-    ...problemResponses(400, 401, 404, 503),
+    304: { description: "Unchanged (If-None-Match, or If-Modified-Since without it)." },
+    ...problemResponses(400, 401, 404, 412, 503),
   },
 });
 
@@ -423,6 +468,7 @@ export const documentsRouter = createRouter()
             filename: upload.filename,
           },
         });
+        await removeUploadIntent(tx, { storageKey: upload.key });
         await c.get("services").events.publish({
           type: "document.uploaded",
           documentId: id,
@@ -502,6 +548,7 @@ export const documentsRouter = createRouter()
           },
         });
         if (!added) throw notFound(id);
+        await removeUploadIntent(tx, { storageKey: upload.key });
         const renamed =
           upload.fields.title !== undefined || upload.fields.tags !== undefined
             ? await updateDocument(tx, {
@@ -575,17 +622,33 @@ export const documentsRouter = createRouter()
     const name = downloadName(version.filename, document.title, version.contentType);
 
     if (query.format !== "original") {
-      return converted(c, version, document.title, name, query.format, query.disposition);
+      return converted(c, document, version, name, query.format, query.disposition);
     }
-    const etag = `"${version.sha256}"`;
+    const validators = { etag: `"${version.sha256}"`, lastModified: version.createdAt };
+    const cacheHeaders = { "Cache-Control": "private, no-cache" };
+    const notModified = preconditions(c, validators, cacheHeaders);
+    if (notModified) return notModified;
     const common = {
-      ETag: etag,
+      ...cacheHeaders,
+      ETag: validators.etag,
+      "Last-Modified": httpDate(validators.lastModified),
       "Accept-Ranges": "bytes",
-      "Cache-Control": "private, no-cache",
       "Content-Disposition": contentDisposition(name, version.contentType, query.disposition),
     };
-    if (c.req.header("if-none-match") === etag) return c.body(null, 304, common);
-    const range = parseRange(c.req.header("range"), version.sizeBytes);
+    const ifRange = c.req.header("if-range");
+    // A date validates If-Range only if the representation cannot have changed twice in that
+    // second (RFC 9110 §8.8.2.2): a named version never changes; the current one changed when the
+    // version before it was replaced, so that must lie in an earlier second.
+    const dateIsStrong = async () => {
+      if (query.version !== undefined || version.version === 1) return true;
+      const before = await asActor(db(c), actorOf(c), (tx) =>
+        getVersion(tx, { documentId: id, version: version.version - 1 }),
+      );
+      return !before || Math.floor(before.createdAt.getTime() / 1000) < Math.floor(version.createdAt.getTime() / 1000);
+    };
+    let rangeApplies = ifRangeHolds(ifRange, validators, false);
+    if (!rangeApplies && ifRangeHolds(ifRange, validators, true)) rangeApplies = await dateIsStrong();
+    const range = rangeApplies ? parseRange(c.req.header("range"), version.sizeBytes) : undefined;
     if (range === "unsatisfiable") {
       throw new ApiError("range_not_satisfiable", { headers: { "Content-Range": `bytes */${version.sizeBytes}` } });
     }
@@ -600,7 +663,7 @@ export const documentsRouter = createRouter()
     }
     if (!object)
       throw new ApiError("service_unavailable", { detail: "The stored content is missing; it is being looked into." });
-    const headers = { ...common, "Content-Type": version.contentType };
+    const headers = { ...common, "Content-Type": servedContentType(version.contentType) };
     if (object.range) {
       return c.body(object.body, 206, {
         ...headers,
@@ -618,9 +681,23 @@ export const documentsRouter = createRouter()
     if (!version?.thumbnailKey || version.status === "quarantined") {
       throw new ApiError("not_found", { detail: "No thumbnail for this version." });
     }
+    // Made from the version's bytes when it was processed (again on reprocessing, maybe by a newer
+    // encoder): the tag is weak, the date that of the processing.
+    const validators = {
+      etag: `W/"thumbnail-${version.sha256}"`,
+      lastModified: version.processedAt ?? version.updatedAt,
+    };
+    const cacheHeaders = { "Cache-Control": "private, max-age=3600" };
+    const notModified = preconditions(c, validators, cacheHeaders);
+    if (notModified) return notModified;
     const object = await c.get("services").thumbnails.get(version.thumbnailKey);
     if (!object) throw new ApiError("not_found", { detail: "No thumbnail for this version." });
-    return c.body(object.body, 200, { "Content-Type": "image/webp", "Cache-Control": "private, max-age=3600" });
+    return c.body(object.body, 200, {
+      ...cacheHeaders,
+      "Content-Type": "image/webp",
+      ETag: validators.etag,
+      "Last-Modified": httpDate(validators.lastModified),
+    });
   })
   .openapi(shares, async (c) => {
     const { id } = c.req.valid("param");
@@ -683,11 +760,15 @@ export const documentsRouter = createRouter()
     return c.json(toDocumentJson(document), 202);
   });
 
-/** Converted content: Markdown to HTML, or an image to WebP / PNG. */
+/**
+ * Converted content: Markdown to HTML, or an image to WebP / PNG. Its ETag is weak (the bytes
+ * depend on the converter's version) and names the format; the HTML page also carries the title,
+ * so its tag and date follow a rename. Conditional requests are answered before converting.
+ */
 async function converted(
   c: Context<AppEnv>,
+  document: Document,
   version: DocumentVersion,
-  title: string,
   name: string,
   format: "html" | "webp" | "png",
   disposition: "attachment" | "inline",
@@ -703,6 +784,20 @@ async function converted(
   if (version.sizeBytes > MAX_IMAGE_BYTES) {
     throw new ApiError("payload_too_large", { detail: `Conversion handles files up to ${MAX_IMAGE_BYTES} bytes.` });
   }
+  const { title } = document;
+  let tag = `${version.sha256}.${format}`;
+  let lastModified = version.createdAt;
+  if (format === "html") {
+    const titleHash = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(title)));
+    tag += `.${Array.from(titleHash.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+    if (document.updatedAt > lastModified) lastModified = document.updatedAt;
+  }
+  const validators = { etag: `W/"${tag}"`, lastModified };
+  const cacheHeaders = { "Cache-Control": "private, no-cache" };
+  const notModified = preconditions(c, validators, cacheHeaders);
+  if (notModified) return notModified;
+  const common = { ...cacheHeaders, ETag: validators.etag, "Last-Modified": httpDate(lastModified) };
+
   const object = await c.get("services").storage.get(version.storageKey);
   if (!object) throw new ApiError("service_unavailable", { detail: "The stored content is missing." });
   const bytes = new Uint8Array(await new Response(object.body).arrayBuffer());
@@ -710,7 +805,8 @@ async function converted(
   if (format === "html") {
     const html = await markdownToHtml(new TextDecoder().decode(bytes), title);
     return c.body(html, 200, {
-      "Content-Type": "text/html; charset=utf-8",
+      ...common,
+      "Content-Type": servedContentType("text/html"),
       "Content-Disposition": contentDisposition(`${base}.html`, "text/html", disposition),
     });
   }
@@ -724,6 +820,7 @@ async function converted(
     throw error;
   }
   return c.body(image, 200, {
+    ...common,
     "Content-Type": type,
     "Content-Disposition": contentDisposition(`${base}.${format}`, type, disposition),
   });
