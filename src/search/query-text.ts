@@ -33,11 +33,28 @@ export function applyCorrections(text: string, corrections: Map<string, string>)
 const escapeHtml = (text: string) =>
   text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
+const REFERENCES: Record<string, string> = { "&amp;": "&", "&lt;": "<", "&gt;": ">" };
+
 /**
- * A highlight from the database as safe HTML on one line: the text escaped, runs of white space
- * (line breaks, the gaps where Postgres's parser dropped tag-like tokens) made one space, the match
- * markers turned into `<mark>` elements. Nothing of the document's text can become markup.
+ * A highlight from the database as safe HTML on one line. `raw` is HTML text whose `&`, `<` and `>`
+ * are escaped, with matches between `start` and `stop` (see `hitDetails`). It is read back to
+ * plain text and escaped again, so that whatever Postgres did to it the result is well-formed;
+ * each `start` … `stop` pair becomes a `<mark>` element; any other marker or control character
+ * and any run of white space becomes one space. Nothing of the document's text can become
+ * markup, and every `<mark>` is closed.
  */
 export function highlightHtml(raw: string, start: string, stop: string): string {
-  return escapeHtml(raw.replace(/\s+/g, " ").trim()).replaceAll(start, "<mark>").replaceAll(stop, "</mark>");
+  const text = raw.replace(/&(?:amp|lt|gt);/g, (reference) => REFERENCES[reference] ?? reference);
+  const [before = "", ...marked] = escapeHtml(text).split(start);
+  const parts = [before.replaceAll(stop, "")];
+  for (const part of marked) {
+    const end = part.indexOf(stop);
+    parts.push(
+      end < 0 ? part : `<mark>${part.slice(0, end)}</mark>${part.slice(end + stop.length).replaceAll(stop, "")}`,
+    );
+  }
+  return parts
+    .join("")
+    .replace(/[\s\p{Cc}]+/gu, " ")
+    .trim();
 }

@@ -20,9 +20,29 @@ const WEIGHTS = sql.raw("'{0.05, 0.2, 0.5, 1.0}'::float4[]");
  */
 export const RANK_WINDOW = 10_000;
 
-/** Markers ts_headline puts around matches; the service escapes the text and turns them into <mark>. */
+/**
+ * Markers ts_headline puts around matches; the service turns them into `<mark>`. They are control
+ * characters, which `highlightSource` removes from the text first, so only ts_headline can write one.
+ */
 export const HIGHLIGHT_START = "\u0002";
 export const HIGHLIGHT_STOP = "\u0003";
+
+/** The C0 and C1 control characters (Unicode general category Cc) Postgres text can hold: all but NUL. */
+const CONTROL_CHARACTERS = Array.from({ length: 0xa0 }, (_, code) => String.fromCharCode(code))
+  .filter((char) => /\p{Cc}/u.test(char) && char !== "\u0000")
+  .join("");
+
+/**
+ * Document text as ts_headline reads it for a highlight: every control character (the markers
+ * among them) made a space, which is how Postgres's parser reads them anyway, then `&`, `<` and
+ * `>` written as HTML character references. The parser keeps those references whole and would
+ * otherwise drop anything that looks like a tag, so the highlight shows the text as it is.
+ * The result is HTML text with no markers; ts_headline copies it verbatim around the ones it adds.
+ */
+function highlightSource(text: SQL | AnyPgColumn): SQL {
+  const spaced = sql`translate(${text}, ${CONTROL_CHARACTERS}, ${" ".repeat(CONTROL_CHARACTERS.length)})`;
+  return sql`replace(replace(replace(${spaced}, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')`;
+}
 /** ts_headline reads at most this much text per document. */
 const HEADLINE_TEXT_CHARS = 200_000;
 
@@ -195,7 +215,12 @@ export interface HitDetails {
   contentHighlight: string | null;
 }
 
-/** The documents of a page with highlighted title and text snippets (computed for this page only). */
+/**
+ * The documents of a page with highlighted title and text snippets (computed for this page only).
+ * Both highlights are HTML text (`&`, `<`, `>` escaped, no control characters) in which only
+ * matches are wrapped in HIGHLIGHT_START … HIGHLIGHT_STOP; without a query, the title and the
+ * text's first 200 characters, unmarked.
+ */
 export async function hitDetails(
   tx: Transaction,
   params: { ids: string[]; text: string | undefined },
@@ -203,13 +228,13 @@ export async function hitDetails(
   if (params.ids.length === 0) return new Map();
   const options = `StartSel=${HIGHLIGHT_START}, StopSel=${HIGHLIGHT_STOP}`;
   const title = params.text
-    ? sql<string>`ts_headline('english', ${documents.title}, ${tsquery(params.text)}, ${`HighlightAll=true, ${options}`})`
-    : sql<string>`${documents.title}`;
+    ? sql<string>`ts_headline('english', ${highlightSource(documents.title)}, ${tsquery(params.text)}, ${`HighlightAll=true, ${options}`})`
+    : sql<string>`${highlightSource(documents.title)}`;
   const content = params.text
     ? sql<
         string | null
-      >`ts_headline('english', left(${documentContent.text}, ${HEADLINE_TEXT_CHARS}), ${tsquery(params.text)}, ${`MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … ", ${options}`})`
-    : sql<string | null>`left(${documentContent.text}, 200)`;
+      >`ts_headline('english', ${highlightSource(sql`left(${documentContent.text}, ${HEADLINE_TEXT_CHARS})`)}, ${tsquery(params.text)}, ${`MaxFragments=2, MaxWords=24, MinWords=8, FragmentDelimiter=" … ", ${options}`})`
+    : sql<string | null>`${highlightSource(sql`left(${documentContent.text}, 200)`)}`;
   const rows = await tx
     .select({ document: documents, title, content })
     .from(documents)

@@ -1,0 +1,76 @@
+import { eq } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { HIGHLIGHT_START, HIGHLIGHT_STOP } from "../../src/db/queries/search.ts";
+import { documentContent, documents } from "../../src/db/schema/documents.ts";
+import { highlightHtml } from "../../src/search/query-text.ts";
+import { signedIn } from "../auth-helpers.ts";
+import { created, processed, rawUpload } from "../document-helpers.ts";
+import { asSystem } from "../helpers.ts";
+import { search } from "../search-helpers.ts";
+
+// Highlights are HTML that clients insert as is: only the search may mark a match, and nothing a
+// document's title or text holds (the marker characters, other control characters, tags, character
+// references) may become markup or unbalance the <mark> elements.
+
+const S = HIGHLIGHT_START;
+const E = HIGHLIGHT_STOP;
+
+/** The only markup a highlight may hold: <mark> elements, each closed, never nested. */
+function expectBalancedMarks(html: string | null | undefined): void {
+  expect(html).toBeTypeOf("string");
+  const text = html ?? "";
+  expect(text.replace(/<mark>[^<>]*<\/mark>/g, "")).not.toMatch(/[<>\p{Cc}]/u);
+  expect(text).not.toMatch(/&(?!(amp|lt|gt|quot);)/);
+}
+
+describe("highlights of hostile text", async () => {
+  const owner = await signedIn();
+  // Titles and texts are set in the database: whatever the upload route accepts today, rows
+  // written before (or by the bulk loader) may hold any of these.
+  const title = `Forged ${S}quokka${E} and ${E} stray ${S} <mark>quokka</mark> &lt;b&gt; \u0001\u001b\u007f\u0085 end`;
+  const text = `Text with ${S}quokka${E} forged, a lone ${S} start, <mark>unclosed and &lt;script&gt; \u0007 bell ${E}.`;
+  const upload = await created(rawUpload(owner.auth, "placeholder words", "text/plain", { title: "Placeholder" }));
+  expect((await processed(owner.auth, upload.id)).status).toBe("ready");
+  await asSystem(async (tx) => {
+    await tx.update(documents).set({ title }).where(eq(documents.id, upload.id));
+    await tx.update(documentContent).set({ text }).where(eq(documentContent.documentId, upload.id));
+  });
+
+  it("marks only real matches, escapes the rest, and drops control characters (with a query)", async () => {
+    const [hit] = (await search(owner.auth, { q: "quokka" })).body.data;
+    expect(hit?.document.id).toBe(upload.id);
+    expect(hit?.highlights.title).toBe(
+      "Forged <mark>quokka</mark> and stray &lt;mark&gt;<mark>quokka</mark>&lt;/mark&gt; &amp;lt;b&amp;gt; end",
+    );
+    expect(hit?.highlights.content).toBe(
+      "Text with <mark>quokka</mark> forged, a lone start, &lt;mark&gt;unclosed and &amp;lt;script&amp;gt; bell",
+    );
+    expectBalancedMarks(hit?.highlights.title);
+    expectBalancedMarks(hit?.highlights.content);
+  });
+
+  it("marks nothing when browsing without a query", async () => {
+    const [hit] = (await search(owner.auth, {})).body.data;
+    expect(hit?.document.id).toBe(upload.id);
+    expect(hit?.highlights.title).toBe("Forged quokka and stray &lt;mark&gt;quokka&lt;/mark&gt; &amp;lt;b&amp;gt; end");
+    expect(hit?.highlights.content).toBe(
+      "Text with quokka forged, a lone start, &lt;mark&gt;unclosed and &amp;lt;script&amp;gt; bell .",
+    );
+    expectBalancedMarks(hit?.highlights.title);
+    expectBalancedMarks(hit?.highlights.content);
+  });
+});
+
+describe("highlightHtml", () => {
+  it("closes every <mark> and drops stray markers, whatever the database returns", () => {
+    expect(highlightHtml(`a ${S}b${E} ${E}c ${S}d ${S}e${E}${E} f ${S}`, S, E)).toBe(
+      "a <mark>b</mark> c d <mark>e</mark> f",
+    );
+  });
+
+  it("reads the escaped text back and escapes it once more, so that a cut reference stays text", () => {
+    expect(highlightHtml(`&amp;lt;x&gt; amp; &lt ${S}&quot;${E} "`, S, E)).toBe(
+      "&amp;lt;x&gt; amp; &amp;lt <mark>&amp;quot;</mark> &quot;",
+    );
+  });
+});
