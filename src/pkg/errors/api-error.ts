@@ -30,6 +30,12 @@ export const PROBLEMS = {
     description: "The resource exists but does not support this method; `Allow` lists those it does.",
   },
   conflict: { status: 409, title: "Conflict", description: "The request conflicts with the current state." },
+  precondition_failed: {
+    status: 412,
+    title: "Precondition failed",
+    description:
+      "A condition of the request (If-Match, If-Unmodified-Since, or If-None-Match on a change) does not hold for the current representation (RFC 9110 §13.1).",
+  },
   payload_too_large: { status: 413, title: "Payload too large", description: "The body exceeds the size limit." },
   range_not_satisfiable: {
     status: 416,

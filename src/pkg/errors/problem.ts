@@ -69,6 +69,7 @@ const STATUS_DESCRIPTIONS = {
   403: "The caller may not do this.",
   404: "Not found.",
   409: "Conflict with the current state.",
+  412: "A precondition (If-Match, If-Unmodified-Since) does not hold.",
   413: "The body is too large.",
   415: "The Content-Type is not accepted.",
   416: "The byte range cannot be served.",
