@@ -1,3 +1,4 @@
+import { parse as parseMediaType } from "content-type";
 import { fileTypeFromBuffer } from "file-type";
 
 export const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
@@ -24,7 +25,7 @@ export const SNIFF_BYTES = 4100;
 
 /** The media type without parameters, lower-case: `Text/Plain; charset=utf-8` → `text/plain`. */
 export function essence(contentType: string | undefined): string {
-  return (contentType ?? "").split(";")[0]?.trim().toLowerCase() ?? "";
+  return parseMediaType(contentType ?? "").type;
 }
 
 export function isAllowed(type: string): type is AllowedType {
@@ -63,7 +64,7 @@ const UNKNOWN_TYPES = new Set(["", "application/octet-stream"]);
  * The type of a file sent without one: what its first bytes are, if that is allowed; else, for
  * UTF-8 text, what its name's extension says.
  */
-async function inferType(head: Uint8Array, filename: string | undefined): Promise<SniffResult> {
+async function inferType(head: Uint8Array, filename: string | undefined, textByDefault: boolean): Promise<SniffResult> {
   const detected = await fileTypeFromBuffer(head).catch(() => undefined);
   if (detected) {
     const mime = detected.mime as string;
@@ -77,6 +78,7 @@ async function inferType(head: Uint8Array, filename: string | undefined): Promis
   const extension = filename?.toLowerCase().match(/\.([a-z0-9]+)$/)?.[1];
   const type = extension ? TEXT_EXTENSIONS[extension] : undefined;
   if (type && looksLikeText(head)) return { ok: true, type };
+  if (textByDefault && !type && looksLikeText(head)) return { ok: true, type: "text/plain" };
   return { ok: false, status: 415, reason: "the file's type could not be determined; send its Content-Type" };
 }
 
@@ -84,15 +86,17 @@ async function inferType(head: Uint8Array, filename: string | undefined): Promis
  * Whether the declared type is allowed and agrees with what the first bytes of the file say. A
  * PNG declared as a PDF, an executable declared as text, or a PDF declared as an image are refused.
  * Without a declared type (or `application/octet-stream`), the type is inferred instead: from the
- * bytes, or for text from the file name's extension.
+ * bytes, or for text from the file name's extension; with `textByDefault`, UTF-8 text with no
+ * known extension is text/plain (RFC 7578 §4.4's default for a form part without Content-Type).
  */
 export async function checkContentType(
   declared: string | undefined,
   head: Uint8Array,
   filename?: string,
+  options: { textByDefault?: boolean } = {},
 ): Promise<SniffResult> {
   const type = essence(declared);
-  if (UNKNOWN_TYPES.has(type)) return inferType(head, filename);
+  if (UNKNOWN_TYPES.has(type)) return inferType(head, filename, options.textByDefault ?? false);
   if (!isAllowed(type)) {
     return {
       ok: false,

@@ -1,8 +1,11 @@
+import { parse as parseDisposition } from "content-disposition";
+import { parse as parseMediaType } from "content-type";
+
 /**
- * A streaming reader for `multipart/form-data` (RFC 7578): fields are read into strings, and a
- * file part is handed over as a stream that is read straight off the request body, so a file of
- * any size never sits in memory. Parts come in order; a part's body must be consumed (or
- * cancelled) before asking for the next part.
+ * A streaming reader for `multipart/form-data` (RFC 7578) following the multipart grammar of
+ * RFC 2046 §5.1.1: fields are read into strings, and a file part is handed over as a stream that
+ * is read straight off the request body, so a file of any size never sits in memory. Parts come in
+ * order; a part's body must be consumed (or cancelled) before asking for the next part.
  */
 
 export class FormDataError extends Error {
@@ -48,35 +51,62 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return joined;
 }
 
-/** The boundary of a `multipart/form-data` Content-Type, or undefined if it is not one. */
+/** RFC 2046 §5.1.1: `boundary := 0*69<bchars> bcharsnospace`. */
+const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
+
+/**
+ * The boundary of a `multipart/form-data` Content-Type (quoted or not), or undefined when the
+ * type is another one. Throws FormDataError when it is multipart/form-data without a boundary
+ * RFC 2046 §5.1.1 allows (1 to 70 of letters, digits, space and `'()+_,-./:=?`, not ending in a
+ * space).
+ */
 export function formDataBoundary(contentType: string | undefined): string | undefined {
-  if (!contentType || !/^multipart\/form-data\s*;/i.test(contentType)) return undefined;
-  const match = /;\s*boundary=(?:"([^"]{1,70})"|([^\s;]{1,70}))/i.exec(contentType);
-  return match?.[1] ?? match?.[2];
+  if (contentType === undefined) return undefined;
+  const { type, parameters } = parseMediaType(contentType);
+  if (type !== "multipart/form-data") return undefined;
+  const boundary = parameters.boundary;
+  if (boundary === undefined || !BOUNDARY.test(boundary)) {
+    throw new FormDataError(
+      "the Content-Type has no valid boundary (RFC 2046 §5.1.1: 1 to 70 letters, digits, spaces or '()+_,-./:=?, not ending in a space)",
+    );
+  }
+  return boundary;
 }
 
-function parseHeaders(block: string): PartHeaders {
+/**
+ * A part's header block (RFC 7578 §4): names are case-insensitive, folded lines (a line starting
+ * with a space or tab continues the previous one, RFC 5322 §2.2.3) are unfolded. The
+ * Content-Disposition is read as browsers write it (`%22`, `%0D`, `%0A` in quoted names), with
+ * `filename*` (RFC 8187) decoded when present and well-formed, else `filename`.
+ */
+function parseHeaders(block: string): PartHeaders & { charset: string | undefined } {
   const headers = new Map<string, string>();
+  let previous: string | undefined;
   for (const line of block.split("\r\n")) {
+    if (previous !== undefined && /^[ \t]/.test(line)) {
+      headers.set(previous, `${headers.get(previous) ?? ""} ${line.trim()}`);
+      continue;
+    }
     const colon = line.indexOf(":");
-    if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
+    previous = colon > 0 ? line.slice(0, colon).trim().toLowerCase() : undefined;
+    if (previous !== undefined) headers.set(previous, line.slice(colon + 1).trim());
   }
-  const disposition = headers.get("content-disposition") ?? "";
-  if (!/^form-data\b/i.test(disposition)) throw new FormDataError("a part has no form-data Content-Disposition");
-  const param = (key: string) => {
-    const quoted = new RegExp(`;\\s*${key}="((?:[^"\\\\]|\\\\.)*)"`, "i").exec(disposition);
-    if (quoted?.[1] !== undefined) return quoted[1].replace(/\\(.)/g, "$1");
-    return new RegExp(`;\\s*${key}=([^;\\s]+)`, "i").exec(disposition)?.[1];
-  };
-  const extended = /;\s*filename\*=UTF-8''([^;\s]+)/i.exec(disposition)?.[1];
-  const name = param("name");
+  const disposition = parseDisposition(headers.get("content-disposition") ?? "", { multipart: true });
+  if (disposition.type !== "form-data") throw new FormDataError("a part has no form-data Content-Disposition");
+  const name = disposition.parameters.name;
   if (name === undefined) throw new FormDataError("a part has no name");
+  const contentType = headers.get("content-type");
   return {
     name,
-    filename: extended ? decodeURIComponent(extended) : param("filename"),
-    contentType: headers.get("content-type"),
+    filename: disposition.parameters.filename,
+    contentType,
+    charset: contentType === undefined ? undefined : parseMediaType(contentType).parameters.charset,
   };
 }
+
+const SPACE = 32;
+const TAB = 9;
+const DASH = 45;
 
 export class FormDataReader {
   private readonly source: ReadableStreamDefaultReader<Uint8Array>;
@@ -85,6 +115,10 @@ export class FormDataReader {
   private buffer: Uint8Array;
   private sourceDone = false;
   private inBody = false;
+  /** Right after a part's headers, before its first byte (see readChunk). */
+  private atBodyStart = false;
+  /** The charset of the current part's Content-Type, if it names one. */
+  private charset: string | undefined;
   private finished = false;
   private parts = 0;
   private readonly maxParts: number;
@@ -108,6 +142,14 @@ export class FormDataReader {
     return true;
   }
 
+  /** Ensures `bytes` bytes are buffered; false when the body ends first. */
+  private async need(bytes: number): Promise<boolean> {
+    while (this.buffer.length < bytes) {
+      if (!(await this.fill())) return false;
+    }
+    return true;
+  }
+
   /** The headers of the next part, or null after the closing boundary. */
   async nextPart(): Promise<PartHeaders | null> {
     if (this.inBody) throw new FormDataError("the previous part was not consumed");
@@ -124,25 +166,40 @@ export class FormDataReader {
         if (!(await this.fill())) throw new FormDataError("the body has no multipart boundary");
       }
     }
-    while (this.buffer.length < 2) {
-      if (!(await this.fill())) throw new FormDataError("the body ends inside a boundary");
-    }
-    if (this.buffer[0] === 45 && this.buffer[1] === 45) {
-      // "--": the closing boundary.
+    // After a delimiter: "--" closes; otherwise transport padding (spaces, tabs), then CRLF.
+    if (!(await this.need(2))) throw new FormDataError("the body ends inside a boundary");
+    if (this.buffer[0] === DASH && this.buffer[1] === DASH) {
+      // The close-delimiter: padding and epilogue after it are ignored.
       this.finished = true;
       await this.source.cancel().catch(() => {});
       return null;
     }
+    for (;;) {
+      let padding = 0;
+      while (padding < this.buffer.length && (this.buffer[padding] === SPACE || this.buffer[padding] === TAB)) {
+        padding += 1;
+      }
+      this.buffer = this.buffer.subarray(padding);
+      if (this.buffer.length > 0) break;
+      if (!(await this.fill())) throw new FormDataError("the body ends inside a boundary");
+    }
+    if (!(await this.need(2))) throw new FormDataError("the body ends inside a boundary");
     if (this.buffer[0] !== 13 || this.buffer[1] !== 10) throw new FormDataError("malformed boundary line");
-    this.buffer = this.buffer.subarray(2);
+    // The boundary line's CRLF stays, so that an empty header block is "\r\n\r\n" too.
     for (;;) {
       const end = indexOf(this.buffer, HEADER_END);
       if (end !== -1) {
-        const headers = parseHeaders(new TextDecoder().decode(this.buffer.subarray(0, end)));
-        this.buffer = this.buffer.subarray(end + HEADER_END.length);
+        const { charset, ...headers } = parseHeaders(
+          new TextDecoder().decode(this.buffer.subarray(2, Math.max(2, end))),
+        );
+        // The CRLF ending the headers may be the first of a delimiter (an empty body without a
+        // blank line, RFC 2046: body-part := MIME-part-headers [CRLF *OCTET]); readChunk decides.
+        this.buffer = this.buffer.subarray(end + CRLF.length);
         this.parts += 1;
         if (this.parts > this.maxParts) throw new FormDataError(`more than ${this.maxParts} parts`);
         this.inBody = true;
+        this.atBodyStart = true;
+        this.charset = charset;
         return headers;
       }
       if (this.buffer.length > MAX_HEADER_BYTES) throw new FormDataError("part headers are too large");
@@ -153,6 +210,16 @@ export class FormDataReader {
   /** The next chunk of the current part's body; null when the part ends. */
   async readChunk(): Promise<Uint8Array | null> {
     if (!this.inBody) return null;
+    if (this.atBodyStart) {
+      this.atBodyStart = false;
+      await this.need(this.delimiter.length);
+      if (indexOf(this.buffer.subarray(0, this.delimiter.length), this.delimiter) === 0) {
+        this.buffer = this.buffer.subarray(this.delimiter.length);
+        this.inBody = false;
+        return null;
+      }
+      this.buffer = this.buffer.subarray(CRLF.length);
+    }
     for (;;) {
       const at = indexOf(this.buffer, this.delimiter);
       if (at !== -1) {
@@ -184,8 +251,17 @@ export class FormDataReader {
     });
   }
 
-  /** The current part's body as text, for a field; refused beyond `maxBytes`. */
+  /**
+   * The current part's body as text, for a field, decoded in the charset its Content-Type names
+   * (UTF-8 by default, RFC 7578 §5.1.2); an unknown charset or more than `maxBytes` is refused.
+   */
   async text(maxBytes: number): Promise<string> {
+    let decoder: TextDecoder;
+    try {
+      decoder = new TextDecoder(this.charset ?? "utf-8");
+    } catch {
+      throw new FormDataError(`a field has an unknown charset "${this.charset}"`);
+    }
     let bytes: Uint8Array = new Uint8Array(0);
     for (;;) {
       const chunk = await this.readChunk();
@@ -193,7 +269,7 @@ export class FormDataReader {
       bytes = concat(bytes, chunk);
       if (bytes.length > maxBytes) throw new FormDataError(`a field is longer than ${maxBytes} bytes`);
     }
-    return new TextDecoder().decode(bytes);
+    return decoder.decode(bytes);
   }
 
   /** Stops reading the request. */

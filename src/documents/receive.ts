@@ -1,3 +1,4 @@
+import { parse as parseDisposition } from "content-disposition";
 import type { ZodError } from "zod";
 import { ApiError, type FieldError } from "../pkg/errors/api-error.ts";
 import type { ObjectStorage } from "../pkg/storage/storage.ts";
@@ -32,12 +33,26 @@ const invalid = (errors: FieldError[]) =>
     errors,
   });
 
-/** The filename of a raw upload, from `Content-Disposition: attachment; filename=…` if sent. */
+const malformed = (error: FormDataError) =>
+  new ApiError("bad_request", { detail: `Malformed multipart body: ${error.message}.` });
+
+/**
+ * A file name as sent, without any path (RFC 6266 §4.3, RFC 7578 §4.2: recipients drop directory
+ * components, `/` or `\`), at most 255 characters; null when nothing is left.
+ */
+function baseName(filename: string | undefined): string | null {
+  const base = filename?.split(/[/\\]/).pop()?.trim().slice(0, 255);
+  return base ? base : null;
+}
+
+/**
+ * The filename of a raw upload, from `Content-Disposition: attachment; filename=…` if sent
+ * (RFC 6266 §4.1): `filename*` (RFC 8187, UTF-8 or ISO-8859-1) when it is well-formed, otherwise
+ * `filename`; a malformed value is never an error, only absent.
+ */
 function rawFilename(disposition: string | undefined): string | null {
   if (!disposition) return null;
-  const extended = /filename\*=UTF-8''([^;\s]+)/i.exec(disposition)?.[1];
-  if (extended) return decodeURIComponent(extended).slice(0, 255);
-  return /filename="?([^";]+)"?/i.exec(disposition)?.[1]?.slice(0, 255) ?? null;
+  return baseName(parseDisposition(disposition).parameters.filename);
 }
 
 /**
@@ -53,7 +68,13 @@ export async function receiveUpload(
   options: { key: string; maxBytes: number },
 ): Promise<ReceivedUpload> {
   const { headers, body } = request;
-  const boundary = formDataBoundary(headers.contentType);
+  let boundary: string | undefined;
+  try {
+    boundary = formDataBoundary(headers.contentType);
+  } catch (error) {
+    if (error instanceof FormDataError) throw malformed(error);
+    throw error;
+  }
   const declared = headers.contentLength === undefined ? undefined : Number(headers.contentLength);
   if (declared !== undefined && declared > options.maxBytes + (boundary ? FORM_OVERHEAD_BYTES : 0)) {
     throw new ApiError("payload_too_large", { detail: `The limit is ${options.maxBytes} bytes.` });
@@ -83,13 +104,15 @@ export async function receiveUpload(
     for (let part = await reader.nextPart(); part; part = await reader.nextPart()) {
       if (part.name === "file") {
         if (file) throw invalid([{ in: "body", pointer: "/file", message: "send one file" }]);
-        filename = part.filename?.slice(0, 255) ?? null;
+        filename = baseName(part.filename);
         file = await storeFile(storage, {
           key: options.key,
           body: reader.bodyStream(),
           declaredType: part.contentType,
-          filename: part.filename,
+          filename: filename ?? undefined,
           maxBytes: options.maxBytes,
+          // RFC 7578 §4.4: a part without Content-Type is text/plain (when it is text at all).
+          textByDefault: part.contentType === undefined,
         });
       } else if (FIELDS.has(part.name)) {
         const value = await reader.text(MAX_FIELD_BYTES);
@@ -103,8 +126,7 @@ export async function receiveUpload(
     return { file, filename, fields };
   } catch (error) {
     await reader.cancel();
-    if (error instanceof FormDataError)
-      throw new ApiError("bad_request", { detail: `Malformed multipart body: ${error.message}.` });
+    if (error instanceof FormDataError) throw malformed(error);
     throw error;
   }
 }

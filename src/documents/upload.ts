@@ -46,6 +46,8 @@ export async function storeFile(
     /** Used to infer a text type when none is declared. */
     filename?: string | undefined;
     maxBytes: number;
+    /** UTF-8 text whose type cannot be inferred is text/plain (a form part without Content-Type). */
+    textByDefault?: boolean;
   },
 ): Promise<StoredFile> {
   const reader = input.body.getReader();
@@ -57,7 +59,9 @@ export async function storeFile(
         errors: [{ in: "body", pointer: "/file", message: "the file is empty" }],
       });
     }
-    const check = await checkContentType(input.declaredType, head.subarray(0, SNIFF_BYTES), input.filename);
+    const check = await checkContentType(input.declaredType, head.subarray(0, SNIFF_BYTES), input.filename, {
+      textByDefault: input.textByDefault ?? false,
+    });
     if (!check.ok) throw new ApiError("unsupported_media_type", { detail: check.reason });
 
     const digest = new crypto.DigestStream("SHA-256");

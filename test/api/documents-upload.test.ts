@@ -135,6 +135,80 @@ describe("POST /documents (multipart)", () => {
   });
 });
 
+/** Posts a hand-written multipart/form-data body, as clients other than browsers may send it. */
+function multipart(auth: Record<string, string>, body: string, contentType = "multipart/form-data; boundary=b") {
+  return api("/documents", { method: "POST", headers: { ...auth, "content-type": contentType }, body });
+}
+
+describe("POST /documents (multipart, RFC 2046 and RFC 7578 as written)", () => {
+  it("accepts transport padding after the boundaries", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(
+      multipart(
+        auth,
+        '--b \t\r\nContent-Disposition: form-data; name="title"\r\n\r\npadded\r\n--b\t\r\nContent-Disposition: form-data; name="file"; filename="p.txt"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b--  \r\n',
+      ),
+    );
+    expect(doc).toMatchObject({ title: "padded", contentType: "text/plain", sizeBytes: 5 });
+  });
+
+  it("takes a quoted boundary with special characters, and a folded part header", async () => {
+    const { auth } = await signedIn();
+    const boundary = "=_part (1) of 2?";
+    const doc = await created(
+      multipart(
+        auth,
+        `--${boundary}\r\nContent-Disposition: form-data;\r\n name="file"; filename="f.txt"\r\nContent-Type: text/plain\r\n\r\nfolded\r\n--${boundary}--`,
+        `multipart/form-data; boundary="${boundary}"`,
+      ),
+    );
+    expect(doc).toMatchObject({ title: "f.txt", sizeBytes: 6 });
+  });
+
+  it("treats a file part without Content-Type as text/plain (RFC 7578 §4.4) when it is text", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(
+      multipart(auth, '--b\r\nContent-Disposition: form-data; name="file"; filename="README"\r\n\r\nread me\r\n--b--'),
+    );
+    expect(doc).toMatchObject({ title: "README", contentType: "text/plain" });
+  });
+
+  it("reads filename* in a part, and a malformed one is never a 500", async () => {
+    const { auth } = await signedIn();
+    const named = await created(
+      multipart(
+        auth,
+        `--b\r\nContent-Disposition: form-data; name="file"; filename="resume.txt"; filename*=UTF-8''r%C3%A9sum%C3%A9.txt\r\nContent-Type: text/plain\r\n\r\ncv\r\n--b--`,
+      ),
+    );
+    expect(named.title).toBe("résumé.txt");
+    const fallback = await created(
+      multipart(
+        auth,
+        `--b\r\nContent-Disposition: form-data; name="file"; filename="plain.txt"; filename*=UTF-8''%E0%A4%A.txt\r\nContent-Type: text/plain\r\n\r\ncv\r\n--b--`,
+      ),
+    );
+    expect(fallback.title).toBe("plain.txt");
+  });
+
+  it("answers 400 for multipart/form-data without a usable boundary, or a field in an unknown charset", async () => {
+    const { auth } = await signedIn();
+    const body = '--b\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\n\r\nx\r\n--b--';
+    for (const contentType of ["multipart/form-data", `multipart/form-data; boundary=${"b".repeat(71)}`]) {
+      const problem = await expectProblem(await multipart(auth, body, contentType), 400);
+      expect(problem.detail).toMatch(/boundary/);
+    }
+    const charset = await expectProblem(
+      await multipart(
+        auth,
+        '--b\r\nContent-Disposition: form-data; name="title"\r\nContent-Type: text/plain; charset=x-unknown\r\n\r\nt\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\n\r\nx\r\n--b--',
+      ),
+      400,
+    );
+    expect(charset.detail).toMatch(/charset/);
+  });
+});
+
 describe("POST /documents (raw body)", () => {
   it("streams a large body of unknown length (chunked) to storage as a multipart upload", async () => {
     const { auth } = await signedIn();
@@ -217,6 +291,31 @@ describe("POST /documents (raw body)", () => {
     );
     expect(doc.title).toBe("résumé.txt");
     expect(doc.contentType).toBe("text/plain");
+  });
+
+  it("never answers 500 for a malformed filename* (RFC 8187): it falls back to filename, or to no name", async () => {
+    const { auth } = await signedIn();
+    const upload = (disposition: string) =>
+      created(rawUpload(auth, "plain text", "text/plain", { headers: { "content-disposition": disposition } }));
+    expect((await upload("attachment; filename*=UTF-8''%E0%A4%A.txt")).title).toBe("Untitled");
+    expect((await upload(`attachment; filename="fallback.txt"; filename*=UTF-8''%E0%A4%A.txt`)).title).toBe(
+      "fallback.txt",
+    );
+    expect((await upload("attachment; filename*=UTF-8''%ZZ")).title).toBe("Untitled");
+  });
+
+  it("reads every form of Content-Disposition parameter RFC 6266 allows", async () => {
+    const { auth } = await signedIn();
+    const titleOf = async (disposition: string) =>
+      (await created(rawUpload(auth, "plain text", "text/plain", { headers: { "content-disposition": disposition } })))
+        .title;
+    expect(await titleOf("attachment; filename*=ISO-8859-1'fr'r%E9sum%E9.txt")).toBe("résumé.txt");
+    expect(await titleOf('attachment; filename="a \\"quoted\\" name.txt"')).toBe('a "quoted" name.txt');
+    expect(await titleOf("attachment; FileName=token.txt")).toBe("token.txt");
+    expect(await titleOf(`attachment; filename*=UTF-8''star.txt; filename="plain.txt"`)).toBe("star.txt");
+    // Path information is dropped (RFC 6266 §4.3).
+    expect(await titleOf('attachment; filename="../../etc/passwd.txt"')).toBe("passwd.txt");
+    expect(await titleOf('attachment; filename="C:\\\\Users\\\\ada\\\\notes.txt"')).toBe("notes.txt");
   });
 });
 

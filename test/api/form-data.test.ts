@@ -98,6 +98,118 @@ describe("FormDataReader", () => {
     expect(formDataBoundary('Multipart/Form-Data; charset=utf-8; boundary="a b c"')).toBe("a b c");
     expect(formDataBoundary("multipart/mixed; boundary=abc")).toBeUndefined();
     expect(formDataBoundary("text/plain")).toBeUndefined();
-    expect(formDataBoundary("multipart/form-data")).toBeUndefined();
+    expect(formDataBoundary(undefined)).toBeUndefined();
+  });
+});
+
+/** Reads a hand-written body at every chunk size from 1 byte to the whole, expecting the same parts each time. */
+async function readAtEverySplit(text: string, boundary: string) {
+  const bytes = encoder.encode(text);
+  const results = [];
+  for (let size = 1; size <= bytes.length; size += size < 16 ? 1 : 7) {
+    results.push(await readAll(new FormDataReader(chunked(bytes, size), boundary)));
+  }
+  results.push(await readAll(new FormDataReader(chunked(bytes, bytes.length), boundary)));
+  for (const result of results) expect(result).toEqual(results[0]);
+  return results[0];
+}
+
+const field = (name: string, body: string) => ({ name, filename: undefined, contentType: undefined, body });
+
+describe("FormDataReader against the grammar of RFC 2046 §5.1.1 and RFC 7578", () => {
+  it("accepts transport padding (spaces, tabs) after a delimiter and after the close-delimiter", async () => {
+    const body =
+      '--b \t \r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--b\t\r\nContent-Disposition: form-data; name="y"\r\n\r\n2\r\n--b-- \t\r\nepilogue';
+    expect(await readAtEverySplit(body, "b")).toEqual([field("x", "1"), field("y", "2")]);
+  });
+
+  it("still refuses other text on a boundary line", async () => {
+    const body = '--b x\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--b--';
+    await expect(readAll(new FormDataReader(chunked(encoder.encode(body), 3), "b"))).rejects.toThrow(
+      /malformed boundary line/,
+    );
+  });
+
+  it("skips a preamble whose lines contain the boundary mid-line, and any epilogue", async () => {
+    const body =
+      'This is the preamble. --b is not a delimiter here\r\nnor --b\r\n--b\r\nContent-Disposition: form-data; name="x"\r\n\r\nbody --b\r\n--b--\r\n--b\r\nContent-Disposition: form-data; name="late"\r\n\r\nignored\r\n--b--';
+    expect(await readAtEverySplit(body, "b")).toEqual([field("x", "body --b")]);
+  });
+
+  it("reads a part whose empty body has no blank line before the next delimiter", async () => {
+    // body-part := MIME-part-headers [CRLF *OCTET]: the CRLF that ends the headers may begin the delimiter.
+    const body =
+      '--b\r\nContent-Disposition: form-data; name="x"\r\n\r\n--b\r\nContent-Disposition: form-data; name="y"\r\n\r\n\r\n--b--';
+    expect(await readAtEverySplit(body, "b")).toEqual([field("x", ""), field("y", "")]);
+  });
+
+  it("takes boundaries made of any bchars, quoted in the Content-Type as they must be", async () => {
+    const boundary = "'()+_,-./:=? Az09";
+    const contentType = `multipart/form-data; boundary="${boundary}"`;
+    expect(formDataBoundary(contentType)).toBe(boundary);
+    const longest = "x".repeat(70);
+    expect(formDataBoundary(`multipart/form-data; boundary=${longest}`)).toBe(longest);
+    const body = `preamble\r\n--${boundary}\r\nContent-Disposition: form-data; name="x"\r\n\r\n1\r\n--${boundary}--`;
+    expect(await readAtEverySplit(body, boundary)).toEqual([field("x", "1")]);
+  });
+
+  it("refuses a multipart/form-data Content-Type without a valid boundary", () => {
+    for (const contentType of [
+      "multipart/form-data",
+      "multipart/form-data; boundary=",
+      `multipart/form-data; boundary=${"x".repeat(71)}`,
+      'multipart/form-data; boundary="ends with space "',
+      'multipart/form-data; boundary="no\\"quotes"',
+      "multipart/form-data; boundary=not{bchars}",
+    ]) {
+      expect(() => formDataBoundary(contentType), contentType).toThrow(FormDataError);
+    }
+  });
+
+  it("reads part headers case-insensitively, unfolds folded lines, and defaults nothing it was not sent", async () => {
+    const body =
+      '--b\r\nCONTENT-DISPOSITION: Form-Data;\r\n name="file";\r\n\tfilename="a.txt"\r\ncontent-TYPE: text/plain\r\n\r\nhello\r\n--b--';
+    expect(await readAtEverySplit(body, "b")).toEqual([
+      { name: "file", filename: "a.txt", contentType: "text/plain", body: "hello" },
+    ]);
+  });
+
+  it("decodes filename* (RFC 8187) in a part, and falls back to filename when it is malformed", async () => {
+    const part = (disposition: string) =>
+      `--b\r\nContent-Disposition: form-data; name="file"; ${disposition}\r\n\r\nx\r\n--b--`;
+    const nameOf = async (disposition: string) => (await readAtEverySplit(part(disposition), "b"))?.[0]?.filename;
+    expect(await nameOf(`filename="resume.txt"; filename*=UTF-8''r%C3%A9sum%C3%A9.txt`)).toBe("résumé.txt");
+    expect(await nameOf(`filename*=iso-8859-1'fr'r%E9sum%E9.txt`)).toBe("résumé.txt");
+    expect(await nameOf(`filename="plain.txt"; filename*=UTF-8''%E0%A4%A.txt`)).toBe("plain.txt");
+    expect(await nameOf(`filename*=UTF-8''%E0%A4%A.txt`)).toBeUndefined();
+  });
+
+  it("reads names as browsers escape them (%22, %0D, %0A), round-tripping the platform's FormData", async () => {
+    const form = new FormData();
+    form.append("file", new File(["x"], 'say "hi"\r\nthere.txt', { type: "text/plain" }));
+    const request = new Request("http://x/", { method: "POST", body: form });
+    const boundary = formDataBoundary(request.headers.get("content-type") ?? "") ?? "";
+    const parts = await readAll(new FormDataReader(chunked(new Uint8Array(await request.arrayBuffer()), 5), boundary));
+    expect(parts[0]?.filename).toBe('say "hi"\r\nthere.txt');
+  });
+
+  it("decodes a field in the charset its Content-Type names, and refuses an unknown charset", async () => {
+    const latin1 = new Uint8Array([
+      ...encoder.encode(
+        '--b\r\nContent-Disposition: form-data; name="title"\r\nContent-Type: text/plain; charset=ISO-8859-1\r\n\r\n',
+      ),
+      ...[0x72, 0xe9, 0x73, 0x75, 0x6d, 0xe9], // "résumé" in ISO-8859-1
+      ...encoder.encode("\r\n--b--"),
+    ]);
+    const reader = new FormDataReader(chunked(latin1, 4), "b");
+    await reader.nextPart();
+    expect(await reader.text(100)).toBe("résumé");
+
+    const bogus = encoder.encode(
+      '--b\r\nContent-Disposition: form-data; name="title"\r\nContent-Type: text/plain; charset=no-such-charset\r\n\r\nx\r\n--b--',
+    );
+    const refusing = new FormDataReader(chunked(bogus, 4), "b");
+    await refusing.nextPart();
+    await expect(refusing.text(100)).rejects.toThrow(FormDataError);
   });
 });
