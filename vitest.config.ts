@@ -90,8 +90,11 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./workers/processor/wrangler.toml" },
-            // CONTROL_URL: the webhook receiver of the test stack (stack/control.ts).
-            miniflare: { bindings: { ...inject("stack"), CONTROL_URL: inject("controlUrl") } },
+            // CONTROL_URL: the webhook receiver of the test stack and the outage controls
+            // (stack/control.ts); OUTAGE_STACK: the stack whose services tests freeze.
+            miniflare: {
+              bindings: { ...inject("stack"), CONTROL_URL: inject("controlUrl"), OUTAGE_STACK: inject("outageStack") },
+            },
           })),
         ],
       }),

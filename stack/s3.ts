@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { terminate } from "./child.ts";
+import { freeze, terminate, thaw } from "./child.ts";
 
 export interface S3Options {
   port: number;
@@ -17,6 +17,10 @@ export interface S3Server {
   readonly secretAccessKey: string;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** Freezes s3rver (SIGSTOP): connections are accepted and never answered, as a hung server. */
+  pause(): Promise<void>;
+  /** Lets a paused s3rver go on (SIGCONT). */
+  resume(): Promise<void>;
 }
 
 const entry = fileURLToPath(new URL("./s3-server.ts", import.meta.url));
@@ -56,6 +60,12 @@ export async function startS3(options: S3Options): Promise<S3Server> {
       const running = child;
       child = undefined;
       if (running) await terminate(running);
+    },
+    async pause() {
+      freeze(child);
+    },
+    async resume() {
+      thaw(child);
     },
   };
 }

@@ -24,11 +24,11 @@ async function main(): Promise<void> {
     return;
   }
   // A second stack that tests may take down; it shares the Neon proxy (see StackOptions.neonProxy).
+  // Its clamd is its own, because tests freeze it.
   const outage = await startStack({
     ...common,
     dataDir: `${options.dataDir}/outage`,
     ...(primary.neonProxy ? { neonProxy: primary.neonProxy } : {}),
-    ...(primary.clamd ? { clamd: primary.clamd } : {}),
   });
   stacks.push(outage);
   const control = await startControlServer({ outage });

@@ -59,9 +59,14 @@ export async function outageUser(): Promise<Record<string, string>> {
   return { authorization: `Bearer ${access_token}` };
 }
 
-/** Stops or starts a real service of the outage stack (Redis can also be frozen and thawed). */
+/**
+ * Stops or starts a real service of the outage stack, or freezes (`pause`, SIGSTOP) and thaws
+ * (`resume`) one.
+ */
 export async function outage(
-  ...[service, action]: ["postgres" | "redis" | "s3", "stop" | "start"] | ["redis", "pause" | "resume"]
+  ...[service, action]:
+    | ["postgres" | "redis" | "s3", "stop" | "start"]
+    | ["postgres" | "redis" | "s3" | "clamd", "pause" | "resume"]
 ): Promise<void> {
   const res = await fetch(`${testEnv.CONTROL_URL}/outage/${service}/${action}`, { method: "POST" });
   if (res.status !== 204) throw new Error(`could not ${action} ${service}: ${res.status} ${await res.text()}`);

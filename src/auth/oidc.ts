@@ -54,14 +54,23 @@ function providerError(detail: string, cause?: unknown): ApiError {
 // Discovery documents are plain data, safe to keep per isolate.
 const discoveries = new Map<string, { document: Discovery; at: number }>();
 
-async function fetchJson(url: string, init?: RequestInit): Promise<unknown> {
+/**
+ * GETs or POSTs `url` and reads its JSON body, all within `timeoutMs` (OIDC_TIMEOUT_MS). A provider
+ * that cannot be reached, or stalls before its body is complete, is `DependencyError` (503), never
+ * taken for a malformed answer (400).
+ */
+async function fetchJson(url: string, timeoutMs: number, init?: RequestInit): Promise<unknown> {
+  const signal = AbortSignal.timeout(timeoutMs);
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal: AbortSignal.timeout(5_000) });
+    res = await fetch(url, { ...init, signal });
   } catch (error) {
     throw new DependencyError("identity provider", error);
   }
-  const body: unknown = await res.json().catch(() => undefined);
+  const body: unknown = await res.json().catch((error: unknown) => {
+    if (signal.aborted) throw new DependencyError("identity provider", signal.reason ?? error);
+    return undefined;
+  });
   if (!res.ok) {
     const description = (body as { error_description?: string; error?: string } | undefined) ?? {};
     throw providerError(
@@ -72,11 +81,11 @@ async function fetchJson(url: string, init?: RequestInit): Promise<unknown> {
 }
 
 /** The provider's metadata, from `<issuer>/.well-known/openid-configuration`. */
-export async function discover(issuer: string): Promise<Discovery> {
+export async function discover(issuer: string, timeoutMs: number): Promise<Discovery> {
   const cached = discoveries.get(issuer);
   if (cached && Date.now() - cached.at < DISCOVERY_TTL_MS) return cached.document;
   const parsed = DiscoverySchema.safeParse(
-    await fetchJson(`${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`),
+    await fetchJson(`${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`, timeoutMs),
   );
   if (!parsed.success) throw providerError("its discovery document is incomplete");
   // OpenID Connect Discovery §4.3: the document must name the issuer we asked.
@@ -95,7 +104,7 @@ export async function beginLogin(
   provider: OidcProviderConfig,
   options: { publicUrl: string; encryptionKey: string; loginHint?: string | undefined },
 ): Promise<{ location: string; sealedState: string }> {
-  const discovery = await discover(provider.issuer);
+  const discovery = await discover(provider.issuer, provider.timeoutMs);
   if (discovery.code_challenge_methods_supported && !discovery.code_challenge_methods_supported.includes("S256")) {
     throw providerError("the provider does not support PKCE with S256");
   }
@@ -156,7 +165,7 @@ export async function finishLogin(
   }
   if (input.query.error) throw providerError(`${input.query.error} ${input.query.error_description ?? ""}`.trim());
   if (!input.query.code) throw providerError("the provider sent no code");
-  const discovery = await discover(provider.issuer);
+  const discovery = await discover(provider.issuer, provider.timeoutMs);
   if (input.query.iss !== undefined && input.query.iss !== discovery.issuer) {
     throw providerError("the response came from another issuer");
   }
@@ -178,11 +187,13 @@ export async function finishLogin(
   } else {
     body.set("client_id", provider.clientId);
   }
-  const tokens = TokenResponse.safeParse(await fetchJson(discovery.token_endpoint, { method: "POST", headers, body }));
+  const tokens = TokenResponse.safeParse(
+    await fetchJson(discovery.token_endpoint, provider.timeoutMs, { method: "POST", headers, body }),
+  );
   if (!tokens.success) throw providerError("the token response has no id_token");
 
   const algorithms = discovery.id_token_signing_alg_values_supported.filter((alg) => ASYMMETRIC.test(alg));
-  const jwks = (await fetchJson(discovery.jwks_uri)) as JSONWebKeySet;
+  const jwks = (await fetchJson(discovery.jwks_uri, provider.timeoutMs)) as JSONWebKeySet;
   let claims: z.infer<typeof ClaimsSchema>;
   try {
     const verified = await jwtVerify(tokens.data.id_token, createLocalJWKSet(jwks), {
@@ -205,7 +216,7 @@ export async function finishLogin(
   // Providers that keep profile claims out of the ID token give them at the userinfo endpoint.
   if (claims.email === undefined && discovery.userinfo_endpoint && tokens.data.access_token) {
     const info = ClaimsSchema.safeParse(
-      await fetchJson(discovery.userinfo_endpoint, {
+      await fetchJson(discovery.userinfo_endpoint, provider.timeoutMs, {
         headers: { authorization: `Bearer ${tokens.data.access_token}` },
       }),
     );

@@ -1,6 +1,7 @@
-import { neonConfig, Pool } from "@neondatabase/serverless";
+import { Client, type ClientConfig, neonConfig, Pool } from "@neondatabase/serverless";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { DatabaseConfig } from "../pkg/config/config.ts";
+import { DeadlineExceededError, withDeadline } from "../pkg/errors/deadline.ts";
 import * as schema from "./schema/index.ts";
 
 export type Database = NeonDatabase<typeof schema>;
@@ -29,9 +30,87 @@ export function configureDriver(config: DatabaseConfig): void {
   configuredProxy = address;
 }
 
+type QueryFunction = (...args: unknown[]) => unknown;
+type QueryCallback = (error: Error | null, result?: unknown) => void;
+
+/**
+ * The Neon client with a client-side deadline on connecting and on every statement. A frozen
+ * server cannot enforce its own `statement_timeout`, and a socket that stays open never errors:
+ * without this a query waits as long as the server is stuck. Past the deadline the statement
+ * rejects with `DeadlineExceededError("postgres")`, the WebSocket is destroyed (the connection's
+ * state is unknown, so it is never reused), and every later statement on this client rejects with
+ * the same error at once — so the rollback drizzle attempts reports the deadline, not a closed
+ * socket. Callers see the error wrapped in `DrizzleQueryError` (see `isDatabaseDeadline`).
+ */
+function clientWithDeadline(timeoutMs: number): typeof Client {
+  return class DeadlineClient extends Client {
+    #expired: DeadlineExceededError | undefined;
+
+    constructor(config?: string | ClientConfig) {
+      super(config);
+      // `query` has seven overloads; the wrapper handles the two forms that reach it (a promise
+      // from drizzle on a checked-out client, a trailing callback from the pool's own `query`).
+      const query = this.query.bind(this) as unknown as QueryFunction;
+      const bounded: QueryFunction = (...args) => this.#bounded(query, args);
+      this.query = bounded as unknown as Client["query"];
+    }
+
+    override connect(): Promise<void>;
+    override connect(callback: (err?: Error) => void): void;
+    override connect(callback?: (err?: Error) => void): Promise<void> | undefined {
+      const connecting = new Promise<void>((resolve, reject) => {
+        super.connect((error?: Error) => (error ? reject(error) : resolve()));
+      });
+      const bounded = this.#within(connecting, "connect");
+      if (!callback) return bounded;
+      bounded.then(
+        () => callback(),
+        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+      );
+      return undefined;
+    }
+
+    #within<T>(work: Promise<T>, what: string): Promise<T> {
+      return withDeadline(work, new DeadlineExceededError("postgres", timeoutMs, what), (error) => {
+        this.#expired = error;
+        // The socket's end is reported as an error on the client; the deadline already was.
+        this.on("error", () => {});
+        const stream: unknown = this.connection?.stream;
+        if (stream && typeof stream === "object" && "destroy" in stream && typeof stream.destroy === "function") {
+          stream.destroy();
+        }
+      });
+    }
+
+    #bounded(query: QueryFunction, args: unknown[]): unknown {
+      const last = args.at(-1);
+      if (typeof last === "function") {
+        const callback = last as QueryCallback;
+        const work = this.#expired
+          ? Promise.reject(this.#expired)
+          : new Promise<unknown>((resolve, reject) => {
+              query(...args.slice(0, -1), (error: Error | null, result: unknown) =>
+                error ? reject(error) : resolve(result),
+              );
+            });
+        this.#within(work, "statement").then(
+          (result) => callback(null, result),
+          (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+        );
+        return undefined;
+      }
+      if (this.#expired) return Promise.reject(this.#expired);
+      const result = query(...args);
+      return result instanceof Promise ? this.#within(result, "statement") : result;
+    }
+  };
+}
+
 /**
  * A per-request database: Workers may not share a WebSocket between requests, so the pool is
- * created inside the request and ended before it completes.
+ * created inside the request and ended before it completes. Connecting and each statement have
+ * the deadline `config.timeoutMs` (see `clientWithDeadline`); so does ending the pool, after which
+ * whatever is left is dropped with the request.
  */
 export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   configureDriver(config);
@@ -40,7 +119,9 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   return {
     get db() {
       if (!db) {
-        pool = new Pool({ connectionString: config.url, max: 4, connectionTimeoutMillis: 5_000 });
+        pool = new Pool({ connectionString: config.url, max: 4 });
+        // The Neon pool sets its client class after construction; ours adds the deadlines.
+        pool.Client = clientWithDeadline(config.timeoutMs);
         // An idle client that loses its socket emits on the pool; the next query reports it.
         pool.on("error", () => {});
         db = drizzle({ client: pool, schema });
@@ -51,7 +132,12 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
       const open = pool;
       pool = undefined;
       db = undefined;
-      await open?.end();
+      if (!open) return;
+      await withDeadline(open.end(), new DeadlineExceededError("postgres", config.timeoutMs, "close")).catch(
+        (error: unknown) => {
+          if (!(error instanceof DeadlineExceededError)) throw error;
+        },
+      );
     },
   };
 }

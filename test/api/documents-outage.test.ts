@@ -27,7 +27,11 @@ async function start(service: "postgres" | "s3") {
 }
 
 async function rowsTitled(title: string): Promise<number> {
-  const handle = openDatabase({ url: outageEnv.DATABASE_URL ?? "", localProxy: outageEnv.NEON_LOCAL_PROXY });
+  const handle = openDatabase({
+    url: outageEnv.DATABASE_URL ?? "",
+    localProxy: outageEnv.NEON_LOCAL_PROXY,
+    timeoutMs: 10_000,
+  });
   try {
     return (await asActor(handle.db, SYSTEM, (tx) => tx.select().from(documents).where(eq(documents.title, title))))
       .length;
@@ -37,7 +41,11 @@ async function rowsTitled(title: string): Promise<number> {
 }
 
 async function intentCount(): Promise<number> {
-  const handle = openDatabase({ url: outageEnv.DATABASE_URL ?? "", localProxy: outageEnv.NEON_LOCAL_PROXY });
+  const handle = openDatabase({
+    url: outageEnv.DATABASE_URL ?? "",
+    localProxy: outageEnv.NEON_LOCAL_PROXY,
+    timeoutMs: 10_000,
+  });
   try {
     return (await asActor(handle.db, SYSTEM, (tx) => tx.select().from(uploadIntents))).length;
   } finally {

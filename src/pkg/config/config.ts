@@ -22,6 +22,9 @@ const json = <T extends z.ZodType>(schema: T) =>
 
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** A deadline for calls to a dependency, in milliseconds (at least 100 ms, at most 10 minutes). */
+const deadline = (defaultMs: number) => z.coerce.number().int().min(100).max(600_000).default(defaultMs);
+
 const signingKey = z.looseObject({
   kty: z.literal("EC"),
   crv: z.literal("P-256"),
@@ -62,6 +65,16 @@ const common = {
   // Upstash Redis: the API caches search results in it; the processor invalidates them.
   UPSTASH_REDIS_REST_URL: optional(z.url({ protocol: /^https?$/ })),
   UPSTASH_REDIS_REST_TOKEN: optional(z.string().min(1)),
+  // Deadlines (ms) of calls to dependencies; past one the call is abandoned and the API answers
+  // 503 with Retry-After (the processor retries the message). See README, "Deadlines".
+  // Postgres: opening a connection, and each statement, measured by the client (a frozen server
+  // cannot enforce its own statement_timeout).
+  DATABASE_TIMEOUT_MS: deadline(10_000),
+  // S3: each request until its response headers (a part of a multipart upload is its own request),
+  // and the longest silence while an object's body is read.
+  S3_TIMEOUT_MS: deadline(30_000),
+  // Cloudflare Queues: one send or sendBatch.
+  QUEUE_TIMEOUT_MS: deadline(5_000),
 };
 
 const apiOnly = {
@@ -82,6 +95,8 @@ const apiOnly = {
   PBKDF2_ITERATIONS: z.coerce.number().int().min(10_000).max(100_000),
   OIDC_PROVIDERS: optional(json(z.array(oidcProvider))),
   OIDC_CLIENT_SECRETS: optional(json(z.record(z.string(), z.string()))),
+  // Each request to an OpenID provider (discovery, token, keys), body included.
+  OIDC_TIMEOUT_MS: deadline(5_000),
   // Gateway
   CORS_ORIGINS: optional(z.string()),
   RATE_LIMIT_FAILURE_MODE: z.enum(["open", "closed"]).default("open"),
@@ -122,14 +137,16 @@ const storage = (raw: Raw<typeof common>) => ({
   forcePathStyle: raw.S3_FORCE_PATH_STYLE,
   accessKeyId: raw.S3_ACCESS_KEY_ID,
   secretAccessKey: raw.S3_SECRET_ACCESS_KEY,
+  timeoutMs: raw.S3_TIMEOUT_MS,
 });
 
 const base = (raw: Raw<typeof common>) => ({
   environment: raw.ENVIRONMENT,
   logLevel: raw.LOG_LEVEL,
-  database: { url: raw.DATABASE_URL, localProxy: raw.NEON_LOCAL_PROXY },
+  database: { url: raw.DATABASE_URL, localProxy: raw.NEON_LOCAL_PROXY, timeoutMs: raw.DATABASE_TIMEOUT_MS },
   storage: storage(raw),
   encryptionKey: raw.DATA_ENCRYPTION_KEY,
+  queueTimeoutMs: raw.QUEUE_TIMEOUT_MS,
   cache:
     raw.UPSTASH_REDIS_REST_URL && raw.UPSTASH_REDIS_REST_TOKEN
       ? { url: raw.UPSTASH_REDIS_REST_URL, token: raw.UPSTASH_REDIS_REST_TOKEN }
@@ -157,6 +174,7 @@ const apiSchema = z
       oidcProviders: (raw.OIDC_PROVIDERS ?? []).map((provider) => ({
         ...provider,
         clientSecret: raw.OIDC_CLIENT_SECRETS?.[provider.id],
+        timeoutMs: raw.OIDC_TIMEOUT_MS,
       })),
     },
     gateway: {
@@ -174,6 +192,10 @@ const processorOnly = {
   // and each version records `skipped` — only ever by explicit choice.
   VIRUS_SCAN: z.enum(["required", "off"]),
   CLAMD_ADDRESS: optional(hostPort),
+  // clamd: connecting, each write of the file, and its answer after the last byte.
+  CLAMD_TIMEOUT_MS: deadline(60_000),
+  // Each webhook delivery, until the receiver's response headers.
+  WEBHOOK_TIMEOUT_MS: deadline(10_000),
 };
 
 const processorSchema = z
@@ -187,7 +209,11 @@ const processorSchema = z
   })
   .transform((raw) => ({
     ...base(raw),
-    virusScan: raw.VIRUS_SCAN === "required" && raw.CLAMD_ADDRESS ? { address: raw.CLAMD_ADDRESS } : undefined,
+    virusScan:
+      raw.VIRUS_SCAN === "required" && raw.CLAMD_ADDRESS
+        ? { address: raw.CLAMD_ADDRESS, timeoutMs: raw.CLAMD_TIMEOUT_MS }
+        : undefined,
+    webhookTimeoutMs: raw.WEBHOOK_TIMEOUT_MS,
   }));
 
 export type ApiConfig = z.output<typeof apiSchema>;

@@ -10,7 +10,8 @@ import { createS3Storage } from "../storage/storage.ts";
 /**
  * Builds the per-request services from the bindings: configuration (parsed once per isolate,
  * failing closed), the request logger, and lazily-opened clients for Postgres, Redis, S3 and the
- * queue. The database pool is closed when the request and its background work are done.
+ * queue, each with its configured deadline (see README, "Deadlines"). The database pool is closed
+ * when the request and its background work are done.
  */
 export function services(): MiddlewareHandler<AppEnv> {
   return async function services(c, next) {
@@ -24,7 +25,7 @@ export function services(): MiddlewareHandler<AppEnv> {
       cache: config.cache ? createRedisCache(config.cache) : disabledCache,
       storage: createS3Storage(config.storage),
       thumbnails: createS3Storage(config.storage, config.storage.thumbnailsBucket),
-      events: createQueuePublisher(c.env.DOCUMENT_EVENTS),
+      events: createQueuePublisher(c.env.DOCUMENT_EVENTS, config.queueTimeoutMs),
       background(name, task) {
         background.push(task().catch((error: unknown) => c.get("logger").warn(`${name} failed`, { error })));
       },

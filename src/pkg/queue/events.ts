@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DependencyError } from "../errors/api-error.ts";
+import { DeadlineExceededError, withDeadline } from "../errors/deadline.ts";
 
 /** Cloudflare Queues refuses messages over 128 KB; events carry ids, never file contents. */
 export const MAX_MESSAGE_BYTES = 128 * 1024;
@@ -113,20 +114,32 @@ export interface Publisher<E extends { type: string }> {
   publishAll(inputs: (EventInput<E> & { id?: string })[]): Promise<E[]>;
 }
 
-/** Publishes validated events of one schema to a Cloudflare Queue producer binding. */
+/** How long one send to a queue may take by default (QUEUE_TIMEOUT_MS). */
+export const QUEUE_TIMEOUT_MS = 5_000;
+
+/**
+ * Publishes validated events of one schema to a Cloudflare Queue producer binding. A send that
+ * fails, or has not been accepted within `timeoutMs`, throws `DependencyError(name)` (for the
+ * deadline its cause is a `DeadlineExceededError`; a send cannot be recalled, so a late one may
+ * still arrive, which consumers tolerate: they deduplicate by event id).
+ */
 export function createPublisher<S extends z.ZodType<{ type: string }>>(
   queue: Queue,
   schema: S,
   name: string,
+  timeoutMs = QUEUE_TIMEOUT_MS,
 ): Publisher<z.infer<S>> {
+  const send = async (sending: () => Promise<unknown>) => {
+    try {
+      await withDeadline(sending(), new DeadlineExceededError(name, timeoutMs, "send"));
+    } catch (error) {
+      throw new DependencyError(name, error);
+    }
+  };
   return {
     async publish(input) {
       const event = buildEvent(schema, input);
-      try {
-        await queue.send(event, { contentType: "json" });
-      } catch (error) {
-        throw new DependencyError(name, error);
-      }
+      await send(() => queue.send(event, { contentType: "json" }));
       return event;
     },
     async publishAll(inputs) {
@@ -134,11 +147,7 @@ export function createPublisher<S extends z.ZodType<{ type: string }>>(
       // sendBatch takes at most 100 messages (and 256 KB) per call.
       for (let i = 0; i < events.length; i += 50) {
         const batch = events.slice(i, i + 50).map((body) => ({ body, contentType: "json" as const }));
-        try {
-          await queue.sendBatch(batch);
-        } catch (error) {
-          throw new DependencyError(name, error);
-        }
+        await send(() => queue.sendBatch(batch));
       }
       return events;
     },
@@ -148,11 +157,11 @@ export function createPublisher<S extends z.ZodType<{ type: string }>>(
 export type EventPublisher = Publisher<DocumentEvent>;
 
 /** The document-events queue. */
-export const createQueuePublisher = (queue: Queue): EventPublisher =>
-  createPublisher(queue, DocumentEventSchema, "queue");
+export const createQueuePublisher = (queue: Queue, timeoutMs?: number): EventPublisher =>
+  createPublisher(queue, DocumentEventSchema, "queue", timeoutMs);
 
 export type NotificationPublisher = Publisher<NotificationEvent>;
 
 /** The notifications queue. */
-export const createNotificationPublisher = (queue: Queue): NotificationPublisher =>
-  createPublisher(queue, NotificationEventSchema, "notifications queue");
+export const createNotificationPublisher = (queue: Queue, timeoutMs?: number): NotificationPublisher =>
+  createPublisher(queue, NotificationEventSchema, "notifications queue", timeoutMs);

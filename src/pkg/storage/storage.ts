@@ -14,6 +14,7 @@ import {
 } from "@aws-sdk/client-s3";
 import type { StorageConfig } from "../config/config.ts";
 import { DependencyError } from "../errors/api-error.ts";
+import { DeadlineExceededError } from "../errors/deadline.ts";
 import { WebCryptoSha256 } from "./web-crypto-sha256.ts";
 
 /**
@@ -59,7 +60,12 @@ export class RangeNotSatisfiableError extends Error {
   }
 }
 
-/** Object storage as the application sees it. Unreachable storage throws `DependencyError("storage")`. */
+/**
+ * Object storage as the application sees it. Unreachable storage throws `DependencyError("storage")`,
+ * and so does a request that has not answered (response headers) within `StorageConfig.timeoutMs`,
+ * its cause then a `DeadlineExceededError`. A body being read that delivers nothing for that long
+ * errors with the same `DependencyError`.
+ */
 export interface ObjectStorage {
   readonly bucket: string;
   put(key: string, body: ReadableStream<Uint8Array> | Uint8Array | string, options: PutOptions): Promise<void>;
@@ -166,16 +172,83 @@ export async function* partsOf(
   if (filled > 0) yield part.subarray(0, filled);
 }
 
+/**
+ * `body` as a stream that errors with `DependencyError("storage", DeadlineExceededError)` when a
+ * read waits longer than `timeoutMs` for the next chunk (a stalled server), calling `onStall` to
+ * abort the request behind it. Only our own reads are timed: a slow consumer never trips it.
+ */
+function watchProgress(
+  body: ReadableStream<Uint8Array>,
+  timeoutMs: number,
+  onStall: (error: DeadlineExceededError) => void,
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const stalled = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new DeadlineExceededError("storage", timeoutMs, "body read")), timeoutMs);
+        });
+        try {
+          const next = await Promise.race([reader.read(), stalled]);
+          if (next.done) controller.close();
+          else controller.enqueue(next.value);
+        } catch (error) {
+          if (error instanceof DeadlineExceededError) {
+            onStall(error);
+            reader.cancel(error).catch(() => {});
+          }
+          controller.error(new DependencyError("storage", error));
+        } finally {
+          if (timer !== undefined) clearTimeout(timer);
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 /** Storage for one bucket (documents, or thumbnails). */
 export function createS3Storage(config: StorageConfig, bucket = config.bucket): ObjectStorage {
   const client = clientFor(config);
   const Bucket = bucket;
 
-  async function call<T>(operation: () => Promise<T>): Promise<T> {
+  const { timeoutMs } = config;
+
+  /**
+   * Runs one S3 request (all of the SDK's attempts) under the deadline: past it the request is
+   * aborted and `DependencyError("storage", DeadlineExceededError)` thrown. Other failures are
+   * rethrown as they are, for the caller to classify. The deadline covers the response headers; a
+   * `controller` given by the caller stays usable to abort the body later.
+   */
+  async function send<T>(
+    request: (options: { abortSignal: AbortSignal }) => Promise<T>,
+    controller = new AbortController(),
+  ): Promise<T> {
+    const timer = setTimeout(
+      () => controller.abort(new DeadlineExceededError("storage", timeoutMs, "request")),
+      timeoutMs,
+    );
     try {
-      return await operation();
+      return await request({ abortSignal: controller.signal });
     } catch (error) {
-      throw new DependencyError("storage", error);
+      const reason: unknown = controller.signal.reason;
+      if (reason instanceof DeadlineExceededError) throw new DependencyError("storage", reason);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async function call<T>(request: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    try {
+      return await send(request);
+    } catch (error) {
+      throw error instanceof DependencyError ? error : new DependencyError("storage", error);
     }
   }
 
@@ -196,8 +269,8 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
   });
 
   async function multipart(key: string, first: Uint8Array, rest: AsyncIterator<Uint8Array>, contentType: string) {
-    const { UploadId } = await call(() =>
-      client.send(new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType })),
+    const { UploadId } = await call((http) =>
+      client.send(new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType }), http),
     );
     if (!UploadId) throw new DependencyError("storage", new Error("no UploadId"));
     const completed: { ETag: string; PartNumber: number }[] = [];
@@ -206,9 +279,10 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
       let PartNumber = 1;
       for (let part: Uint8Array | undefined = first; part; ) {
         const body = part;
-        const { ETag } = await call(() =>
+        const { ETag } = await call((http) =>
           client.send(
             new UploadPartCommand({ Bucket, Key: key, UploadId, PartNumber, Body: body, ContentLength: body.length }),
+            http,
           ),
         );
         completed.push({ ETag: ETag ?? "", PartNumber });
@@ -217,14 +291,17 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
         const next = await rest.next();
         part = next.done ? undefined : next.value;
       }
-      await call(() =>
+      await call((http) =>
         client.send(
           new CompleteMultipartUploadCommand({ Bucket, Key: key, UploadId, MultipartUpload: { Parts: completed } }),
+          http,
         ),
       );
       return { size };
     } catch (error) {
-      await client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId })).catch(() => {});
+      await call((http) => client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId }), http)).catch(
+        () => {},
+      );
       throw error;
     }
   }
@@ -232,7 +309,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
   return {
     bucket,
     async put(key, body, options) {
-      await call(() =>
+      await call((http) =>
         client.send(
           new PutObjectCommand({
             Bucket,
@@ -242,6 +319,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
             ContentType: options.contentType,
             Metadata: options.metadata,
           }),
+          http,
         ),
       );
     },
@@ -249,7 +327,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
     async upload(key, chunks, options) {
       const first = await chunks.next();
       if (first.done) {
-        await call(() =>
+        await call((http) =>
           client.send(
             new PutObjectCommand({
               Bucket,
@@ -258,6 +336,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
               ContentLength: 0,
               ContentType: options.contentType,
             }),
+            http,
           ),
         );
         return { size: 0 };
@@ -267,7 +346,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
         // their producer does after the last part (closing a hash) happens.
         const bytes = first.value;
         if (!(await chunks.next()).done) throw new Error("a part shorter than PART_BYTES must be the last");
-        await call(() =>
+        await call((http) =>
           client.send(
             new PutObjectCommand({
               Bucket,
@@ -276,6 +355,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
               ContentLength: bytes.length,
               ContentType: options.contentType,
             }),
+            http,
           ),
         );
         return { size: bytes.length };
@@ -285,25 +365,34 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
 
     async head(key) {
       try {
-        return describe(key, await client.send(new HeadObjectCommand({ Bucket, Key: key })));
+        return describe(key, await send((http) => client.send(new HeadObjectCommand({ Bucket, Key: key }), http)));
       } catch (error) {
         if (isNotFound(error)) return null;
+        if (error instanceof DependencyError) throw error;
         throw new DependencyError("storage", error);
       }
     },
 
     async get(key, options = {}) {
       const { range } = options;
+      // The same controller aborts the response's body when it stalls.
+      const controller = new AbortController();
       try {
-        const output = await client.send(
-          new GetObjectCommand({
-            Bucket,
-            Key: key,
-            ...(range ? { Range: `bytes=${range.start}-${range.end ?? ""}` } : {}),
-          }),
+        const output = await send(
+          (http) =>
+            client.send(
+              new GetObjectCommand({
+                Bucket,
+                Key: key,
+                ...(range ? { Range: `bytes=${range.start}-${range.end ?? ""}` } : {}),
+              }),
+              http,
+            ),
+          controller,
         );
-        const body = output.Body?.transformToWebStream() as ReadableStream<Uint8Array> | undefined;
-        if (!body) return null;
+        const stream = output.Body?.transformToWebStream() as ReadableStream<Uint8Array> | undefined;
+        if (!stream) return null;
+        const body = watchProgress(stream, timeoutMs, (error) => controller.abort(error));
         const object: ObjectBody = { ...describe(key, output), body };
         const contentRange = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(output.ContentRange ?? "");
         if (range && contentRange) {
@@ -321,24 +410,25 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
           const head = await this.head(key);
           throw new RangeNotSatisfiableError(head?.size ?? 0);
         }
+        if (error instanceof DependencyError) throw error;
         throw new DependencyError("storage", error);
       }
     },
 
     async delete(key) {
-      await call(() => client.send(new DeleteObjectCommand({ Bucket, Key: key })));
+      await call((http) => client.send(new DeleteObjectCommand({ Bucket, Key: key }), http));
     },
 
     async deleteMany(keys) {
       for (let i = 0; i < keys.length; i += 1000) {
         const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
         if (batch.length > 0)
-          await call(() => client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: batch } })));
+          await call((http) => client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: batch } }), http));
       }
     },
 
     async ping() {
-      await call(() => client.send(new HeadBucketCommand({ Bucket })));
+      await call((http) => client.send(new HeadBucketCommand({ Bucket }), http));
     },
   };
 }

@@ -1,4 +1,5 @@
 import { connect } from "cloudflare:sockets";
+import { DeadlineExceededError, withDeadline } from "../errors/deadline.ts";
 
 /**
  * A client for ClamAV's clamd over TCP, using its `INSTREAM` command: the file is sent as chunks
@@ -70,49 +71,62 @@ async function readReply(readable: ReadableStream<Uint8Array>): Promise<string> 
   return reply;
 }
 
+/** Bounds one step of a session by the client's deadline (see `createClamd`). */
+type Within = <T>(work: Promise<T>, what: string) => Promise<T>;
+
 export interface Clamd {
   scan(body: ReadableStream<Uint8Array>): Promise<ScanVerdict>;
   /** `PING` → `PONG`: the daemon is up. */
   ping(): Promise<void>;
 }
 
+/**
+ * A clamd client. `timeoutMs` (default 60 s) bounds each step, not the whole scan: connecting,
+ * every write of the file (a daemon that stops reading blocks them), and the answer after the last
+ * byte. A step past it closes the socket and throws `ScannerUnavailableError` whose cause is a
+ * `DeadlineExceededError`, so a hung daemon means a retry, while a large file that keeps moving is
+ * never cut. Reading the file from its source is the source's business (storage has its own).
+ */
 export function createClamd(options: { address: string; timeoutMs?: number }): Clamd {
   const [hostname = "", portText = ""] = splitAddress(options.address);
   const port = Number(portText);
-  const timeoutMs = options.timeoutMs ?? 120_000;
+  const timeoutMs = options.timeoutMs ?? 60_000;
 
-  async function session<T>(run: (socket: Socket) => Promise<T>): Promise<T> {
-    let socket: Socket;
+  async function session<T>(run: (socket: Socket, within: Within) => Promise<T>): Promise<T> {
+    const socket = connect({ hostname, port });
+    const within: Within = (work, what) =>
+      withDeadline(work, new DeadlineExceededError("clamd", timeoutMs, what), () => {
+        socket.close().catch(() => {});
+      }).catch((error: unknown) => {
+        if (error instanceof DeadlineExceededError) {
+          throw new ScannerUnavailableError(`clamd did not answer: ${error.message}`, { cause: error });
+        }
+        throw error;
+      });
     try {
-      socket = connect({ hostname, port });
-      await socket.opened;
-    } catch (error) {
-      throw new ScannerUnavailableError(`cannot connect to clamd at ${options.address}`, { cause: error });
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ScannerUnavailableError(`clamd did not answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    try {
-      return await Promise.race([run(socket), timeout]);
+      try {
+        await within(socket.opened, "connect");
+      } catch (error) {
+        if (error instanceof ScannerUnavailableError) throw error;
+        throw new ScannerUnavailableError(`cannot connect to clamd at ${options.address}`, { cause: error });
+      }
+      return await run(socket, within);
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
       await socket.close().catch(() => {});
     }
   }
 
   return {
     scan(body) {
-      return session(async (socket) => {
+      return session(async (socket, within) => {
         const writer = socket.writable.getWriter();
         const replied = readReply(socket.readable);
+        // Awaited below, unless a write fails first; then its rejection has nowhere to go.
+        replied.catch(() => {});
         // If clamd stops reading (size limit), writes fail but its reply says why.
         let writeError: unknown;
         try {
-          await writer.write(new TextEncoder().encode("zINSTREAM\0"));
+          await within(writer.write(new TextEncoder().encode("zINSTREAM\0")), "write");
           const reader = body.getReader();
           try {
             for (;;) {
@@ -122,21 +136,24 @@ export function createClamd(options: { address: string; timeoutMs?: number }): C
               });
               if (done) break;
               for (let offset = 0; offset < value.length; offset += MAX_FRAME_BYTES) {
-                await writer.write(frame(value.subarray(offset, offset + MAX_FRAME_BYTES)));
+                await within(writer.write(frame(value.subarray(offset, offset + MAX_FRAME_BYTES))), "write");
               }
             }
           } finally {
             await reader.cancel().catch(() => {});
           }
-          await writer.write(new Uint8Array(4));
+          await within(writer.write(new Uint8Array(4)), "write");
         } catch (error) {
           if (error instanceof SourceError) throw error.cause;
+          // A daemon that stopped reading at a deadline will not answer either.
+          if (error instanceof ScannerUnavailableError) throw error;
           writeError = error;
         }
         let reply: string;
         try {
-          reply = await replied;
+          reply = await within(replied, "answer");
         } catch (error) {
+          if (error instanceof ScannerUnavailableError) throw error;
           throw new ScannerUnavailableError("clamd closed the connection without an answer", {
             cause: writeError ?? error,
           });
@@ -148,10 +165,10 @@ export function createClamd(options: { address: string; timeoutMs?: number }): C
     },
 
     ping() {
-      return session(async (socket) => {
+      return session(async (socket, within) => {
         const writer = socket.writable.getWriter();
-        await writer.write(new TextEncoder().encode("zPING\0"));
-        const reply = await readReply(socket.readable);
+        await within(writer.write(new TextEncoder().encode("zPING\0")), "write");
+        const reply = await within(readReply(socket.readable), "answer");
         if (!reply.startsWith("PONG"))
           throw new ScannerUnavailableError(`clamd answered ${JSON.stringify(reply)} to PING`);
       });

@@ -19,9 +19,6 @@ import {
 } from "../../pkg/queue/events.ts";
 import type { ProcessorServices, StepResult } from "../context.ts";
 
-/** How long a webhook endpoint has to answer. */
-export const WEBHOOK_TIMEOUT_MS = 10_000;
-
 const system = <T>(services: ProcessorServices, work: (tx: Transaction) => Promise<T>) =>
   asActor(services.database.db, SYSTEM, work);
 
@@ -94,7 +91,8 @@ async function deliver(event: WebhookDelivery, services: ProcessorServices): Pro
       headers: { "Content-Type": "application/json", "User-Agent": "TechCorp-Webhooks/1.0", ...headers },
       body,
       redirect: "manual",
-      signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+      // The endpoint's deadline (WEBHOOK_TIMEOUT_MS): one that hangs is retried like one that fails.
+      signal: AbortSignal.timeout(services.config.webhookTimeoutMs),
     });
     status = response.status;
     await response.body?.cancel();

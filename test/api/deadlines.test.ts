@@ -1,0 +1,193 @@
+import { eq } from "drizzle-orm";
+import { afterEach, describe, expect, it } from "vitest";
+import { asActor, SYSTEM } from "../../src/db/actor.ts";
+import { openDatabase } from "../../src/db/client.ts";
+import { documents, documentVersions, uploadIntents } from "../../src/db/schema/documents.ts";
+import { loadApiConfig } from "../../src/pkg/config/config.ts";
+import { keysIn } from "../document-helpers.ts";
+import { apiWith, expectProblem, outage, outageBindings, outageUser, testEnv } from "../helpers.ts";
+
+// Every call to a dependency has a deadline (README, "Deadlines"). These tests freeze a real
+// service of the outage stack (SIGSTOP: its sockets stay open, nothing answers) for far longer
+// than the deadline configured here, and check that the answer — a 503 with Retry-After, nothing
+// half-written — comes while the service is still frozen. The freeze ends on its own after
+// FREEZE_MS (and in afterEach), so without deadlines a request finishes only after it, and fails.
+
+const DEADLINE_MS = 1_000;
+const FREEZE_MS = 20_000;
+
+const outageEnv = outageBindings() as Record<string, string>;
+const bindings = { ...outageEnv, DATABASE_TIMEOUT_MS: String(DEADLINE_MS), S3_TIMEOUT_MS: String(DEADLINE_MS) };
+const database = () => loadApiConfig({ ...testEnv, ...outageEnv }).database;
+
+type Frozen = "postgres" | "s3";
+const frozen = new Set<Frozen>();
+const thawTimers: ReturnType<typeof setTimeout>[] = [];
+
+async function thaw(service: Frozen): Promise<void> {
+  if (frozen.delete(service)) await outage(service, "resume");
+}
+
+/** Freezes `service` now (or from inside a request body); it thaws by itself after FREEZE_MS. */
+async function freeze(service: Frozen): Promise<void> {
+  frozen.add(service);
+  await outage(service, "pause");
+  thawTimers.push(setTimeout(() => void thaw(service), FREEZE_MS));
+}
+
+afterEach(async () => {
+  for (const timer of thawTimers.splice(0)) clearTimeout(timer);
+  for (const service of [...frozen]) await thaw(service);
+});
+
+/** Runs `request` and returns its response with how long it took. */
+async function timed(request: () => Promise<Response>): Promise<{ res: Response; elapsedMs: number }> {
+  const started = Date.now();
+  const res = await request();
+  return { res, elapsedMs: Date.now() - started };
+}
+
+/** A 503 problem naming `dependency`, with Retry-After, that came before the freeze ended. */
+async function expectUnavailableInTime(answer: { res: Response; elapsedMs: number }, dependency: string) {
+  expect(answer.elapsedMs).toBeLessThan(FREEZE_MS);
+  expect(answer.res.headers.get("retry-after")).toMatch(/^\d+$/);
+  const problem = await expectProblem(answer.res, 503);
+  expect(problem.detail).toContain(dependency);
+}
+
+async function rowsTitled(title: string): Promise<number> {
+  const handle = openDatabase(database());
+  try {
+    return (await asActor(handle.db, SYSTEM, (tx) => tx.select().from(documents).where(eq(documents.title, title))))
+      .length;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function intentKeys(): Promise<string[]> {
+  const handle = openDatabase(database());
+  try {
+    return (await asActor(handle.db, SYSTEM, (tx) => tx.select().from(uploadIntents))).map((row) => row.storageKey);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Objects stored since `before` that no upload intent covers. A request abandoned at its deadline
+ * may still be carried out by the server once it thaws (it had read the whole request); such an
+ * object must be recorded as an intent, which the sweeper deletes with it.
+ */
+async function uncoveredObjects(before: string[]): Promise<string[]> {
+  const intents = new Set(await intentKeys());
+  return (await keysIn(outageEnv, "documents/")).filter((key) => !before.includes(key) && !intents.has(key));
+}
+
+/** A body that runs `midway` after its first chunk, then sends the rest. */
+function bodyWithPause(midway: () => Promise<void>): ReadableStream<Uint8Array> {
+  const chunk = new TextEncoder().encode("line of a report\n".repeat(512));
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === 1) await midway();
+      if (sent === 4) return controller.close();
+      controller.enqueue(chunk);
+      sent += 1;
+    },
+  });
+}
+
+const upload = (auth: Record<string, string>, title: string, body: BodyInit) =>
+  apiWith(bindings, `/documents?title=${encodeURIComponent(title)}`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "text/plain" },
+    body,
+    duplex: "half",
+  } as RequestInit);
+
+describe("S3 frozen", () => {
+  it("an upload answers 503 within the deadline and stores nothing", async () => {
+    const auth = await outageUser();
+    const before = await keysIn(outageEnv, "documents/");
+    const title = "s3 frozen before upload";
+    await freeze("s3");
+    await expectUnavailableInTime(await timed(() => upload(auth, title, "content")), "storage");
+    await thaw("s3");
+    expect(await rowsTitled(title)).toBe(0);
+    expect(await uncoveredObjects(before)).toEqual([]);
+  });
+
+  it("an upload during which S3 freezes answers 503 within the deadline, no row", async () => {
+    const auth = await outageUser();
+    const before = await keysIn(outageEnv, "documents/");
+    const title = "s3 freezes midway";
+    const answer = await timed(() =>
+      upload(
+        auth,
+        title,
+        bodyWithPause(() => freeze("s3")),
+      ),
+    );
+    await expectUnavailableInTime(answer, "storage");
+    await thaw("s3");
+    expect(await rowsTitled(title)).toBe(0);
+    expect(await uncoveredObjects(before)).toEqual([]);
+  });
+
+  it("a download answers 503 within the deadline", async () => {
+    const auth = await outageUser();
+    const res = await upload(auth, "download while s3 frozen", "the content");
+    expect(res.status).toBe(201);
+    const { id } = (await res.json()) as { id: string };
+    // The processor of these tests serves the shared stack; mark the version scanned here.
+    const handle = openDatabase(database());
+    try {
+      await asActor(handle.db, SYSTEM, (tx) =>
+        tx.update(documentVersions).set({ scanResult: "clean" }).where(eq(documentVersions.documentId, id)),
+      );
+    } finally {
+      await handle.close();
+    }
+    const ok = await apiWith(bindings, `/documents/${id}/content`, { headers: auth });
+    expect(await ok.text()).toBe("the content");
+
+    await freeze("s3");
+    await expectUnavailableInTime(
+      await timed(() => apiWith(bindings, `/documents/${id}/content`, { headers: auth })),
+      "storage",
+    );
+  });
+});
+
+describe("Postgres frozen", () => {
+  it("a request answers 503 within the deadline", async () => {
+    const auth = await outageUser();
+    await freeze("postgres");
+    await expectUnavailableInTime(
+      await timed(() => apiWith(bindings, `/documents/${crypto.randomUUID()}`, { headers: auth })),
+      "postgres",
+    );
+  });
+
+  it("an upload whose open connection freezes answers 503 within the deadline; the object is removed", async () => {
+    const auth = await outageUser();
+    const before = await keysIn(outageEnv, "documents/");
+    const intents = (await intentKeys()).length;
+    const title = "postgres freezes midway";
+    // The intent is recorded on the request's connection, which stays open while the body streams.
+    const answer = await timed(() =>
+      upload(
+        auth,
+        title,
+        bodyWithPause(() => freeze("postgres")),
+      ),
+    );
+    await expectUnavailableInTime(answer, "postgres");
+    expect(await keysIn(outageEnv, "documents/")).toEqual(before);
+    await thaw("postgres");
+    expect(await rowsTitled(title)).toBe(0);
+    // The intent could not be removed while Postgres was frozen: it stays for the sweeper.
+    expect((await intentKeys()).length).toBe(intents + 1);
+  });
+});
