@@ -1,0 +1,129 @@
+import { eq } from "drizzle-orm";
+import { afterEach, describe, expect, it } from "vitest";
+import { createWebhook, pendingDeliveries, storeNotification } from "../../src/db/queries/notifications.ts";
+import { webhookDeliveries } from "../../src/db/schema/notifications.ts";
+import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "../../src/notifications/webhook-signature.ts";
+import { loadProcessorConfig } from "../../src/pkg/config/config.ts";
+import { createSecretBox } from "../../src/pkg/crypto/secret-box.ts";
+import { buildEvent, WebhookDeliverySchema } from "../../src/pkg/queue/events.ts";
+import { createS3Storage } from "../../src/pkg/storage/storage.ts";
+import { asSystem, config, deliver, newUser, testEnv, uploadedDocument, uploadedEvent, versionOf } from "./helpers.ts";
+
+// Every call the processor makes has a deadline (README, "Deadlines"): a hung clamd, S3 or webhook
+// endpoint makes the message retry soon, instead of holding it until the queue's wall-clock limit.
+// clamd and S3 are those of the outage stack, frozen with SIGSTOP for far longer than the deadline
+// configured here; the freeze ends by itself after FREEZE_MS (and in afterEach).
+
+const DEADLINE_MS = 1_000;
+const FREEZE_MS = 20_000;
+/** Deadline plus a generous margin for a loaded machine; still far below the freeze. */
+const WITHIN_MS = DEADLINE_MS + 4_000;
+
+const env = testEnv as unknown as Env & { CONTROL_URL: string; OUTAGE_STACK: Record<string, string> };
+const outageEnv = env.OUTAGE_STACK;
+
+type Frozen = "clamd" | "s3";
+const frozen = new Set<Frozen>();
+const thawTimers: ReturnType<typeof setTimeout>[] = [];
+
+async function control(service: Frozen, action: "pause" | "resume"): Promise<void> {
+  const res = await fetch(`${env.CONTROL_URL}/outage/${service}/${action}`, { method: "POST" });
+  if (res.status !== 204) throw new Error(`could not ${action} ${service}: ${res.status} ${await res.text()}`);
+}
+
+async function thaw(service: Frozen): Promise<void> {
+  if (frozen.delete(service)) await control(service, "resume");
+}
+
+async function freeze(service: Frozen): Promise<void> {
+  frozen.add(service);
+  await control(service, "pause");
+  thawTimers.push(setTimeout(() => void thaw(service), FREEZE_MS));
+}
+
+afterEach(async () => {
+  for (const timer of thawTimers.splice(0)) clearTimeout(timer);
+  for (const service of [...frozen]) await thaw(service);
+});
+
+async function timed<T>(work: () => Promise<T>): Promise<T & { elapsedMs: number }> {
+  const started = Date.now();
+  const result = await work();
+  return { ...result, elapsedMs: Date.now() - started };
+}
+
+describe("the document pipeline", () => {
+  it("retries soon when clamd is frozen, and records why", async () => {
+    const doc = await uploadedDocument("a document to scan\n", "text/plain");
+    await freeze("clamd");
+    const { ids, result, elapsedMs } = await timed(() =>
+      deliver("document-events", [uploadedEvent(doc.documentId)], {
+        CLAMD_ADDRESS: outageEnv.CLAMD_ADDRESS ?? "",
+        CLAMD_TIMEOUT_MS: String(DEADLINE_MS),
+      } as Partial<Env>),
+    );
+    expect(elapsedMs).toBeLessThan(WITHIN_MS);
+    expect(result.retryMessages).toEqual([{ msgId: ids[0] }]);
+    const version = await versionOf(doc.documentId);
+    expect(version?.status).toBe("scanning");
+    expect(version?.scanResult).toBeNull();
+    expect(version?.failureReason).toContain("clamd");
+  });
+
+  it("retries soon when S3 is frozen", async () => {
+    // The object lives in the outage stack's S3, which the processor is pointed at.
+    const outageStorage = createS3Storage(loadProcessorConfig({ ...env, ...outageEnv }).storage);
+    const doc = await uploadedDocument("a document in a frozen store\n", "text/plain", { store: false });
+    const bytes = new TextEncoder().encode("a document in a frozen store\n");
+    await outageStorage.put(doc.storageKey, bytes, { contentLength: bytes.length, contentType: "text/plain" });
+    await freeze("s3");
+    const { ids, result, elapsedMs } = await timed(() =>
+      deliver("document-events", [uploadedEvent(doc.documentId)], {
+        S3_ENDPOINT: outageEnv.S3_ENDPOINT ?? "",
+        S3_TIMEOUT_MS: String(DEADLINE_MS),
+      } as Partial<Env>),
+    );
+    expect(elapsedMs).toBeLessThan(WITHIN_MS);
+    expect(result.retryMessages).toEqual([{ msgId: ids[0] }]);
+    expect((await versionOf(doc.documentId))?.failureReason).toContain("storage");
+  });
+});
+
+describe("webhook deliveries", () => {
+  it("retry soon when the endpoint accepts the request and never answers", async () => {
+    const userId = await newUser();
+    // stack/control.ts: /stall/… never answers.
+    const url = `${env.CONTROL_URL}/stall/hook-${crypto.randomUUID().slice(0, 8)}`;
+    const box = await createSecretBox(config.encryptionKey, WEBHOOK_SECRET_PURPOSE);
+    const deliveryId = await asSystem(async (tx) => {
+      const webhook = await createWebhook(tx, {
+        userId,
+        url,
+        secretCiphertext: await box.seal(generateWebhookSecret()),
+        events: [],
+      });
+      const { notification } = await storeNotification(tx, {
+        userId,
+        type: "document.ready",
+        title: "t",
+        body: "b",
+        data: {},
+        eventId: crypto.randomUUID(),
+      });
+      const [delivery] = await pendingDeliveries(tx, { notificationId: notification.id, webhookIds: [webhook.id] });
+      if (!delivery) throw new Error("no delivery");
+      return delivery.id;
+    });
+    const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+    const { ids, result, elapsedMs } = await timed(() =>
+      deliver("notifications", [message], { WEBHOOK_TIMEOUT_MS: String(DEADLINE_MS) } as Partial<Env>),
+    );
+    expect(elapsedMs).toBeLessThan(WITHIN_MS);
+    expect(result.retryMessages).toEqual([{ msgId: ids[0] }]);
+    const [delivery] = await asSystem((tx) =>
+      tx.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)),
+    );
+    expect(delivery).toMatchObject({ status: "pending", attempts: 1, responseStatus: null });
+    expect(delivery?.lastError).toContain("TimeoutError");
+  });
+});
