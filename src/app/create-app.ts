@@ -1,10 +1,10 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { authentication } from "../gateway/authentication.ts";
 import { cors } from "../gateway/cors.ts";
 import { rateLimit } from "../gateway/rate-limit.ts";
 import { methodNotAllowedResponse, notFound, onError, validationHook } from "../pkg/errors/handlers.ts";
+import { methodNotAllowed } from "../pkg/middleware/method-not-allowed.ts";
 import { requestLog } from "../pkg/middleware/request-log.ts";
 import { securityHeaders } from "../pkg/middleware/security-headers.ts";
 import { services } from "../pkg/middleware/services.ts";
@@ -17,20 +17,22 @@ export function createRouter() {
 
 /**
  * The application shell every route runs inside: request id, security headers, one log line per
- * request, 405 for known paths with the wrong method, per-request services, CORS, the caller's
- * identity (when a token is presented), rate limiting, and problem+json for every error. Routers
- * are mounted on it by `buildApp`.
+ * request, per-request services, CORS, the caller's identity (when a token is presented), rate
+ * limiting, 405 for known paths with the wrong method (a templated route never answers for a
+ * concrete path: `DELETE /users/me` is 405, not `DELETE /users/{id}`), and problem+json for every
+ * error. Routers are mounted on it by `buildApp`.
  */
 export function createApp() {
   const app = createRouter();
   app.use(requestId({ headerName: "X-Request-ID" }));
   app.use(securityHeaders());
   app.use(requestLog());
-  app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }));
   app.use(services());
   app.use(cors());
   app.use(authentication());
   app.use(rateLimit());
+  // Last, so a 405 carries the headers above and is counted like any request, yet comes before any route.
+  app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }));
   app.notFound(notFound);
   app.onError(onError);
   return app;
