@@ -2,6 +2,7 @@ import { parse as parseDisposition } from "content-disposition";
 import type { ZodError } from "zod";
 import { ApiError, type FieldError } from "../pkg/errors/api-error.ts";
 import type { ObjectStorage } from "../pkg/storage/storage.ts";
+import { textProblem } from "../pkg/validation/postgres.ts";
 import { FormDataError, FormDataReader, formDataBoundary } from "./form-data.ts";
 import { type StoredFile, storeFile } from "./upload.ts";
 
@@ -56,6 +57,16 @@ function rawFilename(disposition: string | undefined): string | null {
 }
 
 /**
+ * `filename` unless Postgres text cannot hold it (U+0000, e.g. from `filename*=UTF-8''a%00b`, or an
+ * unpaired surrogate): then a 400 naming where it came from, since it is stored with the version.
+ */
+function storableFilename(filename: string | null, where: Omit<FieldError, "message">): string | null {
+  const problem = filename === null ? undefined : textProblem(filename);
+  if (problem) throw invalid([{ ...where, message: `the filename ${problem}` }]);
+  return filename;
+}
+
+/**
  * Takes a document upload: `multipart/form-data` with a `file` part plus `title` and `tags`
  * fields (in any order), or the file as the raw body with its own Content-Type and the fields in
  * the query. The file is streamed to storage under `key`; when this throws, the caller removes
@@ -82,7 +93,10 @@ export async function receiveUpload(
   if (!body) throw invalid([{ in: "body", pointer: "/file", message: "no file was sent" }]);
 
   if (!boundary) {
-    const filename = rawFilename(headers.contentDisposition);
+    const filename = storableFilename(rawFilename(headers.contentDisposition), {
+      in: "header",
+      pointer: "/content-disposition",
+    });
     const file = await storeFile(storage, {
       key: options.key,
       body,
@@ -104,7 +118,7 @@ export async function receiveUpload(
     for (let part = await reader.nextPart(); part; part = await reader.nextPart()) {
       if (part.name === "file") {
         if (file) throw invalid([{ in: "body", pointer: "/file", message: "send one file" }]);
-        filename = baseName(part.filename);
+        filename = storableFilename(baseName(part.filename), { in: "body", pointer: "/file" });
         file = await storeFile(storage, {
           key: options.key,
           body: reader.bodyStream(),

@@ -19,6 +19,7 @@ import {
   wordIsKnown,
 } from "../db/queries/search.ts";
 import type { Document } from "../db/schema/documents.ts";
+import { isPostgresTimestampText } from "../pkg/validation/postgres.ts";
 import { applyCorrections, highlightHtml, requiredWords } from "./query-text.ts";
 
 export interface SearchRequest {
@@ -53,34 +54,19 @@ const TAG_FACETS = 20;
 // --- cursors ---
 
 const CursorSchema = z.union([
-  z.object({ s: z.literal("relevance"), v: z.string().regex(/^-?\d+(\.\d+)?(e-?\d+)?$/), i: z.uuid() }),
+  z.object({ s: z.literal("relevance"), v: z.string().regex(/^-?\d+(\.\d+)?(e[+-]?\d+)?$/), i: z.uuid() }),
   z.object({ s: z.literal("recent"), c: z.string().max(40), i: z.uuid() }),
 ]);
 
-const FLOAT4_MAX = 3.4028234663852886e38;
-
-/** A timestamptz as Postgres writes it (`2026-11-24 13:05:01.123456+00`), naming a real instant. */
-function isTimestamp(text: string): boolean {
-  const match = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/.exec(text);
-  if (!match) return false;
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  const date = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
-  // Date.UTC rolls 30 February over into March; a real date comes back unchanged.
-  return (
-    date.getUTCFullYear() === year &&
-    date.getUTCMonth() === month - 1 &&
-    date.getUTCDate() === day &&
-    date.getUTCHours() === hour &&
-    date.getUTCMinutes() === minute &&
-    date.getUTCSeconds() === second
-  );
+/**
+ * Whether `score` (a relevance cursor's score, as Postgres printed a `real`) is one Postgres reads
+ * back as a `real`: finite in single precision, and not a non-zero value that underflows to zero
+ * (both are SQLSTATE 22003 "out of range for type real").
+ */
+function isFloat4Text(score: string): boolean {
+  const single = Math.fround(Number(score));
+  if (!Number.isFinite(single)) return false;
+  return single !== 0 || /^-?0*(\.0*)?(e[+-]?\d+)?$/.test(score);
 }
 
 function encodeCursor(cursor: SearchCursor): string {
@@ -104,12 +90,9 @@ export function decodeSearchCursor(
     const expected = sort === "relevance" && hasText ? "relevance" : "recent";
     if (cursor.s !== expected) return undefined;
     if (cursor.s === "relevance") {
-      // Postgres reads it as a `real`: finite and within float4's range.
-      return Math.abs(Number(cursor.v)) <= FLOAT4_MAX
-        ? { sort: "relevance", score: cursor.v, id: cursor.i }
-        : undefined;
+      return isFloat4Text(cursor.v) ? { sort: "relevance", score: cursor.v, id: cursor.i } : undefined;
     }
-    return isTimestamp(cursor.c) ? { sort: "recent", createdAt: cursor.c, id: cursor.i } : undefined;
+    return isPostgresTimestampText(cursor.c) ? { sort: "recent", createdAt: cursor.c, id: cursor.i } : undefined;
   } catch {
     return undefined;
   }

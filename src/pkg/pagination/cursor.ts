@@ -1,4 +1,5 @@
 import { ApiError } from "../errors/api-error.ts";
+import { isPostgresTimestampText } from "../validation/postgres.ts";
 
 /**
  * A keyset position for lists ordered by (created_at desc, id desc): the exact creation time as
@@ -9,17 +10,21 @@ export interface KeysetCursor {
   id: string;
 }
 
-const TIMESTAMP = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2})?$/;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function encodeCursor(cursor: KeysetCursor): string {
   return btoa(`${cursor.createdAt}|${cursor.id}`).replace(/=+$/, "");
 }
 
+/**
+ * The position a cursor names, or undefined when it is not one we issued. Its time must be one
+ * Postgres reads back (a real day, see `isPostgresTimestampText`): a forged `2026-02-30` would
+ * otherwise fail the query with SQLSTATE 22008.
+ */
 export function decodeCursor(cursor: string): KeysetCursor | undefined {
   try {
-    const [createdAt, id] = atob(cursor).split("|");
-    if (!createdAt || !id || !TIMESTAMP.test(createdAt) || !UUID.test(id)) return undefined;
+    const [createdAt, id, ...rest] = atob(cursor).split("|");
+    if (!createdAt || !id || rest.length > 0 || !isPostgresTimestampText(createdAt) || !UUID.test(id)) return undefined;
     return { createdAt, id };
   } catch {
     return undefined;

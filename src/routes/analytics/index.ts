@@ -16,6 +16,7 @@ import {
 import { requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
+import { instant } from "../fields.ts";
 import { BEARER, json } from "../openapi.ts";
 import { PageQuery } from "../pagination.ts";
 
@@ -23,12 +24,10 @@ const DAY = 86_400_000;
 const MAX_RANGE_DAYS = 366;
 
 const RangeQuery = z.object({
-  from: z.iso
-    .datetime({ offset: true })
+  from: instant()
     .optional()
     .openapi({ param: { name: "from", in: "query" }, description: "Inclusive; default 7 days before `to`." }),
-  to: z.iso
-    .datetime({ offset: true })
+  to: instant()
     .optional()
     .openapi({ param: { name: "to", in: "query" }, description: "Exclusive; default now." }),
 });

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import { DOCUMENT_STATUSES, SCAN_RESULTS, SHARE_ACCESS } from "../../db/schema/documents.ts";
 import { ALLOWED_TYPES } from "../../documents/content-types.ts";
+import { instant, int4, text } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
 const uuid = (name: string, where: "path" | "query" = "path") => z.uuid().openapi({ param: { name, in: where } });
@@ -55,11 +56,7 @@ export const ShareSchema = z
 export const DocumentIdParams = z.object({ id: uuid("id") });
 export const VersionParams = z.object({
   id: uuid("id"),
-  version: z.coerce
-    .number()
-    .int()
-    .positive()
-    .openapi({ param: { name: "version", in: "path" } }),
+  version: int4().openapi({ param: { name: "version", in: "path" } }),
 });
 export const ShareParams = z.object({ id: uuid("id"), userId: uuid("userId") });
 
@@ -78,7 +75,7 @@ export const TagsSchema = z
   .transform((tags) => [...new Set(tags)])
   .openapi({ example: ["finance", "2026"] });
 
-export const TitleSchema = z.string().trim().min(1).max(255).openapi({ example: "Q3 report" });
+export const TitleSchema = text().trim().min(1).max(255).openapi({ example: "Q3 report" });
 
 /** Title and tags of an upload, from form fields or query parameters. */
 export const UploadFieldsSchema = z.object({ title: TitleSchema.optional(), tags: TagsSchema.optional() });
@@ -98,16 +95,14 @@ export const UpdateDocumentSchema = z
   .openapi("DocumentUpdate");
 
 export const ListDocumentsQuery = PageQuery.extend({
-  tag: z
-    .string()
+  tag: text()
     .trim()
     .toLowerCase()
     .min(1)
     .max(50)
     .optional()
     .openapi({ param: { name: "tag", in: "query" } }),
-  type: z
-    .string()
+  type: text()
     .max(255)
     .optional()
     .openapi({ param: { name: "type", in: "query" }, description: "Content type." }),
@@ -116,12 +111,10 @@ export const ListDocumentsQuery = PageQuery.extend({
     .optional()
     .openapi({ param: { name: "status", in: "query" } }),
   owner: uuid("owner", "query").optional(),
-  createdFrom: z.iso
-    .datetime({ offset: true })
+  createdFrom: instant()
     .optional()
     .openapi({ param: { name: "createdFrom", in: "query" }, description: "Created at or after (inclusive)." }),
-  createdTo: z.iso
-    .datetime({ offset: true })
+  createdTo: instant()
     .optional()
     .openapi({ param: { name: "createdTo", in: "query" }, description: "Created before (exclusive)." }),
 });
@@ -132,10 +125,7 @@ export const DocumentPageSchema = z
 
 /** `?version=n`: a version other than the current one. */
 export const VersionQuery = z.object({
-  version: z.coerce
-    .number()
-    .int()
-    .positive()
+  version: int4()
     .optional()
     .openapi({ param: { name: "version", in: "query" }, description: "Defaults to the current version." }),
 });
@@ -159,7 +149,7 @@ export const ContentQuery = VersionQuery.extend({
 
 export const ShareRequestSchema = z
   .strictObject({
-    user: z.string().trim().min(1).max(255).openapi({ description: "The email or username to share with." }),
+    user: text().trim().min(1).max(255).openapi({ description: "The email or username to share with." }),
     access: z.enum(SHARE_ACCESS),
   })
   .openapi("ShareRequest");

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Notification, Webhook, WebhookDelivery } from "../../db/schema/notifications.ts";
 import { DELIVERY_STATUSES } from "../../db/schema/notifications.ts";
 import { NOTIFICATION_KINDS } from "../../pkg/queue/events.ts";
+import { storableText } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
 const uuid = (name: string) => z.uuid().openapi({ param: { name, in: "path" } });
@@ -44,6 +45,7 @@ const EventsSchema = z
 const UrlSchema = z
   .url({ protocol: /^https?$/ })
   .max(2048)
+  .check(storableText)
   .openapi({ example: "https://example.com/hooks/techcorp" });
 
 export const CreateWebhookSchema = z

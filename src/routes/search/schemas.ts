@@ -1,11 +1,11 @@
 import { z } from "@hono/zod-openapi";
 import { DocumentSchema, TagsSchema } from "../documents/schemas.ts";
+import { instant, text } from "../fields.ts";
 
 const query = (name: string) => ({ param: { name, in: "query" as const } });
 
 export const SearchQuery = z.object({
-  q: z
-    .string()
+  q: text()
     .trim()
     .max(200)
     .optional()
@@ -16,18 +16,15 @@ export const SearchQuery = z.object({
       example: 'quarterly "revenue report" -draft',
     }),
   tags: TagsSchema.optional().openapi({ ...query("tags"), description: "Comma-separated; results carry all of them." }),
-  type: z
-    .string()
+  type: text()
     .max(1000)
     .optional()
     .openapi({ ...query("type"), description: "Content types, comma-separated (any of them)." }),
   owner: z.uuid().optional().openapi(query("owner")),
-  createdFrom: z.iso
-    .datetime({ offset: true })
+  createdFrom: instant()
     .optional()
     .openapi({ ...query("createdFrom"), description: "Inclusive." }),
-  createdTo: z.iso
-    .datetime({ offset: true })
+  createdTo: instant()
     .optional()
     .openapi({ ...query("createdTo"), description: "Exclusive." }),
   sort: z
@@ -75,8 +72,7 @@ export const SearchResponseSchema = z
   .openapi("SearchResults");
 
 export const SuggestQuery = z.object({
-  q: z
-    .string()
+  q: text()
     .trim()
     .min(1)
     .max(100)

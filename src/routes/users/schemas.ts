@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { PERMISSION_NAMES } from "../../auth/permissions.ts";
 import type { PublicUser } from "../../db/queries/users.ts";
 import { USER_ROLES, USER_STATUSES } from "../../db/schema/users.ts";
+import { storableJson, storableText, text } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
 const MAX_PREFERENCES_BYTES = 16 * 1024;
@@ -65,7 +66,7 @@ export const RegisterSchema = z
     email,
     username,
     password: PasswordSchema,
-    displayName: z.string().trim().min(1).max(100).optional(),
+    displayName: text().trim().min(1).max(100).optional(),
   })
   .refine((body) => !body.password.toLowerCase().includes(body.username.toLowerCase()), {
     message: "must not contain the username",
@@ -75,17 +76,19 @@ export const RegisterSchema = z
 
 const preferences = z
   .record(z.string().max(64), z.unknown())
+  .check(storableJson)
   .refine((value) => new TextEncoder().encode(JSON.stringify(value)).byteLength <= MAX_PREFERENCES_BYTES, {
     message: `at most ${MAX_PREFERENCES_BYTES} bytes of JSON`,
   })
   .openapi({ description: "Merged into the stored preferences; a key set to null is removed." });
 
 const profileFields = {
-  displayName: z.string().trim().min(1).max(100).nullable().optional(),
-  bio: z.string().max(500).nullable().optional(),
+  displayName: text().trim().min(1).max(100).nullable().optional(),
+  bio: text().max(500).nullable().optional(),
   avatarUrl: z
     .url({ protocol: /^https$/ })
     .max(2048)
+    .check(storableText)
     .nullable()
     .optional(),
   locale: z
@@ -94,8 +97,7 @@ const profileFields = {
     .max(35)
     .nullable()
     .optional(),
-  timezone: z
-    .string()
+  timezone: text()
     .max(64)
     .refine((tz) => {
       try {
@@ -141,8 +143,7 @@ export const ListUsersQuery = PageQuery.extend({
     .enum(USER_STATUSES)
     .optional()
     .openapi({ param: { name: "status", in: "query" } }),
-  search: z
-    .string()
+  search: text()
     .trim()
     .min(1)
     .max(100)
