@@ -1,11 +1,12 @@
 import { z } from "@hono/zod-openapi";
 import { ProblemSchema } from "../../pkg/errors/problem.ts";
+import { text } from "../fields.ts";
 
 export const MFA_GRANT_TYPE = "urn:techcorp:params:oauth:grant-type:mfa-otp";
 
 const PasswordGrant = z.object({
   grant_type: z.literal("password"),
-  username: z.string().min(1).max(255).openapi({ description: "Email or username.", example: "ada@example.com" }),
+  username: text().min(1).max(255).openapi({ description: "Email or username.", example: "ada@example.com" }),
   password: z.string().min(1).max(1024),
   scope: z.string().max(1024).optional(),
 });
