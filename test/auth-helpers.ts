@@ -4,7 +4,7 @@ import { asActor, SYSTEM } from "../src/db/actor.ts";
 import { openDatabase } from "../src/db/client.ts";
 import { grantPermission, updateUser } from "../src/db/queries/users.ts";
 import { loadApiConfig } from "../src/pkg/config/config.ts";
-import { api, testEnv } from "./helpers.ts";
+import { api, type ProblemJson, testEnv } from "./helpers.ts";
 
 export interface UserJson {
   id: string;
@@ -100,4 +100,34 @@ export async function signedInAdmin() {
 
 export function bearer(token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` };
+}
+
+export type OAuthErrorJson = ProblemJson & { error: string; error_description: string; mfa_token?: string };
+
+/**
+ * Asserts a token endpoint error as RFC 6749 §5.2 has it and OAuth clients read it:
+ * `application/json`, `Cache-Control: no-store`, `error` (the code given) and `error_description`
+ * in the allowed characters, beside the problem members this API puts in every error (RFC 9457,
+ * with the request id). Returns the body.
+ */
+export async function expectOAuthError(res: Response, status: number, error: string): Promise<OAuthErrorJson> {
+  const text = await res.text();
+  if (res.status !== status) throw new Error(`expected ${status}, got ${res.status}: ${text}`);
+  if (res.headers.get("content-type") !== "application/json") {
+    throw new Error(`expected application/json, got ${res.headers.get("content-type")}`);
+  }
+  if (res.headers.get("cache-control") !== "no-store") {
+    throw new Error(`expected Cache-Control: no-store, got ${res.headers.get("cache-control")}`);
+  }
+  const body = JSON.parse(text) as OAuthErrorJson;
+  if (body.error !== error) throw new Error(`expected error ${error}: ${text}`);
+  if (!/^[\x20\x21\x23-\x5b\x5d-\x7e]+$/.test(body.error_description ?? "")) {
+    throw new Error(`error_description missing or outside RFC 6749 §5.2's characters: ${text}`);
+  }
+  for (const field of ["type", "title", "detail", "instance", "requestId"] as const) {
+    if (typeof body[field] !== "string" || body[field] === "") throw new Error(`problem without ${field}: ${text}`);
+  }
+  if (body.status !== status) throw new Error(`problem status ${body.status} != ${status}`);
+  if (body.requestId !== res.headers.get("x-request-id")) throw new Error("requestId differs from X-Request-ID");
+  return body;
 }

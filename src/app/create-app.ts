@@ -5,6 +5,7 @@ import { cors } from "../gateway/cors.ts";
 import { rateLimit } from "../gateway/rate-limit.ts";
 import { methodNotAllowedResponse, notFound, onError, validationHook } from "../pkg/errors/handlers.ts";
 import { methodNotAllowed } from "../pkg/middleware/method-not-allowed.ts";
+import { oauthErrorResponses } from "../pkg/middleware/oauth-error-responses.ts";
 import { requestLog } from "../pkg/middleware/request-log.ts";
 import { securityHeaders } from "../pkg/middleware/security-headers.ts";
 import { services } from "../pkg/middleware/services.ts";
@@ -20,13 +21,16 @@ export function createRouter() {
  * request, per-request services, CORS, the caller's identity (when a token is presented), rate
  * limiting, 405 for known paths with the wrong method (a templated route never answers for a
  * concrete path: `DELETE /users/me` is 405, not `DELETE /users/{id}`), and problem+json for every
- * error. Routers are mounted on it by `buildApp`.
+ * error (sent as `application/json` by the OAuth token endpoint, RFC 6749 §5.2). Routers are
+ * mounted on it by `buildApp`.
  */
 export function createApp() {
   const app = createRouter();
   app.use(requestId({ headerName: "X-Request-ID" }));
   app.use(securityHeaders());
   app.use(requestLog());
+  // The OAuth token endpoint answers errors as RFC 6749 §5.2 says, including the gateway's (429, 503).
+  app.use("/auth/token", oauthErrorResponses());
   app.use(services());
   app.use(cors());
   app.use(authentication());

@@ -21,6 +21,11 @@ const MFA_TOKEN_TTL_SECONDS = 300;
 export interface TokenSettings {
   issuer: string;
   audience: string;
+  /**
+   * The `client_id` claim of access tokens (RFC 9068 §2.2 requires it): the client the token was
+   * issued to. The token endpoint serves one public client, our own apps (`OAUTH_CLIENT_ID`).
+   */
+  clientId: string;
   /** Private JWKs, newest first: the first signs, all verify (rotation). Each needs a `kid`. */
   signingKeys: JWK[];
   accessTokenTtlSeconds: number;
@@ -129,7 +134,12 @@ async function createTokenManager(settings: TokenSettings): Promise<TokenManager
   return {
     async issueAccessToken(claims) {
       const { sub, ...rest } = claims;
-      const token = await sign(rest, ACCESS_TYPE, settings.accessTokenTtlSeconds, sub);
+      const token = await sign(
+        { ...rest, client_id: settings.clientId },
+        ACCESS_TYPE,
+        settings.accessTokenTtlSeconds,
+        sub,
+      );
       return { token, expiresIn: settings.accessTokenTtlSeconds };
     },
     async verifyAccessToken(token) {

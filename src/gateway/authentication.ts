@@ -4,6 +4,7 @@ import { PERMISSION_NAMES, type Permission } from "../auth/permissions.ts";
 import { InvalidTokenError, tokenManager } from "../auth/tokens.ts";
 import type { Principal } from "../durable-objects/sessions.ts";
 import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
+import { oauthDescription } from "../pkg/middleware/oauth-error-responses.ts";
 
 export const REALM = "techcorp-api";
 
@@ -21,7 +22,8 @@ export function effectivePermissions(principal: Principal): Permission[] {
 export function authentication(): MiddlewareHandler<AppEnv> {
   return async function authentication(c, next) {
     const header = c.req.header("authorization");
-    if (header !== undefined) {
+    // Another scheme (Basic …) is no Bearer credential at all: anonymous, as RFC 6750 §3.1 treats it.
+    if (header !== undefined && /^bearer(\s|$)/i.test(header)) {
       const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
       try {
         if (!match?.[1]) throw new InvalidTokenError("the Authorization header is not a Bearer token");
@@ -50,10 +52,18 @@ export function authentication(): MiddlewareHandler<AppEnv> {
   };
 }
 
-function challenge(error: InvalidTokenError | undefined): string {
-  // RFC 6750 §3: no error code when no credentials were sent at all.
-  if (!error) return `Bearer realm="${REALM}"`;
-  return `Bearer realm="${REALM}", error="invalid_token", error_description="${error.description.replaceAll('"', "'")}"`;
+/**
+ * The Bearer challenge of a refused request (RFC 6750 §3): no error code when no Bearer
+ * credentials were sent, `invalid_token` for a refused token, `insufficient_scope` naming the
+ * permission (as a scope) that was missing. `error_description` keeps to the characters §3 allows.
+ */
+function challenge(refusal: { error?: InvalidTokenError | undefined; missingScope?: string } = {}): string {
+  const realm = `Bearer realm="${REALM}"`;
+  if (refusal.missingScope) {
+    return `${realm}, error="insufficient_scope", error_description="This needs the '${refusal.missingScope}' permission.", scope="${refusal.missingScope}"`;
+  }
+  if (!refusal.error) return realm;
+  return `${realm}, error="invalid_token", error_description="${oauthDescription(refusal.error.description)}"`;
 }
 
 /** Route middleware: 401 with WWW-Authenticate unless the caller is authenticated. */
@@ -63,20 +73,26 @@ export function requireAuth(): MiddlewareHandler<AppEnv> {
       const error = c.get("authError");
       throw new ApiError("unauthorized", {
         detail: error ? `Access token refused: ${error.description}.` : "This route needs a Bearer access token.",
-        headers: { "WWW-Authenticate": challenge(error) },
+        headers: { "WWW-Authenticate": challenge({ error }) },
       });
     }
     await next();
   };
 }
 
-/** Route middleware: 401 when anonymous, 403 unless the caller holds `permission`. */
+/**
+ * Route middleware: 401 when anonymous, 403 unless the caller holds `permission` (with an
+ * `insufficient_scope` challenge: permissions are the tokens' scopes).
+ */
 export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
   const authenticated = requireAuth();
   return async function requirePermission(c, next) {
     await authenticated(c, async () => {
       if (!c.get("auth").permissions.includes(permission)) {
-        throw new ApiError("forbidden", { detail: `This needs the "${permission}" permission.` });
+        throw new ApiError("forbidden", {
+          detail: `This needs the "${permission}" permission.`,
+          headers: { "WWW-Authenticate": challenge({ missingScope: permission }) },
+        });
       }
       await next();
     });

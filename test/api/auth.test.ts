@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
 import {
   bearer,
+  expectOAuthError,
   login,
   PASSWORD,
   randomIp,
@@ -64,51 +65,57 @@ describe("POST /auth/token (password grant)", () => {
 
   it("gives an unknown user and a wrong password the same answer", async () => {
     const { user } = await register();
-    const wrong = await expectProblem(
+    const wrong = await expectOAuthError(
       await tokenRequest({ grant_type: "password", username: user.email, password: "nope nope nope" }),
       400,
+      "invalid_grant",
     );
-    const unknown = await expectProblem(
+    const unknown = await expectOAuthError(
       await tokenRequest({ grant_type: "password", username: "nobody-at-all@example.com", password: "nope nope nope" }),
       400,
+      "invalid_grant",
     );
     const { requestId: _a, ...wrongBody } = wrong;
     const { requestId: _b, ...unknownBody } = unknown;
     expect(wrongBody).toEqual(unknownBody);
-    expect((wrong as OAuthProblem).error).toBe("invalid_grant");
+    expect(wrong.error).toBe("invalid_grant");
   });
 
   it("names missing fields with invalid_request", async () => {
-    const problem = (await expectProblem(
+    const problem = await expectOAuthError(
       await tokenRequest({ grant_type: "password", username: "x" }),
       400,
-    )) as OAuthProblem;
+      "invalid_request",
+    );
     expect(problem.error).toBe("invalid_request");
     expect(problem.errors).toEqual([{ in: "body", pointer: "/password", message: expect.any(String) }]);
   });
 
   it("answers an unknown grant type with unsupported_grant_type", async () => {
-    const problem = (await expectProblem(
+    const problem = await expectOAuthError(
       await tokenRequest({ grant_type: "client_credentials" }),
       400,
-    )) as OAuthProblem;
+      "unsupported_grant_type",
+    );
     expect(problem.error).toBe("unsupported_grant_type");
   });
 
   it("slows down repeated failures for one account, with Retry-After, whatever the client address", async () => {
     const { user } = await register();
     for (let i = 0; i < 5; i++) {
-      await expectProblem(
+      await expectOAuthError(
         await tokenRequest({ grant_type: "password", username: user.email, password: "wrong password" }),
         400,
+        "invalid_grant",
       );
     }
-    await expectProblem(
+    await expectOAuthError(
       await tokenRequest({ grant_type: "password", username: user.email, password: "wrong password" }),
       400,
+      "invalid_grant",
     );
     const res = await tokenRequest({ grant_type: "password", username: user.email, password: PASSWORD });
-    const problem = (await expectProblem(res, 429)) as OAuthProblem;
+    const problem = await expectOAuthError(res, 429, "slow_down");
     expect(problem.error).toBe("slow_down");
     expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
   });
@@ -122,9 +129,10 @@ describe("POST /auth/token (password grant)", () => {
       );
     }
     const { user } = await register();
-    await expectProblem(
+    await expectOAuthError(
       await tokenRequest({ grant_type: "password", username: user.email, password: PASSWORD }, ip),
       429,
+      "slow_down",
     );
     expect((await tokenRequest({ grant_type: "password", username: user.email, password: PASSWORD })).status).toBe(200);
   });
@@ -133,10 +141,11 @@ describe("POST /auth/token (password grant)", () => {
     const admin = await signedInAdmin();
     const { user } = await register();
     await api(`/users/${user.id}/disable`, { method: "POST", headers: admin.auth });
-    const problem = (await expectProblem(
+    const problem = await expectOAuthError(
       await tokenRequest({ grant_type: "password", username: user.email, password: PASSWORD }),
       400,
-    )) as OAuthProblem;
+      "invalid_grant",
+    );
     expect(problem.error_description).toBe("Invalid username or password.");
   });
 });
@@ -253,10 +262,11 @@ describe("MFA (TOTP)", () => {
   }
 
   async function challenge(username: string): Promise<string> {
-    const problem = (await expectProblem(
+    const problem = await expectOAuthError(
       await tokenRequest({ grant_type: "password", username, password: PASSWORD }),
       403,
-    )) as OAuthProblem;
+      "mfa_required",
+    );
     expect(problem.error).toBe("mfa_required");
     return problem.mfa_token ?? "";
   }
@@ -300,22 +310,28 @@ describe("MFA (TOTP)", () => {
     const { secret, usedStep } = await enrol(auth);
     const code = await totpCode(secret, usedStep + 1);
     expect((await complete({ mfa_token: await challenge(user.email), otp: code })).status).toBe(200);
-    const replay = (await expectProblem(
+    const replay = await expectOAuthError(
       await complete({ mfa_token: await challenge(user.email), otp: code }),
       400,
-    )) as OAuthProblem;
+      "invalid_grant",
+    );
     expect(replay.error).toBe("invalid_grant");
     // The confirm code too.
     const first = await totpCode(secret, usedStep);
-    await expectProblem(await complete({ mfa_token: await challenge(user.email), otp: first }), 400);
+    await expectOAuthError(
+      await complete({ mfa_token: await challenge(user.email), otp: first }),
+      400,
+      "invalid_grant",
+    );
   });
 
   it("refuses codes outside the ±1 step window", async () => {
     const { auth, user } = await signedIn();
     const { secret, usedStep } = await enrol(auth);
-    await expectProblem(
+    await expectOAuthError(
       await complete({ mfa_token: await challenge(user.email), otp: await totpCode(secret, usedStep + 3) }),
       400,
+      "invalid_grant",
     );
   });
 
@@ -325,11 +341,15 @@ describe("MFA (TOTP)", () => {
     const [code] = recoveryCodes;
     expect(recoveryCodes).toHaveLength(10);
     expect((await complete({ mfa_token: await challenge(user.email), recovery_code: code ?? "" })).status).toBe(200);
-    await expectProblem(await complete({ mfa_token: await challenge(user.email), recovery_code: code ?? "" }), 400);
+    await expectOAuthError(
+      await complete({ mfa_token: await challenge(user.email), recovery_code: code ?? "" }),
+      400,
+      "invalid_grant",
+    );
   });
 
   it("refuses a forged or expired mfa_token", async () => {
-    await expectProblem(await complete({ mfa_token: "e30.e30.x", otp: "123456" }), 400);
+    await expectOAuthError(await complete({ mfa_token: "e30.e30.x", otp: "123456" }), 400, "invalid_grant");
   });
 
   it("needs a valid code to turn off", async () => {

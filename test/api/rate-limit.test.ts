@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { randomIp, signedIn } from "../auth-helpers.ts";
+import { expectOAuthError, randomIp, signedIn } from "../auth-helpers.ts";
 import { apiWith, expectProblem, testEnv } from "../helpers.ts";
 
 /** Bindings with our own policies, so each test has exact limits and its own counters. */
@@ -86,8 +86,8 @@ describe("rate limiting", () => {
         headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": ip },
         body: "grant_type=password&username=nobody&password=nothing-at-all",
       });
-    await expectProblem(await token(), 400);
-    await expectProblem(await token(), 429);
+    await expectOAuthError(await token(), 400, "invalid_grant");
+    await expectOAuthError(await token(), 429, "slow_down");
     expect((await apiWith(bindings, "/openapi.json", { headers: { "cf-connecting-ip": ip } })).status).toBe(200);
   });
 

@@ -111,9 +111,14 @@ describe("access tokens", () => {
   });
 
   it("that is not a Bearer token at all is refused", async () => {
+    await refused("not a token at all", /not a Bearer token/);
+  });
+
+  it("under another scheme (Basic) is no Bearer credential: a bare challenge, without an error code", async () => {
+    // RFC 6750 §3.1: a request using an unsupported authentication method gets no error information.
     const res = await api("/users/me", { headers: { authorization: "Basic dXNlcjpwYXNz" } });
     await expectProblem(res, 401);
-    expect(res.headers.get("www-authenticate")).toMatch(/not a Bearer token/);
+    expect(res.headers.get("www-authenticate")).toBe('Bearer realm="techcorp-api"');
   });
 });
 

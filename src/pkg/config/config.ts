@@ -87,6 +87,12 @@ const apiOnly = {
   PUBLIC_URL: z.url({ protocol: /^https?$/ }),
   JWT_ISSUER: z.url(),
   JWT_AUDIENCE: z.string().min(1),
+  // The client id (RFC 6749 §2.2) of our own apps, the one public client the token endpoint knows;
+  // access tokens carry it as `client_id` (RFC 9068 §2.2). VSCHAR only (RFC 6749 Appendix A.1).
+  OAUTH_CLIENT_ID: z
+    .string()
+    .regex(/^[\x20-\x7e]{1,255}$/)
+    .default("techcorp-first-party"),
   JWT_SIGNING_KEYS: json(z.array(signingKey).min(1).max(3)),
   ACCESS_TOKEN_TTL_SECONDS: seconds(60, 3600).default(900),
   SESSION_IDLE_TIMEOUT_SECONDS: seconds(300, 90 * 86_400).default(14 * 86_400),
@@ -165,6 +171,7 @@ const apiSchema = z
       tokens: {
         issuer: raw.JWT_ISSUER,
         audience: raw.JWT_AUDIENCE,
+        clientId: raw.OAUTH_CLIENT_ID,
         signingKeys: raw.JWT_SIGNING_KEYS,
         accessTokenTtlSeconds: raw.ACCESS_TOKEN_TTL_SECONDS,
       },

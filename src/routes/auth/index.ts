@@ -22,6 +22,7 @@ import { ApiError, DependencyError, oauthError } from "../../pkg/errors/api-erro
 import { fieldErrors } from "../../pkg/errors/handlers.ts";
 import { PROBLEM_CONTENT_TYPE, problemResponses } from "../../pkg/errors/problem.ts";
 import { FORM_BODY, formAsJson } from "../../pkg/middleware/form-as-json.ts";
+import { OAUTH_ERROR_HEADERS } from "../../pkg/middleware/oauth-error-responses.ts";
 import { BEARER } from "../openapi.ts";
 import {
   MFA_GRANT_TYPE,
@@ -51,19 +52,42 @@ export function authDeps(c: Context<AppEnv>): AuthDeps {
   };
 }
 
+/** Errors of `/auth/refresh`: problems (`application/problem+json`) that also carry OAuth codes. */
 const oauthErrors = {
   400: {
-    description: "`invalid_request`, `invalid_grant` or `unsupported_grant_type`.",
+    description: "`invalid_request` or `invalid_grant`.",
     content: { [PROBLEM_CONTENT_TYPE]: { schema: OAuthProblemSchema } },
   },
-  403: {
-    description: "`mfa_required`: complete the login with a code and the returned `mfa_token`.",
-    content: { [PROBLEM_CONTENT_TYPE]: { schema: OAuthProblemSchema } },
-  },
-  429: {
-    description: "`slow_down`: too many failed attempts; see Retry-After.",
-    content: { [PROBLEM_CONTENT_TYPE]: { schema: OAuthProblemSchema } },
-  },
+};
+
+const oauthJson = (
+  description: string,
+  headers?: Record<string, { schema: { type: "integer" }; description: string }>,
+) => ({
+  description,
+  ...(headers ? { headers } : {}),
+  content: { [OAUTH_ERROR_HEADERS["content-type"]]: { schema: OAuthProblemSchema } },
+});
+
+const RETRY_AFTER = { "Retry-After": { schema: { type: "integer" as const }, description: "Seconds to wait." } };
+
+/**
+ * Errors of the token endpoint, every one with `error` and `error_description` (RFC 6749 §5.2)
+ * beside the problem members, sent as `application/json` with `Cache-Control: no-store`.
+ */
+const tokenErrors = {
+  400: oauthJson(
+    "`invalid_request` (a missing, malformed or repeated parameter), `invalid_grant` or `unsupported_grant_type`.",
+  ),
+  401: oauthJson("`invalid_client`: a `client_id` other than our registered client."),
+  403: oauthJson("`mfa_required`: complete the login with a code and the returned `mfa_token`."),
+  413: oauthJson("`invalid_request`: the body is too large."),
+  415: oauthJson("`invalid_request`: the body is neither form-encoded nor JSON."),
+  429: oauthJson(
+    "`slow_down`: too many failed logins for this account or address, or too many requests; see Retry-After.",
+    RETRY_AFTER,
+  ),
+  503: oauthJson("`temporarily_unavailable`: a dependency is unreachable; nothing was changed.", RETRY_AFTER),
 };
 
 /** Validation failures of the token endpoints, reported with OAuth codes as well as field errors. */
@@ -87,7 +111,7 @@ const tokenRoute = createRoute({
   path: "/auth/token",
   tags: ["Auth"],
   summary: "Get tokens (OAuth2 token endpoint)",
-  description: `Grants: \`password\` (RFC 6749 §4.3; \`username\` is the email or username), \`refresh_token\` (rotates the refresh token), and \`${MFA_GRANT_TYPE}\` (completes a login that answered \`mfa_required\`). Form-encoded or JSON. An unknown user and a wrong password get the same answer; failures are throttled per account and per client with growing waits.`,
+  description: `Grants: \`password\` (RFC 6749 §4.3; \`username\` is the email or username), \`refresh_token\` (rotates the refresh token), and \`${MFA_GRANT_TYPE}\` (completes a login that answered \`mfa_required\`). Form-encoded (a parameter must not repeat, and one without a value counts as omitted: RFC 6749 §3.2) or JSON. Our apps are one public client: \`client_id\` may be sent, and must then be ours. An unknown user and a wrong password get the same answer; failures are throttled per account and per client with growing waits. Every error, whichever layer raises it, is sent as \`application/json\` (not \`application/problem+json\`, which OAuth clients refuse) with \`Cache-Control: no-store\`: the problem members, request id included, plus \`error\` and \`error_description\` (RFC 6749 §5.2).`,
   middleware: [formAsJson()] as const,
   [FORM_BODY]: true,
   request: {
@@ -98,8 +122,7 @@ const tokenRoute = createRoute({
   },
   responses: {
     200: { description: "Tokens.", content: { "application/json": { schema: TokenResponseSchema } } },
-    ...oauthErrors,
-    ...problemResponses(415, 503),
+    ...tokenErrors,
   },
 });
 
@@ -120,8 +143,8 @@ const refreshRoute = createRoute({
   },
   responses: {
     200: { description: "New tokens.", content: { "application/json": { schema: TokenResponseSchema } } },
-    400: oauthErrors[400],
-    ...problemResponses(415, 503),
+    ...oauthErrors,
+    ...problemResponses(413, 415, 503),
   },
 });
 
@@ -265,6 +288,13 @@ export const authRouter = createRouter()
     async (c) => {
       const body = c.req.valid("json");
       const deps = authDeps(c);
+      if (body.client_id !== undefined && body.client_id !== deps.config.auth.tokens.clientId) {
+        throw oauthError(
+          "unauthorized",
+          "invalid_client",
+          "Unknown client_id: this endpoint serves only its registered client.",
+        );
+      }
       if (body.grant_type === "refresh_token") {
         return c.json(await refreshTokens(deps, { refreshToken: body.refresh_token }), 200, NO_STORE);
       }

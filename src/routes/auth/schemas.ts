@@ -4,8 +4,15 @@ import { text } from "../fields.ts";
 
 export const MFA_GRANT_TYPE = "urn:techcorp:params:oauth:grant-type:mfa-otp";
 
+/** RFC 6749 §3.2.1: a public client may name itself; only our apps' client id is accepted. */
+const ClientId = z.string().min(1).max(255).optional().openapi({
+  description: "The client's id (optional; only our registered client is accepted).",
+  example: "techcorp-first-party",
+});
+
 const PasswordGrant = z.object({
   grant_type: z.literal("password"),
+  client_id: ClientId,
   username: text().min(1).max(255).openapi({ description: "Email or username.", example: "ada@example.com" }),
   password: z.string().min(1).max(1024),
   scope: z.string().max(1024).optional(),
@@ -13,12 +20,14 @@ const PasswordGrant = z.object({
 
 const RefreshGrant = z.object({
   grant_type: z.literal("refresh_token"),
+  client_id: ClientId,
   refresh_token: z.string().min(1).max(512),
 });
 
 const MfaGrant = z
   .object({
     grant_type: z.literal(MFA_GRANT_TYPE),
+    client_id: ClientId,
     mfa_token: z.string().min(1).max(4096),
     otp: z
       .string()
@@ -49,7 +58,11 @@ export const TokenResponseSchema = z
   })
   .openapi("TokenResponse");
 
-/** Token endpoint errors: problem details that also carry RFC 6749 §5.2 `error` codes. */
+/**
+ * Token endpoint errors: problem details that also carry RFC 6749 §5.2 `error` codes. The token
+ * endpoint sends them as `application/json` (what OAuth clients accept), `/auth/refresh` as
+ * `application/problem+json`.
+ */
 export const OAuthProblemSchema = ProblemSchema.extend({
   error: z.string().openapi({ example: "invalid_grant" }),
   error_description: z.string(),
