@@ -1,6 +1,6 @@
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { ContentTooLargeError, type ObjectStorage, partsOf } from "../pkg/storage/storage.ts";
-import { type AllowedType, checkContentType, SNIFF_BYTES } from "./content-types.ts";
+import { ALLOWED_TYPES, type AllowedType, checkContentType, SNIFF_BYTES } from "./content-types.ts";
 
 export interface StoredFile {
   size: number;
@@ -66,11 +66,31 @@ export async function storeFile(
 
     const digest = new crypto.DigestStream("SHA-256");
     const hash = digest.getWriter();
+    // Text is served as UTF-8 (charset=utf-8), so all of it must be, not only the sniffed head.
+    const utf8 =
+      ALLOWED_TYPES[check.type].kind === "text"
+        ? new TextDecoder("utf-8", { fatal: true, ignoreBOM: false })
+        : undefined;
+    const notText = () =>
+      new ApiError("unsupported_media_type", { detail: `declared ${check.type}, but the content is not UTF-8 text` });
     async function* hashed(): AsyncGenerator<Uint8Array> {
       for await (const part of partsOf(reader, { head, maxBytes: input.maxBytes })) {
+        if (utf8) {
+          if (part.includes(0)) throw notText();
+          try {
+            utf8.decode(part, { stream: true });
+          } catch {
+            throw notText();
+          }
+        }
         // Awaited before the part's buffer is refilled.
         await hash.write(part);
         yield part;
+      }
+      try {
+        utf8?.decode();
+      } catch {
+        throw notText();
       }
       await hash.close();
     }

@@ -97,6 +97,24 @@ describe("POST /documents (multipart)", () => {
     expect(before.data).toEqual([]);
   });
 
+  it("refuses text that stops being UTF-8 after the sniffed head (it is served as charset=utf-8), keeping nothing", async () => {
+    const { auth, user } = await signedIn();
+    const head = new TextEncoder().encode("x".repeat(10_000));
+    for (const tail of [
+      [0xff, 0x41],
+      [0x41, 0x00, 0x41],
+      [0xe2, 0x98],
+    ]) {
+      const problem = await expectProblem(
+        await rawUpload(auth, new Uint8Array([...head, ...tail]), "text/plain", { title: "latin" }),
+        415,
+      );
+      expect(problem.detail).toMatch(/not UTF-8 text/);
+    }
+    const list = (await (await api(`/documents?owner=${user.id}`, { headers: auth })).json()) as { data: unknown[] };
+    expect(list.data).toEqual([]);
+  });
+
   it("validates fields, naming each failing one", async () => {
     const { auth } = await signedIn();
     const file = { bytes: "text", type: "text/plain" };
