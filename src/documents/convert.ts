@@ -1,4 +1,5 @@
 import { PhotonImage, resize, SamplingFilter } from "@cf-wasm/photon";
+import { decodeHTML, decodeHTMLAttribute } from "entities/decode";
 import { imageSize } from "image-size";
 import { Marked } from "marked";
 
@@ -48,8 +49,73 @@ function decodable(bytes: Uint8Array): PhotonImage {
 const escapeHtml = (text: string) =>
   text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
-// Raw HTML inside Markdown is shown as text, never passed through: the result is safe to render.
-const markdown = new Marked({ gfm: true, renderer: { html: ({ text }) => escapeHtml(text) } });
+/**
+ * Changes whenever the same Markdown renders differently (these rules, an upgrade of marked that
+ * changes its output): it is part of a converted page's entity tag, so that a page an older
+ * renderer made is not revalidated as current (RFC 9110 §8.8.3).
+ */
+export const MARKDOWN_RENDERING = "2";
+
+/**
+ * The Content-Security-Policy (CSP Level 3) of a converted page, a second lock behind the checked
+ * links: no scripts, styles, frames, forms, plugins or `<base>`; images from the platform or over
+ * https; never framed; `sandbox`, so the page runs in an opaque origin with scripts off even if
+ * markup got through. Sent beside the platform's own policy; a browser enforces both.
+ */
+export const MARKDOWN_PAGE_POLICY =
+  "default-src 'none'; img-src 'self' https:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; sandbox";
+
+/** URL schemes (RFC 3986 §3.1, as WHATWG URL's `protocol`) a rendered link may use. */
+export const LINK_SCHEMES: ReadonlySet<string> = new Set(["http:", "https:", "mailto:"]);
+/** URL schemes a rendered image may be loaded from. */
+export const IMAGE_SCHEMES: ReadonlySet<string> = new Set(["http:", "https:"]);
+// Relative references are resolved against a page of the platform, which is served over https.
+const PAGE = "https://platform.invalid/documents/page";
+
+/**
+ * The URL a Markdown link or image destination becomes in HTML, or null when its scheme is not one
+ * of `schemes`. The destination is read as a browser will read the attribute: character references
+ * decoded (CommonMark 0.31 §2.5 recognises them in destinations; `&#106;avascript:` and `java&Tab;script:`
+ * included), percent-encoded as marked does, then parsed by the WHATWG URL parser, which like the
+ * browser ignores tabs and line breaks anywhere and control characters and spaces at either end and
+ * lower-cases the scheme. A reference without a scheme (relative, `//host`, `#fragment`) takes the
+ * page's https. Both the decoded destination and the string returned must pass; the string
+ * returned is what the browser will read once it is escaped for the attribute.
+ */
+export function safeUrl(destination: string, schemes: ReadonlySet<string>): string | null {
+  try {
+    const decoded = decodeHTMLAttribute(destination);
+    const url = encodeURI(decoded).replaceAll("%25", "%");
+    // Percent-encoding can turn `java\tscript:` into a harmless relative path; refused all the same.
+    return [decoded, url].every((candidate) => schemes.has(new URL(candidate, PAGE).protocol)) ? url : null;
+  } catch {
+    // encodeURI refuses a lone surrogate; URL refuses what no browser would follow either.
+    return null;
+  }
+}
+
+const titleAttribute = (title: string | null | undefined) =>
+  title ? ` title="${escapeHtml(decodeHTMLAttribute(title))}"` : "";
+
+// Raw HTML inside Markdown is shown as text, never passed through; links and images keep only URLs
+// of safe schemes (a refused link is its text, a refused image its alternative text): the result
+// is safe to render.
+const markdown = new Marked({
+  gfm: true,
+  renderer: {
+    html: ({ text }) => escapeHtml(text),
+    link({ href, title, tokens }) {
+      const text = this.parser.parseInline(tokens);
+      const url = safeUrl(href, LINK_SCHEMES);
+      return url === null ? text : `<a href="${escapeHtml(url)}"${titleAttribute(title)}>${text}</a>`;
+    },
+    image({ href, title, text, tokens }) {
+      const alt = escapeHtml(decodeHTML(tokens ? this.parser.parseInline(tokens, this.parser.textRenderer) : text));
+      const url = safeUrl(href, IMAGE_SCHEMES);
+      return url === null ? alt : `<img src="${escapeHtml(url)}" alt="${alt}"${titleAttribute(title)}>`;
+    },
+  },
+});
 
 /** Markdown to a standalone HTML page. */
 export async function markdownToHtml(source: string, title: string): Promise<string> {

@@ -12,6 +12,11 @@ export const SECURITY_HEADERS = {
 export function securityHeaders(): MiddlewareHandler {
   return async function securityHeaders(c, next) {
     await next();
+    // A route's own, stricter policy (a converted document) stays beside the platform's: a browser
+    // enforces every policy it is sent (CSP Level 3, "The effect of multiple policies").
+    const own = c.res.headers.get("Content-Security-Policy");
     setResponseHeaders(c, SECURITY_HEADERS);
+    if (own && own !== SECURITY_HEADERS["Content-Security-Policy"])
+      c.res.headers.append("Content-Security-Policy", own);
   };
 }

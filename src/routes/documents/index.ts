@@ -26,6 +26,8 @@ import {
   convertImage,
   ImageDecodeError,
   ImageTooLargeError,
+  MARKDOWN_PAGE_POLICY,
+  MARKDOWN_RENDERING,
   MAX_IMAGE_BYTES,
   markdownToHtml,
 } from "../../documents/convert.ts";
@@ -789,7 +791,7 @@ async function converted(
   let lastModified = version.createdAt;
   if (format === "html") {
     const titleHash = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(title)));
-    tag += `.${Array.from(titleHash.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("")}`;
+    tag += `.${Array.from(titleHash.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("")}.r${MARKDOWN_RENDERING}`;
     if (document.updatedAt > lastModified) lastModified = document.updatedAt;
   }
   const validators = { etag: `W/"${tag}"`, lastModified };
@@ -808,6 +810,7 @@ async function converted(
       ...common,
       "Content-Type": servedContentType("text/html"),
       "Content-Disposition": contentDisposition(`${base}.html`, "text/html", disposition),
+      "Content-Security-Policy": MARKDOWN_PAGE_POLICY,
     });
   }
   const type = format === "webp" ? "image/webp" : "image/png";
