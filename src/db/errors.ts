@@ -1,25 +1,64 @@
+import { DatabaseError } from "@neondatabase/serverless";
 import { DrizzleQueryError } from "drizzle-orm/errors";
 import { DeadlineExceededError } from "../pkg/errors/deadline.ts";
 
 /** SQLSTATE classes that mean "the server cannot serve us now", not "this statement is wrong". */
 const UNAVAILABLE_CLASSES = ["08", "53", "57P"];
 
-const CONNECTION_MESSAGE = /connect|connection|terminated|timeout|timed out|websocket|network|socket|ECONNREFUSED/i;
+/**
+ * Errors of JavaScript itself: a statement that fails with one of these never reached the server
+ * because our code handed the driver something it cannot send (a bug, not an outage).
+ */
+const PROGRAMMING_ERRORS = [TypeError, RangeError, SyntaxError, ReferenceError];
+
+/**
+ * Postgres could not be reached, or the connection failed before a transaction could begin
+ * (thrown by `asActor`, with the driver's error as `cause`). Nothing was changed.
+ */
+export class DatabaseUnreachableError extends Error {
+  constructor(cause: unknown) {
+    super("postgres could not be reached", { cause });
+    this.name = "DatabaseUnreachableError";
+  }
+}
+
+/**
+ * The server's own error (the driver's `DatabaseError`, which carries the SQLSTATE as `code`),
+ * whether thrown bare (while connecting) or wrapped in drizzle's `DrizzleQueryError`.
+ */
+export function serverError(error: unknown): DatabaseError | undefined {
+  const cause = error instanceof DrizzleQueryError ? error.cause : error;
+  return cause instanceof DatabaseError ? cause : undefined;
+}
 
 /**
  * Whether a database error means the database could not be reached or dropped us (answer 503, or
- * retry later) rather than a fault in the statement or our code (a 500, or a bug to fix).
+ * retry later) rather than a fault in the statement or our code (a 500, or a bug to fix). Decided
+ * by type, never by message: the server's SQLSTATE class (PostgreSQL Appendix A: 08 connection
+ * exception, 53 insufficient resources, 57P operator intervention); `DatabaseUnreachableError`; a
+ * deadline; or a statement drizzle reports failed without any answer from the server (its cause
+ * is the driver's transport failure: a lost socket's error, or the WebSocket's error event) unless
+ * that cause is one of JavaScript's own error types.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (isDatabaseDeadline(error)) return true;
-  const cause = error instanceof DrizzleQueryError ? error.cause : error;
-  const code = (cause as { code?: unknown } | undefined)?.code;
-  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
-    return UNAVAILABLE_CLASSES.some((prefix) => code.startsWith(prefix));
-  }
-  // The driver reports a failed WebSocket as the raw event, not an Error.
-  if (cause && typeof cause === "object" && !(cause instanceof Error)) return true;
-  return cause instanceof Error && CONNECTION_MESSAGE.test(cause.message);
+  if (error instanceof DatabaseUnreachableError) return true;
+  const server = serverError(error);
+  if (server) return UNAVAILABLE_CLASSES.some((prefix) => server.code?.startsWith(prefix));
+  if (!(error instanceof DrizzleQueryError)) return false;
+  const { cause } = error;
+  return cause !== undefined && !PROGRAMMING_ERRORS.some((type) => cause instanceof type);
+}
+
+/**
+ * Whether Postgres refused a value of the statement: SQLSTATE class 22, data exception (a NUL in
+ * text, an impossible date, a number out of range, invalid input syntax), or 23514, a check
+ * constraint (PostgreSQL Appendix A). From a client's value this is the client's mistake (400);
+ * it can also be our own bug, which the 400 then hides (the handler logs it as a warning).
+ */
+export function isInvalidValue(error: unknown): boolean {
+  const code = serverError(error)?.code;
+  return code !== undefined && (code.startsWith("22") || code === "23514");
 }
 
 /**
@@ -34,12 +73,11 @@ export function isDatabaseDeadline(error: unknown): boolean {
 
 /** The constraint a unique violation (SQLSTATE 23505) broke, if that is what `error` is. */
 export function uniqueViolation(error: unknown): string | undefined {
-  const cause = (error instanceof DrizzleQueryError ? error.cause : error) as { code?: unknown; constraint?: unknown };
-  return cause?.code === "23505" && typeof cause.constraint === "string" ? cause.constraint : undefined;
+  const server = serverError(error);
+  return server?.code === "23505" ? server.constraint : undefined;
 }
 
 /** Whether `error` is a foreign key violation (SQLSTATE 23503): the row referred to is gone. */
 export function isForeignKeyViolation(error: unknown): boolean {
-  const cause = (error instanceof DrizzleQueryError ? error.cause : error) as { code?: unknown } | undefined;
-  return cause?.code === "23503";
+  return serverError(error)?.code === "23503";
 }

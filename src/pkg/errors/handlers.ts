@@ -2,7 +2,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
-import { isDatabaseUnavailable } from "../../db/errors.ts";
+import { isDatabaseUnavailable, isInvalidValue, serverError } from "../../db/errors.ts";
 import { ConfigError } from "../config/config.ts";
 import { fallbackLogger } from "../middleware/request-log.ts";
 import { ApiError, DependencyError, type FieldError, PROBLEMS, type ProblemCode } from "./api-error.ts";
@@ -51,6 +51,11 @@ export const onError: ErrorHandler = (error, c) => {
       extensions: error.extensions,
     });
   }
+  // Classified by type, never by words in a message (a variable named …_TIMEOUT_… is no outage).
+  if (error instanceof ConfigError) {
+    logger(c).error("configuration invalid", { problems: error.problems });
+    return respond(c, "config_invalid", { detail: `Invalid configuration: ${error.problems.join("; ")}` });
+  }
   const dependency =
     error instanceof DependencyError ? error.dependency : isDatabaseUnavailable(error) ? "postgres" : undefined;
   if (dependency) {
@@ -60,9 +65,14 @@ export const onError: ErrorHandler = (error, c) => {
       headers: { "Retry-After": "5" },
     });
   }
-  if (error instanceof ConfigError) {
-    logger(c).error("configuration invalid", { problems: error.problems });
-    return respond(c, "config_invalid", { detail: `Invalid configuration: ${error.problems.join("; ")}` });
+  if (isInvalidValue(error)) {
+    // A second lock behind the route schemas (src/routes/fields.ts): a value Postgres refused
+    // (SQLSTATE class 22 or 23514) is the client's, so a 400 without the database's words. It may
+    // also be our own bug, which is why it is logged.
+    logger(c).warn("postgres refused a value of the request", { sqlState: serverError(error)?.code, error });
+    return respond(c, "bad_request", {
+      detail: "A value in the request is not one the database can store or compare; check the values sent.",
+    });
   }
   if (error instanceof HTTPException && error.status < 500) {
     // Raised by Hono and its validators (malformed JSON, unsupported media type, body limit).

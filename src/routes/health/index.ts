@@ -55,18 +55,30 @@ const ready = createRoute({
   },
 });
 
-async function probe(name: Dependency, logger: Logger, run: () => Promise<"up" | "disabled">): Promise<Check> {
+/** A readiness check that did not finish within `CHECK_TIMEOUT_MS`. */
+class CheckTimeoutError extends Error {
+  constructor() {
+    super(`no answer within ${CHECK_TIMEOUT_MS} ms`);
+    this.name = "CheckTimeoutError";
+  }
+}
+
+/**
+ * Runs one readiness check: `down` with reason `timeout` when our own deadline passed first (known
+ * by the error's type: a dependency's error that merely says "timeout" is `unreachable`).
+ */
+export async function probe(name: Dependency, logger: Logger, run: () => Promise<"up" | "disabled">): Promise<Check> {
   const started = Date.now();
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("timeout")), CHECK_TIMEOUT_MS);
+      timer = setTimeout(() => reject(new CheckTimeoutError()), CHECK_TIMEOUT_MS);
     });
     const outcome = await Promise.race([run(), timeout]);
     return { status: outcome, latencyMs: Date.now() - started };
   } catch (error) {
     logger.warn("readiness check failed", { dependency: name, error });
-    const reason = error instanceof Error && error.message === "timeout" ? "timeout" : "unreachable";
+    const reason = error instanceof CheckTimeoutError ? "timeout" : "unreachable";
     return { status: "down", latencyMs: Date.now() - started, reason };
   } finally {
     if (timer !== undefined) clearTimeout(timer);
