@@ -244,6 +244,16 @@ describe("token endpoint errors, as an OAuth client reads them", () => {
     }
   });
 
+  it("a misconfigured deployment is a 500 server_error in JSON, naming the variable", async () => {
+    const res = await passwordGrant(
+      { username: "nobody", password: "nothing" },
+      through(withBindings({ DATABASE_URL: "not a url" })),
+    );
+    const body = await expectOAuthError(res, 500, "server_error");
+    expect(body.type).toBe("/problems/config_invalid");
+    expect(body.error_description).toContain("DATABASE_URL");
+  });
+
   it("a body neither form-encoded nor JSON is a 415 invalid_request in JSON", async () => {
     const res = await api("/auth/token", {
       method: "POST",
@@ -281,6 +291,18 @@ describe("token endpoint errors, as an OAuth client reads them", () => {
     });
     const body = await expectOAuthError(res, 400, "invalid_request");
     expect(body.error_description).not.toContain('"');
+  });
+
+  it("a JSON member given twice is invalid_request too (JSON.parse would keep the last)", async () => {
+    const { user } = await register();
+    const password = JSON.stringify(PASSWORD);
+    const res = await api("/auth/token", {
+      method: "POST",
+      headers: { "content-type": "application/json", "cf-connecting-ip": randomIp() },
+      body: `{"grant_type":"password","username":"someone-else","username":${JSON.stringify(user.email)},"password":${password}}`,
+    });
+    const body = await expectOAuthError(res, 400, "invalid_request");
+    expect(body.errors).toEqual([{ in: "body", pointer: "/username", message: expect.any(String) }]);
   });
 });
 

@@ -1,8 +1,10 @@
+import { parse as parseJson } from "@humanwhocodes/momoa";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../errors/api-error.ts";
 
 const FORM = /^application\/x-www-form-urlencoded(\s*;|$)/i;
+const JSON_TYPE = /^application\/([\w.-]+\+)?json(\s*;|$)/i;
 const FORM_MEDIA_TYPE = "application/x-www-form-urlencoded";
 
 /**
@@ -10,7 +12,7 @@ const FORM_MEDIA_TYPE = "application/x-www-form-urlencoded";
  * `formAsJson`; `documentFormBodies` turns the mark into a documented media type.
  */
 export const FORM_BODY = "x-form-body";
-const MAX_FORM_BYTES = 64 * 1024;
+const MAX_BODY_BYTES = 64 * 1024;
 
 /** A JSON pointer (RFC 6901) to a top-level member. */
 const pointerTo = (name: string) => `/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`;
@@ -39,45 +41,87 @@ export function parseFormParameters(bytes: ArrayBuffer): Record<string, string> 
     if (Object.hasOwn(fields, name)) repeated.add(name);
     else fields[name] = value;
   }
-  if (repeated.size > 0) {
-    const errors = [...repeated].map((name) => ({
-      in: "body",
-      pointer: pointerTo(name),
-      message: "sent more than once; a parameter must not repeat (RFC 6749 §3.2)",
-    }));
-    throw new ApiError("validation_failed", {
-      detail: errors.map((e) => `body ${e.pointer}: ${e.message}`).join("; "),
-      errors,
-    });
-  }
+  refuseRepeated(repeated);
   return fields;
+}
+
+/**
+ * The member names a JSON object body (RFC 8259) gives more than once, which `JSON.parse` would
+ * silently collapse to the last one. Anything but a well-formed object gives none: the JSON
+ * validator reports those.
+ *
+ * @param text the request body
+ * @returns each repeated top-level member name, once
+ */
+export function repeatedJsonMembers(text: string): Set<string> {
+  const repeated = new Set<string>();
+  let document: ReturnType<typeof parseJson>;
+  try {
+    document = parseJson(text);
+  } catch {
+    return repeated;
+  }
+  if (document.body.type !== "Object") return repeated;
+  const seen = new Set<string>();
+  for (const { name: node } of document.body.members) {
+    // Identifiers are JSON5 only; this parses strict JSON.
+    const name = node.type === "String" ? node.value : node.name;
+    if (seen.has(name)) repeated.add(name);
+    seen.add(name);
+  }
+  return repeated;
+}
+
+function refuseRepeated(names: Set<string>): void {
+  if (names.size === 0) return;
+  const errors = [...names].map((name) => ({
+    in: "body",
+    pointer: pointerTo(name),
+    message: "sent more than once; a parameter must not repeat (RFC 6749 §3.2)",
+  }));
+  throw new ApiError("validation_failed", {
+    detail: errors.map((e) => `body ${e.pointer}: ${e.message}`).join("; "),
+    errors,
+  });
 }
 
 /**
  * OAuth clients send form-encoded bodies (RFC 6749); others send JSON. This turns a form body into
  * the equivalent JSON request, so one zod schema validates both (@hono/zod-openapi would otherwise
- * run its JSON validator on form requests too). The body is read as bytes, never with `.text()`
- * (workerd logs a warning for every non-text body read so), and at most `maxBytes` of it (413).
- * Repeated and empty parameters: see `parseFormParameters`.
+ * run its JSON validator on form requests too). Either way a parameter must not repeat (RFC 6749
+ * §3.2; `parseFormParameters`, `repeatedJsonMembers`), and at most `maxBytes` are read (413). The
+ * body is read as bytes, never with `.text()`: workerd logs a warning for each such read of a body
+ * whose type is not text, as a form's is.
  */
 export function formAsJson(options: { maxBytes?: number } = {}): MiddlewareHandler {
-  const maxBytes = options.maxBytes ?? MAX_FORM_BYTES;
+  const maxBytes = options.maxBytes ?? MAX_BODY_BYTES;
   const limit = bodyLimit({
     maxSize: maxBytes,
     onError: () => {
-      throw new ApiError("payload_too_large", { detail: `A form body is limited to ${maxBytes} bytes.` });
+      throw new ApiError("payload_too_large", { detail: `The body is limited to ${maxBytes} bytes.` });
     },
   });
   return async function formAsJson(c, next) {
-    if (!FORM.test(c.req.header("content-type") ?? "")) return next();
-    await limit(c, async () => {
-      const fields = parseFormParameters(await c.req.raw.arrayBuffer());
-      const headers = new Headers(c.req.raw.headers);
-      headers.set("content-type", "application/json");
-      headers.delete("content-length");
-      c.req.raw = new Request(c.req.raw, { headers, body: JSON.stringify(fields) });
-      await next();
-    });
+    const type = c.req.header("content-type") ?? "";
+    if (FORM.test(type)) {
+      return limit(c, async () => {
+        const fields = parseFormParameters(await c.req.raw.arrayBuffer());
+        const headers = new Headers(c.req.raw.headers);
+        headers.set("content-type", "application/json");
+        headers.delete("content-length");
+        c.req.raw = new Request(c.req.raw, { headers, body: JSON.stringify(fields) });
+        await next();
+      });
+    }
+    if (JSON_TYPE.test(type)) {
+      return limit(c, async () => {
+        const bytes = await c.req.raw.arrayBuffer();
+        refuseRepeated(repeatedJsonMembers(new TextDecoder().decode(bytes)));
+        c.req.raw = new Request(c.req.raw, { body: bytes });
+        await next();
+      });
+    }
+    return next();
   };
 }
 
