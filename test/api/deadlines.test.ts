@@ -4,6 +4,9 @@ import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { documents, documentVersions, uploadIntents } from "../../src/db/schema/documents.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
+import { DependencyError } from "../../src/pkg/errors/api-error.ts";
+import { DeadlineExceededError } from "../../src/pkg/errors/deadline.ts";
+import { createQueuePublisher } from "../../src/pkg/queue/events.ts";
 import { keysIn } from "../document-helpers.ts";
 import { apiWith, expectProblem, outage, outageBindings, outageUser, testEnv } from "../helpers.ts";
 
@@ -189,5 +192,52 @@ describe("Postgres frozen", () => {
     expect(await rowsTitled(title)).toBe(0);
     // The intent could not be removed while Postgres was frozen: it stays for the sweeper.
     expect((await intentKeys()).length).toBe(intents + 1);
+  });
+});
+
+describe("an OpenID provider that never answers", () => {
+  it("third-party login answers 503 with Retry-After within the configured deadline", async () => {
+    // stack/control.ts: /stall/… accepts requests and never answers.
+    const issuer = `${testEnv.CONTROL_URL}/stall/oidc-${crypto.randomUUID().slice(0, 8)}`;
+    const answer = await timed(() =>
+      apiWith(
+        {
+          OIDC_PROVIDERS: JSON.stringify([{ id: "stalled", issuer, clientId: "techcorp-api" }]),
+          OIDC_TIMEOUT_MS: String(DEADLINE_MS),
+        } as Partial<Env>,
+        "/auth/oidc/stalled/authorize",
+      ),
+    );
+    // The provider never answers, so the bound is the configured deadline plus a wide margin,
+    // below the 5 s default that applies when the setting is ignored.
+    expect(answer.elapsedMs).toBeLessThan(DEADLINE_MS + 3_000);
+    expect(answer.res.headers.get("retry-after")).toMatch(/^\d+$/);
+    const problem = await expectProblem(answer.res, 503);
+    expect(problem.detail).toContain("identity provider");
+  });
+});
+
+describe("a queue that does not accept a message", () => {
+  // Cloudflare Queues cannot be frozen locally (Miniflare runs them in-process), so this one
+  // dependency is a binding whose sends never settle.
+  const hung = {
+    send: () => new Promise<void>(() => {}),
+    sendBatch: () => new Promise<void>(() => {}),
+  } as unknown as Queue;
+
+  it("publish and publishAll throw DependencyError after the deadline", async () => {
+    const publisher = createQueuePublisher(hung, 200);
+    for (const sending of [
+      () => publisher.publish({ type: "system.ping", requestId: "deadline-test" }),
+      () => publisher.publishAll([{ type: "system.ping", requestId: "deadline-test" }]),
+    ]) {
+      const error = await sending().then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+      expect(error).toBeInstanceOf(DependencyError);
+      expect((error as DependencyError).dependency).toBe("queue");
+      expect((error as DependencyError).cause).toBeInstanceOf(DeadlineExceededError);
+    }
   });
 });
