@@ -41,7 +41,8 @@ async function expectMethodNotAllowed(res: Response, method: string, path: strin
   expect(res.status, label).toBe(405);
   expect(allowOf(res), label).toEqual([...allow].sort());
   if (method === "HEAD") return;
-  if (path === OAUTH_TOKEN_ENDPOINT && res.headers.get("content-type") === "application/json") {
+  if (path === OAUTH_TOKEN_ENDPOINT) {
+    expect(res.headers.get("content-type"), label).toBe("application/json");
     const body = (await res.json()) as { type: string; status: number; requestId: string };
     expect(body, label).toMatchObject({ type: "/problems/method_not_allowed", status: 405 });
     expect(body.requestId, label).toBe(res.headers.get("x-request-id"));
