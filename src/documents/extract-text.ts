@@ -64,7 +64,11 @@ export async function readAtMost(
 }
 
 function normalise(text: string, truncated: boolean): ExtractedText {
+  // Stored as Postgres text, which holds no U+0000 (PostgreSQL §8.3) and only well-formed Unicode:
+  // a PDF's text layer or a character reference (`&#xD800;`) can yield either.
   const tidy = text
+    .replaceAll("\u0000", " ")
+    .toWellFormed()
     .replace(/\r\n?/g, "\n")
     .replace(/[ \t\f\v\u00a0]+/g, " ")
     .replace(/ *\n */g, "\n")

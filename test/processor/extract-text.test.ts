@@ -1,4 +1,4 @@
-import { zipSync } from "fflate";
+import { strToU8, zipSync } from "fflate";
 import { describe, expect, it } from "vitest";
 import {
   decodeEntities,
@@ -23,6 +23,24 @@ describe("extractText", () => {
     expect(result.truncated).toBe(false);
     expect(result.text).toContain("First line (with parentheses)");
     expect(result.text).toContain("Second line");
+  });
+
+  it("stores only text Postgres can hold: no U+0000, no unpaired surrogate", async () => {
+    const fromPdf = await extract("application/pdf", pdf(["before\u0000after"]));
+    expect(fromPdf.text).toContain("before");
+    expect(fromPdf.text).not.toContain("\u0000");
+    const xml = (text: string) =>
+      zipSync({
+        "word/document.xml": strToU8(
+          `<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>${text}</w:t></w:r></w:p></w:body></w:document>`,
+        ),
+      });
+    const fromDocx = await extract(
+      "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+      xml("a&#xD800;b &#x1F600;"),
+    );
+    expect(fromDocx.text.isWellFormed()).toBe(true);
+    expect(fromDocx.text).toContain("\u{1F600}");
   });
 
   it("reads DOCX paragraphs, decoding entities", async () => {
