@@ -95,6 +95,11 @@ function parseHeaders(block: string): PartHeaders & { charset: string | undefine
   if (disposition.type !== "form-data") throw new FormDataError("a part has no form-data Content-Disposition");
   const name = disposition.parameters.name;
   if (name === undefined) throw new FormDataError("a part has no name");
+  // RFC 7578 §4.7 deprecates Content-Transfer-Encoding; stored as sent, an encoded file would be wrong.
+  const encoding = headers.get("content-transfer-encoding")?.toLowerCase();
+  if (encoding !== undefined && !["7bit", "8bit", "binary"].includes(encoding)) {
+    throw new FormDataError(`Content-Transfer-Encoding ${encoding} is not supported (RFC 7578 §4.7)`);
+  }
   const contentType = headers.get("content-type");
   return {
     name,
@@ -102,6 +107,20 @@ function parseHeaders(block: string): PartHeaders & { charset: string | undefine
     contentType,
     charset: contentType === undefined ? undefined : parseMediaType(contentType).parameters.charset,
   };
+}
+
+/**
+ * A field's bytes as text in `charset` (a WHATWG Encoding label, e.g. `utf-8`, `iso-8859-1`);
+ * throws FormDataError for a label no decoder knows.
+ */
+export function decodeField(bytes: Uint8Array, charset: string): string {
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(charset);
+  } catch {
+    throw new FormDataError(`a field has an unknown charset "${charset}"`);
+  }
+  return decoder.decode(bytes);
 }
 
 const SPACE = 32;
@@ -251,17 +270,13 @@ export class FormDataReader {
     });
   }
 
-  /**
-   * The current part's body as text, for a field, decoded in the charset its Content-Type names
-   * (UTF-8 by default, RFC 7578 §5.1.2); an unknown charset or more than `maxBytes` is refused.
-   */
-  async text(maxBytes: number): Promise<string> {
-    let decoder: TextDecoder;
-    try {
-      decoder = new TextDecoder(this.charset ?? "utf-8");
-    } catch {
-      throw new FormDataError(`a field has an unknown charset "${this.charset}"`);
-    }
+  /** The charset named by the current part's Content-Type, if any. */
+  get partCharset(): string | undefined {
+    return this.charset;
+  }
+
+  /** The current part's body as bytes, for a field; refused beyond `maxBytes`. */
+  async bytes(maxBytes: number): Promise<Uint8Array> {
     let bytes: Uint8Array = new Uint8Array(0);
     for (;;) {
       const chunk = await this.readChunk();
@@ -269,7 +284,19 @@ export class FormDataReader {
       bytes = concat(bytes, chunk);
       if (bytes.length > maxBytes) throw new FormDataError(`a field is longer than ${maxBytes} bytes`);
     }
-    return decoder.decode(bytes);
+    return bytes;
+  }
+
+  /**
+   * The current part's body as text, for a field, decoded in the charset its Content-Type names,
+   * else `fallback` (RFC 7578 §4.6, §5.1.2: UTF-8 unless the form says otherwise); an unknown
+   * charset or more than `maxBytes` is refused.
+   */
+  async text(maxBytes: number, fallback = "utf-8"): Promise<string> {
+    const charset = this.charset ?? fallback;
+    // Checked before reading, so that a bad charset is reported as such.
+    decodeField(new Uint8Array(0), charset);
+    return decodeField(await this.bytes(maxBytes), charset);
   }
 
   /** Stops reading the request. */

@@ -3,13 +3,15 @@ import type { ZodError } from "zod";
 import { ApiError, type FieldError } from "../pkg/errors/api-error.ts";
 import type { ObjectStorage } from "../pkg/storage/storage.ts";
 import { textProblem } from "../pkg/validation/postgres.ts";
-import { FormDataError, FormDataReader, formDataBoundary } from "./form-data.ts";
+import { decodeField, FormDataError, FormDataReader, formDataBoundary } from "./form-data.ts";
 import { type StoredFile, storeFile } from "./upload.ts";
 
 /** Room for the multipart envelope around the file (boundaries, headers, small fields). */
 const FORM_OVERHEAD_BYTES = 64 * 1024;
 const MAX_FIELD_BYTES = 4 * 1024;
 const FIELDS = new Set(["title", "tags"]);
+/** RFC 7578 §4.6: a form's `_charset_` field names the charset of its fields without one. */
+const CHARSET_FIELD = "_charset_";
 
 export interface ReceivedUpload {
   file: StoredFile;
@@ -114,6 +116,8 @@ export async function receiveUpload(
   let file: StoredFile | undefined;
   let filename: string | null = null;
   const fields: { title?: string; tags?: string[] } = {};
+  const raw: { name: string; charset: string | undefined; bytes: Uint8Array }[] = [];
+  let formCharset: string | undefined;
   try {
     for (let part = await reader.nextPart(); part; part = await reader.nextPart()) {
       if (part.name === "file") {
@@ -128,15 +132,21 @@ export async function receiveUpload(
           // RFC 7578 §4.4: a part without Content-Type is text/plain (when it is text at all).
           textByDefault: part.contentType === undefined,
         });
+      } else if (part.name === CHARSET_FIELD) {
+        formCharset = (await reader.text(MAX_FIELD_BYTES)).trim();
       } else if (FIELDS.has(part.name)) {
-        const value = await reader.text(MAX_FIELD_BYTES);
-        if (part.name === "title") fields.title = value;
-        else fields.tags = [...(fields.tags ?? []), value];
+        // Decoded at the end: a `_charset_` field may come after the fields it applies to.
+        raw.push({ name: part.name, charset: reader.partCharset, bytes: await reader.bytes(MAX_FIELD_BYTES) });
       } else {
         throw invalid([{ in: "body", pointer: `/${part.name}`, message: "unexpected field" }]);
       }
     }
     if (!file) throw invalid([{ in: "body", pointer: "/file", message: "no file part" }]);
+    for (const field of raw) {
+      const value = decodeField(field.bytes, field.charset ?? formCharset ?? "utf-8");
+      if (field.name === "title") fields.title = value;
+      else fields.tags = [...(fields.tags ?? []), value];
+    }
     return { file, filename, fields };
   } catch (error) {
     await reader.cancel();

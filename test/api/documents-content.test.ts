@@ -265,6 +265,26 @@ describe("GET /documents/{id}/content", () => {
     expect(text(await bodyBytes(v1))).toBe("abc");
   });
 
+  it("answers HEAD with the headers of GET and no body, conditions included", async () => {
+    const { auth } = await signedIn();
+    const doc = await readyText(auth);
+    const head = await api(`/documents/${doc.id}/content`, { method: "HEAD", headers: auth });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-length")).toBe("1040");
+    expect(head.headers.get("etag")).toBe(`"${doc.sha256}"`);
+    expect(await head.text()).toBe("");
+    const cached = await api(`/documents/${doc.id}/content`, {
+      method: "HEAD",
+      headers: { ...auth, "if-none-match": `W/"${doc.sha256}"` },
+    });
+    expect(cached.status).toBe(304);
+    const failed = await api(`/documents/${doc.id}/content`, {
+      method: "HEAD",
+      headers: { ...auth, "if-match": '"other"' },
+    });
+    expect(failed.status).toBe(412);
+  });
+
   it("labels stored text with charset=utf-8 (RFC 7763 requires it for Markdown)", async () => {
     const { auth } = await signedIn();
     for (const [type, body] of [

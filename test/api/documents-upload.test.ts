@@ -209,6 +209,29 @@ describe("POST /documents (multipart, RFC 2046 and RFC 7578 as written)", () => 
     expect(fallback.title).toBe("plain.txt");
   });
 
+  it("decodes fields in the charset a _charset_ field names, wherever it comes (RFC 7578 §4.6)", async () => {
+    const { auth } = await signedIn();
+    const bytes = (text: string) => Array.from(text, (c) => c.charCodeAt(0));
+    const body = new Uint8Array([
+      ...bytes('--b\r\nContent-Disposition: form-data; name="title"\r\n\r\nr'),
+      0xe9,
+      ...bytes("sum"),
+      0xe9, // "résumé" in ISO-8859-1
+      ...bytes(
+        '\r\n--b\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\nContent-Type: text/plain\r\n\r\nx',
+      ),
+      ...bytes('\r\n--b\r\nContent-Disposition: form-data; name="_charset_"\r\n\r\niso-8859-1\r\n--b--'),
+    ]);
+    const doc = await created(
+      api("/documents", {
+        method: "POST",
+        headers: { ...auth, "content-type": "multipart/form-data; boundary=b" },
+        body,
+      }),
+    );
+    expect(doc.title).toBe("résumé");
+  });
+
   it("answers 400 for multipart/form-data without a usable boundary, or a field in an unknown charset", async () => {
     const { auth } = await signedIn();
     const body = '--b\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\n\r\nx\r\n--b--';

@@ -193,6 +193,15 @@ describe("FormDataReader against the grammar of RFC 2046 §5.1.1 and RFC 7578", 
     expect(parts[0]?.filename).toBe('say "hi"\r\nthere.txt');
   });
 
+  it("refuses a Content-Transfer-Encoding other than 7bit, 8bit or binary (RFC 7578 §4.7)", async () => {
+    const part = (encoding: string) =>
+      `--b\r\nContent-Disposition: form-data; name="file"; filename="f.txt"\r\nContent-Transfer-Encoding: ${encoding}\r\n\r\naGVsbG8=\r\n--b--`;
+    await expect(readAll(new FormDataReader(chunked(encoder.encode(part("base64")), 7), "b"))).rejects.toThrow(
+      /Content-Transfer-Encoding base64/,
+    );
+    expect((await readAtEverySplit(part("8bit"), "b"))?.[0]?.body).toBe("aGVsbG8=");
+  });
+
   it("decodes a field in the charset its Content-Type names, and refuses an unknown charset", async () => {
     const latin1 = new Uint8Array([
       ...encoder.encode(
