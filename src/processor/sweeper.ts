@@ -7,10 +7,16 @@ import {
   staleUploadIntents,
   stuckVersions,
 } from "../db/queries/documents.ts";
+import { derivedEventId } from "../pkg/queue/events.ts";
 import type { ProcessorServices } from "./context.ts";
 import { failStuck } from "./documents/pipeline.ts";
 
 export interface SweepPolicy {
+  /**
+   * A version still `pending` this long after it was recorded may have lost its event (the API
+   * publishes after its commit, and a send can fail): the event is published again.
+   */
+  redriveAfterMs: number;
   /** A version in a transient status untouched this long has lost its messages: it fails. */
   stuckAfterMs: number;
   /** An upload intent this old belongs to an upload that died between storage and database. */
@@ -28,6 +34,7 @@ const HOUR = 60 * 60 * 1000;
  * most a few hours, so these leave ample room before anything is called lost.
  */
 export const DEFAULT_SWEEP_POLICY: SweepPolicy = {
+  redriveAfterMs: 5 * 60 * 1000,
   stuckAfterMs: HOUR,
   orphanAfterMs: 24 * HOUR,
   purgeAfterMs: 7 * 24 * HOUR,
@@ -35,6 +42,8 @@ export const DEFAULT_SWEEP_POLICY: SweepPolicy = {
 };
 
 export interface SweepReport {
+  /** Pending versions whose `document.uploaded` was published again. */
+  redriven: number;
   failed: number;
   orphansDeleted: number;
   /** Intents left behind by finished uploads: removed, their objects kept. */
@@ -43,7 +52,8 @@ export interface SweepReport {
 }
 
 /**
- * The processor's cron: what lost its message is settled. Versions stuck in transit end `failed`
+ * The processor's cron: what lost its message is settled. Versions pending for minutes get their
+ * event again (processing is idempotent), versions stuck in transit for an hour end `failed`
  * (their owner is told), objects of uploads that never got a row are deleted, and documents
  * deleted long enough ago are purged with every object they had.
  */
@@ -53,7 +63,35 @@ export async function sweep(
   policy: SweepPolicy = DEFAULT_SWEEP_POLICY,
 ): Promise<SweepReport> {
   const { db } = services.database;
-  const report: SweepReport = { failed: 0, orphansDeleted: 0, intentsCleared: 0, purged: 0 };
+  const report: SweepReport = { redriven: 0, failed: 0, orphansDeleted: 0, intentsCleared: 0, purged: 0 };
+
+  const waiting = await asActor(db, SYSTEM, (tx) =>
+    stuckVersions(tx, {
+      olderThan: new Date(now.getTime() - policy.redriveAfterMs),
+      // Older ones are failed below.
+      newerThan: new Date(now.getTime() - policy.stuckAfterMs),
+      limit: policy.batch,
+      statuses: ["pending"],
+    }),
+  );
+  await services.documentEvents.publishAll(
+    await Promise.all(
+      waiting.map(async (version) => ({
+        // One id per pending spell: redriving it again in the next run is the same event.
+        id: await derivedEventId(
+          "redrive",
+          version.documentId,
+          String(version.version),
+          version.updatedAt.toISOString(),
+        ),
+        type: "document.uploaded" as const,
+        documentId: version.documentId,
+        documentVersion: version.version,
+        requestId: "sweeper",
+      })),
+    ),
+  );
+  report.redriven = waiting.length;
 
   const stuck = await asActor(db, SYSTEM, (tx) =>
     stuckVersions(tx, { olderThan: new Date(now.getTime() - policy.stuckAfterMs), limit: policy.batch }),

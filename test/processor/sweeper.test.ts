@@ -1,7 +1,8 @@
 import { createScheduledController } from "cloudflare:test";
-import { eq, sql } from "drizzle-orm";
+import { eq, inArray, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { documents, documentVersions, uploadIntents } from "../../src/db/schema/documents.ts";
+import { searchVocabulary } from "../../src/db/schema/search.ts";
 import worker from "../../workers/processor/index.ts";
 import { png } from "../fixtures/files.ts";
 import {
@@ -80,7 +81,7 @@ describe("the sweeper (cron)", () => {
       tx.insert(uploadIntents).values({ storageKey: doc.storageKey, createdAt: sql`now() - interval '25 hours'` }),
     );
 
-    await runSweep(new Date(Date.now() + 25 * 60 * 60 * 1000));
+    await runSweep(new Date());
     expect(await storage.head(doc.storageKey)).not.toBeNull();
     // The leaked intent is gone, so nothing will try again.
     expect(
@@ -114,5 +115,45 @@ describe("the sweeper (cron)", () => {
     // Still within the grace: kept.
     expect(await documentOf(recent.documentId)).toBeDefined();
     expect(await storage.head(recent.storageKey)).not.toBeNull();
+  });
+
+  it("purges every datum derived from the document: its words, its tags, the notifications about it", async () => {
+    const letters = () =>
+      Array.from({ length: 10 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join("");
+    const [own, shared, tag] = [`zq${letters()}`, `zq${letters()}`, `zq${letters()}`];
+    const purged = await uploadedDocument(`the ${own} and the ${shared}`, "text/plain", { title: "purged" });
+    const kept = await uploadedDocument(`only the ${shared} here`, "text/plain", { title: "kept" });
+    await asSystem((tx) =>
+      tx
+        .update(documents)
+        .set({ tags: [tag] })
+        .where(eq(documents.id, purged.documentId)),
+    );
+    await deliver("document-events", [uploadedEvent(purged.documentId), uploadedEvent(kept.documentId)]);
+    const vocabulary = () =>
+      asSystem(async (tx) =>
+        (
+          await tx
+            .select({ term: searchVocabulary.term })
+            .from(searchVocabulary)
+            .where(inArray(searchVocabulary.term, [own, shared, tag]))
+        )
+          .map((row) => row.term)
+          .sort(),
+      );
+    expect(await vocabulary()).toEqual([own, shared, tag].sort());
+    await eventually(async () => ((await notificationsOf(purged.ownerId)).length > 0 ? true : undefined));
+
+    await asSystem((tx) =>
+      tx
+        .update(documents)
+        .set({ deletedAt: sql`now() - interval '8 days'` })
+        .where(eq(documents.id, purged.documentId)),
+    );
+    await runSweep(new Date());
+    expect(await documentOf(purged.documentId)).toBeUndefined();
+    // Its own word and tag are gone; a word another document still has stays.
+    expect(await vocabulary()).toEqual([shared]);
+    expect(await notificationsOf(purged.ownerId)).toEqual([]);
   });
 });

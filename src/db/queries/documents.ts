@@ -15,6 +15,7 @@ import {
   TRANSIENT_STATUSES,
   uploadIntents,
 } from "../schema/documents.ts";
+import { notifications } from "../schema/notifications.ts";
 import { users } from "../schema/users.ts";
 
 // Every query takes the viewer and states the access rule itself; row-level security enforces
@@ -297,9 +298,39 @@ export async function deletedBefore(tx: Transaction, params: { before: Date; lim
   return rows.map((row) => row.id);
 }
 
+/**
+ * Removes a document for good with everything derived from it: versions, text, shares, its search
+ * index row and clicks (foreign keys cascade), the notifications about it (with their webhook
+ * deliveries), and the words and tags it brought into `search_vocabulary` that no other document
+ * still has. A word counts as still present when another document's index matches it unstemmed
+ * (titles) or English-stemmed (text): a word whose stem only another document has stays, which
+ * reveals nothing of this one. As the system (the sweeper); `NoRowsAffectedError` if the
+ * document is not there.
+ */
 export async function purgeDocument(tx: Transaction, params: { id: string }): Promise<void> {
-  const rows = await tx.delete(documents).where(eq(documents.id, params.id)).returning({ id: documents.id });
-  expectRows(rows, `purging document ${params.id}`);
+  const id = params.id;
+  await tx.execute(sql`
+    with terms as (
+      select distinct t.lexeme as term, 'word' as kind
+        from documents d
+        left join document_content c on c.document_id = d.id
+        cross join lateral unnest(to_tsvector('simple'::regconfig, d.title || ' ' || coalesce(c.text, ''))) as t
+       where d.id = ${id}
+      union
+      select distinct lower(tag), 'tag' from documents d, unnest(d.tags) as tag where d.id = ${id}
+    )
+    delete from search_vocabulary v
+     using terms
+     where v.kind = terms.kind and v.term = terms.term
+       and not exists (
+         select 1 from document_search s
+          where s.document_id <> ${id}
+            and case when v.kind = 'tag' then s.tags @> array[v.term]::text[]
+                     else s.vector @@ plainto_tsquery('simple'::regconfig, v.term)
+                       or s.vector @@ plainto_tsquery('english'::regconfig, v.term) end)`);
+  await tx.delete(notifications).where(sql`${notifications.data} ->> 'documentId' = ${id}`);
+  const rows = await tx.delete(documents).where(eq(documents.id, id)).returning({ id: documents.id });
+  expectRows(rows, `purging document ${id}`);
 }
 
 export async function listVersions(tx: Transaction, params: { documentId: string }): Promise<DocumentVersion[]> {
@@ -388,20 +419,29 @@ export async function noteRetry(
     );
 }
 
-/** Versions stuck in a transient status since before `olderThan` (their messages were lost). */
+/**
+ * Versions in one of `statuses` (default: every transient one) untouched since before `olderThan`
+ * (and, if given, since `newerThan`):
+ * their messages were lost or are late. Oldest first.
+ */
 export async function stuckVersions(
   tx: Transaction,
-  params: { olderThan: Date; limit: number },
-): Promise<Pick<DocumentVersion, "documentId" | "version" | "status">[]> {
+  params: { olderThan: Date; newerThan?: Date; limit: number; statuses?: readonly DocumentStatus[] },
+): Promise<Pick<DocumentVersion, "documentId" | "version" | "status" | "updatedAt">[]> {
   return tx
     .select({
       documentId: documentVersions.documentId,
       version: documentVersions.version,
       status: documentVersions.status,
+      updatedAt: documentVersions.updatedAt,
     })
     .from(documentVersions)
     .where(
-      and(inArray(documentVersions.status, [...TRANSIENT_STATUSES]), lt(documentVersions.updatedAt, params.olderThan)),
+      and(
+        inArray(documentVersions.status, [...(params.statuses ?? TRANSIENT_STATUSES)]),
+        lt(documentVersions.updatedAt, params.olderThan),
+        params.newerThan ? gte(documentVersions.updatedAt, params.newerThan) : undefined,
+      ),
     )
     .orderBy(asc(documentVersions.updatedAt))
     .limit(params.limit);

@@ -90,6 +90,8 @@ export const searchVocabulary = pgTable(
     pgPolicy("search_vocabulary_read", { for: "select", using: sql`true` }),
     // The index triggers add words as whoever changed the document: adding is harmless, reading is not.
     pgPolicy("search_vocabulary_insert", { for: "insert", withCheck: sql`true` }),
+    // A purged document's words go with it (the sweeper, as the system).
+    pgPolicy("search_vocabulary_delete", { for: "delete", using: isStaff }),
   ],
 ).enableRLS();
 

@@ -24,23 +24,48 @@ function bodyOf(outcome: Outcome, version: number): string {
   }
 }
 
+/** The outcome a version in a final status announces, or undefined while it is still in transit. */
+export function outcomeOf(version: DocumentVersion): Outcome | undefined {
+  const reason = version.failureReason ?? "no reason recorded";
+  switch (version.status) {
+    case "ready":
+      return { kind: "document.ready" };
+    case "quarantined":
+      return { kind: "document.quarantined", reason };
+    case "failed":
+      return { kind: "document.failed", reason };
+    default:
+      return undefined;
+  }
+}
+
 /**
- * Asks the Notification Service to tell the owner how processing ended. The event id is derived
- * from the upload event and the outcome, so sending it again (a redelivered upload) stores one
- * notification.
+ * Asks the Notification Service to tell the owner how processing of `version` ended. Called only
+ * with a version as a committed transition left it, never before: the notification announces
+ * state that exists. Its event id is derived from the version and the moment it ended (its
+ * `updatedAt`), not from whoever ended it, so every announcement of one ending (the pipeline, its
+ * redelivery, the sweeper, the dead-letter step) is the same event, stored once; a version that
+ * is processed again and ends again is announced again.
  */
 export async function notifyOutcome(
   services: ProcessorServices,
-  cause: { id: string; requestId: string },
-  target: { document: Document; version: DocumentVersion },
-  outcome: Outcome,
+  requestId: string,
+  document: Document,
+  version: DocumentVersion,
 ): Promise<void> {
-  const { document, version } = target;
+  const outcome = outcomeOf(version);
+  if (!outcome) return;
   const title = document.title.length > 200 ? `${document.title.slice(0, 199)}…` : document.title;
   await services.notifications.publish({
-    id: await derivedEventId(cause.id, outcome.kind),
+    id: await derivedEventId(
+      "document.outcome",
+      document.id,
+      String(version.version),
+      outcome.kind,
+      version.updatedAt.toISOString(),
+    ),
     type: "notification.requested",
-    requestId: cause.requestId,
+    requestId,
     userId: document.ownerId,
     kind: outcome.kind,
     title: TITLES[outcome.kind](title),

@@ -10,7 +10,7 @@ import {
 import { type Document, type DocumentVersion, TRANSIENT_STATUSES } from "../../db/schema/documents.ts";
 import { ImageDecodeError, ImageTooLargeError, MAX_IMAGE_BYTES, thumbnail } from "../../documents/convert.ts";
 import { ExtractionError, extractText, readAtMost } from "../../documents/extract-text.ts";
-import { type DocumentUploaded, derivedEventId } from "../../pkg/queue/events.ts";
+import type { DocumentUploaded } from "../../pkg/queue/events.ts";
 import { hashingStream } from "../../pkg/storage/hashing.ts";
 import { ScanRefusedError } from "../../pkg/virus-scan/clamd.ts";
 import { invalidateDocument } from "../../search/search-cache.ts";
@@ -28,8 +28,10 @@ import { notifyOutcome } from "./notify.ts";
  *
  * Each step starts from the status the version is in, and every transition is conditional on the
  * status it leaves, so a message delivered twice (or twice at once) repeats no finished step and
- * changes nothing the first delivery did. The notification of an outcome has an id derived from
- * the event, so the Notification Service stores it once however often it is sent.
+ * changes nothing the first delivery did. What an ending makes visible (the owner's notification,
+ * stale cached searches) follows the committed transition, never precedes it; the notification's
+ * id is derived from the ending itself, so the Notification Service stores it once however often,
+ * and by whom, it is sent.
  */
 
 interface Target {
@@ -49,33 +51,50 @@ async function load(services: ProcessorServices, documentId: string, version: nu
 }
 
 /**
- * A transition, with the document's other fields carried by `transitionVersion`. A version that
- * ends (ready, quarantined, failed) changes what search shows: cached results go stale.
+ * A transition, with the document's other fields carried by `transitionVersion`. Only a
+ * transition that really happened is announced: a version that ends (ready, quarantined, failed)
+ * makes cached search results stale and tells the owner, after the change is committed. If the
+ * announcement fails the message is retried, and the redelivery announces the same ending again
+ * (`announceEnded`).
  */
 async function move(
   services: ProcessorServices,
+  requestId: string,
   target: Target,
   change: Omit<VersionChange, "documentId" | "version">,
 ) {
   const moved = await system(services, (tx) =>
     transitionVersion(tx, { documentId: target.document.id, version: target.version.version, ...change }),
   );
-  if (moved && !(TRANSIENT_STATUSES as readonly string[]).includes(change.to)) {
-    await invalidateDocument({ ...services, db: services.database.db }, target.document.id);
-  }
+  if (moved) await announceEnded(services, requestId, target.document, moved);
   return moved;
 }
 
-/** Ends a version `failed` with `reason`, telling the owner (once). */
+/** What a committed ending makes visible outside: stale cached searches, and the owner's notification. */
+async function announceEnded(
+  services: ProcessorServices,
+  requestId: string,
+  document: Document,
+  version: DocumentVersion,
+): Promise<void> {
+  if ((TRANSIENT_STATUSES as readonly string[]).includes(version.status)) return;
+  await invalidateDocument({ ...services, db: services.database.db }, document.id);
+  await notifyOutcome(services, requestId, document, version);
+}
+
+/** Ends a version `failed` with `reason`; the owner is told once the change is committed. */
 async function fail(
   services: ProcessorServices,
-  event: { id: string; requestId: string },
+  requestId: string,
   target: Target,
   reason: string,
 ): Promise<StepResult> {
-  await notifyOutcome(services, event, target, { kind: "document.failed", reason });
-  await move(services, target, { from: TRANSIENT_STATUSES, to: "failed", failureReason: reason });
-  return { outcome: "done", note: `failed: ${reason}` };
+  const moved = await move(services, requestId, target, {
+    from: TRANSIENT_STATUSES,
+    to: "failed",
+    failureReason: reason,
+  });
+  return { outcome: "done", note: moved ? `failed: ${reason}` : "already ended elsewhere" };
 }
 
 /** Validation and virus scan: one pass over the stored object. */
@@ -86,7 +105,7 @@ async function scan(
 ): Promise<StepResult | undefined> {
   const { version } = target;
   const object = await services.storage.get(version.storageKey);
-  if (!object) return fail(services, event, target, "the stored object is missing");
+  if (!object) return fail(services, event.requestId, target, "the stored object is missing");
   const hash = hashingStream();
   const body = object.body.pipeThrough(hash.stream);
   let infectedWith: string | undefined;
@@ -95,7 +114,7 @@ async function scan(
       const verdict = await services.scanner.scan(body);
       if (verdict.infected) infectedWith = verdict.signature;
     } catch (error) {
-      if (error instanceof ScanRefusedError) return fail(services, event, target, error.message);
+      if (error instanceof ScanRefusedError) return fail(services, event.requestId, target, error.message);
       throw error;
     }
   } else {
@@ -105,8 +124,7 @@ async function scan(
   const { sha256, bytes } = await hash.result;
   if (infectedWith) {
     const reason = `malware found: ${infectedWith}`;
-    await notifyOutcome(services, event, target, { kind: "document.quarantined", reason });
-    await move(services, target, {
+    await move(services, event.requestId, target, {
       from: ["scanning"],
       to: "quarantined",
       failureReason: reason,
@@ -117,12 +135,12 @@ async function scan(
   if (bytes !== version.sizeBytes || sha256 !== version.sha256) {
     return fail(
       services,
-      event,
+      event.requestId,
       target,
       `the stored object does not match the upload (${bytes} bytes, sha256 ${sha256.slice(0, 12)}…)`,
     );
   }
-  await move(services, target, {
+  await move(services, event.requestId, target, {
     from: ["scanning"],
     to: "processing",
     scanResult: services.scanner ? "clean" : "skipped",
@@ -172,23 +190,28 @@ async function enrich(services: ProcessorServices, event: DocumentUploaded, targ
     thumbnailKey = await makeThumbnail(services, target);
   } catch (error) {
     if (error instanceof ExtractionError || error instanceof ImageDecodeError) {
-      return fail(services, event, target, error.message);
+      return fail(services, event.requestId, target, error.message);
     }
     throw error;
   }
-  await notifyOutcome(services, event, target, { kind: "document.ready" });
+  // The text is stored only with the transition to ready: a version that ended otherwise meanwhile
+  // (the sweeper failed it) gets no searchable text and no thumbnail.
   const ready = await system(services, async (tx) => {
-    await saveContent(tx, { documentId: document.id, version: version.version, ...content });
-    return transitionVersion(tx, {
+    const moved = await transitionVersion(tx, {
       documentId: document.id,
       version: version.version,
       from: ["processing"],
       to: "ready",
       thumbnailKey,
     });
+    if (moved) await saveContent(tx, { documentId: document.id, version: version.version, ...content });
+    return moved;
   });
-  // The text is searchable now.
-  if (ready) await invalidateDocument({ ...services, db: services.database.db }, document.id);
+  if (!ready) {
+    if (thumbnailKey) await services.thumbnails.delete(thumbnailKey);
+    return { outcome: "done", note: "ended elsewhere while processing" };
+  }
+  await announceEnded(services, event.requestId, document, ready);
   return { outcome: "done", note: "ready" };
 }
 
@@ -201,7 +224,7 @@ export async function processDocument(
   if (!target || target.document.deletedAt) return { outcome: "done", note: "document no longer exists" };
   try {
     if (target.version.status === "pending") {
-      await move(services, target, { from: ["pending"], to: "scanning" });
+      await move(services, event.requestId, target, { from: ["pending"], to: "scanning" });
       target = { ...target, version: { ...target.version, status: "scanning" } };
     }
     if (target.version.status === "scanning") {
@@ -210,6 +233,9 @@ export async function processDocument(
       target = { ...target, version: { ...target.version, status: "processing" } };
     }
     if (target.version.status === "processing") return await enrich(services, event, target);
+    // Ended already (a redelivery, or the sweeper): announce that ending again, in case the
+    // delivery that ended it could not. The notification's id makes this a no-op otherwise.
+    await announceEnded(services, event.requestId, target.document, target.version);
   } catch (error) {
     // Transient (storage, database, scanner): keep the reason where the dead-letter step finds it.
     const reason = error instanceof Error ? error.message : String(error);
@@ -228,11 +254,14 @@ export async function failDeadLettered(
   services: ProcessorServices,
 ): Promise<StepResult> {
   const target = await load(services, event.documentId, event.documentVersion);
-  if (!target || !(TRANSIENT_STATUSES as readonly string[]).includes(target.version.status)) {
-    return { outcome: "done", note: "already final or gone" };
+  if (!target) return { outcome: "done", note: "gone" };
+  if (!(TRANSIENT_STATUSES as readonly string[]).includes(target.version.status)) {
+    // It ended, but its announcement may be what kept failing.
+    await announceEnded(services, event.requestId, target.document, target.version);
+    return { outcome: "done", note: "already final" };
   }
   const last = target.version.failureReason ? `: ${target.version.failureReason}` : "";
-  return fail(services, event, target, `processing did not succeed within the retry limit${last}`);
+  return fail(services, event.requestId, target, `processing did not succeed within the retry limit${last}`);
 }
 
 /** Ends a version the sweeper found stuck in a transient status (its messages were lost). */
@@ -242,18 +271,10 @@ export async function failStuck(
 ): Promise<boolean> {
   const target = await load(services, params.documentId, params.version);
   if (!target || !(TRANSIENT_STATUSES as readonly string[]).includes(target.version.status)) return false;
-  const cause = {
-    id: await derivedEventId(
-      "sweeper",
-      params.documentId,
-      String(params.version),
-      target.version.updatedAt.toISOString(),
-    ),
-    requestId: "sweeper",
-  };
-  await notifyOutcome(services, cause, target, { kind: "document.failed", reason: params.reason });
-  return (
-    (await move(services, target, { from: TRANSIENT_STATUSES, to: "failed", failureReason: params.reason })) !==
-    undefined
-  );
+  const moved = await move(services, "sweeper", target, {
+    from: TRANSIENT_STATUSES,
+    to: "failed",
+    failureReason: params.reason,
+  });
+  return moved !== undefined;
 }

@@ -174,6 +174,28 @@ function searchChanged(c: Context<AppEnv>, documentId: string, alsoUsers: string
   return invalidateDocument({ cache, logger: c.get("logger"), db: database.db }, documentId, alsoUsers);
 }
 
+/**
+ * Publishes `document.uploaded` for a version whose transaction has committed: the event never
+ * announces a version that does not exist (yet). A send that fails is logged, not thrown: the
+ * version is stored, and the sweeper publishes the event again for versions left pending.
+ */
+async function announceVersion(c: Context<AppEnv>, documentId: string, documentVersion: number): Promise<void> {
+  try {
+    await c.get("services").events.publish({
+      type: "document.uploaded",
+      documentId,
+      documentVersion,
+      requestId: c.get("requestId"),
+    });
+  } catch (error) {
+    c.get("logger").warn("document.uploaded not sent; the sweeper sends it again", {
+      documentId,
+      documentVersion,
+      error,
+    });
+  }
+}
+
 function servable(version: DocumentVersion): void {
   if (version.status === "quarantined") {
     throw new ApiError("conflict", { detail: "This version was quarantined: it contains malware and is not served." });
@@ -471,15 +493,10 @@ export const documentsRouter = createRouter()
           },
         });
         await removeUploadIntent(tx, { storageKey: upload.key });
-        await c.get("services").events.publish({
-          type: "document.uploaded",
-          documentId: id,
-          documentVersion: 1,
-          requestId: c.get("requestId"),
-        });
         return document;
       }),
     );
+    await announceVersion(c, id, 1);
     await searchChanged(c, id);
     return c.json(toDocumentJson(document), 201, { Location: `/documents/${id}` });
   })
@@ -560,15 +577,10 @@ export const documentsRouter = createRouter()
                 tags: upload.fields.tags,
               })
             : undefined;
-        await c.get("services").events.publish({
-          type: "document.uploaded",
-          documentId: id,
-          documentVersion: added.version.version,
-          requestId: c.get("requestId"),
-        });
         return renamed ?? added.document;
       }),
     );
+    await announceVersion(c, id, document.currentVersion);
     await searchChanged(c, id);
     return c.json(toDocumentJson(document), 201, { Location: `/documents/${id}` });
   })
@@ -601,14 +613,9 @@ export const documentsRouter = createRouter()
         },
       });
       if (!added) throw notFound(id);
-      await c.get("services").events.publish({
-        type: "document.uploaded",
-        documentId: id,
-        documentVersion: added.version.version,
-        requestId: c.get("requestId"),
-      });
       return added.document;
     });
+    await announceVersion(c, id, document.currentVersion);
     await searchChanged(c, id);
     return c.json(toDocumentJson(document), 201);
   })
@@ -749,15 +756,10 @@ export const documentsRouter = createRouter()
       if (!(await resetVersion(tx, { documentId: id, version: found.currentVersion }))) {
         throw new ApiError("conflict", { detail: "The current version cannot be processed again now." });
       }
-      await c.get("services").events.publish({
-        type: "document.uploaded",
-        documentId: id,
-        documentVersion: found.currentVersion,
-        requestId: c.get("requestId"),
-      });
       return getDocument(tx, { id, viewer: anyDocument });
     });
     if (!document) throw notFound(id);
+    await announceVersion(c, id, document.currentVersion);
     await searchChanged(c, id);
     return c.json(toDocumentJson(document), 202);
   });

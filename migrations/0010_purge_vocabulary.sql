@@ -1,0 +1,1 @@
+CREATE POLICY "search_vocabulary_delete" ON "search_vocabulary" AS PERMISSIVE FOR DELETE TO public USING (current_setting('app.role', true) in ('admin', 'system'));
