@@ -163,6 +163,38 @@ describe("NUL and unpaired surrogates are refused where they would reach Postgre
     await refused(await api("/users?search=ad%00", { headers: admin.auth }), "query", "/search");
   });
 
+  it("notifications: a webhook URL", async () => {
+    const { auth } = await signedIn();
+    await refused(
+      await api("/webhooks", json(auth, "POST", { url: `https://example.com/hook${NUL}` })),
+      "body",
+      "/url",
+    );
+    await refused(
+      await api("/webhooks", json(auth, "POST", { url: `https://example.com/${LONE_SURROGATE}` })),
+      "body",
+      "/url",
+    );
+  });
+
+  it("paths: ids, versions and names with a NUL", async () => {
+    const { auth } = await signedIn();
+    const admin = await signedInAdmin();
+    await refused(await api(`/documents/${UUID.slice(0, -1)}%00`, { headers: auth }), "path", "/id");
+    await refused(
+      await api(`/documents/${UUID}/versions/1%00/restore`, { method: "POST", headers: auth }),
+      "path",
+      "/version",
+    );
+    await refused(await api(`/notifications/%00/read`, { method: "POST", headers: auth }), "path", "/id");
+    await refused(await api(`/users/%00`, { headers: admin.auth }), "path", "/id");
+    await refused(
+      await api(`/users/${UUID}/permissions/users:read%00`, { method: "PUT", headers: admin.auth }),
+      "path",
+      "/permission",
+    );
+  });
+
   it("auth: the login name of the token endpoint", async () => {
     const res = await tokenRequest({ grant_type: "password", username: `ada${NUL}`, password: "whatever it is" });
     // The token endpoint speaks OAuth (RFC 6749 §5.2) as well as problem details.
