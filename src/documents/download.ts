@@ -206,7 +206,11 @@ const INLINE_SAFE = new Set(["application/pdf", "image/png", "image/jpeg", "imag
  */
 export function contentDisposition(filename: string, contentType: string, wanted: "attachment" | "inline"): string {
   const type = wanted === "inline" && INLINE_SAFE.has(contentType) ? "inline" : "attachment";
-  const ascii = filename.replace(/[^\x20-\x7e]/g, "_").replace(/["\\]/g, "_");
+  // RFC 6266 Appendix D: no "%HH" in `filename`, which some user agents would decode.
+  const ascii = filename
+    .replace(/[^\x20-\x7e]/g, "_")
+    .replace(/["\\]/g, "_")
+    .replace(/%(?=[0-9A-Fa-f]{2})/g, "_");
   return `${type}; filename="${ascii}"; filename*=${encodeExtended(filename)}`;
 }
 

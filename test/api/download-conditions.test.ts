@@ -133,6 +133,12 @@ describe("contentDisposition and servedContentType", () => {
     expect(decodeURIComponent(extended)).toBe(`${every}é☃`);
   });
 
+  it("keeps %HH out of the ASCII fallback, which some user agents decode (RFC 6266 Appendix D)", () => {
+    expect(contentDisposition("100%41 sure %.txt", "text/plain", "attachment")).toBe(
+      `attachment; filename="100_41 sure %.txt"; filename*=UTF-8''100%2541%20sure%20%25.txt`,
+    );
+  });
+
   it("labels text types as UTF-8 and leaves others alone", () => {
     expect(servedContentType("text/markdown")).toBe("text/markdown; charset=utf-8");
     expect(servedContentType("text/csv")).toBe("text/csv; charset=utf-8");
