@@ -7,6 +7,12 @@ import type { Logger } from "../pkg/logger/logger.ts";
 
 /** Results live five minutes, as the architecture document says. */
 export const SEARCH_TTL_SECONDS = 300;
+/**
+ * Where entries live; the version changes whenever what an entry holds changes, so that results an
+ * older release computed are never served by a newer one. v2: highlights whose `<mark>` elements
+ * only the search writes (under v1, a document's own control characters could become markup).
+ */
+export const SEARCH_CACHE_PREFIX = "search:v2:";
 /** A cache slower than this is skipped: search answers from Postgres instead. */
 export const SEARCH_CACHE_TIMEOUT_MS = 150;
 
@@ -68,7 +74,7 @@ export async function cachedSearch<T>(
   const { cache, logger } = deps;
   const redis = cache.redis;
   if (!cache.enabled || !redis) return { value: await compute(), hit: false };
-  const key = `search:v1:${scope}:${await sha256(JSON.stringify(request))}`;
+  const key = `${SEARCH_CACHE_PREFIX}${scope}:${await sha256(JSON.stringify(request))}`;
   let generation: string;
   try {
     const [current, entry] = await withTimeout(

@@ -1,6 +1,6 @@
 import { Redis } from "@upstash/redis/cloudflare";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { SEARCH_TTL_SECONDS } from "../../src/search/search-cache.ts";
+import { SEARCH_CACHE_PREFIX, SEARCH_TTL_SECONDS } from "../../src/search/search-cache.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, processed, rawUpload } from "../document-helpers.ts";
 import { api, apiWith, captureLines, outage, outageBindings, outageUser, testEnv } from "../helpers.ts";
@@ -44,7 +44,7 @@ describe("the search cache", () => {
     expect(results(second)).toEqual(results(first));
     expect(second.body.queryId).not.toBe(first.body.queryId);
 
-    const keys = await redis.keys(`search:v1:user:${user.user.id}:*`);
+    const keys = await redis.keys(`${SEARCH_CACHE_PREFIX}user:${user.user.id}:*`);
     expect(keys).toHaveLength(1);
     const ttl = await redis.ttl(keys[0] as string);
     expect(ttl).toBeGreaterThan(0);

@@ -1,3 +1,4 @@
+import { Redis } from "@upstash/redis/cloudflare";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { HIGHLIGHT_START, HIGHLIGHT_STOP } from "../../src/db/queries/search.ts";
@@ -5,8 +6,8 @@ import { documentContent, documents } from "../../src/db/schema/documents.ts";
 import { highlightHtml } from "../../src/search/query-text.ts";
 import { signedIn } from "../auth-helpers.ts";
 import { created, processed, rawUpload } from "../document-helpers.ts";
-import { asSystem } from "../helpers.ts";
-import { search } from "../search-helpers.ts";
+import { asSystem, testEnv } from "../helpers.ts";
+import { cachedSearch, search } from "../search-helpers.ts";
 
 // Highlights are HTML that clients insert as is: only the search may mark a match, and nothing a
 // document's title or text holds (the marker characters, other control characters, tags, character
@@ -58,6 +59,38 @@ describe("highlights of hostile text", async () => {
     );
     expectBalancedMarks(hit?.highlights.title);
     expectBalancedMarks(hit?.highlights.content);
+  });
+});
+
+describe("results cached before highlights were made safe", () => {
+  const redis = new Redis({
+    url: testEnv.UPSTASH_REDIS_REST_URL,
+    token: testEnv.UPSTASH_REDIS_REST_TOKEN,
+    enableTelemetry: false,
+  });
+
+  it("are not served: the cache's keys changed with what its entries hold", async () => {
+    const owner = await signedIn();
+    const doc = await created(rawUpload(owner.auth, "wombat burrows", "text/plain", { title: "Wombat notes" }));
+    await processed(owner.auth, doc.id);
+    expect((await search(owner.auth, { q: "wombat" })).cache).toBe("MISS");
+    // Served from the cache once: the entry is stored and its generation is the scope's.
+    await cachedSearch(owner.auth, { q: "wombat" });
+    const keys = await redis.keys(`search:*:user:${owner.user.id}:*`);
+    expect(keys).toHaveLength(1);
+    const key = keys[0] ?? "";
+    const stale = await redis.get<{ g: string; v: { data: { highlights: { title: string } }[] } }>(key);
+    expect(stale?.v.data).toHaveLength(1);
+    // The same search as the previous release cached it (keys `search:v1:<scope>:<request digest>`),
+    // with a highlight a document could forge then.
+    const forged = structuredClone(stale) as NonNullable<typeof stale>;
+    for (const hit of forged.v.data) hit.highlights.title = "<mark><img src=x onerror=alert(1)>";
+    await redis.del(key);
+    await redis.set(key.replace(/^search:[^:]+:/, "search:v1:"), forged, { ex: 300 });
+
+    const again = await search(owner.auth, { q: "wombat" });
+    expect(again.cache).toBe("MISS");
+    expect(again.body.data[0]?.highlights.title).toBe("<mark>Wombat</mark> notes");
   });
 });
 
