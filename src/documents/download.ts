@@ -211,7 +211,8 @@ export function contentDisposition(filename: string, contentType: string, wanted
     .replace(/[^\x20-\x7e]/g, "_")
     .replace(/["\\]/g, "_")
     .replace(/%(?=[0-9A-Fa-f]{2})/g, "_");
-  return `${type}; filename="${ascii}"; filename*=${encodeExtended(filename)}`;
+  // A lone surrogate cannot be percent-encoded as UTF-8 (encodeURIComponent would throw).
+  return `${type}; filename="${ascii}"; filename*=${encodeExtended(filename.toWellFormed())}`;
 }
 
 /**

@@ -133,6 +133,12 @@ describe("contentDisposition and servedContentType", () => {
     expect(decodeURIComponent(extended)).toBe(`${every}é☃`);
   });
 
+  it("never throws, even for a name with a lone surrogate", () => {
+    expect(contentDisposition("a\ud800b.txt", "text/plain", "attachment")).toBe(
+      `attachment; filename="a_b.txt"; filename*=UTF-8''a%EF%BF%BDb.txt`,
+    );
+  });
+
   it("keeps %HH out of the ASCII fallback, which some user agents decode (RFC 6266 Appendix D)", () => {
     expect(contentDisposition("100%41 sure %.txt", "text/plain", "attachment")).toBe(
       `attachment; filename="100_41 sure %.txt"; filename*=UTF-8''100%2541%20sure%20%25.txt`,
