@@ -254,6 +254,15 @@ describe("dates and integers outside what Postgres holds are refused", () => {
     }
   });
 
+  it("an analytics range whose default start falls before the year 1", async () => {
+    const admin = await signedInAdmin();
+    await refused(
+      await api("/analytics/search/latency?to=0001-01-03T00:00:00Z", { headers: admin.auth }),
+      "query",
+      "/to",
+    );
+  });
+
   it("version numbers above int4 in paths and queries", async () => {
     const { auth } = await signedIn();
     const id = await documentOf(auth);

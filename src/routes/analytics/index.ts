@@ -16,6 +16,7 @@ import {
 import { requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
+import { isPostgresInstant } from "../../pkg/validation/postgres.ts";
 import { instant } from "../fields.ts";
 import { BEARER, json } from "../openapi.ts";
 import { PageQuery } from "../pagination.ts";
@@ -45,11 +46,13 @@ const LatencySchema = z.object({
 function rangeOf(query: { from?: string | undefined; to?: string | undefined }): Range {
   const to = query.to ? new Date(query.to) : new Date();
   const from = query.from ? new Date(query.from) : new Date(to.getTime() - 7 * DAY);
-  const invalid = (message: string) =>
+  const invalid = (message: string, field = "from") =>
     new ApiError("validation_failed", {
-      detail: `query /from: ${message}`,
-      errors: [{ in: "query", pointer: "/from", message }],
+      detail: `query /${field}: ${message}`,
+      errors: [{ in: "query", pointer: `/${field}`, message }],
     });
+  // The default `from`, 7 days before `to`, must be an instant Postgres reads too.
+  if (!isPostgresInstant(from)) throw invalid("give `from`: 7 days before `to` is before the year 1", "to");
   if (from >= to) throw invalid("must be before `to`");
   if (to.getTime() - from.getTime() > MAX_RANGE_DAYS * DAY)
     throw invalid(`the range is at most ${MAX_RANGE_DAYS} days`);
