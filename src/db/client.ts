@@ -37,10 +37,11 @@ type QueryCallback = (error: Error | null, result?: unknown) => void;
  * The Neon client with a client-side deadline on connecting and on every statement. A frozen
  * server cannot enforce its own `statement_timeout`, and a socket that stays open never errors:
  * without this a query waits as long as the server is stuck. Past the deadline the statement
- * rejects with `DeadlineExceededError("postgres")`, the WebSocket is destroyed (the connection's
- * state is unknown, so it is never reused), and every later statement on this client rejects with
- * the same error at once — so the rollback drizzle attempts reports the deadline, not a closed
- * socket. Callers see the error wrapped in `DrizzleQueryError` (see `isDatabaseDeadline`).
+ * rejects with `DeadlineExceededError("postgres")`, the WebSocket is destroyed and the client
+ * dropped from its pool (the connection's state is unknown, so it is never reused; the pool opens
+ * another), and every later statement on this client rejects with the same error at once — so
+ * the rollback drizzle attempts reports the deadline, not a closed socket. Callers see the error
+ * wrapped in `DrizzleQueryError` (see `isDatabaseDeadline`).
  */
 function clientWithDeadline(timeoutMs: number): typeof Client {
   return class DeadlineClient extends Client {
@@ -79,7 +80,20 @@ function clientWithDeadline(timeoutMs: number): typeof Client {
         if (stream && typeof stream === "object" && "destroy" in stream && typeof stream.destroy === "function") {
           stream.destroy();
         }
+        this.#giveBack(error);
       });
+    }
+
+    /**
+     * Returns a checked-out client to the pool as broken, which drops it and frees its place.
+     * Drizzle never releases a client whose `begin` failed, and releases others only after its
+     * rollback; so the pool's `release` is called here, once, and the later call made harmless.
+     */
+    #giveBack(error: Error): void {
+      const release: unknown = Reflect.get(this, "release");
+      if (typeof release !== "function") return;
+      Reflect.set(this, "release", () => {});
+      release.call(this, error);
     }
 
     #bounded(query: QueryFunction, args: unknown[]): unknown {

@@ -1,7 +1,8 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
 import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
+import { isDatabaseDeadline } from "../../src/db/errors.ts";
 import { documents, documentVersions, uploadIntents } from "../../src/db/schema/documents.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { DependencyError } from "../../src/pkg/errors/api-error.ts";
@@ -164,6 +165,29 @@ describe("S3 frozen", () => {
 });
 
 describe("Postgres frozen", () => {
+  it("leaves the request's pool usable once Postgres answers again", async () => {
+    const handle = openDatabase({ ...database(), timeoutMs: DEADLINE_MS });
+    const transaction = () => asActor(handle.db, SYSTEM, (tx) => tx.execute(sql`select 1`));
+    try {
+      // Four open connections (the pool's maximum), idle.
+      await Promise.all([transaction(), transaction(), transaction(), transaction()]);
+      await freeze("postgres");
+      // Each reuses an open connection whose first statement (begin) passes its deadline.
+      const failed = await Promise.allSettled([transaction(), transaction(), transaction(), transaction()]);
+      expect(failed.map((result) => result.status)).toEqual(["rejected", "rejected", "rejected", "rejected"]);
+      for (const result of failed) {
+        if (result.status === "rejected") expect(isDatabaseDeadline(result.reason)).toBe(true);
+      }
+      await thaw("postgres");
+      // The abandoned connections went back to the pool as broken, so it opens new ones.
+      const started = Date.now();
+      await transaction();
+      expect(Date.now() - started).toBeLessThan(FREEZE_MS);
+    } finally {
+      await handle.close();
+    }
+  });
+
   it("a request answers 503 within the deadline", async () => {
     const auth = await outageUser();
     await freeze("postgres");
