@@ -50,11 +50,14 @@ export const SearchResponseSchema = z
         document: DocumentSchema,
         score: z.number().openapi({ description: "Relevance (0 when browsing or sorting by date)." }),
         highlights: z.object({
-          title: z.string().openapi({ description: "HTML: the title escaped, matches in <mark>." }),
-          content: z
-            .string()
-            .nullable()
-            .openapi({ description: "HTML: up to two fragments of the text around matches." }),
+          title: z.string().openapi({
+            description:
+              "HTML on one line: the title escaped (control characters and runs of white space as one space), matches in <mark>, the only elements.",
+          }),
+          content: z.string().nullable().openapi({
+            description:
+              "HTML like `title`: up to two fragments of the text around matches (without a query, its start).",
+          }),
         }),
       }),
     ),
@@ -65,7 +68,10 @@ export const SearchResponseSchema = z
       created: z.array(FacetCountSchema).openapi({ description: "By month of creation (YYYY-MM, UTC)." }),
     }),
     didYouMean: z
-      .object({ query: z.string(), total: z.number().int() })
+      .object({
+        query: z.string().openapi({ description: "Plain text, not HTML: the query with the corrections made." }),
+        total: z.number().int(),
+      })
       .nullable()
       .openapi({ description: "Offered when nothing matched and a corrected query finds documents you can read." }),
   })
@@ -82,7 +88,7 @@ export const SuggestQuery = z.object({
 
 export const SuggestionSchema = z
   .object({
-    text: z.string(),
+    text: z.string().openapi({ description: "Plain text, not HTML: escape it before putting it in a page." }),
     kind: z.enum(["title", "tag", "query"]),
     documentId: z.uuid().nullable().openapi({ description: "For a title: its document." }),
   })
