@@ -1,3 +1,4 @@
+import { parse as parseMediaType } from "content-type";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { ContentTooLargeError, type ObjectStorage, partsOf } from "../pkg/storage/storage.ts";
 import { ALLOWED_TYPES, type AllowedType, checkContentType, SNIFF_BYTES } from "./content-types.ts";
@@ -27,6 +28,9 @@ async function readHead(reader: ReadableStreamDefaultReader<Uint8Array>, bytes: 
   }
   return head;
 }
+
+/** Charset labels whose text is UTF-8 as it stands (US-ASCII is a subset). */
+const UTF8_COMPATIBLE = new Set(["utf-8", "utf8", "unicode-1-1-utf-8", "us-ascii", "ascii"]);
 
 const toHex = (buffer: ArrayBuffer) =>
   Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -73,10 +77,18 @@ export async function storeFile(
         : undefined;
     const notText = () =>
       new ApiError("unsupported_media_type", { detail: `declared ${check.type}, but the content is not UTF-8 text` });
+    // Under another declared charset only ASCII means the same in UTF-8; other bytes would be misread.
+    const charset = parseMediaType(input.declaredType ?? "").parameters.charset?.toLowerCase();
+    const asciiOnly = utf8 !== undefined && charset !== undefined && !UTF8_COMPATIBLE.has(charset);
     async function* hashed(): AsyncGenerator<Uint8Array> {
       for await (const part of partsOf(reader, { head, maxBytes: input.maxBytes })) {
         if (utf8) {
           if (part.includes(0)) throw notText();
+          if (asciiOnly && part.some((byte) => byte > 0x7f)) {
+            throw new ApiError("unsupported_media_type", {
+              detail: `declared charset ${charset}: text is stored and served as UTF-8; send it as UTF-8`,
+            });
+          }
           try {
             utf8.decode(part, { stream: true });
           } catch {

@@ -115,6 +115,19 @@ describe("POST /documents (multipart)", () => {
     expect(list.data).toEqual([]);
   });
 
+  it("takes text under another declared charset only when it is ASCII, the same in UTF-8", async () => {
+    const { auth } = await signedIn();
+    const ascii = await created(rawUpload(auth, "plain ascii", "text/plain; charset=ISO-8859-1", { title: "a" }));
+    expect(ascii.contentType).toBe("text/plain");
+    // Valid UTF-8 bytes ("café"), but in ISO-8859-1 they mean "cafÃ©": serving them as UTF-8 would change the text.
+    const problem = await expectProblem(
+      await rawUpload(auth, new Uint8Array([0x63, 0x61, 0x66, 0xc3, 0xa9]), "text/plain; charset=iso-8859-1"),
+      415,
+    );
+    expect(problem.detail).toMatch(/charset iso-8859-1/);
+    expect((await created(rawUpload(auth, "café", "text/plain; charset=UTF-8", { title: "u" }))).sizeBytes).toBe(5);
+  });
+
   it("validates fields, naming each failing one", async () => {
     const { auth } = await signedIn();
     const file = { bytes: "text", type: "text/plain" };
