@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { AuthConfig } from "../pkg/config/config.ts";
 import { createSecretBox } from "../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
+import { textProblem } from "../pkg/validation/postgres.ts";
 import { constantTimeEqual } from "./password-hasher.ts";
 
 export type OidcProviderConfig = AuthConfig["oidcProviders"][number];
@@ -224,6 +225,16 @@ export async function finishLogin(
     claims = { ...claims, ...info.data };
   }
   if (!claims.email) throw providerError("the provider gave no email address");
+  // Stored in Postgres (identity, account): a claim its text cannot hold is the provider's fault,
+  // named as such rather than failing the statement.
+  for (const [claim, value] of [
+    ["sub", claims.sub],
+    ["email", claims.email],
+    ["name", claims.name],
+  ] as const) {
+    const problem = value === undefined ? undefined : textProblem(value);
+    if (problem) throw providerError(`the provider's "${claim}" claim ${problem}`);
+  }
   return {
     provider: provider.id,
     subject: claims.sub,

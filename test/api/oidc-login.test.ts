@@ -145,6 +145,15 @@ describe("third-party login (OpenID Connect, authorization code + PKCE)", () => 
     await expectProblem(fresh, 403);
   });
 
+  it("refuses, naming the provider's claim, an identity Postgres text cannot hold", async () => {
+    // The local provider makes the address typed at its login both the subject and the email.
+    const { res } = await loginWith(`nul\u0000${uniqueName()}@example.com`);
+    const problem = await expectProblem(res, 400);
+    expect(problem.detail).toMatch(
+      /^Third-party login failed: the provider's "(sub|email)" claim must not contain U\+0000/,
+    );
+  });
+
   it("refuses a callback whose state does not match the browser's", async () => {
     const browser = new Browser();
     const callback = await browser.toCallback("http://api.test/auth/oidc/local/authorize?login_hint=x@example.com");
