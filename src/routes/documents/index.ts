@@ -655,9 +655,12 @@ export const documentsRouter = createRouter()
       );
       return !before || Math.floor(before.createdAt.getTime() / 1000) < Math.floor(version.createdAt.getTime() / 1000);
     };
+    const rangeHeader = c.req.header("range");
     let rangeApplies = ifRangeHolds(ifRange, validators, false);
-    if (!rangeApplies && ifRangeHolds(ifRange, validators, true)) rangeApplies = await dateIsStrong();
-    const range = rangeApplies ? parseRange(c.req.header("range"), version.sizeBytes) : undefined;
+    if (!rangeApplies && rangeHeader !== undefined && ifRangeHolds(ifRange, validators, true)) {
+      rangeApplies = await dateIsStrong();
+    }
+    const range = rangeApplies ? parseRange(rangeHeader, version.sizeBytes) : undefined;
     if (range === "unsatisfiable") {
       throw new ApiError("range_not_satisfiable", { headers: { "Content-Range": `bytes */${version.sizeBytes}` } });
     }
