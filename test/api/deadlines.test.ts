@@ -4,7 +4,7 @@ import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { isDatabaseDeadline } from "../../src/db/errors.ts";
 import { documents, documentVersions, uploadIntents } from "../../src/db/schema/documents.ts";
-import { loadApiConfig } from "../../src/pkg/config/config.ts";
+import { loadApiConfig, loadProcessorConfig } from "../../src/pkg/config/config.ts";
 import { DependencyError } from "../../src/pkg/errors/api-error.ts";
 import { DeadlineExceededError } from "../../src/pkg/errors/deadline.ts";
 import { createQueuePublisher } from "../../src/pkg/queue/events.ts";
@@ -262,6 +262,38 @@ describe("a queue that does not accept a message", () => {
       expect(error).toBeInstanceOf(DependencyError);
       expect((error as DependencyError).dependency).toBe("queue");
       expect((error as DependencyError).cause).toBeInstanceOf(DeadlineExceededError);
+    }
+  });
+});
+
+describe("deadline settings", () => {
+  it("fail closed on a value that is not whole milliseconds from 100 to 600000, naming the variable", async () => {
+    const names = ["DATABASE_TIMEOUT_MS", "S3_TIMEOUT_MS", "QUEUE_TIMEOUT_MS", "OIDC_TIMEOUT_MS"] as const;
+    for (const name of names) {
+      for (const value of ["soon", "50", "1.5", "600001"]) {
+        const problem = await expectProblem(await apiWith({ [name]: value } as Partial<Env>, "/health"), 500);
+        expect(problem.type).toBe("/problems/config_invalid");
+        expect(problem.detail).toContain(name);
+        expect(problem.detail).not.toContain(value);
+      }
+    }
+  });
+
+  it("have defaults, and take a value given", () => {
+    const defaults = loadApiConfig({ ...testEnv });
+    expect(defaults.database.timeoutMs).toBe(10_000);
+    expect(defaults.storage.timeoutMs).toBe(30_000);
+    expect(defaults.queueTimeoutMs).toBe(5_000);
+    const given = loadApiConfig({ ...testEnv, DATABASE_TIMEOUT_MS: "2500", S3_TIMEOUT_MS: "100" });
+    expect(given.database.timeoutMs).toBe(2_500);
+    expect(given.storage.timeoutMs).toBe(100);
+    expect(defaults.auth.oidcProviders.every((provider) => provider.timeoutMs === 5_000)).toBe(true);
+
+    const processor = loadProcessorConfig({ ...testEnv });
+    expect(processor.virusScan?.timeoutMs).toBe(60_000);
+    expect(processor.webhookTimeoutMs).toBe(10_000);
+    for (const name of ["CLAMD_TIMEOUT_MS", "WEBHOOK_TIMEOUT_MS"]) {
+      expect(() => loadProcessorConfig({ ...testEnv, [name]: "50" })).toThrow(name);
     }
   });
 });
