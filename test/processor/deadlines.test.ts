@@ -9,6 +9,7 @@ import { DependencyError } from "../../src/pkg/errors/api-error.ts";
 import { DeadlineExceededError } from "../../src/pkg/errors/deadline.ts";
 import { buildEvent, WebhookDeliverySchema } from "../../src/pkg/queue/events.ts";
 import { createS3Storage } from "../../src/pkg/storage/storage.ts";
+import { createClamd, ScannerUnavailableError } from "../../src/pkg/virus-scan/clamd.ts";
 import { asSystem, config, deliver, newUser, testEnv, uploadedDocument, uploadedEvent, versionOf } from "./helpers.ts";
 
 // Every call the processor makes has a deadline (README, "Deadlines"): a hung clamd, S3 or webhook
@@ -86,6 +87,29 @@ describe("the document pipeline", () => {
     expect(elapsedMs).toBeLessThan(FREEZE_MS);
     expect(result.retryMessages).toEqual([{ msgId: ids[0] }]);
     expect((await versionOf(doc.documentId))?.failureReason).toContain("storage");
+  });
+});
+
+describe("the clamd client", () => {
+  it("reports an address it cannot even try as unavailable, like one that does not answer", async () => {
+    // Nothing can listen on a port above 65535: connect() refuses it before any I/O.
+    for (const address of ["127.0.0.1:65536", "127.0.0.1:1"]) {
+      await expect(createClamd({ address, timeoutMs: DEADLINE_MS }).ping()).rejects.toThrow(ScannerUnavailableError);
+    }
+  });
+
+  it("gives up on a frozen clamd after the deadline of one step", async () => {
+    await freeze("clamd");
+    const started = Date.now();
+    const error = await createClamd({ address: outageEnv.CLAMD_ADDRESS ?? "", timeoutMs: DEADLINE_MS })
+      .ping()
+      .then(
+        () => undefined,
+        (failure: unknown) => failure,
+      );
+    expect(Date.now() - started).toBeLessThan(FREEZE_MS);
+    expect(error).toBeInstanceOf(ScannerUnavailableError);
+    expect((error as ScannerUnavailableError).cause).toBeInstanceOf(DeadlineExceededError);
   });
 });
 

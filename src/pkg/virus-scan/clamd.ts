@@ -93,7 +93,12 @@ export function createClamd(options: { address: string; timeoutMs?: number }): C
   const timeoutMs = options.timeoutMs ?? 60_000;
 
   async function session<T>(run: (socket: Socket, within: Within) => Promise<T>): Promise<T> {
-    const socket = connect({ hostname, port });
+    let socket: Socket;
+    try {
+      socket = connect({ hostname, port });
+    } catch (error) {
+      throw new ScannerUnavailableError(`cannot connect to clamd at ${options.address}`, { cause: error });
+    }
     const within: Within = (work, what) =>
       withDeadline(work, new DeadlineExceededError("clamd", timeoutMs, what), () => {
         socket.close().catch(() => {});
