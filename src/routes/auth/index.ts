@@ -13,6 +13,7 @@ import {
 } from "../../auth/auth-service.ts";
 import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from "../../auth/totp.ts";
 import { asActor } from "../../db/actor.ts";
+import { NoRowsAffectedError } from "../../db/affected.ts";
 import { deleteMfa, getMfa, getUser, putPendingMfa, updateMfa } from "../../db/queries/users.ts";
 import type { Session } from "../../durable-objects/sessions.ts";
 import { requireAuth } from "../../gateway/authentication.ts";
@@ -375,10 +376,11 @@ export const authRouter = createRouter()
           errors: [{ in: "body", pointer: "/code", message: "the code does not match" }],
         });
       }
-      await updateMfa(tx, {
+      const enabled = await updateMfa(tx, {
         userId,
         changes: { enabledAt: new Date(), lastUsedStep: step, recoveryCodeHashes: hashes },
       });
+      if (!enabled) throw new NoRowsAffectedError("turning the second factor on", 1, 0);
     });
     return c.json({ recoveryCodes: codes }, 200, NO_STORE);
   })
