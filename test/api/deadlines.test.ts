@@ -139,6 +139,31 @@ describe("S3 frozen", () => {
     expect(await uncoveredObjects(before)).toEqual([]);
   });
 
+  it("an upload abandoned at its deadline keeps its intent even when the store then recovers", async () => {
+    // S3 answers again between the abandoned write and the delete that undoes it. The write may
+    // still be carried out after that delete (the server had the whole request): only the intent,
+    // which the sweeper acts on, covers that object.
+    const auth = await outageUser();
+    const before = await intentKeys();
+    const title = "s3 recovers after the deadline";
+    const slow = { ...bindings, S3_TIMEOUT_MS: "2000" };
+    const res = await apiWith(slow, `/documents?title=${encodeURIComponent(title)}`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "text/plain" },
+      body: bodyWithPause(async () => {
+        await freeze("s3");
+        // Past the write's deadline (2 s), well before the delete's (2 s after that).
+        setTimeout(() => void thaw("s3"), 3_000);
+      }),
+      duplex: "half",
+    } as RequestInit);
+    const problem = await expectProblem(res, 503);
+    expect(problem.detail).toContain("storage");
+    expect(await rowsTitled(title)).toBe(0);
+    const added = (await intentKeys()).filter((key) => !before.includes(key));
+    expect(added).toHaveLength(1);
+  });
+
   it("a download answers 503 within the deadline", async () => {
     const auth = await outageUser();
     const res = await upload(auth, "download while s3 frozen", "the content");

@@ -120,6 +120,17 @@ function isRangeError(error: unknown): boolean {
   );
 }
 
+/**
+ * Whether `error` is a storage request abandoned at its deadline (`StorageConfig.timeoutMs`). Such
+ * a write is not known to have failed: a server that had the whole request may still carry it
+ * out later, even after a delete of the same key.
+ */
+export function isStorageDeadline(error: unknown): boolean {
+  return (
+    error instanceof DependencyError && error.dependency === "storage" && error.cause instanceof DeadlineExceededError
+  );
+}
+
 /** The content passed the `maxBytes` given to `partsOf`. */
 export class ContentTooLargeError extends Error {
   readonly maxBytes: number;

@@ -46,7 +46,7 @@ import { requireAuth, requirePermission } from "../../gateway/authentication.ts"
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
-import { RangeNotSatisfiableError } from "../../pkg/storage/storage.ts";
+import { isStorageDeadline, RangeNotSatisfiableError } from "../../pkg/storage/storage.ts";
 import { invalidateDocument } from "../../search/search-cache.ts";
 import { BEARER, json } from "../openapi.ts";
 import { viewerOf } from "../viewer.ts";
@@ -105,13 +105,18 @@ async function writable(c: Context<AppEnv>, id: string): Promise<Document> {
 
 /**
  * Removes what an upload that did not complete may have stored, and its intent. If storage or the
- * database is down too, the intent stays and the sweeper finishes the job.
+ * database is down too, the intent stays and the sweeper finishes the job. It stays as well when
+ * the upload failed because a storage request was abandoned at its deadline (`failure`): that
+ * write may still land after this delete, and only the intent leads the sweeper to it.
  */
-async function discardUpload(c: Context<AppEnv>, key: string): Promise<void> {
+async function discardUpload(c: Context<AppEnv>, key: string, failure: unknown): Promise<void> {
   const { storage, database } = c.get("services");
+  const keepIntent = isStorageDeadline(failure);
   await storage
     .delete(key)
-    .then(() => asActor(database.db, SYSTEM, (tx) => removeUploadIntent(tx, { storageKey: key })))
+    .then(() =>
+      keepIntent ? undefined : asActor(database.db, SYSTEM, (tx) => removeUploadIntent(tx, { storageKey: key })),
+    )
     .catch((error: unknown) => c.get("logger").warn("upload left for the sweeper", { key, error }));
 }
 
@@ -149,7 +154,7 @@ async function takeUpload(c: Context<AppEnv>, documentId: string) {
     }
     return { key, ...received, fields: fields.data };
   } catch (error) {
-    await discardUpload(c, key);
+    await discardUpload(c, key, error);
     throw error;
   }
 }
@@ -159,7 +164,7 @@ async function recordOrUndo<T>(c: Context<AppEnv>, key: string, record: () => Pr
   try {
     return await record();
   } catch (error) {
-    await discardUpload(c, key);
+    await discardUpload(c, key, error);
     throw error;
   }
 }
