@@ -31,6 +31,13 @@ export function configureDriver(config: DatabaseConfig): void {
 }
 
 type QueryFunction = (...args: unknown[]) => unknown;
+
+/** `commit` (or its synonym `end`) as drizzle and the driver send it: as text or a query config. */
+function isCommit(query: unknown): boolean {
+  const text =
+    typeof query === "string" ? query : query && typeof query === "object" && "text" in query ? query.text : undefined;
+  return typeof text === "string" && /^\s*(commit|end)\b/i.test(text);
+}
 type QueryCallback = (error: Error | null, result?: unknown) => void;
 
 /**
@@ -97,6 +104,8 @@ function clientWithDeadline(timeoutMs: number): typeof Client {
     }
 
     #bounded(query: QueryFunction, args: unknown[]): unknown {
+      // A commit abandoned at its deadline may still take effect: callers tell it apart.
+      const operation = isCommit(args[0]) ? "commit" : "statement";
       const last = args.at(-1);
       if (typeof last === "function") {
         const callback = last as QueryCallback;
@@ -107,7 +116,7 @@ function clientWithDeadline(timeoutMs: number): typeof Client {
                 error ? reject(error) : resolve(result),
               );
             });
-        this.#within(work, "statement").then(
+        this.#within(work, operation).then(
           (result) => callback(null, result),
           (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
         );
@@ -115,7 +124,7 @@ function clientWithDeadline(timeoutMs: number): typeof Client {
       }
       if (this.#expired) return Promise.reject(this.#expired);
       const result = query(...args);
-      return result instanceof Promise ? this.#within(result, "statement") : result;
+      return result instanceof Promise ? this.#within(result, operation) : result;
     }
   };
 }

@@ -71,6 +71,16 @@ export function isDatabaseDeadline(error: unknown): boolean {
   return cause instanceof DeadlineExceededError && cause.dependency === "postgres";
 }
 
+/**
+ * Whether `error` is a `commit` abandoned at its deadline: the server may have committed or may
+ * yet commit (it had the request; a frozen server carries it out once it thaws), so the caller must
+ * not undo what the transaction recorded as if it had failed.
+ */
+export function isUncertainCommit(error: unknown): boolean {
+  const cause = error instanceof DrizzleQueryError ? error.cause : error;
+  return isDatabaseDeadline(error) && cause instanceof DeadlineExceededError && cause.operation === "commit";
+}
+
 /** The constraint a unique violation (SQLSTATE 23505) broke, if that is what `error` is. */
 export function uniqueViolation(error: unknown): string | undefined {
   const server = serverError(error);

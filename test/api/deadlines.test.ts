@@ -9,7 +9,7 @@ import { DependencyError } from "../../src/pkg/errors/api-error.ts";
 import { DeadlineExceededError } from "../../src/pkg/errors/deadline.ts";
 import { createQueuePublisher } from "../../src/pkg/queue/events.ts";
 import { keysIn } from "../document-helpers.ts";
-import { apiWith, expectProblem, outage, outageBindings, outageUser, testEnv } from "../helpers.ts";
+import { apiWith, eventually, expectProblem, outage, outageBindings, outageUser, testEnv } from "../helpers.ts";
 
 // Every call to a dependency has a deadline (README, "Deadlines"). These tests freeze a real
 // service of the outage stack (SIGSTOP: its sockets stay open, nothing answers) for far longer
@@ -241,6 +241,43 @@ describe("Postgres frozen", () => {
     expect(await rowsTitled(title)).toBe(0);
     // The intent could not be removed while Postgres was frozen: it stays for the sweeper.
     expect((await intentKeys()).length).toBe(intents + 1);
+  });
+});
+
+describe("Postgres slower than the deadline at commit", () => {
+  it("an upload whose commit outlives the deadline keeps its object: the commit may still happen", async () => {
+    // The deadline passes while the server is committing (a deferred trigger sleeps at commit).
+    // The client cannot know whether that commit happens; here it does, after the 503, so the
+    // document must keep its object. Only the trigger's document is slowed.
+    const auth = await outageUser();
+    const title = `slow commit ${crypto.randomUUID()}`;
+    const handle = openDatabase(database());
+    const ddl = (statement: string) => handle.db.execute(sql.raw(statement));
+    await ddl(
+      "create or replace function deadline_test_slow_commit() returns trigger language plpgsql as $$ begin perform pg_sleep(3); return null; end $$",
+    );
+    await ddl(`drop trigger if exists deadline_test_slow_commit on documents`);
+    await ddl(
+      `create constraint trigger deadline_test_slow_commit after insert on documents deferrable initially deferred for each row when (new.title = '${title}') execute function deadline_test_slow_commit()`,
+    );
+    try {
+      const problem = await expectProblem(await upload(auth, title, "committed late"), 503);
+      expect(problem.detail).toContain("postgres");
+      const id = await eventually(async () => {
+        const rows = await asActor(handle.db, SYSTEM, (tx) =>
+          tx.select().from(documents).where(eq(documents.title, title)),
+        );
+        return rows[0]?.id;
+      });
+      const [version] = await asActor(handle.db, SYSTEM, (tx) =>
+        tx.select().from(documentVersions).where(eq(documentVersions.documentId, id)),
+      );
+      expect(await keysIn(outageEnv, "documents/")).toContain(version?.storageKey);
+    } finally {
+      await ddl("drop trigger if exists deadline_test_slow_commit on documents");
+      await ddl("drop function if exists deadline_test_slow_commit()");
+      await handle.close();
+    }
   });
 });
 

@@ -8,12 +8,15 @@ export class DeadlineExceededError extends Error {
   readonly dependency: string;
   /** The deadline that passed, in milliseconds. */
   readonly timeoutMs: number;
+  /** What was abandoned, e.g. `request`, `connect`, `statement`, `commit`. */
+  readonly operation: string;
 
-  constructor(dependency: string, timeoutMs: number, what = "call") {
-    super(`${dependency} ${what} did not finish within ${timeoutMs} ms`);
+  constructor(dependency: string, timeoutMs: number, operation = "call") {
+    super(`${dependency} ${operation} did not finish within ${timeoutMs} ms`);
     this.name = "DeadlineExceededError";
     this.dependency = dependency;
     this.timeoutMs = timeoutMs;
+    this.operation = operation;
   }
 }
 

@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { asActor, SYSTEM } from "../../db/actor.ts";
+import { isUncertainCommit } from "../../db/errors.ts";
 import {
   accessOf,
   addUploadIntent,
@@ -107,10 +108,17 @@ async function writable(c: Context<AppEnv>, id: string): Promise<Document> {
  * Removes what an upload that did not complete may have stored, and its intent. If storage or the
  * database is down too, the intent stays and the sweeper finishes the job. It stays as well when
  * the upload failed because a storage request was abandoned at its deadline (`failure`): that
- * write may still land after this delete, and only the intent leads the sweeper to it.
+ * write may still land after this delete, and only the intent leads the sweeper to it. When the
+ * commit that recorded the upload was abandoned at its deadline, nothing is undone.
  */
 async function discardUpload(c: Context<AppEnv>, key: string, failure: unknown): Promise<void> {
   const { storage, database } = c.get("services");
+  if (isUncertainCommit(failure)) {
+    // The transaction recording the upload may have committed: its object must stay. If it did
+    // not, the intent (removed only by that transaction) leads the sweeper to the object.
+    c.get("logger").warn("upload left for the sweeper: its commit is uncertain", { key });
+    return;
+  }
   const keepIntent = isStorageDeadline(failure);
   await storage
     .delete(key)
