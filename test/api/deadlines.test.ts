@@ -262,7 +262,10 @@ describe("Postgres slower than the deadline at commit", () => {
     );
     try {
       const problem = await expectProblem(await upload(auth, title, "committed late"), 503);
-      expect(problem.detail).toContain("postgres");
+      // Not "nothing was changed": the client must check before uploading again.
+      expect(problem.detail).toBe(
+        "postgres did not confirm the change in time; it may or may not have been made. Check before retrying.",
+      );
       const id = await eventually(async () => {
         const rows = await asActor(handle.db, SYSTEM, (tx) =>
           tx.select().from(documents).where(eq(documents.title, title)),

@@ -2,7 +2,7 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
-import { isDatabaseUnavailable, isInvalidValue, serverError } from "../../db/errors.ts";
+import { isDatabaseUnavailable, isInvalidValue, isUncertainCommit, serverError } from "../../db/errors.ts";
 import { ConfigError } from "../config/config.ts";
 import { fallbackLogger } from "../middleware/request-log.ts";
 import { ApiError, DependencyError, type FieldError, PROBLEMS, type ProblemCode } from "./api-error.ts";
@@ -60,10 +60,12 @@ export const onError: ErrorHandler = (error, c) => {
     error instanceof DependencyError ? error.dependency : isDatabaseUnavailable(error) ? "postgres" : undefined;
   if (dependency) {
     logger(c).warn("dependency unavailable", { dependency, error });
-    return respond(c, "service_unavailable", {
-      detail: `${dependency} is unavailable; nothing was changed. Retry later.`,
-      headers: { "Retry-After": "5" },
-    });
+    // A commit abandoned at its deadline may still take effect: saying nothing changed would
+    // invite a retry that does the change twice.
+    const detail = isUncertainCommit(error)
+      ? `${dependency} did not confirm the change in time; it may or may not have been made. Check before retrying.`
+      : `${dependency} is unavailable; nothing was changed. Retry later.`;
+    return respond(c, "service_unavailable", { detail, headers: { "Retry-After": "5" } });
   }
   if (isInvalidValue(error)) {
     // A second lock behind the route schemas (src/routes/fields.ts): a value Postgres refused
