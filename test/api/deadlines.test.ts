@@ -4,6 +4,7 @@ import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { isDatabaseDeadline } from "../../src/db/errors.ts";
 import { documents, documentVersions, uploadIntents } from "../../src/db/schema/documents.ts";
+import { createRedisCache } from "../../src/pkg/cache/cache.ts";
 import { loadApiConfig, loadProcessorConfig } from "../../src/pkg/config/config.ts";
 import { DependencyError } from "../../src/pkg/errors/api-error.ts";
 import { DeadlineExceededError } from "../../src/pkg/errors/deadline.ts";
@@ -24,7 +25,7 @@ const outageEnv = outageBindings() as Record<string, string>;
 const bindings = { ...outageEnv, DATABASE_TIMEOUT_MS: String(DEADLINE_MS), S3_TIMEOUT_MS: String(DEADLINE_MS) };
 const database = () => loadApiConfig({ ...testEnv, ...outageEnv }).database;
 
-type Frozen = "postgres" | "s3";
+type Frozen = "postgres" | "redis" | "s3";
 const frozen = new Set<Frozen>();
 const thawTimers: ReturnType<typeof setTimeout>[] = [];
 
@@ -331,9 +332,37 @@ describe("a queue that does not accept a message", () => {
   });
 });
 
+describe("Redis frozen", () => {
+  const cacheWith = (timeoutMs: number) => {
+    const config = loadApiConfig({ ...testEnv, ...outageEnv, REDIS_TIMEOUT_MS: String(timeoutMs) }).cache;
+    if (!config) throw new Error("the outage stack has no Redis");
+    return createRedisCache(config);
+  };
+
+  it("a command gives up at REDIS_TIMEOUT_MS, before the freeze ends", async () => {
+    await freeze("redis");
+    const started = Date.now();
+    await expect(cacheWith(DEADLINE_MS).ping()).rejects.toThrow();
+    expect(Date.now() - started).toBeLessThan(FREEZE_MS);
+  });
+
+  it("a command waits as long as REDIS_TIMEOUT_MS allows", async () => {
+    // Frozen for 2 s: within a 15 s deadline the answer comes once Redis goes on.
+    await freeze("redis");
+    setTimeout(() => void thaw("redis"), 2_000);
+    await expect(cacheWith(15_000).ping()).resolves.toBeUndefined();
+  });
+});
+
 describe("deadline settings", () => {
   it("fail closed on a value that is not whole milliseconds from 100 to 600000, naming the variable", async () => {
-    const names = ["DATABASE_TIMEOUT_MS", "S3_TIMEOUT_MS", "QUEUE_TIMEOUT_MS", "OIDC_TIMEOUT_MS"] as const;
+    const names = [
+      "DATABASE_TIMEOUT_MS",
+      "S3_TIMEOUT_MS",
+      "QUEUE_TIMEOUT_MS",
+      "REDIS_TIMEOUT_MS",
+      "OIDC_TIMEOUT_MS",
+    ] as const;
     for (const name of names) {
       for (const value of ["soon", "50", "1.5", "600001"]) {
         const problem = await expectProblem(await apiWith({ [name]: value } as Partial<Env>, "/health"), 500);

@@ -13,16 +13,17 @@ export interface Cache {
   readonly redis: Redis | undefined;
 }
 
-const TIMEOUT_MS = 1_000;
-
-/** Upstash Redis over its REST API. One attempt, bounded in time: a slow cache must not slow the API. */
+/**
+ * Upstash Redis over its REST API. One attempt, bounded in time (`config.timeoutMs`, REDIS_TIMEOUT_MS,
+ * per command): a slow cache must not slow the API.
+ */
 export function createRedisCache(config: CacheConfig): Cache {
   const redis = new Redis({
     url: config.url,
     token: config.token,
     enableTelemetry: false,
     retry: false,
-    signal: () => AbortSignal.timeout(TIMEOUT_MS),
+    signal: () => AbortSignal.timeout(config.timeoutMs),
   });
   return {
     enabled: true,

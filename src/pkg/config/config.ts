@@ -75,6 +75,8 @@ const common = {
   S3_TIMEOUT_MS: deadline(30_000),
   // Cloudflare Queues: one send or sendBatch.
   QUEUE_TIMEOUT_MS: deadline(5_000),
+  // Upstash Redis: each command (search-cache reads keep their own, shorter budget).
+  REDIS_TIMEOUT_MS: deadline(1_000),
 };
 
 const apiOnly = {
@@ -155,7 +157,7 @@ const base = (raw: Raw<typeof common>) => ({
   queueTimeoutMs: raw.QUEUE_TIMEOUT_MS,
   cache:
     raw.UPSTASH_REDIS_REST_URL && raw.UPSTASH_REDIS_REST_TOKEN
-      ? { url: raw.UPSTASH_REDIS_REST_URL, token: raw.UPSTASH_REDIS_REST_TOKEN }
+      ? { url: raw.UPSTASH_REDIS_REST_URL, token: raw.UPSTASH_REDIS_REST_TOKEN, timeoutMs: raw.REDIS_TIMEOUT_MS }
       : undefined,
 });
 
