@@ -8,11 +8,16 @@ import { fallbackLogger } from "../middleware/request-log.ts";
 import { ApiError, DependencyError, type FieldError, PROBLEMS, type ProblemCode } from "./api-error.ts";
 import { PROBLEM_CONTENT_TYPE, problemBody } from "./problem.ts";
 
-const CODE_BY_STATUS = new Map<number, ProblemCode>(
-  Object.entries(PROBLEMS)
-    .filter(([code]) => code !== "validation_failed" && code !== "config_invalid")
-    .map(([code, problem]) => [problem.status, code as ProblemCode]),
-);
+/**
+ * The generic problem of each status, for errors that come with a status only (Hono's malformed
+ * JSON, unsupported media type, body limit): the first code listed for the status, so a malformed
+ * body is `bad_request`, never a later, specific code of the same status such as `invalid_grant`.
+ */
+const CODE_BY_STATUS = new Map<number, ProblemCode>();
+for (const [code, problem] of Object.entries(PROBLEMS)) {
+  if (code === "validation_failed" || code === "config_invalid" || CODE_BY_STATUS.has(problem.status)) continue;
+  CODE_BY_STATUS.set(problem.status, code as ProblemCode);
+}
 
 function respond(
   c: Context,

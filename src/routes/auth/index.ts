@@ -21,7 +21,7 @@ import { clientIp } from "../../gateway/rate-limit.ts";
 import { createSecretBox } from "../../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError, oauthError } from "../../pkg/errors/api-error.ts";
 import { fieldErrors } from "../../pkg/errors/handlers.ts";
-import { PROBLEM_CONTENT_TYPE, problemResponses } from "../../pkg/errors/problem.ts";
+import { PROBLEM_CONTENT_TYPE, ProblemSchema, problemResponses } from "../../pkg/errors/problem.ts";
 import { FORM_BODY, formAsJson } from "../../pkg/middleware/form-as-json.ts";
 import { OAUTH_ERROR_HEADERS } from "../../pkg/middleware/oauth-error-responses.ts";
 import { BEARER } from "../openapi.ts";
@@ -56,8 +56,9 @@ export function authDeps(c: Context<AppEnv>): AuthDeps {
 /** Errors of `/auth/refresh`: problems (`application/problem+json`) that also carry OAuth codes. */
 const oauthErrors = {
   400: {
-    description: "`invalid_request` or `invalid_grant`.",
-    content: { [PROBLEM_CONTENT_TYPE]: { schema: OAuthProblemSchema } },
+    description:
+      "`invalid_request` or `invalid_grant`; a body that is not JSON (or not a form) at all is a plain `bad_request` problem.",
+    content: { [PROBLEM_CONTENT_TYPE]: { schema: z.union([OAuthProblemSchema, ProblemSchema]) } },
   },
 };
 

@@ -38,7 +38,9 @@ const MfaGrant = z
   .refine((grant) => Boolean(grant.otp) !== Boolean(grant.recovery_code), {
     message: "give exactly one of otp and recovery_code",
     path: ["otp"],
-  });
+  })
+  // What the refinement checks, as the document can say it.
+  .openapi({ oneOf: [{ required: ["otp"] }, { required: ["recovery_code"] }] });
 
 export const TokenRequestSchema = z
   .discriminatedUnion("grant_type", [PasswordGrant, RefreshGrant, MfaGrant])
@@ -107,7 +109,7 @@ export const MfaDisableSchema = z
     message: "give exactly one of code and recoveryCode",
     path: ["code"],
   })
-  .openapi("MfaDisable");
+  .openapi("MfaDisable", { oneOf: [{ required: ["code"] }, { required: ["recoveryCode"] }] });
 
 export const RecoveryCodesSchema = z
   .object({ recoveryCodes: z.array(z.string()).openapi({ description: "Shown once; each works once." }) })

@@ -61,6 +61,19 @@ export const VersionParams = z.object({
 export const ShareParams = z.object({ id: uuid("id"), userId: uuid("userId") });
 
 const TAG = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,49}$/u;
+const MAX_TAGS = 20;
+
+/**
+ * Tags as the document states them: each (trimmed) a letter or digit then up to 49 letters,
+ * digits, spaces, dots, dashes or underscores, empty items ignored; a text holds at most MAX_TAGS
+ * comma-separated items, a list at most MAX_TAGS items of one tag each. Whatever matches is
+ * accepted; validation also takes a list of comma-separated texts, up to MAX_TAGS tags in all,
+ * which a pattern cannot count.
+ */
+const TAG_ITEM = "\\s*(?:[\\p{L}\\p{N}][\\p{L}\\p{N} _.-]{0,49}\\s*)?";
+export const TAG_LIST_PATTERN = `^${TAG_ITEM}(?:,${TAG_ITEM}){0,${MAX_TAGS - 1}}$`;
+const TAG_LIST = new RegExp(TAG_LIST_PATTERN, "u");
+const TAGS_DESCRIPTION = `Comma-separated tags (at most ${MAX_TAGS}, counted after splitting): each a letter or digit, then up to 49 letters, digits, spaces, dots, dashes or underscores; stored trimmed and lower-cased, once each.`;
 
 /** Tags as given (a list, or comma-separated strings): trimmed, lower-cased, unique, at most 20. */
 export const TagsSchema = z
@@ -71,11 +84,28 @@ export const TagsSchema = z
       .map((tag) => tag.trim().toLowerCase())
       .filter((tag) => tag !== ""),
   )
-  .pipe(z.array(z.string().regex(TAG, "a tag is 1-50 letters, digits, spaces, dots, dashes or underscores")).max(20))
+  .pipe(
+    z.array(z.string().regex(TAG, "a tag is 1-50 letters, digits, spaces, dots, dashes or underscores")).max(MAX_TAGS),
+  )
   .transform((tags) => [...new Set(tags)])
-  .openapi({ example: ["finance", "2026"] });
+  .openapi({
+    anyOf: [
+      { type: "array", items: { type: "string", pattern: `^${TAG_ITEM}$` }, maxItems: MAX_TAGS },
+      { type: "string", pattern: TAG_LIST_PATTERN },
+    ],
+    description: TAGS_DESCRIPTION,
+    example: ["finance", "2026"],
+  });
 
-export const TitleSchema = text().trim().min(1).max(255).openapi({ example: "Q3 report" });
+/** Text with at least one character that is not white space: trimmed, it is not empty. */
+const NOT_BLANK = /\S/;
+
+export const TitleSchema = text()
+  .regex(NOT_BLANK, "must not be blank")
+  .trim()
+  .min(1)
+  .max(255)
+  .openapi({ example: "Q3 report" });
 
 /** Title and tags of an upload, from form fields or query parameters. */
 export const UploadFieldsSchema = z.object({ title: TitleSchema.optional(), tags: TagsSchema.optional() });
@@ -85,17 +115,20 @@ export const UploadQuery = z.object({
   tags: z
     .string()
     .max(1100)
+    // A refinement, not .regex(): the document generator writes a flagged regex as "…$/u".
+    .refine((value) => TAG_LIST.test(value), `comma-separated tags, at most ${MAX_TAGS}`)
     .optional()
-    .openapi({ param: { name: "tags", in: "query" }, description: "Comma-separated." }),
+    .openapi({ param: { name: "tags", in: "query" }, pattern: TAG_LIST_PATTERN, description: TAGS_DESCRIPTION }),
 });
 
 export const UpdateDocumentSchema = z
   .strictObject({ title: TitleSchema.optional(), tags: TagsSchema.optional() })
   .refine((body) => body.title !== undefined || body.tags !== undefined, { message: "give title or tags" })
-  .openapi("DocumentUpdate");
+  .openapi("DocumentUpdate", { minProperties: 1 });
 
 export const ListDocumentsQuery = PageQuery.extend({
   tag: text()
+    .regex(NOT_BLANK, "must not be blank")
     .trim()
     .toLowerCase()
     .min(1)
@@ -149,7 +182,12 @@ export const ContentQuery = VersionQuery.extend({
 
 export const ShareRequestSchema = z
   .strictObject({
-    user: text().trim().min(1).max(255).openapi({ description: "The email or username to share with." }),
+    user: text()
+      .regex(NOT_BLANK, "must not be blank")
+      .trim()
+      .min(1)
+      .max(255)
+      .openapi({ description: "The email or username to share with." }),
     access: z.enum(SHARE_ACCESS),
   })
   .openapi("ShareRequest");
@@ -161,10 +199,21 @@ export const UploadBodyDocumentation = {
     file: {
       type: "string" as const,
       format: "binary",
-      description: `One of: ${Object.keys(ALLOWED_TYPES).join(", ")}.`,
+      minLength: 1,
+      description: `Not empty. One of: ${Object.keys(ALLOWED_TYPES).join(", ")}.`,
     },
-    title: { type: "string" as const, maxLength: 255, description: "Defaults to the file name." },
-    tags: { type: "string" as const, description: "Comma-separated; or repeat the field." },
+    title: {
+      type: "string" as const,
+      minLength: 1,
+      maxLength: 255,
+      pattern: NOT_BLANK.source,
+      description: "Defaults to the file name.",
+    },
+    tags: {
+      type: "string" as const,
+      pattern: TAG_LIST_PATTERN,
+      description: `${TAGS_DESCRIPTION} The field may repeat.`,
+    },
   },
 };
 

@@ -46,7 +46,7 @@ const UrlSchema = z
   .url({ protocol: /^https?$/ })
   .max(2048)
   .check(storableText)
-  .openapi({ example: "https://example.com/hooks/techcorp" });
+  .openapi({ pattern: "^https?://", example: "https://example.com/hooks/techcorp" });
 
 export const CreateWebhookSchema = z
   .strictObject({ url: UrlSchema, events: EventsSchema.default([]) })
@@ -55,7 +55,7 @@ export const CreateWebhookSchema = z
 export const UpdateWebhookSchema = z
   .strictObject({ url: UrlSchema.optional(), events: EventsSchema.optional(), active: z.boolean().optional() })
   .refine((body) => Object.keys(body).length > 0, { message: "give url, events or active" })
-  .openapi("WebhookUpdate");
+  .openapi("WebhookUpdate", { minProperties: 1 });
 
 export const WebhookSchema = z
   .object({

@@ -79,6 +79,7 @@ export const SearchResponseSchema = z
 
 export const SuggestQuery = z.object({
   q: text()
+    .regex(/\S/, "must not be blank")
     .trim()
     .min(1)
     .max(100)

@@ -53,7 +53,19 @@ const username = z
   .max(100)
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, dot, dash and underscore, starting with a letter or digit");
 
-const email = z.email().max(255);
+// `format: email` alone would promise RFC 5321's addresses; the pattern is the one zod checks.
+const email = z.email().max(255).openapi({ pattern: z.regexes.email.source });
+
+/**
+ * An IANA time zone by its canonical name, as the runtime's ICU lists them (`UTC` included), so
+ * that the document enumerates exactly what is accepted rather than "whatever Intl takes".
+ */
+const TimeZoneSchema = z
+  .enum(["UTC", ...Intl.supportedValuesOf("timeZone").filter((zone) => zone !== "UTC")])
+  .openapi("TimeZone", { description: "An IANA time zone (canonical name)." });
+
+/** Text with at least one character that is not white space: trimmed, it is not empty. */
+const NOT_BLANK = /\S/;
 
 export const PasswordSchema = z
   .string()
@@ -66,13 +78,15 @@ export const RegisterSchema = z
     email,
     username,
     password: PasswordSchema,
-    displayName: text().trim().min(1).max(100).optional(),
+    displayName: text().regex(NOT_BLANK, "must not be blank").trim().min(1).max(100).optional(),
   })
   .refine((body) => !body.password.toLowerCase().includes(body.username.toLowerCase()), {
     message: "must not contain the username",
     path: ["password"],
   })
-  .openapi("Registration");
+  .openapi("Registration", {
+    description: "The password must not contain the username (compared case-insensitively).",
+  });
 
 const preferences = z
   .record(z.string().max(64), z.unknown())
@@ -80,15 +94,18 @@ const preferences = z
   .refine((value) => new TextEncoder().encode(JSON.stringify(value)).byteLength <= MAX_PREFERENCES_BYTES, {
     message: `at most ${MAX_PREFERENCES_BYTES} bytes of JSON`,
   })
-  .openapi({ description: "Merged into the stored preferences; a key set to null is removed." });
+  .openapi({
+    description: `Merged into the stored preferences; a key set to null is removed. Keys of at most 64 characters, at most ${MAX_PREFERENCES_BYTES} bytes of JSON.`,
+  });
 
 const profileFields = {
-  displayName: text().trim().min(1).max(100).nullable().optional(),
+  displayName: text().regex(NOT_BLANK, "must not be blank").trim().min(1).max(100).nullable().optional(),
   bio: text().max(500).nullable().optional(),
   avatarUrl: z
     .url({ protocol: /^https$/ })
     .max(2048)
     .check(storableText)
+    .openapi({ pattern: "^https://", description: "An https URL." })
     .nullable()
     .optional(),
   locale: z
@@ -97,18 +114,7 @@ const profileFields = {
     .max(35)
     .nullable()
     .optional(),
-  timezone: text()
-    .max(64)
-    .refine((tz) => {
-      try {
-        new Intl.DateTimeFormat("en", { timeZone: tz });
-        return true;
-      } catch {
-        return false;
-      }
-    }, "an IANA time zone")
-    .nullable()
-    .optional(),
+  timezone: TimeZoneSchema.nullable().optional(),
   preferences: preferences.optional(),
 };
 
@@ -144,6 +150,7 @@ export const ListUsersQuery = PageQuery.extend({
     .optional()
     .openapi({ param: { name: "status", in: "query" } }),
   search: text()
+    .regex(NOT_BLANK, "must not be blank")
     .trim()
     .min(1)
     .max(100)
