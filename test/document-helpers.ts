@@ -1,5 +1,5 @@
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
-import { api, eventually } from "./helpers.ts";
+import { api, apiWith, eventually } from "./helpers.ts";
 
 export interface DocumentJson {
   id: string;
@@ -76,6 +76,35 @@ export function rawUpload(
   };
   const qs = query.toString();
   return api(`${options.path ?? "/documents"}${qs ? `?${qs}` : ""}`, init);
+}
+
+/** A raw text upload to the worker with other bindings (an outage stack, short deadlines). */
+export function rawUploadWith(
+  bindings: Partial<Env> & object,
+  auth: Headers,
+  title: string,
+  body: BodyInit,
+): Promise<Response> {
+  return apiWith(bindings, `/documents?title=${encodeURIComponent(title)}`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "text/plain" },
+    body,
+    duplex: "half",
+  } as RequestInit);
+}
+
+/** A body that runs `midway` after its first chunk, then sends the rest. */
+export function bodyWithPause(midway: () => Promise<void>): ReadableStream<Uint8Array> {
+  const chunk = new TextEncoder().encode("line of a report\n".repeat(512));
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === 1) await midway();
+      if (sent === 4) return controller.close();
+      controller.enqueue(chunk);
+      sent += 1;
+    },
+  });
 }
 
 /** Uploads and returns the created document (fails the test otherwise). */

@@ -9,7 +9,7 @@ import { loadApiConfig, loadProcessorConfig } from "../../src/pkg/config/config.
 import { DependencyError } from "../../src/pkg/errors/api-error.ts";
 import { DeadlineExceededError } from "../../src/pkg/errors/deadline.ts";
 import { createQueuePublisher } from "../../src/pkg/queue/events.ts";
-import { keysIn } from "../document-helpers.ts";
+import { bodyWithPause, keysIn, rawUploadWith } from "../document-helpers.ts";
 import { apiWith, eventually, expectProblem, outage, outageBindings, outageUser, testEnv } from "../helpers.ts";
 
 // Every call to a dependency has a deadline (README, "Deadlines"). These tests freeze a real
@@ -89,35 +89,13 @@ async function uncoveredObjects(before: string[]): Promise<string[]> {
   return (await keysIn(outageEnv, "documents/")).filter((key) => !before.includes(key) && !intents.has(key));
 }
 
-/** A body that runs `midway` after its first chunk, then sends the rest. */
-function bodyWithPause(midway: () => Promise<void>): ReadableStream<Uint8Array> {
-  const chunk = new TextEncoder().encode("line of a report\n".repeat(512));
-  let sent = 0;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (sent === 1) await midway();
-      if (sent === 4) return controller.close();
-      controller.enqueue(chunk);
-      sent += 1;
-    },
-  });
-}
-
-const upload = (auth: Record<string, string>, title: string, body: BodyInit) =>
-  apiWith(bindings, `/documents?title=${encodeURIComponent(title)}`, {
-    method: "POST",
-    headers: { ...auth, "content-type": "text/plain" },
-    body,
-    duplex: "half",
-  } as RequestInit);
-
 describe("S3 frozen", () => {
   it("an upload answers 503 within the deadline and stores nothing", async () => {
     const auth = await outageUser();
     const before = await keysIn(outageEnv, "documents/");
     const title = "s3 frozen before upload";
     await freeze("s3");
-    await expectUnavailableInTime(await timed(() => upload(auth, title, "content")), "storage");
+    await expectUnavailableInTime(await timed(() => rawUploadWith(bindings, auth, title, "content")), "storage");
     await thaw("s3");
     expect(await rowsTitled(title)).toBe(0);
     expect(await uncoveredObjects(before)).toEqual([]);
@@ -128,7 +106,8 @@ describe("S3 frozen", () => {
     const before = await keysIn(outageEnv, "documents/");
     const title = "s3 freezes midway";
     const answer = await timed(() =>
-      upload(
+      rawUploadWith(
+        bindings,
         auth,
         title,
         bodyWithPause(() => freeze("s3")),
@@ -167,7 +146,7 @@ describe("S3 frozen", () => {
 
   it("a download answers 503 within the deadline", async () => {
     const auth = await outageUser();
-    const res = await upload(auth, "download while s3 frozen", "the content");
+    const res = await rawUploadWith(bindings, auth, "download while s3 frozen", "the content");
     expect(res.status).toBe(201);
     const { id } = (await res.json()) as { id: string };
     // The processor of these tests serves the shared stack; mark the version scanned here.
@@ -230,7 +209,8 @@ describe("Postgres frozen", () => {
     const title = "postgres freezes midway";
     // The intent is recorded on the request's connection, which stays open while the body streams.
     const answer = await timed(() =>
-      upload(
+      rawUploadWith(
+        bindings,
         auth,
         title,
         bodyWithPause(() => freeze("postgres")),
@@ -262,7 +242,7 @@ describe("Postgres slower than the deadline at commit", () => {
       `create constraint trigger deadline_test_slow_commit after insert on documents deferrable initially deferred for each row when (new.title = '${title}') execute function deadline_test_slow_commit()`,
     );
     try {
-      const problem = await expectProblem(await upload(auth, title, "committed late"), 503);
+      const problem = await expectProblem(await rawUploadWith(bindings, auth, title, "committed late"), 503);
       // Not "nothing was changed": the client must check before uploading again.
       expect(problem.detail).toBe(
         "postgres did not confirm the change in time; it may or may not have been made. Check before retrying.",

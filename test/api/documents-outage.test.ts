@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { documents, uploadIntents } from "../../src/db/schema/documents.ts";
-import { keysIn } from "../document-helpers.ts";
+import { bodyWithPause, keysIn, rawUploadWith } from "../document-helpers.ts";
 import { apiWith, expectProblem, outage, outageBindings, outageUser } from "../helpers.ts";
 
 // Uploads against a stack whose services these tests stop (never the shared one), by a user
@@ -53,34 +53,12 @@ async function intentCount(): Promise<number> {
   }
 }
 
-/** A body that runs `midway` after its first chunk, then sends the rest. */
-function bodyWithPause(midway: () => Promise<void>): ReadableStream<Uint8Array> {
-  const chunk = new TextEncoder().encode("line of a report\n".repeat(512));
-  let sent = 0;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (sent === 1) await midway();
-      if (sent === 4) return controller.close();
-      controller.enqueue(chunk);
-      sent += 1;
-    },
-  });
-}
-
-const upload = (auth: Record<string, string>, title: string, body: BodyInit) =>
-  apiWith(outageEnv, `/documents?title=${encodeURIComponent(title)}`, {
-    method: "POST",
-    headers: { ...auth, "content-type": "text/plain" },
-    body,
-    duplex: "half",
-  } as RequestInit);
-
 describe("an upload while a dependency is down leaves nothing half-written", () => {
   it("S3 down: 503, no row, no object", async () => {
     const auth = await outageUser();
     const before = await keysIn(outageEnv, "documents/");
     await stop("s3");
-    const problem = await expectProblem(await upload(auth, "during s3 outage", "content"), 503);
+    const problem = await expectProblem(await rawUploadWith(outageEnv, auth, "during s3 outage", "content"), 503);
     expect(problem.detail).toContain("storage");
     await start("s3");
     expect(await rowsTitled("during s3 outage")).toBe(0);
@@ -91,7 +69,8 @@ describe("an upload while a dependency is down leaves nothing half-written", () 
     const auth = await outageUser();
     const title = "s3 dies midway";
     const problem = await expectProblem(
-      await upload(
+      await rawUploadWith(
+        outageEnv,
         auth,
         title,
         bodyWithPause(() => stop("s3")),
@@ -107,7 +86,7 @@ describe("an upload while a dependency is down leaves nothing half-written", () 
     const auth = await outageUser();
     const before = await keysIn(outageEnv, "documents/");
     await stop("postgres");
-    const problem = await expectProblem(await upload(auth, "during postgres outage", "content"), 503);
+    const problem = await expectProblem(await rawUploadWith(outageEnv, auth, "during postgres outage", "content"), 503);
     expect(problem.detail).toContain("postgres");
     expect(await keysIn(outageEnv, "documents/")).toEqual(before);
     await start("postgres");
@@ -121,7 +100,8 @@ describe("an upload while a dependency is down leaves nothing half-written", () 
     const title = "postgres dies midway";
     // The intent is recorded and streaming has begun when the database goes away.
     const problem = await expectProblem(
-      await upload(
+      await rawUploadWith(
+        outageEnv,
         auth,
         title,
         bodyWithPause(() => stop("postgres")),

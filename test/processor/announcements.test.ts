@@ -1,8 +1,6 @@
-import { createScheduledController } from "cloudflare:test";
 import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { documentVersions } from "../../src/db/schema/documents.ts";
-import worker from "../../workers/processor/index.ts";
 import { png } from "../fixtures/files.ts";
 import {
   asSystem,
@@ -11,7 +9,7 @@ import {
   documentOf,
   eventually,
   notificationsOf,
-  testEnv,
+  runSweep,
   thumbnails,
   uploadedDocument,
   uploadedEvent,
@@ -19,11 +17,6 @@ import {
 } from "./helpers.ts";
 
 // What the world sees (notifications, searchable text, events) follows the state it announces.
-
-async function runSweep(at: Date) {
-  const controller = createScheduledController({ scheduledTime: at, cron: "*/10 * * * *" });
-  await worker.scheduled(controller, testEnv);
-}
 
 /** Whether some session waits for a lock right now (the pipeline blocked behind our transaction). */
 const someoneWaits = () =>
@@ -91,7 +84,7 @@ describe("state first, then what announces it", () => {
         .set({ status: "scanning", updatedAt: sql`now() - interval '2 hours'` })
         .where(eq(documentVersions.documentId, doc.documentId)),
     );
-    await runSweep(new Date());
+    await runSweep();
     expect(await notificationKinds(doc.ownerId, 1)).toEqual(["document.failed"]);
 
     // The event whose processing was lost arrives after all: the version stays failed and the
@@ -122,7 +115,7 @@ describe("state first, then what announces it", () => {
         .set({ updatedAt: sql`now() - interval '10 minutes'` })
         .where(eq(documentVersions.documentId, doc.documentId)),
     );
-    await runSweep(new Date());
+    await runSweep();
     // Through the real queue, to the pipeline.
     const ready = await eventually(async () => {
       const document = await documentOf(doc.documentId);

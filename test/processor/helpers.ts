@@ -1,4 +1,10 @@
-import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  env,
+  getQueueResult,
+} from "cloudflare:test";
 import { eq } from "drizzle-orm";
 import { asActor, SYSTEM, type Transaction } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
@@ -118,3 +124,9 @@ export const contentOf = (documentId: string) =>
 
 export const notificationsOf = (userId: string) =>
   asSystem((tx) => tx.select().from(notifications).where(eq(notifications.userId, userId)));
+
+/** Runs the processor's cron handler (the sweeper) as the runtime would, at `at`. */
+export async function runSweep(at: Date = new Date()) {
+  const controller = createScheduledController({ scheduledTime: at, cron: "*/10 * * * *" });
+  await worker.scheduled(controller, testEnv);
+}

@@ -1,9 +1,7 @@
-import { createScheduledController } from "cloudflare:test";
 import { eq, inArray, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { documents, documentVersions, uploadIntents } from "../../src/db/schema/documents.ts";
 import { searchVocabulary } from "../../src/db/schema/search.ts";
-import worker from "../../workers/processor/index.ts";
 import { png } from "../fixtures/files.ts";
 import {
   asSystem,
@@ -11,19 +9,13 @@ import {
   documentOf,
   eventually,
   notificationsOf,
+  runSweep,
   storage,
-  testEnv,
   thumbnails,
   uploadedDocument,
   uploadedEvent,
   versionOf,
 } from "./helpers.ts";
-
-/** Runs the cron handler as the runtime would, at `at`. */
-async function runSweep(at: Date) {
-  const controller = createScheduledController({ scheduledTime: at, cron: "*/10 * * * *" });
-  await worker.scheduled(controller, testEnv);
-}
 
 describe("the sweeper (cron)", () => {
   it("fails a version stuck in a transient status and tells the owner", async () => {
@@ -36,7 +28,7 @@ describe("the sweeper (cron)", () => {
         .where(eq(documentVersions.documentId, doc.documentId)),
     );
     const fresh = await uploadedDocument("just uploaded", "text/plain");
-    await runSweep(new Date());
+    await runSweep();
 
     const version = await versionOf(doc.documentId);
     expect(version?.status).toBe("failed");
@@ -63,7 +55,7 @@ describe("the sweeper (cron)", () => {
         tx.insert(uploadIntents).values({ storageKey: key, createdAt: sql`now() - ${age}::interval` }),
       );
     }
-    await runSweep(new Date());
+    await runSweep();
     expect(await storage.head(orphan)).toBeNull();
     expect(await asSystem((tx) => tx.select().from(uploadIntents).where(eq(uploadIntents.storageKey, orphan)))).toEqual(
       [],
@@ -81,7 +73,7 @@ describe("the sweeper (cron)", () => {
       tx.insert(uploadIntents).values({ storageKey: doc.storageKey, createdAt: sql`now() - interval '25 hours'` }),
     );
 
-    await runSweep(new Date());
+    await runSweep();
     expect(await storage.head(doc.storageKey)).not.toBeNull();
     // The leaked intent is gone, so nothing will try again.
     expect(
@@ -107,7 +99,7 @@ describe("the sweeper (cron)", () => {
         .where(eq(documents.id, recent.documentId));
     });
 
-    await runSweep(new Date());
+    await runSweep();
     expect(await documentOf(old.documentId)).toBeUndefined();
     expect(await versionOf(old.documentId)).toBeUndefined();
     expect(await storage.head(old.storageKey)).toBeNull();
@@ -150,7 +142,7 @@ describe("the sweeper (cron)", () => {
         .set({ deletedAt: sql`now() - interval '8 days'` })
         .where(eq(documents.id, purged.documentId)),
     );
-    await runSweep(new Date());
+    await runSweep();
     expect(await documentOf(purged.documentId)).toBeUndefined();
     // Its own word and tag are gone; a word another document still has stays.
     expect(await vocabulary()).toEqual([shared]);
