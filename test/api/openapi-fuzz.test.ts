@@ -169,9 +169,14 @@ function stringArbitrary(schema: Schema): fc.Arbitrary<string> {
   if (schema.pattern) {
     return fc.stringMatching(new RegExp(schema.pattern, "u")).filter(fits);
   }
-  const longest = fc.string({ unit: textUnit, minLength: max, maxLength: max });
   const short = fc.string({ unit: textUnit, minLength: min, maxLength: Math.min(max, min + 30) });
-  return max > min + 30 ? fc.oneof({ weight: 5, arbitrary: short }, { weight: 1, arbitrary: longest }) : short;
+  // The edges: as long as allowed, and only white space (which a trim-then-check would refuse).
+  const edges: fc.Arbitrary<string>[] = [];
+  if (max > min + 30) edges.push(fc.string({ unit: textUnit, minLength: max, maxLength: max }));
+  if (min <= 3) {
+    edges.push(fc.string({ unit: fc.constantFrom(" ", "\t", "\u00a0"), minLength: min, maxLength: Math.min(max, 3) }));
+  }
+  return fc.oneof({ weight: 6, arbitrary: short }, ...edges.map((arbitrary) => ({ weight: 1, arbitrary })));
 }
 
 function matchesPattern(schema: Schema, value: string): boolean {
