@@ -352,6 +352,9 @@ function realIds(path: string, name: string): string[] {
   return [];
 }
 
+/** Names every JavaScript object answers to, for lookups by a client's key. */
+const PROTOTYPE_KEYS = fc.constantFrom("toString", "constructor", "__proto__", "hasOwnProperty");
+
 /** Operations that end the caller's session: each request gets a session of its own. */
 const ENDS_SESSION = new Set(["post /auth/logout", "delete /auth/sessions", "delete /auth/sessions/{id}"]);
 
@@ -365,7 +368,7 @@ function pathArbitrary(path: string, parameter: Parameter): fc.Arbitrary<string>
     return fc.oneof({ weight: 3, arbitrary: fc.constantFrom("1", "2") }, { weight: 1, arbitrary: asText(schema) });
   }
   if (parameter.name === "code" && path === "/problems/{code}") {
-    return fc.oneof(fc.constantFrom("validation_failed", "not_found"), asText(schema));
+    return fc.oneof(fc.constantFrom("validation_failed", "not_found"), asText(schema), PROTOTYPE_KEYS);
   }
   return asText(schema);
 }

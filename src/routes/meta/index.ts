@@ -105,7 +105,8 @@ export function metaRouter(app: OpenAPIHono<AppEnv>) {
     .openapi(docsCssRoute, (c) => c.body(DOCS_CSS, 200, { "content-type": "text/css; charset=utf-8" }))
     .openapi(problemRoute, (c) => {
       const { code } = c.req.valid("param");
-      if (!(code in PROBLEMS)) throw new ApiError("not_found", { detail: `No problem type ${code}.` });
+      // Own keys only: `toString` or `constructor` are in every object, not problem types.
+      if (!Object.hasOwn(PROBLEMS, code)) throw new ApiError("not_found", { detail: `No problem type ${code}.` });
       const problem = PROBLEMS[code as ProblemCode];
       return c.json({ code, status: problem.status, title: problem.title, description: problem.description }, 200);
     });
