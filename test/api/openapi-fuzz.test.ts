@@ -517,6 +517,9 @@ function invalidDraft(key: string, path: string, operation: Operation): fc.Arbit
         ...draft,
         body: { type: "application/json", payload: MALFORMED, shown: "{ (malformed)" },
       })),
+      // The right body under a type the operation does not take, and no body at all.
+      valid.map((draft) => ({ ...draft, body: draft.body && { ...draft.body, type: "text/plain" } })),
+      valid.map((draft) => ({ ...draft, body: undefined })),
     );
   }
   const content = operation.requestBody?.content ?? {};

@@ -228,7 +228,7 @@ const mfaConfirmRoute = createRoute({
       description: "MFA is on; the one-time recovery codes.",
       content: { "application/json": { schema: RecoveryCodesSchema } },
     },
-    ...problemResponses(400, 401, 409, 503),
+    ...problemResponses(400, 401, 409, 415, 503),
   },
 });
 
@@ -240,7 +240,7 @@ const mfaDisableRoute = createRoute({
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: { body: { required: true, content: { "application/json": { schema: MfaDisableSchema } } } },
-  responses: { 204: { description: "MFA is off." }, ...problemResponses(400, 401, 409, 503) },
+  responses: { 204: { description: "MFA is off." }, ...problemResponses(400, 401, 409, 415, 503) },
 });
 
 /** The answer to a login whose account has MFA on: finish it with a code and this token. */

@@ -119,7 +119,10 @@ const profileFields = {
 };
 
 /** What a user may change about themselves. Unknown fields (role, status, email, …) are refused, never ignored. */
-export const ProfilePatchSchema = z.strictObject(profileFields).openapi("ProfilePatch");
+export const ProfilePatchSchema = z
+  .strictObject(profileFields)
+  .refine((body) => Object.keys(body).length > 0, { message: "give at least one field" })
+  .openapi("ProfilePatch", { minProperties: 1 });
 
 /** What an administrator may change about a user's profile and identity. */
 export const AdminUserPatchSchema = z
@@ -129,7 +132,8 @@ export const AdminUserPatchSchema = z
     username: username.optional(),
     emailVerified: z.boolean().optional(),
   })
-  .openapi("AdminUserPatch");
+  .refine((body) => Object.keys(body).length > 0, { message: "give at least one field" })
+  .openapi("AdminUserPatch", { minProperties: 1 });
 
 export const RoleSchema = z.strictObject({ role: z.enum(USER_ROLES) }).openapi("RoleChange");
 
