@@ -1,5 +1,6 @@
-import { like } from "drizzle-orm";
+import { like, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import repair from "../../migrations/0009_upload_intents_recorded.sql?raw";
 import { uploadIntents } from "../../src/db/schema/documents.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, formUpload, keysIn, processed, rawUpload } from "../document-helpers.ts";
@@ -55,5 +56,25 @@ describe("upload intents end with the upload, whoever uploads", () => {
     const admin = await signedInAdmin();
     const doc = await created(rawUpload(admin.auth, "by an admin", "text/plain"));
     expect(await intentsOf(doc.id)).toEqual([]);
+  });
+});
+
+describe("migration 0009 repairs what the bug left", () => {
+  it("removes intents whose key a version records, and keeps the others", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(rawUpload(auth, "uploaded before the fix", "text/plain"));
+    const [key] = await keysIn(stackEnv, `documents/${doc.id}/`);
+    if (!key) throw new Error("no object stored");
+    const orphan = `documents/${doc.id}/${crypto.randomUUID()}`;
+    // What the bug left: the finished upload's intent, beside a real orphan's.
+    await asSystem((tx) => tx.insert(uploadIntents).values([{ storageKey: key }, { storageKey: orphan }]));
+
+    const statements = repair.split("--> statement-breakpoint").map((statement) => statement.trim());
+    await asSystem(async (tx) => {
+      for (const statement of statements.filter((s) => /^(--[^\n]*\n)*\s*(SELECT|DELETE)/i.test(s))) {
+        await tx.execute(sql.raw(statement));
+      }
+    });
+    expect((await intentsOf(doc.id)).map((row) => row.key)).toEqual([orphan]);
   });
 });
