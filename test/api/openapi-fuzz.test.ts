@@ -421,13 +421,19 @@ function bodyArbitrary(operation: Operation): fc.Arbitrary<Draft["body"]> {
   return body.required ? any : fc.option(any, { nil: undefined });
 }
 
+/** The small files a binary schema allows: an empty one too, unless its `minLength` forbids it. */
+function filesFor(schema: Schema | undefined): typeof SMALL_FILES {
+  const empty = { type: "text/plain", name: "empty.txt", bytes: "" };
+  return (schema?.minLength ?? 0) > 0 ? SMALL_FILES : [...SMALL_FILES, empty];
+}
+
 function mediaArbitrary(type: string, media: MediaType): fc.Arbitrary<NonNullable<Draft["body"]>> {
   const schema = media.schema ?? {};
   if (type === "multipart/form-data") {
     const fields = resolve(schema).properties ?? {};
     return fc
       .tuple(
-        fc.constantFrom(...SMALL_FILES),
+        fc.constantFrom(...filesFor(fields.file)),
         fc.option(fields.title ? valueArbitrary(fields.title) : fc.constant(undefined), { nil: undefined }),
         fc.option(fields.tags ? valueArbitrary(fields.tags) : fc.constant(undefined), { nil: undefined }),
       )
@@ -440,7 +446,9 @@ function mediaArbitrary(type: string, media: MediaType): fc.Arbitrary<NonNullabl
       });
   }
   if (type === "*/*") {
-    return fc.constantFrom(...SMALL_FILES).map((file) => ({ type: file.type, payload: file.bytes, shown: file.bytes }));
+    return fc
+      .constantFrom(...filesFor(schema))
+      .map((file) => ({ type: file.type, payload: file.bytes, shown: file.bytes || "(empty)" }));
   }
   // Marked rather than filtered: a filter spins for ever on a schema it cannot satisfy.
   return valueArbitrary(schema).map((value) => ({
@@ -523,7 +531,7 @@ function invalidDraft(key: string, path: string, operation: Operation): fc.Arbit
     );
   }
   const content = operation.requestBody?.content ?? {};
-  if (content["multipart/form-data"]) {
+  if ((content["multipart/form-data"]?.schema?.properties?.file?.minLength ?? 0) > 0) {
     mutations.push(
       valid.map((draft) => {
         const form = new FormData();
@@ -532,7 +540,7 @@ function invalidDraft(key: string, path: string, operation: Operation): fc.Arbit
       }),
     );
   }
-  if (content["*/*"]) {
+  if ((content["*/*"]?.schema?.minLength ?? 0) > 0) {
     mutations.push(valid.map((draft) => ({ ...draft, body: { type: "text/plain", payload: "", shown: "(empty)" } })));
   }
   return mutations.length > 0 ? fc.oneof(...mutations) : undefined;

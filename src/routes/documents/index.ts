@@ -77,7 +77,7 @@ const uploadBody = {
     "`multipart/form-data` with a `file` part (and `title`, `tags` fields in any order), or the file itself as the body with its own Content-Type (title and tags in the query). The declared type must be allowed and agree with the file's first bytes.",
   content: {
     "multipart/form-data": { schema: UploadBodyDocumentation },
-    "*/*": { schema: z.string().openapi({ format: "binary" }) },
+    "*/*": { schema: z.string().min(1).openapi({ format: "binary", description: "The file itself; not empty." }) },
   },
 };
 
