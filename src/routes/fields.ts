@@ -4,7 +4,7 @@ import { INT4_MAX, isPostgresInstant, jsonProblem, textProblem } from "../pkg/va
 /**
  * Zod building blocks for every request value that reaches Postgres, so that a value Postgres
  * cannot hold is a 400 naming the field rather than a data exception (SQLSTATE class 22) and a 500.
- * Route schemas start from these instead of `z.string()`, `z.coerce.number()` or `z.iso.datetime()`.
+ * Route schemas start from these instead of `z.string()`, `z.coerce.number()` (integerParam) or `z.iso.datetime()`.
  */
 
 /** A check for any string schema (`z.url().check(storableText)`): Postgres `text` can hold the value. */
@@ -14,16 +14,51 @@ export const storableText: z.core.CheckFn<string> = (ctx) => {
 };
 
 /**
- * A string Postgres `text` can hold: no U+0000 and no unpaired surrogate (see `textProblem`).
- * Chain `.trim()`, `.min()`, `.max()`, `.regex()` on it as on `z.string()`.
+ * What `storableText` checks, as a JSON Schema pattern for the document: no U+0000, and a
+ * surrogate only as the first half of a pair (ECMA-262; it means the same with or without the
+ * `u` flag, which JSON Schema validators use).
  */
-export const text = () => z.string().check(storableText);
+export const STORABLE_TEXT_PATTERN = "^(?:[^\\u0000\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF])*$";
 
 /**
- * A whole number in `integer` (int4) range, at least `min`, from a JSON number or a query or path
- * string (`2147483648` is a 400 here, not SQLSTATE 22003 in Postgres).
+ * A string Postgres `text` can hold: no U+0000 and no unpaired surrogate (see `textProblem`).
+ * Chain `.trim()`, `.min()`, `.max()` on it as on `z.string()`. The document shows one pattern
+ * per string, STORABLE_TEXT_PATTERN: a field with a pattern of its own must state both.
  */
-export const int4 = (min = 1) => z.coerce.number().int().min(min).max(INT4_MAX);
+export const text = () => z.string().check(storableText).openapi({ pattern: STORABLE_TEXT_PATTERN });
+
+/** STORABLE_TEXT_PATTERN with at least one character that is not white space. */
+export const NON_BLANK_TEXT_PATTERN = `(?=[\\s\\S]*\\S)${STORABLE_TEXT_PATTERN}`;
+
+/**
+ * Text as `text()` with at least one character that is not white space, so that `.trim().min(1)`
+ * after it refuses nothing the document allows.
+ */
+export const nonBlankText = () =>
+  z.string().check(storableText).regex(/\S/, "must not be blank").openapi({ pattern: NON_BLANK_TEXT_PATTERN });
+
+/** A whole number as a query or path parameter writes it: decimal digits and nothing else. */
+const DECIMAL_DIGITS = /^[0-9]+$/;
+
+/**
+ * A whole number from a query or path parameter, `min` to `max`: only decimal digits (`^[0-9]+$`),
+ * so `1e3`, `0x10`, `+5`, ` 5` and `5.0`, which `Number()` would read as numbers, are a 400 naming
+ * the parameter. Documented as `type: integer` with its bounds (OpenAPI 3.1 §4.8.12.4, parameters
+ * in the simple style: the number is sent as its digits).
+ */
+export const integerParam = (min: number, max: number) =>
+  z
+    .string()
+    .regex(DECIMAL_DIGITS, "must be a whole number in decimal digits (0-9)")
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .openapi({ type: "integer", minimum: min, maximum: max });
+
+/**
+ * A parameter in `integer` (int4) range, at least `min` (see `integerParam`): `2147483648` is a
+ * 400 here, not SQLSTATE 22003 in Postgres.
+ */
+export const int4 = (min = 1) => integerParam(min, INT4_MAX);
 
 /**
  * An RFC 3339 date-time with a zone (`Z` or an offset) whose instant Postgres can read as a

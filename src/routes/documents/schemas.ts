@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import { DOCUMENT_STATUSES, SCAN_RESULTS, SHARE_ACCESS } from "../../db/schema/documents.ts";
 import { ALLOWED_TYPES } from "../../documents/content-types.ts";
-import { instant, int4, text } from "../fields.ts";
+import { instant, int4, NON_BLANK_TEXT_PATTERN, nonBlankText, text } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
 const uuid = (name: string, where: "path" | "query" = "path") => z.uuid().openapi({ param: { name, in: where } });
@@ -97,15 +97,7 @@ export const TagsSchema = z
     example: ["finance", "2026"],
   });
 
-/** Text with at least one character that is not white space: trimmed, it is not empty. */
-const NOT_BLANK = /\S/;
-
-export const TitleSchema = text()
-  .regex(NOT_BLANK, "must not be blank")
-  .trim()
-  .min(1)
-  .max(255)
-  .openapi({ example: "Q3 report" });
+export const TitleSchema = nonBlankText().trim().min(1).max(255).openapi({ example: "Q3 report" });
 
 /** Title and tags of an upload, from form fields or query parameters. */
 export const UploadFieldsSchema = z.object({ title: TitleSchema.optional(), tags: TagsSchema.optional() });
@@ -127,8 +119,7 @@ export const UpdateDocumentSchema = z
   .openapi("DocumentUpdate", { minProperties: 1 });
 
 export const ListDocumentsQuery = PageQuery.extend({
-  tag: text()
-    .regex(NOT_BLANK, "must not be blank")
+  tag: nonBlankText()
     .trim()
     .toLowerCase()
     .min(1)
@@ -182,12 +173,7 @@ export const ContentQuery = VersionQuery.extend({
 
 export const ShareRequestSchema = z
   .strictObject({
-    user: text()
-      .regex(NOT_BLANK, "must not be blank")
-      .trim()
-      .min(1)
-      .max(255)
-      .openapi({ description: "The email or username to share with." }),
+    user: nonBlankText().trim().min(1).max(255).openapi({ description: "The email or username to share with." }),
     access: z.enum(SHARE_ACCESS),
   })
   .openapi("ShareRequest");
@@ -206,7 +192,7 @@ export const UploadBodyDocumentation = {
       type: "string" as const,
       minLength: 1,
       maxLength: 255,
-      pattern: NOT_BLANK.source,
+      pattern: NON_BLANK_TEXT_PATTERN,
       description: "Defaults to the file name.",
     },
     tags: {

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { DocumentSchema, TagsSchema } from "../documents/schemas.ts";
-import { instant, text } from "../fields.ts";
+import { instant, integerParam, nonBlankText, text } from "../fields.ts";
 
 const query = (name: string) => ({ param: { name, in: "query" as const } });
 
@@ -31,7 +31,7 @@ export const SearchQuery = z.object({
     .enum(["relevance", "recent"])
     .default("relevance")
     .openapi({ ...query("sort"), description: "`recent`: newest first among the matches." }),
-  limit: z.coerce.number().int().min(1).max(50).default(10).openapi(query("limit")),
+  limit: integerParam(1, 50).default(10).openapi(query("limit")),
   cursor: z
     .string()
     .max(300)
@@ -78,13 +78,12 @@ export const SearchResponseSchema = z
   .openapi("SearchResults");
 
 export const SuggestQuery = z.object({
-  q: text()
-    .regex(/\S/, "must not be blank")
+  q: nonBlankText()
     .trim()
     .min(1)
     .max(100)
     .openapi({ ...query("q"), example: "quart" }),
-  limit: z.coerce.number().int().min(1).max(20).default(8).openapi(query("limit")),
+  limit: integerParam(1, 20).default(8).openapi(query("limit")),
 });
 
 export const SuggestionSchema = z

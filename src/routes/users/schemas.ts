@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { PERMISSION_NAMES } from "../../auth/permissions.ts";
 import type { PublicUser } from "../../db/queries/users.ts";
 import { USER_ROLES, USER_STATUSES } from "../../db/schema/users.ts";
-import { storableJson, storableText, text } from "../fields.ts";
+import { nonBlankText, storableJson, storableText, text } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
 const MAX_PREFERENCES_BYTES = 16 * 1024;
@@ -64,9 +64,6 @@ const TimeZoneSchema = z
   .enum(["UTC", ...Intl.supportedValuesOf("timeZone").filter((zone) => zone !== "UTC")])
   .openapi("TimeZone", { description: "An IANA time zone (canonical name)." });
 
-/** Text with at least one character that is not white space: trimmed, it is not empty. */
-const NOT_BLANK = /\S/;
-
 export const PasswordSchema = z
   .string()
   .min(12, "at least 12 characters")
@@ -78,7 +75,7 @@ export const RegisterSchema = z
     email,
     username,
     password: PasswordSchema,
-    displayName: text().regex(NOT_BLANK, "must not be blank").trim().min(1).max(100).optional(),
+    displayName: nonBlankText().trim().min(1).max(100).optional(),
   })
   .refine((body) => !body.password.toLowerCase().includes(body.username.toLowerCase()), {
     message: "must not contain the username",
@@ -99,7 +96,7 @@ const preferences = z
   });
 
 const profileFields = {
-  displayName: text().regex(NOT_BLANK, "must not be blank").trim().min(1).max(100).nullable().optional(),
+  displayName: nonBlankText().trim().min(1).max(100).nullable().optional(),
   bio: text().max(500).nullable().optional(),
   avatarUrl: z
     .url({ protocol: /^https$/ })
@@ -153,8 +150,7 @@ export const ListUsersQuery = PageQuery.extend({
     .enum(USER_STATUSES)
     .optional()
     .openapi({ param: { name: "status", in: "query" } }),
-  search: text()
-    .regex(NOT_BLANK, "must not be blank")
+  search: nonBlankText()
     .trim()
     .min(1)
     .max(100)
