@@ -125,6 +125,16 @@ export const documentVersions = pgTable(
   ],
 ).enableRLS();
 
+/**
+ * Whether the acting user owns the document `documentId` names, for the share policies. Read from
+ * the document's search index row, not from `documents`: `documents`' read policy reads shares,
+ * and PostgreSQL refuses a share policy with a subquery that reaches `documents` again ("infinite
+ * recursion detected in policy"). Every document has that row, written by a trigger in the
+ * document's own transaction, and its read policy reads nothing.
+ */
+const ownerBySearchIndex = (documentId: SQLWrapper) =>
+  sql`exists (select 1 from document_search s where s.document_id = ${documentId} and s.owner_id = ${actorId})`;
+
 /** Read or write access given by a document's owner to another user. */
 export const documentShares = pgTable(
   "document_shares",
@@ -143,18 +153,27 @@ export const documentShares = pgTable(
     primaryKey({ columns: [t.documentId, t.userId] }),
     check("document_shares_access_check", sql.raw(`access in (${inList(SHARE_ACCESS)})`)),
     index("document_shares_user_idx").on(t.userId),
-    // Shares must not read `documents` in their read policy (its policy reads shares).
+    // Owners see every share of their documents, also those an admin granted, so they can change
+    // or end them.
     pgPolicy("document_shares_read", {
       for: "select",
-      using: sql`${t.userId} = ${actorId} or ${t.grantedBy} = ${actorId} or ${isStaff}`,
+      using: sql`${t.userId} = ${actorId} or ${t.grantedBy} = ${actorId} or ${isStaff} or ${ownerBySearchIndex(t.documentId)}`,
     }),
     pgPolicy("document_shares_insert", {
       for: "insert",
-      withCheck: sql`${isStaff} or (${t.grantedBy} = ${actorId} and exists (select 1 from documents d where d.id = ${t.documentId} and d.owner_id = ${actorId}))`,
+      withCheck: sql`${isStaff} or (${t.grantedBy} = ${actorId} and ${ownerBySearchIndex(t.documentId)})`,
     }),
+    // Changing a share's access (PUT on an existing share). Without this policy the upsert's
+    // update could never pass and every re-share failed (migration 0011).
+    pgPolicy("document_shares_update", {
+      for: "update",
+      using: sql`${isStaff} or ${ownerBySearchIndex(t.documentId)}`,
+      withCheck: sql`${isStaff} or ${ownerBySearchIndex(t.documentId)}`,
+    }),
+    // The owner, whoever granted the share (an admin may have), the user leaving, or staff.
     pgPolicy("document_shares_delete", {
       for: "delete",
-      using: sql`${t.grantedBy} = ${actorId} or ${t.userId} = ${actorId} or ${isStaff}`,
+      using: sql`${t.grantedBy} = ${actorId} or ${t.userId} = ${actorId} or ${isStaff} or ${ownerBySearchIndex(t.documentId)}`,
     }),
   ],
 ).enableRLS();
