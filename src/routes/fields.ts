@@ -70,8 +70,9 @@ export const instant = () =>
     .refine((value) => isPostgresInstant(new Date(value)), "outside the dates this service stores (years 1 to 9999)");
 
 /**
- * A check for a JSON object stored as `jsonb`: every string and key is text Postgres can hold. The
- * issue points at the first string that is not (a key's problem, at its object).
+ * A check for a JSON object stored as `jsonb`: every string and key is text Postgres can hold, every
+ * number finite, nesting at most `MAX_JSON_DEPTH` deep (`jsonProblem`). The issue points at the first
+ * value that is not (a key's problem, at its object).
  */
 export const storableJson: z.core.CheckFn<Record<string, unknown>> = (ctx) => {
   const found = jsonProblem(ctx.value);

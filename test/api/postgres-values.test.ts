@@ -158,6 +158,19 @@ describe("NUL and unpaired surrogates are refused where they would reach Postgre
       "body",
       "/preferences",
     );
+    // A number JSON.parse reads as Infinity would be stored as null; nesting deep enough to
+    // exhaust a recursive walk (5,000 arrays, 10 KB) is refused before it is walked.
+    const raw = (body: string): RequestInit => ({
+      method: "PATCH",
+      headers: { ...auth, "content-type": "application/json" },
+      body,
+    });
+    await refused(await api("/users/me", raw('{"preferences":{"n":1e400}}')), "body", "/preferences/n");
+    await refused(
+      await api("/users/me", raw(`{"preferences":{"x":${"[".repeat(5000)}1${"]".repeat(5000)}}}`)),
+      "body",
+      `/preferences/x${"/0".repeat(31)}`,
+    );
 
     const admin = await signedInAdmin();
     await refused(await api("/users?search=ad%00", { headers: admin.auth }), "query", "/search");

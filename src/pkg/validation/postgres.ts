@@ -21,32 +21,35 @@ export function isPostgresText(text: string): boolean {
   return textProblem(text) === undefined;
 }
 
+/** How deeply a client's JSON value may nest (objects and arrays); deeper is refused, not walked. */
+export const MAX_JSON_DEPTH = 32;
+
 /**
  * The first place inside a JSON value (object keys included) that a `jsonb` cannot hold, as a path
  * of keys and indexes, with why; undefined when it is all storable. `jsonb` refuses `\u0000` and
- * unpaired surrogates in strings (PostgreSQL §8.14: jsonb "will reject" `\u0000`).
+ * unpaired surrogates in strings (PostgreSQL §8.14: jsonb "will reject" `\u0000`). A number
+ * `JSON.parse` could only read as ±Infinity (`1e400`) would be stored as null, so it is refused
+ * too, and so is nesting deeper than `MAX_JSON_DEPTH`. Walked with a stack of its own, so no input
+ * can exhaust the call stack.
  */
-export function jsonProblem(
-  value: unknown,
-  path: (string | number)[] = [],
-): { path: (string | number)[]; message: string } | undefined {
-  if (typeof value === "string") {
-    const message = textProblem(value);
-    return message ? { path, message } : undefined;
-  }
-  if (Array.isArray(value)) {
-    for (const [index, item] of value.entries()) {
-      const found = jsonProblem(item, [...path, index]);
-      if (found) return found;
-    }
-    return undefined;
-  }
-  if (value !== null && typeof value === "object") {
-    for (const [key, item] of Object.entries(value)) {
-      const keyProblem = textProblem(key);
-      if (keyProblem) return { path, message: `a key ${keyProblem}` };
-      const found = jsonProblem(item, [...path, key]);
-      if (found) return found;
+export function jsonProblem(value: unknown): { path: (string | number)[]; message: string } | undefined {
+  const pending: { value: unknown; path: (string | number)[] }[] = [{ value, path: [] }];
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const { value: item, path } = next;
+    if (typeof item === "string") {
+      const message = textProblem(item);
+      if (message) return { path, message };
+    } else if (typeof item === "number") {
+      if (!Number.isFinite(item)) return { path, message: "must be a number a 64-bit float can hold" };
+    } else if (item !== null && typeof item === "object") {
+      if (path.length >= MAX_JSON_DEPTH) return { path, message: `must not nest deeper than ${MAX_JSON_DEPTH} levels` };
+      const entries: [string | number, unknown][] = Array.isArray(item) ? [...item.entries()] : Object.entries(item);
+      for (const [key] of entries) {
+        const keyProblem = typeof key === "string" ? textProblem(key) : undefined;
+        if (keyProblem) return { path, message: `a key ${keyProblem}` };
+      }
+      // Reversed onto the stack, so children are looked at in document order.
+      for (const [key, child] of entries.reverse()) pending.push({ value: child, path: [...path, key] });
     }
   }
   return undefined;
