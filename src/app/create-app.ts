@@ -6,6 +6,7 @@ import { rateLimit } from "../gateway/rate-limit.ts";
 import { methodNotAllowedResponse, notFound, onError, validationHook } from "../pkg/errors/handlers.ts";
 import { methodNotAllowed } from "../pkg/middleware/method-not-allowed.ts";
 import { oauthErrorResponses } from "../pkg/middleware/oauth-error-responses.ts";
+import { percentEncoding } from "../pkg/middleware/percent-encoding.ts";
 import { requestLog } from "../pkg/middleware/request-log.ts";
 import { securityHeaders } from "../pkg/middleware/security-headers.ts";
 import { services } from "../pkg/middleware/services.ts";
@@ -20,7 +21,8 @@ export function createRouter() {
  * The application shell every route runs inside: request id, security headers, one log line per
  * request, per-request services, CORS, the caller's identity (when a token is presented), rate
  * limiting, 405 for known paths with the wrong method (a templated route never answers for a
- * concrete path: `DELETE /users/me` is 405, not `DELETE /users/{id}`), and problem+json for every
+ * concrete path: `DELETE /users/me` is 405, not `DELETE /users/{id}`), 400 for percent-encoding that
+ * does not decode, and problem+json for every
  * error (sent as `application/json` by the OAuth token endpoint, RFC 6749 §5.2). Routers are
  * mounted on it by `buildApp`.
  */
@@ -37,6 +39,7 @@ export function createApp() {
   app.use(rateLimit());
   // Last, so a 405 carries the headers above and is counted like any request, yet comes before any route.
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }));
+  app.use(percentEncoding());
   app.notFound(notFound);
   app.onError(onError);
   return app;
