@@ -8,6 +8,10 @@ import { constantTimeEqual } from "./password-hasher.ts";
 
 export type OidcProviderConfig = AuthConfig["oidcProviders"][number];
 
+/** The email addresses accounts may have: zod's email rule, at most 255 characters (as registration). */
+const PROVIDER_EMAIL = z.email().max(255);
+const PROVIDER_EMAIL_RULE = "a plain address of at most 255 characters";
+
 /** What a provider tells us about the person who signed in. */
 export interface ExternalIdentity {
   provider: string;
@@ -234,6 +238,12 @@ export async function finishLogin(
   ] as const) {
     const problem = value === undefined ? undefined : textProblem(value);
     if (problem) throw providerError(`the provider's "${claim}" claim ${problem}`);
+  }
+  // The account's email is what registration accepts too, so every stored address matches the
+  // documented User schema; a provider's looser one (`a..b@…`, `a@localhost`, 300 characters) is
+  // refused as the provider's, not stored.
+  if (!PROVIDER_EMAIL.safeParse(claims.email).success) {
+    throw providerError(`the provider's email address is not one this service accepts (${PROVIDER_EMAIL_RULE})`);
   }
   return {
     provider: provider.id,

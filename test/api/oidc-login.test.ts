@@ -154,6 +154,15 @@ describe("third-party login (OpenID Connect, authorization code + PKCE)", () => 
     );
   });
 
+  it("refuses a provider's email address that registration would refuse, instead of storing it", async () => {
+    // Accepted by the local provider, refused by the User schema's email rule.
+    for (const address of [`a..${uniqueName()}@example.com`, `${uniqueName()}@localhost`]) {
+      const { res } = await loginWith(address);
+      const problem = await expectProblem(res, 400);
+      expect(problem.detail).toMatch(/^Third-party login failed: the provider's email address is not one/);
+    }
+  });
+
   it("refuses a callback whose state does not match the browser's", async () => {
     const browser = new Browser();
     const callback = await browser.toCallback("http://api.test/auth/oidc/local/authorize?login_hint=x@example.com");
