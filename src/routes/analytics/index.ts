@@ -27,7 +27,10 @@ const MAX_RANGE_DAYS = 366;
 const RangeQuery = z.object({
   from: instant()
     .optional()
-    .openapi({ param: { name: "from", in: "query" }, description: "Inclusive; default 7 days before `to`." }),
+    .openapi({
+      param: { name: "from", in: "query" },
+      description: `Inclusive; default 7 days before \`to\`. Must be before \`to\`, at most ${MAX_RANGE_DAYS} days before it (400 otherwise).`,
+    }),
   to: instant()
     .optional()
     .openapi({ param: { name: "to", in: "query" }, description: "Exclusive; default now." }),

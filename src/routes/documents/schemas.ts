@@ -160,7 +160,8 @@ export const ContentQuery = VersionQuery.extend({
     .default("original")
     .openapi({
       param: { name: "format", in: "query" },
-      description: "`html` converts Markdown; `webp` and `png` convert images.",
+      description:
+        "`html` converts Markdown; `webp` and `png` convert images. A conversion the stored type does not offer is refused (400).",
     }),
   disposition: z
     .enum(["attachment", "inline"])
@@ -173,7 +174,11 @@ export const ContentQuery = VersionQuery.extend({
 
 export const ShareRequestSchema = z
   .strictObject({
-    user: nonBlankText().trim().min(1).max(255).openapi({ description: "The email or username to share with." }),
+    user: nonBlankText()
+      .trim()
+      .min(1)
+      .max(255)
+      .openapi({ description: "The email or username to share with; nobody by that name is a 400." }),
     access: z.enum(SHARE_ACCESS),
   })
   .openapi("ShareRequest");

@@ -36,7 +36,10 @@ export const SearchQuery = z.object({
     .string()
     .max(300)
     .optional()
-    .openapi({ ...query("cursor"), description: "`nextCursor` of the previous page." }),
+    .openapi({
+      ...query("cursor"),
+      description: "`nextCursor` of the previous page; any other value is refused (400).",
+    }),
 });
 
 const FacetCountSchema = z.object({ value: z.string(), count: z.number().int() }).openapi("FacetCount");
