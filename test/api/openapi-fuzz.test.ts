@@ -12,8 +12,9 @@ import { api } from "../helpers.ts";
  * not be refused as invalid (400), except by the rules that span parameters and state, listed in
  * SEMANTIC_400 with their reason; an invalid one must be refused (4xx).
  *
- * The run is fixed: SEED, and RUNS valid and RUNS invalid requests per operation. A failure prints
- * the seed and the request; `fc.assert`'s own replay path is in the report too.
+ * The run is fixed: SEED, and RUNS valid and RUNS invalid requests per operation, each operation
+ * seeded from SEED and its own name. A failure names the operation, both seeds and the request
+ * sent; every operation's failure is collected before the test fails, so one run shows them all.
  */
 const SEED = 20_261_130;
 const RUNS = 10;
