@@ -73,11 +73,42 @@ export function formDataBoundary(contentType: string | undefined): string | unde
   return boundary;
 }
 
+const QUOTE = '"';
+const BACKSLASH = "\\";
+
+/**
+ * `value` (a part's Content-Disposition) with the quoted-pairs `\"` and `\\` of its quoted strings
+ * (RFC 9110 §5.6.4, as RFC 2045 / RFC 822 writers such as Go's mime/multipart send them) rewritten
+ * the way browsers escape the same characters (WHATWG HTML, multipart/form-data encoding: `"` as
+ * `%22`, a backslash as itself), so that one reading of the browser form covers both. Only these
+ * two pairs are read as escapes: browsers send a backslash unescaped, so `\b` stays a backslash
+ * and a `b` (which the path rule of RFC 7578 §4.2 then reads as a directory separator). A quoted
+ * string left open by the rewrite (a browser's name ending in a backslash, `"a\"`) means the value
+ * was not written with quoted-pairs: it is returned as it came.
+ */
+function quotedPairsAsBrowserEscapes(value: string): string {
+  let rewritten = "";
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const char = value.charAt(i);
+    const next = value.charAt(i + 1);
+    if (quoted && char === BACKSLASH && (next === QUOTE || next === BACKSLASH)) {
+      rewritten += next === QUOTE ? "%22" : BACKSLASH;
+      i += 1;
+      continue;
+    }
+    if (char === QUOTE) quoted = !quoted;
+    rewritten += char;
+  }
+  return quoted ? value : rewritten;
+}
+
 /**
  * A part's header block (RFC 7578 §4): names are case-insensitive, folded lines (a line starting
  * with a space or tab continues the previous one, RFC 5322 §2.2.3) are unfolded. The
- * Content-Disposition is read as browsers write it (`%22`, `%0D`, `%0A` in quoted names), with
- * `filename*` (RFC 8187) decoded when present and well-formed, else `filename`.
+ * Content-Disposition is read as browsers write it (`%22`, `%0D`, `%0A` in quoted names) and as
+ * RFC 2045 writers do (`\"`, `\\`), with `filename*` (RFC 8187) decoded when present and
+ * well-formed, else `filename`.
  */
 function parseHeaders(block: string): PartHeaders & { charset: string | undefined } {
   const headers = new Map<string, string>();
@@ -91,7 +122,9 @@ function parseHeaders(block: string): PartHeaders & { charset: string | undefine
     previous = colon > 0 ? line.slice(0, colon).trim().toLowerCase() : undefined;
     if (previous !== undefined) headers.set(previous, line.slice(colon + 1).trim());
   }
-  const disposition = parseDisposition(headers.get("content-disposition") ?? "", { multipart: true });
+  const disposition = parseDisposition(quotedPairsAsBrowserEscapes(headers.get("content-disposition") ?? ""), {
+    multipart: true,
+  });
   if (disposition.type !== "form-data") throw new FormDataError("a part has no form-data Content-Disposition");
   const name = disposition.parameters.name;
   if (name === undefined) throw new FormDataError("a part has no name");

@@ -222,3 +222,27 @@ describe("FormDataReader against the grammar of RFC 2046 §5.1.1 and RFC 7578", 
     await expect(refusing.text(100)).rejects.toThrow(FormDataError);
   });
 });
+
+describe("quoted-pairs in a part's Content-Disposition (RFC 9110 §5.6.4, RFC 2045 writers)", () => {
+  const nameOf = async (disposition: string) =>
+    (await readAtEverySplit(`--b\r\nContent-Disposition: ${disposition}\r\n\r\nx\r\n--b--`, "b"))?.[0]?.filename;
+
+  it("unescapes \\\" and \\\\ as Go's mime/multipart writes them", async () => {
+    expect(await nameOf('form-data; name="file"; filename="a\\"b.txt"')).toBe('a"b.txt');
+    expect(await nameOf('form-data; name="file"; filename="a\\\\b.txt"')).toBe("a\\b.txt");
+    expect(await nameOf('form-data; name="file"; filename="\\"quoted\\" \\\\ both.txt"')).toBe('"quoted" \\ both.txt');
+    // A quoted-pair in the name, and a filename after it, are read too.
+    const [part] = (await readAtEverySplit(
+      '--b\r\nContent-Disposition: form-data; name="fi\\"le"; filename="n.txt"\r\n\r\nx\r\n--b--',
+      "b",
+    )) ?? [{ name: "", filename: undefined }];
+    expect(part).toMatchObject({ name: 'fi"le', filename: "n.txt" });
+  });
+
+  it("still reads what browsers send: %22 for a quote, a backslash as itself", async () => {
+    expect(await nameOf('form-data; name="file"; filename="a%22b.txt"')).toBe('a"b.txt');
+    expect(await nameOf('form-data; name="file"; filename="C:\\dir\\f.txt"')).toBe("C:\\dir\\f.txt");
+    // A browser's name that ends in a backslash: not a quoted-pair, the string closes there.
+    expect(await nameOf('form-data; name="file"; filename="a\\"')).toBe("a\\");
+  });
+});
