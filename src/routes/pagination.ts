@@ -1,12 +1,9 @@
 import { z } from "@hono/zod-openapi";
+import { integerParam } from "./fields.ts";
 
 /** The query of every keyset-paginated list: `limit` (1–100, default 20) and the opaque `cursor`. */
 export const PageQuery = z.object({
-  limit: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(100)
+  limit: integerParam(1, 100)
     .default(20)
     .openapi({ param: { name: "limit", in: "query" } }),
   cursor: z
