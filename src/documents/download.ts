@@ -199,20 +199,56 @@ export function ifRangeHolds(header: string | undefined, validators: Validators,
 const INLINE_SAFE = new Set(["application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"]);
 
 /**
- * Content-Disposition (RFC 6266 §4) with an ASCII fallback `filename` (a quoted-string without
- * quotes, backslashes or anything outside printable ASCII) and the exact name as `filename*`
+ * Characters a download name never carries: control characters (`Cc`: C0 U+0000–U+001F, DEL
+ * U+007F, C1 U+0080–U+009F; a CR or LF would also end the header line) and the bidirectional
+ * controls of Unicode UAX #9 §2 (`Bidi_Control`: ALM U+061C, LRM and RLM U+200E/F, the embeddings
+ * and overrides U+202A–U+202E, the isolates U+2066–U+2069), with which U+202E `txt.exe` shows as
+ * `exe.txt`.
+ */
+const UNSAFE_IN_NAME = /[\p{Cc}\p{Bidi_Control}]/gu;
+
+/**
+ * A name fit to offer for saving (RFC 6266 §4.3: recipients must not trust it, senders should not
+ * send what a file system or a reader misreads): `name` without control and bidirectional
+ * formatting characters, trimmed; undefined when nothing is left, or only dots (`.`, `..`).
+ * Everything else stays, non-ASCII letters included. A lone surrogate stays too (it becomes
+ * U+FFFD only when percent-encoded).
+ */
+export function safeDownloadName(name: string): string | undefined {
+  const cleaned = name.replace(UNSAFE_IN_NAME, "").trim();
+  return /^\.*$/.test(cleaned) ? undefined : cleaned;
+}
+
+/**
+ * Content-Disposition (RFC 6266 §4) for `filename` made safe by `safeDownloadName` (`download`
+ * when nothing is left), sent twice: as an ASCII fallback `filename` (a quoted-string without
+ * quotes, backslashes, `%HH` or anything outside printable ASCII) and exactly as `filename*`
  * (RFC 8187 §3.2.1: UTF-8, every octet outside attr-char percent-encoded). HTML and anything not
  * known to be safe are always downloaded, never rendered in our origin.
  */
 export function contentDisposition(filename: string, contentType: string, wanted: "attachment" | "inline"): string {
   const type = wanted === "inline" && INLINE_SAFE.has(contentType) ? "inline" : "attachment";
+  const name = safeDownloadName(filename) ?? "download";
   // RFC 6266 Appendix D: no "%HH" in `filename`, which some user agents would decode.
-  const ascii = filename
+  const ascii = name
     .replace(/[^\x20-\x7e]/g, "_")
     .replace(/["\\]/g, "_")
     .replace(/%(?=[0-9A-Fa-f]{2})/g, "_");
   // A lone surrogate cannot be percent-encoded as UTF-8 (encodeURIComponent would throw).
-  return `${type}; filename="${ascii}"; filename*=${encodeExtended(filename.toWellFormed())}`;
+  return `${type}; filename="${ascii}"; filename*=${encodeExtended(name.toWellFormed())}`;
+}
+
+/**
+ * `body` as a stream of exactly `length` bytes, which the runtime sends with `Content-Length`
+ * (workerd's FixedLengthStream): a Response whose body is a plain ReadableStream goes out chunked
+ * (RFC 9112 §7.1), whatever Content-Length header it was given, and a client then cannot show
+ * progress or know that it has it all. A body that ends short (or runs long) errors the response.
+ */
+export function withLength(body: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array> {
+  const fixed = new FixedLengthStream(length);
+  // A failure shows on the readable side (the response breaks off); the source is cancelled.
+  body.pipeTo(fixed.writable).catch(() => {});
+  return fixed.readable;
 }
 
 /**
@@ -224,9 +260,14 @@ export function servedContentType(storedType: string): string {
   return storedType.startsWith("text/") ? `${storedType}; charset=utf-8` : storedType;
 }
 
-/** A file name for a download: the uploaded name, or the title with an extension for its type. */
+/**
+ * A file name for a download, made safe by `safeDownloadName`: the uploaded name, or else (none,
+ * or nothing safe left of it) the title with an extension for its type, `download` standing in for
+ * a title with nothing safe in it.
+ */
 export function downloadName(filename: string | null, title: string, contentType: string): string {
-  if (filename) return filename;
+  const uploaded = filename === null ? undefined : safeDownloadName(filename);
+  if (uploaded) return uploaded;
   const extension: Record<string, string> = {
     "application/pdf": "pdf",
     "image/png": "png",
@@ -239,5 +280,6 @@ export function downloadName(filename: string | null, title: string, contentType
     "text/csv": "csv",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
   };
-  return `${title.replace(/[/\\]/g, "_")}.${extension[contentType] ?? "bin"}`;
+  const base = safeDownloadName(title.replace(/[/\\]/g, "_")) ?? "download";
+  return `${base}.${extension[contentType] ?? "bin"}`;
 }

@@ -30,11 +30,52 @@ export interface UploadRequest {
   query: { title?: string | undefined; tags?: string | undefined };
 }
 
+/**
+ * Reading the request body failed: the client's connection broke or was closed before the body
+ * was complete (workerd reports it as `Network connection lost.`, a client's abort). Told apart by
+ * where it happens (a read of the request body, see `requestBody`), never by its message: it is
+ * the client's failure, not ours.
+ */
+export class RequestBodyError extends Error {
+  constructor(cause: unknown) {
+    super("the request body ended before it was complete", { cause });
+    this.name = "RequestBodyError";
+  }
+}
+
+/**
+ * `body` read one chunk per read, as it comes (no chunk is read ahead), whose read errors become a
+ * `RequestBodyError`; cancelling it cancels `body`.
+ */
+export function requestBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let next: ReadableStreamReadResult<Uint8Array>;
+        try {
+          next = await reader.read();
+        } catch (error) {
+          controller.error(new RequestBodyError(error));
+          return;
+        }
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 const invalid = (errors: FieldError[]) =>
   new ApiError("validation_failed", {
     detail: errors.map((e) => `${e.in} ${e.pointer}: ${e.message}`).join("; "),
     errors,
   });
+
+/** A part of a single-valued field that came again (RFC 7578 §4.3 lets a form repeat a name). */
+const sentTwice = (name: string) => invalid([{ in: "body", pointer: `/${name}`, message: "sent more than once" }]);
 
 const malformed = (error: FormDataError) =>
   new ApiError("bad_request", { detail: `Malformed multipart body: ${error.message}.` });
@@ -73,14 +114,17 @@ function storableFilename(filename: string | null, where: Omit<FieldError, "mess
  * fields (in any order), or the file as the raw body with its own Content-Type and the fields in
  * the query. The file is streamed to storage under `key`; when this throws, the caller removes
  * whatever may be stored there. Too large: 413 before reading when Content-Length says so, else as
- * soon as the limit is passed.
+ * soon as the limit is passed. A single-valued field sent twice (`title`, `file`, `_charset_`) is a
+ * 400 naming it; `tags` may repeat (a form's way of sending a list). A failed read of the request
+ * body throws `RequestBodyError`.
  */
 export async function receiveUpload(
   storage: ObjectStorage,
   request: UploadRequest,
   options: { key: string; maxBytes: number },
 ): Promise<ReceivedUpload> {
-  const { headers, body } = request;
+  const { headers } = request;
+  const body = request.body && requestBody(request.body);
   let boundary: string | undefined;
   try {
     boundary = formDataBoundary(headers.contentType);
@@ -121,7 +165,7 @@ export async function receiveUpload(
   try {
     for (let part = await reader.nextPart(); part; part = await reader.nextPart()) {
       if (part.name === "file") {
-        if (file) throw invalid([{ in: "body", pointer: "/file", message: "send one file" }]);
+        if (file) throw sentTwice("file");
         filename = storableFilename(baseName(part.filename), { in: "body", pointer: "/file" });
         file = await storeFile(storage, {
           key: options.key,
@@ -133,8 +177,10 @@ export async function receiveUpload(
           textByDefault: part.contentType === undefined,
         });
       } else if (part.name === CHARSET_FIELD) {
+        if (formCharset !== undefined) throw sentTwice(CHARSET_FIELD);
         formCharset = (await reader.text(MAX_FIELD_BYTES)).trim();
       } else if (FIELDS.has(part.name)) {
+        if (part.name === "title" && raw.some((field) => field.name === "title")) throw sentTwice("title");
         // Decoded at the end: a `_charset_` field may come after the fields it applies to.
         raw.push({ name: part.name, charset: reader.partCharset, bytes: await reader.bytes(MAX_FIELD_BYTES) });
       } else {

@@ -98,6 +98,45 @@ describe("contentDisposition and downloadName", () => {
     expect(contentDisposition("page.html", "text/html", "inline")).toMatch(/^attachment;/);
   });
 
+  it("drops control and bidirectional formatting characters from both names, and dot-only names", () => {
+    // U+202E (right-to-left override) shows U+202E "txt.exe" as "exe.txt".
+    expect(contentDisposition("\u202Etxt.exe", "text/plain", "attachment")).toBe(
+      `attachment; filename="txt.exe"; filename*=UTF-8''txt.exe`,
+    );
+    expect(contentDisposition("a\r\nb\tc\u007fd\u0085e\u0000.txt", "text/plain", "attachment")).toBe(
+      `attachment; filename="abcde.txt"; filename*=UTF-8''abcde.txt`,
+    );
+    for (const bidi of [
+      "\u061c",
+      "\u200e",
+      "\u200f",
+      "\u202a",
+      "\u202b",
+      "\u202c",
+      "\u202d",
+      "\u2066",
+      "\u2067",
+      "\u2068",
+      "\u2069",
+    ]) {
+      expect(contentDisposition(`a${bidi}b.pdf`, "application/pdf", "attachment")).toBe(
+        `attachment; filename="ab.pdf"; filename*=UTF-8''ab.pdf`,
+      );
+    }
+    expect(contentDisposition("..", "text/plain", "attachment")).toBe(
+      `attachment; filename="download"; filename*=UTF-8''download`,
+    );
+    // Everything else stays: letters of any script, and zero-width joiners that are no bidi control.
+    expect(contentDisposition("Ünï 中文 שלום.txt", "text/plain", "attachment")).toContain(
+      `filename*=UTF-8''%C3%9Cn%C3%AF%20%E4%B8%AD%E6%96%87%20%D7%A9%D7%9C%D7%95%D7%9D.txt`,
+    );
+    expect(downloadName("..", "Report", "text/plain")).toBe("Report.txt");
+    expect(downloadName(".", "Report", "text/plain")).toBe("Report.txt");
+    expect(downloadName("\u202Egnp.exe", "Report", "image/png")).toBe("gnp.exe");
+    expect(downloadName("\r\n", "Re\u202Eport", "text/plain")).toBe("Report.txt");
+    expect(downloadName(null, "\u202E", "text/plain")).toBe("download.txt");
+  });
+
   it("names a download after the upload, or the title and type", () => {
     expect(downloadName("scan.pdf", "Title", "application/pdf")).toBe("scan.pdf");
     expect(downloadName(null, "Q3 / Q4", "text/markdown")).toBe("Q3 _ Q4.md");

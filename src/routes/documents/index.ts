@@ -41,8 +41,9 @@ import {
   parseRange,
   servedContentType,
   type Validators,
+  withLength,
 } from "../../documents/download.ts";
-import { receiveUpload, uploadFieldErrors } from "../../documents/receive.ts";
+import { RequestBodyError, receiveUpload, uploadFieldErrors } from "../../documents/receive.ts";
 import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
@@ -163,6 +164,11 @@ async function takeUpload(c: Context<AppEnv>, documentId: string) {
     return { key, ...received, fields: fields.data };
   } catch (error) {
     await discardUpload(c, key, error);
+    if (error instanceof RequestBodyError) {
+      // The client's abort (or broken connection), not our failure: a warning and a 400.
+      c.get("logger").warn("upload abandoned: the request body broke off", { key, error });
+      throw new ApiError("bad_request", { detail: "The request body ended before it was complete.", cause: error });
+    }
     throw error;
   }
 }
@@ -389,7 +395,7 @@ const content = createRoute({
       content: { "*/*": { schema: z.string().openapi({ format: "binary" }) } },
     },
     304: { description: "Unchanged (If-None-Match, or If-Modified-Since without it)." },
-    ...problemResponses(400, 401, 404, 409, 412, 413, 416, 422, 503),
+    ...problemResponses(400, 401, 404, 409, 412, 416, 422, 503),
   },
 });
 
@@ -690,13 +696,17 @@ export const documentsRouter = createRouter()
       throw new ApiError("service_unavailable", { detail: "The stored content is missing; it is being looked into." });
     const headers = { ...common, "Content-Type": servedContentType(version.contentType) };
     if (object.range) {
-      return c.body(object.body, 206, {
+      const length = object.range.end - object.range.start + 1;
+      return c.body(withLength(object.body, length), 206, {
         ...headers,
         "Content-Range": `bytes ${object.range.start}-${object.range.end}/${object.range.total}`,
-        "Content-Length": String(object.range.end - object.range.start + 1),
+        "Content-Length": String(length),
       });
     }
-    return c.body(object.body, 200, { ...headers, "Content-Length": String(version.sizeBytes) });
+    return c.body(withLength(object.body, version.sizeBytes), 200, {
+      ...headers,
+      "Content-Length": String(version.sizeBytes),
+    });
   })
   .openapi(thumbnailRoute, async (c) => {
     const { id } = c.req.valid("param");
@@ -717,9 +727,10 @@ export const documentsRouter = createRouter()
     if (notModified) return notModified;
     const object = await c.get("services").thumbnails.get(version.thumbnailKey);
     if (!object) throw new ApiError("not_found", { detail: "No thumbnail for this version." });
-    return c.body(object.body, 200, {
+    return c.body(withLength(object.body, object.size), 200, {
       ...cacheHeaders,
       "Content-Type": "image/webp",
+      "Content-Length": String(object.size),
       ETag: validators.etag,
       "Last-Modified": httpDate(validators.lastModified),
     });
@@ -801,8 +812,12 @@ async function converted(
   const isImage = version.contentType.startsWith("image/");
   if ((format === "html" && version.contentType !== "text/markdown") || (format !== "html" && !isImage))
     throw unavailable();
+  // The request has no body: a limit of the conversion is no 413 (RFC 9110 §15.5.14) but content
+  // that cannot be processed as asked (§15.5.21).
   if (version.sizeBytes > MAX_IMAGE_BYTES) {
-    throw new ApiError("payload_too_large", { detail: `Conversion handles files up to ${MAX_IMAGE_BYTES} bytes.` });
+    throw new ApiError("unprocessable_content", {
+      detail: `Conversion handles files up to ${MAX_IMAGE_BYTES} bytes; this one has ${version.sizeBytes}.`,
+    });
   }
   const { title } = document;
   let tag = `${version.sha256}.${format}`;
@@ -823,9 +838,12 @@ async function converted(
   const bytes = new Uint8Array(await new Response(object.body).arrayBuffer());
   const base = name.replace(/\.[^.]+$/, "");
   if (format === "html") {
+    // As bytes, so that the length is known and sent (a string body goes out without it).
     const html = await markdownToHtml(new TextDecoder().decode(bytes), title);
-    return c.body(html, 200, {
+    const page = new Uint8Array(new TextEncoder().encode(html));
+    return c.body(page, 200, {
       ...common,
+      "Content-Length": String(page.byteLength),
       "Content-Type": servedContentType("text/html"),
       "Content-Disposition": contentDisposition(`${base}.html`, "text/html", disposition),
       "Content-Security-Policy": MARKDOWN_PAGE_POLICY,
@@ -836,12 +854,14 @@ async function converted(
   try {
     image = convertImage(bytes, format);
   } catch (error) {
-    if (error instanceof ImageTooLargeError) throw new ApiError("payload_too_large", { detail: `${error.message}.` });
+    if (error instanceof ImageTooLargeError)
+      throw new ApiError("unprocessable_content", { detail: `${error.message}.` });
     if (error instanceof ImageDecodeError) throw new ApiError("unprocessable_content", { detail: `${error.message}.` });
     throw error;
   }
   return c.body(image, 200, {
     ...common,
+    "Content-Length": String(image.byteLength),
     "Content-Type": type,
     "Content-Disposition": contentDisposition(`${base}.${format}`, type, disposition),
   });
