@@ -176,6 +176,25 @@ export async function getDocument(
   return row;
 }
 
+/**
+ * The document as `getDocument` reads it, with its row locked (`for update`) until the transaction
+ * ends, so that a conditional write can evaluate its preconditions on it and write in the same
+ * transaction without a concurrent change falling in between. Row-level security applies the
+ * update policy to a locking read: a viewer who may only read gets undefined.
+ */
+export async function lockDocument(
+  tx: Transaction,
+  params: { id: string; viewer: Viewer },
+): Promise<Document | undefined> {
+  const [row] = await tx
+    .select()
+    .from(documents)
+    .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), readableBy(params.viewer)))
+    .limit(1)
+    .for("update");
+  return row;
+}
+
 /** The document as the system sees it (the processor), deleted or not. */
 export async function getDocumentForProcessing(tx: Transaction, params: { id: string }): Promise<Document | undefined> {
   const [row] = await tx.select().from(documents).where(eq(documents.id, params.id)).limit(1);

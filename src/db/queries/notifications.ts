@@ -121,6 +121,20 @@ export async function getWebhook(
   return row;
 }
 
+/** The caller's webhook with its row locked until the transaction ends (for a conditional write). */
+export async function lockWebhook(
+  tx: Transaction,
+  params: { userId: string; id: string },
+): Promise<Webhook | undefined> {
+  const [row] = await tx
+    .select()
+    .from(webhooks)
+    .where(and(eq(webhooks.id, params.id), eq(webhooks.userId, params.userId)))
+    .limit(1)
+    .for("update");
+  return row;
+}
+
 export async function updateWebhook(
   tx: Transaction,
   params: {

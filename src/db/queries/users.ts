@@ -60,6 +60,15 @@ export async function getUser(tx: Transaction, params: { id: string }): Promise<
   return row;
 }
 
+/**
+ * The user as `getUser` reads them, with the row locked (`for update`) until the transaction ends:
+ * a conditional write evaluates its preconditions on this and writes in the same transaction.
+ */
+export async function lockUser(tx: Transaction, params: { id: string }): Promise<PublicUser | undefined> {
+  const [row] = await tx.select(publicColumns).from(users).where(eq(users.id, params.id)).limit(1).for("update");
+  return row;
+}
+
 export async function getPasswordHash(tx: Transaction, params: { id: string }): Promise<string | undefined> {
   const [row] = await tx.select({ hash: users.passwordHash }).from(users).where(eq(users.id, params.id)).limit(1);
   return row?.hash;

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { asActor, SYSTEM } from "../../db/actor.ts";
+import { asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
 import { isUncertainCommit } from "../../db/errors.ts";
 import {
   accessOf,
@@ -15,6 +15,7 @@ import {
   listDocuments,
   listShares,
   listVersions,
+  lockDocument,
   putShare,
   removeUploadIntent,
   resetVersion,
@@ -50,6 +51,13 @@ import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
 import { isStorageDeadline, RangeNotSatisfiableError } from "../../pkg/storage/storage.ts";
 import { invalidateDocument } from "../../search/search-cache.ts";
+import {
+  ConditionalWriteHeaders,
+  requireWritePreconditions,
+  VALIDATOR_HEADERS,
+  validatorHeaders,
+  validatorsOf,
+} from "../conditional.ts";
 import { BEARER, json } from "../openapi.ts";
 import { viewerOf } from "../viewer.ts";
 import {
@@ -103,6 +111,30 @@ async function writable(c: Context<AppEnv>, id: string): Promise<Document> {
     }
     return document;
   });
+}
+
+/**
+ * The validators of a document's metadata (RFC 9110 §8.8): a strong ETag of its JSON
+ * representation, which carries `updatedAt` and the current version's state, so every change to
+ * the row changes it; and `updatedAt` as Last-Modified.
+ */
+const documentValidators = (document: Document) => validatorsOf(toDocumentJson(document), document.updatedAt);
+
+/** The document's JSON with its validators, as every response naming the document sends it. */
+async function documentBody(document: Document) {
+  return { body: toDocumentJson(document), headers: validatorHeaders(await documentValidators(document)) };
+}
+
+/**
+ * Locks the document in the writing transaction and throws 412 unless the request's If-Match /
+ * If-Unmodified-Since hold for it now (404 if it is gone): the check and the write see the same
+ * state, and a concurrent writer waits for the lock and then fails its own check.
+ */
+async function lockedForWrite(c: Context<AppEnv>, tx: Transaction, id: string): Promise<Document> {
+  const current = await lockDocument(tx, { id, viewer: viewerOf(c) });
+  if (!current) throw notFound(id);
+  requireWritePreconditions(c, await documentValidators(current));
+  return current;
 }
 
 /**
@@ -297,7 +329,11 @@ const getOne = createRoute({
   middleware: [requireAuth()] as const,
   request: { params: DocumentIdParams },
   responses: {
-    200: { description: "The document.", ...json(DocumentSchema) },
+    200: {
+      description: "The document, with its `ETag` and `Last-Modified`.",
+      headers: VALIDATOR_HEADERS,
+      ...json(DocumentSchema),
+    },
     ...problemResponses(400, 401, 404, 503),
   },
 });
@@ -307,15 +343,18 @@ const update = createRoute({
   path: "/documents/{id}",
   tags: ["Documents"],
   summary: "Change title or tags",
+  description:
+    "With `If-Match` (the ETag of `GET /documents/{id}`) or `If-Unmodified-Since`, only if the document has not changed since: otherwise 412 and nothing changes.",
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: {
     params: DocumentIdParams,
+    headers: ConditionalWriteHeaders,
     body: { required: true, content: { "application/json": { schema: UpdateDocumentSchema } } },
   },
   responses: {
-    200: { description: "The document.", ...json(DocumentSchema) },
-    ...problemResponses(400, 401, 403, 404, 415, 503),
+    200: { description: "The document, with its new `ETag`.", headers: VALIDATOR_HEADERS, ...json(DocumentSchema) },
+    ...problemResponses(400, 401, 403, 404, 412, 415, 503),
   },
 });
 
@@ -325,11 +364,11 @@ const remove = createRoute({
   tags: ["Documents"],
   summary: "Delete a document (its objects are removed)",
   description:
-    "The owner or an admin. The row is kept as deleted for a while; every version's object and thumbnail is removed.",
+    "The owner or an admin. The row is kept as deleted for a while; every version's object and thumbnail is removed. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
   security: BEARER,
   middleware: [requireAuth()] as const,
-  request: { params: DocumentIdParams },
-  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 401, 403, 404, 503) },
+  request: { params: DocumentIdParams, headers: ConditionalWriteHeaders },
+  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 401, 403, 404, 412, 503) },
 });
 
 const newVersion = createRoute({
@@ -338,13 +377,17 @@ const newVersion = createRoute({
   tags: ["Documents"],
   summary: "Upload a new version",
   description:
-    "Same body as an upload; the new version becomes the current one and is processed. Title and tags, if given, change too.",
+    "Same body as an upload; the new version becomes the current one and is processed. Title and tags, if given, change too. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since: checked before any byte is stored and again when the version is recorded (412 otherwise; nothing stays stored).",
   security: BEARER,
   middleware: [requireAuth()] as const,
-  request: { params: DocumentIdParams, query: UploadQuery, body: uploadBody },
+  request: { params: DocumentIdParams, query: UploadQuery, headers: ConditionalWriteHeaders, body: uploadBody },
   responses: {
-    201: { description: "The document, now at the new version.", ...json(DocumentSchema) },
-    ...problemResponses(400, 401, 403, 404, 413, 415, 503),
+    201: {
+      description: "The document, now at the new version, with its new `ETag`.",
+      headers: VALIDATOR_HEADERS,
+      ...json(DocumentSchema),
+    },
+    ...problemResponses(400, 401, 403, 404, 412, 413, 415, 503),
   },
 });
 
@@ -368,13 +411,17 @@ const restore = createRoute({
   tags: ["Documents"],
   summary: "Restore an old version (as a new version)",
   description:
-    "Creates a new current version with the old one's content (the stored object is shared, never changed) and processes it again.",
+    "Creates a new current version with the old one's content (the stored object is shared, never changed) and processes it again. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
   security: BEARER,
   middleware: [requireAuth()] as const,
-  request: { params: VersionParams },
+  request: { params: VersionParams, headers: ConditionalWriteHeaders },
   responses: {
-    201: { description: "The document, at the restored version.", ...json(DocumentSchema) },
-    ...problemResponses(400, 401, 403, 404, 409, 503),
+    201: {
+      description: "The document, at the restored version, with its new `ETag`.",
+      headers: VALIDATOR_HEADERS,
+      ...json(DocumentSchema),
+    },
+    ...problemResponses(400, 401, 403, 404, 409, 412, 503),
   },
 });
 
@@ -538,17 +585,22 @@ export const documentsRouter = createRouter()
     const { page, nextCursor } = pageOf(rows, query.limit);
     return c.json({ data: page.map(toDocumentJson), nextCursor }, 200);
   })
-  .openapi(getOne, async (c) => c.json(toDocumentJson(await readable(c, c.req.valid("param").id)), 200))
+  .openapi(getOne, async (c) => {
+    const { body, headers } = await documentBody(await readable(c, c.req.valid("param").id));
+    return c.json(body, 200, headers);
+  })
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     await writable(c, id);
-    const document = await asActor(db(c), actorOf(c), (tx) =>
-      updateDocument(tx, { id, viewer: viewerOf(c), title: body.title, tags: body.tags }),
-    );
+    const document = await asActor(db(c), actorOf(c), async (tx) => {
+      await lockedForWrite(c, tx, id);
+      return updateDocument(tx, { id, viewer: viewerOf(c), title: body.title, tags: body.tags });
+    });
     if (!document) throw notFound(id);
     await searchChanged(c, id);
-    return c.json(toDocumentJson(document), 200);
+    const response = await documentBody(document);
+    return c.json(response.body, 200, response.headers);
   })
   .openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
@@ -557,7 +609,10 @@ export const documentsRouter = createRouter()
     if (document.ownerId !== viewer.userId && !viewer.writesAll) {
       throw new ApiError("forbidden", { detail: "Only the owner or an admin deletes a document." });
     }
-    const objects = await asActor(db(c), actorOf(c), (tx) => softDeleteDocument(tx, { id, viewer }));
+    const objects = await asActor(db(c), actorOf(c), async (tx) => {
+      await lockedForWrite(c, tx, id);
+      return softDeleteDocument(tx, { id, viewer });
+    });
     if (!objects) throw notFound(id);
     const { storage, thumbnails, background } = c.get("services");
     // The content goes now; if storage is down, the sweeper removes it when it purges the row.
@@ -569,11 +624,14 @@ export const documentsRouter = createRouter()
   })
   .openapi(newVersion, async (c) => {
     const { id } = c.req.valid("param");
-    await writable(c, id);
+    // Checked before any byte is stored, and again under the lock when the version is recorded
+    // (a change meanwhile fails it there, and the stored object is removed).
+    requireWritePreconditions(c, await documentValidators(await writable(c, id)));
     const upload = await takeUpload(c, id);
     const { file } = upload;
     const document = await recordOrUndo(c, upload.key, () =>
       asActor(db(c), actorOf(c), async (tx) => {
+        await lockedForWrite(c, tx, id);
         const added = await addVersion(tx, {
           documentId: id,
           createdBy: c.get("auth").userId,
@@ -601,7 +659,8 @@ export const documentsRouter = createRouter()
     );
     await announceVersion(c, id, document.currentVersion);
     await searchChanged(c, id);
-    return c.json(toDocumentJson(document), 201, { Location: `/documents/${id}` });
+    const response = await documentBody(document);
+    return c.json(response.body, 201, { ...response.headers, Location: `/documents/${id}` });
   })
   .openapi(versions, async (c) => {
     const { id } = c.req.valid("param");
@@ -615,10 +674,15 @@ export const documentsRouter = createRouter()
     const { id, version } = c.req.valid("param");
     await writable(c, id);
     const document = await asActor(db(c), actorOf(c), async (tx) => {
+      const current = await lockDocument(tx, { id, viewer: viewerOf(c) });
+      if (!current) throw notFound(id);
       const old = await getVersion(tx, { documentId: id, version });
       if (!old) throw new ApiError("not_found", { detail: `No version ${version} of ${id}.` });
       if (old.status === "quarantined")
         throw new ApiError("conflict", { detail: "A quarantined version cannot be restored." });
+      // After the checks above: a request that fails for another reason ignores its
+      // preconditions (RFC 9110 §13.2.1).
+      requireWritePreconditions(c, await documentValidators(current));
       const added = await addVersion(tx, {
         documentId: id,
         createdBy: c.get("auth").userId,
@@ -636,7 +700,8 @@ export const documentsRouter = createRouter()
     });
     await announceVersion(c, id, document.currentVersion);
     await searchChanged(c, id);
-    return c.json(toDocumentJson(document), 201);
+    const response = await documentBody(document);
+    return c.json(response.body, 201, response.headers);
   })
   .openapi(content, async (c) => {
     const { id } = c.req.valid("param");

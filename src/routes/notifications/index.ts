@@ -10,11 +10,13 @@ import {
   listDeliveries,
   listNotifications,
   listWebhooks,
+  lockWebhook,
   markAllRead,
   markRead,
   unreadCount,
   updateWebhook,
 } from "../../db/queries/notifications.ts";
+import type { Webhook } from "../../db/schema/notifications.ts";
 import { requireAuth } from "../../gateway/authentication.ts";
 import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "../../notifications/webhook-signature.ts";
 import { webhookUrlProblem } from "../../notifications/webhook-url.ts";
@@ -22,6 +24,7 @@ import { createSecretBox } from "../../pkg/crypto/secret-box.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
+import { ConditionalWriteHeaders, requireWritePreconditions, validatorHeaders, validatorsOf } from "../conditional.ts";
 import { BEARER, json } from "../openapi.ts";
 import {
   CreatedWebhookSchema,
@@ -61,6 +64,29 @@ function checkUrl(c: Context<AppEnv>, url: string): void {
 }
 
 const webhookNotFound = (id: string) => new ApiError("not_found", { detail: `No webhook ${id}.` });
+
+/**
+ * A webhook's validator: the strong ETag of its JSON representation. Webhooks keep no
+ * modification date, so they have no Last-Modified and If-Unmodified-Since is ignored
+ * (RFC 9110 §13.1.4).
+ */
+const webhookValidators = (row: Webhook) => validatorsOf(toWebhookJson(row));
+
+/** Locks the caller's webhook in the writing transaction; 412 unless If-Match holds for it now. */
+async function lockedForWrite(c: Context<AppEnv>, tx: Transaction, userId: string, id: string): Promise<void> {
+  const current = await lockWebhook(tx, { userId, id });
+  if (!current) throw webhookNotFound(id);
+  requireWritePreconditions(c, await webhookValidators(current));
+}
+
+const ETAG_HEADER = {
+  ETag: {
+    description: "Strong entity tag of this representation; send it in If-Match to make a change conditional.",
+    schema: { type: "string" as const },
+  },
+};
+const CONDITIONAL =
+  "With `If-Match` (the webhook's ETag), only if the webhook has not changed since: otherwise 412 and nothing changes.";
 
 const list = createRoute({
   method: "get",
@@ -135,7 +161,10 @@ const getOne = createRoute({
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: { params: IdParams },
-  responses: { 200: { description: "The webhook.", ...json(WebhookSchema) }, ...problemResponses(400, 401, 404, 503) },
+  responses: {
+    200: { description: "The webhook, with its `ETag`.", headers: ETAG_HEADER, ...json(WebhookSchema) },
+    ...problemResponses(400, 401, 404, 503),
+  },
 });
 
 const update = createRoute({
@@ -143,12 +172,13 @@ const update = createRoute({
   path: "/webhooks/{id}",
   tags: ["Webhooks"],
   summary: "Change a webhook's URL, events, or pause it",
+  description: CONDITIONAL,
   security: BEARER,
   middleware: [requireAuth()] as const,
-  request: { params: IdParams, body: jsonBody(UpdateWebhookSchema) },
+  request: { params: IdParams, headers: ConditionalWriteHeaders, body: jsonBody(UpdateWebhookSchema) },
   responses: {
-    200: { description: "The webhook.", ...json(WebhookSchema) },
-    ...problemResponses(400, 401, 404, 415, 503),
+    200: { description: "The webhook, with its new `ETag`.", headers: ETAG_HEADER, ...json(WebhookSchema) },
+    ...problemResponses(400, 401, 404, 412, 415, 503),
   },
 });
 
@@ -157,10 +187,11 @@ const remove = createRoute({
   path: "/webhooks/{id}",
   tags: ["Webhooks"],
   summary: "Remove a webhook",
+  description: CONDITIONAL,
   security: BEARER,
   middleware: [requireAuth()] as const,
-  request: { params: IdParams },
-  responses: { 204: { description: "Removed." }, ...problemResponses(400, 401, 404, 503) },
+  request: { params: IdParams, headers: ConditionalWriteHeaders },
+  responses: { 204: { description: "Removed." }, ...problemResponses(400, 401, 404, 412, 503) },
 });
 
 const deliveries = createRoute({
@@ -217,19 +248,26 @@ export const notificationsRouter = createRouter()
     const { id } = c.req.valid("param");
     const row = await mine(c, (tx, userId) => getWebhook(tx, { userId, id }));
     if (!row) throw webhookNotFound(id);
-    return c.json(toWebhookJson(row), 200);
+    return c.json(toWebhookJson(row), 200, validatorHeaders(await webhookValidators(row)));
   })
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     if (body.url !== undefined) checkUrl(c, body.url);
-    const row = await mine(c, (tx, userId) => updateWebhook(tx, { userId, id, ...body }));
+    const row = await mine(c, async (tx, userId) => {
+      await lockedForWrite(c, tx, userId, id);
+      return updateWebhook(tx, { userId, id, ...body });
+    });
     if (!row) throw webhookNotFound(id);
-    return c.json(toWebhookJson(row), 200);
+    return c.json(toWebhookJson(row), 200, validatorHeaders(await webhookValidators(row)));
   })
   .openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
-    if (!(await mine(c, (tx, userId) => deleteWebhook(tx, { userId, id })))) throw webhookNotFound(id);
+    const removed = await mine(c, async (tx, userId) => {
+      await lockedForWrite(c, tx, userId, id);
+      return deleteWebhook(tx, { userId, id });
+    });
+    if (!removed) throw webhookNotFound(id);
     return c.body(null, 204);
   })
   .openapi(deliveries, async (c) => {

@@ -13,6 +13,7 @@ import {
   insertUser,
   listPermissions,
   listUsers,
+  lockUser,
   type PublicUser,
   revokePermission,
   type UserChanges,
@@ -23,6 +24,13 @@ import { requireAuth, requirePermission } from "../../gateway/authentication.ts"
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
+import {
+  ConditionalWriteHeaders,
+  requireWritePreconditions,
+  VALIDATOR_HEADERS,
+  validatorHeaders,
+  validatorsOf,
+} from "../conditional.ts";
 import { BEARER } from "../openapi.ts";
 import {
   AdminUserPatchSchema,
@@ -43,6 +51,10 @@ const json = (schema: typeof UserSchema, description: string) => ({
   content: { "application/json": { schema } },
 });
 const jsonBody = <S>(schema: S) => ({ required: true, content: { "application/json": { schema } } });
+/** A response carrying one user, with the user's ETag and Last-Modified. */
+const userJson = (description: string) => ({ ...json(UserSchema, description), headers: VALIDATOR_HEADERS });
+const CONDITIONAL =
+  " With `If-Match` (the user's ETag) or `If-Unmodified-Since`, only if the user has not changed since: otherwise 412 and nothing changes.";
 
 /** Email and username are unique: a clash is a 409 naming the field. */
 async function uniquely<T>(run: () => Promise<T>): Promise<T> {
@@ -91,13 +103,38 @@ const db = (c: Context<AppEnv>) => c.get("services").database.db;
 const actorOf = (c: Context<AppEnv>): Actor => c.get("auth").actor;
 const notFound = (id: string) => new ApiError("not_found", { detail: `No user ${id}.` });
 
+/**
+ * A user's validators (RFC 9110 §8.8): a strong ETag of the JSON representation (which carries
+ * `updatedAt`, so every change to the row changes it) and `updatedAt` as Last-Modified.
+ */
+const userValidators = (user: PublicUser) => validatorsOf(toUserJson(user), user.updatedAt);
+
+/** The user's JSON with its validators, as every response naming one user sends it. */
+async function userBody(user: PublicUser) {
+  return { body: toUserJson(user), headers: validatorHeaders(await userValidators(user)) };
+}
+
+/**
+ * Locks the user's row in the writing transaction and throws 412 unless the request's If-Match /
+ * If-Unmodified-Since hold for it now (404 if there is no such user): a concurrent writer waits
+ * for the lock, then fails its own check.
+ */
+async function lockedForWrite(c: Context<AppEnv>, tx: Transaction, id: string): Promise<void> {
+  const current = await lockUser(tx, { id });
+  if (!current) throw notFound(id);
+  requireWritePreconditions(c, await userValidators(current));
+}
+
 /** Role, status and permission changes take effect at once: the user's sessions learn them. */
 async function resync(c: Context<AppEnv>, id: string): Promise<void> {
   await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
 }
 
 async function changeAccount(c: Context<AppEnv>, id: string, changes: UserChanges): Promise<PublicUser> {
-  const user = await asActor(db(c), actorOf(c), (tx) => updateUser(tx, { id, changes }));
+  const user = await asActor(db(c), actorOf(c), async (tx) => {
+    await lockedForWrite(c, tx, id);
+    return updateUser(tx, { id, changes });
+  });
   if (!user) throw notFound(id);
   await resync(c, id);
   return user;
@@ -135,7 +172,7 @@ const getMe = createRoute({
   summary: "My profile and preferences",
   security: BEARER,
   middleware: [requireAuth()] as const,
-  responses: { 200: json(UserSchema, "The caller."), ...problemResponses(401, 503) },
+  responses: { 200: userJson("The caller, with `ETag` and `Last-Modified`."), ...problemResponses(401, 503) },
 });
 
 const patchMe = createRoute({
@@ -143,11 +180,11 @@ const patchMe = createRoute({
   path: "/users/me",
   tags: ["Users"],
   summary: "Update my profile and preferences",
-  description: "Only profile fields and preferences; anything else (role, status, email) is refused with 400.",
+  description: `Only profile fields and preferences; anything else (role, status, email) is refused with 400.${CONDITIONAL}`,
   security: BEARER,
   middleware: [requireAuth()] as const,
-  request: { body: jsonBody(ProfilePatchSchema) },
-  responses: { 200: json(UserSchema, "The updated user."), ...problemResponses(400, 401, 415, 503) },
+  request: { headers: ConditionalWriteHeaders, body: jsonBody(ProfilePatchSchema) },
+  responses: { 200: userJson("The updated user."), ...problemResponses(400, 401, 412, 415, 503) },
 });
 
 const list = createRoute({
@@ -174,7 +211,10 @@ const getOne = createRoute({
   security: BEARER,
   middleware: [requirePermission("users:read")] as const,
   request: { params: UserIdParams },
-  responses: { 200: json(UserSchema, "The user."), ...problemResponses(400, 401, 403, 404, 503) },
+  responses: {
+    200: userJson("The user, with `ETag` and `Last-Modified`."),
+    ...problemResponses(400, 401, 403, 404, 503),
+  },
 });
 
 const patchOne = createRoute({
@@ -182,10 +222,14 @@ const patchOne = createRoute({
   path: "/users/{id}",
   tags: ["Users (admin)"],
   summary: "Update a user's profile, email or username",
+  description: CONDITIONAL.trim(),
   security: BEARER,
   middleware: [requirePermission("users:write")] as const,
-  request: { params: UserIdParams, body: jsonBody(AdminUserPatchSchema) },
-  responses: { 200: json(UserSchema, "The updated user."), ...problemResponses(400, 401, 403, 404, 409, 415, 503) },
+  request: { params: UserIdParams, headers: ConditionalWriteHeaders, body: jsonBody(AdminUserPatchSchema) },
+  responses: {
+    200: userJson("The updated user."),
+    ...problemResponses(400, 401, 403, 404, 409, 412, 415, 503),
+  },
 });
 
 const changeRole = createRoute({
@@ -193,11 +237,11 @@ const changeRole = createRoute({
   path: "/users/{id}/role",
   tags: ["Users (admin)"],
   summary: "Change a user's role",
-  description: "Takes effect on the user's next request (sessions carry the current role).",
+  description: `Takes effect on the user's next request (sessions carry the current role).${CONDITIONAL}`,
   security: BEARER,
   middleware: [requirePermission("users:manage")] as const,
-  request: { params: UserIdParams, body: jsonBody(RoleSchema) },
-  responses: { 200: json(UserSchema, "The updated user."), ...problemResponses(400, 401, 403, 404, 415, 503) },
+  request: { params: UserIdParams, headers: ConditionalWriteHeaders, body: jsonBody(RoleSchema) },
+  responses: { 200: userJson("The updated user."), ...problemResponses(400, 401, 403, 404, 412, 415, 503) },
 });
 
 const disable = createRoute({
@@ -205,10 +249,11 @@ const disable = createRoute({
   path: "/users/{id}/disable",
   tags: ["Users (admin)"],
   summary: "Disable a user (ends all their sessions)",
+  description: CONDITIONAL.trim(),
   security: BEARER,
   middleware: [requirePermission("users:manage")] as const,
-  request: { params: UserIdParams },
-  responses: { 200: json(UserSchema, "The disabled user."), ...problemResponses(400, 401, 403, 404, 409, 503) },
+  request: { params: UserIdParams, headers: ConditionalWriteHeaders },
+  responses: { 200: userJson("The disabled user."), ...problemResponses(400, 401, 403, 404, 409, 412, 503) },
 });
 
 const enable = createRoute({
@@ -216,10 +261,11 @@ const enable = createRoute({
   path: "/users/{id}/enable",
   tags: ["Users (admin)"],
   summary: "Enable a disabled user",
+  description: CONDITIONAL.trim(),
   security: BEARER,
   middleware: [requirePermission("users:manage")] as const,
-  request: { params: UserIdParams },
-  responses: { 200: json(UserSchema, "The enabled user."), ...problemResponses(400, 401, 403, 404, 503) },
+  request: { params: UserIdParams, headers: ConditionalWriteHeaders },
+  responses: { 200: userJson("The enabled user."), ...problemResponses(400, 401, 403, 404, 412, 503) },
 });
 
 const remove = createRoute({
@@ -227,10 +273,11 @@ const remove = createRoute({
   path: "/users/{id}",
   tags: ["Users (admin)"],
   summary: "Delete a user (and end their sessions)",
+  description: CONDITIONAL.trim(),
   security: BEARER,
   middleware: [requirePermission("users:manage")] as const,
-  request: { params: UserIdParams },
-  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 401, 403, 404, 409, 503) },
+  request: { params: UserIdParams, headers: ConditionalWriteHeaders },
+  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 401, 403, 404, 409, 412, 503) },
 });
 
 const getPermissions = createRoute({
@@ -294,13 +341,18 @@ export const usersRouter = createRouter()
     const { userId } = c.get("auth");
     const user = await asActor(db(c), actorOf(c), (tx) => getUser(tx, { id: userId }));
     if (!user) throw notFound(userId);
-    return c.json(toUserJson(user), 200);
+    const { body, headers } = await userBody(user);
+    return c.json(body, 200, headers);
   })
   .openapi(patchMe, async (c) => {
     const { userId } = c.get("auth");
-    const user = await asActor(db(c), actorOf(c), (tx) => applyProfile(tx, userId, c.req.valid("json")));
+    const user = await asActor(db(c), actorOf(c), async (tx) => {
+      await lockedForWrite(c, tx, userId);
+      return applyProfile(tx, userId, c.req.valid("json"));
+    });
     if (!user) throw notFound(userId);
-    return c.json(toUserJson(user), 200);
+    const { body, headers } = await userBody(user);
+    return c.json(body, 200, headers);
   })
   .openapi(list, async (c) => {
     const query = c.req.valid("query");
@@ -315,33 +367,46 @@ export const usersRouter = createRouter()
     const { id } = c.req.valid("param");
     const user = await asActor(db(c), actorOf(c), (tx) => getUser(tx, { id }));
     if (!user) throw notFound(id);
-    return c.json(toUserJson(user), 200);
+    const { body, headers } = await userBody(user);
+    return c.json(body, 200, headers);
   })
   .openapi(patchOne, async (c) => {
     const { id } = c.req.valid("param");
-    const user = await uniquely(() => asActor(db(c), actorOf(c), (tx) => applyProfile(tx, id, c.req.valid("json"))));
+    const user = await uniquely(() =>
+      asActor(db(c), actorOf(c), async (tx) => {
+        await lockedForWrite(c, tx, id);
+        return applyProfile(tx, id, c.req.valid("json"));
+      }),
+    );
     if (!user) throw notFound(id);
-    return c.json(toUserJson(user), 200);
+    const { body, headers } = await userBody(user);
+    return c.json(body, 200, headers);
   })
   .openapi(changeRole, async (c) => {
     const { id } = c.req.valid("param");
     const { role } = c.req.valid("json");
     if (role !== "admin") notOnSelf(c, id, "demote");
-    return c.json(toUserJson(await changeAccount(c, id, { role })), 200);
+    const { body, headers } = await userBody(await changeAccount(c, id, { role }));
+    return c.json(body, 200, headers);
   })
   .openapi(disable, async (c) => {
     const { id } = c.req.valid("param");
     notOnSelf(c, id, "disable");
-    return c.json(toUserJson(await changeAccount(c, id, { status: "disabled" })), 200);
+    const { body, headers } = await userBody(await changeAccount(c, id, { status: "disabled" }));
+    return c.json(body, 200, headers);
   })
   .openapi(enable, async (c) => {
     const { id } = c.req.valid("param");
-    return c.json(toUserJson(await changeAccount(c, id, { status: "active" })), 200);
+    const { body, headers } = await userBody(await changeAccount(c, id, { status: "active" }));
+    return c.json(body, 200, headers);
   })
   .openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
     notOnSelf(c, id, "delete");
-    const deleted = await asActor(db(c), actorOf(c), (tx) => deleteUser(tx, { id }));
+    const deleted = await asActor(db(c), actorOf(c), async (tx) => {
+      await lockedForWrite(c, tx, id);
+      return deleteUser(tx, { id });
+    });
     if (!deleted) throw notFound(id);
     await resync(c, id);
     return c.body(null, 204);
