@@ -1,10 +1,14 @@
 import { parse as parseDisposition } from "content-disposition";
 import type { ZodError } from "zod";
 import { ApiError, type FieldError } from "../pkg/errors/api-error.ts";
+import { RequestBodyError, requestBody } from "../pkg/errors/request-body.ts";
 import type { ObjectStorage } from "../pkg/storage/storage.ts";
 import { textProblem } from "../pkg/validation/postgres.ts";
 import { decodeField, FormDataError, FormDataReader, formDataBoundary } from "./form-data.ts";
 import { type StoredFile, storeFile } from "./upload.ts";
+
+// The upload path classifies a broken body itself (it has an upload to undo).
+export { RequestBodyError };
 
 /** Room for the multipart envelope around the file (boundaries, headers, small fields). */
 const FORM_OVERHEAD_BYTES = 64 * 1024;
@@ -28,44 +32,6 @@ export interface UploadRequest {
   };
   body: ReadableStream<Uint8Array> | null;
   query: { title?: string | undefined; tags?: string | undefined };
-}
-
-/**
- * Reading the request body failed: the client's connection broke or was closed before the body
- * was complete (workerd reports it as `Network connection lost.`, a client's abort). Told apart by
- * where it happens (a read of the request body, see `requestBody`), never by its message: it is
- * the client's failure, not ours.
- */
-export class RequestBodyError extends Error {
-  constructor(cause: unknown) {
-    super("the request body ended before it was complete", { cause });
-    this.name = "RequestBodyError";
-  }
-}
-
-/**
- * `body` read one chunk per read, as it comes (no chunk is read ahead), whose read errors become a
- * `RequestBodyError`; cancelling it cancels `body`.
- */
-export function requestBody(body: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        let next: ReadableStreamReadResult<Uint8Array>;
-        try {
-          next = await reader.read();
-        } catch (error) {
-          controller.error(new RequestBodyError(error));
-          return;
-        }
-        if (next.done) controller.close();
-        else controller.enqueue(next.value);
-      },
-      cancel: (reason) => reader.cancel(reason),
-    },
-    { highWaterMark: 0 },
-  );
 }
 
 const invalid = (errors: FieldError[]) =>

@@ -7,6 +7,7 @@ import { ConfigError } from "../config/config.ts";
 import { fallbackLogger } from "../middleware/request-log.ts";
 import { ApiError, DependencyError, type FieldError, PROBLEMS, type ProblemCode } from "./api-error.ts";
 import { PROBLEM_CONTENT_TYPE, problemBody } from "./problem.ts";
+import { RequestBodyError } from "./request-body.ts";
 
 /**
  * The generic problem of each status, for errors that come with a status only (Hono's malformed
@@ -71,6 +72,11 @@ export const onError: ErrorHandler = (error, c) => {
       ? `${dependency} did not confirm the change in time; it may or may not have been made. Check before retrying.`
       : `${dependency} is unavailable; nothing was changed. Retry later.`;
     return respond(c, "service_unavailable", { detail, headers: { "Retry-After": "5" } });
+  }
+  if (error instanceof RequestBodyError) {
+    // The client went away (or its connection broke) mid-body: its failure, not ours.
+    logger(c).warn("the request body broke off", { error });
+    return respond(c, "bad_request", { detail: "The request body ended before it was complete." });
   }
   if (isInvalidValue(error)) {
     // A second lock behind the route schemas (src/routes/fields.ts): a value Postgres refused

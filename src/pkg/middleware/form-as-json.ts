@@ -2,6 +2,7 @@ import { parse as parseJson } from "@humanwhocodes/momoa";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../errors/api-error.ts";
+import { requestBody } from "../errors/request-body.ts";
 
 const FORM = /^application\/x-www-form-urlencoded(\s*;|$)/i;
 const JSON_TYPE = /^application\/([\w.-]+\+)?json(\s*;|$)/i;
@@ -103,6 +104,11 @@ export function formAsJson(options: { maxBytes?: number } = {}): MiddlewareHandl
   });
   return async function formAsJson(c, next) {
     const type = c.req.header("content-type") ?? "";
+    // A read that fails (the client went away) is the client's: RequestBodyError, a 400.
+    const { body } = c.req.raw;
+    if (body && (FORM.test(type) || JSON_TYPE.test(type))) {
+      c.req.raw = new Request(c.req.raw, { body: requestBody(body) });
+    }
     if (FORM.test(type)) {
       return limit(c, async () => {
         const fields = parseFormParameters(await c.req.raw.arrayBuffer());
