@@ -55,11 +55,11 @@ const INLINE_SAFE = new Set(["application/pdf", "image/png", "image/jpeg", "imag
 const UNSAFE_IN_NAME = /[\p{Cc}\p{Bidi_Control}]/gu;
 
 /**
- * A name fit to offer for saving (RFC 6266 §4.3: recipients must not trust it, senders should not
- * send what a file system or a reader misreads): `name` without control characters and bidirectional
- * controls; undefined when nothing is left but dots and white space (`.`, `..`, ` `).
- * Everything else stays, non-ASCII letters included. A lone surrogate stays too (it becomes
- * U+FFFD only when percent-encoded).
+ * A name fit to offer for saving (RFC 6266 §4.3: recipients must not trust it, senders should
+ * not send what a file system or a reader misreads): `name` without control characters and
+ * bidirectional controls; undefined when nothing is left but dots and white space (`.`, `..`,
+ * ` `). Everything else stays, non-ASCII letters and spaces included. A lone surrogate stays too
+ * (it becomes U+FFFD only when percent-encoded).
  */
 export function safeDownloadName(name: string): string | undefined {
   const cleaned = name.replace(UNSAFE_IN_NAME, "");
