@@ -73,6 +73,9 @@ export function formDataBoundary(contentType: string | undefined): string | unde
   return boundary;
 }
 
+/** The part headers read (RFC 7578 §4.8: others are ignored). */
+const PART_HEADERS = new Set(["content-disposition", "content-type", "content-transfer-encoding"]);
+
 const QUOTE = '"';
 const BACKSLASH = "\\";
 
@@ -120,7 +123,12 @@ function parseHeaders(block: string): PartHeaders & { charset: string | undefine
     }
     const colon = line.indexOf(":");
     previous = colon > 0 ? line.slice(0, colon).trim().toLowerCase() : undefined;
-    if (previous !== undefined) headers.set(previous, line.slice(colon + 1).trim());
+    if (previous === undefined) continue;
+    // One value each (RFC 7578 §4.2, §4.4, §4.7): a second would silently replace the first.
+    if (PART_HEADERS.has(previous) && headers.has(previous)) {
+      throw new FormDataError(`a part has more than one ${previous} header`);
+    }
+    headers.set(previous, line.slice(colon + 1).trim());
   }
   const disposition = parseDisposition(quotedPairsAsBrowserEscapes(headers.get("content-disposition") ?? ""), {
     multipart: true,

@@ -246,3 +246,24 @@ describe("quoted-pairs in a part's Content-Disposition (RFC 9110 §5.6.4, RFC 20
     expect(await nameOf('form-data; name="file"; filename="a\\"')).toBe("a\\");
   });
 });
+
+describe("part headers that must not repeat", () => {
+  it("refuses a second Content-Disposition, Content-Type or Content-Transfer-Encoding in a part", async () => {
+    for (const [header, values] of [
+      ["Content-Disposition", ['form-data; name="file"; filename="a.txt"', 'form-data; name="title"']],
+      ["Content-Type", ["text/plain", "image/png"]],
+      ["Content-Transfer-Encoding", ["binary", "8bit"]],
+    ] as const) {
+      const extra = header === "Content-Disposition" ? "" : 'Content-Disposition: form-data; name="file"\r\n';
+      const body = `--b\r\n${extra}${values.map((value) => `${header}: ${value}\r\n`).join("")}\r\nx\r\n--b--`;
+      await expect(readAll(new FormDataReader(chunked(encoder.encode(body), 5), "b")), header).rejects.toThrow(
+        `a part has more than one ${header.toLowerCase()} header`,
+      );
+    }
+  });
+
+  it("ignores other headers, repeated or not (RFC 7578 §4.8)", async () => {
+    const body = '--b\r\nX-Note: 1\r\nContent-Disposition: form-data; name="x"\r\nX-Note: 2\r\n\r\n1\r\n--b--';
+    expect(await readAtEverySplit(body, "b")).toEqual([field("x", "1")]);
+  });
+});
