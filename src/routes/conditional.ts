@@ -2,7 +2,13 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../app/context.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
-import { httpDate, jsonEntityTag, type WriteValidators, writePreconditionsHold } from "../pkg/http/preconditions.ts";
+import {
+  evaluatePreconditions,
+  httpDate,
+  jsonEntityTag,
+  type WriteValidators,
+  writePreconditionsHold,
+} from "../pkg/http/preconditions.ts";
 
 // Lost-update protection for the JSON resources (documents, users, webhooks): each is served
 // with a strong ETag of its representation and its Last-Modified, and each write evaluates the
@@ -45,6 +51,36 @@ export function requireWritePreconditions(c: Context<AppEnv>, current: WriteVali
   });
 }
 
+/**
+ * The preconditions of a GET of a JSON resource (RFC 9110 §13.2.2): a failing If-Match or
+ * If-Unmodified-Since throws 412 (§13.1.1 asks the origin to evaluate If-Match before any
+ * method); a matching If-None-Match (weak comparison) or, without it, an If-Modified-Since the
+ * resource has not changed after returns the 304 to send, with the validators (§15.4.5);
+ * otherwise undefined, and the caller sends the representation with `validatorHeaders`. Without
+ * a modification date, the date conditions are ignored.
+ */
+export function readPreconditions(c: Context<AppEnv>, current: WriteValidators): Response | undefined {
+  const dated = current.lastModified !== undefined;
+  const outcome = evaluatePreconditions(
+    {
+      ifMatch: c.req.header("if-match"),
+      ifNoneMatch: c.req.header("if-none-match"),
+      ifModifiedSince: dated ? c.req.header("if-modified-since") : undefined,
+      ifUnmodifiedSince: dated ? c.req.header("if-unmodified-since") : undefined,
+    },
+    // Without a modification date the date conditions were dropped above: this one is never read.
+    { etag: current.etag, lastModified: current.lastModified ?? new Date(0) },
+  );
+  if (outcome === "failed") {
+    const date = current.lastModified ? `, Last-Modified ${httpDate(current.lastModified)}` : "";
+    throw new ApiError("precondition_failed", {
+      detail: `The current representation (ETag ${current.etag}${date}) does not satisfy If-Match or If-Unmodified-Since.`,
+    });
+  }
+  if (outcome === "not_modified") return c.body(null, 304, validatorHeaders(current));
+  return undefined;
+}
+
 /** The request headers of a conditional write, for the OpenAPI document (and validated as text). */
 export const ConditionalWriteHeaders = z.object({
   "if-match": z.string().optional().openapi({
@@ -56,6 +92,22 @@ export const ConditionalWriteHeaders = z.object({
     description:
       "Perform the write only if the resource has not changed after this HTTP-date (whole seconds); ignored when If-Match is sent or the date is invalid (RFC 9110 §13.1.4). Otherwise 412.",
     example: "Mon, 30 Nov 2026 12:00:00 GMT",
+  }),
+});
+
+/** The request headers of a conditional GET, for the OpenAPI document (and validated as text). */
+export const ConditionalReadHeaders = z.object({
+  "if-none-match": z.string().optional().openapi({
+    description: "Answer 304 if the current ETag is one of these (weak comparison), or `*` (RFC 9110 §13.1.2).",
+  }),
+  "if-modified-since": z.string().optional().openapi({
+    description: "Without If-None-Match: answer 304 if the resource has not changed after this HTTP-date (§13.1.3).",
+  }),
+  "if-match": z.string().optional().openapi({
+    description: "Answer 412 unless the current ETag is one of these (strong comparison), or `*` (§13.1.1).",
+  }),
+  "if-unmodified-since": z.string().optional().openapi({
+    description: "Without If-Match: answer 412 if the resource changed after this HTTP-date (§13.1.4).",
   }),
 });
 

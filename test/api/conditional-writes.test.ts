@@ -429,3 +429,50 @@ describe("user and webhook validators", () => {
     expect(await patched.json()).toMatchObject({ active: false });
   });
 });
+
+describe("conditional GET of the same resources (RFC 9110 §13.2.2)", () => {
+  const resources: [string, () => Promise<{ path: string; auth: Headers }>][] = [
+    [
+      "GET /documents/{id}",
+      async () => {
+        const { editor, doc } = await sharedDocument();
+        return { path: `/documents/${doc.id}`, auth: editor.auth };
+      },
+    ],
+    ["GET /users/me", async () => ({ path: "/users/me", auth: (await signedIn()).auth })],
+    [
+      "GET /users/{id}",
+      async () => {
+        const subject = await signedIn();
+        return { path: `/users/${subject.user.id}`, auth: (await signedInAdmin()).auth };
+      },
+    ],
+    [
+      "GET /webhooks/{id}",
+      async () => {
+        const me = await signedIn();
+        const res = await api("/webhooks", jsonInit("POST", me.auth, { url: "https://example.com/hook", events: [] }));
+        return { path: `/webhooks/${((await res.json()) as { id: string }).id}`, auth: me.auth };
+      },
+    ],
+  ];
+
+  it.each(resources)("%s answers 304 to a matching If-None-Match and 412 to a stale If-Match", async (_name, make) => {
+    const { path, auth } = await make();
+    const { etag, lastModified } = await readResource(path, auth);
+    const unchanged: Headers[] = [
+      { "if-none-match": etag },
+      { "if-none-match": `"other", W/${etag}` },
+      ...(lastModified ? [{ "if-modified-since": lastModified }] : []),
+    ];
+    for (const conditions of unchanged) {
+      const res = await api(path, { headers: { ...auth, ...conditions } });
+      expect(res.status, JSON.stringify(conditions)).toBe(304);
+      expect(res.headers.get("etag")).toBe(etag);
+      expect(await res.text()).toBe("");
+    }
+    expect((await api(path, { headers: { ...auth, "if-none-match": '"other"' } })).status).toBe(200);
+    expect((await api(path, { headers: { ...auth, "if-match": etag } })).status).toBe(200);
+    await expectProblem(await api(path, { headers: { ...auth, "if-match": '"stale"' } }), 412);
+  });
+});

@@ -52,7 +52,9 @@ import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
 import { isStorageDeadline, RangeNotSatisfiableError } from "../../pkg/storage/storage.ts";
 import { invalidateDocument } from "../../search/search-cache.ts";
 import {
+  ConditionalReadHeaders,
   ConditionalWriteHeaders,
+  readPreconditions,
   requireWritePreconditions,
   VALIDATOR_HEADERS,
   validatorHeaders,
@@ -324,17 +326,19 @@ const getOne = createRoute({
   path: "/documents/{id}",
   tags: ["Documents"],
   summary: "A document",
-  description: "Another user's document that is not shared with you is a 404.",
+  description:
+    "Another user's document that is not shared with you is a 404. Carries a strong `ETag` and `Last-Modified` for conditional writes; `If-None-Match` / `If-Modified-Since` answer 304, a failing `If-Match` / `If-Unmodified-Since` 412.",
   security: BEARER,
   middleware: [requireAuth()] as const,
-  request: { params: DocumentIdParams },
+  request: { params: DocumentIdParams, headers: ConditionalReadHeaders },
   responses: {
     200: {
       description: "The document, with its `ETag` and `Last-Modified`.",
       headers: VALIDATOR_HEADERS,
       ...json(DocumentSchema),
     },
-    ...problemResponses(400, 401, 404, 503),
+    304: { description: "Unchanged (If-None-Match, or If-Modified-Since without it).", headers: VALIDATOR_HEADERS },
+    ...problemResponses(400, 401, 404, 412, 503),
   },
 });
 
@@ -586,8 +590,11 @@ export const documentsRouter = createRouter()
     return c.json({ data: page.map(toDocumentJson), nextCursor }, 200);
   })
   .openapi(getOne, async (c) => {
-    const { body, headers } = await documentBody(await readable(c, c.req.valid("param").id));
-    return c.json(body, 200, headers);
+    const document = await readable(c, c.req.valid("param").id);
+    const validators = await documentValidators(document);
+    const notModified = readPreconditions(c, validators);
+    if (notModified) return notModified;
+    return c.json(toDocumentJson(document), 200, validatorHeaders(validators));
   })
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");

@@ -24,7 +24,14 @@ import { createSecretBox } from "../../pkg/crypto/secret-box.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
-import { ConditionalWriteHeaders, requireWritePreconditions, validatorHeaders, validatorsOf } from "../conditional.ts";
+import {
+  ConditionalReadHeaders,
+  ConditionalWriteHeaders,
+  readPreconditions,
+  requireWritePreconditions,
+  validatorHeaders,
+  validatorsOf,
+} from "../conditional.ts";
 import { BEARER, json } from "../openapi.ts";
 import {
   CreatedWebhookSchema,
@@ -160,10 +167,11 @@ const getOne = createRoute({
   summary: "A webhook",
   security: BEARER,
   middleware: [requireAuth()] as const,
-  request: { params: IdParams },
+  request: { params: IdParams, headers: ConditionalReadHeaders },
   responses: {
     200: { description: "The webhook, with its `ETag`.", headers: ETAG_HEADER, ...json(WebhookSchema) },
-    ...problemResponses(400, 401, 404, 503),
+    304: { description: "Unchanged (If-None-Match).", headers: ETAG_HEADER },
+    ...problemResponses(400, 401, 404, 412, 503),
   },
 });
 
@@ -248,7 +256,10 @@ export const notificationsRouter = createRouter()
     const { id } = c.req.valid("param");
     const row = await mine(c, (tx, userId) => getWebhook(tx, { userId, id }));
     if (!row) throw webhookNotFound(id);
-    return c.json(toWebhookJson(row), 200, validatorHeaders(await webhookValidators(row)));
+    const validators = await webhookValidators(row);
+    const notModified = readPreconditions(c, validators);
+    if (notModified) return notModified;
+    return c.json(toWebhookJson(row), 200, validatorHeaders(validators));
   })
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");

@@ -25,7 +25,9 @@ import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
 import {
+  ConditionalReadHeaders,
   ConditionalWriteHeaders,
+  readPreconditions,
   requireWritePreconditions,
   VALIDATOR_HEADERS,
   validatorHeaders,
@@ -53,6 +55,10 @@ const json = (schema: typeof UserSchema, description: string) => ({
 const jsonBody = <S>(schema: S) => ({ required: true, content: { "application/json": { schema } } });
 /** A response carrying one user, with the user's ETag and Last-Modified. */
 const userJson = (description: string) => ({ ...json(UserSchema, description), headers: VALIDATOR_HEADERS });
+const NOT_MODIFIED = {
+  description: "Unchanged (If-None-Match, or If-Modified-Since without it).",
+  headers: VALIDATOR_HEADERS,
+};
 const CONDITIONAL =
   " With `If-Match` (the user's ETag) or `If-Unmodified-Since`, only if the user has not changed since: otherwise 412 and nothing changes.";
 
@@ -172,7 +178,12 @@ const getMe = createRoute({
   summary: "My profile and preferences",
   security: BEARER,
   middleware: [requireAuth()] as const,
-  responses: { 200: userJson("The caller, with `ETag` and `Last-Modified`."), ...problemResponses(401, 503) },
+  request: { headers: ConditionalReadHeaders },
+  responses: {
+    200: userJson("The caller, with `ETag` and `Last-Modified`."),
+    304: NOT_MODIFIED,
+    ...problemResponses(401, 412, 503),
+  },
 });
 
 const patchMe = createRoute({
@@ -210,10 +221,11 @@ const getOne = createRoute({
   summary: "A user",
   security: BEARER,
   middleware: [requirePermission("users:read")] as const,
-  request: { params: UserIdParams },
+  request: { params: UserIdParams, headers: ConditionalReadHeaders },
   responses: {
     200: userJson("The user, with `ETag` and `Last-Modified`."),
-    ...problemResponses(400, 401, 403, 404, 503),
+    304: NOT_MODIFIED,
+    ...problemResponses(400, 401, 403, 404, 412, 503),
   },
 });
 
@@ -341,8 +353,10 @@ export const usersRouter = createRouter()
     const { userId } = c.get("auth");
     const user = await asActor(db(c), actorOf(c), (tx) => getUser(tx, { id: userId }));
     if (!user) throw notFound(userId);
-    const { body, headers } = await userBody(user);
-    return c.json(body, 200, headers);
+    const validators = await userValidators(user);
+    const notModified = readPreconditions(c, validators);
+    if (notModified) return notModified;
+    return c.json(toUserJson(user), 200, validatorHeaders(validators));
   })
   .openapi(patchMe, async (c) => {
     const { userId } = c.get("auth");
@@ -367,8 +381,10 @@ export const usersRouter = createRouter()
     const { id } = c.req.valid("param");
     const user = await asActor(db(c), actorOf(c), (tx) => getUser(tx, { id }));
     if (!user) throw notFound(id);
-    const { body, headers } = await userBody(user);
-    return c.json(body, 200, headers);
+    const validators = await userValidators(user);
+    const notModified = readPreconditions(c, validators);
+    if (notModified) return notModified;
+    return c.json(toUserJson(user), 200, validatorHeaders(validators));
   })
   .openapi(patchOne, async (c) => {
     const { id } = c.req.valid("param");
