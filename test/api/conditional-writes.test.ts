@@ -1,8 +1,11 @@
+import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { updateDocument } from "../../src/db/queries/documents.ts";
+import { updateUser } from "../../src/db/queries/users.ts";
 import { jsonEntityTag, writePreconditionsHold } from "../../src/pkg/http/preconditions.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, type DocumentJson, formUpload, keysIn, processed, rawUpload } from "../document-helpers.ts";
-import { api, expectProblem, testEnv } from "../helpers.ts";
+import { api, asSystem, expectProblem, testEnv } from "../helpers.ts";
 
 // Lost-update protection (RFC 9110 §13.1.1, §13.1.4, §13.2.2): every write to a document, a user
 // or a webhook evaluates If-Match / If-Unmodified-Since against the current state, in the
@@ -511,5 +514,35 @@ describe("writePreconditionsHold (RFC 9110 §13.2.2 for a state-changing method)
     expect(await jsonEntityTag({ a: 1 })).toMatch(/^"[0-9a-f]{32}"$/);
     expect(await jsonEntityTag({ a: 1 })).toBe(await jsonEntityTag({ a: 1 }));
     expect(await jsonEntityTag({ a: 1 })).not.toBe(await jsonEntityTag({ a: 2 }));
+  });
+});
+
+// A transaction that began before another change and writes after it must not date its change
+// earlier (updated_at was the transaction's start, now()): Last-Modified went back by as long as
+// the transaction had waited, and an If-Unmodified-Since taken in between still held.
+describe("a change is dated when it is made, not when its transaction began", () => {
+  it("documents and users: updated_at moves forward past the change written meanwhile", async () => {
+    const owner = await signedIn();
+    const doc = await created(rawUpload(owner.auth, "dated", "text/plain"));
+    await processed(owner.auth, doc.id);
+    const viewer = { userId: owner.user.id, readsAll: true, writesAll: true };
+    const { document, user, meanwhile } = await asSystem(async (tx) => {
+      await tx.execute(sql`select 1`);
+      // The transaction has begun; another client changes both rows and commits a second later.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const renamed = await api(`/documents/${doc.id}`, jsonInit("PATCH", owner.auth, { title: "Meanwhile" }));
+      const profile = await api("/users/me", jsonInit("PATCH", owner.auth, { bio: "meanwhile" }));
+      const meanwhile = {
+        document: Date.parse(((await renamed.json()) as DocumentJson).updatedAt),
+        user: Date.parse(((await profile.json()) as { updatedAt: string }).updatedAt),
+      };
+      return {
+        document: await updateDocument(tx, { id: doc.id, viewer, title: "Later" }),
+        user: await updateUser(tx, { id: owner.user.id, changes: { bio: "later" } }),
+        meanwhile,
+      };
+    });
+    expect(document?.updatedAt.getTime()).toBeGreaterThan(meanwhile.document);
+    expect(user?.updatedAt.getTime()).toBeGreaterThan(meanwhile.user);
   });
 });

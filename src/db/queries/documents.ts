@@ -2,6 +2,7 @@ import { and, arrayOverlaps, asc, desc, eq, gte, inArray, isNotNull, isNull, lt,
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Transaction } from "../actor.ts";
 import { expectRows } from "../affected.ts";
+import { changedAt } from "../schema/columns.ts";
 import {
   type Document,
   type DocumentStatus,
@@ -145,7 +146,7 @@ export async function addVersion(
       failureReason: null,
       scanResult: null,
       processedAt: null,
-      updatedAt: sql`now()`,
+      updatedAt: changedAt,
     })
     .where(and(eq(documents.id, params.documentId), isNull(documents.deletedAt)))
     .returning();
@@ -271,7 +272,7 @@ export async function updateDocument(
     .set({
       ...(params.title !== undefined ? { title: params.title } : {}),
       ...(params.tags !== undefined ? { tags: params.tags } : {}),
-      updatedAt: sql`now()`,
+      updatedAt: changedAt,
     })
     .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), writableBy(params.viewer)))
     .returning();
@@ -286,7 +287,7 @@ export async function softDeleteDocument(
   const owner = params.viewer.writesAll ? undefined : eq(documents.ownerId, params.viewer.userId);
   const [row] = await tx
     .update(documents)
-    .set({ deletedAt: sql`now()`, updatedAt: sql`now()` })
+    .set({ deletedAt: sql`now()`, updatedAt: changedAt })
     .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), owner))
     .returning({ id: documents.id });
   if (!row) return undefined;
@@ -415,7 +416,7 @@ export async function transitionVersion(tx: Transaction, change: VersionChange):
       failureReason: version.failureReason,
       scanResult: version.scanResult,
       processedAt: version.processedAt,
-      updatedAt: sql`now()`,
+      updatedAt: changedAt,
     })
     .where(and(eq(documents.id, change.documentId), eq(documents.currentVersion, change.version)));
   return version;

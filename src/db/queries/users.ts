@@ -3,6 +3,7 @@ import type { Permission } from "../../auth/permissions.ts";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Transaction } from "../actor.ts";
 import { expectRows } from "../affected.ts";
+import { changedAt } from "../schema/columns.ts";
 import {
   type NewUser,
   oauthIdentities,
@@ -99,7 +100,7 @@ export async function updateUser(
 ): Promise<PublicUser | undefined> {
   const [row] = await tx
     .update(users)
-    .set({ ...params.changes, updatedAt: sql`now()` })
+    .set({ ...params.changes, updatedAt: changedAt })
     .where(eq(users.id, params.id))
     .returning(publicColumns);
   return row;
