@@ -166,7 +166,54 @@ function webhookTarget(
   };
 }
 
+/** A document shared for reading with one user; the owner changes its shares. */
+function sharesTarget(
+  write: (
+    ctx: { id: string; owner: Headers; someone: { id: string; username: string } },
+    conditions: Headers,
+  ) => Promise<Response>,
+  options: { status: number; remains: boolean },
+): () => Promise<Target> {
+  return async () => {
+    const owner = await signedIn();
+    const someone = await signedIn();
+    const doc = await created(rawUpload(owner.auth, "shared", "text/plain"));
+    const put = (user: string, access: string) =>
+      api(`/documents/${doc.id}/shares`, jsonInit("PUT", owner.auth, { user, access }));
+    if ((await put(someone.user.username, "read")).status !== 200) throw new Error("share failed");
+    const path = `/documents/${doc.id}/shares`;
+    const ctx = { id: doc.id, owner: owner.auth, someone: { id: someone.user.id, username: someone.user.username } };
+    return {
+      read: () => readResource(path, owner.auth),
+      write: (conditions) => write(ctx, conditions),
+      async changeElsewhere() {
+        const other = await signedIn();
+        if ((await put(other.user.username, "read")).status !== 200) throw new Error("share failed");
+      },
+      status: options.status,
+      remains: options.remains,
+      settle: async () => {},
+    };
+  };
+}
+
 const writes: [string, () => Promise<Target>][] = [
+  [
+    "PUT /documents/{id}/shares by the owner",
+    sharesTarget(
+      ({ id, owner, someone }, conditions) =>
+        api(`/documents/${id}/shares`, jsonInit("PUT", owner, { user: someone.username, access: "write" }, conditions)),
+      { status: 200, remains: true },
+    ),
+  ],
+  [
+    "DELETE /documents/{id}/shares/{userId} by the owner",
+    sharesTarget(
+      ({ id, owner, someone }, conditions) =>
+        api(`/documents/${id}/shares/${someone.id}`, { method: "DELETE", headers: { ...owner, ...conditions } }),
+      { status: 204, remains: false },
+    ),
+  ],
   [
     "PATCH /documents/{id} by a write-share user",
     documentTarget(

@@ -517,6 +517,16 @@ export async function listShares(
     .orderBy(asc(documentShares.createdAt));
 }
 
+/**
+ * Serialises changes to a document's shares until the transaction ends: a transaction-level
+ * advisory lock keyed by the document. Not a row lock, because row-level security lets a user
+ * leaving a share lock no row of the document; every route changing shares takes it, so a
+ * conditional change evaluates its preconditions on the very list it then changes.
+ */
+export async function lockShares(tx: Transaction, params: { documentId: string }): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`document_shares:${params.documentId}`}, 0))`);
+}
+
 export async function putShare(
   tx: Transaction,
   params: { documentId: string; userId: string; access: ShareAccess; grantedBy: string },

@@ -16,6 +16,7 @@ import {
   listShares,
   listVersions,
   lockDocument,
+  lockShares,
   putShare,
   removeUploadIntent,
   resetVersion,
@@ -471,17 +472,27 @@ const thumbnailRoute = createRoute({
   },
 });
 
+const SHARES_ETAG = {
+  ETag: {
+    description: "Strong entity tag of the shares list; send it in If-Match to change the shares conditionally.",
+    schema: { type: "string" as const },
+  },
+};
+
 const shares = createRoute({
   method: "get",
   path: "/documents/{id}/shares",
   tags: ["Documents"],
   summary: "Who the document is shared with (owner or admin)",
+  description:
+    "With a strong `ETag` of the list (shares keep no modification date, so no Last-Modified), for conditional changes of the shares; `If-None-Match` answers 304.",
   security: BEARER,
   middleware: [requireAuth()] as const,
-  request: { params: DocumentIdParams },
+  request: { params: DocumentIdParams, headers: ConditionalReadHeaders },
   responses: {
-    200: { description: "Shares.", ...json(z.object({ data: z.array(ShareSchema) })) },
-    ...problemResponses(400, 401, 403, 404, 503),
+    200: { description: "Shares.", headers: SHARES_ETAG, ...json(z.object({ data: z.array(ShareSchema) })) },
+    304: { description: "Unchanged (If-None-Match).", headers: SHARES_ETAG },
+    ...problemResponses(400, 401, 403, 404, 412, 503),
   },
 });
 
@@ -490,15 +501,22 @@ const share = createRoute({
   path: "/documents/{id}/shares",
   tags: ["Documents"],
   summary: "Share with a user for reading or writing (owner or admin)",
+  description:
+    "With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: {
     params: DocumentIdParams,
+    headers: ConditionalWriteHeaders,
     body: { required: true, content: { "application/json": { schema: ShareRequestSchema } } },
   },
   responses: {
-    200: { description: "Shares now.", ...json(z.object({ data: z.array(ShareSchema) })) },
-    ...problemResponses(400, 401, 403, 404, 415, 503),
+    200: {
+      description: "Shares now, with the list's new `ETag`.",
+      headers: SHARES_ETAG,
+      ...json(z.object({ data: z.array(ShareSchema) })),
+    },
+    ...problemResponses(400, 401, 403, 404, 412, 415, 503),
   },
 });
 
@@ -507,10 +525,12 @@ const unshare = createRoute({
   path: "/documents/{id}/shares/{userId}",
   tags: ["Documents"],
   summary: "Stop sharing with a user (owner or admin; or that user, to leave)",
+  description:
+    "With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
   security: BEARER,
   middleware: [requireAuth()] as const,
-  request: { params: ShareParams },
-  responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 401, 404, 503) },
+  request: { params: ShareParams, headers: ConditionalWriteHeaders },
+  responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 401, 404, 412, 503) },
 });
 
 const reprocess = createRoute({
@@ -810,7 +830,11 @@ export const documentsRouter = createRouter()
   .openapi(shares, async (c) => {
     const { id } = c.req.valid("param");
     await ownedByCaller(c, id);
-    return c.json({ data: await sharesOf(c, id) }, 200);
+    const body = { data: await sharesOf(c, id) };
+    const validators = await validatorsOf(body);
+    const notModified = readPreconditions(c, validators);
+    if (notModified) return notModified;
+    return c.json(body, 200, validatorHeaders(validators));
   })
   .openapi(share, async (c) => {
     const { id } = c.req.valid("param");
@@ -824,11 +848,14 @@ export const documentsRouter = createRouter()
       });
     if (target?.status !== "active") throw invalidUser("no such user");
     if (target.id === document.ownerId) throw invalidUser("the owner already has access");
-    await asActor(db(c), actorOf(c), (tx) =>
-      putShare(tx, { documentId: id, userId: target.id, access: body.access, grantedBy: c.get("auth").userId }),
-    );
+    await asActor(db(c), actorOf(c), async (tx) => {
+      await lockShares(tx, { documentId: id });
+      requireWritePreconditions(c, await validatorsOf({ data: await sharesOf(c, id) }));
+      await putShare(tx, { documentId: id, userId: target.id, access: body.access, grantedBy: c.get("auth").userId });
+    });
     await searchChanged(c, id, [target.id]);
-    return c.json({ data: await sharesOf(c, id) }, 200);
+    const now = { data: await sharesOf(c, id) };
+    return c.json(now, 200, validatorHeaders(await validatorsOf(now)));
   })
   .openapi(unshare, async (c) => {
     const { id, userId } = c.req.valid("param");
@@ -836,7 +863,16 @@ export const documentsRouter = createRouter()
     const viewer = viewerOf(c);
     const allowed = document.ownerId === viewer.userId || viewer.writesAll || userId === viewer.userId;
     if (!allowed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
-    const removed = await asActor(db(c), actorOf(c), (tx) => deleteShare(tx, { documentId: id, userId }));
+    const removed = await asActor(db(c), actorOf(c), async (tx) => {
+      await lockShares(tx, { documentId: id });
+      // The list as the owner sees it (usernames are read as the system, committed: every change
+      // of shares holds the lock taken above). A share that is not there is a 404 whatever the
+      // preconditions say (RFC 9110 §13.2.1).
+      const list = await sharesOf(c, id);
+      if (!list.some((entry) => entry.userId === userId)) return false;
+      requireWritePreconditions(c, await validatorsOf({ data: list }));
+      return deleteShare(tx, { documentId: id, userId });
+    });
     if (!removed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
     await searchChanged(c, id, [userId]);
     return c.body(null, 204);
