@@ -197,7 +197,50 @@ function sharesTarget(
   };
 }
 
+/** A user's permission list, changed by an administrator. */
+function permissionsTarget(
+  write: (ctx: { id: string; admin: Headers }, conditions: Headers) => Promise<Response>,
+  options: { granted: string[] },
+): () => Promise<Target> {
+  return async () => {
+    const subject = await signedIn();
+    const admin = (await signedInAdmin()).auth;
+    const path = `/users/${subject.user.id}/permissions`;
+    for (const permission of options.granted) {
+      if ((await api(`${path}/${permission}`, { method: "PUT", headers: admin })).status !== 200)
+        throw new Error("grant");
+    }
+    return {
+      read: () => readResource(path, admin),
+      write: (conditions) => write({ id: subject.user.id, admin }, conditions),
+      async changeElsewhere() {
+        if ((await api(`${path}/analytics:read`, { method: "PUT", headers: admin })).status !== 200)
+          throw new Error("grant");
+      },
+      status: 200,
+      remains: true,
+      settle: async () => {},
+    };
+  };
+}
+
 const writes: [string, () => Promise<Target>][] = [
+  [
+    "PUT /users/{id}/permissions/{permission} by an admin",
+    permissionsTarget(
+      ({ id, admin }, conditions) =>
+        api(`/users/${id}/permissions/documents:read`, { method: "PUT", headers: { ...admin, ...conditions } }),
+      { granted: [] },
+    ),
+  ],
+  [
+    "DELETE /users/{id}/permissions/{permission} by an admin",
+    permissionsTarget(
+      ({ id, admin }, conditions) =>
+        api(`/users/${id}/permissions/documents:read`, { method: "DELETE", headers: { ...admin, ...conditions } }),
+      { granted: ["documents:read"] },
+    ),
+  ],
   [
     "PUT /documents/{id}/shares by the owner",
     sharesTarget(

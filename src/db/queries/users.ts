@@ -154,6 +154,16 @@ export async function listPermissions(tx: Transaction, params: { userId: string 
   return rows.map((row) => row.permission as Permission);
 }
 
+/**
+ * Serialises changes to a user's permissions until the transaction ends (a transaction-level
+ * advisory lock keyed by the user; a row lock on the user would need users:write, which managing
+ * permissions does not), so a conditional change evaluates its preconditions on the list it then
+ * changes.
+ */
+export async function lockPermissions(tx: Transaction, params: { userId: string }): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`user_permissions:${params.userId}`}, 0))`);
+}
+
 export async function grantPermission(
   tx: Transaction,
   params: { userId: string; permission: Permission; grantedBy: string | null },

@@ -13,6 +13,7 @@ import {
   insertUser,
   listPermissions,
   listUsers,
+  lockPermissions,
   lockUser,
   type PublicUser,
   revokePermission,
@@ -154,6 +155,8 @@ async function changePermissions(
 ): Promise<Permission[]> {
   const permissions = await asActor(db(c), actorOf(c), async (tx) => {
     if (!(await getUser(tx, { id }))) throw notFound(id);
+    await lockPermissions(tx, { userId: id });
+    requireWritePreconditions(c, await validatorsOf({ permissions: await listPermissions(tx, { userId: id }) }));
     await change(tx);
     return listPermissions(tx, { userId: id });
   });
@@ -292,6 +295,13 @@ const remove = createRoute({
   responses: { 204: { description: "Deleted." }, ...problemResponses(400, 401, 403, 404, 409, 412, 503) },
 });
 
+const PERMISSIONS_ETAG = {
+  ETag: {
+    description: "Strong entity tag of the permission list; send it in If-Match to change it conditionally.",
+    schema: { type: "string" as const },
+  },
+};
+
 const getPermissions = createRoute({
   method: "get",
   path: "/users/{id}/permissions",
@@ -299,10 +309,15 @@ const getPermissions = createRoute({
   summary: "A user's granted permissions",
   security: BEARER,
   middleware: [requirePermission("users:read")] as const,
-  request: { params: UserIdParams },
+  request: { params: UserIdParams, headers: ConditionalReadHeaders },
   responses: {
-    200: { description: "Granted permissions.", content: { "application/json": { schema: PermissionsSchema } } },
-    ...problemResponses(400, 401, 403, 404, 503),
+    200: {
+      description: "Granted permissions, with a strong `ETag` of the list for conditional changes.",
+      headers: PERMISSIONS_ETAG,
+      content: { "application/json": { schema: PermissionsSchema } },
+    },
+    304: { description: "Unchanged (If-None-Match).", headers: PERMISSIONS_ETAG },
+    ...problemResponses(400, 401, 403, 404, 412, 503),
   },
 });
 
@@ -313,15 +328,18 @@ const permissionChange = (method: "put" | "delete", summary: string) =>
     path: "/users/{id}/permissions/{permission}",
     tags: ["Users (admin)"],
     summary,
+    description:
+      "With `If-Match` (the ETag of `GET /users/{id}/permissions`), only if the permissions have not changed since: otherwise 412 and nothing changes.",
     security: BEARER,
     middleware: [requirePermission("permissions:manage")] as const,
-    request: { params: PermissionParams },
+    request: { params: PermissionParams, headers: ConditionalWriteHeaders },
     responses: {
       200: {
-        description: "The user's permissions now.",
+        description: "The user's permissions now, with the list's new `ETag`.",
+        headers: PERMISSIONS_ETAG,
         content: { "application/json": { schema: PermissionsSchema } },
       },
-      ...problemResponses(400, 401, 403, 404, 503),
+      ...problemResponses(400, 401, 403, 404, 412, 503),
     },
   });
 
@@ -433,7 +451,10 @@ export const usersRouter = createRouter()
       if (!(await getUser(tx, { id }))) throw notFound(id);
       return listPermissions(tx, { userId: id });
     });
-    return c.json({ permissions }, 200);
+    const validators = await validatorsOf({ permissions });
+    const notModified = readPreconditions(c, validators);
+    if (notModified) return notModified;
+    return c.json({ permissions }, 200, validatorHeaders(validators));
   })
   .openapi(grant, async (c) => {
     const { id, permission } = c.req.valid("param");
@@ -441,12 +462,12 @@ export const usersRouter = createRouter()
     const permissions = await changePermissions(c, id, (tx) =>
       grantPermission(tx, { userId: id, permission: permission as Permission, grantedBy }),
     );
-    return c.json({ permissions }, 200);
+    return c.json({ permissions }, 200, validatorHeaders(await validatorsOf({ permissions })));
   })
   .openapi(revoke, async (c) => {
     const { id, permission } = c.req.valid("param");
     const permissions = await changePermissions(c, id, (tx) =>
       revokePermission(tx, { userId: id, permission: permission as Permission }),
     );
-    return c.json({ permissions }, 200);
+    return c.json({ permissions }, 200, validatorHeaders(await validatorsOf({ permissions })));
   });
