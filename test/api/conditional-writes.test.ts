@@ -224,7 +224,28 @@ function permissionsTarget(
   };
 }
 
+/** A normal user's ready document that an operator (here an admin) processes again. */
+async function reprocessTarget(): Promise<Target> {
+  const owner = await signedIn();
+  const admin = (await signedInAdmin()).auth;
+  const doc = await created(rawUpload(owner.auth, "again", "text/plain"));
+  await processed(owner.auth, doc.id);
+  const path = `/documents/${doc.id}`;
+  return {
+    read: () => readResource(path, admin),
+    write: (conditions) => api(`${path}/reprocess`, { method: "POST", headers: { ...admin, ...conditions } }),
+    async changeElsewhere() {
+      const res = await api(path, jsonInit("PATCH", owner.auth, { title: `Renamed ${crypto.randomUUID()}` }));
+      if (res.status !== 200) throw new Error(`rename: ${res.status}`);
+    },
+    status: 202,
+    remains: true,
+    settle: async () => void (await processed(owner.auth, doc.id)),
+  };
+}
+
 const writes: [string, () => Promise<Target>][] = [
+  ["POST /documents/{id}/reprocess by an operator", reprocessTarget],
   [
     "PUT /users/{id}/permissions/{permission} by an admin",
     permissionsTarget(

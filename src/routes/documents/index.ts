@@ -538,12 +538,17 @@ const reprocess = createRoute({
   path: "/documents/{id}/reprocess",
   tags: ["Documents (admin)"],
   summary: "Run the processing pipeline again for the current version",
+  description: "With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
   security: BEARER,
   middleware: [requirePermission("documents:manage")] as const,
-  request: { params: DocumentIdParams },
+  request: { params: DocumentIdParams, headers: ConditionalWriteHeaders },
   responses: {
-    202: { description: "Queued; the document is pending again.", ...json(DocumentSchema) },
-    ...problemResponses(400, 401, 403, 404, 409, 503),
+    202: {
+      description: "Queued; the document is pending again (with its new `ETag`).",
+      headers: VALIDATOR_HEADERS,
+      ...json(DocumentSchema),
+    },
+    ...problemResponses(400, 401, 403, 404, 409, 412, 503),
   },
 });
 
@@ -883,11 +888,12 @@ export const documentsRouter = createRouter()
     // need not be able to write the document themselves.
     const anyDocument = { userId: c.get("auth").userId, readsAll: true };
     const document = await asActor(db(c), SYSTEM, async (tx) => {
-      const found = await getDocument(tx, { id, viewer: anyDocument });
+      const found = await lockDocument(tx, { id, viewer: anyDocument });
       if (!found) throw notFound(id);
       if (found.status === "quarantined") {
         throw new ApiError("conflict", { detail: "A quarantined version is not processed again." });
       }
+      requireWritePreconditions(c, await documentValidators(found));
       if (!(await resetVersion(tx, { documentId: id, version: found.currentVersion }))) {
         throw new ApiError("conflict", { detail: "The current version cannot be processed again now." });
       }
@@ -896,7 +902,8 @@ export const documentsRouter = createRouter()
     if (!document) throw notFound(id);
     await announceVersion(c, id, document.currentVersion);
     await searchChanged(c, id);
-    return c.json(toDocumentJson(document), 202);
+    const response = await documentBody(document);
+    return c.json(response.body, 202, response.headers);
   });
 
 /**
