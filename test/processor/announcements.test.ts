@@ -10,6 +10,7 @@ import {
   eventually,
   notificationsOf,
   runSweep,
+  someoneWaits,
   thumbnails,
   uploadedDocument,
   uploadedEvent,
@@ -17,15 +18,6 @@ import {
 } from "./helpers.ts";
 
 // What the world sees (notifications, searchable text, events) follows the state it announces.
-
-/** Whether some session waits for a lock right now (the pipeline blocked behind our transaction). */
-const someoneWaits = () =>
-  asSystem(async (tx) => {
-    const result = await tx.execute<{ waiting: number }>(
-      sql`select count(*)::int as waiting from pg_locks where not granted`,
-    );
-    return (result.rows[0]?.waiting ?? 0) > 0 ? true : undefined;
-  });
 
 /** Settles the notifications queue: what was published is stored by then. */
 const notificationKinds = async (userId: string, atLeast: number) =>

@@ -5,7 +5,7 @@ import {
   env,
   getQueueResult,
 } from "cloudflare:test";
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { asActor, SYSTEM, type Transaction } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { createDocument } from "../../src/db/queries/documents.ts";
@@ -130,3 +130,12 @@ export async function runSweep(at: Date = new Date()) {
   const controller = createScheduledController({ scheduledTime: at, cron: "*/10 * * * *" });
   await worker.scheduled(controller, testEnv);
 }
+
+/** Whether some session waits for a lock right now (for tests that interleave transactions). */
+export const someoneWaits = () =>
+  asSystem(async (tx) => {
+    const result = await tx.execute<{ waiting: number }>(
+      sql`select count(*)::int as waiting from pg_locks where not granted`,
+    );
+    return (result.rows[0]?.waiting ?? 0) > 0 ? true : undefined;
+  });

@@ -386,9 +386,13 @@ export interface VersionChange {
 
 /**
  * Moves a version to another status, and the document with it when that version is its current
- * one. Returns the version when the transition applied.
+ * one. Returns the version when the transition applied. The document's row is locked first, as on
+ * every path that changes a document and its versions (uploads, conditional writes, the search
+ * index triggers): taking the version's row first deadlocked against a reprocess holding the
+ * document's.
  */
 export async function transitionVersion(tx: Transaction, change: VersionChange): Promise<DocumentVersion | undefined> {
+  await tx.select({ id: documents.id }).from(documents).where(eq(documents.id, change.documentId)).for("no key update");
   const finished = change.to === "ready" ? { processedAt: sql`now()` } : {};
   const [version] = await tx
     .update(documentVersions)
