@@ -165,15 +165,18 @@ export async function addVersion(
   return { document, version };
 }
 
-export async function getDocument(
-  tx: Transaction,
-  params: { id: string; viewer: Viewer },
-): Promise<Document | undefined> {
-  const [row] = await tx
+const readableDocument = (tx: Transaction, params: { id: string; viewer: Viewer }) =>
+  tx
     .select()
     .from(documents)
     .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), readableBy(params.viewer)))
     .limit(1);
+
+export async function getDocument(
+  tx: Transaction,
+  params: { id: string; viewer: Viewer },
+): Promise<Document | undefined> {
+  const [row] = await readableDocument(tx, params);
   return row;
 }
 
@@ -187,12 +190,7 @@ export async function lockDocument(
   tx: Transaction,
   params: { id: string; viewer: Viewer },
 ): Promise<Document | undefined> {
-  const [row] = await tx
-    .select()
-    .from(documents)
-    .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), readableBy(params.viewer)))
-    .limit(1)
-    .for("update");
+  const [row] = await readableDocument(tx, params).for("update");
   return row;
 }
 

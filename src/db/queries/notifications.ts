@@ -109,15 +109,18 @@ export async function listWebhooks(tx: Transaction, params: { userId: string }):
   return tx.select().from(webhooks).where(eq(webhooks.userId, params.userId)).orderBy(desc(webhooks.createdAt));
 }
 
-export async function getWebhook(
-  tx: Transaction,
-  params: { userId: string; id: string },
-): Promise<Webhook | undefined> {
-  const [row] = await tx
+const ownWebhook = (tx: Transaction, params: { userId: string; id: string }) =>
+  tx
     .select()
     .from(webhooks)
     .where(and(eq(webhooks.id, params.id), eq(webhooks.userId, params.userId)))
     .limit(1);
+
+export async function getWebhook(
+  tx: Transaction,
+  params: { userId: string; id: string },
+): Promise<Webhook | undefined> {
+  const [row] = await ownWebhook(tx, params);
   return row;
 }
 
@@ -126,12 +129,7 @@ export async function lockWebhook(
   tx: Transaction,
   params: { userId: string; id: string },
 ): Promise<Webhook | undefined> {
-  const [row] = await tx
-    .select()
-    .from(webhooks)
-    .where(and(eq(webhooks.id, params.id), eq(webhooks.userId, params.userId)))
-    .limit(1)
-    .for("update");
+  const [row] = await ownWebhook(tx, params).for("update");
   return row;
 }
 
