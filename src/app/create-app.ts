@@ -4,6 +4,7 @@ import { authentication } from "../gateway/authentication.ts";
 import { cors } from "../gateway/cors.ts";
 import { rateLimit } from "../gateway/rate-limit.ts";
 import { methodNotAllowedResponse, notFound, onError, validationHook } from "../pkg/errors/handlers.ts";
+import { jsonBodyLimit } from "../pkg/middleware/json-body-limit.ts";
 import { methodNotAllowed } from "../pkg/middleware/method-not-allowed.ts";
 import { oauthErrorResponses } from "../pkg/middleware/oauth-error-responses.ts";
 import { percentEncoding } from "../pkg/middleware/percent-encoding.ts";
@@ -22,7 +23,7 @@ export function createRouter() {
  * request, per-request services, CORS, the caller's identity (when a token is presented), rate
  * limiting, 405 for known paths with the wrong method (a templated route never answers for a
  * concrete path: `DELETE /users/me` is 405, not `DELETE /users/{id}`), 400 for percent-encoding that
- * does not decode, and problem+json for every
+ * does not decode, 413 for JSON or form bodies over 64 KiB, and problem+json for every
  * error (sent as `application/json` by the OAuth token endpoint, RFC 6749 §5.2). Routers are
  * mounted on it by `buildApp`.
  */
@@ -40,6 +41,7 @@ export function createApp() {
   // Last, so a 405 carries the headers above and is counted like any request, yet comes before any route.
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }));
   app.use(percentEncoding());
+  app.use(jsonBodyLimit());
   app.notFound(notFound);
   app.onError(onError);
   return app;

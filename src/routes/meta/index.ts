@@ -90,13 +90,37 @@ function documentRateLimits<D extends { paths?: object | undefined }>(document: 
 }
 
 /**
+ * Every JSON or form body is limited (src/pkg/middleware/json-body-limit.ts), so every operation
+ * that takes one can answer 413: documented here once instead of in each route.
+ */
+function documentBodyLimits<D extends { paths?: object | undefined }>(document: D): D {
+  const tooLarge = {
+    description: "The body is larger than the route takes.",
+    content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+  };
+  for (const item of Object.values(document.paths ?? {}) as Record<
+    string,
+    Operation & { requestBody?: { content?: object } }
+  >[]) {
+    for (const operation of Object.values(item)) {
+      const content = Object.keys(operation?.requestBody?.content ?? {});
+      if (!content.some((type) => type.includes("json") || type === "application/x-www-form-urlencoded")) continue;
+      if (operation.responses && !operation.responses["413"]) operation.responses["413"] = tooLarge;
+    }
+  }
+  return document;
+}
+
+/**
  * Routes that describe the API. They read the finished application (`app`), so mount this
  * router last.
  */
 export function metaRouter(app: OpenAPIHono<AppEnv>) {
   let document: ReturnType<typeof app.getOpenAPI31Document> | undefined;
   const openapi = () => {
-    document ??= documentRateLimits(documentFormBodies(app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO })));
+    document ??= documentBodyLimits(
+      documentRateLimits(documentFormBodies(app.getOpenAPI31Document({ openapi: "3.1.0", info: API_INFO }))),
+    );
     return document;
   };
   return createRouter()

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { MAX_PARSED_BODY_BYTES } from "../../src/pkg/middleware/json-body-limit.ts";
+import { signedIn } from "../auth-helpers.ts";
+import { created, rawUpload } from "../document-helpers.ts";
+import { api, expectProblem } from "../helpers.ts";
+
+const oversized = JSON.stringify({ title: "x".repeat(MAX_PARSED_BODY_BYTES) });
+
+// JSON bodies are read whole before validation; a 110 MB one was buffered and parsed in an isolate
+// of 128 MB before its title was found too long.
+describe("JSON and form bodies have a size limit", () => {
+  it("answers 413 when Content-Length says the body is too large, or as it streams past the limit", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(rawUpload(auth, "limits", "text/plain"));
+    const patch = (body: BodyInit, headers: Record<string, string> = {}) =>
+      api(`/documents/${doc.id}`, {
+        method: "PATCH",
+        headers: { ...auth, "content-type": "application/json", ...headers },
+        body,
+        duplex: "half",
+      } as RequestInit);
+    await expectProblem(await patch(oversized, { "content-length": String(oversized.length) }), 413);
+    // Without a length: a stream that would go on for 1 MiB is cut at the limit.
+    const chunk = new TextEncoder().encode("x".repeat(16 * 1024));
+    let sent = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent === 0) controller.enqueue(new TextEncoder().encode('{"title":"'));
+        if (sent++ >= 64) return controller.close();
+        controller.enqueue(chunk);
+      },
+    });
+    await expectProblem(await patch(endless), 413);
+    expect(sent).toBeLessThan(64);
+    await expectProblem(
+      await api("/users/me", {
+        method: "PATCH",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ preferences: { big: "y".repeat(MAX_PARSED_BODY_BYTES) } }),
+      }),
+      413,
+    );
+  });
+
+  it("documents the 413 on every operation that takes a JSON body", async () => {
+    const document = (await (await api("/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { requestBody?: { content?: object }; responses: object }>>;
+    };
+    const missing = Object.entries(document.paths).flatMap(([path, item]) =>
+      Object.entries(item)
+        .filter(([, op]) => Object.keys(op.requestBody?.content ?? {}).includes("application/json"))
+        .filter(([, op]) => !("413" in op.responses))
+        .map(([method]) => `${method} ${path}`),
+    );
+    expect(missing).toEqual([]);
+    expect(document.paths["/documents/{id}"]?.patch?.responses).toHaveProperty("413");
+  });
+});
