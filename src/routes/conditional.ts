@@ -22,9 +22,14 @@ export async function validatorsOf(representation: unknown, lastModified?: Date)
   return { etag: await jsonEntityTag(representation), lastModified };
 }
 
-/** `ETag`, and `Last-Modified` (an IMF-fixdate, whole seconds) when the resource has a date. */
+/**
+ * `ETag`, and `Last-Modified` (an IMF-fixdate, whole seconds) when the resource has a date, with
+ * `Cache-Control: private, no-cache`: a cache may keep the representation but must revalidate it
+ * (RFC 9111 §5.2.2.4), so no heuristic freshness (§4.2.2) shows a client a stale one.
+ */
 export function validatorHeaders(validators: WriteValidators): Record<string, string> {
   return {
+    "Cache-Control": "private, no-cache",
     ETag: validators.etag,
     ...(validators.lastModified ? { "Last-Modified": httpDate(validators.lastModified) } : {}),
   };

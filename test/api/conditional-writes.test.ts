@@ -657,3 +657,24 @@ describe("a change is dated when it is made, not when its transaction began", ()
     expect(user?.updatedAt.getTime()).toBeGreaterThan(meanwhile.user);
   });
 });
+
+// Found by a newcomer review: the upload's 201 had no validators, and JSON resources with
+// Last-Modified had no Cache-Control, so a browser cache could apply heuristic freshness
+// (RFC 9111 §4.2.2) and show a stale document, whose next write then failed with 412.
+describe("validators come with revalidation", () => {
+  it("the upload's 201 carries the document's ETag; every resource with validators says no-cache", async () => {
+    const { auth } = await signedIn();
+    const res = await rawUpload(auth, "fresh", "text/plain");
+    expect(res.status).toBe(201);
+    const etag = res.headers.get("etag");
+    expect(etag).toMatch(STRONG);
+    expect(res.headers.get("last-modified")).toBeTruthy();
+    const doc = (await res.json()) as DocumentJson;
+    const read = await api(`/documents/${doc.id}`, { headers: auth });
+    expect(read.headers.get("etag")).toBe(etag);
+    for (const path of [`/documents/${doc.id}`, "/users/me", `/documents/${doc.id}/shares`]) {
+      const answer = await api(path, { headers: auth });
+      expect(answer.headers.get("cache-control"), path).toBe("private, no-cache");
+    }
+  });
+});

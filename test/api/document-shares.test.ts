@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, formUpload, rawUpload } from "../document-helpers.ts";
-import { api } from "../helpers.ts";
+import { api, expectProblem } from "../helpers.ts";
 
 const put = (auth: Record<string, string>, id: string, user: string, access: "read" | "write") =>
   api(`/documents/${id}/shares`, {
@@ -56,5 +56,23 @@ describe("changing a share", () => {
     });
     expect(removed.status).toBe(204);
     expect(await sharesOf(owner.auth, doc.id)).toEqual([]);
+  });
+
+  it("someone with a share who does not manage the document is told so (403) when removing another's share", async () => {
+    const owner = await signedIn();
+    const editor = await signedIn();
+    const reader = await signedIn();
+    const doc = await created(rawUpload(owner.auth, "shared with two", "text/plain"));
+    expect((await put(owner.auth, doc.id, editor.user.username, "write")).status).toBe(200);
+    expect((await put(owner.auth, doc.id, reader.user.username, "read")).status).toBe(200);
+    const problem = await expectProblem(
+      await api(`/documents/${doc.id}/shares/${reader.user.id}`, { method: "DELETE", headers: editor.auth }),
+      403,
+    );
+    expect(problem.detail).toMatch(/owner or an admin/);
+    expect(await sharesOf(owner.auth, doc.id)).toHaveLength(2);
+    // Leaving is theirs to do.
+    const left = await api(`/documents/${doc.id}/shares/${editor.user.id}`, { method: "DELETE", headers: editor.auth });
+    expect(left.status).toBe(204);
   });
 });

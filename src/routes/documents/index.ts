@@ -305,7 +305,11 @@ const create = createRoute({
   middleware: [requireAuth()] as const,
   request: { query: UploadQuery, body: uploadBody },
   responses: {
-    201: { description: "Stored; processing follows.", ...json(DocumentSchema) },
+    201: {
+      description: "Stored; processing follows. `Location` names the document.",
+      headers: { ...VALIDATOR_HEADERS, Location: { description: "The new document.", schema: { type: "string" } } },
+      ...json(DocumentSchema),
+    },
     ...problemResponses(400, 401, 413, 415, 503),
   },
 });
@@ -530,7 +534,7 @@ const unshare = createRoute({
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: { params: ShareParams, headers: ConditionalWriteHeaders },
-  responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 401, 404, 412, 503) },
+  responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 401, 403, 404, 412, 503) },
 });
 
 const reprocess = createRoute({
@@ -593,7 +597,8 @@ export const documentsRouter = createRouter()
     );
     await announceVersion(c, id, 1);
     await searchChanged(c, id);
-    return c.json(toDocumentJson(document), 201, { Location: `/documents/${id}` });
+    const { body, headers } = await documentBody(document);
+    return c.json(body, 201, { ...headers, Location: `/documents/${id}` });
   })
   .openapi(list, async (c) => {
     const query = c.req.valid("query");
@@ -819,7 +824,8 @@ export const documentsRouter = createRouter()
       etag: `W/"thumbnail-${version.sha256}"`,
       lastModified: version.processedAt ?? version.updatedAt,
     };
-    const cacheHeaders = { "Cache-Control": "private, max-age=3600" };
+    // Revalidated on every use, as content is: an unshared or quarantined version is not shown from a cache.
+    const cacheHeaders = { "Cache-Control": "private, no-cache" };
     const notModified = preconditions(c, validators, cacheHeaders);
     if (notModified) return notModified;
     const object = await c.get("services").thumbnails.get(version.thumbnailKey);
@@ -867,7 +873,9 @@ export const documentsRouter = createRouter()
     const document = await readable(c, id);
     const viewer = viewerOf(c);
     const allowed = document.ownerId === viewer.userId || viewer.writesAll || userId === viewer.userId;
-    if (!allowed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
+    // As PUT answers: someone who can read the document but does not manage it is told so.
+    if (!allowed)
+      throw new ApiError("forbidden", { detail: "Only the owner or an admin manages sharing; you may only leave." });
     const removed = await asActor(db(c), actorOf(c), async (tx) => {
       await lockShares(tx, { documentId: id });
       // The list as the owner sees it (usernames are read as the system, committed: every change
