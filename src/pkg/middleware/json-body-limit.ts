@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../errors/api-error.ts";
+import { requestBody } from "../errors/request-body.ts";
 
 /** Media types whose bodies are read whole and parsed: JSON (and `+json`) and HTML forms. */
 const PARSED_BODY = /^application\/(([\w.-]+\+)?json|x-www-form-urlencoded)(\s*;|$)/i;
@@ -12,7 +13,8 @@ export const MAX_PARSED_BODY_BYTES = 64 * 1024;
  * Refuses a JSON or form body larger than `maxBytes` with 413, at once when Content-Length says
  * so, else as soon as the stream passes it. Such bodies are read whole before validation, and an
  * isolate has 128 MB shared by its requests: a 110 MB JSON body was buffered and parsed before its
- * fields were even looked at. Other bodies (uploads) are streamed by their routes.
+ * fields were even looked at. Other bodies (uploads) are streamed by their routes. A body that
+ * breaks off while read here is a `RequestBodyError` (400), as anywhere else.
  */
 export function jsonBodyLimit(maxBytes = MAX_PARSED_BODY_BYTES): MiddlewareHandler {
   const limit = bodyLimit({
@@ -22,7 +24,10 @@ export function jsonBodyLimit(maxBytes = MAX_PARSED_BODY_BYTES): MiddlewareHandl
     },
   });
   return async function jsonBodyLimit(c, next) {
-    if (!PARSED_BODY.test(c.req.header("content-type") ?? "")) return next();
+    const { body } = c.req.raw;
+    if (!body || !PARSED_BODY.test(c.req.header("content-type") ?? "")) return next();
+    // The limit reads a body of unknown length here: a read that fails is the client's (400).
+    c.req.raw = new Request(c.req.raw, { body: requestBody(body) });
     return limit(c, next);
   };
 }
