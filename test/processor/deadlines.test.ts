@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
-import { createWebhook, pendingDeliveries, storeNotification } from "../../src/db/queries/notifications.ts";
+import { createWebhook } from "../../src/db/queries/notifications.ts";
 import { webhookDeliveries } from "../../src/db/schema/notifications.ts";
 import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "../../src/notifications/webhook-signature.ts";
 import { loadProcessorConfig } from "../../src/pkg/config/config.ts";
@@ -10,7 +10,17 @@ import { DeadlineExceededError } from "../../src/pkg/errors/deadline.ts";
 import { buildEvent, WebhookDeliverySchema } from "../../src/pkg/queue/events.ts";
 import { createS3Storage } from "../../src/pkg/storage/storage.ts";
 import { createClamd, ScannerUnavailableError } from "../../src/pkg/virus-scan/clamd.ts";
-import { asSystem, config, deliver, newUser, testEnv, uploadedDocument, uploadedEvent, versionOf } from "./helpers.ts";
+import {
+  asSystem,
+  config,
+  deliver,
+  newUser,
+  pendingDelivery,
+  testEnv,
+  uploadedDocument,
+  uploadedEvent,
+  versionOf,
+} from "./helpers.ts";
 
 // Every call the processor makes has a deadline (README, "Deadlines"): a hung clamd, S3 or webhook
 // endpoint makes the message retry soon, instead of holding it until the queue's wall-clock limit.
@@ -151,25 +161,10 @@ describe("webhook deliveries", () => {
     // stack/control.ts: /stall/… never answers.
     const url = `${env.CONTROL_URL}/stall/hook-${crypto.randomUUID().slice(0, 8)}`;
     const box = await createSecretBox(config.encryptionKey, WEBHOOK_SECRET_PURPOSE);
-    const deliveryId = await asSystem(async (tx) => {
-      const webhook = await createWebhook(tx, {
-        userId,
-        url,
-        secretCiphertext: await box.seal(generateWebhookSecret()),
-        events: [],
-      });
-      const { notification } = await storeNotification(tx, {
-        userId,
-        type: "document.ready",
-        title: "t",
-        body: "b",
-        data: {},
-        eventId: crypto.randomUUID(),
-      });
-      const [delivery] = await pendingDeliveries(tx, { notificationId: notification.id, webhookIds: [webhook.id] });
-      if (!delivery) throw new Error("no delivery");
-      return delivery.id;
-    });
+    const webhook = await asSystem(async (tx) =>
+      createWebhook(tx, { userId, url, secretCiphertext: await box.seal(generateWebhookSecret()), events: [] }),
+    );
+    const deliveryId = await pendingDelivery(userId, webhook.id);
     const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
     const { ids, result, elapsedMs } = await timed(() =>
       deliver("notifications", [message], { WEBHOOK_TIMEOUT_MS: String(DEADLINE_MS) } as Partial<Env>),

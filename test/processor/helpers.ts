@@ -9,6 +9,7 @@ import { eq, sql } from "drizzle-orm";
 import { asActor, SYSTEM, type Transaction } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { createDocument } from "../../src/db/queries/documents.ts";
+import { pendingDeliveries, storeNotification } from "../../src/db/queries/notifications.ts";
 import { insertUser } from "../../src/db/queries/users.ts";
 import { documentContent, documents, documentVersions } from "../../src/db/schema/documents.ts";
 import { notifications } from "../../src/db/schema/notifications.ts";
@@ -139,3 +140,20 @@ export const someoneWaits = () =>
     );
     return (result.rows[0]?.waiting ?? 0) > 0 ? true : undefined;
   });
+
+/** A stored notification with a pending delivery to `webhookId`, made directly (no queue involved). */
+export async function pendingDelivery(userId: string, webhookId: string): Promise<string> {
+  return asSystem(async (tx) => {
+    const { notification } = await storeNotification(tx, {
+      userId,
+      type: "document.ready",
+      title: "t",
+      body: "b",
+      data: {},
+      eventId: crypto.randomUUID(),
+    });
+    const [delivery] = await pendingDeliveries(tx, { notificationId: notification.id, webhookIds: [webhookId] });
+    if (!delivery) throw new Error("no delivery");
+    return delivery.id;
+  });
+}

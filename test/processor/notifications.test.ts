@@ -1,12 +1,21 @@
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { createWebhook, pendingDeliveries, storeNotification } from "../../src/db/queries/notifications.ts";
+import { createWebhook } from "../../src/db/queries/notifications.ts";
 import { webhookDeliveries, webhooks } from "../../src/db/schema/notifications.ts";
 import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "../../src/notifications/webhook-signature.ts";
 import { createSecretBox } from "../../src/pkg/crypto/secret-box.ts";
 import { buildEvent, NotificationRequestedSchema, WebhookDeliverySchema } from "../../src/pkg/queue/events.ts";
 import { BASE_DELAY_SECONDS } from "../../src/processor/backoff.ts";
-import { asSystem, config, deliver, eventually, newUser, notificationsOf, testEnv } from "./helpers.ts";
+import {
+  asSystem,
+  config,
+  deliver,
+  eventually,
+  newUser,
+  notificationsOf,
+  pendingDelivery,
+  testEnv,
+} from "./helpers.ts";
 
 interface Captured {
   method: string;
@@ -46,23 +55,6 @@ const requested = (userId: string, kind: "document.ready" | "document.failed" = 
     body: "Version 1 was scanned, indexed and is available.",
     data: { documentId: crypto.randomUUID(), version: 1 },
   });
-
-/** A stored notification with a pending delivery to `webhookId`, made directly (no queue involved). */
-async function pendingDelivery(userId: string, webhookId: string): Promise<string> {
-  return asSystem(async (tx) => {
-    const { notification } = await storeNotification(tx, {
-      userId,
-      type: "document.ready",
-      title: "t",
-      body: "b",
-      data: {},
-      eventId: crypto.randomUUID(),
-    });
-    const [delivery] = await pendingDeliveries(tx, { notificationId: notification.id, webhookIds: [webhookId] });
-    if (!delivery) throw new Error("no delivery");
-    return delivery.id;
-  });
-}
 
 const deliveriesOf = (webhookId: string) =>
   asSystem((tx) => tx.select().from(webhookDeliveries).where(eq(webhookDeliveries.webhookId, webhookId)));

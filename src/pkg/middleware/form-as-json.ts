@@ -1,8 +1,6 @@
 import { parse as parseJson } from "@humanwhocodes/momoa";
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../errors/api-error.ts";
-import { requestBody } from "../errors/request-body.ts";
 
 const FORM = /^application\/x-www-form-urlencoded(\s*;|$)/i;
 const JSON_TYPE = /^application\/([\w.-]+\+)?json(\s*;|$)/i;
@@ -13,7 +11,6 @@ const FORM_MEDIA_TYPE = "application/x-www-form-urlencoded";
  * `formAsJson`; `documentFormBodies` turns the mark into a documented media type.
  */
 export const FORM_BODY = "x-form-body";
-const MAX_BODY_BYTES = 64 * 1024;
 
 /** A JSON pointer (RFC 6901) to a top-level member. */
 const pointerTo = (name: string) => `/${name.replaceAll("~", "~0").replaceAll("/", "~1")}`;
@@ -90,42 +87,27 @@ function refuseRepeated(names: Set<string>): void {
  * OAuth clients send form-encoded bodies (RFC 6749); others send JSON. This turns a form body into
  * the equivalent JSON request, so one zod schema validates both (@hono/zod-openapi would otherwise
  * run its JSON validator on form requests too). Either way a parameter must not repeat (RFC 6749
- * §3.2; `parseFormParameters`, `repeatedJsonMembers`), and at most `maxBytes` are read (413). The
- * body is read as bytes, never with `.text()`: workerd logs a warning for each such read of a body
- * whose type is not text, as a form's is.
+ * §3.2; `parseFormParameters`, `repeatedJsonMembers`). The app shell has already limited the body
+ * (413) and made a read that breaks off the client's (`jsonBodyLimit`). The body is read as bytes,
+ * never with `.text()`: workerd logs a warning for each such read of a body whose type is not
+ * text, as a form's is.
  */
-export function formAsJson(options: { maxBytes?: number } = {}): MiddlewareHandler {
-  const maxBytes = options.maxBytes ?? MAX_BODY_BYTES;
-  const limit = bodyLimit({
-    maxSize: maxBytes,
-    onError: () => {
-      throw new ApiError("payload_too_large", { detail: `The body is limited to ${maxBytes} bytes.` });
-    },
-  });
+export function formAsJson(): MiddlewareHandler {
   return async function formAsJson(c, next) {
     const type = c.req.header("content-type") ?? "";
-    // A read that fails (the client went away) is the client's: RequestBodyError, a 400.
-    const { body } = c.req.raw;
-    if (body && (FORM.test(type) || JSON_TYPE.test(type))) {
-      c.req.raw = new Request(c.req.raw, { body: requestBody(body) });
-    }
     if (FORM.test(type)) {
-      return limit(c, async () => {
-        const fields = parseFormParameters(await c.req.raw.arrayBuffer());
-        const headers = new Headers(c.req.raw.headers);
-        headers.set("content-type", "application/json");
-        headers.delete("content-length");
-        c.req.raw = new Request(c.req.raw, { headers, body: JSON.stringify(fields) });
-        await next();
-      });
+      const fields = parseFormParameters(await c.req.raw.arrayBuffer());
+      const headers = new Headers(c.req.raw.headers);
+      headers.set("content-type", "application/json");
+      headers.delete("content-length");
+      c.req.raw = new Request(c.req.raw, { headers, body: JSON.stringify(fields) });
+      return next();
     }
     if (JSON_TYPE.test(type)) {
-      return limit(c, async () => {
-        const bytes = await c.req.raw.arrayBuffer();
-        refuseRepeated(repeatedJsonMembers(new TextDecoder().decode(bytes)));
-        c.req.raw = new Request(c.req.raw, { body: bytes });
-        await next();
-      });
+      const bytes = await c.req.raw.arrayBuffer();
+      refuseRepeated(repeatedJsonMembers(new TextDecoder().decode(bytes)));
+      c.req.raw = new Request(c.req.raw, { body: bytes });
+      return next();
     }
     return next();
   };
