@@ -8,6 +8,7 @@ import { jsonBodyLimit } from "../pkg/middleware/json-body-limit.ts";
 import { methodNotAllowed } from "../pkg/middleware/method-not-allowed.ts";
 import { oauthErrorResponses } from "../pkg/middleware/oauth-error-responses.ts";
 import { percentEncoding } from "../pkg/middleware/percent-encoding.ts";
+import { privateResponses } from "../pkg/middleware/private-responses.ts";
 import { requestLog } from "../pkg/middleware/request-log.ts";
 import { securityHeaders } from "../pkg/middleware/security-headers.ts";
 import { services } from "../pkg/middleware/services.ts";
@@ -19,11 +20,11 @@ export function createRouter() {
 }
 
 /**
- * The application shell every route runs inside: request id, security headers, one log line per
- * request, per-request services, CORS, the caller's identity (when a token is presented), rate
- * limiting, 405 for known paths with the wrong method (a templated route never answers for a
- * concrete path: `DELETE /users/me` is 405, not `DELETE /users/{id}`), 400 for percent-encoding that
- * does not decode, 413 for JSON or form bodies over 64 KiB, and problem+json for every
+ * The application shell every route runs inside: request id, security headers, `no-store` for
+ * responses made for a caller with credentials, one log line per request, per-request services,
+ * CORS, the caller's identity (when a token is presented), rate limiting, 405 for known paths with
+ * the wrong method (a templated route never answers for a concrete path: `DELETE /users/me` is 405,
+ * not `DELETE /users/{id}`), 400 for percent-encoding that does not decode, 413 for JSON or form bodies over 64 KiB, and problem+json for every
  * error (sent as `application/json` by the OAuth token endpoint, RFC 6749 §5.2). Routers are
  * mounted on it by `buildApp`.
  */
@@ -31,6 +32,7 @@ export function createApp() {
   const app = createRouter();
   app.use(requestId({ headerName: "X-Request-ID" }));
   app.use(securityHeaders());
+  app.use(privateResponses());
   app.use(requestLog());
   // The OAuth token endpoint answers errors as RFC 6749 §5.2 says, including the gateway's (429, 503).
   app.use("/auth/token", oauthErrorResponses());
