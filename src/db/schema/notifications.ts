@@ -63,6 +63,12 @@ export const webhooks = pgTable(
     /** Notification types to deliver; empty means all. */
     events: text("events").array().notNull().default([]),
     active: boolean("active").notNull().default(true),
+    /**
+     * When the receiver last proved it wants deliveries at `url` (it echoed a signed challenge;
+     * POST /webhooks/{id}/verify). Null until then, and again whenever the URL changes:
+     * unverified endpoints get no events.
+     */
+    verifiedAt: timestamp("verified_at", { withTimezone: true }),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index("webhooks_user_idx").on(t.userId), ownedBy("webhooks", sql`${t.userId}`)],
