@@ -14,25 +14,69 @@ interface CapturedRequest {
   receivedAt: string;
 }
 
+/**
+ * What a hook answers: a bare status, or a status with headers (a redirect's `location`), a body
+ * of `bodyBytes` bytes (a receiver that sends too much), or `echoChallenge` (the JSON
+ * `{"challenge": …}` of the request's `data.challenge`, as a verified receiver does).
+ */
+type HookAnswer =
+  | number
+  | { status: number; headers?: Record<string, string>; bodyBytes?: number; echoChallenge?: boolean };
+
 /** A webhook receiver for tests: records what arrives at `/hooks/{name}` and answers as told. */
 function hookSink() {
   const received = new Map<string, CapturedRequest[]>();
-  const answers = new Map<string, number[]>();
+  const answers = new Map<string, HookAnswer[]>();
   return {
-    /** `POST /hooks/{name}` records the request; the answer is the next queued status, else 204. */
-    receive(name: string, req: http.IncomingMessage, body: string): number {
+    /** `POST /hooks/{name}` records the request and answers with the next queued answer, else 204. */
+    receive(name: string, req: http.IncomingMessage, body: string, res: http.ServerResponse): void {
       const list = received.get(name) ?? [];
       const headers = Object.fromEntries(Object.entries(req.headers).map(([key, value]) => [key, String(value)]));
       list.push({ method: req.method ?? "", headers, body, receivedAt: new Date().toISOString() });
       received.set(name, list);
-      return answers.get(name)?.shift() ?? 204;
+      const answer = answers.get(name)?.shift() ?? 204;
+      if (typeof answer === "number") {
+        res.writeHead(answer).end();
+      } else if (answer.echoChallenge) {
+        const challenge = (JSON.parse(body) as { data?: { challenge?: unknown } }).data?.challenge;
+        res.writeHead(answer.status, { "content-type": "application/json" }).end(JSON.stringify({ challenge }));
+      } else {
+        res.writeHead(answer.status, answer.headers).end("x".repeat(answer.bodyBytes ?? 0));
+      }
     },
-    /** `PUT /hooks/{name}/answers` with a JSON array of statuses for the next requests. */
-    setAnswers(name: string, statuses: number[]): void {
-      answers.set(name, statuses);
+    /** `PUT /hooks/{name}/answers` with a JSON array of answers for the next requests. */
+    setAnswers(name: string, next: HookAnswer[]): void {
+      answers.set(name, next);
     },
     list(name: string): CapturedRequest[] {
       return received.get(name) ?? [];
+    },
+  };
+}
+
+/**
+ * A DNS-over-HTTPS resolver in the JSON form (`GET /dns-query?name=…&type=1|28`, answering
+ * `application/dns-json`), serving the records tests put (`PUT /dns/records` with
+ * `{"<name>": {"A": [...], "AAAA": [...]}}` or `{"<name>": "SERVFAIL"}`); other names are NXDOMAIN.
+ * `GET /dns/queries` lists the names asked, in order.
+ */
+function dnsZone() {
+  const records = new Map<string, { A?: string[]; AAAA?: string[] } | "SERVFAIL">();
+  const queries: string[] = [];
+  return {
+    put(entries: Record<string, { A?: string[]; AAAA?: string[] } | "SERVFAIL">): void {
+      for (const [name, value] of Object.entries(entries)) records.set(name.toLowerCase(), value);
+    },
+    queries: () => queries,
+    answer(url: URL): { Status: number; Answer?: { name: string; type: number; TTL: number; data: string }[] } {
+      const name = (url.searchParams.get("name") ?? "").toLowerCase().replace(/\.$/, "");
+      const type = Number(url.searchParams.get("type"));
+      queries.push(name);
+      const entry = records.get(name);
+      if (entry === undefined) return { Status: 3 };
+      if (entry === "SERVFAIL") return { Status: 2 };
+      const data = (type === 1 ? entry.A : type === 28 ? entry.AAAA : undefined) ?? [];
+      return { Status: 0, Answer: data.map((value) => ({ name: `${name}.`, type, TTL: 0, data: value })) };
     },
   };
 }
@@ -52,7 +96,8 @@ function readBody(req: http.IncomingMessage): Promise<string> {
  *   dedicated stack (never the shared one); `/outage/{postgres|redis|s3|clamd}/{pause|resume}`
  *   freezes one (SIGSTOP) and lets it go on;
  * - `/hooks/{name}` is a webhook receiver (`POST` records, `GET` lists, `PUT …/answers` sets the
- *   statuses it answers with);
+ *   answers it gives: statuses, redirects, oversized bodies, challenge echoes);
+ * - `/dns-query` is a DNS-over-HTTPS resolver (JSON) serving what `PUT /dns/records` put;
  * - `/stall/…` accepts any request and never answers (until the server closes): an endpoint that
  *   hangs, for the deadlines of webhook deliveries and OpenID provider calls.
  */
@@ -64,6 +109,7 @@ export async function startControlServer(stacks: { outage: Stack }): Promise<Con
     clamd: stacks.outage.clamd,
   };
   const hooks = hookSink();
+  const dns = dnsZone();
   const stalled = new Set<http.ServerResponse>();
   const server = http.createServer(async (req, res) => {
     if (req.url?.startsWith("/stall/")) {
@@ -71,15 +117,29 @@ export async function startControlServer(stacks: { outage: Stack }): Promise<Con
       res.once("close", () => stalled.delete(res));
       return;
     }
+    const requested = new URL(req.url ?? "/", "http://control");
+    if (requested.pathname === "/dns-query" && req.method === "GET") {
+      res.writeHead(200, { "content-type": "application/dns-json" }).end(JSON.stringify(dns.answer(requested)));
+      return;
+    }
+    if (requested.pathname === "/dns/records" && req.method === "PUT") {
+      dns.put(JSON.parse(await readBody(req)) as Parameters<typeof dns.put>[0]);
+      res.writeHead(204).end();
+      return;
+    }
+    if (requested.pathname === "/dns/queries" && req.method === "GET") {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(dns.queries()));
+      return;
+    }
     const hook = /^\/hooks\/([\w-]+)(\/answers)?$/.exec(req.url ?? "");
     if (hook?.[1]) {
       const name = hook[1];
       const body = await readBody(req);
       if (hook[2] && req.method === "PUT") {
-        hooks.setAnswers(name, JSON.parse(body) as number[]);
+        hooks.setAnswers(name, JSON.parse(body) as HookAnswer[]);
         res.writeHead(204).end();
       } else if (!hook[2] && req.method === "POST") {
-        res.writeHead(hooks.receive(name, req, body)).end();
+        hooks.receive(name, req, body, res);
       } else if (!hook[2] && req.method === "GET") {
         res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(hooks.list(name)));
       } else {

@@ -191,6 +191,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...secrets,
       OIDC_PROVIDERS: JSON.stringify([{ id: "local", issuer: oidc.issuer, clientId: OIDC_CLIENT_ID }]),
       OIDC_CLIENT_SECRETS: JSON.stringify({ local: oidcSecret }),
+      // The local receivers and provider listen on plain http at 127.0.0.1; production refuses both.
+      WEBHOOK_ALLOW_LOCAL_RECEIVERS: "true",
+      OIDC_ALLOW_HTTP: "true",
     };
 
     return {

@@ -2,10 +2,9 @@ import { describe, expect, it } from "vitest";
 import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { storeNotification } from "../../src/db/queries/notifications.ts";
-import { webhookUrlProblem } from "../../src/notifications/webhook-url.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { signedIn } from "../auth-helpers.ts";
-import { api, expectProblem, testEnv } from "../helpers.ts";
+import { api, apiWith, expectProblem, testEnv } from "../helpers.ts";
 
 interface NotificationJson {
   id: string;
@@ -24,6 +23,7 @@ interface WebhookJson {
   url: string;
   events: string[];
   active: boolean;
+  verified: boolean;
   secret?: string;
 }
 
@@ -146,28 +146,137 @@ describe("webhooks", () => {
   });
 });
 
-describe("webhookUrlProblem", () => {
-  it("allows http locally, and only public https in production", () => {
-    expect(webhookUrlProblem("http://127.0.0.1:8080/hook", "development")).toBeUndefined();
-    expect(webhookUrlProblem("https://hooks.example.com/x", "production")).toBeUndefined();
-    expect(webhookUrlProblem("http://hooks.example.com/x", "production")).toBe("must use https");
-    for (const internal of [
-      "https://localhost/x",
-      "https://127.0.0.1/x",
-      "https://10.0.0.8/x",
-      "https://192.168.1.1/x",
-      "https://172.20.0.1/x",
-      "https://169.254.169.254/latest/meta-data",
-      "https://[::1]/x",
-      "https://[fd00::1]/x",
-      "https://db.internal/x",
-    ]) {
-      expect(webhookUrlProblem(internal, "production"), internal).toBe(
-        "must not point to a private or loopback address",
-      );
+describe("webhook registration under concurrency", () => {
+  it("holds the per-user cap when registrations race (counted under a per-user lock)", async () => {
+    const me = await signedIn();
+    const statuses = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        api("/webhooks", json(me.auth, "POST", { url: `https://example.com/race/${i}` })).then(async (res) => {
+          await res.body?.cancel();
+          return res.status;
+        }),
+      ),
+    );
+    expect(statuses.filter((status) => status === 201)).toHaveLength(10);
+    expect(statuses.filter((status) => status === 409)).toHaveLength(6);
+    const listed = (await (await api("/webhooks", { headers: me.auth })).json()) as { data: WebhookJson[] };
+    expect(listed.data).toHaveLength(10);
+  });
+});
+
+/** A receiver of the test stack (stack/control.ts): its URL, what it got, and what it answers. */
+function receiver() {
+  const url = `${testEnv.CONTROL_URL}/hooks/verify-${crypto.randomUUID().slice(0, 8)}`;
+  return {
+    url,
+    received: async () => (await (await fetch(url)).json()) as { headers: Record<string, string>; body: string }[],
+    answerWith: async (answers: unknown[]) => {
+      await fetch(`${url}/answers`, { method: "PUT", body: JSON.stringify(answers) });
+    },
+  };
+}
+
+describe("webhook verification (the receiver proves it wants the deliveries)", () => {
+  async function registered(auth: Record<string, string>, url: string) {
+    const res = await api("/webhooks", json(auth, "POST", { url }));
+    expect(res.status).toBe(201);
+    return (await res.json()) as WebhookJson;
+  }
+  const verify = (auth: Record<string, string>, id: string) =>
+    api(`/webhooks/${id}/verify`, { method: "POST", headers: auth });
+
+  it("starts unverified, is verified once the endpoint echoes the signed challenge, and again after a URL change", async () => {
+    const me = await signedIn();
+    const sink = receiver();
+    const hook = await registered(me.auth, sink.url);
+    expect(hook.verified).toBe(false);
+
+    // An endpoint that merely answers 2xx (any URL on the Internet does) is not a consent.
+    const silent = await expectProblem(await verify(me.auth, hook.id), 422);
+    expect(silent.detail).toBe("Not verified: the endpoint did not echo the challenge.");
+    await sink.answerWith([{ status: 200, echoChallenge: true }]);
+    const res = await verify(me.auth, hook.id);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("etag")).toMatch(/^"/);
+    expect(await res.json()).toMatchObject({ id: hook.id, verified: true });
+
+    const [, challenge] = await sink.received();
+    expect(challenge?.headers["webhook-signature"]).toMatch(/^v1,/);
+    expect(challenge?.headers["webhook-id"]).toMatch(/^verify_/);
+    expect(JSON.parse(challenge?.body ?? "{}")).toMatchObject({
+      type: "webhook.verification",
+      data: { challenge: expect.any(String) },
+    });
+
+    const same = await api(`/webhooks/${hook.id}`, json(me.auth, "PATCH", { url: sink.url, events: [] }));
+    expect(await same.json()).toMatchObject({ verified: true });
+    const moved = await api(`/webhooks/${hook.id}`, json(me.auth, "PATCH", { url: `${sink.url}x` }));
+    expect(await moved.json()).toMatchObject({ verified: false });
+  });
+
+  it("does not follow a redirect, and does not read an oversized answer", async () => {
+    const me = await signedIn();
+    const sink = receiver();
+    const elsewhere = receiver();
+    await elsewhere.answerWith([{ status: 200, echoChallenge: true }]);
+    await sink.answerWith([
+      { status: 307, headers: { location: elsewhere.url } },
+      { status: 200, bodyBytes: 1_000_000 },
+    ]);
+    const hook = await registered(me.auth, sink.url);
+    const redirected = await expectProblem(await verify(me.auth, hook.id), 422);
+    expect(redirected.detail).toBe("Not verified: the endpoint answered 307; redirects are not followed.");
+    expect(await elsewhere.received()).toEqual([]);
+    const large = await expectProblem(await verify(me.auth, hook.id), 422);
+    expect(large.detail).toBe("Not verified: the endpoint's answer is too large.");
+    expect((await (await api(`/webhooks/${hook.id}`, { headers: me.auth })).json()) as WebhookJson).toMatchObject({
+      verified: false,
+    });
+  });
+
+  it("outside the local stack's allowance: refuses private URLs, and names that resolve to private addresses when verifying", async () => {
+    const strict = {
+      WEBHOOK_ALLOW_LOCAL_RECEIVERS: "false",
+      WEBHOOK_DNS_RESOLVER: `${testEnv.CONTROL_URL}/dns-query`,
+    };
+    const me = await signedIn();
+    const local = await expectProblem(
+      await apiWith(strict, "/webhooks", json(me.auth, "POST", { url: "https://[::ffff:127.0.0.1]/hook" })),
+      400,
+    );
+    expect(local.errors?.[0]?.pointer).toBe("/url");
+    const name = `rebind-${crypto.randomUUID().slice(0, 8)}.example.com`;
+    await fetch(`${testEnv.CONTROL_URL}/dns/records`, {
+      method: "PUT",
+      body: JSON.stringify({ [name]: { A: ["10.0.0.7"] } }),
+    });
+    const res = await apiWith(strict, "/webhooks", json(me.auth, "POST", { url: `https://${name}/hook` }));
+    expect(res.status).toBe(201);
+    const hook = (await res.json()) as WebhookJson;
+    const refused = await expectProblem(
+      await apiWith(strict, `/webhooks/${hook.id}/verify`, { method: "POST", headers: me.auth }),
+      422,
+    );
+    expect(refused.detail).toBe("Not verified: the URL resolves to 10.0.0.7, a non-public address.");
+  });
+});
+
+describe("configuration", () => {
+  it("refuses the local allowances in production", () => {
+    const production = {
+      ...testEnv,
+      ENVIRONMENT: "production",
+      WEBHOOK_ALLOW_LOCAL_RECEIVERS: "false",
+      OIDC_ALLOW_HTTP: "false",
+    };
+    for (const name of ["WEBHOOK_ALLOW_LOCAL_RECEIVERS", "OIDC_ALLOW_HTTP"]) {
+      expect(() => loadApiConfig({ ...production, [name]: "true" }), name).toThrow(name);
     }
-    expect(webhookUrlProblem("https://172.32.0.1/x", "production")).toBeUndefined();
-    expect(webhookUrlProblem("javascript:alert(1)", "development")).toBe("must be an http(s) URL");
-    expect(webhookUrlProblem("not a url", "development")).toBe("not a URL");
+    expect(() => loadApiConfig({ ...production, WEBHOOK_DNS_RESOLVER: "http://dns.example.com/dns-query" })).toThrow(
+      "WEBHOOK_DNS_RESOLVER",
+    );
+    // The test stack's provider is a plain-http issuer: only the local allowance accepts it.
+    expect(() => loadApiConfig(production)).toThrow("OIDC_PROVIDERS.0.issuer: must be an https URL");
+    expect(() => loadApiConfig(production)).not.toThrow("WEBHOOK_");
   });
 });

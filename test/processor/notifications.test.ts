@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { createWebhook } from "../../src/db/queries/notifications.ts";
+import { createWebhook, markWebhookVerified } from "../../src/db/queries/notifications.ts";
 import { webhookDeliveries, webhooks } from "../../src/db/schema/notifications.ts";
 import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "../../src/notifications/webhook-signature.ts";
 import { createSecretBox } from "../../src/pkg/crypto/secret-box.ts";
@@ -30,18 +30,21 @@ function sink() {
   return {
     url,
     received: async () => (await (await fetch(url)).json()) as Captured[],
-    answerWith: async (statuses: number[]) => {
-      await fetch(`${url}/answers`, { method: "PUT", body: JSON.stringify(statuses) });
+    /** Statuses, or `{ status, headers?, bodyBytes? }` (stack/control.ts). */
+    answerWith: async (answers: unknown[]) => {
+      await fetch(`${url}/answers`, { method: "PUT", body: JSON.stringify(answers) });
     },
   };
 }
 
-async function registerWebhook(userId: string, url: string, events: string[] = []) {
+/** A webhook as the API leaves it; verified (its endpoint echoed the challenge) unless told otherwise. */
+async function registerWebhook(userId: string, url: string, events: string[] = [], verified = true) {
   const secret = generateWebhookSecret();
   const box = await createSecretBox(config.encryptionKey, WEBHOOK_SECRET_PURPOSE);
-  const webhook = await asSystem(async (tx) =>
-    createWebhook(tx, { userId, url, secretCiphertext: await box.seal(secret), events }),
-  );
+  const webhook = await asSystem(async (tx) => {
+    const created = await createWebhook(tx, { userId, url, secretCiphertext: await box.seal(secret), events });
+    return verified ? ((await markWebhookVerified(tx, { userId, id: created.id, url })) ?? created) : created;
+  });
   return { webhook, secret };
 }
 
@@ -199,6 +202,133 @@ describe("the Notification Service", () => {
     expect((await deliveriesOf(webhook.id))[0]).toMatchObject({
       status: "failed",
       lastError: "the webhook is disabled",
+    });
+  });
+
+  it("queues nothing for, and sends nothing to, an endpoint that never echoed the challenge", async () => {
+    const userId = await newUser();
+    const receiver = sink();
+    const { webhook } = await registerWebhook(userId, receiver.url, [], false);
+    await deliver("notifications", [requested(userId)]);
+    expect(await deliveriesOf(webhook.id)).toEqual([]);
+    // A delivery queued before its URL changed (which unverifies it) is not sent either.
+    const deliveryId = await pendingDelivery(userId, webhook.id);
+    const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+    expect((await deliver("notifications", [message])).result.explicitAcks).toHaveLength(1);
+    expect(await receiver.received()).toEqual([]);
+    expect((await deliveriesOf(webhook.id))[0]).toMatchObject({
+      status: "failed",
+      lastError: "the webhook's endpoint is not verified",
+    });
+  });
+
+  it("stops on 410 Gone: no retry, the delivery failed and the webhook disabled", async () => {
+    const userId = await newUser();
+    const receiver = sink();
+    await receiver.answerWith([410]);
+    const { webhook } = await registerWebhook(userId, receiver.url);
+    const deliveryId = await pendingDelivery(userId, webhook.id);
+    const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+    const { result } = await deliver("notifications", [message]);
+    expect(result.retryMessages).toEqual([]);
+    expect(result.explicitAcks).toHaveLength(1);
+    expect((await deliveriesOf(webhook.id))[0]).toMatchObject({
+      status: "failed",
+      attempts: 1,
+      responseStatus: 410,
+      lastError: "the endpoint answered 410 Gone; the webhook was disabled",
+    });
+    const [hook] = await asSystem((tx) => tx.select().from(webhooks).where(eq(webhooks.id, webhook.id)));
+    expect(hook?.active).toBe(false);
+    // Disabled: the next event queues nothing for it.
+    await deliver("notifications", [requested(userId)]);
+    expect(await deliveriesOf(webhook.id)).toHaveLength(1);
+  });
+
+  it("does not follow redirects: a 3xx is retried, and its target never hears of it", async () => {
+    const userId = await newUser();
+    const receiver = sink();
+    const target = sink();
+    await receiver.answerWith([{ status: 308, headers: { location: target.url } }]);
+    const { webhook } = await registerWebhook(userId, receiver.url);
+    const deliveryId = await pendingDelivery(userId, webhook.id);
+    const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+    const { ids, result } = await deliver("notifications", [message]);
+    expect(result.retryMessages).toEqual([{ msgId: ids[0] }]);
+    expect(await target.received()).toEqual([]);
+    expect((await deliveriesOf(webhook.id))[0]).toMatchObject({
+      status: "pending",
+      responseStatus: 308,
+      lastError: "the endpoint answered 308 (redirects are not followed)",
+    });
+  });
+
+  it("does not read a receiver's answer: a huge body neither stalls nor fails the delivery", async () => {
+    const userId = await newUser();
+    const receiver = sink();
+    await receiver.answerWith([{ status: 200, bodyBytes: 50_000_000 }]);
+    const { webhook } = await registerWebhook(userId, receiver.url);
+    const deliveryId = await pendingDelivery(userId, webhook.id);
+    const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+    expect((await deliver("notifications", [message])).result.explicitAcks).toHaveLength(1);
+    expect((await deliveriesOf(webhook.id))[0]).toMatchObject({ status: "delivered", responseStatus: 200 });
+  });
+
+  describe("outside the local stack's allowance (the rules production has)", () => {
+    // WEBHOOK_ALLOW_LOCAL_RECEIVERS off, and the test stack's DNS-over-HTTPS resolver.
+    const strict = {
+      WEBHOOK_ALLOW_LOCAL_RECEIVERS: "false",
+      WEBHOOK_DNS_RESOLVER: `${testEnv.CONTROL_URL}/dns-query`,
+    };
+    const records = (entries: Record<string, unknown>) =>
+      fetch(`${testEnv.CONTROL_URL}/dns/records`, { method: "PUT", body: JSON.stringify(entries) });
+
+    it("resolves the host name at each delivery: one that now leads to a private address fails unsent (DNS rebinding)", async () => {
+      const userId = await newUser();
+      const name = `rebind-${crypto.randomUUID().slice(0, 8)}.example.com`;
+      // Registered while public (as the API checked it); the records changed since.
+      await records({ [name]: { A: ["127.0.0.1"], AAAA: ["2606:4700::6810:84e5"] } });
+      const { webhook } = await registerWebhook(userId, `https://${name}/hook`);
+      const deliveryId = await pendingDelivery(userId, webhook.id);
+      const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+      const { result } = await deliver("notifications", [message], strict);
+      expect(result.explicitAcks).toHaveLength(1);
+      expect((await deliveriesOf(webhook.id))[0]).toMatchObject({
+        status: "failed",
+        attempts: 0,
+        lastError: "the URL resolves to 127.0.0.1, a non-public address",
+      });
+      const asked = (await (await fetch(`${testEnv.CONTROL_URL}/dns/queries`)).json()) as string[];
+      expect(asked.filter((query) => query === name)).toHaveLength(2);
+    });
+
+    it("retries when the resolver cannot tell, and refuses a local URL stored before the rules", async () => {
+      const userId = await newUser();
+      const name = `servfail-${crypto.randomUUID().slice(0, 8)}.example.com`;
+      await records({ [name]: "SERVFAIL" });
+      const { webhook } = await registerWebhook(userId, `https://${name}/hook`);
+      const deliveryId = await pendingDelivery(userId, webhook.id);
+      const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+      const { ids, result } = await deliver("notifications", [message], strict);
+      expect(result.retryMessages).toEqual([{ msgId: ids[0] }]);
+      expect((await deliveriesOf(webhook.id))[0]).toMatchObject({
+        status: "pending",
+        attempts: 1,
+        responseStatus: null,
+        lastError: `could not resolve ${name}: DNS RCODE 2`,
+      });
+
+      const receiver = sink();
+      const { webhook: local } = await registerWebhook(userId, receiver.url.replace("127.0.0.1", "[::ffff:127.0.0.1]"));
+      const localDelivery = await pendingDelivery(userId, local.id);
+      const localMessage = buildEvent(WebhookDeliverySchema, {
+        type: "webhook.deliver",
+        requestId: "r",
+        deliveryId: localDelivery,
+      });
+      await deliver("notifications", [localMessage], strict);
+      expect(await receiver.received()).toEqual([]);
+      expect((await deliveriesOf(local.id))[0]).toMatchObject({ status: "failed", lastError: "must use https" });
     });
   });
 });

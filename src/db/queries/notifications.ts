@@ -1,4 +1,4 @@
-import { and, arrayContains, desc, eq, isNull, or, sql } from "drizzle-orm";
+import { and, arrayContains, desc, eq, isNotNull, isNull, or, sql } from "drizzle-orm";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Transaction } from "../actor.ts";
 import {
@@ -105,6 +105,25 @@ export async function createWebhook(
   return row;
 }
 
+/**
+ * Registers a webhook unless the user already has `max`: undefined then. The count and the insert
+ * run under a per-user transaction-scoped advisory lock, so concurrent registrations are counted
+ * one after the other and the cap holds (a count followed by an insert let each of them see room).
+ */
+export async function createWebhookWithinCap(
+  tx: Transaction,
+  params: { userId: string; url: string; secretCiphertext: string; events: string[]; max: number },
+): Promise<Webhook | undefined> {
+  const { max, ...webhook } = params;
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`webhooks:${params.userId}`}, 0))`);
+  const [counted] = await tx
+    .select({ count: sql<number>`count(*)::int` })
+    .from(webhooks)
+    .where(eq(webhooks.userId, params.userId));
+  if ((counted?.count ?? 0) >= max) return undefined;
+  return createWebhook(tx, webhook);
+}
+
 export async function listWebhooks(tx: Transaction, params: { userId: string }): Promise<Webhook[]> {
   return tx.select().from(webhooks).where(eq(webhooks.userId, params.userId)).orderBy(desc(webhooks.createdAt));
 }
@@ -146,13 +165,45 @@ export async function updateWebhook(
   const [row] = await tx
     .update(webhooks)
     .set({
-      ...(params.url !== undefined ? { url: params.url } : {}),
+      // A new URL is a new receiver: it must prove again that it wants the deliveries.
+      ...(params.url !== undefined
+        ? {
+            url: params.url,
+            verifiedAt: sql`case when ${webhooks.url} = ${params.url} then ${webhooks.verifiedAt} end`,
+          }
+        : {}),
       ...(params.events !== undefined ? { events: params.events } : {}),
       ...(params.active !== undefined ? { active: params.active } : {}),
     })
     .where(and(eq(webhooks.id, params.id), eq(webhooks.userId, params.userId)))
     .returning();
   return row;
+}
+
+/**
+ * Records that the receiver at `url` echoed the challenge. Only while the webhook still has that
+ * URL: one changed meanwhile stays unverified (undefined).
+ */
+export async function markWebhookVerified(
+  tx: Transaction,
+  params: { userId: string; id: string; url: string },
+): Promise<Webhook | undefined> {
+  const [row] = await tx
+    .update(webhooks)
+    .set({ verifiedAt: sql`now()` })
+    .where(and(eq(webhooks.id, params.id), eq(webhooks.userId, params.userId), eq(webhooks.url, params.url)))
+    .returning();
+  return row;
+}
+
+/** Pauses a webhook whose receiver said it is gone for good (410 Gone). For the system. */
+export async function disableWebhook(tx: Transaction, params: { id: string }): Promise<boolean> {
+  const rows = await tx
+    .update(webhooks)
+    .set({ active: false })
+    .where(eq(webhooks.id, params.id))
+    .returning({ id: webhooks.id });
+  return rows.length > 0;
 }
 
 export async function deleteWebhook(tx: Transaction, params: { userId: string; id: string }): Promise<boolean> {
@@ -163,7 +214,10 @@ export async function deleteWebhook(tx: Transaction, params: { userId: string; i
   return rows.length > 0;
 }
 
-/** The user's active webhooks that want notifications of `type` (an empty list wants all). */
+/**
+ * The user's active, verified webhooks that want notifications of `type` (an empty list wants
+ * all). An endpoint that never echoed the challenge gets nothing.
+ */
 export async function subscribedWebhooks(
   tx: Transaction,
   params: { userId: string; type: string },
@@ -175,6 +229,7 @@ export async function subscribedWebhooks(
       and(
         eq(webhooks.userId, params.userId),
         eq(webhooks.active, true),
+        isNotNull(webhooks.verifiedAt),
         or(sql`cardinality(${webhooks.events}) = 0`, arrayContains(webhooks.events, [params.type])),
       ),
     );

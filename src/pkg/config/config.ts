@@ -77,6 +77,16 @@ const common = {
   QUEUE_TIMEOUT_MS: deadline(5_000),
   // Upstash Redis: each command (search-cache reads keep their own, shorter budget).
   REDIS_TIMEOUT_MS: deadline(1_000),
+  // Webhook receivers (OWASP API7, server-side request forgery; see src/notifications/webhook-url.ts).
+  // Each request to a receiver (a delivery, the API's verification request), until its response
+  // headers; its body is read within the same deadline.
+  WEBHOOK_TIMEOUT_MS: deadline(10_000),
+  // `true` lets webhooks reach plain http and loopback/private addresses: only the local stack sets
+  // it (its receiver listens on 127.0.0.1). Default false; refused in production.
+  WEBHOOK_ALLOW_LOCAL_RECEIVERS: bool.default(false),
+  // The DNS-over-HTTPS resolver (JSON API, `application/dns-json`) that tells, before each request
+  // to a receiver, what its host name resolves to now. Default Cloudflare's; https in production.
+  WEBHOOK_DNS_RESOLVER: z.url({ protocol: /^https?$/ }).default("https://cloudflare-dns.com/dns-query"),
 };
 
 const apiOnly = {
@@ -105,6 +115,9 @@ const apiOnly = {
   OIDC_CLIENT_SECRETS: optional(json(z.record(z.string(), z.string()))),
   // Each request to an OpenID provider (discovery, token, keys), body included.
   OIDC_TIMEOUT_MS: deadline(5_000),
+  // `true` accepts http issuers and endpoints (the local stack's provider listens on plain http).
+  // Default false: issuers and every endpoint they name must be https. Refused in production.
+  OIDC_ALLOW_HTTP: bool.default(false),
   // Gateway
   CORS_ORIGINS: optional(z.string()),
   RATE_LIMIT_FAILURE_MODE: z.enum(["open", "closed"]).default("open"),
@@ -120,6 +133,29 @@ function productionRules(raw: Partial<Raw<typeof common & typeof apiOnly>>, ctx:
   }
   if (!raw.S3_ENDPOINT) {
     ctx.addIssue({ code: "custom", path: ["S3_ENDPOINT"], message: "required in production (R2 or S3 endpoint)" });
+  }
+  if (raw.WEBHOOK_ALLOW_LOCAL_RECEIVERS) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["WEBHOOK_ALLOW_LOCAL_RECEIVERS"],
+      message: "must not be true in production",
+    });
+  }
+  if (raw.WEBHOOK_DNS_RESOLVER && !raw.WEBHOOK_DNS_RESOLVER.startsWith("https:")) {
+    ctx.addIssue({ code: "custom", path: ["WEBHOOK_DNS_RESOLVER"], message: "must be https in production" });
+  }
+  if (raw.OIDC_ALLOW_HTTP) {
+    ctx.addIssue({ code: "custom", path: ["OIDC_ALLOW_HTTP"], message: "must not be true in production" });
+  }
+}
+
+/** OpenID issuers must be https unless OIDC_ALLOW_HTTP (OpenID Connect Discovery §3; RFC 8414 §2). */
+function oidcRules(raw: Partial<Raw<typeof apiOnly>>, ctx: z.RefinementCtx): void {
+  if (raw.OIDC_ALLOW_HTTP) return;
+  for (const [index, provider] of (raw.OIDC_PROVIDERS ?? []).entries()) {
+    if (!provider.issuer.startsWith("https://")) {
+      ctx.addIssue({ code: "custom", path: ["OIDC_PROVIDERS", index, "issuer"], message: "must be an https URL" });
+    }
   }
 }
 
@@ -155,6 +191,11 @@ const base = (raw: Raw<typeof common>) => ({
   storage: storage(raw),
   encryptionKey: raw.DATA_ENCRYPTION_KEY,
   queueTimeoutMs: raw.QUEUE_TIMEOUT_MS,
+  webhooks: {
+    allowLocalReceivers: raw.WEBHOOK_ALLOW_LOCAL_RECEIVERS,
+    dnsResolver: raw.WEBHOOK_DNS_RESOLVER,
+    timeoutMs: raw.WEBHOOK_TIMEOUT_MS,
+  },
   cache:
     raw.UPSTASH_REDIS_REST_URL && raw.UPSTASH_REDIS_REST_TOKEN
       ? { url: raw.UPSTASH_REDIS_REST_URL, token: raw.UPSTASH_REDIS_REST_TOKEN, timeoutMs: raw.REDIS_TIMEOUT_MS }
@@ -165,6 +206,7 @@ const apiSchema = z
   .object({ ...common, ...apiOnly })
   .superRefine(productionRules)
   .superRefine(cacheRules)
+  .superRefine(oidcRules)
   .transform((raw) => ({
     ...base(raw),
     uploads: { maxBytes: raw.MAX_UPLOAD_BYTES },
@@ -184,6 +226,7 @@ const apiSchema = z
         ...provider,
         clientSecret: raw.OIDC_CLIENT_SECRETS?.[provider.id],
         timeoutMs: raw.OIDC_TIMEOUT_MS,
+        allowHttp: raw.OIDC_ALLOW_HTTP,
       })),
     },
     gateway: {
@@ -203,8 +246,6 @@ const processorOnly = {
   CLAMD_ADDRESS: optional(hostPort),
   // clamd: connecting, each write of the file, and its answer after the last byte.
   CLAMD_TIMEOUT_MS: deadline(60_000),
-  // Each webhook delivery, until the receiver's response headers.
-  WEBHOOK_TIMEOUT_MS: deadline(10_000),
 };
 
 const processorSchema = z

@@ -2,13 +2,15 @@ import { asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
 import { isForeignKeyViolation } from "../../db/errors.ts";
 import {
   deliveryToSend,
+  disableWebhook,
   failDelivery,
   pendingDeliveries,
   recordAttempt,
   storeNotification,
   subscribedWebhooks,
 } from "../../db/queries/notifications.ts";
-import { signWebhook, WEBHOOK_SECRET_PURPOSE } from "../../notifications/webhook-signature.ts";
+import { postToReceiver } from "../../notifications/webhook-request.ts";
+import { WEBHOOK_SECRET_PURPOSE } from "../../notifications/webhook-signature.ts";
 import { webhookUrlProblem } from "../../notifications/webhook-url.ts";
 import { createSecretBox } from "../../pkg/crypto/secret-box.ts";
 import {
@@ -60,7 +62,15 @@ async function store(event: NotificationRequested, services: ProcessorServices):
   return { outcome: "done", note: `stored; ${untried.length} webhook deliveries queued` };
 }
 
-/** One attempt to POST a notification to a webhook, signed (Standard Webhooks). */
+/** The receiver's rules and resolver, as configured (WEBHOOK_* variables). */
+const receiverOptions = (services: ProcessorServices) => ({ ...services.config.webhooks, fetch: services.fetch });
+
+/**
+ * One attempt to POST a notification to a webhook, signed (Standard Webhooks). The URL and what
+ * its name resolves to are checked at each attempt (DNS rebinding); a URL that may not be sent to
+ * fails the delivery. 410 Gone disables the webhook and fails the delivery (Standard Webhooks:
+ * the endpoint asks to be removed); any other answer than 2xx, redirects included, is retried.
+ */
 async function deliver(event: WebhookDelivery, services: ProcessorServices): Promise<StepResult> {
   const row = await system(services, (tx) => deliveryToSend(tx, { id: event.deliveryId }));
   if (!row) return { outcome: "done", note: "delivery no longer exists" };
@@ -68,7 +78,9 @@ async function deliver(event: WebhookDelivery, services: ProcessorServices): Pro
   if (delivery.status !== "pending") return { outcome: "done", note: `already ${delivery.status}` };
   const refused = !webhook.active
     ? "the webhook is disabled"
-    : webhookUrlProblem(webhook.url, services.config.environment);
+    : !webhook.verifiedAt
+      ? "the webhook's endpoint is not verified"
+      : webhookUrlProblem(webhook.url, services.config.webhooks);
   if (refused) {
     await system(services, (tx) => failDelivery(tx, { id: delivery.id, reason: refused }));
     return { outcome: "done", note: `not sent: ${refused}` };
@@ -81,25 +93,32 @@ async function deliver(event: WebhookDelivery, services: ProcessorServices): Pro
     timestamp: notification.createdAt.toISOString(),
     data: { id: notification.id, title: notification.title, body: notification.body, ...notification.data },
   });
-  const headers = await signWebhook(secret, delivery.id, Math.floor(Date.now() / 1000), body);
-
-  let status: number | null = null;
-  let error: string | null = null;
-  try {
-    const response = await services.fetch(webhook.url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "User-Agent": "TechCorp-Webhooks/1.0", ...headers },
-      body,
-      redirect: "manual",
-      // The endpoint's deadline (WEBHOOK_TIMEOUT_MS): one that hangs is retried like one that fails.
-      signal: AbortSignal.timeout(services.config.webhookTimeoutMs),
-    });
-    status = response.status;
-    await response.body?.cancel();
-    if (!response.ok) error = `the endpoint answered ${response.status}`;
-  } catch (cause) {
-    error = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+  const sent = await postToReceiver(
+    webhook.url,
+    { id: delivery.id, secret, body, readBody: false },
+    receiverOptions(services),
+  );
+  if (sent.kind === "refused") {
+    await system(services, (tx) => failDelivery(tx, { id: delivery.id, reason: sent.reason }));
+    return { outcome: "done", note: `not sent: ${sent.reason}` };
   }
+  if (sent.kind === "answered" && sent.status === 410) {
+    const reason = "the endpoint answered 410 Gone; the webhook was disabled";
+    await system(services, async (tx) => {
+      await recordAttempt(tx, { id: delivery.id, outcome: "failed", responseStatus: 410, error: reason });
+      await disableWebhook(tx, { id: webhook.id });
+    });
+    return { outcome: "done", note: reason };
+  }
+  const status = sent.kind === "answered" ? sent.status : null;
+  const error =
+    sent.kind !== "answered"
+      ? sent.reason
+      : sent.status >= 300 && sent.status < 400
+        ? `the endpoint answered ${sent.status} (redirects are not followed)`
+        : sent.status >= 200 && sent.status < 300
+          ? null
+          : `the endpoint answered ${sent.status}`;
   await system(services, (tx) =>
     recordAttempt(tx, { id: delivery.id, outcome: error ? "pending" : "delivered", responseStatus: status, error }),
   );

@@ -4,7 +4,7 @@ import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { asActor, type Transaction } from "../../db/actor.ts";
 import {
-  createWebhook,
+  createWebhookWithinCap,
   deleteWebhook,
   getWebhook,
   listDeliveries,
@@ -13,15 +13,17 @@ import {
   lockWebhook,
   markAllRead,
   markRead,
+  markWebhookVerified,
   unreadCount,
   updateWebhook,
 } from "../../db/queries/notifications.ts";
 import type { Webhook } from "../../db/schema/notifications.ts";
 import { requireAuth } from "../../gateway/authentication.ts";
+import { postToReceiver, type ReceiverResult } from "../../notifications/webhook-request.ts";
 import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "../../notifications/webhook-signature.ts";
 import { webhookUrlProblem } from "../../notifications/webhook-url.ts";
 import { createSecretBox } from "../../pkg/crypto/secret-box.ts";
-import { ApiError } from "../../pkg/errors/api-error.ts";
+import { ApiError, DependencyError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
 import {
@@ -61,13 +63,34 @@ function mine<T>(c: Context<AppEnv>, work: (tx: Transaction, userId: string) => 
 }
 
 function checkUrl(c: Context<AppEnv>, url: string): void {
-  const problem = webhookUrlProblem(url, c.get("services").config.environment);
+  const problem = webhookUrlProblem(url, c.get("services").config.webhooks);
   if (problem) {
     throw new ApiError("validation_failed", {
       detail: `body /url: ${problem}`,
       errors: [{ in: "body", pointer: "/url", message: problem }],
     });
   }
+}
+
+/**
+ * Whether the receiver echoed `challenge`: a 2xx whose body is JSON `{"challenge": "<the same>"}`
+ * (read up to MAX_RECEIVER_ANSWER_BYTES). Otherwise what it did instead, in our words: the
+ * receiver's own text is never passed on (OWASP API10).
+ */
+function challengeFailure(result: ReceiverResult, challenge: string): string | undefined {
+  if (result.kind !== "answered") return `the endpoint could not be reached (${result.kind})`;
+  if (result.status >= 300 && result.status < 400) {
+    return `the endpoint answered ${result.status}; redirects are not followed`;
+  }
+  if (result.status < 200 || result.status >= 300) return `the endpoint answered ${result.status}`;
+  if (result.body === undefined) return "the endpoint's answer is too large";
+  let echoed: unknown;
+  try {
+    echoed = (JSON.parse(result.body) as { challenge?: unknown } | null)?.challenge;
+  } catch {
+    echoed = undefined;
+  }
+  return echoed === challenge ? undefined : "the endpoint did not echo the challenge";
 }
 
 const webhookNotFound = (id: string) => new ApiError("not_found", { detail: `No webhook ${id}.` });
@@ -150,7 +173,7 @@ const create = createRoute({
   path: "/webhooks",
   tags: ["Webhooks"],
   summary: "Register a webhook (the secret is shown once)",
-  description: `Notifications are POSTed as JSON, signed per Standard Webhooks, and retried with exponential backoff until the endpoint answers 2xx (then given up and recorded as failed). https only in production; at most ${MAX_WEBHOOKS_PER_USER} per user.`,
+  description: `Notifications are POSTed as JSON, signed per Standard Webhooks, and retried with exponential backoff until the endpoint answers 2xx (then given up and recorded as failed). It starts unverified and gets no events until \`POST /webhooks/{id}/verify\` succeeds. https to a public host (no loopback, private, link-local or internal address or name) outside the local stack; at most ${MAX_WEBHOOKS_PER_USER} per user, also under concurrent registrations.`,
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: { body: jsonBody(CreateWebhookSchema) },
@@ -202,6 +225,22 @@ const remove = createRoute({
   responses: { 204: { description: "Removed." }, ...problemResponses(400, 401, 404, 412, 503) },
 });
 
+const verify = createRoute({
+  method: "post",
+  path: "/webhooks/{id}/verify",
+  tags: ["Webhooks"],
+  summary: "Prove the endpoint wants the deliveries (a signed challenge it must echo)",
+  description:
+    'POSTs a signed (Standard Webhooks) `webhook.verification` event whose `data.challenge` the endpoint must answer with a 2xx and the JSON body `{"challenge": "<the same value>"}` (at most 4 KiB, within the webhook deadline; redirects are not followed). Until it has, and again after its URL changes, the webhook gets no events. The URL\'s host name is resolved first and must lead to public addresses only.',
+  security: BEARER,
+  middleware: [requireAuth()] as const,
+  request: { params: IdParams },
+  responses: {
+    200: { description: "Verified: the webhook, with its new `ETag`.", headers: ETAG_HEADER, ...json(WebhookSchema) },
+    ...problemResponses(400, 401, 404, 409, 422, 503),
+  },
+});
+
 const deliveries = createRoute({
   method: "get",
   path: "/webhooks/{id}/deliveries",
@@ -245,10 +284,15 @@ export const notificationsRouter = createRouter()
     const box = await createSecretBox(c.get("services").config.encryptionKey, WEBHOOK_SECRET_PURPOSE);
     const secretCiphertext = await box.seal(secret);
     const row = await mine(c, async (tx, userId) => {
-      if ((await listWebhooks(tx, { userId })).length >= MAX_WEBHOOKS_PER_USER) {
-        throw new ApiError("conflict", { detail: `At most ${MAX_WEBHOOKS_PER_USER} webhooks per user.` });
-      }
-      return createWebhook(tx, { userId, url: body.url, secretCiphertext, events: body.events });
+      const created = await createWebhookWithinCap(tx, {
+        userId,
+        url: body.url,
+        secretCiphertext,
+        events: body.events,
+        max: MAX_WEBHOOKS_PER_USER,
+      });
+      if (!created) throw new ApiError("conflict", { detail: `At most ${MAX_WEBHOOKS_PER_USER} webhooks per user.` });
+      return created;
     });
     return c.json({ ...toWebhookJson(row), secret }, 201, { Location: `/webhooks/${row.id}` });
   })
@@ -280,6 +324,36 @@ export const notificationsRouter = createRouter()
     });
     if (!removed) throw webhookNotFound(id);
     return c.body(null, 204);
+  })
+  .openapi(verify, async (c) => {
+    const { id } = c.req.valid("param");
+    const { config } = c.get("services");
+    const row = await mine(c, (tx, userId) => getWebhook(tx, { userId, id }));
+    if (!row) throw webhookNotFound(id);
+    const box = await createSecretBox(config.encryptionKey, WEBHOOK_SECRET_PURPOSE);
+    const challenge = crypto.randomUUID();
+    const result = await postToReceiver(
+      row.url,
+      {
+        id: `verify_${crypto.randomUUID()}`,
+        secret: await box.open(row.secretCiphertext),
+        body: JSON.stringify({
+          type: "webhook.verification",
+          timestamp: new Date().toISOString(),
+          data: { challenge },
+        }),
+        readBody: true,
+      },
+      { ...config.webhooks, fetch: (input, init) => fetch(input, init) },
+    );
+    if (result.kind === "refused")
+      throw new ApiError("unprocessable_content", { detail: `Not verified: ${result.reason}.` });
+    if (result.kind === "unresolved") throw new DependencyError("DNS resolver", new Error(result.reason));
+    const failure = challengeFailure(result, challenge);
+    if (failure) throw new ApiError("unprocessable_content", { detail: `Not verified: ${failure}.` });
+    const verified = await mine(c, (tx, userId) => markWebhookVerified(tx, { userId, id, url: row.url }));
+    if (!verified) throw new ApiError("conflict", { detail: "The webhook's URL changed meanwhile; verify again." });
+    return c.json(toWebhookJson(verified), 200, validatorHeaders(await webhookValidators(verified)));
   })
   .openapi(deliveries, async (c) => {
     const { id } = c.req.valid("param");

@@ -63,6 +63,10 @@ export const WebhookSchema = z
     url: z.string(),
     events: z.array(z.string()),
     active: z.boolean(),
+    verified: z.boolean().openapi({
+      description:
+        "Whether the endpoint echoed a signed challenge (POST /webhooks/{id}/verify) at its current URL; unverified webhooks get no events.",
+    }),
     createdAt: z.iso.datetime(),
   })
   .openapi("Webhook");
@@ -102,7 +106,14 @@ export function toNotificationJson(row: Notification): z.infer<typeof Notificati
 }
 
 export function toWebhookJson(row: Webhook): z.infer<typeof WebhookSchema> {
-  return { id: row.id, url: row.url, events: row.events, active: row.active, createdAt: row.createdAt.toISOString() };
+  return {
+    id: row.id,
+    url: row.url,
+    events: row.events,
+    active: row.active,
+    verified: row.verifiedAt !== null,
+    createdAt: row.createdAt.toISOString(),
+  };
 }
 
 export function toDeliveryJson(row: WebhookDelivery & { notificationType: string }): z.infer<typeof DeliverySchema> {
