@@ -81,6 +81,47 @@ function dnsZone() {
   };
 }
 
+/** What a canned path answers: a status with headers, and JSON or `bodyBytes` filler bytes. */
+interface CannedAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  json?: unknown;
+  bodyBytes?: number;
+}
+
+/**
+ * A scripted HTTP peer (a misbehaving OpenID provider, say): `PUT /canned/{name}` with
+ * `{"<path>": CannedAnswer}` sets what `/canned/{name}<path>` answers to any method (else 404);
+ * `GET /canned/{name}` lists the requests that arrived, in order.
+ */
+function cannedPeers() {
+  const answers = new Map<string, Record<string, CannedAnswer>>();
+  const received = new Map<string, CapturedRequest[]>();
+  return {
+    set(name: string, paths: Record<string, CannedAnswer>): void {
+      answers.set(name, paths);
+      received.set(name, []);
+    },
+    list: (name: string) => received.get(name) ?? [],
+    answer(name: string, path: string, req: http.IncomingMessage, body: string, res: http.ServerResponse): void {
+      const headers = Object.fromEntries(Object.entries(req.headers).map(([key, value]) => [key, String(value)]));
+      received.set(name, [
+        ...(received.get(name) ?? []),
+        { method: `${req.method ?? ""} ${path}`, headers, body, receivedAt: new Date().toISOString() },
+      ]);
+      const answer = answers.get(name)?.[path];
+      if (!answer) {
+        res.writeHead(404).end();
+      } else if (answer.json !== undefined) {
+        res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
+        res.end(JSON.stringify(answer.json));
+      } else {
+        res.writeHead(answer.status, answer.headers).end("x".repeat(answer.bodyBytes ?? 0));
+      }
+    },
+  };
+}
+
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -98,6 +139,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
  * - `/hooks/{name}` is a webhook receiver (`POST` records, `GET` lists, `PUT …/answers` sets the
  *   answers it gives: statuses, redirects, oversized bodies, challenge echoes);
  * - `/dns-query` is a DNS-over-HTTPS resolver (JSON) serving what `PUT /dns/records` put;
+ * - `/canned/{name}/…` answers as `PUT /canned/{name}` scripted it (a misbehaving peer);
  * - `/stall/…` accepts any request and never answers (until the server closes): an endpoint that
  *   hangs, for the deadlines of webhook deliveries and OpenID provider calls.
  */
@@ -110,6 +152,7 @@ export async function startControlServer(stacks: { outage: Stack }): Promise<Con
   };
   const hooks = hookSink();
   const dns = dnsZone();
+  const canned = cannedPeers();
   const stalled = new Set<http.ServerResponse>();
   const server = http.createServer(async (req, res) => {
     if (req.url?.startsWith("/stall/")) {
@@ -129,6 +172,19 @@ export async function startControlServer(stacks: { outage: Stack }): Promise<Con
     }
     if (requested.pathname === "/dns/queries" && req.method === "GET") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(dns.queries()));
+      return;
+    }
+    const scripted = /^\/canned\/([\w-]+)(\/.*)?$/.exec(requested.pathname);
+    if (scripted?.[1]) {
+      const body = await readBody(req);
+      if (!scripted[2] && req.method === "PUT") {
+        canned.set(scripted[1], JSON.parse(body) as Record<string, CannedAnswer>);
+        res.writeHead(204).end();
+      } else if (!scripted[2] && req.method === "GET") {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(canned.list(scripted[1])));
+      } else {
+        canned.answer(scripted[1], scripted[2] ?? "", req, body, res);
+      }
       return;
     }
     const hook = /^\/hooks\/([\w-]+)(\/answers)?$/.exec(req.url ?? "");

@@ -3,6 +3,8 @@ import { z } from "zod";
 import type { AuthConfig } from "../pkg/config/config.ts";
 import { createSecretBox } from "../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
+import { BodyTooLargeError, readBoundedText } from "../pkg/http/bounded-body.ts";
+import type { Logger } from "../pkg/logger/logger.ts";
 import { textProblem } from "../pkg/validation/postgres.ts";
 import { constantTimeEqual } from "./password-hasher.ts";
 
@@ -24,6 +26,33 @@ export interface ExternalIdentity {
 /** How long a started login may take before its state expires. */
 const LOGIN_TTL_MS = 10 * 60_000;
 const DISCOVERY_TTL_MS = 60 * 60_000;
+/**
+ * The most of a provider's answer we read (discovery, token, keys, userinfo: each a few KiB): a
+ * provider is someone else's server, and a Worker has 128 MB (OWASP API10:2023).
+ */
+export const MAX_PROVIDER_BODY_BYTES = 256 * 1024;
+/**
+ * The error codes a provider may send to the callback (RFC 6749 §4.1.2.1, OpenID Connect Core
+ * §3.1.2.6): shown to the user; anything else, and every error_description, is only logged.
+ */
+const AUTHORIZATION_ERRORS = new Set([
+  "invalid_request",
+  "unauthorized_client",
+  "access_denied",
+  "unsupported_response_type",
+  "invalid_scope",
+  "server_error",
+  "temporarily_unavailable",
+  "interaction_required",
+  "login_required",
+  "account_selection_required",
+  "consent_required",
+  "invalid_request_uri",
+  "invalid_request_object",
+  "request_not_supported",
+  "request_uri_not_supported",
+  "registration_not_supported",
+]);
 /** ID tokens signed with a MAC (HS*) or not at all are never accepted. */
 const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/;
 
@@ -62,39 +91,91 @@ const discoveries = new Map<string, { document: Discovery; at: number }>();
 /**
  * GETs or POSTs `url` and reads its JSON body, all within `timeoutMs` (OIDC_TIMEOUT_MS). A provider
  * that cannot be reached, or stalls before its body is complete, is `DependencyError` (503), never
- * taken for a malformed answer (400).
+ * taken for a malformed answer (400). Back-channel requests never follow redirects (the token
+ * request carries the client secret; a redirect would hand it, or our trust, to another host):
+ * a 3xx is a failed request. At most `MAX_PROVIDER_BODY_BYTES` of the body are read. What a
+ * provider says when it fails (its `error`, `error_description`) is logged, never shown to the
+ * user (OWASP API10:2023): the problem names only the endpoint's status.
  */
-async function fetchJson(url: string, timeoutMs: number, init?: RequestInit): Promise<unknown> {
+async function fetchJson(url: string, timeoutMs: number, logger: Logger, init?: RequestInit): Promise<unknown> {
   const signal = AbortSignal.timeout(timeoutMs);
   let res: Response;
   try {
-    res = await fetch(url, { ...init, signal });
+    res = await fetch(url, { ...init, redirect: "manual", signal });
   } catch (error) {
     throw new DependencyError("identity provider", error);
   }
-  const body: unknown = await res.json().catch((error: unknown) => {
-    if (signal.aborted) throw new DependencyError("identity provider", signal.reason ?? error);
-    return undefined;
-  });
+  const endpoint = new URL(url).pathname;
+  let text: string;
+  try {
+    text = await readBoundedText(res, MAX_PROVIDER_BODY_BYTES);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) {
+      logger.warn("identity provider answer too large", { url, status: res.status, limitBytes: error.limitBytes });
+      throw providerError(`the provider's answer at ${endpoint} is larger than ${MAX_PROVIDER_BODY_BYTES} bytes`);
+    }
+    throw new DependencyError("identity provider", signal.aborted ? (signal.reason ?? error) : error);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  if (res.status >= 300 && res.status < 400) {
+    logger.warn("identity provider redirected a back-channel request", { url, status: res.status });
+    throw providerError(`the provider answered ${res.status} at ${endpoint}; redirects are not followed`);
+  }
   if (!res.ok) {
-    const description = (body as { error_description?: string; error?: string } | undefined) ?? {};
-    throw providerError(
-      `${url} answered ${res.status} ${description.error ?? ""} ${description.error_description ?? ""}`.trim(),
-    );
+    const said = (body ?? {}) as { error?: unknown; error_description?: unknown };
+    logger.warn("identity provider refused a request", {
+      url,
+      status: res.status,
+      providerError: typeof said.error === "string" ? said.error.slice(0, 256) : undefined,
+      providerErrorDescription:
+        typeof said.error_description === "string" ? said.error_description.slice(0, 1024) : undefined,
+    });
+    throw providerError(`the provider answered ${res.status} at ${endpoint}`);
   }
   return body;
 }
 
-/** The provider's metadata, from `<issuer>/.well-known/openid-configuration`. */
-export async function discover(issuer: string, timeoutMs: number): Promise<Discovery> {
+/**
+ * Whether `url` may be a provider's address: https (OpenID Connect Discovery §3, RFC 8414 §2),
+ * or http only where OIDC_ALLOW_HTTP allows it (the local stack).
+ */
+const secureEnough = (url: string, allowHttp: boolean) =>
+  url.startsWith("https://") || (allowHttp && url.startsWith("http://"));
+
+/** The endpoints of a discovery document that are not https (and not allowed as http). */
+export function insecureEndpoints(
+  discovery: Pick<Discovery, "authorization_endpoint" | "token_endpoint" | "jwks_uri" | "userinfo_endpoint">,
+  allowHttp: boolean,
+): string[] {
+  const { authorization_endpoint, token_endpoint, jwks_uri, userinfo_endpoint } = discovery;
+  return [authorization_endpoint, token_endpoint, jwks_uri, userinfo_endpoint].filter(
+    (endpoint): endpoint is string => endpoint !== undefined && !secureEnough(endpoint, allowHttp),
+  );
+}
+
+/**
+ * The provider's metadata, from `<issuer>/.well-known/openid-configuration`. The issuer and every
+ * endpoint it names must be https unless `provider.allowHttp` (the local stack's allowance).
+ */
+export async function discover(provider: OidcProviderConfig, logger: Logger): Promise<Discovery> {
+  const { issuer, timeoutMs, allowHttp } = provider;
+  if (!secureEnough(issuer, allowHttp)) throw providerError("its issuer is not an https URL");
   const cached = discoveries.get(issuer);
   if (cached && Date.now() - cached.at < DISCOVERY_TTL_MS) return cached.document;
   const parsed = DiscoverySchema.safeParse(
-    await fetchJson(`${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`, timeoutMs),
+    await fetchJson(`${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`, timeoutMs, logger),
   );
   if (!parsed.success) throw providerError("its discovery document is incomplete");
   // OpenID Connect Discovery §4.3: the document must name the issuer we asked.
   if (parsed.data.issuer !== issuer) throw providerError("its discovery document names another issuer");
+  if (insecureEndpoints(parsed.data, allowHttp).length > 0) {
+    throw providerError("its discovery document names an endpoint that is not https");
+  }
   discoveries.set(issuer, { document: parsed.data, at: Date.now() });
   return parsed.data;
 }
@@ -107,9 +188,9 @@ export const redirectUri = (publicUrl: string, providerId: string) => `${publicU
  */
 export async function beginLogin(
   provider: OidcProviderConfig,
-  options: { publicUrl: string; encryptionKey: string; loginHint?: string | undefined },
+  options: { publicUrl: string; encryptionKey: string; loginHint?: string | undefined; logger: Logger },
 ): Promise<{ location: string; sealedState: string }> {
-  const discovery = await discover(provider.issuer, provider.timeoutMs);
+  const discovery = await discover(provider, options.logger);
   if (discovery.code_challenge_methods_supported && !discovery.code_challenge_methods_supported.includes("S256")) {
     throw providerError("the provider does not support PKCE with S256");
   }
@@ -162,15 +243,26 @@ export async function finishLogin(
     sealedState: string | undefined;
     publicUrl: string;
     encryptionKey: string;
+    logger: Logger;
   },
 ): Promise<ExternalIdentity> {
+  const { logger } = input;
   const pending = await openPending(input.sealedState, input.encryptionKey);
   if (pending.p !== provider.id || !input.query.state || !sameString(pending.s, input.query.state)) {
     throw providerError("the state does not match this browser's login");
   }
-  if (input.query.error) throw providerError(`${input.query.error} ${input.query.error_description ?? ""}`.trim());
+  if (input.query.error) {
+    // The code is from a closed list and safe to show; the description is the provider's free text.
+    logger.warn("identity provider returned an error to the callback", {
+      provider: provider.id,
+      providerError: input.query.error,
+      providerErrorDescription: input.query.error_description,
+    });
+    const code = AUTHORIZATION_ERRORS.has(input.query.error) ? input.query.error : "an unknown error";
+    throw providerError(`the provider answered ${code}`);
+  }
   if (!input.query.code) throw providerError("the provider sent no code");
-  const discovery = await discover(provider.issuer, provider.timeoutMs);
+  const discovery = await discover(provider, logger);
   if (input.query.iss !== undefined && input.query.iss !== discovery.issuer) {
     throw providerError("the response came from another issuer");
   }
@@ -193,12 +285,12 @@ export async function finishLogin(
     body.set("client_id", provider.clientId);
   }
   const tokens = TokenResponse.safeParse(
-    await fetchJson(discovery.token_endpoint, provider.timeoutMs, { method: "POST", headers, body }),
+    await fetchJson(discovery.token_endpoint, provider.timeoutMs, logger, { method: "POST", headers, body }),
   );
   if (!tokens.success) throw providerError("the token response has no id_token");
 
   const algorithms = discovery.id_token_signing_alg_values_supported.filter((alg) => ASYMMETRIC.test(alg));
-  const jwks = (await fetchJson(discovery.jwks_uri, provider.timeoutMs)) as JSONWebKeySet;
+  const jwks = (await fetchJson(discovery.jwks_uri, provider.timeoutMs, logger)) as JSONWebKeySet;
   let claims: z.infer<typeof ClaimsSchema>;
   try {
     const verified = await jwtVerify(tokens.data.id_token, createLocalJWKSet(jwks), {
@@ -221,7 +313,7 @@ export async function finishLogin(
   // Providers that keep profile claims out of the ID token give them at the userinfo endpoint.
   if (claims.email === undefined && discovery.userinfo_endpoint && tokens.data.access_token) {
     const info = ClaimsSchema.safeParse(
-      await fetchJson(discovery.userinfo_endpoint, provider.timeoutMs, {
+      await fetchJson(discovery.userinfo_endpoint, provider.timeoutMs, logger, {
         headers: { authorization: `Bearer ${tokens.data.access_token}` },
       }),
     );

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { discover, insecureEndpoints } from "../../src/auth/oidc.ts";
+import { createLogger } from "../../src/pkg/logger/logger.ts";
 import { PASSWORD, register, signedInAdmin, type Tokens, type UserJson, uniqueName } from "../auth-helpers.ts";
-import { api, expectProblem } from "../helpers.ts";
+import { api, apiWith, captureLines, expectProblem, testEnv } from "../helpers.ts";
 
 /**
  * A user agent for the authorization-code flow: follows redirects between our API (api.test) and
@@ -197,8 +199,21 @@ describe("third-party login (OpenID Connect, authorization code + PKCE)", () => 
     );
     callback.searchParams.delete("code");
     callback.searchParams.set("error", "access_denied");
+    callback.searchParams.set("error_description", "Your account is locked: call +1 555 0100 now");
     const problem = await expectProblem(await browser.get(callback.toString()), 400);
-    expect(problem.detail).toMatch(/access_denied/);
+    // The code comes from a closed list (RFC 6749 §4.1.2.1); the provider's free text is only logged.
+    expect(problem.detail).toBe("Third-party login failed: the provider answered access_denied");
+  });
+
+  it("names an error code outside RFC 6749's list only as unknown", async () => {
+    const browser = new Browser();
+    const callback = new URL(
+      await browser.toCallback("http://api.test/auth/oidc/local/authorize?login_hint=u@example.com"),
+    );
+    callback.searchParams.delete("code");
+    callback.searchParams.set("error", "visit_evil.example_to_continue");
+    const problem = await expectProblem(await browser.get(callback.toString()), 400);
+    expect(problem.detail).toBe("Third-party login failed: the provider answered an unknown error");
   });
 
   it("asks for the second factor when the account has MFA on", async () => {
@@ -222,5 +237,144 @@ describe("third-party login (OpenID Connect, authorization code + PKCE)", () => 
 
   it("404s an unknown provider", async () => {
     await expectProblem(await api("/auth/oidc/nope/authorize"), 404);
+  });
+});
+
+describe("the OpenID client's back channel (unsafe consumption of APIs, OWASP API10)", () => {
+  /**
+   * A scripted provider at the test stack's control server (stack/control.ts, `/canned/{name}`):
+   * a discovery document naming its own endpoints, plus whatever the test adds.
+   */
+  async function scriptedProvider(paths: Record<string, unknown> = {}) {
+    const name = `idp-${crypto.randomUUID().slice(0, 8)}`;
+    const issuer = `${testEnv.CONTROL_URL}/canned/${name}`;
+    const discovery = {
+      issuer,
+      authorization_endpoint: `${issuer}/authorize`,
+      token_endpoint: `${issuer}/token`,
+      jwks_uri: `${issuer}/jwks`,
+    };
+    await fetch(`${testEnv.CONTROL_URL}/canned/${name}`, {
+      method: "PUT",
+      body: JSON.stringify({ "/.well-known/openid-configuration": { status: 200, json: discovery }, ...paths }),
+    });
+    const bindings = {
+      OIDC_PROVIDERS: JSON.stringify([{ id: "scripted", issuer, clientId: "techcorp-api" }]),
+      OIDC_CLIENT_SECRETS: JSON.stringify({ scripted: "the-client-secret" }),
+      LOG_LEVEL: "warn",
+    };
+    return {
+      issuer,
+      bindings,
+      received: async () =>
+        (await (await fetch(`${testEnv.CONTROL_URL}/canned/${name}`)).json()) as {
+          method: string;
+          headers: Record<string, string>;
+          body: string;
+        }[],
+      /** Starts a login and comes back to the callback with a code, as the browser would. */
+      callback: async () => {
+        const start = await apiWith(bindings, "/auth/oidc/scripted/authorize", { redirect: "manual" });
+        expect(start.status).toBe(302);
+        const state = new URL(start.headers.get("location") ?? "").searchParams.get("state") ?? "";
+        const cookie = (start.headers.get("set-cookie") ?? "").split(";")[0] ?? "";
+        return apiWith(bindings, `/auth/oidc/scripted/callback?code=the-code&state=${encodeURIComponent(state)}`, {
+          headers: { cookie },
+        });
+      },
+    };
+  }
+
+  it("does not follow a redirect of the discovery request", async () => {
+    const provider = await scriptedProvider();
+    await fetch(provider.issuer, {
+      method: "PUT",
+      body: JSON.stringify({
+        "/.well-known/openid-configuration": { status: 302, headers: { location: `${provider.issuer}/elsewhere` } },
+      }),
+    });
+    const problem = await expectProblem(
+      await apiWith(provider.bindings, "/auth/oidc/scripted/authorize", { redirect: "manual" }),
+      400,
+    );
+    expect(problem.detail).toMatch(/answered 302 at .*; redirects are not followed$/);
+    expect((await provider.received()).map((r) => r.method)).toEqual(["GET /.well-known/openid-configuration"]);
+  });
+
+  it("never sends the client secret on to where the token endpoint redirects", async () => {
+    const provider = await scriptedProvider();
+    await fetch(provider.issuer, {
+      method: "PUT",
+      body: JSON.stringify({
+        "/.well-known/openid-configuration": {
+          status: 200,
+          json: {
+            issuer: provider.issuer,
+            authorization_endpoint: `${provider.issuer}/authorize`,
+            token_endpoint: `${provider.issuer}/token`,
+            jwks_uri: `${provider.issuer}/jwks`,
+          },
+        },
+        // 307 keeps the method and the body: a client that follows it re-sends the credentials.
+        "/token": { status: 307, headers: { location: `${provider.issuer}/collect` } },
+      }),
+    });
+    const problem = await expectProblem(await provider.callback(), 400);
+    expect(problem.detail).toMatch(/answered 307 at .*\/token; redirects are not followed$/);
+    const received = await provider.received();
+    expect(received.map((r) => r.method)).not.toContain("POST /collect");
+    expect(received.find((r) => r.method === "POST /token")?.headers.authorization).toMatch(/^Basic /);
+  });
+
+  it("logs the provider's error text instead of showing it", async () => {
+    const description = "Session expired. Sign in again at https://evil.example/login";
+    const provider = await scriptedProvider({
+      "/token": { status: 400, json: { error: "invalid_grant", error_description: description } },
+    });
+    let problem: Awaited<ReturnType<typeof expectProblem>> | undefined;
+    const lines = await captureLines(async () => {
+      problem = await expectProblem(await provider.callback(), 400);
+    });
+    expect(problem?.detail).toMatch(/^Third-party login failed: the provider answered 400 at \/canned\/[\w-]+\/token$/);
+    expect(JSON.stringify(problem)).not.toContain("evil.example");
+    expect(lines).toContainEqual(
+      expect.objectContaining({
+        message: "identity provider refused a request",
+        status: 400,
+        providerError: "invalid_grant",
+        providerErrorDescription: description,
+      }),
+    );
+  });
+
+  it("reads at most 256 KiB of a provider's answer", async () => {
+    const provider = await scriptedProvider({
+      "/token": { status: 200, json: { id_token: "a.b.c", padding: "x".repeat(300 * 1024) } },
+    });
+    const problem = await expectProblem(await provider.callback(), 400);
+    expect(problem.detail).toMatch(/answer at .*\/token is larger than 262144 bytes$/);
+  });
+
+  it("requires https issuers and endpoints unless the local allowance is set (it is refused in production)", async () => {
+    const noAllowance = { OIDC_ALLOW_HTTP: "false" };
+    const res = await apiWith(noAllowance, "/auth/oidc/local/authorize", { redirect: "manual" });
+    const problem = await expectProblem(res, 500);
+    expect(problem.type).toBe("/problems/config_invalid");
+    expect(problem.detail).toContain("OIDC_PROVIDERS.0.issuer");
+    // The same rule at the time of use: nothing is fetched from an http issuer.
+    const logger = createLogger({ level: "error" });
+    const provider = { id: "x", clientId: "c", scopes: ["openid"], clientSecret: undefined, timeoutMs: 1000 };
+    await expect(discover({ ...provider, issuer: "http://idp.example.com", allowHttp: false }, logger)).rejects.toThrow(
+      "its issuer is not an https URL",
+    );
+    // An https issuer's document must not send the token request or the key fetch over http.
+    const document = {
+      authorization_endpoint: "https://idp.example.com/authorize",
+      token_endpoint: "http://idp.example.com/token",
+      jwks_uri: "https://idp.example.com/jwks",
+      userinfo_endpoint: "http://idp.example.com/userinfo",
+    };
+    expect(insecureEndpoints(document, false)).toEqual([document.token_endpoint, document.userinfo_endpoint]);
+    expect(insecureEndpoints(document, true)).toEqual([]);
   });
 });

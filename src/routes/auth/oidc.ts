@@ -104,6 +104,7 @@ export const oidcRouter = createRouter()
       publicUrl: config.publicUrl,
       encryptionKey: config.encryptionKey,
       loginHint: c.req.valid("query").login_hint,
+      logger: c.get("logger"),
     });
     setCookie(c, STATE_COOKIE, sealedState, { path: "/", secure: true, httpOnly: true, sameSite: "Lax", maxAge: 600 });
     return c.redirect(location, 302);
@@ -119,6 +120,7 @@ export const oidcRouter = createRouter()
       sealedState,
       publicUrl: config.publicUrl,
       encryptionKey: config.encryptionKey,
+      logger: c.get("logger"),
     });
     const result = await externalLogin(authDeps(c), identity);
     if (result.kind === "mfa") throw mfaRequired(result.mfaToken);
