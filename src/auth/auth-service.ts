@@ -23,6 +23,7 @@ import { createSecretBox } from "../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError, oauthError } from "../pkg/errors/api-error.ts";
 import type { ExternalIdentity } from "./oidc.ts";
 import { createPasswordHasher, type PasswordHasher, UNUSABLE_PASSWORD_HASH } from "./password-hasher.ts";
+import { buckets, type Refusal, throttledAttempt, throttledCheck } from "./throttle.ts";
 import { tokenManager } from "./tokens.ts";
 import { verifyTotp } from "./totp.ts";
 
@@ -58,7 +59,6 @@ export function passwordHasher(iterations: number): PasswordHasher {
 }
 
 const sessionsOf = (deps: AuthDeps, userId: string) => deps.sessions.get(deps.sessions.idFromName(userId));
-const throttleOf = (deps: AuthDeps, key: string) => deps.throttle.get(deps.throttle.idFromName(key));
 
 /** Reaches a Durable Object, turning an unreachable one into a 503 rather than a 500. */
 async function call<T>(name: string, run: () => Promise<T>): Promise<T> {
@@ -69,25 +69,11 @@ async function call<T>(name: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The account name as typed and the client address are throttled separately. */
-function throttleKeys(deps: AuthDeps, login: string): string[] {
-  return [`account:${login.trim().toLowerCase()}`, `ip:${deps.client.ip}`];
-}
-
-async function ensureNotThrottled(deps: AuthDeps, keys: string[]): Promise<void> {
-  const states = await call("login throttle", () => Promise.all(keys.map((key) => throttleOf(deps, key).check())));
-  const waitMs = Math.max(...states.map((state) => state.waitMs));
-  if (waitMs > 0) {
-    const seconds = Math.ceil(waitMs / 1000);
-    throw oauthError("rate_limited", "slow_down", `Too many failed attempts; wait ${seconds} s.`, {
-      headers: { "Retry-After": String(seconds) },
-    });
-  }
-}
-
-async function recordFailure(deps: AuthDeps, keys: string[]): Promise<void> {
-  await call("login throttle", () => Promise.all(keys.map((key) => throttleOf(deps, key).fail())));
-}
+/** The token endpoint's answer to a throttled attempt (RFC 6749 §5.2 `slow_down`, with Retry-After). */
+const slowDown: Refusal = (seconds) =>
+  oauthError("rate_limited", "slow_down", `Too many failed attempts; wait ${seconds} s.`, {
+    headers: { "Retry-After": String(seconds) },
+  });
 
 /** The user's current role, status and permissions, as the gateway will see them. */
 async function principalOf(tx: Parameters<Parameters<typeof asActor>[2]>[0], user: PublicUser): Promise<Principal> {
@@ -151,24 +137,30 @@ export type LoginResult = { kind: "tokens"; tokens: TokenResponse } | { kind: "m
 
 /**
  * OAuth2 password grant (RFC 6749 §4.3). An unknown user and a wrong password get the same answer
- * after the same work, and both count against the account and the client address.
+ * after the same work. Each attempt is counted before the password is checked, against the account
+ * (whichever identifier named it; an unknown identifier has a bucket of its own that behaves
+ * alike) and the client address: concurrent guesses get exactly the free attempts.
+ *
+ * @throws `invalid_grant` for a wrong password, an unknown or disabled account; `slow_down` (429)
+ *   while throttled; `DependencyError` (503) when the throttle or the database is unreachable.
  */
 export async function passwordLogin(
   deps: AuthDeps,
   input: { username: string; password: string },
 ): Promise<LoginResult> {
-  const keys = throttleKeys(deps, input.username);
-  await ensureNotThrottled(deps, keys);
   const hasher = passwordHasher(deps.config.auth.pbkdf2Iterations);
   const user = await asActor(deps.db, SYSTEM, (tx) => findUserForLogin(tx, { login: input.username }));
-  const check = user
-    ? await hasher.verify(input.password, user.passwordHash)
-    : await hasher.verifyNothing(input.password);
-  if (!user || !check.valid || user.status !== "active") {
-    await recordFailure(deps, keys);
-    throw oauthError("invalid_grant", "invalid_grant", INVALID_CREDENTIALS);
-  }
-  await call("login throttle", () => throttleOf(deps, keys[0] ?? "").succeed());
+  const attempt = {
+    buckets: [user ? buckets.account(user.id) : buckets.unknownLogin(input.username), buckets.client(deps.client.ip)],
+    refuse: slowDown,
+  };
+  const check = await throttledAttempt(deps.throttle, attempt, async () => {
+    const result = user
+      ? await hasher.verify(input.password, user.passwordHash)
+      : await hasher.verifyNothing(input.password);
+    return user && result.valid && user.status === "active" ? result : undefined;
+  });
+  if (!user || !check) throw oauthError("invalid_grant", "invalid_grant", INVALID_CREDENTIALS);
 
   const { passwordHash: _hash, ...publicUser } = user;
   const mfa = await asActor(deps.db, SYSTEM, async (tx) => {
@@ -228,15 +220,13 @@ export async function completeMfaLogin(
   const { userId } = await tokens.verifyMfaToken(input.mfaToken).catch(() => {
     throw oauthError("invalid_grant", "invalid_grant", "The mfa_token is invalid or has expired.");
   });
-  const keys = [`account-mfa:${userId}`, `ip:${deps.client.ip}`];
-  await ensureNotThrottled(deps, keys);
-  const accepted = await useSecondFactor(deps, SYSTEM, userId, input);
-  const user = accepted ? await asActor(deps.db, SYSTEM, (tx) => getUser(tx, { id: userId })) : undefined;
-  if (user?.status !== "active") {
-    await recordFailure(deps, keys);
-    throw oauthError("invalid_grant", "invalid_grant", "The code is invalid or was already used.");
-  }
-  await call("login throttle", () => throttleOf(deps, keys[0] ?? "").succeed());
+  const attempt = { buckets: [buckets.secondFactor(userId), buckets.client(deps.client.ip)], refuse: slowDown };
+  const user = await throttledAttempt(deps.throttle, attempt, async () => {
+    if (!(await useSecondFactor(deps, SYSTEM, userId, input))) return undefined;
+    const found = await asActor(deps.db, SYSTEM, (tx) => getUser(tx, { id: userId }));
+    return found?.status === "active" ? found : undefined;
+  });
+  if (!user) throw oauthError("invalid_grant", "invalid_grant", "The code is invalid or was already used.");
   return startSession(deps, user);
 }
 
@@ -309,22 +299,32 @@ export function parseRefreshToken(token: string): { userId: string; sessionId: s
  * revokes the session. The Sessions object does this atomically.
  */
 export async function refreshTokens(deps: AuthDeps, input: { refreshToken: string }): Promise<TokenResponse> {
+  // Counted per client address only: a bucket per account would let anyone who knows a user id
+  // lock that user's refreshes.
+  const attempt = { bucket: buckets.client(deps.client.ip), refuse: slowDown };
   const parsed = parseRefreshToken(input.refreshToken);
+  const refused: { outcome?: Rotation["outcome"] } = {};
+  const rotated = await throttledCheck(deps.throttle, attempt, async () => {
+    if (!parsed) return undefined;
+    const rotation = await call("sessions", async () =>
+      sessionsOf(deps, parsed.userId).rotate(parsed.sessionId, parsed.secret),
+    );
+    if (rotation.outcome === "rotated") return rotation;
+    refused.outcome = rotation.outcome;
+    return undefined;
+  });
+  if (parsed && rotated) {
+    return tokenResponse(deps, parsed.userId, parsed.sessionId, rotated.secret, rotated.principal);
+  }
   if (!parsed) throw oauthError("invalid_grant", "invalid_grant", "The refresh token is invalid.");
-  const rotation: Rotation = await call("sessions", async () =>
-    sessionsOf(deps, parsed.userId).rotate(parsed.sessionId, parsed.secret),
-  );
-  if (rotation.outcome === "reused") {
+  if (refused.outcome === "reused") {
     throw oauthError(
       "invalid_grant",
       "invalid_grant",
       "This refresh token was already used; the session has been ended. Log in again.",
     );
   }
-  if (rotation.outcome === "invalid") {
-    throw oauthError("invalid_grant", "invalid_grant", "The refresh token is invalid, expired or revoked.");
-  }
-  return tokenResponse(deps, parsed.userId, parsed.sessionId, rotation.secret, rotation.principal);
+  throw oauthError("invalid_grant", "invalid_grant", "The refresh token is invalid, expired or revoked.");
 }
 
 /** Ends one session: its refresh token and its access tokens stop working at once. */

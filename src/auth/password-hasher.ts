@@ -1,3 +1,5 @@
+import { constantTimeEqual } from "../pkg/crypto/constant-time.ts";
+
 /** Workers refuse PBKDF2 above this many iterations (the local runtime does not enforce it). */
 export const MAX_PBKDF2_ITERATIONS = 100_000;
 
@@ -51,11 +53,8 @@ function parse(stored: string): { iterations: number; salt: Uint8Array; hash: Ui
   }
 }
 
-/** Compares in time that depends only on the length, never on where the bytes differ. */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  return crypto.subtle.timingSafeEqual(a, b);
-}
+// Kept here too for the modules that have always imported it from the hasher.
+export { constantTimeEqual };
 
 /** PBKDF2-SHA256 through WebCrypto with a random salt per password. */
 export function createPasswordHasher(options: { iterations: number }): PasswordHasher {

@@ -1,3 +1,5 @@
+import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
+
 /** RFC 6238 TOTP as authenticator apps implement it: HMAC-SHA1, 30-second steps, 6 digits. */
 export const STEP_SECONDS = 30;
 export const DIGITS = 6;
@@ -79,7 +81,8 @@ export async function verifyTotp(
   const current = stepAt(options.now);
   for (let step = current - DRIFT_STEPS; step <= current + DRIFT_STEPS; step++) {
     if (options.lastUsedStep !== null && step <= options.lastUsedStep) continue;
-    if ((await totpCode(secret, step)) === code) return step;
+    // Not `===`: its time would tell how many leading digits of a guess were right.
+    if (constantTimeEqualText(await totpCode(secret, step), code)) return step;
   }
   return null;
 }

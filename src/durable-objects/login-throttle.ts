@@ -1,25 +1,40 @@
 import { DurableObject } from "cloudflare:workers";
 
-/** Failures allowed before waits begin. */
+/** Attempts allowed without waiting; the next one waits `FIRST_WAIT_MS`. */
 export const FREE_ATTEMPTS = 5;
-/** The first wait; each further failure doubles it, up to the cap. */
+/** The first wait; each further attempt doubles it, up to the cap. */
 export const FIRST_WAIT_MS = 1_000;
 export const MAX_WAIT_MS = 15 * 60_000;
-/** A day without failures forgets them. */
+/** A day without attempts forgets them. */
 export const FORGET_AFTER_MS = 24 * 60 * 60_000;
 
 export interface ThrottleState {
-  failures: number;
-  /** 0 when an attempt may be made now. */
+  /** Attempts counted: reserved and not released, since the last success. */
+  attempts: number;
+  /** 0 when an attempt may be made now; else milliseconds until one may. */
   waitMs: number;
 }
 
-type Row = { failures: number; last_failure_at: number; locked_until: number };
+/** The answer to `reserve`: either the attempt is counted and may go ahead, or it must wait. */
+export type Reservation = { allowed: true; attempts: number } | { allowed: false; waitMs: number };
+
+type Row = { attempts: number; last_attempt_at: number };
+
+/** How long the attempt after `attempts` counted ones must wait after the last of them. */
+export function waitAfter(attempts: number): number {
+  if (attempts < FREE_ATTEMPTS) return 0;
+  return Math.min(MAX_WAIT_MS, FIRST_WAIT_MS * 2 ** (attempts - FREE_ATTEMPTS));
+}
 
 /**
- * Failed logins for one key (an account name or a client IP: `idFromName("account:…")`), with
- * waits that grow with every failure beyond the free attempts. Unknown accounts are throttled the
- * same way as known ones, so the throttle tells nothing about which exist.
+ * Guesses at one secret, for one bucket: an account (`idFromName("account:<user id>")`), the
+ * second factor of an account, or a client address (`ip:<address or IPv6 /64>`). Check and count
+ * are one step (`reserve`): an attempt is counted as failed *before* the secret is checked, and
+ * `release` or `succeed` take it back once the secret proved right. A Durable Object runs one call
+ * at a time and its SQLite calls are synchronous, so concurrent guesses cannot all pass a check
+ * made before any of them was counted: of any number sent at once, exactly `FREE_ATTEMPTS` are
+ * checked. Unknown accounts get buckets that behave the same, so the throttle tells nothing about
+ * which exist (OWASP API2:2023, ASVS v4.0.3 V2.2.1).
  */
 export class LoginThrottle extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -27,45 +42,65 @@ export class LoginThrottle extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    // The first version stored failures and a lock time; the counted attempts replace both.
+    this.sql.exec("drop table if exists state");
     this.sql.exec(
-      "create table if not exists state (id integer primary key check (id = 1), failures integer not null, last_failure_at integer not null, locked_until integer not null)",
+      "create table if not exists attempts (id integer primary key check (id = 1), attempts integer not null, last_attempt_at integer not null)",
     );
   }
 
+  /** The attempts counted and the wait before the next one, without counting one. */
   async check(now = Date.now()): Promise<ThrottleState> {
     const row = this.current(now);
-    return { failures: row?.failures ?? 0, waitMs: Math.max(0, (row?.locked_until ?? 0) - now) };
+    const attempts = row?.attempts ?? 0;
+    return { attempts, waitMs: row ? Math.max(0, row.last_attempt_at + waitAfter(attempts) - now) : 0 };
   }
 
+  /**
+   * Counts one attempt if none must wait now (the attempt then goes ahead and is a failure until
+   * `release` or `succeed` say otherwise); otherwise refuses it, counting nothing.
+   */
+  async reserve(now = Date.now()): Promise<Reservation> {
+    const { waitMs } = await this.check(now);
+    if (waitMs > 0) return { allowed: false, waitMs };
+    const { attempts } = await this.fail(now);
+    return { allowed: true, attempts };
+  }
+
+  /**
+   * Counts one failed attempt after the fact, whatever the wait: for secrets too long to guess
+   * (refresh tokens), whose checks need no reservation (see `throttledCheck`).
+   */
   async fail(now = Date.now()): Promise<ThrottleState> {
-    const failures = (this.current(now)?.failures ?? 0) + 1;
-    const excess = failures - FREE_ATTEMPTS;
-    const wait = excess > 0 ? Math.min(MAX_WAIT_MS, FIRST_WAIT_MS * 2 ** (excess - 1)) : 0;
+    const attempts = (await this.check(now)).attempts + 1;
     this.sql.exec(
-      "insert into state (id, failures, last_failure_at, locked_until) values (1, ?, ?, ?) on conflict (id) do update set failures = excluded.failures, last_failure_at = excluded.last_failure_at, locked_until = excluded.locked_until",
-      failures,
+      "insert into attempts (id, attempts, last_attempt_at) values (1, ?, ?) on conflict (id) do update set attempts = excluded.attempts, last_attempt_at = excluded.last_attempt_at",
+      attempts,
       now,
-      now + wait,
     );
     await this.ctx.storage.setAlarm(now + FORGET_AFTER_MS);
-    return { failures, waitMs: wait };
+    return { attempts, waitMs: waitAfter(attempts) };
   }
 
+  /** Takes back one reserved attempt that was not a failure (it went unused, or it succeeded). */
+  async release(): Promise<void> {
+    this.sql.exec("update attempts set attempts = max(0, attempts - 1) where id = 1");
+  }
+
+  /** The secret was right: every counted attempt is forgotten. */
   async succeed(): Promise<void> {
-    this.sql.exec("delete from state");
+    this.sql.exec("delete from attempts");
     await this.ctx.storage.deleteAlarm();
   }
 
   override async alarm(): Promise<void> {
-    this.sql.exec("delete from state");
+    this.sql.exec("delete from attempts");
   }
 
   private current(now: number): Row | undefined {
-    const [row] = this.sql
-      .exec<Row>("select failures, last_failure_at, locked_until from state where id = 1")
-      .toArray();
-    if (row && now - row.last_failure_at > FORGET_AFTER_MS) {
-      this.sql.exec("delete from state");
+    const [row] = this.sql.exec<Row>("select attempts, last_attempt_at from attempts where id = 1").toArray();
+    if (row && now - row.last_attempt_at > FORGET_AFTER_MS) {
+      this.sql.exec("delete from attempts");
       return undefined;
     }
     return row;

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { base64url } from "jose";
 import type { Permission } from "../auth/permissions.ts";
 import type { UserRole, UserStatus } from "../db/schema/users.ts";
+import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
 
 /**
  * How long the refresh token just rotated away still works, and then yields the very token that
@@ -159,7 +160,7 @@ export class Sessions extends DurableObject<Env> {
     const principal = this.readPrincipal();
     if (!row || !principal || principal.status !== "active") return { outcome: "invalid" };
 
-    if (presented === row.refresh_hash) {
+    if (constantTimeEqualText(presented, row.refresh_hash)) {
       this.sql.exec("insert into retired (session_id, hash, at) values (?, ?, ?)", row.id, presented, now);
       this.sql.exec(
         "delete from retired where session_id = ? and rowid not in (select rowid from retired where session_id = ? order by at desc limit ?)",
@@ -178,7 +179,13 @@ export class Sessions extends DurableObject<Env> {
       );
       return { outcome: "rotated", secret: next, session: toSession({ ...row, last_used_at: now }), principal };
     }
-    if (presented === row.previous_hash && row.successor && row.grace_until !== null && now <= row.grace_until) {
+    if (
+      row.previous_hash !== null &&
+      constantTimeEqualText(presented, row.previous_hash) &&
+      row.successor &&
+      row.grace_until !== null &&
+      now <= row.grace_until
+    ) {
       this.sql.exec("update sessions set last_used_at = ? where id = ?", now, row.id);
       return {
         outcome: "rotated",

@@ -66,9 +66,21 @@ function challenge(refusal: { error?: InvalidTokenError | undefined; missingScop
   return `${realm}, error="invalid_token", error_description="${oauthDescription(refusal.error.description)}"`;
 }
 
+/** The route middleware that authenticate (requireAuth, requirePermission), as created. */
+const authenticating = new WeakSet<object>();
+
+/**
+ * Whether `handler` is one of the middleware that make a route authenticated: the gateway counts
+ * a request by its user only on such routes (a token sent to an anonymous route authenticates
+ * nothing there).
+ */
+export function isAuthenticating(handler: object): boolean {
+  return authenticating.has(handler);
+}
+
 /** Route middleware: 401 with WWW-Authenticate unless the caller is authenticated. */
 export function requireAuth(): MiddlewareHandler<AppEnv> {
-  return async function requireAuth(c, next) {
+  const middleware: MiddlewareHandler<AppEnv> = async function requireAuth(c, next) {
     if (!c.get("auth")) {
       const error = c.get("authError");
       throw new ApiError("unauthorized", {
@@ -78,6 +90,8 @@ export function requireAuth(): MiddlewareHandler<AppEnv> {
     }
     await next();
   };
+  authenticating.add(middleware);
+  return middleware;
 }
 
 /**
@@ -86,7 +100,7 @@ export function requireAuth(): MiddlewareHandler<AppEnv> {
  */
 export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
   const authenticated = requireAuth();
-  return async function requirePermission(c, next) {
+  const middleware: MiddlewareHandler<AppEnv> = async function requirePermission(c, next) {
     await authenticated(c, async () => {
       if (!c.get("auth").permissions.includes(permission)) {
         throw new ApiError("forbidden", {
@@ -97,4 +111,6 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
       await next();
     });
   };
+  authenticating.add(middleware);
+  return middleware;
 }

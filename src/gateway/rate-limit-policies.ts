@@ -29,7 +29,19 @@ export const ROUTE_POLICIES: Record<string, string> = {
   "POST /auth/token": "auth",
   "POST /auth/refresh": "auth",
   "POST /users": "auth",
+  // They check a TOTP or recovery code (the login throttle counts the guesses too).
+  "POST /auth/mfa/confirm": "auth",
+  "POST /auth/mfa/disable": "auth",
 };
+
+/**
+ * Policies of routes that take credentials (passwords, codes, refresh tokens) or create
+ * accounts. When the limiter is unreachable they fail closed (RATE_LIMIT_CREDENTIAL_FAILURE_MODE):
+ * they are what guessing, password spraying and sign-up floods go through, and each costs a
+ * PBKDF2 derivation; every other route fails open (RATE_LIMIT_FAILURE_MODE) so that an outage of
+ * the limiter does not take the API down for signed-in users.
+ */
+export const CREDENTIAL_POLICIES: ReadonlySet<string> = new Set(["auth"]);
 
 /** Probes must always reach the worker: they are not counted. */
 export const EXEMPT_PATHS = new Set(["/health", "/ready"]);

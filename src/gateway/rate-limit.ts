@@ -1,10 +1,18 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { routePath } from "hono/route";
+import { matchedRoutes, routePath } from "hono/route";
 import type { AppEnv } from "../app/context.ts";
 import type { RateDecision, RatePolicy, WindowState } from "../durable-objects/rate-limiter.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { setResponseHeaders } from "../pkg/middleware/set-headers.ts";
-import { DEFAULT_POLICIES, EXEMPT_PATHS, type PolicyWindow, ROUTE_POLICIES } from "./rate-limit-policies.ts";
+import { isAuthenticating } from "./authentication.ts";
+import { clientAddressKey } from "./client-address.ts";
+import {
+  CREDENTIAL_POLICIES,
+  DEFAULT_POLICIES,
+  EXEMPT_PATHS,
+  type PolicyWindow,
+  ROUTE_POLICIES,
+} from "./rate-limit-policies.ts";
 
 /** The client's address as Cloudflare reports it; only that header is trusted. */
 export function clientIp(c: Context): string {
@@ -30,10 +38,24 @@ export function rateLimitHeaders(
 }
 
 /**
- * Counts every request (but probes) in the RATE_LIMITER Durable Object of its key: the user when
- * authenticated, the client IP otherwise, one object per policy and key. Refused requests get 429
- * with Retry-After. If the object cannot be reached the request passes or gets 503, as
- * RATE_LIMIT_FAILURE_MODE says.
+ * Whom a request is counted for: its user on a route that authenticates (requireAuth,
+ * requirePermission) when the token was accepted, its client address everywhere else (an IPv6
+ * address by its /64, see `clientAddressKey`). A token sent to an anonymous route such as
+ * `/auth/token` authenticates nothing there, so it must not move the request out of its
+ * address's count (OWASP API4:2023).
+ */
+export function rateLimitSubject(c: Context<AppEnv>): string {
+  const auth = c.get("auth");
+  if (auth && matchedRoutes(c).some((route) => isAuthenticating(route.handler))) return `user:${auth.userId}`;
+  return `ip:${clientAddressKey(clientIp(c))}`;
+}
+
+/**
+ * Counts every request (but probes) in the RATE_LIMITER Durable Object of its key: policy and
+ * subject (`rateLimitSubject`), one object per key. Refused requests get 429 with Retry-After. If
+ * the object cannot be reached, a request of a credential policy (`CREDENTIAL_POLICIES`) gets 503
+ * unless RATE_LIMIT_CREDENTIAL_FAILURE_MODE is `open`, any other passes unless
+ * RATE_LIMIT_FAILURE_MODE is `closed`.
  */
 export function rateLimit(): MiddlewareHandler<AppEnv> {
   return async function rateLimit(c, next) {
@@ -45,14 +67,16 @@ export function rateLimit(): MiddlewareHandler<AppEnv> {
     if (!first) return next();
     const policy: RatePolicy = [first, ...rest];
 
-    const auth = c.get("auth");
-    const key = `${policyName}:${auth ? `user:${auth.userId}` : `ip:${clientIp(c)}`}`;
+    const key = `${policyName}:${rateLimitSubject(c)}`;
     let decision: RateDecision;
     try {
       decision = await c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(key)).hit(policy);
     } catch (error) {
-      c.get("logger").error("rate limiter unreachable", { key, mode: gateway.rateLimitFailureMode, error });
-      if (gateway.rateLimitFailureMode === "closed") {
+      const mode = CREDENTIAL_POLICIES.has(policyName)
+        ? gateway.rateLimitCredentialFailureMode
+        : gateway.rateLimitFailureMode;
+      c.get("logger").error("rate limiter unreachable", { key, mode, error });
+      if (mode === "closed") {
         throw new ApiError("service_unavailable", {
           detail: "The rate limiter is unavailable; retry later.",
           headers: { "Retry-After": "1" },

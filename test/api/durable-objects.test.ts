@@ -195,29 +195,44 @@ describe("Sessions", () => {
 describe("LoginThrottle", () => {
   const throttle = () => env.LOGIN_THROTTLE.get(env.LOGIN_THROTTLE.idFromName(crypto.randomUUID()));
 
-  it("allows the free attempts, then makes each further failure wait twice as long", async () => {
+  it("allows the free attempts, then makes each further attempt wait twice as long", async () => {
     const stub = throttle();
-    for (let i = 1; i <= FREE_ATTEMPTS; i++) expect((await stub.fail(0)).waitMs).toBe(0);
-    expect((await stub.fail(0)).waitMs).toBe(FIRST_WAIT_MS);
-    expect((await stub.fail(0)).waitMs).toBe(FIRST_WAIT_MS * 2);
-    expect((await stub.fail(0)).waitMs).toBe(FIRST_WAIT_MS * 4);
-    expect(await stub.check(1_000)).toEqual({ failures: FREE_ATTEMPTS + 3, waitMs: FIRST_WAIT_MS * 4 - 1_000 });
-    expect((await stub.check(FIRST_WAIT_MS * 4)).waitMs).toBe(0);
+    for (let i = 1; i <= FREE_ATTEMPTS; i++) expect(await stub.reserve(0)).toEqual({ allowed: true, attempts: i });
+    expect(await stub.reserve(0)).toEqual({ allowed: false, waitMs: FIRST_WAIT_MS });
+    expect(await stub.reserve(FIRST_WAIT_MS)).toEqual({ allowed: true, attempts: FREE_ATTEMPTS + 1 });
+    expect(await stub.reserve(FIRST_WAIT_MS + 1)).toEqual({ allowed: false, waitMs: FIRST_WAIT_MS * 2 - 1 });
+    expect(await stub.reserve(FIRST_WAIT_MS * 3)).toEqual({ allowed: true, attempts: FREE_ATTEMPTS + 2 });
+    expect(await stub.check(FIRST_WAIT_MS * 4)).toEqual({ attempts: FREE_ATTEMPTS + 2, waitMs: FIRST_WAIT_MS * 3 });
+  });
+
+  it("counts a refused attempt nowhere", async () => {
+    const stub = throttle();
+    for (let i = 0; i < FREE_ATTEMPTS; i++) await stub.reserve(0);
+    for (let i = 0; i < 10; i++) expect((await stub.reserve(500)).allowed).toBe(false);
+    expect(await stub.check(500)).toEqual({ attempts: FREE_ATTEMPTS, waitMs: FIRST_WAIT_MS - 500 });
+  });
+
+  it("of 30 attempts reserved at once, admits exactly the free ones", async () => {
+    const stub = throttle();
+    const all = await Promise.all(Array.from({ length: 30 }, () => stub.reserve()));
+    expect(all.filter((r) => r.allowed)).toHaveLength(FREE_ATTEMPTS);
   });
 
   it("caps the wait", async () => {
     const stub = throttle();
-    let last = 0;
-    for (let i = 0; i < 40; i++) last = (await stub.fail(0)).waitMs;
-    expect(last).toBe(MAX_WAIT_MS);
+    for (let i = 0; i < 40; i++) await stub.fail(0);
+    expect((await stub.check(0)).waitMs).toBe(MAX_WAIT_MS);
   });
 
-  it("forgets failures after a success, and after a quiet day", async () => {
+  it("takes back a released attempt, and forgets all after a success or a quiet day", async () => {
     const stub = throttle();
+    for (let i = 0; i < FREE_ATTEMPTS; i++) await stub.reserve(0);
+    await stub.release();
+    expect(await stub.check(0)).toEqual({ attempts: FREE_ATTEMPTS - 1, waitMs: 0 });
     for (let i = 0; i < 7; i++) await stub.fail(0);
     await stub.succeed();
-    expect(await stub.check(0)).toEqual({ failures: 0, waitMs: 0 });
+    expect(await stub.check(0)).toEqual({ attempts: 0, waitMs: 0 });
     for (let i = 0; i < 7; i++) await stub.fail(0);
-    expect((await stub.check(FORGET_AFTER_MS + 1)).failures).toBe(0);
+    expect((await stub.check(FORGET_AFTER_MS + 1)).attempts).toBe(0);
   });
 });

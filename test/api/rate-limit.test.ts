@@ -77,6 +77,39 @@ describe("rate limiting", () => {
     );
   });
 
+  it("counts a request to an anonymous route by its address even when it carries a valid token", async () => {
+    const { auth } = await signedIn();
+    const bindings = limits({ api: one(2), auth: one(2) });
+    const ip = randomIp();
+    const openapi = (headers: Record<string, string>) =>
+      apiWith(bindings, "/openapi.json", { headers: { ...headers, "cf-connecting-ip": ip } });
+    expect((await openapi(auth)).status).toBe(200);
+    expect((await openapi(auth)).status).toBe(200);
+    await expectProblem(await openapi({}), 429);
+    // The token endpoint too: a token does not buy a fresh count there.
+    const token = (headers: Record<string, string>) =>
+      apiWith(bindings, "/auth/token", {
+        method: "POST",
+        headers: { ...headers, "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": ip },
+        body: "grant_type=password&username=nobody&password=nothing-at-all",
+      });
+    await expectOAuthError(await token(auth), 400, "invalid_grant");
+    await expectOAuthError(await token(auth), 400, "invalid_grant");
+    await expectOAuthError(await token({}), 429, "slow_down");
+    // The user's own count, used by the routes that authenticate, was not touched.
+    expect((await apiWith(bindings, "/users/me", { headers: { ...auth, "cf-connecting-ip": ip } })).status).toBe(200);
+  });
+
+  it("counts an IPv6 client by its /64", async () => {
+    const bindings = limits({ api: one(2) });
+    const [a = 0, b = 0] = crypto.getRandomValues(new Uint16Array(2));
+    const network = `2001:db8:${a.toString(16)}:${b.toString(16)}`;
+    const from = (ip: string) => apiWith(bindings, "/openapi.json", { headers: { "cf-connecting-ip": ip } });
+    expect((await from(`${network}::1`)).status).toBe(200);
+    expect((await from(`${network}::2`)).status).toBe(200);
+    await expectProblem(await from(`${network}:1:2:3:4`), 429);
+  });
+
   it("applies the stricter auth policy to the token endpoint only", async () => {
     const bindings = limits({ api: one(100), auth: one(1) });
     const ip = randomIp();
@@ -105,6 +138,28 @@ describe("rate limiting", () => {
     const res = await apiWith(limits({ api: one(1) }, { ...broken, RATE_LIMIT_FAILURE_MODE: "open" }), "/openapi.json");
     expect(res.status).toBe(200);
     expect(res.headers.get("ratelimit")).toBeNull();
+  });
+
+  it("by default fails closed on the routes that take credentials and open on the others", async () => {
+    const bindings = limits({ api: one(1), auth: one(1) }, broken);
+    const ip = { "cf-connecting-ip": randomIp() };
+    const form = { ...ip, "content-type": "application/x-www-form-urlencoded" };
+    const json = { ...ip, "content-type": "application/json" };
+    const credentialRoutes: [string, RequestInit][] = [
+      ["/auth/token", { method: "POST", headers: form, body: "grant_type=password&username=nobody&password=nothing" }],
+      ["/auth/refresh", { method: "POST", headers: json, body: JSON.stringify({ refresh_token: "x" }) }],
+      ["/users", { method: "POST", headers: json, body: JSON.stringify({ email: "a@example.com" }) }],
+    ];
+    for (const [path, init] of credentialRoutes) {
+      const res = await apiWith(bindings, path, init);
+      expect(res.status, path).toBe(503);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    }
+    expect((await apiWith(bindings, "/openapi.json", { headers: ip })).status).toBe(200);
+    // RATE_LIMIT_CREDENTIAL_FAILURE_MODE=open lets them through as well.
+    const open = limits({ api: one(1), auth: one(1) }, { ...broken, RATE_LIMIT_CREDENTIAL_FAILURE_MODE: "open" });
+    const [path, init] = credentialRoutes[0] ?? ["", {}];
+    await expectOAuthError(await apiWith(open, path, init), 400, "invalid_grant");
   });
 
   it("answers 503 when the limiter fails and the mode is fail-closed", async () => {

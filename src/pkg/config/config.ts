@@ -120,7 +120,12 @@ const apiOnly = {
   OIDC_ALLOW_HTTP: bool.default(false),
   // Gateway
   CORS_ORIGINS: optional(z.string()),
+  // What an unreachable rate limiter means (src/gateway/rate-limit-policies.ts, CREDENTIAL_POLICIES):
+  // for the routes that take credentials or create accounts, `closed` (503) by default, since they
+  // are what guessing and sign-up floods go through; for every other route `open` by default, so an
+  // outage of the limiter does not stop signed-in users.
   RATE_LIMIT_FAILURE_MODE: z.enum(["open", "closed"]).default("open"),
+  RATE_LIMIT_CREDENTIAL_FAILURE_MODE: z.enum(["open", "closed"]).default("closed"),
   RATE_LIMIT_POLICIES: optional(json(z.record(z.string(), z.array(rateWindow).min(1)))),
 };
 
@@ -235,6 +240,7 @@ const apiSchema = z
         .map((origin) => origin.trim())
         .filter(Boolean),
       rateLimitFailureMode: raw.RATE_LIMIT_FAILURE_MODE,
+      rateLimitCredentialFailureMode: raw.RATE_LIMIT_CREDENTIAL_FAILURE_MODE,
       rateLimitPolicies: raw.RATE_LIMIT_POLICIES ?? {},
     },
   }));

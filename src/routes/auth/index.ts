@@ -11,6 +11,7 @@ import {
   refreshTokens,
   useSecondFactor,
 } from "../../auth/auth-service.ts";
+import { buckets, throttledAttempt } from "../../auth/throttle.ts";
 import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from "../../auth/totp.ts";
 import { asActor } from "../../db/actor.ts";
 import { NoRowsAffectedError } from "../../db/affected.ts";
@@ -113,7 +114,7 @@ const tokenRoute = createRoute({
   path: "/auth/token",
   tags: ["Auth"],
   summary: "Get tokens (OAuth2 token endpoint)",
-  description: `Grants: \`password\` (RFC 6749 §4.3; \`username\` is the email or username), \`refresh_token\` (rotates the refresh token), and \`${MFA_GRANT_TYPE}\` (completes a login that answered \`mfa_required\`). Form-encoded (a parameter must not repeat, and one without a value counts as omitted: RFC 6749 §3.2) or JSON. Our apps are one public client: \`client_id\` may be sent, and must then be ours. An unknown user and a wrong password get the same answer; failures are throttled per account and per client with growing waits. Every error, whichever layer raises it, is sent as \`application/json\` (not \`application/problem+json\`, which OAuth clients refuse) with \`Cache-Control: no-store\`: the problem members, request id included, plus \`error\` and \`error_description\` (RFC 6749 §5.2).`,
+  description: `Grants: \`password\` (RFC 6749 §4.3; \`username\` is the email or username), \`refresh_token\` (rotates the refresh token), and \`${MFA_GRANT_TYPE}\` (completes a login that answered \`mfa_required\`). Form-encoded (a parameter must not repeat, and one without a value counts as omitted: RFC 6749 §3.2) or JSON. Our apps are one public client: \`client_id\` may be sent, and must then be ours. An unknown user and a wrong password get the same answer. Each attempt is counted before the password is checked, per account (whichever identifier named it) and per client address (an IPv6 one by its /64): five free, then waits of 1 s, 2 s, 4 s … up to 15 min (429 \`slow_down\`), so concurrent guesses get no more tries. Every error, whichever layer raises it, is sent as \`application/json\` (not \`application/problem+json\`, which OAuth clients refuse) with \`Cache-Control: no-store\`: the problem members, request id included, plus \`error\` and \`error_description\` (RFC 6749 §5.2).`,
   middleware: [formAsJson()] as const,
   [FORM_BODY]: true,
   request: {
@@ -134,7 +135,7 @@ const refreshRoute = createRoute({
   tags: ["Auth"],
   summary: "Refresh tokens (rotating the refresh token)",
   description:
-    "Every use returns a new refresh token. Reusing a rotated one ends the whole session (reuse detection), except the one just replaced, which for 30 s returns the same new token so that two concurrent refreshes by one client do not log it out.",
+    "Every use returns a new refresh token. Reusing a rotated one ends the whole session (reuse detection), except the one just replaced, which for 30 s returns the same new token so that two concurrent refreshes by one client do not log it out. A client address that keeps presenting wrong refresh tokens is slowed down as failed logins are (429 with Retry-After).",
   middleware: [formAsJson()] as const,
   [FORM_BODY]: true,
   request: {
@@ -146,7 +147,7 @@ const refreshRoute = createRoute({
   responses: {
     200: { description: "New tokens.", content: { "application/json": { schema: TokenResponseSchema } } },
     ...oauthErrors,
-    ...problemResponses(413, 415, 503),
+    ...problemResponses(413, 415, 429, 503),
   },
 });
 
@@ -228,7 +229,7 @@ const mfaConfirmRoute = createRoute({
       description: "MFA is on; the one-time recovery codes.",
       content: { "application/json": { schema: RecoveryCodesSchema } },
     },
-    ...problemResponses(400, 401, 409, 415, 503),
+    ...problemResponses(400, 401, 409, 415, 429, 503),
   },
 });
 
@@ -240,7 +241,7 @@ const mfaDisableRoute = createRoute({
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: { body: { required: true, content: { "application/json": { schema: MfaDisableSchema } } } },
-  responses: { 204: { description: "MFA is off." }, ...problemResponses(400, 401, 409, 415, 503) },
+  responses: { 204: { description: "MFA is off." }, ...problemResponses(400, 401, 409, 415, 429, 503) },
 });
 
 /** The answer to a login whose account has MFA on: finish it with a code and this token. */
@@ -275,6 +276,22 @@ async function reach<T>(run: () => Promise<T>): Promise<T> {
   } catch (error) {
     throw new DependencyError("sessions", error);
   }
+}
+
+/**
+ * A TOTP or recovery code checked on a signed-in route: counted in the account's second-factor
+ * bucket, which the MFA login shares, so a stolen access token gets no more guesses than a stolen
+ * password (OWASP API2:2023). Refused with 429 and Retry-After.
+ */
+function secondFactorAttempt(userId: string) {
+  return {
+    buckets: [buckets.secondFactor(userId)],
+    refuse: (seconds: number) =>
+      new ApiError("rate_limited", {
+        detail: `Too many wrong codes; wait ${seconds} s.`,
+        headers: { "Retry-After": String(seconds) },
+      }),
+  };
 }
 
 function recoveryCodes(): string[] {
@@ -363,26 +380,30 @@ export const authRouter = createRouter()
     const box = await createSecretBox(config.encryptionKey);
     const codes = recoveryCodes();
     const hashes = await Promise.all(codes.map(hashRecoveryCode));
-    await asActor(database.db, actor, async (tx) => {
-      const pending = await getMfa(tx, { userId });
-      if (!pending) throw new ApiError("conflict", { detail: "Start with /auth/mfa/setup." });
-      if (pending.enabledAt) throw new ApiError("conflict", { detail: "MFA is already on." });
-      const step = await verifyTotp(await box.open(pending.secretCiphertext), code, {
-        now: Date.now(),
-        lastUsedStep: null,
-      });
-      if (step === null) {
-        throw new ApiError("validation_failed", {
-          detail: "body /code: the code does not match",
-          errors: [{ in: "body", pointer: "/code", message: "the code does not match" }],
+    const confirmed = await throttledAttempt(c.env.LOGIN_THROTTLE, secondFactorAttempt(userId), () =>
+      asActor(database.db, actor, async (tx) => {
+        const pending = await getMfa(tx, { userId });
+        if (!pending) throw new ApiError("conflict", { detail: "Start with /auth/mfa/setup." });
+        if (pending.enabledAt) throw new ApiError("conflict", { detail: "MFA is already on." });
+        const step = await verifyTotp(await box.open(pending.secretCiphertext), code, {
+          now: Date.now(),
+          lastUsedStep: null,
         });
-      }
-      const enabled = await updateMfa(tx, {
-        userId,
-        changes: { enabledAt: new Date(), lastUsedStep: step, recoveryCodeHashes: hashes },
+        if (step === null) return undefined;
+        const enabled = await updateMfa(tx, {
+          userId,
+          changes: { enabledAt: new Date(), lastUsedStep: step, recoveryCodeHashes: hashes },
+        });
+        if (!enabled) throw new NoRowsAffectedError("turning the second factor on", 1, 0);
+        return true;
+      }),
+    );
+    if (!confirmed) {
+      throw new ApiError("validation_failed", {
+        detail: "body /code: the code does not match",
+        errors: [{ in: "body", pointer: "/code", message: "the code does not match" }],
       });
-      if (!enabled) throw new NoRowsAffectedError("turning the second factor on", 1, 0);
-    });
+    }
     return c.json({ recoveryCodes: codes }, 200, NO_STORE);
   })
   .openapi(mfaDisableRoute, async (c) => {
@@ -391,9 +412,10 @@ export const authRouter = createRouter()
     const { database } = c.get("services");
     const enrolled = await asActor(database.db, actor, (tx) => getMfa(tx, { userId }));
     if (!enrolled?.enabledAt) throw new ApiError("conflict", { detail: "MFA is not on." });
-    const accepted = await useSecondFactor({ db: database.db, config: c.get("services").config }, actor, userId, {
-      otp: body.code,
-      recoveryCode: body.recoveryCode,
+    const deps = { db: database.db, config: c.get("services").config };
+    const accepted = await throttledAttempt(c.env.LOGIN_THROTTLE, secondFactorAttempt(userId), async () => {
+      const used = await useSecondFactor(deps, actor, userId, { otp: body.code, recoveryCode: body.recoveryCode });
+      return used || undefined;
     });
     if (!accepted) {
       throw new ApiError("validation_failed", {

@@ -2,15 +2,15 @@ import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { passwordHasher, syncPrincipal } from "../../auth/auth-service.ts";
+import { syncPrincipal } from "../../auth/auth-service.ts";
 import type { Permission } from "../../auth/permissions.ts";
-import { type Actor, asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
+import { registerAccount } from "../../auth/registration.ts";
+import { type Actor, asActor, type Transaction } from "../../db/actor.ts";
 import { uniqueViolation } from "../../db/errors.ts";
 import {
   deleteUser,
   getUser,
   grantPermission,
-  insertUser,
   listPermissions,
   listUsers,
   lockPermissions,
@@ -169,9 +169,13 @@ const register = createRoute({
   path: "/users",
   tags: ["Users"],
   summary: "Register",
-  description: "Creates an account with the `user` role. Email and username must be unused (409 otherwise).",
+  description:
+    "Creates an account with the `user` role. The answer is the same whether or not the email or username is already taken (OWASP: no account enumeration): 201 with an account's shape either way. A taken email or username creates nothing; the answer then describes an account that does not exist, and the owner of the existing one is told (until the accounts work, the attempt is logged). Email and username are unique case-insensitively.",
   request: { body: jsonBody(RegisterSchema) },
-  responses: { 201: json(UserSchema, "The new user."), ...problemResponses(400, 409, 415, 429, 503) },
+  responses: {
+    201: json(UserSchema, "The new user (or, when the email or username is taken, a stand-in of the same shape)."),
+    ...problemResponses(400, 415, 429, 503),
+  },
 });
 
 const getMe = createRoute({
@@ -354,17 +358,12 @@ function notOnSelf(c: Context<AppEnv>, id: string, what: string): void {
 export const usersRouter = createRouter()
   .openapi(register, async (c) => {
     const body = c.req.valid("json");
-    const hash = await passwordHasher(c.get("services").config.auth.pbkdf2Iterations).hash(body.password);
-    const user = await uniquely(() =>
-      asActor(db(c), SYSTEM, (tx) =>
-        insertUser(tx, {
-          email: body.email.toLowerCase(),
-          username: body.username,
-          passwordHash: hash,
-          displayName: body.displayName ?? null,
-        }),
-      ),
-    );
+    const deps = {
+      db: db(c),
+      pbkdf2Iterations: c.get("services").config.auth.pbkdf2Iterations,
+      logger: c.get("logger"),
+    };
+    const user = await registerAccount(deps, body);
     return c.json(toUserJson(user), 201, { Location: `/users/${user.id}` });
   })
   .openapi(getMe, async (c) => {

@@ -1,0 +1,64 @@
+import { asActor, SYSTEM } from "../db/actor.ts";
+import type { Database } from "../db/client.ts";
+import { uniqueViolation } from "../db/errors.ts";
+import { insertUser, type PublicUser } from "../db/queries/users.ts";
+import type { Logger } from "../pkg/logger/logger.ts";
+import { passwordHasher } from "./auth-service.ts";
+
+export interface Registration {
+  email: string;
+  username: string;
+  password: string;
+  displayName?: string | null | undefined;
+}
+
+const TAKEN: Record<string, "email" | "username"> = { users_email_key: "email", users_username_key: "username" };
+
+/**
+ * Registers an account, answering alike whether or not the email or username is taken (OWASP
+ * Authentication Cheat Sheet, "Account creation"; ASVS v4.0.3 V2.2 and V3 against account
+ * enumeration). Either way the password is hashed and an insert is tried, so both take the same
+ * work; when the unique index refuses it, nothing is created and the caller receives a stand-in
+ * shaped like a new account (a random id no account has, the values sent, the defaults) that can
+ * neither sign in nor be found. The owner of the existing account is to be told by email (the
+ * accounts issue); until then the attempt is logged, naming the field, never the value.
+ *
+ * @returns the new account, or the stand-in when the email or username is taken.
+ * @throws `DependencyError` (503) when the database is unreachable; any other database error.
+ */
+export async function registerAccount(
+  deps: { db: Database; pbkdf2Iterations: number; logger: Logger },
+  input: Registration,
+): Promise<PublicUser> {
+  const values = {
+    email: input.email.toLowerCase(),
+    username: input.username,
+    passwordHash: await passwordHasher(deps.pbkdf2Iterations).hash(input.password),
+    displayName: input.displayName ?? null,
+  };
+  try {
+    return await asActor(deps.db, SYSTEM, (tx) => insertUser(tx, values));
+  } catch (error) {
+    const field = TAKEN[uniqueViolation(error) ?? ""];
+    if (!field) throw error;
+    deps.logger.info("registration for an existing account: nothing created, answered as if it were", { field });
+    const now = new Date();
+    return {
+      id: crypto.randomUUID(),
+      email: values.email,
+      username: values.username,
+      role: "user",
+      status: "active",
+      emailVerified: false,
+      displayName: values.displayName,
+      bio: null,
+      avatarUrl: null,
+      locale: null,
+      timezone: null,
+      preferences: {},
+      lastLoginAt: null,
+      createdAt: now,
+      updatedAt: now,
+    };
+  }
+}

@@ -1,0 +1,122 @@
+import type { LoginThrottle, Reservation } from "../durable-objects/login-throttle.ts";
+import { clientAddressKey } from "../gateway/client-address.ts";
+import { type ApiError, DependencyError } from "../pkg/errors/api-error.ts";
+
+/**
+ * A LOGIN_THROTTLE bucket and what a right secret does to it: an account's or second factor's
+ * counted attempts are forgotten (`clear`); a client address's are only taken back one
+ * (`release`), so that one right password does not wipe out a spray of wrong ones from the same
+ * address.
+ */
+export interface ThrottleBucket {
+  key: string;
+  onSuccess: "clear" | "release";
+}
+
+/** The buckets guesses are counted in (OWASP API2:2023; ASVS v4.0.3 V2.2.1). */
+export const buckets = {
+  /** The password of an account, whichever identifier (email or username) was typed. */
+  account: (userId: string): ThrottleBucket => ({ key: `account:${userId}`, onSuccess: "clear" }),
+  /**
+   * An identifier that names no account. It behaves as an account's bucket does, so waits tell
+   * nothing about which identifiers exist.
+   */
+  unknownLogin: (login: string): ThrottleBucket => ({
+    key: `unknown-login:${login.trim().toLowerCase()}`,
+    onSuccess: "clear",
+  }),
+  /** TOTP and recovery codes of an account: login, enrolment and turning MFA off share it. */
+  secondFactor: (userId: string): ThrottleBucket => ({ key: `second-factor:${userId}`, onSuccess: "clear" }),
+  /** A client address (an IPv6 one by its /64). */
+  client: (address: string): ThrottleBucket => ({ key: `ip:${clientAddressKey(address)}`, onSuccess: "release" }),
+};
+
+/** Turns the longest wait (in whole seconds, at least 1) into the error the route answers with. */
+export type Refusal = (waitSeconds: number) => ApiError;
+
+/**
+ * Checks a secret as one throttled attempt. Before `verify` runs, an attempt is reserved in every
+ * bucket in one atomic step each (`LoginThrottle.reserve`): when any bucket says wait, the others
+ * are released and `refuse` is thrown, and the secret is never checked. `verify` resolves to its
+ * result when the secret was right (the buckets are then cleared or released) or to `undefined`
+ * when it was wrong (the attempts stay counted). If `verify` throws (a dependency failed), the
+ * attempts are released and the error propagates.
+ *
+ * @throws the result of `refuse` when a bucket must wait; `DependencyError("login throttle")`
+ *   when the throttle cannot be reached (a 503: guessing is never let through unthrottled).
+ */
+export async function throttledAttempt<T>(
+  throttle: DurableObjectNamespace<LoginThrottle>,
+  attempt: { buckets: ThrottleBucket[]; refuse: Refusal },
+  verify: () => Promise<T | undefined>,
+): Promise<T | undefined> {
+  const stubs = attempt.buckets.map((bucket) => ({ bucket, stub: throttle.get(throttle.idFromName(bucket.key)) }));
+  const reservations = await Promise.allSettled(stubs.map(({ stub }) => stub.reserve()));
+  const reserved = stubs.filter((_, i) => {
+    const outcome = reservations[i];
+    return outcome?.status === "fulfilled" && outcome.value.allowed;
+  });
+  const failed = reservations.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  const refusals = reservations
+    .map((r) => (r.status === "fulfilled" ? r.value : undefined))
+    .filter((r): r is Extract<Reservation, { allowed: false }> => r !== undefined && !r.allowed);
+  if (failed || refusals.length > 0) {
+    await releaseQuietly(reserved.map(({ stub }) => stub));
+    if (failed) throw new DependencyError("login throttle", failed.reason);
+    const waitMs = Math.max(...refusals.map((r) => r.waitMs));
+    throw attempt.refuse(Math.max(1, Math.ceil(waitMs / 1000)));
+  }
+
+  let result: T | undefined;
+  try {
+    result = await verify();
+  } catch (error) {
+    await releaseQuietly(reserved.map(({ stub }) => stub));
+    throw error;
+  }
+  if (result === undefined) return undefined;
+  try {
+    await Promise.all(
+      reserved.map(({ bucket, stub }) => (bucket.onSuccess === "clear" ? stub.succeed() : stub.release())),
+    );
+  } catch (error) {
+    throw new DependencyError("login throttle", error);
+  }
+  return result;
+}
+
+/** Takes reserved attempts back when none was used; an unreachable throttle keeps them (they expire). */
+async function releaseQuietly(stubs: { release(): Promise<void> }[]): Promise<void> {
+  await Promise.allSettled(stubs.map((stub) => stub.release()));
+}
+
+/**
+ * Checks a secret too long to guess (a refresh token's 256 bits) under the throttle of one bucket:
+ * refused while the bucket says wait, and a wrong secret counted afterwards. Nothing is reserved,
+ * since concurrency buys a guesser nothing against such a secret, while reservations would make
+ * one client's parallel legitimate uses refuse each other. `verify` resolves as in
+ * `throttledAttempt`.
+ *
+ * @throws the result of `refuse` while the bucket must wait; `DependencyError("login throttle")`
+ *   when the throttle cannot be reached.
+ */
+export async function throttledCheck<T>(
+  throttle: DurableObjectNamespace<LoginThrottle>,
+  attempt: { bucket: ThrottleBucket; refuse: Refusal },
+  verify: () => Promise<T | undefined>,
+): Promise<T | undefined> {
+  const stub = throttle.get(throttle.idFromName(attempt.bucket.key));
+  const state = await reach(() => stub.check());
+  if (state.waitMs > 0) throw attempt.refuse(Math.max(1, Math.ceil(state.waitMs / 1000)));
+  const result = await verify();
+  if (result === undefined) await reach(() => stub.fail());
+  return result;
+}
+
+async function reach<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw new DependencyError("login throttle", error);
+  }
+}
