@@ -3,22 +3,59 @@ import { fileTypeFromBuffer } from "file-type";
 
 export const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 
-/** What may be uploaded, and how each type is recognised from its first bytes. */
-export const ALLOWED_TYPES = {
-  "application/pdf": { kind: "binary", detected: ["application/pdf"] },
-  [DOCX]: { kind: "binary", detected: [DOCX, "application/zip"] },
-  "image/png": { kind: "binary", detected: ["image/png"] },
-  "image/jpeg": { kind: "binary", detected: ["image/jpeg"] },
-  "image/gif": { kind: "binary", detected: ["image/gif"] },
-  "image/webp": { kind: "binary", detected: ["image/webp"] },
-  // Text has no magic number: it must be UTF-8 without NUL bytes, and not look like anything else.
-  "text/plain": { kind: "text", detected: [] },
-  "text/markdown": { kind: "text", detected: [] },
-  "text/html": { kind: "text", detected: [] },
-  "text/csv": { kind: "text", detected: [] },
-} as const satisfies Record<string, { kind: "binary" | "text"; detected: readonly string[] }>;
+const ALLOWED_TYPE_LIST = [
+  "application/pdf",
+  DOCX,
+  "image/png",
+  "image/jpeg",
+  "image/gif",
+  "image/webp",
+  "text/plain",
+  "text/markdown",
+  "text/html",
+  "text/csv",
+] as const;
 
-export type AllowedType = keyof typeof ALLOWED_TYPES;
+export type AllowedType = (typeof ALLOWED_TYPE_LIST)[number];
+
+/** How an allowed type is recognised: binary by what file-type detects in its first bytes, or text. */
+export interface TypeRule {
+  kind: "binary" | "text";
+  detected: readonly string[];
+}
+
+/**
+ * What may be uploaded, and how each type is recognised from its first bytes. A `Map`, not an
+ * object literal: the type comes from the request, and an object would answer for inherited keys
+ * such as `constructor` or `__proto__` (OWASP API8, prototype-key lookups).
+ */
+export const ALLOWED_TYPES: ReadonlyMap<AllowedType, TypeRule> = new Map<AllowedType, TypeRule>([
+  ["application/pdf", { kind: "binary", detected: ["application/pdf"] }],
+  [DOCX, { kind: "binary", detected: [DOCX, "application/zip"] }],
+  ["image/png", { kind: "binary", detected: ["image/png"] }],
+  ["image/jpeg", { kind: "binary", detected: ["image/jpeg"] }],
+  ["image/gif", { kind: "binary", detected: ["image/gif"] }],
+  ["image/webp", { kind: "binary", detected: ["image/webp"] }],
+  // Text has no magic number: it must be UTF-8 without NUL bytes, and not look like anything else.
+  ["text/plain", { kind: "text", detected: [] }],
+  ["text/markdown", { kind: "text", detected: [] }],
+  ["text/html", { kind: "text", detected: [] }],
+  ["text/csv", { kind: "text", detected: [] }],
+]);
+
+/** The allowed types, in the order documentation lists them. */
+export const ALLOWED_TYPE_NAMES: readonly AllowedType[] = ALLOWED_TYPE_LIST;
+
+/** Whether an allowed type is text (checked as UTF-8 to its last byte) or binary. */
+export function kindOf(type: AllowedType): TypeRule["kind"] {
+  return ruleOf(type).kind;
+}
+
+function ruleOf(type: AllowedType): TypeRule {
+  const rule = ALLOWED_TYPES.get(type);
+  if (!rule) throw new Error(`no rule for ${type}`);
+  return rule;
+}
 
 /** Bytes `check` needs to see (what file-type reads to decide). */
 export const SNIFF_BYTES = 4100;
@@ -28,8 +65,9 @@ export function essence(contentType: string | undefined): string {
   return parseMediaType(contentType ?? "").type;
 }
 
+/** Whether `type` (from a request) is on the allowlist; only its own entries count. */
 export function isAllowed(type: string): type is AllowedType {
-  return type in ALLOWED_TYPES;
+  return ALLOWED_TYPES.has(type as AllowedType);
 }
 
 export type SniffResult = { ok: true; type: AllowedType } | { ok: false; reason: string; status: 415 };
@@ -46,16 +84,16 @@ function looksLikeText(head: Uint8Array): boolean {
 }
 
 /** Text types by file extension, for a file sent without a usable type (text has no magic number). */
-const TEXT_EXTENSIONS: Record<string, AllowedType> = {
-  txt: "text/plain",
-  text: "text/plain",
-  log: "text/plain",
-  md: "text/markdown",
-  markdown: "text/markdown",
-  html: "text/html",
-  htm: "text/html",
-  csv: "text/csv",
-};
+const TEXT_EXTENSIONS: ReadonlyMap<string, AllowedType> = new Map<string, AllowedType>([
+  ["txt", "text/plain"],
+  ["text", "text/plain"],
+  ["log", "text/plain"],
+  ["md", "text/markdown"],
+  ["markdown", "text/markdown"],
+  ["html", "text/html"],
+  ["htm", "text/html"],
+  ["csv", "text/csv"],
+]);
 
 /** Clients send this (or nothing) when they do not know a file's type, e.g. curl for `.md`. */
 const UNKNOWN_TYPES = new Set(["", "application/octet-stream"]);
@@ -68,15 +106,15 @@ async function inferType(head: Uint8Array, filename: string | undefined, textByD
   const detected = await fileTypeFromBuffer(head).catch(() => undefined);
   if (detected) {
     const mime = detected.mime as string;
-    if (isAllowed(mime) && ALLOWED_TYPES[mime].kind === "binary") return { ok: true, type: mime };
+    if (isAllowed(mime) && kindOf(mime) === "binary") return { ok: true, type: mime };
     return {
       ok: false,
       status: 415,
-      reason: `${mime} is not accepted; allowed: ${Object.keys(ALLOWED_TYPES).join(", ")}`,
+      reason: `${mime} is not accepted; allowed: ${ALLOWED_TYPE_NAMES.join(", ")}`,
     };
   }
   const extension = filename?.toLowerCase().match(/\.([a-z0-9]+)$/)?.[1];
-  const type = extension ? TEXT_EXTENSIONS[extension] : undefined;
+  const type = extension ? TEXT_EXTENSIONS.get(extension) : undefined;
   if (type && looksLikeText(head)) return { ok: true, type };
   if (textByDefault && !type && looksLikeText(head)) return { ok: true, type: "text/plain" };
   return { ok: false, status: 415, reason: "the file's type could not be determined; send its Content-Type" };
@@ -101,10 +139,10 @@ export async function checkContentType(
     return {
       ok: false,
       status: 415,
-      reason: `${type} is not accepted; allowed: ${Object.keys(ALLOWED_TYPES).join(", ")}`,
+      reason: `${type} is not accepted; allowed: ${ALLOWED_TYPE_NAMES.join(", ")}`,
     };
   }
-  const rule = ALLOWED_TYPES[type];
+  const rule = ruleOf(type);
   const detected = await fileTypeFromBuffer(head).catch(() => undefined);
   if (rule.kind === "text") {
     if (detected || !looksLikeText(head)) {
@@ -116,7 +154,7 @@ export async function checkContentType(
     }
     return { ok: true, type };
   }
-  if (!detected || !(rule.detected as readonly string[]).includes(detected.mime)) {
+  if (!detected || !rule.detected.includes(detected.mime)) {
     return {
       ok: false,
       status: 415,

@@ -107,6 +107,20 @@ export function servedContentType(storedType: string): string {
   return storedType.startsWith("text/") ? `${storedType}; charset=utf-8` : storedType;
 }
 
+/** File name extensions by stored type (a Map: no inherited keys answer). */
+const EXTENSIONS: ReadonlyMap<string, string> = new Map([
+  ["application/pdf", "pdf"],
+  ["image/png", "png"],
+  ["image/jpeg", "jpg"],
+  ["image/gif", "gif"],
+  ["image/webp", "webp"],
+  ["text/plain", "txt"],
+  ["text/markdown", "md"],
+  ["text/html", "html"],
+  ["text/csv", "csv"],
+  ["application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"],
+]);
+
 /**
  * A file name for a download, made safe by `safeDownloadName`: the uploaded name, or else (none,
  * or nothing safe left of it) the title with an extension for its type, `download` standing in for
@@ -115,18 +129,6 @@ export function servedContentType(storedType: string): string {
 export function downloadName(filename: string | null, title: string, contentType: string): string {
   const uploaded = filename === null ? undefined : safeDownloadName(filename);
   if (uploaded) return uploaded;
-  const extension: Record<string, string> = {
-    "application/pdf": "pdf",
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/gif": "gif",
-    "image/webp": "webp",
-    "text/plain": "txt",
-    "text/markdown": "md",
-    "text/html": "html",
-    "text/csv": "csv",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
-  };
   const base = safeDownloadName(title.replace(/[/\\]/g, "_")) ?? "download";
-  return `${base}.${extension[contentType] ?? "bin"}`;
+  return `${base}.${EXTENSIONS.get(contentType) ?? "bin"}`;
 }

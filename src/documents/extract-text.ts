@@ -78,7 +78,15 @@ function normalise(text: string, truncated: boolean): ExtractedText {
   return { text: tidy, truncated };
 }
 
-const NAMED_ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: " " };
+// A Map: the name comes from the document, and `&constructor;` must not find Object's own property.
+const NAMED_ENTITIES: ReadonlyMap<string, string> = new Map([
+  ["amp", "&"],
+  ["lt", "<"],
+  ["gt", ">"],
+  ["quot", '"'],
+  ["apos", "'"],
+  ["nbsp", " "],
+]);
 
 /** Decodes the character references HTML and XML text carries (`&amp;`, `&#233;`, `&#xE9;`). */
 export function decodeEntities(text: string): string {
@@ -87,7 +95,7 @@ export function decodeEntities(text: string): string {
       const code = ref[1] === "x" || ref[1] === "X" ? Number.parseInt(ref.slice(2), 16) : Number(ref.slice(1));
       return Number.isInteger(code) && code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : whole;
     }
-    return NAMED_ENTITIES[ref.toLowerCase()] ?? whole;
+    return NAMED_ENTITIES.get(ref.toLowerCase()) ?? whole;
   });
 }
 

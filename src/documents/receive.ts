@@ -87,7 +87,12 @@ function storableFilename(filename: string | null, where: Omit<FieldError, "mess
 export async function receiveUpload(
   storage: ObjectStorage,
   request: UploadRequest,
-  options: { key: string; maxBytes: number },
+  options: {
+    key: string;
+    maxBytes: number;
+    /** The error for a file past `maxBytes` (given the bytes known to be sent); a 413 by default. */
+    tooLarge?: (requested: number) => ApiError;
+  },
 ): Promise<ReceivedUpload> {
   const { headers } = request;
   const body = request.body && requestBody(request.body);
@@ -100,7 +105,10 @@ export async function receiveUpload(
   }
   const declared = headers.contentLength === undefined ? undefined : Number(headers.contentLength);
   if (declared !== undefined && declared > options.maxBytes + (boundary ? FORM_OVERHEAD_BYTES : 0)) {
-    throw new ApiError("payload_too_large", { detail: `The limit is ${options.maxBytes} bytes.` });
+    throw (
+      options.tooLarge?.(boundary ? declared - FORM_OVERHEAD_BYTES : declared) ??
+      new ApiError("payload_too_large", { detail: `The limit is ${options.maxBytes} bytes.` })
+    );
   }
   if (!body) throw invalid([{ in: "body", pointer: "/file", message: "no file was sent" }]);
 
@@ -115,6 +123,7 @@ export async function receiveUpload(
       declaredType: headers.contentType,
       filename: filename ?? undefined,
       maxBytes: options.maxBytes,
+      tooLarge: options.tooLarge,
     });
     const fields: ReceivedUpload["fields"] = {};
     if (request.query.title !== undefined) fields.title = request.query.title;
@@ -139,6 +148,7 @@ export async function receiveUpload(
           declaredType: part.contentType,
           filename: filename ?? undefined,
           maxBytes: options.maxBytes,
+          tooLarge: options.tooLarge,
           // RFC 7578 §4.4: a part without Content-Type is text/plain (when it is text at all).
           textByDefault: part.contentType === undefined,
         });

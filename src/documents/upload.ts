@@ -1,7 +1,7 @@
 import { parse as parseMediaType } from "content-type";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { ContentTooLargeError, type ObjectStorage, partsOf } from "../pkg/storage/storage.ts";
-import { ALLOWED_TYPES, type AllowedType, checkContentType, SNIFF_BYTES } from "./content-types.ts";
+import { type AllowedType, checkContentType, kindOf, SNIFF_BYTES } from "./content-types.ts";
 
 export interface StoredFile {
   size: number;
@@ -50,6 +50,8 @@ export async function storeFile(
     /** Used to infer a text type when none is declared. */
     filename?: string | undefined;
     maxBytes: number;
+    /** The error for a file past `maxBytes`, given how many bytes it has at least; a 413 by default. */
+    tooLarge?: ((requested: number) => ApiError) | undefined;
     /** UTF-8 text whose type cannot be inferred is text/plain (a form part without Content-Type). */
     textByDefault?: boolean;
   },
@@ -72,9 +74,7 @@ export async function storeFile(
     const hash = digest.getWriter();
     // Text is served as UTF-8 (charset=utf-8), so all of it must be, not only the sniffed head.
     const utf8 =
-      ALLOWED_TYPES[check.type].kind === "text"
-        ? new TextDecoder("utf-8", { fatal: true, ignoreBOM: false })
-        : undefined;
+      kindOf(check.type) === "text" ? new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }) : undefined;
     const notText = () =>
       new ApiError("unsupported_media_type", { detail: `declared ${check.type}, but the content is not UTF-8 text` });
     // Under another declared charset only ASCII means the same in UTF-8; other bytes would be misread.
@@ -111,7 +111,10 @@ export async function storeFile(
   } catch (error) {
     await reader.cancel().catch(() => {});
     if (error instanceof ContentTooLargeError) {
-      throw new ApiError("payload_too_large", { detail: `The limit is ${input.maxBytes} bytes.` });
+      throw (
+        input.tooLarge?.(input.maxBytes + 1) ??
+        new ApiError("payload_too_large", { detail: `The limit is ${input.maxBytes} bytes.` })
+      );
     }
     throw error;
   }

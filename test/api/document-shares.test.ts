@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { signedIn, signedInAdmin } from "../auth-helpers.ts";
+import { register, signedIn, signedInAdmin, uniqueName } from "../auth-helpers.ts";
 import { created, formUpload, rawUpload } from "../document-helpers.ts";
 import { api, expectProblem } from "../helpers.ts";
 
@@ -74,5 +74,56 @@ describe("changing a share", () => {
     // Leaving is theirs to do.
     const left = await api(`/documents/${doc.id}/shares/${editor.user.id}`, { method: "DELETE", headers: editor.auth });
     expect(left.status).toBe(204);
+  });
+});
+
+// OWASP ASVS V2.2 / API3 (excessive data exposure): sharing by email address must not tell the
+// sharer whether the address has an account, nor which username it has.
+describe("sharing with an address that may or may not have an account", () => {
+  /** Status, content type and body of an answer, with nothing that differs per request. */
+  async function answer(res: Response) {
+    const text = await res.text();
+    const body = JSON.parse(text) as Record<string, unknown>;
+    delete body.requestId;
+    delete body.instance;
+    return { status: res.status, type: res.headers.get("content-type"), etag: res.headers.get("etag"), body, text };
+  }
+
+  it("answers the same for a known address, an unknown one and the owner's own, never naming the username", async () => {
+    const owner = await signedIn();
+    const username = uniqueName("hidden");
+    const known = `${uniqueName("known")}@example.org`;
+    await register({ email: known, username });
+    const unknown = `${uniqueName("unknown")}@example.org`;
+    const doc = await created(rawUpload(owner.auth, "shared by address", "text/plain"));
+
+    const answers = [];
+    for (const address of [known, unknown, owner.user.email]) {
+      const result = await answer(await put(owner.auth, doc.id, address, "read"));
+      expect(result.text).not.toContain(username);
+      answers.push({ ...result, text: undefined, body: { ...result.body, user: "(as sent)" } });
+    }
+    expect(answers[0]).toEqual(answers[1]);
+    expect(answers[0]).toEqual(answers[2]);
+    expect(answers[0]).toMatchObject({ status: 200, body: { user: "(as sent)", access: "read" } });
+  });
+
+  it("fails a stale If-Match the same way whether or not the address has an account", async () => {
+    const owner = await signedIn();
+    const known = `${uniqueName("known")}@example.org`;
+    await register({ email: known });
+    const doc = await created(rawUpload(owner.auth, "conditional share", "text/plain"));
+    const stale = { "if-match": '"0000"' };
+    const tries = [];
+    for (const address of [known, `${uniqueName("unknown")}@example.org`]) {
+      const res = await api(`/documents/${doc.id}/shares`, {
+        method: "PUT",
+        headers: { ...owner.auth, ...stale, "content-type": "application/json" },
+        body: JSON.stringify({ user: address, access: "read" }),
+      });
+      const problem = await expectProblem(res, 412);
+      tries.push({ type: problem.type, detail: problem.detail });
+    }
+    expect(tries[0]).toEqual(tries[1]);
   });
 });

@@ -126,15 +126,32 @@ export async function createDocument(
   return { document, version };
 }
 
+/** What a restored version takes over from the processed version it restores. */
+export interface ProcessedState {
+  scanResult: ScanResult;
+  thumbnailKey: string | null;
+  processedAt: Date | null;
+}
+
 /**
- * The next version of a document becomes its current one (pending processing). The version
+ * The next version of a document becomes its current one: pending processing, or with `processed`
+ * (a restore of a version already processed: same object, same results) ready at once. The version
  * number comes from updating the document row, which serialises concurrent uploads.
  */
 export async function addVersion(
   tx: Transaction,
-  params: { documentId: string; createdBy: string; file: StoredVersion; restoredFrom?: number },
+  params: {
+    documentId: string;
+    createdBy: string;
+    file: StoredVersion;
+    restoredFrom?: number;
+    processed?: ProcessedState | undefined;
+  },
 ): Promise<{ document: Document; version: DocumentVersion } | undefined> {
-  const { file } = params;
+  const { file, processed } = params;
+  const state = processed
+    ? { status: "ready" as const, scanResult: processed.scanResult, processedAt: processed.processedAt }
+    : { status: "pending" as const, scanResult: null, processedAt: null };
   const [document] = await tx
     .update(documents)
     .set({
@@ -142,10 +159,8 @@ export async function addVersion(
       contentType: file.contentType,
       sizeBytes: file.sizeBytes,
       sha256: file.sha256,
-      status: "pending",
+      ...state,
       failureReason: null,
-      scanResult: null,
-      processedAt: null,
       updatedAt: changedAt,
     })
     .where(and(eq(documents.id, params.documentId), isNull(documents.deletedAt)))
@@ -159,6 +174,8 @@ export async function addVersion(
       createdBy: params.createdBy,
       restoredFrom: params.restoredFrom ?? null,
       ...file,
+      ...state,
+      thumbnailKey: processed?.thumbnailKey ?? null,
     })
     .returning();
   if (!version) throw new Error("insert returned no row");
@@ -479,6 +496,19 @@ export async function resetVersion(tx: Transaction, params: { documentId: string
   });
 }
 
+/**
+ * Gives version `to` the extracted text of version `from` (a restore of the same object), if it
+ * has any; staff only (row-level security on `document_content`).
+ */
+export async function copyContent(tx: Transaction, params: { documentId: string; from: number; to: number }) {
+  await tx.execute(sql`
+    insert into ${documentContent} (document_id, version, text, truncated)
+    select document_id, ${params.to}, text, truncated
+      from ${documentContent}
+     where document_id = ${params.documentId} and version = ${params.from}
+    on conflict do nothing`);
+}
+
 export async function saveContent(
   tx: Transaction,
   params: { documentId: string; version: number; text: string; truncated: boolean },
@@ -545,4 +575,48 @@ export async function deleteShare(tx: Transaction, params: { documentId: string;
     .where(and(eq(documentShares.documentId, params.documentId), eq(documentShares.userId, params.userId)))
     .returning({ userId: documentShares.userId });
   return removed.length > 0;
+}
+
+/** What a user's documents hold now, for their quotas (src/documents/quota.ts). */
+export interface StorageUsage {
+  /** The owner's role: quotas bind `user`s only. */
+  role: string;
+  /** Documents not deleted. */
+  documents: number;
+  /** Versions of those documents, restored ones included. */
+  versions: number;
+  /** Bytes of their distinct stored objects (a restored version shares its object: counted once). */
+  bytes: number;
+}
+
+/**
+ * Serialises every change that adds to the owner's usage until the transaction ends: a
+ * transaction-level advisory lock keyed by the owner. Taken before `storageUsage` in the
+ * transaction that checks a quota, so two concurrent uploads cannot both pass a check that only
+ * one of them fits in; the lock is released only once the upload's own transaction has committed.
+ */
+export async function lockStorageUsage(tx: Transaction, params: { ownerId: string }): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`storage_usage:${params.ownerId}`}, 0))`);
+}
+
+/**
+ * The owner's usage, as the system sees it: a user with a write share adds versions to documents
+ * of an owner whose other documents they cannot read. Undefined for an unknown user.
+ */
+export async function storageUsage(tx: Transaction, params: { ownerId: string }): Promise<StorageUsage | undefined> {
+  const result = await tx.execute<{ role: string; documents: string; versions: string; bytes: string }>(sql`
+    with owned as (
+      select id from ${documents} where owner_id = ${params.ownerId} and deleted_at is null
+    ), kept as (
+      select v.storage_key, v.size_bytes from ${documentVersions} v join owned on owned.id = v.document_id
+    )
+    select u.role,
+           (select count(*) from owned)::text as documents,
+           (select count(*) from kept)::text as versions,
+           (select coalesce(sum(size_bytes), 0) from (select distinct on (storage_key) size_bytes from kept) objects)::text as bytes
+      from ${users} u
+     where u.id = ${params.ownerId}`);
+  const [row] = result.rows;
+  if (!row) return undefined;
+  return { role: row.role, documents: Number(row.documents), versions: Number(row.versions), bytes: Number(row.bytes) };
 }

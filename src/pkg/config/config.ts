@@ -95,6 +95,17 @@ const apiOnly = {
     .int()
     .positive()
     .max(5 * 1024 ** 4),
+  // Per-user storage quotas (OWASP API4:2023), counted over the documents a user owns; admins are
+  // exempt. Bytes of distinct stored objects (default 10 GiB), documents not deleted (default
+  // 10,000), versions across them (default 50,000). A change past one is a 403 quota_exceeded.
+  QUOTA_BYTES_PER_USER: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 53 - 1)
+    .default(10 * 1024 ** 3),
+  QUOTA_DOCUMENTS_PER_USER: z.coerce.number().int().positive().max(100_000_000).default(10_000),
+  QUOTA_VERSIONS_PER_USER: z.coerce.number().int().positive().max(100_000_000).default(50_000),
   // Auth
   PUBLIC_URL: z.url({ protocol: /^https?$/ }),
   JWT_ISSUER: z.url(),
@@ -214,7 +225,13 @@ const apiSchema = z
   .superRefine(oidcRules)
   .transform((raw) => ({
     ...base(raw),
-    uploads: { maxBytes: raw.MAX_UPLOAD_BYTES },
+    uploads: {
+      maxBytes: raw.MAX_UPLOAD_BYTES,
+      quota: {
+        bytes: raw.QUOTA_BYTES_PER_USER,
+        documents: raw.QUOTA_DOCUMENTS_PER_USER,
+        versions: raw.QUOTA_VERSIONS_PER_USER,
+      },
     publicUrl: raw.PUBLIC_URL.replace(/\/$/, ""),
     auth: {
       tokens: {

@@ -23,6 +23,12 @@ export const PROBLEMS = {
     title: "Second factor required",
     description: "The password was right; complete the login with a TOTP or recovery code and `mfa_token`.",
   },
+  quota_exceeded: {
+    status: 403,
+    title: "Quota exceeded",
+    description:
+      "The change would take the owner past a storage quota; `quota` names it (bytes, documents or versions) and `limit`, `used` and `requested` give the figures. Nothing was stored.",
+  },
   not_found: { status: 404, title: "Not found", description: "Nothing exists at this address for the caller." },
   method_not_allowed: {
     status: 405,

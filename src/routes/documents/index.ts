@@ -8,6 +8,7 @@ import {
   accessOf,
   addUploadIntent,
   addVersion,
+  copyContent,
   createDocument,
   deleteShare,
   getDocument,
@@ -17,10 +18,13 @@ import {
   listVersions,
   lockDocument,
   lockShares,
+  lockStorageUsage,
   putShare,
   removeUploadIntent,
   resetVersion,
+  type StorageUsage,
   softDeleteDocument,
+  storageUsage,
   updateDocument,
 } from "../../db/queries/documents.ts";
 import { findUserByLogin } from "../../db/queries/users.ts";
@@ -45,6 +49,7 @@ import {
   type Validators,
   withLength,
 } from "../../documents/download.ts";
+import { bytesLeft, type QuotaNeed, quotaExceeded, requireQuota } from "../../documents/quota.ts";
 import { RequestBodyError, receiveUpload, uploadFieldErrors } from "../../documents/receive.ts";
 import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
@@ -69,6 +74,7 @@ import {
   DocumentPageSchema,
   DocumentSchema,
   ListDocumentsQuery,
+  ShareAcceptedSchema,
   ShareParams,
   ShareRequestSchema,
   ShareSchema,
@@ -169,9 +175,20 @@ async function discardUpload(c: Context<AppEnv>, key: string, failure: unknown):
  * failure between storage and database leaves something the sweeper can clean). Returns the file
  * and its validated title and tags. On any failure nothing stays stored.
  */
-async function takeUpload(c: Context<AppEnv>, documentId: string) {
+async function takeUpload(c: Context<AppEnv>, documentId: string, owner: { id: string; newDocument: boolean }) {
   const { config, storage, database } = c.get("services");
   const key = `documents/${documentId}/${crypto.randomUUID()}`;
+  // Refused before any byte is stored when the owner is at a quota already; the stream stops
+  // where it would pass the bytes left. The check that counts is `withinQuota`'s, when recording.
+  const usage = await usageOf(c, owner.id);
+  const quota = config.uploads.quota;
+  requireQuota(usage, quota, { documents: owner.newDocument ? 1 : 0, versions: 1, bytes: 1 });
+  const left = bytesLeft(usage, quota);
+  const maxBytes = Math.min(config.uploads.maxBytes, left);
+  const tooLarge =
+    left < config.uploads.maxBytes
+      ? (requested: number) => quotaExceeded("bytes", { limit: quota.bytes, used: usage.bytes, requested })
+      : undefined;
   // Postgres must be up before any byte is stored.
   await asActor(database.db, SYSTEM, (tx) => addUploadIntent(tx, { storageKey: key }));
   try {
@@ -186,7 +203,7 @@ async function takeUpload(c: Context<AppEnv>, documentId: string) {
         body: c.req.raw.body,
         query: { title: c.req.query("title"), tags: c.req.query("tags") },
       },
-      { key, maxBytes: config.uploads.maxBytes },
+      { key, maxBytes, ...(tooLarge ? { tooLarge } : {}) },
     );
     const fields = UploadFieldsSchema.safeParse(received.fields);
     if (!fields.success) {
@@ -206,6 +223,47 @@ async function takeUpload(c: Context<AppEnv>, documentId: string) {
     }
     throw error;
   }
+}
+
+/** The owner's storage usage, read as the system without a lock (the early check of an upload). */
+async function usageOf(c: Context<AppEnv>, ownerId: string): Promise<StorageUsage> {
+  const usage = await asActor(db(c), SYSTEM, (tx) => storageUsage(tx, { ownerId }));
+  if (!usage) throw new ApiError("not_found", { detail: "The document's owner no longer exists." });
+  return usage;
+}
+
+/**
+ * Runs `record`, the transaction that adds `need` to the owner's usage, inside a system
+ * transaction that holds the owner's usage lock and has checked the quota (403 `quota_exceeded`
+ * otherwise, before `record` runs). The lock is released only after `record` has committed, so of
+ * concurrent changes each sees the ones before it: a count-then-insert race cannot let them all
+ * pass (OWASP API4:2023). The usage is read as the system, because an editor with a write share
+ * adds to an owner whose other documents they cannot see. Once `record` has committed, a failure
+ * of the outer transaction (it wrote nothing) is only logged.
+ */
+async function withinQuota<T>(
+  c: Context<AppEnv>,
+  ownerId: string,
+  need: QuotaNeed,
+  record: () => Promise<T>,
+): Promise<T> {
+  const { quota } = c.get("services").config.uploads;
+  let recorded = undefined as { value: T } | undefined;
+  try {
+    await asActor(db(c), SYSTEM, async (tx) => {
+      await lockStorageUsage(tx, { ownerId });
+      const usage = await storageUsage(tx, { ownerId });
+      if (!usage) throw new ApiError("not_found", { detail: "The document's owner no longer exists." });
+      requireQuota(usage, quota, need);
+      recorded = { value: await record() };
+    });
+  } catch (error) {
+    if (!recorded) throw error;
+    c.get("logger").warn("the quota check's transaction failed after the change was recorded", { error });
+  }
+  // Unreachable: without an error, `record` ran.
+  if (!recorded) throw new Error("the change was not recorded");
+  return recorded.value;
 }
 
 /** Runs the database step of an upload; if it fails, the stored object is removed again. */
@@ -310,7 +368,7 @@ const create = createRoute({
       headers: { ...VALIDATOR_HEADERS, Location: { description: "The new document.", schema: { type: "string" } } },
       ...json(DocumentSchema),
     },
-    ...problemResponses(400, 401, 413, 415, 503),
+    ...problemResponses(400, 401, 403, 413, 415, 503),
   },
 });
 
@@ -506,7 +564,7 @@ const share = createRoute({
   tags: ["Documents"],
   summary: "Share with a user for reading or writing (owner or admin)",
   description:
-    "With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
+    "By email address or username. The answer is the same whether or not that names an active account, and never carries the account's username (OWASP ASVS V2.2 / account enumeration): an address without an account, a disabled account or the owner's own address change nothing. With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: {
@@ -516,9 +574,9 @@ const share = createRoute({
   },
   responses: {
     200: {
-      description: "Shares now, with the list's new `ETag`.",
-      headers: SHARES_ETAG,
-      ...json(z.object({ data: z.array(ShareSchema) })),
+      description:
+        "Taken: the request as understood. The same whether or not the address or username names an active account (nor is its username disclosed); the account, if any, can read or write the document from now on.",
+      ...json(ShareAcceptedSchema),
     },
     ...problemResponses(400, 401, 403, 404, 412, 415, 503),
   },
@@ -574,26 +632,30 @@ async function ownedByCaller(c: Context<AppEnv>, id: string): Promise<Document> 
 export const documentsRouter = createRouter()
   .openapi(create, async (c) => {
     const id = crypto.randomUUID();
-    const upload = await takeUpload(c, id);
+    const ownerId = c.get("auth").userId;
+    const upload = await takeUpload(c, id, { id: ownerId, newDocument: true });
     const { file } = upload;
+    const need = { documents: 1, versions: 1, bytes: file.size };
     const document = await recordOrUndo(c, upload.key, () =>
-      asActor(db(c), actorOf(c), async (tx) => {
-        const { document } = await createDocument(tx, {
-          id,
-          ownerId: c.get("auth").userId,
-          title: upload.fields.title ?? upload.filename ?? "Untitled",
-          tags: upload.fields.tags ?? [],
-          file: {
-            storageKey: upload.key,
-            contentType: file.contentType,
-            sizeBytes: file.size,
-            sha256: file.sha256,
-            filename: upload.filename,
-          },
-        });
-        await removeUploadIntent(tx, { storageKey: upload.key });
-        return document;
-      }),
+      withinQuota(c, ownerId, need, () =>
+        asActor(db(c), actorOf(c), async (tx) => {
+          const { document } = await createDocument(tx, {
+            id,
+            ownerId,
+            title: upload.fields.title ?? upload.filename ?? "Untitled",
+            tags: upload.fields.tags ?? [],
+            file: {
+              storageKey: upload.key,
+              contentType: file.contentType,
+              sizeBytes: file.size,
+              sha256: file.sha256,
+              filename: upload.filename,
+            },
+          });
+          await removeUploadIntent(tx, { storageKey: upload.key });
+          return document;
+        }),
+      ),
     );
     await announceVersion(c, id, 1);
     await searchChanged(c, id);
@@ -663,36 +725,41 @@ export const documentsRouter = createRouter()
     const { id } = c.req.valid("param");
     // Checked before any byte is stored, and again under the lock when the version is recorded
     // (a change meanwhile fails it there, and the stored object is removed).
-    requireWritePreconditions(c, await documentValidators(await writable(c, id)));
-    const upload = await takeUpload(c, id);
+    const before = await writable(c, id);
+    requireWritePreconditions(c, await documentValidators(before));
+    // Counted against the document's owner, whoever uploads.
+    const upload = await takeUpload(c, id, { id: before.ownerId, newDocument: false });
     const { file } = upload;
+    const need = { documents: 0, versions: 1, bytes: file.size };
     const document = await recordOrUndo(c, upload.key, () =>
-      asActor(db(c), actorOf(c), async (tx) => {
-        await lockedForWrite(c, tx, id);
-        const added = await addVersion(tx, {
-          documentId: id,
-          createdBy: c.get("auth").userId,
-          file: {
-            storageKey: upload.key,
-            contentType: file.contentType,
-            sizeBytes: file.size,
-            sha256: file.sha256,
-            filename: upload.filename,
-          },
-        });
-        if (!added) throw notFound(id);
-        await removeUploadIntent(tx, { storageKey: upload.key });
-        const renamed =
-          upload.fields.title !== undefined || upload.fields.tags !== undefined
-            ? await updateDocument(tx, {
-                id,
-                viewer: viewerOf(c),
-                title: upload.fields.title,
-                tags: upload.fields.tags,
-              })
-            : undefined;
-        return renamed ?? added.document;
-      }),
+      withinQuota(c, before.ownerId, need, () =>
+        asActor(db(c), actorOf(c), async (tx) => {
+          await lockedForWrite(c, tx, id);
+          const added = await addVersion(tx, {
+            documentId: id,
+            createdBy: c.get("auth").userId,
+            file: {
+              storageKey: upload.key,
+              contentType: file.contentType,
+              sizeBytes: file.size,
+              sha256: file.sha256,
+              filename: upload.filename,
+            },
+          });
+          if (!added) throw notFound(id);
+          await removeUploadIntent(tx, { storageKey: upload.key });
+          const renamed =
+            upload.fields.title !== undefined || upload.fields.tags !== undefined
+              ? await updateDocument(tx, {
+                  id,
+                  viewer: viewerOf(c),
+                  title: upload.fields.title,
+                  tags: upload.fields.tags,
+                })
+              : undefined;
+          return renamed ?? added.document;
+        }),
+      ),
     );
     await announceVersion(c, id, document.currentVersion);
     await searchChanged(c, id);
@@ -709,33 +776,50 @@ export const documentsRouter = createRouter()
   })
   .openapi(restore, async (c) => {
     const { id, version } = c.req.valid("param");
-    await writable(c, id);
-    const document = await asActor(db(c), actorOf(c), async (tx) => {
-      const current = await lockDocument(tx, { id, viewer: viewerOf(c) });
-      if (!current) throw notFound(id);
-      const old = await getVersion(tx, { documentId: id, version });
-      if (!old) throw new ApiError("not_found", { detail: `No version ${version} of ${id}.` });
-      if (old.status === "quarantined")
-        throw new ApiError("conflict", { detail: "A quarantined version cannot be restored." });
-      // After the checks above: a request that fails for another reason ignores its
-      // preconditions (RFC 9110 §13.2.1).
-      requireWritePreconditions(c, await documentValidators(current));
-      const added = await addVersion(tx, {
-        documentId: id,
-        createdBy: c.get("auth").userId,
-        restoredFrom: version,
-        file: {
-          storageKey: old.storageKey,
-          contentType: old.contentType,
-          sizeBytes: old.sizeBytes,
-          sha256: old.sha256,
-          filename: old.filename,
-        },
-      });
-      if (!added) throw notFound(id);
-      return added.document;
-    });
-    await announceVersion(c, id, document.currentVersion);
+    const before = await writable(c, id);
+    const viewer = viewerOf(c);
+    // As the system, because copying the old version's text is staff-only; the access rule of
+    // `writable` is applied again on the locked row, in this transaction.
+    const restored = await withinQuota(c, before.ownerId, { documents: 0, versions: 1, bytes: 0 }, () =>
+      asActor(db(c), SYSTEM, async (tx) => {
+        const current = await lockDocument(tx, { id, viewer });
+        if (!current) throw notFound(id);
+        if ((await accessOf(tx, { document: current, viewer })) === "read") {
+          throw new ApiError("forbidden", { detail: "This document is shared with you for reading only." });
+        }
+        const old = await getVersion(tx, { documentId: id, version });
+        if (!old) throw new ApiError("not_found", { detail: `No version ${version} of ${id}.` });
+        if (old.status === "quarantined")
+          throw new ApiError("conflict", { detail: "A quarantined version cannot be restored." });
+        // After the checks above: a request that fails for another reason ignores its
+        // preconditions (RFC 9110 §13.2.1).
+        requireWritePreconditions(c, await documentValidators(current));
+        // A version processed clean is not processed again (OWASP API4:2023): the object is the
+        // same, so its scan, text and thumbnail are too. Any other (in progress, failed, or not
+        // scanned because scanning was off) goes through the pipeline.
+        const done = old.status === "ready" && old.scanResult === "clean";
+        const added = await addVersion(tx, {
+          documentId: id,
+          createdBy: c.get("auth").userId,
+          restoredFrom: version,
+          file: {
+            storageKey: old.storageKey,
+            contentType: old.contentType,
+            sizeBytes: old.sizeBytes,
+            sha256: old.sha256,
+            filename: old.filename,
+          },
+          processed: done
+            ? { scanResult: "clean", thumbnailKey: old.thumbnailKey, processedAt: old.processedAt }
+            : undefined,
+        });
+        if (!added) throw notFound(id);
+        if (done) await copyContent(tx, { documentId: id, from: version, to: added.version.version });
+        return { document: added.document, done };
+      }),
+    );
+    const { document } = restored;
+    if (!restored.done) await announceVersion(c, id, document.currentVersion);
     await searchChanged(c, id);
     const response = await documentBody(document);
     return c.json(response.body, 201, response.headers);
@@ -851,22 +935,19 @@ export const documentsRouter = createRouter()
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const document = await ownedByCaller(c, id);
-    const target = await asActor(db(c), SYSTEM, (tx) => findUserByLogin(tx, { login: body.user }));
-    const invalidUser = (message: string) =>
-      new ApiError("validation_failed", {
-        detail: `body /user: ${message}`,
-        errors: [{ in: "body", pointer: "/user", message }],
-      });
-    if (target?.status !== "active") throw invalidUser("no such user");
-    if (target.id === document.ownerId) throw invalidUser("the owner already has access");
+    const found = await asActor(db(c), SYSTEM, (tx) => findUserByLogin(tx, { login: body.user }));
+    // Whether the login names an active account other than the owner is never told (ASVS V2.2,
+    // enumeration): every path below takes the same steps and gives the same answer.
+    const target = found?.status === "active" && found.id !== document.ownerId ? found : undefined;
     await asActor(db(c), actorOf(c), async (tx) => {
       await lockShares(tx, { documentId: id });
       requireWritePreconditions(c, await validatorsOf({ data: await sharesOf(c, id) }));
-      await putShare(tx, { documentId: id, userId: target.id, access: body.access, grantedBy: c.get("auth").userId });
+      if (target) {
+        await putShare(tx, { documentId: id, userId: target.id, access: body.access, grantedBy: c.get("auth").userId });
+      }
     });
-    await searchChanged(c, id, [target.id]);
-    const now = { data: await sharesOf(c, id) };
-    return c.json(now, 200, validatorHeaders(await validatorsOf(now)));
+    if (target) await searchChanged(c, id, [target.id]);
+    return c.json({ user: body.user, access: body.access }, 200);
   })
   .openapi(unshare, async (c) => {
     const { id, userId } = c.req.valid("param");

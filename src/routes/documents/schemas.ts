@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import { DOCUMENT_STATUSES, SCAN_RESULTS, SHARE_ACCESS } from "../../db/schema/documents.ts";
-import { ALLOWED_TYPES } from "../../documents/content-types.ts";
+import { ALLOWED_TYPE_NAMES } from "../../documents/content-types.ts";
 import { instant, int4, NON_BLANK_TEXT_PATTERN, nonBlankText, text } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
@@ -174,14 +174,21 @@ export const ContentQuery = VersionQuery.extend({
 
 export const ShareRequestSchema = z
   .strictObject({
-    user: nonBlankText()
-      .trim()
-      .min(1)
-      .max(255)
-      .openapi({ description: "The email or username to share with; nobody by that name is a 400." }),
+    user: nonBlankText().trim().min(1).max(255).openapi({
+      description:
+        "The email address or username to share with. Whether it names an account is not disclosed: the answer is the same either way.",
+    }),
     access: z.enum(SHARE_ACCESS),
   })
   .openapi("ShareRequest");
+
+/** The answer to a share request: only what was asked, identical for known and unknown logins. */
+export const ShareAcceptedSchema = z
+  .object({
+    user: z.string().openapi({ description: "The email address or username as sent (trimmed)." }),
+    access: z.enum(SHARE_ACCESS),
+  })
+  .openapi("ShareAccepted");
 
 export const UploadBodyDocumentation = {
   type: "object" as const,
@@ -191,7 +198,7 @@ export const UploadBodyDocumentation = {
       type: "string" as const,
       format: "binary",
       minLength: 1,
-      description: `Not empty. One of: ${Object.keys(ALLOWED_TYPES).join(", ")}.`,
+      description: `Not empty. One of: ${ALLOWED_TYPE_NAMES.join(", ")}.`,
     },
     title: {
       type: "string" as const,

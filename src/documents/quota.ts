@@ -1,0 +1,59 @@
+import type { StorageUsage } from "../db/queries/documents.ts";
+import { ApiError } from "../pkg/errors/api-error.ts";
+
+/** Per-user limits on what the documents a user owns may hold (OWASP API4:2023). */
+export interface StorageQuota {
+  /** Bytes of distinct stored objects across the user's documents. */
+  bytes: number;
+  /** Documents not deleted. */
+  documents: number;
+  /** Versions across those documents (each upload, new version or restore adds one). */
+  versions: number;
+}
+
+export type QuotaName = keyof StorageQuota;
+
+/** What a change adds to its owner's usage: an upload adds bytes, a restore a version only. */
+export type QuotaNeed = StorageQuota;
+
+/**
+ * Whether quotas bind this owner: admins are exempt (they have no quota; the system never owns
+ * documents), every other role is limited.
+ */
+export function quotaApplies(usage: StorageUsage): boolean {
+  return usage.role !== "admin";
+}
+
+/**
+ * The 403 `quota_exceeded` problem for one quota, with its figures as extension members (RFC 9457
+ * §3.2): `quota` (`bytes`, `documents` or `versions`), `limit`, `used` and `requested`, in bytes
+ * for `bytes` and in counts otherwise.
+ */
+export function quotaExceeded(quota: QuotaName, figures: { limit: number; used: number; requested: number }) {
+  const unit = quota === "bytes" ? " bytes" : ` ${quota}`;
+  return new ApiError("quota_exceeded", {
+    detail: `This would exceed the owner's ${quota} quota: ${figures.used}${unit} used, ${figures.requested}${unit} more requested, the limit is ${figures.limit}${unit}.`,
+    extensions: { quota, ...figures },
+  });
+}
+
+/**
+ * Throws `quota_exceeded` for the first quota that `need` added to `usage` would pass (documents,
+ * then versions, then bytes); nothing for an exempt owner.
+ */
+export function requireQuota(usage: StorageUsage, quota: StorageQuota, need: QuotaNeed): void {
+  if (!quotaApplies(usage)) return;
+  for (const name of ["documents", "versions", "bytes"] as const) {
+    if (need[name] > 0 && usage[name] + need[name] > quota[name]) {
+      throw quotaExceeded(name, { limit: quota[name], used: usage[name], requested: need[name] });
+    }
+  }
+}
+
+/**
+ * Bytes an upload may still stream for this owner before it certainly passes the bytes quota
+ * (unbounded for an exempt owner): the upload stops there with `quota_exceeded`.
+ */
+export function bytesLeft(usage: StorageUsage, quota: StorageQuota): number {
+  return quotaApplies(usage) ? Math.max(0, quota.bytes - usage.bytes) : Number.POSITIVE_INFINITY;
+}
