@@ -19,14 +19,23 @@ export const MAX_RECEIVER_ANSWER_BYTES = 4096;
  * How one signed POST to a receiver went:
  * - `refused`: the URL may not be sent to (now): a permanent failure, nothing was sent;
  * - `unresolved`: the resolver could not tell where the name leads: try again later;
- * - `unreachable`: no answer (connection failed, past the deadline): try again later;
+ * - `unreachable`: no answer (connection failed, past the deadline): try again later. Its `reason`
+ *   is ours, the same for every failure of a kind (the runtime's error text, which tells a refused
+ *   connection from a silent one, would make the sender a port scanner); `cause` is for the log;
  * - `answered`: its status, and its body if it fits in `MAX_RECEIVER_ANSWER_BYTES` (else undefined).
  */
 export type ReceiverResult =
   | { kind: "refused"; reason: string }
   | { kind: "unresolved"; reason: string }
-  | { kind: "unreachable"; reason: string }
+  | { kind: "unreachable"; reason: string; cause: unknown }
   | { kind: "answered"; status: number; body: string | undefined };
+
+function unreachable(cause: unknown, signal: AbortSignal, timeoutMs: number): ReceiverResult {
+  const reason = signal.aborted
+    ? `the endpoint did not answer within ${timeoutMs} ms`
+    : "the endpoint could not be reached";
+  return { kind: "unreachable", reason, cause };
+}
 
 /**
  * POSTs `body` (JSON) to the receiver at `url`, signed per Standard Webhooks with `secret` as
@@ -65,7 +74,7 @@ export async function postToReceiver(
       signal,
     });
   } catch (cause) {
-    return { kind: "unreachable", reason: cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause) };
+    return unreachable(cause, signal, options.timeoutMs);
   }
   if (!message.readBody) {
     await response.body?.cancel();
@@ -79,6 +88,6 @@ export async function postToReceiver(
     };
   } catch (cause) {
     if (cause instanceof BodyTooLargeError) return { kind: "answered", status: response.status, body: undefined };
-    return { kind: "unreachable", reason: cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause) };
+    return unreachable(cause, signal, options.timeoutMs);
   }
 }

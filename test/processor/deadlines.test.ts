@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
-import { createWebhook } from "../../src/db/queries/notifications.ts";
+import { createWebhook, markWebhookVerified } from "../../src/db/queries/notifications.ts";
 import { webhookDeliveries } from "../../src/db/schema/notifications.ts";
 import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "../../src/notifications/webhook-signature.ts";
 import { loadProcessorConfig } from "../../src/pkg/config/config.ts";
@@ -161,9 +161,17 @@ describe("webhook deliveries", () => {
     // stack/control.ts: /stall/… never answers.
     const url = `${env.CONTROL_URL}/stall/hook-${crypto.randomUUID().slice(0, 8)}`;
     const box = await createSecretBox(config.encryptionKey, WEBHOOK_SECRET_PURPOSE);
-    const webhook = await asSystem(async (tx) =>
-      createWebhook(tx, { userId, url, secretCiphertext: await box.seal(generateWebhookSecret()), events: [] }),
-    );
+    const webhook = await asSystem(async (tx) => {
+      const created = await createWebhook(tx, {
+        userId,
+        url,
+        secretCiphertext: await box.seal(generateWebhookSecret()),
+        events: [],
+      });
+      // Only endpoints that echoed the verification challenge get deliveries.
+      await markWebhookVerified(tx, { userId, id: created.id, url });
+      return created;
+    });
     const deliveryId = await pendingDelivery(userId, webhook.id);
     const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
     const { ids, result, elapsedMs } = await timed(() =>
@@ -177,6 +185,6 @@ describe("webhook deliveries", () => {
       tx.select().from(webhookDeliveries).where(eq(webhookDeliveries.id, deliveryId)),
     );
     expect(delivery).toMatchObject({ status: "pending", attempts: 1, responseStatus: null });
-    expect(delivery?.lastError).toContain("TimeoutError");
+    expect(delivery?.lastError).toBe(`the endpoint did not answer within ${DEADLINE_MS} ms`);
   });
 });

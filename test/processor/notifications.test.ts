@@ -274,6 +274,22 @@ describe("the Notification Service", () => {
     expect((await deliveriesOf(webhook.id))[0]).toMatchObject({ status: "delivered", responseStatus: 200 });
   });
 
+  it("records an unreachable endpoint in its own words, not the runtime's (no port-scanning oracle)", async () => {
+    const userId = await newUser();
+    // Port 1 on the loopback: nothing listens there, so the connection is refused.
+    const { webhook } = await registerWebhook(userId, "http://127.0.0.1:1/hook");
+    const deliveryId = await pendingDelivery(userId, webhook.id);
+    const message = buildEvent(WebhookDeliverySchema, { type: "webhook.deliver", requestId: "r", deliveryId });
+    const { ids, result } = await deliver("notifications", [message]);
+    expect(result.retryMessages).toEqual([{ msgId: ids[0] }]);
+    expect((await deliveriesOf(webhook.id))[0]).toMatchObject({
+      status: "pending",
+      attempts: 1,
+      responseStatus: null,
+      lastError: "the endpoint could not be reached",
+    });
+  });
+
   describe("outside the local stack's allowance (the rules production has)", () => {
     // WEBHOOK_ALLOW_LOCAL_RECEIVERS off, and the test stack's DNS-over-HTTPS resolver.
     const strict = {

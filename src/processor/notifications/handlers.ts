@@ -98,6 +98,9 @@ async function deliver(event: WebhookDelivery, services: ProcessorServices): Pro
     { id: delivery.id, secret, body, readBody: false },
     receiverOptions(services),
   );
+  if (sent.kind === "unreachable") {
+    services.logger.warn("webhook endpoint unreachable", { deliveryId: delivery.id, error: sent.cause });
+  }
   if (sent.kind === "refused") {
     await system(services, (tx) => failDelivery(tx, { id: delivery.id, reason: sent.reason }));
     return { outcome: "done", note: `not sent: ${sent.reason}` };

@@ -78,7 +78,7 @@ function checkUrl(c: Context<AppEnv>, url: string): void {
  * receiver's own text is never passed on (OWASP API10).
  */
 function challengeFailure(result: ReceiverResult, challenge: string): string | undefined {
-  if (result.kind !== "answered") return `the endpoint could not be reached (${result.kind})`;
+  if (result.kind !== "answered") return result.reason;
   if (result.status >= 300 && result.status < 400) {
     return `the endpoint answered ${result.status}; redirects are not followed`;
   }
