@@ -20,6 +20,47 @@ export class ImageTooLargeError extends Error {
   }
 }
 
+/** Markdown larger than this is not rendered on request (the source and the page are held whole). */
+export const MAX_MARKDOWN_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Conversions (an image's original, its decoded pixels and the encoded result) running at once in
+ * one isolate: each may hold ~24 MB + 48 MB + its output, and an isolate has 128 MB. Beyond it a
+ * request waits up to `DECODE_WAIT_MS`, then `DecodersBusyError` (OWASP API4:2023).
+ */
+export const MAX_CONCURRENT_DECODES = 1;
+/** How long a conversion waits for a free slot before giving up. */
+export const DECODE_WAIT_MS = 2_000;
+const DECODE_POLL_MS = 20;
+let decodesRunning = 0;
+
+/** Every conversion slot of this isolate stayed taken for as long as a request may wait. */
+export class DecodersBusyError extends Error {
+  constructor() {
+    super("every image conversion slot of this instance is busy");
+    this.name = "DecodersBusyError";
+  }
+}
+
+/**
+ * Runs `work` in one of the isolate's `MAX_CONCURRENT_DECODES` conversion slots, waiting up to
+ * `waitMs` for one (polling: a promise resolved by another request's work would cross request
+ * contexts in workerd). Throws `DecodersBusyError` when none came free in time.
+ */
+export async function withDecodeSlot<T>(work: () => Promise<T>, waitMs = DECODE_WAIT_MS): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  while (decodesRunning >= MAX_CONCURRENT_DECODES) {
+    if (Date.now() >= deadline) throw new DecodersBusyError();
+    await new Promise((resolve) => setTimeout(resolve, DECODE_POLL_MS));
+  }
+  decodesRunning += 1;
+  try {
+    return await work();
+  } finally {
+    decodesRunning -= 1;
+  }
+}
+
 /** Thrown for bytes that are not a readable image. */
 export class ImageDecodeError extends Error {
   constructor(cause: unknown) {

@@ -309,17 +309,44 @@ export async function softDeleteDocument(
   return objectsOf(tx, params.id);
 }
 
+/** Formats an image version is converted to on request; each rendition is stored once. */
+export const RENDITION_FORMATS = ["webp", "png"] as const;
+export type RenditionFormat = (typeof RENDITION_FORMATS)[number];
+
+/**
+ * Where the rendition of an image in `format` is kept, in the thumbnails bucket: named by the
+ * content's SHA-256, so versions with the same bytes (a restore) share it.
+ */
+export function renditionKey(documentId: string, sha256: string, format: RenditionFormat): string {
+  return `documents/${documentId}/renditions/${sha256}.${format}`;
+}
+
+/**
+ * The objects of a document: every version's content, and in the thumbnails bucket every
+ * thumbnail and every rendition an image version may have (whether made or not: deleting a key
+ * that is not there is no error).
+ */
 export async function objectsOf(
   tx: Transaction,
   documentId: string,
 ): Promise<{ objects: string[]; thumbnails: string[] }> {
   const versions = await tx
-    .select({ key: documentVersions.storageKey, thumbnail: documentVersions.thumbnailKey })
+    .select({
+      key: documentVersions.storageKey,
+      thumbnail: documentVersions.thumbnailKey,
+      contentType: documentVersions.contentType,
+      sha256: documentVersions.sha256,
+    })
     .from(documentVersions)
     .where(eq(documentVersions.documentId, documentId));
+  const renditions = versions.flatMap((v) =>
+    v.contentType.startsWith("image/")
+      ? RENDITION_FORMATS.map((format) => renditionKey(documentId, v.sha256, format))
+      : [],
+  );
   return {
     objects: versions.map((v) => v.key),
-    thumbnails: versions.flatMap((v) => (v.thumbnail ? [v.thumbnail] : [])),
+    thumbnails: [...new Set([...versions.flatMap((v) => (v.thumbnail ? [v.thumbnail] : [])), ...renditions])],
   };
 }
 

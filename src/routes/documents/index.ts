@@ -20,7 +20,9 @@ import {
   lockShares,
   lockStorageUsage,
   putShare,
+  type RenditionFormat,
   removeUploadIntent,
+  renditionKey,
   resetVersion,
   type StorageUsage,
   softDeleteDocument,
@@ -31,12 +33,15 @@ import { findUserByLogin } from "../../db/queries/users.ts";
 import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import {
   convertImage,
+  DecodersBusyError,
   ImageDecodeError,
   ImageTooLargeError,
   MARKDOWN_PAGE_POLICY,
   MARKDOWN_RENDERING,
   MAX_IMAGE_BYTES,
+  MAX_MARKDOWN_BYTES,
   markdownToHtml,
+  withDecodeSlot,
 } from "../../documents/convert.ts";
 import {
   contentDisposition,
@@ -1018,9 +1023,10 @@ async function converted(
     throw unavailable();
   // The request has no body: a limit of the conversion is no 413 (RFC 9110 §15.5.14) but content
   // that cannot be processed as asked (§15.5.21).
-  if (version.sizeBytes > MAX_IMAGE_BYTES) {
+  const maxBytes = format === "html" ? MAX_MARKDOWN_BYTES : MAX_IMAGE_BYTES;
+  if (version.sizeBytes > maxBytes) {
     throw new ApiError("unprocessable_content", {
-      detail: `Conversion handles files up to ${MAX_IMAGE_BYTES} bytes; this one has ${version.sizeBytes}.`,
+      detail: `Conversion to ${format} handles files up to ${maxBytes} bytes; this one has ${version.sizeBytes}.`,
     });
   }
   const { title } = document;
@@ -1037,36 +1043,73 @@ async function converted(
   if (notModified) return notModified;
   const common = { ...cacheHeaders, ETag: validators.etag, "Last-Modified": httpDate(lastModified) };
 
+  const base = name.replace(/\.[^.]+$/, "");
+  if (format !== "html") {
+    const type = format === "webp" ? "image/webp" : "image/png";
+    const image = await rendition(c, document.id, version, format);
+    const body = image.body instanceof Uint8Array ? image.body : withLength(image.body, image.size);
+    return c.body(body, 200, {
+      ...common,
+      "Content-Length": String(image.size),
+      "Content-Type": type,
+      "Content-Disposition": contentDisposition(`${base}.${format}`, type, disposition),
+    });
+  }
   const object = await c.get("services").storage.get(version.storageKey);
   if (!object) throw new ApiError("service_unavailable", { detail: "The stored content is missing." });
   const bytes = new Uint8Array(await new Response(object.body).arrayBuffer());
-  const base = name.replace(/\.[^.]+$/, "");
-  if (format === "html") {
-    // As bytes, so that the length is known and sent (a string body goes out without it).
-    const html = await markdownToHtml(new TextDecoder().decode(bytes), title);
-    const page = new Uint8Array(new TextEncoder().encode(html));
-    return c.body(page, 200, {
-      ...common,
-      "Content-Length": String(page.byteLength),
-      "Content-Type": servedContentType("text/html"),
-      "Content-Disposition": contentDisposition(`${base}.html`, "text/html", disposition),
-      "Content-Security-Policy": MARKDOWN_PAGE_POLICY,
-    });
-  }
-  const type = format === "webp" ? "image/webp" : "image/png";
-  let image: Uint8Array<ArrayBuffer>;
+  // As bytes, so that the length is known and sent (a string body goes out without it).
+  const html = await markdownToHtml(new TextDecoder().decode(bytes), title);
+  const page = new Uint8Array(new TextEncoder().encode(html));
+  return c.body(page, 200, {
+    ...common,
+    "Content-Length": String(page.byteLength),
+    "Content-Type": servedContentType("text/html"),
+    "Content-Disposition": contentDisposition(`${base}.html`, "text/html", disposition),
+    "Content-Security-Policy": MARKDOWN_PAGE_POLICY,
+  });
+}
+
+/**
+ * An image version's rendition in `format`, from the thumbnails bucket; made and stored there on
+ * the first request, in one of the isolate's conversion slots, so an image is decoded once per
+ * format rather than on every request (OWASP API4:2023). 503 when every slot stays busy; 422 when
+ * the image is too large to decode or not an image.
+ */
+async function rendition(
+  c: Context<AppEnv>,
+  documentId: string,
+  version: DocumentVersion,
+  format: RenditionFormat,
+): Promise<{ body: ReadableStream<Uint8Array> | Uint8Array<ArrayBuffer>; size: number }> {
+  const { storage, thumbnails } = c.get("services");
+  const key = renditionKey(documentId, version.sha256, format);
+  const stored = await thumbnails.get(key);
+  if (stored) return stored;
+  let made: Uint8Array<ArrayBuffer>;
   try {
-    image = convertImage(bytes, format);
+    made = await withDecodeSlot(async () => {
+      // Another request may have made it while this one waited for the slot.
+      const meanwhile = await thumbnails.get(key);
+      if (meanwhile) return new Uint8Array(await new Response(meanwhile.body).arrayBuffer());
+      const object = await storage.get(version.storageKey);
+      if (!object) throw new ApiError("service_unavailable", { detail: "The stored content is missing." });
+      const bytes = new Uint8Array(await new Response(object.body).arrayBuffer());
+      const image = convertImage(bytes, format);
+      await thumbnails.put(key, image, { contentLength: image.byteLength, contentType: `image/${format}` });
+      return image;
+    });
   } catch (error) {
-    if (error instanceof ImageTooLargeError)
+    if (error instanceof DecodersBusyError) {
+      throw new ApiError("service_unavailable", {
+        detail: "Image conversion is busy; try again shortly.",
+        headers: { "Retry-After": "1" },
+      });
+    }
+    if (error instanceof ImageTooLargeError || error instanceof ImageDecodeError) {
       throw new ApiError("unprocessable_content", { detail: `${error.message}.` });
-    if (error instanceof ImageDecodeError) throw new ApiError("unprocessable_content", { detail: `${error.message}.` });
+    }
     throw error;
   }
-  return c.body(image, 200, {
-    ...common,
-    "Content-Length": String(image.byteLength),
-    "Content-Type": type,
-    "Content-Disposition": contentDisposition(`${base}.${format}`, type, disposition),
-  });
+  return { body: made, size: made.byteLength };
 }
