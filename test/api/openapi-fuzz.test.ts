@@ -2,7 +2,7 @@ import { Validator, type Schema as ValidatorSchema } from "@cfworker/json-schema
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { login, randomIp, register, signedIn, signedInAdmin } from "../auth-helpers.ts";
-import { api } from "../helpers.ts";
+import { api, testEnv } from "../helpers.ts";
 
 /**
  * Property-based requests generated from the worker's own `/openapi.json`: for every operation,
@@ -705,7 +705,8 @@ async function setUp(): Promise<Fixtures> {
   const hook = await api("/webhooks", {
     method: "POST",
     headers: { ...user.auth, "content-type": "application/json" },
-    body: JSON.stringify({ url: "https://example.com/hooks/fuzz" }),
+    // The test stack's receiver: POST /webhooks/{id}/verify sends it a request, never the Internet.
+    body: JSON.stringify({ url: `${testEnv.CONTROL_URL}/hooks/fuzz` }),
   });
   const webhook = hook.status === 201 ? [((await hook.json()) as { id: string }).id] : [];
   return {
