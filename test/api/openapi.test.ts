@@ -60,7 +60,7 @@ describe("OpenAPI document", () => {
     expect(upload.parameters.map((p) => `${p.in}:${p.name}`).sort()).toEqual(["query:tags", "query:title"]);
     expect(Object.keys(upload.requestBody.content).sort()).toEqual(["*/*", "multipart/form-data"]);
     expect(upload.requestBody.content["multipart/form-data"]?.schema.required).toEqual(["file"]);
-    expect(Object.keys(upload.responses).sort()).toEqual(["201", "400", "401", "413", "415", "429", "503"]);
+    expect(Object.keys(upload.responses).sort()).toEqual(["201", "400", "401", "403", "413", "415", "429", "503"]);
   });
 });
 
