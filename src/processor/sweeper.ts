@@ -98,8 +98,8 @@ export async function sweep(
   );
   const minutes = Math.round(policy.stuckAfterMs / 60_000);
   for (const version of stuck) {
-    const reason = `processing did not finish: stuck ${version.status} for over ${minutes} minutes`;
-    if (await failStuck(services, { documentId: version.documentId, version: version.version, reason }))
+    const detail = `processing did not finish: stuck ${version.status} for over ${minutes} minutes`;
+    if (await failStuck(services, { documentId: version.documentId, version: version.version, detail }))
       report.failed += 1;
   }
 

@@ -48,7 +48,12 @@ describe("state first, then what announces it", () => {
       await eventually(someoneWaits);
       await tx
         .update(documentVersions)
-        .set({ status: "failed", failureReason: "processing did not finish: stuck", updatedAt: sql`now()` })
+        .set({
+          status: "failed",
+          failureReason: "processing_failed",
+          failureDetail: "processing did not finish: stuck",
+          updatedAt: sql`now()`,
+        })
         .where(and(eq(documentVersions.documentId, doc.documentId), eq(documentVersions.version, 1)));
       // Wrapped: an async function returning the promise itself would wait for it, holding the lock.
       return { pipeline };

@@ -78,7 +78,7 @@ describe("the document pipeline", () => {
     const version = await versionOf(doc.documentId);
     expect(version?.status).toBe("scanning");
     expect(version?.scanResult).toBeNull();
-    expect(version?.failureReason).toContain("clamd");
+    expect(version?.failureDetail).toContain("clamd");
   });
 
   it("retries soon when S3 is frozen", async () => {
@@ -96,7 +96,7 @@ describe("the document pipeline", () => {
     );
     expect(elapsedMs).toBeLessThan(FREEZE_MS);
     expect(result.retryMessages).toEqual([{ msgId: ids[0] }]);
-    expect((await versionOf(doc.documentId))?.failureReason).toContain("storage");
+    expect((await versionOf(doc.documentId))?.failureDetail).toContain("storage");
   });
 });
 

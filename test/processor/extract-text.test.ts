@@ -1,15 +1,60 @@
 import { strToU8, zipSync } from "fflate";
 import { describe, expect, it } from "vitest";
 import {
+  DEFAULT_EXTRACTION_BOUNDS,
   decodeEntities,
   docxToText,
+  type ExtractionBounds,
   ExtractionError,
   extractText,
   htmlToText,
   MAX_INDEXED_CHARS,
   MAX_TEXT_SOURCE_BYTES,
+  pdfToText,
 } from "../../src/documents/extract-text.ts";
-import { docx, pdf } from "../fixtures/files.ts";
+import { docx, flatePdf, pdf } from "../fixtures/files.ts";
+
+const W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
+const documentXml = (body: string) =>
+  zipSync({ "word/document.xml": strToU8(`<w:document xmlns:w="${W_NS}"><w:body>${body}</w:body></w:document>`) });
+
+/**
+ * Milliseconds `work` takes. Workers move the clock only across I/O, so a timer is awaited on
+ * either side of it.
+ */
+async function timed(work: () => Promise<unknown>): Promise<number> {
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+  await tick();
+  const started = Date.now();
+  await work();
+  await tick();
+  return Date.now() - started;
+}
+
+/**
+ * Whether `work(n)` grows about linearly: 8 times the input may cost at most 20 times the time
+ * (a quadratic cost would be 64 times). Ratios, never an absolute wall-clock threshold; the small
+ * run's time is floored at 5 ms so that timer granularity cannot fake a large ratio.
+ */
+async function expectLinear(work: (n: number) => Promise<unknown>, n: number): Promise<void> {
+  await work(n); // warm-up
+  // The best of three small runs, so that one slow run cannot hide a large ratio.
+  const small = Math.max(
+    Math.min(await timed(() => work(n)), await timed(() => work(n)), await timed(() => work(n))),
+    5,
+  );
+  const large = await timed(() => work(8 * n));
+  expect(large / small).toBeLessThan(20);
+}
+
+const rejectsWith = async (work: Promise<unknown>, reason: string, detail: RegExp) => {
+  const error = await work.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(ExtractionError);
+  expect(error).toMatchObject({ reason, message: expect.stringMatching(detail) });
+};
 
 const stream = (bytes: Uint8Array | string) => async () => new Response(bytes).body as ReadableStream<Uint8Array>;
 const extract = (type: string, bytes: Uint8Array | string) => {
@@ -44,7 +89,7 @@ describe("extractText", () => {
   });
 
   it("reads DOCX paragraphs, decoding entities", async () => {
-    expect(docxToText(docx(["A & B", "<tag> é"]))).toBe("A & B\n<tag> é\n");
+    expect(await docxToText(docx(["A & B", "<tag> é"]))).toEqual({ text: "A & B\n<tag> é\n", truncated: false });
     const result = await extract(
       "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
       docx(["one", "two"]),
@@ -52,13 +97,80 @@ describe("extractText", () => {
     expect(result.text).toBe("one\ntwo");
   });
 
-  it("refuses a DOCX that is not one, and a zip bomb", async () => {
-    expect(() => docxToText(new Uint8Array([0x50, 0x4b, 3, 4, 1, 2, 3]))).toThrow(ExtractionError);
-    expect(() => docxToText(zipSync({ "other.xml": new Uint8Array(10) }))).toThrow(/no word\/document.xml/);
-    // 80 MB of zeros compress to a few kilobytes.
-    const bomb = zipSync({ "word/document.xml": new Uint8Array(80 * 1024 * 1024) }, { level: 9 });
+  it("refuses a DOCX that is not one (unsupported_content), and a zip bomb (file_too_complex)", async () => {
+    await rejectsWith(docxToText(new Uint8Array([0x50, 0x4b, 3, 4, 1, 2, 3])), "unsupported_content", /DOCX/);
+    await rejectsWith(
+      docxToText(zipSync({ "other.xml": new Uint8Array(10) })),
+      "unsupported_content",
+      /no word\/document.xml/,
+    );
+    // A text part that is not XML at all is refused at its first errors, not parsed to the end.
+    const zeros = zipSync({ "word/document.xml": new Uint8Array(8 * 1024 * 1024) }, { level: 9 });
+    await rejectsWith(docxToText(zeros), "unsupported_content", /not XML/);
+    // 80 MB of white space compress to a few kilobytes.
+    const bomb = zipSync({ "word/document.xml": new Uint8Array(80 * 1024 * 1024).fill(0x20) }, { level: 9 });
     expect(bomb.byteLength).toBeLessThan(200_000);
-    expect(() => docxToText(bomb)).toThrow(/implausibly large/);
+    await rejectsWith(docxToText(bomb), "file_too_complex", /inflates beyond/);
+  });
+
+  it("counts what a DOCX part really inflates to, not what its zip header claims", async () => {
+    const bomb = zipSync({ "word/document.xml": new Uint8Array(40 * 1024 * 1024).fill(0x20) }, { level: 9 });
+    // The local header's uncompressed size (offset 22) and the central directory's (offset 24
+    // after its signature) are set to 1 KiB: a reader trusting them sees a small part.
+    const view = new DataView(bomb.buffer, bomb.byteOffset, bomb.byteLength);
+    view.setUint32(22, 1024, true);
+    for (let at = bomb.length - 22; at >= 0; at -= 1) {
+      if (view.getUint32(at, true) === 0x02014b50) {
+        view.setUint32(at + 24, 1024, true);
+        break;
+      }
+    }
+    await rejectsWith(docxToText(bomb), "file_too_complex", /inflates beyond/);
+  });
+
+  it("reads DOCX text in time linear in its size (no backtracking over unclosed tags)", async () => {
+    // `<w:t ` never closed: a regular expression that looks for the tag's end from each opening
+    // took time growing with the square of their number (10 KB 10 ms, 80 KB 640 ms).
+    const unclosed = (n: number) => documentXml(`<w:p><w:r>${"<w:t ".repeat(n)}</w:r></w:p>`);
+    await expectLinear((n) => docxToText(unclosed(n)).catch(() => undefined), 8_000);
+    const texts = (n: number) => documentXml(`<w:p><w:r>${"<w:t>ab</w:t><w:tab/>".repeat(n)}</w:r></w:p>`);
+    await expectLinear((n) => docxToText(texts(n)), 8_000);
+    expect((await docxToText(texts(2))).text).toBe("ab\tab\t\n");
+  });
+
+  it("stops reading a DOCX once it has all the text the index keeps", async () => {
+    const long = documentXml(`<w:p><w:r><w:t>${"word ".repeat(MAX_INDEXED_CHARS / 2)}</w:t></w:r></w:p>`);
+    const result = await docxToText(long);
+    expect(result.truncated).toBe(true);
+    expect(result.text.length).toBeGreaterThan(MAX_INDEXED_CHARS);
+  });
+
+  it("bounds a PDF's pages, inflated streams and time, failing it as file_too_complex", async () => {
+    const bounds = (change: Partial<ExtractionBounds>) => ({ ...DEFAULT_EXTRACTION_BOUNDS, ...change });
+    // pdf.js takes (detaches) the bytes it is given: each call gets its own.
+    const page = () => pdf(["one page of text"]);
+    await rejectsWith(pdfToText(page(), bounds({ maxPages: 0 })), "file_too_complex", /1 pages, more than 0/);
+    expect(await pdfToText(page(), bounds({ maxPages: 1 }))).toContain("one page of text");
+
+    // A content stream of 40 MiB of spaces, Flate-compressed to about 40 KB.
+    const bomb = flatePdf(new Uint8Array(40 * 1024 * 1024).fill(0x20));
+    expect(bomb.byteLength).toBeLessThan(200_000);
+    await rejectsWith(pdfToText(bomb), "file_too_complex", /a PDF stream inflates beyond/);
+    // Streams that are each small enough but together too much.
+    await rejectsWith(
+      pdfToText(flatePdf(new Uint8Array(2 * 1024 * 1024).fill(0x20)), bounds({ maxTotalInflatedBytes: 1024 * 1024 })),
+      "file_too_complex",
+      /inflate beyond 1048576 bytes together/,
+    );
+    const text = new TextEncoder().encode("BT /F1 12 Tf 72 720 Td (compressed text) Tj ET");
+    expect(await pdfToText(flatePdf(text))).toContain("compressed text");
+
+    await rejectsWith(pdfToText(page(), bounds({ maxMilliseconds: -1 })), "file_too_complex", /took longer than/);
+  });
+
+  it("fails a damaged PDF as unsupported_content", async () => {
+    const junk = new TextEncoder().encode("%PDF-1.7\nnot a pdf at all");
+    await rejectsWith(pdfToText(junk), "unsupported_content", /^the PDF could not be read/);
   });
 
   it("keeps the visible text of HTML only", async () => {

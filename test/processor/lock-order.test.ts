@@ -21,13 +21,13 @@ describe("lock order: the document's row before its versions'", () => {
       // ... and then the writer changes the version too.
       await tx
         .update(documentVersions)
-        .set({ failureReason: "reset by the writer" })
+        .set({ failureDetail: "reset by the writer" })
         .where(and(eq(documentVersions.documentId, doc.documentId), eq(documentVersions.version, 1)));
       // Wrapped: returning the promise itself would wait for it while holding the lock.
       return { transition };
     });
     const moved = await running.transition;
     expect(moved?.status).toBe("scanning");
-    expect((await versionOf(doc.documentId))?.failureReason).toBeNull();
+    expect((await versionOf(doc.documentId))?.failureDetail).toBeNull();
   });
 });

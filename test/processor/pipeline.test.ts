@@ -1,8 +1,10 @@
 import { PhotonImage } from "@cf-wasm/photon";
+import { zipSync } from "fflate";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { DOCX } from "../../src/documents/content-types.ts";
 import { buildEvent, SystemPingSchema } from "../../src/pkg/queue/events.ts";
 import { BASE_DELAY_SECONDS } from "../../src/processor/backoff.ts";
-import { corruptPdf, docx, EICAR, gif, jpeg, pdf, png, webp } from "../fixtures/files.ts";
+import { corruptPdf, docx, EICAR, flatePdf, gif, jpeg, pdf, png, webp } from "../fixtures/files.ts";
 import {
   contentOf,
   deliver,
@@ -78,28 +80,59 @@ describe("the document pipeline", () => {
     const doc = await uploadedDocument(EICAR, "text/plain", { title: "totally safe" });
     await deliver("document-events", [uploadedEvent(doc.documentId)]);
     const version = await versionOf(doc.documentId);
-    expect(version).toMatchObject({ status: "quarantined", scanResult: "infected" });
-    expect(version?.failureReason).toMatch(/^malware found: Eicar-Test-Signature/);
+    expect(version).toMatchObject({ status: "quarantined", scanResult: "infected", failureReason: "malware_detected" });
+    // The signature is the operator's detail; the owner sees the code.
+    expect(version?.failureDetail).toMatch(/^malware found: Eicar-Test-Signature/);
+    expect(await documentOf(doc.documentId)).toMatchObject({ failureReason: "malware_detected" });
     expect(await contentOf(doc.documentId)).toBeUndefined();
     const [notification] = await eventually(async () => {
       const rows = await notificationsOf(doc.ownerId);
       return rows.length > 0 ? rows : undefined;
     });
-    expect(notification).toMatchObject({ type: "document.quarantined", title: "“totally safe” was quarantined" });
+    expect(notification).toMatchObject({
+      type: "document.quarantined",
+      title: "“totally safe” was quarantined",
+      body: "Version 1 was quarantined: it contains malware and will not be served.",
+      data: { documentId: doc.documentId, version: 1, reason: "malware_detected" },
+    });
   });
 
-  it("fails a corrupt PDF with the reason", async () => {
+  it("fails a corrupt PDF with a reason code, the parser's message kept for operators", async () => {
     const doc = await uploadedDocument(corruptPdf(), "application/pdf");
     const { result } = await deliver("document-events", [uploadedEvent(doc.documentId)]);
     expect(result.explicitAcks).toHaveLength(1);
     const version = await versionOf(doc.documentId);
-    expect(version).toMatchObject({ status: "failed", scanResult: "clean" });
-    expect(version?.failureReason).toMatch(/^the PDF could not be read: /);
+    expect(version).toMatchObject({ status: "failed", scanResult: "clean", failureReason: "unsupported_content" });
+    expect(version?.failureDetail).toMatch(/^the PDF could not be read: /);
     const [notification] = await eventually(async () => {
       const rows = await notificationsOf(doc.ownerId);
       return rows.length > 0 ? rows : undefined;
     });
-    expect(notification?.type).toBe("document.failed");
+    expect(notification).toMatchObject({
+      type: "document.failed",
+      data: { documentId: doc.documentId, version: 1, reason: "unsupported_content" },
+    });
+    expect(JSON.stringify(notification)).not.toContain("could not be read");
+  });
+
+  it("fails a file past an extraction bound as file_too_complex, acked and never retried", async () => {
+    // A DOCX whose text part inflates to 40 MiB (past the 32 MiB bound) from about 40 KB, and a
+    // PDF whose content stream does the same: pdf.js would hold it whole and end the isolate.
+    const bomb = zipSync({ "word/document.xml": new Uint8Array(40 * 1024 * 1024).fill(0x20) }, { level: 9 });
+    const docxBomb = await uploadedDocument(bomb, DOCX);
+    const pdfBomb = await uploadedDocument(flatePdf(new Uint8Array(40 * 1024 * 1024).fill(0x20)), "application/pdf");
+    const { ids, result } = await deliver("document-events", [
+      uploadedEvent(docxBomb.documentId),
+      uploadedEvent(pdfBomb.documentId),
+    ]);
+    expect(new Set(result.explicitAcks)).toEqual(new Set(ids));
+    expect(result.retryMessages).toEqual([]);
+    for (const doc of [docxBomb, pdfBomb]) {
+      const version = await versionOf(doc.documentId);
+      expect(version).toMatchObject({ status: "failed", failureReason: "file_too_complex" });
+      expect(version?.failureDetail).toMatch(/inflates beyond/);
+      expect(await documentOf(doc.documentId)).toMatchObject({ status: "failed", failureReason: "file_too_complex" });
+    }
   });
 
   it("fails a version whose stored object is missing, or differs from what was uploaded", async () => {
@@ -114,9 +147,11 @@ describe("the document pipeline", () => {
     expect(result.explicitAcks).toHaveLength(2);
     expect(await versionOf(missing.documentId)).toMatchObject({
       status: "failed",
-      failureReason: "the stored object is missing",
+      failureReason: "processing_failed",
+      failureDetail: "the stored object is missing",
     });
-    expect((await versionOf(tampered.documentId))?.failureReason).toMatch(/does not match the upload/);
+    expect(await versionOf(tampered.documentId)).toMatchObject({ failureReason: "processing_failed" });
+    expect((await versionOf(tampered.documentId))?.failureDetail).toMatch(/does not match the upload/);
   });
 
   it("extracts the text of PDF, DOCX, HTML and Markdown", async () => {
@@ -210,22 +245,26 @@ describe("the document pipeline", () => {
       expect(delays.get(ids[0] ?? "")).toBeLessThanOrEqual(full);
     }
     const version = await versionOf(doc.documentId);
-    expect(version).toMatchObject({ status: "scanning", scanResult: null });
-    expect(version?.failureReason).toMatch(/cannot connect to clamd/);
+    // Still in transit: no reason code yet, the transient error kept for operators only.
+    expect(version).toMatchObject({ status: "scanning", scanResult: null, failureReason: null });
+    expect(version?.failureDetail).toMatch(/cannot connect to clamd/);
 
     // Its retries exhausted, the message reaches the dead-letter queue: failed, with the last reason.
     const { result } = await deliver("document-events-dlq", [uploadedEvent(doc.documentId)]);
     expect(result.explicitAcks).toHaveLength(1);
     const failed = await versionOf(doc.documentId);
-    expect(failed?.status).toBe("failed");
-    expect(failed?.failureReason).toMatch(
+    expect(failed).toMatchObject({ status: "failed", failureReason: "processing_failed" });
+    expect(failed?.failureDetail).toMatch(
       /^processing did not succeed within the retry limit: cannot connect to clamd/,
     );
+    expect(await documentOf(doc.documentId)).toMatchObject({ failureReason: "processing_failed" });
     const [notification] = await eventually(async () => {
       const rows = await notificationsOf(doc.ownerId);
       return rows.length > 0 ? rows : undefined;
     });
-    expect(notification?.type).toBe("document.failed");
+    expect(notification).toMatchObject({ type: "document.failed", data: { reason: "processing_failed" } });
+    // Neither the in-app notification nor the webhook payload made from it names the dependency.
+    expect(JSON.stringify(notification)).not.toMatch(/clamd|127\.0\.0\.1/);
 
     // Once clamd is back, the same event finds the version final and leaves it alone.
     await deliver("document-events", [uploadedEvent(doc.documentId)]);

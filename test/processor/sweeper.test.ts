@@ -32,7 +32,10 @@ describe("the sweeper (cron)", () => {
 
     const version = await versionOf(doc.documentId);
     expect(version?.status).toBe("failed");
-    expect(version?.failureReason).toBe("processing did not finish: stuck scanning for over 60 minutes");
+    expect(version).toMatchObject({
+      failureReason: "processing_failed",
+      failureDetail: "processing did not finish: stuck scanning for over 60 minutes",
+    });
     expect((await documentOf(doc.documentId))?.status).toBe("failed");
     const [notification] = await eventually(async () => {
       const rows = await notificationsOf(doc.ownerId);

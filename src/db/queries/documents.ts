@@ -11,6 +11,7 @@ import {
   documentShares,
   documents,
   documentVersions,
+  type FailureReason,
   type ScanResult,
   type ShareAccess,
   TRANSIENT_STATUSES,
@@ -421,7 +422,9 @@ export interface VersionChange {
   /** The transition applies only from one of these statuses: a redelivered message changes nothing. */
   from: readonly DocumentStatus[];
   to: DocumentStatus;
-  failureReason?: string | null;
+  /** The stable code users see; with it, `failureDetail` for operators. */
+  failureReason?: FailureReason | null;
+  failureDetail?: string | null;
   scanResult?: ScanResult;
   thumbnailKey?: string | null;
 }
@@ -441,6 +444,7 @@ export async function transitionVersion(tx: Transaction, change: VersionChange):
     .set({
       status: change.to,
       failureReason: change.failureReason ?? null,
+      failureDetail: change.failureDetail ?? null,
       ...(change.scanResult ? { scanResult: change.scanResult } : {}),
       ...(change.thumbnailKey !== undefined ? { thumbnailKey: change.thumbnailKey } : {}),
       ...finished,
@@ -468,14 +472,17 @@ export async function transitionVersion(tx: Transaction, change: VersionChange):
   return version;
 }
 
-/** Keeps the reason of a transient failure on a version still in transit (its status unchanged). */
+/**
+ * Keeps the operator's detail of a transient failure on a version still in transit (its status
+ * unchanged, no reason code: it has not failed).
+ */
 export async function noteRetry(
   tx: Transaction,
-  params: { documentId: string; version: number; reason: string },
+  params: { documentId: string; version: number; detail: string },
 ): Promise<void> {
   await tx
     .update(documentVersions)
-    .set({ failureReason: params.reason.slice(0, 1000) })
+    .set({ failureDetail: params.detail.slice(0, 1000) })
     .where(
       and(
         eq(documentVersions.documentId, params.documentId),
@@ -520,6 +527,7 @@ export async function resetVersion(tx: Transaction, params: { documentId: string
     from: ["pending", "scanning", "processing", "ready", "failed"],
     to: "pending",
     failureReason: null,
+    failureDetail: null,
   });
 }
 

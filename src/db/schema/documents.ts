@@ -28,6 +28,20 @@ export const TRANSIENT_STATUSES = ["pending", "scanning", "processing"] as const
 export const SCAN_RESULTS = ["clean", "infected", "skipped"] as const;
 export type ScanResult = (typeof SCAN_RESULTS)[number];
 
+/**
+ * Why a version failed or was quarantined, as its owner sees it: a closed set of stable codes
+ * (their meanings: `src/documents/failure-reasons.ts`). What happened exactly is the operator's
+ * `failure_detail`, never shown to users (OWASP API8:2023).
+ */
+export const FAILURE_REASONS = [
+  "malware_detected",
+  "file_too_large",
+  "file_too_complex",
+  "unsupported_content",
+  "processing_failed",
+] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
 export const SHARE_ACCESS = ["read", "write"] as const;
 export type ShareAccess = (typeof SHARE_ACCESS)[number];
 
@@ -65,7 +79,7 @@ export const documents = pgTable(
     sizeBytes: bigint("size_bytes", { mode: "number" }).notNull(),
     sha256: char("sha256", { length: 64 }).notNull(),
     status: text("status").$type<DocumentStatus>().notNull().default("pending"),
-    failureReason: text("failure_reason"),
+    failureReason: text("failure_reason").$type<FailureReason>(),
     scanResult: text("scan_result").$type<ScanResult>(),
     processedAt: timestamp("processed_at", { withTimezone: true }),
     deletedAt: timestamp("deleted_at", { withTimezone: true }),
@@ -74,6 +88,7 @@ export const documents = pgTable(
   (t) => [
     check("documents_status_check", sql.raw(`status in (${inList(DOCUMENT_STATUSES)})`)),
     check("documents_scan_result_check", sql.raw(`scan_result in (${inList(SCAN_RESULTS)})`)),
+    check("documents_failure_reason_check", sql.raw(`failure_reason in (${inList(FAILURE_REASONS)})`)),
     check("documents_size_check", sql`${t.sizeBytes} >= 0`),
     index("documents_owner_created_idx").on(t.ownerId, t.createdAt.desc(), t.id.desc()),
     index("documents_created_idx").on(t.createdAt.desc(), t.id.desc()),
@@ -109,7 +124,12 @@ export const documentVersions = pgTable(
     /** Set when this version was made by restoring an older one. */
     restoredFrom: integer("restored_from"),
     status: text("status").$type<DocumentStatus>().notNull().default("pending"),
-    failureReason: text("failure_reason"),
+    failureReason: text("failure_reason").$type<FailureReason>(),
+    /**
+     * For operators only (logs, administrators): what happened exactly when the version failed
+     * (a parser's message, a dependency's error), or the last transient error while it is retried.
+     */
+    failureDetail: text("failure_detail"),
     scanResult: text("scan_result").$type<ScanResult>(),
     thumbnailKey: text("thumbnail_key"),
     processedAt: timestamp("processed_at", { withTimezone: true }),
@@ -119,6 +139,7 @@ export const documentVersions = pgTable(
     primaryKey({ columns: [t.documentId, t.version] }),
     check("document_versions_status_check", sql.raw(`status in (${inList(DOCUMENT_STATUSES)})`)),
     check("document_versions_scan_result_check", sql.raw(`scan_result in (${inList(SCAN_RESULTS)})`)),
+    check("document_versions_failure_reason_check", sql.raw(`failure_reason in (${inList(FAILURE_REASONS)})`)),
     index("document_versions_status_idx").on(t.status, t.updatedAt),
     pgPolicy("document_versions_read", { for: "select", using: parentVisible }),
     pgPolicy("document_versions_write", { for: "all", using: parentWritable, withCheck: parentWritable }),

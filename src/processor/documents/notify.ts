@@ -1,11 +1,12 @@
-import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
+import type { Document, DocumentVersion, FailureReason } from "../../db/schema/documents.ts";
+import { FAILURE_REASON_TEXT } from "../../documents/failure-reasons.ts";
 import { derivedEventId, type NotificationKind } from "../../pkg/queue/events.ts";
 import type { ProcessorServices } from "../context.ts";
 
 export type Outcome =
   | { kind: "document.ready" }
-  | { kind: "document.quarantined"; reason: string }
-  | { kind: "document.failed"; reason: string };
+  | { kind: "document.quarantined"; reason: FailureReason }
+  | { kind: "document.failed"; reason: FailureReason };
 
 const TITLES: Record<NotificationKind, (title: string) => string> = {
   "document.ready": (title) => `“${title}” is ready`,
@@ -17,23 +18,26 @@ function bodyOf(outcome: Outcome, version: number): string {
   switch (outcome.kind) {
     case "document.ready":
       return `Version ${version} was scanned, indexed and is available.`;
+    // The stable reason's sentence, never the operator's detail (OWASP API8:2023).
     case "document.quarantined":
-      return `Version ${version} contains malware (${outcome.reason.replace(/^malware found: /, "")}) and will not be served.`;
+      return `Version ${version} was quarantined: ${FAILURE_REASON_TEXT[outcome.reason]}.`;
     case "document.failed":
-      return `Version ${version} failed: ${outcome.reason}`;
+      return `Version ${version} could not be processed: ${FAILURE_REASON_TEXT[outcome.reason]}.`;
   }
 }
 
-/** The outcome a version in a final status announces, or undefined while it is still in transit. */
+/**
+ * The outcome a version in a final status announces, or undefined while it is still in transit.
+ * Its reason is the version's reason code, which notifications and webhooks carry as `reason`.
+ */
 export function outcomeOf(version: DocumentVersion): Outcome | undefined {
-  const reason = version.failureReason ?? "no reason recorded";
   switch (version.status) {
     case "ready":
       return { kind: "document.ready" };
     case "quarantined":
-      return { kind: "document.quarantined", reason };
+      return { kind: "document.quarantined", reason: version.failureReason ?? "malware_detected" };
     case "failed":
-      return { kind: "document.failed", reason };
+      return { kind: "document.failed", reason: version.failureReason ?? "processing_failed" };
     default:
       return undefined;
   }

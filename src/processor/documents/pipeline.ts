@@ -7,7 +7,12 @@ import {
   transitionVersion,
   type VersionChange,
 } from "../../db/queries/documents.ts";
-import { type Document, type DocumentVersion, TRANSIENT_STATUSES } from "../../db/schema/documents.ts";
+import {
+  type Document,
+  type DocumentVersion,
+  type FailureReason,
+  TRANSIENT_STATUSES,
+} from "../../db/schema/documents.ts";
 import { ImageDecodeError, ImageTooLargeError, MAX_IMAGE_BYTES, thumbnail } from "../../documents/convert.ts";
 import { ExtractionError, extractText, readAtMost } from "../../documents/extract-text.ts";
 import type { DocumentUploaded } from "../../pkg/queue/events.ts";
@@ -24,7 +29,7 @@ import { notifyOutcome } from "./notify.ts";
  *                         and clamd; it must match what the upload recorded)
  *   scanning → processing | quarantined
  *   processing → ready   (Index: extracted text stored where search reads it; Thumbnail; Notify)
- *   any transient → failed, with the reason
+ *   any transient → failed, with a reason code users see and the detail operators read
  *
  * Each step starts from the status the version is in, and every transition is conditional on the
  * status it leaves, so a message delivered twice (or twice at once) repeats no finished step and
@@ -82,19 +87,25 @@ async function announceEnded(
   await notifyOutcome(services, requestId, document, version);
 }
 
-/** Ends a version `failed` with `reason`; the owner is told once the change is committed. */
+/**
+ * Ends a version `failed` with the stable `reason` users see and the `detail` only operators read
+ * (logged here, kept in `failure_detail`); the owner is told once the change is committed.
+ */
 async function fail(
   services: ProcessorServices,
   requestId: string,
   target: Target,
-  reason: string,
+  reason: FailureReason,
+  detail: string,
 ): Promise<StepResult> {
   const moved = await move(services, requestId, target, {
     from: TRANSIENT_STATUSES,
     to: "failed",
     failureReason: reason,
+    failureDetail: detail,
   });
-  return { outcome: "done", note: moved ? `failed: ${reason}` : "already ended elsewhere" };
+  if (moved) services.logger.warn("version failed", { documentId: target.document.id, reason, detail });
+  return { outcome: "done", note: moved ? `failed: ${reason}: ${detail}` : "already ended elsewhere" };
 }
 
 /** Validation and virus scan: one pass over the stored object. */
@@ -105,7 +116,7 @@ async function scan(
 ): Promise<StepResult | undefined> {
   const { version } = target;
   const object = await services.storage.get(version.storageKey);
-  if (!object) return fail(services, event.requestId, target, "the stored object is missing");
+  if (!object) return fail(services, event.requestId, target, "processing_failed", "the stored object is missing");
   const hash = hashingStream();
   const body = object.body.pipeThrough(hash.stream);
   let infectedWith: string | undefined;
@@ -114,7 +125,8 @@ async function scan(
       const verdict = await services.scanner.scan(body);
       if (verdict.infected) infectedWith = verdict.signature;
     } catch (error) {
-      if (error instanceof ScanRefusedError) return fail(services, event.requestId, target, error.message);
+      if (error instanceof ScanRefusedError)
+        return fail(services, event.requestId, target, "file_too_large", error.message);
       throw error;
     }
   } else {
@@ -123,11 +135,11 @@ async function scan(
   }
   const { sha256, bytes } = await hash.result;
   if (infectedWith) {
-    const reason = `malware found: ${infectedWith}`;
     await move(services, event.requestId, target, {
       from: ["scanning"],
       to: "quarantined",
-      failureReason: reason,
+      failureReason: "malware_detected",
+      failureDetail: `malware found: ${infectedWith}`,
       scanResult: "infected",
     });
     return { outcome: "done", note: `quarantined: ${infectedWith}` };
@@ -137,6 +149,7 @@ async function scan(
       services,
       event.requestId,
       target,
+      "processing_failed",
       `the stored object does not match the upload (${bytes} bytes, sha256 ${sha256.slice(0, 12)}…)`,
     );
   }
@@ -184,14 +197,15 @@ async function enrich(services: ProcessorServices, event: DocumentUploaded, targ
   try {
     content = await extractText(version.contentType, version.sizeBytes, async () => {
       const object = await services.storage.get(version.storageKey);
-      if (!object) throw new ExtractionError("the stored object is missing");
+      if (!object) throw new ExtractionError("processing_failed", "the stored object is missing");
       return object.body;
     });
     thumbnailKey = await makeThumbnail(services, target);
   } catch (error) {
-    if (error instanceof ExtractionError || error instanceof ImageDecodeError) {
-      return fail(services, event.requestId, target, error.message);
-    }
+    // The file's own fault (damaged, or past a bound): failed now, never retried.
+    if (error instanceof ExtractionError) return fail(services, event.requestId, target, error.reason, error.message);
+    if (error instanceof ImageDecodeError)
+      return fail(services, event.requestId, target, "unsupported_content", error.message);
     throw error;
   }
   // The text is stored only with the transition to ready: a version that ended otherwise meanwhile
@@ -237,17 +251,20 @@ export async function processDocument(
     // delivery that ended it could not. The notification's id makes this a no-op otherwise.
     await announceEnded(services, event.requestId, target.document, target.version);
   } catch (error) {
-    // Transient (storage, database, scanner): keep the reason where the dead-letter step finds it.
+    // Transient (storage, database, scanner): keep the detail where the dead-letter step finds it.
     const reason = error instanceof Error ? error.message : String(error);
     await system(services, (tx) =>
-      noteRetry(tx, { documentId: event.documentId, version: event.documentVersion, reason }),
+      noteRetry(tx, { documentId: event.documentId, version: event.documentVersion, detail: reason }),
     ).catch(() => {});
     return { outcome: "retry", reason };
   }
   return { outcome: "done", note: `already ${target.version.status}` };
 }
 
-/** A version whose event exhausted its retries ends `failed` with the last reason, never stuck in transit. */
+/**
+ * A version whose event exhausted its retries ends `failed` (`processing_failed`, the last transient
+ * error as its detail), never stuck in transit.
+ */
 export async function failDeadLettered(
   event: DocumentUploaded,
   _attempts: number,
@@ -260,21 +277,32 @@ export async function failDeadLettered(
     await announceEnded(services, event.requestId, target.document, target.version);
     return { outcome: "done", note: "already final" };
   }
-  const last = target.version.failureReason ? `: ${target.version.failureReason}` : "";
-  return fail(services, event.requestId, target, `processing did not succeed within the retry limit${last}`);
+  const last = target.version.failureDetail ? `: ${target.version.failureDetail}` : "";
+  return fail(
+    services,
+    event.requestId,
+    target,
+    "processing_failed",
+    `processing did not succeed within the retry limit${last}`,
+  );
 }
 
-/** Ends a version the sweeper found stuck in a transient status (its messages were lost). */
+/**
+ * Ends a version the sweeper found stuck in a transient status (its messages were lost):
+ * `processing_failed`, with `detail` for operators.
+ */
 export async function failStuck(
   services: ProcessorServices,
-  params: { documentId: string; version: number; reason: string },
+  params: { documentId: string; version: number; detail: string },
 ): Promise<boolean> {
   const target = await load(services, params.documentId, params.version);
   if (!target || !(TRANSIENT_STATUSES as readonly string[]).includes(target.version.status)) return false;
   const moved = await move(services, "sweeper", target, {
     from: TRANSIENT_STATUSES,
     to: "failed",
-    failureReason: params.reason,
+    failureReason: "processing_failed",
+    failureDetail: params.detail,
   });
+  if (moved) services.logger.warn("version failed", { documentId: params.documentId, detail: params.detail });
   return moved !== undefined;
 }

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import { DOCUMENT_STATUSES, SCAN_RESULTS, SHARE_ACCESS } from "../../db/schema/documents.ts";
 import { ALLOWED_TYPE_NAMES } from "../../documents/content-types.ts";
+import { FAILURE_REASONS, FAILURE_REASONS_DESCRIPTION } from "../../documents/failure-reasons.ts";
 import { instant, int4, NON_BLANK_TEXT_PATTERN, nonBlankText, text } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
@@ -19,7 +20,7 @@ export const DocumentSchema = z
     currentVersion: z.number().int().openapi({ example: 1 }),
     status: z.enum(DOCUMENT_STATUSES),
     scanResult: z.enum(SCAN_RESULTS).nullable().openapi({ description: "`skipped` when scanning was switched off." }),
-    failureReason: z.string().nullable(),
+    failureReason: z.enum(FAILURE_REASONS).nullable().openapi({ description: FAILURE_REASONS_DESCRIPTION }),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
     processedAt: z.iso.datetime().nullable(),
@@ -37,7 +38,11 @@ export const VersionSchema = z
     restoredFrom: z.number().int().nullable(),
     status: z.enum(DOCUMENT_STATUSES),
     scanResult: z.enum(SCAN_RESULTS).nullable(),
-    failureReason: z.string().nullable(),
+    failureReason: z.enum(FAILURE_REASONS).nullable().openapi({ description: FAILURE_REASONS_DESCRIPTION }),
+    failureDetail: z.string().nullable().optional().openapi({
+      description:
+        "Administrators only: what happened, for operators (a parser's message, a dependency's error). Absent for everyone else.",
+    }),
     hasThumbnail: z.boolean(),
     createdAt: z.iso.datetime(),
     processedAt: z.iso.datetime().nullable(),
@@ -234,7 +239,8 @@ export function toDocumentJson(row: Document): z.infer<typeof DocumentSchema> {
   };
 }
 
-export function toVersionJson(row: DocumentVersion): z.infer<typeof VersionSchema> {
+/** A version as the API shows it; `failureDetail` only when `detail` (the caller is an administrator). */
+export function toVersionJson(row: DocumentVersion, options: { detail: boolean }): z.infer<typeof VersionSchema> {
   return {
     version: row.version,
     contentType: row.contentType,
@@ -246,6 +252,7 @@ export function toVersionJson(row: DocumentVersion): z.infer<typeof VersionSchem
     status: row.status,
     scanResult: row.scanResult,
     failureReason: row.failureReason,
+    ...(options.detail ? { failureDetail: row.failureDetail } : {}),
     hasThumbnail: row.thumbnailKey !== null,
     createdAt: row.createdAt.toISOString(),
     processedAt: row.processedAt?.toISOString() ?? null,
