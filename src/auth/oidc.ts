@@ -67,6 +67,8 @@ const DiscoverySchema = z.object({
 });
 type Discovery = z.infer<typeof DiscoverySchema>;
 
+/** A JSON Web Key Set (RFC 7517 §5): a provider publishes a handful of keys, never thousands. */
+const KeySetSchema = z.object({ keys: z.array(z.looseObject({ kty: z.string() })).max(100) });
 const TokenResponse = z.object({ id_token: z.string(), access_token: z.string().optional() });
 const ClaimsSchema = z.looseObject({
   sub: z.string().min(1),
@@ -290,7 +292,9 @@ export async function finishLogin(
   if (!tokens.success) throw providerError("the token response has no id_token");
 
   const algorithms = discovery.id_token_signing_alg_values_supported.filter((alg) => ASYMMETRIC.test(alg));
-  const jwks = (await fetchJson(discovery.jwks_uri, provider.timeoutMs, logger)) as JSONWebKeySet;
+  const keySet = KeySetSchema.safeParse(await fetchJson(discovery.jwks_uri, provider.timeoutMs, logger));
+  if (!keySet.success) throw providerError("its key set (jwks_uri) is not a JSON Web Key Set");
+  const jwks = keySet.data as JSONWebKeySet;
   let claims: z.infer<typeof ClaimsSchema>;
   try {
     const verified = await jwtVerify(tokens.data.id_token, createLocalJWKSet(jwks), {

@@ -347,6 +347,15 @@ describe("the OpenID client's back channel (unsafe consumption of APIs, OWASP AP
     );
   });
 
+  it("refuses a key set that is not one before using it", async () => {
+    const provider = await scriptedProvider({
+      "/token": { status: 200, json: { id_token: "a.b.c" } },
+      "/jwks": { status: 200, json: { keys: "all of them" } },
+    });
+    const problem = await expectProblem(await provider.callback(), 400);
+    expect(problem.detail).toBe("Third-party login failed: its key set (jwks_uri) is not a JSON Web Key Set");
+  });
+
   it("reads at most 256 KiB of a provider's answer", async () => {
     const provider = await scriptedProvider({
       "/token": { status: 200, json: { id_token: "a.b.c", padding: "x".repeat(300 * 1024) } },
