@@ -1,7 +1,7 @@
 import { DnsLookupError, resolveAddresses } from "../pkg/dns/doh.ts";
 import { BodyTooLargeError, readBoundedText } from "../pkg/http/bounded-body.ts";
 import { signWebhook } from "./webhook-signature.ts";
-import { type WebhookUrlRules, webhookTargetProblem } from "./webhook-url.ts";
+import { NoAddressError, type WebhookUrlRules, webhookTargetProblem } from "./webhook-url.ts";
 
 /** What the sender needs: the URL rules, the resolver, the deadline and the outgoing fetch. */
 export interface ReceiverOptions extends WebhookUrlRules {
@@ -19,6 +19,7 @@ export const MAX_RECEIVER_ANSWER_BYTES = 4096;
  * How one signed POST to a receiver went:
  * - `refused`: the URL may not be sent to (now): a permanent failure, nothing was sent;
  * - `unresolved`: the resolver could not tell where the name leads: try again later;
+ * - `unresolvable`: the name has no address now (NXDOMAIN): nothing was sent, try again later;
  * - `unreachable`: no answer (connection failed, past the deadline): try again later. Its `reason`
  *   is ours, the same for every failure of a kind (the runtime's error text, which tells a refused
  *   connection from a silent one, would make the sender a port scanner); `cause` is for the log;
@@ -27,6 +28,7 @@ export const MAX_RECEIVER_ANSWER_BYTES = 4096;
 export type ReceiverResult =
   | { kind: "refused"; reason: string }
   | { kind: "unresolved"; reason: string }
+  | { kind: "unresolvable"; reason: string }
   | { kind: "unreachable"; reason: string; cause: unknown }
   | { kind: "answered"; status: number; body: string | undefined };
 
@@ -58,6 +60,7 @@ export async function postToReceiver(
     );
   } catch (error) {
     if (error instanceof DnsLookupError) return { kind: "unresolved", reason: error.message };
+    if (error instanceof NoAddressError) return { kind: "unresolvable", reason: `the URL's host ${error.message}` };
     throw error;
   }
   if (refused) return { kind: "refused", reason: `the URL ${refused}` };

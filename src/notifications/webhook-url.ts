@@ -103,14 +103,29 @@ export function webhookUrlProblem(raw: string, rules: WebhookUrlRules): string |
   return undefined;
 }
 
+/**
+ * The host name has no A or AAAA record now (NXDOMAIN, or no address records). Not a verdict on
+ * the URL: the receiver's DNS may be down for a while, so a delivery tries again later.
+ */
+export class NoAddressError extends Error {
+  readonly hostname: string;
+
+  constructor(hostname: string) {
+    super(`${hostname} does not resolve to an address`);
+    this.name = "NoAddressError";
+    this.hostname = hostname;
+  }
+}
+
 /** Looks up a name's A and AAAA addresses (see src/pkg/dns/doh.ts); throws when it cannot tell. */
 export type ResolveAddresses = (name: string) => Promise<string[]>;
 
 /**
  * `webhookUrlProblem`, and then, for a name, every address it resolves to right now must be
- * public (a name that resolves to no address is a problem too). Run before each request to the
+ * public. Run before each request to the
  * receiver, not only when the URL is registered: the name's records may change at any time (DNS
- * rebinding). Rejects only with what `resolve` throws (the resolver is unreachable: retry later).
+ * rebinding). Rejects with `NoAddressError` when the name has no address, and with what `resolve`
+ * throws (the resolver cannot tell): both mean "try again later", never "sent".
  */
 export async function webhookTargetProblem(
   raw: string,
@@ -122,7 +137,7 @@ export async function webhookTargetProblem(
   const host = webhookHost(new URL(raw));
   if (host.kind === "address") return undefined;
   const addresses = await resolve(host.name);
-  if (addresses.length === 0) return "does not resolve to an address";
+  if (addresses.length === 0) throw new NoAddressError(host.name);
   const denied = addresses.find((address) => addressProblem(address) !== undefined);
   return denied ? `resolves to ${denied}, a non-public address` : undefined;
 }

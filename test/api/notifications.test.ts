@@ -258,6 +258,14 @@ describe("webhook verification (the receiver proves it wants the deliveries)", (
       422,
     );
     expect(refused.detail).toBe("Not verified: the URL resolves to 10.0.0.7, a non-public address.");
+    const nowhere = `nowhere-${crypto.randomUUID().slice(0, 8)}.example.com`;
+    const lost = await apiWith(strict, "/webhooks", json(me.auth, "POST", { url: `https://${nowhere}/hook` }));
+    const lostHook = (await lost.json()) as WebhookJson;
+    const unresolvable = await expectProblem(
+      await apiWith(strict, `/webhooks/${lostHook.id}/verify`, { method: "POST", headers: me.auth }),
+      422,
+    );
+    expect(unresolvable.detail).toBe(`Not verified: the URL's host ${nowhere} does not resolve to an address.`);
   });
 });
 

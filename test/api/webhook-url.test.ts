@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   addressProblem,
+  NoAddressError,
   type WebhookUrlRules,
   webhookTargetProblem,
   webhookUrlProblem,
@@ -146,8 +147,9 @@ describe("webhookTargetProblem: what the host name resolves to now (DNS-over-HTT
     expect(await webhookTargetProblem(`https://shared-${id}.example.com/x`, strict, resolve)).toMatch(
       /resolves to 100\.64\.1\.1/,
     );
-    expect(await webhookTargetProblem(`https://nowhere-${id}.example.com/x`, strict, resolve)).toBe(
-      "does not resolve to an address",
+    // No address is not a verdict (the receiver's DNS may be down for a while): the caller retries.
+    await expect(webhookTargetProblem(`https://nowhere-${id}.example.com/x`, strict, resolve)).rejects.toThrow(
+      NoAddressError,
     );
     // A resolver that cannot tell is not taken for "no address": the caller retries later.
     await expect(webhookTargetProblem(`https://broken-${id}.example.com/x`, strict, resolve)).rejects.toThrow(

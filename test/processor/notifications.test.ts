@@ -333,6 +333,21 @@ describe("the Notification Service", () => {
         responseStatus: null,
         lastError: `could not resolve ${name}: DNS RCODE 2`,
       });
+      // A name without an address (NXDOMAIN) is retried too: the receiver's DNS may come back.
+      const gone = `nxdomain-${crypto.randomUUID().slice(0, 8)}.example.com`;
+      const { webhook: unresolvable } = await registerWebhook(userId, `https://${gone}/hook`);
+      const goneDelivery = await pendingDelivery(userId, unresolvable.id);
+      const goneMessage = buildEvent(WebhookDeliverySchema, {
+        type: "webhook.deliver",
+        requestId: "r",
+        deliveryId: goneDelivery,
+      });
+      const retried = await deliver("notifications", [goneMessage], strict);
+      expect(retried.result.retryMessages).toEqual([{ msgId: retried.ids[0] }]);
+      expect((await deliveriesOf(unresolvable.id))[0]).toMatchObject({
+        status: "pending",
+        lastError: `the URL's host ${gone} does not resolve to an address`,
+      });
 
       const receiver = sink();
       const { webhook: local } = await registerWebhook(userId, receiver.url.replace("127.0.0.1", "[::ffff:127.0.0.1]"));
