@@ -286,7 +286,6 @@ const processorSchema = z
       raw.VIRUS_SCAN === "required" && raw.CLAMD_ADDRESS
         ? { address: raw.CLAMD_ADDRESS, timeoutMs: raw.CLAMD_TIMEOUT_MS }
         : undefined,
-    webhookTimeoutMs: raw.WEBHOOK_TIMEOUT_MS,
   }));
 
 export type ApiConfig = z.output<typeof apiSchema>;
