@@ -55,6 +55,20 @@ describe("text is checked to its last byte on every upload path", () => {
         () => formUpload(auth, { bytes: withTail(prefix, [0xff]), type: "application/octet-stream", name: "a.md" }),
       ],
       [
+        "form part without Content-Type",
+        () => {
+          const head = new TextEncoder().encode(
+            '--b\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n',
+          );
+          const tail = new TextEncoder().encode("\r\n--b--\r\n");
+          return api("/documents", {
+            method: "POST",
+            headers: { ...auth, "content-type": "multipart/form-data; boundary=b" },
+            body: new Uint8Array([...head, ...prefix, 0x00, ...tail]),
+          });
+        },
+      ],
+      [
         "raw past 8 MiB",
         () => rawUpload(auth, new Uint8Array([...big.subarray(0, 9 * 1024 * 1024 - 1), 0]), "text/csv"),
       ],
