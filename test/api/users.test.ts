@@ -70,6 +70,13 @@ describe("POST /users (registration)", () => {
       400,
     );
     expect(problem.detail).toContain("role");
+    for (const extra of [{ emailVerified: true }, { status: "disabled" }, { permissions: ["users:manage"] }]) {
+      const name = uniqueName();
+      await expectProblem(
+        await registerRaw({ email: `${name}@example.com`, username: name, password: PASSWORD, ...extra }),
+        400,
+      );
+    }
   });
 });
 
@@ -99,13 +106,19 @@ describe("/users/me", () => {
     });
   });
 
-  it("refuses mass assignment of role or status, changing nothing", async () => {
+  it("refuses mass assignment of role, status, permissions or identity attributes, changing nothing", async () => {
     const { auth } = await signedIn();
     for (const body of [
       { role: "admin" },
       { status: "disabled" },
       { displayName: "x", role: "admin" },
       { email: "a@b.c" },
+      { emailVerified: true },
+      { username: "someone-else" },
+      { permissions: ["users:manage"] },
+      { id: crypto.randomUUID() },
+      { passwordHash: "x" },
+      { updatedAt: "2000-01-01T00:00:00Z" },
     ]) {
       const problem = await expectProblem(await api("/users/me", jsonInit("PATCH", auth, body)), 400);
       expect(problem.type).toBe("/problems/validation_failed");
@@ -271,12 +284,35 @@ describe("admin routes", () => {
     await expectProblem(await api("/users/me", { headers: target.auth }), 401);
   });
 
-  it("cannot disable, demote or delete their own account", async () => {
+  it("cannot disable, demote or delete their own account, nor grant themselves anything (grant rule: not on oneself)", async () => {
     const admin = await signedInAdmin();
     const id = admin.user.id;
-    await expectProblem(await api(`/users/${id}/disable`, { method: "POST", headers: admin.auth }), 409);
-    await expectProblem(await api(`/users/${id}`, { method: "DELETE", headers: admin.auth }), 409);
-    await expectProblem(await api(`/users/${id}/role`, jsonInit("PUT", admin.auth, { role: "user" })), 409);
+    await expectProblem(await api(`/users/${id}/disable`, { method: "POST", headers: admin.auth }), 403);
+    await expectProblem(await api(`/users/${id}`, { method: "DELETE", headers: admin.auth }), 403);
+    await expectProblem(await api(`/users/${id}/role`, jsonInit("PUT", admin.auth, { role: "user" })), 403);
+    await expectProblem(await api(`/users/${id}/permissions/users:read`, { method: "PUT", headers: admin.auth }), 403);
+    const me = (await (await api("/users/me", { headers: admin.auth })).json()) as UserJson;
+    expect(me).toMatchObject({ role: "admin", status: "active" });
+  });
+
+  it("refuse properties no body may set (mass assignment), changing nothing", async () => {
+    const admin = await signedInAdmin();
+    const { user } = await register();
+    for (const body of [
+      { role: "admin" },
+      { status: "disabled" },
+      { permissions: ["users:manage"] },
+      { id: crypto.randomUUID() },
+      { passwordHash: "x" },
+      { createdAt: "2000-01-01T00:00:00Z" },
+      { lastLoginAt: "2000-01-01T00:00:00Z" },
+      { displayName: "x", role: "admin" },
+    ]) {
+      const problem = await expectProblem(await api(`/users/${user.id}`, jsonInit("PATCH", admin.auth, body)), 400);
+      expect(problem.type).toBe("/problems/validation_failed");
+    }
+    const now = (await (await api(`/users/${user.id}`, { headers: admin.auth })).json()) as UserJson;
+    expect(now).toMatchObject({ role: "user", status: "active", displayName: null });
   });
 
   it("validate their input and answer 404 for unknown users", async () => {

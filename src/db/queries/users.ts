@@ -70,6 +70,17 @@ export async function lockUser(tx: Transaction, params: { id: string }): Promise
   return row;
 }
 
+/**
+ * The user's role, or undefined when there is no such user, whether or not the actor may read the
+ * user's row: deciding a grant (src/auth/grant-rules.ts, "only admins touch admins") needs it, and
+ * managing permissions does not need `users:read`. Reads through the database function
+ * `users_role_of`, which the grant trigger uses too.
+ */
+export async function getUserRole(tx: Transaction, params: { id: string }): Promise<UserRole | undefined> {
+  const rows = await tx.execute<{ role: UserRole | null }>(sql`select users_role_of(${params.id}::uuid) as role`);
+  return rows.rows[0]?.role ?? undefined;
+}
+
 export async function getPasswordHash(tx: Transaction, params: { id: string }): Promise<string | undefined> {
   const [row] = await tx.select({ hash: users.passwordHash }).from(users).where(eq(users.id, params.id)).limit(1);
   return row?.hash;

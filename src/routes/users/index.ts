@@ -3,13 +3,15 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { syncPrincipal } from "../../auth/auth-service.ts";
+import { type AccountChange, decideGrant, type Grantee, REQUIRED_PERMISSION } from "../../auth/grant-rules.ts";
 import type { Permission } from "../../auth/permissions.ts";
 import { registerAccount } from "../../auth/registration.ts";
 import { type Actor, asActor, type Transaction } from "../../db/actor.ts";
-import { uniqueViolation } from "../../db/errors.ts";
+import { serverError, uniqueViolation } from "../../db/errors.ts";
 import {
   deleteUser,
   getUser,
+  getUserRole,
   grantPermission,
   listPermissions,
   listUsers,
@@ -62,6 +64,9 @@ const NOT_MODIFIED = {
 };
 const CONDITIONAL =
   " With `If-Match` (the user's ETag) or `If-Unmodified-Since`, only if the user has not changed since: otherwise 412 and nothing changes.";
+/** The grant rules (src/auth/grant-rules.ts), as every delegated route states them. */
+const GRANT_RULES =
+  " Grant rules (403 otherwise): never on your own account; only an admin changes an admin's account or grants `admin`; a permission only by someone who holds it.";
 
 /** Email and username are unique: a clash is a 409 naming the field. */
 async function uniquely<T>(run: () => Promise<T>): Promise<T> {
@@ -97,18 +102,47 @@ async function applyProfile(
 ): Promise<PublicUser | undefined> {
   const { preferences, ...rest } = patch;
   const changes: UserChanges = { ...rest };
-  if (preferences) {
-    const current = await getUser(tx, { id });
-    if (!current) return undefined;
-    changes.preferences = mergePreferences(current.preferences, preferences);
+  const current = await getUser(tx, { id });
+  if (!current) return undefined;
+  if (preferences) changes.preferences = mergePreferences(current.preferences, preferences);
+  if (changes.email) {
+    changes.email = changes.email.toLowerCase();
+    // Grant rule "verification": the new address is unproven, so it cannot carry the old one's
+    // verification (which OIDC linking by verified email trusts).
+    if (changes.email !== current.email) changes.emailVerified = false;
   }
-  if (changes.email) changes.email = changes.email.toLowerCase();
-  return Object.keys(changes).length === 0 ? getUser(tx, { id }) : updateUser(tx, { id, changes });
+  return Object.keys(changes).length === 0 ? current : updateUser(tx, { id, changes });
 }
 
 const db = (c: Context<AppEnv>) => c.get("services").database.db;
 const actorOf = (c: Context<AppEnv>): Actor => c.get("auth").actor;
 const notFound = (id: string) => new ApiError("not_found", { detail: `No user ${id}.` });
+
+/**
+ * Throws 403 unless the grant rules (src/auth/grant-rules.ts) let the caller make `change` to
+ * `grantee`. Called twice per change: by the handler before any work (the target's role not yet
+ * known), and in the writing transaction with the target as locked.
+ */
+function authorizeChange(c: Context<AppEnv>, grantee: Grantee, change: AccountChange): void {
+  const { userId, role, permissions } = c.get("auth");
+  const decision = decideGrant({ userId, role, permissions }, grantee, change);
+  if (!decision.allowed) throw new ApiError("forbidden", { detail: decision.reason });
+}
+
+/**
+ * Runs a delegated change; the database's grant trigger refusing it (SQLSTATE 42501,
+ * insufficient_privilege) is a 403 like the checks above it, which should have caught it first.
+ */
+async function guarded<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (serverError(error)?.code === "42501") {
+      throw new ApiError("forbidden", { detail: "The grant rules do not allow this change." });
+    }
+    throw error;
+  }
+}
 
 /**
  * A user's validators (RFC 9110 §8.8): a strong ETag of the JSON representation (which carries
@@ -122,13 +156,15 @@ async function userBody(user: PublicUser) {
 }
 
 /**
- * Locks the user's row in the writing transaction and throws 412 unless the request's If-Match /
+ * Locks the user's row in the writing transaction, checks the grant rules against it as locked
+ * (when `change` is given: delegated routes), and throws 412 unless the request's If-Match /
  * If-Unmodified-Since hold for it now (404 if there is no such user): a concurrent writer waits
- * for the lock, then fails its own check.
+ * for the lock, then fails its own check. A 403 or 404 wins over a 412 (RFC 9110 §13.2.1).
  */
-async function lockedForWrite(c: Context<AppEnv>, tx: Transaction, id: string): Promise<void> {
+async function lockedForWrite(c: Context<AppEnv>, tx: Transaction, id: string, change?: AccountChange): Promise<void> {
   const current = await lockUser(tx, { id });
   if (!current) throw notFound(id);
+  if (change) authorizeChange(c, current, change);
   requireWritePreconditions(c, await userValidators(current));
 }
 
@@ -137,11 +173,19 @@ async function resync(c: Context<AppEnv>, id: string): Promise<void> {
   await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
 }
 
-async function changeAccount(c: Context<AppEnv>, id: string, changes: UserChanges): Promise<PublicUser> {
-  const user = await asActor(db(c), actorOf(c), async (tx) => {
-    await lockedForWrite(c, tx, id);
-    return updateUser(tx, { id, changes });
-  });
+async function changeAccount(
+  c: Context<AppEnv>,
+  id: string,
+  changes: UserChanges,
+  change: AccountChange,
+): Promise<PublicUser> {
+  authorizeChange(c, { id }, change);
+  const user = await guarded(() =>
+    asActor(db(c), actorOf(c), async (tx) => {
+      await lockedForWrite(c, tx, id, change);
+      return updateUser(tx, { id, changes });
+    }),
+  );
   if (!user) throw notFound(id);
   await resync(c, id);
   return user;
@@ -151,15 +195,23 @@ async function changeAccount(c: Context<AppEnv>, id: string, changes: UserChange
 async function changePermissions(
   c: Context<AppEnv>,
   id: string,
-  change: (tx: Transaction) => Promise<unknown>,
+  permission: Permission,
+  apply: (tx: Transaction) => Promise<unknown>,
 ): Promise<Permission[]> {
-  const permissions = await asActor(db(c), actorOf(c), async (tx) => {
-    if (!(await getUser(tx, { id }))) throw notFound(id);
-    await lockPermissions(tx, { userId: id });
-    requireWritePreconditions(c, await validatorsOf({ permissions: await listPermissions(tx, { userId: id }) }));
-    await change(tx);
-    return listPermissions(tx, { userId: id });
-  });
+  const change: AccountChange = { kind: "permission", permission };
+  authorizeChange(c, { id }, change);
+  const permissions = await guarded(() =>
+    asActor(db(c), actorOf(c), async (tx) => {
+      await lockPermissions(tx, { userId: id });
+      // The target's role, whether or not the caller may read the user (permissions:manage alone).
+      const role = await getUserRole(tx, { id });
+      if (!role) throw notFound(id);
+      authorizeChange(c, { id, role }, change);
+      requireWritePreconditions(c, await validatorsOf({ permissions: await listPermissions(tx, { userId: id }) }));
+      await apply(tx);
+      return listPermissions(tx, { userId: id });
+    }),
+  );
   await resync(c, id);
   return permissions;
 }
@@ -241,9 +293,9 @@ const patchOne = createRoute({
   path: "/users/{id}",
   tags: ["Users (admin)"],
   summary: "Update a user's profile, email or username",
-  description: CONDITIONAL.trim(),
+  description: `A new email is unverified (\`emailVerified\` becomes false); only an admin sets \`emailVerified: true\`, and not together with a new email. Your own email, username and verification are not changed here.${GRANT_RULES}${CONDITIONAL}`,
   security: BEARER,
-  middleware: [requirePermission("users:write")] as const,
+  middleware: [requirePermission(REQUIRED_PERMISSION.attributes)] as const,
   request: { params: UserIdParams, headers: ConditionalWriteHeaders, body: jsonBody(AdminUserPatchSchema) },
   responses: {
     200: userJson("The updated user."),
@@ -256,9 +308,9 @@ const changeRole = createRoute({
   path: "/users/{id}/role",
   tags: ["Users (admin)"],
   summary: "Change a user's role",
-  description: `Takes effect on the user's next request (sessions carry the current role).${CONDITIONAL}`,
+  description: `Takes effect on the user's next request (sessions carry the current role).${GRANT_RULES}${CONDITIONAL}`,
   security: BEARER,
-  middleware: [requirePermission("users:manage")] as const,
+  middleware: [requirePermission(REQUIRED_PERMISSION.role)] as const,
   request: { params: UserIdParams, headers: ConditionalWriteHeaders, body: jsonBody(RoleSchema) },
   responses: { 200: userJson("The updated user."), ...problemResponses(400, 401, 403, 404, 412, 415, 503) },
 });
@@ -268,9 +320,9 @@ const disable = createRoute({
   path: "/users/{id}/disable",
   tags: ["Users (admin)"],
   summary: "Disable a user (ends all their sessions)",
-  description: CONDITIONAL.trim(),
+  description: `${GRANT_RULES.trim()}${CONDITIONAL}`,
   security: BEARER,
-  middleware: [requirePermission("users:manage")] as const,
+  middleware: [requirePermission(REQUIRED_PERMISSION.status)] as const,
   request: { params: UserIdParams, headers: ConditionalWriteHeaders },
   responses: { 200: userJson("The disabled user."), ...problemResponses(400, 401, 403, 404, 409, 412, 503) },
 });
@@ -280,9 +332,9 @@ const enable = createRoute({
   path: "/users/{id}/enable",
   tags: ["Users (admin)"],
   summary: "Enable a disabled user",
-  description: CONDITIONAL.trim(),
+  description: `${GRANT_RULES.trim()}${CONDITIONAL}`,
   security: BEARER,
-  middleware: [requirePermission("users:manage")] as const,
+  middleware: [requirePermission(REQUIRED_PERMISSION.status)] as const,
   request: { params: UserIdParams, headers: ConditionalWriteHeaders },
   responses: { 200: userJson("The enabled user."), ...problemResponses(400, 401, 403, 404, 412, 503) },
 });
@@ -292,9 +344,9 @@ const remove = createRoute({
   path: "/users/{id}",
   tags: ["Users (admin)"],
   summary: "Delete a user (and end their sessions)",
-  description: CONDITIONAL.trim(),
+  description: `${GRANT_RULES.trim()}${CONDITIONAL}`,
   security: BEARER,
-  middleware: [requirePermission("users:manage")] as const,
+  middleware: [requirePermission(REQUIRED_PERMISSION.delete)] as const,
   request: { params: UserIdParams, headers: ConditionalWriteHeaders },
   responses: { 204: { description: "Deleted." }, ...problemResponses(400, 401, 403, 404, 409, 412, 503) },
 });
@@ -332,10 +384,9 @@ const permissionChange = (method: "put" | "delete", summary: string) =>
     path: "/users/{id}/permissions/{permission}",
     tags: ["Users (admin)"],
     summary,
-    description:
-      "With `If-Match` (the ETag of `GET /users/{id}/permissions`), only if the permissions have not changed since: otherwise 412 and nothing changes.",
+    description: `${GRANT_RULES.trim()} With \`If-Match\` (the ETag of \`GET /users/{id}/permissions\`), only if the permissions have not changed since: otherwise 412 and nothing changes.`,
     security: BEARER,
-    middleware: [requirePermission("permissions:manage")] as const,
+    middleware: [requirePermission(REQUIRED_PERMISSION.permission)] as const,
     request: { params: PermissionParams, headers: ConditionalWriteHeaders },
     responses: {
       200: {
@@ -349,11 +400,6 @@ const permissionChange = (method: "put" | "delete", summary: string) =>
 
 const grant = permissionChange("put", "Grant a permission");
 const revoke = permissionChange("delete", "Revoke a permission");
-
-/** Refuses an administrator's action on their own account that would lock them out. */
-function notOnSelf(c: Context<AppEnv>, id: string, what: string): void {
-  if (c.get("auth").userId === id) throw new ApiError("conflict", { detail: `You cannot ${what} your own account.` });
-}
 
 export const usersRouter = createRouter()
   .openapi(register, async (c) => {
@@ -405,11 +451,20 @@ export const usersRouter = createRouter()
   })
   .openapi(patchOne, async (c) => {
     const { id } = c.req.valid("param");
-    const user = await uniquely(() =>
-      asActor(db(c), actorOf(c), async (tx) => {
-        await lockedForWrite(c, tx, id);
-        return applyProfile(tx, id, c.req.valid("json"));
-      }),
+    const patch = c.req.valid("json");
+    const change: AccountChange = {
+      kind: "attributes",
+      fields: Object.keys(patch),
+      emailVerified: patch.emailVerified,
+    };
+    authorizeChange(c, { id }, change);
+    const user = await guarded(() =>
+      uniquely(() =>
+        asActor(db(c), actorOf(c), async (tx) => {
+          await lockedForWrite(c, tx, id, change);
+          return applyProfile(tx, id, patch);
+        }),
+      ),
     );
     if (!user) throw notFound(id);
     const { body, headers } = await userBody(user);
@@ -418,28 +473,29 @@ export const usersRouter = createRouter()
   .openapi(changeRole, async (c) => {
     const { id } = c.req.valid("param");
     const { role } = c.req.valid("json");
-    if (role !== "admin") notOnSelf(c, id, "demote");
-    const { body, headers } = await userBody(await changeAccount(c, id, { role }));
+    const { body, headers } = await userBody(await changeAccount(c, id, { role }, { kind: "role", role }));
     return c.json(body, 200, headers);
   })
   .openapi(disable, async (c) => {
     const { id } = c.req.valid("param");
-    notOnSelf(c, id, "disable");
-    const { body, headers } = await userBody(await changeAccount(c, id, { status: "disabled" }));
+    const { body, headers } = await userBody(await changeAccount(c, id, { status: "disabled" }, { kind: "status" }));
     return c.json(body, 200, headers);
   })
   .openapi(enable, async (c) => {
     const { id } = c.req.valid("param");
-    const { body, headers } = await userBody(await changeAccount(c, id, { status: "active" }));
+    const { body, headers } = await userBody(await changeAccount(c, id, { status: "active" }, { kind: "status" }));
     return c.json(body, 200, headers);
   })
   .openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
-    notOnSelf(c, id, "delete");
-    const deleted = await asActor(db(c), actorOf(c), async (tx) => {
-      await lockedForWrite(c, tx, id);
-      return deleteUser(tx, { id });
-    });
+    const change: AccountChange = { kind: "delete" };
+    authorizeChange(c, { id }, change);
+    const deleted = await guarded(() =>
+      asActor(db(c), actorOf(c), async (tx) => {
+        await lockedForWrite(c, tx, id, change);
+        return deleteUser(tx, { id });
+      }),
+    );
     if (!deleted) throw notFound(id);
     await resync(c, id);
     return c.body(null, 204);
@@ -458,14 +514,14 @@ export const usersRouter = createRouter()
   .openapi(grant, async (c) => {
     const { id, permission } = c.req.valid("param");
     const grantedBy = c.get("auth").userId;
-    const permissions = await changePermissions(c, id, (tx) =>
+    const permissions = await changePermissions(c, id, permission as Permission, (tx) =>
       grantPermission(tx, { userId: id, permission: permission as Permission, grantedBy }),
     );
     return c.json({ permissions }, 200, validatorHeaders(await validatorsOf({ permissions })));
   })
   .openapi(revoke, async (c) => {
     const { id, permission } = c.req.valid("param");
-    const permissions = await changePermissions(c, id, (tx) =>
+    const permissions = await changePermissions(c, id, permission as Permission, (tx) =>
       revokePermission(tx, { userId: id, permission: permission as Permission }),
     );
     return c.json({ permissions }, 200, validatorHeaders(await validatorsOf({ permissions })));
