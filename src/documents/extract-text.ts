@@ -1,9 +1,9 @@
 import { Unzip, UnzipInflate, Unzlib } from "fflate";
+import MarkdownIt from "markdown-it";
 import { SaxesParser } from "saxes";
 import { getDocumentProxy } from "unpdf";
 import type { FailureReason } from "../db/schema/documents.ts";
 import { DOCX } from "./content-types.ts";
-import { markdownToHtml } from "./convert.ts";
 
 /**
  * Text for the search index, from every type we accept that has text. Sizes are bounded so an
@@ -20,6 +20,12 @@ export const MAX_TEXT_SOURCE_BYTES = 4 * 1024 * 1024;
 export const MAX_BINARY_SOURCE_BYTES = 32 * 1024 * 1024;
 /** Postgres caps a tsvector at 1 MB; half a million characters stays well inside it. */
 export const MAX_INDEXED_CHARS = 500_000;
+/**
+ * Markdown longer than this is indexed as it is written, markup and all (search ignores the
+ * punctuation): markdown-it's time is linear in the source, but its worst inputs (runs of `![`)
+ * cost about 5 ms per KiB, so a whole 4 MiB text would take 20 s.
+ */
+export const MAX_MARKDOWN_PARSE_CHARS = 256 * 1024;
 
 /** How much work one PDF or DOCX may cause before it fails as `file_too_complex`. */
 export interface ExtractionBounds {
@@ -193,6 +199,35 @@ export async function htmlToText(html: string): Promise<string> {
     .transform(new Response(html, { headers: { "Content-Type": "text/html; charset=utf-8" } }))
     .arrayBuffer();
   return decodeEntities(parts.join(""));
+}
+
+// No raw HTML (it stays text) and no link detection: only the text is wanted.
+const markdownParser = new MarkdownIt({ html: false, linkify: false });
+
+/**
+ * The text of Markdown, from markdown-it's tokens: inline text and code, code blocks, image
+ * descriptions, a line break after each block. Linear in the source (marked, the renderer's
+ * library, takes time quadratic in runs like `a*a*a*…` and overflows the stack on nested quotes).
+ */
+export function markdownToText(source: string): string {
+  const out: string[] = [];
+  for (const token of markdownParser.parse(source, {})) {
+    if (token.type === "inline") {
+      for (const child of token.children ?? []) {
+        if (child.type === "text" || child.type === "text_special" || child.type === "code_inline")
+          out.push(child.content);
+        else if (child.type === "image") out.push(child.content);
+        else if (child.type === "softbreak" || child.type === "hardbreak") out.push("\n");
+      }
+    } else if (token.type === "code_block" || token.type === "fence") {
+      out.push(token.content, "\n");
+    } else if (token.type === "html_block") {
+      out.push(token.content, "\n");
+    } else if (token.block && token.nesting === -1) {
+      out.push("\n");
+    }
+  }
+  return out.join("");
 }
 
 /** WordprocessingML's namespace (ECMA-376 Part 1, §17): `w:t`, `w:tab`, `w:br`, `w:p`. */
@@ -494,7 +529,8 @@ export async function extractText(
     // A cut may split a character; the decoder drops the partial one at the end.
     const source = new TextDecoder("utf-8", { fatal: false, ignoreBOM: false }).decode(bytes, { stream: more });
     if (contentType === "text/html") return normalise(await htmlToText(source), more);
-    if (contentType === "text/markdown") return normalise(await htmlToText(await markdownToHtml(source, "")), more);
+    if (contentType === "text/markdown")
+      return normalise(source.length <= MAX_MARKDOWN_PARSE_CHARS ? markdownToText(source) : source, more);
     return normalise(source, more);
   }
 

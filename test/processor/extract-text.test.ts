@@ -9,6 +9,7 @@ import {
   extractText,
   htmlToText,
   MAX_INDEXED_CHARS,
+  MAX_MARKDOWN_PARSE_CHARS,
   MAX_TEXT_SOURCE_BYTES,
   pdfToText,
 } from "../../src/documents/extract-text.ts";
@@ -143,6 +144,20 @@ describe("extractText", () => {
     const result = await docxToText(long);
     expect(result.truncated).toBe(true);
     expect(result.text.length).toBeGreaterThan(MAX_INDEXED_CHARS);
+  });
+
+  it("reads Markdown in time linear in its size, and nested quotes without overflowing the stack", async () => {
+    // marked took time quadratic in these runs (64 KB of `a_`: about 8 s) and threw RangeError on
+    // quotes nested 30,000 deep, which the pipeline took for a transient failure and retried.
+    const nested = (depth: number) => `${"> ".repeat(depth)}deep`;
+    expect((await extract("text/markdown", nested(20))).text).toBe("deep");
+    await expect(extract("text/markdown", nested(30_000))).resolves.toMatchObject({ truncated: false });
+    for (const run of ["a_", "a*", "[a](", "![", "`a"]) {
+      await expectLinear((n) => extract("text/markdown", run.repeat(n)), 4_000);
+    }
+    // Past the parsing bound the source itself is indexed.
+    const long = `*${"word ".repeat(MAX_MARKDOWN_PARSE_CHARS / 5)}*`;
+    expect((await extract("text/markdown", long)).text.startsWith("*word")).toBe(true);
   });
 
   it("bounds a PDF's pages, inflated streams and time, failing it as file_too_complex", async () => {
