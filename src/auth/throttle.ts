@@ -1,4 +1,9 @@
-import type { LoginThrottle, Reservation } from "../durable-objects/login-throttle.ts";
+import {
+  CLIENT_FREE_ATTEMPTS,
+  FREE_ATTEMPTS,
+  type LoginThrottle,
+  type Reservation,
+} from "../durable-objects/login-throttle.ts";
 import { clientAddressKey } from "../gateway/client-address.ts";
 import { type ApiError, DependencyError } from "../pkg/errors/api-error.ts";
 
@@ -11,12 +16,18 @@ import { type ApiError, DependencyError } from "../pkg/errors/api-error.ts";
 export interface ThrottleBucket {
   key: string;
   onSuccess: "clear" | "release";
+  /** Attempts allowed before waits begin (`FREE_ATTEMPTS`, or `CLIENT_FREE_ATTEMPTS` for addresses). */
+  freeAttempts: number;
 }
 
 /** The buckets guesses are counted in (OWASP API2:2023; ASVS v4.0.3 V2.2.1). */
 export const buckets = {
   /** The password of an account, whichever identifier (email or username) was typed. */
-  account: (userId: string): ThrottleBucket => ({ key: `account:${userId}`, onSuccess: "clear" }),
+  account: (userId: string): ThrottleBucket => ({
+    key: `account:${userId}`,
+    onSuccess: "clear",
+    freeAttempts: FREE_ATTEMPTS,
+  }),
   /**
    * An identifier that names no account. It behaves as an account's bucket does, so waits tell
    * nothing about which identifiers exist.
@@ -24,11 +35,20 @@ export const buckets = {
   unknownLogin: (login: string): ThrottleBucket => ({
     key: `unknown-login:${login.trim().toLowerCase()}`,
     onSuccess: "clear",
+    freeAttempts: FREE_ATTEMPTS,
   }),
   /** TOTP and recovery codes of an account: login, enrolment and turning MFA off share it. */
-  secondFactor: (userId: string): ThrottleBucket => ({ key: `second-factor:${userId}`, onSuccess: "clear" }),
+  secondFactor: (userId: string): ThrottleBucket => ({
+    key: `second-factor:${userId}`,
+    onSuccess: "clear",
+    freeAttempts: FREE_ATTEMPTS,
+  }),
   /** A client address (an IPv6 one by its /64). */
-  client: (address: string): ThrottleBucket => ({ key: `ip:${clientAddressKey(address)}`, onSuccess: "release" }),
+  client: (address: string): ThrottleBucket => ({
+    key: `ip:${clientAddressKey(address)}`,
+    onSuccess: "release",
+    freeAttempts: CLIENT_FREE_ATTEMPTS,
+  }),
 };
 
 /** Turns the longest wait (in whole seconds, at least 1) into the error the route answers with. */
@@ -51,7 +71,9 @@ export async function throttledAttempt<T>(
   verify: () => Promise<T | undefined>,
 ): Promise<T | undefined> {
   const stubs = attempt.buckets.map((bucket) => ({ bucket, stub: throttle.get(throttle.idFromName(bucket.key)) }));
-  const reservations = await Promise.allSettled(stubs.map(({ stub }) => stub.reserve()));
+  const reservations = await Promise.allSettled(
+    stubs.map(({ bucket, stub }) => stub.reserve({ freeAttempts: bucket.freeAttempts })),
+  );
   const reserved = stubs.filter((_, i) => {
     const outcome = reservations[i];
     return outcome?.status === "fulfilled" && outcome.value.allowed;
@@ -106,10 +128,11 @@ export async function throttledCheck<T>(
   verify: () => Promise<T | undefined>,
 ): Promise<T | undefined> {
   const stub = throttle.get(throttle.idFromName(attempt.bucket.key));
-  const state = await reach(() => stub.check());
+  const options = { freeAttempts: attempt.bucket.freeAttempts };
+  const state = await reach(() => stub.check(options));
   if (state.waitMs > 0) throw attempt.refuse(Math.max(1, Math.ceil(state.waitMs / 1000)));
   const result = await verify();
-  if (result === undefined) await reach(() => stub.fail());
+  if (result === undefined) await reach(() => stub.fail(options));
   return result;
 }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
+import { CLIENT_FREE_ATTEMPTS } from "../../src/durable-objects/login-throttle.ts";
 import {
   bearer,
   expectOAuthError,
@@ -118,7 +119,7 @@ describe("POST /auth/token (password grant)", () => {
 
   it("slows down one client address trying many accounts", async () => {
     const ip = randomIp();
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < CLIENT_FREE_ATTEMPTS; i++) {
       await tokenRequest(
         { grant_type: "password", username: `nobody-${i}@example.com`, password: "wrong password" },
         ip,

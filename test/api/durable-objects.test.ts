@@ -1,6 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import {
+  CLIENT_FREE_ATTEMPTS,
   FIRST_WAIT_MS,
   FORGET_AFTER_MS,
   FREE_ATTEMPTS,
@@ -197,19 +198,23 @@ describe("LoginThrottle", () => {
 
   it("allows the free attempts, then makes each further attempt wait twice as long", async () => {
     const stub = throttle();
-    for (let i = 1; i <= FREE_ATTEMPTS; i++) expect(await stub.reserve(0)).toEqual({ allowed: true, attempts: i });
-    expect(await stub.reserve(0)).toEqual({ allowed: false, waitMs: FIRST_WAIT_MS });
-    expect(await stub.reserve(FIRST_WAIT_MS)).toEqual({ allowed: true, attempts: FREE_ATTEMPTS + 1 });
-    expect(await stub.reserve(FIRST_WAIT_MS + 1)).toEqual({ allowed: false, waitMs: FIRST_WAIT_MS * 2 - 1 });
-    expect(await stub.reserve(FIRST_WAIT_MS * 3)).toEqual({ allowed: true, attempts: FREE_ATTEMPTS + 2 });
-    expect(await stub.check(FIRST_WAIT_MS * 4)).toEqual({ attempts: FREE_ATTEMPTS + 2, waitMs: FIRST_WAIT_MS * 3 });
+    for (let i = 1; i <= FREE_ATTEMPTS; i++)
+      expect(await stub.reserve({ now: 0 })).toEqual({ allowed: true, attempts: i });
+    expect(await stub.reserve({ now: 0 })).toEqual({ allowed: false, waitMs: FIRST_WAIT_MS });
+    expect(await stub.reserve({ now: FIRST_WAIT_MS })).toEqual({ allowed: true, attempts: FREE_ATTEMPTS + 1 });
+    expect(await stub.reserve({ now: FIRST_WAIT_MS + 1 })).toEqual({ allowed: false, waitMs: FIRST_WAIT_MS * 2 - 1 });
+    expect(await stub.reserve({ now: FIRST_WAIT_MS * 3 })).toEqual({ allowed: true, attempts: FREE_ATTEMPTS + 2 });
+    expect(await stub.check({ now: FIRST_WAIT_MS * 4 })).toEqual({
+      attempts: FREE_ATTEMPTS + 2,
+      waitMs: FIRST_WAIT_MS * 3,
+    });
   });
 
   it("counts a refused attempt nowhere", async () => {
     const stub = throttle();
-    for (let i = 0; i < FREE_ATTEMPTS; i++) await stub.reserve(0);
-    for (let i = 0; i < 10; i++) expect((await stub.reserve(500)).allowed).toBe(false);
-    expect(await stub.check(500)).toEqual({ attempts: FREE_ATTEMPTS, waitMs: FIRST_WAIT_MS - 500 });
+    for (let i = 0; i < FREE_ATTEMPTS; i++) await stub.reserve({ now: 0 });
+    for (let i = 0; i < 10; i++) expect((await stub.reserve({ now: 500 })).allowed).toBe(false);
+    expect(await stub.check({ now: 500 })).toEqual({ attempts: FREE_ATTEMPTS, waitMs: FIRST_WAIT_MS - 500 });
   });
 
   it("of 30 attempts reserved at once, admits exactly the free ones", async () => {
@@ -218,21 +223,28 @@ describe("LoginThrottle", () => {
     expect(all.filter((r) => r.allowed)).toHaveLength(FREE_ATTEMPTS);
   });
 
+  it("allows a client address more free attempts than an account", async () => {
+    const stub = throttle();
+    const freeAttempts = CLIENT_FREE_ATTEMPTS;
+    for (let i = 1; i <= freeAttempts; i++) expect((await stub.reserve({ now: 0, freeAttempts })).allowed).toBe(true);
+    expect(await stub.reserve({ now: 0, freeAttempts })).toEqual({ allowed: false, waitMs: FIRST_WAIT_MS });
+  });
+
   it("caps the wait", async () => {
     const stub = throttle();
-    for (let i = 0; i < 40; i++) await stub.fail(0);
-    expect((await stub.check(0)).waitMs).toBe(MAX_WAIT_MS);
+    for (let i = 0; i < 40; i++) await stub.fail({ now: 0 });
+    expect((await stub.check({ now: 0 })).waitMs).toBe(MAX_WAIT_MS);
   });
 
   it("takes back a released attempt, and forgets all after a success or a quiet day", async () => {
     const stub = throttle();
-    for (let i = 0; i < FREE_ATTEMPTS; i++) await stub.reserve(0);
+    for (let i = 0; i < FREE_ATTEMPTS; i++) await stub.reserve({ now: 0 });
     await stub.release();
-    expect(await stub.check(0)).toEqual({ attempts: FREE_ATTEMPTS - 1, waitMs: 0 });
-    for (let i = 0; i < 7; i++) await stub.fail(0);
+    expect(await stub.check({ now: 0 })).toEqual({ attempts: FREE_ATTEMPTS - 1, waitMs: 0 });
+    for (let i = 0; i < 7; i++) await stub.fail({ now: 0 });
     await stub.succeed();
-    expect(await stub.check(0)).toEqual({ attempts: 0, waitMs: 0 });
-    for (let i = 0; i < 7; i++) await stub.fail(0);
-    expect((await stub.check(FORGET_AFTER_MS + 1)).attempts).toBe(0);
+    expect(await stub.check({ now: 0 })).toEqual({ attempts: 0, waitMs: 0 });
+    for (let i = 0; i < 7; i++) await stub.fail({ now: 0 });
+    expect((await stub.check({ now: FORGET_AFTER_MS + 1 })).attempts).toBe(0);
   });
 });
