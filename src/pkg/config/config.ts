@@ -232,6 +232,7 @@ const apiSchema = z
         documents: raw.QUOTA_DOCUMENTS_PER_USER,
         versions: raw.QUOTA_VERSIONS_PER_USER,
       },
+    },
     publicUrl: raw.PUBLIC_URL.replace(/\/$/, ""),
     auth: {
       tokens: {
