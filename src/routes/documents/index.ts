@@ -954,7 +954,8 @@ export const documentsRouter = createRouter()
         await putShare(tx, { documentId: id, userId: target.id, access: body.access, grantedBy: c.get("auth").userId });
       }
     });
-    if (target) await searchChanged(c, id, [target.id]);
+    // Invalidated either way, so that the two paths also take about the same time.
+    await searchChanged(c, id, target ? [target.id] : []);
     return c.json({ user: body.user, access: body.access }, 200);
   })
   .openapi(unshare, async (c) => {
