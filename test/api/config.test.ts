@@ -58,7 +58,16 @@ describe("configuration", () => {
   it("lets development run without a cache but not production", () => {
     const noCache = { ...valid(), UPSTASH_REDIS_REST_URL: "", UPSTASH_REDIS_REST_TOKEN: "" };
     expect(loadApiConfig(noCache).cache).toBeUndefined();
-    const problems = problemsOf({ ...noCache, ENVIRONMENT: "production", NEON_LOCAL_PROXY: "", S3_ENDPOINT: "" });
+    // Without the test stack's local allowances (http receivers and OpenID issuers), which
+    // production refuses on their own (test/api/notifications.test.ts).
+    const local = { WEBHOOK_ALLOW_LOCAL_RECEIVERS: "false", OIDC_ALLOW_HTTP: "false", OIDC_PROVIDERS: "[]" };
+    const problems = problemsOf({
+      ...noCache,
+      ...local,
+      ENVIRONMENT: "production",
+      NEON_LOCAL_PROXY: "",
+      S3_ENDPOINT: "",
+    });
     expect(problems.map((p) => p.split(":")[0]).sort()).toEqual(["S3_ENDPOINT", "UPSTASH_REDIS_REST_URL"]);
   });
 
