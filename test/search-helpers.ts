@@ -6,9 +6,10 @@ type Headers = Record<string, string>;
 export interface SearchJson {
   queryId: string;
   total: number;
+  totalRelation: "eq" | "gte";
   data: { document: DocumentJson; score: number; highlights: { title: string; content: string | null } }[];
   nextCursor: string | null;
-  facets: Record<"tags" | "types" | "created", { value: string; count: number }[]>;
+  facets: Record<"tags" | "types" | "created", { value: string; count: number }[]> & { approximate: boolean };
   didYouMean: { query: string; total: number } | null;
 }
 

@@ -33,7 +33,12 @@ export function applyCorrections(text: string, corrections: Map<string, string>)
 const escapeHtml = (text: string) =>
   text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
-const REFERENCES: Record<string, string> = { "&amp;": "&", "&lt;": "<", "&gt;": ">" };
+// A Map, not an object literal: a key read from text must never reach Object.prototype.
+const REFERENCES = new Map([
+  ["&amp;", "&"],
+  ["&lt;", "<"],
+  ["&gt;", ">"],
+]);
 
 /**
  * A highlight from the database as safe HTML on one line. `raw` is HTML text whose `&`, `<` and `>`
@@ -44,7 +49,7 @@ const REFERENCES: Record<string, string> = { "&amp;": "&", "&lt;": "<", "&gt;": 
  * markup, and every `<mark>` is closed.
  */
 export function highlightHtml(raw: string, start: string, stop: string): string {
-  const text = raw.replace(/&(?:amp|lt|gt);/g, (reference) => REFERENCES[reference] ?? reference);
+  const text = raw.replace(/&(?:amp|lt|gt);/g, (reference) => REFERENCES.get(reference) ?? reference);
   const [before = "", ...marked] = escapeHtml(text).split(start);
   const parts = [before.replaceAll(stop, "")];
   for (const part of marked) {

@@ -10,9 +10,10 @@ export const SEARCH_TTL_SECONDS = 300;
 /**
  * Where entries live; the version changes whenever what an entry holds changes, so that results an
  * older release computed are never served by a newer one. v2: highlights whose `<mark>` elements
- * only the search writes (under v1, a document's own control characters could become markup).
+ * only the search writes (under v1, a document's own control characters could become markup). v3:
+ * `totalRelation` and `facets.approximate` (a v2 entry has neither).
  */
-export const SEARCH_CACHE_PREFIX = "search:v2:";
+export const SEARCH_CACHE_PREFIX = "search:v3:";
 /** A cache slower than this is skipped: search answers from Postgres instead. */
 export const SEARCH_CACHE_TIMEOUT_MS = 150;
 

@@ -32,10 +32,14 @@ export interface SearchRequest {
 }
 
 export interface SearchResult {
+  /** Matches, counted up to TOTAL_COUNT_LIMIT: `gte` when there are more. */
   total: number;
+  totalRelation: "eq" | "gte";
   data: { document: Document; score: number; highlights: { title: string; content: string | null } }[];
   nextCursor: string | null;
   facets: {
+    /** The counts are of a sample of FACET_SAMPLE matches. */
+    approximate: boolean;
     tags: { value: string; count: number }[];
     types: { value: string; count: number }[];
     created: { value: string; count: number }[];
@@ -149,7 +153,8 @@ export async function search(deps: SearchDeps, request: SearchRequest): Promise<
       sort: request.sort,
       limit: request.limit,
       after: request.cursor,
-      matches: facets.total,
+      // A capped total that is not exact still exceeds any rank window up to TOTAL_COUNT_LIMIT.
+      matches: facets.totalExact ? facets.total : facets.total + 1,
     });
     const page = hits.slice(0, request.limit);
     const details = await hitDetails(tx, { ids: page.map((hit) => hit.id), text });
@@ -185,9 +190,10 @@ export async function search(deps: SearchDeps, request: SearchRequest): Promise<
   });
   return {
     total: facets.total,
+    totalRelation: facets.totalExact ? "eq" : "gte",
     data,
     nextCursor,
-    facets: { tags: facets.tags, types: facets.types, created: facets.created },
+    facets: { approximate: facets.approximate, tags: facets.tags, types: facets.types, created: facets.created },
     didYouMean: facets.total === 0 && text ? await didYouMean(deps, text, filters) : null,
   };
 }
@@ -202,6 +208,8 @@ export interface Suggestion {
 
 /** Popular queries are suggested once this many different users ran them (never one person's searches). */
 export const POPULAR_QUERY_MIN_USERS = 3;
+/** …each with an account at least this old when searching, its email verified, and a result opened. */
+export const POPULAR_QUERY_MIN_ACCOUNT_AGE_DAYS = 7;
 const POPULAR_QUERY_DAYS = 30;
 
 /**
@@ -223,6 +231,7 @@ export async function suggest(deps: SearchDeps, prefix: string, limit: number): 
       prefix: term,
       since: new Date(Date.now() - POPULAR_QUERY_DAYS * 86_400_000),
       minUsers: POPULAR_QUERY_MIN_USERS,
+      minAccountAgeMs: POPULAR_QUERY_MIN_ACCOUNT_AGE_DAYS * 86_400_000,
       limit: 5,
     }),
   );

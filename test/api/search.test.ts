@@ -1,23 +1,12 @@
-import { inArray } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { type SearchCursor, searchPage } from "../../src/db/queries/search.ts";
-import { searchQueries } from "../../src/db/schema/search.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, type DocumentJson, processed, rawUpload } from "../document-helpers.ts";
 import { EICAR } from "../fixtures/files.ts";
-import { api, asSystem, eventually, expectProblem } from "../helpers.ts";
+import { api, asSystem, expectProblem } from "../helpers.ts";
 import { allPages, search, suggestions, titlesFound } from "../search-helpers.ts";
 
 type Auth = Record<string, string>;
-
-/** Waits until the searches with these ids are recorded (the route records them in the background). */
-const recorded = (ids: string[]) =>
-  eventually(async () => {
-    const rows = await asSystem((tx) =>
-      tx.select({ id: searchQueries.id }).from(searchQueries).where(inArray(searchQueries.id, ids)),
-    );
-    return rows.length === ids.length ? rows : undefined;
-  });
 
 /** A text document, processed (so its text is indexed). */
 async function textDocument(auth: Auth, title: string, text: string, tags: string[] = []): Promise<DocumentJson> {
@@ -432,25 +421,7 @@ describe("autocomplete", async () => {
     expect(found.map((s) => s.text)).toContain("Quarterly revenue report");
   });
 
-  it("suggests a query only once several people ran it and it found something", async () => {
-    const phrase = `quokka ${crypto.randomUUID().slice(0, 6)}`;
-    const searchers = [owner, await signedIn(), await signedIn()];
-    for (const searcher of searchers) {
-      await textDocument(searcher.auth, `${phrase} habitat`, "small marsupial");
-    }
-    const [first, second, third] = searchers;
-    if (!first || !second || !third) throw new Error("three searchers");
-    const someone = await signedIn();
-    const queryKind = async () =>
-      (await suggestions(someone.auth, phrase.slice(0, 9), 20)).filter((s) => s.kind === "query");
-    // Two people searched it (once recorded): not yet.
-    const runs = [await search(first.auth, { q: phrase }), await search(second.auth, { q: phrase })];
-    await recorded(runs.map((run) => run.body.queryId));
-    expect(await queryKind()).toEqual([]);
-    // A third: now it is everyone's suggestion.
-    await recorded([(await search(third.auth, { q: phrase })).body.queryId]);
-    expect(await queryKind()).toEqual([{ text: phrase, kind: "query", documentId: null }]);
-  });
+  // Popular queries (who counts towards one, suppression): test/api/search-popular.test.ts.
 
   it("refuses an empty prefix", async () => {
     await expectProblem(await api("/search/suggest?q=%20", { headers: auth }), 400);

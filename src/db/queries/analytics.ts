@@ -1,7 +1,7 @@
 import { and, count, desc, eq, gte, isNull, lt, sql } from "drizzle-orm";
 import type { Transaction } from "../actor.ts";
 import { documents } from "../schema/documents.ts";
-import { searchClicks, searchQueries } from "../schema/search.ts";
+import { type SuppressedQuery, searchClicks, searchQueries, suppressedQueries } from "../schema/search.ts";
 import { users } from "../schema/users.ts";
 
 // The Analytics Service's reports, over every user's rows: the routes check analytics:read and
@@ -182,4 +182,35 @@ export async function documentMetrics(tx: Transaction, params: Range) {
 
 export function searchesPerDay(tx: Transaction, params: Range) {
   return createdPerDay(tx, searchQueries, params);
+}
+
+// --- suppressed queries (administrators keep phrases out of autocomplete) ---
+
+/** Every suppressed phrase, newest first. */
+export function listSuppressedQueries(tx: Transaction): Promise<SuppressedQuery[]> {
+  return tx.select().from(suppressedQueries).orderBy(desc(suppressedQueries.createdAt), suppressedQueries.phrase);
+}
+
+/**
+ * Suppresses `phrase` (already normalised); `created` is false when it already was, and the
+ * existing row is returned unchanged. Concurrent calls for one phrase both succeed (unique index).
+ */
+export async function suppressQuery(
+  tx: Transaction,
+  values: { phrase: string; reason: string | null; suppressedBy: string },
+): Promise<{ row: SuppressedQuery; created: boolean }> {
+  const [inserted] = await tx.insert(suppressedQueries).values(values).onConflictDoNothing().returning();
+  if (inserted) return { row: inserted, created: true };
+  const [existing] = await tx.select().from(suppressedQueries).where(eq(suppressedQueries.phrase, values.phrase));
+  if (!existing) throw new Error("a suppressed phrase vanished between its insert and its read");
+  return { row: existing, created: false };
+}
+
+/** Lifts a suppression; false when there was none with this id. */
+export async function liftSuppression(tx: Transaction, params: { id: string }): Promise<boolean> {
+  const removed = await tx
+    .delete(suppressedQueries)
+    .where(eq(suppressedQueries.id, params.id))
+    .returning({ id: suppressedQueries.id });
+  return removed.length > 0;
 }

@@ -147,3 +147,26 @@ export const searchClicks = pgTable(
 ).enableRLS();
 
 export type SearchQuery = typeof searchQueries.$inferSelect;
+
+/**
+ * Phrases administrators keep out of autocomplete: a popular query containing one (both as
+ * normalised by `normalizeQuery`) is never suggested. Managed at
+ * `/analytics/search/suppressed-queries` by administrators; read by the Search Service as the
+ * system. Staff only, under forced row-level security (migration 0015).
+ */
+export const suppressedQueries = pgTable(
+  "search_suppressed_queries",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    phrase: varchar("phrase", { length: 200 }).notNull(),
+    reason: varchar("reason", { length: 500 }),
+    suppressedBy: uuid("suppressed_by").references(() => users.id, { onDelete: "set null" }),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("search_suppressed_queries_phrase_key").on(t.phrase),
+    pgPolicy("search_suppressed_queries_staff", { for: "all", using: isStaff, withCheck: isStaff }),
+  ],
+).enableRLS();
+
+export type SuppressedQuery = typeof suppressedQueries.$inferSelect;

@@ -1,23 +1,28 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
 import {
   clickThrough,
   documentMetrics,
+  liftSuppression,
+  listSuppressedQueries,
   type Range,
   searchesPerDay,
   searchLatency,
+  suppressQuery,
   topQueries,
   userMetrics,
   zeroResultQueries,
 } from "../../db/queries/analytics.ts";
-import { requirePermission } from "../../gateway/authentication.ts";
+import type { SuppressedQuery } from "../../db/schema/search.ts";
+import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { isPostgresInstant } from "../../pkg/validation/postgres.ts";
-import { instant } from "../fields.ts";
+import { normalizeQuery } from "../../search/query-text.ts";
+import { instant, nonBlankText, text } from "../fields.ts";
 import { BEARER, json } from "../openapi.ts";
 import { PageQuery } from "../pagination.ts";
 
@@ -69,6 +74,98 @@ const report = <T>(c: Context<AppEnv>, work: (tx: Transaction) => Promise<T>) =>
 const range = (r: Range) => ({ from: r.from.toISOString(), to: r.to.toISOString() });
 
 const common = { tags: ["Analytics"], security: BEARER };
+
+/**
+ * Route middleware: 401 when anonymous, 403 unless the caller is an administrator. Suppressing
+ * queries changes what every user is offered, so reading analytics (`analytics:read`) is not enough.
+ */
+function requireAdmin(): MiddlewareHandler<AppEnv> {
+  const authenticated = requireAuth();
+  return async function requireAdmin(c, next) {
+    await authenticated(c, async () => {
+      if (c.get("auth").role !== "admin") {
+        throw new ApiError("forbidden", { detail: "Only administrators manage suppressed queries." });
+      }
+      await next();
+    });
+  };
+}
+
+const SuppressedQuerySchema = z
+  .object({
+    id: z.uuid(),
+    phrase: z.string().openapi({ description: "Normalised: trimmed, lower-cased, white space collapsed." }),
+    reason: z.string().nullable(),
+    suppressedBy: z.uuid().nullable(),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi("SuppressedQuery");
+
+const SuppressBodySchema = z
+  .strictObject({
+    phrase: nonBlankText().trim().max(200).openapi({
+      description: "A popular query containing it (case-insensitively) is never suggested.",
+      example: "buy cheap",
+    }),
+    reason: text().trim().max(500).optional().openapi({ description: "For the other administrators." }),
+  })
+  .openapi("SuppressQuery");
+
+const SuppressionIdParams = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+
+const suppressedJson = (row: SuppressedQuery) => ({
+  id: row.id,
+  phrase: row.phrase,
+  reason: row.reason,
+  suppressedBy: row.suppressedBy,
+  createdAt: row.createdAt.toISOString(),
+});
+
+const suppressedPath = "/analytics/search/suppressed-queries";
+const suppressedCommon = {
+  ...common,
+  description:
+    "Phrases kept out of everyone's autocomplete (`GET /search/suggest`): a popular query containing one is never suggested, from the next request on. Administrators only.",
+};
+
+const listSuppressedRoute = createRoute({
+  ...suppressedCommon,
+  middleware: [requireAdmin()] as const,
+  method: "get",
+  path: suppressedPath,
+  summary: "Phrases kept out of autocomplete",
+  responses: {
+    200: { description: "Newest first.", ...json(z.object({ data: z.array(SuppressedQuerySchema) })) },
+    ...problemResponses(401, 403, 503),
+  },
+});
+
+const suppressRoute = createRoute({
+  ...suppressedCommon,
+  middleware: [requireAdmin()] as const,
+  method: "post",
+  path: suppressedPath,
+  summary: "Keep a phrase out of autocomplete",
+  request: { body: { required: true, content: { "application/json": { schema: SuppressBodySchema } } } },
+  responses: {
+    201: { description: "Suppressed.", ...json(SuppressedQuerySchema) },
+    200: { description: "Already suppressed: the existing entry, unchanged.", ...json(SuppressedQuerySchema) },
+    ...problemResponses(400, 401, 403, 413, 415, 503),
+  },
+});
+
+const liftRoute = createRoute({
+  ...suppressedCommon,
+  middleware: [requireAdmin()] as const,
+  method: "delete",
+  path: `${suppressedPath}/{id}`,
+  summary: "Lift a suppression",
+  request: { params: SuppressionIdParams },
+  responses: {
+    204: { description: "Lifted: the phrase may be suggested again." },
+    ...problemResponses(400, 401, 403, 404, 503),
+  },
+});
 
 const topRoute = createRoute({
   ...common,
@@ -234,4 +331,24 @@ export const analyticsRouter = createRouter()
       await searchesPerDay(tx, r),
     ]);
     return c.json({ range: range(r), users, documents, searches: { perDay } }, 200);
+  })
+  .openapi(listSuppressedRoute, async (c) => {
+    const rows = await asActor(c.get("services").database.db, c.get("auth").actor, listSuppressedQueries);
+    return c.json({ data: rows.map(suppressedJson) }, 200);
+  })
+  .openapi(suppressRoute, async (c) => {
+    const body = c.req.valid("json");
+    const { actor, userId } = c.get("auth");
+    const { row, created } = await asActor(c.get("services").database.db, actor, (tx) =>
+      suppressQuery(tx, { phrase: normalizeQuery(body.phrase), reason: body.reason || null, suppressedBy: userId }),
+    );
+    return created ? c.json(suppressedJson(row), 201) : c.json(suppressedJson(row), 200);
+  })
+  .openapi(liftRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const lifted = await asActor(c.get("services").database.db, c.get("auth").actor, (tx) =>
+      liftSuppression(tx, { id }),
+    );
+    if (!lifted) throw new ApiError("not_found", { detail: "No suppression with this id." });
+    return c.body(null, 204);
   });

@@ -12,6 +12,7 @@ import { normalizeQuery } from "../../search/query-text.ts";
 import { cachedSearch, scopeOf } from "../../search/search-cache.ts";
 import {
   decodeSearchCursor,
+  POPULAR_QUERY_MIN_ACCOUNT_AGE_DAYS,
   POPULAR_QUERY_MIN_USERS,
   type SearchRequest,
   search,
@@ -61,7 +62,7 @@ const suggestRoute = createRoute({
   path: "/search/suggest",
   tags: ["Search"],
   summary: "Autocomplete: titles, tags and popular queries",
-  description: `Prefix and typo-tolerant (trigram similarity) over the titles and tags of documents you can read, and over queries at least ${POPULAR_QUERY_MIN_USERS} different users ran recently.`,
+  description: `Prefix and typo-tolerant (trigram similarity) over the titles and tags of documents you can read, and over queries at least ${POPULAR_QUERY_MIN_USERS} different users ran in the last 30 days, each with a verified email and an account at least ${POPULAR_QUERY_MIN_ACCOUNT_AGE_DAYS} days old, whose search found something and who opened a result; never a query an administrator suppressed (\`/analytics/search/suppressed-queries\`).`,
   security: BEARER,
   middleware: [requireAuth()] as const,
   request: { query: SuggestQuery },

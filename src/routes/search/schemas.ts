@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { FACET_SAMPLE, TOTAL_COUNT_LIMIT } from "../../db/queries/search.ts";
 import { DocumentSchema, TagsSchema } from "../documents/schemas.ts";
 import { instant, integerParam, nonBlankText, text } from "../fields.ts";
 
@@ -47,7 +48,15 @@ const FacetCountSchema = z.object({ value: z.string(), count: z.number().int() }
 export const SearchResponseSchema = z
   .object({
     queryId: z.uuid().openapi({ description: "Send it with POST /search/clicks when a result is opened." }),
-    total: z.number().int().openapi({ description: "Matches of the query and filters the caller may read." }),
+    total: z
+      .number()
+      .int()
+      .openapi({
+        description: `Matches of the query and filters the caller may read, counted up to ${TOTAL_COUNT_LIMIT} (\`totalRelation\` says whether it is exact).`,
+      }),
+    totalRelation: z.enum(["eq", "gte"]).openapi({
+      description: `\`eq\`: \`total\` is exact; \`gte\`: more documents match, \`total\` (${TOTAL_COUNT_LIMIT}) is a lower bound.`,
+    }),
     data: z.array(
       z.object({
         document: DocumentSchema,
@@ -66,6 +75,9 @@ export const SearchResponseSchema = z
     ),
     nextCursor: z.string().nullable(),
     facets: z.object({
+      approximate: z.boolean().openapi({
+        description: `True when more than ${FACET_SAMPLE} documents match: the counts below are then of a sample of ${FACET_SAMPLE} matches (whichever the index yields first), not of all; otherwise types and months add up to \`total\`.`,
+      }),
       tags: z.array(FacetCountSchema),
       types: z.array(FacetCountSchema),
       created: z.array(FacetCountSchema).openapi({ description: "By month of creation (YYYY-MM, UTC)." }),
@@ -73,7 +85,10 @@ export const SearchResponseSchema = z
     didYouMean: z
       .object({
         query: z.string().openapi({ description: "Plain text, not HTML: the query with the corrections made." }),
-        total: z.number().int(),
+        total: z
+          .number()
+          .int()
+          .openapi({ description: `Counted up to ${TOTAL_COUNT_LIMIT}.` }),
       })
       .nullable()
       .openapi({ description: "Offered when nothing matched and a corrected query finds documents you can read." }),
