@@ -1,11 +1,33 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
-import type { Services } from "../../app/context.ts";
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv, Services } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { PROBLEM_CONTENT_TYPE, ProblemSchema, problemBody } from "../../pkg/errors/problem.ts";
+import type { RateDecision } from "../../durable-objects/rate-limiter.ts";
+import { clientIp, rateLimitHeaders } from "../../gateway/rate-limit.ts";
+import type { PolicyWindow } from "../../gateway/rate-limit-policies.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
+import { PROBLEM_CONTENT_TYPE, ProblemSchema, problemBody, problemResponses } from "../../pkg/errors/problem.ts";
 import type { Logger } from "../../pkg/logger/logger.ts";
+import { setResponseHeaders } from "../../pkg/middleware/set-headers.ts";
+import { BEARER } from "../openapi.ts";
 
 const CHECK_TIMEOUT_MS = 3_000;
+
+/**
+ * How long one isolate answers `/ready` from its last checks instead of touching every dependency
+ * again (OWASP API4:2023, unrestricted resource consumption: an anonymous probe must not multiply
+ * work on Postgres, Redis, S3 and the queue). A few seconds: a load balancer still sees an outage
+ * within one probe interval.
+ */
+export const READY_CACHE_MS = 5_000;
+
+/**
+ * `/ready` per client address (`RATE_LIMIT_POLICIES` may replace it by this name): generous for
+ * load balancers, which probe every few seconds from each of their locations, but bounded. The
+ * gateway's own limiter leaves probes out (EXEMPT_PATHS), so the route counts its calls itself.
+ */
+export const PROBE_POLICY: readonly PolicyWindow[] = [{ name: "probe", limit: 30, windowSeconds: 10 }];
 
 const CheckSchema = z
   .object({
@@ -19,11 +41,58 @@ const ChecksSchema = z
   .object({ postgres: CheckSchema, redis: CheckSchema, s3: CheckSchema, queue: CheckSchema })
   .openapi("DependencyChecks");
 
-const ReadySchema = z.object({ status: z.literal("ready"), checks: ChecksSchema }).openapi("Readiness");
-const NotReadySchema = ProblemSchema.extend({ checks: ChecksSchema }).openapi("NotReady");
+const CheckedAtSchema = z.iso
+  .datetime()
+  .openapi({ description: "When these checks ran (answers within a few seconds reuse them)." });
+const ReadySchema = z
+  .object({
+    status: z.literal("ready"),
+    checks: ChecksSchema.optional().openapi({ description: "Administrators only." }),
+    checkedAt: CheckedAtSchema.optional().openapi({ description: "Administrators only." }),
+  })
+  .openapi("Readiness");
+const NotReadySchema = ProblemSchema.extend({
+  checks: ChecksSchema.optional().openapi({ description: "Administrators only." }),
+  checkedAt: CheckedAtSchema.optional().openapi({ description: "Administrators only." }),
+}).openapi("NotReady");
 
 type Check = z.infer<typeof CheckSchema>;
 type Dependency = keyof z.infer<typeof ChecksSchema>;
+
+/**
+ * Route middleware: counts `/ready` per client address in the RATE_LIMITER Durable Object under
+ * the `probe` policy; over it, 429 with Retry-After and the RateLimit headers (OWASP API4:2023).
+ * An unreachable limiter lets the probe through: the answer is cached, so its cost stays bounded,
+ * and a load balancer must not take the API out of service for the limiter's sake.
+ */
+function probeRateLimit(): MiddlewareHandler<AppEnv> {
+  return async function probeRateLimit(c, next) {
+    const configured = c.get("services").config.gateway.rateLimitPolicies;
+    const windows = Object.hasOwn(configured, "probe") ? (configured.probe ?? PROBE_POLICY) : PROBE_POLICY;
+    const [first, ...rest] = windows.map((w) => ({ limit: w.limit, windowMs: w.windowSeconds * 1000 }));
+    if (!first) return next();
+    const key = `probe:ip:${clientIp(c)}`;
+    let decision: RateDecision;
+    try {
+      decision = await c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(key)).hit([first, ...rest]);
+    } catch (error) {
+      c.get("logger").warn("rate limiter unreachable; probe let through", { key, error });
+      return next();
+    }
+    const headers = rateLimitHeaders(windows, decision.windows);
+    if (!decision.allowed) {
+      const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+      throw new ApiError("rate_limited", {
+        detail: `Too many readiness probes; retry in ${seconds} s.`,
+        headers: { ...headers, "Retry-After": String(seconds) },
+      });
+    }
+    await next();
+    setResponseHeaders(c, headers);
+  };
+}
+
+const OPTIONAL_BEARER: Record<string, string[]>[] = [{}, ...BEARER];
 
 const health = createRoute({
   method: "get",
@@ -44,12 +113,15 @@ const ready = createRoute({
   path: "/ready",
   tags: ["System"],
   summary: "Readiness: every dependency answers",
-  description:
-    "Checks Postgres (`select 1`), Redis (`PING`), S3 (`HeadBucket`) and the document-events queue (a `system.ping` message the processor acknowledges), in parallel, each with its latency.",
+  description: `Checks Postgres (\`select 1\`), Redis (\`PING\`), S3 (\`HeadBucket\`) and the document-events queue (a \`system.ping\` message the processor acknowledges), in parallel. The status code is public, for load balancers; which dependency is down, and each one's latency, only for administrators (a Bearer token of an admin). Each isolate reuses its last checks for ${READY_CACHE_MS / 1000} s, and the route is rate-limited per client (policy \`probe\`).`,
+  // Anonymous, or an admin's Bearer token for the details (OpenAPI 3.1 §4.8.10: `{}` makes it optional).
+  security: OPTIONAL_BEARER,
+  middleware: [probeRateLimit()] as const,
   responses: {
     200: { description: "Every dependency is up.", content: { "application/json": { schema: ReadySchema } } },
+    ...problemResponses(429),
     503: {
-      description: "At least one dependency is down; `detail` names it.",
+      description: "At least one dependency is down; for administrators, `detail` names it and `checks` says why.",
       content: { [PROBLEM_CONTENT_TYPE]: { schema: NotReadySchema } },
     },
   },
@@ -85,8 +157,10 @@ export async function probe(name: Dependency, logger: Logger, run: () => Promise
   }
 }
 
-function checkAll(services: Services, requestId: string, logger: Logger) {
-  return Promise.all([
+type Checks = z.infer<typeof ChecksSchema>;
+
+async function checkAll(services: Services, requestId: string, logger: Logger): Promise<Checks> {
+  const [postgres, redis, s3, queue] = await Promise.all([
     probe("postgres", logger, async () => {
       await services.database.db.execute(sql`select 1`);
       return "up";
@@ -104,22 +178,54 @@ function checkAll(services: Services, requestId: string, logger: Logger) {
       await services.events.publish({ type: "system.ping", requestId });
       return "up";
     }),
-  ]).then(([postgres, redis, s3, queue]) => ({ postgres, redis, s3, queue }));
+  ]);
+  return { postgres, redis, s3, queue };
+}
+
+interface Readiness {
+  checks: Checks;
+  /** Epoch milliseconds when the checks finished. */
+  at: number;
+}
+
+/**
+ * The last finished checks of this isolate, per configuration (a bindings object is stable per
+ * isolate; tests that swap bindings get their own entry). Only finished, plain results are kept:
+ * a promise of another request's I/O must not be awaited by this one in Workers.
+ */
+const lastReadiness = new WeakMap<object, Readiness>();
+
+/**
+ * The dependencies' state, from this isolate's checks of the last `READY_CACHE_MS` when there are
+ * any, else checked now (then kept). Concurrent first calls may each check: the rate limit bounds them.
+ */
+export async function readiness(services: Services, requestId: string, logger: Logger): Promise<Readiness> {
+  const cached = lastReadiness.get(services.config);
+  if (cached && Date.now() - cached.at < READY_CACHE_MS) return cached;
+  const checks = await checkAll(services, requestId, logger);
+  const fresh = { checks, at: Date.now() };
+  lastReadiness.set(services.config, fresh);
+  return fresh;
 }
 
 export const healthRouter = createRouter()
   .openapi(health, (c) => c.json({ status: "ok" as const }, 200))
   .openapi(ready, async (c) => {
-    const checks = await checkAll(c.get("services"), c.get("requestId"), c.get("logger"));
+    const { checks, at } = await readiness(c.get("services"), c.get("requestId"), c.get("logger"));
+    // Which dependency is down, and how fast each answers, maps the platform for an attacker
+    // (OWASP API8:2023): only administrators see it; the status code is everyone's.
+    const details = c.get("auth")?.role === "admin" ? { checks, checkedAt: new Date(at).toISOString() } : {};
     const down = Object.entries(checks)
       .filter(([, check]) => check.status === "down")
       .map(([name]) => name);
-    if (down.length === 0) return c.json({ status: "ready" as const, checks }, 200);
+    if (down.length === 0) return c.json({ status: "ready" as const, ...details }, 200);
     const problem = problemBody({
       code: "service_unavailable",
-      detail: `Not ready: ${down.join(", ")} ${down.length === 1 ? "is" : "are"} down.`,
+      detail: details.checks
+        ? `Not ready: ${down.join(", ")} ${down.length === 1 ? "is" : "are"} down.`
+        : "Not ready: a dependency is down.",
       instance: c.req.path,
       requestId: c.get("requestId"),
     });
-    return c.json({ ...problem, checks }, 503, { "content-type": PROBLEM_CONTENT_TYPE });
+    return c.json({ ...problem, ...details }, 503, { "content-type": PROBLEM_CONTENT_TYPE });
   });
