@@ -22,6 +22,12 @@ export const DEFAULT_POLICIES: Policies = {
     { name: "burst", limit: 10, windowSeconds: 60 },
     { name: "sustained", limit: 60, windowSeconds: 3_600 },
   ],
+  // Requests that may run the processing pipeline again without sending a byte (a restore of a
+  // version not processed clean is scanned and extracted anew): OWASP API4:2023.
+  processing: [
+    { name: "burst", limit: 10, windowSeconds: 60 },
+    { name: "sustained", limit: 100, windowSeconds: 3_600 },
+  ],
 };
 
 /** Route → policy; anything not listed uses `api`. Keys are "METHOD /path" as routes declare them. */
@@ -32,6 +38,7 @@ export const ROUTE_POLICIES: Record<string, string> = {
   // They check a TOTP or recovery code (the login throttle counts the guesses too).
   "POST /auth/mfa/confirm": "auth",
   "POST /auth/mfa/disable": "auth",
+  "POST /documents/:id/versions/:version/restore": "processing",
 };
 
 /**

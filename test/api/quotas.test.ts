@@ -181,3 +181,28 @@ describe("restoring a processed version", () => {
     expect(rows.rows.map((row) => row.text)).toEqual(["words worth finding"]);
   });
 });
+
+// A restore of a version that was not processed clean runs the pipeline again without a byte sent:
+// restores have their own, stricter rate limit (the `processing` policy).
+describe("restores are rate-limited", () => {
+  it("answers 429 with Retry-After once the processing policy's window is used up", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(rawUpload(auth, "restore me", "text/plain"));
+    const policies = {
+      RATE_LIMIT_POLICIES: JSON.stringify({
+        api: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
+        processing: [{ name: "burst", limit: 2, windowSeconds: 60 }],
+      }),
+    };
+    const restore = () =>
+      apiWith(policies as Partial<Env> & object, `/documents/${doc.id}/versions/1/restore`, {
+        method: "POST",
+        headers: auth,
+      });
+    expect((await restore()).status).toBe(201);
+    expect((await restore()).status).toBe(201);
+    const limited = await restore();
+    await expectProblem(limited, 429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+});
