@@ -28,6 +28,12 @@ export const DEFAULT_POLICIES: Policies = {
     { name: "burst", limit: 10, windowSeconds: 60 },
     { name: "sustained", limit: 100, windowSeconds: 3_600 },
   ],
+  // Sharing by email address answers the same for addresses with and without an account, but the
+  // list of shares shows who got access: bounded, so addresses cannot be tried in bulk (ASVS V2.2).
+  sharing: [
+    { name: "burst", limit: 20, windowSeconds: 60 },
+    { name: "sustained", limit: 200, windowSeconds: 3_600 },
+  ],
 };
 
 /** Route → policy; anything not listed uses `api`. Keys are "METHOD /path" as routes declare them. */
@@ -39,6 +45,7 @@ export const ROUTE_POLICIES: Record<string, string> = {
   "POST /auth/mfa/confirm": "auth",
   "POST /auth/mfa/disable": "auth",
   "POST /documents/:id/versions/:version/restore": "processing",
+  "PUT /documents/:id/shares": "sharing",
 };
 
 /**

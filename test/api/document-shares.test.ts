@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { register, signedIn, signedInAdmin, uniqueName } from "../auth-helpers.ts";
 import { created, formUpload, rawUpload } from "../document-helpers.ts";
-import { api, expectProblem } from "../helpers.ts";
+import { api, apiWith, expectProblem } from "../helpers.ts";
 
 const put = (auth: Record<string, string>, id: string, user: string, access: "read" | "write") =>
   api(`/documents/${id}/shares`, {
@@ -125,5 +125,29 @@ describe("sharing with an address that may or may not have an account", () => {
       tries.push({ type: problem.type, detail: problem.detail });
     }
     expect(tries[0]).toEqual(tries[1]);
+  });
+});
+
+describe("sharing is rate-limited", () => {
+  it("answers 429 once the sharing policy's window is used up, so addresses cannot be tried in bulk", async () => {
+    const owner = await signedIn();
+    const doc = await created(rawUpload(owner.auth, "shared in bulk", "text/plain"));
+    const policies = {
+      RATE_LIMIT_POLICIES: JSON.stringify({
+        api: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
+        sharing: [{ name: "burst", limit: 3, windowSeconds: 60 }],
+      }),
+    };
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await apiWith(policies as Partial<Env> & object, `/documents/${doc.id}/shares`, {
+        method: "PUT",
+        headers: { ...owner.auth, "content-type": "application/json" },
+        body: JSON.stringify({ user: `${uniqueName("guess")}@example.org`, access: "read" }),
+      });
+      statuses.push(res.status);
+      if (res.status === 429) expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
   });
 });
