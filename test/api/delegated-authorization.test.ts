@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { externalLogin } from "../../src/auth/auth-service.ts";
-import type { AccountChange } from "../../src/auth/grant-rules.ts";
+import type { AccountChange, GrantRule } from "../../src/auth/grant-rules.ts";
 import { PERMISSION_NAMES, type Permission } from "../../src/auth/permissions.ts";
 import { type Actor, asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
@@ -10,7 +10,7 @@ import { userPermissions } from "../../src/db/schema/users.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { ApiError } from "../../src/pkg/errors/api-error.ts";
 import { promote, register, signedIn, uniqueName } from "../auth-helpers.ts";
-import { api, expectProblem, testEnv } from "../helpers.ts";
+import { api, expectProblem, type ProblemJson, testEnv } from "../helpers.ts";
 
 // The grant rules of src/auth/grant-rules.ts (OWASP API3, API5), checked twice: through the API,
 // and straight against the database's triggers with a raw statement as the same actor (for any
@@ -65,6 +65,8 @@ interface Case {
   target: Target;
   change: AccountChange;
   allowed: boolean;
+  /** The rule a refusal names: "function" is the gateway's missing permission (insufficient_scope). */
+  rule?: GrantRule;
 }
 
 // Managing and editing users works on rows one can read (row-level security), hence users:read;
@@ -85,6 +87,7 @@ const CASES: Case[] = [
     target: "self",
     change: { kind: "role", role: "admin" },
     allowed: false,
+    rule: "self",
   },
   {
     name: "users:manage makes another user admin",
@@ -92,6 +95,7 @@ const CASES: Case[] = [
     target: "user",
     change: { kind: "role", role: "admin" },
     allowed: false,
+    rule: "held",
   },
   {
     name: "users:manage demotes an admin",
@@ -99,6 +103,7 @@ const CASES: Case[] = [
     target: "admin",
     change: { kind: "role", role: "user" },
     allowed: false,
+    rule: "admins",
   },
   {
     name: "users:manage sets a user's role to user",
@@ -114,6 +119,7 @@ const CASES: Case[] = [
     target: "self",
     change: { kind: "status" },
     allowed: false,
+    rule: "self",
   },
   {
     name: "users:manage disables an admin",
@@ -121,17 +127,33 @@ const CASES: Case[] = [
     target: "admin",
     change: { kind: "status" },
     allowed: false,
+    rule: "admins",
   },
   { name: "users:manage deletes a user", grantor: manager, target: "user", change: { kind: "delete" }, allowed: true },
-  { name: "users:manage deletes itself", grantor: manager, target: "self", change: { kind: "delete" }, allowed: false },
+  {
+    name: "users:manage deletes itself",
+    grantor: manager,
+    target: "self",
+    change: { kind: "delete" },
+    allowed: false,
+    rule: "self",
+  },
   {
     name: "users:manage deletes an admin",
     grantor: manager,
     target: "admin",
     change: { kind: "delete" },
     allowed: false,
+    rule: "admins",
   },
-  { name: "users:manage changes a user's email", grantor: manager, target: "user", change: email, allowed: false },
+  {
+    name: "users:manage changes a user's email",
+    grantor: manager,
+    target: "user",
+    change: email,
+    allowed: false,
+    rule: "function",
+  },
   // permissions:manage (without users:read)
   {
     name: "permissions:manage grants itself users:manage",
@@ -139,6 +161,7 @@ const CASES: Case[] = [
     target: "self",
     change: { kind: "permission", permission: "users:manage" },
     allowed: false,
+    rule: "self",
   },
   {
     name: "permissions:manage grants a user what it holds",
@@ -153,6 +176,7 @@ const CASES: Case[] = [
     target: "user",
     change: { kind: "permission", permission: "users:manage" },
     allowed: false,
+    rule: "held",
   },
   {
     name: "permissions:manage grants an admin what it holds",
@@ -160,27 +184,58 @@ const CASES: Case[] = [
     target: "admin",
     change: { kind: "permission", permission: "permissions:manage" },
     allowed: false,
+    rule: "admins",
   },
   // users:write
   { name: "users:write changes a user's email", grantor: writer, target: "user", change: email, allowed: true },
-  { name: "users:write changes an admin's email", grantor: writer, target: "admin", change: email, allowed: false },
-  { name: "users:write changes its own email", grantor: writer, target: "self", change: email, allowed: false },
+  {
+    name: "users:write changes an admin's email",
+    grantor: writer,
+    target: "admin",
+    change: email,
+    allowed: false,
+    rule: "admins",
+  },
+  {
+    name: "users:write changes its own email",
+    grantor: writer,
+    target: "self",
+    change: email,
+    allowed: false,
+    rule: "self",
+  },
   {
     name: "users:write marks a user's email verified",
     grantor: writer,
     target: "user",
     change: verify,
     allowed: false,
+    rule: "verification",
   },
-  { name: "users:write disables a user", grantor: writer, target: "user", change: { kind: "status" }, allowed: false },
+  {
+    name: "users:write disables a user",
+    grantor: writer,
+    target: "user",
+    change: { kind: "status" },
+    allowed: false,
+    rule: "function",
+  },
   // users:read only
-  { name: "users:read disables a user", grantor: reader, target: "user", change: { kind: "status" }, allowed: false },
+  {
+    name: "users:read disables a user",
+    grantor: reader,
+    target: "user",
+    change: { kind: "status" },
+    allowed: false,
+    rule: "function",
+  },
   {
     name: "users:read grants a permission",
     grantor: reader,
     target: "user",
     change: { kind: "permission", permission: "users:read" },
     allowed: false,
+    rule: "function",
   },
   // admins
   {
@@ -205,16 +260,32 @@ const CASES: Case[] = [
     target: "self",
     change: { kind: "role", role: "user" },
     allowed: false,
+    rule: "self",
   },
-  { name: "an admin disables itself", grantor: admin, target: "self", change: { kind: "status" }, allowed: false },
+  {
+    name: "an admin disables itself",
+    grantor: admin,
+    target: "self",
+    change: { kind: "status" },
+    allowed: false,
+    rule: "self",
+  },
   {
     name: "an admin grants itself a permission",
     grantor: admin,
     target: "self",
     change: { kind: "permission", permission: "users:read" },
     allowed: false,
+    rule: "self",
   },
-  { name: "an admin changes its own email", grantor: admin, target: "self", change: email, allowed: false },
+  {
+    name: "an admin changes its own email",
+    grantor: admin,
+    target: "self",
+    change: email,
+    allowed: false,
+    rule: "self",
+  },
 ];
 
 /** The request a client sends for `change`. */
@@ -300,8 +371,11 @@ describe("the grant rules, through the API", () => {
       if (c.allowed) {
         expect(res.status, await res.clone().text()).toBeLessThan(300);
       } else {
-        const problem = await expectProblem(res, 403);
+        const problem = (await expectProblem(res, 403)) as ProblemJson & { grantRule?: string };
         expect(problem.type).toBe("/problems/forbidden");
+        // Refused by the route's own check, not only by the trigger under it.
+        if (c.rule === "function") expect(res.headers.get("www-authenticate")).toMatch(/insufficient_scope/);
+        else expect(problem.grantRule).toBe(c.rule);
       }
       // A role set to what it already was shows no change either way.
       if (c.change.kind !== "role" || c.change.role !== roleBefore) {

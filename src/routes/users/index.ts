@@ -66,7 +66,7 @@ const CONDITIONAL =
   " With `If-Match` (the user's ETag) or `If-Unmodified-Since`, only if the user has not changed since: otherwise 412 and nothing changes.";
 /** The grant rules (src/auth/grant-rules.ts), as every delegated route states them. */
 const GRANT_RULES =
-  " Grant rules (403 otherwise): never on your own account; only an admin changes an admin's account or grants `admin`; a permission only by someone who holds it.";
+  " Grant rules (403 otherwise, the problem's `grantRule` naming the rule broken: `self`, `held`, `admins`, `verification`): never on your own account; only an admin changes an admin's account or grants `admin`; a permission only by someone who holds it.";
 
 /** Email and username are unique: a clash is a 409 naming the field. */
 async function uniquely<T>(run: () => Promise<T>): Promise<T> {
@@ -126,7 +126,9 @@ const notFound = (id: string) => new ApiError("not_found", { detail: `No user ${
 function authorizeChange(c: Context<AppEnv>, grantee: Grantee, change: AccountChange): void {
   const { userId, role, permissions } = c.get("auth");
   const decision = decideGrant({ userId, role, permissions }, grantee, change);
-  if (!decision.allowed) throw new ApiError("forbidden", { detail: decision.reason });
+  if (!decision.allowed) {
+    throw new ApiError("forbidden", { detail: decision.reason, extensions: { grantRule: decision.rule } });
+  }
 }
 
 /**
