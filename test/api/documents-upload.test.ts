@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { FAILURE_REASONS } from "../../src/documents/failure-reasons.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, type DocumentJson, formUpload, keysIn, processed, rawUpload } from "../document-helpers.ts";
 import { corruptPdf, docx, EICAR, pdf, png, sha256Hex } from "../fixtures/files.ts";
@@ -409,6 +410,22 @@ describe("processing outcomes seen through the API", () => {
       data: Record<string, unknown>[];
     };
     expect(admins.data[0]?.failureDetail).toMatch(/^the PDF could not be read/);
+  });
+});
+
+describe("failure reasons in the API's description", () => {
+  it("documents failureReason as the closed set of codes, on documents, versions and notifications", async () => {
+    const spec = (await (await api("/openapi.json")).json()) as {
+      components: {
+        schemas: Record<string, { properties: Record<string, { enum?: unknown[]; description?: string }> }>;
+      };
+    };
+    const { Document, DocumentVersion, Notification } = spec.components.schemas;
+    for (const schema of [Document, DocumentVersion]) {
+      expect(schema?.properties.failureReason?.enum).toEqual([...FAILURE_REASONS, null]);
+      expect(schema?.properties.failureReason?.description).toContain("file_too_complex");
+    }
+    expect(Notification?.properties.data?.description).toContain("malware_detected");
   });
 });
 

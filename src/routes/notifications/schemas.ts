@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { Notification, Webhook, WebhookDelivery } from "../../db/schema/notifications.ts";
 import { DELIVERY_STATUSES } from "../../db/schema/notifications.ts";
+import { FAILURE_REASONS_DESCRIPTION } from "../../documents/failure-reasons.ts";
 import { NOTIFICATION_KINDS } from "../../pkg/queue/events.ts";
 import { storableText } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
@@ -15,7 +16,10 @@ export const NotificationSchema = z
     type: z.enum(NOTIFICATION_KINDS),
     title: z.string().openapi({ example: "“Q3 report” is ready" }),
     body: z.string(),
-    data: z.record(z.string(), z.unknown()).openapi({ example: { documentId: "0b6f…", version: 1 } }),
+    data: z.record(z.string(), z.unknown()).openapi({
+      description: `What the notification is about: \`documentId\` and \`version\`; for \`document.failed\` and \`document.quarantined\` also \`reason\`, the version's \`failureReason\` (the same in webhook payloads). ${FAILURE_REASONS_DESCRIPTION}`,
+      example: { documentId: "0b6f…", version: 1, reason: "unsupported_content" },
+    }),
     read: z.boolean(),
     readAt: z.iso.datetime().nullable(),
     createdAt: z.iso.datetime(),
