@@ -52,7 +52,11 @@ export const users = pgTable(
     check("users_status_check", sql.raw(`status in (${inList(USER_STATUSES)})`)),
     check("users_email_lower_check", sql`${t.email} = lower(${t.email})`),
     // A user reads and updates their own row; other rows need staff or a delegated permission.
-    pgPolicy("users_read", { for: "select", using: sql`${t.id} = ${actorId} or ${staffOr("users:read")}` }),
+    // Editing and managing users includes finding them (an update reads the row it changes).
+    pgPolicy("users_read", {
+      for: "select",
+      using: sql`${t.id} = ${actorId} or ${staffOr("users:read", "users:write", "users:manage")}`,
+    }),
     pgPolicy("users_update", {
       for: "update",
       using: sql`${t.id} = ${actorId} or ${staffOr("users:write", "users:manage")}`,

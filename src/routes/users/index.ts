@@ -326,7 +326,7 @@ const disable = createRoute({
   security: BEARER,
   middleware: [requirePermission(REQUIRED_PERMISSION.status)] as const,
   request: { params: UserIdParams, headers: ConditionalWriteHeaders },
-  responses: { 200: userJson("The disabled user."), ...problemResponses(400, 401, 403, 404, 409, 412, 503) },
+  responses: { 200: userJson("The disabled user."), ...problemResponses(400, 401, 403, 404, 412, 503) },
 });
 
 const enable = createRoute({
@@ -350,7 +350,7 @@ const remove = createRoute({
   security: BEARER,
   middleware: [requirePermission(REQUIRED_PERMISSION.delete)] as const,
   request: { params: UserIdParams, headers: ConditionalWriteHeaders },
-  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 401, 403, 404, 409, 412, 503) },
+  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 401, 403, 404, 412, 503) },
 });
 
 const PERMISSIONS_ETAG = {
