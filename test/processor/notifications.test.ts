@@ -6,6 +6,7 @@ import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "../../src/notific
 import { createSecretBox } from "../../src/pkg/crypto/secret-box.ts";
 import { buildEvent, NotificationRequestedSchema, WebhookDeliverySchema } from "../../src/pkg/queue/events.ts";
 import { BASE_DELAY_SECONDS } from "../../src/processor/backoff.ts";
+import { corruptPdf } from "../fixtures/files.ts";
 import {
   asSystem,
   config,
@@ -15,6 +16,8 @@ import {
   notificationsOf,
   pendingDelivery,
   testEnv,
+  uploadedDocument,
+  uploadedEvent,
 } from "./helpers.ts";
 
 interface Captured {
@@ -137,6 +140,24 @@ describe("the Notification Service", () => {
     // Not subscribed to document.ready: nothing queued, nothing sent.
     expect(await deliveriesOf(failedOnly.id)).toEqual([]);
     expect(await other.received()).toEqual([]);
+  });
+
+  it("sends a failed version's reason code to webhooks, never the operator's detail", async () => {
+    const doc = await uploadedDocument(corruptPdf(), "application/pdf");
+    const receiver = sink();
+    await registerWebhook(doc.ownerId, receiver.url, ["document.failed"]);
+    await deliver("document-events", [uploadedEvent(doc.documentId)]);
+    const [request] = await eventually(async () => {
+      const received = await receiver.received();
+      return received.length > 0 ? received : undefined;
+    });
+    const payload = JSON.parse(request?.body ?? "{}") as { type: string; data: Record<string, unknown> };
+    expect(payload).toMatchObject({
+      type: "document.failed",
+      data: { documentId: doc.documentId, version: 1, reason: "unsupported_content" },
+    });
+    // The parser's message stays with operators (the version's failure_detail).
+    expect(request?.body).not.toContain("could not be read");
   });
 
   it("retries a failing endpoint with backoff, and gives up after the retry limit", async () => {
