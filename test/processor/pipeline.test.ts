@@ -1,11 +1,14 @@
 import { PhotonImage } from "@cf-wasm/photon";
+import { eq } from "drizzle-orm";
 import { zipSync } from "fflate";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { documentVersions } from "../../src/db/schema/documents.ts";
 import { DOCX } from "../../src/documents/content-types.ts";
 import { buildEvent, SystemPingSchema } from "../../src/pkg/queue/events.ts";
 import { BASE_DELAY_SECONDS } from "../../src/processor/backoff.ts";
 import { corruptPdf, docx, EICAR, flatePdf, gif, jpeg, pdf, png, webp } from "../fixtures/files.ts";
 import {
+  asSystem,
   contentOf,
   deliver,
   documentOf,
@@ -133,6 +136,36 @@ describe("the document pipeline", () => {
       expect(version?.failureDetail).toMatch(/inflates beyond/);
       expect(await documentOf(doc.documentId)).toMatchObject({ status: "failed", failureReason: "file_too_complex" });
     }
+  });
+
+  it("fails a file whose processing ended the isolate twice as file_too_complex, without another try", async () => {
+    // As deliveries leave a version when the runtime ends the isolate while they extract (CPU or
+    // memory limit): processing, with starts that no code after them could count as finished.
+    const endedBy = async (starts: number) => {
+      const doc = await uploadedDocument("plain text", "text/plain");
+      await asSystem((tx) =>
+        tx
+          .update(documentVersions)
+          .set({ status: "processing", scanResult: "clean", extractionStarts: starts })
+          .where(eq(documentVersions.documentId, doc.documentId)),
+      );
+      return doc;
+    };
+    const twice = await endedBy(2);
+    const once = await endedBy(1);
+    const { ids, result } = await deliver("document-events", [
+      uploadedEvent(twice.documentId),
+      uploadedEvent(once.documentId),
+    ]);
+    expect(new Set(result.explicitAcks)).toEqual(new Set(ids));
+    expect(result.retryMessages).toEqual([]);
+    expect(await versionOf(twice.documentId)).toMatchObject({
+      status: "failed",
+      failureReason: "file_too_complex",
+      extractionStarts: 0,
+    });
+    // One unfinished start is forgiven: an isolate also ends for reasons of its own.
+    expect(await versionOf(once.documentId)).toMatchObject({ status: "ready", extractionStarts: 0 });
   });
 
   it("fails a version whose stored object is missing, or differs from what was uploaded", async () => {

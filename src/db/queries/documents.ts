@@ -445,6 +445,7 @@ export async function transitionVersion(tx: Transaction, change: VersionChange):
       status: change.to,
       failureReason: change.failureReason ?? null,
       failureDetail: change.failureDetail ?? null,
+      extractionStarts: 0,
       ...(change.scanResult ? { scanResult: change.scanResult } : {}),
       ...(change.thumbnailKey !== undefined ? { thumbnailKey: change.thumbnailKey } : {}),
       ...finished,
@@ -482,7 +483,8 @@ export async function noteRetry(
 ): Promise<void> {
   await tx
     .update(documentVersions)
-    .set({ failureDetail: params.detail.slice(0, 1000) })
+    // The delivery ended in order (it caught its error): an unfinished start no longer counts.
+    .set({ failureDetail: params.detail.slice(0, 1000), extractionStarts: 0 })
     .where(
       and(
         eq(documentVersions.documentId, params.documentId),
@@ -490,6 +492,30 @@ export async function noteRetry(
         inArray(documentVersions.status, [...TRANSIENT_STATUSES]),
       ),
     );
+}
+
+/**
+ * Counts one more start of extraction for a version in `processing`, and returns how many starts
+ * have not finished, this one included (undefined when it is no longer processing). Every orderly
+ * ending resets the count (`transitionVersion`, `noteRetry`), so a count above one means earlier
+ * deliveries ended without running any code after it: the isolate was ended (CPU or memory limit).
+ */
+export async function startExtraction(
+  tx: Transaction,
+  params: { documentId: string; version: number },
+): Promise<number | undefined> {
+  const [row] = await tx
+    .update(documentVersions)
+    .set({ extractionStarts: sql`${documentVersions.extractionStarts} + 1` })
+    .where(
+      and(
+        eq(documentVersions.documentId, params.documentId),
+        eq(documentVersions.version, params.version),
+        eq(documentVersions.status, "processing"),
+      ),
+    )
+    .returning({ starts: documentVersions.extractionStarts });
+  return row?.starts;
 }
 
 /**

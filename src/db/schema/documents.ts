@@ -130,6 +130,11 @@ export const documentVersions = pgTable(
      * (a parser's message, a dependency's error), or the last transient error while it is retried.
      */
     failureDetail: text("failure_detail"),
+    /**
+     * Starts of text extraction and thumbnailing since the last orderly ending: more than one means
+     * the runtime ended the isolate during them (CPU or memory limit); see `startExtraction`.
+     */
+    extractionStarts: integer("extraction_starts").notNull().default(0),
     scanResult: text("scan_result").$type<ScanResult>(),
     thumbnailKey: text("thumbnail_key"),
     processedAt: timestamp("processed_at", { withTimezone: true }),

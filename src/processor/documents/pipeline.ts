@@ -4,6 +4,7 @@ import {
   getVersion,
   noteRetry,
   saveContent,
+  startExtraction,
   transitionVersion,
   type VersionChange,
 } from "../../db/queries/documents.ts";
@@ -189,9 +190,29 @@ async function makeThumbnail(services: ProcessorServices, target: Target): Promi
   return key;
 }
 
+/**
+ * Deliveries that may start extracting a version and end without finishing or catching anything
+ * (the runtime ended the isolate: CPU or memory limit) before the next fails it `file_too_complex`:
+ * a file that kills the isolate would otherwise be tried again until the dead-letter queue.
+ */
+export const MAX_UNFINISHED_EXTRACTIONS = 2;
+
 /** Index (extracted text) and thumbnail, then ready: the text becomes searchable with the status. */
 async function enrich(services: ProcessorServices, event: DocumentUploaded, target: Target): Promise<StepResult> {
   const { document, version } = target;
+  const starts = await system(services, (tx) =>
+    startExtraction(tx, { documentId: document.id, version: version.version }),
+  );
+  if (starts === undefined) return { outcome: "done", note: "ended elsewhere before processing" };
+  if (starts > MAX_UNFINISHED_EXTRACTIONS) {
+    return fail(
+      services,
+      event.requestId,
+      target,
+      "file_too_complex",
+      `processing ended the isolate ${starts - 1} times without finishing (CPU or memory limit)`,
+    );
+  }
   let content: Awaited<ReturnType<typeof extractText>>;
   let thumbnailKey: string | null;
   try {

@@ -1,0 +1,1 @@
+ALTER TABLE "document_versions" ADD COLUMN "extraction_starts" integer DEFAULT 0 NOT NULL;
