@@ -132,7 +132,8 @@ function normalise(text: string, truncated: boolean): ExtractedText {
     .toWellFormed()
     .replace(/\r\n?/g, "\n")
     .replace(/[ \t\f\v\u00a0]+/g, " ")
-    .replace(/ *\n */g, "\n")
+    // Runs of spaces are single spaces by now: one on either side (/ *\n */ rescans a run from each space).
+    .replace(/ ?\n ?/g, "\n")
     .replace(/\n{3,}/g, "\n\n")
     .trim();
   if (tidy.length > MAX_INDEXED_CHARS) return { text: tidy.slice(0, MAX_INDEXED_CHARS), truncated: true };
