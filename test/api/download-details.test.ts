@@ -100,6 +100,17 @@ describe("conversion limits are 422, not 413 (the request has no body, RFC 9110 
     expect(problem.detail).toContain("5000×5000");
   });
 
+  it("refuses an image that cannot be decoded with 422, in its own words, not the decoder's", async () => {
+    const { auth } = await signedIn();
+    // A real PNG's signature and header, then nothing of its image data.
+    const doc = await created(
+      formUpload(auth, { bytes: png(40, 20).slice(0, 40), type: "image/png", name: "cut.png" }),
+    );
+    await processed(auth, doc.id);
+    const problem = await expectProblem(await api(`/documents/${doc.id}/content?format=webp`, { headers: auth }), 422);
+    expect(problem.detail).toBe("The image could not be decoded: it is damaged or not what it claims to be.");
+  });
+
   it("refuses a file above the conversion's byte limit with 422 unprocessable_content", async () => {
     const { auth } = await signedIn();
     const doc = await created(formUpload(auth, { bytes: png(40, 20), type: "image/png", name: "p.png" }));

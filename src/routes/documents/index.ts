@@ -1110,8 +1110,14 @@ async function rendition(
         headers: { "Retry-After": "1" },
       });
     }
-    if (error instanceof ImageTooLargeError || error instanceof ImageDecodeError) {
+    if (error instanceof ImageTooLargeError)
       throw new ApiError("unprocessable_content", { detail: `${error.message}.` });
+    if (error instanceof ImageDecodeError) {
+      // The decoder's own words are for operators (OWASP API8:2023); the client gets ours.
+      c.get("logger").warn("image not decodable", { documentId, error: error.message });
+      throw new ApiError("unprocessable_content", {
+        detail: "The image could not be decoded: it is damaged or not what it claims to be.",
+      });
     }
     throw error;
   }
