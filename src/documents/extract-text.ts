@@ -349,6 +349,8 @@ const ascii = (text: string) => new TextEncoder().encode(text);
 const STREAM_KEYWORD = ascii("stream");
 const OBJ_KEYWORD = ascii("obj");
 const IMAGE_SUBTYPE = /\/Subtype\s*\/Image\b/;
+/** `stream` keywords between two checks of the deadline. */
+const KEYWORDS_PER_CHECK = 4096;
 /** How far before `stream` its dictionary is looked for. */
 const DICTIONARY_WINDOW_BYTES = 4096;
 
@@ -389,28 +391,65 @@ const isFlateError = (error: unknown): error is Error & { code: number } =>
  * counted up to `max` (past it, `max + 1`), and whether the data ended before the stream did.
  * Inflated a slice at a time and never kept.
  */
-function inflatedSize(bytes: Uint8Array, start: number, end: number, max: number): { size: number; cut: boolean } {
+function inflatedSize(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  max: number,
+): { size: number; cut: boolean; fed: number } {
+  // A zlib header (RFC 1950 §2.2: deflate, a window of at most 32 KiB, FCHECK) or nothing to inflate.
+  const cmf = bytes[start] ?? 0;
+  const flg = bytes[start + 1] ?? 0;
+  if (end - start < 2 || (cmf & 0x0f) !== 8 || cmf >> 4 > 7 || ((cmf << 8) | flg) % 31 !== 0) {
+    return { size: 0, cut: false, fed: Math.min(2, end - start) };
+  }
   let size = 0;
+  let fed = 0;
   const inflater = new Unzlib((chunk) => {
     size += chunk.length;
   });
   try {
     for (let at = start; at < end && size <= max; at += INFLATE_SLICE_BYTES) {
       const stop = Math.min(end, at + INFLATE_SLICE_BYTES);
+      fed += stop - at;
       inflater.push(bytes.subarray(at, stop), stop === end);
     }
   } catch (error) {
     // Not zlib (another filter, or none) counts what it inflated; data cut short may go on.
-    return { size: Math.min(size, max + 1), cut: isFlateError(error) && error.code === UNEXPECTED_EOF && size > 0 };
+    const cut = isFlateError(error) && error.code === UNEXPECTED_EOF && size > 0;
+    return { size: Math.min(size, max + 1), cut, fed };
   }
-  return { size: Math.min(size, max + 1), cut: false };
+  return { size: Math.min(size, max + 1), cut: false, fed };
+}
+
+/**
+ * The first `endstream` at or after a position, for positions that only grow: one search serves
+ * every stream up to the `endstream` it found, so a file of many `stream` keywords and no
+ * `endstream` is scanned once, not once per keyword.
+ */
+function endstreamFinder(bytes: Uint8Array): (from: number) => number {
+  let searchedFrom = Number.POSITIVE_INFINITY;
+  let found = -1;
+  return (from) => {
+    const known = from >= searchedFrom && (found === -1 || found >= from);
+    if (!known) {
+      searchedFrom = from;
+      found = indexOfBytes(bytes, ENDSTREAM_KEYWORD, from);
+    }
+    return found === -1 ? bytes.length : found;
+  };
 }
 
 /**
  * Where the data of the stream starting at `data` ends, as pdf.js finds it: at its direct
  * `/Length` when `endstream` follows there, else at the next `endstream` (ISO 32000-1 §7.3.8.1).
  */
-function streamEnd(bytes: Uint8Array, data: number, dictionary: string): number {
+function streamEnd(
+  bytes: Uint8Array,
+  data: number,
+  dictionary: string,
+  nextEndstream: (from: number) => number,
+): number {
   const declared = DIRECT_LENGTH.exec(dictionary);
   if (declared?.[1]) {
     const end = data + Number(declared[1]);
@@ -418,8 +457,7 @@ function streamEnd(bytes: Uint8Array, data: number, dictionary: string): number 
     while (at < bytes.length && (bytes[at] === 0x0a || bytes[at] === 0x0d || bytes[at] === 0x20)) at += 1;
     if (indexOfBytes(bytes, ENDSTREAM_KEYWORD, at, at + ENDSTREAM_KEYWORD.length) === at) return end;
   }
-  const next = indexOfBytes(bytes, ENDSTREAM_KEYWORD, data);
-  return next === -1 ? bytes.length : next;
+  return nextEndstream(data);
 }
 
 /**
@@ -436,30 +474,37 @@ export async function checkPdfStreams(
   deadline = new Deadline(bounds.maxMilliseconds),
 ): Promise<void> {
   const latin1 = new TextDecoder("latin1");
+  const nextEndstream = endstreamFinder(bytes);
   let total = 0;
   let fed = 0;
   let nextCheck = CHECK_EVERY_BYTES;
+  let keywords = 0;
+  // Where the previous keyword ended: dictionary windows never overlap, so they cost one pass.
+  let previous = 0;
   for (let at = indexOfBytes(bytes, STREAM_KEYWORD, 0); at !== -1; at = indexOfBytes(bytes, STREAM_KEYWORD, at + 1)) {
+    const windowStart = Math.max(previous, at - DICTIONARY_WINDOW_BYTES);
+    previous = at + STREAM_KEYWORD.length;
+    keywords += 1;
+    if (keywords % KEYWORDS_PER_CHECK === 0) await deadline.check("checking the PDF's streams");
     // `stream` followed by an end of line, not the end of `endstream` (ISO 32000-1 §7.3.8.1).
     let data = at + STREAM_KEYWORD.length;
     if (bytes[data] === 0x0d) data += 1;
     if (bytes[data] !== 0x0a && bytes[data - 1] !== 0x0d) continue;
     if (bytes[data] === 0x0a) data += 1;
     if (at >= 3 && bytes[at - 3] === 0x65 && bytes[at - 2] === 0x6e && bytes[at - 1] === 0x64) continue;
-    const windowStart = Math.max(0, at - DICTIONARY_WINDOW_BYTES);
     const object = lastIndexOfBytes(bytes, OBJ_KEYWORD, windowStart, at);
     const dictionary = latin1.decode(bytes.subarray(object === -1 ? windowStart : object, at));
     if (IMAGE_SUBTYPE.test(dictionary)) continue;
     // An `endstream` inside the data (an indirect `/Length` lets pdf.js read past it) cuts the
     // deflate stream short: it is inflated again up to the next one, within the `fed` bound.
-    let end = streamEnd(bytes, data, dictionary);
+    let end = streamEnd(bytes, data, dictionary, nextEndstream);
     let stream = inflatedSize(bytes, data, end, bounds.maxInflatedBytes);
-    fed += end - data;
+    fed += stream.fed;
     while (stream.cut && end < bytes.length && fed <= 4 * bytes.length) {
       const next = indexOfBytes(bytes, ENDSTREAM_KEYWORD, end + 1);
       end = next === -1 ? bytes.length : next;
       stream = inflatedSize(bytes, data, end, bounds.maxInflatedBytes);
-      fed += end - data;
+      fed += stream.fed;
     }
     if (stream.size > bounds.maxInflatedBytes)
       throw tooComplex(`a PDF stream inflates beyond ${bounds.maxInflatedBytes} bytes`);

@@ -1,6 +1,7 @@
 import { strToU8, zipSync } from "fflate";
 import { describe, expect, it } from "vitest";
 import {
+  checkPdfStreams,
   DEFAULT_EXTRACTION_BOUNDS,
   decodeEntities,
   docxToText,
@@ -181,6 +182,12 @@ describe("extractText", () => {
     expect(await pdfToText(flatePdf(text))).toContain("compressed text");
 
     await rejectsWith(pdfToText(page(), bounds({ maxMilliseconds: -1 })), "file_too_complex", /took longer than/);
+  });
+
+  it("checks a PDF's streams in time linear in the file, however many streams it holds", async () => {
+    const streams = (n: number) =>
+      new TextEncoder().encode(`%PDF-1.4\n${"1 0 obj << >> stream\nx\nendstream\n".repeat(n)}`);
+    await expectLinear((n) => checkPdfStreams(streams(n), DEFAULT_EXTRACTION_BOUNDS), 20_000);
   });
 
   it("fails a damaged PDF as unsupported_content", async () => {
