@@ -231,8 +231,14 @@ export function markdownToText(source: string): string {
   return out.join("");
 }
 
-/** WordprocessingML's namespace (ECMA-376 Part 1, §17): `w:t`, `w:tab`, `w:br`, `w:p`. */
-const WORDPROCESSING_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
+/**
+ * WordprocessingML's namespaces (ECMA-376 Part 1 §17, Transitional; ISO/IEC 29500 Strict):
+ * `w:t`, `w:tab`, `w:br`, `w:p`, whatever prefix a document binds them to.
+ */
+const WORDPROCESSING_NS: ReadonlySet<string> = new Set([
+  "http://schemas.openxmlformats.org/wordprocessingml/2006/main",
+  "http://purl.oclc.org/ooxml/wordprocessingml/main",
+]);
 /** Compressed bytes handed to the inflater at once: one push inflates to at most ~1032 times this. */
 const INFLATE_SLICE_BYTES = 8 * 1024;
 /** Well-formedness errors a DOCX text part may have before it is refused. */
@@ -265,13 +271,13 @@ export async function docxToText(
       throw new ExtractionError("unsupported_content", `the DOCX text part is not XML: ${error.message}`);
   });
   parser.on("opentag", (tag) => {
-    if (tag.uri !== WORDPROCESSING_NS) return;
+    if (!WORDPROCESSING_NS.has(tag.uri)) return;
     if (tag.local === "t") inText += 1;
     else if (tag.local === "tab") out.push("\t");
     else if (tag.local === "br") out.push("\n");
   });
   parser.on("closetag", (tag) => {
-    if (tag.uri !== WORDPROCESSING_NS) return;
+    if (!WORDPROCESSING_NS.has(tag.uri)) return;
     if (tag.local === "t") inText = Math.max(0, inText - 1);
     else if (tag.local === "p") out.push("\n");
   });

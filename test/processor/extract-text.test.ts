@@ -140,6 +140,19 @@ describe("extractText", () => {
     expect((await docxToText(texts(2))).text).toBe("ab\tab\t\n");
   });
 
+  it("reads DOCX text by namespace, not prefix: Strict OOXML and any prefix", async () => {
+    const part = (ns: string, prefix: string) =>
+      zipSync({
+        "word/document.xml": strToU8(
+          `<${prefix}:document xmlns:${prefix}="${ns}"><${prefix}:body><${prefix}:p><${prefix}:r><${prefix}:t>strict &amp; sound</${prefix}:t></${prefix}:r></${prefix}:p><x:t xmlns:x="urn:other">not text</x:t></${prefix}:body></${prefix}:document>`,
+        ),
+      });
+    expect((await docxToText(part("http://purl.oclc.org/ooxml/wordprocessingml/main", "w"))).text).toBe(
+      "strict & sound\n",
+    );
+    expect((await docxToText(part(W_NS, "word"))).text).toBe("strict & sound\n");
+  });
+
   it("stops reading a DOCX once it has all the text the index keeps", async () => {
     const long = documentXml(`<w:p><w:r><w:t>${"word ".repeat(MAX_INDEXED_CHARS / 2)}</w:t></w:r></w:p>`);
     const result = await docxToText(long);
