@@ -281,12 +281,14 @@ export async function docxToText(
     if (tag.local === "t") inText = Math.max(0, inText - 1);
     else if (tag.local === "p") out.push("\n");
   });
-  parser.on("text", (text) => {
+  const onText = (text: string) => {
     if (inText === 0 || truncated) return;
     out.push(text);
     chars += text.length;
     if (chars > MAX_INDEXED_CHARS) truncated = true;
-  });
+  };
+  parser.on("text", onText);
+  parser.on("cdata", onText);
 
   let found = false;
   let finished = false;

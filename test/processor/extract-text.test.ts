@@ -151,6 +151,9 @@ describe("extractText", () => {
       "strict & sound\n",
     );
     expect((await docxToText(part(W_NS, "word"))).text).toBe("strict & sound\n");
+    expect((await docxToText(documentXml("<w:p><w:r><w:t><![CDATA[a <b> c]]></w:t></w:r></w:p>"))).text).toBe(
+      "a <b> c\n",
+    );
   });
 
   it("stops reading a DOCX once it has all the text the index keeps", async () => {
