@@ -34,6 +34,9 @@ export const DEFAULT_POLICIES: Policies = {
     { name: "burst", limit: 20, windowSeconds: 60 },
     { name: "sustained", limit: 200, windowSeconds: 3_600 },
   ],
+  // `/ready` per client address: generous for load balancers, which probe every few seconds from
+  // each of their locations, but bounded, since it touches every dependency (OWASP API4:2023).
+  probe: [{ name: "probe", limit: 30, windowSeconds: 10 }],
 };
 
 /** Route → policy; anything not listed uses `api`. Keys are "METHOD /path" as routes declare them. */
@@ -46,6 +49,7 @@ export const ROUTE_POLICIES: Record<string, string> = {
   "POST /auth/mfa/disable": "auth",
   "POST /documents/:id/versions/:version/restore": "processing",
   "PUT /documents/:id/shares": "sharing",
+  "GET /ready": "probe",
 };
 
 /**
@@ -57,5 +61,5 @@ export const ROUTE_POLICIES: Record<string, string> = {
  */
 export const CREDENTIAL_POLICIES: ReadonlySet<string> = new Set(["auth"]);
 
-/** Probes must always reach the worker: they are not counted. */
-export const EXEMPT_PATHS = new Set(["/health", "/ready"]);
+/** The liveness probe touches nothing and must always reach the worker: it is not counted. */
+export const EXEMPT_PATHS = new Set(["/health"]);

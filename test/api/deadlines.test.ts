@@ -365,7 +365,7 @@ describe("deadline settings", () => {
 
     const processor = loadProcessorConfig({ ...testEnv });
     expect(processor.virusScan?.timeoutMs).toBe(60_000);
-    expect(processor.webhookTimeoutMs).toBe(10_000);
+    expect(processor.webhooks.timeoutMs).toBe(10_000);
     for (const name of ["CLAMD_TIMEOUT_MS", "WEBHOOK_TIMEOUT_MS"]) {
       expect(() => loadProcessorConfig({ ...testEnv, [name]: "50" })).toThrow(name);
     }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { PROBE_POLICY, READY_CACHE_MS } from "../../src/routes/health/index.ts";
+import { DEFAULT_POLICIES } from "../../src/gateway/rate-limit-policies.ts";
+import { READY_CACHE_MS } from "../../src/routes/health/index.ts";
 import { randomIp, signedInAdmin } from "../auth-helpers.ts";
 import { api, apiWith, expectProblem, outage, outageBindings, testEnv } from "../helpers.ts";
 
@@ -66,7 +67,7 @@ describe("GET /ready", () => {
 
   it("limits each client address (policy probe), with Retry-After and the RateLimit headers", async () => {
     const ip = randomIp();
-    const [policy] = PROBE_POLICY;
+    const [policy] = DEFAULT_POLICIES.probe ?? [];
     if (!policy) throw new Error("no probe policy");
     for (let i = 0; i < policy.limit; i++) {
       expect((await api("/ready", { headers: { "cf-connecting-ip": ip } })).status).toBe(200);

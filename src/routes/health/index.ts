@@ -1,15 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { sql } from "drizzle-orm";
-import type { MiddlewareHandler } from "hono";
-import type { AppEnv, Services } from "../../app/context.ts";
+import type { Services } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import type { RateDecision } from "../../durable-objects/rate-limiter.ts";
-import { clientIp, rateLimitHeaders } from "../../gateway/rate-limit.ts";
-import type { PolicyWindow } from "../../gateway/rate-limit-policies.ts";
-import { ApiError } from "../../pkg/errors/api-error.ts";
 import { PROBLEM_CONTENT_TYPE, ProblemSchema, problemBody, problemResponses } from "../../pkg/errors/problem.ts";
 import type { Logger } from "../../pkg/logger/logger.ts";
-import { setResponseHeaders } from "../../pkg/middleware/set-headers.ts";
 import { BEARER } from "../openapi.ts";
 
 const CHECK_TIMEOUT_MS = 3_000;
@@ -21,13 +15,6 @@ const CHECK_TIMEOUT_MS = 3_000;
  * within one probe interval.
  */
 export const READY_CACHE_MS = 5_000;
-
-/**
- * `/ready` per client address (`RATE_LIMIT_POLICIES` may replace it by this name): generous for
- * load balancers, which probe every few seconds from each of their locations, but bounded. The
- * gateway's own limiter leaves probes out (EXEMPT_PATHS), so the route counts its calls itself.
- */
-export const PROBE_POLICY: readonly PolicyWindow[] = [{ name: "probe", limit: 30, windowSeconds: 10 }];
 
 const CheckSchema = z
   .object({
@@ -59,39 +46,6 @@ const NotReadySchema = ProblemSchema.extend({
 type Check = z.infer<typeof CheckSchema>;
 type Dependency = keyof z.infer<typeof ChecksSchema>;
 
-/**
- * Route middleware: counts `/ready` per client address in the RATE_LIMITER Durable Object under
- * the `probe` policy; over it, 429 with Retry-After and the RateLimit headers (OWASP API4:2023).
- * An unreachable limiter lets the probe through: the answer is cached, so its cost stays bounded,
- * and a load balancer must not take the API out of service for the limiter's sake.
- */
-function probeRateLimit(): MiddlewareHandler<AppEnv> {
-  return async function probeRateLimit(c, next) {
-    const configured = c.get("services").config.gateway.rateLimitPolicies;
-    const windows = Object.hasOwn(configured, "probe") ? (configured.probe ?? PROBE_POLICY) : PROBE_POLICY;
-    const [first, ...rest] = windows.map((w) => ({ limit: w.limit, windowMs: w.windowSeconds * 1000 }));
-    if (!first) return next();
-    const key = `probe:ip:${clientIp(c)}`;
-    let decision: RateDecision;
-    try {
-      decision = await c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(key)).hit([first, ...rest]);
-    } catch (error) {
-      c.get("logger").warn("rate limiter unreachable; probe let through", { key, error });
-      return next();
-    }
-    const headers = rateLimitHeaders(windows, decision.windows);
-    if (!decision.allowed) {
-      const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-      throw new ApiError("rate_limited", {
-        detail: `Too many readiness probes; retry in ${seconds} s.`,
-        headers: { ...headers, "Retry-After": String(seconds) },
-      });
-    }
-    await next();
-    setResponseHeaders(c, headers);
-  };
-}
-
 const OPTIONAL_BEARER: Record<string, string[]>[] = [{}, ...BEARER];
 
 const health = createRoute({
@@ -113,10 +67,9 @@ const ready = createRoute({
   path: "/ready",
   tags: ["System"],
   summary: "Readiness: every dependency answers",
-  description: `Checks Postgres (\`select 1\`), Redis (\`PING\`), S3 (\`HeadBucket\`) and the document-events queue (a \`system.ping\` message the processor acknowledges), in parallel. The status code is public, for load balancers; which dependency is down, and each one's latency, only for administrators (a Bearer token of an admin). Each isolate reuses its last checks for ${READY_CACHE_MS / 1000} s, and the route is rate-limited per client (policy \`probe\`).`,
+  description: `Checks Postgres (\`select 1\`), Redis (\`PING\`), S3 (\`HeadBucket\`) and the document-events queue (a \`system.ping\` message the processor acknowledges), in parallel. The status code is public, for load balancers; which dependency is down, and each one's latency, only for administrators (a Bearer token of an admin). Each isolate reuses its last checks for ${READY_CACHE_MS / 1000} s, and the gateway limits it per client address (policy \`probe\`).`,
   // Anonymous, or an admin's Bearer token for the details (OpenAPI 3.1 §4.8.10: `{}` makes it optional).
   security: OPTIONAL_BEARER,
-  middleware: [probeRateLimit()] as const,
   responses: {
     200: { description: "Every dependency is up.", content: { "application/json": { schema: ReadySchema } } },
     ...problemResponses(429),
