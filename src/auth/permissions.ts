@@ -18,7 +18,3 @@ export const PERMISSIONS = {
 export type Permission = keyof typeof PERMISSIONS;
 
 export const PERMISSION_NAMES = Object.keys(PERMISSIONS) as Permission[];
-
-export function isPermission(value: string): value is Permission {
-  return value in PERMISSIONS;
-}

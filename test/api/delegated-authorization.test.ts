@@ -468,6 +468,26 @@ describe("email changes and verification (OIDC linking trusts emailVerified)", (
     );
     expect(await readUser(user.id)).toMatchObject({ email: newEmail, emailVerified: false });
   });
+
+  const userManager: Grantor = { role: "user", permissions: ["users:manage", "users:read"] };
+  it.each([
+    ["an admin", admin],
+    ["a users:manage holder", userManager],
+  ] as const)(
+    "the database refuses %s setting another account's password hash (signing in as them)",
+    async (_, who) => {
+      const caller = await register();
+      const user = await verifiedUser();
+      const raw = asActor(db, actorFor(caller.user.id, who), (tx) =>
+        tx.execute(sql`update users set password_hash = 'pbkdf2$chosen-by-the-caller' where id = ${user.id}`),
+      );
+      const refused = await raw.then(
+        () => undefined,
+        (error: unknown) => error as { cause?: { message?: string } },
+      );
+      expect(refused?.cause?.message).toMatch(/only the server changes a password hash/);
+    },
+  );
 });
 
 describe("delegated permissions", () => {
