@@ -1,21 +1,28 @@
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
+import { API_VARIABLES, PROCESSOR_VARIABLES } from "../../src/pkg/config/config.ts";
 
 // What `wrangler deploy` would ship, read the way wrangler reads it. The local runtime ignores
 // most of these settings, so this is where a mistake would be caught before deploying
 // (OWASP API8:2023, security misconfiguration).
 const WORKERS = [
-  { name: "api", config: "wrangler.toml" },
-  { name: "processor", config: "workers/processor/wrangler.toml" },
+  { name: "api", config: "wrangler.toml", variables: API_VARIABLES },
+  { name: "processor", config: "workers/processor/wrangler.toml", variables: PROCESSOR_VARIABLES },
 ] as const;
 
 const read = (config: string) => unstable_readConfig({ config });
 
-describe.each(WORKERS)("the $name worker's production configuration", ({ config }) => {
+describe.each(WORKERS)("the $name worker's production configuration", ({ config, variables }) => {
   it("has no *.workers.dev address and no preview URLs", () => {
     const settings = read(config);
     expect(settings.workers_dev).toBe(false);
     expect(settings.preview_urls).toBe(false);
+  });
+
+  it("declares every variable the worker reads (wrangler dev drops undeclared ones from env files)", () => {
+    const settings = read(config);
+    const declared = new Set([...Object.keys(settings.vars), ...(settings.secrets?.required ?? [])]);
+    expect(variables.filter((name) => !declared.has(name))).toEqual([]);
   });
 
   it("says production and points at no local stand-in", () => {
@@ -23,6 +30,9 @@ describe.each(WORKERS)("the $name worker's production configuration", ({ config 
     expect(vars.ENVIRONMENT).toBe("production");
     expect(vars.NEON_LOCAL_PROXY).toBe("");
     expect(vars.S3_ENDPOINT).toBe("");
+    // The local stack's allowances (http receivers and providers) are declared, and off.
+    expect(vars.WEBHOOK_ALLOW_LOCAL_RECEIVERS).toBe("false");
+    if (config === "wrangler.toml") expect(vars.OIDC_ALLOW_HTTP).toBe("false");
   });
 });
 

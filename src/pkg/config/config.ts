@@ -289,6 +289,15 @@ const processorSchema = z
         : undefined,
   }));
 
+/**
+ * Every variable each worker reads. Each is declared in the worker's wrangler configuration
+ * (`[vars]`, or `[secrets] required`): `wrangler dev` binds only declared names from the env files
+ * the local stack and a developer's `.dev.vars` provide, so an undeclared one would be silently
+ * dropped there (a test keeps the lists and the configurations in step).
+ */
+export const API_VARIABLES: readonly string[] = Object.keys({ ...common, ...apiOnly });
+export const PROCESSOR_VARIABLES: readonly string[] = Object.keys({ ...common, ...processorOnly });
+
 export type ApiConfig = z.output<typeof apiSchema>;
 export type ProcessorConfig = z.output<typeof processorSchema>;
 export type StorageConfig = ApiConfig["storage"];
