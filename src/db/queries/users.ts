@@ -175,6 +175,43 @@ export async function lockPermissions(tx: Transaction, params: { userId: string 
   await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`user_permissions:${params.userId}`}, 0))`);
 }
 
+/**
+ * Serialises every delegated-administration write (role, status, deletion, attributes, grants;
+ * src/auth/grant-rules.ts) until the transaction ends: one transaction-level advisory lock for all
+ * of them, taken before any other lock, so that each is decided against the actor's state as the
+ * previous one left it (two managers disabling each other commit in an order one after the other
+ * allows) and no two of them can wait on each other's row locks. Administration is rare, so one
+ * lock costs nothing that matters. OWASP API5 (function level authorization under concurrency).
+ */
+export async function lockDelegatedAdministration(tx: Transaction): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended('delegated_administration', 0))`);
+}
+
+/** What an account may do now, read from the database: its role, status and granted permissions. */
+export interface AccountStanding {
+  role: UserRole;
+  status: UserStatus;
+  permissions: Permission[];
+}
+
+/**
+ * The account's current role, status and granted permissions, or undefined when there is no such
+ * account. Row-level security lets every actor read its own row and grants, which is what the
+ * delegated routes read this for (the actor's rights inside the writing transaction).
+ */
+export async function getAccountStanding(
+  tx: Transaction,
+  params: { id: string },
+): Promise<AccountStanding | undefined> {
+  const [row] = await tx
+    .select({ role: users.role, status: users.status })
+    .from(users)
+    .where(eq(users.id, params.id))
+    .limit(1);
+  if (!row) return undefined;
+  return { ...row, permissions: await listPermissions(tx, { userId: params.id }) };
+}
+
 export async function grantPermission(
   tx: Transaction,
   params: { userId: string; permission: Permission; grantedBy: string | null },

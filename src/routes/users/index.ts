@@ -3,18 +3,26 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { syncPrincipal } from "../../auth/auth-service.ts";
-import { type AccountChange, decideGrant, type Grantee, REQUIRED_PERMISSION } from "../../auth/grant-rules.ts";
+import {
+  type AccountChange,
+  decideGrant,
+  type Grantee,
+  type Grantor,
+  REQUIRED_PERMISSION,
+} from "../../auth/grant-rules.ts";
 import type { Permission } from "../../auth/permissions.ts";
 import { registerAccount } from "../../auth/registration.ts";
 import { type Actor, asActor, type Transaction } from "../../db/actor.ts";
 import { serverError, uniqueViolation } from "../../db/errors.ts";
 import {
   deleteUser,
+  getAccountStanding,
   getUser,
   getUserRole,
   grantPermission,
   listPermissions,
   listUsers,
+  lockDelegatedAdministration,
   lockPermissions,
   lockUser,
   type PublicUser,
@@ -23,7 +31,7 @@ import {
   updateUser,
 } from "../../db/queries/users.ts";
 import type { UserPreferences } from "../../db/schema/users.ts";
-import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
+import { effectivePermissions, requireAuth, requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
@@ -119,16 +127,43 @@ const actorOf = (c: Context<AppEnv>): Actor => c.get("auth").actor;
 const notFound = (id: string) => new ApiError("not_found", { detail: `No user ${id}.` });
 
 /**
- * Throws 403 unless the grant rules (src/auth/grant-rules.ts) let the caller make `change` to
- * `grantee`. Called twice per change: by the handler before any work (the target's role not yet
- * known), and in the writing transaction with the target as locked.
+ * Throws 403 unless the grant rules (src/auth/grant-rules.ts) let `grantor` make `change` to
+ * `grantee`. Called twice per change: by the handler before any work (the caller as the session
+ * knows it, the target's role not yet known), and in the writing transaction with the caller as
+ * the database holds it now (`currentGrantor`) and the target as locked.
  */
-function authorizeChange(c: Context<AppEnv>, grantee: Grantee, change: AccountChange): void {
-  const { userId, role, permissions } = c.get("auth");
-  const decision = decideGrant({ userId, role, permissions }, grantee, change);
+function authorizeChange(grantor: Grantor, grantee: Grantee, change: AccountChange): void {
+  const decision = decideGrant(grantor, grantee, change);
   if (!decision.allowed) {
     throw new ApiError("forbidden", { detail: decision.reason, extensions: { grantRule: decision.rule } });
   }
+}
+
+/** The caller as the session knows it (role and permissions as of the request's authentication). */
+function sessionGrantor(c: Context<AppEnv>): Grantor {
+  const { userId, role, permissions } = c.get("auth");
+  return { userId, role, permissions };
+}
+
+/**
+ * The caller as the database holds it now, read in the writing transaction after taking the
+ * delegated-administration lock (first, before any row lock: one order for every delegated write,
+ * so none deadlocks). The session's copy can be older than a change that committed after this
+ * request was authenticated: two `users:manage` holders disabling each other at once both passed
+ * the session check, and only this read lets the second see it was disabled. Throws 403 (grant
+ * rule `function`) when the caller's account is gone or no longer active. OWASP API5.
+ */
+async function currentGrantor(c: Context<AppEnv>, tx: Transaction): Promise<Grantor> {
+  await lockDelegatedAdministration(tx);
+  const { userId } = c.get("auth");
+  const standing = await getAccountStanding(tx, { id: userId });
+  if (standing?.status !== "active") {
+    throw new ApiError("forbidden", {
+      detail: "Your account is no longer active.",
+      extensions: { grantRule: "function" },
+    });
+  }
+  return { userId, role: standing.role, permissions: effectivePermissions(standing) };
 }
 
 /**
@@ -159,14 +194,16 @@ async function userBody(user: PublicUser) {
 
 /**
  * Locks the user's row in the writing transaction, checks the grant rules against it as locked
- * (when `change` is given: delegated routes), and throws 412 unless the request's If-Match /
+ * and against the caller as the database holds it now (when `change` is given: delegated routes,
+ * which then take the delegated-administration lock first), and throws 412 unless the request's If-Match /
  * If-Unmodified-Since hold for it now (404 if there is no such user): a concurrent writer waits
  * for the lock, then fails its own check. A 403 or 404 wins over a 412 (RFC 9110 §13.2.1).
  */
 async function lockedForWrite(c: Context<AppEnv>, tx: Transaction, id: string, change?: AccountChange): Promise<void> {
+  const grantor = change ? await currentGrantor(c, tx) : undefined;
   const current = await lockUser(tx, { id });
   if (!current) throw notFound(id);
-  if (change) authorizeChange(c, current, change);
+  if (grantor && change) authorizeChange(grantor, current, change);
   requireWritePreconditions(c, await userValidators(current));
 }
 
@@ -181,7 +218,7 @@ async function changeAccount(
   changes: UserChanges,
   change: AccountChange,
 ): Promise<PublicUser> {
-  authorizeChange(c, { id }, change);
+  authorizeChange(sessionGrantor(c), { id }, change);
   const user = await guarded(() =>
     asActor(db(c), actorOf(c), async (tx) => {
       await lockedForWrite(c, tx, id, change);
@@ -201,14 +238,15 @@ async function changePermissions(
   apply: (tx: Transaction) => Promise<unknown>,
 ): Promise<Permission[]> {
   const change: AccountChange = { kind: "permission", permission };
-  authorizeChange(c, { id }, change);
+  authorizeChange(sessionGrantor(c), { id }, change);
   const permissions = await guarded(() =>
     asActor(db(c), actorOf(c), async (tx) => {
+      const grantor = await currentGrantor(c, tx);
       await lockPermissions(tx, { userId: id });
       // The target's role, whether or not the caller may read the user (permissions:manage alone).
       const role = await getUserRole(tx, { id });
       if (!role) throw notFound(id);
-      authorizeChange(c, { id, role }, change);
+      authorizeChange(grantor, { id, role }, change);
       requireWritePreconditions(c, await validatorsOf({ permissions: await listPermissions(tx, { userId: id }) }));
       await apply(tx);
       return listPermissions(tx, { userId: id });
@@ -459,7 +497,7 @@ export const usersRouter = createRouter()
       fields: Object.keys(patch),
       emailVerified: patch.emailVerified,
     };
-    authorizeChange(c, { id }, change);
+    authorizeChange(sessionGrantor(c), { id }, change);
     const user = await guarded(() =>
       uniquely(() =>
         asActor(db(c), actorOf(c), async (tx) => {
@@ -491,7 +529,7 @@ export const usersRouter = createRouter()
   .openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
     const change: AccountChange = { kind: "delete" };
-    authorizeChange(c, { id }, change);
+    authorizeChange(sessionGrantor(c), { id }, change);
     const deleted = await guarded(() =>
       asActor(db(c), actorOf(c), async (tx) => {
         await lockedForWrite(c, tx, id, change);
