@@ -69,6 +69,10 @@ async function call<T>(name: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Spends a one-time token in its user's SESSIONS object: false when it was spent before. */
+const consumeMfaToken = (deps: AuthDeps, userId: string, jti: string, expSeconds: number) =>
+  call("sessions", () => sessionsOf(deps, userId).consumeOnce(jti, expSeconds * 1000));
+
 /** The token endpoint's answer to a throttled attempt (RFC 6749 §5.2 `slow_down`, with Retry-After). */
 const slowDown: Refusal = (seconds) =>
   oauthError("rate_limited", "slow_down", `Too many failed attempts; wait ${seconds} s.`, {
@@ -217,7 +221,7 @@ export async function completeMfaLogin(
   input: { mfaToken: string; otp?: string | undefined; recoveryCode?: string | undefined },
 ): Promise<TokenResponse> {
   const tokens = await tokenManager(deps.config.auth.tokens);
-  const { userId } = await tokens.verifyMfaToken(input.mfaToken).catch(() => {
+  const { userId, jti, exp } = await tokens.verifyMfaToken(input.mfaToken).catch(() => {
     throw oauthError("invalid_grant", "invalid_grant", "The mfa_token is invalid or has expired.");
   });
   const attempt = { buckets: [buckets.secondFactor(userId), buckets.client(deps.client.ip)], refuse: slowDown };
@@ -227,6 +231,11 @@ export async function completeMfaLogin(
     return found?.status === "active" ? found : undefined;
   });
   if (!user) throw oauthError("invalid_grant", "invalid_grant", "The code is invalid or was already used.");
+  // The password step it proves is spent by the login it completes: a second code (the next TOTP
+  // step, a recovery code) with the same mfa_token starts no second session.
+  if (!(await consumeMfaToken(deps, userId, jti, exp))) {
+    throw oauthError("invalid_grant", "invalid_grant", "The mfa_token was already used; sign in again.");
+  }
   return startSession(deps, user);
 }
 

@@ -61,7 +61,8 @@ export interface TokenManager {
   verifyAccessToken(token: string): Promise<VerifiedAccess>;
   /** A short-lived token proving the password step of an MFA login. */
   issueMfaToken(userId: string): Promise<string>;
-  verifyMfaToken(token: string): Promise<{ userId: string }>;
+  /** `jti` and `exp` (epoch seconds) let the caller accept the token once (see Sessions.consumeOnce). */
+  verifyMfaToken(token: string): Promise<{ userId: string; jti: string; exp: number }>;
   /** Public keys for `/.well-known/jwks.json`: current and previous. */
   publicJwks(): JSONWebKeySet;
 }
@@ -159,9 +160,11 @@ async function createTokenManager(settings: TokenSettings): Promise<TokenManager
     },
     issueMfaToken: (userId) => sign({}, MFA_TYPE, MFA_TOKEN_TTL_SECONDS, userId),
     async verifyMfaToken(token) {
-      const payload = await verify(token, MFA_TYPE);
-      if (typeof payload.sub !== "string") throw new InvalidTokenError("the token lacks required claims");
-      return { userId: payload.sub };
+      const { sub, jti, exp } = await verify(token, MFA_TYPE);
+      if (typeof sub !== "string" || typeof jti !== "string" || typeof exp !== "number") {
+        throw new InvalidTokenError("the token lacks required claims");
+      }
+      return { userId: sub, jti, exp };
     },
     publicJwks: () => jwks,
   };

@@ -110,6 +110,23 @@ export class Sessions extends DurableObject<Env> {
     );
     this.sql.exec("create index if not exists retired_hash on retired (hash)");
     this.sql.exec("create table if not exists principal (id integer primary key check (id = 1), json text not null)");
+    this.sql.exec("create table if not exists consumed (jti text primary key, expires_at integer not null)");
+  }
+
+  /**
+   * Accepts a one-time token (an MFA login's `mfa_token`) once: true the first time its `jti` is
+   * presented, false after, until `expiresAt` (epoch ms), when the token is refused by its `exp`
+   * anyway and the record is dropped. One call, no `await` between read and write, so of
+   * concurrent presentations exactly one wins (RFC 7519 §4.1.7: `jti` can prevent replay).
+   */
+  async consumeOnce(jti: string, expiresAt: number, now = Date.now()): Promise<boolean> {
+    this.sql.exec("delete from consumed where expires_at <= ?", now);
+    const inserted = this.sql.exec(
+      "insert into consumed (jti, expires_at) values (?, ?) on conflict do nothing",
+      jti,
+      expiresAt,
+    );
+    return inserted.rowsWritten > 0;
   }
 
   /** Starts a session; returns it with its first refresh secret. */

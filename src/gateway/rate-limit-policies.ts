@@ -34,6 +34,13 @@ export const DEFAULT_POLICIES: Policies = {
     { name: "burst", limit: 20, windowSeconds: 60 },
     { name: "sustained", limit: 200, windowSeconds: 3_600 },
   ],
+  // Requests that make the platform send a request to a host the caller chose (a webhook's
+  // verification challenge): bounded, so the API is not a relay for probing public hosts
+  // (OWASP API7:2023).
+  outbound: [
+    { name: "burst", limit: 5, windowSeconds: 60 },
+    { name: "sustained", limit: 50, windowSeconds: 3_600 },
+  ],
   // `/ready` per client address: generous for load balancers, which probe every few seconds from
   // each of their locations, but bounded, since it touches every dependency (OWASP API4:2023).
   probe: [{ name: "probe", limit: 30, windowSeconds: 10 }],
@@ -49,6 +56,7 @@ export const ROUTE_POLICIES: Record<string, string> = {
   "POST /auth/mfa/disable": "auth",
   "POST /documents/:id/versions/:version/restore": "processing",
   "PUT /documents/:id/shares": "sharing",
+  "POST /webhooks/:id/verify": "outbound",
   "GET /ready": "probe",
 };
 

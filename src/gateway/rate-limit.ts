@@ -61,7 +61,9 @@ export function rateLimit(): MiddlewareHandler<AppEnv> {
   return async function rateLimit(c, next) {
     if (EXEMPT_PATHS.has(c.req.path) || c.req.method === "OPTIONS") return next();
     const { gateway } = c.get("services").config;
-    const policyName = ROUTE_POLICIES[`${c.req.method} ${routePath(c, -1)}`] ?? "api";
+    // A HEAD is answered by the GET route (RFC 9110 §9.3.2), so it is counted under the GET's policy.
+    const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+    const policyName = ROUTE_POLICIES[`${method} ${routePath(c, -1)}`] ?? "api";
     const windows = gateway.rateLimitPolicies[policyName] ?? DEFAULT_POLICIES[policyName] ?? [];
     const [first, ...rest] = windows.map((w) => ({ limit: w.limit, windowMs: w.windowSeconds * 1000 }));
     if (!first) return next();

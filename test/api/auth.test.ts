@@ -345,6 +345,19 @@ describe("MFA (TOTP)", () => {
     );
   });
 
+  it("completes one login per mfa_token: a second code with the same token starts no session", async () => {
+    const { auth, user } = await signedIn();
+    const { secret, usedStep, recoveryCodes } = await enrol(auth);
+    const mfaToken = await challenge(user.email);
+    expect((await complete({ mfa_token: mfaToken, otp: await totpCode(secret, usedStep + 1) })).status).toBe(200);
+    const replay = await expectOAuthError(
+      await complete({ mfa_token: mfaToken, recovery_code: recoveryCodes[0] ?? "" }),
+      400,
+      "invalid_grant",
+    );
+    expect(replay.error_description).toMatch(/already used/);
+  });
+
   it("refuses a forged or expired mfa_token", async () => {
     await expectOAuthError(await complete({ mfa_token: "e30.e30.x", otp: "123456" }), 400, "invalid_grant");
   });

@@ -76,6 +76,10 @@ describe("GET /ready", () => {
     await expectProblem(refused, 429);
     expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(refused.headers.get("ratelimit-policy")).toBe(`"probe";q=${policy.limit};w=${policy.windowSeconds}`);
+    // A HEAD is the GET without its body: counted under the same policy, so it is refused too.
+    const head = await api("/ready", { method: "HEAD", headers: { "cf-connecting-ip": ip } });
+    expect(head.status).toBe(429);
+    expect(head.headers.get("ratelimit-policy")).toBe(`"probe";q=${policy.limit};w=${policy.windowSeconds}`);
     // Another address is not affected; /health is never counted.
     expect((await api("/ready", { headers: { "cf-connecting-ip": randomIp() } })).status).toBe(200);
     for (let i = 0; i < 3; i++)

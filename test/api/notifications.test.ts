@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { storeNotification } from "../../src/db/queries/notifications.ts";
+import { DEFAULT_POLICIES } from "../../src/gateway/rate-limit-policies.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { signedIn } from "../auth-helpers.ts";
 import { api, apiWith, expectProblem, testEnv } from "../helpers.ts";
@@ -184,6 +185,18 @@ describe("webhook verification (the receiver proves it wants the deliveries)", (
   }
   const verify = (auth: Record<string, string>, id: string) =>
     api(`/webhooks/${id}/verify`, { method: "POST", headers: auth });
+
+  it("is rate-limited per user (policy outbound): the API is no relay for probing hosts", async () => {
+    const me = await signedIn();
+    const hook = await registered(me.auth, receiver().url);
+    const [burst] = DEFAULT_POLICIES.outbound ?? [];
+    if (!burst) throw new Error("no outbound policy");
+    for (let i = 0; i < burst.limit; i++) expect((await verify(me.auth, hook.id)).status).toBe(422);
+    const refused = await expectProblem(await verify(me.auth, hook.id), 429);
+    expect(refused.status).toBe(429);
+    const again = await verify(me.auth, hook.id);
+    expect(again.headers.get("ratelimit-policy")).toContain(`"burst";q=${burst.limit};w=${burst.windowSeconds}`);
+  });
 
   it("starts unverified, is verified once the endpoint echoes the signed challenge, and again after a URL change", async () => {
     const me = await signedIn();
