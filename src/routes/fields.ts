@@ -78,3 +78,13 @@ export const storableJson: z.core.CheckFn<Record<string, unknown>> = (ctx) => {
   const found = jsonProblem(ctx.value);
   if (found) ctx.issues.push({ code: "custom", message: found.message, path: found.path, input: ctx.value });
 };
+
+/**
+ * A UUID from a request (path, query or body), in its canonical form: lowercase. RFC 9562 §4
+ * (formerly RFC 4122 §3): the hex digits are compared case-insensitively and written lowercase,
+ * and Postgres reads `3F2A…` and `3f2a…` as the same `uuid`; so without this a comparison in the
+ * code (the caller's own id against a path parameter: grant rule "self", leaving a share) sees two
+ * different strings where the database sees one account. Every request id goes through here; the
+ * handler only ever sees the lowercase form. Documented as `format: uuid`.
+ */
+export const uuid = () => z.uuid().toLowerCase();

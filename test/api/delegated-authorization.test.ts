@@ -511,6 +511,33 @@ describe("delegated permissions", () => {
     expect(await readPermissions(caller.user.id)).toEqual(["permissions:manage"]);
   });
 
+  // RFC 9562 §4: a UUID compares case-insensitively. The route compared the path as sent with the
+  // caller's id, so its own id in uppercase slipped past the "self" rule to the trigger (a bare 403).
+  it.each([
+    ["grants", "PUT"],
+    ["revokes", "DELETE"],
+  ] as const)("the self rule sees one's own id in uppercase: %s permissions:manage", async (_, method) => {
+    const caller = await staff(permissionManager);
+    const res = await api(`/users/${caller.user.id.toUpperCase()}/permissions/permissions:manage`, {
+      method,
+      headers: caller.auth,
+    });
+    const problem = (await expectProblem(res, 403)) as ProblemJson & { grantRule?: string };
+    expect(problem.grantRule).toBe("self");
+    expect(await readPermissions(caller.user.id)).toEqual(["permissions:manage"]);
+  });
+
+  it("another user's id in uppercase names that user: granting to it works", async () => {
+    const caller = await staff(permissionManager);
+    const target = await verifiedUser();
+    const granted = await api(`/users/${target.id.toUpperCase()}/permissions/permissions:manage`, {
+      method: "PUT",
+      headers: caller.auth,
+    });
+    expect(await granted.json()).toEqual({ permissions: ["permissions:manage"] });
+    expect(await readPermissions(target.id)).toEqual(["permissions:manage"]);
+  });
+
   it("records who granted in the database, whatever the statement claims", async () => {
     const { user: granter } = await register();
     await promote(granter.id, { permissions: ["permissions:manage", "users:read"] });

@@ -75,6 +75,21 @@ describe("changing a share", () => {
     const left = await api(`/documents/${doc.id}/shares/${editor.user.id}`, { method: "DELETE", headers: editor.auth });
     expect(left.status).toBe(204);
   });
+
+  // RFC 9562 §4: a UUID's hex digits compare case-insensitively; the route compared the path as
+  // sent with the caller's id and refused to let them leave.
+  it("leaving with one's own id written in uppercase is leaving (and the document's id too)", async () => {
+    const owner = await signedIn();
+    const reader = await signedIn();
+    const doc = await created(rawUpload(owner.auth, "left in capitals", "text/plain"));
+    expect((await put(owner.auth, doc.id, reader.user.username, "read")).status).toBe(200);
+    const left = await api(`/documents/${doc.id.toUpperCase()}/shares/${reader.user.id.toUpperCase()}`, {
+      method: "DELETE",
+      headers: reader.auth,
+    });
+    expect(left.status, await left.clone().text()).toBe(204);
+    expect(await sharesOf(owner.auth, doc.id)).toEqual([]);
+  });
 });
 
 // OWASP ASVS V2.2 / API3 (excessive data exposure): sharing by email address must not tell the

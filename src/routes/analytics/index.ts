@@ -22,7 +22,7 @@ import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { isPostgresInstant } from "../../pkg/validation/postgres.ts";
 import { normalizeQuery } from "../../search/query-text.ts";
-import { instant, nonBlankText, text } from "../fields.ts";
+import { instant, nonBlankText, text, uuid } from "../fields.ts";
 import { BEARER, json } from "../openapi.ts";
 import { PageQuery } from "../pagination.ts";
 
@@ -111,7 +111,7 @@ const SuppressBodySchema = z
   })
   .openapi("SuppressQuery");
 
-const SuppressionIdParams = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+const SuppressionIdParams = z.object({ id: uuid().openapi({ param: { name: "id", in: "path" } }) });
 
 const suppressedJson = (row: SuppressedQuery) => ({
   id: row.id,

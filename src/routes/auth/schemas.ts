@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { ProblemSchema } from "../../pkg/errors/problem.ts";
-import { text } from "../fields.ts";
+import { text, uuid } from "../fields.ts";
 
 export const MFA_GRANT_TYPE = "urn:techcorp:params:oauth:grant-type:mfa-otp";
 
@@ -85,7 +85,7 @@ export const SessionSchema = z
   .openapi("Session");
 
 export const SessionIdParams = z.object({
-  id: z.uuid().openapi({ param: { name: "id", in: "path" } }),
+  id: uuid().openapi({ param: { name: "id", in: "path" } }),
 });
 
 export const MfaSetupSchema = z

@@ -3,10 +3,10 @@ import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import { DOCUMENT_STATUSES, SCAN_RESULTS, SHARE_ACCESS } from "../../db/schema/documents.ts";
 import { ALLOWED_TYPE_NAMES } from "../../documents/content-types.ts";
 import { FAILURE_REASONS, FAILURE_REASONS_DESCRIPTION } from "../../documents/failure-reasons.ts";
-import { instant, int4, NON_BLANK_TEXT_PATTERN, nonBlankText, text } from "../fields.ts";
+import { instant, int4, NON_BLANK_TEXT_PATTERN, nonBlankText, text, uuid } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
-const uuid = (name: string, where: "path" | "query" = "path") => z.uuid().openapi({ param: { name, in: where } });
+const uuidParam = (name: string, where: "path" | "query" = "path") => uuid().openapi({ param: { name, in: where } });
 
 export const DocumentSchema = z
   .object({
@@ -58,12 +58,12 @@ export const ShareSchema = z
   })
   .openapi("DocumentShare");
 
-export const DocumentIdParams = z.object({ id: uuid("id") });
+export const DocumentIdParams = z.object({ id: uuidParam("id") });
 export const VersionParams = z.object({
-  id: uuid("id"),
+  id: uuidParam("id"),
   version: int4().openapi({ param: { name: "version", in: "path" } }),
 });
-export const ShareParams = z.object({ id: uuid("id"), userId: uuid("userId") });
+export const ShareParams = z.object({ id: uuidParam("id"), userId: uuidParam("userId") });
 
 const TAG = /^[\p{L}\p{N}][\p{L}\p{N} _.-]{0,49}$/u;
 const MAX_TAGS = 20;
@@ -139,7 +139,7 @@ export const ListDocumentsQuery = PageQuery.extend({
     .enum(DOCUMENT_STATUSES)
     .optional()
     .openapi({ param: { name: "status", in: "query" } }),
-  owner: uuid("owner", "query").optional(),
+  owner: uuidParam("owner", "query").optional(),
   createdFrom: instant()
     .optional()
     .openapi({ param: { name: "createdFrom", in: "query" }, description: "Created at or after (inclusive)." }),

@@ -3,12 +3,12 @@ import type { Notification, Webhook, WebhookDelivery } from "../../db/schema/not
 import { DELIVERY_STATUSES } from "../../db/schema/notifications.ts";
 import { FAILURE_REASONS_DESCRIPTION } from "../../documents/failure-reasons.ts";
 import { NOTIFICATION_KINDS } from "../../pkg/queue/events.ts";
-import { storableText } from "../fields.ts";
+import { storableText, uuid } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
-const uuid = (name: string) => z.uuid().openapi({ param: { name, in: "path" } });
+const uuidParam = (name: string) => uuid().openapi({ param: { name, in: "path" } });
 
-export const IdParams = z.object({ id: uuid("id") });
+export const IdParams = z.object({ id: uuidParam("id") });
 
 export const NotificationSchema = z
   .object({

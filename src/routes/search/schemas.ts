@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { FACET_SAMPLE, TOTAL_COUNT_LIMIT } from "../../db/queries/search.ts";
 import { DocumentSchema, TagsSchema } from "../documents/schemas.ts";
-import { instant, integerParam, nonBlankText, text } from "../fields.ts";
+import { instant, integerParam, nonBlankText, text, uuid } from "../fields.ts";
 
 const query = (name: string) => ({ param: { name, in: "query" as const } });
 
@@ -21,7 +21,7 @@ export const SearchQuery = z.object({
     .max(1000)
     .optional()
     .openapi({ ...query("type"), description: "Content types, comma-separated (any of them)." }),
-  owner: z.uuid().optional().openapi(query("owner")),
+  owner: uuid().optional().openapi(query("owner")),
   createdFrom: instant()
     .optional()
     .openapi({ ...query("createdFrom"), description: "Inclusive." }),
@@ -114,8 +114,8 @@ export const SuggestionSchema = z
 
 export const ClickSchema = z
   .strictObject({
-    queryId: z.uuid(),
-    documentId: z.uuid(),
+    queryId: uuid(),
+    documentId: uuid(),
     position: z.number().int().min(1).max(10_000).openapi({ description: "1-based rank of the result in the list." }),
   })
   .openapi("SearchClick");

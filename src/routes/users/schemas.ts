@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { PERMISSION_NAMES } from "../../auth/permissions.ts";
 import type { PublicUser } from "../../db/queries/users.ts";
 import { USER_ROLES, USER_STATUSES } from "../../db/schema/users.ts";
-import { nonBlankText, storableJson, storableText, text } from "../fields.ts";
+import { nonBlankText, storableJson, storableText, text, uuid } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
 const MAX_PREFERENCES_BYTES = 16 * 1024;
@@ -134,10 +134,10 @@ export const AdminUserPatchSchema = z
 
 export const RoleSchema = z.strictObject({ role: z.enum(USER_ROLES) }).openapi("RoleChange");
 
-export const UserIdParams = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
+export const UserIdParams = z.object({ id: uuid().openapi({ param: { name: "id", in: "path" } }) });
 
 export const PermissionParams = z.object({
-  id: z.uuid().openapi({ param: { name: "id", in: "path" } }),
+  id: uuid().openapi({ param: { name: "id", in: "path" } }),
   permission: z.enum(PERMISSION_NAMES as [string, ...string[]]).openapi({ param: { name: "permission", in: "path" } }),
 });
 
