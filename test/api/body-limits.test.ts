@@ -56,3 +56,48 @@ describe("JSON and form bodies have a size limit", () => {
     expect(document.paths["/documents/{id}"]?.patch?.responses).toHaveProperty("413");
   });
 });
+
+// RFC 8259 §8.1: JSON text is UTF-8. A lenient decoder stored U+FFFD in place of the bytes sent, and
+// a form's percent-encoded bytes that are not UTF-8 (`%E9`) decoded to U+FFFD the same way.
+describe("JSON and form bodies are UTF-8", () => {
+  it("refuses a JSON body with bytes that are not UTF-8 (400), and keeps the document as it was", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(rawUpload(auth, "utf8", "text/plain"));
+    const bytes = new Uint8Array([
+      ...new TextEncoder().encode('{"title":"'),
+      0xff,
+      0xfe,
+      ...new TextEncoder().encode('"}'),
+    ]);
+    const res = await api(`/documents/${doc.id}`, {
+      method: "PATCH",
+      headers: { ...auth, "content-type": "application/json" },
+      body: bytes,
+    });
+    expect((await expectProblem(res, 400)).detail).toMatch(/not UTF-8/);
+    const after = (await (await api(`/documents/${doc.id}`, { headers: auth })).json()) as { title: string };
+    expect(after.title).toBe(doc.title);
+    // A U+FFFD the client sent is a character like any other.
+    const sent = await api(`/documents/${doc.id}`, {
+      method: "PATCH",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ title: "a \uFFFD b" }),
+    });
+    expect(sent.status).toBe(200);
+  });
+
+  it("refuses a form whose percent-encoded bytes are not UTF-8, and takes %EF%BF%BD (U+FFFD) as sent", async () => {
+    const form = (body: string) =>
+      api("/auth/token", {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded" },
+        body,
+      });
+    const refused = await form("grant_type=password&username=%E9&password=x");
+    expect(refused.status).toBe(400);
+    expect(((await refused.json()) as { detail: string }).detail).toMatch(/percent-encoded bytes are not UTF-8/);
+    // Valid UTF-8 (U+FFFD itself among it) reaches the grant, which refuses the credentials.
+    const reached = await form("grant_type=password&username=%EF%BF%BD%C3%A9&password=x");
+    expect(((await reached.json()) as { error: string }).error).toBe("invalid_grant");
+  });
+});

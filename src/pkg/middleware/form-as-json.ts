@@ -22,7 +22,8 @@ const pointerTo = (name: string) => `/${name.replaceAll("~", "~0").replaceAll("/
  *
  * @param bytes the request body
  * @returns each parameter's value by name
- * @throws ApiError `bad_request` when the body is not UTF-8, `validation_failed` naming every
+ * @throws ApiError `bad_request` when the body, or a percent-encoded byte sequence in it, is not
+ *   UTF-8, `validation_failed` naming every
  *   repeated parameter (JSON pointer in `errors`)
  */
 export function parseFormParameters(bytes: ArrayBuffer): Record<string, string> {
@@ -32,9 +33,17 @@ export function parseFormParameters(bytes: ArrayBuffer): Record<string, string> 
   } catch {
     throw new ApiError("bad_request", { detail: "The form body is not UTF-8." });
   }
+  const parameters = [...new URLSearchParams(text)];
+  // Percent-encoded bytes that are not UTF-8 (`%E9`) decode to U+FFFD (WHATWG URL §5.1): every
+  // U+FFFD out must be one sent, literally or as `%EF%BF%BD`, else the form is refused as above.
+  const replacements = (value: string) => value.split("\uFFFD").length - 1;
+  const sent = replacements(text) + (text.match(/%EF%BF%BD/gi)?.length ?? 0);
+  if (parameters.reduce((sum, [name, value]) => sum + replacements(name) + replacements(value), 0) > sent) {
+    throw new ApiError("bad_request", { detail: "The form body's percent-encoded bytes are not UTF-8." });
+  }
   const fields: Record<string, string> = {};
   const repeated = new Set<string>();
-  for (const [name, value] of new URLSearchParams(text)) {
+  for (const [name, value] of parameters) {
     if (value === "") continue;
     if (Object.hasOwn(fields, name)) repeated.add(name);
     else fields[name] = value;
@@ -104,9 +113,9 @@ export function formAsJson(): MiddlewareHandler {
       return next();
     }
     if (JSON_TYPE.test(type)) {
-      const bytes = await c.req.raw.arrayBuffer();
+      // Through Hono's cached copy, which `jsonBodyLimit` read first and the validator reads after.
+      const bytes = await c.req.arrayBuffer();
       refuseRepeated(repeatedJsonMembers(new TextDecoder().decode(bytes)));
-      c.req.raw = new Request(c.req.raw, { body: bytes });
       return next();
     }
     return next();
