@@ -100,7 +100,7 @@ export function decideGrant(grantor: Grantor, grantee: Grantee, change: AccountC
   if (self && identityFields.length > 0) {
     return refuse(
       "self",
-      `No one changes their own ${identityFields.join(", ")} here; your profile is changed through /users/me.`,
+      `No one changes their own ${identityFields.join(", ")}: another administrator does (/users/me changes the rest of your profile).`,
     );
   }
 
