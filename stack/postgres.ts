@@ -67,6 +67,10 @@ export async function startPostgres(options: PostgresOptions): Promise<PostgresS
     authMethod: "scram-sha-256",
     persistent: true,
     createPostgresUser: runningAsRoot,
+    // UTF-8 whatever the machine's locale (a shell without LANG made initdb choose SQL_ASCII, and
+    // every non-ASCII title was refused), with Postgres's own C.UTF-8 rules for case and order, as
+    // on Neon, the same on every platform.
+    initdbFlags: ["--encoding=UTF8", "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8"],
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=off"],
     onLog: log,
     onError: (error) => log(`[error] ${String(error)}\n`),

@@ -1,7 +1,8 @@
+import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { signedIn, signedInAdmin, tokenRequest, uniqueName } from "../auth-helpers.ts";
 import { created, rawUpload } from "../document-helpers.ts";
-import { api, expectProblem } from "../helpers.ts";
+import { api, asSystem, expectProblem } from "../helpers.ts";
 
 // Values that are valid JSON, percent-encoding or multipart but that no Postgres value can hold:
 // U+0000 in text (PostgreSQL §8.3), unpaired UTF-16 surrogates (not encodable as UTF-8), instants
@@ -301,5 +302,31 @@ describe("dates and integers outside what Postgres holds are refused", () => {
     }
     await refused(await api("/users?limit=1e20", { headers: admin.auth }), "query", "/limit");
     await refused(await api("/analytics/search/top-queries?limit=1e20", { headers: admin.auth }), "query", "/limit");
+  });
+});
+
+// The stack's Postgres is initialised UTF-8 with C.UTF-8 rules whatever the machine's locale: a
+// shell without LANG gave a SQL_ASCII cluster, where a search over a title like "中 Ж" was refused.
+describe("the database's text", () => {
+  it("is UTF-8, and case rules cover more than ASCII (as on Neon)", async () => {
+    const { rows } = await asSystem((tx) =>
+      tx.execute(sql`select current_setting('server_encoding') as encoding, lower('ÀÉ Ж') as lowered`),
+    );
+    expect(rows).toEqual([{ encoding: "UTF8", lowered: "àé ж" }]);
+  });
+
+  it("serves a search over titles beyond ASCII", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(rawUpload(auth, "hello world", "text/plain"));
+    const patched = await api(`/documents/${doc.id}`, {
+      method: "PATCH",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ title: "中 Ж ß ı" }),
+    });
+    expect(patched.status).toBe(200);
+    const res = await api("/search", { headers: auth });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { data: { document: { title: string } }[] };
+    expect(body.data.map((hit) => hit.document.title)).toEqual(["中 Ж ß ı"]);
   });
 });
