@@ -9,6 +9,7 @@ import {
 import { SECURITY_HEADERS } from "../../src/pkg/middleware/security-headers.ts";
 import { signedIn } from "../auth-helpers.ts";
 import { created, processed, rawUpload } from "../document-helpers.ts";
+import { expectLinear } from "../fixtures/linear-time.ts";
 import { api } from "../helpers.ts";
 
 /** The body of the page Markdown renders to, without the page around it. */
@@ -88,32 +89,13 @@ describe("links and images in Markdown rendered as HTML", () => {
   });
 });
 
-/** Milliseconds `work` takes (Workers move the clock only across I/O: a timer on either side). */
-async function timed(work: () => Promise<unknown>): Promise<number> {
-  const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
-  await tick();
-  const started = Date.now();
-  await work();
-  await tick();
-  return Date.now() - started;
-}
-
 describe("rendering cost (OWASP API4:2023)", () => {
   it("overflows no stack on deeply nested quotes (a client's file is never a 500)", async () => {
     await expect(body(`${"> ".repeat(30_000)}deep`)).resolves.toContain("<blockquote>");
   });
 
-  // 8 times the source may cost at most 20 times the time (quadratic would be 64 times); the
-  // small run is the best of three and counts as at least 5 ms. Ratios, never a wall-clock limit.
   it.each(["a_", "a*", "[a](", "![", "`a", "<a"])("renders runs of %s in time linear in their length", async (run) => {
-    const render = (n: number) => markdownToHtml(run.repeat(n), "t");
-    await render(16_000);
-    const small = Math.max(
-      Math.min(await timed(() => render(16_000)), await timed(() => render(16_000)), await timed(() => render(16_000))),
-      5,
-    );
-    const large = await timed(() => render(128_000));
-    expect(large / small).toBeLessThan(20);
+    await expectLinear((n) => markdownToHtml(run.repeat(n), "t"), 16_000);
   });
 });
 

@@ -15,39 +15,11 @@ import {
   pdfToText,
 } from "../../src/documents/extract-text.ts";
 import { docx, flatePdf, pdf } from "../fixtures/files.ts";
+import { expectLinear } from "../fixtures/linear-time.ts";
 
 const W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main";
 const documentXml = (body: string) =>
   zipSync({ "word/document.xml": strToU8(`<w:document xmlns:w="${W_NS}"><w:body>${body}</w:body></w:document>`) });
-
-/**
- * Milliseconds `work` takes. Workers move the clock only across I/O, so a timer is awaited on
- * either side of it.
- */
-async function timed(work: () => Promise<unknown>): Promise<number> {
-  const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
-  await tick();
-  const started = Date.now();
-  await work();
-  await tick();
-  return Date.now() - started;
-}
-
-/**
- * Whether `work(n)` grows about linearly: 8 times the input may cost at most 20 times the time
- * (a quadratic cost would be 64 times). Ratios, never an absolute wall-clock threshold; the small
- * run's time is floored at 5 ms so that timer granularity cannot fake a large ratio.
- */
-async function expectLinear(work: (n: number) => Promise<unknown>, n: number): Promise<void> {
-  await work(n); // warm-up
-  // The best of three small runs, so that one slow run cannot hide a large ratio.
-  const small = Math.max(
-    Math.min(await timed(() => work(n)), await timed(() => work(n)), await timed(() => work(n))),
-    5,
-  );
-  const large = await timed(() => work(8 * n));
-  expect(large / small).toBeLessThan(20);
-}
 
 const rejectsWith = async (work: Promise<unknown>, reason: string, detail: RegExp) => {
   const error = await work.then(
