@@ -323,6 +323,18 @@ function servable(version: DocumentVersion): void {
 }
 
 /**
+ * Caching of a version's content, its conversions and its thumbnail (RFC 9111). Their bytes never
+ * change under their ETag, yet they are never fresh: access can be revoked and a version
+ * quarantined after it was served, so each use is revalidated (`no-cache`, §5.2.2.4), which is
+ * the access check, and only the caller's own cache keeps them (`private`, §5.2.2.7). A 304 then
+ * costs the access check and no object-store request. `immutable` (RFC 8246) would only matter
+ * while a response is fresh, so it is not sent. No `Vary` beyond CORS's `Origin`: the URL (version,
+ * `format`, `disposition`) selects the representation, never `Accept` (RFC 9110 §12.5.5), and
+ * `Authorization` only permits it, which every revalidation checks.
+ */
+const REVALIDATED = { "Cache-Control": "private, no-cache" };
+
+/**
  * The preconditions of a download (RFC 9110 §13.2.2), after access and state were checked: a
  * failing If-Match or If-Unmodified-Since throws 412; a matching If-None-Match or an unchanged
  * If-Modified-Since returns the 304 to send, with the validators and `cacheHeaders` a 200 would
@@ -847,7 +859,7 @@ export const documentsRouter = createRouter()
       return converted(c, document, version, name, query.format, query.disposition);
     }
     const validators = { etag: `"${version.sha256}"`, lastModified: version.createdAt };
-    const cacheHeaders = { "Cache-Control": "private, no-cache" };
+    const cacheHeaders = REVALIDATED;
     const notModified = preconditions(c, validators, cacheHeaders);
     if (notModified) return notModified;
     const common = {
@@ -916,8 +928,7 @@ export const documentsRouter = createRouter()
       etag: `W/"thumbnail-${version.sha256}"`,
       lastModified: version.processedAt ?? version.updatedAt,
     };
-    // Revalidated on every use, as content is: an unshared or quarantined version is not shown from a cache.
-    const cacheHeaders = { "Cache-Control": "private, no-cache" };
+    const cacheHeaders = REVALIDATED;
     const notModified = preconditions(c, validators, cacheHeaders);
     if (notModified) return notModified;
     const object = await c.get("services").thumbnails.get(version.thumbnailKey);
@@ -1042,7 +1053,7 @@ async function converted(
     if (document.updatedAt > lastModified) lastModified = document.updatedAt;
   }
   const validators = { etag: `W/"${tag}"`, lastModified };
-  const cacheHeaders = { "Cache-Control": "private, no-cache" };
+  const cacheHeaders = REVALIDATED;
   const notModified = preconditions(c, validators, cacheHeaders);
   if (notModified) return notModified;
   const common = { ...cacheHeaders, ETag: validators.etag, "Last-Modified": httpDate(lastModified) };
