@@ -214,3 +214,40 @@ export async function liftSuppression(tx: Transaction, params: { id: string }): 
     .returning({ id: suppressedQueries.id });
   return removed.length > 0;
 }
+
+// --- recording ---
+
+/** One search as the Analytics Service records it. */
+export interface RecordedSearch {
+  id: string;
+  userId: string;
+  /** The normalised query text ("" when browsing). */
+  query: string;
+  filters: Record<string, unknown>;
+  resultCount: number;
+  /** Server latency until the answer was ready, in ms. */
+  latencyMs: number;
+  cacheHit: boolean;
+}
+
+export async function recordSearch(tx: Transaction, row: RecordedSearch): Promise<void> {
+  await tx.insert(searchQueries).values(row);
+}
+
+/** Records that a result was opened; once per query and document. False if the query is not the user's. */
+export async function recordClick(
+  tx: Transaction,
+  params: { queryId: string; userId: string; documentId: string; position: number },
+): Promise<boolean> {
+  const [query] = await tx
+    .select({ id: searchQueries.id })
+    .from(searchQueries)
+    .where(and(eq(searchQueries.id, params.queryId), eq(searchQueries.userId, params.userId)))
+    .limit(1);
+  if (!query) return false;
+  await tx
+    .insert(searchClicks)
+    .values({ queryId: params.queryId, documentId: params.documentId, position: params.position })
+    .onConflictDoNothing();
+  return true;
+}

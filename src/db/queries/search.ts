@@ -508,38 +508,3 @@ export async function popularQueries(
     .limit(params.limit);
   return rows.map((row) => ({ query: row.query, count: Number(row.count) }));
 }
-
-// --- analytics ---
-
-export async function recordSearch(
-  tx: Transaction,
-  row: {
-    id: string;
-    userId: string;
-    query: string;
-    filters: Record<string, unknown>;
-    resultCount: number;
-    latencyMs: number;
-    cacheHit: boolean;
-  },
-): Promise<void> {
-  await tx.insert(searchQueries).values(row);
-}
-
-/** Records that a result was opened; once per query and document. False if the query is not the user's. */
-export async function recordClick(
-  tx: Transaction,
-  params: { queryId: string; userId: string; documentId: string; position: number },
-): Promise<boolean> {
-  const [query] = await tx
-    .select({ id: searchQueries.id })
-    .from(searchQueries)
-    .where(and(eq(searchQueries.id, params.queryId), eq(searchQueries.userId, params.userId)))
-    .limit(1);
-  if (!query) return false;
-  await tx
-    .insert(searchClicks)
-    .values({ queryId: params.queryId, documentId: params.documentId, position: params.position })
-    .onConflictDoNothing();
-  return true;
-}
