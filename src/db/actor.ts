@@ -1,8 +1,11 @@
 import { sql } from "drizzle-orm";
+import type { BatchResponse } from "drizzle-orm/batch";
 import { DrizzleQueryError } from "drizzle-orm/errors";
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import type { Permission } from "../auth/permissions.ts";
-import type { Database } from "./client.ts";
-import { DatabaseUnreachableError, isDatabaseUnavailable, serverError } from "./errors.ts";
+import type { Database, HttpDatabase, HttpQueryBuilder, HttpStatements, HttpTransactionOptions } from "./client.ts";
+import { DatabaseUnreachableError, isDatabaseUnavailable, isHttpTransportError, serverError } from "./errors.ts";
+import type * as schema from "./schema/index.ts";
 import type { UserRole } from "./schema/users.ts";
 
 /** Who a query runs for; row-level security (src/db/schema/rls.ts) reads it. */
@@ -16,6 +19,72 @@ export type Transaction = Parameters<Parameters<Database["transaction"]>[0]>[0];
 export const SYSTEM: Actor = { kind: "system" };
 
 /**
+ * What a statement is built on in either mode: a WebSocket transaction of `asActor` (awaiting the
+ * statement runs it there) or the builder `batchAsActor` hands out (the statement is returned
+ * into the batch). A query function taking `Queryable` and returning the unexecuted statement
+ * serves both modes.
+ */
+export type Queryable = Pick<
+  PgDatabase<PgQueryResultHKT, typeof schema>,
+  "select" | "insert" | "update" | "delete" | "with"
+>;
+
+/** `batchAsActor`'s options for a batch that only reads (`BEGIN READ ONLY`). */
+export const READ_ONLY: HttpTransactionOptions = { readOnly: true };
+
+/** The first row of a statement's result, or undefined: for lookups by key (`limit 1`). */
+export const firstRow = <T>(rows: readonly T[]): T | undefined => rows[0];
+
+/** The three settings row-level security reads (src/db/schema/rls.ts), for one transaction. */
+function settings(actor: Actor) {
+  const userId = actor.kind === "user" ? actor.userId : "";
+  const role = actor.kind === "user" ? actor.role : "system";
+  const permissions = actor.kind === "user" ? actor.permissions.join(",") : "";
+  return sql`select set_config('app.user_id', ${userId}, true), set_config('app.role', ${role}, true), set_config('app.permissions', ${permissions}, true)`;
+}
+
+/**
+ * Runs the statements `build` returns through the HTTP mode (src/db/client.ts) as ONE Postgres
+ * transaction in ONE HTTP request, with row-level security seeing `actor`: the settings
+ * (`set_config(..., true)`, transaction-local) are the batch's first statement, so they hold for
+ * every statement after them and for nothing else, exactly as in `asActor`. Resolves to the
+ * statements' results in order (drizzle's `batch` shapes: rows for a select or `returning`, a
+ * query result for `execute`), without the settings' row. `readOnly: true` starts the transaction
+ * `READ ONLY` (Neon's `Neon-Batch-Read-Only`).
+ *
+ * For what can be said without reading first: reads, and writes whose conditions fit in their own
+ * statements (`where`, `returning`, a CTE). A transaction that must read before it decides what to
+ * write (locked rows, advisory locks, grant rules) needs `asActor` and the WebSocket mode.
+ *
+ * Only the statements `build` returns run: `build` is synchronous and gets builders that refuse
+ * to run on their own (`HttpStatementOutsideTransactionError`), so a statement cannot slip out of
+ * the batch and run without the settings.
+ *
+ * Throws `DatabaseUnreachableError` when the endpoint could not be reached (the HTTP mode's
+ * transport failure), `DeadlineExceededError("postgres")` past the deadline, and the server's
+ * `NeonDbError` (classified by SQLSTATE, src/db/errors.ts) when a statement failed; the whole
+ * batch is then rolled back.
+ */
+export async function batchAsActor<T extends HttpStatements>(
+  http: HttpDatabase,
+  actor: Actor,
+  build: (db: HttpQueryBuilder) => T,
+  options: HttpTransactionOptions = {},
+): Promise<BatchResponse<T>> {
+  try {
+    const [, ...results] = await http.transaction(
+      (db) => [db.execute(settings(actor)), ...build(db)] as const,
+      options,
+    );
+    // The results of `build`'s statements, in its order: the batch's tuple without its first member.
+    return results as unknown as BatchResponse<T>;
+  } catch (error) {
+    if (isHttpTransportError(error)) throw new DatabaseUnreachableError(error);
+    throw error;
+  }
+}
+
+/**
  * Runs `work` in a transaction whose row-level security sees `actor`. The settings are
  * transaction-local (`set_config(..., true)`), so a pooled connection never carries them into
  * another request. A failure to obtain a connection (before the transaction began) throws
@@ -23,16 +92,11 @@ export const SYSTEM: Actor = { kind: "system" };
  * classified by its SQLSTATE) or the statement is drizzle's (already a `DrizzleQueryError`).
  */
 export async function asActor<T>(db: Database, actor: Actor, work: (tx: Transaction) => Promise<T>): Promise<T> {
-  const userId = actor.kind === "user" ? actor.userId : "";
-  const role = actor.kind === "user" ? actor.role : "system";
-  const permissions = actor.kind === "user" ? actor.permissions.join(",") : "";
   let began = false;
   try {
     return await db.transaction(async (tx) => {
       began = true;
-      await tx.execute(
-        sql`select set_config('app.user_id', ${userId}, true), set_config('app.role', ${role}, true), set_config('app.permissions', ${permissions}, true)`,
-      );
+      await tx.execute(settings(actor));
       return work(tx);
     });
   } catch (error) {

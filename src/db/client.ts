@@ -1,14 +1,66 @@
-import { Client, type ClientConfig, neonConfig, Pool } from "@neondatabase/serverless";
+import {
+  Client,
+  type ClientConfig,
+  type HTTPTransactionOptions,
+  type NeonQueryFunction,
+  neon,
+  neonConfig,
+  Pool,
+} from "@neondatabase/serverless";
+import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
+import { drizzle as drizzleHttp, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { DatabaseConfig } from "../pkg/config/config.ts";
 import { DeadlineExceededError, withDeadline } from "../pkg/errors/deadline.ts";
 import * as schema from "./schema/index.ts";
 
+/** The WebSocket mode: a `Pool` of Postgres sessions, for interactive transactions (`asActor`). */
 export type Database = NeonDatabase<typeof schema>;
 
+/**
+ * What the statements of an HTTP transaction are built with: drizzle's query builders over the
+ * HTTP mode, without `batch`. A statement built here runs only inside `HttpDatabase.transaction`
+ * (the callback is synchronous, so it cannot `await` one); awaited on its own it throws
+ * `HttpStatementOutsideTransactionError` instead of running without the actor's settings.
+ */
+export type HttpQueryBuilder = Omit<NeonHttpDatabase<typeof schema>, "batch" | "$client" | "$withAuth">;
+
+/** One or more statements of an HTTP transaction, as drizzle's `batch` takes them. */
+export type HttpStatements = readonly [BatchItem<"pg">, ...BatchItem<"pg">[]];
+
+/** How the HTTP transaction runs (Neon's `transaction()` options that this code uses). */
+export interface HttpTransactionOptions {
+  /** `BEGIN READ ONLY`: the batch only reads. Default false. */
+  readonly readOnly?: boolean;
+}
+
+/**
+ * The HTTP mode of `@neondatabase/serverless`: each transaction is one `POST /sql` to Neon's
+ * HTTP endpoint, which runs the statements in one Postgres transaction on a pooled backend
+ * (Neon, "Choosing your driver": HTTP for one-shot queries and non-interactive transactions).
+ * Only `batchAsActor` (src/db/actor.ts) should call it: it puts the row-level-security settings
+ * first.
+ */
+export interface HttpDatabase {
+  /**
+   * Runs the statements `build` returns as one transaction in one HTTP request and resolves to
+   * their results, in order. A failed statement rolls back the whole batch. Throws
+   * `DeadlineExceededError("postgres")` past `timeoutMs` (the request is aborted: whether the
+   * server committed a write is then unknown, see `isUncertainCommit`), `NeonDbError` with the
+   * SQLSTATE as `code` when Postgres refused a statement, and `NeonDbError` without `code` when
+   * the endpoint could not be reached or answered other than with a result or a Postgres error.
+   */
+  transaction<T extends HttpStatements>(
+    build: (db: HttpQueryBuilder) => T,
+    options?: HttpTransactionOptions,
+  ): Promise<BatchResponse<T>>;
+}
+
 export interface DatabaseHandle {
-  /** Opens the connection pool on first use. */
+  /** The WebSocket mode; opens the connection pool on first use. */
   readonly db: Database;
+  /** The HTTP mode: no connection to open or close. */
+  readonly http: HttpDatabase;
   /** Ends the pool; call it before the request (or queue batch) finishes. */
   close(): Promise<void>;
 }
@@ -27,6 +79,8 @@ export function configureDriver(config: DatabaseConfig): void {
   neonConfig.useSecureWebSocket = false;
   neonConfig.pipelineConnect = false;
   neonConfig.pipelineTLS = false;
+  // Neon's HTTP endpoint, served by the same local proxy (stack/neon-http.ts).
+  neonConfig.fetchEndpoint = `http://${address}/sql`;
   configuredProxy = address;
 }
 
@@ -130,6 +184,66 @@ function clientWithDeadline(timeoutMs: number): typeof Client {
 }
 
 /**
+ * A statement of the HTTP mode was run on its own rather than inside `HttpDatabase.transaction`:
+ * it would have run without the actor's row-level-security settings. A bug in our code.
+ */
+export class HttpStatementOutsideTransactionError extends Error {
+  constructor() {
+    super("an HTTP-mode statement runs only inside HttpDatabase.transaction (use batchAsActor)");
+    this.name = "HttpStatementOutsideTransactionError";
+  }
+}
+
+/**
+ * The HTTP mode over `neon(url)`. Drizzle builds a batch's statements and calls the query
+ * function's `transaction` synchronously inside `batch` (drizzle-orm/neon-http/session.js), so the
+ * per-transaction options (read-only, the abort signal of the deadline) are handed over in
+ * `pending` for exactly that synchronous stretch; a statement prepared at any other time (awaited
+ * on its own) finds no `pending` and throws `HttpStatementOutsideTransactionError`.
+ */
+function openHttp(config: DatabaseConfig): HttpDatabase {
+  const sql = neon(config.url);
+  let pending: HTTPTransactionOptions<boolean, boolean> | undefined;
+  const inTransaction = () => {
+    if (!pending) throw new HttpStatementOutsideTransactionError();
+    return pending;
+  };
+  const guarded = Object.assign(
+    (..._args: unknown[]) => {
+      throw new HttpStatementOutsideTransactionError();
+    },
+    {
+      query: ((...args: Parameters<typeof sql.query>) => {
+        inTransaction();
+        return sql.query(...args);
+      }) as typeof sql.query,
+      transaction: ((
+        queries: Parameters<typeof sql.transaction>[0],
+        options?: HTTPTransactionOptions<boolean, boolean>,
+      ) => sql.transaction(queries, { ...options, ...inTransaction() })) as typeof sql.transaction,
+    },
+    // The tagged-template form throws above; drizzle uses only `query` and `transaction`.
+  ) as unknown as NeonQueryFunction<false, false>;
+  const db = drizzleHttp({ client: guarded, schema });
+  return {
+    transaction(build, options = {}) {
+      const abort = new AbortController();
+      let batch: Promise<BatchResponse<ReturnType<typeof build>>>;
+      pending = { readOnly: options.readOnly ?? false, fetchOptions: { signal: abort.signal } };
+      try {
+        batch = db.batch(build(db));
+      } finally {
+        pending = undefined;
+      }
+      const operation = options.readOnly ? "statement" : "commit";
+      return withDeadline(batch, new DeadlineExceededError("postgres", config.timeoutMs, operation), () =>
+        abort.abort(),
+      );
+    },
+  };
+}
+
+/**
  * A per-request database: Workers may not share a WebSocket between requests, so the pool is
  * created inside the request and ended before it completes. Connecting and each statement have
  * the deadline `config.timeoutMs` (see `clientWithDeadline`); so does ending the pool, after which
@@ -139,7 +253,12 @@ export function openDatabase(config: DatabaseConfig): DatabaseHandle {
   configureDriver(config);
   let pool: Pool | undefined;
   let db: Database | undefined;
+  let http: HttpDatabase | undefined;
   return {
+    get http() {
+      http ??= openHttp(config);
+      return http;
+    },
     get db() {
       if (!db) {
         pool = new Pool({ connectionString: config.url, max: 4 });

@@ -1,4 +1,4 @@
-import { DatabaseError } from "@neondatabase/serverless";
+import { DatabaseError, NeonDbError } from "@neondatabase/serverless";
 import { DrizzleQueryError } from "drizzle-orm/errors";
 import { DeadlineExceededError } from "../pkg/errors/deadline.ts";
 
@@ -22,13 +22,31 @@ export class DatabaseUnreachableError extends Error {
   }
 }
 
+/** What both modes of the driver report of Postgres's ErrorResponse (PostgreSQL §55.8). */
+export type ServerError = Pick<DatabaseError, "code" | "constraint" | "detail" | "message">;
+
 /**
- * The server's own error (the driver's `DatabaseError`, which carries the SQLSTATE as `code`),
- * whether thrown bare (while connecting) or wrapped in drizzle's `DrizzleQueryError`.
+ * The server's own error, which carries the SQLSTATE as `code`: in the WebSocket mode the
+ * driver's `DatabaseError`, thrown bare (while connecting) or wrapped in drizzle's
+ * `DrizzleQueryError`; in the HTTP mode a `NeonDbError` with a `code` (the endpoint answered 400
+ * with Postgres's error fields). A `NeonDbError` without `code` is no answer of the server (see
+ * `isDatabaseUnavailable`).
  */
-export function serverError(error: unknown): DatabaseError | undefined {
+export function serverError(error: unknown): ServerError | undefined {
   const cause = error instanceof DrizzleQueryError ? error.cause : error;
-  return cause instanceof DatabaseError ? cause : undefined;
+  if (cause instanceof DatabaseError) return cause;
+  if (cause instanceof NeonDbError && cause.code) return cause;
+  return undefined;
+}
+
+/**
+ * Whether `error` is the HTTP mode's failure to get an answer from Postgres: a `NeonDbError`
+ * without a SQLSTATE, which the driver throws when the fetch to the endpoint fails (`sourceError`
+ * holds the network error) or the endpoint answers with a status other than 200 or 400.
+ */
+export function isHttpTransportError(error: unknown): boolean {
+  const cause = error instanceof DrizzleQueryError ? error.cause : error;
+  return cause instanceof NeonDbError && !cause.code;
 }
 
 /**
@@ -38,11 +56,13 @@ export function serverError(error: unknown): DatabaseError | undefined {
  * exception, 53 insufficient resources, 57P operator intervention); `DatabaseUnreachableError`; a
  * deadline; or a statement drizzle reports failed without any answer from the server (its cause
  * is the driver's transport failure: a lost socket's error, or the WebSocket's error event) unless
- * that cause is one of JavaScript's own error types.
+ * that cause is one of JavaScript's own error types; in the HTTP mode, a `NeonDbError` without
+ * SQLSTATE (`isHttpTransportError`).
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (isDatabaseDeadline(error)) return true;
   if (error instanceof DatabaseUnreachableError) return true;
+  if (isHttpTransportError(error)) return true;
   const server = serverError(error);
   if (server) return UNAVAILABLE_CLASSES.some((prefix) => server.code?.startsWith(prefix));
   if (!(error instanceof DrizzleQueryError)) return false;

@@ -1,6 +1,6 @@
 import { and, arrayOverlaps, asc, desc, eq, gte, inArray, isNotNull, isNull, lt, or, type SQL, sql } from "drizzle-orm";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
-import type { Transaction } from "../actor.ts";
+import { firstRow, type Queryable, type Transaction } from "../actor.ts";
 import { expectRows } from "../affected.ts";
 import { changedAt } from "../schema/columns.ts";
 import {
@@ -22,6 +22,13 @@ import { users } from "../schema/users.ts";
 
 // Every query takes the viewer and states the access rule itself; row-level security enforces
 // the same rule underneath, so forgetting one of the two still leaks nothing.
+//
+// Two modes (src/db/client.ts). `async` functions taking a `Transaction` run in the WebSocket
+// mode inside `asActor`: locks (`lockDocument`, the usage and share advisory locks), and writes
+// decided on what the same transaction read first (preconditions, quotas, version numbers).
+// Functions taking a `Queryable` return the statement unexecuted, for either mode: returned from a
+// `batchAsActor` build they share one HTTP round trip with the statements beside them (the routes'
+// reads, and writes that decide nothing before writing).
 
 /** Who is asking: their id, and whether they may see every document (admins, documents:read). */
 export interface Viewer {
@@ -183,8 +190,9 @@ export async function addVersion(
   return { document, version };
 }
 
-const readableDocument = (tx: Transaction, params: { id: string; viewer: Viewer }) =>
-  tx
+/** The document if the viewer may read it and it is not deleted (zero or one row). Both modes. */
+export const selectReadableDocument = (db: Queryable, params: { id: string; viewer: Viewer }) =>
+  db
     .select()
     .from(documents)
     .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), readableBy(params.viewer)))
@@ -194,8 +202,7 @@ export async function getDocument(
   tx: Transaction,
   params: { id: string; viewer: Viewer },
 ): Promise<Document | undefined> {
-  const [row] = await readableDocument(tx, params);
-  return row;
+  return firstRow(await selectReadableDocument(tx, params));
 }
 
 /**
@@ -208,8 +215,7 @@ export async function lockDocument(
   tx: Transaction,
   params: { id: string; viewer: Viewer },
 ): Promise<Document | undefined> {
-  const [row] = await readableDocument(tx, params).for("update");
-  return row;
+  return firstRow(await selectReadableDocument(tx, params).for("update"));
 }
 
 /** The document as the system sees it (the processor), deleted or not. */
@@ -218,20 +224,35 @@ export async function getDocumentForProcessing(tx: Transaction, params: { id: st
   return row;
 }
 
+/** The viewer's share of the document (zero or one row), for `accessFrom`. Both modes. */
+export function selectShareAccess(db: Queryable, params: { documentId: string; userId: string }) {
+  return db
+    .select({ access: documentShares.access })
+    .from(documentShares)
+    .where(and(eq(documentShares.documentId, params.documentId), eq(documentShares.userId, params.userId)))
+    .limit(1);
+}
+
+/** What a viewer may do with a document they can read, given their share of it (if any). */
+export function accessFrom(
+  document: Document,
+  viewer: Viewer & { writesAll: boolean },
+  share: { access: ShareAccess } | undefined,
+): "owner" | "write" | "read" {
+  if (document.ownerId === viewer.userId) return "owner";
+  if (viewer.writesAll) return "write";
+  return share?.access === "write" ? "write" : "read";
+}
+
 /** What a viewer may do with a document they can read. */
 export async function accessOf(
   tx: Transaction,
   params: { document: Document; viewer: Viewer & { writesAll: boolean } },
 ): Promise<"owner" | "write" | "read"> {
   const { document, viewer } = params;
-  if (document.ownerId === viewer.userId) return "owner";
-  if (viewer.writesAll) return "write";
-  const [share] = await tx
-    .select({ access: documentShares.access })
-    .from(documentShares)
-    .where(and(eq(documentShares.documentId, document.id), eq(documentShares.userId, viewer.userId)))
-    .limit(1);
-  return share?.access === "write" ? "write" : "read";
+  if (document.ownerId === viewer.userId || viewer.writesAll) return accessFrom(document, viewer, undefined);
+  const share = firstRow(await selectShareAccess(tx, { documentId: document.id, userId: viewer.userId }));
+  return accessFrom(document, viewer, share);
 }
 
 export interface ListDocumentsParams {
@@ -246,12 +267,12 @@ export interface ListDocumentsParams {
   after?: KeysetCursor | undefined;
 }
 
-/** Newest first, keyset-paginated on (created_at, id); one extra row tells if more follow. */
-export async function listDocuments(
-  tx: Transaction,
-  params: ListDocumentsParams,
-): Promise<(Document & { cursor: KeysetCursor })[]> {
-  const rows = await tx
+/**
+ * Newest first, keyset-paginated on (created_at, id); one extra row tells if more follow. Both
+ * modes; `documentsPage` shapes the rows.
+ */
+export function selectDocumentsPage(db: Queryable, params: ListDocumentsParams) {
+  return db
     .select({ document: documents, cursorAt: sql<string>`${documents.createdAt}::text` })
     .from(documents)
     .where(
@@ -271,19 +292,36 @@ export async function listDocuments(
     )
     .orderBy(desc(documents.createdAt), desc(documents.id))
     .limit(params.limit + 1);
+}
+
+/** The rows of `selectDocumentsPage`, each with its keyset cursor. */
+export function documentsPage(
+  rows: Awaited<ReturnType<typeof selectDocumentsPage>>,
+): (Document & { cursor: KeysetCursor })[] {
   return rows.map(({ document, cursorAt }) => ({ ...document, cursor: { createdAt: cursorAt, id: document.id } }));
 }
 
-export async function updateDocument(
+export async function listDocuments(
   tx: Transaction,
-  params: {
-    id: string;
-    viewer: Viewer & { writesAll: boolean };
-    title?: string | undefined;
-    tags?: string[] | undefined;
-  },
-): Promise<Document | undefined> {
-  const [row] = await tx
+  params: ListDocumentsParams,
+): Promise<(Document & { cursor: KeysetCursor })[]> {
+  return documentsPage(await selectDocumentsPage(tx, params));
+}
+
+export interface DocumentChanges {
+  id: string;
+  viewer: Viewer & { writesAll: boolean };
+  title?: string | undefined;
+  tags?: string[] | undefined;
+}
+
+/**
+ * Changes the document's title and tags if the viewer may write it, returning the row as changed
+ * (none otherwise). The access rule is in the statement itself, so it decides nothing before
+ * writing: both modes (PATCH without preconditions batches it).
+ */
+export function recordDocumentChanges(db: Queryable, params: DocumentChanges) {
+  return db
     .update(documents)
     .set({
       ...(params.title !== undefined ? { title: params.title } : {}),
@@ -292,7 +330,10 @@ export async function updateDocument(
     })
     .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), writableBy(params.viewer)))
     .returning();
-  return row;
+}
+
+export async function updateDocument(tx: Transaction, params: DocumentChanges): Promise<Document | undefined> {
+  return firstRow(await recordDocumentChanges(tx, params));
 }
 
 /** Marks the document deleted; returns the objects to remove (every version, every thumbnail). */

@@ -1,7 +1,7 @@
 import { and, asc, desc, eq, getTableColumns, ilike, or, sql } from "drizzle-orm";
 import type { Permission } from "../../auth/permissions.ts";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
-import type { Transaction } from "../actor.ts";
+import { firstRow, type Queryable, type Transaction } from "../actor.ts";
 import { expectRows } from "../affected.ts";
 import { changedAt } from "../schema/columns.ts";
 import {
@@ -16,7 +16,15 @@ import {
   users,
 } from "../schema/users.ts";
 
-// Every function takes a transaction opened by `asActor`, so row-level security sees who asks.
+// Every function runs under an actor, so row-level security sees who asks. Two modes
+// (src/db/client.ts):
+// - `async` functions taking a `Transaction` run in the WebSocket mode, inside `asActor`: the
+//   locks (`lockUser`, the advisory locks) and every write decided on what the transaction read
+//   first (grant rules, preconditions).
+// - `select…`/`record…` functions taking a `Queryable` return the statement unexecuted: awaited in
+//   an `asActor` transaction they run there, returned from a `batchAsActor` build they join one
+//   HTTP batch (one round trip) with the statements beside them. Reads, and writes that decide
+//   nothing before writing, are written this way; the `async` reader of the same name wraps them.
 
 /** A user without the password hash: what may leave the service. */
 export type PublicUser = Omit<User, "passwordHash">;
@@ -29,15 +37,24 @@ export async function insertUser(tx: Transaction, values: NewUser): Promise<Publ
   return row;
 }
 
+/**
+ * The account to log in, by email (case-insensitive, as stored) or username (case-insensitive),
+ * with its password hash and MFA enrolment (`mfa`, null when none) in one statement. Both modes;
+ * the token endpoint batches it (one round trip before the password check).
+ */
+export function selectUserForLogin(db: Queryable, params: { login: string }) {
+  const login = params.login.trim().toLowerCase();
+  return db
+    .select({ user: users, mfa: userMfa })
+    .from(users)
+    .leftJoin(userMfa, eq(userMfa.userId, users.id))
+    .where(or(eq(users.email, login), eq(sql`lower(${users.username})`, login)))
+    .limit(1);
+}
+
 /** By email (case-insensitive, as stored) or username (case-insensitive), for login. */
 export async function findUserForLogin(tx: Transaction, params: { login: string }): Promise<User | undefined> {
-  const login = params.login.trim();
-  const [row] = await tx
-    .select()
-    .from(users)
-    .where(or(eq(users.email, login.toLowerCase()), eq(sql`lower(${users.username})`, login.toLowerCase())))
-    .limit(1);
-  return row;
+  return firstRow(await selectUserForLogin(tx, params))?.user;
 }
 
 /** By email or username (case-insensitive), without the password hash. */
@@ -56,9 +73,13 @@ export async function findUserByEmail(tx: Transaction, params: { email: string }
   return row;
 }
 
+/** The user by id, without the password hash (zero or one row). Both modes. */
+export function selectUser(db: Queryable, params: { id: string }) {
+  return db.select(publicColumns).from(users).where(eq(users.id, params.id)).limit(1);
+}
+
 export async function getUser(tx: Transaction, params: { id: string }): Promise<PublicUser | undefined> {
-  const [row] = await tx.select(publicColumns).from(users).where(eq(users.id, params.id)).limit(1);
-  return row;
+  return firstRow(await selectUser(tx, params));
 }
 
 /**
@@ -105,16 +126,24 @@ export type UserChanges = Partial<
   >
 >;
 
-export async function updateUser(
-  tx: Transaction,
-  params: { id: string; changes: UserChanges },
-): Promise<PublicUser | undefined> {
-  const [row] = await tx
+/**
+ * Applies `changes` to the user, returning the row as changed (none if the actor may not change
+ * it: row-level security filters the update). Both modes: a change that decides nothing first
+ * (recording a login) is batched.
+ */
+export function recordUserChanges(db: Queryable, params: { id: string; changes: UserChanges }) {
+  return db
     .update(users)
     .set({ ...params.changes, updatedAt: changedAt })
     .where(eq(users.id, params.id))
     .returning(publicColumns);
-  return row;
+}
+
+export async function updateUser(
+  tx: Transaction,
+  params: { id: string; changes: UserChanges },
+): Promise<PublicUser | undefined> {
+  return firstRow(await recordUserChanges(tx, params));
 }
 
 export async function deleteUser(tx: Transaction, params: { id: string }): Promise<boolean> {
@@ -132,13 +161,13 @@ export interface ListUsersParams {
   after?: KeysetCursor | undefined;
 }
 
-/** Newest first, keyset-paginated on (created_at, id); returns one extra row to tell if more follow. */
-export async function listUsers(
-  tx: Transaction,
-  params: ListUsersParams,
-): Promise<(PublicUser & { cursor: KeysetCursor })[]> {
+/**
+ * Newest first, keyset-paginated on (created_at, id); one extra row tells if more follow. Both
+ * modes; `usersPage` shapes the rows.
+ */
+export function selectUsersPage(db: Queryable, params: ListUsersParams) {
   const pattern = params.search ? `%${params.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : undefined;
-  const rows = await tx
+  return db
     .select({ ...publicColumns, cursorAt: sql<string>`${users.createdAt}::text` })
     .from(users)
     .where(
@@ -153,16 +182,37 @@ export async function listUsers(
     )
     .orderBy(desc(users.createdAt), desc(users.id))
     .limit(params.limit + 1);
+}
+
+/** The rows of `selectUsersPage`, each with its keyset cursor. */
+export function usersPage(
+  rows: Awaited<ReturnType<typeof selectUsersPage>>,
+): (PublicUser & { cursor: KeysetCursor })[] {
   return rows.map(({ cursorAt, ...user }) => ({ ...user, cursor: { createdAt: cursorAt, id: user.id } }));
 }
 
-export async function listPermissions(tx: Transaction, params: { userId: string }): Promise<Permission[]> {
-  const rows = await tx
+export async function listUsers(
+  tx: Transaction,
+  params: ListUsersParams,
+): Promise<(PublicUser & { cursor: KeysetCursor })[]> {
+  return usersPage(await selectUsersPage(tx, params));
+}
+
+/** The user's granted permissions, in order. Both modes; `permissionsOf` shapes the rows. */
+export function selectPermissions(db: Queryable, params: { userId: string }) {
+  return db
     .select({ permission: userPermissions.permission })
     .from(userPermissions)
     .where(eq(userPermissions.userId, params.userId))
     .orderBy(asc(userPermissions.permission));
-  return rows.map((row) => row.permission as Permission);
+}
+
+/** The rows of `selectPermissions` as permissions. */
+export const permissionsOf = (rows: readonly { permission: string }[]): Permission[] =>
+  rows.map((row) => row.permission as Permission);
+
+export async function listPermissions(tx: Transaction, params: { userId: string }): Promise<Permission[]> {
+  return permissionsOf(await selectPermissions(tx, params));
 }
 
 /**
@@ -233,9 +283,13 @@ export async function revokePermission(
   return deleted.length > 0;
 }
 
+/** The user's MFA enrolment (zero or one row). Both modes. */
+export function selectMfa(db: Queryable, params: { userId: string }) {
+  return db.select().from(userMfa).where(eq(userMfa.userId, params.userId)).limit(1);
+}
+
 export async function getMfa(tx: Transaction, params: { userId: string }): Promise<UserMfa | undefined> {
-  const [row] = await tx.select().from(userMfa).where(eq(userMfa.userId, params.userId)).limit(1);
-  return row;
+  return firstRow(await selectMfa(tx, params));
 }
 
 /** Starts (or restarts) an enrolment that is not confirmed yet. */

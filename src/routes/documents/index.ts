@@ -2,18 +2,19 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
+import { asActor, batchAsActor, firstRow, READ_ONLY, SYSTEM, type Transaction } from "../../db/actor.ts";
 import { isUncertainCommit } from "../../db/errors.ts";
 import {
+  accessFrom,
   accessOf,
   addUploadIntent,
   addVersion,
   copyContent,
   createDocument,
   deleteShare,
+  documentsPage,
   getDocument,
   getVersion,
-  listDocuments,
   listShares,
   listVersions,
   lockDocument,
@@ -21,10 +22,14 @@ import {
   lockStorageUsage,
   putShare,
   type RenditionFormat,
+  recordDocumentChanges,
   removeUploadIntent,
   renditionKey,
   resetVersion,
   type StorageUsage,
+  selectDocumentsPage,
+  selectReadableDocument,
+  selectShareAccess,
   softDeleteDocument,
   storageUsage,
   updateDocument,
@@ -108,24 +113,50 @@ const db = (c: Context<AppEnv>) => c.get("services").database.db;
 const actorOf = (c: Context<AppEnv>) => c.get("auth").actor;
 const notFound = (id: string) => new ApiError("not_found", { detail: `No document ${id}.` });
 
+const http = (c: Context<AppEnv>) => c.get("services").database.http;
+const readOnlyShare = () => new ApiError("forbidden", { detail: "This document is shared with you for reading only." });
+
+/** A document the caller may read; 404 otherwise. One HTTP round trip. */
 async function readable(c: Context<AppEnv>, id: string): Promise<Document> {
-  const document = await asActor(db(c), actorOf(c), (tx) => getDocument(tx, { id, viewer: viewerOf(c) }));
+  const [rows] = await batchAsActor(
+    http(c),
+    actorOf(c),
+    (db) => [selectReadableDocument(db, { id, viewer: viewerOf(c) })],
+    READ_ONLY,
+  );
+  const document = firstRow(rows);
   if (!document) throw notFound(id);
   return document;
 }
 
-/** A document the caller may change (owner, write share, admin); 404 if they cannot even read it. */
+/**
+ * A document the caller may change (owner, write share, admin); 404 if they cannot even read it,
+ * 403 if they only read it. One HTTP round trip (the document and the caller's share together).
+ */
 async function writable(c: Context<AppEnv>, id: string): Promise<Document> {
-  return asActor(db(c), actorOf(c), async (tx) => {
-    const viewer = viewerOf(c);
-    const document = await getDocument(tx, { id, viewer });
-    if (!document) throw notFound(id);
-    if ((await accessOf(tx, { document, viewer })) === "read") {
-      throw new ApiError("forbidden", { detail: "This document is shared with you for reading only." });
-    }
-    return document;
-  });
+  const viewer = viewerOf(c);
+  const [rows, share] = await batchAsActor(
+    http(c),
+    actorOf(c),
+    (db) => [
+      selectReadableDocument(db, { id, viewer }),
+      selectShareAccess(db, { documentId: id, userId: viewer.userId }),
+    ],
+    READ_ONLY,
+  );
+  const document = firstRow(rows);
+  if (!document) throw notFound(id);
+  if (accessFrom(document, viewer, firstRow(share)) === "read") throw readOnlyShare();
+  return document;
 }
+
+/**
+ * Whether the request makes its write conditional (RFC 9110 §13.1): then the write must read the
+ * row, compare its validators (a hash computed here) and only then write, in one transaction
+ * (`asActor`); without, a write whose rule fits in its statement is one HTTP batch.
+ */
+const conditionalWrite = (c: Context<AppEnv>) =>
+  ["if-match", "if-none-match", "if-unmodified-since"].some((name) => c.req.header(name) !== undefined);
 
 /**
  * The validators of a document's metadata (RFC 9110 §8.8): a strong ETag of its JSON
@@ -682,20 +713,25 @@ export const documentsRouter = createRouter()
   .openapi(list, async (c) => {
     const query = c.req.valid("query");
     const after = cursorParam(query.cursor);
-    const rows = await asActor(db(c), actorOf(c), (tx) =>
-      listDocuments(tx, {
-        viewer: viewerOf(c),
-        limit: query.limit,
-        tag: query.tag,
-        contentType: query.type,
-        status: query.status,
-        ownerId: query.owner,
-        createdFrom: query.createdFrom ? new Date(query.createdFrom) : undefined,
-        createdTo: query.createdTo ? new Date(query.createdTo) : undefined,
-        after,
-      }),
+    const [rows] = await batchAsActor(
+      http(c),
+      actorOf(c),
+      (db) => [
+        selectDocumentsPage(db, {
+          viewer: viewerOf(c),
+          limit: query.limit,
+          tag: query.tag,
+          contentType: query.type,
+          status: query.status,
+          ownerId: query.owner,
+          createdFrom: query.createdFrom ? new Date(query.createdFrom) : undefined,
+          createdTo: query.createdTo ? new Date(query.createdTo) : undefined,
+          after,
+        }),
+      ],
+      READ_ONLY,
     );
-    const { page, nextCursor } = pageOf(rows, query.limit);
+    const { page, nextCursor } = pageOf(documentsPage(rows), query.limit);
     return c.json({ data: page.map(toDocumentJson), nextCursor }, 200);
   })
   .openapi(getOne, async (c) => {
@@ -708,11 +744,31 @@ export const documentsRouter = createRouter()
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
-    await writable(c, id);
-    const document = await asActor(db(c), actorOf(c), async (tx) => {
-      await lockedForWrite(c, tx, id);
-      return updateDocument(tx, { id, viewer: viewerOf(c), title: body.title, tags: body.tags });
-    });
+    const viewer = viewerOf(c);
+    const changes = { id, viewer, title: body.title, tags: body.tags };
+    let document: Document | undefined;
+    if (conditionalWrite(c)) {
+      // Access, then the locked row's validators, then the write: one WebSocket transaction.
+      document = await asActor(db(c), actorOf(c), async (tx) => {
+        const current = await getDocument(tx, { id, viewer });
+        if (!current) throw notFound(id);
+        const share = firstRow(await selectShareAccess(tx, { documentId: id, userId: viewer.userId }));
+        if (accessFrom(current, viewer, share) === "read") throw readOnlyShare();
+        await lockedForWrite(c, tx, id);
+        return updateDocument(tx, changes);
+      });
+    } else {
+      // The write states its own access rule; the reads beside it tell a 404 from a 403 when it
+      // changed nothing. One HTTP round trip.
+      const [found, share, changed] = await batchAsActor(http(c), actorOf(c), (db) => [
+        selectReadableDocument(db, { id, viewer }),
+        selectShareAccess(db, { documentId: id, userId: viewer.userId }),
+        recordDocumentChanges(db, changes),
+      ]);
+      document = firstRow(changed);
+      const current = firstRow(found);
+      if (!document && current && accessFrom(current, viewer, firstRow(share)) === "read") throw readOnlyShare();
+    }
     if (!document) throw notFound(id);
     await searchChanged(c, id);
     const response = await documentBody(document);

@@ -12,7 +12,7 @@ import {
 } from "../../auth/grant-rules.ts";
 import type { Permission } from "../../auth/permissions.ts";
 import { registerAccount } from "../../auth/registration.ts";
-import { type Actor, asActor, type Transaction } from "../../db/actor.ts";
+import { type Actor, asActor, batchAsActor, firstRow, READ_ONLY, type Transaction } from "../../db/actor.ts";
 import { serverError, uniqueViolation } from "../../db/errors.ts";
 import {
   deleteUser,
@@ -21,14 +21,18 @@ import {
   getUserRole,
   grantPermission,
   listPermissions,
-  listUsers,
   lockDelegatedAdministration,
   lockPermissions,
   lockUser,
   type PublicUser,
+  permissionsOf,
   revokePermission,
+  selectPermissions,
+  selectUser,
+  selectUsersPage,
   type UserChanges,
   updateUser,
+  usersPage,
 } from "../../db/queries/users.ts";
 import type { UserPreferences } from "../../db/schema/users.ts";
 import { effectivePermissions, requireAuth, requirePermission } from "../../gateway/authentication.ts";
@@ -123,6 +127,7 @@ async function applyProfile(
 }
 
 const db = (c: Context<AppEnv>) => c.get("services").database.db;
+const http = (c: Context<AppEnv>) => c.get("services").database.http;
 const actorOf = (c: Context<AppEnv>): Actor => c.get("auth").actor;
 const notFound = (id: string) => new ApiError("not_found", { detail: `No user ${id}.` });
 
@@ -454,7 +459,8 @@ export const usersRouter = createRouter()
   })
   .openapi(getMe, async (c) => {
     const { userId } = c.get("auth");
-    const user = await asActor(db(c), actorOf(c), (tx) => getUser(tx, { id: userId }));
+    const [rows] = await batchAsActor(http(c), actorOf(c), (db) => [selectUser(db, { id: userId })], READ_ONLY);
+    const user = firstRow(rows);
     if (!user) throw notFound(userId);
     const validators = await userValidators(user);
     const notModified = readPreconditions(c, validators);
@@ -474,15 +480,27 @@ export const usersRouter = createRouter()
   .openapi(list, async (c) => {
     const query = c.req.valid("query");
     const after = cursorParam(query.cursor);
-    const rows = await asActor(db(c), actorOf(c), (tx) =>
-      listUsers(tx, { limit: query.limit, role: query.role, status: query.status, search: query.search, after }),
+    const [rows] = await batchAsActor(
+      http(c),
+      actorOf(c),
+      (db) => [
+        selectUsersPage(db, {
+          limit: query.limit,
+          role: query.role,
+          status: query.status,
+          search: query.search,
+          after,
+        }),
+      ],
+      READ_ONLY,
     );
-    const { page, nextCursor } = pageOf(rows, query.limit);
+    const { page, nextCursor } = pageOf(usersPage(rows), query.limit);
     return c.json({ data: page.map(toUserJson), nextCursor }, 200);
   })
   .openapi(getOne, async (c) => {
     const { id } = c.req.valid("param");
-    const user = await asActor(db(c), actorOf(c), (tx) => getUser(tx, { id }));
+    const [rows] = await batchAsActor(http(c), actorOf(c), (db) => [selectUser(db, { id })], READ_ONLY);
+    const user = firstRow(rows);
     if (!user) throw notFound(id);
     const validators = await userValidators(user);
     const notModified = readPreconditions(c, validators);
@@ -542,10 +560,15 @@ export const usersRouter = createRouter()
   })
   .openapi(getPermissions, async (c) => {
     const { id } = c.req.valid("param");
-    const permissions = await asActor(db(c), actorOf(c), async (tx) => {
-      if (!(await getUser(tx, { id }))) throw notFound(id);
-      return listPermissions(tx, { userId: id });
-    });
+    // Both in one batch: the list is served only if the caller may read the user.
+    const [user, granted] = await batchAsActor(
+      http(c),
+      actorOf(c),
+      (db) => [selectUser(db, { id }), selectPermissions(db, { userId: id })],
+      READ_ONLY,
+    );
+    if (!firstRow(user)) throw notFound(id);
+    const permissions = permissionsOf(granted);
     const validators = await validatorsOf({ permissions });
     const notModified = readPreconditions(c, validators);
     if (notModified) return notModified;
