@@ -1,13 +1,17 @@
 import http from "node:http";
 import net from "node:net";
 import { type RawData, WebSocketServer } from "ws";
+import { createNeonHttpEndpoint } from "./neon-http.ts";
 
 export interface NeonProxyOptions {
   port: number;
 }
 
 export interface NeonProxy {
-  /** Host and port to put in `neonConfig.wsProxy`, without a scheme. */
+  /**
+   * Host and port to put in `neonConfig.wsProxy`, without a scheme; Neon's HTTP endpoint answers
+   * at `http://<address>/sql` (`neonConfig.fetchEndpoint`).
+   */
   readonly address: string;
   readonly port: number;
   /** Lets clients reach this Postgres; nothing else is reachable (the proxy is not an open relay). */
@@ -18,7 +22,11 @@ export interface NeonProxy {
 }
 
 /**
- * Neon's WebSocket-to-TCP relay, as `@neondatabase/serverless` expects it: the client opens
+ * Neon's two endpoints on one HTTP server, as `@neondatabase/serverless` expects them.
+ *
+ * `POST /sql`: Neon's SQL-over-HTTP endpoint, for `neon()` and `transaction()` (stack/neon-http.ts).
+ *
+ * The WebSocket-to-TCP relay, for `Pool` and `Client`: the client opens
  * `ws://host/v2?address=<pg-host>:<pg-port>` and every binary frame carries raw Postgres
  * protocol bytes in either direction.
  *
@@ -26,11 +34,16 @@ export interface NeonProxy {
  * hang up. So when Postgres closes the TCP side, the WebSocket is closed too.
  */
 export async function startNeonProxy(options: NeonProxyOptions): Promise<NeonProxy> {
-  const server = http.createServer((_req, res) => {
+  const allowed = new Set<number>();
+  const sql = createNeonHttpEndpoint({ isAllowed: (port) => allowed.has(port) });
+  const server = http.createServer((req, res) => {
+    if (new URL(req.url ?? "/", "http://proxy").pathname === "/sql") {
+      sql.handle(req, res);
+      return;
+    }
     res.writeHead(426, { "content-type": "text/plain" }).end("WebSocket upgrade required\n");
   });
   const wss = new WebSocketServer({ noServer: true });
-  const allowed = new Set<number>();
   let open = 0;
 
   server.on("upgrade", (req, socket, head) => {
@@ -91,11 +104,13 @@ export async function startNeonProxy(options: NeonProxyOptions): Promise<NeonPro
     port: options.port,
     allow: (postgresPort) => void allowed.add(postgresPort),
     openConnections: () => open,
-    close: () =>
-      new Promise((resolve) => {
+    close: async () => {
+      await new Promise<void>((resolve) => {
         for (const client of wss.clients) client.terminate();
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+      await sql.close();
+    },
   };
 }
