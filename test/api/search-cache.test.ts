@@ -192,3 +192,32 @@ describe("without Redis", () => {
     });
   }
 });
+
+describe("a cached answer", () => {
+  const env = { ...outageBindings(), LOG_LEVEL: "warn" } as Partial<Env>;
+  const outageFetch = (path: string, init?: RequestInit) => apiWith(env, path, init);
+  afterEach(async () => {
+    await outage("postgres", "start");
+  });
+
+  // Neither the answer nor anything the request waits for touches Postgres: with Postgres gone,
+  // a search that awaited any statement would answer 503.
+  it("is served with Postgres stopped: the search is recorded after the response, never before it", async () => {
+    const auth = await outageUser();
+    const first = await search(auth, { q: "quokka" }, outageFetch);
+    expect(first.cache).toBe("MISS");
+    await cachedSearch(auth, { q: "quokka" }, outageFetch);
+
+    await outage("postgres", "stop");
+    const lines = await captureLines(async () => {
+      const answer = await search(auth, { q: "quokka" }, outageFetch);
+      expect(answer.cache).toBe("HIT");
+      expect(results(answer)).toEqual(results(first));
+    });
+    // The record, written after the response, is what failed (and was logged, not answered).
+    expect(lines.map((line) => line.message)).toContain("recording a search failed");
+    const missed = await outageFetch("/search?q=wallaby", { headers: auth });
+    expect(missed.status).toBe(503);
+    await missed.arrayBuffer();
+  });
+});
