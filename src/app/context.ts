@@ -3,6 +3,7 @@ import type { InvalidTokenError } from "../auth/tokens.ts";
 import type { Actor } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import type { UserRole } from "../db/schema/users.ts";
+import type { DurableObjectCallCount } from "../gateway/durable-object-calls.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
@@ -46,6 +47,8 @@ declare module "hono" {
     auth: AuthContext;
     /** Why a presented token was refused, for the WWW-Authenticate of a protected route. */
     authError: InvalidTokenError;
+    /** The Durable Object calls this request has made (src/gateway/durable-object-calls.ts); logged. */
+    durableObjectCalls: DurableObjectCallCount;
   }
 }
 

@@ -1,8 +1,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { requestId } from "hono/request-id";
-import { authentication } from "../gateway/authentication.ts";
 import { cors } from "../gateway/cors.ts";
-import { rateLimit } from "../gateway/rate-limit.ts";
+import { durableObjectCalls } from "../gateway/durable-object-calls.ts";
+import { gateway } from "../gateway/gateway.ts";
 import { methodNotAllowedResponse, notFound, onError, validationHook } from "../pkg/errors/handlers.ts";
 import { jsonBodyLimit } from "../pkg/middleware/json-body-limit.ts";
 import { methodNotAllowed } from "../pkg/middleware/method-not-allowed.ts";
@@ -22,7 +22,8 @@ export function createRouter() {
 /**
  * The application shell every route runs inside: request id, security headers, `no-store` for
  * responses made for a caller with credentials, one log line per request, per-request services,
- * CORS, the caller's identity (when a token is presented), rate limiting, 405 for known paths with
+ * the count of Durable Object calls (logged; a `Server-Timing` metric outside production), CORS,
+ * the caller's identity (when a token is presented) and rate limiting, 405 for known paths with
  * the wrong method (a templated route never answers for a concrete path: `DELETE /users/me` is 405,
  * not `DELETE /users/{id}`), 400 for percent-encoding that does not decode, 413 for JSON or form bodies over 64 KiB, and problem+json for every
  * error (sent as `application/json` by the OAuth token endpoint, RFC 6749 §5.2). Routers are
@@ -37,9 +38,10 @@ export function createApp() {
   // The OAuth token endpoint answers errors as RFC 6749 §5.2 says, including the gateway's (429, 503).
   app.use("/auth/token", oauthErrorResponses());
   app.use(services());
+  app.use(durableObjectCalls());
   app.use(cors());
-  app.use(authentication());
-  app.use(rateLimit());
+  // The caller's identity (when a token is presented) and rate limiting, in one Durable Object call.
+  app.use(gateway());
   // Last, so a 405 carries the headers above and is counted like any request, yet comes before any route.
   app.use(methodNotAllowed({ app, onMethodNotAllowed: methodNotAllowedResponse }));
   app.use(percentEncoding());

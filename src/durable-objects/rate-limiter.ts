@@ -1,97 +1,55 @@
 import { DurableObject } from "cloudflare:workers";
+import {
+  longestWindowMs,
+  type RateDecision,
+  type RatePolicy,
+  SlidingWindowLog,
+  type WindowState,
+} from "./sliding-window.ts";
 
-/** One window of a policy: at most `limit` requests in any `windowMs` span. */
-export interface RateWindow {
-  limit: number;
-  windowMs: number;
-}
+export type { RateDecision, RatePolicy, RateWindow, WindowState } from "./sliding-window.ts";
 
-export interface WindowState extends RateWindow {
-  remaining: number;
-  /** Milliseconds until the oldest counted request leaves this window. */
-  resetMs: number;
-}
-
-/** A policy: every window must have room for a request to be admitted. */
-export type RatePolicy = readonly [RateWindow, ...RateWindow[]];
-
-export interface RateDecision {
-  allowed: boolean;
-  /** When refused: how long until every window admits one more request. */
-  retryAfterMs: number;
-  windows: WindowState[];
-}
+/** The one key of this object's log: the object itself is per key. */
+const KEY = "";
 
 /**
  * Sliding-window rate limiting for one key (one object per key: `idFromName(key)`, never one
- * global object). Every admitted request is logged with its time, so the count over any window is
- * exact, and several windows (burst + sustained) are checked together. A Durable Object handles
- * one call at a time and SQLite calls are synchronous, so concurrent requests cannot both take the
- * last slot.
+ * global object): the requests the gateway counts by client address. A signed-in user's requests
+ * are counted in their SESSIONS object instead, in the same call that checks their session (see
+ * `Sessions.authorize`); both use `SlidingWindowLog`, exact under concurrency.
  */
 export class RateLimiter extends DurableObject<Env> {
-  private readonly sql: SqlStorage;
+  private readonly log: SlidingWindowLog;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.sql = ctx.storage.sql;
-    this.createSchema();
+    const sql = ctx.storage.sql;
+    this.log = new SlidingWindowLog(sql);
+    // Objects written before the shared log kept their hits in `hits (at)`: carry them over once.
+    // Their longest window is unknown here; the alarm (set at every hit) clears them anyway.
+    const legacy = sql.exec("select 1 from sqlite_master where type = 'table' and name = 'hits'").toArray();
+    if (legacy.length > 0) {
+      sql.exec("insert into rate_hits (key, at, expires_at) select ?, at, at + ? from hits", KEY, 86_400_000);
+      sql.exec("drop table hits");
+    }
   }
 
   /** Counts one request against all `windows` if every one of them has room; otherwise refuses. */
   async hit(windows: RatePolicy, now = Date.now()): Promise<RateDecision> {
-    const longest = Math.max(...windows.map((w) => w.windowMs));
-    this.sql.exec("delete from hits where at <= ?", now - longest);
-
-    const states = windows.map((w) => this.state(w, now));
-    const allowed = states.every((s) => s.remaining > 0);
-    if (allowed) {
-      this.sql.exec("insert into hits (at) values (?)", now);
-      for (const s of states) s.remaining -= 1;
-      // Once every window has passed, the log is empty: let the alarm drop it.
-      await this.ctx.storage.setAlarm(now + longest + 1);
-    }
-    const retryAfterMs = allowed ? 0 : Math.max(...states.filter((s) => s.remaining <= 0).map((s) => s.resetMs));
-    return { allowed, retryAfterMs, windows: states };
+    const decision = this.log.hit(KEY, windows, now);
+    // Once every window has passed, the log is empty: let the alarm drop it.
+    if (decision.allowed) await this.ctx.storage.setAlarm(now + longestWindowMs(windows) + 1);
+    return decision;
   }
 
   /** How many requests are counted in each window now, without counting one. */
   async peek(windows: RatePolicy, now = Date.now()): Promise<WindowState[]> {
-    return windows.map((w) => this.state(w, now));
+    return this.log.peek(KEY, windows, now);
   }
 
   /** Fires one longest-window after the last admitted hit: every logged hit has expired. */
   override async alarm(): Promise<void> {
     await this.ctx.storage.deleteAll();
-    this.createSchema();
-  }
-
-  private createSchema(): void {
-    this.sql.exec("create table if not exists hits (at integer not null)");
-    this.sql.exec("create index if not exists hits_at on hits (at)");
-  }
-
-  private state(window: RateWindow, now: number): WindowState {
-    const since = now - window.windowMs;
-    const [row] = this.sql
-      .exec<{ used: number; oldest: number | null }>(
-        "select count(*) as used, min(at) as oldest from hits where at > ?",
-        since,
-      )
-      .toArray();
-    const used = row?.used ?? 0;
-    // When full, the slot frees up when the (used - limit + 1)-th oldest hit leaves the window.
-    let resetMs = row?.oldest != null ? row.oldest + window.windowMs - now : 0;
-    if (used >= window.limit) {
-      const [freeing] = this.sql
-        .exec<{ at: number }>(
-          "select at from hits where at > ? order by at limit 1 offset ?",
-          since,
-          used - window.limit,
-        )
-        .toArray();
-      if (freeing) resetMs = freeing.at + window.windowMs - now;
-    }
-    return { ...window, remaining: Math.max(0, window.limit - used), resetMs: Math.max(0, resetMs) };
+    this.log.createSchema();
   }
 }

@@ -3,6 +3,7 @@ import { base64url } from "jose";
 import type { Permission } from "../auth/permissions.ts";
 import type { UserRole, UserStatus } from "../db/schema/users.ts";
 import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
+import { type RateDecision, type RatePolicy, SlidingWindowLog, type WindowState } from "./sliding-window.ts";
 
 /**
  * How long the refresh token just rotated away still works, and then yields the very token that
@@ -37,6 +38,21 @@ export interface CreateSession {
   userAgent?: string | null;
   ip?: string | null;
   principal: Principal;
+}
+
+/** The user's request to count in the same call as the session check: its policy's name and windows. */
+export interface RateCount {
+  /** The policy's name ("api", "auth", …): one sliding-window log per policy in this object. */
+  key: string;
+  policy: RatePolicy;
+}
+
+/** A live session with the user's principal and, when one was asked for, the rate-limit decision. */
+export interface Authorization {
+  session: Session;
+  principal: Principal;
+  /** Null when no count was asked for. */
+  decision: RateDecision | null;
 }
 
 export type Rotation =
@@ -82,16 +98,20 @@ export async function hashSecret(secret: string): Promise<string> {
 /**
  * The sessions of one user (one object per user: `idFromName(userId)`, never one global object):
  * idle and absolute lifetimes, refresh-token rotation with reuse detection, and the user's current
- * role, status and permissions. Every read-modify-write below runs without an `await` between the
- * read and the write, so concurrent calls cannot interleave inside it: no race forks or loses a
- * session. An alarm purges expired sessions.
+ * role, status and permissions; and the user's rate-limit windows, so that the gateway checks the
+ * session and counts the request in one call (`authorize`). Every read-modify-write below runs
+ * without an `await` between the read and the write, so concurrent calls cannot interleave inside
+ * it: no race forks or loses a session, and of concurrent requests no more than a window's limit
+ * are admitted. An alarm purges expired sessions and counted requests.
  */
 export class Sessions extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly rateLog: SlidingWindowLog;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.rateLog = new SlidingWindowLog(this.sql);
     this.sql.exec(`create table if not exists sessions (
       id text primary key,
       created_at integer not null,
@@ -223,12 +243,29 @@ export class Sessions extends DurableObject<Env> {
 
   /** The live session, marked as used now, with the user's principal; null when gone. */
   async touch(sessionId: string, now = Date.now()): Promise<{ session: Session; principal: Principal } | null> {
+    const authorization = await this.authorize(sessionId, null, now);
+    return authorization && { session: authorization.session, principal: authorization.principal };
+  }
+
+  /**
+   * The gateway's one call for a signed-in request: the live session, marked as used now, with
+   * the user's principal, and the request counted against `count`'s windows (exactly as the
+   * RateLimiter counts: `SlidingWindowLog`). Null when the session is gone, and then nothing is
+   * counted here (the request is not this user's: the gateway counts it by client address).
+   */
+  async authorize(sessionId: string, count: RateCount | null, now = Date.now()): Promise<Authorization | null> {
     const row = this.live(now).find((r) => r.id === sessionId);
     const principal = this.readPrincipal();
     if (!row || !principal || principal.status !== "active") return null;
     this.sql.exec("update sessions set last_used_at = ? where id = ?", now, sessionId);
+    const decision = count ? this.rateLog.hit(count.key, count.policy, now) : null;
     await this.scheduleCleanup(now);
-    return { session: toSession({ ...row, last_used_at: now }), principal };
+    return { session: toSession({ ...row, last_used_at: now }), principal, decision };
+  }
+
+  /** How many of the user's requests `count`'s windows hold now, without counting one. */
+  async peekRate(count: RateCount, now = Date.now()): Promise<WindowState[]> {
+    return this.rateLog.peek(count.key, count.policy, now);
   }
 
   /** Live sessions, most recently used first. */
@@ -260,6 +297,7 @@ export class Sessions extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const now = Date.now();
     this.purgeExpired(now);
+    this.rateLog.purge(now);
     await this.scheduleCleanup(now);
   }
 
@@ -293,12 +331,16 @@ export class Sessions extends DurableObject<Env> {
     );
   }
 
-  /** The alarm fires at the earliest moment a session can expire. */
+  /**
+   * The alarm fires at the earliest moment a session can expire; with no session left, when the
+   * last counted request stops mattering (while sessions live, each count purges the log).
+   */
   private async scheduleCleanup(now: number): Promise<void> {
     const [next] = this.sql
       .exec<{ at: number | null }>("select min(min(expires_at, last_used_at + idle_timeout_ms)) as at from sessions")
       .toArray();
-    if (next?.at == null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(Math.max(next.at, now + 1));
+    const at = next?.at ?? this.rateLog.lastExpiry();
+    if (at == null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(Math.max(at, now + 1));
   }
 }

@@ -1,9 +1,10 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "../app/context.ts";
 import { PERMISSION_NAMES, type Permission } from "../auth/permissions.ts";
-import { InvalidTokenError, tokenManager } from "../auth/tokens.ts";
+import { InvalidTokenError, tokenManager, type VerifiedAccess } from "../auth/tokens.ts";
 import type { Principal } from "../durable-objects/sessions.ts";
-import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
+import { ApiError } from "../pkg/errors/api-error.ts";
 import { oauthDescription } from "../pkg/middleware/oauth-error-responses.ts";
 
 export const REALM = "techcorp-api";
@@ -13,43 +14,48 @@ export function effectivePermissions(principal: Principal): Permission[] {
   return principal.role === "admin" ? [...PERMISSION_NAMES] : principal.permissions;
 }
 
+/** What a request's Authorization header yields: none, a verified token, or why it was refused. */
+export type BearerToken = { claims: VerifiedAccess } | { error: InvalidTokenError } | undefined;
+
 /**
- * Identifies the caller when a Bearer token is presented: signature with the pinned algorithm,
- * `iss`, `aud`, `exp` and `nbf` (with bounded clock skew), then the session must still be alive
- * in the SESSIONS Durable Object, which also supplies the current role and permissions. A refused
- * token is remembered for `requireAuth`; an anonymous request passes on (routes decide).
+ * Verifies the Bearer token of a request, if any, without leaving the isolate: signature with the
+ * pinned algorithm, `iss`, `aud`, `exp` and `nbf` (with bounded clock skew). Whether its session is
+ * still alive is the SESSIONS object's to say (see `gateway`). Another scheme (Basic …) is no
+ * Bearer credential at all: anonymous, as RFC 6750 §3.1 treats it.
  */
-export function authentication(): MiddlewareHandler<AppEnv> {
-  return async function authentication(c, next) {
-    const header = c.req.header("authorization");
-    // Another scheme (Basic …) is no Bearer credential at all: anonymous, as RFC 6750 §3.1 treats it.
-    if (header !== undefined && /^bearer(\s|$)/i.test(header)) {
-      const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
-      try {
-        if (!match?.[1]) throw new InvalidTokenError("the Authorization header is not a Bearer token");
-        const tokens = await tokenManager(c.get("services").config.auth.tokens);
-        const claims = await tokens.verifyAccessToken(match[1]);
-        const stub = c.env.SESSIONS.get(c.env.SESSIONS.idFromName(claims.sub));
-        const live = await stub.touch(claims.sid).catch((error: unknown) => {
-          throw new DependencyError("sessions", error);
-        });
-        if (!live) throw new InvalidTokenError("the session has ended");
-        const permissions = effectivePermissions(live.principal);
-        c.set("auth", {
-          userId: claims.sub,
-          sessionId: claims.sid,
-          role: live.principal.role,
-          permissions,
-          actor: { kind: "user", userId: claims.sub, role: live.principal.role, permissions },
-        });
-        c.set("userId", claims.sub);
-      } catch (error) {
-        if (!(error instanceof InvalidTokenError)) throw error;
-        c.set("authError", error);
-      }
-    }
-    await next();
-  };
+export async function verifyBearer(c: Context<AppEnv>): Promise<BearerToken> {
+  const header = c.req.header("authorization");
+  if (header === undefined || !/^bearer(\s|$)/i.test(header)) return undefined;
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+  try {
+    if (!match?.[1]) throw new InvalidTokenError("the Authorization header is not a Bearer token");
+    const tokens = await tokenManager(c.get("services").config.auth.tokens);
+    return { claims: await tokens.verifyAccessToken(match[1]) };
+  } catch (error) {
+    if (!(error instanceof InvalidTokenError)) throw error;
+    return { error };
+  }
+}
+
+/**
+ * Records the caller of a verified token whose session is alive, with the current role and
+ * permissions its SESSIONS object holds (not the token's: changes apply at the next request).
+ */
+export function authenticate(c: Context<AppEnv>, claims: VerifiedAccess, principal: Principal): void {
+  const permissions = effectivePermissions(principal);
+  c.set("auth", {
+    userId: claims.sub,
+    sessionId: claims.sid,
+    role: principal.role,
+    permissions,
+    actor: { kind: "user", userId: claims.sub, role: principal.role, permissions },
+  });
+  c.set("userId", claims.sub);
+}
+
+/** Whether the route a request matched authenticates its caller (requireAuth, requirePermission). */
+export function routeAuthenticates(c: Context<AppEnv>): boolean {
+  return matchedRoutes(c).some((route) => isAuthenticating(route.handler));
 }
 
 /**

@@ -1,10 +1,9 @@
-import type { Context, MiddlewareHandler } from "hono";
-import { matchedRoutes, routePath } from "hono/route";
+import type { Context } from "hono";
+import { routePath } from "hono/route";
 import type { AppEnv } from "../app/context.ts";
-import type { RateDecision, RatePolicy, WindowState } from "../durable-objects/rate-limiter.ts";
+import type { RateDecision, RatePolicy, WindowState } from "../durable-objects/sliding-window.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { setResponseHeaders } from "../pkg/middleware/set-headers.ts";
-import { isAuthenticating } from "./authentication.ts";
 import { clientAddressKey } from "./client-address.ts";
 import {
   CREDENTIAL_POLICIES,
@@ -37,64 +36,80 @@ export function rateLimitHeaders(
   };
 }
 
-/**
- * Whom a request is counted for: its user on a route that authenticates (requireAuth,
- * requirePermission) when the token was accepted, its client address everywhere else (an IPv6
- * address by its /64, see `clientAddressKey`). A token sent to an anonymous route such as
- * `/auth/token` authenticates nothing there, so it must not move the request out of its
- * address's count (OWASP API4:2023).
- */
-export function rateLimitSubject(c: Context<AppEnv>): string {
-  const auth = c.get("auth");
-  if (auth && matchedRoutes(c).some((route) => isAuthenticating(route.handler))) return `user:${auth.userId}`;
-  return `ip:${clientAddressKey(clientIp(c))}`;
+/** The policy a request is counted under: its name, its windows as configured, and as the objects take them. */
+export interface RequestLimit {
+  name: string;
+  windows: readonly PolicyWindow[];
+  policy: RatePolicy;
 }
 
 /**
- * Counts every request (but probes) in the RATE_LIMITER Durable Object of its key: policy and
- * subject (`rateLimitSubject`), one object per key. Refused requests get 429 with Retry-After. If
- * the object cannot be reached, a request of a credential policy (`CREDENTIAL_POLICIES`) gets 503
- * unless RATE_LIMIT_CREDENTIAL_FAILURE_MODE is `open`, any other passes unless
- * RATE_LIMIT_FAILURE_MODE is `closed`.
+ * The policy of the route a request matched (`ROUTE_POLICIES`, else `api`; windows from
+ * RATE_LIMIT_POLICIES or `DEFAULT_POLICIES`), or undefined when the request is not counted:
+ * `EXEMPT_PATHS`, CORS preflights, a policy without windows.
  */
-export function rateLimit(): MiddlewareHandler<AppEnv> {
-  return async function rateLimit(c, next) {
-    if (EXEMPT_PATHS.has(c.req.path) || c.req.method === "OPTIONS") return next();
+export function requestLimit(c: Context<AppEnv>): RequestLimit | undefined {
+  if (EXEMPT_PATHS.has(c.req.path) || c.req.method === "OPTIONS") return undefined;
+  const { gateway } = c.get("services").config;
+  // A HEAD is answered by the GET route (RFC 9110 §9.3.2), so it is counted under the GET's policy.
+  const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+  const name = ROUTE_POLICIES[`${method} ${routePath(c, -1)}`] ?? "api";
+  const windows = gateway.rateLimitPolicies[name] ?? DEFAULT_POLICIES[name] ?? [];
+  const [first, ...rest] = windows.map((w) => ({ limit: w.limit, windowMs: w.windowSeconds * 1000 }));
+  return first ? { name, windows, policy: [first, ...rest] } : undefined;
+}
+
+/**
+ * Counts a request by its client address (an IPv6 address by its /64, see `clientAddressKey`) in
+ * the RATE_LIMITER Durable Object of its policy and address, one object per key. A request is
+ * counted by its user instead only on a route that authenticates, with a live session (in the
+ * user's SESSIONS object, see `gateway`): a token sent to an anonymous route such as
+ * `/auth/token` authenticates nothing there, so it must not move the request out of its
+ * address's count (OWASP API4:2023).
+ *
+ * @returns the decision, or undefined when the object could not be reached and the request's
+ *   failure mode is `open`: RATE_LIMIT_CREDENTIAL_FAILURE_MODE for a credential policy
+ *   (`CREDENTIAL_POLICIES`; default `closed`), RATE_LIMIT_FAILURE_MODE for the others (default `open`).
+ * @throws ApiError `service_unavailable` (503, Retry-After 1) when the mode is `closed`.
+ */
+export async function countByAddress(c: Context<AppEnv>, limit: RequestLimit): Promise<RateDecision | undefined> {
+  const key = `${limit.name}:ip:${clientAddressKey(clientIp(c))}`;
+  try {
+    return await c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(key)).hit(limit.policy);
+  } catch (error) {
     const { gateway } = c.get("services").config;
-    // A HEAD is answered by the GET route (RFC 9110 §9.3.2), so it is counted under the GET's policy.
-    const method = c.req.method === "HEAD" ? "GET" : c.req.method;
-    const policyName = ROUTE_POLICIES[`${method} ${routePath(c, -1)}`] ?? "api";
-    const windows = gateway.rateLimitPolicies[policyName] ?? DEFAULT_POLICIES[policyName] ?? [];
-    const [first, ...rest] = windows.map((w) => ({ limit: w.limit, windowMs: w.windowSeconds * 1000 }));
-    if (!first) return next();
-    const policy: RatePolicy = [first, ...rest];
-
-    const key = `${policyName}:${rateLimitSubject(c)}`;
-    let decision: RateDecision;
-    try {
-      decision = await c.env.RATE_LIMITER.get(c.env.RATE_LIMITER.idFromName(key)).hit(policy);
-    } catch (error) {
-      const mode = CREDENTIAL_POLICIES.has(policyName)
-        ? gateway.rateLimitCredentialFailureMode
-        : gateway.rateLimitFailureMode;
-      c.get("logger").error("rate limiter unreachable", { key, mode, error });
-      if (mode === "closed") {
-        throw new ApiError("service_unavailable", {
-          detail: "The rate limiter is unavailable; retry later.",
-          headers: { "Retry-After": "1" },
-        });
-      }
-      return next();
-    }
-
-    const headers = rateLimitHeaders(windows, decision.windows);
-    if (!decision.allowed) {
-      throw new ApiError("rate_limited", {
-        detail: `Too many requests; retry in ${seconds(decision.retryAfterMs)} s.`,
-        headers: { ...headers, "Retry-After": String(Math.max(1, seconds(decision.retryAfterMs))) },
+    const mode = CREDENTIAL_POLICIES.has(limit.name)
+      ? gateway.rateLimitCredentialFailureMode
+      : gateway.rateLimitFailureMode;
+    c.get("logger").error("rate limiter unreachable", { key, mode, error });
+    if (mode === "closed") {
+      throw new ApiError("service_unavailable", {
+        detail: "The rate limiter is unavailable; retry later.",
+        headers: { "Retry-After": "1" },
       });
     }
-    await next();
-    setResponseHeaders(c, headers);
-  };
+    return undefined;
+  }
+}
+
+/**
+ * Enforces a decision: a refused request is a 429 `rate_limited` with Retry-After and the rate
+ * limit headers; an admitted one gets the headers on its response once `next` has run.
+ */
+export async function enforce(
+  c: Context<AppEnv>,
+  limit: RequestLimit | undefined,
+  decision: RateDecision | undefined,
+  next: () => Promise<void>,
+): Promise<void> {
+  if (!limit || !decision) return next();
+  const headers = rateLimitHeaders(limit.windows, decision.windows);
+  if (!decision.allowed) {
+    throw new ApiError("rate_limited", {
+      detail: `Too many requests; retry in ${seconds(decision.retryAfterMs)} s.`,
+      headers: { ...headers, "Retry-After": String(Math.max(1, seconds(decision.retryAfterMs))) },
+    });
+  }
+  await next();
+  setResponseHeaders(c, headers);
 }

@@ -7,7 +7,7 @@ import {
   FREE_ATTEMPTS,
   MAX_WAIT_MS,
 } from "../../src/durable-objects/login-throttle.ts";
-import type { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";
+import { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";
 import { type Principal, REFRESH_REUSE_GRACE_MS, type Sessions } from "../../src/durable-objects/sessions.ts";
 
 const limiter = (name = crypto.randomUUID()) => env.RATE_LIMITER.get(env.RATE_LIMITER.idFromName(name));
@@ -69,15 +69,30 @@ describe("RateLimiter", () => {
     expect((await stub.peek(window))[0]?.remaining).toBe(3);
     await runInDurableObject(stub, async (_instance: RateLimiter, state) => {
       const [{ last } = { last: 0 }] = state.storage.sql
-        .exec<{ last: number }>("select max(at) as last from hits")
+        .exec<{ last: number }>("select max(at) as last from rate_hits")
         .toArray();
       expect(await state.storage.getAlarm()).toBe(last + 60_001);
     });
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     await runInDurableObject(stub, async (_instance: RateLimiter, state) => {
-      expect(state.storage.sql.exec("select count(*) as n from hits").one()).toEqual({ n: 0 });
+      expect(state.storage.sql.exec("select count(*) as n from rate_hits").one()).toEqual({ n: 0 });
     });
     expect((await stub.peek(window))[0]?.remaining).toBe(5);
+  });
+
+  it("carries over the hits an object logged before the shared log", async () => {
+    const stub = limiter();
+    const now = Date.now();
+    await runInDurableObject(stub, async (_instance: RateLimiter, state) => {
+      state.storage.sql.exec("create table hits (at integer not null)");
+      state.storage.sql.exec("insert into hits (at) values (?), (?)", now - 1_000, now - 500);
+      // What a new deployment's constructor finds.
+      new RateLimiter(state, env);
+      expect(state.storage.sql.exec("select count(*) as n from sqlite_master where name = 'hits'").one()).toEqual({
+        n: 0,
+      });
+    });
+    expect((await stub.peek([{ limit: 5, windowMs: 60_000 }]))[0]?.remaining).toBe(3);
   });
 });
 
@@ -176,6 +191,70 @@ describe("Sessions", () => {
       role: "admin",
       status: "active",
       permissions: ["users:read"],
+    });
+  });
+
+  it("checks the session and counts the request in one call, exactly under concurrency", async () => {
+    const stub = sessions();
+    const { session } = await stub.create({ ...lifetimes, idleTimeoutMs: 3_600_000 });
+    const count = { key: "api", policy: [{ limit: 100, windowMs: 60_000 }] as const };
+    const answers = await Promise.all(Array.from({ length: 200 }, () => stub.authorize(session.id, count)));
+    expect(answers.every((a) => a?.principal.status === "active")).toBe(true);
+    expect(answers.filter((a) => a?.decision?.allowed)).toHaveLength(100);
+    expect(
+      answers.filter((a) => a?.decision?.allowed === false).every((a) => (a?.decision?.retryAfterMs ?? 0) > 0),
+    ).toBe(true);
+    // Policies are counted apart; a call without a count counts nothing.
+    expect(
+      (await stub.authorize(session.id, { key: "sharing", policy: [{ limit: 1, windowMs: 60_000 }] }))?.decision,
+    ).toMatchObject({ allowed: true });
+    expect((await stub.authorize(session.id, null))?.decision).toBeNull();
+    expect((await stub.peekRate(count))[0]?.remaining).toBe(0);
+  });
+
+  it("counts nothing for a session that has ended", async () => {
+    const stub = sessions();
+    const { session } = await stub.create(lifetimes, 0);
+    const count = { key: "api", policy: [{ limit: 5, windowMs: 60_000 }] as const };
+    expect((await stub.authorize(session.id, count, 500))?.decision?.windows[0]?.remaining).toBe(4);
+    expect(await stub.authorize(session.id, count, 5_000)).toBeNull();
+    expect((await stub.peekRate(count, 5_000))[0]?.remaining).toBe(4);
+  });
+
+  it("slides the user's windows as the RateLimiter does", async () => {
+    const stub = sessions();
+    const { session } = await stub.create({ ...lifetimes, idleTimeoutMs: 3_600_000 }, 0);
+    const count = { key: "api", policy: [{ limit: 2, windowMs: 1_000 }] as const };
+    expect((await stub.authorize(session.id, count, 1_000))?.decision?.allowed).toBe(true);
+    expect((await stub.authorize(session.id, count, 1_500))?.decision?.allowed).toBe(true);
+    expect((await stub.authorize(session.id, count, 1_600))?.decision).toMatchObject({
+      allowed: false,
+      retryAfterMs: 400,
+    });
+    expect((await stub.authorize(session.id, count, 2_000))?.decision?.allowed).toBe(true);
+  });
+
+  it("with no session left, its alarm clears the counted requests once no window holds them", async () => {
+    const stub = sessions();
+    const now = Date.now();
+    const count = { key: "api", policy: [{ limit: 5, windowMs: 60_000 }] as const };
+    // A session idle since 2 s ago, whose last request still counts for the next 58 s.
+    const { session } = await stub.create(lifetimes, now - 2_500);
+    await stub.authorize(session.id, count, now - 2_000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await runInDurableObject(stub, async (_instance: Sessions, state) => {
+      expect(state.storage.sql.exec("select count(*) as n from sessions").one()).toEqual({ n: 0 });
+      expect(state.storage.sql.exec("select count(*) as n from rate_hits").one()).toEqual({ n: 1 });
+      expect(await state.storage.getAlarm()).toBe(now - 2_000 + 60_000);
+    });
+    // Once no window holds it, the alarm drops it and schedules nothing more.
+    await runInDurableObject(stub, async (_instance: Sessions, state) => {
+      state.storage.sql.exec("update rate_hits set expires_at = ?", now - 1);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await runInDurableObject(stub, async (_instance: Sessions, state) => {
+      expect(state.storage.sql.exec("select count(*) as n from rate_hits").one()).toEqual({ n: 0 });
+      expect(await state.storage.getAlarm()).toBeNull();
     });
   });
 

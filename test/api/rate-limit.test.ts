@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { expectOAuthError, randomIp, signedIn } from "../auth-helpers.ts";
-import { apiWith, expectProblem, testEnv } from "../helpers.ts";
+import { bearer, expectOAuthError, login, randomIp, signedIn } from "../auth-helpers.ts";
+import { api, apiWith, expectProblem, testEnv } from "../helpers.ts";
 
 /** Bindings with our own policies, so each test has exact limits and its own counters. */
 function limits(
@@ -22,6 +22,57 @@ describe("rate limiting", () => {
     const statuses = responses.map((r) => r.status);
     expect(statuses.filter((s) => s === 200)).toHaveLength(100);
     expect(statuses.filter((s) => s === 429)).toHaveLength(100);
+  });
+
+  it("admits exactly 100 of 200 simultaneous requests of one user against a limit of 100", async () => {
+    const { auth } = await signedIn();
+    const bindings = limits({ api: one(100), auth: one(100) });
+    // A route that authenticates and needs no database: the user's SESSIONS object counts them.
+    const responses = await Promise.all(
+      Array.from({ length: 200 }, () =>
+        apiWith(bindings, "/auth/sessions", { headers: { ...auth, "cf-connecting-ip": randomIp() } }),
+      ),
+    );
+    const statuses = responses.map((r) => r.status);
+    expect(statuses.filter((s) => s === 200)).toHaveLength(100);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(100);
+  });
+
+  it("sends the policy headers and a 429 problem to a signed-in caller too", async () => {
+    const { auth } = await signedIn();
+    const bindings = limits({
+      api: [
+        { name: "burst", limit: 1, windowSeconds: 10 },
+        { name: "sustained", limit: 5, windowSeconds: 600 },
+      ],
+    });
+    const send = () => apiWith(bindings, "/users/me", { headers: { ...auth, "cf-connecting-ip": randomIp() } });
+    const first = await send();
+    expect(first.status).toBe(200);
+    expect(first.headers.get("ratelimit-policy")).toBe('"burst";q=1;w=10, "sustained";q=5;w=600');
+    expect(first.headers.get("ratelimit")).toMatch(/^"burst";r=0;t=\d+, "sustained";r=4;t=\d+$/);
+    const refused = await send();
+    const problem = await expectProblem(refused, 429);
+    expect(problem.type).toBe("/problems/rate_limited");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(refused.headers.get("x-ratelimit-remaining")).toBe("0");
+  });
+
+  it("counts a token whose session has ended by its address, not its user", async () => {
+    const { user, password } = await signedIn();
+    const ended = await login(user.username, password);
+    const live = bearer((await login(user.username, password)).access_token);
+    const logout = await api("/auth/logout", { method: "POST", headers: bearer(ended.access_token) });
+    expect(logout.status).toBe(204);
+    const bindings = limits({ api: one(2) });
+    const ip = randomIp();
+    const me = (headers: Record<string, string>) =>
+      apiWith(bindings, "/users/me", { headers: { ...headers, "cf-connecting-ip": ip } });
+    await expectProblem(await me(bearer(ended.access_token)), 401);
+    await expectProblem(await me(bearer(ended.access_token)), 401);
+    await expectProblem(await me(bearer(ended.access_token)), 429);
+    // The user's own count, from the same address, is untouched.
+    expect((await me(live)).status).toBe(200);
   });
 
   it("sends the policy and what is left, and Retry-After when refused", async () => {

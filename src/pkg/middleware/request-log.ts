@@ -6,7 +6,8 @@ export const fallbackLogger: Logger = createLogger({ level: "info" });
 
 /**
  * One JSON line per request: method, path (never the query string, which may carry tokens),
- * status, duration, request id and, once authenticated, the user id.
+ * status, duration, request id, once authenticated the user id, and how many Durable Object calls
+ * the request made (`durableObjectCalls`, once counting has started).
  */
 export function requestLog(): MiddlewareHandler {
   return async function requestLog(c, next) {
@@ -20,6 +21,7 @@ export function requestLog(): MiddlewareHandler {
       status,
       durationMs: Date.now() - started,
       userId: c.get("userId"),
+      durableObjectCalls: c.get("durableObjectCalls")?.count,
     };
     if (status >= 500) logger.error("request", fields);
     else logger.info("request", fields);

@@ -1,0 +1,72 @@
+import type { MiddlewareHandler } from "hono";
+import type { AppEnv } from "../app/context.ts";
+
+/** The Durable Object calls one request has made so far (RPC method calls and `fetch`). */
+export interface DurableObjectCallCount {
+  count: number;
+}
+
+/**
+ * A stub whose every method call (RPC or `fetch`) adds one to `calls` before it crosses to the
+ * object. Properties that are not methods (`id`, `name`) pass through uncounted.
+ */
+function countingStub<S extends object>(stub: S, calls: DurableObjectCallCount): S {
+  return new Proxy(stub, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property);
+      if (typeof value !== "function" || typeof property !== "string") return value;
+      return (...args: unknown[]) => {
+        calls.count += 1;
+        return Reflect.apply(value, target, args);
+      };
+    },
+  });
+}
+
+function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
+  namespace: DurableObjectNamespace<T>,
+  calls: DurableObjectCallCount,
+): DurableObjectNamespace<T> {
+  return {
+    newUniqueId: (options) => namespace.newUniqueId(options),
+    idFromName: (name) => namespace.idFromName(name),
+    idFromString: (id) => namespace.idFromString(id),
+    get: (id, options) => countingStub(namespace.get(id, options), calls),
+    getByName: (name, options) => countingStub(namespace.getByName(name, options), calls),
+    jurisdiction: (jurisdiction) => countingNamespace(namespace.jurisdiction(jurisdiction), calls),
+  };
+}
+
+/**
+ * Counts the Durable Object calls each request makes (each one crosses to wherever its object
+ * lives, see README "Where each Durable Object lives"): the Durable Object bindings in `c.env`
+ * (SESSIONS, RATE_LIMITER, LOGIN_THROTTLE; a new one must be added here) are replaced, for this
+ * request, by views that count every stub method call, so handlers need not know. The count
+ * is logged with the request (`durableObjectCalls`) and, outside production, sent as a W3C Server
+ * Timing metric, `Server-Timing: durable-objects;desc="<count>"`
+ * (https://www.w3.org/TR/server-timing/), which `npm run bench` reads. Runs after `services()`,
+ * whose configuration says the environment.
+ */
+export function durableObjectCalls(): MiddlewareHandler<AppEnv> {
+  return async function durableObjectCalls(c, next) {
+    const calls: DurableObjectCallCount = { count: 0 };
+    c.set("durableObjectCalls", calls);
+    const original = c.env;
+    c.env = {
+      ...original,
+      SESSIONS: countingNamespace(original.SESSIONS, calls),
+      RATE_LIMITER: countingNamespace(original.RATE_LIMITER, calls),
+      LOGIN_THROTTLE: countingNamespace(original.LOGIN_THROTTLE, calls),
+    };
+    await next();
+    if (c.get("services").config.environment === "production") return;
+    const metric = `durable-objects;desc="${calls.count}"`;
+    try {
+      c.res.headers.append("Server-Timing", metric);
+    } catch {
+      // A response passed through from fetch() has immutable headers: copy it first.
+      c.res = new Response(c.res.body, c.res);
+      c.res.headers.append("Server-Timing", metric);
+    }
+  };
+}

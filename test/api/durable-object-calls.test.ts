@@ -1,0 +1,64 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { randomIp, signedIn } from "../auth-helpers.ts";
+import { api, apiWith, captureLines, testEnv } from "../helpers.ts";
+
+afterEach(() => vi.restoreAllMocks());
+
+/** The count of Durable Object calls a response reports (W3C Server Timing, `desc` of the metric). */
+function durableObjectCalls(res: Response): number | undefined {
+  const metric = /(?:^|,)\s*durable-objects;desc="(\d+)"/.exec(res.headers.get("server-timing") ?? "");
+  return metric?.[1] === undefined ? undefined : Number(metric[1]);
+}
+
+const from = () => ({ "cf-connecting-ip": randomIp() });
+
+describe("Durable Object calls per request", () => {
+  it("an authenticated request makes one before its handler: session check and rate limit together", async () => {
+    const { auth } = await signedIn();
+    const res = await api("/users/me", { headers: { ...auth, ...from() } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("ratelimit-policy")).not.toBeNull();
+    expect(durableObjectCalls(res)).toBe(1);
+  });
+
+  it("an anonymous request makes one (its address's rate limiter); the liveness probe none", async () => {
+    const res = await api("/openapi.json", { headers: from() });
+    expect(res.status).toBe(200);
+    expect(durableObjectCalls(res)).toBe(1);
+    expect(durableObjectCalls(await api("/health"))).toBe(0);
+  });
+
+  it("counts the handler's calls too, and errors carry the count", async () => {
+    const { auth } = await signedIn();
+    // The gateway's call, then the handler lists the sessions in the same object.
+    expect(durableObjectCalls(await api("/auth/sessions", { headers: { ...auth, ...from() } }))).toBe(2);
+    // A token on an anonymous route: the session check and the address's count, in parallel.
+    expect(durableObjectCalls(await api("/openapi.json", { headers: { ...auth, ...from() } }))).toBe(2);
+    const refused = await api("/users/me", { headers: { authorization: "Bearer nope", ...from() } });
+    expect(refused.status).toBe(401);
+    expect(durableObjectCalls(refused)).toBe(1);
+  });
+
+  it("logs the count with the request", async () => {
+    const { auth } = await signedIn();
+    const lines = await captureLines(() =>
+      apiWith({ LOG_LEVEL: "info" }, "/users/me", { headers: { ...auth, ...from() } }),
+    );
+    expect(lines.find((line) => line.message === "request")).toMatchObject({ status: 200, durableObjectCalls: 1 });
+  });
+
+  it("sends no Server-Timing in production", async () => {
+    const production = {
+      ENVIRONMENT: "production",
+      NEON_LOCAL_PROXY: undefined,
+      OIDC_PROVIDERS: undefined,
+      OIDC_ALLOW_HTTP: "false",
+      WEBHOOK_ALLOW_LOCAL_RECEIVERS: "false",
+    } as Partial<Env>;
+    const res = await apiWith(production, "/openapi.json", { headers: from() });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("server-timing")).toBeNull();
+    // The same request outside production does carry it.
+    expect(durableObjectCalls(await apiWith({ ENVIRONMENT: testEnv.ENVIRONMENT }, "/openapi.json"))).toBe(1);
+  });
+});
