@@ -85,7 +85,7 @@ export async function promote(userId: string, change: { role?: "admin" | "user";
         await grantPermission(tx, { userId, permission, grantedBy: null });
       }
     });
-    await syncPrincipal({ db: handle.db, sessions: testEnv.SESSIONS }, userId);
+    await syncPrincipal({ http: handle.http, sessions: testEnv.SESSIONS }, userId);
   } finally {
     await handle.close();
   }

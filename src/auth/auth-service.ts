@@ -1,19 +1,22 @@
-import { type Actor, asActor, SYSTEM } from "../db/actor.ts";
+import { type Actor, asActor, batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
-import type { Database } from "../db/client.ts";
+import type { Database, HttpDatabase } from "../db/client.ts";
 import {
   consumeRecoveryCode,
   findIdentity,
   findUserByEmail,
-  findUserForLogin,
   getMfa,
   getUser,
   insertUser,
   linkIdentity,
-  listPermissions,
   type PublicUser,
+  permissionsOf,
+  recordUserChanges,
+  selectPermissions,
+  selectUser,
+  selectUserForLogin,
+  type UserChanges,
   updateMfa,
-  updateUser,
 } from "../db/queries/users.ts";
 import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
 import type { Principal, Rotation, Sessions } from "../durable-objects/sessions.ts";
@@ -38,7 +41,10 @@ export interface TokenResponse {
 
 export interface AuthDeps {
   config: ApiConfig;
+  /** The WebSocket mode, for transactions that read before they write (MFA codes, OIDC linking). */
   db: Database;
+  /** The HTTP mode: the login's lookups and its recording, one round trip each. */
+  http: HttpDatabase;
   sessions: DurableObjectNamespace<Sessions>;
   throttle: DurableObjectNamespace<LoginThrottle>;
   client: { ip: string; userAgent: string | null };
@@ -80,31 +86,46 @@ const slowDown: Refusal = (seconds) =>
   });
 
 /** The user's current role, status and permissions, as the gateway will see them. */
-async function principalOf(tx: Parameters<Parameters<typeof asActor>[2]>[0], user: PublicUser): Promise<Principal> {
-  const permissions = user.role === "admin" ? [] : await listPermissions(tx, { userId: user.id });
-  return { role: user.role, status: user.status, permissions };
+function principalOf(user: Pick<PublicUser, "role" | "status">, granted: readonly { permission: string }[]): Principal {
+  return { role: user.role, status: user.status, permissions: user.role === "admin" ? [] : permissionsOf(granted) };
 }
 
-/** Pushes the user's current role, status and permissions to their sessions (ends them if disabled). */
-export async function syncPrincipal(deps: Pick<AuthDeps, "db" | "sessions">, userId: string): Promise<void> {
-  const principal = await asActor(deps.db, SYSTEM, async (tx) => {
-    const user = await getUser(tx, { id: userId });
-    return user ? principalOf(tx, user) : undefined;
-  });
+/**
+ * Pushes the user's current role, status and permissions to their sessions (ends them if
+ * disabled). The user and their grants are read in one HTTP batch.
+ */
+export async function syncPrincipal(deps: Pick<AuthDeps, "http" | "sessions">, userId: string): Promise<void> {
+  const [users, granted] = await batchAsActor(
+    deps.http,
+    SYSTEM,
+    (db) => [selectUser(db, { id: userId }), selectPermissions(db, { userId })],
+    READ_ONLY,
+  );
+  const user = firstRow(users);
+  const principal = user ? principalOf(user, granted) : undefined;
   const stub = deps.sessions.get(deps.sessions.idFromName(userId));
   await call("sessions", () =>
     principal ? stub.setPrincipal(principal) : stub.setPrincipal({ role: "user", status: "disabled", permissions: [] }),
   );
 }
 
-/** Starts a session for a user whose identity is proven, and issues its first tokens. */
-export async function startSession(deps: AuthDeps, user: PublicUser): Promise<TokenResponse> {
-  const principal = await asActor(deps.db, SYSTEM, async (tx) => {
-    if (!(await updateUser(tx, { id: user.id, changes: { lastLoginAt: new Date() } }))) {
-      throw new NoRowsAffectedError("recording the login", 1, 0);
-    }
-    return principalOf(tx, user);
-  });
+/**
+ * Starts a session for a user whose identity is proven, and issues its first tokens. The login is
+ * recorded (with `changes`, e.g. a rehashed password) and the user's grants read in one HTTP batch.
+ * @throws NoRowsAffectedError when the user's row was not there to record the login.
+ */
+export async function startSession(
+  deps: AuthDeps,
+  user: PublicUser,
+  changes: UserChanges = {},
+): Promise<TokenResponse> {
+  const [recorded, granted] = await batchAsActor(deps.http, SYSTEM, (db) => [
+    recordUserChanges(db, { id: user.id, changes: { ...changes, lastLoginAt: new Date() } }),
+    selectPermissions(db, { userId: user.id }),
+  ]);
+  const current = firstRow(recorded);
+  if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
+  const principal = principalOf(current, granted);
   const { auth } = deps.config;
   const { session, secret } = await call("sessions", () =>
     sessionsOf(deps, user.id).create({
@@ -153,7 +174,15 @@ export async function passwordLogin(
   input: { username: string; password: string },
 ): Promise<LoginResult> {
   const hasher = passwordHasher(deps.config.auth.pbkdf2Iterations);
-  const user = await asActor(deps.db, SYSTEM, (tx) => findUserForLogin(tx, { login: input.username }));
+  // The account and its MFA enrolment: one round trip before the password check.
+  const [found] = await batchAsActor(
+    deps.http,
+    SYSTEM,
+    (db) => [selectUserForLogin(db, { login: input.username })],
+    READ_ONLY,
+  );
+  const user = firstRow(found)?.user;
+  const mfa = firstRow(found)?.mfa;
   const attempt = {
     buckets: [user ? buckets.account(user.id) : buckets.unknownLogin(input.username), buckets.client(deps.client.ip)],
     refuse: slowDown,
@@ -167,21 +196,18 @@ export async function passwordLogin(
   if (!user || !check) throw oauthError("invalid_grant", "invalid_grant", INVALID_CREDENTIALS);
 
   const { passwordHash: _hash, ...publicUser } = user;
-  const mfa = await asActor(deps.db, SYSTEM, async (tx) => {
-    if (check.needsRehash) {
-      const rehashed = await updateUser(tx, {
-        id: user.id,
-        changes: { passwordHash: await hasher.hash(input.password) },
-      });
-      if (!rehashed) throw new NoRowsAffectedError("storing the rehashed password", 1, 0);
-    }
-    return getMfa(tx, { userId: user.id });
-  });
+  const rehash: UserChanges = check.needsRehash ? { passwordHash: await hasher.hash(input.password) } : {};
   if (mfa?.enabledAt) {
+    if (check.needsRehash) {
+      const [rehashed] = await batchAsActor(deps.http, SYSTEM, (db) => [
+        recordUserChanges(db, { id: user.id, changes: rehash }),
+      ]);
+      if (!firstRow(rehashed)) throw new NoRowsAffectedError("storing the rehashed password", 1, 0);
+    }
     const tokens = await tokenManager(deps.config.auth.tokens);
     return { kind: "mfa", mfaToken: await tokens.issueMfaToken(user.id) };
   }
-  return { kind: "tokens", tokens: await startSession(deps, publicUser) };
+  return { kind: "tokens", tokens: await startSession(deps, publicUser, rehash) };
 }
 
 /** Checks a TOTP or recovery code of `userId` and consumes it, so that it never works twice. */

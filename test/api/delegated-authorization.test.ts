@@ -427,6 +427,7 @@ describe("email changes and verification (OIDC linking trusts emailVerified)", (
     const deps = {
       config,
       db,
+      http: handle.http,
       sessions: testEnv.SESSIONS,
       throttle: testEnv.LOGIN_THROTTLE,
       client: { ip: "10.200.0.1", userAgent: null },

@@ -1,17 +1,54 @@
-import { sql } from "drizzle-orm";
+import { neon } from "@neondatabase/serverless";
+import { eq, sql } from "drizzle-orm";
+import type { RunnableQuery } from "drizzle-orm/runnable-query";
 import { afterAll, describe, expect, it } from "vitest";
-import { type Actor, asActor, SYSTEM } from "../../src/db/actor.ts";
-import { openDatabase } from "../../src/db/client.ts";
-import { getUser, insertUser, listPermissions, updateUser } from "../../src/db/queries/users.ts";
-import { users } from "../../src/db/schema/users.ts";
+import { type Actor, asActor, batchAsActor, firstRow, type Queryable, READ_ONLY, SYSTEM } from "../../src/db/actor.ts";
+import { type HttpQueryBuilder, HttpStatementOutsideTransactionError, openDatabase } from "../../src/db/client.ts";
+import { serverError } from "../../src/db/errors.ts";
+import {
+  getUser,
+  insertUser,
+  listPermissions,
+  permissionsOf,
+  recordUserChanges,
+  selectPermissions,
+  selectUser,
+} from "../../src/db/queries/users.ts";
+import { userPermissions, users } from "../../src/db/schema/users.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { uniqueName } from "../auth-helpers.ts";
 import { testEnv } from "../helpers.ts";
 
-// Straight at the database, with the role and connection the workers use.
-const handle = openDatabase(loadApiConfig(testEnv).database);
+// Straight at the database, with the role and connection the workers use, in both of the
+// driver's modes: every cross-user case runs through `asActor` (WebSocket, interactive) and
+// through `batchAsActor` (HTTP, one batch whose first statement carries the settings).
+const config = loadApiConfig(testEnv).database;
+const handle = openDatabase(config);
 const db = handle.db;
 afterAll(() => handle.close());
+
+/** A statement built on either mode's builder: awaitable, and a batch item. */
+type Statement<R> = PromiseLike<R> & RunnableQuery<R, "pg">;
+
+interface Mode {
+  name: string;
+  /** Runs one statement as `actor` and resolves to its result. */
+  run<R>(actor: Actor, build: (db: Queryable) => Statement<R>): Promise<R>;
+}
+
+const MODES: Mode[] = [
+  {
+    name: "asActor (WebSocket)",
+    run: (actor, build) => asActor(db, actor, async (tx) => build(tx)),
+  },
+  {
+    name: "batchAsActor (HTTP)",
+    run: async (actor, build) => {
+      const [result] = await batchAsActor(handle.http, actor, (db) => [build(db)]);
+      return result;
+    },
+  },
+];
 
 async function newUser() {
   const name = uniqueName("rls");
@@ -47,65 +84,34 @@ describe("row-level security", () => {
     });
   });
 
-  it("shows nothing outside an actor transaction", async () => {
+  it("shows nothing outside an actor transaction (WebSocket)", async () => {
     await newUser();
     const visible = await db.select({ id: users.id }).from(users);
     expect(visible).toEqual([]);
   });
 
-  it("shows a user only their own row", async () => {
+  it("shows nothing to a bare HTTP query, and the pooled backends carry no settings over", async () => {
     const alice = await newUser();
-    const bob = await newUser();
-    const seen = await asActor(db, asUser(alice.id), (tx) => tx.select({ id: users.id }).from(users));
-    expect(seen).toEqual([{ id: alice.id }]);
-    expect(await asActor(db, asUser(alice.id), (tx) => getUser(tx, { id: bob.id }))).toBeUndefined();
+    await batchAsActor(handle.http, asUser(alice.id), (db) => [selectUser(db, { id: alice.id })]);
+    // The unmodified driver, as anything that bypassed batchAsActor would run.
+    const bare = neon(config.url);
+    expect(await bare.query("select id from users")).toEqual([]);
+    const [settings] = await bare.query("select current_setting('app.user_id', true) as v");
+    expect(settings?.v ?? "").toBe("");
   });
 
-  it("lets a user update only their own row", async () => {
+  it("refuses an HTTP statement awaited outside its batch instead of running it without the settings", async () => {
     const alice = await newUser();
-    const bob = await newUser();
-    const updated = await asActor(db, asUser(alice.id), (tx) =>
-      updateUser(tx, { id: bob.id, changes: { displayName: "pwned" } }),
+    let leaked: HttpQueryBuilder | undefined;
+    await batchAsActor(handle.http, asUser(alice.id), (db) => {
+      leaked = db;
+      return [selectUser(db, { id: alice.id })];
+    });
+    if (!leaked) throw new Error("the batch did not build");
+    // Drizzle reports it as the statement's failure, with our error as the cause.
+    await expect(selectUser(leaked, { id: alice.id })).rejects.toSatisfy(
+      (error) => error instanceof Error && error.cause instanceof HttpStatementOutsideTransactionError,
     );
-    expect(updated).toBeUndefined();
-    expect((await asActor(db, SYSTEM, (tx) => getUser(tx, { id: bob.id })))?.displayName).toBeNull();
-  });
-
-  it("stops a user from raising their own role even with a raw query", async () => {
-    const alice = await newUser();
-    await expect(
-      asActor(db, asUser(alice.id), (tx) => tx.execute(sql`update users set role = 'admin' where id = ${alice.id}`)),
-    ).rejects.toThrow();
-    expect((await asActor(db, SYSTEM, (tx) => getUser(tx, { id: alice.id })))?.role).toBe("user");
-  });
-
-  it("lets no plain user create users or grant permissions", async () => {
-    const alice = await newUser();
-    await expect(
-      asActor(db, asUser(alice.id), (tx) =>
-        insertUser(tx, { email: "x@example.com", username: uniqueName(), passwordHash: "!" }),
-      ),
-    ).rejects.toThrow();
-    await expect(
-      asActor(db, asUser(alice.id), (tx) =>
-        tx.execute(sql`insert into user_permissions (user_id, permission) values (${alice.id}, 'users:read')`),
-      ),
-    ).rejects.toThrow();
-    expect(await asActor(db, SYSTEM, (tx) => listPermissions(tx, { userId: alice.id }))).toEqual([]);
-  });
-
-  it("gives administrators every row", async () => {
-    const alice = await newUser();
-    const admin = await newUser();
-    expect((await asActor(db, asUser(admin.id, "admin"), (tx) => getUser(tx, { id: alice.id })))?.id).toBe(alice.id);
-  });
-
-  it("honours a delegated permission the same way the routes do", async () => {
-    const alice = await newUser();
-    const reader = await newUser();
-    const actor: Actor = { kind: "user", userId: reader.id, role: "user", permissions: ["users:read"] };
-    expect((await asActor(db, actor, (tx) => getUser(tx, { id: alice.id })))?.id).toBe(alice.id);
-    expect(await asActor(db, actor, (tx) => updateUser(tx, { id: alice.id, changes: { bio: "x" } }))).toBeUndefined();
   });
 
   it("keeps the acting user inside its transaction (pooled connections carry nothing over)", async () => {
@@ -113,5 +119,125 @@ describe("row-level security", () => {
     await asActor(db, asUser(alice.id), async () => undefined);
     const after = await db.execute<{ v: string | null }>(sql`select current_setting('app.user_id', true) as v`);
     expect(after.rows[0]?.v ?? "").toBe("");
+  });
+
+  it("rolls back the whole HTTP batch when one statement fails", async () => {
+    const alice = await newUser();
+    await expect(
+      batchAsActor(handle.http, asUser(alice.id), (db) => [
+        recordUserChanges(db, { id: alice.id, changes: { displayName: "half-written" } }),
+        db.insert(userPermissions).values({ userId: alice.id, permission: "users:read" }),
+      ]),
+    ).rejects.toSatisfy((error) => serverError(error)?.code === "42501");
+    expect((await asActor(db, SYSTEM, (tx) => getUser(tx, { id: alice.id })))?.displayName).toBeNull();
+  });
+
+  it("runs a read-only HTTP batch READ ONLY", async () => {
+    const alice = await newUser();
+    await expect(
+      batchAsActor(
+        handle.http,
+        asUser(alice.id),
+        (db) => [recordUserChanges(db, { id: alice.id, changes: { bio: "written" } })],
+        READ_ONLY,
+      ),
+    ).rejects.toSatisfy((error) => serverError(error)?.code === "25006");
+    expect((await asActor(db, SYSTEM, (tx) => getUser(tx, { id: alice.id })))?.bio).toBeNull();
+  });
+
+  it("returns each statement's result in order, without the settings' row", async () => {
+    const alice = await newUser();
+    await asActor(db, SYSTEM, (tx) =>
+      tx
+        .insert(userPermissions)
+        .values({ userId: alice.id, permission: "users:read" })
+        .then(() => undefined),
+    );
+    const [user, permissions] = await batchAsActor(
+      handle.http,
+      asUser(alice.id),
+      (db) => [selectUser(db, { id: alice.id }), selectPermissions(db, { userId: alice.id })],
+      READ_ONLY,
+    );
+    expect(firstRow(user)?.id).toBe(alice.id);
+    expect(firstRow(user)?.createdAt).toBeInstanceOf(Date);
+    expect(permissionsOf(permissions)).toEqual(["users:read"]);
+  });
+
+  describe.each(MODES)("through $name", (mode) => {
+    it("shows a user only their own row", async () => {
+      const alice = await newUser();
+      const bob = await newUser();
+      const seen = await mode.run(asUser(alice.id), (db) => db.select({ id: users.id }).from(users));
+      expect(seen).toEqual([{ id: alice.id }]);
+      expect(await mode.run(asUser(alice.id), (db) => selectUser(db, { id: bob.id }))).toEqual([]);
+    });
+
+    it("lets a user update only their own row", async () => {
+      const alice = await newUser();
+      const bob = await newUser();
+      const updated = await mode.run(asUser(alice.id), (db) =>
+        recordUserChanges(db, { id: bob.id, changes: { displayName: "pwned" } }),
+      );
+      expect(updated).toEqual([]);
+      expect((await asActor(db, SYSTEM, (tx) => getUser(tx, { id: bob.id })))?.displayName).toBeNull();
+      const own = await mode.run(asUser(alice.id), (db) =>
+        recordUserChanges(db, { id: alice.id, changes: { displayName: "Alice" } }),
+      );
+      expect(firstRow(own)?.displayName).toBe("Alice");
+    });
+
+    it("stops a user from raising their own role even with a raw statement", async () => {
+      const alice = await newUser();
+      await expect(
+        mode.run(asUser(alice.id), (db) => db.update(users).set({ role: "admin" }).where(eq(users.id, alice.id))),
+      ).rejects.toThrow();
+      expect((await asActor(db, SYSTEM, (tx) => getUser(tx, { id: alice.id })))?.role).toBe("user");
+    });
+
+    it("lets no plain user create users or grant permissions", async () => {
+      const alice = await newUser();
+      await expect(
+        mode.run(asUser(alice.id), (db) =>
+          db.insert(users).values({ email: `${uniqueName()}@example.com`, username: uniqueName(), passwordHash: "!" }),
+        ),
+      ).rejects.toThrow();
+      await expect(
+        mode.run(asUser(alice.id), (db) =>
+          db.insert(userPermissions).values({ userId: alice.id, permission: "users:read" }),
+        ),
+      ).rejects.toThrow();
+      expect(await asActor(db, SYSTEM, (tx) => listPermissions(tx, { userId: alice.id }))).toEqual([]);
+    });
+
+    it("gives administrators every row", async () => {
+      const alice = await newUser();
+      const admin = await newUser();
+      const seen = await mode.run(asUser(admin.id, "admin"), (db) => selectUser(db, { id: alice.id }));
+      expect(firstRow(seen)?.id).toBe(alice.id);
+    });
+
+    it("honours a delegated permission the same way the routes do", async () => {
+      const alice = await newUser();
+      const reader = await newUser();
+      const actor: Actor = { kind: "user", userId: reader.id, role: "user", permissions: ["users:read"] };
+      expect(firstRow(await mode.run(actor, (db) => selectUser(db, { id: alice.id })))?.id).toBe(alice.id);
+      expect(await mode.run(actor, (db) => recordUserChanges(db, { id: alice.id, changes: { bio: "x" } }))).toEqual([]);
+    });
+
+    it("reads a user's permissions only where the user may be read", async () => {
+      const alice = await newUser();
+      const bob = await newUser();
+      await asActor(db, SYSTEM, (tx) =>
+        tx
+          .insert(userPermissions)
+          .values({ userId: bob.id, permission: "users:read" })
+          .then(() => undefined),
+      );
+      expect(await mode.run(asUser(alice.id), (db) => selectPermissions(db, { userId: bob.id }))).toEqual([]);
+      expect(await mode.run(asUser(bob.id), (db) => selectPermissions(db, { userId: bob.id }))).toEqual([
+        { permission: "users:read" },
+      ]);
+    });
   });
 });

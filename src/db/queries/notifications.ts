@@ -1,6 +1,6 @@
 import { and, arrayContains, desc, eq, isNotNull, isNull, or, sql } from "drizzle-orm";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
-import type { Transaction } from "../actor.ts";
+import { firstRow, type Queryable, type Transaction } from "../actor.ts";
 import {
   type Notification,
   notifications,
@@ -9,6 +9,11 @@ import {
   webhookDeliveries,
   webhooks,
 } from "../schema/notifications.ts";
+
+// Two modes (src/db/client.ts). `async` functions taking a `Transaction` run in the WebSocket
+// mode inside `asActor` (the processor's writes, webhook changes under a lock or a cap).
+// Functions taking a `Queryable` return the statement unexecuted, for either mode: the routes
+// batch them with `batchAsActor` (one HTTP round trip for a list and its unread count).
 
 // --- notifications ---
 
@@ -40,11 +45,19 @@ export async function storeNotification(
   return { notification: existing, created: false };
 }
 
-export async function listNotifications(
-  tx: Transaction,
-  params: { userId: string; limit: number; unreadOnly: boolean; after?: KeysetCursor | undefined },
-): Promise<(Notification & { cursor: KeysetCursor })[]> {
-  const rows = await tx
+export interface ListNotificationsParams {
+  userId: string;
+  limit: number;
+  unreadOnly: boolean;
+  after?: KeysetCursor | undefined;
+}
+
+/**
+ * The user's notifications, newest first, keyset-paginated on (created_at, id); one extra row
+ * tells if more follow. Both modes; `notificationsPage` shapes the rows.
+ */
+export function selectNotificationsPage(db: Queryable, params: ListNotificationsParams) {
+  return db
     .select({ notification: notifications, cursorAt: sql<string>`${notifications.createdAt}::text` })
     .from(notifications)
     .where(
@@ -58,18 +71,35 @@ export async function listNotifications(
     )
     .orderBy(desc(notifications.createdAt), desc(notifications.id))
     .limit(params.limit + 1);
+}
+
+/** The rows of `selectNotificationsPage`, each with its keyset cursor. */
+export function notificationsPage(
+  rows: Awaited<ReturnType<typeof selectNotificationsPage>>,
+): (Notification & { cursor: KeysetCursor })[] {
   return rows.map(({ notification, cursorAt }) => ({
     ...notification,
     cursor: { createdAt: cursorAt, id: notification.id },
   }));
 }
 
-export async function unreadCount(tx: Transaction, params: { userId: string }): Promise<number> {
-  const [row] = await tx
+export async function listNotifications(
+  tx: Transaction,
+  params: ListNotificationsParams,
+): Promise<(Notification & { cursor: KeysetCursor })[]> {
+  return notificationsPage(await selectNotificationsPage(tx, params));
+}
+
+/** How many of the user's notifications are unread (one row, `count`). Both modes. */
+export function selectUnreadCount(db: Queryable, params: { userId: string }) {
+  return db
     .select({ count: sql<number>`count(*)::int` })
     .from(notifications)
     .where(and(eq(notifications.userId, params.userId), isNull(notifications.readAt)));
-  return row?.count ?? 0;
+}
+
+export async function unreadCount(tx: Transaction, params: { userId: string }): Promise<number> {
+  return firstRow(await selectUnreadCount(tx, params))?.count ?? 0;
 }
 
 /** Marks one notification read (keeping the first read time); undefined if it is not the user's. */

@@ -48,6 +48,7 @@ export function authDeps(c: Context<AppEnv>): AuthDeps {
   return {
     config,
     db: database.db,
+    http: database.http,
     sessions: c.env.SESSIONS,
     throttle: c.env.LOGIN_THROTTLE,
     client: { ip: clientIp(c), userAgent: c.req.header("user-agent") ?? null },

@@ -2,19 +2,20 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { asActor, type Transaction } from "../../db/actor.ts";
+import { asActor, batchAsActor, firstRow, READ_ONLY, type Transaction } from "../../db/actor.ts";
 import {
   createWebhookWithinCap,
   deleteWebhook,
   getWebhook,
   listDeliveries,
-  listNotifications,
   listWebhooks,
   lockWebhook,
   markAllRead,
   markRead,
   markWebhookVerified,
-  unreadCount,
+  notificationsPage,
+  selectNotificationsPage,
+  selectUnreadCount,
   updateWebhook,
 } from "../../db/queries/notifications.ts";
 import type { Webhook } from "../../db/schema/notifications.ts";
@@ -259,12 +260,19 @@ export const notificationsRouter = createRouter()
   .openapi(list, async (c) => {
     const query = c.req.valid("query");
     const after = cursorParam(query.cursor);
-    const [rows, unread] = await mine(c, async (tx, userId) => [
-      await listNotifications(tx, { userId, limit: query.limit, unreadOnly: query.unread, after }),
-      await unreadCount(tx, { userId }),
-    ]);
-    const { page, nextCursor } = pageOf(rows, query.limit);
-    return c.json({ data: page.map(toNotificationJson), nextCursor, unreadCount: unread }, 200);
+    const { actor, userId } = c.get("auth");
+    // The page and the count in one HTTP round trip, one snapshot apart at most.
+    const [rows, unread] = await batchAsActor(
+      c.get("services").database.http,
+      actor,
+      (db) => [
+        selectNotificationsPage(db, { userId, limit: query.limit, unreadOnly: query.unread, after }),
+        selectUnreadCount(db, { userId }),
+      ],
+      READ_ONLY,
+    );
+    const { page, nextCursor } = pageOf(notificationsPage(rows), query.limit);
+    return c.json({ data: page.map(toNotificationJson), nextCursor, unreadCount: firstRow(unread)?.count ?? 0 }, 200);
   })
   .openapi(readAll, async (c) => c.json({ updated: await mine(c, (tx, userId) => markAllRead(tx, { userId })) }, 200))
   .openapi(read, async (c) => {

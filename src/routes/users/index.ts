@@ -214,7 +214,7 @@ async function lockedForWrite(c: Context<AppEnv>, tx: Transaction, id: string, c
 
 /** Role, status and permission changes take effect at once: the user's sessions learn them. */
 async function resync(c: Context<AppEnv>, id: string): Promise<void> {
-  await syncPrincipal({ db: db(c), sessions: c.env.SESSIONS }, id);
+  await syncPrincipal({ http: http(c), sessions: c.env.SESSIONS }, id);
 }
 
 async function changeAccount(
