@@ -1,5 +1,6 @@
 import type http from "node:http";
 import pg, { type CustomTypesConfig, type DatabaseError, type FieldDef, type PoolClient, type QueryConfig } from "pg";
+import type { RoundTripMeter } from "./distance.ts";
 
 /** Neon's proxy defaults (`sql_over_http_max_request_size_bytes`, `…_max_response_size_bytes`): 10 MiB. */
 export const NEON_HTTP_MAX_REQUEST_BYTES = 10 * 1024 * 1024;
@@ -27,6 +28,11 @@ export interface NeonHttpOptions {
   maxResponseBytes?: number;
   /** Backends per connection string; default `NEON_HTTP_POOL_SIZE`. */
   poolSize?: number;
+  /**
+   * The meter in use (stack/distance.ts): each request is one round trip to "postgres", half of
+   * it before the request is handled and half before the answer is sent.
+   */
+  meter?: () => RoundTripMeter | undefined;
 }
 
 export interface NeonHttpEndpoint {
@@ -44,6 +50,11 @@ const ISOLATION_SQL: Record<IsolationLevel, string> = {
   RepeatableRead: "REPEATABLE READ",
   Serializable: "SERIALIZABLE",
 };
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
 
 interface Statement {
   query: string;
@@ -227,7 +238,8 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
     }
   }
 
-  async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  /** The answer to one request; what it sets on `res` are headers only. */
+  async function serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<Answer> {
     if (req.method !== "POST") {
       res.setHeader("allow", "POST");
       throw failure(405, "method not allowed: use POST");
@@ -262,8 +274,7 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
         // A statement that left a transaction open (BEGIN) must not hand it to the next request:
         // Neon discards such a connection too.
         if (transactionStatus(conn) !== "I") reusable = false;
-        send(res, 200, result);
-        return;
+        return { status: 200, body: result };
       }
       const statements = payload.value;
       const modes = [
@@ -287,7 +298,7 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
       if (isolation) res.setHeader("neon-batch-isolation-level", isolation);
       if (readOnly) res.setHeader("neon-batch-read-only", "true");
       if (deferrable) res.setHeader("neon-batch-deferrable", "true");
-      send(res, 200, { results });
+      return { status: 200, body: { results } };
     } catch (error) {
       if (!isDatabaseError(error) && !(error instanceof HttpFailure)) reusable = false;
       throw error;
@@ -299,21 +310,28 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
 
   return {
     handle(req, res) {
-      serve(req, res).catch((error: unknown) => {
-        const answer =
-          error instanceof HttpFailure
-            ? error
-            : isDatabaseError(error)
-              ? postgresFailure(error)
-              : failure(500, `local Neon endpoint: ${(error as Error).message}`);
-        if (res.headersSent) {
-          res.destroy();
-          return;
-        }
-        // An unread body (too large) is not drained: the connection closes after the answer.
-        if (!req.complete) res.setHeader("connection", "close");
-        send(res, answer.status, answer.body);
-      });
+      const meter = options.meter?.();
+      const end = meter?.begin("postgres");
+      res.once("close", () => end?.());
+      const halfTrip = () => meter?.halfTrip() ?? Promise.resolve();
+      halfTrip()
+        .then(() => serve(req, res))
+        .catch((error: unknown): Answer => {
+          const answer =
+            error instanceof HttpFailure
+              ? error
+              : isDatabaseError(error)
+                ? postgresFailure(error)
+                : failure(500, `local Neon endpoint: ${(error as Error).message}`);
+          // An unread body (too large) is not drained: the connection closes after the answer.
+          if (!req.complete) res.setHeader("connection", "close");
+          return { status: answer.status, body: answer.body };
+        })
+        .then(async (answer) => {
+          await halfTrip();
+          send(res, answer.status, answer.body);
+        })
+        .catch(() => res.destroy());
     },
     activeBackends: () => active,
     async close() {
