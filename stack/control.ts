@@ -145,7 +145,8 @@ function readBody(req: http.IncomingMessage): Promise<string> {
  */
 export async function startControlServer(stacks: { outage: Stack }): Promise<ControlServer> {
   const services = {
-    postgres: stacks.outage.postgres,
+    // PgBouncer and Postgres together: the endpoint the app reaches (Stack.database).
+    postgres: stacks.outage.database,
     redis: stacks.outage.redis,
     s3: stacks.outage.s3,
     clamd: stacks.outage.clamd,

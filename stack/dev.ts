@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { rttFromEnv } from "./distance.ts";
 import { startStack } from "./stack.ts";
 import { ROOT, startWranglerDev } from "./wrangler.ts";
 
@@ -18,6 +19,9 @@ async function main(): Promise<void> {
     ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
     redis: "optional",
     virusScan: "optional",
+    pooler: "optional",
+    // Distance to the data region, simulated per exchange (stack/distance.ts); off by default.
+    rttMs: rttFromEnv(process.env.STACK_RTT_MS),
     log: say,
   });
   for (const line of stack.describe()) say(line);

@@ -9,6 +9,8 @@
  * them it waited through one after the other.
  */
 
+import http from "node:http";
+
 /** The data services a request can reach in the data region. */
 export type DataService = "postgres" | "redis" | "s3";
 
@@ -109,4 +111,58 @@ export function rttFromEnv(value: string | undefined): number {
     throw new Error(`STACK_RTT_MS must be a round-trip time in ms (≥ 0), got ${JSON.stringify(value)}`);
   }
   return rtt;
+}
+
+export interface RoundTripServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * The meter over HTTP on loopback, for the benchmark and the tests (they run outside the stack's
+ * process):
+ * - `GET /round-trips`: `{ "rttMs": number, "postgres": RoundTripCount, "redis": …, "s3": … }`;
+ * - `POST /round-trips/reset`: zeroes the counts (204);
+ * - `PUT /round-trips/rtt` with `{ "rttMs": number }`: changes the round-trip time (204; 400 when
+ *   it is not a number ≥ 0).
+ */
+export async function startRoundTripServer(meter: RoundTripMeter, port: number): Promise<RoundTripServer> {
+  const server = http.createServer((req, res) => {
+    const json = (status: number, body: unknown) =>
+      res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+    const path = new URL(req.url ?? "/", "http://meter").pathname;
+    if (path === "/round-trips" && req.method === "GET") {
+      json(200, { rttMs: meter.rttMs, ...meter.snapshot() });
+    } else if (path === "/round-trips/reset" && req.method === "POST") {
+      meter.reset();
+      res.writeHead(204).end();
+    } else if (path === "/round-trips/rtt" && req.method === "PUT") {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        try {
+          const { rttMs } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { rttMs?: unknown };
+          if (typeof rttMs !== "number") throw new RangeError("rttMs must be a number");
+          meter.rttMs = rttMs;
+          res.writeHead(204).end();
+        } catch (error) {
+          json(400, { error: error instanceof Error ? error.message : String(error) });
+        }
+      });
+    } else {
+      json(404, { error: "GET /round-trips, POST /round-trips/reset or PUT /round-trips/rtt" });
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, "127.0.0.1", () => resolve());
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -9,16 +9,29 @@ export interface LaunchOptions {
   redis: "optional" | "required";
   /** Also start a second stack that tests may take down, and the control server for it. */
   outage: boolean;
+  /** Round-trip time to the data services in ms (STACK_RTT_MS; 0 = none); changeable at run time through `meterUrl`. */
+  rttMs?: number;
 }
 
 export type LaunchReport =
-  | { type: "ready"; env: Record<string, string>; outageEnv?: Record<string, string>; controlUrl?: string }
+  | {
+      type: "ready";
+      env: Record<string, string>;
+      outageEnv?: Record<string, string>;
+      controlUrl?: string;
+      meterUrl?: string;
+    }
   | { type: "error"; message: string };
 
 export interface LaunchedStack {
   env: Record<string, string>;
   outageEnv: Record<string, string> | undefined;
   controlUrl: string | undefined;
+  /**
+   * The round-trip meter of the stack's proxies over HTTP (stack/distance.ts,
+   * `startRoundTripServer`): `GET /round-trips`, `POST /round-trips/reset`, `PUT /round-trips/rtt`.
+   */
+  meterUrl: string;
   stop(): Promise<void>;
 }
 
@@ -34,7 +47,13 @@ export function launchStack(options: LaunchOptions): Promise<LaunchedStack> {
         void stop().then(() => reject(new Error(message.message)));
         return;
       }
-      resolve({ env: message.env, outageEnv: message.outageEnv, controlUrl: message.controlUrl, stop });
+      resolve({
+        env: message.env,
+        outageEnv: message.outageEnv,
+        controlUrl: message.controlUrl,
+        meterUrl: message.meterUrl ?? "",
+        stop,
+      });
     });
     child.once("close", () =>
       reject(new Error("the local stack did not start; its reason is in the [stack] line above")),

@@ -15,25 +15,28 @@ async function main(): Promise<void> {
     mode: "test" as const,
     redis: options.redis,
     virusScan: "required" as const,
+    pooler: "required" as const,
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
   };
-  const primary = await startStack({ ...common, dataDir: `${options.dataDir}/main` });
+  const primary = await startStack({ ...common, dataDir: `${options.dataDir}/main`, rttMs: options.rttMs ?? 0 });
   stacks.push(primary);
+  const meterUrl = primary.meterUrl;
   if (!options.outage) {
-    report({ type: "ready", env: primary.env });
+    report({ type: "ready", env: primary.env, meterUrl });
     return;
   }
-  // A second stack that tests may take down; it shares the Neon proxy (see StackOptions.neonProxy).
-  // Its clamd is its own, because tests freeze it.
+  // A second stack that tests may take down; it shares the Neon proxy (see StackOptions.neonProxy)
+  // and so the round-trip meter. Its clamd is its own, because tests freeze it.
   const outage = await startStack({
     ...common,
     dataDir: `${options.dataDir}/outage`,
+    meter: primary.meter,
     ...(primary.neonProxy ? { neonProxy: primary.neonProxy } : {}),
   });
   stacks.push(outage);
   const control = await startControlServer({ outage });
   close = () => control.close();
-  report({ type: "ready", env: primary.env, outageEnv: outage.env, controlUrl: control.url });
+  report({ type: "ready", env: primary.env, outageEnv: outage.env, controlUrl: control.url, meterUrl });
 }
 
 let stopping = false;

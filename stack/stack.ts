@@ -2,9 +2,11 @@ import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { CLAMD_INSTALL_HINT, type Clamd, findClamd, startClamd } from "./clamd.ts";
+import { createRoundTripMeter, type RoundTripMeter, type RoundTripServer, startRoundTripServer } from "./distance.ts";
 import { applyMigrations } from "./migrate.ts";
 import { type NeonProxy, startNeonProxy } from "./neon-proxy.ts";
 import { type OidcProvider, startOidcProvider } from "./oidc-provider.ts";
+import { findPgBouncer, PGBOUNCER_INSTALL_HINT, type PgBouncer, startPgBouncer } from "./pgbouncer.ts";
 import { freePort, portOrFree } from "./ports.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
 import { findRedisServer, REDIS_INSTALL_HINT, type RedisServer, startRedis } from "./redis.ts";
@@ -37,6 +39,18 @@ export interface StackOptions {
   virusScan: "optional" | "required";
   /** A clamd to share (it takes seconds to start); else one is started when installed. */
   clamd?: Clamd;
+  /**
+   * Without pgbouncer: "optional" points the app straight at Postgres (one backend per request),
+   * "required" fails with how to install it.
+   */
+  pooler: "optional" | "required";
+  /**
+   * The round-trip meter the stack's proxies share (stack/distance.ts); else one is created with
+   * `rttMs` (default 0) and served over HTTP (`Stack.meterUrl`).
+   */
+  meter?: RoundTripMeter;
+  /** Round-trip time to the data services in ms when the stack creates its meter (STACK_RTT_MS). */
+  rttMs?: number;
   log?: (line: string) => void;
 }
 
@@ -45,14 +59,32 @@ export interface Stack {
   readonly env: Record<string, string>;
   readonly postgres: PostgresServer | undefined;
   readonly neonProxy: NeonProxy | undefined;
+  /** PgBouncer in transaction mode, Neon's pooled endpoint; DATABASE_URL points at it when it runs. */
+  readonly pgbouncer: PgBouncer | undefined;
+  /**
+   * The database endpoint as the app sees it, for outage tests: `stop`/`start` take PgBouncer and
+   * Postgres down and up together (a client is refused at once, as by a database that is down);
+   * `pause` freezes Postgres only, so the pooler accepts and nothing answers.
+   */
+  readonly database: ServiceControl | undefined;
   readonly redis: RedisServer | undefined;
   readonly upstash: UpstashRest | undefined;
   readonly s3: S3Server;
   readonly clamd: Clamd | undefined;
   readonly oidc: OidcProvider;
+  readonly meter: RoundTripMeter;
+  /** The meter's HTTP interface (`GET /round-trips`, …), when this stack created the meter. */
+  readonly meterUrl: string | undefined;
   /** One line per service: what it is and where. */
   describe(): string[];
   stop(): Promise<void>;
+}
+
+export interface ServiceControl {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 const DEV_PORTS = {
@@ -63,6 +95,8 @@ const DEV_PORTS = {
   s3: 54569,
   oidc: 54570,
   clamd: 54571,
+  pgbouncer: 54572,
+  meter: 54573,
 };
 const OIDC_CLIENT_ID = "techcorp-api";
 
@@ -80,6 +114,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     for (const stop of stoppers.splice(0).reverse()) await stop().catch(() => {});
   };
   await mkdir(options.dataDir, { recursive: true });
+  let meter = options.meter;
+  let meterServer: RoundTripServer | undefined;
+  if (!meter) {
+    meter = createRoundTripMeter(options.rttMs ?? 0);
+    meterServer = await startRoundTripServer(meter, await port("meter"));
+    const started = meterServer;
+    stoppers.push(() => started.close());
+  }
 
   try {
     // Postgres, and the Neon WebSocket proxy when the database is local.
@@ -97,17 +139,43 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       stoppers.push(() => postgres?.stop() ?? Promise.resolve());
       databaseUrl = postgres.url;
     }
+    // Neon's pooled endpoint: PgBouncer in transaction mode; the app connects there, migrations
+    // and admin scripts straight to Postgres (DATABASE_URL_UNPOOLED, as Neon names it).
+    const directUrl = databaseUrl;
+    let pgbouncer: PgBouncer | undefined;
+    if (postgres) {
+      const binary = findPgBouncer();
+      if (binary) {
+        const app = new URL(postgres.url);
+        pgbouncer = await startPgBouncer(binary, {
+          port: await port("pgbouncer"),
+          dataDir: path.join(options.dataDir, "pgbouncer"),
+          postgres: { host: "127.0.0.1", port: postgres.port },
+          users: [{ name: decodeURIComponent(app.username), password: decodeURIComponent(app.password) }],
+          // Neon: 90 % of max_connections (Postgres's default 100 here).
+          poolSize: 90,
+        });
+        stoppers.push(() => pgbouncer?.stop() ?? Promise.resolve());
+        app.port = String(pgbouncer.port);
+        databaseUrl = app.toString();
+      } else if (options.pooler === "required") {
+        throw new Error(PGBOUNCER_INSTALL_HINT);
+      } else {
+        log(`no connection pooling (each request opens its own Postgres backend): ${PGBOUNCER_INSTALL_HINT}`);
+      }
+    }
     let neonProxy: NeonProxy | undefined;
     if (isLoopback(databaseUrl)) {
       neonProxy = options.neonProxy;
       if (!neonProxy) {
-        const started = await startNeonProxy({ port: await port("neonProxy") });
+        const started = await startNeonProxy({ port: await port("neonProxy"), meter });
         stoppers.push(() => started.close());
         neonProxy = started;
       }
       neonProxy.allow(Number(new URL(databaseUrl).port || 5432));
+      neonProxy.allow(Number(new URL(directUrl).port || 5432));
     }
-    await applyMigrations(databaseUrl);
+    await applyMigrations(directUrl);
 
     // Redis behind the Upstash REST protocol.
     let redis: RedisServer | undefined;
@@ -125,6 +193,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         port: await port("upstash"),
         token: redisToken,
         redis: { host: "127.0.0.1", port: redis.port },
+        meter,
       });
       stoppers.push(() => upstash?.close() ?? Promise.resolve());
     } else if (options.redis === "required") {
@@ -137,8 +206,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       port: await port("s3"),
       directory: path.join(options.dataDir, "s3"),
       buckets: [DOCUMENTS_BUCKET, THUMBNAILS_BUCKET],
+      meter,
     });
-    stoppers.push(() => s3.stop());
+    stoppers.push(() => s3.close());
 
     // ClamAV with a local signature database (the EICAR test signature; nothing downloaded).
     let clamd = options.clamd;
@@ -173,6 +243,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ENVIRONMENT: options.mode === "dev" ? "development" : "test",
       LOG_LEVEL: options.mode === "dev" ? "debug" : "error",
       DATABASE_URL: databaseUrl,
+      // Not read by the workers: for migrations, admin scripts and tests that need a session.
+      DATABASE_URL_UNPOOLED: directUrl,
       NEON_LOCAL_PROXY: neonProxy?.address ?? "",
       UPSTASH_REDIS_REST_URL: upstash?.url ?? "",
       UPSTASH_REDIS_REST_TOKEN: upstash ? redisToken : "",
@@ -200,13 +272,31 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       env,
       postgres,
       neonProxy,
+      pgbouncer,
+      database: postgres && {
+        async start() {
+          await postgres.start();
+          await pgbouncer?.start();
+        },
+        async stop() {
+          await pgbouncer?.stop();
+          await postgres.stop();
+        },
+        pause: () => postgres.pause(),
+        resume: () => postgres.resume(),
+      },
       redis,
       upstash,
       s3,
       clamd,
       oidc,
+      meter,
+      meterUrl: meterServer?.url,
       describe: () => [
-        `postgres      ${redact(databaseUrl)}${postgres ? " (embedded)" : " (external)"}`,
+        `postgres      ${redact(directUrl)}${postgres ? " (embedded; migrations and admin scripts)" : " (external)"}`,
+        pgbouncer
+          ? `pgbouncer     ${redact(databaseUrl)} (transaction mode, as Neon's pooled endpoint; the app's DATABASE_URL)`
+          : "pgbouncer     off (the app connects to Postgres directly)",
         neonProxy ? `neon proxy    ws://${neonProxy.address}/v2` : "neon proxy    not needed (remote database)",
         redis && upstash
           ? `redis         127.0.0.1:${redis.port}, Upstash REST at ${upstash.url}`
@@ -215,6 +305,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         clamd
           ? `clamd         ${clamd.address} (EICAR test signature only)`
           : "clamd         off (documents are not scanned)",
+        `round trips   ${meterServer ? `${meterServer.url}/round-trips` : "shared meter"} (STACK_RTT_MS=${meter.rttMs}: delay per exchange with Postgres, Redis and S3)`,
         `openid        ${oidc.issuer} (third-party login: ${publicUrl}/auth/oidc/local/authorize)`,
       ],
       stop: stopAll,

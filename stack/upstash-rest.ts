@@ -1,11 +1,17 @@
 import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
+import type { RoundTripMeter } from "./distance.ts";
 import { RedisPool, type Reply } from "./resp.ts";
 
 export interface UpstashRestOptions {
   port: number;
   token: string;
   redis: { host: string; port: number };
+  /**
+   * Delays and counts every HTTP request as one round trip to "redis" (stack/distance.ts): a
+   * pipeline or a transaction is one, as it is to Upstash's regional endpoint.
+   */
+  meter?: RoundTripMeter;
 }
 
 export interface UpstashRest {
@@ -70,13 +76,22 @@ export async function startUpstashRest(options: UpstashRestOptions): Promise<Ups
   const pool = new RedisPool(options.redis.port, options.redis.host);
   const expected = Buffer.from(`Bearer ${options.token}`);
 
+  const meter = options.meter;
   const server = http.createServer((req, res) => {
-    handle(req)
-      .then(({ status, body }) => send(res, status, body))
-      .catch((error: unknown) => {
-        if (error instanceof RequestError) send(res, error.status, { error: error.message });
-        else send(res, 503, { error: `ERR redis unavailable: ${(error as Error).message}` });
-      });
+    const end = meter?.begin("redis");
+    res.once("close", () => end?.());
+    // Half the round trip before the request reaches Redis, half before the answer leaves.
+    const halfTrip = () => meter?.halfTrip() ?? Promise.resolve();
+    halfTrip()
+      .then(() => handle(req))
+      .then(
+        ({ status, body }) => halfTrip().then(() => send(res, status, body)),
+        (error: unknown) =>
+          halfTrip().then(() => {
+            if (error instanceof RequestError) send(res, error.status, { error: error.message });
+            else send(res, 503, { error: `ERR redis unavailable: ${(error as Error).message}` });
+          }),
+      );
   });
 
   async function handle(req: http.IncomingMessage): Promise<{ status: number; body: unknown }> {

@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { rttFromEnv } from "../stack/distance.ts";
 import { launchStack } from "../stack/launch.ts";
 
 /**
@@ -12,7 +13,14 @@ import { launchStack } from "../stack/launch.ts";
  */
 export default async function setup(project: TestProject) {
   const root = await mkdtemp(path.join(os.tmpdir(), "techcorp-test-"));
-  const stack = await launchStack({ dataDir: root, redis: "required", outage: true, publicUrl: "http://api.test" });
+  const stack = await launchStack({
+    dataDir: root,
+    redis: "required",
+    outage: true,
+    publicUrl: "http://api.test",
+    // `STACK_RTT_MS=50 npm test` runs the suite at a distance from the data (stack/distance.ts).
+    rttMs: rttFromEnv(process.env.STACK_RTT_MS),
+  });
   try {
     execFileSync(
       process.execPath,
@@ -38,6 +46,7 @@ export default async function setup(project: TestProject) {
   project.provide("stack", stack.env);
   project.provide("outageStack", stack.outageEnv ?? {});
   project.provide("controlUrl", stack.controlUrl ?? "");
+  project.provide("meterUrl", stack.meterUrl);
 
   return async () => {
     await stack.stop();
@@ -52,5 +61,7 @@ declare module "vitest" {
     /** Bindings pointing at a stack that tests stop and start (see stack/control.ts). */
     outageStack: Record<string, string>;
     controlUrl: string;
+    /** The stack's round-trip meter (stack/distance.ts, `startRoundTripServer`). */
+    meterUrl: string;
   }
 }
