@@ -1,5 +1,5 @@
 import { and, count, desc, eq, gte, isNull, lt, sql } from "drizzle-orm";
-import type { Transaction } from "../actor.ts";
+import type { Queryable, Transaction } from "../actor.ts";
 import { documents } from "../schema/documents.ts";
 import { type SuppressedQuery, searchClicks, searchQueries, suppressedQueries } from "../schema/search.ts";
 import { users } from "../schema/users.ts";
@@ -230,8 +230,13 @@ export interface RecordedSearch {
   cacheHit: boolean;
 }
 
-export async function recordSearch(tx: Transaction, row: RecordedSearch): Promise<void> {
-  await tx.insert(searchQueries).values(row);
+/**
+ * The statement recording one search, for either mode. The search route runs it alone in one HTTP
+ * transaction (`batchAsActor`) after its response: one round trip to Postgres, which the caller
+ * never waits for.
+ */
+export function recordSearch(db: Queryable, row: RecordedSearch) {
+  return db.insert(searchQueries).values(row);
 }
 
 /** Records that a result was opened; once per query and document. False if the query is not the user's. */
