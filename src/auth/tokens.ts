@@ -85,16 +85,26 @@ function describe(error: unknown): string {
   return "the token is malformed";
 }
 
-const managers = new WeakMap<TokenSettings, Promise<TokenManager>>();
+// The manager of the settings in force, by the settings object (the configuration is parsed once
+// per bindings object) and by their content: a new bindings object with the same keys imports
+// nothing again, and a changed key (rotation) is imported once, replacing the previous manager.
+const bySettings = new WeakMap<TokenSettings, Promise<TokenManager>>();
+let latest: { material: string; manager: Promise<TokenManager> } | undefined;
 
-/** One manager per settings object (keys are imported once per isolate). */
+/**
+ * The token manager for `settings`: its keys are imported once per isolate (WebCrypto's
+ * `importKey` through jose: the signing key at once, each verification key at its first use), not
+ * per request; another key in the configuration is picked up at the next request.
+ *
+ * @returns a promise rejected with an Error when the settings hold no signing key with a `kid`.
+ */
 export function tokenManager(settings: TokenSettings): Promise<TokenManager> {
-  let manager = managers.get(settings);
-  if (!manager) {
-    manager = createTokenManager(settings);
-    managers.set(settings, manager);
-  }
-  return manager;
+  const known = bySettings.get(settings);
+  if (known) return known;
+  const material = JSON.stringify(settings);
+  if (latest?.material !== material) latest = { material, manager: createTokenManager(settings) };
+  bySettings.set(settings, latest.manager);
+  return latest.manager;
 }
 
 async function createTokenManager(settings: TokenSettings): Promise<TokenManager> {

@@ -1,7 +1,18 @@
-import { base64url, decodeJwt, decodeProtectedHeader, importJWK, type JWK, SignJWT } from "jose";
+import {
+  base64url,
+  decodeJwt,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JWK,
+  SignJWT,
+} from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
-import { signedIn } from "../auth-helpers.ts";
-import { api, expectProblem, testEnv } from "../helpers.ts";
+import { tokenManager } from "../../src/auth/tokens.ts";
+import { loadApiConfig } from "../../src/pkg/config/config.ts";
+import { bearer, randomIp, register, signedIn } from "../auth-helpers.ts";
+import { api, apiWith, expectProblem, testEnv } from "../helpers.ts";
 
 const [currentKey, previousKey] = JSON.parse(testEnv.JWT_SIGNING_KEYS) as JWK[];
 const publicOf = ({ d: _d, ...jwk }: JWK) => jwk;
@@ -43,6 +54,41 @@ async function refused(token: string, description: RegExp) {
   expect(challenge).toMatch(/^Bearer realm="techcorp-api", error="invalid_token", error_description="/);
   expect(challenge).toMatch(description);
 }
+
+describe("signing keys", () => {
+  it("are imported once per isolate, whichever bindings object carries them", async () => {
+    // Each request of `apiWith` has its own bindings object, hence its own parsed configuration.
+    const settings = loadApiConfig({ ...testEnv }).auth.tokens;
+    const again = loadApiConfig({ ...testEnv }).auth.tokens;
+    expect(again).not.toBe(settings);
+    expect(await tokenManager(again)).toBe(await tokenManager(settings));
+  });
+
+  it("a changed key in the configuration is picked up, and tokens of the keys it lists verify", async () => {
+    const { privateKey } = await generateKeyPair("ES256", { extractable: true });
+    const newKey = { ...(await exportJWK(privateKey)), kid: `rotated-${crypto.randomUUID()}` };
+    const rotated = { JWT_SIGNING_KEYS: JSON.stringify([newKey, currentKey]) } as Partial<Env>;
+    expect(await tokenManager(loadApiConfig({ ...testEnv, ...rotated }).auth.tokens)).not.toBe(
+      await tokenManager(loadApiConfig(testEnv).auth.tokens),
+    );
+
+    const { user, password } = await register();
+    const login = await apiWith(rotated, "/auth/token", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": randomIp() },
+      body: new URLSearchParams({ grant_type: "password", username: user.username, password }).toString(),
+    });
+    expect(login.status).toBe(200);
+    const { access_token } = (await login.json()) as { access_token: string };
+    expect(decodeProtectedHeader(access_token).kid).toBe(newKey.kid);
+    expect((await apiWith(rotated, "/users/me", { headers: bearer(access_token) })).status).toBe(200);
+    // A token of the key now second in the list still verifies.
+    expect((await apiWith(rotated, "/users/me", { headers: bearer(session.token) })).status).toBe(200);
+    // Back to the configuration without the new key: its tokens are refused again.
+    await refused(access_token, /unknown key/);
+    expect((await api("/users/me", { headers: bearer(session.token) })).status).toBe(200);
+  });
+});
 
 describe("access tokens", () => {
   it("a well-formed token of ours is accepted (the baseline for the cases below)", async () => {
@@ -90,7 +136,6 @@ describe("access tokens", () => {
   });
 
   it("signed by a key that is not ours (but claiming our kid) is refused", async () => {
-    const { generateKeyPair, exportJWK } = await import("jose");
     const { privateKey } = await generateKeyPair("ES256", { extractable: true });
     await refused(await forge({ key: { ...(await exportJWK(privateKey)), kid: currentKey?.kid ?? "" } }), /signature/);
   });
@@ -141,7 +186,6 @@ describe("every protected route", () => {
         })),
     );
     expect(protectedOperations.length).toBeGreaterThan(10);
-    const { generateKeyPair, exportJWK } = await import("jose");
     const { privateKey } = await generateKeyPair("ES256", { extractable: true });
     const tokens = [
       undefined,
