@@ -38,7 +38,8 @@ const progress = (loaded: number, total: number) => {
 };
 
 if (values.via === "bulk") {
-  const databaseUrl = env.DATABASE_URL;
+  // Straight to Postgres when the stack says where (its DATABASE_URL is the transaction pooler).
+  const databaseUrl = env.DATABASE_URL_UNPOOLED || env.DATABASE_URL;
   if (!databaseUrl) {
     console.error("no DATABASE_URL: set it, or start `npm run dev` first");
     process.exit(2);

@@ -48,7 +48,7 @@ describe("the corpus generator", () => {
 
 describe("the bulk loader", () => {
   it("loads users, documents, versions, text and shares as processed documents, indexed for search, once", async () => {
-    const databaseUrl = inject("stack").DATABASE_URL as string;
+    const databaseUrl = inject("stack").DATABASE_URL_UNPOOLED as string;
     const seed = 1000 + Math.floor(Math.random() * 1_000_000);
     const first = await loadBulk({ seed, count: 120, databaseUrl, batchSize: 50 });
     expect(first).toMatchObject({ users: 3, inserted: 120, skipped: 0 });

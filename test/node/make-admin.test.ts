@@ -6,7 +6,7 @@ import { describe, expect, inject, it } from "vitest";
 const run = promisify(execFile);
 
 async function withSystem<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: inject("stack").DATABASE_URL });
+  const client = new pg.Client({ connectionString: inject("stack").DATABASE_URL_UNPOOLED });
   await client.connect();
   try {
     await client.query("begin");
@@ -29,7 +29,7 @@ describe("npm run users:make-admin", () => {
       ]),
     );
     const { stdout } = await run(process.execPath, ["scripts/make-admin.ts", email.toUpperCase()], {
-      env: { ...process.env, DATABASE_URL: inject("stack").DATABASE_URL },
+      env: { ...process.env, DATABASE_URL: inject("stack").DATABASE_URL_UNPOOLED },
     });
     expect(stdout).toContain("is now an admin");
     const { rows } = await withSystem((c) =>
@@ -41,7 +41,7 @@ describe("npm run users:make-admin", () => {
   it("fails for an unknown email", async () => {
     await expect(
       run(process.execPath, ["scripts/make-admin.ts", "nobody@example.com"], {
-        env: { ...process.env, DATABASE_URL: inject("stack").DATABASE_URL },
+        env: { ...process.env, DATABASE_URL: inject("stack").DATABASE_URL_UNPOOLED },
       }),
     ).rejects.toMatchObject({ code: 1 });
   });
