@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { randomIp, signedIn } from "../auth-helpers.ts";
+import { randomIp, register, signedIn, tokenRequest } from "../auth-helpers.ts";
 import { api, apiWith, captureLines, testEnv } from "../helpers.ts";
 
 afterEach(() => vi.restoreAllMocks());
@@ -37,6 +37,24 @@ describe("Durable Object calls per request", () => {
     const refused = await api("/users/me", { headers: { authorization: "Bearer nope", ...from() } });
     expect(refused.status).toBe(401);
     expect(durableObjectCalls(refused)).toBe(1);
+  });
+
+  it("the token endpoints: a login and a refresh", async () => {
+    const { user, password } = await register();
+    const login = await tokenRequest({ grant_type: "password", username: user.username, password });
+    expect(login.status).toBe(200);
+    // The address's limiter; the account's and address's throttles (reserved, then settled, each
+    // pair in parallel); the new session.
+    expect(durableObjectCalls(login)).toBe(6);
+    const { refresh_token } = (await login.json()) as { refresh_token: string };
+    const refresh = await api("/auth/refresh", {
+      method: "POST",
+      headers: { "content-type": "application/json", ...from() },
+      body: JSON.stringify({ refresh_token }),
+    });
+    expect(refresh.status).toBe(200);
+    // The address's limiter, the address's throttle, the rotation in the user's SESSIONS object.
+    expect(durableObjectCalls(refresh)).toBe(3);
   });
 
   it("logs the count with the request", async () => {
