@@ -44,6 +44,17 @@ function settings(actor: Actor) {
 }
 
 /**
+ * A statement of a `batchAsActor` batch after which the rest of the batch runs as `actor`: the
+ * same transaction-local settings the batch began with. For a batch that ends with a read only
+ * another actor may make, e.g. the search suggestions' popular queries, which the system
+ * aggregates over everyone's searches after the caller's own reads. Put such statements last:
+ * everything after this one runs with `actor`'s rights.
+ */
+export function actAs(db: HttpQueryBuilder, actor: Actor) {
+  return db.execute(settings(actor));
+}
+
+/**
  * Runs the statements `build` returns through the HTTP mode (src/db/client.ts) as ONE Postgres
  * transaction in ONE HTTP request, with row-level security seeing `actor`: the settings
  * (`set_config(..., true)`, transaction-local) are the batch's first statement, so they hold for
