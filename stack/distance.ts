@@ -37,7 +37,12 @@ export interface RoundTripMeter {
   begin(service: DataService): () => void;
   /** Waits rttMs / 2 (one direction of the link); resolves at once when rttMs is 0. */
   halfTrip(): Promise<void>;
-  snapshot(): Record<DataService, RoundTripCount>;
+  /**
+   * The counts since the last reset; with `until` (ms since the epoch, as `Date.now()`), only the
+   * round trips that began at or before it: what a request waited for before its answer arrived,
+   * without work it left running after answering (`waitUntil`).
+   */
+  snapshot(until?: number): Record<DataService, RoundTripCount>;
   /** Zeroes the counts (exchanges in flight still end normally). */
   reset(): void;
 }
@@ -48,8 +53,10 @@ export interface RoundTripMeter {
  */
 export function createRoundTripMeter(rttMs: number): RoundTripMeter {
   let rtt = checkedRtt(rttMs);
-  const counts = emptyCounts();
+  let counts = emptyCounts();
   const inFlight: Record<DataService, number> = { postgres: 0, redis: 0, s3: 0 };
+  // When each round trip since the reset began, for `snapshot(until)`; bounded, as a stack runs for hours.
+  let log: { service: DataService; at: number; sequential: boolean }[] = [];
 
   return {
     get rttMs() {
@@ -59,9 +66,11 @@ export function createRoundTripMeter(rttMs: number): RoundTripMeter {
       rtt = checkedRtt(value);
     },
     begin(service) {
+      const sequential = inFlight[service] === 0;
       counts[service].roundTrips += 1;
-      if (inFlight[service] === 0) counts[service].sequential += 1;
+      if (sequential) counts[service].sequential += 1;
       inFlight[service] += 1;
+      if (log.length < MAX_LOGGED) log.push({ service, at: performance.timeOrigin + performance.now(), sequential });
       let ended = false;
       return () => {
         if (ended) return;
@@ -74,18 +83,26 @@ export function createRoundTripMeter(rttMs: number): RoundTripMeter {
       if (half <= 0) return Promise.resolve();
       return new Promise((resolve) => setTimeout(resolve, half));
     },
-    snapshot() {
-      return {
-        postgres: { ...counts.postgres },
-        redis: { ...counts.redis },
-        s3: { ...counts.s3 },
-      };
+    snapshot(until) {
+      if (until === undefined) {
+        return { postgres: { ...counts.postgres }, redis: { ...counts.redis }, s3: { ...counts.s3 } };
+      }
+      const upTo = emptyCounts();
+      for (const entry of log) {
+        if (entry.at > until) continue;
+        upTo[entry.service].roundTrips += 1;
+        if (entry.sequential) upTo[entry.service].sequential += 1;
+      }
+      return upTo;
     },
     reset() {
-      for (const service of DATA_SERVICES) counts[service] = { roundTrips: 0, sequential: 0 };
+      counts = emptyCounts();
+      log = [];
     },
   };
 }
+
+const MAX_LOGGED = 100_000;
 
 function emptyCounts(): Record<DataService, RoundTripCount> {
   return {
@@ -122,6 +139,7 @@ export interface RoundTripServer {
  * The meter over HTTP on loopback, for the benchmark and the tests (they run outside the stack's
  * process):
  * - `GET /round-trips`: `{ "rttMs": number, "postgres": RoundTripCount, "redis": …, "s3": … }`;
+ *   `?until=<ms since the epoch>` counts only the round trips that began by then;
  * - `POST /round-trips/reset`: zeroes the counts (204);
  * - `PUT /round-trips/rtt` with `{ "rttMs": number }`: changes the round-trip time (204; 400 when
  *   it is not a number ≥ 0).
@@ -130,9 +148,15 @@ export async function startRoundTripServer(meter: RoundTripMeter, port: number):
   const server = http.createServer((req, res) => {
     const json = (status: number, body: unknown) =>
       res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-    const path = new URL(req.url ?? "/", "http://meter").pathname;
+    const url = new URL(req.url ?? "/", "http://meter");
+    const path = url.pathname;
     if (path === "/round-trips" && req.method === "GET") {
-      json(200, { rttMs: meter.rttMs, ...meter.snapshot() });
+      const until = url.searchParams.get("until");
+      if (until !== null && !Number.isFinite(Number(until))) {
+        json(400, { error: "until must be a time in ms since the epoch" });
+        return;
+      }
+      json(200, { rttMs: meter.rttMs, ...meter.snapshot(until === null ? undefined : Number(until)) });
     } else if (path === "/round-trips/reset" && req.method === "POST") {
       meter.reset();
       res.writeHead(204).end();

@@ -45,6 +45,23 @@ describe("round-trip meter", () => {
     expect(meter.snapshot().s3).toEqual({ roundTrips: 0, sequential: 0 });
   });
 
+  it("snapshot(until) counts only the round trips that began by then", async () => {
+    const meter = createRoundTripMeter(0);
+    meter.begin("postgres")();
+    const answered = Date.now() + 1;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    meter.begin("postgres")();
+    meter.begin("redis")();
+    expect(meter.snapshot(answered)).toEqual({
+      postgres: { roundTrips: 1, sequential: 1 },
+      redis: { roundTrips: 0, sequential: 0 },
+      s3: { roundTrips: 0, sequential: 0 },
+    });
+    expect(meter.snapshot().postgres).toEqual({ roundTrips: 2, sequential: 2 });
+    meter.reset();
+    expect(meter.snapshot(Date.now()).postgres).toEqual({ roundTrips: 0, sequential: 0 });
+  });
+
   it("halfTrip waits half the round-trip time, and not at all at 0", async () => {
     const meter = createRoundTripMeter(0);
     let settled = false;
