@@ -11,8 +11,7 @@ import {
   readableTags,
   type SearchCursor,
   type SearchFilters,
-  searchFacets,
-  searchPage,
+  searchMatches,
   suggestTitles,
   tuneSearch,
   vocabularyCandidates,
@@ -144,17 +143,15 @@ async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters
 export async function search(deps: SearchDeps, request: SearchRequest): Promise<SearchResult> {
   const { text, filters } = request;
   const { hits, details, facets } = await searching(deps.db, deps.actor, async (tx) => {
-    // The facets first: their total decides how relevance is computed.
-    const facets = await searchFacets(tx, { viewer: deps.viewer, text, filters, tagLimit: TAG_FACETS });
-    const hits = await searchPage(tx, {
+    // The page and the counts of all matches in one statement (one pass over the matches).
+    const { hits, facets } = await searchMatches(tx, {
       viewer: deps.viewer,
       text,
       filters,
       sort: request.sort,
       limit: request.limit,
       after: request.cursor,
-      // A capped total that is not exact still exceeds any rank window up to TOTAL_COUNT_LIMIT.
-      matches: facets.totalExact ? facets.total : facets.total + 1,
+      tagLimit: TAG_FACETS,
     });
     const page = hits.slice(0, request.limit);
     const details = await hitDetails(tx, { ids: page.map((hit) => hit.id), text });

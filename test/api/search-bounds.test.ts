@@ -3,7 +3,7 @@ import {
   FACET_SAMPLE,
   HEADLINE_TEXT_CHARS,
   RANK_WINDOW,
-  searchFacets,
+  searchMatches,
   TOTAL_COUNT_LIMIT,
   tuneSearch,
 } from "../../src/db/queries/search.ts";
@@ -58,7 +58,16 @@ describe("totals and facets", async () => {
   const facets = (limits: { totalLimit?: number; sample?: number }) =>
     asSystem(async (tx) => {
       await tuneSearch(tx);
-      return searchFacets(tx, { viewer, text: word, filters: {}, tagLimit: 20, ...limits });
+      const { facets } = await searchMatches(tx, {
+        viewer,
+        text: word,
+        filters: {},
+        sort: "relevance",
+        limit: 10,
+        tagLimit: 20,
+        ...limits,
+      });
+      return facets;
     });
   const sum = (list: { count: number }[]) => list.reduce((total, entry) => total + entry.count, 0);
 

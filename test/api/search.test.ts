@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type SearchCursor, searchPage } from "../../src/db/queries/search.ts";
+import { type SearchCursor, searchMatches } from "../../src/db/queries/search.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, type DocumentJson, processed, rawUpload } from "../document-helpers.ts";
 import { EICAR } from "../fixtures/files.ts";
@@ -148,18 +148,19 @@ describe("ranking many matches", async () => {
   }
   const viewer = { userId: owner.user.id, readsAll: false };
   const page = (rankWindow: number, after?: SearchCursor) =>
-    asSystem((tx) =>
-      searchPage(tx, {
+    asSystem(async (tx) => {
+      const { hits } = await searchMatches(tx, {
         viewer,
         text: "lemur",
         filters: {},
         sort: "relevance",
         limit: 10,
-        matches: 4,
+        tagLimit: 20,
         rankWindow,
         after,
-      }),
-    );
+      });
+      return hits;
+    });
   const titles = (hits: { id: string }[]) => hits.map((hit) => docs.find((doc) => doc.id === hit.id)?.title);
 
   it("ranks every match when they fit in the window", async () => {
