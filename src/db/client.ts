@@ -68,19 +68,28 @@ export interface DatabaseHandle {
 let configuredProxy: string | undefined;
 
 /**
+ * The local stand-in of Neon's HTTP endpoint for each database (`host:port` of its connection
+ * string): the driver's `fetchEndpoint` is global, and tests reach two stacks from one isolate.
+ */
+const httpEndpoints = new Map<string, string>();
+
+/**
  * Locally, `@neondatabase/serverless` talks to the stack's WebSocket proxy (stack/neon-proxy.ts)
- * instead of Neon's: plain ws://, and no pipelined connect because SCRAM needs a round trip.
- * In production none of this is set and the driver's defaults reach Neon.
+ * instead of Neon's: plain ws://, and no pipelined connect because SCRAM needs a round trip; and
+ * its HTTP mode posts to the same proxy's `/sql` (stack/neon-http.ts). In production none of
+ * this is set and the driver's defaults reach Neon (`https://api.<host>/sql`).
  */
 export function configureDriver(config: DatabaseConfig): void {
   const address = config.localProxy;
-  if (!address || configuredProxy === address) return;
+  if (!address) return;
+  const database = new URL(config.url);
+  httpEndpoints.set(`${database.hostname}:${database.port}`, `http://${address}/sql`);
+  neonConfig.fetchEndpoint = (host, port) => httpEndpoints.get(`${host}:${port}`) ?? `http://${address}/sql`;
+  if (configuredProxy === address) return;
   neonConfig.wsProxy = (host, port) => `${address}/v2?address=${host}:${port}`;
   neonConfig.useSecureWebSocket = false;
   neonConfig.pipelineConnect = false;
   neonConfig.pipelineTLS = false;
-  // Neon's HTTP endpoint, served by the same local proxy (stack/neon-http.ts).
-  neonConfig.fetchEndpoint = `http://${address}/sql`;
   configuredProxy = address;
 }
 

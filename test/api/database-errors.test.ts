@@ -1,26 +1,54 @@
-import { DatabaseError } from "@neondatabase/serverless";
+import { DatabaseError, NeonDbError } from "@neondatabase/serverless";
+import { sql } from "drizzle-orm";
 import { DrizzleQueryError } from "drizzle-orm/errors";
-import { describe, expect, it } from "vitest";
-import { DatabaseUnreachableError, isDatabaseUnavailable, isInvalidValue } from "../../src/db/errors.ts";
-import { ConfigError } from "../../src/pkg/config/config.ts";
+import { afterAll, describe, expect, it } from "vitest";
+import { batchAsActor, SYSTEM } from "../../src/db/actor.ts";
+import { openDatabase } from "../../src/db/client.ts";
+import {
+  DatabaseUnreachableError,
+  isDatabaseUnavailable,
+  isInvalidValue,
+  serverError,
+  uniqueViolation,
+} from "../../src/db/errors.ts";
+import { selectUser } from "../../src/db/queries/users.ts";
+import { users } from "../../src/db/schema/users.ts";
+import { ConfigError, loadApiConfig } from "../../src/pkg/config/config.ts";
+import { uniqueName } from "../auth-helpers.ts";
+import { testEnv } from "../helpers.ts";
 
-/** The server's error as the driver builds it from an ErrorResponse: a DatabaseError with the SQLSTATE as `code`. */
+/** The server's error as the WebSocket mode builds it from an ErrorResponse: a DatabaseError with the SQLSTATE as `code`. */
 function fromServer(code: string): DatabaseError {
   const error = new DatabaseError(`sqlstate ${code}`, 0, "error");
   error.code = code;
   return error;
 }
+/** The server's error as the HTTP mode builds it from the endpoint's 400: a NeonDbError with the SQLSTATE as `code`. */
+function fromHttp(code: string): NeonDbError {
+  const error = new NeonDbError(`sqlstate ${code}`);
+  error.code = code;
+  return error;
+}
 const query = (cause: unknown) => new DrizzleQueryError("select 1", [], cause as Error);
 
+/** Both modes' errors for one SQLSTATE: wrapped by drizzle, thrown bare, and as the HTTP batch throws it. */
+const asThrown = (code: string) => [query(fromServer(code)), fromServer(code), fromHttp(code), query(fromHttp(code))];
+
 describe("isDatabaseUnavailable", () => {
-  it.each(["08006", "08001", "57P01", "53300"])("treats SQLSTATE %s as unavailable", (code) => {
-    expect(isDatabaseUnavailable(query(fromServer(code)))).toBe(true);
-    // While connecting, the pool throws the server's error bare.
-    expect(isDatabaseUnavailable(fromServer(code))).toBe(true);
+  it.each(["08006", "08001", "57P01", "53300"])("treats SQLSTATE %s as unavailable, in both modes", (code) => {
+    // While connecting, the pool throws the server's error bare; an HTTP batch throws it bare too.
+    for (const error of asThrown(code)) expect(isDatabaseUnavailable(error)).toBe(true);
   });
 
-  it.each(["23505", "42P01", "22P02", "40001"])("treats SQLSTATE %s as a statement error", (code) => {
-    expect(isDatabaseUnavailable(query(fromServer(code)))).toBe(false);
+  it.each(["23505", "42P01", "22P02", "40001"])("treats SQLSTATE %s as a statement error, in both modes", (code) => {
+    for (const error of asThrown(code)) expect(isDatabaseUnavailable(error)).toBe(false);
+  });
+
+  it("treats the HTTP mode's failure to get any answer (a NeonDbError without SQLSTATE) as unavailable", () => {
+    const fetchFailed = new NeonDbError("Error connecting to database: TypeError: fetch failed");
+    fetchFailed.sourceError = new TypeError("fetch failed");
+    expect(isDatabaseUnavailable(fetchFailed)).toBe(true);
+    expect(isDatabaseUnavailable(new NeonDbError("Server error (HTTP status 502): bad gateway"))).toBe(true);
   });
 
   it("treats a statement the driver could not deliver, or a connection never made, as unavailable", () => {
@@ -45,15 +73,58 @@ describe("isDatabaseUnavailable", () => {
 
 describe("isInvalidValue", () => {
   it.each(["22021", "22008", "22003", "22P02", "22P05", "23514"])("treats SQLSTATE %s as a refused value", (code) => {
-    expect(isInvalidValue(query(fromServer(code)))).toBe(true);
+    for (const error of asThrown(code)) expect(isInvalidValue(error)).toBe(true);
   });
 
   it.each(["23505", "42P01", "08006", "40001"])("does not treat SQLSTATE %s as one", (code) => {
-    expect(isInvalidValue(query(fromServer(code)))).toBe(false);
+    for (const error of asThrown(code)) expect(isInvalidValue(error)).toBe(false);
   });
 
   it("reads the code of the server's error only", () => {
     expect(isInvalidValue(Object.assign(new Error("invalid input"), { code: "22P02" }))).toBe(false);
     expect(isInvalidValue(new Error("22003"))).toBe(false);
+  });
+});
+
+describe("the HTTP mode's errors from the real endpoint", () => {
+  const config = loadApiConfig(testEnv).database;
+  const handle = openDatabase(config);
+  afterAll(() => handle.close());
+
+  it("carries the SQLSTATE and the constraint of a unique violation, as the WebSocket mode does", async () => {
+    const name = uniqueName("dup");
+    const values = { email: `${name}@example.com`, username: name, passwordHash: "!" };
+    const error = await batchAsActor(handle.http, SYSTEM, (db) => [
+      db.insert(users).values(values),
+      db.insert(users).values({ ...values, username: `${name}-2` }),
+    ]).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(NeonDbError);
+    expect(uniqueViolation(error)).toMatch(/email/);
+  });
+
+  it("classifies a value Postgres refuses (class 22) as the client's mistake", async () => {
+    const error = await batchAsActor(handle.http, SYSTEM, (db) => [
+      db
+        .select({ n: sql<number>`${"not a number"}::int` })
+        .from(users)
+        .limit(1),
+    ]).catch((reason: unknown) => reason);
+    expect(serverError(error)?.code).toBe("22P02");
+    expect(isInvalidValue(error)).toBe(true);
+    expect(isDatabaseUnavailable(error)).toBe(false);
+  });
+
+  it("throws DatabaseUnreachableError when the endpoint cannot be reached", async () => {
+    // A database whose local endpoint listens nowhere (port 1 refuses connections).
+    const unreachable = openDatabase({
+      ...config,
+      url: "postgresql://app:secret@unreachable.invalid:5432/app",
+      localProxy: "127.0.0.1:1",
+    });
+    const error = await batchAsActor(unreachable.http, SYSTEM, (db) => [
+      selectUser(db, { id: crypto.randomUUID() }),
+    ]).catch((reason: unknown) => reason);
+    expect(error).toBeInstanceOf(DatabaseUnreachableError);
+    expect(isDatabaseUnavailable(error)).toBe(true);
   });
 });

@@ -51,8 +51,13 @@ export function writableBy(viewer: Viewer & { writesAll: boolean }): SQL | undef
   return viewer.writesAll ? undefined : or(eq(documents.ownerId, viewer.userId), sharedWith(viewer.userId, "write"));
 }
 
+/** Records an upload intent (idempotent). Both modes: an upload batches it with its usage check. */
+export function insertUploadIntent(db: Queryable, params: { storageKey: string }) {
+  return db.insert(uploadIntents).values({ storageKey: params.storageKey }).onConflictDoNothing();
+}
+
 export async function addUploadIntent(tx: Transaction, params: { storageKey: string }): Promise<void> {
-  await tx.insert(uploadIntents).values({ storageKey: params.storageKey }).onConflictDoNothing();
+  await insertUploadIntent(tx, params);
 }
 
 /**
@@ -706,7 +711,25 @@ export async function lockStorageUsage(tx: Transaction, params: { ownerId: strin
  * of an owner whose other documents they cannot read. Undefined for an unknown user.
  */
 export async function storageUsage(tx: Transaction, params: { ownerId: string }): Promise<StorageUsage | undefined> {
-  const result = await tx.execute<{ role: string; documents: string; versions: string; bytes: string }>(sql`
+  return storageUsageOf((await tx.execute<StorageUsageRow>(storageUsageStatement(params))).rows);
+}
+
+/** A row of `storageUsageStatement`: counts as text (bigint sums exceed a JavaScript integer's type). */
+export type StorageUsageRow = { role: string; documents: string; versions: string; bytes: string };
+
+/** The rows of `storageUsageStatement` as the owner's usage; undefined for an unknown owner. */
+export function storageUsageOf(rows: readonly StorageUsageRow[]): StorageUsage | undefined {
+  const [row] = rows;
+  if (!row) return undefined;
+  return { role: row.role, documents: Number(row.documents), versions: Number(row.versions), bytes: Number(row.bytes) };
+}
+
+/**
+ * The SQL of `storageUsage`, for either mode's `execute` (`execute<StorageUsageRow>`): an upload's
+ * early check runs it in the HTTP batch that records its intent.
+ */
+export function storageUsageStatement(params: { ownerId: string }): SQL {
+  return sql`
     with owned as (
       select id from ${documents} where owner_id = ${params.ownerId} and deleted_at is null
     ), kept as (
@@ -717,8 +740,5 @@ export async function storageUsage(tx: Transaction, params: { ownerId: string })
            (select count(*) from kept)::text as versions,
            (select coalesce(sum(size_bytes), 0) from (select distinct on (storage_key) size_bytes from kept) objects)::text as bytes
       from ${users} u
-     where u.id = ${params.ownerId}`);
-  const [row] = result.rows;
-  if (!row) return undefined;
-  return { role: row.role, documents: Number(row.documents), versions: Number(row.versions), bytes: Number(row.bytes) };
+     where u.id = ${params.ownerId}`;
 }

@@ -7,7 +7,6 @@ import { isUncertainCommit } from "../../db/errors.ts";
 import {
   accessFrom,
   accessOf,
-  addUploadIntent,
   addVersion,
   copyContent,
   createDocument,
@@ -15,6 +14,7 @@ import {
   documentsPage,
   getDocument,
   getVersion,
+  insertUploadIntent,
   listShares,
   listVersions,
   lockDocument,
@@ -26,12 +26,14 @@ import {
   removeUploadIntent,
   renditionKey,
   resetVersion,
-  type StorageUsage,
+  type StorageUsageRow,
   selectDocumentsPage,
   selectReadableDocument,
   selectShareAccess,
   softDeleteDocument,
   storageUsage,
+  storageUsageOf,
+  storageUsageStatement,
   updateDocument,
 } from "../../db/queries/documents.ts";
 import { findUserByLogin } from "../../db/queries/users.ts";
@@ -114,6 +116,7 @@ const actorOf = (c: Context<AppEnv>) => c.get("auth").actor;
 const notFound = (id: string) => new ApiError("not_found", { detail: `No document ${id}.` });
 
 const http = (c: Context<AppEnv>) => c.get("services").database.http;
+const ownerGone = () => new ApiError("not_found", { detail: "The document's owner no longer exists." });
 const readOnlyShare = () => new ApiError("forbidden", { detail: "This document is shared with you for reading only." });
 
 /** A document the caller may read; 404 otherwise. One HTTP round trip. */
@@ -216,17 +219,27 @@ async function takeUpload(c: Context<AppEnv>, documentId: string, owner: { id: s
   const key = `documents/${documentId}/${crypto.randomUUID()}`;
   // Refused before any byte is stored when the owner is at a quota already; the stream stops
   // where it would pass the bytes left. The check that counts is `withinQuota`'s, when recording.
-  const usage = await usageOf(c, owner.id);
+  // The usage and the intent in one HTTP round trip (Postgres must be up before any byte is
+  // stored); a refusal removes the intent again.
+  const [usageResult] = await batchAsActor(database.http, SYSTEM, (db) => [
+    db.execute<StorageUsageRow>(storageUsageStatement({ ownerId: owner.id })),
+    insertUploadIntent(db, { storageKey: key }),
+  ]);
+  const usage = storageUsageOf(usageResult.rows);
   const quota = config.uploads.quota;
-  requireQuota(usage, quota, { documents: owner.newDocument ? 1 : 0, versions: 1, bytes: 1 });
+  try {
+    if (!usage) throw ownerGone();
+    requireQuota(usage, quota, { documents: owner.newDocument ? 1 : 0, versions: 1, bytes: 1 });
+  } catch (error) {
+    await discardUpload(c, key, error);
+    throw error;
+  }
   const left = bytesLeft(usage, quota);
   const maxBytes = Math.min(config.uploads.maxBytes, left);
   const tooLarge =
     left < config.uploads.maxBytes
       ? (requested: number) => quotaExceeded("bytes", { limit: quota.bytes, used: usage.bytes, requested })
       : undefined;
-  // Postgres must be up before any byte is stored.
-  await asActor(database.db, SYSTEM, (tx) => addUploadIntent(tx, { storageKey: key }));
   try {
     const received = await receiveUpload(
       storage,
@@ -261,13 +274,6 @@ async function takeUpload(c: Context<AppEnv>, documentId: string, owner: { id: s
   }
 }
 
-/** The owner's storage usage, read as the system without a lock (the early check of an upload). */
-async function usageOf(c: Context<AppEnv>, ownerId: string): Promise<StorageUsage> {
-  const usage = await asActor(db(c), SYSTEM, (tx) => storageUsage(tx, { ownerId }));
-  if (!usage) throw new ApiError("not_found", { detail: "The document's owner no longer exists." });
-  return usage;
-}
-
 /**
  * Runs `record`, the transaction that adds `need` to the owner's usage, inside a system
  * transaction that holds the owner's usage lock and has checked the quota (403 `quota_exceeded`
@@ -289,7 +295,7 @@ async function withinQuota<T>(
     await asActor(db(c), SYSTEM, async (tx) => {
       await lockStorageUsage(tx, { ownerId });
       const usage = await storageUsage(tx, { ownerId });
-      if (!usage) throw new ApiError("not_found", { detail: "The document's owner no longer exists." });
+      if (!usage) throw ownerGone();
       requireQuota(usage, quota, need);
       recorded = { value: await record() };
     });
@@ -1166,7 +1172,7 @@ async function rendition(
       const object = await storage.get(version.storageKey);
       if (!object) throw new ApiError("service_unavailable", { detail: "The stored content is missing." });
       const bytes = new Uint8Array(await new Response(object.body).arrayBuffer());
-      const image = convertImage(bytes, format);
+      const image = await convertImage(bytes, format);
       await thumbnails.put(key, image, { contentLength: image.byteLength, contentType: `image/${format}` });
       return image;
     });
