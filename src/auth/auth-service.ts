@@ -75,10 +75,6 @@ async function call<T>(name: string, run: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Spends a one-time token in its user's SESSIONS object: false when it was spent before. */
-const consumeMfaToken = (deps: AuthDeps, userId: string, jti: string, expSeconds: number) =>
-  call("sessions", () => sessionsOf(deps, userId).consumeOnce(jti, expSeconds * 1000));
-
 /** The token endpoint's answer to a throttled attempt (RFC 6749 §5.2 `slow_down`, with Retry-After). */
 const slowDown: Refusal = (seconds) =>
   oauthError("rate_limited", "slow_down", `Too many failed attempts; wait ${seconds} s.`, {
@@ -112,12 +108,16 @@ export async function syncPrincipal(deps: Pick<AuthDeps, "http" | "sessions">, u
 /**
  * Starts a session for a user whose identity is proven, and issues its first tokens. The login is
  * recorded (with `changes`, e.g. a rehashed password) and the user's grants read in one HTTP batch.
- * @throws NoRowsAffectedError when the user's row was not there to record the login.
+ * With `once` (an MFA login's `mfa_token`: `jti`, expiry in epoch ms), the session starts only if
+ * that token was not spent before, and spends it, in the same call to the user's SESSIONS object.
+ * @throws NoRowsAffectedError when the user's row was not there to record the login; an
+ *   `invalid_grant` OAuth error when `once` was spent before.
  */
 export async function startSession(
   deps: AuthDeps,
   user: PublicUser,
   changes: UserChanges = {},
+  once?: { jti: string; expiresAt: number },
 ): Promise<TokenResponse> {
   const [recorded, granted] = await batchAsActor(deps.http, SYSTEM, (db) => [
     recordUserChanges(db, { id: user.id, changes: { ...changes, lastLoginAt: new Date() } }),
@@ -127,16 +127,17 @@ export async function startSession(
   if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
   const principal = principalOf(current, granted);
   const { auth } = deps.config;
-  const { session, secret } = await call("sessions", () =>
-    sessionsOf(deps, user.id).create({
-      absoluteTtlMs: auth.sessionMaxAgeMs,
-      idleTimeoutMs: auth.sessionIdleTimeoutMs,
-      userAgent: deps.client.userAgent,
-      ip: deps.client.ip,
-      principal,
-    }),
-  );
-  return tokenResponse(deps, user.id, session.id, secret, principal);
+  const input = {
+    absoluteTtlMs: auth.sessionMaxAgeMs,
+    idleTimeoutMs: auth.sessionIdleTimeoutMs,
+    userAgent: deps.client.userAgent,
+    ip: deps.client.ip,
+    principal,
+  };
+  const stub = sessionsOf(deps, user.id);
+  const started = await call("sessions", () => (once ? stub.createOnce(input, once) : stub.create(input)));
+  if (!started) throw oauthError("invalid_grant", "invalid_grant", "The mfa_token was already used; sign in again.");
+  return tokenResponse(deps, user.id, started.session.id, started.secret, principal);
 }
 
 async function tokenResponse(
@@ -258,11 +259,9 @@ export async function completeMfaLogin(
   });
   if (!user) throw oauthError("invalid_grant", "invalid_grant", "The code is invalid or was already used.");
   // The password step it proves is spent by the login it completes: a second code (the next TOTP
-  // step, a recovery code) with the same mfa_token starts no second session.
-  if (!(await consumeMfaToken(deps, userId, jti, exp))) {
-    throw oauthError("invalid_grant", "invalid_grant", "The mfa_token was already used; sign in again.");
-  }
-  return startSession(deps, user);
+  // step, a recovery code) with the same mfa_token starts no second session. Spent as the session
+  // starts, in one call to the user's SESSIONS object.
+  return startSession(deps, user, {}, { jti, expiresAt: exp * 1000 });
 }
 
 /** A username from an email's local part, made unique with a random suffix. */

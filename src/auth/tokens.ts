@@ -61,7 +61,7 @@ export interface TokenManager {
   verifyAccessToken(token: string): Promise<VerifiedAccess>;
   /** A short-lived token proving the password step of an MFA login. */
   issueMfaToken(userId: string): Promise<string>;
-  /** `jti` and `exp` (epoch seconds) let the caller accept the token once (see Sessions.consumeOnce). */
+  /** `jti` and `exp` (epoch seconds) let the caller accept the token once (see Sessions.createOnce). */
   verifyMfaToken(token: string): Promise<{ userId: string; jti: string; exp: number }>;
   /** Public keys for `/.well-known/jwks.json`: current and previous. */
   publicJwks(): JSONWebKeySet;

@@ -133,52 +133,30 @@ export class Sessions extends DurableObject<Env> {
     this.sql.exec("create table if not exists consumed (jti text primary key, expires_at integer not null)");
   }
 
-  /**
-   * Accepts a one-time token (an MFA login's `mfa_token`) once: true the first time its `jti` is
-   * presented, false after, until `expiresAt` (epoch ms), when the token is refused by its `exp`
-   * anyway and the record is dropped. One call, no `await` between read and write, so of
-   * concurrent presentations exactly one wins (RFC 7519 §4.1.7: `jti` can prevent replay).
-   */
-  async consumeOnce(jti: string, expiresAt: number, now = Date.now()): Promise<boolean> {
-    this.sql.exec("delete from consumed where expires_at <= ?", now);
-    const inserted = this.sql.exec(
-      "insert into consumed (jti, expires_at) values (?, ?) on conflict do nothing",
-      jti,
-      expiresAt,
-    );
-    return inserted.rowsWritten > 0;
-  }
-
   /** Starts a session; returns it with its first refresh secret. */
   async create(input: CreateSession, now = Date.now()): Promise<{ session: Session; secret: string }> {
-    const secret = newSecret();
-    const hash = await hashSecret(secret);
-    const row: SessionRow = {
-      id: crypto.randomUUID(),
-      created_at: now,
-      last_used_at: now,
-      expires_at: now + input.absoluteTtlMs,
-      idle_timeout_ms: input.idleTimeoutMs,
-      user_agent: input.userAgent ?? null,
-      ip: input.ip ?? null,
-      refresh_hash: hash,
-      previous_hash: null,
-      successor: null,
-      grace_until: null,
-    };
-    this.sql.exec(
-      `insert into sessions (id, created_at, last_used_at, expires_at, idle_timeout_ms, user_agent, ip, refresh_hash)
-       values (?, ?, ?, ?, ?, ?, ?, ?)`,
-      row.id,
-      row.created_at,
-      row.last_used_at,
-      row.expires_at,
-      row.idle_timeout_ms,
-      row.user_agent,
-      row.ip,
-      row.refresh_hash,
-    );
-    this.writePrincipal(input.principal);
+    const { row, secret } = await this.newSession(input, now);
+    this.insertSession(row, input.principal);
+    await this.scheduleCleanup(now);
+    return { session: toSession(row), secret };
+  }
+
+  /**
+   * Starts a session only if the one-time token `once` (an MFA login's `mfa_token`) was not spent
+   * before, and spends it: a session the first time its `jti` is presented, null after, until
+   * `expiresAt` (epoch ms), when the token is refused by its `exp` anyway and the record is
+   * dropped. No `await` between the check and the writes, so of concurrent presentations exactly
+   * one starts a session (RFC 7519 §4.1.7: `jti` can prevent replay).
+   */
+  async createOnce(
+    input: CreateSession,
+    once: { jti: string; expiresAt: number },
+    now = Date.now(),
+  ): Promise<{ session: Session; secret: string } | null> {
+    const { row, secret } = await this.newSession(input, now);
+    // From here on: no await until the state is written.
+    if (!this.spend(once, now)) return null;
+    this.insertSession(row, input.principal);
     await this.scheduleCleanup(now);
     return { session: toSession(row), secret };
   }
@@ -299,6 +277,50 @@ export class Sessions extends DurableObject<Env> {
     this.purgeExpired(now);
     this.rateLog.purge(now);
     await this.scheduleCleanup(now);
+  }
+
+  private spend(once: { jti: string; expiresAt: number }, now: number): boolean {
+    this.sql.exec("delete from consumed where expires_at <= ?", now);
+    const inserted = this.sql.exec(
+      "insert into consumed (jti, expires_at) values (?, ?) on conflict do nothing",
+      once.jti,
+      once.expiresAt,
+    );
+    return inserted.rowsWritten > 0;
+  }
+
+  private async newSession(input: CreateSession, now: number): Promise<{ row: SessionRow; secret: string }> {
+    const secret = newSecret();
+    const row: SessionRow = {
+      id: crypto.randomUUID(),
+      created_at: now,
+      last_used_at: now,
+      expires_at: now + input.absoluteTtlMs,
+      idle_timeout_ms: input.idleTimeoutMs,
+      user_agent: input.userAgent ?? null,
+      ip: input.ip ?? null,
+      refresh_hash: await hashSecret(secret),
+      previous_hash: null,
+      successor: null,
+      grace_until: null,
+    };
+    return { row, secret };
+  }
+
+  private insertSession(row: SessionRow, principal: Principal): void {
+    this.sql.exec(
+      `insert into sessions (id, created_at, last_used_at, expires_at, idle_timeout_ms, user_agent, ip, refresh_hash)
+       values (?, ?, ?, ?, ?, ?, ?, ?)`,
+      row.id,
+      row.created_at,
+      row.last_used_at,
+      row.expires_at,
+      row.idle_timeout_ms,
+      row.user_agent,
+      row.ip,
+      row.refresh_hash,
+    );
+    this.writePrincipal(principal);
   }
 
   private deleteSession(id: string): boolean {

@@ -118,6 +118,16 @@ describe("Sessions", () => {
     expect(await stub.list(1_600)).toEqual([]);
   });
 
+  it("starts one session per one-time token, however many present it at once", async () => {
+    const stub = sessions();
+    const once = { jti: crypto.randomUUID(), expiresAt: Date.now() + 300_000 };
+    const started = await Promise.all(Array.from({ length: 10 }, () => stub.createOnce(lifetimes, once)));
+    expect(started.filter((s) => s !== null)).toHaveLength(1);
+    expect(await stub.list()).toHaveLength(1);
+    // Another token starts its own.
+    expect(await stub.createOnce(lifetimes, { ...once, jti: crypto.randomUUID() })).not.toBeNull();
+  });
+
   it("ends a session left idle too long", async () => {
     const stub = sessions();
     const { session } = await stub.create(lifetimes, 0);
