@@ -88,13 +88,20 @@ const tsquery = (text: string) => sql`websearch_to_tsquery('english', ${text})`;
  */
 const rankingQuery = (text: string) => sql`replace(${tsquery(text)}::text, '&', '|')::tsquery`;
 
-/** The index entries the viewer may read: their own and those shared with them (all for readsAll). */
+/**
+ * The index entries the viewer may read: their own and those shared with them (all for readsAll).
+ * The shared ids are read once into an array, so the planner can OR the owner index with
+ * primary-key lookups of those ids and AND that with the text index: a user's search then visits
+ * only their readable matches. The same rule as a correlated `exists`, which Postgres runs as a
+ * subplan per match: measured at 100,000 documents for a user owning 71, counting a word in 12 %
+ * of the corpus took 14 ms of backend CPU with it and 0.7 ms with this.
+ */
 function readableEntries(viewer: Viewer): SQL | undefined {
   return viewer.readsAll
     ? undefined
     : or(
         eq(documentSearch.ownerId, viewer.userId),
-        sql`exists (select 1 from ${documentShares} sh where sh.document_id = ${documentSearch.documentId} and sh.user_id = ${viewer.userId})`,
+        sql`${documentSearch.documentId} = any(array(select sh.document_id from ${documentShares} sh where sh.user_id = ${viewer.userId}))`,
       );
 }
 
