@@ -1,5 +1,4 @@
 import { parse as parseMediaType } from "content-type";
-import { fileTypeFromBuffer } from "file-type";
 
 export const DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document";
 
@@ -95,6 +94,16 @@ const TEXT_EXTENSIONS: ReadonlyMap<string, AllowedType> = new Map<string, Allowe
   ["csv", "text/csv"],
 ]);
 
+/**
+ * The type file-type reads in the first bytes, or undefined. file-type (with strtok3 and `debug`,
+ * whose Node build reads `process.stderr` when evaluated) is imported on the first upload, not
+ * when the worker starts ("Startup" in the README).
+ */
+async function sniff(head: Uint8Array) {
+  const { fileTypeFromBuffer } = await import("file-type");
+  return fileTypeFromBuffer(head).catch(() => undefined);
+}
+
 /** Clients send this (or nothing) when they do not know a file's type, e.g. curl for `.md`. */
 const UNKNOWN_TYPES = new Set(["", "application/octet-stream"]);
 
@@ -103,7 +112,7 @@ const UNKNOWN_TYPES = new Set(["", "application/octet-stream"]);
  * UTF-8 text, what its name's extension says.
  */
 async function inferType(head: Uint8Array, filename: string | undefined, textByDefault: boolean): Promise<SniffResult> {
-  const detected = await fileTypeFromBuffer(head).catch(() => undefined);
+  const detected = await sniff(head);
   if (detected) {
     const mime = detected.mime as string;
     if (isAllowed(mime) && kindOf(mime) === "binary") return { ok: true, type: mime };
@@ -143,7 +152,7 @@ export async function checkContentType(
     };
   }
   const rule = ruleOf(type);
-  const detected = await fileTypeFromBuffer(head).catch(() => undefined);
+  const detected = await sniff(head);
   if (rule.kind === "text") {
     if (detected || !looksLikeText(head)) {
       return {

@@ -1,7 +1,10 @@
-import { PhotonImage, resize, SamplingFilter } from "@cf-wasm/photon";
-import { decodeHTMLAttribute } from "entities/decode";
-import { imageSize } from "image-size";
-import MarkdownIt from "markdown-it";
+import type { PhotonImage } from "@cf-wasm/photon";
+
+// photon (its WebAssembly is instantiated when its module is evaluated), image-size and the
+// Markdown renderer (markdown-it, entities' decoding tables: ./markdown-page.ts) are imported when a
+// conversion first needs them, not when the worker starts: most requests convert nothing, and a new
+// isolate's startup is paid before its first request ("Startup" in the README). Each call awaits its
+// own `import()`; the module registry evaluates a module once and returns the same namespace after.
 
 /** Images larger than this are not decoded in a Worker (memory): converting them is refused. */
 export const MAX_IMAGE_BYTES = 24 * 1024 * 1024;
@@ -70,7 +73,8 @@ export class ImageDecodeError extends Error {
 }
 
 /** Reads the dimensions from the header (no decoding) and refuses images too large to decode. */
-function decodable(bytes: Uint8Array): PhotonImage {
+async function decodable(bytes: Uint8Array): Promise<PhotonImage> {
+  const [{ imageSize }, { PhotonImage }] = await Promise.all([import("image-size"), import("@cf-wasm/photon")]);
   let size: { width?: number | undefined; height?: number | undefined };
   try {
     size = imageSize(bytes);
@@ -86,9 +90,6 @@ function decodable(bytes: Uint8Array): PhotonImage {
     throw new ImageDecodeError(error);
   }
 }
-
-const escapeHtml = (text: string) =>
-  text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;").replaceAll('"', "&quot;");
 
 /**
  * Changes whenever the same Markdown renders differently (these rules, an upgrade of marked that
@@ -110,84 +111,21 @@ export const MARKDOWN_PAGE_POLICY =
 export const LINK_SCHEMES: ReadonlySet<string> = new Set(["http:", "https:", "mailto:"]);
 /** URL schemes a rendered image may be loaded from. */
 export const IMAGE_SCHEMES: ReadonlySet<string> = new Set(["http:", "https:"]);
-// Relative references are resolved against a page of the platform, which is served over https.
-const PAGE = "https://platform.invalid/documents/page";
 
 /**
- * The URL a Markdown link or image destination becomes in HTML, or null when its scheme is not one
- * of `schemes`. The destination is read as a browser will read the attribute: character references
- * decoded (CommonMark 0.31 §2.5 recognises them in destinations; `&#106;avascript:` and `java&Tab;script:`
- * included), percent-encoded (`encodeURI`, keeping existing escapes), then parsed by the WHATWG URL parser, which like the
- * browser ignores tabs and line breaks anywhere and control characters and spaces at either end and
- * lower-cases the scheme. A reference without a scheme (relative, `//host`, `#fragment`) takes the
- * page's https. Both the decoded destination and the string returned must pass; the string
- * returned is what the browser will read once it is escaped for the attribute.
+ * Markdown to a standalone HTML page (./markdown-page.ts: markdown-it, links and images of safe
+ * schemes only, raw HTML as text), loaded on the first call.
  */
-export function safeUrl(destination: string, schemes: ReadonlySet<string>): string | null {
-  try {
-    const decoded = decodeHTMLAttribute(destination);
-    const url = encodeURI(decoded).replaceAll("%25", "%");
-    // Percent-encoding can turn `java\tscript:` into a harmless relative path; refused all the same.
-    return [decoded, url].every((candidate) => schemes.has(new URL(candidate, PAGE).protocol)) ? url : null;
-  } catch {
-    // encodeURI refuses a lone surrogate; URL refuses what no browser would follow either.
-    return null;
-  }
-}
-
-const titleAttribute = (title: string | null | undefined) =>
-  title ? ` title="${escapeHtml(decodeHTMLAttribute(title))}"` : "";
-
-// Raw HTML inside Markdown is shown as text, never passed through; links and images keep only URLs
-// of safe schemes (a refused link is its text, a refused image its alternative text): the result
-// is safe to render. markdown-it, with GFM's tables, strikethrough and autolinks: its time grows
-// linearly with the source (marked's grew with the square of runs like `a_a_a_…`, seconds for
-// 64 KB, and overflowed the stack on deeply nested quotes: OWASP API4:2023).
-const markdown = new MarkdownIt({ html: false, linkify: true, xhtmlOut: false });
-// Every destination reaches the renderer as written (entities and escapes decoded by the parser),
-// where `safeUrl` alone decides: markdown-it's own filter would leave a refused link's source as text.
-markdown.validateLink = () => true;
-markdown.normalizeLink = (url) => url;
-const rules = markdown.renderer.rules;
-/** Whether each open link was refused, so that its closing tag is dropped with it. */
-const LINK_REFUSED = "refused";
-rules.link_open = (tokens, index) => {
-  const token = tokens[index];
-  const url = token ? safeUrl(token.attrGet("href") ?? "", LINK_SCHEMES) : null;
-  if (!token || url === null) {
-    if (token) token.meta = { ...token.meta, [LINK_REFUSED]: true };
-    return "";
-  }
-  return `<a href="${escapeHtml(url)}"${titleAttribute(token.attrGet("title"))}>`;
-};
-rules.link_close = (tokens, index) => {
-  // The matching opener is the nearest earlier link_open at the same level.
-  const close = tokens[index];
-  for (let at = index - 1; at >= 0; at -= 1) {
-    const open = tokens[at];
-    if (open?.type === "link_open" && open.level === close?.level) return open.meta?.[LINK_REFUSED] ? "" : "</a>";
-  }
-  return "</a>";
-};
-rules.image = (tokens, index, options, env, self) => {
-  const token = tokens[index];
-  if (!token) return "";
-  const alt = escapeHtml(self.renderInlineAsText(token.children ?? [], options, env));
-  const url = safeUrl(token.attrGet("src") ?? "", IMAGE_SCHEMES);
-  return url === null ? alt : `<img src="${escapeHtml(url)}" alt="${alt}"${titleAttribute(token.attrGet("title"))}>`;
-};
-
-/** Markdown to a standalone HTML page. */
 export async function markdownToHtml(source: string, title: string): Promise<string> {
-  const body = markdown.render(source);
-  return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body>\n${body}</body></html>\n`;
+  const { renderMarkdownPage } = await import("./markdown-page.ts");
+  return renderMarkdownPage(source, title);
 }
 
 export type ImageFormat = "webp" | "png";
 
 /** Re-encodes an image (PNG, JPEG, GIF first frame, WebP) as WebP or PNG. */
-export function convertImage(bytes: Uint8Array, format: ImageFormat): Uint8Array<ArrayBuffer> {
-  const image = decodable(bytes);
+export async function convertImage(bytes: Uint8Array, format: ImageFormat): Promise<Uint8Array<ArrayBuffer>> {
+  const image = await decodable(bytes);
   try {
     // wasm-bindgen copies results out of wasm memory into a fresh ArrayBuffer.
     return (format === "webp" ? image.get_bytes_webp() : image.get_bytes()) as Uint8Array<ArrayBuffer>;
@@ -197,11 +135,12 @@ export function convertImage(bytes: Uint8Array, format: ImageFormat): Uint8Array
 }
 
 /** A WebP thumbnail that fits in `max`×`max`, keeping the aspect ratio (never enlarged). */
-export function thumbnail(
+export async function thumbnail(
   bytes: Uint8Array,
   max = 256,
-): { bytes: Uint8Array<ArrayBuffer>; width: number; height: number } {
-  const image = decodable(bytes);
+): Promise<{ bytes: Uint8Array<ArrayBuffer>; width: number; height: number }> {
+  const { resize, SamplingFilter } = await import("@cf-wasm/photon");
+  const image = await decodable(bytes);
   try {
     const width = image.get_width();
     const height = image.get_height();

@@ -1,9 +1,13 @@
-import { Unzip, UnzipInflate, Unzlib } from "fflate";
-import MarkdownIt from "markdown-it";
-import { SaxesParser } from "saxes";
-import { getDocumentProxy } from "unpdf";
+import type { Unzlib } from "fflate";
+import type MarkdownIt from "markdown-it";
+import type { getDocumentProxy } from "unpdf";
 import type { FailureReason } from "../db/schema/documents.ts";
 import { DOCX } from "./content-types.ts";
+
+// The parsers (pdf.js through unpdf, saxes, fflate's inflater, markdown-it) are imported when a
+// file of their format is first read, not when the worker starts: pdf.js alone is most of the
+// processor's bundle, and a new isolate's startup is paid before its first message ("Startup" in
+// the README). The module registry evaluates each once; later `import()`s return it at once.
 
 /**
  * Text for the search index, from every type we accept that has text. Sizes are bounded so an
@@ -202,15 +206,17 @@ export async function htmlToText(html: string): Promise<string> {
   return decodeEntities(parts.join(""));
 }
 
-// No raw HTML (it stays text) and no link detection: only the text is wanted.
-const markdownParser = new MarkdownIt({ html: false, linkify: false });
+let markdownParser: MarkdownIt | undefined;
 
 /**
  * The text of Markdown, from markdown-it's tokens: inline text and code, code blocks, image
  * descriptions, a line break after each block. Linear in the source (marked, the renderer's
  * library, takes time quadratic in runs like `a*a*a*…` and overflows the stack on nested quotes).
  */
-export function markdownToText(source: string): string {
+export async function markdownToText(source: string): Promise<string> {
+  const { default: MarkdownIt } = await import("markdown-it");
+  // No raw HTML (it stays text) and no link detection: only the text is wanted.
+  markdownParser ??= new MarkdownIt({ html: false, linkify: false });
   const out: string[] = [];
   for (const token of markdownParser.parse(source, {})) {
     if (token.type === "inline") {
@@ -256,6 +262,7 @@ export async function docxToText(
   bytes: Uint8Array,
   bounds: ExtractionBounds = DEFAULT_EXTRACTION_BOUNDS,
 ): Promise<ExtractedText> {
+  const [{ SaxesParser }, { Unzip, UnzipInflate }] = await Promise.all([import("saxes"), import("fflate")]);
   const deadline = new Deadline(bounds.maxMilliseconds);
   const out: string[] = [];
   let chars = 0;
@@ -400,6 +407,7 @@ const isFlateError = (error: unknown): error is Error & { code: number } =>
  * Inflated a slice at a time and never kept.
  */
 function inflatedSize(
+  Inflater: typeof Unzlib,
   bytes: Uint8Array,
   start: number,
   end: number,
@@ -413,7 +421,7 @@ function inflatedSize(
   }
   let size = 0;
   let fed = 0;
-  const inflater = new Unzlib((chunk) => {
+  const inflater = new Inflater((chunk) => {
     size += chunk.length;
   });
   try {
@@ -481,6 +489,7 @@ export async function checkPdfStreams(
   bounds: ExtractionBounds,
   deadline = new Deadline(bounds.maxMilliseconds),
 ): Promise<void> {
+  const { Unzlib } = await import("fflate");
   const latin1 = new TextDecoder("latin1");
   const nextEndstream = endstreamFinder(bytes);
   let total = 0;
@@ -506,12 +515,12 @@ export async function checkPdfStreams(
     // An `endstream` inside the data (an indirect `/Length` lets pdf.js read past it) cuts the
     // deflate stream short: it is inflated again up to the next one, within the `fed` bound.
     let end = streamEnd(bytes, data, dictionary, nextEndstream);
-    let stream = inflatedSize(bytes, data, end, bounds.maxInflatedBytes);
+    let stream = inflatedSize(Unzlib, bytes, data, end, bounds.maxInflatedBytes);
     fed += stream.fed;
     while (stream.cut && end < bytes.length && fed <= 4 * bytes.length) {
       const next = indexOfBytes(bytes, ENDSTREAM_KEYWORD, end + 1);
       end = next === -1 ? bytes.length : next;
-      stream = inflatedSize(bytes, data, end, bounds.maxInflatedBytes);
+      stream = inflatedSize(Unzlib, bytes, data, end, bounds.maxInflatedBytes);
       fed += stream.fed;
     }
     if (stream.size > bounds.maxInflatedBytes)
@@ -539,7 +548,8 @@ export async function pdfToText(
   await checkPdfStreams(bytes, bounds, deadline);
   let pdf: Awaited<ReturnType<typeof getDocumentProxy>> | undefined;
   try {
-    pdf = await getDocumentProxy(bytes);
+    const unpdf = await import("unpdf");
+    pdf = await unpdf.getDocumentProxy(bytes);
     if (pdf.numPages > bounds.maxPages)
       throw tooComplex(`the PDF has ${pdf.numPages} pages, more than ${bounds.maxPages}`);
     const pages: string[] = [];
@@ -584,7 +594,7 @@ export async function extractText(
     const source = new TextDecoder("utf-8", { fatal: false, ignoreBOM: false }).decode(bytes, { stream: more });
     if (contentType === "text/html") return normalise(await htmlToText(source), more);
     if (contentType === "text/markdown")
-      return normalise(source.length <= MAX_MARKDOWN_PARSE_CHARS ? markdownToText(source) : source, more);
+      return normalise(source.length <= MAX_MARKDOWN_PARSE_CHARS ? await markdownToText(source) : source, more);
     return normalise(source, more);
   }
 

@@ -170,9 +170,9 @@ async function makeThumbnail(services: ProcessorServices, target: Target): Promi
   const object = await services.storage.get(version.storageKey);
   if (!object) throw new ImageDecodeError(new Error("the stored object is missing"));
   const { bytes } = await readAtMost(object.body, MAX_IMAGE_BYTES);
-  let small: ReturnType<typeof thumbnail>;
+  let small: Awaited<ReturnType<typeof thumbnail>>;
   try {
-    small = thumbnail(bytes);
+    small = await thumbnail(bytes);
   } catch (error) {
     if (error instanceof ImageTooLargeError) {
       services.logger.info("no thumbnail", { reason: error.message });
