@@ -1,5 +1,7 @@
 import type http from "node:http";
+import net from "node:net";
 import pg, { type CustomTypesConfig, type DatabaseError, type FieldDef, type PoolClient, type QueryConfig } from "pg";
+import { serialize } from "pg-protocol";
 import type { RoundTripMeter } from "./distance.ts";
 
 /** Neon's proxy defaults (`sql_over_http_max_request_size_bytes`, `…_max_response_size_bytes`): 10 MiB. */
@@ -200,8 +202,10 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
         max: poolSize,
         idleTimeoutMillis: IDLE_TIMEOUT_MS,
       });
-      // An idle backend that dies (Postgres restarted) is dropped by the pool; nothing to do.
+      // An idle backend that dies (Postgres restarted) is dropped by the pool; one that dies in use
+      // fails its statement, and is then discarded. Unheard, either error would end the process.
       pool.on("error", () => {});
+      pool.on("connect", (client) => client.on("error", () => {}));
       pools.set(key, pool);
       if (pools.size > MAX_POOLS) {
         const oldest = pools.keys().next();
@@ -267,6 +271,10 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
     active += 1;
     const budget = { left: maxResponseBytes, max: maxResponseBytes };
     let reusable = true;
+    // A client that goes away (an aborted fetch) has its statement cancelled, as on Neon; the
+    // batch then rolls back.
+    const cancel = () => cancelBackend(target.port, conn);
+    res.once("close", cancel);
     try {
       if (!Array.isArray(payload.value)) {
         const statement = payload.value;
@@ -286,6 +294,7 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
       const results: unknown[] = [];
       try {
         for (const statement of statements) {
+          if (res.destroyed) throw failure(400, "Query cancelled, connection was terminated");
           results.push(await run(conn, statement, statement.arrayMode ?? arrayModeDefault, budget));
         }
         await simple(conn, "COMMIT");
@@ -303,6 +312,7 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
       if (!isDatabaseError(error) && !(error instanceof HttpFailure)) reusable = false;
       throw error;
     } finally {
+      res.off("close", cancel);
       active -= 1;
       conn.release(!reusable);
     }
@@ -329,7 +339,7 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
         })
         .then(async (answer) => {
           await halfTrip();
-          send(res, answer.status, answer.body);
+          if (!res.destroyed) send(res, answer.status, answer.body);
         })
         .catch(() => res.destroy());
     },
@@ -449,6 +459,27 @@ function arrayLiteral(values: unknown[]): string {
   return `{${items.join(",")}}`;
 }
 
+/**
+ * Asks Postgres to cancel what `client` is running: a CancelRequest with the backend's key, on a
+ * connection of its own (PostgreSQL docs, "Canceling Requests in Progress"). Nothing happens when
+ * the backend is idle; failures are ignored, as a cancel is only a request.
+ */
+function cancelBackend(port: number, client: PoolClient): void {
+  // pg keeps the BackendKeyData it received on the client; its types do not declare it.
+  const { processID, secretKey } = client as unknown as { processID: unknown; secretKey: unknown };
+  if (typeof processID !== "number" || typeof secretKey !== "number") return;
+  if (transactionStatus(client) === "I" && !busy.has(client)) return;
+  // The server closes the connection once it has passed the cancel on. Closing it first makes
+  // PgBouncer 1.18 (Debian's, the stack's pooler) exit: "disconnect_client(): bad client state: 0"
+  // (pgbouncer/pgbouncer#801, fixed by #846 in 1.20).
+  const socket = net.connect(port, "127.0.0.1", () => socket.write(serialize.cancel(processID, secretKey)));
+  socket.setTimeout(10_000, () => socket.destroy());
+  socket.on("error", () => {});
+}
+
+/** Clients with a statement in flight. */
+const busy = new WeakSet<PoolClient>();
+
 /** `ReadyForQuery`'s transaction status after the last exchange: I idle, T in a transaction, E failed. */
 const statuses = new WeakMap<PoolClient, string>();
 
@@ -538,6 +569,10 @@ function run(
         rows,
       });
     });
+    busy.add(client);
+    const idle = () => busy.delete(client);
+    query.once("end", idle);
+    query.once("error", idle);
     client.query(query);
   });
 }

@@ -2,7 +2,7 @@ import { type FullQueryResults, NeonDbError, neon, neonConfig } from "@neondatab
 import { sql as drizzleSql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/neon-http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testEnv } from "../helpers.ts";
+import { eventually, testEnv } from "../helpers.ts";
 
 // The unmodified HTTP driver (`neon()`, `transaction()`) against the stack's stand-in for Neon's
 // SQL-over-HTTP endpoint (stack/neon-http.ts), inside workerd as in production.
@@ -205,6 +205,31 @@ describe("Neon's HTTP endpoint, locally: transactions", () => {
     expect(inserted.rows).toEqual([{ name: "seven" }]);
     expect(counted.rows).toEqual([{ n: 1 }]);
     await sql.query(`delete from ${table}`);
+  });
+});
+
+describe("Neon's HTTP endpoint, locally: connections", () => {
+  it("cancels the statement of a client that went away", async () => {
+    const marker = `neon_http_cancel_${crypto.randomUUID().replaceAll("-", "")}`;
+    const running = async () =>
+      (
+        await sql`select count(*)::int as n from pg_stat_activity where state = 'active' and query like ${`%${marker}%`} and query not like '%pg_stat_activity%'`
+      )[0]?.n as number;
+    const controller = new AbortController();
+    const slow = sql.query(`select pg_sleep(60) as ${marker}`, [], { fetchOptions: { signal: controller.signal } });
+    const outcome = slow.then(
+      () => "answered",
+      () => "aborted",
+    );
+    await eventually(async () => ((await running()) === 1 ? true : undefined));
+    controller.abort();
+    expect(await outcome).toBe("aborted");
+    await eventually(async () => ((await running()) === 0 ? true : undefined), 10_000);
+  });
+
+  it("refuses several statements in one query, as the extended protocol does", async () => {
+    const error = await neonError(sql.query("select 1; select 2"));
+    expect(error.code).toBe("42601");
   });
 });
 

@@ -126,6 +126,19 @@ describe("round trips through the Neon proxy", () => {
     meter.rttMs = 0;
   });
 
+  // Here rather than in workerd, which opens at most 6 connections at once per request.
+  it("runs a burst of /sql requests on at most 20 pooled backends, every request answered", async () => {
+    const sql = neon(url);
+    const pids = await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const [row] = await sql`select pg_backend_pid() as pid, pg_sleep(0.5)`;
+        return row?.pid as number;
+      }),
+    );
+    expect(pids.every((pid) => typeof pid === "number")).toBe(true);
+    expect(new Set(pids).size).toBeLessThanOrEqual(20);
+  });
+
   it("stops delaying and counting when the meter is taken away", async () => {
     meter.reset();
     proxy.setMeter(undefined);
