@@ -1,20 +1,28 @@
-// `npm run build`: `wrangler deploy --dry-run` for both workers, then their bundle sizes.
+// `npm run build`: `wrangler deploy --dry-run` for both workers, then their bundle sizes and their
+// startup CPU (`wrangler check startup` on the same bundle, the median of STARTUP_RUNS runs, each a
+// new isolate). `npm run build -- --no-startup` skips the startup runs (about 3 s each).
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { ROOT } from "../stack/wrangler.ts";
+import { profileStartup, summarise } from "./startup-profile.ts";
 
 const workers = [
   { name: "api", config: "wrangler.toml" },
   { name: "processor", config: "workers/processor/wrangler.toml" },
 ];
+/** Cold isolates profiled per worker; the median is printed (one run is noisy on a busy machine). */
+const STARTUP_RUNS = 3;
+const measureStartup = !process.argv.includes("--no-startup");
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 const rows: string[][] = [];
 
 for (const worker of workers) {
   const outdir = path.join(ROOT, "dist", worker.name);
+  const bundle = path.join(ROOT, "dist", `${worker.name}.bundle`);
   rmSync(outdir, { recursive: true, force: true });
   execFileSync(
     process.execPath,
@@ -26,6 +34,9 @@ for (const worker of workers) {
       worker.config,
       "--outdir",
       outdir,
+      // The upload as wrangler would send it (multipart), which `wrangler check startup` reads.
+      "--outfile",
+      bundle,
     ],
     { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] },
   );
@@ -35,12 +46,27 @@ for (const worker of workers) {
   const raw = bytes.reduce((sum, b) => sum + b.byteLength, 0);
   const gzip = bytes.reduce((sum, b) => sum + gzipSync(b, { level: 9 }).byteLength, 0);
   const kinds = [...new Set(modules.map((file) => path.extname(file).slice(1)))].join(", ");
-  rows.push([worker.name, worker.config, `${modules.length} (${kinds})`, kib(raw), kib(gzip)]);
+  const row = [worker.name, worker.config, `${modules.length} (${kinds})`, kib(raw), kib(gzip)];
+  if (measureStartup) {
+    const runs = Array.from({ length: STARTUP_RUNS }, (_, run) =>
+      summarise(profileStartup(bundle, path.join(outdir, `startup-${run + 1}.cpuprofile`))),
+    );
+    const active = runs.map((figure) => figure.activeMs);
+    row.push(`${median(active).toFixed(0)} ms (${active.map((ms) => ms.toFixed(0)).join(", ")})`);
+  }
+  rows.push(row);
 }
 
-const header = ["worker", "config", "modules", "raw", "gzip"];
+const header = ["worker", "config", "modules", "raw", "gzip", ...(measureStartup ? ["startup CPU"] : [])];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]?.length ?? 0)));
 const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join("  ");
 console.log(line(header));
 for (const row of rows) console.log(line(row));
 console.log("(Workers limits: 3 MiB gzip on the Free plan, 10 MiB on Paid.)");
+if (measureStartup) {
+  console.log(
+    `(Startup CPU: median of ${STARTUP_RUNS} \`wrangler check startup\` runs, this machine's CPU, ` +
+      "the runs in brackets; the profiles are in dist/<worker>/startup-*.cpuprofile, read them with " +
+      "`node scripts/startup-profile.ts dist/<worker>.bundle dist/<worker>`.)",
+  );
+}
