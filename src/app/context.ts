@@ -3,6 +3,7 @@ import type { InvalidTokenError } from "../auth/tokens.ts";
 import type { Actor } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import type { UserRole } from "../db/schema/users.ts";
+import type { Session } from "../durable-objects/sessions.ts";
 import type { DurableObjectCallCount } from "../gateway/durable-object-calls.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
@@ -47,6 +48,8 @@ declare module "hono" {
     auth: AuthContext;
     /** Why a presented token was refused, for the WWW-Authenticate of a protected route. */
     authError: InvalidTokenError;
+    /** The caller's live sessions, when the gateway read them with the session check (GET /auth/sessions). */
+    liveSessions: Session[];
     /** The Durable Object calls this request has made (src/gateway/durable-object-calls.ts); logged. */
     durableObjectCalls: DurableObjectCallCount;
   }

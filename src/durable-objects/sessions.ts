@@ -53,6 +53,8 @@ export interface Authorization {
   principal: Principal;
   /** Null when no count was asked for. */
   decision: RateDecision | null;
+  /** The user's live sessions, most recently used first (this one marked used), when asked for. */
+  sessions?: Session[];
 }
 
 export type Rotation =
@@ -221,7 +223,7 @@ export class Sessions extends DurableObject<Env> {
 
   /** The live session, marked as used now, with the user's principal; null when gone. */
   async touch(sessionId: string, now = Date.now()): Promise<{ session: Session; principal: Principal } | null> {
-    const authorization = await this.authorize(sessionId, null, now);
+    const authorization = await this.authorize(sessionId, null, {}, now);
     return authorization && { session: authorization.session, principal: authorization.principal };
   }
 
@@ -230,15 +232,23 @@ export class Sessions extends DurableObject<Env> {
    * the user's principal, and the request counted against `count`'s windows (exactly as the
    * RateLimiter counts: `SlidingWindowLog`). Null when the session is gone, and then nothing is
    * counted here (the request is not this user's: the gateway counts it by client address).
+   * With `list`, the answer carries the user's live sessions too (a route that shows them needs
+   * no second call).
    */
-  async authorize(sessionId: string, count: RateCount | null, now = Date.now()): Promise<Authorization | null> {
+  async authorize(
+    sessionId: string,
+    count: RateCount | null,
+    options: { list?: boolean } = {},
+    now = Date.now(),
+  ): Promise<Authorization | null> {
     const row = this.live(now).find((r) => r.id === sessionId);
     const principal = this.readPrincipal();
     if (!row || !principal || principal.status !== "active") return null;
     this.sql.exec("update sessions set last_used_at = ? where id = ?", now, sessionId);
     const decision = count ? this.rateLog.hit(count.key, count.policy, now) : null;
+    const sessions = options.list ? this.sortedSessions(now) : undefined;
     await this.scheduleCleanup(now);
-    return { session: toSession({ ...row, last_used_at: now }), principal, decision };
+    return { session: toSession({ ...row, last_used_at: now }), principal, decision, ...(sessions && { sessions }) };
   }
 
   /** How many of the user's requests `count`'s windows hold now, without counting one. */
@@ -248,9 +258,7 @@ export class Sessions extends DurableObject<Env> {
 
   /** Live sessions, most recently used first. */
   async list(now = Date.now()): Promise<Session[]> {
-    return this.live(now)
-      .sort((a, b) => b.last_used_at - a.last_used_at)
-      .map(toSession);
+    return this.sortedSessions(now);
   }
 
   async revoke(id: string): Promise<boolean> {
@@ -321,6 +329,12 @@ export class Sessions extends DurableObject<Env> {
       row.refresh_hash,
     );
     this.writePrincipal(principal);
+  }
+
+  private sortedSessions(now: number): Session[] {
+    return this.live(now)
+      .sort((a, b) => b.last_used_at - a.last_used_at)
+      .map(toSession);
   }
 
   private deleteSession(id: string): boolean {

@@ -5,7 +5,7 @@ import type { Authorization, RateCount } from "../durable-objects/sessions.ts";
 import type { RateDecision } from "../durable-objects/sliding-window.ts";
 import { DependencyError } from "../pkg/errors/api-error.ts";
 import { authenticate, routeAuthenticates, verifyBearer } from "./authentication.ts";
-import { countByAddress, enforce, requestLimit } from "./rate-limit.ts";
+import { countByAddress, enforce, requestLimit, routeKey } from "./rate-limit.ts";
 
 /**
  * The gateway: who is calling, and may they, in at most one Durable Object call before the
@@ -22,23 +22,29 @@ import { countByAddress, enforce, requestLimit } from "./rate-limit.ts";
  * - A refused token is remembered for `requireAuth` (the route decides); a refused count is a 429
  *   (`enforce`); an unreachable SESSIONS object is a 503 naming `sessions`, whatever the route.
  */
+/**
+ * Routes that show the caller's sessions: the gateway's call reads them with the session check,
+ * so the handler makes no second call to the same object (`c.get("liveSessions")`).
+ */
+const SHOWS_SESSIONS: ReadonlySet<string> = new Set(["GET /auth/sessions"]);
+
 export function gateway(): MiddlewareHandler<AppEnv> {
   return async function gateway(c, next) {
     const bearer = await verifyBearer(c);
     if (bearer && "error" in bearer) c.set("authError", bearer.error);
     const claims = bearer && "claims" in bearer ? bearer.claims : undefined;
     const limit = requestLimit(c);
-    const authorize = (token: VerifiedAccess, count: RateCount | null) =>
-      c.env.SESSIONS.get(c.env.SESSIONS.idFromName(token.sub)).authorize(token.sid, count);
+    const authorize = (token: VerifiedAccess, count: RateCount | null, list = false) =>
+      c.env.SESSIONS.get(c.env.SESSIONS.idFromName(token.sub)).authorize(token.sid, count, { list });
 
     let decision: RateDecision | undefined;
     if (claims && routeAuthenticates(c)) {
-      const authorization = await authorize(claims, limit ? { key: limit.name, policy: limit.policy } : null).catch(
-        (error: unknown) => {
-          throw new DependencyError("sessions", error);
-        },
-      );
+      const count = limit ? { key: limit.name, policy: limit.policy } : null;
+      const authorization = await authorize(claims, count, SHOWS_SESSIONS.has(routeKey(c))).catch((error: unknown) => {
+        throw new DependencyError("sessions", error);
+      });
       identify(c, claims, authorization);
+      if (authorization?.sessions) c.set("liveSessions", authorization.sessions);
       // A session that has ended makes this no user's request: its address's, on the way to a 401.
       if (authorization) decision = authorization.decision ?? undefined;
       else if (limit) decision = await countByAddress(c, limit);

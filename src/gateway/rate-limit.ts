@@ -36,6 +36,15 @@ export function rateLimitHeaders(
   };
 }
 
+/**
+ * The route a request matched as "METHOD /path", the path as declared (`/documents/:id`). A HEAD
+ * is answered by the GET route (RFC 9110 §9.3.2), so it is the GET's.
+ */
+export function routeKey(c: Context<AppEnv>): string {
+  const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+  return `${method} ${routePath(c, -1)}`;
+}
+
 /** The policy a request is counted under: its name, its windows as configured, and as the objects take them. */
 export interface RequestLimit {
   name: string;
@@ -51,9 +60,7 @@ export interface RequestLimit {
 export function requestLimit(c: Context<AppEnv>): RequestLimit | undefined {
   if (EXEMPT_PATHS.has(c.req.path) || c.req.method === "OPTIONS") return undefined;
   const { gateway } = c.get("services").config;
-  // A HEAD is answered by the GET route (RFC 9110 §9.3.2), so it is counted under the GET's policy.
-  const method = c.req.method === "HEAD" ? "GET" : c.req.method;
-  const name = ROUTE_POLICIES[`${method} ${routePath(c, -1)}`] ?? "api";
+  const name = ROUTE_POLICIES[routeKey(c)] ?? "api";
   const windows = gateway.rateLimitPolicies[name] ?? DEFAULT_POLICIES[name] ?? [];
   const [first, ...rest] = windows.map((w) => ({ limit: w.limit, windowMs: w.windowSeconds * 1000 }));
   return first ? { name, windows, policy: [first, ...rest] } : undefined;

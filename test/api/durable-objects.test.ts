@@ -226,8 +226,8 @@ describe("Sessions", () => {
     const stub = sessions();
     const { session } = await stub.create(lifetimes, 0);
     const count = { key: "api", policy: [{ limit: 5, windowMs: 60_000 }] as const };
-    expect((await stub.authorize(session.id, count, 500))?.decision?.windows[0]?.remaining).toBe(4);
-    expect(await stub.authorize(session.id, count, 5_000)).toBeNull();
+    expect((await stub.authorize(session.id, count, {}, 500))?.decision?.windows[0]?.remaining).toBe(4);
+    expect(await stub.authorize(session.id, count, {}, 5_000)).toBeNull();
     expect((await stub.peekRate(count, 5_000))[0]?.remaining).toBe(4);
   });
 
@@ -235,13 +235,13 @@ describe("Sessions", () => {
     const stub = sessions();
     const { session } = await stub.create({ ...lifetimes, idleTimeoutMs: 3_600_000 }, 0);
     const count = { key: "api", policy: [{ limit: 2, windowMs: 1_000 }] as const };
-    expect((await stub.authorize(session.id, count, 1_000))?.decision?.allowed).toBe(true);
-    expect((await stub.authorize(session.id, count, 1_500))?.decision?.allowed).toBe(true);
-    expect((await stub.authorize(session.id, count, 1_600))?.decision).toMatchObject({
+    expect((await stub.authorize(session.id, count, {}, 1_000))?.decision?.allowed).toBe(true);
+    expect((await stub.authorize(session.id, count, {}, 1_500))?.decision?.allowed).toBe(true);
+    expect((await stub.authorize(session.id, count, {}, 1_600))?.decision).toMatchObject({
       allowed: false,
       retryAfterMs: 400,
     });
-    expect((await stub.authorize(session.id, count, 2_000))?.decision?.allowed).toBe(true);
+    expect((await stub.authorize(session.id, count, {}, 2_000))?.decision?.allowed).toBe(true);
   });
 
   it("with no session left, its alarm clears the counted requests once no window holds them", async () => {
@@ -250,7 +250,7 @@ describe("Sessions", () => {
     const count = { key: "api", policy: [{ limit: 5, windowMs: 60_000 }] as const };
     // A session idle since 2 s ago, whose last request still counts for the next 58 s.
     const { session } = await stub.create(lifetimes, now - 2_500);
-    await stub.authorize(session.id, count, now - 2_000);
+    await stub.authorize(session.id, count, {}, now - 2_000);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     await runInDurableObject(stub, async (_instance: Sessions, state) => {
       expect(state.storage.sql.exec("select count(*) as n from sessions").one()).toEqual({ n: 0 });

@@ -346,7 +346,8 @@ export const authRouter = createRouter()
     return c.body(null, 204);
   })
   .openapi(listSessionsRoute, async (c) => {
-    const sessions = await reach(async () => sessionsStub(c).list());
+    // Read by the gateway with the session check; asked again only if it did not.
+    const sessions = c.get("liveSessions") ?? (await reach(async () => sessionsStub(c).list()));
     return c.json({ data: sessions.map((s) => sessionJson(s, c.get("auth").sessionId)) }, 200);
   })
   .openapi(revokeSessionRoute, async (c) => {
