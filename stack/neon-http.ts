@@ -1,6 +1,6 @@
 import type http from "node:http";
 import net from "node:net";
-import pg, { type CustomTypesConfig, type DatabaseError, type FieldDef, type PoolClient, type QueryConfig } from "pg";
+import pg, { type CustomTypesConfig, type DatabaseError, type PoolClient, type QueryConfig } from "pg";
 import { serialize } from "pg-protocol";
 import type { RoundTripMeter } from "./distance.ts";
 
@@ -55,7 +55,8 @@ const ISOLATION_SQL: Record<IsolationLevel, string> = {
 
 interface Answer {
   status: number;
-  body: unknown;
+  /** The JSON text of the body. */
+  json: string;
 }
 
 interface Statement {
@@ -282,7 +283,7 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
         // A statement that left a transaction open (BEGIN) must not hand it to the next request:
         // Neon discards such a connection too.
         if (transactionStatus(conn) !== "I") reusable = false;
-        return { status: 200, body: result };
+        return { status: 200, json: result };
       }
       const statements = payload.value;
       const modes = [
@@ -291,7 +292,7 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
         deferrable ? "DEFERRABLE" : "",
       ].filter(Boolean);
       await simple(conn, `START TRANSACTION${modes.length ? ` ${modes.join(", ")}` : ""}`);
-      const results: unknown[] = [];
+      const results: string[] = [];
       try {
         for (const statement of statements) {
           if (res.destroyed) throw failure(400, "Query cancelled, connection was terminated");
@@ -307,7 +308,7 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
       if (isolation) res.setHeader("neon-batch-isolation-level", isolation);
       if (readOnly) res.setHeader("neon-batch-read-only", "true");
       if (deferrable) res.setHeader("neon-batch-deferrable", "true");
-      return { status: 200, body: { results } };
+      return { status: 200, json: `{"results":[${results.join(",")}]}` };
     } catch (error) {
       if (!isDatabaseError(error) && !(error instanceof HttpFailure)) reusable = false;
       throw error;
@@ -335,11 +336,11 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
                 : failure(500, `local Neon endpoint: ${(error as Error).message}`);
           // An unread body (too large) is not drained: the connection closes after the answer.
           if (!req.complete) res.setHeader("connection", "close");
-          return { status: answer.status, body: answer.body };
+          return { status: answer.status, json: JSON.stringify(answer.body) };
         })
         .then(async (answer) => {
           await halfTrip();
-          if (!res.destroyed) send(res, answer.status, answer.body);
+          if (!res.destroyed) send(res, answer.status, answer.json);
         })
         .catch(() => res.destroy());
     },
@@ -352,8 +353,7 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
   };
 }
 
-function send(res: http.ServerResponse, status: number, body: unknown): void {
-  const json = JSON.stringify(body);
+function send(res: http.ServerResponse, status: number, json: string): void {
   res.writeHead(status, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(json),
@@ -500,16 +500,9 @@ async function simple(client: PoolClient, text: string): Promise<void> {
   await client.query(text);
 }
 
-interface QueryJson {
-  command: string;
-  rowCount: number | null;
-  rowAsArray: boolean;
-  fields: FieldDef[];
-  rows: unknown[];
-}
-
 /**
- * Runs one statement with the extended protocol and text results, keeping each row as it arrives
+ * Runs one statement with the extended protocol and text results, and resolves to the JSON of its
+ * result: `{command, rowCount, rowAsArray, fields, rows}`. Each row is serialised as it arrives
  * (pg accumulates nothing when a row listener is attached). `budget.left` is the response's
  * remaining bytes: past it the rows are dropped and the answer is 507, as Neon's
  * "response is too large".
@@ -519,7 +512,7 @@ function run(
   statement: Statement,
   arrayMode: boolean,
   budget: { left: number; readonly max: number },
-): Promise<QueryJson> {
+): Promise<string> {
   watchStatus(client);
   const config: QueryConfig & { rowMode: "array"; queryMode: "extended" } = {
     text: statement.query,
@@ -529,7 +522,7 @@ function run(
     queryMode: "extended",
   };
   return new Promise((resolve, reject) => {
-    const rows: unknown[] = [];
+    const rows: string[] = [];
     let names: string[] | undefined;
     let tooLarge = false;
     const query = new pg.Query(config);
@@ -538,14 +531,15 @@ function run(
       names ??= (result?.fields ?? []).map((field) => field.name);
       const fieldNames = names;
       const value = arrayMode ? row : Object.fromEntries(row.map((cell, i) => [fieldNames[i] ?? "?column?", cell]));
-      // The JSON of the row plus its separator.
-      budget.left -= Buffer.byteLength(JSON.stringify(value)) + 1;
+      const json = JSON.stringify(value);
+      // The row plus its separator.
+      budget.left -= Buffer.byteLength(json) + 1;
       if (budget.left < 0) {
         tooLarge = true;
         rows.length = 0;
         return;
       }
-      rows.push(value);
+      rows.push(json);
     });
     query.on("error", reject);
     query.on("end", (result) => {
@@ -553,7 +547,7 @@ function run(
         reject(failure(507, `response is too large (max is ${budget.max} bytes)`));
         return;
       }
-      resolve({
+      const head = JSON.stringify({
         command: result.command,
         rowCount: result.rowCount,
         rowAsArray: arrayMode,
@@ -566,8 +560,8 @@ function run(
           dataTypeModifier: field.dataTypeModifier,
           format: "text",
         })),
-        rows,
       });
+      resolve(`${head.slice(0, -1)},"rows":[${rows.join(",")}]}`);
     });
     busy.add(client);
     const idle = () => busy.delete(client);
