@@ -115,7 +115,7 @@ describe("Neon's HTTP endpoint, locally: queries", () => {
         raw: expect.anything(),
       });
       expect(Array.from((full?.raw ?? []) as Uint8Array)).toEqual([0x00, 0xff, 0x10]);
-      expect(Object.values(empty ?? { x: 1 }).every((value) => value === null)).toBe(true);
+      expect(empty).toEqual(Object.fromEntries(Object.keys(full ?? {}).map((column) => [column, null])));
     } finally {
       await sql.query(`drop table if exists ${types}`);
     }
@@ -276,6 +276,21 @@ describe("Neon's HTTP endpoint, locally: errors", () => {
     });
     expect(res.status).toBe(413);
     expect(((await res.json()) as { message: string }).message).toMatch(/request is too large/);
+  });
+
+  it("takes JSON numbers, booleans, arrays and objects as parameters, as Neon converts them", async () => {
+    const res = await fetch(endpoint, {
+      method: "POST",
+      headers: { "neon-connection-string": url, "neon-raw-text-output": "true", "neon-array-mode": "true" },
+      body: JSON.stringify({
+        query: "select $1::int, $2::bool, $3::text[], $4::jsonb, $5::text",
+        params: [7, true, ["a", 'b"c', null, "NULL"], { k: [1] }, null],
+      }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { rows: unknown[][]; rowAsArray: boolean };
+    expect(body.rowAsArray).toBe(true);
+    expect(body.rows).toEqual([["7", "t", '{a,"b\\"c",NULL,"NULL"}', '{"k": [1]}', null]]);
   });
 
   it("answers a malformed request with 400 and Neon's error body", async () => {
