@@ -334,7 +334,8 @@ export function createNeonHttpEndpoint(options: NeonHttpOptions): NeonHttpEndpoi
               : isDatabaseError(error)
                 ? postgresFailure(error)
                 : failure(500, `local Neon endpoint: ${(error as Error).message}`);
-          // An unread body (too large) is not drained: the connection closes after the answer.
+          // A body read only in part (over the limit by more than DRAIN_BYTES): the connection
+          // closes after the answer.
           if (!req.complete) res.setHeader("connection", "close");
           return { status: answer.status, json: JSON.stringify(answer.body) };
         })
@@ -376,6 +377,8 @@ function parseConnectionString(header: string | string[] | undefined, isAllowed:
   const user = decodeURIComponent(url.username);
   const database = decodeURIComponent(url.pathname.slice(1));
   if (!user || !database) throw failure(400, "invalid connection string: missing user or database");
+  // Neon authenticates HTTP requests by the password; there is no trust or peer login.
+  if (!url.password) throw failure(400, "missing authentication credentials: password");
   const port = Number(url.port || 5432);
   // Only the stack's own Postgres servers, on loopback: the endpoint is no open relay.
   if (!["127.0.0.1", "localhost"].includes(url.hostname) || !isAllowed(port)) {

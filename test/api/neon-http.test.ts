@@ -248,6 +248,9 @@ describe("Neon's HTTP endpoint, locally: errors", () => {
     wrong.password = "not-the-password";
     const error = await neonError(neon(wrong.toString())`select 1`);
     expect(error.message).toBe(`password authentication failed for user '${wrong.username}'`);
+    const none = new URL(url);
+    none.password = "";
+    expect((await neonError(neon(none.toString())`select 1`)).message).toMatch(/missing authentication credentials/);
     // The right password still works afterwards.
     expect(await sql`select 1 as ok`).toEqual([{ ok: 1 }]);
   });
