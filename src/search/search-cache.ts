@@ -1,7 +1,7 @@
-import { asActor, SYSTEM } from "../db/actor.ts";
-import type { Database } from "../db/client.ts";
+import { batchAsActor, READ_ONLY, SYSTEM } from "../db/actor.ts";
+import type { HttpDatabase } from "../db/client.ts";
 import type { Viewer } from "../db/queries/documents.ts";
-import { documentAudience } from "../db/queries/documents.ts";
+import { selectDocumentAudience } from "../db/queries/documents.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 
@@ -126,14 +126,20 @@ export async function invalidateScopes(deps: { cache: Cache; logger: Logger }, s
  * the users it is shared with, and the read-everything scope).
  */
 export async function invalidateDocument(
-  deps: { cache: Cache; logger: Logger; db: Database },
+  deps: { cache: Cache; logger: Logger; http: HttpDatabase },
   documentId: string,
   extraUserIds: string[] = [],
 ): Promise<void> {
   if (!deps.cache.enabled) return;
   try {
-    const audience = await asActor(deps.db, SYSTEM, (tx) => documentAudience(tx, { documentId }));
-    const scopes = [...audience, ...extraUserIds].map((userId) => `user:${userId}`);
+    // One HTTP round trip (src/db/actor.ts, batchAsActor).
+    const [audience] = await batchAsActor(
+      deps.http,
+      SYSTEM,
+      (db) => [selectDocumentAudience(db, { documentId })],
+      READ_ONLY,
+    );
+    const scopes = [...audience.map((row) => row.id), ...extraUserIds].map((userId) => `user:${userId}`);
     await invalidateScopes(deps, [...scopes, "all"]);
   } catch (error) {
     deps.logger.warn("search cache invalidation failed", { error, documentId });

@@ -630,13 +630,25 @@ export async function saveContent(
 }
 
 /** Everyone who can read a document through it (owner and share holders), for cache invalidation. */
+/**
+ * Who sees the document: its owner and every user it is shared with (rows of `id`, in no order),
+ * in one statement. Both modes: cache invalidation batches it.
+ */
+export function selectDocumentAudience(db: Queryable, params: { documentId: string }) {
+  return db
+    .select({ id: documents.ownerId })
+    .from(documents)
+    .where(eq(documents.id, params.documentId))
+    .unionAll(
+      db
+        .select({ id: documentShares.userId })
+        .from(documentShares)
+        .where(eq(documentShares.documentId, params.documentId)),
+    );
+}
+
 export async function documentAudience(tx: Transaction, params: { documentId: string }): Promise<string[]> {
-  const [owner] = await tx.select({ id: documents.ownerId }).from(documents).where(eq(documents.id, params.documentId));
-  const shares = await tx
-    .select({ id: documentShares.userId })
-    .from(documentShares)
-    .where(eq(documentShares.documentId, params.documentId));
-  return [...(owner ? [owner.id] : []), ...shares.map((share) => share.id)];
+  return (await selectDocumentAudience(tx, params)).map((row) => row.id);
 }
 
 export async function listShares(

@@ -84,7 +84,7 @@ async function announceEnded(
   version: DocumentVersion,
 ): Promise<void> {
   if ((TRANSIENT_STATUSES as readonly string[]).includes(version.status)) return;
-  await invalidateDocument({ ...services, db: services.database.db }, document.id);
+  await invalidateDocument({ ...services, http: services.database.http }, document.id);
   await notifyOutcome(services, requestId, document, version);
 }
 

@@ -325,7 +325,7 @@ async function recordOrUndo<T>(c: Context<AppEnv>, key: string, record: () => Pr
  */
 function searchChanged(c: Context<AppEnv>, documentId: string, alsoUsers: string[] = []): Promise<void> {
   const { cache, database } = c.get("services");
-  return invalidateDocument({ cache, logger: c.get("logger"), db: database.db }, documentId, alsoUsers);
+  return invalidateDocument({ cache, logger: c.get("logger"), http: database.http }, documentId, alsoUsers);
 }
 
 /**
