@@ -58,6 +58,9 @@ export const documentSearch = pgTable(
     index("document_search_vector_idx").using("gin", t.vector),
     index("document_search_tags_idx").using("gin", t.tags),
     index("document_search_title_trgm_idx").using("gin", sql`lower(${t.title}) gin_trgm_ops`),
+    // The ranking's exact-title bonus looks titles up here once per search (a hashed set) instead
+    // of lower-casing every match's title (src/db/queries/search.ts).
+    index("document_search_title_lower_idx").on(sql`lower(${t.title})`),
     index("document_search_created_idx").on(t.createdAt.desc(), t.documentId.desc()),
     index("document_search_owner_idx").on(t.ownerId, t.createdAt.desc()),
     pgPolicy("document_search_read", { for: "select", using: sql`true` }),

@@ -1,0 +1,1 @@
+CREATE INDEX "document_search_title_lower_idx" ON "document_search" USING btree (lower("title"));
