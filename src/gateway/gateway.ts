@@ -8,6 +8,12 @@ import { authenticate, routeAuthenticates, verifyBearer } from "./authentication
 import { countByAddress, enforce, requestLimit, routeKey } from "./rate-limit.ts";
 
 /**
+ * Routes that show the caller's sessions: the gateway's call reads them with the session check,
+ * so the handler makes no second call to the same object (`c.get("liveSessions")`).
+ */
+const SHOWS_SESSIONS: ReadonlySet<string> = new Set(["GET /auth/sessions"]);
+
+/**
  * The gateway: who is calling, and may they, in at most one Durable Object call before the
  * handler runs when the caller signs in.
  *
@@ -15,19 +21,14 @@ import { countByAddress, enforce, requestLimit, routeKey } from "./rate-limit.ts
  *   (requireAuth, requirePermission), the user's SESSIONS object then checks the session (alive,
  *   account active; current role and permissions) and counts the request against the user's
  *   windows of the route's policy in the same call (`Sessions.authorize`): one crossing instead of
- *   two, exact under concurrency as the RateLimiter is. Should the session have ended, the request
- *   is no user's: it is counted by client address (a second call, on the way to a 401).
+ *   two, exact under concurrency as the RateLimiter is; on a route in `SHOWS_SESSIONS` it reads
+ *   the user's sessions as well. Should the session have ended, the request is no user's: it is
+ *   counted by client address (a second call, on the way to a 401).
  * - Anywhere else the request is counted by client address in the RATE_LIMITER (`countByAddress`),
  *   and a token's session, when one is presented, is checked in parallel: the two objects differ.
  * - A refused token is remembered for `requireAuth` (the route decides); a refused count is a 429
  *   (`enforce`); an unreachable SESSIONS object is a 503 naming `sessions`, whatever the route.
  */
-/**
- * Routes that show the caller's sessions: the gateway's call reads them with the session check,
- * so the handler makes no second call to the same object (`c.get("liveSessions")`).
- */
-const SHOWS_SESSIONS: ReadonlySet<string> = new Set(["GET /auth/sessions"]);
-
 export function gateway(): MiddlewareHandler<AppEnv> {
   return async function gateway(c, next) {
     const bearer = await verifyBearer(c);
