@@ -45,7 +45,8 @@ function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
  * is logged with the request (`durableObjectCalls`) and, outside production, sent as a W3C Server
  * Timing metric, `Server-Timing: durable-objects;desc="<count>"`
  * (https://www.w3.org/TR/server-timing/), which `npm run bench` reads. Runs after `services()`,
- * whose configuration says the environment.
+ * whose configuration says the environment; from here on `c.env` is a per-request copy, so code
+ * after it reads the configuration from the services (`loadApiConfig(c.env)` would parse again).
  */
 export function durableObjectCalls(): MiddlewareHandler<AppEnv> {
   return async function durableObjectCalls(c, next) {
