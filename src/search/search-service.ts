@@ -1,21 +1,26 @@
 import { z } from "zod";
-import { type Actor, asActor, SYSTEM, type Transaction } from "../db/actor.ts";
-import type { Database } from "../db/client.ts";
+import { type Actor, actAs, batchAsActor, READ_ONLY, SYSTEM } from "../db/actor.ts";
+import type { HttpDatabase } from "../db/client.ts";
 import type { Viewer } from "../db/queries/documents.ts";
 import {
-  countMatches,
+  countMatchesStatement,
   HIGHLIGHT_START,
   HIGHLIGHT_STOP,
-  hitDetails,
-  popularQueries,
-  readableTags,
+  pinningPage,
+  readPageDetails,
+  readSearchMatches,
+  readSuggestedTitles,
+  SEARCH_SETTINGS,
   type SearchCursor,
   type SearchFilters,
-  searchMatches,
-  suggestTitles,
-  tuneSearch,
-  vocabularyCandidates,
-  wordIsKnown,
+  type SearchMatchesParams,
+  type SearchMatchesRow,
+  searchMatchesStatement,
+  selectPageDetails,
+  selectPopularQueries,
+  suggestTagsStatement,
+  suggestTitlesStatement,
+  wordCorrectionsStatement,
 } from "../db/queries/search.ts";
 import type { Document } from "../db/schema/documents.ts";
 import { isPostgresTimestampText } from "../pkg/validation/postgres.ts";
@@ -46,8 +51,12 @@ export interface SearchResult {
   didYouMean: { query: string; total: number } | null;
 }
 
+/**
+ * What the service runs on: Postgres's HTTP mode (each search step is one `batchAsActor`
+ * transaction, one round trip), for `actor`, reading what `viewer` may read.
+ */
 export interface SearchDeps {
-  db: Database;
+  http: HttpDatabase;
   actor: Actor;
   viewer: Viewer;
 }
@@ -103,60 +112,80 @@ export function decodeSearchCursor(
 
 // --- search ---
 
-/** A transaction of search queries for `actor`, with the settings they are planned for. */
-function searching<T>(db: Database, actor: Actor, work: (tx: Transaction) => Promise<T>): Promise<T> {
-  return asActor(db, actor, async (tx) => {
-    await tuneSearch(tx);
-    return work(tx);
-  });
-}
-
 /**
  * "Did you mean": each required word no readable document contains is replaced by the closest
  * vocabulary word (trigram similarity) that a readable document does contain; offered only when
  * the corrected query finds something. The vocabulary holds every user's words, so a candidate is
- * only ever offered once the query finds it in a document the user may read. One transaction.
+ * only ever offered once the query finds it in a document the user may read. Only after a search
+ * found nothing: one round trip for every word's candidates, one for the corrected query's count.
  */
 async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters): Promise<SearchResult["didYouMean"]> {
-  const { db, actor, viewer } = deps;
+  const { http, actor, viewer } = deps;
   const words = [...new Set(requiredWords(text))].filter((word) => /^[\p{L}][\p{L}'-]{2,39}$/u.test(word)).slice(0, 6);
-  if (words.length === 0) return null;
-  return searching(db, actor, async (tx) => {
-    const corrections = new Map<string, string>();
-    for (const word of words) {
-      if (await wordIsKnown(tx, { viewer, word })) continue;
-      for (const option of await vocabularyCandidates(tx, { kind: "word", term: word, limit: 5, prefix: false })) {
-        if (await wordIsKnown(tx, { viewer, word: option })) {
-          corrections.set(word, option);
-          break;
-        }
-      }
-    }
-    if (corrections.size === 0) return null;
-    const corrected = applyCorrections(text, corrections);
-    const total = await countMatches(tx, { viewer, text: corrected, filters });
-    return total > 0 ? { query: corrected, total } : null;
+  const [first, ...others] = words;
+  if (first === undefined) return null;
+  const statement = (db: Parameters<typeof actAs>[0], word: string) =>
+    db.execute<{ candidate: boolean; term: string; known: boolean }>(
+      wordCorrectionsStatement({ viewer, word, limit: 5 }),
+    );
+  const [, ...perWord] = await batchAsActor(
+    http,
+    actor,
+    (db) => [db.execute(SEARCH_SETTINGS), statement(db, first), ...others.map((word) => statement(db, word))],
+    READ_ONLY,
+  );
+  const corrections = new Map<string, string>();
+  words.forEach((word, index) => {
+    const rows = perWord[index]?.rows ?? [];
+    if (rows.some((row) => !row.candidate && row.known)) return;
+    const option = rows.find((row) => row.candidate && row.known);
+    if (option) corrections.set(word, option.term);
   });
+  if (corrections.size === 0) return null;
+  const corrected = applyCorrections(text, corrections);
+  const [, counted] = await batchAsActor(
+    http,
+    actor,
+    (db) => [
+      db.execute(SEARCH_SETTINGS),
+      db.execute<{ count: number }>(countMatchesStatement({ viewer, text: corrected, filters })),
+    ],
+    READ_ONLY,
+  );
+  const total = Number(counted.rows[0]?.count ?? 0);
+  return total > 0 ? { query: corrected, total } : null;
 }
 
-/** One page of results with highlights, the facets of all matches, and "did you mean" when nothing matched. */
+/**
+ * One page of results with highlights, the facets of all matches, and "did you mean" when nothing
+ * matched. One round trip to Postgres (one HTTP batch): the planner settings, the page with the
+ * counts of all matches (which leaves the page's ids in a transaction-local setting), then the
+ * page's documents and highlights. A search that finds nothing spends up to two more on "did you
+ * mean".
+ */
 export async function search(deps: SearchDeps, request: SearchRequest): Promise<SearchResult> {
   const { text, filters } = request;
-  const { hits, details, facets } = await searching(deps.db, deps.actor, async (tx) => {
-    // The page and the counts of all matches in one statement (one pass over the matches).
-    const { hits, facets } = await searchMatches(tx, {
-      viewer: deps.viewer,
-      text,
-      filters,
-      sort: request.sort,
-      limit: request.limit,
-      after: request.cursor,
-      tagLimit: TAG_FACETS,
-    });
-    const page = hits.slice(0, request.limit);
-    const details = await hitDetails(tx, { ids: page.map((hit) => hit.id), text });
-    return { hits, details, facets };
-  });
+  const params: SearchMatchesParams = {
+    viewer: deps.viewer,
+    text,
+    filters,
+    sort: request.sort,
+    limit: request.limit,
+    after: request.cursor,
+    tagLimit: TAG_FACETS,
+  };
+  const [, matched, detailed] = await batchAsActor(
+    deps.http,
+    deps.actor,
+    (db) => [
+      db.execute(SEARCH_SETTINGS),
+      db.execute(pinningPage(searchMatchesStatement(params), request.limit)),
+      selectPageDetails(db, { text }),
+    ],
+    READ_ONLY,
+  );
+  const { hits, facets } = readSearchMatches(matched.rows as unknown as SearchMatchesRow[], params);
+  const details = readPageDetails(detailed);
   const page = hits.slice(0, request.limit);
   const last = page[page.length - 1];
   const relevance = request.sort === "relevance" && text !== undefined;
@@ -215,23 +244,29 @@ const POPULAR_QUERY_DAYS = 30;
  */
 export async function suggest(deps: SearchDeps, prefix: string, limit: number): Promise<Suggestion[]> {
   const term = prefix.toLowerCase();
-  // One connection: the caller's transaction, then the system's (popular queries are everyone's
+  // One round trip: the caller's reads, then the system's (popular queries are everyone's
   // searches, which only the system reads; what it returns is only queries many users ran).
-  const { titles, tags } = await searching(deps.db, deps.actor, async (tx) => {
-    const titles = await suggestTitles(tx, { viewer: deps.viewer, prefix: term, limit });
-    const candidates = await vocabularyCandidates(tx, { kind: "tag", term, limit: 10, prefix: true });
-    const readable = await readableTags(tx, { viewer: deps.viewer, tags: candidates });
-    return { titles, tags: candidates.filter((tag) => readable.has(tag)) };
-  });
-  const queries = await searching(deps.db, SYSTEM, (tx) =>
-    popularQueries(tx, {
-      prefix: term,
-      since: new Date(Date.now() - POPULAR_QUERY_DAYS * 86_400_000),
-      minUsers: POPULAR_QUERY_MIN_USERS,
-      minAccountAgeMs: POPULAR_QUERY_MIN_ACCOUNT_AGE_DAYS * 86_400_000,
-      limit: 5,
-    }),
+  const [, titleRows, tagRows, , popular] = await batchAsActor(
+    deps.http,
+    deps.actor,
+    (db) => [
+      db.execute(SEARCH_SETTINGS),
+      db.execute(suggestTitlesStatement({ viewer: deps.viewer, prefix: term, limit })),
+      db.execute<{ tag: string }>(suggestTagsStatement({ viewer: deps.viewer, term, limit: 10 })),
+      actAs(db, SYSTEM),
+      selectPopularQueries(db, {
+        prefix: term,
+        since: new Date(Date.now() - POPULAR_QUERY_DAYS * 86_400_000),
+        minUsers: POPULAR_QUERY_MIN_USERS,
+        minAccountAgeMs: POPULAR_QUERY_MIN_ACCOUNT_AGE_DAYS * 86_400_000,
+        limit: 5,
+      }),
+    ],
+    READ_ONLY,
   );
+  const titles = readSuggestedTitles(titleRows.rows, limit);
+  const tags = tagRows.rows.map((row) => row.tag);
+  const queries = popular.map((row) => ({ query: row.query }));
 
   const startsWith = (text: string) => text.toLowerCase().startsWith(term) || text.toLowerCase().includes(` ${term}`);
   const all: Suggestion[] = [

@@ -398,21 +398,19 @@ export async function searchMatches(tx: Transaction, params: SearchMatchesParams
 
 /**
  * How many readable documents a query matches (for "did you mean"), counted up to `limit`
- * (default TOTAL_COUNT_LIMIT): the scan stops there, however many match.
+ * (default TOTAL_COUNT_LIMIT): the scan stops there, however many match. Rows `(count)`.
  */
-export async function countMatches(
-  tx: Transaction,
-  params: { viewer: Viewer; text: string; filters: SearchFilters; limit?: number },
-): Promise<number> {
+export function countMatchesStatement(params: {
+  viewer: Viewer;
+  text: string;
+  filters: SearchFilters;
+  limit?: number;
+}): SQL {
   const limit = params.limit ?? TOTAL_COUNT_LIMIT;
-  const found = tx
-    .select({ one: sql`1` })
-    .from(documentSearch)
-    .where(and(visible(params.viewer, params.filters), matching(params.text)))
-    .limit(limit)
-    .as("found");
-  const [row] = await tx.select({ count: sql<number>`count(*)::int` }).from(found);
-  return Number(row?.count ?? 0);
+  return sql`select count(*)::int as count from (select 1 from ${documentSearch} where ${and(
+    visible(params.viewer, params.filters),
+    matching(params.text),
+  )} limit ${limit}) as found`;
 }
 
 // --- suggestions ---
@@ -422,103 +420,107 @@ const startsWith = (prefix: string) => `${prefix.replace(/[\\%_]/g, (c) => `\\${
 
 /**
  * Distinct titles of readable documents (the newest document of each) that start with, or have a
- * word starting with, `prefix`; only when those are fewer than `limit`, titles resembling it.
- * Similarity is computed for the second step only, so a prefix that thousands of titles share
- * stays an index lookup.
+ * word starting with, `prefix`, as rows `(title, document_id, part = 0)`; only when those are
+ * fewer than `limit`, titles resembling it (`part = 1`). Similarity is computed for the second part
+ * only (a one-time filter on the first part's count), so a prefix that thousands of titles share
+ * stays an index lookup. One statement: the two steps share a batch. `readSuggestedTitles` decodes.
  */
-export async function suggestTitles(
-  tx: Transaction,
-  params: { viewer: Viewer; prefix: string; limit: number },
-): Promise<{ title: string; documentId: string }[]> {
+export function suggestTitlesStatement(params: { viewer: Viewer; prefix: string; limit: number }): SQL {
   const lowered = sql`lower(${documentSearch.title})`;
   const like = startsWith(params.prefix);
   const prefixed = sql`(${lowered} like ${like} or ${lowered} like ${`% ${like}`})`;
-  const distinctTitles = (where: SQL | undefined, rank: SQL, limit: number) =>
-    tx.execute<{ title: string; document_id: string }>(sql`
-      select title, document_id from (
+  const distinctTitles = (where: SQL | undefined, rank: SQL) => sql`
+      select title, document_id, rank, created_at from (
         select distinct on (${lowered}) ${documentSearch.title} as title, ${documentSearch.documentId} as document_id,
                ${documentSearch.createdAt} as created_at, ${rank} as rank
         from ${documentSearch} where ${where}
         order by ${lowered}, ${documentSearch.createdAt} desc
-      ) t order by rank desc, created_at desc limit ${limit}`);
-
-  const found = (
-    await distinctTitles(and(visible(params.viewer, {}), prefixed), sql`(${lowered} like ${like})::int`, params.limit)
-  ).rows;
-  if (found.length < params.limit) {
-    const seen = new Set(found.map((row) => row.title.toLowerCase()));
-    const similar = await distinctTitles(
-      and(visible(params.viewer, {}), sql`${params.prefix} <% ${lowered}`, sql`not ${prefixed}`),
+      ) t order by rank desc, created_at desc limit ${params.limit}`;
+  return sql`
+    with prefixed as (${distinctTitles(and(visible(params.viewer, {}), prefixed), sql`(${lowered} like ${like})::int`)}),
+    resembling as (${distinctTitles(
+      and(
+        sql`(select count(*) from prefixed) < ${params.limit}`,
+        visible(params.viewer, {}),
+        sql`${params.prefix} <% ${lowered}`,
+        sql`not ${prefixed}`,
+      ),
       sql`word_similarity(${params.prefix}, ${lowered})`,
-      params.limit,
-    );
-    found.push(...similar.rows.filter((row) => !seen.has(row.title.toLowerCase())));
+    )})
+    select title, document_id, 0 as part, rank::real as rank, created_at from prefixed
+    union all
+    select title, document_id, 1, rank::real, created_at from resembling
+    order by part, rank desc, created_at desc`;
+}
+
+/** The titles of `suggestTitlesStatement`'s rows: the prefix matches, then resembling titles not already among them. */
+export function readSuggestedTitles(
+  rows: readonly Record<string, unknown>[],
+  limit: number,
+): { title: string; documentId: string }[] {
+  const seen = new Set<string>();
+  const found: { title: string; documentId: string }[] = [];
+  for (const row of rows) {
+    const title = String(row.title);
+    if (seen.has(title.toLowerCase())) continue;
+    if (Number(row.part) === 0) seen.add(title.toLowerCase());
+    found.push({ title, documentId: String(row.document_id) });
   }
-  return found.slice(0, params.limit).map((row) => ({ title: row.title, documentId: row.document_id }));
+  return found.slice(0, limit);
 }
 
 /**
- * Vocabulary entries of a kind that start with or resemble `term`. Not access-checked: every
- * user's words are here, so callers offer one only after finding it in a readable document.
+ * The tags to suggest for `term`: the vocabulary's closest `limit` tags (starting with it first,
+ * then by similarity), of which those found on a document the viewer may read, in that order.
+ * The vocabulary holds every user's tags, so a tag is offered only once a readable document
+ * carries it. Rows `(tag)`.
  */
-export async function vocabularyCandidates(
-  tx: Transaction,
-  params: { kind: "word" | "tag"; term: string; limit: number; prefix: boolean },
-): Promise<string[]> {
+export function suggestTagsStatement(params: { viewer: Viewer; term: string; limit: number }): SQL {
   const like = startsWith(params.term);
-  const rows = await tx
-    .select({ term: searchVocabulary.term })
-    .from(searchVocabulary)
-    .where(
-      and(
-        eq(searchVocabulary.kind, params.kind),
-        params.prefix
-          ? sql`(${searchVocabulary.term} like ${like} or ${searchVocabulary.term} % ${params.term})`
-          : sql`${searchVocabulary.term} % ${params.term}`,
+  return sql`
+    select c.term as tag from (
+      select ${searchVocabulary.term} as term, (${searchVocabulary.term} like ${like}) as prefixed,
+             similarity(${searchVocabulary.term}, ${params.term}) as similarity
+      from ${searchVocabulary}
+      where ${and(
+        eq(searchVocabulary.kind, "tag"),
+        sql`(${searchVocabulary.term} like ${like} or ${searchVocabulary.term} % ${params.term})`,
         ne(searchVocabulary.term, params.term),
-      ),
-    )
-    .orderBy(
-      ...(params.prefix ? [sql`${searchVocabulary.term} like ${like} desc`] : []),
-      sql`similarity(${searchVocabulary.term}, ${params.term}) desc`,
-      searchVocabulary.term,
-    )
-    .limit(params.limit);
-  return rows.map((row) => row.term);
-}
-
-/** Which of `tags` appear on a document the viewer may read. */
-export async function readableTags(tx: Transaction, params: { viewer: Viewer; tags: string[] }): Promise<Set<string>> {
-  if (params.tags.length === 0) return new Set();
-  const rows = await tx.execute<{ tag: string }>(sql`
-    select t.tag from unnest(array[${sql.join(
-      params.tags.map((tag) => sql`${tag}`),
-      sql`, `,
-    )}]::text[]) as t(tag)
-    where exists (select 1 from ${documentSearch} where ${and(visible(params.viewer, {}), sql`${documentSearch.tags} @> array[t.tag]`)})`);
-  return new Set(rows.rows.map((row) => row.tag));
+      )}
+      order by prefixed desc, similarity desc, term limit ${params.limit}
+    ) c
+    where exists (select 1 from ${documentSearch} where ${and(visible(params.viewer, {}), sql`${documentSearch.tags} @> array[c.term::text]`)})
+    order by c.prefixed desc, c.similarity desc, c.term`;
 }
 
 /**
  * Whether `word` needs no correction: a readable document contains it (stemmed as in titles and
  * text, or as a tag), or it is a stop word the query ignores anyway.
  */
-export async function wordIsKnown(tx: Transaction, params: { viewer: Viewer; word: string }): Promise<boolean> {
-  const [stop] = await tx
-    .execute<{ stop: boolean }>(sql`select numnode(plainto_tsquery('english', ${params.word})) = 0 as stop`)
-    .then((r) => r.rows);
-  if (stop?.stop) return true;
-  const [row] = await tx
-    .select({ id: documentSearch.documentId })
-    .from(documentSearch)
-    .where(
-      and(
-        visible(params.viewer, {}),
-        sql`${documentSearch.vector} @@ (plainto_tsquery('english', ${params.word}) || plainto_tsquery('simple', ${params.word}))`,
-      ),
-    )
-    .limit(1);
-  return row !== undefined;
+function knownWord(viewer: Viewer, word: SQL): SQL {
+  return sql`(numnode(plainto_tsquery('english', ${word})) = 0 or exists (select 1 from ${documentSearch} where ${and(
+    visible(viewer, {}),
+    sql`${documentSearch.vector} @@ (plainto_tsquery('english', ${word}) || plainto_tsquery('simple', ${word}))`,
+  )}))`;
+}
+
+/**
+ * For "did you mean": whether `word` is known (a first row with `candidate = false`), then the
+ * `limit` vocabulary words most similar to it (trigram similarity), closest first, each with
+ * whether it is known. The vocabulary holds every user's words, so a candidate may be offered only
+ * when it is known. One statement per word, so a query's words share one batch.
+ */
+export function wordCorrectionsStatement(params: { viewer: Viewer; word: string; limit: number }): SQL {
+  const { viewer, word } = params;
+  return sql`
+    select false as candidate, ${word}::text as term, ${knownWord(viewer, sql`${word}::text`)} as known
+    union all
+    (select true, c.term, ${knownWord(viewer, sql`c.term`)} from (
+      select ${searchVocabulary.term} as term, similarity(${searchVocabulary.term}, ${word}) as similarity
+      from ${searchVocabulary}
+      where ${and(eq(searchVocabulary.kind, "word"), sql`${searchVocabulary.term} % ${word}`, ne(searchVocabulary.term, word))}
+      order by similarity desc, term limit ${params.limit}
+    ) c order by c.similarity desc, c.term)`;
 }
 
 /**
@@ -536,14 +538,14 @@ export interface PopularQuerySignal {
  * Queries many people ran recently that found something: suggested only once at least
  * `minUsers` different users whose searches pass the signal (see PopularQuerySignal) ran them,
  * so one person's searches are never shown to another, and never a query containing a phrase
- * an administrator suppressed (`search_suppressed_queries`). Runs as the system.
+ * an administrator suppressed (`search_suppressed_queries`). Runs as the system (`actAs`).
  */
-export async function popularQueries(
-  tx: Transaction,
+export function selectPopularQueries(
+  db: Queryable,
   params: PopularQuerySignal & { prefix: string; since: Date; limit: number },
-): Promise<{ query: string; count: number }[]> {
+) {
   const like = startsWith(params.prefix);
-  const rows = await tx
+  return db
     .select({ query: searchQueries.query, count: sql<number>`count(*)::int` })
     .from(searchQueries)
     .innerJoin(users, eq(users.id, searchQueries.userId))
@@ -563,5 +565,4 @@ export async function popularQueries(
     .having(sql`count(distinct ${searchQueries.userId}) >= ${params.minUsers}`)
     .orderBy(sql`${searchQueries.query} like ${like} desc`, sql`count(*) desc`, searchQueries.query)
     .limit(params.limit);
-  return rows.map((row) => ({ query: row.query, count: Number(row.count) }));
 }

@@ -25,7 +25,7 @@ import { viewerOf } from "../viewer.ts";
 import { ClickSchema, SearchQuery, SearchResponseSchema, SuggestionSchema, SuggestQuery } from "./schemas.ts";
 
 const deps = (c: Context<AppEnv>) => ({
-  db: c.get("services").database.db,
+  http: c.get("services").database.http,
   actor: c.get("auth").actor,
   viewer: viewerOf(c),
 });
@@ -150,8 +150,8 @@ export const searchRouter = createRouter()
   })
   .openapi(clickRoute, async (c) => {
     const body = c.req.valid("json");
-    const { db, actor, viewer } = deps(c);
-    const recorded = await asActor(db, actor, async (tx) => {
+    const { actor, viewer } = deps(c);
+    const recorded = await asActor(c.get("services").database.db, actor, async (tx) => {
       if (!(await getDocument(tx, { id: body.documentId, viewer }))) return false;
       return recordClick(tx, { ...body, userId: viewer.userId });
     });
