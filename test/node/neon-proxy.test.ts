@@ -126,6 +126,18 @@ describe("round trips through the Neon proxy", () => {
     meter.rttMs = 0;
   });
 
+  it("refuses a Postgres the stack did not allow, before counting anything", async () => {
+    meter.reset();
+    const status = await new Promise<number | undefined>((resolve) => {
+      const socket = new ws(`ws://${proxy.address}/v2?address=127.0.0.1:1`);
+      socket.on("unexpected-response", (_req, res) => resolve(res.statusCode));
+      socket.on("open", () => resolve(101));
+      socket.on("error", () => resolve(undefined));
+    });
+    expect(status).toBe(403);
+    expect(postgres()).toEqual({ roundTrips: 0, sequential: 0 });
+  });
+
   // Here rather than in workerd, which opens at most 6 connections at once per request.
   it("runs a burst of /sql requests on at most 20 pooled backends, every request answered", async () => {
     const sql = neon(url);
