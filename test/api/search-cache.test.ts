@@ -1,10 +1,11 @@
 import { Redis } from "@upstash/redis/cloudflare";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, inject, it, vi } from "vitest";
 import { SEARCH_CACHE_PREFIX, SEARCH_TTL_SECONDS } from "../../src/search/search-cache.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, processed, rawUpload } from "../document-helpers.ts";
+import { eventually } from "../eventually.ts";
 import { api, apiWith, captureLines, outage, outageBindings, outageUser, testEnv } from "../helpers.ts";
-import { cachedSearch, type Searched, search } from "../search-helpers.ts";
+import { cachedSearch, type Searched, search, suggestions } from "../search-helpers.ts";
 
 type Auth = Record<string, string>;
 
@@ -219,5 +220,37 @@ describe("a cached answer", () => {
     const missed = await outageFetch("/search?q=wallaby", { headers: auth });
     expect(missed.status).toBe(503);
     await missed.arrayBuffer();
+  });
+});
+
+describe("round trips to Postgres, counted by the stack's meter", () => {
+  // Provided by test/global-setup.ts, whose ProvidedContext declaration the workers' tsconfig does not see.
+  const meterUrl = (inject as (key: string) => unknown)("meterUrl") as string;
+  type Counts = Record<"postgres" | "redis" | "s3", { roundTrips: number; sequential: number }>;
+  const counts = async (): Promise<Counts> => (await fetch(`${meterUrl}/round-trips`)).json();
+
+  /**
+   * The Postgres round trips of `request` and of the work it leaves running, once `settled` (the
+   * count it must reach); nothing else in this file touches Postgres meanwhile (tests run one at a
+   * time).
+   */
+  async function postgresRoundTrips(request: () => Promise<unknown>, settled: number): Promise<number> {
+    expect((await fetch(`${meterUrl}/round-trips/reset`, { method: "POST" })).status).toBe(204);
+    await request();
+    const { postgres } = await eventually(async () => {
+      const now = await counts();
+      return now.postgres.roundTrips >= settled ? now : undefined;
+    });
+    return postgres.roundTrips;
+  }
+
+  // Browsing, so that no "did you mean" follows, by a user without documents, so that no processing
+  // runs meanwhile.
+  it("a search is one round trip and its record one more; a cached search only the record; a suggestion one", async () => {
+    const user = await signedIn();
+    expect(await postgresRoundTrips(() => search(user.auth, { sort: "recent" }), 2)).toBe(2);
+    await cachedSearch(user.auth, { sort: "recent" });
+    expect(await postgresRoundTrips(() => cachedSearch(user.auth, { sort: "recent" }), 1)).toBe(1);
+    expect(await postgresRoundTrips(() => suggestions(user.auth, "numb"), 1)).toBe(1);
   });
 });
