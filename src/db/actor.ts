@@ -96,6 +96,16 @@ export async function batchAsActor<T extends HttpStatements>(
 }
 
 /**
+ * Switches the row-level security of an `asActor` transaction to `actor` for the statements after
+ * it (the settings are replaced, still transaction-local): a transaction that checks something as
+ * the system (a quota, under its lock) and then writes as the user, in one transaction. The HTTP
+ * mode's counterpart is `actAs`.
+ */
+export async function switchActor(tx: Transaction, actor: Actor): Promise<void> {
+  await tx.execute(settings(actor));
+}
+
+/**
  * Runs `work` in a transaction whose row-level security sees `actor`. The settings are
  * transaction-local (`set_config(..., true)`), so a pooled connection never carries them into
  * another request. A failure to obtain a connection (before the transaction began) throws

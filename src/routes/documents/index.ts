@@ -2,7 +2,16 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { asActor, batchAsActor, firstRow, READ_ONLY, SYSTEM, type Transaction } from "../../db/actor.ts";
+import {
+  type Actor,
+  asActor,
+  batchAsActor,
+  firstRow,
+  READ_ONLY,
+  SYSTEM,
+  switchActor,
+  type Transaction,
+} from "../../db/actor.ts";
 import { isUncertainCommit } from "../../db/errors.ts";
 import {
   accessFrom,
@@ -275,37 +284,30 @@ async function takeUpload(c: Context<AppEnv>, documentId: string, owner: { id: s
 }
 
 /**
- * Runs `record`, the transaction that adds `need` to the owner's usage, inside a system
- * transaction that holds the owner's usage lock and has checked the quota (403 `quota_exceeded`
- * otherwise, before `record` runs). The lock is released only after `record` has committed, so of
- * concurrent changes each sees the ones before it: a count-then-insert race cannot let them all
- * pass (OWASP API4:2023). The usage is read as the system, because an editor with a write share
- * adds to an owner whose other documents they cannot see. Once `record` has committed, a failure
- * of the outer transaction (it wrote nothing) is only logged.
+ * Runs `record`, the change that adds `need` to the owner's usage, as `actor` in one WebSocket
+ * transaction that first takes the owner's usage lock and checks the quota as the system (403
+ * `quota_exceeded` otherwise, before `record` runs). The lock is held until `record`'s writes
+ * commit with it, so of concurrent changes each sees the ones before it: a count-then-insert race
+ * cannot let them all pass (OWASP API4:2023). The usage is read as the system, because an editor
+ * with a write share adds to an owner whose other documents they cannot see; then the
+ * transaction's row-level security is switched to `actor` (`switchActor`) for `record`.
  */
 async function withinQuota<T>(
   c: Context<AppEnv>,
   ownerId: string,
   need: QuotaNeed,
-  record: () => Promise<T>,
+  actor: Actor,
+  record: (tx: Transaction) => Promise<T>,
 ): Promise<T> {
   const { quota } = c.get("services").config.uploads;
-  let recorded = undefined as { value: T } | undefined;
-  try {
-    await asActor(db(c), SYSTEM, async (tx) => {
-      await lockStorageUsage(tx, { ownerId });
-      const usage = await storageUsage(tx, { ownerId });
-      if (!usage) throw ownerGone();
-      requireQuota(usage, quota, need);
-      recorded = { value: await record() };
-    });
-  } catch (error) {
-    if (!recorded) throw error;
-    c.get("logger").warn("the quota check's transaction failed after the change was recorded", { error });
-  }
-  // Unreachable: without an error, `record` ran.
-  if (!recorded) throw new Error("the change was not recorded");
-  return recorded.value;
+  return asActor(db(c), SYSTEM, async (tx) => {
+    await lockStorageUsage(tx, { ownerId });
+    const usage = await storageUsage(tx, { ownerId });
+    if (!usage) throw ownerGone();
+    requireQuota(usage, quota, need);
+    await switchActor(tx, actor);
+    return record(tx);
+  });
 }
 
 /** Runs the database step of an upload; if it fails, the stored object is removed again. */
@@ -691,25 +693,23 @@ export const documentsRouter = createRouter()
     const { file } = upload;
     const need = { documents: 1, versions: 1, bytes: file.size };
     const document = await recordOrUndo(c, upload.key, () =>
-      withinQuota(c, ownerId, need, () =>
-        asActor(db(c), actorOf(c), async (tx) => {
-          const { document } = await createDocument(tx, {
-            id,
-            ownerId,
-            title: upload.fields.title ?? upload.filename ?? "Untitled",
-            tags: upload.fields.tags ?? [],
-            file: {
-              storageKey: upload.key,
-              contentType: file.contentType,
-              sizeBytes: file.size,
-              sha256: file.sha256,
-              filename: upload.filename,
-            },
-          });
-          await removeUploadIntent(tx, { storageKey: upload.key });
-          return document;
-        }),
-      ),
+      withinQuota(c, ownerId, need, actorOf(c), async (tx) => {
+        const { document } = await createDocument(tx, {
+          id,
+          ownerId,
+          title: upload.fields.title ?? upload.filename ?? "Untitled",
+          tags: upload.fields.tags ?? [],
+          file: {
+            storageKey: upload.key,
+            contentType: file.contentType,
+            sizeBytes: file.size,
+            sha256: file.sha256,
+            filename: upload.filename,
+          },
+        });
+        await removeUploadIntent(tx, { storageKey: upload.key });
+        return document;
+      }),
     );
     await announceVersion(c, id, 1);
     await searchChanged(c, id);
@@ -811,34 +811,32 @@ export const documentsRouter = createRouter()
     const { file } = upload;
     const need = { documents: 0, versions: 1, bytes: file.size };
     const document = await recordOrUndo(c, upload.key, () =>
-      withinQuota(c, before.ownerId, need, () =>
-        asActor(db(c), actorOf(c), async (tx) => {
-          await lockedForWrite(c, tx, id);
-          const added = await addVersion(tx, {
-            documentId: id,
-            createdBy: c.get("auth").userId,
-            file: {
-              storageKey: upload.key,
-              contentType: file.contentType,
-              sizeBytes: file.size,
-              sha256: file.sha256,
-              filename: upload.filename,
-            },
-          });
-          if (!added) throw notFound(id);
-          await removeUploadIntent(tx, { storageKey: upload.key });
-          const renamed =
-            upload.fields.title !== undefined || upload.fields.tags !== undefined
-              ? await updateDocument(tx, {
-                  id,
-                  viewer: viewerOf(c),
-                  title: upload.fields.title,
-                  tags: upload.fields.tags,
-                })
-              : undefined;
-          return renamed ?? added.document;
-        }),
-      ),
+      withinQuota(c, before.ownerId, need, actorOf(c), async (tx) => {
+        await lockedForWrite(c, tx, id);
+        const added = await addVersion(tx, {
+          documentId: id,
+          createdBy: c.get("auth").userId,
+          file: {
+            storageKey: upload.key,
+            contentType: file.contentType,
+            sizeBytes: file.size,
+            sha256: file.sha256,
+            filename: upload.filename,
+          },
+        });
+        if (!added) throw notFound(id);
+        await removeUploadIntent(tx, { storageKey: upload.key });
+        const renamed =
+          upload.fields.title !== undefined || upload.fields.tags !== undefined
+            ? await updateDocument(tx, {
+                id,
+                viewer: viewerOf(c),
+                title: upload.fields.title,
+                tags: upload.fields.tags,
+              })
+            : undefined;
+        return renamed ?? added.document;
+      }),
     );
     await announceVersion(c, id, document.currentVersion);
     await searchChanged(c, id);
@@ -862,8 +860,12 @@ export const documentsRouter = createRouter()
     const viewer = viewerOf(c);
     // As the system, because copying the old version's text is staff-only; the access rule of
     // `writable` is applied again on the locked row, in this transaction.
-    const restored = await withinQuota(c, before.ownerId, { documents: 0, versions: 1, bytes: 0 }, () =>
-      asActor(db(c), SYSTEM, async (tx) => {
+    const restored = await withinQuota(
+      c,
+      before.ownerId,
+      { documents: 0, versions: 1, bytes: 0 },
+      SYSTEM,
+      async (tx) => {
         const current = await lockDocument(tx, { id, viewer });
         if (!current) throw notFound(id);
         if ((await accessOf(tx, { document: current, viewer })) === "read") {
@@ -898,7 +900,7 @@ export const documentsRouter = createRouter()
         if (!added) throw notFound(id);
         if (done) await copyContent(tx, { documentId: id, from: version, to: added.version.version });
         return { document: added.document, done };
-      }),
+      },
     );
     const { document } = restored;
     if (!restored.done) await announceVersion(c, id, document.currentVersion);
