@@ -2,7 +2,16 @@ import { neon } from "@neondatabase/serverless";
 import { eq, sql } from "drizzle-orm";
 import type { RunnableQuery } from "drizzle-orm/runnable-query";
 import { afterAll, describe, expect, it } from "vitest";
-import { type Actor, asActor, batchAsActor, firstRow, type Queryable, READ_ONLY, SYSTEM } from "../../src/db/actor.ts";
+import {
+  type Actor,
+  asActor,
+  batchAsActor,
+  firstRow,
+  type Queryable,
+  READ_ONLY,
+  SYSTEM,
+  switchActor,
+} from "../../src/db/actor.ts";
 import { type HttpQueryBuilder, HttpStatementOutsideTransactionError, openDatabase } from "../../src/db/client.ts";
 import { serverError } from "../../src/db/errors.ts";
 import {
@@ -119,6 +128,18 @@ describe("row-level security", () => {
     await asActor(db, asUser(alice.id), async () => undefined);
     const after = await db.execute<{ v: string | null }>(sql`select current_setting('app.user_id', true) as v`);
     expect(after.rows[0]?.v ?? "").toBe("");
+  });
+
+  it("switches a WebSocket transaction's actor for the statements after switchActor", async () => {
+    const alice = await newUser();
+    const bob = await newUser();
+    const [asSystem, asAlice] = await asActor(db, SYSTEM, async (tx) => {
+      const before = await selectUser(tx, { id: bob.id });
+      await switchActor(tx, asUser(alice.id));
+      return [before, await selectUser(tx, { id: bob.id })];
+    });
+    expect(asSystem.map((row) => row.id)).toEqual([bob.id]);
+    expect(asAlice).toEqual([]);
   });
 
   it("rolls back the whole HTTP batch when one statement fails", async () => {
