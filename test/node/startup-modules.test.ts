@@ -18,12 +18,12 @@ const WORKERS = [
   {
     name: "api",
     config: "wrangler.toml",
-    lazy: ["@cf-wasm/photon", "image-size", "markdown-it", "entities", "file-type", "@aws-sdk/client-s3"],
+    lazy: ["@cf-wasm/photon", "image-size", "markdown-it", "entities", "file-type"],
   },
   {
     name: "processor",
     config: "workers/processor/wrangler.toml",
-    lazy: ["unpdf", "saxes", "fflate", "@cf-wasm/photon", "markdown-it", "@aws-sdk/client-s3"],
+    lazy: ["unpdf", "saxes", "fflate", "@cf-wasm/photon", "markdown-it"],
   },
 ] as const;
 

@@ -1,4 +1,17 @@
-import type { S3Client } from "@aws-sdk/client-s3";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
 import type { StorageConfig } from "../config/config.ts";
 import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError } from "../errors/deadline.ts";
@@ -70,34 +83,14 @@ export interface ObjectStorage {
   ping(): Promise<void>;
 }
 
-/**
- * The AWS SDK's S3 client, imported on the first storage request rather than when the worker
- * starts: evaluating it (the SDK's middleware stacks, checksum tables) is a large part of a
- * worker's startup, and most API requests never touch storage ("Startup" in the README). Kept once
- * loaded (a module namespace, no I/O object), so `isNotFound` can test errors against its classes.
- */
-type Sdk = typeof import("@aws-sdk/client-s3");
-let loadedSdk: Sdk | undefined;
-
-async function loadSdk(): Promise<Sdk> {
-  loadedSdk ??= await import("@aws-sdk/client-s3");
-  return loadedSdk;
-}
-
-/** The SDK and the client of one configuration, handed to each request. */
-interface S3 {
-  sdk: Sdk;
-  client: S3Client;
-}
-
 // An S3Client holds configuration only (each send is its own fetch), so one per configuration
 // is reused across requests of the isolate.
 const clients = new WeakMap<StorageConfig, S3Client>();
 
-function clientFor(sdk: Sdk, config: StorageConfig): S3Client {
+function clientFor(config: StorageConfig): S3Client {
   let client = clients.get(config);
   if (!client) {
-    client = new sdk.S3Client({
+    client = new S3Client({
       region: config.region,
       ...(config.endpoint ? { endpoint: config.endpoint } : {}),
       forcePathStyle: config.forcePathStyle,
@@ -114,20 +107,16 @@ function clientFor(sdk: Sdk, config: StorageConfig): S3Client {
   return client;
 }
 
-// An S3 error can only come from a request, so the SDK is loaded by the time these run.
 function isNotFound(error: unknown): boolean {
   return (
-    loadedSdk !== undefined &&
-    error instanceof loadedSdk.S3ServiceException &&
+    error instanceof S3ServiceException &&
     (error.$metadata.httpStatusCode === 404 || error.name === "NotFound" || error.name === "NoSuchKey")
   );
 }
 
 function isRangeError(error: unknown): boolean {
   return (
-    loadedSdk !== undefined &&
-    error instanceof loadedSdk.S3ServiceException &&
-    (error.$metadata.httpStatusCode === 416 || error.name === "InvalidRange")
+    error instanceof S3ServiceException && (error.$metadata.httpStatusCode === 416 || error.name === "InvalidRange")
   );
 }
 
@@ -236,6 +225,7 @@ function watchProgress(
 
 /** Storage for one bucket (documents, or thumbnails). */
 export function createS3Storage(config: StorageConfig, bucket = config.bucket): ObjectStorage {
+  const client = clientFor(config);
   const Bucket = bucket;
 
   const { timeoutMs } = config;
@@ -247,17 +237,15 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
    * `controller` given by the caller stays usable to abort the body later.
    */
   async function send<T>(
-    request: (s3: S3, options: { abortSignal: AbortSignal }) => Promise<T>,
+    request: (options: { abortSignal: AbortSignal }) => Promise<T>,
     controller = new AbortController(),
   ): Promise<T> {
-    const sdk = await loadSdk();
-    const s3 = { sdk, client: clientFor(sdk, config) };
     const timer = setTimeout(
       () => controller.abort(new DeadlineExceededError("storage", timeoutMs, "request")),
       timeoutMs,
     );
     try {
-      return await request(s3, { abortSignal: controller.signal });
+      return await request({ abortSignal: controller.signal });
     } catch (error) {
       const reason: unknown = controller.signal.reason;
       if (reason instanceof DeadlineExceededError) throw new DependencyError("storage", reason);
@@ -267,7 +255,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
     }
   }
 
-  async function call<T>(request: (s3: S3, options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+  async function call<T>(request: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
     try {
       return await send(request);
     } catch (error) {
@@ -292,8 +280,8 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
   });
 
   async function multipart(key: string, first: Uint8Array, rest: AsyncIterator<Uint8Array>, contentType: string) {
-    const { UploadId } = await call(({ sdk, client }, http) =>
-      client.send(new sdk.CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType }), http),
+    const { UploadId } = await call((http) =>
+      client.send(new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType }), http),
     );
     if (!UploadId) throw new DependencyError("storage", new Error("no UploadId"));
     const completed: { ETag: string; PartNumber: number }[] = [];
@@ -302,16 +290,9 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
       let PartNumber = 1;
       for (let part: Uint8Array | undefined = first; part; ) {
         const body = part;
-        const { ETag } = await call(({ sdk, client }, http) =>
+        const { ETag } = await call((http) =>
           client.send(
-            new sdk.UploadPartCommand({
-              Bucket,
-              Key: key,
-              UploadId,
-              PartNumber,
-              Body: body,
-              ContentLength: body.length,
-            }),
+            new UploadPartCommand({ Bucket, Key: key, UploadId, PartNumber, Body: body, ContentLength: body.length }),
             http,
           ),
         );
@@ -321,17 +302,17 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
         const next = await rest.next();
         part = next.done ? undefined : next.value;
       }
-      await call(({ sdk, client }, http) =>
+      await call((http) =>
         client.send(
-          new sdk.CompleteMultipartUploadCommand({ Bucket, Key: key, UploadId, MultipartUpload: { Parts: completed } }),
+          new CompleteMultipartUploadCommand({ Bucket, Key: key, UploadId, MultipartUpload: { Parts: completed } }),
           http,
         ),
       );
       return { size };
     } catch (error) {
-      await call(({ sdk, client }, http) =>
-        client.send(new sdk.AbortMultipartUploadCommand({ Bucket, Key: key, UploadId }), http),
-      ).catch(() => {});
+      await call((http) => client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId }), http)).catch(
+        () => {},
+      );
       throw error;
     }
   }
@@ -339,9 +320,9 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
   return {
     bucket,
     async put(key, body, options) {
-      await call(({ sdk, client }, http) =>
+      await call((http) =>
         client.send(
-          new sdk.PutObjectCommand({
+          new PutObjectCommand({
             Bucket,
             Key: key,
             Body: body,
@@ -357,9 +338,9 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
     async upload(key, chunks, options) {
       const first = await chunks.next();
       if (first.done) {
-        await call(({ sdk, client }, http) =>
+        await call((http) =>
           client.send(
-            new sdk.PutObjectCommand({
+            new PutObjectCommand({
               Bucket,
               Key: key,
               Body: new Uint8Array(0),
@@ -376,9 +357,9 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
         // their producer does after the last part (closing a hash) happens.
         const bytes = first.value;
         if (!(await chunks.next()).done) throw new Error("a part shorter than PART_BYTES must be the last");
-        await call(({ sdk, client }, http) =>
+        await call((http) =>
           client.send(
-            new sdk.PutObjectCommand({
+            new PutObjectCommand({
               Bucket,
               Key: key,
               Body: bytes,
@@ -395,10 +376,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
 
     async head(key) {
       try {
-        return describe(
-          key,
-          await send(({ sdk, client }, http) => client.send(new sdk.HeadObjectCommand({ Bucket, Key: key }), http)),
-        );
+        return describe(key, await send((http) => client.send(new HeadObjectCommand({ Bucket, Key: key }), http)));
       } catch (error) {
         if (isNotFound(error)) return null;
         if (error instanceof DependencyError) throw error;
@@ -412,9 +390,9 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
       const controller = new AbortController();
       try {
         const output = await send(
-          ({ sdk, client }, http) =>
+          (http) =>
             client.send(
-              new sdk.GetObjectCommand({
+              new GetObjectCommand({
                 Bucket,
                 Key: key,
                 ...(range ? { Range: `bytes=${range.start}-${range.end ?? ""}` } : {}),
@@ -449,21 +427,19 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
     },
 
     async delete(key) {
-      await call(({ sdk, client }, http) => client.send(new sdk.DeleteObjectCommand({ Bucket, Key: key }), http));
+      await call((http) => client.send(new DeleteObjectCommand({ Bucket, Key: key }), http));
     },
 
     async deleteMany(keys) {
       for (let i = 0; i < keys.length; i += 1000) {
         const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
         if (batch.length > 0)
-          await call(({ sdk, client }, http) =>
-            client.send(new sdk.DeleteObjectsCommand({ Bucket, Delete: { Objects: batch } }), http),
-          );
+          await call((http) => client.send(new DeleteObjectsCommand({ Bucket, Delete: { Objects: batch } }), http));
       }
     },
 
     async ping() {
-      await call(({ sdk, client }, http) => client.send(new sdk.HeadBucketCommand({ Bucket }), http));
+      await call((http) => client.send(new HeadBucketCommand({ Bucket }), http));
     },
   };
 }
