@@ -1,8 +1,9 @@
-import { and, count, desc, eq, gte, isNull, lt, sql } from "drizzle-orm";
+import { and, count, desc, eq, gte, isNull, lt, type SQL, sql } from "drizzle-orm";
 import type { Queryable, Transaction } from "../actor.ts";
 import { documents } from "../schema/documents.ts";
 import { type SuppressedQuery, searchClicks, searchQueries, suppressedQueries } from "../schema/search.ts";
 import { users } from "../schema/users.ts";
+import { readableBy, type Viewer } from "./documents.ts";
 
 // The Analytics Service's reports, over every user's rows: the routes check analytics:read and
 // run them as the system. Ranges are half-open [from, to); days and months are UTC.
@@ -239,20 +240,27 @@ export function recordSearch(db: Queryable, row: RecordedSearch) {
   return db.insert(searchQueries).values(row);
 }
 
-/** Records that a result was opened; once per query and document. False if the query is not the user's. */
-export async function recordClick(
-  tx: Transaction,
-  params: { queryId: string; userId: string; documentId: string; position: number },
-): Promise<boolean> {
-  const [query] = await tx
-    .select({ id: searchQueries.id })
-    .from(searchQueries)
-    .where(and(eq(searchQueries.id, params.queryId), eq(searchQueries.userId, params.userId)))
-    .limit(1);
-  if (!query) return false;
-  await tx
-    .insert(searchClicks)
-    .values({ queryId: params.queryId, documentId: params.documentId, position: params.position })
-    .onConflictDoNothing();
-  return true;
+/**
+ * The statement recording that a result was opened, once per query and document, in one round
+ * trip: only for the user's own search and a document the viewer may read (not deleted). One row,
+ * `found`: false when the search is not the user's or the document not readable (nothing is
+ * written then); true also when the click was already recorded.
+ */
+export function recordClickStatement(params: {
+  queryId: string;
+  viewer: Viewer;
+  documentId: string;
+  position: number;
+}): SQL {
+  const search = and(eq(searchQueries.id, params.queryId), eq(searchQueries.userId, params.viewer.userId));
+  const readable = and(eq(documents.id, params.documentId), isNull(documents.deletedAt), readableBy(params.viewer));
+  return sql`
+    with q as (select ${searchQueries.id} as id from ${searchQueries} where ${search}),
+    d as (select ${documents.id} as id from ${documents} where ${readable}),
+    recorded as (
+      insert into ${searchClicks} (query_id, document_id, position)
+      select q.id, d.id, ${params.position} from q, d
+      on conflict do nothing returning 1
+    )
+    select exists (select 1 from q) and exists (select 1 from d) as found`;
 }

@@ -2,9 +2,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { asActor, batchAsActor } from "../../db/actor.ts";
-import { recordClick, recordSearch } from "../../db/queries/analytics.ts";
-import { getDocument } from "../../db/queries/documents.ts";
+import { batchAsActor } from "../../db/actor.ts";
+import { recordClickStatement, recordSearch } from "../../db/queries/analytics.ts";
 import type { SearchFilters } from "../../db/queries/search.ts";
 import { requireAuth } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
@@ -150,11 +149,11 @@ export const searchRouter = createRouter()
   })
   .openapi(clickRoute, async (c) => {
     const body = c.req.valid("json");
-    const { actor, viewer } = deps(c);
-    const recorded = await asActor(c.get("services").database.db, actor, async (tx) => {
-      if (!(await getDocument(tx, { id: body.documentId, viewer }))) return false;
-      return recordClick(tx, { ...body, userId: viewer.userId });
-    });
-    if (!recorded) throw new ApiError("not_found", { detail: "No such search of yours, or no such document." });
+    const { http, actor, viewer } = deps(c);
+    const [result] = await batchAsActor(http, actor, (db) => [
+      db.execute<{ found: boolean }>(recordClickStatement({ ...body, viewer })),
+    ]);
+    if (!result.rows[0]?.found)
+      throw new ApiError("not_found", { detail: "No such search of yours, or no such document." });
     return c.body(null, 204);
   });
