@@ -442,24 +442,40 @@ export async function purgeDocument(tx: Transaction, params: { id: string }): Pr
   expectRows(rows, `purging document ${id}`);
 }
 
-export async function listVersions(tx: Transaction, params: { documentId: string }): Promise<DocumentVersion[]> {
-  return tx
+/** The document's versions, newest first. Both modes. */
+export function selectVersions(db: Queryable, params: { documentId: string }) {
+  return db
     .select()
     .from(documentVersions)
     .where(eq(documentVersions.documentId, params.documentId))
     .orderBy(desc(documentVersions.version));
 }
 
+export async function listVersions(tx: Transaction, params: { documentId: string }): Promise<DocumentVersion[]> {
+  return selectVersions(tx, params);
+}
+
+/**
+ * One version of the document (zero or one row): `version`, or without it the document's current
+ * version, read in the same statement so that a download batches it with the document's own read.
+ * Both modes.
+ */
+export function selectVersion(db: Queryable, params: { documentId: string; version?: number | undefined }) {
+  const number =
+    params.version ??
+    sql<number>`(select ${documents.currentVersion} from ${documents} where ${documents.id} = ${params.documentId})`;
+  return db
+    .select()
+    .from(documentVersions)
+    .where(and(eq(documentVersions.documentId, params.documentId), eq(documentVersions.version, number)))
+    .limit(1);
+}
+
 export async function getVersion(
   tx: Transaction,
   params: { documentId: string; version: number },
 ): Promise<DocumentVersion | undefined> {
-  const [row] = await tx
-    .select()
-    .from(documentVersions)
-    .where(and(eq(documentVersions.documentId, params.documentId), eq(documentVersions.version, params.version)))
-    .limit(1);
-  return row;
+  return firstRow(await selectVersion(tx, params));
 }
 
 export interface VersionChange {

@@ -25,7 +25,6 @@ import {
   getVersion,
   insertUploadIntent,
   listShares,
-  listVersions,
   lockDocument,
   lockShares,
   lockStorageUsage,
@@ -39,6 +38,8 @@ import {
   selectDocumentsPage,
   selectReadableDocument,
   selectShareAccess,
+  selectVersion,
+  selectVersions,
   softDeleteDocument,
   storageUsage,
   storageUsageOf,
@@ -139,6 +140,29 @@ async function readable(c: Context<AppEnv>, id: string): Promise<Document> {
   const document = firstRow(rows);
   if (!document) throw notFound(id);
   return document;
+}
+
+/**
+ * A document the caller may read and one of its versions (`number`, or the current one): one HTTP
+ * round trip. 404 if the document cannot be read; `version` undefined if there is no such version.
+ */
+async function readableVersion(
+  c: Context<AppEnv>,
+  id: string,
+  number: number | undefined,
+): Promise<{ document: Document; version: DocumentVersion | undefined }> {
+  const [rows, versions] = await batchAsActor(
+    http(c),
+    actorOf(c),
+    (db) => [
+      selectReadableDocument(db, { id, viewer: viewerOf(c) }),
+      selectVersion(db, { documentId: id, version: number }),
+    ],
+    READ_ONLY,
+  );
+  const document = firstRow(rows);
+  if (!document) throw notFound(id);
+  return { document, version: firstRow(versions) };
 }
 
 /**
@@ -845,10 +869,13 @@ export const documentsRouter = createRouter()
   })
   .openapi(versions, async (c) => {
     const { id } = c.req.valid("param");
-    const rows = await asActor(db(c), actorOf(c), async (tx) => {
-      if (!(await getDocument(tx, { id, viewer: viewerOf(c) }))) throw notFound(id);
-      return listVersions(tx, { documentId: id });
-    });
+    const [found, rows] = await batchAsActor(
+      http(c),
+      actorOf(c),
+      (db) => [selectReadableDocument(db, { id, viewer: viewerOf(c) }), selectVersions(db, { documentId: id })],
+      READ_ONLY,
+    );
+    if (!firstRow(found)) throw notFound(id);
     // The operator's detail of a failure is for administrators only (OWASP API8:2023).
     const actor = actorOf(c);
     const detail = actor.kind === "user" && actor.role === "admin";
@@ -911,9 +938,8 @@ export const documentsRouter = createRouter()
   .openapi(content, async (c) => {
     const { id } = c.req.valid("param");
     const query = c.req.valid("query");
-    const document = await readable(c, id);
+    const { document, version } = await readableVersion(c, id, query.version);
     const number = query.version ?? document.currentVersion;
-    const version = await asActor(db(c), actorOf(c), (tx) => getVersion(tx, { documentId: id, version: number }));
     if (!version) throw new ApiError("not_found", { detail: `No version ${number} of ${id}.` });
     servable(version);
     const { storage } = c.get("services");
@@ -980,9 +1006,7 @@ export const documentsRouter = createRouter()
   })
   .openapi(thumbnailRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const document = await readable(c, id);
-    const number = c.req.valid("query").version ?? document.currentVersion;
-    const version = await asActor(db(c), actorOf(c), (tx) => getVersion(tx, { documentId: id, version: number }));
+    const { version } = await readableVersion(c, id, c.req.valid("query").version);
     if (!version?.thumbnailKey || version.status === "quarantined") {
       throw new ApiError("not_found", { detail: "No thumbnail for this version." });
     }
