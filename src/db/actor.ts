@@ -106,7 +106,9 @@ export async function switchActor(tx: Transaction, actor: Actor): Promise<void> 
 }
 
 /**
- * Runs `work` in a transaction whose row-level security sees `actor`. The settings are
+ * Runs `work` in a WebSocket-mode transaction (src/db/client.ts) whose row-level security sees
+ * `actor`: for work that must read before it decides what to write (see `batchAsActor` for the
+ * rest, in one round trip). The settings are
  * transaction-local (`set_config(..., true)`), so a pooled connection never carries them into
  * another request. A failure to obtain a connection (before the transaction began) throws
  * `DatabaseUnreachableError`, unless Postgres itself answered with an error (a `DatabaseError`,

@@ -10,8 +10,9 @@ import { createS3Storage } from "../storage/storage.ts";
 /**
  * Builds the per-request services from the bindings: configuration (parsed once per isolate,
  * failing closed), the request logger, and lazily-opened clients for Postgres, Redis, S3 and the
- * queue, each with its configured deadline (see README, "Deadlines"). The database pool is closed
- * when the request and its background work are done.
+ * queue, each with its configured deadline (see README, "Deadlines"). Postgres comes in both of the
+ * driver's modes (src/db/client.ts): the HTTP mode holds no connection; the WebSocket pool, opened
+ * only if a transaction needs it, is closed when the request and its background work are done.
  */
 export function services(): MiddlewareHandler<AppEnv> {
   return async function services(c, next) {
