@@ -338,9 +338,10 @@ function print(rows: string[][], options: DistanceBenchOptions): void {
   for (const r of rows) console.log(line(r));
   console.log("\nfloors:");
   for (const scenario of scenarios("", { token: "", refreshToken: "" }, "")) {
-    const trips = DATA_SERVICES.filter((s) => scenario.floor.trips[s])
-      .map((s) => `${scenario.floor.trips[s]} ${s}`)
-      .join(" + ");
+    const trips =
+      DATA_SERVICES.filter((s) => scenario.floor.trips[s])
+        .map((s) => `${scenario.floor.trips[s]} ${s}`)
+        .join(" + ") || "0";
     console.log(`  ${scenario.name}: ${trips} — ${scenario.floor.reason}`);
   }
 }

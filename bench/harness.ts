@@ -33,9 +33,16 @@ export interface HttpRequestSpec {
   method?: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   headers?: Record<string, string>;
   body?: string;
+  /**
+   * Bodies taken in turn across all connections instead of `body` (one per account, say, so that
+   * no account has more than one request in flight and per-account throttles stay out of it).
+   */
+  bodies?: string[];
 }
 
 async function load(spec: HttpRequestSpec, options: LoadOptions, duration: number): Promise<autocannon.Result> {
+  const bodies = spec.bodies;
+  let next = 0;
   return autocannon({
     url: spec.url,
     method: spec.method ?? "GET",
@@ -43,6 +50,18 @@ async function load(spec: HttpRequestSpec, options: LoadOptions, duration: numbe
     body: spec.body,
     connections: options.connections,
     duration,
+    ...(bodies && bodies.length > 0
+      ? {
+          requests: [
+            {
+              setupRequest: (request: autocannon.Request) => {
+                request.body = bodies[next++ % bodies.length];
+                return request;
+              },
+            },
+          ],
+        }
+      : {}),
   });
 }
 
