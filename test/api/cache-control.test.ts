@@ -1,12 +1,12 @@
 import { eq } from "drizzle-orm";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, inject, it } from "vitest";
 import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { documents, documentVersions } from "../../src/db/schema/documents.ts";
 import { signedIn } from "../auth-helpers.ts";
 import { created, processed, rawUpload } from "../document-helpers.ts";
 import { png } from "../fixtures/files.ts";
-import { api, apiWith, expectProblem, outage, outageBindings, outageUser } from "../helpers.ts";
+import { api, apiWith, eventually, expectProblem, outage, outageBindings, outageUser } from "../helpers.ts";
 
 // OWASP API8:2023 / ASVS V8.2.1: a response made for one caller is never stored by a shared cache
 // or kept on disk by a browser. Resources with validators stay revalidatable (`private, no-cache`).
@@ -177,5 +177,32 @@ describe("a 304 for content, a conversion or a thumbnail never reaches the objec
     // The store is really gone: without a matching validator each of them needs it.
     await expectProblem(await apiWith(outageEnv, `/documents/${doc.id}/content`, { headers: auth }), 503);
     await expectProblem(await apiWith(outageEnv, `/documents/${doc.id}/thumbnail`, { headers: auth }), 503);
+  });
+});
+
+describe("what a revalidation costs, counted by the stack's meter", () => {
+  // Provided by test/global-setup.ts, whose ProvidedContext declaration the workers' tsconfig does not see.
+  const meterUrl = (inject as (key: string) => unknown)("meterUrl") as string;
+  type Counts = Record<"postgres" | "redis" | "s3", { roundTrips: number; sequential: number }>;
+
+  it("a 304 for content or a thumbnail is one Postgres round trip (the access check) and no S3 request", async () => {
+    const { auth } = await signedIn();
+    const doc = await processed(auth, (await created(rawUpload(auth, png(64, 48), "image/png", { title: "t" }))).id);
+    // Processing ends with the "ready" notification: once it is stored, nothing else touches Postgres.
+    await eventually(async () => {
+      const page = (await (await api("/notifications", { headers: auth })).json()) as { data: unknown[] };
+      return page.data.length > 0 ? page : undefined;
+    });
+    for (const [path, etag] of [
+      [`/documents/${doc.id}/content`, `"${doc.sha256}"`],
+      [`/documents/${doc.id}/thumbnail`, `W/"thumbnail-${doc.sha256}"`],
+    ] as const) {
+      expect((await fetch(`${meterUrl}/round-trips/reset`, { method: "POST" })).status).toBe(204);
+      const res = await api(path, { headers: { ...auth, "if-none-match": etag } });
+      expect(res.status, path).toBe(304);
+      const counts = (await (await fetch(`${meterUrl}/round-trips`)).json()) as Counts;
+      expect(counts.postgres.roundTrips, path).toBe(1);
+      expect(counts.s3.roundTrips, path).toBe(0);
+    }
   });
 });
