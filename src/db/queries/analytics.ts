@@ -6,7 +6,8 @@ import { users } from "../schema/users.ts";
 import { readableBy, type Viewer } from "./documents.ts";
 
 // The Analytics Service's reports, over every user's rows: the routes check analytics:read and
-// run them as the system. Ranges are half-open [from, to); days and months are UTC.
+// run them as the system. Ranges are half-open [from, to); days and months are UTC. Each report is
+// built as statements (`select…`) for one HTTP batch, one round trip, and decoded by its `read…`.
 
 export interface Range {
   from: Date;
@@ -16,8 +17,8 @@ export interface Range {
 const inRange = (column: typeof searchQueries.createdAt, range: Range) =>
   and(gte(column, range.from), lt(column, range.to));
 
-export async function topQueries(tx: Transaction, params: Range & { limit: number }) {
-  const rows = await tx
+export function selectTopQueries(db: Queryable, params: Range & { limit: number }) {
+  return db
     .select({
       query: searchQueries.query,
       searches: count(),
@@ -29,15 +30,19 @@ export async function topQueries(tx: Transaction, params: Range & { limit: numbe
     .groupBy(searchQueries.query)
     .orderBy(desc(count()), searchQueries.query)
     .limit(params.limit);
+}
+
+export function readTopQueries(rows: Awaited<ReturnType<typeof selectTopQueries>>) {
   return rows.map((row) => ({ ...row, users: Number(row.users), averageResults: Number(row.averageResults) }));
 }
 
-export async function zeroResultQueries(tx: Transaction, params: Range & { limit: number }) {
-  return tx
+/** `lastSearchedAt` is ISO 8601 text in UTC, whichever driver mode reads it. */
+export function selectZeroResultQueries(db: Queryable, params: Range & { limit: number }) {
+  return db
     .select({
       query: searchQueries.query,
       searches: count(),
-      lastSearchedAt: sql<string>`max(${searchQueries.createdAt})`,
+      lastSearchedAt: sql<string>`to_char(max(${searchQueries.createdAt}) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
     })
     .from(searchQueries)
     .where(
@@ -60,8 +65,8 @@ export interface LatencyStats {
 }
 
 /** Latency percentiles, overall and split by cache hit and miss. */
-export async function searchLatency(tx: Transaction, params: Range) {
-  const rows = await tx
+export function selectSearchLatency(db: Queryable, params: Range) {
+  return db
     .select({
       cacheHit: searchQueries.cacheHit,
       searches: count(),
@@ -72,6 +77,9 @@ export async function searchLatency(tx: Transaction, params: Range) {
     .from(searchQueries)
     .where(inRange(searchQueries.createdAt, params))
     .groupBy(sql`rollup(${searchQueries.cacheHit})`);
+}
+
+export function readSearchLatency(rows: Awaited<ReturnType<typeof selectSearchLatency>>) {
   const stats = (row: (typeof rows)[number] | undefined): LatencyStats => ({
     searches: Number(row?.searches ?? 0),
     p50: row?.p50 == null ? null : Number(row.p50),
@@ -87,8 +95,8 @@ export async function searchLatency(tx: Transaction, params: Range) {
 }
 
 /** Share of searches (with results) after which a result was opened, and where the clicks landed. */
-export async function clickThrough(tx: Transaction, params: Range) {
-  const [row] = await tx
+export function selectClickThrough(db: Queryable, params: Range) {
+  return db
     .select({
       searches: sql<number>`count(*)::int`,
       searchesWithResults: sql<number>`count(*) filter (where ${searchQueries.resultCount} > 0)::int`,
@@ -100,6 +108,10 @@ export async function clickThrough(tx: Transaction, params: Range) {
     })
     .from(searchQueries)
     .where(inRange(searchQueries.createdAt, params));
+}
+
+export function readClickThrough(rows: Awaited<ReturnType<typeof selectClickThrough>>) {
+  const [row] = rows;
   const withResults = Number(row?.searchesWithResults ?? 0);
   const withClicks = Number(row?.searchesWithClicks ?? 0);
   return {
@@ -113,42 +125,55 @@ export async function clickThrough(tx: Transaction, params: Range) {
 }
 
 /** How many rows of `table` were created on each UTC day of the range (days without any left out). */
-async function createdPerDay(
-  tx: Transaction,
+function selectCreatedPerDay(
+  db: Queryable,
   table: typeof users | typeof documents | typeof searchQueries,
   range: Range,
-): Promise<{ day: string; count: number }[]> {
+) {
   const day = sql<string>`to_char(date_trunc('day', ${table.createdAt} at time zone 'UTC'), 'YYYY-MM-DD')`;
-  const rows = await tx
+  return db
     .select({ day, count: sql<number>`count(*)::int` })
     .from(table)
     .where(and(gte(table.createdAt, range.from), lt(table.createdAt, range.to)))
     .groupBy(sql`1`)
     .orderBy(sql`1`);
+}
+
+export function readCreatedPerDay(rows: readonly { day: string; count: number }[]): { day: string; count: number }[] {
   return rows.map((row) => ({ day: row.day, count: Number(row.count) }));
 }
 
-/** Users: how many exist, how many logged in within the range, and new users per day. */
-export async function userMetrics(tx: Transaction, params: Range) {
-  const [totals] = await tx
+/** Users: how many exist and how many logged in within the range (`readUserMetrics` adds new users per day). */
+export function selectUserTotals(db: Queryable, params: Range) {
+  return db
     .select({
       total: sql<number>`count(*)::int`,
       active: sql<number>`count(*) filter (where ${users.lastLoginAt} >= ${params.from} and ${users.lastLoginAt} < ${params.to})::int`,
     })
     .from(users);
+}
+
+export const selectUsersPerDay = (db: Queryable, params: Range) => selectCreatedPerDay(db, users, params);
+
+export function readUserMetrics(
+  totalsRows: Awaited<ReturnType<typeof selectUserTotals>>,
+  perDay: readonly { day: string; count: number }[],
+) {
+  const [totals] = totalsRows;
   return {
     total: Number(totals?.total ?? 0),
     active: Number(totals?.active ?? 0),
-    newPerDay: await createdPerDay(tx, users, params),
+    newPerDay: readCreatedPerDay(perDay),
   };
 }
 
 /**
- * Documents now (not deleted): count and bytes, by type, by status; and uploads per day in the
- * range. The current figures come from one grouped scan, so their parts always add up.
+ * Documents now (not deleted), grouped by type and status (`readDocumentMetrics`: count and bytes,
+ * by type, by status, and uploads per day in the range). The current figures come from one grouped
+ * scan, so their parts always add up.
  */
-export async function documentMetrics(tx: Transaction, params: Range) {
-  const groups = await tx
+export function selectDocumentGroups(db: Queryable) {
+  return db
     .select({
       type: documents.contentType,
       status: documents.status,
@@ -158,6 +183,14 @@ export async function documentMetrics(tx: Transaction, params: Range) {
     .from(documents)
     .where(isNull(documents.deletedAt))
     .groupBy(documents.contentType, documents.status);
+}
+
+export const selectUploadsPerDay = (db: Queryable, params: Range) => selectCreatedPerDay(db, documents, params);
+
+export function readDocumentMetrics(
+  groups: Awaited<ReturnType<typeof selectDocumentGroups>>,
+  perDay: readonly { day: string; count: number }[],
+) {
   const totals = { count: 0, bytes: 0, processed: 0, failed: 0, quarantined: 0, inProgress: 0 };
   const byType = new Map<string, { type: string; count: number; bytes: number }>();
   for (const group of groups) {
@@ -177,13 +210,11 @@ export async function documentMetrics(tx: Transaction, params: Range) {
   return {
     ...totals,
     byType: [...byType.values()].sort((a, b) => b.count - a.count || a.type.localeCompare(b.type)),
-    uploadedPerDay: await createdPerDay(tx, documents, params),
+    uploadedPerDay: readCreatedPerDay(perDay),
   };
 }
 
-export function searchesPerDay(tx: Transaction, params: Range) {
-  return createdPerDay(tx, searchQueries, params);
-}
+export const selectSearchesPerDay = (db: Queryable, params: Range) => selectCreatedPerDay(db, searchQueries, params);
 
 // --- suppressed queries (administrators keep phrases out of autocomplete) ---
 

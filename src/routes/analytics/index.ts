@@ -2,19 +2,28 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
+import { asActor, batchAsActor, READ_ONLY, SYSTEM } from "../../db/actor.ts";
+import type { HttpQueryBuilder, HttpStatements } from "../../db/client.ts";
 import {
-  clickThrough,
-  documentMetrics,
   liftSuppression,
   listSuppressedQueries,
   type Range,
-  searchesPerDay,
-  searchLatency,
+  readClickThrough,
+  readCreatedPerDay,
+  readDocumentMetrics,
+  readSearchLatency,
+  readTopQueries,
+  readUserMetrics,
+  selectClickThrough,
+  selectDocumentGroups,
+  selectSearchesPerDay,
+  selectSearchLatency,
+  selectTopQueries,
+  selectUploadsPerDay,
+  selectUsersPerDay,
+  selectUserTotals,
+  selectZeroResultQueries,
   suppressQuery,
-  topQueries,
-  userMetrics,
-  zeroResultQueries,
 } from "../../db/queries/analytics.ts";
 import type { SuppressedQuery } from "../../db/schema/search.ts";
 import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
@@ -67,9 +76,12 @@ function rangeOf(query: { from?: string | undefined; to?: string | undefined }):
   return { from, to };
 }
 
-/** The permission was checked by the route; the reports read every user's rows, as the system. */
-const report = <T>(c: Context<AppEnv>, work: (tx: Transaction) => Promise<T>) =>
-  asActor(c.get("services").database.db, SYSTEM, work);
+/**
+ * The permission was checked by the route; the reports read every user's rows, as the system, in
+ * one read-only HTTP batch (one round trip).
+ */
+const report = <T extends HttpStatements>(c: Context<AppEnv>, build: (db: HttpQueryBuilder) => T) =>
+  batchAsActor(c.get("services").database.http, SYSTEM, build, READ_ONLY);
 
 const range = (r: Range) => ({ from: r.from.toISOString(), to: r.to.toISOString() });
 
@@ -299,38 +311,47 @@ export const analyticsRouter = createRouter()
     const query = c.req.valid("query");
     const r = rangeOf(query);
     return c.json(
-      { range: range(r), data: await report(c, (tx) => topQueries(tx, { ...r, limit: query.limit })) },
+      {
+        range: range(r),
+        data: readTopQueries((await report(c, (db) => [selectTopQueries(db, { ...r, limit: query.limit })]))[0]),
+      },
       200,
     );
   })
   .openapi(zeroRoute, async (c) => {
     const query = c.req.valid("query");
     const r = rangeOf(query);
-    const rows = await report(c, (tx) => zeroResultQueries(tx, { ...r, limit: query.limit }));
-    return c.json(
-      {
-        range: range(r),
-        data: rows.map((row) => ({ ...row, lastSearchedAt: new Date(row.lastSearchedAt).toISOString() })),
-      },
-      200,
-    );
+    const [rows] = await report(c, (db) => [selectZeroResultQueries(db, { ...r, limit: query.limit })]);
+    return c.json({ range: range(r), data: rows }, 200);
   })
   .openapi(latencyRoute, async (c) => {
     const r = rangeOf(c.req.valid("query"));
-    return c.json({ range: range(r), ...(await report(c, (tx) => searchLatency(tx, r))) }, 200);
+    const [rows] = await report(c, (db) => [selectSearchLatency(db, r)]);
+    return c.json({ range: range(r), ...readSearchLatency(rows) }, 200);
   })
   .openapi(ctrRoute, async (c) => {
     const r = rangeOf(c.req.valid("query"));
-    return c.json({ range: range(r), ...(await report(c, (tx) => clickThrough(tx, r))) }, 200);
+    const [rows] = await report(c, (db) => [selectClickThrough(db, r)]);
+    return c.json({ range: range(r), ...readClickThrough(rows) }, 200);
   })
   .openapi(metricsRoute, async (c) => {
     const r = rangeOf(c.req.valid("query"));
-    const [users, documents, perDay] = await report(c, async (tx) => [
-      await userMetrics(tx, r),
-      await documentMetrics(tx, r),
-      await searchesPerDay(tx, r),
+    const [userTotals, usersPerDay, documentGroups, uploadsPerDay, searchesPerDay] = await report(c, (db) => [
+      selectUserTotals(db, r),
+      selectUsersPerDay(db, r),
+      selectDocumentGroups(db),
+      selectUploadsPerDay(db, r),
+      selectSearchesPerDay(db, r),
     ]);
-    return c.json({ range: range(r), users, documents, searches: { perDay } }, 200);
+    return c.json(
+      {
+        range: range(r),
+        users: readUserMetrics(userTotals, usersPerDay),
+        documents: readDocumentMetrics(documentGroups, uploadsPerDay),
+        searches: { perDay: readCreatedPerDay(searchesPerDay) },
+      },
+      200,
+    );
   })
   .openapi(listSuppressedRoute, async (c) => {
     const rows = await asActor(c.get("services").database.db, c.get("auth").actor, listSuppressedQueries);
