@@ -127,7 +127,9 @@ async function startS3Proxy(options: {
   upstreamPort: number;
   meter: RoundTripMeter | undefined;
 }): Promise<{ close(): Promise<void> }> {
-  const agent = new http.Agent({ keepAlive: true });
+  // A connection per request to s3rver (loopback, cheap): a pooled keep-alive socket that s3rver
+  // closes just as it is reused would look like a network failure to the client.
+  const agent = new http.Agent({ keepAlive: false });
   const server = http.createServer((req, res) => {
     const end = options.meter?.begin("s3");
     res.once("close", () => end?.());
