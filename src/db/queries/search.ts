@@ -15,9 +15,10 @@ import type { Viewer } from "./documents.ts";
 const WEIGHTS = sql.raw("'{0.05, 0.2, 0.5, 1.0}'::float4[]");
 
 /**
- * When a query matches more than this many documents, relevance is computed over the newest this
- * many: ranking reads each match's vector, so a query matching half the corpus would otherwise
- * rank half the corpus. Totals and facets stay exact.
+ * When a query matches more than this many documents, results are ranked among the newest this
+ * many (the order a page can reach). It bounds the sort, not the reading: the one pass of
+ * `searchMatchesStatement` scores every match as it reads its row (about 3 µs per match at
+ * 100,000 documents, README "Benchmarks").
  */
 export const RANK_WINDOW = 10_000;
 
@@ -55,9 +56,9 @@ export const HEADLINE_TEXT_CHARS = 10_000;
 
 /**
  * Matches are counted up to this many (as Elasticsearch's `track_total_hits` default): beyond it
- * `total` is this number with `totalRelation: "gte"`. Counting visits every match's row, so an
- * exact total of a word in half of a large corpus grew with the corpus. Equal to RANK_WINDOW,
- * which only needs to know whether there are more matches than it ranks.
+ * `total` is this number with `totalRelation: "gte"`. Equal to RANK_WINDOW, which only needs to
+ * know whether there are more matches than it ranks. Sorted newest first or browsing, the count's
+ * scan stops here; ranked by relevance, it is taken from the pass that reads every match anyway.
  */
 export const TOTAL_COUNT_LIMIT = RANK_WINDOW;
 
@@ -65,7 +66,7 @@ export const TOTAL_COUNT_LIMIT = RANK_WINDOW;
  * Facets count at most this many matches: the first the index scan yields (not the best nor the
  * newest, which would mean reading every match first), with `approximate: true` when there are
  * more. Measured on a 30,000-document corpus, a word in 40 % of it: 86 ms for exact facets,
- * 20 ms for these and the capped total; the bound holds whatever the corpus grows to.
+ * 20 ms for these and the capped total.
  */
 export const FACET_SAMPLE = 2_000;
 
