@@ -3,6 +3,7 @@ import { type Actor, actAs, batchAsActor, READ_ONLY, SYSTEM } from "../db/actor.
 import type { HttpDatabase } from "../db/client.ts";
 import type { Viewer } from "../db/queries/documents.ts";
 import {
+  correctionsStatement,
   countMatchesStatement,
   HIGHLIGHT_START,
   HIGHLIGHT_STOP,
@@ -20,7 +21,6 @@ import {
   selectPopularQueries,
   suggestTagsStatement,
   suggestTitlesStatement,
-  wordCorrectionsStatement,
 } from "../db/queries/search.ts";
 import type { Document } from "../db/schema/documents.ts";
 import { isPostgresTimestampText } from "../pkg/validation/postgres.ts";
@@ -112,43 +112,41 @@ export function decodeSearchCursor(
 
 // --- search ---
 
+/** The words of `text` "did you mean" may correct: required, letters (and ' -), 3 to 40 long; at most 6. */
+function correctableWords(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  return [...new Set(requiredWords(text))].filter((word) => /^[\p{L}][\p{L}'-]{2,39}$/u.test(word)).slice(0, 6);
+}
+
 /**
  * "Did you mean": each required word no readable document contains is replaced by the closest
  * vocabulary word (trigram similarity) that a readable document does contain; offered only when
  * the corrected query finds something. The vocabulary holds every user's words, so a candidate is
- * only ever offered once the query finds it in a document the user may read. Only after a search
- * found nothing: one round trip for every word's candidates, one for the corrected query's count.
+ * only ever offered once the query finds it in a document the user may read. `rows` are those of
+ * `correctionsStatement`, which ran in the search's own batch; the corrected query's count is one
+ * more round trip, only when there is a correction.
  */
-async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters): Promise<SearchResult["didYouMean"]> {
-  const { http, actor, viewer } = deps;
-  const words = [...new Set(requiredWords(text))].filter((word) => /^[\p{L}][\p{L}'-]{2,39}$/u.test(word)).slice(0, 6);
-  const [first, ...others] = words;
-  if (first === undefined) return null;
-  const statement = (db: Parameters<typeof actAs>[0], word: string) =>
-    db.execute<{ candidate: boolean; term: string; known: boolean }>(
-      wordCorrectionsStatement({ viewer, word, limit: 5 }),
-    );
-  const [, ...perWord] = await batchAsActor(
-    http,
-    actor,
-    (db) => [db.execute(SEARCH_SETTINGS), statement(db, first), ...others.map((word) => statement(db, word))],
-    READ_ONLY,
-  );
+async function didYouMean(
+  deps: SearchDeps,
+  text: string,
+  filters: SearchFilters,
+  rows: readonly CorrectionRow[],
+): Promise<SearchResult["didYouMean"]> {
   const corrections = new Map<string, string>();
-  words.forEach((word, index) => {
-    const rows = perWord[index]?.rows ?? [];
-    if (rows.some((row) => !row.candidate && row.known)) return;
-    const option = rows.find((row) => row.candidate && row.known);
+  for (const word of correctableWords(text)) {
+    const own = rows.filter((row) => row.word === word);
+    if (own.some((row) => !row.candidate && row.known)) continue;
+    const option = own.filter((row) => row.candidate && row.known).sort((a, b) => Number(a.rank) - Number(b.rank))[0];
     if (option) corrections.set(word, option.term);
-  });
+  }
   if (corrections.size === 0) return null;
   const corrected = applyCorrections(text, corrections);
   const [, counted] = await batchAsActor(
-    http,
-    actor,
+    deps.http,
+    deps.actor,
     (db) => [
       db.execute(SEARCH_SETTINGS),
-      db.execute<{ count: number }>(countMatchesStatement({ viewer, text: corrected, filters })),
+      db.execute<{ count: number }>(countMatchesStatement({ viewer: deps.viewer, text: corrected, filters })),
     ],
     READ_ONLY,
   );
@@ -156,12 +154,21 @@ async function didYouMean(deps: SearchDeps, text: string, filters: SearchFilters
   return total > 0 ? { query: corrected, total } : null;
 }
 
+/** A row of `correctionsStatement`. */
+interface CorrectionRow extends Record<string, unknown> {
+  word: string;
+  candidate: boolean;
+  term: string;
+  rank: number;
+  known: boolean;
+}
+
 /**
  * One page of results with highlights, the facets of all matches, and "did you mean" when nothing
  * matched. One round trip to Postgres (one HTTP batch): the planner settings, the page with the
  * counts of all matches (which leaves the page's ids in a transaction-local setting), then the
- * page's documents and highlights. A search that finds nothing spends up to two more on "did you
- * mean".
+ * page's documents and highlights, then the "did you mean" candidates, which return nothing at
+ * once when something matched. Only a correction found costs one more round trip (its count).
  */
 export async function search(deps: SearchDeps, request: SearchRequest): Promise<SearchResult> {
   const { text, filters } = request;
@@ -174,13 +181,14 @@ export async function search(deps: SearchDeps, request: SearchRequest): Promise<
     after: request.cursor,
     tagLimit: TAG_FACETS,
   };
-  const [, matched, detailed] = await batchAsActor(
+  const [, matched, detailed, corrections] = await batchAsActor(
     deps.http,
     deps.actor,
     (db) => [
       db.execute(SEARCH_SETTINGS),
       db.execute(pinningPage(searchMatchesStatement(params), request.limit)),
       selectPageDetails(db, { text }),
+      db.execute<CorrectionRow>(correctionsStatement({ viewer: deps.viewer, words: correctableWords(text), limit: 5 })),
     ],
     READ_ONLY,
   );
@@ -220,7 +228,7 @@ export async function search(deps: SearchDeps, request: SearchRequest): Promise<
     data,
     nextCursor,
     facets: { approximate: facets.approximate, tags: facets.tags, types: facets.types, created: facets.created },
-    didYouMean: facets.total === 0 && text ? await didYouMean(deps, text, filters) : null,
+    didYouMean: facets.total === 0 && text ? await didYouMean(deps, text, filters, corrections.rows) : null,
   };
 }
 

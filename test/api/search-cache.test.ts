@@ -246,11 +246,14 @@ describe("round trips to Postgres, counted by the stack's meter", () => {
 
   // Browsing, so that no "did you mean" follows, by a user without documents, so that no processing
   // runs meanwhile.
-  it("a search is one round trip and its record one more; a cached search only the record; a suggestion one", async () => {
+  it("a search is one round trip and its record one more (also when nothing matched); a cached search only the record; a suggestion one", async () => {
     const user = await signedIn();
     expect(await postgresRoundTrips(() => search(user.auth, { sort: "recent" }), 2)).toBe(2);
     await cachedSearch(user.auth, { sort: "recent" });
     expect(await postgresRoundTrips(() => cachedSearch(user.auth, { sort: "recent" }), 1)).toBe(1);
     expect(await postgresRoundTrips(() => suggestions(user.auth, "numb"), 1)).toBe(1);
+    // Nothing matches: "did you mean" looked for corrections in the same batch (none found).
+    const unmatched = await postgresRoundTrips(() => search(user.auth, { q: "quixotry" }), 2);
+    expect(unmatched).toBe(2);
   });
 });

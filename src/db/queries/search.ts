@@ -160,16 +160,20 @@ export interface HitDetails {
  * batch cannot see each other's results, and recomputing the page would rank the matches twice.
  */
 const PAGE_SETTING = "search.page_ids";
+/** Likewise the number of matches (as counted, up to TOTAL_COUNT_LIMIT), for `correctionsStatement`. */
+const TOTAL_SETTING = "search.total";
 
 /**
  * `statement` (the rows of `searchMatchesStatement`, unchanged) that also leaves the ids of its
- * first `limit` hits in the transaction-local setting `search.page_ids`, for `selectPageDetails`
- * later in the same transaction. One HTTP batch then holds the whole search.
+ * first `limit` hits in the transaction-local setting `search.page_ids`, for `selectPageDetails`,
+ * and its total in `search.total`, for `correctionsStatement`, later in the same transaction. One
+ * HTTP batch then holds the whole search.
  */
 export function pinningPage(statement: SQL, limit: number): SQL {
   return sql`with search_rows as (${statement}),
     pinned as (
-      select set_config(${PAGE_SETTING}, coalesce((select string_agg(value, ',') from search_rows where kind = 'hit' and count <= ${limit}), ''), true)
+      select set_config(${PAGE_SETTING}, coalesce((select string_agg(value, ',') from search_rows where kind = 'hit' and count <= ${limit}), ''), true),
+             set_config(${TOTAL_SETTING}, coalesce((select count::text from search_rows where kind = 'total'), '0'), true)
     )
     select search_rows.* from search_rows, pinned`;
 }
@@ -506,22 +510,34 @@ function knownWord(viewer: Viewer, word: SQL): SQL {
 }
 
 /**
- * For "did you mean": whether `word` is known (a first row with `candidate = false`), then the
- * `limit` vocabulary words most similar to it (trigram similarity), closest first, each with
- * whether it is known. The vocabulary holds every user's words, so a candidate may be offered only
- * when it is known. One statement per word, so a query's words share one batch.
+ * For "did you mean", only when the search before it in the transaction (`pinningPage`) matched
+ * nothing (otherwise a one-time filter makes it return nothing at once): for each of `words`, a row
+ * `(word, candidate = false, term = word, rank = 0, known)`, then its `limit` most similar
+ * vocabulary words (trigram similarity), `candidate = true` and `rank` 1, 2, … closest first, each
+ * with whether it is known. The vocabulary holds every user's words, so a candidate may be offered
+ * only when it is known. One statement for all the words, so it shares the search's batch.
  */
-export function wordCorrectionsStatement(params: { viewer: Viewer; word: string; limit: number }): SQL {
-  const { viewer, word } = params;
+export function correctionsStatement(params: { viewer: Viewer; words: string[]; limit: number }): SQL {
+  const { viewer } = params;
+  const words = sql`array[${sql.join(
+    params.words.map((word) => sql`${word}`),
+    sql`, `,
+  )}]::text[]`;
+  const nothingMatched = sql`current_setting(${TOTAL_SETTING}, true) = '0'`;
   return sql`
-    select false as candidate, ${word}::text as term, ${knownWord(viewer, sql`${word}::text`)} as known
+    select w.word, false as candidate, w.word as term, 0 as rank, ${knownWord(viewer, sql`w.word`)} as known
+    from unnest(${words}) as w(word) where ${nothingMatched}
     union all
-    (select true, c.term, ${knownWord(viewer, sql`c.term`)} from (
-      select ${searchVocabulary.term} as term, similarity(${searchVocabulary.term}, ${word}) as similarity
+    select w.word, true, c.term, c.rank, ${knownWord(viewer, sql`c.term`)}
+    from unnest(${words}) as w(word)
+    cross join lateral (
+      select ${searchVocabulary.term}::text as term,
+             row_number() over (order by similarity(${searchVocabulary.term}, w.word) desc, ${searchVocabulary.term})::int as rank
       from ${searchVocabulary}
-      where ${and(eq(searchVocabulary.kind, "word"), sql`${searchVocabulary.term} % ${word}`, ne(searchVocabulary.term, word))}
-      order by similarity desc, term limit ${params.limit}
-    ) c order by c.similarity desc, c.term)`;
+      where ${and(eq(searchVocabulary.kind, "word"), sql`${searchVocabulary.term} % w.word`, sql`${searchVocabulary.term} <> w.word`)}
+      order by similarity(${searchVocabulary.term}, w.word) desc, ${searchVocabulary.term} limit ${params.limit}
+    ) as c
+    where ${nothingMatched}`;
 }
 
 /**
