@@ -1,7 +1,7 @@
 import { and, count, desc, eq, gte, isNull, lt, type SQL, sql } from "drizzle-orm";
-import type { Queryable, Transaction } from "../actor.ts";
+import type { Queryable } from "../actor.ts";
 import { documents } from "../schema/documents.ts";
-import { type SuppressedQuery, searchClicks, searchQueries, suppressedQueries } from "../schema/search.ts";
+import { searchClicks, searchQueries, suppressedQueries } from "../schema/search.ts";
 import { users } from "../schema/users.ts";
 import { readableBy, type Viewer } from "./documents.ts";
 
@@ -219,32 +219,33 @@ export const selectSearchesPerDay = (db: Queryable, params: Range) => selectCrea
 // --- suppressed queries (administrators keep phrases out of autocomplete) ---
 
 /** Every suppressed phrase, newest first. */
-export function listSuppressedQueries(tx: Transaction): Promise<SuppressedQuery[]> {
-  return tx.select().from(suppressedQueries).orderBy(desc(suppressedQueries.createdAt), suppressedQueries.phrase);
+export function selectSuppressedQueries(db: Queryable) {
+  return db.select().from(suppressedQueries).orderBy(desc(suppressedQueries.createdAt), suppressedQueries.phrase);
 }
 
 /**
- * Suppresses `phrase` (already normalised); `created` is false when it already was, and the
- * existing row is returned unchanged. Concurrent calls for one phrase both succeed (unique index).
+ * Suppresses `phrase` (already normalised): the row when it is new, none when the phrase already
+ * was (a concurrent insert of the same phrase waits for the other and then inserts nothing; unique
+ * index). Batched with `selectSuppressedPhrase` after it, which then reads the row either way.
  */
-export async function suppressQuery(
-  tx: Transaction,
+export function insertSuppressedQuery(
+  db: Queryable,
   values: { phrase: string; reason: string | null; suppressedBy: string },
-): Promise<{ row: SuppressedQuery; created: boolean }> {
-  const [inserted] = await tx.insert(suppressedQueries).values(values).onConflictDoNothing().returning();
-  if (inserted) return { row: inserted, created: true };
-  const [existing] = await tx.select().from(suppressedQueries).where(eq(suppressedQueries.phrase, values.phrase));
-  if (!existing) throw new Error("a suppressed phrase vanished between its insert and its read");
-  return { row: existing, created: false };
+) {
+  return db.insert(suppressedQueries).values(values).onConflictDoNothing().returning();
 }
 
-/** Lifts a suppression; false when there was none with this id. */
-export async function liftSuppression(tx: Transaction, params: { id: string }): Promise<boolean> {
-  const removed = await tx
+/** The suppression of `phrase` (zero or one row). */
+export function selectSuppressedPhrase(db: Queryable, params: { phrase: string }) {
+  return db.select().from(suppressedQueries).where(eq(suppressedQueries.phrase, params.phrase)).limit(1);
+}
+
+/** Lifts a suppression: the id when there was one, no row otherwise. */
+export function deleteSuppression(db: Queryable, params: { id: string }) {
+  return db
     .delete(suppressedQueries)
     .where(eq(suppressedQueries.id, params.id))
     .returning({ id: suppressedQueries.id });
-  return removed.length > 0;
 }
 
 // --- recording ---

@@ -2,11 +2,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { asActor, batchAsActor, READ_ONLY, SYSTEM } from "../../db/actor.ts";
+import { batchAsActor, READ_ONLY, SYSTEM } from "../../db/actor.ts";
 import type { HttpQueryBuilder, HttpStatements } from "../../db/client.ts";
 import {
-  liftSuppression,
-  listSuppressedQueries,
+  deleteSuppression,
+  insertSuppressedQuery,
   type Range,
   readClickThrough,
   readCreatedPerDay,
@@ -18,12 +18,13 @@ import {
   selectDocumentGroups,
   selectSearchesPerDay,
   selectSearchLatency,
+  selectSuppressedPhrase,
+  selectSuppressedQueries,
   selectTopQueries,
   selectUploadsPerDay,
   selectUsersPerDay,
   selectUserTotals,
   selectZeroResultQueries,
-  suppressQuery,
 } from "../../db/queries/analytics.ts";
 import type { SuppressedQuery } from "../../db/schema/search.ts";
 import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
@@ -354,22 +355,32 @@ export const analyticsRouter = createRouter()
     );
   })
   .openapi(listSuppressedRoute, async (c) => {
-    const rows = await asActor(c.get("services").database.db, c.get("auth").actor, listSuppressedQueries);
+    const [rows] = await batchAsActor(
+      c.get("services").database.http,
+      c.get("auth").actor,
+      (db) => [selectSuppressedQueries(db)],
+      READ_ONLY,
+    );
     return c.json({ data: rows.map(suppressedJson) }, 200);
   })
   .openapi(suppressRoute, async (c) => {
     const body = c.req.valid("json");
     const { actor, userId } = c.get("auth");
-    const { row, created } = await asActor(c.get("services").database.db, actor, (tx) =>
-      suppressQuery(tx, { phrase: normalizeQuery(body.phrase), reason: body.reason || null, suppressedBy: userId }),
-    );
-    return created ? c.json(suppressedJson(row), 201) : c.json(suppressedJson(row), 200);
+    const phrase = normalizeQuery(body.phrase);
+    // One round trip: the insert, then the row as it now is (inserted, or there already).
+    const [inserted, current] = await batchAsActor(c.get("services").database.http, actor, (db) => [
+      insertSuppressedQuery(db, { phrase, reason: body.reason || null, suppressedBy: userId }),
+      selectSuppressedPhrase(db, { phrase }),
+    ]);
+    const row = current[0];
+    if (!row) throw new Error("a suppressed phrase vanished between its insert and its read");
+    return c.json(suppressedJson(row), inserted.length > 0 ? 201 : 200);
   })
   .openapi(liftRoute, async (c) => {
     const { id } = c.req.valid("param");
-    const lifted = await asActor(c.get("services").database.db, c.get("auth").actor, (tx) =>
-      liftSuppression(tx, { id }),
-    );
-    if (!lifted) throw new ApiError("not_found", { detail: "No suppression with this id." });
+    const [removed] = await batchAsActor(c.get("services").database.http, c.get("auth").actor, (db) => [
+      deleteSuppression(db, { id }),
+    ]);
+    if (removed.length === 0) throw new ApiError("not_found", { detail: "No suppression with this id." });
     return c.body(null, 204);
   });
