@@ -4,6 +4,7 @@ import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import {
   type Actor,
+  actAs,
   asActor,
   batchAsActor,
   firstRow,
@@ -35,6 +36,7 @@ import {
   renditionKey,
   resetVersion,
   type StorageUsageRow,
+  selectDocumentAudience,
   selectDocumentsPage,
   selectReadableDocument,
   selectShareAccess,
@@ -78,7 +80,7 @@ import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
 import { isStorageDeadline, RangeNotSatisfiableError } from "../../pkg/storage/storage.ts";
-import { invalidateDocument } from "../../search/search-cache.ts";
+import { invalidateDocument, invalidateScopes, scopeOf } from "../../search/search-cache.ts";
 import {
   ConditionalReadHeaders,
   ConditionalWriteHeaders,
@@ -352,6 +354,15 @@ async function recordOrUndo<T>(c: Context<AppEnv>, key: string, record: () => Pr
 function searchChanged(c: Context<AppEnv>, documentId: string, alsoUsers: string[] = []): Promise<void> {
   const { cache, database } = c.get("services");
   return invalidateDocument({ cache, logger: c.get("logger"), http: database.http }, documentId, alsoUsers);
+}
+
+/** As `searchChanged`, for a change whose own batch already read who sees the document. */
+function audienceChanged(c: Context<AppEnv>, audience: readonly { id: string }[]): Promise<void> {
+  const scopes = audience.map((row) => scopeOf({ userId: row.id, readsAll: false }));
+  return invalidateScopes({ cache: c.get("services").cache, logger: c.get("logger") }, [
+    ...scopes,
+    scopeOf({ userId: "", readsAll: true }),
+  ]);
 }
 
 /**
@@ -777,6 +788,7 @@ export const documentsRouter = createRouter()
     const viewer = viewerOf(c);
     const changes = { id, viewer, title: body.title, tags: body.tags };
     let document: Document | undefined;
+    let audience: readonly { id: string }[] | undefined;
     if (conditionalWrite(c)) {
       // Access, then the locked row's validators, then the write: one WebSocket transaction.
       document = await asActor(db(c), actorOf(c), async (tx) => {
@@ -789,18 +801,22 @@ export const documentsRouter = createRouter()
       });
     } else {
       // The write states its own access rule; the reads beside it tell a 404 from a 403 when it
-      // changed nothing. One HTTP round trip.
-      const [found, share, changed] = await batchAsActor(http(c), actorOf(c), (db) => [
+      // changed nothing; last, as the system, who sees the document (for the search cache). One
+      // HTTP round trip.
+      const [found, share, changed, , readers] = await batchAsActor(http(c), actorOf(c), (db) => [
         selectReadableDocument(db, { id, viewer }),
         selectShareAccess(db, { documentId: id, userId: viewer.userId }),
         recordDocumentChanges(db, changes),
+        actAs(db, SYSTEM),
+        selectDocumentAudience(db, { documentId: id }),
       ]);
       document = firstRow(changed);
+      audience = readers;
       const current = firstRow(found);
       if (!document && current && accessFrom(current, viewer, firstRow(share)) === "read") throw readOnlyShare();
     }
     if (!document) throw notFound(id);
-    await searchChanged(c, id);
+    await (audience ? audienceChanged(c, audience) : searchChanged(c, id));
     const response = await documentBody(document);
     return c.json(response.body, 200, response.headers);
   })
