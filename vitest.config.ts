@@ -44,7 +44,7 @@ export default defineConfig({
       defineProject({ test: { name: "node", environment: "node", include: ["test/node/**/*.test.ts"] } }),
       defineProject({
         resolve,
-        test: { name: "api", include: ["test/api/**/*.test.ts"] },
+        test: { name: "api", include: ["test/api/**/*.test.ts"], setupFiles: ["./test/setup/lazy-modules.ts"] },
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./wrangler.toml" },
@@ -86,7 +86,11 @@ export default defineConfig({
       }),
       defineProject({
         resolve,
-        test: { name: "processor", include: ["test/processor/**/*.test.ts"] },
+        test: {
+          name: "processor",
+          include: ["test/processor/**/*.test.ts"],
+          setupFiles: ["./test/setup/lazy-modules.ts"],
+        },
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./workers/processor/wrangler.toml" },
