@@ -36,17 +36,22 @@ describe("the stack's pooled endpoint", () => {
     }
   });
 
-  it("lends a backend per transaction: two clients taking turns share one", async () => {
+  it("lends a backend per transaction: two clients connected at once take turns on one", async () => {
     const url = inject("stack").DATABASE_URL ?? "";
-    // In transaction mode the backend goes back to the pool when the first client's transaction
-    // ends (so session-level state would leak to the next client: the app sets none).
+    // In session mode two connected clients never share a backend. In transaction mode the backend
+    // goes back to the pool when a transaction ends, and the next client's is served by it unless
+    // another client took it meanwhile (other test files share the pool): one round in 20 suffices.
     const first = new pg.Client({ connectionString: url });
     const second = new pg.Client({ connectionString: url });
     await Promise.all([first.connect(), second.connect()]);
+    const pid = async (client: pg.Client) =>
+      (await client.query<{ pid: number }>("select pg_backend_pid() as pid")).rows[0]?.pid;
     try {
-      const { rows: a } = await first.query<{ pid: number }>("select pg_backend_pid() as pid");
-      const { rows: b } = await second.query<{ pid: number }>("select pg_backend_pid() as pid");
-      expect(b[0]?.pid).toBe(a[0]?.pid);
+      let shared = 0;
+      for (let round = 0; round < 20; round++) {
+        if ((await pid(first)) === (await pid(second))) shared += 1;
+      }
+      expect(shared).toBeGreaterThan(0);
     } finally {
       await Promise.all([first.end(), second.end()]);
     }
