@@ -15,4 +15,5 @@ await Promise.all([
   import("unpdf"),
   import("../../src/documents/markdown-page.ts"),
 ]);
+
 export {};
