@@ -304,6 +304,19 @@ describe("POST /documents (raw body)", () => {
     );
   });
 
+  it("refuses a body sent as JSON for its type (415), on a new document and a new version", async () => {
+    const { auth } = await signedIn();
+    const document = await created(rawUpload(auth, "first", "text/plain", { title: "json" }));
+    for (const path of ["/documents?title=json", `/documents/${document.id}/versions`]) {
+      for (const type of ["application/json", "application/merge-patch+json", "application/json; charset=utf-8"]) {
+        const res = await api(path, { method: "POST", headers: { ...auth, "content-type": type }, body: "{}" });
+        expect((await expectProblem(res, 415)).type, `${type} to ${path}`).toBe("/problems/unsupported_media_type");
+      }
+    }
+    const versions = await api(`/documents/${document.id}/versions`, { headers: auth });
+    expect(((await versions.json()) as { data: unknown[] }).data).toHaveLength(1);
+  });
+
   it("refuses a body over the limit before reading it when Content-Length says so (413)", async () => {
     const { auth } = await signedIn();
     const res = await apiWith({ MAX_UPLOAD_BYTES: "10" }, "/documents?title=big", {

@@ -41,6 +41,9 @@ export function jsonBodyLimit(maxBytes = MAX_PARSED_BODY_BYTES): MiddlewareHandl
       } catch {
         throw new ApiError("bad_request", { detail: "The JSON body is not UTF-8 (RFC 8259 §8.1)." });
       }
+      // The bytes again as the request's body, for a route that reads the raw stream (an upload
+      // sent as JSON is then refused for its type, not by a stream already read).
+      c.req.raw = new Request(c.req.raw, { body: bytes });
       await next();
     });
   };
