@@ -156,7 +156,7 @@ async function gatewayBenchmarks(user: { form: string; token: string }): Promise
       title: "Gateway: authenticated, rate-limited GET /users/me against the bare route",
       baseline: bareRoute,
       candidate: httpScenario(
-        "GET /users/me (JWT + session check + rate limit DOs + Postgres under RLS)",
+        "GET /users/me (JWT, session check + rate limit in one DO call, one Postgres batch under RLS)",
         { url: `${api.url}/users/me`, headers: { authorization: `Bearer ${user.token}` } },
         options,
       ),

@@ -39,8 +39,10 @@ export interface RoundTripMeter {
   halfTrip(): Promise<void>;
   /**
    * The counts since the last reset; with `until` (ms since the epoch, as `Date.now()`), only the
-   * round trips that began at or before it: what a request waited for before its answer arrived,
-   * without work it left running after answering (`waitUntil`).
+   * round trips that ended (their answer sent) at or before it: what a request waited for before its
+   * answer arrived, without work it left running after answering (`waitUntil`), which begins as the
+   * handler returns but ends a round trip later. At an RTT of 0 such work may end before the
+   * answer arrives and be counted.
    */
   snapshot(until?: number): Record<DataService, RoundTripCount>;
   /** Zeroes the counts (exchanges in flight still end normally). */
@@ -55,8 +57,8 @@ export function createRoundTripMeter(rttMs: number): RoundTripMeter {
   let rtt = checkedRtt(rttMs);
   let counts = emptyCounts();
   const inFlight: Record<DataService, number> = { postgres: 0, redis: 0, s3: 0 };
-  // When each round trip since the reset began, for `snapshot(until)`; bounded, as a stack runs for hours.
-  let log: { service: DataService; at: number; sequential: boolean }[] = [];
+  // When each round trip since the reset ended, for `snapshot(until)`; bounded, as a stack runs for hours.
+  let log: { service: DataService; sequential: boolean; endedAt?: number }[] = [];
 
   return {
     get rttMs() {
@@ -70,11 +72,13 @@ export function createRoundTripMeter(rttMs: number): RoundTripMeter {
       counts[service].roundTrips += 1;
       if (sequential) counts[service].sequential += 1;
       inFlight[service] += 1;
-      if (log.length < MAX_LOGGED) log.push({ service, at: performance.timeOrigin + performance.now(), sequential });
+      const entry: (typeof log)[number] = { service, sequential };
+      if (log.length < MAX_LOGGED) log.push(entry);
       let ended = false;
       return () => {
         if (ended) return;
         ended = true;
+        entry.endedAt = performance.timeOrigin + performance.now();
         inFlight[service] -= 1;
       };
     },
@@ -89,7 +93,7 @@ export function createRoundTripMeter(rttMs: number): RoundTripMeter {
       }
       const upTo = emptyCounts();
       for (const entry of log) {
-        if (entry.at > until) continue;
+        if (entry.endedAt === undefined || entry.endedAt > until) continue;
         upTo[entry.service].roundTrips += 1;
         if (entry.sequential) upTo[entry.service].sequential += 1;
       }
@@ -139,7 +143,7 @@ export interface RoundTripServer {
  * The meter over HTTP on loopback, for the benchmark and the tests (they run outside the stack's
  * process):
  * - `GET /round-trips`: `{ "rttMs": number, "postgres": RoundTripCount, "redis": …, "s3": … }`;
- *   `?until=<ms since the epoch>` counts only the round trips that began by then;
+ *   `?until=<ms since the epoch>` counts only the round trips that ended by then;
  * - `POST /round-trips/reset`: zeroes the counts (204);
  * - `PUT /round-trips/rtt` with `{ "rttMs": number }`: changes the round-trip time (204; 400 when
  *   it is not a number ≥ 0).

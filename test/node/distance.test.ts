@@ -45,12 +45,14 @@ describe("round-trip meter", () => {
     expect(meter.snapshot().s3).toEqual({ roundTrips: 0, sequential: 0 });
   });
 
-  it("snapshot(until) counts only the round trips that began by then", async () => {
+  it("snapshot(until) counts only the round trips that ended by then (not work still in flight)", async () => {
     const meter = createRoundTripMeter(0);
     meter.begin("postgres")();
+    // Begun before the answer, ended after it: what a request leaves to waitUntil.
+    const leftRunning = meter.begin("postgres");
     const answered = Date.now() + 1;
     await new Promise((resolve) => setTimeout(resolve, 5));
-    meter.begin("postgres")();
+    leftRunning();
     meter.begin("redis")();
     expect(meter.snapshot(answered)).toEqual({
       postgres: { roundTrips: 1, sequential: 1 },
@@ -58,6 +60,9 @@ describe("round-trip meter", () => {
       s3: { roundTrips: 0, sequential: 0 },
     });
     expect(meter.snapshot().postgres).toEqual({ roundTrips: 2, sequential: 2 });
+    const inFlight = meter.begin("s3");
+    expect(meter.snapshot(Date.now() + 1).s3.roundTrips).toBe(0);
+    inFlight();
     meter.reset();
     expect(meter.snapshot(Date.now()).postgres).toEqual({ roundTrips: 0, sequential: 0 });
   });
