@@ -336,6 +336,18 @@ async function withinQuota<T>(
   });
 }
 
+/** The version's file as the database records it: where the upload was stored and what it is. */
+function storedFile(upload: Awaited<ReturnType<typeof takeUpload>>) {
+  const { file } = upload;
+  return {
+    storageKey: upload.key,
+    contentType: file.contentType,
+    sizeBytes: file.size,
+    sha256: file.sha256,
+    filename: upload.filename,
+  };
+}
+
 /** Runs the database step of an upload; if it fails, the stored object is removed again. */
 async function recordOrUndo<T>(c: Context<AppEnv>, key: string, record: () => Promise<T>): Promise<T> {
   try {
@@ -734,13 +746,7 @@ export const documentsRouter = createRouter()
           ownerId,
           title: upload.fields.title ?? upload.filename ?? "Untitled",
           tags: upload.fields.tags ?? [],
-          file: {
-            storageKey: upload.key,
-            contentType: file.contentType,
-            sizeBytes: file.size,
-            sha256: file.sha256,
-            filename: upload.filename,
-          },
+          file: storedFile(upload),
         });
         await removeUploadIntent(tx, { storageKey: upload.key });
         return document;
@@ -856,13 +862,7 @@ export const documentsRouter = createRouter()
         const added = await addVersion(tx, {
           documentId: id,
           createdBy: c.get("auth").userId,
-          file: {
-            storageKey: upload.key,
-            contentType: file.contentType,
-            sizeBytes: file.size,
-            sha256: file.sha256,
-            filename: upload.filename,
-          },
+          file: storedFile(upload),
         });
         if (!added) throw notFound(id);
         await removeUploadIntent(tx, { storageKey: upload.key });
