@@ -6,7 +6,7 @@
 import { Redis } from "@upstash/redis";
 import pg from "pg";
 import { loadBulk } from "../scripts/corpus/bulk.ts";
-import { PERMISSION_NAMES } from "../src/auth/permissions.ts";
+import { PERMISSION_NAMES } from "../src/db/schema/users.ts";
 import type { Actor } from "../src/db/actor.ts";
 import type { Viewer } from "../src/db/queries/documents.ts";
 import { normalizeQuery } from "../src/search/query-text.ts";

@@ -1,8 +1,8 @@
 import { syncPrincipal } from "../src/auth/auth-service.ts";
-import type { Permission } from "../src/auth/permissions.ts";
 import { asActor, SYSTEM } from "../src/db/actor.ts";
 import { openDatabase } from "../src/db/client.ts";
 import { grantPermission, updateUser } from "../src/db/queries/users.ts";
+import type { Permission } from "../src/db/schema/users.ts";
 import { loadApiConfig } from "../src/pkg/config/config.ts";
 import { api, type ProblemJson, testEnv } from "./helpers.ts";
 

@@ -1,10 +1,10 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
 import { vi } from "vitest";
-import { buildApp } from "../src/app/app.ts";
 import { asActor, SYSTEM, type Transaction } from "../src/db/actor.ts";
 import { openDatabase } from "../src/db/client.ts";
 import { loadApiConfig } from "../src/pkg/config/config.ts";
+import { buildApp } from "../workers/api/app.ts";
 
 export { eventually } from "./eventually.ts";
 

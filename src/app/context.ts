@@ -1,8 +1,7 @@
-import type { Permission } from "../auth/permissions.ts";
 import type { InvalidTokenError } from "../auth/tokens.ts";
 import type { Actor } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
-import type { UserRole } from "../db/schema/users.ts";
+import type { Permission, UserRole } from "../db/schema/users.ts";
 import type { Session } from "../durable-objects/sessions.ts";
 import type { DurableObjectCallCount } from "../gateway/durable-object-calls.ts";
 import type { Cache } from "../pkg/cache/cache.ts";

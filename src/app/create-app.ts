@@ -3,16 +3,16 @@ import { requestId } from "hono/request-id";
 import { cors } from "../gateway/cors.ts";
 import { durableObjectCalls } from "../gateway/durable-object-calls.ts";
 import { gateway } from "../gateway/gateway.ts";
-import { methodNotAllowedResponse, notFound, onError, validationHook } from "../pkg/errors/handlers.ts";
-import { jsonBodyLimit } from "../pkg/middleware/json-body-limit.ts";
-import { methodNotAllowed } from "../pkg/middleware/method-not-allowed.ts";
-import { oauthErrorResponses } from "../pkg/middleware/oauth-error-responses.ts";
-import { percentEncoding } from "../pkg/middleware/percent-encoding.ts";
-import { privateResponses } from "../pkg/middleware/private-responses.ts";
-import { requestLog } from "../pkg/middleware/request-log.ts";
-import { securityHeaders } from "../pkg/middleware/security-headers.ts";
-import { services } from "../pkg/middleware/services.ts";
+import { jsonBodyLimit } from "../gateway/json-body-limit.ts";
+import { methodNotAllowed } from "../gateway/method-not-allowed.ts";
+import { oauthErrorResponses } from "../gateway/oauth-error-responses.ts";
+import { percentEncoding } from "../gateway/percent-encoding.ts";
+import { privateResponses } from "../gateway/private-responses.ts";
+import { requestLog } from "../gateway/request-log.ts";
+import { securityHeaders } from "../gateway/security-headers.ts";
 import type { AppEnv } from "./context.ts";
+import { methodNotAllowedResponse, notFound, onError, validationHook } from "./error-handler.ts";
+import { services } from "./services.ts";
 
 /** A router for one resource. It shares the validation hook, so every input error has one shape. */
 export function createRouter() {

@@ -20,12 +20,12 @@ import {
 } from "../db/queries/users.ts";
 import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
 import type { Principal, Rotation, Sessions } from "../durable-objects/sessions.ts";
-import { effectivePermissions } from "../gateway/authentication.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
 import { createSecretBox } from "../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError, oauthError } from "../pkg/errors/api-error.ts";
 import type { ExternalIdentity } from "./oidc.ts";
 import { createPasswordHasher, type PasswordHasher, UNUSABLE_PASSWORD_HASH } from "./password-hasher.ts";
+import { effectivePermissions } from "./permissions.ts";
 import { buckets, type Refusal, throttledAttempt, throttledCheck } from "./throttle.ts";
 import { tokenManager } from "./tokens.ts";
 import { verifyTotp } from "./totp.ts";

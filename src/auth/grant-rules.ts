@@ -1,5 +1,4 @@
-import type { UserRole } from "../db/schema/users.ts";
-import type { Permission } from "./permissions.ts";
+import type { Permission, UserRole } from "../db/schema/users.ts";
 
 /**
  * Who may grant what: the rules of delegated administration, written down once.

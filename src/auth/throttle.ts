@@ -4,8 +4,8 @@ import {
   type LoginThrottle,
   type Reservation,
 } from "../durable-objects/login-throttle.ts";
-import { clientAddressKey } from "../gateway/client-address.ts";
 import { type ApiError, DependencyError } from "../pkg/errors/api-error.ts";
+import { clientAddressKey } from "../pkg/http/client-address.ts";
 
 /**
  * A LOGIN_THROTTLE bucket and what a right secret does to it: an account's or second factor's

@@ -2,11 +2,10 @@ import { sql } from "drizzle-orm";
 import type { BatchResponse } from "drizzle-orm/batch";
 import { DrizzleQueryError } from "drizzle-orm/errors";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import type { Permission } from "../auth/permissions.ts";
 import type { Database, HttpDatabase, HttpQueryBuilder, HttpStatements, HttpTransactionOptions } from "./client.ts";
 import { DatabaseUnreachableError, isDatabaseUnavailable, isHttpTransportError, serverError } from "./errors.ts";
 import type * as schema from "./schema/index.ts";
-import type { UserRole } from "./schema/users.ts";
+import type { Permission, UserRole } from "./schema/users.ts";
 
 /** Who a query runs for; row-level security (src/db/schema/rls.ts) reads it. */
 export type Actor =

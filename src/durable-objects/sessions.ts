@@ -1,7 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { base64url } from "jose";
-import type { Permission } from "../auth/permissions.ts";
-import type { UserRole, UserStatus } from "../db/schema/users.ts";
+import type { Permission, UserRole, UserStatus } from "../db/schema/users.ts";
 import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
 import { type RateDecision, type RatePolicy, SlidingWindowLog, type WindowState } from "./sliding-window.ts";
 

@@ -1,18 +1,14 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "../app/context.ts";
-import { PERMISSION_NAMES, type Permission } from "../auth/permissions.ts";
+import { effectivePermissions } from "../auth/permissions.ts";
 import { InvalidTokenError, tokenManager, type VerifiedAccess } from "../auth/tokens.ts";
+import type { Permission } from "../db/schema/users.ts";
 import type { Principal } from "../durable-objects/sessions.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
-import { oauthDescription } from "../pkg/middleware/oauth-error-responses.ts";
+import { oauthDescription } from "./oauth-error-responses.ts";
 
 export const REALM = "techcorp-api";
-
-/** Admins hold every permission; others hold what they were granted. */
-export function effectivePermissions(principal: Principal): Permission[] {
-  return principal.role === "admin" ? [...PERMISSION_NAMES] : principal.permissions;
-}
 
 /** What a request's Authorization header yields: none, a verified token, or why it was refused. */
 export type BearerToken = { claims: VerifiedAccess } | { error: InvalidTokenError } | undefined;

@@ -3,8 +3,7 @@ import { routePath } from "hono/route";
 import type { AppEnv } from "../app/context.ts";
 import type { RateDecision, RatePolicy, WindowState } from "../durable-objects/sliding-window.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
-import { setResponseHeaders } from "../pkg/middleware/set-headers.ts";
-import { clientAddressKey } from "./client-address.ts";
+import { clientAddressKey } from "../pkg/http/client-address.ts";
 import {
   CREDENTIAL_POLICIES,
   DEFAULT_POLICIES,
@@ -12,6 +11,7 @@ import {
   type PolicyWindow,
   ROUTE_POLICIES,
 } from "./rate-limit-policies.ts";
+import { setResponseHeaders } from "./set-headers.ts";
 
 /** The client's address as Cloudflare reports it; only that header is trusted. */
 export function clientIp(c: Context): string {

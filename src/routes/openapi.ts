@@ -1,4 +1,4 @@
-/** Operations that need an access token (the `bearerAuth` scheme registered in src/app/app.ts). */
+/** Operations that need an access token (the `bearerAuth` scheme registered in workers/api/app.ts). */
 export const BEARER = [{ bearerAuth: [] }];
 
 /** `application/json` content of `schema`, for a route's request body or response. */

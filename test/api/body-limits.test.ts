@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_PARSED_BODY_BYTES } from "../../src/pkg/middleware/json-body-limit.ts";
+import { MAX_PARSED_BODY_BYTES } from "../../src/gateway/json-body-limit.ts";
 import { signedIn } from "../auth-helpers.ts";
 import { created, rawUpload } from "../document-helpers.ts";
 import { api, expectProblem } from "../helpers.ts";

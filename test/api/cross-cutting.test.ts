@@ -1,8 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { describe, expect, it } from "vitest";
 import { createApp } from "../../src/app/create-app.ts";
+import { SECURITY_HEADERS } from "../../src/gateway/security-headers.ts";
 import { ApiError } from "../../src/pkg/errors/api-error.ts";
-import { SECURITY_HEADERS } from "../../src/pkg/middleware/security-headers.ts";
 import { signedIn } from "../auth-helpers.ts";
 import { api, expectProblem, testEnv } from "../helpers.ts";
 

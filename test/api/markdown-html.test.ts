@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { IMAGE_SCHEMES, LINK_SCHEMES, MARKDOWN_PAGE_POLICY, markdownToHtml } from "../../src/documents/convert.ts";
 import { safeUrl } from "../../src/documents/markdown-page.ts";
-import { SECURITY_HEADERS } from "../../src/pkg/middleware/security-headers.ts";
+import { SECURITY_HEADERS } from "../../src/gateway/security-headers.ts";
 import { signedIn } from "../auth-helpers.ts";
 import { created, processed, rawUpload } from "../document-helpers.ts";
 import { expectLinear } from "../fixtures/linear-time.ts";

@@ -1,7 +1,7 @@
 import { hc } from "hono/client";
 import { describe, expect, it } from "vitest";
-import { type AppType, buildApp } from "../../src/app/app.ts";
 import { PROBLEMS } from "../../src/pkg/errors/api-error.ts";
+import { type AppType, buildApp } from "../../workers/api/app.ts";
 import { api, expectProblem } from "../helpers.ts";
 
 interface OpenApiDoc {

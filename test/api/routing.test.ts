@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { buildApp } from "../../src/app/app.ts";
+import { buildApp } from "../../workers/api/app.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { api, expectProblem } from "../helpers.ts";
 

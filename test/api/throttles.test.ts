@@ -5,7 +5,7 @@ import { stepAt, totpCode, verifyTotp } from "../../src/auth/totp.ts";
 import { users } from "../../src/db/schema/users.ts";
 import { CLIENT_FREE_ATTEMPTS, FIRST_WAIT_MS, FREE_ATTEMPTS } from "../../src/durable-objects/login-throttle.ts";
 import type { Principal } from "../../src/durable-objects/sessions.ts";
-import { clientAddressKey } from "../../src/gateway/client-address.ts";
+import { clientAddressKey } from "../../src/pkg/http/client-address.ts";
 import {
   expectOAuthError,
   login,

@@ -1,4 +1,4 @@
-import { buildApp } from "../../src/app/app.ts";
+import { buildApp } from "./app.ts";
 
 export { LoginThrottle } from "../../src/durable-objects/login-throttle.ts";
 export { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";

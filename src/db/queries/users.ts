@@ -1,9 +1,9 @@
 import { and, asc, desc, eq, getTableColumns, ilike, or, sql } from "drizzle-orm";
-import type { Permission } from "../../auth/permissions.ts";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import { firstRow, type Queryable, type Transaction } from "../actor.ts";
 import { expectRows } from "../affected.ts";
 import { changedAt } from "../schema/columns.ts";
+import type { Permission } from "../schema/users.ts";
 import {
   type NewUser,
   oauthIdentities,

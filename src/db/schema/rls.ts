@@ -1,6 +1,6 @@
 import { type SQL, sql } from "drizzle-orm";
 import { pgPolicy } from "drizzle-orm/pg-core";
-import type { Permission } from "../../auth/permissions.ts";
+import type { Permission } from "./users.ts";
 
 /**
  * Row-level security reads the acting user from transaction-local settings that `asActor`

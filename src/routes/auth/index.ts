@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
+import { fieldErrors } from "../../app/error-handler.ts";
 import {
   type AuthDeps,
   completeMfaLogin,
@@ -18,13 +19,12 @@ import { NoRowsAffectedError } from "../../db/affected.ts";
 import { deleteMfa, getMfa, getUser, putPendingMfa, updateMfa } from "../../db/queries/users.ts";
 import type { Session } from "../../durable-objects/sessions.ts";
 import { requireAuth } from "../../gateway/authentication.ts";
+import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
+import { OAUTH_ERROR_HEADERS } from "../../gateway/oauth-error-responses.ts";
 import { clientIp } from "../../gateway/rate-limit.ts";
 import { createSecretBox } from "../../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError, oauthError } from "../../pkg/errors/api-error.ts";
-import { fieldErrors } from "../../pkg/errors/handlers.ts";
 import { PROBLEM_CONTENT_TYPE, ProblemSchema, problemResponses } from "../../pkg/errors/problem.ts";
-import { FORM_BODY, formAsJson } from "../../pkg/middleware/form-as-json.ts";
-import { OAUTH_ERROR_HEADERS } from "../../pkg/middleware/oauth-error-responses.ts";
 import { BEARER } from "../openapi.ts";
 import {
   MFA_GRANT_TYPE,

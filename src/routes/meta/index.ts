@@ -1,10 +1,10 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
+import { documentFormBodies } from "../../gateway/form-as-json.ts";
 import { EXEMPT_PATHS } from "../../gateway/rate-limit-policies.ts";
 import { ApiError, PROBLEMS, type ProblemCode } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
-import { documentFormBodies } from "../../pkg/middleware/form-as-json.ts";
 import { DOCS_CSS, renderDocsPage } from "./docs-page.ts";
 
 export const API_INFO = {
@@ -90,7 +90,7 @@ function documentRateLimits<D extends { paths?: object | undefined }>(document: 
 }
 
 /**
- * Every JSON or form body is limited (src/pkg/middleware/json-body-limit.ts), so every operation
+ * Every JSON or form body is limited (src/gateway/json-body-limit.ts), so every operation
  * that takes one can answer 413: documented here once instead of in each route.
  */
 function documentBodyLimits<D extends { paths?: object | undefined }>(document: D): D {

@@ -10,7 +10,7 @@ import {
   type Grantor,
   REQUIRED_PERMISSION,
 } from "../../auth/grant-rules.ts";
-import type { Permission } from "../../auth/permissions.ts";
+import { effectivePermissions } from "../../auth/permissions.ts";
 import { registerAccount } from "../../auth/registration.ts";
 import { type Actor, asActor, batchAsActor, firstRow, READ_ONLY, type Transaction } from "../../db/actor.ts";
 import { serverError, uniqueViolation } from "../../db/errors.ts";
@@ -34,8 +34,8 @@ import {
   updateUser,
   usersPage,
 } from "../../db/queries/users.ts";
-import type { UserPreferences } from "../../db/schema/users.ts";
-import { effectivePermissions, requireAuth, requirePermission } from "../../gateway/authentication.ts";
+import type { Permission, UserPreferences } from "../../db/schema/users.ts";
+import { requireAuth, requirePermission } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";

@@ -1,7 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { PERMISSION_NAMES } from "../../auth/permissions.ts";
 import type { PublicUser } from "../../db/queries/users.ts";
-import { USER_ROLES, USER_STATUSES } from "../../db/schema/users.ts";
+import { PERMISSION_NAMES, USER_ROLES, USER_STATUSES } from "../../db/schema/users.ts";
 import { nonBlankText, storableJson, storableText, text, uuid } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
-import { PERMISSION_NAMES } from "../../auth/permissions.ts";
 import { ALGORITHM, tokenManager } from "../../auth/tokens.ts";
+import { PERMISSION_NAMES } from "../../db/schema/users.ts";
 import type { ApiConfig } from "../../pkg/config/config.ts";
 import { MFA_GRANT_TYPE } from "../auth/schemas.ts";
 

@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { ApiError, type FieldError } from "../errors/api-error.ts";
+import { ApiError, type FieldError } from "../pkg/errors/api-error.ts";
 
 /** Whether `component` percent-decodes to UTF-8 text (RFC 3986 §2.1, §2.5). */
 function decodes(component: string): boolean {

@@ -1,11 +1,11 @@
 import type { MiddlewareHandler } from "hono";
-import type { AppEnv, Services } from "../../app/context.ts";
-import { openDatabase } from "../../db/client.ts";
-import { createRedisCache, disabledCache } from "../cache/cache.ts";
-import { loadApiConfig } from "../config/config.ts";
-import { createLogger } from "../logger/logger.ts";
-import { createQueuePublisher } from "../queue/events.ts";
-import { createS3Storage } from "../storage/storage.ts";
+import { openDatabase } from "../db/client.ts";
+import { createRedisCache, disabledCache } from "../pkg/cache/cache.ts";
+import { loadApiConfig } from "../pkg/config/config.ts";
+import { createLogger } from "../pkg/logger/logger.ts";
+import { createQueuePublisher } from "../pkg/queue/events.ts";
+import { createS3Storage } from "../pkg/storage/storage.ts";
+import type { AppEnv, Services } from "./context.ts";
 
 /**
  * Builds the per-request services from the bindings: configuration (parsed once per isolate,

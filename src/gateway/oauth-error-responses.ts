@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { PROBLEM_CONTENT_TYPE } from "../errors/problem.ts";
+import { PROBLEM_CONTENT_TYPE } from "../pkg/errors/problem.ts";
 
 /** The media type and caching RFC 6749 §5.1–§5.2 prescribe for token endpoint responses. */
 export const OAUTH_ERROR_HEADERS = {

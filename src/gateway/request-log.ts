@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { createLogger, type Logger } from "../logger/logger.ts";
+import { createLogger, type Logger } from "../pkg/logger/logger.ts";
 
 /** Used before the configuration (and so the log level) is known, e.g. when it is invalid. */
 export const fallbackLogger: Logger = createLogger({ level: "info" });

@@ -1,6 +1,6 @@
 import { parse as parseJson } from "@humanwhocodes/momoa";
 import type { MiddlewareHandler } from "hono";
-import { ApiError } from "../errors/api-error.ts";
+import { ApiError } from "../pkg/errors/api-error.ts";
 
 const FORM = /^application\/x-www-form-urlencoded(\s*;|$)/i;
 const JSON_TYPE = /^application\/([\w.-]+\+)?json(\s*;|$)/i;

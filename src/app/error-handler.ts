@@ -2,12 +2,12 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
-import { isDatabaseUnavailable, isInvalidValue, isUncertainCommit, serverError } from "../../db/errors.ts";
-import { ConfigError } from "../config/config.ts";
-import { fallbackLogger } from "../middleware/request-log.ts";
-import { ApiError, DependencyError, type FieldError, PROBLEMS, type ProblemCode } from "./api-error.ts";
-import { PROBLEM_CONTENT_TYPE, problemBody } from "./problem.ts";
-import { RequestBodyError } from "./request-body.ts";
+import { isDatabaseUnavailable, isInvalidValue, isUncertainCommit, serverError } from "../db/errors.ts";
+import { fallbackLogger } from "../gateway/request-log.ts";
+import { ConfigError } from "../pkg/config/config.ts";
+import { ApiError, DependencyError, type FieldError, PROBLEMS, type ProblemCode } from "../pkg/errors/api-error.ts";
+import { PROBLEM_CONTENT_TYPE, problemBody } from "../pkg/errors/problem.ts";
+import { RequestBodyError } from "../pkg/errors/request-body.ts";
 
 /**
  * The generic problem of each status, for errors that come with a status only (Hono's malformed

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { ApiError } from "../errors/api-error.ts";
-import { requestBody } from "../errors/request-body.ts";
+import { ApiError } from "../pkg/errors/api-error.ts";
+import { requestBody } from "../pkg/errors/request-body.ts";
 
 /** Media types whose bodies are read whole and parsed: JSON (and `+json`) and HTML forms. */
 const PARSED_BODY = /^application\/(([\w.-]+\+)?json|x-www-form-urlencoded)(\s*;|$)/i;

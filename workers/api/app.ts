@@ -1,0 +1,34 @@
+import { createApp } from "../../src/app/create-app.ts";
+import { analyticsRouter } from "../../src/routes/analytics/index.ts";
+import { authRouter } from "../../src/routes/auth/index.ts";
+import { oidcRouter } from "../../src/routes/auth/oidc.ts";
+import { documentsRouter } from "../../src/routes/documents/index.ts";
+import { healthRouter } from "../../src/routes/health/index.ts";
+import { metaRouter } from "../../src/routes/meta/index.ts";
+import { notificationsRouter } from "../../src/routes/notifications/index.ts";
+import { searchRouter } from "../../src/routes/search/index.ts";
+import { usersRouter } from "../../src/routes/users/index.ts";
+import { wellKnownRouter } from "../../src/routes/well-known/index.ts";
+
+/** The whole API: the shell from createApp with every resource router mounted. */
+export function buildApp() {
+  const app = createApp()
+    .route("/", healthRouter)
+    .route("/", wellKnownRouter)
+    .route("/", authRouter)
+    .route("/", oidcRouter)
+    .route("/", usersRouter)
+    .route("/", documentsRouter)
+    .route("/", notificationsRouter)
+    .route("/", searchRouter)
+    .route("/", analyticsRouter);
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    bearerFormat: "JWT",
+    description: "An access token from POST /auth/token.",
+  });
+  return app.route("/", metaRouter(app));
+}
+
+export type AppType = ReturnType<typeof buildApp>;
