@@ -1,5 +1,50 @@
+import { createRoute, type RouteConfig } from "@hono/zod-openapi";
+import type { Permission } from "../db/schema/users.ts";
+import { requireAuth, requirePermission } from "../gateway/authentication.ts";
+import { problemResponses } from "../pkg/errors/problem.ts";
+
 /** Operations that need an access token (the `bearerAuth` scheme registered in workers/api/app.ts). */
 export const BEARER = [{ bearerAuth: [] }];
 
-/** `application/json` content of `schema`, for a route's request body or response. */
+/** A JSON request body of `schema`, required (a missing or non-JSON body is 415/400 from the shell). */
+export const jsonBody = <S>(schema: S, description?: string) => ({
+  required: true,
+  ...(description === undefined ? {} : { description }),
+  content: { "application/json": { schema } },
+});
+
+/** A JSON response of `schema`, for a route's `responses`. */
+export const jsonResponse = <S>(description: string, schema: S) => ({
+  description,
+  content: { "application/json": { schema } },
+});
+
+/**
+ * Who may call a protected route: any authenticated caller (`"caller"`), or one holding a
+ * permission (admins hold all; src/db/schema/users.ts).
+ */
+export type Access = "caller" | Permission;
+
+/**
+ * Declares a route that needs an access token: `createRoute` with the `bearerAuth` security
+ * scheme, the guard middleware (`requireAuth`, or `requirePermission` when `access` names a
+ * permission) and their problems documented: 401 (missing, expired, forged or revoked token, with
+ * `WWW-Authenticate`, RFC 6750 §3), and 403 for a missing permission (`insufficient_scope`).
+ * `config.responses` lists the route's own outcomes; the guard's are added to them.
+ */
+export function protectedRoute<const R extends Omit<RouteConfig, "security" | "middleware">>(
+  access: Access,
+  config: R,
+) {
+  const guard = access === "caller" ? requireAuth() : requirePermission(access);
+  const refusals = access === "caller" ? problemResponses(401) : problemResponses(401, 403);
+  return createRoute({
+    ...config,
+    security: BEARER,
+    middleware: [guard] as const,
+    responses: { ...refusals, ...config.responses },
+  });
+}
+
+/** `application/json` content of `schema`. Being replaced by `jsonBody` and `jsonResponse`. */
 export const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });

@@ -122,6 +122,25 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A 400 `validation_failed` naming every failing field, with the same shape as the validation
+ * hook's: `errors` as given, `detail` as `"<in> <pointer>: <message>"` joined by `"; "`.
+ */
+export function validationFailed(errors: FieldError[]): ApiError {
+  return new ApiError("validation_failed", {
+    detail: errors.map((e) => `${e.in} ${e.pointer}: ${e.message}`).join("; "),
+    errors,
+  });
+}
+
+/**
+ * A 400 `validation_failed` naming one field: `where` the part of the request (`body`, `query`,
+ * `path`, `header`), `pointer` a JSON pointer into it (RFC 6901, `/url`).
+ */
+export function invalidField(where: FieldError["in"], pointer: string, message: string): ApiError {
+  return validationFailed([{ in: where, pointer, message }]);
+}
+
 /** RFC 6749 §5.2 error codes, carried as the `error` member of the problem. */
 export type OAuthErrorCode =
   | "invalid_request"
