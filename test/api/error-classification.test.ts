@@ -3,12 +3,12 @@ import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import { describe, expect, it } from "vitest";
 import { onError } from "../../src/app/error-handler.ts";
+import { probe } from "../../src/app/readiness.ts";
 import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { DatabaseUnreachableError, isDatabaseUnavailable, isInvalidValue } from "../../src/db/errors.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { createLogger } from "../../src/pkg/logger/logger.ts";
-import { probe } from "../../src/routes/health/index.ts";
 import { asSystem, expectProblem, testEnv } from "../helpers.ts";
 
 // Errors are told apart by their type (the server's SQLSTATE, error classes), never by the words

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { READY_CACHE_MS } from "../../src/app/readiness.ts";
 import { DEFAULT_POLICIES } from "../../src/gateway/rate-limit-policies.ts";
-import { READY_CACHE_MS } from "../../src/routes/health/index.ts";
 import { randomIp, signedInAdmin } from "../auth-helpers.ts";
 import { api, apiWith, expectProblem, outage, outageBindings, testEnv } from "../helpers.ts";
 

@@ -1,0 +1,15 @@
+import { createRoute } from "@hono/zod-openapi";
+import { createRouter } from "../../app/create-app.ts";
+import { jsonResponse } from "../openapi.ts";
+import { HealthSchema } from "./schemas.ts";
+
+const route = createRoute({
+  method: "get",
+  path: "/health",
+  tags: ["System"],
+  summary: "Liveness: the worker runs",
+  description: "Touches no dependency; use `/ready` to check them.",
+  responses: { 200: jsonResponse("The worker is alive.", HealthSchema) },
+});
+
+export const checkHealth = createRouter().openapi(route, (c) => c.json({ status: "ok" as const }, 200));
