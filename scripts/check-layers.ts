@@ -1,0 +1,168 @@
+// `node scripts/check-layers.ts [root]` (part of `npm run lint`): fails when a module imports from a
+// layer above its own. The layers are written down once, in README.md's "Folder tree" section (the
+// "Layers, top to bottom" list); this script reads them from there, so the README and the check
+// cannot drift apart. Imports are read by a parser (oxc), not by pattern: `import`, `import type`,
+// `export … from`, `import()`, TypeScript's `import("…")` types and `import x = require("…")` all count,
+// since a type import upward is coupling too.
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { type Node, parseSync, Visitor } from "oxc-parser";
+
+/** One layer of the README's list: `rank` 1 is the top; `folders` are root-relative, ending in `/`. */
+export interface Layer {
+  name: string;
+  rank: number;
+  folders: string[];
+}
+
+/**
+ * One offending import. `file` is root-relative with `/` separators, `line` 1-based, `statement` the
+ * import's source text on one line, `message` what is wrong with it.
+ */
+export interface Finding {
+  file: string;
+  line: number;
+  statement: string;
+  message: string;
+}
+
+const HEADING = "### Folder tree";
+const LIST_INTRO = "Layers, top to bottom";
+const LIST_ITEM = /^\d+\.\s+([^:]+):\s+(.+)$/;
+const SOURCE_FILE = /\.[cm]?[jt]sx?$/;
+
+/**
+ * Reads the layers from README.md's text: the numbered list that follows the line starting
+ * "Layers, top to bottom" in the "Folder tree" section, one item per layer, top first, written
+ * `1. name: \`folder/\`, \`folder/\``. Throws an `Error` naming what is missing when the section, the
+ * list or an item's folders cannot be found, so a reworded README fails the check instead of passing
+ * it empty.
+ */
+export function readLayers(readme: string): Layer[] {
+  const lines = readme.split("\n");
+  const section = lines.findIndex((line) => line.trim() === HEADING);
+  if (section === -1) throw new Error(`README.md has no "${HEADING}" section`);
+  const intro = lines.findIndex((line, index) => index > section && line.startsWith(LIST_INTRO));
+  if (intro === -1) throw new Error(`README.md's "${HEADING}" section has no "${LIST_INTRO}" list`);
+  const layers: Layer[] = [];
+  for (const line of lines.slice(intro + 1)) {
+    const item = LIST_ITEM.exec(line.trim());
+    if (item === null) {
+      if (layers.length > 0) break;
+      continue;
+    }
+    const [, name = "", rest = ""] = item;
+    const folders = [...rest.matchAll(/`([^`]+\/)`/g)].map(([, folder = ""]) => folder);
+    if (folders.length === 0) throw new Error(`README.md's layer "${name.trim()}" names no folder (\`folder/\`)`);
+    layers.push({ name: name.trim(), rank: layers.length + 1, folders });
+  }
+  if (layers.length === 0) throw new Error(`README.md's "${LIST_INTRO}" list has no items`);
+  return layers;
+}
+
+/** The layer holding a root-relative path: the one naming the longest folder that contains it. */
+function layerOf(layers: Layer[], file: string): Layer | undefined {
+  let best: { layer: Layer; length: number } | undefined;
+  for (const layer of layers) {
+    for (const folder of layer.folders) {
+      if (file.startsWith(folder) && folder.length > (best?.length ?? 0)) best = { layer, length: folder.length };
+    }
+  }
+  return best?.layer;
+}
+
+function sourceFiles(root: string, folder: string): string[] {
+  return readdirSync(path.join(root, folder), { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile() && SOURCE_FILE.test(entry.name))
+    .map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)).split(path.sep).join("/"))
+    .filter((file) => !file.split("/").includes("node_modules"))
+    .sort();
+}
+
+/** A module specifier as written, or undefined when it is computed (`import(name)`, a template with `${}`). */
+function literal(node: Node): string | undefined {
+  if (node.type === "Literal" && typeof node.value === "string") return node.value;
+  if (node.type === "TemplateLiteral" && node.expressions.length === 0)
+    return node.quasis[0]?.value.cooked ?? undefined;
+  return undefined;
+}
+
+/** Every module a file's source names, with the span of the statement or expression naming it. */
+function importsOf(file: string, text: string): { specifier: string | undefined; start: number; end: number }[] {
+  const parsed = parseSync(file, text);
+  const [error] = parsed.errors;
+  if (error !== undefined) throw new Error(`${file}: cannot be parsed: ${error.message}`);
+  const found: { specifier: string | undefined; start: number; end: number }[] = [];
+  const add = (source: Node | null, { start, end }: { start: number; end: number }) => {
+    if (source !== null) found.push({ specifier: literal(source), start, end });
+  };
+  new Visitor({
+    ImportDeclaration: (node) => add(node.source, node),
+    ExportNamedDeclaration: (node) => add(node.source, node),
+    ExportAllDeclaration: (node) => add(node.source, node),
+    ImportExpression: (node) => add(node.source, node),
+    TSImportType: (node) => add(node.source, node),
+    TSImportEqualsDeclaration: (node) => {
+      if (node.moduleReference.type === "TSExternalModuleReference") add(node.moduleReference.expression, node);
+    },
+  }).visit(parsed.program);
+  return found.sort((a, b) => a.start - b.start);
+}
+
+/**
+ * Checks every source file under the layers' top folders (`workers/`, `src/`) of the tree at `root`
+ * against README.md's layers. Returns the findings, sorted by file and line (empty when every import
+ * runs to its own layer or one below): an import of a module in a higher layer; a computed `import()`,
+ * which cannot be checked; a file under those folders that is in no layer. Package imports
+ * (`hono`, `cloudflare:workers`) and relative paths leaving the layers are not checked. Throws when
+ * README.md's list cannot be read or a file cannot be parsed.
+ */
+export function checkLayers(root: string): Finding[] {
+  const layers = readLayers(readFileSync(path.join(root, "README.md"), "utf8"));
+  const tops = [...new Set(layers.flatMap((layer) => layer.folders.map((folder) => `${folder.split("/")[0]}/`)))];
+  const findings: Finding[] = [];
+  for (const file of tops.flatMap((top) => sourceFiles(root, top))) {
+    const own = layerOf(layers, file);
+    if (own === undefined) {
+      findings.push({ file, line: 1, statement: "", message: "is in no layer of README.md's list" });
+      continue;
+    }
+    const text = readFileSync(path.join(root, file), "utf8");
+    for (const { specifier, start, end } of importsOf(file, text)) {
+      const line = text.slice(0, start).split("\n").length;
+      const statement = text.slice(start, end).replace(/\s+/g, " ");
+      if (specifier === undefined) {
+        findings.push({ file, line, statement, message: "a computed module name cannot be checked" });
+        continue;
+      }
+      if (!specifier.startsWith(".")) continue;
+      const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), specifier));
+      const theirs = layerOf(layers, target);
+      if (theirs !== undefined && theirs.rank < own.rank) {
+        findings.push({ file, line, statement, message: `layer ${own.name} imports layer ${theirs.name} above it` });
+      }
+    }
+  }
+  return findings;
+}
+
+/** A finding as the script prints it: `file:line: statement: message`. */
+export const formatFinding = ({ file, line, statement, message }: Finding) =>
+  statement === "" ? `${file}: ${message}` : `${file}:${line}: ${statement}: ${message}`;
+
+if (import.meta.main) {
+  const root = path.resolve(process.argv[2] ?? path.join(import.meta.dirname, ".."));
+  try {
+    const findings = checkLayers(root);
+    for (const finding of findings) console.error(formatFinding(finding));
+    if (findings.length > 0) {
+      console.error(`check-layers: ${findings.length} import(s) break the layers of README.md's "Folder tree"`);
+      process.exitCode = 1;
+    } else {
+      console.log("check-layers: every import runs to its own layer or one below");
+    }
+  } catch (error) {
+    console.error(`check-layers: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = 1;
+  }
+}
