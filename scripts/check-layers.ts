@@ -150,7 +150,8 @@ export function checkLayers(root: string): Finding[] {
 export const formatFinding = ({ file, line, statement, message }: Finding) =>
   statement === "" ? `${file}: ${message}` : `${file}:${line}: ${statement}: ${message}`;
 
-if (import.meta.main) {
+// Run as a script, not when a test imports it (`import.meta.main` is newer than some pinned Node 24s).
+if (import.meta.filename === path.resolve(process.argv[1] ?? "")) {
   const root = path.resolve(process.argv[2] ?? path.join(import.meta.dirname, ".."));
   try {
     const findings = checkLayers(root);
