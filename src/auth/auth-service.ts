@@ -1,8 +1,7 @@
-import { type Actor, asActor, batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/actor.ts";
+import { asActor, batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
 import type { Database, HttpDatabase } from "../db/client.ts";
 import {
-  consumeRecoveryCode,
   findIdentity,
   findUserByEmail,
   getMfa,
@@ -16,19 +15,18 @@ import {
   selectUser,
   selectUserForLogin,
   type UserChanges,
-  updateMfa,
 } from "../db/queries/users.ts";
 import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
-import type { Principal, Rotation, Sessions } from "../durable-objects/sessions.ts";
+import type { Principal, Rotation } from "../durable-objects/sessions.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
-import { createSecretBox } from "../pkg/crypto/secret-box.ts";
-import { ApiError, DependencyError, oauthError } from "../pkg/errors/api-error.ts";
+import { ApiError, oauthError } from "../pkg/errors/api-error.ts";
+import { useSecondFactor } from "./mfa.ts";
 import type { ExternalIdentity } from "./oidc.ts";
 import { createPasswordHasher, type PasswordHasher, UNUSABLE_PASSWORD_HASH } from "./password-hasher.ts";
 import { effectivePermissions } from "./permissions.ts";
 import { buckets, type Refusal, throttledAttempt, throttledCheck } from "./throttle.ts";
 import { tokenManager } from "./tokens.ts";
-import { verifyTotp } from "./totp.ts";
+import { type SessionsNamespace, withUserSessions } from "./user-sessions.ts";
 
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponse {
@@ -45,7 +43,7 @@ export interface AuthDeps {
   db: Database;
   /** The HTTP mode: the login's lookups and its recording, one round trip each. */
   http: HttpDatabase;
-  sessions: DurableObjectNamespace<Sessions>;
+  sessions: SessionsNamespace;
   throttle: DurableObjectNamespace<LoginThrottle>;
   client: { ip: string; userAgent: string | null };
 }
@@ -62,17 +60,6 @@ export function passwordHasher(iterations: number): PasswordHasher {
     hashers.set(iterations, hasher);
   }
   return hasher;
-}
-
-const sessionsOf = (deps: AuthDeps, userId: string) => deps.sessions.get(deps.sessions.idFromName(userId));
-
-/** Reaches a Durable Object, turning an unreachable one into a 503 rather than a 500. */
-async function call<T>(name: string, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (error) {
-    throw new DependencyError(name, error);
-  }
 }
 
 /** The token endpoint's answer to a throttled attempt (RFC 6749 §5.2 `slow_down`, with Retry-After). */
@@ -99,8 +86,7 @@ export async function syncPrincipal(deps: Pick<AuthDeps, "http" | "sessions">, u
   );
   const user = firstRow(users);
   const principal = user ? principalOf(user, granted) : undefined;
-  const stub = deps.sessions.get(deps.sessions.idFromName(userId));
-  await call("sessions", () =>
+  await withUserSessions(deps.sessions, userId, (stub) =>
     principal ? stub.setPrincipal(principal) : stub.setPrincipal({ role: "user", status: "disabled", permissions: [] }),
   );
 }
@@ -134,8 +120,9 @@ export async function startSession(
     ip: deps.client.ip,
     principal,
   };
-  const stub = sessionsOf(deps, user.id);
-  const started = await call("sessions", () => (once ? stub.createOnce(input, once) : stub.create(input)));
+  const started = await withUserSessions(deps.sessions, user.id, (stub) =>
+    once ? stub.createOnce(input, once) : stub.create(input),
+  );
   if (!started) throw oauthError("invalid_grant", "invalid_grant", "The mfa_token was already used; sign in again.");
   return tokenResponse(deps, user.id, started.session.id, started.secret, principal);
 }
@@ -209,37 +196,6 @@ export async function passwordLogin(
     return { kind: "mfa", mfaToken: await tokens.issueMfaToken(user.id) };
   }
   return { kind: "tokens", tokens: await startSession(deps, publicUser, rehash) };
-}
-
-/** Checks a TOTP or recovery code of `userId` and consumes it, so that it never works twice. */
-export async function useSecondFactor(
-  deps: Pick<AuthDeps, "db" | "config">,
-  actor: Actor,
-  userId: string,
-  input: { otp?: string | undefined; recoveryCode?: string | undefined },
-): Promise<boolean> {
-  const box = await createSecretBox(deps.config.encryptionKey);
-  return asActor(deps.db, actor, async (tx) => {
-    const mfa = await getMfa(tx, { userId });
-    if (!mfa) return false;
-    if (input.otp) {
-      const secret = await box.open(mfa.secretCiphertext);
-      const step = await verifyTotp(secret, input.otp, { now: Date.now(), lastUsedStep: mfa.lastUsedStep });
-      if (step === null) return false;
-      // Conditional on the step still being the one we read: a concurrent login with the same code loses.
-      return updateMfa(tx, { userId, changes: { lastUsedStep: step }, expectLastUsedStep: mfa.lastUsedStep });
-    }
-    if (input.recoveryCode && mfa.enabledAt) {
-      return consumeRecoveryCode(tx, { userId, hash: await hashRecoveryCode(input.recoveryCode) });
-    }
-    return false;
-  });
-}
-
-export async function hashRecoveryCode(code: string): Promise<string> {
-  const normalised = code.replace(/[\s-]/g, "").toUpperCase();
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(normalised));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** Completes an MFA login: the `mfa_token` from the password step and a TOTP or recovery code. */
@@ -340,8 +296,8 @@ export async function refreshTokens(deps: AuthDeps, input: { refreshToken: strin
   const refused: { outcome?: Rotation["outcome"] } = {};
   const rotated = await throttledCheck(deps.throttle, attempt, async () => {
     if (!parsed) return undefined;
-    const rotation = await call("sessions", async () =>
-      sessionsOf(deps, parsed.userId).rotate(parsed.sessionId, parsed.secret),
+    const rotation = await withUserSessions(deps.sessions, parsed.userId, async (stub) =>
+      stub.rotate(parsed.sessionId, parsed.secret),
     );
     if (rotation.outcome === "rotated") return rotation;
     refused.outcome = rotation.outcome;
@@ -359,10 +315,4 @@ export async function refreshTokens(deps: AuthDeps, input: { refreshToken: strin
     );
   }
   throw oauthError("invalid_grant", "invalid_grant", "The refresh token is invalid, expired or revoked.");
-}
-
-/** Ends one session: its refresh token and its access tokens stop working at once. */
-export async function logout(deps: Pick<AuthDeps, "sessions">, input: { userId: string; sessionId: string }) {
-  const stub = deps.sessions.get(deps.sessions.idFromName(input.userId));
-  return call("sessions", () => stub.revoke(input.sessionId));
 }

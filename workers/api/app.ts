@@ -1,13 +1,13 @@
 import { createApp } from "../../src/app/create-app.ts";
 import { analyticsRouter } from "../../src/routes/analytics/index.ts";
 import { authRouter } from "../../src/routes/auth/index.ts";
-import { oidcRouter } from "../../src/routes/auth/oidc.ts";
 import { documentsRouter } from "../../src/routes/documents/index.ts";
 import { healthRouter } from "../../src/routes/health/index.ts";
 import { metaRouter } from "../../src/routes/meta/index.ts";
 import { notificationsRouter } from "../../src/routes/notifications/index.ts";
 import { searchRouter } from "../../src/routes/search/index.ts";
 import { usersRouter } from "../../src/routes/users/index.ts";
+import { webhooksRouter } from "../../src/routes/webhooks/index.ts";
 import { wellKnownRouter } from "../../src/routes/well-known/index.ts";
 
 /** The whole API: the shell from createApp with every resource router mounted. */
@@ -16,10 +16,10 @@ export function buildApp() {
     .route("/", healthRouter)
     .route("/", wellKnownRouter)
     .route("/", authRouter)
-    .route("/", oidcRouter)
     .route("/", usersRouter)
     .route("/", documentsRouter)
     .route("/", notificationsRouter)
+    .route("/", webhooksRouter)
     .route("/", searchRouter)
     .route("/", analyticsRouter);
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import type { Session } from "../../durable-objects/sessions.ts";
 import { ProblemSchema } from "../../pkg/errors/problem.ts";
 import { text, uuid } from "../fields.ts";
 
@@ -84,6 +85,25 @@ export const SessionSchema = z
   })
   .openapi("Session");
 
+/**
+ * A session as `GET /auth/sessions` shows it: times as ISO 8601 instants (the object keeps epoch
+ * ms), `idleExpiresAt` the earlier of the absolute end and the idle limit, `current` for the
+ * session of `currentId` (the caller's).
+ */
+export function toSessionJson(session: Session, currentId: string): z.infer<typeof SessionSchema> {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    id: session.id,
+    createdAt: iso(session.createdAt),
+    lastUsedAt: iso(session.lastUsedAt),
+    expiresAt: iso(session.expiresAt),
+    idleExpiresAt: iso(Math.min(session.expiresAt, session.lastUsedAt + session.idleTimeoutMs)),
+    userAgent: session.userAgent,
+    ip: session.ip,
+    current: session.id === currentId,
+  };
+}
+
 export const SessionIdParams = z.object({
   id: uuid().openapi({ param: { name: "id", in: "path" } }),
 });
@@ -114,3 +134,48 @@ export const MfaDisableSchema = z
 export const RecoveryCodesSchema = z
   .object({ recoveryCodes: z.array(z.string()).openapi({ description: "Shown once; each works once." }) })
   .openapi("RecoveryCodes");
+
+/** A login provider's id, as configured (`OIDC_PROVIDERS`). */
+export const ProviderParams = z.object({
+  provider: z
+    .string()
+    .regex(/^[a-z0-9-]+$/)
+    .openapi({ param: { name: "provider", in: "path" }, example: "google" }),
+});
+
+export const OidcAuthorizeQuery = z.object({
+  login_hint: z
+    .string()
+    .max(255)
+    .optional()
+    .openapi({ param: { name: "login_hint", in: "query" } }),
+});
+
+/** The authorization response (OpenID Connect Core §3.1.2.5–6; `iss`: RFC 9207). */
+export const OidcCallbackQuery = z.object({
+  code: z
+    .string()
+    .max(2048)
+    .optional()
+    .openapi({ param: { name: "code", in: "query" } }),
+  state: z
+    .string()
+    .max(512)
+    .optional()
+    .openapi({ param: { name: "state", in: "query" } }),
+  iss: z
+    .string()
+    .max(512)
+    .optional()
+    .openapi({ param: { name: "iss", in: "query" } }),
+  error: z
+    .string()
+    .max(256)
+    .optional()
+    .openapi({ param: { name: "error", in: "query" } }),
+  error_description: z
+    .string()
+    .max(1024)
+    .optional()
+    .openapi({ param: { name: "error_description", in: "query" } }),
+});

@@ -1,0 +1,179 @@
+import { type Actor, asActor } from "../db/actor.ts";
+import { NoRowsAffectedError } from "../db/affected.ts";
+import { consumeRecoveryCode, deleteMfa, getMfa, getUser, putPendingMfa, updateMfa } from "../db/queries/users.ts";
+import { createSecretBox } from "../pkg/crypto/secret-box.ts";
+import { ApiError } from "../pkg/errors/api-error.ts";
+import type { AuthDeps } from "./auth-service.ts";
+import { buckets, throttledAttempt } from "./throttle.ts";
+import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from "./totp.ts";
+
+/** How many recovery codes an enrolment hands out; each works once. */
+const RECOVERY_CODES = 10;
+/** The issuer an authenticator app shows beside the account (Key Uri Format's `issuer`). */
+const TOTP_ISSUER = "TechCorp";
+
+/** A second factor of a signed-in user: who acts (row-level security) and whose enrolment it is. */
+export interface MfaCaller {
+  actor: Actor;
+  userId: string;
+}
+
+/** A TOTP code (6 digits) or a recovery code; exactly one is expected. */
+export interface SecondFactor {
+  otp?: string | undefined;
+  recoveryCode?: string | undefined;
+}
+
+/**
+ * Checks a TOTP or recovery code of `userId` and consumes it, so that it never works twice: a TOTP
+ * step is remembered (a concurrent use of the same code loses), a recovery code is removed.
+ *
+ * @returns false for a wrong, replayed or already used code, or no enrolment
+ * @throws what `asActor` throws (DependencyError and the database's errors)
+ */
+export async function useSecondFactor(
+  deps: Pick<AuthDeps, "db" | "config">,
+  actor: Actor,
+  userId: string,
+  input: SecondFactor,
+): Promise<boolean> {
+  const box = await createSecretBox(deps.config.encryptionKey);
+  return asActor(deps.db, actor, async (tx) => {
+    const mfa = await getMfa(tx, { userId });
+    if (!mfa) return false;
+    if (input.otp) {
+      const secret = await box.open(mfa.secretCiphertext);
+      const step = await verifyTotp(secret, input.otp, { now: Date.now(), lastUsedStep: mfa.lastUsedStep });
+      if (step === null) return false;
+      // Conditional on the step still being the one we read: a concurrent login with the same code loses.
+      return updateMfa(tx, { userId, changes: { lastUsedStep: step }, expectLastUsedStep: mfa.lastUsedStep });
+    }
+    if (input.recoveryCode && mfa.enabledAt) {
+      return consumeRecoveryCode(tx, { userId, hash: await hashRecoveryCode(input.recoveryCode) });
+    }
+    return false;
+  });
+}
+
+/**
+ * What is stored of a recovery code: SHA-256 of the code without spaces and hyphens, upper-cased
+ * (so `abcde-12345` and `ABCDE12345` are one code), as 64 lowercase hex digits.
+ */
+export async function hashRecoveryCode(code: string): Promise<string> {
+  const normalised = code.replace(/[\s-]/g, "").toUpperCase();
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(normalised));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** New recovery codes: ten base32 characters each (50 random bits), shown as `XXXXX-XXXXX`. */
+function newRecoveryCodes(): string[] {
+  return Array.from({ length: RECOVERY_CODES }, () => {
+    const code = base32Encode(crypto.getRandomValues(new Uint8Array(7))).slice(0, 10);
+    return `${code.slice(0, 5)}-${code.slice(5)}`;
+  });
+}
+
+/**
+ * A TOTP or recovery code checked on a signed-in route: counted in the account's second-factor
+ * bucket, which the MFA login shares, so a stolen access token gets no more guesses than a stolen
+ * password (OWASP API2:2023). Refused with 429 and Retry-After.
+ */
+function secondFactorAttempt(userId: string) {
+  return {
+    buckets: [buckets.secondFactor(userId)],
+    refuse: (seconds: number) =>
+      new ApiError("rate_limited", {
+        detail: `Too many wrong codes; wait ${seconds} s.`,
+        headers: { "Retry-After": String(seconds) },
+      }),
+  };
+}
+
+/**
+ * Starts TOTP enrolment (RFC 6238): a new secret is stored sealed as the pending one, replacing
+ * any earlier pending secret; MFA stays off until `confirmMfaEnrolment`.
+ *
+ * @returns the base32 secret and its `otpauth://` URI (Google Authenticator's Key Uri Format),
+ *   labelled with the user's email
+ * @throws ApiError `conflict` when MFA is already on; what `asActor` throws
+ */
+export async function startMfaEnrolment(
+  deps: Pick<AuthDeps, "db" | "config">,
+  caller: MfaCaller,
+): Promise<{ secret: string; otpauthUri: string }> {
+  const { actor, userId } = caller;
+  const box = await createSecretBox(deps.config.encryptionKey);
+  const secret = newTotpSecret();
+  const sealed = await box.seal(secret);
+  const email = await asActor(deps.db, actor, async (tx) => {
+    const existing = await getMfa(tx, { userId });
+    if (existing?.enabledAt) throw new ApiError("conflict", { detail: "MFA is already on; disable it first." });
+    await putPendingMfa(tx, { userId, secretCiphertext: sealed });
+    return (await getUser(tx, { id: userId }))?.email ?? userId;
+  });
+  return { secret, otpauthUri: otpauthUri(secret, email, TOTP_ISSUER) };
+}
+
+/**
+ * Turns MFA on with a code of the pending secret, as one throttled attempt in the account's
+ * second-factor bucket; the code's step is remembered so it cannot be used again to log in.
+ *
+ * @returns the one-time recovery codes (only their hashes are stored), or undefined when the code
+ *   does not match
+ * @throws ApiError `conflict` with no pending enrolment or MFA already on, `rate_limited` (429,
+ *   Retry-After) after too many wrong codes; DependencyError("login throttle"); what `asActor` throws
+ */
+export async function confirmMfaEnrolment(
+  deps: Pick<AuthDeps, "db" | "config" | "throttle">,
+  caller: MfaCaller,
+  code: string,
+): Promise<string[] | undefined> {
+  const { actor, userId } = caller;
+  const box = await createSecretBox(deps.config.encryptionKey);
+  const codes = newRecoveryCodes();
+  const hashes = await Promise.all(codes.map(hashRecoveryCode));
+  const confirmed = await throttledAttempt(deps.throttle, secondFactorAttempt(userId), () =>
+    asActor(deps.db, actor, async (tx) => {
+      const pending = await getMfa(tx, { userId });
+      if (!pending) throw new ApiError("conflict", { detail: "Start with /auth/mfa/setup." });
+      if (pending.enabledAt) throw new ApiError("conflict", { detail: "MFA is already on." });
+      const step = await verifyTotp(await box.open(pending.secretCiphertext), code, {
+        now: Date.now(),
+        lastUsedStep: null,
+      });
+      if (step === null) return undefined;
+      const enabled = await updateMfa(tx, {
+        userId,
+        changes: { enabledAt: new Date(), lastUsedStep: step, recoveryCodeHashes: hashes },
+      });
+      if (!enabled) throw new NoRowsAffectedError("turning the second factor on", 1, 0);
+      return true;
+    }),
+  );
+  return confirmed ? codes : undefined;
+}
+
+/**
+ * Turns MFA off with a TOTP or recovery code (consumed as a login would), as one throttled
+ * attempt in the account's second-factor bucket; the enrolment and its recovery codes are deleted.
+ *
+ * @returns false when the code is wrong or was already used (nothing changed)
+ * @throws ApiError `conflict` when MFA is not on, `rate_limited` (429, Retry-After) after too many
+ *   wrong codes; DependencyError("login throttle"); what `asActor` throws
+ */
+export async function disableMfa(
+  deps: Pick<AuthDeps, "db" | "config" | "throttle">,
+  caller: MfaCaller,
+  factor: SecondFactor,
+): Promise<boolean> {
+  const { actor, userId } = caller;
+  const enrolled = await asActor(deps.db, actor, (tx) => getMfa(tx, { userId }));
+  if (!enrolled?.enabledAt) throw new ApiError("conflict", { detail: "MFA is not on." });
+  const accepted = await throttledAttempt(deps.throttle, secondFactorAttempt(userId), async () => {
+    const used = await useSecondFactor(deps, actor, userId, factor);
+    return used || undefined;
+  });
+  if (!accepted) return false;
+  await asActor(deps.db, actor, (tx) => deleteMfa(tx, { userId }));
+  return true;
+}

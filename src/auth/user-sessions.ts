@@ -1,0 +1,56 @@
+import type { Session, Sessions } from "../durable-objects/sessions.ts";
+import { DependencyError } from "../pkg/errors/api-error.ts";
+
+/** The SESSIONS Durable Object namespace: one object per user, named by the user's id. */
+export type SessionsNamespace = DurableObjectNamespace<Sessions>;
+
+/**
+ * Runs `work` against the user's SESSIONS object (named by `userId`).
+ *
+ * @returns what `work` resolves to
+ * @throws DependencyError("sessions") when the object cannot be reached or its call fails (a 503,
+ *   never a 500); errors `work` throws after the call are wrapped alike
+ */
+export async function withUserSessions<T>(
+  namespace: SessionsNamespace,
+  userId: string,
+  work: (sessions: DurableObjectStub<Sessions>) => Promise<T>,
+): Promise<T> {
+  const stub = namespace.get(namespace.idFromName(userId));
+  try {
+    return await work(stub);
+  } catch (error) {
+    throw new DependencyError("sessions", error);
+  }
+}
+
+/**
+ * The user's live sessions, most recently used first (times in epoch ms, `Session`).
+ * @throws DependencyError("sessions") when the SESSIONS object is unreachable
+ */
+export function listSessions(namespace: SessionsNamespace, userId: string): Promise<Session[]> {
+  return withUserSessions(namespace, userId, (sessions) => sessions.list());
+}
+
+/**
+ * Ends one of the user's sessions: its refresh token and its access tokens are refused from now
+ * on. Only the user's own object is asked, so another user's session id is simply not found.
+ *
+ * @returns false when the user has no live session `sessionId`
+ * @throws DependencyError("sessions") when the SESSIONS object is unreachable
+ */
+export function revokeSession(
+  namespace: SessionsNamespace,
+  input: { userId: string; sessionId: string },
+): Promise<boolean> {
+  return withUserSessions(namespace, input.userId, (sessions) => sessions.revoke(input.sessionId));
+}
+
+/**
+ * Ends every session of the user.
+ * @returns how many were live
+ * @throws DependencyError("sessions") when the SESSIONS object is unreachable
+ */
+export function revokeAllSessions(namespace: SessionsNamespace, userId: string): Promise<number> {
+  return withUserSessions(namespace, userId, (sessions) => sessions.revokeAll());
+}

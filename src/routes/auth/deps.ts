@@ -1,0 +1,20 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../../app/context.ts";
+import type { AuthDeps } from "../../auth/auth-service.ts";
+import { clientIp } from "../../gateway/rate-limit.ts";
+
+/**
+ * What the auth service needs from a request: the config, both Postgres modes, the SESSIONS and
+ * LOGIN_THROTTLE namespaces, and the client's address (as the rate limiter keys it) and user agent.
+ */
+export function authDeps(c: Context<AppEnv>): AuthDeps {
+  const { config, database } = c.get("services");
+  return {
+    config,
+    db: database.db,
+    http: database.http,
+    sessions: c.env.SESSIONS,
+    throttle: c.env.LOGIN_THROTTLE,
+    client: { ip: clientIp(c), userAgent: c.req.header("user-agent") ?? null },
+  };
+}

@@ -1,0 +1,19 @@
+import { createRouter } from "../../app/create-app.ts";
+import { revokeSession } from "../../auth/user-sessions.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { protectedRoute } from "../openapi.ts";
+
+const route = protectedRoute("caller", {
+  method: "post",
+  path: "/auth/logout",
+  tags: ["Auth"],
+  summary: "End this session",
+  description: "Its refresh token and its access tokens are refused from now on.",
+  responses: { 204: { description: "Logged out." }, ...problemResponses(503) },
+});
+
+export const logOut = createRouter().openapi(route, async (c) => {
+  const { userId, sessionId } = c.get("auth");
+  await revokeSession(c.env.SESSIONS, { userId, sessionId });
+  return c.body(null, 204);
+});

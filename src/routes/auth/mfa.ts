@@ -1,0 +1,64 @@
+import { createRouter } from "../../app/create-app.ts";
+import { confirmMfaEnrolment, disableMfa, startMfaEnrolment } from "../../auth/mfa.ts";
+import { invalidField } from "../../pkg/errors/api-error.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
+import { authDeps } from "./deps.ts";
+import { NO_STORE } from "./oauth.ts";
+import { MfaCodeSchema, MfaDisableSchema, MfaSetupSchema, RecoveryCodesSchema } from "./schemas.ts";
+
+const setupRoute = protectedRoute("caller", {
+  method: "post",
+  path: "/auth/mfa/setup",
+  tags: ["Auth"],
+  summary: "Start TOTP enrolment",
+  description: "Returns a new secret and its otpauth:// URI; nothing changes until `/auth/mfa/confirm`.",
+  responses: {
+    200: jsonResponse("The secret to add to an authenticator app.", MfaSetupSchema),
+    ...problemResponses(409, 503),
+  },
+});
+
+const setUpMfa = createRouter().openapi(setupRoute, async (c) => {
+  return c.json(await startMfaEnrolment(authDeps(c), c.get("auth")), 200, NO_STORE);
+});
+
+const confirmRoute = protectedRoute("caller", {
+  method: "post",
+  path: "/auth/mfa/confirm",
+  tags: ["Auth"],
+  summary: "Confirm TOTP enrolment with a code",
+  request: { body: jsonBody(MfaCodeSchema) },
+  responses: {
+    200: jsonResponse("MFA is on; the one-time recovery codes.", RecoveryCodesSchema),
+    ...problemResponses(400, 409, 415, 429, 503),
+  },
+});
+
+const confirmMfa = createRouter().openapi(confirmRoute, async (c) => {
+  const { code } = c.req.valid("json");
+  const recoveryCodes = await confirmMfaEnrolment(authDeps(c), c.get("auth"), code);
+  if (!recoveryCodes) throw invalidField("body", "/code", "the code does not match");
+  return c.json({ recoveryCodes }, 200, NO_STORE);
+});
+
+const disableRoute = protectedRoute("caller", {
+  method: "post",
+  path: "/auth/mfa/disable",
+  tags: ["Auth"],
+  summary: "Turn TOTP off (needs a code or a recovery code)",
+  request: { body: jsonBody(MfaDisableSchema) },
+  responses: { 204: { description: "MFA is off." }, ...problemResponses(400, 409, 415, 429, 503) },
+});
+
+const turnOffMfa = createRouter().openapi(disableRoute, async (c) => {
+  const body = c.req.valid("json");
+  const factor = { otp: body.code, recoveryCode: body.recoveryCode };
+  if (!(await disableMfa(authDeps(c), c.get("auth"), factor))) {
+    throw invalidField("body", body.code ? "/code" : "/recoveryCode", "invalid or already used");
+  }
+  return c.body(null, 204);
+});
+
+/** `/auth/mfa`: TOTP enrolment (setup, then confirm with a code) and turning it off. */
+export const manageMfa = createRouter().route("/", setUpMfa).route("/", confirmMfa).route("/", turnOffMfa);
