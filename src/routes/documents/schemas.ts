@@ -220,6 +220,20 @@ export const UploadBodyDocumentation = {
   },
 };
 
+/**
+ * The request body of an upload and of a new version, for the OpenAPI document (the route reads
+ * the stream itself: src/documents/receive.ts).
+ */
+export const UploadBody = {
+  required: true,
+  description:
+    "`multipart/form-data` with a `file` part (and `title`, `tags` fields in any order), or the file itself as the body with its own Content-Type (title and tags in the query). The declared type must be allowed and agree with the file's first bytes.",
+  content: {
+    "multipart/form-data": { schema: UploadBodyDocumentation },
+    "*/*": { schema: z.string().min(1).openapi({ format: "binary", description: "The file itself; not empty." }) },
+  },
+};
+
 export function toDocumentJson(row: Document): z.infer<typeof DocumentSchema> {
   return {
     id: row.id,

@@ -1,0 +1,295 @@
+import type { ZodType } from "zod";
+import { type Actor, asActor, batchAsActor, SYSTEM, switchActor, type Transaction } from "../db/actor.ts";
+import type { DatabaseHandle } from "../db/client.ts";
+import { isUncertainCommit } from "../db/errors.ts";
+import {
+  addVersion,
+  createDocument,
+  type DocumentChanges,
+  insertUploadIntent,
+  lockStorageUsage,
+  removeUploadIntent,
+  type StorageUsageRow,
+  type StoredVersion,
+  storageUsage,
+  storageUsageOf,
+  storageUsageStatement,
+  updateDocument,
+} from "../db/queries/documents.ts";
+import type { Document } from "../db/schema/documents.ts";
+import { ApiError, validationFailed } from "../pkg/errors/api-error.ts";
+import type { Logger } from "../pkg/logger/logger.ts";
+import type { EventPublisher } from "../pkg/queue/events.ts";
+import { isStorageDeadline, type ObjectStorage } from "../pkg/storage/storage.ts";
+import { bytesLeft, type QuotaNeed, quotaExceeded, requireQuota, type StorageQuota } from "./quota.ts";
+import {
+  type ReceivedUpload,
+  RequestBodyError,
+  receiveUpload,
+  type UploadRequest,
+  uploadFieldErrors,
+} from "./receive.ts";
+import { lockedForWrite, noDocument, ownerGone, type RequireUnchanged } from "./rules.ts";
+
+// The upload saga: an intent is recorded, the bytes are received into storage, then the document
+// or version is recorded in the transaction that ends the intent; on any failure what was stored
+// is removed again (or, when that cannot be known, left to the sweeper through the intent).
+
+/** What the saga talks to; all of it per request (src/app/services.ts). */
+export interface IntakeDeps {
+  /** The documents bucket. */
+  storage: ObjectStorage;
+  database: DatabaseHandle;
+  events: EventPublisher;
+  logger: Logger;
+  limits: {
+    /** The largest file accepted, in bytes (`MAX_UPLOAD_BYTES`). */
+    maxBytes: number;
+    /** The owner's quotas (`QUOTA_*_PER_USER`). */
+    quota: StorageQuota;
+  };
+  /** Carried by the `document.uploaded` event into the processor's logs. */
+  requestId: string;
+}
+
+/** Title and tags of an upload, as the route's schema makes them from the form fields or the query. */
+export interface UploadFields {
+  title?: string | undefined;
+  tags?: string[] | undefined;
+}
+
+/** An upload as the request brings it: the body with its headers, and the schema of its fields. */
+export interface UploadInput {
+  request: UploadRequest;
+  /** Validates the raw title and tags (`ReceivedUpload["fields"]`); its issues become a 400 naming them. */
+  fields: ZodType<UploadFields>;
+}
+
+interface TakenUpload extends ReceivedUpload {
+  /** Where the file was stored, in the documents bucket. */
+  key: string;
+  fields: UploadFields;
+}
+
+/**
+ * Removes what an upload that did not complete may have stored, and its intent. If storage or the
+ * database is down too, the intent stays and the sweeper finishes the job. It stays as well when
+ * the upload failed because a storage request was abandoned at its deadline (`failure`): that
+ * write may still land after this delete, and only the intent leads the sweeper to it. When the
+ * commit that recorded the upload was abandoned at its deadline, nothing is undone. Never throws.
+ */
+async function discardUpload(deps: IntakeDeps, key: string, failure: unknown): Promise<void> {
+  if (isUncertainCommit(failure)) {
+    // The transaction recording the upload may have committed: its object must stay. If it did
+    // not, the intent (removed only by that transaction) leads the sweeper to the object.
+    deps.logger.warn("upload left for the sweeper: its commit is uncertain", { key });
+    return;
+  }
+  const keepIntent = isStorageDeadline(failure);
+  await deps.storage
+    .delete(key)
+    .then(() =>
+      keepIntent ? undefined : asActor(deps.database.db, SYSTEM, (tx) => removeUploadIntent(tx, { storageKey: key })),
+    )
+    .catch((error: unknown) => deps.logger.warn("upload left for the sweeper", { key, error }));
+}
+
+/**
+ * Streams an upload to storage under a fresh key, recorded first as an upload intent (so that a
+ * failure between storage and database leaves something the sweeper can clean). Returns the file
+ * and its validated title and tags. On any failure nothing stays stored: 403 `quota_exceeded`
+ * when the owner is at a quota already (or the file passes the bytes left), 404 when the owner is
+ * gone, 400 for invalid fields or a body that broke off, and `receiveUpload`'s 400/413/415.
+ */
+async function takeUpload(
+  deps: IntakeDeps,
+  documentId: string,
+  owner: { id: string; newDocument: boolean },
+  input: UploadInput,
+): Promise<TakenUpload> {
+  const { limits } = deps;
+  const key = `documents/${documentId}/${crypto.randomUUID()}`;
+  // Refused before any byte is stored when the owner is at a quota already; the stream stops
+  // where it would pass the bytes left. The check that counts is `withinQuota`'s, when recording.
+  // The usage and the intent in one HTTP round trip (Postgres must be up before any byte is
+  // stored); a refusal removes the intent again.
+  const [usageResult] = await batchAsActor(deps.database.http, SYSTEM, (db) => [
+    db.execute<StorageUsageRow>(storageUsageStatement({ ownerId: owner.id })),
+    insertUploadIntent(db, { storageKey: key }),
+  ]);
+  const usage = storageUsageOf(usageResult.rows);
+  const { quota } = limits;
+  try {
+    if (!usage) throw ownerGone();
+    requireQuota(usage, quota, { documents: owner.newDocument ? 1 : 0, versions: 1, bytes: 1 });
+  } catch (error) {
+    await discardUpload(deps, key, error);
+    throw error;
+  }
+  const left = bytesLeft(usage, quota);
+  const maxBytes = Math.min(limits.maxBytes, left);
+  const tooLarge =
+    left < limits.maxBytes
+      ? (requested: number) => quotaExceeded("bytes", { limit: quota.bytes, used: usage.bytes, requested })
+      : undefined;
+  try {
+    const received = await receiveUpload(deps.storage, input.request, {
+      key,
+      maxBytes,
+      ...(tooLarge ? { tooLarge } : {}),
+    });
+    const fields = input.fields.safeParse(received.fields);
+    if (!fields.success) {
+      const form = input.request.headers.contentType?.startsWith("multipart/") ?? false;
+      throw validationFailed(uploadFieldErrors(fields.error, form));
+    }
+    return { key, ...received, fields: fields.data };
+  } catch (error) {
+    await discardUpload(deps, key, error);
+    if (error instanceof RequestBodyError) {
+      // The client's abort (or broken connection), not our failure: a warning and a 400.
+      deps.logger.warn("upload abandoned: the request body broke off", { key, error });
+      throw new ApiError("bad_request", { detail: "The request body ended before it was complete.", cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Runs `record`, the change that adds `need` to the owner's usage, as `actor` in one WebSocket
+ * transaction that first takes the owner's usage lock and checks the quota as the system (403
+ * `quota_exceeded` otherwise, before `record` runs; 404 if the owner is gone). The lock is held
+ * until `record`'s writes commit with it, so of concurrent changes each sees the ones before it: a
+ * count-then-insert race cannot let them all pass (OWASP API4:2023). The usage is read as the
+ * system, because an editor with a write share adds to an owner whose other documents they cannot
+ * see; then the transaction's row-level security is switched to `actor` (`switchActor`) for `record`.
+ */
+export async function withinQuota<T>(
+  database: DatabaseHandle,
+  quota: StorageQuota,
+  change: { ownerId: string; need: QuotaNeed; actor: Actor },
+  record: (tx: Transaction) => Promise<T>,
+): Promise<T> {
+  return asActor(database.db, SYSTEM, async (tx) => {
+    await lockStorageUsage(tx, { ownerId: change.ownerId });
+    const usage = await storageUsage(tx, { ownerId: change.ownerId });
+    if (!usage) throw ownerGone();
+    requireQuota(usage, quota, change.need);
+    await switchActor(tx, change.actor);
+    return record(tx);
+  });
+}
+
+/** The version's file as the database records it: where the upload was stored and what it is. */
+function storedFile(upload: TakenUpload): StoredVersion {
+  const { file } = upload;
+  return {
+    storageKey: upload.key,
+    contentType: file.contentType,
+    sizeBytes: file.size,
+    sha256: file.sha256,
+    filename: upload.filename,
+  };
+}
+
+/**
+ * Runs the database step of an upload (`withinQuota`, whose transaction also ends the upload's
+ * intent); if it fails, the stored object is removed again and the failure is thrown on.
+ */
+async function recordOrUndo(
+  deps: IntakeDeps,
+  upload: TakenUpload,
+  change: { ownerId: string; need: Omit<QuotaNeed, "bytes">; actor: Actor },
+  record: (tx: Transaction) => Promise<Document>,
+): Promise<Document> {
+  const need = { ...change.need, bytes: upload.file.size };
+  try {
+    return await withinQuota(deps.database, deps.limits.quota, { ...change, need }, async (tx) => {
+      const document = await record(tx);
+      await removeUploadIntent(tx, { storageKey: upload.key });
+      return document;
+    });
+  } catch (error) {
+    await discardUpload(deps, upload.key, error);
+    throw error;
+  }
+}
+
+/**
+ * Publishes `document.uploaded` for a version whose transaction has committed: the event never
+ * announces a version that does not exist (yet). A send that fails is logged, not thrown: the
+ * version is stored, and the sweeper publishes the event again for versions left pending.
+ */
+export async function announceVersion(
+  deps: Pick<IntakeDeps, "events" | "logger" | "requestId">,
+  documentId: string,
+  documentVersion: number,
+): Promise<void> {
+  try {
+    await deps.events.publish({ type: "document.uploaded", documentId, documentVersion, requestId: deps.requestId });
+  } catch (error) {
+    deps.logger.warn("document.uploaded not sent; the sweeper sends it again", {
+      documentId,
+      documentVersion,
+      error,
+    });
+  }
+}
+
+/**
+ * A new document from an upload (POST /documents): received into storage, then the document and
+ * its first version recorded under the owner's quota lock as `actor` (who owns it), then
+ * `document.uploaded` published. Resolves to the document as recorded. Throws what `takeUpload`
+ * and `withinQuota` throw, and the database's errors (src/db/actor.ts); after any failure nothing
+ * stays stored (or the sweeper removes it, see `discardUpload`).
+ */
+export async function intakeDocument(
+  deps: IntakeDeps,
+  target: { documentId: string; actor: Actor; ownerId: string },
+  input: UploadInput,
+): Promise<Document> {
+  const { documentId, ownerId } = target;
+  const upload = await takeUpload(deps, documentId, { id: ownerId, newDocument: true }, input);
+  const change = { ownerId, need: { documents: 1, versions: 1 }, actor: target.actor };
+  const document = await recordOrUndo(deps, upload, change, async (tx) => {
+    const created = await createDocument(tx, {
+      id: documentId,
+      ownerId,
+      title: upload.fields.title ?? upload.filename ?? "Untitled",
+      tags: upload.fields.tags ?? [],
+      file: storedFile(upload),
+    });
+    return created.document;
+  });
+  await announceVersion(deps, documentId, 1);
+  return document;
+}
+
+/**
+ * A new current version of a document from an upload (POST /documents/{id}/versions), counted
+ * against the document's owner whoever uploads: received into storage, then recorded as `actor`
+ * on the locked document once `requireUnchanged` holds for it (a change since the caller checked
+ * fails it there, 412), with the title and tags changed too when the upload gives them; then
+ * `document.uploaded` published. Resolves to the document at its new version. Throws 404 when the
+ * document is gone, and what `intakeDocument` throws; nothing stays stored after a failure.
+ */
+export async function intakeVersion(
+  deps: IntakeDeps,
+  target: { documentId: string; actor: Actor; ownerId: string; createdBy: string; viewer: DocumentChanges["viewer"] },
+  input: UploadInput & { requireUnchanged: RequireUnchanged },
+): Promise<Document> {
+  const { documentId: id, ownerId, viewer } = target;
+  const upload = await takeUpload(deps, id, { id: ownerId, newDocument: false }, input);
+  const change = { ownerId, need: { documents: 0, versions: 1 }, actor: target.actor };
+  const document = await recordOrUndo(deps, upload, change, async (tx) => {
+    await lockedForWrite(tx, { id, viewer }, input.requireUnchanged);
+    const added = await addVersion(tx, { documentId: id, createdBy: target.createdBy, file: storedFile(upload) });
+    if (!added) throw noDocument(id);
+    const { title, tags } = upload.fields;
+    const renamed =
+      title !== undefined || tags !== undefined ? await updateDocument(tx, { id, viewer, title, tags }) : undefined;
+    return renamed ?? added.document;
+  });
+  await announceVersion(deps, id, document.currentVersion);
+  return document;
+}

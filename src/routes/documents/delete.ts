@@ -1,0 +1,41 @@
+import { createRouter } from "../../app/create-app.ts";
+import { asCaller } from "../../app/database.ts";
+import { softDeleteDocument } from "../../db/queries/documents.ts";
+import { lockedForWrite, noDocument } from "../../documents/rules.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { ConditionalWriteHeaders } from "../conditional.ts";
+import { protectedRoute } from "../openapi.ts";
+import { viewerOf } from "../viewer.ts";
+import { managed } from "./access.ts";
+import { unchangedSince } from "./preconditions.ts";
+import { DocumentIdParams } from "./schemas.ts";
+import { searchChanged } from "./search-changes.ts";
+
+const route = protectedRoute("caller", {
+  method: "delete",
+  path: "/documents/{id}",
+  tags: ["Documents"],
+  summary: "Delete a document (its objects are removed)",
+  description:
+    "The owner or an admin. The row is kept as deleted for a while; every version's object and thumbnail is removed. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
+  request: { params: DocumentIdParams, headers: ConditionalWriteHeaders },
+  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 403, 404, 412, 503) },
+});
+
+export const deleteDocument = createRouter().openapi(route, async (c) => {
+  const { id } = c.req.valid("param");
+  await managed(c, id, "Only the owner or an admin deletes a document.");
+  const viewer = viewerOf(c);
+  const objects = await asCaller(c).transaction(async (tx) => {
+    await lockedForWrite(tx, { id, viewer }, unchangedSince(c));
+    return softDeleteDocument(tx, { id, viewer });
+  });
+  if (!objects) throw noDocument(id);
+  const { storage, thumbnails, background } = c.get("services");
+  // The content goes now; if storage is down, the sweeper removes it when it purges the row.
+  background("removing a deleted document's objects", () =>
+    Promise.all([storage.deleteMany(objects.objects), thumbnails.deleteMany(objects.thumbnails)]),
+  );
+  await searchChanged(c, id);
+  return c.body(null, 204);
+});

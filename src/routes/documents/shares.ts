@@ -1,0 +1,137 @@
+import { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app/context.ts";
+import { createRouter } from "../../app/create-app.ts";
+import { asCaller, asSystem } from "../../app/database.ts";
+import { deleteShare, listShares, lockShares, putShare } from "../../db/queries/documents.ts";
+import { findUserByLogin } from "../../db/queries/users.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import {
+  ConditionalReadHeaders,
+  ConditionalWriteHeaders,
+  readPreconditions,
+  requireWritePreconditions,
+  validatorHeaders,
+  validatorsOf,
+} from "../conditional.ts";
+import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
+import { managed } from "./access.ts";
+import { DocumentIdParams, ShareAcceptedSchema, ShareParams, ShareRequestSchema, ShareSchema } from "./schemas.ts";
+import { searchChanged } from "./search-changes.ts";
+
+// Who a document is shared with: the list, a share granted or changed, a share ended.
+
+const SHARES_ETAG = {
+  ETag: {
+    description: "Strong entity tag of the shares list; send it in If-Match to change the shares conditionally.",
+    schema: { type: "string" as const },
+  },
+};
+
+const MANAGES_SHARING = "Only the owner or an admin manages sharing.";
+
+/** The document's shares as GET lists them (usernames included), read as the system in their own transaction. */
+async function sharesOf(c: Context<AppEnv>, documentId: string) {
+  // Usernames come from the users table, which only staff may read across users.
+  const rows = await asSystem(c).transaction((tx) => listShares(tx, { documentId }));
+  return rows.map((row) => ({ ...row, createdAt: row.createdAt.toISOString() }));
+}
+
+/** The shares list's validators: a strong ETag of the list as GET sends it (shares keep no date). */
+const sharesValidators = (list: Awaited<ReturnType<typeof sharesOf>>) => validatorsOf({ data: list });
+
+const listRoute = protectedRoute("caller", {
+  method: "get",
+  path: "/documents/{id}/shares",
+  tags: ["Documents"],
+  summary: "Who the document is shared with (owner or admin)",
+  description:
+    "With a strong `ETag` of the list (shares keep no modification date, so no Last-Modified), for conditional changes of the shares; `If-None-Match` answers 304.",
+  request: { params: DocumentIdParams, headers: ConditionalReadHeaders },
+  responses: {
+    200: { ...jsonResponse("Shares.", z.object({ data: z.array(ShareSchema) })), headers: SHARES_ETAG },
+    304: { description: "Unchanged (If-None-Match).", headers: SHARES_ETAG },
+    ...problemResponses(400, 403, 404, 412, 503),
+  },
+});
+
+const listShareGrants = createRouter().openapi(listRoute, async (c) => {
+  const { id } = c.req.valid("param");
+  await managed(c, id, MANAGES_SHARING);
+  const list = await sharesOf(c, id);
+  const validators = await sharesValidators(list);
+  const notModified = readPreconditions(c, validators);
+  if (notModified) return notModified;
+  return c.json({ data: list }, 200, validatorHeaders(validators));
+});
+
+const putRoute = protectedRoute("caller", {
+  method: "put",
+  path: "/documents/{id}/shares",
+  tags: ["Documents"],
+  summary: "Share with a user for reading or writing (owner or admin)",
+  description:
+    "By email address or username. The answer is the same whether or not that names an active account, and never carries the account's username (OWASP ASVS V2.2 / account enumeration): an address without an account, a disabled account or the owner's own address change nothing. With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
+  request: { params: DocumentIdParams, headers: ConditionalWriteHeaders, body: jsonBody(ShareRequestSchema) },
+  responses: {
+    200: jsonResponse(
+      "Taken: the request as understood. The same whether or not the address or username names an active account (nor is its username disclosed); the account, if any, can read or write the document from now on.",
+      ShareAcceptedSchema,
+    ),
+    ...problemResponses(400, 403, 404, 412, 415, 503),
+  },
+});
+
+const grantShare = createRouter().openapi(putRoute, async (c) => {
+  const { id } = c.req.valid("param");
+  const body = c.req.valid("json");
+  const document = await managed(c, id, MANAGES_SHARING);
+  const found = await asSystem(c).transaction((tx) => findUserByLogin(tx, { login: body.user }));
+  // Whether the login names an active account other than the owner is never told (ASVS V2.2,
+  // enumeration): every path below takes the same steps and gives the same answer.
+  const target = found?.status === "active" && found.id !== document.ownerId ? found : undefined;
+  await asCaller(c).transaction(async (tx) => {
+    await lockShares(tx, { documentId: id });
+    requireWritePreconditions(c, await sharesValidators(await sharesOf(c, id)));
+    if (target) {
+      await putShare(tx, { documentId: id, userId: target.id, access: body.access, grantedBy: c.get("auth").userId });
+    }
+  });
+  // Invalidated either way, so that the two paths also take about the same time.
+  await searchChanged(c, id, target ? [target.id] : []);
+  return c.json({ user: body.user, access: body.access }, 200);
+});
+
+const deleteRoute = protectedRoute("caller", {
+  method: "delete",
+  path: "/documents/{id}/shares/{userId}",
+  tags: ["Documents"],
+  summary: "Stop sharing with a user (owner or admin; or that user, to leave)",
+  description:
+    "With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
+  request: { params: ShareParams, headers: ConditionalWriteHeaders },
+  responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 403, 404, 412, 503) },
+});
+
+const endShare = createRouter().openapi(deleteRoute, async (c) => {
+  const { id, userId } = c.req.valid("param");
+  // As PUT answers: someone who can read the document but does not manage it is told so.
+  await managed(c, id, "Only the owner or an admin manages sharing; you may only leave.", { unless: userId });
+  const removed = await asCaller(c).transaction(async (tx) => {
+    await lockShares(tx, { documentId: id });
+    // The list as the owner sees it (usernames are read as the system, committed: every change
+    // of shares holds the lock taken above). A share that is not there is a 404 whatever the
+    // preconditions say (RFC 9110 §13.2.1).
+    const list = await sharesOf(c, id);
+    if (!list.some((entry) => entry.userId === userId)) return false;
+    requireWritePreconditions(c, await sharesValidators(list));
+    return deleteShare(tx, { documentId: id, userId });
+  });
+  if (!removed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
+  await searchChanged(c, id, [userId]);
+  return c.body(null, 204);
+});
+
+/** `/documents/{id}/shares`: list, grant or change, end (the owner or an admin; a user may leave). */
+export const documentShares = createRouter().route("/", listShareGrants).route("/", grantShare).route("/", endShare);
