@@ -143,39 +143,21 @@ export const ProviderParams = z.object({
     .openapi({ param: { name: "provider", in: "path" }, example: "google" }),
 });
 
-export const OidcAuthorizeQuery = z.object({
-  login_hint: z
+/** An optional query parameter of at most `maxLength` characters. */
+const queryText = (name: string, maxLength: number) =>
+  z
     .string()
-    .max(255)
+    .max(maxLength)
     .optional()
-    .openapi({ param: { name: "login_hint", in: "query" } }),
-});
+    .openapi({ param: { name, in: "query" } });
+
+export const OidcAuthorizeQuery = z.object({ login_hint: queryText("login_hint", 255) });
 
 /** The authorization response (OpenID Connect Core §3.1.2.5–6; `iss`: RFC 9207). */
 export const OidcCallbackQuery = z.object({
-  code: z
-    .string()
-    .max(2048)
-    .optional()
-    .openapi({ param: { name: "code", in: "query" } }),
-  state: z
-    .string()
-    .max(512)
-    .optional()
-    .openapi({ param: { name: "state", in: "query" } }),
-  iss: z
-    .string()
-    .max(512)
-    .optional()
-    .openapi({ param: { name: "iss", in: "query" } }),
-  error: z
-    .string()
-    .max(256)
-    .optional()
-    .openapi({ param: { name: "error", in: "query" } }),
-  error_description: z
-    .string()
-    .max(1024)
-    .optional()
-    .openapi({ param: { name: "error_description", in: "query" } }),
+  code: queryText("code", 2048),
+  state: queryText("state", 512),
+  iss: queryText("iss", 512),
+  error: queryText("error", 256),
+  error_description: queryText("error_description", 1024),
 });
