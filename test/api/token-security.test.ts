@@ -11,7 +11,7 @@ import {
 import { beforeAll, describe, expect, it } from "vitest";
 import { tokenManager } from "../../src/auth/tokens.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
-import { bearer, randomIp, register, signedIn } from "../auth-helpers.ts";
+import { bearer, login, randomIp, register, signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { api, apiWith, expectProblem, testEnv } from "../helpers.ts";
 
 const [currentKey, previousKey] = JSON.parse(testEnv.JWT_SIGNING_KEYS) as JWK[];
@@ -167,40 +167,173 @@ describe("access tokens", () => {
   });
 });
 
-describe("every protected route", () => {
-  it("refuses a missing, expired, forged or foreign token with 401 and WWW-Authenticate", async () => {
-    const doc = (await (await api("/openapi.json")).json()) as {
-      paths: Record<string, Record<string, { security?: unknown[] }>>;
+/** The parts of the OpenAPI document the sweep reads. */
+interface ParameterObject {
+  name: string;
+  in: string;
+  required?: boolean;
+  schema?: { type?: string; format?: string; enum?: unknown[]; example?: unknown; minimum?: number };
+}
+interface OperationObject {
+  security?: Record<string, unknown>[];
+  parameters?: ParameterObject[];
+  requestBody?: { required?: boolean; content: Record<string, unknown> };
+}
+
+/** A protected operation and a well-formed request to it (the body made afresh for each send). */
+interface ProtectedOperation {
+  key: string;
+  method: string;
+  path: string;
+  body?: () => { body: BodyInit; headers: Record<string, string> };
+}
+
+/**
+ * Well-formed JSON bodies of the operations that require one: valid for their schema, so that a
+ * route without its guard would answer something else than 401. A new operation with a body
+ * needs its entry here (the sweep says so).
+ */
+const JSON_BODIES: Record<string, unknown> = {
+  "POST /auth/mfa/confirm": { code: "123456" },
+  "POST /auth/mfa/disable": { code: "123456" },
+  "PATCH /users/me": { displayName: "Swept" },
+  "PATCH /users/{id}": { displayName: "Swept" },
+  "PUT /users/{id}/role": { role: "user" },
+  "PATCH /documents/{id}": { title: "Swept" },
+  "PUT /documents/{id}/shares": { user: "nobody@example.com", access: "read" },
+  "POST /webhooks": { url: "https://example.com/hooks/sweep", events: ["document.ready"] },
+  "PATCH /webhooks/{id}": { active: false },
+  "POST /search/clicks": { queryId: crypto.randomUUID(), documentId: crypto.randomUUID(), position: 1 },
+  "POST /analytics/search/suppressed-queries": { phrase: `sweep ${crypto.randomUUID()}` },
+};
+
+/** A value of a path or query parameter that its schema accepts: its example, an enum member, a uuid, an integer. */
+function sampleValue(key: string, parameter: ParameterObject): string {
+  const schema = parameter.schema ?? {};
+  if (schema.example !== undefined) return String(schema.example);
+  if (schema.enum?.length) return String(schema.enum[0]);
+  if (schema.format === "uuid") return crypto.randomUUID();
+  if (schema.type === "integer") return String(schema.minimum ?? 1);
+  throw new Error(`${key}: no well-formed value known for the ${parameter.in} parameter "${parameter.name}"`);
+}
+
+/** A well-formed body for the operation's required request body, by its media types. */
+function sampleBody(key: string, content: Record<string, unknown>): ProtectedOperation["body"] {
+  if ("application/json" in content) {
+    if (!(key in JSON_BODIES)) throw new Error(`${key}: add a well-formed body to JSON_BODIES`);
+    return () => ({ body: JSON.stringify(JSON_BODIES[key]), headers: { "content-type": "application/json" } });
+  }
+  if ("multipart/form-data" in content) {
+    return () => {
+      const form = new FormData();
+      form.set("file", new File(["# Swept\n"], "swept.md", { type: "text/markdown" }));
+      return { body: form, headers: {} };
     };
-    const protectedOperations = Object.entries(doc.paths).flatMap(([path, item]) =>
-      Object.entries(item)
-        // `{}` among the requirements makes the token optional (OpenAPI 3.1 §4.8.10): `/ready` answers
-        // anyone, and an administrator's token only adds details.
-        .filter(
-          ([, op]) =>
-            op.security?.length && !op.security.some((requirement) => Object.keys(requirement as object).length === 0),
-        )
-        .map(([method, _]) => ({
-          method: method.toUpperCase(),
-          path: path.replace(/\{[^}]+\}/g, crypto.randomUUID()),
-        })),
-    );
-    expect(protectedOperations.length).toBeGreaterThan(10);
+  }
+  throw new Error(`${key}: no well-formed body known for ${Object.keys(content).join(", ")}`);
+}
+
+/**
+ * Every operation of the served OpenAPI document that needs a Bearer token. `{}` among the
+ * requirements makes the token optional (OpenAPI 3.1 §4.8.10): `/ready` answers anyone, and an
+ * administrator's token only adds details.
+ */
+function protectedOperationsOf(doc: { paths: Record<string, Record<string, OperationObject>> }): ProtectedOperation[] {
+  return Object.entries(doc.paths).flatMap(([template, item]) =>
+    Object.entries(item)
+      .filter(([, op]) => op.security?.some((requirement) => "bearerAuth" in requirement))
+      .filter(([, op]) => !op.security?.some((requirement) => Object.keys(requirement).length === 0))
+      .map(([method, op]): ProtectedOperation => {
+        const key = `${method.toUpperCase()} ${template}`;
+        const parameters = op.parameters ?? [];
+        let path = template;
+        for (const parameter of parameters.filter((p) => p.in === "path")) {
+          path = path.replace(`{${parameter.name}}`, encodeURIComponent(sampleValue(key, parameter)));
+        }
+        const query = new URLSearchParams(
+          parameters.filter((p) => p.in === "query" && p.required).map((p) => [p.name, sampleValue(key, p)]),
+        ).toString();
+        if (query) path += `?${query}`;
+        const body = op.requestBody?.required ? sampleBody(key, op.requestBody.content) : undefined;
+        return { key, method: method.toUpperCase(), path, ...(body ? { body } : {}) };
+      }),
+  );
+}
+
+/** Sends the operation's well-formed request from a fresh client address (no rate limit couples the cases). */
+function send(op: ProtectedOperation, token: string | undefined): Promise<Response> {
+  const sent = op.body?.();
+  const headers: Record<string, string> = { "cf-connecting-ip": randomIp(), ...sent?.headers };
+  if (token !== undefined) headers.authorization = `Bearer ${token}`;
+  return api(op.path, { method: op.method, headers, ...(sent ? { body: sent.body } : {}) });
+}
+
+const protectedOperations = protectedOperationsOf(
+  (await (await api("/openapi.json")).json()) as { paths: Record<string, Record<string, OperationObject>> },
+);
+
+describe(`every one of the ${protectedOperations.length} protected routes of /openapi.json`, () => {
+  /** Tokens refused for one reason each, and the `error_description` that names it. */
+  let badTokens: { name: string; token: string; reason: RegExp }[];
+
+  beforeAll(async () => {
     const { privateKey } = await generateKeyPair("ES256", { extractable: true });
-    const tokens = [
-      undefined,
-      await forge({ expiresIn: "-1m" }),
-      `${session.token.slice(0, -4)}AAAA`,
-      await forge({ key: { ...(await exportJWK(privateKey)), kid: currentKey?.kid ?? "" } }),
+    const [header, payload, signature] = session.token.split(".");
+    const claims = JSON.parse(new TextDecoder().decode(base64url.decode(payload ?? ""))) as Record<string, unknown>;
+    // A second session of a user, ended by logging out: its token is well signed and unexpired.
+    const { user, password } = await register();
+    const revoked = (await login(user.username, password)).access_token;
+    expect((await api("/auth/logout", { method: "POST", headers: bearer(revoked) })).status).toBe(204);
+    badTokens = [
+      { name: "expired", token: await forge({ expiresIn: "-5m" }), reason: /expired/ },
+      {
+        name: "forged (a key we do not hold, claiming our kid)",
+        token: await forge({ key: { ...(await exportJWK(privateKey)), kid: currentKey?.kid ?? "" } }),
+        reason: /signature/,
+      },
+      {
+        name: "tampered (role raised)",
+        token: `${header}.${base64url.encode(JSON.stringify({ ...claims, role: "admin" }))}.${signature}`,
+        reason: /signature/,
+      },
+      { name: "for another audience", token: await forge({ claims: { aud: "some-other-api" } }), reason: /'aud'/ },
+      { name: "revoked (its session logged out)", token: revoked, reason: /session has ended/ },
     ];
-    for (const { method, path } of protectedOperations) {
-      for (const token of tokens) {
-        const headers: Record<string, string> = { "content-type": "application/json" };
-        if (token) headers.authorization = `Bearer ${token}`;
-        const res = await api(path, { method, headers, ...(method === "GET" ? {} : { body: "{}" }) });
-        expect(res.status, `${method} ${path} with ${token ? "a bad" : "no"} token`).toBe(401);
-        expect(res.headers.get("www-authenticate")).toMatch(/^Bearer realm=/);
-      }
-    }
   });
+
+  it("are found (the sweep covers the whole API)", () => {
+    expect(protectedOperations.length).toBeGreaterThan(50);
+  });
+
+  for (const op of protectedOperations) {
+    it(`${op.key} refuses a missing, expired, forged, tampered, wrong-audience and revoked token with 401`, async () => {
+      // The control's caller (below), signed in meanwhile.
+      const admin = signedInAdmin();
+      const missing = await send(op, undefined);
+      await expectProblem(missing, 401);
+      // RFC 6750 §3.1: a request without credentials gets the challenge without an error code.
+      expect(missing.headers.get("www-authenticate"), `${op.key} without a token`).toBe('Bearer realm="techcorp-api"');
+
+      await Promise.all(
+        badTokens.map(async ({ name, token, reason }) => {
+          const res = await send(op, token);
+          expect(res.status, `${op.key} with a token ${name}`).toBe(401);
+          await expectProblem(res, 401);
+          const challenge = res.headers.get("www-authenticate") ?? "";
+          expect(challenge, `${op.key} with a token ${name}`).toMatch(
+            /^Bearer realm="techcorp-api", error="invalid_token", error_description="/,
+          );
+          expect(challenge, `${op.key} with a token ${name}`).toMatch(reason);
+        }),
+      );
+
+      // The control: the same request with a valid token (a fresh administrator's, so neither a
+      // permission nor another test's state is in the way) passes the guard and the validation,
+      // so the 401s above came from the token alone.
+      const control = await send(op, (await admin).tokens.access_token);
+      const answer = `${op.key} with a valid token: ${control.status} ${await control.text()}`;
+      expect([400, 401, 415], answer).not.toContain(control.status);
+      expect(control.status, answer).toBeLessThan(500);
+    });
+  }
 });
