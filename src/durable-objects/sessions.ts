@@ -5,22 +5,34 @@ import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
 import { type RateDecision, type RatePolicy, SlidingWindowLog, type WindowState } from "./sliding-window.ts";
 
 /**
- * How long the refresh token just rotated away still works, and then yields the very token that
- * replaced it: two refreshes racing from one legitimate client both end up holding the same token.
+ * How long (ms, 30 s) the refresh token just rotated away still works, and then yields the very
+ * token that replaced it: two refreshes racing from one legitimate client both end up holding the
+ * same token. Any older token is a reuse and ends the session (RFC 9700 §4.14.2, refresh token
+ * rotation with reuse detection).
  */
 export const REFRESH_REUSE_GRACE_MS = 30_000;
 /** Rotated-away refresh tokens remembered per session, to recognise a reuse. */
 const RETIRED_KEPT = 50;
 
+/**
+ * One login of the user, as stored and as `GET /auth/sessions` lists it. Times are epoch
+ * milliseconds. It ends at `expiresAt` or after `idleTimeoutMs` without use, whichever comes
+ * first (OWASP Session Management Cheat Sheet: an idle and an absolute timeout).
+ */
 export interface Session {
+  /** A random UUID: the token's `sid` claim. */
   id: string;
+  /** Epoch ms. */
   createdAt: number;
+  /** Epoch ms of the last request or refresh that used it. */
   lastUsedAt: number;
-  /** Absolute end: the session dies then, however active. */
+  /** Absolute end, epoch ms (`createdAt` + the max age): the session dies then, however active. */
   expiresAt: number;
-  /** Idle limit: the session dies if unused this long. */
+  /** Idle limit in ms: the session dies if unused this long (from `lastUsedAt`). */
   idleTimeoutMs: number;
+  /** The login request's `User-Agent`, if any. */
   userAgent: string | null;
+  /** The login request's client address, if known. */
   ip: string | null;
 }
 
@@ -31,8 +43,15 @@ export interface Principal {
   permissions: Permission[];
 }
 
+/**
+ * What starting a session takes. The lifetimes come from the configuration
+ * (`SESSION_MAX_AGE_SECONDS`, default 60 days; `SESSION_IDLE_TIMEOUT_SECONDS`, default 14 days),
+ * converted to ms.
+ */
 export interface CreateSession {
+  /** Absolute lifetime in ms, from creation. */
   absoluteTtlMs: number;
+  /** Idle timeout in ms, from each use. */
   idleTimeoutMs: number;
   userAgent?: string | null;
   ip?: string | null;
@@ -56,6 +75,11 @@ export interface Authorization {
   sessions?: Session[];
 }
 
+/**
+ * What presenting a refresh secret to `Sessions.rotate` gives: the next secret (`rotated`), the
+ * session ended because a retired secret came back (`reused`), or nothing (`invalid`: unknown or
+ * expired session, wrong secret, account not active).
+ */
 export type Rotation =
   | { outcome: "rotated"; secret: string; session: Session; principal: Principal }
   /** A rotated-away token came back: the session is revoked (it may have been stolen). */
@@ -86,11 +110,15 @@ const toSession = (row: SessionRow): Session => ({
   ip: row.ip,
 });
 
-/** A fresh refresh secret: 32 random bytes, base64url. */
+/** A fresh refresh secret: 32 random bytes as base64url without padding (43 characters, RFC 4648 §5). */
 export function newSecret(): string {
   return base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
 }
 
+/**
+ * How a refresh secret is stored: SHA-256 of its UTF-8 bytes as 64 lowercase hex characters. A
+ * fast hash suffices: the secret is 256 random bits, not a password.
+ */
 export async function hashSecret(secret: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -134,7 +162,7 @@ export class Sessions extends DurableObject<Env> {
     this.sql.exec("create table if not exists consumed (jti text primary key, expires_at integer not null)");
   }
 
-  /** Starts a session; returns it with its first refresh secret. */
+  /** Starts a session; returns it with its first refresh secret (`newSecret`). */
   async create(input: CreateSession, now = Date.now()): Promise<{ session: Session; secret: string }> {
     const { row, secret } = await this.newSession(input, now);
     this.insertSession(row, input.principal);
@@ -260,10 +288,12 @@ export class Sessions extends DurableObject<Env> {
     return this.sortedSessions(now);
   }
 
+  /** Ends one session; false when it did not exist (or had already ended). */
   async revoke(id: string): Promise<boolean> {
     return this.deleteSession(id);
   }
 
+  /** Ends every session of the user; returns how many there were. */
   async revokeAll(): Promise<number> {
     this.sql.exec("delete from retired");
     return this.sql.exec("delete from sessions").rowsWritten;
@@ -275,6 +305,7 @@ export class Sessions extends DurableObject<Env> {
     if (principal.status !== "active") await this.revokeAll();
   }
 
+  /** The stored role, status and permissions; null before the user's first session. */
   async getPrincipal(): Promise<Principal | null> {
     return this.readPrincipal();
   }

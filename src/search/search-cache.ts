@@ -5,7 +5,7 @@ import { selectDocumentAudience } from "../db/queries/documents.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 
-/** Results live five minutes, as the architecture document says. */
+/** How long a cached result lives, in seconds (five minutes, as the architecture document says). */
 export const SEARCH_TTL_SECONDS = 300;
 /**
  * Where entries live; the version changes whenever what an entry holds changes, so that results an
@@ -14,7 +14,13 @@ export const SEARCH_TTL_SECONDS = 300;
  * `totalRelation` and `facets.approximate` (a v2 entry has neither).
  */
 export const SEARCH_CACHE_PREFIX = "search:v3:";
-/** A cache slower than this is skipped: search answers from Postgres instead. */
+/**
+ * The search's own budget for a cache read, in ms: a lookup (generation and entry, one Upstash
+ * pipeline request) not answered within it is abandoned and logged, and the search answers from
+ * Postgres, since a slow cache must not make search slower than no cache. An invalidation gets four
+ * times as long (600 ms). Shorter than the cache's per-command `REDIS_TIMEOUT_MS` (default 1,000 ms),
+ * which bounds the store.
+ */
 export const SEARCH_CACHE_TIMEOUT_MS = 150;
 
 /**
@@ -53,8 +59,10 @@ async function sha256(text: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** What `cachedSearch` gives: the value, whether the cache had it, and on a miss how to store it. */
 export interface CachedLookup<T> {
   value: T;
+  /** True when `value` came from the cache (computed under the scope's current generation). */
   hit: boolean;
   /** Stores the computed value (call after a miss; it never throws). */
   store?: () => Promise<void>;
@@ -63,8 +71,10 @@ export interface CachedLookup<T> {
 /**
  * Serves `compute()` from the cache for the same scope and request: one round trip reads the
  * scope's generation and the entry together, and the entry counts only if it was computed under
- * that generation, so `invalidateScopes` makes every older entry stale at once. A cache that is
- * down or slow is logged and skipped, never an error.
+ * that generation, so `invalidateScopes` makes every older entry stale at once. The key is
+ * `SEARCH_CACHE_PREFIX` + scope + the SHA-256 (hex) of `request` as JSON. A cache that is off,
+ * down or slower than `SEARCH_CACHE_TIMEOUT_MS` is logged and skipped, never an error; only
+ * `compute()`'s own errors propagate.
  */
 export async function cachedSearch<T>(
   deps: { cache: Cache; logger: Logger },
@@ -104,7 +114,12 @@ export async function cachedSearch<T>(
   };
 }
 
-/** Makes the cached results of these scopes stale (they are recomputed on the next search). */
+/**
+ * Makes the cached results of these scopes stale (they are recomputed on the next search): one
+ * pipeline request setting each scope's generation, for `SEARCH_TTL_SECONDS` × 2. Never throws: a
+ * failure (or no answer within 4 × `SEARCH_CACHE_TIMEOUT_MS`) is logged, and entries then stay
+ * until their TTL, at most five minutes stale.
+ */
 export async function invalidateScopes(deps: { cache: Cache; logger: Logger }, scopes: string[]): Promise<void> {
   const redis = deps.cache.redis;
   if (!deps.cache.enabled || !redis || scopes.length === 0) return;
@@ -123,7 +138,9 @@ export async function invalidateScopes(deps: { cache: Cache; logger: Logger }, s
 
 /**
  * After a change to a document: the results of everyone who can see it may be stale (its owner,
- * the users it is shared with, and the read-everything scope).
+ * the users it is shared with, `extraUserIds` such as those it was just unshared from, and the
+ * read-everything scope). One HTTP round trip to Postgres for the audience, then
+ * `invalidateScopes`. Never throws: a failure is logged.
  */
 export async function invalidateDocument(
   deps: { cache: Cache; logger: Logger; http: HttpDatabase },

@@ -2,7 +2,11 @@ import { z } from "zod";
 import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError, withDeadline } from "../errors/deadline.ts";
 
-/** Cloudflare Queues refuses messages over 128 KB; events carry ids, never file contents. */
+/**
+ * The largest message body in bytes, as JSON (128 KB: Cloudflare Queues' per-message limit,
+ * Cloudflare docs, "Queues limits"; a bigger one is refused by `send`). Events carry ids, never file
+ * contents, so only a bug comes near it.
+ */
 export const MAX_MESSAGE_BYTES = 128 * 1024;
 
 const envelope = {
@@ -16,6 +20,7 @@ const envelope = {
 
 // --- document-events ---
 
+/** A version of a document was stored: the processor scans, indexes and thumbnails it. */
 export const DocumentUploadedSchema = z.object({
   ...envelope,
   type: z.literal("document.uploaded"),
@@ -27,6 +32,7 @@ export const DocumentUploadedSchema = z.object({
 /** Sent by `GET /ready` to prove the producer binding works; the processor acks it. */
 export const SystemPingSchema = z.object({ ...envelope, type: z.literal("system.ping") });
 
+/** Every message of the `document-events` queue, told apart by `type`. */
 export const DocumentEventSchema = z.discriminatedUnion("type", [DocumentUploadedSchema, SystemPingSchema]);
 
 export type DocumentUploaded = z.infer<typeof DocumentUploadedSchema>;
@@ -34,6 +40,7 @@ export type DocumentEvent = z.infer<typeof DocumentEventSchema>;
 
 // --- notifications ---
 
+/** What a notification is about: a document processed clean, found infected, or failed. */
 export const NOTIFICATION_KINDS = ["document.ready", "document.quarantined", "document.failed"] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
@@ -55,6 +62,7 @@ export const WebhookDeliverySchema = z.object({
   deliveryId: z.uuid(),
 });
 
+/** Every message of the `notifications` queue, told apart by `type`. */
 export const NotificationEventSchema = z.discriminatedUnion("type", [
   NotificationRequestedSchema,
   WebhookDeliverySchema,
@@ -69,6 +77,7 @@ export type NotificationEvent = z.infer<typeof NotificationEventSchema>;
 /** Distributes `Omit` over a union so each event keeps its own fields. */
 type EventInput<E> = E extends { type: string } ? Omit<E, "id" | "occurredAt" | "version"> : never;
 
+/** An event whose JSON exceeds `MAX_MESSAGE_BYTES`: a bug in what the event carries, never sent. */
 export class MessageTooLargeError extends Error {
   constructor(bytes: number) {
     super(`queue message of ${bytes} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`);
@@ -76,7 +85,7 @@ export class MessageTooLargeError extends Error {
   }
 }
 
-/** Throws unless `body`, as JSON, fits in one queue message. */
+/** Throws `MessageTooLargeError` unless `body`, as UTF-8 JSON, fits in one queue message (`MAX_MESSAGE_BYTES`). */
 export function assertFitsInMessage(body: unknown): void {
   const bytes = new TextEncoder().encode(JSON.stringify(body)).byteLength;
   if (bytes > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(bytes);
@@ -97,8 +106,10 @@ export async function derivedEventId(...parts: string[]): Promise<string> {
 }
 
 /**
- * Completes an event with its id (random unless given), time and version, validates it and checks
- * the size limit.
+ * Completes an event with its id (a random UUID unless given), time (`occurredAt`, ISO 8601 UTC)
+ * and version, validates it and checks the size limit. Throws the schema's `ZodError` when the
+ * input does not fit the schema, and `MessageTooLargeError`: both are bugs of the caller, raised
+ * before anything is sent.
  */
 export function buildEvent<S extends z.ZodType<{ type: string }>>(
   schema: S,
@@ -109,12 +120,22 @@ export function buildEvent<S extends z.ZodType<{ type: string }>>(
   return event;
 }
 
+/**
+ * Sends events of one queue. Both methods resolve to the events as sent (with their ids) and throw
+ * as `buildEvent` before sending, or `DependencyError` (see `createPublisher`) when a send fails.
+ */
 export interface Publisher<E extends { type: string }> {
+  /** One event, one `send`. */
   publish(input: EventInput<E> & { id?: string }): Promise<E>;
+  /**
+   * Every event validated first, then sent 50 per `sendBatch` (Queues takes at most 100 messages
+   * and 256 KB per batch: Cloudflare docs, "Queues limits"). A failure stops there: the batches
+   * sent before it stay sent.
+   */
   publishAll(inputs: (EventInput<E> & { id?: string })[]): Promise<E[]>;
 }
 
-/** How long one send to a queue may take by default (QUEUE_TIMEOUT_MS). */
+/** How long one send (or `sendBatch`) to a queue may take by default, in ms (QUEUE_TIMEOUT_MS). */
 export const QUEUE_TIMEOUT_MS = 5_000;
 
 /**
@@ -154,14 +175,16 @@ export function createPublisher<S extends z.ZodType<{ type: string }>>(
   };
 }
 
+/** The `document-events` queue's publisher. */
 export type EventPublisher = Publisher<DocumentEvent>;
 
-/** The document-events queue. */
+/** The document-events queue; its failures are `DependencyError("queue")`. */
 export const createQueuePublisher = (queue: Queue, timeoutMs?: number): EventPublisher =>
   createPublisher(queue, DocumentEventSchema, "queue", timeoutMs);
 
+/** The `notifications` queue's publisher. */
 export type NotificationPublisher = Publisher<NotificationEvent>;
 
-/** The notifications queue. */
+/** The notifications queue; its failures are `DependencyError("notifications queue")`. */
 export const createNotificationPublisher = (queue: Queue, timeoutMs?: number): NotificationPublisher =>
   createPublisher(queue, NotificationEventSchema, "notifications queue", timeoutMs);

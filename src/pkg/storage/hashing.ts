@@ -1,6 +1,10 @@
 /**
  * Passes a byte stream through unchanged while computing its SHA-256 and length, so a file is
- * hashed on its way to storage without ever being held whole in memory.
+ * hashed on its way to storage without ever being held whole in memory (workerd's
+ * `crypto.DigestStream`, Cloudflare Workers docs, "Web Crypto"). `result` resolves once the stream
+ * has ended: `sha256` as 64 lowercase hex characters, `bytes` the length in bytes. If the stream
+ * errors or is cancelled, `result` rejects (the rejection is already handled, so it may be left
+ * unawaited).
  */
 export function hashingStream(): {
   stream: TransformStream<Uint8Array, Uint8Array>;

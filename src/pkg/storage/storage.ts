@@ -18,25 +18,35 @@ import { DeadlineExceededError } from "../errors/deadline.ts";
 import { WebCryptoSha256 } from "./web-crypto-sha256.ts";
 
 /**
- * Size of the parts of a multipart upload (S3 wants at least 5 MiB but for the last). An upload
- * holds one part in memory at a time, whatever the file's size.
+ * Size of the parts of a multipart upload in bytes (8 MiB; S3 wants at least 5 MiB for every part
+ * but the last, at most 10,000 parts: S3 API, "Amazon S3 multipart upload limits"). An upload holds
+ * one part in memory at a time, whatever the file's size, well inside the 128 MB of an isolate.
  */
 export const PART_BYTES = 8 * 1024 * 1024;
 
+/** An object's description, from `HeadObject` or `GetObject`'s response headers. */
 export interface StoredObject {
   key: string;
+  /** The whole object's length in bytes (for a ranged read too). */
   size: number;
   contentType: string | undefined;
+  /** The store's ETag, quoted as S3 sends it (`"<hex>"`; a multipart upload's ends in `-<parts>`). */
   etag: string | undefined;
+  /** User metadata (`x-amz-meta-*`), names lowercased. */
   metadata: Record<string, string>;
 }
 
+/** An object being read: its description and its body, to be read once or cancelled. */
 export interface ObjectBody extends StoredObject {
   body: ReadableStream<Uint8Array>;
-  /** Set for a ranged read: the bytes returned and the full size. */
+  /**
+   * Set for a ranged read: the bytes returned, `start` and `end` inclusive (zero-based offsets, as
+   * in `Content-Range`, RFC 9110 §14.4), and the full size `total`.
+   */
   range?: { start: number; end: number; total: number };
 }
 
+/** Options of `ObjectStorage.put`. */
 export interface PutOptions {
   /** Required: S3 cannot sign a stream of unknown length (`upload` takes any stream). */
   contentLength: number;
@@ -44,13 +54,19 @@ export interface PutOptions {
   metadata?: Record<string, string>;
 }
 
-/** An inclusive byte range; an open end reads to the end of the object. */
+/**
+ * An inclusive byte range in zero-based offsets (`bytes=start-end`, RFC 9110 §14.1.2); an open end
+ * reads to the end of the object.
+ */
 export interface ByteRange {
   start: number;
   end?: number | undefined;
 }
 
-/** A range the object cannot satisfy (HTTP 416). */
+/**
+ * A range the object cannot satisfy (its start at or past the end: HTTP 416, RFC 9110 §15.5.17);
+ * `size` is the object's length in bytes, for the `Content-Range: bytes * /<size>` the answer needs.
+ */
 export class RangeNotSatisfiableError extends Error {
   readonly size: number;
   constructor(size: number) {
@@ -67,7 +83,12 @@ export class RangeNotSatisfiableError extends Error {
  * errors with the same `DependencyError`.
  */
 export interface ObjectStorage {
+  /** The bucket's name. */
   readonly bucket: string;
+  /**
+   * Writes the object in one `PutObject` request, replacing any at `key`. A stream must deliver
+   * exactly `options.contentLength` bytes. Throws `DependencyError("storage")` when it fails.
+   */
   put(key: string, body: ReadableStream<Uint8Array> | Uint8Array | string, options: PutOptions): Promise<void>;
   /**
    * Writes content of any length given as parts (from `partsOf`: `PART_BYTES` each but the last,
@@ -75,11 +96,24 @@ export interface ObjectStorage {
    * upload, aborted if anything fails so no parts linger. Returns the bytes written.
    */
   upload(key: string, parts: AsyncIterator<Uint8Array>, options: { contentType: string }): Promise<{ size: number }>;
+  /** The object's description (`HeadObject`), or null when there is no object at `key`. */
   head(key: string): Promise<StoredObject | null>;
+  /**
+   * The object, or a range of it, with its body as a stream (never buffered). Null when there is
+   * no object at `key` (S3's 404 `NoSuchKey`: a missing object is an answer, not a failure).
+   * Throws `RangeNotSatisfiableError` when `range` starts at or past the end (S3's 416
+   * `InvalidRange`), and `DependencyError("storage")` otherwise.
+   */
   get(key: string, options?: { range?: ByteRange }): Promise<ObjectBody | null>;
+  /** Removes the object; no error when there was none (S3's `DeleteObject` answers 204 either way). */
   delete(key: string): Promise<void>;
+  /**
+   * Removes the objects, 1,000 keys per `DeleteObjects` request (the API's limit). Keys that do not
+   * exist are no error; a failed request throws `DependencyError("storage")` and stops there. The
+   * per-key `Errors` a successful (200) answer may list are not inspected.
+   */
   deleteMany(keys: string[]): Promise<void>;
-  /** Checks that the bucket is reachable with our credentials. */
+  /** Checks that the bucket is reachable with our credentials (`HeadBucket`); throws `DependencyError("storage")`. */
   ping(): Promise<void>;
 }
 
@@ -223,7 +257,11 @@ function watchProgress(
   );
 }
 
-/** Storage for one bucket (documents, or thumbnails). */
+/**
+ * Storage for one bucket (documents, or thumbnails) of S3 or an S3-compatible store (R2), through
+ * `@aws-sdk/client-s3` with up to 2 attempts per request, payloads signed (SigV4). Creating it opens
+ * nothing: each request is its own fetch.
+ */
 export function createS3Storage(config: StorageConfig, bucket = config.bucket): ObjectStorage {
   const client = clientFor(config);
   const Bucket = bucket;
