@@ -116,3 +116,21 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
   authenticating.add(middleware);
   return middleware;
 }
+
+/**
+ * Route middleware: 401 when anonymous, 403 (`forbidden`, no scope to name) unless the caller's
+ * role is `admin`: for what changes every user's experience and so is no delegated permission's
+ * (holding `analytics:read` does not let one suppress queries).
+ */
+export function requireAdmin(): MiddlewareHandler<AppEnv> {
+  const authenticated = requireAuth();
+  const middleware: MiddlewareHandler<AppEnv> = async function requireAdmin(c, next) {
+    await authenticated(c, async () => {
+      if (c.get("auth").role !== "admin")
+        throw new ApiError("forbidden", { detail: "Only administrators may do this." });
+      await next();
+    });
+  };
+  authenticating.add(middleware);
+  return middleware;
+}

@@ -1,6 +1,6 @@
 import { createRoute, type RouteConfig } from "@hono/zod-openapi";
 import type { Permission } from "../db/schema/users.ts";
-import { requireAuth, requirePermission } from "../gateway/authentication.ts";
+import { requireAdmin, requireAuth, requirePermission } from "../gateway/authentication.ts";
 import { problemResponses } from "../pkg/errors/problem.ts";
 
 /** Operations that need an access token (the `bearerAuth` scheme registered in workers/api/app.ts). */
@@ -20,23 +20,29 @@ export const jsonResponse = <S>(description: string, schema: S) => ({
 });
 
 /**
- * Who may call a protected route: any authenticated caller (`"caller"`), or one holding a
- * permission (admins hold all; src/db/schema/users.ts).
+ * Who may call a protected route: any authenticated caller (`"caller"`), administrators only
+ * (`"admin"`), or one holding a permission (admins hold all; src/db/schema/users.ts).
  */
-export type Access = "caller" | Permission;
+export type Access = "caller" | "admin" | Permission;
+
+const guardOf = (access: Access) => {
+  if (access === "caller") return requireAuth();
+  return access === "admin" ? requireAdmin() : requirePermission(access);
+};
 
 /**
  * Declares a route that needs an access token: `createRoute` with the `bearerAuth` security
- * scheme, the guard middleware (`requireAuth`, or `requirePermission` when `access` names a
- * permission) and their problems documented: 401 (missing, expired, forged or revoked token, with
- * `WWW-Authenticate`, RFC 6750 §3), and 403 for a missing permission (`insufficient_scope`).
+ * scheme, the guard middleware (`requireAuth`; `requireAdmin` for `"admin"`; `requirePermission`
+ * when `access` names a permission) and their problems documented: 401 (missing, expired, forged or
+ * revoked token, with `WWW-Authenticate`, RFC 6750 §3), and 403 for a caller who is not an
+ * administrator or lacks the permission (`insufficient_scope`).
  * `config.responses` lists the route's own outcomes; the guard's are added to them.
  */
 export function protectedRoute<const R extends Omit<RouteConfig, "security" | "middleware">>(
   access: Access,
   config: R,
 ) {
-  const guard = access === "caller" ? requireAuth() : requirePermission(access);
+  const guard = guardOf(access);
   const refusals = access === "caller" ? problemResponses(401) : problemResponses(401, 403);
   return createRoute({
     ...config,

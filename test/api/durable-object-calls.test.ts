@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { randomIp, register, signedIn, tokenRequest } from "../auth-helpers.ts";
+import { randomIp, register, signedIn, signedInAdmin, tokenRequest } from "../auth-helpers.ts";
 import { api, apiWith, captureLines, testEnv } from "../helpers.ts";
 
 afterEach(() => vi.restoreAllMocks());
@@ -18,6 +18,13 @@ describe("Durable Object calls per request", () => {
     const res = await api("/users/me", { headers: { ...auth, ...from() } });
     expect(res.status).toBe(200);
     expect(res.headers.get("ratelimit-policy")).not.toBeNull();
+    expect(durableObjectCalls(res)).toBe(1);
+  });
+
+  it("an administrators-only request makes one too: counted as the administrator's, not the address's", async () => {
+    const admin = await signedInAdmin();
+    const res = await api("/analytics/search/suppressed-queries", { headers: { ...admin.auth, ...from() } });
+    expect(res.status).toBe(200);
     expect(durableObjectCalls(res)).toBe(1);
   });
 
