@@ -15,6 +15,12 @@ export interface Registration {
 const TAKEN: Record<string, "email" | "username"> = { users_email_key: "email", users_username_key: "username" };
 
 /**
+ * The field whose unique index (`users_email_key`, `users_username_key`: unique
+ * case-insensitively) refused a write of a user, or undefined when `error` is anything else.
+ */
+export const takenField = (error: unknown): "email" | "username" | undefined => TAKEN[uniqueViolation(error) ?? ""];
+
+/**
  * Registers an account, answering alike whether or not the email or username is taken (OWASP
  * Authentication Cheat Sheet, "Account creation"; ASVS v4.0.3 V2.2 and V3 against account
  * enumeration). Either way the password is hashed and an insert is tried, so both take the same
@@ -39,7 +45,7 @@ export async function registerAccount(
   try {
     return await asActor(deps.db, SYSTEM, (tx) => insertUser(tx, values));
   } catch (error) {
-    const field = TAKEN[uniqueViolation(error) ?? ""];
+    const field = takenField(error);
     if (!field) throw error;
     deps.logger.info("registration for an existing account: nothing created, answered as if it were", { field });
     const now = new Date();

@@ -1,10 +1,13 @@
 import { z } from "@hono/zod-openapi";
 import type { PublicUser } from "../../db/queries/users.ts";
-import { PERMISSION_NAMES, USER_ROLES, USER_STATUSES } from "../../db/schema/users.ts";
+import { PERMISSION_NAMES, type Permission, USER_ROLES, USER_STATUSES } from "../../db/schema/users.ts";
 import { nonBlankText, storableJson, storableText, text, uuid } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
 const MAX_PREFERENCES_BYTES = 16 * 1024;
+
+/** The permission names as zod's enum takes them (a non-empty tuple), so parsed values are `Permission`s. */
+const PERMISSION_ENUM = PERMISSION_NAMES as [Permission, ...Permission[]];
 
 export const UserSchema = z
   .object({
@@ -137,7 +140,7 @@ export const UserIdParams = z.object({ id: uuid().openapi({ param: { name: "id",
 
 export const PermissionParams = z.object({
   id: uuid().openapi({ param: { name: "id", in: "path" } }),
-  permission: z.enum(PERMISSION_NAMES as [string, ...string[]]).openapi({ param: { name: "permission", in: "path" } }),
+  permission: z.enum(PERMISSION_ENUM).openapi({ param: { name: "permission", in: "path" } }),
 });
 
 export const ListUsersQuery = PageQuery.extend({
@@ -164,6 +167,4 @@ export const UserPageSchema = z
   .object({ data: z.array(UserSchema), nextCursor: z.string().nullable() })
   .openapi("UserPage");
 
-export const PermissionsSchema = z
-  .object({ permissions: z.array(z.enum(PERMISSION_NAMES as [string, ...string[]])) })
-  .openapi("Permissions");
+export const PermissionsSchema = z.object({ permissions: z.array(z.enum(PERMISSION_ENUM)) }).openapi("Permissions");

@@ -1,0 +1,292 @@
+import { type Actor, asActor, type Transaction } from "../db/actor.ts";
+import type { DatabaseHandle } from "../db/client.ts";
+import { serverError } from "../db/errors.ts";
+import {
+  deleteUser,
+  getAccountStanding,
+  getUserRole,
+  grantPermission,
+  listPermissions,
+  lockDelegatedAdministration,
+  lockPermissions,
+  lockUser,
+  type PublicUser,
+  revokePermission,
+  type UserChanges,
+  updateUser,
+} from "../db/queries/users.ts";
+import type { Permission, UserPreferences, UserRole, UserStatus } from "../db/schema/users.ts";
+import type { Sessions } from "../durable-objects/sessions.ts";
+import { ApiError } from "../pkg/errors/api-error.ts";
+import { syncPrincipal } from "./auth-service.ts";
+import { type AccountChange, decideGrant, type Grantee, type Grantor } from "./grant-rules.ts";
+import { effectivePermissions } from "./permissions.ts";
+import { takenField } from "./registration.ts";
+
+// Changing accounts: one's own profile, and the delegated administration of others' accounts
+// under the grant rules (src/auth/grant-rules.ts). Each change runs in one WebSocket transaction
+// that locks what it changes, so the request's preconditions and the grant rules are decided on
+// the state it then writes.
+
+/**
+ * The request's preconditions (If-Match, If-Unmodified-Since) evaluated on `current`, the target
+ * as locked in the writing transaction: throws `ApiError` 412 `precondition_failed` when they do
+ * not hold (RFC 9110 §13.1.1, §13.1.4). The route builds it, since the validators are of the
+ * representation it serves.
+ */
+export type Precondition<T> = (current: T) => Promise<void>;
+
+/** What an account change needs: Postgres as the caller, and the users' SESSIONS objects. */
+export interface AccountDeps {
+  /** The WebSocket mode for the writing transaction; the HTTP mode for the sessions' resync. */
+  database: Pick<DatabaseHandle, "db" | "http">;
+  sessions: DurableObjectNamespace<Sessions>;
+  /** The caller as row-level security sees them. */
+  actor: Actor;
+  /** The caller as their session knows them (as of the request's authentication): the first check. */
+  grantor: Grantor;
+}
+
+/** A profile change: profile fields as given, `preferences` as a merge patch (RFC 7396). */
+export type ProfilePatch = { preferences?: UserPreferences | undefined } & Omit<UserChanges, "preferences">;
+
+/** The 404 of a user the caller cannot see (or that does not exist). */
+export const userNotFound = (id: string) => new ApiError("not_found", { detail: `No user ${id}.` });
+
+/**
+ * Throws `ApiError` 403 (the problem's `grantRule` naming the rule broken) unless the grant rules
+ * let `grantor` make `change` to `grantee`. Called twice per change: before any work (the caller
+ * as the session knows it, the target's role not yet known), and in the writing transaction with
+ * the caller as the database holds it now and the target as locked.
+ */
+export function authorizeChange(grantor: Grantor, grantee: Grantee, change: AccountChange): void {
+  const decision = decideGrant(grantor, grantee, change);
+  if (!decision.allowed) {
+    throw new ApiError("forbidden", { detail: decision.reason, extensions: { grantRule: decision.rule } });
+  }
+}
+
+/** JSON merge patch (RFC 7396) one level deep: keys set to null are removed. */
+export function mergePreferences(current: UserPreferences, patch: UserPreferences): UserPreferences {
+  const merged: UserPreferences = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else merged[key] = value;
+  }
+  return merged;
+}
+
+/** Applies `patch` to the user `current` (read in `tx`); the user unchanged when it changes nothing. */
+async function applyProfile(
+  tx: Transaction,
+  current: PublicUser,
+  patch: ProfilePatch,
+): Promise<PublicUser | undefined> {
+  const { preferences, ...rest } = patch;
+  const changes: UserChanges = { ...rest };
+  if (preferences) changes.preferences = mergePreferences(current.preferences, preferences);
+  if (changes.email) {
+    changes.email = changes.email.toLowerCase();
+    // Grant rule "verification": the new address is unproven, so it cannot carry the old one's
+    // verification (which OIDC linking by verified email trusts).
+    if (changes.email !== current.email) changes.emailVerified = false;
+  }
+  return Object.keys(changes).length === 0 ? current : updateUser(tx, { id: current.id, changes });
+}
+
+/**
+ * The caller as the database holds it now, read in the writing transaction after taking the
+ * delegated-administration lock (first, before any row lock: one order for every delegated write,
+ * so none deadlocks). The session's copy can be older than a change that committed after this
+ * request was authenticated: two `users:manage` holders disabling each other at once both passed
+ * the session check, and only this read lets the second see it was disabled. Throws 403 (grant
+ * rule `function`) when the caller's account is gone or no longer active. OWASP API5.
+ */
+async function currentGrantor(tx: Transaction, userId: string): Promise<Grantor> {
+  await lockDelegatedAdministration(tx);
+  const standing = await getAccountStanding(tx, { id: userId });
+  if (standing?.status !== "active") {
+    throw new ApiError("forbidden", {
+      detail: "Your account is no longer active.",
+      extensions: { grantRule: "function" },
+    });
+  }
+  return { userId, role: standing.role, permissions: effectivePermissions(standing) };
+}
+
+/**
+ * Runs a delegated change; the database's grant trigger refusing it (SQLSTATE 42501,
+ * insufficient_privilege) is a 403 like the checks above it, which should have caught it first.
+ */
+async function guarded<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    if (serverError(error)?.code === "42501") {
+      throw new ApiError("forbidden", { detail: "The grant rules do not allow this change." });
+    }
+    throw error;
+  }
+}
+
+/** Email and username are unique: a clash is a 409 naming the field. */
+async function uniquely<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    const field = takenField(error);
+    if (!field) throw error;
+    throw new ApiError("conflict", {
+      detail: `That ${field} is already taken.`,
+      errors: [{ in: "body", pointer: `/${field}`, message: "already taken" }],
+    });
+  }
+}
+
+/**
+ * Locks the user's row in the writing transaction, checks the grant rules against it as locked
+ * and against the caller as the database holds it now (when `change` is given: delegated changes,
+ * which then take the delegated-administration lock first), and evaluates the request's
+ * preconditions on it (404 if there is no such user): a concurrent writer waits for the lock, then
+ * fails its own check. A 403 or 404 wins over a 412 (RFC 9110 §13.2.1).
+ */
+async function lockForWrite(
+  tx: Transaction,
+  target: { id: string; precondition: Precondition<PublicUser> },
+  delegated?: { grantorId: string; change: AccountChange },
+): Promise<PublicUser> {
+  const grantor = delegated ? await currentGrantor(tx, delegated.grantorId) : undefined;
+  const current = await lockUser(tx, { id: target.id });
+  if (!current) throw userNotFound(target.id);
+  if (grantor && delegated) authorizeChange(grantor, current, delegated.change);
+  await target.precondition(current);
+  return current;
+}
+
+/** Role, status and permission changes take effect at once: the user's sessions learn them. */
+async function resync(deps: AccountDeps, id: string): Promise<void> {
+  await syncPrincipal({ http: deps.database.http, sessions: deps.sessions }, id);
+}
+
+/**
+ * The caller changes their own profile and preferences (`GET/PATCH /users/me`), under the row lock
+ * and the request's preconditions.
+ * @returns the user as changed. @throws 404 when the account is gone, 412 from `precondition`.
+ */
+export async function updateOwnProfile(
+  deps: Pick<AccountDeps, "database" | "actor" | "grantor">,
+  request: { patch: ProfilePatch; precondition: Precondition<PublicUser> },
+): Promise<PublicUser> {
+  const id = deps.grantor.userId;
+  const user = await asActor(deps.database.db, deps.actor, async (tx) =>
+    applyProfile(tx, await lockForWrite(tx, { id, precondition: request.precondition }), request.patch),
+  );
+  if (!user) throw userNotFound(id);
+  return user;
+}
+
+/**
+ * A delegated change of another user's profile, email, username or verification (`users:write`).
+ * @returns the user as changed. @throws 403 (grant rules), 404, 409 (email or username taken), 412.
+ */
+export async function updateAccount(
+  deps: AccountDeps,
+  request: { id: string; patch: ProfilePatch; precondition: Precondition<PublicUser> },
+): Promise<PublicUser> {
+  const { id, patch, precondition } = request;
+  const change: AccountChange = { kind: "attributes", fields: Object.keys(patch), emailVerified: patch.emailVerified };
+  authorizeChange(deps.grantor, { id }, change);
+  const user = await guarded(() =>
+    uniquely(() =>
+      asActor(deps.database.db, deps.actor, async (tx) => {
+        const current = await lockForWrite(tx, { id, precondition }, { grantorId: deps.grantor.userId, change });
+        return applyProfile(tx, current, patch);
+      }),
+    ),
+  );
+  if (!user) throw userNotFound(id);
+  return user;
+}
+
+/**
+ * A delegated change of a user's role or status (`users:manage`); the user's sessions learn it
+ * before this returns. @returns the user as changed. @throws 403 (grant rules), 404, 412; 503
+ * when the SESSIONS object is unreachable (the change is committed then).
+ */
+export async function changeAccount(
+  deps: AccountDeps,
+  request: { id: string; set: { role: UserRole } | { status: UserStatus }; precondition: Precondition<PublicUser> },
+): Promise<PublicUser> {
+  const { id, set, precondition } = request;
+  const change: AccountChange = "role" in set ? { kind: "role", role: set.role } : { kind: "status" };
+  authorizeChange(deps.grantor, { id }, change);
+  const user = await guarded(() =>
+    asActor(deps.database.db, deps.actor, async (tx) => {
+      await lockForWrite(tx, { id, precondition }, { grantorId: deps.grantor.userId, change });
+      return updateUser(tx, { id, changes: set });
+    }),
+  );
+  if (!user) throw userNotFound(id);
+  await resync(deps, id);
+  return user;
+}
+
+/**
+ * Deletes a user (`users:manage`) and ends their sessions. @throws 403 (grant rules), 404, 412;
+ * 503 when the SESSIONS object is unreachable (the deletion is committed then).
+ */
+export async function deleteAccount(
+  deps: AccountDeps,
+  request: { id: string; precondition: Precondition<PublicUser> },
+): Promise<void> {
+  const { id, precondition } = request;
+  const change: AccountChange = { kind: "delete" };
+  authorizeChange(deps.grantor, { id }, change);
+  const deleted = await guarded(() =>
+    asActor(deps.database.db, deps.actor, async (tx) => {
+      await lockForWrite(tx, { id, precondition }, { grantorId: deps.grantor.userId, change });
+      return deleteUser(tx, { id });
+    }),
+  );
+  if (!deleted) throw userNotFound(id);
+  await resync(deps, id);
+}
+
+/**
+ * Grants or revokes one permission of an existing user (`permissions:manage`, reading only the
+ * target's role), under the user's permissions lock and the request's preconditions on the list;
+ * the user's sessions learn it before this returns. Granting one already held or revoking one not
+ * held changes nothing. @returns the user's permissions now. @throws 403 (grant rules), 404, 412.
+ */
+export async function changePermission(
+  deps: AccountDeps,
+  request: {
+    id: string;
+    permission: Permission;
+    operation: "grant" | "revoke";
+    precondition: Precondition<Permission[]>;
+  },
+): Promise<Permission[]> {
+  const { id, permission, precondition } = request;
+  const change: AccountChange = { kind: "permission", permission };
+  authorizeChange(deps.grantor, { id }, change);
+  const permissions = await guarded(() =>
+    asActor(deps.database.db, deps.actor, async (tx) => {
+      const grantor = await currentGrantor(tx, deps.grantor.userId);
+      await lockPermissions(tx, { userId: id });
+      // The target's role, whether or not the caller may read the user (permissions:manage alone).
+      const role = await getUserRole(tx, { id });
+      if (!role) throw userNotFound(id);
+      authorizeChange(grantor, { id, role }, change);
+      await precondition(await listPermissions(tx, { userId: id }));
+      if (request.operation === "grant") {
+        await grantPermission(tx, { userId: id, permission, grantedBy: deps.grantor.userId });
+      } else {
+        await revokePermission(tx, { userId: id, permission });
+      }
+      return listPermissions(tx, { userId: id });
+    }),
+  );
+  await resync(deps, id);
+  return permissions;
+}

@@ -1,0 +1,30 @@
+import { createRoute } from "@hono/zod-openapi";
+import { createRouter } from "../../app/create-app.ts";
+import { registerAccount } from "../../auth/registration.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { jsonBody, jsonResponse } from "../openapi.ts";
+import { RegisterSchema, toUserJson, UserSchema } from "./schemas.ts";
+
+const route = createRoute({
+  method: "post",
+  path: "/users",
+  tags: ["Users"],
+  summary: "Register",
+  description:
+    "Creates an account with the `user` role. The answer is the same whether or not the email or username is already taken (OWASP: no account enumeration): 201 with an account's shape either way. A taken email or username creates nothing; the answer then describes an account that does not exist, and the owner of the existing one is told (until the accounts work, the attempt is logged). Email and username are unique case-insensitively.",
+  request: { body: jsonBody(RegisterSchema) },
+  responses: {
+    201: jsonResponse(
+      "The new user (or, when the email or username is taken, a stand-in of the same shape).",
+      UserSchema,
+    ),
+    ...problemResponses(400, 415, 429, 503),
+  },
+});
+
+export const registerUser = createRouter().openapi(route, async (c) => {
+  const { database, config } = c.get("services");
+  const deps = { db: database.db, pbkdf2Iterations: config.auth.pbkdf2Iterations, logger: c.get("logger") };
+  const user = await registerAccount(deps, c.req.valid("json"));
+  return c.json(toUserJson(user), 201, { Location: `/users/${user.id}` });
+});
