@@ -230,6 +230,25 @@ describe("admin routes", () => {
     await expectProblem(await api(`/users/${crypto.randomUUID()}`, { headers: admin.auth }), 404);
   });
 
+  it("refuse another account's email or username, whatever the case, with a 409 naming the field, changing nothing", async () => {
+    const admin = await signedInAdmin();
+    const { user } = await register();
+    const { user: other } = await register();
+    for (const [field, value] of [
+      ["email", other.email.toUpperCase()],
+      ["username", other.username.toUpperCase()],
+    ] as const) {
+      const problem = await expectProblem(
+        await api(`/users/${user.id}`, jsonInit("PATCH", admin.auth, { [field]: value, displayName: "Taken" })),
+        409,
+      );
+      expect(problem.type).toBe("/problems/conflict");
+      expect(problem.errors).toEqual([{ in: "body", pointer: `/${field}`, message: "already taken" }]);
+    }
+    const after = (await (await api(`/users/${user.id}`, { headers: admin.auth })).json()) as UserJson;
+    expect(after).toMatchObject({ email: user.email, username: user.username, displayName: user.displayName });
+  });
+
   it("change a role, effective on the user's very next request", async () => {
     const admin = await signedInAdmin();
     const target = await signedIn();
