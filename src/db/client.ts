@@ -56,12 +56,26 @@ export interface HttpDatabase {
   ): Promise<BatchResponse<T>>;
 }
 
+/**
+ * One request's (or one queue batch's) way to Postgres, in both modes of
+ * `@neondatabase/serverless`; nothing is opened until a mode is first used. Errors are classified
+ * by `src/db/errors.ts` (SQLSTATE, deadline, unreachable), never by message.
+ */
 export interface DatabaseHandle {
-  /** The WebSocket mode; opens the connection pool on first use. */
+  /**
+   * The WebSocket mode: drizzle over a `Pool` of at most 4 Postgres sessions, opened on first use
+   * (the WebSocket upgrade, startup and authentication before the first statement: Neon,
+   * "Choosing your driver"). Connecting and each statement are bounded by `timeoutMs`; past it the
+   * query rejects with `DeadlineExceededError("postgres")` wrapped in drizzle's `DrizzleQueryError`.
+   */
   readonly db: Database;
-  /** The HTTP mode: no connection to open or close. */
+  /** The HTTP mode: no connection to open or close; one `POST /sql` per transaction. */
   readonly http: HttpDatabase;
-  /** Ends the pool; call it before the request (or queue batch) finishes. */
+  /**
+   * Ends the pool, if one was opened; call it before the request (or queue batch) finishes, since a
+   * Workers request may not leave a WebSocket to the next one. Waits at most `timeoutMs`; past it
+   * the rest is dropped with the request, and the promise still resolves.
+   */
   close(): Promise<void>;
 }
 

@@ -8,12 +8,18 @@ export const FREE_ATTEMPTS = 5;
  * one, and its waits would lock them all out. It still stops one client spraying many accounts.
  */
 export const CLIENT_FREE_ATTEMPTS = 20;
-/** The first wait; each further attempt doubles it, up to the cap. */
+/** The first wait in ms (1 s); each further attempt doubles it, up to `MAX_WAIT_MS`. */
 export const FIRST_WAIT_MS = 1_000;
+/**
+ * The longest wait between attempts in ms (15 minutes): long enough to make online guessing
+ * hopeless, short enough that a locked-out owner is not locked out for long (ASVS v4.0.3 V2.2.1,
+ * soft lockout rather than a permanent one).
+ */
 export const MAX_WAIT_MS = 15 * 60_000;
-/** A day without attempts forgets them. */
+/** A day (ms) without attempts forgets them. */
 export const FORGET_AFTER_MS = 24 * 60 * 60_000;
 
+/** A bucket's count and wait, as `check` and `fail` report them. */
 export interface ThrottleState {
   /** Attempts counted: reserved and not released, since the last success. */
   attempts: number;

@@ -1,10 +1,15 @@
-/** One window of a policy: at most `limit` requests in any `windowMs` span. */
+/** One window of a policy: at most `limit` requests in any `windowMs` span (ms). */
 export interface RateWindow {
   limit: number;
   windowMs: number;
 }
 
+/**
+ * A window as it stands: what the `RateLimit` and `RateLimit-Policy` response headers report
+ * (draft-ietf-httpapi-ratelimit-headers).
+ */
 export interface WindowState extends RateWindow {
+  /** Requests this window still admits now (0 when full). */
   remaining: number;
   /** Milliseconds until the oldest counted request leaves this window. */
   resetMs: number;
@@ -13,9 +18,10 @@ export interface WindowState extends RateWindow {
 /** A policy: every window must have room for a request to be admitted. */
 export type RatePolicy = readonly [RateWindow, ...RateWindow[]];
 
+/** The outcome of counting one request: admitted or not, and every window's state after it. */
 export interface RateDecision {
   allowed: boolean;
-  /** When refused: how long until every window admits one more request. */
+  /** When refused: ms until every window admits one more request (the 429's `Retry-After`); 0 when admitted. */
   retryAfterMs: number;
   windows: WindowState[];
 }

@@ -298,16 +298,44 @@ const processorSchema = z
 export const API_VARIABLES: readonly string[] = Object.keys({ ...common, ...apiOnly });
 export const PROCESSOR_VARIABLES: readonly string[] = Object.keys({ ...common, ...processorOnly });
 
+/**
+ * The API worker's configuration, parsed: durations are in ms (`…Ms`: `sessionIdleTimeoutMs`,
+ * `sessionMaxAgeMs`, every dependency's `timeoutMs`) except the token lifetime in s
+ * (`accessTokenTtlSeconds`, as JWT `exp` counts); sizes in bytes (`uploads.maxBytes`,
+ * `uploads.quota.bytes`); `publicUrl` without a trailing slash; `cache` undefined when no Upstash
+ * Redis is configured (local only: production requires one).
+ */
 export type ApiConfig = z.output<typeof apiSchema>;
+/**
+ * The processor worker's configuration: the part it shares with `ApiConfig`, and `virusScan`
+ * (clamd's address and per-step `timeoutMs`; undefined when `VIRUS_SCAN=off`).
+ */
 export type ProcessorConfig = z.output<typeof processorSchema>;
+/**
+ * One S3-compatible store: `endpoint` its URL (required in production; without it the SDK would
+ * address AWS S3 in `region`); `timeoutMs` bounds each request until its response headers, and
+ * each silence while a body is read (`S3_TIMEOUT_MS`, default 30,000 ms).
+ */
 export type StorageConfig = ApiConfig["storage"];
+/**
+ * Postgres: `url` the pooled connection string (Neon's `-pooler` endpoint); `localProxy` the local
+ * stack's Neon proxy (`host:port`, refused in production); `timeoutMs` bounds connecting and each
+ * statement (`DATABASE_TIMEOUT_MS`, default 10,000 ms).
+ */
 export type DatabaseConfig = ApiConfig["database"];
+/** Upstash Redis's REST endpoint and token; `timeoutMs` bounds each command (`REDIS_TIMEOUT_MS`, default 1,000 ms). */
 export type CacheConfig = NonNullable<ApiConfig["cache"]>;
+/** The least severe level written (`LOG_LEVEL`, default `info`). */
 export type LogLevel = ApiConfig["logLevel"];
+/** Tokens, sessions (ms), PBKDF2 iterations and OpenID providers of the API. */
 export type AuthConfig = ApiConfig["auth"];
+/** CORS origins, rate-limit policies and what an unreachable limiter means (`open`: let through, `closed`: 503). */
 export type GatewayConfig = ApiConfig["gateway"];
 
-/** Configuration that failed validation; `problems` names each variable, never its value. */
+/**
+ * Configuration that failed validation; `problems` names each variable and what is wrong
+ * (`"DATABASE_URL: expected a postgres:// URL"`), never its value, since values may be secrets.
+ */
 export class ConfigError extends Error {
   readonly problems: string[];
 

@@ -25,11 +25,13 @@ const JsonAnswer = z.object({
   Answer: z.array(z.object({ type: z.number().int(), data: z.string() })).optional(),
 });
 
+/** Where and how `resolveAddresses` asks. */
 export interface DohOptions {
   /** The resolver's endpoint, e.g. `https://cloudflare-dns.com/dns-query`. */
   resolverUrl: string;
   /** For each query, body included (milliseconds). */
   timeoutMs: number;
+  /** The fetch to send the queries with (the runtime's; tests pass their own). */
   fetch: typeof fetch;
 }
 

@@ -80,6 +80,7 @@ export const PROBLEMS = {
   },
 } as const satisfies Record<string, { status: ContentfulStatusCode; title: string; description: string }>;
 
+/** One of the closed set of `PROBLEMS`: `validation_failed`, `not_found`, … */
 export type ProblemCode = keyof typeof PROBLEMS;
 
 /** One failing field of a validation problem: a JSON pointer into the input and what is wrong. */
@@ -90,9 +91,13 @@ export interface FieldError {
   message: string;
 }
 
+/** What an `ApiError` carries besides its code. */
 export interface ApiErrorOptions {
+  /** The problem's `detail`: this occurrence, in words a client may read (no secrets, no internals). */
   detail?: string;
+  /** For `validation_failed`: each failing field (prefer `validationFailed` / `invalidField`). */
   errors?: FieldError[];
+  /** Response headers to send with the problem (`Retry-After`, `WWW-Authenticate`, `Allow`, …). */
   headers?: Record<string, string>;
   /** Extra members of the problem, e.g. the OAuth `error` code (never overriding the standard ones). */
   extensions?: Record<string, unknown>;

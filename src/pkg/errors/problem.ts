@@ -1,8 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import { type FieldError, PROBLEMS, type ProblemCode } from "./api-error.ts";
 
+/** The media type of every error response (RFC 9457 §3). */
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
+/** One failing field in a problem's `errors` (see `FieldError`), as documented in OpenAPI. */
 export const FieldErrorSchema = z
   .object({
     in: z.string().openapi({ example: "body" }),
@@ -24,12 +26,23 @@ export const ProblemSchema = z
   })
   .openapi("Problem");
 
+/** A problem body as sent. */
 export type Problem = z.infer<typeof ProblemSchema>;
 
+/**
+ * A problem's `type`: the relative URI `/problems/<code>` (RFC 9457 §3.1.1 allows a relative
+ * reference, resolved against the request's URL); `/docs` describes each code.
+ */
 export function problemType(code: ProblemCode): string {
   return `/problems/${code}`;
 }
 
+/**
+ * The RFC 9457 body for `code`: `type`, the code's `title` and `status`, `detail` (the code's
+ * description when none is given), `instance` (the request's path), `requestId`, and `errors` when
+ * given. `extensions` are extra members (RFC 9457 §3.2, e.g. OAuth's `error`); they never override
+ * the standard ones.
+ */
 export function problemBody(input: {
   code: ProblemCode;
   detail?: string | undefined;

@@ -10,8 +10,13 @@ function isPlainObject(value: object): boolean {
   return proto === Object.prototype || proto === null;
 }
 
+/** Fields of one log line, merged into its JSON object (errors flattened, secrets redacted: see `redact`). */
 export type LogFields = Record<string, unknown>;
 
+/**
+ * Structured logging, one JSON object per line: `level`, `time` (ISO 8601 UTC), `message`, then
+ * the fields. Lines below the configured level are dropped.
+ */
 export interface Logger {
   debug(message: string, fields?: LogFields): void;
   info(message: string, fields?: LogFields): void;
@@ -21,7 +26,13 @@ export interface Logger {
   with(fields: LogFields): Logger;
 }
 
-/** Replaces the values of sensitive keys and flattens errors, so nothing secret is written. */
+/**
+ * Replaces the values of sensitive keys (password, secret, token, authorization, cookie, API key,
+ * credential, signature: case-insensitive, at any depth) with `"[redacted]"` and flattens errors to
+ * `{ name, message, stack, cause }`, so nothing secret is written (OWASP Logging Cheat Sheet, "Data
+ * to exclude"). Objects deeper than 6 levels become `"[truncated]"`; other class instances are
+ * reduced to `{ kind, type, message }`.
+ */
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6) return "[truncated]";
   if (value instanceof Error) {
@@ -50,7 +61,10 @@ export function redact(value: unknown, depth = 0): unknown {
   return value;
 }
 
-/** Structured JSON logs, one object per line (Workers Logs and Logpush index the fields). */
+/**
+ * Structured JSON logs, one object per line (Workers Logs and Logpush index the fields): `error`
+ * lines go to `console.error`, `warn` to `console.warn`, the rest to `console.log`.
+ */
 export function createLogger(options: { level: LogLevel; fields?: LogFields }): Logger {
   const threshold = LEVELS[options.level];
   const base = options.fields ?? {};

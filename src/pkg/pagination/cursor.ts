@@ -1,4 +1,4 @@
-import { ApiError } from "../errors/api-error.ts";
+import { invalidField } from "../errors/api-error.ts";
 import { isPostgresTimestampText } from "../validation/postgres.ts";
 
 /**
@@ -12,6 +12,11 @@ export interface KeysetCursor {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/**
+ * The opaque `cursor` a page hands out: `<createdAt>|<id>` in base64 without its `=` padding. Not
+ * signed: a forged cursor only moves a caller within what it may list anyway (`decodeCursor`
+ * checks its shape).
+ */
 export function encodeCursor(cursor: KeysetCursor): string {
   return btoa(`${cursor.createdAt}|${cursor.id}`).replace(/=+$/, "");
 }
@@ -31,20 +36,21 @@ export function decodeCursor(cursor: string): KeysetCursor | undefined {
   }
 }
 
-/** The cursor of a `cursor` query parameter; a 400 naming it when it is not one we issued. */
+/**
+ * The cursor of a `cursor` query parameter (undefined when absent). Throws a 400
+ * `validation_failed` naming `query /cursor` when it is not one we issued.
+ */
 export function cursorParam(cursor: string | undefined): KeysetCursor | undefined {
   if (cursor === undefined) return undefined;
   const decoded = decodeCursor(cursor);
-  if (!decoded) {
-    throw new ApiError("validation_failed", {
-      detail: "query /cursor: not a cursor this API returned",
-      errors: [{ in: "query", pointer: "/cursor", message: "not a cursor this API returned" }],
-    });
-  }
+  if (!decoded) throw invalidField("query", "/cursor", "not a cursor this API returned");
   return decoded;
 }
 
-/** One page from `limit + 1` rows: the rows to show and the cursor of the next page, if any. */
+/**
+ * One page from the `limit + 1` rows a keyset query fetched: the first `limit` to show, and the
+ * cursor of the next page (null when the extra row was not there: this is the last page).
+ */
 export function pageOf<T extends { cursor: KeysetCursor }>(
   rows: T[],
   limit: number,

@@ -7,6 +7,7 @@ import { DeadlineExceededError, withDeadline } from "../errors/deadline.ts";
  * `stream: OK` or `stream: <signature> FOUND`. The file streams through; nothing is buffered.
  */
 
+/** clamd's verdict: clean, or infected with the signature it matched (e.g. `Eicar-Test-Signature`). */
 export type ScanVerdict = { infected: false } | { infected: true; signature: string };
 
 /** clamd could not be reached or did not answer: worth retrying later. */
@@ -42,7 +43,10 @@ function frame(chunk: Uint8Array): Uint8Array {
   return framed;
 }
 
-/** Parses clamd's reply to INSTREAM. */
+/**
+ * Parses clamd's reply to INSTREAM (`stream: OK`, `stream: <signature> FOUND`). Throws
+ * `ScanRefusedError` for a size-limit error, `ScannerUnavailableError` for any other.
+ */
 export function parseReply(reply: string): ScanVerdict {
   const line = reply.replace(/\0.*$/s, "").trim();
   if (/^stream: OK$/.test(line)) return { infected: false };
@@ -74,7 +78,14 @@ async function readReply(readable: ReadableStream<Uint8Array>): Promise<string> 
 /** Bounds one step of a session by the client's deadline (see `createClamd`). */
 type Within = <T>(work: Promise<T>, what: string) => Promise<T>;
 
+/** A clamd daemon, one TCP session per call (clamd's `INSTREAM` and `PING` commands, clamd(8)). */
 export interface Clamd {
+  /**
+   * Streams `body` to clamd in frames of at most 256 KiB (never buffered whole) and returns its
+   * verdict. Throws `ScanRefusedError` when clamd refuses this file (past its `StreamMaxLength`),
+   * `ScannerUnavailableError` when it cannot be reached, stops answering (a step past the
+   * deadline) or answers anything else; an error reading `body` itself propagates as it is.
+   */
   scan(body: ReadableStream<Uint8Array>): Promise<ScanVerdict>;
   /** `PING` → `PONG`: the daemon is up. */
   ping(): Promise<void>;
