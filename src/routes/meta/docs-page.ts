@@ -1,10 +1,9 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 import { PROBLEMS } from "../../pkg/errors/api-error.ts";
+import type { ApiDocument } from "./api-document.ts";
 
-type OpenApiDocument = ReturnType<OpenAPIHono["getOpenAPI31Document"]>;
-type PathItem = NonNullable<NonNullable<OpenApiDocument["paths"]>[string]>;
+type PathItem = NonNullable<NonNullable<ApiDocument["paths"]>[string]>;
 type Operation = NonNullable<PathItem["get"]>;
 
 /** Referenced parts (`$ref`) are shown by name; everything this API generates is inline or a schema ref. */
@@ -57,7 +56,7 @@ function operationHtml(method: string, path: string, op: Operation): HtmlEscaped
  * platform's `Content-Security-Policy: default-src 'self'`, which hosted viewers (Swagger UI,
  * Scalar) loading from a CDN would break.
  */
-export function renderDocsPage(doc: OpenApiDocument) {
+export function renderDocsPage(doc: ApiDocument) {
   const operations = Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>
     METHODS.flatMap((method) => {
       const op = item?.[method];
