@@ -102,6 +102,20 @@ export function bearer(token: string): { authorization: string } {
   return { authorization: `Bearer ${token}` };
 }
 
+/** GET /users/me with this access token (whether it is accepted). */
+export const me = (token: string) => api("/users/me", { headers: bearer(token) });
+
+/**
+ * POST /auth/refresh with a JSON body, from a fresh address each time: the login throttle counts
+ * wrong refresh tokens per client.
+ */
+export const refresh = (refreshToken: string) =>
+  api("/auth/refresh", {
+    method: "POST",
+    headers: { "content-type": "application/json", "cf-connecting-ip": randomIp() },
+    body: JSON.stringify({ refresh_token: refreshToken }),
+  });
+
 export type OAuthErrorJson = ProblemJson & { error: string; error_description: string; mfa_token?: string };
 
 /**

@@ -1,7 +1,24 @@
-import type { DocumentJson } from "./document-helpers.ts";
+import { expect } from "vitest";
+import { created, type DocumentJson, processed, rawUpload } from "./document-helpers.ts";
 import { api, eventually } from "./helpers.ts";
 
 type Headers = Record<string, string>;
+
+/** A text document, uploaded as `text/plain` and processed (so its text is indexed); fails the test unless it ends `ready`. */
+export async function textDocument(
+  auth: Headers,
+  title: string,
+  text: string,
+  tags: string[] = [],
+): Promise<DocumentJson> {
+  const doc = await created(rawUpload(auth, text, "text/plain", { title, tags: tags.join(",") }));
+  const done = await processed(auth, doc.id);
+  expect(done.status).toBe("ready");
+  return done;
+}
+
+/** A sorted copy, to compare results whose order is not the point. */
+export const sorted = (items: string[]) => [...items].sort();
 
 export interface SearchJson {
   queryId: string;
