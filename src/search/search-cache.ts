@@ -3,6 +3,7 @@ import type { HttpDatabase } from "../db/client.ts";
 import type { Viewer } from "../db/queries/documents.ts";
 import { selectDocumentAudience } from "../db/queries/documents.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
+import { DeadlineExceededError, withDeadline } from "../pkg/errors/deadline.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 
 /** How long a cached result lives, in seconds (five minutes, as the architecture document says). */
@@ -44,16 +45,6 @@ interface Entry<T> {
   v: T;
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`cache did not answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => {
-    if (timer !== undefined) clearTimeout(timer);
-  });
-}
-
 async function sha256(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -88,13 +79,13 @@ export async function cachedSearch<T>(
   const key = `${SEARCH_CACHE_PREFIX}${scope}:${await sha256(JSON.stringify(request))}`;
   let generation: string;
   try {
-    const [current, entry] = await withTimeout(
+    const [current, entry] = await withDeadline(
       redis
         .pipeline()
         .get<string | number>(generationKey(scope))
         .get<Entry<T>>(key)
         .exec<[string | number | null, Entry<T> | null]>(),
-      SEARCH_CACHE_TIMEOUT_MS,
+      new DeadlineExceededError("redis", SEARCH_CACHE_TIMEOUT_MS, "search cache read"),
     );
     generation = current === null ? "0" : String(current);
     if (entry && entry.g === generation) return { value: entry.v, hit: true };
@@ -129,7 +120,10 @@ export async function invalidateScopes(deps: { cache: Cache; logger: Logger }, s
     const generation = `${Date.now().toString(36)}${crypto.randomUUID().slice(0, 8)}`;
     const pipeline = redis.pipeline();
     for (const scope of new Set(scopes)) pipeline.set(generationKey(scope), generation, { ex: SEARCH_TTL_SECONDS * 2 });
-    await withTimeout(pipeline.exec(), SEARCH_CACHE_TIMEOUT_MS * 4);
+    await withDeadline(
+      pipeline.exec(),
+      new DeadlineExceededError("redis", SEARCH_CACHE_TIMEOUT_MS * 4, "search cache invalidation"),
+    );
   } catch (error) {
     // Entries then stay until their TTL: at most five minutes stale.
     deps.logger.warn("search cache invalidation failed", { error, scopes });
