@@ -19,9 +19,9 @@ const setupRoute = protectedRoute("caller", {
   },
 });
 
-const setUpMfa = createRouter().openapi(setupRoute, async (c) => {
-  return c.json(await startMfaEnrolment(authDeps(c), c.get("auth")), 200, NO_STORE);
-});
+const setUpMfa = createRouter().openapi(setupRoute, async (c) =>
+  c.json(await startMfaEnrolment(authDeps(c), c.get("auth")), 200, NO_STORE),
+);
 
 const confirmRoute = protectedRoute("caller", {
   method: "post",
