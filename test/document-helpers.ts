@@ -134,6 +134,18 @@ export async function bodyBytes(res: Response): Promise<Uint8Array> {
   return new Uint8Array(await res.arrayBuffer());
 }
 
+/** Bytes decoded as UTF-8 text. */
+export const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+/** A plain-text body of 1040 bytes (the alphabet 40 times), to read ranges of. */
+export const ALPHABET = "abcdefghijklmnopqrstuvwxyz".repeat(40); // 1040 bytes
+
+/** A `text/plain` file uploaded as a form (title "letters") and processed: the document as it ended. */
+export async function readyText(auth: Record<string, string>, body = ALPHABET, name = "letters.txt") {
+  const doc = await created(formUpload(auth, { bytes: body, type: "text/plain", name }, { title: "letters" }));
+  return processed(auth, doc.id);
+}
+
 /** Keys under a prefix in a bucket, listed with the production S3 client. */
 export async function keysIn(
   bindings: Record<string, string>,

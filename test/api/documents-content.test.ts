@@ -1,26 +1,18 @@
-import { PhotonImage } from "@cf-wasm/photon";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { signedIn } from "../auth-helpers.ts";
 import {
+  ALPHABET,
   bodyBytes,
   created,
-  type DocumentJson,
   formUpload,
   processed,
   rawUpload,
-  type VersionJson,
+  readyText,
+  text,
 } from "../document-helpers.ts";
-import { EICAR, jpeg, png } from "../fixtures/files.ts";
+import { EICAR } from "../fixtures/files.ts";
 import { api, asSystem, expectProblem } from "../helpers.ts";
-
-const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
-const ALPHABET = "abcdefghijklmnopqrstuvwxyz".repeat(40); // 1040 bytes
-
-async function readyText(auth: Record<string, string>, body = ALPHABET, name = "letters.txt") {
-  const doc = await created(formUpload(auth, { bytes: body, type: "text/plain", name }, { title: "letters" }));
-  return processed(auth, doc.id);
-}
 
 describe("GET /documents/{id}/content", () => {
   it("streams the file with its type, length, disposition and ETag", async () => {
@@ -325,187 +317,5 @@ describe("GET /documents/{id}/content", () => {
       409,
     );
     expect(restore.detail).toMatch(/quarantined/);
-  });
-});
-
-describe("conversion on request", () => {
-  it("renders Markdown as a safe HTML page", async () => {
-    const { auth } = await signedIn();
-    const md = "# Plan\n\n**Bold** move.\n\n<script>alert('x')</script>\n";
-    const doc = await created(rawUpload(auth, md, "text/markdown", { title: "plan" }));
-    await processed(auth, doc.id);
-    const res = await api(`/documents/${doc.id}/content?format=html`, { headers: auth });
-    expect(res.status).toBe(200);
-    expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
-    expect(res.headers.get("content-disposition")).toMatch(/^attachment; filename="plan\.html"/);
-    const html = await res.text();
-    expect(html).toContain("<h1>Plan</h1>");
-    expect(html).toContain("<strong>Bold</strong>");
-    expect(html).not.toContain("<script>");
-    expect(html).toContain("&lt;script&gt;");
-  });
-
-  it("converts images to WebP and PNG", async () => {
-    const { auth } = await signedIn();
-    const doc = await created(formUpload(auth, { bytes: jpeg(120, 80), type: "image/jpeg", name: "photo.jpg" }));
-    await processed(auth, doc.id);
-    for (const [format, magic] of [
-      ["webp", "RIFF"],
-      ["png", "\x89PNG"],
-    ] as const) {
-      const res = await api(`/documents/${doc.id}/content?format=${format}&disposition=inline`, { headers: auth });
-      expect(res.status).toBe(200);
-      expect(res.headers.get("content-type")).toBe(`image/${format}`);
-      expect(res.headers.get("content-disposition")).toBe(
-        `inline; filename="photo.${format}"; filename*=UTF-8''photo.${format}`,
-      );
-      const bytes = await bodyBytes(res);
-      expect(String.fromCharCode(...bytes.subarray(0, 4))).toBe(magic);
-      const image = PhotonImage.new_from_byteslice(bytes);
-      expect([image.get_width(), image.get_height()]).toEqual([120, 80]);
-      image.free();
-    }
-  });
-
-  it("gives converted content its own weak ETag and answers 304 and 412 without converting again", async () => {
-    const { auth } = await signedIn();
-    const doc = await created(rawUpload(auth, "# Plan\n", "text/markdown", { title: "plan" }));
-    await processed(auth, doc.id);
-    const path = `/documents/${doc.id}/content?format=html`;
-    const res = await api(path, { headers: auth });
-    expect(res.status).toBe(200);
-    await res.body?.cancel();
-    const etag = res.headers.get("etag") ?? "";
-    expect(etag).toMatch(/^W\/"[^"]+"$/);
-    expect(etag).not.toContain(`"${doc.sha256}"`);
-    expect(res.headers.get("last-modified")).toBeTruthy();
-    const again = await api(path, { headers: { ...auth, "if-none-match": etag } });
-    expect(again.status).toBe(304);
-    expect(again.headers.get("etag")).toBe(etag);
-    await expectProblem(await api(path, { headers: { ...auth, "if-match": etag } }), 412);
-    // The page carries the title: renaming the document changes the representation.
-    await api(`/documents/${doc.id}`, {
-      method: "PATCH",
-      headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify({ title: "renamed" }),
-    });
-    const renamed = await api(path, { headers: { ...auth, "if-none-match": etag } });
-    expect(renamed.status).toBe(200);
-    expect(await renamed.text()).toContain("renamed");
-
-    const image = await created(formUpload(auth, { bytes: png(40, 20), type: "image/png", name: "i.png" }));
-    await processed(auth, image.id);
-    const webp = await api(`/documents/${image.id}/content?format=webp`, { headers: auth });
-    await webp.body?.cancel();
-    const webpTag = webp.headers.get("etag") ?? "";
-    expect(webpTag).toMatch(/^W\//);
-    const cached = await api(`/documents/${image.id}/content?format=webp`, {
-      headers: { ...auth, "if-none-match": webpTag },
-    });
-    expect(cached.status).toBe(304);
-  });
-
-  it("refuses a conversion that does not apply to the type", async () => {
-    const { auth } = await signedIn();
-    const doc = await readyText(auth);
-    const problem = await expectProblem(await api(`/documents/${doc.id}/content?format=webp`, { headers: auth }), 400);
-    expect(problem.errors).toEqual([{ in: "query", pointer: "/format", message: "not available for text/plain" }]);
-    await expectProblem(await api(`/documents/${doc.id}/content?format=gif`, { headers: auth }), 400);
-  });
-});
-
-describe("versions", () => {
-  it("uploads new versions, lists them, serves any, and restores an old one as a new version", async () => {
-    const { auth } = await signedIn();
-    const doc = await created(rawUpload(auth, "first draft", "text/plain", { title: "essay" }));
-    await processed(auth, doc.id);
-    const second = await created(
-      rawUpload(auth, "second draft", "text/plain", {
-        path: `/documents/${doc.id}/versions`,
-        title: "essay v2",
-        tags: "final",
-      }),
-    );
-    expect(second).toMatchObject({
-      id: doc.id,
-      currentVersion: 2,
-      title: "essay v2",
-      tags: ["final"],
-      status: "pending",
-    });
-    await processed(auth, doc.id);
-
-    const list = (await (await api(`/documents/${doc.id}/versions`, { headers: auth })).json()) as {
-      data: VersionJson[];
-    };
-    expect(list.data.map((v) => [v.version, v.status, v.sizeBytes])).toEqual([
-      [2, "ready", 12],
-      [1, "ready", 11],
-    ]);
-    const current = await api(`/documents/${doc.id}/content`, { headers: auth });
-    expect(await current.text()).toBe("second draft");
-    const old = await api(`/documents/${doc.id}/content?version=1`, { headers: auth });
-    expect(await old.text()).toBe("first draft");
-
-    const restoreRes = await api(`/documents/${doc.id}/versions/1/restore`, { method: "POST", headers: auth });
-    expect(restoreRes.status).toBe(201);
-    const restored = (await restoreRes.json()) as DocumentJson;
-    expect(restored).toMatchObject({ currentVersion: 3, sha256: doc.sha256, sizeBytes: 11 });
-    expect((await processed(auth, doc.id)).status).toBe("ready");
-    expect(await (await api(`/documents/${doc.id}/content`, { headers: auth })).text()).toBe("first draft");
-    const after = (await (await api(`/documents/${doc.id}/versions`, { headers: auth })).json()) as {
-      data: VersionJson[];
-    };
-    expect(after.data[0]).toMatchObject({ version: 3, restoredFrom: 1 });
-    // Version 2 is still there, unchanged.
-    expect(await (await api(`/documents/${doc.id}/content?version=2`, { headers: auth })).text()).toBe("second draft");
-
-    await expectProblem(await api(`/documents/${doc.id}/content?version=9`, { headers: auth }), 404);
-    await expectProblem(await api(`/documents/${doc.id}/versions/9/restore`, { method: "POST", headers: auth }), 404);
-  });
-
-  it("gives each version its own thumbnail", async () => {
-    const { auth } = await signedIn();
-    const doc = await created(formUpload(auth, { bytes: png(400, 100), type: "image/png", name: "wide.png" }));
-    await processed(auth, doc.id);
-    await created(
-      formUpload(
-        auth,
-        { bytes: png(100, 400), type: "image/png", name: "tall.png" },
-        {},
-        `/documents/${doc.id}/versions`,
-      ),
-    );
-    await processed(auth, doc.id);
-    const size = async (query: string) => {
-      const res = await api(`/documents/${doc.id}/thumbnail${query}`, { headers: auth });
-      expect(res.status).toBe(200);
-      const image = PhotonImage.new_from_byteslice(await bodyBytes(res));
-      const dims = [image.get_width(), image.get_height()];
-      image.free();
-      return dims;
-    };
-    expect(await size("")).toEqual([64, 256]);
-    expect(await size("?version=1")).toEqual([256, 64]);
-    // Conditional requests work on thumbnails too, per version.
-    const thumb = await api(`/documents/${doc.id}/thumbnail`, { headers: auth });
-    await thumb.body?.cancel();
-    const etag = thumb.headers.get("etag") ?? "";
-    expect(etag).not.toBe("");
-    expect(thumb.headers.get("last-modified")).toBeTruthy();
-    const unchanged = await api(`/documents/${doc.id}/thumbnail`, { headers: { ...auth, "if-none-match": etag } });
-    expect(unchanged.status).toBe(304);
-    expect(unchanged.headers.get("etag")).toBe(etag);
-    const older = await api(`/documents/${doc.id}/thumbnail?version=1`, {
-      headers: { ...auth, "if-none-match": etag },
-    });
-    expect(older.status).toBe(200);
-    await older.body?.cancel();
-    await expectProblem(
-      await api(`/documents/${doc.id}/thumbnail`, { headers: { ...auth, "if-match": '"something else"' } }),
-      412,
-    );
-    const textDoc = await readyText(auth);
-    await expectProblem(await api(`/documents/${textDoc.id}/thumbnail`, { headers: auth }), 404);
   });
 });
