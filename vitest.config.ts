@@ -3,9 +3,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig, defineProject } from "vitest/config";
+import { unitWorker } from "./test/unit/worker.ts";
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-/** Where the global setup builds the processor worker (test/global-setup.ts). */
+/** Where the api project's global setup builds the processor worker (test/setup/processor-build.ts). */
 const PROCESSOR_BUILD = here("./dist/test/processor");
 
 // Same substitution as the `alias` in the wrangler configs: Workers get the AWS SDK's browser
@@ -30,9 +31,17 @@ const processorConsumers = {
 };
 const processorProducers = { DOCUMENT_EVENTS: "document-events", NOTIFICATIONS: "notifications" };
 
+/** Starts the test stack for the projects that list it, once for all of them (test/global-setup.ts). */
+const STACK = "./test/global-setup.ts";
+/**
+ * The unit project runs first, alone; the integration projects run together after it, as before.
+ * (Not 0: vitest puts a one-worker project of group 0 last.)
+ */
+const UNIT_FIRST = { groupOrder: 1 };
+const AFTER_UNIT = { groupOrder: 2 };
+
 export default defineConfig({
   test: {
-    globalSetup: ["./test/global-setup.ts"],
     // A safety net, not a speed assertion: the first request of a file also loads the app.
     testTimeout: 60_000,
     hookTimeout: 60_000,
@@ -40,11 +49,44 @@ export default defineConfig({
     // they are expected noise from error paths. TEST_LOGS=1 shows them.
     onConsoleLog: (log) => (process.env.TEST_LOGS ? undefined : !log.trimStart().startsWith('{"level"')),
     projects: [
-      // Node-side code of the local stack.
-      defineProject({ test: { name: "node", environment: "node", include: ["test/node/**/*.test.ts"] } }),
+      // Tests of code that needs no service: no stack, no processor build, a worker whose bindings point
+      // at nothing (test/unit/worker.ts). In workerd, not Node: the code under test runs in the
+      // Workers runtime in production, and its Web APIs (crypto.subtle, streams) differ from Node's.
       defineProject({
         resolve,
-        test: { name: "api", include: ["test/api/**/*.test.ts"], setupFiles: ["./test/setup/lazy-modules.ts"] },
+        test: {
+          name: "unit",
+          include: ["test/unit/**/*.test.ts"],
+          setupFiles: ["./test/setup/lazy-modules.ts"],
+          sequence: UNIT_FIRST,
+          // One file at a time in one worker: the files that compare run times (test/fixtures/linear-time.ts)
+          // do not share the cores with each other, and no worker is spawned per file. Nothing here
+          // keeps state between files.
+          maxWorkers: 1,
+          isolate: false,
+        },
+        plugins: [cloudflareTest(async () => ({ miniflare: await unitWorker() }))],
+      }),
+      // Node-side code of the local stack.
+      defineProject({
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/node/**/*.test.ts"],
+          globalSetup: [STACK],
+          sequence: AFTER_UNIT,
+        },
+      }),
+      defineProject({
+        resolve,
+        test: {
+          name: "api",
+          include: ["test/api/**/*.test.ts"],
+          setupFiles: ["./test/setup/lazy-modules.ts"],
+          // The processor first: a failed build starts no stack.
+          globalSetup: ["./test/setup/processor-build.ts", STACK],
+          sequence: AFTER_UNIT,
+        },
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./wrangler.toml" },
@@ -61,7 +103,7 @@ export default defineConfig({
                 CONTROL_URL: inject("controlUrl"),
               },
               // The processor runs beside the API worker, as in `npm run dev`, so end-to-end tests
-              // go through the real queue. It is built by the global setup.
+              // go through the real queue. It is built by the project's global setup.
               workers: [
                 {
                   name: "techcorp-processor",
@@ -90,6 +132,8 @@ export default defineConfig({
           name: "processor",
           include: ["test/processor/**/*.test.ts"],
           setupFiles: ["./test/setup/lazy-modules.ts"],
+          globalSetup: [STACK],
+          sequence: AFTER_UNIT,
         },
         plugins: [
           cloudflareTest(({ inject }) => ({

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { DOCUMENTS_BUCKET, OIDC_CLIENT_ID, THUMBNAILS_BUCKET, workerBindings } from "./bindings.ts";
 import { CLAMD_INSTALL_HINT, type Clamd, findClamd, startClamd } from "./clamd.ts";
 import { createRoundTripMeter, type RoundTripMeter, type RoundTripServer, startRoundTripServer } from "./distance.ts";
 import { applyMigrations } from "./migrate.ts";
@@ -14,8 +15,6 @@ import { type S3Server, startS3 } from "./s3.ts";
 import { localSecrets } from "./secrets.ts";
 import { startUpstashRest, type UpstashRest } from "./upstash-rest.ts";
 
-export const DOCUMENTS_BUCKET = "techcorp-documents";
-export const THUMBNAILS_BUCKET = "techcorp-thumbnails";
 /** clamd's stream limit; above the API's upload limit (wrangler.toml MAX_UPLOAD_BYTES). */
 const CLAMD_MAX_STREAM_BYTES = 1024 * 1024 * 1024;
 
@@ -98,7 +97,6 @@ const DEV_PORTS = {
   pgbouncer: 54572,
   meter: 54573,
 };
-const OIDC_CLIENT_ID = "techcorp-api";
 
 function isLoopback(url: string): boolean {
   const host = new URL(url).hostname;
@@ -239,34 +237,18 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       client: { id: OIDC_CLIENT_ID, secret: oidcSecret, redirectUris: [`${publicUrl}/auth/oidc/local/callback`] },
     });
     stoppers.push(() => oidc.close());
-    const env: Record<string, string> = {
-      ENVIRONMENT: options.mode === "dev" ? "development" : "test",
-      LOG_LEVEL: options.mode === "dev" ? "debug" : "error",
-      DATABASE_URL: databaseUrl,
-      // Not read by the workers: for migrations, admin scripts and tests that need a session.
-      DATABASE_URL_UNPOOLED: directUrl,
-      NEON_LOCAL_PROXY: neonProxy?.address ?? "",
-      UPSTASH_REDIS_REST_URL: upstash?.url ?? "",
-      UPSTASH_REDIS_REST_TOKEN: upstash ? redisToken : "",
-      S3_ENDPOINT: s3.endpoint,
-      S3_REGION: "us-east-1",
-      S3_BUCKET: DOCUMENTS_BUCKET,
-      S3_THUMBNAILS_BUCKET: THUMBNAILS_BUCKET,
-      S3_FORCE_PATH_STYLE: "true",
-      S3_ACCESS_KEY_ID: s3.accessKeyId,
-      S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
-      PUBLIC_URL: publicUrl,
-      JWT_ISSUER: publicUrl,
-      JWT_AUDIENCE: "techcorp-api",
-      VIRUS_SCAN: clamd ? "required" : "off",
-      CLAMD_ADDRESS: clamd?.address ?? "",
-      ...secrets,
-      OIDC_PROVIDERS: JSON.stringify([{ id: "local", issuer: oidc.issuer, clientId: OIDC_CLIENT_ID }]),
-      OIDC_CLIENT_SECRETS: JSON.stringify({ local: oidcSecret }),
-      // The local receivers and provider listen on plain http at 127.0.0.1; production refuses both.
-      WEBHOOK_ALLOW_LOCAL_RECEIVERS: "true",
-      OIDC_ALLOW_HTTP: "true",
-    };
+    const env = workerBindings({
+      mode: options.mode,
+      databaseUrl,
+      directUrl,
+      neonProxy: neonProxy?.address,
+      upstash: upstash && { url: upstash.url, token: redisToken },
+      s3,
+      publicUrl,
+      clamd: clamd?.address,
+      secrets,
+      oidc: { issuer: oidc.issuer, clientSecret: oidcSecret },
+    });
 
     return {
       env,

@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -7,11 +6,20 @@ import { rttFromEnv } from "../stack/distance.ts";
 import { launchStack } from "../stack/launch.ts";
 
 /**
- * Runs in Node before any test: starts a throwaway local stack (real Postgres, Redis, S3) on free
- * ports, plus a second one that tests may take down, and builds the processor worker that the API
- * project runs beside the API worker. The Workers see all of it through bindings.
+ * Runs in Node before the tests of each project that lists it (api, processor, node; vitest.config.ts):
+ * starts a throwaway local stack (real Postgres, Redis, S3, clamd) on free ports, plus a second one
+ * that tests may take down. The Workers see all of it through bindings, Node tests through `inject`.
+ *
+ * Vitest runs a project's global setup once per project, so the first project to run it starts the
+ * stack and provides it to every project (`vitest.provide`, the root's context that each project's
+ * `inject` reads); the others find it there and start nothing. The `unit` project does not list
+ * this file: `vitest run --project unit` starts no service.
+ *
+ * @returns the teardown (stops both stacks) for the project that started them; nothing for the others.
  */
 export default async function setup(project: TestProject) {
+  const { vitest } = project;
+  if (vitest.getProvidedContext().stack) return;
   const root = await mkdtemp(path.join(os.tmpdir(), "techcorp-test-"));
   const stack = await launchStack({
     dataDir: root,
@@ -21,32 +29,14 @@ export default async function setup(project: TestProject) {
     // `STACK_RTT_MS=50 npm test` runs the suite at a distance from the data (stack/distance.ts).
     rttMs: rttFromEnv(process.env.STACK_RTT_MS),
   });
-  try {
-    execFileSync(
-      process.execPath,
-      [
-        path.resolve("node_modules/wrangler/bin/wrangler.js"),
-        "deploy",
-        "--dry-run",
-        "--config",
-        "workers/processor/wrangler.toml",
-        "--outdir",
-        path.resolve("dist/test/processor"),
-      ],
-      { stdio: ["ignore", "ignore", "inherit"] },
-    );
-  } catch (error) {
-    await stack.stop();
-    throw error;
-  }
 
   // Wrangler's config reader looks for the required secrets in the environment and warns when they
   // are absent; the bindings the tests pass carry the same values.
   Object.assign(process.env, stack.env);
-  project.provide("stack", stack.env);
-  project.provide("outageStack", stack.outageEnv ?? {});
-  project.provide("controlUrl", stack.controlUrl ?? "");
-  project.provide("meterUrl", stack.meterUrl);
+  vitest.provide("stack", stack.env);
+  vitest.provide("outageStack", stack.outageEnv ?? {});
+  vitest.provide("controlUrl", stack.controlUrl ?? "");
+  vitest.provide("meterUrl", stack.meterUrl);
 
   return async () => {
     await stack.stop();

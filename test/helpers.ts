@@ -1,11 +1,11 @@
 import { createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { exports } from "cloudflare:workers";
-import { vi } from "vitest";
 import { asActor, SYSTEM, type Transaction } from "../src/db/actor.ts";
 import { openDatabase } from "../src/db/client.ts";
 import { loadApiConfig } from "../src/pkg/config/config.ts";
 import { buildApp } from "../workers/api/app.ts";
 
+export { captureLines } from "./console-lines.ts";
 export { eventually } from "./eventually.ts";
 
 /** Bindings the test configuration adds beside the worker's own (see vitest.config.ts). */
@@ -98,16 +98,6 @@ export async function expectProblem(res: Response, status: number): Promise<Prob
     throw new Error("problem requestId differs from X-Request-ID");
   if (/\bat \S+ \(|\.ts:\d+|\.js:\d+/.test(text)) throw new Error(`problem leaks a stack trace: ${text}`);
   return body;
-}
-
-/** Captures the JSON lines written to the console while `run` executes (restore with vi.restoreAllMocks). */
-export async function captureLines(run: () => Promise<unknown>): Promise<Record<string, unknown>[]> {
-  const lines: string[] = [];
-  for (const method of ["log", "warn", "error"] as const) {
-    vi.spyOn(console, method).mockImplementation((line: unknown) => void lines.push(String(line)));
-  }
-  await run();
-  return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
 /** Runs `work` as the system on the shared stack's database (row-level security applies). */

@@ -6,9 +6,6 @@ import { isDatabaseDeadline } from "../../src/db/errors.ts";
 import { documents, documentVersions, uploadIntents } from "../../src/db/schema/documents.ts";
 import { createRedisCache } from "../../src/pkg/cache/cache.ts";
 import { loadApiConfig, loadProcessorConfig } from "../../src/pkg/config/config.ts";
-import { DependencyError } from "../../src/pkg/errors/api-error.ts";
-import { DeadlineExceededError } from "../../src/pkg/errors/deadline.ts";
-import { createQueuePublisher } from "../../src/pkg/queue/events.ts";
 import { bodyWithPause, keysIn, rawUploadWith } from "../document-helpers.ts";
 import { apiWith, eventually, expectProblem, outage, outageBindings, outageUser, testEnv } from "../helpers.ts";
 
@@ -284,31 +281,6 @@ describe("an OpenID provider that never answers", () => {
     expect(answer.res.headers.get("retry-after")).toMatch(/^\d+$/);
     const problem = await expectProblem(answer.res, 503);
     expect(problem.detail).toContain("identity provider");
-  });
-});
-
-describe("a queue that does not accept a message", () => {
-  // Cloudflare Queues cannot be frozen locally (Miniflare runs them in-process), so this one
-  // dependency is a binding whose sends never settle.
-  const hung = {
-    send: () => new Promise<void>(() => {}),
-    sendBatch: () => new Promise<void>(() => {}),
-  } as unknown as Queue;
-
-  it("publish and publishAll throw DependencyError after the deadline", async () => {
-    const publisher = createQueuePublisher(hung, 200);
-    for (const sending of [
-      () => publisher.publish({ type: "system.ping", requestId: "deadline-test" }),
-      () => publisher.publishAll([{ type: "system.ping", requestId: "deadline-test" }]),
-    ]) {
-      const error = await sending().then(
-        () => undefined,
-        (failure: unknown) => failure,
-      );
-      expect(error).toBeInstanceOf(DependencyError);
-      expect((error as DependencyError).dependency).toBe("queue");
-      expect((error as DependencyError).cause).toBeInstanceOf(DeadlineExceededError);
-    }
   });
 });
 

@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { createLogger, redact } from "../../src/pkg/logger/logger.ts";
 import { apiWith, captureLines } from "../helpers.ts";
 
 afterEach(() => vi.restoreAllMocks());
@@ -37,37 +36,5 @@ describe("request log", () => {
     const lines = await captureLines(() => apiWith({ LOG_LEVEL: "info", DATABASE_URL: "nope" }, "/health"));
     expect(lines.find((line) => line.message === "request")).toMatchObject({ level: "error", status: 500 });
     expect(lines.find((line) => line.message === "configuration invalid")).toBeDefined();
-  });
-});
-
-describe("logger", () => {
-  it("redacts sensitive keys at any depth and keeps the rest", () => {
-    expect(
-      redact({
-        user: "ada",
-        password: "p",
-        nested: { apiKey: "k", list: [{ refresh_token: "t", ok: 1 }] },
-        Authorization: "a",
-      }),
-    ).toEqual({
-      user: "ada",
-      password: "[redacted]",
-      nested: { apiKey: "[redacted]", list: [{ refresh_token: "[redacted]", ok: 1 }] },
-      Authorization: "[redacted]",
-    });
-  });
-
-  it("flattens errors with their cause", () => {
-    const flat = redact(new Error("outer", { cause: new TypeError("inner") })) as Record<string, unknown>;
-    expect(flat).toMatchObject({ name: "Error", message: "outer", cause: { name: "TypeError", message: "inner" } });
-  });
-
-  it("drops lines below its level", async () => {
-    const lines = await captureLines(async () => {
-      const logger = createLogger({ level: "warn" });
-      logger.info("hidden");
-      logger.warn("shown", { a: 1 });
-    });
-    expect(lines).toEqual([expect.objectContaining({ level: "warn", message: "shown", a: 1 })]);
   });
 });

@@ -3,7 +3,6 @@ import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { HIGHLIGHT_START, HIGHLIGHT_STOP } from "../../src/db/queries/search.ts";
 import { documentContent, documents } from "../../src/db/schema/documents.ts";
-import { highlightHtml } from "../../src/search/query-text.ts";
 import { signedIn } from "../auth-helpers.ts";
 import { created, processed, rawUpload } from "../document-helpers.ts";
 import { asSystem, testEnv } from "../helpers.ts";
@@ -91,19 +90,5 @@ describe("results cached before highlights were made safe", () => {
     const again = await search(owner.auth, { q: "wombat" });
     expect(again.cache).toBe("MISS");
     expect(again.body.data[0]?.highlights.title).toBe("<mark>Wombat</mark> notes");
-  });
-});
-
-describe("highlightHtml", () => {
-  it("closes every <mark> and drops stray markers, whatever the database returns", () => {
-    expect(highlightHtml(`a ${S}b${E} ${E}c ${S}d ${S}e${E}${E} f ${S}`, S, E)).toBe(
-      "a <mark>b</mark> c d <mark>e</mark> f",
-    );
-  });
-
-  it("reads the escaped text back and escapes it once more, so that a cut reference stays text", () => {
-    expect(highlightHtml(`&amp;lt;x&gt; amp; &lt ${S}&quot;${E} "`, S, E)).toBe(
-      "&amp;lt;x&gt; amp; &amp;lt <mark>&amp;quot;</mark> &quot;",
-    );
   });
 });

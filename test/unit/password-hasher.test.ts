@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { constantTimeEqual, createPasswordHasher, MAX_PBKDF2_ITERATIONS } from "../../src/auth/password-hasher.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
-import { testEnv } from "../helpers.ts";
+import { testEnv } from "./env.ts";
 
 describe("PBKDF2 iteration count", () => {
   // Production Workers refuse PBKDF2 above 100,000 iterations and workerd here does not, so this

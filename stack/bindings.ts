@@ -1,0 +1,65 @@
+import type { LocalSecrets } from "./secrets.ts";
+
+export const DOCUMENTS_BUCKET = "techcorp-documents";
+export const THUMBNAILS_BUCKET = "techcorp-thumbnails";
+/** Our client id at the local OpenID provider. */
+export const OIDC_CLIENT_ID = "techcorp-api";
+
+/** Where a stack's services answer and the secrets it made up: what `workerBindings` turns into bindings. */
+export interface StackEndpoints {
+  /** Dev keeps data and logs at debug; tests log errors only. */
+  mode: "dev" | "test";
+  /** The app's database URL (PgBouncer when it runs, else Postgres). */
+  databaseUrl: string;
+  /** Postgres itself, for migrations and admin scripts (Neon's DATABASE_URL_UNPOOLED). */
+  directUrl: string;
+  /** The Neon WebSocket proxy as host:port, when the database is local. */
+  neonProxy?: string;
+  /** The Upstash-compatible REST endpoint and its token; without one the cache is off. */
+  upstash?: { url: string; token: string };
+  s3: { endpoint: string; accessKeyId: string; secretAccessKey: string };
+  /** Where the API answers (token issuer, OAuth redirects). */
+  publicUrl: string;
+  /** clamd as host:port; without one VIRUS_SCAN is off. */
+  clamd?: string;
+  secrets: LocalSecrets;
+  /** The local OpenID provider (registered as "local") and our client's secret there. */
+  oidc: { issuer: string; clientSecret: string };
+}
+
+/**
+ * The variables and secrets both workers get from a stack (they override wrangler.toml's [vars]).
+ * Pure, and cheap to import (no service's package): the unit tests build the same bindings with
+ * addresses where nothing listens (test/unit/worker.ts).
+ */
+export function workerBindings(endpoints: StackEndpoints): Record<string, string> {
+  const { mode, upstash, s3, publicUrl, clamd } = endpoints;
+  return {
+    ENVIRONMENT: mode === "dev" ? "development" : "test",
+    LOG_LEVEL: mode === "dev" ? "debug" : "error",
+    DATABASE_URL: endpoints.databaseUrl,
+    // Not read by the workers: for migrations, admin scripts and tests that need a session.
+    DATABASE_URL_UNPOOLED: endpoints.directUrl,
+    NEON_LOCAL_PROXY: endpoints.neonProxy ?? "",
+    UPSTASH_REDIS_REST_URL: upstash?.url ?? "",
+    UPSTASH_REDIS_REST_TOKEN: upstash?.token ?? "",
+    S3_ENDPOINT: s3.endpoint,
+    S3_REGION: "us-east-1",
+    S3_BUCKET: DOCUMENTS_BUCKET,
+    S3_THUMBNAILS_BUCKET: THUMBNAILS_BUCKET,
+    S3_FORCE_PATH_STYLE: "true",
+    S3_ACCESS_KEY_ID: s3.accessKeyId,
+    S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    PUBLIC_URL: publicUrl,
+    JWT_ISSUER: publicUrl,
+    JWT_AUDIENCE: "techcorp-api",
+    VIRUS_SCAN: clamd ? "required" : "off",
+    CLAMD_ADDRESS: clamd ?? "",
+    ...endpoints.secrets,
+    OIDC_PROVIDERS: JSON.stringify([{ id: "local", issuer: endpoints.oidc.issuer, clientId: OIDC_CLIENT_ID }]),
+    OIDC_CLIENT_SECRETS: JSON.stringify({ local: endpoints.oidc.clientSecret }),
+    // The local receivers and provider listen on plain http at 127.0.0.1; production refuses both.
+    WEBHOOK_ALLOW_LOCAL_RECEIVERS: "true",
+    OIDC_ALLOW_HTTP: "true",
+  };
+}
