@@ -59,7 +59,7 @@ export const userNotFound = (id: string) => new ApiError("not_found", { detail: 
  * as the session knows it, the target's role not yet known), and in the writing transaction with
  * the caller as the database holds it now and the target as locked.
  */
-export function authorizeChange(grantor: Grantor, grantee: Grantee, change: AccountChange): void {
+function authorizeChange(grantor: Grantor, grantee: Grantee, change: AccountChange): void {
   const decision = decideGrant(grantor, grantee, change);
   if (!decision.allowed) {
     throw new ApiError("forbidden", { detail: decision.reason, extensions: { grantRule: decision.rule } });
@@ -67,7 +67,7 @@ export function authorizeChange(grantor: Grantor, grantee: Grantee, change: Acco
 }
 
 /** JSON merge patch (RFC 7396) one level deep: keys set to null are removed. */
-export function mergePreferences(current: UserPreferences, patch: UserPreferences): UserPreferences {
+function mergePreferences(current: UserPreferences, patch: UserPreferences): UserPreferences {
   const merged: UserPreferences = { ...current };
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete merged[key];
@@ -144,23 +144,38 @@ async function uniquely<T>(run: () => Promise<T>): Promise<T> {
 }
 
 /**
- * Locks the user's row in the writing transaction, checks the grant rules against it as locked
- * and against the caller as the database holds it now (when `change` is given: delegated changes,
- * which then take the delegated-administration lock first), and evaluates the request's
- * preconditions on it (404 if there is no such user): a concurrent writer waits for the lock, then
- * fails its own check. A 403 or 404 wins over a 412 (RFC 9110 §13.2.1).
+ * Locks the user's row in the writing transaction, checks the grant rules on it as locked (for a
+ * delegated change: `rules` gives the caller as the database holds it now and the change), and
+ * evaluates the request's preconditions on it (404 if there is no such user): a concurrent writer
+ * waits for the lock, then fails its own check. A 403 or 404 wins over a 412 (RFC 9110 §13.2.1).
  */
 async function lockForWrite(
   tx: Transaction,
   target: { id: string; precondition: Precondition<PublicUser> },
-  delegated?: { grantorId: string; change: AccountChange },
+  rules?: { grantor: Grantor; change: AccountChange },
 ): Promise<PublicUser> {
-  const grantor = delegated ? await currentGrantor(tx, delegated.grantorId) : undefined;
   const current = await lockUser(tx, { id: target.id });
   if (!current) throw userNotFound(target.id);
-  if (grantor && delegated) authorizeChange(grantor, current, delegated.change);
+  if (rules) authorizeChange(rules.grantor, current, rules.change);
   await target.precondition(current);
   return current;
+}
+
+/**
+ * Runs a delegated change of the account `id`: the grant rules checked first on the caller as the
+ * session knows it (before any work), then `work` in one transaction as the caller, handed the
+ * caller as the database holds it now (`currentGrantor`, after the delegated-administration lock)
+ * to check them again on what it locks; the grant trigger refusing the write is a 403 too.
+ */
+async function delegated<T>(
+  deps: AccountDeps,
+  target: { id: string; change: AccountChange },
+  work: (tx: Transaction, grantor: Grantor) => Promise<T>,
+): Promise<T> {
+  authorizeChange(deps.grantor, { id: target.id }, target.change);
+  return guarded(() =>
+    asActor(deps.database.db, deps.actor, async (tx) => work(tx, await currentGrantor(tx, deps.grantor.userId))),
+  );
 }
 
 /** Role, status and permission changes take effect at once: the user's sessions learn them. */
@@ -169,7 +184,7 @@ async function resync(deps: AccountDeps, id: string): Promise<void> {
 }
 
 /**
- * The caller changes their own profile and preferences (`GET/PATCH /users/me`), under the row lock
+ * The caller changes their own profile and preferences (`PATCH /users/me`), under the row lock
  * and the request's preconditions.
  * @returns the user as changed. @throws 404 when the account is gone, 412 from `precondition`.
  */
@@ -195,13 +210,9 @@ export async function updateAccount(
 ): Promise<PublicUser> {
   const { id, patch, precondition } = request;
   const change: AccountChange = { kind: "attributes", fields: Object.keys(patch), emailVerified: patch.emailVerified };
-  authorizeChange(deps.grantor, { id }, change);
-  const user = await guarded(() =>
-    uniquely(() =>
-      asActor(deps.database.db, deps.actor, async (tx) => {
-        const current = await lockForWrite(tx, { id, precondition }, { grantorId: deps.grantor.userId, change });
-        return applyProfile(tx, current, patch);
-      }),
+  const user = await uniquely(() =>
+    delegated(deps, { id, change }, async (tx, grantor) =>
+      applyProfile(tx, await lockForWrite(tx, { id, precondition }, { grantor, change }), patch),
     ),
   );
   if (!user) throw userNotFound(id);
@@ -219,13 +230,10 @@ export async function changeAccount(
 ): Promise<PublicUser> {
   const { id, set, precondition } = request;
   const change: AccountChange = "role" in set ? { kind: "role", role: set.role } : { kind: "status" };
-  authorizeChange(deps.grantor, { id }, change);
-  const user = await guarded(() =>
-    asActor(deps.database.db, deps.actor, async (tx) => {
-      await lockForWrite(tx, { id, precondition }, { grantorId: deps.grantor.userId, change });
-      return updateUser(tx, { id, changes: set });
-    }),
-  );
+  const user = await delegated(deps, { id, change }, async (tx, grantor) => {
+    await lockForWrite(tx, { id, precondition }, { grantor, change });
+    return updateUser(tx, { id, changes: set });
+  });
   if (!user) throw userNotFound(id);
   await resync(deps, id);
   return user;
@@ -241,13 +249,10 @@ export async function deleteAccount(
 ): Promise<void> {
   const { id, precondition } = request;
   const change: AccountChange = { kind: "delete" };
-  authorizeChange(deps.grantor, { id }, change);
-  const deleted = await guarded(() =>
-    asActor(deps.database.db, deps.actor, async (tx) => {
-      await lockForWrite(tx, { id, precondition }, { grantorId: deps.grantor.userId, change });
-      return deleteUser(tx, { id });
-    }),
-  );
+  const deleted = await delegated(deps, { id, change }, async (tx, grantor) => {
+    await lockForWrite(tx, { id, precondition }, { grantor, change });
+    return deleteUser(tx, { id });
+  });
   if (!deleted) throw userNotFound(id);
   await resync(deps, id);
 }
@@ -269,24 +274,20 @@ export async function changePermission(
 ): Promise<Permission[]> {
   const { id, permission, precondition } = request;
   const change: AccountChange = { kind: "permission", permission };
-  authorizeChange(deps.grantor, { id }, change);
-  const permissions = await guarded(() =>
-    asActor(deps.database.db, deps.actor, async (tx) => {
-      const grantor = await currentGrantor(tx, deps.grantor.userId);
-      await lockPermissions(tx, { userId: id });
-      // The target's role, whether or not the caller may read the user (permissions:manage alone).
-      const role = await getUserRole(tx, { id });
-      if (!role) throw userNotFound(id);
-      authorizeChange(grantor, { id, role }, change);
-      await precondition(await listPermissions(tx, { userId: id }));
-      if (request.operation === "grant") {
-        await grantPermission(tx, { userId: id, permission, grantedBy: deps.grantor.userId });
-      } else {
-        await revokePermission(tx, { userId: id, permission });
-      }
-      return listPermissions(tx, { userId: id });
-    }),
-  );
+  const permissions = await delegated(deps, { id, change }, async (tx, grantor) => {
+    await lockPermissions(tx, { userId: id });
+    // The target's role, whether or not the caller may read the user (permissions:manage alone).
+    const role = await getUserRole(tx, { id });
+    if (!role) throw userNotFound(id);
+    authorizeChange(grantor, { id, role }, change);
+    await precondition(await listPermissions(tx, { userId: id }));
+    if (request.operation === "grant") {
+      await grantPermission(tx, { userId: id, permission, grantedBy: deps.grantor.userId });
+    } else {
+      await revokePermission(tx, { userId: id, permission });
+    }
+    return listPermissions(tx, { userId: id });
+  });
   await resync(deps, id);
   return permissions;
 }
