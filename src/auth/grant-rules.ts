@@ -25,10 +25,11 @@ import type { Permission, UserRole } from "../db/schema/users.ts";
  *    (the new address is unproven); only an admin marks an address verified, never in the same
  *    change that sets it.
  *
- * The same rules are enforced three times: by the routes before any work (`decideGrant` without
- * the target's role, the caller as its session knows it), in the writing transaction on the locked
- * target and on the caller as the database holds it then (`decideGrant` with both; every delegated
- * write takes one advisory lock first, so concurrent changes are decided one after another), and
+ * The same rules are enforced three times (src/auth/accounts.ts, for the routes under `/users`):
+ * before any work (`decideGrant` without the target's role, the caller as its session knows it),
+ * in the writing transaction on the locked target and on the caller as the database holds it
+ * then (`decideGrant` with both; every delegated write takes one advisory lock first, so
+ * concurrent changes are decided one after another), and
  * by the database triggers `users_guard_privileged_columns` and `user_permissions_guard_grants`
  * (migration `0014_grant_rules.sql`), for any query that forgets. `test/api/delegated-authorization.test.ts`
  * runs one table of cases through the API and straight against the triggers.
