@@ -44,12 +44,16 @@ export function protectedRoute<const R extends Omit<RouteConfig, "security" | "m
 ) {
   const guard = guardOf(access);
   const refusals = access === "caller" ? problemResponses(401) : problemResponses(401, 403);
-  return createRoute({
+  const route = createRoute({
     ...config,
     security: BEARER,
     middleware: [guard] as const,
     responses: { ...refusals, ...config.responses },
   });
+  // The same members, with security and guard where hand-written declarations put them (after the
+  // description, before the request), so that the document's operations keep their key order.
+  const { request, responses, ...declaration } = route;
+  return { ...declaration, ...(request === undefined ? {} : { request }), responses } as typeof route;
 }
 
 /** `application/json` content of `schema`. Being replaced by `jsonBody` and `jsonResponse`. */
