@@ -3,12 +3,10 @@ import { Hono } from "hono";
 import { requestId } from "hono/request-id";
 import { describe, expect, it } from "vitest";
 import { onError } from "../../src/app/error-handler.ts";
-import { probe } from "../../src/app/readiness.ts";
 import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { DatabaseUnreachableError, isDatabaseUnavailable, isInvalidValue } from "../../src/db/errors.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
-import { createLogger } from "../../src/pkg/logger/logger.ts";
 import { asSystem, expectProblem, testEnv } from "../helpers.ts";
 
 // Errors are told apart by their type (the server's SQLSTATE, error classes), never by the words
@@ -86,20 +84,5 @@ describe("an unreachable database", () => {
       await expectProblem(await handled(error), 500);
     }
     expect(isDatabaseUnavailable(new DatabaseUnreachableError(new Event("error")))).toBe(true);
-  });
-});
-
-describe("readiness checks", () => {
-  const logger = createLogger({ level: "error" });
-
-  it("report `timeout` only when their own deadline passed, not for an error that says so", async () => {
-    const check = await probe("redis", logger, async () => {
-      throw new Error("timeout");
-    });
-    expect(check).toMatchObject({ status: "down", reason: "unreachable" });
-  });
-
-  it("report a dependency that answers as up", async () => {
-    expect(await probe("redis", logger, async () => "up")).toMatchObject({ status: "up" });
   });
 });
