@@ -3,6 +3,7 @@ import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import { DOCUMENT_STATUSES, SCAN_RESULTS, SHARE_ACCESS } from "../../db/schema/documents.ts";
 import { ALLOWED_TYPE_NAMES } from "../../documents/content-types.ts";
 import { FAILURE_REASONS, FAILURE_REASONS_DESCRIPTION } from "../../documents/failure-reasons.ts";
+import type { Share } from "../../documents/shares.ts";
 import { instant, int4, NON_BLANK_TEXT_PATTERN, nonBlankText, text, uuid } from "../fields.ts";
 import { PageQuery } from "../pagination.ts";
 
@@ -251,6 +252,11 @@ export function toDocumentJson(row: Document): z.infer<typeof DocumentSchema> {
     updatedAt: row.updatedAt.toISOString(),
     processedAt: row.processedAt?.toISOString() ?? null,
   };
+}
+
+/** A share as the API shows it (and as its list's ETag is computed: keep the members' order). */
+export function toShareJson(row: Share): z.infer<typeof ShareSchema> {
+  return { ...row, createdAt: row.createdAt.toISOString() };
 }
 
 /** A version as the API shows it; `failureDetail` only when `detail` (the caller is an administrator). */

@@ -2,9 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { asCaller, asSystem } from "../../app/database.ts";
-import { deleteShare, listShares, lockShares, putShare } from "../../db/queries/documents.ts";
-import { findUserByLogin } from "../../db/queries/users.ts";
+import { endShare, grantShare, type RequireSharesUnchanged, type Share, sharesOf } from "../../documents/shares.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import {
@@ -17,7 +15,14 @@ import {
 } from "../conditional.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
 import { managed } from "./access.ts";
-import { DocumentIdParams, ShareAcceptedSchema, ShareParams, ShareRequestSchema, ShareSchema } from "./schemas.ts";
+import {
+  DocumentIdParams,
+  ShareAcceptedSchema,
+  ShareParams,
+  ShareRequestSchema,
+  ShareSchema,
+  toShareJson,
+} from "./schemas.ts";
 import { searchChanged } from "./search-changes.ts";
 
 // Who a document is shared with: the list, a share granted or changed, a share ended.
@@ -31,15 +36,14 @@ const SHARES_ETAG = {
 
 const MANAGES_SHARING = "Only the owner or an admin manages sharing.";
 
-/** The document's shares as GET lists them (usernames included), read as the system in their own transaction. */
-async function sharesOf(c: Context<AppEnv>, documentId: string) {
-  // Usernames come from the users table, which only staff may read across users.
-  const rows = await asSystem(c).transaction((tx) => listShares(tx, { documentId }));
-  return rows.map((row) => ({ ...row, createdAt: row.createdAt.toISOString() }));
-}
-
 /** The shares list's validators: a strong ETag of the list as GET sends it (shares keep no date). */
-const sharesValidators = (list: Awaited<ReturnType<typeof sharesOf>>) => validatorsOf({ data: list });
+const sharesValidators = (list: Share[]) => validatorsOf({ data: list.map(toShareJson) });
+
+/** The request's If-Match, checked against the shares list as it is under the shares lock (412 otherwise). */
+const sharesUnchangedSince =
+  (c: Context<AppEnv>): RequireSharesUnchanged =>
+  async (list) =>
+    requireWritePreconditions(c, await sharesValidators(list));
 
 const listRoute = protectedRoute("caller", {
   method: "get",
@@ -59,11 +63,11 @@ const listRoute = protectedRoute("caller", {
 const listShareGrants = createRouter().openapi(listRoute, async (c) => {
   const { id } = c.req.valid("param");
   await managed(c, id, MANAGES_SHARING);
-  const list = await sharesOf(c, id);
+  const list = await sharesOf(c.get("services").database, id);
   const validators = await sharesValidators(list);
   const notModified = readPreconditions(c, validators);
   if (notModified) return notModified;
-  return c.json({ data: list }, 200, validatorHeaders(validators));
+  return c.json({ data: list.map(toShareJson) }, 200, validatorHeaders(validators));
 });
 
 const putRoute = protectedRoute("caller", {
@@ -83,23 +87,19 @@ const putRoute = protectedRoute("caller", {
   },
 });
 
-const grantShare = createRouter().openapi(putRoute, async (c) => {
+const grantDocumentShare = createRouter().openapi(putRoute, async (c) => {
   const { id } = c.req.valid("param");
   const body = c.req.valid("json");
   const document = await managed(c, id, MANAGES_SHARING);
-  const found = await asSystem(c).transaction((tx) => findUserByLogin(tx, { login: body.user }));
-  // Whether the login names an active account other than the owner is never told (ASVS V2.2,
-  // enumeration): every path below takes the same steps and gives the same answer.
-  const target = found?.status === "active" && found.id !== document.ownerId ? found : undefined;
-  await asCaller(c).transaction(async (tx) => {
-    await lockShares(tx, { documentId: id });
-    requireWritePreconditions(c, await sharesValidators(await sharesOf(c, id)));
-    if (target) {
-      await putShare(tx, { documentId: id, userId: target.id, access: body.access, grantedBy: c.get("auth").userId });
-    }
-  });
+  const { userId, actor } = c.get("auth");
+  const sharedWith = await grantShare(
+    c.get("services").database,
+    actor,
+    { document, login: body.user, access: body.access, grantedBy: userId },
+    sharesUnchangedSince(c),
+  );
   // Invalidated either way, so that the two paths also take about the same time.
-  await searchChanged(c, id, target ? [target.id] : []);
+  await searchChanged(c, id, sharedWith ? [sharedWith] : []);
   return c.json({ user: body.user, access: body.access }, 200);
 });
 
@@ -114,24 +114,19 @@ const deleteRoute = protectedRoute("caller", {
   responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 403, 404, 412, 503) },
 });
 
-const endShare = createRouter().openapi(deleteRoute, async (c) => {
+const endDocumentShare = createRouter().openapi(deleteRoute, async (c) => {
   const { id, userId } = c.req.valid("param");
   // As PUT answers: someone who can read the document but does not manage it is told so.
   await managed(c, id, "Only the owner or an admin manages sharing; you may only leave.", { unless: userId });
-  const removed = await asCaller(c).transaction(async (tx) => {
-    await lockShares(tx, { documentId: id });
-    // The list as the owner sees it (usernames are read as the system, committed: every change
-    // of shares holds the lock taken above). A share that is not there is a 404 whatever the
-    // preconditions say (RFC 9110 §13.2.1).
-    const list = await sharesOf(c, id);
-    if (!list.some((entry) => entry.userId === userId)) return false;
-    requireWritePreconditions(c, await sharesValidators(list));
-    return deleteShare(tx, { documentId: id, userId });
-  });
+  const share = { documentId: id, userId };
+  const removed = await endShare(c.get("services").database, c.get("auth").actor, share, sharesUnchangedSince(c));
   if (!removed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
   await searchChanged(c, id, [userId]);
   return c.body(null, 204);
 });
 
 /** `/documents/{id}/shares`: list, grant or change, end (the owner or an admin; a user may leave). */
-export const documentShares = createRouter().route("/", listShareGrants).route("/", grantShare).route("/", endShare);
+export const documentShares = createRouter()
+  .route("/", listShareGrants)
+  .route("/", grantDocumentShare)
+  .route("/", endDocumentShare);
