@@ -107,6 +107,12 @@ export function bodyWithPause(midway: () => Promise<void>): ReadableStream<Uint8
   });
 }
 
+/** A page of GET /notifications, as the tests read it. */
+export interface NotificationPage {
+  data: { id: string; type: string; title: string; data: Record<string, unknown>; read: boolean }[];
+  unreadCount: number;
+}
+
 /** Uploads and returns the created document (fails the test otherwise). */
 export async function created(response: Promise<Response>): Promise<DocumentJson> {
   const res = await response;
