@@ -1,7 +1,5 @@
 import { createRouter } from "../../app/create-app.ts";
-import { asCaller } from "../../app/database.ts";
-import { softDeleteDocument } from "../../db/queries/documents.ts";
-import { lockedForWrite, noDocument } from "../../documents/rules.ts";
+import { removeDocument } from "../../documents/changes.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { ConditionalWriteHeaders } from "../conditional.ts";
 import { protectedRoute } from "../openapi.ts";
@@ -25,16 +23,11 @@ const route = protectedRoute("caller", {
 export const deleteDocument = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
   await managed(c, id, "Only the owner or an admin deletes a document.");
-  const viewer = viewerOf(c);
-  const objects = await asCaller(c).transaction(async (tx) => {
-    await lockedForWrite(tx, { id, viewer }, unchangedSince(c));
-    return softDeleteDocument(tx, { id, viewer });
-  });
-  if (!objects) throw noDocument(id);
-  const { storage, thumbnails, background } = c.get("services");
+  const { database, storage, thumbnails, background } = c.get("services");
+  const removed = await removeDocument(database, c.get("auth").actor, { id, viewer: viewerOf(c) }, unchangedSince(c));
   // The content goes now; if storage is down, the sweeper removes it when it purges the row.
   background("removing a deleted document's objects", () =>
-    Promise.all([storage.deleteMany(objects.objects), thumbnails.deleteMany(objects.thumbnails)]),
+    Promise.all([storage.deleteMany(removed.objects), thumbnails.deleteMany(removed.thumbnails)]),
   );
   await searchChanged(c, id);
   return c.body(null, 204);

@@ -1,5 +1,5 @@
 import { createRouter } from "../../app/create-app.ts";
-import { changeDocument } from "../../documents/metadata.ts";
+import { changeDocument } from "../../documents/changes.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { ConditionalWriteHeaders, VALIDATOR_HEADERS } from "../conditional.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";

@@ -3,7 +3,10 @@ import type { AppEnv } from "../../app/context.ts";
 import type { IntakeDeps, UploadInput } from "../../documents/intake.ts";
 import { UploadFieldsSchema } from "./schemas.ts";
 
-/** The upload saga's services (src/documents/intake.ts), from the request's. */
+/**
+ * What the upload saga, restoring and reprocessing talk to (src/documents/intake.ts, versions.ts):
+ * the request's services, logger and id, with the upload limits of the configuration.
+ */
 export function intakeDeps(c: Context<AppEnv>): IntakeDeps {
   const { storage, database, events, config } = c.get("services");
   return { storage, database, events, logger: c.get("logger"), limits: config.uploads, requestId: c.get("requestId") };

@@ -8,6 +8,7 @@ import {
   selectDocumentAudience,
   selectReadableDocument,
   selectShareAccess,
+  softDeleteDocument,
   updateDocument,
 } from "../db/queries/documents.ts";
 import type { Document } from "../db/schema/documents.ts";
@@ -59,4 +60,25 @@ export async function changeDocument(
   const current = firstRow(found);
   if (current && accessFrom(current, viewer, firstRow(share)) === "read") throw readOnlyShare();
   throw noDocument(id);
+}
+
+/**
+ * Marks a document deleted (DELETE /documents/{id}) as `actor`, its owner or an admin (the HTTP
+ * layer checked), on the locked row once `requireUnchanged` holds for it, in one WebSocket
+ * transaction. Resolves to the objects to remove from the documents and thumbnails buckets (keys
+ * of every version and thumbnail). Throws 404 `not_found` (not visible or gone), 412 from
+ * `requireUnchanged`.
+ */
+export async function removeDocument(
+  database: DatabaseHandle,
+  actor: Actor,
+  target: { id: string; viewer: DocumentChanges["viewer"] },
+  requireUnchanged: RequireUnchanged,
+): Promise<{ objects: string[]; thumbnails: string[] }> {
+  const removed = await asActor(database.db, actor, async (tx) => {
+    await lockedForWrite(tx, target, requireUnchanged);
+    return softDeleteDocument(tx, target);
+  });
+  if (!removed) throw noDocument(target.id);
+  return removed;
 }
