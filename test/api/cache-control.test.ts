@@ -1,4 +1,4 @@
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { afterEach, describe, expect, inject, it } from "vitest";
 import { asActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
@@ -6,7 +6,7 @@ import { documents, documentVersions } from "../../src/db/schema/documents.ts";
 import { signedIn } from "../auth-helpers.ts";
 import { created, processed, rawUpload } from "../document-helpers.ts";
 import { png } from "../fixtures/files.ts";
-import { api, apiWith, eventually, expectProblem, outage, outageBindings, outageUser } from "../helpers.ts";
+import { api, apiWith, asSystem, eventually, expectProblem, outage, outageBindings, outageUser } from "../helpers.ts";
 
 // OWASP API8:2023 / ASVS V8.2.1: a response made for one caller is never stored by a shared cache
 // or kept on disk by a browser. Resources with validators stay revalidatable (`private, no-cache`).
@@ -204,5 +204,35 @@ describe("what a revalidation costs, counted by the stack's meter", () => {
       expect(counts.postgres.roundTrips, path).toBe(1);
       expect(counts.s3.roundTrips, path).toBe(0);
     }
+  });
+
+  it("a Range resumed by the date of a current version after the first adds one Postgres round trip (the version before it)", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(rawUpload(auth, "first version", "text/plain", { title: "t" }));
+    await processed(auth, doc.id);
+    await created(rawUpload(auth, "second version", "text/plain", { path: `/documents/${doc.id}/versions` }));
+    await processed(auth, doc.id);
+    // Processing ends with a "ready" notification per version: once both are stored, nothing else touches Postgres.
+    await eventually(async () => {
+      const page = (await (await api("/notifications", { headers: auth })).json()) as { data: unknown[] };
+      return page.data.length > 1 ? page : undefined;
+    });
+    // Version 2 made seconds after version 1, so that its date is a strong validator (RFC 9110 §8.8.2.2).
+    await asSystem((tx) =>
+      tx.execute(
+        sql`update document_versions set created_at = created_at + interval '5 seconds' where document_id = ${doc.id} and version = 2`,
+      ),
+    );
+    const full = await api(`/documents/${doc.id}/content`, { headers: auth });
+    await full.body?.cancel();
+    expect((await fetch(`${meterUrl}/round-trips/reset`, { method: "POST" })).status).toBe(204);
+    const resumed = await api(`/documents/${doc.id}/content`, {
+      headers: { ...auth, range: "bytes=0-2", "if-range": full.headers.get("last-modified") ?? "" },
+    });
+    expect(resumed.status).toBe(206);
+    await resumed.body?.cancel();
+    const counts = (await (await fetch(`${meterUrl}/round-trips`)).json()) as Counts;
+    // Access and the version in one HTTP batch, then the version before it in a second one.
+    expect(counts.postgres.roundTrips).toBe(2);
   });
 });
