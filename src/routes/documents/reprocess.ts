@@ -3,10 +3,10 @@ import { reprocessDocument } from "../../documents/versions.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { ConditionalWriteHeaders, VALIDATOR_HEADERS } from "../conditional.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
+import { intakeDeps } from "./deps.ts";
 import { documentBody, unchangedSince } from "./preconditions.ts";
 import { DocumentIdParams, DocumentSchema } from "./schemas.ts";
 import { searchChanged } from "./search-changes.ts";
-import { intakeDeps } from "./uploads.ts";
 
 const route = protectedRoute("documents:manage", {
   method: "post",

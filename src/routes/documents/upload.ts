@@ -3,10 +3,10 @@ import { intakeDocument } from "../../documents/intake.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { VALIDATOR_HEADERS } from "../conditional.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
+import { intakeDeps, uploadInput } from "./deps.ts";
 import { documentBody } from "./preconditions.ts";
 import { DocumentSchema, UploadBody, UploadQuery } from "./schemas.ts";
 import { searchChanged } from "./search-changes.ts";
-import { intakeDeps, uploadInput } from "./uploads.ts";
 
 const route = protectedRoute("caller", {
   method: "post",

@@ -11,6 +11,7 @@ import { ConditionalWriteHeaders, VALIDATOR_HEADERS } from "../conditional.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
 import { viewerOf } from "../viewer.ts";
 import { writable } from "./access.ts";
+import { intakeDeps, uploadInput } from "./deps.ts";
 import { documentBody, unchangedSince } from "./preconditions.ts";
 import {
   DocumentIdParams,
@@ -22,7 +23,6 @@ import {
   VersionSchema,
 } from "./schemas.ts";
 import { searchChanged } from "./search-changes.ts";
-import { intakeDeps, uploadInput } from "./uploads.ts";
 
 // A document's versions: a new one uploaded, the list, an old one restored as the newest.
 
