@@ -3,11 +3,10 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig, defineProject } from "vitest/config";
+import { PROCESSOR_BUILD } from "./test/setup/processor-build.ts";
 import { unitWorker } from "./test/unit/worker.ts";
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
-/** Where the api project's global setup builds the processor worker (test/setup/processor-build.ts). */
-const PROCESSOR_BUILD = here("./dist/test/processor");
 
 // Same substitution as the `alias` in the wrangler configs: Workers get the AWS SDK's browser
 // build, whose XML parser needs DOMParser (see src/pkg/storage/aws-xml-builder.ts).
