@@ -6,9 +6,9 @@
 import { Redis } from "@upstash/redis";
 import pg from "pg";
 import { loadBulk } from "../scripts/corpus/bulk.ts";
-import { PERMISSION_NAMES } from "../src/db/schema/users.ts";
 import type { Actor } from "../src/db/actor.ts";
 import type { Viewer } from "../src/db/queries/documents.ts";
+import { PERMISSION_NAMES } from "../src/db/schema/users.ts";
 import { normalizeQuery } from "../src/search/query-text.ts";
 import { type SearchRequest, search, suggest } from "../src/search/search-service.ts";
 import { directHttpDatabase } from "./direct-http.ts";

@@ -55,6 +55,3 @@ export function protectedRoute<const R extends Omit<RouteConfig, "security" | "m
   const { request, responses, ...declaration } = route;
   return { ...declaration, ...(request === undefined ? {} : { request }), responses } as typeof route;
 }
-
-/** `application/json` content of `schema`. Being replaced by `jsonBody` and `jsonResponse`. */
-export const json = <S>(schema: S) => ({ content: { "application/json": { schema } } });
