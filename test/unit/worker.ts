@@ -9,7 +9,8 @@ const NOWHERE = "127.0.0.1:9";
  * worker's compatibility date and flags and its wrangler.toml [vars] as deployed, overridden by what
  * the local stack gives the tests (stack/bindings.ts) with every service address pointing at
  * {@link NOWHERE} and fresh secrets. No service is started: unit tests read these only as
- * configuration (e.g. test/unit/config.test.ts).
+ * configuration (e.g. test/unit/config.test.ts), except the queue producers, which Miniflare runs
+ * in-process.
  */
 export async function unitWorker() {
   // Imported here, not at the top: the config file imports this module for every run, and wrangler
@@ -22,6 +23,10 @@ export async function unitWorker() {
     // Wrangler's default rule, which the projects configured from a wrangler.toml get: photon's
     // WebAssembly is imported as a compiled module.
     modulesRules: [{ type: "CompiledWasm" as const, include: ["**/*.wasm"] }],
+    // The API worker's queue producers (DOCUMENT_EVENTS), as in wrangler.toml: Miniflare's queues run
+    // in-process, so a unit test sends to the local runtime's queue, with its limits
+    // (test/unit/events.test.ts). Nothing consumes them here.
+    queueProducers: Object.fromEntries((api.queues.producers ?? []).map(({ binding, queue }) => [binding, queue])),
     bindings: {
       ...api.vars,
       ...workerBindings({

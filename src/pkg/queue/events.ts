@@ -3,11 +3,28 @@ import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError, withDeadline } from "../errors/deadline.ts";
 
 /**
- * The largest message body in bytes, as JSON (128 KB: Cloudflare Queues' per-message limit,
- * Cloudflare docs, "Queues limits"; a bigger one is refused by `send`). Events carry ids, never file
- * contents, so only a bug comes near it.
+ * Bytes of internal metadata Cloudflare Queues adds to each message, which count toward its limits
+ * ("up to ~100 bytes": Cloudflare docs, "Queues limits", footnote 1).
  */
-export const MAX_MESSAGE_BYTES = 128 * 1024;
+export const MESSAGE_METADATA_BYTES = 100;
+
+/**
+ * The largest message body in bytes, as UTF-8 JSON: 127,900. Cloudflare Queues' per-message limit
+ * is 128 KB, where 1 KB is 1000 bytes and the message's metadata ({@link MESSAGE_METADATA_BYTES})
+ * counts toward it (Cloudflare docs, "Queues limits"); a bigger one is refused by `send`. Events
+ * carry ids, never file contents, so only a bug comes near it.
+ */
+export const MAX_MESSAGE_BYTES = 128_000 - MESSAGE_METADATA_BYTES;
+
+/** The most messages one `sendBatch` takes (Cloudflare docs, "Queues limits"). */
+export const MAX_BATCH_MESSAGES = 100;
+
+/**
+ * The most bytes one `sendBatch` takes: 256 KB (1 KB = 1000 bytes), counting each message's body as
+ * UTF-8 JSON plus its {@link MESSAGE_METADATA_BYTES} (Cloudflare docs, "Queues limits"). The local
+ * runtime does not enforce it, so only production would refuse a bigger batch.
+ */
+export const MAX_BATCH_BYTES = 256_000;
 
 const envelope = {
   /** Unique per event; consumers use it to recognise a redelivery. */
@@ -85,10 +102,42 @@ export class MessageTooLargeError extends Error {
   }
 }
 
+/** The size of a message body as Queues counts it, in bytes: its JSON, encoded as UTF-8. */
+const messageBytes = (body: unknown): number => new TextEncoder().encode(JSON.stringify(body)).byteLength;
+
 /** Throws `MessageTooLargeError` unless `body`, as UTF-8 JSON, fits in one queue message (`MAX_MESSAGE_BYTES`). */
 export function assertFitsInMessage(body: unknown): void {
-  const bytes = new TextEncoder().encode(JSON.stringify(body)).byteLength;
+  sizeOfMessage(body);
+}
+
+/** `body`'s size in bytes as {@link messageBytes}, or `MessageTooLargeError` over `MAX_MESSAGE_BYTES`. */
+function sizeOfMessage(body: unknown): number {
+  const bytes = messageBytes(body);
   if (bytes > MAX_MESSAGE_BYTES) throw new MessageTooLargeError(bytes);
+  return bytes;
+}
+
+/**
+ * Splits messages of the given sizes (bytes, each at most `MAX_MESSAGE_BYTES`) into consecutive
+ * batches, in order, none over `MAX_BATCH_MESSAGES` messages or `MAX_BATCH_BYTES` with metadata:
+ * each batch takes messages until the next one would not fit. Returns the batches as index ranges
+ * `[start, end)`.
+ */
+function batchRanges(sizes: number[]): [number, number][] {
+  const ranges: [number, number][] = [];
+  let start = 0;
+  let bytes = 0;
+  sizes.forEach((size, index) => {
+    const counted = size + MESSAGE_METADATA_BYTES;
+    if (index - start === MAX_BATCH_MESSAGES || bytes + counted > MAX_BATCH_BYTES) {
+      ranges.push([start, index]);
+      start = index;
+      bytes = 0;
+    }
+    bytes += counted;
+  });
+  if (start < sizes.length) ranges.push([start, sizes.length]);
+  return ranges;
 }
 
 /**
@@ -115,9 +164,16 @@ export function buildEvent<S extends z.ZodType<{ type: string }>>(
   schema: S,
   input: EventInput<z.infer<S>> & { id?: string },
 ): z.infer<S> {
+  return completeEvent(schema, input).event;
+}
+
+/** `buildEvent`, with the event's size in bytes as a queue message counts it. */
+function completeEvent<S extends z.ZodType<{ type: string }>>(
+  schema: S,
+  input: EventInput<z.infer<S>> & { id?: string },
+): { event: z.infer<S>; bytes: number } {
   const event = schema.parse({ id: crypto.randomUUID(), ...input, occurredAt: new Date().toISOString(), version: 1 });
-  assertFitsInMessage(event);
-  return event;
+  return { event, bytes: sizeOfMessage(event) };
 }
 
 /**
@@ -128,9 +184,9 @@ export interface Publisher<E extends { type: string }> {
   /** One event, one `send`. */
   publish(input: EventInput<E> & { id?: string }): Promise<E>;
   /**
-   * Every event validated first, then sent 50 per `sendBatch` (Queues takes at most 100 messages
-   * and 256 KB per batch: Cloudflare docs, "Queues limits"). A failure stops there: the batches
-   * sent before it stay sent.
+   * Every event validated first, then sent in order, as few `sendBatch` calls as Queues' limits
+   * allow (`MAX_BATCH_MESSAGES` messages and `MAX_BATCH_BYTES` per batch). A failure stops there:
+   * the batches sent before it stay sent.
    */
   publishAll(inputs: (EventInput<E> & { id?: string })[]): Promise<E[]>;
 }
@@ -164,10 +220,10 @@ export function createPublisher<S extends z.ZodType<{ type: string }>>(
       return event;
     },
     async publishAll(inputs) {
-      const events = inputs.map((input) => buildEvent(schema, input));
-      // sendBatch takes at most 100 messages (and 256 KB) per call.
-      for (let i = 0; i < events.length; i += 50) {
-        const batch = events.slice(i, i + 50).map((body) => ({ body, contentType: "json" as const }));
+      const built = inputs.map((input) => completeEvent(schema, input));
+      const events = built.map(({ event }) => event);
+      for (const [start, end] of batchRanges(built.map(({ bytes }) => bytes))) {
+        const batch = events.slice(start, end).map((body) => ({ body, contentType: "json" as const }));
         await send(() => queue.sendBatch(batch));
       }
       return events;
