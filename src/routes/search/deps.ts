@@ -1,11 +1,19 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
+import { callerOf } from "../../gateway/authentication.ts";
+import type { SearchRequestDeps } from "../../search/search-request.ts";
 import type { SearchDeps } from "../../search/search-service.ts";
 import { viewerOf } from "../viewer.ts";
 
 /** What the Search Service needs from a request: the HTTP mode of Postgres, the caller as actor and viewer. */
 export const searchDeps = (c: Context<AppEnv>): SearchDeps => ({
   http: c.get("services").database.http,
-  actor: c.get("auth").actor,
+  actor: callerOf(c).actor,
   viewer: viewerOf(c),
 });
+
+/** What a whole search request needs besides: the results cache, the request's logger and its background work. */
+export function searchRequestDeps(c: Context<AppEnv>): SearchRequestDeps {
+  const { cache, background } = c.get("services");
+  return { ...searchDeps(c), cache, logger: c.get("logger"), background };
+}
