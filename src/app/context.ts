@@ -44,7 +44,11 @@ declare module "hono" {
     logger: Logger;
     /** Set by the authentication middleware once a caller is known; logged with the request. */
     userId: string;
-    auth: AuthContext;
+    /**
+     * The caller, once the gateway authenticated a token; absent for an anonymous request. Read it
+     * with `callerOf(c)` (src/gateway/authentication.ts), which refuses an anonymous request with 401.
+     */
+    auth: AuthContext | undefined;
     /** Why a presented token was refused, for the WWW-Authenticate of a protected route. */
     authError: InvalidTokenError;
     /** The caller's live sessions, when the gateway read them with the session check (GET /auth/sessions). */

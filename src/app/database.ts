@@ -2,6 +2,7 @@ import type { BatchResponse } from "drizzle-orm/batch";
 import type { Context } from "hono";
 import { type Actor, asActor, batchAsActor, READ_ONLY, SYSTEM, type Transaction } from "../db/actor.ts";
 import type { HttpQueryBuilder, HttpStatements } from "../db/client.ts";
+import { callerOf } from "../gateway/authentication.ts";
 import type { AppEnv } from "./context.ts";
 
 /**
@@ -34,8 +35,11 @@ function actorDatabase(c: Context<AppEnv>, actor: Actor): ActorDatabase {
   };
 }
 
-/** Postgres as the authenticated caller (their id, role and permissions); only behind `protectedRoute`. */
-export const asCaller = (c: Context<AppEnv>): ActorDatabase => actorDatabase(c, c.get("auth").actor);
+/**
+ * Postgres as the authenticated caller (their id, role and permissions), for a route declared with
+ * `protectedRoute`. Throws `callerOf`'s 401 `ApiError` for an anonymous request.
+ */
+export const asCaller = (c: Context<AppEnv>): ActorDatabase => actorDatabase(c, callerOf(c).actor);
 
 /**
  * Postgres as the server itself (row-level security's `system` role): for what no user may do

@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
-import type { AppEnv } from "../app/context.ts";
+import type { AppEnv, AuthContext } from "../app/context.ts";
 import { effectivePermissions } from "../auth/permissions.ts";
 import { InvalidTokenError, tokenManager, type VerifiedAccess } from "../auth/tokens.ts";
 import type { Permission } from "../db/schema/users.ts";
@@ -80,16 +80,29 @@ export function isAuthenticating(handler: object): boolean {
   return authenticating.has(handler);
 }
 
-/** Route middleware: 401 with WWW-Authenticate unless the caller is authenticated. */
+/**
+ * The authenticated caller of the request (set by the gateway from a verified token and its live
+ * session). The one way a handler or helper reads the caller: it fails closed, so a route declared
+ * without a guard (plain `createRoute` instead of `protectedRoute`) still refuses an anonymous
+ * request rather than answering 500.
+ * @throws ApiError `unauthorized` (401) with the Bearer challenge (`WWW-Authenticate`, RFC 6750 §3):
+ * `invalid_token` naming why a presented token was refused, no error code when none was sent. The
+ * very problem `requireAuth` answers.
+ */
+export function callerOf(c: Context<AppEnv>): AuthContext {
+  const auth = c.get("auth");
+  if (auth) return auth;
+  const error = c.get("authError");
+  throw new ApiError("unauthorized", {
+    detail: error ? `Access token refused: ${error.description}.` : "This route needs a Bearer access token.",
+    headers: { "WWW-Authenticate": challenge({ error }) },
+  });
+}
+
+/** Route middleware: 401 with WWW-Authenticate unless the caller is authenticated (`callerOf`). */
 export function requireAuth(): MiddlewareHandler<AppEnv> {
   const middleware: MiddlewareHandler<AppEnv> = async function requireAuth(c, next) {
-    if (!c.get("auth")) {
-      const error = c.get("authError");
-      throw new ApiError("unauthorized", {
-        detail: error ? `Access token refused: ${error.description}.` : "This route needs a Bearer access token.",
-        headers: { "WWW-Authenticate": challenge({ error }) },
-      });
-    }
+    callerOf(c);
     await next();
   };
   authenticating.add(middleware);
@@ -104,7 +117,7 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
   const authenticated = requireAuth();
   const middleware: MiddlewareHandler<AppEnv> = async function requirePermission(c, next) {
     await authenticated(c, async () => {
-      if (!c.get("auth").permissions.includes(permission)) {
+      if (!callerOf(c).permissions.includes(permission)) {
         throw new ApiError("forbidden", {
           detail: `This needs the "${permission}" permission.`,
           headers: { "WWW-Authenticate": challenge({ missingScope: permission }) },
@@ -126,8 +139,7 @@ export function requireAdmin(): MiddlewareHandler<AppEnv> {
   const authenticated = requireAuth();
   const middleware: MiddlewareHandler<AppEnv> = async function requireAdmin(c, next) {
     await authenticated(c, async () => {
-      if (c.get("auth").role !== "admin")
-        throw new ApiError("forbidden", { detail: "Only administrators may do this." });
+      if (callerOf(c).role !== "admin") throw new ApiError("forbidden", { detail: "Only administrators may do this." });
       await next();
     });
   };

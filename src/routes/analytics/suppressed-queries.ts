@@ -7,6 +7,7 @@ import {
   selectSuppressedPhrase,
   selectSuppressedQueries,
 } from "../../db/queries/analytics.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { normalizeQuery } from "../../search/query-text.ts";
@@ -55,7 +56,7 @@ const suppressQuery = createRouter().openapi(suppressRoute, async (c) => {
   const phrase = normalizeQuery(body.phrase);
   // One round trip: the insert, then the row as it now is (inserted, or there already).
   const [inserted, current] = await asCaller(c).write((db) => [
-    insertSuppressedQuery(db, { phrase, reason: body.reason || null, suppressedBy: c.get("auth").userId }),
+    insertSuppressedQuery(db, { phrase, reason: body.reason || null, suppressedBy: callerOf(c).userId }),
     selectSuppressedPhrase(db, { phrase }),
   ]);
   const row = current[0];

@@ -1,5 +1,6 @@
 import { createRouter } from "../../app/create-app.ts";
 import { revokeSession } from "../../auth/user-sessions.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { protectedRoute } from "../openapi.ts";
 
@@ -13,7 +14,7 @@ const route = protectedRoute("caller", {
 });
 
 export const logOut = createRouter().openapi(route, async (c) => {
-  const { userId, sessionId } = c.get("auth");
+  const { userId, sessionId } = callerOf(c);
   await revokeSession(c.env.SESSIONS, { userId, sessionId });
   return c.body(null, 204);
 });

@@ -1,5 +1,6 @@
 import { createRouter } from "../../app/create-app.ts";
 import { confirmMfaEnrolment, disableMfa, startMfaEnrolment } from "../../auth/mfa.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { invalidField } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
@@ -20,7 +21,7 @@ const setupRoute = protectedRoute("caller", {
 });
 
 const setUpMfa = createRouter().openapi(setupRoute, async (c) =>
-  c.json(await startMfaEnrolment(authDeps(c), c.get("auth")), 200, NO_STORE),
+  c.json(await startMfaEnrolment(authDeps(c), callerOf(c)), 200, NO_STORE),
 );
 
 const confirmRoute = protectedRoute("caller", {
@@ -37,7 +38,7 @@ const confirmRoute = protectedRoute("caller", {
 
 const confirmMfa = createRouter().openapi(confirmRoute, async (c) => {
   const { code } = c.req.valid("json");
-  const recoveryCodes = await confirmMfaEnrolment(authDeps(c), c.get("auth"), code);
+  const recoveryCodes = await confirmMfaEnrolment(authDeps(c), callerOf(c), code);
   if (!recoveryCodes) throw invalidField("body", "/code", "the code does not match");
   return c.json({ recoveryCodes }, 200, NO_STORE);
 });
@@ -54,7 +55,7 @@ const disableRoute = protectedRoute("caller", {
 const turnOffMfa = createRouter().openapi(disableRoute, async (c) => {
   const body = c.req.valid("json");
   const factor = { otp: body.code, recoveryCode: body.recoveryCode };
-  if (!(await disableMfa(authDeps(c), c.get("auth"), factor))) {
+  if (!(await disableMfa(authDeps(c), callerOf(c), factor))) {
     throw invalidField("body", body.code ? "/code" : "/recoveryCode", "invalid or already used");
   }
   return c.body(null, 204);

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { listSessions, revokeAllSessions, revokeSession } from "../../auth/user-sessions.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
@@ -18,7 +19,7 @@ const listRoute = protectedRoute("caller", {
 });
 
 const listMySessions = createRouter().openapi(listRoute, async (c) => {
-  const { userId, sessionId } = c.get("auth");
+  const { userId, sessionId } = callerOf(c);
   // Read by the gateway with the session check; asked again only if it did not.
   const sessions = c.get("liveSessions") ?? (await listSessions(c.env.SESSIONS, userId));
   return c.json({ data: sessions.map((session) => toSessionJson(session, sessionId)) }, 200);
@@ -36,7 +37,7 @@ const revokeRoute = protectedRoute("caller", {
 const revokeMySession = createRouter().openapi(revokeRoute, async (c) => {
   const { id } = c.req.valid("param");
   // Only the caller's own Sessions object is asked: another user's session id is simply not there.
-  const revoked = await revokeSession(c.env.SESSIONS, { userId: c.get("auth").userId, sessionId: id });
+  const revoked = await revokeSession(c.env.SESSIONS, { userId: callerOf(c).userId, sessionId: id });
   if (!revoked) throw new ApiError("not_found", { detail: `No session ${id}.` });
   return c.body(null, 204);
 });
@@ -50,7 +51,7 @@ const revokeAllRoute = protectedRoute("caller", {
 });
 
 const revokeAllMySessions = createRouter().openapi(revokeAllRoute, async (c) => {
-  await revokeAllSessions(c.env.SESSIONS, c.get("auth").userId);
+  await revokeAllSessions(c.env.SESSIONS, callerOf(c).userId);
   return c.body(null, 204);
 });
 

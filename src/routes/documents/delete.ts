@@ -1,5 +1,6 @@
 import { createRouter } from "../../app/create-app.ts";
 import { removeDocument } from "../../documents/changes.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { ConditionalWriteHeaders } from "../conditional.ts";
 import { protectedRoute } from "../openapi.ts";
@@ -24,7 +25,7 @@ export const deleteDocument = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
   await managed(c, id, "Only the owner or an admin deletes a document.");
   const { database, storage, thumbnails, background } = c.get("services");
-  const removed = await removeDocument(database, c.get("auth").actor, { id, viewer: viewerOf(c) }, unchangedSince(c));
+  const removed = await removeDocument(database, callerOf(c).actor, { id, viewer: viewerOf(c) }, unchangedSince(c));
   // The content goes now; if storage is down, the sweeper removes it when it purges the row.
   background("removing a deleted document's objects", () =>
     Promise.all([storage.deleteMany(removed.objects), thumbnails.deleteMany(removed.thumbnails)]),

@@ -1,5 +1,6 @@
 import { createRouter } from "../../app/create-app.ts";
 import { reprocessDocument } from "../../documents/versions.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { ConditionalWriteHeaders, VALIDATOR_HEADERS } from "../conditional.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
@@ -28,7 +29,7 @@ export const reprocessCurrentVersion = createRouter().openapi(route, async (c) =
   const { id } = c.req.valid("param");
   // The guard checked documents:manage; the reset runs as the system, since an operator need not
   // be able to write the document themselves.
-  const operatorId = c.get("auth").userId;
+  const operatorId = callerOf(c).userId;
   const document = await reprocessDocument(intakeDeps(c), { documentId: id, operatorId }, unchangedSince(c));
   await searchChanged(c, id);
   const response = await documentBody(document);

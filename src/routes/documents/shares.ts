@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { endShare, grantShare, type RequireSharesUnchanged, type Share, sharesOf } from "../../documents/shares.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import {
@@ -91,7 +92,7 @@ const grantDocumentShare = createRouter().openapi(putRoute, async (c) => {
   const { id } = c.req.valid("param");
   const body = c.req.valid("json");
   const document = await managed(c, id, MANAGES_SHARING);
-  const { userId, actor } = c.get("auth");
+  const { userId, actor } = callerOf(c);
   const sharedWith = await grantShare(
     c.get("services").database,
     actor,
@@ -119,7 +120,7 @@ const endDocumentShare = createRouter().openapi(deleteRoute, async (c) => {
   // As PUT answers: someone who can read the document but does not manage it is told so.
   await managed(c, id, "Only the owner or an admin manages sharing; you may only leave.", { unless: userId });
   const share = { documentId: id, userId };
-  const removed = await endShare(c.get("services").database, c.get("auth").actor, share, sharesUnchangedSince(c));
+  const removed = await endShare(c.get("services").database, callerOf(c).actor, share, sharesUnchangedSince(c));
   if (!removed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
   await searchChanged(c, id, [userId]);
   return c.body(null, 204);

@@ -1,5 +1,6 @@
 import { createRouter } from "../../app/create-app.ts";
 import { changeDocument } from "../../documents/changes.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { ConditionalWriteHeaders, VALIDATOR_HEADERS } from "../conditional.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
@@ -28,7 +29,7 @@ export const editDocument = createRouter().openapi(route, async (c) => {
   // Without preconditions the change is one HTTP round trip that also reads who sees the document.
   const { document, audience } = await changeDocument(
     c.get("services").database,
-    c.get("auth").actor,
+    callerOf(c).actor,
     { id, viewer: viewerOf(c), title, tags },
     conditionalWrite(c) ? unchangedSince(c) : undefined,
   );

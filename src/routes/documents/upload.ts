@@ -1,5 +1,6 @@
 import { createRouter } from "../../app/create-app.ts";
 import { intakeDocument } from "../../documents/intake.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { VALIDATOR_HEADERS } from "../conditional.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
@@ -27,7 +28,7 @@ const route = protectedRoute("caller", {
 
 export const uploadDocument = createRouter().openapi(route, async (c) => {
   const id = crypto.randomUUID();
-  const { userId, actor } = c.get("auth");
+  const { userId, actor } = callerOf(c);
   const document = await intakeDocument(intakeDeps(c), { documentId: id, actor, ownerId: userId }, uploadInput(c));
   await searchChanged(c, id);
   const { body, headers } = await documentBody(document);

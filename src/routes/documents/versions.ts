@@ -6,6 +6,7 @@ import { selectReadableDocument, selectVersions } from "../../db/queries/documen
 import { intakeVersion } from "../../documents/intake.ts";
 import { noDocument } from "../../documents/rules.ts";
 import { restoreVersion } from "../../documents/versions.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { ConditionalWriteHeaders, VALIDATOR_HEADERS } from "../conditional.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
@@ -51,7 +52,7 @@ const uploadVersion = createRouter().openapi(uploadRoute, async (c) => {
   const requireUnchanged = unchangedSince(c);
   await requireUnchanged(before);
   // Counted against the document's owner, whoever uploads.
-  const { userId, actor } = c.get("auth");
+  const { userId, actor } = callerOf(c);
   const document = await intakeVersion(
     intakeDeps(c),
     { documentId: id, actor, ownerId: before.ownerId, createdBy: userId, viewer: viewerOf(c) },

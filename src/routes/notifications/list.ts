@@ -2,6 +2,7 @@ import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
 import { firstRow } from "../../db/actor.ts";
 import { notificationsPage, selectNotificationsPage, selectUnreadCount } from "../../db/queries/notifications.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
@@ -21,7 +22,7 @@ const route = protectedRoute("caller", {
 export const listOwnNotifications = createRouter().openapi(route, async (c) => {
   const query = c.req.valid("query");
   const after = cursorParam(query.cursor);
-  const { userId } = c.get("auth");
+  const { userId } = callerOf(c);
   // The page and the count in one HTTP round trip, one snapshot apart at most.
   const [rows, unread] = await asCaller(c).read((db) => [
     selectNotificationsPage(db, { userId, limit: query.limit, unreadOnly: query.unread, after }),

@@ -1,6 +1,7 @@
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
 import { markAllRead, markRead } from "../../db/queries/notifications.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
@@ -15,7 +16,7 @@ const readAllRoute = protectedRoute("caller", {
 });
 
 const readAllNotifications = createRouter().openapi(readAllRoute, async (c) => {
-  const { userId } = c.get("auth");
+  const { userId } = callerOf(c);
   return c.json({ updated: await asCaller(c).transaction((tx) => markAllRead(tx, { userId })) }, 200);
 });
 
@@ -30,7 +31,7 @@ const readRoute = protectedRoute("caller", {
 
 const readNotification = createRouter().openapi(readRoute, async (c) => {
   const { id } = c.req.valid("param");
-  const { userId } = c.get("auth");
+  const { userId } = callerOf(c);
   const row = await asCaller(c).transaction((tx) => markRead(tx, { userId, id }));
   if (!row) throw new ApiError("not_found", { detail: `No notification ${id}.` });
   return c.json(toNotificationJson(row), 200);

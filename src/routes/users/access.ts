@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import type { AccountDeps } from "../../auth/accounts.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 
 /**
  * What an account change needs from the request (src/auth/accounts.ts): Postgres and the SESSIONS
@@ -9,7 +10,7 @@ import type { AccountDeps } from "../../auth/accounts.ts";
  * request's authentication; the writing transaction reads them again).
  */
 export function accountDeps(c: Context<AppEnv>): AccountDeps {
-  const { userId, role, permissions, actor } = c.get("auth");
+  const { userId, role, permissions, actor } = callerOf(c);
   return {
     database: c.get("services").database,
     sessions: c.env.SESSIONS,

@@ -3,6 +3,7 @@ import { asCaller } from "../../app/database.ts";
 import { userNotFound } from "../../auth/accounts.ts";
 import { firstRow } from "../../db/actor.ts";
 import { selectUser } from "../../db/queries/users.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { ConditionalReadHeaders, readPreconditions } from "../conditional.ts";
 import { protectedRoute } from "../openapi.ts";
@@ -23,7 +24,7 @@ const route = protectedRoute("caller", {
 
 // The gateway benchmark's route: one Postgres round trip (one read-only HTTP batch).
 export const readMe = createRouter().openapi(route, async (c) => {
-  const { userId } = c.get("auth");
+  const { userId } = callerOf(c);
   const [rows] = await asCaller(c).read((db) => [selectUser(db, { id: userId })]);
   const user = firstRow(rows);
   if (!user) throw userNotFound(userId);

@@ -3,6 +3,7 @@ import type { AppEnv } from "../../app/context.ts";
 import type { Transaction } from "../../db/actor.ts";
 import { getWebhook, lockWebhook } from "../../db/queries/notifications.ts";
 import type { Webhook } from "../../db/schema/notifications.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { requireWritePreconditions } from "../conditional.ts";
 import { webhookValidators } from "./schemas.ts";
@@ -15,7 +16,7 @@ export const webhookNotFound = (id: string) => new ApiError("not_found", { detai
 
 /** The caller's webhook `id`, read in `tx`; throws 404 `not_found` when the caller has none of that id. */
 export async function ownWebhook(c: Context<AppEnv>, tx: Transaction, id: string): Promise<Webhook> {
-  const row = await getWebhook(tx, { userId: c.get("auth").userId, id });
+  const row = await getWebhook(tx, { userId: callerOf(c).userId, id });
   if (!row) throw webhookNotFound(id);
   return row;
 }
@@ -26,7 +27,7 @@ export async function ownWebhook(c: Context<AppEnv>, tx: Transaction, id: string
  * unless the request's If-Match holds for it now (RFC 9110 §13.1.1; `requireWritePreconditions`).
  */
 export async function lockOwnWebhookForWrite(c: Context<AppEnv>, tx: Transaction, id: string): Promise<void> {
-  const current = await lockWebhook(tx, { userId: c.get("auth").userId, id });
+  const current = await lockWebhook(tx, { userId: callerOf(c).userId, id });
   if (!current) throw webhookNotFound(id);
   requireWritePreconditions(c, await webhookValidators(current));
 }

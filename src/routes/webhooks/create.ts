@@ -1,4 +1,5 @@
 import { createRouter } from "../../app/create-app.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { MAX_WEBHOOKS_PER_USER, registerWebhook } from "../../notifications/webhook-registration.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
@@ -23,7 +24,7 @@ export const addWebhook = createRouter().openapi(route, async (c) => {
   const body = c.req.valid("json");
   requireReceiverUrl(c, body.url);
   const { webhook, secret } = await registerWebhook(webhookDeps(c), {
-    userId: c.get("auth").userId,
+    userId: callerOf(c).userId,
     url: body.url,
     events: body.events,
   });

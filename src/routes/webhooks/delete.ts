@@ -1,6 +1,7 @@
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
 import { deleteWebhook } from "../../db/queries/notifications.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { ConditionalWriteHeaders } from "../conditional.ts";
 import { protectedRoute } from "../openapi.ts";
@@ -19,7 +20,7 @@ const route = protectedRoute("caller", {
 
 export const removeWebhook = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
-  const { userId } = c.get("auth");
+  const { userId } = callerOf(c);
   const removed = await asCaller(c).transaction(async (tx) => {
     await lockOwnWebhookForWrite(c, tx, id);
     return deleteWebhook(tx, { userId, id });

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import type { WebhookRegistrationDeps } from "../../notifications/webhook-registration.ts";
 import type { WebhookVerificationDeps } from "../../notifications/webhook-verification.ts";
 
@@ -11,7 +12,7 @@ export function webhookDeps(c: Context<AppEnv>): WebhookRegistrationDeps & Webho
   const { database, config } = c.get("services");
   return {
     database,
-    actor: c.get("auth").actor,
+    actor: callerOf(c).actor,
     encryptionKey: config.encryptionKey,
     // Called as `options.fetch(…)`: the runtime's fetch refuses a `this` other than the global scope.
     receiver: { ...config.webhooks, fetch: (input, init) => fetch(input, init) },

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
 import { listWebhooks } from "../../db/queries/notifications.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
 import { toWebhookJson, WebhookSchema } from "./schemas.ts";
@@ -15,7 +16,7 @@ const route = protectedRoute("caller", {
 });
 
 export const listOwnWebhooks = createRouter().openapi(route, async (c) => {
-  const { userId } = c.get("auth");
+  const { userId } = callerOf(c);
   const rows = await asCaller(c).transaction((tx) => listWebhooks(tx, { userId }));
   return c.json({ data: rows.map(toWebhookJson) }, 200);
 });

@@ -1,6 +1,7 @@
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
 import { updateWebhook } from "../../db/queries/notifications.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { ConditionalWriteHeaders, validatorHeaders } from "../conditional.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
@@ -33,7 +34,7 @@ export const changeWebhook = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
   const body = c.req.valid("json");
   if (body.url !== undefined) requireReceiverUrl(c, body.url);
-  const { userId } = c.get("auth");
+  const { userId } = callerOf(c);
   const row = await asCaller(c).transaction(async (tx) => {
     await lockOwnWebhookForWrite(c, tx, id);
     return updateWebhook(tx, { userId, id, ...body });
