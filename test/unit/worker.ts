@@ -24,9 +24,14 @@ export async function unitWorker() {
     // WebAssembly is imported as a compiled module.
     modulesRules: [{ type: "CompiledWasm" as const, include: ["**/*.wasm"] }],
     // The API worker's queue producers (DOCUMENT_EVENTS), as in wrangler.toml: Miniflare's queues run
-    // in-process, so a unit test sends to the local runtime's queue, with its limits
-    // (test/unit/events.test.ts). Nothing consumes them here.
-    queueProducers: Object.fromEntries((api.queues.producers ?? []).map(({ binding, queue }) => [binding, queue])),
+    // in-process, so a unit test sends to the local runtime's queue (test/unit/events.test.ts).
+    // Nothing consumes them here. (Wrangler's types are not resolved here, hence the annotation.)
+    queueProducers: Object.fromEntries(
+      (api.queues.producers ?? []).map((producer: { binding: string; queue: string }) => [
+        producer.binding,
+        producer.queue,
+      ]),
+    ),
     bindings: {
       ...api.vars,
       ...workerBindings({
