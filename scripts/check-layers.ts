@@ -2,11 +2,14 @@
 // layer above its own. The layers are written down once, in README.md's "Folder tree" section (the
 // "Layers, top to bottom" list); this script reads them from there, so the README and the check
 // cannot drift apart. Imports are read by a parser (oxc), not by pattern: `import`, `import type`,
-// `export … from`, `import()`, TypeScript's `import("…")` types and `import x = require("…")` all count,
-// since a type import upward is coupling too.
-import { readdirSync, readFileSync } from "node:fs";
+// `export … from`, `import()`, TypeScript's `import("…")` types, `import x = require("…")`, CommonJS
+// `require("…")` and `/// <reference path="…" />` all count, since a type import upward is coupling too.
+// A path is followed as the file system does (absolute, `file:` URL, out of the tree and back,
+// symbolic links), so no spelling of it escapes the check.
+import { readdirSync, readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
-import { type Node, parseSync, Visitor } from "oxc-parser";
+import { fileURLToPath } from "node:url";
+import { type Comment, type Node, parseSync, Visitor } from "oxc-parser";
 
 /** One layer of the README's list: `rank` 1 is the top; `folders` are root-relative, ending in `/`. */
 export interface Layer {
@@ -30,6 +33,8 @@ const HEADING = "### Folder tree";
 const LIST_INTRO = "Layers, top to bottom";
 const LIST_ITEM = /^\d+\.\s+([^:]+):\s+(.+)$/;
 const SOURCE_FILE = /\.[cm]?[jt]sx?$/;
+/** `/// <reference path="…" />` (the comment's text after `//`), the TypeScript handbook's "Triple-Slash Directives". */
+const REFERENCE_PATH = /^\/\s*<reference\s+path\s*=\s*(["'])(.*?)\1/;
 
 /**
  * Reads the layers from README.md's text: the numbered list that follows the line starting
@@ -87,16 +92,38 @@ function literal(node: Node): string | undefined {
   return undefined;
 }
 
+/**
+ * The `/// <reference path="…" />` directives of a file: TypeScript reads them only at the top of a
+ * file, before any statement, preceded by comments alone (TypeScript handbook, "Triple-Slash
+ * Directives"); further down they are ordinary comments.
+ */
+function referencePaths(
+  comments: Comment[],
+  firstStatement: number,
+): { specifier: string; start: number; end: number }[] {
+  return comments.flatMap(({ type, value, start, end }) => {
+    const reference = type === "Line" && start < firstStatement ? REFERENCE_PATH.exec(value) : null;
+    return reference === null ? [] : [{ specifier: reference[2] ?? "", start, end }];
+  });
+}
+
 /** Every module a file's source names, with the span of the statement or expression naming it. */
 function importsOf(file: string, text: string): { specifier: string | undefined; start: number; end: number }[] {
   const parsed = parseSync(file, text);
   const [error] = parsed.errors;
   if (error !== undefined) throw new Error(`${file}: cannot be parsed: ${error.message}`);
-  const found: { specifier: string | undefined; start: number; end: number }[] = [];
-  const add = (source: Node | null, { start, end }: { start: number; end: number }) => {
-    if (source !== null) found.push({ specifier: literal(source), start, end });
+  const found: { specifier: string | undefined; start: number; end: number }[] = referencePaths(
+    parsed.comments,
+    parsed.program.body[0]?.start ?? text.length,
+  );
+  const add = (source: Node | null | undefined, { start, end }: { start: number; end: number }) => {
+    if (source !== null && source !== undefined) found.push({ specifier: literal(source), start, end });
   };
   new Visitor({
+    // CommonJS: a call of the global `require`, not a method named so (`x.require(…)`).
+    CallExpression: (node) => {
+      if (node.callee.type === "Identifier" && node.callee.name === "require") add(node.arguments[0], node);
+    },
     ImportDeclaration: (node) => add(node.source, node),
     ExportNamedDeclaration: (node) => add(node.source, node),
     ExportAllDeclaration: (node) => add(node.source, node),
@@ -110,14 +137,58 @@ function importsOf(file: string, text: string): { specifier: string | undefined;
 }
 
 /**
+ * `absolute` with the symbolic links on it followed as far as the file system has it
+ * (`fs.realpathSync`); a part that does not exist (an import written without its extension) is
+ * appended to its nearest existing folder's real path unchanged.
+ */
+function realPath(absolute: string): string {
+  try {
+    return realpathSync(absolute);
+  } catch {
+    const parent = path.dirname(absolute);
+    return parent === absolute ? absolute : path.join(realPath(parent), path.basename(absolute));
+  }
+}
+
+/**
+ * Where a module specifier of `file` (root-relative) points, root-relative with `/` separators:
+ * a relative path (`./`, `../`, `.`, `..`), an absolute path or a `file:` URL, resolved against
+ * the file's folder and followed through symbolic links ({@link realPath}). Undefined for a package
+ * name (`hono`, `node:fs`, `cloudflare:workers`) and for a path outside the tree at `root` (`root`
+ * must be a real path), which is in no layer.
+ */
+function targetOf(root: string, file: string, specifier: string): string | undefined {
+  let absolute: string;
+  if (specifier.startsWith("file:")) {
+    try {
+      absolute = fileURLToPath(specifier);
+    } catch {
+      return undefined;
+    }
+  } else if (path.isAbsolute(specifier)) {
+    absolute = path.resolve(specifier);
+  } else if (/^\.\.?(\/|$)/.test(specifier)) {
+    absolute = path.resolve(root, path.dirname(file), specifier);
+  } else {
+    return undefined;
+  }
+  const relative = path.relative(root, realPath(absolute));
+  if (relative === ".." || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) return undefined;
+  return relative.split(path.sep).join("/");
+}
+
+/**
  * Checks every source file under the layers' top folders (`workers/`, `src/`) of the tree at `root`
  * against README.md's layers. Returns the findings, sorted by file and line (empty when every import
- * runs to its own layer or one below): an import of a module in a higher layer; a computed `import()`,
- * which cannot be checked; a file under those folders that is in no layer. Package imports
- * (`hono`, `cloudflare:workers`) and relative paths leaving the layers are not checked. Throws when
- * README.md's list cannot be read or a file cannot be parsed.
+ * runs to its own layer or one below): an import of a module in a higher layer; a computed `import()`
+ * or `require()`, which cannot be checked; a file under those folders that is in no layer. A path is
+ * placed where it really is ({@link targetOf}: absolute, `file:` URL, leaving the tree and coming back,
+ * through a symbolic link); a path outside the tree is in no layer, and package imports (`hono`,
+ * `cloudflare:workers`) are not checked. Throws when `root` does not exist, README.md's list cannot
+ * be read or a file cannot be parsed.
  */
-export function checkLayers(root: string): Finding[] {
+export function checkLayers(tree: string): Finding[] {
+  const root = realpathSync(tree);
   const layers = readLayers(readFileSync(path.join(root, "README.md"), "utf8"));
   const tops = [...new Set(layers.flatMap((layer) => layer.folders.map((folder) => `${folder.split("/")[0]}/`)))];
   const findings: Finding[] = [];
@@ -135,9 +206,8 @@ export function checkLayers(root: string): Finding[] {
         findings.push({ file, line, statement, message: "a computed module name cannot be checked" });
         continue;
       }
-      if (!specifier.startsWith(".")) continue;
-      const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), specifier));
-      const theirs = layerOf(layers, target);
+      const target = targetOf(root, file, specifier);
+      const theirs = target === undefined ? undefined : layerOf(layers, target);
       if (theirs !== undefined && theirs.rank < own.rank) {
         findings.push({ file, line, statement, message: `layer ${own.name} imports layer ${theirs.name} above it` });
       }

@@ -1,7 +1,8 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkLayers, formatFinding, readLayers } from "../../scripts/check-layers.ts";
 
@@ -71,13 +72,18 @@ const FILES: Record<string, string> = {
   "src/misc/stray.ts": "export const stray = 1;\n",
 };
 
-let root = "";
-beforeAll(() => {
-  root = mkdtempSync(path.join(tmpdir(), "check-layers-"));
-  for (const [file, text] of Object.entries(FILES)) {
+/** Writes `files` (root-relative path → text) under `root`. */
+function writeTree(root: string, files: Record<string, string>) {
+  for (const [file, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(root, file)), { recursive: true });
     writeFileSync(path.join(root, file), text);
   }
+}
+
+let root = "";
+beforeAll(() => {
+  root = mkdtempSync(path.join(tmpdir(), "check-layers-"));
+  writeTree(root, FILES);
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -135,6 +141,73 @@ describe("the layer check (scripts/check-layers.ts)", () => {
       expect(passing.status).toBe(0);
     } finally {
       rmSync(clean, { recursive: true, force: true });
+    }
+  });
+
+  it("follows paths as the file system does: absolute, out of the tree and back, file: URLs, symbolic links", () => {
+    const tree = mkdtempSync(path.join(tmpdir(), "check-layers-paths-"));
+    try {
+      const routes = path.join(tree, "src/routes/sibling.ts");
+      const files: Record<string, string> = {
+        "README.md": README,
+        "workers/index.ts": "export {};\n",
+        "src/routes/sibling.ts": "export const sibling = 1;\n",
+        "src/app/settings.ts": "export const settings = 1;\n",
+        // pkg → routes by an absolute path, and by a relative one that leaves the tree and comes back.
+        "src/pkg/absolute.ts": `import { sibling } from ${JSON.stringify(routes)};\nexport const a = sibling;\n`,
+        "src/pkg/round-trip.ts": `export * from "../../../${path.basename(tree)}/src/routes/sibling.ts";\n`,
+        // pkg → app by a file: URL.
+        "src/pkg/url.ts": `import ${JSON.stringify(pathToFileURL(path.join(tree, "src/app/settings.ts")).href)};\n`,
+        // pkg → routes through a symbolic link to the routes folder (made below).
+        "src/pkg/linked.ts": 'import "./link/sibling.ts";\n',
+        // Paths outside the tree are in no layer: not findings.
+        "src/pkg/outside.ts": 'import "/nowhere/src/routes/x.ts";\nimport "../../../elsewhere/src/routes/x.ts";\n',
+      };
+      writeTree(tree, files);
+      symlinkSync("../routes", path.join(tree, "src/pkg/link"));
+      expect(checkLayers(tree).map(formatFinding)).toEqual([
+        `src/pkg/absolute.ts:1: import { sibling } from ${JSON.stringify(routes)};: layer pkg imports layer routes above it`,
+        'src/pkg/linked.ts:1: import "./link/sibling.ts";: layer pkg imports layer routes above it',
+        `src/pkg/round-trip.ts:1: export * from "../../../${path.basename(tree)}/src/routes/sibling.ts";: layer pkg imports layer routes above it`,
+        `src/pkg/url.ts:1: import ${JSON.stringify(pathToFileURL(path.join(tree, "src/app/settings.ts")).href)};: layer pkg imports layer app above it`,
+      ]);
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
+    }
+  });
+
+  it("reads CommonJS require() and triple-slash references: literal names checked, computed ones reported", () => {
+    const tree = mkdtempSync(path.join(tmpdir(), "check-layers-require-"));
+    try {
+      const files: Record<string, string> = {
+        "README.md": README,
+        "workers/index.ts": "export {};\n",
+        "src/routes/sibling.ts": "export const sibling = 1;\n",
+        "src/pkg/util.ts": "export const util = 1;\n",
+        "src/db/required.ts": [
+          'const up = require("../routes/sibling.ts");',
+          'const down = require("../pkg/util.ts");',
+          "const computed = (name: string) => require(name);",
+          'const method = { require: (name: string) => name }.require("../routes/sibling.ts");',
+          "export { up, down, computed, method };",
+          "",
+        ].join("\n"),
+        "src/db/referenced.ts": [
+          '/// <reference types="node" />',
+          '/// <reference path="../routes/sibling.ts" />',
+          "export const referenced = 1;",
+          '/// <reference path="../routes/sibling.ts" /> (not at the top: an ordinary comment)',
+          "",
+        ].join("\n"),
+      };
+      writeTree(tree, files);
+      expect(checkLayers(tree).map(formatFinding)).toEqual([
+        'src/db/referenced.ts:2: /// <reference path="../routes/sibling.ts" />: layer db imports layer routes above it',
+        'src/db/required.ts:1: require("../routes/sibling.ts"): layer db imports layer routes above it',
+        "src/db/required.ts:3: require(name): a computed module name cannot be checked",
+      ]);
+    } finally {
+      rmSync(tree, { recursive: true, force: true });
     }
   });
 
