@@ -1,9 +1,10 @@
 import { z } from "@hono/zod-openapi";
+import { MFA_GRANT_TYPE } from "../../auth/token-exchange.ts";
 import type { Session } from "../../durable-objects/sessions.ts";
 import { ProblemSchema } from "../../pkg/errors/problem.ts";
 import { text, uuid } from "../fields.ts";
 
-export const MFA_GRANT_TYPE = "urn:techcorp:params:oauth:grant-type:mfa-otp";
+export { MFA_GRANT_TYPE };
 
 /** RFC 6749 §3.2.1: a public client may name itself; only our apps' client id is accepted. */
 const ClientId = z.string().min(1).max(255).optional().openapi({

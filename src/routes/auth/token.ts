@@ -1,9 +1,8 @@
 import { createRoute } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
-import { completeMfaLogin, passwordLogin, refreshTokens } from "../../auth/auth-service.ts";
+import { exchangeToken } from "../../auth/token-exchange.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
 import { OAUTH_ERROR_HEADERS } from "../../gateway/oauth-error-responses.ts";
-import { oauthError } from "../../pkg/errors/api-error.ts";
 import { jsonBody, jsonResponse } from "../openapi.ts";
 import { authDeps } from "./deps.ts";
 import { mfaRequired, NO_STORE, oauthValidationHook } from "./oauth.ts";
@@ -60,27 +59,7 @@ const route = createRoute({
 export const issueTokens = createRouter().openapi(
   route,
   async (c) => {
-    const body = c.req.valid("json");
-    const deps = authDeps(c);
-    if (body.client_id !== undefined && body.client_id !== deps.config.auth.tokens.clientId) {
-      throw oauthError(
-        "unauthorized",
-        "invalid_client",
-        "Unknown client_id: this endpoint serves only its registered client.",
-      );
-    }
-    if (body.grant_type === "refresh_token") {
-      return c.json(await refreshTokens(deps, { refreshToken: body.refresh_token }), 200, NO_STORE);
-    }
-    if (body.grant_type === MFA_GRANT_TYPE) {
-      const tokens = await completeMfaLogin(deps, {
-        mfaToken: body.mfa_token,
-        otp: body.otp,
-        recoveryCode: body.recovery_code,
-      });
-      return c.json(tokens, 200, NO_STORE);
-    }
-    const result = await passwordLogin(deps, { username: body.username, password: body.password });
+    const result = await exchangeToken(authDeps(c), c.req.valid("json"));
     if (result.kind === "mfa") throw mfaRequired(result.mfaToken);
     return c.json(result.tokens, 200, NO_STORE);
   },
