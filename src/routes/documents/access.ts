@@ -7,6 +7,7 @@ import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import { noDocument, readOnlyShare } from "../../documents/rules.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { viewerOf } from "../viewer.ts";
+import { servable } from "./downloads.ts";
 
 // Who may read and change a document, each answered in one HTTP round trip (READ ONLY batch).
 
@@ -34,6 +35,23 @@ export async function readableVersion(
   const document = firstRow(rows);
   if (!document) throw noDocument(id);
   return { document, version: firstRow(versions) };
+}
+
+/**
+ * A version whose content the caller may download (`number`, or the current one) and its document:
+ * one HTTP round trip (`readableVersion`). 404 when the document cannot be read or has no such
+ * version; 409 when the version may not be served (`servable`: quarantined, or not scanned yet).
+ */
+export async function servableVersion(
+  c: Context<AppEnv>,
+  id: string,
+  number: number | undefined,
+): Promise<{ document: Document; version: DocumentVersion }> {
+  const { document, version } = await readableVersion(c, id, number);
+  if (!version)
+    throw new ApiError("not_found", { detail: `No version ${number ?? document.currentVersion} of ${id}.` });
+  servable(version);
+  return { document, version };
 }
 
 /**

@@ -7,21 +7,13 @@ import { firstRow } from "../../db/actor.ts";
 import { selectVersion } from "../../db/queries/documents.ts";
 import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import { MARKDOWN_PAGE_POLICY, MARKDOWN_RENDERING } from "../../documents/convert.ts";
-import {
-  contentDisposition,
-  downloadName,
-  ifRangeHolds,
-  parseRange,
-  servedContentType,
-  withLength,
-} from "../../documents/download.ts";
+import { contentDisposition, downloadName, servedContentType, withLength } from "../../documents/download.ts";
 import { type ConversionFormat, conversionOf, markdownPage, rendition } from "../../documents/renditions.ts";
 import { ApiError, invalidField } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
-import { RangeNotSatisfiableError } from "../../pkg/storage/storage.ts";
 import { protectedRoute } from "../openapi.ts";
-import { readableVersion } from "./access.ts";
-import { downloadHeaders, downloadPreconditions, servable } from "./downloads.ts";
+import { servableVersion } from "./access.ts";
+import { contentResponse, downloadHeaders, downloadPreconditions, requestedRange, storedContent } from "./downloads.ts";
 import { ContentQuery, DocumentIdParams } from "./schemas.ts";
 
 const binary = { "*/*": { schema: z.string().openapi({ format: "binary" }) } };
@@ -42,73 +34,43 @@ const route = protectedRoute("caller", {
   },
 });
 
-const rangeNotSatisfiable = (size: number) =>
-  new ApiError("range_not_satisfiable", { headers: { "Content-Range": `bytes */${size}` } });
-
 export const downloadContent = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
   const query = c.req.valid("query");
   // Access and the version in one HTTP round trip.
-  const { document, version } = await readableVersion(c, id, query.version);
-  const number = query.version ?? document.currentVersion;
-  if (!version) throw new ApiError("not_found", { detail: `No version ${number} of ${id}.` });
-  servable(version);
+  const { document, version } = await servableVersion(c, id, query.version);
   const name = downloadName(version.filename, document.title, version.contentType);
+  if (query.format !== "original") return converted(c, document, version, name, query.format, query.disposition);
 
-  if (query.format !== "original") {
-    return converted(c, document, version, name, query.format, query.disposition);
-  }
   const validators = { etag: `"${version.sha256}"`, lastModified: version.createdAt };
   const notModified = downloadPreconditions(c, validators);
   if (notModified) return notModified;
-  const common = {
+  const range = await requestedRange(c, validators, version.sizeBytes, () =>
+    createdInItsOwnSecond(c, version, query.version !== undefined),
+  );
+  const object = await storedContent(c.get("services").storage, version.storageKey, range);
+  return contentResponse(c, object, version.sizeBytes, {
     ...downloadHeaders(validators),
     "Accept-Ranges": "bytes",
     "Content-Disposition": contentDisposition(name, version.contentType, query.disposition),
-  };
-  const ifRange = c.req.header("if-range");
-  // A date validates If-Range only if the representation cannot have changed twice in that
-  // second (RFC 9110 §8.8.2.2): a named version never changes; the current one changed when the
-  // version before it was replaced, so that must lie in an earlier second.
-  const dateIsStrong = async () => {
-    if (query.version !== undefined || version.version === 1) return true;
-    const [rows] = await asCaller(c).read((db) => [
-      selectVersion(db, { documentId: id, version: version.version - 1 }),
-    ]);
-    const before = firstRow(rows);
-    return !before || Math.floor(before.createdAt.getTime() / 1000) < Math.floor(version.createdAt.getTime() / 1000);
-  };
-  const rangeHeader = c.req.header("range");
-  let rangeApplies = ifRangeHolds(ifRange, validators, false);
-  if (!rangeApplies && rangeHeader !== undefined && ifRangeHolds(ifRange, validators, true)) {
-    rangeApplies = await dateIsStrong();
-  }
-  const range = rangeApplies ? parseRange(rangeHeader, version.sizeBytes) : undefined;
-  if (range === "unsatisfiable") throw rangeNotSatisfiable(version.sizeBytes);
-  const { storage } = c.get("services");
-  let object: Awaited<ReturnType<typeof storage.get>>;
-  try {
-    object = await storage.get(version.storageKey, range ? { range } : {});
-  } catch (error) {
-    if (error instanceof RangeNotSatisfiableError) throw rangeNotSatisfiable(error.size);
-    throw error;
-  }
-  if (!object)
-    throw new ApiError("service_unavailable", { detail: "The stored content is missing; it is being looked into." });
-  const headers = { ...common, "Content-Type": servedContentType(version.contentType) };
-  if (object.range) {
-    const length = object.range.end - object.range.start + 1;
-    return c.body(withLength(object.body, length), 206, {
-      ...headers,
-      "Content-Range": `bytes ${object.range.start}-${object.range.end}/${object.range.total}`,
-      "Content-Length": String(length),
-    });
-  }
-  return c.body(withLength(object.body, version.sizeBytes), 200, {
-    ...headers,
-    "Content-Length": String(version.sizeBytes),
+    "Content-Type": servedContentType(version.contentType),
   });
 });
+
+/**
+ * Whether a version's date is a strong validator for If-Range: only if the representation cannot
+ * have changed twice in that second (RFC 9110 §8.8.2.2). A named version never changes; the
+ * current one changed when the version before it was replaced, so that must lie in an earlier
+ * second. One HTTP round trip (the version before), only for a current version after the first.
+ */
+async function createdInItsOwnSecond(c: Context<AppEnv>, version: DocumentVersion, named: boolean): Promise<boolean> {
+  if (named || version.version === 1) return true;
+  const [rows] = await asCaller(c).read((db) => [
+    selectVersion(db, { documentId: version.documentId, version: version.version - 1 }),
+  ]);
+  const before = firstRow(rows);
+  return !before || Math.floor(before.createdAt.getTime() / 1000) < Math.floor(version.createdAt.getTime() / 1000);
+}
 
 /** The first 8 bytes of the SHA-256 of `text`, in hex. */
 async function shortHash(text: string): Promise<string> {

@@ -1,11 +1,24 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import type { DocumentVersion } from "../../db/schema/documents.ts";
-import { evaluatePreconditions, httpDate, type Validators } from "../../documents/download.ts";
+import {
+  evaluatePreconditions,
+  httpDate,
+  ifRangeHolds,
+  parseRange,
+  type Validators,
+  withLength,
+} from "../../documents/download.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
+import {
+  type ByteRange,
+  type ObjectBody,
+  type ObjectStorage,
+  RangeNotSatisfiableError,
+} from "../../pkg/storage/storage.ts";
 
 // What the content and thumbnail downloads share: their caching, their preconditions, the state
-// a version must be in to be served.
+// a version must be in to be served; and the content's byte ranges (RFC 9110 §14).
 
 /**
  * Caching of a version's content, its conversions and its thumbnail (RFC 9111). Their bytes never
@@ -65,4 +78,76 @@ export function servable(version: DocumentVersion): void {
   if (version.scanResult !== "clean" && version.scanResult !== "skipped") {
     throw new ApiError("conflict", { detail: `This version is ${version.status} and has not been scanned yet.` });
   }
+}
+
+const rangeNotSatisfiable = (size: number) =>
+  new ApiError("range_not_satisfiable", { headers: { "Content-Range": `bytes */${size}` } });
+
+/**
+ * The byte range the request asks for and may have (RFC 9110 §14.2), of a representation of `size`
+ * bytes: its `Range` (a single range; anything else means the whole), applied only while its
+ * `If-Range` holds (§13.1.5: a strong ETag match, or exactly `Last-Modified` when `dateIsStrong`
+ * resolves true; asked only then, since it may cost a read). Undefined: send the whole.
+ * @throws ApiError `range_not_satisfiable` (416) with `Content-Range: bytes *\/<size>` (§15.5.17)
+ */
+export async function requestedRange(
+  c: Context<AppEnv>,
+  validators: Validators,
+  size: number,
+  dateIsStrong: () => Promise<boolean>,
+): Promise<ByteRange | undefined> {
+  const ifRange = c.req.header("if-range");
+  const rangeHeader = c.req.header("range");
+  let rangeApplies = ifRangeHolds(ifRange, validators, false);
+  if (!rangeApplies && rangeHeader !== undefined && ifRangeHolds(ifRange, validators, true)) {
+    rangeApplies = await dateIsStrong();
+  }
+  const range = rangeApplies ? parseRange(rangeHeader, size) : undefined;
+  if (range === "unsatisfiable") throw rangeNotSatisfiable(size);
+  return range;
+}
+
+/**
+ * The stored object at `key`, the `range` of it or all of it, its body streamed.
+ * @throws ApiError `range_not_satisfiable` (416) when the store finds the range past the end;
+ *   `service_unavailable` (503) when the object is missing; `DependencyError` (503) when the
+ *   store is unreachable
+ */
+export async function storedContent(
+  storage: ObjectStorage,
+  key: string,
+  range: ByteRange | undefined,
+): Promise<ObjectBody> {
+  let object: ObjectBody | null;
+  try {
+    object = await storage.get(key, range ? { range } : {});
+  } catch (error) {
+    if (error instanceof RangeNotSatisfiableError) throw rangeNotSatisfiable(error.size);
+    throw error;
+  }
+  if (!object)
+    throw new ApiError("service_unavailable", { detail: "The stored content is missing; it is being looked into." });
+  return object;
+}
+
+/**
+ * The answer streaming `object` with `headers`: 206 with `Content-Range` for a ranged read (RFC
+ * 9110 §15.3.7), else 200 with all `size` bytes; `Content-Length` either way, the body checked
+ * against it (`withLength`).
+ */
+export function contentResponse(
+  c: Context<AppEnv>,
+  object: ObjectBody,
+  size: number,
+  headers: Record<string, string>,
+): Response {
+  if (object.range) {
+    const length = object.range.end - object.range.start + 1;
+    return c.body(withLength(object.body, length), 206, {
+      ...headers,
+      "Content-Range": `bytes ${object.range.start}-${object.range.end}/${object.range.total}`,
+      "Content-Length": String(length),
+    });
+  }
+  return c.body(withLength(object.body, size), 200, { ...headers, "Content-Length": String(size) });
 }
