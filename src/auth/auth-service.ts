@@ -19,6 +19,7 @@ import {
 import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
 import type { Principal, Rotation } from "../durable-objects/sessions.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
+import { toHex } from "../pkg/crypto/digest.ts";
 import { ApiError, oauthError } from "../pkg/errors/api-error.ts";
 import { useSecondFactor } from "./mfa.ts";
 import type { ExternalIdentity } from "./oidc.ts";
@@ -223,7 +224,7 @@ export async function completeMfaLogin(
 /** A username from an email's local part, made unique with a random suffix. */
 function usernameFor(email: string): string {
   const local = (email.split("@")[0] ?? "user").replace(/[^A-Za-z0-9._-]/g, "").replace(/^[._-]+/, "");
-  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(3)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const suffix = toHex(crypto.getRandomValues(new Uint8Array(3)));
   return `${(local || "user").slice(0, 80)}-${suffix}`;
 }
 

@@ -1,6 +1,7 @@
 import { type Actor, asActor } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
 import { consumeRecoveryCode, deleteMfa, getMfa, getUser, putPendingMfa, updateMfa } from "../db/queries/users.ts";
+import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { createSecretBox } from "../pkg/crypto/secret-box.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import type { AuthDeps } from "./auth-service.ts";
@@ -61,8 +62,7 @@ export async function useSecondFactor(
  */
 export async function hashRecoveryCode(code: string): Promise<string> {
   const normalised = code.replace(/[\s-]/g, "").toUpperCase();
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(normalised));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(normalised);
 }
 
 /** New recovery codes: ten base32 characters each (50 random bits), shown as `XXXXX-XXXXX`. */

@@ -1,4 +1,5 @@
 import { parse as parseMediaType } from "content-type";
+import { toHex } from "../pkg/crypto/digest.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { ContentTooLargeError, type ObjectStorage, partsOf } from "../pkg/storage/storage.ts";
 import { type AllowedType, checkContentType, kindOf, SNIFF_BYTES } from "./content-types.ts";
@@ -31,9 +32,6 @@ async function readHead(reader: ReadableStreamDefaultReader<Uint8Array>, bytes: 
 
 /** Charset labels whose text is UTF-8 as it stands (US-ASCII is a subset). */
 const UTF8_COMPATIBLE = new Set(["utf-8", "utf8", "unicode-1-1-utf-8", "us-ascii", "ascii"]);
-
-const toHex = (buffer: ArrayBuffer) =>
-  Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, "0")).join("");
 
 /**
  * Stores an uploaded file: the declared type must be allowed and agree with the first bytes (415

@@ -2,6 +2,7 @@ import { DurableObject } from "cloudflare:workers";
 import { base64url } from "jose";
 import type { Permission, UserRole, UserStatus } from "../db/schema/users.ts";
 import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
+import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { type RateDecision, type RatePolicy, SlidingWindowLog, type WindowState } from "./sliding-window.ts";
 
 /**
@@ -120,8 +121,7 @@ export function newSecret(): string {
  * fast hash suffices: the secret is 256 random bits, not a password.
  */
 export async function hashSecret(secret: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(secret));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(secret);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { HttpDatabase } from "../db/client.ts";
 import type { Viewer } from "../db/queries/documents.ts";
 import { selectDocumentAudience } from "../db/queries/documents.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
+import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { DeadlineExceededError, withDeadline } from "../pkg/errors/deadline.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 
@@ -45,11 +46,6 @@ interface Entry<T> {
   v: T;
 }
 
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /** What `cachedSearch` gives: the value, whether the cache had it, and on a miss how to store it. */
 export interface CachedLookup<T> {
   value: T;
@@ -76,7 +72,7 @@ export async function cachedSearch<T>(
   const { cache, logger } = deps;
   const redis = cache.redis;
   if (!cache.enabled || !redis) return { value: await compute(), hit: false };
-  const key = `${SEARCH_CACHE_PREFIX}${scope}:${await sha256(JSON.stringify(request))}`;
+  const key = `${SEARCH_CACHE_PREFIX}${scope}:${await sha256Hex(JSON.stringify(request))}`;
   let generation: string;
   try {
     const [current, entry] = await withDeadline(

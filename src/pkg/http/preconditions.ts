@@ -1,6 +1,7 @@
 // The conditional requests of RFC 9110 §13: entity tags, HTTP dates and the evaluation order of
 // §13.2.2, for reads (downloads: 304 and 412) and for writes (lost-update protection: 412).
 // Generic: knows headers and validators, no resource.
+import { sha256, toHex } from "../crypto/digest.ts";
 
 /** An entity tag (RFC 9110 §8.8.3): its opaque part with the quotes, and whether it is weak. */
 export interface EntityTag {
@@ -209,7 +210,5 @@ export function writePreconditionsHold(headers: ConditionalHeaders, current: Wri
  * very serialization: equal tags mean equal bytes, and every change to what is served changes it.
  */
 export async function jsonEntityTag(value: unknown): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify(value)));
-  const hex = Array.from(new Uint8Array(digest).subarray(0, 16), (byte) => byte.toString(16).padStart(2, "0"));
-  return `"${hex.join("")}"`;
+  return `"${toHex((await sha256(JSON.stringify(value))).subarray(0, 16))}"`;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { sha256, toHex } from "../crypto/digest.ts";
 import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError, withDeadline } from "../errors/deadline.ts";
 
@@ -146,11 +147,10 @@ function batchRanges(sizes: number[]): [number, number][] {
  * however often the cause is replayed.
  */
 export async function derivedEventId(...parts: string[]): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\u0000"))));
-  const bytes = digest.subarray(0, 16);
+  const bytes = (await sha256(parts.join("\u0000"))).subarray(0, 16);
   bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x80;
   bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  const hex = toHex(bytes);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 

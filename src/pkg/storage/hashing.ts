@@ -1,3 +1,4 @@
+import { toHex } from "../crypto/digest.ts";
 /**
  * Passes a byte stream through unchanged while computing its SHA-256 and length, so a file is
  * hashed on its way to storage without ever being held whole in memory (workerd's
@@ -27,8 +28,4 @@ export function hashingStream(): {
   // Settled by the caller after the upload; a failed upload must not leave an unhandled rejection.
   result.catch(() => {});
   return { stream, result };
-}
-
-function toHex(buffer: ArrayBuffer): string {
-  return Array.from(new Uint8Array(buffer), (byte) => byte.toString(16).padStart(2, "0")).join("");
 }

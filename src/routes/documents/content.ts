@@ -9,6 +9,7 @@ import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
 import { MARKDOWN_PAGE_POLICY, MARKDOWN_RENDERING } from "../../documents/convert.ts";
 import { contentDisposition, downloadName, servedContentType, withLength } from "../../documents/download.ts";
 import { type ConversionFormat, conversionOf, markdownPage, rendition } from "../../documents/renditions.ts";
+import { sha256, toHex } from "../../pkg/crypto/digest.ts";
 import { ApiError, invalidField } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { protectedRoute } from "../openapi.ts";
@@ -74,8 +75,7 @@ async function createdInItsOwnSecond(c: Context<AppEnv>, version: DocumentVersio
 
 /** The first 8 bytes of the SHA-256 of `text`, in hex. */
 async function shortHash(text: string): Promise<string> {
-  const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-  return Array.from(hash.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex((await sha256(text)).subarray(0, 8));
 }
 
 /**
