@@ -51,7 +51,9 @@ export const integerParam = (min: number, max: number) =>
     .string()
     .regex(DECIMAL_DIGITS, "must be a whole number in decimal digits (0-9)")
     .transform(Number)
-    .pipe(z.number().int().min(min).max(max))
+    // Digits alone make a whole number, so zod's `int()` would only add a second error for values
+    // beyond 2^53 naming that internal bound; `max` already names the parameter's own.
+    .pipe(z.number().min(min).max(max))
     .openapi({ type: "integer", minimum: min, maximum: max });
 
 /**

@@ -303,6 +303,14 @@ describe("dates and integers outside what Postgres holds are refused", () => {
     await refused(await api("/users?limit=1e20", { headers: admin.auth }), "query", "/limit");
     await refused(await api("/analytics/search/top-queries?limit=1e20", { headers: admin.auth }), "query", "/limit");
   });
+
+  it("a whole number beyond 2^53 is refused once, naming the parameter's own bound", async () => {
+    const { auth } = await signedIn();
+    const problem = await expectProblem(await api("/documents?limit=99999999999999999999", { headers: auth }), 400);
+    expect(problem.errors?.map((e) => `${e.in} ${e.pointer}`)).toEqual(["query /limit"]);
+    expect(problem.detail).toContain("100");
+    expect(problem.detail).not.toContain("9007199254740991");
+  });
 });
 
 // The stack's Postgres is initialised UTF-8 with C.UTF-8 rules whatever the machine's locale: a
