@@ -42,7 +42,9 @@ function actorDatabase(c: Context<AppEnv>, actor: Actor): ActorDatabase {
 export const asCaller = (c: Context<AppEnv>): ActorDatabase => actorDatabase(c, callerOf(c).actor);
 
 /**
- * Postgres as the server itself (row-level security's `system` role): for what no user may do
- * alone (logins, quotas under their lock, looking a user up by login to share with them).
+ * Postgres as the server itself (row-level security's `system` role), for a handler that reads
+ * what no single user may (the analytics reports over everyone's searches). Domain functions that
+ * act as the system inside their own work (logins, quotas under their lock, looking a user up by
+ * login to share with them) use `asActor(…, SYSTEM)` from src/db/actor.ts.
  */
 export const asSystem = (c: Context<AppEnv>): ActorDatabase => actorDatabase(c, SYSTEM);

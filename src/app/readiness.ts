@@ -1,9 +1,10 @@
 import { sql } from "drizzle-orm";
+import { DeadlineExceededError, withDeadline } from "../pkg/errors/deadline.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { Services } from "./context.ts";
 
 /** How long one dependency check may take before it counts as down (reason `timeout`), in ms. */
-export const CHECK_TIMEOUT_MS = 3_000;
+const CHECK_TIMEOUT_MS = 3_000;
 
 /**
  * How long one isolate answers `/ready` from its last checks instead of touching every dependency
@@ -29,14 +30,6 @@ export interface DependencyCheck {
 
 export type DependencyChecks = Record<Dependency, DependencyCheck>;
 
-/** A readiness check that did not finish within `CHECK_TIMEOUT_MS`. */
-class CheckTimeoutError extends Error {
-  constructor() {
-    super(`no answer within ${CHECK_TIMEOUT_MS} ms`);
-    this.name = "CheckTimeoutError";
-  }
-}
-
 /**
  * Runs one readiness check: `down` with reason `timeout` when our own deadline passed first (known
  * by the error's type: a dependency's error that merely says "timeout" is `unreachable`). Never
@@ -48,19 +41,15 @@ export async function probe(
   run: () => Promise<"up" | "disabled">,
 ): Promise<DependencyCheck> {
   const started = Date.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  // Ours, told apart by identity: a dependency's own deadline error is `unreachable`.
+  const deadline = new DeadlineExceededError(name, CHECK_TIMEOUT_MS, "readiness check");
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CheckTimeoutError()), CHECK_TIMEOUT_MS);
-    });
-    const outcome = await Promise.race([run(), timeout]);
+    const outcome = await withDeadline(run(), deadline);
     return { status: outcome, latencyMs: Date.now() - started };
   } catch (error) {
     logger.warn("readiness check failed", { dependency: name, error });
-    const reason = error instanceof CheckTimeoutError ? "timeout" : "unreachable";
+    const reason = error === deadline ? "timeout" : "unreachable";
     return { status: "down", latencyMs: Date.now() - started, reason };
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
   }
 }
 

@@ -16,12 +16,12 @@ import {
   updateUser,
 } from "../db/queries/users.ts";
 import type { Permission, UserPreferences, UserRole, UserStatus } from "../db/schema/users.ts";
-import type { Sessions } from "../durable-objects/sessions.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { syncPrincipal } from "./auth-service.ts";
 import { type AccountChange, decideGrant, type Grantee, type Grantor } from "./grant-rules.ts";
 import { effectivePermissions } from "./permissions.ts";
 import { takenField } from "./registration.ts";
+import type { SessionsNamespace } from "./user-sessions.ts";
 
 // Changing accounts: one's own profile, and the delegated administration of others' accounts
 // under the grant rules (src/auth/grant-rules.ts). Each change runs in one WebSocket transaction
@@ -40,7 +40,7 @@ export type Precondition<T> = (current: T) => Promise<void>;
 export interface AccountDeps {
   /** The WebSocket mode for the writing transaction; the HTTP mode for the sessions' resync. */
   database: Pick<DatabaseHandle, "db" | "http">;
-  sessions: DurableObjectNamespace<Sessions>;
+  sessions: SessionsNamespace;
   /** The caller as row-level security sees them. */
   actor: Actor;
   /** The caller as their session knows them (as of the request's authentication): the first check. */

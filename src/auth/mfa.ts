@@ -60,7 +60,7 @@ export async function useSecondFactor(
  * What is stored of a recovery code: SHA-256 of the code without spaces and hyphens, upper-cased
  * (so `abcde-12345` and `ABCDE12345` are one code), as 64 lowercase hex digits.
  */
-export async function hashRecoveryCode(code: string): Promise<string> {
+async function hashRecoveryCode(code: string): Promise<string> {
   const normalised = code.replace(/[\s-]/g, "").toUpperCase();
   return sha256Hex(normalised);
 }

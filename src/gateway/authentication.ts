@@ -49,7 +49,7 @@ export function authenticate(c: Context<AppEnv>, claims: VerifiedAccess, princip
   c.set("userId", claims.sub);
 }
 
-/** Whether the route a request matched authenticates its caller (requireAuth, requirePermission). */
+/** Whether the route a request matched authenticates its caller (requireAuth, requirePermission, requireAdmin). */
 export function routeAuthenticates(c: Context<AppEnv>): boolean {
   return matchedRoutes(c).some((route) => isAuthenticating(route.handler));
 }
@@ -68,7 +68,7 @@ function challenge(refusal: { error?: InvalidTokenError | undefined; missingScop
   return `${realm}, error="invalid_token", error_description="${oauthDescription(refusal.error.description)}"`;
 }
 
-/** The route middleware that authenticate (requireAuth, requirePermission), as created. */
+/** The route middleware that authenticate (requireAuth, requirePermission, requireAdmin), as created. */
 const authenticating = new WeakSet<object>();
 
 /**

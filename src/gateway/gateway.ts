@@ -18,7 +18,7 @@ const SHOWS_SESSIONS: ReadonlySet<string> = new Set(["GET /auth/sessions"]);
  * handler runs when the caller signs in.
  *
  * - A Bearer token is verified in the isolate (`verifyBearer`). On a route that authenticates
- *   (requireAuth, requirePermission), the user's SESSIONS object then checks the session (alive,
+ *   (requireAuth, requirePermission, requireAdmin), the user's SESSIONS object then checks the session (alive,
  *   account active; current role and permissions) and counts the request against the user's
  *   windows of the route's policy in the same call (`Sessions.authorize`): one crossing instead of
  *   two, exact under concurrency as the RateLimiter is; on a route in `SHOWS_SESSIONS` it reads

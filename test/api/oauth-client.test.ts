@@ -1,8 +1,8 @@
 import { exports } from "cloudflare:workers";
 import * as oauth from "oauth4webapi";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { MFA_GRANT_TYPE } from "../../src/auth/token-exchange.ts";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
-import { MFA_GRANT_TYPE } from "../../src/routes/auth/schemas.ts";
 import { bearer, expectOAuthError, PASSWORD, promote, randomIp, register, signedIn } from "../auth-helpers.ts";
 import { api, apiWith, testEnv } from "../helpers.ts";
 

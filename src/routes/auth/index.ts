@@ -1,7 +1,7 @@
 import { createRouter } from "../../app/create-app.ts";
 import { logOut } from "./logout.ts";
 import { manageMfa } from "./mfa.ts";
-import { oidcLogin } from "./oidc.ts";
+import { logInWithOidc } from "./oidc.ts";
 import { rotateTokens } from "./refresh.ts";
 import { manageSessions } from "./sessions.ts";
 import { issueTokens } from "./token.ts";
@@ -13,4 +13,4 @@ export const authRouter = createRouter()
   .route("/", logOut)
   .route("/", manageSessions)
   .route("/", manageMfa)
-  .route("/", oidcLogin);
+  .route("/", logInWithOidc);

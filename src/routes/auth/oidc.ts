@@ -91,4 +91,4 @@ const finishOidcLogin = createRouter().openapi(callbackRoute, async (c) => {
 });
 
 /** `/auth/oidc/{provider}`: third-party login (OpenID Connect authorization code flow with PKCE). */
-export const oidcLogin = createRouter().route("/", startOidcLogin).route("/", finishOidcLogin);
+export const logInWithOidc = createRouter().route("/", startOidcLogin).route("/", finishOidcLogin);

@@ -4,8 +4,6 @@ import type { Session } from "../../durable-objects/sessions.ts";
 import { ProblemSchema } from "../../pkg/errors/problem.ts";
 import { text, uuid } from "../fields.ts";
 
-export { MFA_GRANT_TYPE };
-
 /** RFC 6749 §3.2.1: a public client may name itself; only our apps' client id is accepted. */
 const ClientId = z.string().min(1).max(255).optional().openapi({
   description: "The client's id (optional; only our registered client is accepted).",

@@ -1,12 +1,12 @@
 import { createRoute } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
-import { exchangeToken } from "../../auth/token-exchange.ts";
+import { exchangeToken, MFA_GRANT_TYPE } from "../../auth/token-exchange.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
 import { OAUTH_ERROR_HEADERS } from "../../gateway/oauth-error-responses.ts";
 import { jsonBody, jsonResponse } from "../openapi.ts";
 import { authDeps } from "./deps.ts";
 import { mfaRequired, NO_STORE, oauthValidationHook } from "./oauth.ts";
-import { MFA_GRANT_TYPE, OAuthProblemSchema, TokenRequestSchema, TokenResponseSchema } from "./schemas.ts";
+import { OAuthProblemSchema, TokenRequestSchema, TokenResponseSchema } from "./schemas.ts";
 
 /** An error of the token endpoint as documented: an OAuth problem sent as `application/json`. */
 const oauthJson = (

@@ -30,7 +30,7 @@ import {
  * `format`, `disposition`) selects the representation, never `Accept` (RFC 9110 §12.5.5), and
  * `Authorization` only permits it, which every revalidation checks.
  */
-export const REVALIDATED = { "Cache-Control": "private, no-cache" };
+const REVALIDATED = { "Cache-Control": "private, no-cache" };
 
 /**
  * The headers every download response carries, the 304 included (RFC 9110 §15.4.5): the caching

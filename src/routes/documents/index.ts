@@ -4,11 +4,11 @@ import { deleteDocument } from "./delete.ts";
 import { readDocument } from "./get.ts";
 import { listDocuments } from "./list.ts";
 import { reprocessCurrentVersion } from "./reprocess.ts";
-import { documentShares } from "./shares.ts";
+import { manageShares } from "./shares.ts";
 import { downloadThumbnail } from "./thumbnail.ts";
 import { editDocument } from "./update.ts";
 import { uploadDocument } from "./upload.ts";
-import { documentVersions } from "./versions.ts";
+import { manageVersions } from "./versions.ts";
 
 /** `/documents`: upload, read, change, delete, versions, downloads and sharing, one file per endpoint or group. */
 export const documentsRouter = createRouter()
@@ -17,8 +17,8 @@ export const documentsRouter = createRouter()
   .route("/", readDocument)
   .route("/", editDocument)
   .route("/", deleteDocument)
-  .route("/", documentVersions)
+  .route("/", manageVersions)
   .route("/", downloadContent)
   .route("/", downloadThumbnail)
-  .route("/", documentShares)
+  .route("/", manageShares)
   .route("/", reprocessCurrentVersion);

@@ -196,7 +196,7 @@ export const ShareAcceptedSchema = z
   })
   .openapi("ShareAccepted");
 
-export const UploadBodyDocumentation = {
+const UploadBodyDocumentation = {
   type: "object" as const,
   required: ["file"],
   properties: {

@@ -127,7 +127,7 @@ const endDocumentShare = createRouter().openapi(deleteRoute, async (c) => {
 });
 
 /** `/documents/{id}/shares`: list, grant or change, end (the owner or an admin; a user may leave). */
-export const documentShares = createRouter()
+export const manageShares = createRouter()
   .route("/", listShareGrants)
   .route("/", grantDocumentShare)
   .route("/", endDocumentShare);

@@ -121,7 +121,7 @@ const restoreOldVersion = createRouter().openapi(restoreRoute, async (c) => {
 });
 
 /** `/documents/{id}/versions`: upload a new version, list them, restore an old one. */
-export const documentVersions = createRouter()
+export const manageVersions = createRouter()
   .route("/", uploadVersion)
   .route("/", listVersions)
   .route("/", restoreOldVersion);

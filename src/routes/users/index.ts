@@ -3,10 +3,10 @@ import { removeUser } from "./delete.ts";
 import { readUser } from "./get.ts";
 import { readMe } from "./get-me.ts";
 import { browseUsers } from "./list.ts";
-import { userPermissions } from "./permissions.ts";
+import { managePermissions } from "./permissions.ts";
 import { registerUser } from "./register.ts";
 import { changeRole } from "./role.ts";
-import { userStatus } from "./status.ts";
+import { changeUserStatus } from "./status.ts";
 import { patchUser } from "./update.ts";
 import { updateMe } from "./update-me.ts";
 
@@ -22,6 +22,6 @@ export const usersRouter = createRouter()
   .route("/", readUser)
   .route("/", patchUser)
   .route("/", changeRole)
-  .route("/", userStatus)
+  .route("/", changeUserStatus)
   .route("/", removeUser)
-  .route("/", userPermissions);
+  .route("/", managePermissions);

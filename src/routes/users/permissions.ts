@@ -64,7 +64,7 @@ function permissionChange(method: "put" | "delete", operation: "grant" | "revoke
 }
 
 /** `/users/{id}/permissions`: read (`users:read`), grant and revoke (`permissions:manage`). */
-export const userPermissions = createRouter()
+export const managePermissions = createRouter()
   .route("/", readPermissions)
   .route("/", permissionChange("put", "grant", "Grant a permission"))
   .route("/", permissionChange("delete", "revoke", "Revoke a permission"));

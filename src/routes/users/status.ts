@@ -29,6 +29,6 @@ function statusChange(action: "disable" | "enable", status: UserStatus, summary:
 }
 
 /** `POST /users/{id}/disable` (ending all the user's sessions) and `/enable` (`users:manage`). */
-export const userStatus = createRouter()
+export const changeUserStatus = createRouter()
   .route("/", statusChange("disable", "disabled", "Disable a user (ends all their sessions)", "The disabled user."))
   .route("/", statusChange("enable", "active", "Enable a disabled user", "The enabled user."));

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
+import { MFA_GRANT_TYPE } from "../../auth/token-exchange.ts";
 import { PERMISSION_NAMES } from "../../db/schema/users.ts";
 import type { ApiConfig } from "../../pkg/config/config.ts";
-import { MFA_GRANT_TYPE } from "../auth/schemas.ts";
 
 /** Public, and the same for everyone until a key rotation: caches may keep them five minutes. */
 export const CACHE = { "Cache-Control": "public, max-age=300" };
