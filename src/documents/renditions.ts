@@ -49,7 +49,8 @@ export function conversionOf(contentType: string, format: ConversionFormat): { m
 /**
  * The HTML page of a Markdown version, rendered with `title` on every request
  * (src/documents/convert.ts), as UTF-8 bytes so that its length is known and sent (a string body
- * would go out without Content-Length). Throws 503 when the object is missing from storage. The caller keeps the source within MAX_MARKDOWN_BYTES (`conversionOf`).
+ * would go out without Content-Length). Throws 503 when the object is missing from storage. The
+ * caller keeps the source within MAX_MARKDOWN_BYTES (`conversionOf`).
  */
 export async function markdownPage(
   storage: ObjectStorage,
