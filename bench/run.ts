@@ -9,9 +9,11 @@ import { launchStack } from "../stack/launch.ts";
 import { freePort } from "../stack/ports.ts";
 import { startWranglerDev, waitUntilServing } from "../stack/wrangler.ts";
 import { runDistanceBenchmarks } from "./distance.ts";
-import { runDocumentBenchmarks } from "./documents.ts";
+import { table } from "./documents.ts";
 import { type Comparison, httpScenario, type LoadOptions, runComparisons } from "./harness.ts";
+import { runPipelineBenchmarks } from "./pipeline.ts";
 import { runSearchBenchmarks } from "./search.ts";
+import { runUploadBenchmarks } from "./uploads.ts";
 
 /** `BENCH_ONLY=gateway`, `documents`, `search` or `distance` runs one group. */
 const only = process.env.BENCH_ONLY;
@@ -101,14 +103,16 @@ try {
     const { token } = await benchUser();
     const pid = api.process.pid;
     if (pid === undefined) throw new Error("wrangler has no pid");
-    await runDocumentBenchmarks({
+    const documentOptions = {
       apiUrl: api.url,
       bareUrl: bare.url,
       token,
       stackEnv: stack.env,
       wranglerPid: pid,
       rounds: options.rounds,
-    });
+    };
+    const rows = [...(await runUploadBenchmarks(documentOptions)), ...(await runPipelineBenchmarks(documentOptions))];
+    table(["documents", "value", "Δ"], rows);
   }
   if (only === undefined || only === "search") {
     console.log("\n");

@@ -8,14 +8,13 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   PutObjectCommand,
-  S3Client,
   S3ServiceException,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import type { StorageConfig } from "../config/config.ts";
 import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError } from "../errors/deadline.ts";
-import { WebCryptoSha256 } from "./web-crypto-sha256.ts";
+import { callStorage, type S3Request, s3ClientFor, sendWithDeadline } from "./s3-request.ts";
 
 /**
  * Size of the parts of a multipart upload in bytes (8 MiB; S3 wants at least 5 MiB for every part
@@ -115,30 +114,6 @@ export interface ObjectStorage {
   deleteMany(keys: string[]): Promise<void>;
   /** Checks that the bucket is reachable with our credentials (`HeadBucket`); throws `DependencyError("storage")`. */
   ping(): Promise<void>;
-}
-
-// An S3Client holds configuration only (each send is its own fetch), so one per configuration
-// is reused across requests of the isolate.
-const clients = new WeakMap<StorageConfig, S3Client>();
-
-function clientFor(config: StorageConfig): S3Client {
-  let client = clients.get(config);
-  if (!client) {
-    client = new S3Client({
-      region: config.region,
-      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
-      forcePathStyle: config.forcePathStyle,
-      credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
-      // R2 and other S3-compatible servers reject the newer default checksum headers.
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-      maxAttempts: 2,
-      // Payload signing on native WebCrypto (see web-crypto-sha256.ts).
-      sha256: WebCryptoSha256,
-    });
-    clients.set(config, client);
-  }
-  return client;
 }
 
 function isNotFound(error: unknown): boolean {
@@ -263,43 +238,12 @@ function watchProgress(
  * nothing: each request is its own fetch.
  */
 export function createS3Storage(config: StorageConfig, bucket = config.bucket): ObjectStorage {
-  const client = clientFor(config);
+  const client = s3ClientFor(config);
   const Bucket = bucket;
 
-  const { timeoutMs } = config;
-
-  /**
-   * Runs one S3 request (all of the SDK's attempts) under the deadline: past it the request is
-   * aborted and `DependencyError("storage", DeadlineExceededError)` thrown. Other failures are
-   * rethrown as they are, for the caller to classify. The deadline covers the response headers; a
-   * `controller` given by the caller stays usable to abort the body later.
-   */
-  async function send<T>(
-    request: (options: { abortSignal: AbortSignal }) => Promise<T>,
-    controller = new AbortController(),
-  ): Promise<T> {
-    const timer = setTimeout(
-      () => controller.abort(new DeadlineExceededError("storage", timeoutMs, "request")),
-      timeoutMs,
-    );
-    try {
-      return await request({ abortSignal: controller.signal });
-    } catch (error) {
-      const reason: unknown = controller.signal.reason;
-      if (reason instanceof DeadlineExceededError) throw new DependencyError("storage", reason);
-      throw error;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async function call<T>(request: (options: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
-    try {
-      return await send(request);
-    } catch (error) {
-      throw error instanceof DependencyError ? error : new DependencyError("storage", error);
-    }
-  }
+  const send = <T>(request: S3Request<T>, controller?: AbortController) =>
+    sendWithDeadline(config.timeoutMs, request, controller);
+  const call = <T>(request: S3Request<T>) => callStorage(config.timeoutMs, request);
 
   const describe = (
     key: string,
@@ -441,7 +385,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
         );
         const stream = output.Body?.transformToWebStream() as ReadableStream<Uint8Array> | undefined;
         if (!stream) return null;
-        const body = watchProgress(stream, timeoutMs, (error) => controller.abort(error));
+        const body = watchProgress(stream, config.timeoutMs, (error) => controller.abort(error));
         const object: ObjectBody = { ...describe(key, output), body };
         const contentRange = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(output.ContentRange ?? "");
         if (range && contentRange) {

@@ -1,0 +1,72 @@
+import { S3Client } from "@aws-sdk/client-s3";
+import type { StorageConfig } from "../config/config.ts";
+import { DependencyError } from "../errors/api-error.ts";
+import { DeadlineExceededError } from "../errors/deadline.ts";
+import { WebCryptoSha256 } from "./web-crypto-sha256.ts";
+
+// An S3Client holds configuration only (each send is its own fetch), so one per configuration
+// is reused across requests of the isolate.
+const clients = new WeakMap<StorageConfig, S3Client>();
+
+/**
+ * The isolate's `S3Client` for `config`: up to 2 attempts per request, payloads signed (SigV4) with
+ * the runtime's native SHA-256, and no optional checksum headers (R2 and other S3-compatible
+ * servers reject them).
+ */
+export function s3ClientFor(config: StorageConfig): S3Client {
+  let client = clients.get(config);
+  if (!client) {
+    client = new S3Client({
+      region: config.region,
+      ...(config.endpoint ? { endpoint: config.endpoint } : {}),
+      forcePathStyle: config.forcePathStyle,
+      credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+      // R2 and other S3-compatible servers reject the newer default checksum headers.
+      requestChecksumCalculation: "WHEN_REQUIRED",
+      responseChecksumValidation: "WHEN_REQUIRED",
+      maxAttempts: 2,
+      // Payload signing on native WebCrypto (see web-crypto-sha256.ts).
+      sha256: WebCryptoSha256,
+    });
+    clients.set(config, client);
+  }
+  return client;
+}
+
+/** One S3 request (`client.send(command, options)`), given the signal that aborts it. */
+export type S3Request<T> = (options: { abortSignal: AbortSignal }) => Promise<T>;
+
+/**
+ * Runs one S3 request (all of the SDK's attempts) under a deadline of `timeoutMs`: past it the
+ * request is aborted and `DependencyError("storage", DeadlineExceededError)` thrown. Other failures
+ * are rethrown as they are, for the caller to classify. The deadline covers the response headers; a
+ * `controller` given by the caller stays usable to abort the body later.
+ */
+export async function sendWithDeadline<T>(
+  timeoutMs: number,
+  request: S3Request<T>,
+  controller = new AbortController(),
+): Promise<T> {
+  const timer = setTimeout(
+    () => controller.abort(new DeadlineExceededError("storage", timeoutMs, "request")),
+    timeoutMs,
+  );
+  try {
+    return await request({ abortSignal: controller.signal });
+  } catch (error) {
+    const reason: unknown = controller.signal.reason;
+    if (reason instanceof DeadlineExceededError) throw new DependencyError("storage", reason);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** `sendWithDeadline`, with every failure thrown as `DependencyError("storage")`. */
+export async function callStorage<T>(timeoutMs: number, request: S3Request<T>): Promise<T> {
+  try {
+    return await sendWithDeadline(timeoutMs, request);
+  } catch (error) {
+    throw error instanceof DependencyError ? error : new DependencyError("storage", error);
+  }
+}
