@@ -2,3 +2,4 @@ export * from "./documents.ts";
 export * from "./notifications.ts";
 export * from "./search.ts";
 export * from "./users.ts";
+export * from "./uploads.ts";
