@@ -78,7 +78,11 @@ interface TakenUpload extends ReceivedUpload {
  * write may still land after this delete, and only the intent leads the sweeper to it. When the
  * commit that recorded the upload was abandoned at its deadline, nothing is undone. Never throws.
  */
-async function discardUpload(deps: IntakeDeps, key: string, failure: unknown): Promise<void> {
+export async function discardUpload(
+  deps: Pick<IntakeDeps, "storage" | "database" | "logger">,
+  key: string,
+  failure: unknown,
+): Promise<void> {
   if (isUncertainCommit(failure)) {
     // The transaction recording the upload may have committed: its object must stay. If it did
     // not, the intent (removed only by that transaction) leads the sweeper to the object.
