@@ -7,7 +7,9 @@ import {
   staleUploadIntents,
   stuckVersions,
 } from "../db/queries/documents.ts";
+import { expiredUploads, removeFinishedUploads, removeUploads } from "../db/queries/uploads.ts";
 import { derivedEventId } from "../pkg/queue/events.ts";
+import { createS3Multipart } from "../pkg/storage/multipart.ts";
 import type { ProcessorServices } from "./context.ts";
 import { failStuck } from "./documents/pipeline.ts";
 
@@ -49,12 +51,15 @@ export interface SweepReport {
   /** Intents left behind by finished uploads: removed, their objects kept. */
   intentsCleared: number;
   purged: number;
+  /** Resumable uploads past their `expiresAt`: multipart upload aborted, rows removed. */
+  uploadsAborted: number;
 }
 
 /**
  * The processor's cron: what lost its message is settled. Versions pending for minutes get their
  * event again (processing is idempotent), versions stuck in transit for an hour end `failed`
- * (their owner is told), objects of uploads that never got a row are deleted, and documents
+ * (their owner is told), objects of uploads that never got a row are deleted, resumable uploads past
+ * their time are aborted, and documents
  * deleted long enough ago are purged with every object they had.
  */
 export async function sweep(
@@ -63,7 +68,14 @@ export async function sweep(
   policy: SweepPolicy = DEFAULT_SWEEP_POLICY,
 ): Promise<SweepReport> {
   const { db } = services.database;
-  const report: SweepReport = { redriven: 0, failed: 0, orphansDeleted: 0, intentsCleared: 0, purged: 0 };
+  const report: SweepReport = {
+    redriven: 0,
+    failed: 0,
+    orphansDeleted: 0,
+    intentsCleared: 0,
+    purged: 0,
+    uploadsAborted: 0,
+  };
 
   const waiting = await asActor(db, SYSTEM, (tx) =>
     stuckVersions(tx, {
@@ -114,6 +126,23 @@ export async function sweep(
     report.orphansDeleted = unrecorded.length;
     report.intentsCleared = orphans.length - unrecorded.length;
   }
+
+  // Resumable uploads never completed: their parts are discarded in the store first, so a row is
+  // only removed once nothing it names is left (an object already assembled has an intent, above).
+  const expired = await asActor(db, SYSTEM, (tx) => expiredUploads(tx, { before: now, limit: policy.batch }));
+  if (expired.length > 0) {
+    const multipart = createS3Multipart(services.config.storage);
+    const aborted: string[] = [];
+    for (const upload of expired) {
+      await multipart.abort({ key: upload.storageKey, uploadId: upload.multipartUploadId });
+      aborted.push(upload.id);
+    }
+    report.uploadsAborted = await asActor(db, SYSTEM, (tx) => removeUploads(tx, { ids: aborted }));
+  }
+  // A completed upload's row only answers a repeated completion; it goes with the purge's grace.
+  await asActor(db, SYSTEM, (tx) =>
+    removeFinishedUploads(tx, { before: new Date(now.getTime() - policy.purgeAfterMs) }),
+  );
 
   const deleted = await asActor(db, SYSTEM, (tx) =>
     deletedBefore(tx, { before: new Date(now.getTime() - policy.purgeAfterMs), limit: policy.batch }),

@@ -6,6 +6,7 @@ import { healthRouter } from "../../src/routes/health/index.ts";
 import { metaRouter } from "../../src/routes/meta/index.ts";
 import { notificationsRouter } from "../../src/routes/notifications/index.ts";
 import { searchRouter } from "../../src/routes/search/index.ts";
+import { uploadsRouter } from "../../src/routes/uploads/index.ts";
 import { usersRouter } from "../../src/routes/users/index.ts";
 import { webhooksRouter } from "../../src/routes/webhooks/index.ts";
 import { wellKnownRouter } from "../../src/routes/well-known/index.ts";
@@ -18,6 +19,7 @@ export function buildApp() {
     .route("/", authRouter)
     .route("/", usersRouter)
     .route("/", documentsRouter)
+    .route("/", uploadsRouter)
     .route("/", notificationsRouter)
     .route("/", webhooksRouter)
     .route("/", searchRouter)

@@ -103,3 +103,4 @@ export const uploadParts = pgTable(
 
 export type Upload = typeof uploads.$inferSelect;
 export type UploadPart = typeof uploadParts.$inferSelect;
+export type NewUploadPart = typeof uploadParts.$inferInsert;

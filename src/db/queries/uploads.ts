@@ -1,0 +1,150 @@
+import { and, asc, eq, inArray, lt, ne, or, sql } from "drizzle-orm";
+import type { Queryable, Transaction } from "../actor.ts";
+import { expectRows } from "../affected.ts";
+import type { HttpQueryBuilder } from "../client.ts";
+import { changedAt } from "../schema/columns.ts";
+import { type NewUploadPart, type Upload, uploadParts, uploads } from "../schema/uploads.ts";
+
+// Resumable uploads (src/documents/resumable.ts). Functions taking a `Queryable` (or the HTTP
+// builder) return the statement unexecuted, for one `batchAsActor` round trip; `async` ones taking
+// a `Transaction` run inside `asActor` (the completion's quota transaction, the sweeper). Every
+// statement runs under row-level security: an upload is its owner's (and the system's) only.
+
+/** How long a completion may hold an upload before another request may take it over (ms). */
+export const COMPLETION_LEASE_MS = 5 * 60 * 1000;
+
+export type NewUpload = typeof uploads.$inferInsert;
+
+export function insertUpload(db: Queryable, values: NewUpload) {
+  return db.insert(uploads).values(values).returning();
+}
+
+/** The upload `id` (one row or none: `firstRow`). */
+export function uploadById(db: Queryable, params: { id: string }) {
+  return db.select().from(uploads).where(eq(uploads.id, params.id)).limit(1);
+}
+
+/** The parts recorded for an upload, by number. */
+export function partsOf(db: Queryable, params: { uploadId: string }) {
+  return db
+    .select()
+    .from(uploadParts)
+    .where(eq(uploadParts.uploadId, params.uploadId))
+    .orderBy(asc(uploadParts.partNumber));
+}
+
+/**
+ * Records a part stored in the multipart upload, replacing an earlier row of the same number (a
+ * retried PUT), only while the upload is `open`: returns the part's number, or no row when the
+ * upload is gone or no longer open.
+ */
+export function recordPart(db: HttpQueryBuilder, part: NewUploadPart) {
+  return db.execute<{ part_number: number }>(sql`
+    insert into ${uploadParts} (upload_id, part_number, size_bytes, etag, sha256, leading_bytes, trailing_bytes)
+    select ${part.uploadId}, ${part.partNumber}, ${part.sizeBytes}, ${part.etag}, ${part.sha256},
+           ${part.leadingBytes ?? ""}, ${part.trailingBytes ?? ""}
+    from ${uploads} u where u.id = ${part.uploadId} and u.status = 'open'
+    on conflict (upload_id, part_number) do update set
+      size_bytes = excluded.size_bytes, etag = excluded.etag, sha256 = excluded.sha256,
+      leading_bytes = excluded.leading_bytes, trailing_bytes = excluded.trailing_bytes,
+      updated_at = ${changedAt}
+    returning part_number`);
+}
+
+/**
+ * Takes the upload for one completion (`open` → `completing`), or takes over a completion whose
+ * lease (`COMPLETION_LEASE_MS`) ran out (its request died). Returns the row, or none when it is
+ * gone, completed, or being completed by another request.
+ */
+export function beginCompletion(db: Queryable, params: { id: string }) {
+  return db
+    .update(uploads)
+    .set({ status: "completing", updatedAt: changedAt })
+    .where(
+      and(
+        eq(uploads.id, params.id),
+        or(
+          eq(uploads.status, "open"),
+          and(
+            eq(uploads.status, "completing"),
+            lt(uploads.updatedAt, sql`now() - make_interval(secs => ${COMPLETION_LEASE_MS / 1000})`),
+          ),
+        ),
+      ),
+    )
+    .returning();
+}
+
+/** Gives a failed completion's upload back to its client (`completing` → `open`). */
+export function reopenUpload(db: Queryable, params: { id: string }) {
+  return db
+    .update(uploads)
+    .set({ status: "open", updatedAt: changedAt })
+    .where(and(eq(uploads.id, params.id), eq(uploads.status, "completing")));
+}
+
+/** Marks the upload completed, in the transaction that records its document; exactly one row or it throws. */
+export async function markCompleted(tx: Transaction, params: { id: string }): Promise<void> {
+  const rows = await tx
+    .update(uploads)
+    .set({ status: "completed", completedAt: changedAt, updatedAt: changedAt })
+    .where(and(eq(uploads.id, params.id), eq(uploads.status, "completing")))
+    .returning({ id: uploads.id });
+  expectRows(rows, `completing the upload ${params.id}`);
+}
+
+/** Removes an upload that is not being completed (its parts go with it); returns the removed row. */
+export function removeOpenUpload(db: Queryable, params: { id: string }) {
+  return db
+    .delete(uploads)
+    .where(and(eq(uploads.id, params.id), eq(uploads.status, "open")))
+    .returning();
+}
+
+/** Removes an upload whatever it was doing short of completed (its parts became a removed object). */
+export function removeUnfinishedUpload(db: Queryable, params: { id: string }) {
+  return db
+    .delete(uploads)
+    .where(and(eq(uploads.id, params.id), ne(uploads.status, "completed")))
+    .returning({ id: uploads.id });
+}
+
+/**
+ * Uploads not completed whose time ran out before `before` (the sweeper, as the system), oldest
+ * first; a completion still within its lease is left alone.
+ */
+export async function expiredUploads(tx: Transaction, params: { before: Date; limit: number }): Promise<Upload[]> {
+  return tx
+    .select()
+    .from(uploads)
+    .where(
+      and(
+        lt(uploads.expiresAt, params.before),
+        or(
+          eq(uploads.status, "open"),
+          and(
+            eq(uploads.status, "completing"),
+            lt(uploads.updatedAt, sql`now() - make_interval(secs => ${COMPLETION_LEASE_MS / 1000})`),
+          ),
+        ),
+      ),
+    )
+    .orderBy(asc(uploads.expiresAt))
+    .limit(params.limit);
+}
+
+/** Completed uploads older than `before`, whose rows only answered repeated completions. */
+export async function removeFinishedUploads(tx: Transaction, params: { before: Date }): Promise<number> {
+  const rows = await tx
+    .delete(uploads)
+    .where(and(eq(uploads.status, "completed"), lt(uploads.completedAt, params.before)))
+    .returning({ id: uploads.id });
+  return rows.length;
+}
+
+/** Removes the uploads `ids` with their parts (the sweeper, once their multipart uploads are aborted). */
+export async function removeUploads(tx: Transaction, params: { ids: string[] }): Promise<number> {
+  if (params.ids.length === 0) return 0;
+  const rows = await tx.delete(uploads).where(inArray(uploads.id, params.ids)).returning({ id: uploads.id });
+  return rows.length;
+}
