@@ -15,7 +15,8 @@ import { runPipelineBenchmarks } from "./pipeline.ts";
 import { runSearchBenchmarks } from "./search.ts";
 import { runUploadBenchmarks } from "./uploads.ts";
 
-/** `BENCH_ONLY=gateway`, `documents`, `search` or `distance` runs one group. */
+/** `BENCH_ONLY=gateway`, `documents`, `search` or `distance` runs one group (`pipeline`: only the
+ *  documents group's pipeline rows). */
 const only = process.env.BENCH_ONLY;
 
 const options: LoadOptions = {
@@ -43,7 +44,7 @@ const stack = await launchStack({
   // sets its own on the meter.
   rttMs: rttFromEnv(process.env.STACK_RTT_MS),
 });
-const [apiPort, barePort] = [await freePort(), await freePort()];
+const [apiPort, barePort, apiInspectorPort] = [await freePort(), await freePort(), await freePort()];
 const api = await startWranglerDev({
   configs: ["wrangler.toml", "workers/processor/wrangler.toml"],
   // Uploads up to 1 GiB, so the memory benchmark can show growth is independent of file size.
@@ -55,13 +56,23 @@ const api = await startWranglerDev({
   },
   envFile: path.join(root, "api.env"),
   port: apiPort,
-  inspectorPort: await freePort(),
+  // The document group collects garbage and reads heaps through it (bench/documents.ts, Inspector).
+  inspectorPort: apiInspectorPort,
   persistTo: path.join(root, "wrangler-api"),
   output: "ignore",
 });
 const bare = await startWranglerDev({
   configs: ["bench/bare/wrangler.toml"],
-  env: { PBKDF2_ITERATIONS },
+  // The upload path's pieces (/bare/upload) send to the stack's S3 as the API does.
+  env: {
+    PBKDF2_ITERATIONS,
+    ...Object.fromEntries(
+      ["S3_ENDPOINT", "S3_REGION", "S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"].map((key) => [
+        key,
+        stack.env[key] ?? "",
+      ]),
+    ),
+  },
   envFile: path.join(root, "bare.env"),
   port: barePort,
   inspectorPort: await freePort(),
@@ -97,7 +108,7 @@ try {
   ]);
   const user = await benchUser();
   if (only === undefined || only === "gateway") await gatewayBenchmarks(user);
-  if (only === undefined || only === "documents") {
+  if (only === undefined || only === "documents" || only === "pipeline") {
     console.log("\n");
     // A fresh token: the gateway runs may have outlived the first one's 15 minutes.
     const { token } = await benchUser();
@@ -109,9 +120,13 @@ try {
       token,
       stackEnv: stack.env,
       wranglerPid: pid,
+      inspectorUrl: `http://127.0.0.1:${apiInspectorPort}`,
       rounds: options.rounds,
     };
-    const rows = [...(await runUploadBenchmarks(documentOptions)), ...(await runPipelineBenchmarks(documentOptions))];
+    const rows = [
+      ...(only === "pipeline" ? [] : await runUploadBenchmarks(documentOptions)),
+      ...(await runPipelineBenchmarks(documentOptions)),
+    ];
     table(["documents", "value", "Δ"], rows);
   }
   if (only === undefined || only === "search") {

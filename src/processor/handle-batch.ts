@@ -1,53 +1,84 @@
 import type { z } from "zod";
+import type { Logger } from "../pkg/logger/logger.ts";
 import { retryDelaySeconds } from "./backoff.ts";
 import type { ProcessorServices, StepResult } from "./context.ts";
 
 /** The handler for one event of a queue, given how many times its message was delivered. */
 export type EventHandler<E> = (event: E, attempts: number, services: ProcessorServices) => Promise<StepResult>;
 
+/** One valid event of a batch, with its delivery count and its own logger. */
+export interface BatchEvent<E> {
+  event: E;
+  attempts: number;
+  logger: Logger;
+}
+
+/**
+ * The handler for all valid events of a batch at once: one result per event, in order. It decides
+ * every event on its own (a failure of one must not become another's); if it throws anyway, every
+ * event of the batch is retried.
+ */
+export type BatchHandler<E> = (events: BatchEvent<E>[], services: ProcessorServices) => Promise<StepResult[]>;
+
 /**
  * Decides every message on its own: ack when its handler is done, retry with exponential backoff
  * when it failed transiently (the queue moves it to the dead-letter queue after `max_retries`).
  * A message that is not a valid event can never succeed, so it is acked and logged as an error.
+ * `handle` is either a handler per event (the events run in parallel) or a `BatchHandler`
+ * (`{ batch }`), which takes them all at once.
  */
 export async function handleBatch<S extends z.ZodType<{ id: string; type: string; requestId: string }>>(
   batch: MessageBatch<unknown>,
   schema: S,
-  handle: EventHandler<z.infer<S>>,
+  handle: EventHandler<z.infer<S>> | { batch: BatchHandler<z.infer<S>> },
   services: ProcessorServices,
 ): Promise<void> {
-  await Promise.all(
-    batch.messages.map(async (message) => {
-      const parsed = schema.safeParse(message.body);
-      if (!parsed.success) {
-        services.logger.error("malformed message dropped", { messageId: message.id, issues: parsed.error.issues });
-        message.ack();
-        return;
-      }
-      const event = parsed.data;
-      const log = services.logger.with({
-        requestId: event.requestId,
-        eventId: event.id,
-        eventType: event.type,
-        messageId: message.id,
-        attempts: message.attempts,
-      });
-      const started = Date.now();
-      let result: StepResult;
-      try {
-        result = await handle(event, message.attempts, { ...services, logger: log });
-      } catch (error) {
-        log.warn("handler failed", { error });
-        result = { outcome: "retry", reason: error instanceof Error ? error.message : String(error) };
-      }
-      if (result.outcome === "done") {
-        message.ack();
-        log.info("message processed", { note: result.note, durationMs: Date.now() - started });
-      } else {
-        const delaySeconds = retryDelaySeconds(message.attempts);
-        message.retry({ delaySeconds });
-        log.warn("message retried", { reason: result.reason, delaySeconds, durationMs: Date.now() - started });
-      }
-    }),
-  );
+  const started = Date.now();
+  const valid: (BatchEvent<z.infer<S>> & { message: Message<unknown> })[] = [];
+  for (const message of batch.messages) {
+    const parsed = schema.safeParse(message.body);
+    if (!parsed.success) {
+      services.logger.error("malformed message dropped", { messageId: message.id, issues: parsed.error.issues });
+      message.ack();
+      continue;
+    }
+    const event = parsed.data;
+    const logger = services.logger.with({
+      requestId: event.requestId,
+      eventId: event.id,
+      eventType: event.type,
+      messageId: message.id,
+      attempts: message.attempts,
+    });
+    valid.push({ message, event, attempts: message.attempts, logger });
+  }
+  const failed = (error: unknown, log: Logger): StepResult => {
+    log.warn("handler failed", { error });
+    return { outcome: "retry", reason: error instanceof Error ? error.message : String(error) };
+  };
+  let results: StepResult[];
+  if (typeof handle === "function") {
+    results = await Promise.all(
+      valid.map(({ event, attempts, logger }) =>
+        handle(event, attempts, { ...services, logger }).catch((error: unknown) => failed(error, logger)),
+      ),
+    );
+  } else {
+    try {
+      results = await handle.batch(valid, services);
+    } catch (error) {
+      results = valid.map(({ logger }) => failed(error, logger));
+    }
+  }
+  valid.forEach(({ message, logger }, i) => {
+    const result = results[i] ?? { outcome: "retry", reason: "no result" };
+    if (result.outcome === "done") {
+      message.ack();
+      logger.info("message processed", { note: result.note, durationMs: Date.now() - started });
+    } else {
+      const delaySeconds = retryDelaySeconds(message.attempts);
+      message.retry({ delaySeconds });
+      logger.warn("message retried", { reason: result.reason, delaySeconds, durationMs: Date.now() - started });
+    }
+  });
 }

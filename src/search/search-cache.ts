@@ -1,7 +1,7 @@
 import { batchAsActor, READ_ONLY, SYSTEM } from "../db/actor.ts";
 import type { HttpDatabase } from "../db/client.ts";
 import type { Viewer } from "../db/queries/documents.ts";
-import { selectDocumentAudience } from "../db/queries/documents.ts";
+import { selectDocumentsAudience } from "../db/queries/documents.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { DeadlineExceededError, withDeadline } from "../pkg/errors/deadline.ts";
@@ -132,23 +132,36 @@ export async function invalidateScopes(deps: { cache: Cache; logger: Logger }, s
  * read-everything scope). One HTTP round trip to Postgres for the audience, then
  * `invalidateScopes`. Never throws: a failure is logged.
  */
-export async function invalidateDocument(
+export function invalidateDocument(
   deps: { cache: Cache; logger: Logger; http: HttpDatabase },
   documentId: string,
   extraUserIds: string[] = [],
 ): Promise<void> {
-  if (!deps.cache.enabled) return;
+  return invalidateDocuments(deps, [documentId], extraUserIds);
+}
+
+/**
+ * `invalidateDocument` for several documents at once (a processor batch's endings): one HTTP round
+ * trip to Postgres for the audience of all of them, one Redis pipeline request for every scope.
+ * Never throws: a failure is logged.
+ */
+export async function invalidateDocuments(
+  deps: { cache: Cache; logger: Logger; http: HttpDatabase },
+  documentIds: readonly string[],
+  extraUserIds: string[] = [],
+): Promise<void> {
+  if (!deps.cache.enabled || documentIds.length === 0) return;
   try {
     // One HTTP round trip (src/db/actor.ts, batchAsActor).
     const [audience] = await batchAsActor(
       deps.http,
       SYSTEM,
-      (db) => [selectDocumentAudience(db, { documentId })],
+      (db) => [selectDocumentsAudience(db, { documentIds })],
       READ_ONLY,
     );
     const scopes = [...audience.map((row) => row.id), ...extraUserIds].map((userId) => `user:${userId}`);
     await invalidateScopes(deps, [...scopes, "all"]);
   } catch (error) {
-    deps.logger.warn("search cache invalidation failed", { error, documentId });
+    deps.logger.warn("search cache invalidation failed", { error, documentIds });
   }
 }

@@ -7,13 +7,14 @@ import {
   createQueuePublisher,
   type DocumentEvent,
   DocumentEventSchema,
+  type DocumentUploaded,
   NotificationEventSchema,
 } from "../../src/pkg/queue/events.ts";
 import { createS3Storage } from "../../src/pkg/storage/storage.ts";
 import { createClamd } from "../../src/pkg/virus-scan/clamd.ts";
 import type { ProcessorServices, StepResult } from "../../src/processor/context.ts";
-import { failDeadLettered, processDocument } from "../../src/processor/documents/pipeline.ts";
-import { handleBatch } from "../../src/processor/handle-batch.ts";
+import { failDeadLettered, processDocuments } from "../../src/processor/documents/pipeline.ts";
+import { type BatchEvent, handleBatch } from "../../src/processor/handle-batch.ts";
 import { handleDeadNotificationEvent, handleNotificationEvent } from "../../src/processor/notifications/handlers.ts";
 import { sweep } from "../../src/processor/sweeper.ts";
 
@@ -44,11 +45,26 @@ async function withServices<T>(
   }
 }
 
-function documentHandler(deadLetter: boolean) {
-  return (event: DocumentEvent, attempts: number, services: ProcessorServices): Promise<StepResult> => {
-    if (event.type === "system.ping") return Promise.resolve({ outcome: "done", note: "ping" });
-    return deadLetter ? failDeadLettered(event, attempts, services) : processDocument(event, attempts, services);
-  };
+/** The dead-letter queue's handler: each message on its own (they are rare). */
+function deadDocumentHandler(event: DocumentEvent, attempts: number, services: ProcessorServices): Promise<StepResult> {
+  if (event.type === "system.ping") return Promise.resolve({ outcome: "done", note: "ping" });
+  return failDeadLettered(event, attempts, services);
+}
+
+/** The document-events queue's handler: pings are done, the uploads of the batch are processed together. */
+async function documentBatchHandler(events: BatchEvent<DocumentEvent>[], services: ProcessorServices) {
+  const results: StepResult[] = events.map(() => ({ outcome: "done", note: "ping" }));
+  const uploads: (BatchEvent<DocumentUploaded> & { index: number })[] = [];
+  events.forEach(({ event, attempts, logger }, index) => {
+    if (event.type === "document.uploaded") uploads.push({ event, attempts, logger, index });
+  });
+  if (uploads.length > 0) {
+    const processed = await processDocuments(uploads, services);
+    uploads.forEach(({ index }, i) => {
+      results[index] = processed[i] ?? { outcome: "retry", reason: "no result" };
+    });
+  }
+  return results;
 }
 
 // Default export: the Workers runtime calls `queue()` for every consumed queue and `scheduled()`
@@ -68,7 +84,12 @@ export default {
             services,
           );
         } else {
-          await handleBatch(batch, DocumentEventSchema, documentHandler(deadLetter), services);
+          await handleBatch(
+            batch,
+            DocumentEventSchema,
+            deadLetter ? deadDocumentHandler : { batch: documentBatchHandler },
+            services,
+          );
         }
       },
     );

@@ -229,6 +229,29 @@ export async function getDocumentForProcessing(tx: Transaction, params: { id: st
   return row;
 }
 
+/**
+ * The documents with these ids as the system sees them (deleted or not), for the processor's load
+ * of a whole queue batch. Both modes; one statement.
+ */
+export function selectDocumentsForProcessing(db: Queryable, params: { ids: readonly string[] }) {
+  return db
+    .select()
+    .from(documents)
+    .where(inArray(documents.id, [...params.ids]));
+}
+
+/** The versions named by (document id, version number) pairs, in one statement. Both modes. */
+export function selectVersionsByKey(
+  db: Queryable,
+  params: { keys: readonly { documentId: string; version: number }[] },
+) {
+  const pairs = params.keys.map((key) => sql`(${key.documentId}::uuid, ${key.version}::int)`);
+  return db
+    .select()
+    .from(documentVersions)
+    .where(sql`(${documentVersions.documentId}, ${documentVersions.version}) in (${sql.join(pairs, sql`, `)})`);
+}
+
 /** The viewer's share of the document (zero or one row), for `accessFrom`. Both modes. */
 export function selectShareAccess(db: Queryable, params: { documentId: string; userId: string }) {
   return db
@@ -660,6 +683,22 @@ export function selectDocumentAudience(db: Queryable, params: { documentId: stri
         .select({ id: documentShares.userId })
         .from(documentShares)
         .where(eq(documentShares.documentId, params.documentId)),
+    );
+}
+
+/**
+ * Who sees any of these documents: their owners and every user one is shared with (rows of `id`,
+ * repeats possible, in no order), in one statement. Both modes: a processor batch's cache
+ * invalidation reads it in one HTTP round trip.
+ */
+export function selectDocumentsAudience(db: Queryable, params: { documentIds: readonly string[] }) {
+  const ids = [...params.documentIds];
+  return db
+    .select({ id: documents.ownerId })
+    .from(documents)
+    .where(inArray(documents.id, ids))
+    .unionAll(
+      db.select({ id: documentShares.userId }).from(documentShares).where(inArray(documentShares.documentId, ids)),
     );
 }
 

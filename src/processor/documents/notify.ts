@@ -44,23 +44,18 @@ export function outcomeOf(version: DocumentVersion): Outcome | undefined {
 }
 
 /**
- * Asks the Notification Service to tell the owner how processing of `version` ended. Called only
- * with a version as a committed transition left it, never before: the notification announces
- * state that exists. Its event id is derived from the version and the moment it ended (its
- * `updatedAt`), not from whoever ended it, so every announcement of one ending (the pipeline, its
- * redelivery, the sweeper, the dead-letter step) is the same event, stored once; a version that
- * is processed again and ends again is announced again.
+ * The notification that tells the owner how processing of `version` ended, or undefined while it
+ * is still in transit. Built only from a version as a committed transition left it, never before:
+ * the notification announces state that exists. Its event id is derived from the version and the
+ * moment it ended (its `updatedAt`), not from whoever ended it, so every announcement of one ending
+ * (the pipeline, its redelivery, the sweeper, the dead-letter step) is the same event, stored once;
+ * a version that is processed again and ends again is announced again.
  */
-export async function notifyOutcome(
-  services: ProcessorServices,
-  requestId: string,
-  document: Document,
-  version: DocumentVersion,
-): Promise<void> {
+async function outcomeNotification(requestId: string, document: Document, version: DocumentVersion) {
   const outcome = outcomeOf(version);
-  if (!outcome) return;
+  if (!outcome) return undefined;
   const title = document.title.length > 200 ? `${document.title.slice(0, 199)}…` : document.title;
-  await services.notifications.publish({
+  return {
     id: await derivedEventId(
       "document.outcome",
       document.id,
@@ -68,7 +63,7 @@ export async function notifyOutcome(
       outcome.kind,
       version.updatedAt.toISOString(),
     ),
-    type: "notification.requested",
+    type: "notification.requested" as const,
     requestId,
     userId: document.ownerId,
     kind: outcome.kind,
@@ -79,5 +74,32 @@ export async function notifyOutcome(
       version: version.version,
       ...(outcome.kind === "document.ready" ? {} : { reason: outcome.reason }),
     },
-  });
+  };
+}
+
+/** Asks the Notification Service to tell the owner how processing of `version` ended (one queue send). */
+export async function notifyOutcome(
+  services: ProcessorServices,
+  requestId: string,
+  document: Document,
+  version: DocumentVersion,
+): Promise<void> {
+  const notification = await outcomeNotification(requestId, document, version);
+  if (notification) await services.notifications.publish(notification);
+}
+
+/**
+ * `notifyOutcome` for several endings: one `publishAll` (one `sendBatch` per 100 messages or
+ * 256 KB). Throws `DependencyError` as `publishAll` does; some of the endings may then have been
+ * sent, which is harmless (each is one event, stored once).
+ */
+export async function notifyOutcomes(
+  services: ProcessorServices,
+  endings: readonly { requestId: string; document: Document; version: DocumentVersion }[],
+): Promise<void> {
+  const built = await Promise.all(
+    endings.map(({ requestId, document, version }) => outcomeNotification(requestId, document, version)),
+  );
+  const notifications = built.filter((notification) => notification !== undefined);
+  if (notifications.length > 0) await services.notifications.publishAll(notifications);
 }

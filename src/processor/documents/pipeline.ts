@@ -1,9 +1,11 @@
-import { asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
+import { asActor, batchAsActor, READ_ONLY, SYSTEM, type Transaction } from "../../db/actor.ts";
 import {
   getDocumentForProcessing,
   getVersion,
   noteRetry,
   saveContent,
+  selectDocumentsForProcessing,
+  selectVersionsByKey,
   startExtraction,
   transitionVersion,
   type VersionChange,
@@ -15,13 +17,21 @@ import {
   TRANSIENT_STATUSES,
 } from "../../db/schema/documents.ts";
 import { ImageDecodeError, ImageTooLargeError, MAX_IMAGE_BYTES, thumbnail } from "../../documents/convert.ts";
-import { ExtractionError, extractText, readAtMost } from "../../documents/extract-text.ts";
+import {
+  type ExtractedText,
+  ExtractionError,
+  extractText,
+  MAX_BINARY_SOURCE_BYTES,
+  readAtMost,
+} from "../../documents/extract-text.ts";
+import type { Logger } from "../../pkg/logger/logger.ts";
 import type { DocumentUploaded } from "../../pkg/queue/events.ts";
 import { hashingStream } from "../../pkg/storage/hashing.ts";
 import { ScanRefusedError } from "../../pkg/virus-scan/clamd.ts";
-import { invalidateDocument } from "../../search/search-cache.ts";
+import { invalidateDocument, invalidateDocuments } from "../../search/search-cache.ts";
+import { forEachBounded } from "../bounded.ts";
 import type { ProcessorServices, StepResult } from "../context.ts";
-import { notifyOutcome } from "./notify.ts";
+import { notifyOutcome, notifyOutcomes } from "./notify.ts";
 
 /**
  * The Worker Service's pipeline for one version of a document:
@@ -109,25 +119,188 @@ async function fail(
   return { outcome: "done", note: moved ? `failed: ${reason}: ${detail}` : "already ended elsewhere" };
 }
 
-/** Validation and virus scan: one pass over the stored object. */
+/** One message of a queue batch, as the pipeline takes it. */
+export interface BatchItem {
+  event: DocumentUploaded;
+  attempts: number;
+  /** The message's own logger (request id, event id, message id). */
+  logger: Logger;
+}
+
+/** What a scan found; a transient failure throws instead. */
+type Verdict =
+  | { kind: "clean"; scanResult: "clean" | "skipped" }
+  | { kind: "infected"; signature: string }
+  | { kind: "failed"; reason: FailureReason; detail: string };
+
+/**
+ * One version of the batch and where its processing stands. Messages naming the same version
+ * share one `Work` (a duplicate delivery within the batch does the work once).
+ */
+interface Work {
+  items: BatchItem[];
+  requestId: string;
+  logger: Logger;
+  target?: Target;
+  /** Set once this version needs nothing more in this batch. */
+  result?: StepResult;
+  /** The stored object, when small enough to be read once for hash, scan and extraction. */
+  kept?: Uint8Array;
+  verdict?: Verdict;
+  content?: ExtractedText;
+  thumbnailKey?: string | null;
+  /** An ending to fail the version with (found while extracting). */
+  failure?: { reason: FailureReason; detail: string };
+  /** A final status this batch committed or found, to announce (cache, owner) at the end. */
+  ended?: DocumentVersion;
+}
+
+/** Scans of one batch at once: each streams, so memory stays small; clamd serves several. */
+export const SCAN_CONCURRENCY = 6;
+/** Extractions of one batch at once, and the bytes of their sources held at once (a PDF is held whole). */
+export const EXTRACTION_CONCURRENCY = 4;
+export const EXTRACTION_BUDGET_BYTES = 48 * 1024 * 1024;
+/** An object up to this size is read from S3 once (hash, scan, extraction, thumbnail) ... */
+export const KEEP_OBJECT_BYTES = 1024 * 1024;
+/** ... while the batch keeps at most this much of such objects at once; larger ones are read twice. */
+export const KEEP_BUDGET_BYTES = 16 * 1024 * 1024;
+/** Extracted text waiting for its `ready` transaction, in characters, before it is committed. */
+export const READY_FLUSH_CHARS = 4_000_000;
+
+const active = (work: Work): work is Work & { target: Target } => work.target !== undefined && !work.result;
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+const order = (a: Work, b: Work) =>
+  (a.target?.document.id ?? "").localeCompare(b.target?.document.id ?? "") ||
+  (a.target?.version.version ?? 0) - (b.target?.version.version ?? 0);
+
+/**
+ * Runs `step` for every work in ONE transaction (one session), in the order of their documents' ids,
+ * so that two batches locking the same documents lock them in the same order. If that transaction
+ * fails, nothing of it was committed, and each work runs again in a transaction of its own: a work
+ * whose statement keeps failing (a poisoned message) cannot fail the others, and none of their
+ * steps runs twice. Resolves to each work's value or error.
+ */
+async function inOneTransaction<W extends Work, T>(
+  services: ProcessorServices,
+  works: readonly W[],
+  step: (tx: Transaction, work: W) => Promise<T>,
+): Promise<Map<W, { value: T } | { error: unknown }>> {
+  const results = new Map<W, { value: T } | { error: unknown }>();
+  if (works.length === 0) return results;
+  const sorted = [...works].sort(order);
+  try {
+    const values = await system(services, async (tx) => {
+      const out: T[] = [];
+      for (const work of sorted) out.push(await step(tx, work));
+      return out;
+    });
+    sorted.forEach((work, i) => {
+      results.set(work, { value: values[i] as T });
+    });
+    return results;
+  } catch (error) {
+    if (sorted.length === 1) {
+      results.set(sorted[0] as W, { error });
+      return results;
+    }
+    services.logger.warn("batch transaction failed; each message on its own", { error, versions: sorted.length });
+  }
+  await Promise.all(
+    sorted.map(async (work) => {
+      try {
+        results.set(work, { value: await system(services, (tx) => step(tx, work)) });
+      } catch (error) {
+        results.set(work, { error });
+      }
+    }),
+  );
+  return results;
+}
+
+/** A transient failure of this work: retried, its detail kept on the version (`noteRetry`, at the end). */
+function retry(work: Work, error: unknown) {
+  work.logger.warn("step failed", { error });
+  work.result = { outcome: "retry", reason: errorText(error) };
+}
+
+/** A committed (or found) version: its status is the work's new state, and an ending is announced. */
+function moved(work: Work & { target: Target }, version: DocumentVersion) {
+  work.target = { ...work.target, version };
+  if (!(TRANSIENT_STATUSES as readonly string[]).includes(version.status)) work.ended = version;
+}
+
+/** Loads every target in one HTTP round trip; a failure of that read falls back to one load per version. */
+async function loadAll(services: ProcessorServices, works: readonly Work[]): Promise<void> {
+  const keys = works.map((work) => ({ documentId: work.items[0]?.event.documentId ?? "", version: versionOf(work) }));
+  let found: Map<string, Target> | undefined;
+  try {
+    const [documentRows, versionRows] = await batchAsActor(
+      services.database.http,
+      SYSTEM,
+      (db) => [
+        selectDocumentsForProcessing(db, { ids: [...new Set(keys.map((key) => key.documentId))] }),
+        selectVersionsByKey(db, { keys }),
+      ],
+      READ_ONLY,
+    );
+    const byId = new Map(documentRows.map((row) => [row.id, row]));
+    found = new Map();
+    for (const row of versionRows) {
+      const document = byId.get(row.documentId);
+      if (document) found.set(keyOf(row.documentId, row.version), { document, version: row });
+    }
+  } catch (error) {
+    services.logger.warn("batch load failed; each message on its own", { error });
+  }
+  await Promise.all(
+    works.map(async (work) => {
+      const { documentId, documentVersion } = work.items[0]?.event ?? { documentId: "", documentVersion: 0 };
+      try {
+        const target = found
+          ? found.get(keyOf(documentId, documentVersion))
+          : await load(services, documentId, documentVersion);
+        if (!target || target.document.deletedAt) work.result = { outcome: "done", note: "document no longer exists" };
+        else work.target = target;
+      } catch (error) {
+        retry(work, error);
+      }
+    }),
+  );
+}
+
+const keyOf = (documentId: string, version: number) => `${documentId}:${version}`;
+const versionOf = (work: Work) => work.items[0]?.event.documentVersion ?? 0;
+
+/**
+ * Validation and virus scan of one version: one pass over the stored object, through SHA-256 and
+ * clamd. A small object is read whole (and kept for extraction while the batch's budget allows).
+ */
 async function scan(
   services: ProcessorServices,
-  event: DocumentUploaded,
-  target: Target,
-): Promise<StepResult | undefined> {
-  const { version } = target;
+  work: Work & { target: Target },
+  keep: () => boolean,
+): Promise<Verdict> {
+  const { version } = work.target;
   const object = await services.storage.get(version.storageKey);
-  if (!object) return fail(services, event.requestId, target, "processing_failed", "the stored object is missing");
+  if (!object) return { kind: "failed", reason: "processing_failed", detail: "the stored object is missing" };
+  let source = object.body;
+  if (version.sizeBytes <= KEEP_OBJECT_BYTES && keep()) {
+    // One byte more than recorded: a longer object must still fail the size check below.
+    const { bytes } = await readAtMost(object.body, version.sizeBytes + 1);
+    work.kept = bytes;
+    source = new Response(bytes).body as ReadableStream<Uint8Array>;
+  }
   const hash = hashingStream();
-  const body = object.body.pipeThrough(hash.stream);
+  const body = source.pipeThrough(hash.stream);
   let infectedWith: string | undefined;
   if (services.scanner) {
     try {
       const verdict = await services.scanner.scan(body);
       if (verdict.infected) infectedWith = verdict.signature;
     } catch (error) {
-      if (error instanceof ScanRefusedError)
-        return fail(services, event.requestId, target, "file_too_large", error.message);
+      if (error instanceof ScanRefusedError) return { kind: "failed", reason: "file_too_large", detail: error.message };
       throw error;
     }
   } else {
@@ -135,41 +308,28 @@ async function scan(
     await body.pipeTo(new WritableStream());
   }
   const { sha256, bytes } = await hash.result;
-  if (infectedWith) {
-    await move(services, event.requestId, target, {
-      from: ["scanning"],
-      to: "quarantined",
-      failureReason: "malware_detected",
-      failureDetail: `malware found: ${infectedWith}`,
-      scanResult: "infected",
-    });
-    return { outcome: "done", note: `quarantined: ${infectedWith}` };
-  }
+  if (infectedWith) return { kind: "infected", signature: infectedWith };
   if (bytes !== version.sizeBytes || sha256 !== version.sha256) {
-    return fail(
-      services,
-      event.requestId,
-      target,
-      "processing_failed",
-      `the stored object does not match the upload (${bytes} bytes, sha256 ${sha256.slice(0, 12)}…)`,
-    );
+    return {
+      kind: "failed",
+      reason: "processing_failed",
+      detail: `the stored object does not match the upload (${bytes} bytes, sha256 ${sha256.slice(0, 12)}…)`,
+    };
   }
-  await move(services, event.requestId, target, {
-    from: ["scanning"],
-    to: "processing",
-    scanResult: services.scanner ? "clean" : "skipped",
-  });
-  return undefined;
+  return { kind: "clean", scanResult: services.scanner ? "clean" : "skipped" };
 }
 
 /** The thumbnail's key in the thumbnails bucket, or null for a type that has none. */
-async function makeThumbnail(services: ProcessorServices, target: Target): Promise<string | null> {
+async function makeThumbnail(services: ProcessorServices, target: Target, kept: Uint8Array | undefined) {
   const { document, version } = target;
   if (!["image/png", "image/jpeg", "image/gif", "image/webp"].includes(version.contentType)) return null;
   if (version.sizeBytes > MAX_IMAGE_BYTES) return null;
-  const object = await services.storage.get(version.storageKey);
-  if (!object) throw new ImageDecodeError(new Error("the stored object is missing"));
-  const { bytes } = await readAtMost(object.body, MAX_IMAGE_BYTES);
+  let bytes = kept;
+  if (!bytes) {
+    const object = await services.storage.get(version.storageKey);
+    if (!object) throw new ImageDecodeError(new Error("the stored object is missing"));
+    bytes = (await readAtMost(object.body, MAX_IMAGE_BYTES)).bytes;
+  }
   let small: Awaited<ReturnType<typeof thumbnail>>;
   try {
     small = await thumbnail(bytes);
@@ -197,89 +357,321 @@ async function makeThumbnail(services: ProcessorServices, target: Target): Promi
  */
 export const MAX_UNFINISHED_EXTRACTIONS = 2;
 
-/** Index (extracted text) and thumbnail, then ready: the text becomes searchable with the status. */
-async function enrich(services: ProcessorServices, event: DocumentUploaded, target: Target): Promise<StepResult> {
-  const { document, version } = target;
-  const starts = await system(services, (tx) =>
-    startExtraction(tx, { documentId: document.id, version: version.version }),
-  );
-  if (starts === undefined) return { outcome: "done", note: "ended elsewhere before processing" };
-  if (starts > MAX_UNFINISHED_EXTRACTIONS) {
-    return fail(
-      services,
-      event.requestId,
-      target,
-      "file_too_complex",
-      `processing ended the isolate ${starts - 1} times without finishing (CPU or memory limit)`,
-    );
-  }
-  let content: Awaited<ReturnType<typeof extractText>>;
-  let thumbnailKey: string | null;
+/** Index (extracted text) and thumbnail of one version; the file's own faults become its `failure`. */
+async function extract(services: ProcessorServices, work: Work & { target: Target }): Promise<void> {
+  const { version } = work.target;
   try {
-    content = await extractText(version.contentType, version.sizeBytes, async () => {
+    const kept = work.kept;
+    work.content = await extractText(version.contentType, version.sizeBytes, async () => {
+      if (kept) return new Response(kept).body as ReadableStream<Uint8Array>;
       const object = await services.storage.get(version.storageKey);
       if (!object) throw new ExtractionError("processing_failed", "the stored object is missing");
       return object.body;
     });
-    thumbnailKey = await makeThumbnail(services, target);
+    work.thumbnailKey = await makeThumbnail(services, work.target, kept);
   } catch (error) {
     // The file's own fault (damaged, or past a bound): failed now, never retried.
-    if (error instanceof ExtractionError) return fail(services, event.requestId, target, error.reason, error.message);
-    if (error instanceof ImageDecodeError)
-      return fail(services, event.requestId, target, "unsupported_content", error.message);
-    throw error;
+    if (error instanceof ExtractionError) work.failure = { reason: error.reason, detail: error.message };
+    else if (error instanceof ImageDecodeError) work.failure = { reason: "unsupported_content", detail: error.message };
+    else retry(work, error);
+  } finally {
+    work.kept = undefined;
   }
-  // The text is stored only with the transition to ready: a version that ended otherwise meanwhile
-  // (the sweeper failed it) gets no searchable text and no thumbnail.
-  const ready = await system(services, async (tx) => {
-    const moved = await transitionVersion(tx, {
+}
+
+/** A failure transition of a version in transit, logged once it applied. */
+async function failIn(tx: Transaction, work: Work & { target: Target }, reason: FailureReason, detail: string) {
+  const version = await transitionVersion(tx, {
+    documentId: work.target.document.id,
+    version: work.target.version.version,
+    from: TRANSIENT_STATUSES,
+    to: "failed",
+    failureReason: reason,
+    failureDetail: detail,
+  });
+  return version;
+}
+
+/**
+ * Ends extracted versions: `ready` with their text (stored in the same transaction, and only if the
+ * transition applies) or `failed` for a file's own fault; one transaction for all of them.
+ */
+async function finish(services: ProcessorServices, works: (Work & { target: Target })[]): Promise<void> {
+  const results = await inOneTransaction(services, works, async (tx, work) => {
+    const { document, version } = work.target;
+    if (work.failure) return failIn(tx, work, work.failure.reason, work.failure.detail);
+    const ready = await transitionVersion(tx, {
       documentId: document.id,
       version: version.version,
       from: ["processing"],
       to: "ready",
-      thumbnailKey,
+      thumbnailKey: work.thumbnailKey ?? null,
     });
-    if (moved) await saveContent(tx, { documentId: document.id, version: version.version, ...content });
-    return moved;
+    if (ready && work.content)
+      await saveContent(tx, { documentId: document.id, version: version.version, ...work.content });
+    return ready;
   });
-  if (!ready) {
-    if (thumbnailKey) await services.thumbnails.delete(thumbnailKey);
-    return { outcome: "done", note: "ended elsewhere while processing" };
-  }
-  await announceEnded(services, event.requestId, document, ready);
-  return { outcome: "done", note: "ready" };
+  await Promise.all(
+    works.map(async (work) => {
+      const outcome = results.get(work);
+      work.content = undefined;
+      if (!outcome || "error" in outcome) return retry(work, outcome?.error);
+      const version = outcome.value;
+      if (work.failure) {
+        if (version) {
+          moved(work, version);
+          work.logger.warn("version failed", { documentId: work.target.document.id, ...work.failure });
+        }
+        work.result = {
+          outcome: "done",
+          note: version ? `failed: ${work.failure.reason}: ${work.failure.detail}` : "already ended elsewhere",
+        };
+        return;
+      }
+      if (version) {
+        moved(work, version);
+        work.result = { outcome: "done", note: "ready" };
+        return;
+      }
+      // Ended otherwise meanwhile (the sweeper failed it): no searchable text, no thumbnail.
+      if (work.thumbnailKey) await services.thumbnails.delete(work.thumbnailKey).catch((error) => retry(work, error));
+      work.result ??= { outcome: "done", note: "ended elsewhere while processing" };
+    }),
+  );
 }
 
-export async function processDocument(
-  event: DocumentUploaded,
-  _attempts: number,
+/**
+ * The Worker Service's pipeline for the `document.uploaded` messages of one queue batch, each
+ * decided on its own: one result per item, in order. The steps run for the whole batch at once,
+ * each version from the status it is in:
+ *
+ *   1. load every version                              one HTTP round trip (read only)
+ *   2. pending → scanning                              one transaction
+ *   3. scan (S3 read, SHA-256, clamd), in parallel     per version: 1 S3 GET + 1 clamd session
+ *   4. scanning → processing | quarantined | failed,
+ *      and the extraction starts counted               one transaction
+ *   5. extract text (+ thumbnail), in parallel         per version: 0 S3 GETs if small (read once
+ *                                                      in 3), else 1 (+1 for an image)
+ *   6. processing → ready (+ text) | failed            one transaction (more only past
+ *                                                      READY_FLUSH_CHARS of text)
+ *   7. endings announced: stale cached searches        one HTTP round trip + one Redis pipeline
+ *      and the owners' notifications                   one sendBatch
+ *   (8. transient failures' details kept               one transaction, only if any)
+ *
+ * So a batch of any size costs four transactions and two HTTP round trips to Postgres, whatever its
+ * size, plus its S3 reads and scans. A transaction that fails is run again per version
+ * (`inOneTransaction`), so a poisoned message fails alone and no finished step repeats; its retry
+ * starts from the status it committed.
+ */
+export async function processDocuments(
+  items: readonly BatchItem[],
   services: ProcessorServices,
-): Promise<StepResult> {
-  let target = await load(services, event.documentId, event.documentVersion);
-  if (!target || target.document.deletedAt) return { outcome: "done", note: "document no longer exists" };
-  try {
-    if (target.version.status === "pending") {
-      await move(services, event.requestId, target, { from: ["pending"], to: "scanning" });
-      target = { ...target, version: { ...target.version, status: "scanning" } };
-    }
-    if (target.version.status === "scanning") {
-      const stopped = await scan(services, event, target);
-      if (stopped) return stopped;
-      target = { ...target, version: { ...target.version, status: "processing" } };
-    }
-    if (target.version.status === "processing") return await enrich(services, event, target);
-    // Ended already (a redelivery, or the sweeper): announce that ending again, in case the
-    // delivery that ended it could not. The notification's id makes this a no-op otherwise.
-    await announceEnded(services, event.requestId, target.document, target.version);
-  } catch (error) {
-    // Transient (storage, database, scanner): keep the detail where the dead-letter step finds it.
-    const reason = error instanceof Error ? error.message : String(error);
-    await system(services, (tx) =>
-      noteRetry(tx, { documentId: event.documentId, version: event.documentVersion, detail: reason }),
-    ).catch(() => {});
-    return { outcome: "retry", reason };
+): Promise<StepResult[]> {
+  const byKey = new Map<string, Work>();
+  for (const item of items) {
+    const key = keyOf(item.event.documentId, item.event.documentVersion);
+    const work = byKey.get(key);
+    if (work) work.items.push(item);
+    else byKey.set(key, { items: [item], requestId: item.event.requestId, logger: item.logger });
   }
-  return { outcome: "done", note: `already ${target.version.status}` };
+  const works = [...byKey.values()];
+  await loadAll(services, works);
+
+  // 2. pending → scanning. Whether or not it applied (a concurrent delivery may have moved it), the
+  // scan runs: the transitions after it are conditional.
+  const pending = works.filter(active).filter((work) => work.target.version.status === "pending");
+  const started = await inOneTransaction(services, pending, (tx, work) =>
+    transitionVersion(tx, {
+      documentId: work.target.document.id,
+      version: work.target.version.version,
+      from: ["pending"],
+      to: "scanning",
+    }),
+  );
+  for (const work of pending) {
+    const outcome = started.get(work);
+    if (!outcome || "error" in outcome) retry(work, outcome?.error);
+    else work.target = { ...work.target, version: { ...work.target.version, status: "scanning" } };
+  }
+
+  // 3. Scans, in parallel.
+  const scanning = works.filter(active).filter((work) => work.target.version.status === "scanning");
+  let keptBytes = 0;
+  await forEachBounded(scanning, { concurrency: SCAN_CONCURRENCY }, async (work) => {
+    try {
+      work.verdict = await scan(services, work, () => {
+        if (keptBytes + work.target.version.sizeBytes > KEEP_BUDGET_BYTES) return false;
+        keptBytes += work.target.version.sizeBytes;
+        return true;
+      });
+    } catch (error) {
+      retry(work, error);
+    }
+  });
+
+  // 4. The scans' outcomes, and the start of extraction for everything now processing.
+  const toExtract = works
+    .filter(active)
+    .filter((work) => ["scanning", "processing"].includes(work.target.version.status));
+  const scanned = await inOneTransaction(services, toExtract, async (tx, work) => {
+    const target = work.target;
+    const key = { documentId: target.document.id, version: target.version.version };
+    const verdict = work.verdict;
+    let version: DocumentVersion | undefined;
+    if (target.version.status === "scanning" && verdict) {
+      if (verdict.kind === "failed") return { ended: await failIn(tx, work, verdict.reason, verdict.detail) };
+      if (verdict.kind === "infected") {
+        const quarantined = await transitionVersion(tx, {
+          ...key,
+          from: ["scanning"],
+          to: "quarantined",
+          failureReason: "malware_detected",
+          failureDetail: `malware found: ${verdict.signature}`,
+          scanResult: "infected",
+        });
+        return { ended: quarantined };
+      }
+      version = await transitionVersion(tx, {
+        ...key,
+        from: ["scanning"],
+        to: "processing",
+        scanResult: verdict.scanResult,
+      });
+    }
+    return { version, starts: await startExtraction(tx, key) };
+  });
+  const extracting: (Work & { target: Target })[] = [];
+  for (const work of toExtract) {
+    const outcome = scanned.get(work);
+    if (!active(work)) continue;
+    if (!outcome || "error" in outcome) {
+      retry(work, outcome?.error);
+      continue;
+    }
+    const { verdict } = work;
+    if ("ended" in outcome.value) {
+      const ended = outcome.value.ended;
+      if (ended) moved(work, ended);
+      if (verdict?.kind === "infected") work.result = { outcome: "done", note: `quarantined: ${verdict.signature}` };
+      else if (verdict?.kind === "failed") {
+        if (ended)
+          work.logger.warn("version failed", {
+            documentId: work.target.document.id,
+            reason: verdict.reason,
+            detail: verdict.detail,
+          });
+        work.result = {
+          outcome: "done",
+          note: ended ? `failed: ${verdict.reason}: ${verdict.detail}` : "already ended elsewhere",
+        };
+      }
+      work.kept = undefined;
+      continue;
+    }
+    const { starts } = outcome.value;
+    if (starts === undefined) {
+      work.kept = undefined;
+      work.result = { outcome: "done", note: "ended elsewhere before processing" };
+      continue;
+    }
+    work.target = { ...work.target, version: { ...work.target.version, status: "processing" } };
+    if (starts > MAX_UNFINISHED_EXTRACTIONS) {
+      work.kept = undefined;
+      work.failure = {
+        reason: "file_too_complex",
+        detail: `processing ended the isolate ${starts - 1} times without finishing (CPU or memory limit)`,
+      };
+    }
+    extracting.push(work);
+  }
+
+  // 5 and 6. Extractions in parallel, bounded by count and by the bytes their sources may hold;
+  // their text committed with `ready` in one transaction (several past READY_FLUSH_CHARS).
+  let waiting: (Work & { target: Target })[] = [];
+  let waitingChars = 0;
+  let flushing = Promise.resolve();
+  const flush = () => {
+    const group = waiting;
+    waiting = [];
+    waitingChars = 0;
+    flushing = flushing.then(() => finish(services, group));
+    return flushing;
+  };
+  await forEachBounded(
+    extracting,
+    {
+      concurrency: EXTRACTION_CONCURRENCY,
+      budget: EXTRACTION_BUDGET_BYTES,
+      weight: (work) => Math.min(work.target.version.sizeBytes, MAX_BINARY_SOURCE_BYTES),
+    },
+    async (work) => {
+      if (!work.failure) await extract(services, work);
+      if (work.result) return;
+      waiting.push(work);
+      waitingChars += work.content?.text.length ?? 0;
+      if (waitingChars >= READY_FLUSH_CHARS) await flush();
+    },
+  );
+  await flush();
+
+  // 7. Redeliveries of versions that already ended announce that ending again, in case the
+  // delivery that ended it could not; the notification's id makes this a no-op otherwise.
+  for (const work of works.filter(active)) {
+    if (!(TRANSIENT_STATUSES as readonly string[]).includes(work.target.version.status)) {
+      work.ended = work.target.version;
+      work.result = { outcome: "done", note: `already ${work.target.version.status}` };
+    }
+  }
+  await announceAll(services, works);
+
+  // 8. Transient failures: the detail where the dead-letter step finds it.
+  const retried = works.filter((work) => work.result?.outcome === "retry");
+  await inOneTransaction(services, retried, (tx, work) =>
+    noteRetry(tx, {
+      documentId: work.items[0]?.event.documentId ?? "",
+      version: versionOf(work),
+      detail: work.result?.outcome === "retry" ? work.result.reason : "",
+    }),
+  );
+
+  return items.map((item) => {
+    const work = byKey.get(keyOf(item.event.documentId, item.event.documentVersion)) as Work;
+    if (work.items[0] !== item) return { outcome: "done", note: "duplicate of another message of this batch" };
+    return work.result ?? { outcome: "retry", reason: "not finished" };
+  });
+}
+
+/**
+ * What the batch's committed endings make visible outside: one cache invalidation for all their
+ * documents, one `publishAll` for their owners' notifications. If that send fails, each is sent
+ * alone, and a version whose notification could not be sent is retried (its redelivery announces
+ * the same ending again).
+ */
+async function announceAll(services: ProcessorServices, works: readonly Work[]): Promise<void> {
+  const endings = works.filter((work) => work.ended && work.target);
+  if (endings.length === 0) return;
+  await invalidateDocuments({ ...services, http: services.database.http }, [
+    ...new Set(endings.map((work) => work.target?.document.id ?? "")),
+  ]);
+  const ending = (work: Work) => ({
+    requestId: work.requestId,
+    document: (work.target as Target).document,
+    version: work.ended as DocumentVersion,
+  });
+  try {
+    await notifyOutcomes(services, endings.map(ending));
+  } catch (error) {
+    services.logger.warn("batch notification failed; each on its own", { error });
+    await Promise.all(
+      endings.map(async (work) => {
+        try {
+          await notifyOutcomes(services, [ending(work)]);
+        } catch (error) {
+          retry(work, error);
+        }
+      }),
+    );
+  }
 }
 
 /**
