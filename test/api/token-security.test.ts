@@ -205,6 +205,7 @@ const JSON_BODIES: Record<string, unknown> = {
   "PATCH /webhooks/{id}": { active: false },
   "POST /search/clicks": { queryId: crypto.randomUUID(), documentId: crypto.randomUUID(), position: 1 },
   "POST /analytics/search/suppressed-queries": { phrase: `sweep ${crypto.randomUUID()}` },
+  "POST /uploads": { contentType: "text/plain", size: 10, sha256: "0".repeat(64) },
 };
 
 /** A value of a path or query parameter that its schema accepts: its example, an enum member, a uuid, an integer. */
@@ -229,6 +230,9 @@ function sampleBody(key: string, content: Record<string, unknown>): ProtectedOpe
       form.set("file", new File(["# Swept\n"], "swept.md", { type: "text/markdown" }));
       return { body: form, headers: {} };
     };
+  }
+  if ("application/octet-stream" in content) {
+    return () => ({ body: new TextEncoder().encode("swept"), headers: { "content-type": "application/octet-stream" } });
   }
   throw new Error(`${key}: no well-formed body known for ${Object.keys(content).join(", ")}`);
 }
