@@ -121,7 +121,7 @@ export const PartHeaders = z.object({
     .max(1000)
     .optional()
     .openapi({
-      param: { name: "Content-Digest", in: "header" },
+      param: { name: "content-digest", in: "header" },
       description: "RFC 9530: `sha-256=:<base64>:`; checked against the part (400 when it differs).",
     }),
 });
