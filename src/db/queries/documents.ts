@@ -2,6 +2,7 @@ import { and, arrayOverlaps, asc, desc, eq, gte, inArray, isNotNull, isNull, lt,
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import { firstRow, type Queryable, type Transaction } from "../actor.ts";
 import { expectRows } from "../affected.ts";
+import type { HttpQueryBuilder } from "../client.ts";
 import { changedAt } from "../schema/columns.ts";
 import {
   type Document,
@@ -245,11 +246,7 @@ export function selectVersionsByKey(
   db: Queryable,
   params: { keys: readonly { documentId: string; version: number }[] },
 ) {
-  const pairs = params.keys.map((key) => sql`(${key.documentId}::uuid, ${key.version}::int)`);
-  return db
-    .select()
-    .from(documentVersions)
-    .where(sql`(${documentVersions.documentId}, ${documentVersions.version}) in (${sql.join(pairs, sql`, `)})`);
+  return db.select().from(documentVersions).where(versionKeyIn(params.keys));
 }
 
 /** The viewer's share of the document (zero or one row), for `accessFrom`. Both modes. */
@@ -556,6 +553,104 @@ export async function transitionVersion(tx: Transaction, change: VersionChange):
     })
     .where(and(eq(documents.id, change.documentId), eq(documents.currentVersion, change.version)));
   return version;
+}
+
+/** A `VersionChange` of `transitionVersions`, with the text to store when the transition applies. */
+export interface VersionChangeWithContent extends VersionChange {
+  content?: { text: string; truncated: boolean };
+}
+
+/** `(document_id, version) in (...)` for these keys; `false` for none. */
+function versionKeyIn(keys: readonly { documentId: string; version: number }[]): SQL {
+  if (keys.length === 0) return sql`false`;
+  const pairs = keys.map((key) => sql`(${key.documentId}::uuid, ${key.version}::int)`);
+  return sql`(${documentVersions.documentId}, ${documentVersions.version}) in (${sql.join(pairs, sql`, `)})`;
+}
+
+/**
+ * `transitionVersion` for many versions at once, as statements for one `batchAsActor` batch (one
+ * HTTP round trip, one transaction), in this order:
+ *   1. the documents' rows locked (`for no key update`, in id order: the lock order of every path
+ *      that changes a document and its versions, see `transitionVersion`);
+ *   2. ONE statement for every change: each version moved if its status is one of the change's
+ *      `from`, its document mirroring it when it is the current version, and its `content` stored
+ *      (`saveContent`) only if it moved; rows `{ document_id, version }` of the versions that moved.
+ * Read the versions afterwards in the same batch (`selectVersionsByKey`) to have them whole.
+ */
+export function transitionVersionsStatements(db: HttpQueryBuilder, changes: readonly VersionChangeWithContent[]) {
+  const ids = [...new Set(changes.map((change) => change.documentId))];
+  const lock = db
+    .select({ id: documents.id })
+    .from(documents)
+    .where(ids.length > 0 ? inArray(documents.id, ids) : sql`false`)
+    .orderBy(documents.id)
+    .for("no key update");
+  if (changes.length === 0) {
+    return [
+      lock,
+      db.execute<MovedKey>(sql`select null::uuid as document_id, null::int as version where false`),
+    ] as const;
+  }
+  const rows = changes.map(
+    (change) => sql`(
+      ${change.documentId}::uuid, ${change.version}::int, string_to_array(${change.from.join(",")}, ','), ${change.to}::text,
+      ${change.failureReason ?? null}::text, ${change.failureDetail ?? null}::text, ${change.scanResult ?? null}::text,
+      ${change.thumbnailKey !== undefined}::boolean, ${change.thumbnailKey ?? null}::text,
+      ${change.content?.text ?? null}::text, ${change.content?.truncated ?? null}::boolean)`,
+  );
+  const update = db.execute<MovedKey>(sql`
+    with changes (document_id, version, from_statuses, to_status, failure_reason, failure_detail, scan_result,
+                  sets_thumbnail, thumbnail_key, text, truncated) as (values ${sql.join(rows, sql`, `)}),
+    moved as (
+      update ${documentVersions} v
+         set status = c.to_status,
+             failure_reason = c.failure_reason,
+             failure_detail = c.failure_detail,
+             extraction_starts = 0,
+             scan_result = coalesce(c.scan_result, v.scan_result),
+             thumbnail_key = case when c.sets_thumbnail then c.thumbnail_key else v.thumbnail_key end,
+             processed_at = case when c.to_status = 'ready' then now() else v.processed_at end,
+             updated_at = now()
+        from changes c
+       where v.document_id = c.document_id and v.version = c.version and v.status = any(c.from_statuses)
+      returning v.document_id, v.version, v.status, v.failure_reason, v.scan_result, v.processed_at
+    ),
+    mirrored as (
+      update ${documents} d
+         set status = m.status, failure_reason = m.failure_reason, scan_result = m.scan_result,
+             processed_at = m.processed_at, updated_at = ${changedAt}
+        from moved m
+       where d.id = m.document_id and d.current_version = m.version
+    ),
+    stored as (
+      insert into ${documentContent} (document_id, version, text, truncated)
+      select c.document_id, c.version, c.text, c.truncated
+        from moved m join changes c on c.document_id = m.document_id and c.version = m.version
+       where c.text is not null
+      on conflict (document_id, version)
+      do update set text = excluded.text, truncated = excluded.truncated, extracted_at = now()
+    )
+    select document_id, version from moved`);
+  return [lock, update] as const;
+}
+
+/** A row of `transitionVersionsStatements`' second statement: a version that moved. */
+export type MovedKey = { document_id: string; version: number };
+
+/**
+ * `startExtraction` for many versions at once, one statement for either mode: rows of those still
+ * in `processing` with their unfinished starts, this one included.
+ */
+export function startExtractions(db: Queryable, params: { keys: readonly { documentId: string; version: number }[] }) {
+  return db
+    .update(documentVersions)
+    .set({ extractionStarts: sql`${documentVersions.extractionStarts} + 1` })
+    .where(and(versionKeyIn(params.keys), eq(documentVersions.status, "processing")))
+    .returning({
+      documentId: documentVersions.documentId,
+      version: documentVersions.version,
+      starts: documentVersions.extractionStarts,
+    });
 }
 
 /**

@@ -3,12 +3,13 @@ import {
   getDocumentForProcessing,
   getVersion,
   noteRetry,
-  saveContent,
   selectDocumentsForProcessing,
   selectVersionsByKey,
-  startExtraction,
+  startExtractions,
   transitionVersion,
+  transitionVersionsStatements,
   type VersionChange,
+  type VersionChangeWithContent,
 } from "../../db/queries/documents.ts";
 import {
   type Document,
@@ -219,6 +220,77 @@ async function inOneTransaction<W extends Work, T>(
   return results;
 }
 
+/** What `transitionAll` plans for one version: a change, and/or counting a start of its extraction. */
+interface Plan {
+  change?: Omit<VersionChangeWithContent, "documentId" | "version">;
+  startExtraction?: boolean;
+}
+
+/** What `transitionAll` did for one version: the version as it is after, whether it moved, its starts. */
+interface Transitioned {
+  version: DocumentVersion | undefined;
+  moved: boolean;
+  starts: number | undefined;
+}
+
+/**
+ * Applies the plans of every work in ONE `batchAsActor` batch (one HTTP round trip, one transaction):
+ * the documents locked, every change in one statement (`transitionVersionsStatements`), the
+ * versions read back, the extraction starts counted (`startExtractions`). If that batch fails,
+ * nothing of it was committed, and each work runs again in a batch of its own: a work whose
+ * statement keeps failing (a poisoned message) cannot fail the others, and none of their steps
+ * runs twice. Resolves to each work's outcome or error.
+ */
+async function transitionAll<W extends Work & { target: Target }>(
+  services: ProcessorServices,
+  works: readonly W[],
+  plan: (work: W) => Plan,
+): Promise<Map<W, { value: Transitioned } | { error: unknown }>> {
+  const results = new Map<W, { value: Transitioned } | { error: unknown }>();
+  const keyOfWork = (work: W) => ({ documentId: work.target.document.id, version: work.target.version.version });
+  const run = async (group: readonly W[]) => {
+    const plans = group.map(plan);
+    const changes = group.flatMap((work, i) => {
+      const change = plans[i]?.change;
+      return change ? [{ ...keyOfWork(work), ...change }] : [];
+    });
+    const startKeys = group.filter((_, i) => plans[i]?.startExtraction).map(keyOfWork);
+    const [, movedRows, versions, started] = await batchAsActor(services.database.http, SYSTEM, (db) => [
+      ...transitionVersionsStatements(db, changes),
+      selectVersionsByKey(db, { keys: group.map(keyOfWork) }),
+      startExtractions(db, { keys: startKeys }),
+    ]);
+    const moved = new Set(movedRows.rows.map((row) => keyOf(row.document_id, row.version)));
+    const byKey = new Map(versions.map((row) => [keyOf(row.documentId, row.version), row]));
+    const starts = new Map(started.map((row) => [keyOf(row.documentId, row.version), row.starts]));
+    for (const work of group) {
+      const key = keyOf(work.target.document.id, work.target.version.version);
+      results.set(work, { value: { version: byKey.get(key), moved: moved.has(key), starts: starts.get(key) } });
+    }
+  };
+  if (works.length === 0) return results;
+  try {
+    await run(works);
+    return results;
+  } catch (error) {
+    if (works.length === 1) {
+      results.set(works[0] as W, { error });
+      return results;
+    }
+    services.logger.warn("batch transition failed; each message on its own", { error, versions: works.length });
+  }
+  await Promise.all(
+    works.map(async (work) => {
+      try {
+        await run([work]);
+      } catch (error) {
+        results.set(work, { error });
+      }
+    }),
+  );
+  return results;
+}
+
 /** A transient failure of this work: retried, its detail kept on the version (`noteRetry`, at the end). */
 function retry(work: Work, error: unknown) {
   work.logger.warn("step failed", { error });
@@ -379,44 +451,32 @@ async function extract(services: ProcessorServices, work: Work & { target: Targe
   }
 }
 
-/** A failure transition of a version in transit, logged once it applied. */
-async function failIn(tx: Transaction, work: Work & { target: Target }, reason: FailureReason, detail: string) {
-  const version = await transitionVersion(tx, {
-    documentId: work.target.document.id,
-    version: work.target.version.version,
-    from: TRANSIENT_STATUSES,
-    to: "failed",
-    failureReason: reason,
-    failureDetail: detail,
-  });
-  return version;
-}
-
 /**
  * Ends extracted versions: `ready` with their text (stored in the same transaction, and only if the
  * transition applies) or `failed` for a file's own fault; one transaction for all of them.
  */
 async function finish(services: ProcessorServices, works: (Work & { target: Target })[]): Promise<void> {
-  const results = await inOneTransaction(services, works, async (tx, work) => {
-    const { document, version } = work.target;
-    if (work.failure) return failIn(tx, work, work.failure.reason, work.failure.detail);
-    const ready = await transitionVersion(tx, {
-      documentId: document.id,
-      version: version.version,
-      from: ["processing"],
-      to: "ready",
-      thumbnailKey: work.thumbnailKey ?? null,
-    });
-    if (ready && work.content)
-      await saveContent(tx, { documentId: document.id, version: version.version, ...work.content });
-    return ready;
+  const results = await transitionAll(services, works, (work): Plan => {
+    if (work.failure) {
+      return {
+        change: {
+          from: TRANSIENT_STATUSES,
+          to: "failed",
+          failureReason: work.failure.reason,
+          failureDetail: work.failure.detail,
+        },
+      };
+    }
+    return {
+      change: { from: ["processing"], to: "ready", thumbnailKey: work.thumbnailKey ?? null, content: work.content },
+    };
   });
   await Promise.all(
     works.map(async (work) => {
       const outcome = results.get(work);
       work.content = undefined;
       if (!outcome || "error" in outcome) return retry(work, outcome?.error);
-      const version = outcome.value;
+      const version = outcome.value.moved ? outcome.value.version : undefined;
       if (work.failure) {
         if (version) {
           moved(work, version);
@@ -475,24 +535,27 @@ export async function processDocuments(
     else byKey.set(key, { items: [item], requestId: item.event.requestId, logger: item.logger });
   }
   const works = [...byKey.values()];
+  const stagesMs: Record<string, number> = {};
+  let lap = Date.now();
+  const stage = (name: string) => {
+    const now = Date.now();
+    stagesMs[name] = now - lap;
+    lap = now;
+  };
   await loadAll(services, works);
+  stage("load");
 
   // 2. pending → scanning. Whether or not it applied (a concurrent delivery may have moved it), the
   // scan runs: the transitions after it are conditional.
   const pending = works.filter(active).filter((work) => work.target.version.status === "pending");
-  const started = await inOneTransaction(services, pending, (tx, work) =>
-    transitionVersion(tx, {
-      documentId: work.target.document.id,
-      version: work.target.version.version,
-      from: ["pending"],
-      to: "scanning",
-    }),
-  );
+  const started = await transitionAll(services, pending, () => ({ change: { from: ["pending"], to: "scanning" } }));
   for (const work of pending) {
     const outcome = started.get(work);
     if (!outcome || "error" in outcome) retry(work, outcome?.error);
     else work.target = { ...work.target, version: { ...work.target.version, status: "scanning" } };
   }
+
+  stage("start");
 
   // 3. Scans, in parallel.
   const scanning = works.filter(active).filter((work) => work.target.version.status === "scanning");
@@ -509,36 +572,41 @@ export async function processDocuments(
     }
   });
 
+  stage("scan");
+
   // 4. The scans' outcomes, and the start of extraction for everything now processing.
   const toExtract = works
     .filter(active)
     .filter((work) => ["scanning", "processing"].includes(work.target.version.status));
-  const scanned = await inOneTransaction(services, toExtract, async (tx, work) => {
-    const target = work.target;
-    const key = { documentId: target.document.id, version: target.version.version };
+  const scanned = await transitionAll(services, toExtract, (work): Plan => {
     const verdict = work.verdict;
-    let version: DocumentVersion | undefined;
-    if (target.version.status === "scanning" && verdict) {
-      if (verdict.kind === "failed") return { ended: await failIn(tx, work, verdict.reason, verdict.detail) };
-      if (verdict.kind === "infected") {
-        const quarantined = await transitionVersion(tx, {
-          ...key,
-          from: ["scanning"],
-          to: "quarantined",
-          failureReason: "malware_detected",
-          failureDetail: `malware found: ${verdict.signature}`,
-          scanResult: "infected",
-        });
-        return { ended: quarantined };
-      }
-      version = await transitionVersion(tx, {
-        ...key,
-        from: ["scanning"],
-        to: "processing",
-        scanResult: verdict.scanResult,
-      });
+    if (work.target.version.status === "processing") return { startExtraction: true };
+    switch (verdict?.kind) {
+      case "failed":
+        return {
+          change: {
+            from: TRANSIENT_STATUSES,
+            to: "failed",
+            failureReason: verdict.reason,
+            failureDetail: verdict.detail,
+          },
+        };
+      case "infected":
+        return {
+          change: {
+            from: ["scanning"],
+            to: "quarantined",
+            failureReason: "malware_detected",
+            failureDetail: `malware found: ${verdict.signature}`,
+            scanResult: "infected",
+          },
+        };
+      default:
+        return {
+          change: { from: ["scanning"], to: "processing", scanResult: verdict?.scanResult ?? "clean" },
+          startExtraction: true,
+        };
     }
-    return { version, starts: await startExtraction(tx, key) };
   });
   const extracting: (Work & { target: Target })[] = [];
   for (const work of toExtract) {
@@ -549,12 +617,13 @@ export async function processDocuments(
       continue;
     }
     const { verdict } = work;
-    if ("ended" in outcome.value) {
-      const ended = outcome.value.ended;
-      if (ended) moved(work, ended);
+    const { version, moved: applied, starts } = outcome.value;
+    if (work.target.version.status === "scanning" && verdict?.kind !== "clean") {
+      work.kept = undefined;
+      if (applied && version) moved(work, version);
       if (verdict?.kind === "infected") work.result = { outcome: "done", note: `quarantined: ${verdict.signature}` };
       else if (verdict?.kind === "failed") {
-        if (ended)
+        if (applied)
           work.logger.warn("version failed", {
             documentId: work.target.document.id,
             reason: verdict.reason,
@@ -562,13 +631,11 @@ export async function processDocuments(
           });
         work.result = {
           outcome: "done",
-          note: ended ? `failed: ${verdict.reason}: ${verdict.detail}` : "already ended elsewhere",
+          note: applied ? `failed: ${verdict.reason}: ${verdict.detail}` : "already ended elsewhere",
         };
       }
-      work.kept = undefined;
       continue;
     }
-    const { starts } = outcome.value;
     if (starts === undefined) {
       work.kept = undefined;
       work.result = { outcome: "done", note: "ended elsewhere before processing" };
@@ -584,6 +651,8 @@ export async function processDocuments(
     }
     extracting.push(work);
   }
+
+  stage("scanned");
 
   // 5 and 6. Extractions in parallel, bounded by count and by the bytes their sources may hold;
   // their text committed with `ready` in one transaction (several past READY_FLUSH_CHARS).
@@ -614,6 +683,8 @@ export async function processDocuments(
   );
   await flush();
 
+  stage("extractAndReady");
+
   // 7. Redeliveries of versions that already ended announce that ending again, in case the
   // delivery that ended it could not; the notification's id makes this a no-op otherwise.
   for (const work of works.filter(active)) {
@@ -624,6 +695,8 @@ export async function processDocuments(
   }
   await announceAll(services, works);
 
+  stage("announce");
+
   // 8. Transient failures: the detail where the dead-letter step finds it.
   const retried = works.filter((work) => work.result?.outcome === "retry");
   await inOneTransaction(services, retried, (tx, work) =>
@@ -633,6 +706,9 @@ export async function processDocuments(
       detail: work.result?.outcome === "retry" ? work.result.reason : "",
     }),
   );
+
+  stage("noteRetries");
+  services.logger.info("batch processed", { messages: items.length, versions: works.length, stagesMs });
 
   return items.map((item) => {
     const work = byKey.get(keyOf(item.event.documentId, item.event.documentVersion)) as Work;
