@@ -1,5 +1,5 @@
 export * from "./documents.ts";
 export * from "./notifications.ts";
 export * from "./search.ts";
-export * from "./users.ts";
 export * from "./uploads.ts";
+export * from "./users.ts";

@@ -26,15 +26,10 @@ export const CreateUploadSchema = z
         example: "application/pdf",
         description: `The file's media type; one of ${ALLOWED_TYPE_NAMES.join(", ")} (else 415). Text is UTF-8: a \`charset\` other than utf-8 is refused.`,
       }),
-    size: z
-      .number()
-      .int()
-      .min(1)
-      .max(MAX_SAFE_BYTES)
-      .openapi({
-        example: 104857600,
-        description: "The whole file's length in bytes (at most MAX_UPLOAD_BYTES, else 413).",
-      }),
+    size: z.number().int().min(1).max(MAX_SAFE_BYTES).openapi({
+      example: 104857600,
+      description: "The whole file's length in bytes (at most MAX_UPLOAD_BYTES, else 413).",
+    }),
     sha256: z
       .string()
       .regex(/^[0-9a-f]{64}$/)
