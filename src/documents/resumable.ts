@@ -19,6 +19,7 @@ import {
   removeOpenUpload,
   removeUnfinishedUpload,
   reopenUpload,
+  unfinishedUploadsOf,
   uploadById,
 } from "../db/queries/uploads.ts";
 import type { Document } from "../db/schema/documents.ts";
@@ -113,8 +114,8 @@ function storedType(declared: string): AllowedType {
 
 /**
  * Starts a resumable upload of a new document owned by `owner`: checks the declared type (415),
- * size (413 past `MAX_UPLOAD_BYTES`) and the owner's quotas (403 `quota_exceeded`; checked again,
- * under the owner's lock, on completion), starts the multipart upload and records it, open for
+ * size (413 past `MAX_UPLOAD_BYTES`) and the owner's quotas with their unfinished uploads counted
+ * as documents (403 `quota_exceeded`; checked again, under the owner's lock, on completion), starts the multipart upload and records it, open for
  * `UPLOAD_LIFETIME_MS`. Throws `DependencyError` (503) when storage or Postgres is down; a
  * multipart upload started for a row that could not be written is aborted again.
  */
@@ -130,15 +131,27 @@ export async function createUpload(
       detail: `The file has ${declared.size} bytes; at most ${deps.limits.maxBytes} are accepted.`,
     });
   }
-  const [usageResult] = await batchAsActor(
+  const [usageResult, unfinished] = await batchAsActor(
     deps.database.http,
     SYSTEM,
-    (db) => [db.execute<StorageUsageRow>(storageUsageStatement({ ownerId: owner.ownerId }))],
+    (db) => [
+      db.execute<StorageUsageRow>(storageUsageStatement({ ownerId: owner.ownerId })),
+      unfinishedUploadsOf(db, { ownerId: owner.ownerId }),
+    ],
     READ_ONLY,
   );
   const usage = storageUsageOf(usageResult.rows);
   if (!usage) throw ownerGone();
-  requireQuota(usage, deps.limits.quota, { documents: 1, versions: 1, bytes: declared.size });
+  // Parts in flight are stored bytes too (and would be documents): counted as if completed, so
+  // open uploads cannot hold more than the quotas allow (OWASP API4:2023).
+  const pending = { uploads: Number(unfinished[0]?.uploads ?? 0), bytes: Number(unfinished[0]?.bytes ?? 0) };
+  const withPending = {
+    ...usage,
+    documents: usage.documents + pending.uploads,
+    versions: usage.versions + pending.uploads,
+    bytes: usage.bytes + pending.bytes,
+  };
+  requireQuota(withPending, deps.limits.quota, { documents: 1, versions: 1, bytes: declared.size });
 
   const documentId = crypto.randomUUID();
   const key = `documents/${documentId}/${crypto.randomUUID()}`;

@@ -349,6 +349,17 @@ describe("resumable uploads: limits and access", () => {
     await expectProblem(invalid, 400);
   });
 
+  it("unfinished uploads count against the quota: parts in flight cannot pass it", async () => {
+    const { auth } = await signedIn();
+    const quotas = (path: string, init: RequestInit) => apiWith({ QUOTA_BYTES_PER_USER: "2500" }, path, init);
+    const first = await started(start(auth, { bytes: textBytes(2000) }, quotas));
+    const second = await expectProblem(await start(auth, { bytes: textBytes(1000) }, quotas), 403);
+    expect(second).toMatchObject({ type: "/problems/quota_exceeded", used: 2000, requested: 1000 });
+    // Aborting the first frees its share.
+    expect((await api(`/uploads/${first.id}`, { method: "DELETE", headers: auth })).status).toBe(204);
+    await started(start(auth, { bytes: textBytes(1000) }, quotas));
+  });
+
   it("the quota is checked again on completion, and a refusal leaves nothing stored", async () => {
     const { auth } = await signedIn();
     const bytes = textBytes(2000);

@@ -19,6 +19,18 @@ export function insertUpload(db: Queryable, values: NewUpload) {
   return db.insert(uploads).values(values).returning();
 }
 
+/**
+ * What the owner's unfinished uploads hold back: how many there are and their declared bytes (as
+ * text: a bigint sum). Counted with the stored documents when a new upload is created, so parts in
+ * flight stay within the owner's quotas too.
+ */
+export function unfinishedUploadsOf(db: Queryable, params: { ownerId: string }) {
+  return db
+    .select({ uploads: sql<string>`count(*)::text`, bytes: sql<string>`coalesce(sum(${uploads.sizeBytes}), 0)::text` })
+    .from(uploads)
+    .where(and(eq(uploads.ownerId, params.ownerId), ne(uploads.status, "completed")));
+}
+
 /** The upload `id` (one row or none: `firstRow`). */
 export function uploadById(db: Queryable, params: { id: string }) {
   return db.select().from(uploads).where(eq(uploads.id, params.id)).limit(1);
