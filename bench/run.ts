@@ -12,11 +12,12 @@ import { runDistanceBenchmarks } from "./distance.ts";
 import { table } from "./documents.ts";
 import { type Comparison, httpScenario, type LoadOptions, runComparisons } from "./harness.ts";
 import { runPipelineBenchmarks } from "./pipeline.ts";
+import { runResumableBenchmarks } from "./resumable.ts";
 import { runSearchBenchmarks } from "./search.ts";
 import { runUploadBenchmarks } from "./uploads.ts";
 
-/** `BENCH_ONLY=gateway`, `documents`, `search` or `distance` runs one group (`pipeline`: only the
- *  documents group's pipeline rows). */
+/** `BENCH_ONLY=gateway`, `documents`, `resumable`, `search` or `distance` runs one group
+ *  (`pipeline`: only the documents group's pipeline rows). */
 const only = process.env.BENCH_ONLY;
 
 const options: LoadOptions = {
@@ -128,6 +129,22 @@ try {
       ...(await runPipelineBenchmarks(documentOptions)),
     ];
     table(["documents", "value", "Δ"], rows);
+  }
+  if (only === undefined || only === "resumable") {
+    console.log("\n");
+    const { token } = await benchUser();
+    const pid = api.process.pid;
+    if (pid === undefined) throw new Error("wrangler has no pid");
+    const rows = await runResumableBenchmarks({
+      apiUrl: api.url,
+      bareUrl: bare.url,
+      token,
+      stackEnv: stack.env,
+      wranglerPid: pid,
+      inspectorUrl: `http://127.0.0.1:${apiInspectorPort}`,
+      rounds: options.rounds,
+    });
+    table(["resumable uploads", "value", "Δ"], rows);
   }
   if (only === undefined || only === "search") {
     console.log("\n");
