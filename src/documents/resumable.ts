@@ -320,6 +320,7 @@ export async function receivePart(
     { key: upload.storageKey, uploadId: upload.multipartUploadId },
     partNumber,
     part,
+    sha256,
   );
   const recorded = {
     uploadId: id,

@@ -30,9 +30,11 @@ export interface MultipartStorage {
   create(key: string, options: { contentType: string }): Promise<string>;
   /**
    * Stores part `partNumber` (1..10,000) of the upload; a part of the same number is replaced.
-   * Resolves to the part's ETag, as the store sends it (quoted).
+   * `sha256` (hex), when the caller has hashed the part already, is the payload hash SigV4 signs
+   * (`x-amz-content-sha256`), so the part is not hashed twice; the store checks it against the
+   * bytes it receives. Resolves to the part's ETag, as the store sends it (quoted).
    */
-  uploadPart(target: MultipartTarget, partNumber: number, body: Uint8Array): Promise<string>;
+  uploadPart(target: MultipartTarget, partNumber: number, body: Uint8Array, sha256?: string): Promise<string>;
   /** The parts the store holds, by number; null when there is no such upload (S3's `NoSuchUpload`). */
   listParts(target: MultipartTarget): Promise<ListedPart[] | null>;
   /** Joins the parts (ascending numbers, with the ETags `uploadPart` returned) into the object `key`. */
@@ -72,20 +74,27 @@ export function createS3Multipart(config: StorageConfig, bucket = config.bucket)
       return UploadId;
     },
 
-    async uploadPart(target, partNumber, body) {
-      const { ETag } = await call((http) =>
-        client.send(
-          new UploadPartCommand({
-            Bucket,
-            Key: target.key,
-            UploadId: target.uploadId,
-            PartNumber: partNumber,
-            Body: body,
-            ContentLength: body.length,
-          }),
-          http,
-        ),
-      );
+    async uploadPart(target, partNumber, body, sha256) {
+      const command = new UploadPartCommand({
+        Bucket,
+        Key: target.key,
+        UploadId: target.uploadId,
+        PartNumber: partNumber,
+        Body: body,
+        ContentLength: body.length,
+      });
+      if (sha256 !== undefined) {
+        // The signer takes a payload hash already in the headers (@smithy/signature-v4, getPayloadHash).
+        command.middlewareStack.add(
+          (next) => async (args) => {
+            const request = args.request as { headers?: Record<string, string> };
+            if (request.headers) request.headers["x-amz-content-sha256"] = sha256;
+            return next(args);
+          },
+          { step: "build", name: "knownPayloadHash" },
+        );
+      }
+      const { ETag } = await call((http) => client.send(command, http));
       if (!ETag) throw new DependencyError("storage", new Error("UploadPart returned no ETag"));
       return ETag;
     },
