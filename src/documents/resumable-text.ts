@@ -20,6 +20,23 @@ function sequenceLength(byte: number): number {
   return 0;
 }
 
+/** Bytes decoded at a time: the strings the check makes stay small and short-lived, not one of 8 MiB. */
+const CHECK_SLICE = 256 * 1024;
+
+/** Whether `bytes` are whole, valid UTF-8 (RFC 3629), checked by the runtime's decoder a slice at a time. */
+function isUtf8(bytes: Uint8Array): boolean {
+  const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  try {
+    for (let offset = 0; offset < bytes.length; offset += CHECK_SLICE) {
+      decoder.decode(bytes.subarray(offset, offset + CHECK_SLICE), { stream: true });
+    }
+    decoder.decode();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Checks one part of a text file: no NUL, and valid UTF-8 (RFC 3629) except for a character cut
  * at either edge. Returns the cut bytes, or undefined when the part is not UTF-8 text. The first
@@ -39,11 +56,7 @@ export function textPartEdges(part: Uint8Array, position: { first: boolean; last
     break;
   }
   if (end < part.length && position.last) return undefined;
-  try {
-    new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(part.subarray(start, end));
-  } catch {
-    return undefined;
-  }
+  if (!isUtf8(part.subarray(start, end))) return undefined;
   return { leading: part.slice(0, start), trailing: part.slice(end) };
 }
 

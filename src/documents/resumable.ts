@@ -230,11 +230,91 @@ function declaredDigest(field: string | undefined): string | undefined {
   return toHex(value);
 }
 
+// Part buffers kept for the next part request of the isolate: a part is read into one buffer
+// (`partBytes` + 1, the extra byte tells a body that is too long), and buffers of that size are
+// reused rather than left to the collector, 8 MiB at a time.
+const spareBuffers: ArrayBuffer[] = [];
+const SPARE_BUFFERS = 2;
+
+function takeBuffer(bytes: number): ArrayBuffer {
+  const index = spareBuffers.findIndex((buffer) => buffer.byteLength === bytes);
+  return index >= 0 ? (spareBuffers.splice(index, 1)[0] ?? new ArrayBuffer(bytes)) : new ArrayBuffer(bytes);
+}
+
+function releaseBuffer(buffer: ArrayBuffer): void {
+  if (!buffer.detached && spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(buffer);
+}
+
+/** A part read into a buffer of `takeBuffer`: `bytes` views it; `release` hands the buffer back. */
+interface ReadPart {
+  bytes: Uint8Array;
+  release(): void;
+}
+
 /**
- * Reads exactly `size` bytes of `body` into one buffer: 413 as soon as it passes them (reading
- * stops), 400 naming both sizes when it ends short, 400 when it breaks off (`RequestBodyError`).
+ * Reads up to `capacity` bytes of `body` into `buffer` (bytes the runtime writes straight into it:
+ * a BYOB reader, where the body supports one), stopping there. Resolves to the buffer (reads
+ * transfer it) and how many bytes it holds; a read that fails is a `RequestBodyError`.
  */
-async function readPart(input: PartInput, size: number, partNumber: number): Promise<Uint8Array> {
+async function readInto(
+  body: ReadableStream<Uint8Array>,
+  buffer: ArrayBuffer,
+  capacity: number,
+): Promise<{ buffer: ArrayBuffer; filled: number; more: boolean }> {
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = body.getReader({ mode: "byob" });
+  } catch {
+    byob = undefined;
+  }
+  let filled = 0;
+  let current = buffer;
+  if (byob) {
+    const reader = byob;
+    try {
+      while (filled < capacity) {
+        const next = await reader.read(new Uint8Array(current, filled, capacity - filled));
+        if (!next.value) throw new Error("a BYOB read returned no buffer");
+        current = next.value.buffer as ArrayBuffer;
+        if (next.done) return { buffer: current, filled, more: false };
+        filled += next.value.byteLength;
+      }
+    } catch (error) {
+      await reader.cancel().catch(() => {});
+      throw new RequestBodyError(error);
+    }
+    await reader.cancel().catch(() => {});
+    return { buffer: current, filled, more: true };
+  }
+  const reader = requestBody(body).getReader();
+  const view = new Uint8Array(current);
+  try {
+    for (;;) {
+      const next = await reader.read();
+      if (next.done) return { buffer: current, filled, more: false };
+      const take = Math.min(next.value.length, capacity - filled);
+      view.set(next.value.subarray(0, take), filled);
+      filled += take;
+      if (take < next.value.length) break;
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  }
+  await reader.cancel().catch(() => {});
+  return { buffer: current, filled, more: true };
+}
+
+/**
+ * Reads exactly `size` bytes of the part's body (into a buffer of `partBytes` + 1): 413 as soon as
+ * it passes them (reading stops), 400 naming both sizes when it ends short, 400 when it breaks off.
+ */
+async function readPart(
+  input: PartInput,
+  sizes: { size: number; partBytes: number },
+  partNumber: number,
+): Promise<ReadPart> {
+  const { size } = sizes;
   const short = (received: number) =>
     invalidField("body", "", `part ${partNumber} must have ${size} bytes; ${received} were received`);
   const tooLong = (received: string) =>
@@ -247,26 +327,25 @@ async function readPart(input: PartInput, size: number, partNumber: number): Pro
     if (declared < size) throw short(declared);
   }
   if (!input.body) throw short(0);
-  const reader = requestBody(input.body).getReader();
-  const part = new Uint8Array(size);
-  let filled = 0;
+  let read: Awaited<ReturnType<typeof readInto>>;
   try {
-    for (;;) {
-      const next = await reader.read();
-      if (next.done) break;
-      if (filled + next.value.length > size) throw tooLong(`more than ${size}`);
-      part.set(next.value, filled);
-      filled += next.value.length;
-    }
+    read = await readInto(input.body, takeBuffer(sizes.partBytes + 1), size + 1);
   } catch (error) {
-    await reader.cancel().catch(() => {});
     if (error instanceof RequestBodyError) {
       throw new ApiError("bad_request", { detail: "The request body ended before it was complete.", cause: error });
     }
     throw error;
   }
-  if (filled < size) throw short(filled);
-  return part;
+  const release = () => releaseBuffer(read.buffer);
+  if (read.filled > size) {
+    release();
+    throw tooLong(`more than ${size}`);
+  }
+  if (read.filled < size) {
+    release();
+    throw short(read.filled);
+  }
+  return { bytes: new Uint8Array(read.buffer, 0, size), release };
 }
 
 /**
@@ -293,7 +372,25 @@ export async function receivePart(
   }
   const size = expectedPartSize(upload, partNumber);
   const stated = declaredDigest(input.contentDigest);
-  const part = await readPart(input, size, partNumber);
+  const read = await readPart(input, { size, partBytes: upload.partBytes }, partNumber);
+  try {
+    return await storePart(deps, actor, upload, partNumber, read.bytes, stated);
+  } finally {
+    read.release();
+  }
+}
+
+/** Checks a part read whole (digest, type, text) and stores and records it; see `receivePart`. */
+async function storePart(
+  deps: ResumableDeps,
+  actor: Actor,
+  upload: Upload,
+  partNumber: number,
+  part: Uint8Array,
+  stated: string | undefined,
+): Promise<UploadPart> {
+  const id = upload.id;
+  const size = part.length;
   const sha256 = toHex(await crypto.subtle.digest("SHA-256", part));
   if (stated !== undefined && stated !== sha256) {
     throw invalidField("header", "/content-digest", `the part's SHA-256 is ${sha256}, not ${stated}`);
