@@ -3,6 +3,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import net from "node:net";
 import { S3Client } from "@aws-sdk/client-s3";
+import WebSocket from "ws";
 
 export interface DocumentBenchOptions {
   apiUrl: string;
@@ -13,6 +14,8 @@ export interface DocumentBenchOptions {
   stackEnv: Record<string, string>;
   /** The `wrangler dev` process; workerd runs below it. */
   wranglerPid: number;
+  /** The API session's DevTools address (`http://127.0.0.1:<inspector port>`), to collect garbage and read heaps. */
+  inspectorUrl?: string;
   rounds: number;
 }
 
@@ -98,6 +101,84 @@ export async function peakRss<T>(pids: number[], work: () => Promise<T>): Promis
   }
 }
 
+/**
+ * DevTools sessions to every worker (isolate) of a `wrangler dev` session, through wrangler's
+ * inspector proxy (`/json` lists one target per worker). Used to force a full garbage collection
+ * before a memory baseline, and to read each isolate's V8 heap (Runtime.getHeapUsage: `usedSize` is
+ * the JS heap in use, `backingStorageSize`, where the runtime reports it, the ArrayBuffers' memory
+ * outside that heap).
+ */
+export class Inspector {
+  private nextId = 1;
+  private readonly sockets: WebSocket[];
+
+  private constructor(sockets: WebSocket[]) {
+    this.sockets = sockets;
+  }
+
+  static async open(url: string): Promise<Inspector> {
+    const targets = (await (await fetch(`${url}/json`)).json()) as { webSocketDebuggerUrl: string }[];
+    const sockets = await Promise.all(
+      targets.map(
+        (target) =>
+          new Promise<WebSocket>((resolve, reject) => {
+            const socket = new WebSocket(target.webSocketDebuggerUrl);
+            socket.once("open", () => resolve(socket));
+            socket.once("error", reject);
+          }),
+      ),
+    );
+    return new Inspector(sockets);
+  }
+
+  get isolates(): number {
+    return this.sockets.length;
+  }
+
+  /** One DevTools call; rejects after 30 s (workerd restarted under the session: wrangler dev reloads on edits). */
+  private call(socket: WebSocket, method: string): Promise<Record<string, unknown>> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        socket.off("message", onMessage);
+        reject(new Error(`${method}: no answer in 30 s (did wrangler dev reload after an edit?)`));
+      }, 30_000);
+      const onMessage = (data: WebSocket.RawData) => {
+        const message = JSON.parse(data.toString()) as {
+          id?: number;
+          result?: Record<string, unknown>;
+          error?: unknown;
+        };
+        if (message.id !== id) return;
+        socket.off("message", onMessage);
+        clearTimeout(timer);
+        if (message.error) reject(new Error(`${method}: ${JSON.stringify(message.error)}`));
+        else resolve(message.result ?? {});
+      };
+      socket.on("message", onMessage);
+      socket.send(JSON.stringify({ id, method }));
+    });
+  }
+
+  /** A full garbage collection in every isolate (HeapProfiler.collectGarbage), twice: weak references die in the second. */
+  async collectGarbage(): Promise<void> {
+    for (let i = 0; i < 2; i++) await Promise.all(this.sockets.map((s) => this.call(s, "HeapProfiler.collectGarbage")));
+  }
+
+  /** Bytes over all isolates: V8's JS heap in use, and ArrayBuffer backing stores (0 where not reported). */
+  async heapUsage(): Promise<{ used: number; backing: number }> {
+    const usages = await Promise.all(this.sockets.map((s) => this.call(s, "Runtime.getHeapUsage")));
+    return {
+      used: usages.reduce((sum, u) => sum + Number(u.usedSize ?? 0), 0),
+      backing: usages.reduce((sum, u) => sum + Number(u.backingStorageSize ?? 0), 0),
+    };
+  }
+
+  close(): void {
+    for (const socket of this.sockets) socket.close();
+  }
+}
+
 // --- the API ---
 
 export async function upload(options: DocumentBenchOptions, body: Buffer, title: string): Promise<string> {
@@ -107,6 +188,37 @@ export async function upload(options: DocumentBenchOptions, body: Buffer, title:
     body,
   });
   if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+/**
+ * A multipart/form-data body as a browser sends it: a `title` field, then the `file` part
+ * (`text/plain`, named `bench.txt`) holding `file`. One buffer, built once per benchmark.
+ */
+export function formBody(file: Buffer, title: string): { body: Buffer; contentType: string } {
+  const boundary = `----BenchBoundary${crypto.randomUUID().replaceAll("-", "")}`;
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="title"\r\n\r\n${title}\r\n` +
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.txt"\r\n` +
+      "Content-Type: text/plain\r\n\r\n",
+  );
+  return {
+    body: Buffer.concat([head, file, Buffer.from(`\r\n--${boundary}--\r\n`)]),
+    contentType: `multipart/form-data; boundary=${boundary}`,
+  };
+}
+
+/** POST /documents with a form body (see `formBody`); returns the document's id. */
+export async function uploadForm(
+  options: DocumentBenchOptions,
+  form: { body: Buffer; contentType: string },
+): Promise<string> {
+  const res = await fetch(`${options.apiUrl}/documents`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${options.token}`, "content-type": form.contentType },
+    body: form.body,
+  });
+  if (res.status !== 201) throw new Error(`form upload failed: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { id: string }).id;
 }
 

@@ -1,91 +1,298 @@
-// Upload benchmarks: POST /documents against a direct S3 PUT, and workerd's memory while files stream in.
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+// Upload benchmarks: where the time of POST /documents goes (each piece of the upload path measured
+// alone in workerd, against Node's direct S3 requests), and workerd's memory while files stream in.
+import { createHash } from "node:crypto";
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
 import {
   type DocumentBenchOptions,
+  formBody,
+  Inspector,
   MiB,
   mbps,
   median,
-  peakRss,
   type Rows,
   ratio,
   rssBytes,
   s3Client,
   textBytes,
   upload,
+  uploadForm,
   waitUntilProcessed,
   workerdPids,
 } from "./documents.ts";
 
+/** One way of moving the same bytes; `run` returns what the label adds (reads, chunk sizes). */
+interface Scenario {
+  label: string;
+  run(round: number): Promise<string | undefined>;
+}
+
+/** What the bare worker's body routes answer (bench/bare/index.ts). */
+interface Drained {
+  bytes: number;
+  reads: number;
+  sha256?: string;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const mib = (bytes: number) => (bytes / MiB).toFixed(0);
+const signed = (bytes: number) => `${bytes < 0 ? "−" : "+"}${mib(Math.abs(bytes))}`;
+
 export async function runUploadBenchmarks(options: DocumentBenchOptions): Promise<Rows> {
-  const rows: Rows = [];
+  return [...(await throughput(options)), ...(await memory(options))];
+}
 
-  // 1. Upload throughput: the same 32 MiB through the API (stream, SHA-256, 8 MiB multipart parts)
-  //    and as one direct PUT to the same S3 server.
-  const payload = textBytes(32 * MiB);
+/**
+ * 1. Throughput: the same 32 MiB through every scenario, alternating scenario by scenario within
+ *    each round (after one unmeasured round), MiB/s medians over the rounds, each against one direct
+ *    S3 PUT from Node. The workerd rows run in the bare worker (bench/bare) on the project's own
+ *    code (partsOf, FormDataReader, s3ClientFor), so they follow it as it changes.
+ */
+async function throughput(options: DocumentBenchOptions): Promise<Rows> {
+  const size = 32 * MiB;
+  const payload = textBytes(size);
+  const sha256 = createHash("sha256").update(payload).digest("hex");
+  const form = formBody(payload, "throughput");
   const s3 = s3Client(options.stackEnv);
-  const direct: number[] = [];
-  const drained: number[] = [];
-  const viaApi: number[] = [];
-  for (let round = 0; round < options.rounds; round++) {
-    let start = performance.now();
-    const drain = await fetch(`${options.bareUrl}/bare/drain`, { method: "POST", body: payload });
-    if (((await drain.json()) as { bytes: number }).bytes !== payload.length)
-      throw new Error("the bare worker lost bytes");
-    drained.push(mbps(payload.length, performance.now() - start));
-    start = performance.now();
-    await s3.send(
-      new PutObjectCommand({
-        Bucket: options.stackEnv.S3_BUCKET,
-        Key: `bench/direct-${round}`,
-        Body: payload,
-        ContentLength: payload.length,
-      }),
-    );
-    direct.push(mbps(payload.length, performance.now() - start));
-    start = performance.now();
-    await upload(options, payload, `throughput ${round}`);
-    viaApi.push(mbps(payload.length, performance.now() - start));
-  }
-  rows.push(
-    ["Upload throughput, 32 MiB (MiB/s, median)", "", ""],
-    ["  direct S3 PUT (Node → s3rver)", median(direct).toFixed(1), ""],
-    ["  body into a bare worker, discarded (Node → workerd)", median(drained).toFixed(1), ""],
-    ["  POST /documents (Node → workerd → s3rver, multipart)", median(viaApi).toFixed(1), ""],
-    ["  ratio (API / direct S3 PUT)", ratio(median(viaApi), median(direct)), ""],
-    ["  ratio (API / bare worker)", ratio(median(viaApi), median(drained)), ""],
-  );
+  const Bucket = options.stackEnv.S3_BUCKET;
+  // The API's part size, as the bare worker reads it from src/pkg/storage/storage.ts.
+  const { partBytes: PART_BYTES } = (await (await fetch(`${options.bareUrl}/bare/parts`)).json()) as {
+    partBytes: number;
+  };
 
-  // 2. Memory: workerd's resident set while a file streams through the API, and while the
-  //    processor scans it (clamd INSTREAM) and validates its SHA-256. RSS follows the garbage
-  //    collector as much as the code, so one unmeasured 100 MB upload grows the heap first; then
-  //    100 MB and 300 MB files are measured. Held whole, 300 MB would need 300 MB more.
+  const bare = async (path: string, body: Buffer, contentType = "text/plain"): Promise<Drained> => {
+    const res = await fetch(`${options.bareUrl}${path}`, {
+      method: "POST",
+      headers: { "content-type": contentType },
+      body,
+    });
+    if (res.status !== 200) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+    const drained = (await res.json()) as Drained;
+    if (drained.bytes !== size) throw new Error(`${path}: ${drained.bytes} bytes arrived of ${size}`);
+    if (drained.sha256 !== undefined && drained.sha256 !== sha256) throw new Error(`${path}: wrong SHA-256`);
+    return drained;
+  };
+  const reads = (drained: Drained) =>
+    `${drained.reads} reads, ${(drained.bytes / drained.reads / 1024).toFixed(0)} KiB each`;
+  const bareUpload = (label: string, query: string): Scenario => ({
+    label,
+    run: async () => {
+      await bare(`/bare/upload?${query}`, payload);
+      return undefined;
+    },
+  });
+
+  const groups: { title: string; scenarios: Scenario[] }[] = [
+    {
+      title: "Node baselines",
+      scenarios: [
+        {
+          label: "direct S3 PUT (Node → s3rver)",
+          run: async (round) => {
+            await s3.send(
+              new PutObjectCommand({ Bucket, Key: `bench/direct-${round}`, Body: payload, ContentLength: size }),
+            );
+            return undefined;
+          },
+        },
+        {
+          // What s3rver itself costs for multipart: it stores each part, then concatenates them at Complete.
+          label: `direct multipart upload, ${PART_BYTES / MiB} MiB parts (Node → s3rver)`,
+          run: async (round) => {
+            const Key = `bench/direct-multipart-${round}`;
+            const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+            const Parts: { ETag: string; PartNumber: number }[] = [];
+            for (let offset = 0, PartNumber = 1; offset < size; offset += PART_BYTES, PartNumber++) {
+              const Body = payload.subarray(offset, Math.min(offset + PART_BYTES, size));
+              const { ETag } = await s3.send(
+                new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body, ContentLength: Body.length }),
+              );
+              Parts.push({ ETag: ETag ?? "", PartNumber });
+            }
+            await s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts } }));
+            return `${Parts.length} parts`;
+          },
+        },
+      ],
+    },
+    {
+      title: "workerd, the bare worker: each piece of the upload path, added one at a time",
+      scenarios: [
+        {
+          label: "body drained, default reader",
+          run: async () => reads(await bare("/bare/drain", payload)),
+        },
+        {
+          label: "body drained, BYOB reader (1 MiB buffer)",
+          run: async () => reads(await bare("/bare/drain?reader=byob", payload)),
+        },
+        {
+          label: "form body through FormDataReader (src/documents/form-data.ts)",
+          run: async () => reads(await bare("/bare/form", form.body, form.contentType)),
+        },
+        bareUpload(`raw body cut into ${PART_BYTES / MiB} MiB parts (partsOf)`, "steps="),
+        bareUpload("  + the file's SHA-256 (crypto.DigestStream)", "steps=sha256"),
+        bareUpload("  + SigV4 signing of each part, unsent (the S3Client's signer)", "steps=sha256,sign"),
+        bareUpload("  + sent: Create, UploadPart, Complete (s3ClientFor, signs itself)", "steps=sha256,send"),
+        bareUpload("parts + the UTF-8 check text types get (NUL, fatal decoder)", "steps=utf8"),
+        bareUpload("parts by BYOB readAtLeast into the part (candidate)", "reader=byob&steps="),
+        bareUpload("  + SHA-256 + sent (candidate's whole S3 path)", "reader=byob&steps=sha256,send"),
+      ],
+    },
+    {
+      title: "the API (Node → workerd → s3rver: stream, SHA-256, UTF-8 check, multipart, rows)",
+      scenarios: [
+        {
+          label: "POST /documents, raw text/plain body",
+          run: async (round) => {
+            await upload(options, payload, `throughput ${round}`);
+            return undefined;
+          },
+        },
+        {
+          label: "POST /documents, multipart/form-data body",
+          run: async () => {
+            await uploadForm(options, form);
+            return undefined;
+          },
+        },
+      ],
+    },
+  ];
+
+  const scenarios = groups.flatMap((group) => group.scenarios);
+  const speeds = new Map<Scenario, number[]>(scenarios.map((scenario) => [scenario, []]));
+  const details = new Map<Scenario, string | undefined>();
+  for (let round = -1; round < options.rounds; round++) {
+    for (const scenario of scenarios) {
+      const start = performance.now();
+      const detail = await scenario.run(round);
+      const elapsed = performance.now() - start;
+      if (round >= 0) speeds.get(scenario)?.push(mbps(size, elapsed));
+      details.set(scenario, detail);
+    }
+  }
+  const direct = median(speeds.get(scenarios[0] as Scenario) ?? []);
+  const rows: Rows = [[`Upload throughput, 32 MiB (MiB/s, median of ${options.rounds}; Δ: / direct S3 PUT)`, "", ""]];
+  for (const group of groups) {
+    rows.push([`  ${group.title}`, "", ""]);
+    for (const scenario of group.scenarios) {
+      const speed = median(speeds.get(scenario) ?? []);
+      const detail = details.get(scenario);
+      rows.push([`    ${scenario.label}${detail ? ` (${detail})` : ""}`, speed.toFixed(1), ratio(speed, direct)]);
+    }
+  }
+  return rows;
+}
+
+/** Peak RSS (sampled every 20 ms) and peak JS heap / ArrayBuffers (every 100 ms) while `work` runs. */
+async function peakMemory<T>(
+  pids: number[],
+  inspector: Inspector | undefined,
+  work: () => Promise<T>,
+): Promise<{ rss: number; heap: number; backing: number; result: T }> {
+  let rss = rssBytes(pids);
+  let heap = 0;
+  let backing = 0;
+  let done = false;
+  const timer = setInterval(() => {
+    rss = Math.max(rss, rssBytes(pids));
+  }, 20);
+  const heapSampler = (async () => {
+    while (inspector && !done) {
+      const usage = await inspector.heapUsage();
+      heap = Math.max(heap, usage.used);
+      backing = Math.max(backing, usage.backing);
+      await sleep(100);
+    }
+  })();
+  try {
+    const result = await work();
+    return { rss: Math.max(rss, rssBytes(pids)), heap, backing, result };
+  } finally {
+    done = true;
+    clearInterval(timer);
+    await heapSampler;
+  }
+}
+
+/**
+ * 2. Memory: growth of the workerd process that runs the API and the processor (all isolates,
+ *    their Durable Objects and the runtime's own buffers: RSS from /proc) while uploads stream in,
+ *    over a baseline taken after a forced full garbage collection in every isolate (DevTools
+ *    HeapProfiler.collectGarbage), so what earlier requests left for the collector is not counted
+ *    as the upload's, nor freed during it as if the upload had shrunk memory. RSS still includes
+ *    what the allocator keeps after freeing, so peaks, not ends, are compared. Each scenario waits
+ *    until the processor has finished its documents (its own peak is printed apart) before the next
+ *    baseline; with four uploads the first may start processing while the last still streams (the
+ *    queue delivers after at most 2 s). Held whole, a file would need its own size in growth.
+ */
+async function memory(options: DocumentBenchOptions): Promise<Rows> {
   const pids = workerdPids(options.wranglerPid);
   if (pids.length === 0) throw new Error("no workerd process found below wrangler");
-  await waitUntilProcessed(options, [await upload(options, textBytes(100_000_000, 5), "warm-up")]);
-  rows.push(["workerd memory (RSS growth over the idle process, MiB)", "", ""]);
-  const growth: number[] = [];
-  for (const size of [100_000_000, 300_000_000]) {
-    const file = textBytes(size, 7);
-    const before = rssBytes(pids);
-    const during = await peakRss(pids, () => upload(options, file, `${size / 1e6} MB`));
-    const processing = await peakRss(pids, () => waitUntilProcessed(options, [during.result]));
-    const mb = size / 1e6;
-    growth.push(Math.max(during.peak - before, 1));
-    rows.push(
+  const inspector = options.inspectorUrl ? await Inspector.open(options.inspectorUrl) : undefined;
+  try {
+    // One unmeasured upload first, so that the code paths have run and their heap exists.
+    await waitUntilProcessed(options, [await upload(options, textBytes(100_000_000, 5), "warm-up")]);
+    const file100 = textBytes(100_000_000, 7);
+    const scenarios = [
+      { label: "one 100 MB upload", files: [file100] },
+      { label: "4 concurrent 100 MB uploads", files: [file100, file100, file100, file100] },
+      { label: "one 300 MB upload", files: [textBytes(300_000_000, 9)] },
+    ];
+    const rows: Rows = [
       [
-        `  peak while ${mb} MB streams in (idle: ${(before / MiB).toFixed(0)} MiB)`,
-        `+${((during.peak - before) / MiB).toFixed(0)}`,
+        `workerd memory, MiB (peak over a collected baseline; ${pids.length} process${pids.length > 1 ? "es" : ""}, ${inspector?.isolates ?? 0} isolates)`,
+        "",
         "",
       ],
-      ["  peak while the processor scans and hashes it", `+${((processing.peak - before) / MiB).toFixed(0)}`, ""],
-      [`  ratio (upload growth / ${mb} MB file)`, ratio(Math.max(during.peak - before, 0), size), ""],
-    );
+    ];
+    const growth: number[] = [];
+    for (const scenario of scenarios) {
+      await inspector?.collectGarbage();
+      await sleep(500);
+      const rssBefore = rssBytes(pids);
+      const heapBefore = (await inspector?.heapUsage()) ?? { used: 0, backing: 0 };
+      const during = await peakMemory(pids, inspector, () =>
+        Promise.all(scenario.files.map((file, i) => upload(options, file, `${scenario.label} ${i}`))),
+      );
+      const processing = await peakMemory(pids, undefined, () => waitUntilProcessed(options, during.result));
+      // wrangler dev restarts workerd when a source file changes: a new process is a new baseline.
+      if (workerdPids(options.wranglerPid).join() !== pids.join())
+        throw new Error("workerd restarted during the memory benchmark (a file changed under wrangler dev)");
+      const bytes = scenario.files.reduce((sum, file) => sum + file.length, 0);
+      const rss = during.rss - rssBefore;
+      growth.push(Math.max(rss / scenario.files.length, 1));
+      rows.push([
+        `  ${scenario.label}: RSS (idle ${mib(rssBefore)}, JS heap ${mib(heapBefore.used)})`,
+        signed(rss),
+        `${ratio(Math.max(rss, 0), bytes)} of the bytes`,
+      ]);
+      if (scenario.files.length > 1)
+        rows.push([
+          `    per upload (÷ ${scenario.files.length}; target ≤ 24)`,
+          signed(rss / scenario.files.length),
+          "",
+        ]);
+      if (inspector)
+        rows.push([
+          "    JS heap / ArrayBuffers at their peak",
+          `${signed(during.heap - heapBefore.used)} / ${signed(during.backing - heapBefore.backing)}`,
+          "",
+        ]);
+      rows.push(["    RSS while the processor scans and hashes", signed(processing.rss - rssBefore), ""]);
+    }
+    rows.push([
+      "  growth per upload at 300 MB / at 100 MB (1 flat, 3 proportional)",
+      ratio(growth[2] ?? 1, growth[0] ?? 1),
+      "",
+    ]);
+    return rows;
+  } finally {
+    inspector?.close();
   }
-  rows.push([
-    "  ratio (growth at 300 MB / growth at 100 MB: 1 flat, 3 proportional)",
-    ratio(growth[1] ?? 1, growth[0] ?? 1),
-    "",
-  ]);
-
-  return rows;
 }
