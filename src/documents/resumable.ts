@@ -253,7 +253,7 @@ interface ReadPart {
 
 /**
  * Reads up to `capacity` bytes of `body` into `buffer` (bytes the runtime writes straight into it:
- * a BYOB reader, where the body supports one), stopping there. Resolves to the buffer (reads
+ * a BYOB reader's `readAtLeast`, where the body offers one), stopping there. Resolves to the buffer (reads
  * transfer it) and how many bytes it holds; a read that fails is a `RequestBodyError`.
  */
 async function readInto(
@@ -273,7 +273,8 @@ async function readInto(
     const reader = byob;
     try {
       while (filled < capacity) {
-        const next = await reader.read(new Uint8Array(current, filled, capacity - filled));
+        // workerd's `readAtLeast` fills the view in one call unless the body ends first.
+        const next = await reader.readAtLeast(capacity - filled, new Uint8Array(current, filled, capacity - filled));
         if (!next.value) throw new Error("a BYOB read returned no buffer");
         current = next.value.buffer as ArrayBuffer;
         if (next.done) return { buffer: current, filled, more: false };
