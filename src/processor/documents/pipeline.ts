@@ -160,7 +160,7 @@ interface Work {
 export const SCAN_CONCURRENCY = 6;
 /** Extractions of one batch at once, and the bytes of their sources held at once (a PDF is held whole). */
 export const EXTRACTION_CONCURRENCY = 4;
-export const EXTRACTION_BUDGET_BYTES = 48 * 1024 * 1024;
+export const EXTRACTION_BUDGET_BYTES = 32 * 1024 * 1024;
 /** An object up to this size is read from S3 once (hash, scan, extraction, thumbnail) ... */
 export const KEEP_OBJECT_BYTES = 1024 * 1024;
 /** ... while the batch keeps at most this much of such objects at once; larger ones are read twice. */
