@@ -10,7 +10,7 @@ import { FormDataReader, formDataBoundary } from "../../src/documents/form-data.
 import type { StorageConfig } from "../../src/pkg/config/config.ts";
 import { toHex } from "../../src/pkg/crypto/digest.ts";
 import { s3ClientFor } from "../../src/pkg/storage/s3-request.ts";
-import { PART_BYTES, partsOf } from "../../src/pkg/storage/storage.ts";
+import { PART_BYTES, partsOf, readerSource } from "../../src/pkg/storage/storage.ts";
 
 /** Declared in wrangler.toml; the benchmark passes the API's values and the stack's S3 settings. */
 type Bindings = {
@@ -131,7 +131,7 @@ async function upload(
   const parts: { ETag: string; PartNumber: number }[] = [];
   let bytes = 0;
   let PartNumber = 1;
-  const source = options.byob ? byobParts(body) : partsOf(body.getReader());
+  const source = options.byob ? byobParts(body) : partsOf(readerSource(body.getReader()));
   for await (const part of source) {
     bytes += part.length;
     if (utf8) {

@@ -1,8 +1,8 @@
 import { parse as parseDisposition } from "content-disposition";
 import type { ZodError } from "zod";
 import { ApiError, type FieldError } from "../pkg/errors/api-error.ts";
-import { RequestBodyError, requestBody } from "../pkg/errors/request-body.ts";
-import type { ObjectStorage } from "../pkg/storage/storage.ts";
+import { RequestBodyError } from "../pkg/errors/request-body.ts";
+import { byteSource, type ObjectStorage } from "../pkg/storage/storage.ts";
 import { textProblem } from "../pkg/validation/postgres.ts";
 import { decodeField, FormDataError, FormDataReader, formDataBoundary } from "./form-data.ts";
 import { type StoredFile, storeFile } from "./upload.ts";
@@ -95,7 +95,8 @@ export async function receiveUpload(
   },
 ): Promise<ReceivedUpload> {
   const { headers } = request;
-  const body = request.body && requestBody(request.body);
+  // Read errors are the client's (a broken connection): classified where the body is read.
+  const body = request.body && byteSource(request.body, (error) => new RequestBodyError(error));
   let boundary: string | undefined;
   try {
     boundary = formDataBoundary(headers.contentType);
@@ -144,7 +145,7 @@ export async function receiveUpload(
         filename = storableFilename(baseName(part.filename), { in: "body", pointer: "/file" });
         file = await storeFile(storage, {
           key: options.key,
-          body: reader.bodyStream(),
+          body: reader.partSource(),
           declaredType: part.contentType,
           filename: filename ?? undefined,
           maxBytes: options.maxBytes,

@@ -1,7 +1,7 @@
 import { parse as parseMediaType } from "content-type";
 import { toHex } from "../pkg/crypto/digest.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
-import { ContentTooLargeError, type ObjectStorage, partsOf } from "../pkg/storage/storage.ts";
+import { type ByteSource, ContentTooLargeError, type ObjectStorage, partsOf } from "../pkg/storage/storage.ts";
 import { type AllowedType, checkContentType, kindOf, SNIFF_BYTES } from "./content-types.ts";
 
 export interface StoredFile {
@@ -10,25 +10,11 @@ export interface StoredFile {
   contentType: AllowedType;
 }
 
-/** Reads until at least `bytes` are in hand (or the stream ends). */
-async function readHead(reader: ReadableStreamDefaultReader<Uint8Array>, bytes: number): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  while (length < bytes) {
-    const next = await reader.read();
-    if (next.done) break;
-    chunks.push(next.value);
-    length += next.value.length;
-  }
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const head = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    head.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return head;
-}
+/**
+ * Text is checked as UTF-8 in slices of this many bytes: each decode makes a string of its slice,
+ * and small strings die young (a part-sized one would be garbage only a full collection frees).
+ */
+const UTF8_SLICE_BYTES = 64 * 1024;
 
 /** Charset labels whose text is UTF-8 as it stands (US-ASCII is a subset). */
 const UTF8_COMPATIBLE = new Set(["utf-8", "utf8", "unicode-1-1-utf-8", "us-ascii", "ascii"]);
@@ -37,13 +23,15 @@ const UTF8_COMPATIBLE = new Set(["utf-8", "utf8", "unicode-1-1-utf-8", "us-ascii
  * Stores an uploaded file: the declared type must be allowed and agree with the first bytes (415
  * otherwise), the size must stay within `maxBytes` (413 as soon as it is exceeded, and nothing is
  * kept), and the SHA-256 is computed on the way, one part at a time. The file streams from the
- * request to storage; memory holds one part (8 MiB) whatever its size.
+ * request to storage, read straight into two part buffers (`partsOf`: one is sent while the next
+ * is read), so memory holds two parts (16 MiB) whatever its size. `body`'s errors are thrown as
+ * it throws them; it is cancelled on any failure.
  */
 export async function storeFile(
   storage: ObjectStorage,
   input: {
     key: string;
-    body: ReadableStream<Uint8Array>;
+    body: ByteSource;
     declaredType: string | undefined;
     /** Used to infer a text type when none is declared. */
     filename?: string | undefined;
@@ -54,16 +42,16 @@ export async function storeFile(
     textByDefault?: boolean;
   },
 ): Promise<StoredFile> {
-  const reader = input.body.getReader();
+  const source = input.body;
   try {
-    const head = await readHead(reader, SNIFF_BYTES);
+    const head = await source.readInto(new Uint8Array(SNIFF_BYTES), SNIFF_BYTES);
     if (head.length === 0) {
       throw new ApiError("validation_failed", {
         detail: "body: the file is empty",
         errors: [{ in: "body", pointer: "/file", message: "the file is empty" }],
       });
     }
-    const check = await checkContentType(input.declaredType, head.subarray(0, SNIFF_BYTES), input.filename, {
+    const check = await checkContentType(input.declaredType, head, input.filename, {
       textByDefault: input.textByDefault ?? false,
     });
     if (!check.ok) throw new ApiError("unsupported_media_type", { detail: check.reason });
@@ -79,7 +67,7 @@ export async function storeFile(
     const charset = parseMediaType(input.declaredType ?? "").parameters.charset?.toLowerCase();
     const asciiOnly = utf8 !== undefined && charset !== undefined && !UTF8_COMPATIBLE.has(charset);
     async function* hashed(): AsyncGenerator<Uint8Array> {
-      for await (const part of partsOf(reader, { head, maxBytes: input.maxBytes })) {
+      for await (const part of partsOf(source, { head, maxBytes: input.maxBytes })) {
         if (utf8) {
           if (part.includes(0)) throw notText();
           if (asciiOnly && part.some((byte) => byte > 0x7f)) {
@@ -88,12 +76,14 @@ export async function storeFile(
             });
           }
           try {
-            utf8.decode(part, { stream: true });
+            for (let at = 0; at < part.length; at += UTF8_SLICE_BYTES) {
+              utf8.decode(part.subarray(at, at + UTF8_SLICE_BYTES), { stream: true });
+            }
           } catch {
             throw notText();
           }
         }
-        // Awaited before the part's buffer is refilled.
+        // Awaited before the part's buffer is refilled (two parts later).
         await hash.write(part);
         yield part;
       }
@@ -107,7 +97,7 @@ export async function storeFile(
     const { size } = await storage.upload(input.key, hashed(), { contentType: check.type });
     return { size, sha256: toHex(await digest.digest), contentType: check.type };
   } catch (error) {
-    await reader.cancel().catch(() => {});
+    await source.cancel();
     if (error instanceof ContentTooLargeError) {
       throw (
         input.tooLarge?.(input.maxBytes + 1) ??

@@ -1,7 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { ContentTooLargeError, partsOf } from "../../src/pkg/storage/storage.ts";
+import {
+  type ByteSource,
+  byteSource,
+  ContentTooLargeError,
+  PART_BYTES,
+  partsOf,
+  readerSource,
+} from "../../src/pkg/storage/storage.ts";
 
-function reader(chunks: number[]): ReadableStreamDefaultReader<Uint8Array> {
+function reader(chunks: number[]): ByteSource {
+  return readerSource(stream(chunks).getReader());
+}
+
+function stream(chunks: number[]): ReadableStream<Uint8Array> {
   let i = 0;
   let value = 0;
   return new ReadableStream<Uint8Array>({
@@ -10,7 +21,14 @@ function reader(chunks: number[]): ReadableStreamDefaultReader<Uint8Array> {
       if (size === undefined) return controller.close();
       controller.enqueue(Uint8Array.from({ length: size }, () => value++ % 256));
     },
-  }).getReader();
+  });
+}
+
+/** A byte stream as workerd gives a request body (BYOB reads fill the part buffers). */
+function byteStream(length: number): ReadableStream<Uint8Array> {
+  const body = new Response(Uint8Array.from({ length }, (_, i) => i % 251)).body;
+  if (!body) throw new Error("no body");
+  return body;
 }
 
 /** Copies each part as it comes: a part is only valid until the next is asked for. */
@@ -35,10 +53,71 @@ describe("partsOf", () => {
     ]);
   });
 
-  it("reuses one buffer for every part", async () => {
+  it("takes turns with two buffers: a part stays intact while the next is read", async () => {
     const seen = new Set<ArrayBufferLike>();
-    for await (const part of partsOf(reader([8, 8, 8]), { size: 8 })) seen.add(part.buffer);
+    let previous: { part: Uint8Array; copy: number[] } | undefined;
+    for await (const part of partsOf(reader([8, 8, 8, 8, 3]), { size: 8 })) {
+      // The part before is what an upload still sends while this one was read.
+      if (previous) expect(Array.from(previous.part)).toEqual(previous.copy);
+      previous = { part, copy: Array.from(part) };
+      seen.add(part.buffer);
+    }
+    expect(seen.size).toBe(2);
+  });
+
+  it("allocates one buffer for content shorter than a part", async () => {
+    const seen = new Set<ArrayBufferLike>();
+    for await (const part of partsOf(reader([3, 2]), { size: 8 })) seen.add(part.buffer);
     expect(seen.size).toBe(1);
+  });
+
+  it.each([0, 1, PART_BYTES - 1, PART_BYTES, PART_BYTES + 1, 2 * PART_BYTES + 5])(
+    "reads a byte stream of %i bytes through BYOB reads into exact parts",
+    async (length) => {
+      const lengths: number[] = [];
+      let offset = 0;
+      let intact = true;
+      for await (const part of partsOf(byteSource(byteStream(length)))) {
+        lengths.push(part.length);
+        for (let i = 0; i < part.length; i += 4093) if (part[i] !== (offset + i) % 251) intact = false;
+        if (part.length > 0 && part[part.length - 1] !== (offset + part.length - 1) % 251) intact = false;
+        offset += part.length;
+      }
+      const whole = Math.floor(length / PART_BYTES);
+      const rest = length % PART_BYTES;
+      expect(lengths).toEqual([...Array<number>(whole).fill(PART_BYTES), ...(rest > 0 ? [rest] : [])]);
+      expect(intact).toBe(true);
+    },
+  );
+
+  it("reads at most one byte past maxBytes from a byte stream", async () => {
+    const body = byteStream(5000);
+    let delivered = 0;
+    const inner = byteSource(body);
+    const counting: ByteSource = {
+      async readInto(view, minBytes) {
+        const read = await inner.readInto(view, minBytes);
+        delivered += read.length;
+        return read;
+      },
+      cancel: (reason) => inner.cancel(reason),
+    };
+    await expect(collect(partsOf(counting, { size: 4096, maxBytes: 1000 }))).rejects.toThrow(ContentTooLargeError);
+    expect(delivered).toBe(1001);
+  });
+
+  it("hands a read error to onError (a broken request body)", async () => {
+    let sent = false;
+    const broken = new ReadableStream({
+      type: "bytes",
+      pull(controller: ReadableByteStreamController) {
+        if (sent) return controller.error(new Error("connection lost"));
+        sent = true;
+        controller.enqueue(new Uint8Array(10));
+      },
+    }) as ReadableStream<Uint8Array>;
+    const source = byteSource(broken, (error) => new SyntaxError(`wrapped: ${String(error)}`));
+    await expect(collect(partsOf(source, { size: 8 }))).rejects.toThrow(/wrapped: Error: connection lost/);
   });
 
   it("stops past maxBytes, without reading the rest", async () => {
@@ -48,8 +127,10 @@ describe("partsOf", () => {
         pulled += 1;
         controller.enqueue(new Uint8Array(100));
       },
-    }).getReader();
-    await expect(collect(partsOf(endless, { size: 64, maxBytes: 1000 }))).rejects.toThrow(ContentTooLargeError);
+    });
+    await expect(collect(partsOf(readerSource(endless.getReader()), { size: 64, maxBytes: 1000 }))).rejects.toThrow(
+      ContentTooLargeError,
+    );
     expect(pulled).toBeLessThanOrEqual(12);
   });
 

@@ -19,7 +19,7 @@ import { callStorage, type S3Request, s3ClientFor, sendWithDeadline } from "./s3
 /**
  * Size of the parts of a multipart upload in bytes (8 MiB; S3 wants at least 5 MiB for every part
  * but the last, at most 10,000 parts: S3 API, "Amazon S3 multipart upload limits"). An upload holds
- * one part in memory at a time, whatever the file's size, well inside the 128 MB of an isolate.
+ * two parts in memory (one being sent, the next being read), whatever the file's size.
  */
 export const PART_BYTES = 8 * 1024 * 1024;
 
@@ -91,8 +91,10 @@ export interface ObjectStorage {
   put(key: string, body: ReadableStream<Uint8Array> | Uint8Array | string, options: PutOptions): Promise<void>;
   /**
    * Writes content of any length given as parts (from `partsOf`: `PART_BYTES` each but the last,
-   * each valid until the next is asked for): one request when there is one part, else a multipart
-   * upload, aborted if anything fails so no parts linger. Returns the bytes written.
+   * each valid until the one after the next is asked for): one request when there is one part,
+   * else a multipart upload in which part N+1 is produced while part N is sent, aborted if
+   * anything fails (after the part in flight has settled) so no parts linger. Returns the bytes
+   * written.
    */
   upload(key: string, parts: AsyncIterator<Uint8Array>, options: { contentType: string }): Promise<{ size: number }>;
   /** The object's description (`HeadObject`), or null when there is no object at `key`. */
@@ -151,45 +153,179 @@ export class ContentTooLargeError extends Error {
 }
 
 /**
- * Cuts what `reader` delivers (after `head`, bytes already read from it) into parts of exactly
- * `size` bytes, the last shorter. One buffer serves every part: each yielded part is only valid
- * until the next is asked for, so memory stays at one part whatever the length, and the garbage
- * collector has nothing to catch up on. Past `maxBytes` it stops reading and throws
- * `ContentTooLargeError`. Bytes are handled once per request chunk with no stream stages between,
- * which matters when chunks are small.
+ * Bytes read into buffers the caller owns: a request body through a BYOB reader (the runtime
+ * writes into the buffer, no chunk is allocated or copied), or any other source copied chunk by
+ * chunk (`chunkSource`).
+ */
+export interface ByteSource {
+  /**
+   * Reads into `view` until it holds at least `minBytes` bytes (at most `view.length`), or the
+   * source ends. Resolves to the bytes read, at the start of `view`'s memory, which a BYOB read
+   * moves to a new `ArrayBuffer` (the old one is detached): use the result, not `view`. Fewer than
+   * `minBytes` means the source has ended. Rejects with the source's error.
+   */
+  readInto(view: Uint8Array, minBytes: number): Promise<Uint8Array>;
+  /** Stops reading; the source is released. Never rejects. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/**
+ * A `ByteSource` over chunks from `next` (null at the end), copied into the caller's views; a
+ * chunk longer than the room left is kept for the next read.
+ */
+export function chunkSource(next: () => Promise<Uint8Array | null>, cancel: () => Promise<void>): ByteSource {
+  let rest: Uint8Array | null = null;
+  let ended = false;
+  return {
+    async readInto(view, minBytes) {
+      let filled = 0;
+      while (filled < minBytes && filled < view.length) {
+        if (!rest) {
+          if (ended) break;
+          rest = await next();
+          if (!rest) {
+            ended = true;
+            break;
+          }
+        }
+        const take = Math.min(rest.length, view.length - filled);
+        view.set(rest.subarray(0, take), filled);
+        filled += take;
+        rest = take < rest.length ? rest.subarray(take) : null;
+      }
+      return view.subarray(0, filled);
+    },
+    cancel: () => cancel().catch(() => {}),
+  };
+}
+
+/** A default reader as a `ByteSource` (chunks copied); read errors go through `onError`. */
+export function readerSource(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  onError: (error: unknown) => unknown = (error) => error,
+): ByteSource {
+  return chunkSource(
+    async () => {
+      try {
+        const next = await reader.read();
+        return next.done ? null : next.value;
+      } catch (error) {
+        throw onError(error);
+      }
+    },
+    () => reader.cancel(),
+  );
+}
+
+/** workerd's BYOB reader: `readAtLeast` (non-standard) fills a view in one call. */
+type ByobReader = ReadableStreamBYOBReader & {
+  readAtLeast?: (minBytes: number, view: Uint8Array) => Promise<ReadableStreamReadResult<Uint8Array>>;
+};
+
+/**
+ * `stream` as a `ByteSource`: through a BYOB reader when it is a byte stream (a request body in
+ * workerd: `readAtLeast` fills a whole part per call), else chunk by chunk from a default reader.
+ * Read errors go through `onError` (e.g. to tell a broken request body apart).
+ */
+export function byteSource(
+  stream: ReadableStream<Uint8Array>,
+  onError: (error: unknown) => unknown = (error) => error,
+): ByteSource {
+  let byob: ByobReader | undefined;
+  try {
+    byob = stream.getReader({ mode: "byob" }) as ByobReader;
+  } catch {
+    // Not a byte stream (e.g. one built in JavaScript): chunks are copied.
+  }
+  if (!byob) return readerSource(stream.getReader(), onError);
+  const reader = byob;
+  let ended = false;
+  return {
+    async readInto(view, minBytes) {
+      // Taken before the first read detaches `view`.
+      let buffer = view.buffer as ArrayBuffer;
+      const start = view.byteOffset;
+      const length = view.length;
+      let filled = 0;
+      const want = Math.min(minBytes, length);
+      try {
+        while (!ended && filled < want) {
+          const target = new Uint8Array(buffer, start + filled, length - filled);
+          const next = reader.readAtLeast ? await reader.readAtLeast(want - filled, target) : await reader.read(target);
+          // A read transfers the buffer: what was filled lives in the returned view's buffer.
+          if (next.value) buffer = next.value.buffer as ArrayBuffer;
+          if (next.done) ended = true;
+          filled += next.value?.byteLength ?? 0;
+        }
+      } catch (error) {
+        throw onError(error);
+      }
+      return new Uint8Array(buffer, start, filled);
+    },
+    cancel: (reason) => reader.cancel(reason).catch(() => {}),
+  };
+}
+
+/**
+ * Cuts what `source` delivers (after `head`, bytes already read from it) into parts of exactly
+ * `size` bytes, the last shorter. Two buffers take turns: a yielded part stays valid while the
+ * next one is read (so that it can be uploaded meanwhile) and until the one after it is asked
+ * for. Memory stays at two parts whatever the length; the runtime reads straight into them.
+ * Stops reading once `maxBytes` is passed (at most one byte more) and throws
+ * `ContentTooLargeError`.
  */
 export async function* partsOf(
-  reader: ReadableStreamDefaultReader<Uint8Array>,
+  source: ByteSource,
   options: { size?: number; head?: Uint8Array; maxBytes?: number } = {},
 ): AsyncGenerator<Uint8Array> {
   const size = options.size ?? PART_BYTES;
   const maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
-  const part = new Uint8Array(size);
-  let filled = 0;
+  const buffers: Uint8Array[] = [];
   let total = 0;
-  let chunk: Uint8Array | undefined = options.head;
-  for (;;) {
-    if (!chunk) {
-      const next = await reader.read();
-      if (next.done) break;
-      chunk = next.value;
+  let head = options.head;
+  for (let turn = 0; ; turn = 1 - turn) {
+    // The second buffer is only allocated when a second part comes.
+    let part = buffers[turn] ?? new Uint8Array(size);
+    let filled = 0;
+    if (head && head.length > 0) {
+      filled = Math.min(head.length, size);
+      part.set(head.subarray(0, filled));
+      head = head.length > filled ? head.subarray(filled) : undefined;
     }
-    total += chunk.length;
+    // One byte past the limit is enough to know it is passed.
+    const room = Math.min(size, filled + maxBytes + 1 - total);
+    if (filled < room) {
+      const read = await source.readInto(part.subarray(filled, room), room - filled);
+      part = new Uint8Array(read.buffer, 0, size);
+      filled += read.length;
+    }
+    buffers[turn] = part;
+    total += filled;
     if (total > maxBytes) throw new ContentTooLargeError(maxBytes);
-    let offset = 0;
-    while (offset < chunk.length) {
-      const take = Math.min(size - filled, chunk.length - offset);
-      part.set(chunk.subarray(offset, offset + take), filled);
-      filled += take;
-      offset += take;
-      if (filled === size) {
-        yield part;
-        filled = 0;
-      }
+    if (filled === size) {
+      yield part;
+      continue;
     }
-    chunk = undefined;
+    // Short of a whole part (or a whole one that met the end): the source has ended.
+    if (filled > 0) yield part.subarray(0, filled);
+    return;
   }
-  if (filled > 0) yield part.subarray(0, filled);
+}
+
+/**
+ * Both results once both promises have settled; if either rejects, the first rejection (in time)
+ * is thrown, but only after the other has settled too, so that nothing is still running (a part
+ * upload in flight) when the caller cleans up.
+ */
+async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  let failure: { error: unknown } | undefined;
+  const note = (error: unknown): never => {
+    failure ??= { error };
+    throw error;
+  };
+  const [first, second] = await Promise.allSettled([a.catch(note), b.catch(note)]);
+  if (failure) throw failure.error;
+  return [(first as PromiseFulfilledResult<A>).value, (second as PromiseFulfilledResult<B>).value];
 }
 
 /**
@@ -271,17 +407,28 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
     try {
       let PartNumber = 1;
       for (let part: Uint8Array | undefined = first; part; ) {
-        const body = part;
-        const { ETag } = await call((http) =>
+        const body: Uint8Array = part;
+        const number = PartNumber++;
+        const sending: Promise<{ ETag?: string | undefined }> = call((http) =>
           client.send(
-            new UploadPartCommand({ Bucket, Key: key, UploadId, PartNumber, Body: body, ContentLength: body.length }),
+            new UploadPartCommand({
+              Bucket,
+              Key: key,
+              UploadId,
+              PartNumber: number,
+              Body: body,
+              ContentLength: body.length,
+            }),
             http,
           ),
         );
-        completed.push({ ETag: ETag ?? "", PartNumber });
+        // The next part is read while this one is sent (a part from `partsOf` stays valid that long).
+        const [{ ETag }, next]: [{ ETag?: string | undefined }, IteratorResult<Uint8Array>] = await bothSettled(
+          sending,
+          rest.next(),
+        );
+        completed.push({ ETag: ETag ?? "", PartNumber: number });
         size += body.length;
-        PartNumber += 1;
-        const next = await rest.next();
         part = next.done ? undefined : next.value;
       }
       await call((http) =>
