@@ -162,6 +162,24 @@ describe("resumable uploads: the whole way", () => {
     await expectProblem(await sendPart(auth, upload.id, 2, partOf(bytes, 2)), 409);
   });
 
+  it("two completions at once make one document: the other is a 409 or the same document", async () => {
+    const { auth } = await signedIn();
+    const bytes = textBytes(4000);
+    const upload = await started(start(auth, { bytes }));
+    await sent(sendPart(auth, upload.id, 1, bytes));
+    const answers = await Promise.all([complete(auth, upload.id), complete(auth, upload.id)]);
+    const statuses = answers.map((res) => res.status).sort();
+    expect([
+      [201, 409],
+      [200, 201],
+    ]).toContainEqual(statuses);
+    const row = await rowOf(upload.id);
+    expect(row?.status).toBe("completed");
+    expect(await keysIn(stackEnv, `documents/${row?.documentId}/`)).toHaveLength(1);
+    const again = await complete(auth, upload.id);
+    expect(again.status).toBe(200);
+  });
+
   it("a declared SHA-256 that the file does not have: the version fails in processing", async () => {
     const { auth } = await signedIn();
     const bytes = textBytes(5000);
