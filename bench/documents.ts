@@ -1,6 +1,6 @@
 // Document benchmarks: upload throughput and memory (bench/uploads.ts), and documents per second
 // through the processing pipeline (bench/pipeline.ts); this file holds what both use.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import net from "node:net";
 import { S3Client } from "@aws-sdk/client-s3";
 import WebSocket from "ws";
@@ -102,10 +102,45 @@ export async function peakRss<T>(pids: number[], work: () => Promise<T>): Promis
 }
 
 /**
- * DevTools sessions to every worker (isolate) of a `wrangler dev` session, through wrangler's
- * inspector proxy (`/json` lists one target per worker). Used to force a full garbage collection
- * before a memory baseline, and to read each isolate's V8 heap (Runtime.getHeapUsage: `usedSize` is
- * the JS heap in use, `backingStorageSize`, where the runtime reports it, the ArrayBuffers' memory
+ * The DevTools address of workerd's own inspector in process `pid`, if it is a workerd that runs
+ * user workers (wrangler starts it with `--inspector-addr=127.0.0.1:0` and proxies only the first
+ * worker; workerd's own `/json` lists every isolate, Miniflare's internal ones included). Found as
+ * the process's listening socket that answers `/json` with a `core:user:` worker; undefined for
+ * wrangler's proxy process, which has none.
+ */
+export async function workerdInspectorUrl(pid: number): Promise<string | undefined> {
+  const inodes = new Set<string>();
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const link = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`, "utf8"));
+      if (link?.[1]) inodes.add(link[1]);
+    }
+  } catch {
+    // gone
+  }
+  // /proc/net/tcp: "sl local_address rem_address st … inode"; st 0A is LISTEN, the port in hex.
+  const ports = readFileSync("/proc/net/tcp", "utf8")
+    .split("\n")
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[3] === "0A" && inodes.has(fields[9] ?? ""))
+    .map((fields) => Number.parseInt((fields[1] ?? "").split(":")[1] ?? "", 16));
+  for (const port of ports) {
+    const url = `http://127.0.0.1:${port}`;
+    const targets = await fetch(`${url}/json`, { signal: AbortSignal.timeout(2000) })
+      .then((res) => (res.ok ? res.json() : undefined))
+      .catch(() => undefined);
+    if (Array.isArray(targets) && targets.some((target: { id?: string }) => target.id?.startsWith("core:user:")))
+      return url;
+  }
+  return undefined;
+}
+
+/**
+ * DevTools sessions to every isolate a DevTools endpoint lists (`/json`): workerd's own inspector
+ * (`workerdInspectorUrl`) for all of them, or wrangler's inspector proxy for its first worker. Used to
+ * force a full garbage collection before a memory baseline, and to read each isolate's V8 heap
+ * (Runtime.getHeapUsage: `usedSize`, the JS heap in use; `backingStorageSize`, ArrayBuffers' memory
  * outside that heap).
  */
 export class Inspector {
@@ -122,7 +157,8 @@ export class Inspector {
       targets.map(
         (target) =>
           new Promise<WebSocket>((resolve, reject) => {
-            const socket = new WebSocket(target.webSocketDebuggerUrl);
+            // workerd names itself "localhost", which may resolve to ::1; it listens on 127.0.0.1.
+            const socket = new WebSocket(target.webSocketDebuggerUrl.replace("//localhost:", "//127.0.0.1:"));
             socket.once("open", () => resolve(socket));
             socket.once("error", reject);
           }),
@@ -135,14 +171,14 @@ export class Inspector {
     return this.sockets.length;
   }
 
-  /** One DevTools call; rejects after 30 s (workerd restarted under the session: wrangler dev reloads on edits). */
-  private call(socket: WebSocket, method: string): Promise<Record<string, unknown>> {
+  /** One DevTools call; undefined when no answer came within `timeoutMs`. */
+  private call(socket: WebSocket, method: string, timeoutMs: number): Promise<Record<string, unknown> | undefined> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         socket.off("message", onMessage);
-        reject(new Error(`${method}: no answer in 30 s (did wrangler dev reload after an edit?)`));
-      }, 30_000);
+        resolve(undefined);
+      }, timeoutMs);
       const onMessage = (data: WebSocket.RawData) => {
         const message = JSON.parse(data.toString()) as {
           id?: number;
@@ -160,17 +196,29 @@ export class Inspector {
     });
   }
 
-  /** A full garbage collection in every isolate (HeapProfiler.collectGarbage), twice: weak references die in the second. */
-  async collectGarbage(): Promise<void> {
-    for (let i = 0; i < 2; i++) await Promise.all(this.sockets.map((s) => this.call(s, "HeapProfiler.collectGarbage")));
+  /**
+   * A full garbage collection in every isolate (HeapProfiler.collectGarbage, twice: what the first
+   * frees may release more). V8 runs it as a task of the isolate, which workerd only runs when the
+   * isolate has work: `poke` gives the isolates that matter a request. Returns how many isolates
+   * confirmed the last round (an isolate with nothing to run, such as an idle queue consumer,
+   * collects when its next event arrives).
+   */
+  async collectGarbage(poke?: () => Promise<unknown>): Promise<number> {
+    let confirmed = 0;
+    for (let round = 0; round < 2; round++) {
+      const calls = this.sockets.map((socket) => this.call(socket, "HeapProfiler.collectGarbage", 3000));
+      await poke?.();
+      confirmed = (await Promise.all(calls)).filter((result) => result !== undefined).length;
+    }
+    return confirmed;
   }
 
-  /** Bytes over all isolates: V8's JS heap in use, and ArrayBuffer backing stores (0 where not reported). */
+  /** Bytes over all isolates: V8's JS heap in use, and ArrayBuffer backing stores. */
   async heapUsage(): Promise<{ used: number; backing: number }> {
-    const usages = await Promise.all(this.sockets.map((s) => this.call(s, "Runtime.getHeapUsage")));
+    const usages = await Promise.all(this.sockets.map((s) => this.call(s, "Runtime.getHeapUsage", 10_000)));
     return {
-      used: usages.reduce((sum, u) => sum + Number(u.usedSize ?? 0), 0),
-      backing: usages.reduce((sum, u) => sum + Number(u.backingStorageSize ?? 0), 0),
+      used: usages.reduce((sum, u) => sum + Number(u?.usedSize ?? 0), 0),
+      backing: usages.reduce((sum, u) => sum + Number(u?.backingStorageSize ?? 0), 0),
     };
   }
 

@@ -22,6 +22,7 @@ import {
   upload,
   uploadForm,
   waitUntilProcessed,
+  workerdInspectorUrl,
   workerdPids,
 } from "./documents.ts";
 
@@ -134,13 +135,23 @@ async function throughput(options: DocumentBenchOptions): Promise<Rows> {
           label: "form body through FormDataReader (src/documents/form-data.ts)",
           run: async () => reads(await bare("/bare/form", form.body, form.contentType)),
         },
-        bareUpload(`raw body cut into ${PART_BYTES / MiB} MiB parts (partsOf)`, "steps="),
-        bareUpload("  + the file's SHA-256 (crypto.DigestStream)", "steps=sha256"),
-        bareUpload("  + SigV4 signing of each part, unsent (the S3Client's signer)", "steps=sha256,sign"),
-        bareUpload("  + sent: Create, UploadPart, Complete (s3ClientFor, signs itself)", "steps=sha256,send"),
-        bareUpload("parts + the UTF-8 check text types get (NUL, fatal decoder)", "steps=utf8"),
-        bareUpload("parts by BYOB readAtLeast into the part (candidate)", "reader=byob&steps="),
-        bareUpload("  + SHA-256 + sent (candidate's whole S3 path)", "reader=byob&steps=sha256,send"),
+        {
+          label: "  its file part cut into parts (partSource, partsOf)",
+          run: async () => reads(await bare("/bare/form?parts=1", form.body, form.contentType)),
+        },
+        bareUpload(`raw body cut into ${PART_BYTES / MiB} MiB parts (byteSource, partsOf)`, "steps="),
+        bareUpload("  + the UTF-8 check text gets (NUL scan, fatal decoder)", "steps=utf8"),
+        bareUpload("  + the file's SHA-256 (crypto.DigestStream)", "steps=utf8,sha256"),
+        bareUpload("  + SigV4 signing of each part, unsent (the S3Client's signer)", "steps=utf8,sha256,sign"),
+        bareUpload("  + sent instead: createS3Storage().upload (the SDK signs)", "steps=utf8,sha256,send"),
+        {
+          label: "storeFile alone (src/documents/upload.ts: sniff, check, hash, store)",
+          run: async () => {
+            await bare("/bare/store", payload);
+            return undefined;
+          },
+        },
+        bareUpload("raw body into parts from default-reader chunks (readerSource)", "reader=default&steps="),
       ],
     },
     {
@@ -189,19 +200,22 @@ async function throughput(options: DocumentBenchOptions): Promise<Rows> {
   return rows;
 }
 
-/** Peak RSS (sampled every 20 ms) and peak JS heap / ArrayBuffers (every 100 ms) while `work` runs. */
+/** Peak RSS per process (sampled every 20 ms) and peak JS heap / ArrayBuffers (every 100 ms) while `work` runs. */
 async function peakMemory<T>(
   pids: number[],
   inspector: Inspector | undefined,
   work: () => Promise<T>,
-): Promise<{ rss: number; heap: number; backing: number; result: T }> {
-  let rss = rssBytes(pids);
+): Promise<{ rss: number[]; heap: number; backing: number; result: T }> {
+  const rss = pids.map((pid) => rssBytes([pid]));
+  const sample = () => {
+    pids.forEach((pid, i) => {
+      rss[i] = Math.max(rss[i] ?? 0, rssBytes([pid]));
+    });
+  };
   let heap = 0;
   let backing = 0;
   let done = false;
-  const timer = setInterval(() => {
-    rss = Math.max(rss, rssBytes(pids));
-  }, 20);
+  const timer = setInterval(sample, 20);
   const heapSampler = (async () => {
     while (inspector && !done) {
       const usage = await inspector.heapUsage();
@@ -212,7 +226,8 @@ async function peakMemory<T>(
   })();
   try {
     const result = await work();
-    return { rss: Math.max(rss, rssBytes(pids)), heap, backing, result };
+    sample();
+    return { rss, heap, backing, result };
   } finally {
     done = true;
     clearInterval(timer);
@@ -221,20 +236,26 @@ async function peakMemory<T>(
 }
 
 /**
- * 2. Memory: growth of the workerd process that runs the API and the processor (all isolates,
- *    their Durable Objects and the runtime's own buffers: RSS from /proc) while uploads stream in,
- *    over a baseline taken after a forced full garbage collection in every isolate (DevTools
- *    HeapProfiler.collectGarbage), so what earlier requests left for the collector is not counted
- *    as the upload's, nor freed during it as if the upload had shrunk memory. RSS still includes
- *    what the allocator keeps after freeing, so peaks, not ends, are compared. Each scenario waits
- *    until the processor has finished its documents (its own peak is printed apart) before the next
- *    baseline; with four uploads the first may start processing while the last still streams (the
- *    queue delivers after at most 2 s). Held whole, a file would need its own size in growth.
+ * 2. Memory: peak growth of the workerd process that runs the API and the processor (all their
+ *    isolates and Durable Objects, Miniflare's own workers that every request crosses, and the
+ *    runtime's buffers: RSS from /proc) while uploads stream in, over a baseline taken after a full
+ *    garbage collection in every isolate (DevTools HeapProfiler.collectGarbage through workerd's own
+ *    inspector), so that what earlier requests left for the collector is neither counted as the
+ *    upload's nor freed during it as if the upload shrank memory. RSS also keeps what the allocator
+ *    holds after freeing, so peaks are compared, not ends. wrangler's dev proxy, a second workerd
+ *    process that every request crosses before the runtime (not there in production), is printed
+ *    apart. Each scenario waits until the processor has finished its documents (its peak printed
+ *    apart) before the next baseline; of four uploads, the first may start processing while the last
+ *    still streams (the queue delivers after at most 2 s). A file held whole would need its own size.
  */
 async function memory(options: DocumentBenchOptions): Promise<Rows> {
   const pids = workerdPids(options.wranglerPid);
-  if (pids.length === 0) throw new Error("no workerd process found below wrangler");
-  const inspector = options.inspectorUrl ? await Inspector.open(options.inspectorUrl) : undefined;
+  const urls = await Promise.all(pids.map((pid) => workerdInspectorUrl(pid)));
+  const runtimeAt = urls.findIndex((url) => url !== undefined);
+  const url = urls[runtimeAt];
+  if (!url) throw new Error(`no workerd with an inspector found below wrangler (processes ${pids.join(", ")})`);
+  const inspector = await Inspector.open(url);
+  const health = () => fetch(`${options.apiUrl}/health`).then((res) => res.arrayBuffer());
   try {
     // One unmeasured upload first, so that the code paths have run and their heap exists.
     await waitUntilProcessed(options, [await upload(options, textBytes(100_000_000, 5), "warm-up")]);
@@ -245,18 +266,14 @@ async function memory(options: DocumentBenchOptions): Promise<Rows> {
       { label: "one 300 MB upload", files: [textBytes(300_000_000, 9)] },
     ];
     const rows: Rows = [
-      [
-        `workerd memory, MiB (peak over a collected baseline; ${pids.length} process${pids.length > 1 ? "es" : ""}, ${inspector?.isolates ?? 0} isolates)`,
-        "",
-        "",
-      ],
+      [`workerd memory, MiB (peak growth over a collected baseline; ${inspector.isolates} isolates)`, "", ""],
     ];
     const growth: number[] = [];
     for (const scenario of scenarios) {
-      await inspector?.collectGarbage();
+      const collected = await inspector.collectGarbage(health);
       await sleep(500);
-      const rssBefore = rssBytes(pids);
-      const heapBefore = (await inspector?.heapUsage()) ?? { used: 0, backing: 0 };
+      const before = pids.map((pid) => rssBytes([pid]));
+      const heapBefore = await inspector.heapUsage();
       const during = await peakMemory(pids, inspector, () =>
         Promise.all(scenario.files.map((file, i) => upload(options, file, `${scenario.label} ${i}`))),
       );
@@ -264,11 +281,12 @@ async function memory(options: DocumentBenchOptions): Promise<Rows> {
       // wrangler dev restarts workerd when a source file changes: a new process is a new baseline.
       if (workerdPids(options.wranglerPid).join() !== pids.join())
         throw new Error("workerd restarted during the memory benchmark (a file changed under wrangler dev)");
+      const grew = (peak: number[], i: number) => (peak[i] ?? 0) - (before[i] ?? 0);
       const bytes = scenario.files.reduce((sum, file) => sum + file.length, 0);
-      const rss = during.rss - rssBefore;
+      const rss = grew(during.rss, runtimeAt);
       growth.push(Math.max(rss / scenario.files.length, 1));
       rows.push([
-        `  ${scenario.label}: RSS (idle ${mib(rssBefore)}, JS heap ${mib(heapBefore.used)})`,
+        `  ${scenario.label}: runtime RSS (idle ${mib(before[runtimeAt] ?? 0)}; ${collected} isolates collected)`,
         signed(rss),
         `${ratio(Math.max(rss, 0), bytes)} of the bytes`,
       ]);
@@ -278,13 +296,16 @@ async function memory(options: DocumentBenchOptions): Promise<Rows> {
           signed(rss / scenario.files.length),
           "",
         ]);
-      if (inspector)
-        rows.push([
-          "    JS heap / ArrayBuffers at their peak",
-          `${signed(during.heap - heapBefore.used)} / ${signed(during.backing - heapBefore.backing)}`,
-          "",
-        ]);
-      rows.push(["    RSS while the processor scans and hashes", signed(processing.rss - rssBefore), ""]);
+      rows.push([
+        `    JS heap / ArrayBuffers at their peak (idle ${mib(heapBefore.used)} / ${mib(heapBefore.backing)})`,
+        `${signed(during.heap - heapBefore.used)} / ${signed(during.backing - heapBefore.backing)}`,
+        "",
+      ]);
+      pids.forEach((pid, i) => {
+        if (i !== runtimeAt)
+          rows.push([`    wrangler's dev proxy (workerd ${pid}, not in production)`, signed(grew(during.rss, i)), ""]);
+      });
+      rows.push(["    runtime RSS while the processor scans and hashes", signed(grew(processing.rss, runtimeAt)), ""]);
     }
     rows.push([
       "  growth per upload at 300 MB / at 100 MB (1 flat, 3 proportional)",
@@ -293,6 +314,6 @@ async function memory(options: DocumentBenchOptions): Promise<Rows> {
     ]);
     return rows;
   } finally {
-    inspector?.close();
+    inspector.close();
   }
 }

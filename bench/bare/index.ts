@@ -1,16 +1,19 @@
-import {
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  type S3Client,
-  UploadPartCommand,
-} from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import { Hono } from "hono";
 import { createPasswordHasher, type PasswordHasher } from "../../src/auth/password-hasher.ts";
 import { FormDataReader, formDataBoundary } from "../../src/documents/form-data.ts";
+import { storeFile } from "../../src/documents/upload.ts";
 import type { StorageConfig } from "../../src/pkg/config/config.ts";
 import { toHex } from "../../src/pkg/crypto/digest.ts";
 import { s3ClientFor } from "../../src/pkg/storage/s3-request.ts";
-import { PART_BYTES, partsOf, readerSource } from "../../src/pkg/storage/storage.ts";
+import {
+  byteSource,
+  createS3Storage,
+  type ObjectStorage,
+  PART_BYTES,
+  partsOf,
+  readerSource,
+} from "../../src/pkg/storage/storage.ts";
 
 /** Declared in wrangler.toml; the benchmark passes the API's values and the stack's S3 settings. */
 type Bindings = {
@@ -51,6 +54,14 @@ function storageConfig(env: Bindings): StorageConfig {
   return storage;
 }
 
+let documents: ObjectStorage | undefined;
+
+/** The documents bucket through the project's storage module, as the API builds it (per isolate). */
+function storageFor(env: Bindings): ObjectStorage {
+  documents ??= createS3Storage(storageConfig(env));
+  return documents;
+}
+
 /** What a body route read: bytes, the reads it took, and the file's SHA-256 when it was computed. */
 interface Drained {
   bytes: number;
@@ -87,93 +98,66 @@ async function drainByob(body: ReadableStream<Uint8Array>): Promise<Drained> {
   return { bytes, reads };
 }
 
-/**
- * Parts of `size` bytes read with a BYOB reader's `readAtLeast` (a workerd extension) straight into
- * the part's buffer: no copy from request chunks, one read per part. A candidate to `partsOf`.
- */
-async function* byobParts(body: ReadableStream<Uint8Array>, size = PART_BYTES): AsyncGenerator<Uint8Array> {
-  const reader = body.getReader({ mode: "byob" });
-  let part = new Uint8Array(size);
-  for (;;) {
-    const next = await reader.readAtLeast(size, part);
-    if (next.value && next.value.length > 0) yield next.value;
-    if (next.done || !next.value || next.value.length < size) return;
-    part = new Uint8Array(next.value.buffer);
-  }
-}
-
 /** The steps /bare/upload may add after cutting parts, each measured by adding it alone. */
 type Step = "sha256" | "utf8" | "sign" | "send";
 
+/** As src/documents/upload.ts checks text: 64 KiB slices through one fatal streaming decoder. */
+const UTF8_SLICE_BYTES = 64 * 1024;
+
 /**
- * Cuts a body into parts and adds `steps` as POST /documents does them (src/documents/upload.ts,
- * src/pkg/storage/storage.ts): the file's SHA-256 through a DigestStream, the UTF-8 check text gets,
+ * Cuts a body into parts with `partsOf` and adds `steps` as POST /documents does them
+ * (src/documents/upload.ts): the UTF-8 check text gets, the file's SHA-256 through a DigestStream,
  * SigV4 signing of each part as an UploadPart request without sending it (the S3Client's own signer
- * with the project's WebCryptoSha256, so the payload is hashed again as the SDK does), or sending:
- * CreateMultipartUpload, UploadPart per part and CompleteMultipartUpload through s3ClientFor (which
- * signs too).
+ * with the project's WebCryptoSha256, so the payload is hashed a second time, as the SDK does), or
+ * sending the parts through the project's storage (`createS3Storage(…).upload`: multipart, the next
+ * part read while one is sent; the SDK signs them itself). `source` is the API's (`byteSource`: BYOB
+ * reads straight into the part) or a default reader's chunks copied in (`readerSource`).
  */
 async function upload(
   body: ReadableStream<Uint8Array>,
   steps: Set<Step>,
-  options: { byob: boolean; client: S3Client; bucket: string; endpoint: string },
+  options: { source: "byob" | "default"; client: S3Client; storage: ObjectStorage; endpoint: string },
 ): Promise<Drained> {
-  const { client, bucket } = options;
-  const endpoint = new URL(options.endpoint);
+  const { client, storage } = options;
   const key = `bench/bare-${crypto.randomUUID()}`;
   const digest = steps.has("sha256") ? new crypto.DigestStream("SHA-256") : undefined;
   const hash = digest?.getWriter();
   const utf8 = steps.has("utf8") ? new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }) : undefined;
   const signer = steps.has("sign") ? await client.config.signer() : undefined;
-  const UploadId = steps.has("send")
-    ? (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }))).UploadId
-    : undefined;
-  const parts: { ETag: string; PartNumber: number }[] = [];
   let bytes = 0;
-  let PartNumber = 1;
-  const source = options.byob ? byobParts(body) : partsOf(readerSource(body.getReader()));
-  for await (const part of source) {
-    bytes += part.length;
-    if (utf8) {
-      if (part.includes(0)) throw new Error("NUL in text");
-      utf8.decode(part, { stream: true });
+  let count = 0;
+  const source = options.source === "byob" ? byteSource(body) : readerSource(body.getReader());
+  async function* parts(): AsyncGenerator<Uint8Array> {
+    for await (const part of partsOf(source)) {
+      bytes += part.length;
+      count += 1;
+      if (utf8) {
+        if (part.includes(0)) throw new Error("NUL in text");
+        for (let at = 0; at < part.length; at += UTF8_SLICE_BYTES)
+          utf8.decode(part.subarray(at, at + UTF8_SLICE_BYTES), { stream: true });
+      }
+      await hash?.write(part);
+      if (signer) {
+        const endpoint = new URL(options.endpoint);
+        await signer.sign({
+          method: "PUT",
+          protocol: endpoint.protocol,
+          hostname: endpoint.hostname,
+          port: Number(endpoint.port) || undefined,
+          path: `/${storage.bucket}/${key}`,
+          query: { partNumber: String(count), uploadId: "unsent" },
+          headers: { host: endpoint.host, "content-length": String(part.length) },
+          body: part,
+        });
+      }
+      yield part;
     }
-    await hash?.write(part);
-    if (signer) {
-      await signer.sign({
-        method: "PUT",
-        protocol: endpoint.protocol,
-        hostname: endpoint.hostname,
-        port: Number(endpoint.port) || undefined,
-        path: `/${bucket}/${key}`,
-        query: { partNumber: String(PartNumber), uploadId: "unsent" },
-        headers: { host: endpoint.host, "content-length": String(part.length) },
-        body: part,
-      });
-    }
-    if (UploadId) {
-      const { ETag } = await client.send(
-        new UploadPartCommand({
-          Bucket: bucket,
-          Key: key,
-          UploadId,
-          PartNumber,
-          Body: part,
-          ContentLength: part.length,
-        }),
-      );
-      parts.push({ ETag: ETag ?? "", PartNumber });
-    }
-    PartNumber += 1;
+    utf8?.decode();
+    await hash?.close();
   }
-  utf8?.decode();
-  if (UploadId) {
-    await client.send(
-      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }),
-    );
-  }
-  await hash?.close();
-  return { bytes, reads: PartNumber - 1, ...(digest ? { sha256: toHex(await digest.digest) } : {}) };
+  if (steps.has("send")) await storage.upload(key, parts(), { contentType: "text/plain" });
+  else for await (const _ of parts());
+  return { bytes, reads: count, ...(digest ? { sha256: toHex(await digest.digest) } : {}) };
 }
 
 // The benchmark's baselines: the same framework and runtime with no middleware.
@@ -186,8 +170,9 @@ const app = new Hono<{ Bindings: Bindings }>()
     if (!body) return c.json({ bytes: 0, reads: 0 } satisfies Drained);
     return c.json(c.req.query("reader") === "byob" ? await drainByob(body) : await drainDefault(body));
   })
-  // A multipart/form-data body read with the API's own reader (src/documents/form-data.ts), every
-  // part's bytes taken and discarded (the file's counted): what the form parsing costs on top of draining.
+  // A multipart/form-data body read with the API's own reader (src/documents/form-data.ts), the
+  // fields' bytes taken and discarded, and the file part's counted: what the form parsing costs on
+  // top of draining. `?parts=1` cuts the file part into parts as the API does (partSource, partsOf).
   .post("/bare/form", async (c) => {
     const boundary = formDataBoundary(c.req.header("content-type"));
     const body = c.req.raw.body;
@@ -196,6 +181,13 @@ const app = new Hono<{ Bindings: Bindings }>()
     let bytes = 0;
     let reads = 0;
     for (let part = await form.nextPart(); part; part = await form.nextPart()) {
+      if (part.name === "file" && c.req.query("parts")) {
+        for await (const chunk of partsOf(form.partSource())) {
+          bytes += chunk.length;
+          reads += 1;
+        }
+        continue;
+      }
       for (let chunk = await form.readChunk(); chunk; chunk = await form.readChunk()) {
         if (part.name !== "file") continue;
         bytes += chunk.length;
@@ -204,10 +196,23 @@ const app = new Hono<{ Bindings: Bindings }>()
     }
     return c.json({ bytes, reads } satisfies Drained);
   })
+  // The file's whole path in the API without the API around it: storeFile (src/documents/upload.ts:
+  // type sniffing, UTF-8 check, SHA-256, parts, multipart upload), no gateway, rows or events.
+  .post("/bare/store", async (c) => {
+    const body = c.req.raw.body;
+    if (!body) return c.json({ error: "a body is required" }, 400);
+    const stored = await storeFile(storageFor(c.env), {
+      key: `bench/store-${crypto.randomUUID()}`,
+      body: byteSource(body),
+      declaredType: c.req.header("content-type"),
+      maxBytes: Number.POSITIVE_INFINITY,
+    });
+    return c.json({ bytes: stored.size, reads: Math.ceil(stored.size / PART_BYTES), sha256: stored.sha256 });
+  })
   // The API's part size, for the benchmark's multipart baseline from Node.
   .get("/bare/parts", (c) => c.json({ partBytes: PART_BYTES }))
   // The upload path's pieces one by one (see `upload`): `?steps=sha256,sign` and so on;
-  // `?reader=byob` cuts parts with readAtLeast instead of partsOf.
+  // `?reader=default` reads the body's chunks and copies them into the parts instead of BYOB reads.
   .post("/bare/upload", async (c) => {
     const body = c.req.raw.body;
     if (!body) return c.json({ error: "a body is required" }, 400);
@@ -219,9 +224,9 @@ const app = new Hono<{ Bindings: Bindings }>()
     const config = storageConfig(c.env);
     return c.json(
       await upload(body, steps, {
-        byob: c.req.query("reader") === "byob",
+        source: c.req.query("reader") === "default" ? "default" : "byob",
         client: s3ClientFor(config),
-        bucket: config.bucket,
+        storage: storageFor(c.env),
         endpoint: c.env.S3_ENDPOINT,
       }),
     );
