@@ -156,7 +156,7 @@ interface Work {
   ended?: DocumentVersion;
 }
 
-/** Scans of one batch at once: each streams, so memory stays small; clamd serves several. */
+/** Scans of one batch at once: each streams (or holds at most KEEP_OBJECT_BYTES); clamd serves several. */
 export const SCAN_CONCURRENCY = 6;
 /** Extractions of one batch at once, and the bytes of their sources held at once (a PDF is held whole). */
 export const EXTRACTION_CONCURRENCY = 4;
@@ -502,26 +502,27 @@ async function finish(services: ProcessorServices, works: (Work & { target: Targ
 
 /**
  * The Worker Service's pipeline for the `document.uploaded` messages of one queue batch, each
- * decided on its own: one result per item, in order. The steps run for the whole batch at once,
- * each version from the status it is in:
+ * decided on its own: one result per item, in order (a duplicate of a version already in the batch
+ * is done: the first message naming it carries its outcome). The steps run for the whole batch at
+ * once, each version from the status it is in; round trips per batch, whatever its size:
  *
- *   1. load every version                              one HTTP round trip (read only)
- *   2. pending → scanning                              one transaction
+ *   1. load every version                              1 HTTP round trip to Postgres (read only)
+ *   2. pending → scanning                              1 HTTP round trip (one transaction)
  *   3. scan (S3 read, SHA-256, clamd), in parallel     per version: 1 S3 GET + 1 clamd session
+ *      (SCAN_CONCURRENCY at once)
  *   4. scanning → processing | quarantined | failed,
- *      and the extraction starts counted               one transaction
- *   5. extract text (+ thumbnail), in parallel         per version: 0 S3 GETs if small (read once
- *                                                      in 3), else 1 (+1 for an image)
- *   6. processing → ready (+ text) | failed            one transaction (more only past
- *                                                      READY_FLUSH_CHARS of text)
- *   7. endings announced: stale cached searches        one HTTP round trip + one Redis pipeline
- *      and the owners' notifications                   one sendBatch
- *   (8. transient failures' details kept               one transaction, only if any)
+ *      and the extraction starts counted               1 HTTP round trip (one transaction)
+ *   5. extract text (+ thumbnail), in parallel         per version: no S3 GET for an object read
+ *      (EXTRACTION_CONCURRENCY, EXTRACTION_BUDGET_BYTES) whole in 3, else 1 (+1 GET, 1 PUT for
+ *                                                      an image)
+ *   6. processing → ready (+ text) | failed            1 HTTP round trip (one transaction; one
+ *                                                      more per READY_FLUSH_CHARS of text)
+ *   7. endings announced: stale cached searches        1 HTTP round trip + 1 Redis pipeline
+ *      and the owners' notifications                   1 sendBatch (per 100 messages / 256 KB)
+ *   8. transient failures' details kept (`noteRetry`)  1 transaction, only if there are any
  *
- * So a batch of any size costs four transactions and two HTTP round trips to Postgres, whatever its
- * size, plus its S3 reads and scans. A transaction that fails is run again per version
- * (`inOneTransaction`), so a poisoned message fails alone and no finished step repeats; its retry
- * starts from the status it committed.
+ * A batch that fails in Postgres is run again per version (`transitionAll`), so a poisoned message
+ * fails alone and no finished step repeats; its retry starts from the status it committed.
  */
 export async function processDocuments(
   items: readonly BatchItem[],
