@@ -398,10 +398,13 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
   });
 
   async function multipart(key: string, first: Uint8Array, rest: AsyncIterator<Uint8Array>, contentType: string) {
-    const { UploadId } = await call((http) =>
+    // Created while the second part is read: the first part is sent as soon as the id is known.
+    const creating = call((http) =>
       client.send(new CreateMultipartUploadCommand({ Bucket, Key: key, ContentType: contentType }), http),
-    );
-    if (!UploadId) throw new DependencyError("storage", new Error("no UploadId"));
+    ).then(({ UploadId }) => {
+      if (!UploadId) throw new DependencyError("storage", new Error("no UploadId"));
+      return UploadId;
+    });
     const completed: { ETag: string; PartNumber: number }[] = [];
     let size = 0;
     try {
@@ -409,17 +412,19 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
       for (let part: Uint8Array | undefined = first; part; ) {
         const body: Uint8Array = part;
         const number = PartNumber++;
-        const sending: Promise<{ ETag?: string | undefined }> = call((http) =>
-          client.send(
-            new UploadPartCommand({
-              Bucket,
-              Key: key,
-              UploadId,
-              PartNumber: number,
-              Body: body,
-              ContentLength: body.length,
-            }),
-            http,
+        const sending: Promise<{ ETag?: string | undefined }> = creating.then((UploadId) =>
+          call((http) =>
+            client.send(
+              new UploadPartCommand({
+                Bucket,
+                Key: key,
+                UploadId,
+                PartNumber: number,
+                Body: body,
+                ContentLength: body.length,
+              }),
+              http,
+            ),
           ),
         );
         // The next part is read while this one is sent (a part from `partsOf` stays valid that long).
@@ -431,6 +436,7 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
         size += body.length;
         part = next.done ? undefined : next.value;
       }
+      const UploadId = await creating;
       await call((http) =>
         client.send(
           new CompleteMultipartUploadCommand({ Bucket, Key: key, UploadId, MultipartUpload: { Parts: completed } }),
@@ -439,9 +445,13 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
       );
       return { size };
     } catch (error) {
-      await call((http) => client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId }), http)).catch(
-        () => {},
-      );
+      // No id: the upload was never created, there is nothing to abort.
+      const UploadId = await creating.catch(() => undefined);
+      if (UploadId) {
+        await call((http) => client.send(new AbortMultipartUploadCommand({ Bucket, Key: key, UploadId }), http)).catch(
+          () => {},
+        );
+      }
       throw error;
     }
   }
