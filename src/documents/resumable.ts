@@ -85,6 +85,9 @@ export function expectedPartSize(upload: Pick<Upload, "sizeBytes" | "partBytes" 
     : upload.sizeBytes - (upload.partCount - 1) * upload.partBytes;
 }
 
+/** The user an actor is: the owner every upload query states (a system actor owns none). */
+const ownerOf = (actor: Actor) => (actor.kind === "user" ? actor.userId : "00000000-0000-0000-0000-000000000000");
+
 const noUpload = (id: string) => new ApiError("not_found", { detail: `No upload ${id}.` });
 
 const notOpen = (upload: Upload) =>
@@ -191,12 +194,12 @@ export async function describeUpload(deps: Pick<IntakeDeps, "database">, actor: 
   const [uploadRows, parts] = await batchAsActor(
     deps.database.http,
     actor,
-    (db) => [uploadById(db, { id }), partsOf(db, { uploadId: id })],
+    (db) => [uploadById(db, { id, ownerId: ownerOf(actor) }), partsOf(db, { uploadId: id, ownerId: ownerOf(actor) })],
     READ_ONLY,
   );
   const upload = firstRow(uploadRows);
   if (!upload) throw noUpload(id);
-  return { upload, parts } satisfies UploadState;
+  return { upload, parts: parts.map((row) => row.part) } satisfies UploadState;
 }
 
 /** A part as the request brings it. */
@@ -364,7 +367,12 @@ export async function receivePart(
   input: PartInput,
 ): Promise<UploadPart> {
   const { id, partNumber } = target;
-  const [rows] = await batchAsActor(deps.database.http, actor, (db) => [uploadById(db, { id })], READ_ONLY);
+  const [rows] = await batchAsActor(
+    deps.database.http,
+    actor,
+    (db) => [uploadById(db, { id, ownerId: ownerOf(actor) })],
+    READ_ONLY,
+  );
   const upload = firstRow(rows);
   if (!upload) throw noUpload(id);
   if (upload.status !== "open") throw notOpen(upload);
@@ -429,7 +437,9 @@ async function storePart(
     leadingBytes: edges.leading,
     trailingBytes: edges.trailing,
   };
-  const [result] = await batchAsActor(deps.database.http, actor, (db) => [recordPart(db, recorded)]);
+  const [result] = await batchAsActor(deps.database.http, actor, (db) => [
+    recordPart(db, { ...recorded, ownerId: ownerOf(actor) }),
+  ]);
   if (result.rows.length === 0) throw notOpen({ ...upload, status: "completing" });
   const now = new Date();
   return { ...recorded, createdAt: now, updatedAt: now };
@@ -472,11 +482,13 @@ export async function completeUpload(
   actor: Actor,
   id: string,
 ): Promise<{ upload: Upload; document: Document; created: boolean }> {
-  const [taken, parts, current] = await batchAsActor(deps.database.http, actor, (db) => [
-    beginCompletion(db, { id }),
-    partsOf(db, { uploadId: id }),
-    uploadById(db, { id }),
+  const ownerId = ownerOf(actor);
+  const [taken, partRows, current] = await batchAsActor(deps.database.http, actor, (db) => [
+    beginCompletion(db, { id, ownerId }),
+    partsOf(db, { uploadId: id, ownerId }),
+    uploadById(db, { id, ownerId }),
   ]);
+  const parts = partRows.map((row) => row.part);
   const upload = firstRow(taken);
   if (!upload) {
     const existing = firstRow(current);
@@ -487,7 +499,7 @@ export async function completeUpload(
     throw notOpen(existing);
   }
   const giveBack = async (error: ApiError) => {
-    await batchAsActor(deps.database.http, actor, (db) => [reopenUpload(db, { id })]);
+    await batchAsActor(deps.database.http, actor, (db) => [reopenUpload(db, { id, ownerId })]);
     return error;
   };
   const missing = missingParts(upload.partCount, parts);
@@ -522,7 +534,7 @@ export async function completeUpload(
   } catch (error) {
     // The parts may still be there: the client may complete again.
     await discardUpload(deps, key, error);
-    await batchAsActor(deps.database.http, actor, (db) => [reopenUpload(db, { id })]).catch(() => {});
+    await batchAsActor(deps.database.http, actor, (db) => [reopenUpload(db, { id, ownerId })]).catch(() => {});
     throw error;
   }
   const need = { documents: 1, versions: 1, bytes: upload.sizeBytes };
@@ -547,14 +559,14 @@ export async function completeUpload(
           },
         });
         await removeUploadIntent(tx, { storageKey: key });
-        await markCompleted(tx, { id });
+        await markCompleted(tx, { id, ownerId });
         return created.document;
       },
     );
   } catch (error) {
     await discardUpload(deps, key, error);
     // The parts are now the removed object: nothing is left to complete.
-    await batchAsActor(deps.database.http, actor, (db) => [removeUnfinishedUpload(db, { id })]).catch(
+    await batchAsActor(deps.database.http, actor, (db) => [removeUnfinishedUpload(db, { id, ownerId })]).catch(
       (removeError: unknown) => deps.logger.warn("upload row left for the sweeper", { id, error: removeError }),
     );
     throw error;
@@ -570,12 +582,19 @@ export async function completeUpload(
  * upload for the caller, 409 when it is completed or being completed.
  */
 export async function abortUpload(deps: ResumableDeps, actor: Actor, id: string): Promise<void> {
-  const [rows] = await batchAsActor(deps.database.http, actor, (db) => [uploadById(db, { id })], READ_ONLY);
+  const [rows] = await batchAsActor(
+    deps.database.http,
+    actor,
+    (db) => [uploadById(db, { id, ownerId: ownerOf(actor) })],
+    READ_ONLY,
+  );
   const upload = firstRow(rows);
   if (!upload) throw noUpload(id);
   if (upload.status !== "open") throw notOpen(upload);
   // The store first: a row removed before a failed abort would leave parts nobody can name.
   await deps.multipart.abort({ key: upload.storageKey, uploadId: upload.multipartUploadId });
-  const [removed] = await batchAsActor(deps.database.http, actor, (db) => [removeOpenUpload(db, { id })]);
+  const [removed] = await batchAsActor(deps.database.http, actor, (db) => [
+    removeOpenUpload(db, { id, ownerId: ownerOf(actor) }),
+  ]);
   if (removed.length === 0) throw notOpen({ ...upload, status: "completing" });
 }

@@ -1,7 +1,10 @@
 import { ListPartsCommand, S3Client } from "@aws-sdk/client-s3";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { uploads } from "../../src/db/schema/uploads.ts";
+import { asActor } from "../../src/db/actor.ts";
+import { openDatabase } from "../../src/db/client.ts";
+import { uploadParts, uploads } from "../../src/db/schema/uploads.ts";
+import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { signedIn } from "../auth-helpers.ts";
 import { bodyBytes, type DocumentJson, keysIn, processed } from "../document-helpers.ts";
 import { pdf, sha256Hex } from "../fixtures/files.ts";
@@ -391,6 +394,38 @@ describe("resumable uploads: limits and access", () => {
     expect(refused.type).toBe("/problems/quota_exceeded");
     expect(await keysIn(stackEnv, `documents/${row?.documentId}/`)).toEqual([]);
     await expectProblem(await readUpload(auth, upload.id), 404);
+  });
+
+  it("row-level security: another user (even an admin) reads and changes no upload or part, whatever the query says", async () => {
+    const owner = await signedIn();
+    const other = await signedIn();
+    const bytes = textBytes(1000);
+    const upload = await started(start(owner.auth, { bytes }));
+    await sent(sendPart(owner.auth, upload.id, 1, bytes));
+    const handle = openDatabase(loadApiConfig(testEnv).database);
+    const as = (userId: string, role: "user" | "admin") =>
+      asActor(handle.db, { kind: "user", userId, role, permissions: [] }, async (tx) => ({
+        uploads: await tx.select().from(uploads).where(eq(uploads.id, upload.id)),
+        parts: await tx.select().from(uploadParts).where(eq(uploadParts.uploadId, upload.id)),
+        changed: await tx
+          .update(uploads)
+          .set({ status: "completed" })
+          .where(eq(uploads.id, upload.id))
+          .returning({ id: uploads.id }),
+      }));
+    try {
+      for (const role of ["user", "admin"] as const) {
+        expect(await as(other.user.id, role)).toEqual({ uploads: [], parts: [], changed: [] });
+      }
+      const own = await asActor(
+        handle.db,
+        { kind: "user", userId: owner.user.id, role: "user", permissions: [] },
+        (tx) => tx.select().from(uploadParts).where(eq(uploadParts.uploadId, upload.id)),
+      );
+      expect(own).toHaveLength(1);
+    } finally {
+      await handle.close();
+    }
   });
 
   it("another user's upload is a 404 on every route", async () => {

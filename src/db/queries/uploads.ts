@@ -7,8 +7,9 @@ import { type NewUploadPart, type Upload, uploadParts, uploads } from "../schema
 
 // Resumable uploads (src/documents/resumable.ts). Functions taking a `Queryable` (or the HTTP
 // builder) return the statement unexecuted, for one `batchAsActor` round trip; `async` ones taking
-// a `Transaction` run inside `asActor` (the completion's quota transaction, the sweeper). Every
-// statement runs under row-level security: an upload is its owner's (and the system's) only.
+// a `Transaction` run inside `asActor` (the completion's quota transaction, the sweeper). An upload
+// is its owner's only: each query a user's request makes states it (`ownerId`), and row-level
+// security enforces it again underneath.
 
 /** How long a completion may hold an upload before another request may take it over (ms). */
 export const COMPLETION_LEASE_MS = 5 * 60 * 1000;
@@ -31,17 +32,21 @@ export function unfinishedUploadsOf(db: Queryable, params: { ownerId: string }) 
     .where(and(eq(uploads.ownerId, params.ownerId), ne(uploads.status, "completed")));
 }
 
-/** The upload `id` (one row or none: `firstRow`). */
-export function uploadById(db: Queryable, params: { id: string }) {
-  return db.select().from(uploads).where(eq(uploads.id, params.id)).limit(1);
+const owned = (params: { id: string; ownerId: string }) =>
+  and(eq(uploads.id, params.id), eq(uploads.ownerId, params.ownerId));
+
+/** The upload `id` of `ownerId` (one row or none: `firstRow`). */
+export function uploadById(db: Queryable, params: { id: string; ownerId: string }) {
+  return db.select().from(uploads).where(owned(params)).limit(1);
 }
 
-/** The parts recorded for an upload, by number. */
-export function partsOf(db: Queryable, params: { uploadId: string }) {
+/** The parts recorded for the upload `uploadId` of `ownerId`, by number (rows of `{ part }`). */
+export function partsOf(db: Queryable, params: { uploadId: string; ownerId: string }) {
   return db
-    .select()
+    .select({ part: uploadParts })
     .from(uploadParts)
-    .where(eq(uploadParts.uploadId, params.uploadId))
+    .innerJoin(uploads, eq(uploads.id, uploadParts.uploadId))
+    .where(owned({ id: params.uploadId, ownerId: params.ownerId }))
     .orderBy(asc(uploadParts.partNumber));
 }
 
@@ -50,12 +55,12 @@ export function partsOf(db: Queryable, params: { uploadId: string }) {
  * retried PUT), only while the upload is `open`: returns the part's number, or no row when the
  * upload is gone or no longer open.
  */
-export function recordPart(db: HttpQueryBuilder, part: NewUploadPart) {
+export function recordPart(db: HttpQueryBuilder, part: NewUploadPart & { ownerId: string }) {
   return db.execute<{ part_number: number }>(sql`
     insert into ${uploadParts} (upload_id, part_number, size_bytes, etag, sha256, leading_bytes, trailing_bytes)
     select ${part.uploadId}, ${part.partNumber}, ${part.sizeBytes}, ${part.etag}, ${part.sha256},
            ${part.leadingBytes ?? ""}, ${part.trailingBytes ?? ""}
-    from ${uploads} u where u.id = ${part.uploadId} and u.status = 'open'
+    from ${uploads} u where u.id = ${part.uploadId} and u.owner_id = ${part.ownerId} and u.status = 'open'
     on conflict (upload_id, part_number) do update set
       size_bytes = excluded.size_bytes, etag = excluded.etag, sha256 = excluded.sha256,
       leading_bytes = excluded.leading_bytes, trailing_bytes = excluded.trailing_bytes,
@@ -68,13 +73,13 @@ export function recordPart(db: HttpQueryBuilder, part: NewUploadPart) {
  * lease (`COMPLETION_LEASE_MS`) ran out (its request died). Returns the row, or none when it is
  * gone, completed, or being completed by another request.
  */
-export function beginCompletion(db: Queryable, params: { id: string }) {
+export function beginCompletion(db: Queryable, params: { id: string; ownerId: string }) {
   return db
     .update(uploads)
     .set({ status: "completing", updatedAt: changedAt })
     .where(
       and(
-        eq(uploads.id, params.id),
+        owned(params),
         or(
           eq(uploads.status, "open"),
           and(
@@ -88,36 +93,36 @@ export function beginCompletion(db: Queryable, params: { id: string }) {
 }
 
 /** Gives a failed completion's upload back to its client (`completing` → `open`). */
-export function reopenUpload(db: Queryable, params: { id: string }) {
+export function reopenUpload(db: Queryable, params: { id: string; ownerId: string }) {
   return db
     .update(uploads)
     .set({ status: "open", updatedAt: changedAt })
-    .where(and(eq(uploads.id, params.id), eq(uploads.status, "completing")));
+    .where(and(owned(params), eq(uploads.status, "completing")));
 }
 
 /** Marks the upload completed, in the transaction that records its document; exactly one row or it throws. */
-export async function markCompleted(tx: Transaction, params: { id: string }): Promise<void> {
+export async function markCompleted(tx: Transaction, params: { id: string; ownerId: string }): Promise<void> {
   const rows = await tx
     .update(uploads)
     .set({ status: "completed", completedAt: changedAt, updatedAt: changedAt })
-    .where(and(eq(uploads.id, params.id), eq(uploads.status, "completing")))
+    .where(and(owned(params), eq(uploads.status, "completing")))
     .returning({ id: uploads.id });
   expectRows(rows, `completing the upload ${params.id}`);
 }
 
 /** Removes an upload that is not being completed (its parts go with it); returns the removed row. */
-export function removeOpenUpload(db: Queryable, params: { id: string }) {
+export function removeOpenUpload(db: Queryable, params: { id: string; ownerId: string }) {
   return db
     .delete(uploads)
-    .where(and(eq(uploads.id, params.id), eq(uploads.status, "open")))
+    .where(and(owned(params), eq(uploads.status, "open")))
     .returning();
 }
 
 /** Removes an upload whatever it was doing short of completed (its parts became a removed object). */
-export function removeUnfinishedUpload(db: Queryable, params: { id: string }) {
+export function removeUnfinishedUpload(db: Queryable, params: { id: string; ownerId: string }) {
   return db
     .delete(uploads)
-    .where(and(eq(uploads.id, params.id), ne(uploads.status, "completed")))
+    .where(and(owned(params), ne(uploads.status, "completed")))
     .returning({ id: uploads.id });
 }
 
