@@ -118,9 +118,11 @@ function storedType(declared: string): AllowedType {
 /**
  * Starts a resumable upload of a new document owned by `owner`: checks the declared type (415),
  * size (413 past `MAX_UPLOAD_BYTES`) and the owner's quotas with their unfinished uploads counted
- * as documents (403 `quota_exceeded`; checked again, under the owner's lock, on completion), starts the multipart upload and records it, open for
- * `UPLOAD_LIFETIME_MS`. Throws `DependencyError` (503) when storage or Postgres is down; a
- * multipart upload started for a row that could not be written is aborted again.
+ * as documents of their declared size (403 `quota_exceeded`; not under the owner's lock, so two
+ * creations at once may both pass: the check that counts runs under it on completion), starts the
+ * multipart upload and records it, open for `UPLOAD_LIFETIME_MS`. Throws `DependencyError` (503)
+ * when storage or Postgres is down; a multipart upload started for a row that could not be written
+ * is aborted again.
  */
 export async function createUpload(
   deps: ResumableDeps,
@@ -473,9 +475,9 @@ function missingParts(count: number, parts: readonly UploadPart[]): number[] {
  * the object assembled (CompleteMultipartUpload) under an upload intent and the document recorded
  * under the owner's quota lock (403 `quota_exceeded`) in the transaction that ends the intent and
  * marks the upload completed; then `document.uploaded` published. A completion repeated after it
- * succeeded resolves to the same document (`created` false); one running in another request is a 409. After a
- * failure past the assembly nothing stays stored (`discardUpload`) and the upload is gone: its
- * parts became the removed object.
+ * succeeded resolves to the same document (`created` false); one running in another request is a
+ * 409. After a failure past the assembly nothing stays stored (`discardUpload`) and the upload is
+ * gone: its parts became the removed object.
  */
 export async function completeUpload(
   deps: ResumableDeps,
