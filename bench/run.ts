@@ -17,7 +17,7 @@ import { runSearchBenchmarks } from "./search.ts";
 import { runUploadBenchmarks } from "./uploads.ts";
 
 /** `BENCH_ONLY=gateway`, `documents`, `resumable`, `search` or `distance` runs one group
- *  (`pipeline`: only the documents group's pipeline rows). */
+ *  (`pipeline`: only the documents group's pipeline rows; `uploads`: only its upload rows). */
 const only = process.env.BENCH_ONLY;
 
 const options: LoadOptions = {
@@ -109,7 +109,7 @@ try {
   ]);
   const user = await benchUser();
   if (only === undefined || only === "gateway") await gatewayBenchmarks(user);
-  if (only === undefined || only === "documents" || only === "pipeline") {
+  if (only === undefined || only === "documents" || only === "pipeline" || only === "uploads") {
     console.log("\n");
     // A fresh token: the gateway runs may have outlived the first one's 15 minutes.
     const { token } = await benchUser();
@@ -126,7 +126,7 @@ try {
     };
     const rows = [
       ...(only === "pipeline" ? [] : await runUploadBenchmarks(documentOptions)),
-      ...(await runPipelineBenchmarks(documentOptions)),
+      ...(only === "uploads" ? [] : await runPipelineBenchmarks(documentOptions)),
     ];
     table(["documents", "value", "Δ"], rows);
   }

@@ -227,6 +227,9 @@ async function peakMemory<T>(
   try {
     const result = await work();
     sample();
+    done = true;
+    // The heap's samples are in once the one under way has answered.
+    await heapSampler;
     return { rss, heap, backing, result };
   } finally {
     done = true;
