@@ -146,13 +146,17 @@ export async function workerdInspectorUrl(pid: number): Promise<string | undefin
 export class Inspector {
   private nextId = 1;
   private readonly sockets: WebSocket[];
+  /** The sockets of user workers (`core:user:…`; wrangler's proxy names its one target otherwise). */
+  private readonly userSockets: WebSocket[];
 
-  private constructor(sockets: WebSocket[]) {
+  private constructor(sockets: WebSocket[], ids: string[]) {
     this.sockets = sockets;
+    const users = sockets.filter((_, i) => ids[i]?.startsWith("core:user:"));
+    this.userSockets = users.length > 0 ? users : sockets;
   }
 
   static async open(url: string): Promise<Inspector> {
-    const targets = (await (await fetch(`${url}/json`)).json()) as { webSocketDebuggerUrl: string }[];
+    const targets = (await (await fetch(`${url}/json`)).json()) as { id: string; webSocketDebuggerUrl: string }[];
     const sockets = await Promise.all(
       targets.map(
         (target) =>
@@ -164,11 +168,15 @@ export class Inspector {
           }),
       ),
     );
-    return new Inspector(sockets);
+    return new Inspector(
+      sockets,
+      targets.map((target) => target.id),
+    );
   }
 
-  get isolates(): number {
-    return this.sockets.length;
+  /** Isolates in all, and those of user workers (whose heaps `heapUsage` sums). */
+  get isolates(): { all: number; user: number } {
+    return { all: this.sockets.length, user: this.userSockets.length };
   }
 
   /** One DevTools call; undefined when no answer came within `timeoutMs`. */
@@ -213,9 +221,13 @@ export class Inspector {
     return confirmed;
   }
 
-  /** Bytes over all isolates: V8's JS heap in use, and ArrayBuffer backing stores. */
+  /**
+   * Bytes over the user workers' isolates (the API, the processor: Miniflare's own are left out):
+   * V8's JS heap in use, and ArrayBuffer backing stores. An isolate that does not answer within
+   * 1 s counts as 0, so compare peaks, not single samples.
+   */
   async heapUsage(): Promise<{ used: number; backing: number }> {
-    const usages = await Promise.all(this.sockets.map((s) => this.call(s, "Runtime.getHeapUsage", 10_000)));
+    const usages = await Promise.all(this.userSockets.map((s) => this.call(s, "Runtime.getHeapUsage", 1000)));
     return {
       used: usages.reduce((sum, u) => sum + Number(u?.usedSize ?? 0), 0),
       backing: usages.reduce((sum, u) => sum + Number(u?.backingStorageSize ?? 0), 0),

@@ -269,7 +269,11 @@ async function memory(options: DocumentBenchOptions): Promise<Rows> {
       { label: "one 300 MB upload", files: [textBytes(300_000_000, 9)] },
     ];
     const rows: Rows = [
-      [`workerd memory, MiB (peak growth over a collected baseline; ${inspector.isolates} isolates)`, "", ""],
+      [
+        `workerd memory, MiB (peak growth over a collected baseline; ${inspector.isolates.all} isolates, ${inspector.isolates.user} of user workers)`,
+        "",
+        "",
+      ],
     ];
     const growth: number[] = [];
     for (const scenario of scenarios) {
@@ -300,7 +304,7 @@ async function memory(options: DocumentBenchOptions): Promise<Rows> {
           "",
         ]);
       rows.push([
-        `    JS heap / ArrayBuffers at their peak (idle ${mib(heapBefore.used)} / ${mib(heapBefore.backing)})`,
+        `    user workers' JS heap / ArrayBuffers at their peak (idle ${mib(heapBefore.used)} / ${mib(heapBefore.backing)})`,
         `${signed(during.heap - heapBefore.used)} / ${signed(during.backing - heapBefore.backing)}`,
         "",
       ]);
