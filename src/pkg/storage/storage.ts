@@ -17,11 +17,14 @@ import { DeadlineExceededError } from "../errors/deadline.ts";
 import { callStorage, type S3Request, s3ClientFor, sendWithDeadline } from "./s3-request.ts";
 
 /**
- * Size of the parts of a multipart upload in bytes (8 MiB; S3 wants at least 5 MiB for every part
- * but the last, at most 10,000 parts: S3 API, "Amazon S3 multipart upload limits"). An upload holds
- * two parts in memory (one being sent, the next being read), whatever the file's size.
+ * Size of the parts of a multipart upload in bytes: 5 MiB, the least S3 and R2 accept for every
+ * part but the last (S3 API, "Amazon S3 multipart upload limits": 5 MiB to 5 GiB, at most 10,000
+ * parts, so objects up to 50 GiB). An upload holds two parts (one being sent, the next being read)
+ * whatever the file's size; workerd's RSS grew 16 MiB for one 100 MB upload and 22.5 MiB per upload
+ * with four at once, against 32 MiB with 8 MiB parts, which were no faster (measured 2026-11-30 in
+ * a probe worker against s3rver; README "Benchmarks").
  */
-export const PART_BYTES = 8 * 1024 * 1024;
+export const PART_BYTES = 5 * 1024 * 1024;
 
 /** An object's description, from `HeadObject` or `GetObject`'s response headers. */
 export interface StoredObject {

@@ -2,7 +2,7 @@
  * SHA-256 (and HMAC-SHA256 when given a secret) for the AWS SDK's request signing, on the
  * runtime's native WebCrypto. The SDK's own hash is much slower in workerd on large bodies: a
  * signed 32 MiB PUT took three times as long as an unsigned one. Data is kept until `digest()`
- * (WebCrypto has no incremental hashing); the SDK hashes one part of at most 8 MiB at a time.
+ * (WebCrypto has no incremental hashing); the SDK hashes one part (`PART_BYTES`) at a time, handed over in one `update`.
  */
 export class WebCryptoSha256 {
   private readonly secret: Uint8Array | undefined;
