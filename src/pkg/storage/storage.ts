@@ -20,9 +20,10 @@ import { callStorage, type S3Request, s3ClientFor, sendWithDeadline } from "./s3
  * Size of the parts of a multipart upload in bytes: 5 MiB, the least S3 and R2 accept for every
  * part but the last (S3 API, "Amazon S3 multipart upload limits": 5 MiB to 5 GiB, at most 10,000
  * parts, so objects up to 50 GiB). An upload holds two parts (one being sent, the next being read)
- * whatever the file's size; workerd's RSS grew 16 MiB for one 100 MB upload and 22.5 MiB per upload
- * with four at once, against 32 MiB with 8 MiB parts, which were no faster (measured 2026-11-30 in
- * a probe worker against s3rver; README "Benchmarks").
+ * whatever the file's size: workerd's RSS grew 18 MiB for one 100 MB or 300 MB upload and
+ * 23.7 MiB per upload with four at once. 8 MiB parts needed 32 MiB per upload there, for the same
+ * speed on 32 MiB and 10-20 % more on 300 MB (measured 2026-11-30 in a probe worker against
+ * s3rver; README "Benchmarks").
  */
 export const PART_BYTES = 5 * 1024 * 1024;
 
