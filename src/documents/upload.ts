@@ -24,8 +24,8 @@ const UTF8_COMPATIBLE = new Set(["utf-8", "utf8", "unicode-1-1-utf-8", "us-ascii
  * otherwise), the size must stay within `maxBytes` (413 as soon as it is exceeded, and nothing is
  * kept), and the SHA-256 is computed on the way, one part at a time. The file streams from the
  * request to storage, read straight into two part buffers (`partsOf`: one is sent while the next
- * is read), so memory holds two parts (2 × `PART_BYTES`) whatever its size. `body`'s errors are thrown as
- * it throws them; it is cancelled on any failure.
+ * is read), so memory holds two parts (2 × `PART_BYTES`) whatever its size. `body`'s errors are
+ * thrown as it throws them; it is cancelled on any failure.
  */
 export async function storeFile(
   storage: ObjectStorage,
