@@ -108,7 +108,7 @@ async function throughput(options: DocumentBenchOptions): Promise<Rows> {
   }
   const baseline = mbps(size, median(times[0] ?? []));
   return [
-    ["resumable upload of 32 MiB (8 MiB parts), MiB/s", "", ""],
+    ["resumable upload of 32 MiB (5 MiB parts), MiB/s", "", ""],
     ...scenarios.map((scenario, i): string[] => {
       const rate = mbps(size, median(times[i] ?? []));
       return [`  ${scenario.label}`, rate.toFixed(0), i === 0 ? "" : ratio(rate, baseline)];

@@ -41,12 +41,14 @@ import { ownerGone } from "./rules.ts";
 // processor checks the stored object against the declared SHA-256 like any other.
 
 /**
- * Bytes of every part but the last (8 MiB). Fixed by the server: R2 wants equal parts but the last,
- * S3 at least 5 MiB per part and at most 10,000 parts (S3 API, "Amazon S3 multipart upload
- * limits"); a part request holds its part in memory to hash it and sign its payload (SigV4), so a
- * part must fit an isolate's share of 128 MB beside concurrent requests.
+ * Bytes of every part but the last (5 MiB, as `PART_BYTES` of POST /documents). Fixed by the
+ * server: R2 wants equal parts but the last, S3 at least 5 MiB per part and at most 10,000 parts
+ * (S3 API, "Amazon S3 multipart upload limits"; 50 GiB, far above `MAX_UPLOAD_BYTES`). A part
+ * request holds its part in memory to hash it and sign its payload (SigV4), so the smallest part
+ * S3 allows is the least memory per request in an isolate's 128 MB, and the least to send again
+ * after a cut.
  */
-export const RESUMABLE_PART_BYTES = 8 * 1024 * 1024;
+export const RESUMABLE_PART_BYTES = 5 * 1024 * 1024;
 
 /** The most parts an upload may have (S3's limit). */
 export const MAX_PARTS = 10_000;
@@ -237,7 +239,7 @@ function declaredDigest(field: string | undefined): string | undefined {
 
 // Part buffers kept for the next part request of the isolate: a part is read into one buffer
 // (`partBytes` + 1, the extra byte tells a body that is too long), and buffers of that size are
-// reused rather than left to the collector, 8 MiB at a time.
+// reused rather than left to the collector, a part at a time.
 const spareBuffers: ArrayBuffer[] = [];
 const SPARE_BUFFERS = 2;
 

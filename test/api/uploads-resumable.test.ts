@@ -13,7 +13,7 @@ import { api, apiWith, asSystem, expectProblem, testEnv } from "../helpers.ts";
 const stackEnv = testEnv as unknown as Record<string, string>;
 
 /** The server's part size (src/documents/resumable.ts, RESUMABLE_PART_BYTES). */
-const PART = 8 * 1024 * 1024;
+const PART = 5 * 1024 * 1024;
 
 type Auth = Record<string, string>;
 

@@ -25,7 +25,7 @@ async function openUpload(expiresIn: string) {
         sizeBytes: 6,
         sha256: "0".repeat(64),
         title: "swept",
-        partBytes: 8 * 1024 * 1024,
+        partBytes: 5 * 1024 * 1024,
         partCount: 1,
         expiresAt: sql`now() + ${expiresIn}::interval`,
       })
