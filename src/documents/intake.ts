@@ -1,14 +1,16 @@
 import type { ZodType } from "zod";
-import { type Actor, asActor, batchAsActor, SYSTEM, switchActor, type Transaction } from "../db/actor.ts";
+import { type Actor, actAs, asActor, batchAsActor, SYSTEM, switchActor, type Transaction } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { isUncertainCommit } from "../db/errors.ts";
 import {
   addVersion,
-  createDocument,
   type DocumentChanges,
+  endUploadIntent,
+  insertDocumentStatements,
   insertUploadIntent,
   lockStorageUsage,
   removeUploadIntent,
+  reserveStorage,
   type StorageUsageRow,
   type StoredVersion,
   storageUsage,
@@ -21,7 +23,7 @@ import { ApiError, validationFailed } from "../pkg/errors/api-error.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { EventPublisher } from "../pkg/queue/events.ts";
 import { isStorageDeadline, type ObjectStorage } from "../pkg/storage/storage.ts";
-import { bytesLeft, type QuotaNeed, quotaExceeded, requireQuota, type StorageQuota } from "./quota.ts";
+import { bytesLeft, type QuotaNeed, quotaExceeded, quotaRefusal, requireQuota, type StorageQuota } from "./quota.ts";
 import {
   type ReceivedUpload,
   RequestBodyError,
@@ -241,10 +243,14 @@ export async function announceVersion(
 }
 
 /**
- * A new document from an upload (POST /documents): received into storage, then the document and
- * its first version recorded under the owner's quota lock as `actor` (who owns it), then
- * `document.uploaded` published. Resolves to the document as recorded. Throws what `takeUpload`
- * and `withinQuota` throw, and the database's errors (src/db/actor.ts); after any failure nothing
+ * A new document from an upload (POST /documents): received into storage, then recorded in ONE
+ * HTTP batch (one Postgres transaction, one round trip): as the system, `reserveStorage` takes the
+ * owner's usage lock and checks the quota under it (403 `quota_exceeded`, 404 when the owner is
+ * gone: the problems `withinQuota` throws); then as `actor` (who owns it; `actAs`) the document
+ * and its first version are inserted and the upload's intent ended (`endUploadIntent`). The lock
+ * is held until those inserts commit with it, as in `withinQuota` (OWASP API4:2023). Then
+ * `document.uploaded` is published. Resolves to the document as recorded. Throws what
+ * `takeUpload` throws, and the database's errors (src/db/actor.ts); after any failure nothing
  * stays stored (or the sweeper removes it, see `discardUpload`).
  */
 export async function intakeDocument(
@@ -254,17 +260,31 @@ export async function intakeDocument(
 ): Promise<Document> {
   const { documentId, ownerId } = target;
   const upload = await takeUpload(deps, documentId, { id: ownerId, newDocument: true }, input);
-  const change = { ownerId, need: { documents: 1, versions: 1 }, actor: target.actor };
-  const document = await recordOrUndo(deps, upload, change, async (tx) => {
-    const created = await createDocument(tx, {
-      id: documentId,
-      ownerId,
-      title: upload.fields.title ?? upload.filename ?? "Untitled",
-      tags: upload.fields.tags ?? [],
-      file: storedFile(upload),
+  const need = { documents: 1, versions: 1, bytes: upload.file.size };
+  const record = {
+    id: documentId,
+    ownerId,
+    title: upload.fields.title ?? upload.filename ?? "Untitled",
+    tags: upload.fields.tags ?? [],
+    file: storedFile(upload),
+  };
+  let document: Document | undefined;
+  try {
+    const [, , [created]] = await batchAsActor(deps.database.http, SYSTEM, (db) => [
+      reserveStorage(db, { ownerId, need, limits: deps.limits.quota }),
+      actAs(db, target.actor),
+      ...insertDocumentStatements(db, record),
+      endUploadIntent(db, { storageKey: upload.key }),
+    ]).catch((error: unknown) => {
+      throw quotaRefusal(error) ?? error;
     });
-    return created.document;
-  });
+    document = created;
+  } catch (error) {
+    await discardUpload(deps, upload.key, error);
+    throw error;
+  }
+  // After the commit: nothing to undo (an insert that succeeds returns its row).
+  if (!document) throw new Error("insert returned no row");
   await announceVersion(deps, documentId, 1);
   return document;
 }

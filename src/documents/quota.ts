@@ -1,5 +1,12 @@
-import type { StorageUsage } from "../db/queries/documents.ts";
+import { serverError } from "../db/errors.ts";
+import {
+  QUOTA_EXCEEDED_SQLSTATE,
+  type QuotaRefusal,
+  type StorageUsage,
+  UNKNOWN_OWNER_SQLSTATE,
+} from "../db/queries/documents.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
+import { ownerGone } from "./rules.ts";
 
 /** Per-user limits on what the documents a user owns may hold (OWASP API4:2023). */
 export interface StorageQuota {
@@ -56,4 +63,18 @@ export function requireQuota(usage: StorageUsage, quota: StorageQuota, need: Quo
  */
 export function bytesLeft(usage: StorageUsage, quota: StorageQuota): number {
   return quotaApplies(usage) ? Math.max(0, quota.bytes - usage.bytes) : Number.POSITIVE_INFINITY;
+}
+
+/**
+ * The API error for `reserveStorage`'s refusal (src/db/queries/documents.ts, SQL function
+ * `reserve_storage`), whichever mode's error carries it: 403 `quota_exceeded` with the figures of
+ * its DETAIL, the same problem `requireQuota` throws, or 404 when the owner is gone. Undefined for
+ * any other error, which the caller throws on as it is.
+ */
+export function quotaRefusal(error: unknown): ApiError | undefined {
+  const server = serverError(error);
+  if (server?.code === UNKNOWN_OWNER_SQLSTATE) return ownerGone();
+  if (server?.code !== QUOTA_EXCEEDED_SQLSTATE || !server.detail) return undefined;
+  const { quota, limit, used, requested } = JSON.parse(server.detail) as QuotaRefusal;
+  return quotaExceeded(quota, { limit, used, requested });
 }

@@ -113,31 +113,63 @@ export interface StoredVersion {
   filename: string | null;
 }
 
+/** What a new document records: its id, owner, title and tags, and its first version's file. */
+export interface NewDocument {
+  id: string;
+  ownerId: string;
+  title: string;
+  tags: string[];
+  file: StoredVersion;
+}
+
+/**
+ * The two inserts of a new document, unexecuted, for either mode: the document (at version 1) and
+ * its first version, each `returning` its row. The version's insert follows the document's in the
+ * same transaction (its foreign key needs the document).
+ */
+export function insertDocumentStatements(db: Queryable, params: NewDocument) {
+  const { file } = params;
+  return [
+    db
+      .insert(documents)
+      .values({
+        id: params.id,
+        ownerId: params.ownerId,
+        title: params.title,
+        tags: params.tags,
+        currentVersion: 1,
+        contentType: file.contentType,
+        sizeBytes: file.sizeBytes,
+        sha256: file.sha256,
+      })
+      .returning(),
+    db
+      .insert(documentVersions)
+      .values({ documentId: params.id, version: 1, createdBy: params.ownerId, ...file })
+      .returning(),
+  ] as const;
+}
+
 /** A new document with its first version (the upload route ends the upload intent in the same transaction). */
 export async function createDocument(
   tx: Transaction,
-  params: { id: string; ownerId: string; title: string; tags: string[]; file: StoredVersion },
+  params: NewDocument,
 ): Promise<{ document: Document; version: DocumentVersion }> {
-  const { file } = params;
-  const [document] = await tx
-    .insert(documents)
-    .values({
-      id: params.id,
-      ownerId: params.ownerId,
-      title: params.title,
-      tags: params.tags,
-      currentVersion: 1,
-      contentType: file.contentType,
-      sizeBytes: file.sizeBytes,
-      sha256: file.sha256,
-    })
-    .returning();
-  const [version] = await tx
-    .insert(documentVersions)
-    .values({ documentId: params.id, version: 1, createdBy: params.ownerId, ...file })
-    .returning();
+  const [insertDocument, insertVersion] = insertDocumentStatements(tx, params);
+  const [document] = await insertDocument;
+  const [version] = await insertVersion;
   if (!document || !version) throw new Error("insert returned no row");
   return { document, version };
+}
+
+/**
+ * Ends an upload intent inside a `batchAsActor` batch (SQL function `end_upload_intent`, migration
+ * 0021): the `removeUploadIntent` of the HTTP mode. A missing intent (or one row-level security
+ * hides from the actor) fails the statement with SQLSTATE P0002 (no_data_found), rolling the whole
+ * batch back, where `removeUploadIntent` throws `NoRowsAffectedError`.
+ */
+export function endUploadIntent(db: HttpQueryBuilder, params: { storageKey: string }) {
+  return db.execute(sql`select end_upload_intent(${params.storageKey})`);
 }
 
 /** What a restored version takes over from the processed version it restores. */
@@ -865,7 +897,45 @@ export interface StorageUsage {
  * one of them fits in; the lock is released only once the upload's own transaction has committed.
  */
 export async function lockStorageUsage(tx: Transaction, params: { ownerId: string }): Promise<void> {
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`storage_usage:${params.ownerId}`}, 0))`);
+  // The key as `reserve_storage` (migration 0021) builds it, from the id in Postgres's spelling.
+  await tx.execute(
+    sql`select pg_advisory_xact_lock(hashtextextended('storage_usage:' || ${params.ownerId}::uuid::text, 0))`,
+  );
+}
+
+/** SQLSTATE of `reserveStorage`'s refusal: a quota would be exceeded (DETAIL: `QuotaRefusal` as JSON). */
+export const QUOTA_EXCEEDED_SQLSTATE = "Q0001";
+/** SQLSTATE of `reserveStorage` for an owner that does not exist. */
+export const UNKNOWN_OWNER_SQLSTATE = "Q0002";
+
+/** The figures of a `reserveStorage` refusal (its error's DETAIL): counts, or bytes for `bytes`. */
+export interface QuotaRefusal {
+  quota: "documents" | "versions" | "bytes";
+  limit: number;
+  used: number;
+  requested: number;
+}
+
+/**
+ * `lockStorageUsage`, `storageUsage` and the quota check in one statement, for a `batchAsActor`
+ * batch (SQL function `reserve_storage`, migration 0021): takes the owner's usage lock (held to the
+ * end of the transaction), reads the usage after it and fails the statement, rolling the batch
+ * back, when `need` added to it would pass `limits` (documents, then versions, then bytes; each
+ * only when needed; admins exempt): SQLSTATE `QUOTA_EXCEEDED_SQLSTATE` with the figures as DETAIL,
+ * or `UNKNOWN_OWNER_SQLSTATE`. Run it as the system (the usage of every document of the owner).
+ */
+export function reserveStorage(
+  db: HttpQueryBuilder,
+  params: {
+    ownerId: string;
+    need: { documents: number; versions: number; bytes: number };
+    limits: { documents: number; versions: number; bytes: number };
+  },
+) {
+  const { ownerId, need, limits } = params;
+  return db.execute(
+    sql`select reserve_storage(${ownerId}::uuid, ${need.documents}, ${need.versions}, ${need.bytes}, ${limits.documents}, ${limits.versions}, ${limits.bytes})`,
+  );
 }
 
 /**
@@ -891,16 +961,6 @@ export function storageUsageOf(rows: readonly StorageUsageRow[]): StorageUsage |
  * early check runs it in the HTTP batch that records its intent.
  */
 export function storageUsageStatement(params: { ownerId: string }): SQL {
-  return sql`
-    with owned as (
-      select id from ${documents} where owner_id = ${params.ownerId} and deleted_at is null
-    ), kept as (
-      select v.storage_key, v.size_bytes from ${documentVersions} v join owned on owned.id = v.document_id
-    )
-    select u.role,
-           (select count(*) from owned)::text as documents,
-           (select count(*) from kept)::text as versions,
-           (select coalesce(sum(size_bytes), 0) from (select distinct on (storage_key) size_bytes from kept) objects)::text as bytes
-      from ${users} u
-     where u.id = ${params.ownerId}`;
+  // The usage is defined once, by the SQL function `reserve_storage` checks with (migration 0021).
+  return sql`select role, documents::text, versions::text, bytes::text from storage_usage(${params.ownerId}::uuid)`;
 }
