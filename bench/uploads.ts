@@ -2,6 +2,7 @@
 // alone in workerd, against Node's direct S3 requests), and workerd's memory while files stream in.
 import { createHash } from "node:crypto";
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   PutObjectCommand,
@@ -30,6 +31,8 @@ import {
 interface Scenario {
   label: string;
   run(round: number): Promise<string | undefined>;
+  /** Bytes one run moves, when not the group's 32 MiB (whole parts). */
+  bytes?: number;
 }
 
 /** What the bare worker's body routes answer (bench/bare/index.ts). */
@@ -87,7 +90,22 @@ async function throughput(options: DocumentBenchOptions): Promise<Rows> {
     },
   });
 
+  // Sends of whole parts from memory: as many as 32 MiB needs (the last one whole).
+  const partCount = Math.ceil(size / PART_BYTES);
+  const sendParts = (label: string, mode: string): Scenario => ({
+    label,
+    bytes: partCount * PART_BYTES,
+    run: async () => {
+      const res = await fetch(`${options.bareUrl}/bare/send?mode=${mode}&count=${partCount}`, { method: "POST" });
+      if (res.status !== 200) throw new Error(`/bare/send ${mode}: ${res.status} ${await res.text()}`);
+      await res.arrayBuffer();
+      return undefined;
+    },
+  });
+
   // Labels of the rows that the ratios at the end compare.
+  const NODE_MULTIPART = `direct multipart upload, ${PART_BYTES / MiB} MiB parts (Node → s3rver)`;
+  const WORKERD_MULTIPART = "createS3Storage().upload of 32 MiB from memory (multipart; no request body arriving)";
   const STORE_ALONE = "storeFile alone (src/documents/upload.ts: sniff, check, hash, store)";
   const API_RAW = "POST /documents, raw text/plain body";
   const groups: { title: string; scenarios: Scenario[] }[] = [
@@ -105,7 +123,7 @@ async function throughput(options: DocumentBenchOptions): Promise<Rows> {
         },
         {
           // What s3rver itself costs for multipart: it stores each part, then concatenates them at Complete.
-          label: `direct multipart upload, ${PART_BYTES / MiB} MiB parts (Node → s3rver)`,
+          label: NODE_MULTIPART,
           run: async (round) => {
             const Key = `bench/direct-multipart-${round}`;
             const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key }));
@@ -119,6 +137,42 @@ async function throughput(options: DocumentBenchOptions): Promise<Rows> {
             }
             await s3.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts } }));
             return `${Parts.length} parts`;
+          },
+        },
+      ],
+    },
+    {
+      title: `sending alone: ${partCount} parts of ${PART_BYTES / MiB} MiB from memory, one after the other`,
+      scenarios: [
+        {
+          label: `Node: UploadPart × ${partCount} (the SDK, one multipart upload)`,
+          bytes: partCount * PART_BYTES,
+          run: async (round) => {
+            const Key = `bench/node-parts-${round}`;
+            const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key }));
+            const Body = payload.subarray(0, PART_BYTES);
+            for (let PartNumber = 1; PartNumber <= partCount; PartNumber++)
+              await s3.send(
+                new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body, ContentLength: Body.length }),
+              );
+            await s3.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }));
+            return undefined;
+          },
+        },
+        sendParts(`workerd: UploadPart × ${partCount} (s3ClientFor, as storage.ts sends them)`, "sdk-part"),
+        sendParts(
+          "workerd: PutObject signed by the same signer, sent with a plain fetch (no SDK middleware)",
+          "fetch-signed",
+        ),
+        sendParts("workerd: the same with UNSIGNED-PAYLOAD (no payload hash; not used by the API)", "fetch-unsigned"),
+        sendParts("workerd: SHA-256 of each part alone (WebCrypto, as the signer hashes), nothing sent", "digest"),
+        {
+          label: WORKERD_MULTIPART,
+          run: async () => {
+            const res = await fetch(`${options.bareUrl}/bare/send-upload?bytes=${size}`, { method: "POST" });
+            if (res.status !== 200) throw new Error(`/bare/send-upload: ${res.status} ${await res.text()}`);
+            await res.arrayBuffer();
+            return undefined;
           },
         },
       ],
@@ -186,7 +240,7 @@ async function throughput(options: DocumentBenchOptions): Promise<Rows> {
       const start = performance.now();
       const detail = await scenario.run(round);
       const elapsed = performance.now() - start;
-      if (round >= 0) speeds.get(scenario)?.push(mbps(size, elapsed));
+      if (round >= 0) speeds.get(scenario)?.push(mbps(scenario.bytes ?? size, elapsed));
       details.set(scenario, detail);
     }
   }
@@ -206,7 +260,17 @@ async function throughput(options: DocumentBenchOptions): Promise<Rows> {
     ["  ratios", "", ""],
     [
       "    POST /documents raw / direct multipart upload (s3rver's own multipart cost taken out)",
-      ratio(api, median(speeds.get(scenarios[1] as Scenario) ?? [])),
+      ratio(api, speed(NODE_MULTIPART)),
+      "",
+    ],
+    [
+      "    workerd's multipart upload from memory / Node's (1: workerd sends as fast as Node)",
+      ratio(speed(WORKERD_MULTIPART), speed(NODE_MULTIPART)),
+      "",
+    ],
+    [
+      "    POST /documents raw / workerd's multipart upload from memory (the body arriving meanwhile)",
+      ratio(api, speed(WORKERD_MULTIPART)),
       "",
     ],
     [

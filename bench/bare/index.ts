@@ -1,4 +1,10 @@
-import type { S3Client } from "@aws-sdk/client-s3";
+import {
+  AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  type S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
 import { Hono } from "hono";
 import { createPasswordHasher, type PasswordHasher } from "../../src/auth/password-hasher.ts";
 import { FormDataReader, formDataBoundary } from "../../src/documents/form-data.ts";
@@ -160,6 +166,98 @@ async function upload(
   return { bytes, reads: count, ...(digest ? { sha256: toHex(await digest.digest) } : {}) };
 }
 
+/** How /bare/send sends one part: each adds one piece of what `ObjectStorage.upload` does per part. */
+type SendMode = "digest" | "sign" | "fetch-unsigned" | "fetch-signed" | "sdk-put" | "sdk-part";
+
+/**
+ * Sends one part of `partBytes` bytes `count` times, one after the other, the way `mode` says:
+ * `digest` only hashes it (crypto.subtle.digest, as WebCryptoSha256), `sign` signs it as the SDK
+ * does without sending, `fetch-unsigned` PUTs it with a SigV4 header signature but an
+ * UNSIGNED-PAYLOAD hash (no hashing: what workerd's fetch costs alone), `fetch-signed` signs it with
+ * the S3Client's signer (payload hashed) and PUTs it with a plain fetch (no SDK middleware),
+ * `sdk-put` sends it as a PutObjectCommand and `sdk-part` as an UploadPartCommand of one multipart
+ * upload (as storage.ts does). `target` overrides where the fetch modes send (e.g. a sink that
+ * drains bodies, to take the S3 server out). Returns the milliseconds each send took.
+ */
+async function sendParts(
+  client: S3Client,
+  config: StorageConfig,
+  options: { mode: SendMode; count: number; partBytes: number; target?: string | undefined },
+): Promise<{ bytes: number; reads: number; ms: number[] }> {
+  const part = new Uint8Array(options.partBytes).fill(0x61);
+  const Bucket = config.bucket;
+  const Key = `bench/send-${crypto.randomUUID()}`;
+  const endpoint = new URL(options.target ?? config.endpoint ?? "");
+  const signer = await client.config.signer();
+  const uploadId =
+    options.mode === "sdk-part"
+      ? (await client.send(new CreateMultipartUploadCommand({ Bucket, Key }))).UploadId
+      : undefined;
+  const ms: number[] = [];
+  const parts: { ETag: string; PartNumber: number }[] = [];
+  for (let i = 0; i < options.count; i++) {
+    const start = performance.now();
+    const signed = (hash?: string) =>
+      signer.sign({
+        method: "PUT",
+        protocol: endpoint.protocol,
+        hostname: endpoint.hostname,
+        port: Number(endpoint.port) || undefined,
+        path: `/${Bucket}/${Key}-${i}`,
+        query: {},
+        headers: {
+          host: endpoint.host,
+          "content-length": String(part.length),
+          ...(hash ? { "x-amz-content-sha256": hash } : {}),
+        },
+        body: part,
+      });
+    const put = async (request: { headers: Record<string, string>; path: string }) => {
+      const res = await fetch(`${endpoint.origin}${request.path}`, {
+        method: "PUT",
+        headers: request.headers,
+        body: part,
+      });
+      await res.arrayBuffer();
+      if (!res.ok) throw new Error(`PUT ${request.path}: ${res.status}`);
+    };
+    switch (options.mode) {
+      case "digest":
+        await crypto.subtle.digest("SHA-256", part);
+        break;
+      case "sign":
+        await signed();
+        break;
+      case "fetch-unsigned":
+        await put(await signed("UNSIGNED-PAYLOAD"));
+        break;
+      case "fetch-signed":
+        await put(await signed());
+        break;
+      case "sdk-put":
+        await client.send(new PutObjectCommand({ Bucket, Key: `${Key}-${i}`, Body: part, ContentLength: part.length }));
+        break;
+      case "sdk-part": {
+        const { ETag } = await client.send(
+          new UploadPartCommand({
+            Bucket,
+            Key,
+            UploadId: uploadId,
+            PartNumber: i + 1,
+            Body: part,
+            ContentLength: part.length,
+          }),
+        );
+        parts.push({ ETag: ETag ?? "", PartNumber: i + 1 });
+        break;
+      }
+    }
+    ms.push(performance.now() - start);
+  }
+  if (uploadId) await client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId: uploadId }));
+  return { bytes: part.length * options.count, reads: options.count, ms };
+}
+
 // The benchmark's baselines: the same framework and runtime with no middleware.
 const app = new Hono<{ Bindings: Bindings }>()
   .get("/bare", (c) => c.json({ status: "ok" }))
@@ -230,6 +328,33 @@ const app = new Hono<{ Bindings: Bindings }>()
         endpoint: c.env.S3_ENDPOINT,
       }),
     );
+  })
+  // One part sent `count` times in one of the ways `sendParts` measures: `?mode=sdk-part&count=7`.
+  .post("/bare/send", async (c) => {
+    const mode = c.req.query("mode") as SendMode;
+    const modes: SendMode[] = ["digest", "sign", "fetch-unsigned", "fetch-signed", "sdk-put", "sdk-part"];
+    if (!modes.includes(mode)) return c.json({ error: `mode is one of ${modes.join(", ")}` }, 400);
+    const config = storageConfig(c.env);
+    return c.json(
+      await sendParts(s3ClientFor(config), config, {
+        mode,
+        count: Number(c.req.query("count") ?? 1),
+        partBytes: Number(c.req.query("bytes") ?? PART_BYTES),
+        target: c.req.query("target"),
+      }),
+    );
+  })
+  // `bytes` (default 32 MiB) from memory through createS3Storage().upload, as parts of PART_BYTES:
+  // the multipart upload without a request body arriving meanwhile.
+  .post("/bare/send-upload", async (c) => {
+    const size = Number(c.req.query("bytes") ?? 32 * 1024 * 1024);
+    const part = new Uint8Array(PART_BYTES).fill(0x61);
+    async function* parts(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < size; at += PART_BYTES) yield part.subarray(0, Math.min(PART_BYTES, size - at));
+    }
+    const start = performance.now();
+    await storageFor(c.env).upload(`bench/send-upload-${crypto.randomUUID()}`, parts(), { contentType: "text/plain" });
+    return c.json({ bytes: size, reads: Math.ceil(size / PART_BYTES), ms: [performance.now() - start] });
   })
   // One password verification, exactly as the password grant does it (src/auth/password-hasher.ts):
   // the physical limit of POST /auth/token.

@@ -58,21 +58,39 @@ describe("@aws-sdk/client-s3 in workerd", () => {
     );
   });
 
-  it("completes a multipart upload (XML in both directions)", async () => {
+  it("completes a multipart upload (XML in both directions), with S3's ETag and part check", async () => {
     const Key = `${prefix}multipart`;
-    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket, Key }));
-    const part = new Uint8Array(5 * 1024 * 1024).fill(7);
-    const { ETag } = await client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: 1, Body: part }));
-    await client.send(
-      new CompleteMultipartUploadCommand({
-        Bucket,
-        Key,
-        UploadId,
-        MultipartUpload: { Parts: [{ ETag, PartNumber: 1 }] },
+    const { UploadId } = await client.send(
+      new CreateMultipartUploadCommand({ Bucket, Key, ContentType: "text/plain" }),
+    );
+    const first = new Uint8Array(5 * 1024 * 1024).fill(0x61);
+    const last = new TextEncoder().encode("the end");
+    const parts = await Promise.all(
+      [first, last].map(async (Body, i) => {
+        const { ETag } = await client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber: i + 1, Body }));
+        return { ETag, PartNumber: i + 1 };
       }),
     );
+    // A listed part whose ETag is not the stored part's: S3 refuses (InvalidPart) and keeps the upload.
+    await expect(
+      client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket,
+          Key,
+          UploadId,
+          MultipartUpload: { Parts: [parts[0] ?? {}, { ETag: `"${"0".repeat(32)}"`, PartNumber: 2 }] },
+        }),
+      ),
+    ).rejects.toMatchObject({ name: "InvalidPart" });
+    await client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }));
     const object = await client.send(new GetObjectCommand({ Bucket, Key }));
-    expect(object.ContentLength).toBe(part.byteLength);
+    expect(object.ContentLength).toBe(first.byteLength + last.byteLength);
+    expect(object.ContentType).toBe("text/plain");
+    const body = new Uint8Array(await new Response(object.Body?.transformToWebStream()).arrayBuffer());
+    expect(body.subarray(first.byteLength)).toEqual(last);
+    expect(body.subarray(0, first.byteLength).every((byte) => byte === 0x61)).toBe(true);
+    // S3's multipart ETag: the MD5 of the parts' binary MD5s, then "-<parts>" (not the object's MD5).
+    expect(object.ETag).toMatch(/^"[0-9a-f]{32}-2"$/);
   });
 
   it("streams a body when its length is given", async () => {
