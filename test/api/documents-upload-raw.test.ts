@@ -1,7 +1,23 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, inject, it } from "vitest";
 import { signedIn } from "../auth-helpers.ts";
 import { created, processed, rawUpload } from "../document-helpers.ts";
 import { api, apiWith, expectProblem } from "../helpers.ts";
+
+describe("what a small upload costs, counted by the stack's meter", () => {
+  // Provided by test/global-setup.ts, whose ProvidedContext declaration the workers' tsconfig does not see.
+  const meterUrl = (inject as (key: string) => unknown)("meterUrl") as string;
+  type Counts = Record<"postgres" | "redis" | "s3", { roundTrips: number; sequential: number }>;
+
+  it("a new document is two Postgres round trips: its intent with the usage, then its record with the quota check (its audience is known without one)", async () => {
+    // First in this file: no earlier upload of it is being processed meanwhile.
+    const { auth } = await signedIn();
+    expect((await fetch(`${meterUrl}/round-trips/reset`, { method: "POST" })).status).toBe(204);
+    await created(rawUpload(auth, "a small note", "text/plain", { title: "note" }));
+    // Up to the answer: its processing, which the queue starts later, is not counted.
+    const counts = (await (await fetch(`${meterUrl}/round-trips?until=${Date.now()}`)).json()) as Counts;
+    expect(counts.postgres).toEqual({ roundTrips: 2, sequential: 2 });
+  });
+});
 
 describe("POST /documents (raw body)", () => {
   it("streams a large body of unknown length (chunked) to storage as a multipart upload", async () => {

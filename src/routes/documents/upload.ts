@@ -7,7 +7,7 @@ import { jsonResponse, protectedRoute } from "../openapi.ts";
 import { intakeDeps, uploadInput } from "./deps.ts";
 import { documentBody } from "./preconditions.ts";
 import { DocumentSchema, UploadBody, UploadQuery } from "./schemas.ts";
-import { searchChanged } from "./search-changes.ts";
+import { audienceChanged } from "./search-changes.ts";
 
 const route = protectedRoute("caller", {
   method: "post",
@@ -30,7 +30,9 @@ export const uploadDocument = createRouter().openapi(route, async (c) => {
   const id = crypto.randomUUID();
   const { userId, actor } = callerOf(c);
   const document = await intakeDocument(intakeDeps(c), { documentId: id, actor, ownerId: userId }, uploadInput(c));
-  await searchChanged(c, id);
+  // A new document has no shares yet: its owner (and who reads all) are its whole audience, known
+  // without reading it back.
+  await audienceChanged(c, [{ id: userId }]);
   const { body, headers } = await documentBody(document);
   return c.json(body, 201, { ...headers, Location: `/documents/${id}` });
 });
