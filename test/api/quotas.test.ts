@@ -113,6 +113,26 @@ describe("per-user storage quotas", () => {
     if (kept) expect(await keysIn(stackEnv, `documents/${kept.id}/`)).toHaveLength(1);
   });
 
+  it("new documents (one HTTP batch) and new versions (a WebSocket transaction) take the same usage lock: exactly what fits passes", async () => {
+    const { auth, user } = await signedIn();
+    const quotas = { QUOTA_VERSIONS_PER_USER: "4" };
+    const doc = await created(upload(quotas, auth, "first"));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        i % 2 === 0
+          ? upload(quotas, auth, `document ${i}`)
+          : upload(quotas, auth, `version ${i}`, `/documents/${doc.id}/versions`),
+      ),
+    );
+    expect(answers.map((res) => res.status).sort()).toEqual([201, 201, 201, 403, 403, 403]);
+    for (const res of answers.filter((answer) => answer.status === 403)) {
+      expect(await quotaProblem(res)).toMatchObject({ quota: "versions", limit: 4, used: 4, requested: 1 });
+    }
+    const documents = await ownDocuments(auth, user.id);
+    const versions = documents.reduce((sum, document) => sum + document.currentVersion, 0);
+    expect(versions).toBe(4);
+  });
+
   it("counts versions, restores included", async () => {
     const { auth } = await signedIn();
     const quotas = { QUOTA_VERSIONS_PER_USER: "2" };
