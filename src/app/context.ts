@@ -8,6 +8,7 @@ import type { Cache } from "../pkg/cache/cache.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { EventPublisher } from "../pkg/queue/events.ts";
+import type { MultipartStorage } from "../pkg/storage/multipart.ts";
 import type { ObjectStorage } from "../pkg/storage/storage.ts";
 
 /** Everything a handler may talk to, built per request by the services middleware. */
@@ -19,6 +20,8 @@ export interface Services {
   storage: ObjectStorage;
   /** The thumbnails bucket (the architecture keeps them apart). */
   thumbnails: ObjectStorage;
+  /** Multipart uploads into the documents bucket, driven one request at a time (resumable uploads). */
+  multipart: MultipartStorage;
   events: EventPublisher;
   /**
    * Work that may finish after the response (analytics, cache writes, clean-ups): it runs within

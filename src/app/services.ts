@@ -4,6 +4,7 @@ import { createRedisCache, disabledCache } from "../pkg/cache/cache.ts";
 import { loadApiConfig } from "../pkg/config/config.ts";
 import { createLogger } from "../pkg/logger/logger.ts";
 import { createQueuePublisher } from "../pkg/queue/events.ts";
+import { createS3Multipart } from "../pkg/storage/multipart.ts";
 import { createS3Storage } from "../pkg/storage/storage.ts";
 import type { AppEnv, Services } from "./context.ts";
 
@@ -26,6 +27,7 @@ export function services(): MiddlewareHandler<AppEnv> {
       cache: config.cache ? createRedisCache(config.cache) : disabledCache,
       storage: createS3Storage(config.storage),
       thumbnails: createS3Storage(config.storage, config.storage.thumbnailsBucket),
+      multipart: createS3Multipart(config.storage),
       events: createQueuePublisher(c.env.DOCUMENT_EVENTS, config.queueTimeoutMs),
       background(name, task) {
         background.push(task().catch((error: unknown) => c.get("logger").warn(`${name} failed`, { error })));

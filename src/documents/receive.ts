@@ -50,7 +50,7 @@ const malformed = (error: FormDataError) =>
  * A file name as sent, without any path (RFC 6266 §4.3, RFC 7578 §4.2: recipients drop directory
  * components, `/` or `\`), at most 255 characters; null when nothing is left.
  */
-function baseName(filename: string | undefined): string | null {
+export function baseName(filename: string | undefined): string | null {
   const base = filename?.split(/[/\\]/).pop()?.trim().slice(0, 255);
   return base ? base : null;
 }

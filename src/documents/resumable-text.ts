@@ -3,6 +3,8 @@
 // any order and in separate requests, so each is checked on its own, with a character allowed to
 // be cut at its edges; the cut bytes are kept with the part and the joins checked on completion.
 
+import { decodeUtf8Slices } from "./text-checks.ts";
+
 /** A text part's edges: the bytes of a character cut at its start and at its end (0 to 3 each). */
 export interface TextEdges {
   leading: Uint8Array;
@@ -20,16 +22,11 @@ function sequenceLength(byte: number): number {
   return 0;
 }
 
-/** Bytes decoded at a time: the strings the check makes stay small and short-lived, not one of 8 MiB. */
-const CHECK_SLICE = 256 * 1024;
-
 /** Whether `bytes` are whole, valid UTF-8 (RFC 3629), checked by the runtime's decoder a slice at a time. */
 function isUtf8(bytes: Uint8Array): boolean {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   try {
-    for (let offset = 0; offset < bytes.length; offset += CHECK_SLICE) {
-      decoder.decode(bytes.subarray(offset, offset + CHECK_SLICE), { stream: true });
-    }
+    decodeUtf8Slices(decoder, bytes);
     decoder.decode();
     return true;
   } catch {

@@ -12,27 +12,33 @@ import {
 } from "../db/queries/documents.ts";
 import {
   beginCompletion,
+  closeForAbort,
+  forgetParts,
   insertUpload,
   markCompleted,
-  partsOf,
   recordPart,
-  removeOpenUpload,
+  removeAbortedUpload,
   removeUnfinishedUpload,
   reopenUpload,
   unfinishedUploadsOf,
   uploadById,
+  uploadPartsOf,
 } from "../db/queries/uploads.ts";
 import type { Document } from "../db/schema/documents.ts";
 import type { Upload, UploadPart } from "../db/schema/uploads.ts";
 import { toHex } from "../pkg/crypto/digest.ts";
 import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
-import { RequestBodyError, requestBody } from "../pkg/errors/request-body.ts";
-import type { MultipartStorage } from "../pkg/storage/multipart.ts";
+import { RequestBodyError } from "../pkg/errors/request-body.ts";
+import { InvalidPartError, type MultipartStorage, NoSuchUploadError } from "../pkg/storage/multipart.ts";
+import { byteSource, isStorageDeadline } from "../pkg/storage/storage.ts";
 import { type AllowedType, checkContentType, essence, isAllowed, kindOf, SNIFF_BYTES } from "./content-types.ts";
 import { announceVersion, discardUpload, type IntakeDeps, withinQuota } from "./intake.ts";
 import { requireQuota } from "./quota.ts";
+import { baseName } from "./receive.ts";
 import { brokenJoin, edgeFromHex, edgeToHex, textPartEdges } from "./resumable-text.ts";
 import { ownerGone } from "./rules.ts";
+import { isUtf8Compatible } from "./text-checks.ts";
+import { withUploadRoom } from "./upload-gate.ts";
 
 // Resumable uploads: an S3 multipart upload driven through the API. The client declares the file
 // (type, size, SHA-256), sends fixed-size parts in any order and as often as it needs (a part sent
@@ -100,21 +106,39 @@ const notOpen = (upload: Upload) =>
         : `Upload ${upload.id} is being completed; it takes no parts now.`,
   });
 
-/** The declared type as stored: allowed, and for text UTF-8 (or no charset); else 415. */
+/** The declared type as stored (its essence: text is stored and served as UTF-8): allowed, else 415. */
 function storedType(declared: string): AllowedType {
   const type = essence(declared);
   if (!isAllowed(type)) {
     throw new ApiError("unsupported_media_type", { detail: `${type || "(no type)"} is not accepted` });
   }
-  if (kindOf(type) === "text") {
-    const charset = parseMediaType(declared).parameters.charset?.toLowerCase();
-    if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
-      throw new ApiError("unsupported_media_type", {
-        detail: `declared charset ${charset}: text is stored and served as UTF-8; send it as UTF-8`,
-      });
-    }
-  }
   return type;
+}
+
+/**
+ * The declared charset when it is not UTF-8 as it stands (`isUtf8Compatible`): then only ASCII
+ * means the same in UTF-8, as for POST /documents (src/documents/upload.ts).
+ */
+function foreignCharset(declared: string): string | undefined {
+  const charset = parseMediaType(declared).parameters.charset?.toLowerCase();
+  return isUtf8Compatible(charset) ? undefined : charset;
+}
+
+/**
+ * The caller's upload `id`, open for parts or an abort: 404 when there is none for the caller
+ * (gone, or past its `expiresAt`), 409 when it is completed or being completed.
+ */
+async function ownedOpenUpload(deps: Pick<IntakeDeps, "database">, actor: Actor, id: string): Promise<Upload> {
+  const [rows] = await batchAsActor(
+    deps.database.http,
+    actor,
+    (db) => [uploadById(db, { id, ownerId: ownerOf(actor) })],
+    READ_ONLY,
+  );
+  const upload = firstRow(rows);
+  if (!upload) throw noUpload(id);
+  if (upload.status !== "open") throw notOpen(upload);
+  return upload;
 }
 
 /**
@@ -133,6 +157,10 @@ export async function createUpload(
   now = new Date(),
 ): Promise<Upload> {
   const contentType = storedType(declared.contentType);
+  // As POST /documents stores a form part's filename (RFC 7578 §4.2: no directory components).
+  const filename = baseName(declared.filename);
+  // Kept with the type: text in another charset is taken only as ASCII (checked part by part).
+  const charset = kindOf(contentType) === "text" ? foreignCharset(declared.contentType) : undefined;
   if (declared.size > deps.limits.maxBytes) {
     throw new ApiError("payload_too_large", {
       detail: `The file has ${declared.size} bytes; at most ${deps.limits.maxBytes} are accepted.`,
@@ -171,11 +199,11 @@ export async function createUpload(
         documentId,
         storageKey: key,
         multipartUploadId,
-        filename: declared.filename ?? null,
-        contentType,
+        filename,
+        contentType: charset === undefined ? contentType : `${contentType}; charset=${charset}`,
         sizeBytes: declared.size,
         sha256: declared.sha256,
-        title: declared.title ?? declared.filename ?? "Untitled",
+        title: declared.title ?? filename ?? "Untitled",
         tags: declared.tags ?? [],
         partBytes: RESUMABLE_PART_BYTES,
         partCount,
@@ -198,7 +226,10 @@ export async function describeUpload(deps: Pick<IntakeDeps, "database">, actor: 
   const [uploadRows, parts] = await batchAsActor(
     deps.database.http,
     actor,
-    (db) => [uploadById(db, { id, ownerId: ownerOf(actor) }), partsOf(db, { uploadId: id, ownerId: ownerOf(actor) })],
+    (db) => [
+      uploadById(db, { id, ownerId: ownerOf(actor) }),
+      uploadPartsOf(db, { uploadId: id, ownerId: ownerOf(actor) }),
+    ],
     READ_ONLY,
   );
   const upload = firstRow(uploadRows);
@@ -259,61 +290,6 @@ interface ReadPart {
 }
 
 /**
- * Reads up to `capacity` bytes of `body` into `buffer` (bytes the runtime writes straight into it:
- * a BYOB reader's `readAtLeast`, where the body offers one), stopping there. Resolves to the buffer (reads
- * transfer it) and how many bytes it holds; a read that fails is a `RequestBodyError`.
- */
-async function readInto(
-  body: ReadableStream<Uint8Array>,
-  buffer: ArrayBuffer,
-  capacity: number,
-): Promise<{ buffer: ArrayBuffer; filled: number; more: boolean }> {
-  let byob: ReadableStreamBYOBReader | undefined;
-  try {
-    byob = body.getReader({ mode: "byob" });
-  } catch {
-    byob = undefined;
-  }
-  let filled = 0;
-  let current = buffer;
-  if (byob) {
-    const reader = byob;
-    try {
-      while (filled < capacity) {
-        // workerd's `readAtLeast` fills the view in one call unless the body ends first.
-        const next = await reader.readAtLeast(capacity - filled, new Uint8Array(current, filled, capacity - filled));
-        if (!next.value) throw new Error("a BYOB read returned no buffer");
-        current = next.value.buffer as ArrayBuffer;
-        if (next.done) return { buffer: current, filled, more: false };
-        filled += next.value.byteLength;
-      }
-    } catch (error) {
-      await reader.cancel().catch(() => {});
-      throw new RequestBodyError(error);
-    }
-    await reader.cancel().catch(() => {});
-    return { buffer: current, filled, more: true };
-  }
-  const reader = requestBody(body).getReader();
-  const view = new Uint8Array(current);
-  try {
-    for (;;) {
-      const next = await reader.read();
-      if (next.done) return { buffer: current, filled, more: false };
-      const take = Math.min(next.value.length, capacity - filled);
-      view.set(next.value.subarray(0, take), filled);
-      filled += take;
-      if (take < next.value.length) break;
-    }
-  } catch (error) {
-    await reader.cancel().catch(() => {});
-    throw error;
-  }
-  await reader.cancel().catch(() => {});
-  return { buffer: current, filled, more: true };
-}
-
-/**
  * Reads exactly `size` bytes of the part's body (into a buffer of `partBytes` + 1): 413 as soon as
  * it passes them (reading stops), 400 naming both sizes when it ends short, 400 when it breaks off.
  */
@@ -335,25 +311,30 @@ async function readPart(
     if (declared < size) throw short(declared);
   }
   if (!input.body) throw short(0);
-  let read: Awaited<ReturnType<typeof readInto>>;
+  // One byte more than the part tells a body that is too long; reading stops there.
+  const source = byteSource(input.body, (error) => new RequestBodyError(error));
+  let read: Uint8Array;
   try {
-    read = await readInto(input.body, takeBuffer(sizes.partBytes + 1), size + 1);
+    read = await source.readInto(new Uint8Array(takeBuffer(sizes.partBytes + 1), 0, size + 1), size + 1);
   } catch (error) {
     if (error instanceof RequestBodyError) {
       throw new ApiError("bad_request", { detail: "The request body ended before it was complete.", cause: error });
     }
     throw error;
+  } finally {
+    await source.cancel();
   }
-  const release = () => releaseBuffer(read.buffer);
-  if (read.filled > size) {
+  const buffer = read.buffer as ArrayBuffer;
+  const release = () => releaseBuffer(buffer);
+  if (read.length > size) {
     release();
     throw tooLong(`more than ${size}`);
   }
-  if (read.filled < size) {
+  if (read.length < size) {
     release();
-    throw short(read.filled);
+    throw short(read.length);
   }
-  return { bytes: new Uint8Array(read.buffer, 0, size), release };
+  return { bytes: read, release };
 }
 
 /**
@@ -361,8 +342,10 @@ async function readPart(
  * (`expectedPartSize`; 400 for fewer bytes, 413 for more, 400 for a number past the last part),
  * the `Content-Digest` SHA-256 if sent (400 on a mismatch), part 1's first bytes agreeing with the
  * declared type (415), and for text UTF-8 without NUL but for characters cut at its edges (415).
- * Then stored (UploadPart, signed) and recorded, replacing a part of the same number. 404 when
- * there is no such upload for the caller, 409 when it is no longer open. Resolves to the part.
+ * Then stored (UploadPart, signed) and recorded, replacing a part of the same number. The part is
+ * read in the isolate's upload gate (`partBytes` of `uploadGate`; 503 with Retry-After when it
+ * stays full). 404 when there is no such upload for the caller (or it is past its `expiresAt`, or
+ * was aborted meanwhile), 409 when it is no longer open. Resolves to the part.
  */
 export async function receivePart(
   deps: ResumableDeps,
@@ -371,26 +354,20 @@ export async function receivePart(
   input: PartInput,
 ): Promise<UploadPart> {
   const { id, partNumber } = target;
-  const [rows] = await batchAsActor(
-    deps.database.http,
-    actor,
-    (db) => [uploadById(db, { id, ownerId: ownerOf(actor) })],
-    READ_ONLY,
-  );
-  const upload = firstRow(rows);
-  if (!upload) throw noUpload(id);
-  if (upload.status !== "open") throw notOpen(upload);
+  const upload = await ownedOpenUpload(deps, actor, id);
   if (partNumber > upload.partCount) {
     throw invalidField("path", "/partNumber", `upload ${id} has parts 1 to ${upload.partCount}`);
   }
   const size = expectedPartSize(upload, partNumber);
   const stated = declaredDigest(input.contentDigest);
-  const read = await readPart(input, { size, partBytes: upload.partBytes }, partNumber);
-  try {
-    return await storePart(deps, actor, upload, partNumber, read.bytes, stated);
-  } finally {
-    read.release();
-  }
+  return withUploadRoom(upload.partBytes, async () => {
+    const read = await readPart(input, { size, partBytes: upload.partBytes }, partNumber);
+    try {
+      return await storePart(deps, actor, upload, partNumber, read.bytes, stated);
+    } finally {
+      read.release();
+    }
+  });
 }
 
 /** Checks a part read whole (digest, type, text) and stores and records it; see `receivePart`. */
@@ -418,6 +395,12 @@ async function storePart(
   }
   let edges = { leading: "", trailing: "" };
   if (kindOf(storedType(upload.contentType)) === "text") {
+    const charset = foreignCharset(upload.contentType);
+    if (charset !== undefined && part.some((byte) => byte > 0x7f)) {
+      throw new ApiError("unsupported_media_type", {
+        detail: `declared charset ${charset}: text is stored and served as UTF-8; send it as UTF-8`,
+      });
+    }
     const cut = textPartEdges(part, { first: partNumber === 1, last: partNumber === upload.partCount });
     if (!cut) {
       throw new ApiError("unsupported_media_type", {
@@ -426,12 +409,30 @@ async function storePart(
     }
     edges = { leading: edgeToHex(cut.leading), trailing: edgeToHex(cut.trailing) };
   }
-  const etag = await deps.multipart.uploadPart(
-    { key: upload.storageKey, uploadId: upload.multipartUploadId },
-    partNumber,
-    part,
-    sha256,
-  );
+  let etag: string;
+  try {
+    etag = await deps.multipart.uploadPart(
+      { key: upload.storageKey, uploadId: upload.multipartUploadId },
+      partNumber,
+      part,
+      sha256,
+    );
+  } catch (error) {
+    if (!(error instanceof NoSuchUploadError)) throw error;
+    // Aborted (DELETE, the sweeper) or assembled by a completion while this part was on its way.
+    const [rows] = await batchAsActor(
+      deps.database.http,
+      actor,
+      (db) => [uploadById(db, { id, ownerId: ownerOf(actor) })],
+      READ_ONLY,
+    );
+    const now = firstRow(rows);
+    if (!now) throw noUpload(id);
+    throw new ApiError("conflict", {
+      detail: `Upload ${id} takes no more parts: its parts were assembled or discarded. Complete it, or start a new upload.`,
+      cause: error,
+    });
+  }
   const recorded = {
     uploadId: id,
     partNumber,
@@ -472,14 +473,87 @@ function missingParts(count: number, parts: readonly UploadPart[]): number[] {
 }
 
 /**
+ * Assembles the object of a completion that holds `upload` (`completing`, its upload intent
+ * recorded) from `parts` (CompleteMultipartUpload). Resolves once the object is there: assembled
+ * now, or by an earlier completion whose answer was lost (the store has no such upload any more,
+ * and the object has the declared size). Otherwise the upload is given back (`open`) and this
+ * throws: the store's `DependencyError` (503; after a deadline the object and its intent stay, as
+ * the assembly may have happened: a later completion finds it), or a 409 naming the parts to send
+ * again when the store refused their ETags (two PUTs of one part raced), or a 409 to start again
+ * when the store has neither the upload nor its object (the upload is removed).
+ */
+async function assemble(
+  deps: ResumableDeps,
+  completion: { actor: Actor; upload: Upload; parts: readonly UploadPart[] },
+): Promise<void> {
+  const { actor, upload, parts } = completion;
+  const { id, storageKey: key } = upload;
+  const ownerId = ownerOf(actor);
+  const target = { key, uploadId: upload.multipartUploadId };
+  const reopen = () =>
+    batchAsActor(deps.database.http, actor, (db) => [reopenUpload(db, { id, ownerId })]).catch((error: unknown) =>
+      deps.logger.warn("upload left completing until its lease ends", { id, error }),
+    );
+  try {
+    await deps.multipart.complete(
+      target,
+      parts.map((part) => ({ partNumber: part.partNumber, etag: part.etag })),
+    );
+    return;
+  } catch (error) {
+    if (error instanceof NoSuchUploadError) {
+      const stored = await deps.storage.head(key).catch(async (headError: unknown) => {
+        await reopen();
+        throw headError;
+      });
+      if (stored && stored.size === upload.sizeBytes) return;
+      await discardUpload(deps, key, error);
+      await batchAsActor(deps.database.http, actor, (db) => [removeUnfinishedUpload(db, { id, ownerId })]);
+      throw new ApiError("conflict", {
+        detail: `Upload ${id} can no longer be completed: the store has discarded its parts. Start a new upload.`,
+        cause: error,
+      });
+    }
+    if (isStorageDeadline(error)) {
+      // The store may have assembled the object after all: it stays, and so does its intent (the
+      // sweeper's lead to it should no completion record it). A later completion finds it above.
+      deps.logger.warn("multipart completion past its deadline: the object may exist", { id, key });
+      await reopen();
+      throw error;
+    }
+    // Nothing was assembled.
+    await discardUpload(deps, key, error);
+    if (!(error instanceof InvalidPartError)) {
+      await reopen();
+      throw error;
+    }
+    const listed = await deps.multipart.listParts(target).catch(() => null);
+    const held = new Map((listed ?? []).map((part) => [part.partNumber, part.etag]));
+    const stale = parts.filter((part) => held.get(part.partNumber) !== part.etag).map((part) => part.partNumber);
+    // Forgotten, so the client sees them missing and sends them again; all of them if the store could not tell.
+    const resend = stale.length > 0 ? stale : parts.map((part) => part.partNumber);
+    await batchAsActor(deps.database.http, actor, (db) => [
+      forgetParts(db, { uploadId: id, partNumbers: resend }),
+      reopenUpload(db, { id, ownerId }),
+    ]);
+    throw new ApiError("conflict", {
+      detail: `The store holds other bytes for part(s) ${resend.join(", ")} of upload ${id} than were recorded (sent twice at once?); send them again.`,
+      extensions: { missingParts: resend },
+      cause: error,
+    });
+  }
+}
+
+/**
  * Completes the upload `id` (the caller's own) into a new document: every part 1..N recorded (else
  * 409 `conflict` with `missingParts`), the joins of text parts whole UTF-8 characters (415), then
  * the object assembled (CompleteMultipartUpload) under an upload intent and the document recorded
  * under the owner's quota lock (403 `quota_exceeded`) in the transaction that ends the intent and
  * marks the upload completed; then `document.uploaded` published. A completion repeated after it
  * succeeded resolves to the same document (`created` false); one running in another request is a
- * 409. After a failure past the assembly nothing stays stored (`discardUpload`) and the upload is
- * gone: its parts became the removed object.
+ * 409. An upload past its `expiresAt` is a 404. The assembly's failures are `assemble`'s. After a
+ * failure past the assembly nothing stays stored (`discardUpload`) and the upload is gone: its parts
+ * became the removed object.
  */
 export async function completeUpload(
   deps: ResumableDeps,
@@ -489,7 +563,7 @@ export async function completeUpload(
   const ownerId = ownerOf(actor);
   const [taken, partRows, current] = await batchAsActor(deps.database.http, actor, (db) => [
     beginCompletion(db, { id, ownerId }),
-    partsOf(db, { uploadId: id, ownerId }),
+    uploadPartsOf(db, { uploadId: id, ownerId }),
     uploadById(db, { id, ownerId }),
   ]);
   const parts = partRows.map((row) => row.part);
@@ -530,17 +604,7 @@ export async function completeUpload(
 
   const key = upload.storageKey;
   await batchAsActor(deps.database.http, SYSTEM, (db) => [insertUploadIntent(db, { storageKey: key })]);
-  try {
-    await deps.multipart.complete(
-      { key, uploadId: upload.multipartUploadId },
-      parts.map((part) => ({ partNumber: part.partNumber, etag: part.etag })),
-    );
-  } catch (error) {
-    // The parts may still be there: the client may complete again.
-    await discardUpload(deps, key, error);
-    await batchAsActor(deps.database.http, actor, (db) => [reopenUpload(db, { id, ownerId })]).catch(() => {});
-    throw error;
-  }
+  await assemble(deps, { actor, upload, parts });
   const need = { documents: 1, versions: 1, bytes: upload.sizeBytes };
   let document: Document;
   try {
@@ -556,7 +620,7 @@ export async function completeUpload(
           tags: upload.tags,
           file: {
             storageKey: key,
-            contentType: upload.contentType,
+            contentType: storedType(upload.contentType),
             sizeBytes: upload.sizeBytes,
             sha256: upload.sha256,
             filename: upload.filename,
@@ -581,24 +645,25 @@ export async function completeUpload(
 }
 
 /**
- * Aborts the upload `id` (the caller's own): the multipart upload and its parts are discarded
+ * Aborts the upload `id` (the caller's own): first closed in one conditional statement (it expires
+ * now: no part or completion takes it from then on), then its multipart upload and parts discarded
  * (AbortMultipartUpload), then the upload and its recorded parts removed. 404 when there is no such
- * upload for the caller, 409 when it is completed or being completed.
+ * upload for the caller, 409 when it is completed or being completed. When the store fails
+ * (`DependencyError`, 503) the upload stays closed and the sweeper finishes the abort.
  */
 export async function abortUpload(deps: ResumableDeps, actor: Actor, id: string): Promise<void> {
-  const [rows] = await batchAsActor(
-    deps.database.http,
-    actor,
-    (db) => [uploadById(db, { id, ownerId: ownerOf(actor) })],
-    READ_ONLY,
-  );
-  const upload = firstRow(rows);
-  if (!upload) throw noUpload(id);
-  if (upload.status !== "open") throw notOpen(upload);
-  // The store first: a row removed before a failed abort would leave parts nobody can name.
-  await deps.multipart.abort({ key: upload.storageKey, uploadId: upload.multipartUploadId });
-  const [removed] = await batchAsActor(deps.database.http, actor, (db) => [
-    removeOpenUpload(db, { id, ownerId: ownerOf(actor) }),
+  const ownerId = ownerOf(actor);
+  const [closed, current] = await batchAsActor(deps.database.http, actor, (db) => [
+    closeForAbort(db, { id, ownerId }),
+    uploadById(db, { id, ownerId }),
   ]);
-  if (removed.length === 0) throw notOpen({ ...upload, status: "completing" });
+  const upload = firstRow(closed);
+  if (!upload) {
+    const existing = firstRow(current);
+    if (!existing) throw noUpload(id);
+    throw notOpen(existing);
+  }
+  await deps.multipart.abort({ key: upload.storageKey, uploadId: upload.multipartUploadId });
+  // None removed: the sweeper came first, which is as good.
+  await batchAsActor(deps.database.http, actor, (db) => [removeAbortedUpload(db, { id, ownerId })]);
 }

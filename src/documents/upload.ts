@@ -3,6 +3,8 @@ import { toHex } from "../pkg/crypto/digest.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { type ByteSource, ContentTooLargeError, type ObjectStorage, partsOf } from "../pkg/storage/storage.ts";
 import { type AllowedType, checkContentType, kindOf, SNIFF_BYTES } from "./content-types.ts";
+import { decodeUtf8Slices, isUtf8Compatible } from "./text-checks.ts";
+import { DOCUMENT_UPLOAD_BYTES, withUploadRoom } from "./upload-gate.ts";
 
 export interface StoredFile {
   size: number;
@@ -11,21 +13,14 @@ export interface StoredFile {
 }
 
 /**
- * Text is checked as UTF-8 in slices of this many bytes: each decode makes a string of its slice,
- * and small strings die young (a part-sized one would be garbage only a full collection frees).
- */
-const UTF8_SLICE_BYTES = 64 * 1024;
-
-/** Charset labels whose text is UTF-8 as it stands (US-ASCII is a subset). */
-const UTF8_COMPATIBLE = new Set(["utf-8", "utf8", "unicode-1-1-utf-8", "us-ascii", "ascii"]);
-
-/**
  * Stores an uploaded file: the declared type must be allowed and agree with the first bytes (415
  * otherwise), the size must stay within `maxBytes` (413 as soon as it is exceeded, and nothing is
  * kept), and the SHA-256 is computed on the way, one part at a time. The file streams from the
  * request to storage, read straight into two part buffers (`partsOf`: one is sent while the next
- * is read), so memory holds two parts (2 × `PART_BYTES`) whatever its size. `body`'s errors are
- * thrown as it throws them; it is cancelled on any failure.
+ * is read), so memory holds two parts (2 × `PART_BYTES`) whatever its size. It does so in the
+ * isolate's upload gate (`DOCUMENT_UPLOAD_BYTES` of `uploadGate`): when the gate stays full, 503
+ * with Retry-After before anything is read. `body`'s errors are thrown as it throws them; it is
+ * cancelled on any failure.
  */
 export async function storeFile(
   storage: ObjectStorage,
@@ -44,58 +39,7 @@ export async function storeFile(
 ): Promise<StoredFile> {
   const source = input.body;
   try {
-    const head = await source.readInto(new Uint8Array(SNIFF_BYTES), SNIFF_BYTES);
-    if (head.length === 0) {
-      throw new ApiError("validation_failed", {
-        detail: "body: the file is empty",
-        errors: [{ in: "body", pointer: "/file", message: "the file is empty" }],
-      });
-    }
-    const check = await checkContentType(input.declaredType, head, input.filename, {
-      textByDefault: input.textByDefault ?? false,
-    });
-    if (!check.ok) throw new ApiError("unsupported_media_type", { detail: check.reason });
-
-    const digest = new crypto.DigestStream("SHA-256");
-    const hash = digest.getWriter();
-    // Text is served as UTF-8 (charset=utf-8), so all of it must be, not only the sniffed head.
-    const utf8 =
-      kindOf(check.type) === "text" ? new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }) : undefined;
-    const notText = () =>
-      new ApiError("unsupported_media_type", { detail: `declared ${check.type}, but the content is not UTF-8 text` });
-    // Under another declared charset only ASCII means the same in UTF-8; other bytes would be misread.
-    const charset = parseMediaType(input.declaredType ?? "").parameters.charset?.toLowerCase();
-    const asciiOnly = utf8 !== undefined && charset !== undefined && !UTF8_COMPATIBLE.has(charset);
-    async function* hashed(): AsyncGenerator<Uint8Array> {
-      for await (const part of partsOf(source, { head, maxBytes: input.maxBytes })) {
-        if (utf8) {
-          if (part.includes(0)) throw notText();
-          if (asciiOnly && part.some((byte) => byte > 0x7f)) {
-            throw new ApiError("unsupported_media_type", {
-              detail: `declared charset ${charset}: text is stored and served as UTF-8; send it as UTF-8`,
-            });
-          }
-          try {
-            for (let at = 0; at < part.length; at += UTF8_SLICE_BYTES) {
-              utf8.decode(part.subarray(at, at + UTF8_SLICE_BYTES), { stream: true });
-            }
-          } catch {
-            throw notText();
-          }
-        }
-        // Awaited before the part's buffer is refilled (two parts later).
-        await hash.write(part);
-        yield part;
-      }
-      try {
-        utf8?.decode();
-      } catch {
-        throw notText();
-      }
-      await hash.close();
-    }
-    const { size } = await storage.upload(input.key, hashed(), { contentType: check.type });
-    return { size, sha256: toHex(await digest.digest), contentType: check.type };
+    return await withUploadRoom(DOCUMENT_UPLOAD_BYTES, () => streamFile(storage, input));
   } catch (error) {
     await source.cancel();
     if (error instanceof ContentTooLargeError) {
@@ -106,4 +50,58 @@ export async function storeFile(
     }
     throw error;
   }
+}
+
+/** `storeFile`'s work, within the gate; its failures are `storeFile`'s to clean up. */
+async function streamFile(storage: ObjectStorage, input: Parameters<typeof storeFile>[1]): Promise<StoredFile> {
+  const source = input.body;
+  const head = await source.readInto(new Uint8Array(SNIFF_BYTES), SNIFF_BYTES);
+  if (head.length === 0) {
+    throw new ApiError("validation_failed", {
+      detail: "body: the file is empty",
+      errors: [{ in: "body", pointer: "/file", message: "the file is empty" }],
+    });
+  }
+  const check = await checkContentType(input.declaredType, head, input.filename, {
+    textByDefault: input.textByDefault ?? false,
+  });
+  if (!check.ok) throw new ApiError("unsupported_media_type", { detail: check.reason });
+
+  const digest = new crypto.DigestStream("SHA-256");
+  const hash = digest.getWriter();
+  // Text is served as UTF-8 (charset=utf-8), so all of it must be, not only the sniffed head.
+  const utf8 = kindOf(check.type) === "text" ? new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }) : undefined;
+  const notText = () =>
+    new ApiError("unsupported_media_type", { detail: `declared ${check.type}, but the content is not UTF-8 text` });
+  // Under another declared charset only ASCII means the same in UTF-8; other bytes would be misread.
+  const charset = parseMediaType(input.declaredType ?? "").parameters.charset?.toLowerCase();
+  const asciiOnly = utf8 !== undefined && !isUtf8Compatible(charset);
+  async function* hashed(): AsyncGenerator<Uint8Array> {
+    for await (const part of partsOf(source, { head, maxBytes: input.maxBytes })) {
+      if (utf8) {
+        if (part.includes(0)) throw notText();
+        if (asciiOnly && part.some((byte) => byte > 0x7f)) {
+          throw new ApiError("unsupported_media_type", {
+            detail: `declared charset ${charset}: text is stored and served as UTF-8; send it as UTF-8`,
+          });
+        }
+        try {
+          decodeUtf8Slices(utf8, part);
+        } catch {
+          throw notText();
+        }
+      }
+      // Awaited before the part's buffer is refilled (two parts later).
+      await hash.write(part);
+      yield part;
+    }
+    try {
+      utf8?.decode();
+    } catch {
+      throw notText();
+    }
+    await hash.close();
+  }
+  const { size } = await storage.upload(input.key, hashed(), { contentType: check.type });
+  return { size, sha256: toHex(await digest.digest), contentType: check.type };
 }

@@ -3,6 +3,7 @@ import type { Cache } from "../pkg/cache/cache.ts";
 import type { ProcessorConfig } from "../pkg/config/config.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { EventPublisher, NotificationPublisher } from "../pkg/queue/events.ts";
+import type { MultipartStorage } from "../pkg/storage/multipart.ts";
 import type { ObjectStorage } from "../pkg/storage/storage.ts";
 import type { Clamd } from "../pkg/virus-scan/clamd.ts";
 
@@ -14,6 +15,8 @@ export interface ProcessorServices {
   storage: ObjectStorage;
   /** The thumbnails bucket. */
   thumbnails: ObjectStorage;
+  /** Multipart uploads into the documents bucket (the sweeper aborts expired resumable uploads). */
+  multipart: MultipartStorage;
   /** Undefined when scanning is switched off by configuration (`VIRUS_SCAN=off`). */
   scanner: Clamd | undefined;
   documentEvents: EventPublisher;

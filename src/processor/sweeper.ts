@@ -9,7 +9,6 @@ import {
 } from "../db/queries/documents.ts";
 import { expiredUploads, removeFinishedUploads, removeUploads } from "../db/queries/uploads.ts";
 import { derivedEventId } from "../pkg/queue/events.ts";
-import { createS3Multipart } from "../pkg/storage/multipart.ts";
 import type { ProcessorServices } from "./context.ts";
 import { failStuck } from "./documents/pipeline.ts";
 
@@ -131,13 +130,13 @@ export async function sweep(
   // only removed once nothing it names is left (an object already assembled has an intent, above).
   const expired = await asActor(db, SYSTEM, (tx) => expiredUploads(tx, { before: now, limit: policy.batch }));
   if (expired.length > 0) {
-    const multipart = createS3Multipart(services.config.storage);
     const aborted: string[] = [];
     for (const upload of expired) {
-      await multipart.abort({ key: upload.storageKey, uploadId: upload.multipartUploadId });
+      await services.multipart.abort({ key: upload.storageKey, uploadId: upload.multipartUploadId });
       aborted.push(upload.id);
     }
-    report.uploadsAborted = await asActor(db, SYSTEM, (tx) => removeUploads(tx, { ids: aborted }));
+    // Only rows still expired: none can have been taken meanwhile (a completion or part needs an unexpired upload).
+    report.uploadsAborted = await asActor(db, SYSTEM, (tx) => removeUploads(tx, { ids: aborted, before: now }));
   }
   // A completed upload's row only answers a repeated completion; it goes with the purge's grace.
   await asActor(db, SYSTEM, (tx) =>

@@ -1,5 +1,11 @@
-import { ListPartsCommand, S3Client } from "@aws-sdk/client-s3";
-import { eq } from "drizzle-orm";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  ListPartsCommand,
+  S3Client,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import { eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { asActor } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
@@ -23,6 +29,8 @@ interface UploadJson {
   partBytes: number;
   partCount: number;
   partUrlTemplate: string;
+  filename: string | null;
+  contentType: string;
   documentId: string | null;
   expiresAt: string;
   parts: { partNumber: number; sizeBytes: number; sha256: string }[];
@@ -96,14 +104,17 @@ async function uploadState(auth: Auth, id: string): Promise<UploadJson> {
 /** The upload's row as the system sees it (its key and the store's UploadId). */
 const rowOf = (id: string) => asSystem(async (tx) => (await tx.select().from(uploads).where(eq(uploads.id, id)))[0]);
 
+/** A client of the stack's S3, to act on an upload behind the API's back. */
+const s3 = new S3Client({
+  region: stackEnv.S3_REGION ?? "us-east-1",
+  endpoint: stackEnv.S3_ENDPOINT,
+  forcePathStyle: true,
+  credentials: { accessKeyId: stackEnv.S3_ACCESS_KEY_ID ?? "", secretAccessKey: stackEnv.S3_SECRET_ACCESS_KEY ?? "" },
+});
+
 /** ListParts on the stack's S3: the part numbers it holds, or "NoSuchUpload". */
 async function partsInStore(key: string, uploadId: string): Promise<number[] | "NoSuchUpload"> {
-  const client = new S3Client({
-    region: stackEnv.S3_REGION ?? "us-east-1",
-    endpoint: stackEnv.S3_ENDPOINT,
-    forcePathStyle: true,
-    credentials: { accessKeyId: stackEnv.S3_ACCESS_KEY_ID ?? "", secretAccessKey: stackEnv.S3_SECRET_ACCESS_KEY ?? "" },
-  });
+  const client = s3;
   try {
     const listed = await client.send(
       new ListPartsCommand({ Bucket: stackEnv.S3_BUCKET, Key: key, UploadId: uploadId }),
@@ -352,7 +363,6 @@ describe("resumable uploads: limits and access", () => {
     const { auth } = await signedIn();
     const bytes = textBytes(1000);
     await expectProblem(await start(auth, { bytes, type: "application/x-msdownload" }), 415);
-    await expectProblem(await start(auth, { bytes, type: "text/plain; charset=iso-8859-1" }), 415);
     await expectProblem(
       await start(auth, { bytes }, (path, init) => apiWith({ MAX_UPLOAD_BYTES: "999" }, path, init)),
       413,
@@ -440,5 +450,117 @@ describe("resumable uploads: limits and access", () => {
     // Still the owner's, untouched.
     await sent(sendPart(owner.auth, upload.id, 1, bytes));
     expect((await complete(owner.auth, upload.id)).status).toBe(201);
+  });
+});
+
+describe("resumable uploads: one rule for text and filenames, as POST /documents", () => {
+  it("a charset other than UTF-8 takes ASCII only; us-ascii is UTF-8; the filename loses its path", async () => {
+    const { auth } = await signedIn();
+    const ascii = textBytes(1000);
+    const latin = await started(start(auth, { bytes: ascii, type: "text/plain; charset=iso-8859-1" }));
+    // "é" in ISO-8859-1 (0xE9) would be misread as UTF-8: refused; ASCII means the same in both.
+    await expectProblem(await sendPart(auth, latin.id, 1, textBytes(1000, [[10, [0xe9]]])), 415);
+    await expectProblem(await sendPart(auth, latin.id, 1, textBytes(1000, [[10, [0xc3, 0xa9]]])), 415);
+    await sent(sendPart(auth, latin.id, 1, ascii));
+    const done = await complete(auth, latin.id);
+    expect(done.status).toBe(201);
+    const { documentId } = (await done.json()) as UploadJson;
+    expect(await processed(auth, documentId ?? "")).toMatchObject({ status: "ready", contentType: "text/plain" });
+
+    const named = await started(
+      start(auth, { bytes: ascii, type: "text/plain; charset=US-ASCII", name: "C:\\Users\\me\\notes.txt" }),
+    );
+    expect(named.filename).toBe("notes.txt");
+  });
+});
+
+describe("resumable uploads: the store and the database disagree", () => {
+  /** The part ETags the upload's rows record, by number. */
+  const recordedEtags = (id: string) =>
+    asSystem((tx) => tx.select().from(uploadParts).where(eq(uploadParts.uploadId, id)));
+
+  it("a completion whose answer was lost: the next one finds the assembled object and records the document", async () => {
+    const { auth } = await signedIn();
+    const bytes = textBytes(3000);
+    const upload = await started(start(auth, { bytes }));
+    await sent(sendPart(auth, upload.id, 1, bytes));
+    const row = await rowOf(upload.id);
+    if (!row) throw new Error("no upload row");
+    const [part] = await recordedEtags(upload.id);
+    // As if an earlier completion's CompleteMultipartUpload succeeded after its deadline.
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: stackEnv.S3_BUCKET,
+        Key: row.storageKey,
+        UploadId: row.multipartUploadId,
+        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part?.etag }] },
+      }),
+    );
+    const done = await complete(auth, upload.id);
+    expect(done.status).toBe(201);
+    const { documentId } = (await done.json()) as UploadJson;
+    expect(await processed(auth, documentId ?? "")).toMatchObject({ status: "ready", sha256: await sha256Hex(bytes) });
+  });
+
+  it("the store discarded the upload: a part is a 409, completion a 409 to start again and the upload is gone", async () => {
+    const { auth } = await signedIn();
+    const bytes = textBytes(3000);
+    const upload = await started(start(auth, { bytes }));
+    await sent(sendPart(auth, upload.id, 1, bytes));
+    const row = await rowOf(upload.id);
+    if (!row) throw new Error("no upload row");
+    await s3.send(
+      new AbortMultipartUploadCommand({
+        Bucket: stackEnv.S3_BUCKET,
+        Key: row.storageKey,
+        UploadId: row.multipartUploadId,
+      }),
+    );
+    await expectProblem(await sendPart(auth, upload.id, 1, bytes), 409);
+    const refused = await expectProblem(await complete(auth, upload.id), 409);
+    expect(refused.detail).toContain("Start a new upload");
+    await expectProblem(await readUpload(auth, upload.id), 404);
+    expect(await keysIn(stackEnv, `documents/${row.documentId}/`)).toEqual([]);
+  });
+
+  it("a part stored twice with different bytes: completion names it (409), and once sent again it completes", async () => {
+    const { auth } = await signedIn();
+    const bytes = textBytes(3000);
+    const upload = await started(start(auth, { bytes }));
+    await sent(sendPart(auth, upload.id, 1, bytes));
+    const row = await rowOf(upload.id);
+    if (!row) throw new Error("no upload row");
+    // The other PUT of part 1 reached the store last, but its row was written first.
+    await s3.send(
+      new UploadPartCommand({
+        Bucket: stackEnv.S3_BUCKET,
+        Key: row.storageKey,
+        UploadId: row.multipartUploadId,
+        PartNumber: 1,
+        Body: textBytes(3000, [[5, [0x7a]]]),
+      }),
+    );
+    const refused = (await expectProblem(await complete(auth, upload.id), 409)) as unknown as {
+      missingParts: number[];
+    };
+    expect(refused.missingParts).toEqual([1]);
+    expect(await uploadState(auth, upload.id)).toMatchObject({ status: "open", parts: [] });
+    await sent(sendPart(auth, upload.id, 1, bytes));
+    expect((await complete(auth, upload.id)).status).toBe(201);
+  });
+
+  it("an upload past its expiresAt takes no part, completion or abort (404): it is the sweeper's", async () => {
+    const { auth } = await signedIn();
+    const bytes = textBytes(2000);
+    const upload = await started(start(auth, { bytes }));
+    await sent(sendPart(auth, upload.id, 1, bytes));
+    await asSystem((tx) =>
+      tx.update(uploads).set({ expiresAt: sql`now() - interval '1 second'` }).where(eq(uploads.id, upload.id)),
+    );
+    await expectProblem(await sendPart(auth, upload.id, 1, bytes), 404);
+    await expectProblem(await complete(auth, upload.id), 404);
+    await expectProblem(await readUpload(auth, upload.id), 404);
+    await expectProblem(await api(`/uploads/${upload.id}`, { method: "DELETE", headers: auth }), 404);
+    expect(await rowOf(upload.id)).toMatchObject({ status: "open" });
   });
 });

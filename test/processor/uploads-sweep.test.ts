@@ -1,5 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { removeUploads } from "../../src/db/queries/uploads.ts";
 import { uploads } from "../../src/db/schema/uploads.ts";
 import { createS3Multipart } from "../../src/pkg/storage/multipart.ts";
 import { asSystem, config, newUser, runSweep } from "./helpers.ts";
@@ -50,5 +51,20 @@ describe("the sweeper and resumable uploads", () => {
     expect(await multipart.listParts(open)).toHaveLength(1);
     expect(await rowOf(open.id)).toMatchObject({ status: "open" });
     await multipart.abort(open);
+  });
+
+  it("removes only uploads still expired when it gets to them: a row taken meanwhile stays", async () => {
+    const expired = await openUpload("-1 minute");
+    const renewed = await openUpload("-1 minute");
+    // Between the sweeper's read and its removal, a row stops being expired (say, given more time).
+    await asSystem((tx) =>
+      tx.update(uploads).set({ expiresAt: sql`now() + interval '1 hour'` }).where(eq(uploads.id, renewed.id)),
+    );
+    const removed = await asSystem((tx) => removeUploads(tx, { ids: [expired.id, renewed.id], before: new Date() }));
+    expect(removed).toBe(1);
+    expect(await rowOf(expired.id)).toBeUndefined();
+    expect(await rowOf(renewed.id)).toMatchObject({ status: "open" });
+    await multipart.abort(expired);
+    await multipart.abort(renewed);
   });
 });

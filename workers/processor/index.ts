@@ -10,6 +10,7 @@ import {
   type DocumentUploaded,
   NotificationEventSchema,
 } from "../../src/pkg/queue/events.ts";
+import { createS3Multipart } from "../../src/pkg/storage/multipart.ts";
 import { createS3Storage } from "../../src/pkg/storage/storage.ts";
 import { createClamd } from "../../src/pkg/virus-scan/clamd.ts";
 import type { ProcessorServices, StepResult } from "../../src/processor/context.ts";
@@ -31,6 +32,7 @@ async function withServices<T>(
     database,
     storage: createS3Storage(config.storage),
     thumbnails: createS3Storage(config.storage, config.storage.thumbnailsBucket),
+    multipart: createS3Multipart(config.storage),
     scanner: config.virusScan ? createClamd(config.virusScan) : undefined,
     documentEvents: createQueuePublisher(env.DOCUMENT_EVENTS, config.queueTimeoutMs),
     notifications: createNotificationPublisher(env.NOTIFICATIONS, config.queueTimeoutMs),

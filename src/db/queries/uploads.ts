@@ -35,19 +35,49 @@ export function unfinishedUploadsOf(db: Queryable, params: { ownerId: string }) 
 const owned = (params: { id: string; ownerId: string }) =>
   and(eq(uploads.id, params.id), eq(uploads.ownerId, params.ownerId));
 
-/** The upload `id` of `ownerId` (one row or none: `firstRow`). */
+/** Not past its `expiresAt` (by the database's clock): an expired upload is the sweeper's alone. */
+const unexpired = () => sql`${uploads.expiresAt} > now()`;
+
+/** What a completion may take: `open`, or `completing` whose lease (`COMPLETION_LEASE_MS`) ran out (its request died). */
+const takeable = () =>
+  or(
+    eq(uploads.status, "open"),
+    and(
+      eq(uploads.status, "completing"),
+      lt(uploads.updatedAt, sql`now() - make_interval(secs => ${COMPLETION_LEASE_MS / 1000})`),
+    ),
+  );
+
+/** What the sweeper takes: not completed, past its time before `before`, and no completion within its lease. */
+const expiredBefore = (before: Date) => and(lt(uploads.expiresAt, before), takeable());
+
+/**
+ * The upload `id` of `ownerId` (one row or none: `firstRow`): a completed one (it answers a repeated
+ * completion), or an unfinished one not past its `expiresAt`.
+ */
 export function uploadById(db: Queryable, params: { id: string; ownerId: string }) {
-  return db.select().from(uploads).where(owned(params)).limit(1);
+  return db
+    .select()
+    .from(uploads)
+    .where(and(owned(params), or(eq(uploads.status, "completed"), unexpired())))
+    .limit(1);
 }
 
 /** The parts recorded for the upload `uploadId` of `ownerId`, by number (rows of `{ part }`). */
-export function partsOf(db: Queryable, params: { uploadId: string; ownerId: string }) {
+export function uploadPartsOf(db: Queryable, params: { uploadId: string; ownerId: string }) {
   return db
     .select({ part: uploadParts })
     .from(uploadParts)
     .innerJoin(uploads, eq(uploads.id, uploadParts.uploadId))
     .where(owned({ id: params.uploadId, ownerId: params.ownerId }))
     .orderBy(asc(uploadParts.partNumber));
+}
+
+/** Forgets parts `partNumbers` of the upload (the store holds other bytes under them: they are sent again). */
+export function forgetParts(db: Queryable, params: { uploadId: string; partNumbers: number[] }) {
+  return db
+    .delete(uploadParts)
+    .where(and(eq(uploadParts.uploadId, params.uploadId), inArray(uploadParts.partNumber, params.partNumbers)));
 }
 
 /**
@@ -61,6 +91,7 @@ export function recordPart(db: HttpQueryBuilder, part: NewUploadPart & { ownerId
     select ${part.uploadId}, ${part.partNumber}, ${part.sizeBytes}, ${part.etag}, ${part.sha256},
            ${part.leadingBytes ?? ""}, ${part.trailingBytes ?? ""}
     from ${uploads} u where u.id = ${part.uploadId} and u.owner_id = ${part.ownerId} and u.status = 'open'
+      and u.expires_at > now()
     on conflict (upload_id, part_number) do update set
       size_bytes = excluded.size_bytes, etag = excluded.etag, sha256 = excluded.sha256,
       leading_bytes = excluded.leading_bytes, trailing_bytes = excluded.trailing_bytes,
@@ -71,24 +102,27 @@ export function recordPart(db: HttpQueryBuilder, part: NewUploadPart & { ownerId
 /**
  * Takes the upload for one completion (`open` → `completing`), or takes over a completion whose
  * lease (`COMPLETION_LEASE_MS`) ran out (its request died). Returns the row, or none when it is
- * gone, completed, or being completed by another request.
+ * gone, past its `expiresAt`, completed, or being completed by another request.
  */
 export function beginCompletion(db: Queryable, params: { id: string; ownerId: string }) {
   return db
     .update(uploads)
     .set({ status: "completing", updatedAt: changedAt })
-    .where(
-      and(
-        owned(params),
-        or(
-          eq(uploads.status, "open"),
-          and(
-            eq(uploads.status, "completing"),
-            lt(uploads.updatedAt, sql`now() - make_interval(secs => ${COMPLETION_LEASE_MS / 1000})`),
-          ),
-        ),
-      ),
-    )
+    .where(and(owned(params), unexpired(), takeable()))
+    .returning();
+}
+
+/**
+ * Closes an open upload for its abort, in one statement before the store's multipart upload is
+ * aborted: `expiresAt` becomes now, so no part or completion takes it any more, and if the abort or
+ * the removal after it fails the sweeper finishes both. Returns the row, or none when it is gone,
+ * expired, or being completed.
+ */
+export function closeForAbort(db: Queryable, params: { id: string; ownerId: string }) {
+  return db
+    .update(uploads)
+    .set({ expiresAt: sql`now()`, updatedAt: changedAt })
+    .where(and(owned(params), eq(uploads.status, "open"), unexpired()))
     .returning();
 }
 
@@ -110,12 +144,12 @@ export async function markCompleted(tx: Transaction, params: { id: string; owner
   expectRows(rows, `completing the upload ${params.id}`);
 }
 
-/** Removes an upload that is not being completed (its parts go with it); returns the removed row. */
-export function removeOpenUpload(db: Queryable, params: { id: string; ownerId: string }) {
+/** Removes an upload closed by `closeForAbort` (its parts go with it); returns the removed row. */
+export function removeAbortedUpload(db: Queryable, params: { id: string; ownerId: string }) {
   return db
     .delete(uploads)
     .where(and(owned(params), eq(uploads.status, "open")))
-    .returning();
+    .returning({ id: uploads.id });
 }
 
 /** Removes an upload whatever it was doing short of completed (its parts became a removed object). */
@@ -134,18 +168,7 @@ export async function expiredUploads(tx: Transaction, params: { before: Date; li
   return tx
     .select()
     .from(uploads)
-    .where(
-      and(
-        lt(uploads.expiresAt, params.before),
-        or(
-          eq(uploads.status, "open"),
-          and(
-            eq(uploads.status, "completing"),
-            lt(uploads.updatedAt, sql`now() - make_interval(secs => ${COMPLETION_LEASE_MS / 1000})`),
-          ),
-        ),
-      ),
-    )
+    .where(expiredBefore(params.before))
     .orderBy(asc(uploads.expiresAt))
     .limit(params.limit);
 }
@@ -159,9 +182,15 @@ export async function removeFinishedUploads(tx: Transaction, params: { before: D
   return rows.length;
 }
 
-/** Removes the uploads `ids` with their parts (the sweeper, once their multipart uploads are aborted). */
-export async function removeUploads(tx: Transaction, params: { ids: string[] }): Promise<number> {
+/**
+ * Removes the uploads `ids` with their parts (the sweeper, once their multipart uploads are
+ * aborted), each only while `expiredUploads` would still pick it (a row taken meanwhile stays).
+ */
+export async function removeUploads(tx: Transaction, params: { ids: string[]; before: Date }): Promise<number> {
   if (params.ids.length === 0) return 0;
-  const rows = await tx.delete(uploads).where(inArray(uploads.id, params.ids)).returning({ id: uploads.id });
+  const rows = await tx
+    .delete(uploads)
+    .where(and(inArray(uploads.id, params.ids), expiredBefore(params.before)))
+    .returning({ id: uploads.id });
   return rows.length;
 }

@@ -32,12 +32,17 @@ export interface MultipartStorage {
    * Stores part `partNumber` (1..10,000) of the upload; a part of the same number is replaced.
    * `sha256` (hex), when the caller has hashed the part already, is the payload hash SigV4 signs
    * (`x-amz-content-sha256`), so the part is not hashed twice; the store checks it against the
-   * bytes it receives. Resolves to the part's ETag, as the store sends it (quoted).
+   * bytes it receives. Resolves to the part's ETag, as the store sends it (quoted). Throws
+   * `NoSuchUploadError` when the store has no such upload.
    */
   uploadPart(target: MultipartTarget, partNumber: number, body: Uint8Array, sha256?: string): Promise<string>;
   /** The parts the store holds, by number; null when there is no such upload (S3's `NoSuchUpload`). */
   listParts(target: MultipartTarget): Promise<ListedPart[] | null>;
-  /** Joins the parts (ascending numbers, with the ETags `uploadPart` returned) into the object `key`. */
+  /**
+   * Joins the parts (ascending numbers, with the ETags `uploadPart` returned) into the object `key`.
+   * Throws `NoSuchUploadError` when the store has no such upload (aborted, or completed already: the
+   * object may exist), `InvalidPartError` when it refuses the list of parts.
+   */
   complete(target: MultipartTarget, parts: { partNumber: number; etag: string }[]): Promise<void>;
   /** Discards the upload and its parts; an upload that is already gone (`NoSuchUpload`) is no error. */
   abort(target: MultipartTarget): Promise<void>;
@@ -53,6 +58,39 @@ function isNoSuchUpload(error: unknown): boolean {
   return (
     error instanceof S3ServiceException && (error.name === "NoSuchUpload" || error.$metadata.httpStatusCode === 404)
   );
+}
+
+/**
+ * The store has no such multipart upload (S3 `NoSuchUpload`): it was aborted, or completed into its
+ * object. Thrown by `uploadPart` and `complete`.
+ */
+export class NoSuchUploadError extends Error {
+  constructor(cause: unknown) {
+    super("the store has no such multipart upload", { cause });
+    this.name = "NoSuchUploadError";
+  }
+}
+
+/**
+ * The store refused the part list of `complete` (S3 `InvalidPart`: a part is missing or its ETag
+ * is not the one it holds, e.g. after two PUTs of one part raced; `InvalidPartOrder`; or
+ * `EntityTooSmall`). The upload is still there.
+ */
+export class InvalidPartError extends Error {
+  constructor(cause: unknown) {
+    super("the store refused the list of parts", { cause });
+    this.name = "InvalidPartError";
+  }
+}
+
+const PART_REFUSALS = new Set(["InvalidPart", "InvalidPartOrder", "EntityTooSmall"]);
+
+/** `error` as `NoSuchUploadError` or `InvalidPartError` where the store said so, else as it is. */
+function refusal(error: unknown): unknown {
+  const cause = error instanceof DependencyError ? error.cause : error;
+  if (isNoSuchUpload(cause)) return new NoSuchUploadError(cause);
+  if (cause instanceof S3ServiceException && PART_REFUSALS.has(cause.name)) return new InvalidPartError(cause);
+  return error;
 }
 
 /**
@@ -94,7 +132,9 @@ export function createS3Multipart(config: StorageConfig, bucket = config.bucket)
           { step: "build", name: "knownPayloadHash" },
         );
       }
-      const { ETag } = await call((http) => client.send(command, http));
+      const { ETag } = await call((http) => client.send(command, http)).catch((error: unknown) => {
+        throw refusal(error);
+      });
       if (!ETag) throw new DependencyError("storage", new Error("UploadPart returned no ETag"));
       return ETag;
     },
@@ -138,7 +178,9 @@ export function createS3Multipart(config: StorageConfig, bucket = config.bucket)
           }),
           http,
         ),
-      );
+      ).catch((error: unknown) => {
+        throw refusal(error);
+      });
     },
 
     async abort(target) {

@@ -24,7 +24,7 @@ export const CreateUploadSchema = z
       .max(255)
       .openapi({
         example: "application/pdf",
-        description: `The file's media type; one of ${ALLOWED_TYPE_NAMES.join(", ")} (else 415). Text is UTF-8: a \`charset\` other than utf-8 is refused.`,
+        description: `The file's media type; one of ${ALLOWED_TYPE_NAMES.join(", ")} (else 415). Text is stored as UTF-8: under a \`charset\` other than utf-8 (or us-ascii) only ASCII bytes are accepted, as for \`POST /documents\`.`,
       }),
     size: z.number().int().min(1).max(MAX_SAFE_BYTES).openapi({
       example: 104857600,
