@@ -1,5 +1,7 @@
-import { sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { documentVersions } from "../../src/db/schema/documents.ts";
+import { MAX_UNFINISHED_EXTRACTIONS } from "../../src/processor/documents/pipeline.ts";
 import { EICAR } from "../fixtures/files.ts";
 import {
   asSystem,
@@ -41,6 +43,61 @@ async function poison(documentId: string): Promise<() => Promise<void>> {
       await tx.execute(sql.raw(`drop trigger ${name} on document_versions`));
       await tx.execute(sql.raw(`drop function ${name}()`));
     });
+}
+
+/**
+ * Records, until the returned `stop`, what the pipeline does to these documents' versions in
+ * Postgres, in the order it is committed: each status a version moves to, and each extraction
+ * start counted (a trigger writing to a table of its own). `read` gives `{ documentId, what }`,
+ * `what` a status or "start".
+ */
+async function recordChanges(documentIds: readonly string[]) {
+  const name = `changes_${crypto.randomUUID().replaceAll("-", "")}`;
+  const ids = documentIds.map((id) => `'${id}'`).join(", ");
+  await asSystem(async (tx) => {
+    await tx.execute(sql.raw(`create table ${name} (n serial primary key, document_id uuid, what text not null)`));
+    await tx.execute(
+      sql.raw(`create function ${name}() returns trigger language plpgsql security definer as $$
+        begin
+          if new.status is distinct from old.status then
+            insert into ${name} (document_id, what) values (new.document_id, new.status);
+          end if;
+          if new.extraction_starts > old.extraction_starts then
+            insert into ${name} (document_id, what) values (new.document_id, 'start');
+          end if;
+          return new;
+        end $$`),
+    );
+    await tx.execute(
+      sql.raw(`create trigger ${name} after update on document_versions for each row
+        when (new.document_id in (${ids})) execute function ${name}()`),
+    );
+  });
+  return {
+    read: () =>
+      asSystem(async (tx) => {
+        const rows = await tx.execute<{ document_id: string; what: string }>(
+          sql.raw(`select document_id, what from ${name} order by n`),
+        );
+        return rows.rows.map((row) => ({ documentId: row.document_id, what: row.what }));
+      }),
+    stop: () =>
+      asSystem(async (tx) => {
+        await tx.execute(sql.raw(`drop trigger ${name} on document_versions`));
+        await tx.execute(sql.raw(`drop function ${name}()`));
+        await tx.execute(sql.raw(`drop table ${name}`));
+      }),
+  };
+}
+
+/** A version as deliveries leave it when the runtime ends the isolate while they extract it. */
+async function startedWithoutFinishing(documentId: string, starts: number) {
+  await asSystem((tx) =>
+    tx
+      .update(documentVersions)
+      .set({ status: "processing", scanResult: "clean", extractionStarts: starts })
+      .where(eq(documentVersions.documentId, documentId)),
+  );
 }
 
 describe("a batch of document events", () => {
@@ -120,11 +177,73 @@ describe("a batch of document events", () => {
     // Two distinct events for the same version (the sweeper's and the upload's), and one event twice.
     const first = uploadedEvent(twice.documentId);
     const events = [first, uploadedEvent(other.documentId), uploadedEvent(twice.documentId, 1, "req-sweeper"), first];
-    const { ids, result } = await deliver("document-events", events);
-    expect(new Set(result.explicitAcks)).toEqual(new Set(ids));
-    expect(await versionOf(twice.documentId)).toMatchObject({ status: "ready" });
+    const recorder = await recordChanges([twice.documentId]);
+    let changes: { what: string }[];
+    try {
+      const { ids, result } = await deliver("document-events", events);
+      expect(new Set(result.explicitAcks)).toEqual(new Set(ids));
+      changes = await recorder.read();
+    } finally {
+      await recorder.stop();
+    }
+    // One scan (one move to scanning, one of its outcome) and one extraction start.
+    expect(changes.map((change) => change.what)).toEqual(["scanning", "processing", "start", "ready"]);
+    expect(await versionOf(twice.documentId)).toMatchObject({ status: "ready", extractionStarts: 0 });
     expect(await versionOf(other.documentId)).toMatchObject({ status: "ready" });
     await exactlyNotified(twice.ownerId, 1);
     await exactlyNotified(other.ownerId, 1);
+  });
+
+  it("fails only the version that kept ending the isolate; the batch's others, fresh or started once, end ready", async () => {
+    const crasher = await uploadedDocument("ends the isolate, say", "text/plain");
+    const fresh = await Promise.all(
+      ["one", "two", "three"].map((text) => uploadedDocument(`fresh ${text}`, "text/plain")),
+    );
+    // Left by the crashed delivery of an earlier batch: started once, not finished.
+    const startedOnce = await Promise.all(
+      ["one", "two"].map((text) => uploadedDocument(`started once ${text}`, "text/plain")),
+    );
+    await startedWithoutFinishing(crasher.documentId, MAX_UNFINISHED_EXTRACTIONS);
+    for (const doc of startedOnce) await startedWithoutFinishing(doc.documentId, 1);
+    const docs = [fresh[0], startedOnce[0], crasher, fresh[1], startedOnce[1], fresh[2]] as const;
+    const recorder = await recordChanges(docs.map((doc) => doc?.documentId ?? ""));
+    let changes: { documentId: string; what: string }[];
+    try {
+      const { ids, result } = await deliver(
+        "document-events",
+        docs.map((doc) => uploadedEvent(doc?.documentId ?? "")),
+      );
+      expect(new Set(result.explicitAcks)).toEqual(new Set(ids));
+      expect(result.retryMessages).toEqual([]);
+      changes = await recorder.read();
+    } finally {
+      await recorder.stop();
+    }
+    expect(await versionOf(crasher.documentId)).toMatchObject({
+      status: "failed",
+      failureReason: "file_too_complex",
+      extractionStarts: 0,
+    });
+    for (const doc of [...fresh, ...startedOnce]) {
+      expect(await versionOf(doc.documentId)).toMatchObject({ status: "ready", extractionStarts: 0 });
+      expect((await contentOf(doc.documentId))?.text).toMatch(/^(fresh|started once) /);
+    }
+    // The fresh versions end first, their starts counted together; then each version started
+    // before counts its own start right before its own extraction, one after another, so a file
+    // that ends the isolate takes no other version's start with it.
+    const firstSuspect = changes.findIndex((change) => !fresh.some((doc) => doc.documentId === change.documentId));
+    const lastFreshReady = changes.findLastIndex(
+      (change) => change.what === "ready" && fresh.some((doc) => doc.documentId === change.documentId),
+    );
+    expect(lastFreshReady).toBeLessThan(firstSuspect);
+    expect(changes.slice(firstSuspect)).toEqual([
+      { documentId: startedOnce[0]?.documentId, what: "start" },
+      { documentId: startedOnce[0]?.documentId, what: "ready" },
+      { documentId: crasher.documentId, what: "start" },
+      { documentId: crasher.documentId, what: "failed" },
+      { documentId: startedOnce[1]?.documentId, what: "start" },
+      { documentId: startedOnce[1]?.documentId, what: "ready" },
+    ]);
+    for (const doc of docs) await exactlyNotified(doc?.ownerId ?? "", 1);
   });
 });

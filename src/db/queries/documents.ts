@@ -606,7 +606,7 @@ function versionKeyIn(keys: readonly { documentId: string; version: number }[]):
  *      that changes a document and its versions, see `transitionVersion`);
  *   2. ONE statement for every change: each version moved if its status is one of the change's
  *      `from`, its document mirroring it when it is the current version, and its `content` stored
- *      (`saveContent`) only if it moved; rows `{ document_id, version }` of the versions that moved.
+ *      in `document_content` only if it moved; rows `{ document_id, version }` of the versions that moved.
  * Read the versions afterwards in the same batch (`selectVersionsByKey`) to have them whole.
  */
 export function transitionVersionsStatements(db: HttpQueryBuilder, changes: readonly VersionChangeWithContent[]) {
@@ -670,14 +670,27 @@ export function transitionVersionsStatements(db: HttpQueryBuilder, changes: read
 export type MovedKey = { document_id: string; version: number };
 
 /**
- * `startExtraction` for many versions at once, one statement for either mode: rows of those still
- * in `processing` with their unfinished starts, this one included.
+ * Counts one more start of extraction for each of these versions that is in `processing` (and, with
+ * `unstarted`, only where no start is counted yet), in one statement for either mode. Rows
+ * `{ documentId, version, starts }` of the versions counted: their starts that have not finished,
+ * this one included. Every orderly ending resets the count (a transition, `noteRetry`), so a count
+ * above one means earlier deliveries ended without running any code after it: the runtime ended the
+ * isolate (CPU or memory limit). A version not in the rows was not counted.
  */
-export function startExtractions(db: Queryable, params: { keys: readonly { documentId: string; version: number }[] }) {
+export function startExtractions(
+  db: Queryable,
+  params: { keys: readonly { documentId: string; version: number }[]; unstarted?: boolean },
+) {
   return db
     .update(documentVersions)
     .set({ extractionStarts: sql`${documentVersions.extractionStarts} + 1` })
-    .where(and(versionKeyIn(params.keys), eq(documentVersions.status, "processing")))
+    .where(
+      and(
+        versionKeyIn(params.keys),
+        eq(documentVersions.status, "processing"),
+        params.unstarted ? eq(documentVersions.extractionStarts, 0) : undefined,
+      ),
+    )
     .returning({
       documentId: documentVersions.documentId,
       version: documentVersions.version,
@@ -704,30 +717,6 @@ export async function noteRetry(
         inArray(documentVersions.status, [...TRANSIENT_STATUSES]),
       ),
     );
-}
-
-/**
- * Counts one more start of extraction for a version in `processing`, and returns how many starts
- * have not finished, this one included (undefined when it is no longer processing). Every orderly
- * ending resets the count (`transitionVersion`, `noteRetry`), so a count above one means earlier
- * deliveries ended without running any code after it: the isolate was ended (CPU or memory limit).
- */
-export async function startExtraction(
-  tx: Transaction,
-  params: { documentId: string; version: number },
-): Promise<number | undefined> {
-  const [row] = await tx
-    .update(documentVersions)
-    .set({ extractionStarts: sql`${documentVersions.extractionStarts} + 1` })
-    .where(
-      and(
-        eq(documentVersions.documentId, params.documentId),
-        eq(documentVersions.version, params.version),
-        eq(documentVersions.status, "processing"),
-      ),
-    )
-    .returning({ starts: documentVersions.extractionStarts });
-  return row?.starts;
 }
 
 /**
@@ -780,19 +769,6 @@ export async function copyContent(tx: Transaction, params: { documentId: string;
       from ${documentContent}
      where document_id = ${params.documentId} and version = ${params.from}
     on conflict do nothing`);
-}
-
-export async function saveContent(
-  tx: Transaction,
-  params: { documentId: string; version: number; text: string; truncated: boolean },
-): Promise<void> {
-  await tx
-    .insert(documentContent)
-    .values(params)
-    .onConflictDoUpdate({
-      target: [documentContent.documentId, documentContent.version],
-      set: { text: params.text, truncated: params.truncated, extractedAt: sql`now()` },
-    });
 }
 
 /** Everyone who can read a document through it (owner and share holders), for cache invalidation. */

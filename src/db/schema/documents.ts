@@ -132,7 +132,7 @@ export const documentVersions = pgTable(
     failureDetail: text("failure_detail"),
     /**
      * Starts of text extraction and thumbnailing since the last orderly ending: more than one means
-     * the runtime ended the isolate during them (CPU or memory limit); see `startExtraction`.
+     * the runtime ended the isolate during them (CPU or memory limit); see `startExtractions`.
      */
     extractionStarts: integer("extraction_starts").notNull().default(0),
     scanResult: text("scan_result").$type<ScanResult>(),

@@ -1,4 +1,5 @@
 import { asActor, batchAsActor, READ_ONLY, SYSTEM, type Transaction } from "../../db/actor.ts";
+import { serverError } from "../../db/errors.ts";
 import {
   getDocumentForProcessing,
   getVersion,
@@ -17,7 +18,13 @@ import {
   type FailureReason,
   TRANSIENT_STATUSES,
 } from "../../db/schema/documents.ts";
-import { ImageDecodeError, ImageTooLargeError, MAX_IMAGE_BYTES, thumbnail } from "../../documents/convert.ts";
+import {
+  ImageDecodeError,
+  ImageTooLargeError,
+  MAX_IMAGE_BYTES,
+  thumbnail,
+  withDecodeSlot,
+} from "../../documents/convert.ts";
 import {
   type ExtractedText,
   ExtractionError,
@@ -236,10 +243,14 @@ interface Transitioned {
 /**
  * Applies the plans of every work in ONE `batchAsActor` batch (one HTTP round trip, one transaction):
  * the documents locked, every change in one statement (`transitionVersionsStatements`), the
- * versions read back, the extraction starts counted (`startExtractions`). If that batch fails,
- * nothing of it was committed, and each work runs again in a batch of its own: a work whose
- * statement keeps failing (a poisoned message) cannot fail the others, and none of their steps
- * runs twice. Resolves to each work's outcome or error.
+ * versions read back, the extraction starts counted (`startExtractions`, only of versions with no
+ * start counted yet). Resolves to each work's outcome or error:
+ *   - Postgres refused a statement (its answer carries a SQLSTATE): the transaction was rolled back,
+ *     so nothing of it happened, and each work runs again in a batch of its own: a work whose
+ *     statement keeps failing (a poisoned message) fails alone, and no change is made twice.
+ *   - No answer (a deadline, a network failure, an endpoint error without SQLSTATE): the batch may
+ *     have committed, so nothing runs again; every work gets the error (the caller retries its
+ *     message, and the redelivery starts from the status it finds).
  */
 async function transitionAll<W extends Work & { target: Target }>(
   services: ProcessorServices,
@@ -258,7 +269,7 @@ async function transitionAll<W extends Work & { target: Target }>(
     const [, movedRows, versions, started] = await batchAsActor(services.database.http, SYSTEM, (db) => [
       ...transitionVersionsStatements(db, changes),
       selectVersionsByKey(db, { keys: group.map(keyOfWork) }),
-      startExtractions(db, { keys: startKeys }),
+      startExtractions(db, { keys: startKeys, unstarted: true }),
     ]);
     const moved = new Set(movedRows.rows.map((row) => keyOf(row.document_id, row.version)));
     const byKey = new Map(versions.map((row) => [keyOf(row.documentId, row.version), row]));
@@ -273,11 +284,11 @@ async function transitionAll<W extends Work & { target: Target }>(
     await run(works);
     return results;
   } catch (error) {
-    if (works.length === 1) {
-      results.set(works[0] as W, { error });
+    if (works.length === 1 || serverError(error) === undefined) {
+      for (const work of works) results.set(work, { error });
       return results;
     }
-    services.logger.warn("batch transition failed; each message on its own", { error, versions: works.length });
+    services.logger.warn("batch transition refused; each message on its own", { error, versions: works.length });
   }
   await Promise.all(
     works.map(async (work) => {
@@ -391,27 +402,39 @@ async function scan(
   return { kind: "clean", scanResult: services.scanner ? "clean" : "skipped" };
 }
 
+/**
+ * How long a thumbnail waits for the isolate's decode slot (`withDecodeSlot`: one image decoded at
+ * a time, `MAX_CONCURRENT_DECODES`, since photon's WebAssembly memory grows to about 48 MB for one
+ * decode and never shrinks). Without limit: a queue batch has no one waiting for an answer, and
+ * each holder frees the slot after its own bounded read (S3 timeout) and decode.
+ */
+const THUMBNAIL_DECODE_WAIT_MS = Number.POSITIVE_INFINITY;
+
 /** The thumbnail's key in the thumbnails bucket, or null for a type that has none. */
 async function makeThumbnail(services: ProcessorServices, target: Target, kept: Uint8Array | undefined) {
   const { document, version } = target;
   if (!["image/png", "image/jpeg", "image/gif", "image/webp"].includes(version.contentType)) return null;
   if (version.sizeBytes > MAX_IMAGE_BYTES) return null;
-  let bytes = kept;
-  if (!bytes) {
-    const object = await services.storage.get(version.storageKey);
-    if (!object) throw new ImageDecodeError(new Error("the stored object is missing"));
-    bytes = (await readAtMost(object.body, MAX_IMAGE_BYTES)).bytes;
-  }
-  let small: Awaited<ReturnType<typeof thumbnail>>;
-  try {
-    small = await thumbnail(bytes);
-  } catch (error) {
-    if (error instanceof ImageTooLargeError) {
-      services.logger.info("no thumbnail", { reason: error.message });
-      return null;
+  // The stored image is read inside the slot too: extractions waiting for it hold no image bytes
+  // (but what the scan kept).
+  const small = await withDecodeSlot(async () => {
+    let bytes = kept;
+    if (!bytes) {
+      const object = await services.storage.get(version.storageKey);
+      if (!object) throw new ImageDecodeError(new Error("the stored object is missing"));
+      bytes = (await readAtMost(object.body, MAX_IMAGE_BYTES)).bytes;
     }
-    throw error;
-  }
+    try {
+      return await thumbnail(bytes);
+    } catch (error) {
+      if (error instanceof ImageTooLargeError) {
+        services.logger.info("no thumbnail", { reason: error.message });
+        return null;
+      }
+      throw error;
+    }
+  }, THUMBNAIL_DECODE_WAIT_MS);
+  if (!small) return null;
   // One key per version: a second run overwrites the same object.
   const key = `documents/${document.id}/v${version.version}.webp`;
   await services.thumbnails.put(key, small.bytes, {
@@ -493,11 +516,44 @@ async function finish(services: ProcessorServices, works: (Work & { target: Targ
         work.result = { outcome: "done", note: "ready" };
         return;
       }
-      // Ended otherwise meanwhile (the sweeper failed it): no searchable text, no thumbnail.
-      if (work.thumbnailKey) await services.thumbnails.delete(work.thumbnailKey).catch((error) => retry(work, error));
+      // Ended otherwise meanwhile (the sweeper failed it, or a concurrent delivery readied it):
+      // no searchable text from us, and our thumbnail removed unless the row records that key
+      // (the key is the version's own, so a concurrent delivery's ready row may point to it).
+      const recorded = outcome.value.version?.thumbnailKey;
+      if (work.thumbnailKey && work.thumbnailKey !== recorded) {
+        await services.thumbnails.delete(work.thumbnailKey).catch((error) => retry(work, error));
+      }
       work.result ??= { outcome: "done", note: "ended elsewhere while processing" };
     }),
   );
+}
+
+/**
+ * Extracts and ends one version that an earlier delivery started without finishing: its own start
+ * counted first, in its own round trip (`startExtractions`), so the count is this delivery's only
+ * when this version really starts; past MAX_UNFINISHED_EXTRACTIONS unfinished starts it fails
+ * `file_too_complex` without another try. Then `finish` for it alone.
+ */
+async function extractAlone(services: ProcessorServices, work: Work & { target: Target }): Promise<void> {
+  const key = { documentId: work.target.document.id, version: work.target.version.version };
+  let starts: number | undefined;
+  try {
+    const [rows] = await batchAsActor(services.database.http, SYSTEM, (db) => [startExtractions(db, { keys: [key] })]);
+    starts = rows[0]?.starts;
+  } catch (error) {
+    return retry(work, error);
+  }
+  if (starts === undefined) {
+    work.result = { outcome: "done", note: "ended elsewhere before processing" };
+    return;
+  }
+  if (starts > MAX_UNFINISHED_EXTRACTIONS) {
+    work.failure = {
+      reason: "file_too_complex",
+      detail: `processing ended the isolate ${starts - 1} times without finishing (CPU or memory limit)`,
+    };
+  } else await extract(services, work);
+  if (!work.result) await finish(services, [work]);
 }
 
 /**
@@ -514,15 +570,21 @@ async function finish(services: ProcessorServices, works: (Work & { target: Targ
  *      and the extraction starts counted               1 HTTP round trip (one transaction)
  *   5. extract text (+ thumbnail), in parallel         per version: no S3 GET for an object read
  *      (EXTRACTION_CONCURRENCY, EXTRACTION_BUDGET_BYTES) whole in 3, else 1 (+1 GET, 1 PUT for
- *                                                      an image)
+ *      an image; one image decoded at a time)          an image)
  *   6. processing → ready (+ text) | failed            1 HTTP round trip (one transaction; one
  *                                                      more per READY_FLUSH_CHARS of text)
+ *   5'+6'. versions an earlier delivery started        per version, one after another: 2 HTTP
+ *      without finishing (rare: an ended isolate)      round trips (its start counted; its end)
  *   7. endings announced: stale cached searches        1 HTTP round trip + 1 Redis pipeline
  *      and the owners' notifications                   1 sendBatch (per 100 messages / 256 KB)
  *   8. transient failures' details kept (`noteRetry`)  1 transaction, only if there are any
  *
- * A batch that fails in Postgres is run again per version (`transitionAll`), so a poisoned message
- * fails alone and no finished step repeats; its retry starts from the status it committed.
+ * When Postgres refuses a statement of a stage's batch (a SQLSTATE: the transaction was rolled
+ * back), that stage runs again per version (`transitionAll`), so a poisoned message fails alone and
+ * no change is made twice. When a stage's batch gets no answer (it may have committed), every
+ * version of that stage is retried and nothing of it is undone: the redelivery starts from the
+ * status it finds, and announces an ending it finds (7). A thumbnail the version's row records is
+ * never deleted.
  */
 export async function processDocuments(
   items: readonly BatchItem[],
@@ -546,14 +608,16 @@ export async function processDocuments(
   await loadAll(services, works);
   stage("load");
 
-  // 2. pending → scanning. Whether or not it applied (a concurrent delivery may have moved it), the
-  // scan runs: the transitions after it are conditional.
+  // 2. pending → scanning. Each version goes on from the status read back: scanning (moved by us or
+  // a concurrent delivery: the scan runs, the transitions after it are conditional), processing
+  // (a concurrent delivery scanned it: no scan), or ended (announced again in 7).
   const pending = works.filter(active).filter((work) => work.target.version.status === "pending");
   const started = await transitionAll(services, pending, () => ({ change: { from: ["pending"], to: "scanning" } }));
   for (const work of pending) {
     const outcome = started.get(work);
     if (!outcome || "error" in outcome) retry(work, outcome?.error);
-    else work.target = { ...work.target, version: { ...work.target.version, status: "scanning" } };
+    else if (!outcome.value.version) work.result = { outcome: "done", note: "document no longer exists" };
+    else work.target = { ...work.target, version: outcome.value.version };
   }
 
   stage("start");
@@ -575,7 +639,8 @@ export async function processDocuments(
 
   stage("scan");
 
-  // 4. The scans' outcomes, and the start of extraction for everything now processing.
+  // 4. The scans' outcomes, and the start of extraction counted for every version now processing
+  // that has none counted (`startExtractions`); each goes on from the status read back.
   const toExtract = works
     .filter(active)
     .filter((work) => ["scanning", "processing"].includes(work.target.version.status));
@@ -610,6 +675,8 @@ export async function processDocuments(
     }
   });
   const extracting: (Work & { target: Target })[] = [];
+  /** Versions started before without finishing: each alone, after the others (`extractAlone`). */
+  const suspects: (Work & { target: Target })[] = [];
   for (const work of toExtract) {
     const outcome = scanned.get(work);
     if (!active(work)) continue;
@@ -619,11 +686,20 @@ export async function processDocuments(
     }
     const { verdict } = work;
     const { version, moved: applied, starts } = outcome.value;
+    if (!version) {
+      work.kept = undefined;
+      work.result = { outcome: "done", note: "document no longer exists" };
+      continue;
+    }
     if (work.target.version.status === "scanning" && verdict?.kind !== "clean") {
       work.kept = undefined;
-      if (applied && version) moved(work, version);
-      if (verdict?.kind === "infected") work.result = { outcome: "done", note: `quarantined: ${verdict.signature}` };
-      else if (verdict?.kind === "failed") {
+      if (applied) moved(work, version);
+      if (verdict?.kind === "infected") {
+        work.result = {
+          outcome: "done",
+          note: applied ? `quarantined: ${verdict.signature}` : "already ended elsewhere",
+        };
+      } else if (verdict?.kind === "failed") {
         if (applied)
           work.logger.warn("version failed", {
             documentId: work.target.document.id,
@@ -637,20 +713,19 @@ export async function processDocuments(
       }
       continue;
     }
-    if (starts === undefined) {
+    if (version.status !== "processing") {
+      // Ended (or put back to pending by a reprocess, which sends its own event) by someone else.
       work.kept = undefined;
       work.result = { outcome: "done", note: "ended elsewhere before processing" };
       continue;
     }
-    work.target = { ...work.target, version: { ...work.target.version, status: "processing" } };
-    if (starts > MAX_UNFINISHED_EXTRACTIONS) {
+    work.target = { ...work.target, version };
+    if (starts === undefined) {
+      // A start was counted before this batch's: an earlier delivery ended without finishing (the
+      // isolate may have been ended by this very file), or a concurrent one is extracting it.
       work.kept = undefined;
-      work.failure = {
-        reason: "file_too_complex",
-        detail: `processing ended the isolate ${starts - 1} times without finishing (CPU or memory limit)`,
-      };
-    }
-    extracting.push(work);
+      suspects.push(work);
+    } else extracting.push(work);
   }
 
   stage("scanned");
@@ -685,6 +760,13 @@ export async function processDocuments(
   await flush();
 
   stage("extractAndReady");
+
+  // 5 and 6 again, one version at a time, for those started before: a file that ends the isolate
+  // then takes no healthy version of the batch with it, and fails alone once it has done so
+  // MAX_UNFINISHED_EXTRACTIONS times.
+  for (const work of suspects) await extractAlone(services, work);
+
+  stage("extractAlone");
 
   // 7. Redeliveries of versions that already ended announce that ending again, in case the
   // delivery that ended it could not; the notification's id makes this a no-op otherwise.
