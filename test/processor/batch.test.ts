@@ -2,13 +2,14 @@ import { eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { documentVersions } from "../../src/db/schema/documents.ts";
 import { MAX_UNFINISHED_EXTRACTIONS } from "../../src/processor/documents/pipeline.ts";
-import { EICAR } from "../fixtures/files.ts";
+import { EICAR, png } from "../fixtures/files.ts";
 import {
   asSystem,
   contentOf,
   deliver,
   eventually,
   notificationsOf,
+  thumbnails,
   uploadedDocument,
   uploadedEvent,
   versionOf,
@@ -88,6 +89,38 @@ async function recordChanges(documentIds: readonly string[]) {
         await tx.execute(sql.raw(`drop table ${name}`));
       }),
   };
+}
+
+/**
+ * Makes this document's version end `ready` as if a concurrent delivery had committed it just
+ * before this one: the pipeline's own move to `ready` is replaced (a trigger skips it) by the same
+ * move made from inside the trigger, so the pipeline finds it did not move the version, while the
+ * row records the same thumbnail key. Until the returned function removes it.
+ */
+async function readiedConcurrently(documentId: string): Promise<() => Promise<void>> {
+  const name = `concurrent_${documentId.replaceAll("-", "")}`;
+  await asSystem(async (tx) => {
+    await tx.execute(
+      sql.raw(`create function ${name}() returns trigger language plpgsql security definer as $$
+        begin
+          update document_versions
+             set status = 'ready', thumbnail_key = new.thumbnail_key, processed_at = now(), extraction_starts = 0
+           where document_id = new.document_id and version = new.version;
+          return null;
+        end $$`),
+    );
+    await tx.execute(
+      sql.raw(`create trigger ${name} before update on document_versions for each row
+        when (new.document_id = '${documentId}' and old.status = 'processing' and new.status = 'ready'
+              and pg_trigger_depth() < 1)
+        execute function ${name}()`),
+    );
+  });
+  return () =>
+    asSystem(async (tx) => {
+      await tx.execute(sql.raw(`drop trigger ${name} on document_versions`));
+      await tx.execute(sql.raw(`drop function ${name}()`));
+    });
 }
 
 /** A version as deliveries leave it when the runtime ends the isolate while they extract it. */
@@ -192,6 +225,25 @@ describe("a batch of document events", () => {
     expect(await versionOf(other.documentId)).toMatchObject({ status: "ready" });
     await exactlyNotified(twice.ownerId, 1);
     await exactlyNotified(other.ownerId, 1);
+  });
+
+  it("keeps the thumbnail a concurrent delivery's ready row records, though this one did not move the version", async () => {
+    const image = await uploadedDocument(png(320, 200), "image/png");
+    const other = await uploadedDocument("readied by this batch", "text/plain");
+    const undo = await readiedConcurrently(image.documentId);
+    try {
+      const { ids, result } = await deliver("document-events", [
+        uploadedEvent(image.documentId),
+        uploadedEvent(other.documentId),
+      ]);
+      expect(new Set(result.explicitAcks)).toEqual(new Set(ids));
+    } finally {
+      await undo();
+    }
+    const version = await versionOf(image.documentId);
+    expect(version).toMatchObject({ status: "ready", thumbnailKey: `documents/${image.documentId}/v1.webp` });
+    expect((await thumbnails.get(version?.thumbnailKey ?? ""))?.contentType).toBe("image/webp");
+    expect(await versionOf(other.documentId)).toMatchObject({ status: "ready" });
   });
 
   it("fails only the version that kept ending the isolate; the batch's others, fresh or started once, end ready", async () => {

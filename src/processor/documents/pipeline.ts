@@ -186,9 +186,9 @@ const order = (a: Work, b: Work) =>
 /**
  * Runs `step` for every work in ONE transaction (one session), in the order of their documents' ids,
  * so that two batches locking the same documents lock them in the same order. If that transaction
- * fails, nothing of it was committed, and each work runs again in a transaction of its own: a work
- * whose statement keeps failing (a poisoned message) cannot fail the others, and none of their
- * steps runs twice. Resolves to each work's value or error.
+ * fails, each work runs again in a transaction of its own, so a work whose statement keeps failing
+ * (a poisoned message) cannot fail the others; `step` must be safe to run twice, since a commit
+ * that got no answer may have happened (`isUncertainCommit`). Resolves to each work's value or error.
  */
 async function inOneTransaction<W extends Work, T>(
   services: ProcessorServices,
@@ -714,9 +714,12 @@ export async function processDocuments(
       continue;
     }
     if (version.status !== "processing") {
-      // Ended (or put back to pending by a reprocess, which sends its own event) by someone else.
       work.kept = undefined;
-      work.result = { outcome: "done", note: "ended elsewhere before processing" };
+      // Ended by someone else (the sweeper, a concurrent delivery), or put back in transit (a
+      // reprocess): retried then, since only an ending may ack it.
+      if ((TRANSIENT_STATUSES as readonly string[]).includes(version.status)) {
+        retry(work, new Error(`the version is ${version.status} again`));
+      } else work.result = { outcome: "done", note: "ended elsewhere before processing" };
       continue;
     }
     work.target = { ...work.target, version };
