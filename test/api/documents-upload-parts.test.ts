@@ -191,3 +191,48 @@ describe("storeFile, parts sent while the next is read", () => {
     expect(await storage.head(key)).toBeNull();
   });
 });
+
+describe("ObjectStorage.upload, payloads signed", () => {
+  it("signs every part with its own SHA-256 as the payload hash (taken while the part before is sent)", async () => {
+    const seen: {
+      operation: string;
+      part?: number;
+      payloadHash: string | null;
+      signedHeaders: string;
+      body: string;
+    }[] = [];
+    const real = globalThis.fetch;
+    vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+      const request = new Request(input, init);
+      const body = new Uint8Array(await request.clone().arrayBuffer());
+      const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
+      seen.push({
+        ...operationOf(request),
+        payloadHash: request.headers.get("x-amz-content-sha256"),
+        signedHeaders: /SignedHeaders=([^,]+)/.exec(request.headers.get("authorization") ?? "")?.[1] ?? "",
+        body: Array.from(digest, (byte) => byte.toString(16).padStart(2, "0")).join(""),
+      });
+      return real(request);
+    });
+    // Three parts of different bytes, the last short: each must carry its own hash.
+    const parts = [0x61, 0x62, 0x63].map((byte, i) => new Uint8Array(i < 2 ? PART_BYTES : 1000).fill(byte));
+    async function* produce(): AsyncGenerator<Uint8Array> {
+      yield* parts;
+    }
+    const key = `upload-parts-test/${crypto.randomUUID()}`;
+    expect(await storage.upload(key, produce(), { contentType: "text/plain" })).toEqual({
+      size: 2 * PART_BYTES + 1000,
+    });
+    vi.restoreAllMocks();
+    const uploads = seen.filter((sent) => sent.operation === "UploadPart");
+    expect(uploads.map((sent) => sent.part)).toEqual([1, 2, 3]);
+    for (const sent of uploads) {
+      expect(sent.payloadHash).toBe(sent.body);
+      expect(sent.signedHeaders.split(";")).toContain("x-amz-content-sha256");
+    }
+    expect(new Set(uploads.map((sent) => sent.payloadHash)).size).toBe(3);
+    const stored = await storage.get(key);
+    expect((await new Response(stored?.body).arrayBuffer()).byteLength).toBe(2 * PART_BYTES + 1000);
+    await storage.delete(key);
+  });
+});

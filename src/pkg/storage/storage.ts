@@ -12,6 +12,7 @@ import {
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import type { StorageConfig } from "../config/config.ts";
+import { toHex } from "../crypto/digest.ts";
 import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError } from "../errors/deadline.ts";
 import { callStorage, type S3Request, s3ClientFor, sendWithDeadline } from "./s3-request.ts";
@@ -316,6 +317,11 @@ export async function* partsOf(
   }
 }
 
+/** The hex SHA-256 of `part` (WebCrypto): its SigV4 payload hash. */
+async function partHash(part: Uint8Array): Promise<string> {
+  return toHex(await crypto.subtle.digest("SHA-256", part));
+}
+
 /**
  * Both results once both promises have settled; if either rejects, the first rejection (in time)
  * is thrown, but only after the other has settled too, so that nothing is still running (a part
@@ -401,6 +407,35 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
     metadata: output.Metadata ?? {},
   });
 
+  /**
+   * An UploadPart request for `body` whose SigV4 payload hash (`x-amz-content-sha256`, the hex
+   * SHA-256 of the body) is `payloadHash`, computed before the send: the signer takes the header as
+   * the payload's hash instead of hashing the body itself (@smithy/signature-v4 `getPayloadHash`),
+   * so the payload stays signed and S3 still checks the body against it (403 on a mismatch).
+   */
+  function uploadPart(
+    input: { Key: string; UploadId: string; PartNumber: number; body: Uint8Array },
+    payloadHash: string,
+  ): UploadPartCommand {
+    const command = new UploadPartCommand({
+      Bucket,
+      Key: input.Key,
+      UploadId: input.UploadId,
+      PartNumber: input.PartNumber,
+      Body: input.body,
+      ContentLength: input.body.length,
+    });
+    command.middlewareStack.add(
+      (next) => (args) => {
+        const request = args.request as { headers?: Record<string, string> };
+        if (request.headers) request.headers["x-amz-content-sha256"] = payloadHash;
+        return next(args);
+      },
+      { step: "build", name: "precomputedPayloadHash" },
+    );
+    return command;
+  }
+
   async function multipart(key: string, first: Uint8Array, rest: AsyncIterator<Uint8Array>, contentType: string) {
     // Created while the second part is read: the first part is sent as soon as the id is known.
     const creating = call((http) =>
@@ -413,28 +448,26 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
     let size = 0;
     try {
       let PartNumber = 1;
+      // Each part's payload hash is taken as soon as the part is read, while the part before it
+      // is still being sent (for the first, while the upload is created), not on the send's path.
+      let hashing = partHash(first);
       for (let part: Uint8Array | undefined = first; part; ) {
         const body: Uint8Array = part;
         const number = PartNumber++;
-        const sending: Promise<{ ETag?: string | undefined }> = creating.then((UploadId) =>
-          call((http) =>
-            client.send(
-              new UploadPartCommand({
-                Bucket,
-                Key: key,
-                UploadId,
-                PartNumber: number,
-                Body: body,
-                ContentLength: body.length,
-              }),
-              http,
+        const sending: Promise<{ ETag?: string | undefined }> = Promise.all([creating, hashing]).then(
+          ([UploadId, payloadHash]) =>
+            call((http) =>
+              client.send(uploadPart({ Key: key, UploadId, PartNumber: number, body }, payloadHash), http),
             ),
-          ),
         );
-        // The next part is read while this one is sent (a part from `partsOf` stays valid that long).
+        // The next part is read (and hashed) while this one is sent (a part from `partsOf` stays valid that long).
+        const reading = rest.next().then((next) => {
+          if (!next.done) hashing = partHash(next.value);
+          return next;
+        });
         const [{ ETag }, next]: [{ ETag?: string | undefined }, IteratorResult<Uint8Array>] = await bothSettled(
           sending,
-          rest.next(),
+          reading,
         );
         completed.push({ ETag: ETag ?? "", PartNumber: number });
         size += body.length;
