@@ -167,7 +167,7 @@ async function upload(
 }
 
 /** How /bare/send sends one part: each adds one piece of what `ObjectStorage.upload` does per part. */
-type SendMode = "digest" | "sign" | "fetch-unsigned" | "fetch-signed" | "sdk-put" | "sdk-part";
+type SendMode = "digest" | "sign" | "fetch-unsigned" | "fetch-signed" | "sdk-put" | "sdk-part" | "sdk-part-prehashed";
 
 /**
  * Sends one part of `partBytes` bytes `count` times, one after the other, the way `mode` says:
@@ -176,7 +176,8 @@ type SendMode = "digest" | "sign" | "fetch-unsigned" | "fetch-signed" | "sdk-put
  * UNSIGNED-PAYLOAD hash (no hashing: what workerd's fetch costs alone), `fetch-signed` signs it with
  * the S3Client's signer (payload hashed) and PUTs it with a plain fetch (no SDK middleware),
  * `sdk-put` sends it as a PutObjectCommand and `sdk-part` as an UploadPartCommand of one multipart
- * upload (as storage.ts does). `target` overrides where the fetch modes send (e.g. a sink that
+ * upload, `sdk-part-prehashed` the same with the payload hash taken while the part before is sent
+ * and given to the signer as `x-amz-content-sha256` (as storage.ts does). `target` overrides where the fetch modes send (e.g. a sink that
  * drains bodies, to take the S3 server out). Returns the milliseconds each send took.
  */
 async function sendParts(
@@ -190,11 +191,13 @@ async function sendParts(
   const endpoint = new URL(options.target ?? config.endpoint ?? "");
   const signer = await client.config.signer();
   const uploadId =
-    options.mode === "sdk-part"
+    options.mode === "sdk-part" || options.mode === "sdk-part-prehashed"
       ? (await client.send(new CreateMultipartUploadCommand({ Bucket, Key }))).UploadId
       : undefined;
   const ms: number[] = [];
   const parts: { ETag: string; PartNumber: number }[] = [];
+  const hashOf = async (bytes: Uint8Array) => toHex(await crypto.subtle.digest("SHA-256", bytes));
+  let nextHash: Promise<string> | undefined;
   for (let i = 0; i < options.count; i++) {
     const start = performance.now();
     const signed = (hash?: string) =>
@@ -237,6 +240,31 @@ async function sendParts(
       case "sdk-put":
         await client.send(new PutObjectCommand({ Bucket, Key: `${Key}-${i}`, Body: part, ContentLength: part.length }));
         break;
+      case "sdk-part-prehashed": {
+        const payloadHash = await (nextHash ?? hashOf(part));
+        const command = new UploadPartCommand({
+          Bucket,
+          Key,
+          UploadId: uploadId,
+          PartNumber: i + 1,
+          Body: part,
+          ContentLength: part.length,
+        });
+        command.middlewareStack.add(
+          (next) => (args) => {
+            const request = args.request as { headers?: Record<string, string> };
+            if (request.headers) request.headers["x-amz-content-sha256"] = payloadHash;
+            return next(args);
+          },
+          { step: "build" },
+        );
+        const sending = client.send(command);
+        // The next part's hash while this one is in flight (the same bytes here, hashed again).
+        nextHash = i + 1 < options.count ? hashOf(part) : undefined;
+        const { ETag } = await sending;
+        parts.push({ ETag: ETag ?? "", PartNumber: i + 1 });
+        break;
+      }
       case "sdk-part": {
         const { ETag } = await client.send(
           new UploadPartCommand({
@@ -332,7 +360,15 @@ const app = new Hono<{ Bindings: Bindings }>()
   // One part sent `count` times in one of the ways `sendParts` measures: `?mode=sdk-part&count=7`.
   .post("/bare/send", async (c) => {
     const mode = c.req.query("mode") as SendMode;
-    const modes: SendMode[] = ["digest", "sign", "fetch-unsigned", "fetch-signed", "sdk-put", "sdk-part"];
+    const modes: SendMode[] = [
+      "digest",
+      "sign",
+      "fetch-unsigned",
+      "fetch-signed",
+      "sdk-put",
+      "sdk-part",
+      "sdk-part-prehashed",
+    ];
     if (!modes.includes(mode)) return c.json({ error: `mode is one of ${modes.join(", ")}` }, 400);
     const config = storageConfig(c.env);
     return c.json(
