@@ -125,6 +125,7 @@ export async function receiveUpload(
       filename: filename ?? undefined,
       maxBytes: options.maxBytes,
       tooLarge: options.tooLarge,
+      lengthAtMost: declared,
     });
     const fields: ReceivedUpload["fields"] = {};
     if (request.query.title !== undefined) fields.title = request.query.title;
@@ -150,6 +151,7 @@ export async function receiveUpload(
           filename: filename ?? undefined,
           maxBytes: options.maxBytes,
           tooLarge: options.tooLarge,
+          lengthAtMost: declared,
           // RFC 7578 §4.4: a part without Content-Type is text/plain (when it is text at all).
           textByDefault: part.contentType === undefined,
         });

@@ -1,4 +1,5 @@
 import { ApiError } from "../pkg/errors/api-error.ts";
+import { PART_BYTES } from "../pkg/storage/storage.ts";
 
 // The upload buffers one isolate holds at once. Workers run many requests in one isolate of 128 MB
 // ("Production limits" in README.md; Cloudflare Workers limits, "Memory"), and every upload request
@@ -18,6 +19,17 @@ export const UPLOAD_GATE_BYTES = 88 * MiB;
  * upload (`npm run bench`, memory scenarios).
  */
 export const DOCUMENT_UPLOAD_BYTES = 22 * MiB;
+
+/**
+ * What a POST /documents body is counted as (bytes): `DOCUMENT_UPLOAD_BYTES`, or when its length is
+ * known (`Content-Length`, an upper bound of the file) and small, one part buffer plus that length:
+ * a file shorter than a part never fills more (one PutObject), so small documents are not held back
+ * as if they were large.
+ */
+export function documentUploadWeight(lengthAtMost?: number): number {
+  if (lengthAtMost === undefined || !Number.isFinite(lengthAtMost) || lengthAtMost < 0) return DOCUMENT_UPLOAD_BYTES;
+  return Math.min(DOCUMENT_UPLOAD_BYTES, PART_BYTES + lengthAtMost);
+}
 
 /** How long a request waits for room before it is answered 503 (ms). */
 export const UPLOAD_GATE_WAIT_MS = 5_000;

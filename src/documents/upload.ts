@@ -4,7 +4,7 @@ import { ApiError } from "../pkg/errors/api-error.ts";
 import { type ByteSource, ContentTooLargeError, type ObjectStorage, partsOf } from "../pkg/storage/storage.ts";
 import { type AllowedType, checkContentType, kindOf, SNIFF_BYTES } from "./content-types.ts";
 import { decodeUtf8Slices, isUtf8Compatible } from "./text-checks.ts";
-import { DOCUMENT_UPLOAD_BYTES, withUploadRoom } from "./upload-gate.ts";
+import { documentUploadWeight, withUploadRoom } from "./upload-gate.ts";
 
 export interface StoredFile {
   size: number;
@@ -18,7 +18,7 @@ export interface StoredFile {
  * kept), and the SHA-256 is computed on the way, one part at a time. The file streams from the
  * request to storage, read straight into two part buffers (`partsOf`: one is sent while the next
  * is read), so memory holds two parts (2 × `PART_BYTES`) whatever its size. It does so in the
- * isolate's upload gate (`DOCUMENT_UPLOAD_BYTES` of `uploadGate`): when the gate stays full, 503
+ * isolate's upload gate (`documentUploadWeight` of `uploadGate`): when the gate stays full, 503
  * with Retry-After before anything is read. `body`'s errors are thrown as it throws them; it is
  * cancelled on any failure.
  */
@@ -35,11 +35,13 @@ export async function storeFile(
     tooLarge?: ((requested: number) => ApiError) | undefined;
     /** UTF-8 text whose type cannot be inferred is text/plain (a form part without Content-Type). */
     textByDefault?: boolean;
+    /** At most this many bytes will come (the request's Content-Length), if known: the weight in the upload gate. */
+    lengthAtMost?: number | undefined;
   },
 ): Promise<StoredFile> {
   const source = input.body;
   try {
-    return await withUploadRoom(DOCUMENT_UPLOAD_BYTES, () => streamFile(storage, input));
+    return await withUploadRoom(documentUploadWeight(input.lengthAtMost), () => streamFile(storage, input));
   } catch (error) {
     await source.cancel();
     if (error instanceof ContentTooLargeError) {

@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { UploadGate, UploadGateFullError, withUploadRoom } from "../../src/documents/upload-gate.ts";
+import {
+  DOCUMENT_UPLOAD_BYTES,
+  documentUploadWeight,
+  UploadGate,
+  UploadGateFullError,
+  withUploadRoom,
+} from "../../src/documents/upload-gate.ts";
 import { ApiError } from "../../src/pkg/errors/api-error.ts";
+import { PART_BYTES } from "../../src/pkg/storage/storage.ts";
 
 describe("the upload gate", () => {
   it("admits holders while their bytes fit, and the next one once room is released", async () => {
@@ -49,5 +56,12 @@ describe("the upload gate", () => {
     expect(gate.held).toBe(0);
     await expect(withUploadRoom(10, async () => Promise.reject(new Error("boom")), { gate })).rejects.toThrow("boom");
     expect(gate.held).toBe(0);
+  });
+
+  it("a POST /documents body weighs one part plus its Content-Length when small, else the measured 22 MiB", () => {
+    expect(documentUploadWeight(2_000)).toBe(PART_BYTES + 2_000);
+    expect(documentUploadWeight(100 * 1024 * 1024)).toBe(DOCUMENT_UPLOAD_BYTES);
+    expect(documentUploadWeight(undefined)).toBe(DOCUMENT_UPLOAD_BYTES);
+    expect(documentUploadWeight(Number.NaN)).toBe(DOCUMENT_UPLOAD_BYTES);
   });
 });
