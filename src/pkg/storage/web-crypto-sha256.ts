@@ -2,7 +2,9 @@
  * SHA-256 (and HMAC-SHA256 when given a secret) for the AWS SDK's request signing, on the
  * runtime's native WebCrypto. The SDK's own hash is much slower in workerd on large bodies: a
  * signed 32 MiB PUT took three times as long as an unsigned one. Data is kept until `digest()`
- * (WebCrypto has no incremental hashing); the SDK hashes one part (`PART_BYTES`) at a time, handed over in one `update`.
+ * (WebCrypto has no incremental hashing); the SDK hands a body over in one `update`. It hashes
+ * PutObject bodies (one part at most, `PART_BYTES`); multipart parts come with their hash taken
+ * beforehand (storage.ts `upload`, multipart.ts `uploadPart`), which the signer uses instead.
  */
 export class WebCryptoSha256 {
   private readonly secret: Uint8Array | undefined;
