@@ -442,10 +442,15 @@ async function storePart(
     leadingBytes: edges.leading,
     trailingBytes: edges.trailing,
   };
-  const [result] = await batchAsActor(deps.database.http, actor, (db) => [
+  const [result, current] = await batchAsActor(deps.database.http, actor, (db) => [
     recordPart(db, { ...recorded, ownerId: ownerOf(actor) }),
+    uploadById(db, { id, ownerId: ownerOf(actor) }),
   ]);
-  if (result.rows.length === 0) throw notOpen({ ...upload, status: "completing" });
+  if (result.rows.length === 0) {
+    // Taken meanwhile by a completion, an abort, or its expiry.
+    const now = firstRow(current);
+    throw now ? notOpen(now) : noUpload(id);
+  }
   const now = new Date();
   return { ...recorded, createdAt: now, updatedAt: now };
 }

@@ -12,7 +12,7 @@ const route = protectedRoute("caller", {
   tags: ["Uploads"],
   summary: "Abort a resumable upload",
   description:
-    "Discards the multipart upload and every part stored (AbortMultipartUpload), and the upload. A completed upload is a 409 (delete its document instead).",
+    "Closes the upload at once (no part or completion takes it from then on), then discards the multipart upload and every part stored (AbortMultipartUpload), and the upload. A completed upload, or one being completed, is a 409 (delete its document instead). When storage fails (503) the upload stays closed and is discarded by the sweeper.",
   request: { params: UploadIdParams },
   responses: {
     204: { description: "Aborted; nothing is left stored." },

@@ -13,7 +13,7 @@ const route = protectedRoute("caller", {
   tags: ["Uploads"],
   summary: "Complete a resumable upload",
   description:
-    "Assembles the parts into the document's object and records the document (quotas checked again, under the owner's lock), then publishes `document.uploaded`: processing follows as for `POST /documents`, and checks the declared SHA-256. A missing part is a 409 listing `missingParts`. Completing again answers 200 with the same document. On any failure after the assembly nothing is left stored.",
+    "Assembles the parts into the document's object and records the document (quotas checked again, under the owner's lock), then publishes `document.uploaded`: processing follows as for `POST /documents`, and checks the declared SHA-256. A missing part is a 409 listing `missingParts`. Completing again answers 200 with the same document. When the store holds other bytes for a part than were recorded (two PUTs of one part at once), a 409 lists them in `missingParts`: send them again. When the store has discarded the parts, a 409 to start a new upload. A completion that ends in a 503 may be repeated: one the store carried out after all is found and recorded. On any failure after the assembly nothing is left stored.",
   request: { params: UploadIdParams },
   responses: {
     200: {

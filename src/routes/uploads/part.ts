@@ -12,7 +12,7 @@ const route = protectedRoute("caller", {
   tags: ["Uploads"],
   summary: "Send a part of a resumable upload",
   description:
-    "Exactly `partBytes` bytes (the last part: the remainder): fewer are a 400 naming both sizes, more a 413 as soon as they pass. Checked before it is stored: the `Content-Digest` SHA-256 when sent, part 1's first bytes against the declared type, text as UTF-8 without NUL (415). Sending a part again replaces it; a part whose body breaks off is not recorded.",
+    "Exactly `partBytes` bytes (the last part: the remainder): fewer are a 400 naming both sizes, more a 413 as soon as they pass. Checked before it is stored: the `Content-Digest` SHA-256 when sent, part 1's first bytes against the declared type, text as UTF-8 without NUL (415). Sending a part again replaces it; a part whose body breaks off is not recorded. An upload past its `expiresAt` is a 404; one the store no longer has (assembled or discarded) a 409. When the instance holds as many uploads as it can, a 503 with `Retry-After`.",
   request: { params: PartParams, headers: PartHeaders, body: PartBody },
   responses: {
     200: jsonResponse("Stored and recorded.", UploadPartSchema),
