@@ -123,6 +123,30 @@ async function readiedConcurrently(documentId: string): Promise<() => Promise<vo
     });
 }
 
+/**
+ * Makes every move of this document's version to `processing` wait `seconds` in Postgres (a
+ * trigger), so that a batch holding it gets no answer within a shorter deadline. Until the
+ * returned function removes it.
+ */
+async function slowed(documentId: string, seconds: number): Promise<() => Promise<void>> {
+  const name = `slow_${documentId.replaceAll("-", "")}`;
+  await asSystem(async (tx) => {
+    await tx.execute(
+      sql.raw(`create function ${name}() returns trigger language plpgsql as $$
+        begin perform pg_sleep(${seconds}); return new; end $$`),
+    );
+    await tx.execute(
+      sql.raw(`create trigger ${name} before update on document_versions for each row
+        when (new.document_id = '${documentId}' and new.status = 'processing') execute function ${name}()`),
+    );
+  });
+  return () =>
+    asSystem(async (tx) => {
+      await tx.execute(sql.raw(`drop trigger ${name} on document_versions`));
+      await tx.execute(sql.raw(`drop function ${name}()`));
+    });
+}
+
 /** A version as deliveries leave it when the runtime ends the isolate while they extract it. */
 async function startedWithoutFinishing(documentId: string, starts: number) {
   await asSystem((tx) =>
@@ -225,6 +249,33 @@ describe("a batch of document events", () => {
     expect(await versionOf(other.documentId)).toMatchObject({ status: "ready" });
     await exactlyNotified(twice.ownerId, 1);
     await exactlyNotified(other.ownerId, 1);
+  });
+
+  it("retries every message of a stage whose batch got no answer (it may have committed), rerunning none", async () => {
+    const slow = await uploadedDocument("the slow document", "text/plain");
+    const fine = await uploadedDocument("the fine document", "text/plain");
+    const events = [uploadedEvent(slow.documentId), uploadedEvent(fine.documentId)];
+    const undo = await slowed(slow.documentId, 8);
+    let outcome: Awaited<ReturnType<typeof deliver>>;
+    try {
+      outcome = await deliver("document-events", events, { DATABASE_TIMEOUT_MS: "3000" });
+    } finally {
+      await undo();
+    }
+    // The batch past its deadline could have committed: no version of it runs again on its own
+    // (that would count a start twice, or undo what committed); both are retried.
+    expect(new Set(outcome.result.retryMessages.map((retry) => retry.msgId))).toEqual(new Set(outcome.ids));
+    expect(outcome.result.explicitAcks).toEqual([]);
+    for (const doc of [slow, fine]) {
+      expect(await versionOf(doc.documentId)).toMatchObject({ status: "scanning", extractionStarts: 0 });
+    }
+    // Their retry finishes both, once.
+    const again = await deliver("document-events", events, {}, 2);
+    expect(new Set(again.result.explicitAcks)).toEqual(new Set(again.ids));
+    for (const doc of [slow, fine]) {
+      expect(await versionOf(doc.documentId)).toMatchObject({ status: "ready", extractionStarts: 0 });
+      await exactlyNotified(doc.ownerId, 1);
+    }
   });
 
   it("keeps the thumbnail a concurrent delivery's ready row records, though this one did not move the version", async () => {
