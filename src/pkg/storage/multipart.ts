@@ -8,7 +8,7 @@ import {
 } from "@aws-sdk/client-s3";
 import type { StorageConfig } from "../config/config.ts";
 import { DependencyError } from "../errors/api-error.ts";
-import { callStorage, s3ClientFor, sendWithDeadline } from "./s3-request.ts";
+import { callStorage, s3ClientFor, sendWithDeadline, withPayloadHash } from "./s3-request.ts";
 
 /** A part as the store lists it (`ListParts`): number, length in bytes, ETag (quoted, as S3 sends it). */
 export interface ListedPart {
@@ -121,17 +121,7 @@ export function createS3Multipart(config: StorageConfig, bucket = config.bucket)
         Body: body,
         ContentLength: body.length,
       });
-      if (sha256 !== undefined) {
-        // The signer takes a payload hash already in the headers (@smithy/signature-v4, getPayloadHash).
-        command.middlewareStack.add(
-          (next) => async (args) => {
-            const request = args.request as { headers?: Record<string, string> };
-            if (request.headers) request.headers["x-amz-content-sha256"] = sha256;
-            return next(args);
-          },
-          { step: "build", name: "knownPayloadHash" },
-        );
-      }
+      if (sha256 !== undefined) withPayloadHash(command, sha256);
       const { ETag } = await call((http) => client.send(command, http)).catch((error: unknown) => {
         throw refusal(error);
       });

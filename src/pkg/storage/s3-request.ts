@@ -1,4 +1,4 @@
-import { S3Client } from "@aws-sdk/client-s3";
+import { S3Client, type UploadPartCommand } from "@aws-sdk/client-s3";
 import type { StorageConfig } from "../config/config.ts";
 import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError } from "../errors/deadline.ts";
@@ -31,6 +31,26 @@ export function s3ClientFor(config: StorageConfig): S3Client {
     clients.set(config, client);
   }
   return client;
+}
+
+/**
+ * `command` with its SigV4 payload hash given: `sha256Hex` (64 lowercase hex characters, the SHA-256
+ * of the part's bytes) goes into `x-amz-content-sha256`, which the signer takes as the payload's hash
+ * instead of hashing the body (@smithy/signature-v4 `getPayloadHash`). The payload stays signed: the
+ * header is part of the signature and S3 refuses a body that does not match it
+ * (`XAmzContentSHA256Mismatch`, S3 API reference "Authenticating Requests: Using the Authorization
+ * Header"). Returns the same command.
+ */
+export function withPayloadHash(command: UploadPartCommand, sha256Hex: string): UploadPartCommand {
+  command.middlewareStack.add(
+    (next) => (args) => {
+      const request = args.request as { headers?: Record<string, string> };
+      if (request.headers) request.headers["x-amz-content-sha256"] = sha256Hex;
+      return next(args);
+    },
+    { step: "build", name: "knownPayloadHash" },
+  );
+  return command;
 }
 
 /** One S3 request (`client.send(command, options)`), given the signal that aborts it. */

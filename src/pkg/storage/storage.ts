@@ -15,7 +15,7 @@ import type { StorageConfig } from "../config/config.ts";
 import { toHex } from "../crypto/digest.ts";
 import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError } from "../errors/deadline.ts";
-import { callStorage, type S3Request, s3ClientFor, sendWithDeadline } from "./s3-request.ts";
+import { callStorage, type S3Request, s3ClientFor, sendWithDeadline, withPayloadHash } from "./s3-request.ts";
 
 /**
  * Size of the parts of a multipart upload in bytes: 5 MiB, the least S3 and R2 accept for every
@@ -407,35 +407,6 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
     metadata: output.Metadata ?? {},
   });
 
-  /**
-   * An UploadPart request for `body` whose SigV4 payload hash (`x-amz-content-sha256`, the hex
-   * SHA-256 of the body) is `payloadHash`, computed before the send: the signer takes the header as
-   * the payload's hash instead of hashing the body itself (@smithy/signature-v4 `getPayloadHash`),
-   * so the payload stays signed and S3 still checks the body against it (403 on a mismatch).
-   */
-  function uploadPart(
-    input: { Key: string; UploadId: string; PartNumber: number; body: Uint8Array },
-    payloadHash: string,
-  ): UploadPartCommand {
-    const command = new UploadPartCommand({
-      Bucket,
-      Key: input.Key,
-      UploadId: input.UploadId,
-      PartNumber: input.PartNumber,
-      Body: input.body,
-      ContentLength: input.body.length,
-    });
-    command.middlewareStack.add(
-      (next) => (args) => {
-        const request = args.request as { headers?: Record<string, string> };
-        if (request.headers) request.headers["x-amz-content-sha256"] = payloadHash;
-        return next(args);
-      },
-      { step: "build", name: "precomputedPayloadHash" },
-    );
-    return command;
-  }
-
   async function multipart(key: string, first: Uint8Array, rest: AsyncIterator<Uint8Array>, contentType: string) {
     // Created while the second part is read: the first part is sent as soon as the id is known.
     const creating = call((http) =>
@@ -457,7 +428,20 @@ export function createS3Storage(config: StorageConfig, bucket = config.bucket): 
         const sending: Promise<{ ETag?: string | undefined }> = Promise.all([creating, hashing]).then(
           ([UploadId, payloadHash]) =>
             call((http) =>
-              client.send(uploadPart({ Key: key, UploadId, PartNumber: number, body }, payloadHash), http),
+              client.send(
+                withPayloadHash(
+                  new UploadPartCommand({
+                    Bucket,
+                    Key: key,
+                    UploadId,
+                    PartNumber: number,
+                    Body: body,
+                    ContentLength: body.length,
+                  }),
+                  payloadHash,
+                ),
+                http,
+              ),
             ),
         );
         // The next part is read (and hashed) while this one is sent (a part from `partsOf` stays valid that long).
