@@ -167,14 +167,23 @@ async function upload(
 }
 
 /** How /bare/send sends one part: each adds one piece of what `ObjectStorage.upload` does per part. */
-type SendMode = "digest" | "sign" | "fetch-unsigned" | "fetch-signed" | "sdk-put" | "sdk-part" | "sdk-part-prehashed";
+type SendMode =
+  | "digest"
+  | "sign"
+  | "fetch-unsigned"
+  | "fetch-signed"
+  | "fetch-signed-part"
+  | "sdk-put"
+  | "sdk-part"
+  | "sdk-part-prehashed";
 
 /**
  * Sends one part of `partBytes` bytes `count` times, one after the other, the way `mode` says:
  * `digest` only hashes it (crypto.subtle.digest, as WebCryptoSha256), `sign` signs it as the SDK
  * does without sending, `fetch-unsigned` PUTs it with a SigV4 header signature but an
  * UNSIGNED-PAYLOAD hash (no hashing: what workerd's fetch costs alone), `fetch-signed` signs it with
- * the S3Client's signer (payload hashed) and PUTs it with a plain fetch (no SDK middleware),
+ * the S3Client's signer (payload hashed) and PUTs it with a plain fetch (no SDK middleware;
+ * `fetch-signed-part` the same as an UploadPart of one multipart upload),
  * `sdk-put` sends it as a PutObjectCommand and `sdk-part` as an UploadPartCommand of one multipart
  * upload, `sdk-part-prehashed` the same with the payload hash taken while the part before is sent
  * and given to the signer as `x-amz-content-sha256` (as storage.ts does). `target` overrides where the fetch modes send (e.g. a sink that
@@ -191,7 +200,7 @@ async function sendParts(
   const endpoint = new URL(options.target ?? config.endpoint ?? "");
   const signer = await client.config.signer();
   const uploadId =
-    options.mode === "sdk-part" || options.mode === "sdk-part-prehashed"
+    options.mode === "sdk-part" || options.mode === "sdk-part-prehashed" || options.mode === "fetch-signed-part"
       ? (await client.send(new CreateMultipartUploadCommand({ Bucket, Key }))).UploadId
       : undefined;
   const ms: number[] = [];
@@ -206,8 +215,8 @@ async function sendParts(
         protocol: endpoint.protocol,
         hostname: endpoint.hostname,
         port: Number(endpoint.port) || undefined,
-        path: `/${Bucket}/${Key}-${i}`,
-        query: {},
+        path: options.mode === "fetch-signed-part" ? `/${Bucket}/${Key}` : `/${Bucket}/${Key}-${i}`,
+        query: options.mode === "fetch-signed-part" ? { partNumber: String(i + 1), uploadId: uploadId ?? "" } : {},
         headers: {
           host: endpoint.host,
           "content-length": String(part.length),
@@ -215,8 +224,9 @@ async function sendParts(
         },
         body: part,
       });
-    const put = async (request: { headers: Record<string, string>; path: string }) => {
-      const res = await fetch(`${endpoint.origin}${request.path}`, {
+    const put = async (request: { headers: Record<string, string>; path: string; query?: unknown }) => {
+      const query = new URLSearchParams(request.query as Record<string, string>).toString();
+      const res = await fetch(`${endpoint.origin}${request.path}${query ? `?${query}` : ""}`, {
         method: "PUT",
         headers: request.headers,
         body: part,
@@ -235,6 +245,7 @@ async function sendParts(
         await put(await signed("UNSIGNED-PAYLOAD"));
         break;
       case "fetch-signed":
+      case "fetch-signed-part":
         await put(await signed());
         break;
       case "sdk-put":
@@ -365,6 +376,7 @@ const app = new Hono<{ Bindings: Bindings }>()
       "sign",
       "fetch-unsigned",
       "fetch-signed",
+      "fetch-signed-part",
       "sdk-put",
       "sdk-part",
       "sdk-part-prehashed",
