@@ -168,6 +168,10 @@ async function throughput(options: DocumentBenchOptions): Promise<Rows> {
           "sdk-part-prehashed",
         ),
         sendParts(
+          "workerd: UploadPart signed by the same signer, sent with a plain fetch (no SDK middleware)",
+          "fetch-signed-part",
+        ),
+        sendParts(
           "workerd: PutObject signed by the same signer, sent with a plain fetch (no SDK middleware)",
           "fetch-signed",
         ),
