@@ -17,6 +17,8 @@ async function main(): Promise<void> {
     dataDir,
     mode: "dev",
     ...(process.env.DATABASE_URL ? { databaseUrl: process.env.DATABASE_URL } : {}),
+    // Token issuer and OAuth redirects name the port the API really answers on.
+    publicUrl: `http://localhost:${port}`,
     redis: "optional",
     virusScan: "optional",
     pooler: "optional",
