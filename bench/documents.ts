@@ -14,8 +14,6 @@ export interface DocumentBenchOptions {
   stackEnv: Record<string, string>;
   /** The `wrangler dev` process; workerd runs below it. */
   wranglerPid: number;
-  /** The API session's DevTools address (`http://127.0.0.1:<inspector port>`), to collect garbage and read heaps. */
-  inspectorUrl?: string;
   rounds: number;
 }
 
@@ -134,6 +132,22 @@ export async function workerdInspectorUrl(pid: number): Promise<string | undefin
       return url;
   }
   return undefined;
+}
+
+/**
+ * A DevTools session to every isolate of the workerd below `wranglerPid` that runs user workers
+ * (`workerdInspectorUrl`), and that process's id: wrangler's own inspector proxy shows one worker
+ * and does not collect garbage. Throws when there is none.
+ */
+export async function openWorkerdInspector(wranglerPid: number): Promise<{ inspector: Inspector; pid: number }> {
+  const pids = workerdPids(wranglerPid);
+  const urls = await Promise.all(pids.map((pid) => workerdInspectorUrl(pid)));
+  const at = urls.findIndex((found) => found !== undefined);
+  const url = urls[at];
+  const pid = pids[at];
+  if (!url || pid === undefined)
+    throw new Error(`no workerd with an inspector found below wrangler (processes ${pids.join(", ")})`);
+  return { inspector: await Inspector.open(url), pid };
 }
 
 /**

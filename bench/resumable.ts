@@ -5,10 +5,10 @@ import { createHash } from "node:crypto";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   type DocumentBenchOptions,
-  Inspector,
   MiB,
   mbps,
   median,
+  openWorkerdInspector,
   type Rows,
   ratio,
   rssBytes,
@@ -122,7 +122,9 @@ async function throughput(options: DocumentBenchOptions): Promise<Rows> {
  */
 async function memory(options: DocumentBenchOptions): Promise<Rows> {
   const pids = workerdPids(options.wranglerPid);
-  const inspector = options.inspectorUrl ? await Inspector.open(options.inspectorUrl) : undefined;
+  const { inspector } = await openWorkerdInspector(options.wranglerPid);
+  // V8 collects when the isolate next runs: a request lets the API's isolates do it.
+  const health = () => fetch(`${options.apiUrl}/health`).then((res) => res.arrayBuffer());
   try {
     const file100 = textBytes(100_000_000, 13);
     const scenarios = [
@@ -131,7 +133,7 @@ async function memory(options: DocumentBenchOptions): Promise<Rows> {
     ];
     const rows: Rows = [["workerd memory while parts arrive, MiB (peak over a collected baseline)", "", ""]];
     for (const scenario of scenarios) {
-      await inspector?.collectGarbage();
+      await inspector.collectGarbage(health);
       await sleep(500);
       const before = rssBytes(pids);
       let peak = before;
@@ -152,6 +154,6 @@ async function memory(options: DocumentBenchOptions): Promise<Rows> {
     }
     return rows;
   } finally {
-    inspector?.close();
+    inspector.close();
   }
 }

@@ -109,42 +109,31 @@ try {
   ]);
   const user = await benchUser();
   if (only === undefined || only === "gateway") await gatewayBenchmarks(user);
-  if (only === undefined || only === "documents" || only === "pipeline" || only === "uploads") {
-    console.log("\n");
-    // A fresh token: the gateway runs may have outlived the first one's 15 minutes.
-    const { token } = await benchUser();
+  /** The document groups' options, with a fresh token (earlier groups may outlive a token's 15 minutes). */
+  const documentOptions = async () => {
     const pid = api.process.pid;
     if (pid === undefined) throw new Error("wrangler has no pid");
-    const documentOptions = {
+    return {
       apiUrl: api.url,
       bareUrl: bare.url,
-      token,
+      token: (await benchUser()).token,
       stackEnv: stack.env,
       wranglerPid: pid,
-      inspectorUrl: `http://127.0.0.1:${apiInspectorPort}`,
       rounds: options.rounds,
     };
+  };
+  if (only === undefined || only === "documents" || only === "pipeline" || only === "uploads") {
+    console.log("\n");
+    const documents = await documentOptions();
     const rows = [
-      ...(only === "pipeline" ? [] : await runUploadBenchmarks(documentOptions)),
-      ...(only === "uploads" ? [] : await runPipelineBenchmarks(documentOptions)),
+      ...(only === "pipeline" ? [] : await runUploadBenchmarks(documents)),
+      ...(only === "uploads" ? [] : await runPipelineBenchmarks(documents)),
     ];
     table(["documents", "value", "Δ"], rows);
   }
   if (only === undefined || only === "resumable") {
     console.log("\n");
-    const { token } = await benchUser();
-    const pid = api.process.pid;
-    if (pid === undefined) throw new Error("wrangler has no pid");
-    const rows = await runResumableBenchmarks({
-      apiUrl: api.url,
-      bareUrl: bare.url,
-      token,
-      stackEnv: stack.env,
-      wranglerPid: pid,
-      inspectorUrl: `http://127.0.0.1:${apiInspectorPort}`,
-      rounds: options.rounds,
-    });
-    table(["resumable uploads", "value", "Δ"], rows);
+    table(["resumable uploads", "value", "Δ"], await runResumableBenchmarks(await documentOptions()));
   }
   if (only === undefined || only === "search") {
     console.log("\n");

@@ -11,10 +11,11 @@ import {
 import {
   type DocumentBenchOptions,
   formBody,
-  Inspector,
+  type Inspector,
   MiB,
   mbps,
   median,
+  openWorkerdInspector,
   type Rows,
   ratio,
   rssBytes,
@@ -23,7 +24,6 @@ import {
   upload,
   uploadForm,
   waitUntilProcessed,
-  workerdInspectorUrl,
   workerdPids,
 } from "./documents.ts";
 
@@ -346,11 +346,8 @@ async function peakMemory<T>(
  */
 async function memory(options: DocumentBenchOptions): Promise<Rows> {
   const pids = workerdPids(options.wranglerPid);
-  const urls = await Promise.all(pids.map((pid) => workerdInspectorUrl(pid)));
-  const runtimeAt = urls.findIndex((url) => url !== undefined);
-  const url = urls[runtimeAt];
-  if (!url) throw new Error(`no workerd with an inspector found below wrangler (processes ${pids.join(", ")})`);
-  const inspector = await Inspector.open(url);
+  const { inspector, pid: runtime } = await openWorkerdInspector(options.wranglerPid);
+  const runtimeAt = pids.indexOf(runtime);
   const health = () => fetch(`${options.apiUrl}/health`).then((res) => res.arrayBuffer());
   try {
     // One unmeasured upload first, so that the code paths have run and their heap exists.
