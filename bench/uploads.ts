@@ -384,8 +384,9 @@ async function memory(options: DocumentBenchOptions): Promise<Rows> {
       const grew = (peak: number[], i: number) => (peak[i] ?? 0) - (before[i] ?? 0);
       const bytes = scenario.files.reduce((sum, file) => sum + file.length, 0);
       const rss = grew(during.rss, runtimeAt);
-      growth.push(Math.max(rss / scenario.files.length, 1));
-      v8Growth.push(Math.max(during.heap - heapBefore.used + during.backing - heapBefore.backing, 1));
+      // Floored at 1 MiB, the resolution of these figures: a growth of 0 would make the ratio meaningless.
+      growth.push(Math.max(rss / scenario.files.length, MiB));
+      v8Growth.push(Math.max(during.heap - heapBefore.used + during.backing - heapBefore.backing, MiB));
       rows.push([
         `  ${scenario.label}: runtime RSS (idle ${mib(before[runtimeAt] ?? 0)}; ${collected} isolates collected)`,
         signed(rss),
