@@ -11,7 +11,7 @@ import { FormDataReader, formDataBoundary } from "../../src/documents/form-data.
 import { storeFile } from "../../src/documents/upload.ts";
 import type { StorageConfig } from "../../src/pkg/config/config.ts";
 import { toHex } from "../../src/pkg/crypto/digest.ts";
-import { s3ClientFor } from "../../src/pkg/storage/s3-request.ts";
+import { s3ClientFor, withPayloadHash } from "../../src/pkg/storage/s3-request.ts";
 import {
   byteSource,
   createS3Storage,
@@ -253,21 +253,17 @@ async function sendParts(
         break;
       case "sdk-part-prehashed": {
         const payloadHash = await (nextHash ?? hashOf(part));
-        const command = new UploadPartCommand({
-          Bucket,
-          Key,
-          UploadId: uploadId,
-          PartNumber: i + 1,
-          Body: part,
-          ContentLength: part.length,
-        });
-        command.middlewareStack.add(
-          (next) => (args) => {
-            const request = args.request as { headers?: Record<string, string> };
-            if (request.headers) request.headers["x-amz-content-sha256"] = payloadHash;
-            return next(args);
-          },
-          { step: "build" },
+        // As storage.ts sends its parts: the payload hash given to the signer (withPayloadHash).
+        const command = withPayloadHash(
+          new UploadPartCommand({
+            Bucket,
+            Key,
+            UploadId: uploadId,
+            PartNumber: i + 1,
+            Body: part,
+            ContentLength: part.length,
+          }),
+          payloadHash,
         );
         const sending = client.send(command);
         // The next part's hash while this one is in flight (the same bytes here, hashed again).

@@ -124,18 +124,27 @@ function foreignCharset(declared: string): string | undefined {
   return isUtf8Compatible(charset) ? undefined : charset;
 }
 
-/**
- * The caller's upload `id`, open for parts or an abort: 404 when there is none for the caller
- * (gone, or past its `expiresAt`), 409 when it is completed or being completed.
- */
-async function ownedOpenUpload(deps: Pick<IntakeDeps, "database">, actor: Actor, id: string): Promise<Upload> {
+/** The caller's upload `id` as the database has it now (one read-only HTTP batch), or undefined. */
+async function readOwnUpload(
+  deps: Pick<IntakeDeps, "database">,
+  actor: Actor,
+  id: string,
+): Promise<Upload | undefined> {
   const [rows] = await batchAsActor(
     deps.database.http,
     actor,
     (db) => [uploadById(db, { id, ownerId: ownerOf(actor) })],
     READ_ONLY,
   );
-  const upload = firstRow(rows);
+  return firstRow(rows);
+}
+
+/**
+ * The caller's upload `id`, open for parts or an abort: 404 when there is none for the caller
+ * (gone, or past its `expiresAt`), 409 when it is completed or being completed.
+ */
+async function ownedOpenUpload(deps: Pick<IntakeDeps, "database">, actor: Actor, id: string): Promise<Upload> {
+  const upload = await readOwnUpload(deps, actor, id);
   if (!upload) throw noUpload(id);
   if (upload.status !== "open") throw notOpen(upload);
   return upload;
@@ -420,13 +429,7 @@ async function storePart(
   } catch (error) {
     if (!(error instanceof NoSuchUploadError)) throw error;
     // Aborted (DELETE, the sweeper) or assembled by a completion while this part was on its way.
-    const [rows] = await batchAsActor(
-      deps.database.http,
-      actor,
-      (db) => [uploadById(db, { id, ownerId: ownerOf(actor) })],
-      READ_ONLY,
-    );
-    const now = firstRow(rows);
+    const now = await readOwnUpload(deps, actor, id);
     if (!now) throw noUpload(id);
     throw new ApiError("conflict", {
       detail: `Upload ${id} takes no more parts: its parts were assembled or discarded. Complete it, or start a new upload.`,

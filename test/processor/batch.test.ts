@@ -28,22 +28,7 @@ async function exactlyNotified(ownerId: string, count: number) {
  * removes it. Only that document is affected, so other tests running meanwhile are not.
  */
 async function poison(documentId: string): Promise<() => Promise<void>> {
-  const name = `poison_${documentId.replaceAll("-", "")}`;
-  await asSystem(async (tx) => {
-    await tx.execute(
-      sql.raw(`create function ${name}() returns trigger language plpgsql as $$
-        begin raise exception 'poisoned version %', new.document_id; end $$`),
-    );
-    await tx.execute(
-      sql.raw(`create trigger ${name} before update on document_versions for each row
-        when (new.document_id = '${documentId}' and new.status = 'processing') execute function ${name}()`),
-    );
-  });
-  return () =>
-    asSystem(async (tx) => {
-      await tx.execute(sql.raw(`drop trigger ${name} on document_versions`));
-      await tx.execute(sql.raw(`drop function ${name}()`));
-    });
+  return onMoveToProcessing(documentId, "poison", "raise exception 'poisoned version %', new.document_id;");
 }
 
 /**
@@ -129,11 +114,20 @@ async function readiedConcurrently(documentId: string): Promise<() => Promise<vo
  * returned function removes it.
  */
 async function slowed(documentId: string, seconds: number): Promise<() => Promise<void>> {
-  const name = `slow_${documentId.replaceAll("-", "")}`;
+  return onMoveToProcessing(documentId, "slow", `perform pg_sleep(${seconds}); return new;`);
+}
+
+/**
+ * Runs `body` (PL/pgSQL) in a trigger before every update of this document's versions to
+ * `processing`, until the returned function removes it. Only that document is affected, so other
+ * tests running meanwhile are not.
+ */
+async function onMoveToProcessing(documentId: string, prefix: string, body: string): Promise<() => Promise<void>> {
+  const name = `${prefix}_${documentId.replaceAll("-", "")}`;
   await asSystem(async (tx) => {
     await tx.execute(
       sql.raw(`create function ${name}() returns trigger language plpgsql as $$
-        begin perform pg_sleep(${seconds}); return new; end $$`),
+        begin ${body} end $$`),
     );
     await tx.execute(
       sql.raw(`create trigger ${name} before update on document_versions for each row
