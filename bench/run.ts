@@ -36,6 +36,12 @@ const UNREACHABLE_LIMITS = JSON.stringify({
 /** The API's own PBKDF2 iteration count, for the bare worker's hashing baseline. */
 const PBKDF2_ITERATIONS = String(unstable_readConfig({ config: "wrangler.toml" }).vars.PBKDF2_ITERATIONS ?? "");
 
+// wrangler dev's local trace collector (Miniflare's observability collector, on by default) runs in
+// workerd's thread beside the workers and writes every span to SQLite: measured at about 40% of the
+// API worker's own JavaScript time during the pipeline rows. Production has no such collector in
+// the isolate, so benchmarks run without it (`npm run dev` keeps it for its local explorer).
+process.env.X_LOCAL_OBSERVABILITY ??= "false";
+
 const root = await mkdtemp(path.join(os.tmpdir(), "techcorp-bench-"));
 const stack = await launchStack({
   dataDir: path.join(root, "stack"),

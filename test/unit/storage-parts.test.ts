@@ -3,6 +3,7 @@ import {
   type ByteSource,
   byteSource,
   ContentTooLargeError,
+  FIRST_READ_BYTES,
   PART_BYTES,
   partsOf,
   readerSource,
@@ -69,6 +70,24 @@ describe("partsOf", () => {
     const seen = new Set<ArrayBufferLike>();
     for await (const part of partsOf(reader([3, 2]), { size: 8 })) seen.add(part.buffer);
     expect(seen.size).toBe(1);
+  });
+
+  it("holds a small body in a buffer of FIRST_READ_BYTES, not a whole part", async () => {
+    const buffers: number[] = [];
+    for await (const part of partsOf(byteSource(byteStream(16 * 1024)))) buffers.push(part.buffer.byteLength);
+    expect(buffers).toEqual([FIRST_READ_BYTES]);
+  });
+
+  it.each([
+    FIRST_READ_BYTES - 1,
+    FIRST_READ_BYTES,
+    FIRST_READ_BYTES + 1,
+    4 * FIRST_READ_BYTES + 3,
+  ])("grows the first buffer past %i bytes without losing or reordering any", async (length) => {
+    const parts = await collect(partsOf(byteSource(byteStream(length))));
+    expect(parts.map((p) => p.length)).toEqual([length]);
+    const bytes = parts[0] ?? new Uint8Array(0);
+    expect(bytes.every((byte, i) => byte === i % 251)).toBe(true);
   });
 
   it.each([0, 1, PART_BYTES - 1, PART_BYTES, PART_BYTES + 1, 2 * PART_BYTES + 5])(

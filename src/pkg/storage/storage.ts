@@ -271,13 +271,17 @@ export function byteSource(
   };
 }
 
+/** The first part's buffer starts this small and grows (×4) as it fills, so a small body never costs a whole part. */
+export const FIRST_READ_BYTES = 64 * 1024;
+
 /**
  * Cuts what `source` delivers (after `head`, bytes already read from it) into parts of exactly
  * `size` bytes, the last shorter. Two buffers take turns: a yielded part stays valid while the
  * next one is read (so that it can be uploaded meanwhile) and until the one after it is asked
  * for. Memory stays at two parts whatever the length; the runtime reads straight into them.
- * Stops reading once `maxBytes` is passed (at most one byte more) and throws
- * `ContentTooLargeError`.
+ * The first buffer starts at `FIRST_READ_BYTES` and grows as it fills (a 16 KiB body allocates
+ * 64 KiB, not `size`); the second is only allocated when a second part comes. Stops reading once
+ * `maxBytes` is passed (at most one byte more) and throws `ContentTooLargeError`.
  */
 export async function* partsOf(
   source: ByteSource,
@@ -289,8 +293,9 @@ export async function* partsOf(
   let total = 0;
   let head = options.head;
   for (let turn = 0; ; turn = 1 - turn) {
-    // The second buffer is only allocated when a second part comes.
-    let part = buffers[turn] ?? new Uint8Array(size);
+    // The first buffer starts small; the second comes with a second part, so at its full size.
+    const initial = turn === 0 ? Math.max(FIRST_READ_BYTES, head?.length ?? 0) : size;
+    let part = buffers[turn] ?? new Uint8Array(Math.min(size, initial));
     let filled = 0;
     if (head && head.length > 0) {
       filled = Math.min(head.length, size);
@@ -299,10 +304,20 @@ export async function* partsOf(
     }
     // One byte past the limit is enough to know it is passed.
     const room = Math.min(size, filled + maxBytes + 1 - total);
-    if (filled < room) {
-      const read = await source.readInto(part.subarray(filled, room), room - filled);
-      part = new Uint8Array(read.buffer, 0, size);
+    while (filled < room) {
+      if (filled === part.length) {
+        // A first buffer that filled up: grown, its bytes copied once.
+        const grown = new Uint8Array(Math.min(size, part.length * 4));
+        grown.set(part);
+        part = grown;
+      }
+      // Taken before the read: a BYOB read detaches `part`'s buffer (the bytes move to `read.buffer`).
+      const length = part.length;
+      const end = Math.min(room, length);
+      const read = await source.readInto(part.subarray(filled, end), end - filled);
+      part = new Uint8Array(read.buffer, 0, length);
       filled += read.length;
+      if (filled < end) break;
     }
     buffers[turn] = part;
     total += filled;
