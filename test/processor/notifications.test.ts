@@ -107,6 +107,32 @@ describe("the Notification Service", () => {
     expect(result.explicitAcks).toHaveLength(1);
   });
 
+  it("stores a batch's notifications together; an event for a user who no longer exists fails alone", async () => {
+    const [first, second] = [await newUser(), await newUser()];
+    const ofFirst = requested(first);
+    const events = [ofFirst, requested(second), requested(crypto.randomUUID()), ofFirst, requested(first)];
+    const { result } = await deliver("notifications", events);
+    expect(result.explicitAcks).toHaveLength(events.length);
+    expect(result.retryMessages).toEqual([]);
+    expect((await notificationsOf(first)).map((row) => row.eventId).sort()).toEqual([ofFirst.id, events[4]?.id].sort());
+    expect(await notificationsOf(second)).toHaveLength(1);
+  });
+
+  it("queues one delivery per webhook and notification from a batch, duplicates included", async () => {
+    const userId = await newUser();
+    const receiver = sink();
+    const { webhook } = await registerWebhook(userId, receiver.url);
+    const [one, two] = [requested(userId), requested(userId, "document.failed")];
+    await deliver("notifications", [one, two, one]);
+    const delivered = await eventually(async () => {
+      const rows = await deliveriesOf(webhook.id);
+      return rows.length === 2 && rows.every((row) => row.status === "delivered") ? rows : undefined;
+    });
+    expect(delivered.map((row) => row.attempts)).toEqual([1, 1]);
+    // The duplicate queued nothing more: two requests reached the receiver, not three.
+    expect(await receiver.received()).toHaveLength(2);
+  });
+
   it("delivers to subscribed webhooks, signed with HMAC-SHA256 (Standard Webhooks)", async () => {
     const userId = await newUser();
     const receiver = sink();

@@ -16,7 +16,7 @@ import { createClamd } from "../../src/pkg/virus-scan/clamd.ts";
 import type { ProcessorServices, StepResult } from "../../src/processor/context.ts";
 import { failDeadLettered, processDocuments } from "../../src/processor/documents/pipeline.ts";
 import { type BatchEvent, handleBatch } from "../../src/processor/handle-batch.ts";
-import { handleDeadNotificationEvent, handleNotificationEvent } from "../../src/processor/notifications/handlers.ts";
+import { handleDeadNotificationEvent, handleNotificationBatch } from "../../src/processor/notifications/handlers.ts";
 import { sweep } from "../../src/processor/sweeper.ts";
 
 /** Runs `work` with the services of one batch or cron run; the database pool ends with it. */
@@ -82,7 +82,7 @@ export default {
           await handleBatch(
             batch,
             NotificationEventSchema,
-            deadLetter ? handleDeadNotificationEvent : handleNotificationEvent,
+            deadLetter ? handleDeadNotificationEvent : { batch: handleNotificationBatch },
             services,
           );
         } else {

@@ -1,6 +1,7 @@
 import { and, arrayContains, desc, eq, isNotNull, isNull, or, sql } from "drizzle-orm";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import { firstRow, type Queryable, type Transaction } from "../actor.ts";
+import type { HttpQueryBuilder } from "../client.ts";
 import {
   type Notification,
   notifications,
@@ -43,6 +44,52 @@ export async function storeNotification(
     .limit(1);
   if (!existing) throw new Error("notification vanished between insert and select");
   return { notification: existing, created: false };
+}
+
+/** A pending delivery of a batch's notification, with the (event, user) it was stored for. */
+export interface PendingDelivery {
+  delivery: WebhookDelivery;
+  eventId: string;
+  userId: string;
+}
+
+/**
+ * The statements (HTTP mode, one transaction with `batchAsActor`) that do `storeNotification`,
+ * `subscribedWebhooks` and `pendingDeliveries` for many notifications at once: each stored once
+ * per (event, user), one delivery per (webhook, notification) for the user's active, verified
+ * webhooks that want its type; the last statement resolves to every pending delivery of these
+ * notifications, new or not, as `PendingDelivery` rows. A notification for a user who does not
+ * exist fails the whole batch with a foreign-key violation (SQLSTATE 23503).
+ */
+export function storeNotificationsStatements(
+  db: HttpQueryBuilder,
+  inputs: readonly [NewNotification, ...NewNotification[]],
+) {
+  const keys = sql.join(
+    inputs.map((input) => sql`(${input.eventId}::uuid, ${input.userId}::uuid)`),
+    sql`, `,
+  );
+  const ofBatch = sql`(${notifications.eventId}, ${notifications.userId}) in (values ${keys})`;
+  return [
+    db
+      .insert(notifications)
+      .values([...inputs])
+      .onConflictDoNothing(),
+    db.execute(sql`
+      insert into ${webhookDeliveries} (webhook_id, notification_id)
+      select w.id, ${notifications.id}
+        from ${notifications}
+        join ${webhooks} w
+          on w.user_id = ${notifications.userId} and w.active and w.verified_at is not null
+         and (cardinality(w.events) = 0 or ${notifications.type} = any(w.events))
+       where ${ofBatch}
+      on conflict do nothing`),
+    db
+      .select({ delivery: webhookDeliveries, eventId: notifications.eventId, userId: notifications.userId })
+      .from(webhookDeliveries)
+      .innerJoin(notifications, eq(notifications.id, webhookDeliveries.notificationId))
+      .where(and(ofBatch, eq(webhookDeliveries.status, "pending"))),
+  ] as const;
 }
 
 export interface ListNotificationsParams {

@@ -1,14 +1,17 @@
-import { asActor, SYSTEM, type Transaction } from "../../db/actor.ts";
-import { isForeignKeyViolation } from "../../db/errors.ts";
+import { asActor, batchAsActor, SYSTEM, type Transaction } from "../../db/actor.ts";
+import { isForeignKeyViolation, serverError } from "../../db/errors.ts";
 import {
   deliveryToSend,
   disableWebhook,
   failDelivery,
+  type PendingDelivery,
   pendingDeliveries,
   recordAttempt,
   storeNotification,
+  storeNotificationsStatements,
   subscribedWebhooks,
 } from "../../db/queries/notifications.ts";
+import type { WebhookDelivery as DeliveryRow } from "../../db/schema/notifications.ts";
 import { postToReceiver } from "../../notifications/webhook-request.ts";
 import { WEBHOOK_SECRET_PURPOSE } from "../../notifications/webhook-signature.ts";
 import { webhookUrlProblem } from "../../notifications/webhook-url.ts";
@@ -20,6 +23,7 @@ import {
   type WebhookDelivery,
 } from "../../pkg/queue/events.ts";
 import type { ProcessorServices, StepResult } from "../context.ts";
+import type { BatchEvent } from "../handle-batch.ts";
 
 const system = <T>(services: ProcessorServices, work: (tx: Transaction) => Promise<T>) =>
   asActor(services.database.db, SYSTEM, work);
@@ -47,20 +51,94 @@ async function store(event: NotificationRequested, services: ProcessorServices):
     if (isForeignKeyViolation(error)) return { outcome: "done", note: "the user no longer exists" };
     throw error;
   }
-  // Deliveries already attempted have their own messages; only untried ones are (re)queued.
-  const untried = pending.filter((delivery) => delivery.attempts === 0);
-  await services.notifications.publishAll(
-    await Promise.all(
-      untried.map(async (delivery) => ({
-        id: await derivedEventId(delivery.id, "deliver"),
-        type: "webhook.deliver" as const,
-        requestId: event.requestId,
-        deliveryId: delivery.id,
-      })),
+  const untried = await queueUntried(services, [{ requestId: event.requestId, deliveries: pending }]);
+  return { outcome: "done", note: `stored; ${untried} webhook deliveries queued` };
+}
+
+/**
+ * Queues a `webhook.deliver` message for each delivery not tried yet, all in one `publishAll`
+ * (deliveries already attempted have their own messages). Returns how many were queued.
+ */
+async function queueUntried(
+  services: ProcessorServices,
+  groups: readonly { requestId: string; deliveries: readonly DeliveryRow[] }[],
+): Promise<number> {
+  const messages = await Promise.all(
+    groups.flatMap(({ requestId, deliveries }) =>
+      deliveries
+        .filter((delivery) => delivery.attempts === 0)
+        .map(async (delivery) => ({
+          id: await derivedEventId(delivery.id, "deliver"),
+          type: "webhook.deliver" as const,
+          requestId,
+          deliveryId: delivery.id,
+        })),
     ),
   );
-  return { outcome: "done", note: `stored; ${untried.length} webhook deliveries queued` };
+  await services.notifications.publishAll(messages);
+  return messages.length;
 }
+
+/**
+ * `store` for all the `notification.requested` events of a batch at once: one HTTP transaction
+ * (`storeNotificationsStatements`) and one `publishAll` for every untried delivery, where one
+ * WebSocket transaction of five statements each would be needed otherwise. Each event is still
+ * decided on its own:
+ *   - Postgres refused the batch (a SQLSTATE, e.g. a user who no longer exists): nothing of it
+ *     happened, and each event runs `store` alone, so only the faulty one fails.
+ *   - No answer (deadline, network): the batch may have committed; every event is retried, and the
+ *     redelivery stores nothing twice (one notification per event and user, one delivery per
+ *     webhook and notification).
+ *   - The publish failed: every event is retried (its redelivery queues the untried deliveries).
+ */
+async function storeAll(events: readonly NotificationRequested[], services: ProcessorServices): Promise<StepResult[]> {
+  const [first, ...rest] = events;
+  if (!first) return [];
+  if (rest.length === 0) return [await store(first, services)];
+  const input = (event: NotificationRequested) => ({
+    userId: event.userId,
+    type: event.kind,
+    title: event.title,
+    body: event.body,
+    data: event.data,
+    eventId: event.id,
+  });
+  let pending: PendingDelivery[];
+  try {
+    [, , pending] = await batchAsActor(services.database.http, SYSTEM, (db) =>
+      storeNotificationsStatements(db, [input(first), ...rest.map(input)]),
+    );
+  } catch (error) {
+    if (serverError(error) === undefined) throw error;
+    services.logger.warn("batch of notifications refused; each on its own", { error, events: events.length });
+    return Promise.all(events.map((event) => store(event, services).catch((failure) => retried(failure))));
+  }
+  const key = (eventId: string, userId: string) => `${eventId}:${userId}`;
+  const byEvent = new Map<string, DeliveryRow[]>();
+  for (const row of pending) {
+    const list = byEvent.get(key(row.eventId, row.userId)) ?? [];
+    list.push(row.delivery);
+    byEvent.set(key(row.eventId, row.userId), list);
+  }
+  // A duplicate of an event in the batch queues nothing more: its deliveries are the first's.
+  const seen = new Set<string>();
+  const groups = events.map((event) => {
+    const k = key(event.id, event.userId);
+    const deliveries = seen.has(k) ? [] : (byEvent.get(k) ?? []);
+    seen.add(k);
+    return { requestId: event.requestId, deliveries };
+  });
+  await queueUntried(services, groups);
+  return groups.map(({ deliveries }) => ({
+    outcome: "done",
+    note: `stored; ${deliveries.filter((delivery) => delivery.attempts === 0).length} webhook deliveries queued`,
+  }));
+}
+
+const retried = (error: unknown): StepResult => ({
+  outcome: "retry",
+  reason: error instanceof Error ? error.message : String(error),
+});
 
 /** The receiver's rules and resolver, as configured (WEBHOOK_* variables). */
 const receiverOptions = (services: ProcessorServices) => ({ ...services.config.webhooks, fetch: services.fetch });
@@ -128,13 +206,45 @@ async function deliver(event: WebhookDelivery, services: ProcessorServices): Pro
   return error ? { outcome: "retry", reason: error } : { outcome: "done", note: `delivered (${status})` };
 }
 
-export function handleNotificationEvent(event: NotificationEvent, _attempts: number, services: ProcessorServices) {
-  switch (event.type) {
-    case "notification.requested":
-      return store(event, services);
-    case "webhook.deliver":
-      return deliver(event, services);
-  }
+/**
+ * The notifications queue's batch handler: its `notification.requested` events stored together
+ * (`storeAll`), its `webhook.deliver` events each on its own, in parallel (one receiver each).
+ * One result per event, in order; a failure becomes that event's retry.
+ */
+export async function handleNotificationBatch(
+  events: BatchEvent<NotificationEvent>[],
+  services: ProcessorServices,
+): Promise<StepResult[]> {
+  const requested: { event: NotificationRequested; index: number }[] = [];
+  const deliveries: { event: WebhookDelivery; logger: BatchEvent<NotificationEvent>["logger"]; index: number }[] = [];
+  events.forEach(({ event, logger }, index) => {
+    if (event.type === "notification.requested") requested.push({ event, index });
+    else deliveries.push({ event, logger, index });
+  });
+  const results: StepResult[] = [];
+  await Promise.all([
+    storeAll(
+      requested.map(({ event }) => event),
+      services,
+    ).then(
+      (stored) => {
+        requested.forEach(({ index }, i) => {
+          results[index] = stored[i] ?? { outcome: "retry", reason: "no result" };
+        });
+      },
+      (error: unknown) => {
+        services.logger.warn("batch of notifications failed", { error });
+        for (const { index } of requested) results[index] = retried(error);
+      },
+    ),
+    ...deliveries.map(async ({ event, logger, index }) => {
+      results[index] = await deliver(event, { ...services, logger }).catch((error: unknown) => {
+        logger.warn("handler failed", { error });
+        return retried(error);
+      });
+    }),
+  ]);
+  return events.map((_, index) => results[index] ?? { outcome: "retry", reason: "no result" });
 }
 
 /** Messages that exhausted their retries: a webhook delivery is given up (recorded as failed). */
