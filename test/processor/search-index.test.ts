@@ -38,6 +38,29 @@ describe("the search index", () => {
     expect(await redis.get(`search:gen:all`)).not.toEqual(before);
   });
 
+  it("leaves the index row alone while the status moves through processing; quarantine still hides it", async () => {
+    const doc = await uploadedDocument("The tapir wades.", "text/plain");
+    // The row's tuple (ctid) changes with every rewrite of it.
+    const row = () =>
+      asSystem(async (tx) => {
+        const [found] = await tx
+          .select({ at: sql<string>`${documentSearch}.ctid::text`, searchable: documentSearch.searchable })
+          .from(documentSearch)
+          .where(eq(documentSearch.documentId, doc.documentId));
+        return found;
+      });
+    const setStatus = (status: string) =>
+      asSystem((tx) => tx.update(documents).set({ status }).where(eq(documents.id, doc.documentId)));
+    const written = await row();
+    await setStatus("scanning");
+    await setStatus("processing");
+    expect(await row()).toEqual(written);
+    await setStatus("quarantined");
+    const hidden = await row();
+    expect(hidden?.searchable).toBe(false);
+    expect(hidden?.at).not.toBe(written?.at);
+  });
+
   it("keeps the current version's text when an older version's text arrives late", async () => {
     const doc = await uploadedDocument("the first draft mentions an ibis", "text/plain");
     await deliver("document-events", [uploadedEvent(doc.documentId)]);
