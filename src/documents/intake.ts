@@ -4,13 +4,13 @@ import type { DatabaseHandle } from "../db/client.ts";
 import { isUncertainCommit } from "../db/errors.ts";
 import {
   addVersion,
+  confirmStorage,
   type DocumentChanges,
   endUploadIntent,
   insertDocumentStatements,
   insertUploadIntent,
   lockStorageUsage,
   removeUploadIntent,
-  reserveStorage,
   type StorageUsageRow,
   type StoredVersion,
   storageUsage,
@@ -244,14 +244,15 @@ export async function announceVersion(
 
 /**
  * A new document from an upload (POST /documents): received into storage, then recorded in ONE
- * HTTP batch (one Postgres transaction, one round trip): as the system, `reserveStorage` takes the
- * owner's usage lock and checks the quota under it (403 `quota_exceeded`, 404 when the owner is
- * gone: the problems `withinQuota` throws); then as `actor` (who owns it; `actAs`) the document
- * and its first version are inserted and the upload's intent ended (`endUploadIntent`). The lock
- * is held until those inserts commit with it, as in `withinQuota` (OWASP API4:2023). Then
- * `document.uploaded` is published. Resolves to the document as recorded. Throws what
- * `takeUpload` throws, and the database's errors (src/db/actor.ts); after any failure nothing
- * stays stored (or the sweeper removes it, see `discardUpload`).
+ * HTTP batch (one Postgres transaction, one round trip): as `actor` (who owns it; `actAs`) the
+ * document and its first version are inserted and the upload's intent ended
+ * (`endUploadIntent`); then, as the system, `confirmStorage` takes the owner's usage lock and
+ * checks the quota under it, counting these rows (403 `quota_exceeded`, 404 when the owner is
+ * gone: the problems `withinQuota` throws), and a refusal rolls everything back. The lock is held
+ * from that last statement until the commit, as in `withinQuota` (OWASP API4:2023), and no longer
+ * across the inserts. Then `document.uploaded` is published. Resolves to the document as recorded.
+ * Throws what `takeUpload` throws, and the database's errors (src/db/actor.ts); after any failure
+ * nothing stays stored (or the sweeper removes it, see `discardUpload`).
  */
 export async function intakeDocument(
   deps: IntakeDeps,
@@ -270,11 +271,12 @@ export async function intakeDocument(
   };
   let document: Document | undefined;
   try {
-    const [, , [created]] = await batchAsActor(deps.database.http, SYSTEM, (db) => [
-      reserveStorage(db, { ownerId, need, limits: deps.limits.quota }),
+    const [, [created]] = await batchAsActor(deps.database.http, SYSTEM, (db) => [
       actAs(db, target.actor),
       ...insertDocumentStatements(db, record),
       endUploadIntent(db, { storageKey: upload.key }),
+      actAs(db, SYSTEM),
+      confirmStorage(db, { ownerId, need, limits: deps.limits.quota }),
     ]).catch((error: unknown) => {
       throw quotaRefusal(error) ?? error;
     });

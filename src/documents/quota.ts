@@ -66,8 +66,8 @@ export function bytesLeft(usage: StorageUsage, quota: StorageQuota): number {
 }
 
 /**
- * The API error for `reserveStorage`'s refusal (src/db/queries/documents.ts, SQL function
- * `reserve_storage`), whichever mode's error carries it: 403 `quota_exceeded` with the figures of
+ * The API error for `confirmStorage`'s refusal (src/db/queries/documents.ts, SQL function
+ * `confirm_storage`), whichever mode's error carries it: 403 `quota_exceeded` with the figures of
  * its DETAIL, the same problem `requireQuota` throws, or 404 when the owner is gone. Undefined for
  * any other error, which the caller throws on as it is.
  */

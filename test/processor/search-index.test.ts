@@ -2,7 +2,7 @@ import { Redis } from "@upstash/redis/cloudflare";
 import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { addVersion } from "../../src/db/queries/documents.ts";
-import { documentContent, documents } from "../../src/db/schema/documents.ts";
+import { type DocumentStatus, documentContent, documents } from "../../src/db/schema/documents.ts";
 import { documentSearch } from "../../src/db/schema/search.ts";
 import { asSystem, deliver, storage, testEnv, uploadedDocument, uploadedEvent } from "./helpers.ts";
 
@@ -49,7 +49,7 @@ describe("the search index", () => {
           .where(eq(documentSearch.documentId, doc.documentId));
         return found;
       });
-    const setStatus = (status: string) =>
+    const setStatus = (status: DocumentStatus) =>
       asSystem((tx) => tx.update(documents).set({ status }).where(eq(documents.id, doc.documentId)));
     const written = await row();
     await setStatus("scanning");

@@ -5,13 +5,13 @@ import { ApiError } from "../../src/pkg/errors/api-error.ts";
 
 /** A server error as the HTTP mode reports it: the SQLSTATE as `code`, Postgres's DETAIL. */
 function serverError(code: string, detail?: string): NeonDbError {
-  const error = new NeonDbError("raised by reserve_storage");
+  const error = new NeonDbError("raised by confirm_storage");
   error.code = code;
   error.detail = detail;
   return error;
 }
 
-describe("quotaRefusal (reserve_storage's errors, migration 0021)", () => {
+describe("quotaRefusal (confirm_storage's errors, migration 0023)", () => {
   it("turns Q0001 into the 403 quota_exceeded with the figures of its DETAIL", () => {
     const detail = JSON.stringify({ quota: "bytes", limit: 1000, used: 600, requested: 600 });
     const refusal = quotaRefusal(serverError("Q0001", detail));

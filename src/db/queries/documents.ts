@@ -873,18 +873,18 @@ export interface StorageUsage {
  * one of them fits in; the lock is released only once the upload's own transaction has committed.
  */
 export async function lockStorageUsage(tx: Transaction, params: { ownerId: string }): Promise<void> {
-  // The key as `reserve_storage` (migration 0021) builds it, from the id in Postgres's spelling.
+  // The key as `confirm_storage` (migration 0023) builds it, from the id in Postgres's spelling.
   await tx.execute(
     sql`select pg_advisory_xact_lock(hashtextextended('storage_usage:' || ${params.ownerId}::uuid::text, 0))`,
   );
 }
 
-/** SQLSTATE of `reserveStorage`'s refusal: a quota would be exceeded (DETAIL: `QuotaRefusal` as JSON). */
+/** SQLSTATE of `confirmStorage`'s refusal: a quota would be exceeded (DETAIL: `QuotaRefusal` as JSON). */
 export const QUOTA_EXCEEDED_SQLSTATE = "Q0001";
-/** SQLSTATE of `reserveStorage` for an owner that does not exist. */
+/** SQLSTATE of `confirmStorage` for an owner that does not exist. */
 export const UNKNOWN_OWNER_SQLSTATE = "Q0002";
 
-/** The figures of a `reserveStorage` refusal (its error's DETAIL): counts, or bytes for `bytes`. */
+/** The figures of a `confirmStorage` refusal (its error's DETAIL): counts, or bytes for `bytes`. */
 export interface QuotaRefusal {
   quota: "documents" | "versions" | "bytes";
   limit: number;
@@ -893,14 +893,16 @@ export interface QuotaRefusal {
 }
 
 /**
- * `lockStorageUsage`, `storageUsage` and the quota check in one statement, for a `batchAsActor`
- * batch (SQL function `reserve_storage`, migration 0021): takes the owner's usage lock (held to the
- * end of the transaction), reads the usage after it and fails the statement, rolling the batch
- * back, when `need` added to it would pass `limits` (documents, then versions, then bytes; each
- * only when needed; admins exempt): SQLSTATE `QUOTA_EXCEEDED_SQLSTATE` with the figures as DETAIL,
- * or `UNKNOWN_OWNER_SQLSTATE`. Run it as the system (the usage of every document of the owner).
+ * `lockStorageUsage`, `storageUsage` and the quota check in one statement, for the END of a
+ * `batchAsActor` batch that has already written what it adds (SQL function `confirm_storage`,
+ * migration 0023): takes the owner's usage lock (held to the commit, so only from this statement
+ * on), reads the usage after it, which counts the batch's own rows, and fails the statement,
+ * rolling the batch back, when that passes `limits` (documents, then versions, then bytes; each
+ * only when `need` has some; admins exempt): SQLSTATE `QUOTA_EXCEEDED_SQLSTATE` with the figures
+ * (`used` without the batch's own `need`) as DETAIL, or `UNKNOWN_OWNER_SQLSTATE`. Run it as the
+ * system (the usage of every document of the owner).
  */
-export function reserveStorage(
+export function confirmStorage(
   db: HttpQueryBuilder,
   params: {
     ownerId: string;
@@ -910,7 +912,7 @@ export function reserveStorage(
 ) {
   const { ownerId, need, limits } = params;
   return db.execute(
-    sql`select reserve_storage(${ownerId}::uuid, ${need.documents}, ${need.versions}, ${need.bytes}, ${limits.documents}, ${limits.versions}, ${limits.bytes})`,
+    sql`select confirm_storage(${ownerId}::uuid, ${need.documents}, ${need.versions}, ${need.bytes}, ${limits.documents}, ${limits.versions}, ${limits.bytes})`,
   );
 }
 
@@ -937,6 +939,6 @@ export function storageUsageOf(rows: readonly StorageUsageRow[]): StorageUsage |
  * early check runs it in the HTTP batch that records its intent.
  */
 export function storageUsageStatement(params: { ownerId: string }): SQL {
-  // The usage is defined once, by the SQL function `reserve_storage` checks with (migration 0021).
+  // The usage is defined once, by the SQL function `confirm_storage` checks with (migration 0021).
   return sql`select role, documents::text, versions::text, bytes::text from storage_usage(${params.ownerId}::uuid)`;
 }
