@@ -78,17 +78,15 @@ describe("partsOf", () => {
     expect(buffers).toEqual([FIRST_READ_BYTES]);
   });
 
-  it.each([
-    FIRST_READ_BYTES - 1,
-    FIRST_READ_BYTES,
-    FIRST_READ_BYTES + 1,
-    4 * FIRST_READ_BYTES + 3,
-  ])("grows the first buffer past %i bytes without losing or reordering any", async (length) => {
-    const parts = await collect(partsOf(byteSource(byteStream(length))));
-    expect(parts.map((p) => p.length)).toEqual([length]);
-    const bytes = parts[0] ?? new Uint8Array(0);
-    expect(bytes.every((byte, i) => byte === i % 251)).toBe(true);
-  });
+  it.each([FIRST_READ_BYTES - 1, FIRST_READ_BYTES, FIRST_READ_BYTES + 1, 4 * FIRST_READ_BYTES + 3])(
+    "grows the first buffer past %i bytes without losing or reordering any",
+    async (length) => {
+      const parts = await collect(partsOf(byteSource(byteStream(length))));
+      expect(parts.map((p) => p.length)).toEqual([length]);
+      const bytes = parts[0] ?? new Uint8Array(0);
+      expect(bytes.every((byte, i) => byte === i % 251)).toBe(true);
+    },
+  );
 
   it.each([0, 1, PART_BYTES - 1, PART_BYTES, PART_BYTES + 1, 2 * PART_BYTES + 5])(
     "reads a byte stream of %i bytes through BYOB reads into exact parts",

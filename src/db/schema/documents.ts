@@ -146,6 +146,10 @@ export const documentVersions = pgTable(
     check("document_versions_scan_result_check", sql.raw(`scan_result in (${inList(SCAN_RESULTS)})`)),
     check("document_versions_failure_reason_check", sql.raw(`failure_reason in (${inList(FAILURE_REASONS)})`)),
     index("document_versions_status_idx").on(t.status, t.updatedAt),
+    // Versions by object: the upload intents' policies (recordedByVersion) look a key up on every
+    // upload, and restores and the sweeper ask whether an object is still referenced. Without it
+    // each lookup read every version in the database.
+    index("document_versions_storage_key_idx").on(t.storageKey),
     pgPolicy("document_versions_read", { for: "select", using: parentVisible }),
     pgPolicy("document_versions_write", { for: "all", using: parentWritable, withCheck: parentWritable }),
   ],

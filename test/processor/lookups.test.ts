@@ -1,0 +1,20 @@
+import { sql } from "drizzle-orm";
+import { describe, expect, it } from "vitest";
+import { asSystem } from "./helpers.ts";
+
+/** The plan Postgres chooses for `query` when it may not read a whole table (sequential scans off). */
+const planOf = (query: ReturnType<typeof sql>) =>
+  asSystem(async (tx) => {
+    await tx.execute(sql`set local enable_seqscan = off`);
+    const { rows } = await tx.execute<{ "QUERY PLAN": string }>(sql`explain ${query}`);
+    return rows.map((row) => row["QUERY PLAN"]).join("\n");
+  });
+
+// Lookups made on every upload must not read every row of a table that grows with all users' data.
+describe("lookups on every upload", () => {
+  it("finds the versions of a stored object by its key through an index (the upload intents' policy)", async () => {
+    const plan = await planOf(sql`select 1 from document_versions v where v.storage_key = 'documents/x/y'`);
+    expect(plan).toContain("document_versions_storage_key_idx");
+    expect(plan).not.toMatch(/Seq Scan/);
+  });
+});
