@@ -41,6 +41,9 @@ const PBKDF2_ITERATIONS = String(unstable_readConfig({ config: "wrangler.toml" }
 // API worker's own JavaScript time during the pipeline rows. Production has no such collector in
 // the isolate, so benchmarks run without it (`npm run dev` keeps it for its local explorer).
 process.env.X_LOCAL_OBSERVABILITY ??= "false";
+// Nor does it log every request through Node (wrangler's request lines, sent over Miniflare's
+// loopback and formatted there: about 5% of a core during the pipeline rows).
+process.env.WRANGLER_LOG ??= "warn";
 
 const root = await mkdtemp(path.join(os.tmpdir(), "techcorp-bench-"));
 const stack = await launchStack({
