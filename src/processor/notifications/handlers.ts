@@ -4,6 +4,7 @@ import {
   deliveryToSend,
   disableWebhook,
   failDelivery,
+  type NewNotification,
   type PendingDelivery,
   pendingDeliveries,
   recordAttempt,
@@ -28,6 +29,16 @@ import type { BatchEvent } from "../handle-batch.ts";
 const system = <T>(services: ProcessorServices, work: (tx: Transaction) => Promise<T>) =>
   asActor(services.database.db, SYSTEM, work);
 
+/** The in-app notification an event asks for. */
+const notificationOf = (event: NotificationRequested): NewNotification => ({
+  userId: event.userId,
+  type: event.kind,
+  title: event.title,
+  body: event.body,
+  data: event.data,
+  eventId: event.id,
+});
+
 /**
  * The Notification Service's intake: stores the in-app notification (once per event and user),
  * then queues one delivery per subscribed webhook, each retried on its own.
@@ -36,14 +47,7 @@ async function store(event: NotificationRequested, services: ProcessorServices):
   let pending: Awaited<ReturnType<typeof pendingDeliveries>>;
   try {
     pending = await system(services, async (tx) => {
-      const { notification } = await storeNotification(tx, {
-        userId: event.userId,
-        type: event.kind,
-        title: event.title,
-        body: event.body,
-        data: event.data,
-        eventId: event.id,
-      });
+      const { notification } = await storeNotification(tx, notificationOf(event));
       const hooks = await subscribedWebhooks(tx, { userId: event.userId, type: event.kind });
       return pendingDeliveries(tx, { notificationId: notification.id, webhookIds: hooks.map((hook) => hook.id) });
     });
@@ -80,9 +84,9 @@ async function queueUntried(
 }
 
 /**
- * `store` for all the `notification.requested` events of a batch at once: one HTTP transaction
- * (`storeNotificationsStatements`) and one `publishAll` for every untried delivery, where one
- * WebSocket transaction of five statements each would be needed otherwise. Each event is still
+ * `store` for all the `notification.requested` events of a batch at once (one or more): one HTTP
+ * transaction (`storeNotificationsStatements`) and one `publishAll` for every untried delivery,
+ * where `store` opens a WebSocket session and runs five statements for each. Each event is still
  * decided on its own:
  *   - Postgres refused the batch (a SQLSTATE, e.g. a user who no longer exists): nothing of it
  *     happened, and each event runs `store` alone, so only the faulty one fails.
@@ -94,19 +98,10 @@ async function queueUntried(
 async function storeAll(events: readonly NotificationRequested[], services: ProcessorServices): Promise<StepResult[]> {
   const [first, ...rest] = events;
   if (!first) return [];
-  if (rest.length === 0) return [await store(first, services)];
-  const input = (event: NotificationRequested) => ({
-    userId: event.userId,
-    type: event.kind,
-    title: event.title,
-    body: event.body,
-    data: event.data,
-    eventId: event.id,
-  });
   let pending: PendingDelivery[];
   try {
     [, , pending] = await batchAsActor(services.database.http, SYSTEM, (db) =>
-      storeNotificationsStatements(db, [input(first), ...rest.map(input)]),
+      storeNotificationsStatements(db, [notificationOf(first), ...rest.map(notificationOf)]),
     );
   } catch (error) {
     if (serverError(error) === undefined) throw error;
