@@ -271,7 +271,7 @@ export function byteSource(
   };
 }
 
-/** The first part's buffer starts this small and grows (×4) as it fills, so a small body never costs a whole part. */
+/** The first part buffer's size at first (bytes): a small body never costs a whole part (`partsOf`). */
 export const FIRST_READ_BYTES = 64 * 1024;
 
 /**
@@ -279,9 +279,11 @@ export const FIRST_READ_BYTES = 64 * 1024;
  * `size` bytes, the last shorter. Two buffers take turns: a yielded part stays valid while the
  * next one is read (so that it can be uploaded meanwhile) and until the one after it is asked
  * for. Memory stays at two parts whatever the length; the runtime reads straight into them.
- * The first buffer starts at `FIRST_READ_BYTES` and grows as it fills (a 16 KiB body allocates
- * 64 KiB, not `size`); the second is only allocated when a second part comes. Stops reading once
- * `maxBytes` is passed (at most one byte more) and throws `ContentTooLargeError`.
+ * The first buffer starts at `FIRST_READ_BYTES` (a 16 KiB body allocates 64 KiB, not `size`) and,
+ * once that fills, is replaced by one of `size` (one copy of 64 KiB; growing in steps left every
+ * step's buffer to the garbage collector, 5 MiB more per upload at its peak); the second is only
+ * allocated when a second part comes. Stops reading once `maxBytes` is passed (at most one byte
+ * more) and throws `ContentTooLargeError`.
  */
 export async function* partsOf(
   source: ByteSource,
@@ -306,8 +308,8 @@ export async function* partsOf(
     const room = Math.min(size, filled + maxBytes + 1 - total);
     while (filled < room) {
       if (filled === part.length) {
-        // A first buffer that filled up: grown, its bytes copied once.
-        const grown = new Uint8Array(Math.min(size, part.length * 4));
+        // A first buffer that filled up: a whole part now, its bytes copied once.
+        const grown = new Uint8Array(size);
         grown.set(part);
         part = grown;
       }
