@@ -1,7 +1,7 @@
 import type { ZodType } from "zod";
 import { type Actor, actAs, asActor, batchAsActor, SYSTEM, switchActor, type Transaction } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
-import { isUncertainCommit } from "../db/errors.ts";
+import { isForeignKeyViolation, isUncertainCommit } from "../db/errors.ts";
 import {
   addVersion,
   confirmStorage,
@@ -163,12 +163,15 @@ async function takeUpload(
 
 /**
  * Runs `record`, the change that adds `need` to the owner's usage, as `actor` in one WebSocket
- * transaction that first takes the owner's usage lock and checks the quota as the system (403
- * `quota_exceeded` otherwise, before `record` runs; 404 if the owner is gone). The lock is held
- * until `record`'s writes commit with it, so of concurrent changes each sees the ones before it: a
- * count-then-insert race cannot let them all pass (OWASP API4:2023). The usage is read as the
- * system, because an editor with a write share adds to an owner whose other documents they cannot
- * see; then the transaction's row-level security is switched to `actor` (`switchActor`) for `record`.
+ * transaction, then takes the owner's usage lock and checks the quota as the system, counting
+ * `record`'s own rows (403 `quota_exceeded`, 404 if the owner is gone; the transaction, `record`
+ * included, is then rolled back). The lock is held from the check until the commit, so of
+ * concurrent changes each sees the ones committed before it: a count-then-insert race cannot let
+ * them all pass (OWASP API4:2023). Every path that adds to an owner's usage takes that lock after
+ * its writes (`intakeDocument`'s `confirmStorage` too): a transaction holding it only reads and
+ * commits, so none waits for it while holding what another needs (a new word of the search
+ * vocabulary that both insert). The usage is read as the system, because an editor with a write
+ * share adds to an owner whose other documents they cannot see.
  */
 export async function withinQuota<T>(
   database: DatabaseHandle,
@@ -176,13 +179,28 @@ export async function withinQuota<T>(
   change: { ownerId: string; need: QuotaNeed; actor: Actor },
   record: (tx: Transaction) => Promise<T>,
 ): Promise<T> {
-  return asActor(database.db, SYSTEM, async (tx) => {
+  return asActor(database.db, change.actor, async (tx) => {
+    const recorded = await record(tx).catch((error: unknown) => {
+      // Its rows reference the owner: an owner deleted meanwhile fails them before the check.
+      throw isForeignKeyViolation(error) ? ownerGone() : error;
+    });
+    await switchActor(tx, SYSTEM);
     await lockStorageUsage(tx, { ownerId: change.ownerId });
     const usage = await storageUsage(tx, { ownerId: change.ownerId });
     if (!usage) throw ownerGone();
-    requireQuota(usage, quota, change.need);
-    await switchActor(tx, change.actor);
-    return record(tx);
+    // The usage counts `record`'s rows already: the check is against what was there before them.
+    const { need } = change;
+    requireQuota(
+      {
+        ...usage,
+        documents: usage.documents - need.documents,
+        versions: usage.versions - need.versions,
+        bytes: usage.bytes - need.bytes,
+      },
+      quota,
+      need,
+    );
+    return recorded;
   });
 }
 
@@ -278,7 +296,8 @@ export async function intakeDocument(
       actAs(db, SYSTEM),
       confirmStorage(db, { ownerId, need, limits: deps.limits.quota }),
     ]).catch((error: unknown) => {
-      throw quotaRefusal(error) ?? error;
+      // The inserts come before the quota check: an owner deleted meanwhile fails them first.
+      throw quotaRefusal(error) ?? (isForeignKeyViolation(error) ? ownerGone() : error);
     });
     document = created;
   } catch (error) {

@@ -149,6 +149,42 @@ describe("per-user storage quotas", () => {
     expect(((await list.json()) as { data: VersionJson[] }).data).toHaveLength(2);
   });
 
+  it("answers 404 and keeps nothing when the owner is deleted while the upload streams", async () => {
+    const { auth, user } = await signedIn();
+    const started = new Date();
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(new TextEncoder().encode("written before the owner is gone, "));
+        await held;
+        controller.enqueue(new TextEncoder().encode("and after"));
+        controller.close();
+      },
+    });
+    const answer = upload({}, auth, body);
+    // The upload has passed its early check once its intent is recorded; then the owner goes.
+    const intentKey = async () => {
+      const { rows } = await asSystem((tx) =>
+        tx.execute<{ key: string }>(
+          sql`select storage_key as key from upload_intents where created_at >= ${started.toISOString()}::timestamptz order by created_at desc`,
+        ),
+      );
+      return rows.map((row) => row.key);
+    };
+    for (let i = 0; i < 200 && (await intentKey()).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    await asSystem((tx) => tx.execute(sql`delete from users where id = ${user.id}::uuid`));
+    release();
+    const problem = await expectProblem(await answer, 404);
+    expect(problem.detail).toBe("The document's owner no longer exists.");
+    const left = await asSystem((tx) =>
+      tx.execute<{ n: number }>(sql`select count(*)::int as n from documents where owner_id = ${user.id}::uuid`),
+    );
+    expect(left.rows[0]?.n).toBe(0);
+  });
+
   it("does not bind admins", async () => {
     const admin = await signedInAdmin();
     const quotas = { QUOTA_DOCUMENTS_PER_USER: "1", QUOTA_BYTES_PER_USER: "10", QUOTA_VERSIONS_PER_USER: "1" };
