@@ -14,7 +14,8 @@ function proseBytes(size: number, index: number): Buffer {
   let text = "";
   for (let i = 0; Buffer.byteLength(text) < size; i++) text += `${corpusDocument(7, index * 16 + i, 10).text}\n\n`;
   const bytes = Buffer.from(text);
-  return bytes.subarray(0, bytes.lastIndexOf(32, size));
+  const cut = bytes.lastIndexOf(32, size);
+  return bytes.subarray(0, cut > 0 ? cut : size);
 }
 
 /**
@@ -31,13 +32,17 @@ async function allReady(databaseUrl: string, ids: string[], intervalMs: number, 
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const { rows } = await client.query<{ id: string; status: string }>(
-        "select id, status from documents where id = any($1::uuid[]) and status <> 'ready'",
+        "select id, status from documents where id = any($1::uuid[])",
         [ids],
       );
+      // Every document must be seen: rows hidden (row-level security, another database) would
+      // otherwise look like documents no longer pending.
+      if (rows.length !== ids.length) throw new Error(`${ids.length - rows.length} documents not found in Postgres`);
       const ended = rows.find((row) => row.status === "failed" || row.status === "quarantined");
       if (ended) throw new Error(`document ${ended.id} ended ${ended.status}`);
-      if (rows.length === 0) return;
-      if (Date.now() > deadline) throw new Error(`${rows.length} documents not processed in time`);
+      const open = rows.filter((row) => row.status !== "ready").length;
+      if (open === 0) return;
+      if (Date.now() > deadline) throw new Error(`${open} documents not processed in time`);
       await new Promise((resolve) => setTimeout(resolve, intervalMs));
     }
   } finally {
@@ -46,8 +51,11 @@ async function allReady(databaseUrl: string, ids: string[], intervalMs: number, 
 }
 
 /** Postgres without the transaction pooler: the session's `app.role` must hold across statements. */
-const databaseUrl = (options: DocumentBenchOptions) =>
-  options.stackEnv.DATABASE_URL_UNPOOLED || options.stackEnv.DATABASE_URL || "";
+function databaseUrl(options: DocumentBenchOptions): string {
+  const url = options.stackEnv.DATABASE_URL_UNPOOLED;
+  if (!url) throw new Error("the stack gives no DATABASE_URL_UNPOOLED");
+  return url;
+}
 
 /** A fresh user and an access token for it, through the API (registration, password grant). */
 async function newOwner(apiUrl: string): Promise<string> {

@@ -109,6 +109,8 @@ describe("the Notification Service", () => {
 
   it("stores a batch's notifications together; an event for a user who no longer exists fails alone", async () => {
     const [first, second] = [await newUser(), await newUser()];
+    const receiver = sink();
+    const { webhook } = await registerWebhook(first, receiver.url);
     const ofFirst = requested(first);
     const events = [ofFirst, requested(second), requested(crypto.randomUUID()), ofFirst, requested(first)];
     const { result } = await deliver("notifications", events);
@@ -116,6 +118,12 @@ describe("the Notification Service", () => {
     expect(result.retryMessages).toEqual([]);
     expect((await notificationsOf(first)).map((row) => row.eventId).sort()).toEqual([ofFirst.id, events[4]?.id].sort());
     expect(await notificationsOf(second)).toHaveLength(1);
+    // Stored event by event (the batch was refused), the duplicate still queued nothing more.
+    await eventually(async () => {
+      const rows = await deliveriesOf(webhook.id);
+      return rows.length === 2 && rows.every((row) => row.status === "delivered") ? rows : undefined;
+    });
+    expect(await receiver.received()).toHaveLength(2);
   });
 
   it("queues one delivery per webhook and notification from a batch, duplicates included", async () => {

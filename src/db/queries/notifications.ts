@@ -83,6 +83,7 @@ export function storeNotificationsStatements(
           on w.user_id = ${notifications.userId} and w.active and w.verified_at is not null
          and (cardinality(w.events) = 0 or ${notifications.type} = any(w.events))
        where ${ofBatch}
+       order by w.id, ${notifications.id}
       on conflict do nothing`),
     db
       .select({ delivery: webhookDeliveries, eventId: notifications.eventId, userId: notifications.userId })

@@ -88,15 +88,22 @@ async function queueUntried(
  * transaction (`storeNotificationsStatements`) and one `publishAll` for every untried delivery,
  * where `store` opens a WebSocket session and runs five statements for each. Each event is still
  * decided on its own:
- *   - Postgres refused the batch (a SQLSTATE, e.g. a user who no longer exists): nothing of it
- *     happened, and each event runs `store` alone, so only the faulty one fails.
+ *   - Postgres refused the batch's data (SQLSTATE class 22 or 23, e.g. a user who no longer exists):
+ *     nothing of it happened, and each distinct event runs `store` alone, so only the faulty one
+ *     fails. Any other refusal (overload, a deadlock) retries every event, as no answer does.
  *   - No answer (deadline, network): the batch may have committed; every event is retried, and the
  *     redelivery stores nothing twice (one notification per event and user, one delivery per
  *     webhook and notification).
  *   - The publish failed: every event is retried (its redelivery queues the untried deliveries).
  */
 async function storeAll(events: readonly NotificationRequested[], services: ProcessorServices): Promise<StepResult[]> {
-  const [first, ...rest] = events;
+  const key = (eventId: string, userId: string) => `${eventId}:${userId}`;
+  // Each (event, user) once, in one order for every batch: two batches holding the same redelivered
+  // events insert them in the same order, so they wait for each other instead of deadlocking.
+  const distinct = [...new Map(events.map((event) => [key(event.id, event.userId), event])).values()].sort(
+    (a, b) => a.id.localeCompare(b.id) || a.userId.localeCompare(b.userId),
+  );
+  const [first, ...rest] = distinct;
   if (!first) return [];
   let pending: PendingDelivery[];
   try {
@@ -104,11 +111,21 @@ async function storeAll(events: readonly NotificationRequested[], services: Proc
       storeNotificationsStatements(db, [notificationOf(first), ...rest.map(notificationOf)]),
     );
   } catch (error) {
-    if (serverError(error) === undefined) throw error;
-    services.logger.warn("batch of notifications refused; each on its own", { error, events: events.length });
-    return Promise.all(events.map((event) => store(event, services).catch((failure) => retried(failure))));
+    // Only a refusal of the data (SQLSTATE class 22 or 23: a user who no longer exists) is worth
+    // trying event by event; anything else (overload, a conflict) retries them all.
+    if (!/^2[23]/.test(serverError(error)?.code ?? "")) throw error;
+    services.logger.warn("batch of notifications refused; each on its own", { error, events: distinct.length });
+    const stored = new Map(
+      await Promise.all(
+        distinct.map(
+          async (event) =>
+            [key(event.id, event.userId), await store(event, services).catch((failure) => retried(failure))] as const,
+        ),
+      ),
+    );
+    // A duplicate gets the result of the one stored for it (and queued nothing more).
+    return events.map((event) => stored.get(key(event.id, event.userId)) ?? { outcome: "retry", reason: "no result" });
   }
-  const key = (eventId: string, userId: string) => `${eventId}:${userId}`;
   const byEvent = new Map<string, DeliveryRow[]>();
   for (const row of pending) {
     const list = byEvent.get(key(row.eventId, row.userId)) ?? [];
