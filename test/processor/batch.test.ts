@@ -291,6 +291,30 @@ describe("a batch of document events", () => {
     expect(await versionOf(other.documentId)).toMatchObject({ status: "ready" });
   });
 
+  it("processes a document deleted meanwhile no further and tells nobody; the batch's others end ready", async () => {
+    const doomed = await uploadedDocument("deleted while it is being processed", "text/plain");
+    const other = await uploadedDocument("kept", "text/plain");
+    // The move to processing waits in Postgres, so the delete lands while the batch holds it.
+    const undo = await slowed(doomed.documentId, 1);
+    try {
+      const delivery = deliver("document-events", [uploadedEvent(doomed.documentId), uploadedEvent(other.documentId)]);
+      await eventually(async () => ((await versionOf(doomed.documentId))?.status === "scanning" ? true : undefined));
+      await asSystem((tx) =>
+        tx.execute(sql`update documents set deleted_at = now() where id = ${doomed.documentId}::uuid`),
+      );
+      const { ids, result } = await delivery;
+      expect(result.explicitAcks).toContain(ids[1]);
+    } finally {
+      await undo();
+    }
+    expect(await versionOf(other.documentId)).toMatchObject({ status: "ready" });
+    const stopped = await versionOf(doomed.documentId);
+    expect(["scanning", "processing"]).toContain(stopped?.status);
+    // The batch's endings are announced together: the other's notification came, none for the deleted one.
+    await exactlyNotified(other.ownerId, 1);
+    expect(await notificationsOf(doomed.ownerId)).toEqual([]);
+  });
+
   it("fails only the version that kept ending the isolate; the batch's others, fresh or started once, end ready", async () => {
     const crasher = await uploadedDocument("ends the isolate, say", "text/plain");
     const fresh = await Promise.all(

@@ -645,6 +645,8 @@ export function transitionVersionsStatements(db: HttpQueryBuilder, changes: read
              updated_at = now()
         from changes c
        where v.document_id = c.document_id and v.version = c.version and v.status = any(c.from_statuses)
+         -- A document deleted meanwhile is processed no further: nothing ends, nobody is told.
+         and not exists (select 1 from ${documents} gone where gone.id = v.document_id and gone.deleted_at is not null)
       returning v.document_id, v.version, v.status, v.failure_reason, v.scan_result, v.processed_at
     ),
     mirrored as (
@@ -739,6 +741,8 @@ export async function stuckVersions(
     .where(
       and(
         inArray(documentVersions.status, [...(params.statuses ?? TRANSIENT_STATUSES)]),
+        // A deleted document's versions stay as they are until the purge removes them.
+        sql`not exists (select 1 from ${documents} gone where gone.id = ${documentVersions.documentId} and gone.deleted_at is not null)`,
         lt(documentVersions.updatedAt, params.olderThan),
         params.newerThan ? gte(documentVersions.updatedAt, params.newerThan) : undefined,
       ),

@@ -847,6 +847,8 @@ export async function failDeadLettered(
 ): Promise<StepResult> {
   const target = await load(services, event.documentId, event.documentVersion);
   if (!target) return { outcome: "done", note: "gone" };
+  // Deleted meanwhile: nobody is told about it any more (the purge removes it).
+  if (target.document.deletedAt) return { outcome: "done", note: "document deleted" };
   if (!(TRANSIENT_STATUSES as readonly string[]).includes(target.version.status)) {
     // It ended, but its announcement may be what kept failing.
     await announceEnded(services, event.requestId, target.document, target.version);
@@ -871,7 +873,8 @@ export async function failStuck(
   params: { documentId: string; version: number; detail: string },
 ): Promise<boolean> {
   const target = await load(services, params.documentId, params.version);
-  if (!target || !(TRANSIENT_STATUSES as readonly string[]).includes(target.version.status)) return false;
+  if (!target || target.document.deletedAt) return false;
+  if (!(TRANSIENT_STATUSES as readonly string[]).includes(target.version.status)) return false;
   const moved = await move(services, "sweeper", target, {
     from: TRANSIENT_STATUSES,
     to: "failed",
