@@ -37,9 +37,10 @@ export function quotaApplies(usage: StorageUsage): boolean {
  * for `bytes` and in counts otherwise.
  */
 export function quotaExceeded(quota: QuotaName, figures: { limit: number; used: number; requested: number }) {
-  const unit = quota === "bytes" ? " bytes" : ` ${quota}`;
+  // "1 document", "2 documents", "1 byte": the quota's name is the plural.
+  const unit = (count: number) => ` ${count === 1 ? quota.replace(/s$/, "") : quota}`;
   return new ApiError("quota_exceeded", {
-    detail: `This would exceed the owner's ${quota} quota: ${figures.used}${unit} used, ${figures.requested}${unit} more requested, the limit is ${figures.limit}${unit}.`,
+    detail: `This would exceed the owner's ${quota} quota: ${figures.used}${unit(figures.used)} used, ${figures.requested}${unit(figures.requested)} more requested, the limit is ${figures.limit}${unit(figures.limit)}.`,
     extensions: { quota, ...figures },
   });
 }

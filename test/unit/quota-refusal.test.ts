@@ -20,6 +20,13 @@ describe("quotaRefusal (confirm_storage's errors, migration 0023)", () => {
     expect(refusal?.extensions).toEqual({ quota: "bytes", limit: 1000, used: 600, requested: 600 });
   });
 
+  it("names one of a thing in the singular in its detail", () => {
+    const detail = JSON.stringify({ quota: "documents", limit: 5, used: 5, requested: 1 });
+    expect(quotaRefusal(serverError("Q0001", detail))?.detail).toBe(
+      "This would exceed the owner's documents quota: 5 documents used, 1 document more requested, the limit is 5 documents.",
+    );
+  });
+
   it("turns Q0002 into the 404 of an owner who is gone", () => {
     expect(quotaRefusal(serverError("Q0002"))?.code).toBe("not_found");
   });
