@@ -206,6 +206,54 @@ describe("resumable uploads: the whole way", () => {
   });
 });
 
+describe("GET /uploads: the caller's unfinished uploads", () => {
+  interface Summary {
+    id: string;
+    status: string;
+    partCount: number;
+    partsReceived: number;
+    bytesReceived: number;
+    parts?: unknown;
+  }
+  const list = async (auth: Auth, query = "") => {
+    const res = await api(`/uploads${query}`, { headers: auth });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { data: Summary[]; nextCursor: string | null };
+  };
+
+  it("lists open uploads newest first with what arrived, paginated; not completed, aborted or others' ones", async () => {
+    const { auth } = await signedIn();
+    const { auth: stranger } = await signedIn();
+    const small = textBytes(1000);
+    const big = textBytes(PART + 10);
+    const finished = await started(start(auth, { bytes: small }));
+    await sent(sendPart(auth, finished.id, 1, small));
+    expect((await complete(auth, finished.id)).status).toBe(201);
+    const aborted = await started(start(auth, { bytes: small }));
+    expect((await api(`/uploads/${aborted.id}`, { method: "DELETE", headers: auth })).status).toBe(204);
+    const older = await started(start(auth, { bytes: big }));
+    await sent(sendPart(auth, older.id, 2, partOf(big, 2)));
+    const newer = await started(start(auth, { bytes: small }));
+    await started(start(stranger, { bytes: small }));
+
+    const all = await list(auth);
+    expect(all.data.map((upload) => upload.id)).toEqual([newer.id, older.id]);
+    expect(all.data[1]).toMatchObject({ status: "open", partCount: 2, partsReceived: 1, bytesReceived: 10 });
+    expect(all.data[0]).toMatchObject({ partsReceived: 0, bytesReceived: 0 });
+    expect(all.data[0]?.parts).toBeUndefined();
+    expect(all.nextCursor).toBeNull();
+
+    const first = await list(auth, "?limit=1");
+    expect(first.data.map((upload) => upload.id)).toEqual([newer.id]);
+    const second = await list(auth, `?limit=1&cursor=${encodeURIComponent(first.nextCursor ?? "")}`);
+    expect(second.data.map((upload) => upload.id)).toEqual([older.id]);
+    expect(second.nextCursor).toBeNull();
+
+    await expectProblem(await api("/uploads?limit=0", { headers: auth }), 400);
+    await expectProblem(await api("/uploads"), 401);
+  });
+});
+
 describe("resumable uploads: every part is checked before it is recorded", () => {
   it("a part of the wrong size: fewer bytes 400 naming both sizes, more 413", async () => {
     const { auth } = await signedIn();

@@ -1,4 +1,5 @@
-import { and, asc, eq, inArray, lt, ne, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, lt, ne, or, sql } from "drizzle-orm";
+import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Queryable, Transaction } from "../actor.ts";
 import { expectRows } from "../affected.ts";
 import type { HttpQueryBuilder } from "../client.ts";
@@ -61,6 +62,47 @@ export function uploadById(db: Queryable, params: { id: string; ownerId: string 
     .from(uploads)
     .where(and(owned(params), or(eq(uploads.status, "completed"), unexpired())))
     .limit(1);
+}
+
+/**
+ * A page of the owner's unfinished uploads (open, or completing), not past their `expiresAt`,
+ * newest first, keyset-paginated on (created_at, id); one extra row tells if more follow. Each row
+ * has the count and bytes of its parts received so far (as text: a bigint sum). `uploadsPage`
+ * shapes the rows.
+ */
+export function selectUnfinishedUploadsPage(
+  db: Queryable,
+  params: { ownerId: string; limit: number; after?: KeysetCursor | undefined },
+) {
+  return db
+    .select({
+      upload: uploads,
+      cursorAt: sql<string>`${uploads.createdAt}::text`,
+      partsReceived: sql<number>`(select count(*)::int from ${uploadParts} p where p.upload_id = ${uploads.id})`,
+      bytesReceived: sql<string>`(select coalesce(sum(p.size_bytes), 0)::text from ${uploadParts} p where p.upload_id = ${uploads.id})`,
+    })
+    .from(uploads)
+    .where(
+      and(
+        eq(uploads.ownerId, params.ownerId),
+        ne(uploads.status, "completed"),
+        unexpired(),
+        params.after
+          ? sql`(${uploads.createdAt}, ${uploads.id}) < (${params.after.createdAt}::timestamptz, ${params.after.id}::uuid)`
+          : undefined,
+      ),
+    )
+    .orderBy(desc(uploads.createdAt), desc(uploads.id))
+    .limit(params.limit + 1);
+}
+
+/** The rows of `selectUnfinishedUploadsPage`, each with its keyset cursor and what was received. */
+export function uploadsPage(rows: Awaited<ReturnType<typeof selectUnfinishedUploadsPage>>) {
+  return rows.map(({ upload, cursorAt, partsReceived, bytesReceived }) => ({
+    upload,
+    received: { parts: Number(partsReceived), bytes: Number(bytesReceived) },
+    cursor: { createdAt: cursorAt, id: upload.id } satisfies KeysetCursor,
+  }));
 }
 
 /** The parts recorded for the upload `uploadId` of `ownerId`, by number (rows of `{ part }`). */

@@ -3,10 +3,12 @@ import { cancelUpload } from "./abort.ts";
 import { finishUpload } from "./complete.ts";
 import { startUpload } from "./create.ts";
 import { readUpload } from "./get.ts";
+import { listUploads } from "./list.ts";
 import { sendPart } from "./part.ts";
 
 /** `/uploads`: resumable uploads (S3 multipart through the API), one file per endpoint. */
 export const uploadsRouter = createRouter()
+  .route("/", listUploads)
   .route("/", startUpload)
   .route("/", readUpload)
   .route("/", sendPart)

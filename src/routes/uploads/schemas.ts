@@ -101,6 +101,27 @@ export function toUploadJson(
   } satisfies z.infer<typeof UploadSchema>;
 }
 
+/** An unfinished upload in `GET /uploads`: the upload without its parts, and how much has arrived. */
+export const UploadSummarySchema = UploadSchema.omit({ parts: true })
+  .extend({
+    partsReceived: z.number().int().openapi({ description: "Parts received so far (of `partCount`)." }),
+    bytesReceived: z.number().int().openapi({ description: "Their bytes (of `sizeBytes`)." }),
+  })
+  .openapi("UploadSummary");
+
+export const UploadPageSchema = z
+  .object({ data: z.array(UploadSummarySchema), nextCursor: z.string().nullable() })
+  .openapi("UploadPage");
+
+export function toUploadSummaryJson(upload: Upload, received: { parts: number; bytes: number }) {
+  const { parts: _, ...summary } = toUploadJson(upload, []);
+  return {
+    ...summary,
+    partsReceived: received.parts,
+    bytesReceived: received.bytes,
+  } satisfies z.infer<typeof UploadSummarySchema>;
+}
+
 export const PartBody = {
   required: true,
   description:
