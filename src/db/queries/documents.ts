@@ -943,6 +943,6 @@ export function storageUsageOf(rows: readonly StorageUsageRow[]): StorageUsage |
  * early check runs it in the HTTP batch that records its intent.
  */
 export function storageUsageStatement(params: { ownerId: string }): SQL {
-  // The usage is defined once, by the SQL function `confirm_storage` checks with (migration 0021).
+  // The usage is defined once, by the SQL function `storage_usage` (migration 0021) that `confirm_storage` checks with.
   return sql`select role, documents::text, versions::text, bytes::text from storage_usage(${params.ownerId}::uuid)`;
 }
