@@ -207,6 +207,16 @@ async function sendParts(
   const parts: { ETag: string; PartNumber: number }[] = [];
   const hashOf = async (bytes: Uint8Array) => toHex(await crypto.subtle.digest("SHA-256", bytes));
   let nextHash: Promise<string> | undefined;
+  /** Part i + 1 of the multipart upload, as `UploadPart`. */
+  const partCommand = (i: number, part: Uint8Array) =>
+    new UploadPartCommand({
+      Bucket,
+      Key,
+      UploadId: uploadId,
+      PartNumber: i + 1,
+      Body: part,
+      ContentLength: part.length,
+    });
   for (let i = 0; i < options.count; i++) {
     const start = performance.now();
     const signed = (hash?: string) =>
@@ -254,17 +264,7 @@ async function sendParts(
       case "sdk-part-prehashed": {
         const payloadHash = await (nextHash ?? hashOf(part));
         // As storage.ts sends its parts: the payload hash given to the signer (withPayloadHash).
-        const command = withPayloadHash(
-          new UploadPartCommand({
-            Bucket,
-            Key,
-            UploadId: uploadId,
-            PartNumber: i + 1,
-            Body: part,
-            ContentLength: part.length,
-          }),
-          payloadHash,
-        );
+        const command = withPayloadHash(partCommand(i, part), payloadHash);
         const sending = client.send(command);
         // The next part's hash while this one is in flight (the same bytes here, hashed again).
         nextHash = i + 1 < options.count ? hashOf(part) : undefined;
@@ -273,16 +273,7 @@ async function sendParts(
         break;
       }
       case "sdk-part": {
-        const { ETag } = await client.send(
-          new UploadPartCommand({
-            Bucket,
-            Key,
-            UploadId: uploadId,
-            PartNumber: i + 1,
-            Body: part,
-            ContentLength: part.length,
-          }),
-        );
+        const { ETag } = await client.send(partCommand(i, part));
         parts.push({ ETag: ETag ?? "", PartNumber: i + 1 });
         break;
       }

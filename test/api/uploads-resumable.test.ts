@@ -104,6 +104,15 @@ async function uploadState(auth: Auth, id: string): Promise<UploadJson> {
 /** The upload's row as the system sees it (its key and the store's UploadId). */
 const rowOf = (id: string) => asSystem(async (tx) => (await tx.select().from(uploads).where(eq(uploads.id, id)))[0]);
 
+/** An upload started with `bytes` and its part 1 (`first`) stored; the upload and its row as the system sees it. */
+async function startedWithPartOne(auth: Auth, bytes: Uint8Array, first: Uint8Array = bytes) {
+  const upload = await started(start(auth, { bytes }));
+  await sent(sendPart(auth, upload.id, 1, first));
+  const row = await rowOf(upload.id);
+  if (!row) throw new Error("no upload row");
+  return { upload, row };
+}
+
 /** A client of the stack's S3, to act on an upload behind the API's back. */
 const s3 = new S3Client({
   region: stackEnv.S3_REGION ?? "us-east-1",
@@ -387,10 +396,7 @@ describe("resumable uploads: cuts, missing parts, abort", () => {
   it("abort: the store's parts are gone, the upload is 404 for parts, reads and completion", async () => {
     const { auth } = await signedIn();
     const bytes = textBytes(PART + 10);
-    const upload = await started(start(auth, { bytes }));
-    await sent(sendPart(auth, upload.id, 1, partOf(bytes, 1)));
-    const row = await rowOf(upload.id);
-    if (!row) throw new Error("no upload row");
+    const { upload, row } = await startedWithPartOne(auth, bytes, partOf(bytes, 1));
     expect(await partsInStore(row.storageKey, row.multipartUploadId)).toEqual([1]);
 
     const aborted = await api(`/uploads/${upload.id}`, { method: "DELETE", headers: auth });
@@ -442,9 +448,7 @@ describe("resumable uploads: limits and access", () => {
   it("the quota is checked again on completion, and a refusal leaves nothing stored", async () => {
     const { auth } = await signedIn();
     const bytes = textBytes(2000);
-    const upload = await started(start(auth, { bytes }));
-    await sent(sendPart(auth, upload.id, 1, bytes));
-    const row = await rowOf(upload.id);
+    const { upload, row } = await startedWithPartOne(auth, bytes);
     const refused = await expectProblem(
       await complete(auth, upload.id, (path, init) => apiWith({ QUOTA_BYTES_PER_USER: "1000" }, path, init)),
       403,
@@ -530,10 +534,7 @@ describe("resumable uploads: the store and the database disagree", () => {
   it("a completion whose answer was lost: the next one finds the assembled object and records the document", async () => {
     const { auth } = await signedIn();
     const bytes = textBytes(3000);
-    const upload = await started(start(auth, { bytes }));
-    await sent(sendPart(auth, upload.id, 1, bytes));
-    const row = await rowOf(upload.id);
-    if (!row) throw new Error("no upload row");
+    const { upload, row } = await startedWithPartOne(auth, bytes);
     const [part] = await recordedEtags(upload.id);
     // As if an earlier completion's CompleteMultipartUpload succeeded after its deadline.
     await s3.send(
@@ -553,10 +554,7 @@ describe("resumable uploads: the store and the database disagree", () => {
   it("the store discarded the upload: a part is a 409, completion a 409 to start again and the upload is gone", async () => {
     const { auth } = await signedIn();
     const bytes = textBytes(3000);
-    const upload = await started(start(auth, { bytes }));
-    await sent(sendPart(auth, upload.id, 1, bytes));
-    const row = await rowOf(upload.id);
-    if (!row) throw new Error("no upload row");
+    const { upload, row } = await startedWithPartOne(auth, bytes);
     await s3.send(
       new AbortMultipartUploadCommand({
         Bucket: stackEnv.S3_BUCKET,
@@ -574,10 +572,7 @@ describe("resumable uploads: the store and the database disagree", () => {
   it("a part stored twice with different bytes: completion names it (409), and once sent again it completes", async () => {
     const { auth } = await signedIn();
     const bytes = textBytes(3000);
-    const upload = await started(start(auth, { bytes }));
-    await sent(sendPart(auth, upload.id, 1, bytes));
-    const row = await rowOf(upload.id);
-    if (!row) throw new Error("no upload row");
+    const { upload, row } = await startedWithPartOne(auth, bytes);
     // The other PUT of part 1 reached the store last, but its row was written first.
     await s3.send(
       new UploadPartCommand({
