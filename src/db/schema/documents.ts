@@ -15,6 +15,7 @@ import {
   varchar,
 } from "drizzle-orm/pg-core";
 import { timestamps } from "./columns.ts";
+import { projects } from "./projects.ts";
 import { actorId, isStaff, staffOr } from "./rls.ts";
 import { users } from "./users.ts";
 
@@ -55,9 +56,20 @@ const shared = (access: "any" | "write") =>
       access === "write" ? " and s.access = 'write'" : ""
     })`,
   );
+/**
+ * Personal documents belong to their owner; a project's documents to its members, by role
+ * (`project_allows`, migration 0025): the uploader of a project document has no rights of its own
+ * in it, so a member who leaves loses access to what they uploaded.
+ */
+const personalOf = (alias: string) =>
+  `(${alias}.project_id is null and ${alias}.owner_id = nullif(current_setting('app.user_id', true), '')::uuid)`;
+const inProject = (alias: string, need: "read" | "write" | "manage") =>
+  `(${alias}.project_id is not null and project_allows(${alias}.project_id, '${need}'))`;
+
 const parentVisible = sql.raw("exists (select 1 from documents d where d.id = document_id)");
-const parentWritable = sql.raw(
-  "exists (select 1 from documents d where d.id = document_id and (d.owner_id = nullif(current_setting('app.user_id', true), '')::uuid or current_setting('app.role', true) in ('admin', 'system') or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write')))",
+/** The parent document is writable by the actor: the rule of `documents_update`, for child tables. */
+export const parentWritable = sql.raw(
+  `exists (select 1 from documents d where d.id = document_id and (${personalOf("d")} or current_setting('app.role', true) in ('admin', 'system') or ${inProject("d", "write")} or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write')))`,
 );
 
 /**
@@ -69,9 +81,12 @@ export const documents = pgTable(
   "documents",
   {
     id: uuid("id").primaryKey().defaultRandom(),
+    /** Who uploaded it; for a personal document (no project) also whom it belongs to. */
     ownerId: uuid("owner_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
+    /** The project it is filed in, or null for a personal document. */
+    projectId: uuid("project_id").references(() => projects.id),
     title: varchar("title", { length: 255 }).notNull(),
     tags: text("tags").array().notNull().default([]),
     currentVersion: integer("current_version").notNull().default(1),
@@ -93,17 +108,45 @@ export const documents = pgTable(
     index("documents_owner_created_idx").on(t.ownerId, t.createdAt.desc(), t.id.desc()),
     index("documents_created_idx").on(t.createdAt.desc(), t.id.desc()),
     index("documents_tags_idx").using("gin", t.tags),
+    index("documents_project_created_idx")
+      .on(t.projectId, t.createdAt.desc(), t.id.desc())
+      .where(sql`${t.projectId} is not null`),
     pgPolicy("documents_read", {
       for: "select",
-      using: sql`${t.ownerId} = ${actorId} or ${staffOr("documents:read")} or ${shared("any")}`,
+      using: sql.join(
+        [
+          sql.raw(personalOf("documents")),
+          staffOr("documents:read"),
+          shared("any"),
+          sql.raw(inProject("documents", "read")),
+        ],
+        sql` or `,
+      ),
     }),
-    pgPolicy("documents_insert", { for: "insert", withCheck: sql`${t.ownerId} = ${actorId} or ${isStaff}` }),
+    pgPolicy("documents_insert", {
+      for: "insert",
+      withCheck: sql`${isStaff} or (${t.ownerId} = ${actorId} and (${t.projectId} is null or project_allows(${t.projectId}, 'write')))`,
+    }),
+    // Editing. Moving a document to another project, or deleting it (soft: `deleted_at`), is also
+    // an update; the trigger documents_guard (migration 0025) lets only its managers do those.
     pgPolicy("documents_update", {
       for: "update",
-      using: sql`${t.ownerId} = ${actorId} or ${isStaff} or ${shared("write")}`,
-      withCheck: sql`${t.ownerId} = ${actorId} or ${isStaff} or ${shared("write")}`,
+      using: sql.join(
+        [sql.raw(personalOf("documents")), isStaff, shared("write"), sql.raw(inProject("documents", "write"))],
+        sql` or `,
+      ),
+      withCheck: sql.join(
+        [sql.raw(personalOf("documents")), isStaff, shared("write"), sql.raw(inProject("documents", "write"))],
+        sql` or `,
+      ),
     }),
-    pgPolicy("documents_delete", { for: "delete", using: sql`${t.ownerId} = ${actorId} or ${isStaff}` }),
+    pgPolicy("documents_delete", {
+      for: "delete",
+      using: sql.join(
+        [sql.raw(personalOf("documents")), isStaff, sql.raw(inProject("documents", "manage"))],
+        sql` or `,
+      ),
+    }),
   ],
 ).enableRLS();
 
@@ -156,14 +199,15 @@ export const documentVersions = pgTable(
 ).enableRLS();
 
 /**
- * Whether the acting user owns the document `documentId` names, for the share policies. Read from
+ * Whether the acting user manages the document `documentId` names (owns a personal document, or
+ * is an owner or admin of its project), for the share policies. Read from
  * the document's search index row, not from `documents`: `documents`' read policy reads shares,
  * and PostgreSQL refuses a share policy with a subquery that reaches `documents` again ("infinite
  * recursion detected in policy"). Every document has that row, written by a trigger in the
  * document's own transaction, and its read policy reads nothing.
  */
 const ownerBySearchIndex = (documentId: SQLWrapper) =>
-  sql`exists (select 1 from document_search s where s.document_id = ${documentId} and s.owner_id = ${actorId})`;
+  sql`exists (select 1 from document_search s where s.document_id = ${documentId} and (${sql.raw(personalOf("s"))} or ${sql.raw(inProject("s", "manage"))}))`;
 
 /** Read or write access given by a document's owner to another user. */
 export const documentShares = pgTable(

@@ -1,5 +1,6 @@
 export * from "./documents.ts";
 export * from "./notifications.ts";
+export * from "./projects.ts";
 export * from "./search.ts";
 export * from "./uploads.ts";
 export * from "./users.ts";

@@ -14,21 +14,17 @@ import {
   uuid,
   varchar,
 } from "drizzle-orm/pg-core";
-import { documents } from "./documents.ts";
+import { documents, parentWritable } from "./documents.ts";
 import { actorId, isStaff, staffOr } from "./rls.ts";
 import { users } from "./users.ts";
 
 const tsvector = customType<{ data: string }>({ dataType: () => "tsvector" });
 
-const parentWritable = sql.raw(
-  "exists (select 1 from documents d where d.id = document_id and (d.owner_id = nullif(current_setting('app.user_id', true), '')::uuid or current_setting('app.role', true) in ('admin', 'system') or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write')))",
-);
-
 /**
  * The search index (the architecture's Elasticsearch index, in Postgres): per document one
  * weighted tsvector over its title (English analysis and the standard, unstemmed form: weight A),
  * its tags (keyword: B) and the extracted text of its current version (English: C), beside copies
- * of what searches filter, sort and facet on: owner, title (the exact keyword form), tags, content
+ * of what searches filter, sort and facet on: owner, project, title (the exact keyword form), tags, content
  * type, creation date and whether it may appear at all (not deleted, not quarantined). Kept current
  * by triggers on `documents` and `document_content` (migration 0008), never written by the app.
  *
@@ -45,6 +41,8 @@ export const documentSearch = pgTable(
       .primaryKey()
       .references(() => documents.id, { onDelete: "cascade" }),
     ownerId: uuid("owner_id").notNull(),
+    /** The document's project, or null for a personal document. */
+    projectId: uuid("project_id"),
     title: varchar("title", { length: 255 }).notNull(),
     tags: text("tags").array().notNull(),
     contentType: varchar("content_type", { length: 255 }).notNull(),
@@ -63,6 +61,7 @@ export const documentSearch = pgTable(
     index("document_search_title_lower_idx").on(sql`lower(${t.title})`),
     index("document_search_created_idx").on(t.createdAt.desc(), t.documentId.desc()),
     index("document_search_owner_idx").on(t.ownerId, t.createdAt.desc()),
+    index("document_search_project_idx").on(t.projectId, t.createdAt.desc()).where(sql`${t.projectId} is not null`),
     pgPolicy("document_search_read", { for: "select", using: sql`true` }),
     // Written only by the index triggers, as whoever changed the document.
     pgPolicy("document_search_insert", { for: "insert", withCheck: parentWritable }),
