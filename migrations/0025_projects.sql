@@ -285,4 +285,25 @@ ALTER POLICY "documents_update" ON "documents" TO public USING ((documents.proje
 ALTER POLICY "documents_delete" ON "documents" TO public USING ((documents.project_id is null and documents.owner_id = nullif(current_setting('app.user_id', true), '')::uuid) or current_setting('app.role', true) in ('admin', 'system') or (documents.project_id is not null and project_allows(documents.project_id, 'manage')));--> statement-breakpoint
 ALTER POLICY "document_search_insert" ON "document_search" TO public WITH CHECK (exists (select 1 from documents d where d.id = document_id and ((d.project_id is null and d.owner_id = nullif(current_setting('app.user_id', true), '')::uuid) or current_setting('app.role', true) in ('admin', 'system') or (d.project_id is not null and project_allows(d.project_id, 'write')) or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write'))));--> statement-breakpoint
 ALTER POLICY "document_search_update" ON "document_search" TO public USING (exists (select 1 from documents d where d.id = document_id and ((d.project_id is null and d.owner_id = nullif(current_setting('app.user_id', true), '')::uuid) or current_setting('app.role', true) in ('admin', 'system') or (d.project_id is not null and project_allows(d.project_id, 'write')) or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write')))) WITH CHECK (exists (select 1 from documents d where d.id = document_id and ((d.project_id is null and d.owner_id = nullif(current_setting('app.user_id', true), '')::uuid) or current_setting('app.role', true) in ('admin', 'system') or (d.project_id is not null and project_allows(d.project_id, 'write')) or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write'))));--> statement-breakpoint
-ALTER POLICY "document_search_delete" ON "document_search" TO public USING (exists (select 1 from documents d where d.id = document_id and ((d.project_id is null and d.owner_id = nullif(current_setting('app.user_id', true), '')::uuid) or current_setting('app.role', true) in ('admin', 'system') or (d.project_id is not null and project_allows(d.project_id, 'write')) or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write'))));
+ALTER POLICY "document_search_delete" ON "document_search" TO public USING (exists (select 1 from documents d where d.id = document_id and ((d.project_id is null and d.owner_id = nullif(current_setting('app.user_id', true), '')::uuid) or current_setting('app.role', true) in ('admin', 'system') or (d.project_id is not null and project_allows(d.project_id, 'write')) or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write'))));--> statement-breakpoint
+-- JSON Merge Patch (RFC 7396 §2): `patch` applied to `target`. An object patch merges key by key,
+-- recursively; a null member removes the key; anything else replaces the target whole. For
+-- project settings, so that a PATCH is one statement (no read before the write).
+CREATE FUNCTION jsonb_merge_patch(target jsonb, patch jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN jsonb_typeof(patch) IS DISTINCT FROM 'object' THEN patch
+    ELSE (
+      SELECT coalesce(jsonb_object_agg(key, value), '{}'::jsonb)
+        FROM (
+          SELECT t.key, t.value
+            FROM jsonb_each(CASE WHEN jsonb_typeof(target) = 'object' THEN target ELSE '{}'::jsonb END) t
+           WHERE NOT patch ? t.key
+          UNION ALL
+          SELECT p.key,
+                 jsonb_merge_patch(CASE WHEN jsonb_typeof(target) = 'object' THEN target -> p.key END, p.value)
+            FROM jsonb_each(patch) p
+           WHERE jsonb_typeof(p.value) <> 'null'
+        ) merged)
+  END
+$$;

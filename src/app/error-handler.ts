@@ -2,12 +2,20 @@ import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
-import { isDatabaseUnavailable, isInvalidValue, isUncertainCommit, serverError } from "../db/errors.ts";
+import {
+  isDatabaseUnavailable,
+  isInsufficientPrivilege,
+  isInvalidValue,
+  isOwnerlessProject,
+  isUncertainCommit,
+  serverError,
+} from "../db/errors.ts";
 import { fallbackLogger } from "../gateway/request-log.ts";
 import { ConfigError } from "../pkg/config/config.ts";
 import { ApiError, DependencyError, type FieldError, PROBLEMS, type ProblemCode } from "../pkg/errors/api-error.ts";
 import { PROBLEM_CONTENT_TYPE, problemBody } from "../pkg/errors/problem.ts";
 import { RequestBodyError } from "../pkg/errors/request-body.ts";
+import { ownerRequired } from "../projects/rules.ts";
 
 /**
  * The generic problem of each status, for errors that come with a status only (Hono's malformed
@@ -77,6 +85,18 @@ export const onError: ErrorHandler = (error, c) => {
     // The client went away (or its connection broke) mid-body: its failure, not ours.
     logger(c).warn("the request body broke off", { error });
     return respond(c, "bad_request", { detail: "The request body ended before it was complete." });
+  }
+  if (isOwnerlessProject(error)) {
+    // The deferred check of migration 0025 at commit: a race the route's own check could not see
+    // (two owners leaving at once), or a user deleted while the last owner of a project.
+    const refusal = ownerRequired();
+    return respond(c, refusal.code, { detail: refusal.detail });
+  }
+  if (isInsufficientPrivilege(error)) {
+    // Row-level security or a guard trigger refused a write the route let through: the caller's
+    // role changed between the route's check and the write. Theirs to retry, not our fault.
+    logger(c).warn("postgres refused a write as not permitted", { error });
+    return respond(c, "forbidden", { detail: "Your role does not allow this change (it may have just changed)." });
   }
   if (isInvalidValue(error)) {
     // A second lock behind the route schemas (src/routes/fields.ts): a value Postgres refused

@@ -111,3 +111,21 @@ export function uniqueViolation(error: unknown): string | undefined {
 export function isForeignKeyViolation(error: unknown): boolean {
   return serverError(error)?.code === "23503";
 }
+
+/**
+ * Whether `error` is the database refusing a write as not permitted: SQLSTATE 42501
+ * (insufficient_privilege), which row-level security raises for a row its policy refuses and the
+ * guard triggers of migration 0025 raise for a move, delete or archive by the wrong role.
+ */
+export function isInsufficientPrivilege(error: unknown): boolean {
+  return serverError(error)?.code === "42501";
+}
+
+/**
+ * Whether `error` is the deferred check of migration 0025 refusing a commit that would leave a live
+ * project without an owner: SQLSTATE 23514 naming the constraint `project_members_owner`.
+ */
+export function isOwnerlessProject(error: unknown): boolean {
+  const server = serverError(error);
+  return server?.code === "23514" && server.constraint === "project_members_owner";
+}

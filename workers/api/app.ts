@@ -3,8 +3,10 @@ import { analyticsRouter } from "../../src/routes/analytics/index.ts";
 import { authRouter } from "../../src/routes/auth/index.ts";
 import { documentsRouter } from "../../src/routes/documents/index.ts";
 import { healthRouter } from "../../src/routes/health/index.ts";
+import { invitationsRouter } from "../../src/routes/invitations/index.ts";
 import { metaRouter } from "../../src/routes/meta/index.ts";
 import { notificationsRouter } from "../../src/routes/notifications/index.ts";
+import { projectsRouter } from "../../src/routes/projects/index.ts";
 import { searchRouter } from "../../src/routes/search/index.ts";
 import { uploadsRouter } from "../../src/routes/uploads/index.ts";
 import { usersRouter } from "../../src/routes/users/index.ts";
@@ -20,6 +22,8 @@ export function buildApp() {
     .route("/", usersRouter)
     .route("/", documentsRouter)
     .route("/", uploadsRouter)
+    .route("/", projectsRouter)
+    .route("/", invitationsRouter)
     .route("/", notificationsRouter)
     .route("/", webhooksRouter)
     .route("/", searchRouter)

@@ -1,0 +1,53 @@
+import { createRouter } from "../../app/create-app.ts";
+import { asCaller } from "../../app/database.ts";
+import { uniqueViolation } from "../../db/errors.ts";
+import { insertProjectStatements, type NewProject } from "../../db/queries/projects.ts";
+import { callerOf } from "../../gateway/authentication.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { slugFrom } from "../../projects/rules.ts";
+import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
+import { CreateProjectSchema, ProjectSchema, toProjectJson } from "./schemas.ts";
+
+const route = protectedRoute("caller", {
+  method: "post",
+  path: "/projects",
+  tags: ["Projects"],
+  summary: "Create a project",
+  description:
+    "The caller becomes its first owner. A taken `slug` is a 409; a slug derived from the name gets a short random suffix when the plain one is taken.",
+  request: { body: jsonBody(CreateProjectSchema) },
+  responses: {
+    201: jsonResponse("The new project; `Location` is its address.", ProjectSchema),
+    ...problemResponses(400, 409, 415, 503),
+  },
+});
+
+const randomSuffix = () =>
+  crypto.getRandomValues(new Uint8Array(3)).reduce((s, b) => s + b.toString(16).padStart(2, "0"), "");
+
+export const createProject = createRouter().openapi(route, async (c) => {
+  const body = c.req.valid("json");
+  const caller = callerOf(c);
+  const base: Omit<NewProject, "slug"> = {
+    id: crypto.randomUUID(),
+    name: body.name,
+    description: body.description ?? "",
+    settings: body.settings ?? {},
+    createdBy: caller.userId,
+  };
+  const insert = (slug: string) => asCaller(c).write((db) => insertProjectStatements(db, { ...base, slug }));
+  const derived = slugFrom(body.name);
+  let result: Awaited<ReturnType<typeof insert>>;
+  try {
+    result = await insert(body.slug ?? derived);
+  } catch (error) {
+    if (uniqueViolation(error) !== "projects_slug_key") throw error;
+    if (body.slug) throw new ApiError("conflict", { detail: `The slug ${body.slug} is taken; choose another.` });
+    result = await insert(`${derived.slice(0, 57)}-${randomSuffix()}`);
+  }
+  const [[project]] = result;
+  if (!project) throw new Error("the project insert returned no row");
+  c.header("Location", `/projects/${project.id}`);
+  return c.json(toProjectJson(project, "owner"), 201);
+});

@@ -1,0 +1,25 @@
+import { createRouter } from "../../app/create-app.ts";
+import { asCaller } from "../../app/database.ts";
+import { deleteProjectStatements } from "../../db/queries/projects.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { protectedRoute } from "../openapi.ts";
+import { projectAllowing } from "./access.ts";
+import { ProjectIdParams } from "./schemas.ts";
+
+const route = protectedRoute("caller", {
+  method: "delete",
+  path: "/projects/{id}",
+  tags: ["Projects"],
+  summary: "Delete a project",
+  description:
+    "Owners only, and not while archived (unarchive first). Soft: the project and its documents disappear for everyone at once, pending invitations are revoked, and the sweeper purges the project, its documents and their objects after the documents' grace period.",
+  request: { params: ProjectIdParams },
+  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 403, 404, 409, 503) },
+});
+
+export const deleteProject = createRouter().openapi(route, async (c) => {
+  const { id } = c.req.valid("param");
+  await projectAllowing(c, id, "own");
+  await asCaller(c).write((db) => deleteProjectStatements(db, { id }));
+  return c.body(null, 204);
+});

@@ -1,0 +1,149 @@
+import { createRouter } from "../../app/create-app.ts";
+import { asCaller } from "../../app/database.ts";
+import { actAs, firstRow, SYSTEM } from "../../db/actor.ts";
+import {
+  deleteMemberStatement,
+  selectMember,
+  selectMembers,
+  transferOwnershipStatements,
+  updateMemberRoleStatement,
+} from "../../db/queries/projects.ts";
+import { callerOf } from "../../gateway/authentication.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { mayChangeRole, roleTooLow } from "../../projects/rules.ts";
+import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
+import { projectAllowing, projectFor } from "./access.ts";
+import {
+  MemberListSchema,
+  MemberParams,
+  MemberSchema,
+  ProjectIdParams,
+  RoleChangeSchema,
+  TransferSchema,
+  toMemberJson,
+} from "./schemas.ts";
+
+const noMember = (userId: string) =>
+  new ApiError("not_found", { detail: `${userId} is not a member of this project.` });
+
+/** The members of the project, read as the system after the caller's membership was checked in the same batch. */
+async function membersOf(c: Parameters<typeof projectFor>[0], projectId: string) {
+  const caller = callerOf(c);
+  const [, members] = await asCaller(c).read((db) => [
+    actAs(db, SYSTEM),
+    selectMembers(db, { projectId, viewerId: caller.role === "admin" ? undefined : caller.userId }),
+  ]);
+  return members;
+}
+
+/** One member of the project as it is now, with username (404 when they are not a member). */
+async function memberOf(c: Parameters<typeof projectFor>[0], projectId: string, userId: string) {
+  const member = (await membersOf(c, projectId)).find((m) => m.userId === userId);
+  if (!member) throw noMember(userId);
+  return member;
+}
+
+const listRoute = protectedRoute("caller", {
+  method: "get",
+  path: "/projects/{id}/members",
+  tags: ["Projects"],
+  summary: "List a project's members",
+  description: "Any member; owners first, then admins, editors and viewers, each by username.",
+  request: { params: ProjectIdParams },
+  responses: { 200: jsonResponse("The members.", MemberListSchema), ...problemResponses(400, 404, 503) },
+});
+
+const roleRoute = protectedRoute("caller", {
+  method: "patch",
+  path: "/projects/{id}/members/{userId}",
+  tags: ["Projects"],
+  summary: "Change a member's role",
+  description:
+    "Owners change anyone to any role; admins change members who are not owners, to admin, editor or viewer. The last owner cannot be demoted (409): make another member an owner first. Allowed while the project is archived.",
+  request: { params: MemberParams, body: jsonBody(RoleChangeSchema) },
+  responses: { 200: jsonResponse("The member.", MemberSchema), ...problemResponses(400, 403, 404, 409, 415, 503) },
+});
+
+const removeRoute = protectedRoute("caller", {
+  method: "delete",
+  path: "/projects/{id}/members/{userId}",
+  tags: ["Projects"],
+  summary: "Remove a member, or leave",
+  description:
+    "With the caller's own id: leaving (any member; the last owner cannot leave, 409). Otherwise owners remove anyone and admins remove members who are not owners. The removed member loses access to the project and its documents at once, including what they uploaded.",
+  request: { params: MemberParams },
+  responses: { 204: { description: "Removed." }, ...problemResponses(400, 403, 404, 409, 503) },
+});
+
+const transferRoute = protectedRoute("caller", {
+  method: "post",
+  path: "/projects/{id}/transfer",
+  tags: ["Projects"],
+  summary: "Transfer ownership to another member",
+  description:
+    "An owner makes another member an owner and becomes an admin in the same transaction. Other owners keep their role.",
+  request: { params: ProjectIdParams, body: jsonBody(TransferSchema) },
+  responses: {
+    200: jsonResponse("The members after the transfer.", MemberListSchema),
+    ...problemResponses(400, 403, 404, 409, 415, 503),
+  },
+});
+
+export const manageMembers = createRouter()
+  .openapi(listRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    await projectFor(c, id);
+    const members = await membersOf(c, id);
+    c.header("Cache-Control", "no-store");
+    return c.json({ data: members.map(toMemberJson) }, 200);
+  })
+  .openapi(roleRoute, async (c) => {
+    const { id, userId } = c.req.valid("param");
+    const { role } = c.req.valid("json");
+    const access = await projectAllowing(c, id, "manage", { whileArchived: true });
+    const [rows] = await asCaller(c).read((db) => [selectMember(db, { projectId: id, userId })]);
+    const target = firstRow(rows);
+    if (!target) throw noMember(userId);
+    if (!mayChangeRole(access.acting, target.role, role)) {
+      throw new ApiError("forbidden", { detail: "Only an owner changes an owner's role or makes an owner." });
+    }
+    // Unchanged role: nothing is written. The last owner's demotion fails at commit (409).
+    await asCaller(c).write((db) => [updateMemberRoleStatement(db, { projectId: id, userId, role })]);
+    return c.json(toMemberJson(await memberOf(c, id, userId)), 200);
+  })
+  .openapi(removeRoute, async (c) => {
+    const { id, userId } = c.req.valid("param");
+    const caller = callerOf(c);
+    const leaving = userId === caller.userId;
+    const access = await projectFor(c, id);
+    if (!leaving) {
+      const [rows] = await asCaller(c).read((db) => [selectMember(db, { projectId: id, userId })]);
+      const target = firstRow(rows);
+      if (!target) throw noMember(userId);
+      if (!mayChangeRole(access.acting, target.role, "viewer")) {
+        if (access.acting === "admin") throw new ApiError("forbidden", { detail: "Only an owner removes an owner." });
+        throw roleTooLow("manage", access.role);
+      }
+    } else if (!access.role) {
+      throw noMember(userId);
+    }
+    const [removed] = await asCaller(c).write((db) => [deleteMemberStatement(db, { projectId: id, userId })]);
+    if (removed.length === 0) throw noMember(userId);
+    return c.body(null, 204);
+  })
+  .openapi(transferRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const { userId } = c.req.valid("json");
+    const caller = callerOf(c);
+    const access = await projectAllowing(c, id, "own", { whileArchived: true });
+    if (access.role !== "owner")
+      throw new ApiError("forbidden", { detail: "Only an owner who is a member transfers ownership." });
+    if (userId === caller.userId) throw new ApiError("conflict", { detail: "You already own this project." });
+    const [to] = await asCaller(c).write((db) =>
+      transferOwnershipStatements(db, { projectId: id, fromUserId: caller.userId, toUserId: userId }),
+    );
+    if (to.length === 0) throw noMember(userId);
+    const members = await membersOf(c, id);
+    return c.json({ data: members.map(toMemberJson) }, 200);
+  });
