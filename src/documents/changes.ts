@@ -12,7 +12,7 @@ import {
   updateDocument,
 } from "../db/queries/documents.ts";
 import type { Document } from "../db/schema/documents.ts";
-import { lockedForWrite, noDocument, type RequireUnchanged, readOnlyShare } from "./rules.ts";
+import { cannotWrite, lockedForWrite, noDocument, type RequireUnchanged } from "./rules.ts";
 
 /** A document as changed, and who sees it when the change read that too (user ids; for the search cache). */
 export interface ChangedDocument {
@@ -23,11 +23,12 @@ export interface ChangedDocument {
 
 /**
  * Changes a document's title and tags (PATCH /documents/{id}) as `actor`, who must be able to
- * write it (owner, write share, admin). With `requireUnchanged` (a conditional request) in one
+ * write it (owner of a personal document, write share, project editor and up, admin). With `requireUnchanged` (a conditional request) in one
  * WebSocket transaction: access, then the locked row's validators, then the write. Without, in
  * ONE HTTP round trip: the write states its own access rule; the reads beside it tell a 404 from
  * a 403 when it changed nothing; last, as the system, who sees the document. Throws 404
- * `not_found` (not visible or gone), 403 `forbidden` (a read share), 412 from `requireUnchanged`.
+ * `not_found` (not visible or gone), 403 `forbidden` (a read share or project role), 409 (an archived
+ * project), 412 from `requireUnchanged`.
  */
 export async function changeDocument(
   database: DatabaseHandle,
@@ -41,7 +42,7 @@ export async function changeDocument(
       const current = await getDocument(tx, { id, viewer });
       if (!current) throw noDocument(id);
       const share = firstRow(await selectShareAccess(tx, { documentId: id, userId: viewer.userId }));
-      if (accessFrom(current, viewer, share) === "read") throw readOnlyShare();
+      if (accessFrom(current, viewer, share) === "read") throw cannotWrite(current, share);
       await lockedForWrite(tx, { id, viewer }, requireUnchanged);
       return updateDocument(tx, changes);
     });
@@ -58,7 +59,7 @@ export async function changeDocument(
   const document = firstRow(changed);
   if (document) return { document, audience };
   const current = firstRow(found);
-  if (current && accessFrom(current, viewer, firstRow(share)) === "read") throw readOnlyShare();
+  if (current && accessFrom(current, viewer, firstRow(share)) === "read") throw cannotWrite(current, firstRow(share));
   throw noDocument(id);
 }
 

@@ -274,7 +274,7 @@ export async function announceVersion(
  */
 export async function intakeDocument(
   deps: IntakeDeps,
-  target: { documentId: string; actor: Actor; ownerId: string },
+  target: { documentId: string; actor: Actor; ownerId: string; projectId?: string | undefined },
   input: UploadInput,
 ): Promise<Document> {
   const { documentId, ownerId } = target;
@@ -283,6 +283,7 @@ export async function intakeDocument(
   const record = {
     id: documentId,
     ownerId,
+    projectId: target.projectId,
     title: upload.fields.title ?? upload.filename ?? "Untitled",
     tags: upload.fields.tags ?? [],
     file: storedFile(upload),

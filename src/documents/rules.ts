@@ -1,7 +1,8 @@
 import type { Transaction } from "../db/actor.ts";
-import { lockDocument, type Viewer } from "../db/queries/documents.ts";
+import { type AccessFacts, lockDocument, type Viewer } from "../db/queries/documents.ts";
 import type { Document } from "../db/schema/documents.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
+import { projectArchived, roleTooLow } from "../projects/rules.ts";
 
 // What every change of a document refuses, and how a change waits for and checks the row it writes.
 
@@ -14,6 +15,25 @@ export const ownerGone = () => new ApiError("not_found", { detail: "The document
 /** 403 `forbidden`: the caller reads the document through a read share and may not change it. */
 export const readOnlyShare = () =>
   new ApiError("forbidden", { detail: "This document is shared with you for reading only." });
+
+/**
+ * Why the caller may not change a document they read (`accessFrom` said `read`): its project is
+ * archived (409 `conflict`), their project role only reads (403), or they hold a read share (403).
+ */
+export function cannotWrite(document: Document, facts: Partial<AccessFacts> | undefined): ApiError {
+  if (document.projectId !== null && facts?.projectArchived) return projectArchived(document.projectId);
+  if (document.projectId !== null && facts?.projectRole) return roleTooLow("write", facts.projectRole);
+  return readOnlyShare();
+}
+
+/**
+ * Why the caller may not manage (delete, move, share) a document they read: its project is
+ * archived (409), or `detail` (403: they read or edit it only).
+ */
+export function cannotManage(document: Document, facts: Partial<AccessFacts> | undefined, detail: string): ApiError {
+  if (document.projectId !== null && facts?.projectArchived) return projectArchived(document.projectId);
+  return new ApiError("forbidden", { detail });
+}
 
 /**
  * The conditions of a conditional request (RFC 9110 §13.1), checked against the document as it

@@ -1,6 +1,6 @@
-import { asActor, SYSTEM } from "../db/actor.ts";
+import { asActor, firstRow, SYSTEM } from "../db/actor.ts";
 import {
-  accessOf,
+  accessFrom,
   addVersion,
   copyContent,
   type DocumentChanges,
@@ -9,11 +9,12 @@ import {
   lockDocument,
   resetVersion,
   type StoredVersion,
+  selectShareAccess,
 } from "../db/queries/documents.ts";
 import type { Document, DocumentVersion } from "../db/schema/documents.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { announceVersion, type IntakeDeps, withinQuota } from "./intake.ts";
-import { noDocument, type RequireUnchanged, readOnlyShare } from "./rules.ts";
+import { cannotWrite, noDocument, type RequireUnchanged } from "./rules.ts";
 
 /** What restoring and reprocessing talk to: Postgres, the owner's quotas, the events queue. */
 export type VersionDeps = Pick<IntakeDeps, "database" | "events" | "logger" | "requestId"> & {
@@ -49,7 +50,8 @@ export async function restoreVersion(
   const restored = await withinQuota(deps.database, deps.limits.quota, change, async (tx) => {
     const current = await lockDocument(tx, { id, viewer });
     if (!current) throw noDocument(id);
-    if ((await accessOf(tx, { document: current, viewer })) === "read") throw readOnlyShare();
+    const facts = firstRow(await selectShareAccess(tx, { documentId: id, userId: viewer.userId }));
+    if (accessFrom(current, viewer, facts) === "read") throw cannotWrite(current, facts);
     const old = await getVersion(tx, { documentId: id, version });
     if (!old) throw new ApiError("not_found", { detail: `No version ${version} of ${id}.` });
     if (old.status === "quarantined")

@@ -19,6 +19,7 @@ import {
   uploadIntents,
 } from "../schema/documents.ts";
 import { notifications } from "../schema/notifications.ts";
+import { type ProjectRole, projectMembers, projects } from "../schema/projects.ts";
 import { users } from "../schema/users.ts";
 
 // Every query takes the viewer and states the access rule itself; row-level security enforces
@@ -42,14 +43,46 @@ const sharedWith = (userId: string, access?: ShareAccess) =>
     access ? sql` and s.access = ${access}` : sql``
   })`;
 
-/** Documents the viewer may read: their own, shared with them, or all for admins. */
-export function readableBy(viewer: Viewer): SQL | undefined {
-  return viewer.readsAll ? undefined : or(eq(documents.ownerId, viewer.userId), sharedWith(viewer.userId));
+/** The roles that may read, write or manage a project's documents. */
+const ROLES_FOR = {
+  read: ["owner", "admin", "editor", "viewer"],
+  write: ["owner", "admin", "editor"],
+  manage: ["owner", "admin"],
+} as const satisfies Record<string, readonly ProjectRole[]>;
+
+/**
+ * Documents of the live projects where `userId` has a role allowing `need` (writing and managing:
+ * not archived), as the `project_allows` of the policies decides it: the viewer's project ids are
+ * read once into an array (an index lookup per project, not a subplan per document).
+ */
+function inProjectsOf(userId: string, need: keyof typeof ROLES_FOR): SQL {
+  const roles = sql.join(
+    ROLES_FOR[need].map((role) => sql`${role}`),
+    sql`, `,
+  );
+  return sql`${documents.projectId} = any(array(select m.project_id from ${projectMembers} m join ${projects} p on p.id = m.project_id where m.user_id = ${userId} and m.role in (${roles}) and p.deleted_at is null${
+    need === "read" ? sql`` : sql` and p.archived_at is null`
+  }))`;
 }
 
-/** Documents the viewer may change: their own, shared for writing, or all for admins. */
+/** Personal documents of `userId` (not filed in a project). */
+const personalOf = (userId: string) => and(isNull(documents.projectId), eq(documents.ownerId, userId));
+
+/** Documents the viewer may read: their personal ones, their projects', shared with them, or all for admins. */
+export function readableBy(viewer: Viewer): SQL | undefined {
+  return viewer.readsAll
+    ? undefined
+    : or(personalOf(viewer.userId), sharedWith(viewer.userId), inProjectsOf(viewer.userId, "read"));
+}
+
+/**
+ * Documents the viewer may change: their personal ones, those of their projects where their role
+ * writes (editor and up, not archived), shared for writing, or all for admins.
+ */
 export function writableBy(viewer: Viewer & { writesAll: boolean }): SQL | undefined {
-  return viewer.writesAll ? undefined : or(eq(documents.ownerId, viewer.userId), sharedWith(viewer.userId, "write"));
+  return viewer.writesAll
+    ? undefined
+    : or(personalOf(viewer.userId), sharedWith(viewer.userId, "write"), inProjectsOf(viewer.userId, "write"));
 }
 
 /** Records an upload intent (idempotent). Both modes: an upload batches it with its usage check. */
@@ -113,10 +146,12 @@ export interface StoredVersion {
   filename: string | null;
 }
 
-/** What a new document records: its id, owner, title and tags, and its first version's file. */
+/** What a new document records: its id, owner (uploader), project if any, title and tags, and its first version's file. */
 export interface NewDocument {
   id: string;
   ownerId: string;
+  /** The project it is filed in; absent or null for a personal document. */
+  projectId?: string | null | undefined;
   title: string;
   tags: string[];
   file: StoredVersion;
@@ -135,6 +170,7 @@ export function insertDocumentStatements(db: Queryable, params: NewDocument) {
       .values({
         id: params.id,
         ownerId: params.ownerId,
+        projectId: params.projectId ?? null,
         title: params.title,
         tags: params.tags,
         currentVersion: 1,
@@ -281,35 +317,48 @@ export function selectVersionsByKey(
   return db.select().from(documentVersions).where(versionKeyIn(params.keys));
 }
 
-/** The viewer's share of the document (zero or one row), for `accessFrom`. Both modes. */
+/**
+ * What gives the viewer rights on the document besides owning it: their share of it, their role in
+ * its project and whether that project is archived (one row, its members null when absent), for
+ * `accessFrom`. Both modes.
+ */
 export function selectShareAccess(db: Queryable, params: { documentId: string; userId: string }) {
   return db
-    .select({ access: documentShares.access })
-    .from(documentShares)
-    .where(and(eq(documentShares.documentId, params.documentId), eq(documentShares.userId, params.userId)))
-    .limit(1);
+    .select({
+      access: sql<ShareAccess | null>`(select s.access from ${documentShares} s where s.document_id = ${params.documentId} and s.user_id = ${params.userId})`,
+      projectRole: sql<ProjectRole | null>`(select m.role from ${documents} d join ${projectMembers} m on m.project_id = d.project_id and m.user_id = ${params.userId} where d.id = ${params.documentId})`,
+      // project_archived (migration 0025) reads the project as the system: a share holder who is
+      // not a member cannot read it, and their write share ends while it is archived.
+      projectArchived: sql<
+        boolean | null
+      >`(select project_archived(d.project_id) from ${documents} d where d.id = ${params.documentId})`,
+    })
+    .from(sql`(select 1) as one`);
 }
 
-/** What a viewer may do with a document they can read, given their share of it (if any). */
+/** What `selectShareAccess` read: a share, a project role, whether the project is archived. */
+export type AccessFacts = Awaited<ReturnType<typeof selectShareAccess>>[number];
+
+/**
+ * What a viewer may do with a document they can read: `manage` (delete, move, share: the owner of
+ * a personal document, an owner or admin of its project, an administrator), `write` (edit and
+ * version: a write share, a project editor), or `read`. In an archived project every member and
+ * share holder only reads (administrators excepted).
+ */
 export function accessFrom(
   document: Document,
   viewer: Viewer & { writesAll: boolean },
-  share: { access: ShareAccess } | undefined,
-): "owner" | "write" | "read" {
-  if (document.ownerId === viewer.userId) return "owner";
-  if (viewer.writesAll) return "write";
-  return share?.access === "write" ? "write" : "read";
-}
-
-/** What a viewer may do with a document they can read. */
-export async function accessOf(
-  tx: Transaction,
-  params: { document: Document; viewer: Viewer & { writesAll: boolean } },
-): Promise<"owner" | "write" | "read"> {
-  const { document, viewer } = params;
-  if (document.ownerId === viewer.userId || viewer.writesAll) return accessFrom(document, viewer, undefined);
-  const share = firstRow(await selectShareAccess(tx, { documentId: document.id, userId: viewer.userId }));
-  return accessFrom(document, viewer, share);
+  facts: Partial<AccessFacts> | undefined,
+): "manage" | "write" | "read" {
+  if (viewer.writesAll) return "manage";
+  if (document.projectId === null) {
+    if (document.ownerId === viewer.userId) return "manage";
+    return facts?.access === "write" ? "write" : "read";
+  }
+  if (facts?.projectArchived) return "read";
+  const role = facts?.projectRole;
+  if (role === "owner" || role === "admin") return "manage";
+  return role === "editor" || facts?.access === "write" ? "write" : "read";
 }
 
 export interface ListDocumentsParams {
@@ -319,6 +368,8 @@ export interface ListDocumentsParams {
   contentType?: string | undefined;
   status?: DocumentStatus | undefined;
   ownerId?: string | undefined;
+  /** A project's documents only; null: personal documents only. */
+  projectId?: string | null | undefined;
   createdFrom?: Date | undefined;
   createdTo?: Date | undefined;
   after?: KeysetCursor | undefined;
@@ -340,6 +391,11 @@ export function selectDocumentsPage(db: Queryable, params: ListDocumentsParams) 
         params.contentType ? eq(documents.contentType, params.contentType) : undefined,
         params.status ? eq(documents.status, params.status) : undefined,
         params.ownerId ? eq(documents.ownerId, params.ownerId) : undefined,
+        params.projectId === undefined
+          ? undefined
+          : params.projectId === null
+            ? isNull(documents.projectId)
+            : eq(documents.projectId, params.projectId),
         params.createdFrom ? gte(documents.createdAt, params.createdFrom) : undefined,
         params.createdTo ? lt(documents.createdAt, params.createdTo) : undefined,
         params.after
@@ -775,28 +831,19 @@ export async function copyContent(tx: Transaction, params: { documentId: string;
     on conflict do nothing`);
 }
 
-/** Everyone who can read a document through it (owner and share holders), for cache invalidation. */
 /**
- * Who sees the document: its owner and every user it is shared with (rows of `id`, in no order),
- * in one statement. Both modes: cache invalidation batches it.
+ * Who sees the document: its owner (uploader), every user it is shared with and every member of
+ * its project (rows of `id`, repeats possible, in no order), in one statement. Both modes: cache
+ * invalidation batches it. Read it as the system.
  */
 export function selectDocumentAudience(db: Queryable, params: { documentId: string }) {
-  return db
-    .select({ id: documents.ownerId })
-    .from(documents)
-    .where(eq(documents.id, params.documentId))
-    .unionAll(
-      db
-        .select({ id: documentShares.userId })
-        .from(documentShares)
-        .where(eq(documentShares.documentId, params.documentId)),
-    );
+  return selectDocumentsAudience(db, { documentIds: [params.documentId] });
 }
 
 /**
- * Who sees any of these documents: their owners and every user one is shared with (rows of `id`,
- * repeats possible, in no order), in one statement. Both modes: a processor batch's cache
- * invalidation reads it in one HTTP round trip.
+ * Who sees any of these documents: their owners, every user one is shared with and every member
+ * of their projects (rows of `id`, repeats possible, in no order), in one statement. Both modes: a
+ * processor batch's cache invalidation reads it in one HTTP round trip. Read it as the system.
  */
 export function selectDocumentsAudience(db: Queryable, params: { documentIds: readonly string[] }) {
   const ids = [...params.documentIds];
@@ -806,6 +853,13 @@ export function selectDocumentsAudience(db: Queryable, params: { documentIds: re
     .where(inArray(documents.id, ids))
     .unionAll(
       db.select({ id: documentShares.userId }).from(documentShares).where(inArray(documentShares.documentId, ids)),
+    )
+    .unionAll(
+      db
+        .select({ id: projectMembers.userId })
+        .from(projectMembers)
+        .innerJoin(documents, eq(documents.projectId, projectMembers.projectId))
+        .where(inArray(documents.id, ids)),
     );
 }
 
@@ -945,4 +999,33 @@ export function storageUsageOf(rows: readonly StorageUsageRow[]): StorageUsage |
 export function storageUsageStatement(params: { ownerId: string }): SQL {
   // The usage is defined once, by the SQL function `storage_usage` (migration 0021) that `confirm_storage` checks with.
   return sql`select role, documents::text, versions::text, bytes::text from storage_usage(${params.ownerId}::uuid)`;
+}
+
+/**
+ * Files the document in the project `projectId`, or makes it `movedBy`'s personal document (null),
+ * unless it is there already or deleted. Row-level security checks the caller writes where it goes;
+ * the trigger documents_guard that they manage where it was (migration 0025). Returns the moved
+ * row, none when nothing moved. Both modes.
+ */
+export function moveDocumentStatement(
+  db: Queryable,
+  params: { id: string; projectId: string | null; movedBy: string },
+) {
+  return db
+    .update(documents)
+    .set({
+      projectId: params.projectId,
+      ...(params.projectId === null ? { ownerId: params.movedBy } : {}),
+      updatedAt: changedAt,
+    })
+    .where(
+      and(
+        eq(documents.id, params.id),
+        isNull(documents.deletedAt),
+        params.projectId === null
+          ? isNotNull(documents.projectId)
+          : sql`${documents.projectId} is distinct from ${params.projectId}`,
+      ),
+    )
+    .returning();
 }

@@ -50,10 +50,13 @@ const inList = (values: readonly string[]) => values.map((v) => `'${v}'`).join("
 
 // Raw SQL because the tables refer to each other: a document is visible to its owner, staff,
 // holders of documents:read, and users it is shared with.
+// A write share of a project's document writes only while the project is not archived.
 const shared = (access: "any" | "write") =>
   sql.raw(
     `exists (select 1 from document_shares s where s.document_id = documents.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid${
-      access === "write" ? " and s.access = 'write'" : ""
+      access === "write"
+        ? " and s.access = 'write' and (documents.project_id is null or not project_archived(documents.project_id))"
+        : ""
     })`,
   );
 /**
@@ -69,7 +72,7 @@ const inProject = (alias: string, need: "read" | "write" | "manage") =>
 const parentVisible = sql.raw("exists (select 1 from documents d where d.id = document_id)");
 /** The parent document is writable by the actor: the rule of `documents_update`, for child tables. */
 export const parentWritable = sql.raw(
-  `exists (select 1 from documents d where d.id = document_id and (${personalOf("d")} or current_setting('app.role', true) in ('admin', 'system') or ${inProject("d", "write")} or exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write')))`,
+  `exists (select 1 from documents d where d.id = document_id and (${personalOf("d")} or current_setting('app.role', true) in ('admin', 'system') or ${inProject("d", "write")} or (exists (select 1 from document_shares s where s.document_id = d.id and s.user_id = nullif(current_setting('app.user_id', true), '')::uuid and s.access = 'write') and (d.project_id is null or not project_archived(d.project_id)))))`,
 );
 
 /**

@@ -4,7 +4,7 @@ import { asCaller } from "../../app/database.ts";
 import { firstRow } from "../../db/actor.ts";
 import { accessFrom, selectReadableDocument, selectShareAccess, selectVersion } from "../../db/queries/documents.ts";
 import type { Document, DocumentVersion } from "../../db/schema/documents.ts";
-import { noDocument, readOnlyShare } from "../../documents/rules.ts";
+import { cannotManage, cannotWrite, noDocument } from "../../documents/rules.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { viewerOf } from "../viewer.ts";
 import { servable } from "./downloads.ts";
@@ -55,10 +55,21 @@ export async function servableVersion(
 }
 
 /**
- * A document the caller may change (owner, write share, admin); 404 if they cannot even read it,
- * 403 if they only read it. One HTTP round trip (the document and the caller's share together).
+ * A document the caller may change (the owner of a personal document, a write share, an editor or
+ * more of its project, an admin); 404 if they cannot even read it, 403 if they only read it, 409
+ * if its project is archived. One HTTP round trip (the document, the caller's share and project
+ * role together).
  */
 export async function writable(c: Context<AppEnv>, id: string): Promise<Document> {
+  const { document, facts } = await readableWithAccess(c, id);
+  if (accessFrom(document, viewerOf(c), facts) === "read") {
+    throw cannotWrite(document, facts);
+  }
+  return document;
+}
+
+/** A document the caller may read, and what else gives them rights on it (`AccessFacts`): one HTTP round trip. */
+async function readableWithAccess(c: Context<AppEnv>, id: string) {
   const viewer = viewerOf(c);
   const [rows, share] = await asCaller(c).read((db) => [
     selectReadableDocument(db, { id, viewer }),
@@ -66,24 +77,24 @@ export async function writable(c: Context<AppEnv>, id: string): Promise<Document
   ]);
   const document = firstRow(rows);
   if (!document) throw noDocument(id);
-  if (accessFrom(document, viewer, firstRow(share)) === "read") throw readOnlyShare();
-  return document;
+  return { document, facts: firstRow(share) };
 }
 
 /**
- * A document the caller manages, as its owner or an admin (deleting it, its shares): 404 if they
- * cannot read it, 403 `forbidden` with `refusal` as detail if they only read or edit it. `unless`
- * names a user who is let through too (a share's own user, who may leave it). One HTTP round trip.
+ * A document the caller manages (deleting it, moving it, its shares): the owner of a personal
+ * document, an owner or admin of its project, or an administrator. 404 if they cannot read it,
+ * 403 `forbidden` with `detail` if they only read or edit it, 409 if its project is archived.
+ * `unless` names a user who is let through too (a share's own user, who may leave it). One HTTP
+ * round trip.
  */
 export async function managed(
   c: Context<AppEnv>,
   id: string,
-  refusal: string,
+  detail: string,
   options: { unless?: string } = {},
 ): Promise<Document> {
-  const document = await readable(c, id);
-  const viewer = viewerOf(c);
-  const manages = document.ownerId === viewer.userId || viewer.writesAll || options.unless === viewer.userId;
-  if (!manages) throw new ApiError("forbidden", { detail: refusal });
+  const { document, facts } = await readableWithAccess(c, id);
+  if (options.unless === viewerOf(c).userId) return document;
+  if (accessFrom(document, viewerOf(c), facts) !== "manage") throw cannotManage(document, facts, detail);
   return document;
 }

@@ -3,6 +3,7 @@ import { downloadContent } from "./content.ts";
 import { deleteDocument } from "./delete.ts";
 import { readDocument } from "./get.ts";
 import { listDocuments } from "./list.ts";
+import { moveDocument } from "./move.ts";
 import { reprocessCurrentVersion } from "./reprocess.ts";
 import { manageShares } from "./shares.ts";
 import { downloadThumbnail } from "./thumbnail.ts";
@@ -17,6 +18,7 @@ export const documentsRouter = createRouter()
   .route("/", readDocument)
   .route("/", editDocument)
   .route("/", deleteDocument)
+  .route("/", moveDocument)
   .route("/", manageVersions)
   .route("/", downloadContent)
   .route("/", downloadThumbnail)

@@ -12,7 +12,8 @@ const route = protectedRoute("caller", {
   path: "/documents",
   tags: ["Documents"],
   summary: "List documents I can read",
-  description: "Newest first, keyset-paginated (`nextCursor`); filter by tag, type, status, owner and creation date.",
+  description:
+    "Newest first, keyset-paginated (`nextCursor`); filter by tag, type, status, owner, project and creation date. Includes the documents of the caller's projects.",
   request: { query: ListDocumentsQuery },
   responses: { 200: jsonResponse("A page.", DocumentPageSchema), ...problemResponses(400, 503) },
 });
@@ -28,6 +29,7 @@ export const listDocuments = createRouter().openapi(route, async (c) => {
       contentType: query.type,
       status: query.status,
       ownerId: query.owner,
+      projectId: query.project === "none" ? null : query.project,
       createdFrom: query.createdFrom ? new Date(query.createdFrom) : undefined,
       createdTo: query.createdTo ? new Date(query.createdTo) : undefined,
       after,

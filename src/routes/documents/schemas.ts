@@ -12,7 +12,11 @@ const uuidParam = (name: string, where: "path" | "query" = "path") => uuid().ope
 export const DocumentSchema = z
   .object({
     id: z.uuid(),
-    ownerId: z.uuid(),
+    ownerId: z.uuid().openapi({ description: "Who uploaded it; for a personal document also whom it belongs to." }),
+    projectId: z
+      .uuid()
+      .nullable()
+      .openapi({ description: "The project it is filed in (its members' roles decide access), or null: personal." }),
     title: z.string().openapi({ example: "Q3 report" }),
     tags: z.array(z.string()).openapi({ example: ["finance", "2026"] }),
     contentType: z.string().openapi({ example: "application/pdf" }),
@@ -109,6 +113,10 @@ export const TitleSchema = nonBlankText().trim().min(1).max(255).openapi({ examp
 export const UploadFieldsSchema = z.object({ title: TitleSchema.optional(), tags: TagsSchema.optional() });
 
 export const UploadQuery = z.object({
+  projectId: uuidParam("projectId", "query").optional().openapi({
+    description:
+      "File the document in this project (editors, admins and owners; not while archived). In the query, not the form, so that access is checked before any byte is stored.",
+  }),
   title: TitleSchema.optional().openapi({ param: { name: "title", in: "query" } }),
   tags: z
     .string()
@@ -118,6 +126,14 @@ export const UploadQuery = z.object({
     .optional()
     .openapi({ param: { name: "tags", in: "query" }, pattern: TAG_LIST_PATTERN, description: TAGS_DESCRIPTION }),
 });
+
+export const MoveDocumentSchema = z
+  .strictObject({
+    projectId: uuid()
+      .nullable()
+      .openapi({ description: "The project to move it to, or null: the caller's personal documents." }),
+  })
+  .openapi("DocumentMove");
 
 export const UpdateDocumentSchema = z
   .strictObject({ title: TitleSchema.optional(), tags: TagsSchema.optional() })
@@ -141,6 +157,13 @@ export const ListDocumentsQuery = PageQuery.extend({
     .optional()
     .openapi({ param: { name: "status", in: "query" } }),
   owner: uuidParam("owner", "query").optional(),
+  project: z
+    .union([uuid(), z.literal("none")])
+    .optional()
+    .openapi({
+      param: { name: "project", in: "query" },
+      description: "A project's documents only, or `none`: personal documents only.",
+    }),
   createdFrom: instant()
     .optional()
     .openapi({ param: { name: "createdFrom", in: "query" }, description: "Created at or after (inclusive)." }),
@@ -239,6 +262,7 @@ export function toDocumentJson(row: Document): z.infer<typeof DocumentSchema> {
   return {
     id: row.id,
     ownerId: row.ownerId,
+    projectId: row.projectId,
     title: row.title,
     tags: row.tags,
     contentType: row.contentType,

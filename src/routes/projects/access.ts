@@ -1,8 +1,8 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { asCaller } from "../../app/database.ts";
-import { firstRow } from "../../db/actor.ts";
-import { selectProject } from "../../db/queries/projects.ts";
+import { actAs, firstRow, SYSTEM } from "../../db/actor.ts";
+import { selectMembers, selectProject } from "../../db/queries/projects.ts";
 import type { Project, ProjectRole } from "../../db/schema/projects.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { noProject, type ProjectAbility, projectArchived, roleAllows, roleTooLow } from "../../projects/rules.ts";
@@ -16,19 +16,24 @@ export interface ProjectAccess {
   acting: ProjectRole;
 }
 
-/**
- * The live project `id` as the caller may see it (a member, or an administrator): one HTTP round
- * trip. 404 for anyone else, so a stranger cannot tell a project from no project.
- */
-export async function projectFor(c: Context<AppEnv>, id: string): Promise<ProjectAccess> {
+/** The access read from `selectProject`'s rows: the project, the caller's role, and the role they act in. */
+function accessFrom(c: Context<AppEnv>, id: string, rows: Awaited<ReturnType<typeof selectProject>>): ProjectAccess {
   const caller = callerOf(c);
-  const [rows] = await asCaller(c).read((db) => [selectProject(db, { id, userId: caller.userId })]);
   const found = firstRow(rows);
   if (!found) throw noProject(id);
   const acting = found.role ?? (caller.role === "admin" ? "owner" : undefined);
   // Staff read every project under row-level security; a user who reads one is a member.
   if (!acting) throw noProject(id);
   return { project: found.project, role: found.role, acting };
+}
+
+/**
+ * The live project `id` as the caller may see it (a member, or an administrator): one HTTP round
+ * trip. 404 for anyone else, so a stranger cannot tell a project from no project.
+ */
+export async function projectFor(c: Context<AppEnv>, id: string): Promise<ProjectAccess> {
+  const [rows] = await asCaller(c).read((db) => [selectProject(db, { id, userId: callerOf(c).userId })]);
+  return accessFrom(c, id, rows);
 }
 
 /**
@@ -41,8 +46,29 @@ export async function projectAllowing(
   ability: ProjectAbility,
   options: { whileArchived?: boolean } = {},
 ): Promise<ProjectAccess> {
-  const access = await projectFor(c, id);
+  return allowing(await projectFor(c, id), ability, options);
+}
+
+function allowing(access: ProjectAccess, ability: ProjectAbility, options: { whileArchived?: boolean }) {
+  const { id } = access.project;
   if (!roleAllows(access.acting, ability)) throw roleTooLow(ability, access.role);
   if (ability !== "read" && !options.whileArchived && access.project.archivedAt) throw projectArchived(id);
   return access;
+}
+
+/**
+ * The project `id` for filing a document in it (editors and up, not archived: `projectAllowing`
+ * with `write`) and the ids of its members, whose cached searches the new document changes: one
+ * HTTP round trip (the members read as the system after the caller's own read, the query requiring
+ * the caller's membership itself unless they are an administrator).
+ */
+export async function projectMembersFor(c: Context<AppEnv>, id: string): Promise<{ id: string }[]> {
+  const caller = callerOf(c);
+  const [rows, , members] = await asCaller(c).read((db) => [
+    selectProject(db, { id, userId: caller.userId }),
+    actAs(db, SYSTEM),
+    selectMembers(db, { projectId: id, viewerId: caller.role === "admin" ? undefined : caller.userId }),
+  ]);
+  allowing(accessFrom(c, id, rows), "write", {});
+  return members.map((member) => ({ id: member.userId }));
 }

@@ -1,0 +1,52 @@
+import { createRouter } from "../../app/create-app.ts";
+import { asCaller } from "../../app/database.ts";
+import { actAs, firstRow, SYSTEM } from "../../db/actor.ts";
+import { moveDocumentStatement, selectDocumentAudience } from "../../db/queries/documents.ts";
+import { callerOf } from "../../gateway/authentication.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { VALIDATOR_HEADERS } from "../conditional.ts";
+import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
+import { projectMembersFor } from "../projects/access.ts";
+import { managed } from "./access.ts";
+import { documentBody } from "./preconditions.ts";
+import { DocumentIdParams, DocumentSchema, MoveDocumentSchema } from "./schemas.ts";
+import { audienceChanged } from "./search-changes.ts";
+
+const route = protectedRoute("caller", {
+  method: "post",
+  path: "/documents/{id}/move",
+  tags: ["Documents"],
+  summary: "Move a document to a project, or to my personal documents",
+  description:
+    "Who manages the document where it is (the owner of a personal document, an owner or admin of its project, an administrator) moves it to a project where they are an editor or more (neither archived), or, with `projectId: null`, to their own personal documents (they become its owner). Its versions, shares and history move with it; access follows the new place at once. Moving it where it already is changes nothing (200).",
+  request: { params: DocumentIdParams, body: jsonBody(MoveDocumentSchema) },
+  responses: {
+    200: { ...jsonResponse("The document where it is now.", DocumentSchema), headers: VALIDATOR_HEADERS },
+    ...problemResponses(400, 403, 404, 409, 415, 503),
+  },
+});
+
+export const moveDocument = createRouter().openapi(route, async (c) => {
+  const { id } = c.req.valid("param");
+  const { projectId } = c.req.valid("json");
+  const caller = callerOf(c);
+  const before = await managed(
+    c,
+    id,
+    "Only the owner of a personal document, or an owner or admin of its project, moves it.",
+  );
+  if (projectId !== null) await projectMembersFor(c, projectId);
+  // Who saw it before and who sees it after, both read as the system around the caller's write.
+  const [, audienceBefore, , moved, , audienceAfter] = await asCaller(c).write((db) => [
+    actAs(db, SYSTEM),
+    selectDocumentAudience(db, { documentId: id }),
+    actAs(db, caller.actor),
+    moveDocumentStatement(db, { id, projectId, movedBy: caller.userId }),
+    actAs(db, SYSTEM),
+    selectDocumentAudience(db, { documentId: id }),
+  ]);
+  const document = firstRow(moved) ?? before;
+  if (firstRow(moved)) await audienceChanged(c, [...audienceBefore, ...audienceAfter]);
+  const response = await documentBody(document);
+  return c.json(response.body, 200, response.headers);
+});
