@@ -178,22 +178,72 @@ CREATE TRIGGER projects_guard BEFORE UPDATE OF archived_at, deleted_at ON projec
 FOR EACH ROW EXECUTE FUNCTION projects_guard();--> statement-breakpoint
 -- Moving a document to another place (a project, or the personal space) and deleting it are its
 -- managers' only (the owner of a personal document; an owner or admin of its project), not
--- everyone who may edit it; where it goes, the policy documents_update checks. 42501.
+-- everyone who may edit it; where it goes, the policy documents_update checks. Its owner (the
+-- uploader) never changes, except to the mover when a project's document becomes their personal
+-- one: otherwise a write share's holder could make a personal document theirs, or an editor charge
+-- another user's quota. 42501.
 CREATE FUNCTION documents_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+  actor uuid := nullif(current_setting('app.user_id', true), '')::uuid;
 BEGIN
-  IF current_setting('app.role', true) NOT IN ('admin', 'system')
-     AND (NEW.project_id IS DISTINCT FROM OLD.project_id OR NEW.deleted_at IS DISTINCT FROM OLD.deleted_at)
+  IF current_setting('app.role', true) IN ('admin', 'system') THEN
+    RETURN NEW;
+  END IF;
+  IF NEW.owner_id IS DISTINCT FROM OLD.owner_id
+     AND NOT (OLD.project_id IS NOT NULL AND NEW.project_id IS NULL AND NEW.owner_id = actor) THEN
+    RAISE EXCEPTION 'the owner of the document % is not changed this way', OLD.id USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF (NEW.project_id IS DISTINCT FROM OLD.project_id OR NEW.deleted_at IS DISTINCT FROM OLD.deleted_at)
      AND NOT (CASE WHEN OLD.project_id IS NULL
-                   THEN OLD.owner_id = nullif(current_setting('app.user_id', true), '')::uuid
+                   THEN OLD.owner_id = actor
                    ELSE project_allows(OLD.project_id, 'manage') END) THEN
     RAISE EXCEPTION 'only a manager of the document % moves or deletes it', OLD.id USING ERRCODE = 'insufficient_privilege';
   END IF;
   RETURN NEW;
 END
 $$;--> statement-breakpoint
-CREATE TRIGGER documents_guard BEFORE UPDATE OF project_id, deleted_at ON documents
+CREATE TRIGGER documents_guard BEFORE UPDATE OF project_id, deleted_at, owner_id ON documents
 FOR EACH ROW EXECUTE FUNCTION documents_guard();--> statement-breakpoint
+-- A membership changes its role only: who and where are fixed (a new member joins by invitation,
+-- never by rewriting someone else's row). 42501.
+CREATE FUNCTION project_members_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF current_setting('app.role', true) NOT IN ('admin', 'system')
+     AND (NEW.user_id IS DISTINCT FROM OLD.user_id OR NEW.project_id IS DISTINCT FROM OLD.project_id) THEN
+    RAISE EXCEPTION 'a membership changes its role only' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END
+$$;--> statement-breakpoint
+CREATE TRIGGER project_members_guard BEFORE UPDATE ON project_members
+FOR EACH ROW EXECUTE FUNCTION project_members_guard();--> statement-breakpoint
+-- An invitation is answered once: pending → accepted or declined by its invitee, pending → revoked
+-- by an owner or admin of its project, and nothing else of it changes (project, invitee, role,
+-- expiry), so an invitee can neither raise their role, redirect it to another project, nor reopen
+-- it. 42501.
+CREATE FUNCTION project_invitations_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+  actor uuid := nullif(current_setting('app.user_id', true), '')::uuid;
+BEGIN
+  IF current_setting('app.role', true) IN ('admin', 'system') THEN
+    RETURN NEW;
+  END IF;
+  IF NEW.project_id IS DISTINCT FROM OLD.project_id OR NEW.invitee_id IS DISTINCT FROM OLD.invitee_id
+     OR NEW.role IS DISTINCT FROM OLD.role OR NEW.invited_by IS DISTINCT FROM OLD.invited_by
+     OR NEW.expires_at IS DISTINCT FROM OLD.expires_at OR NEW.created_at IS DISTINCT FROM OLD.created_at
+     OR OLD.status <> 'pending'
+     OR NOT ((NEW.status IN ('accepted', 'declined') AND OLD.invitee_id = actor)
+             OR (NEW.status = 'revoked' AND project_role(OLD.project_id) IN ('owner', 'admin'))) THEN
+    RAISE EXCEPTION 'an invitation is only answered once, by its invitee, or revoked' USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END
+$$;--> statement-breakpoint
+CREATE TRIGGER project_invitations_guard BEFORE UPDATE ON project_invitations
+FOR EACH ROW EXECUTE FUNCTION project_invitations_guard();--> statement-breakpoint
 -- The search index copies the project (the search access rule and the project facet read it).
 CREATE OR REPLACE FUNCTION refresh_document_search(doc uuid, with_text boolean) RETURNS void
 LANGUAGE plpgsql AS $$
