@@ -8,7 +8,9 @@ import {
   type DocumentEvent,
   DocumentEventSchema,
   type DocumentUploaded,
+  isProjectEvent,
   NotificationEventSchema,
+  type ProjectEvent,
 } from "../../src/pkg/queue/events.ts";
 import { createS3Multipart } from "../../src/pkg/storage/multipart.ts";
 import { createS3Storage } from "../../src/pkg/storage/storage.ts";
@@ -17,6 +19,7 @@ import type { ProcessorServices, StepResult } from "../../src/processor/context.
 import { failDeadLettered, processDocuments } from "../../src/processor/documents/pipeline.ts";
 import { type BatchEvent, handleBatch } from "../../src/processor/handle-batch.ts";
 import { handleDeadNotificationEvent, handleNotificationBatch } from "../../src/processor/notifications/handlers.ts";
+import { notifyProjectEvents } from "../../src/processor/notifications/project-events.ts";
 import { sweep } from "../../src/processor/sweeper.ts";
 
 /** Runs `work` with the services of one batch or cron run; the database pool ends with it. */
@@ -50,22 +53,48 @@ async function withServices<T>(
 /** The dead-letter queue's handler: each message on its own (they are rare). */
 function deadDocumentHandler(event: DocumentEvent, attempts: number, services: ProcessorServices): Promise<StepResult> {
   if (event.type === "system.ping") return Promise.resolve({ outcome: "done", note: "ping" });
+  if (isProjectEvent(event)) {
+    // Nobody heard of it: logged for the operator; the change itself was committed and recorded.
+    services.logger.error("project event dead-lettered; its notifications were not stored", { attempts });
+    return Promise.resolve({ outcome: "done", note: "dead-lettered" });
+  }
   return failDeadLettered(event, attempts, services);
 }
 
-/** The document-events queue's handler: pings are done, the uploads of the batch are processed together. */
+/**
+ * The document-events queue's handler: pings are done, the uploads of the batch are processed
+ * together, and the Project Service's events go to the Notification Service, together.
+ */
 async function documentBatchHandler(events: BatchEvent<DocumentEvent>[], services: ProcessorServices) {
   const results: StepResult[] = events.map(() => ({ outcome: "done", note: "ping" }));
   const uploads: (BatchEvent<DocumentUploaded> & { index: number })[] = [];
+  const projectEvents: (BatchEvent<ProjectEvent> & { index: number })[] = [];
   events.forEach(({ event, attempts, logger }, index) => {
     if (event.type === "document.uploaded") uploads.push({ event, attempts, logger, index });
+    else if (isProjectEvent(event)) projectEvents.push({ event, attempts, logger, index });
   });
-  if (uploads.length > 0) {
-    const processed = await processDocuments(uploads, services);
-    uploads.forEach(({ index }, i) => {
-      results[index] = processed[i] ?? { outcome: "retry", reason: "no result" };
+  const settle = (group: { index: number }[], outcomes: StepResult[]) =>
+    group.forEach(({ index }, i) => {
+      results[index] = outcomes[i] ?? { outcome: "retry", reason: "no result" };
     });
-  }
+  await Promise.all([
+    uploads.length > 0 ? processDocuments(uploads, services).then((done) => settle(uploads, done)) : undefined,
+    projectEvents.length > 0
+      ? notifyProjectEvents(projectEvents, services).then(
+          (done) => settle(projectEvents, done),
+          (error: unknown) => {
+            services.logger.warn("project events failed", { error });
+            settle(
+              projectEvents,
+              projectEvents.map(() => ({
+                outcome: "retry",
+                reason: error instanceof Error ? error.message : String(error),
+              })),
+            );
+          },
+        )
+      : undefined,
+  ]);
   return results;
 }
 

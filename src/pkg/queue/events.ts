@@ -50,16 +50,106 @@ export const DocumentUploadedSchema = z.object({
 /** Sent by `GET /ready` to prove the producer binding works; the processor acks it. */
 export const SystemPingSchema = z.object({ ...envelope, type: z.literal("system.ping") });
 
-/** Every message of the `document-events` queue, told apart by `type`. */
-export const DocumentEventSchema = z.discriminatedUnion("type", [DocumentUploadedSchema, SystemPingSchema]);
+/** The roles of a project member, as events carry them. */
+const projectRole = z.enum(["owner", "admin", "editor", "viewer"]);
+
+/** What every project event carries: the project and who acted (the Notification Service names them). */
+const projectEvent = {
+  ...envelope,
+  projectId: z.uuid(),
+  actorId: z.uuid(),
+};
+
+/** A user was invited to a project (`userId`, as `role`); they accept or decline. */
+export const MemberInvitedSchema = z.object({
+  ...projectEvent,
+  type: z.literal("project.member_invited"),
+  userId: z.uuid(),
+  role: projectRole,
+  invitationId: z.uuid(),
+});
+
+/** A user joined a project (`userId`, as `role`), accepting an invitation. */
+export const MemberJoinedSchema = z.object({
+  ...projectEvent,
+  type: z.literal("project.member_joined"),
+  userId: z.uuid(),
+  role: projectRole,
+});
+
+/** A member left a project (`userId` = `actorId`) or was removed from it. */
+export const MemberRemovedSchema = z.object({
+  ...projectEvent,
+  type: z.literal("project.member_removed"),
+  userId: z.uuid(),
+});
+
+/** A member's role changed (a role change, or a transfer of ownership). */
+export const MemberRoleChangedSchema = z.object({
+  ...projectEvent,
+  type: z.literal("project.member_role_changed"),
+  userId: z.uuid(),
+  role: projectRole,
+  previousRole: projectRole,
+});
+
+/**
+ * A document moved between projects or personal documents. `projectId` is where it is now, or
+ * where it was when it became someone's personal document (`toProjectId` null).
+ */
+export const DocumentMovedSchema = z.object({
+  ...projectEvent,
+  type: z.literal("document.moved"),
+  documentId: z.uuid(),
+  fromProjectId: z.uuid().nullable(),
+  toProjectId: z.uuid().nullable(),
+});
+
+/** The Project Service's events, each published after its change committed. */
+export const PROJECT_EVENT_TYPES = [
+  "project.member_invited",
+  "project.member_joined",
+  "project.member_removed",
+  "project.member_role_changed",
+  "document.moved",
+] as const;
+
+/** Every message of the `document-events` queue, told apart by `type`: the API's event bus. */
+export const DocumentEventSchema = z.discriminatedUnion("type", [
+  DocumentUploadedSchema,
+  SystemPingSchema,
+  MemberInvitedSchema,
+  MemberJoinedSchema,
+  MemberRemovedSchema,
+  MemberRoleChangedSchema,
+  DocumentMovedSchema,
+]);
 
 export type DocumentUploaded = z.infer<typeof DocumentUploadedSchema>;
 export type DocumentEvent = z.infer<typeof DocumentEventSchema>;
+/** One of the Project Service's events (`PROJECT_EVENT_TYPES`). */
+export type ProjectEvent = Extract<DocumentEvent, { type: (typeof PROJECT_EVENT_TYPES)[number] }>;
+
+/** Whether an event of the `document-events` queue is one of the Project Service's. */
+export const isProjectEvent = (event: DocumentEvent): event is ProjectEvent =>
+  (PROJECT_EVENT_TYPES as readonly string[]).includes(event.type);
 
 // --- notifications ---
 
-/** What a notification is about: a document processed clean, found infected, or failed. */
-export const NOTIFICATION_KINDS = ["document.ready", "document.quarantined", "document.failed"] as const;
+/**
+ * What a notification is about: a document processed clean, found infected, or failed; or one of
+ * the Project Service's events (`PROJECT_EVENT_TYPES`). Webhooks subscribe to these.
+ */
+export const NOTIFICATION_KINDS = [
+  "document.ready",
+  "document.quarantined",
+  "document.failed",
+  "project.member_invited",
+  "project.member_joined",
+  "project.member_removed",
+  "project.member_role_changed",
+  "document.moved",
+] as const;
 export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
 
 /** Something a user should hear about: stored in-app, and sent to their webhooks. */

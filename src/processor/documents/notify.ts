@@ -1,6 +1,6 @@
 import type { Document, DocumentVersion, FailureReason } from "../../db/schema/documents.ts";
 import { FAILURE_REASON_TEXT } from "../../documents/failure-reasons.ts";
-import { derivedEventId, type NotificationKind } from "../../pkg/queue/events.ts";
+import { derivedEventId } from "../../pkg/queue/events.ts";
 import type { ProcessorServices } from "../context.ts";
 
 export type Outcome =
@@ -8,7 +8,7 @@ export type Outcome =
   | { kind: "document.quarantined"; reason: FailureReason }
   | { kind: "document.failed"; reason: FailureReason };
 
-const TITLES: Record<NotificationKind, (title: string) => string> = {
+const TITLES: Record<Outcome["kind"], (title: string) => string> = {
   "document.ready": (title) => `“${title}” is ready`,
   "document.quarantined": (title) => `“${title}” was quarantined`,
   "document.failed": (title) => `“${title}” could not be processed`,

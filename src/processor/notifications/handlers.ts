@@ -96,7 +96,10 @@ async function queueUntried(
  *     webhook and notification).
  *   - The publish failed: every event is retried (its redelivery queues the untried deliveries).
  */
-async function storeAll(events: readonly NotificationRequested[], services: ProcessorServices): Promise<StepResult[]> {
+export async function storeAll(
+  events: readonly NotificationRequested[],
+  services: ProcessorServices,
+): Promise<StepResult[]> {
   const key = (eventId: string, userId: string) => `${eventId}:${userId}`;
   // Each (event, user) once, in one order for every batch: two batches holding the same redelivered
   // events insert them in the same order, so they wait for each other instead of deadlocking.

@@ -1,0 +1,125 @@
+import { batchAsActor, SYSTEM } from "../../db/actor.ts";
+import { type ProjectEventNames, selectProjectEventNames } from "../../db/queries/project-events.ts";
+import type { NotificationRequested, ProjectEvent } from "../../pkg/queue/events.ts";
+import type { ProcessorServices, StepResult } from "../context.ts";
+import type { BatchEvent } from "../handle-batch.ts";
+import { storeAll } from "./handlers.ts";
+
+// The Notification Service's side of the Project Service's events: who is concerned, and what they
+// read. One in-app notification per person (and their subscribed webhooks' deliveries), stored
+// through the same intake as every notification (`storeAll`), so a redelivered event stores nothing
+// twice (one notification per event and user).
+
+const quoted = (value: string | null, fallback: string) => `“${value ?? fallback}”`;
+
+/**
+ * The people an event concerns, never the one who acted:
+ * - invited: the invitee; role changed: the member;
+ * - joined: the project's owners and admins; removed: the member removed, or, when they left, the
+ *   owners and admins;
+ * - document moved: its owner (uploader) and the owners and admins of the project it is in now (of
+ *   the one it left, when it became someone's personal document).
+ */
+export function recipientsOf(event: ProjectEvent, names: ProjectEventNames): string[] {
+  let people: (string | null)[];
+  switch (event.type) {
+    case "project.member_invited":
+    case "project.member_role_changed":
+      people = [event.userId];
+      break;
+    case "project.member_joined":
+      people = names.managers;
+      break;
+    case "project.member_removed":
+      people = event.userId === event.actorId ? names.managers : [event.userId];
+      break;
+    case "document.moved":
+      people = [names.document_owner, ...names.managers];
+      break;
+  }
+  return [...new Set(people.filter((id): id is string => id !== null && id !== event.actorId))];
+}
+
+/** The notification's title and body for `event`. */
+export function textOf(event: ProjectEvent, names: ProjectEventNames): { title: string; body: string } {
+  const project = quoted(names.project_name, "a project");
+  const actor = names.actor_username ?? "Someone";
+  const member = names.user_username ?? "a member";
+  switch (event.type) {
+    case "project.member_invited":
+      return { title: `Invitation to ${project}`, body: `${actor} invited you to ${project} as ${event.role}.` };
+    case "project.member_joined":
+      return { title: `${member} joined ${project}`, body: `${member} joined ${project} as ${event.role}.` };
+    case "project.member_removed":
+      return event.userId === event.actorId
+        ? { title: `${member} left ${project}`, body: `${member} left ${project}.` }
+        : { title: `Removed from ${project}`, body: `${actor} removed you from ${project}.` };
+    case "project.member_role_changed":
+      return {
+        title: `Your role in ${project} changed`,
+        body: `${actor} changed your role in ${project} from ${event.previousRole} to ${event.role}.`,
+      };
+    case "document.moved": {
+      const document = quoted(names.document_title, "A document");
+      return event.toProjectId
+        ? { title: `${document} moved to ${project}`, body: `${actor} moved ${document} to ${project}.` }
+        : { title: `${document} left ${project}`, body: `${actor} moved ${document} out of ${project}.` };
+    }
+  }
+}
+
+/** The data a notification (and its webhook payload) carries: the event's ids, as they are. */
+function dataOf(event: ProjectEvent, names: ProjectEventNames): Record<string, unknown> {
+  const { id: _id, type: _type, requestId: _requestId, occurredAt: _at, version: _version, ...ids } = event;
+  return { ...ids, projectSlug: names.project_slug };
+}
+
+/**
+ * Notifies the people concerned by each project event of a batch: per event one HTTP round trip for
+ * the names and managers (all in parallel), then every notification of the batch in one `storeAll`.
+ * One result per event, in order: an event is done when each of its notifications is, retried when
+ * any is (its redelivery stores only what is missing).
+ */
+export async function notifyProjectEvents(
+  events: readonly BatchEvent<ProjectEvent>[],
+  services: ProcessorServices,
+): Promise<StepResult[]> {
+  const named = await Promise.all(
+    events.map(async ({ event }) => {
+      const [result] = await batchAsActor(services.database.http, SYSTEM, (db) => [
+        selectProjectEventNames(db, {
+          projectId: event.projectId,
+          actorId: event.actorId,
+          userId: "userId" in event ? event.userId : null,
+          documentId: event.type === "document.moved" ? event.documentId : null,
+        }),
+      ]);
+      const names = result.rows[0];
+      if (!names) throw new Error("the names query returned no row");
+      return { event, names };
+    }),
+  );
+  const requests = named.flatMap(({ event, names }) => {
+    const { title, body } = textOf(event, names);
+    return recipientsOf(event, names).map(
+      (userId): NotificationRequested => ({
+        id: event.id,
+        type: "notification.requested",
+        requestId: event.requestId,
+        occurredAt: event.occurredAt,
+        version: 1,
+        userId,
+        kind: event.type,
+        title: title.slice(0, 255),
+        body: body.slice(0, 2000),
+        data: dataOf(event, names),
+      }),
+    );
+  });
+  const stored = await storeAll(requests, services);
+  return named.map(({ event }) => {
+    const own = stored.filter((_, i) => requests[i]?.id === event.id);
+    const retry = own.find((result) => result.outcome === "retry");
+    return retry ?? { outcome: "done", note: `${own.length} people notified` };
+  });
+}
