@@ -7,6 +7,7 @@ import { problemResponses } from "../../pkg/errors/problem.ts";
 import { VALIDATOR_HEADERS } from "../conditional.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
 import { projectMembersFor } from "../projects/access.ts";
+import { announce } from "../projects/announce.ts";
 import { managed } from "./access.ts";
 import { documentBody } from "./preconditions.ts";
 import { DocumentIdParams, DocumentSchema, MoveDocumentSchema } from "./schemas.ts";
@@ -46,7 +47,15 @@ export const moveDocument = createRouter().openapi(route, async (c) => {
     selectDocumentAudience(db, { documentId: id }),
   ]);
   const document = firstRow(moved) ?? before;
-  if (firstRow(moved)) await audienceChanged(c, [...audienceBefore, ...audienceAfter]);
+  // A move involves a project at one end at least: the event belongs to it (the one it went to).
+  const eventProject = projectId ?? before.projectId;
+  if (firstRow(moved) && eventProject) {
+    const event = { documentId: id, fromProjectId: before.projectId, toProjectId: projectId };
+    await Promise.all([
+      audienceChanged(c, [...audienceBefore, ...audienceAfter]),
+      announce(c, [{ type: "document.moved", projectId: eventProject, ...event }]),
+    ]);
+  }
   const response = await documentBody(document);
   return c.json(response.body, 200, response.headers);
 });
