@@ -1,6 +1,7 @@
 import { and, asc, desc, eq, gt, isNull, ne, type SQL, sql } from "drizzle-orm";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Queryable } from "../actor.ts";
+import type { HttpQueryBuilder } from "../client.ts";
 import { changedAt } from "../schema/columns.ts";
 import { documents } from "../schema/documents.ts";
 import {
@@ -35,17 +36,20 @@ export interface NewProject {
 }
 
 /**
- * A new project and its creator as its first owner: two statements for one batch, in this order
+ * A new project and its creator as its first owner: three statements for one batch, in this order
  * (the membership's policy admits the creator of a project without members; the deferred owner
- * check at commit then holds). A taken slug fails the first with 23505 `projects_slug_key`.
+ * check at commit then holds), the last reading the project back. The insert returns nothing:
+ * INSERT … RETURNING must pass the SELECT policy, and the creator reads the project only once they
+ * are its member (42501 otherwise). A taken slug fails the first with 23505 `projects_slug_key`.
  */
 export function insertProjectStatements(db: Queryable, project: NewProject) {
   return [
-    db.insert(projects).values(project).returning(),
+    db.insert(projects).values(project),
     db
       .insert(projectMembers)
       .values({ projectId: project.id, userId: project.createdBy, role: "owner", addedBy: project.createdBy })
       .returning(),
+    db.select().from(projects).where(eq(projects.id, project.id)),
   ] as const;
 }
 
@@ -230,6 +234,25 @@ export function updateMemberRoleStatement(
     .returning();
 }
 
+/**
+ * The transaction-level advisory lock that serializes the changes to one project's members. The
+ * deferred owner check (migration 0025) reads the owners when its transaction commits, and does
+ * not see a change another transaction has not committed yet: two owners leaving or stepping down
+ * at once each saw the other still an owner, and both committed, leaving the project without one.
+ * Taken first, the second waits for the first's commit and its own check sees the change (23514, a
+ * 409). Advisory rather than the project's row, which row-level security lets only managers lock.
+ */
+export const projectMembersLock = (projectId: string) =>
+  sql`select pg_advisory_xact_lock(hashtextextended(${`project_members:${projectId}`}, 0))`;
+
+/**
+ * `projectMembersLock` as the first statement of a batch that demotes or removes a member (role
+ * changes, removals, leaving); held until the batch's transaction ends.
+ */
+export function lockProjectMembersStatement(db: HttpQueryBuilder, params: { projectId: string }) {
+  return db.execute(projectMembersLock(params.projectId));
+}
+
 /** Removes a member (or the caller leaving). Returns the removed row, none when there was none. */
 export function deleteMemberStatement(db: Queryable, params: { projectId: string; userId: string }) {
   return db
@@ -285,6 +308,27 @@ export function insertInvitationStatement(
 }
 
 const unexpired = () => gt(projectInvitations.expiresAt, sql`now()`);
+
+/**
+ * Revokes the user's pending invitation to the project if it has expired, before a new one is
+ * made: an expired invitation stays `pending` (nobody answered it), and the one pending invitation
+ * per user and project it holds (`project_invitations_pending_key`) would refuse every new one.
+ * Zero or one row.
+ */
+export function revokeExpiredInvitationStatement(db: Queryable, params: { projectId: string; inviteeId: string }) {
+  return db
+    .update(projectInvitations)
+    .set({ status: "revoked", respondedAt: changedAt })
+    .where(
+      and(
+        eq(projectInvitations.projectId, params.projectId),
+        eq(projectInvitations.inviteeId, params.inviteeId),
+        eq(projectInvitations.status, "pending"),
+        sql`${projectInvitations.expiresAt} <= now()`,
+      ),
+    )
+    .returning({ id: projectInvitations.id });
+}
 
 const invitationColumns = {
   invitation: projectInvitations,
@@ -360,8 +404,8 @@ export function acceptInvitationStatements(db: Queryable, params: { id: string; 
 }
 
 /**
- * Ends a pending invitation: `declined` by its invitee, or `revoked` by the project's owners and
- * admins. Returns the row when it was pending, none otherwise.
+ * Ends a pending invitation: `declined` by its invitee while it has not expired, or `revoked` by
+ * the project's owners and admins (expired or not). Returns the row when it was pending, none otherwise.
  */
 export function closeInvitationStatement(
   db: Queryable,
@@ -379,6 +423,7 @@ export function closeInvitationStatement(
       and(
         eq(projectInvitations.id, params.id),
         eq(projectInvitations.status, "pending"),
+        params.status === "declined" ? unexpired() : undefined,
         params.projectId ? eq(projectInvitations.projectId, params.projectId) : undefined,
         params.inviteeId ? eq(projectInvitations.inviteeId, params.inviteeId) : undefined,
       ),

@@ -46,8 +46,8 @@ export const createProject = createRouter().openapi(route, async (c) => {
     if (body.slug) throw new ApiError("conflict", { detail: `The slug ${body.slug} is taken; choose another.` });
     result = await insert(`${derived.slice(0, 57)}-${randomSuffix()}`);
   }
-  const [[project]] = result;
-  if (!project) throw new Error("the project insert returned no row");
+  const [, , [project]] = result;
+  if (!project) throw new Error("the new project was not read back");
   c.header("Location", `/projects/${project.id}`);
   return c.json(toProjectJson(project, "owner"), 201);
 });

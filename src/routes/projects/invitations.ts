@@ -5,6 +5,7 @@ import { uniqueViolation } from "../../db/errors.ts";
 import {
   closeInvitationStatement,
   insertInvitationStatement,
+  revokeExpiredInvitationStatement,
   selectMember,
   selectPendingInvitations,
 } from "../../db/queries/projects.ts";
@@ -77,6 +78,7 @@ export const manageInvitations = createRouter()
     const invitationId = crypto.randomUUID();
     try {
       await asCaller(c).write((db) => [
+        revokeExpiredInvitationStatement(db, { projectId: id, inviteeId: found.id }),
         insertInvitationStatement(db, {
           id: invitationId,
           projectId: id,

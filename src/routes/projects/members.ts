@@ -3,6 +3,7 @@ import { asCaller } from "../../app/database.ts";
 import { actAs, firstRow, SYSTEM } from "../../db/actor.ts";
 import {
   deleteMemberStatement,
+  lockProjectMembersStatement,
   selectMember,
   selectMembers,
   transferOwnershipStatements,
@@ -109,8 +110,17 @@ export const manageMembers = createRouter()
       throw new ApiError("forbidden", { detail: "Only an owner changes an owner's role or makes an owner." });
     }
     // Unchanged role: nothing is written. The last owner's demotion fails at commit (409).
-    await asCaller(c).write((db) => [updateMemberRoleStatement(db, { projectId: id, userId, role })]);
-    return c.json(toMemberJson(await memberOf(c, id, userId)), 200);
+    const [, changed] = await asCaller(c).write((db) => [
+      lockProjectMembersStatement(db, { projectId: id }),
+      updateMemberRoleStatement(db, { projectId: id, userId, role }),
+    ]);
+    const member = await memberOf(c, id, userId);
+    // Nothing written, and the member is not in that role: row-level security refused the change,
+    // the caller's or the member's role having changed since the check above (another request's).
+    if (changed.length === 0 && member.role !== role) {
+      throw new ApiError("forbidden", { detail: "Your role does not allow this change (it may have just changed)." });
+    }
+    return c.json(toMemberJson(member), 200);
   })
   .openapi(removeRoute, async (c) => {
     const { id, userId } = c.req.valid("param");
@@ -128,7 +138,10 @@ export const manageMembers = createRouter()
     } else if (!access.role) {
       throw noMember(userId);
     }
-    const [removed] = await asCaller(c).write((db) => [deleteMemberStatement(db, { projectId: id, userId })]);
+    const [, removed] = await asCaller(c).write((db) => [
+      lockProjectMembersStatement(db, { projectId: id }),
+      deleteMemberStatement(db, { projectId: id, userId }),
+    ]);
     if (removed.length === 0) throw noMember(userId);
     return c.body(null, 204);
   })
