@@ -26,7 +26,9 @@ export interface SearchJson {
   totalRelation: "eq" | "gte";
   data: { document: DocumentJson; score: number; highlights: { title: string; content: string | null } }[];
   nextCursor: string | null;
-  facets: Record<"tags" | "types" | "created", { value: string; count: number }[]> & { approximate: boolean };
+  facets: Record<"tags" | "types" | "created" | "projects", { value: string; count: number }[]> & {
+    approximate: boolean;
+  };
   didYouMean: { query: string; total: number } | null;
 }
 

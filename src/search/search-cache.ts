@@ -13,9 +13,10 @@ export const SEARCH_TTL_SECONDS = 300;
  * Where entries live; the version changes whenever what an entry holds changes, so that results an
  * older release computed are never served by a newer one. v2: highlights whose `<mark>` elements
  * only the search writes (under v1, a document's own control characters could become markup). v3:
- * `totalRelation` and `facets.approximate` (a v2 entry has neither).
+ * `totalRelation` and `facets.approximate` (a v2 entry has neither). v4: `facets.projects`, and
+ * results that include the documents of the viewer's projects.
  */
-export const SEARCH_CACHE_PREFIX = "search:v3:";
+export const SEARCH_CACHE_PREFIX = "search:v4:";
 /**
  * The search's own budget for a cache read, in ms: a lookup (generation and entry, one Upstash
  * pipeline request) not answered within it is abandoned and logged, and the search answers from

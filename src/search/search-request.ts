@@ -1,6 +1,6 @@
 import { batchAsActor } from "../db/actor.ts";
 import { recordSearch } from "../db/queries/analytics.ts";
-import type { SearchFilters } from "../db/queries/search.ts";
+import { PERSONAL, type SearchFilters } from "../db/queries/search.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import { invalidField } from "../pkg/errors/api-error.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
@@ -24,6 +24,8 @@ export interface SearchParameters {
   type?: string | undefined;
   /** The owner's user id. */
   owner?: string | undefined;
+  /** A project's id (lower-cased), or `none`: personal documents only. */
+  project?: string | undefined;
   /** ISO 8601 instants: created at or after `createdFrom`, before `createdTo`. */
   createdFrom?: string | undefined;
   createdTo?: string | undefined;
@@ -87,6 +89,7 @@ export async function runSearch<T extends { total: number }>(
     tags: parameters.tags,
     types: list(parameters.type),
     ownerId: parameters.owner,
+    projectId: parameters.project === PERSONAL ? null : parameters.project,
     createdFrom: parameters.createdFrom ? new Date(parameters.createdFrom) : undefined,
     createdTo: parameters.createdTo ? new Date(parameters.createdTo) : undefined,
   };

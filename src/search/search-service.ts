@@ -47,6 +47,8 @@ export interface SearchResult {
     tags: { value: string; count: number }[];
     types: { value: string; count: number }[];
     created: { value: string; count: number }[];
+    /** Project ids, and `none` for personal documents. */
+    projects: { value: string; count: number }[];
   };
   didYouMean: { query: string; total: number } | null;
 }
@@ -227,7 +229,13 @@ export async function search(deps: SearchDeps, request: SearchRequest): Promise<
     totalRelation: facets.totalExact ? "eq" : "gte",
     data,
     nextCursor,
-    facets: { approximate: facets.approximate, tags: facets.tags, types: facets.types, created: facets.created },
+    facets: {
+      approximate: facets.approximate,
+      tags: facets.tags,
+      types: facets.types,
+      created: facets.created,
+      projects: facets.projects,
+    },
     didYouMean: facets.total === 0 && text ? await didYouMean(deps, text, filters, corrections.rows) : null,
   };
 }

@@ -1,7 +1,8 @@
-import { and, arrayContains, eq, gte, inArray, lt, ne, or, type SQL, sql } from "drizzle-orm";
+import { and, arrayContains, eq, gte, inArray, isNull, lt, ne, or, type SQL, sql } from "drizzle-orm";
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import type { Queryable, Transaction } from "../actor.ts";
 import { type Document, documentContent, documentShares, documents } from "../schema/documents.ts";
+import { projectMembers, projects } from "../schema/projects.ts";
 import { documentSearch, searchClicks, searchQueries, searchVocabulary, suppressedQueries } from "../schema/search.ts";
 import { users } from "../schema/users.ts";
 import type { Viewer } from "./documents.ts";
@@ -70,10 +71,18 @@ export const TOTAL_COUNT_LIMIT = RANK_WINDOW;
  */
 export const FACET_SAMPLE = 2_000;
 
+/** How many projects the projects facet lists, most matches first. */
+export const PROJECT_FACETS = 20;
+
+/** The projects facet's value for personal documents (filed in no project), as the `project` filter spells it. */
+export const PERSONAL = "none";
+
 export interface SearchFilters {
   tags?: string[] | undefined;
   types?: string[] | undefined;
   ownerId?: string | undefined;
+  /** A project's documents only; null: personal documents only. */
+  projectId?: string | null | undefined;
   createdFrom?: Date | undefined;
   createdTo?: Date | undefined;
 }
@@ -90,20 +99,32 @@ const tsquery = (text: string) => sql`websearch_to_tsquery('english', ${text})`;
 const rankingQuery = (text: string) => sql`replace(${tsquery(text)}::text, '&', '|')::tsquery`;
 
 /**
- * The index entries the viewer may read: their own and those shared with them (all for readsAll).
- * The shared ids are read once into an array, so the planner can OR the owner index with
- * primary-key lookups of those ids and AND that with the text index: a user's search then visits
- * only their readable matches. The same rule as a correlated `exists`, which Postgres runs as a
- * subplan per match: measured at 100,000 documents for a user owning 71, counting a word in 12 %
- * of the corpus took 14 ms of backend CPU with it and 0.7 ms with this.
+ * The index entries the viewer may read, by the rule of the `documents_read` policy: their
+ * personal documents (filed in no project: in a project, the uploader's `owner_id` gives them
+ * nothing), those shared with them, and those of the live projects they are a member of in any
+ * role (all for readsAll). The shared document ids and the viewer's project ids are each read once
+ * into an array, so the planner can OR the owner index, primary-key lookups of those documents and
+ * the project index, and AND that with the text index: a user's search then visits only their
+ * readable matches. The same rule as a correlated `exists` (or the policy's `project_allows`),
+ * which Postgres runs as a subplan per match: measured at 100,000 documents for a user owning 71,
+ * counting a word in 12 % of the corpus took 14 ms of backend CPU with it and 0.7 ms with this;
+ * for a member of two projects of 150 documents each, counting a word in 20 % of 100,000 took
+ * 140-210 ms with the policy's `project_allows` per match and 6-12 ms with the array.
  */
 function readableEntries(viewer: Viewer): SQL | undefined {
   return viewer.readsAll
     ? undefined
     : or(
-        eq(documentSearch.ownerId, viewer.userId),
+        and(isNull(documentSearch.projectId), eq(documentSearch.ownerId, viewer.userId)),
         sql`${documentSearch.documentId} = any(array(select sh.document_id from ${documentShares} sh where sh.user_id = ${viewer.userId}))`,
+        sql`${documentSearch.projectId} = any(array(select m.project_id from ${projectMembers} m join ${projects} p on p.id = m.project_id where m.user_id = ${viewer.userId} and p.deleted_at is null))`,
       );
+}
+
+/** The `project` filter: a project's entries, or (null) personal ones. */
+function inProject(projectId: string | null | undefined): SQL | undefined {
+  if (projectId === undefined) return undefined;
+  return projectId === null ? isNull(documentSearch.projectId) : eq(documentSearch.projectId, projectId);
 }
 
 /** What may appear in results at all: readable, not deleted, not quarantined, and the filters. */
@@ -114,6 +135,7 @@ function visible(viewer: Viewer, filters: SearchFilters): SQL | undefined {
     filters.tags?.length ? arrayContains(documentSearch.tags, filters.tags) : undefined,
     filters.types?.length ? inArray(documentSearch.contentType, filters.types) : undefined,
     filters.ownerId ? eq(documentSearch.ownerId, filters.ownerId) : undefined,
+    inProject(filters.projectId),
     filters.createdFrom ? gte(documentSearch.createdAt, filters.createdFrom) : undefined,
     filters.createdTo ? lt(documentSearch.createdAt, filters.createdTo) : undefined,
   );
@@ -247,6 +269,8 @@ export interface Facets {
   types: FacetCount[];
   /** Months (YYYY-MM) of creation. */
   created: FacetCount[];
+  /** Project ids, and PERSONAL for documents filed in no project. */
+  projects: FacetCount[];
 }
 
 export interface SearchMatchesParams {
@@ -260,6 +284,8 @@ export interface SearchMatchesParams {
   after?: SearchCursor | undefined;
   /** How many tag facets, most frequent first. */
   tagLimit: number;
+  /** How many project facets, most frequent first; PROJECT_FACETS by default. */
+  projectLimit?: number;
   /** TOTAL_COUNT_LIMIT unless a test wants a small one. */
   totalLimit?: number;
   /** FACET_SAMPLE unless a test wants a small one. */
@@ -276,7 +302,7 @@ export interface SearchMatches {
 
 /**
  * The one statement behind a search: a page of hits and the counts of all matches (total, tags,
- * types, months), as rows `(kind, value, count, score, score_text, created_at_text)` that
+ * types, months, projects), as rows `(kind, value, count, score, score_text, created_at_text)` that
  * `readSearchMatches` decodes. It takes no input from an earlier statement, so it can share a
  * batch (one round trip) with the transaction's settings.
  *
@@ -295,7 +321,7 @@ export function searchMatchesStatement(params: SearchMatchesParams): SQL {
   const sampleSize = Math.min(params.sample ?? FACET_SAMPLE, totalLimit);
   const window = params.rankWindow ?? RANK_WINDOW;
   const where = and(visible(params.viewer, params.filters), matching(text));
-  const { documentId, createdAt, tags, contentType, vector } = documentSearch;
+  const { documentId, createdAt, tags, contentType, projectId, vector } = documentSearch;
   const facetRows = sql`
     select 'total' as kind, '' as value, count(*)::int as count, null::real as score, null::text as score_text, null::text as created_at_text
       from (select 1 from matches limit ${totalLimit + 1}) as counted
@@ -304,7 +330,9 @@ export function searchMatchesStatement(params: SearchMatchesParams): SQL {
     union all
     (select 'type', content_type, count(*)::int, null::real, null::text, null::text from sample group by content_type order by count(*) desc, content_type)
     union all
-    (select 'created', to_char(date_trunc('month', created_at at time zone 'UTC'), 'YYYY-MM'), count(*)::int, null::real, null::text, null::text from sample group by 2 order by 2 desc)`;
+    (select 'created', to_char(date_trunc('month', created_at at time zone 'UTC'), 'YYYY-MM'), count(*)::int, null::real, null::text, null::text from sample group by 2 order by 2 desc)
+    union all
+    (select 'project', coalesce(project_id::text, ${PERSONAL}), count(*)::int, null::real, null::text, null::text from sample group by 2 order by 3 desc, 2 limit ${params.projectLimit ?? PROJECT_FACETS})`;
 
   if (params.sort === "relevance" && text !== undefined) {
     // A title equal to the whole query (its exact keyword form) comes first. Those documents are
@@ -314,10 +342,10 @@ export function searchMatchesStatement(params: SearchMatchesParams): SQL {
     const score = sql`(ts_rank(${WEIGHTS}, ${vector}, ${rankingQuery(text)}, 1) + case when ${documentId} in (${exactTitles}) then 1 else 0 end)::real`;
     return sql`
       with matches as materialized (
-        select ${documentId} as document_id, ${createdAt} as created_at, ${tags} as tags, ${contentType} as content_type, ${score} as score
+        select ${documentId} as document_id, ${createdAt} as created_at, ${tags} as tags, ${contentType} as content_type, ${projectId} as project_id, ${score} as score
         from ${documentSearch} where ${where}
       ),
-      sample as (select tags, content_type, created_at from matches limit ${sampleSize}),
+      sample as (select tags, content_type, created_at, project_id from matches limit ${sampleSize}),
       ranked as (select document_id, score, created_at from matches order by created_at desc, document_id desc limit ${window})
       ${facetRows}
       union all
@@ -330,7 +358,7 @@ export function searchMatchesStatement(params: SearchMatchesParams): SQL {
   }
   return sql`
     with matches as materialized (
-      select ${tags} as tags, ${contentType} as content_type, ${createdAt} as created_at
+      select ${tags} as tags, ${contentType} as content_type, ${createdAt} as created_at, ${projectId} as project_id
       from ${documentSearch} where ${where} limit ${totalLimit + 1}
     ),
     sample as (select * from matches limit ${sampleSize})
@@ -366,7 +394,15 @@ export function readSearchMatches(
 ): SearchMatches {
   const totalLimit = params.totalLimit ?? TOTAL_COUNT_LIMIT;
   const sampleSize = Math.min(params.sample ?? FACET_SAMPLE, totalLimit);
-  const facets: Facets = { total: 0, totalExact: true, approximate: false, tags: [], types: [], created: [] };
+  const facets: Facets = {
+    total: 0,
+    totalExact: true,
+    approximate: false,
+    tags: [],
+    types: [],
+    created: [],
+    projects: [],
+  };
   const hits: { position: number; hit: SearchHit }[] = [];
   for (const row of rows) {
     const entry = { value: row.value, count: Number(row.count) };
@@ -386,6 +422,7 @@ export function readSearchMatches(
       facets.approximate = entry.count > sampleSize;
     } else if (row.kind === "tag") facets.tags.push(entry);
     else if (row.kind === "type") facets.types.push(entry);
+    else if (row.kind === "project") facets.projects.push(entry);
     else facets.created.push(entry);
   }
   return { hits: hits.sort((a, b) => a.position - b.position).map((entry) => entry.hit), facets };

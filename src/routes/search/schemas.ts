@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { FACET_SAMPLE, TOTAL_COUNT_LIMIT } from "../../db/queries/search.ts";
+import { FACET_SAMPLE, PERSONAL, PROJECT_FACETS, TOTAL_COUNT_LIMIT } from "../../db/queries/search.ts";
 import { DocumentSchema, TagsSchema } from "../documents/schemas.ts";
 import { instant, integerParam, nonBlankText, text, uuid } from "../fields.ts";
 
@@ -21,7 +21,16 @@ export const SearchQuery = z.object({
     .max(1000)
     .optional()
     .openapi({ ...query("type"), description: "Content types, comma-separated (any of them)." }),
-  owner: uuid().optional().openapi(query("owner")),
+  owner: uuid()
+    .optional()
+    .openapi({ ...query("owner"), description: "Who uploaded it (in a project, the member who filed it)." }),
+  project: z
+    .union([uuid(), z.literal(PERSONAL)])
+    .optional()
+    .openapi({
+      ...query("project"),
+      description: "A project's documents only, or `none`: personal documents only (filed in no project).",
+    }),
   createdFrom: instant()
     .optional()
     .openapi({ ...query("createdFrom"), description: "Inclusive." }),
@@ -81,6 +90,9 @@ export const SearchResponseSchema = z
       tags: z.array(FacetCountSchema),
       types: z.array(FacetCountSchema),
       created: z.array(FacetCountSchema).openapi({ description: "By month of creation (YYYY-MM, UTC)." }),
+      projects: z.array(FacetCountSchema).openapi({
+        description: `By project id (the \`project\` filter's values), \`none\` for personal documents; at most ${PROJECT_FACETS}, most matches first. Only documents you can read are counted: a document shared with you counts under its project even if you are not a member.`,
+      }),
     }),
     didYouMean: z
       .object({

@@ -16,7 +16,7 @@ const route = protectedRoute("caller", {
   tags: ["Search"],
   summary: "Search the documents I can read",
   description:
-    'Full-text search over titles (weighted highest), tags and extracted text, English stemming ("running" finds "run"). Relevance or newest first, keyset pagination, highlighted snippets, facets of all matches by tag, type and month, and "did you mean" when nothing matches. Results are cached for five minutes per caller scope (`X-Cache: HIT|MISS`); a change to a document you can see makes yours stale at once.',
+    'Full-text search of the documents you can read (your personal documents, those shared with you and those of your projects) over titles (weighted highest), tags and extracted text, English stemming ("running" finds "run"). Relevance or newest first, keyset pagination, highlighted snippets, facets of all matches by tag, type, month and project, and "did you mean" when nothing matches. Results are cached for five minutes per caller scope (`X-Cache: HIT|MISS`); a change to a document you can see makes yours stale at once.',
   request: { query: SearchQuery },
   responses: {
     200: {
