@@ -129,7 +129,8 @@ END
 $$;--> statement-breakpoint
 -- A live project always has an owner. Checked when the transaction commits (a deferred constraint
 -- trigger), so ownership can pass from one member to another inside one transaction, and a new
--- project gets its owner in the statement after its own. Raises 23514 (check_violation) naming
+-- project gets its owner in the statement after its own; concurrent removals are serialised on the
+-- project's row. Raises 23514 (check_violation) naming
 -- the constraint project_members_owner, which the app maps to 409.
 CREATE FUNCTION project_keeps_owner() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -145,6 +146,11 @@ BEGIN
   END IF;
   -- As the system: a member who just left no longer sees the project or who remains in it.
   PERFORM set_config('app.role', 'system', true);
+  -- The project's row is locked first, so two transactions that each remove a different owner are
+  -- checked one after the other: the second counts after the first committed (each statement of
+  -- this function reads the latest committed state under READ COMMITTED) and is refused, where
+  -- without the lock each would count the other's owner and both would commit.
+  PERFORM 1 FROM projects p WHERE p.id = project FOR NO KEY UPDATE;
   orphaned := EXISTS (SELECT 1 FROM projects p WHERE p.id = project AND p.deleted_at IS NULL)
      AND NOT EXISTS (SELECT 1 FROM project_members m WHERE m.project_id = project AND m.role = 'owner');
   PERFORM set_config('app.role', coalesce(prior, ''), true);
