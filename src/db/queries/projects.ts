@@ -7,7 +7,9 @@ import { documents } from "../schema/documents.ts";
 import {
   type InvitableRole,
   type Project,
+  type ProjectActivityAction,
   type ProjectRole,
+  projectActivity,
   projectInvitations,
   projectMembers,
   projects,
@@ -437,3 +439,42 @@ export function selectInvitation(db: Queryable, params: { id: string }) {
 }
 
 export type { Project };
+
+/**
+ * A page of the project's activity feed, newest first, keyset-paginated on (created_at, id); one
+ * extra row tells if more follow. `action` keeps one kind of entry. The feed is its members' (and
+ * staff's, who pass no `viewerId`): row-level security shows it to no one else, and the query
+ * requires `viewerId`'s membership itself.
+ */
+export function selectActivityPage(
+  db: Queryable,
+  params: {
+    projectId: string;
+    viewerId?: string | undefined;
+    limit: number;
+    action?: ProjectActivityAction | undefined;
+    after?: KeysetCursor | undefined;
+  },
+) {
+  return db
+    .select({ activity: projectActivity, cursorAt: sql<string>`${projectActivity.createdAt}::text` })
+    .from(projectActivity)
+    .where(
+      and(
+        eq(projectActivity.projectId, params.projectId),
+        params.viewerId ? membershipOf(params.projectId, params.viewerId) : undefined,
+        params.action ? eq(projectActivity.action, params.action) : undefined,
+        afterCursor(projectActivity.createdAt, projectActivity.id, params.after),
+      ),
+    )
+    .orderBy(desc(projectActivity.createdAt), desc(projectActivity.id))
+    .limit(params.limit + 1);
+}
+
+/** The rows of `selectActivityPage`, each with its keyset cursor. */
+export function activityPage(rows: Awaited<ReturnType<typeof selectActivityPage>>) {
+  return rows.map(({ activity, cursorAt }) => ({
+    activity,
+    cursor: { createdAt: cursorAt, id: activity.id } satisfies KeysetCursor,
+  }));
+}

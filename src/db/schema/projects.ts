@@ -169,3 +169,67 @@ export const projectInvitations = pgTable(
 export type Project = typeof projects.$inferSelect;
 export type ProjectMember = typeof projectMembers.$inferSelect;
 export type ProjectInvitation = typeof projectInvitations.$inferSelect;
+
+/**
+ * What the activity feed of a project records (migration 0026 writes them, from triggers): the
+ * project itself changing, people joining, leaving and changing roles, and its documents being
+ * uploaded, edited, versioned, shared, moved and deleted.
+ */
+export const PROJECT_ACTIVITY_ACTIONS = [
+  "project.created",
+  "project.updated",
+  "project.archived",
+  "project.unarchived",
+  "project.deleted",
+  "member.invited",
+  "invitation.declined",
+  "invitation.revoked",
+  "member.joined",
+  "member.role_changed",
+  "member.removed",
+  "member.left",
+  "document.uploaded",
+  "document.updated",
+  "document.versioned",
+  "document.restored",
+  "document.moved",
+  "document.deleted",
+  "document.shared",
+  "document.unshared",
+] as const;
+export type ProjectActivityAction = (typeof PROJECT_ACTIVITY_ACTIONS)[number];
+
+/**
+ * A project's activity feed: who did what, when. Rows are only ever written by the triggers of
+ * migration 0026, in the transaction of the change they record, so a change that rolls back leaves
+ * no row and no route can forget one. `document_id` has no foreign key: the record outlives the
+ * document's purge, and `details.title` keeps the title it had.
+ */
+export const projectActivity = pgTable(
+  "project_activity",
+  {
+    id: uuid("id").primaryKey().defaultRandom(),
+    projectId: uuid("project_id")
+      .notNull()
+      .references(() => projects.id, { onDelete: "cascade" }),
+    /** Who did it: the acting user, or null for the system (and once their account is gone). */
+    actorId: uuid("actor_id").references(() => users.id, { onDelete: "set null" }),
+    action: text("action").$type<ProjectActivityAction>().notNull(),
+    documentId: uuid("document_id"),
+    /** The member, invitee or share holder the action concerns. */
+    subjectUserId: uuid("subject_user_id").references(() => users.id, { onDelete: "set null" }),
+    details: jsonb("details").$type<Record<string, unknown>>().notNull().default({}),
+    // The statement's clock, not the transaction's: the changes of one transaction keep their order.
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().default(sql`clock_timestamp()`),
+  },
+  (t) => [
+    check("project_activity_action_check", sql.raw(`action in (${inList(PROJECT_ACTIVITY_ACTIONS)})`)),
+    index("project_activity_project_created_idx").on(t.projectId, t.createdAt.desc(), t.id.desc()),
+    pgPolicy("project_activity_read", { for: "select", using: sql`${isStaff} or ${role(t.projectId)} is not null` }),
+    pgPolicy("project_activity_insert", { for: "insert", withCheck: isStaff }),
+    pgPolicy("project_activity_update", { for: "update", using: isStaff, withCheck: isStaff }),
+    pgPolicy("project_activity_delete", { for: "delete", using: isStaff }),
+  ],
+).enableRLS();
+
+export type ProjectActivity = typeof projectActivity.$inferSelect;

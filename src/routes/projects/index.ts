@@ -1,4 +1,5 @@
 import { createRouter } from "../../app/create-app.ts";
+import { listActivity } from "./activity.ts";
 import { archiveProject, unarchiveProject } from "./archive.ts";
 import { createProject } from "./create.ts";
 import { deleteProject } from "./delete.ts";
@@ -18,4 +19,5 @@ export const projectsRouter = createRouter()
   .route("/", unarchiveProject)
   .route("/", deleteProject)
   .route("/", manageMembers)
-  .route("/", manageInvitations);
+  .route("/", manageInvitations)
+  .route("/", listActivity);

@@ -3,8 +3,10 @@ import type { InvitationRow, Member } from "../../db/queries/projects.ts";
 import {
   INVITABLE_ROLES,
   INVITATION_STATUSES,
+  PROJECT_ACTIVITY_ACTIONS,
   PROJECT_ROLES,
   type Project,
+  type ProjectActivity,
   type ProjectRole,
 } from "../../db/schema/projects.ts";
 import { nonBlankText, storableJson, text, uuid } from "../fields.ts";
@@ -191,3 +193,46 @@ export const ArchivedQuery = z.object({
       description: "Only archived (true) or active (false) projects.",
     }),
 });
+
+export const ActivityQuery = z.object({
+  action: z
+    .enum(PROJECT_ACTIVITY_ACTIONS)
+    .optional()
+    .openapi({ param: { name: "action", in: "query" }, description: "Only entries of this action." }),
+});
+
+export const ActivitySchema = z
+  .object({
+    id: z.uuid(),
+    action: z.enum(PROJECT_ACTIVITY_ACTIONS),
+    actor: z
+      .object({ id: z.uuid() })
+      .nullable()
+      .openapi({ description: "Who did it; null for the system, or once their account is deleted." }),
+    documentId: z.uuid().nullable().openapi({
+      description: "The document concerned; it may since have been deleted (`details.title` keeps its title then).",
+    }),
+    subjectUserId: z.uuid().nullable().openapi({ description: "The member, invitee or share holder concerned." }),
+    details: z.record(z.string(), z.unknown()).openapi({
+      description:
+        "By action: `changed` (fields edited), `title` (a document's title at the time), `role`, `from`/`to` (roles; a move's projects, null for personal), `version`, `restoredFrom`, `access`.",
+    }),
+    createdAt: z.iso.datetime(),
+  })
+  .openapi("ProjectActivity");
+
+export const ActivityPageSchema = z
+  .object({ data: z.array(ActivitySchema), nextCursor: z.string().nullable() })
+  .openapi("ProjectActivityPage");
+
+export function toActivityJson(activity: ProjectActivity): z.infer<typeof ActivitySchema> {
+  return {
+    id: activity.id,
+    action: activity.action,
+    actor: activity.actorId ? { id: activity.actorId } : null,
+    documentId: activity.documentId,
+    subjectUserId: activity.subjectUserId,
+    details: activity.details,
+    createdAt: activity.createdAt.toISOString(),
+  };
+}
