@@ -85,6 +85,14 @@ export function writableBy(viewer: Viewer & { writesAll: boolean }): SQL | undef
     : or(personalOf(viewer.userId), sharedWith(viewer.userId, "write"), inProjectsOf(viewer.userId, "write"));
 }
 
+/**
+ * Documents the viewer manages (deletes, moves, shares): their personal ones, those of their
+ * projects where they are an owner or admin (not archived), or all for admins.
+ */
+export function managedBy(viewer: Viewer & { writesAll: boolean }): SQL | undefined {
+  return viewer.writesAll ? undefined : or(personalOf(viewer.userId), inProjectsOf(viewer.userId, "manage"));
+}
+
 /** Records an upload intent (idempotent). Both modes: an upload batches it with its usage check. */
 export function insertUploadIntent(db: Queryable, params: { storageKey: string }) {
   return db.insert(uploadIntents).values({ storageKey: params.storageKey }).onConflictDoNothing();
@@ -454,11 +462,10 @@ export async function softDeleteDocument(
   tx: Transaction,
   params: { id: string; viewer: Viewer & { writesAll: boolean } },
 ): Promise<{ objects: string[]; thumbnails: string[] } | undefined> {
-  const owner = params.viewer.writesAll ? undefined : eq(documents.ownerId, params.viewer.userId);
   const [row] = await tx
     .update(documents)
     .set({ deletedAt: sql`now()`, updatedAt: changedAt })
-    .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), owner))
+    .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), managedBy(params.viewer)))
     .returning({ id: documents.id });
   if (!row) return undefined;
   return objectsOf(tx, params.id);

@@ -12,6 +12,7 @@ import { callerOf } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
+import { announce } from "../projects/announce.ts";
 import {
   InvitationIdParams,
   InvitationListSchema,
@@ -83,6 +84,18 @@ export const invitationsRouter = createRouter()
     ]);
     const joined = firstRow(rows);
     if (!joined) throw new ApiError("not_found", { detail: `The project ${invitation.projectId} is gone.` });
+    await announce(
+      c,
+      [
+        {
+          type: "project.member_joined",
+          projectId: invitation.projectId,
+          userId: caller.userId,
+          role: invitation.role,
+        },
+      ],
+      [caller.userId],
+    );
     return c.json(toProjectJson(joined.project, joined.role), 200);
   })
   .openapi(answerRoute("decline"), async (c) => {

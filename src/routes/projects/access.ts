@@ -16,8 +16,12 @@ export interface ProjectAccess {
   acting: ProjectRole;
 }
 
-/** The access read from `selectProject`'s rows: the project, the caller's role, and the role they act in. */
-function accessFrom(c: Context<AppEnv>, id: string, rows: Awaited<ReturnType<typeof selectProject>>): ProjectAccess {
+/** The access read from `selectProject`'s rows: the project, the caller's role, and the role they act in; 404 when none. */
+export function accessOf(
+  c: Context<AppEnv>,
+  id: string,
+  rows: Awaited<ReturnType<typeof selectProject>>,
+): ProjectAccess {
   const caller = callerOf(c);
   const found = firstRow(rows);
   if (!found) throw noProject(id);
@@ -33,7 +37,7 @@ function accessFrom(c: Context<AppEnv>, id: string, rows: Awaited<ReturnType<typ
  */
 export async function projectFor(c: Context<AppEnv>, id: string): Promise<ProjectAccess> {
   const [rows] = await asCaller(c).read((db) => [selectProject(db, { id, userId: callerOf(c).userId })]);
-  return accessFrom(c, id, rows);
+  return accessOf(c, id, rows);
 }
 
 /**
@@ -49,7 +53,8 @@ export async function projectAllowing(
   return allowing(await projectFor(c, id), ability, options);
 }
 
-function allowing(access: ProjectAccess, ability: ProjectAbility, options: { whileArchived?: boolean }) {
+/** `access` when it allows `ability` (`projectAllowing`'s rules); 403 or 409 otherwise. */
+export function allowing(access: ProjectAccess, ability: ProjectAbility, options: { whileArchived?: boolean }) {
   const { id } = access.project;
   if (!roleAllows(access.acting, ability)) throw roleTooLow(ability, access.role);
   if (ability !== "read" && !options.whileArchived && access.project.archivedAt) throw projectArchived(id);
@@ -69,6 +74,6 @@ export async function projectMembersFor(c: Context<AppEnv>, id: string): Promise
     actAs(db, SYSTEM),
     selectMembers(db, { projectId: id, viewerId: caller.role === "admin" ? undefined : caller.userId }),
   ]);
-  allowing(accessFrom(c, id, rows), "write", {});
+  allowing(accessOf(c, id, rows), "write", {});
   return members.map((member) => ({ id: member.userId }));
 }

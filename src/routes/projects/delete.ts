@@ -1,9 +1,12 @@
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
-import { deleteProjectStatements } from "../../db/queries/projects.ts";
+import { actAs, SYSTEM } from "../../db/actor.ts";
+import { deleteProjectStatements, selectMembers } from "../../db/queries/projects.ts";
+import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { protectedRoute } from "../openapi.ts";
 import { projectAllowing } from "./access.ts";
+import { announce } from "./announce.ts";
 import { ProjectIdParams } from "./schemas.ts";
 
 const route = protectedRoute("caller", {
@@ -20,6 +23,18 @@ const route = protectedRoute("caller", {
 export const deleteProject = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
   await projectAllowing(c, id, "own");
-  await asCaller(c).write((db) => deleteProjectStatements(db, { id }));
+  const caller = callerOf(c);
+  // Who could read its documents until now (read as the system, before), whose cached searches go stale.
+  const [, members] = await asCaller(c).write((db) => [
+    actAs(db, SYSTEM),
+    selectMembers(db, { projectId: id, viewerId: undefined }),
+    actAs(db, caller.actor),
+    ...deleteProjectStatements(db, { id }),
+  ]);
+  await announce(
+    c,
+    [],
+    members.map((member) => member.userId),
+  );
   return c.body(null, 204);
 });

@@ -15,6 +15,7 @@ import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
 import { projectAllowing } from "./access.ts";
+import { announce } from "./announce.ts";
 import {
   CreateInvitationSchema,
   InvitationListSchema,
@@ -33,7 +34,7 @@ const createRoute = protectedRoute("caller", {
     "Owners and admins invite an existing, active user by username or email, as admin, editor or viewer; the invitee accepts or declines it (`/invitations`) within 14 days. 404 when no active user has that login, 409 when they are already a member or already invited.",
   request: { params: ProjectIdParams, body: jsonBody(CreateInvitationSchema) },
   responses: {
-    201: jsonResponse("The pending invitation.", InvitationSchema),
+    201: jsonResponse("The pending invitation; the invitee finds it in `GET /invitations`.", InvitationSchema),
     ...problemResponses(400, 403, 404, 409, 415, 503),
   },
 });
@@ -97,7 +98,7 @@ export const manageInvitations = createRouter()
     ]);
     const invitation = rows.find((row) => row.invitation.id === invitationId);
     if (!invitation) throw new Error("the new invitation was not found");
-    c.header("Location", `/invitations/${invitationId}`);
+    await announce(c, [{ type: "project.member_invited", projectId: id, userId: found.id, role, invitationId }]);
     return c.json(toInvitationJson(invitation), 201);
   })
   .openapi(listRoute, async (c) => {

@@ -6,15 +6,17 @@ import {
   lockProjectMembersStatement,
   selectMember,
   selectMembers,
+  selectProject,
   transferOwnershipStatements,
   updateMemberRoleStatement,
 } from "../../db/queries/projects.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
-import { mayChangeRole, roleTooLow } from "../../projects/rules.ts";
+import { mayChangeRole, type ProjectAbility, roleTooLow } from "../../projects/rules.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
-import { projectAllowing, projectFor } from "./access.ts";
+import { accessOf, allowing, projectFor } from "./access.ts";
+import { announce } from "./announce.ts";
 import {
   MemberListSchema,
   MemberParams,
@@ -38,11 +40,24 @@ async function membersOf(c: Parameters<typeof projectFor>[0], projectId: string)
   return members;
 }
 
-/** One member of the project as it is now, with username (404 when they are not a member). */
-async function memberOf(c: Parameters<typeof projectFor>[0], projectId: string, userId: string) {
-  const member = (await membersOf(c, projectId)).find((m) => m.userId === userId);
-  if (!member) throw noMember(userId);
-  return member;
+/**
+ * The project as the caller may use it for `ability` (`projectAllowing`: 404, 403, 409 while
+ * archived except for member management) and one member's row (undefined when `userId` is not a
+ * member): one HTTP round trip.
+ */
+async function projectAndMember(
+  c: Parameters<typeof projectFor>[0],
+  projectId: string,
+  userId: string,
+  ability: ProjectAbility,
+) {
+  const caller = callerOf(c);
+  const [rows, member] = await asCaller(c).read((db) => [
+    selectProject(db, { id: projectId, userId: caller.userId }),
+    selectMember(db, { projectId, userId }),
+  ]);
+  const access = allowing(accessOf(c, projectId, rows), ability, { whileArchived: true });
+  return { access, target: firstRow(member) };
 }
 
 const listRoute = protectedRoute("caller", {
@@ -102,23 +117,32 @@ export const manageMembers = createRouter()
   .openapi(roleRoute, async (c) => {
     const { id, userId } = c.req.valid("param");
     const { role } = c.req.valid("json");
-    const access = await projectAllowing(c, id, "manage", { whileArchived: true });
-    const [rows] = await asCaller(c).read((db) => [selectMember(db, { projectId: id, userId })]);
-    const target = firstRow(rows);
+    const { access, target } = await projectAndMember(c, id, userId, "manage");
     if (!target) throw noMember(userId);
     if (!mayChangeRole(access.acting, target.role, role)) {
       throw new ApiError("forbidden", { detail: "Only an owner changes an owner's role or makes an owner." });
     }
-    // Unchanged role: nothing is written. The last owner's demotion fails at commit (409).
-    const [, changed] = await asCaller(c).write((db) => [
+    // Unchanged role: nothing is written. The last owner's demotion fails at commit (409). The
+    // member is read back as the system in the same batch, for the answer.
+    const [, changed, , members] = await asCaller(c).write((db) => [
       lockProjectMembersStatement(db, { projectId: id }),
       updateMemberRoleStatement(db, { projectId: id, userId, role }),
+      actAs(db, SYSTEM),
+      selectMembers(db, { projectId: id, viewerId: undefined }),
     ]);
-    const member = await memberOf(c, id, userId);
+    const member = members.find((m) => m.userId === userId);
+    if (!member) throw noMember(userId);
     // Nothing written, and the member is not in that role: row-level security refused the change,
     // the caller's or the member's role having changed since the check above (another request's).
     if (changed.length === 0 && member.role !== role) {
       throw new ApiError("forbidden", { detail: "Your role does not allow this change (it may have just changed)." });
+    }
+    if (changed.length > 0) {
+      await announce(
+        c,
+        [{ type: "project.member_role_changed", projectId: id, userId, role, previousRole: target.role }],
+        [userId],
+      );
     }
     return c.json(toMemberJson(member), 200);
   })
@@ -126,37 +150,43 @@ export const manageMembers = createRouter()
     const { id, userId } = c.req.valid("param");
     const caller = callerOf(c);
     const leaving = userId === caller.userId;
-    const access = await projectFor(c, id);
-    if (!leaving) {
-      const [rows] = await asCaller(c).read((db) => [selectMember(db, { projectId: id, userId })]);
-      const target = firstRow(rows);
-      if (!target) throw noMember(userId);
-      if (!mayChangeRole(access.acting, target.role, "viewer")) {
-        if (access.acting === "admin") throw new ApiError("forbidden", { detail: "Only an owner removes an owner." });
-        throw roleTooLow("manage", access.role);
-      }
-    } else if (!access.role) {
-      throw noMember(userId);
+    const { access, target } = await projectAndMember(c, id, userId, "read");
+    if (!target) throw noMember(userId);
+    if (!leaving && !mayChangeRole(access.acting, target.role, "viewer")) {
+      if (access.acting === "admin") throw new ApiError("forbidden", { detail: "Only an owner removes an owner." });
+      throw roleTooLow("manage", access.role);
     }
     const [, removed] = await asCaller(c).write((db) => [
       lockProjectMembersStatement(db, { projectId: id }),
       deleteMemberStatement(db, { projectId: id, userId }),
     ]);
     if (removed.length === 0) throw noMember(userId);
+    await announce(c, [{ type: "project.member_removed", projectId: id, userId }], [userId]);
     return c.body(null, 204);
   })
   .openapi(transferRoute, async (c) => {
     const { id } = c.req.valid("param");
     const { userId } = c.req.valid("json");
     const caller = callerOf(c);
-    const access = await projectAllowing(c, id, "own", { whileArchived: true });
+    const { access, target } = await projectAndMember(c, id, userId, "own");
     if (access.role !== "owner")
       throw new ApiError("forbidden", { detail: "Only an owner who is a member transfers ownership." });
     if (userId === caller.userId) throw new ApiError("conflict", { detail: "You already own this project." });
-    const [to] = await asCaller(c).write((db) =>
-      transferOwnershipStatements(db, { projectId: id, fromUserId: caller.userId, toUserId: userId }),
-    );
+    if (!target) throw noMember(userId);
+    const [to, from, , members] = await asCaller(c).write((db) => [
+      ...transferOwnershipStatements(db, { projectId: id, fromUserId: caller.userId, toUserId: userId }),
+      actAs(db, SYSTEM),
+      selectMembers(db, { projectId: id, viewerId: undefined }),
+    ]);
     if (to.length === 0) throw noMember(userId);
-    const members = await membersOf(c, id);
+    const changes = [
+      ...(target.role === "owner" ? [] : [{ userId, role: "owner" as const, previousRole: target.role }]),
+      ...(from.length > 0 ? [{ userId: caller.userId, role: "admin" as const, previousRole: "owner" as const }] : []),
+    ];
+    await announce(
+      c,
+      changes.map((change) => ({ type: "project.member_role_changed" as const, projectId: id, ...change })),
+      changes.map((change) => change.userId),
+    );
     return c.json({ data: members.map(toMemberJson) }, 200);
   });
