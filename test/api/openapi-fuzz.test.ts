@@ -635,6 +635,7 @@ const SEMANTIC_400: Record<string, (problem: { error?: string; errors?: { pointe
   "get /notifications": (p) => only(p, "/cursor"),
   "get /search": (p) => only(p, "/cursor"),
   "get /uploads": (p) => only(p, "/cursor"),
+  "get /projects": (p) => only(p, "/cursor"),
   "get /projects/{id}/activity": (p) => only(p, "/cursor"),
   // A conversion the stored content type does not offer.
   "get /documents/{id}/content": (p) => only(p, "/format"),

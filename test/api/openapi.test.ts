@@ -57,10 +57,14 @@ describe("OpenAPI document", () => {
       requestBody: { content: Record<string, { schema: { required?: string[] } }> };
       responses: Record<string, unknown>;
     };
-    expect(upload.parameters.map((p) => `${p.in}:${p.name}`).sort()).toEqual(["query:tags", "query:title"]);
+    expect(upload.parameters.map((p) => `${p.in}:${p.name}`).sort()).toEqual([
+      "query:projectId",
+      "query:tags",
+      "query:title",
+    ]);
     expect(Object.keys(upload.requestBody.content).sort()).toEqual(["*/*", "multipart/form-data"]);
     expect(upload.requestBody.content["multipart/form-data"]?.schema.required).toEqual(["file"]);
-    expect(Object.keys(upload.responses).sort()).toEqual(["201", "400", "401", "403", "413", "415", "429", "503"]);
+    expect(Object.keys(upload.responses).sort()).toEqual(["201", "400", "401", "403", "404", "409", "413", "415", "429", "503"]);
   });
 });
 

@@ -206,6 +206,12 @@ const JSON_BODIES: Record<string, unknown> = {
   "POST /search/clicks": { queryId: crypto.randomUUID(), documentId: crypto.randomUUID(), position: 1 },
   "POST /analytics/search/suppressed-queries": { phrase: `sweep ${crypto.randomUUID()}` },
   "POST /uploads": { contentType: "text/plain", size: 10, sha256: "0".repeat(64) },
+  "POST /documents/{id}/move": { projectId: null },
+  "POST /projects": { name: "Swept" },
+  "PATCH /projects/{id}": { name: "Swept" },
+  "PATCH /projects/{id}/members/{userId}": { role: "viewer" },
+  "POST /projects/{id}/transfer": { userId: crypto.randomUUID() },
+  "POST /projects/{id}/invitations": { login: "nobody@example.com", role: "viewer" },
 };
 
 /** A value of a path or query parameter that its schema accepts: its example, an enum member, a uuid, an integer. */

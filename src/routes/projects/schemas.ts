@@ -143,9 +143,8 @@ export const TransferSchema = z
 
 export const CreateInvitationSchema = z
   .strictObject({
-    login: text()
+    login: nonBlankText()
       .trim()
-      .min(1)
       .max(255)
       .openapi({ example: "bob@example.com", description: "The username or email of an existing, active user." }),
     role: z.enum(INVITABLE_ROLES).openapi({ description: "Owners are made by an owner's role change or a transfer." }),
