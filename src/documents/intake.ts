@@ -4,12 +4,15 @@ import type { DatabaseHandle } from "../db/client.ts";
 import { isForeignKeyViolation, isUncertainCommit } from "../db/errors.ts";
 import {
   addVersion,
+  confirmProjectStorage,
   confirmStorage,
   type DocumentChanges,
   endUploadIntent,
   insertDocumentStatements,
   insertUploadIntent,
   lockStorageUsage,
+  projectStorageOf,
+  projectStorageStatement,
   removeUploadIntent,
   type StorageUsageRow,
   type StoredVersion,
@@ -23,7 +26,15 @@ import { ApiError, validationFailed } from "../pkg/errors/api-error.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { EventPublisher } from "../pkg/queue/events.ts";
 import { isStorageDeadline, type ObjectStorage } from "../pkg/storage/storage.ts";
-import { bytesLeft, type QuotaNeed, quotaExceeded, quotaRefusal, requireQuota, type StorageQuota } from "./quota.ts";
+import {
+  bytesLeft,
+  projectQuotaExceeded,
+  type QuotaNeed,
+  quotaExceeded,
+  quotaRefusal,
+  requireQuota,
+  type StorageQuota,
+} from "./quota.ts";
 import {
   type ReceivedUpload,
   RequestBodyError,
@@ -47,8 +58,10 @@ export interface IntakeDeps {
   limits: {
     /** The largest file accepted, in bytes (`MAX_UPLOAD_BYTES`). */
     maxBytes: number;
-    /** The owner's quotas (`QUOTA_*_PER_USER`). */
+    /** The owner's quotas (`QUOTA_*_PER_USER`), for personal documents. */
     quota: StorageQuota;
+    /** A project's storage quota in bytes (`PROJECT_QUOTA_BYTES`), for its documents. */
+    projectQuotaBytes: number;
   };
   /** Carried by the `document.uploaded` event into the processor's logs. */
   requestId: string;
@@ -101,43 +114,76 @@ export async function discardUpload(
 }
 
 /**
- * Streams an upload to storage under a fresh key, recorded first as an upload intent (so that a
- * failure between storage and database leaves something the sweeper can clean). Returns the file
- * and its validated title and tags. On any failure nothing stays stored: 403 `quota_exceeded`
- * when the owner is at a quota already (or the file passes the bytes left), 404 when the owner is
- * gone, 400 for invalid fields or a body that broke off, and `receiveUpload`'s 400/413/415.
+ * Whose quota an upload counts against: the owner's, for a personal document (`newDocument`: a
+ * document and a version, else a version), or the project's, for a document filed in one.
  */
-async function takeUpload(
+type QuotaHolder = { ownerId: string; newDocument: boolean; projectId?: string | null | undefined };
+
+/**
+ * How much an upload may stream for `holder` before it certainly passes a quota, read in the same
+ * round trip that records the intent: throws (after removing the intent) when the holder is at a
+ * quota already or is gone; `tooLarge` is the refusal of a file that passes the room left.
+ */
+async function roomFor(
   deps: IntakeDeps,
-  documentId: string,
-  owner: { id: string; newDocument: boolean },
-  input: UploadInput,
-): Promise<TakenUpload> {
+  key: string,
+  holder: QuotaHolder,
+): Promise<{ maxBytes: number; tooLarge?: (requested: number) => ApiError }> {
   const { limits } = deps;
-  const key = `documents/${documentId}/${crypto.randomUUID()}`;
-  // Refused before any byte is stored when the owner is at a quota already; the stream stops
-  // where it would pass the bytes left. The check that counts is `withinQuota`'s, when recording.
-  // The usage and the intent in one HTTP round trip (Postgres must be up before any byte is
-  // stored); a refusal removes the intent again.
+  const { projectId } = holder;
   const [usageResult] = await batchAsActor(deps.database.http, SYSTEM, (db) => [
-    db.execute<StorageUsageRow>(storageUsageStatement({ ownerId: owner.id })),
+    projectId
+      ? db.execute<{ documents: string; bytes: string }>(projectStorageStatement({ projectId }))
+      : db.execute<StorageUsageRow>(storageUsageStatement({ ownerId: holder.ownerId })),
     insertUploadIntent(db, { storageKey: key }),
   ]);
-  const usage = storageUsageOf(usageResult.rows);
-  const { quota } = limits;
   try {
+    if (projectId) {
+      const usage = projectStorageOf(usageResult.rows as { documents: string; bytes: string }[]);
+      if (!usage) throw new ApiError("not_found", { detail: `No project ${projectId}.` });
+      const limit = limits.projectQuotaBytes;
+      const refuse = (requested: number) => projectQuotaExceeded({ limit, used: usage.bytes, requested });
+      if (usage.bytes + 1 > limit) throw refuse(1);
+      const left = limit - usage.bytes;
+      return left < limits.maxBytes ? { maxBytes: left, tooLarge: refuse } : { maxBytes: limits.maxBytes };
+    }
+    const usage = storageUsageOf(usageResult.rows as StorageUsageRow[]);
+    const { quota } = limits;
     if (!usage) throw ownerGone();
-    requireQuota(usage, quota, { documents: owner.newDocument ? 1 : 0, versions: 1, bytes: 1 });
+    requireQuota(usage, quota, { documents: holder.newDocument ? 1 : 0, versions: 1, bytes: 1 });
+    const left = bytesLeft(usage, quota);
+    return left < limits.maxBytes
+      ? {
+          maxBytes: left,
+          tooLarge: (requested: number) => quotaExceeded("bytes", { limit: quota.bytes, used: usage.bytes, requested }),
+        }
+      : { maxBytes: limits.maxBytes };
   } catch (error) {
     await discardUpload(deps, key, error);
     throw error;
   }
-  const left = bytesLeft(usage, quota);
-  const maxBytes = Math.min(limits.maxBytes, left);
-  const tooLarge =
-    left < limits.maxBytes
-      ? (requested: number) => quotaExceeded("bytes", { limit: quota.bytes, used: usage.bytes, requested })
-      : undefined;
+}
+
+/**
+ * Streams an upload to storage under a fresh key, recorded first as an upload intent (so that a
+ * failure between storage and database leaves something the sweeper can clean). Returns the file
+ * and its validated title and tags. On any failure nothing stays stored: 403 `quota_exceeded`
+ * when the owner is at a quota already (or the file passes the bytes left), 413 when a project's
+ * quota would be passed, 404 when the owner or project is gone, 400 for invalid fields or a body
+ * that broke off, and `receiveUpload`'s 400/413/415.
+ */
+async function takeUpload(
+  deps: IntakeDeps,
+  documentId: string,
+  holder: QuotaHolder,
+  input: UploadInput,
+): Promise<TakenUpload> {
+  const key = `documents/${documentId}/${crypto.randomUUID()}`;
+  // Refused before any byte is stored when the holder is at a quota already; the stream stops
+  // where it would pass the bytes left. The check that counts is the one made when recording.
+  // The usage and the intent in one HTTP round trip (Postgres must be up before any byte is
+  // stored); a refusal removes the intent again.
+  const { maxBytes, tooLarge } = await roomFor(deps, key, holder);
   try {
     const received = await receiveUpload(deps.storage, input.request, {
       key,
@@ -176,7 +222,13 @@ async function takeUpload(
 export async function withinQuota<T>(
   database: DatabaseHandle,
   quota: StorageQuota,
-  change: { ownerId: string; need: QuotaNeed; actor: Actor },
+  change: {
+    ownerId: string;
+    need: QuotaNeed;
+    actor: Actor;
+    /** A project's document: its project's quota is checked (its bytes), not the owner's. */
+    project?: { id: string; limitBytes: number } | undefined;
+  },
   record: (tx: Transaction) => Promise<T>,
 ): Promise<T> {
   return asActor(database.db, change.actor, async (tx) => {
@@ -185,11 +237,15 @@ export async function withinQuota<T>(
       throw isForeignKeyViolation(error) ? ownerGone() : error;
     });
     await switchActor(tx, SYSTEM);
+    const { need, project } = change;
+    if (project) {
+      await confirmProjectStorage(tx, { projectId: project.id, needBytes: need.bytes, limitBytes: project.limitBytes });
+      return recorded;
+    }
     await lockStorageUsage(tx, { ownerId: change.ownerId });
     const usage = await storageUsage(tx, { ownerId: change.ownerId });
     if (!usage) throw ownerGone();
     // The usage counts `record`'s rows already: the check is against what was there before them.
-    const { need } = change;
     requireQuota(
       {
         ...usage,
@@ -201,6 +257,8 @@ export async function withinQuota<T>(
       need,
     );
     return recorded;
+  }).catch((error: unknown) => {
+    throw quotaRefusal(error) ?? error;
   });
 }
 
@@ -223,7 +281,12 @@ function storedFile(upload: TakenUpload): StoredVersion {
 async function recordOrUndo(
   deps: IntakeDeps,
   upload: TakenUpload,
-  change: { ownerId: string; need: Omit<QuotaNeed, "bytes">; actor: Actor },
+  change: {
+    ownerId: string;
+    need: Omit<QuotaNeed, "bytes">;
+    actor: Actor;
+    project?: { id: string; limitBytes: number } | undefined;
+  },
   record: (tx: Transaction) => Promise<Document>,
 ): Promise<Document> {
   const need = { ...change.need, bytes: upload.file.size };
@@ -278,12 +341,13 @@ export async function intakeDocument(
   input: UploadInput,
 ): Promise<Document> {
   const { documentId, ownerId } = target;
-  const upload = await takeUpload(deps, documentId, { id: ownerId, newDocument: true }, input);
+  const { projectId } = target;
+  const upload = await takeUpload(deps, documentId, { ownerId, newDocument: true, projectId }, input);
   const need = { documents: 1, versions: 1, bytes: upload.file.size };
   const record = {
     id: documentId,
     ownerId,
-    projectId: target.projectId,
+    projectId,
     title: upload.fields.title ?? upload.filename ?? "Untitled",
     tags: upload.fields.tags ?? [],
     file: storedFile(upload),
@@ -295,7 +359,9 @@ export async function intakeDocument(
       ...insertDocumentStatements(db, record),
       endUploadIntent(db, { storageKey: upload.key }),
       actAs(db, SYSTEM),
-      confirmStorage(db, { ownerId, need, limits: deps.limits.quota }),
+      projectId
+        ? confirmProjectStorage(db, { projectId, needBytes: need.bytes, limitBytes: deps.limits.projectQuotaBytes })
+        : confirmStorage(db, { ownerId, need, limits: deps.limits.quota }),
     ]).catch((error: unknown) => {
       // The inserts come before the quota check: an owner deleted meanwhile fails them first.
       throw quotaRefusal(error) ?? (isForeignKeyViolation(error) ? ownerGone() : error);
@@ -321,12 +387,21 @@ export async function intakeDocument(
  */
 export async function intakeVersion(
   deps: IntakeDeps,
-  target: { documentId: string; actor: Actor; ownerId: string; createdBy: string; viewer: DocumentChanges["viewer"] },
+  target: {
+    documentId: string;
+    actor: Actor;
+    ownerId: string;
+    /** The document's project, whose quota counts its versions; null for a personal document. */
+    projectId: string | null;
+    createdBy: string;
+    viewer: DocumentChanges["viewer"];
+  },
   input: UploadInput & { requireUnchanged: RequireUnchanged },
 ): Promise<Document> {
-  const { documentId: id, ownerId, viewer } = target;
-  const upload = await takeUpload(deps, id, { id: ownerId, newDocument: false }, input);
-  const change = { ownerId, need: { documents: 0, versions: 1 }, actor: target.actor };
+  const { documentId: id, ownerId, viewer, projectId } = target;
+  const upload = await takeUpload(deps, id, { ownerId, newDocument: false, projectId }, input);
+  const project = projectId ? { id: projectId, limitBytes: deps.limits.projectQuotaBytes } : undefined;
+  const change = { ownerId, need: { documents: 0, versions: 1 }, actor: target.actor, project };
   const document = await recordOrUndo(deps, upload, change, async (tx) => {
     await lockedForWrite(tx, { id, viewer }, input.requireUnchanged);
     const added = await addVersion(tx, { documentId: id, createdBy: target.createdBy, file: storedFile(upload) });

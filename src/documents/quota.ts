@@ -1,9 +1,11 @@
 import { serverError } from "../db/errors.ts";
 import {
+  PROJECT_QUOTA_EXCEEDED_SQLSTATE,
   QUOTA_EXCEEDED_SQLSTATE,
   type QuotaRefusal,
   type StorageUsage,
   UNKNOWN_OWNER_SQLSTATE,
+  UNKNOWN_PROJECT_SQLSTATE,
 } from "../db/queries/documents.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { ownerGone } from "./rules.ts";
@@ -67,14 +69,32 @@ export function bytesLeft(usage: StorageUsage, quota: StorageQuota): number {
 }
 
 /**
+ * The 413 `payload_too_large` problem of an upload (or a move) that would take a project past its
+ * storage quota (`PROJECT_QUOTA_BYTES`), with the figures in bytes as extension members (RFC 9457
+ * §3.2): `quota` (`projectBytes`), `limit`, `used` and `requested`. Nothing was stored.
+ */
+export function projectQuotaExceeded(figures: { limit: number; used: number; requested: number }) {
+  return new ApiError("payload_too_large", {
+    detail: `This would exceed the project's storage quota: ${figures.used} bytes used, ${figures.requested} more requested, the limit is ${figures.limit} bytes. Nothing was stored.`,
+    extensions: { quota: "projectBytes", ...figures },
+  });
+}
+
+/**
  * The API error for `confirmStorage`'s refusal (src/db/queries/documents.ts, SQL function
  * `confirm_storage`), whichever mode's error carries it: 403 `quota_exceeded` with the figures of
- * its DETAIL, the same problem `requireQuota` throws, or 404 when the owner is gone. Undefined for
- * any other error, which the caller throws on as it is.
+ * its DETAIL, the same problem `requireQuota` throws, or 404 when the owner is gone; and for
+ * `confirmProjectStorage`'s, 413 `projectQuotaExceeded` or 404 when the project is gone. Undefined
+ * for any other error, which the caller throws on as it is.
  */
 export function quotaRefusal(error: unknown): ApiError | undefined {
   const server = serverError(error);
   if (server?.code === UNKNOWN_OWNER_SQLSTATE) return ownerGone();
+  if (server?.code === UNKNOWN_PROJECT_SQLSTATE) return new ApiError("not_found", { detail: "The project is gone." });
+  if (server?.code === PROJECT_QUOTA_EXCEEDED_SQLSTATE && server.detail) {
+    const { limit, used, requested } = JSON.parse(server.detail) as QuotaRefusal;
+    return projectQuotaExceeded({ limit, used, requested });
+  }
   if (server?.code !== QUOTA_EXCEEDED_SQLSTATE || !server.detail) return undefined;
   const { quota, limit, used, requested } = JSON.parse(server.detail) as QuotaRefusal;
   return quotaExceeded(quota, { limit, used, requested });

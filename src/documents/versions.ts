@@ -18,7 +18,7 @@ import { cannotWrite, noDocument, type RequireUnchanged } from "./rules.ts";
 
 /** What restoring and reprocessing talk to: Postgres, the owner's quotas, the events queue. */
 export type VersionDeps = Pick<IntakeDeps, "database" | "events" | "logger" | "requestId"> & {
-  limits: Pick<IntakeDeps["limits"], "quota">;
+  limits: Pick<IntakeDeps["limits"], "quota" | "projectQuotaBytes">;
 };
 
 /** A version's file as a new version records it again: the same stored object, never copied. */
@@ -42,11 +42,19 @@ const sameFile = (version: DocumentVersion): StoredVersion => ({
  */
 export async function restoreVersion(
   deps: VersionDeps,
-  target: { documentId: string; version: number; ownerId: string; viewer: DocumentChanges["viewer"] },
+  target: {
+    documentId: string;
+    version: number;
+    ownerId: string;
+    /** The document's project, whose quota counts it instead of the owner's; null when personal. */
+    projectId: string | null;
+    viewer: DocumentChanges["viewer"];
+  },
   requireUnchanged: RequireUnchanged,
 ): Promise<Document> {
-  const { documentId: id, version, viewer } = target;
-  const change = { ownerId: target.ownerId, need: { documents: 0, versions: 1, bytes: 0 }, actor: SYSTEM };
+  const { documentId: id, version, viewer, projectId } = target;
+  const project = projectId ? { id: projectId, limitBytes: deps.limits.projectQuotaBytes } : undefined;
+  const change = { ownerId: target.ownerId, need: { documents: 0, versions: 1, bytes: 0 }, actor: SYSTEM, project };
   const restored = await withinQuota(deps.database, deps.limits.quota, change, async (tx) => {
     const current = await lockDocument(tx, { id, viewer });
     if (!current) throw noDocument(id);

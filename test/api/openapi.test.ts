@@ -64,7 +64,18 @@ describe("OpenAPI document", () => {
     ]);
     expect(Object.keys(upload.requestBody.content).sort()).toEqual(["*/*", "multipart/form-data"]);
     expect(upload.requestBody.content["multipart/form-data"]?.schema.required).toEqual(["file"]);
-    expect(Object.keys(upload.responses).sort()).toEqual(["201", "400", "401", "403", "404", "409", "413", "415", "429", "503"]);
+    expect(Object.keys(upload.responses).sort()).toEqual([
+      "201",
+      "400",
+      "401",
+      "403",
+      "404",
+      "409",
+      "413",
+      "415",
+      "429",
+      "503",
+    ]);
   });
 });
 

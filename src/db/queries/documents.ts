@@ -971,7 +971,8 @@ export function confirmStorage(
   db: HttpQueryBuilder,
   params: {
     ownerId: string;
-    need: { documents: number; versions: number; bytes: number };
+    /** Numbers, or SQL values computed in the statement (`documentUsage`). */
+    need: { documents: number | SQL; versions: number | SQL; bytes: number | SQL };
     limits: { documents: number; versions: number; bytes: number };
   },
 ) {
@@ -1036,3 +1037,43 @@ export function moveDocumentStatement(
     )
     .returning();
 }
+
+/** SQLSTATE of `confirmProjectStorage`'s refusal: the project's quota would be exceeded (DETAIL: `QuotaRefusal`). */
+export const PROJECT_QUOTA_EXCEEDED_SQLSTATE = "Q0003";
+/** SQLSTATE of `confirmProjectStorage` for a project that does not exist or is deleted. */
+export const UNKNOWN_PROJECT_SQLSTATE = "Q0004";
+
+/**
+ * `confirmStorage` for a project (SQL function `confirm_project_storage`, migration 0027), for the
+ * END of a batch that has already written what it adds: takes the project's usage lock (held to the
+ * commit), reads the bytes of its documents' distinct objects, which count the batch's own rows,
+ * and fails the statement when they pass `limitBytes`: SQLSTATE `PROJECT_QUOTA_EXCEEDED_SQLSTATE`
+ * with the figures as DETAIL (`quota` is `projectBytes`), or `UNKNOWN_PROJECT_SQLSTATE`. As the system.
+ */
+export function confirmProjectStorage(
+  db: HttpQueryBuilder | Transaction,
+  params: { projectId: string; needBytes: number | SQL; limitBytes: number },
+) {
+  return db.execute(
+    sql`select confirm_project_storage(${params.projectId}::uuid, ${params.needBytes}, ${params.limitBytes})`,
+  );
+}
+
+/** A project's usage, as the system sees it (`project_storage_usage`, migration 0027); none for a gone project. */
+export const projectStorageStatement = (params: { projectId: string }) =>
+  sql`select documents::text, bytes::text from project_storage_usage(${params.projectId}::uuid)`;
+
+/** The rows of `projectStorageStatement` as the project's usage in bytes; undefined for a gone project. */
+export function projectStorageOf(rows: readonly { documents: string; bytes: string }[]): { bytes: number } | undefined {
+  const [row] = rows;
+  return row ? { bytes: Number(row.bytes) } : undefined;
+}
+
+/**
+ * What moving the document `documentId` adds where it goes, as SQL values for `confirmStorage` and
+ * `confirmProjectStorage` (`document_usage`, migration 0027): its versions and its distinct objects' bytes.
+ */
+export const documentUsage = (documentId: string) => ({
+  versions: sql`(select versions from document_usage(${documentId}::uuid))`,
+  bytes: sql`(select bytes from document_usage(${documentId}::uuid))`,
+});

@@ -106,6 +106,14 @@ const apiOnly = {
     .default(10 * 1024 ** 3),
   QUOTA_DOCUMENTS_PER_USER: z.coerce.number().int().positive().max(100_000_000).default(10_000),
   QUOTA_VERSIONS_PER_USER: z.coerce.number().int().positive().max(100_000_000).default(50_000),
+  // Per-project storage quota: bytes of distinct stored objects across a project's documents
+  // (default 50 GiB), whoever uploaded them; an upload past it is a 413.
+  PROJECT_QUOTA_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 53 - 1)
+    .default(50 * 1024 ** 3),
   // Auth
   PUBLIC_URL: z.url({ protocol: /^https?$/ }),
   JWT_ISSUER: z.url(),
@@ -232,6 +240,7 @@ const apiSchema = z
         documents: raw.QUOTA_DOCUMENTS_PER_USER,
         versions: raw.QUOTA_VERSIONS_PER_USER,
       },
+      projectQuotaBytes: raw.PROJECT_QUOTA_BYTES,
     },
     publicUrl: raw.PUBLIC_URL.replace(/\/$/, ""),
     auth: {

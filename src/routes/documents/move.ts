@@ -1,7 +1,14 @@
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
 import { actAs, firstRow, SYSTEM } from "../../db/actor.ts";
-import { moveDocumentStatement, selectDocumentAudience } from "../../db/queries/documents.ts";
+import {
+  confirmProjectStorage,
+  confirmStorage,
+  documentUsage,
+  moveDocumentStatement,
+  selectDocumentAudience,
+} from "../../db/queries/documents.ts";
+import { quotaRefusal } from "../../documents/quota.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { VALIDATOR_HEADERS } from "../conditional.ts";
@@ -19,11 +26,11 @@ const route = protectedRoute("caller", {
   tags: ["Documents"],
   summary: "Move a document to a project, or to my personal documents",
   description:
-    "Who manages the document where it is (the owner of a personal document, an owner or admin of its project, an administrator) moves it to a project where they are an editor or more (neither archived), or, with `projectId: null`, to their own personal documents (they become its owner). Its versions, shares and history move with it; access follows the new place at once. Moving it where it already is changes nothing (200).",
+    "Who manages the document where it is (the owner of a personal document, an owner or admin of its project, an administrator) moves it to a project where they are an editor or more (neither archived), or, with `projectId: null`, to their own personal documents (they become its owner). Its versions, shares and history move with it; access follows the new place at once. Moving it where it already is changes nothing (200). It counts against the quota of where it goes: a project's (413 past `PROJECT_QUOTA_BYTES`), or the mover's own (403 `quota_exceeded`).",
   request: { params: DocumentIdParams, body: jsonBody(MoveDocumentSchema) },
   responses: {
     200: { ...jsonResponse("The document where it is now.", DocumentSchema), headers: VALIDATOR_HEADERS },
-    ...problemResponses(400, 403, 404, 409, 415, 503),
+    ...problemResponses(400, 403, 404, 409, 413, 415, 503),
   },
 });
 
@@ -37,15 +44,33 @@ export const moveDocument = createRouter().openapi(route, async (c) => {
     "Only the owner of a personal document, or an owner or admin of its project, moves it.",
   );
   if (projectId !== null) await projectMembersFor(c, projectId);
-  // Who saw it before and who sees it after, both read as the system around the caller's write.
-  const [, audienceBefore, , moved, , audienceAfter] = await asCaller(c).write((db) => [
-    actAs(db, SYSTEM),
-    selectDocumentAudience(db, { documentId: id }),
-    actAs(db, caller.actor),
-    moveDocumentStatement(db, { id, projectId, movedBy: caller.userId }),
-    actAs(db, SYSTEM),
-    selectDocumentAudience(db, { documentId: id }),
-  ]);
+  if (before.projectId === projectId) {
+    const response = await documentBody(before);
+    return c.json(response.body, 200, response.headers);
+  }
+  const limits = c.get("services").config.uploads;
+  const usage = documentUsage(id);
+  // Who saw it before and who sees it after, both read as the system around the caller's write;
+  // last, the quota of where it went, counting it (a project's, or the mover's own).
+  const [, audienceBefore, , moved, , audienceAfter] = await asCaller(c)
+    .write((db) => [
+      actAs(db, SYSTEM),
+      selectDocumentAudience(db, { documentId: id }),
+      actAs(db, caller.actor),
+      moveDocumentStatement(db, { id, projectId, movedBy: caller.userId }),
+      actAs(db, SYSTEM),
+      selectDocumentAudience(db, { documentId: id }),
+      projectId
+        ? confirmProjectStorage(db, { projectId, needBytes: usage.bytes, limitBytes: limits.projectQuotaBytes })
+        : confirmStorage(db, {
+            ownerId: caller.userId,
+            need: { documents: 1, versions: usage.versions, bytes: usage.bytes },
+            limits: limits.quota,
+          }),
+    ])
+    .catch((error: unknown) => {
+      throw quotaRefusal(error) ?? error;
+    });
   const document = firstRow(moved) ?? before;
   // A move involves a project at one end at least: the event belongs to it (the one it went to).
   const eventProject = projectId ?? before.projectId;

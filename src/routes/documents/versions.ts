@@ -51,11 +51,18 @@ const uploadVersion = createRouter().openapi(uploadRoute, async (c) => {
   const before = await writable(c, id);
   const requireUnchanged = unchangedSince(c);
   await requireUnchanged(before);
-  // Counted against the document's owner, whoever uploads.
+  // Counted against the document's owner, or its project, whoever uploads.
   const { userId, actor } = callerOf(c);
   const document = await intakeVersion(
     intakeDeps(c),
-    { documentId: id, actor, ownerId: before.ownerId, createdBy: userId, viewer: viewerOf(c) },
+    {
+      documentId: id,
+      actor,
+      ownerId: before.ownerId,
+      projectId: before.projectId,
+      createdBy: userId,
+      viewer: viewerOf(c),
+    },
     { ...uploadInput(c), requireUnchanged },
   );
   await searchChanged(c, id);
@@ -112,7 +119,7 @@ const restoreOldVersion = createRouter().openapi(restoreRoute, async (c) => {
   // The access rule of `writable` is applied again on the locked row, in the restoring transaction.
   const document = await restoreVersion(
     intakeDeps(c),
-    { documentId: id, version, ownerId: before.ownerId, viewer: viewerOf(c) },
+    { documentId: id, version, ownerId: before.ownerId, projectId: before.projectId, viewer: viewerOf(c) },
     unchangedSince(c),
   );
   await searchChanged(c, id);
