@@ -1,12 +1,12 @@
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
-import { activityPage, selectActivityPage } from "../../db/queries/projects.ts";
+import { activityPage, selectActivityPage, selectProject } from "../../db/queries/projects.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { cursorParam, pageOf } from "../../pkg/pagination/cursor.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
 import { PageQuery } from "../pagination.ts";
-import { projectFor } from "./access.ts";
+import { accessOf } from "./access.ts";
 import { ActivityPageSchema, ActivityQuery, ProjectIdParams, toActivityJson } from "./schemas.ts";
 
 const route = protectedRoute("caller", {
@@ -24,17 +24,20 @@ export const listActivity = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
   const query = c.req.valid("query");
   const after = cursorParam(query.cursor);
-  const { role } = await projectFor(c, id);
-  const [rows] = await asCaller(c).read((db) => [
+  const caller = callerOf(c);
+  // The project (for the 404 of a non-member) and the page in one round trip; the page's query
+  // requires the caller's membership itself, unless they are an administrator.
+  const [project, rows] = await asCaller(c).read((db) => [
+    selectProject(db, { id, userId: caller.userId }),
     selectActivityPage(db, {
       projectId: id,
-      // An administrator who is not a member reads it as staff.
-      viewerId: role ? callerOf(c).userId : undefined,
+      viewerId: caller.role === "admin" ? undefined : caller.userId,
       limit: query.limit,
       action: query.action,
       after,
     }),
   ]);
+  accessOf(c, id, project);
   const { page, nextCursor } = pageOf(activityPage(rows), query.limit);
   c.header("Cache-Control", "no-store");
   return c.json({ data: page.map(({ activity }) => toActivityJson(activity)), nextCursor }, 200);
