@@ -10,7 +10,8 @@ import { storeAll } from "./handlers.ts";
 // through the same intake as every notification (`storeAll`), so a redelivered event stores nothing
 // twice (one notification per event and user).
 
-const quoted = (value: string | null, fallback: string) => `“${value ?? fallback}”`;
+/** A name in quotes, or the words for it when it is gone (unquoted: they are not its name). */
+const quoted = (value: string | null, fallback: string) => (value === null ? fallback : `“${value}”`);
 
 /**
  * The people an event concerns, never the one who acted:
@@ -44,10 +45,14 @@ export function recipientsOf(event: ProjectEvent, names: ProjectEventNames): str
 export function textOf(event: ProjectEvent, names: ProjectEventNames): { title: string; body: string } {
   const project = quoted(names.project_name, "a project");
   const actor = names.actor_username ?? "Someone";
-  const member = names.user_username ?? "a member";
+  // Both begin a sentence wherever they are used.
+  const member = names.user_username ?? "A member";
   switch (event.type) {
     case "project.member_invited":
-      return { title: `Invitation to ${project}`, body: `${actor} invited you to ${project} as ${event.role}.` };
+      return {
+        title: `${actor} invited you to ${project}`,
+        body: `${actor} invited you to ${project} as ${event.role}.`,
+      };
     case "project.member_joined":
       return { title: `${member} joined ${project}`, body: `${member} joined ${project} as ${event.role}.` };
     case "project.member_removed":
@@ -60,10 +65,12 @@ export function textOf(event: ProjectEvent, names: ProjectEventNames): { title: 
         body: `${actor} changed your role in ${project} from ${event.previousRole} to ${event.role}.`,
       };
     case "document.moved": {
-      const document = quoted(names.document_title, "A document");
+      // Its title begins the notification's title, and is inside the body's sentence.
+      const subject = quoted(names.document_title, "A document");
+      const object = quoted(names.document_title, "a document");
       return event.toProjectId
-        ? { title: `${document} moved to ${project}`, body: `${actor} moved ${document} to ${project}.` }
-        : { title: `${document} left ${project}`, body: `${actor} moved ${document} out of ${project}.` };
+        ? { title: `${subject} moved to ${project}`, body: `${actor} moved ${object} to ${project}.` }
+        : { title: `${subject} left ${project}`, body: `${actor} moved ${object} out of ${project}.` };
     }
   }
 }
@@ -99,7 +106,9 @@ export async function notifyProjectEvents(
       return { event, names };
     }),
   );
-  const requests = named.flatMap(({ event, names }) => {
+  // Each event's requests, kept apart: a copy of an event in the same batch (a redelivery) shares its
+  // id, so the results of one event cannot be told by id.
+  const perEvent = named.map(({ event, names }) => {
     const { title, body } = textOf(event, names);
     return recipientsOf(event, names).map(
       (userId): NotificationRequested => ({
@@ -116,9 +125,11 @@ export async function notifyProjectEvents(
       }),
     );
   });
-  const stored = await storeAll(requests, services);
-  return named.map(({ event }) => {
-    const own = stored.filter((_, i) => requests[i]?.id === event.id);
+  const stored = await storeAll(perEvent.flat(), services);
+  let next = 0;
+  return perEvent.map((requests) => {
+    const own = stored.slice(next, next + requests.length);
+    next += requests.length;
     const retry = own.find((result) => result.outcome === "retry");
     return retry ?? { outcome: "done", note: `${own.length} people notified` };
   });
