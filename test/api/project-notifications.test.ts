@@ -219,6 +219,28 @@ describe("moving a document", () => {
     // The project it left is not the one the event is about.
     await notNotified(fromAdmin, "document.moved", about);
   });
+
+  it("out of a project into its mover's personal documents: its uploader, who loses it, hears it", async () => {
+    const owner = await signedIn();
+    const project = await createProject(owner.auth);
+    const [uploader, admin] = await Promise.all([
+      memberOf(owner.auth, project.id, "editor"),
+      memberOf(owner.auth, project.id, "admin"),
+    ]);
+    const title = uniqueName("Taken");
+    const document = await expectJson<DocumentJson>(
+      await rawUpload(uploader.auth, "taken out", "text/plain", {
+        path: `/documents?${new URLSearchParams({ projectId: project.id, title })}`,
+      }),
+      201,
+    );
+    expect((await send(admin.auth, "POST", `/documents/${document.id}/move`, { projectId: null })).status).toBe(200);
+    const about = { documentId: document.id, toProjectId: null, previousOwnerId: uploader.user.id };
+    expect(await notified(uploader, "document.moved", about)).toMatchObject({
+      title: `“${title}” left “${project.name}”`,
+    });
+    await notNotified(admin, "document.moved", about);
+  });
 });
 
 describe("webhooks", () => {

@@ -146,6 +146,7 @@ describe("project events through the processor", () => {
       documentId: crypto.randomUUID(),
       fromProjectId: null,
       toProjectId: project.id,
+      previousOwnerId: owner,
     });
     // And one for a user who no longer exists: refused alone, the others stored.
     const nobody = buildEvent(MemberInvitedSchema, {

@@ -69,13 +69,14 @@ const roleChanged = buildEvent(MemberRoleChangedSchema, {
   role: "admin",
   previousRole: "editor",
 });
-const moved = (toProjectId: string | null) =>
+const moved = (toProjectId: string | null, previousOwnerId = uploader) =>
   buildEvent(DocumentMovedSchema, {
     ...envelope,
     type: "document.moved",
     documentId,
     fromProjectId: toProjectId ? otherProjectId : projectId,
     toProjectId,
+    previousOwnerId,
   });
 
 describe("recipientsOf", () => {
@@ -97,9 +98,12 @@ describe("recipientsOf", () => {
 
   it("a move: the uploader and the managers, each once, never the mover", () => {
     expect(recipientsOf(moved(projectId), names({ document_owner: uploader }))).toEqual([uploader, owner, admin]);
-    expect(recipientsOf(moved(projectId), names({ document_owner: admin }))).toEqual([admin, owner]);
-    expect(recipientsOf(moved(projectId), names({ document_owner: actor, managers: [actor, admin] }))).toEqual([admin]);
-    expect(recipientsOf(moved(null), names({ document_owner: actor }))).toEqual([owner, admin]);
+    expect(recipientsOf(moved(projectId, admin), names({ document_owner: admin }))).toEqual([admin, owner]);
+    expect(recipientsOf(moved(projectId, actor), names({ document_owner: actor, managers: [actor, admin] }))).toEqual([
+      admin,
+    ]);
+    // Taken out into the mover's personal documents: its uploader, no longer its owner, is told.
+    expect(recipientsOf(moved(null), names({ document_owner: actor }))).toEqual([uploader, owner, admin]);
   });
 
   it("never the actor, whatever the event", () => {
@@ -117,7 +121,7 @@ describe("recipientsOf", () => {
   it("a project gone: only those the event names", () => {
     expect(recipientsOf(invited, gone)).toEqual([member]);
     expect(recipientsOf(joined, gone)).toEqual([]);
-    expect(recipientsOf(moved(projectId), gone)).toEqual([]);
+    expect(recipientsOf(moved(projectId), gone)).toEqual([uploader]);
   });
 });
 

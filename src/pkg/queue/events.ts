@@ -103,6 +103,8 @@ export const DocumentMovedSchema = z.object({
   documentId: z.uuid(),
   fromProjectId: z.uuid().nullable(),
   toProjectId: z.uuid().nullable(),
+  /** Who owned (uploaded) it before the move: a move to the mover's personal documents changes its owner. */
+  previousOwnerId: z.uuid(),
 });
 
 /** The Project Service's events, each published after its change committed. */

@@ -18,7 +18,8 @@ const quoted = (value: string | null, fallback: string) => (value === null ? fal
  * - invited: the invitee; role changed: the member;
  * - joined: the project's owners and admins; removed: the member removed, or, when they left, the
  *   owners and admins;
- * - document moved: its owner (uploader) and the owners and admins of the project it is in now (of
+ * - document moved: its owner (uploader) before and after the move, and the owners and admins of
+ *   the project it is in now (of
  *   the one it left, when it became someone's personal document).
  */
 export function recipientsOf(event: ProjectEvent, names: ProjectEventNames): string[] {
@@ -35,7 +36,7 @@ export function recipientsOf(event: ProjectEvent, names: ProjectEventNames): str
       people = event.userId === event.actorId ? names.managers : [event.userId];
       break;
     case "document.moved":
-      people = [names.document_owner, ...names.managers];
+      people = [event.previousOwnerId, names.document_owner, ...names.managers];
       break;
   }
   return [...new Set(people.filter((id): id is string => id !== null && id !== event.actorId))];

@@ -75,7 +75,12 @@ export const moveDocument = createRouter().openapi(route, async (c) => {
   // A move involves a project at one end at least: the event belongs to it (the one it went to).
   const eventProject = projectId ?? before.projectId;
   if (firstRow(moved) && eventProject) {
-    const event = { documentId: id, fromProjectId: before.projectId, toProjectId: projectId };
+    const event = {
+      documentId: id,
+      fromProjectId: before.projectId,
+      toProjectId: projectId,
+      previousOwnerId: before.ownerId,
+    };
     await Promise.all([
       audienceChanged(c, [...audienceBefore, ...audienceAfter]),
       announce(c, [{ type: "document.moved", projectId: eventProject, ...event }]),

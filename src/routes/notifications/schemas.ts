@@ -14,7 +14,7 @@ export const NotificationSchema = z
     title: z.string().openapi({ example: "“Q3 report” is ready" }),
     body: z.string(),
     data: z.record(z.string(), z.unknown()).openapi({
-      description: `What the notification is about: \`documentId\` and \`version\`; for \`document.failed\` and \`document.quarantined\` also \`reason\`, the version's \`failureReason\` (the same in webhook payloads). ${FAILURE_REASONS_DESCRIPTION}`,
+      description: `What the notification is about (the same in webhook payloads). For \`document.*\` processing outcomes: \`documentId\` and \`version\`; for \`document.failed\` and \`document.quarantined\` also \`reason\`, the version's \`failureReason\`. ${FAILURE_REASONS_DESCRIPTION} For the Project Service's events (\`project.member_invited\`, \`project.member_joined\`, \`project.member_removed\`, \`project.member_role_changed\`, \`document.moved\`): \`projectId\`, \`projectSlug\`, \`actorId\`, and as they apply \`userId\`, \`role\`, \`previousRole\`, \`invitationId\`, \`documentId\`, \`fromProjectId\`, \`toProjectId\`, \`previousOwnerId\`.`,
       example: { documentId: "0b6f…", version: 1, reason: "unsupported_content" },
     }),
     read: z.boolean(),
