@@ -7,6 +7,7 @@ import {
   isInsufficientPrivilege,
   isInvalidValue,
   isOwnerlessProject,
+  isTransactionConflict,
   isUncertainCommit,
   serverError,
 } from "../db/errors.ts";
@@ -85,6 +86,14 @@ export const onError: ErrorHandler = (error, c) => {
     // The client went away (or its connection broke) mid-body: its failure, not ours.
     logger(c).warn("the request body broke off", { error });
     return respond(c, "bad_request", { detail: "The request body ended before it was complete." });
+  }
+  if (isTransactionConflict(error)) {
+    // A deadlock or serialization failure: Postgres rolled the whole transaction back.
+    logger(c).warn("transaction rolled back by a concurrent one", { sqlState: serverError(error)?.code, error });
+    return respond(c, "service_unavailable", {
+      detail: "The change collided with a concurrent one and was rolled back; nothing was changed. Retry.",
+      headers: { "Retry-After": "1" },
+    });
   }
   if (isOwnerlessProject(error)) {
     // The deferred check of migration 0025 at commit: a race the route's own check could not see

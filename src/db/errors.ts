@@ -129,3 +129,12 @@ export function isOwnerlessProject(error: unknown): boolean {
   const server = serverError(error);
   return server?.code === "23514" && server.constraint === "project_members_owner";
 }
+
+/**
+ * Whether Postgres rolled the transaction back because it collided with a concurrent one: SQLSTATE
+ * class 40, transaction rollback (40P01 deadlock detected, 40001 serialization failure; PostgreSQL
+ * Appendix A). Nothing of it was written, and the same request can succeed when sent again.
+ */
+export function isTransactionConflict(error: unknown): boolean {
+  return serverError(error)?.code?.startsWith("40") ?? false;
+}

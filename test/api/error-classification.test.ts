@@ -33,6 +33,21 @@ function handled(error: unknown): Promise<Response> {
   return Promise.resolve(app.request("/"));
 }
 
+describe("a transaction Postgres rolled back for a concurrent one (SQLSTATE class 40)", () => {
+  const raised = (code: string) => sql.raw(`do $$ begin raise exception 'collided' using errcode = '${code}'; end $$`);
+
+  it.each([
+    ["a deadlock (40P01)", "40P01"],
+    ["a serialization failure (40001)", "40001"],
+  ])("%s is a 503 to retry, not a 500", async (_, code) => {
+    const error = await refusal(raised(code));
+    const res = await handled(error);
+    const problem = await expectProblem(res, 503);
+    expect(res.headers.get("retry-after")).toBe("1");
+    expect(problem.detail).toMatch(/nothing was changed/);
+  });
+});
+
 describe("values Postgres refuses (SQLSTATE class 22), as a second lock behind the schemas", () => {
   const refused: [string, SQL][] = [
     ["NUL in text (22021)", sql`select ${"a\u0000b"}::text`],

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { signedIn } from "../auth-helpers.ts";
-import { type DocumentJson, formUpload } from "../document-helpers.ts";
+import { signedIn, signedInAdmin } from "../auth-helpers.ts";
+import { type DocumentJson, formUpload, processed } from "../document-helpers.ts";
 import { api, apiWith, asSystem, expectProblem } from "../helpers.ts";
 import { type Auth, createProject, expectJson, memberOf, removeMember, send, setRole } from "../project-helpers.ts";
 
@@ -152,6 +152,31 @@ describe("documents filed in a project", () => {
 
     expect((await send(owner.auth, "POST", `/projects/${project.id}/unarchive`)).status).toBe(200);
     expect((await send(editor.auth, "PATCH", `/documents/${doc.id}`, { title: "after" })).status).toBe(200);
+  });
+
+  it("keeps the project's documents when their uploader's account is deleted: they pass to an owner", async () => {
+    const owner = await signedIn();
+    const admin = await signedInAdmin();
+    const project = await createProject(owner.auth);
+    const editor = await memberOf(owner.auth, project.id, "editor");
+    const filed = await uploaded(editor.auth, "stays with the project", project.id);
+    const personal = await uploaded(editor.auth, "goes with the account");
+    // Deleting while the processor still writes the versions can deadlock with it (503, to retry).
+    await processed(editor.auth, filed.id);
+    await processed(editor.auth, personal.id);
+
+    expect((await api(`/users/${editor.user.id}`, { method: "DELETE", headers: admin.auth })).status).toBe(204);
+    const kept = await expectJson<DocumentJson>(await api(`/documents/${filed.id}`, { headers: owner.auth }), 200);
+    expect(kept.ownerId).toBe(owner.user.id);
+    await expectProblem(await api(`/documents/${personal.id}`, { headers: admin.auth }), 404);
+  });
+
+  it("refuses to delete the account of a project's last owner (409), changing nothing", async () => {
+    const owner = await signedIn();
+    const admin = await signedInAdmin();
+    const project = await createProject(owner.auth);
+    await expectProblem(await api(`/users/${owner.user.id}`, { method: "DELETE", headers: admin.auth }), 409);
+    expect((await api(`/projects/${project.id}`, { headers: owner.auth })).status).toBe(200);
   });
 
   it("a role change takes effect on the next request", async () => {
