@@ -1,6 +1,7 @@
 import { and, count, desc, eq, gte, isNull, lt, type SQL, sql } from "drizzle-orm";
 import type { Queryable } from "../actor.ts";
 import { documents } from "../schema/documents.ts";
+import { projectActivity, projectMembers, projects } from "../schema/projects.ts";
 import { searchClicks, searchQueries, suppressedQueries } from "../schema/search.ts";
 import { users } from "../schema/users.ts";
 import { readableBy, type Viewer } from "./documents.ts";
@@ -215,6 +216,80 @@ export function readDocumentMetrics(
 }
 
 export const selectSearchesPerDay = (db: Queryable, params: Range) => selectCreatedPerDay(db, searchQueries, params);
+
+// The project a subquery is about, qualified: in the select list of a one-table query drizzle names
+// columns bare, and a bare "id" inside a subquery would be the subquery's own table's.
+const projectRow = sql`${projects}.${sql.identifier(projects.id.name)}`;
+
+/**
+ * Projects now: live ones (not deleted), of them archived ones, and active ones: live projects
+ * (archived included) with at least one entry in their activity feed within the range. Any change
+ * to a project, its members, invitations or documents writes one (migration 0026).
+ */
+export function selectProjectTotals(db: Queryable, params: Range) {
+  return db
+    .select({
+      total: sql<number>`count(*)::int`,
+      archived: sql<number>`count(*) filter (where ${projects.archivedAt} is not null)::int`,
+      active: sql<number>`count(*) filter (where exists (
+        select 1 from ${projectActivity} a
+         where a.project_id = ${projectRow} and a.created_at >= ${params.from} and a.created_at < ${params.to}))::int`,
+    })
+    .from(projects)
+    .where(isNull(projects.deletedAt));
+}
+
+/** How many projects `selectLargestProjects` lists. */
+export const LARGEST_PROJECTS = 20;
+
+/**
+ * The live projects holding the most bytes, largest first (then by slug), at most
+ * `LARGEST_PROJECTS`, with their documents (not deleted), bytes and members. Documents and bytes
+ * are the project's usage as its storage quota reads it (`project_storage_usage`, migration 0027):
+ * the distinct objects of every version of those documents, so a restored version, which shares
+ * its object, adds nothing, and an older version still stored counts.
+ */
+export function selectLargestProjects(db: Queryable) {
+  const usage = db
+    .select({
+      documents: sql<number>`u.documents::int`.as("documents"),
+      bytes: sql<number>`u.bytes::float8`.as("bytes"),
+    })
+    .from(sql`project_storage_usage(${projectRow}) u`)
+    .as("usage");
+  return db
+    .select({
+      id: projects.id,
+      slug: projects.slug,
+      name: projects.name,
+      documents: usage.documents,
+      bytes: usage.bytes,
+      members: sql<number>`(select count(*)::int from ${projectMembers} m where m.project_id = ${projectRow})`,
+    })
+    .from(projects)
+    .crossJoinLateral(usage)
+    .where(isNull(projects.deletedAt))
+    .orderBy(desc(usage.bytes), projects.slug)
+    .limit(LARGEST_PROJECTS);
+}
+
+export function readProjectMetrics(
+  totalsRows: Awaited<ReturnType<typeof selectProjectTotals>>,
+  largest: Awaited<ReturnType<typeof selectLargestProjects>>,
+) {
+  const [totals] = totalsRows;
+  return {
+    total: Number(totals?.total ?? 0),
+    archived: Number(totals?.archived ?? 0),
+    active: Number(totals?.active ?? 0),
+    largest: largest.map((row) => ({
+      ...row,
+      documents: Number(row.documents),
+      bytes: Number(row.bytes),
+      members: Number(row.members),
+    })),
+  };
+}
 
 // --- suppressed queries (administrators keep phrases out of autocomplete) ---
 

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { LARGEST_PROJECTS } from "../../db/queries/analytics.ts";
 import type { SuppressedQuery } from "../../db/schema/search.ts";
 import { nonBlankText, text, uuid } from "../fields.ts";
 import { RangeSchema } from "./report.ts";
@@ -21,6 +22,30 @@ export const BusinessMetricsSchema = z
       uploadedPerDay: PerDaySchema,
     }),
     searches: z.object({ perDay: PerDaySchema }),
+    projects: z.object({
+      total: z.number().int().openapi({ description: "Projects not deleted, archived ones included." }),
+      archived: z.number().int(),
+      active: z.number().int().openapi({
+        description: "Projects not deleted with at least one entry in their activity feed within the range.",
+      }),
+      largest: z
+        .array(
+          z.object({
+            id: z.uuid(),
+            slug: z.string(),
+            name: z.string(),
+            documents: z.number().int().openapi({ description: "Documents not deleted." }),
+            bytes: z.number().openapi({
+              description:
+                "Stored bytes of those documents: every version's object, each once (a restored version shares its object), as the project's storage quota counts them.",
+            }),
+            members: z.number().int(),
+          }),
+        )
+        .openapi({
+          description: `The ${LARGEST_PROJECTS} projects (not deleted) holding the most bytes, largest first.`,
+        }),
+    }),
   })
   .openapi("BusinessMetrics");
 
