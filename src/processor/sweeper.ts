@@ -1,4 +1,5 @@
 import { asActor, SYSTEM } from "../db/actor.ts";
+import { NoRowsAffectedError } from "../db/affected.ts";
 import {
   deletedBefore,
   objectsOf,
@@ -7,6 +8,7 @@ import {
   staleUploadIntents,
   stuckVersions,
 } from "../db/queries/documents.ts";
+import { purgeDeletedProjects } from "../db/queries/projects.ts";
 import { expiredUploads, removeFinishedUploads, removeUploads } from "../db/queries/uploads.ts";
 import { derivedEventId } from "../pkg/queue/events.ts";
 import type { ProcessorServices } from "./context.ts";
@@ -22,7 +24,7 @@ export interface SweepPolicy {
   stuckAfterMs: number;
   /** An upload intent this old belongs to an upload that died between storage and database. */
   orphanAfterMs: number;
-  /** Deleted documents are purged (row and objects) after this grace. */
+  /** Deleted documents are purged (row and objects) after this grace, and deleted projects once their documents are. */
   purgeAfterMs: number;
   /** At most this many of each per run (the next run continues). */
   batch: number;
@@ -50,6 +52,8 @@ export interface SweepReport {
   /** Intents left behind by finished uploads: removed, their objects kept. */
   intentsCleared: number;
   purged: number;
+  /** Deleted projects removed for good (their documents purged before them). */
+  projectsPurged: number;
   /** Resumable uploads past their `expiresAt`: multipart upload aborted, rows removed. */
   uploadsAborted: number;
 }
@@ -58,8 +62,8 @@ export interface SweepReport {
  * The processor's cron: what lost its message is settled. Versions pending for minutes get their
  * event again (processing is idempotent), versions stuck in transit for an hour end `failed`
  * (their owner is told), objects of uploads that never got a row are deleted, resumable uploads past
- * their time are aborted, and documents
- * deleted long enough ago are purged with every object they had.
+ * their time are aborted, documents deleted long enough ago are purged with every object they had,
+ * and then deleted projects whose documents are all gone (a project's are deleted with it).
  */
 export async function sweep(
   services: ProcessorServices,
@@ -73,6 +77,7 @@ export async function sweep(
     orphansDeleted: 0,
     intentsCleared: 0,
     purged: 0,
+    projectsPurged: 0,
     uploadsAborted: 0,
   };
 
@@ -151,8 +156,19 @@ export async function sweep(
     // Objects first: if storage fails, the row stays and the next run tries again.
     await services.storage.deleteMany(objects.objects);
     await services.thumbnails.deleteMany(objects.thumbnails);
-    await asActor(db, SYSTEM, (tx) => purgeDocument(tx, { id }));
-    report.purged += 1;
+    try {
+      await asActor(db, SYSTEM, (tx) => purgeDocument(tx, { id }));
+      report.purged += 1;
+    } catch (error) {
+      // Another run (a slow one overlapping this) purged it since it was listed: nothing left to do.
+      if (!(error instanceof NoRowsAffectedError)) throw error;
+    }
   }
+
+  // After the documents: a project deleted with its documents goes in the run that purges the last of them.
+  const projects = await asActor(db, SYSTEM, (tx) =>
+    purgeDeletedProjects(tx, { before: new Date(now.getTime() - policy.purgeAfterMs), limit: policy.batch }),
+  );
+  report.projectsPurged = projects.length;
   return report;
 }

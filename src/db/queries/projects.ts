@@ -478,3 +478,28 @@ export function activityPage(rows: Awaited<ReturnType<typeof selectActivityPage>
     cursor: { createdAt: cursorAt, id: activity.id } satisfies KeysetCursor,
   }));
 }
+
+/**
+ * Removes for good, as the system (the sweeper), up to `limit` projects deleted before `before`
+ * (the longest deleted first) that no document row names any more: a project's documents, deleted
+ * with it, are purged first with their objects (`purgeDocument`), and a project still naming one
+ * waits for a later run (its foreign key would refuse the delete anyway). Its members, invitations
+ * and activity feed go by cascade. Each condition holds again for the row deleted (a project
+ * undeleted or given a document meanwhile stays). Returns the ids removed.
+ */
+export function purgeDeletedProjects(db: Queryable, params: { before: Date; limit: number }) {
+  const due = and(
+    sql`${projects.deletedAt} < ${params.before}`,
+    sql`not exists (select 1 from ${documents} d where d.project_id = ${projects.id})`,
+  );
+  const oldest = db
+    .select({ id: projects.id })
+    .from(projects)
+    .where(due)
+    .orderBy(asc(projects.deletedAt))
+    .limit(params.limit);
+  return db
+    .delete(projects)
+    .where(and(sql`${projects.id} in ${oldest}`, due))
+    .returning({ id: projects.id });
+}
