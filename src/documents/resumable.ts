@@ -4,6 +4,8 @@ import { type Actor, batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/act
 import {
   createDocument,
   insertUploadIntent,
+  projectStorageOf,
+  projectStorageStatement,
   removeUploadIntent,
   type StorageUsageRow,
   selectReadableDocument,
@@ -33,7 +35,7 @@ import { InvalidPartError, type MultipartStorage, NoSuchUploadError } from "../p
 import { byteSource, isStorageDeadline } from "../pkg/storage/storage.ts";
 import { type AllowedType, checkContentType, essence, isAllowed, kindOf, SNIFF_BYTES } from "./content-types.ts";
 import { announceVersion, discardUpload, type IntakeDeps, withinQuota } from "./intake.ts";
-import { requireQuota } from "./quota.ts";
+import { projectQuotaExceeded, requireQuota } from "./quota.ts";
 import { baseName } from "./receive.ts";
 import { brokenJoin, edgeFromHex, edgeToHex, textPartEdges } from "./resumable-text.ts";
 import { ownerGone } from "./rules.ts";
@@ -151,37 +153,16 @@ async function ownedOpenUpload(deps: Pick<IntakeDeps, "database">, actor: Actor,
 }
 
 /**
- * Starts a resumable upload of a new document owned by `owner`: checks the declared type (415),
- * size (413 past `MAX_UPLOAD_BYTES`) and the owner's quotas with their unfinished uploads counted
- * as documents of their declared size (403 `quota_exceeded`; not under the owner's lock, so two
- * creations at once may both pass: the check that counts runs under it on completion), starts the
- * multipart upload and records it, open for `UPLOAD_LIFETIME_MS`. Throws `DependencyError` (503)
- * when storage or Postgres is down; a multipart upload started for a row that could not be written
- * is aborted again.
+ * Throws 403 `quota_exceeded` unless `size` more bytes, one more document and version fit the
+ * owner's quotas, with their unfinished personal uploads counted as documents of their declared
+ * size; 404 when the owner is gone. One round trip, not under the owner's lock (completion checks
+ * again under it).
  */
-export async function createUpload(
-  deps: ResumableDeps,
-  owner: { actor: Actor; ownerId: string },
-  declared: DeclaredFile,
-  now = new Date(),
-): Promise<Upload> {
-  const contentType = storedType(declared.contentType);
-  // As POST /documents stores a form part's filename (RFC 7578 §4.2: no directory components).
-  const filename = baseName(declared.filename);
-  // Kept with the type: text in another charset is taken only as ASCII (checked part by part).
-  const charset = kindOf(contentType) === "text" ? foreignCharset(declared.contentType) : undefined;
-  if (declared.size > deps.limits.maxBytes) {
-    throw new ApiError("payload_too_large", {
-      detail: `The file has ${declared.size} bytes; at most ${deps.limits.maxBytes} are accepted.`,
-    });
-  }
+async function requireOwnerRoom(deps: ResumableDeps, ownerId: string, size: number): Promise<void> {
   const [usageResult, unfinished] = await batchAsActor(
     deps.database.http,
     SYSTEM,
-    (db) => [
-      db.execute<StorageUsageRow>(storageUsageStatement({ ownerId: owner.ownerId })),
-      unfinishedUploadsOf(db, { ownerId: owner.ownerId }),
-    ],
+    (db) => [db.execute<StorageUsageRow>(storageUsageStatement({ ownerId })), unfinishedUploadsOf(db, { ownerId })],
     READ_ONLY,
   );
   const usage = storageUsageOf(usageResult.rows);
@@ -195,7 +176,58 @@ export async function createUpload(
     versions: usage.versions + pending.uploads,
     bytes: usage.bytes + pending.bytes,
   };
-  requireQuota(withPending, deps.limits.quota, { documents: 1, versions: 1, bytes: declared.size });
+  requireQuota(withPending, deps.limits.quota, { documents: 1, versions: 1, bytes: size });
+}
+
+/**
+ * `requireOwnerRoom` for an upload filed in a project: 413 (`projectQuotaExceeded`) unless `size`
+ * more bytes fit `PROJECT_QUOTA_BYTES` with the project's unfinished uploads counted; 404 when the
+ * project is gone.
+ */
+async function requireProjectRoom(deps: ResumableDeps, projectId: string, size: number): Promise<void> {
+  const [usageResult, unfinished] = await batchAsActor(
+    deps.database.http,
+    SYSTEM,
+    (db) => [
+      db.execute<{ documents: string; bytes: string }>(projectStorageStatement({ projectId })),
+      unfinishedUploadsOf(db, { projectId }),
+    ],
+    READ_ONLY,
+  );
+  const usage = projectStorageOf(usageResult.rows);
+  if (!usage) throw new ApiError("not_found", { detail: `No project ${projectId}.` });
+  const used = usage.bytes + Number(unfinished[0]?.bytes ?? 0);
+  const limit = deps.limits.projectQuotaBytes;
+  if (used + size > limit) throw projectQuotaExceeded({ limit, used, requested: size });
+}
+
+/**
+ * Starts a resumable upload of a new document owned by `owner`: checks the declared type (415),
+ * size (413 past `MAX_UPLOAD_BYTES`) and the owner's quotas with their unfinished uploads counted
+ * as documents of their declared size (403 `quota_exceeded`; not under the owner's lock, so two
+ * creations at once may both pass: the check that counts runs under it on completion), starts the
+ * multipart upload and records it, open for `UPLOAD_LIFETIME_MS`. Throws `DependencyError` (503)
+ * when storage or Postgres is down; a multipart upload started for a row that could not be written
+ * is aborted again.
+ */
+export async function createUpload(
+  deps: ResumableDeps,
+  owner: { actor: Actor; ownerId: string; projectId?: string | undefined },
+  declared: DeclaredFile,
+  now = new Date(),
+): Promise<Upload> {
+  const contentType = storedType(declared.contentType);
+  // As POST /documents stores a form part's filename (RFC 7578 §4.2: no directory components).
+  const filename = baseName(declared.filename);
+  // Kept with the type: text in another charset is taken only as ASCII (checked part by part).
+  const charset = kindOf(contentType) === "text" ? foreignCharset(declared.contentType) : undefined;
+  if (declared.size > deps.limits.maxBytes) {
+    throw new ApiError("payload_too_large", {
+      detail: `The file has ${declared.size} bytes; at most ${deps.limits.maxBytes} are accepted.`,
+    });
+  }
+  if (owner.projectId) await requireProjectRoom(deps, owner.projectId, declared.size);
+  else await requireOwnerRoom(deps, owner.ownerId, declared.size);
 
   const documentId = crypto.randomUUID();
   const key = `documents/${documentId}/${crypto.randomUUID()}`;
@@ -205,6 +237,7 @@ export async function createUpload(
     const [rows] = await batchAsActor(deps.database.http, owner.actor, (db) => [
       insertUpload(db, {
         ownerId: owner.ownerId,
+        projectId: owner.projectId ?? null,
         documentId,
         storageKey: key,
         multipartUploadId,
@@ -616,14 +649,16 @@ export async function completeUpload(
   const need = { documents: 1, versions: 1, bytes: upload.sizeBytes };
   let document: Document;
   try {
+    const project = upload.projectId ? { id: upload.projectId, limitBytes: deps.limits.projectQuotaBytes } : undefined;
     document = await withinQuota(
       deps.database,
       deps.limits.quota,
-      { ownerId: upload.ownerId, need, actor },
+      { ownerId: upload.ownerId, need, actor, project },
       async (tx) => {
         const created = await createDocument(tx, {
           id: upload.documentId,
           ownerId: upload.ownerId,
+          projectId: upload.projectId,
           title: upload.title,
           tags: upload.tags,
           file: {

@@ -266,3 +266,53 @@ describe("the project storage quota (PROJECT_QUOTA_BYTES)", () => {
     expect((await move(taker.auth, doc.id, null)).status).toBe(200);
   });
 });
+
+describe("resumable uploads into a project", () => {
+  const hex = (bytes: ArrayBuffer) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+
+  async function start(auth: Auth, text: string, projectId: string, limits: Limits = {}) {
+    const bytes = new TextEncoder().encode(text);
+    const sha256 = hex(await crypto.subtle.digest("SHA-256", bytes));
+    const res = await apiWith(limits as Partial<Env> & object, "/uploads", {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ contentType: "text/plain", size: bytes.length, sha256, title: text, projectId }),
+    });
+    return { res, bytes };
+  }
+
+  it("files the completed document in the project; needs a writing role; holds the project's quota", async () => {
+    const owner = await signedIn();
+    const project = await createProject(owner.auth);
+    const viewer = await memberOf(owner.auth, project.id, "viewer");
+    const stranger = await signedIn();
+
+    await expectProblem((await start(viewer.auth, "a viewer's", project.id)).res, 403);
+    await expectProblem((await start(stranger.auth, "a stranger's", project.id)).res, 404);
+
+    const { res, bytes } = await start(owner.auth, "resumed into the project", project.id);
+    const upload = await expectJson<{ id: string; projectId: string | null; documentId: string | null }>(res, 201);
+    expect(upload.projectId).toBe(project.id);
+    // While it is open, its declared size counts against the project's quota.
+    await expectProblem(
+      (await start(owner.auth, "does not fit beside it", project.id, { PROJECT_QUOTA_BYTES: String(bytes.length + 5) }))
+        .res,
+      413,
+    );
+    const part = await api(`/uploads/${upload.id}/parts/1`, {
+      method: "PUT",
+      headers: { ...owner.auth, "content-type": "application/octet-stream" },
+      body: bytes,
+    });
+    expect(part.status).toBe(200);
+    const done = await expectJson<{ documentId: string }>(
+      await api(`/uploads/${upload.id}/complete`, { method: "POST", headers: owner.auth }),
+      201,
+    );
+    const document = await expectJson<DocumentJson & { projectId: string | null }>(
+      await api(`/documents/${done.documentId}`, { headers: viewer.auth }),
+      200,
+    );
+    expect(document.projectId).toBe(project.id);
+  });
+});

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lt, ne, or, sql } from "drizzle-orm";
+import { and, asc, desc, eq, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Queryable, Transaction } from "../actor.ts";
 import { expectRows } from "../affected.ts";
@@ -22,15 +22,23 @@ export function insertUpload(db: Queryable, values: NewUpload) {
 }
 
 /**
- * What the owner's unfinished uploads hold back: how many there are and their declared bytes (as
- * text: a bigint sum). Counted with the stored documents when a new upload is created, so parts in
- * flight stay within the owner's quotas too.
+ * What unfinished uploads hold back: how many there are and their declared bytes (as text: a bigint
+ * sum), those of the owner's personal documents (`ownerId`) or those filed in a project
+ * (`projectId`, whoever uploads). Counted with the stored documents when a new upload is created,
+ * so parts in flight stay within the quotas too.
  */
-export function unfinishedUploadsOf(db: Queryable, params: { ownerId: string }) {
+export function unfinishedUploadsOf(db: Queryable, params: { ownerId: string } | { projectId: string }) {
   return db
     .select({ uploads: sql<string>`count(*)::text`, bytes: sql<string>`coalesce(sum(${uploads.sizeBytes}), 0)::text` })
     .from(uploads)
-    .where(and(eq(uploads.ownerId, params.ownerId), ne(uploads.status, "completed")));
+    .where(
+      and(
+        "projectId" in params
+          ? eq(uploads.projectId, params.projectId)
+          : and(eq(uploads.ownerId, params.ownerId), isNull(uploads.projectId)),
+        ne(uploads.status, "completed"),
+      ),
+    );
 }
 
 const owned = (params: { id: string; ownerId: string }) =>

@@ -14,6 +14,7 @@ import {
   varchar,
 } from "drizzle-orm/pg-core";
 import { timestamps } from "./columns.ts";
+import { projects } from "./projects.ts";
 import { actorId } from "./rls.ts";
 import { users } from "./users.ts";
 
@@ -39,6 +40,11 @@ export const uploads = pgTable(
     ownerId: uuid("owner_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
+    /**
+     * The project the document is filed in on completion, or null for a personal document. Its
+     * quota holds the declared bytes meanwhile. Gone with the project when it is purged.
+     */
+    projectId: uuid("project_id").references(() => projects.id, { onDelete: "cascade" }),
     /** The document the upload becomes (its id is chosen at creation: the object's key names it). */
     documentId: uuid("document_id").notNull(),
     storageKey: text("storage_key").notNull().unique(),
@@ -63,6 +69,7 @@ export const uploads = pgTable(
     check("uploads_size_check", sql`${t.sizeBytes} > 0`),
     check("uploads_parts_check", sql`${t.partBytes} > 0 and ${t.partCount} between 1 and 10000`),
     index("uploads_owner_idx").on(t.ownerId),
+    index("uploads_project_idx").on(t.projectId).where(sql`${t.projectId} is not null`),
     index("uploads_expires_idx").on(t.status, t.expiresAt),
     // The owner's only (and the system's: the sweeper); admins have no business in a transfer.
     pgPolicy("uploads_owner", {

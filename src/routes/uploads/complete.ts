@@ -24,7 +24,7 @@ const route = protectedRoute("caller", {
       ...jsonResponse("Completed; `documentId` and `Location` name the new document.", UploadSchema),
       headers: { Location: { description: "The document.", schema: { type: "string" } } },
     },
-    ...problemResponses(400, 403, 404, 409, 415, 503),
+    ...problemResponses(400, 403, 404, 409, 413, 415, 503),
   },
 });
 

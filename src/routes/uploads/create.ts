@@ -3,6 +3,7 @@ import { createUpload } from "../../documents/resumable.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
+import { projectAllowing } from "../projects/access.ts";
 import { resumableDeps } from "./deps.ts";
 import { CreateUploadSchema, toUploadJson, UploadSchema } from "./schemas.ts";
 
@@ -19,12 +20,17 @@ const route = protectedRoute("caller", {
       ...jsonResponse("Started. `Location` names the upload.", UploadSchema),
       headers: { Location: { description: "The upload.", schema: { type: "string" } } },
     },
-    ...problemResponses(400, 403, 404, 413, 415, 503),
+    ...problemResponses(400, 403, 404, 409, 413, 415, 503),
   },
 });
 
 export const startUpload = createRouter().openapi(route, async (c) => {
   const { userId, actor } = callerOf(c);
-  const upload = await createUpload(resumableDeps(c), { actor, ownerId: userId }, c.req.valid("json"));
+  const declared = c.req.valid("json");
+  const { projectId } = declared;
+  // The caller must write in the project now (404, 403, 409 while archived), and again when the
+  // document is recorded on completion (row-level security).
+  if (projectId) await projectAllowing(c, projectId, "write");
+  const upload = await createUpload(resumableDeps(c), { actor, ownerId: userId, projectId }, declared);
   return c.json(toUploadJson(upload, []), 201, { Location: `/uploads/${upload.id}` });
 });

@@ -38,6 +38,10 @@ export const CreateUploadSchema = z
           "The whole file's SHA-256, 64 lower-case hex digits. Parts arrive separately, so the API cannot hash the file; the processor checks the stored object against it and fails the version on a mismatch.",
         example: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
       }),
+    projectId: uuid().optional().openapi({
+      description:
+        "File the document in this project on completion (editors, admins and owners; not while archived). Its quota (`PROJECT_QUOTA_BYTES`, 413) holds the declared size meanwhile.",
+    }),
     title: nonBlankText().trim().min(1).max(255).optional().openapi({ example: "Q3 report" }),
     tags: z
       .array(z.string().trim().toLowerCase().regex(TAG))
@@ -70,6 +74,7 @@ export const UploadSchema = z
     partCount: z.number().int(),
     partUrlTemplate: z.string().openapi({ example: "/uploads/5f0c…/parts/{partNumber}" }),
     documentId: z.uuid().nullable().openapi({ description: "The document, once completed." }),
+    projectId: z.uuid().nullable().openapi({ description: "The project the document is filed in, or null." }),
     expiresAt: z.iso.datetime().openapi({ description: "Past this an upload not completed is aborted." }),
     createdAt: z.iso.datetime(),
     completedAt: z.iso.datetime().nullable(),
@@ -94,6 +99,7 @@ export function toUploadJson(
     partCount: upload.partCount,
     partUrlTemplate: `/uploads/${upload.id}/parts/{partNumber}`,
     documentId: upload.status === "completed" ? upload.documentId : null,
+    projectId: upload.projectId,
     expiresAt: upload.expiresAt.toISOString(),
     createdAt: upload.createdAt.toISOString(),
     completedAt: upload.completedAt?.toISOString() ?? null,
