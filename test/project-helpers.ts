@@ -29,7 +29,7 @@ export interface MemberJson {
 export interface InvitationJson {
   id: string;
   project: { id: string; slug: string; name: string };
-  invitee: { id: string; username: string };
+  invitee: { id: string; login: string };
   role: Exclude<ProjectRole, "owner">;
   status: string;
   invitedBy: string | null;

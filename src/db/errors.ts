@@ -136,5 +136,7 @@ export function isOwnerlessProject(error: unknown): boolean {
  * Appendix A). Nothing of it was written, and the same request can succeed when sent again.
  */
 export function isTransactionConflict(error: unknown): boolean {
-  return serverError(error)?.code?.startsWith("40") ?? false;
+  const code = serverError(error)?.code;
+  // 40003 (statement completion unknown) is no rollback we can vouch for.
+  return code !== undefined && code.startsWith("40") && code !== "40003";
 }

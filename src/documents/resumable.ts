@@ -18,6 +18,7 @@ import {
   forgetParts,
   insertUpload,
   markCompleted,
+  projectWritableStatement,
   recordPart,
   removeAbortedUpload,
   removeUnfinishedUpload,
@@ -602,10 +603,11 @@ export async function completeUpload(
   id: string,
 ): Promise<{ upload: Upload; document: Document; created: boolean }> {
   const ownerId = ownerOf(actor);
-  const [taken, partRows, current] = await batchAsActor(deps.database.http, actor, (db) => [
+  const [taken, partRows, current, project] = await batchAsActor(deps.database.http, actor, (db) => [
     beginCompletion(db, { id, ownerId }),
     uploadPartsOf(db, { uploadId: id, ownerId }),
     uploadById(db, { id, ownerId }),
+    db.execute<{ writable: boolean; archived: boolean | null }>(projectWritableStatement({ id, ownerId })),
   ]);
   const parts = partRows.map((row) => row.part);
   const upload = firstRow(taken);
@@ -621,6 +623,18 @@ export async function completeUpload(
     await batchAsActor(deps.database.http, actor, (db) => [reopenUpload(db, { id, ownerId })]);
     return error;
   };
+  // Filed in a project the caller no longer writes in: refused before anything is assembled, the
+  // upload kept open (an archive can be undone; access can be given again).
+  const facts = project.rows[0];
+  if (upload.projectId && facts && !facts.writable) {
+    throw await giveBack(
+      facts.archived
+        ? new ApiError("conflict", {
+            detail: `The project ${upload.projectId} is archived; unarchive it, then complete.`,
+          })
+        : new ApiError("not_found", { detail: `No project ${upload.projectId} you may file documents in.` }),
+    );
+  }
   const missing = missingParts(upload.partCount, parts);
   if (missing.length > 0) {
     throw await giveBack(

@@ -38,7 +38,12 @@ export async function grantShare(
 ): Promise<string | undefined> {
   const documentId = grant.document.id;
   const found = await asActor(database.db, SYSTEM, (tx) => findUserByLogin(tx, { login: grant.login }));
-  const target = found?.status === "active" && found.id !== grant.document.ownerId ? found : undefined;
+  // Never the owner, nor the granter: a project's admin sharing with themselves would keep the
+  // document after leaving the project.
+  const target =
+    found?.status === "active" && found.id !== grant.document.ownerId && found.id !== grant.grantedBy
+      ? found
+      : undefined;
   await asActor(database.db, actor, async (tx) => {
     await lockShares(tx, { documentId });
     await requireUnchanged(await sharesOf(database, documentId));

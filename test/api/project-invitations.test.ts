@@ -43,7 +43,7 @@ describe("POST /projects/{id}/invitations", () => {
     const invitation = await expectJson<InvitationJson>(res, 201);
     expect(invitation).toMatchObject({
       project: { id: project.id, slug: project.slug, name: project.name },
-      invitee: { id: invitee.user.id, username: invitee.user.username },
+      invitee: { id: invitee.user.id, login: invitee.user.username },
       role: "editor",
       status: "pending",
       invitedBy: owner.user.id,
@@ -67,7 +67,8 @@ describe("POST /projects/{id}/invitations", () => {
       await inviteRes(owner.auth, project.id, { login: ` ${email.toUpperCase()} `, role: "viewer" }),
       201,
     );
-    expect(invitation.invitee).toEqual({ id: user.id, username: user.username });
+    // Named by the login as given (trimmed), never by the username behind the email.
+    expect(invitation.invitee).toEqual({ id: user.id, login: email.toUpperCase() });
   });
 
   it("lets a project admin invite", async () => {

@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { asActor } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
-import { deleteMemberStatement, projectMembersLock, updateMemberRoleStatement } from "../../src/db/queries/projects.ts";
+import { deleteMemberStatement, updateMemberRoleStatement } from "../../src/db/queries/projects.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { signedIn, signedInAdmin, uniqueName } from "../auth-helpers.ts";
 import { asSystem, eventually, expectProblem, testEnv } from "../helpers.ts";
@@ -421,16 +421,15 @@ function deferred<T>() {
 
 // The deferred owner check runs as each transaction commits and cannot see a change another
 // transaction has not committed yet. These interleave the two by hand: the first change is made in
-// a transaction of the test's own, as a member request would make it (the members' lock first), and
-// checked (SET CONSTRAINTS … IMMEDIATE) before it commits, which is the moment of a real race where
-// both checks have run and neither has committed; the second comes through the API meanwhile.
-// Without the lock both committed and the project had no owner; a change refused by row-level
-// security (its author demoted meanwhile) answered 200 with the member unchanged.
+// a transaction of the test's own and checked (SET CONSTRAINTS … IMMEDIATE, which locks the
+// project's row) before it commits, the moment of a real race where one check has run and its
+// transaction not committed; the second comes through the API meanwhile. Before the check locked
+// the project's row, both committed and the project had no owner.
 describe("a member change made while another is about to commit", () => {
   it.each([
     ["the second owner leaving", "leave", 409],
     ["the second owner stepping down", "step down", 409],
-    ["the second owner demoting the first, who demoted them", "demote", 403],
+    ["the second owner demoting the first, who demoted them", "demote", 409],
   ] as const)("%s waits for the first and is refused; the project keeps an owner", async (_, second, status) => {
     const a = await signedIn();
     const project = await createProject(a.auth, { name: uniqueName("Interleaved") });
@@ -442,7 +441,6 @@ describe("a member change made while another is about to commit", () => {
     try {
       const actor = { kind: "user", userId: a.user.id, role: "user", permissions: [] } as const;
       const first = asActor(handle.db, actor, async (tx) => {
-        await tx.execute(projectMembersLock(project.id));
         if (second === "demote") {
           await updateMemberRoleStatement(tx, { projectId: project.id, userId: b.user.id, role: "viewer" });
         } else {
@@ -464,7 +462,7 @@ describe("a member change made while another is about to commit", () => {
       void request.finally(() => {
         answered = true;
       });
-      // Without the lock the request is answered now; with it, it waits for the first transaction.
+      // Without the row lock the request is answered now; with it, it waits for the first transaction.
       await eventually(async () => (answered || (await blockedBy(pid)) ? true : undefined));
       gate.resolve();
       await first;

@@ -207,13 +207,17 @@ describe("moving a document", () => {
     expect(moved.status).toBe(200);
 
     const about = { documentId: document.id, projectId: to.id, fromProjectId: from.id, toProjectId: to.id };
-    for (const told of [uploader, toAdmin]) {
-      expect(await notified(told, "document.moved", about)).toMatchObject({
-        title: `“${title}” moved to “${to.name}”`,
-        body: `${owner.user.username} moved “${title}” to “${to.name}”.`,
-        data: { actorId: owner.user.id, projectSlug: to.slug },
-      });
-    }
+    expect(await notified(toAdmin, "document.moved", about)).toMatchObject({
+      title: `“${title}” moved to “${to.name}”`,
+      body: `${owner.user.username} moved “${title}” to “${to.name}”.`,
+      data: { actorId: owner.user.id, projectSlug: to.slug },
+    });
+    // The uploader is no member where it went: told it left the project they know, not where it went.
+    expect(await notified(uploader, "document.moved", about)).toMatchObject({
+      title: `“${title}” left “${from.name}”`,
+      body: `${owner.user.username} moved “${title}” out of “${from.name}”.`,
+      data: { actorId: owner.user.id, projectSlug: null },
+    });
     await notNotified(owner, "document.moved", about);
     await notNotified(toEditor, "document.moved", about);
     // The project it left is not the one the event is about.

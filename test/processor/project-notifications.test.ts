@@ -147,6 +147,7 @@ describe("project events through the processor", () => {
       fromProjectId: null,
       toProjectId: project.id,
       previousOwnerId: owner,
+      title: "Moved",
     });
     // And one for a user who no longer exists: refused alone, the others stored.
     const nobody = buildEvent(MemberInvitedSchema, {

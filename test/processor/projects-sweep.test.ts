@@ -67,7 +67,8 @@ type Project = Awaited<ReturnType<typeof projectWithDocuments>>;
 /** Deletes the project as DELETE /projects/{id} does (its documents with it), `age` ago. */
 async function deletedAgo(project: Project, age: string) {
   await asSystem(async (tx) => {
-    for (const statement of deleteProjectStatements(tx, { id: project.id })) await statement;
+    const statements = deleteProjectStatements(tx, { id: project.id });
+    for (const statement of [statements.asCaller, ...statements.asSystem]) await statement;
     await tx
       .update(projects)
       .set({ deletedAt: sql`now() - ${age}::interval` })
@@ -132,7 +133,8 @@ describe("the sweeper and deleted projects", () => {
     const empty = await projectWithDocuments();
     await asSystem(async (tx) => {
       await tx.delete(documents).where(eq(documents.projectId, empty.id));
-      for (const statement of deleteProjectStatements(tx, { id: empty.id })) await statement;
+      const statements = deleteProjectStatements(tx, { id: empty.id });
+      for (const statement of [statements.asCaller, ...statements.asSystem]) await statement;
       await tx.update(projects).set({ deletedAt: sql`now() - interval '6 days'` }).where(eq(projects.id, empty.id));
     });
 

@@ -26,6 +26,8 @@ const names = (overrides: Partial<ProjectEventNames> = {}): ProjectEventNames =>
   user_username: "bob",
   document_title: "Plan",
   managers: [owner, admin],
+  members: [owner, admin, member, uploader],
+  from_project_name: "Gemini",
   document_owner: null,
   ...overrides,
 });
@@ -38,6 +40,8 @@ const gone: ProjectEventNames = {
   user_username: null,
   document_title: null,
   managers: [],
+  members: [],
+  from_project_name: null,
   document_owner: null,
 };
 
@@ -77,6 +81,7 @@ const moved = (toProjectId: string | null, previousOwnerId = uploader) =>
     fromProjectId: toProjectId ? otherProjectId : projectId,
     toProjectId,
     previousOwnerId,
+    title: "Plan",
   });
 
 describe("recipientsOf", () => {
@@ -151,6 +156,15 @@ describe("textOf", () => {
     });
   });
 
+  it("does not tell where a document went to someone who is not a member there", () => {
+    const outsider = id();
+    expect(textOf(moved(projectId), names(), outsider)).toEqual({
+      title: "“Plan” left “Gemini”",
+      body: "alice moved “Plan” out of “Gemini”.",
+    });
+    expect(textOf(moved(projectId), names(), uploader).title).toBe("“Plan” moved to “Apollo”");
+  });
+
   it("says what is gone in words, not as a quoted name", () => {
     expect(textOf(invited, gone)).toEqual({
       title: "Someone invited you to a project",
@@ -167,12 +181,12 @@ describe("textOf", () => {
       body: "Someone changed your role in a project from editor to admin.",
     });
     expect(textOf(moved(projectId), gone)).toEqual({
-      title: "A document moved to a project",
-      body: "Someone moved a document to a project.",
+      title: "“Plan” moved to a project",
+      body: "Someone moved “Plan” to a project.",
     });
     expect(textOf(moved(null), gone)).toEqual({
-      title: "A document left a project",
-      body: "Someone moved a document out of a project.",
+      title: "“Plan” left a project",
+      body: "Someone moved “Plan” out of a project.",
     });
   });
 });

@@ -13,6 +13,10 @@ export type ProjectEventNames = {
   document_title: string | null;
   /** Owners and admins of the project (user ids), now. */
   managers: string[];
+  /** Every member of the project (user ids), now: who may read where a document went. */
+  members: string[];
+  /** The name of the project a moved document left, if any. */
+  from_project_name: string | null;
   /** The document's owner (its uploader), if the event names a document. */
   document_owner: string | null;
 };
@@ -23,7 +27,13 @@ export type ProjectEventNames = {
  */
 export function selectProjectEventNames(
   db: HttpQueryBuilder,
-  params: { projectId: string; actorId: string; userId: string | null; documentId: string | null },
+  params: {
+    projectId: string;
+    actorId: string;
+    userId: string | null;
+    documentId: string | null;
+    fromProjectId: string | null;
+  },
 ) {
   return db.execute<ProjectEventNames>(sql`
     select
@@ -35,5 +45,7 @@ export function selectProjectEventNames(
       array(select m.user_id::text from project_members m
              where m.project_id = ${params.projectId} and m.role in ('owner', 'admin')
              order by m.user_id) as managers,
+      array(select m.user_id::text from project_members m where m.project_id = ${params.projectId} order by m.user_id) as members,
+      (select p.name from projects p where p.id = ${params.fromProjectId}::uuid) as from_project_name,
       (select d.owner_id::text from documents d where d.id = ${params.documentId}::uuid) as document_owner`);
 }

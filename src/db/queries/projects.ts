@@ -1,9 +1,9 @@
-import { and, asc, desc, eq, gt, isNull, ne, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, isNull, ne, or, type SQL, sql } from "drizzle-orm";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import type { Queryable } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
 import { changedAt } from "../schema/columns.ts";
-import { documents } from "../schema/documents.ts";
+import { documentShares, documents } from "../schema/documents.ts";
 import {
   type InvitableRole,
   type Project,
@@ -14,6 +14,7 @@ import {
   projectMembers,
   projects,
 } from "../schema/projects.ts";
+import { uploads } from "../schema/uploads.ts";
 import { users } from "../schema/users.ts";
 
 // The Project Service's queries. Each states its access rule itself (the caller's membership, the
@@ -53,6 +54,18 @@ export function insertProjectStatements(db: Queryable, project: NewProject) {
       .returning(),
     db.select().from(projects).where(eq(projects.id, project.id)),
   ] as const;
+}
+
+/** SQLSTATE of `confirmOwnedProjects`'s refusal (DETAIL: `{quota: "projects", limit, used, requested}`). */
+export const OWNED_PROJECTS_EXCEEDED_SQLSTATE = "Q0005";
+
+/**
+ * At the end of the batch that created a project: takes the creator's lock and refuses (SQLSTATE
+ * `OWNED_PROJECTS_EXCEEDED_SQLSTATE`, rolling the batch back) when they now own more than `limit`
+ * live projects (SQL `confirm_owned_projects`, migration 0029). As the system.
+ */
+export function confirmOwnedProjects(db: Pick<HttpQueryBuilder, "execute">, params: { userId: string; limit: number }) {
+  return db.execute(sql`select confirm_owned_projects(${params.userId}::uuid, ${params.limit})`);
 }
 
 /** A live project and `userId`'s role in it (null for staff who are not members). Zero or one row. */
@@ -147,27 +160,82 @@ export function setProjectArchivedStatement(db: Queryable, params: { id: string;
 }
 
 /**
- * Deleting a project (soft; owners only): its documents are deleted first (while the project still
- * lets its owner manage them; the sweeper purges them and their objects after the grace period),
- * then its pending invitations are revoked and the project marked. Three statements for one batch;
- * the last returns the project's row, none when it was already gone.
+ * Deleting a project (soft; owners only, not while archived): the project is marked deleted, as
+ * the caller (its policy and the trigger projects_guard check their role); then, as the system, its
+ * pending invitations are revoked and its documents marked deleted (the sweeper purges them and
+ * their objects after the grace period), both only once the project is deleted in this
+ * transaction, so an archive or a role change meanwhile leaves everything as it was. Returns the
+ * first statement (the project's row, none when nothing was deleted) and the two that follow it,
+ * which must run as the system: `[asCaller, asSystem]`.
  */
 export function deleteProjectStatements(db: Queryable, params: { id: string }) {
-  return [
-    db
-      .update(documents)
-      .set({ deletedAt: changedAt, updatedAt: changedAt })
-      .where(and(eq(documents.projectId, params.id), isNull(documents.deletedAt)))
-      .returning({ id: documents.id }),
-    db
-      .update(projectInvitations)
-      .set({ status: "revoked", respondedAt: changedAt })
-      .where(and(eq(projectInvitations.projectId, params.id), eq(projectInvitations.status, "pending"))),
-    db
+  const deletedNow = sql`exists (select 1 from ${projects} p where p.id = ${params.id} and p.deleted_at is not null)`;
+  return {
+    asCaller: db
       .update(projects)
       .set({ deletedAt: changedAt, updatedAt: changedAt })
-      .where(and(eq(projects.id, params.id), isNull(projects.deletedAt)))
+      .where(and(eq(projects.id, params.id), isNull(projects.deletedAt), isNull(projects.archivedAt)))
       .returning(),
+    asSystem: [
+      db
+        .update(projectInvitations)
+        .set({ status: "revoked", respondedAt: changedAt })
+        .where(and(eq(projectInvitations.projectId, params.id), eq(projectInvitations.status, "pending"), deletedNow)),
+      db
+        .update(documents)
+        .set({ deletedAt: changedAt, updatedAt: changedAt })
+        .where(and(eq(documents.projectId, params.id), isNull(documents.deletedAt), deletedNow)),
+    ] as const,
+  };
+}
+
+/**
+ * Everyone whose readable documents a project's deletion changes: its members and the users its
+ * documents are shared with (rows of `id`, repeats possible). Read as the system.
+ */
+export function selectProjectAudience(db: Queryable, params: { projectId: string }) {
+  return db
+    .select({ id: projectMembers.userId })
+    .from(projectMembers)
+    .where(eq(projectMembers.projectId, params.projectId))
+    .unionAll(
+      db
+        .select({ id: documentShares.userId })
+        .from(documentShares)
+        .innerJoin(documents, eq(documents.id, documentShares.documentId))
+        .where(eq(documents.projectId, params.projectId)),
+    );
+}
+
+/**
+ * What a member takes with them when they leave or are removed, as the system, in the removal's
+ * batch: their shares of the project's documents (a manager could otherwise share documents with
+ * themselves and keep them), and their open uploads into the project, which expire now (the
+ * sweeper aborts them; they no longer hold the project's quota).
+ */
+export function releaseMemberStatements(db: Queryable, params: { projectId: string; userId: string }) {
+  // Only once they are gone: a removal that removed nothing releases nothing.
+  const gone = sql`not exists (select 1 from ${projectMembers} m where m.project_id = ${params.projectId} and m.user_id = ${params.userId})`;
+  return [
+    db
+      .delete(documentShares)
+      .where(
+        and(
+          eq(documentShares.userId, params.userId),
+          sql`${documentShares.documentId} in (select d.id from ${documents} d where d.project_id = ${params.projectId})`,
+          gone,
+        ),
+      ),
+    db
+      .update(uploads)
+      .set({ expiresAt: sql`now()` })
+      .where(
+        and(
+          eq(uploads.ownerId, params.userId),
+          eq(uploads.projectId, params.projectId),
+          ne(uploads.status, "completed"),
+        ),
+      ),
   ] as const;
 }
 
@@ -236,25 +304,6 @@ export function updateMemberRoleStatement(
     .returning();
 }
 
-/**
- * The transaction-level advisory lock that serializes the changes to one project's members. The
- * deferred owner check (migration 0025) reads the owners when its transaction commits, and does
- * not see a change another transaction has not committed yet: two owners leaving or stepping down
- * at once each saw the other still an owner, and both committed, leaving the project without one.
- * Taken first, the second waits for the first's commit and its own check sees the change (23514, a
- * 409). Advisory rather than the project's row, which row-level security lets only managers lock.
- */
-export const projectMembersLock = (projectId: string) =>
-  sql`select pg_advisory_xact_lock(hashtextextended(${`project_members:${projectId}`}, 0))`;
-
-/**
- * `projectMembersLock` as the first statement of a batch that demotes or removes a member (role
- * changes, removals, leaving); held until the batch's transaction ends.
- */
-export function lockProjectMembersStatement(db: HttpQueryBuilder, params: { projectId: string }) {
-  return db.execute(projectMembersLock(params.projectId));
-}
-
 /** Removes a member (or the caller leaving). Returns the removed row, none when there was none. */
 export function deleteMemberStatement(db: Queryable, params: { projectId: string; userId: string }) {
   return db
@@ -301,7 +350,7 @@ export const INVITATION_TTL_DAYS = 14;
  */
 export function insertInvitationStatement(
   db: Queryable,
-  params: { id: string; projectId: string; inviteeId: string; role: InvitableRole; invitedBy: string },
+  params: { id: string; projectId: string; inviteeId: string; login: string; role: InvitableRole; invitedBy: string },
 ) {
   return db
     .insert(projectInvitations)
@@ -336,13 +385,44 @@ const invitationColumns = {
   invitation: projectInvitations,
   projectSlug: projects.slug,
   projectName: projects.name,
-  inviteeUsername: users.username,
 };
 
 /**
- * Invitations with the project's slug and name and the invitee's username, newest first: those
- * pending for `inviteeId` (their inbox), or those pending in `projectId` (its admins' view). The
- * usernames are in `users`: run as the system after the caller's own reads; the query states the
+ * One invitation with its project's slug and name (zero or one row), for the answer to its
+ * creation, read in the creating batch. Both modes.
+ */
+export function selectInvitationRow(db: Queryable, params: { id: string }) {
+  return db
+    .select(invitationColumns)
+    .from(projectInvitations)
+    .innerJoin(projects, eq(projects.id, projectInvitations.projectId))
+    .where(eq(projectInvitations.id, params.id))
+    .limit(1);
+}
+
+/**
+ * The account `login` names (email or username, case-insensitive) for an invitation to `projectId`:
+ * its id, status, and whether it is a member already (zero or one row). Accounts are readable
+ * across users by staff only: run it as the system, after the caller's own reads.
+ */
+export function selectInvitee(db: Queryable, params: { login: string; projectId: string }) {
+  const login = params.login.trim().toLowerCase();
+  return db
+    .select({
+      id: users.id,
+      status: users.status,
+      // Qualified by hand: drizzle writes a one-table select's columns unqualified.
+      member: sql<boolean>`exists (select 1 from ${projectMembers} m where m.project_id = ${params.projectId} and m.user_id = "users"."id")`,
+    })
+    .from(users)
+    .where(or(eq(users.email, login), eq(sql`lower(${users.username})`, login)))
+    .limit(1);
+}
+
+/**
+ * Invitations with the project's slug and name, newest first: those pending for `inviteeId` (their
+ * inbox), or those pending in `projectId` (its admins' view). Run as the system after the caller's
+ * own reads (the inbox names projects the invitee cannot read yet); the query states the
  * access rule itself (`viewerId` must be the invitee, or an owner or admin of the project).
  */
 export function selectPendingInvitations(
@@ -362,7 +442,6 @@ export function selectPendingInvitations(
     .select(invitationColumns)
     .from(projectInvitations)
     .innerJoin(projects, eq(projects.id, projectInvitations.projectId))
-    .innerJoin(users, eq(users.id, projectInvitations.inviteeId))
     .where(and(scope, eq(projectInvitations.status, "pending"), unexpired(), isNull(projects.deletedAt)))
     .orderBy(desc(projectInvitations.createdAt), desc(projectInvitations.id))
     .limit(100);
@@ -371,38 +450,45 @@ export function selectPendingInvitations(
 export type InvitationRow = Awaited<ReturnType<typeof selectPendingInvitations>>[number];
 
 /**
- * Accepting an invitation, as the invitee: the membership is created from the invitation while it
- * is pending and unexpired (its policy checks the same), then the invitation is marked accepted.
- * Two statements for one batch; both return nothing when the invitation is not the caller's, not
- * pending (a replay) or expired.
+ * The project an invitation is to, with `userId`'s role in it, once they are a member (zero or one
+ * row): after `acceptInvitationStatement` in the same batch, the project joined.
  */
-export function acceptInvitationStatements(db: Queryable, params: { id: string; inviteeId: string }) {
-  const pending = and(
-    eq(projectInvitations.id, params.id),
-    eq(projectInvitations.inviteeId, params.inviteeId),
-    eq(projectInvitations.status, "pending"),
-    unexpired(),
-  );
-  return [
-    db
-      .insert(projectMembers)
-      .select(
-        db
-          .select({
-            projectId: projectInvitations.projectId,
-            userId: projectInvitations.inviteeId,
-            role: projectInvitations.role,
-            addedBy: projectInvitations.invitedBy,
-            createdAt: sql`now()`.as("created_at"),
-            updatedAt: sql`now()`.as("updated_at"),
-          })
-          .from(projectInvitations)
-          .where(pending),
-      )
-      .onConflictDoNothing()
-      .returning(),
-    db.update(projectInvitations).set({ status: "accepted", respondedAt: changedAt }).where(pending).returning(),
-  ] as const;
+export function selectProjectOfInvitation(db: Queryable, params: { invitationId: string; userId: string }) {
+  return db
+    .select({ project: projects, role: projectMembers.role })
+    .from(projectInvitations)
+    .innerJoin(projects, eq(projects.id, projectInvitations.projectId))
+    .innerJoin(projectMembers, and(eq(projectMembers.projectId, projects.id), eq(projectMembers.userId, params.userId)))
+    .where(and(eq(projectInvitations.id, params.invitationId), isNull(projects.deletedAt)))
+    .limit(1);
+}
+
+/** What accepting an invitation returns: the project joined and the role, when it was accepted now. */
+export type AcceptedInvitation = { project_id: string; role: InvitableRole };
+
+/**
+ * Accepting an invitation, as the invitee, in ONE statement: the invitation is marked accepted
+ * while it is pending and unexpired (taking its row lock, so a revoke or decline at the same time
+ * waits or wins), and the membership is created from the row it returned (its insert policy checks
+ * a pending invitation of that role in the statement's snapshot, from before the update). Returns
+ * the project and role, nothing when the invitation is not the caller's, not pending (a replay, a
+ * revoke) or expired. Both modes (`db.execute`).
+ */
+export function acceptInvitationStatement(
+  db: Pick<HttpQueryBuilder, "execute">,
+  params: { id: string; inviteeId: string },
+) {
+  return db.execute<AcceptedInvitation>(sql`
+    with accepted as (
+      update ${projectInvitations} set status = 'accepted', responded_at = clock_timestamp()
+       where id = ${params.id} and invitee_id = ${params.inviteeId} and status = 'pending' and expires_at > now()
+      returning project_id, invitee_id, role, invited_by
+    ), joined as (
+      insert into ${projectMembers} (project_id, user_id, role, added_by)
+      select project_id, invitee_id, role, invited_by from accepted
+      on conflict do nothing
+    )
+    select project_id::text, role from accepted`);
 }
 
 /**

@@ -37,6 +37,8 @@ export function unfinishedUploadsOf(db: Queryable, params: { ownerId: string } |
           ? eq(uploads.projectId, params.projectId)
           : and(eq(uploads.ownerId, params.ownerId), isNull(uploads.projectId)),
         ne(uploads.status, "completed"),
+        // An expired upload holds nothing any more (the sweeper aborts it).
+        sql`${uploads.expiresAt} > now()`,
       ),
     );
 }
@@ -243,4 +245,14 @@ export async function removeUploads(tx: Transaction, params: { ids: string[]; be
     .where(and(inArray(uploads.id, params.ids), expiredBefore(params.before)))
     .returning({ id: uploads.id });
   return rows.length;
+}
+
+/**
+ * Whether the caller may still file the upload's document in its project (`project_allows` write,
+ * migration 0025) and whether that project is archived (null when gone): one row, or none for a
+ * personal upload or another's. For a completion, before anything is assembled.
+ */
+export function projectWritableStatement(params: { id: string; ownerId: string }) {
+  return sql`select project_allows(u.project_id, 'write') as writable, project_archived(u.project_id) as archived
+               from uploads u where u.id = ${params.id} and u.owner_id = ${params.ownerId} and u.project_id is not null`;
 }

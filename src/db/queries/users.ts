@@ -57,15 +57,19 @@ export async function findUserForLogin(tx: Transaction, params: { login: string 
   return firstRow(await selectUserForLogin(tx, params))?.user;
 }
 
-/** By email or username (case-insensitive), without the password hash. */
-export async function findUserByLogin(tx: Transaction, params: { login: string }): Promise<PublicUser | undefined> {
+/** By email or username (case-insensitive), without the password hash: zero or one row. Both modes. */
+export function selectUserByLogin(db: Queryable, params: { login: string }) {
   const login = params.login.trim().toLowerCase();
-  const [row] = await tx
+  return db
     .select(publicColumns)
     .from(users)
     .where(or(eq(users.email, login), eq(sql`lower(${users.username})`, login)))
     .limit(1);
-  return row;
+}
+
+/** By email or username (case-insensitive), without the password hash. */
+export async function findUserByLogin(tx: Transaction, params: { login: string }): Promise<PublicUser | undefined> {
+  return firstRow(await selectUserByLogin(tx, params));
 }
 
 export async function findUserByEmail(tx: Transaction, params: { email: string }): Promise<PublicUser | undefined> {

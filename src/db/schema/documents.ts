@@ -212,6 +212,13 @@ export const documentVersions = pgTable(
 const ownerBySearchIndex = (documentId: SQLWrapper) =>
   sql`exists (select 1 from document_search s where s.document_id = ${documentId} and (${sql.raw(personalOf("s"))} or ${sql.raw(inProject("s", "manage"))}))`;
 
+/**
+ * `ownerBySearchIndex` for ending shares: an owner or admin of the document's project may end them
+ * while the project is archived too (taking access away stays possible when nothing else changes).
+ */
+const revokerBySearchIndex = (documentId: SQLWrapper) =>
+  sql`exists (select 1 from document_search s where s.document_id = ${documentId} and (${sql.raw(personalOf("s"))} or (s.project_id is not null and project_role(s.project_id) in ('owner', 'admin'))))`;
+
 /** Read or write access given by a document's owner to another user. */
 export const documentShares = pgTable(
   "document_shares",
@@ -250,7 +257,7 @@ export const documentShares = pgTable(
     // The owner, whoever granted the share (an admin may have), the user leaving, or staff.
     pgPolicy("document_shares_delete", {
       for: "delete",
-      using: sql`${t.grantedBy} = ${actorId} or ${t.userId} = ${actorId} or ${isStaff} or ${ownerBySearchIndex(t.documentId)}`,
+      using: sql`${t.grantedBy} = ${actorId} or ${t.userId} = ${actorId} or ${isStaff} or ${revokerBySearchIndex(t.documentId)}`,
     }),
   ],
 ).enableRLS();

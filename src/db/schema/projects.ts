@@ -63,6 +63,9 @@ export const projects = pgTable(
   },
   (t) => [
     check("projects_slug_check", sql`${t.slug} ~ '^[a-z0-9]+(-[a-z0-9]+)*$'`),
+    // The merged settings, not only each patch, stay small (16 KiB of JSON text): patches adding
+    // new keys must not grow them without end.
+    check("projects_settings_size_check", sql`octet_length(${t.settings}::text) <= 16384`),
     uniqueIndex("projects_slug_key").on(t.slug).where(sql`${t.deletedAt} is null`),
     index("projects_deleted_idx").on(t.deletedAt).where(sql`${t.deletedAt} is not null`),
     pgPolicy("projects_read", { for: "select", using: sql`${isStaff} or ${role(t.id)} is not null` }),
@@ -136,6 +139,11 @@ export const projectInvitations = pgTable(
     inviteeId: uuid("invitee_id")
       .notNull()
       .references(() => users.id, { onDelete: "cascade" }),
+    /**
+     * The username or email the invitation was addressed to, as typed (trimmed): what the project's
+     * admins see of a pending invitee, so that inviting by email never tells them the username.
+     */
+    login: varchar("login", { length: 255 }).notNull().default(""),
     role: text("role").$type<InvitableRole>().notNull(),
     status: text("status").$type<InvitationStatus>().notNull().default("pending"),
     invitedBy: uuid("invited_by").references(() => users.id, { onDelete: "set null" }),
@@ -200,6 +208,18 @@ export const PROJECT_ACTIVITY_ACTIONS = [
 export type ProjectActivityAction = (typeof PROJECT_ACTIVITY_ACTIONS)[number];
 
 /**
+ * Actions only a project's owners and admins see in its feed: they name invitees and outside share
+ * holders, whom the other members cannot see either (the invitations and shares policies).
+ */
+export const MANAGERS_ONLY_ACTIONS = [
+  "member.invited",
+  "invitation.declined",
+  "invitation.revoked",
+  "document.shared",
+  "document.unshared",
+] as const satisfies readonly ProjectActivityAction[];
+
+/**
  * A project's activity feed: who did what, when. Rows are only ever written by the triggers of
  * migration 0026, in the transaction of the change they record, so a change that rolls back leaves
  * no row and no route can forget one. `document_id` has no foreign key: the record outlives the
@@ -225,7 +245,10 @@ export const projectActivity = pgTable(
   (t) => [
     check("project_activity_action_check", sql.raw(`action in (${inList(PROJECT_ACTIVITY_ACTIONS)})`)),
     index("project_activity_project_created_idx").on(t.projectId, t.createdAt.desc(), t.id.desc()),
-    pgPolicy("project_activity_read", { for: "select", using: sql`${isStaff} or ${role(t.projectId)} is not null` }),
+    pgPolicy("project_activity_read", {
+      for: "select",
+      using: sql`${isStaff} or ${role(t.projectId)} in ('owner', 'admin') or (${role(t.projectId)} is not null and ${t.action} not in (${sql.raw(inList(MANAGERS_ONLY_ACTIONS))}))`,
+    }),
     pgPolicy("project_activity_insert", { for: "insert", withCheck: isStaff }),
     pgPolicy("project_activity_update", { for: "update", using: isStaff, withCheck: isStaff }),
     pgPolicy("project_activity_delete", { for: "delete", using: isStaff }),

@@ -114,6 +114,9 @@ const apiOnly = {
     .positive()
     .max(2 ** 53 - 1)
     .default(50 * 1024 ** 3),
+  // How many live projects a user may own (each has its own storage quota): past it, creating one
+  // is a 403 quota_exceeded. Admins are exempt.
+  PROJECTS_PER_USER: z.coerce.number().int().positive().max(100_000).default(10),
   // Auth
   PUBLIC_URL: z.url({ protocol: /^https?$/ }),
   JWT_ISSUER: z.url(),
@@ -241,6 +244,7 @@ const apiSchema = z
         versions: raw.QUOTA_VERSIONS_PER_USER,
       },
       projectQuotaBytes: raw.PROJECT_QUOTA_BYTES,
+      projectsPerUser: raw.PROJECTS_PER_USER,
     },
     publicUrl: raw.PUBLIC_URL.replace(/\/$/, ""),
     auth: {

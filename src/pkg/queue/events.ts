@@ -105,6 +105,8 @@ export const DocumentMovedSchema = z.object({
   toProjectId: z.uuid().nullable(),
   /** Who owned (uploaded) it before the move: a move to the mover's personal documents changes its owner. */
   previousOwnerId: z.uuid(),
+  /** Its title when it moved (a later rename is not told to those who may not read it). */
+  title: z.string().max(255),
 });
 
 /** The Project Service's events, each published after its change committed. */

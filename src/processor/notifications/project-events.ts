@@ -42,8 +42,16 @@ export function recipientsOf(event: ProjectEvent, names: ProjectEventNames): str
   return [...new Set(people.filter((id): id is string => id !== null && id !== event.actorId))];
 }
 
-/** The notification's title and body for `event`. */
-export function textOf(event: ProjectEvent, names: ProjectEventNames): { title: string; body: string } {
+/**
+ * The notification's title and body for `event`, as `recipient` reads it. A document moved to a
+ * project the recipient is not a member of is told as leaving the project it was in: where it went
+ * is not theirs to know.
+ */
+export function textOf(
+  event: ProjectEvent,
+  names: ProjectEventNames,
+  recipient?: string,
+): { title: string; body: string } {
   const project = quoted(names.project_name, "a project");
   const actor = names.actor_username ?? "Someone";
   // Both begin a sentence wherever they are used.
@@ -66,33 +74,43 @@ export function textOf(event: ProjectEvent, names: ProjectEventNames): { title: 
         body: `${actor} changed your role in ${project} from ${event.previousRole} to ${event.role}.`,
       };
     case "document.moved": {
-      // Its title begins the notification's title, and is inside the body's sentence.
-      const subject = quoted(names.document_title, "A document");
-      const object = quoted(names.document_title, "a document");
-      return event.toProjectId
-        ? { title: `${subject} moved to ${project}`, body: `${actor} moved ${object} to ${project}.` }
-        : { title: `${subject} left ${project}`, body: `${actor} moved ${object} out of ${project}.` };
+      // Its title as it was when it moved; it begins the notification's title.
+      const subject = quoted(event.title, "A document");
+      const object = quoted(event.title, "a document");
+      if (!event.toProjectId) {
+        return { title: `${subject} left ${project}`, body: `${actor} moved ${object} out of ${project}.` };
+      }
+      if (recipient !== undefined && !names.members.includes(recipient)) {
+        const from = quoted(names.from_project_name, "a project");
+        return { title: `${subject} left ${from}`, body: `${actor} moved ${object} out of ${from}.` };
+      }
+      return { title: `${subject} moved to ${project}`, body: `${actor} moved ${object} to ${project}.` };
     }
   }
 }
 
-/** The data a notification (and its webhook payload) carries: the event's ids, as they are. */
-function dataOf(event: ProjectEvent, names: ProjectEventNames): Record<string, unknown> {
+/**
+ * The data a notification (and its webhook payload) carries: the event's ids, as they are, and the
+ * project's slug for those who are its members (or were told of it: an invitee).
+ */
+function dataOf(event: ProjectEvent, names: ProjectEventNames, recipient: string): Record<string, unknown> {
   const { id: _id, type: _type, requestId: _requestId, occurredAt: _at, version: _version, ...ids } = event;
-  return { ...ids, projectSlug: names.project_slug };
+  const outsider = event.type === "document.moved" && event.toProjectId !== null && !names.members.includes(recipient);
+  return outsider ? { ...ids, projectSlug: null } : { ...ids, projectSlug: names.project_slug };
 }
 
 /**
  * Notifies the people concerned by each project event of a batch: per event one HTTP round trip for
- * the names and managers (all in parallel), then every notification of the batch in one `storeAll`.
+ * the names and members (all in parallel), then every notification of the batch in one `storeAll`.
  * One result per event, in order: an event is done when each of its notifications is, retried when
- * any is (its redelivery stores only what is missing).
+ * any is or its names could not be read (its redelivery stores only what is missing).
  */
 export async function notifyProjectEvents(
   events: readonly BatchEvent<ProjectEvent>[],
   services: ProcessorServices,
 ): Promise<StepResult[]> {
-  const named = await Promise.all(
+  // Each event's names on their own: one that fails retries that event only.
+  const named = await Promise.allSettled(
     events.map(async ({ event }) => {
       const [result] = await batchAsActor(services.database.http, SYSTEM, (db) => [
         selectProjectEventNames(db, {
@@ -100,19 +118,23 @@ export async function notifyProjectEvents(
           actorId: event.actorId,
           userId: "userId" in event ? event.userId : null,
           documentId: event.type === "document.moved" ? event.documentId : null,
+          fromProjectId: event.type === "document.moved" ? event.fromProjectId : null,
         }),
       ]);
       const names = result.rows[0];
       if (!names) throw new Error("the names query returned no row");
-      return { event, names };
+      return names;
     }),
   );
   // Each event's requests, kept apart: a copy of an event in the same batch (a redelivery) shares its
   // id, so the results of one event cannot be told by id.
-  const perEvent = named.map(({ event, names }) => {
-    const { title, body } = textOf(event, names);
-    return recipientsOf(event, names).map(
-      (userId): NotificationRequested => ({
+  const perEvent = named.map((outcome, i) => {
+    const event = events[i]?.event;
+    if (outcome.status === "rejected" || !event) return [];
+    const names = outcome.value;
+    return recipientsOf(event, names).map((userId): NotificationRequested => {
+      const { title, body } = textOf(event, names, userId);
+      return {
         id: event.id,
         type: "notification.requested",
         requestId: event.requestId,
@@ -122,13 +144,18 @@ export async function notifyProjectEvents(
         kind: event.type,
         title: title.slice(0, 255),
         body: body.slice(0, 2000),
-        data: dataOf(event, names),
-      }),
-    );
+        data: dataOf(event, names, userId),
+      };
+    });
   });
   const stored = await storeAll(perEvent.flat(), services);
   let next = 0;
-  return perEvent.map((requests) => {
+  return perEvent.map((requests, i) => {
+    const outcome = named[i];
+    if (outcome?.status === "rejected") {
+      const reason = outcome.reason instanceof Error ? outcome.reason.message : String(outcome.reason);
+      return { outcome: "retry", reason };
+    }
     const own = stored.slice(next, next + requests.length);
     next += requests.length;
     const retry = own.find((result) => result.outcome === "retry");

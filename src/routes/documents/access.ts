@@ -84,17 +84,21 @@ async function readableWithAccess(c: Context<AppEnv>, id: string) {
  * A document the caller manages (deleting it, moving it, its shares): the owner of a personal
  * document, an owner or admin of its project, or an administrator. 404 if they cannot read it,
  * 403 `forbidden` with `detail` if they only read or edit it, 409 if its project is archived.
- * `unless` names a user who is let through too (a share's own user, who may leave it). One HTTP
+ * `unless` names a user who is let through too (a share's own user, who may leave it);
+ * `evenArchived` lets an archived project's owners and admins through (ending a share). One HTTP
  * round trip.
  */
 export async function managed(
   c: Context<AppEnv>,
   id: string,
   detail: string,
-  options: { unless?: string } = {},
+  options: { unless?: string; evenArchived?: boolean } = {},
 ): Promise<Document> {
   const { document, facts } = await readableWithAccess(c, id);
   if (options.unless === viewerOf(c).userId) return document;
+  // Taking access away (ending a share) stays possible for an archived project's owners and admins.
+  const role = facts?.projectRole;
+  if (options.evenArchived && facts?.projectArchived && (role === "owner" || role === "admin")) return document;
   if (accessFrom(document, viewerOf(c), facts) !== "manage") throw cannotManage(document, facts, detail);
   return document;
 }

@@ -16,14 +16,18 @@ const route = protectedRoute("caller", {
   tags: ["Documents"],
   summary: "Delete a document (its objects are removed)",
   description:
-    "The owner or an admin. The row is kept as deleted for a while; every version's object and thumbnail is removed. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
+    "The owner of a personal document, an owner or admin of its project (not while it is archived: 409), or an administrator. The row is kept as deleted for a while; every version's object and thumbnail is removed. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
   request: { params: DocumentIdParams, headers: ConditionalWriteHeaders },
-  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 403, 404, 412, 503) },
+  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 403, 404, 409, 412, 503) },
 });
 
 export const deleteDocument = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
-  await managed(c, id, "Only the owner or an admin deletes a document.");
+  await managed(
+    c,
+    id,
+    "Only the owner of a personal document, an owner or admin of its project, or an administrator deletes it.",
+  );
   const { database, storage, thumbnails, background } = c.get("services");
   const removed = await removeDocument(database, callerOf(c).actor, { id, viewer: viewerOf(c) }, unchangedSince(c));
   // The content goes now; if storage is down, the sweeper removes it when it purges the row.

@@ -1,3 +1,4 @@
+import { type SQL, sql } from "drizzle-orm";
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
 import { actAs, firstRow, SYSTEM } from "../../db/actor.ts";
@@ -10,10 +11,11 @@ import {
 } from "../../db/queries/documents.ts";
 import { quotaRefusal } from "../../documents/quota.ts";
 import { callerOf } from "../../gateway/authentication.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { VALIDATOR_HEADERS } from "../conditional.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
-import { projectMembersFor } from "../projects/access.ts";
+import { projectAllowing } from "../projects/access.ts";
 import { announce } from "../projects/announce.ts";
 import { managed } from "./access.ts";
 import { documentBody } from "./preconditions.ts";
@@ -43,13 +45,20 @@ export const moveDocument = createRouter().openapi(route, async (c) => {
     id,
     "Only the owner of a personal document, or an owner or admin of its project, moves it.",
   );
-  if (projectId !== null) await projectMembersFor(c, projectId);
+  if (projectId !== null) await projectAllowing(c, projectId, "write");
   if (before.projectId === projectId) {
     const response = await documentBody(before);
     return c.json(response.body, 200, response.headers);
   }
   const limits = c.get("services").config.uploads;
   const usage = documentUsage(id);
+  // Counted only when it arrived: a move that moved nothing (refused by row-level security, or
+  // done by someone else meanwhile) adds nothing to check.
+  const arrived =
+    projectId === null
+      ? sql`exists (select 1 from documents d where d.id = ${id} and d.project_id is null and d.owner_id = ${caller.userId})`
+      : sql`exists (select 1 from documents d where d.id = ${id} and d.project_id = ${projectId})`;
+  const ifArrived = (value: SQL) => sql`(case when ${arrived} then ${value} else 0 end)`;
   // Who saw it before and who sees it after, both read as the system around the caller's write;
   // last, the quota of where it went, counting it (a project's, or the mover's own).
   const [, audienceBefore, , moved, , audienceAfter] = await asCaller(c)
@@ -61,16 +70,33 @@ export const moveDocument = createRouter().openapi(route, async (c) => {
       actAs(db, SYSTEM),
       selectDocumentAudience(db, { documentId: id }),
       projectId
-        ? confirmProjectStorage(db, { projectId, needBytes: usage.bytes, limitBytes: limits.projectQuotaBytes })
+        ? confirmProjectStorage(db, {
+            projectId,
+            needBytes: ifArrived(usage.bytes),
+            limitBytes: limits.projectQuotaBytes,
+          })
         : confirmStorage(db, {
             ownerId: caller.userId,
-            need: { documents: 1, versions: usage.versions, bytes: usage.bytes },
+            need: { documents: ifArrived(sql`1`), versions: ifArrived(usage.versions), bytes: ifArrived(usage.bytes) },
             limits: limits.quota,
           }),
     ])
     .catch((error: unknown) => {
       throw quotaRefusal(error) ?? error;
     });
+  if (!firstRow(moved)) {
+    // Nothing moved: the caller's rights or the document changed meanwhile. Told as it is now.
+    const now = await managed(
+      c,
+      id,
+      "Only the owner of a personal document, or an owner or admin of its project, moves it.",
+    );
+    if (now.projectId !== projectId) {
+      throw new ApiError("conflict", { detail: `The document ${id} changed meanwhile and was not moved; retry.` });
+    }
+    const response = await documentBody(now);
+    return c.json(response.body, 200, response.headers);
+  }
   const document = firstRow(moved) ?? before;
   // A move involves a project at one end at least: the event belongs to it (the one it went to).
   const eventProject = projectId ?? before.projectId;
@@ -80,6 +106,7 @@ export const moveDocument = createRouter().openapi(route, async (c) => {
       fromProjectId: before.projectId,
       toProjectId: projectId,
       previousOwnerId: before.ownerId,
+      title: before.title,
     };
     await Promise.all([
       audienceChanged(c, [...audienceBefore, ...audienceAfter]),

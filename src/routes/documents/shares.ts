@@ -35,7 +35,8 @@ const SHARES_ETAG = {
   },
 };
 
-const MANAGES_SHARING = "Only the owner or an admin manages sharing.";
+const MANAGES_SHARING =
+  "Only the owner of a personal document, an owner or admin of its project, or an administrator manages sharing.";
 
 /** The shares list's validators: a strong ETag of the list as GET sends it (shares keep no date). */
 const sharesValidators = (list: Share[]) => validatorsOf({ data: list.map(toShareJson) });
@@ -57,13 +58,13 @@ const listRoute = protectedRoute("caller", {
   responses: {
     200: { ...jsonResponse("Shares.", z.object({ data: z.array(ShareSchema) })), headers: SHARES_ETAG },
     304: { description: "Unchanged (If-None-Match).", headers: SHARES_ETAG },
-    ...problemResponses(400, 403, 404, 412, 503),
+    ...problemResponses(400, 403, 404, 409, 412, 503),
   },
 });
 
 const listShareGrants = createRouter().openapi(listRoute, async (c) => {
   const { id } = c.req.valid("param");
-  await managed(c, id, MANAGES_SHARING);
+  await managed(c, id, MANAGES_SHARING, { evenArchived: true });
   const list = await sharesOf(c.get("services").database, id);
   const validators = await sharesValidators(list);
   const notModified = readPreconditions(c, validators);
@@ -84,7 +85,7 @@ const putRoute = protectedRoute("caller", {
       "Taken: the request as understood. The same whether or not the address or username names an active account (nor is its username disclosed); the account, if any, can read or write the document from now on.",
       ShareAcceptedSchema,
     ),
-    ...problemResponses(400, 403, 404, 412, 415, 503),
+    ...problemResponses(400, 403, 404, 409, 412, 415, 503),
   },
 });
 
@@ -112,13 +113,21 @@ const deleteRoute = protectedRoute("caller", {
   description:
     "With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
   request: { params: ShareParams, headers: ConditionalWriteHeaders },
-  responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 403, 404, 412, 503) },
+  responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 403, 404, 409, 412, 503) },
 });
 
 const endDocumentShare = createRouter().openapi(deleteRoute, async (c) => {
   const { id, userId } = c.req.valid("param");
   // As PUT answers: someone who can read the document but does not manage it is told so.
-  await managed(c, id, "Only the owner or an admin manages sharing; you may only leave.", { unless: userId });
+  await managed(
+    c,
+    id,
+    "Only the owner of a personal document, an owner or admin of its project, or an administrator manages sharing; you may only leave.",
+    {
+      unless: userId,
+      evenArchived: true,
+    },
+  );
   const share = { documentId: id, userId };
   const removed = await endShare(c.get("services").database, callerOf(c).actor, share, sharesUnchangedSince(c));
   if (!removed) throw new ApiError("not_found", { detail: `No share of ${id} with ${userId}.` });
@@ -126,7 +135,7 @@ const endDocumentShare = createRouter().openapi(deleteRoute, async (c) => {
   return c.body(null, 204);
 });
 
-/** `/documents/{id}/shares`: list, grant or change, end (the owner or an admin; a user may leave). */
+/** `/documents/{id}/shares`: list, grant or change, end (its managers: the owner of a personal document, an owner or admin of its project, an administrator; a user may leave). */
 export const manageShares = createRouter()
   .route("/", listShareGrants)
   .route("/", grantDocumentShare)

@@ -19,7 +19,7 @@ const route = protectedRoute("caller", {
   request: { params: DocumentIdParams, headers: ConditionalWriteHeaders, body: jsonBody(UpdateDocumentSchema) },
   responses: {
     200: { ...jsonResponse("The document, with its new `ETag`.", DocumentSchema), headers: VALIDATOR_HEADERS },
-    ...problemResponses(400, 403, 404, 412, 415, 503),
+    ...problemResponses(400, 403, 404, 409, 412, 415, 503),
   },
 });
 

@@ -40,7 +40,7 @@ const uploadRoute = protectedRoute("caller", {
       ...jsonResponse("The document, now at the new version, with its new `ETag`.", DocumentSchema),
       headers: VALIDATOR_HEADERS,
     },
-    ...problemResponses(400, 403, 404, 412, 413, 415, 503),
+    ...problemResponses(400, 403, 404, 409, 412, 413, 415, 503),
   },
 });
 

@@ -1,12 +1,13 @@
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
 import { actAs, SYSTEM } from "../../db/actor.ts";
-import { deleteProjectStatements, selectMembers } from "../../db/queries/projects.ts";
+import { deleteProjectStatements, selectProjectAudience } from "../../db/queries/projects.ts";
 import { callerOf } from "../../gateway/authentication.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
+import { audienceChanged } from "../documents/search-changes.ts";
 import { protectedRoute } from "../openapi.ts";
 import { projectAllowing } from "./access.ts";
-import { announce } from "./announce.ts";
 import { ProjectIdParams } from "./schemas.ts";
 
 const route = protectedRoute("caller", {
@@ -24,17 +25,23 @@ export const deleteProject = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
   await projectAllowing(c, id, "own");
   const caller = callerOf(c);
-  // Who could read its documents until now (read as the system, before), whose cached searches go stale.
-  const [, members] = await asCaller(c).write((db) => [
-    actAs(db, SYSTEM),
-    selectMembers(db, { projectId: id, viewerId: undefined }),
-    actAs(db, caller.actor),
-    ...deleteProjectStatements(db, { id }),
-  ]);
-  await announce(
-    c,
-    [],
-    members.map((member) => member.userId),
-  );
+  // Who could read its documents until now (read as the system, before): their cached searches go stale.
+  const [, audience, , deleted] = await asCaller(c).write((db) => {
+    const statements = deleteProjectStatements(db, { id });
+    return [
+      actAs(db, SYSTEM),
+      selectProjectAudience(db, { projectId: id }),
+      actAs(db, caller.actor),
+      statements.asCaller,
+      actAs(db, SYSTEM),
+      ...statements.asSystem,
+    ];
+  });
+  if (deleted.length === 0) {
+    // Archived, deleted or the caller's role gone since the check: nothing was written (one batch).
+    await projectAllowing(c, id, "own");
+    throw new ApiError("conflict", { detail: `The project ${id} changed meanwhile; nothing was deleted. Retry.` });
+  }
+  await audienceChanged(c, audience);
   return c.body(null, 204);
 });

@@ -1,20 +1,21 @@
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
-import { actAs, asActor, firstRow, SYSTEM } from "../../db/actor.ts";
+import { actAs, firstRow, SYSTEM } from "../../db/actor.ts";
 import { uniqueViolation } from "../../db/errors.ts";
 import {
   closeInvitationStatement,
   insertInvitationStatement,
   revokeExpiredInvitationStatement,
-  selectMember,
+  selectInvitationRow,
+  selectInvitee,
   selectPendingInvitations,
+  selectProject,
 } from "../../db/queries/projects.ts";
-import { findUserByLogin } from "../../db/queries/users.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
-import { projectAllowing } from "./access.ts";
+import { accessOf, allowing, projectAllowing } from "./access.ts";
 import { announce } from "./announce.ts";
 import {
   CreateInvitationSchema,
@@ -67,39 +68,44 @@ export const manageInvitations = createRouter()
     const { id } = c.req.valid("param");
     const { login, role } = c.req.valid("json");
     const caller = callerOf(c);
-    const { database } = c.get("services");
-    await projectAllowing(c, id, "manage", { whileArchived: true });
-    // Users are only readable across accounts by staff: the login is looked up as the system.
-    const found = await asActor(database.db, SYSTEM, (tx) => findUserByLogin(tx, { login }));
-    if (found?.status !== "active") {
+    // The project as the caller sees it, then, as the system, the account the login names (users
+    // are readable across accounts by staff only): one round trip.
+    const [project, , invitees] = await asCaller(c).read((db) => [
+      selectProject(db, { id, userId: caller.userId }),
+      actAs(db, SYSTEM),
+      selectInvitee(db, { login, projectId: id }),
+    ]);
+    allowing(accessOf(c, id, project), "manage", { whileArchived: true });
+    const invitee = firstRow(invitees);
+    if (invitee?.status !== "active") {
       throw new ApiError("not_found", { detail: "No active user has that username or email." });
     }
-    const [member] = await asCaller(c).read((db) => [selectMember(db, { projectId: id, userId: found.id })]);
-    if (member.length > 0) throw new ApiError("conflict", { detail: `${found.username} is already a member.` });
+    // Named by the login as given: an email never tells the inviter which username it belongs to.
+    if (invitee.member) throw new ApiError("conflict", { detail: `${login} is already a member.` });
     const invitationId = crypto.randomUUID();
-    try {
-      await asCaller(c).write((db) => [
-        revokeExpiredInvitationStatement(db, { projectId: id, inviteeId: found.id }),
-        insertInvitationStatement(db, {
-          id: invitationId,
-          projectId: id,
-          inviteeId: found.id,
-          role,
-          invitedBy: caller.userId,
-        }),
-      ]);
-    } catch (error) {
-      if (uniqueViolation(error) !== "project_invitations_pending_key") throw error;
-      throw new ApiError("conflict", { detail: `${found.username} already has a pending invitation to this project.` });
-    }
-    const [, rows] = await asCaller(c).read((db) => [
-      actAs(db, SYSTEM),
-      selectPendingInvitations(db, { projectId: id, viewerId: undefined }),
-    ]);
-    const invitation = rows.find((row) => row.invitation.id === invitationId);
-    if (!invitation) throw new Error("the new invitation was not found");
-    await announce(c, [{ type: "project.member_invited", projectId: id, userId: found.id, role, invitationId }]);
-    return c.json(toInvitationJson(invitation), 201);
+    const invitation = {
+      id: invitationId,
+      projectId: id,
+      inviteeId: invitee.id,
+      login,
+      role,
+      invitedBy: caller.userId,
+    };
+    const [, , , rows] = await asCaller(c)
+      .write((db) => [
+        revokeExpiredInvitationStatement(db, { projectId: id, inviteeId: invitee.id }),
+        insertInvitationStatement(db, invitation),
+        actAs(db, SYSTEM),
+        selectInvitationRow(db, { id: invitationId }),
+      ])
+      .catch((error: unknown) => {
+        if (uniqueViolation(error) !== "project_invitations_pending_key") throw error;
+        throw new ApiError("conflict", { detail: `${login} already has a pending invitation to this project.` });
+      });
+    const created = firstRow(rows);
+    if (!created) throw new Error("the invitation insert committed no row");
+    await announce(c, [{ type: "project.member_invited", projectId: id, userId: invitee.id, role, invitationId }]);
+    return c.json(toInvitationJson(created), 201);
   })
   .openapi(listRoute, async (c) => {
     const { id } = c.req.valid("param");

@@ -3,7 +3,7 @@ import { asCaller } from "../../app/database.ts";
 import { actAs, firstRow, SYSTEM } from "../../db/actor.ts";
 import {
   deleteMemberStatement,
-  lockProjectMembersStatement,
+  releaseMemberStatements,
   selectMember,
   selectMembers,
   selectProject,
@@ -26,6 +26,10 @@ import {
   TransferSchema,
   toMemberJson,
 } from "./schemas.ts";
+
+/** 403: row-level security refused a change the route let through, a role having changed meanwhile. */
+const roleChanged = () =>
+  new ApiError("forbidden", { detail: "Your role does not allow this change (it may have just changed)." });
 
 const noMember = (userId: string) =>
   new ApiError("not_found", { detail: `${userId} is not a member of this project.` });
@@ -124,8 +128,7 @@ export const manageMembers = createRouter()
     }
     // Unchanged role: nothing is written. The last owner's demotion fails at commit (409). The
     // member is read back as the system in the same batch, for the answer.
-    const [, changed, , members] = await asCaller(c).write((db) => [
-      lockProjectMembersStatement(db, { projectId: id }),
+    const [changed, , members] = await asCaller(c).write((db) => [
       updateMemberRoleStatement(db, { projectId: id, userId, role }),
       actAs(db, SYSTEM),
       selectMembers(db, { projectId: id, viewerId: undefined }),
@@ -134,9 +137,7 @@ export const manageMembers = createRouter()
     if (!member) throw noMember(userId);
     // Nothing written, and the member is not in that role: row-level security refused the change,
     // the caller's or the member's role having changed since the check above (another request's).
-    if (changed.length === 0 && member.role !== role) {
-      throw new ApiError("forbidden", { detail: "Your role does not allow this change (it may have just changed)." });
-    }
+    if (changed.length === 0 && member.role !== role) throw roleChanged();
     if (changed.length > 0) {
       await announce(
         c,
@@ -156,11 +157,13 @@ export const manageMembers = createRouter()
       if (access.acting === "admin") throw new ApiError("forbidden", { detail: "Only an owner removes an owner." });
       throw roleTooLow("manage", access.role);
     }
-    const [, removed] = await asCaller(c).write((db) => [
-      lockProjectMembersStatement(db, { projectId: id }),
+    const [removed] = await asCaller(c).write((db) => [
       deleteMemberStatement(db, { projectId: id, userId }),
+      actAs(db, SYSTEM),
+      ...releaseMemberStatements(db, { projectId: id, userId }),
     ]);
-    if (removed.length === 0) throw noMember(userId);
+    // Nothing removed though they were a member: row-level security refused it (a role changed meanwhile).
+    if (removed.length === 0) throw leaving ? noMember(userId) : roleChanged();
     await announce(c, [{ type: "project.member_removed", projectId: id, userId }], [userId]);
     return c.body(null, 204);
   })

@@ -39,7 +39,17 @@ const slug = z
   .max(64)
   .regex(SLUG)
   .openapi({ example: "q3-planning", description: "Lower-case letters and digits, words joined by single hyphens." });
-const name = nonBlankText().trim().min(1).max(100).openapi({ example: "Q3 planning" });
+/** Control and format characters (line breaks, bidi overrides, zero-width spaces): not in a name shown to others. */
+const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
+const name = nonBlankText()
+  .trim()
+  .min(1)
+  .max(100)
+  .refine(
+    (value) => !INVISIBLE.test(value),
+    "no control or format characters (line breaks, bidi overrides, zero-width)",
+  )
+  .openapi({ example: "Q3 planning" });
 const description = text().max(2000);
 
 export const CreateProjectSchema = z
@@ -155,7 +165,10 @@ export const InvitationSchema = z
   .object({
     id: z.uuid(),
     project: z.object({ id: z.uuid(), slug: z.string(), name: z.string() }),
-    invitee: z.object({ id: z.uuid(), username: z.string() }),
+    invitee: z.object({
+      id: z.uuid(),
+      login: z.string().openapi({ description: "The username or email the invitation was addressed to, as given." }),
+    }),
     role: z.enum(INVITABLE_ROLES),
     status: z.enum(INVITATION_STATUSES),
     invitedBy: z.uuid().nullable(),
@@ -172,7 +185,7 @@ export function toInvitationJson(row: InvitationRow): z.infer<typeof InvitationS
   return {
     id: invitation.id,
     project: { id: invitation.projectId, slug: row.projectSlug, name: row.projectName },
-    invitee: { id: invitation.inviteeId, username: row.inviteeUsername },
+    invitee: { id: invitation.inviteeId, login: invitation.login },
     role: invitation.role,
     status: invitation.status,
     invitedBy: invitation.invitedBy,
