@@ -138,5 +138,5 @@ export function isOwnerlessProject(error: unknown): boolean {
 export function isTransactionConflict(error: unknown): boolean {
   const code = serverError(error)?.code;
   // 40003 (statement completion unknown) is no rollback we can vouch for.
-  return code !== undefined && code.startsWith("40") && code !== "40003";
+  return (code?.startsWith("40") ?? false) && code !== "40003";
 }

@@ -39,17 +39,31 @@ const slug = z
   .max(64)
   .regex(SLUG)
   .openapi({ example: "q3-planning", description: "Lower-case letters and digits, words joined by single hyphens." });
-/** Control and format characters (line breaks, bidi overrides, zero-width spaces): not in a name shown to others. */
-const INVISIBLE = /[\p{Cc}\p{Cf}]/u;
+/**
+ * Characters a name shown to others may not hold: C0 and C1 controls (line breaks, tabs), and the
+ * invisible formatting ones: zero-width spaces and joiners, directional marks, embeddings and
+ * overrides (U+202A–U+202E, the "Trojan Source" characters), isolates, word joiners, the BOM.
+ */
+const INVISIBLE_CLASS =
+  "\\u0000-\\u001F\\u007F-\\u009F\\u200B-\\u200F\\u202A-\\u202E\\u2060-\\u2064\\u2066-\\u2069\\uFEFF";
+const INVISIBLE = new RegExp(`[${INVISIBLE_CLASS}]`);
+/**
+ * The same rule for the OpenAPI document, without a lookahead (which generators of examples do not
+ * all read): storable text (no NUL, no lone surrogate) without those characters, one of them not
+ * white space.
+ */
+const ANY = `[^${INVISIBLE_CLASS}\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]`;
+const VISIBLE = `[^\\s${INVISIBLE_CLASS}\\uD800-\\uDFFF]|[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]`;
+const NAME_PATTERN = `^(?:${ANY})*(?:${VISIBLE})(?:${ANY})*$`;
 const name = nonBlankText()
   .trim()
   .min(1)
   .max(100)
   .refine(
     (value) => !INVISIBLE.test(value),
-    "no control or format characters (line breaks, bidi overrides, zero-width)",
+    "no control or invisible formatting characters (line breaks, bidi overrides, zero-width)",
   )
-  .openapi({ example: "Q3 planning" });
+  .openapi({ example: "Q3 planning", pattern: NAME_PATTERN });
 const description = text().max(2000);
 
 export const CreateProjectSchema = z
