@@ -304,6 +304,17 @@ export function updateMemberRoleStatement(
     .returning();
 }
 
+/**
+ * The first statement of a batch that changes a project's members (role changes, removals,
+ * transfers): a transaction-level advisory lock per project, so such changes run one after the
+ * other and each reads back the state its own change left. The last-owner check does not need it
+ * (it locks the project's row at commit); without it, a change that found the member already in
+ * the asked role could read back another request's change and take it for a refusal.
+ */
+export function lockProjectMembersStatement(db: Pick<HttpQueryBuilder, "execute">, params: { projectId: string }) {
+  return db.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`project_members:${params.projectId}`}, 0))`);
+}
+
 /** Removes a member (or the caller leaving). Returns the removed row, none when there was none. */
 export function deleteMemberStatement(db: Queryable, params: { projectId: string; userId: string }) {
   return db

@@ -110,11 +110,14 @@ export const manageInvitations = createRouter()
   .openapi(listRoute, async (c) => {
     const { id } = c.req.valid("param");
     const caller = callerOf(c);
-    await projectAllowing(c, id, "manage", { whileArchived: true });
-    const [, rows] = await asCaller(c).read((db) => [
+    // The project and its invitations in one round trip; the query requires the caller to be an
+    // owner or admin of it itself (an administrator: any).
+    const [project, , rows] = await asCaller(c).read((db) => [
+      selectProject(db, { id, userId: caller.userId }),
       actAs(db, SYSTEM),
       selectPendingInvitations(db, { projectId: id, viewerId: caller.role === "admin" ? undefined : caller.userId }),
     ]);
+    allowing(accessOf(c, id, project), "manage", { whileArchived: true });
     c.header("Cache-Control", "no-store");
     return c.json({ data: rows.map(toInvitationJson) }, 200);
   })

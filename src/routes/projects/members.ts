@@ -1,8 +1,11 @@
+import type { Context } from "hono";
+import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
 import { actAs, firstRow, SYSTEM } from "../../db/actor.ts";
 import {
   deleteMemberStatement,
+  lockProjectMembersStatement,
   releaseMemberStatements,
   selectMember,
   selectMembers,
@@ -15,7 +18,7 @@ import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { mayChangeRole, type ProjectAbility, roleTooLow } from "../../projects/rules.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
-import { accessOf, allowing, projectFor } from "./access.ts";
+import { accessOf, allowing } from "./access.ts";
 import { announce } from "./announce.ts";
 import {
   MemberListSchema,
@@ -34,27 +37,12 @@ const roleChanged = () =>
 const noMember = (userId: string) =>
   new ApiError("not_found", { detail: `${userId} is not a member of this project.` });
 
-/** The members of the project, read as the system after the caller's membership was checked in the same batch. */
-async function membersOf(c: Parameters<typeof projectFor>[0], projectId: string) {
-  const caller = callerOf(c);
-  const [, members] = await asCaller(c).read((db) => [
-    actAs(db, SYSTEM),
-    selectMembers(db, { projectId, viewerId: caller.role === "admin" ? undefined : caller.userId }),
-  ]);
-  return members;
-}
-
 /**
  * The project as the caller may use it for `ability` (`projectAllowing`: 404, 403, 409 while
  * archived except for member management) and one member's row (undefined when `userId` is not a
  * member): one HTTP round trip.
  */
-async function projectAndMember(
-  c: Parameters<typeof projectFor>[0],
-  projectId: string,
-  userId: string,
-  ability: ProjectAbility,
-) {
+async function projectAndMember(c: Context<AppEnv>, projectId: string, userId: string, ability: ProjectAbility) {
   const caller = callerOf(c);
   const [rows, member] = await asCaller(c).read((db) => [
     selectProject(db, { id: projectId, userId: caller.userId }),
@@ -113,8 +101,15 @@ const transferRoute = protectedRoute("caller", {
 export const manageMembers = createRouter()
   .openapi(listRoute, async (c) => {
     const { id } = c.req.valid("param");
-    await projectFor(c, id);
-    const members = await membersOf(c, id);
+    const caller = callerOf(c);
+    // The project (for a non-member's 404) and, as the system, its members with their usernames,
+    // which the query reads only for a member (an administrator: any): one round trip.
+    const [project, , members] = await asCaller(c).read((db) => [
+      selectProject(db, { id, userId: caller.userId }),
+      actAs(db, SYSTEM),
+      selectMembers(db, { projectId: id, viewerId: caller.role === "admin" ? undefined : caller.userId }),
+    ]);
+    accessOf(c, id, project);
     c.header("Cache-Control", "no-store");
     return c.json({ data: members.map(toMemberJson) }, 200);
   })
@@ -128,7 +123,8 @@ export const manageMembers = createRouter()
     }
     // Unchanged role: nothing is written. The last owner's demotion fails at commit (409). The
     // member is read back as the system in the same batch, for the answer.
-    const [changed, , members] = await asCaller(c).write((db) => [
+    const [, changed, , members] = await asCaller(c).write((db) => [
+      lockProjectMembersStatement(db, { projectId: id }),
       updateMemberRoleStatement(db, { projectId: id, userId, role }),
       actAs(db, SYSTEM),
       selectMembers(db, { projectId: id, viewerId: undefined }),
@@ -157,7 +153,8 @@ export const manageMembers = createRouter()
       if (access.acting === "admin") throw new ApiError("forbidden", { detail: "Only an owner removes an owner." });
       throw roleTooLow("manage", access.role);
     }
-    const [removed] = await asCaller(c).write((db) => [
+    const [, removed] = await asCaller(c).write((db) => [
+      lockProjectMembersStatement(db, { projectId: id }),
       deleteMemberStatement(db, { projectId: id, userId }),
       actAs(db, SYSTEM),
       ...releaseMemberStatements(db, { projectId: id, userId }),
@@ -176,7 +173,8 @@ export const manageMembers = createRouter()
       throw new ApiError("forbidden", { detail: "Only an owner who is a member transfers ownership." });
     if (userId === caller.userId) throw new ApiError("conflict", { detail: "You already own this project." });
     if (!target) throw noMember(userId);
-    const [to, from, , members] = await asCaller(c).write((db) => [
+    const [, to, from, , members] = await asCaller(c).write((db) => [
+      lockProjectMembersStatement(db, { projectId: id }),
       ...transferOwnershipStatements(db, { projectId: id, fromUserId: caller.userId, toUserId: userId }),
       actAs(db, SYSTEM),
       selectMembers(db, { projectId: id, viewerId: undefined }),
