@@ -26,6 +26,7 @@ import { ApiError, validationFailed } from "../pkg/errors/api-error.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { EventPublisher } from "../pkg/queue/events.ts";
 import { isStorageDeadline, type ObjectStorage } from "../pkg/storage/storage.ts";
+import { noProject } from "../projects/rules.ts";
 import {
   bytesLeft,
   projectQuotaExceeded,
@@ -140,7 +141,7 @@ async function roomFor(
   try {
     if (projectId) {
       const usage = projectStorageOf(usageResult.rows as { documents: string; bytes: string }[]);
-      if (!usage) throw new ApiError("not_found", { detail: `No project ${projectId}.` });
+      if (!usage) throw noProject(projectId);
       const limit = limits.projectQuotaBytes;
       const refuse = (requested: number) => projectQuotaExceeded({ limit, used: usage.bytes, requested });
       if (usage.bytes + 1 > limit) throw refuse(1);

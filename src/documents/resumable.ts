@@ -34,6 +34,7 @@ import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
 import { RequestBodyError } from "../pkg/errors/request-body.ts";
 import { InvalidPartError, type MultipartStorage, NoSuchUploadError } from "../pkg/storage/multipart.ts";
 import { byteSource, isStorageDeadline } from "../pkg/storage/storage.ts";
+import { noProject } from "../projects/rules.ts";
 import { type AllowedType, checkContentType, essence, isAllowed, kindOf, SNIFF_BYTES } from "./content-types.ts";
 import { announceVersion, discardUpload, type IntakeDeps, withinQuota } from "./intake.ts";
 import { projectQuotaExceeded, requireQuota } from "./quota.ts";
@@ -196,7 +197,7 @@ async function requireProjectRoom(deps: ResumableDeps, projectId: string, size: 
     READ_ONLY,
   );
   const usage = projectStorageOf(usageResult.rows);
-  if (!usage) throw new ApiError("not_found", { detail: `No project ${projectId}.` });
+  if (!usage) throw noProject(projectId);
   const used = usage.bytes + Number(unfinished[0]?.bytes ?? 0);
   const limit = deps.limits.projectQuotaBytes;
   if (used + size > limit) throw projectQuotaExceeded({ limit, used, requested: size });

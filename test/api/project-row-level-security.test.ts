@@ -1,7 +1,6 @@
 import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
-import type { RunnableQuery } from "drizzle-orm/runnable-query";
 import { afterAll, describe, expect, it } from "vitest";
-import { type Actor, asActor, batchAsActor, type Queryable, SYSTEM, type Transaction } from "../../src/db/actor.ts";
+import { type Actor, asActor, batchAsActor, SYSTEM, type Transaction } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { serverError } from "../../src/db/errors.ts";
 import { insertUser } from "../../src/db/queries/users.ts";
@@ -17,6 +16,7 @@ import {
 import { documentSearch } from "../../src/db/schema/search.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { uniqueName } from "../auth-helpers.ts";
+import { driverModes, type Mode } from "../driver-modes.ts";
 import { testEnv } from "../helpers.ts";
 
 // The row-level security of projects (issue 14) straight at the database, with the role and
@@ -29,28 +29,7 @@ const handle = openDatabase(config);
 const db = handle.db;
 afterAll(() => handle.close());
 
-/** A statement built on either mode's builder: awaitable, and a batch item. */
-type Statement<R> = PromiseLike<R> & RunnableQuery<R, "pg">;
-
-interface Mode {
-  name: string;
-  /** Runs one statement as `actor` and resolves to its result. */
-  run<R>(actor: Actor, build: (db: Queryable) => Statement<R>): Promise<R>;
-}
-
-const MODES: Mode[] = [
-  {
-    name: "asActor (WebSocket)",
-    run: (actor, build) => asActor(db, actor, async (tx) => build(tx)),
-  },
-  {
-    name: "batchAsActor (HTTP)",
-    run: async (actor, build) => {
-      const [result] = await batchAsActor(handle.http, actor, (db) => [build(db)]);
-      return result;
-    },
-  },
-];
+const MODES = driverModes(handle);
 
 const asUser = (id: string): Actor => ({ kind: "user", userId: id, role: "user", permissions: [] });
 

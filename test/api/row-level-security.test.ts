@@ -1,17 +1,7 @@
 import { neon } from "@neondatabase/serverless";
 import { eq, sql } from "drizzle-orm";
-import type { RunnableQuery } from "drizzle-orm/runnable-query";
 import { afterAll, describe, expect, it } from "vitest";
-import {
-  type Actor,
-  asActor,
-  batchAsActor,
-  firstRow,
-  type Queryable,
-  READ_ONLY,
-  SYSTEM,
-  switchActor,
-} from "../../src/db/actor.ts";
+import { type Actor, asActor, batchAsActor, firstRow, READ_ONLY, SYSTEM, switchActor } from "../../src/db/actor.ts";
 import { type HttpQueryBuilder, HttpStatementOutsideTransactionError, openDatabase } from "../../src/db/client.ts";
 import { serverError } from "../../src/db/errors.ts";
 import {
@@ -26,6 +16,7 @@ import {
 import { userPermissions, users } from "../../src/db/schema/users.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { uniqueName } from "../auth-helpers.ts";
+import { driverModes } from "../driver-modes.ts";
 import { testEnv } from "../helpers.ts";
 
 // Straight at the database, with the role and connection the workers use, in both of the
@@ -36,28 +27,7 @@ const handle = openDatabase(config);
 const db = handle.db;
 afterAll(() => handle.close());
 
-/** A statement built on either mode's builder: awaitable, and a batch item. */
-type Statement<R> = PromiseLike<R> & RunnableQuery<R, "pg">;
-
-interface Mode {
-  name: string;
-  /** Runs one statement as `actor` and resolves to its result. */
-  run<R>(actor: Actor, build: (db: Queryable) => Statement<R>): Promise<R>;
-}
-
-const MODES: Mode[] = [
-  {
-    name: "asActor (WebSocket)",
-    run: (actor, build) => asActor(db, actor, async (tx) => build(tx)),
-  },
-  {
-    name: "batchAsActor (HTTP)",
-    run: async (actor, build) => {
-      const [result] = await batchAsActor(handle.http, actor, (db) => [build(db)]);
-      return result;
-    },
-  },
-];
+const MODES = driverModes(handle);
 
 async function newUser() {
   const name = uniqueName("rls");

@@ -51,19 +51,24 @@ const ROLES_FOR = {
 } as const satisfies Record<string, readonly ProjectRole[]>;
 
 /**
- * Documents of the live projects where `userId` has a role allowing `need` (writing and managing:
- * not archived), as the `project_allows` of the policies decides it: the viewer's project ids are
- * read once into an array (an index lookup per project, not a subplan per document).
+ * The ids of the live projects where `userId` has a role allowing `need` (writing and managing:
+ * not archived), as the `project_allows` of the policies decides it, as an SQL array read once (an
+ * index lookup per project, not a subplan per document): for `column = any(…)`. The document
+ * queries and the search index's share it.
  */
-function inProjectsOf(userId: string, need: keyof typeof ROLES_FOR): SQL {
+export function projectIdsOf(userId: string, need: keyof typeof ROLES_FOR): SQL {
   const roles = sql.join(
     ROLES_FOR[need].map((role) => sql`${role}`),
     sql`, `,
   );
-  return sql`${documents.projectId} = any(array(select m.project_id from ${projectMembers} m join ${projects} p on p.id = m.project_id where m.user_id = ${userId} and m.role in (${roles}) and p.deleted_at is null${
+  return sql`array(select m.project_id from ${projectMembers} m join ${projects} p on p.id = m.project_id where m.user_id = ${userId} and m.role in (${roles}) and p.deleted_at is null${
     need === "read" ? sql`` : sql` and p.archived_at is null`
-  }))`;
+  })`;
 }
+
+/** Documents of the projects where `userId` may `need` (`projectIdsOf`). */
+const inProjectsOf = (userId: string, need: keyof typeof ROLES_FOR): SQL =>
+  sql`${documents.projectId} = any(${projectIdsOf(userId, need)})`;
 
 /** Personal documents of `userId` (not filed in a project). */
 const personalOf = (userId: string) => and(isNull(documents.projectId), eq(documents.ownerId, userId));

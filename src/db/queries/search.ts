@@ -2,10 +2,9 @@ import { and, arrayContains, eq, gte, inArray, isNull, lt, ne, or, type SQL, sql
 import type { AnyPgColumn } from "drizzle-orm/pg-core";
 import type { Queryable, Transaction } from "../actor.ts";
 import { type Document, documentContent, documentShares, documents } from "../schema/documents.ts";
-import { projectMembers, projects } from "../schema/projects.ts";
 import { documentSearch, searchClicks, searchQueries, searchVocabulary, suppressedQueries } from "../schema/search.ts";
 import { users } from "../schema/users.ts";
-import type { Viewer } from "./documents.ts";
+import { projectIdsOf, type Viewer } from "./documents.ts";
 
 // The Search Service's SQL, over the search index (document_search) alone until the page's
 // documents are loaded. Access control is part of every query, by the same rule as the
@@ -117,7 +116,7 @@ function readableEntries(viewer: Viewer): SQL | undefined {
     : or(
         and(isNull(documentSearch.projectId), eq(documentSearch.ownerId, viewer.userId)),
         sql`${documentSearch.documentId} = any(array(select sh.document_id from ${documentShares} sh where sh.user_id = ${viewer.userId}))`,
-        sql`${documentSearch.projectId} = any(array(select m.project_id from ${projectMembers} m join ${projects} p on p.id = m.project_id where m.user_id = ${viewer.userId} and p.deleted_at is null))`,
+        sql`${documentSearch.projectId} = any(${projectIdsOf(viewer.userId, "read")})`,
       );
 }
 
