@@ -2,6 +2,8 @@ import type { LocalSecrets } from "./secrets.ts";
 
 export const DOCUMENTS_BUCKET = "techcorp-documents";
 export const THUMBNAILS_BUCKET = "techcorp-thumbnails";
+/** The sender of the local stack's mails. */
+export const MAIL_FROM = "TechCorp <no-reply@techcorp.test>";
 /** Our client id at the local OpenID provider. */
 export const OIDC_CLIENT_ID = "techcorp-api";
 
@@ -25,6 +27,8 @@ export interface StackEndpoints {
   secrets: LocalSecrets;
   /** The local OpenID provider (registered as "local") and our client's secret there. */
   oidc: { issuer: string; clientSecret: string };
+  /** The local SMTP server (plain SMTP + AUTH on loopback) and its web inbox. */
+  mail: { host: string; port: number; username: string; password: string; inboxUrl: string };
 }
 
 /**
@@ -61,5 +65,15 @@ export function workerBindings(endpoints: StackEndpoints): Record<string, string
     // The local receivers and provider listen on plain http at 127.0.0.1; production refuses both.
     WEBHOOK_ALLOW_LOCAL_RECEIVERS: "true",
     OIDC_ALLOW_HTTP: "true",
+    // The local SMTP server speaks plain SMTP with AUTH (no certificate workerd would trust);
+    // production refuses SMTP_SECURITY=none.
+    SMTP_HOST: endpoints.mail.host,
+    SMTP_PORT: String(endpoints.mail.port),
+    SMTP_SECURITY: "none",
+    SMTP_USERNAME: endpoints.mail.username,
+    SMTP_PASSWORD: endpoints.mail.password,
+    MAIL_FROM,
+    // Not read by the workers: where tests and developers read the delivered mails (test/mail-helpers.ts).
+    MAIL_INBOX_URL: endpoints.mail.inboxUrl,
   };
 }

@@ -13,6 +13,7 @@ import { type PostgresServer, startPostgres } from "./postgres.ts";
 import { findRedisServer, REDIS_INSTALL_HINT, type RedisServer, startRedis } from "./redis.ts";
 import { type S3Server, startS3 } from "./s3.ts";
 import { localSecrets } from "./secrets.ts";
+import { type MailServer, startMailServer } from "./smtp.ts";
 import { startUpstashRest, type UpstashRest } from "./upstash-rest.ts";
 
 /** clamd's stream limit; above the API's upload limit (wrangler.toml MAX_UPLOAD_BYTES). */
@@ -71,6 +72,8 @@ export interface Stack {
   readonly s3: S3Server;
   readonly clamd: Clamd | undefined;
   readonly oidc: OidcProvider;
+  /** The SMTP server the processor sends through, and its web inbox. */
+  readonly mail: MailServer;
   readonly meter: RoundTripMeter;
   /** The meter's HTTP interface (`GET /round-trips`, …), when this stack created the meter. */
   readonly meterUrl: string | undefined;
@@ -96,6 +99,8 @@ const DEV_PORTS = {
   clamd: 54571,
   pgbouncer: 54572,
   meter: 54573,
+  smtp: 54574,
+  inbox: 54575,
 };
 
 function isLoopback(url: string): boolean {
@@ -237,6 +242,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       client: { id: OIDC_CLIENT_ID, secret: oidcSecret, redirectUris: [`${publicUrl}/auth/oidc/local/callback`] },
     });
     stoppers.push(() => oidc.close());
+
+    // A real SMTP server that requires AUTH, and the inbox where its mails are read.
+    const mail = await startMailServer({
+      smtpPort: await port("smtp"),
+      inboxPort: await port("inbox"),
+      username: "techcorp",
+      password: options.mode === "dev" ? "local-mail-password" : randomBytes(12).toString("hex"),
+    });
+    stoppers.push(() => mail.close());
     const env = workerBindings({
       mode: options.mode,
       databaseUrl,
@@ -248,6 +262,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       clamd: clamd?.address,
       secrets,
       oidc: { issuer: oidc.issuer, clientSecret: oidcSecret },
+      mail: {
+        host: "127.0.0.1",
+        port: mail.smtpPort,
+        username: mail.username,
+        password: mail.password,
+        inboxUrl: mail.inboxUrl,
+      },
     });
 
     return {
@@ -272,6 +293,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       s3,
       clamd,
       oidc,
+      mail,
       meter,
       meterUrl: meterServer?.url,
       describe: () => [
@@ -289,6 +311,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           : "clamd         off (documents are not scanned)",
         `round trips   ${meterServer ? `${meterServer.url}/round-trips` : "shared meter"} (STACK_RTT_MS=${meter.rttMs}: delay per exchange with Postgres, Redis and S3)`,
         `openid        ${oidc.issuer} (third-party login: ${publicUrl}/auth/oidc/local/authorize)`,
+        `mail          inbox ${mail.inboxUrl} (SMTP ${mail.smtpAddress}, AUTH ${mail.username}, no TLS)`,
       ],
       stop: stopAll,
     };

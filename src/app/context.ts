@@ -7,7 +7,7 @@ import type { DurableObjectCallCount } from "../gateway/durable-object-calls.ts"
 import type { Cache } from "../pkg/cache/cache.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
-import type { EventPublisher } from "../pkg/queue/events.ts";
+import type { EventPublisher, NotificationPublisher } from "../pkg/queue/events.ts";
 import type { MultipartStorage } from "../pkg/storage/multipart.ts";
 import type { ObjectStorage } from "../pkg/storage/storage.ts";
 
@@ -23,6 +23,8 @@ export interface Services {
   /** Multipart uploads into the documents bucket, driven one request at a time (resumable uploads). */
   multipart: MultipartStorage;
   events: EventPublisher;
+  /** The `notifications` queue: mails to send (`enqueueMail`, src/notifications/mail.ts). */
+  notifications: NotificationPublisher;
   /**
    * Work that may finish after the response (analytics, cache writes, clean-ups): it runs within
    * the request's lifetime (waitUntil), failures are logged, and the database stays open for it.

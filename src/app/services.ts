@@ -3,7 +3,7 @@ import { openDatabase } from "../db/client.ts";
 import { createRedisCache, disabledCache } from "../pkg/cache/cache.ts";
 import { loadApiConfig } from "../pkg/config/config.ts";
 import { createLogger } from "../pkg/logger/logger.ts";
-import { createQueuePublisher } from "../pkg/queue/events.ts";
+import { createNotificationPublisher, createQueuePublisher } from "../pkg/queue/events.ts";
 import { createS3Multipart } from "../pkg/storage/multipart.ts";
 import { createS3Storage } from "../pkg/storage/storage.ts";
 import type { AppEnv, Services } from "./context.ts";
@@ -29,6 +29,7 @@ export function services(): MiddlewareHandler<AppEnv> {
       thumbnails: createS3Storage(config.storage, config.storage.thumbnailsBucket),
       multipart: createS3Multipart(config.storage),
       events: createQueuePublisher(c.env.DOCUMENT_EVENTS, config.queueTimeoutMs),
+      notifications: createNotificationPublisher(c.env.NOTIFICATIONS, config.queueTimeoutMs),
       background(name, task) {
         background.push(task().catch((error: unknown) => c.get("logger").warn(`${name} failed`, { error })));
       },

@@ -1,9 +1,23 @@
 import { asActor, SYSTEM } from "../db/actor.ts";
 import type { Database } from "../db/client.ts";
 import { uniqueViolation } from "../db/errors.ts";
-import { insertUser, type PublicUser } from "../db/queries/users.ts";
+import { findUserByEmail, insertUser, type PublicUser } from "../db/queries/users.ts";
+import { enqueueMail } from "../notifications/mail.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
+import type { NotificationPublisher } from "../pkg/queue/events.ts";
 import { passwordHasher } from "./auth-service.ts";
+
+/** What registering needs from the request. */
+export interface RegistrationDeps {
+  db: Database;
+  pbkdf2Iterations: number;
+  logger: Logger;
+  requestId: string;
+  /** The `notifications` queue, where the notice to an existing account's owner goes. */
+  notifications: NotificationPublisher;
+  /** Runs work after the answer, within the request's lifetime (`Services.background`). */
+  background(name: string, task: () => Promise<unknown>): void;
+}
 
 export interface Registration {
   email: string;
@@ -21,21 +35,43 @@ const TAKEN: Record<string, "email" | "username"> = { users_email_key: "email", 
 export const takenField = (error: unknown): "email" | "username" | undefined => TAKEN[uniqueViolation(error) ?? ""];
 
 /**
+ * Tells the owner of `email`, if an account has it, that someone tried to register with it (the
+ * `account.registration-attempt` mail). When the email itself was refused as taken, its owner is
+ * known without a query; when the username was (Postgres names one violated index, so the email
+ * may be taken too), the account with that email is looked up first.
+ */
+async function noticeToOwner(
+  deps: RegistrationDeps,
+  taken: { field: "email" | "username"; email: string; at: Date },
+): Promise<void> {
+  const owner =
+    taken.field === "email"
+      ? taken.email
+      : (await asActor(deps.db, SYSTEM, (tx) => findUserByEmail(tx, { email: taken.email })))?.email;
+  if (!owner) return;
+  await enqueueMail(deps.notifications, {
+    requestId: deps.requestId,
+    to: owner,
+    template: "account.registration-attempt",
+    params: { email: owner, attemptedAt: taken.at.toISOString() },
+  });
+}
+
+/**
  * Registers an account, answering alike whether or not the email or username is taken (OWASP
  * Authentication Cheat Sheet, "Account creation"; ASVS v4.0.3 V2.2 and V3 against account
  * enumeration). Either way the password is hashed and an insert is tried, so both take the same
- * work; when the unique index refuses it, nothing is created and the caller receives a stand-in
- * shaped like a new account (a random id no account has, the values sent, the defaults) that can
- * neither sign in nor be found. The owner of the existing account is to be told by email (the
- * accounts issue); until then the attempt is logged, naming the field, never the value.
+ * work on the request's path; when the unique index refuses it, nothing is created and the caller
+ * receives a stand-in shaped like a new account (a random id no account has, the values sent, the
+ * defaults) that can neither sign in nor be found. The owner of an existing account with that
+ * email is then told by mail (`account.registration-attempt`), queued after the answer
+ * (`deps.background`), so the answer neither waits for it nor shows it; the attempt is logged,
+ * naming the field, never the value.
  *
  * @returns the new account, or the stand-in when the email or username is taken.
  * @throws `DependencyError` (503) when the database is unreachable; any other database error.
  */
-export async function registerAccount(
-  deps: { db: Database; pbkdf2Iterations: number; logger: Logger },
-  input: Registration,
-): Promise<PublicUser> {
+export async function registerAccount(deps: RegistrationDeps, input: Registration): Promise<PublicUser> {
   const values = {
     email: input.email.toLowerCase(),
     username: input.username,
@@ -49,6 +85,7 @@ export async function registerAccount(
     if (!field) throw error;
     deps.logger.info("registration for an existing account: nothing created, answered as if it were", { field });
     const now = new Date();
+    deps.background("registration notice", () => noticeToOwner(deps, { field, email: values.email, at: now }));
     return {
       id: crypto.randomUUID(),
       email: values.email,

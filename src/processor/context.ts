@@ -2,6 +2,7 @@ import type { DatabaseHandle } from "../db/client.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import type { ProcessorConfig } from "../pkg/config/config.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
+import type { Mailbox, Mailer } from "../pkg/mail/mailer.ts";
 import type { EventPublisher, NotificationPublisher } from "../pkg/queue/events.ts";
 import type { MultipartStorage } from "../pkg/storage/multipart.ts";
 import type { ObjectStorage } from "../pkg/storage/storage.ts";
@@ -23,6 +24,8 @@ export interface ProcessorServices {
   notifications: NotificationPublisher;
   /** Search results cached by the API, made stale when processing changes what they show. */
   cache: Cache;
+  /** The sender and the mailer of mails; undefined without SMTP_HOST (outside production only). */
+  mail: { from: Mailbox; mailer: Mailer } | undefined;
   /** Outgoing HTTP for webhooks (the global fetch; a parameter so the entry decides). */
   fetch: typeof fetch;
   logger: Logger;

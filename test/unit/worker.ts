@@ -45,6 +45,7 @@ export async function unitWorker() {
         clamd: NOWHERE,
         secrets: await localSecrets(),
         oidc: { issuer: `http://${NOWHERE}`, clientSecret: "unit" },
+        mail: { host: "127.0.0.1", port: 9, username: "unit", password: "unit", inboxUrl: `http://${NOWHERE}` },
       }),
     },
   };

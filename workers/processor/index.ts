@@ -2,6 +2,7 @@ import { openDatabase } from "../../src/db/client.ts";
 import { createRedisCache, disabledCache } from "../../src/pkg/cache/cache.ts";
 import { loadProcessorConfig } from "../../src/pkg/config/config.ts";
 import { createLogger, type Logger } from "../../src/pkg/logger/logger.ts";
+import { createSmtpMailer } from "../../src/pkg/mail/smtp.ts";
 import {
   createNotificationPublisher,
   createQueuePublisher,
@@ -40,6 +41,7 @@ async function withServices<T>(
     documentEvents: createQueuePublisher(env.DOCUMENT_EVENTS, config.queueTimeoutMs),
     notifications: createNotificationPublisher(env.NOTIFICATIONS, config.queueTimeoutMs),
     cache: config.cache ? createRedisCache(config.cache) : disabledCache,
+    mail: config.mail && { from: config.mail.from, mailer: createSmtpMailer(config.mail.smtp) },
     fetch: (input, init) => fetch(input, init),
     logger: logger(createLogger({ level: config.logLevel, fields: { worker: "processor" } })),
   };

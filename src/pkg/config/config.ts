@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { type Mailbox, parseMailbox } from "../mail/mailer.ts";
 
 /** An empty string in wrangler vars means "not set". */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -283,7 +284,45 @@ const processorOnly = {
   CLAMD_ADDRESS: optional(hostPort),
   // clamd: connecting, each write of the file, and its answer after the last byte.
   CLAMD_TIMEOUT_MS: deadline(60_000),
+  // Mail submission (src/pkg/mail/smtp.ts): the server, how the connection is secured (`starttls`
+  // on 587, `tls` on 465, `none` only outside production), the credentials (secrets), the sender
+  // (`Name <address>` or `address`), and the deadline of each step of a session (ms). Without
+  // SMTP_HOST (outside production only) mails are not sent: each is logged and dropped.
+  SMTP_HOST: optional(z.string().regex(/^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/, "expected a host name or address")),
+  SMTP_PORT: z.coerce.number().int().min(1).max(65_535).default(587),
+  SMTP_SECURITY: z.enum(["starttls", "tls", "none"]).default("starttls"),
+  SMTP_USERNAME: optional(z.string().min(1)),
+  SMTP_PASSWORD: optional(z.string().min(1)),
+  MAIL_FROM: optional(
+    z.string().transform((value, ctx): Mailbox => {
+      const mailbox = parseMailbox(value);
+      if (mailbox) return mailbox;
+      ctx.issues.push({ code: "custom", message: "expected `Name <address>` or `address` (ASCII)", input: value });
+      return z.NEVER;
+    }),
+  ),
+  SMTP_TIMEOUT_MS: deadline(30_000),
 };
+
+/** SMTP needs its sender and both credentials or neither; production needs SMTP, and TLS. */
+function mailRules(raw: Partial<Raw<typeof processorOnly>> & { ENVIRONMENT?: string }, ctx: z.RefinementCtx): void {
+  const production = raw.ENVIRONMENT === "production";
+  if (production && !raw.SMTP_HOST) {
+    ctx.addIssue({ code: "custom", path: ["SMTP_HOST"], message: "required in production" });
+  }
+  if (production && raw.SMTP_SECURITY === "none") {
+    ctx.addIssue({ code: "custom", path: ["SMTP_SECURITY"], message: "must be starttls or tls in production" });
+  }
+  if (!raw.SMTP_HOST) return;
+  if (!raw.MAIL_FROM) ctx.addIssue({ code: "custom", path: ["MAIL_FROM"], message: "required with SMTP_HOST" });
+  if (!raw.SMTP_USERNAME !== !raw.SMTP_PASSWORD) {
+    const missing = raw.SMTP_USERNAME ? "SMTP_PASSWORD" : "SMTP_USERNAME";
+    ctx.addIssue({ code: "custom", path: [missing], message: "SMTP_USERNAME and SMTP_PASSWORD go together" });
+  }
+  if (production && !raw.SMTP_USERNAME) {
+    ctx.addIssue({ code: "custom", path: ["SMTP_USERNAME"], message: "required in production (SMTP AUTH)" });
+  }
+}
 
 const processorSchema = z
   .object({ ...common, ...processorOnly })
@@ -294,11 +333,28 @@ const processorSchema = z
       ctx.addIssue({ code: "custom", path: ["CLAMD_ADDRESS"], message: "required when VIRUS_SCAN is required" });
     }
   })
+  .superRefine(mailRules)
   .transform((raw) => ({
     ...base(raw),
     virusScan:
       raw.VIRUS_SCAN === "required" && raw.CLAMD_ADDRESS
         ? { address: raw.CLAMD_ADDRESS, timeoutMs: raw.CLAMD_TIMEOUT_MS }
+        : undefined,
+    mail:
+      raw.SMTP_HOST && raw.MAIL_FROM
+        ? {
+            from: raw.MAIL_FROM,
+            smtp: {
+              host: raw.SMTP_HOST,
+              port: raw.SMTP_PORT,
+              security: raw.SMTP_SECURITY,
+              credentials:
+                raw.SMTP_USERNAME && raw.SMTP_PASSWORD
+                  ? { username: raw.SMTP_USERNAME, password: raw.SMTP_PASSWORD }
+                  : undefined,
+              timeoutMs: raw.SMTP_TIMEOUT_MS,
+            },
+          }
         : undefined,
   }));
 
@@ -320,8 +376,10 @@ export const PROCESSOR_VARIABLES: readonly string[] = Object.keys({ ...common, .
  */
 export type ApiConfig = z.output<typeof apiSchema>;
 /**
- * The processor worker's configuration: the part it shares with `ApiConfig`, and `virusScan`
- * (clamd's address and per-step `timeoutMs`; undefined when `VIRUS_SCAN=off`).
+ * The processor worker's configuration: the part it shares with `ApiConfig`, `virusScan`
+ * (clamd's address and per-step `timeoutMs`; undefined when `VIRUS_SCAN=off`) and `mail` (the
+ * sender and the SMTP server, its per-step `timeoutMs`; undefined without SMTP_HOST, which only
+ * a configuration outside production may leave unset).
  */
 export type ProcessorConfig = z.output<typeof processorSchema>;
 /**
@@ -338,6 +396,8 @@ export type StorageConfig = ApiConfig["storage"];
 export type DatabaseConfig = ApiConfig["database"];
 /** Upstash Redis's REST endpoint and token; `timeoutMs` bounds each command (`REDIS_TIMEOUT_MS`, default 1,000 ms). */
 export type CacheConfig = NonNullable<ApiConfig["cache"]>;
+/** The sender and the SMTP submission server of the processor's mails. */
+export type MailConfig = NonNullable<ProcessorConfig["mail"]>;
 /** The least severe level written (`LOG_LEVEL`, default `info`). */
 export type LogLevel = ApiConfig["logLevel"];
 /** Tokens, sessions (ms), PBKDF2 iterations and OpenID providers of the API. */

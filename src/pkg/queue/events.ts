@@ -174,14 +174,40 @@ export const WebhookDeliverySchema = z.object({
   deliveryId: z.uuid(),
 });
 
+/** The most parameters a mail message carries. */
+export const MAX_MAIL_PARAMS = 16;
+/** The longest parameter value of a mail message, in characters (a URL with a token fits). */
+export const MAX_MAIL_PARAM_LENGTH = 2048;
+
+/**
+ * An email to send: a template's name and its parameters, rendered by the processor. At most
+ * {@link MAX_MAIL_PARAMS} parameters of at most {@link MAX_MAIL_PARAM_LENGTH} characters, so the
+ * message stays under 40 KB, a third of a queue message. The event id is the mail's identity: its
+ * Message-ID, the same on every retry.
+ */
+export const MailRequestedSchema = z.object({
+  ...envelope,
+  type: z.literal("mail.requested"),
+  to: z.email().max(254),
+  template: z
+    .string()
+    .max(64)
+    .regex(/^[a-z][a-z0-9]*(?:[.-][a-z0-9]+)*$/),
+  params: z
+    .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/), z.string().max(MAX_MAIL_PARAM_LENGTH))
+    .refine((params) => Object.keys(params).length <= MAX_MAIL_PARAMS, `at most ${MAX_MAIL_PARAMS} parameters`),
+});
+
 /** Every message of the `notifications` queue, told apart by `type`. */
 export const NotificationEventSchema = z.discriminatedUnion("type", [
   NotificationRequestedSchema,
   WebhookDeliverySchema,
+  MailRequestedSchema,
 ]);
 
 export type NotificationRequested = z.infer<typeof NotificationRequestedSchema>;
 export type WebhookDelivery = z.infer<typeof WebhookDeliverySchema>;
+export type MailRequested = z.infer<typeof MailRequestedSchema>;
 export type NotificationEvent = z.infer<typeof NotificationEventSchema>;
 
 // --- publishing ---

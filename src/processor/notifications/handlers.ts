@@ -19,12 +19,18 @@ import { webhookUrlProblem } from "../../notifications/webhook-url.ts";
 import { createSecretBox } from "../../pkg/crypto/secret-box.ts";
 import {
   derivedEventId,
+  type MailRequested,
   type NotificationEvent,
   type NotificationRequested,
   type WebhookDelivery,
 } from "../../pkg/queue/events.ts";
+import { forEachBounded } from "../bounded.ts";
 import type { ProcessorServices, StepResult } from "../context.ts";
 import type { BatchEvent } from "../handle-batch.ts";
+import { mailDeadLettered, sendMail } from "./mail.ts";
+
+/** SMTP sessions one batch opens at once (each mail has its own). */
+const MAIL_CONCURRENCY = 4;
 
 const system = <T>(services: ProcessorServices, work: (tx: Transaction) => Promise<T>) =>
   asActor(services.database.db, SYSTEM, work);
@@ -223,7 +229,8 @@ async function deliver(event: WebhookDelivery, services: ProcessorServices): Pro
 
 /**
  * The notifications queue's batch handler: its `notification.requested` events stored together
- * (`storeAll`), its `webhook.deliver` events each on its own, in parallel (one receiver each).
+ * (`storeAll`), its `webhook.deliver` events each on its own, in parallel (one receiver each), its
+ * `mail.requested` events each in its own SMTP session, {@link MAIL_CONCURRENCY} at once.
  * One result per event, in order; a failure becomes that event's retry.
  */
 export async function handleNotificationBatch(
@@ -232,8 +239,10 @@ export async function handleNotificationBatch(
 ): Promise<StepResult[]> {
   const requested: { event: NotificationRequested; index: number }[] = [];
   const deliveries: { event: WebhookDelivery; logger: BatchEvent<NotificationEvent>["logger"]; index: number }[] = [];
+  const mails: { event: MailRequested; logger: BatchEvent<NotificationEvent>["logger"]; index: number }[] = [];
   events.forEach(({ event, logger }, index) => {
     if (event.type === "notification.requested") requested.push({ event, index });
+    else if (event.type === "mail.requested") mails.push({ event, logger, index });
     else deliveries.push({ event, logger, index });
   });
   const results: StepResult[] = [];
@@ -258,16 +267,26 @@ export async function handleNotificationBatch(
         return retried(error);
       });
     }),
+    forEachBounded(mails, { concurrency: MAIL_CONCURRENCY }, async ({ event, logger, index }) => {
+      results[index] = await sendMail(event, { ...services, logger }).catch((error: unknown) => {
+        logger.warn("handler failed", { error });
+        return retried(error);
+      });
+    }),
   ]);
   return events.map((_, index) => results[index] ?? { outcome: "retry", reason: "no result" });
 }
 
-/** Messages that exhausted their retries: a webhook delivery is given up (recorded as failed). */
+/**
+ * Messages that exhausted their retries: a webhook delivery is given up (recorded as failed), a
+ * mail logged and dropped.
+ */
 export async function handleDeadNotificationEvent(
   event: NotificationEvent,
-  _attempts: number,
+  attempts: number,
   services: ProcessorServices,
 ): Promise<StepResult> {
+  if (event.type === "mail.requested") return mailDeadLettered(event, attempts, services);
   if (event.type === "webhook.deliver") {
     const row = await system(services, (tx) => deliveryToSend(tx, { id: event.deliveryId }));
     const last = row?.delivery.lastError ? `: ${row.delivery.lastError}` : "";

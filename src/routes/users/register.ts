@@ -11,7 +11,7 @@ const route = createRoute({
   tags: ["Users"],
   summary: "Register",
   description:
-    "Creates an account with the `user` role. The answer is the same whether or not the email or username is already taken (OWASP: no account enumeration): 201 with an account's shape either way. A taken email or username creates nothing; the answer then describes an account that does not exist, and the owner of the existing one is told (until the accounts work, the attempt is logged). Email and username are unique case-insensitively.",
+    "Creates an account with the `user` role. The answer is the same whether or not the email or username is already taken (OWASP: no account enumeration): 201 with an account's shape either way. A taken email or username creates nothing; the answer then describes an account that does not exist, and the owner of an existing account with that email is told by mail, queued after the answer. Email and username are unique case-insensitively.",
   request: { body: jsonBody(RegisterSchema) },
   responses: {
     201: jsonResponse(
@@ -23,8 +23,15 @@ const route = createRoute({
 });
 
 export const registerUser = createRouter().openapi(route, async (c) => {
-  const { database, config } = c.get("services");
-  const deps = { db: database.db, pbkdf2Iterations: config.auth.pbkdf2Iterations, logger: c.get("logger") };
+  const services = c.get("services");
+  const deps = {
+    db: services.database.db,
+    pbkdf2Iterations: services.config.auth.pbkdf2Iterations,
+    logger: c.get("logger"),
+    requestId: c.get("requestId"),
+    notifications: services.notifications,
+    background: services.background,
+  };
   const user = await registerAccount(deps, c.req.valid("json"));
   return c.json(toUserJson(user), 201, { Location: `/users/${user.id}` });
 });
