@@ -47,8 +47,8 @@ export const singleLine = (max: number) =>
     .max(max)
     .regex(/^[^\p{Cc}\p{Cf}]*$/u, "no control or formatting characters");
 
-/** A link put in a mail: http or https only (no `javascript:`, `data:`), at most 2,048 characters. */
-export const link = z.url({ protocol: /^https?$/ }).max(2048);
+/** A link put in a mail: http or https only (no `javascript:`, `data:`), at most 1,024 characters (`MAX_MAIL_PARAM_LENGTH`). */
+export const link = z.url({ protocol: /^https?$/ }).max(1024);
 
 /** What a template renders: the subject, the plain-text body and the HTML body's content. */
 export interface RenderedContent {

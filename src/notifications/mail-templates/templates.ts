@@ -40,7 +40,9 @@ function parse(template: string, params: Record<string, unknown>) {
   const definition: AnyTemplate = MAIL_TEMPLATES[template as MailTemplateName];
   const parsed = definition.params.safeParse(params);
   if (!parsed.success) {
-    const fields = parsed.error.issues.map((issue) => issue.path.join(".") || "(root)").join(", ");
+    const fields = parsed.error.issues
+      .flatMap((issue) => (issue.code === "unrecognized_keys" ? issue.keys : [issue.path.join(".") || "(root)"]))
+      .join(", ");
     throw new MailTemplateError(`parameters of mail template ${template} refused: ${fields}`, { cause: parsed.error });
   }
   return { definition, params: parsed.data };

@@ -176,13 +176,14 @@ export const WebhookDeliverySchema = z.object({
 
 /** The most parameters a mail message carries. */
 export const MAX_MAIL_PARAMS = 16;
-/** The longest parameter value of a mail message, in characters (a URL with a token fits). */
-export const MAX_MAIL_PARAM_LENGTH = 2048;
+/** The longest parameter value of a mail message, in UTF-16 code units (a URL with a token fits). */
+export const MAX_MAIL_PARAM_LENGTH = 1024;
 
 /**
  * An email to send: a template's name and its parameters, rendered by the processor. At most
- * {@link MAX_MAIL_PARAMS} parameters of at most {@link MAX_MAIL_PARAM_LENGTH} characters, so the
- * message stays under 40 KB, a third of a queue message. The event id is the mail's identity: its
+ * {@link MAX_MAIL_PARAMS} parameters of at most {@link MAX_MAIL_PARAM_LENGTH} characters, so that
+ * even the largest message (every character one JSON writes as a six-byte `\uXXXX` escape) stays
+ * near 100 KB, under `MAX_MESSAGE_BYTES`; a real one is under 1 KB. The event id is the mail's identity: its
  * Message-ID, the same on every retry.
  */
 export const MailRequestedSchema = z.object({
