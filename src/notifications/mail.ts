@@ -1,5 +1,5 @@
 import type { MailRequested, NotificationPublisher } from "../pkg/queue/events.ts";
-import { checkMailParams, type MailTemplateName, type MailTemplateParams } from "./mail-templates/templates.ts";
+import type { MailTemplateName, MailTemplateParams } from "./mail-templates/templates.ts";
 
 /** What to send: a template of src/notifications/mail-templates/ and its parameters, to one address. */
 export interface MailRequest<N extends MailTemplateName> {
@@ -30,10 +30,13 @@ export interface MailRequest<N extends MailTemplateName> {
  * @throws `MailTemplateError` when the template refuses the parameters (a bug of the caller);
  *   `DependencyError("notifications queue")` when the queue does not take the message.
  */
-export function enqueueMail<N extends MailTemplateName>(
+export async function enqueueMail<N extends MailTemplateName>(
   notifications: NotificationPublisher,
   mail: MailRequest<N>,
 ): Promise<MailRequested> {
+  // Imported when first needed: the templates bring `entities`, which the API's isolates do not
+  // load at startup (test/node/startup-modules.test.ts).
+  const { checkMailParams } = await import("./mail-templates/templates.ts");
   const params = checkMailParams(mail.template, mail.params);
   return notifications.publish({
     type: "mail.requested",

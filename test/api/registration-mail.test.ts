@@ -27,7 +27,7 @@ describe("registration with a taken address: the owner is told by mail", () => {
     const { user } = await register();
     const fresh = uniqueName();
     const created = await shapeOf(
-      await registerRaw({ email: `${fresh}@example.com`, username: fresh, password: PASSWORD }),
+      await registerRaw({ email: `${fresh}@example.com`, username: fresh, password: PASSWORD, displayName: "Fresh" }),
     );
     const again = await registerRaw({
       email: user.email.toUpperCase(),

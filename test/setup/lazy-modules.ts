@@ -14,6 +14,7 @@ await Promise.all([
   import("fflate"),
   import("unpdf"),
   import("../../src/documents/markdown-page.ts"),
+  import("../../src/notifications/mail-templates/templates.ts"),
 ]);
 
 export {};
