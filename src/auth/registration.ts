@@ -3,6 +3,8 @@ import type { Database } from "../db/client.ts";
 import { uniqueViolation } from "../db/errors.ts";
 import { findUserByEmail, insertUser, type PublicUser } from "../db/queries/users.ts";
 import { enqueueMail } from "../notifications/mail.ts";
+import type { Cache } from "../pkg/cache/cache.ts";
+import { sha256Hex } from "../pkg/crypto/digest.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { NotificationPublisher } from "../pkg/queue/events.ts";
 import { passwordHasher } from "./auth-service.ts";
@@ -15,6 +17,8 @@ export interface RegistrationDeps {
   requestId: string;
   /** The `notifications` queue, where the notice to an existing account's owner goes. */
   notifications: NotificationPublisher;
+  /** Redis, which keeps an address from being sent more than one notice an hour. */
+  cache: Cache;
   /** Runs work after the answer, within the request's lifetime (`Services.background`). */
   background(name: string, task: () => Promise<unknown>): void;
 }
@@ -34,11 +38,34 @@ const TAKEN: Record<string, "email" | "username"> = { users_email_key: "email", 
  */
 export const takenField = (error: unknown): "email" | "username" | undefined => TAKEN[uniqueViolation(error) ?? ""];
 
+/** The most registration notices one address receives: one per this many seconds. */
+export const NOTICE_INTERVAL_SECONDS = 3600;
+
+/** Redis's key of the notices sent to `email` (by its SHA-256: no address is stored). */
+const noticeKey = async (email: string) => `mail:registration-attempt:${await sha256Hex(email)}`;
+
+/**
+ * Whether no notice went to `email` within {@link NOTICE_INTERVAL_SECONDS}, marking it sent (one
+ * Redis `SET … NX EX`): registrations from many client addresses must not become a way to flood
+ * someone's mailbox. Without Redis, or when it fails, the notice goes (the `auth` rate limit
+ * still bounds each client).
+ */
+async function firstNoticeWithinInterval(deps: RegistrationDeps, email: string): Promise<boolean> {
+  if (!deps.cache.redis) return true;
+  try {
+    return (await deps.cache.redis.set(await noticeKey(email), 1, { nx: true, ex: NOTICE_INTERVAL_SECONDS })) !== null;
+  } catch (error) {
+    deps.logger.warn("registration notice cap unavailable; the notice goes", { error });
+    return true;
+  }
+}
+
 /**
  * Tells the owner of `email`, if an account has it, that someone tried to register with it (the
- * `account.registration-attempt` mail). When the email itself was refused as taken, its owner is
- * known without a query; when the username was (Postgres names one violated index, so the email
- * may be taken too), the account with that email is looked up first.
+ * `account.registration-attempt` mail), at most once per {@link NOTICE_INTERVAL_SECONDS}. When the
+ * email itself was refused as taken, its owner is known without a query; when the username was
+ * (Postgres names one violated index, so the email may be taken too), the account with that email
+ * is looked up first.
  */
 async function noticeToOwner(
   deps: RegistrationDeps,
@@ -49,12 +76,22 @@ async function noticeToOwner(
       ? taken.email
       : (await asActor(deps.db, SYSTEM, (tx) => findUserByEmail(tx, { email: taken.email })))?.email;
   if (!owner) return;
-  await enqueueMail(deps.notifications, {
-    requestId: deps.requestId,
-    to: owner,
-    template: "account.registration-attempt",
-    params: { email: owner, attemptedAt: taken.at.toISOString() },
-  });
+  if (!(await firstNoticeWithinInterval(deps, owner))) {
+    deps.logger.info("registration notice not sent: one went to this address within the interval");
+    return;
+  }
+  try {
+    await enqueueMail(deps.notifications, {
+      requestId: deps.requestId,
+      to: owner,
+      template: "account.registration-attempt",
+      params: { email: owner, attemptedAt: taken.at.toISOString() },
+    });
+  } catch (error) {
+    // Not queued: the next attempt may send one.
+    await deps.cache.delete(await noticeKey(owner)).catch(() => {});
+    throw error;
+  }
 }
 
 /**

@@ -66,6 +66,37 @@ describe("registration with a taken address: the owner is told by mail", () => {
     expect((await mailsTo(email)).map((mail) => mail.subject)).toEqual([SUBJECT]);
   });
 
+  it("sends one address at most one notice an hour, whatever client registers with it", async () => {
+    const { user } = await register();
+    const attempt = () =>
+      apiWith({ LOG_LEVEL: "info" }, "/users", {
+        method: "POST",
+        headers: { "content-type": "application/json", "cf-connecting-ip": randomIp() },
+        body: JSON.stringify({ email: user.email, username: uniqueName(), password: PASSWORD }),
+      });
+    const first = await captureLines(async () => expect((await attempt()).status).toBe(201));
+    expect(first.some((line) => String(line.message).startsWith("registration notice not sent"))).toBe(false);
+    const second = await captureLines(async () => expect((await attempt()).status).toBe(201));
+    expect(second.some((line) => String(line.message).startsWith("registration notice not sent"))).toBe(true);
+    await waitForMail(user.email, SUBJECT);
+    expect(await mailsTo(user.email)).toHaveLength(1);
+  });
+
+  it("lets the next attempt send the notice when the queue refused it", async () => {
+    const { user } = await register();
+    const broken = {
+      send: () => Promise.reject(new Error("queue unavailable")),
+      sendBatch: () => Promise.reject(new Error("queue unavailable")),
+    } as unknown as Queue;
+    const body = () => JSON.stringify({ email: user.email, username: uniqueName(), password: PASSWORD });
+    const headers = { "content-type": "application/json", "cf-connecting-ip": randomIp() };
+    await captureLines(async () => {
+      await apiWith({ NOTIFICATIONS: broken }, "/users", { method: "POST", headers, body: body() });
+    });
+    expect((await registerRaw(JSON.parse(body()))).status).toBe(201);
+    await waitForMail(user.email, SUBJECT);
+  });
+
   it("answers a taken email alike when the queue refuses the notice: logged, not shown", async () => {
     const { user } = await register();
     const fresh = uniqueName();

@@ -89,6 +89,20 @@ describe("mail: failures", () => {
     expect(await mailsTo(to)).toEqual([]);
   });
 
+  it("sends nothing, credentials included, to a server that does not offer the STARTTLS required", async () => {
+    // The stack's server offers no STARTTLS: as a server whose offer an attacker stripped would.
+    const to = address();
+    let outcome: Awaited<ReturnType<typeof deliver>> | undefined;
+    const lines = await captureLines(async () => {
+      outcome = await deliver("notifications", [notice(to)], { SMTP_SECURITY: "starttls", LOG_LEVEL: "warn" });
+    });
+    expect(outcome?.result.retryMessages).toEqual([{ msgId: outcome?.ids[0] }]);
+    const warning = lines.find((line) => line.message === "mail not sent; retried");
+    expect(JSON.stringify(warning)).toMatch(/does not offer STARTTLS; nothing was sent in clear/);
+    expect(JSON.stringify(lines)).not.toContain(String(testEnv.SMTP_PASSWORD));
+    expect(await mailsTo(to)).toEqual([]);
+  });
+
   it("retries a temporary refusal (4xx)", async () => {
     const to = address("defer");
     const { ids, result } = await deliver("notifications", [notice(to)]);

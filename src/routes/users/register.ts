@@ -30,6 +30,7 @@ export const registerUser = createRouter().openapi(route, async (c) => {
     logger: c.get("logger"),
     requestId: c.get("requestId"),
     notifications: services.notifications,
+    cache: services.cache,
     background: services.background,
   };
   const user = await registerAccount(deps, c.req.valid("json"));
