@@ -3,7 +3,7 @@ import { enqueueMail } from "../../src/notifications/mail.ts";
 import { buildEvent, createNotificationPublisher, MailRequestedSchema } from "../../src/pkg/queue/events.ts";
 import { BASE_DELAY_SECONDS } from "../../src/processor/backoff.ts";
 import { captureLines } from "../console-lines.ts";
-import { mailsTo, waitForMail } from "../mail-helpers.ts";
+import { inboxUrl, mailsTo, waitForMail } from "../mail-helpers.ts";
 import { deliver, testEnv } from "./helpers.ts";
 
 const SUBJECT = "Someone tried to register with your address";
@@ -101,6 +101,24 @@ describe("mail: failures", () => {
     expect(JSON.stringify(warning)).toMatch(/does not offer STARTTLS; nothing was sent in clear/);
     expect(JSON.stringify(lines)).not.toContain(String(testEnv.SMTP_PASSWORD));
     expect(await mailsTo(to)).toEqual([]);
+  });
+
+  it("gives up on a server that never greets (past SMTP_TIMEOUT_MS) and retries", async () => {
+    // The inbox's HTTP port accepts the connection and waits for a request: no SMTP greeting comes.
+    const silentPort = new URL(inboxUrl()).port;
+    const to = address();
+    let outcome: Awaited<ReturnType<typeof deliver>> | undefined;
+    const lines = await captureLines(async () => {
+      outcome = await deliver("notifications", [notice(to)], {
+        SMTP_PORT: silentPort,
+        SMTP_TIMEOUT_MS: "300",
+        LOG_LEVEL: "warn",
+      });
+    });
+    expect(outcome?.result.retryMessages).toEqual([{ msgId: outcome?.ids[0] }]);
+    expect(JSON.stringify(lines.find((line) => line.message === "mail not sent; retried"))).toMatch(
+      /did not answer: smtp reply did not finish within 300 ms/,
+    );
   });
 
   it("retries a temporary refusal (4xx)", async () => {
