@@ -1,6 +1,7 @@
 import { type Actor, asActor, type Transaction } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { serverError } from "../db/errors.ts";
+import { type RequestOrigin, recordSecurityEvent, type SecurityEvent } from "../db/queries/audit.ts";
 import {
   deleteUser,
   getAccountStanding,
@@ -45,6 +46,20 @@ export interface AccountDeps {
   actor: Actor;
   /** The caller as their session knows them (as of the request's authentication): the first check. */
   grantor: Grantor;
+  /** Where the request came from, for the security events the changes record. */
+  origin: RequestOrigin;
+}
+
+/**
+ * Records a delegated change's security event in its transaction (one statement), the caller as
+ * its actor: the event commits, or rolls back, with the change.
+ */
+async function recordChange(
+  tx: Transaction,
+  deps: Pick<AccountDeps, "grantor" | "origin">,
+  event: Pick<SecurityEvent, "action" | "targetUserId" | "details">,
+): Promise<void> {
+  await recordSecurityEvent(tx, { ...event, actorId: deps.grantor.userId, origin: deps.origin });
 }
 
 /** A profile change: profile fields as given, `preferences` as a merge patch (RFC 7396). */
@@ -211,9 +226,25 @@ export async function updateAccount(
   const { id, patch, precondition } = request;
   const change: AccountChange = { kind: "attributes", fields: Object.keys(patch), emailVerified: patch.emailVerified };
   const user = await uniquely(() =>
-    delegated(deps, { id, change }, async (tx, grantor) =>
-      applyProfile(tx, await lockForWrite(tx, { id, precondition }, { grantor, change }), patch),
-    ),
+    delegated(deps, { id, change }, async (tx, grantor) => {
+      const current = await lockForWrite(tx, { id, precondition }, { grantor, change });
+      // Recorded before the write, which a taken email or username can still refuse: the events
+      // roll back with it.
+      const { email, ...profile } = patch;
+      const to = email?.toLowerCase();
+      if (to !== undefined && to !== current.email) {
+        await recordChange(tx, deps, {
+          action: "user.email_changed",
+          targetUserId: id,
+          details: { from: current.email, to },
+        });
+      }
+      const fields = Object.keys(profile);
+      if (fields.length > 0) {
+        await recordChange(tx, deps, { action: "user.profile_changed", targetUserId: id, details: { fields } });
+      }
+      return applyProfile(tx, current, patch);
+    }),
   );
   if (!user) throw userNotFound(id);
   return user;
@@ -231,8 +262,22 @@ export async function changeAccount(
   const { id, set, precondition } = request;
   const change: AccountChange = "role" in set ? { kind: "role", role: set.role } : { kind: "status" };
   const user = await delegated(deps, { id, change }, async (tx, grantor) => {
-    await lockForWrite(tx, { id, precondition }, { grantor, change });
-    return updateUser(tx, { id, changes: set });
+    const current = await lockForWrite(tx, { id, precondition }, { grantor, change });
+    const updated = await updateUser(tx, { id, changes: set });
+    if ("role" in set && set.role !== current.role) {
+      await recordChange(tx, deps, {
+        action: "user.role_changed",
+        targetUserId: id,
+        details: { from: current.role, to: set.role },
+      });
+    }
+    if ("status" in set && set.status !== current.status) {
+      await recordChange(tx, deps, {
+        action: set.status === "disabled" ? "user.disabled" : "user.enabled",
+        targetUserId: id,
+      });
+    }
+    return updated;
   });
   if (!user) throw userNotFound(id);
   await resync(deps, id);
@@ -250,7 +295,10 @@ export async function deleteAccount(
   const { id, precondition } = request;
   const change: AccountChange = { kind: "delete" };
   const deleted = await delegated(deps, { id, change }, async (tx, grantor) => {
-    await lockForWrite(tx, { id, precondition }, { grantor, change });
+    const current = await lockForWrite(tx, { id, precondition }, { grantor, change });
+    // Who the account was, since the event outlives it.
+    const details = { email: current.email, username: current.username };
+    await recordChange(tx, deps, { action: "user.deleted", targetUserId: id, details });
     return deleteUser(tx, { id });
   });
   if (!deleted) throw userNotFound(id);
@@ -280,11 +328,17 @@ export async function changePermission(
     const role = await getUserRole(tx, { id });
     if (!role) throw userNotFound(id);
     authorizeChange(grantor, { id, role }, change);
-    await precondition(await listPermissions(tx, { userId: id }));
+    const held = await listPermissions(tx, { userId: id });
+    await precondition(held);
     if (request.operation === "grant") {
       await grantPermission(tx, { userId: id, permission, grantedBy: deps.grantor.userId });
     } else {
       await revokePermission(tx, { userId: id, permission });
+    }
+    // Only a change is recorded: granting one held, or revoking one not held, changes nothing.
+    if (held.includes(permission) !== (request.operation === "grant")) {
+      const action = request.operation === "grant" ? "user.permission_granted" : "user.permission_revoked";
+      await recordChange(tx, deps, { action, targetUserId: id, details: { permission } });
     }
     return listPermissions(tx, { userId: id });
   });

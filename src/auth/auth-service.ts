@@ -1,6 +1,7 @@
 import { asActor, batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
 import type { Database, HttpDatabase } from "../db/client.ts";
+import { type RequestOrigin, recordSecurityEvent, type SecurityEvent } from "../db/queries/audit.ts";
 import {
   findIdentity,
   findUserByEmail,
@@ -46,7 +47,47 @@ export interface AuthDeps {
   http: HttpDatabase;
   sessions: SessionsNamespace;
   throttle: DurableObjectNamespace<LoginThrottle>;
-  client: { ip: string; userAgent: string | null };
+  /** Where the request came from: the client's address (as the rate limiter keys it), user agent, request id. */
+  client: RequestOrigin & { ip: string };
+  /** Work after the response (the request's `services.background`): a failure is logged, never thrown. */
+  background(name: string, task: () => Promise<unknown>): void;
+}
+
+/** How a login proved who it is, as its security event says (`details`). */
+export type LoginMethod = { method: "password" | "mfa" } | { method: "oidc"; provider: string };
+
+/**
+ * Records a security event that changes nothing in Postgres in its own one-statement batch, after
+ * the response: a refused login, or a refresh token's reuse (its session ended in the SESSIONS
+ * object, which no Postgres transaction can include). With no change to share a transaction with,
+ * the issue's "in the same transaction as the change" has nothing to apply to; after the response,
+ * the answer neither waits for the insert (a refusal costs no round trip) nor depends on it: an
+ * unknown user and a wrong password keep the same timing, and an unreachable database does not
+ * turn a 400 into a 503 (the lost event is logged as a warning instead).
+ */
+function recordAfterResponse(
+  deps: Pick<AuthDeps, "http" | "client" | "background">,
+  event: Omit<SecurityEvent, "origin">,
+) {
+  deps.background(`recording ${event.action}`, () =>
+    batchAsActor(deps.http, SYSTEM, (db) => [recordSecurityEvent(db, { ...event, origin: deps.client })]),
+  );
+}
+
+/** Records a refused login (after the response) and returns the error that refuses it. */
+function refusedLogin<E>(
+  deps: Pick<AuthDeps, "http" | "client" | "background">,
+  refusal: { targetUserId: string | null; login: LoginMethod; reason: string },
+  error: E,
+): E {
+  recordAfterResponse(deps, {
+    action: "user.login_failed",
+    outcome: "failure",
+    actorId: null,
+    targetUserId: refusal.targetUserId,
+    details: { ...refusal.login, reason: refusal.reason },
+  });
+  return error;
 }
 
 const INVALID_CREDENTIALS = "Invalid username or password.";
@@ -97,6 +138,9 @@ export async function syncPrincipal(deps: Pick<AuthDeps, "http" | "sessions">, u
  * recorded (with `changes`, e.g. a rehashed password) and the user's grants read in one HTTP batch.
  * With `once` (an MFA login's `mfa_token`: `jti`, expiry in epoch ms), the session starts only if
  * that token was not spent before, and spends it, in the same call to the user's SESSIONS object.
+ * The batch also records `user.login_succeeded` (with `login`, how the identity was proven): no
+ * round trip of its own. It records the proof, before the SESSIONS call; that call failing (503, or
+ * an `mfa_token` spent concurrently) leaves the event, as it leaves `lastLoginAt`.
  * @throws NoRowsAffectedError when the user's row was not there to record the login; an
  *   `invalid_grant` OAuth error when `once` was spent before.
  */
@@ -105,10 +149,18 @@ export async function startSession(
   user: PublicUser,
   changes: UserChanges = {},
   once?: { jti: string; expiresAt: number },
+  login: LoginMethod = { method: "password" },
 ): Promise<TokenResponse> {
   const [recorded, granted] = await batchAsActor(deps.http, SYSTEM, (db) => [
     recordUserChanges(db, { id: user.id, changes: { ...changes, lastLoginAt: new Date() } }),
     selectPermissions(db, { userId: user.id }),
+    recordSecurityEvent(db, {
+      action: "user.login_succeeded",
+      actorId: user.id,
+      targetUserId: user.id,
+      origin: deps.client,
+      details: login,
+    }),
   ]);
   const current = firstRow(recorded);
   if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
@@ -153,7 +205,9 @@ export type LoginResult = { kind: "tokens"; tokens: TokenResponse } | { kind: "m
  * OAuth2 password grant (RFC 6749 §4.3). An unknown user and a wrong password get the same answer
  * after the same work. Each attempt is counted before the password is checked, against the account
  * (whichever identifier named it; an unknown identifier has a bucket of its own that behaves
- * alike) and the client address: concurrent guesses get exactly the free attempts.
+ * alike) and the client address: concurrent guesses get exactly the free attempts. A refusal is
+ * recorded (`user.login_failed`, after the response: `recordAfterResponse`), a success in the
+ * session's batch.
  *
  * @throws `invalid_grant` for a wrong password, an unknown or disabled account; `slow_down` (429)
  *   while throttled; `DependencyError` (503) when the throttle or the database is unreachable.
@@ -172,17 +226,25 @@ export async function passwordLogin(
   );
   const user = firstRow(found)?.user;
   const mfa = firstRow(found)?.mfa;
+  // An identifier naming no account is not kept: it is often a password typed in the wrong field.
+  const refused = <E>(reason: string, error: E) =>
+    refusedLogin(deps, { targetUserId: user?.id ?? null, login: { method: "password" }, reason }, error);
   const attempt = {
     buckets: [user ? buckets.account(user.id) : buckets.unknownLogin(input.username), buckets.client(deps.client.ip)],
-    refuse: slowDown,
+    refuse: (seconds: number) => refused("throttled", slowDown(seconds)),
   };
+  let passwordMatched = false;
   const check = await throttledAttempt(deps.throttle, attempt, async () => {
     const result = user
       ? await hasher.verify(input.password, user.passwordHash)
       : await hasher.verifyNothing(input.password);
+    passwordMatched = user !== undefined && result.valid;
     return user && result.valid && user.status === "active" ? result : undefined;
   });
-  if (!user || !check) throw oauthError("invalid_grant", "invalid_grant", INVALID_CREDENTIALS);
+  if (!user || !check) {
+    const reason = !user ? "unknown_user" : passwordMatched ? "account_disabled" : "invalid_credentials";
+    throw refused(reason, oauthError("invalid_grant", "invalid_grant", INVALID_CREDENTIALS));
+  }
 
   const { passwordHash: _hash, ...publicUser } = user;
   const rehash: UserChanges = check.needsRehash ? { passwordHash: await hasher.hash(input.password) } : {};
@@ -208,17 +270,27 @@ export async function completeMfaLogin(
   const { userId, jti, exp } = await tokens.verifyMfaToken(input.mfaToken).catch(() => {
     throw oauthError("invalid_grant", "invalid_grant", "The mfa_token is invalid or has expired.");
   });
-  const attempt = { buckets: [buckets.secondFactor(userId), buckets.client(deps.client.ip)], refuse: slowDown };
+  const refused = <E>(reason: string, error: E) =>
+    refusedLogin(deps, { targetUserId: userId, login: { method: "mfa" }, reason }, error);
+  const attempt = {
+    buckets: [buckets.secondFactor(userId), buckets.client(deps.client.ip)],
+    refuse: (seconds: number) => refused("throttled", slowDown(seconds)),
+  };
+  let codeMatched = false;
   const user = await throttledAttempt(deps.throttle, attempt, async () => {
     if (!(await useSecondFactor(deps, SYSTEM, userId, input))) return undefined;
+    codeMatched = true;
     const found = await asActor(deps.db, SYSTEM, (tx) => getUser(tx, { id: userId }));
     return found?.status === "active" ? found : undefined;
   });
-  if (!user) throw oauthError("invalid_grant", "invalid_grant", "The code is invalid or was already used.");
+  if (!user) {
+    const error = oauthError("invalid_grant", "invalid_grant", "The code is invalid or was already used.");
+    throw refused(codeMatched ? "account_disabled" : "invalid_code", error);
+  }
   // The password step it proves is spent by the login it completes: a second code (the next TOTP
   // step, a recovery code) with the same mfa_token starts no second session. Spent as the session
   // starts, in one call to the user's SESSIONS object.
-  return startSession(deps, user, {}, { jti, expiresAt: exp * 1000 });
+  return startSession(deps, user, {}, { jti, expiresAt: exp * 1000 }, { method: "mfa" });
 }
 
 /** A username from an email's local part, made unique with a random suffix. */
@@ -233,23 +305,35 @@ function usernameFor(email: string): string {
  * provider-verified email links to the account with that email, or creates one. Linking needs the
  * email verified on both sides: an unverified email at the provider would hand over someone else's
  * account, and an account whose email we never verified may have been registered by an attacker
- * in the victim's name, keeping a password to it (pre-account takeover).
+ * in the victim's name, keeping a password to it (pre-account takeover). A link or an account
+ * created is recorded in its transaction (one statement more), a refusal after the response.
  */
 export async function externalLogin(deps: AuthDeps, identity: ExternalIdentity): Promise<LoginResult> {
+  const login: LoginMethod = { method: "oidc", provider: identity.provider };
+  const refused = <E>(targetUserId: string | null, reason: string, error: E) =>
+    refusedLogin(deps, { targetUserId, login, reason }, error);
   const user = await asActor(deps.db, SYSTEM, async (tx) => {
     const linked = await findIdentity(tx, { provider: identity.provider, subject: identity.subject });
     if (linked) return getUser(tx, { id: linked.userId });
     if (!identity.emailVerified) {
-      throw new ApiError("forbidden", {
-        detail: "The provider has not verified this email address, so it cannot be linked to an account.",
-      });
+      throw refused(
+        null,
+        "provider_email_not_verified",
+        new ApiError("forbidden", {
+          detail: "The provider has not verified this email address, so it cannot be linked to an account.",
+        }),
+      );
     }
     const existing = await findUserByEmail(tx, { email: identity.email });
     if (existing && !existing.emailVerified) {
-      throw new ApiError("conflict", {
-        detail:
-          "An account with this email exists but its email is not verified, so it is not linked automatically. Sign in with its password, or have the email verified first.",
-      });
+      throw refused(
+        existing.id,
+        "email_not_verified",
+        new ApiError("conflict", {
+          detail:
+            "An account with this email exists but its email is not verified, so it is not linked automatically. Sign in with its password, or have the email verified first.",
+        }),
+      );
     }
     const account =
       existing ??
@@ -266,15 +350,28 @@ export async function externalLogin(deps: AuthDeps, identity: ExternalIdentity):
       userId: account.id,
       email: identity.email,
     });
+    await recordSecurityEvent(tx, {
+      action: existing ? "user.identity_linked" : "user.registered",
+      actorId: account.id,
+      targetUserId: account.id,
+      origin: deps.client,
+      details: login,
+    });
     return account;
   });
-  if (user?.status !== "active") throw new ApiError("forbidden", { detail: "This account is disabled." });
+  if (user?.status !== "active") {
+    throw refused(
+      user?.id ?? null,
+      "account_disabled",
+      new ApiError("forbidden", { detail: "This account is disabled." }),
+    );
+  }
   const mfa = await asActor(deps.db, SYSTEM, (tx) => getMfa(tx, { userId: user.id }));
   if (mfa?.enabledAt) {
     const tokens = await tokenManager(deps.config.auth.tokens);
     return { kind: "mfa", mfaToken: await tokens.issueMfaToken(user.id) };
   }
-  return { kind: "tokens", tokens: await startSession(deps, user) };
+  return { kind: "tokens", tokens: await startSession(deps, user, {}, undefined, login) };
 }
 
 /** Splits `<userId>.<sessionId>.<secret>`; undefined for anything else. */
@@ -309,6 +406,14 @@ export async function refreshTokens(deps: AuthDeps, input: { refreshToken: strin
   }
   if (!parsed) throw oauthError("invalid_grant", "invalid_grant", "The refresh token is invalid.");
   if (refused.outcome === "reused") {
+    // The SESSIONS object has ended the session; what it says is recorded after the response.
+    recordAfterResponse(deps, {
+      action: "session.refresh_token_reused",
+      outcome: "failure",
+      actorId: null,
+      targetUserId: parsed.userId,
+      details: { sessionId: parsed.sessionId },
+    });
     throw oauthError(
       "invalid_grant",
       "invalid_grant",

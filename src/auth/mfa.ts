@@ -1,5 +1,6 @@
 import { type Actor, asActor } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
+import { recordSecurityEvent } from "../db/queries/audit.ts";
 import { consumeRecoveryCode, deleteMfa, getMfa, getUser, putPendingMfa, updateMfa } from "../db/queries/users.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { createSecretBox } from "../pkg/crypto/secret-box.ts";
@@ -117,6 +118,7 @@ export async function startMfaEnrolment(
 /**
  * Turns MFA on with a code of the pending secret, as one throttled attempt in the account's
  * second-factor bucket; the code's step is remembered so it cannot be used again to log in.
+ * `mfa.enabled` is recorded in the same transaction (one statement more).
  *
  * @returns the one-time recovery codes (only their hashes are stored), or undefined when the code
  *   does not match
@@ -124,7 +126,7 @@ export async function startMfaEnrolment(
  *   Retry-After) after too many wrong codes; DependencyError("login throttle"); what `asActor` throws
  */
 export async function confirmMfaEnrolment(
-  deps: Pick<AuthDeps, "db" | "config" | "throttle">,
+  deps: Pick<AuthDeps, "db" | "config" | "throttle" | "client">,
   caller: MfaCaller,
   code: string,
 ): Promise<string[] | undefined> {
@@ -147,6 +149,12 @@ export async function confirmMfaEnrolment(
         changes: { enabledAt: new Date(), lastUsedStep: step, recoveryCodeHashes: hashes },
       });
       if (!enabled) throw new NoRowsAffectedError("turning the second factor on", 1, 0);
+      await recordSecurityEvent(tx, {
+        action: "mfa.enabled",
+        actorId: userId,
+        targetUserId: userId,
+        origin: deps.client,
+      });
       return true;
     }),
   );
@@ -155,14 +163,15 @@ export async function confirmMfaEnrolment(
 
 /**
  * Turns MFA off with a TOTP or recovery code (consumed as a login would), as one throttled
- * attempt in the account's second-factor bucket; the enrolment and its recovery codes are deleted.
+ * attempt in the account's second-factor bucket; the enrolment and its recovery codes are deleted,
+ * and `mfa.disabled` recorded, in one transaction (one statement more).
  *
  * @returns false when the code is wrong or was already used (nothing changed)
  * @throws ApiError `conflict` when MFA is not on, `rate_limited` (429, Retry-After) after too many
  *   wrong codes; DependencyError("login throttle"); what `asActor` throws
  */
 export async function disableMfa(
-  deps: Pick<AuthDeps, "db" | "config" | "throttle">,
+  deps: Pick<AuthDeps, "db" | "config" | "throttle" | "client">,
   caller: MfaCaller,
   factor: SecondFactor,
 ): Promise<boolean> {
@@ -174,6 +183,16 @@ export async function disableMfa(
     return used || undefined;
   });
   if (!accepted) return false;
-  await asActor(deps.db, actor, (tx) => deleteMfa(tx, { userId }));
+  const details = { factor: factor.otp ? "otp" : "recovery_code" };
+  await asActor(deps.db, actor, async (tx) => {
+    await deleteMfa(tx, { userId });
+    await recordSecurityEvent(tx, {
+      action: "mfa.disabled",
+      actorId: userId,
+      targetUserId: userId,
+      origin: deps.client,
+      details,
+    });
+  });
   return true;
 }

@@ -1,6 +1,7 @@
 import { asActor, SYSTEM } from "../db/actor.ts";
 import type { Database } from "../db/client.ts";
 import { uniqueViolation } from "../db/errors.ts";
+import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
 import { findUserByEmail, insertUser, type PublicUser } from "../db/queries/users.ts";
 import { enqueueMail } from "../notifications/mail.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
@@ -21,6 +22,8 @@ export interface RegistrationDeps {
   cache: Cache;
   /** Runs work after the answer, within the request's lifetime (`Services.background`). */
   background(name: string, task: () => Promise<unknown>): void;
+  /** Where the request came from, for the security event of a new account. */
+  origin: RequestOrigin;
 }
 
 export interface Registration {
@@ -103,7 +106,8 @@ async function noticeToOwner(
  * defaults) that can neither sign in nor be found. The owner of an existing account with that
  * email is then told by mail (`account.registration-attempt`), queued after the answer
  * (`deps.background`), so the answer neither waits for it nor shows it; the attempt is logged,
- * naming the field, never the value.
+ * naming the field, never the value. A new account's `user.registered` is recorded in its
+ * transaction (one statement more, run whether or not the email is taken).
  *
  * @returns the new account, or the stand-in when the email or username is taken.
  * @throws `DependencyError` (503) when the database is unreachable; any other database error.
@@ -116,7 +120,15 @@ export async function registerAccount(deps: RegistrationDeps, input: Registratio
     displayName: input.displayName ?? null,
   };
   try {
-    return await asActor(deps.db, SYSTEM, (tx) => insertUser(tx, values));
+    const id = crypto.randomUUID();
+    return await asActor(deps.db, SYSTEM, async (tx) => {
+      // Recorded before the insert, which a taken email or username makes fail (rolling the event
+      // back with it): both outcomes then run the same statements, so timing tells them apart no more
+      // than the answer does.
+      const event = { actorId: id, targetUserId: id, origin: deps.origin, details: { method: "password" } };
+      await recordSecurityEvent(tx, { action: "user.registered", ...event });
+      return insertUser(tx, { ...values, id });
+    });
   } catch (error) {
     const field = takenField(error);
     if (!field) throw error;

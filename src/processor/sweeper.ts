@@ -1,5 +1,6 @@
 import { asActor, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
+import { purgeSecurityEvents } from "../db/queries/audit.ts";
 import {
   deletedBefore,
   objectsOf,
@@ -28,6 +29,15 @@ export interface SweepPolicy {
   purgeAfterMs: number;
   /** At most this many of each per run (the next run continues). */
   batch: number;
+  /**
+   * Security events are deleted this long after they occurred (`AUDIT_RETENTION_DAYS`; the
+   * processor's configuration overrides the default), in transactions of `auditBatch` rows, at
+   * most `auditBatchesPerRun` of them per run: a short transaction each, so the audit log's
+   * writers never wait long, and a backlog (a shortened retention) is worked off run by run.
+   */
+  auditRetentionMs: number;
+  auditBatch: number;
+  auditBatchesPerRun: number;
 }
 
 const HOUR = 60 * 60 * 1000;
@@ -42,6 +52,10 @@ export const DEFAULT_SWEEP_POLICY: SweepPolicy = {
   orphanAfterMs: 24 * HOUR,
   purgeAfterMs: 7 * 24 * HOUR,
   batch: 100,
+  auditRetentionMs: 365 * 24 * HOUR,
+  // 10,000 events per run of the 10-minute cron: 1.44 million a day.
+  auditBatch: 1_000,
+  auditBatchesPerRun: 10,
 };
 
 export interface SweepReport {
@@ -56,6 +70,8 @@ export interface SweepReport {
   projectsPurged: number;
   /** Resumable uploads past their `expiresAt`: multipart upload aborted, rows removed. */
   uploadsAborted: number;
+  /** Security events past the audit log's retention, deleted. */
+  auditEventsDeleted: number;
 }
 
 /**
@@ -63,12 +79,13 @@ export interface SweepReport {
  * event again (processing is idempotent), versions stuck in transit for an hour end `failed`
  * (their owner is told), objects of uploads that never got a row are deleted, resumable uploads past
  * their time are aborted, documents deleted long enough ago are purged with every object they had,
- * and then deleted projects whose documents are all gone (a project's are deleted with it).
+ * and then deleted projects whose documents are all gone (a project's are deleted with it); security
+ * events past the audit log's retention are deleted.
  */
 export async function sweep(
   services: ProcessorServices,
   now: Date = new Date(),
-  policy: SweepPolicy = DEFAULT_SWEEP_POLICY,
+  policy: SweepPolicy = { ...DEFAULT_SWEEP_POLICY, auditRetentionMs: services.config.auditRetentionMs },
 ): Promise<SweepReport> {
   const { db } = services.database;
   const report: SweepReport = {
@@ -79,6 +96,7 @@ export async function sweep(
     purged: 0,
     projectsPurged: 0,
     uploadsAborted: 0,
+    auditEventsDeleted: 0,
   };
 
   const waiting = await asActor(db, SYSTEM, (tx) =>
@@ -170,5 +188,20 @@ export async function sweep(
     purgeDeletedProjects(tx, { before: new Date(now.getTime() - policy.purgeAfterMs), limit: policy.batch }),
   );
   report.projectsPurged = projects.length;
+
+  report.auditEventsDeleted = await purgeAuditLog(services, new Date(now.getTime() - policy.auditRetentionMs), policy);
   return report;
+}
+
+/** Deletes security events older than `before`, batch by batch, until none is left or the run's share is done. */
+async function purgeAuditLog(services: ProcessorServices, before: Date, policy: SweepPolicy): Promise<number> {
+  let deleted = 0;
+  for (let run = 0; run < policy.auditBatchesPerRun; run += 1) {
+    const ids = await asActor(services.database.db, SYSTEM, (tx) =>
+      purgeSecurityEvents(tx, { before, limit: policy.auditBatch }),
+    );
+    deleted += ids.length;
+    if (ids.length < policy.auditBatch) break;
+  }
+  return deleted;
 }

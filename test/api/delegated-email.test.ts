@@ -43,12 +43,16 @@ describe("email changes and verification (OIDC linking trusts emailVerified)", (
       http: handle.http,
       sessions: testEnv.SESSIONS,
       throttle: testEnv.LOGIN_THROTTLE,
-      client: { ip: "10.200.0.1", userAgent: null },
+      client: { ip: "10.200.0.1", userAgent: null, requestId: null },
+      // The refusal's security event, recorded after the response in a worker, is awaited here.
+      background: (_name: string, task: () => Promise<unknown>) => void background.push(task()),
     };
+    const background: Promise<unknown>[] = [];
     const refusal = await externalLogin(deps, identity).then(
       () => undefined,
       (error: unknown) => error,
     );
+    await Promise.all(background);
     expect(refusal).toBeInstanceOf(ApiError);
     expect((refusal as ApiError).code).toBe("conflict");
     expect(await asActor(db, SYSTEM, (tx) => findIdentity(tx, identity))).toBeUndefined();

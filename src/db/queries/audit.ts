@@ -1,5 +1,6 @@
+import { and, asc, desc, eq, gte, inArray, lt } from "drizzle-orm";
 import type { Queryable } from "../actor.ts";
-import { AUDIT_DETAILS_MAX_BYTES, type AuditOutcome, auditEvents } from "../schema/audit.ts";
+import { AUDIT_DETAILS_MAX_BYTES, type AuditAction, type AuditOutcome, auditEvents } from "../schema/audit.ts";
 
 /**
  * Where a security event came from: the request's client address (as the gateway keys it), user
@@ -13,11 +14,11 @@ export interface RequestOrigin {
 
 /**
  * One security event to record. `action` is `<object>.<past-tense verb>` in snake case
- * (`user.login_succeeded`, `user.login_failed`, `mfa.enabled`, `api_key.revoked`,
- * `user.role_changed`…): the list of what the platform records is in the README ("Audit log").
+ * (`user.login_succeeded`, `user.login_failed`, `mfa.enabled`, `user.role_changed`…), one of
+ * `AUDIT_ACTIONS` (src/db/schema/audit.ts), which the README's table ("Audit log") mirrors.
  */
 export interface SecurityEvent {
-  action: string;
+  action: AuditAction;
   /** Default `success`; a refused attempt (a wrong password) is a `failure`. */
   outcome?: AuditOutcome;
   /** The user who acted; null for the server itself or an anonymous caller. */
@@ -55,4 +56,61 @@ export function recordSecurityEvent(db: Queryable, event: SecurityEvent) {
     requestId: clip(event.origin.requestId, 128),
     details,
   });
+}
+
+/**
+ * Which security events a page holds: every condition given must hold (`actions` any of them). Times
+ * are `occurredAt`: `since` inclusive, `until` exclusive. `afterId` is the keyset position (the
+ * last id of the previous page; ids only grow, so newest first is by id).
+ */
+export interface SecurityEventFilter {
+  actions?: readonly AuditAction[] | undefined;
+  actorId?: string | undefined;
+  targetUserId?: string | undefined;
+  outcome?: AuditOutcome | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+  requestId?: string | undefined;
+  afterId?: number | undefined;
+  /** Rows of the page; one more is fetched to tell whether another page follows. */
+  limit: number;
+}
+
+/**
+ * A page of security events, newest first (`limit + 1` rows: see `pageOf`). Row-level security
+ * decides what the actor sees (staff everything, a user the events about their own account), so a
+ * user's own list passes their id as `targetUserId` too. Both modes.
+ */
+export function selectSecurityEventsPage(db: Queryable, filter: SecurityEventFilter) {
+  return db
+    .select()
+    .from(auditEvents)
+    .where(
+      and(
+        filter.actions ? inArray(auditEvents.action, [...filter.actions]) : undefined,
+        filter.actorId ? eq(auditEvents.actorId, filter.actorId) : undefined,
+        filter.targetUserId ? eq(auditEvents.targetUserId, filter.targetUserId) : undefined,
+        filter.outcome ? eq(auditEvents.outcome, filter.outcome) : undefined,
+        filter.since ? gte(auditEvents.occurredAt, filter.since) : undefined,
+        filter.until ? lt(auditEvents.occurredAt, filter.until) : undefined,
+        filter.requestId ? eq(auditEvents.requestId, filter.requestId) : undefined,
+        filter.afterId === undefined ? undefined : lt(auditEvents.id, filter.afterId),
+      ),
+    )
+    .orderBy(desc(auditEvents.id))
+    .limit(filter.limit + 1);
+}
+
+/**
+ * Deletes, as the system (only it may: migration 0030), up to `limit` events that occurred before
+ * `before`, the oldest first. Returns the ids deleted: fewer than `limit` means none is left.
+ */
+export function purgeSecurityEvents(db: Queryable, params: { before: Date; limit: number }) {
+  const oldest = db
+    .select({ id: auditEvents.id })
+    .from(auditEvents)
+    .where(lt(auditEvents.occurredAt, params.before))
+    .orderBy(asc(auditEvents.occurredAt))
+    .limit(params.limit);
+  return db.delete(auditEvents).where(inArray(auditEvents.id, oldest)).returning({ id: auditEvents.id });
 }

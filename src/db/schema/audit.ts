@@ -5,6 +5,38 @@ import { actorId, actorRole, isStaff } from "./rls.ts";
 export const AUDIT_OUTCOMES = ["success", "failure"] as const;
 export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
+/**
+ * Every security event the platform records, `<object>.<past-tense verb>`, with what it means and
+ * what its `details` carry: the one list the recording (`recordSecurityEvent`), the `action`
+ * filter of `GET /audit` and `GET /users/me/security-events`, and the README's table ("Audit log")
+ * follow. Details never hold a secret (no password, token, code); a login's `method` is
+ * `password`, `mfa` or `oidc`.
+ */
+export const AUDIT_ACTIONS = {
+  "user.registered": "An account was created: `method` (`password`, or `oidc` with `provider`).",
+  "user.login_succeeded": "A session started: `method`, `provider` for OIDC.",
+  "user.login_failed":
+    "A login was refused (outcome `failure`): `method`, `reason` (`invalid_credentials`, `unknown_user` with no target, `account_disabled`, `invalid_code`, `throttled`, `email_not_verified`, `provider_email_not_verified`), `provider` for OIDC.",
+  "user.identity_linked": "A third-party identity was linked to an existing account by its verified email: `provider`.",
+  "user.logged_out": "The caller ended their own session: `sessionId`.",
+  "session.revoked": "One session was ended by its user: `sessionId`.",
+  "user.sessions_revoked": "Every session of the user was ended by them: `count`.",
+  "session.refresh_token_reused":
+    "A rotated refresh token was presented again, so the session was ended (outcome `failure`): `sessionId`.",
+  "mfa.enabled": "TOTP was turned on.",
+  "mfa.disabled": "TOTP was turned off: `factor` (`otp` or `recovery_code`).",
+  "user.role_changed": "An administrator changed the role: `from`, `to`.",
+  "user.permission_granted": "A permission was granted: `permission`.",
+  "user.permission_revoked": "A permission was revoked: `permission`.",
+  "user.disabled": "The account was disabled (its sessions end).",
+  "user.enabled": "The account was enabled again.",
+  "user.deleted": "The account was deleted.",
+  "user.profile_changed": "Another user changed the profile: `fields` (names only).",
+  "user.email_changed": "Another user changed the email: `from`, `to`; the address is unverified again.",
+} as const;
+export type AuditAction = keyof typeof AUDIT_ACTIONS;
+export const AUDIT_ACTION_NAMES = Object.keys(AUDIT_ACTIONS) as AuditAction[];
+
 /** The most a security event's `details` may hold, in bytes of its JSON text. */
 export const AUDIT_DETAILS_MAX_BYTES = 4096;
 
@@ -22,7 +54,7 @@ export const auditEvents = pgTable(
     id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
     occurredAt: timestamp("occurred_at", { withTimezone: true }).notNull().defaultNow(),
     /** What happened, `<object>.<past-tense verb>`: `user.login_succeeded`, `api_key.revoked`… */
-    action: varchar("action", { length: 64 }).notNull(),
+    action: varchar("action", { length: 64 }).$type<AuditAction>().notNull(),
     outcome: varchar("outcome", { length: 16 }).$type<AuditOutcome>().notNull().default("success"),
     /** Who acted: a user, or null for the server itself or an anonymous caller. */
     actorId: uuid("actor_id"),

@@ -302,6 +302,8 @@ const processorOnly = {
     }),
   ),
   SMTP_TIMEOUT_MS: deadline(30_000),
+  // How long security events stay in the audit log (days, default 365); the sweeper deletes older ones.
+  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
 };
 
 /** SMTP needs its sender and both credentials or neither; production needs SMTP, and TLS. */
@@ -356,6 +358,7 @@ const processorSchema = z
             },
           }
         : undefined,
+    auditRetentionMs: raw.AUDIT_RETENTION_DAYS * 24 * 60 * 60 * 1000,
   }));
 
 /**
@@ -377,9 +380,10 @@ export const PROCESSOR_VARIABLES: readonly string[] = Object.keys({ ...common, .
 export type ApiConfig = z.output<typeof apiSchema>;
 /**
  * The processor worker's configuration: the part it shares with `ApiConfig`, `virusScan`
- * (clamd's address and per-step `timeoutMs`; undefined when `VIRUS_SCAN=off`) and `mail` (the
+ * (clamd's address and per-step `timeoutMs`; undefined when `VIRUS_SCAN=off`), `mail` (the
  * sender and the SMTP server, its per-step `timeoutMs`; undefined without SMTP_HOST, which only
- * a configuration outside production may leave unset).
+ * a configuration outside production may leave unset) and `auditRetentionMs` (how long security
+ * events are kept, `AUDIT_RETENTION_DAYS` in ms).
  */
 export type ProcessorConfig = z.output<typeof processorSchema>;
 /**

@@ -5,7 +5,8 @@ import { clientIp } from "../../gateway/rate-limit.ts";
 
 /**
  * What the auth service needs from a request: the config, both Postgres modes, the SESSIONS and
- * LOGIN_THROTTLE namespaces, and the client's address (as the rate limiter keys it) and user agent.
+ * LOGIN_THROTTLE namespaces, the client's address (as the rate limiter keys it), user agent and the
+ * request id (the origin of its security events), and the request's background work.
  */
 export function authDeps(c: Context<AppEnv>): AuthDeps {
   const { config, database } = c.get("services");
@@ -15,6 +16,7 @@ export function authDeps(c: Context<AppEnv>): AuthDeps {
     http: database.http,
     sessions: c.env.SESSIONS,
     throttle: c.env.LOGIN_THROTTLE,
-    client: { ip: clientIp(c), userAgent: c.req.header("user-agent") ?? null },
+    client: { ip: clientIp(c), userAgent: c.req.header("user-agent") ?? null, requestId: c.get("requestId") ?? null },
+    background: (name, task) => c.get("services").background(name, task),
   };
 }

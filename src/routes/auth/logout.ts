@@ -3,6 +3,7 @@ import { revokeSession } from "../../auth/user-sessions.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { protectedRoute } from "../openapi.ts";
+import { recordSessionEvent } from "./session-events.ts";
 
 const route = protectedRoute("caller", {
   method: "post",
@@ -16,5 +17,6 @@ const route = protectedRoute("caller", {
 export const logOut = createRouter().openapi(route, async (c) => {
   const { userId, sessionId } = callerOf(c);
   await revokeSession(c.env.SESSIONS, { userId, sessionId });
+  recordSessionEvent(c, "user.logged_out", { sessionId });
   return c.body(null, 204);
 });

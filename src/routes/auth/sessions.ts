@@ -6,6 +6,7 @@ import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
 import { SessionIdParams, SessionSchema, toSessionJson } from "./schemas.ts";
+import { recordSessionEvent } from "./session-events.ts";
 
 const listRoute = protectedRoute("caller", {
   method: "get",
@@ -39,6 +40,7 @@ const revokeMySession = createRouter().openapi(revokeRoute, async (c) => {
   // Only the caller's own Sessions object is asked: another user's session id is simply not there.
   const revoked = await revokeSession(c.env.SESSIONS, { userId: callerOf(c).userId, sessionId: id });
   if (!revoked) throw new ApiError("not_found", { detail: `No session ${id}.` });
+  recordSessionEvent(c, "session.revoked", { sessionId: id });
   return c.body(null, 204);
 });
 
@@ -51,7 +53,8 @@ const revokeAllRoute = protectedRoute("caller", {
 });
 
 const revokeAllMySessions = createRouter().openapi(revokeAllRoute, async (c) => {
-  await revokeAllSessions(c.env.SESSIONS, callerOf(c).userId);
+  const count = await revokeAllSessions(c.env.SESSIONS, callerOf(c).userId);
+  recordSessionEvent(c, "user.sessions_revoked", { count });
   return c.body(null, 204);
 });
 

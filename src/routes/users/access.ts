@@ -2,12 +2,14 @@ import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import type { AccountDeps } from "../../auth/accounts.ts";
 import { callerOf } from "../../gateway/authentication.ts";
+import { requestOrigin } from "../request-origin.ts";
 
 /**
  * What an account change needs from the request (src/auth/accounts.ts): Postgres and the SESSIONS
  * objects, the caller as row-level security sees them, and as their session knows them — the
  * grantor of the grant rules' first check, before any work (role and permissions as of the
- * request's authentication; the writing transaction reads them again).
+ * request's authentication; the writing transaction reads them again), and where the request came
+ * from (the changes' security events).
  */
 export function accountDeps(c: Context<AppEnv>): AccountDeps {
   const { userId, role, permissions, actor } = callerOf(c);
@@ -16,6 +18,7 @@ export function accountDeps(c: Context<AppEnv>): AccountDeps {
     sessions: c.env.SESSIONS,
     actor,
     grantor: { userId, role, permissions },
+    origin: requestOrigin(c),
   };
 }
 

@@ -3,6 +3,7 @@ import { createRouter } from "../../app/create-app.ts";
 import { registerAccount } from "../../auth/registration.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody, jsonResponse } from "../openapi.ts";
+import { requestOrigin } from "../request-origin.ts";
 import { RegisterSchema, toUserJson, UserSchema } from "./schemas.ts";
 
 const route = createRoute({
@@ -32,6 +33,7 @@ export const registerUser = createRouter().openapi(route, async (c) => {
     notifications: services.notifications,
     cache: services.cache,
     background: services.background,
+    origin: requestOrigin(c),
   };
   const user = await registerAccount(deps, c.req.valid("json"));
   return c.json(toUserJson(user), 201, { Location: `/users/${user.id}` });
