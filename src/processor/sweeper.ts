@@ -1,5 +1,6 @@
 import { asActor, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
+import type { Database } from "../db/client.ts";
 import { purgeSecurityEvents } from "../db/queries/audit.ts";
 import {
   deletedBefore,
@@ -189,17 +190,24 @@ export async function sweep(
   );
   report.projectsPurged = projects.length;
 
-  report.auditEventsDeleted = await purgeAuditLog(services, new Date(now.getTime() - policy.auditRetentionMs), policy);
+  const auditCutoff = new Date(now.getTime() - policy.auditRetentionMs);
+  report.auditEventsDeleted = await purgeAuditLog(services.database.db, auditCutoff, policy);
   return report;
 }
 
-/** Deletes security events older than `before`, batch by batch, until none is left or the run's share is done. */
-async function purgeAuditLog(services: ProcessorServices, before: Date, policy: SweepPolicy): Promise<number> {
+/**
+ * Deletes security events that occurred before `before`, oldest first, as the system: one
+ * transaction of at most `auditBatch` events at a time, until one finds fewer (none is left) or
+ * `auditBatchesPerRun` have run. Returns how many were deleted.
+ */
+export async function purgeAuditLog(
+  db: Database,
+  before: Date,
+  policy: Pick<SweepPolicy, "auditBatch" | "auditBatchesPerRun">,
+): Promise<number> {
   let deleted = 0;
   for (let run = 0; run < policy.auditBatchesPerRun; run += 1) {
-    const ids = await asActor(services.database.db, SYSTEM, (tx) =>
-      purgeSecurityEvents(tx, { before, limit: policy.auditBatch }),
-    );
+    const ids = await asActor(db, SYSTEM, (tx) => purgeSecurityEvents(tx, { before, limit: policy.auditBatch }));
     deleted += ids.length;
     if (ids.length < policy.auditBatch) break;
   }

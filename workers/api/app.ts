@@ -1,5 +1,6 @@
 import { createApp } from "../../src/app/create-app.ts";
 import { analyticsRouter } from "../../src/routes/analytics/index.ts";
+import { auditRouter } from "../../src/routes/audit/index.ts";
 import { authRouter } from "../../src/routes/auth/index.ts";
 import { documentsRouter } from "../../src/routes/documents/index.ts";
 import { healthRouter } from "../../src/routes/health/index.ts";
@@ -27,7 +28,8 @@ export function buildApp() {
     .route("/", notificationsRouter)
     .route("/", webhooksRouter)
     .route("/", searchRouter)
-    .route("/", analyticsRouter);
+    .route("/", analyticsRouter)
+    .route("/", auditRouter);
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",

@@ -6,6 +6,7 @@ import { browseUsers } from "./list.ts";
 import { managePermissions } from "./permissions.ts";
 import { registerUser } from "./register.ts";
 import { changeRole } from "./role.ts";
+import { listMySecurityEvents } from "./security-events.ts";
 import { changeUserStatus } from "./status.ts";
 import { patchUser } from "./update.ts";
 import { updateMe } from "./update-me.ts";
@@ -18,6 +19,7 @@ export const usersRouter = createRouter()
   .route("/", registerUser)
   .route("/", readMe)
   .route("/", updateMe)
+  .route("/", listMySecurityEvents)
   .route("/", browseUsers)
   .route("/", readUser)
   .route("/", patchUser)
