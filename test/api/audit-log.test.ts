@@ -1,9 +1,11 @@
 import { beforeAll, describe, expect, it } from "vitest";
+import { type AuthDeps, externalLogin } from "../../src/auth/auth-service.ts";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
 import {
   bearer,
   expectOAuthError,
   login,
+  type OAuthErrorJson,
   PASSWORD,
   promote,
   randomIp,
@@ -14,8 +16,8 @@ import {
   type Tokens,
   tokenRequest,
 } from "../auth-helpers.ts";
-import { jsonInit } from "../grant-helpers.ts";
-import { api, eventually, expectProblem } from "../helpers.ts";
+import { config, handle, jsonInit, verifiedUser } from "../grant-helpers.ts";
+import { api, eventually, expectProblem, testEnv } from "../helpers.ts";
 
 // The audit log through the API: who may read it (GET /audit for admins, one's own events at
 // GET /users/me/security-events), its filters and pages, and that each security event the
@@ -341,13 +343,92 @@ describe("security events recorded with the change", () => {
     expect(JSON.stringify(disabled)).not.toContain(recoveryCodes[0] ?? "?");
   });
 
+  it("records third-party logins: an account created, an identity linked, a link refused", async () => {
+    // The auth service as the OIDC callback calls it, once the provider's ID token is verified.
+    const background: Promise<unknown>[] = [];
+    const deps = (requestId: string): AuthDeps => ({
+      config,
+      db: handle.db,
+      http: handle.http,
+      sessions: testEnv.SESSIONS,
+      throttle: testEnv.LOGIN_THROTTLE,
+      client: { ip: "192.0.2.77", userAgent: USER_AGENT, requestId },
+      background: (_name, task) => void background.push(task()),
+    });
+    const byRequest = async (requestId: string) =>
+      (await auditPage({ requestId })).data.map(({ action, actorId, targetUserId, outcome, details }) => ({
+        action,
+        actorId,
+        targetUserId,
+        outcome,
+        details,
+      }));
+    const identity = (email: string) => ({
+      provider: "local",
+      subject: crypto.randomUUID(),
+      email,
+      emailVerified: true,
+      name: undefined,
+    });
+    const oidc = { method: "oidc", provider: "local" };
+
+    const created = crypto.randomUUID();
+    const email = `oidc-${crypto.randomUUID().slice(0, 8)}@example.com`;
+    const result = await externalLogin(deps(created), identity(email));
+    if (result.kind !== "tokens") throw new Error("expected tokens");
+    const newcomer = (await (await api("/users/me", { headers: bearer(result.tokens.access_token) })).json()) as {
+      id: string;
+    };
+    expect(await byRequest(created)).toEqual(
+      expect.arrayContaining([
+        {
+          action: "user.registered",
+          actorId: newcomer.id,
+          targetUserId: newcomer.id,
+          outcome: "success",
+          details: oidc,
+        },
+        {
+          action: "user.login_succeeded",
+          actorId: newcomer.id,
+          targetUserId: newcomer.id,
+          outcome: "success",
+          details: oidc,
+        },
+      ]),
+    );
+
+    const verified = await verifiedUser();
+    const linked = crypto.randomUUID();
+    await externalLogin(deps(linked), identity(verified.email));
+    expect((await byRequest(linked)).map((event) => event.action).sort()).toEqual([
+      "user.identity_linked",
+      "user.login_succeeded",
+    ]);
+
+    const { user: unverified } = await register();
+    const refused = crypto.randomUUID();
+    await expect(externalLogin(deps(refused), identity(unverified.email))).rejects.toMatchObject({ code: "conflict" });
+    await Promise.all(background);
+    expect(await byRequest(refused)).toEqual([
+      {
+        action: "user.login_failed",
+        actorId: null,
+        targetUserId: unverified.id,
+        outcome: "failure",
+        details: { ...oidc, reason: "email_not_verified" },
+      },
+    ]);
+  });
+
   it("records a refresh token's reuse, which ends its session", async () => {
     const { user, tokens } = await signedIn();
     const first = (await (await refresh(tokens.refresh_token)).json()) as Tokens;
     await refresh(first.refresh_token);
     // The token before the one just replaced: outside its grace, a reuse.
     const reused = await refresh(tokens.refresh_token);
-    await expectOAuthError(reused, 400, "invalid_grant");
+    const problem = (await expectProblem(reused, 400)) as OAuthErrorJson;
+    expect(problem.error_description).toMatch(/already used/);
     const event = await eventOf(reused, "session.refresh_token_reused");
     expect(event).toMatchObject({ outcome: "failure", actorId: null, targetUserId: user.id });
     expect(typeof event.details.sessionId).toBe("string");

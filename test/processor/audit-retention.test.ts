@@ -2,7 +2,6 @@ import { createScheduledController } from "cloudflare:test";
 import { inArray, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/client.ts";
-import { recordSecurityEvent } from "../../src/db/queries/audit.ts";
 import { auditEvents } from "../../src/db/schema/audit.ts";
 import { purgeAuditLog } from "../../src/processor/sweeper.ts";
 import worker from "../../workers/processor/index.ts";
@@ -20,22 +19,20 @@ async function eventsAged(days: number[]): Promise<number[]> {
   const target = await newUser();
   const ids: number[] = [];
   for (const age of days) {
-    const [row] = await asSystem(async (tx) => {
-      const [event] = await recordSecurityEvent(tx, {
-        action: "user.login_failed",
-        outcome: "failure",
-        actorId: null,
-        targetUserId: target,
-        origin: { ip: "192.0.2.9", userAgent: "retention-test", requestId: null },
-      }).returning({ id: auditEvents.id });
-      if (!event) throw new Error("not recorded");
-      return tx
-        .update(auditEvents)
-        .set({ occurredAt: sql`now() - make_interval(days => ${age})` })
-        .where(inArray(auditEvents.id, [event.id]))
-        .returning({ id: auditEvents.id });
-    });
-    if (!row) throw new Error("not aged");
+    // Written with its age straight away: nobody may update an event (migration 0030), not even the system.
+    const [row] = await asSystem((tx) =>
+      tx
+        .insert(auditEvents)
+        .values({
+          action: "user.login_failed",
+          outcome: "failure",
+          targetUserId: target,
+          ip: "192.0.2.9",
+          occurredAt: sql`now() - make_interval(days => ${age})`,
+        })
+        .returning({ id: auditEvents.id }),
+    );
+    if (!row) throw new Error("not recorded");
     ids.push(row.id);
   }
   return ids;
