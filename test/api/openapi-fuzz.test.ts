@@ -637,6 +637,8 @@ const SEMANTIC_400: Record<string, (problem: { error?: string; errors?: { pointe
   "get /uploads": (p) => only(p, "/cursor"),
   "get /projects": (p) => only(p, "/cursor"),
   "get /projects/{id}/activity": (p) => only(p, "/cursor"),
+  "get /audit": (p) => only(p, "/cursor"),
+  "get /users/me/security-events": (p) => only(p, "/cursor"),
   // A conversion the stored content type does not offer.
   "get /documents/{id}/content": (p) => only(p, "/format"),
   // Nobody by that email or username.
