@@ -1,3 +1,4 @@
+import { LOCAL_OAUTH_CLIENTS } from "./oauth-clients.ts";
 import type { LocalSecrets } from "./secrets.ts";
 
 export const DOCUMENTS_BUCKET = "techcorp-documents";
@@ -62,6 +63,7 @@ export function workerBindings(endpoints: StackEndpoints): Record<string, string
     ...endpoints.secrets,
     OIDC_PROVIDERS: JSON.stringify([{ id: "local", issuer: endpoints.oidc.issuer, clientId: OIDC_CLIENT_ID }]),
     OIDC_CLIENT_SECRETS: JSON.stringify({ local: endpoints.oidc.clientSecret }),
+    OAUTH_CLIENTS: JSON.stringify(LOCAL_OAUTH_CLIENTS),
     // The local receivers and provider listen on plain http at 127.0.0.1; production refuses both.
     WEBHOOK_ALLOW_LOCAL_RECEIVERS: "true",
     OIDC_ALLOW_HTTP: "true",

@@ -6,6 +6,8 @@ import { exportJWK, generateKeyPair } from "jose";
 export interface LocalSecrets {
   JWT_SIGNING_KEYS: string;
   DATA_ENCRYPTION_KEY: string;
+  /** The confidential OAuth clients' secrets, by client id (see `LOCAL_OAUTH_CLIENTS`). */
+  OAUTH_CLIENT_SECRETS: string;
 }
 
 async function signingKey(kid: string): Promise<Record<string, unknown>> {
@@ -16,7 +18,11 @@ async function signingKey(kid: string): Promise<Record<string, unknown>> {
 async function generate(): Promise<LocalSecrets> {
   // Two keys, as after a rotation: the first signs, both verify.
   const keys = [await signingKey(`local-${Date.now()}`), await signingKey("local-previous")];
-  return { JWT_SIGNING_KEYS: JSON.stringify(keys), DATA_ENCRYPTION_KEY: randomBytes(32).toString("base64") };
+  return {
+    JWT_SIGNING_KEYS: JSON.stringify(keys),
+    DATA_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    OAUTH_CLIENT_SECRETS: JSON.stringify({ "techcorp-resource-server": randomBytes(32).toString("base64url") }),
+  };
 }
 
 /** Fresh secrets, or (for dev) the ones kept in `file` so tokens survive a restart. */

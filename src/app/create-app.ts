@@ -37,6 +37,8 @@ export function createApp() {
   app.use(requestLog());
   // The OAuth token endpoint answers errors as RFC 6749 §5.2 says, including the gateway's (429, 503).
   app.use("/auth/token", oauthErrorResponses());
+  app.use("/auth/revoke", oauthErrorResponses());
+  app.use("/auth/introspect", oauthErrorResponses());
   app.use(services());
   app.use(durableObjectCalls());
   app.use(cors());

@@ -18,14 +18,14 @@ import {
   type UserChanges,
 } from "../db/queries/users.ts";
 import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
-import type { Principal, Rotation } from "../durable-objects/sessions.ts";
+import type { Principal, Rotation, Session } from "../durable-objects/sessions.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
 import { toHex } from "../pkg/crypto/digest.ts";
 import { ApiError, oauthError } from "../pkg/errors/api-error.ts";
 import { useSecondFactor } from "./mfa.ts";
 import type { ExternalIdentity } from "./oidc.ts";
 import { createPasswordHasher, type PasswordHasher, UNUSABLE_PASSWORD_HASH } from "./password-hasher.ts";
-import { effectivePermissions } from "./permissions.ts";
+import { hasScope, scopedPrincipal, tokenScope } from "./scopes.ts";
 import { buckets, type Refusal, throttledAttempt, throttledCheck } from "./throttle.ts";
 import { tokenManager } from "./tokens.ts";
 import { type SessionsNamespace, withUserSessions } from "./user-sessions.ts";
@@ -37,6 +37,8 @@ export interface TokenResponse {
   expires_in: number;
   refresh_token: string;
   scope: string;
+  /** OpenID Connect Core §3.1.3.3: when the grant's scope has `openid`. */
+  id_token?: string;
 }
 
 export interface AuthDeps {
@@ -167,39 +169,75 @@ export async function startSession(
   const principal = principalOf(current, granted);
   const { auth } = deps.config;
   const input = {
-    absoluteTtlMs: auth.sessionMaxAgeMs,
-    idleTimeoutMs: auth.sessionIdleTimeoutMs,
-    userAgent: deps.client.userAgent,
-    ip: deps.client.ip,
+    ...sessionLifetimes(deps),
     principal,
+    clientId: auth.tokens.clientId,
   };
   const started = await withUserSessions(deps.sessions, user.id, (stub) =>
     once ? stub.createOnce(input, once) : stub.create(input),
   );
   if (!started) throw oauthError("invalid_grant", "invalid_grant", "The mfa_token was already used; sign in again.");
-  return tokenResponse(deps, user.id, started.session.id, started.secret, principal);
+  return tokenResponse(deps, { userId: user.id, session: started.session, secret: started.secret, principal });
 }
 
-async function tokenResponse(
-  deps: AuthDeps,
-  userId: string,
-  sessionId: string,
-  secret: string,
-  principal: Principal,
-): Promise<TokenResponse> {
-  const scope = effectivePermissions(principal).join(" ");
+/** A new session's lifetimes (ms) and the client's user agent and address. */
+export function sessionLifetimes(deps: Pick<AuthDeps, "config" | "client">) {
+  return {
+    absoluteTtlMs: deps.config.auth.sessionMaxAgeMs,
+    idleTimeoutMs: deps.config.auth.sessionIdleTimeoutMs,
+    userAgent: deps.client.userAgent,
+    ip: deps.client.ip,
+  };
+}
+
+/** What a token response is made of: the session, its new refresh secret, the user's principal. */
+export interface IssuedSession {
+  userId: string;
+  session: Pick<Session, "id" | "clientId" | "scope">;
+  secret: string;
+  principal: Principal;
+  /** For an ID token (when the session's scope has `openid`): the authentication it records. */
+  authentication?: { authTime: number; nonce: string | null; amr: string[] };
+}
+
+/**
+ * The token response of a session (RFC 6749 §5.1): an access token for the session's client with
+ * the scope it holds now, the refresh token, and an ID token when `openid` was granted.
+ */
+export async function tokenResponse(deps: Pick<AuthDeps, "config">, issued: IssuedSession): Promise<TokenResponse> {
+  const { userId, session, secret, principal } = issued;
+  const scope = tokenScope(principal, session.scope);
   const tokens = await tokenManager(deps.config.auth.tokens);
-  const access = await tokens.issueAccessToken({ sub: userId, sid: sessionId, role: principal.role, scope });
+  const clientId = session.clientId ?? deps.config.auth.tokens.clientId;
+  const role = scopedPrincipal(principal, session.scope).role;
+  const access = await tokens.issueAccessToken({ sub: userId, sid: session.id, role, scope, clientId });
+  const idToken =
+    issued.authentication && hasScope(session.scope, "openid")
+      ? await tokens.issueIdToken({
+          sub: userId,
+          clientId,
+          sid: session.id,
+          accessToken: access.token,
+          ...issued.authentication,
+        })
+      : undefined;
   return {
     access_token: access.token,
     token_type: "Bearer",
     expires_in: access.expiresIn,
-    refresh_token: `${userId}.${sessionId}.${secret}`,
+    refresh_token: `${userId}.${session.id}.${secret}`,
     scope,
+    ...(idToken === undefined ? {} : { id_token: idToken }),
   };
 }
 
 export type LoginResult = { kind: "tokens"; tokens: TokenResponse } | { kind: "mfa"; mfaToken: string };
+
+/**
+ * A password step's outcome: the user proven (with the rehashed password to record with the
+ * login, if any), or, for an account with MFA on, the `mfa_token` to complete it with.
+ */
+export type PasswordCheck = { kind: "user"; user: PublicUser; rehash: UserChanges } | { kind: "mfa"; mfaToken: string };
 
 /**
  * OAuth2 password grant (RFC 6749 §4.3). An unknown user and a wrong password get the same answer
@@ -216,6 +254,20 @@ export async function passwordLogin(
   deps: AuthDeps,
   input: { username: string; password: string },
 ): Promise<LoginResult> {
+  const checked = await checkPassword(deps, input);
+  if (checked.kind === "mfa") return checked;
+  return { kind: "tokens", tokens: await startSession(deps, checked.user, checked.rehash) };
+}
+
+/**
+ * The password step of a login, without starting a session: `passwordLogin`'s checks, throttle
+ * and answers (it throws what `passwordLogin` throws), for the sign-in page of the authorization
+ * endpoint too. An account with MFA on gets its `mfa_token` (its rehash, if any, stored now).
+ */
+export async function checkPassword(
+  deps: AuthDeps,
+  input: { username: string; password: string },
+): Promise<PasswordCheck> {
   const hasher = passwordHasher(deps.config.auth.pbkdf2Iterations);
   // The account and its MFA enrolment: one round trip before the password check.
   const [found] = await batchAsActor(
@@ -258,7 +310,7 @@ export async function passwordLogin(
     const tokens = await tokenManager(deps.config.auth.tokens);
     return { kind: "mfa", mfaToken: await tokens.issueMfaToken(user.id) };
   }
-  return { kind: "tokens", tokens: await startSession(deps, publicUser, rehash) };
+  return { kind: "user", user: publicUser, rehash };
 }
 
 /** Completes an MFA login: the `mfa_token` from the password step and a TOTP or recovery code. */
@@ -266,6 +318,22 @@ export async function completeMfaLogin(
   deps: AuthDeps,
   input: { mfaToken: string; otp?: string | undefined; recoveryCode?: string | undefined },
 ): Promise<TokenResponse> {
+  const { user, once } = await checkSecondFactor(deps, input);
+  // The password step it proves is spent by the login it completes: a second code (the next TOTP
+  // step, a recovery code) with the same mfa_token starts no second session. Spent as the session
+  // starts, in one call to the user's SESSIONS object.
+  return startSession(deps, user, {}, once, { method: "mfa" });
+}
+
+/**
+ * The second step of an MFA login, without starting a session: the user, and the `mfa_token`'s
+ * `jti` and expiry (epoch ms) for whatever the login starts to spend once.
+ * @throws `invalid_grant` for an invalid or expired `mfa_token`, a wrong or used code; `slow_down` (429)
+ */
+export async function checkSecondFactor(
+  deps: AuthDeps,
+  input: { mfaToken: string; otp?: string | undefined; recoveryCode?: string | undefined },
+): Promise<{ user: PublicUser; once: { jti: string; expiresAt: number } }> {
   const tokens = await tokenManager(deps.config.auth.tokens);
   const { userId, jti, exp } = await tokens.verifyMfaToken(input.mfaToken).catch(() => {
     throw oauthError("invalid_grant", "invalid_grant", "The mfa_token is invalid or has expired.");
@@ -287,10 +355,7 @@ export async function completeMfaLogin(
     const error = oauthError("invalid_grant", "invalid_grant", "The code is invalid or was already used.");
     throw refused(codeMatched ? "account_disabled" : "invalid_code", error);
   }
-  // The password step it proves is spent by the login it completes: a second code (the next TOTP
-  // step, a recovery code) with the same mfa_token starts no second session. Spent as the session
-  // starts, in one call to the user's SESSIONS object.
-  return startSession(deps, user, {}, { jti, expiresAt: exp * 1000 }, { method: "mfa" });
+  return { user, once: { jti, expiresAt: exp * 1000 } };
 }
 
 /** A username from an email's local part, made unique with a random suffix. */
@@ -386,7 +451,12 @@ export function parseRefreshToken(token: string): { userId: string; sessionId: s
  * works once more for a short grace (returning the same new token); any older one is a reuse and
  * revokes the session. The Sessions object does this atomically.
  */
-export async function refreshTokens(deps: AuthDeps, input: { refreshToken: string }): Promise<TokenResponse> {
+export async function refreshTokens(
+  deps: AuthDeps,
+  input: { refreshToken: string; clientId?: string },
+): Promise<TokenResponse> {
+  const firstParty = deps.config.auth.tokens.clientId;
+  const client = { id: input.clientId ?? firstParty, legacyId: firstParty };
   // Counted per client address only: a bucket per account would let anyone who knows a user id
   // lock that user's refreshes.
   const attempt = { bucket: buckets.client(deps.client.ip), refuse: slowDown };
@@ -395,14 +465,15 @@ export async function refreshTokens(deps: AuthDeps, input: { refreshToken: strin
   const rotated = await throttledCheck(deps.throttle, attempt, async () => {
     if (!parsed) return undefined;
     const rotation = await withUserSessions(deps.sessions, parsed.userId, async (stub) =>
-      stub.rotate(parsed.sessionId, parsed.secret),
+      stub.rotate(parsed.sessionId, parsed.secret, undefined, client),
     );
     if (rotation.outcome === "rotated") return rotation;
     refused.outcome = rotation.outcome;
     return undefined;
   });
   if (parsed && rotated) {
-    return tokenResponse(deps, parsed.userId, parsed.sessionId, rotated.secret, rotated.principal);
+    const { session, secret, principal } = rotated;
+    return tokenResponse(deps, { userId: parsed.userId, session, secret, principal });
   }
   if (!parsed) throw oauthError("invalid_grant", "invalid_grant", "The refresh token is invalid.");
   if (refused.outcome === "reused") {

@@ -1,21 +1,24 @@
-import { oauthError } from "../pkg/errors/api-error.ts";
 import { type AuthDeps, completeMfaLogin, type LoginResult, passwordLogin, refreshTokens } from "./auth-service.ts";
+import { redeemAuthorizationCode } from "./authorization-code.ts";
+import { authenticateClient, requireGrant } from "./clients.ts";
 
 /** Our extension grant (RFC 6749 §4.5: an absolute URI) that completes a login answered `mfa_required`. */
 export const MFA_GRANT_TYPE = "urn:techcorp:params:oauth:grant-type:mfa-otp";
 
-/** RFC 6749 §3.2.1: a public client may name itself; absent, or our registered client's id. */
+/** RFC 6749 §3.2.1: a public client names itself; absent, our first-party client for its grants. */
 interface ClientParameters {
   client_id?: string | undefined;
 }
 
 /**
- * A token request, parameters by their OAuth names: the password grant (RFC 6749 §4.3.2), the
- * refresh grant (§6), or our MFA grant (`mfa_token` from the password step and exactly one of a
- * TOTP `otp` and a `recovery_code`).
+ * A token request, parameters by their OAuth names: the authorization code grant (RFC 6749
+ * §4.1.3 with the RFC 7636 `code_verifier`), the password grant (§4.3.2), the refresh grant (§6),
+ * or our MFA grant (`mfa_token` from the password step and exactly one of a TOTP `otp` and a
+ * `recovery_code`).
  */
 export type TokenRequest = ClientParameters &
   (
+    | { grant_type: "authorization_code"; code: string; redirect_uri: string; code_verifier: string }
     | { grant_type: "password"; username: string; password: string; scope?: string | undefined }
     | { grant_type: "refresh_token"; refresh_token: string }
     | {
@@ -27,24 +30,33 @@ export type TokenRequest = ClientParameters &
   );
 
 /**
- * The token endpoint's work (RFC 6749 §3.2): the client checked, then the request's grant —
- * `passwordLogin`, `refreshTokens` or `completeMfaLogin`. Tokens, or for a password login on an
- * account with MFA on, the `mfa_token` to complete it with (`kind: "mfa"`).
+ * The token endpoint's work (RFC 6749 §3.2): the client identified (a public client by its
+ * `client_id`; a confidential one by `client_secret_basic` in `authorization`) and allowed the
+ * grant, then the grant. A request naming no client is our first-party client's, except for the
+ * authorization code grant, which must name its client (RFC 6749 §4.1.3). Tokens, or for a
+ * password login on an account with MFA on, the `mfa_token` to complete it with (`kind: "mfa"`).
  *
- * @throws `invalid_client` (401) for a `client_id` other than ours (RFC 6749 §5.2), before any
- *   other work; otherwise what the grant's function throws (`invalid_grant`, `slow_down`, 503).
+ * @throws `invalid_client` (401) for an unknown client or failed client authentication, before
+ *   any other work; `unauthorized_client` (400) for a grant the client is not registered for;
+ *   otherwise what the grant's function throws (`invalid_grant`, `slow_down`, 503).
  */
-export async function exchangeToken(deps: AuthDeps, request: TokenRequest): Promise<LoginResult> {
-  if (request.client_id !== undefined && request.client_id !== deps.config.auth.tokens.clientId) {
-    throw oauthError(
-      "unauthorized",
-      "invalid_client",
-      "Unknown client_id: this endpoint serves only its registered client.",
-    );
-  }
+export async function exchangeToken(
+  deps: AuthDeps,
+  request: TokenRequest,
+  authorization?: string,
+): Promise<LoginResult> {
+  const fallback = request.grant_type === "authorization_code" ? undefined : deps.config.auth.tokens.clientId;
+  const client = await authenticateClient(deps.config.auth, { clientId: request.client_id, authorization }, fallback);
+  requireGrant(client, request.grant_type);
   switch (request.grant_type) {
-    case "refresh_token":
-      return { kind: "tokens", tokens: await refreshTokens(deps, { refreshToken: request.refresh_token }) };
+    case "authorization_code": {
+      const input = { code: request.code, redirectUri: request.redirect_uri, codeVerifier: request.code_verifier };
+      return { kind: "tokens", tokens: await redeemAuthorizationCode(deps, client, input) };
+    }
+    case "refresh_token": {
+      const input = { refreshToken: request.refresh_token, clientId: client.id };
+      return { kind: "tokens", tokens: await refreshTokens(deps, input) };
+    }
     case MFA_GRANT_TYPE: {
       const input = { mfaToken: request.mfa_token, otp: request.otp, recoveryCode: request.recovery_code };
       return { kind: "tokens", tokens: await completeMfaLogin(deps, input) };

@@ -1,4 +1,5 @@
 import {
+  base64url,
   type CryptoKey,
   createLocalJWKSet,
   errors,
@@ -39,11 +40,32 @@ export interface AccessClaims {
   role: UserRole;
   /** Space-separated permissions, as OAuth scopes. */
   scope: string;
+  /** The client the token is issued to (RFC 9068 §2.2 `client_id`); default `TokenSettings.clientId`. */
+  clientId?: string;
+}
+
+/** What an ID token says (OpenID Connect Core §2, §3.1.3.6). */
+export interface IdTokenClaims {
+  /** User id. */
+  sub: string;
+  /** The client (the token's `aud`). */
+  clientId: string;
+  /** When the user authenticated, epoch seconds. */
+  authTime: number;
+  nonce: string | null;
+  /** RFC 8176 methods: `pwd`, `otp`, `mfa`. */
+  amr: string[];
+  /** The access token issued with it: its `at_hash` is computed from it. */
+  accessToken: string;
+  /** Session id (OpenID Connect Front-Channel Logout §3 `sid`). */
+  sid: string;
 }
 
 export interface VerifiedAccess extends AccessClaims {
   jti: string;
   exp: number;
+  iat: number;
+  clientId: string;
 }
 
 /** Why a token was refused; `description` goes into WWW-Authenticate. */
@@ -59,6 +81,8 @@ export class InvalidTokenError extends Error {
 export interface TokenManager {
   issueAccessToken(claims: AccessClaims): Promise<{ token: string; expiresIn: number }>;
   verifyAccessToken(token: string): Promise<VerifiedAccess>;
+  /** An OpenID Connect ID token (`typ: JWT`, `aud` the client), as long-lived as an access token. */
+  issueIdToken(claims: IdTokenClaims): Promise<string>;
   /** A short-lived token proving the password step of an MFA login. */
   issueMfaToken(userId: string): Promise<string>;
   /** `jti` and `exp` (epoch seconds) let the caller accept the token once (see Sessions.createOnce). */
@@ -144,9 +168,9 @@ async function createTokenManager(settings: TokenSettings): Promise<TokenManager
 
   return {
     async issueAccessToken(claims) {
-      const { sub, ...rest } = claims;
+      const { sub, clientId, ...rest } = claims;
       const token = await sign(
-        { ...rest, client_id: settings.clientId },
+        { ...rest, client_id: clientId ?? settings.clientId },
         ACCESS_TYPE,
         settings.accessTokenTtlSeconds,
         sub,
@@ -155,8 +179,10 @@ async function createTokenManager(settings: TokenSettings): Promise<TokenManager
     },
     async verifyAccessToken(token) {
       const payload = await verify(token, ACCESS_TYPE);
-      const { sub, sid, role, scope, jti, exp } = payload;
+      const { sub, sid, role, scope, jti, exp, iat, client_id: clientId } = payload;
       if (
+        typeof iat !== "number" ||
+        typeof clientId !== "string" ||
         typeof sub !== "string" ||
         typeof sid !== "string" ||
         (role !== "user" && role !== "admin") ||
@@ -166,7 +192,27 @@ async function createTokenManager(settings: TokenSettings): Promise<TokenManager
       ) {
         throw new InvalidTokenError("the token lacks required claims");
       }
-      return { sub, sid, role, scope, jti, exp };
+      return { sub, sid, role, scope, jti, exp, iat, clientId };
+    },
+    async issueIdToken(claims) {
+      // OpenID Connect Core §3.1.3.6: the left half of the access token's SHA-256, base64url.
+      const digest = new Uint8Array(
+        await crypto.subtle.digest("SHA-256", new TextEncoder().encode(claims.accessToken)),
+      );
+      return new SignJWT({
+        auth_time: claims.authTime,
+        amr: claims.amr,
+        at_hash: base64url.encode(digest.slice(0, digest.length / 2)),
+        sid: claims.sid,
+        ...(claims.nonce === null ? {} : { nonce: claims.nonce }),
+      })
+        .setProtectedHeader({ alg: ALGORITHM, kid: current.kid, typ: "JWT" })
+        .setIssuer(settings.issuer)
+        .setAudience(claims.clientId)
+        .setSubject(claims.sub)
+        .setIssuedAt()
+        .setExpirationTime(`${settings.accessTokenTtlSeconds}s`)
+        .sign(signingKey);
     },
     issueMfaToken: (userId) => sign({}, MFA_TYPE, MFA_TOKEN_TTL_SECONDS, userId),
     async verifyMfaToken(token) {

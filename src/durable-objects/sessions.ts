@@ -1,8 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { base64url } from "jose";
+import { scopedPrincipal } from "../auth/scopes.ts";
 import type { Permission, UserRole, UserStatus } from "../db/schema/users.ts";
 import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
-import { sha256Hex } from "../pkg/crypto/digest.ts";
+import { sha256, sha256Hex } from "../pkg/crypto/digest.ts";
 import { type RateDecision, type RatePolicy, SlidingWindowLog, type WindowState } from "./sliding-window.ts";
 
 /**
@@ -35,6 +36,14 @@ export interface Session {
   userAgent: string | null;
   /** The login request's client address, if known. */
   ip: string | null;
+  /** The OAuth client the session's tokens were issued to; null for sessions from before the registry. */
+  clientId: string | null;
+  /**
+   * The scopes granted (space-separated), when the client asked for some (authorization code,
+   * device grant): the session's requests hold only these of the user's permissions. Null: every
+   * permission the user holds (the password grant).
+   */
+  scope: string | null;
 }
 
 /** What the gateway needs to authorise a request, kept current by the user admin endpoints. */
@@ -57,6 +66,10 @@ export interface CreateSession {
   userAgent?: string | null;
   ip?: string | null;
   principal: Principal;
+  /** The OAuth client the session's tokens are issued to (its refresh token works for it alone). */
+  clientId?: string | null;
+  /** The scopes granted, space-separated; absent or null for all the user holds (see `Session.scope`). */
+  scope?: string | null;
 }
 
 /** The user's request to count in the same call as the session check: its policy's name and windows. */
@@ -99,6 +112,8 @@ type SessionRow = {
   previous_hash: string | null;
   successor: string | null;
   grace_until: number | null;
+  client_id: string | null;
+  scope: string | null;
 };
 
 const toSession = (row: SessionRow): Session => ({
@@ -109,7 +124,61 @@ const toSession = (row: SessionRow): Session => ({
   idleTimeoutMs: row.idle_timeout_ms,
   userAgent: row.user_agent,
   ip: row.ip,
+  clientId: row.client_id,
+  scope: row.scope,
 });
+
+/**
+ * How long (ms) a redeemed or expired authorization code is remembered after its expiry, so that
+ * a replay is recognised and revokes what the code issued (RFC 6749 §4.1.2).
+ */
+const REDEEMED_CODES_KEPT_MS = 10 * 60_000;
+
+/** What an authorization code is bound to and carries to the token it is exchanged for (RFC 6749 §4.1.2). */
+export interface CodeGrant {
+  clientId: string;
+  redirectUri: string;
+  /** RFC 7636 S256 challenge: base64url(SHA-256(verifier)), 43 characters. */
+  codeChallenge: string;
+  /** Granted scopes, space-separated. */
+  scope: string;
+  /** OpenID Connect `nonce`, returned in the ID token. */
+  nonce: string | null;
+  /** When the user authenticated, epoch seconds (the ID token's `auth_time`). */
+  authTime: number;
+  /** How (RFC 8176 values: `pwd`, `otp`, `mfa`). */
+  amr: string[];
+}
+
+/**
+ * What redeeming a code gives: a new session bound to the code's client and scope (`issued`); a
+ * code presented again, whose session is then ended (`replayed`); or nothing (`invalid`: unknown,
+ * expired, another client or redirect URI, a wrong verifier; the code is spent all the same).
+ */
+export type Redemption =
+  | { outcome: "issued"; session: Session; secret: string; principal: Principal; grant: CodeGrant }
+  | { outcome: "replayed" }
+  | { outcome: "invalid" };
+
+type CodeRow = {
+  id: string;
+  hash: string;
+  client_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  scope: string;
+  nonce: string | null;
+  auth_time: number;
+  amr: string;
+  expires_at: number;
+  redeemed_at: number | null;
+  session_id: string | null;
+};
+
+/** RFC 7636 §4.6 S256: base64url, without padding, of the SHA-256 of the verifier's ASCII bytes. */
+export async function s256(verifier: string): Promise<string> {
+  return base64url.encode(await sha256(verifier));
+}
 
 /** A fresh refresh secret: 32 random bytes as base64url without padding (43 characters, RFC 4648 §5). */
 export function newSecret(): string {
@@ -160,6 +229,29 @@ export class Sessions extends DurableObject<Env> {
     this.sql.exec("create index if not exists retired_hash on retired (hash)");
     this.sql.exec("create table if not exists principal (id integer primary key check (id = 1), json text not null)");
     this.sql.exec("create table if not exists consumed (jti text primary key, expires_at integer not null)");
+    // Added with the OAuth client registry: objects created before have the table without them.
+    const columns = new Set(
+      this.sql
+        .exec<{ name: string }>("pragma table_info(sessions)")
+        .toArray()
+        .map((c) => c.name),
+    );
+    if (!columns.has("client_id")) this.sql.exec("alter table sessions add column client_id text");
+    if (!columns.has("scope")) this.sql.exec("alter table sessions add column scope text");
+    this.sql.exec(`create table if not exists authorization_codes (
+      id text primary key,
+      hash text not null,
+      client_id text not null,
+      redirect_uri text not null,
+      code_challenge text not null,
+      scope text not null,
+      nonce text,
+      auth_time integer not null,
+      amr text not null,
+      expires_at integer not null,
+      redeemed_at integer,
+      session_id text
+    )`);
   }
 
   /** Starts a session; returns it with its first refresh secret (`newSecret`). */
@@ -195,7 +287,12 @@ export class Sessions extends DurableObject<Env> {
    * replaced still yields the same successor for a short grace; any older one is a reuse and ends
    * the session.
    */
-  async rotate(sessionId: string, secret: string, now = Date.now()): Promise<Rotation> {
+  async rotate(
+    sessionId: string,
+    secret: string,
+    now = Date.now(),
+    client?: { id: string; legacyId: string },
+  ): Promise<Rotation> {
     const presented = await hashSecret(secret);
     const next = newSecret();
     const nextHash = await hashSecret(next);
@@ -203,6 +300,9 @@ export class Sessions extends DurableObject<Env> {
     const row = this.live(now).find((r) => r.id === sessionId);
     const principal = this.readPrincipal();
     if (!row || !principal || principal.status !== "active") return { outcome: "invalid" };
+    // A refresh token works for the client it was issued to alone (RFC 6749 §6, §10.4); sessions
+    // from before the registry belong to our first-party client.
+    if (client && (row.client_id ?? client.legacyId) !== client.id) return { outcome: "invalid" };
 
     if (constantTimeEqualText(presented, row.refresh_hash)) {
       this.sql.exec("insert into retired (session_id, hash, at) values (?, ?, ?)", row.id, presented, now);
@@ -275,7 +375,12 @@ export class Sessions extends DurableObject<Env> {
     const decision = count ? this.rateLog.hit(count.key, count.policy, now) : null;
     const sessions = options.list ? this.sortedSessions(now) : undefined;
     await this.scheduleCleanup(now);
-    return { session: toSession({ ...row, last_used_at: now }), principal, decision, ...(sessions && { sessions }) };
+    return {
+      session: toSession({ ...row, last_used_at: now }),
+      principal: scopedPrincipal(principal, row.scope),
+      decision,
+      ...(sessions && { sessions }),
+    };
   }
 
   /** How many of the user's requests `count`'s windows hold now, without counting one. */
@@ -297,6 +402,114 @@ export class Sessions extends DurableObject<Env> {
   async revokeAll(): Promise<number> {
     this.sql.exec("delete from retired");
     return this.sql.exec("delete from sessions").rowsWritten;
+  }
+
+  /**
+   * Issues an authorization code for the user (stores the principal, as a login does): its id and
+   * secret, or null when `once` (an MFA login's `mfa_token`) was spent before (spent here).
+   * `ttlMs` is its lifetime (about 60 s; RFC 6749 §4.1.2 asks for a short one).
+   */
+  async issueCode(
+    grant: CodeGrant,
+    principal: Principal,
+    ttlMs: number,
+    once?: { jti: string; expiresAt: number },
+    now = Date.now(),
+  ): Promise<{ id: string; secret: string } | null> {
+    const id = crypto.randomUUID();
+    const secret = newSecret();
+    const hash = await hashSecret(secret);
+    // From here on: no await until the state is written.
+    if (once && !this.spend(once, now)) return null;
+    this.sql.exec(
+      `insert into authorization_codes (id, hash, client_id, redirect_uri, code_challenge, scope, nonce, auth_time, amr, expires_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      id,
+      hash,
+      grant.clientId,
+      grant.redirectUri,
+      grant.codeChallenge,
+      grant.scope,
+      grant.nonce,
+      grant.authTime,
+      grant.amr.join(" "),
+      now + ttlMs,
+    );
+    this.writePrincipal(principal);
+    await this.scheduleCleanup(now);
+    return { id, secret };
+  }
+
+  /**
+   * Exchanges an authorization code for a session (RFC 6749 §4.1.3): the code's secret, client,
+   * redirect URI and PKCE verifier (RFC 7636 §4.6) must all match, within its lifetime, once. A
+   * second presentation ends the session the first one started (RFC 6749 §4.1.2). The session is
+   * started in the same call, so the exchange is one crossing to this object.
+   */
+  async redeemCode(
+    codeId: string,
+    presented: { secret: string; clientId: string; redirectUri: string; codeVerifier: string },
+    input: Omit<CreateSession, "principal" | "clientId" | "scope">,
+    now = Date.now(),
+  ): Promise<Redemption> {
+    const hash = await hashSecret(presented.secret);
+    const challenge = await s256(presented.codeVerifier);
+    const started = await this.newSession(
+      { ...input, principal: { role: "user", status: "active", permissions: [] } },
+      now,
+    );
+    // From here on: no await until the state is written.
+    this.purgeExpired(now);
+    const [code] = this.sql.exec<CodeRow>("select * from authorization_codes where id = ?", codeId).toArray();
+    if (!code || !constantTimeEqualText(hash, code.hash)) return { outcome: "invalid" };
+    if (code.redeemed_at !== null) {
+      if (code.session_id) this.deleteSession(code.session_id);
+      return { outcome: "replayed" };
+    }
+    const principal = this.readPrincipal();
+    const valid =
+      now < code.expires_at &&
+      code.client_id === presented.clientId &&
+      code.redirect_uri === presented.redirectUri &&
+      constantTimeEqualText(challenge, code.code_challenge) &&
+      principal?.status === "active";
+    if (!valid || !principal) {
+      this.sql.exec("update authorization_codes set redeemed_at = ? where id = ?", now, code.id);
+      return { outcome: "invalid" };
+    }
+    const row: SessionRow = { ...started.row, client_id: code.client_id, scope: code.scope };
+    this.insertSession(row, principal);
+    this.sql.exec("update authorization_codes set redeemed_at = ?, session_id = ? where id = ?", now, row.id, code.id);
+    await this.scheduleCleanup(now);
+    const grant: CodeGrant = {
+      clientId: code.client_id,
+      redirectUri: code.redirect_uri,
+      codeChallenge: code.code_challenge,
+      scope: code.scope,
+      nonce: code.nonce,
+      authTime: code.auth_time,
+      amr: code.amr.split(" ").filter(Boolean),
+    };
+    return { outcome: "issued", session: toSession(row), secret: started.secret, principal, grant };
+  }
+
+  /**
+   * Whether a session is alive, for token introspection (RFC 7662), without marking it used: the
+   * session and the principal its requests act as, or null. With `secret`, only if it is the
+   * session's current refresh secret.
+   */
+  async inspect(
+    sessionId: string,
+    secret?: string,
+    now = Date.now(),
+  ): Promise<{ session: Session; principal: Principal } | null> {
+    const presented = secret === undefined ? undefined : await hashSecret(secret);
+    // From here on: no await.
+    const row = this.live(now).find((r) => r.id === sessionId);
+    const principal = this.readPrincipal();
+    if (!row || !principal || principal.status !== "active") return null;
+    if (presented !== undefined && !constantTimeEqualText(presented, row.refresh_hash)) return null;
+    return { session: toSession(row), principal: scopedPrincipal(principal, row.scope) };
   }
 
   /** Keeps the user's role, status and permissions current; disabling ends every session. */
@@ -341,14 +554,16 @@ export class Sessions extends DurableObject<Env> {
       previous_hash: null,
       successor: null,
       grace_until: null,
+      client_id: input.clientId ?? null,
+      scope: input.scope ?? null,
     };
     return { row, secret };
   }
 
   private insertSession(row: SessionRow, principal: Principal): void {
     this.sql.exec(
-      `insert into sessions (id, created_at, last_used_at, expires_at, idle_timeout_ms, user_agent, ip, refresh_hash)
-       values (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `insert into sessions (id, created_at, last_used_at, expires_at, idle_timeout_ms, user_agent, ip, refresh_hash, client_id, scope)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       row.id,
       row.created_at,
       row.last_used_at,
@@ -357,6 +572,8 @@ export class Sessions extends DurableObject<Env> {
       row.user_agent,
       row.ip,
       row.refresh_hash,
+      row.client_id,
+      row.scope,
     );
     this.writePrincipal(principal);
   }
@@ -383,6 +600,7 @@ export class Sessions extends DurableObject<Env> {
     this.sql.exec(`delete from sessions where ${expired}`, now, now);
     // A rotated-away token's successor is kept in clear only for its grace.
     this.sql.exec("update sessions set successor = null where grace_until < ?", now);
+    this.sql.exec("delete from authorization_codes where expires_at + ? <= ?", REDEEMED_CODES_KEPT_MS, now);
   }
 
   private readPrincipal(): Principal | null {
@@ -405,7 +623,11 @@ export class Sessions extends DurableObject<Env> {
     const [next] = this.sql
       .exec<{ at: number | null }>("select min(min(expires_at, last_used_at + idle_timeout_ms)) as at from sessions")
       .toArray();
-    const at = next?.at ?? this.rateLog.lastExpiry();
+    const [code] = this.sql
+      .exec<{ at: number | null }>("select min(expires_at) + ? as at from authorization_codes", REDEEMED_CODES_KEPT_MS)
+      .toArray();
+    const candidates = [next?.at ?? this.rateLog.lastExpiry(), code?.at ?? null].filter((t) => t != null);
+    const at = candidates.length ? Math.min(...candidates) : null;
     if (at == null) await this.ctx.storage.deleteAlarm();
     else await this.ctx.storage.setAlarm(Math.max(at, now + 1));
   }

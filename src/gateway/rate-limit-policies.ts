@@ -50,6 +50,8 @@ export const DEFAULT_POLICIES: Policies = {
 export const ROUTE_POLICIES: Record<string, string> = {
   "POST /auth/token": "auth",
   "POST /auth/refresh": "auth",
+  // The sign-in form of the authorization endpoint takes passwords and codes.
+  "POST /auth/authorize": "auth",
   "POST /users": "auth",
   // They check a TOTP or recovery code (the login throttle counts the guesses too).
   "POST /auth/mfa/confirm": "auth",

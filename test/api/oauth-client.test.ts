@@ -91,9 +91,15 @@ describe("metadata", () => {
       issuer: testEnv.JWT_ISSUER,
       token_endpoint: `${testEnv.PUBLIC_URL}/auth/token`,
       jwks_uri: `${testEnv.PUBLIC_URL}/.well-known/jwks.json`,
-      grant_types_supported: ["password", "refresh_token", MFA_GRANT_TYPE],
-      token_endpoint_auth_methods_supported: ["none"],
-      response_types_supported: [],
+      grant_types_supported: [
+        "authorization_code",
+        "refresh_token",
+        "password",
+        MFA_GRANT_TYPE,
+        "urn:ietf:params:oauth:grant-type:device_code",
+      ],
+      token_endpoint_auth_methods_supported: ["none", "client_secret_basic"],
+      response_types_supported: ["code"],
     });
     // The OpenID Connect document says the same, plus what that specification requires besides.
     expect(as).toEqual({

@@ -48,6 +48,39 @@ const oidcProvider = z.object({
   scopes: z.array(z.string()).default(["openid", "email", "profile"]),
 });
 
+/** Grant types a registered OAuth client may use (RFC 6749 §4, RFC 8628 §3.4, our MFA grant). */
+export const CLIENT_GRANT_TYPES = [
+  "authorization_code",
+  "refresh_token",
+  "password",
+  "urn:techcorp:params:oauth:grant-type:mfa-otp",
+  "urn:ietf:params:oauth:grant-type:device_code",
+] as const;
+
+/**
+ * A redirect URI as a client may register it (RFC 6749 §3.1.2: absolute, no fragment): https, an
+ * http loopback IP literal (RFC 8252 §7.3, native clients; matched at any port) or a private-use
+ * scheme in reverse-domain form (RFC 8252 §7.1, native clients). Which kind fits which client is
+ * checked in `clientRules`.
+ */
+const redirectUri = z.string().refine((value) => {
+  try {
+    const url = new URL(value);
+    return url.hash === "" && !value.includes("#");
+  } catch {
+    return false;
+  }
+}, "an absolute URI without a fragment");
+
+const oauthClient = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._~-]{1,64}$/),
+  name: z.string().min(1).max(100),
+  type: z.enum(["public", "confidential"]),
+  applicationType: z.enum(["web", "native"]).default("web"),
+  redirectUris: z.array(redirectUri).max(20).default([]),
+  grantTypes: z.array(z.enum(CLIENT_GRANT_TYPES)).default([]),
+});
+
 const common = {
   ENVIRONMENT: z.enum(["development", "test", "production"]),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
@@ -128,6 +161,11 @@ const apiOnly = {
     .string()
     .regex(/^[\x20-\x7e]{1,255}$/)
     .default("techcorp-first-party"),
+  // The registry of first-party OAuth clients (web app, native apps, CLI, resource servers),
+  // as JSON; empty means the one client OAUTH_CLIENT_ID with the password, MFA and refresh grants.
+  OAUTH_CLIENTS: optional(json(z.array(oauthClient).max(50))),
+  // A secret per confidential client, by client id: {"techcorp-resource-server": "…"} (≥ 32 characters).
+  OAUTH_CLIENT_SECRETS: optional(json(z.record(z.string(), z.string().min(32).max(256)))),
   JWT_SIGNING_KEYS: json(z.array(signingKey).min(1).max(3)),
   ACCESS_TOKEN_TTL_SECONDS: seconds(60, 3600).default(900),
   SESSION_IDLE_TIMEOUT_SECONDS: seconds(300, 90 * 86_400).default(14 * 86_400),
@@ -187,6 +225,57 @@ function oidcRules(raw: Partial<Raw<typeof apiOnly>>, ctx: z.RefinementCtx): voi
   }
 }
 
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]"]);
+
+/** What kind of redirect URI `value` is (RFC 8252 §7.1–§7.3), or undefined for one never allowed. */
+function redirectKind(value: string): "https" | "loopback" | "private-use" | undefined {
+  const url = new URL(value);
+  if (url.protocol === "https:") return "https";
+  if (url.protocol === "http:") return LOOPBACK_HOSTS.has(url.hostname) ? "loopback" : undefined;
+  // A private-use scheme names a domain the developer controls, reversed (RFC 8252 §7.1).
+  return /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/.test(url.protocol) ? "private-use" : undefined;
+}
+
+/**
+ * The OAuth client registry fails closed: unique ids; a secret for every confidential client and
+ * none for a public one (RFC 6749 §2.1); the password and MFA grants only for our first-party
+ * client (OAUTH_CLIENT_ID); redirect URIs for the authorization code grant, https for web clients,
+ * and a loopback or private-use one only for native clients (RFC 8252 §7, §8.3).
+ */
+function clientRules(raw: Partial<Raw<typeof apiOnly>>, ctx: z.RefinementCtx): void {
+  const clients = raw.OAUTH_CLIENTS ?? [];
+  const secrets = raw.OAUTH_CLIENT_SECRETS ?? {};
+  const seen = new Set<string>();
+  for (const [index, client] of clients.entries()) {
+    const issue = (message: string, ...path: (string | number)[]) =>
+      ctx.addIssue({ code: "custom", path: ["OAUTH_CLIENTS", index, ...path], message });
+    if (seen.has(client.id)) issue(`client id ${client.id} is registered twice`, "id");
+    seen.add(client.id);
+    if (client.type === "confidential" && !secrets[client.id]) {
+      ctx.addIssue({ code: "custom", path: ["OAUTH_CLIENT_SECRETS"], message: `no secret for ${client.id}` });
+    }
+    if (client.type === "public" && secrets[client.id]) {
+      ctx.addIssue({ code: "custom", path: ["OAUTH_CLIENT_SECRETS"], message: `${client.id} is a public client` });
+    }
+    const firstPartyOnly = client.grantTypes.filter((g) => g === "password" || g.endsWith(":mfa-otp"));
+    if (firstPartyOnly.length > 0 && client.id !== (raw.OAUTH_CLIENT_ID ?? "techcorp-first-party")) {
+      issue("the password and MFA grants are for the first-party client (OAUTH_CLIENT_ID) only", "grantTypes");
+    }
+    if (client.grantTypes.includes("authorization_code") && client.redirectUris.length === 0) {
+      issue("the authorization_code grant needs a redirect URI", "redirectUris");
+    }
+    for (const [at, uri] of client.redirectUris.entries()) {
+      const kind = redirectKind(uri);
+      if (kind === undefined || (kind !== "https" && client.applicationType !== "native")) {
+        issue("https, or for a native client an http loopback IP or a private-use scheme", "redirectUris", at);
+      }
+    }
+  }
+  if (clients.length > 0 && !seen.has(raw.OAUTH_CLIENT_ID ?? "techcorp-first-party")) {
+    ctx.addIssue({ code: "custom", path: ["OAUTH_CLIENTS"], message: "must register OAUTH_CLIENT_ID" });
+  }
+}
+
 function cacheRules(raw: Partial<Raw<typeof common>>, ctx: z.RefinementCtx): void {
   if (raw.UPSTASH_REDIS_REST_URL && !raw.UPSTASH_REDIS_REST_TOKEN) {
     ctx.addIssue({
@@ -230,11 +319,29 @@ const base = (raw: Raw<typeof common>) => ({
       : undefined,
 });
 
+/** The client registry with each confidential client's secret; the default when none is configured. */
+function oauthClients(raw: Raw<typeof apiOnly>) {
+  const clients: z.output<typeof oauthClient>[] = raw.OAUTH_CLIENTS?.length
+    ? raw.OAUTH_CLIENTS
+    : [
+        {
+          id: raw.OAUTH_CLIENT_ID,
+          name: "TechCorp",
+          type: "public",
+          applicationType: "web",
+          redirectUris: [],
+          grantTypes: ["password", "refresh_token", "urn:techcorp:params:oauth:grant-type:mfa-otp"],
+        },
+      ];
+  return clients.map((client) => ({ ...client, secret: raw.OAUTH_CLIENT_SECRETS?.[client.id] }));
+}
+
 const apiSchema = z
   .object({ ...common, ...apiOnly })
   .superRefine(productionRules)
   .superRefine(cacheRules)
   .superRefine(oidcRules)
+  .superRefine(clientRules)
   .transform((raw) => ({
     ...base(raw),
     uploads: {
@@ -256,6 +363,7 @@ const apiSchema = z
         signingKeys: raw.JWT_SIGNING_KEYS,
         accessTokenTtlSeconds: raw.ACCESS_TOKEN_TTL_SECONDS,
       },
+      clients: oauthClients(raw),
       sessionIdleTimeoutMs: raw.SESSION_IDLE_TIMEOUT_SECONDS * 1000,
       sessionMaxAgeMs: raw.SESSION_MAX_AGE_SECONDS * 1000,
       pbkdf2Iterations: raw.PBKDF2_ITERATIONS,
@@ -442,3 +550,8 @@ export const loadApiConfig = (env: object): ApiConfig => load(apiSchema, env);
 
 /** The processor worker's configuration from its bindings; throws `ConfigError` naming what is wrong. */
 export const loadProcessorConfig = (env: object): ProcessorConfig => load(processorSchema, env);
+/**
+ * A registered OAuth client (`OAUTH_CLIENTS`): `secret` set exactly for confidential clients
+ * (`OAUTH_CLIENT_SECRETS`), redirect URIs as registered, the grant types it may use.
+ */
+export type OAuthClientConfig = AuthConfig["clients"][number];

@@ -155,7 +155,13 @@ export type OAuthErrorCode =
   | "unsupported_grant_type"
   | "invalid_scope"
   | "mfa_required"
-  | "slow_down";
+  | "slow_down"
+  // RFC 7009 §2.2.1
+  | "unsupported_token_type"
+  // RFC 8628 §3.5
+  | "authorization_pending"
+  | "access_denied"
+  | "expired_token";
 
 /** An error of the token endpoint: a problem that also speaks OAuth (`error`, `error_description`). */
 export function oauthError(

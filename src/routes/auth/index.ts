@@ -1,14 +1,22 @@
 import { createRouter } from "../../app/create-app.ts";
+import { authorize } from "./authorize.ts";
+import { introspect } from "./introspect.ts";
 import { logOut } from "./logout.ts";
 import { manageMfa } from "./mfa.ts";
 import { logInWithOidc } from "./oidc.ts";
 import { rotateTokens } from "./refresh.ts";
+import { revoke } from "./revoke.ts";
 import { manageSessions } from "./sessions.ts";
 import { issueTokens } from "./token.ts";
+import { serveUserInfo } from "./userinfo.ts";
 
 /** `/auth`: tokens, sessions, MFA and third-party login, one file per endpoint or small group. */
 export const authRouter = createRouter()
+  .route("/", authorize)
   .route("/", issueTokens)
+  .route("/", revoke)
+  .route("/", introspect)
+  .route("/", serveUserInfo)
   .route("/", rotateTokens)
   .route("/", logOut)
   .route("/", manageSessions)

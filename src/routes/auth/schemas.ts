@@ -6,8 +6,22 @@ import { text, uuid } from "../fields.ts";
 
 /** RFC 6749 §3.2.1: a public client may name itself; only our apps' client id is accepted. */
 const ClientId = z.string().min(1).max(255).optional().openapi({
-  description: "The client's id (optional; only our registered client is accepted).",
+  description:
+    "The client's id: a registered client (`OAUTH_CLIENTS`); absent, our first-party client (required with `authorization_code`).",
   example: "techcorp-first-party",
+});
+
+/** RFC 7636 §4.1: 43 to 128 unreserved characters. */
+const CodeVerifier = z
+  .string()
+  .regex(/^[A-Za-z0-9._~-]{43,128}$/, "43 to 128 characters of [A-Za-z0-9._~-] (RFC 7636 §4.1)");
+
+const AuthorizationCodeGrant = z.object({
+  grant_type: z.literal("authorization_code"),
+  client_id: ClientId,
+  code: z.string().min(1).max(256),
+  redirect_uri: z.string().min(1).max(2048),
+  code_verifier: CodeVerifier,
 });
 
 const PasswordGrant = z.object({
@@ -43,9 +57,9 @@ const MfaGrant = z
   .openapi({ oneOf: [{ required: ["otp"] }, { required: ["recovery_code"] }] });
 
 export const TokenRequestSchema = z
-  .discriminatedUnion("grant_type", [PasswordGrant, RefreshGrant, MfaGrant])
+  .discriminatedUnion("grant_type", [AuthorizationCodeGrant, PasswordGrant, RefreshGrant, MfaGrant])
   .openapi("TokenRequest", {
-    description: `OAuth2 token request (RFC 6749): \`password\`, \`refresh_token\`, or \`${MFA_GRANT_TYPE}\` to complete an MFA login.`,
+    description: `OAuth2 token request (RFC 6749): \`authorization_code\` (with the PKCE \`code_verifier\`), \`password\`, \`refresh_token\`, or \`${MFA_GRANT_TYPE}\` to complete an MFA login.`,
   });
 
 export const RefreshRequestSchema = z.object({ refresh_token: z.string().min(1).max(512) }).openapi("RefreshRequest");
@@ -57,6 +71,10 @@ export const TokenResponseSchema = z
     expires_in: z.number().int().openapi({ example: 900 }),
     refresh_token: z.string(),
     scope: z.string().openapi({ example: "" }),
+    id_token: z
+      .string()
+      .optional()
+      .openapi({ description: "OpenID Connect ID token, when the granted scope has `openid`." }),
   })
   .openapi("TokenResponse");
 

@@ -28,7 +28,9 @@ const tokenErrors = {
   400: oauthJson(
     "`invalid_request` (a missing, malformed or repeated parameter), `invalid_grant` or `unsupported_grant_type`.",
   ),
-  401: oauthJson("`invalid_client`: a `client_id` other than our registered client."),
+  401: oauthJson(
+    "`invalid_client`: an unknown `client_id`, or a confidential client whose authentication (`client_secret_basic`) failed.",
+  ),
   403: oauthJson("`mfa_required`: complete the login with a code and the returned `mfa_token`."),
   413: oauthJson("`invalid_request`: the body is too large."),
   415: oauthJson("`invalid_request`: the body is neither form-encoded nor JSON."),
@@ -46,7 +48,7 @@ const route = createRoute({
   path: "/auth/token",
   tags: ["Auth"],
   summary: "Get tokens (OAuth2 token endpoint)",
-  description: `Grants: \`password\` (RFC 6749 §4.3; \`username\` is the email or username), \`refresh_token\` (rotates the refresh token), and \`${MFA_GRANT_TYPE}\` (completes a login that answered \`mfa_required\`). Form-encoded (a parameter must not repeat, and one without a value counts as omitted: RFC 6749 §3.2) or JSON. Our apps are one public client: \`client_id\` may be sent, and must then be ours. An unknown user and a wrong password get the same answer. Each attempt is counted before the password is checked, per account (whichever identifier named it) and per client address (an IPv6 one by its /64): five free, then waits of 1 s, 2 s, 4 s … up to 15 min (429 \`slow_down\`), so concurrent guesses get no more tries. Every error, whichever layer raises it, is sent as \`application/json\` (not \`application/problem+json\`, which OAuth clients refuse) with \`Cache-Control: no-store\`: the problem members, request id included, plus \`error\` and \`error_description\` (RFC 6749 §5.2).`,
+  description: `Grants: \`authorization_code\` (RFC 6749 §4.1.3, with the RFC 7636 \`code_verifier\`; the code is single-use, and a replayed one revokes the tokens it issued), \`password\` (RFC 6749 §4.3, our first-party client only; \`username\` is the email or username), \`refresh_token\` (rotates the refresh token), and \`${MFA_GRANT_TYPE}\` (completes a login that answered \`mfa_required\`). Form-encoded (a parameter must not repeat, and one without a value counts as omitted: RFC 6749 §3.2) or JSON. Clients are those of the registry (\`OAUTH_CLIENTS\`): a public one sends its \`client_id\` (without one, the request is our first-party client's), a confidential one authenticates with \`client_secret_basic\`; each may use only the grants it is registered for (\`unauthorized_client\`), and a refresh token works only for the client it was issued to. An unknown user and a wrong password get the same answer. Each attempt is counted before the password is checked, per account (whichever identifier named it) and per client address (an IPv6 one by its /64): five free, then waits of 1 s, 2 s, 4 s … up to 15 min (429 \`slow_down\`), so concurrent guesses get no more tries. Every error, whichever layer raises it, is sent as \`application/json\` (not \`application/problem+json\`, which OAuth clients refuse) with \`Cache-Control: no-store\`: the problem members, request id included, plus \`error\` and \`error_description\` (RFC 6749 §5.2).`,
   middleware: [formAsJson()] as const,
   [FORM_BODY]: true,
   request: { body: jsonBody(TokenRequestSchema) },
@@ -59,7 +61,7 @@ const route = createRoute({
 export const issueTokens = createRouter().openapi(
   route,
   async (c) => {
-    const result = await exchangeToken(authDeps(c), c.req.valid("json"));
+    const result = await exchangeToken(authDeps(c), c.req.valid("json"), c.req.header("authorization"));
     if (result.kind === "mfa") throw mfaRequired(result.mfaToken);
     return c.json(result.tokens, 200, NO_STORE);
   },

@@ -1,0 +1,54 @@
+import { PERMISSION_NAMES } from "../db/schema/users.ts";
+import type { Principal } from "../durable-objects/sessions.ts";
+import { effectivePermissions } from "./permissions.ts";
+
+/** OpenID Connect Core §3.1.2.1 and §5.4: `openid` asks for an ID token; `profile` and `email` for claims. */
+export const OIDC_SCOPES = ["openid", "profile", "email"] as const;
+/** The `admin` role as a scope: a token asked without it does not act as an administrator. */
+export const ADMIN_SCOPE = "admin";
+/** Every scope a client may ask for (`scopes_supported`): OpenID ones, `admin`, and each permission. */
+export const SUPPORTED_SCOPES: readonly string[] = [...OIDC_SCOPES, ADMIN_SCOPE, ...PERMISSION_NAMES];
+
+/**
+ * The scope values of a `scope` parameter (RFC 6749 §3.3: space-delimited, order irrelevant), each
+ * once; undefined when one is not a scope we know (`invalid_scope`).
+ */
+export function parseScope(scope: string | undefined): string[] | undefined {
+  const values = [...new Set((scope ?? "").split(" ").filter(Boolean))];
+  return values.every((value) => SUPPORTED_SCOPES.includes(value)) ? values : undefined;
+}
+
+/**
+ * What is granted of `requested`: the OpenID scopes as asked, `admin` if the user is one, and the
+ * permissions the user holds now (RFC 6749 §3.3: the server may grant less than asked, and says
+ * so in the response's `scope`). Space-separated, in the order of `SUPPORTED_SCOPES`.
+ */
+export function grantScope(requested: readonly string[], principal: Principal): string {
+  const held = new Set<string>([...OIDC_SCOPES, ...effectivePermissions(principal)]);
+  if (principal.role === "admin") held.add(ADMIN_SCOPE);
+  return SUPPORTED_SCOPES.filter((scope) => requested.includes(scope) && held.has(scope)).join(" ");
+}
+
+/**
+ * The principal a session's requests act as: the user's, narrowed to the session's granted scope
+ * when it has one (an administrator without the `admin` scope acts as a user holding the granted
+ * permissions). A session without scope (the password grant) acts with all the user holds.
+ */
+export function scopedPrincipal(principal: Principal, scope: string | null): Principal {
+  if (scope === null) return principal;
+  const granted = new Set(scope.split(" "));
+  const admin = principal.role === "admin" && granted.has(ADMIN_SCOPE);
+  const permissions = effectivePermissions(principal).filter((p) => granted.has(p));
+  return { role: admin ? "admin" : "user", status: principal.status, permissions: admin ? [] : permissions };
+}
+
+/** An access token's `scope` claim: the session's grant as it stands now, or every permission held. */
+export function tokenScope(principal: Principal, scope: string | null): string {
+  if (scope === null) return effectivePermissions(principal).join(" ");
+  return grantScope(scope.split(" "), principal);
+}
+
+/** Whether `scope` (space-separated) includes `value`. */
+export function hasScope(scope: string | null | undefined, value: string): boolean {
+  return (scope ?? "").split(" ").includes(value);
+}

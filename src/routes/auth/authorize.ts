@@ -1,0 +1,211 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../../app/context.ts";
+import { createRouter } from "../../app/create-app.ts";
+import { checkPassword, checkSecondFactor } from "../../auth/auth-service.ts";
+import {
+  AUTHORIZATION_PARAMETERS,
+  type Authentication,
+  type AuthorizationParameters,
+  type AuthorizationRequest,
+  authorizationResponse,
+  checkAuthorizationRequest,
+  issueAuthorizationCode,
+} from "../../auth/authorization-code.ts";
+import type { PublicUser } from "../../db/queries/users.ts";
+import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
+import { problemResponses } from "../../pkg/errors/problem.ts";
+import { jsonBody } from "../openapi.ts";
+import { checkCsrf, csrfToken } from "./csrf.ts";
+import { authDeps } from "./deps.ts";
+import { redirectSource, renderSignInPage, type SignInPage, signInPolicy } from "./sign-in-page.ts";
+
+const text = (max: number) => z.string().max(max).optional();
+
+/** The authorization request's parameters (RFC 6749 §4.1.1, RFC 7636 §4.3, OpenID Connect Core §3.1.2.1). */
+const authorizationFields = {
+  response_type: text(64).openapi({ description: "`code`.", example: "code" }),
+  client_id: text(255).openapi({ description: "A client registered for the authorization code grant." }),
+  redirect_uri: text(2048).openapi({ description: "One of the client's registered redirect URIs, exactly." }),
+  scope: text(2048).openapi({ description: "Space-separated; what is granted is this ∩ what the user holds." }),
+  state: text(1024),
+  code_challenge: text(128).openapi({ description: "RFC 7636 S256 challenge (required)." }),
+  code_challenge_method: text(16).openapi({ description: "`S256` (required; `plain` is refused)." }),
+  nonce: text(512).openapi({ description: "Returned in the ID token (OpenID Connect)." }),
+};
+
+const AuthorizeQuery = z.object(
+  Object.fromEntries(
+    Object.entries(authorizationFields).map(([name, schema]) => [
+      name,
+      schema.openapi({ param: { name, in: "query" } }),
+    ]),
+  ) as typeof authorizationFields,
+);
+
+const SignInForm = z
+  .object({
+    ...authorizationFields,
+    csrf: text(64),
+    decision: z.enum(["approve", "deny"]).optional(),
+    username: text(255),
+    password: text(1024),
+    mfa_token: text(4096),
+    otp: text(6),
+    recovery_code: text(64),
+  })
+  .openapi("SignInForm");
+
+const HTML = { "text/html": { schema: z.string() } };
+
+const PAGE_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
+
+function page(
+  c: Context<AppEnv>,
+  request: AuthorizationRequest,
+  content: Omit<SignInPage, "clientName" | "action">,
+  status: 200 | 400 | 429 = 200,
+) {
+  c.header("Content-Security-Policy", signInPolicy(redirectSource(request.redirectUri)));
+  for (const [name, value] of Object.entries(PAGE_HEADERS)) c.header(name, value);
+  return c.html(renderSignInPage({ clientName: request.client.name, action: "/auth/authorize", ...content }), status);
+}
+
+/** The request's parameters, carried as hidden fields through the form's steps. */
+const carried = (parameters: AuthorizationParameters) =>
+  Object.fromEntries(AUTHORIZATION_PARAMETERS.map((name) => [name, parameters[name]]));
+
+const getRoute = createRoute({
+  method: "get",
+  path: "/auth/authorize",
+  tags: ["Auth"],
+  summary: "Authorization endpoint (OAuth 2 authorization code with PKCE, OpenID Connect)",
+  description:
+    "RFC 6749 §4.1.1 with RFC 7636 (PKCE, `S256` only: a missing challenge or `plain` is refused) and OpenID Connect Core §3.1.2. Shows the sign-in page (password, then a TOTP or recovery code when MFA is on). An unknown client or a redirect URI that is not exactly one registered for it (a native client's loopback URI at any port, RFC 8252 §7.3) is a 400 problem, never a redirect; any later error goes back to the redirect URI with `error`, `state` and `iss` (RFC 9207).",
+  request: { query: AuthorizeQuery },
+  responses: {
+    200: { description: "The sign-in page (HTML, no script, strict CSP).", content: HTML },
+    302: {
+      description: "An error sent back to the client's redirect URI (`error`, `error_description`, `state`, `iss`).",
+      headers: z.object({ Location: z.string() }),
+    },
+    ...problemResponses(400),
+  },
+});
+
+/** The parameters as sent, and the names of those sent more than once (RFC 6749 §3.1: refused). */
+function queryParameters(url: string): { parameters: AuthorizationParameters; repeated: Set<string> } {
+  const search = new URL(url).searchParams;
+  const parameters: AuthorizationParameters = {};
+  const repeated = new Set<string>();
+  for (const name of AUTHORIZATION_PARAMETERS) {
+    const values = search.getAll(name).filter((value) => value !== "");
+    if (values.length > 1) repeated.add(name);
+    parameters[name] = values[0];
+  }
+  return { parameters, repeated };
+}
+
+const showSignIn = createRouter().openapi(getRoute, async (c) => {
+  c.req.valid("query");
+  const { config } = c.get("services");
+  const { parameters, repeated } = queryParameters(c.req.url);
+  const checked = checkAuthorizationRequest(config.auth, parameters, repeated);
+  if (!checked.ok)
+    return c.redirect(
+      authorizationResponse(checked.redirect.redirectUri, config.auth.tokens.issuer, checked.redirect),
+      302,
+    );
+  return page(c, checked.request, { step: "password", hidden: { ...carried(parameters), csrf: csrfToken(c) } });
+});
+
+const postRoute = createRoute({
+  method: "post",
+  path: "/auth/authorize",
+  tags: ["Auth"],
+  summary: "Sign in on the authorization endpoint (the sign-in page's form)",
+  description:
+    "The sign-in page posts here: the authorization request again, the CSRF token (a host-only `SameSite=Strict` cookie's value; a post from another origin is refused), and the password, or the `mfa_token` and a code for an account with MFA on. Guesses are throttled as at the token endpoint. On success, a 303 to the redirect URI with a single-use `code` (60 s, bound to the client, redirect URI, PKCE challenge, scope and nonce), `state` and `iss`; `decision=deny` sends `access_denied` instead.",
+  middleware: [formAsJson()] as const,
+  [FORM_BODY]: true,
+  request: { body: jsonBody(SignInForm) },
+  responses: {
+    200: { description: "The next step (the second factor).", content: HTML },
+    303: {
+      description: "To the client's redirect URI with `code` (or `error`), `state` and `iss`.",
+      headers: z.object({ Location: z.string() }),
+    },
+    400: {
+      description:
+        "The form again, saying the credentials were wrong; or a problem for an invalid client or redirect URI.",
+      content: HTML,
+    },
+    429: { description: "The form again: too many failed attempts; see Retry-After.", content: HTML },
+    ...problemResponses(403, 413, 415, 503),
+  },
+});
+
+const signIn = createRouter().openapi(postRoute, async (c) => {
+  const form = c.req.valid("json");
+  const { config } = c.get("services");
+  const parameters = carried(form) as AuthorizationParameters;
+  const checked = checkAuthorizationRequest(config.auth, parameters);
+  const issuer = config.auth.tokens.issuer;
+  if (!checked.ok)
+    return c.redirect(authorizationResponse(checked.redirect.redirectUri, issuer, checked.redirect), 303);
+  checkCsrf(c, form.csrf);
+  const request = checked.request;
+  if (form.decision === "deny") {
+    const denied = {
+      redirectUri: request.redirectUri,
+      state: request.state,
+      error: "access_denied" as const,
+      description: "The user declined.",
+    };
+    return c.redirect(authorizationResponse(request.redirectUri, issuer, denied), 303);
+  }
+  const deps = authDeps(c);
+  const hidden = { ...carried(parameters), csrf: form.csrf };
+  let user: PublicUser;
+  let authentication: Authentication;
+  try {
+    if (form.mfa_token) {
+      const factor = form.otp ? { otp: form.otp } : { recoveryCode: form.recovery_code ?? "" };
+      const proven = await checkSecondFactor(deps, { mfaToken: form.mfa_token, ...factor });
+      user = proven.user;
+      authentication = { amr: form.otp ? ["pwd", "otp", "mfa"] : ["pwd", "mfa"], once: proven.once };
+    } else {
+      const checkedPassword = await checkPassword(deps, {
+        username: form.username ?? "",
+        password: form.password ?? "",
+      });
+      if (checkedPassword.kind === "mfa") {
+        return page(c, request, { step: "second-factor", hidden: { ...hidden, mfa_token: checkedPassword.mfaToken } });
+      }
+      user = checkedPassword.user;
+      authentication = { amr: ["pwd"], changes: checkedPassword.rehash };
+    }
+  } catch (error) {
+    if (!(error instanceof ApiError) || (error.code !== "invalid_grant" && error.code !== "rate_limited")) throw error;
+    const step = form.mfa_token ? "second-factor" : "password";
+    const retryAfter = error.headers["Retry-After"];
+    if (retryAfter) c.header("Retry-After", retryAfter);
+    const message = retryAfter
+      ? `Too many failed attempts; wait ${retryAfter} s and try again.`
+      : step === "password"
+        ? "Invalid username or password."
+        : "The code is invalid or was already used (or the sign-in expired: cancel and start again).";
+    return page(
+      c,
+      request,
+      { step, hidden: step === "password" ? hidden : { ...hidden, mfa_token: form.mfa_token }, error: message },
+      retryAfter ? 429 : 400,
+    );
+  }
+  const code = await issueAuthorizationCode(deps, user, request, authentication);
+  return c.redirect(authorizationResponse(request.redirectUri, issuer, { code, state: request.state }), 303);
+});
+
+/** `/auth/authorize`: the authorization endpoint, its sign-in page and the form it posts. */
+export const authorize = createRouter().route("/", showSignIn).route("/", signIn);

@@ -1,0 +1,105 @@
+import { html } from "hono/html";
+import type { HtmlEscapedString } from "hono/utils/html";
+
+/** A page's form: where it posts, the hidden parameters it carries, what the user is asked. */
+export interface SignInPage {
+  /** The client's display name, as registered. */
+  clientName: string;
+  /** The form's target (a path of this API). */
+  action: string;
+  /** Carried through the form unchanged: the authorization request, the CSRF token, an `mfa_token`. */
+  hidden: Record<string, string | undefined>;
+  step: "password" | "second-factor" | "user-code";
+  /** Shown above the form (escaped), e.g. "Invalid username or password." */
+  error?: string | undefined;
+  /** The user code to show for confirmation (device grant). */
+  userCode?: string | undefined;
+}
+
+/**
+ * The Content-Security-Policy of the sign-in pages (CSP Level 3): nothing loads (no script, no
+ * style, no image), nothing frames them, and forms post only here or, after the redirect that
+ * answers them, to `redirectTarget` (`form-action` also governs redirects after a submission).
+ */
+export function signInPolicy(redirectTarget?: string): string {
+  const formAction = ["'self'", ...(redirectTarget ? [redirectTarget] : [])].join(" ");
+  return `default-src 'none'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`;
+}
+
+/** What `form-action` must allow for a redirect URI: its origin, or its scheme for a private-use one. */
+export function redirectSource(redirectUri: string): string {
+  const url = new URL(redirectUri);
+  return url.origin !== "null" ? url.origin : url.protocol;
+}
+
+const hiddenFields = (hidden: SignInPage["hidden"]) =>
+  Object.entries(hidden)
+    .filter((entry): entry is [string, string] => entry[1] !== undefined)
+    .map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}" />`);
+
+function fields(page: SignInPage): HtmlEscapedString | Promise<HtmlEscapedString> {
+  if (page.step === "second-factor") {
+    return html`<p>Enter the code from your authenticator app, or one of your recovery codes.</p>
+      <p><label>Code <input name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" autofocus /></label></p>
+      <p><label>Recovery code <input name="recovery_code" autocomplete="off" maxlength="64" /></label></p>`;
+  }
+  if (page.step === "user-code") {
+    return html`<p>Enter the code shown on your device.</p>
+      <p><label>Code <input name="user_code" value="${page.userCode ?? ""}" autocomplete="off" maxlength="16" required autofocus /></label></p>
+      <p><label>Email or username <input name="username" autocomplete="username" maxlength="255" required /></label></p>
+      <p><label>Password <input type="password" name="password" autocomplete="current-password" maxlength="1024" required /></label></p>`;
+  }
+  return html`<p><label>Email or username <input name="username" autocomplete="username" maxlength="255" required autofocus /></label></p>
+    <p><label>Password <input type="password" name="password" autocomplete="current-password" maxlength="1024" required /></label></p>`;
+}
+
+/**
+ * The server-rendered sign-in form of the authorization endpoint and of the device verification
+ * page: no script, every value escaped by `hono/html` (OWASP XSS Prevention, rule 1 and 2:
+ * element content and quoted attributes), served under `signInPolicy`.
+ */
+export function renderSignInPage(page: SignInPage) {
+  const submit = page.step === "user-code" ? "Approve" : "Continue";
+  const cancel = page.step === "user-code" ? "Deny" : "Cancel";
+  return html`<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <meta name="referrer" content="no-referrer" />
+    <title>Sign in · TechCorp</title>
+  </head>
+  <body>
+    <main>
+      <h1>Sign in</h1>
+      <p>to continue to <strong>${page.clientName}</strong></p>
+      ${page.error ? html`<p role="alert"><strong>${page.error}</strong></p>` : ""}
+      <form method="post" action="${page.action}">
+        ${hiddenFields(page.hidden)} ${fields(page)}
+        <p>
+          <button type="submit" name="decision" value="approve">${submit}</button>
+          <button type="submit" name="decision" value="deny" formnovalidate>${cancel}</button>
+        </p>
+      </form>
+    </main>
+  </body>
+</html>`;
+}
+
+/** A page that only says something (the device flow's outcome), same policy. */
+export function renderMessagePage(title: string, message: string) {
+  return html`<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <title>${title} · TechCorp</title>
+  </head>
+  <body>
+    <main>
+      <h1>${title}</h1>
+      <p>${message}</p>
+    </main>
+  </body>
+</html>`;
+}

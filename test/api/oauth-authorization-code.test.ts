@@ -1,0 +1,524 @@
+import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify } from "jose";
+import * as oauth from "oauth4webapi";
+import { beforeAll, describe, expect, it } from "vitest";
+import { stepAt, totpCode } from "../../src/auth/totp.ts";
+import { bearer, expectOAuthError, me, PASSWORD, promote, register, signedIn } from "../auth-helpers.ts";
+import { api, expectProblem, testEnv } from "../helpers.ts";
+import {
+  Browser,
+  discover,
+  hiddenFields,
+  ISSUER,
+  MOBILE,
+  pkceRequest,
+  RESOURCE_SERVER,
+  RESOURCE_SERVER_SECRET,
+  redirectOf,
+  signInThrough,
+  through,
+  WEB,
+  WEB_REDIRECT,
+} from "../oauth-helpers.ts";
+
+// Authorization code with PKCE, ID tokens, userinfo, revocation and introspection, each request
+// made and each answer judged by oauth4webapi (a certified OpenID relying party library), the
+// sign-in form driven as a browser would.
+
+const WEB_CLIENT: oauth.Client = { client_id: WEB.id };
+const MOBILE_CLIENT: oauth.Client = { client_id: MOBILE.id };
+const RS_CLIENT: oauth.Client = { client_id: RESOURCE_SERVER.id };
+const NONE = oauth.None();
+const RS_AUTH = oauth.ClientSecretBasic(RESOURCE_SERVER_SECRET);
+
+let as: oauth.AuthorizationServer;
+
+beforeAll(async () => {
+  as = await discover();
+});
+
+/** Signs a fresh user in through the web client: the tokens, as oauth4webapi validated them. */
+async function codeFlow(options: { scope?: string; username?: string; client?: oauth.Client } = {}) {
+  const account = options.username ? undefined : await register();
+  const username = options.username ?? account?.user.username ?? "";
+  const request = await pkceRequest({ ...(options.scope !== undefined && { scope: options.scope }) });
+  const res = await signInThrough(new Browser(), request.params, { username, password: PASSWORD });
+  const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
+  const tokens = await oauth.processAuthorizationCodeResponse(
+    as,
+    WEB_CLIENT,
+    await oauth.authorizationCodeGrantRequest(
+      as,
+      WEB_CLIENT,
+      NONE,
+      callback,
+      WEB_REDIRECT,
+      request.verifier,
+      through(),
+    ),
+    { expectedNonce: request.nonce ?? oauth.expectNoNonce, requireIdToken: (request.scope ?? "").includes("openid") },
+  );
+  return { user: account?.user, tokens, request };
+}
+
+describe("discovery", () => {
+  it("is complete per RFC 8414 and OpenID Connect Discovery, and oauth4webapi accepts it", async () => {
+    const base = testEnv.PUBLIC_URL;
+    expect(as).toMatchObject({
+      issuer: testEnv.JWT_ISSUER,
+      authorization_endpoint: `${base}/auth/authorize`,
+      token_endpoint: `${base}/auth/token`,
+      userinfo_endpoint: `${base}/auth/userinfo`,
+      revocation_endpoint: `${base}/auth/revoke`,
+      introspection_endpoint: `${base}/auth/introspect`,
+      jwks_uri: `${base}/.well-known/jwks.json`,
+      response_types_supported: ["code"],
+      code_challenge_methods_supported: ["S256"],
+      token_endpoint_auth_methods_supported: ["none", "client_secret_basic"],
+      introspection_endpoint_auth_methods_supported: ["client_secret_basic"],
+      subject_types_supported: ["public"],
+      id_token_signing_alg_values_supported: ["ES256"],
+      authorization_response_iss_parameter_supported: true,
+    });
+    expect(as.grant_types_supported).toEqual(
+      expect.arrayContaining(["authorization_code", "refresh_token", "password"]),
+    );
+    expect(as.scopes_supported).toEqual(expect.arrayContaining(["openid", "profile", "email", "users:read"]));
+  });
+});
+
+describe("authorization code with PKCE (happy path)", () => {
+  it("signs in on the page and exchanges the code for tokens with a valid ID token", async () => {
+    const { user, tokens, request } = await codeFlow();
+    expect(tokens.token_type).toBe("bearer");
+    expect(tokens.scope).toBe("openid profile email");
+    const claims = oauth.getValidatedIdTokenClaims(tokens);
+    expect(claims).toMatchObject({
+      iss: testEnv.JWT_ISSUER,
+      sub: user?.id,
+      aud: WEB.id,
+      nonce: request.nonce,
+      amr: ["pwd"],
+      auth_time: expect.any(Number),
+      at_hash: expect.any(String),
+    });
+    // The signature, against the published keys.
+    const keys = (await (await api("/.well-known/jwks.json")).json()) as JSONWebKeySet;
+    const verified = await jwtVerify(tokens.id_token ?? "", createLocalJWKSet(keys), {
+      issuer: testEnv.JWT_ISSUER,
+      audience: WEB.id,
+      typ: "JWT",
+    });
+    expect(verified.payload.sub).toBe(user?.id);
+    // The access token names the real client, and works.
+    const access = decodeJwt(tokens.access_token);
+    expect(access).toMatchObject({ client_id: WEB.id, sub: user?.id });
+    expect((await me(tokens.access_token)).status).toBe(200);
+  });
+
+  it("a native client's loopback redirect URI matches at any port (RFC 8252 §7.3)", async () => {
+    const { user } = await register();
+    const redirectUri = "http://127.0.0.1:51234/oauth/callback";
+    const request = await pkceRequest({ clientId: MOBILE.id, redirectUri, scope: "openid" });
+    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
+    const location = redirectOf(res);
+    expect(location.origin).toBe("http://127.0.0.1:51234");
+    const callback = oauth.validateAuthResponse(as, MOBILE_CLIENT, location, request.state);
+    const tokens = await oauth.processAuthorizationCodeResponse(
+      as,
+      MOBILE_CLIENT,
+      await oauth.authorizationCodeGrantRequest(
+        as,
+        MOBILE_CLIENT,
+        NONE,
+        callback,
+        redirectUri,
+        request.verifier,
+        through(),
+      ),
+      { expectedNonce: request.nonce ?? oauth.expectNoNonce, requireIdToken: true },
+    );
+    expect(decodeJwt(tokens.access_token).client_id).toBe(MOBILE.id);
+  });
+
+  it("an account with MFA on is asked for its code on the page; amr says so", async () => {
+    const { user, auth } = await signedIn();
+    const setup = (await (await api("/auth/mfa/setup", { method: "POST", headers: auth })).json()) as {
+      secret: string;
+    };
+    const step = stepAt(Date.now());
+    const confirmed = await api("/auth/mfa/confirm", {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ code: await totpCode(setup.secret, step) }),
+    });
+    expect(confirmed.status).toBe(200);
+    const request = await pkceRequest();
+    const res = await signInThrough(new Browser(), request.params, {
+      username: user.email,
+      password: PASSWORD,
+      otp: () => totpCode(setup.secret, step + 1),
+    });
+    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
+    const tokens = await oauth.processAuthorizationCodeResponse(
+      as,
+      WEB_CLIENT,
+      await oauth.authorizationCodeGrantRequest(
+        as,
+        WEB_CLIENT,
+        NONE,
+        callback,
+        WEB_REDIRECT,
+        request.verifier,
+        through(),
+      ),
+      { expectedNonce: request.nonce ?? oauth.expectNoNonce, requireIdToken: true },
+    );
+    expect(oauth.getValidatedIdTokenClaims(tokens)?.amr).toEqual(["pwd", "otp", "mfa"]);
+  });
+
+  it("refresh: the client's refresh token rotates, for that client", async () => {
+    const { tokens } = await codeFlow({ scope: "openid" });
+    const refreshed = await oauth.processRefreshTokenResponse(
+      as,
+      WEB_CLIENT,
+      await oauth.refreshTokenGrantRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through()),
+    );
+    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+    expect(decodeJwt(refreshed.access_token)).toMatchObject({ client_id: WEB.id, scope: "openid" });
+  });
+
+  it("scopes granted are those asked for that the user holds, and the token acts with those alone", async () => {
+    const { user } = await register();
+    await promote(user.id, { permissions: ["users:read", "users:write"] });
+    const { tokens } = await codeFlow({ username: user.username, scope: "openid users:read users:manage" });
+    // users:manage is not held, users:write not asked.
+    expect(tokens.scope).toBe("openid users:read");
+    expect((await api("/users", { headers: bearer(tokens.access_token) })).status).toBe(200);
+    const write = await api(`/users/${crypto.randomUUID()}`, {
+      method: "PATCH",
+      headers: { ...bearer(tokens.access_token), "content-type": "application/merge-patch+json" },
+      body: JSON.stringify({ displayName: "x" }),
+    });
+    expect(write.status).toBe(403);
+  });
+});
+
+describe("userinfo (OpenID Connect Core §5.3)", () => {
+  it("answers the claims of the granted scopes, by GET and by POST", async () => {
+    const { user, tokens } = await codeFlow();
+    const res = await oauth.userInfoRequest(as, WEB_CLIENT, tokens.access_token, through());
+    const claims = await oauth.processUserInfoResponse(as, WEB_CLIENT, user?.id ?? "", res);
+    expect(claims).toMatchObject({
+      sub: user?.id,
+      preferred_username: user?.username,
+      name: user?.username,
+      email: user?.email,
+      email_verified: false,
+    });
+    const posted = await api("/auth/userinfo", { method: "POST", headers: bearer(tokens.access_token) });
+    expect(await posted.json()).toMatchObject({ sub: user?.id, email: user?.email });
+  });
+
+  it("without the email scope there are no email claims; without openid it is refused", async () => {
+    const { user, tokens } = await codeFlow({ scope: "openid profile" });
+    const claims = (await (await api("/auth/userinfo", { headers: bearer(tokens.access_token) })).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(claims.sub).toBe(user?.id);
+    expect(claims).not.toHaveProperty("email");
+    const password = await signedIn();
+    const refused = await api("/auth/userinfo", { headers: password.auth });
+    await expectProblem(refused, 403);
+    expect(refused.headers.get("www-authenticate")).toContain('error="insufficient_scope"');
+  });
+});
+
+describe("revocation (RFC 7009) and introspection (RFC 7662)", () => {
+  const introspect = async (token: string) =>
+    oauth.processIntrospectionResponse(
+      as,
+      RS_CLIENT,
+      await oauth.introspectionRequest(as, RS_CLIENT, RS_AUTH, token, through()),
+    );
+
+  it("introspection tells a live access and refresh token, with scope and client", async () => {
+    const { user, tokens } = await codeFlow({ scope: "openid email" });
+    expect(await introspect(tokens.access_token)).toMatchObject({
+      active: true,
+      sub: user?.id,
+      client_id: WEB.id,
+      scope: "openid email",
+      token_type: "Bearer",
+    });
+    expect(await introspect(tokens.refresh_token ?? "")).toMatchObject({
+      active: true,
+      sub: user?.id,
+      client_id: WEB.id,
+    });
+  });
+
+  it("revoking the refresh token ends its session: both tokens are inactive and refused", async () => {
+    const { tokens } = await codeFlow({ scope: "openid" });
+    await oauth.processRevocationResponse(
+      await oauth.revocationRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through()),
+    );
+    expect(await introspect(tokens.access_token)).toEqual({ active: false });
+    expect(await introspect(tokens.refresh_token ?? "")).toEqual({ active: false });
+    expect((await me(tokens.access_token)).status).toBe(401);
+  });
+
+  it("revoking the access token ends its session too", async () => {
+    const { tokens } = await codeFlow({ scope: "openid" });
+    await oauth.processRevocationResponse(
+      await oauth.revocationRequest(as, WEB_CLIENT, NONE, tokens.access_token, through()),
+    );
+    expect((await me(tokens.access_token)).status).toBe(401);
+    const refused = await oauth.refreshTokenGrantRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through());
+    await expectOAuthError(refused, 400, "invalid_grant");
+  });
+
+  it("an unknown or malformed token is revoked with 200 and introspected as inactive", async () => {
+    await oauth.processRevocationResponse(
+      await oauth.revocationRequest(as, WEB_CLIENT, NONE, "no-such-token", through()),
+    );
+    const unknownRefresh = `${crypto.randomUUID()}.${crypto.randomUUID()}.${"a".repeat(43)}`;
+    await oauth.processRevocationResponse(
+      await oauth.revocationRequest(as, WEB_CLIENT, NONE, unknownRefresh, through()),
+    );
+    expect(await introspect("no-such-token")).toEqual({ active: false });
+    expect(await introspect(unknownRefresh)).toEqual({ active: false });
+  });
+
+  it("a rotated-away refresh token and an ended session's access token are inactive", async () => {
+    const { tokens } = await codeFlow({ scope: "openid" });
+    await oauth.processRefreshTokenResponse(
+      as,
+      WEB_CLIENT,
+      await oauth.refreshTokenGrantRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through()),
+    );
+    expect(await introspect(tokens.refresh_token ?? "")).toEqual({ active: false });
+    await api("/auth/logout", { method: "POST", headers: bearer(tokens.access_token) });
+    expect(await introspect(tokens.access_token)).toEqual({ active: false });
+  });
+});
+
+describe("security: PKCE downgrade", () => {
+  it("a request without code_challenge is sent back invalid_request, with state and iss", async () => {
+    const { user } = await register();
+    const request = await pkceRequest({ challenge: undefined, method: undefined });
+    const res = await new Browser().fetch(`/auth/authorize?${request.params}`);
+    const location = redirectOf(res);
+    expect(location.searchParams.get("error")).toBe("invalid_request");
+    expect(location.searchParams.get("state")).toBe(request.state);
+    expect(location.searchParams.get("iss")).toBe(testEnv.JWT_ISSUER);
+    expect(() => oauth.validateAuthResponse(as, WEB_CLIENT, location, request.state)).toThrow(
+      oauth.AuthorizationResponseError,
+    );
+    expect(user.id).toBeTruthy();
+  });
+
+  it("code_challenge_method=plain is refused", async () => {
+    const verifier = oauth.generateRandomCodeVerifier();
+    const request = await pkceRequest({ verifier, challenge: verifier, method: "plain" });
+    const location = redirectOf(await new Browser().fetch(`/auth/authorize?${request.params}`));
+    expect(location.searchParams.get("error")).toBe("invalid_request");
+    expect(location.searchParams.get("error_description")).toContain("S256");
+  });
+
+  it("a wrong code_verifier is invalid_grant, and the code is spent", async () => {
+    const { user } = await register();
+    const request = await pkceRequest();
+    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
+    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
+    const wrong = oauth.generateRandomCodeVerifier();
+    const refused = await oauth.authorizationCodeGrantRequest(
+      as,
+      WEB_CLIENT,
+      NONE,
+      callback,
+      WEB_REDIRECT,
+      wrong,
+      through(),
+    );
+    await expectOAuthError(refused, 400, "invalid_grant");
+    const after = await oauth.authorizationCodeGrantRequest(
+      as,
+      WEB_CLIENT,
+      NONE,
+      callback,
+      WEB_REDIRECT,
+      request.verifier,
+      through(),
+    );
+    await expectOAuthError(after, 400, "invalid_grant");
+  });
+});
+
+describe("security: redirect URIs and clients", () => {
+  it("an unregistered redirect URI is a 400 problem, never a redirect", async () => {
+    for (const redirectUri of [
+      "https://evil.example/callback",
+      `${WEB_REDIRECT}/more`,
+      `${WEB_REDIRECT}?x=1`,
+      "http://127.0.0.1:8080/oauth/callback", // loopback at any port is for native clients only
+    ]) {
+      const request = await pkceRequest({ redirectUri });
+      const res = await new Browser().fetch(`/auth/authorize?${request.params}`);
+      const body = await expectProblem(res, 400);
+      expect(res.headers.get("location")).toBeNull();
+      expect(body.errors?.[0]?.pointer).toBe("/redirect_uri");
+    }
+  });
+
+  it("a native client's loopback URI with another path does not match", async () => {
+    const request = await pkceRequest({ clientId: MOBILE.id, redirectUri: "http://127.0.0.1:5000/other" });
+    const res = await new Browser().fetch(`/auth/authorize?${request.params}`);
+    await expectProblem(res, 400);
+    expect(res.headers.get("location")).toBeNull();
+  });
+
+  it("an unknown client is a 400 problem, never a redirect", async () => {
+    const request = await pkceRequest({ clientId: "stranger" });
+    const res = await new Browser().fetch(`/auth/authorize?${request.params}`);
+    expect((await expectProblem(res, 400)).errors?.[0]?.pointer).toBe("/client_id");
+    expect(res.headers.get("location")).toBeNull();
+  });
+
+  it("a redirect URI that differs at the token endpoint is invalid_grant", async () => {
+    const { user } = await register();
+    const request = await pkceRequest();
+    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
+    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
+    const refused = await oauth.authorizationCodeGrantRequest(
+      as,
+      WEB_CLIENT,
+      NONE,
+      callback,
+      "https://evil.example/callback",
+      request.verifier,
+      through(),
+    );
+    await expectOAuthError(refused, 400, "invalid_grant");
+  });
+
+  it("a code issued to one client cannot be redeemed by another", async () => {
+    const { user } = await register();
+    const request = await pkceRequest();
+    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
+    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
+    const refused = await oauth.authorizationCodeGrantRequest(
+      as,
+      MOBILE_CLIENT,
+      NONE,
+      callback,
+      WEB_REDIRECT,
+      request.verifier,
+      through(),
+    );
+    await expectOAuthError(refused, 400, "invalid_grant");
+  });
+
+  it("the password grant is refused to any client but the first-party one", async () => {
+    const { user } = await register();
+    const res = await oauth.genericTokenEndpointRequest(
+      as,
+      MOBILE_CLIENT,
+      NONE,
+      "password",
+      { username: user.username, password: PASSWORD },
+      through(),
+    );
+    await expectOAuthError(res, 400, "unauthorized_client");
+  });
+
+  it("a refresh token is refused to another client (invalid_grant), and still works for its own", async () => {
+    const { tokens } = await codeFlow({ scope: "openid" });
+    const stolen = await oauth.refreshTokenGrantRequest(as, MOBILE_CLIENT, NONE, tokens.refresh_token ?? "", through());
+    await expectOAuthError(stolen, 400, "invalid_grant");
+    const own = await oauth.refreshTokenGrantRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through());
+    expect(own.status).toBe(200);
+  });
+
+  it("introspection refuses public clients and wrong secrets (invalid_client)", async () => {
+    const { tokens } = await codeFlow({ scope: "openid" });
+    const publicClient = await oauth.introspectionRequest(as, WEB_CLIENT, NONE, tokens.access_token, through());
+    await expectOAuthError(publicClient, 401, "invalid_client");
+    const wrong = oauth.ClientSecretBasic("not-the-secret-not-the-secret-not-the-secret");
+    const wrongSecret = await oauth.introspectionRequest(as, RS_CLIENT, wrong, tokens.access_token, through());
+    await expectOAuthError(wrongSecret, 401, "invalid_client");
+  });
+
+  it("a client cannot revoke another client's token (answered 200, nothing revoked)", async () => {
+    const { tokens } = await codeFlow({ scope: "openid" });
+    await oauth.processRevocationResponse(
+      await oauth.revocationRequest(as, MOBILE_CLIENT, NONE, tokens.access_token, through()),
+    );
+    expect((await me(tokens.access_token)).status).toBe(200);
+  });
+});
+
+describe("security: code replay", () => {
+  it("a code redeemed twice is refused, and the tokens of the first redemption are revoked", async () => {
+    const { user } = await register();
+    const request = await pkceRequest();
+    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
+    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
+    const exchange = () =>
+      oauth.authorizationCodeGrantRequest(as, WEB_CLIENT, NONE, callback, WEB_REDIRECT, request.verifier, through());
+    const tokens = await oauth.processAuthorizationCodeResponse(as, WEB_CLIENT, await exchange(), {
+      expectedNonce: request.nonce ?? oauth.expectNoNonce,
+    });
+    expect((await me(tokens.access_token)).status).toBe(200);
+    await expectOAuthError(await exchange(), 400, "invalid_grant");
+    expect((await me(tokens.access_token)).status).toBe(401);
+    const refresh = await oauth.refreshTokenGrantRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through());
+    await expectOAuthError(refresh, 400, "invalid_grant");
+  });
+});
+
+describe("the sign-in page", () => {
+  it("is HTML under a strict CSP, not cached, escaping what the request carries", async () => {
+    const request = await pkceRequest({ state: `"><script>alert(1)</script>` });
+    const res = await new Browser().fetch(`/auth/authorize?${request.params}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+    expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    const html = await res.text();
+    expect(html).not.toContain("<script>");
+    expect(hiddenFields(html).state).toBe(request.state);
+  });
+
+  it("a wrong password shows the page again (400), redirecting nowhere", async () => {
+    const { user } = await register();
+    const request = await pkceRequest();
+    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: "wrong" });
+    expect(res.status).toBe(400);
+    expect(res.headers.get("location")).toBeNull();
+    expect(await res.text()).toContain("Invalid username or password.");
+  });
+
+  it("a post without the CSRF cookie, or from another origin, is refused (403)", async () => {
+    const { user } = await register();
+    const request = await pkceRequest();
+    const browser = new Browser();
+    const fields = hiddenFields(await (await browser.fetch(`/auth/authorize?${request.params}`)).text());
+    const credentials = { ...fields, username: user.username, password: PASSWORD };
+    await expectProblem(await browser.post("/auth/authorize", credentials, "https://evil.example"), 403);
+    browser.forgetCookies();
+    await expectProblem(await browser.post("/auth/authorize", credentials), 403);
+  });
+
+  it("cancelling sends access_denied back to the client", async () => {
+    const request = await pkceRequest();
+    const browser = new Browser();
+    const fields = hiddenFields(await (await browser.fetch(`/auth/authorize?${request.params}`)).text());
+    const location = redirectOf(await browser.post("/auth/authorize", { ...fields, decision: "deny" }));
+    expect(location.searchParams.get("error")).toBe("access_denied");
+    expect(location.searchParams.get("state")).toBe(request.state);
+    expect(location.searchParams.get("iss")).toBe(ISSUER.href.replace(/\/$/, ""));
+  });
+});
