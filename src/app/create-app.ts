@@ -39,6 +39,7 @@ export function createApp() {
   app.use("/auth/token", oauthErrorResponses());
   app.use("/auth/revoke", oauthErrorResponses());
   app.use("/auth/introspect", oauthErrorResponses());
+  app.use("/auth/device_authorization", oauthErrorResponses());
   app.use(services());
   app.use(durableObjectCalls());
   app.use(cors());

@@ -64,6 +64,7 @@ const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
  * 9700 §2.1.1: no downgrade).
  *
  * @param repeated names of parameters sent more than once (RFC 6749 §3.1: refused)
+ * @param where where the parameters came from, for the errors (the page's query, its form's body)
  * @throws ApiError `validation_failed` naming `client_id` or `redirect_uri` when either is missing,
  *   repeated, unknown or not registered for the authorization code grant
  */
@@ -71,17 +72,18 @@ export function checkAuthorizationRequest(
   auth: Pick<AuthConfig, "clients">,
   parameters: AuthorizationParameters,
   repeated: ReadonlySet<string> = new Set(),
+  where: "query" | "body" = "query",
 ): AuthorizationCheck {
   const clientId = parameters.client_id;
-  if (!clientId || repeated.has("client_id")) throw invalidField("query", "/client_id", "required, once");
+  if (!clientId || repeated.has("client_id")) throw invalidField(where, "/client_id", "required, once");
   const client = findClient(auth, clientId);
   if (!client?.grantTypes.includes("authorization_code")) {
-    throw invalidField("query", "/client_id", "not a client registered for the authorization code grant");
+    throw invalidField(where, "/client_id", "not a client registered for the authorization code grant");
   }
   const redirectUri = parameters.redirect_uri;
-  if (!redirectUri || repeated.has("redirect_uri")) throw invalidField("query", "/redirect_uri", "required, once");
+  if (!redirectUri || repeated.has("redirect_uri")) throw invalidField(where, "/redirect_uri", "required, once");
   if (!redirectUriAllowed(client, redirectUri)) {
-    throw invalidField("query", "/redirect_uri", "not a redirect URI registered for this client");
+    throw invalidField(where, "/redirect_uri", "not a redirect URI registered for this client");
   }
   const state = repeated.has("state") ? undefined : parameters.state;
   const refuse = (error: RedirectedError["error"], description: string): AuthorizationCheck => ({

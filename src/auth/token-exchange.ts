@@ -1,6 +1,7 @@
-import { type AuthDeps, completeMfaLogin, type LoginResult, passwordLogin, refreshTokens } from "./auth-service.ts";
+import { completeMfaLogin, type LoginResult, passwordLogin, refreshTokens } from "./auth-service.ts";
 import { redeemAuthorizationCode } from "./authorization-code.ts";
 import { authenticateClient, requireGrant } from "./clients.ts";
+import { DEVICE_GRANT_TYPE, type DeviceDeps, pollDevice } from "./device-grant.ts";
 
 /** Our extension grant (RFC 6749 §4.5: an absolute URI) that completes a login answered `mfa_required`. */
 export const MFA_GRANT_TYPE = "urn:techcorp:params:oauth:grant-type:mfa-otp";
@@ -20,6 +21,7 @@ export type TokenRequest = ClientParameters &
   (
     | { grant_type: "authorization_code"; code: string; redirect_uri: string; code_verifier: string }
     | { grant_type: "password"; username: string; password: string; scope?: string | undefined }
+    | { grant_type: typeof DEVICE_GRANT_TYPE; device_code: string }
     | { grant_type: "refresh_token"; refresh_token: string }
     | {
         grant_type: typeof MFA_GRANT_TYPE;
@@ -41,11 +43,12 @@ export type TokenRequest = ClientParameters &
  *   otherwise what the grant's function throws (`invalid_grant`, `slow_down`, 503).
  */
 export async function exchangeToken(
-  deps: AuthDeps,
+  deps: DeviceDeps,
   request: TokenRequest,
   authorization?: string,
 ): Promise<LoginResult> {
-  const fallback = request.grant_type === "authorization_code" ? undefined : deps.config.auth.tokens.clientId;
+  const namesItself = request.grant_type === "authorization_code" || request.grant_type === DEVICE_GRANT_TYPE;
+  const fallback = namesItself ? undefined : deps.config.auth.tokens.clientId;
   const client = await authenticateClient(deps.config.auth, { clientId: request.client_id, authorization }, fallback);
   requireGrant(client, request.grant_type);
   switch (request.grant_type) {
@@ -53,6 +56,8 @@ export async function exchangeToken(
       const input = { code: request.code, redirectUri: request.redirect_uri, codeVerifier: request.code_verifier };
       return { kind: "tokens", tokens: await redeemAuthorizationCode(deps, client, input) };
     }
+    case DEVICE_GRANT_TYPE:
+      return { kind: "tokens", tokens: await pollDevice(deps, client, request.device_code) };
     case "refresh_token": {
       const input = { refreshToken: request.refresh_token, clientId: client.id };
       return { kind: "tokens", tokens: await refreshTokens(deps, input) };

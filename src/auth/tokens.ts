@@ -182,7 +182,6 @@ async function createTokenManager(settings: TokenSettings): Promise<TokenManager
       const { sub, sid, role, scope, jti, exp, iat, client_id: clientId } = payload;
       if (
         typeof iat !== "number" ||
-        typeof clientId !== "string" ||
         typeof sub !== "string" ||
         typeof sid !== "string" ||
         (role !== "user" && role !== "admin") ||
@@ -192,7 +191,17 @@ async function createTokenManager(settings: TokenSettings): Promise<TokenManager
       ) {
         throw new InvalidTokenError("the token lacks required claims");
       }
-      return { sub, sid, role, scope, jti, exp, iat, clientId };
+      // Every token we issue names its client (RFC 9068 §2.2); one without is our first party's.
+      return {
+        sub,
+        sid,
+        role,
+        scope,
+        jti,
+        exp,
+        iat,
+        clientId: typeof clientId === "string" ? clientId : settings.clientId,
+      };
     },
     async issueIdToken(claims) {
       // OpenID Connect Core §3.1.3.6: the left half of the access token's SHA-256, base64url.

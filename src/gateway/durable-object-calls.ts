@@ -40,7 +40,7 @@ function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
 /**
  * Counts the Durable Object calls each request makes (each one crosses to wherever its object
  * lives, see README "Where each Durable Object lives"): the Durable Object bindings in `c.env`
- * (SESSIONS, RATE_LIMITER, LOGIN_THROTTLE; a new one must be added here) are replaced, for this
+ * (SESSIONS, RATE_LIMITER, LOGIN_THROTTLE, DEVICE_AUTHORIZATIONS; a new one must be added here) are replaced, for this
  * request, by views that count every stub method call, so handlers need not know. The count
  * is logged with the request (`durableObjectCalls`) and, outside production, sent as a W3C Server
  * Timing metric, `Server-Timing: durable-objects;desc="<count>"`
@@ -58,6 +58,7 @@ export function durableObjectCalls(): MiddlewareHandler<AppEnv> {
       SESSIONS: countingNamespace(original.SESSIONS, calls),
       RATE_LIMITER: countingNamespace(original.RATE_LIMITER, calls),
       LOGIN_THROTTLE: countingNamespace(original.LOGIN_THROTTLE, calls),
+      DEVICE_AUTHORIZATIONS: countingNamespace(original.DEVICE_AUTHORIZATIONS, calls),
     };
     await next();
     if (c.get("services").config.environment === "production") return;

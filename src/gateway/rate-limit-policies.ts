@@ -52,6 +52,10 @@ export const ROUTE_POLICIES: Record<string, string> = {
   "POST /auth/refresh": "auth",
   // The sign-in form of the authorization endpoint takes passwords and codes.
   "POST /auth/authorize": "auth",
+  // The device grant: starting one creates an object; its verification form takes passwords and
+  // user codes (which are short: guesses must stay few).
+  "POST /auth/device_authorization": "auth",
+  "POST /auth/device": "auth",
   "POST /users": "auth",
   // They check a TOTP or recovery code (the login throttle counts the guesses too).
   "POST /auth/mfa/confirm": "auth",

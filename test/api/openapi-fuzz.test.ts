@@ -655,6 +655,9 @@ const SEMANTIC_400: Record<string, (problem: { error?: string; errors?: { pointe
   "post /auth/refresh": (p) => p.error === "invalid_grant",
   // A TOTP code of the right form that is not the current one.
   "post /auth/mfa/confirm": (p) => pointers(p).every((x) => x === "/code"),
+  // A client and redirect URI must be registered ones (never redirected to otherwise).
+  "get /auth/authorize": (p) => only(p, "/client_id", "/redirect_uri"),
+  "post /auth/authorize": (p) => only(p, "/client_id", "/redirect_uri"),
   // The callback's state lives in a cookie set by /authorize.
   "get /auth/oidc/{provider}/callback": () => true,
 };

@@ -40,8 +40,10 @@ describe("OpenAPI document", () => {
         const statuses = Object.keys(operation.responses);
         const success = statuses.find((s) => s.startsWith("2") || s.startsWith("3"));
         expect(success, `${method} ${path}`).toBeDefined();
-        // The OAuth token endpoint sends its problems as application/json (RFC 6749 §5.2), 503 included.
-        const oauth = `${method} ${path}` === "post /auth/token";
+        // The OAuth endpoints send their problems as application/json (RFC 6749 §5.2), 503 included.
+        const oauth = ["/auth/token", "/auth/revoke", "/auth/introspect", "/auth/device_authorization"].some(
+          (endpoint) => `${method} ${path}` === `post ${endpoint}`,
+        );
         for (const status of statuses.filter((s) => Number(s) >= 400 && (oauth || Number(s) !== 503))) {
           expect(operation.responses[status]?.content, `${method} ${path} ${status}`).toHaveProperty([
             oauth ? "application/json" : "application/problem+json",

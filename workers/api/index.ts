@@ -1,5 +1,6 @@
 import { buildApp } from "./app.ts";
 
+export { DeviceAuthorization } from "../../src/durable-objects/device-authorization.ts";
 export { LoginThrottle } from "../../src/durable-objects/login-throttle.ts";
 export { RateLimiter } from "../../src/durable-objects/rate-limiter.ts";
 export { Sessions } from "../../src/durable-objects/sessions.ts";

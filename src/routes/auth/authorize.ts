@@ -61,15 +61,10 @@ const HTML = { "text/html": { schema: z.string() } };
 
 const PAGE_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
 
-function page(
-  c: Context<AppEnv>,
-  request: AuthorizationRequest,
-  content: Omit<SignInPage, "clientName" | "action">,
-  status: 200 | 400 | 429 = 200,
-) {
+function page(c: Context<AppEnv>, request: AuthorizationRequest, content: Omit<SignInPage, "clientName" | "action">) {
   c.header("Content-Security-Policy", signInPolicy(redirectSource(request.redirectUri)));
   for (const [name, value] of Object.entries(PAGE_HEADERS)) c.header(name, value);
-  return c.html(renderSignInPage({ clientName: request.client.name, action: "/auth/authorize", ...content }), status);
+  return c.html(renderSignInPage({ clientName: request.client.name, action: "/auth/authorize", ...content }), 200);
 }
 
 /** The request's parameters, carried as hidden fields through the form's steps. */
@@ -131,18 +126,16 @@ const postRoute = createRoute({
   [FORM_BODY]: true,
   request: { body: jsonBody(SignInForm) },
   responses: {
-    200: { description: "The next step (the second factor).", content: HTML },
+    200: {
+      description:
+        "The next step (the second factor), or the form again saying what went wrong (wrong credentials, too many attempts): the page is the user's, not an API error.",
+      content: HTML,
+    },
     303: {
       description: "To the client's redirect URI with `code` (or `error`), `state` and `iss`.",
       headers: z.object({ Location: z.string() }),
     },
-    400: {
-      description:
-        "The form again, saying the credentials were wrong; or a problem for an invalid client or redirect URI.",
-      content: HTML,
-    },
-    429: { description: "The form again: too many failed attempts; see Retry-After.", content: HTML },
-    ...problemResponses(403, 413, 415, 503),
+    ...problemResponses(400, 403, 413, 415, 503),
   },
 });
 
@@ -150,7 +143,7 @@ const signIn = createRouter().openapi(postRoute, async (c) => {
   const form = c.req.valid("json");
   const { config } = c.get("services");
   const parameters = carried(form) as AuthorizationParameters;
-  const checked = checkAuthorizationRequest(config.auth, parameters);
+  const checked = checkAuthorizationRequest(config.auth, parameters, new Set(), "body");
   const issuer = config.auth.tokens.issuer;
   if (!checked.ok)
     return c.redirect(authorizationResponse(checked.redirect.redirectUri, issuer, checked.redirect), 303);
@@ -190,18 +183,16 @@ const signIn = createRouter().openapi(postRoute, async (c) => {
     if (!(error instanceof ApiError) || (error.code !== "invalid_grant" && error.code !== "rate_limited")) throw error;
     const step = form.mfa_token ? "second-factor" : "password";
     const retryAfter = error.headers["Retry-After"];
-    if (retryAfter) c.header("Retry-After", retryAfter);
     const message = retryAfter
       ? `Too many failed attempts; wait ${retryAfter} s and try again.`
       : step === "password"
         ? "Invalid username or password."
         : "The code is invalid or was already used (or the sign-in expired: cancel and start again).";
-    return page(
-      c,
-      request,
-      { step, hidden: step === "password" ? hidden : { ...hidden, mfa_token: form.mfa_token }, error: message },
-      retryAfter ? 429 : 400,
-    );
+    return page(c, request, {
+      step,
+      hidden: step === "password" ? hidden : { ...hidden, mfa_token: form.mfa_token },
+      error: message,
+    });
   }
   const code = await issueAuthorizationCode(deps, user, request, authentication);
   return c.redirect(authorizationResponse(request.redirectUri, issuer, { code, state: request.state }), 303);

@@ -1,5 +1,7 @@
 import { createRouter } from "../../app/create-app.ts";
 import { authorize } from "./authorize.ts";
+import { verifyDevices } from "./device.ts";
+import { authorizeDevice } from "./device-authorization.ts";
 import { introspect } from "./introspect.ts";
 import { logOut } from "./logout.ts";
 import { manageMfa } from "./mfa.ts";
@@ -17,6 +19,8 @@ export const authRouter = createRouter()
   .route("/", revoke)
   .route("/", introspect)
   .route("/", serveUserInfo)
+  .route("/", authorizeDevice)
+  .route("/", verifyDevices)
   .route("/", rotateTokens)
   .route("/", logOut)
   .route("/", manageSessions)

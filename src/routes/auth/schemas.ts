@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { DEVICE_GRANT_TYPE } from "../../auth/device-grant.ts";
 import { MFA_GRANT_TYPE } from "../../auth/token-exchange.ts";
 import type { Session } from "../../durable-objects/sessions.ts";
 import { ProblemSchema } from "../../pkg/errors/problem.ts";
@@ -22,6 +23,12 @@ const AuthorizationCodeGrant = z.object({
   code: z.string().min(1).max(256),
   redirect_uri: z.string().min(1).max(2048),
   code_verifier: CodeVerifier,
+});
+
+const DeviceCodeGrant = z.object({
+  grant_type: z.literal(DEVICE_GRANT_TYPE),
+  client_id: ClientId,
+  device_code: z.string().min(1).max(128),
 });
 
 const PasswordGrant = z.object({
@@ -57,7 +64,7 @@ const MfaGrant = z
   .openapi({ oneOf: [{ required: ["otp"] }, { required: ["recovery_code"] }] });
 
 export const TokenRequestSchema = z
-  .discriminatedUnion("grant_type", [AuthorizationCodeGrant, PasswordGrant, RefreshGrant, MfaGrant])
+  .discriminatedUnion("grant_type", [AuthorizationCodeGrant, DeviceCodeGrant, PasswordGrant, RefreshGrant, MfaGrant])
   .openapi("TokenRequest", {
     description: `OAuth2 token request (RFC 6749): \`authorization_code\` (with the PKCE \`code_verifier\`), \`password\`, \`refresh_token\`, or \`${MFA_GRANT_TYPE}\` to complete an MFA login.`,
   });

@@ -35,7 +35,7 @@ const declaration = (method: "get" | "post") =>
     description,
     responses: {
       200: jsonResponse("The user's claims, by the token's scope.", UserInfoSchema),
-      ...problemResponses(503),
+      ...problemResponses(403, 503),
     },
   });
 

@@ -1,0 +1,219 @@
+import { base64url } from "jose";
+import { batchAsActor, firstRow, SYSTEM } from "../db/actor.ts";
+import { NoRowsAffectedError } from "../db/affected.ts";
+import { type PublicUser, permissionsOf, recordUserChanges, selectPermissions } from "../db/queries/users.ts";
+import type { DeviceApproval, DeviceAuthorization, DevicePoll } from "../durable-objects/device-authorization.ts";
+import type { Principal } from "../durable-objects/sessions.ts";
+import { sha256Hex } from "../pkg/crypto/digest.ts";
+import { DependencyError, oauthError } from "../pkg/errors/api-error.ts";
+import { type AuthDeps, sessionLifetimes, type TokenResponse, tokenResponse } from "./auth-service.ts";
+import type { Authentication } from "./authorization-code.ts";
+import type { OAuthClient } from "./clients.ts";
+import { grantScope, parseScope } from "./scopes.ts";
+import { withUserSessions } from "./user-sessions.ts";
+
+/** The device grant's type (RFC 8628 §3.4). */
+export const DEVICE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:device_code";
+/** How long a device code and its user code live (s): RFC 8628 §3.2 `expires_in`. */
+export const DEVICE_CODE_TTL_SECONDS = 600;
+/** The polling interval the device starts with (s): RFC 8628 §3.2 `interval` (its default). */
+export const DEVICE_POLL_INTERVAL_SECONDS = 5;
+
+/**
+ * User codes: 8 characters of the 20 consonants RFC 8628 §6.1 suggests (no vowels, so no words; no
+ * look-alikes), about 34.5 bits; shown as `XXXX-XXXX`, typed in any case and with any separator.
+ */
+const USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ";
+const USER_CODE_LENGTH = 8;
+
+export type DeviceNamespace = DurableObjectNamespace<DeviceAuthorization>;
+
+/** What the device grant needs besides the auth service's dependencies: DEVICE_AUTHORIZATIONS (one object per user code). */
+export interface DeviceDeps extends AuthDeps {
+  devices: DeviceNamespace;
+}
+
+/** RFC 8628 §3.2 device authorization response. */
+export interface DeviceAuthorizationResponse {
+  device_code: string;
+  user_code: string;
+  verification_uri: string;
+  verification_uri_complete: string;
+  expires_in: number;
+  interval: number;
+}
+
+function newUserCode(): string {
+  // 256 is not a multiple of 20: bytes past the last whole multiple are drawn again (no bias).
+  const limit = 256 - (256 % USER_CODE_ALPHABET.length);
+  let code = "";
+  while (code.length < USER_CODE_LENGTH) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(USER_CODE_LENGTH))) {
+      if (byte < limit && code.length < USER_CODE_LENGTH) code += USER_CODE_ALPHABET[byte % USER_CODE_ALPHABET.length];
+    }
+  }
+  return code;
+}
+
+/** A user code as typed (`wdjb-mjht`, `WDJB MJHT`) in its canonical form, or undefined if it cannot be one. */
+export function normaliseUserCode(typed: string): string | undefined {
+  const code = typed.toUpperCase().replace(/[\s-]/g, "");
+  const valid = code.length === USER_CODE_LENGTH && [...code].every((c) => USER_CODE_ALPHABET.includes(c));
+  return valid ? code : undefined;
+}
+
+/** `XXXX-XXXX`, as shown to the user. */
+const displayed = (code: string) => `${code.slice(0, 4)}-${code.slice(4)}`;
+
+async function withDevice<T>(
+  devices: DeviceNamespace,
+  userCode: string,
+  work: (stub: DurableObjectStub<DeviceAuthorization>) => Promise<T>,
+): Promise<T> {
+  try {
+    return await work(devices.get(devices.idFromName(userCode)));
+  } catch (error) {
+    throw new DependencyError("device authorizations", error);
+  }
+}
+
+/**
+ * The device authorization request (RFC 8628 §3.1–§3.2): a device code for the client to poll
+ * with (`<userCode>.<secret>`: it names its object) and a user code for the person to enter at
+ * `verification_uri`. One call to the user code's object (again on the rare taken code).
+ *
+ * @throws `invalid_scope` for an unknown scope; DependencyError when the object is unreachable
+ */
+export async function startDeviceAuthorization(
+  deps: Pick<DeviceDeps, "devices" | "config">,
+  client: OAuthClient,
+  scope: string | undefined,
+): Promise<DeviceAuthorizationResponse> {
+  const scopes = parseScope(scope);
+  if (!scopes) throw oauthError("bad_request", "invalid_scope", "An unknown scope was asked for.");
+  const secret = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
+  const request = {
+    clientId: client.id,
+    scope: scopes.join(" "),
+    deviceSecretHash: await sha256Hex(secret),
+    expiresAt: Date.now() + DEVICE_CODE_TTL_SECONDS * 1000,
+    intervalSeconds: DEVICE_POLL_INTERVAL_SECONDS,
+  };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const userCode = newUserCode();
+    if (await withDevice(deps.devices, userCode, (stub) => stub.start(request))) {
+      const verification = `${deps.config.publicUrl}/auth/device`;
+      return {
+        device_code: `${userCode}.${secret}`,
+        user_code: displayed(userCode),
+        verification_uri: verification,
+        verification_uri_complete: `${verification}?user_code=${displayed(userCode)}`,
+        expires_in: DEVICE_CODE_TTL_SECONDS,
+        interval: DEVICE_POLL_INTERVAL_SECONDS,
+      };
+    }
+  }
+  throw new DependencyError("device authorizations", new Error("no free user code after 3 attempts"));
+}
+
+/** The client id of the pending request behind a user code, or undefined (unknown, expired, decided). */
+export async function pendingDevice(
+  deps: Pick<DeviceDeps, "devices">,
+  userCode: string,
+): Promise<{ clientId: string; scope: string } | undefined> {
+  return (await withDevice(deps.devices, userCode, (stub) => stub.pending())) ?? undefined;
+}
+
+/**
+ * The user approves the device (RFC 8628 §3.3): the login recorded and the user's grants read in
+ * one HTTP batch, a session started for the device's client with the granted scope (asked ∩ held)
+ * in the user's SESSIONS object (which spends an MFA login's `mfa_token`), and the approval handed
+ * to the user code's object for the device's next poll.
+ *
+ * @returns false when the request is no longer pending (the session is then ended at once)
+ */
+export async function approveDevice(
+  deps: DeviceDeps,
+  userCode: string,
+  user: PublicUser,
+  authentication: Authentication,
+): Promise<boolean> {
+  const pending = await pendingDevice(deps, userCode);
+  if (!pending) return false;
+  const [recorded, granted] = await batchAsActor(deps.http, SYSTEM, (db) => [
+    recordUserChanges(db, { id: user.id, changes: { ...authentication.changes, lastLoginAt: new Date() } }),
+    selectPermissions(db, { userId: user.id }),
+  ]);
+  const current = firstRow(recorded);
+  if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
+  const principal: Principal = {
+    role: current.role,
+    status: current.status,
+    permissions: current.role === "admin" ? [] : permissionsOf(granted),
+  };
+  const scope = grantScope(pending.scope.split(" "), principal);
+  const input = { ...sessionLifetimes(deps), principal, clientId: pending.clientId, scope };
+  const started = await withUserSessions(deps.sessions, user.id, (stub) =>
+    authentication.once ? stub.createOnce(input, authentication.once) : stub.create(input),
+  );
+  if (!started) throw oauthError("invalid_grant", "invalid_grant", "The mfa_token was already used; sign in again.");
+  const approval: DeviceApproval = {
+    userId: user.id,
+    sessionId: started.session.id,
+    secret: started.secret,
+    scope,
+    principal,
+    authTime: Math.floor(Date.now() / 1000),
+  };
+  if (await withDevice(deps.devices, userCode, (stub) => stub.approve(approval))) return true;
+  await withUserSessions(deps.sessions, user.id, (stub) => stub.revoke(started.session.id));
+  return false;
+}
+
+/** The user refuses the device; false when the request is no longer pending. */
+export function denyDevice(deps: Pick<DeviceDeps, "devices">, userCode: string): Promise<boolean> {
+  return withDevice(deps.devices, userCode, (stub) => stub.deny());
+}
+
+/**
+ * The device access token request (RFC 8628 §3.4–§3.5): one call to the user code's object.
+ *
+ * @throws `authorization_pending`, `slow_down` (400, with the new `interval`), `access_denied`,
+ *   `expired_token`, or `invalid_grant` for an unknown device code, another client's, or one
+ *   already exchanged
+ */
+export async function pollDevice(deps: DeviceDeps, client: OAuthClient, deviceCode: string): Promise<TokenResponse> {
+  const match = /^([A-Z]{8})\.([A-Za-z0-9_-]{43})$/.exec(deviceCode);
+  const userCode = match?.[1];
+  const secret = match?.[2];
+  if (!userCode || !secret) throw oauthError("invalid_grant", "invalid_grant", "The device code is invalid.");
+  const poll: DevicePoll = await withDevice(deps.devices, userCode, async (stub) =>
+    // RPC types a union's members apart; the object answers a DevicePoll.
+    (stub as unknown as Pick<DeviceAuthorization, "poll">).poll(secret, client.id),
+  );
+  switch (poll.outcome) {
+    case "approved": {
+      const { approval } = poll;
+      const session = { id: approval.sessionId, clientId: client.id, scope: approval.scope };
+      return tokenResponse(deps, {
+        userId: approval.userId,
+        session,
+        secret: approval.secret,
+        principal: approval.principal,
+        authentication: { authTime: approval.authTime, nonce: null, amr: ["pwd"] },
+      });
+    }
+    case "authorization_pending":
+      throw oauthError("bad_request", "authorization_pending", "The user has not yet approved this device.");
+    case "slow_down":
+      throw oauthError("bad_request", "slow_down", `Polling too fast; poll every ${poll.intervalSeconds} s.`, {
+        extensions: { interval: poll.intervalSeconds },
+      });
+    case "access_denied":
+      throw oauthError("bad_request", "access_denied", "The user denied this device.");
+    case "expired_token":
+      throw oauthError("bad_request", "expired_token", "The device code has expired; start again.");
+    default:
+      throw oauthError("invalid_grant", "invalid_grant", "The device code is invalid or was already used.");
+  }
+}

@@ -1,0 +1,176 @@
+import { runInDurableObject } from "cloudflare:test";
+import { decodeJwt } from "jose";
+import * as oauth from "oauth4webapi";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { DeviceAuthorization } from "../../src/durable-objects/device-authorization.ts";
+import { expectOAuthError, me, PASSWORD, promote, register } from "../auth-helpers.ts";
+import { testEnv } from "../helpers.ts";
+import { Browser, CLI, discover, hiddenFields, through, WEB } from "../oauth-helpers.ts";
+
+// The device authorization grant (RFC 8628) for the CLI, as oauth4webapi drives it, and its
+// verification page as a browser does.
+
+const CLI_CLIENT: oauth.Client = { client_id: CLI.id };
+const NONE = oauth.None();
+
+let as: oauth.AuthorizationServer;
+
+beforeAll(async () => {
+  as = await discover();
+});
+
+async function startDevice(scope = "openid profile") {
+  const options = through();
+  const response = await oauth.processDeviceAuthorizationResponse(
+    as,
+    CLI_CLIENT,
+    await oauth.deviceAuthorizationRequest(as, CLI_CLIENT, NONE, { scope }, options),
+  );
+  const poll = () => oauth.deviceCodeGrantRequest(as, CLI_CLIENT, NONE, response.device_code, options);
+  return { response, poll };
+}
+
+/** The verification page, filled in: `decision` approve (with the password) or deny. */
+async function verify(userCode: string, decision: "approve" | "deny", username?: string) {
+  const browser = new Browser();
+  const page = await browser.fetch(`/auth/device?user_code=${encodeURIComponent(userCode)}`);
+  expect(page.status).toBe(200);
+  const html = await page.text();
+  expect(html).toContain(`value="${userCode}"`);
+  return browser.post("/auth/device", {
+    ...hiddenFields(html),
+    user_code: userCode,
+    decision,
+    ...(username && { username, password: PASSWORD }),
+  });
+}
+
+/** The OAuth error oauth4webapi reads from a poll. */
+async function pollError(res: Response): Promise<oauth.ResponseBodyError> {
+  const outcome = await oauth.processDeviceCodeResponse(as, CLI_CLIENT, res).then(
+    () => new Error("expected an error"),
+    (error: unknown) => error,
+  );
+  if (!(outcome instanceof oauth.ResponseBodyError)) throw outcome;
+  return outcome;
+}
+
+describe("device authorization (happy path)", () => {
+  it("is discovered, answers codes, and the approved device gets tokens for the CLI", async () => {
+    expect(as.device_authorization_endpoint).toBe(`${testEnv.PUBLIC_URL}/auth/device_authorization`);
+    const { user } = await register();
+    await promote(user.id, { permissions: ["users:read"] });
+    const { response, poll } = await startDevice("openid profile users:read users:manage");
+    expect(response).toMatchObject({
+      user_code: expect.stringMatching(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/),
+      verification_uri: `${testEnv.PUBLIC_URL}/auth/device`,
+      expires_in: 600,
+      interval: 5,
+    });
+    expect(response.verification_uri_complete).toBe(
+      `${testEnv.PUBLIC_URL}/auth/device?user_code=${response.user_code}`,
+    );
+    expect((await pollError(await poll())).error).toBe("authorization_pending");
+
+    const approved = await verify(response.user_code, "approve", user.username);
+    expect(approved.status).toBe(200);
+    expect(await approved.text()).toContain("Device approved");
+
+    const tokens = await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll());
+    expect(tokens.scope).toBe("openid profile users:read");
+    expect(decodeJwt(tokens.access_token)).toMatchObject({ sub: user.id, client_id: CLI.id });
+    expect(oauth.getValidatedIdTokenClaims(tokens)).toMatchObject({ sub: user.id, aud: CLI.id });
+    expect((await me(tokens.access_token)).status).toBe(200);
+    // The CLI refreshes its own session.
+    const refreshed = await oauth.refreshTokenGrantRequest(as, CLI_CLIENT, NONE, tokens.refresh_token ?? "", through());
+    expect(refreshed.status).toBe(200);
+  });
+
+  it("a user code is accepted in any case and with any separator", async () => {
+    const { user } = await register();
+    const { response, poll } = await startDevice();
+    const typed = response.user_code.toLowerCase().replace("-", " ");
+    const browser = new Browser();
+    const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
+    const res = await browser.post("/auth/device", {
+      ...fields,
+      user_code: typed,
+      username: user.email,
+      password: PASSWORD,
+      decision: "approve",
+    });
+    expect(res.status).toBe(200);
+    expect((await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll())).access_token).toBeTruthy();
+  });
+});
+
+describe("device authorization: errors and security", () => {
+  it("polling faster than the interval is slow_down, the interval growing by 5 s each time (RFC 8628 §3.5)", async () => {
+    const { poll } = await startDevice();
+    expect((await pollError(await poll())).error).toBe("authorization_pending");
+    const first = await pollError(await poll());
+    expect(first.error).toBe("slow_down");
+    expect(first.cause.interval).toBe(10);
+    expect((await pollError(await poll())).cause.interval).toBe(15);
+  });
+
+  it("an expired device code is expired_token", async () => {
+    const { response, poll } = await startDevice();
+    const userCode = response.user_code.replace("-", "");
+    const stub = testEnv.DEVICE_AUTHORIZATIONS.get(testEnv.DEVICE_AUTHORIZATIONS.idFromName(userCode));
+    await runInDurableObject(stub, (_instance: DeviceAuthorization, state) => {
+      state.storage.sql.exec("update device set expires_at = ?", Date.now() - 1);
+    });
+    expect((await pollError(await poll())).error).toBe("expired_token");
+    // Nor can it be approved any more.
+    const { user } = await register();
+    const page = await verify(response.user_code, "approve", user.username);
+    expect(await page.text()).toContain("unknown or has expired");
+  });
+
+  it("a denied device is access_denied", async () => {
+    const { response, poll } = await startDevice();
+    const denied = await verify(response.user_code, "deny");
+    expect(await denied.text()).toContain("Device denied");
+    expect((await pollError(await poll())).error).toBe("access_denied");
+  });
+
+  it("a device code is exchanged once; then, and for another client, it is invalid_grant", async () => {
+    const { user } = await register();
+    const { response, poll } = await startDevice();
+    await verify(response.user_code, "approve", user.username);
+    const stolen = await oauth.deviceCodeGrantRequest(as, { client_id: WEB.id }, NONE, response.device_code, through());
+    await expectOAuthError(stolen, 400, "unauthorized_client");
+    expect((await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll())).access_token).toBeTruthy();
+    await expectOAuthError(await poll(), 400, "invalid_grant");
+  });
+
+  it("a wrong password or an unknown code shows the form again and approves nothing", async () => {
+    const { user } = await register();
+    const { response, poll } = await startDevice();
+    const browser = new Browser();
+    const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
+    const wrong = await browser.post("/auth/device", {
+      ...fields,
+      user_code: response.user_code,
+      username: user.username,
+      password: "wrong",
+      decision: "approve",
+    });
+    expect(await wrong.text()).toContain("Invalid credentials or code.");
+    const unknown = await browser.post("/auth/device", {
+      ...fields,
+      user_code: "BBBB-BBBB",
+      username: user.username,
+      password: PASSWORD,
+      decision: "approve",
+    });
+    expect(await unknown.text()).toContain("unknown or has expired");
+    expect((await pollError(await poll())).error).toBe("authorization_pending");
+  });
+
+  it("a client not registered for the device grant cannot start one", async () => {
+    const res = await oauth.deviceAuthorizationRequest(as, { client_id: WEB.id }, NONE, {}, through());
+    await expectOAuthError(res, 400, "unauthorized_client");
+  });
+});
