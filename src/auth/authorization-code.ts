@@ -1,5 +1,6 @@
-import { batchAsActor, firstRow, SYSTEM } from "../db/actor.ts";
+import { batchAsActor, firstRow, type Queryable, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
+import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
 import {
   type PublicUser,
   permissionsOf,
@@ -137,9 +138,13 @@ export function authorizationResponse(
   return url.href;
 }
 
-/** How the user signed in: RFC 8176 method values and, for an MFA login, its spent `mfa_token`. */
+/**
+ * How the user signed in: RFC 8176 method values, where from (for the security event recorded
+ * with the login) and, for an MFA login, its spent `mfa_token`.
+ */
 export interface Authentication {
   amr: string[];
+  origin: RequestOrigin;
   once?: { jti: string; expiresAt: number };
   /** To record with the login (a rehashed password). */
   changes?: UserChanges;
@@ -147,7 +152,8 @@ export interface Authentication {
 
 /**
  * Issues an authorization code to a user who has just signed in on the authorization endpoint.
- * The login is recorded and the user's grants read in one HTTP batch; the code (bound to the
+ * The login is recorded (with its `user.login_succeeded` security event) and the user's grants
+ * read in one HTTP batch; the code (bound to the
  * client, redirect URI, PKCE challenge, granted scope and nonce) is stored in the user's SESSIONS
  * object in one call, which also spends an MFA login's `mfa_token`.
  *
@@ -163,6 +169,7 @@ export async function issueAuthorizationCode(
   const [recorded, granted] = await batchAsActor(deps.http, SYSTEM, (db) => [
     recordUserChanges(db, { id: user.id, changes: { ...authentication.changes, lastLoginAt: new Date() } }),
     selectPermissions(db, { userId: user.id }),
+    recordLogin(db, user.id, authentication, { grant: "authorization_code", clientId: request.client.id }),
   ]);
   const current = firstRow(recorded);
   if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
@@ -187,6 +194,22 @@ export async function issueAuthorizationCode(
   return `${user.id}.${issued.id}.${issued.secret}`;
 }
 
+/** The `user.login_succeeded` security event of a login through an OAuth flow, for its batch. */
+export function recordLogin(
+  db: Queryable,
+  userId: string,
+  authentication: Authentication,
+  details: { grant: string; clientId: string },
+) {
+  return recordSecurityEvent(db, {
+    action: "user.login_succeeded",
+    actorId: userId,
+    targetUserId: userId,
+    origin: authentication.origin,
+    details: { method: authentication.amr.includes("mfa") ? "mfa" : "password", ...details },
+  });
+}
+
 /** Splits `<userId>.<codeId>.<secret>`; undefined for anything else. */
 function parseCode(code: string): { userId: string; codeId: string; secret: string } | undefined {
   const match = /^([0-9a-f-]{36})\.([0-9a-f-]{36})\.([A-Za-z0-9_-]{43})$/.exec(code);
@@ -205,7 +228,7 @@ function parseCode(code: string): { userId: string; codeId: string; secret: stri
 export async function redeemAuthorizationCode(
   deps: AuthDeps,
   client: OAuthClient,
-  input: { code: string; redirectUri: string; codeVerifier: string },
+  input: { code: string; redirectUri: string; codeVerifier: string; origin: RequestOrigin },
 ): Promise<TokenResponse> {
   const parsed = parseCode(input.code);
   if (!parsed) throw oauthError("invalid_grant", "invalid_grant", "The authorization code is invalid.");
@@ -218,6 +241,17 @@ export async function redeemAuthorizationCode(
     ),
   );
   if (redemption.outcome === "replayed") {
+    // An attack, or a client's bug: either way someone should see it. Its own write, on this path only.
+    await batchAsActor(deps.http, SYSTEM, (db) => [
+      recordSecurityEvent(db, {
+        action: "oauth.code_replayed",
+        outcome: "failure",
+        actorId: null,
+        targetUserId: parsed.userId,
+        origin: input.origin,
+        details: { clientId: client.id },
+      }),
+    ]);
     throw oauthError(
       "invalid_grant",
       "invalid_grant",

@@ -7,7 +7,7 @@ import type { Principal } from "../durable-objects/sessions.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { DependencyError, oauthError } from "../pkg/errors/api-error.ts";
 import { type AuthDeps, sessionLifetimes, type TokenResponse, tokenResponse } from "./auth-service.ts";
-import type { Authentication } from "./authorization-code.ts";
+import { type Authentication, recordLogin } from "./authorization-code.ts";
 import type { OAuthClient } from "./clients.ts";
 import { grantScope, parseScope } from "./scopes.ts";
 import { withUserSessions } from "./user-sessions.ts";
@@ -125,8 +125,8 @@ export async function pendingDevice(
 }
 
 /**
- * The user approves the device (RFC 8628 §3.3): the login recorded and the user's grants read in
- * one HTTP batch, a session started for the device's client with the granted scope (asked ∩ held)
+ * The user approves the device (RFC 8628 §3.3): the login recorded (with its security event) and
+ * the user's grants read in one HTTP batch, a session started for the device's client with the granted scope (asked ∩ held)
  * in the user's SESSIONS object (which spends an MFA login's `mfa_token`), and the approval handed
  * to the user code's object for the device's next poll.
  *
@@ -143,6 +143,7 @@ export async function approveDevice(
   const [recorded, granted] = await batchAsActor(deps.http, SYSTEM, (db) => [
     recordUserChanges(db, { id: user.id, changes: { ...authentication.changes, lastLoginAt: new Date() } }),
     selectPermissions(db, { userId: user.id }),
+    recordLogin(db, user.id, authentication, { grant: DEVICE_GRANT_TYPE, clientId: pending.clientId }),
   ]);
   const current = firstRow(recorded);
   if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);

@@ -53,7 +53,12 @@ export async function exchangeToken(
   requireGrant(client, request.grant_type);
   switch (request.grant_type) {
     case "authorization_code": {
-      const input = { code: request.code, redirectUri: request.redirect_uri, codeVerifier: request.code_verifier };
+      const input = {
+        code: request.code,
+        redirectUri: request.redirect_uri,
+        codeVerifier: request.code_verifier,
+        origin: { ip: deps.client.ip, userAgent: deps.client.userAgent, requestId: deps.client.requestId ?? null },
+      };
       return { kind: "tokens", tokens: await redeemAuthorizationCode(deps, client, input) };
     }
     case DEVICE_GRANT_TYPE:

@@ -1,9 +1,11 @@
+import { eq } from "drizzle-orm";
 import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify } from "jose";
 import * as oauth from "oauth4webapi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
+import { auditEvents } from "../../src/db/schema/audit.ts";
 import { bearer, expectOAuthError, me, PASSWORD, promote, register, signedIn } from "../auth-helpers.ts";
-import { api, expectProblem, testEnv } from "../helpers.ts";
+import { api, asSystem, expectProblem, testEnv } from "../helpers.ts";
 import {
   Browser,
   discover,
@@ -113,6 +115,21 @@ describe("authorization code with PKCE (happy path)", () => {
     const access = decodeJwt(tokens.access_token);
     expect(access).toMatchObject({ client_id: WEB.id, sub: user?.id });
     expect((await me(tokens.access_token)).status).toBe(200);
+    // The login is a security event, recorded with it.
+    const events = await asSystem((tx) =>
+      tx
+        .select()
+        .from(auditEvents)
+        .where(eq(auditEvents.targetUserId, user?.id ?? "")),
+    );
+    expect(events).toEqual([
+      expect.objectContaining({
+        action: "user.login_succeeded",
+        outcome: "success",
+        actorId: user?.id,
+        details: { method: "password", grant: "authorization_code", clientId: WEB.id },
+      }),
+    ]);
   });
 
   it("a native client's loopback redirect URI matches at any port (RFC 8252 §7.3)", async () => {
@@ -474,6 +491,11 @@ describe("security: code replay", () => {
     expect((await me(tokens.access_token)).status).toBe(401);
     const refresh = await oauth.refreshTokenGrantRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through());
     await expectOAuthError(refresh, 400, "invalid_grant");
+    const events = await asSystem((tx) => tx.select().from(auditEvents).where(eq(auditEvents.targetUserId, user.id)));
+    expect(events.map((event) => `${event.action} ${event.outcome}`).sort()).toEqual([
+      "oauth.code_replayed failure",
+      "user.login_succeeded success",
+    ]);
   });
 });
 

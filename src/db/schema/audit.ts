@@ -14,7 +14,8 @@ export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
  */
 export const AUDIT_ACTIONS = {
   "user.registered": "An account was created: `method` (`password`, or `oidc` with `provider`).",
-  "user.login_succeeded": "A session started: `method`, `provider` for OIDC.",
+  "user.login_succeeded":
+    "A session started, or an OAuth authorization code or device approval was issued to a client: `method`, `provider` for OIDC, `grant` and `clientId` for the OAuth sign-in pages.",
   "user.login_failed":
     "A login was refused (outcome `failure`): `method`, `reason` (`invalid_credentials`, `unknown_user` with no target, `account_disabled`, `invalid_code`, `throttled`, `email_not_verified`, `provider_email_not_verified`), `provider` for OIDC.",
   "user.identity_linked": "A third-party identity was linked to an existing account by its verified email: `provider`.",
@@ -23,6 +24,8 @@ export const AUDIT_ACTIONS = {
   "user.sessions_revoked": "Every session of the user was ended by them: `count`.",
   "session.refresh_token_reused":
     "A rotated refresh token was presented again, so the session was ended (outcome `failure`): `sessionId`.",
+  "oauth.code_replayed":
+    "An OAuth authorization code was presented again, so the session it started was ended (outcome `failure`): `clientId`.",
   "mfa.enabled": "TOTP was turned on.",
   "mfa.disabled": "TOTP was turned off: `factor` (`otp` or `recovery_code`).",
   "user.role_changed": "Another user (an admin or a `users:manage` holder) changed the role: `from`, `to`.",

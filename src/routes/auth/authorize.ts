@@ -17,6 +17,7 @@ import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody } from "../openapi.ts";
+import { requestOrigin } from "../request-origin.ts";
 import { checkCsrf, csrfToken } from "./csrf.ts";
 import { authDeps } from "./deps.ts";
 import { redirectSource, renderSignInPage, type SignInPage, signInPolicy } from "./sign-in-page.ts";
@@ -160,6 +161,7 @@ const signIn = createRouter().openapi(postRoute, async (c) => {
   }
   const deps = authDeps(c);
   const hidden = { ...carried(parameters), csrf: form.csrf };
+  const origin = requestOrigin(c);
   let user: PublicUser;
   let authentication: Authentication;
   try {
@@ -167,7 +169,7 @@ const signIn = createRouter().openapi(postRoute, async (c) => {
       const factor = form.otp ? { otp: form.otp } : { recoveryCode: form.recovery_code ?? "" };
       const proven = await checkSecondFactor(deps, { mfaToken: form.mfa_token, ...factor });
       user = proven.user;
-      authentication = { amr: form.otp ? ["pwd", "otp", "mfa"] : ["pwd", "mfa"], once: proven.once };
+      authentication = { amr: form.otp ? ["pwd", "otp", "mfa"] : ["pwd", "mfa"], once: proven.once, origin };
     } else {
       const checkedPassword = await checkPassword(deps, {
         username: form.username ?? "",
@@ -177,7 +179,7 @@ const signIn = createRouter().openapi(postRoute, async (c) => {
         return page(c, request, { step: "second-factor", hidden: { ...hidden, mfa_token: checkedPassword.mfaToken } });
       }
       user = checkedPassword.user;
-      authentication = { amr: ["pwd"], changes: checkedPassword.rehash };
+      authentication = { amr: ["pwd"], changes: checkedPassword.rehash, origin };
     }
   } catch (error) {
     if (!(error instanceof ApiError) || (error.code !== "invalid_grant" && error.code !== "rate_limited")) throw error;

@@ -11,6 +11,7 @@ import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody } from "../openapi.ts";
+import { requestOrigin } from "../request-origin.ts";
 import { checkCsrf, csrfToken } from "./csrf.ts";
 import { authDeps } from "./deps.ts";
 import { renderMessagePage, renderSignInPage, type SignInPage, signInPolicy } from "./sign-in-page.ts";
@@ -106,6 +107,7 @@ const verifyDevice = createRouter().openapi(postRoute, async (c) => {
     await denyDevice(deps, userCode);
     return message(c, "Device denied", "The device was not given access. You can close this page.");
   }
+  const origin = requestOrigin(c);
   let user: PublicUser;
   let authentication: Authentication;
   try {
@@ -113,7 +115,7 @@ const verifyDevice = createRouter().openapi(postRoute, async (c) => {
       const factor = body.otp ? { otp: body.otp } : { recoveryCode: body.recovery_code ?? "" };
       const proven = await checkSecondFactor(deps, { mfaToken: body.mfa_token, ...factor });
       user = proven.user;
-      authentication = { amr: body.otp ? ["pwd", "otp", "mfa"] : ["pwd", "mfa"], once: proven.once };
+      authentication = { amr: body.otp ? ["pwd", "otp", "mfa"] : ["pwd", "mfa"], once: proven.once, origin };
     } else {
       const checked = await checkPassword(deps, { username: body.username ?? "", password: body.password ?? "" });
       if (checked.kind === "mfa") {
@@ -123,7 +125,7 @@ const verifyDevice = createRouter().openapi(postRoute, async (c) => {
         });
       }
       user = checked.user;
-      authentication = { amr: ["pwd"], changes: checked.rehash };
+      authentication = { amr: ["pwd"], changes: checked.rehash, origin };
     }
   } catch (error) {
     if (!(error instanceof ApiError) || (error.code !== "invalid_grant" && error.code !== "rate_limited")) throw error;
