@@ -130,16 +130,16 @@ export async function pendingDevice(
  * in the user's SESSIONS object (which spends an MFA login's `mfa_token`), and the approval handed
  * to the user code's object for the device's next poll.
  *
+ * @param device the pending request (`pendingDevice`), by its user code
  * @returns false when the request is no longer pending (the session is then ended at once)
  */
 export async function approveDevice(
   deps: DeviceDeps,
-  userCode: string,
+  device: { userCode: string; clientId: string; scope: string },
   user: PublicUser,
   authentication: Authentication,
 ): Promise<boolean> {
-  const pending = await pendingDevice(deps, userCode);
-  if (!pending) return false;
+  const { userCode, ...pending } = device;
   const [recorded, granted] = await batchAsActor(deps.http, SYSTEM, (db) => [
     recordUserChanges(db, { id: user.id, changes: { ...authentication.changes, lastLoginAt: new Date() } }),
     selectPermissions(db, { userId: user.id }),

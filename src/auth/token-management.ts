@@ -35,8 +35,8 @@ async function identify(config: ApiConfig, token: string): Promise<Identified | 
 
 /**
  * Token revocation (RFC 7009 §2.1): a refresh token ends its session, and so does an access token
- * (through its `sid`: the gateway then refuses it and the session's refresh token). Only the
- * client's own tokens are revoked; an unknown, invalid or foreign token changes nothing and is not
+ * (through its `sid`: the gateway then refuses it and the session's refresh token), in one call
+ * to the user's SESSIONS object. Only the client's own tokens are revoked; an unknown, invalid or foreign token changes nothing and is not
  * told apart (§2.2: 200 all the same). A refresh token must be the session's current one.
  *
  * @throws DependencyError("sessions") when the user's SESSIONS object is unreachable
@@ -52,10 +52,9 @@ export async function revokeToken(deps: TokenManagementDeps, client: OAuthClient
     return;
   }
   const { userId, sessionId, secret } = identified;
-  await withUserSessions(deps.sessions, userId, async (stub) => {
-    const live = await stub.inspect(sessionId, secret);
-    if (live && (live.session.clientId ?? firstParty) === client.id) await stub.revoke(sessionId);
-  });
+  await withUserSessions(deps.sessions, userId, (stub) =>
+    stub.revokeByRefresh(sessionId, secret, { id: client.id, legacyId: firstParty }),
+  );
 }
 
 /** RFC 7662 §2.2 introspection response: `active`, and for an active token what it is. */

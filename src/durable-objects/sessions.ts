@@ -512,6 +512,25 @@ export class Sessions extends DurableObject<Env> {
     return { session: toSession(row), principal: scopedPrincipal(principal, row.scope) };
   }
 
+  /**
+   * Token revocation by refresh token (RFC 7009 §2.1): ends the session whose current refresh
+   * secret `secret` is, if it was issued to `client` (sessions from before the registry belong to
+   * `client.legacyId`, our first-party client); false otherwise, changing nothing.
+   */
+  async revokeByRefresh(
+    sessionId: string,
+    secret: string,
+    client: { id: string; legacyId: string },
+    now = Date.now(),
+  ): Promise<boolean> {
+    const presented = await hashSecret(secret);
+    // From here on: no await.
+    const row = this.live(now).find((r) => r.id === sessionId);
+    if (!row || !constantTimeEqualText(presented, row.refresh_hash)) return false;
+    if ((row.client_id ?? client.legacyId) !== client.id) return false;
+    return this.deleteSession(row.id);
+  }
+
   /** Keeps the user's role, status and permissions current; disabling ends every session. */
   async setPrincipal(principal: Principal): Promise<void> {
     this.writePrincipal(principal);

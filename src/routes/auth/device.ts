@@ -137,7 +137,7 @@ const verifyDevice = createRouter().openapi(postRoute, async (c) => {
     const carried = step === "second-factor" ? { ...hidden, user_code: userCode, mfa_token: body.mfa_token } : hidden;
     return form(c, { step, hidden: carried, userCode, error: text });
   }
-  if (!(await approveDevice(deps, userCode, user, authentication))) {
+  if (!(await approveDevice(deps, { userCode, ...pending }, user, authentication))) {
     return message(c, "Code expired", "That code is no longer valid; start again on your device.");
   }
   const client = findClient(deps.config.auth, pending.clientId);

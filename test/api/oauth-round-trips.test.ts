@@ -1,0 +1,105 @@
+import * as oauth from "oauth4webapi";
+import { beforeAll, describe, expect, it } from "vitest";
+import { PASSWORD, register } from "../auth-helpers.ts";
+import { api } from "../helpers.ts";
+import {
+  Browser,
+  CLI,
+  discover,
+  hiddenFields,
+  pkceRequest,
+  RESOURCE_SERVER,
+  RESOURCE_SERVER_SECRET,
+  redirectOf,
+  through,
+  WEB,
+  WEB_REDIRECT,
+} from "../oauth-helpers.ts";
+
+// How many Durable Object calls each OAuth request makes (each crosses to wherever its object
+// lives; README, "Where each Durable Object lives"), as the response reports them outside
+// production (`Server-Timing: durable-objects;desc="<n>"`).
+
+const WEB_CLIENT: oauth.Client = { client_id: WEB.id };
+const RS_CLIENT: oauth.Client = { client_id: RESOURCE_SERVER.id };
+const NONE = oauth.None();
+
+function durableObjectCalls(res: Response): number | undefined {
+  const metric = /(?:^|,)\s*durable-objects;desc="(\d+)"/.exec(res.headers.get("server-timing") ?? "");
+  return metric?.[1] === undefined ? undefined : Number(metric[1]);
+}
+
+let as: oauth.AuthorizationServer;
+
+beforeAll(async () => {
+  as = await discover();
+});
+
+describe("Durable Object calls of the OAuth endpoints", () => {
+  it("the authorization code flow: page 1, sign-in 6, exchange 2, userinfo 1, introspection 2, revocation 2", async () => {
+    const { user } = await register();
+    const request = await pkceRequest();
+    const browser = new Browser();
+    const page = await browser.fetch(`/auth/authorize?${request.params}`);
+    // The address's limiter.
+    expect(durableObjectCalls(page)).toBe(1);
+    const signIn = await browser.post("/auth/authorize", {
+      ...hiddenFields(await page.text()),
+      username: user.username,
+      password: PASSWORD,
+      decision: "approve",
+    });
+    // The limiter; the account's and address's throttles, reserved then settled; the code, stored
+    // with the user's principal in their SESSIONS object.
+    expect(durableObjectCalls(signIn)).toBe(6);
+    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(signIn), request.state);
+    const exchange = await oauth.authorizationCodeGrantRequest(
+      as,
+      WEB_CLIENT,
+      NONE,
+      callback,
+      WEB_REDIRECT,
+      request.verifier,
+      through(),
+    );
+    // The limiter; the code consumed and the session started in one call.
+    expect(durableObjectCalls(exchange)).toBe(2);
+    const tokens = await oauth.processAuthorizationCodeResponse(as, WEB_CLIENT, exchange, {
+      expectedNonce: request.nonce ?? oauth.expectNoNonce,
+    });
+    const userInfo = await api("/auth/userinfo", { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    expect(userInfo.status).toBe(200);
+    expect(durableObjectCalls(userInfo)).toBe(1);
+    const auth = oauth.ClientSecretBasic(RESOURCE_SERVER_SECRET);
+    const introspection = await oauth.introspectionRequest(as, RS_CLIENT, auth, tokens.access_token, through());
+    expect(durableObjectCalls(introspection)).toBe(2);
+    const revocation = await oauth.revocationRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through());
+    expect(revocation.status).toBe(200);
+    expect(durableObjectCalls(revocation)).toBe(2);
+  });
+
+  it("the device grant: authorization 2, each poll 2, the approval 8", async () => {
+    const client: oauth.Client = { client_id: CLI.id };
+    const options = through();
+    const started = await oauth.deviceAuthorizationRequest(as, client, NONE, {}, options);
+    expect(durableObjectCalls(started)).toBe(2);
+    const response = await oauth.processDeviceAuthorizationResponse(as, client, started);
+    const poll = await oauth.deviceCodeGrantRequest(as, client, NONE, response.device_code, options);
+    expect(poll.status).toBe(400);
+    expect(durableObjectCalls(poll)).toBe(2);
+    const { user } = await register();
+    const browser = new Browser();
+    const page = await browser.fetch("/auth/device");
+    const approval = await browser.post("/auth/device", {
+      ...hiddenFields(await page.text()),
+      user_code: response.user_code,
+      username: user.username,
+      password: PASSWORD,
+      decision: "approve",
+    });
+    expect(await approval.text()).toContain("Device approved");
+    // The limiter; the user code's object (is it pending?); the throttles, reserved then settled;
+    // the new session; the approval handed to the user code's object.
+    expect(durableObjectCalls(approval)).toBe(8);
+  });
+});
