@@ -1,9 +1,11 @@
+import { runInDurableObject } from "cloudflare:test";
 import { eq } from "drizzle-orm";
-import { createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify } from "jose";
+import { base64url, createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify } from "jose";
 import * as oauth from "oauth4webapi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
 import { auditEvents } from "../../src/db/schema/audit.ts";
+import type { Sessions } from "../../src/durable-objects/sessions.ts";
 import { bearer, expectOAuthError, me, PASSWORD, promote, register, signedIn } from "../auth-helpers.ts";
 import { api, asSystem, expectProblem, testEnv } from "../helpers.ts";
 import {
@@ -111,6 +113,9 @@ describe("authorization code with PKCE (happy path)", () => {
       typ: "JWT",
     });
     expect(verified.payload.sub).toBe(user?.id);
+    // at_hash: the left half of the access token's SHA-256, base64url (OpenID Connect Core §3.1.3.6).
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(tokens.access_token)));
+    expect(verified.payload.at_hash).toBe(base64url.encode(digest.slice(0, 16)));
     // The access token names the real client, and works.
     const access = decodeJwt(tokens.access_token);
     expect(access).toMatchObject({ client_id: WEB.id, sub: user?.id });
@@ -217,6 +222,27 @@ describe("authorization code with PKCE (happy path)", () => {
       body: JSON.stringify({ displayName: "x" }),
     });
     expect(write.status).toBe(403);
+  });
+});
+
+describe("scopes: an administrator's token acts as one only with the admin scope", () => {
+  it("without admin, an administrator's token is refused an administrators-only route", async () => {
+    const { user } = await register();
+    await promote(user.id, { role: "admin" });
+    const plain = await codeFlow({ username: user.username, scope: "openid users:read" });
+    expect(plain.tokens.scope).toBe("openid users:read");
+    expect(decodeJwt(plain.tokens.access_token).role).toBe("user");
+    expect((await api("/users", { headers: bearer(plain.tokens.access_token) })).status).toBe(200);
+    const suppressed = "/analytics/search/suppressed-queries";
+    expect((await api(suppressed, { headers: bearer(plain.tokens.access_token) })).status).toBe(403);
+    const admin = await codeFlow({ username: user.username, scope: "openid admin" });
+    expect(admin.tokens.scope).toBe("openid admin");
+    expect((await api(suppressed, { headers: bearer(admin.tokens.access_token) })).status).toBe(200);
+  });
+
+  it("a user asking for admin is not granted it", async () => {
+    const { tokens } = await codeFlow({ scope: "openid admin users:read" });
+    expect(tokens.scope).toBe("openid");
   });
 });
 
@@ -472,6 +498,29 @@ describe("security: redirect URIs and clients", () => {
       await oauth.revocationRequest(as, MOBILE_CLIENT, NONE, tokens.access_token, through()),
     );
     expect((await me(tokens.access_token)).status).toBe(200);
+  });
+});
+
+describe("security: expired code", () => {
+  it("a code past its 60 s is invalid_grant", async () => {
+    const { user } = await register();
+    const request = await pkceRequest();
+    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
+    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
+    const stub = testEnv.SESSIONS.get(testEnv.SESSIONS.idFromName(user.id));
+    await runInDurableObject(stub, (_instance: Sessions, state) => {
+      state.storage.sql.exec("update authorization_codes set expires_at = ?", Date.now() - 1);
+    });
+    const refused = await oauth.authorizationCodeGrantRequest(
+      as,
+      WEB_CLIENT,
+      NONE,
+      callback,
+      WEB_REDIRECT,
+      request.verifier,
+      through(),
+    );
+    await expectOAuthError(refused, 400, "invalid_grant");
   });
 });
 

@@ -2,9 +2,10 @@ import { runInDurableObject } from "cloudflare:test";
 import { decodeJwt } from "jose";
 import * as oauth from "oauth4webapi";
 import { beforeAll, describe, expect, it } from "vitest";
+import { stepAt, totpCode } from "../../src/auth/totp.ts";
 import type { DeviceAuthorization } from "../../src/durable-objects/device-authorization.ts";
-import { expectOAuthError, me, PASSWORD, promote, register } from "../auth-helpers.ts";
-import { testEnv } from "../helpers.ts";
+import { expectOAuthError, me, PASSWORD, promote, register, signedIn } from "../auth-helpers.ts";
+import { api, testEnv } from "../helpers.ts";
 import { Browser, CLI, discover, hiddenFields, through, WEB } from "../oauth-helpers.ts";
 
 // The device authorization grant (RFC 8628) for the CLI, as oauth4webapi drives it, and its
@@ -101,6 +102,43 @@ describe("device authorization (happy path)", () => {
     });
     expect(res.status).toBe(200);
     expect((await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll())).access_token).toBeTruthy();
+  });
+});
+
+describe("device authorization with MFA", () => {
+  it("asks an account with MFA on for its code before approving", async () => {
+    const { user, auth } = await signedIn();
+    const setup = (await (await api("/auth/mfa/setup", { method: "POST", headers: auth })).json()) as {
+      secret: string;
+    };
+    const step = stepAt(Date.now());
+    const confirm = await api("/auth/mfa/confirm", {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ code: await totpCode(setup.secret, step) }),
+    });
+    expect(confirm.status).toBe(200);
+    const { response, poll } = await startDevice();
+    const browser = new Browser();
+    const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
+    const second = await browser.post("/auth/device", {
+      ...fields,
+      user_code: response.user_code,
+      username: user.username,
+      password: PASSWORD,
+      decision: "approve",
+    });
+    const html = await second.text();
+    expect(html).toContain('name="otp"');
+    expect((await pollError(await poll())).error).toBe("authorization_pending");
+    const approved = await browser.post("/auth/device", {
+      ...hiddenFields(html),
+      otp: await totpCode(setup.secret, step + 1),
+      decision: "approve",
+    });
+    expect(await approved.text()).toContain("Device approved");
+    const tokens = await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll());
+    expect(decodeJwt(tokens.access_token).sub).toBe(user.id);
   });
 });
 
