@@ -1,5 +1,5 @@
 import { runInDurableObject } from "cloudflare:test";
-import { eq } from "drizzle-orm";
+import { and, eq } from "drizzle-orm";
 import { base64url, createLocalJWKSet, decodeJwt, type JSONWebKeySet, jwtVerify } from "jose";
 import * as oauth from "oauth4webapi";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -125,7 +125,7 @@ describe("authorization code with PKCE (happy path)", () => {
       tx
         .select()
         .from(auditEvents)
-        .where(eq(auditEvents.targetUserId, user?.id ?? "")),
+        .where(and(eq(auditEvents.targetUserId, user?.id ?? ""), eq(auditEvents.action, "user.login_succeeded"))),
     );
     expect(events).toEqual([
       expect.objectContaining({
@@ -541,9 +541,11 @@ describe("security: code replay", () => {
     const refresh = await oauth.refreshTokenGrantRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through());
     await expectOAuthError(refresh, 400, "invalid_grant");
     const events = await asSystem((tx) => tx.select().from(auditEvents).where(eq(auditEvents.targetUserId, user.id)));
+    // Registration's own event aside.
     expect(events.map((event) => `${event.action} ${event.outcome}`).sort()).toEqual([
       "oauth.code_replayed failure",
       "user.login_succeeded success",
+      "user.registered success",
     ]);
   });
 });
