@@ -2,7 +2,7 @@ import type { InvalidTokenError } from "../auth/tokens.ts";
 import type { Actor } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import type { Permission, UserRole } from "../db/schema/users.ts";
-import type { Session } from "../durable-objects/sessions.ts";
+import type { KeyUsage, Session } from "../durable-objects/sessions.ts";
 import type { DurableObjectCallCount } from "../gateway/durable-object-calls.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
@@ -41,6 +41,20 @@ export interface AuthContext {
   permissions: Permission[];
   /** The same caller as row-level security sees it. */
   actor: Actor;
+  /**
+   * Set when the caller authenticated with an API key (src/auth/api-keys.ts) rather than a
+   * session's access token; `sessionId` is then empty, `role` is `user` and `permissions` are the
+   * key's scopes ∩ the owner's current ones.
+   */
+  apiKey?: {
+    id: string;
+    scopes: string[];
+    /** The one project the key reaches, or null for a personal key. */
+    projectId: string | null;
+    /** Whether its scopes allow reading, and changing, the owner's own resources. */
+    read: boolean;
+    write: boolean;
+  };
 }
 
 declare module "hono" {
@@ -58,6 +72,8 @@ declare module "hono" {
     authError: InvalidTokenError;
     /** The caller's live sessions, when the gateway read them with the session check (GET /auth/sessions). */
     liveSessions: Session[];
+    /** The caller's API keys' last uses by key id, when the gateway read them with the session check (GET /api-keys). */
+    keyUsage: Record<string, KeyUsage>;
     /** The Durable Object calls this request has made (src/gateway/durable-object-calls.ts); logged. */
     durableObjectCalls: DurableObjectCallCount;
   }

@@ -9,7 +9,14 @@ import type { Permission, UserRole } from "./schema/users.ts";
 
 /** Who a query runs for; row-level security (src/db/schema/rls.ts) reads it. */
 export type Actor =
-  | { kind: "user"; userId: string; role: UserRole; permissions: readonly Permission[] }
+  | {
+      kind: "user";
+      userId: string;
+      role: UserRole;
+      permissions: readonly Permission[];
+      /** Set for a request made with an API key bound to a project: only that project's documents are reachable. */
+      projectId?: string | null;
+    }
   /** The server itself, before a user is known: login, registration, token refresh. */
   | { kind: "system" };
 
@@ -34,12 +41,16 @@ export const READ_ONLY: HttpTransactionOptions = { readOnly: true };
 /** The first row of a statement's result, or undefined: for lookups by key (`limit 1`). */
 export const firstRow = <T>(rows: readonly T[]): T | undefined => rows[0];
 
-/** The three settings row-level security reads (src/db/schema/rls.ts), for one transaction. */
+/**
+ * The settings row-level security reads (src/db/schema/rls.ts), for one transaction: the user, role
+ * and permissions, and the project an API key is bound to (empty for anyone else).
+ */
 function settings(actor: Actor) {
   const userId = actor.kind === "user" ? actor.userId : "";
   const role = actor.kind === "user" ? actor.role : "system";
   const permissions = actor.kind === "user" ? actor.permissions.join(",") : "";
-  return sql`select set_config('app.user_id', ${userId}, true), set_config('app.role', ${role}, true), set_config('app.permissions', ${permissions}, true)`;
+  const projectId = (actor.kind === "user" && actor.projectId) || "";
+  return sql`select set_config('app.user_id', ${userId}, true), set_config('app.role', ${role}, true), set_config('app.permissions', ${permissions}, true), set_config('app.project_id', ${projectId}, true)`;
 }
 
 /**

@@ -87,6 +87,41 @@ export interface Authorization {
   decision: RateDecision | null;
   /** The user's live sessions, most recently used first (this one marked used), when asked for. */
   sessions?: Session[];
+  /** Usage of the user's API keys by key id, when asked for. */
+  keyUsage?: Record<string, KeyUsage>;
+}
+
+/**
+ * The live copy of an unrevoked API key, as its owner's SESSIONS object keeps it (the durable
+ * record is the `api_keys` row in Postgres). Times are epoch ms.
+ */
+export interface KeyRecord {
+  /** The `api_keys` row's id. */
+  id: string;
+  /** SHA-256 of the whole key, 64 lowercase hex characters (`hashSecret`). */
+  hash: string;
+  /** As granted at creation; the request's rights are these ∩ the owner's current principal. */
+  scopes: string[];
+  /** The one project the key reaches; null for a personal key. */
+  projectId: string | null;
+  /** Epoch ms; refused from then on. */
+  expiresAt: number;
+}
+
+/** When and from where a key was last used (epoch ms, client address); nulls before its first use. */
+export interface KeyUsage {
+  lastUsedAt: number | null;
+  lastUsedIp: string | null;
+}
+
+/** A key that authenticated, with its owner's principal and, when one was asked for, the rate-limit decision. */
+export interface KeyAuthorization {
+  key: KeyRecord;
+  principal: Principal;
+  /** Null when no count was asked for. Counted per key, apart from the owner's sessions and other keys. */
+  decision: RateDecision | null;
+  /** Usage of the owner's keys by id, when asked for (a route that lists keys needs no second call). */
+  keyUsage?: Record<string, KeyUsage>;
 }
 
 /**
@@ -115,6 +150,24 @@ type SessionRow = {
   client_id: string | null;
   scope: string | null;
 };
+
+type KeyRow = {
+  id: string;
+  hash: string;
+  scopes: string;
+  project_id: string | null;
+  expires_at: number;
+  last_used_at: number | null;
+  last_used_ip: string | null;
+};
+
+const toKeyRecord = (row: KeyRow): KeyRecord => ({
+  id: row.id,
+  hash: row.hash,
+  scopes: JSON.parse(row.scopes) as string[],
+  projectId: row.project_id,
+  expiresAt: row.expires_at,
+});
 
 const toSession = (row: SessionRow): Session => ({
   id: row.id,
@@ -252,6 +305,15 @@ export class Sessions extends DurableObject<Env> {
       redeemed_at integer,
       session_id text
     )`);
+    this.sql.exec(`create table if not exists api_keys (
+      id text primary key,
+      hash text not null unique,
+      scopes text not null,
+      project_id text,
+      expires_at integer not null,
+      last_used_at integer,
+      last_used_ip text
+    )`);
   }
 
   /** Starts a session; returns it with its first refresh secret (`newSecret`). */
@@ -365,7 +427,7 @@ export class Sessions extends DurableObject<Env> {
   async authorize(
     sessionId: string,
     count: RateCount | null,
-    options: { list?: boolean } = {},
+    options: { list?: boolean; keys?: boolean } = {},
     now = Date.now(),
   ): Promise<Authorization | null> {
     const row = this.live(now).find((r) => r.id === sessionId);
@@ -374,13 +436,66 @@ export class Sessions extends DurableObject<Env> {
     this.sql.exec("update sessions set last_used_at = ? where id = ?", now, sessionId);
     const decision = count ? this.rateLog.hit(count.key, count.policy, now) : null;
     const sessions = options.list ? this.sortedSessions(now) : undefined;
+    const keyUsage = options.keys ? this.readKeyUsage() : undefined;
     await this.scheduleCleanup(now);
     return {
       session: toSession({ ...row, last_used_at: now }),
       principal: scopedPrincipal(principal, row.scope),
       decision,
       ...(sessions && { sessions }),
+      ...(keyUsage && { keyUsage }),
     };
+  }
+
+  /**
+   * The gateway's one call for a request made with an API key of this user: the key whose hash is
+   * `hash`, unexpired and unrevoked, of an active owner, marked as used now from `ip`, with the
+   * owner's current principal, and the request counted against `count`'s windows for this key
+   * alone (two keys of one user are counted apart, and apart from the user's sessions). Null when
+   * the key is unknown, revoked or expired, or the owner is not active; then nothing is counted
+   * here. No `await` between the read and the writes.
+   */
+  async authorizeKey(
+    hash: string,
+    count: RateCount | null,
+    use: { ip: string | null },
+    options: { keys?: boolean } = {},
+    now = Date.now(),
+  ): Promise<KeyAuthorization | null> {
+    const [row] = this.sql.exec<KeyRow>("select * from api_keys where hash = ?", hash).toArray();
+    const principal = this.readPrincipal();
+    if (!row || row.expires_at <= now || !principal || principal.status !== "active") return null;
+    this.sql.exec("update api_keys set last_used_at = ?, last_used_ip = ? where id = ?", now, use.ip, row.id);
+    const decision = count ? this.rateLog.hit(`${count.key}:key:${row.id}`, count.policy, now) : null;
+    const keyUsage = options.keys ? this.readKeyUsage() : undefined;
+    await this.scheduleCleanup(now);
+    return { key: toKeyRecord(row), principal, decision, ...(keyUsage && { keyUsage }) };
+  }
+
+  /**
+   * Keeps a new key (its Postgres record written first). Its creator signed in, so this object
+   * holds their principal already; without one the key is refused (`authorizeKey`).
+   */
+  async addKey(key: KeyRecord): Promise<void> {
+    this.sql.exec(
+      "insert into api_keys (id, hash, scopes, project_id, expires_at) values (?, ?, ?, ?, ?) on conflict (id) do nothing",
+      key.id,
+      key.hash,
+      JSON.stringify(key.scopes),
+      key.projectId,
+      key.expiresAt,
+    );
+  }
+
+  /** Forgets a key: it is refused from the next request. Returns its last use; null when it was not here. */
+  async removeKey(id: string): Promise<KeyUsage | null> {
+    const [row] = this.sql.exec<KeyRow>("delete from api_keys where id = ? returning *", id).toArray();
+    return row ? { lastUsedAt: row.last_used_at, lastUsedIp: row.last_used_ip } : null;
+  }
+
+  /** When and from where each of the user's keys was last used, by key id. */
+  async keyUsage(): Promise<Record<string, KeyUsage>> {
+    return this.readKeyUsage();
   }
 
   /** How many of the user's requests `count`'s windows hold now, without counting one. */
@@ -547,6 +662,13 @@ export class Sessions extends DurableObject<Env> {
     this.purgeExpired(now);
     this.rateLog.purge(now);
     await this.scheduleCleanup(now);
+  }
+
+  private readKeyUsage(): Record<string, KeyUsage> {
+    const rows = this.sql
+      .exec<Pick<KeyRow, "id" | "last_used_at" | "last_used_ip">>("select id, last_used_at, last_used_ip from api_keys")
+      .toArray();
+    return Object.fromEntries(rows.map((r) => [r.id, { lastUsedAt: r.last_used_at, lastUsedIp: r.last_used_ip }]));
   }
 
   private spend(once: { jti: string; expiresAt: number }, now: number): boolean {

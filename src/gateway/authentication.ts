@@ -1,17 +1,26 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
 import type { AppEnv, AuthContext } from "../app/context.ts";
+import { keyRights, looksLikeApiKey, parseApiKey } from "../auth/api-keys.ts";
 import { effectivePermissions } from "../auth/permissions.ts";
 import { InvalidTokenError, tokenManager, type VerifiedAccess } from "../auth/tokens.ts";
 import type { Permission } from "../db/schema/users.ts";
-import type { Principal } from "../durable-objects/sessions.ts";
+import type { KeyAuthorization, Principal } from "../durable-objects/sessions.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { oauthDescription } from "./oauth-error-responses.ts";
+import { routeKey } from "./rate-limit.ts";
 
 export const REALM = "techcorp-api";
 
-/** What a request's Authorization header yields: none, a verified token, or why it was refused. */
-export type BearerToken = { claims: VerifiedAccess } | { error: InvalidTokenError } | undefined;
+/**
+ * What a request's Authorization header yields: none, a verified token, a well-formed API key (its
+ * owner and hash; whether it is live is its owner's SESSIONS object's to say), or why it was refused.
+ */
+export type BearerToken =
+  | { claims: VerifiedAccess }
+  | { apiKey: { userId: string; hash: string } }
+  | { error: InvalidTokenError }
+  | undefined;
 
 /**
  * Verifies the Bearer token of a request, if any, without leaving the isolate: signature with the
@@ -25,6 +34,11 @@ export async function verifyBearer(c: Context<AppEnv>): Promise<BearerToken> {
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
   try {
     if (!match?.[1]) throw new InvalidTokenError("the Authorization header is not a Bearer token");
+    if (looksLikeApiKey(match[1])) {
+      const apiKey = await parseApiKey(match[1]);
+      if (!apiKey) throw new InvalidTokenError("the API key is malformed");
+      return { apiKey };
+    }
     const tokens = await tokenManager(c.get("services").config.auth.tokens);
     return { claims: await tokens.verifyAccessToken(match[1]) };
   } catch (error) {
@@ -49,6 +63,69 @@ export function authenticate(c: Context<AppEnv>, claims: VerifiedAccess, princip
   c.set("userId", claims.sub);
 }
 
+/**
+ * Records the caller of a live API key: its owner, with the rights of `keyRights` (the key's
+ * scopes ∩ the owner's current principal; never the admin role) and, for a project key, the
+ * project row-level security confines it to (`app.project_id`).
+ */
+export function authenticateKey(c: Context<AppEnv>, userId: string, authorization: KeyAuthorization): void {
+  const { key, principal } = authorization;
+  const rights = keyRights(key.scopes, principal);
+  c.set("auth", {
+    userId,
+    sessionId: "",
+    role: "user",
+    permissions: rights.permissions,
+    actor: { kind: "user", userId, role: "user", permissions: rights.permissions, projectId: key.projectId },
+    apiKey: { id: key.id, scopes: key.scopes, projectId: key.projectId, read: rights.read, write: rights.write },
+  });
+  c.set("userId", userId);
+}
+
+/**
+ * Routes only an interactive sign-in may use, never an API key: managing keys, sessions (and the
+ * rest of `/auth`), second factors, passwords and email addresses, and deleting the account. A
+ * stolen key must not be able to mint more keys or take the account over.
+ */
+const isInteractiveOnly = (route: string): boolean =>
+  route === "DELETE /users/me" ||
+  /^[A-Z]+ \/(auth|api-keys)(\/|$)/.test(route) ||
+  /\/(api-keys|sessions|mfa|password|email)(\/|$)/.test(route);
+
+/**
+ * What an API key may reach, checked on every protected route (`requireAuth`): not the
+ * interactive-only routes (403); for a project key, only `/projects/{id}/…` of its project and
+ * `/documents/…` (row-level security keeps those to the project's documents: `app.project_id`);
+ * and, on a route no permission guards (`data`), `read` for GET and HEAD and `write` for the other
+ * methods (403 `insufficient_scope` naming it, RFC 6750 §3.1). A route a permission guards needs
+ * that permission among the key's scopes instead (`requirePermission`).
+ */
+function checkKeyReach(c: Context<AppEnv>, key: NonNullable<AuthContext["apiKey"]>, data: boolean): void {
+  const route = routeKey(c);
+  if (isInteractiveOnly(route)) {
+    throw new ApiError("forbidden", {
+      detail: "API keys cannot manage keys, sessions, second factors, passwords or email addresses: sign in for that.",
+    });
+  }
+  if (key.projectId !== null) {
+    const path = route.slice(route.indexOf(" ") + 1);
+    const ownProject = path.startsWith("/projects/:id") && c.req.param("id") === key.projectId;
+    if (!ownProject && !/^\/documents(\/|$)/.test(path)) {
+      throw new ApiError("forbidden", {
+        detail: `This key is bound to project ${key.projectId}: it reaches that project and its documents only.`,
+      });
+    }
+  }
+  if (!data) return;
+  const scope = c.req.method === "GET" || c.req.method === "HEAD" ? "read" : "write";
+  if (!key[scope]) {
+    throw new ApiError("forbidden", {
+      detail: `This needs the "${scope}" scope.`,
+      headers: { "WWW-Authenticate": challenge({ missingScope: scope, kind: "scope" }) },
+    });
+  }
+}
+
 /** Whether the route a request matched authenticates its caller (requireAuth, requirePermission, requireAdmin). */
 export function routeAuthenticates(c: Context<AppEnv>): boolean {
   return matchedRoutes(c).some((route) => isAuthenticating(route.handler));
@@ -59,10 +136,12 @@ export function routeAuthenticates(c: Context<AppEnv>): boolean {
  * credentials were sent, `invalid_token` for a refused token, `insufficient_scope` naming the
  * permission (as a scope) that was missing. `error_description` keeps to the characters §3 allows.
  */
-function challenge(refusal: { error?: InvalidTokenError | undefined; missingScope?: string } = {}): string {
+function challenge(
+  refusal: { error?: InvalidTokenError | undefined; missingScope?: string; kind?: "permission" | "scope" } = {},
+): string {
   const realm = `Bearer realm="${REALM}"`;
   if (refusal.missingScope) {
-    return `${realm}, error="insufficient_scope", error_description="This needs the '${refusal.missingScope}' permission.", scope="${refusal.missingScope}"`;
+    return `${realm}, error="insufficient_scope", error_description="This needs the '${refusal.missingScope}' ${refusal.kind ?? "permission"}.", scope="${refusal.missingScope}"`;
   }
   if (!refusal.error) return realm;
   return `${realm}, error="invalid_token", error_description="${oauthDescription(refusal.error.description)}"`;
@@ -99,10 +178,15 @@ export function callerOf(c: Context<AppEnv>): AuthContext {
   });
 }
 
-/** Route middleware: 401 with WWW-Authenticate unless the caller is authenticated (`callerOf`). */
-export function requireAuth(): MiddlewareHandler<AppEnv> {
+/**
+ * Route middleware: 401 with WWW-Authenticate unless the caller is authenticated (`callerOf`); for
+ * an API key, 403 unless the key reaches the route (`checkKeyReach`; `data`: the route needs the
+ * `read` or `write` scope, false when a permission or the admin role guards it instead).
+ */
+export function requireAuth(data = true): MiddlewareHandler<AppEnv> {
   const middleware: MiddlewareHandler<AppEnv> = async function requireAuth(c, next) {
-    callerOf(c);
+    const { apiKey } = callerOf(c);
+    if (apiKey) checkKeyReach(c, apiKey, data);
     await next();
   };
   authenticating.add(middleware);
@@ -114,7 +198,7 @@ export function requireAuth(): MiddlewareHandler<AppEnv> {
  * `insufficient_scope` challenge: permissions are the tokens' scopes).
  */
 export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
-  const authenticated = requireAuth();
+  const authenticated = requireAuth(false);
   const middleware: MiddlewareHandler<AppEnv> = async function requirePermission(c, next) {
     await authenticated(c, async () => {
       if (!callerOf(c).permissions.includes(permission)) {
@@ -136,7 +220,7 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
  * (holding `analytics:read` does not let one suppress queries).
  */
 export function requireAdmin(): MiddlewareHandler<AppEnv> {
-  const authenticated = requireAuth();
+  const authenticated = requireAuth(false);
   const middleware: MiddlewareHandler<AppEnv> = async function requireAdmin(c, next) {
     await authenticated(c, async () => {
       if (callerOf(c).role !== "admin") throw new ApiError("forbidden", { detail: "Only administrators may do this." });

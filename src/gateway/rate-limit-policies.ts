@@ -60,6 +60,8 @@ export const ROUTE_POLICIES: Record<string, string> = {
   // They check a TOTP or recovery code (the login throttle counts the guesses too).
   "POST /auth/mfa/confirm": "auth",
   "POST /auth/mfa/disable": "auth",
+  // Minting credentials: as rare as logins, and each key is one more way in.
+  "POST /api-keys": "auth",
   "POST /documents/:id/versions/:version/restore": "processing",
   "PUT /documents/:id/shares": "sharing",
   "POST /webhooks/:id/verify": "outbound",

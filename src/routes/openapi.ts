@@ -35,7 +35,8 @@ const guardOf = (access: Access) => {
  * scheme, the guard middleware (`requireAuth`; `requireAdmin` for `"admin"`; `requirePermission`
  * when `access` names a permission) and their problems documented: 401 (missing, expired, forged or
  * revoked token, with `WWW-Authenticate`, RFC 6750 §3), and 403 for a caller who is not an
- * administrator or lacks the permission (`insufficient_scope`).
+ * administrator or lacks the permission, or an API key without the scope the route needs or that
+ * may not reach it (`insufficient_scope`, src/gateway/authentication.ts).
  * `config.responses` lists the route's own outcomes; the guard's are added to them.
  */
 export function protectedRoute<const R extends Omit<RouteConfig, "security" | "middleware">>(
@@ -43,7 +44,8 @@ export function protectedRoute<const R extends Omit<RouteConfig, "security" | "m
   config: R,
 ) {
   const guard = guardOf(access);
-  const refusals = access === "caller" ? problemResponses(401) : problemResponses(401, 403);
+  // Any protected route refuses an API key without the scope it needs (src/gateway/authentication.ts).
+  const refusals = problemResponses(401, 403);
   const route = createRoute({
     ...config,
     security: BEARER,

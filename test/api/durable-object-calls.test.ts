@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { keyAuth } from "../api-key-helpers.ts";
 import { randomIp, register, signedIn, signedInAdmin, tokenRequest } from "../auth-helpers.ts";
 import { api, apiWith, captureLines, testEnv } from "../helpers.ts";
 
@@ -49,6 +50,38 @@ describe("Durable Object calls per request", () => {
     const refused = await api("/users/me", { headers: { authorization: "Bearer nope", ...from() } });
     expect(refused.status).toBe(401);
     expect(durableObjectCalls(refused)).toBe(1);
+  });
+
+  it("an API key's request makes one before its handler: key check, last use and per-key count together", async () => {
+    const { auth } = await signedIn();
+    const created = await api("/api-keys", {
+      method: "POST",
+      headers: { ...auth, ...from(), "content-type": "application/json" },
+      body: JSON.stringify({ name: "counted", scopes: ["read"] }),
+    });
+    expect(created.status).toBe(201);
+    // The gateway's call, then the new key's live copy.
+    expect(durableObjectCalls(created)).toBe(2);
+    const { id, key } = (await created.json()) as { id: string; key: string };
+    const used = await api("/users/me", { headers: { ...keyAuth(key), ...from() } });
+    expect(used.status).toBe(200);
+    expect(used.headers.get("ratelimit-policy")).not.toBeNull();
+    expect(durableObjectCalls(used)).toBe(1);
+    // The listing's last uses come with the gateway's session check.
+    const listed = await api("/api-keys", { headers: { ...auth, ...from() } });
+    expect(listed.status).toBe(200);
+    expect(durableObjectCalls(listed)).toBe(1);
+    const revoked = await api(`/api-keys/${id}`, { method: "DELETE", headers: { ...auth, ...from() } });
+    expect(revoked.status).toBe(204);
+    expect(durableObjectCalls(revoked)).toBe(2);
+    // A refused key: its owner's object says no, then the request is counted by its address.
+    const refused = await api("/users/me", { headers: { ...keyAuth(key), ...from() } });
+    expect(refused.status).toBe(401);
+    expect(durableObjectCalls(refused)).toBe(2);
+    // A malformed one is refused in the isolate: the address's count only.
+    const malformed = await api("/users/me", { headers: { ...keyAuth(`${key}x`), ...from() } });
+    expect(malformed.status).toBe(401);
+    expect(durableObjectCalls(malformed)).toBe(1);
   });
 
   it("the token endpoints: a login and a refresh", async () => {

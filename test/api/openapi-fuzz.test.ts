@@ -660,6 +660,8 @@ const SEMANTIC_400: Record<string, (problem: { error?: string; errors?: { pointe
   "post /auth/authorize": (p) => only(p, "/client_id", "/redirect_uri"),
   // The callback's state lives in a cookie set by /authorize.
   "get /auth/oidc/{provider}/callback": () => true,
+  // An expiry in the future and within API_KEY_MAX_LIFETIME_DAYS of now: relative to the clock.
+  "post /api-keys": (p) => only(p, "/expiresAt"),
 };
 
 function pointers(problem: { errors?: { pointer: string }[] }): string[] {

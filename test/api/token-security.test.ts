@@ -11,6 +11,7 @@ import {
 import { beforeAll, describe, expect, it } from "vitest";
 import { tokenManager } from "../../src/auth/tokens.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
+import { createApiKey, expiredKeyOf } from "../api-key-helpers.ts";
 import { bearer, login, randomIp, register, signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { api, apiWith, expectProblem, testEnv } from "../helpers.ts";
 
@@ -212,6 +213,7 @@ const JSON_BODIES: Record<string, unknown> = {
   "PATCH /projects/{id}/members/{userId}": { role: "viewer" },
   "POST /projects/{id}/transfer": { userId: crypto.randomUUID() },
   "POST /projects/{id}/invitations": { login: "nobody@example.com", role: "viewer" },
+  "POST /api-keys": { name: "Swept", scopes: ["read"] },
 };
 
 /** A value of a path or query parameter that its schema accepts: its example, an enum member, a uuid, an integer. */
@@ -285,6 +287,14 @@ const protectedOperations = protectedOperationsOf(
 describe(`every one of the ${protectedOperations.length} protected routes of /openapi.json`, () => {
   /** Tokens refused for one reason each, and the `error_description` that names it. */
   let badTokens: { name: string; token: string; reason: RegExp }[];
+  /**
+   * Live API keys of an administrator (who holds every permission) that lack what a route needs:
+   * `readOnly` has no `write` and no permission; `permissionOnly` holds `analytics:read` alone,
+   * so not `read` either. Every protected route refuses one of them with 403 (`outOfScopeKey`).
+   */
+  let scopeKeys: { readOnly: string; permissionOnly: string };
+  const outOfScopeKey = (op: ProtectedOperation) =>
+    op.method === "GET" && !op.path.startsWith("/analytics/") ? scopeKeys.permissionOnly : scopeKeys.readOnly;
 
   beforeAll(async () => {
     const { privateKey } = await generateKeyPair("ES256", { extractable: true });
@@ -294,7 +304,20 @@ describe(`every one of the ${protectedOperations.length} protected routes of /op
     const { user, password } = await register();
     const revoked = (await login(user.username, password)).access_token;
     expect((await api("/auth/logout", { method: "POST", headers: bearer(revoked) })).status).toBe(204);
+    // API keys: one revoked, one expired, one whose checksum does not match, and two out of scope.
+    const keyOwner = await signedInAdmin();
+    const revokedKey = await createApiKey(keyOwner.auth);
+    expect((await api(`/api-keys/${revokedKey.id}`, { method: "DELETE", headers: keyOwner.auth })).status).toBe(204);
+    const liveKey = (await createApiKey(keyOwner.auth)).key;
+    const malformedKey = `${liveKey.slice(0, -1)}${liveKey.endsWith("0") ? "1" : "0"}`;
+    scopeKeys = {
+      readOnly: (await createApiKey(keyOwner.auth, { scopes: ["read"] })).key,
+      permissionOnly: (await createApiKey(keyOwner.auth, { scopes: ["analytics:read"] })).key,
+    };
     badTokens = [
+      { name: "API key, revoked", token: revokedKey.key, reason: /unknown, revoked or expired/ },
+      { name: "API key, expired", token: await expiredKeyOf(keyOwner.user.id), reason: /unknown, revoked or expired/ },
+      { name: "API key, malformed (checksum)", token: malformedKey, reason: /malformed/ },
       { name: "expired", token: await forge({ expiresIn: "-5m" }), reason: /expired/ },
       {
         name: "forged (a key we do not hold, claiming our kid)",
@@ -316,7 +339,7 @@ describe(`every one of the ${protectedOperations.length} protected routes of /op
   });
 
   for (const op of protectedOperations) {
-    it(`${op.key} refuses a missing, expired, forged, tampered, wrong-audience and revoked token with 401`, async () => {
+    it(`${op.key} refuses a missing, expired, forged, tampered, wrong-audience and revoked token and a revoked, expired or malformed API key with 401, an API key out of scope with 403`, async () => {
       // The control's caller (below), signed in meanwhile.
       const admin = signedInAdmin();
       const missing = await send(op, undefined);
@@ -336,6 +359,10 @@ describe(`every one of the ${protectedOperations.length} protected routes of /op
           expect(challenge, `${op.key} with a token ${name}`).toMatch(reason);
         }),
       );
+
+      const outOfScope = await send(op, outOfScopeKey(op));
+      expect(outOfScope.status, `${op.key} with an API key out of scope: ${await outOfScope.clone().text()}`).toBe(403);
+      await expectProblem(outOfScope, 403);
 
       // The control: the same request with a valid token (a fresh administrator's, so neither a
       // permission nor another test's state is in the way) passes the guard and the validation,

@@ -1,5 +1,6 @@
 import { createApp } from "../../src/app/create-app.ts";
 import { analyticsRouter } from "../../src/routes/analytics/index.ts";
+import { apiKeysRouter } from "../../src/routes/api-keys/index.ts";
 import { auditRouter } from "../../src/routes/audit/index.ts";
 import { authRouter } from "../../src/routes/auth/index.ts";
 import { documentsRouter } from "../../src/routes/documents/index.ts";
@@ -21,6 +22,7 @@ export function buildApp() {
     .route("/", wellKnownRouter)
     .route("/", authRouter)
     .route("/", usersRouter)
+    .route("/", apiKeysRouter)
     .route("/", documentsRouter)
     .route("/", uploadsRouter)
     .route("/", projectsRouter)

@@ -36,6 +36,9 @@ export const AUDIT_ACTIONS = {
   "user.deleted": "The account was deleted: its `email` and `username`, since the event outlives it.",
   "user.profile_changed": "Another user changed the profile: `fields` (names only).",
   "user.email_changed": "Another user changed the email: `from`, `to`; the address is unverified again.",
+  "api_key.created":
+    "An API key was created by its owner: `keyId`, `name`, `scopes`, `projectId` (null for a personal key), `expiresAt`.",
+  "api_key.revoked": "An API key was revoked, by its owner or an administrator (the actor): `keyId`.",
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 export const AUDIT_ACTION_NAMES = Object.keys(AUDIT_ACTIONS) as AuditAction[];

@@ -16,7 +16,7 @@ import {
 } from "drizzle-orm/pg-core";
 import { timestamps } from "./columns.ts";
 import { projects } from "./projects.ts";
-import { actorId, isStaff, staffOr } from "./rls.ts";
+import { actorId, isStaff, keyProject, staffOr } from "./rls.ts";
 import { users } from "./users.ts";
 
 /** Where a version is in the pipeline `Upload → Validation → Virus Scan → Store → Index → Thumbnail → Notify`. */
@@ -149,6 +149,15 @@ export const documents = pgTable(
         [sql.raw(personalOf("documents")), isStaff, sql.raw(inProject("documents", "manage"))],
         sql` or `,
       ),
+    }),
+    // An API key bound to a project (src/auth/api-keys.ts) reaches that project's documents and
+    // no others, whatever its owner may reach otherwise: restrictive, so it narrows each policy
+    // above (and, through them, versions, content and shares). Always true for everyone else.
+    pgPolicy("documents_key_project", {
+      as: "restrictive",
+      for: "all",
+      using: sql`${keyProject} is null or ${t.projectId} = ${keyProject}`,
+      withCheck: sql`${keyProject} is null or ${t.projectId} = ${keyProject}`,
     }),
   ],
 ).enableRLS();

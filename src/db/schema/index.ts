@@ -1,3 +1,4 @@
+export * from "./api-keys.ts";
 export * from "./audit.ts";
 export * from "./documents.ts";
 export * from "./notifications.ts";

@@ -9,6 +9,11 @@ import type { Permission } from "./users.ts";
  */
 export const actorId = sql`nullif(current_setting('app.user_id', true), '')::uuid`;
 export const actorRole = sql`current_setting('app.role', true)`;
+/**
+ * The one project an API key bound to a project may reach (`app.project_id`, set by `asActor` from
+ * the key's actor); null for a session and for a personal key.
+ */
+export const keyProject = sql`nullif(current_setting('app.project_id', true), '')::uuid`;
 
 /** Administrators, and the server itself acting before a user is known (login, registration). */
 export const isStaff = sql`${actorRole} in ('admin', 'system')`;

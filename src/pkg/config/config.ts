@@ -170,6 +170,12 @@ const apiOnly = {
   ACCESS_TOKEN_TTL_SECONDS: seconds(60, 3600).default(900),
   SESSION_IDLE_TIMEOUT_SECONDS: seconds(300, 90 * 86_400).default(14 * 86_400),
   SESSION_MAX_AGE_SECONDS: seconds(3600, 365 * 86_400).default(60 * 86_400),
+  // API keys (src/auth/api-keys.ts): the lifetime given when `POST /api-keys` names none, the longest
+  // one may ask for (GitLab's default maximum for access tokens is a year), and how many unrevoked
+  // keys a user may hold (each lives in their SESSIONS object until revoked).
+  API_KEY_DEFAULT_LIFETIME_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  API_KEY_MAX_LIFETIME_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
+  API_KEYS_PER_USER: z.coerce.number().int().positive().max(1000).default(50),
   // Production Workers refuse PBKDF2 above 100,000 iterations.
   PBKDF2_ITERATIONS: z.coerce.number().int().min(10_000).max(100_000),
   OIDC_PROVIDERS: optional(json(z.array(oidcProvider))),
@@ -367,6 +373,12 @@ const apiSchema = z
       sessionIdleTimeoutMs: raw.SESSION_IDLE_TIMEOUT_SECONDS * 1000,
       sessionMaxAgeMs: raw.SESSION_MAX_AGE_SECONDS * 1000,
       pbkdf2Iterations: raw.PBKDF2_ITERATIONS,
+      apiKeys: {
+        // A default past the maximum is cut to it.
+        defaultLifetimeMs: Math.min(raw.API_KEY_DEFAULT_LIFETIME_DAYS, raw.API_KEY_MAX_LIFETIME_DAYS) * 86_400_000,
+        maxLifetimeMs: raw.API_KEY_MAX_LIFETIME_DAYS * 86_400_000,
+        perUser: raw.API_KEYS_PER_USER,
+      },
       oidcProviders: (raw.OIDC_PROVIDERS ?? []).map((provider) => ({
         ...provider,
         clientSecret: raw.OIDC_CLIENT_SECRETS?.[provider.id],

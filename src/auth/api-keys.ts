@@ -1,0 +1,302 @@
+import CRC32 from "crc-32";
+import { type Actor, batchAsActor, firstRow, READ_ONLY } from "../db/actor.ts";
+import type { HttpDatabase } from "../db/client.ts";
+import {
+  type ApiKey,
+  insertApiKeyWithinCap,
+  lockUserKeys,
+  recordKeyEvent,
+  revokeApiKeyRecord,
+  selectApiKey,
+  selectApiKeys,
+  selectKeyCreationFacts,
+} from "../db/queries/api-keys.ts";
+import type { RequestOrigin } from "../db/queries/audit.ts";
+import { PERMISSION_NAMES, type Permission } from "../db/schema/users.ts";
+import type { KeyUsage, Principal } from "../durable-objects/sessions.ts";
+import { sha256Hex } from "../pkg/crypto/digest.ts";
+import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
+import { effectivePermissions } from "./permissions.ts";
+import { type SessionsNamespace, withUserSessions } from "./user-sessions.ts";
+
+/**
+ * What every key starts with, so that people and secret scanners recognise one (GitHub's `ghp_`,
+ * GitLab's `glpat-`).
+ */
+export const API_KEY_PREFIX = "tcp_";
+
+/**
+ * A key: the prefix, the owner's user id as 32 lowercase hex digits (it names the SESSIONS object
+ * that authenticates the key, so the gateway needs nothing else), 32 random base62 characters
+ * (190 bits), and a checksum: the CRC-32 of everything before it as 6 base62 digits, so that a
+ * scanner can tell a real key from a look-alike without asking us (as GitHub's tokens do). 74
+ * characters, all of `[0-9A-Za-z_]`: a double-click selects a whole key.
+ */
+export const API_KEY_PATTERN = /^tcp_([0-9a-f]{32})([0-9A-Za-z]{32})([0-9A-Za-z]{6})$/;
+
+/**
+ * Scopes of a key over its owner's own resources: `read` (GET and HEAD of every route a signed-in
+ * user reaches) and `write` (every other method; implies `read`). A route guarded by a delegated
+ * permission (`users:read`, `analytics:read`…) needs that permission as a scope instead.
+ */
+export const DATA_SCOPES = ["read", "write"] as const;
+export type DataScope = (typeof DATA_SCOPES)[number];
+export type ApiKeyScope = DataScope | Permission;
+/** Every scope a key may carry: the data scopes and the delegated permissions (held by the creator). */
+export const API_KEY_SCOPES = [...DATA_SCOPES, ...PERMISSION_NAMES] as [ApiKeyScope, ...ApiKeyScope[]];
+
+const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/** `length` random base62 characters, unbiased (bytes of 248 and above are drawn again). */
+function randomBase62(length: number): string {
+  let out = "";
+  while (out.length < length) {
+    for (const byte of crypto.getRandomValues(new Uint8Array(length * 2))) {
+      if (byte < 248 && out.length < length) out += BASE62[byte % 62];
+    }
+  }
+  return out;
+}
+
+/** The CRC-32 (ISO-HDLC, as zlib computes it) of `text`'s UTF-8 bytes, as 6 base62 digits. */
+export function keyChecksum(text: string): string {
+  let value = CRC32.str(text) >>> 0;
+  let out = "";
+  for (let i = 0; i < 6; i++) {
+    out = BASE62[value % 62] + out;
+    value = Math.floor(value / 62);
+  }
+  return out;
+}
+
+/** A fresh key of `userId`, its SHA-256 (what is stored) and its last four characters (what is shown). */
+export async function generateApiKey(userId: string): Promise<{ key: string; hash: string; lastCharacters: string }> {
+  const body = `${API_KEY_PREFIX}${userId.replaceAll("-", "").toLowerCase()}${randomBase62(32)}`;
+  const key = `${body}${keyChecksum(body)}`;
+  return { key, hash: await sha256Hex(key), lastCharacters: key.slice(-4) };
+}
+
+/**
+ * The owner of a well-formed key (its user id as a uuid) and the hash to look it up by; undefined
+ * when `text` is not a key of ours: wrong shape or a checksum that does not match (a typo, a
+ * truncated copy, a made-up key: refused without a Durable Object call).
+ */
+export async function parseApiKey(text: string): Promise<{ userId: string; hash: string } | undefined> {
+  const match = API_KEY_PATTERN.exec(text);
+  if (!match?.[1] || match[3] !== keyChecksum(text.slice(0, -6))) return undefined;
+  const hex = match[1];
+  const userId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return { userId, hash: await sha256Hex(text) };
+}
+
+/** Whether a Bearer credential is meant as an API key (by its prefix), well-formed or not. */
+export const looksLikeApiKey = (credential: string): boolean => credential.startsWith(API_KEY_PREFIX);
+
+/**
+ * What a key may do on this request: its scopes ∩ its owner's CURRENT principal, so that a demoted
+ * or stripped owner's keys lose the power at once. The `admin` role itself is never delegated: a key
+ * acts as a user holding the delegated permissions its scopes name.
+ */
+export function keyRights(
+  scopes: readonly string[],
+  principal: Principal,
+): { permissions: Permission[]; read: boolean; write: boolean } {
+  const held = effectivePermissions(principal);
+  const write = scopes.includes("write");
+  return {
+    permissions: held.filter((permission) => scopes.includes(permission)),
+    read: write || scopes.includes("read"),
+    write,
+  };
+}
+
+/** What the key functions need: Postgres in the HTTP mode, the SESSIONS objects, the configured limits. */
+export interface ApiKeyDeps {
+  http: HttpDatabase;
+  sessions: SessionsNamespace;
+  limits: {
+    /** Lifetime (ms) of a key created without `expiresAt`. */
+    defaultLifetimeMs: number;
+    /** The longest lifetime (ms) a key may be given. */
+    maxLifetimeMs: number;
+    /** Unrevoked keys a user may hold. */
+    perUser: number;
+  };
+}
+
+/** What creating a key takes; the creator is a signed-in user (never another key). */
+export interface CreateApiKey {
+  /** The creator, who will own the key, as row-level security sees them. */
+  actor: Actor;
+  userId: string;
+  /** The permissions the creator holds now (the session's), the bound of the delegated scopes. */
+  held: readonly Permission[];
+  name: string;
+  scopes: readonly ApiKeyScope[];
+  projectId: string | null;
+  /** Absent: `limits.defaultLifetimeMs` from now. */
+  expiresAt: Date | undefined;
+  origin: RequestOrigin;
+}
+
+/**
+ * Creates a key: the record and its `api_key.created` event in one HTTP batch (one round trip,
+ * under a per-user advisory lock so concurrent creations keep to the cap), then its live copy in
+ * the owner's SESSIONS object (one call). Returns the record and the key, which is never shown
+ * again (only its hash is kept).
+ * @throws ApiError `forbidden` (403) for a delegated scope the creator does not hold;
+ *   `validation_failed` (400, pointer `/expiresAt`) for an expiry not in the future or past the
+ *   maximum; `not_found` (404) for a project the creator is not a member of; `conflict` (409) at
+ *   the per-user cap; DependencyError("sessions") when the SESSIONS object cannot be reached (the
+ *   record is then revoked, best effort, so no listed key is half made).
+ */
+export async function createApiKey(
+  deps: ApiKeyDeps,
+  input: CreateApiKey,
+  now = new Date(),
+): Promise<{ record: ApiKey; key: string }> {
+  const beyond = input.scopes.find(
+    (scope) => !(DATA_SCOPES as readonly string[]).includes(scope) && !input.held.includes(scope as Permission),
+  );
+  if (beyond) {
+    throw new ApiError("forbidden", {
+      detail: `The scope "${beyond}" is a permission you do not hold: a key can only be given what its creator holds.`,
+    });
+  }
+  const expiresAt = input.expiresAt ?? new Date(now.getTime() + deps.limits.defaultLifetimeMs);
+  if (expiresAt.getTime() <= now.getTime()) throw invalidField("body", "/expiresAt", "must be in the future");
+  if (expiresAt.getTime() > now.getTime() + deps.limits.maxLifetimeMs) {
+    throw invalidField(
+      "body",
+      "/expiresAt",
+      `must be at most ${Math.round(deps.limits.maxLifetimeMs / 86_400_000)} days from now`,
+    );
+  }
+  const { userId } = input;
+  const { key, hash, lastCharacters } = await generateApiKey(userId);
+  const record = {
+    id: crypto.randomUUID(),
+    userId,
+    projectId: input.projectId,
+    name: input.name,
+    scopes: [...new Set(input.scopes)],
+    secretHash: hash,
+    lastCharacters,
+    expiresAt,
+  };
+  const [, facts, inserted] = await batchAsActor(deps.http, input.actor, (db) => [
+    lockUserKeys(db, userId),
+    selectKeyCreationFacts(db, { userId, projectId: input.projectId }),
+    insertApiKeyWithinCap(db, record, deps.limits.perUser),
+    recordKeyEvent(db, {
+      action: "api_key.created",
+      keyId: record.id,
+      actorId: userId,
+      targetUserId: userId,
+      origin: input.origin,
+      details: {
+        name: record.name,
+        scopes: record.scopes,
+        projectId: record.projectId,
+        expiresAt: expiresAt.toISOString(),
+      },
+    }),
+  ]);
+  const row = firstRow(inserted);
+  if (!row) {
+    if (input.projectId && !firstRow(facts)?.projectRole) {
+      throw new ApiError("not_found", { detail: `No project ${input.projectId} of which you are a member.` });
+    }
+    throw new ApiError("conflict", {
+      detail: `You hold ${deps.limits.perUser} unrevoked keys, the most allowed: revoke one first.`,
+    });
+  }
+  try {
+    await withUserSessions(deps.sessions, userId, (stub) =>
+      stub.addKey({ id: row.id, hash, scopes: row.scopes, projectId: row.projectId, expiresAt: expiresAt.getTime() }),
+    );
+  } catch (error) {
+    // The key was never usable; mark its record so (best effort: a record left unrevoked is listed
+    // but authenticates nothing, and revoking it works).
+    await batchAsActor(deps.http, input.actor, (db) => [
+      revokeApiKeyRecord(db, { userId, id: row.id, revokedBy: userId }),
+    ]).catch(() => undefined);
+    throw error;
+  }
+  return { record: row, key };
+}
+
+/**
+ * A key record as listed: its durable record and its last use, from the owner's SESSIONS object
+ * while the key is live, from the record once revoked.
+ */
+export type ListedApiKey = Omit<ApiKey, "lastUsedAt" | "lastUsedIp"> & KeyUsage;
+
+const withUsage = (row: ApiKey, usage: Record<string, KeyUsage>): ListedApiKey => ({
+  ...row,
+  lastUsedAt: usage[row.id]?.lastUsedAt ?? row.lastUsedAt?.getTime() ?? null,
+  lastUsedIp: usage[row.id]?.lastUsedIp ?? row.lastUsedIp,
+});
+
+/**
+ * The keys of `userId`, newest first, revoked ones included, with their last use: one read-only
+ * HTTP batch, and the owner's SESSIONS object unless `usage` (read with the gateway's call) is given.
+ * @throws DependencyError("sessions") when the object cannot be reached
+ */
+export async function listApiKeys(
+  deps: Pick<ApiKeyDeps, "http" | "sessions">,
+  input: { actor: Actor; userId: string; usage?: Record<string, KeyUsage> | undefined },
+): Promise<ListedApiKey[]> {
+  const [[rows], usage] = await Promise.all([
+    batchAsActor(deps.http, input.actor, (db) => [selectApiKeys(db, { userId: input.userId })], READ_ONLY),
+    input.usage ?? withUserSessions(deps.sessions, input.userId, (stub) => stub.keyUsage()),
+  ]);
+  return rows.map((row) => withUsage(row, usage));
+}
+
+/** One key of `userId` with its last use, as `listApiKeys` shows it; undefined when there is none. */
+export async function readApiKey(
+  deps: Pick<ApiKeyDeps, "http" | "sessions">,
+  input: { actor: Actor; userId: string; id: string; usage?: Record<string, KeyUsage> | undefined },
+): Promise<ListedApiKey | undefined> {
+  const [[rows], usage] = await Promise.all([
+    batchAsActor(deps.http, input.actor, (db) => [selectApiKey(db, { userId: input.userId, id: input.id })], READ_ONLY),
+    input.usage ?? withUserSessions(deps.sessions, input.userId, (stub) => stub.keyUsage()),
+  ]);
+  const row = firstRow(rows);
+  return row && withUsage(row, usage);
+}
+
+/**
+ * Revokes a key of `userId` (by its owner, or an administrator: `actorId`, as `actor`): first its live copy is dropped
+ * from the owner's SESSIONS object (refused from the next request; its last use comes back), then
+ * the record (revoked, with that last use) and its `api_key.revoked` event in one HTTP batch.
+ * Should the batch fail, the key is already refused and a retry completes the record. Idempotent:
+ * revoking a revoked key succeeds again; the event is recorded once.
+ * @returns false when `userId` has no key `id`
+ * @throws DependencyError("sessions") when the object cannot be reached (nothing changed)
+ */
+export async function revokeApiKey(
+  deps: Pick<ApiKeyDeps, "http" | "sessions">,
+  input: { actor: Actor; actorId: string; userId: string; id: string; origin: RequestOrigin },
+): Promise<boolean> {
+  const usage = await withUserSessions(deps.sessions, input.userId, (stub) => stub.removeKey(input.id));
+  const [revoked] = await batchAsActor(deps.http, input.actor, (db) => [
+    revokeApiKeyRecord(db, {
+      userId: input.userId,
+      id: input.id,
+      revokedBy: input.actorId,
+      lastUsedAt: usage?.lastUsedAt ? new Date(usage.lastUsedAt) : null,
+      lastUsedIp: usage?.lastUsedIp ?? null,
+    }),
+    recordKeyEvent(db, {
+      action: "api_key.revoked",
+      keyId: input.id,
+      actorId: input.actorId,
+      targetUserId: input.userId,
+      origin: input.origin,
+      details: {},
+    }),
+  ]);
+  return firstRow(revoked) !== undefined;
+}
