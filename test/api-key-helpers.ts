@@ -51,7 +51,7 @@ export const keyAuth = (key: string) => ({ authorization: `Bearer ${key}` });
  * without waiting for it.
  */
 export async function expiredKeyOf(userId: string, scopes: string[] = ["read", "write"]): Promise<string> {
-  const { key, hash } = await generateApiKey(userId);
+  const { key, hash } = await generateApiKey(userId, testEnv.DATA_ENCRYPTION_KEY);
   const stub = testEnv.SESSIONS.get(testEnv.SESSIONS.idFromName(userId));
   await stub.addKey({ id: crypto.randomUUID(), hash, scopes, projectId: null, expiresAt: Date.now() - 3_600_000 });
   return key;

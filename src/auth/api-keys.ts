@@ -14,6 +14,7 @@ import {
 import type { RequestOrigin } from "../db/queries/audit.ts";
 import { PERMISSION_NAMES, type Permission } from "../db/schema/users.ts";
 import type { KeyUsage, Principal } from "../durable-objects/sessions.ts";
+import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
 import { effectivePermissions } from "./permissions.ts";
@@ -27,12 +28,15 @@ export const API_KEY_PREFIX = "tcp_";
 
 /**
  * A key: the prefix, the owner's user id as 32 lowercase hex digits (it names the SESSIONS object
- * that authenticates the key, so the gateway needs nothing else), 32 random base62 characters
- * (190 bits), and a checksum: the CRC-32 of everything before it as 6 base62 digits, so that a
- * scanner can tell a real key from a look-alike without asking us (as GitHub's tokens do). 74
- * characters, all of `[0-9A-Za-z_]`: a double-click selects a whole key.
+ * that authenticates the key, so the gateway needs nothing else), 24 random base62 characters (142
+ * bits), an 8-character tag (an HMAC of everything before it under a key derived from
+ * DATA_ENCRYPTION_KEY: a key we did not issue is refused in the isolate, so made-up keys naming
+ * arbitrary users never reach, or create, a Durable Object), and a checksum: the CRC-32 of
+ * everything before it as 6 base62 digits, so that a scanner can tell a real key from a look-alike
+ * without asking us (as GitHub's tokens do). 74 characters, all of `[0-9A-Za-z_]`: a double-click
+ * selects a whole key.
  */
-export const API_KEY_PATTERN = /^tcp_([0-9a-f]{32})([0-9A-Za-z]{32})([0-9A-Za-z]{6})$/;
+export const API_KEY_PATTERN = /^tcp_([0-9a-f]{32})([0-9A-Za-z]{24})([0-9A-Za-z]{8})([0-9A-Za-z]{6})$/;
 
 /**
  * Scopes of a key over its owner's own resources: `read` (GET and HEAD of every route a signed-in
@@ -58,32 +62,91 @@ function randomBase62(length: number): string {
   return out;
 }
 
-/** The CRC-32 (ISO-HDLC, as zlib computes it) of `text`'s UTF-8 bytes, as 6 base62 digits. */
-export function keyChecksum(text: string): string {
-  let value = CRC32.str(text) >>> 0;
+/** `value` (a whole number below 62^digits) as exactly `digits` base62 digits. */
+function base62Digits(value: number, digits: number): string {
+  let rest = value;
   let out = "";
-  for (let i = 0; i < 6; i++) {
-    out = BASE62[value % 62] + out;
-    value = Math.floor(value / 62);
+  for (let i = 0; i < digits; i++) {
+    out = BASE62[rest % 62] + out;
+    rest = Math.floor(rest / 62);
   }
   return out;
 }
 
-/** A fresh key of `userId`, its SHA-256 (what is stored) and its last four characters (what is shown). */
-export async function generateApiKey(userId: string): Promise<{ key: string; hash: string; lastCharacters: string }> {
-  const body = `${API_KEY_PREFIX}${userId.replaceAll("-", "").toLowerCase()}${randomBase62(32)}`;
+/** The CRC-32 (ISO-HDLC, as zlib computes it) of `text`'s UTF-8 bytes, as 6 base62 digits. */
+export function keyChecksum(text: string): string {
+  return base62Digits(CRC32.str(text) >>> 0, 6);
+}
+
+/** HMAC keys for key tags, by the configured secret they come from (imported once per isolate). */
+const tagKeys = new Map<string, Promise<CryptoKey>>();
+
+/**
+ * The HMAC-SHA256 key of key tags: HKDF-SHA256 (RFC 5869) of DATA_ENCRYPTION_KEY with info
+ * `techcorp:api-key-tag`, so it is no other use's key. Rotating DATA_ENCRYPTION_KEY invalidates
+ * every API key (as it does sealed secrets).
+ */
+function tagKey(secretBase64: string): Promise<CryptoKey> {
+  let key = tagKeys.get(secretBase64);
+  if (!key) {
+    key = (async () => {
+      const raw = Uint8Array.from(atob(secretBase64), (c) => c.charCodeAt(0));
+      const master = await crypto.subtle.importKey("raw", raw, "HKDF", false, ["deriveKey"]);
+      return crypto.subtle.deriveKey(
+        {
+          name: "HKDF",
+          hash: "SHA-256",
+          salt: new Uint8Array(32),
+          info: new TextEncoder().encode("techcorp:api-key-tag"),
+        },
+        master,
+        { name: "HMAC", hash: "SHA-256", length: 256 },
+        false,
+        ["sign"],
+      );
+    })();
+    tagKeys.set(secretBase64, key);
+  }
+  return key;
+}
+
+/** The tag of a key's first part: its HMAC's first 6 bytes, reduced to 8 base62 digits (47 bits). */
+async function keyTag(text: string, secretBase64: string): Promise<string> {
+  const mac = new Uint8Array(
+    await crypto.subtle.sign("HMAC", await tagKey(secretBase64), new TextEncoder().encode(text)),
+  );
+  const value = mac.slice(0, 6).reduce((n, byte) => n * 256 + byte, 0);
+  return base62Digits(value % 62 ** 8, 8);
+}
+
+/**
+ * A fresh key of `userId`, its SHA-256 (what is stored) and its last four characters (what is
+ * shown). `tagSecret`: DATA_ENCRYPTION_KEY (base64), whose derived key tags it.
+ */
+export async function generateApiKey(
+  userId: string,
+  tagSecret: string,
+): Promise<{ key: string; hash: string; lastCharacters: string }> {
+  const head = `${API_KEY_PREFIX}${userId.replaceAll("-", "").toLowerCase()}${randomBase62(24)}`;
+  const body = `${head}${await keyTag(head, tagSecret)}`;
   const key = `${body}${keyChecksum(body)}`;
   return { key, hash: await sha256Hex(key), lastCharacters: key.slice(-4) };
 }
 
 /**
- * The owner of a well-formed key (its user id as a uuid) and the hash to look it up by; undefined
- * when `text` is not a key of ours: wrong shape or a checksum that does not match (a typo, a
- * truncated copy, a made-up key: refused without a Durable Object call).
+ * The owner of a key of ours (its user id as a uuid) and the hash to look it up by; undefined when
+ * `text` is not one: wrong shape, a checksum that does not match (a typo, a truncated copy) or a tag
+ * we did not make (a made-up key), each refused without a Durable Object call. The tag is
+ * compared in constant time.
  */
-export async function parseApiKey(text: string): Promise<{ userId: string; hash: string } | undefined> {
+export async function parseApiKey(
+  text: string,
+  tagSecret: string,
+): Promise<{ userId: string; hash: string } | undefined> {
   const match = API_KEY_PATTERN.exec(text);
-  if (!match?.[1] || match[3] !== keyChecksum(text.slice(0, -6))) return undefined;
+  if (!match?.[1] || !match[3] || match[4] !== keyChecksum(text.slice(0, -6))) return undefined;
+  const tag = await keyTag(text.slice(0, -14), tagSecret);
+  if (!constantTimeEqualText(tag, match[3])) return undefined;
   const hex = match[1];
   const userId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   return { userId, hash: await sha256Hex(text) };
@@ -114,6 +177,8 @@ export function keyRights(
 export interface ApiKeyDeps {
   http: HttpDatabase;
   sessions: SessionsNamespace;
+  /** DATA_ENCRYPTION_KEY (base64): the key tags' HMAC key is derived from it. */
+  tagSecret: string;
   limits: {
     /** Lifetime (ms) of a key created without `expiresAt`. */
     defaultLifetimeMs: number;
@@ -173,7 +238,7 @@ export async function createApiKey(
     );
   }
   const { userId } = input;
-  const { key, hash, lastCharacters } = await generateApiKey(userId);
+  const { key, hash, lastCharacters } = await generateApiKey(userId, deps.tagSecret);
   const record = {
     id: crypto.randomUUID(),
     userId,

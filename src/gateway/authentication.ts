@@ -35,8 +35,8 @@ export async function verifyBearer(c: Context<AppEnv>): Promise<BearerToken> {
   try {
     if (!match?.[1]) throw new InvalidTokenError("the Authorization header is not a Bearer token");
     if (looksLikeApiKey(match[1])) {
-      const apiKey = await parseApiKey(match[1]);
-      if (!apiKey) throw new InvalidTokenError("the API key is malformed");
+      const apiKey = await parseApiKey(match[1], c.get("services").config.encryptionKey);
+      if (!apiKey) throw new InvalidTokenError("the API key is malformed or not one of ours");
       return { apiKey };
     }
     const tokens = await tokenManager(c.get("services").config.auth.tokens);

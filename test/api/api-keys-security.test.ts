@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { generateApiKey } from "../../src/auth/api-keys.ts";
+import { generateApiKey, keyChecksum } from "../../src/auth/api-keys.ts";
 import { type ApiKeyJson, createApiKey, expiredKeyOf, keyAuth } from "../api-key-helpers.ts";
 import { promote, randomIp, signedIn, signedInAdmin } from "../auth-helpers.ts";
-import { api, apiWith, expectProblem } from "../helpers.ts";
+import { api, apiWith, expectProblem, testEnv } from "../helpers.ts";
 import { type Auth, createProject, expectJson } from "../project-helpers.ts";
 
 /** A text upload, filed in `projectId` when given. */
@@ -24,15 +24,20 @@ async function expectInvalidKey(res: Response, reason: RegExp) {
 }
 
 describe("API keys: refused keys", () => {
-  it("a malformed key (bad checksum, wrong length) and a made-up well-formed one are 401", async () => {
+  it("a malformed key (bad checksum, wrong length), one we did not tag, and one tagged but never issued are 401", async () => {
     const { user, auth } = await signedIn();
     const { key } = await createApiKey(auth);
     const flipped = `${key.slice(0, -1)}${key.endsWith("0") ? "1" : "0"}`;
     await expectInvalidKey(await api("/users/me", { headers: keyAuth(flipped) }), /malformed/);
     await expectInvalidKey(await api("/users/me", { headers: keyAuth(`${key}x`) }), /malformed/);
     await expectInvalidKey(await api("/users/me", { headers: keyAuth("tcp_") }), /malformed/);
-    // Right shape and checksum, naming the user, but never issued.
-    const madeUp = (await generateApiKey(user.id)).key;
+    // Right shape and checksum, naming the user, but not tagged by us: refused in the isolate.
+    const body = `tcp_${user.id.replaceAll("-", "")}${"A".repeat(32)}`;
+    const untagged = await api("/users/me", { headers: keyAuth(`${body}${keyChecksum(body)}`) });
+    await expectInvalidKey(untagged, /malformed or not one of ours/);
+    expect(untagged.headers.get("server-timing")).toMatch(/durable-objects;desc="1"/);
+    // Tagged by us (as if issued), but not among the user's keys.
+    const madeUp = (await generateApiKey(user.id, testEnv.DATA_ENCRYPTION_KEY)).key;
     await expectInvalidKey(await api("/users/me", { headers: keyAuth(madeUp) }), /unknown, revoked or expired/);
   });
 
