@@ -196,6 +196,14 @@ describe("API keys: project (service) keys", () => {
       const problem = await expectProblem(await api(path, { headers: auth }), 403);
       expect(problem.detail, path).toContain(`bound to project ${mine.id}`);
     }
+    // Nor can it move its project's document out of the project.
+    const moved = await api(`/documents/${inMine}/move`, {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ projectId: null }),
+    });
+    expect([403, 404], await moved.clone().text()).toContain(moved.status);
+    expect((await api(`/documents/${inMine}`, { headers: auth })).status).toBe(200);
     // Writing outside its project is refused too, and nothing is created.
     expect((await upload(auth, "personal, through a project key")).status).toBe(403);
     expect((await upload(auth, "into another project", other.id)).status).toBe(403);
