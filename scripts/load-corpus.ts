@@ -76,6 +76,8 @@ if (values.via === "bulk") {
     concurrency: Number(values.concurrency),
     fetch: (p, init) => fetch(`${apiUrl}${p}`, init),
     onProgress: progress,
+    // New users verify their addresses through the stack's inbox (unverified ones cannot share).
+    ...(env.MAIL_INBOX_URL ? { inboxUrl: env.MAIL_INBOX_URL } : {}),
   });
   console.log(
     `[corpus] seed ${seed}: ${result.documentIds.length} documents uploaded through ${apiUrl} by ${result.users.length} users in ${((performance.now() - started) / 1000).toFixed(1)} s; the processor indexes them as it goes`,

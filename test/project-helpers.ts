@@ -1,4 +1,4 @@
-import { login, register, signedIn, uniqueName } from "./auth-helpers.ts";
+import { login, markEmailVerified, register, signedIn, uniqueName } from "./auth-helpers.ts";
 import { api } from "./helpers.ts";
 
 export type Auth = Record<string, string>;
@@ -59,6 +59,7 @@ export async function expectJson<T>(res: Response, status: number): Promise<T> {
 /** A signed-in user with the username given (for tests of ordering by username). */
 export async function signedInAs(username: string): Promise<User> {
   const { user, password } = await register({ username });
+  await markEmailVerified(user);
   const tokens = await login(user.username, password);
   return { user, password, tokens, auth: { authorization: `Bearer ${tokens.access_token}` } };
 }

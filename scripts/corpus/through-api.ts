@@ -13,6 +13,12 @@ export interface ApiLoadOptions extends CorpusOptions {
   /** Uploads in flight at once. */
   concurrency?: number;
   onProgress?: (loaded: number, total: number) => void;
+  /**
+   * The local stack's mail inbox (its `MAIL_INBOX_URL`): each user whose address is not verified
+   * follows the verification link mailed to it, as a person would, since an unverified account
+   * cannot share documents. Without it, such users' shares are refused (403).
+   */
+  inboxUrl?: string;
 }
 
 export interface ApiLoadResult {
@@ -45,8 +51,47 @@ interface Session {
   request(path: string, init: RequestInit): Promise<Response>;
 }
 
-/** Registers the user (unless they exist) and signs in. */
-async function signIn(fetcher: Fetcher, user: { username: string; email: string }, password: string): Promise<Session> {
+const VERIFICATION_SUBJECT = "Confirm your email address";
+
+/**
+ * Follows the newest verification link in `email`'s inbox (POST /auth/email-verification with its
+ * token), asking for a new link once if none came within a few seconds.
+ */
+async function verifyThroughInbox(
+  fetcher: Fetcher,
+  inboxUrl: string,
+  email: string,
+  resend: () => Promise<void>,
+): Promise<void> {
+  for (let attempt = 0; attempt < 150; attempt++) {
+    if (attempt === 25) await resend();
+    const res = await fetch(`${inboxUrl}/api/messages?to=${encodeURIComponent(email)}`);
+    const mails = (await res.json()) as { subject: string; text: string }[];
+    const token = mails
+      .find((mail) => mail.subject === VERIFICATION_SUBJECT)
+      ?.text.match(/#token=([A-Za-z0-9_-]+)/)?.[1];
+    if (token) {
+      const confirmed = await send(fetcher, "/auth/email-verification", () => ({
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ token }),
+      }));
+      await expectStatus(confirmed, [200], `verifying ${email}`);
+      await confirmed.body?.cancel();
+      return;
+    }
+    await sleep(200);
+  }
+  throw new Error(`no verification mail reached ${email}`);
+}
+
+/** Registers the user (unless they exist), signs in, and verifies the address through `inboxUrl` if given. */
+async function signIn(
+  fetcher: Fetcher,
+  user: { username: string; email: string },
+  password: string,
+  inboxUrl?: string,
+): Promise<Session> {
   const registered = await send(fetcher, "/users", () => ({
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -69,7 +114,16 @@ async function signIn(fetcher: Fetcher, user: { username: string; email: string 
     [200],
     "GET /users/me",
   );
-  const { id } = (await me.json()) as { id: string };
+  const { id, emailVerified } = (await me.json()) as { id: string; emailVerified: boolean };
+  if (!emailVerified && inboxUrl) {
+    await verifyThroughInbox(fetcher, inboxUrl, user.email, async () => {
+      const res = await fetcher("/users/me/email-verification", {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+      });
+      await res.body?.cancel();
+    });
+  }
   return {
     id,
     async request(path: string, init: RequestInit): Promise<Response> {
@@ -89,7 +143,7 @@ async function signIn(fetcher: Fetcher, user: { username: string; email: string 
 export async function loadThroughApi(options: ApiLoadOptions): Promise<ApiLoadResult> {
   const users = corpusUsers(options);
   const sessions: Session[] = [];
-  for (const user of users) sessions.push(await signIn(options.fetch, user, options.password));
+  for (const user of users) sessions.push(await signIn(options.fetch, user, options.password, options.inboxUrl));
 
   const upload = async (doc: CorpusDocument): Promise<string> => {
     const owner = sessions[doc.ownerIndex];

@@ -1,4 +1,4 @@
-import { type Actor, asActor, type Transaction } from "../db/actor.ts";
+import { type Actor, asActor, SYSTEM, switchActor, type Transaction } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { serverError } from "../db/errors.ts";
 import { type RequestOrigin, recordSecurityEvent, type SecurityEvent } from "../db/queries/audit.ts";
@@ -16,6 +16,7 @@ import {
   type UserChanges,
   updateUser,
 } from "../db/queries/users.ts";
+import { accountTokens } from "../db/schema/account-tokens.ts";
 import type { Permission, UserPreferences, UserRole, UserStatus } from "../db/schema/users.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { syncPrincipal } from "./auth-service.ts";
@@ -344,4 +345,47 @@ export async function changePermission(
   });
   await resync(deps, id);
   return permissions;
+}
+
+/**
+ * An administrator sends a user a password reset link (`POST /users/{id}/password-reset`,
+ * `users:manage` under the grant rules: never oneself, an admin only by an admin). The token
+ * (`tokenHash` of what `mail` will carry) is stored and `user.password_reset_requested` recorded,
+ * the administrator as its actor, in the transaction that locked the account; nothing else
+ * changes until the link is used. Only active accounts get one.
+ * @returns the address the link goes to and when it expires. @throws 403 (grant rules), 404,
+ *   409 when the account is disabled.
+ */
+export async function storeAdminPasswordReset(
+  deps: AccountDeps,
+  request: { id: string; tokenHash: string; ttlSeconds: number; origin: RequestOrigin },
+): Promise<{ email: string; expiresAt: Date }> {
+  const { id } = request;
+  // Held to the rules of a status change, whose permission it shares (`users:manage`): never on
+  // oneself (one's own reset is `POST /auth/password-reset`), an admin's only by an admin.
+  const change: AccountChange = { kind: "status" };
+  return delegated(deps, { id, change }, async (tx, grantor) => {
+    const user = await lockForWrite(tx, { id, precondition: async () => {} }, { grantor, change });
+    if (user.status !== "active") {
+      throw new ApiError("conflict", { detail: "The account is disabled: enable it first." });
+    }
+    const expiresAt = new Date(Date.now() + request.ttlSeconds * 1000);
+    // The tokens are the server's table: written as the system, in the same transaction.
+    await switchActor(tx, SYSTEM);
+    await tx.insert(accountTokens).values({
+      userId: id,
+      purpose: "reset_password",
+      tokenHash: request.tokenHash,
+      email: user.email,
+      expiresAt,
+    });
+    await recordSecurityEvent(tx, {
+      action: "user.password_reset_requested",
+      actorId: grantor.userId,
+      targetUserId: id,
+      origin: request.origin,
+      details: { by: "admin" },
+    });
+    return { email: user.email, expiresAt };
+  });
 }

@@ -8,6 +8,7 @@ import type { Cache } from "../pkg/cache/cache.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { NotificationPublisher } from "../pkg/queue/events.ts";
+import { accountLinks, type LifecycleDeps, sendEmailVerification } from "./account-lifecycle.ts";
 import { passwordHasher } from "./auth-service.ts";
 
 /** What registering needs from the request. */
@@ -24,6 +25,8 @@ export interface RegistrationDeps {
   background(name: string, task: () => Promise<unknown>): void;
   /** Where the request came from, for the security event of a new account. */
   origin: RequestOrigin;
+  /** What mailing the new account its verification link needs (after the answer). */
+  verification: Pick<LifecycleDeps, "http" | "notifications" | "appUrl" | "requestId" | "origin">;
 }
 
 export interface Registration {
@@ -88,7 +91,11 @@ async function noticeToOwner(
       requestId: deps.requestId,
       to: owner,
       template: "account.registration-attempt",
-      params: { email: owner, attemptedAt: taken.at.toISOString() },
+      params: {
+        email: owner,
+        attemptedAt: taken.at.toISOString(),
+        resetUrl: accountLinks.resetPassword(deps.verification.appUrl),
+      },
     });
   } catch (error) {
     // Not queued: the next attempt may send one.
@@ -121,7 +128,7 @@ export async function registerAccount(deps: RegistrationDeps, input: Registratio
   };
   try {
     const id = crypto.randomUUID();
-    return await asActor(deps.db, SYSTEM, async (tx) => {
+    const user = await asActor(deps.db, SYSTEM, async (tx) => {
       // Recorded before the insert, which a taken email or username makes fail (rolling the event
       // back with it): both outcomes then run the same statements, so timing tells them apart no more
       // than the answer does.
@@ -129,6 +136,9 @@ export async function registerAccount(deps: RegistrationDeps, input: Registratio
       await recordSecurityEvent(tx, { action: "user.registered", ...event });
       return insertUser(tx, { ...values, id });
     });
+    // Like the notice of the other path, after the answer: both answers take the same work.
+    deps.background("verification mail", () => sendEmailVerification(deps.verification, user.id));
+    return user;
   } catch (error) {
     const field = takenField(error);
     if (!field) throw error;

@@ -1,7 +1,8 @@
+import { requireVerifiedEmail } from "../auth/account-lifecycle.ts";
 import { type Actor, asActor, SYSTEM } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { deleteShare, listShares, lockShares, putShare } from "../db/queries/documents.ts";
-import { findUserByLogin } from "../db/queries/users.ts";
+import { findUserByLogin, getUser } from "../db/queries/users.ts";
 import type { Document, ShareAccess } from "../db/schema/documents.ts";
 
 /** One share of a document, with the username of the user it is shared with. */
@@ -28,7 +29,8 @@ export function sharesOf(database: DatabaseHandle, documentId: string): Promise<
  * `requireUnchanged` holds for the list. Whether the login names an active account other than the
  * owner is never told (ASVS V2.2, enumeration): every path takes the same steps, and an unknown,
  * disabled or the owner's own login changes nothing. Resolves to the user id shared with, if any
- * (their search results change too). Throws 412 from `requireUnchanged`.
+ * (their search results change too). Throws 412 from `requireUnchanged`; 403 when the granter's
+ * address is not verified (`requireVerifiedEmail`).
  */
 export async function grantShare(
   database: DatabaseHandle,
@@ -37,7 +39,11 @@ export async function grantShare(
   requireUnchanged: RequireSharesUnchanged,
 ): Promise<string | undefined> {
   const documentId = grant.document.id;
-  const found = await asActor(database.db, SYSTEM, (tx) => findUserByLogin(tx, { login: grant.login }));
+  const [granter, found] = await asActor(database.db, SYSTEM, async (tx) => [
+    await getUser(tx, { id: grant.grantedBy }),
+    await findUserByLogin(tx, { login: grant.login }),
+  ]);
+  requireVerifiedEmail(granter, "share documents");
   // Never the owner, nor the granter: a project's admin sharing with themselves would keep the
   // document after leaving the project.
   const target =

@@ -90,7 +90,7 @@ export function authenticateKey(c: Context<AppEnv>, userId: string, authorizatio
 const isInteractiveOnly = (route: string): boolean =>
   route === "DELETE /users/me" ||
   /^[A-Z]+ \/(auth|api-keys)(\/|$)/.test(route) ||
-  /\/(api-keys|sessions|mfa|password|email)(\/|$)/.test(route);
+  /\/(api-keys|sessions|mfa|password|password-reset|email|email-verification)(\/|$)/.test(route);
 
 /**
  * What an API key may reach, checked on every protected route (`requireAuth`): not the

@@ -41,6 +41,18 @@ export const DEFAULT_POLICIES: Policies = {
     { name: "burst", limit: 5, windowSeconds: 60 },
     { name: "sustained", limit: 50, windowSeconds: 3_600 },
   ],
+  // Requests that mail an account a link (a password reset asked for by address): per client
+  // address, so that one client cannot fill mailboxes; each account gets at most three reset
+  // links an hour besides (src/auth/account-lifecycle.ts). OWASP Forgot Password Cheat Sheet.
+  recovery: [
+    { name: "burst", limit: 5, windowSeconds: 60 },
+    { name: "sustained", limit: 20, windowSeconds: 3_600 },
+  ],
+  // A new verification link for one's own address: per account, once a minute, five a day.
+  verification: [
+    { name: "burst", limit: 1, windowSeconds: 60 },
+    { name: "daily", limit: 5, windowSeconds: 86_400 },
+  ],
   // `/ready` per client address: generous for load balancers, which probe every few seconds from
   // each of their locations, but bounded, since it touches every dependency (OWASP API4:2023).
   probe: [{ name: "probe", limit: 30, windowSeconds: 10 }],
@@ -62,6 +74,13 @@ export const ROUTE_POLICIES: Record<string, string> = {
   "POST /auth/mfa/disable": "auth",
   // Minting credentials: as rare as logins, and each key is one more way in.
   "POST /api-keys": "auth",
+  // Spend mailed tokens (256 bits: not guessable, but each costs a PBKDF2 or a write).
+  "POST /auth/password-reset/confirm": "auth",
+  "POST /auth/email-verification": "auth",
+  // It checks the current password (the login throttle counts it too).
+  "POST /users/me/email": "auth",
+  "POST /auth/password-reset": "recovery",
+  "POST /users/me/email-verification": "verification",
   "POST /documents/:id/versions/:version/restore": "processing",
   "PUT /documents/:id/shares": "sharing",
   "POST /webhooks/:id/verify": "outbound",

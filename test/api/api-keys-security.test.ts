@@ -87,6 +87,9 @@ describe("API keys: scopes", () => {
       ["DELETE", "/auth/sessions"],
       ["POST", "/auth/logout"],
       ["POST", "/auth/mfa/setup"],
+      ["POST", "/users/me/email", { email: "moved@example.com", currentPassword: "whatever it is" }],
+      ["POST", "/users/me/email-verification"],
+      ["POST", `/users/${crypto.randomUUID()}/password-reset`],
     ];
     for (const [method, path, body] of attempts) {
       const res = await api(path, { method, headers: auth, ...(body ? { body: JSON.stringify(body) } : {}) });

@@ -4,6 +4,7 @@ import { loadThroughApi } from "../../scripts/corpus/through-api.ts";
 import { login } from "../auth-helpers.ts";
 import { processed } from "../document-helpers.ts";
 import { api } from "../helpers.ts";
+import { inboxUrl } from "../mail-helpers.ts";
 import { search } from "../search-helpers.ts";
 
 const PASSWORD = "corpus password for tests";
@@ -16,7 +17,15 @@ describe("loading the corpus through the API", () => {
     while (![...corpusDocuments({ seed, count, users: 3 })].some((d) => d.shares.length > 0)) count += 4;
     const corpus = [...corpusDocuments({ seed, count, users: 3 })];
 
-    const result = await loadThroughApi({ seed, count, users: 3, password: PASSWORD, concurrency: 3, fetch: api });
+    const result = await loadThroughApi({
+      seed,
+      count,
+      users: 3,
+      password: PASSWORD,
+      concurrency: 3,
+      fetch: api,
+      inboxUrl: inboxUrl(),
+    });
     expect(result.documentIds).toHaveLength(count);
     expect(result.users.map((u) => u.username)).toEqual([0, 1, 2].map((i) => `corpus-${seed}-${i}`));
 

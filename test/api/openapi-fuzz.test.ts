@@ -628,7 +628,10 @@ async function undocumented(operation: Operation, res: Response): Promise<string
  * A 400 for a request the document calls valid, allowed where a rule spans more than one value or
  * depends on stored state, which a schema cannot say; the operation's description says it.
  */
-const SEMANTIC_400: Record<string, (problem: { error?: string; errors?: { pointer: string }[] }) => boolean> = {
+const SEMANTIC_400: Record<
+  string,
+  (problem: { type?: string; error?: string; errors?: { pointer: string }[] }) => boolean
+> = {
   // A cursor is opaque: one this API did not return is refused, naming it.
   "get /users": (p) => only(p, "/cursor"),
   "get /documents": (p) => only(p, "/cursor"),
@@ -658,6 +661,11 @@ const SEMANTIC_400: Record<string, (problem: { error?: string; errors?: { pointe
   // A client and redirect URI must be registered ones (never redirected to otherwise).
   "get /auth/authorize": (p) => only(p, "/client_id", "/redirect_uri"),
   "post /auth/authorize": (p) => only(p, "/client_id", "/redirect_uri"),
+  // A token of the right form that no mailed link carried.
+  "post /auth/email-verification": (p) => p.type === "/problems/invalid_grant",
+  "post /auth/password-reset/confirm": (p) => p.type === "/problems/invalid_grant",
+  // The new address is the account's own already.
+  "post /users/me/email": (p) => only(p, "/email"),
   // The callback's state lives in a cookie set by /authorize.
   "get /auth/oidc/{provider}/callback": () => true,
   // An expiry in the future and within API_KEY_MAX_LIFETIME_DAYS of now: relative to the clock.
@@ -754,7 +762,7 @@ describe("the API against its OpenAPI document (property-based)", () => {
           const why = await undocumented(operation, res);
           if (why) throw new Error(`${shown} → ${why}`);
           if (res.status === 400) {
-            const problem = (await clone.json()) as { error?: string; errors?: { pointer: string }[] };
+            const problem = (await clone.json()) as { type?: string; error?: string; errors?: { pointer: string }[] };
             if (!SEMANTIC_400[key]?.(problem)) {
               throw new Error(
                 `valid by the document, refused: ${JSON.stringify(problem.errors ?? problem)} ← ${shown}`,

@@ -214,6 +214,7 @@ const JSON_BODIES: Record<string, unknown> = {
   "POST /projects/{id}/transfer": { userId: crypto.randomUUID() },
   "POST /projects/{id}/invitations": { login: "nobody@example.com", role: "viewer" },
   "POST /api-keys": { name: "Swept", scopes: ["read"] },
+  "POST /users/me/email": { email: "nobody@example.com", currentPassword: "swept" },
 };
 
 /** A value of a path or query parameter that its schema accepts: its example, an enum member, a uuid, an integer. */

@@ -35,7 +35,14 @@ export const AUDIT_ACTIONS = {
   "user.enabled": "The account was enabled again.",
   "user.deleted": "The account was deleted: its `email` and `username`, since the event outlives it.",
   "user.profile_changed": "Another user changed the profile: `fields` (names only).",
-  "user.email_changed": "Another user changed the email: `from`, `to`; the address is unverified again.",
+  "user.email_changed":
+    "The email changed: `from`, `to`. By another user (`users:write`; the address is unverified again), or by its owner following the link mailed to the new address (`by: link`; verified).",
+  "user.email_verified": "The owner followed the verification link: the address is verified.",
+  "user.email_change_requested":
+    "The owner asked to move the account to another address (current password checked); it changes when the link mailed there is followed.",
+  "user.password_reset_requested":
+    "A password reset link was mailed: asked for by address (no actor), or sent by another user (`by: admin`, the actor).",
+  "user.password_reset": "The password was set with a reset link: every session ended, the login throttle cleared.",
   "api_key.created":
     "An API key was created by its owner: `keyId`, `name`, `scopes`, `projectId` (null for a personal key), `expiresAt`.",
   "api_key.revoked": "An API key was revoked, by its owner or an administrator (the actor): `keyId`.",

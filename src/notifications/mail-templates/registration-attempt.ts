@@ -15,7 +15,7 @@ export const registrationAttempt = {
       email: z.email().max(254),
       /** When, ISO 8601 UTC. */
       attemptedAt: z.iso.datetime(),
-      /** Where to reset the password, once the API has such a page. */
+      /** The web app's page to ask for a password reset (`APP_URL/reset-password`). */
       resetUrl: link.optional(),
     })
     .strict(),

@@ -1,6 +1,9 @@
 import type { z } from "zod";
+import { emailChangeNotice, emailChangeVerify } from "./email-change.ts";
 import { layout, type RenderedContent, type RenderedMail } from "./html.ts";
+import { passwordReset } from "./password-reset.ts";
 import { registrationAttempt } from "./registration-attempt.ts";
+import { verifyEmail } from "./verify-email.ts";
 
 /**
  * A mail template: its name (as mail messages carry it), the schema of its parameters (strings
@@ -16,6 +19,10 @@ export interface MailTemplate<P extends z.ZodType<Record<string, string | undefi
 /** Every template, by name: the one place mails are written. Add a template here and in its own file. */
 export const MAIL_TEMPLATES = {
   [registrationAttempt.name]: registrationAttempt,
+  [verifyEmail.name]: verifyEmail,
+  [passwordReset.name]: passwordReset,
+  [emailChangeVerify.name]: emailChangeVerify,
+  [emailChangeNotice.name]: emailChangeNotice,
 } as const satisfies Record<string, MailTemplate<z.ZodType<Record<string, string | undefined>>>>;
 
 export type MailTemplateName = keyof typeof MAIL_TEMPLATES;

@@ -153,6 +153,9 @@ const apiOnly = {
   PROJECTS_PER_USER: z.coerce.number().int().positive().max(100_000).default(10),
   // Auth
   PUBLIC_URL: z.url({ protocol: /^https?$/ }),
+  // The web app's address: account mails link to its pages (`/verify-email#token=…`,
+  // `/reset-password#token=…`), which POST the token to the API. Default: PUBLIC_URL.
+  APP_URL: optional(z.url({ protocol: /^https?$/ })),
   JWT_ISSUER: z.url(),
   JWT_AUDIENCE: z.string().min(1),
   // The client id (RFC 6749 §2.2) of our own apps, the one public client the token endpoint knows;
@@ -361,6 +364,7 @@ const apiSchema = z
       projectsPerUser: raw.PROJECTS_PER_USER,
     },
     publicUrl: raw.PUBLIC_URL.replace(/\/$/, ""),
+    appUrl: (raw.APP_URL ?? raw.PUBLIC_URL).replace(/\/$/, ""),
     auth: {
       tokens: {
         issuer: raw.JWT_ISSUER,

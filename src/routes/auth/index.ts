@@ -2,10 +2,12 @@ import { createRouter } from "../../app/create-app.ts";
 import { authorize } from "./authorize.ts";
 import { verifyDevices } from "./device.ts";
 import { authorizeDevice } from "./device-authorization.ts";
+import { confirmEmailAddress } from "./email-verification.ts";
 import { introspect } from "./introspect.ts";
 import { logOut } from "./logout.ts";
 import { manageMfa } from "./mfa.ts";
 import { logInWithOidc } from "./oidc.ts";
+import { passwordReset } from "./password-reset.ts";
 import { rotateTokens } from "./refresh.ts";
 import { revoke } from "./revoke.ts";
 import { manageSessions } from "./sessions.ts";
@@ -25,4 +27,6 @@ export const authRouter = createRouter()
   .route("/", logOut)
   .route("/", manageSessions)
   .route("/", manageMfa)
-  .route("/", logInWithOidc);
+  .route("/", logInWithOidc)
+  .route("/", passwordReset)
+  .route("/", confirmEmailAddress);

@@ -1,5 +1,6 @@
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
+import { requireVerifiedEmail } from "../../auth/account-lifecycle.ts";
 import { actAs, firstRow, SYSTEM } from "../../db/actor.ts";
 import { uniqueViolation } from "../../db/errors.ts";
 import {
@@ -11,6 +12,7 @@ import {
   selectPendingInvitations,
   selectProject,
 } from "../../db/queries/projects.ts";
+import { selectUser } from "../../db/queries/users.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
@@ -70,12 +72,14 @@ export const manageInvitations = createRouter()
     const caller = callerOf(c);
     // The project as the caller sees it, then, as the system, the account the login names (users
     // are readable across accounts by staff only): one round trip.
-    const [project, , invitees] = await asCaller(c).read((db) => [
+    const [project, inviters, , invitees] = await asCaller(c).read((db) => [
       selectProject(db, { id, userId: caller.userId }),
+      selectUser(db, { id: caller.userId }),
       actAs(db, SYSTEM),
       selectInvitee(db, { login, projectId: id }),
     ]);
     allowing(accessOf(c, id, project), "manage", { whileArchived: true });
+    requireVerifiedEmail(firstRow(inviters), "invite people to a project");
     const invitee = firstRow(invitees);
     if (invitee?.status !== "active") {
       throw new ApiError("not_found", { detail: "No active user has that username or email." });

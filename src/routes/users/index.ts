@@ -1,5 +1,7 @@
 import { createRouter } from "../../app/create-app.ts";
+import { changeMyEmail } from "./change-email.ts";
 import { removeUser } from "./delete.ts";
+import { resendEmailVerification } from "./email-verification.ts";
 import { readUser } from "./get.ts";
 import { readMe } from "./get-me.ts";
 import { browseUsers } from "./list.ts";
@@ -7,6 +9,7 @@ import { managePermissions } from "./permissions.ts";
 import { registerUser } from "./register.ts";
 import { changeRole } from "./role.ts";
 import { listMySecurityEvents } from "./security-events.ts";
+import { sendUserPasswordReset } from "./send-reset.ts";
 import { changeUserStatus } from "./status.ts";
 import { patchUser } from "./update.ts";
 import { updateMe } from "./update-me.ts";
@@ -20,10 +23,13 @@ export const usersRouter = createRouter()
   .route("/", readMe)
   .route("/", updateMe)
   .route("/", listMySecurityEvents)
+  .route("/", resendEmailVerification)
+  .route("/", changeMyEmail)
   .route("/", browseUsers)
   .route("/", readUser)
   .route("/", patchUser)
   .route("/", changeRole)
   .route("/", changeUserStatus)
   .route("/", removeUser)
+  .route("/", sendUserPasswordReset)
   .route("/", managePermissions);

@@ -2,6 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { registerAccount } from "../../auth/registration.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
+import { lifecycleDeps } from "../auth/deps.ts";
 import { jsonBody, jsonResponse } from "../openapi.ts";
 import { requestOrigin } from "../request-origin.ts";
 import { RegisterSchema, toUserJson, UserSchema } from "./schemas.ts";
@@ -34,6 +35,7 @@ export const registerUser = createRouter().openapi(route, async (c) => {
     cache: services.cache,
     background: services.background,
     origin: requestOrigin(c),
+    verification: lifecycleDeps(c),
   };
   const user = await registerAccount(deps, c.req.valid("json"));
   return c.json(toUserJson(user), 201, { Location: `/users/${user.id}` });

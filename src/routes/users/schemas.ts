@@ -56,7 +56,8 @@ const username = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "letters, digits, dot, dash and underscore, starting with a letter or digit");
 
 // `format: email` alone would promise RFC 5321's addresses; the pattern is the one zod checks.
-const email = z.email().max(255).openapi({ pattern: z.regexes.email.source });
+export const EmailSchema = z.email().max(255).openapi({ pattern: z.regexes.email.source });
+const email = EmailSchema;
 
 /**
  * An IANA time zone by its canonical name, as the runtime's ICU lists them (`UTC` included), so

@@ -1,0 +1,205 @@
+import { eq, sql } from "drizzle-orm";
+import type { Queryable } from "../actor.ts";
+import type { HttpQueryBuilder } from "../client.ts";
+import type { AccountTokenPurpose } from "../schema/account-tokens.ts";
+import { users } from "../schema/users.ts";
+import type { RequestOrigin } from "./audit.ts";
+
+// Account tokens (src/db/schema/account-tokens.ts): issued and spent in single statements that
+// state their own conditions (CTEs), so each flow is one HTTP batch: the functions taking an
+// `HttpQueryBuilder` return the statement unexecuted for a `batchAsActor` batch; those taking a
+// `Queryable` serve both modes. They run as the system (the table is the server's).
+
+/** A token to store: the hash of what is mailed, for how long, to which address. */
+export interface TokenToIssue {
+  purpose: AccountTokenPurpose;
+  tokenHash: string;
+  ttlSeconds: number;
+}
+
+/** The security event a statement records beside its change (src/db/queries/audit.ts). */
+export interface TokenEvent {
+  action: string;
+  actorId: string | null;
+  origin: RequestOrigin;
+}
+
+const clip = (value: string | null, length: number) => (value === null ? null : value.slice(0, length));
+
+/** The audit columns of `event` as SQL values, in the order `auditColumns` lists them. */
+const eventValues = (event: TokenEvent) =>
+  sql`${event.action}, ${event.actorId}::uuid, ${clip(event.origin.ip, 64)}, ${clip(event.origin.userAgent, 512)}, ${clip(event.origin.requestId, 128)}`;
+const auditColumns = sql.raw("action, actor_id, ip, user_agent, request_id, target_user_id, details");
+
+/**
+ * Issues a token for the account `userId` to its current address when `when` holds of it (SQL on
+ * the alias `u`, the user's row, e.g. not yet verified). Returns `{ user_id, email }` of the token
+ * issued, or no row. Records nothing: what it leads to (the verification) is the event.
+ */
+export function issueTokenForUser(
+  db: HttpQueryBuilder,
+  params: { userId: string; token: TokenToIssue; when?: ReturnType<typeof sql> },
+) {
+  const { token } = params;
+  return db.execute<{ user_id: string; email: string }>(sql`
+    insert into account_tokens (user_id, purpose, token_hash, email, expires_at)
+    select u.id, ${token.purpose}, ${token.tokenHash}, u.email, now() + make_interval(secs => ${token.ttlSeconds})
+    from users u
+    where u.id = ${params.userId}::uuid and u.status = 'active' and (${params.when ?? sql`true`})
+    returning user_id, email`);
+}
+
+/**
+ * The transaction-level advisory lock of the password resets of an address: the statement before
+ * `issueResetForAddress` in its batch, so that concurrent requests count one after another (a
+ * statement's snapshot is taken when it starts, so the lock cannot be taken inside it).
+ */
+export function lockResetsOfAddress(db: HttpQueryBuilder, params: { email: string }) {
+  return db.execute(
+    sql`select pg_advisory_xact_lock(hashtextextended(${`password-reset:${params.email.toLowerCase()}`}, 0))`,
+  );
+}
+
+/**
+ * A password reset asked for by address: issues a `reset_password` token when an active account
+ * has `email` and fewer than `perHour` were issued to it in the last hour (OWASP Forgot Password
+ * Cheat Sheet: rate limit per account), recording `user.password_reset_requested`. Run it after
+ * `lockResetsOfAddress` in one batch. An unknown address costs the same statement and returns no
+ * row.
+ */
+export function issueResetForAddress(
+  db: HttpQueryBuilder,
+  params: { email: string; token: Omit<TokenToIssue, "purpose">; perHour: number; event: TokenEvent },
+) {
+  const email = params.email.toLowerCase();
+  return db.execute<{ user_id: string; email: string }>(sql`
+    with account as (
+      select u.id, u.email from users u
+      where u.email = ${email} and u.status = 'active'
+        and (select count(*) from account_tokens t
+             where t.user_id = u.id and t.purpose = 'reset_password' and t.created_at > now() - interval '1 hour')
+            < ${params.perHour}
+    ), issued as (
+      insert into account_tokens (user_id, purpose, token_hash, email, expires_at)
+      select id, 'reset_password', ${params.token.tokenHash}, email, now() + make_interval(secs => ${params.token.ttlSeconds})
+      from account
+      returning user_id, email
+    ), recorded as (
+      insert into audit_events (${auditColumns})
+      select ${eventValues(params.event)}, user_id, '{}'::jsonb from issued
+    )
+    select user_id, email from issued`);
+}
+
+/**
+ * A change of address: voids the account's earlier pending `change_email` tokens and issues one
+ * to `newEmail` unless an account already holds that address (checked again when it is spent),
+ * recording `user.email_change_requested` whichever way (the event does not say whether the
+ * address was free: the account's owner reads their events). Returns the token issued, or no row.
+ */
+export function issueEmailChange(
+  db: HttpQueryBuilder,
+  params: { userId: string; newEmail: string; token: Omit<TokenToIssue, "purpose">; event: TokenEvent },
+) {
+  const email = params.newEmail.toLowerCase();
+  return db.execute<{ user_id: string; email: string }>(sql`
+    with voided as (
+      update account_tokens set used_at = now()
+      where user_id = ${params.userId}::uuid and purpose = 'change_email' and used_at is null
+    ), issued as (
+      insert into account_tokens (user_id, purpose, token_hash, email, expires_at)
+      select u.id, 'change_email', ${params.token.tokenHash}, ${email}, now() + make_interval(secs => ${params.token.ttlSeconds})
+      from users u
+      where u.id = ${params.userId}::uuid and u.status = 'active'
+        and not exists (select 1 from users taken where taken.email = ${email})
+      returning user_id, email
+    ), recorded as (
+      insert into audit_events (${auditColumns})
+      select ${eventValues(params.event)}, ${params.userId}::uuid, '{}'::jsonb
+    )
+    select user_id, email from issued`);
+}
+
+/**
+ * Spends a `verify_email` or `change_email` token (unused, unexpired) and applies it in the same
+ * statement: `verify_email` marks the account verified if its address is still the one the link
+ * went to; `change_email` moves the account to the new address, verified, and voids its other
+ * pending tokens (a reset link sent to the old address included). Records `user.email_verified` or
+ * `user.email_changed` (`from`, `to`). Returns `{ user_id, purpose, email, previous_email }` when applied; no
+ * row for an unknown, used, expired or other-purpose token. A `change_email` to an address taken
+ * meanwhile fails the whole statement with the unique violation of `users_email_key` (nothing
+ * spent: the caller answers 409).
+ */
+export function spendEmailToken(db: HttpQueryBuilder, params: { tokenHash: string; origin: RequestOrigin }) {
+  const event = (action: string) => ({ action, actorId: null, origin: params.origin });
+  return db.execute<{ user_id: string; purpose: AccountTokenPurpose; email: string; previous_email: string }>(sql`
+    with spent as (
+      update account_tokens set used_at = now()
+      where token_hash = ${params.tokenHash} and purpose in ('verify_email', 'change_email')
+        and used_at is null and expires_at > now()
+      returning id, user_id, purpose, email
+    ), previous as (
+      select u.id, u.email from users u join spent s on s.user_id = u.id
+    ), applied as (
+      update users u set email = s.email, email_verified = true, updated_at = clock_timestamp()
+      from spent s
+      where u.id = s.user_id and u.status = 'active' and (s.purpose = 'change_email' or u.email = s.email)
+      returning u.id, s.purpose, u.email
+    ), voided as (
+      update account_tokens t set used_at = now()
+      from applied a, spent s
+      where a.purpose = 'change_email' and t.user_id = a.id and t.id <> s.id and t.used_at is null
+    ), recorded as (
+      insert into audit_events (${auditColumns})
+      select ${eventValues(event("user.email_verified"))}, a.id, '{}'::jsonb from applied a where a.purpose = 'verify_email'
+      union all
+      select ${eventValues(event("user.email_changed"))}, a.id, jsonb_build_object('from', p.email, 'to', a.email, 'by', 'link')
+      from applied a join previous p on p.id = a.id where a.purpose = 'change_email'
+    )
+    select a.id as user_id, a.purpose, a.email, p.email as previous_email from applied a join previous p on p.id = a.id`);
+}
+
+/**
+ * Spends a `reset_password` token (unused, unexpired, still for the account's address) and sets
+ * `passwordHash` in the same statement; the account's address counts as verified (the link
+ * reached it), and every other pending token of the account is voided (earlier reset links and a
+ * pending change of address). Records `user.password_reset`. Returns `{ user_id }` when applied;
+ * no row otherwise.
+ */
+export function spendResetToken(
+  db: HttpQueryBuilder,
+  params: { tokenHash: string; passwordHash: string; origin: RequestOrigin },
+) {
+  return db.execute<{ user_id: string }>(sql`
+    with spent as (
+      update account_tokens set used_at = now()
+      where token_hash = ${params.tokenHash} and purpose = 'reset_password' and used_at is null and expires_at > now()
+      returning id, user_id, email
+    ), applied as (
+      update users u set password_hash = ${params.passwordHash}, email_verified = true, updated_at = clock_timestamp()
+      from spent s
+      where u.id = s.user_id and u.email = s.email and u.status = 'active'
+      returning u.id
+    ), voided as (
+      update account_tokens t set used_at = now()
+      from applied a, spent s
+      where t.user_id = a.id and t.id <> s.id and t.used_at is null
+    ), recorded as (
+      insert into audit_events (${auditColumns})
+      select ${eventValues({ action: "user.password_reset", actorId: null, origin: params.origin })}, id, '{}'::jsonb
+      from applied
+    )
+    select id as user_id from applied`);
+}
+
+/**
+ * The account's password hash and address, to check the current password before a change that
+ * needs it (a change of address). Never leaves the service. Zero or one row.
+ */
+export function selectPasswordCheck(db: Queryable, params: { userId: string }) {
+  return db
+    .select({ hash: users.passwordHash, email: users.email })
+    .from(users)
+    .where(eq(users.id, params.userId))
+    .limit(1);
+}
