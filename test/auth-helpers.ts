@@ -1,9 +1,11 @@
 import { syncPrincipal } from "../src/auth/auth-service.ts";
+import { newTotpSecret } from "../src/auth/totp.ts";
 import { asActor, SYSTEM } from "../src/db/actor.ts";
 import { openDatabase } from "../src/db/client.ts";
-import { grantPermission, updateUser } from "../src/db/queries/users.ts";
+import { grantPermission, putPendingMfa, updateMfa, updateUser } from "../src/db/queries/users.ts";
 import type { Permission } from "../src/db/schema/users.ts";
 import { loadApiConfig } from "../src/pkg/config/config.ts";
+import { createSecretBox } from "../src/pkg/crypto/secret-box.ts";
 import { api, type ProblemJson, testEnv } from "./helpers.ts";
 
 export interface UserJson {
@@ -89,9 +91,39 @@ export async function signedIn() {
   return { user, password, tokens, auth: { authorization: `Bearer ${tokens.access_token}` } };
 }
 
-/** Changes a user's role or permissions directly (as an operator would), and updates their sessions. */
-export async function promote(userId: string, change: { role?: "admin" | "user"; permissions?: Permission[] }) {
+/**
+ * Turns MFA on for the user directly (as if they had enrolled), with a fresh TOTP secret, without
+ * touching their sessions. Returns the base32 secret.
+ */
+export async function enrolMfaDirectly(userId: string): Promise<string> {
   const config = loadApiConfig(testEnv);
+  const handle = openDatabase(config.database);
+  const secret = newTotpSecret();
+  const sealed = await (await createSecretBox(config.encryptionKey)).seal(secret);
+  try {
+    await asActor(handle.db, SYSTEM, async (tx) => {
+      await putPendingMfa(tx, { userId, secretCiphertext: sealed });
+      await updateMfa(tx, { userId, changes: { enabledAt: new Date() } });
+    });
+  } finally {
+    await handle.close();
+  }
+  return secret;
+}
+
+/**
+ * Changes a user's role or permissions directly (as an operator would), and updates their sessions.
+ * Staff must use a second factor (required action CONFIGURE_TOTP): unless `mfa` is false, a user
+ * made staff gets MFA turned on first (`enrolMfaDirectly`), so their session keeps working.
+ */
+export async function promote(
+  userId: string,
+  change: { role?: "admin" | "user"; permissions?: Permission[] },
+  options: { mfa?: boolean } = {},
+): Promise<string | undefined> {
+  const config = loadApiConfig(testEnv);
+  const staff = change.role === "admin" || (change.permissions ?? []).length > 0;
+  const mfaSecret = staff && options.mfa !== false ? await enrolMfaDirectly(userId) : undefined;
   const handle = openDatabase(config.database);
   try {
     await asActor(handle.db, SYSTEM, async (tx) => {
@@ -104,13 +136,14 @@ export async function promote(userId: string, change: { role?: "admin" | "user";
   } finally {
     await handle.close();
   }
+  return mfaSecret;
 }
 
-/** A signed-in administrator. */
+/** A signed-in administrator, with MFA on (`mfaSecret`: the base32 TOTP secret). */
 export async function signedInAdmin() {
   const admin = await signedIn();
-  await promote(admin.user.id, { role: "admin" });
-  return admin;
+  const mfaSecret = (await promote(admin.user.id, { role: "admin" })) ?? "";
+  return { ...admin, mfaSecret };
 }
 
 export function bearer(token: string): { authorization: string } {

@@ -2,7 +2,7 @@ import type { InvalidTokenError } from "../auth/tokens.ts";
 import type { Actor } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import type { Permission, UserRole } from "../db/schema/users.ts";
-import type { KeyUsage, Session } from "../durable-objects/sessions.ts";
+import type { KeyUsage, RequiredAction, Session } from "../durable-objects/sessions.ts";
 import type { DurableObjectCallCount } from "../gateway/durable-object-calls.ts";
 import type { Cache } from "../pkg/cache/cache.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
@@ -55,6 +55,10 @@ export interface AuthContext {
     read: boolean;
     write: boolean;
   };
+  /** Required actions pending on the session: every route but theirs answers 403 (`requireAuth`). */
+  requiredActions: RequiredAction[];
+  /** When the session was signed in to (epoch ms): its authentication time (RFC 9470 `auth_time`). */
+  authenticatedAt: number;
 }
 
 declare module "hono" {

@@ -1,8 +1,10 @@
 import { type Actor, asActor, SYSTEM, switchActor, type Transaction } from "../db/actor.ts";
+import { NoRowsAffectedError } from "../db/affected.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { serverError } from "../db/errors.ts";
 import { type RequestOrigin, recordSecurityEvent, type SecurityEvent } from "../db/queries/audit.ts";
 import {
+  clearLockouts,
   deleteUser,
   getAccountStanding,
   getUserRole,
@@ -12,18 +14,23 @@ import {
   lockPermissions,
   lockUser,
   type PublicUser,
+  removeMfa,
   revokePermission,
   type UserChanges,
   updateUser,
 } from "../db/queries/users.ts";
 import { accountTokens } from "../db/schema/account-tokens.ts";
-import type { Permission, UserPreferences, UserRole, UserStatus } from "../db/schema/users.ts";
+import type { LockoutBucket, Permission, UserPreferences, UserRole, UserStatus } from "../db/schema/users.ts";
+import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
-import { syncPrincipal } from "./auth-service.ts";
+import { passwordHasher, syncPrincipal } from "./auth-service.ts";
 import { type AccountChange, decideGrant, type Grantee, type Grantor } from "./grant-rules.ts";
+import { checkNewPassword } from "./passwords.ts";
 import { effectivePermissions } from "./permissions.ts";
 import { takenField } from "./registration.ts";
-import type { SessionsNamespace } from "./user-sessions.ts";
+import type { SessionLifetimes } from "./required-actions.ts";
+import { clearAccountThrottle } from "./throttle.ts";
+import { revokeAllSessions, type SessionsNamespace } from "./user-sessions.ts";
 
 // Changing accounts: one's own profile, and the delegated administration of others' accounts
 // under the grant rules (src/auth/grant-rules.ts). Each change runs in one WebSocket transaction
@@ -49,6 +56,8 @@ export interface AccountDeps {
   grantor: Grantor;
   /** Where the request came from, for the security events the changes record. */
   origin: RequestOrigin;
+  /** Staff session lifetimes (ms): a user who becomes staff has their live sessions shortened to them. */
+  staffLifetimes?: SessionLifetimes | undefined;
 }
 
 /**
@@ -196,7 +205,7 @@ async function delegated<T>(
 
 /** Role, status and permission changes take effect at once: the user's sessions learn them. */
 async function resync(deps: AccountDeps, id: string): Promise<void> {
-  await syncPrincipal({ http: deps.database.http, sessions: deps.sessions }, id);
+  await syncPrincipal({ http: deps.database.http, sessions: deps.sessions, staffLifetimes: deps.staffLifetimes }, id);
 }
 
 /**
@@ -387,5 +396,94 @@ export async function storeAdminPasswordReset(
       details: { by: "admin" },
     });
     return { email: user.email, expiresAt };
+  });
+}
+
+/**
+ * Sets a temporary password on another user's account (`PUT /users/{id}/password`, `users:manage`
+ * under the grant rules): the account must change it at its next login (Keycloak's
+ * `UPDATE_PASSWORD` required action: that session can do nothing else). The new hash, the flag and
+ * the security event `user.temporary_password_set` commit in the writing transaction (the hash as
+ * the server: only it writes hashes, migration 0018); then every session of the user ends.
+ * @throws 403 (grant rules), 404, 400 (the password contains the username), 412; 503 when the
+ *   SESSIONS object is unreachable (the change is committed then)
+ */
+export async function setTemporaryPassword(
+  deps: AccountDeps & { pbkdf2Iterations: number },
+  request: { id: string; password: string; precondition: Precondition<PublicUser> },
+): Promise<void> {
+  const { id, precondition } = request;
+  const change: AccountChange = { kind: "password" };
+  const passwordHash = await passwordHasher(deps.pbkdf2Iterations).hash(request.password);
+  await delegated(deps, { id, change }, async (tx, grantor) => {
+    const current = await lockForWrite(tx, { id, precondition }, { grantor, change });
+    checkNewPassword(request.password, current.username, "/password");
+    await switchActor(tx, SYSTEM);
+    const updated = await updateUser(tx, { id, changes: { passwordHash, passwordChangeRequired: true } });
+    if (!updated) throw new NoRowsAffectedError("setting the temporary password", 1, 0);
+    await recordChange(tx, deps, { action: "user.temporary_password_set", targetUserId: id });
+  });
+  await revokeAllSessions(deps.sessions, id);
+  await resync(deps, id);
+}
+
+/**
+ * Removes another user's second factor (`DELETE /users/{id}/mfa`, `users:manage` under the grant
+ * rules): a lost authenticator. The enrolment (secret and recovery codes) goes, with the security
+ * event `mfa.reset`, in the writing transaction; then every session of the user ends. A staff
+ * account must enrol again at its next login (`CONFIGURE_TOTP`).
+ * @throws 403 (grant rules), 404, 409 (no second factor), 412; 503 when the SESSIONS object is
+ *   unreachable (the change is committed then)
+ */
+export async function resetMfa(
+  deps: AccountDeps,
+  request: { id: string; precondition: Precondition<PublicUser> },
+): Promise<void> {
+  const { id, precondition } = request;
+  const change: AccountChange = { kind: "mfa_reset" };
+  await delegated(deps, { id, change }, async (tx, grantor) => {
+    await lockForWrite(tx, { id, precondition }, { grantor, change });
+    // Enrolments are their owner's and staff's (row-level security): the grant rules decided above.
+    await switchActor(tx, SYSTEM);
+    if (!(await removeMfa(tx, { userId: id }))) {
+      throw new ApiError("conflict", { detail: "This user has no second factor." });
+    }
+    await recordSecurityEvent(tx, {
+      action: "mfa.reset",
+      actorId: grantor.userId,
+      targetUserId: id,
+      origin: deps.origin,
+    });
+  });
+  await revokeAllSessions(deps.sessions, id);
+  await resync(deps, id);
+}
+
+/**
+ * Unlocks another user's account (`POST /users/{id}/unlock`, `users:manage` under the grant
+ * rules): the counted attempts of its password and second-factor LOGIN_THROTTLE buckets are
+ * forgotten and its lock-out records removed, with the security event `user.unlocked`, in the
+ * writing transaction (the buckets are cleared inside it: if they cannot be reached, nothing is
+ * recorded). Its client addresses' buckets are not touched: they are not the account's.
+ * @returns the lock-out records removed (`password`, `second_factor`; empty when none was recorded)
+ * @throws 403 (grant rules), 404; 503 when the throttle is unreachable
+ */
+export async function unlockAccount(
+  deps: AccountDeps & { throttle: DurableObjectNamespace<LoginThrottle> },
+  request: { id: string },
+): Promise<LockoutBucket[]> {
+  const { id } = request;
+  const change: AccountChange = { kind: "unlock" };
+  return delegated(deps, { id, change }, async (tx, grantor) => {
+    await lockForWrite(tx, { id, precondition: async () => {} }, { grantor, change });
+    await switchActor(tx, SYSTEM);
+    const cleared = await clearLockouts(tx, { userId: id });
+    await recordChange(tx, deps, {
+      action: "user.unlocked",
+      targetUserId: id,
+      details: { buckets: cleared.map((row) => row.bucket) },
+    });
+    await clearAccountThrottle(deps.throttle, id);
+    return cleared.map((row) => row.bucket);
   });
 }

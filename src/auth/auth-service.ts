@@ -12,6 +12,7 @@ import {
   type PublicUser,
   permissionsOf,
   recordUserChanges,
+  selectMfa,
   selectPermissions,
   selectUser,
   selectUserForLogin,
@@ -25,8 +26,9 @@ import { ApiError, oauthError } from "../pkg/errors/api-error.ts";
 import { useSecondFactor } from "./mfa.ts";
 import type { ExternalIdentity } from "./oidc.ts";
 import { createPasswordHasher, type PasswordHasher, UNUSABLE_PASSWORD_HASH } from "./password-hasher.ts";
+import { isStaffAccount, requiredActionsOf, type SessionLifetimes, sessionLifetimesOf } from "./required-actions.ts";
 import { hasScope, scopedPrincipal, tokenScope } from "./scopes.ts";
-import { buckets, type Refusal, throttledAttempt, throttledCheck } from "./throttle.ts";
+import { buckets, lockoutLog, type Refusal, throttledAttempt, throttledCheck } from "./throttle.ts";
 import { tokenManager } from "./tokens.ts";
 import { type SessionsNamespace, withUserSessions } from "./user-sessions.ts";
 
@@ -112,27 +114,53 @@ const slowDown: Refusal = (seconds) =>
     headers: { "Retry-After": String(seconds) },
   });
 
-/** The user's current role, status and permissions, as the gateway will see them. */
-function principalOf(user: Pick<PublicUser, "role" | "status">, granted: readonly { permission: string }[]): Principal {
-  return { role: user.role, status: user.status, permissions: user.role === "admin" ? [] : permissionsOf(granted) };
+/**
+ * The user's current role, status, permissions and required actions (src/auth/required-actions.ts),
+ * as the gateway will see them, from the user's row, their grants and their MFA enrolment.
+ */
+export function principalOf(
+  user: Pick<PublicUser, "role" | "status" | "passwordChangeRequired">,
+  granted: readonly { permission: string }[],
+  mfa: { enabledAt: Date | null } | undefined,
+): Principal {
+  const permissions = user.role === "admin" ? [] : permissionsOf(granted);
+  const requiredActions = requiredActionsOf({
+    role: user.role,
+    permissions,
+    mfaEnabled: Boolean(mfa?.enabledAt),
+    passwordChangeRequired: user.passwordChangeRequired,
+  });
+  return { role: user.role, status: user.status, permissions, requiredActions };
 }
 
 /**
- * Pushes the user's current role, status and permissions to their sessions (ends them if
- * disabled). The user and their grants are read in one HTTP batch.
+ * Pushes the user's current role, status, permissions and required actions to their sessions (ends
+ * them if disabled). The user, their grants and their MFA enrolment are read in one HTTP batch.
+ * With `staffLifetimes` (ms), a staff account's live sessions are shortened to them.
  */
-export async function syncPrincipal(deps: Pick<AuthDeps, "http" | "sessions">, userId: string): Promise<void> {
-  const [users, granted] = await batchAsActor(
+export async function syncPrincipal(
+  deps: Pick<AuthDeps, "http" | "sessions"> & { staffLifetimes?: SessionLifetimes | undefined },
+  userId: string,
+): Promise<void> {
+  const [users, granted, mfa] = await batchAsActor(
     deps.http,
     SYSTEM,
-    (db) => [selectUser(db, { id: userId }), selectPermissions(db, { userId })],
+    (db) => [selectUser(db, { id: userId }), selectPermissions(db, { userId }), selectMfa(db, { userId })],
     READ_ONLY,
   );
   const user = firstRow(users);
-  const principal = user ? principalOf(user, granted) : undefined;
+  const principal = user ? principalOf(user, granted, firstRow(mfa)) : undefined;
+  const limits = principal && isStaffAccount(principal) ? deps.staffLifetimes : undefined;
   await withUserSessions(deps.sessions, userId, (stub) =>
-    principal ? stub.setPrincipal(principal) : stub.setPrincipal({ role: "user", status: "disabled", permissions: [] }),
+    principal
+      ? stub.setPrincipal(principal, limits)
+      : stub.setPrincipal({ role: "user", status: "disabled", permissions: [] }),
   );
+}
+
+/** The staff session lifetimes of the configuration (ms), as `syncPrincipal` takes them. */
+export function staffLifetimes(config: ApiConfig): SessionLifetimes {
+  return { absoluteTtlMs: config.auth.staffSessionMaxAgeMs, idleTimeoutMs: config.auth.staffSessionIdleTimeoutMs };
 }
 
 /**
@@ -153,9 +181,10 @@ export async function startSession(
   once?: { jti: string; expiresAt: number },
   login: LoginMethod = { method: "password" },
 ): Promise<TokenResponse> {
-  const [recorded, granted] = await batchAsActor(deps.http, SYSTEM, (db) => [
+  const [recorded, granted, mfa] = await batchAsActor(deps.http, SYSTEM, (db) => [
     recordUserChanges(db, { id: user.id, changes: { ...changes, lastLoginAt: new Date() } }),
     selectPermissions(db, { userId: user.id }),
+    selectMfa(db, { userId: user.id }),
     recordSecurityEvent(db, {
       action: "user.login_succeeded",
       actorId: user.id,
@@ -166,12 +195,11 @@ export async function startSession(
   ]);
   const current = firstRow(recorded);
   if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
-  const principal = principalOf(current, granted);
-  const { auth } = deps.config;
+  const principal = principalOf(current, granted, firstRow(mfa));
   const input = {
-    ...sessionLifetimes(deps),
+    ...sessionLifetimes(deps, principal),
     principal,
-    clientId: auth.tokens.clientId,
+    clientId: deps.config.auth.tokens.clientId,
   };
   const started = await withUserSessions(deps.sessions, user.id, (stub) =>
     once ? stub.createOnce(input, once) : stub.create(input),
@@ -180,11 +208,14 @@ export async function startSession(
   return tokenResponse(deps, { userId: user.id, session: started.session, secret: started.secret, principal });
 }
 
-/** A new session's lifetimes (ms) and the client's user agent and address. */
-export function sessionLifetimes(deps: Pick<AuthDeps, "config" | "client">) {
+/**
+ * A new session's lifetimes (ms) and the client's user agent and address: a staff account's
+ * (`principal` an admin or holding a permission) are the shorter staff ones (`sessionLifetimesOf`);
+ * without `principal`, the general ones.
+ */
+export function sessionLifetimes(deps: Pick<AuthDeps, "config" | "client">, principal?: Principal) {
   return {
-    absoluteTtlMs: deps.config.auth.sessionMaxAgeMs,
-    idleTimeoutMs: deps.config.auth.sessionIdleTimeoutMs,
+    ...sessionLifetimesOf(principal ?? { role: "user", permissions: [] }, deps.config.auth),
     userAgent: deps.client.userAgent,
     ip: deps.client.ip,
   };
@@ -284,6 +315,7 @@ export async function checkPassword(
   const attempt = {
     buckets: [user ? buckets.account(user.id) : buckets.unknownLogin(input.username), buckets.client(deps.client.ip)],
     refuse: (seconds: number) => refused("throttled", slowDown(seconds)),
+    lockouts: lockoutLog(deps.http),
   };
   let passwordMatched = false;
   const check = await throttledAttempt(deps.throttle, attempt, async () => {
@@ -343,6 +375,7 @@ export async function checkSecondFactor(
   const attempt = {
     buckets: [buckets.secondFactor(userId), buckets.client(deps.client.ip)],
     refuse: (seconds: number) => refused("throttled", slowDown(seconds)),
+    lockouts: lockoutLog(deps.http),
   };
   let codeMatched = false;
   const user = await throttledAttempt(deps.throttle, attempt, async () => {

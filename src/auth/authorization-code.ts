@@ -3,15 +3,22 @@ import { NoRowsAffectedError } from "../db/affected.ts";
 import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
 import {
   type PublicUser,
-  permissionsOf,
   recordUserChanges,
+  selectMfa,
   selectPermissions,
   type UserChanges,
 } from "../db/queries/users.ts";
 import type { Principal, Redemption, Sessions } from "../durable-objects/sessions.ts";
 import type { AuthConfig } from "../pkg/config/config.ts";
 import { ApiError, invalidField, oauthError } from "../pkg/errors/api-error.ts";
-import { type AuthDeps, sessionLifetimes, type TokenResponse, tokenResponse } from "./auth-service.ts";
+import {
+  type AuthDeps,
+  principalOf,
+  sessionLifetimes,
+  staffLifetimes,
+  type TokenResponse,
+  tokenResponse,
+} from "./auth-service.ts";
 import { findClient, type OAuthClient, redirectUriAllowed } from "./clients.ts";
 import { grantScope, parseScope } from "./scopes.ts";
 import { withUserSessions } from "./user-sessions.ts";
@@ -166,18 +173,16 @@ export async function issueAuthorizationCode(
   request: AuthorizationRequest,
   authentication: Authentication,
 ): Promise<string> {
-  const [recorded, granted] = await batchAsActor(deps.http, SYSTEM, (db) => [
+  const [recorded, granted, mfa] = await batchAsActor(deps.http, SYSTEM, (db) => [
     recordUserChanges(db, { id: user.id, changes: { ...authentication.changes, lastLoginAt: new Date() } }),
     selectPermissions(db, { userId: user.id }),
+    selectMfa(db, { userId: user.id }),
     recordLogin(db, user.id, authentication, { grant: "authorization_code", clientId: request.client.id }),
   ]);
   const current = firstRow(recorded);
   if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
-  const principal: Principal = {
-    role: current.role,
-    status: current.status,
-    permissions: current.role === "admin" ? [] : permissionsOf(granted),
-  };
+  // With its required actions (a staff account without MFA, a temporary password), as every login's.
+  const principal: Principal = principalOf(current, granted, firstRow(mfa));
   const grant = {
     clientId: request.client.id,
     redirectUri: request.redirectUri,
@@ -237,7 +242,7 @@ export async function redeemAuthorizationCode(
     (stub as unknown as Pick<Sessions, "redeemCode">).redeemCode(
       parsed.codeId,
       { secret: parsed.secret, clientId: client.id, redirectUri: input.redirectUri, codeVerifier: input.codeVerifier },
-      sessionLifetimes(deps),
+      { ...sessionLifetimes(deps), staff: staffLifetimes(deps.config) },
     ),
   );
   if (redemption.outcome === "replayed") {

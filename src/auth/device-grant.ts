@@ -1,12 +1,12 @@
 import { base64url } from "jose";
 import { batchAsActor, firstRow, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
-import { type PublicUser, permissionsOf, recordUserChanges, selectPermissions } from "../db/queries/users.ts";
+import { type PublicUser, recordUserChanges, selectMfa, selectPermissions } from "../db/queries/users.ts";
 import type { DeviceApproval, DeviceAuthorization, DevicePoll } from "../durable-objects/device-authorization.ts";
 import type { Principal } from "../durable-objects/sessions.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { DependencyError, oauthError } from "../pkg/errors/api-error.ts";
-import { type AuthDeps, sessionLifetimes, type TokenResponse, tokenResponse } from "./auth-service.ts";
+import { type AuthDeps, principalOf, sessionLifetimes, type TokenResponse, tokenResponse } from "./auth-service.ts";
 import { type Authentication, recordLogin } from "./authorization-code.ts";
 import type { OAuthClient } from "./clients.ts";
 import { grantScope, parseScope } from "./scopes.ts";
@@ -140,20 +140,18 @@ export async function approveDevice(
   authentication: Authentication,
 ): Promise<boolean> {
   const { userCode, ...pending } = device;
-  const [recorded, granted] = await batchAsActor(deps.http, SYSTEM, (db) => [
+  const [recorded, granted, mfa] = await batchAsActor(deps.http, SYSTEM, (db) => [
     recordUserChanges(db, { id: user.id, changes: { ...authentication.changes, lastLoginAt: new Date() } }),
     selectPermissions(db, { userId: user.id }),
+    selectMfa(db, { userId: user.id }),
     recordLogin(db, user.id, authentication, { grant: DEVICE_GRANT_TYPE, clientId: pending.clientId }),
   ]);
   const current = firstRow(recorded);
   if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
-  const principal: Principal = {
-    role: current.role,
-    status: current.status,
-    permissions: current.role === "admin" ? [] : permissionsOf(granted),
-  };
+  // With its required actions (a staff account without MFA, a temporary password), as every login's.
+  const principal: Principal = principalOf(current, granted, firstRow(mfa));
   const scope = grantScope(pending.scope.split(" "), principal);
-  const input = { ...sessionLifetimes(deps), principal, clientId: pending.clientId, scope };
+  const input = { ...sessionLifetimes(deps, principal), principal, clientId: pending.clientId, scope };
   const started = await withUserSessions(deps.sessions, user.id, (stub) =>
     authentication.once ? stub.createOnce(input, authentication.once) : stub.create(input),
   );

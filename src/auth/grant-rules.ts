@@ -57,6 +57,12 @@ export type AccountChange =
   | { kind: "role"; role: UserRole }
   | { kind: "status" }
   | { kind: "delete" }
+  /** Setting a temporary password (the account must change it at its next login). */
+  | { kind: "password" }
+  /** Removing the account's second factor (a lost authenticator). */
+  | { kind: "mfa_reset" }
+  /** Clearing the account's login throttle (a locked-out owner). */
+  | { kind: "unlock" }
   | { kind: "permission"; permission: Permission }
   /** `fields` are the attribute names the request sets; `emailVerified` the value it asks for, if any. */
   | { kind: "attributes"; fields: readonly string[]; emailVerified?: boolean | undefined };
@@ -66,6 +72,9 @@ export const REQUIRED_PERMISSION = {
   role: "users:manage",
   status: "users:manage",
   delete: "users:manage",
+  password: "users:manage",
+  mfa_reset: "users:manage",
+  unlock: "users:manage",
   permission: "permissions:manage",
   attributes: "users:write",
 } as const satisfies Record<AccountChange["kind"], Permission>;
@@ -95,7 +104,10 @@ export function decideGrant(grantor: Grantor, grantee: Grantee, change: AccountC
   const self = grantor.userId === grantee.id;
   const identityFields = change.kind === "attributes" ? change.fields.filter(isIdentityAttribute) : [];
   if (self && change.kind !== "attributes") {
-    return refuse("self", "No one changes their own role, status or permissions, or deletes their own account.");
+    return refuse(
+      "self",
+      "No one changes their own role, status, permissions, password or second factor, unlocks or deletes their own account here (/users/me is yours).",
+    );
   }
   if (self && identityFields.length > 0) {
     return refuse(

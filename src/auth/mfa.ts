@@ -1,16 +1,19 @@
-import { type Actor, asActor } from "../db/actor.ts";
+import { type Actor, asActor, type Transaction } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
-import { recordSecurityEvent } from "../db/queries/audit.ts";
+import type { HttpDatabase } from "../db/client.ts";
+import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
 import { consumeRecoveryCode, deleteMfa, getMfa, getUser, putPendingMfa, updateMfa } from "../db/queries/users.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
-import { createSecretBox } from "../pkg/crypto/secret-box.ts";
+import { createSecretBox, type SecretBox } from "../pkg/crypto/secret-box.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
-import type { AuthDeps } from "./auth-service.ts";
-import { buckets, throttledAttempt } from "./throttle.ts";
+import { type AuthDeps, staffLifetimes, syncPrincipal } from "./auth-service.ts";
+import { buckets, lockoutLog, throttledAttempt } from "./throttle.ts";
 import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from "./totp.ts";
 
 /** How many recovery codes an enrolment hands out; each works once. */
 const RECOVERY_CODES = 10;
+/** Random bytes of a recovery code: 15, i.e. 120 bits, at least ASVS 4.0.3 V2.6.2's 112. */
+const RECOVERY_CODE_BYTES = 15;
 /** The issuer an authenticator app shows beside the account (Key Uri Format's `issuer`). */
 const TOTP_ISSUER = "TechCorp";
 
@@ -40,21 +43,24 @@ export async function useSecondFactor(
   input: SecondFactor,
 ): Promise<boolean> {
   const box = await createSecretBox(deps.config.encryptionKey);
-  return asActor(deps.db, actor, async (tx) => {
-    const mfa = await getMfa(tx, { userId });
-    if (!mfa) return false;
-    if (input.otp) {
-      const secret = await box.open(mfa.secretCiphertext);
-      const step = await verifyTotp(secret, input.otp, { now: Date.now(), lastUsedStep: mfa.lastUsedStep });
-      if (step === null) return false;
-      // Conditional on the step still being the one we read: a concurrent login with the same code loses.
-      return updateMfa(tx, { userId, changes: { lastUsedStep: step }, expectLastUsedStep: mfa.lastUsedStep });
-    }
-    if (input.recoveryCode && mfa.enabledAt) {
-      return consumeRecoveryCode(tx, { userId, hash: await hashRecoveryCode(input.recoveryCode) });
-    }
-    return false;
-  });
+  return asActor(deps.db, actor, (tx) => consumeSecondFactor(tx, box, userId, input));
+}
+
+/** `useSecondFactor`'s check and consumption, inside a transaction the caller goes on using. */
+async function consumeSecondFactor(tx: Transaction, box: SecretBox, userId: string, input: SecondFactor) {
+  const mfa = await getMfa(tx, { userId });
+  if (!mfa) return false;
+  if (input.otp) {
+    const secret = await box.open(mfa.secretCiphertext);
+    const step = await verifyTotp(secret, input.otp, { now: Date.now(), lastUsedStep: mfa.lastUsedStep });
+    if (step === null) return false;
+    // Conditional on the step still being the one we read: a concurrent login with the same code loses.
+    return updateMfa(tx, { userId, changes: { lastUsedStep: step }, expectLastUsedStep: mfa.lastUsedStep });
+  }
+  if (input.recoveryCode && mfa.enabledAt) {
+    return consumeRecoveryCode(tx, { userId, hash: await hashRecoveryCode(input.recoveryCode) });
+  }
+  return false;
 }
 
 /**
@@ -66,11 +72,17 @@ async function hashRecoveryCode(code: string): Promise<string> {
   return sha256Hex(normalised);
 }
 
-/** New recovery codes: ten base32 characters each (50 random bits), shown as `XXXXX-XXXXX`. */
+/**
+ * New recovery codes: 24 base32 characters each (15 random bytes: 120 bits), shown as
+ * `XXXXXX-XXXXXX-XXXXXX-XXXXXX`. ASVS 4.0.3 V2.6.2 asks a look-up secret for 112 bits of entropy,
+ * or a per-code salt when it has fewer: with 120, an unsalted SHA-256 is enough (no table of
+ * hashes covers that space). Codes handed out before (10 characters, 50 bits) keep working until
+ * used or regenerated (`POST /auth/mfa/recovery-codes`), since they are hashed the same way.
+ */
 function newRecoveryCodes(): string[] {
   return Array.from({ length: RECOVERY_CODES }, () => {
-    const code = base32Encode(crypto.getRandomValues(new Uint8Array(7))).slice(0, 10);
-    return `${code.slice(0, 5)}-${code.slice(5)}`;
+    const code = base32Encode(crypto.getRandomValues(new Uint8Array(RECOVERY_CODE_BYTES)));
+    return code.match(/.{6}/g)?.join("-") ?? code;
   });
 }
 
@@ -79,9 +91,10 @@ function newRecoveryCodes(): string[] {
  * bucket, which the MFA login shares, so a stolen access token gets no more guesses than a stolen
  * password (OWASP API2:2023). Refused with 429 and Retry-After.
  */
-function secondFactorAttempt(userId: string) {
+function secondFactorAttempt(userId: string, http: HttpDatabase) {
   return {
     buckets: [buckets.secondFactor(userId)],
+    lockouts: lockoutLog(http),
     refuse: (seconds: number) =>
       new ApiError("rate_limited", {
         detail: `Too many wrong codes; wait ${seconds} s.`,
@@ -126,7 +139,7 @@ export async function startMfaEnrolment(
  *   Retry-After) after too many wrong codes; DependencyError("login throttle"); what `asActor` throws
  */
 export async function confirmMfaEnrolment(
-  deps: Pick<AuthDeps, "db" | "config" | "throttle" | "client">,
+  deps: Pick<AuthDeps, "db" | "http" | "sessions" | "config" | "throttle" | "client">,
   caller: MfaCaller,
   code: string,
 ): Promise<string[] | undefined> {
@@ -134,7 +147,7 @@ export async function confirmMfaEnrolment(
   const box = await createSecretBox(deps.config.encryptionKey);
   const codes = newRecoveryCodes();
   const hashes = await Promise.all(codes.map(hashRecoveryCode));
-  const confirmed = await throttledAttempt(deps.throttle, secondFactorAttempt(userId), () =>
+  const confirmed = await throttledAttempt(deps.throttle, secondFactorAttempt(userId, deps.http), () =>
     asActor(deps.db, actor, async (tx) => {
       const pending = await getMfa(tx, { userId });
       if (!pending) throw new ApiError("conflict", { detail: "Start with /auth/mfa/setup." });
@@ -158,7 +171,10 @@ export async function confirmMfaEnrolment(
       return true;
     }),
   );
-  return confirmed ? codes : undefined;
+  if (!confirmed) return undefined;
+  // A staff account's CONFIGURE_TOTP required action ends now, for every session of the user.
+  await syncPrincipal({ ...deps, staffLifetimes: staffLifetimes(deps.config) }, userId);
+  return codes;
 }
 
 /**
@@ -171,14 +187,14 @@ export async function confirmMfaEnrolment(
  *   wrong codes; DependencyError("login throttle"); what `asActor` throws
  */
 export async function disableMfa(
-  deps: Pick<AuthDeps, "db" | "config" | "throttle" | "client">,
+  deps: Pick<AuthDeps, "db" | "http" | "sessions" | "config" | "throttle" | "client">,
   caller: MfaCaller,
   factor: SecondFactor,
 ): Promise<boolean> {
   const { actor, userId } = caller;
   const enrolled = await asActor(deps.db, actor, (tx) => getMfa(tx, { userId }));
   if (!enrolled?.enabledAt) throw new ApiError("conflict", { detail: "MFA is not on." });
-  const accepted = await throttledAttempt(deps.throttle, secondFactorAttempt(userId), async () => {
+  const accepted = await throttledAttempt(deps.throttle, secondFactorAttempt(userId, deps.http), async () => {
     const used = await useSecondFactor(deps, actor, userId, factor);
     return used || undefined;
   });
@@ -194,5 +210,46 @@ export async function disableMfa(
       details,
     });
   });
+  // A staff account without MFA is restricted again (CONFIGURE_TOTP), from its next request.
+  await syncPrincipal(deps, userId);
   return true;
+}
+
+/**
+ * Replaces the user's recovery codes with ten new ones (`POST /auth/mfa/recovery-codes`), proven
+ * by a current TOTP or recovery code, which is consumed; as one throttled attempt in the account's
+ * second-factor bucket. The code's use, the new hashes and the security event
+ * `mfa.recovery_codes_regenerated` are one transaction.
+ *
+ * @returns the new codes (shown once), or undefined when the code was wrong or already used
+ * @throws ApiError `conflict` when MFA is not on, `rate_limited` (429, Retry-After) after too many
+ *   wrong codes; DependencyError("login throttle"); what `asActor` throws
+ */
+export async function regenerateRecoveryCodes(
+  deps: Pick<AuthDeps, "db" | "http" | "config" | "throttle">,
+  caller: MfaCaller & { origin: RequestOrigin },
+  factor: SecondFactor,
+): Promise<string[] | undefined> {
+  const { actor, userId } = caller;
+  const box = await createSecretBox(deps.config.encryptionKey);
+  const codes = newRecoveryCodes();
+  const hashes = await Promise.all(codes.map(hashRecoveryCode));
+  // One transaction: the enrolment's check, the code's use, the new hashes and the event.
+  return throttledAttempt(deps.throttle, secondFactorAttempt(userId, deps.http), () =>
+    asActor(deps.db, actor, async (tx) => {
+      const enrolled = await getMfa(tx, { userId });
+      if (!enrolled?.enabledAt) throw new ApiError("conflict", { detail: "MFA is not on." });
+      if (!(await consumeSecondFactor(tx, box, userId, factor))) return undefined;
+      if (!(await updateMfa(tx, { userId, changes: { recoveryCodeHashes: hashes } }))) {
+        throw new NoRowsAffectedError("replacing the recovery codes", 1, 0);
+      }
+      await recordSecurityEvent(tx, {
+        action: "mfa.recovery_codes_regenerated",
+        actorId: userId,
+        targetUserId: userId,
+        origin: caller.origin,
+      });
+      return codes;
+    }),
+  );
 }

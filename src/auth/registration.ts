@@ -159,6 +159,8 @@ export async function registerAccount(deps: RegistrationDeps, input: Registratio
       timezone: null,
       preferences: {},
       lastLoginAt: null,
+      passwordChangeRequired: false,
+      deletionRequestedAt: null,
       createdAt: now,
       updatedAt: now,
     };

@@ -39,7 +39,13 @@ export function scopedPrincipal(principal: Principal, scope: string | null): Pri
   const granted = new Set(scope.split(" "));
   const admin = principal.role === "admin" && granted.has(ADMIN_SCOPE);
   const permissions = effectivePermissions(principal).filter((p) => granted.has(p));
-  return { role: admin ? "admin" : "user", status: principal.status, permissions: admin ? [] : permissions };
+  // Required actions are the account's, whatever the token's scope (src/auth/required-actions.ts).
+  return {
+    role: admin ? "admin" : "user",
+    status: principal.status,
+    permissions: admin ? [] : permissions,
+    ...(principal.requiredActions && { requiredActions: principal.requiredActions }),
+  };
 }
 
 /** An access token's `scope` claim: the session's grant as it stands now, or every permission held. */

@@ -1,8 +1,13 @@
+import { batchAsActor, SYSTEM } from "../db/actor.ts";
+import type { HttpDatabase } from "../db/client.ts";
+import { clearLockouts, recordLockout } from "../db/queries/users.ts";
+import type { LockoutBucket } from "../db/schema/users.ts";
 import {
   CLIENT_FREE_ATTEMPTS,
   FREE_ATTEMPTS,
   type LoginThrottle,
   type Reservation,
+  type ThrottleState,
 } from "../durable-objects/login-throttle.ts";
 import { type ApiError, DependencyError } from "../pkg/errors/api-error.ts";
 import { clientAddressKey } from "../pkg/http/client-address.ts";
@@ -18,6 +23,27 @@ export interface ThrottleBucket {
   onSuccess: "clear" | "release";
   /** Attempts allowed before waits begin (`FREE_ATTEMPTS`, or `CLIENT_FREE_ATTEMPTS` for addresses). */
   freeAttempts: number;
+  /** An account's bucket: whose and which, so that its locking is recorded (`LockoutLog`). */
+  lockout?: { userId: string; bucket: LockoutBucket };
+}
+
+/**
+ * Where an account's lock-outs are recorded (the throttle's objects cannot be listed): told when
+ * a bucket starts refusing (its failed attempt was the last free one) and when a locked bucket
+ * succeeds again; never on an attempt that changes neither. Failures to record are swallowed: a
+ * login is not refused because the list could not be written.
+ */
+export interface LockoutLog {
+  locked(lockout: { userId: string; bucket: LockoutBucket; attempts: number }): Promise<unknown>;
+  unlocked(lockout: { userId: string; bucket: LockoutBucket }): Promise<unknown>;
+}
+
+/** The lock-out record of Postgres (`account_lockouts`), written as the system in one HTTP batch each. */
+export function lockoutLog(http: HttpDatabase): LockoutLog {
+  return {
+    locked: (lockout) => batchAsActor(http, SYSTEM, (db) => [recordLockout(db, lockout)]),
+    unlocked: (lockout) => batchAsActor(http, SYSTEM, (db) => [clearLockouts(db, lockout)]),
+  };
 }
 
 /** The buckets guesses are counted in (OWASP API2:2023; ASVS v4.0.3 V2.2.1). */
@@ -27,6 +53,7 @@ export const buckets = {
     key: `account:${userId}`,
     onSuccess: "clear",
     freeAttempts: FREE_ATTEMPTS,
+    lockout: { userId, bucket: "password" },
   }),
   /**
    * An identifier that names no account. It behaves as an account's bucket does, so waits tell
@@ -42,6 +69,7 @@ export const buckets = {
     key: `second-factor:${userId}`,
     onSuccess: "clear",
     freeAttempts: FREE_ATTEMPTS,
+    lockout: { userId, bucket: "second_factor" },
   }),
   /** A client address (an IPv6 one by its /64). */
   client: (address: string): ThrottleBucket => ({
@@ -67,7 +95,7 @@ export type Refusal = (waitSeconds: number) => ApiError;
  */
 export async function throttledAttempt<T>(
   throttle: DurableObjectNamespace<LoginThrottle>,
-  attempt: { buckets: ThrottleBucket[]; refuse: Refusal },
+  attempt: { buckets: ThrottleBucket[]; refuse: Refusal; lockouts?: LockoutLog | undefined },
   verify: () => Promise<T | undefined>,
 ): Promise<T | undefined> {
   const stubs = attempt.buckets.map((bucket) => ({ bucket, stub: throttle.get(throttle.idFromName(bucket.key)) }));
@@ -96,7 +124,18 @@ export async function throttledAttempt<T>(
     await releaseQuietly(reserved.map(({ stub }) => stub));
     throw error;
   }
-  if (result === undefined) return undefined;
+  const counted = stubs
+    .map(({ bucket }, i) => ({ bucket, attempts: attemptsOf(reservations[i]) }))
+    .filter(({ attempts }) => attempts > 0);
+  if (result === undefined) {
+    // This failure used the last free attempt: from now on the bucket refuses (a lock event).
+    await recordQuietly(
+      attempt.lockouts,
+      counted.filter(({ bucket, attempts }) => bucket.lockout && attempts === bucket.freeAttempts),
+      (log, lockout, attempts) => log.locked({ ...lockout, attempts }),
+    );
+    return undefined;
+  }
   try {
     await Promise.all(
       reserved.map(({ bucket, stub }) => (bucket.onSuccess === "clear" ? stub.succeed() : stub.release())),
@@ -104,7 +143,60 @@ export async function throttledAttempt<T>(
   } catch (error) {
     throw new DependencyError("login throttle", error);
   }
+  // More attempts than the free ones before this success: the bucket had been refusing.
+  await recordQuietly(
+    attempt.lockouts,
+    counted.filter(
+      ({ bucket, attempts }) => bucket.lockout && bucket.onSuccess === "clear" && attempts > bucket.freeAttempts,
+    ),
+    (log, lockout) => log.unlocked(lockout),
+  );
   return result;
+}
+
+function attemptsOf(outcome: PromiseSettledResult<Reservation> | undefined): number {
+  return outcome?.status === "fulfilled" && outcome.value.allowed ? outcome.value.attempts : 0;
+}
+
+/** Tells `log` about each bucket's lock or unlock; a failure to record is ignored (see `LockoutLog`). */
+async function recordQuietly(
+  log: LockoutLog | undefined,
+  events: { bucket: ThrottleBucket; attempts: number }[],
+  record: (log: LockoutLog, lockout: { userId: string; bucket: LockoutBucket }, attempts: number) => Promise<unknown>,
+): Promise<void> {
+  if (!log) return;
+  await Promise.allSettled(
+    events.flatMap(({ bucket, attempts }) => (bucket.lockout ? [record(log, bucket.lockout, attempts)] : [])),
+  );
+}
+
+/**
+ * Forgets every counted attempt of the account's password and second-factor buckets (an
+ * administrator's unlock): the next login is not made to wait.
+ * @throws DependencyError("login throttle") when a bucket cannot be reached
+ */
+export async function clearAccountThrottle(
+  throttle: DurableObjectNamespace<LoginThrottle>,
+  userId: string,
+): Promise<void> {
+  const keys = [buckets.account(userId).key, buckets.secondFactor(userId).key];
+  await reach(() => Promise.all(keys.map((key) => throttle.get(throttle.idFromName(key)).succeed())));
+}
+
+/**
+ * The state of the account's bucket now (attempts counted, ms to wait), without counting one;
+ * `locked` while its free attempts are used up (the next one waits, or waited).
+ * @throws DependencyError("login throttle") when the bucket cannot be reached
+ */
+export async function accountThrottleState(
+  throttle: DurableObjectNamespace<LoginThrottle>,
+  lockout: { userId: string; bucket: LockoutBucket },
+): Promise<ThrottleState & { locked: boolean }> {
+  const bucket = lockout.bucket === "password" ? buckets.account(lockout.userId) : buckets.secondFactor(lockout.userId);
+  const state = await reach(() =>
+    throttle.get(throttle.idFromName(bucket.key)).check({ freeAttempts: bucket.freeAttempts }),
+  );
+  return { ...state, locked: state.waitMs > 0 || state.attempts >= bucket.freeAttempts };
 }
 
 /** Takes reserved attempts back when none was used; an unreachable throttle keeps them (they expire). */

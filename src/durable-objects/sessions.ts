@@ -46,11 +46,20 @@ export interface Session {
   scope: string | null;
 }
 
+/**
+ * What a session must do before anything else (Keycloak's required actions; the routes each allows
+ * are in src/auth/required-actions.ts): `CONFIGURE_TOTP` enrol a second factor (a staff account
+ * without one), `UPDATE_PASSWORD` replace a temporary password.
+ */
+export type RequiredAction = "CONFIGURE_TOTP" | "UPDATE_PASSWORD";
+
 /** What the gateway needs to authorise a request, kept current by the user admin endpoints. */
 export interface Principal {
   role: UserRole;
   status: UserStatus;
   permissions: Permission[];
+  /** Pending required actions; absent or empty: none (principals stored before they existed). */
+  requiredActions?: RequiredAction[];
 }
 
 /**
@@ -564,7 +573,10 @@ export class Sessions extends DurableObject<Env> {
   async redeemCode(
     codeId: string,
     presented: { secret: string; clientId: string; redirectUri: string; codeVerifier: string },
-    input: Omit<CreateSession, "principal" | "clientId" | "scope">,
+    input: Omit<CreateSession, "principal" | "clientId" | "scope"> & {
+      /** A staff account's shorter lifetimes (ms), applied when the stored principal is staff's. */
+      staff?: { absoluteTtlMs: number; idleTimeoutMs: number };
+    },
     now = Date.now(),
   ): Promise<Redemption> {
     const hash = await hashSecret(presented.secret);
@@ -592,7 +604,16 @@ export class Sessions extends DurableObject<Env> {
       this.sql.exec("update authorization_codes set redeemed_at = ? where id = ?", now, code.id);
       return { outcome: "invalid" };
     }
-    const row: SessionRow = { ...started.row, client_id: code.client_id, scope: code.scope };
+    const staff = input.staff && (principal.role === "admin" || principal.permissions.length > 0) ? input.staff : null;
+    const row: SessionRow = {
+      ...started.row,
+      client_id: code.client_id,
+      scope: code.scope,
+      ...(staff && {
+        expires_at: Math.min(started.row.expires_at, now + staff.absoluteTtlMs),
+        idle_timeout_ms: Math.min(started.row.idle_timeout_ms, staff.idleTimeoutMs),
+      }),
+    };
     this.insertSession(row, principal);
     this.sql.exec("update authorization_codes set redeemed_at = ?, session_id = ? where id = ?", now, row.id, code.id);
     await this.scheduleCleanup(now);
@@ -646,10 +667,36 @@ export class Sessions extends DurableObject<Env> {
     return this.deleteSession(row.id);
   }
 
-  /** Keeps the user's role, status and permissions current; disabling ends every session. */
-  async setPrincipal(principal: Principal): Promise<void> {
+  /**
+   * Keeps the user's role, status, permissions and required actions current; disabling ends every
+   * session. With `limits` (ms; a user who became staff), every live session is shortened to
+   * them: its absolute end to at most `createdAt + absoluteTtlMs`, its idle timeout to at most
+   * `idleTimeoutMs`.
+   */
+  async setPrincipal(principal: Principal, limits?: { absoluteTtlMs: number; idleTimeoutMs: number }): Promise<void> {
     this.writePrincipal(principal);
-    if (principal.status !== "active") await this.revokeAll();
+    if (principal.status !== "active") {
+      await this.revokeAll();
+      return;
+    }
+    if (limits) {
+      this.sql.exec(
+        "update sessions set expires_at = min(expires_at, created_at + ?), idle_timeout_ms = min(idle_timeout_ms, ?)",
+        limits.absoluteTtlMs,
+        limits.idleTimeoutMs,
+      );
+      await this.scheduleCleanup(Date.now());
+    }
+  }
+
+  /**
+   * Ends every session but `keepId` (a password change keeps the session that made it) and stores
+   * `principal` (its required actions may have changed). Returns how many sessions ended.
+   */
+  async endOtherSessions(keepId: string, principal: Principal): Promise<number> {
+    this.writePrincipal(principal);
+    this.sql.exec("delete from retired where session_id <> ?", keepId);
+    return this.sql.exec("delete from sessions where id <> ?", keepId).rowsWritten;
   }
 
   /** The stored role, status and permissions; null before the user's first session. */

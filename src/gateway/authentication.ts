@@ -1,8 +1,9 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { matchedRoutes } from "hono/route";
+import { matchedRoutes, routePath } from "hono/route";
 import type { AppEnv, AuthContext } from "../app/context.ts";
 import { keyRights, looksLikeApiKey, parseApiKey } from "../auth/api-keys.ts";
 import { effectivePermissions } from "../auth/permissions.ts";
+import { routeAllowedWith } from "../auth/required-actions.ts";
 import { InvalidTokenError, tokenManager, type VerifiedAccess } from "../auth/tokens.ts";
 import type { Permission } from "../db/schema/users.ts";
 import type { KeyAuthorization, Principal } from "../durable-objects/sessions.ts";
@@ -51,7 +52,12 @@ export async function verifyBearer(c: Context<AppEnv>): Promise<BearerToken> {
  * Records the caller of a verified token whose session is alive, with the current role and
  * permissions its SESSIONS object holds (not the token's: changes apply at the next request).
  */
-export function authenticate(c: Context<AppEnv>, claims: VerifiedAccess, principal: Principal): void {
+export function authenticate(
+  c: Context<AppEnv>,
+  claims: VerifiedAccess,
+  principal: Principal,
+  authenticatedAt: number,
+): void {
   const permissions = effectivePermissions(principal);
   c.set("auth", {
     userId: claims.sub,
@@ -59,6 +65,8 @@ export function authenticate(c: Context<AppEnv>, claims: VerifiedAccess, princip
     role: principal.role,
     permissions,
     actor: { kind: "user", userId: claims.sub, role: principal.role, permissions },
+    requiredActions: principal.requiredActions ?? [],
+    authenticatedAt,
   });
   c.set("userId", claims.sub);
 }
@@ -78,6 +86,9 @@ export function authenticateKey(c: Context<AppEnv>, userId: string, authorizatio
     permissions: rights.permissions,
     actor: { kind: "user", userId, role: "user", permissions: rights.permissions, projectId: key.projectId },
     apiKey: { id: key.id, scopes: key.scopes, projectId: key.projectId, read: rights.read, write: rights.write },
+    // The owner's required actions hold for their keys too; a key is never a recent sign-in (RFC 9470).
+    requiredActions: principal.requiredActions ?? [],
+    authenticatedAt: 0,
   });
   c.set("userId", userId);
 }
@@ -147,6 +158,14 @@ function challenge(
   return `${realm}, error="invalid_token", error_description="${oauthDescription(refusal.error.description)}"`;
 }
 
+/**
+ * The route whose middleware is running, as "METHOD /path" with the path as declared: the route
+ * being served, not the last one matching the URL (`GET /users/me` also matches `/users/{id}`).
+ */
+function currentRouteKey(c: Context<AppEnv>): string {
+  return `${c.req.method === "HEAD" ? "GET" : c.req.method} ${routePath(c)}`;
+}
+
 /** The route middleware that authenticate (requireAuth, requirePermission, requireAdmin), as created. */
 const authenticating = new WeakSet<object>();
 
@@ -181,12 +200,21 @@ export function callerOf(c: Context<AppEnv>): AuthContext {
 /**
  * Route middleware: 401 with WWW-Authenticate unless the caller is authenticated (`callerOf`); for
  * an API key, 403 unless the key reaches the route (`checkKeyReach`; `data`: the route needs the
- * `read` or `write` scope, false when a permission or the admin role guards it instead).
+ * `read` or `write` scope, false when a permission or the admin role guards it instead); 403
+ * `required_action` when the session has required actions pending and this route is not one that
+ * carries them out (src/auth/required-actions.ts): a staff account without MFA, a temporary
+ * password. Every protected route passes here, so the restriction is decided in one place.
  */
 export function requireAuth(data = true): MiddlewareHandler<AppEnv> {
   const middleware: MiddlewareHandler<AppEnv> = async function requireAuth(c, next) {
-    const { apiKey } = callerOf(c);
+    const { apiKey, requiredActions } = callerOf(c);
     if (apiKey) checkKeyReach(c, apiKey, data);
+    if (!routeAllowedWith(requiredActions, currentRouteKey(c))) {
+      throw new ApiError("required_action", {
+        detail: `Complete the required actions first: ${requiredActions.join(", ")}.`,
+        extensions: { requiredActions },
+      });
+    }
     await next();
   };
   authenticating.add(middleware);
@@ -229,4 +257,24 @@ export function requireAdmin(): MiddlewareHandler<AppEnv> {
   };
   authenticating.add(middleware);
   return middleware;
+}
+
+/**
+ * Refuses a caller whose session was signed in to more than `maxAgeSeconds` ago (a stolen or
+ * forgotten session must not do what cannot be undone): 401 `insufficient_user_authentication`
+ * with the RFC 9470 §3 challenge (`error="insufficient_user_authentication"`, `max_age`) and
+ * `max_age` in the problem. Signing in again gives a session that passes.
+ * @returns the caller, as `callerOf`
+ */
+export function requireRecentAuthentication(c: Context<AppEnv>, maxAgeSeconds: number): AuthContext {
+  const caller = callerOf(c);
+  if (Date.now() - caller.authenticatedAt <= maxAgeSeconds * 1000) return caller;
+  const description = `This needs a sign-in within the last ${maxAgeSeconds} seconds; sign in again.`;
+  throw new ApiError("insufficient_user_authentication", {
+    detail: description,
+    headers: {
+      "WWW-Authenticate": `Bearer realm="${REALM}", error="insufficient_user_authentication", error_description="${oauthDescription(description)}", max_age=${maxAgeSeconds}`,
+    },
+    extensions: { max_age: maxAgeSeconds },
+  });
 }

@@ -100,6 +100,6 @@ function identifyKey(c: Context<AppEnv>, userId: string, authorization: KeyAutho
 
 /** The caller of a token whose session is alive; otherwise why the token is refused. */
 function identify(c: Context<AppEnv>, claims: VerifiedAccess, authorization: Authorization | null): void {
-  if (authorization) authenticate(c, claims, authorization.principal);
+  if (authorization) authenticate(c, claims, authorization.principal, authorization.session.createdAt);
   else c.set("authError", new InvalidTokenError("the session has ended"));
 }

@@ -53,6 +53,11 @@ export const DEFAULT_POLICIES: Policies = {
     { name: "burst", limit: 1, windowSeconds: 60 },
     { name: "daily", limit: 5, windowSeconds: 86_400 },
   ],
+  // The export of one's data reads every row one has (OWASP API4:2023): a few a day are plenty.
+  export: [
+    { name: "burst", limit: 2, windowSeconds: 60 },
+    { name: "daily", limit: 10, windowSeconds: 86_400 },
+  ],
   // `/ready` per client address: generous for load balancers, which probe every few seconds from
   // each of their locations, but bounded, since it touches every dependency (OWASP API4:2023).
   probe: [{ name: "probe", limit: 30, windowSeconds: 10 }],
@@ -81,6 +86,10 @@ export const ROUTE_POLICIES: Record<string, string> = {
   "POST /users/me/email": "auth",
   "POST /auth/password-reset": "recovery",
   "POST /users/me/email-verification": "verification",
+  "POST /auth/mfa/recovery-codes": "auth",
+  // The current password is checked (the login throttle counts the guesses too).
+  "POST /users/me/password": "auth",
+  "GET /users/me/export": "export",
   "POST /documents/:id/versions/:version/restore": "processing",
   "PUT /documents/:id/shares": "sharing",
   "POST /webhooks/:id/verify": "outbound",

@@ -1,6 +1,7 @@
 import { asActor, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
 import type { Database } from "../db/client.ts";
+import { accountsToErase, documentsToErase, eraseAccount } from "../db/queries/accounts.ts";
 import { purgeSecurityEvents } from "../db/queries/audit.ts";
 import {
   deletedBefore,
@@ -73,6 +74,10 @@ export interface SweepReport {
   uploadsAborted: number;
   /** Security events past the audit log's retention, deleted. */
   auditEventsDeleted: number;
+  /** Documents of accounts whose owner deleted them, purged with their objects. */
+  accountDocumentsPurged: number;
+  /** Accounts whose owner deleted them, erased for good (their row). */
+  accountsErased: number;
 }
 
 /**
@@ -80,7 +85,8 @@ export interface SweepReport {
  * event again (processing is idempotent), versions stuck in transit for an hour end `failed`
  * (their owner is told), objects of uploads that never got a row are deleted, resumable uploads past
  * their time are aborted, documents deleted long enough ago are purged with every object they had,
- * and then deleted projects whose documents are all gone (a project's are deleted with it); security
+ * then deleted projects whose documents are all gone (a project's are deleted with it), and
+ * accounts their owners deleted (documents with their objects, then the account's row); security
  * events past the audit log's retention are deleted.
  */
 export async function sweep(
@@ -98,6 +104,8 @@ export async function sweep(
     projectsPurged: 0,
     uploadsAborted: 0,
     auditEventsDeleted: 0,
+    accountDocumentsPurged: 0,
+    accountsErased: 0,
   };
 
   const waiting = await asActor(db, SYSTEM, (tx) =>
@@ -171,17 +179,18 @@ export async function sweep(
     deletedBefore(tx, { before: new Date(now.getTime() - policy.purgeAfterMs), limit: policy.batch }),
   );
   for (const id of deleted) {
-    const objects = await asActor(db, SYSTEM, (tx) => objectsOf(tx, id));
-    // Objects first: if storage fails, the row stays and the next run tries again.
-    await services.storage.deleteMany(objects.objects);
-    await services.thumbnails.deleteMany(objects.thumbnails);
-    try {
-      await asActor(db, SYSTEM, (tx) => purgeDocument(tx, { id }));
-      report.purged += 1;
-    } catch (error) {
-      // Another run (a slow one overlapping this) purged it since it was listed: nothing left to do.
-      if (!(error instanceof NoRowsAffectedError)) throw error;
+    if (await purgeWithObjects(services, id)) report.purged += 1;
+  }
+
+  // Accounts their owners deleted (DELETE /users/me): their documents now, whatever the grace
+  // (the owner asked for erasure), then the account's row once none is left.
+  const erasing = await asActor(db, SYSTEM, (tx) => accountsToErase(tx, { limit: policy.batch }));
+  for (const userId of erasing) {
+    const owned = await asActor(db, SYSTEM, (tx) => documentsToErase(tx, { userId, limit: policy.batch }));
+    for (const id of owned) {
+      if (await purgeWithObjects(services, id)) report.accountDocumentsPurged += 1;
     }
+    if (await asActor(db, SYSTEM, (tx) => eraseAccount(tx, { userId }))) report.accountsErased += 1;
   }
 
   // After the documents: a project deleted with its documents goes in the run that purges the last of them.
@@ -212,4 +221,23 @@ export async function purgeAuditLog(
     if (ids.length < policy.auditBatch) break;
   }
   return deleted;
+}
+
+/**
+ * Purges one document for good: its objects and thumbnails first (if storage fails, the row stays
+ * and the next run tries again), then its row and what hangs on it (`purgeDocument`).
+ * @returns false when another run (a slow one overlapping this) purged it meanwhile
+ */
+async function purgeWithObjects(services: ProcessorServices, id: string): Promise<boolean> {
+  const { db } = services.database;
+  const objects = await asActor(db, SYSTEM, (tx) => objectsOf(tx, id));
+  await services.storage.deleteMany(objects.objects);
+  await services.thumbnails.deleteMany(objects.thumbnails);
+  try {
+    await asActor(db, SYSTEM, (tx) => purgeDocument(tx, { id }));
+    return true;
+  } catch (error) {
+    if (!(error instanceof NoRowsAffectedError)) throw error;
+    return false;
+  }
 }

@@ -268,6 +268,9 @@ function viaApi(
         `/users/${id}`,
         jsonInit("PATCH", auth, change.emailVerified ? { emailVerified: true } : { email: newEmail }),
       ];
+    default:
+      // Password, second-factor and throttle changes have their own tests (account-admin.test.ts).
+      throw new Error(`${change.kind} is not a case of this table`);
   }
 }
 
@@ -286,6 +289,9 @@ function viaSql(change: AccountChange, id: string, newEmail: string) {
       return change.emailVerified
         ? sql`update users set email_verified = true where id = ${id}`
         : sql`update users set email = ${newEmail} where id = ${id}`;
+    default:
+      // Password, second-factor and throttle changes have their own tests (account-admin.test.ts).
+      throw new Error(`${change.kind} is not a case of this table`);
   }
 }
 
@@ -303,6 +309,9 @@ async function changed(change: AccountChange, id: string, newEmail: string) {
       return (await readPermissions(id)).includes(change.permission);
     case "attributes":
       return change.emailVerified ? user?.emailVerified === true : user?.email === newEmail;
+    default:
+      // Password, second-factor and throttle changes have their own tests (account-admin.test.ts).
+      throw new Error(`${change.kind} is not a case of this table`);
   }
 }
 

@@ -41,11 +41,23 @@ beforeAll(async () => {
 });
 
 /** Signs a fresh user in through the web client: the tokens, as oauth4webapi validated them. */
-async function codeFlow(options: { scope?: string; username?: string; client?: oauth.Client } = {}) {
+async function codeFlow(
+  options: {
+    scope?: string;
+    username?: string;
+    client?: oauth.Client;
+    mfaSecret?: string | undefined;
+    /** Steps after the current one for the TOTP code (a code already used is refused). */
+    mfaStep?: number;
+  } = {},
+) {
   const account = options.username ? undefined : await register();
   const username = options.username ?? account?.user.username ?? "";
   const request = await pkceRequest({ ...(options.scope !== undefined && { scope: options.scope }) });
-  const res = await signInThrough(new Browser(), request.params, { username, password: PASSWORD });
+  // A staff account has MFA on (required): the page asks for its code after the password.
+  const secret = options.mfaSecret;
+  const otp = secret ? { otp: () => totpCode(secret, stepAt(Date.now()) + (options.mfaStep ?? 0)) } : {};
+  const res = await signInThrough(new Browser(), request.params, { username, password: PASSWORD, ...otp });
   const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
   const tokens = await oauth.processAuthorizationCodeResponse(
     as,
@@ -211,8 +223,8 @@ describe("authorization code with PKCE (happy path)", () => {
 
   it("scopes granted are those asked for that the user holds, and the token acts with those alone", async () => {
     const { user } = await register();
-    await promote(user.id, { permissions: ["users:read", "users:write"] });
-    const { tokens } = await codeFlow({ username: user.username, scope: "openid users:read users:manage" });
+    const mfaSecret = await promote(user.id, { permissions: ["users:read", "users:write"] });
+    const { tokens } = await codeFlow({ username: user.username, scope: "openid users:read users:manage", mfaSecret });
     // users:manage is not held, users:write not asked.
     expect(tokens.scope).toBe("openid users:read");
     expect((await api("/users", { headers: bearer(tokens.access_token) })).status).toBe(200);
@@ -225,17 +237,35 @@ describe("authorization code with PKCE (happy path)", () => {
   });
 });
 
+describe("required actions through the authorization code flow", () => {
+  it("security: a staff account without MFA gets a session that can only enrol it", async () => {
+    const { user } = await register();
+    await promote(user.id, { permissions: ["users:read"] }, { mfa: false });
+    const { tokens } = await codeFlow({ username: user.username, scope: "openid users:read" });
+    const problem = (await expectProblem(
+      await api("/users", { headers: bearer(tokens.access_token) }),
+      403,
+    )) as unknown as {
+      type: string;
+      requiredActions: string[];
+    };
+    expect(problem).toMatchObject({ type: "/problems/required_action", requiredActions: ["CONFIGURE_TOTP"] });
+    expect((await api("/users/me", { headers: bearer(tokens.access_token) })).status).toBe(200);
+  });
+});
+
 describe("scopes: an administrator's token acts as one only with the admin scope", () => {
   it("without admin, an administrator's token is refused an administrators-only route", async () => {
     const { user } = await register();
-    await promote(user.id, { role: "admin" });
-    const plain = await codeFlow({ username: user.username, scope: "openid users:read" });
+    const mfaSecret = await promote(user.id, { role: "admin" });
+    const plain = await codeFlow({ username: user.username, scope: "openid users:read", mfaSecret });
     expect(plain.tokens.scope).toBe("openid users:read");
     expect(decodeJwt(plain.tokens.access_token).role).toBe("user");
     expect((await api("/users", { headers: bearer(plain.tokens.access_token) })).status).toBe(200);
     const suppressed = "/analytics/search/suppressed-queries";
     expect((await api(suppressed, { headers: bearer(plain.tokens.access_token) })).status).toBe(403);
-    const admin = await codeFlow({ username: user.username, scope: "openid admin" });
+    // The next step's code: the first sign-in used this step's (a code is never accepted twice).
+    const admin = await codeFlow({ username: user.username, scope: "openid admin", mfaSecret, mfaStep: 1 });
     expect(admin.tokens.scope).toBe("openid admin");
     expect((await api(suppressed, { headers: bearer(admin.tokens.access_token) })).status).toBe(200);
   });

@@ -32,17 +32,26 @@ async function startDevice(scope = "openid profile") {
 }
 
 /** The verification page, filled in: `decision` approve (with the password) or deny. */
-async function verify(userCode: string, decision: "approve" | "deny", username?: string) {
+async function verify(userCode: string, decision: "approve" | "deny", username?: string, mfaSecret?: string) {
   const browser = new Browser();
   const page = await browser.fetch(`/auth/device?user_code=${encodeURIComponent(userCode)}`);
   expect(page.status).toBe(200);
   const html = await page.text();
   expect(html).toContain(`value="${userCode}"`);
-  return browser.post("/auth/device", {
+  const answer = await browser.post("/auth/device", {
     ...hiddenFields(html),
     user_code: userCode,
     decision,
     ...(username && { username, password: PASSWORD }),
+  });
+  if (!mfaSecret) return answer;
+  // A staff account has MFA on (required): the page asks for its code.
+  const second = await answer.text();
+  expect(second).toContain('name="otp"');
+  return browser.post("/auth/device", {
+    ...hiddenFields(second),
+    otp: await totpCode(mfaSecret, stepAt(Date.now())),
+    decision,
   });
 }
 
@@ -60,7 +69,7 @@ describe("device authorization (happy path)", () => {
   it("is discovered, answers codes, and the approved device gets tokens for the CLI", async () => {
     expect(as.device_authorization_endpoint).toBe(`${testEnv.PUBLIC_URL}/auth/device_authorization`);
     const { user } = await register();
-    await promote(user.id, { permissions: ["users:read"] });
+    const mfaSecret = await promote(user.id, { permissions: ["users:read"] });
     const { response, poll } = await startDevice("openid profile users:read users:manage");
     expect(response).toMatchObject({
       user_code: expect.stringMatching(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/),
@@ -73,7 +82,7 @@ describe("device authorization (happy path)", () => {
     );
     expect((await pollError(await poll())).error).toBe("authorization_pending");
 
-    const approved = await verify(response.user_code, "approve", user.username);
+    const approved = await verify(response.user_code, "approve", user.username, mfaSecret);
     expect(approved.status).toBe(200);
     expect(await approved.text()).toContain("Device approved");
 

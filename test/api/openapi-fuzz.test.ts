@@ -642,6 +642,7 @@ const SEMANTIC_400: Record<
   "get /projects/{id}/activity": (p) => only(p, "/cursor"),
   "get /audit": (p) => only(p, "/cursor"),
   "get /users/me/security-events": (p) => only(p, "/cursor"),
+  "get /users/locked": (p) => only(p, "/cursor"),
   // A conversion the stored content type does not offer.
   "get /documents/{id}/content": (p) => only(p, "/format"),
   // Nobody by that email or username.
@@ -666,6 +667,12 @@ const SEMANTIC_400: Record<
   "post /auth/password-reset/confirm": (p) => p.type === "/problems/invalid_grant",
   // The new address is the account's own already.
   "post /users/me/email": (p) => only(p, "/email"),
+  // A TOTP or recovery code of the right form that is not a current one (the fixture admin has MFA on).
+  "post /auth/mfa/disable": (p) => pointers(p).every((x) => x === "/code" || x === "/recoveryCode"),
+  "post /auth/mfa/recovery-codes": (p) => pointers(p).every((x) => x === "/code" || x === "/recoveryCode"),
+  // A new password must not contain the username (nor, for one's own, be the current one).
+  "post /users/me/password": (p) => only(p, "/newPassword"),
+  "put /users/{id}/password": (p) => only(p, "/password"),
   // The callback's state lives in a cookie set by /authorize.
   "get /auth/oidc/{provider}/callback": () => true,
   // An expiry in the future and within API_KEY_MAX_LIFETIME_DAYS of now: relative to the clock.
@@ -698,6 +705,8 @@ function operations(): { key: string; method: string; path: string; operation: O
 
 /** Operations that destroy fixtures the others use run last. */
 function order(key: string): number {
+  // Deleting one's own account ends the fixture's user (or admin): after everything else.
+  if (key === "delete /users/me") return 2;
   return key.startsWith("delete ") ? 1 : 0;
 }
 

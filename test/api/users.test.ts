@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  enrolMfaDirectly,
   login,
   PASSWORD,
   promote,
@@ -252,6 +253,8 @@ describe("admin routes", () => {
   it("change a role, effective on the user's very next request", async () => {
     const admin = await signedInAdmin();
     const target = await signedIn();
+    // Staff must use a second factor: without one the new admin would only be let enrol it.
+    await enrolMfaDirectly(target.user.id);
     await expectProblem(await api("/users", { headers: target.auth }), 403);
     const res = await api(`/users/${target.user.id}/role`, jsonInit("PUT", admin.auth, { role: "admin" }));
     expect(((await res.json()) as UserJson).role).toBe("admin");
@@ -277,6 +280,7 @@ describe("admin routes", () => {
   it("grant and revoke permissions, effective at once", async () => {
     const admin = await signedInAdmin();
     const target = await signedIn();
+    await enrolMfaDirectly(target.user.id);
     const granted = await api(`/users/${target.user.id}/permissions/users:read`, {
       method: "PUT",
       headers: admin.auth,

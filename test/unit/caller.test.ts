@@ -14,6 +14,8 @@ const caller: AuthContext = {
   role: "user",
   permissions: [],
   actor: { kind: "user", userId: "user-1", role: "user", permissions: [] },
+  requiredActions: [],
+  authenticatedAt: 0,
 };
 
 // Routes declared WITHOUT a guard (plain `createRoute`, not `protectedRoute`): reading the caller is

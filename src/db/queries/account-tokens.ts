@@ -176,7 +176,7 @@ export function spendResetToken(
       where token_hash = ${params.tokenHash} and purpose = 'reset_password' and used_at is null and expires_at > now()
       returning id, user_id, email
     ), applied as (
-      update users u set password_hash = ${params.passwordHash}, email_verified = true, updated_at = clock_timestamp()
+      update users u set password_hash = ${params.passwordHash}, email_verified = true, password_change_required = false, updated_at = clock_timestamp()
       from spent s
       where u.id = s.user_id and u.email = s.email and u.status = 'active'
       returning u.id

@@ -5,6 +5,8 @@ import { expectRows } from "../affected.ts";
 import { changedAt } from "../schema/columns.ts";
 import type { Permission } from "../schema/users.ts";
 import {
+  accountLockouts,
+  type LockoutBucket,
   type NewUser,
   oauthIdentities,
   type User,
@@ -106,6 +108,18 @@ export async function getUserRole(tx: Transaction, params: { id: string }): Prom
   return rows.rows[0]?.role ?? undefined;
 }
 
+/**
+ * What checking the user's own password needs: id, username, status and password hash (zero or
+ * one row). Both modes; read as the system (the hash is the server's).
+ */
+export function selectCredentials(db: Queryable, params: { id: string }) {
+  return db
+    .select({ id: users.id, username: users.username, status: users.status, passwordHash: users.passwordHash })
+    .from(users)
+    .where(eq(users.id, params.id))
+    .limit(1);
+}
+
 export async function getPasswordHash(tx: Transaction, params: { id: string }): Promise<string | undefined> {
   const [row] = await tx.select({ hash: users.passwordHash }).from(users).where(eq(users.id, params.id)).limit(1);
   return row?.hash;
@@ -127,6 +141,8 @@ export type UserChanges = Partial<
     | "emailVerified"
     | "passwordHash"
     | "lastLoginAt"
+    | "passwordChangeRequired"
+    | "deletionRequestedAt"
   >
 >;
 
@@ -355,6 +371,12 @@ export async function deleteMfa(tx: Transaction, params: { userId: string }): Pr
   expectRows(rows, "removing the second factor");
 }
 
+/** Removes the user's enrolment, confirmed or pending; false when there was none. */
+export async function removeMfa(tx: Transaction, params: { userId: string }): Promise<boolean> {
+  const rows = await tx.delete(userMfa).where(eq(userMfa.userId, params.userId)).returning({ userId: userMfa.userId });
+  return rows.length > 0;
+}
+
 export async function findIdentity(
   tx: Transaction,
   params: { provider: string; subject: string },
@@ -372,4 +394,63 @@ export async function linkIdentity(
   params: { provider: string; subject: string; userId: string; email: string },
 ): Promise<void> {
   await tx.insert(oauthIdentities).values(params).onConflictDoNothing();
+}
+
+/**
+ * Records that the account's `bucket` started refusing attempts (its LOGIN_THROTTLE object locked),
+ * or refreshes the record. As the system. Both modes.
+ */
+export function recordLockout(db: Queryable, params: { userId: string; bucket: LockoutBucket; attempts: number }) {
+  return db
+    .insert(accountLockouts)
+    .values({ userId: params.userId, bucket: params.bucket, attempts: params.attempts })
+    .onConflictDoUpdate({
+      target: [accountLockouts.userId, accountLockouts.bucket],
+      set: { lockedAt: sql`now()`, attempts: params.attempts },
+    });
+}
+
+/** Forgets the account's lock records: of one bucket, or all of them. As the system. Both modes. */
+export function clearLockouts(db: Queryable, params: { userId: string; bucket?: LockoutBucket }) {
+  return db
+    .delete(accountLockouts)
+    .where(
+      and(
+        eq(accountLockouts.userId, params.userId),
+        params.bucket ? eq(accountLockouts.bucket, params.bucket) : undefined,
+      ),
+    )
+    .returning({ bucket: accountLockouts.bucket });
+}
+
+/**
+ * Recorded lock-outs with their accounts, most recent first, keyset-paginated on (locked_at,
+ * user_id) (an account's two buckets lock in different transactions, so never at one instant),
+ * with one extra row telling if more follow. Both modes; `lockoutsPage` shapes the rows.
+ */
+export function selectLockoutsPage(db: Queryable, params: { limit: number; after?: KeysetCursor | undefined }) {
+  return db
+    .select({
+      userId: accountLockouts.userId,
+      bucket: accountLockouts.bucket,
+      attempts: accountLockouts.attempts,
+      lockedAt: accountLockouts.lockedAt,
+      cursorAt: sql<string>`${accountLockouts.lockedAt}::text`,
+      email: users.email,
+      username: users.username,
+    })
+    .from(accountLockouts)
+    .innerJoin(users, eq(users.id, accountLockouts.userId))
+    .where(
+      params.after
+        ? sql`(${accountLockouts.lockedAt}, ${accountLockouts.userId}) < (${params.after.createdAt}::timestamptz, ${params.after.id}::uuid)`
+        : undefined,
+    )
+    .orderBy(desc(accountLockouts.lockedAt), desc(accountLockouts.userId))
+    .limit(params.limit + 1);
+}
+
+/** The rows of `selectLockoutsPage`, each with its keyset cursor. */
+export function lockoutsPage(rows: Awaited<ReturnType<typeof selectLockoutsPage>>) {
+  return rows.map(({ cursorAt, ...row }) => ({ ...row, cursor: { createdAt: cursorAt, id: row.userId } }));
 }

@@ -33,7 +33,8 @@ export const AUDIT_ACTIONS = {
   "user.permission_revoked": "A permission was revoked (not one never held): `permission`.",
   "user.disabled": "The account was disabled (its sessions end).",
   "user.enabled": "The account was enabled again.",
-  "user.deleted": "The account was deleted: its `email` and `username`, since the event outlives it.",
+  "user.deleted":
+    "The account was deleted: by another user, its `email` and `username`, since the event outlives it; by its owner (`DELETE /users/me`), `self: true` (the sweeper erases the account after).",
   "user.profile_changed": "Another user changed the profile: `fields` (names only).",
   "user.email_changed":
     "The email changed: `from`, `to`. By another user (`users:write`; the address is unverified again), or by its owner following the link mailed to the new address (`by: link`; verified).",
@@ -46,6 +47,14 @@ export const AUDIT_ACTIONS = {
   "api_key.created":
     "An API key was created by its owner: `keyId`, `name`, `scopes`, `projectId` (null for a personal key), `expiresAt`.",
   "api_key.revoked": "An API key was revoked, by its owner or an administrator (the actor): `keyId`.",
+  "mfa.recovery_codes_regenerated": "The user replaced their recovery codes (with a current code).",
+  "user.password_changed": "The user changed their own password (their other sessions end).",
+  "user.temporary_password_set":
+    "Another user set a temporary password, to be changed at the next login (sessions end).",
+  "mfa.reset": "Another user removed the account's second factor (sessions end).",
+  "user.unlocked":
+    "Another user cleared the account's login throttle: `buckets` (the lock-outs recorded, `password`, `second_factor`).",
+  "user.data_exported": "The user downloaded the export of their data.",
 } as const;
 export type AuditAction = keyof typeof AUDIT_ACTIONS;
 export const AUDIT_ACTION_NAMES = Object.keys(AUDIT_ACTIONS) as AuditAction[];

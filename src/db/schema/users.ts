@@ -3,6 +3,7 @@ import {
   bigint,
   boolean,
   check,
+  integer,
   jsonb,
   pgPolicy,
   pgTable,
@@ -13,7 +14,7 @@ import {
   varchar,
 } from "drizzle-orm/pg-core";
 import { timestamps } from "./columns.ts";
-import { actorId, isStaff, ownedBy, staffOr } from "./rls.ts";
+import { actorId, actorRole, isStaff, ownedBy, staffOr } from "./rls.ts";
 
 export const USER_ROLES = ["user", "admin"] as const;
 export type UserRole = (typeof USER_ROLES)[number];
@@ -64,6 +65,16 @@ export const users = pgTable(
     timezone: varchar("timezone", { length: 64 }),
     preferences: jsonb("preferences").$type<UserPreferences>().notNull().default({}),
     lastLoginAt: timestamp("last_login_at", { withTimezone: true }),
+    /**
+     * Keycloak's `UPDATE_PASSWORD` required action: set with a temporary password (an
+     * administrator's), cleared by the user's own change. Only the server writes it (migration 0033).
+     */
+    passwordChangeRequired: boolean("password_change_required").notNull().default(false),
+    /**
+     * When the user asked for their account to be deleted (`DELETE /users/me`): the account is
+     * disabled then, and the sweeper erases it. Only the server writes it (migration 0033).
+     */
+    deletionRequestedAt: timestamp("deletion_requested_at", { withTimezone: true }),
     ...timestamps,
   },
   (t) => [
@@ -147,6 +158,40 @@ export const oauthIdentities = pgTable(
     primaryKey({ columns: [t.provider, t.subject] }),
     pgPolicy("oauth_identities_read", { for: "select", using: sql`${t.userId} = ${actorId} or ${isStaff}` }),
     pgPolicy("oauth_identities_write", { for: "all", using: isStaff, withCheck: isStaff }),
+  ],
+).enableRLS();
+
+export const LOCKOUT_BUCKETS = ["password", "second_factor"] as const;
+export type LockoutBucket = (typeof LOCKOUT_BUCKETS)[number];
+
+/**
+ * Accounts whose LOGIN_THROTTLE bucket started refusing attempts (the throttle's Durable Objects
+ * cannot be listed): written only when a bucket locks, removed when it succeeds again or an
+ * administrator unlocks it, so `GET /users/locked` can list them. Never written on a login that
+ * does not lock.
+ */
+export const accountLockouts = pgTable(
+  "account_lockouts",
+  {
+    userId: uuid("user_id")
+      .notNull()
+      .references(() => users.id, { onDelete: "cascade" }),
+    /** Which of the account's buckets: its password, or its second factor. */
+    bucket: varchar("bucket", { length: 32 }).$type<LockoutBucket>().notNull(),
+    lockedAt: timestamp("locked_at", { withTimezone: true }).notNull().defaultNow(),
+    /** Attempts the bucket had counted when it locked. */
+    attempts: integer("attempts").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.userId, t.bucket] }),
+    check("account_lockouts_bucket_check", sql.raw(`bucket in (${inList(LOCKOUT_BUCKETS)})`)),
+    pgPolicy("account_lockouts_read", { for: "select", using: staffOr("users:manage") }),
+    // The server records and clears them (a lock, a success, an unlock after the grant rules).
+    pgPolicy("account_lockouts_write", {
+      for: "all",
+      using: sql`${actorRole} = 'system'`,
+      withCheck: sql`${actorRole} = 'system'`,
+    }),
   ],
 ).enableRLS();
 

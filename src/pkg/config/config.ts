@@ -179,6 +179,9 @@ const apiOnly = {
   API_KEY_DEFAULT_LIFETIME_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   API_KEY_MAX_LIFETIME_DAYS: z.coerce.number().int().min(1).max(3650).default(365),
   API_KEYS_PER_USER: z.coerce.number().int().positive().max(1000).default(50),
+  // Staff accounts (admin, or any delegated permission): ASVS 4.0.3 V3.3.2's L2 lifetimes.
+  STAFF_SESSION_IDLE_TIMEOUT_SECONDS: seconds(60, 90 * 86_400).default(30 * 60),
+  STAFF_SESSION_MAX_AGE_SECONDS: seconds(600, 365 * 86_400).default(12 * 3600),
   // Production Workers refuse PBKDF2 above 100,000 iterations.
   PBKDF2_ITERATIONS: z.coerce.number().int().min(10_000).max(100_000),
   OIDC_PROVIDERS: optional(json(z.array(oidcProvider))),
@@ -376,6 +379,8 @@ const apiSchema = z
       clients: oauthClients(raw),
       sessionIdleTimeoutMs: raw.SESSION_IDLE_TIMEOUT_SECONDS * 1000,
       sessionMaxAgeMs: raw.SESSION_MAX_AGE_SECONDS * 1000,
+      staffSessionIdleTimeoutMs: raw.STAFF_SESSION_IDLE_TIMEOUT_SECONDS * 1000,
+      staffSessionMaxAgeMs: raw.STAFF_SESSION_MAX_AGE_SECONDS * 1000,
       pbkdf2Iterations: raw.PBKDF2_ITERATIONS,
       apiKeys: {
         // A default past the maximum is cut to it.

@@ -17,7 +17,19 @@ export const PROBLEMS = {
     description: "The credentials, refresh token or code were not accepted (OAuth `invalid_grant`).",
   },
   unauthorized: { status: 401, title: "Unauthorized", description: "Credentials are missing or invalid." },
+  insufficient_user_authentication: {
+    status: 401,
+    title: "Recent authentication required",
+    description:
+      "The session's sign-in is older than this operation accepts (RFC 9470): sign in again and retry within `max_age` seconds, which `WWW-Authenticate` and the problem give.",
+  },
   forbidden: { status: 403, title: "Forbidden", description: "The caller may not do this." },
+  required_action: {
+    status: 403,
+    title: "Required action pending",
+    description:
+      "The session must first complete the actions `requiredActions` names (`CONFIGURE_TOTP`: enrol a second factor at /auth/mfa/setup and /auth/mfa/confirm; `UPDATE_PASSWORD`: change the password at POST /users/me/password); until then only those routes, GET /users/me and POST /auth/logout answer.",
+  },
   mfa_required: {
     status: 403,
     title: "Second factor required",

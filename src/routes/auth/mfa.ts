@@ -1,9 +1,10 @@
 import { createRouter } from "../../app/create-app.ts";
-import { confirmMfaEnrolment, disableMfa, startMfaEnrolment } from "../../auth/mfa.ts";
+import { confirmMfaEnrolment, disableMfa, regenerateRecoveryCodes, startMfaEnrolment } from "../../auth/mfa.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { invalidField } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
+import { requestOrigin } from "../request-origin.ts";
 import { authDeps } from "./deps.ts";
 import { NO_STORE } from "./oauth.ts";
 import { MfaCodeSchema, MfaDisableSchema, MfaSetupSchema, RecoveryCodesSchema } from "./schemas.ts";
@@ -61,5 +62,35 @@ const turnOffMfa = createRouter().openapi(disableRoute, async (c) => {
   return c.body(null, 204);
 });
 
-/** `/auth/mfa`: TOTP enrolment (setup, then confirm with a code) and turning it off. */
-export const manageMfa = createRouter().route("/", setUpMfa).route("/", confirmMfa).route("/", turnOffMfa);
+const regenerateRoute = protectedRoute("caller", {
+  method: "post",
+  path: "/auth/mfa/recovery-codes",
+  tags: ["Auth"],
+  summary: "Replace my recovery codes (needs a code or a recovery code)",
+  description:
+    "Ten new one-time recovery codes of 120 random bits each (ASVS 4.0.3 V2.6.2) replace every unused one; the TOTP or recovery code sent is consumed. Counted with the account's other second-factor attempts (429 with Retry-After after five wrong ones). Codes issued before the codes had 120 bits (ten characters) still work until used: regenerate them.",
+  request: { body: jsonBody(MfaDisableSchema) },
+  responses: {
+    200: jsonResponse("The new recovery codes, shown once.", RecoveryCodesSchema),
+    ...problemResponses(400, 409, 415, 429, 503),
+  },
+});
+
+const replaceRecoveryCodes = createRouter().openapi(regenerateRoute, async (c) => {
+  const body = c.req.valid("json");
+  const factor = { otp: body.code, recoveryCode: body.recoveryCode };
+  const recoveryCodes = await regenerateRecoveryCodes(
+    authDeps(c),
+    { ...callerOf(c), origin: requestOrigin(c) },
+    factor,
+  );
+  if (!recoveryCodes) throw invalidField("body", body.code ? "/code" : "/recoveryCode", "invalid or already used");
+  return c.json({ recoveryCodes }, 200, NO_STORE);
+});
+
+/** `/auth/mfa`: TOTP enrolment (setup, then confirm with a code), turning it off, new recovery codes. */
+export const manageMfa = createRouter()
+  .route("/", setUpMfa)
+  .route("/", confirmMfa)
+  .route("/", turnOffMfa)
+  .route("/", replaceRecoveryCodes);

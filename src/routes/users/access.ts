@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import type { AccountDeps } from "../../auth/accounts.ts";
+import { staffLifetimes } from "../../auth/auth-service.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { requestOrigin } from "../request-origin.ts";
 
@@ -13,12 +14,14 @@ import { requestOrigin } from "../request-origin.ts";
  */
 export function accountDeps(c: Context<AppEnv>): AccountDeps {
   const { userId, role, permissions, actor } = callerOf(c);
+  const { database, config } = c.get("services");
   return {
-    database: c.get("services").database,
+    database,
     sessions: c.env.SESSIONS,
     actor,
     grantor: { userId, role, permissions },
     origin: requestOrigin(c),
+    staffLifetimes: staffLifetimes(config),
   };
 }
 

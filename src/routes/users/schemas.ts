@@ -169,3 +169,18 @@ export const UserPageSchema = z
   .openapi("UserPage");
 
 export const PermissionsSchema = z.object({ permissions: z.array(z.enum(PERMISSION_ENUM)) }).openapi("Permissions");
+
+export const PasswordChangeSchema = z
+  .strictObject({
+    currentPassword: z.string().min(1).max(1024),
+    newPassword: PasswordSchema,
+  })
+  .openapi("PasswordChange", {
+    description:
+      "The new password follows registration's rules: 12 to 256 characters, not containing the username, and not the current one.",
+  });
+
+export const TemporaryPasswordSchema = z.strictObject({ password: PasswordSchema }).openapi("TemporaryPassword", {
+  description:
+    "A temporary password (12 to 256 characters, not containing the username): the user must replace it at their next login.",
+});
