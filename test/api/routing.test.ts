@@ -11,8 +11,12 @@ interface OpenApiDoc {
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
 /** Stands in for every path parameter: a well-formed id, so only routing can refuse the request. */
 const SAMPLE_PARAMETER = "0b5a4c7e-8f2d-4e1a-9c3b-6d7e8f9a0b1c";
-/** RFC 6749 §5.2: the token endpoint's errors are `application/json` (the problem members stay). */
-const OAUTH_TOKEN_ENDPOINT = "/auth/token";
+/**
+ * RFC 6749 §5.2: the token endpoint's errors are `application/json` (the problem members stay), and
+ * so are those of the endpoints answering in its error format: revocation (RFC 7009 §2.2.1),
+ * introspection (RFC 7662 §2.3) and device authorization (RFC 8628 §3.2).
+ */
+const OAUTH_JSON_ENDPOINTS = new Set(["/auth/token", "/auth/revoke", "/auth/introspect", "/auth/device_authorization"]);
 
 /** Every documented path with the methods its operations serve (HEAD with GET, RFC 9110 §9.3.2). */
 async function documentedResources(): Promise<{ path: string; sample: string; allow: string[] }[]> {
@@ -41,7 +45,7 @@ async function expectMethodNotAllowed(res: Response, method: string, path: strin
   expect(res.status, label).toBe(405);
   expect(allowOf(res), label).toEqual([...allow].sort());
   if (method === "HEAD") return;
-  if (path === OAUTH_TOKEN_ENDPOINT) {
+  if (OAUTH_JSON_ENDPOINTS.has(path)) {
     expect(res.headers.get("content-type"), label).toBe("application/json");
     const body = (await res.json()) as { type: string; status: number; requestId: string };
     expect(body, label).toMatchObject({ type: "/problems/method_not_allowed", status: 405 });
@@ -90,10 +94,10 @@ describe("405 Method Not Allowed", () => {
     }
   });
 
-  it("DELETE /users/me is 405 with Allow: GET, HEAD, PATCH, and the account stays", async () => {
+  it("PUT /users/me is 405 with Allow: GET, HEAD, PATCH, DELETE, and the account stays", async () => {
     const { auth, user } = await signedIn();
-    const res = await api("/users/me", { method: "DELETE", headers: auth });
-    await expectMethodNotAllowed(res, "DELETE", "/users/me", ["GET", "HEAD", "PATCH"]);
+    const res = await api("/users/me", { method: "PUT", headers: auth });
+    await expectMethodNotAllowed(res, "PUT", "/users/me", ["DELETE", "GET", "HEAD", "PATCH"]);
     const me = await api("/users/me", { headers: auth });
     expect(me.status).toBe(200);
     expect(((await me.json()) as { id: string }).id).toBe(user.id);
