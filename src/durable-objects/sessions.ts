@@ -529,6 +529,20 @@ export class Sessions extends DurableObject<Env> {
   }
 
   /**
+   * Ends every session and forgets every API key of the user (a password reset, a temporary
+   * password, an MFA reset: whoever held them may be an intruder). Returns how many of each went.
+   */
+  async revokeAllAccess(): Promise<{ sessions: number; keys: number }> {
+    const sessions = await this.revokeAll();
+    return { sessions, keys: this.removeAllKeys() };
+  }
+
+  /** Forgets every key of the user: each is refused from the next request. Returns how many there were. */
+  private removeAllKeys(): number {
+    return this.sql.exec("delete from api_keys returning id").toArray().length;
+  }
+
+  /**
    * Issues an authorization code for the user (stores the principal, as a login does): its id and
    * secret, or null when `once` (an MFA login's `mfa_token`) was spent before (spent here).
    * `ttlMs` is its lifetime (about 60 s; RFC 6749 §4.1.2 asks for a short one).
@@ -690,11 +704,13 @@ export class Sessions extends DurableObject<Env> {
   }
 
   /**
-   * Ends every session but `keepId` (a password change keeps the session that made it) and stores
+   * Ends every session but `keepId` (a password change keeps the session that made it), forgets
+   * every API key of the user (their Postgres records are revoked in the change's batch) and stores
    * `principal` (its required actions may have changed). Returns how many sessions ended.
    */
   async endOtherSessions(keepId: string, principal: Principal): Promise<number> {
     this.writePrincipal(principal);
+    this.removeAllKeys();
     this.sql.exec("delete from retired where session_id <> ?", keepId);
     return this.sql.exec("delete from sessions where id <> ?", keepId).rowsWritten;
   }

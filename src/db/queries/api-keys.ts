@@ -8,6 +8,7 @@ import type { Queryable } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
 import { type ApiKey, apiKeys } from "../schema/api-keys.ts";
 import { auditEvents } from "../schema/audit.ts";
+import { users } from "../schema/users.ts";
 import type { RequestOrigin } from "./audit.ts";
 
 /** A new key's record, as `insertApiKeyWithinCap` writes it. */
@@ -34,7 +35,8 @@ export const lockUserKeys = (db: Queryable, userId: string) =>
 /**
  * What decides whether a key may be created: how many unrevoked keys the user holds and, for a
  * project key, the acting user's role in that live project (null when not a member, or no such
- * project). Run it as the creator (the role is the acting user's, `project_role`).
+ * project); the user's address, whether it is verified, and their role. Run it as the creator (the
+ * role is the acting user's, `project_role`).
  */
 export const selectKeyCreationFacts = (db: Queryable, params: { userId: string; projectId: string | null }) =>
   db
@@ -43,16 +45,21 @@ export const selectKeyCreationFacts = (db: Queryable, params: { userId: string; 
       projectRole: sql<
         string | null
       >`case when ${params.projectId}::uuid is null then null else project_role(${params.projectId}::uuid) end`,
+      email: sql<string | null>`(select ${users.email} from ${users} where ${users.id} = ${params.userId}::uuid)`,
+      emailVerified: sql<boolean>`coalesce((select ${users.emailVerified} from ${users} where ${users.id} = ${params.userId}::uuid), false)`,
+      role: sql<string | null>`(select ${users.role} from ${users} where ${users.id} = ${params.userId}::uuid)`,
     })
     .from(sql`(select 1) as facts_row`);
 
 /**
- * Inserts the key only if the user holds fewer than `max` unrevoked keys and, for a project key,
- * the acting user is a member of that live project; returns the row, or nothing when refused.
+ * Inserts the key only if the user holds fewer than `max` unrevoked keys, their address is verified
+ * (or they are an admin) and, for a project key, the acting user is a member of that live project;
+ * returns the row, or nothing when refused.
  */
 export const insertApiKeyWithinCap = (db: Queryable, key: NewApiKeyRecord, max: number) => {
   const allowed = sql`(select count(*) from ${apiKeys} where ${apiKeys.userId} = ${key.userId} and ${apiKeys.revokedAt} is null) < ${max}
-    and (${key.projectId}::uuid is null or project_role(${key.projectId}::uuid) is not null)`;
+    and (${key.projectId}::uuid is null or project_role(${key.projectId}::uuid) is not null)
+    and exists (select 1 from ${users} where ${users.id} = ${key.userId}::uuid and (${users.emailVerified} or ${users.role} = 'admin'))`;
   return db
     .insert(apiKeys)
     .select(
@@ -130,3 +137,44 @@ export const recordKeyEvent = (db: HttpQueryBuilder, event: KeyEvent) => {
 };
 
 export type { ApiKey };
+
+/** Why every key of a user was revoked at once (the `reason` of their `api_key.revoked` events). */
+export type KeysRevocationReason = "password_reset" | "password_changed" | "temporary_password_set" | "mfa_reset";
+
+/**
+ * Revokes every unrevoked key of the user (a recovery or credential change: the keys may be an
+ * intruder's); returns the keys revoked. For the same batch or transaction as the change, before
+ * `recordKeysRevoked`.
+ */
+export const revokeUserApiKeyRecords = (db: Queryable, params: { userId: string; revokedBy: string | null }) =>
+  db
+    .update(apiKeys)
+    .set({ revokedAt: sql`now()`, revokedBy: params.revokedBy })
+    .where(and(eq(apiKeys.userId, params.userId), sql`${apiKeys.revokedAt} is null`))
+    .returning({ id: apiKeys.id });
+
+/**
+ * One `api_key.revoked` event (`keyId`, `reason`) per key of the user revoked by this transaction
+ * (`revokedAt` equal to its `now()`), after `revokeUserApiKeyRecords` in the same batch.
+ */
+export const recordKeysRevoked = (
+  db: Queryable,
+  params: { userId: string; actorId: string | null; reason: KeysRevocationReason; origin: RequestOrigin },
+) =>
+  db.insert(auditEvents).select(
+    db
+      .select({
+        action: sql<string>`'api_key.revoked'`.as("action"),
+        outcome: sql<string>`'success'`.as("outcome"),
+        actorId: sql<string | null>`${params.actorId}::uuid`.as("actor_id"),
+        targetUserId: apiKeys.userId,
+        ip: sql<string | null>`${clip(params.origin.ip, 64)}::varchar`.as("ip"),
+        userAgent: sql<string | null>`${clip(params.origin.userAgent, 512)}::varchar`.as("user_agent"),
+        requestId: sql<string | null>`${clip(params.origin.requestId, 128)}::varchar`.as("request_id"),
+        details: sql<
+          Record<string, unknown>
+        >`jsonb_build_object('keyId', ${apiKeys.id}, 'reason', ${params.reason}::text)`.as("details"),
+      })
+      .from(apiKeys)
+      .where(and(eq(apiKeys.userId, params.userId), sql`${apiKeys.revokedAt} = now()`)),
+  );
