@@ -496,6 +496,23 @@ export class Sessions extends DurableObject<Env> {
     );
   }
 
+  /**
+   * The live key whose hash is `hash` (unexpired, of an active owner) with the owner's principal,
+   * without recording a use (token introspection, RFC 7662); null otherwise.
+   */
+  async inspectKey(hash: string, now = Date.now()): Promise<{ key: KeyRecord; principal: Principal } | null> {
+    const [row] = this.sql.exec<KeyRow>("select * from api_keys where hash = ?", hash).toArray();
+    const principal = this.readPrincipal();
+    if (!row || row.expires_at <= now || !principal || principal.status !== "active") return null;
+    return { key: toKeyRecord(row), principal };
+  }
+
+  /** The id of the key whose hash is `hash`, live or expired; null when it is not here (unknown or revoked). */
+  async keyIdOf(hash: string): Promise<string | null> {
+    const [row] = this.sql.exec<KeyRow>("select * from api_keys where hash = ?", hash).toArray();
+    return row ? row.id : null;
+  }
+
   /** Forgets a key: it is refused from the next request. Returns its last use; null when it was not here. */
   async removeKey(id: string): Promise<KeyUsage | null> {
     const [row] = this.sql.exec<KeyRow>("delete from api_keys where id = ? returning *", id).toArray();

@@ -7,6 +7,7 @@ import { type CreatedApiKeyJson, createApiKey, keyAuth, postApiKey } from "../ap
 import { login, PASSWORD, promote, randomIp, register, signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { api, asSystem, expectProblem, testEnv } from "../helpers.ts";
 import { waitForMail } from "../mail-helpers.ts";
+import { CLI, RESOURCE_SERVER, RESOURCE_SERVER_SECRET } from "../oauth-helpers.ts";
 
 // Finding 2, 7 and 13 of the issue-15 review: API keys do not outlive a recovery or a change of
 // password, creating one needs a fresh sign-in and a verified address, pending mailed links die
@@ -191,5 +192,46 @@ describe("API keys do not outlive a recovery", () => {
     expect((await stub.getPrincipal())?.requiredActions ?? []).not.toContain("UPDATE_PASSWORD");
     const fresh = { authorization: `Bearer ${(await login(target.user.username, NEW_PASSWORD)).access_token}` };
     expect((await api("/documents", { headers: fresh })).status).toBe(200);
+  });
+});
+
+describe("API keys at /auth/revoke (RFC 7009) and /auth/introspect (RFC 7662)", () => {
+  const form = (path: string, fields: Record<string, string>, headers: Record<string, string> = {}) =>
+    api(path, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": randomIp(), ...headers },
+      body: new URLSearchParams(fields).toString(),
+    });
+  const resourceServer = { authorization: `Basic ${btoa(`${RESOURCE_SERVER.id}:${RESOURCE_SERVER_SECRET}`)}` };
+  const introspect = async (token: string) =>
+    (await (await form("/auth/introspect", { token }, resourceServer)).json()) as Record<string, unknown>;
+
+  it("happy: introspection reports a live key's rights now, owner and expiry; a revoked one is inactive", async () => {
+    const { user, auth } = await signedIn();
+    const key = await createApiKey(auth, { scopes: ["read"] });
+    expect(await introspect(key.key)).toEqual({
+      active: true,
+      scope: "read",
+      token_type: "api_key",
+      sub: user.id,
+      exp: Math.floor(Date.parse(key.expiresAt) / 1000),
+      role: "user",
+    });
+    expect((await api(`/api-keys/${key.id}`, { method: "DELETE", headers: auth })).status).toBe(204);
+    expect(await introspect(key.key)).toEqual({ active: false });
+  });
+
+  it("security: whoever holds a key revokes it at /auth/revoke (any client); record and event follow", async () => {
+    const { user, auth } = await signedIn();
+    const key = await createApiKey(auth);
+    const res = await form("/auth/revoke", { token: key.key, client_id: CLI.id });
+    expect(res.status).toBe(200);
+    await expectProblem(await ownerCall(key), 401);
+    const state = await keyState(key.id);
+    expect(state.revokedAt).not.toBeNull();
+    expect(state.events).toEqual([{ actor_id: user.id, reason: null }]);
+    // Revoking again, or a key we never issued, is 200 all the same.
+    expect((await form("/auth/revoke", { token: key.key, client_id: CLI.id })).status).toBe(200);
+    expect((await form("/auth/revoke", { token: `${key.key.slice(0, -1)}x`, client_id: CLI.id })).status).toBe(200);
   });
 });
