@@ -47,7 +47,7 @@ export const AUDIT_ACTIONS = {
   "api_key.created":
     "An API key was created by its owner: `keyId`, `name`, `scopes`, `projectId` (null for a personal key), `expiresAt`.",
   "api_key.revoked":
-    "An API key was revoked, by its owner or an administrator (the actor): `keyId`; with `reason` when a recovery revoked all of the account's keys (`password_reset`, no actor; `password_changed`; `temporary_password_set`, `mfa_reset`, the admin).",
+    "An API key was revoked, by its owner or an administrator (the actor): `keyId`; with `reason` when a recovery or password change revoked every key of the account.",
   "mfa.recovery_codes_regenerated": "The user replaced their recovery codes (with a current code).",
   "user.password_changed": "The user changed their own password (their other sessions end).",
   "user.temporary_password_set":
