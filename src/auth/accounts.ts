@@ -3,7 +3,7 @@ import { NoRowsAffectedError } from "../db/affected.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { serverError } from "../db/errors.ts";
 import { voidPendingTokens } from "../db/queries/account-tokens.ts";
-import { type KeysRevocationReason, recordKeysRevoked, revokeUserApiKeyRecords } from "../db/queries/api-keys.ts";
+import { type KeysRevocationReason, revokeAllUserKeys } from "../db/queries/api-keys.ts";
 import { type RequestOrigin, recordSecurityEvent, type SecurityEvent } from "../db/queries/audit.ts";
 import {
   clearLockouts,
@@ -413,8 +413,7 @@ async function revokeCredentialsInTransaction(
   reason: KeysRevocationReason,
 ): Promise<void> {
   await voidPendingTokens(tx, { userId: target.userId });
-  await revokeUserApiKeyRecords(tx, { userId: target.userId, revokedBy: target.actorId });
-  await recordKeysRevoked(tx, { ...target, reason });
+  await tx.execute(revokeAllUserKeys({ ...target, revokedBy: target.actorId, reason }));
 }
 
 /**

@@ -1,7 +1,7 @@
 import { batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
 import { voidPendingTokens } from "../db/queries/account-tokens.ts";
-import { recordKeysRevoked, revokeUserApiKeyRecords } from "../db/queries/api-keys.ts";
+import { revokeAllUserKeys } from "../db/queries/api-keys.ts";
 import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
 import { recordUserChanges, selectCredentials, selectMfa, selectPermissions } from "../db/queries/users.ts";
 import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
@@ -94,13 +94,15 @@ export async function changeOwnPassword(
       origin: change.origin,
     }),
     voidPendingTokens(db, { userId: account.id }),
-    revokeUserApiKeyRecords(db, { userId: account.id, revokedBy: account.id }),
-    recordKeysRevoked(db, {
-      userId: account.id,
-      actorId: account.id,
-      reason: "password_changed",
-      origin: change.origin,
-    }),
+    db.execute(
+      revokeAllUserKeys({
+        userId: account.id,
+        revokedBy: account.id,
+        actorId: account.id,
+        reason: "password_changed",
+        origin: change.origin,
+      }),
+    ),
   ]);
   const user = firstRow(updated);
   if (!user) throw new NoRowsAffectedError("changing the password", 1, 0);

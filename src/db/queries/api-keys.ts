@@ -3,7 +3,7 @@
  * `batchAsActor` batch (HTTP mode; those taking a `Queryable` serve both modes): a key is created
  * or revoked, with its security event, in one round trip.
  */
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import type { Queryable } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
 import { type ApiKey, apiKeys } from "../schema/api-keys.ts";
@@ -142,39 +142,29 @@ export type { ApiKey };
 export type KeysRevocationReason = "password_reset" | "password_changed" | "temporary_password_set" | "mfa_reset";
 
 /**
- * Revokes every unrevoked key of the user (a recovery or credential change: the keys may be an
- * intruder's); returns the keys revoked. For the same batch or transaction as the change, before
- * `recordKeysRevoked`.
+ * The statement revoking every unrevoked key of the user (a recovery or a change of credentials:
+ * the keys may be an intruder's) and recording one `api_key.revoked` (`keyId`, `reason`) per key,
+ * as `actorId`; returns the ids revoked. SQL for `execute`, so that the HTTP batch
+ * (`db.execute`) and a transaction (`tx.execute`) run the same one statement.
  */
-export const revokeUserApiKeyRecords = (db: Queryable, params: { userId: string; revokedBy: string | null }) =>
-  db
-    .update(apiKeys)
-    .set({ revokedAt: sql`now()`, revokedBy: params.revokedBy })
-    .where(and(eq(apiKeys.userId, params.userId), sql`${apiKeys.revokedAt} is null`))
-    .returning({ id: apiKeys.id });
-
-/**
- * One `api_key.revoked` event (`keyId`, `reason`) per key of the user revoked by this transaction
- * (`revokedAt` equal to its `now()`), after `revokeUserApiKeyRecords` in the same batch.
- */
-export const recordKeysRevoked = (
-  db: Queryable,
-  params: { userId: string; actorId: string | null; reason: KeysRevocationReason; origin: RequestOrigin },
-) =>
-  db.insert(auditEvents).select(
-    db
-      .select({
-        action: sql<string>`'api_key.revoked'`.as("action"),
-        outcome: sql<string>`'success'`.as("outcome"),
-        actorId: sql<string | null>`${params.actorId}::uuid`.as("actor_id"),
-        targetUserId: apiKeys.userId,
-        ip: sql<string | null>`${clip(params.origin.ip, 64)}::varchar`.as("ip"),
-        userAgent: sql<string | null>`${clip(params.origin.userAgent, 512)}::varchar`.as("user_agent"),
-        requestId: sql<string | null>`${clip(params.origin.requestId, 128)}::varchar`.as("request_id"),
-        details: sql<
-          Record<string, unknown>
-        >`jsonb_build_object('keyId', ${apiKeys.id}, 'reason', ${params.reason}::text)`.as("details"),
-      })
-      .from(apiKeys)
-      .where(and(eq(apiKeys.userId, params.userId), sql`${apiKeys.revokedAt} = now()`)),
-  );
+export function revokeAllUserKeys(params: {
+  userId: string;
+  revokedBy: string | null;
+  actorId: string | null;
+  reason: KeysRevocationReason;
+  origin: RequestOrigin;
+}): SQL {
+  return sql`
+    with revoked as (
+      update ${apiKeys} set revoked_at = now(), revoked_by = ${params.revokedBy}::uuid
+      where user_id = ${params.userId}::uuid and revoked_at is null
+      returning id, user_id
+    ), recorded as (
+      insert into ${auditEvents} (action, outcome, actor_id, target_user_id, ip, user_agent, request_id, details)
+      select 'api_key.revoked', 'success', ${params.actorId}::uuid, user_id, ${clip(params.origin.ip, 64)},
+        ${clip(params.origin.userAgent, 512)}, ${clip(params.origin.requestId, 128)},
+        jsonb_build_object('keyId', id, 'reason', ${params.reason}::text)
+      from revoked
+    )
+    select id from revoked`;
+}
