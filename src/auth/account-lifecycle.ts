@@ -19,10 +19,10 @@ import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { NotificationPublisher } from "../pkg/queue/events.ts";
-import { passwordHasher } from "./auth-service.ts";
+import { passwordHasher, syncPrincipal } from "./auth-service.ts";
 import { UNUSABLE_PASSWORD_HASH } from "./password-hasher.ts";
 import { buckets, type Refusal, throttledAttempt } from "./throttle.ts";
-import { revokeAllSessions, type SessionsNamespace } from "./user-sessions.ts";
+import { revokeAllAccess, type SessionsNamespace } from "./user-sessions.ts";
 
 // The account's lifecycle by mail: verifying an address, resetting a forgotten password, changing
 // the address. Each mails a single-use token (256 random bits, stored as its SHA-256 only) as a
@@ -190,9 +190,11 @@ export interface ResetDeps extends Pick<LifecycleDeps, "http" | "origin"> {
 /**
  * Sets a new password with a `reset_password` token (`POST /auth/password-reset/confirm`): the
  * password hashed, then one statement spends the token, sets the hash, counts the address as
- * verified, voids the account's other pending tokens and records `user.password_reset`; then
- * every session of the account ends and its login throttle is cleared (the owner proved control
- * of the mailbox). @throws `invalid_grant` (400) for an unknown, used, expired or other-purpose
+ * verified, voids the account's other pending tokens, revokes every API key of the account and
+ * records `user.password_reset` (and `api_key.revoked` per key); then every session of the account
+ * ends, the keys' live copies go and its login throttle is cleared (the owner proved control of
+ * the mailbox), and the stored principal is synced (a pending `UPDATE_PASSWORD` is gone).
+ * Postgres: 2 round trips (the reset; the principal's read). SESSIONS: 2 calls. @throws `invalid_grant` (400) for an unknown, used, expired or other-purpose
  * token; `DependencyError` (503) when the SESSIONS or LOGIN_THROTTLE object is unreachable (the
  * password is changed then; the sessions end when it answers again: see the README).
  */
@@ -208,11 +210,14 @@ export async function resetPassword(deps: ResetDeps, input: { token: string; pas
   if (!row) throw linkRefused();
   const throttle = deps.throttle.get(deps.throttle.idFromName(buckets.account(row.user_id).key));
   await Promise.all([
-    revokeAllSessions(deps.sessions, row.user_id),
+    revokeAllAccess(deps.sessions, row.user_id),
     throttle.succeed().catch((error: unknown) => {
       throw new DependencyError("login throttle", error);
     }),
   ]);
+  // The stored principal still holds UPDATE_PASSWORD if a temporary password was pending: the reset
+  // cleared it in Postgres, so the next login's session must not be told to change it again.
+  await syncPrincipal({ http: deps.http, sessions: deps.sessions }, row.user_id);
 }
 
 /** A change of address asked for by the account's owner. */

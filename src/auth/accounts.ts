@@ -2,6 +2,8 @@ import { type Actor, asActor, SYSTEM, switchActor, type Transaction } from "../d
 import { NoRowsAffectedError } from "../db/affected.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { serverError } from "../db/errors.ts";
+import { voidPendingTokens } from "../db/queries/account-tokens.ts";
+import { type KeysRevocationReason, revokeAllUserKeys } from "../db/queries/api-keys.ts";
 import { type RequestOrigin, recordSecurityEvent, type SecurityEvent } from "../db/queries/audit.ts";
 import {
   clearLockouts,
@@ -30,7 +32,7 @@ import { effectivePermissions } from "./permissions.ts";
 import { takenField } from "./registration.ts";
 import type { SessionLifetimes } from "./required-actions.ts";
 import { clearAccountThrottle } from "./throttle.ts";
-import { revokeAllSessions, type SessionsNamespace } from "./user-sessions.ts";
+import { revokeAllAccess, type SessionsNamespace } from "./user-sessions.ts";
 
 // Changing accounts: one's own profile, and the delegated administration of others' accounts
 // under the grant rules (src/auth/grant-rules.ts). Each change runs in one WebSocket transaction
@@ -400,11 +402,28 @@ export async function storeAdminPasswordReset(
 }
 
 /**
+ * What an administrator's recovery of an account (a temporary password, an MFA reset) voids with
+ * it, in its transaction (as the system): the account's pending reset and change-of-address
+ * tokens, and every API key (`api_key.revoked` per key, with `reason`): whoever took the account
+ * over may have made them. Their live copies go with the sessions after the commit.
+ */
+async function revokeCredentialsInTransaction(
+  tx: Transaction,
+  target: { userId: string; actorId: string; origin: RequestOrigin },
+  reason: KeysRevocationReason,
+): Promise<void> {
+  await voidPendingTokens(tx, { userId: target.userId });
+  await tx.execute(revokeAllUserKeys({ ...target, revokedBy: target.actorId, reason }));
+}
+
+/**
  * Sets a temporary password on another user's account (`PUT /users/{id}/password`, `users:manage`
  * under the grant rules): the account must change it at its next login (Keycloak's
  * `UPDATE_PASSWORD` required action: that session can do nothing else). The new hash, the flag and
  * the security event `user.temporary_password_set` commit in the writing transaction (the hash as
- * the server: only it writes hashes, migration 0018); then every session of the user ends.
+ * the server: only it writes hashes, migration 0018), with the voiding of pending reset and
+ * change-of-address links and the revocation of every API key of the user; then every session of
+ * the user ends and the keys' live copies go.
  * @throws 403 (grant rules), 404, 400 (the password contains the username), 412; 503 when the
  *   SESSIONS object is unreachable (the change is committed then)
  */
@@ -422,15 +441,22 @@ export async function setTemporaryPassword(
     const updated = await updateUser(tx, { id, changes: { passwordHash, passwordChangeRequired: true } });
     if (!updated) throw new NoRowsAffectedError("setting the temporary password", 1, 0);
     await recordChange(tx, deps, { action: "user.temporary_password_set", targetUserId: id });
+    await revokeCredentialsInTransaction(
+      tx,
+      { userId: id, actorId: grantor.userId, origin: deps.origin },
+      "temporary_password_set",
+    );
   });
-  await revokeAllSessions(deps.sessions, id);
+  await revokeAllAccess(deps.sessions, id);
   await resync(deps, id);
 }
 
 /**
  * Removes another user's second factor (`DELETE /users/{id}/mfa`, `users:manage` under the grant
  * rules): a lost authenticator. The enrolment (secret and recovery codes) goes, with the security
- * event `mfa.reset`, in the writing transaction; then every session of the user ends. A staff
+ * event `mfa.reset`, in the writing transaction, with the voiding of pending reset and
+ * change-of-address links and the revocation of every API key of the user; then every session of
+ * the user ends and the keys' live copies go. A staff
  * account must enrol again at its next login (`CONFIGURE_TOTP`).
  * @throws 403 (grant rules), 404, 409 (no second factor), 412; 503 when the SESSIONS object is
  *   unreachable (the change is committed then)
@@ -454,8 +480,9 @@ export async function resetMfa(
       targetUserId: id,
       origin: deps.origin,
     });
+    await revokeCredentialsInTransaction(tx, { userId: id, actorId: grantor.userId, origin: deps.origin }, "mfa_reset");
   });
-  await revokeAllSessions(deps.sessions, id);
+  await revokeAllAccess(deps.sessions, id);
   await resync(deps, id);
 }
 

@@ -17,6 +17,7 @@ import type { KeyUsage, Principal } from "../durable-objects/sessions.ts";
 import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
+import { requireVerifiedEmail } from "./account-lifecycle.ts";
 import { effectivePermissions } from "./permissions.ts";
 import { type SessionsNamespace, withUserSessions } from "./user-sessions.ts";
 
@@ -173,6 +174,13 @@ export function keyRights(
   };
 }
 
+/**
+ * How recent a sign-in creating a key needs, in seconds (RFC 9470 `max_age`): a key outlives the
+ * session that made it, so a stolen or forgotten session must not mint one. As deleting the
+ * account (`DELETION_MAX_AUTH_AGE_SECONDS`); ASVS v4.0.3 V3.7.1.
+ */
+export const API_KEY_CREATION_MAX_AUTH_AGE_SECONDS = 300;
+
 /** What the key functions need: Postgres in the HTTP mode, the SESSIONS objects, the configured limits. */
 export interface ApiKeyDeps {
   http: HttpDatabase;
@@ -186,6 +194,12 @@ export interface ApiKeyDeps {
     maxLifetimeMs: number;
     /** Unrevoked keys a user may hold. */
     perUser: number;
+    /**
+     * The longest lifetime (ms) of a key carrying a delegated permission scope (`users:read`…):
+     * the staff session maximum (STAFF_SESSION_MAX_AGE_SECONDS), so a key never outlives what a
+     * staff sign-in may; also its default lifetime.
+     */
+    delegatedMaxLifetimeMs: number;
   };
 }
 
@@ -207,9 +221,11 @@ export interface CreateApiKey {
 /**
  * Creates a key: the record and its `api_key.created` event in one HTTP batch (one round trip,
  * under a per-user advisory lock so concurrent creations keep to the cap), then its live copy in
- * the owner's SESSIONS object (one call). Returns the record and the key, which is never shown
- * again (only its hash is kept).
- * @throws ApiError `forbidden` (403) for a delegated scope the creator does not hold;
+ * the owner's SESSIONS object (one call). Returns the record, the key, which is never shown
+ * again (only its hash is kept), and the owner's address (to tell them).
+ * A key with a delegated permission scope lives at most `limits.delegatedMaxLifetimeMs`.
+ * @throws ApiError `forbidden` (403) for a delegated scope the creator does not hold, or an
+ *   unverified address (`emailVerification: "required"`, admins exempt: `requireVerifiedEmail`);
  *   `validation_failed` (400, pointer `/expiresAt`) for an expiry not in the future or past the
  *   maximum; `not_found` (404) for a project the creator is not a member of; `conflict` (409) at
  *   the per-user cap; DependencyError("sessions") when the SESSIONS object cannot be reached (the
@@ -219,7 +235,7 @@ export async function createApiKey(
   deps: ApiKeyDeps,
   input: CreateApiKey,
   now = new Date(),
-): Promise<{ record: ApiKey; key: string }> {
+): Promise<{ record: ApiKey; key: string; ownerEmail: string | null }> {
   const beyond = input.scopes.find(
     (scope) => !(DATA_SCOPES as readonly string[]).includes(scope) && !input.held.includes(scope as Permission),
   );
@@ -228,14 +244,19 @@ export async function createApiKey(
       detail: `The scope "${beyond}" is a permission you do not hold: a key can only be given what its creator holds.`,
     });
   }
-  const expiresAt = input.expiresAt ?? new Date(now.getTime() + deps.limits.defaultLifetimeMs);
+  const delegated = input.scopes.some((scope) => !(DATA_SCOPES as readonly string[]).includes(scope));
+  const maxLifetimeMs = delegated
+    ? Math.min(deps.limits.delegatedMaxLifetimeMs, deps.limits.maxLifetimeMs)
+    : deps.limits.maxLifetimeMs;
+  const expiresAt = input.expiresAt ?? new Date(now.getTime() + Math.min(deps.limits.defaultLifetimeMs, maxLifetimeMs));
   if (expiresAt.getTime() <= now.getTime()) throw invalidField("body", "/expiresAt", "must be in the future");
-  if (expiresAt.getTime() > now.getTime() + deps.limits.maxLifetimeMs) {
-    throw invalidField(
-      "body",
-      "/expiresAt",
-      `must be at most ${Math.round(deps.limits.maxLifetimeMs / 86_400_000)} days from now`,
-    );
+  if (expiresAt.getTime() > now.getTime() + maxLifetimeMs) {
+    const bound =
+      maxLifetimeMs >= 86_400_000
+        ? `${Math.round(maxLifetimeMs / 86_400_000)} days`
+        : `${Math.round(maxLifetimeMs / 1000)} seconds`;
+    const why = delegated ? " for a key with a delegated permission scope (the staff session maximum)" : "";
+    throw invalidField("body", "/expiresAt", `must be at most ${bound} from now${why}`);
   }
   const { userId } = input;
   const { key, hash, lastCharacters } = await generateApiKey(userId, deps.tagSecret);
@@ -268,8 +289,13 @@ export async function createApiKey(
     }),
   ]);
   const row = firstRow(inserted);
+  const fact = firstRow(facts);
   if (!row) {
-    if (input.projectId && !firstRow(facts)?.projectRole) {
+    requireVerifiedEmail(
+      fact?.role ? { emailVerified: fact.emailVerified, role: fact.role } : undefined,
+      "create an API key",
+    );
+    if (input.projectId && !fact?.projectRole) {
       throw new ApiError("not_found", { detail: `No project ${input.projectId} of which you are a member.` });
     }
     throw new ApiError("conflict", {
@@ -288,7 +314,7 @@ export async function createApiKey(
     ]).catch(() => undefined);
     throw error;
   }
-  return { record: row, key };
+  return { record: row, key, ownerEmail: fact?.email ?? null };
 }
 
 /**

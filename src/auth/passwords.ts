@@ -1,5 +1,7 @@
 import { batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
+import { voidPendingTokens } from "../db/queries/account-tokens.ts";
+import { revokeAllUserKeys } from "../db/queries/api-keys.ts";
 import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
 import { recordUserChanges, selectCredentials, selectMfa, selectPermissions } from "../db/queries/users.ts";
 import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
@@ -33,8 +35,10 @@ export interface OwnPasswordChange {
  * LOGIN_THROTTLE buckets before it is checked, so a stolen access token gets no more guesses than
  * the login form); the new one follows registration's rules. The new hash, the end of a pending
  * `UPDATE_PASSWORD` required action and the security event `user.password_changed` are one HTTP
- * batch; then every other session of the user ends (ASVS V3.3.3), this one stays, with the
- * required action gone.
+ * batch, with the voiding of the account's pending mailed tokens (a reset or change-of-address link
+ * an intruder may hold) and the revocation of every API key of the user (`api_key.revoked`,
+ * `reason: password_changed`, per key); then every other session of the user ends (ASVS V3.3.3)
+ * and the keys' live copies go, this session stays, with the required action gone.
  *
  * Postgres: 2 round trips (the credentials; the change). Durable Object calls: 2 reservations and
  * 2 settlements in parallel pairs, 1 to the user's SESSIONS object.
@@ -89,6 +93,16 @@ export async function changeOwnPassword(
       targetUserId: account.id,
       origin: change.origin,
     }),
+    voidPendingTokens(db, { userId: account.id }),
+    db.execute(
+      revokeAllUserKeys({
+        userId: account.id,
+        revokedBy: account.id,
+        actorId: account.id,
+        reason: "password_changed",
+        origin: change.origin,
+      }),
+    ),
   ]);
   const user = firstRow(updated);
   if (!user) throw new NoRowsAffectedError("changing the password", 1, 0);

@@ -54,3 +54,16 @@ export function revokeSession(
 export function revokeAllSessions(namespace: SessionsNamespace, userId: string): Promise<number> {
   return withUserSessions(namespace, userId, (sessions) => sessions.revokeAll());
 }
+
+/**
+ * Ends every session of the user and forgets every API key (their live copies; the caller revokes
+ * the Postgres records in its own batch or transaction).
+ * @returns how many sessions and keys were live
+ * @throws DependencyError("sessions") when the SESSIONS object is unreachable
+ */
+export function revokeAllAccess(
+  namespace: SessionsNamespace,
+  userId: string,
+): Promise<{ sessions: number; keys: number }> {
+  return withUserSessions(namespace, userId, (sessions) => sessions.revokeAllAccess());
+}

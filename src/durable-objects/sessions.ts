@@ -496,6 +496,23 @@ export class Sessions extends DurableObject<Env> {
     );
   }
 
+  /**
+   * The live key whose hash is `hash` (unexpired, of an active owner) with the owner's principal,
+   * without recording a use (token introspection, RFC 7662); null otherwise.
+   */
+  async inspectKey(hash: string, now = Date.now()): Promise<{ key: KeyRecord; principal: Principal } | null> {
+    const [row] = this.sql.exec<KeyRow>("select * from api_keys where hash = ?", hash).toArray();
+    const principal = this.readPrincipal();
+    if (!row || row.expires_at <= now || !principal || principal.status !== "active") return null;
+    return { key: toKeyRecord(row), principal };
+  }
+
+  /** The id of the key whose hash is `hash`, live or expired; null when it is not here (unknown or revoked). */
+  async keyIdOf(hash: string): Promise<string | null> {
+    const [row] = this.sql.exec<KeyRow>("select * from api_keys where hash = ?", hash).toArray();
+    return row ? row.id : null;
+  }
+
   /** Forgets a key: it is refused from the next request. Returns its last use; null when it was not here. */
   async removeKey(id: string): Promise<KeyUsage | null> {
     const [row] = this.sql.exec<KeyRow>("delete from api_keys where id = ? returning *", id).toArray();
@@ -526,6 +543,20 @@ export class Sessions extends DurableObject<Env> {
   async revokeAll(): Promise<number> {
     this.sql.exec("delete from retired");
     return this.sql.exec("delete from sessions").rowsWritten;
+  }
+
+  /**
+   * Ends every session and forgets every API key of the user (a password reset, a temporary
+   * password, an MFA reset: whoever held them may be an intruder). Returns how many of each went.
+   */
+  async revokeAllAccess(): Promise<{ sessions: number; keys: number }> {
+    const sessions = await this.revokeAll();
+    return { sessions, keys: this.removeAllKeys() };
+  }
+
+  /** Forgets every key of the user: each is refused from the next request. Returns how many there were. */
+  private removeAllKeys(): number {
+    return this.sql.exec("delete from api_keys returning id").toArray().length;
   }
 
   /**
@@ -690,11 +721,13 @@ export class Sessions extends DurableObject<Env> {
   }
 
   /**
-   * Ends every session but `keepId` (a password change keeps the session that made it) and stores
+   * Ends every session but `keepId` (a password change keeps the session that made it), forgets
+   * every API key of the user (their Postgres records are revoked in the change's batch) and stores
    * `principal` (its required actions may have changed). Returns how many sessions ended.
    */
   async endOtherSessions(keepId: string, principal: Principal): Promise<number> {
     this.writePrincipal(principal);
+    this.removeAllKeys();
     this.sql.exec("delete from retired where session_id <> ?", keepId);
     return this.sql.exec("delete from sessions where id <> ?", keepId).rowsWritten;
   }

@@ -1,7 +1,7 @@
-import { eq, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Queryable } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
-import type { AccountTokenPurpose } from "../schema/account-tokens.ts";
+import { type AccountTokenPurpose, accountTokens } from "../schema/account-tokens.ts";
 import { users } from "../schema/users.ts";
 import type { RequestOrigin } from "./audit.ts";
 
@@ -163,8 +163,10 @@ export function spendEmailToken(db: HttpQueryBuilder, params: { tokenHash: strin
  * Spends a `reset_password` token (unused, unexpired, still for the account's address) and sets
  * `passwordHash` in the same statement; the account's address counts as verified (the link
  * reached it), and every other pending token of the account is voided (earlier reset links and a
- * pending change of address). Records `user.password_reset`. Returns `{ user_id }` when applied;
- * no row otherwise.
+ * pending change of address), and every unrevoked API key of the account is revoked (one created
+ * by whoever held the account before may be an intruder's). Records `user.password_reset` and an
+ * `api_key.revoked` (`reason: password_reset`) per key. Returns `{ user_id }` when applied; no row
+ * otherwise.
  */
 export function spendResetToken(
   db: HttpQueryBuilder,
@@ -184,12 +186,40 @@ export function spendResetToken(
       update account_tokens t set used_at = now()
       from applied a, spent s
       where t.user_id = a.id and t.id <> s.id and t.used_at is null
+    ), keys_revoked as (
+      update api_keys k set revoked_at = now(), revoked_by = a.id
+      from applied a
+      where k.user_id = a.id and k.revoked_at is null
+      returning k.id, k.user_id
     ), recorded as (
       insert into audit_events (${auditColumns})
       select ${eventValues({ action: "user.password_reset", actorId: null, origin: params.origin })}, id, '{}'::jsonb
       from applied
+      union all
+      select ${eventValues({ action: "api_key.revoked", actorId: null, origin: params.origin })}, user_id,
+        jsonb_build_object('keyId', id, 'reason', 'password_reset')
+      from keys_revoked
     )
     select id as user_id from applied`);
+}
+
+/**
+ * Voids the account's pending reset and change-of-address tokens (a verification link stays: it
+ * only proves the current address): for the batch or transaction of a change of credentials (a password change, a temporary
+ * password, an MFA reset), so that a link mailed before it, perhaps at an intruder's request,
+ * cannot be spent after. OWASP Forgot Password Cheat Sheet.
+ */
+export function voidPendingTokens(db: Queryable, params: { userId: string }) {
+  return db
+    .update(accountTokens)
+    .set({ usedAt: sql`now()` })
+    .where(
+      and(
+        eq(accountTokens.userId, params.userId),
+        inArray(accountTokens.purpose, ["reset_password", "change_email"]),
+        isNull(accountTokens.usedAt),
+      ),
+    );
 }
 
 /**

@@ -3,11 +3,12 @@
  * `batchAsActor` batch (HTTP mode; those taking a `Queryable` serve both modes): a key is created
  * or revoked, with its security event, in one round trip.
  */
-import { and, desc, eq, sql } from "drizzle-orm";
+import { and, desc, eq, type SQL, sql } from "drizzle-orm";
 import type { Queryable } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
 import { type ApiKey, apiKeys } from "../schema/api-keys.ts";
 import { auditEvents } from "../schema/audit.ts";
+import { users } from "../schema/users.ts";
 import type { RequestOrigin } from "./audit.ts";
 
 /** A new key's record, as `insertApiKeyWithinCap` writes it. */
@@ -34,7 +35,8 @@ export const lockUserKeys = (db: Queryable, userId: string) =>
 /**
  * What decides whether a key may be created: how many unrevoked keys the user holds and, for a
  * project key, the acting user's role in that live project (null when not a member, or no such
- * project). Run it as the creator (the role is the acting user's, `project_role`).
+ * project); the user's address, whether it is verified, and their role. Run it as the creator (the
+ * role is the acting user's, `project_role`).
  */
 export const selectKeyCreationFacts = (db: Queryable, params: { userId: string; projectId: string | null }) =>
   db
@@ -43,16 +45,21 @@ export const selectKeyCreationFacts = (db: Queryable, params: { userId: string; 
       projectRole: sql<
         string | null
       >`case when ${params.projectId}::uuid is null then null else project_role(${params.projectId}::uuid) end`,
+      email: sql<string | null>`(select ${users.email} from ${users} where ${users.id} = ${params.userId}::uuid)`,
+      emailVerified: sql<boolean>`coalesce((select ${users.emailVerified} from ${users} where ${users.id} = ${params.userId}::uuid), false)`,
+      role: sql<string | null>`(select ${users.role} from ${users} where ${users.id} = ${params.userId}::uuid)`,
     })
     .from(sql`(select 1) as facts_row`);
 
 /**
- * Inserts the key only if the user holds fewer than `max` unrevoked keys and, for a project key,
- * the acting user is a member of that live project; returns the row, or nothing when refused.
+ * Inserts the key only if the user holds fewer than `max` unrevoked keys, their address is verified
+ * (or they are an admin) and, for a project key, the acting user is a member of that live project;
+ * returns the row, or nothing when refused.
  */
 export const insertApiKeyWithinCap = (db: Queryable, key: NewApiKeyRecord, max: number) => {
   const allowed = sql`(select count(*) from ${apiKeys} where ${apiKeys.userId} = ${key.userId} and ${apiKeys.revokedAt} is null) < ${max}
-    and (${key.projectId}::uuid is null or project_role(${key.projectId}::uuid) is not null)`;
+    and (${key.projectId}::uuid is null or project_role(${key.projectId}::uuid) is not null)
+    and exists (select 1 from ${users} where ${users.id} = ${key.userId}::uuid and (${users.emailVerified} or ${users.role} = 'admin'))`;
   return db
     .insert(apiKeys)
     .select(
@@ -130,3 +137,34 @@ export const recordKeyEvent = (db: HttpQueryBuilder, event: KeyEvent) => {
 };
 
 export type { ApiKey };
+
+/** Why every key of a user was revoked at once (the `reason` of their `api_key.revoked` events). */
+export type KeysRevocationReason = "password_reset" | "password_changed" | "temporary_password_set" | "mfa_reset";
+
+/**
+ * The statement revoking every unrevoked key of the user (a recovery or a change of credentials:
+ * the keys may be an intruder's) and recording one `api_key.revoked` (`keyId`, `reason`) per key,
+ * as `actorId`; returns the ids revoked. SQL for `execute`, so that the HTTP batch
+ * (`db.execute`) and a transaction (`tx.execute`) run the same one statement.
+ */
+export function revokeAllUserKeys(params: {
+  userId: string;
+  revokedBy: string | null;
+  actorId: string | null;
+  reason: KeysRevocationReason;
+  origin: RequestOrigin;
+}): SQL {
+  return sql`
+    with revoked as (
+      update ${apiKeys} set revoked_at = now(), revoked_by = ${params.revokedBy}::uuid
+      where user_id = ${params.userId}::uuid and revoked_at is null
+      returning id, user_id
+    ), recorded as (
+      insert into ${auditEvents} (action, outcome, actor_id, target_user_id, ip, user_agent, request_id, details)
+      select 'api_key.revoked', 'success', ${params.actorId}::uuid, user_id, ${clip(params.origin.ip, 64)},
+        ${clip(params.origin.userAgent, 512)}, ${clip(params.origin.requestId, 128)},
+        jsonb_build_object('keyId', id, 'reason', ${params.reason}::text)
+      from revoked
+    )
+    select id from revoked`;
+}

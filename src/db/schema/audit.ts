@@ -46,7 +46,8 @@ export const AUDIT_ACTIONS = {
   "user.password_reset": "The password was set with a reset link: every session ended, the login throttle cleared.",
   "api_key.created":
     "An API key was created by its owner: `keyId`, `name`, `scopes`, `projectId` (null for a personal key), `expiresAt`.",
-  "api_key.revoked": "An API key was revoked, by its owner or an administrator (the actor): `keyId`.",
+  "api_key.revoked":
+    "An API key was revoked, by its owner or an administrator (the actor): `keyId`; with `reason` when a recovery or password change revoked every key of the account.",
   "mfa.recovery_codes_regenerated": "The user replaced their recovery codes (with a current code).",
   "user.password_changed": "The user changed their own password (their other sessions end).",
   "user.temporary_password_set":

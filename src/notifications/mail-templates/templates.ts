@@ -1,4 +1,5 @@
 import type { z } from "zod";
+import { apiKeyCreated } from "./api-key-created.ts";
 import { emailChangeNotice, emailChangeVerify } from "./email-change.ts";
 import { layout, type RenderedContent, type RenderedMail } from "./html.ts";
 import { passwordReset } from "./password-reset.ts";
@@ -23,6 +24,7 @@ export const MAIL_TEMPLATES = {
   [passwordReset.name]: passwordReset,
   [emailChangeVerify.name]: emailChangeVerify,
   [emailChangeNotice.name]: emailChangeNotice,
+  [apiKeyCreated.name]: apiKeyCreated,
 } as const satisfies Record<string, MailTemplate<z.ZodType<Record<string, string | undefined>>>>;
 
 export type MailTemplateName = keyof typeof MAIL_TEMPLATES;

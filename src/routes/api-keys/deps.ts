@@ -9,6 +9,6 @@ export function apiKeyDeps(c: Context<AppEnv>): ApiKeyDeps {
     http: database.http,
     sessions: c.env.SESSIONS,
     tagSecret: config.encryptionKey,
-    limits: config.auth.apiKeys,
+    limits: { ...config.auth.apiKeys, delegatedMaxLifetimeMs: config.auth.staffSessionMaxAgeMs },
   };
 }

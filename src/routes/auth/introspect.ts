@@ -38,7 +38,7 @@ const route = createRoute({
   tags: ["Auth"],
   summary: "Introspect a token (RFC 7662), for resource servers",
   description:
-    'Confidential clients only (`client_secret_basic`; a public client is `invalid_client`). `active` is true only for an access token that verifies and whose session is alive now, or a refresh token that is its session\'s current one; then `scope` (what its requests hold now), `client_id`, `sub`, `sid`, `exp`… Anything else (expired, revoked, session ended, unknown) is `{"active": false}`.',
+    'Confidential clients only (`client_secret_basic`; a public client is `invalid_client`). `active` is true only for an access token that verifies and whose session is alive now, a refresh token that is its session\'s current one, or an unrevoked, unexpired API key of an active owner (`token_type: "api_key"`, `scope` its rights now, `sub`, `exp`, `role`); then `scope` (what its requests hold now), `client_id`, `sub`, `sid`, `exp`… Anything else (expired, revoked, session ended, unknown) is `{"active": false}`.',
   middleware: [formAsJson()] as const,
   [FORM_BODY]: true,
   request: { body: jsonBody(IntrospectionRequestSchema) },
@@ -65,7 +65,8 @@ export const introspect = createRouter().openapi(
       );
     }
     await authenticateClient(config.auth, { authorization });
-    return c.json(await introspectToken({ config, sessions: c.env.SESSIONS }, body.token), 200, NO_STORE);
+    const deps = { config, sessions: c.env.SESSIONS, http: c.get("services").database.http };
+    return c.json(await introspectToken(deps, body.token), 200, NO_STORE);
   },
   oauthValidationHook,
 );
