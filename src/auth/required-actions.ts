@@ -4,7 +4,8 @@ import type { RequiredAction } from "../durable-objects/sessions.ts";
 /**
  * Required actions (Keycloak's notion): what a signed-in user must do before the session may do
  * anything else. A session whose principal lists any is restricted to the routes that carry them
- * out, plus reading one's profile and logging out; every other protected route answers 403
+ * out (declared on the route: `protectedRoute(…, { requiredActionFor: [...] })`), plus reading
+ * one's profile and logging out (`duringRequiredActions`); every other protected route answers 403
  * `required_action` naming them (`requireAuth`, src/gateway/authentication.ts).
  *
  * - `CONFIGURE_TOTP`: a staff account (role `admin`, or holding any delegated permission) without
@@ -14,20 +15,6 @@ import type { RequiredAction } from "../durable-objects/sessions.ts";
  * - `UPDATE_PASSWORD`: the password is a temporary one an administrator set
  *   (`users.password_change_required`); cleared by `POST /users/me/password`.
  */
-export const REQUIRED_ACTION_ROUTES: Record<RequiredAction, readonly string[]> = {
-  CONFIGURE_TOTP: ["POST /auth/mfa/setup", "POST /auth/mfa/confirm"],
-  UPDATE_PASSWORD: ["POST /users/me/password"],
-};
-
-/** Routes every restricted session keeps: who am I, and leaving. */
-const ALWAYS_ALLOWED: readonly string[] = ["GET /users/me", "POST /auth/logout"];
-
-/** Whether a session with `pending` required actions may call the route `routeKey` ("METHOD /path"). */
-export function routeAllowedWith(pending: readonly RequiredAction[], routeKey: string): boolean {
-  if (pending.length === 0 || ALWAYS_ALLOWED.includes(routeKey)) return true;
-  return pending.some((action) => REQUIRED_ACTION_ROUTES[action].includes(routeKey));
-}
-
 /** Staff: administrators and every holder of a delegated permission (they act on others' data). */
 export function isStaffAccount(account: { role: UserRole; permissions: readonly Permission[] }): boolean {
   return account.role === "admin" || account.permissions.length > 0;

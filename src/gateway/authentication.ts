@@ -1,12 +1,11 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { matchedRoutes, routePath } from "hono/route";
+import { matchedRoutes } from "hono/route";
 import type { AppEnv, AuthContext } from "../app/context.ts";
 import { keyRights, looksLikeApiKey, parseApiKey } from "../auth/api-keys.ts";
 import { effectivePermissions } from "../auth/permissions.ts";
-import { routeAllowedWith } from "../auth/required-actions.ts";
 import { InvalidTokenError, tokenManager, type VerifiedAccess } from "../auth/tokens.ts";
 import type { Permission } from "../db/schema/users.ts";
-import type { KeyAuthorization, Principal } from "../durable-objects/sessions.ts";
+import type { KeyAuthorization, Principal, RequiredAction } from "../durable-objects/sessions.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { oauthDescription } from "./oauth-error-responses.ts";
 import { routeKey } from "./rate-limit.ts";
@@ -94,30 +93,21 @@ export function authenticateKey(c: Context<AppEnv>, userId: string, authorizatio
 }
 
 /**
- * Routes only an interactive sign-in may use, never an API key: managing keys, sessions (and the
- * rest of `/auth`), second factors, passwords and email addresses, and deleting the account. A
- * stolen key must not be able to mint more keys or take the account over.
- */
-const isInteractiveOnly = (route: string): boolean =>
-  route === "DELETE /users/me" ||
-  /^[A-Z]+ \/(auth|api-keys)(\/|$)/.test(route) ||
-  /\/(api-keys|sessions|mfa|password|password-reset|email|email-verification)(\/|$)/.test(route);
-
-/**
- * What an API key may reach, checked on every protected route (`requireAuth`): not the
- * interactive-only routes (403); for a project key, only `/projects/{id}/…` of its project and
+ * What an API key may reach, checked on every protected route (`requireAuth`): not a route
+ * declared `interactiveOnly` (403, `keysRefused`); for a project key, only `/projects/{id}/…` of its project and
  * `/documents/…` (row-level security keeps those to the project's documents: `app.project_id`);
  * and, on a route no permission guards (`data`), `read` for GET and HEAD and `write` for the other
  * methods (403 `insufficient_scope` naming it, RFC 6750 §3.1). A route a permission guards needs
  * that permission among the key's scopes instead (`requirePermission`).
  */
-function checkKeyReach(c: Context<AppEnv>, key: NonNullable<AuthContext["apiKey"]>, data: boolean): void {
+function checkKeyReach(
+  c: Context<AppEnv>,
+  key: NonNullable<AuthContext["apiKey"]>,
+  data: boolean,
+  traits: RouteTraits,
+): void {
+  if (traits.interactiveOnly) throw keysRefused();
   const route = routeKey(c);
-  if (isInteractiveOnly(route)) {
-    throw new ApiError("forbidden", {
-      detail: "API keys cannot manage keys, sessions, second factors, passwords or email addresses: sign in for that.",
-    });
-  }
   if (key.projectId !== null) {
     const path = route.slice(route.indexOf(" ") + 1);
     const ownProject = path.startsWith("/projects/:id") && c.req.param("id") === key.projectId;
@@ -137,9 +127,29 @@ function checkKeyReach(c: Context<AppEnv>, key: NonNullable<AuthContext["apiKey"
   }
 }
 
-/** Whether the route a request matched authenticates its caller (requireAuth, requirePermission, requireAdmin). */
-export function routeAuthenticates(c: Context<AppEnv>): boolean {
-  return matchedRoutes(c).some((route) => isAuthenticating(route.handler));
+/**
+ * The 403 refusing an API key what only an interactive sign-in may do: a route declared
+ * `interactiveOnly`, or the part of a request a handler keeps from keys (an email address in
+ * `PATCH /users/{id}`). A stolen key must not mint more keys or take the account over.
+ */
+export function keysRefused(): ApiError {
+  return new ApiError("forbidden", {
+    detail: "API keys cannot manage keys, sessions, second factors, passwords or email addresses: sign in for that.",
+  });
+}
+
+/**
+ * The traits of the route a request is served by (the guard of the first matching route that
+ * authenticates: `GET /users/me`, not `GET /users/{id}` which matches the URL too), or undefined
+ * when no route authenticates there: the gateway counts a request by its user only on such routes
+ * (a token sent to an anonymous route authenticates nothing there).
+ */
+export function servedRouteTraits(c: Context<AppEnv>): RouteTraits | undefined {
+  for (const route of matchedRoutes(c)) {
+    const traits = guardTraits.get(route.handler);
+    if (traits) return traits;
+  }
+  return undefined;
 }
 
 /**
@@ -159,23 +169,42 @@ function challenge(
 }
 
 /**
- * The route whose middleware is running, as "METHOD /path" with the path as declared: the route
- * being served, not the last one matching the URL (`GET /users/me` also matches `/users/{id}`).
+ * What a protected route declares about itself (`protectedRoute`'s third argument), read by its
+ * guard and by the gateway instead of matching paths:
+ * - `interactiveOnly`: an API key is refused (403) whatever its scopes: managing keys, sessions,
+ *   second factors, passwords, email addresses, deleting the account.
+ * - `requiredActionFor`: the required actions (src/auth/required-actions.ts) this route carries
+ *   out, so a session with one of them pending may call it.
+ * - `duringRequiredActions`: any restricted session may call it (who am I, logging out).
+ * - `showsSessions`, `showsKeyUsage`: the gateway's SESSIONS call reads the caller's sessions or
+ *   API keys' last uses along with the session check (`c.get("liveSessions")`, `c.get("keyUsage")`).
  */
-function currentRouteKey(c: Context<AppEnv>): string {
-  return `${c.req.method === "HEAD" ? "GET" : c.req.method} ${routePath(c)}`;
+export interface RouteTraits {
+  interactiveOnly?: boolean;
+  requiredActionFor?: readonly RequiredAction[];
+  duringRequiredActions?: boolean;
+  showsSessions?: boolean;
+  showsKeyUsage?: boolean;
 }
 
-/** The route middleware that authenticate (requireAuth, requirePermission, requireAdmin), as created. */
-const authenticating = new WeakSet<object>();
+/** The route middleware that authenticate (requireAuth, requirePermission, requireAdmin), as created, with their route's traits. */
+const guardTraits = new WeakMap<object, RouteTraits>();
 
 /**
- * Whether `handler` is one of the middleware that make a route authenticated: the gateway counts
- * a request by its user only on such routes (a token sent to an anonymous route authenticates
- * nothing there).
+ * The traits a route declares, as the OpenAPI operation's `x-interactive-only` and
+ * `x-required-action-for` extensions (so clients, and the test walking the document, see them).
  */
-export function isAuthenticating(handler: object): boolean {
-  return authenticating.has(handler);
+export function traitExtensions(traits: RouteTraits): Record<`x-${string}`, unknown> {
+  return {
+    ...(traits.interactiveOnly && { "x-interactive-only": true }),
+    ...(traits.requiredActionFor && { "x-required-action-for": traits.requiredActionFor }),
+  };
+}
+
+/** Whether a session with `pending` required actions may call a route with `traits`. */
+function allowedWith(pending: readonly RequiredAction[], traits: RouteTraits): boolean {
+  if (pending.length === 0 || traits.duringRequiredActions) return true;
+  return pending.some((action) => traits.requiredActionFor?.includes(action));
 }
 
 /**
@@ -201,15 +230,15 @@ export function callerOf(c: Context<AppEnv>): AuthContext {
  * Route middleware: 401 with WWW-Authenticate unless the caller is authenticated (`callerOf`); for
  * an API key, 403 unless the key reaches the route (`checkKeyReach`; `data`: the route needs the
  * `read` or `write` scope, false when a permission or the admin role guards it instead); 403
- * `required_action` when the session has required actions pending and this route is not one that
- * carries them out (src/auth/required-actions.ts): a staff account without MFA, a temporary
+ * `required_action` when the session has required actions pending and the route's `traits` do not
+ * let it through (`requiredActionFor`, `duringRequiredActions`; src/auth/required-actions.ts): a staff account without MFA, a temporary
  * password. Every protected route passes here, so the restriction is decided in one place.
  */
-export function requireAuth(data = true): MiddlewareHandler<AppEnv> {
+export function requireAuth(data = true, traits: RouteTraits = {}): MiddlewareHandler<AppEnv> {
   const middleware: MiddlewareHandler<AppEnv> = async function requireAuth(c, next) {
     const { apiKey, requiredActions } = callerOf(c);
-    if (apiKey) checkKeyReach(c, apiKey, data);
-    if (!routeAllowedWith(requiredActions, currentRouteKey(c))) {
+    if (apiKey) checkKeyReach(c, apiKey, data, traits);
+    if (!allowedWith(requiredActions, traits)) {
       throw new ApiError("required_action", {
         detail: `Complete the required actions first: ${requiredActions.join(", ")}.`,
         extensions: { requiredActions },
@@ -217,7 +246,7 @@ export function requireAuth(data = true): MiddlewareHandler<AppEnv> {
     }
     await next();
   };
-  authenticating.add(middleware);
+  guardTraits.set(middleware, traits);
   return middleware;
 }
 
@@ -225,8 +254,8 @@ export function requireAuth(data = true): MiddlewareHandler<AppEnv> {
  * Route middleware: 401 when anonymous, 403 unless the caller holds `permission` (with an
  * `insufficient_scope` challenge: permissions are the tokens' scopes).
  */
-export function requirePermission(permission: Permission): MiddlewareHandler<AppEnv> {
-  const authenticated = requireAuth(false);
+export function requirePermission(permission: Permission, traits: RouteTraits = {}): MiddlewareHandler<AppEnv> {
+  const authenticated = requireAuth(false, traits);
   const middleware: MiddlewareHandler<AppEnv> = async function requirePermission(c, next) {
     await authenticated(c, async () => {
       if (!callerOf(c).permissions.includes(permission)) {
@@ -238,7 +267,7 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
       await next();
     });
   };
-  authenticating.add(middleware);
+  guardTraits.set(middleware, traits);
   return middleware;
 }
 
@@ -247,15 +276,15 @@ export function requirePermission(permission: Permission): MiddlewareHandler<App
  * role is `admin`: for what changes every user's experience and so is no delegated permission's
  * (holding `analytics:read` does not let one suppress queries).
  */
-export function requireAdmin(): MiddlewareHandler<AppEnv> {
-  const authenticated = requireAuth(false);
+export function requireAdmin(traits: RouteTraits = {}): MiddlewareHandler<AppEnv> {
+  const authenticated = requireAuth(false, traits);
   const middleware: MiddlewareHandler<AppEnv> = async function requireAdmin(c, next) {
     await authenticated(c, async () => {
       if (callerOf(c).role !== "admin") throw new ApiError("forbidden", { detail: "Only administrators may do this." });
       await next();
     });
   };
-  authenticating.add(middleware);
+  guardTraits.set(middleware, traits);
   return middleware;
 }
 

@@ -4,17 +4,8 @@ import { InvalidTokenError, type VerifiedAccess } from "../auth/tokens.ts";
 import type { Authorization, KeyAuthorization, RateCount } from "../durable-objects/sessions.ts";
 import type { RateDecision } from "../durable-objects/sliding-window.ts";
 import { DependencyError } from "../pkg/errors/api-error.ts";
-import { authenticate, authenticateKey, routeAuthenticates, verifyBearer } from "./authentication.ts";
-import { clientIp, countByAddress, enforce, requestLimit, routeKey } from "./rate-limit.ts";
-
-/**
- * Routes that show the caller's sessions: the gateway's call reads them with the session check,
- * so the handler makes no second call to the same object (`c.get("liveSessions")`).
- */
-const SHOWS_SESSIONS: ReadonlySet<string> = new Set(["GET /auth/sessions"]);
-
-/** Routes that show the caller's API keys' last uses, read likewise (`c.get("keyUsage")`). */
-const SHOWS_KEY_USAGE: ReadonlySet<string> = new Set(["GET /api-keys", "GET /api-keys/:id"]);
+import { authenticate, authenticateKey, type RouteTraits, servedRouteTraits, verifyBearer } from "./authentication.ts";
+import { clientIp, countByAddress, enforce, requestLimit } from "./rate-limit.ts";
 
 /**
  * The gateway: who is calling, and may they, in at most one Durable Object call before the
@@ -24,8 +15,9 @@ const SHOWS_KEY_USAGE: ReadonlySet<string> = new Set(["GET /api-keys", "GET /api
  *   (requireAuth, requirePermission, requireAdmin), the user's SESSIONS object then checks the session (alive,
  *   account active; current role and permissions) and counts the request against the user's
  *   windows of the route's policy in the same call (`Sessions.authorize`): one crossing instead of
- *   two, exact under concurrency as the RateLimiter is; on a route in `SHOWS_SESSIONS` it reads
- *   the user's sessions as well. Should the session have ended, the request is no user's: it is
+ *   two, exact under concurrency as the RateLimiter is; on a route declared `showsSessions`
+ *   (`showsKeyUsage`) it reads the user's sessions (API keys' last uses) as well, so the handler
+ *   makes no second call to the same object. Should the session have ended, the request is no user's: it is
  *   counted by client address (a second call, on the way to a 401).
  * - Anywhere else the request is counted by client address in the RATE_LIMITER (`countByAddress`),
  *   and a token's session, when one is presented, is checked in parallel: the two objects differ.
@@ -49,9 +41,9 @@ export function gateway(): MiddlewareHandler<AppEnv> {
      * `route` asks for what the route shows (its sessions, its keys' last uses). Null when no
      * credential was presented.
      */
-    const check = async (count: RateCount | null, route = ""): Promise<Checked | null> => {
+    const check = async (count: RateCount | null, route: RouteTraits = {}): Promise<Checked | null> => {
       if (claims) {
-        const options = { list: SHOWS_SESSIONS.has(route), keys: SHOWS_KEY_USAGE.has(route) };
+        const options = { list: route.showsSessions === true, keys: route.showsKeyUsage === true };
         const authorization = await sessionsOf(claims.sub).authorize(claims.sid, count, options);
         identify(c, claims, authorization);
         if (authorization?.sessions) c.set("liveSessions", authorization.sessions);
@@ -67,9 +59,10 @@ export function gateway(): MiddlewareHandler<AppEnv> {
     };
 
     let decision: RateDecision | undefined;
-    if ((claims || apiKey) && routeAuthenticates(c)) {
+    const served = servedRouteTraits(c);
+    if ((claims || apiKey) && served) {
       const count = limit ? { key: limit.name, policy: limit.policy } : null;
-      const checked = await check(count, routeKey(c)).catch((error: unknown) => {
+      const checked = await check(count, served).catch((error: unknown) => {
         throw new DependencyError("sessions", error);
       });
       decision = checked?.decision ?? undefined;

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import { routePath } from "hono/route";
+import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "../app/context.ts";
 import type { RateDecision, RatePolicy, WindowState } from "../durable-objects/sliding-window.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
@@ -37,12 +37,17 @@ export function rateLimitHeaders(
 }
 
 /**
- * The route a request matched as "METHOD /path", the path as declared (`/documents/:id`). A HEAD
- * is answered by the GET route (RFC 9110 §9.3.2), so it is the GET's.
+ * The route that serves a request, as "METHOD /path" with the path as declared (`/documents/:id`):
+ * the first route registered for the method that matches (`DELETE /users/me`, not
+ * `DELETE /users/:id` which matches the URL too and comes later); middleware for every method
+ * (`app.use`) are no route. A HEAD is answered by the GET route (RFC 9110 §9.3.2), so it is the
+ * GET's. The same key wherever it is read (rate-limit policies, a project key's reach), whichever
+ * middleware is running.
  */
 export function routeKey(c: Context<AppEnv>): string {
   const method = c.req.method === "HEAD" ? "GET" : c.req.method;
-  return `${method} ${routePath(c, -1)}`;
+  const served = matchedRoutes(c).find((route) => route.method === method);
+  return `${method} ${served?.path ?? c.req.path}`;
 }
 
 /** The policy a request is counted under: its name, its windows as configured, and as the objects take them. */

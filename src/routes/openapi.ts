@@ -1,6 +1,12 @@
 import { createRoute, type RouteConfig } from "@hono/zod-openapi";
 import type { Permission } from "../db/schema/users.ts";
-import { requireAdmin, requireAuth, requirePermission } from "../gateway/authentication.ts";
+import {
+  type RouteTraits,
+  requireAdmin,
+  requireAuth,
+  requirePermission,
+  traitExtensions,
+} from "../gateway/authentication.ts";
 import { problemResponses } from "../pkg/errors/problem.ts";
 
 /** Operations that need an access token (the `bearerAuth` scheme registered in workers/api/app.ts). */
@@ -25,9 +31,9 @@ export const jsonResponse = <S>(description: string, schema: S) => ({
  */
 export type Access = "caller" | "admin" | Permission;
 
-const guardOf = (access: Access) => {
-  if (access === "caller") return requireAuth();
-  return access === "admin" ? requireAdmin() : requirePermission(access);
+const guardOf = (access: Access, traits: RouteTraits) => {
+  if (access === "caller") return requireAuth(true, traits);
+  return access === "admin" ? requireAdmin(traits) : requirePermission(access, traits);
 };
 
 /**
@@ -37,17 +43,22 @@ const guardOf = (access: Access) => {
  * revoked token, with `WWW-Authenticate`, RFC 6750 §3), and 403 for a caller who is not an
  * administrator or lacks the permission, or an API key without the scope the route needs or that
  * may not reach it (`insufficient_scope`, src/gateway/authentication.ts).
- * `config.responses` lists the route's own outcomes; the guard's are added to them.
+ * `config.responses` lists the route's own outcomes; the guard's are added to them. `traits` says
+ * what the route is, for the guard and the gateway to read off the route rather than its path
+ * (`RouteTraits`: interactive-only, the required actions it carries out …); the ones clients need
+ * are in the operation as `x-interactive-only` and `x-required-action-for`.
  */
 export function protectedRoute<const R extends Omit<RouteConfig, "security" | "middleware">>(
   access: Access,
   config: R,
+  traits: RouteTraits = {},
 ) {
-  const guard = guardOf(access);
+  const guard = guardOf(access, traits);
   // Any protected route refuses an API key without the scope it needs (src/gateway/authentication.ts).
   const refusals = problemResponses(401, 403);
   const route = createRoute({
     ...config,
+    ...traitExtensions(traits),
     security: BEARER,
     middleware: [guard] as const,
     responses: { ...refusals, ...config.responses },

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { generateApiKey, keyChecksum } from "../../src/auth/api-keys.ts";
+import { PERMISSION_NAMES } from "../../src/db/schema/users.ts";
+import { DEFAULT_POLICIES } from "../../src/gateway/rate-limit-policies.ts";
 import { type ApiKeyJson, createApiKey, expiredKeyOf, keyAuth } from "../api-key-helpers.ts";
 import { promote, randomIp, signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { api, apiWith, expectProblem, testEnv } from "../helpers.ts";
@@ -74,8 +76,9 @@ describe("API keys: refused keys", () => {
 });
 
 describe("API keys: scopes", () => {
-  it("keys never manage keys, sessions, second factors or passwords (403), whatever their scopes", async () => {
+  it("keys never manage keys, sessions, second factors, passwords or email addresses, nor delete the account (403), whatever their scopes", async () => {
     const admin = await signedInAdmin();
+    const other = await signedIn();
     const { key } = await createApiKey(admin.auth, { scopes: ["read", "write", "users:manage"] });
     const auth = { ...keyAuth(key), "content-type": "application/json" };
     const attempts: [string, string, unknown?][] = [
@@ -90,14 +93,89 @@ describe("API keys: scopes", () => {
       ["POST", "/users/me/email", { email: "moved@example.com", currentPassword: "whatever it is" }],
       ["POST", "/users/me/email-verification"],
       ["POST", `/users/${crypto.randomUUID()}/password-reset`],
+      // `/users/me` is also matched by `/users/{id}`: the route served decides, not the last match.
+      ["DELETE", "/users/me"],
+      ["PUT", `/users/${other.user.id}/password`, { password: "a temporary password 1234" }],
+      ["DELETE", `/users/${other.user.id}/mfa`],
+      ["POST", "/users/me/password", { currentPassword: "whatever it is", newPassword: "another long password 99" }],
+      ["POST", "/auth/mfa/recovery-codes", { code: "123456" }],
     ];
     for (const [method, path, body] of attempts) {
       const res = await api(path, { method, headers: auth, ...(body ? { body: JSON.stringify(body) } : {}) });
       const problem = await expectProblem(res, 403);
       expect(problem.detail, `${method} ${path}`).toMatch(/API keys cannot manage/);
     }
-    // The session the admin signed in with is untouched.
+    // The session the admin signed in with is untouched, and so is the account.
     expect((await api("/auth/sessions", { headers: admin.auth })).status).toBe(200);
+    expect((await api("/users/me", { headers: admin.auth })).status).toBe(200);
+  });
+
+  it("a key with users:manage changes another user's profile but not their email address (403)", async () => {
+    const admin = await signedInAdmin();
+    const other = await signedIn();
+    const { key } = await createApiKey(admin.auth, { scopes: ["read", "write", ...PERMISSION_NAMES] });
+    const patch = (body: unknown) =>
+      api(`/users/${other.user.id}`, {
+        method: "PATCH",
+        headers: { ...keyAuth(key), "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    expect((await patch({ displayName: "Renamed by a key" })).status).toBe(200);
+    for (const body of [{ email: "taken-over@example.com" }, { displayName: "x", email: "b@example.com" }]) {
+      const problem = await expectProblem(await patch(body), 403);
+      expect(problem.detail).toMatch(/API keys cannot manage/);
+    }
+    await expectProblem(await patch({ emailVerified: true }), 403);
+    const user = await expectJson<{ email: string; displayName: string }>(
+      await api(`/users/${other.user.id}`, { headers: admin.auth }),
+      200,
+    );
+    expect(user).toMatchObject({ email: other.user.email, displayName: "Renamed by a key" });
+  });
+
+  it("every operation of the OpenAPI document refuses a key exactly when it is declared x-interactive-only", async () => {
+    const admin = await signedInAdmin();
+    const { key } = await createApiKey(admin.auth, { scopes: ["read", "write", ...PERMISSION_NAMES] });
+    // Generous windows for every policy: this walk sends one request per operation with one key.
+    const roomy = Object.fromEntries(
+      Object.keys(DEFAULT_POLICIES).map((name) => [name, [{ name: "burst", limit: 10_000, windowSeconds: 60 }]]),
+    );
+    const bindings = { RATE_LIMIT_POLICIES: JSON.stringify(roomy) } as Partial<Env> & object;
+    type Operation = { security?: unknown[]; "x-interactive-only"?: boolean; "x-required-action-for"?: string[] };
+    const doc = await expectJson<{ paths: Record<string, Record<string, Operation>> }>(await api("/openapi.json"), 200);
+    const declared: string[] = [];
+    const refused: string[] = [];
+    const requiredActions: Record<string, string[]> = {};
+    let protectedOperations = 0;
+    for (const [template, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        if (!operation.security?.length) continue;
+        protectedOperations++;
+        const name = `${method.toUpperCase()} ${template}`;
+        if (operation["x-interactive-only"]) declared.push(name);
+        if (operation["x-required-action-for"]) requiredActions[name] = operation["x-required-action-for"];
+        const path = template.replace(/\{(\w+)\}/g, (_, param: string) =>
+          param === "permission" ? "users:read" : ["version", "partNumber"].includes(param) ? "1" : crypto.randomUUID(),
+        );
+        const write = method !== "get" && method !== "head";
+        const res = await apiWith(bindings, path, {
+          method: method.toUpperCase(),
+          headers: { ...keyAuth(key), ...(write ? { "content-type": "application/json" } : {}) },
+          ...(write ? { body: "{}" } : {}),
+        });
+        expect(res.status, name).toBeLessThan(500);
+        const body = await res.text();
+        if (res.status === 403 && body.includes("API keys cannot manage")) refused.push(name);
+      }
+    }
+    expect(protectedOperations).toBeGreaterThan(50);
+    expect(declared).toContain("DELETE /users/me");
+    expect(refused.sort()).toEqual(declared.sort());
+    expect(requiredActions).toEqual({
+      "POST /auth/mfa/setup": ["CONFIGURE_TOTP"],
+      "POST /auth/mfa/confirm": ["CONFIGURE_TOTP"],
+      "POST /users/me/password": ["UPDATE_PASSWORD"],
+    });
   });
 
   it("a read-only key reads but changes nothing: 403 insufficient_scope naming write", async () => {

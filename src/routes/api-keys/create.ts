@@ -9,18 +9,22 @@ import { requestOrigin } from "../request-origin.ts";
 import { apiKeyDeps } from "./deps.ts";
 import { CreateApiKeySchema, CreatedApiKeySchema, INTERACTIVE, toApiKeyJson } from "./schemas.ts";
 
-const route = protectedRoute("caller", {
-  method: "post",
-  path: "/api-keys",
-  tags: ["API keys"],
-  summary: "Create an API key (shown once)",
-  description: `A personal access token, or with \`projectId\` a service key bound to one project of which the caller is a member. Needs a recent sign-in: a session signed in more than ${API_KEY_CREATION_MAX_AUTH_AGE_SECONDS} s ago gets 401 \`insufficient_user_authentication\` with \`max_age\` (RFC 9470); an unverified email address a 403 with \`emailVerification: "required"\`. Scopes beyond what the caller holds are a 403; an \`expiresAt\` in the past or beyond \`API_KEY_MAX_LIFETIME_DAYS\` (for a key with a delegated permission scope, \`STAFF_SESSION_MAX_AGE_SECONDS\`, also its default) a 400; past \`API_KEYS_PER_USER\` unrevoked keys a 409. The owner is mailed about the new key. A password reset or change, a temporary password or an MFA reset revokes every key. ${INTERACTIVE}`,
-  request: { body: jsonBody(CreateApiKeySchema) },
-  responses: {
-    201: jsonResponse("Created; keep the key, it is never shown again.", CreatedApiKeySchema),
-    ...problemResponses(400, 404, 409, 415, 503),
+const route = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/api-keys",
+    tags: ["API keys"],
+    summary: "Create an API key (shown once)",
+    description: `A personal access token, or with \`projectId\` a service key bound to one project of which the caller is a member. Needs a recent sign-in: a session signed in more than ${API_KEY_CREATION_MAX_AUTH_AGE_SECONDS} s ago gets 401 \`insufficient_user_authentication\` with \`max_age\` (RFC 9470); an unverified email address a 403 with \`emailVerification: "required"\`. Scopes beyond what the caller holds are a 403; an \`expiresAt\` in the past or beyond \`API_KEY_MAX_LIFETIME_DAYS\` (for a key with a delegated permission scope, \`STAFF_SESSION_MAX_AGE_SECONDS\`, also its default) a 400; past \`API_KEYS_PER_USER\` unrevoked keys a 409. The owner is mailed about the new key. A password reset or change, a temporary password or an MFA reset revokes every key. ${INTERACTIVE}`,
+    request: { body: jsonBody(CreateApiKeySchema) },
+    responses: {
+      201: jsonResponse("Created; keep the key, it is never shown again.", CreatedApiKeySchema),
+      ...problemResponses(400, 404, 409, 415, 503),
+    },
   },
-});
+  { interactiveOnly: true },
+);
 
 export const addApiKey = createRouter().openapi(route, async (c) => {
   const body = c.req.valid("json");

@@ -7,15 +7,19 @@ import { jsonResponse, protectedRoute } from "../openapi.ts";
 import { apiKeyDeps } from "./deps.ts";
 import { ApiKeyIdParams, ApiKeySchema, INTERACTIVE, toApiKeyJson } from "./schemas.ts";
 
-const route = protectedRoute("caller", {
-  method: "get",
-  path: "/api-keys/{id}",
-  tags: ["API keys"],
-  summary: "One of the caller's API keys",
-  description: `Its record and last use; the key itself is never shown again. ${INTERACTIVE}`,
-  request: { params: ApiKeyIdParams },
-  responses: { 200: jsonResponse("The key's record.", ApiKeySchema), ...problemResponses(400, 404, 503) },
-});
+const route = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/api-keys/{id}",
+    tags: ["API keys"],
+    summary: "One of the caller's API keys",
+    description: `Its record and last use; the key itself is never shown again. ${INTERACTIVE}`,
+    request: { params: ApiKeyIdParams },
+    responses: { 200: jsonResponse("The key's record.", ApiKeySchema), ...problemResponses(400, 404, 503) },
+  },
+  { interactiveOnly: true, showsKeyUsage: true },
+);
 
 export const readOwnApiKey = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

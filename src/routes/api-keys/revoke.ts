@@ -8,15 +8,19 @@ import { requestOrigin } from "../request-origin.ts";
 import { apiKeyDeps } from "./deps.ts";
 import { ApiKeyIdParams, INTERACTIVE } from "./schemas.ts";
 
-const route = protectedRoute("caller", {
-  method: "delete",
-  path: "/api-keys/{id}",
-  tags: ["API keys"],
-  summary: "Revoke one of the caller's API keys",
-  description: `Refused from the next request on; the record stays listed as revoked. Revoking a revoked key succeeds again. ${INTERACTIVE}`,
-  request: { params: ApiKeyIdParams },
-  responses: { 204: { description: "Revoked." }, ...problemResponses(400, 404, 503) },
-});
+const route = protectedRoute(
+  "caller",
+  {
+    method: "delete",
+    path: "/api-keys/{id}",
+    tags: ["API keys"],
+    summary: "Revoke one of the caller's API keys",
+    description: `Refused from the next request on; the record stays listed as revoked. Revoking a revoked key succeeds again. ${INTERACTIVE}`,
+    request: { params: ApiKeyIdParams },
+    responses: { 204: { description: "Revoked." }, ...problemResponses(400, 404, 503) },
+  },
+  { interactiveOnly: true },
+);
 
 export const revokeOwnApiKey = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

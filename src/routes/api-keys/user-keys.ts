@@ -8,15 +8,19 @@ import { requestOrigin } from "../request-origin.ts";
 import { apiKeyDeps } from "./deps.ts";
 import { ApiKeyListSchema, INTERACTIVE, toApiKeyJson, UserApiKeyParams, UserIdParams } from "./schemas.ts";
 
-const listRoute = protectedRoute("admin", {
-  method: "get",
-  path: "/users/{id}/api-keys",
-  tags: ["API keys"],
-  summary: "A user's API keys (administrators)",
-  description: `As \`GET /api-keys\` shows them to their owner; an unknown user has none. ${INTERACTIVE}`,
-  request: { params: UserIdParams },
-  responses: { 200: jsonResponse("The keys.", ApiKeyListSchema), ...problemResponses(400, 503) },
-});
+const listRoute = protectedRoute(
+  "admin",
+  {
+    method: "get",
+    path: "/users/{id}/api-keys",
+    tags: ["API keys"],
+    summary: "A user's API keys (administrators)",
+    description: `As \`GET /api-keys\` shows them to their owner; an unknown user has none. ${INTERACTIVE}`,
+    request: { params: UserIdParams },
+    responses: { 200: jsonResponse("The keys.", ApiKeyListSchema), ...problemResponses(400, 503) },
+  },
+  { interactiveOnly: true },
+);
 
 const listUserApiKeys = createRouter().openapi(listRoute, async (c) => {
   const { id } = c.req.valid("param");
@@ -24,15 +28,19 @@ const listUserApiKeys = createRouter().openapi(listRoute, async (c) => {
   return c.json({ data: keys.map(toApiKeyJson) }, 200);
 });
 
-const revokeRoute = protectedRoute("admin", {
-  method: "delete",
-  path: "/users/{id}/api-keys/{keyId}",
-  tags: ["API keys"],
-  summary: "Revoke a user's API key (administrators)",
-  description: `Refused from the next request on; recorded as \`api_key.revoked\` with the administrator as actor. ${INTERACTIVE}`,
-  request: { params: UserApiKeyParams },
-  responses: { 204: { description: "Revoked." }, ...problemResponses(400, 404, 503) },
-});
+const revokeRoute = protectedRoute(
+  "admin",
+  {
+    method: "delete",
+    path: "/users/{id}/api-keys/{keyId}",
+    tags: ["API keys"],
+    summary: "Revoke a user's API key (administrators)",
+    description: `Refused from the next request on; recorded as \`api_key.revoked\` with the administrator as actor. ${INTERACTIVE}`,
+    request: { params: UserApiKeyParams },
+    responses: { 204: { description: "Revoked." }, ...problemResponses(400, 404, 503) },
+  },
+  { interactiveOnly: true },
+);
 
 const revokeUserApiKey = createRouter().openapi(revokeRoute, async (c) => {
   const { id, keyId } = c.req.valid("param");

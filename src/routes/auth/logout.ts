@@ -5,14 +5,18 @@ import { problemResponses } from "../../pkg/errors/problem.ts";
 import { protectedRoute } from "../openapi.ts";
 import { recordSessionEvent } from "./session-events.ts";
 
-const route = protectedRoute("caller", {
-  method: "post",
-  path: "/auth/logout",
-  tags: ["Auth"],
-  summary: "End this session",
-  description: "Its refresh token and its access tokens are refused from now on.",
-  responses: { 204: { description: "Logged out." }, ...problemResponses(503) },
-});
+const route = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/auth/logout",
+    tags: ["Auth"],
+    summary: "End this session",
+    description: "Its refresh token and its access tokens are refused from now on.",
+    responses: { 204: { description: "Logged out." }, ...problemResponses(503) },
+  },
+  { interactiveOnly: true, duringRequiredActions: true },
+);
 
 export const logOut = createRouter().openapi(route, async (c) => {
   const { userId, sessionId } = callerOf(c);

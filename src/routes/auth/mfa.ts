@@ -9,33 +9,41 @@ import { authDeps } from "./deps.ts";
 import { NO_STORE } from "./oauth.ts";
 import { MfaCodeSchema, MfaDisableSchema, MfaSetupSchema, RecoveryCodesSchema } from "./schemas.ts";
 
-const setupRoute = protectedRoute("caller", {
-  method: "post",
-  path: "/auth/mfa/setup",
-  tags: ["Auth"],
-  summary: "Start TOTP enrolment",
-  description: "Returns a new secret and its otpauth:// URI; nothing changes until `/auth/mfa/confirm`.",
-  responses: {
-    200: jsonResponse("The secret to add to an authenticator app.", MfaSetupSchema),
-    ...problemResponses(409, 503),
+const setupRoute = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/auth/mfa/setup",
+    tags: ["Auth"],
+    summary: "Start TOTP enrolment",
+    description: "Returns a new secret and its otpauth:// URI; nothing changes until `/auth/mfa/confirm`.",
+    responses: {
+      200: jsonResponse("The secret to add to an authenticator app.", MfaSetupSchema),
+      ...problemResponses(409, 503),
+    },
   },
-});
+  { interactiveOnly: true, requiredActionFor: ["CONFIGURE_TOTP"] },
+);
 
 const setUpMfa = createRouter().openapi(setupRoute, async (c) =>
   c.json(await startMfaEnrolment(authDeps(c), callerOf(c)), 200, NO_STORE),
 );
 
-const confirmRoute = protectedRoute("caller", {
-  method: "post",
-  path: "/auth/mfa/confirm",
-  tags: ["Auth"],
-  summary: "Confirm TOTP enrolment with a code",
-  request: { body: jsonBody(MfaCodeSchema) },
-  responses: {
-    200: jsonResponse("MFA is on; the one-time recovery codes.", RecoveryCodesSchema),
-    ...problemResponses(400, 409, 415, 429, 503),
+const confirmRoute = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/auth/mfa/confirm",
+    tags: ["Auth"],
+    summary: "Confirm TOTP enrolment with a code",
+    request: { body: jsonBody(MfaCodeSchema) },
+    responses: {
+      200: jsonResponse("MFA is on; the one-time recovery codes.", RecoveryCodesSchema),
+      ...problemResponses(400, 409, 415, 429, 503),
+    },
   },
-});
+  { interactiveOnly: true, requiredActionFor: ["CONFIGURE_TOTP"] },
+);
 
 const confirmMfa = createRouter().openapi(confirmRoute, async (c) => {
   const { code } = c.req.valid("json");
@@ -44,14 +52,18 @@ const confirmMfa = createRouter().openapi(confirmRoute, async (c) => {
   return c.json({ recoveryCodes }, 200, NO_STORE);
 });
 
-const disableRoute = protectedRoute("caller", {
-  method: "post",
-  path: "/auth/mfa/disable",
-  tags: ["Auth"],
-  summary: "Turn TOTP off (needs a code or a recovery code)",
-  request: { body: jsonBody(MfaDisableSchema) },
-  responses: { 204: { description: "MFA is off." }, ...problemResponses(400, 409, 415, 429, 503) },
-});
+const disableRoute = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/auth/mfa/disable",
+    tags: ["Auth"],
+    summary: "Turn TOTP off (needs a code or a recovery code)",
+    request: { body: jsonBody(MfaDisableSchema) },
+    responses: { 204: { description: "MFA is off." }, ...problemResponses(400, 409, 415, 429, 503) },
+  },
+  { interactiveOnly: true },
+);
 
 const turnOffMfa = createRouter().openapi(disableRoute, async (c) => {
   const body = c.req.valid("json");
@@ -62,19 +74,23 @@ const turnOffMfa = createRouter().openapi(disableRoute, async (c) => {
   return c.body(null, 204);
 });
 
-const regenerateRoute = protectedRoute("caller", {
-  method: "post",
-  path: "/auth/mfa/recovery-codes",
-  tags: ["Auth"],
-  summary: "Replace my recovery codes (needs a code or a recovery code)",
-  description:
-    "Ten new one-time recovery codes of 120 random bits each (ASVS 4.0.3 V2.6.2) replace every unused one; the TOTP or recovery code sent is consumed. Counted with the account's other second-factor attempts (429 with Retry-After after five wrong ones). Codes issued before the codes had 120 bits (ten characters) still work until used: regenerate them.",
-  request: { body: jsonBody(MfaDisableSchema) },
-  responses: {
-    200: jsonResponse("The new recovery codes, shown once.", RecoveryCodesSchema),
-    ...problemResponses(400, 409, 415, 429, 503),
+const regenerateRoute = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/auth/mfa/recovery-codes",
+    tags: ["Auth"],
+    summary: "Replace my recovery codes (needs a code or a recovery code)",
+    description:
+      "Ten new one-time recovery codes of 120 random bits each (ASVS 4.0.3 V2.6.2) replace every unused one; the TOTP or recovery code sent is consumed. Counted with the account's other second-factor attempts (429 with Retry-After after five wrong ones). Codes issued before the codes had 120 bits (ten characters) still work until used: regenerate them.",
+    request: { body: jsonBody(MfaDisableSchema) },
+    responses: {
+      200: jsonResponse("The new recovery codes, shown once.", RecoveryCodesSchema),
+      ...problemResponses(400, 409, 415, 429, 503),
+    },
   },
-});
+  { interactiveOnly: true },
+);
 
 const replaceRecoveryCodes = createRouter().openapi(regenerateRoute, async (c) => {
   const body = c.req.valid("json");

@@ -8,16 +8,20 @@ import { jsonResponse, protectedRoute } from "../openapi.ts";
 import { SessionIdParams, SessionSchema, toSessionJson } from "./schemas.ts";
 import { recordSessionEvent } from "./session-events.ts";
 
-const listRoute = protectedRoute("caller", {
-  method: "get",
-  path: "/auth/sessions",
-  tags: ["Auth"],
-  summary: "My sessions",
-  responses: {
-    200: jsonResponse("Live sessions, most recently used first.", z.object({ data: z.array(SessionSchema) })),
-    ...problemResponses(503),
+const listRoute = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/auth/sessions",
+    tags: ["Auth"],
+    summary: "My sessions",
+    responses: {
+      200: jsonResponse("Live sessions, most recently used first.", z.object({ data: z.array(SessionSchema) })),
+      ...problemResponses(503),
+    },
   },
-});
+  { interactiveOnly: true, showsSessions: true },
+);
 
 const listMySessions = createRouter().openapi(listRoute, async (c) => {
   const { userId, sessionId } = callerOf(c);
@@ -26,14 +30,18 @@ const listMySessions = createRouter().openapi(listRoute, async (c) => {
   return c.json({ data: sessions.map((session) => toSessionJson(session, sessionId)) }, 200);
 });
 
-const revokeRoute = protectedRoute("caller", {
-  method: "delete",
-  path: "/auth/sessions/{id}",
-  tags: ["Auth"],
-  summary: "End one of my sessions",
-  request: { params: SessionIdParams },
-  responses: { 204: { description: "Ended." }, ...problemResponses(400, 404, 503) },
-});
+const revokeRoute = protectedRoute(
+  "caller",
+  {
+    method: "delete",
+    path: "/auth/sessions/{id}",
+    tags: ["Auth"],
+    summary: "End one of my sessions",
+    request: { params: SessionIdParams },
+    responses: { 204: { description: "Ended." }, ...problemResponses(400, 404, 503) },
+  },
+  { interactiveOnly: true },
+);
 
 const revokeMySession = createRouter().openapi(revokeRoute, async (c) => {
   const { id } = c.req.valid("param");
@@ -44,13 +52,17 @@ const revokeMySession = createRouter().openapi(revokeRoute, async (c) => {
   return c.body(null, 204);
 });
 
-const revokeAllRoute = protectedRoute("caller", {
-  method: "delete",
-  path: "/auth/sessions",
-  tags: ["Auth"],
-  summary: "End all my sessions (this one included)",
-  responses: { 204: { description: "Ended." }, ...problemResponses(503) },
-});
+const revokeAllRoute = protectedRoute(
+  "caller",
+  {
+    method: "delete",
+    path: "/auth/sessions",
+    tags: ["Auth"],
+    summary: "End all my sessions (this one included)",
+    responses: { 204: { description: "Ended." }, ...problemResponses(503) },
+  },
+  { interactiveOnly: true },
+);
 
 const revokeAllMySessions = createRouter().openapi(revokeAllRoute, async (c) => {
   const count = await revokeAllSessions(c.env.SESSIONS, callerOf(c).userId);

@@ -27,17 +27,21 @@ const description =
   "OpenID Connect Core §5.3: the signed-in user's claims for an access token granted `openid` (else 403 `insufficient_scope`): `sub`; with `profile` `name`, `preferred_username`, `updated_at`; with `email` `email`, `email_verified`. Bearer token in the Authorization header.";
 
 const declaration = (method: "get" | "post") =>
-  protectedRoute("caller", {
-    method,
-    path: "/auth/userinfo",
-    tags: ["Auth"],
-    summary: method === "get" ? "UserInfo (OpenID Connect)" : "UserInfo (OpenID Connect), by POST",
-    description,
-    responses: {
-      200: jsonResponse("The user's claims, by the token's scope.", UserInfoSchema),
-      ...problemResponses(403, 503),
+  protectedRoute(
+    "caller",
+    {
+      method,
+      path: "/auth/userinfo",
+      tags: ["Auth"],
+      summary: method === "get" ? "UserInfo (OpenID Connect)" : "UserInfo (OpenID Connect), by POST",
+      description,
+      responses: {
+        200: jsonResponse("The user's claims, by the token's scope.", UserInfoSchema),
+        ...problemResponses(403, 503),
+      },
     },
-  });
+    { interactiveOnly: true },
+  );
 
 async function userInfo(c: Context<AppEnv>) {
   const { userId } = callerOf(c);

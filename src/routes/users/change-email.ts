@@ -15,19 +15,23 @@ const ChangeEmailSchema = z
   })
   .openapi("EmailChangeRequest");
 
-const route = protectedRoute("caller", {
-  method: "post",
-  path: "/users/me/email",
-  tags: ["Users"],
-  summary: "Change my email address",
-  description:
-    "Needs the current password (counted by the login throttle: 403 when wrong, 429 while throttled). Mails a link to the NEW address; the account moves only when it is followed (`POST /auth/email-verification`), and the address must still be free then (409 otherwise). The OLD address is told at once, with the time and how to stop it (a password reset cancels the pending change). A new request replaces a pending one. The answer is the same whether or not another account has the new address (no link is sent then).",
-  request: { body: jsonBody(ChangeEmailSchema) },
-  responses: {
-    202: { description: "The link and the notice were queued." },
-    ...problemResponses(400, 403, 415, 429, 503),
+const route = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/users/me/email",
+    tags: ["Users"],
+    summary: "Change my email address",
+    description:
+      "Needs the current password (counted by the login throttle: 403 when wrong, 429 while throttled). Mails a link to the NEW address; the account moves only when it is followed (`POST /auth/email-verification`), and the address must still be free then (409 otherwise). The OLD address is told at once, with the time and how to stop it (a password reset cancels the pending change). A new request replaces a pending one. The answer is the same whether or not another account has the new address (no link is sent then).",
+    request: { body: jsonBody(ChangeEmailSchema) },
+    responses: {
+      202: { description: "The link and the notice were queued." },
+      ...problemResponses(400, 403, 415, 429, 503),
+    },
   },
-});
+  { interactiveOnly: true },
+);
 
 /** `POST /users/me/email`. */
 export const changeMyEmail = createRouter().openapi(route, async (c) => {

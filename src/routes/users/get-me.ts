@@ -9,18 +9,22 @@ import { ConditionalReadHeaders, readPreconditions } from "../conditional.ts";
 import { protectedRoute } from "../openapi.ts";
 import { NOT_MODIFIED, userJson, userRepresentation } from "./representation.ts";
 
-const route = protectedRoute("caller", {
-  method: "get",
-  path: "/users/me",
-  tags: ["Users"],
-  summary: "My profile and preferences",
-  request: { headers: ConditionalReadHeaders },
-  responses: {
-    200: userJson("The caller, with `ETag` and `Last-Modified`."),
-    304: NOT_MODIFIED,
-    ...problemResponses(412, 503),
+const route = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/users/me",
+    tags: ["Users"],
+    summary: "My profile and preferences",
+    request: { headers: ConditionalReadHeaders },
+    responses: {
+      200: userJson("The caller, with `ETag` and `Last-Modified`."),
+      304: NOT_MODIFIED,
+      ...problemResponses(412, 503),
+    },
   },
-});
+  { duringRequiredActions: true },
+);
 
 // The gateway benchmark's route: one Postgres round trip (one read-only HTTP batch).
 export const readMe = createRouter().openapi(route, async (c) => {

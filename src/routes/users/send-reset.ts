@@ -14,15 +14,19 @@ const SentSchema = z
   .object({ expiresAt: z.iso.datetime().openapi({ description: "When the link stops working." }) })
   .openapi("PasswordResetSent");
 
-const route = protectedRoute(REQUIRED_PERMISSION.status, {
-  method: "post",
-  path: "/users/{id}/password-reset",
-  tags: ["Users (admin)"],
-  summary: "Send a user a password reset link",
-  description: `Mails the user's address a link to set a new password (single use, ${RESET_TOKEN_TTL_SECONDS / 60} minutes); the password stays until the user follows it. \`users:manage\`, under the rules of a status change.${GRANT_RULES} 409 for a disabled account.`,
-  request: { params: UserIdParams },
-  responses: { 202: jsonResponse("The link was queued.", SentSchema), ...problemResponses(400, 404, 409, 503) },
-});
+const route = protectedRoute(
+  REQUIRED_PERMISSION.status,
+  {
+    method: "post",
+    path: "/users/{id}/password-reset",
+    tags: ["Users (admin)"],
+    summary: "Send a user a password reset link",
+    description: `Mails the user's address a link to set a new password (single use, ${RESET_TOKEN_TTL_SECONDS / 60} minutes); the password stays until the user follows it. \`users:manage\`, under the rules of a status change.${GRANT_RULES} 409 for a disabled account.`,
+    request: { params: UserIdParams },
+    responses: { 202: jsonResponse("The link was queued.", SentSchema), ...problemResponses(400, 404, 409, 503) },
+  },
+  { interactiveOnly: true },
+);
 
 /** `POST /users/{id}/password-reset` (`users:manage`). */
 export const sendUserPasswordReset = createRouter().openapi(route, async (c) => {

@@ -8,18 +8,22 @@ import { accountDeps, GRANT_RULES } from "./access.ts";
 import { CONDITIONAL, userPrecondition } from "./representation.ts";
 import { TemporaryPasswordSchema, UserIdParams } from "./schemas.ts";
 
-const route = protectedRoute(REQUIRED_PERMISSION.password, {
-  method: "put",
-  path: "/users/{id}/password",
-  tags: ["Users (admin)"],
-  summary: "Set a temporary password",
-  description: `The user's sessions end; their next login gets a session that can only change the password (\`POST /users/me/password\`; 403 \`required_action\` \`UPDATE_PASSWORD\` elsewhere). Recorded as \`user.temporary_password_set\`.${GRANT_RULES}${CONDITIONAL}`,
-  request: { params: UserIdParams, headers: ConditionalWriteHeaders, body: jsonBody(TemporaryPasswordSchema) },
-  responses: {
-    204: { description: "Set; the user's sessions have ended." },
-    ...problemResponses(400, 404, 412, 415, 503),
+const route = protectedRoute(
+  REQUIRED_PERMISSION.password,
+  {
+    method: "put",
+    path: "/users/{id}/password",
+    tags: ["Users (admin)"],
+    summary: "Set a temporary password",
+    description: `The user's sessions end; their next login gets a session that can only change the password (\`POST /users/me/password\`; 403 \`required_action\` \`UPDATE_PASSWORD\` elsewhere). Recorded as \`user.temporary_password_set\`.${GRANT_RULES}${CONDITIONAL}`,
+    request: { params: UserIdParams, headers: ConditionalWriteHeaders, body: jsonBody(TemporaryPasswordSchema) },
+    responses: {
+      204: { description: "Set; the user's sessions have ended." },
+      ...problemResponses(400, 404, 412, 415, 503),
+    },
   },
-});
+  { interactiveOnly: true },
+);
 
 export const setPassword = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
