@@ -102,6 +102,20 @@ export function selectSecurityEventsPage(db: Queryable, filter: SecurityEventFil
 }
 
 /**
+ * An event as the user it concerns sees it (their own list and their data export): the address and
+ * user agent are withheld when someone else acted (an administrator's whereabouts are theirs),
+ * shown when no one was signed in (a refused login, a reused refresh token: the attempt against
+ * the account is what its owner needs to see) or when they acted themselves.
+ */
+export function asSeenByTarget<E extends { actorId: string | null; ip: string | null; userAgent: string | null }>(
+  event: E,
+  userId: string,
+): E {
+  if (event.actorId === null || event.actorId === userId) return event;
+  return { ...event, ip: null, userAgent: null };
+}
+
+/**
  * Deletes, as the system (only it may: migration 0030), up to `limit` events that occurred before
  * `before`, the oldest first. Returns the ids deleted: fewer than `limit` means none is left.
  */
