@@ -9,7 +9,10 @@ import { AUDIT_DETAILS_MAX_BYTES, type AuditAction, type AuditOutcome, auditEven
 export interface RequestOrigin {
   ip: string | null;
   userAgent: string | null;
+  /** Ours, generated for the request (src/gateway/request-id.ts): the event's `request_id`. */
   requestId: string | null;
+  /** The client's own `X-Request-ID`, if it sent one: recorded in `details.clientRequestId`. */
+  clientRequestId?: string | null | undefined;
 }
 
 /**
@@ -52,6 +55,10 @@ const originColumns = (origin: RequestOrigin) => ({
   requestId: clip(origin.requestId, 128),
 });
 
+/** `details` with the client's request id, when it sent one (never in place of ours). */
+const withClientRequestId = (details: Record<string, unknown>, origin: RequestOrigin) =>
+  origin.clientRequestId ? { ...details, clientRequestId: origin.clientRequestId } : details;
+
 /**
  * The unexecuted insert of one security event: await it inside an `asActor` transaction, or return
  * it into a `batchAsActor` batch, so that the event commits with the change it describes and costs
@@ -66,7 +73,7 @@ export function recordSecurityEvent(db: Queryable, event: SecurityEvent) {
     actorId: event.actorId,
     targetUserId: event.targetUserId,
     ...originColumns(event.origin),
-    details: checkedDetails(event.details ?? {}),
+    details: checkedDetails(withClientRequestId(event.details ?? {}, event.origin)),
   });
 }
 
