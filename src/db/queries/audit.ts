@@ -103,8 +103,8 @@ export function securityEventValues(event: SecurityEventSql): SQL {
   const origin = originColumns(event.origin);
   const target = is(event.targetUserId, SQL) ? event.targetUserId : sql`${event.targetUserId}::uuid`;
   const details = is(event.details, SQL)
-    ? event.details
-    : sql`${JSON.stringify(checkedDetails(event.details ?? {}))}::jsonb`;
+    ? sql`(${event.details}) || ${JSON.stringify(withClientRequestId({}, event.origin))}::jsonb`
+    : sql`${JSON.stringify(checkedDetails(withClientRequestId(event.details ?? {}, event.origin)))}::jsonb`;
   return sql`${event.action}, ${event.outcome ?? "success"}, ${event.actorId}::uuid, ${target}, ${origin.ip}, ${origin.userAgent}, ${origin.requestId}, ${details}`;
 }
 
