@@ -270,6 +270,19 @@ describe("security events recorded with the change", () => {
     expect(data[0]?.details).not.toHaveProperty("clientRequestId");
   });
 
+  it("keeps the client's request id also for an event recorded inside its change's statement (a reset link)", async () => {
+    const { user } = await register();
+    const res = await api(
+      "/auth/password-reset",
+      from(randomIp(), { "x-request-id": "client-reset-1" }, jsonInit("POST", {}, { email: user.email })),
+    );
+    expect(res.status).toBe(202);
+    expect(await eventOf(res, "user.password_reset_requested")).toMatchObject({
+      targetUserId: user.id,
+      details: { clientRequestId: "client-reset-1" },
+    });
+  });
+
   it("records a registration with a taken email as nothing", async () => {
     const { user } = await register();
     const again = await api(
