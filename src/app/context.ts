@@ -63,6 +63,11 @@ export interface AuthContext {
 
 declare module "hono" {
   interface ContextVariableMap {
+    /**
+     * The client's own `X-Request-ID`, when it sent a valid one: logged and recorded beside ours
+     * (`requestId`, always generated here), never in its place (src/gateway/request-id.ts).
+     */
+    clientRequestId: string | undefined;
     services: Services;
     logger: Logger;
     /** Set by the authentication middleware once a caller is known; logged with the request. */

@@ -1,5 +1,4 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { requestId } from "hono/request-id";
 import { cors } from "../gateway/cors.ts";
 import { durableObjectCalls } from "../gateway/durable-object-calls.ts";
 import { gateway } from "../gateway/gateway.ts";
@@ -8,6 +7,7 @@ import { methodNotAllowed } from "../gateway/method-not-allowed.ts";
 import { oauthErrorResponses } from "../gateway/oauth-error-responses.ts";
 import { percentEncoding } from "../gateway/percent-encoding.ts";
 import { privateResponses } from "../gateway/private-responses.ts";
+import { requestId } from "../gateway/request-id.ts";
 import { requestLog } from "../gateway/request-log.ts";
 import { securityHeaders } from "../gateway/security-headers.ts";
 import type { AppEnv } from "./context.ts";
@@ -20,7 +20,7 @@ export function createRouter() {
 }
 
 /**
- * The application shell every route runs inside: request id, security headers, `no-store` for
+ * The application shell every route runs inside: request id (ours; the client's kept beside it), security headers, `no-store` for
  * responses made for a caller with credentials, one log line per request, per-request services,
  * the count of Durable Object calls (logged; a `Server-Timing` metric outside production), CORS,
  * the caller's identity (when a token is presented) and rate limiting, 405 for known paths with
@@ -31,7 +31,7 @@ export function createRouter() {
  */
 export function createApp() {
   const app = createRouter();
-  app.use(requestId({ headerName: "X-Request-ID" }));
+  app.use(requestId());
   app.use(securityHeaders());
   app.use(privateResponses());
   app.use(requestLog());

@@ -18,7 +18,13 @@ import type { AppEnv, Services } from "./context.ts";
 export function services(): MiddlewareHandler<AppEnv> {
   return async function services(c, next) {
     const config = loadApiConfig(c.env);
-    c.set("logger", createLogger({ level: config.logLevel, fields: { requestId: c.get("requestId") } }));
+    c.set(
+      "logger",
+      createLogger({
+        level: config.logLevel,
+        fields: { requestId: c.get("requestId"), clientRequestId: c.get("clientRequestId") },
+      }),
+    );
     const database = openDatabase(config.database);
     const background: Promise<unknown>[] = [];
     const built: Services = {

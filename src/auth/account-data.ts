@@ -6,9 +6,13 @@ import {
   selectOwnDocumentsPage,
   selectOwnMemberships,
   selectOwnNotificationsPage,
-  selectSecurityEventsPage,
 } from "../db/queries/accounts.ts";
-import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
+import {
+  asSeenByTarget,
+  type RequestOrigin,
+  recordSecurityEvent,
+  selectSecurityEventsPage,
+} from "../db/queries/audit.ts";
 import { type PublicUser, selectUser } from "../db/queries/users.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { type SessionsNamespace, withUserSessions } from "./user-sessions.ts";
@@ -72,7 +76,8 @@ async function* rowsOf<K>(readPage: PageReader<K>): AsyncGenerator<unknown> {
  * The caller's data as one JSON document (`GET /users/me/export`, GDPR Art. 20): `exportedAt`,
  * `profile` (as `shape` makes it), `projectMemberships`, `documents` (metadata of the documents
  * they own, not deleted; not the files), `notifications`, and `securityEvents` (the audit entries
- * about their account). Everything is read under the caller's row-level security, filtered to
+ * about their account, newest first, as `GET /users/me/security-events` shows them: an
+ * administrator's address and user agent withheld). Everything is read under the caller's row-level security, filtered to
  * what they own or what concerns them, so a document shared with them by someone else is not
  * theirs to export. The profile, the memberships and the security event `user.data_exported` are
  * one HTTP batch before the answer starts; the lists follow as the body is read, a page of
@@ -120,14 +125,19 @@ export async function exportAccountData<P>(
     );
     return { rows, next: lastId(rows) };
   };
+  // The same events, and the same view of them, as `GET /users/me/security-events`: newest first,
+  // an administrator's address and user agent withheld.
   const securityEvents: PageReader<number> = async (afterId) => {
     const [rows] = await batchAsActor(
       http,
       actor,
-      (db) => [selectSecurityEventsPage(db, { userId, afterId })],
+      (db) => [selectSecurityEventsPage(db, { targetUserId: userId, afterId, limit: EXPORT_PAGE_ROWS })],
       READ_ONLY,
     );
-    return { rows, next: lastId(rows) };
+    // The query reads one row more than `limit` to tell whether another page follows.
+    const page = rows.slice(0, EXPORT_PAGE_ROWS);
+    const next = rows.length > EXPORT_PAGE_ROWS ? page[page.length - 1]?.id : undefined;
+    return { rows: page.map((event) => asSeenByTarget(event, userId)), next };
   };
 
   const head = {

@@ -363,13 +363,17 @@ export async function changePermission(
  * `users:manage` under the grant rules: never oneself, an admin only by an admin). The token
  * (`tokenHash` of what `mail` will carry) is stored and `user.password_reset_requested` recorded,
  * the administrator as its actor, in the transaction that locked the account; nothing else
- * changes until the link is used. Only active accounts get one.
+ * changes until the link is used. Only active accounts get one. `deliver` queues the mail to the
+ * address, last, inside that transaction: when the queue refuses it, the token and the event roll
+ * back with it, so the log never says a link was sent that was not (a commit that fails after
+ * the mail was queued leaves a link that does not work, and no event).
  * @returns the address the link goes to and when it expires. @throws 403 (grant rules), 404,
- *   409 when the account is disabled.
+ *   409 when the account is disabled; what `deliver` throws (DependencyError, 503)
  */
 export async function storeAdminPasswordReset(
   deps: AccountDeps,
   request: { id: string; tokenHash: string; ttlSeconds: number; origin: RequestOrigin },
+  deliver: (email: string) => Promise<void>,
 ): Promise<{ email: string; expiresAt: Date }> {
   const { id } = request;
   // Held to the rules of a status change, whose permission it shares (`users:manage`): never on
@@ -397,6 +401,7 @@ export async function storeAdminPasswordReset(
       origin: request.origin,
       details: { by: "admin" },
     });
+    await deliver(user.email);
     return { email: user.email, expiresAt };
   });
 }

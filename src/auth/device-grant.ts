@@ -1,15 +1,20 @@
 import { base64url } from "jose";
 import { batchAsActor, firstRow, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
-import { type PublicUser, recordUserChanges, selectMfa, selectPermissions } from "../db/queries/users.ts";
-import type { DeviceApproval, DeviceAuthorization, DevicePoll } from "../durable-objects/device-authorization.ts";
+import { recordUserChanges, selectMfa, selectPermissions } from "../db/queries/users.ts";
+import type {
+  DeviceApproval,
+  DeviceAuthorization,
+  DevicePoll,
+  DeviceSignIn,
+} from "../durable-objects/device-authorization.ts";
 import type { Principal } from "../durable-objects/sessions.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { DependencyError, oauthError } from "../pkg/errors/api-error.ts";
 import { type AuthDeps, principalOf, sessionLifetimes, type TokenResponse, tokenResponse } from "./auth-service.ts";
 import { type Authentication, recordLogin } from "./authorization-code.ts";
 import type { OAuthClient } from "./clients.ts";
-import { grantScope, parseScope } from "./scopes.ts";
+import { ADMIN_SCOPE, grantScope, parseScope } from "./scopes.ts";
 import { withUserSessions } from "./user-sessions.ts";
 
 /** The device grant's type (RFC 8628 §3.4). */
@@ -78,9 +83,19 @@ async function withDevice<T>(
 }
 
 /**
+ * The scopes a device may be granted of those asked: never `admin`. RFC 8628 §5.4 (remote
+ * phishing): the person who approves may be lured into entering a code an attacker's device
+ * shows, so the administrator's role is not handed out through it (an administrator uses the web
+ * app). The delegated permissions stay grantable: the consent page names each before approval.
+ */
+const deviceScopes = (scopes: readonly string[]) => scopes.filter((scope) => scope !== ADMIN_SCOPE);
+
+/**
  * The device authorization request (RFC 8628 §3.1–§3.2): a device code for the client to poll
  * with (`<userCode>.<secret>`: it names its object) and a user code for the person to enter at
  * `verification_uri`. One call to the user code's object (again on the rare taken code).
+ *
+ * `admin` is dropped from the scopes asked (never granted to a device: `deviceScopes`).
  *
  * @throws `invalid_scope` for an unknown scope; DependencyError when the object is unreachable
  */
@@ -94,7 +109,7 @@ export async function startDeviceAuthorization(
   const secret = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
   const request = {
     clientId: client.id,
-    scope: scopes.join(" "),
+    scope: deviceScopes(scopes).join(" "),
     deviceSecretHash: await sha256Hex(secret),
     expiresAt: Date.now() + DEVICE_CODE_TTL_SECONDS * 1000,
     intervalSeconds: DEVICE_POLL_INTERVAL_SECONDS,
@@ -124,48 +139,94 @@ export async function pendingDevice(
   return (await withDevice(deps.devices, userCode, (stub) => stub.pending())) ?? undefined;
 }
 
+/** A user who signed in on the verification page, kept while they are asked to consent. */
+export interface DeviceConsent {
+  userId: string;
+  authentication: Authentication;
+  /** When they signed in (epoch s): the ID token's `auth_time`. */
+  authTime: number;
+}
+
+/**
+ * After the sign-in on the verification page: the signed-in user is kept in the user code's
+ * object until they approve on the consent page (RFC 8628 §5.4: the client and the scopes are
+ * shown before anything is granted). One call to the object.
+ * @returns the consent secret the consent page's form carries (single use), or undefined when
+ *   the request is no longer pending
+ */
+export async function offerDeviceConsent(
+  deps: Pick<DeviceDeps, "devices">,
+  userCode: string,
+  consent: DeviceConsent,
+): Promise<string | undefined> {
+  const secret = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
+  const signIn: DeviceSignIn = { ...consent };
+  const offered = await withDevice(deps.devices, userCode, async (stub) =>
+    stub.offerConsent(await sha256Hex(secret), signIn),
+  );
+  return offered ? secret : undefined;
+}
+
+/**
+ * The sign-in `offerDeviceConsent` kept, for the consent page's secret, once; undefined when the
+ * secret is wrong or the request is no longer pending. One call to the object.
+ */
+export async function takeDeviceConsent(
+  deps: Pick<DeviceDeps, "devices">,
+  userCode: string,
+  consentSecret: string,
+): Promise<DeviceConsent | undefined> {
+  const signIn = await withDevice(deps.devices, userCode, (stub) => stub.takeConsent(consentSecret));
+  return signIn ? (signIn as unknown as DeviceConsent) : undefined;
+}
+
 /**
  * The user approves the device (RFC 8628 §3.3): the login recorded (with its security event) and
  * the user's grants read in one HTTP batch, a session started for the device's client with the granted scope (asked ∩ held)
  * in the user's SESSIONS object (which spends an MFA login's `mfa_token`), and the approval handed
  * to the user code's object for the device's next poll.
  *
+ * The approval carries the sign-in's `amr` for the ID token. A session the device does not
+ * collect before the code expires is ended by the object's alarm.
+ *
  * @param device the pending request (`pendingDevice`), by its user code
+ * @param consent the signed-in user who consented (`takeDeviceConsent`)
  * @returns false when the request is no longer pending (the session is then ended at once)
  */
 export async function approveDevice(
   deps: DeviceDeps,
   device: { userCode: string; clientId: string; scope: string },
-  user: PublicUser,
-  authentication: Authentication,
+  consent: DeviceConsent,
 ): Promise<boolean> {
   const { userCode, ...pending } = device;
+  const { userId, authentication, authTime } = consent;
   const [recorded, granted, mfa] = await batchAsActor(deps.http, SYSTEM, (db) => [
-    recordUserChanges(db, { id: user.id, changes: { ...authentication.changes, lastLoginAt: new Date() } }),
-    selectPermissions(db, { userId: user.id }),
-    selectMfa(db, { userId: user.id }),
-    recordLogin(db, user.id, authentication, { grant: DEVICE_GRANT_TYPE, clientId: pending.clientId }),
+    recordUserChanges(db, { id: userId, changes: { ...authentication.changes, lastLoginAt: new Date() } }),
+    selectPermissions(db, { userId }),
+    selectMfa(db, { userId }),
+    recordLogin(db, userId, authentication, { grant: DEVICE_GRANT_TYPE, clientId: pending.clientId }),
   ]);
   const current = firstRow(recorded);
   if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
   // With its required actions (a staff account without MFA, a temporary password), as every login's.
   const principal: Principal = principalOf(current, granted, firstRow(mfa));
-  const scope = grantScope(pending.scope.split(" "), principal);
+  const scope = grantScope(deviceScopes(pending.scope.split(" ")), principal);
   const input = { ...sessionLifetimes(deps, principal), principal, clientId: pending.clientId, scope };
-  const started = await withUserSessions(deps.sessions, user.id, (stub) =>
+  const started = await withUserSessions(deps.sessions, userId, (stub) =>
     authentication.once ? stub.createOnce(input, authentication.once) : stub.create(input),
   );
   if (!started) throw oauthError("invalid_grant", "invalid_grant", "The mfa_token was already used; sign in again.");
   const approval: DeviceApproval = {
-    userId: user.id,
+    userId,
     sessionId: started.session.id,
     secret: started.secret,
     scope,
     principal,
-    authTime: Math.floor(Date.now() / 1000),
+    authTime,
+    amr: authentication.amr,
   };
   if (await withDevice(deps.devices, userCode, (stub) => stub.approve(approval))) return true;
-  await withUserSessions(deps.sessions, user.id, (stub) => stub.revoke(started.session.id));
+  await withUserSessions(deps.sessions, userId, (stub) => stub.revoke(started.session.id));
   return false;
 }
 
@@ -199,7 +260,7 @@ export async function pollDevice(deps: DeviceDeps, client: OAuthClient, deviceCo
         session,
         secret: approval.secret,
         principal: approval.principal,
-        authentication: { authTime: approval.authTime, nonce: null, amr: ["pwd"] },
+        authentication: { authTime: approval.authTime, nonce: null, amr: approval.amr },
       });
     }
     case "authorization_pending":

@@ -1,4 +1,4 @@
-import { PERMISSION_NAMES } from "../db/schema/users.ts";
+import { PERMISSION_NAMES, PERMISSIONS, type Permission } from "../db/schema/users.ts";
 import type { Principal } from "../durable-objects/sessions.ts";
 import { effectivePermissions } from "./permissions.ts";
 
@@ -8,6 +8,19 @@ export const OIDC_SCOPES = ["openid", "profile", "email"] as const;
 export const ADMIN_SCOPE = "admin";
 /** Every scope a client may ask for (`scopes_supported`): OpenID ones, `admin`, and each permission. */
 export const SUPPORTED_SCOPES: readonly string[] = [...OIDC_SCOPES, ADMIN_SCOPE, ...PERMISSION_NAMES];
+
+const OIDC_SCOPE_DESCRIPTIONS: Record<(typeof OIDC_SCOPES)[number], string> = {
+  openid: "Know who you are (your user id).",
+  profile: "Read your profile: name, username, locale.",
+  email: "Read your email address.",
+};
+
+/** What a scope lets its holder do, in words for a consent page. */
+export function describeScope(scope: string): string {
+  if (scope === ADMIN_SCOPE) return "Act as an administrator.";
+  if (scope in OIDC_SCOPE_DESCRIPTIONS) return OIDC_SCOPE_DESCRIPTIONS[scope as keyof typeof OIDC_SCOPE_DESCRIPTIONS];
+  return scope in PERMISSIONS ? PERMISSIONS[scope as Permission] : scope;
+}
 
 /**
  * The scope values of a `scope` parameter (RFC 6749 §3.3: space-delimited, order irrelevant), each

@@ -30,7 +30,15 @@ export interface DeviceApproval {
   principal: Principal;
   /** Epoch seconds. */
   authTime: number;
+  /** How the user signed in (OpenID Connect Core §2 `amr`, RFC 8176 values), for the ID token. */
+  amr: string[];
 }
+
+/**
+ * A user who signed in on the verification page and is being asked to consent (RFC 8628 §5.4:
+ * the client and scopes are shown before anything is granted). Opaque to the object.
+ */
+export type DeviceSignIn = Record<string, unknown>;
 
 /** What a poll of the token endpoint gets (RFC 8628 §3.5). */
 export type DevicePoll =
@@ -73,6 +81,12 @@ export class DeviceAuthorization extends DurableObject<Env> {
       status text not null,
       approval text
     )`);
+    // A table of its own, so that objects created before it keep their `device` table as it was.
+    this.sql.exec(`create table if not exists consent (
+      id integer primary key check (id = 1),
+      consent_hash text not null,
+      sign_in text not null
+    )`);
   }
 
   /** Records a new request; false when this user code is already taken by a live one (pick another). */
@@ -96,6 +110,37 @@ export class DeviceAuthorization extends DurableObject<Env> {
   async pending(now = Date.now()): Promise<{ clientId: string; scope: string } | null> {
     const row = this.row(now);
     return row?.status === "pending" ? { clientId: row.client_id, scope: row.scope } : null;
+  }
+
+  /**
+   * A user signed in and is shown the consent page: `signIn` is kept for the approval, which must
+   * present the secret hashed here (`takeConsent`). Replaces an earlier one. False when the
+   * request is no longer pending.
+   */
+  async offerConsent(consentHash: string, signIn: DeviceSignIn, now = Date.now()): Promise<boolean> {
+    if (this.row(now)?.status !== "pending") return false;
+    this.sql.exec("delete from consent");
+    this.sql.exec(
+      "insert into consent (id, consent_hash, sign_in) values (1, ?, ?)",
+      consentHash,
+      JSON.stringify(signIn),
+    );
+    return true;
+  }
+
+  /**
+   * The sign-in `offerConsent` kept, once, for the consent secret it was offered with; null when
+   * the secret is wrong or the request is no longer pending.
+   */
+  async takeConsent(consentSecret: string, now = Date.now()): Promise<DeviceSignIn | null> {
+    const presented = await sha256Hex(consentSecret);
+    // From here on: no await.
+    const [consent] = this.sql.exec<{ consent_hash: string; sign_in: string }>("select * from consent").toArray();
+    if (!consent || this.row(now)?.status !== "pending" || !constantTimeEqualText(presented, consent.consent_hash)) {
+      return null;
+    }
+    this.sql.exec("delete from consent");
+    return JSON.parse(consent.sign_in) as DeviceSignIn;
   }
 
   /** The user's approval; false when the request is gone, expired or already decided. */
@@ -130,6 +175,7 @@ export class DeviceAuthorization extends DurableObject<Env> {
     if (row.status === "denied") return { outcome: "access_denied" };
     if (row.status === "approved" && row.approval) {
       this.sql.exec("delete from device");
+      this.sql.exec("delete from consent");
       return { outcome: "approved", approval: JSON.parse(row.approval) as DeviceApproval };
     }
     const tooSoon = row.last_poll_at !== null && now - row.last_poll_at < row.interval_s * 1000;
@@ -138,8 +184,20 @@ export class DeviceAuthorization extends DurableObject<Env> {
     return tooSoon ? { outcome: "slow_down", intervalSeconds: interval } : { outcome: "authorization_pending" };
   }
 
+  /**
+   * After expiry: the record goes, and a session approved but never handed over (the device did
+   * not poll in time) is ended in the user's SESSIONS object, so no live session is left that no
+   * one holds. Throwing leaves the record for the alarm's retry.
+   */
   override async alarm(): Promise<void> {
-    this.sql.exec("delete from device where expires_at <= ?", Date.now());
+    const now = Date.now();
+    const [row] = this.sql.exec<Row>("select * from device where expires_at <= ?", now).toArray();
+    if (row?.status === "approved" && row.approval) {
+      const { userId, sessionId } = JSON.parse(row.approval) as DeviceApproval;
+      await this.env.SESSIONS.get(this.env.SESSIONS.idFromName(userId)).revoke(sessionId);
+    }
+    this.sql.exec("delete from device where expires_at <= ?", now);
+    this.sql.exec("delete from consent");
   }
 
   /** The live request (not expired), or undefined. */

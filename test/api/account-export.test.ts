@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { EXPORT_PAGE_ROWS } from "../../src/db/queries/accounts.ts";
 import { createDocument } from "../../src/db/queries/documents.ts";
 import { json } from "../account-helpers.ts";
-import { PASSWORD, signedIn } from "../auth-helpers.ts";
+import { login, PASSWORD, randomIp, signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, formUpload } from "../document-helpers.ts";
 import { api, asSystem, expectProblem } from "../helpers.ts";
 
@@ -12,7 +12,7 @@ interface ExportJson {
   projectMemberships: { projectId: string; role: string }[];
   documents: { id: string; title: string }[];
   notifications: { userId: string }[];
-  securityEvents: { action: string }[];
+  securityEvents: { action: string; actorId: string | null; ip: string | null; userAgent: string | null }[];
 }
 
 const exportOf = (auth: Record<string, string>) => api("/users/me/export", { headers: auth });
@@ -73,6 +73,33 @@ describe("GET /users/me/export", () => {
     // the sharer's own data is there.
     expect(archive.documents.map((d) => d.id)).not.toContain(theirs.id);
     for (const foreign of [secret.id, "Sharer private plans"]) expect(text).not.toContain(foreign);
+  });
+
+  it("security: an administrator's address and user agent stay out of my archive, as in my security events", async () => {
+    const admin = await signedInAdmin();
+    const { user } = await signedIn();
+    const adminIp = randomIp();
+    const adminAgent = "admin-console/7.3";
+    const fromAdmin = { ...admin.auth, "cf-connecting-ip": adminIp, "user-agent": adminAgent };
+    expect((await api(`/users/${user.id}/disable`, { method: "POST", headers: fromAdmin })).status).toBe(200);
+    expect((await api(`/users/${user.id}/enable`, { method: "POST", headers: fromAdmin })).status).toBe(200);
+    // The disable ended the user's sessions: they sign in again, from their own address.
+    const tokens = await login(user.username);
+    const myIp = randomIp();
+    const res = await api("/users/me/export", {
+      headers: { authorization: `Bearer ${tokens.access_token}`, "cf-connecting-ip": myIp },
+    });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const archive = JSON.parse(text) as ExportJson;
+    const byAdmin = archive.securityEvents.filter((event) => event.actorId === admin.user.id);
+    expect(byAdmin.map((event) => event.action)).toEqual(expect.arrayContaining(["user.disabled", "user.enabled"]));
+    for (const event of byAdmin) expect(event).toMatchObject({ ip: null, userAgent: null });
+    expect(text).not.toContain(adminIp);
+    expect(text).not.toContain(adminAgent);
+    // What I did myself keeps my address.
+    const exported = archive.securityEvents.find((event) => event.action === "user.data_exported");
+    expect(exported).toMatchObject({ actorId: user.id, ip: myIp });
   });
 
   it("happy: more documents than a page are all there, each once", async () => {

@@ -236,6 +236,32 @@ describe("password reset: happy paths", () => {
   });
 });
 
+describe("password reset sent by an admin: the queue refuses the mail", () => {
+  it("answers 503 and stores no link and no event claiming one was sent", async () => {
+    const admin = await signedIn();
+    await promote(admin.user.id, { role: "admin" });
+    const { user } = await register();
+    const broken = {
+      send: () => Promise.reject(new Error("queue unavailable")),
+      sendBatch: () => Promise.reject(new Error("queue unavailable")),
+    } as unknown as Queue;
+    let res: Response | undefined;
+    await captureLines(async () => {
+      res = await apiWith({ NOTIFICATIONS: broken }, `/users/${user.id}/password-reset`, {
+        method: "POST",
+        headers: admin.auth,
+      });
+    });
+    if (!res) throw new Error("no response");
+    await expectProblem(res, 503);
+    expect((await eventsOf(user.id)).map((e) => e.action)).not.toContain("user.password_reset_requested");
+    const tokens = await asSystem((tx) =>
+      tx.execute(sql`select 1 from account_tokens where user_id = ${user.id} and purpose = 'reset_password'`),
+    );
+    expect(tokens.rows).toEqual([]);
+  });
+});
+
 describe("password reset: errors and security", () => {
   it("answers an unknown address exactly as a known one, and both take the same path", async () => {
     const { user } = await register();

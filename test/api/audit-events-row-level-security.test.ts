@@ -1,8 +1,9 @@
 import { eq } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
-import { type Actor, asActor, SYSTEM } from "../../src/db/actor.ts";
+import { type Actor, asActor, batchAsActor, SYSTEM } from "../../src/db/actor.ts";
 import { openDatabase } from "../../src/db/client.ts";
 import { serverError } from "../../src/db/errors.ts";
+import { recordKeyEvent } from "../../src/db/queries/api-keys.ts";
 import { recordSecurityEvent } from "../../src/db/queries/audit.ts";
 import { insertUser } from "../../src/db/queries/users.ts";
 import { AUDIT_DETAILS_MAX_BYTES, auditEvents } from "../../src/db/schema/audit.ts";
@@ -131,5 +132,27 @@ describe.each(driverModes(handle))("audit_events under row-level security, $name
       mode.run(SYSTEM, (db) => db.insert(auditEvents).values({ action: "user.login_failed", details: big })),
     );
     expect(raw).toBe("23514");
+  });
+});
+
+describe("security events recorded inside a change's own statement (securityEventValues)", () => {
+  it("apply the same 4 KiB check as recordSecurityEvent, and only when the change happened (an API key's event)", async () => {
+    const user = await newUser();
+    const keyEvent = (details: Record<string, unknown>) => ({
+      action: "api_key.created" as const,
+      keyId: crypto.randomUUID(),
+      actorId: user,
+      targetUserId: user,
+      origin,
+      details,
+    });
+    const big = { note: "x".repeat(AUDIT_DETAILS_MAX_BYTES) };
+    // Refused before it reaches the database (which would refuse it with a check violation).
+    await expect(batchAsActor(handle.http, SYSTEM, (db) => [recordKeyEvent(db, keyEvent(big))])).rejects.toThrow(
+      RangeError,
+    );
+    // Recorded only when the key exists: this one does not, so nothing is written.
+    const [inserted] = await batchAsActor(handle.http, SYSTEM, (db) => [recordKeyEvent(db, keyEvent({ name: "ci" }))]);
+    expect(inserted.rowCount).toBe(0);
   });
 });

@@ -246,6 +246,43 @@ describe("security events recorded with the change", () => {
     });
   });
 
+  it("records our request id, never the client's: a client's X-Request-ID is kept in details.clientRequestId", async () => {
+    const { user } = await register();
+    // A client claiming the request id of someone else's recorded request.
+    const earlier = await passwordGrant(user.username, PASSWORD);
+    const claimed = earlier.headers.get("x-request-id") ?? "";
+    const res = await api("/auth/token", {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", "x-request-id": claimed },
+      body: new URLSearchParams({ grant_type: "password", username: user.username, password: PASSWORD }).toString(),
+    });
+    expect(res.status).toBe(200);
+    const ours = res.headers.get("x-request-id");
+    expect(ours).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ours).not.toBe(claimed);
+    expect(await eventOf(res, "user.login_succeeded")).toMatchObject({
+      requestId: ours,
+      details: { clientRequestId: claimed },
+    });
+    // The earlier request's id still names its own event only.
+    const { data } = await auditPage({ requestId: claimed });
+    expect(data.map((event) => event.action)).toEqual(["user.login_succeeded"]);
+    expect(data[0]?.details).not.toHaveProperty("clientRequestId");
+  });
+
+  it("keeps the client's request id also for an event recorded inside its change's statement (a reset link)", async () => {
+    const { user } = await register();
+    const res = await api(
+      "/auth/password-reset",
+      from(randomIp(), { "x-request-id": "client-reset-1" }, jsonInit("POST", {}, { email: user.email })),
+    );
+    expect(res.status).toBe(202);
+    expect(await eventOf(res, "user.password_reset_requested")).toMatchObject({
+      targetUserId: user.id,
+      details: { clientRequestId: "client-reset-1" },
+    });
+  });
+
   it("records a registration with a taken email as nothing", async () => {
     const { user } = await register();
     const again = await api(

@@ -4,10 +4,13 @@ import { apiWith, captureLines } from "../helpers.ts";
 afterEach(() => vi.restoreAllMocks());
 
 describe("request log", () => {
-  it("writes one JSON line per request with method, path, status, duration and request id", async () => {
-    const lines = await captureLines(() =>
-      apiWith({ LOG_LEVEL: "info" }, "/health", { headers: { "X-Request-ID": "log-test-1" } }),
-    );
+  it("writes one JSON line per request with method, path, status, duration, request id and the client's", async () => {
+    let requestId: string | null = null;
+    const lines = await captureLines(async () => {
+      const res = await apiWith({ LOG_LEVEL: "info" }, "/health", { headers: { "X-Request-ID": "log-test-1" } });
+      requestId = res.headers.get("x-request-id");
+      return res;
+    });
     const requests = lines.filter((line) => line.message === "request");
     expect(requests).toHaveLength(1);
     expect(requests[0]).toMatchObject({
@@ -15,7 +18,8 @@ describe("request log", () => {
       method: "GET",
       path: "/health",
       status: 200,
-      requestId: "log-test-1",
+      requestId,
+      clientRequestId: "log-test-1",
       durationMs: expect.any(Number),
     });
   });

@@ -31,7 +31,18 @@ async function startDevice(scope = "openid profile") {
   return { response, poll };
 }
 
-/** The verification page, filled in: `decision` approve (with the password) or deny. */
+/**
+ * The consent page after the sign-in (RFC 8628 §5.4), answered with `decision`; any other page
+ * (the form again, a message) is returned as it came.
+ */
+async function consentTo(browser: Browser, signedIn: Response, decision: "approve" | "deny" = "approve") {
+  const html = await signedIn.text();
+  if (!html.includes('name="consent"')) return new Response(html, { status: signedIn.status });
+  expect(html).toContain("Allow access?");
+  return browser.post("/auth/device", { ...hiddenFields(html), decision });
+}
+
+/** The verification page, filled in: `decision` approve (with the password, then consent) or deny. */
 async function verify(userCode: string, decision: "approve" | "deny", username?: string, mfaSecret?: string) {
   const browser = new Browser();
   const page = await browser.fetch(`/auth/device?user_code=${encodeURIComponent(userCode)}`);
@@ -44,16 +55,24 @@ async function verify(userCode: string, decision: "approve" | "deny", username?:
     decision,
     ...(username && { username, password: PASSWORD }),
   });
-  if (!mfaSecret) return answer;
+  if (!username) return answer;
+  if (!mfaSecret) return consentTo(browser, answer, decision);
   // A staff account has MFA on (required): the page asks for its code.
   const second = await answer.text();
   expect(second).toContain('name="otp"');
-  return browser.post("/auth/device", {
+  const signedIn = await browser.post("/auth/device", {
     ...hiddenFields(second),
     otp: await totpCode(mfaSecret, stepAt(Date.now())),
-    decision,
+    decision: "approve",
   });
+  return consentTo(browser, signedIn, decision);
 }
+
+const deviceObject = (userCode: string) =>
+  testEnv.DEVICE_AUTHORIZATIONS.get(testEnv.DEVICE_AUTHORIZATIONS.idFromName(userCode.replace("-", "")));
+
+/** Whether the request behind a user code still waits for the user's decision. */
+const stillPending = async (userCode: string) => (await deviceObject(userCode).pending()) !== null;
 
 /** The OAuth error oauth4webapi reads from a poll. */
 async function pollError(res: Response): Promise<oauth.ResponseBodyError> {
@@ -102,13 +121,14 @@ describe("device authorization (happy path)", () => {
     const typed = response.user_code.toLowerCase().replace("-", " ");
     const browser = new Browser();
     const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
-    const res = await browser.post("/auth/device", {
+    const signedIn = await browser.post("/auth/device", {
       ...fields,
       user_code: typed,
       username: user.email,
       password: PASSWORD,
       decision: "approve",
     });
+    const res = await consentTo(browser, signedIn);
     expect(res.status).toBe(200);
     expect((await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll())).access_token).toBeTruthy();
   });
@@ -140,14 +160,17 @@ describe("device authorization with MFA", () => {
     const html = await second.text();
     expect(html).toContain('name="otp"');
     expect((await pollError(await poll())).error).toBe("authorization_pending");
-    const approved = await browser.post("/auth/device", {
+    const signedInWithCode = await browser.post("/auth/device", {
       ...hiddenFields(html),
       otp: await totpCode(setup.secret, step + 1),
       decision: "approve",
     });
+    const approved = await consentTo(browser, signedInWithCode);
     expect(await approved.text()).toContain("Device approved");
     const tokens = await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll());
     expect(decodeJwt(tokens.access_token).sub).toBe(user.id);
+    // The ID token says how the user signed in: password and one-time code, not the password alone.
+    expect(oauth.getValidatedIdTokenClaims(tokens)?.amr).toEqual(["pwd", "otp", "mfa"]);
   });
 });
 
@@ -214,6 +237,85 @@ describe("device authorization: errors and security", () => {
     });
     expect(await unknown.text()).toContain("unknown or has expired");
     expect((await pollError(await poll())).error).toBe("authorization_pending");
+  });
+
+  it("after the sign-in, the consent page names the client and each scope; nothing is granted before Approve, and Deny refuses (RFC 8628 §5.4)", async () => {
+    const { user } = await register();
+    const { response, poll } = await startDevice("openid email");
+    const browser = new Browser();
+    const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
+    const signedIn = await browser.post("/auth/device", {
+      ...fields,
+      user_code: response.user_code,
+      username: user.username,
+      password: PASSWORD,
+      decision: "approve",
+    });
+    const html = await signedIn.text();
+    expect(html).toContain("<strong>TechCorp CLI</strong>");
+    expect(html).toContain("<code>openid</code>");
+    expect(html).toContain("<code>email</code>: Read your email address.");
+    expect(html).toContain('name="consent"');
+    // Signed in, not yet approved.
+    expect(await stillPending(response.user_code)).toBe(true);
+    const denied = await browser.post("/auth/device", { ...hiddenFields(html), decision: "deny" });
+    expect(await denied.text()).toContain("Device denied");
+    expect((await pollError(await poll())).error).toBe("access_denied");
+  });
+
+  it("a forged or replayed consent approves nothing", async () => {
+    const { user } = await register();
+    const { response, poll } = await startDevice();
+    const browser = new Browser();
+    const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
+    const signedIn = await browser.post("/auth/device", {
+      ...fields,
+      user_code: response.user_code,
+      username: user.username,
+      password: PASSWORD,
+      decision: "approve",
+    });
+    const consentFields = hiddenFields(await signedIn.text());
+    const forged = await browser.post("/auth/device", {
+      ...consentFields,
+      consent: "A".repeat(43),
+      decision: "approve",
+    });
+    expect(await forged.text()).toContain("no longer valid");
+    expect(await stillPending(response.user_code)).toBe(true);
+    // The real one, once; again, it is spent.
+    expect(await (await browser.post("/auth/device", { ...consentFields, decision: "approve" })).text()).toContain(
+      "Device approved",
+    );
+    // Approved: the code is no longer pending, so a replay finds nothing to approve.
+    expect(await (await browser.post("/auth/device", { ...consentFields, decision: "approve" })).text()).toContain(
+      "unknown or has expired",
+    );
+    expect((await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll())).access_token).toBeTruthy();
+  });
+
+  it("an administrator asking through a device is never granted admin", async () => {
+    const { user } = await register();
+    const mfaSecret = await promote(user.id, { role: "admin" });
+    const { response, poll } = await startDevice("openid admin users:read");
+    const approved = await verify(response.user_code, "approve", user.username, mfaSecret);
+    expect(await approved.text()).toContain("Device approved");
+    const tokens = await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll());
+    expect(tokens.scope).toBe("openid users:read");
+  });
+
+  it("a session approved but never collected before the code expires is ended", async () => {
+    const { user } = await register();
+    const { response } = await startDevice();
+    expect(await (await verify(response.user_code, "approve", user.username)).text()).toContain("Device approved");
+    const sessions = testEnv.SESSIONS.get(testEnv.SESSIONS.idFromName(user.id));
+    const cli = async () => (await sessions.list()).filter((session) => session.clientId === CLI.id);
+    expect(await cli()).toHaveLength(1);
+    await runInDurableObject(deviceObject(response.user_code), async (instance: DeviceAuthorization, state) => {
+      state.storage.sql.exec("update device set expires_at = ?", Date.now() - 1);
+      await instance.alarm();
+    });
+    expect(await cli()).toEqual([]);
   });
 
   it("a client not registered for the device grant cannot start one", async () => {

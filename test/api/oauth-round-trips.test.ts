@@ -78,7 +78,7 @@ describe("Durable Object calls of the OAuth endpoints", () => {
     expect(durableObjectCalls(revocation)).toBe(2);
   });
 
-  it("the device grant: authorization 2, each poll 2, the approval 8", async () => {
+  it("the device grant: authorization 2, each poll 2, the sign-in 7, the consent 5", async () => {
     const client: oauth.Client = { client_id: CLI.id };
     const options = through();
     const started = await oauth.deviceAuthorizationRequest(as, client, NONE, {}, options);
@@ -90,16 +90,21 @@ describe("Durable Object calls of the OAuth endpoints", () => {
     const { user } = await register();
     const browser = new Browser();
     const page = await browser.fetch("/auth/device");
-    const approval = await browser.post("/auth/device", {
+    const signedIn = await browser.post("/auth/device", {
       ...hiddenFields(await page.text()),
       user_code: response.user_code,
       username: user.username,
       password: PASSWORD,
       decision: "approve",
     });
-    expect(await approval.text()).toContain("Device approved");
+    const consentPage = await signedIn.text();
+    expect(consentPage).toContain('name="consent"');
     // The limiter; the user code's object (is it pending?); the throttles, reserved then settled;
-    // the new session; the approval handed to the user code's object.
-    expect(durableObjectCalls(approval)).toBe(8);
+    // the signed-in user kept in the user code's object for the consent.
+    expect(durableObjectCalls(signedIn)).toBe(7);
+    const approval = await browser.post("/auth/device", { ...hiddenFields(consentPage), decision: "approve" });
+    expect(await approval.text()).toContain("Device approved");
+    // The limiter; is it pending; the consent taken; the new session; the approval handed over.
+    expect(durableObjectCalls(approval)).toBe(5);
   });
 });

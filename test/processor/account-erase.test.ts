@@ -7,7 +7,7 @@ import { documents } from "../../src/db/schema/documents.ts";
 import { projectMembers, projects } from "../../src/db/schema/projects.ts";
 import { users } from "../../src/db/schema/users.ts";
 import { sha256Hex } from "../fixtures/files.ts";
-import { asSystem, newUser, runSweep, storage } from "./helpers.ts";
+import { asSystem, batchAsSystem, newUser, runSweep, storage } from "./helpers.ts";
 
 /** A document of `ownerId` (in `projectId`, or personal) with its object stored. */
 async function storedDocument(ownerId: string, projectId: string | null) {
@@ -63,10 +63,11 @@ describe("the sweeper erases accounts their owners deleted", () => {
     const partnersProject = await projectOf(partner, [{ userId: leaving, role: "editor" }]);
     const filedWithPartner = await storedDocument(leaving, partnersProject);
 
-    const marked = await asSystem((tx) => requestAccountDeletion(tx, { userId: leaving }));
+    const [marked] = await batchAsSystem((db) => [requestAccountDeletion(db, { userId: leaving })] as const);
     expect(marked.rows[0]).toEqual({ projects: 1, documents: 2 });
     // Asked twice: nothing more happens.
-    expect((await asSystem((tx) => requestAccountDeletion(tx, { userId: leaving }))).rows).toEqual([]);
+    const [again] = await batchAsSystem((db) => [requestAccountDeletion(db, { userId: leaving })] as const);
+    expect(again.rows).toEqual([]);
 
     await runSweep();
 

@@ -6,8 +6,8 @@ import {
   getQueueResult,
 } from "cloudflare:test";
 import { eq, sql } from "drizzle-orm";
-import { asActor, SYSTEM, type Transaction } from "../../src/db/actor.ts";
-import { openDatabase } from "../../src/db/client.ts";
+import { asActor, batchAsActor, SYSTEM, type Transaction } from "../../src/db/actor.ts";
+import { type HttpQueryBuilder, type HttpStatements, openDatabase } from "../../src/db/client.ts";
 import { createDocument } from "../../src/db/queries/documents.ts";
 import { pendingDeliveries, storeNotification } from "../../src/db/queries/notifications.ts";
 import { insertUser } from "../../src/db/queries/users.ts";
@@ -32,6 +32,16 @@ export async function asSystem<T>(work: (tx: Transaction) => Promise<T>): Promis
   const handle = openDatabase(config.database);
   try {
     return await asActor(handle.db, SYSTEM, work);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Runs the statements `build` returns as the system in one batch of the HTTP mode, as the app's routes do. */
+export async function batchAsSystem<T extends HttpStatements>(build: (db: HttpQueryBuilder) => T) {
+  const handle = openDatabase(config.database);
+  try {
+    return await batchAsActor(handle.http, SYSTEM, build);
   } finally {
     await handle.close();
   }

@@ -2,8 +2,9 @@ import { and, eq, inArray, isNull, sql } from "drizzle-orm";
 import type { Queryable } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
 import { type AccountTokenPurpose, accountTokens } from "../schema/account-tokens.ts";
+import type { AuditAction } from "../schema/audit.ts";
 import { users } from "../schema/users.ts";
-import type { RequestOrigin } from "./audit.ts";
+import { type RequestOrigin, SECURITY_EVENT_COLUMNS, securityEventValues } from "./audit.ts";
 
 // Account tokens (src/db/schema/account-tokens.ts): issued and spent in single statements that
 // state their own conditions (CTEs), so each flow is one HTTP batch: the functions taking an
@@ -19,17 +20,10 @@ export interface TokenToIssue {
 
 /** The security event a statement records beside its change (src/db/queries/audit.ts). */
 export interface TokenEvent {
-  action: string;
+  action: AuditAction;
   actorId: string | null;
   origin: RequestOrigin;
 }
-
-const clip = (value: string | null, length: number) => (value === null ? null : value.slice(0, length));
-
-/** The audit columns of `event` as SQL values, in the order `auditColumns` lists them. */
-const eventValues = (event: TokenEvent) =>
-  sql`${event.action}, ${event.actorId}::uuid, ${clip(event.origin.ip, 64)}, ${clip(event.origin.userAgent, 512)}, ${clip(event.origin.requestId, 128)}`;
-const auditColumns = sql.raw("action, actor_id, ip, user_agent, request_id, target_user_id, details");
 
 /**
  * Issues a token for the account `userId` to its current address when `when` holds of it (SQL on
@@ -85,8 +79,8 @@ export function issueResetForAddress(
       from account
       returning user_id, email
     ), recorded as (
-      insert into audit_events (${auditColumns})
-      select ${eventValues(params.event)}, user_id, '{}'::jsonb from issued
+      insert into audit_events (${SECURITY_EVENT_COLUMNS})
+      select ${securityEventValues({ ...params.event, targetUserId: sql`user_id` })} from issued
     )
     select user_id, email from issued`);
 }
@@ -114,8 +108,8 @@ export function issueEmailChange(
         and not exists (select 1 from users taken where taken.email = ${email})
       returning user_id, email
     ), recorded as (
-      insert into audit_events (${auditColumns})
-      select ${eventValues(params.event)}, ${params.userId}::uuid, '{}'::jsonb
+      insert into audit_events (${SECURITY_EVENT_COLUMNS})
+      select ${securityEventValues({ ...params.event, targetUserId: params.userId })}
     )
     select user_id, email from issued`);
 }
@@ -131,7 +125,7 @@ export function issueEmailChange(
  * spent: the caller answers 409).
  */
 export function spendEmailToken(db: HttpQueryBuilder, params: { tokenHash: string; origin: RequestOrigin }) {
-  const event = (action: string) => ({ action, actorId: null, origin: params.origin });
+  const event = (action: AuditAction) => ({ action, actorId: null, origin: params.origin });
   return db.execute<{ user_id: string; purpose: AccountTokenPurpose; email: string; previous_email: string }>(sql`
     with spent as (
       update account_tokens set used_at = now()
@@ -150,10 +144,15 @@ export function spendEmailToken(db: HttpQueryBuilder, params: { tokenHash: strin
       from applied a, spent s
       where a.purpose = 'change_email' and t.user_id = a.id and t.id <> s.id and t.used_at is null
     ), recorded as (
-      insert into audit_events (${auditColumns})
-      select ${eventValues(event("user.email_verified"))}, a.id, '{}'::jsonb from applied a where a.purpose = 'verify_email'
+      insert into audit_events (${SECURITY_EVENT_COLUMNS})
+      select ${securityEventValues({ ...event("user.email_verified"), targetUserId: sql`a.id` })}
+      from applied a where a.purpose = 'verify_email'
       union all
-      select ${eventValues(event("user.email_changed"))}, a.id, jsonb_build_object('from', p.email, 'to', a.email, 'by', 'link')
+      select ${securityEventValues({
+        ...event("user.email_changed"),
+        targetUserId: sql`a.id`,
+        details: sql`jsonb_build_object('from', p.email, 'to', a.email, 'by', 'link')`,
+      })}
       from applied a join previous p on p.id = a.id where a.purpose = 'change_email'
     )
     select a.id as user_id, a.purpose, a.email, p.email as previous_email from applied a join previous p on p.id = a.id`);
@@ -192,12 +191,17 @@ export function spendResetToken(
       where k.user_id = a.id and k.revoked_at is null
       returning k.id, k.user_id
     ), recorded as (
-      insert into audit_events (${auditColumns})
-      select ${eventValues({ action: "user.password_reset", actorId: null, origin: params.origin })}, id, '{}'::jsonb
+      insert into audit_events (${SECURITY_EVENT_COLUMNS})
+      select ${securityEventValues({ action: "user.password_reset", actorId: null, origin: params.origin, targetUserId: sql`id` })}
       from applied
       union all
-      select ${eventValues({ action: "api_key.revoked", actorId: null, origin: params.origin })}, user_id,
-        jsonb_build_object('keyId', id, 'reason', 'password_reset')
+      select ${securityEventValues({
+        action: "api_key.revoked",
+        actorId: null,
+        origin: params.origin,
+        targetUserId: sql`user_id`,
+        details: sql`jsonb_build_object('keyId', id, 'reason', 'password_reset')`,
+      })}
       from keys_revoked
     )
     select id as user_id from applied`);

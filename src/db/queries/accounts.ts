@@ -1,7 +1,6 @@
 import { and, asc, eq, gt, isNotNull, isNull, or, sql } from "drizzle-orm";
 import type { Queryable, Transaction } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
-import { auditEvents } from "../schema/audit.ts";
 import { documents } from "../schema/documents.ts";
 import { notifications } from "../schema/notifications.ts";
 import { projectMembers, projects } from "../schema/projects.ts";
@@ -151,28 +150,4 @@ export function selectOwnMemberships(db: Queryable, params: { userId: string }) 
     .innerJoin(projects, eq(projects.id, projectMembers.projectId))
     .where(and(eq(projectMembers.userId, params.userId), isNull(projects.deletedAt)))
     .orderBy(asc(projectMembers.createdAt));
-}
-
-/** A page of the security events about `userId`, oldest first after `afterId`. Both modes. */
-export function selectSecurityEventsPage(db: Queryable, params: { userId: string; afterId?: number | undefined }) {
-  return db
-    .select({
-      id: auditEvents.id,
-      occurredAt: auditEvents.occurredAt,
-      action: auditEvents.action,
-      outcome: auditEvents.outcome,
-      actorId: auditEvents.actorId,
-      ip: auditEvents.ip,
-      userAgent: auditEvents.userAgent,
-      details: auditEvents.details,
-    })
-    .from(auditEvents)
-    .where(
-      and(
-        eq(auditEvents.targetUserId, params.userId),
-        params.afterId === undefined ? undefined : gt(auditEvents.id, params.afterId),
-      ),
-    )
-    .orderBy(asc(auditEvents.id))
-    .limit(EXPORT_PAGE_ROWS);
 }

@@ -9,7 +9,7 @@ import type { HttpQueryBuilder } from "../client.ts";
 import { type ApiKey, apiKeys } from "../schema/api-keys.ts";
 import { auditEvents } from "../schema/audit.ts";
 import { users } from "../schema/users.ts";
-import type { RequestOrigin } from "./audit.ts";
+import { type RequestOrigin, SECURITY_EVENT_COLUMNS, securityEventValues } from "./audit.ts";
 
 /** A new key's record, as `insertApiKeyWithinCap` writes it. */
 export interface NewApiKeyRecord {
@@ -114,8 +114,6 @@ export interface KeyEvent {
   details: Record<string, unknown>;
 }
 
-const clip = (value: string | null, length: number) => (value === null ? null : value.slice(0, length));
-
 /**
  * The insert of a key's security event (`audit_events`, as `recordSecurityEvent` writes them),
  * conditional on what this transaction did to the key: `created` when the key's row exists (its
@@ -127,11 +125,10 @@ export const recordKeyEvent = (db: HttpQueryBuilder, event: KeyEvent) => {
     event.action === "api_key.created"
       ? sql`exists (select 1 from ${apiKeys} where ${apiKeys.id} = ${event.keyId})`
       : sql`exists (select 1 from ${apiKeys} where ${apiKeys.id} = ${event.keyId} and ${apiKeys.revokedAt} = now())`;
-  const details = JSON.stringify({ keyId: event.keyId, ...event.details });
+  const { keyId, details, ...recorded } = event;
   return db.execute(
-    sql`insert into ${auditEvents} (action, outcome, actor_id, target_user_id, ip, user_agent, request_id, details)
-      select ${event.action}, 'success', ${event.actorId}::uuid, ${event.targetUserId}::uuid, ${clip(event.origin.ip, 64)},
-        ${clip(event.origin.userAgent, 512)}, ${clip(event.origin.requestId, 128)}, ${details}::jsonb
+    sql`insert into ${auditEvents} (${SECURITY_EVENT_COLUMNS})
+      select ${securityEventValues({ ...recorded, details: { keyId, ...details } })}
       where ${happened}`,
   );
 };
@@ -160,10 +157,14 @@ export function revokeAllUserKeys(params: {
       where user_id = ${params.userId}::uuid and revoked_at is null
       returning id, user_id
     ), recorded as (
-      insert into ${auditEvents} (action, outcome, actor_id, target_user_id, ip, user_agent, request_id, details)
-      select 'api_key.revoked', 'success', ${params.actorId}::uuid, user_id, ${clip(params.origin.ip, 64)},
-        ${clip(params.origin.userAgent, 512)}, ${clip(params.origin.requestId, 128)},
-        jsonb_build_object('keyId', id, 'reason', ${params.reason}::text)
+      insert into ${auditEvents} (${SECURITY_EVENT_COLUMNS})
+      select ${securityEventValues({
+        action: "api_key.revoked",
+        actorId: params.actorId,
+        origin: params.origin,
+        targetUserId: sql`user_id`,
+        details: sql`jsonb_build_object('keyId', id, 'reason', ${params.reason}::text)`,
+      })}
       from revoked
     )
     select id from revoked`;

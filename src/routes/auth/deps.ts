@@ -20,7 +20,7 @@ export function authDeps(c: Context<AppEnv>): DeviceDeps {
     sessions: c.env.SESSIONS,
     throttle: c.env.LOGIN_THROTTLE,
     devices: c.env.DEVICE_AUTHORIZATIONS,
-    client: { ip: clientIp(c), userAgent: c.req.header("user-agent") ?? null, requestId: c.get("requestId") ?? null },
+    client: { ...requestOrigin(c), ip: clientIp(c) },
     background: (name, task) => c.get("services").background(name, task),
   };
 }

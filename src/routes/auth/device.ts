@@ -5,7 +5,15 @@ import { createRouter } from "../../app/create-app.ts";
 import { checkPassword, checkSecondFactor } from "../../auth/auth-service.ts";
 import type { Authentication } from "../../auth/authorization-code.ts";
 import { findClient } from "../../auth/clients.ts";
-import { approveDevice, denyDevice, normaliseUserCode, pendingDevice } from "../../auth/device-grant.ts";
+import {
+  approveDevice,
+  denyDevice,
+  normaliseUserCode,
+  offerDeviceConsent,
+  pendingDevice,
+  takeDeviceConsent,
+} from "../../auth/device-grant.ts";
+import { describeScope } from "../../auth/scopes.ts";
 import type { PublicUser } from "../../db/queries/users.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
@@ -14,7 +22,13 @@ import { jsonBody } from "../openapi.ts";
 import { requestOrigin } from "../request-origin.ts";
 import { checkCsrf, csrfToken } from "./csrf.ts";
 import { authDeps } from "./deps.ts";
-import { renderMessagePage, renderSignInPage, type SignInPage, signInPolicy } from "./sign-in-page.ts";
+import {
+  renderConsentPage,
+  renderMessagePage,
+  renderSignInPage,
+  type SignInPage,
+  signInPolicy,
+} from "./sign-in-page.ts";
 
 const HTML = { "text/html": { schema: z.string() } };
 
@@ -70,6 +84,7 @@ const VerificationForm = z
     mfa_token: z.string().max(4096).optional(),
     otp: z.string().max(6).optional(),
     recovery_code: z.string().max(64).optional(),
+    consent: z.string().max(64).optional(),
   })
   .openapi("DeviceVerificationForm");
 
@@ -79,14 +94,14 @@ const postRoute = createRoute({
   tags: ["Auth"],
   summary: "Approve or deny a device (the verification page's form)",
   description:
-    "The user code and the password (then a TOTP or recovery code when MFA is on) approve the device: a session for its client starts with the scopes asked that the user holds, handed to the device at its next poll. `decision=deny` refuses it. Guesses are throttled as at the token endpoint; the CSRF token and origin are checked as on the authorization endpoint's page.",
+    "The user code and the password (then a TOTP or recovery code when MFA is on) sign the user in; the consent page then names the client and every scope it asks (RFC 8628 §5.4), and its Approve (`consent`, single use) starts a session for the client with the scopes asked that the user holds (never `admin`), handed to the device at its next poll. `decision=deny` refuses it. Guesses are throttled as at the token endpoint; the CSRF token and origin are checked as on the authorization endpoint's page.",
   middleware: [formAsJson()] as const,
   [FORM_BODY]: true,
   request: { body: jsonBody(VerificationForm) },
   responses: {
     200: {
       description:
-        "The outcome, the second factor's step, or the form again saying what went wrong (an unknown or expired code, wrong credentials, too many attempts).",
+        "The outcome, the consent page, the second factor's step, or the form again saying what went wrong (an unknown or expired code, wrong credentials, too many attempts).",
       content: HTML,
     },
     ...problemResponses(400, 403, 413, 415, 503),
@@ -106,6 +121,14 @@ const verifyDevice = createRouter().openapi(postRoute, async (c) => {
   if (body.decision === "deny") {
     await denyDevice(deps, userCode);
     return message(c, "Device denied", "The device was not given access. You can close this page.");
+  }
+  if (body.consent) {
+    const consent = body.decision === "approve" ? await takeDeviceConsent(deps, userCode, body.consent) : undefined;
+    if (!consent || !(await approveDevice(deps, { userCode, ...pending }, consent))) {
+      return message(c, "Code expired", "That code is no longer valid; start again on your device.");
+    }
+    const client = findClient(deps.config.auth, pending.clientId);
+    return message(c, "Device approved", `${client?.name ?? "The device"} is signed in. You can close this page.`);
   }
   const origin = requestOrigin(c);
   let user: PublicUser;
@@ -137,11 +160,22 @@ const verifyDevice = createRouter().openapi(postRoute, async (c) => {
     const carried = step === "second-factor" ? { ...hidden, user_code: userCode, mfa_token: body.mfa_token } : hidden;
     return form(c, { step, hidden: carried, userCode, error: text });
   }
-  if (!(await approveDevice(deps, { userCode, ...pending }, user, authentication))) {
-    return message(c, "Code expired", "That code is no longer valid; start again on your device.");
-  }
+  // Signed in: nothing is granted before the user has seen who asks for what (RFC 8628 §5.4).
+  const authTime = Math.floor(Date.now() / 1000);
+  const consent = await offerDeviceConsent(deps, userCode, { userId: user.id, authentication, authTime });
+  if (!consent) return message(c, "Code expired", "That code is no longer valid; start again on your device.");
   const client = findClient(deps.config.auth, pending.clientId);
-  return message(c, "Device approved", `${client?.name ?? "The device"} is signed in. You can close this page.`);
+  pageHeaders(c);
+  const scopes = pending.scope.split(" ").filter(Boolean);
+  return c.html(
+    renderConsentPage({
+      clientName: client?.name ?? pending.clientId,
+      action: "/auth/device",
+      scopes: scopes.map((name) => ({ name, description: describeScope(name) })),
+      hidden: { ...hidden, user_code: userCode, consent },
+    }),
+    200,
+  );
 });
 
 /** `/auth/device`: the device grant's verification page and its form. */

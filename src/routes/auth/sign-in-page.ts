@@ -103,3 +103,48 @@ export function renderMessagePage(title: string, message: string) {
   </body>
 </html>`;
 }
+
+/** The device grant's consent step: who asks, for what, and the hidden fields its form carries. */
+export interface ConsentPage {
+  clientName: string;
+  action: string;
+  /** Each scope asked, with what it allows (`describeScope`). */
+  scopes: { name: string; description: string }[];
+  hidden: Record<string, string | undefined>;
+}
+
+/**
+ * The consent page shown after the sign-in on the device verification page (RFC 8628 §5.4): the
+ * client's registered name and every scope it asks, escaped by `hono/html`, with Approve and Deny.
+ * Same policy as the sign-in page.
+ */
+export function renderConsentPage(page: ConsentPage) {
+  return html`<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <meta name="referrer" content="no-referrer" />
+    <title>Allow access · TechCorp</title>
+  </head>
+  <body>
+    <main>
+      <h1>Allow access?</h1>
+      <p><strong>${page.clientName}</strong> on a device asks to act on your behalf. Approve only if you started this on your own device and it shows the same code.</p>
+      <p>It asks to:</p>
+      <ul>
+        ${page.scopes.length === 0 ? html`<li>Use the account as you would (no extra permission).</li>` : ""}
+        ${page.scopes.map((scope) => html`<li><code>${scope.name}</code>: ${scope.description}</li>`)}
+      </ul>
+      <p>Only what your account holds is granted; never the administrator's role.</p>
+      <form method="post" action="${page.action}">
+        ${hiddenFields(page.hidden)}
+        <p>
+          <button type="submit" name="decision" value="approve">Approve</button>
+          <button type="submit" name="decision" value="deny">Deny</button>
+        </p>
+      </form>
+    </main>
+  </body>
+</html>`;
+}

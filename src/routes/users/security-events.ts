@@ -1,7 +1,6 @@
 import { createRouter } from "../../app/create-app.ts";
 import { asCaller } from "../../app/database.ts";
-import { selectSecurityEventsPage } from "../../db/queries/audit.ts";
-import type { AuditEvent } from "../../db/schema/audit.ts";
+import { asSeenByTarget, selectSecurityEventsPage } from "../../db/queries/audit.ts";
 import { callerOf } from "../../gateway/authentication.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import {
@@ -24,16 +23,6 @@ const route = protectedRoute("caller", {
   responses: { 200: jsonResponse("A page of events.", SecurityEventPageSchema), ...problemResponses(400, 503) },
 });
 
-/**
- * An event as its target sees it: the address and user agent are withheld when someone else acted
- * (an administrator's own whereabouts), shown when no one was signed in (a refused login, a reused
- * refresh token: the attempt against the account is what its owner needs to see) or they acted.
- */
-function asOwner(event: AuditEvent, userId: string): AuditEvent {
-  if (event.actorId === null || event.actorId === userId) return event;
-  return { ...event, ip: null, userAgent: null };
-}
-
 export const listMySecurityEvents = createRouter().openapi(route, async (c) => {
   const query = c.req.valid("query");
   const { userId } = callerOf(c);
@@ -42,5 +31,5 @@ export const listMySecurityEvents = createRouter().openapi(route, async (c) => {
   const [rows] = await asCaller(c).read((db) => [selectSecurityEventsPage(db, filter)]);
   const { page, nextCursor } = securityEventPage(rows, query.limit);
   c.header("Cache-Control", "no-store");
-  return c.json({ data: page.map((event) => toSecurityEventJson(asOwner(event, userId))), nextCursor }, 200);
+  return c.json({ data: page.map((event) => toSecurityEventJson(asSeenByTarget(event, userId))), nextCursor }, 200);
 });

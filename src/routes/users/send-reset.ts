@@ -21,7 +21,7 @@ const route = protectedRoute(
     path: "/users/{id}/password-reset",
     tags: ["Users (admin)"],
     summary: "Send a user a password reset link",
-    description: `Mails the user's address a link to set a new password (single use, ${RESET_TOKEN_TTL_SECONDS / 60} minutes); the password stays until the user follows it. \`users:manage\`, under the rules of a status change.${GRANT_RULES} 409 for a disabled account.`,
+    description: `Mails the user's address a link to set a new password (single use, ${RESET_TOKEN_TTL_SECONDS / 60} minutes); the password stays until the user follows it. The link is stored and the event recorded only if the mail was queued (503 otherwise, nothing stored). \`users:manage\`, under the rules of a status change.${GRANT_RULES} 409 for a disabled account.`,
     request: { params: UserIdParams },
     responses: { 202: jsonResponse("The link was queued.", SentSchema), ...problemResponses(400, 404, 409, 503) },
   },
@@ -32,12 +32,10 @@ const route = protectedRoute(
 export const sendUserPasswordReset = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");
   const { token, tokenHash } = await newResetToken();
-  const sent = await storeAdminPasswordReset(accountDeps(c), {
-    id,
-    tokenHash,
-    ttlSeconds: RESET_TOKEN_TTL_SECONDS,
-    origin: requestOrigin(c),
-  });
-  await mailReset(lifecycleDeps(c), sent.email, token);
+  const sent = await storeAdminPasswordReset(
+    accountDeps(c),
+    { id, tokenHash, ttlSeconds: RESET_TOKEN_TTL_SECONDS, origin: requestOrigin(c) },
+    (email) => mailReset(lifecycleDeps(c), email, token),
+  );
   return c.json({ expiresAt: sent.expiresAt.toISOString() }, 202);
 });
