@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { json } from "../account-helpers.ts";
+import { promote, signedIn } from "../auth-helpers.ts";
+import { api, expectProblem } from "../helpers.ts";
+
+// Grant rule "held" on credentials (src/auth/grant-rules.ts, rule 3): whoever takes over an
+// account acts with its permissions, so only a holder of all of them changes its credentials.
+async function managerAndPrivilegedTarget() {
+  const manager = await signedIn();
+  await promote(manager.user.id, { permissions: ["users:manage", "users:write"] });
+  const target = await signedIn();
+  await promote(target.user.id, { permissions: ["permissions:manage"] });
+  return { manager, target };
+}
+
+const grantRuleOf = (problem: unknown) => (problem as { grantRule?: string }).grantRule;
+
+describe("credential changes on an account holding a permission the caller lacks", () => {
+  it("security: a temporary password, an MFA reset and an admin reset link are refused 403 (held)", async () => {
+    const { manager, target } = await managerAndPrivilegedTarget();
+    const password = await api(
+      `/users/${target.user.id}/password`,
+      json("PUT", manager.auth, { password: "A-temporary-pass-1234" }),
+    );
+    expect(grantRuleOf(await expectProblem(password, 403))).toBe("held");
+    const mfa = await api(`/users/${target.user.id}/mfa`, { method: "DELETE", headers: manager.auth });
+    expect(grantRuleOf(await expectProblem(mfa, 403))).toBe("held");
+    const reset = await api(`/users/${target.user.id}/password-reset`, { method: "POST", headers: manager.auth });
+    expect(grantRuleOf(await expectProblem(reset, 403))).toBe("held");
+    // The target's own password still works: nothing changed.
+    expect((await api("/users/me", { headers: target.auth })).status).toBe(200);
+  });
+
+  it("security: moving the email of such an account is refused 403 (held) and the email stays", async () => {
+    const { manager, target } = await managerAndPrivilegedTarget();
+    const res = await api(
+      `/users/${target.user.id}`,
+      json("PATCH", manager.auth, { email: `taken-over-${crypto.randomUUID()}@example.com` }),
+    );
+    expect(grantRuleOf(await expectProblem(res, 403))).toBe("held");
+    const me = await api("/users/me", { headers: target.auth });
+    expect(((await me.json()) as { email: string }).email).toBe(target.user.email);
+  });
+
+  it("happy: a caller holding every permission of the account still sets its temporary password", async () => {
+    const manager = await signedIn();
+    await promote(manager.user.id, { permissions: ["users:manage", "permissions:manage"] });
+    const target = await signedIn();
+    await promote(target.user.id, { permissions: ["permissions:manage"] });
+    const res = await api(
+      `/users/${target.user.id}/password`,
+      json("PUT", manager.auth, { password: "A-temporary-pass-1234" }),
+    );
+    expect(res.status).toBe(204);
+  });
+});
