@@ -238,10 +238,17 @@ export async function updateOwnProfile(
  */
 export async function updateAccount(
   deps: AccountDeps,
-  request: { id: string; patch: ProfilePatch; precondition: Precondition<PublicUser> },
+  request: {
+    id: string;
+    patch: ProfilePatch;
+    precondition: Precondition<PublicUser>;
+    /** Told, once the change committed, that it moved the account's email (to notify the old address). */
+    onEmailChanged?: ((change: { from: string; to: string }) => void) | undefined;
+  },
 ): Promise<PublicUser> {
   const { id, patch, precondition } = request;
   const change: AccountChange = { kind: "attributes", fields: Object.keys(patch), emailVerified: patch.emailVerified };
+  let moved: { from: string; to: string } | undefined;
   const user = await uniquely(() =>
     delegated(deps, { id, change }, async (tx, grantor) => {
       const current = await lockForWrite(tx, { id, precondition }, { grantor, change });
@@ -250,6 +257,7 @@ export async function updateAccount(
       const { email, ...profile } = patch;
       const to = email?.toLowerCase();
       if (to !== undefined && to !== current.email) {
+        moved = { from: current.email, to };
         await recordChange(tx, deps, {
           action: "user.email_changed",
           targetUserId: id,
@@ -264,6 +272,7 @@ export async function updateAccount(
     }),
   );
   if (!user) throw userNotFound(id);
+  if (moved) request.onEmailChanged?.(moved);
   return user;
 }
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { json } from "../account-helpers.ts";
 import { promote, signedIn } from "../auth-helpers.ts";
 import { api, expectProblem } from "../helpers.ts";
+import { waitForMail } from "../mail-helpers.ts";
 
 // Grant rule "held" on credentials (src/auth/grant-rules.ts, rule 3): whoever takes over an
 // account acts with its permissions, so only a holder of all of them changes its credentials.
@@ -52,5 +53,16 @@ describe("credential changes on an account holding a permission the caller lacks
       json("PUT", manager.auth, { password: "A-temporary-pass-1234" }),
     );
     expect(res.status).toBe(204);
+  });
+
+  it("happy: an email change by a users:write holder tells the OLD address", async () => {
+    const writer = await signedIn();
+    await promote(writer.user.id, { permissions: ["users:write"] });
+    const target = await signedIn();
+    const moved = `moved-${crypto.randomUUID()}@example.com`;
+    const res = await api(`/users/${target.user.id}`, json("PATCH", writer.auth, { email: moved }));
+    expect(res.status).toBe(200);
+    const notice = await waitForMail(target.user.email, "changed by an administrator");
+    expect(notice.text).toContain(moved);
   });
 });

@@ -127,7 +127,13 @@ export async function getUserRole(tx: Transaction, params: { id: string }): Prom
  */
 export function selectCredentials(db: Queryable, params: { id: string }) {
   return db
-    .select({ id: users.id, username: users.username, status: users.status, passwordHash: users.passwordHash })
+    .select({
+      id: users.id,
+      username: users.username,
+      email: users.email,
+      status: users.status,
+      passwordHash: users.passwordHash,
+    })
     .from(users)
     .where(eq(users.id, params.id))
     .limit(1);
