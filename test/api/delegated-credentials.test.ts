@@ -1,6 +1,9 @@
+import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { asActor } from "../../src/db/actor.ts";
 import { json } from "../account-helpers.ts";
 import { promote, signedIn } from "../auth-helpers.ts";
+import { actorFor, db, readUser, writer } from "../grant-helpers.ts";
 import { api, expectProblem } from "../helpers.ts";
 import { waitForMail } from "../mail-helpers.ts";
 
@@ -64,5 +67,22 @@ describe("credential changes on an account holding a permission the caller lacks
     expect(res.status).toBe(200);
     const notice = await waitForMail(target.user.email, "changed by an administrator");
     expect(notice.text).toContain(moved);
+  });
+
+  it("security: the users trigger refuses a raw email change of such an account by a users:write holder", async () => {
+    const caller = await signedIn();
+    const target = await signedIn();
+    await promote(target.user.id, { permissions: ["permissions:manage"] });
+    const raw = asActor(db, actorFor(caller.user.id, writer), (tx) =>
+      tx.execute(
+        sql`update users set email = ${`raw-${crypto.randomUUID()}@example.com`} where id = ${target.user.id}`,
+      ),
+    );
+    const refused = await raw.then(
+      () => undefined,
+      (error: unknown) => error as { cause?: { message?: string } },
+    );
+    expect(refused?.cause?.message).toMatch(/grant rule "held"/);
+    expect(await readUser(target.user.id)).toMatchObject({ email: target.user.email });
   });
 });
