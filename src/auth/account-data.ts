@@ -14,6 +14,7 @@ import {
   selectSecurityEventsPage,
 } from "../db/queries/audit.ts";
 import { type PublicUser, selectUser } from "../db/queries/users.ts";
+import type { UserRole } from "../db/schema/users.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { type SessionsNamespace, withUserSessions } from "./user-sessions.ts";
 
@@ -33,14 +34,26 @@ export const DELETION_MAX_AUTH_AGE_SECONDS = 300;
  *
  * Postgres: 1 round trip. Durable Object calls: 1 (the user's SESSIONS object).
  * @returns how many projects and documents were deleted with it
- * @throws ApiError 404 when the account is gone or its deletion was already asked for;
+ * An admin's account is refused (409): deleting it here, as the system, would pass by the grant
+ * rules, and the last admin would leave the platform without one. Another admin demotes it
+ * (`PATCH /users/{id}/role`) or deletes it (`DELETE /users/{id}`). The query itself refuses an
+ * admin, so a session that does not know yet of a promotion cannot slip through.
+ * @throws ApiError 409 `conflict` for an admin's account (no round trip when the session says so);
+ *   404 when the account is gone or its deletion was already asked for;
  *   DependencyError (503) for the database or the SESSIONS object (the deletion is committed then)
  */
+const adminDeletingSelf = () =>
+  new ApiError("conflict", {
+    detail:
+      "An admin's account is not deleted from /users/me: another admin demotes you first (PATCH /users/{id}/role) or deletes your account.",
+  });
+
 export async function deleteOwnAccount(
   deps: { http: HttpDatabase; sessions: SessionsNamespace },
-  request: { userId: string; origin: RequestOrigin },
+  request: { userId: string; role: UserRole; origin: RequestOrigin },
 ): Promise<{ projects: number; documents: number }> {
   const { userId } = request;
+  if (request.role === "admin") throw adminDeletingSelf();
   const [marked] = await batchAsActor(deps.http, SYSTEM, (db) => [
     requestAccountDeletion(db, { userId }),
     recordSecurityEvent(db, {
@@ -52,7 +65,12 @@ export async function deleteOwnAccount(
     }),
   ]);
   const counts = firstRow(marked.rows);
-  if (!counts) throw new ApiError("not_found", { detail: "This account no longer exists." });
+  if (!counts) {
+    // Nothing happened: gone, already asked for, or an admin the session did not know of yet.
+    const [standing] = await batchAsActor(deps.http, SYSTEM, (db) => [selectUser(db, { id: userId })], READ_ONLY);
+    if (firstRow(standing)?.role === "admin") throw adminDeletingSelf();
+    throw new ApiError("not_found", { detail: "This account no longer exists." });
+  }
   await withUserSessions(deps.sessions, userId, (stub) =>
     stub.setPrincipal({ role: "user", status: "disabled", permissions: [] }),
   );

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { base64url } from "jose";
-import { batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/actor.ts";
+import { batchAsActor, firstRow, SYSTEM } from "../db/actor.ts";
 import type { HttpDatabase } from "../db/client.ts";
 import { uniqueViolation } from "../db/errors.ts";
 import {
@@ -8,7 +8,6 @@ import {
   issueResetForAddress,
   issueTokenForUser,
   lockResetsOfAddress,
-  selectPasswordCheck,
   spendEmailToken,
   spendResetToken,
 } from "../db/queries/account-tokens.ts";
@@ -20,8 +19,8 @@ import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { NotificationPublisher } from "../pkg/queue/events.ts";
 import { passwordHasher, syncPrincipal } from "./auth-service.ts";
-import { UNUSABLE_PASSWORD_HASH } from "./password-hasher.ts";
-import { buckets, type Refusal, throttledAttempt } from "./throttle.ts";
+import { checkCurrentPassword } from "./passwords.ts";
+import { buckets } from "./throttle.ts";
 import { revokeAllAccess, type SessionsNamespace } from "./user-sessions.ts";
 
 // The account's lifecycle by mail: verifying an address, resetting a forgotten password, changing
@@ -234,18 +233,10 @@ export interface EmailChangeDeps extends LifecycleDeps {
   pbkdf2Iterations: number;
 }
 
-const wrongPassword = () => new ApiError("forbidden", { detail: "The current password is not right." });
-
-const throttled: Refusal = (seconds) =>
-  new ApiError("rate_limited", {
-    detail: `Too many wrong passwords; wait ${seconds} s.`,
-    headers: { "Retry-After": String(seconds) },
-  });
-
 /**
  * Asks to move the caller's account to `newEmail` (`POST /users/me/email`). The current password
- * is checked first as one attempt of the login throttle (account and address buckets: a stolen
- * session cannot guess it freely). Then one HTTP batch voids an earlier pending change, issues a
+ * is checked first by `checkCurrentPassword` (src/auth/passwords.ts: one attempt of the login
+ * throttle, its lock-outs recorded like a login's; a stolen session cannot guess it freely). Then one HTTP batch voids an earlier pending change, issues a
  * `change_email` token unless an account holds the address, and records
  * `user.email_change_requested`. After the answer (`deps.background`), the link goes to the new
  * address (when a token was issued: a taken address is sent nothing and the answer does not say
@@ -256,21 +247,7 @@ const throttled: Refusal = (seconds) =>
  */
 export async function requestEmailChange(deps: EmailChangeDeps, change: EmailChange): Promise<void> {
   const newEmail = change.newEmail.toLowerCase();
-  const [accounts] = await batchAsActor(
-    deps.http,
-    SYSTEM,
-    (db) => [selectPasswordCheck(db, { userId: change.userId })],
-    READ_ONLY,
-  );
-  const account = firstRow(accounts);
-  const hasher = passwordHasher(deps.pbkdf2Iterations);
-  const verified = await throttledAttempt(
-    deps.throttle,
-    { buckets: [buckets.account(change.userId), buckets.client(deps.clientIp)], refuse: throttled },
-    async () =>
-      (await hasher.verify(change.currentPassword, account?.hash ?? UNUSABLE_PASSWORD_HASH)).valid ? true : undefined,
-  );
-  if (!verified || !account) throw wrongPassword();
+  const account = await checkCurrentPassword(deps, { userId: change.userId, password: change.currentPassword });
   if (account.email === newEmail) {
     throw new ApiError("validation_failed", {
       errors: [{ in: "body", pointer: "/email", message: "is the account's address already" }],
@@ -308,6 +285,28 @@ export async function requestEmailChange(deps: EmailChangeDeps, change: EmailCha
       }),
     ]);
   });
+}
+
+/**
+ * Tells the OLD address that an administrator moved the account to `to` (`PATCH /users/{id}`),
+ * after the answer (`deps.background`): the owner learns of it although the change needed no
+ * word from them, and reset links now go elsewhere. ASVS 4.0.3 V2.2.3.
+ */
+export function noticeEmailChangedByAdministrator(deps: LifecycleDeps, change: { from: string; to: string }): void {
+  const requestedAt = new Date().toISOString();
+  deps.background("email changed notice", () =>
+    enqueueMail(deps.notifications, {
+      requestId: deps.requestId,
+      to: change.from,
+      template: "account.email-change-notice",
+      params: {
+        newEmail: change.to,
+        requestedAt,
+        resetUrl: accountLinks.resetPassword(deps.appUrl),
+        by: "administrator",
+      },
+    }),
+  );
 }
 
 /**

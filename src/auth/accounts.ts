@@ -9,6 +9,7 @@ import {
   clearLockouts,
   deleteUser,
   getAccountStanding,
+  getUserPermissions,
   getUserRole,
   grantPermission,
   listPermissions,
@@ -26,7 +27,7 @@ import type { LockoutBucket, Permission, UserPreferences, UserRole, UserStatus }
 import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { passwordHasher, syncPrincipal } from "./auth-service.ts";
-import { type AccountChange, decideGrant, type Grantee, type Grantor } from "./grant-rules.ts";
+import { type AccountChange, decideGrant, type Grantee, type Grantor, isCredentialChange } from "./grant-rules.ts";
 import { checkNewPassword } from "./passwords.ts";
 import { effectivePermissions } from "./permissions.ts";
 import { takenField } from "./registration.ts";
@@ -183,7 +184,11 @@ async function lockForWrite(
 ): Promise<PublicUser> {
   const current = await lockUser(tx, { id: target.id });
   if (!current) throw userNotFound(target.id);
-  if (rules) authorizeChange(rules.grantor, current, rules.change);
+  if (rules) {
+    // Rule "held" on credentials needs what the target holds (one more statement, only then).
+    const permissions = isCredentialChange(rules.change) ? await getUserPermissions(tx, { id: current.id }) : undefined;
+    authorizeChange(rules.grantor, { ...current, permissions }, rules.change);
+  }
   await target.precondition(current);
   return current;
 }
@@ -233,10 +238,17 @@ export async function updateOwnProfile(
  */
 export async function updateAccount(
   deps: AccountDeps,
-  request: { id: string; patch: ProfilePatch; precondition: Precondition<PublicUser> },
+  request: {
+    id: string;
+    patch: ProfilePatch;
+    precondition: Precondition<PublicUser>;
+    /** Told, once the change committed, that it moved the account's email (to notify the old address). */
+    onEmailChanged?: ((change: { from: string; to: string }) => void) | undefined;
+  },
 ): Promise<PublicUser> {
   const { id, patch, precondition } = request;
   const change: AccountChange = { kind: "attributes", fields: Object.keys(patch), emailVerified: patch.emailVerified };
+  let moved: { from: string; to: string } | undefined;
   const user = await uniquely(() =>
     delegated(deps, { id, change }, async (tx, grantor) => {
       const current = await lockForWrite(tx, { id, precondition }, { grantor, change });
@@ -245,6 +257,7 @@ export async function updateAccount(
       const { email, ...profile } = patch;
       const to = email?.toLowerCase();
       if (to !== undefined && to !== current.email) {
+        moved = { from: current.email, to };
         await recordChange(tx, deps, {
           action: "user.email_changed",
           targetUserId: id,
@@ -259,6 +272,7 @@ export async function updateAccount(
     }),
   );
   if (!user) throw userNotFound(id);
+  if (moved) request.onEmailChanged?.(moved);
   return user;
 }
 
@@ -376,9 +390,9 @@ export async function storeAdminPasswordReset(
   deliver: (email: string) => Promise<void>,
 ): Promise<{ email: string; expiresAt: Date }> {
   const { id } = request;
-  // Held to the rules of a status change, whose permission it shares (`users:manage`): never on
-  // oneself (one's own reset is `POST /auth/password-reset`), an admin's only by an admin.
-  const change: AccountChange = { kind: "status" };
+  // Never on oneself (one's own reset is `POST /auth/password-reset`), an admin's only by an
+  // admin, an account holding a permission the caller lacks never (rule "held" on credentials).
+  const change: AccountChange = { kind: "password_reset" };
   return delegated(deps, { id, change }, async (tx, grantor) => {
     const user = await lockForWrite(tx, { id, precondition: async () => {} }, { grantor, change });
     if (user.status !== "active") {

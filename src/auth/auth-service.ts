@@ -315,7 +315,7 @@ export async function checkPassword(
   const attempt = {
     buckets: [user ? buckets.account(user.id) : buckets.unknownLogin(input.username), buckets.client(deps.client.ip)],
     refuse: (seconds: number) => refused("throttled", slowDown(seconds)),
-    lockouts: lockoutLog(deps.http),
+    lockouts: lockoutLog(deps.http, deps.background),
   };
   let passwordMatched = false;
   const check = await throttledAttempt(deps.throttle, attempt, async () => {
@@ -375,7 +375,7 @@ export async function checkSecondFactor(
   const attempt = {
     buckets: [buckets.secondFactor(userId), buckets.client(deps.client.ip)],
     refuse: (seconds: number) => refused("throttled", slowDown(seconds)),
-    lockouts: lockoutLog(deps.http),
+    lockouts: lockoutLog(deps.http, deps.background),
   };
   let codeMatched = false;
   const user = await throttledAttempt(deps.throttle, attempt, async () => {

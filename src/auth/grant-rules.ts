@@ -18,7 +18,10 @@ import type { Permission, UserRole } from "../db/schema/users.ts";
  *    email verification, nor deletes themselves, through the delegated routes (their own profile
  *    goes through `/users/me`).
  * 3. **Only what one holds**: the `admin` role is granted only by an admin; a permission is
- *    granted or revoked only by someone who holds it.
+ *    granted or revoked only by someone who holds it; an account's credentials (`CREDENTIAL_CHANGES`:
+ *    its email, a temporary password, its second factor, an administrator's reset link) are
+ *    changed only by someone holding every permission it holds, since whoever takes over the
+ *    account acts with its permissions (ASVS 4.0.3 V4.1.3; OWASP API5).
  * 4. **Only admins touch admins**: no change at all to an account that is (or would become) an
  *    admin, unless the caller is an admin.
  * 5. **Verification is vouched for, never carried over**: an email change clears `emailVerified`
@@ -42,10 +45,14 @@ export interface Grantor {
   permissions: readonly Permission[];
 }
 
-/** The account acted on; `role` is unknown before the account is read (the route's first check). */
+/**
+ * The account acted on; `role` and `permissions` are unknown before the account is read (the
+ * route's first check). `permissions` are read only for a credential change (rule 3).
+ */
 export interface Grantee {
   id: string;
   role?: UserRole | undefined;
+  permissions?: readonly Permission[] | undefined;
 }
 
 /** Attributes of an account that identify it: changing them moves the account (and its logins). */
@@ -59,6 +66,8 @@ export type AccountChange =
   | { kind: "delete" }
   /** Setting a temporary password (the account must change it at its next login). */
   | { kind: "password" }
+  /** Sending the account a password reset link (`POST /users/{id}/password-reset`). */
+  | { kind: "password_reset" }
   /** Removing the account's second factor (a lost authenticator). */
   | { kind: "mfa_reset" }
   /** Clearing the account's login throttle (a locked-out owner). */
@@ -73,6 +82,7 @@ export const REQUIRED_PERMISSION = {
   status: "users:manage",
   delete: "users:manage",
   password: "users:manage",
+  password_reset: "users:manage",
   mfa_reset: "users:manage",
   unlock: "users:manage",
   permission: "permissions:manage",
@@ -93,9 +103,28 @@ function isIdentityAttribute(field: string): field is IdentityAttribute {
 }
 
 /**
+ * Whether `change` affects how the account signs in (rule 3 "held" on credentials): a temporary
+ * password, a reset link, removing its second factor, or moving its email (where reset links go).
+ * Unlocking is not one: it only lets the owner try their own credentials again.
+ */
+export function isCredentialChange(change: AccountChange): boolean {
+  switch (change.kind) {
+    case "password":
+    case "password_reset":
+    case "mfa_reset":
+      return true;
+    case "attributes":
+      return change.fields.includes("email");
+    default:
+      return false;
+  }
+}
+
+/**
  * Decides whether `grantor` may make `change` to `grantee`. Pure: the caller reads the grantee
  * (with its row locked, when the change follows) and turns a refusal into a 403. With
- * `grantee.role` unknown, rule 4 is left for the check on the locked row.
+ * `grantee.role` unknown, rule 4 is left for the check on the locked row; with
+ * `grantee.permissions` unknown, rule 3 on credentials is too.
  */
 export function decideGrant(grantor: Grantor, grantee: Grantee, change: AccountChange): GrantDecision {
   const needed = REQUIRED_PERMISSION[change.kind];
@@ -121,6 +150,16 @@ export function decideGrant(grantor: Grantor, grantee: Grantee, change: AccountC
   }
   if (change.kind === "permission" && !holds(grantor, change.permission)) {
     return refuse("held", `Only a holder of "${change.permission}" grants or revokes it.`);
+  }
+
+  if (isCredentialChange(change) && grantee.permissions) {
+    const lacking = grantee.permissions.filter((permission) => !holds(grantor, permission));
+    if (lacking.length > 0) {
+      return refuse(
+        "held",
+        `This account holds ${lacking.map((p) => `"${p}"`).join(", ")}, which you do not: only a holder of all its permissions changes its credentials.`,
+      );
+    }
   }
 
   if (change.kind === "attributes" && change.emailVerified === true) {

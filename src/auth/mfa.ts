@@ -1,6 +1,5 @@
 import { type Actor, asActor, type Transaction } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
-import type { HttpDatabase } from "../db/client.ts";
 import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
 import { consumeRecoveryCode, deleteMfa, getMfa, getUser, putPendingMfa, updateMfa } from "../db/queries/users.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
@@ -91,10 +90,10 @@ function newRecoveryCodes(): string[] {
  * bucket, which the MFA login shares, so a stolen access token gets no more guesses than a stolen
  * password (OWASP API2:2023). Refused with 429 and Retry-After.
  */
-function secondFactorAttempt(userId: string, http: HttpDatabase) {
+function secondFactorAttempt(userId: string, deps: Pick<AuthDeps, "http" | "background">) {
   return {
     buckets: [buckets.secondFactor(userId)],
-    lockouts: lockoutLog(http),
+    lockouts: lockoutLog(deps.http, deps.background),
     refuse: (seconds: number) =>
       new ApiError("rate_limited", {
         detail: `Too many wrong codes; wait ${seconds} s.`,
@@ -139,7 +138,7 @@ export async function startMfaEnrolment(
  *   Retry-After) after too many wrong codes; DependencyError("login throttle"); what `asActor` throws
  */
 export async function confirmMfaEnrolment(
-  deps: Pick<AuthDeps, "db" | "http" | "sessions" | "config" | "throttle" | "client">,
+  deps: Pick<AuthDeps, "db" | "http" | "sessions" | "config" | "throttle" | "client" | "background">,
   caller: MfaCaller,
   code: string,
 ): Promise<string[] | undefined> {
@@ -147,7 +146,7 @@ export async function confirmMfaEnrolment(
   const box = await createSecretBox(deps.config.encryptionKey);
   const codes = newRecoveryCodes();
   const hashes = await Promise.all(codes.map(hashRecoveryCode));
-  const confirmed = await throttledAttempt(deps.throttle, secondFactorAttempt(userId, deps.http), () =>
+  const confirmed = await throttledAttempt(deps.throttle, secondFactorAttempt(userId, deps), () =>
     asActor(deps.db, actor, async (tx) => {
       const pending = await getMfa(tx, { userId });
       if (!pending) throw new ApiError("conflict", { detail: "Start with /auth/mfa/setup." });
@@ -187,14 +186,14 @@ export async function confirmMfaEnrolment(
  *   wrong codes; DependencyError("login throttle"); what `asActor` throws
  */
 export async function disableMfa(
-  deps: Pick<AuthDeps, "db" | "http" | "sessions" | "config" | "throttle" | "client">,
+  deps: Pick<AuthDeps, "db" | "http" | "sessions" | "config" | "throttle" | "client" | "background">,
   caller: MfaCaller,
   factor: SecondFactor,
 ): Promise<boolean> {
   const { actor, userId } = caller;
   const enrolled = await asActor(deps.db, actor, (tx) => getMfa(tx, { userId }));
   if (!enrolled?.enabledAt) throw new ApiError("conflict", { detail: "MFA is not on." });
-  const accepted = await throttledAttempt(deps.throttle, secondFactorAttempt(userId, deps.http), async () => {
+  const accepted = await throttledAttempt(deps.throttle, secondFactorAttempt(userId, deps), async () => {
     const used = await useSecondFactor(deps, actor, userId, factor);
     return used || undefined;
   });
@@ -226,7 +225,7 @@ export async function disableMfa(
  *   wrong codes; DependencyError("login throttle"); what `asActor` throws
  */
 export async function regenerateRecoveryCodes(
-  deps: Pick<AuthDeps, "db" | "http" | "config" | "throttle">,
+  deps: Pick<AuthDeps, "db" | "http" | "config" | "throttle" | "background">,
   caller: MfaCaller & { origin: RequestOrigin },
   factor: SecondFactor,
 ): Promise<string[] | undefined> {
@@ -235,7 +234,7 @@ export async function regenerateRecoveryCodes(
   const codes = newRecoveryCodes();
   const hashes = await Promise.all(codes.map(hashRecoveryCode));
   // One transaction: the enrolment's check, the code's use, the new hashes and the event.
-  return throttledAttempt(deps.throttle, secondFactorAttempt(userId, deps.http), () =>
+  return throttledAttempt(deps.throttle, secondFactorAttempt(userId, deps), () =>
     asActor(deps.db, actor, async (tx) => {
       const enrolled = await getMfa(tx, { userId });
       if (!enrolled?.enabledAt) throw new ApiError("conflict", { detail: "MFA is not on." });

@@ -1,12 +1,14 @@
 import { batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
+import type { HttpDatabase } from "../db/client.ts";
 import { voidPendingTokens } from "../db/queries/account-tokens.ts";
 import { revokeAllUserKeys } from "../db/queries/api-keys.ts";
 import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
 import { recordUserChanges, selectCredentials, selectMfa, selectPermissions } from "../db/queries/users.ts";
+import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
 import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
 import { type AuthDeps, passwordHasher, principalOf } from "./auth-service.ts";
-import { buckets, lockoutLog, throttledAttempt } from "./throttle.ts";
+import { type Background, buckets, lockoutLog, throttledAttempt } from "./throttle.ts";
 import { withUserSessions } from "./user-sessions.ts";
 
 /**
@@ -18,6 +20,56 @@ export function checkNewPassword(password: string, username: string, pointer: st
   if (password.toLowerCase().includes(username.toLowerCase())) {
     throw invalidField("body", pointer, "must not contain the username");
   }
+}
+
+/** What checking the caller's current password needs. */
+export interface CurrentPasswordDeps {
+  http: HttpDatabase;
+  throttle: DurableObjectNamespace<LoginThrottle>;
+  /** Where lock-outs are recorded, after the answer (`LockoutLog`). */
+  background: Background;
+  /** The client's address, as the rate limiter keys it. */
+  clientIp: string;
+  pbkdf2Iterations: number;
+}
+
+/**
+ * Checks the caller's current password before a change that needs it (their password, their
+ * email; ASVS 4.0.3 V2.1.6 and V3.7.1), the one way for every such change: the account is read in
+ * one HTTP round trip, then the password checked as one login attempt is (counted in the
+ * account's and the address's LOGIN_THROTTLE buckets before it is checked, so a stolen access
+ * token gets no more guesses than the login form; lock-outs recorded for GET /users/locked).
+ * Postgres: 1 round trip. Durable Object calls: 2 reservations and 2 settlements, in parallel pairs.
+ * @returns the account (id, username, email, status, password hash: never to leave the service)
+ * @throws ApiError 403 `forbidden` for a wrong password, 429 `rate_limited` (Retry-After) while
+ *   the account or address is throttled, 404 when the account is gone; DependencyError (503) for
+ *   the throttle or the database
+ */
+export async function checkCurrentPassword(deps: CurrentPasswordDeps, check: { userId: string; password: string }) {
+  const [rows] = await batchAsActor(
+    deps.http,
+    SYSTEM,
+    (db) => [selectCredentials(db, { id: check.userId })],
+    READ_ONLY,
+  );
+  const account = firstRow(rows);
+  if (!account) throw new ApiError("not_found", { detail: "Your account no longer exists." });
+  const hasher = passwordHasher(deps.pbkdf2Iterations);
+  const attempt = {
+    buckets: [buckets.account(account.id), buckets.client(deps.clientIp)],
+    refuse: (seconds: number) =>
+      new ApiError("rate_limited", {
+        detail: `Too many wrong passwords; wait ${seconds} s.`,
+        headers: { "Retry-After": String(seconds) },
+      }),
+    lockouts: lockoutLog(deps.http, deps.background),
+  };
+  const verified = await throttledAttempt(deps.throttle, attempt, async () =>
+    (await hasher.verify(check.password, account.passwordHash)).valid ? true : undefined,
+  );
+  // A 403, not a 400: the request is well-formed, the proof of identity it carries is refused.
+  if (!verified) throw new ApiError("forbidden", { detail: "The current password is wrong." });
+  return account;
 }
 
 /** A signed-in user changing their own password, from the session `sessionId`. */
@@ -49,40 +101,19 @@ export interface OwnPasswordChange {
  *   DependencyError (503) for the throttle, the database or the SESSIONS object
  */
 export async function changeOwnPassword(
-  deps: Pick<AuthDeps, "config" | "http" | "sessions" | "throttle" | "client">,
+  deps: Pick<AuthDeps, "config" | "http" | "sessions" | "throttle" | "client" | "background">,
   change: OwnPasswordChange,
 ): Promise<number> {
-  const hasher = passwordHasher(deps.config.auth.pbkdf2Iterations);
-  const [rows] = await batchAsActor(
-    deps.http,
-    SYSTEM,
-    (db) => [selectCredentials(db, { id: change.userId })],
-    READ_ONLY,
+  const account = await checkCurrentPassword(
+    { ...deps, clientIp: deps.client.ip, pbkdf2Iterations: deps.config.auth.pbkdf2Iterations },
+    { userId: change.userId, password: change.currentPassword },
   );
-  const account = firstRow(rows);
-  if (!account) throw new ApiError("not_found", { detail: "Your account no longer exists." });
   checkNewPassword(change.newPassword, account.username, "/newPassword");
-
-  const attempt = {
-    buckets: [buckets.account(account.id), buckets.client(deps.client.ip)],
-    refuse: (seconds: number) =>
-      new ApiError("rate_limited", {
-        detail: `Too many wrong passwords; wait ${seconds} s.`,
-        headers: { "Retry-After": String(seconds) },
-      }),
-    lockouts: lockoutLog(deps.http),
-  };
-  const verified = await throttledAttempt(deps.throttle, attempt, async () => {
-    const result = await hasher.verify(change.currentPassword, account.passwordHash);
-    return result.valid ? result : undefined;
-  });
-  // A 403, not a 400: the request is well-formed, the proof of identity it carries is refused.
-  if (!verified) throw new ApiError("forbidden", { detail: "The current password is wrong." });
   if (change.newPassword === change.currentPassword) {
     throw invalidField("body", "/newPassword", "must differ from the current password");
   }
 
-  const passwordHash = await hasher.hash(change.newPassword);
+  const passwordHash = await passwordHasher(deps.config.auth.pbkdf2Iterations).hash(change.newPassword);
   const [updated, granted, mfa] = await batchAsActor(deps.http, SYSTEM, (db) => [
     recordUserChanges(db, { id: account.id, changes: { passwordHash, passwordChangeRequired: false } }),
     selectPermissions(db, { userId: account.id }),

@@ -30,19 +30,29 @@ export interface ThrottleBucket {
 /**
  * Where an account's lock-outs are recorded (the throttle's objects cannot be listed): told when
  * a bucket starts refusing (its failed attempt was the last free one) and when a locked bucket
- * succeeds again; never on an attempt that changes neither. Failures to record are swallowed: a
- * login is not refused because the list could not be written.
+ * succeeds again; never on an attempt that changes neither. Recording happens after the answer
+ * and its failures are swallowed: a login is not refused, nor slowed, because the list could not
+ * be written. Only real accounts have lock-outs, so a login that waited for the record would tell
+ * by its time which identifiers exist (OWASP WSTG-ATHN-03; ASVS 4.0.3 V2.2.1).
  */
 export interface LockoutLog {
-  locked(lockout: { userId: string; bucket: LockoutBucket; attempts: number }): Promise<unknown>;
-  unlocked(lockout: { userId: string; bucket: LockoutBucket }): Promise<unknown>;
+  locked(lockout: { userId: string; bucket: LockoutBucket; attempts: number }): void;
+  unlocked(lockout: { userId: string; bucket: LockoutBucket }): void;
 }
 
-/** The lock-out record of Postgres (`account_lockouts`), written as the system in one HTTP batch each. */
-export function lockoutLog(http: HttpDatabase): LockoutLog {
+/** Schedules work after the response (the request's `services.background`); a failure is logged. */
+export type Background = (name: string, task: () => Promise<unknown>) => void;
+
+/**
+ * The lock-out record of Postgres (`account_lockouts`), written as the system in one HTTP batch
+ * each, after the answer (`background`), as failed-login events are.
+ */
+export function lockoutLog(http: HttpDatabase, background: Background): LockoutLog {
   return {
-    locked: (lockout) => batchAsActor(http, SYSTEM, (db) => [recordLockout(db, lockout)]),
-    unlocked: (lockout) => batchAsActor(http, SYSTEM, (db) => [clearLockouts(db, lockout)]),
+    locked: (lockout) =>
+      background("recording a lock-out", () => batchAsActor(http, SYSTEM, (db) => [recordLockout(db, lockout)])),
+    unlocked: (lockout) =>
+      background("clearing a lock-out", () => batchAsActor(http, SYSTEM, (db) => [clearLockouts(db, lockout)])),
   };
 }
 
@@ -129,7 +139,7 @@ export async function throttledAttempt<T>(
     .filter(({ attempts }) => attempts > 0);
   if (result === undefined) {
     // This failure used the last free attempt: from now on the bucket refuses (a lock event).
-    await recordQuietly(
+    recordQuietly(
       attempt.lockouts,
       counted.filter(({ bucket, attempts }) => bucket.lockout && attempts === bucket.freeAttempts),
       (log, lockout, attempts) => log.locked({ ...lockout, attempts }),
@@ -144,7 +154,7 @@ export async function throttledAttempt<T>(
     throw new DependencyError("login throttle", error);
   }
   // More attempts than the free ones before this success: the bucket had been refusing.
-  await recordQuietly(
+  recordQuietly(
     attempt.lockouts,
     counted.filter(
       ({ bucket, attempts }) => bucket.lockout && bucket.onSuccess === "clear" && attempts > bucket.freeAttempts,
@@ -158,16 +168,14 @@ function attemptsOf(outcome: PromiseSettledResult<Reservation> | undefined): num
   return outcome?.status === "fulfilled" && outcome.value.allowed ? outcome.value.attempts : 0;
 }
 
-/** Tells `log` about each bucket's lock or unlock; a failure to record is ignored (see `LockoutLog`). */
-async function recordQuietly(
+/** Tells `log` about each bucket's lock or unlock (recorded after the answer, see `LockoutLog`). */
+function recordQuietly(
   log: LockoutLog | undefined,
   events: { bucket: ThrottleBucket; attempts: number }[],
-  record: (log: LockoutLog, lockout: { userId: string; bucket: LockoutBucket }, attempts: number) => Promise<unknown>,
-): Promise<void> {
+  record: (log: LockoutLog, lockout: { userId: string; bucket: LockoutBucket }, attempts: number) => void,
+): void {
   if (!log) return;
-  await Promise.allSettled(
-    events.flatMap(({ bucket, attempts }) => (bucket.lockout ? [record(log, bucket.lockout, attempts)] : [])),
-  );
+  for (const { bucket, attempts } of events) if (bucket.lockout) record(log, bucket.lockout, attempts);
 }
 
 /**

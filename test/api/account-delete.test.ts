@@ -6,7 +6,7 @@ import { projects } from "../../src/db/schema/projects.ts";
 import { users } from "../../src/db/schema/users.ts";
 import type { Sessions } from "../../src/durable-objects/sessions.ts";
 import { json, securityEventsAbout } from "../account-helpers.ts";
-import { bearer, login, PASSWORD, refresh, signedIn, tokenRequest } from "../auth-helpers.ts";
+import { bearer, login, PASSWORD, refresh, signedIn, signedInAdmin, tokenRequest } from "../auth-helpers.ts";
 import { created, formUpload } from "../document-helpers.ts";
 import { api, asSystem, expectProblem, testEnv } from "../helpers.ts";
 
@@ -82,5 +82,14 @@ describe("DELETE /users/me", () => {
     await ageSessions(user.id, 10 * 60_000);
     const refreshed = (await (await refresh(tokens.refresh_token)).json()) as { access_token: string };
     await expectProblem(await deleteMe(bearer(refreshed.access_token)), 401);
+  });
+
+  it("error: an admin cannot delete their own account here (409), it stays active and signed in", async () => {
+    const admin = await signedInAdmin();
+    const refused = await expectProblem(await deleteMe(admin.auth), 409);
+    expect(refused.detail).toMatch(/another admin/);
+    const me = await api("/users/me", { headers: admin.auth });
+    expect(me.status).toBe(200);
+    expect(await me.json()).toMatchObject({ role: "admin", status: "active" });
   });
 });

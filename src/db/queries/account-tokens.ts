@@ -3,7 +3,6 @@ import type { Queryable } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
 import { type AccountTokenPurpose, accountTokens } from "../schema/account-tokens.ts";
 import type { AuditAction } from "../schema/audit.ts";
-import { users } from "../schema/users.ts";
 import { type RequestOrigin, SECURITY_EVENT_COLUMNS, securityEventValues } from "./audit.ts";
 
 // Account tokens (src/db/schema/account-tokens.ts): issued and spent in single statements that
@@ -224,16 +223,4 @@ export function voidPendingTokens(db: Queryable, params: { userId: string }) {
         isNull(accountTokens.usedAt),
       ),
     );
-}
-
-/**
- * The account's password hash and address, to check the current password before a change that
- * needs it (a change of address). Never leaves the service. Zero or one row.
- */
-export function selectPasswordCheck(db: Queryable, params: { userId: string }) {
-  return db
-    .select({ hash: users.passwordHash, email: users.email })
-    .from(users)
-    .where(eq(users.id, params.userId))
-    .limit(1);
 }

@@ -15,7 +15,9 @@ import { users } from "../schema/users.ts";
  * disabled and marked (`deletion_requested_at`), its personal documents are marked deleted, and
  * the projects it alone owns are deleted as an owner's deletion does (the project, its pending
  * invitations revoked, its documents marked deleted). The sweeper erases the rest
- * (`documentsToErase`, `eraseAccount`). Nothing happens when the deletion was already asked for.
+ * (`documentsToErase`, `eraseAccount`). Nothing happens when the deletion was already asked for,
+ * nor to an admin's account (an admin is demoted first: the last one cannot leave the platform
+ * without one).
  * One row (`projects`, `documents`: how many were deleted), none when nothing happened.
  */
 export function requestAccountDeletion(db: Pick<HttpQueryBuilder, "execute">, params: { userId: string }) {
@@ -24,7 +26,7 @@ export function requestAccountDeletion(db: Pick<HttpQueryBuilder, "execute">, pa
     with sole as (
       select p.id from ${projects} p
        where p.deleted_at is null
-         and exists (select 1 from ${users} a where a.id = ${u} and a.deletion_requested_at is null)
+         and exists (select 1 from ${users} a where a.id = ${u} and a.deletion_requested_at is null and a.role <> 'admin')
          and exists (select 1 from ${projectMembers} m where m.project_id = p.id and m.user_id = ${u} and m.role = 'owner')
          and not exists (select 1 from ${projectMembers} m
                           where m.project_id = p.id and m.role = 'owner' and m.user_id <> ${u})
@@ -38,11 +40,11 @@ export function requestAccountDeletion(db: Pick<HttpQueryBuilder, "execute">, pa
       update ${documents} set deleted_at = clock_timestamp(), updated_at = clock_timestamp()
        where deleted_at is null
          and (project_id in (select id from gone) or (project_id is null and owner_id = ${u}))
-         and exists (select 1 from ${users} a where a.id = ${u} and a.deletion_requested_at is null)
+         and exists (select 1 from ${users} a where a.id = ${u} and a.deletion_requested_at is null and a.role <> 'admin')
        returning id
     )
     update ${users} set status = 'disabled', deletion_requested_at = clock_timestamp(), updated_at = clock_timestamp()
-     where id = ${u} and deletion_requested_at is null
+     where id = ${u} and deletion_requested_at is null and role <> 'admin'
     returning (select count(*) from gone)::int as projects, (select count(*) from discarded)::int as documents`);
 }
 

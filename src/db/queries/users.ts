@@ -98,6 +98,19 @@ export async function lockUser(tx: Transaction, params: { id: string }): Promise
 }
 
 /**
+ * The permissions the user holds (`user_permissions`; empty for none or no such user), whether
+ * or not the actor may read them: the grant rule "held" on credential changes needs them
+ * (src/auth/grant-rules.ts). Reads through the database function `user_permissions_of`, which the
+ * grant trigger uses too (migration 0034).
+ */
+export async function getUserPermissions(tx: Transaction, params: { id: string }): Promise<Permission[]> {
+  const rows = await tx.execute<{ permissions: string[] | null }>(
+    sql`select user_permissions_of(${params.id}::uuid) as permissions`,
+  );
+  return permissionsOf((rows.rows[0]?.permissions ?? []).map((permission) => ({ permission })));
+}
+
+/**
  * The user's role, or undefined when there is no such user, whether or not the actor may read the
  * user's row: deciding a grant (src/auth/grant-rules.ts, "only admins touch admins") needs it, and
  * managing permissions does not need `users:read`. Reads through the database function
@@ -114,7 +127,13 @@ export async function getUserRole(tx: Transaction, params: { id: string }): Prom
  */
 export function selectCredentials(db: Queryable, params: { id: string }) {
   return db
-    .select({ id: users.id, username: users.username, status: users.status, passwordHash: users.passwordHash })
+    .select({
+      id: users.id,
+      username: users.username,
+      email: users.email,
+      status: users.status,
+      passwordHash: users.passwordHash,
+    })
     .from(users)
     .where(eq(users.id, params.id))
     .limit(1);

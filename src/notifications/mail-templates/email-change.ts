@@ -36,8 +36,9 @@ export const emailChangeVerify = {
 
 /**
  * To the OLD address of a change of email: when it was asked for, and how to stop it (a password
- * reset voids the pending change and ends every session). ASVS v4.0.3 V2.2.3 (notify on changes
- * of authentication details).
+ * reset voids the pending change and ends every session). With `by: "administrator"`, the change
+ * an administrator made (`PATCH /users/{id}`), already done: whom to ask if it was unexpected.
+ * ASVS v4.0.3 V2.2.3 (notify on changes of authentication details).
  */
 export const emailChangeNotice = {
   name: "account.email-change-notice" as const,
@@ -49,10 +50,32 @@ export const emailChangeNotice = {
       requestedAt: z.iso.datetime(),
       /** The web app's page to ask for a password reset. */
       resetUrl: link,
+      /** Who changed it: the owner asked (the default), or an administrator changed it. */
+      by: z.enum(["owner", "administrator"]).optional(),
     })
     .strict(),
-  render(params: { newEmail: string; requestedAt: string; resetUrl: string }): RenderedContent {
+  render(params: {
+    newEmail: string;
+    requestedAt: string;
+    resetUrl: string;
+    by?: "owner" | "administrator" | undefined;
+  }): RenderedContent {
     const when = spoken(params.requestedAt);
+    if (params.by === "administrator") {
+      return {
+        subject: "Your email address was changed by an administrator",
+        text: [
+          "Hello,",
+          "",
+          `On ${when} an administrator changed your TechCorp account's email address to ${params.newEmail}. Mail for the account, password reset links included, now goes there.`,
+          "",
+          "If you did not expect this, contact your administrators at once.",
+        ].join("\n"),
+        html: html`<p>Hello,</p>
+<p>On ${when} an administrator changed your TechCorp account's email address to <strong>${params.newEmail}</strong>. Mail for the account, password reset links included, now goes there.</p>
+<p>If you did not expect this, contact your administrators at once.</p>`,
+      };
+    }
     return {
       subject: "A change of your email address was requested",
       text: [

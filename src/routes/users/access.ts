@@ -27,4 +27,4 @@ export function accountDeps(c: Context<AppEnv>): AccountDeps {
 
 /** The grant rules (src/auth/grant-rules.ts), as every delegated route states them. */
 export const GRANT_RULES =
-  " Grant rules (403 otherwise, the problem's `grantRule` naming the rule broken: `self`, `held`, `admins`, `verification`): never on your own account; only an admin changes an admin's account or grants `admin`; a permission only by someone who holds it.";
+  " Grant rules (403 otherwise, the problem's `grantRule` naming the rule broken: `self`, `held`, `admins`, `verification`): never on your own account; only an admin changes an admin's account or grants `admin`; a permission only by someone who holds it; an account's credentials (email, temporary password, second factor, reset link) only by someone who holds every permission it holds.";
