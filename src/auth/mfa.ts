@@ -2,6 +2,7 @@ import { type Actor, asActor, type Transaction } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
 import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
 import { consumeRecoveryCode, deleteMfa, getMfa, getUser, putPendingMfa, updateMfa } from "../db/queries/users.ts";
+import type { UserMfa } from "../db/schema/users.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { createSecretBox, type SecretBox } from "../pkg/crypto/secret-box.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
@@ -13,6 +14,8 @@ import { base32Encode, newTotpSecret, otpauthUri, verifyTotp } from "./totp.ts";
 const RECOVERY_CODES = 10;
 /** Random bytes of a recovery code: 15, i.e. 120 bits, at least ASVS 4.0.3 V2.6.2's 112. */
 const RECOVERY_CODE_BYTES = 15;
+/** Fewer unused recovery codes than this, and their holder is asked to make new ones. */
+export const FEW_RECOVERY_CODES = 3;
 /** The issuer an authenticator app shows beside the account (Key Uri Format's `issuer`). */
 const TOTP_ISSUER = "TechCorp";
 
@@ -76,13 +79,51 @@ async function hashRecoveryCode(code: string): Promise<string> {
  * `XXXXXX-XXXXXX-XXXXXX-XXXXXX`. ASVS 4.0.3 V2.6.2 asks a look-up secret for 112 bits of entropy,
  * or a per-code salt when it has fewer: with 120, an unsalted SHA-256 is enough (no table of
  * hashes covers that space). Codes handed out before (10 characters, 50 bits) keep working until
- * used or regenerated (`POST /auth/mfa/recovery-codes`), since they are hashed the same way.
+ * used or regenerated (`POST /auth/mfa/recovery-codes`), since they are hashed the same way;
+ * `GET /auth/mfa` tells their holder to regenerate them (`mfaStatus`).
  */
 function newRecoveryCodes(): string[] {
   return Array.from({ length: RECOVERY_CODES }, () => {
     const code = base32Encode(crypto.getRandomValues(new Uint8Array(RECOVERY_CODE_BYTES)));
     return code.match(/.{6}/g)?.join("-") ?? code;
   });
+}
+
+/** A user's second factor as `GET /auth/mfa` shows it to them. */
+export interface MfaStatus {
+  /** `off`: no enrolment; `pending`: set up, not confirmed; `on`: asked at every login. */
+  status: "off" | "pending" | "on";
+  enabledAt: Date | null;
+  /** Null unless `on`. */
+  recoveryCodes: {
+    /** Unused codes left (each works once). */
+    remaining: number;
+    /** When they were handed out; null for codes from before migration 0035 (50 bits each). */
+    issuedAt: Date | null;
+    /**
+     * True when the codes should be replaced (`POST /auth/mfa/recovery-codes`): they are the old
+     * 50-bit ones (below ASVS 4.0.3 V2.6.2's 112 bits, stored unsalted), or fewer than
+     * `FEW_RECOVERY_CODES` are left.
+     */
+    regenerationRecommended: boolean;
+  } | null;
+}
+
+/** What `GET /auth/mfa` says of an enrolment row (undefined: none). */
+export function mfaStatus(enrolment: UserMfa | undefined): MfaStatus {
+  if (!enrolment) return { status: "off", enabledAt: null, recoveryCodes: null };
+  if (!enrolment.enabledAt) return { status: "pending", enabledAt: null, recoveryCodes: null };
+  const remaining = enrolment.recoveryCodeHashes.length;
+  const issuedAt = enrolment.recoveryCodesIssuedAt;
+  return {
+    status: "on",
+    enabledAt: enrolment.enabledAt,
+    recoveryCodes: {
+      remaining,
+      issuedAt,
+      regenerationRecommended: issuedAt === null || remaining < FEW_RECOVERY_CODES,
+    },
+  };
 }
 
 /**
@@ -158,7 +199,12 @@ export async function confirmMfaEnrolment(
       if (step === null) return undefined;
       const enabled = await updateMfa(tx, {
         userId,
-        changes: { enabledAt: new Date(), lastUsedStep: step, recoveryCodeHashes: hashes },
+        changes: {
+          enabledAt: new Date(),
+          lastUsedStep: step,
+          recoveryCodeHashes: hashes,
+          recoveryCodesIssuedAt: new Date(),
+        },
       });
       if (!enabled) throw new NoRowsAffectedError("turning the second factor on", 1, 0);
       await recordSecurityEvent(tx, {
@@ -239,7 +285,9 @@ export async function regenerateRecoveryCodes(
       const enrolled = await getMfa(tx, { userId });
       if (!enrolled?.enabledAt) throw new ApiError("conflict", { detail: "MFA is not on." });
       if (!(await consumeSecondFactor(tx, box, userId, factor))) return undefined;
-      if (!(await updateMfa(tx, { userId, changes: { recoveryCodeHashes: hashes } }))) {
+      if (
+        !(await updateMfa(tx, { userId, changes: { recoveryCodeHashes: hashes, recoveryCodesIssuedAt: new Date() } }))
+      ) {
         throw new NoRowsAffectedError("replacing the recovery codes", 1, 0);
       }
       await recordSecurityEvent(tx, {

@@ -1,7 +1,9 @@
+import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
+import { userMfa } from "../../src/db/schema/users.ts";
 import { expectOAuthError, me, PASSWORD, signedIn, type Tokens, tokenRequest } from "../auth-helpers.ts";
-import { api, expectProblem } from "../helpers.ts";
+import { api, asSystem, expectProblem } from "../helpers.ts";
 
 describe("MFA (TOTP)", () => {
   async function enrol(auth: { authorization: string }) {
@@ -105,6 +107,69 @@ describe("MFA (TOTP)", () => {
       400,
       "invalid_grant",
     );
+  });
+
+  describe("GET /auth/mfa", () => {
+    interface MfaStatusJson {
+      status: string;
+      enabledAt: string | null;
+      recoveryCodes: { remaining: number; issuedAt: string | null; regenerationRecommended: boolean } | null;
+    }
+    async function status(auth: { authorization: string }): Promise<MfaStatusJson> {
+      const res = await api("/auth/mfa", { headers: auth });
+      expect(res.status).toBe(200);
+      expect(res.headers.get("cache-control")).toContain("no-store");
+      return (await res.json()) as MfaStatusJson;
+    }
+
+    it("says off, then pending after setup, then on with ten fresh codes", async () => {
+      const { auth } = await signedIn();
+      expect(await status(auth)).toEqual({ status: "off", enabledAt: null, recoveryCodes: null });
+      await api("/auth/mfa/setup", { method: "POST", headers: auth });
+      expect(await status(auth)).toEqual({ status: "pending", enabledAt: null, recoveryCodes: null });
+      const before = Date.now();
+      await enrol(auth);
+      const on = await status(auth);
+      expect(on.status).toBe("on");
+      expect(Date.parse(on.enabledAt ?? "")).toBeGreaterThanOrEqual(before - 1000);
+      expect(on.recoveryCodes).toMatchObject({ remaining: 10, regenerationRecommended: false });
+      expect(Date.parse(on.recoveryCodes?.issuedAt ?? "")).toBeGreaterThanOrEqual(before - 1000);
+    });
+
+    it("counts used recovery codes and asks for new ones when fewer than three are left", async () => {
+      const { auth, user } = await signedIn();
+      const { recoveryCodes } = await enrol(auth);
+      for (const code of recoveryCodes.slice(0, 7)) {
+        expect((await complete({ mfa_token: await challenge(user.email), recovery_code: code })).status).toBe(200);
+      }
+      expect((await status(auth)).recoveryCodes).toMatchObject({ remaining: 3, regenerationRecommended: false });
+      const eighth = recoveryCodes[7] ?? "";
+      expect((await complete({ mfa_token: await challenge(user.email), recovery_code: eighth })).status).toBe(200);
+      expect((await status(auth)).recoveryCodes).toMatchObject({ remaining: 2, regenerationRecommended: true });
+    });
+
+    it("asks the holder of old 50-bit codes to regenerate them, and stops once they have", async () => {
+      const { auth, user } = await signedIn();
+      const { secret, usedStep } = await enrol(auth);
+      // Codes handed out before migration 0035 carry no issue time: what the migration leaves them.
+      await asSystem((tx) =>
+        tx.update(userMfa).set({ recoveryCodesIssuedAt: null }).where(eq(userMfa.userId, user.id)),
+      );
+      expect((await status(auth)).recoveryCodes).toEqual({
+        remaining: 10,
+        issuedAt: null,
+        regenerationRecommended: true,
+      });
+      const res = await api("/auth/mfa/recovery-codes", {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ code: await totpCode(secret, usedStep + 1) }),
+      });
+      expect(res.status).toBe(200);
+      const renewed = await status(auth);
+      expect(renewed.recoveryCodes).toMatchObject({ remaining: 10, regenerationRecommended: false });
+      expect(renewed.recoveryCodes?.issuedAt).not.toBeNull();
+    });
   });
 
   it("completes one login per mfa_token: a second code with the same token starts no session", async () => {

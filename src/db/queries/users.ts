@@ -346,6 +346,7 @@ export async function putPendingMfa(
         enabledAt: null,
         lastUsedStep: null,
         recoveryCodeHashes: [],
+        recoveryCodesIssuedAt: null,
         updatedAt: sql`now()`,
       },
     });
@@ -355,7 +356,7 @@ export async function updateMfa(
   tx: Transaction,
   params: {
     userId: string;
-    changes: Partial<Pick<UserMfa, "enabledAt" | "lastUsedStep" | "recoveryCodeHashes">>;
+    changes: Partial<Pick<UserMfa, "enabledAt" | "lastUsedStep" | "recoveryCodeHashes" | "recoveryCodesIssuedAt">>;
     /** Only if the stored step is still this one: two logins cannot both use one code. */
     expectLastUsedStep?: number | null;
   },

@@ -137,6 +137,9 @@ export const userMfa = pgTable(
     lastUsedStep: bigint("last_used_step", { mode: "number" }),
     // SHA-256 hashes of the unused one-time recovery codes.
     recoveryCodeHashes: jsonb("recovery_code_hashes").$type<string[]>().notNull().default([]),
+    // When the recovery codes were handed out; null for codes from before migration 0035, which had
+    // 50 bits (ten characters) instead of 120: their holder is asked to regenerate them.
+    recoveryCodesIssuedAt: timestamp("recovery_codes_issued_at", { withTimezone: true }),
     ...timestamps,
   },
   (t) => [ownedBy("user_mfa", sql`${t.userId}`)],

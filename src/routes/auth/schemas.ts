@@ -155,6 +155,31 @@ export const MfaDisableSchema = z
   })
   .openapi("MfaDisable", { oneOf: [{ required: ["code"] }, { required: ["recoveryCode"] }] });
 
+export const MfaStatusSchema = z
+  .object({
+    status: z.enum(["off", "pending", "on"]).openapi({
+      description:
+        "`off`: no enrolment; `pending`: set up, waiting for `/auth/mfa/confirm`; `on`: asked at every login.",
+    }),
+    enabledAt: z.string().datetime().nullable(),
+    recoveryCodes: z
+      .object({
+        remaining: z.number().int().openapi({ description: "Unused recovery codes left; each works once." }),
+        issuedAt: z
+          .string()
+          .datetime()
+          .nullable()
+          .openapi({ description: "When they were handed out; null for the old 50-bit codes." }),
+        regenerationRecommended: z.boolean().openapi({
+          description:
+            "Replace them with `POST /auth/mfa/recovery-codes`: they are the old 50-bit codes (ASVS 4.0.3 V2.6.2 asks for 112), or fewer than 3 are left.",
+        }),
+      })
+      .nullable()
+      .openapi({ description: "Null unless `status` is `on`." }),
+  })
+  .openapi("MfaStatus");
+
 export const RecoveryCodesSchema = z
   .object({ recoveryCodes: z.array(z.string()).openapi({ description: "Shown once; each works once." }) })
   .openapi("RecoveryCodes");
