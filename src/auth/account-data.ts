@@ -36,7 +36,7 @@ export const DELETION_MAX_AUTH_AGE_SECONDS = 300;
  * @returns how many projects and documents were deleted with it
  * An admin's account is refused (409): deleting it here, as the system, would pass by the grant
  * rules, and the last admin would leave the platform without one. Another admin demotes it
- * (`PATCH /users/{id}/role`) or deletes it (`DELETE /users/{id}`). The query itself refuses an
+ * (`PUT /users/{id}/role`) or deletes it (`DELETE /users/{id}`). The query itself refuses an
  * admin, so a session that does not know yet of a promotion cannot slip through.
  * @throws ApiError 409 `conflict` for an admin's account (no round trip when the session says so);
  *   404 when the account is gone or its deletion was already asked for;
@@ -45,7 +45,7 @@ export const DELETION_MAX_AUTH_AGE_SECONDS = 300;
 const adminDeletingSelf = () =>
   new ApiError("conflict", {
     detail:
-      "An admin's account is not deleted from /users/me: another admin demotes you first (PATCH /users/{id}/role) or deletes your account.",
+      "An admin's account is not deleted from /users/me: another admin demotes you first (PUT /users/{id}/role) or deletes your account.",
   });
 
 export async function deleteOwnAccount(

@@ -67,11 +67,13 @@ async function firstNoticeWithinInterval(deps: RegistrationDeps, email: string):
 }
 
 /**
- * Tells the owner of `email`, if an account has it, that someone tried to register with it (the
- * `account.registration-attempt` mail), at most once per {@link NOTICE_INTERVAL_SECONDS}. When the
- * email itself was refused as taken, its owner is known without a query; when the username was
- * (Postgres names one violated index, so the email may be taken too), the account with that email
- * is looked up first.
+ * Tells the address of a refused registration why nothing came, at most once per
+ * {@link NOTICE_INTERVAL_SECONDS}: the owner of an account with that email that someone tried to
+ * register with it (`account.registration-attempt`); an address no account has that the username
+ * was taken (`account.username-taken`), so the registrant does not wait for a verification mail.
+ * When the email itself was refused as taken, its owner is known without a query; when the
+ * username was (Postgres names one violated index, so the email may be taken too), the account
+ * with that email is looked up first.
  */
 async function noticeToOwner(
   deps: RegistrationDeps,
@@ -81,25 +83,27 @@ async function noticeToOwner(
     taken.field === "email"
       ? taken.email
       : (await asActor(deps.db, SYSTEM, (tx) => findUserByEmail(tx, { email: taken.email })))?.email;
-  if (!owner) return;
-  if (!(await firstNoticeWithinInterval(deps, owner))) {
+  const to = owner ?? taken.email;
+  if (!(await firstNoticeWithinInterval(deps, to))) {
     deps.logger.info("registration notice not sent: one went to this address within the interval");
     return;
   }
+  const attemptedAt = taken.at.toISOString();
   try {
-    await enqueueMail(deps.notifications, {
-      requestId: deps.requestId,
-      to: owner,
-      template: "account.registration-attempt",
-      params: {
-        email: owner,
-        attemptedAt: taken.at.toISOString(),
-        resetUrl: accountLinks.resetPassword(deps.verification.appUrl),
-      },
-    });
+    await enqueueMail(
+      deps.notifications,
+      owner
+        ? {
+            requestId: deps.requestId,
+            to: owner,
+            template: "account.registration-attempt",
+            params: { email: owner, attemptedAt, resetUrl: accountLinks.resetPassword(deps.verification.appUrl) },
+          }
+        : { requestId: deps.requestId, to, template: "account.username-taken", params: { attemptedAt } },
+    );
   } catch (error) {
     // Not queued: the next attempt may send one.
-    await deps.cache.delete(await noticeKey(owner)).catch(() => {});
+    await deps.cache.delete(await noticeKey(to)).catch(() => {});
     throw error;
   }
 }
@@ -110,8 +114,8 @@ async function noticeToOwner(
  * enumeration). Either way the password is hashed and an insert is tried, so both take the same
  * work on the request's path; when the unique index refuses it, nothing is created and the caller
  * receives a stand-in shaped like a new account (a random id no account has, the values sent, the
- * defaults) that can neither sign in nor be found. The owner of an existing account with that
- * email is then told by mail (`account.registration-attempt`), queued after the answer
+ * defaults) that can neither sign in nor be found. The address is then told by mail
+ * (`noticeToOwner`: its account's owner, or the registrant that the username was taken), queued after the answer
  * (`deps.background`), so the answer neither waits for it nor shows it; the attempt is logged,
  * naming the field, never the value. A new account's `user.registered` is recorded in its
  * transaction (one statement more, run whether or not the email is taken).

@@ -143,7 +143,8 @@ export async function introspectToken(deps: TokenManagementDeps, token: string):
       token_type: "api_key",
       sub: userId,
       exp: Math.floor(live.key.expiresAt / 1000),
-      role: live.principal.role,
+      // A key never acts as an administrator (`keyRights`), whatever its owner's role.
+      role: "user",
     };
   }
   if (identified.kind === "access_token") {

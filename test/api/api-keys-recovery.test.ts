@@ -222,6 +222,13 @@ describe("API keys at /auth/revoke (RFC 7009) and /auth/introspect (RFC 7662)", 
     expect(await introspect(key.key)).toEqual({ active: false });
   });
 
+  it("security: an administrator's key introspects as role user, as it acts (a key is never admin)", async () => {
+    const { user, auth } = await signedInAdmin();
+    const key = await createApiKey(auth, { scopes: ["read"] });
+    expect(await introspect(key.key)).toMatchObject({ active: true, sub: user.id, role: "user", scope: "read" });
+    await expectProblem(await api("/audit", { headers: keyAuth(key.key) }), 403);
+  });
+
   it("security: whoever holds a key revokes it at /auth/revoke (any client); record and event follow", async () => {
     const { user, auth } = await signedIn();
     const key = await createApiKey(auth);

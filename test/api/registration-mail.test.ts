@@ -57,6 +57,26 @@ describe("registration with a taken address: the owner is told by mail", () => {
     expect((await mailsTo(other.email)).filter((mail) => mail.subject === SUBJECT)).toEqual([]);
   });
 
+  it("tells a free address whose username was taken that nothing was created, without the username", async () => {
+    const { user: holder } = await register();
+    const fresh = uniqueName();
+    const email = `${fresh}@example.com`;
+    const created = await shapeOf(
+      await registerRaw({ email: `${uniqueName()}@example.com`, username: uniqueName(), password: PASSWORD }),
+    );
+    const refused = await registerRaw({ email, username: holder.username.toUpperCase(), password: PASSWORD });
+    expect(await shapeOf(refused)).toEqual(created);
+    const mail = await waitForMail(email, "Your TechCorp account was not created");
+    expect(mail.text).toContain("the username they chose is already taken, so nothing was created");
+    // The address may be someone else's: nothing typed (the username) reaches it, and the holder
+    // of the username hears nothing.
+    expect(`${mail.text}${mail.html}`.toLowerCase()).not.toContain(holder.username.toLowerCase());
+    expect((await mailsTo(holder.email)).filter((m) => m.subject === "Your TechCorp account was not created")).toEqual(
+      [],
+    );
+    expect((await mailsTo(email)).map((m) => m.subject)).toEqual(["Your TechCorp account was not created"]);
+  });
+
   it("sends a fresh registration no notice: its address gets only the notice of the later attempt", async () => {
     const name = uniqueName();
     const email = `${name}@example.com`;

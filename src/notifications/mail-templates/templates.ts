@@ -4,6 +4,7 @@ import { emailChangeNotice, emailChangeVerify } from "./email-change.ts";
 import { layout, type RenderedContent, type RenderedMail } from "./html.ts";
 import { passwordReset } from "./password-reset.ts";
 import { registrationAttempt } from "./registration-attempt.ts";
+import { usernameTaken } from "./username-taken.ts";
 import { verifyEmail } from "./verify-email.ts";
 
 /**
@@ -25,6 +26,7 @@ export const MAIL_TEMPLATES = {
   [emailChangeVerify.name]: emailChangeVerify,
   [emailChangeNotice.name]: emailChangeNotice,
   [apiKeyCreated.name]: apiKeyCreated,
+  [usernameTaken.name]: usernameTaken,
 } as const satisfies Record<string, MailTemplate<z.ZodType<Record<string, string | undefined>>>>;
 
 export type MailTemplateName = keyof typeof MAIL_TEMPLATES;

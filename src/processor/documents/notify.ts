@@ -4,7 +4,7 @@ import { derivedEventId } from "../../pkg/queue/events.ts";
 import type { ProcessorServices } from "../context.ts";
 
 export type Outcome =
-  | { kind: "document.ready" }
+  | { kind: "document.ready"; scanned: boolean }
   | { kind: "document.quarantined"; reason: FailureReason }
   | { kind: "document.failed"; reason: FailureReason };
 
@@ -17,7 +17,10 @@ const TITLES: Record<Outcome["kind"], (title: string) => string> = {
 function bodyOf(outcome: Outcome, version: number): string {
   switch (outcome.kind) {
     case "document.ready":
-      return `Version ${version} was scanned, indexed and is available.`;
+      // With VIRUS_SCAN=off the version is `skipped`: the text does not claim a scan that never ran.
+      return outcome.scanned
+        ? `Version ${version} was scanned, indexed and is available.`
+        : `Version ${version} was indexed and is available (not scanned for malware).`;
     // The stable reason's sentence, never the operator's detail (OWASP API8:2023).
     case "document.quarantined":
       return `Version ${version} was quarantined: ${FAILURE_REASON_TEXT[outcome.reason]}.`;
@@ -33,7 +36,7 @@ function bodyOf(outcome: Outcome, version: number): string {
 export function outcomeOf(version: DocumentVersion): Outcome | undefined {
   switch (version.status) {
     case "ready":
-      return { kind: "document.ready" };
+      return { kind: "document.ready", scanned: version.scanResult === "clean" };
     case "quarantined":
       return { kind: "document.quarantined", reason: version.failureReason ?? "malware_detected" };
     case "failed":
@@ -51,7 +54,7 @@ export function outcomeOf(version: DocumentVersion): Outcome | undefined {
  * (the pipeline, its redelivery, the sweeper, the dead-letter step) is the same event, stored once;
  * a version that is processed again and ends again is announced again.
  */
-async function outcomeNotification(requestId: string, document: Document, version: DocumentVersion) {
+export async function outcomeNotification(requestId: string, document: Document, version: DocumentVersion) {
   const outcome = outcomeOf(version);
   if (!outcome) return undefined;
   const title = document.title.length > 200 ? `${document.title.slice(0, 199)}…` : document.title;
