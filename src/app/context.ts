@@ -1,3 +1,4 @@
+import type { DataRights } from "../auth/scopes.ts";
 import type { InvalidTokenError } from "../auth/tokens.ts";
 import type { Actor } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
@@ -42,6 +43,12 @@ export interface AuthContext {
   /** The same caller as row-level security sees it. */
   actor: Actor;
   /**
+   * Whether the caller may read, and change, the user's own resources on routes no permission
+   * guards: the `read`/`write` scopes of its key or of its session's grant (src/auth/scopes.ts); a
+   * password-grant session holds both. Enforced by the route guards (`requireAuth`).
+   */
+  data: DataRights;
+  /**
    * Set when the caller authenticated with an API key (src/auth/api-keys.ts) rather than a
    * session's access token; `sessionId` is then empty, `role` is `user` and `permissions` are the
    * key's scopes ∩ the owner's current ones.
@@ -51,9 +58,6 @@ export interface AuthContext {
     scopes: string[];
     /** The one project the key reaches, or null for a personal key. */
     projectId: string | null;
-    /** Whether its scopes allow reading, and changing, the owner's own resources. */
-    read: boolean;
-    write: boolean;
   };
   /** Required actions pending on the session: every route but theirs answers 403 (`requireAuth`). */
   requiredActions: RequiredAction[];

@@ -19,6 +19,7 @@ import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
 import { requireVerifiedEmail } from "./account-lifecycle.ts";
 import { effectivePermissions } from "./permissions.ts";
+import { DATA_SCOPES, type DataRights, type DataScope, dataRights } from "./scopes.ts";
 import { type SessionsNamespace, withUserSessions } from "./user-sessions.ts";
 
 /**
@@ -39,13 +40,6 @@ export const API_KEY_PREFIX = "tcp_";
  */
 export const API_KEY_PATTERN = /^tcp_([0-9a-f]{32})([0-9A-Za-z]{24})([0-9A-Za-z]{8})([0-9A-Za-z]{6})$/;
 
-/**
- * Scopes of a key over its owner's own resources: `read` (GET and HEAD of every route a signed-in
- * user reaches) and `write` (every other method; implies `read`). A route guarded by a delegated
- * permission (`users:read`, `analytics:read`…) needs that permission as a scope instead.
- */
-export const DATA_SCOPES = ["read", "write"] as const;
-export type DataScope = (typeof DATA_SCOPES)[number];
 export type ApiKeyScope = DataScope | Permission;
 /** Every scope a key may carry: the data scopes and the delegated permissions (held by the creator). */
 export const API_KEY_SCOPES = [...DATA_SCOPES, ...PERMISSION_NAMES] as [ApiKeyScope, ...ApiKeyScope[]];
@@ -164,14 +158,9 @@ export const looksLikeApiKey = (credential: string): boolean => credential.start
 export function keyRights(
   scopes: readonly string[],
   principal: Principal,
-): { permissions: Permission[]; read: boolean; write: boolean } {
+): { permissions: Permission[]; data: DataRights } {
   const held = effectivePermissions(principal);
-  const write = scopes.includes("write");
-  return {
-    permissions: held.filter((permission) => scopes.includes(permission)),
-    read: write || scopes.includes("read"),
-    write,
-  };
+  return { permissions: held.filter((permission) => scopes.includes(permission)), data: dataRights(scopes) };
 }
 
 /**

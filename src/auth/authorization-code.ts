@@ -109,7 +109,7 @@ export function checkAuthorizationRequest(
   if (!S256_CHALLENGE.test(parameters.code_challenge)) {
     return refuse("invalid_request", "code_challenge is not an S256 challenge (43 base64url characters).");
   }
-  const scope = parseScope(parameters.scope);
+  const scope = parseScope(parameters.scope, client);
   if (!scope) return refuse("invalid_scope", "An unknown scope was asked for.");
   return {
     ok: true,

@@ -104,7 +104,7 @@ export async function startDeviceAuthorization(
   client: OAuthClient,
   scope: string | undefined,
 ): Promise<DeviceAuthorizationResponse> {
-  const scopes = parseScope(scope);
+  const scopes = parseScope(scope, client);
   if (!scopes) throw oauthError("bad_request", "invalid_scope", "An unknown scope was asked for.");
   const secret = base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
   const request = {

@@ -135,7 +135,11 @@ export async function introspectToken(deps: TokenManagementDeps, token: string):
     const live = await withUserSessions(deps.sessions, userId, (stub) => stub.inspectKey(hash));
     if (!live) return { active: false };
     const rights = keyRights(live.key.scopes, live.principal);
-    const scope = [...(rights.write ? ["write"] : []), ...(rights.read ? ["read"] : []), ...rights.permissions];
+    const scope = [
+      ...(rights.data.write ? ["write"] : []),
+      ...(rights.data.read ? ["read"] : []),
+      ...rights.permissions,
+    ];
     return {
       active: true,
       // What the key's requests hold now: its scopes ∩ its owner's current permissions.

@@ -1,14 +1,14 @@
 import type { Context, MiddlewareHandler } from "hono";
-import { matchedRoutes } from "hono/route";
 import type { AppEnv, AuthContext } from "../app/context.ts";
 import { keyRights, looksLikeApiKey, parseApiKey } from "../auth/api-keys.ts";
 import { effectivePermissions } from "../auth/permissions.ts";
+import { type DataRights, type DataScope, dataRights } from "../auth/scopes.ts";
 import { InvalidTokenError, tokenManager, type VerifiedAccess } from "../auth/tokens.ts";
 import type { Permission } from "../db/schema/users.ts";
 import type { KeyAuthorization, Principal, RequiredAction } from "../durable-objects/sessions.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { oauthDescription } from "./oauth-error-responses.ts";
-import { routeKey } from "./rate-limit.ts";
+import { declareRoute, type RouteTraits } from "./route-traits.ts";
 
 export const REALM = "techcorp-api";
 
@@ -49,14 +49,16 @@ export async function verifyBearer(c: Context<AppEnv>): Promise<BearerToken> {
 
 /**
  * Records the caller of a verified token whose session is alive, with the current role and
- * permissions its SESSIONS object holds (not the token's: changes apply at the next request).
+ * permissions its SESSIONS object holds (not the token's: changes apply at the next request), as
+ * narrowed by the session's granted `scope` (null: a password-grant session, which holds all;
+ * the data rights of `dataRights`).
  */
 export function authenticate(
   c: Context<AppEnv>,
   claims: VerifiedAccess,
-  principal: Principal,
-  authenticatedAt: number,
+  session: { principal: Principal; scope: string | null; authenticatedAt: number },
 ): void {
+  const { principal, authenticatedAt } = session;
   const permissions = effectivePermissions(principal);
   c.set("auth", {
     userId: claims.sub,
@@ -64,6 +66,7 @@ export function authenticate(
     role: principal.role,
     permissions,
     actor: { kind: "user", userId: claims.sub, role: principal.role, permissions },
+    data: dataRights(session.scope === null ? null : session.scope.split(" ")),
     requiredActions: principal.requiredActions ?? [],
     authenticatedAt,
   });
@@ -84,7 +87,8 @@ export function authenticateKey(c: Context<AppEnv>, userId: string, authorizatio
     role: "user",
     permissions: rights.permissions,
     actor: { kind: "user", userId, role: "user", permissions: rights.permissions, projectId: key.projectId },
-    apiKey: { id: key.id, scopes: key.scopes, projectId: key.projectId, read: rights.read, write: rights.write },
+    data: rights.data,
+    apiKey: { id: key.id, scopes: key.scopes, projectId: key.projectId },
     // The owner's required actions hold for their keys too; a key is never a recent sign-in (RFC 9470).
     requiredActions: principal.requiredActions ?? [],
     authenticatedAt: 0,
@@ -93,38 +97,46 @@ export function authenticateKey(c: Context<AppEnv>, userId: string, authorizatio
 }
 
 /**
- * What an API key may reach, checked on every protected route (`requireAuth`): not a route
- * declared `interactiveOnly` (403, `keysRefused`); for a project key, only `/projects/{id}/…` of its project and
- * `/documents/…` (row-level security keeps those to the project's documents: `app.project_id`);
- * and, on a route no permission guards (`data`), `read` for GET and HEAD and `write` for the other
- * methods (403 `insufficient_scope` naming it, RFC 6750 §3.1). A route a permission guards needs
- * that permission among the key's scopes instead (`requirePermission`).
+ * What an API key may reach beyond its scopes, checked on every protected route (`requireAuth`):
+ * not a route declared `interactiveOnly` (403, `keysRefused`); for a project key, only a route
+ * declared `projectKeys`: with `{ param }`, when that path parameter is the key's project
+ * (`/projects/{id}/…`); with `"row-level-security"`, anywhere (row-level security keeps it to the
+ * project's documents: `app.project_id`). Anything else is a 403 naming the project.
  */
-function checkKeyReach(
-  c: Context<AppEnv>,
-  key: NonNullable<AuthContext["apiKey"]>,
-  data: boolean,
-  traits: RouteTraits,
-): void {
+function checkKeyReach(c: Context<AppEnv>, key: NonNullable<AuthContext["apiKey"]>, traits: RouteTraits): void {
   if (traits.interactiveOnly) throw keysRefused();
-  const route = routeKey(c);
-  if (key.projectId !== null) {
-    const path = route.slice(route.indexOf(" ") + 1);
-    const ownProject = path.startsWith("/projects/:id") && c.req.param("id") === key.projectId;
-    if (!ownProject && !/^\/documents(\/|$)/.test(path)) {
-      throw new ApiError("forbidden", {
-        detail: `This key is bound to project ${key.projectId}: it reaches that project and its documents only.`,
-      });
-    }
-  }
-  if (!data) return;
-  const scope = c.req.method === "GET" || c.req.method === "HEAD" ? "read" : "write";
-  if (!key[scope]) {
+  if (key.projectId === null) return;
+  const reach = traits.projectKeys;
+  const reached = reach === "row-level-security" || (reach !== undefined && c.req.param(reach.param) === key.projectId);
+  if (!reached) {
     throw new ApiError("forbidden", {
-      detail: `This needs the "${scope}" scope.`,
-      headers: { "WWW-Authenticate": challenge({ missingScope: scope, kind: "scope" }) },
+      detail: `This key is bound to project ${key.projectId}: it reaches that project and its documents only.`,
     });
   }
+}
+
+/**
+ * The data scope a route needs of its caller (src/auth/scopes.ts, `DATA_SCOPES`): none when a
+ * permission or the admin role guards it (`guarded`; the permission is the scope then) or it is
+ * declared `withoutDataScope`; otherwise `read` for GET (which serves HEAD too) and `write` for
+ * every other method. Read once, where the route is declared.
+ */
+export function requiredDataScope(method: string, traits: RouteTraits, guarded: boolean): DataScope | null {
+  if (guarded || traits.withoutDataScope) return null;
+  return method.toUpperCase() === "GET" || method.toUpperCase() === "HEAD" ? "read" : "write";
+}
+
+/**
+ * The one rule for data scopes, for every caller alike (an API key's scopes, an OAuth session's
+ * grant; a password-grant session holds both): a route needing `scope` refuses a caller whose
+ * rights lack it with 403 `insufficient_scope` naming it (RFC 6750 §3.1).
+ */
+function checkDataScope(rights: DataRights, scope: DataScope | null): void {
+  if (scope === null || rights[scope]) return;
+  throw new ApiError("forbidden", {
+    detail: `This needs the "${scope}" scope.`,
+    headers: { "WWW-Authenticate": challenge({ missingScope: scope, kind: "scope" }) },
+  });
 }
 
 /**
@@ -136,20 +148,6 @@ export function keysRefused(): ApiError {
   return new ApiError("forbidden", {
     detail: "API keys cannot manage keys, sessions, second factors, passwords or email addresses: sign in for that.",
   });
-}
-
-/**
- * The traits of the route a request is served by (the guard of the first matching route that
- * authenticates: `GET /users/me`, not `GET /users/{id}` which matches the URL too), or undefined
- * when no route authenticates there: the gateway counts a request by its user only on such routes
- * (a token sent to an anonymous route authenticates nothing there).
- */
-export function servedRouteTraits(c: Context<AppEnv>): RouteTraits | undefined {
-  for (const route of matchedRoutes(c)) {
-    const traits = guardTraits.get(route.handler);
-    if (traits) return traits;
-  }
-  return undefined;
 }
 
 /**
@@ -166,39 +164,6 @@ function challenge(
   }
   if (!refusal.error) return realm;
   return `${realm}, error="invalid_token", error_description="${oauthDescription(refusal.error.description)}"`;
-}
-
-/**
- * What a protected route declares about itself (`protectedRoute`'s third argument), read by its
- * guard and by the gateway instead of matching paths:
- * - `interactiveOnly`: an API key is refused (403) whatever its scopes: managing keys, sessions,
- *   second factors, passwords, email addresses, deleting the account.
- * - `requiredActionFor`: the required actions (src/auth/required-actions.ts) this route carries
- *   out, so a session with one of them pending may call it.
- * - `duringRequiredActions`: any restricted session may call it (who am I, logging out).
- * - `showsSessions`, `showsKeyUsage`: the gateway's SESSIONS call reads the caller's sessions or
- *   API keys' last uses along with the session check (`c.get("liveSessions")`, `c.get("keyUsage")`).
- */
-export interface RouteTraits {
-  interactiveOnly?: boolean;
-  requiredActionFor?: readonly RequiredAction[];
-  duringRequiredActions?: boolean;
-  showsSessions?: boolean;
-  showsKeyUsage?: boolean;
-}
-
-/** The route middleware that authenticate (requireAuth, requirePermission, requireAdmin), as created, with their route's traits. */
-const guardTraits = new WeakMap<object, RouteTraits>();
-
-/**
- * The traits a route declares, as the OpenAPI operation's `x-interactive-only` and
- * `x-required-action-for` extensions (so clients, and the test walking the document, see them).
- */
-export function traitExtensions(traits: RouteTraits): Record<`x-${string}`, unknown> {
-  return {
-    ...(traits.interactiveOnly && { "x-interactive-only": true }),
-    ...(traits.requiredActionFor && { "x-required-action-for": traits.requiredActionFor }),
-  };
 }
 
 /** Whether a session with `pending` required actions may call a route with `traits`. */
@@ -228,16 +193,18 @@ export function callerOf(c: Context<AppEnv>): AuthContext {
 
 /**
  * Route middleware: 401 with WWW-Authenticate unless the caller is authenticated (`callerOf`); for
- * an API key, 403 unless the key reaches the route (`checkKeyReach`; `data`: the route needs the
- * `read` or `write` scope, false when a permission or the admin role guards it instead); 403
- * `required_action` when the session has required actions pending and the route's `traits` do not
- * let it through (`requiredActionFor`, `duringRequiredActions`; src/auth/required-actions.ts): a staff account without MFA, a temporary
+ * an API key, 403 unless the key reaches the route (`checkKeyReach`); 403 `insufficient_scope`
+ * unless the caller, key or session, holds the data scope the route needs (`scope`, from
+ * `requiredDataScope`; `checkDataScope`); 403 `required_action` when the session has required
+ * actions pending and the route's `traits` do not let it through (`requiredActionFor`,
+ * `duringRequiredActions`; src/auth/required-actions.ts): a staff account without MFA, a temporary
  * password. Every protected route passes here, so the restriction is decided in one place.
  */
-export function requireAuth(data = true, traits: RouteTraits = {}): MiddlewareHandler<AppEnv> {
+export function requireAuth(scope: DataScope | null, traits: RouteTraits = {}): MiddlewareHandler<AppEnv> {
   const middleware: MiddlewareHandler<AppEnv> = async function requireAuth(c, next) {
-    const { apiKey, requiredActions } = callerOf(c);
-    if (apiKey) checkKeyReach(c, apiKey, data, traits);
+    const { apiKey, data, requiredActions } = callerOf(c);
+    if (apiKey) checkKeyReach(c, apiKey, traits);
+    checkDataScope(data, scope);
     if (!allowedWith(requiredActions, traits)) {
       throw new ApiError("required_action", {
         detail: `Complete the required actions first: ${requiredActions.join(", ")}.`,
@@ -246,7 +213,7 @@ export function requireAuth(data = true, traits: RouteTraits = {}): MiddlewareHa
     }
     await next();
   };
-  guardTraits.set(middleware, traits);
+  declareRoute(middleware, { traits, authenticates: true });
   return middleware;
 }
 
@@ -255,7 +222,7 @@ export function requireAuth(data = true, traits: RouteTraits = {}): MiddlewareHa
  * `insufficient_scope` challenge: permissions are the tokens' scopes).
  */
 export function requirePermission(permission: Permission, traits: RouteTraits = {}): MiddlewareHandler<AppEnv> {
-  const authenticated = requireAuth(false, traits);
+  const authenticated = requireAuth(null, traits);
   const middleware: MiddlewareHandler<AppEnv> = async function requirePermission(c, next) {
     await authenticated(c, async () => {
       if (!callerOf(c).permissions.includes(permission)) {
@@ -267,7 +234,7 @@ export function requirePermission(permission: Permission, traits: RouteTraits = 
       await next();
     });
   };
-  guardTraits.set(middleware, traits);
+  declareRoute(middleware, { traits, authenticates: true });
   return middleware;
 }
 
@@ -277,14 +244,14 @@ export function requirePermission(permission: Permission, traits: RouteTraits = 
  * (holding `analytics:read` does not let one suppress queries).
  */
 export function requireAdmin(traits: RouteTraits = {}): MiddlewareHandler<AppEnv> {
-  const authenticated = requireAuth(false, traits);
+  const authenticated = requireAuth(null, traits);
   const middleware: MiddlewareHandler<AppEnv> = async function requireAdmin(c, next) {
     await authenticated(c, async () => {
       if (callerOf(c).role !== "admin") throw new ApiError("forbidden", { detail: "Only administrators may do this." });
       await next();
     });
   };
-  guardTraits.set(middleware, traits);
+  declareRoute(middleware, { traits, authenticates: true });
   return middleware;
 }
 

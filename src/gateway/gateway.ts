@@ -4,8 +4,9 @@ import { InvalidTokenError, type VerifiedAccess } from "../auth/tokens.ts";
 import type { Authorization, KeyAuthorization, RateCount } from "../durable-objects/sessions.ts";
 import type { RateDecision } from "../durable-objects/sliding-window.ts";
 import { DependencyError } from "../pkg/errors/api-error.ts";
-import { authenticate, authenticateKey, type RouteTraits, servedRouteTraits, verifyBearer } from "./authentication.ts";
+import { authenticate, authenticateKey, verifyBearer } from "./authentication.ts";
 import { clientIp, countByAddress, enforce, requestLimit } from "./rate-limit.ts";
+import { type RouteTraits, servedRoute } from "./route-traits.ts";
 
 /**
  * The gateway: who is calling, and may they, in at most one Durable Object call before the
@@ -33,7 +34,8 @@ export function gateway(): MiddlewareHandler<AppEnv> {
     if (bearer && "error" in bearer) c.set("authError", bearer.error);
     const claims = bearer && "claims" in bearer ? bearer.claims : undefined;
     const apiKey = bearer && "apiKey" in bearer ? bearer.apiKey : undefined;
-    const limit = requestLimit(c);
+    const served = servedRoute(c);
+    const limit = requestLimit(c, served);
     const sessionsOf = (userId: string) => c.env.SESSIONS.get(c.env.SESSIONS.idFromName(userId));
     /**
      * Asks the owner's SESSIONS object about the presented credential (a token's session, or an
@@ -59,10 +61,9 @@ export function gateway(): MiddlewareHandler<AppEnv> {
     };
 
     let decision: RateDecision | undefined;
-    const served = servedRouteTraits(c);
-    if ((claims || apiKey) && served) {
+    if ((claims || apiKey) && served?.authenticates) {
       const count = limit ? { key: limit.name, policy: limit.policy } : null;
-      const checked = await check(count, served).catch((error: unknown) => {
+      const checked = await check(count, served.traits).catch((error: unknown) => {
         throw new DependencyError("sessions", error);
       });
       decision = checked?.decision ?? undefined;
@@ -93,6 +94,8 @@ function identifyKey(c: Context<AppEnv>, userId: string, authorization: KeyAutho
 
 /** The caller of a token whose session is alive; otherwise why the token is refused. */
 function identify(c: Context<AppEnv>, claims: VerifiedAccess, authorization: Authorization | null): void {
-  if (authorization) authenticate(c, claims, authorization.principal, authorization.session.createdAt);
-  else c.set("authError", new InvalidTokenError("the session has ended"));
+  if (authorization) {
+    const { principal, session } = authorization;
+    authenticate(c, claims, { principal, scope: session.scope, authenticatedAt: session.createdAt });
+  } else c.set("authError", new InvalidTokenError("the session has ended"));
 }

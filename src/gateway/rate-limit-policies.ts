@@ -10,9 +10,11 @@ export type Policies = Record<string, PolicyWindow[]>;
 
 /**
  * The built-in policies; `RATE_LIMIT_POLICIES` may replace any of them by name. Every request is
- * counted against each window of its policy (burst and sustained together).
+ * counted against each window of its policy (burst and sustained together). A route names its
+ * policy where it is declared (`rateLimit`, src/gateway/route-traits.ts); one that names none is
+ * counted under `api`.
  */
-export const DEFAULT_POLICIES: Policies = {
+export const DEFAULT_POLICIES = {
   api: [
     { name: "burst", limit: 100, windowSeconds: 10 },
     { name: "sustained", limit: 2_000, windowSeconds: 600 },
@@ -61,40 +63,10 @@ export const DEFAULT_POLICIES: Policies = {
   // `/ready` per client address: generous for load balancers, which probe every few seconds from
   // each of their locations, but bounded, since it touches every dependency (OWASP API4:2023).
   probe: [{ name: "probe", limit: 30, windowSeconds: 10 }],
-};
+} satisfies Policies;
 
-/** Route → policy; anything not listed uses `api`. Keys are "METHOD /path" as routes declare them. */
-export const ROUTE_POLICIES: Record<string, string> = {
-  "POST /auth/token": "auth",
-  "POST /auth/refresh": "auth",
-  // The sign-in form of the authorization endpoint takes passwords and codes.
-  "POST /auth/authorize": "auth",
-  // The device grant: starting one creates an object; its verification form takes passwords and
-  // user codes (which are short: guesses must stay few).
-  "POST /auth/device_authorization": "auth",
-  "POST /auth/device": "auth",
-  "POST /users": "auth",
-  // They check a TOTP or recovery code (the login throttle counts the guesses too).
-  "POST /auth/mfa/confirm": "auth",
-  "POST /auth/mfa/disable": "auth",
-  // Minting credentials: as rare as logins, and each key is one more way in.
-  "POST /api-keys": "auth",
-  // Spend mailed tokens (256 bits: not guessable, but each costs a PBKDF2 or a write).
-  "POST /auth/password-reset/confirm": "auth",
-  "POST /auth/email-verification": "auth",
-  // It checks the current password (the login throttle counts it too).
-  "POST /users/me/email": "auth",
-  "POST /auth/password-reset": "recovery",
-  "POST /users/me/email-verification": "verification",
-  "POST /auth/mfa/recovery-codes": "auth",
-  // The current password is checked (the login throttle counts the guesses too).
-  "POST /users/me/password": "auth",
-  "GET /users/me/export": "export",
-  "POST /documents/:id/versions/:version/restore": "processing",
-  "PUT /documents/:id/shares": "sharing",
-  "POST /webhooks/:id/verify": "outbound",
-  "GET /ready": "probe",
-};
+/** A built-in policy's name: what a route may declare as its `rateLimit`. */
+export type PolicyName = keyof typeof DEFAULT_POLICIES;
 
 /**
  * Policies of routes that take credentials (passwords, codes, refresh tokens) or create
@@ -103,7 +75,4 @@ export const ROUTE_POLICIES: Record<string, string> = {
  * PBKDF2 derivation; every other route fails open (RATE_LIMIT_FAILURE_MODE) so that an outage of
  * the limiter does not take the API down for signed-in users.
  */
-export const CREDENTIAL_POLICIES: ReadonlySet<string> = new Set(["auth"]);
-
-/** The liveness probe touches nothing and must always reach the worker: it is not counted. */
-export const EXEMPT_PATHS = new Set(["/health"]);
+export const CREDENTIAL_POLICIES: ReadonlySet<string> = new Set<PolicyName>(["auth"]);

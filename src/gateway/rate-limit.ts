@@ -1,16 +1,10 @@
 import type { Context } from "hono";
-import { matchedRoutes } from "hono/route";
 import type { AppEnv } from "../app/context.ts";
 import type { RateDecision, RatePolicy, WindowState } from "../durable-objects/sliding-window.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { clientAddressKey } from "../pkg/http/client-address.ts";
-import {
-  CREDENTIAL_POLICIES,
-  DEFAULT_POLICIES,
-  EXEMPT_PATHS,
-  type PolicyWindow,
-  ROUTE_POLICIES,
-} from "./rate-limit-policies.ts";
+import { CREDENTIAL_POLICIES, DEFAULT_POLICIES, type PolicyWindow } from "./rate-limit-policies.ts";
+import type { DeclaredRoute } from "./route-traits.ts";
 import { setResponseHeaders } from "./set-headers.ts";
 
 /** The client's address as Cloudflare reports it; only that header is trusted. */
@@ -36,20 +30,6 @@ export function rateLimitHeaders(
   };
 }
 
-/**
- * The route that serves a request, as "METHOD /path" with the path as declared (`/documents/:id`):
- * the first route registered for the method that matches (`DELETE /users/me`, not
- * `DELETE /users/:id` which matches the URL too and comes later); middleware for every method
- * (`app.use`) are no route. A HEAD is answered by the GET route (RFC 9110 §9.3.2), so it is the
- * GET's. The same key wherever it is read (rate-limit policies, a project key's reach), whichever
- * middleware is running.
- */
-export function routeKey(c: Context<AppEnv>): string {
-  const method = c.req.method === "HEAD" ? "GET" : c.req.method;
-  const served = matchedRoutes(c).find((route) => route.method === method);
-  return `${method} ${served?.path ?? c.req.path}`;
-}
-
 /** The policy a request is counted under: its name, its windows as configured, and as the objects take them. */
 export interface RequestLimit {
   name: string;
@@ -58,15 +38,17 @@ export interface RequestLimit {
 }
 
 /**
- * The policy of the route a request matched (`ROUTE_POLICIES`, else `api`; windows from
- * RATE_LIMIT_POLICIES or `DEFAULT_POLICIES`), or undefined when the request is not counted:
- * `EXEMPT_PATHS`, CORS preflights, a policy without windows.
+ * The policy a request is counted under: the one its route declares (`rateLimit`, see
+ * `servedRoute`), else `api`; its windows from RATE_LIMIT_POLICIES, else `DEFAULT_POLICIES`.
+ * Undefined when the request is not counted: a route declaring `rateLimit: false` (the liveness
+ * probe), CORS preflights, a policy configured without windows.
  */
-export function requestLimit(c: Context<AppEnv>): RequestLimit | undefined {
-  if (EXEMPT_PATHS.has(c.req.path) || c.req.method === "OPTIONS") return undefined;
+export function requestLimit(c: Context<AppEnv>, route: DeclaredRoute | undefined): RequestLimit | undefined {
+  const declared = route?.traits.rateLimit;
+  if (declared === false || c.req.method === "OPTIONS") return undefined;
   const { gateway } = c.get("services").config;
-  const name = ROUTE_POLICIES[routeKey(c)] ?? "api";
-  const windows = gateway.rateLimitPolicies[name] ?? DEFAULT_POLICIES[name] ?? [];
+  const name = declared ?? "api";
+  const windows = gateway.rateLimitPolicies[name] ?? DEFAULT_POLICIES[name];
   const [first, ...rest] = windows.map((w) => ({ limit: w.limit, windowMs: w.windowSeconds * 1000 }));
   return first ? { name, windows, policy: [first, ...rest] } : undefined;
 }

@@ -19,7 +19,8 @@ describe("POST /auth/token (password grant)", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
     const tokens = (await res.json()) as Tokens;
-    expect(tokens).toMatchObject({ token_type: "Bearer", expires_in: 900, scope: "" });
+    // A password-grant session holds the data scopes (first-party) and no permission here.
+    expect(tokens).toMatchObject({ token_type: "Bearer", expires_in: 900, scope: "read write" });
     expect(tokens.refresh_token).toMatch(/^[0-9a-f-]{36}\.[0-9a-f-]{36}\.[A-Za-z0-9_-]{43}$/);
 
     const [header, payload] = tokens.access_token
@@ -34,7 +35,7 @@ describe("POST /auth/token (password grant)", () => {
       sid: expect.any(String),
       jti: expect.any(String),
       role: "user",
-      scope: "",
+      scope: "read write",
     });
     expect(Number(payload?.exp) - Number(payload?.iat)).toBe(900);
     expect((await me(tokens.access_token)).status).toBe(200);

@@ -241,7 +241,7 @@ describe("required actions through the authorization code flow", () => {
   it("security: a staff account without MFA gets a session that can only enrol it", async () => {
     const { user } = await register();
     await promote(user.id, { permissions: ["users:read"] }, { mfa: false });
-    const { tokens } = await codeFlow({ username: user.username, scope: "openid users:read" });
+    const { tokens } = await codeFlow({ username: user.username, scope: "openid read users:read" });
     const problem = (await expectProblem(
       await api("/users", { headers: bearer(tokens.access_token) }),
       403,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
 import { API_VARIABLES, PROCESSOR_VARIABLES } from "../../src/pkg/config/config.ts";
+import { LOCAL_OAUTH_CLIENTS } from "../../stack/oauth-clients.ts";
 
 // What `wrangler deploy` would ship, read the way wrangler reads it. The local runtime ignores
 // most of these settings, so this is where a mistake would be caught before deploying
@@ -41,5 +42,32 @@ describe("the API worker's address", () => {
     const settings = read("wrangler.toml");
     const host = new URL(String((settings.vars as Record<string, unknown>).PUBLIC_URL)).host;
     expect(settings.routes).toEqual([{ pattern: host, custom_domain: true }]);
+  });
+});
+
+describe("the OAuth client registry", () => {
+  type Registered = { id: string; grantTypes?: string[]; defaultScopes?: string[] };
+  const registries = {
+    production: JSON.parse(
+      String((read("wrangler.toml").vars as Record<string, unknown>).OAUTH_CLIENTS),
+    ) as Registered[],
+    local: LOCAL_OAUTH_CLIENTS as Registered[],
+  };
+
+  it.each(Object.entries(registries))("%s: each app's default scopes hold read and write", (_, clients) => {
+    for (const client of clients) {
+      // A client that signs people in acts on their data only within its scopes: the apps need both.
+      const signsIn = (client.grantTypes ?? []).some(
+        (grant) => grant === "authorization_code" || grant.endsWith(":device_code"),
+      );
+      if (signsIn) expect(client.defaultScopes, client.id).toEqual(expect.arrayContaining(["openid", "read", "write"]));
+    }
+  });
+
+  // The unit tests check the local one's scopes are supported ones (test/unit/oauth-clients.test.ts).
+  it("is the same locally as in production, redirect URIs aside", () => {
+    const shape = (clients: Registered[]) =>
+      clients.map(({ id, grantTypes = [], defaultScopes = [] }) => ({ id, grantTypes, defaultScopes }));
+    expect(shape(registries.local)).toEqual(shape(registries.production));
   });
 });

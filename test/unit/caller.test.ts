@@ -14,6 +14,7 @@ const caller: AuthContext = {
   role: "user",
   permissions: [],
   actor: { kind: "user", userId: "user-1", role: "user", permissions: [] },
+  data: { read: true, write: true },
   requiredActions: [],
   authenticatedAt: 0,
 };

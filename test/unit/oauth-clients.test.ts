@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { authenticateClient, redirectUriAllowed } from "../../src/auth/clients.ts";
+import { parseScope, SUPPORTED_SCOPES } from "../../src/auth/scopes.ts";
 import { ConfigError, loadApiConfig } from "../../src/pkg/config/config.ts";
 import { testEnv } from "./env.ts";
 
@@ -35,6 +36,29 @@ describe("the OAuth client registry's configuration (fails closed)", () => {
     ]);
     expect(clients.find((client) => client.type === "confidential")?.secret).toMatch(/.{32,}/);
     expect(clients.filter((client) => client.type === "public").every((client) => !client.secret)).toBe(true);
+  });
+
+  it("registers default scopes that are supported ones (the production registry is the same: test/node/deploy-config.test.ts)", () => {
+    const { clients } = loadApiConfig(valid()).auth;
+    for (const client of clients) {
+      expect(SUPPORTED_SCOPES, client.id).toEqual(expect.arrayContaining(client.defaultScopes));
+    }
+  });
+
+  it("a request naming no scope asks for the client's default scopes; one naming scopes, for those alone (RFC 6749 §3.3)", () => {
+    const client = { defaultScopes: ["openid", "read", "write"] };
+    expect(parseScope(undefined, client)).toEqual(["openid", "read", "write"]);
+    expect(parseScope("openid openid read", client)).toEqual(["openid", "read"]);
+    expect(parseScope("", client)).toEqual([]);
+    expect(parseScope("openid delete-everything", client)).toBeUndefined();
+    expect(parseScope(undefined, { defaultScopes: ["not-a-scope"] })).toBeUndefined();
+  });
+
+  it("refuses a default scope that is not a scope token (RFC 6749 §3.3)", () => {
+    const [web] = registry();
+    expect(problemsOf(withClients([{ ...web, defaultScopes: ["read write"] }]))).toEqual([
+      expect.stringMatching(/^OAUTH_CLIENTS\.0\.defaultScopes\.0: a scope token/),
+    ]);
   });
 
   it("without a registry, is the first-party client alone, with the grants it had", () => {

@@ -72,6 +72,9 @@ const redirectUri = z.string().refine((value) => {
   }
 }, "an absolute URI without a fragment");
 
+/** A scope value as RFC 6749 §3.3 writes it (`scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`). */
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]{1,64}$/, "a scope token (RFC 6749 §3.3)");
+
 const oauthClient = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._~-]{1,64}$/),
   name: z.string().min(1).max(100),
@@ -79,6 +82,9 @@ const oauthClient = z.strictObject({
   applicationType: z.enum(["web", "native"]).default("web"),
   redirectUris: z.array(redirectUri).max(20).default([]),
   grantTypes: z.array(z.enum(CLIENT_GRANT_TYPES)).default([]),
+  // What an authorization or device request of this client that names no scope asks for (RFC
+  // 6749 §3.3's pre-defined default); an unknown one makes such requests `invalid_scope`.
+  defaultScopes: z.array(scopeToken).max(50).default([]),
 });
 
 const common = {
@@ -343,6 +349,7 @@ function oauthClients(raw: Raw<typeof apiOnly>) {
           applicationType: "web",
           redirectUris: [],
           grantTypes: ["password", "refresh_token", "urn:techcorp:params:oauth:grant-type:mfa-otp"],
+          defaultScopes: [],
         },
       ];
   return clients.map((client) => ({ ...client, secret: raw.OAUTH_CLIENT_SECRETS?.[client.id] }));

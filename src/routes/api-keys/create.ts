@@ -23,7 +23,8 @@ const route = protectedRoute(
       ...problemResponses(400, 404, 409, 415, 503),
     },
   },
-  { interactiveOnly: true },
+  // Minting credentials: as rare as logins, and each key is one more way in.
+  { interactiveOnly: true, rateLimit: "auth" },
 );
 
 export const addApiKey = createRouter().openapi(route, async (c) => {

@@ -16,7 +16,7 @@ import type { PublicUser } from "../../db/queries/users.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
-import { jsonBody } from "../openapi.ts";
+import { jsonBody, publicRoute } from "../openapi.ts";
 import { requestOrigin } from "../request-origin.ts";
 import { checkCsrf, csrfToken } from "./csrf.ts";
 import { authDeps } from "./deps.ts";
@@ -116,7 +116,8 @@ const showSignIn = createRouter().openapi(getRoute, async (c) => {
   return page(c, checked.request, { step: "password", hidden: { ...carried(parameters), csrf: csrfToken(c) } });
 });
 
-const postRoute = createRoute({
+// The sign-in form takes passwords and second-factor codes.
+const postRoute = publicRoute("auth", {
   method: "post",
   path: "/auth/authorize",
   tags: ["Auth"],

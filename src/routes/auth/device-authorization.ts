@@ -1,9 +1,9 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { authenticateClient, requireGrant } from "../../auth/clients.ts";
 import { DEVICE_GRANT_TYPE, startDeviceAuthorization } from "../../auth/device-grant.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
-import { jsonBody, jsonResponse } from "../openapi.ts";
+import { jsonBody, jsonResponse, publicRoute } from "../openapi.ts";
 import { authDeps } from "./deps.ts";
 import { NO_STORE, oauthValidationHook } from "./oauth.ts";
 import { oauthErrorDocs } from "./oauth-errors.ts";
@@ -26,7 +26,8 @@ const DeviceAuthorizationSchema = z
   })
   .openapi("DeviceAuthorization");
 
-const route = createRoute({
+// Each request creates an object; the user codes it hands out are short (guesses must stay few).
+const route = publicRoute("auth", {
   method: "post",
   path: "/auth/device_authorization",
   tags: ["Auth"],

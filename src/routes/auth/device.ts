@@ -18,7 +18,7 @@ import type { PublicUser } from "../../db/queries/users.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
-import { jsonBody } from "../openapi.ts";
+import { jsonBody, publicRoute } from "../openapi.ts";
 import { requestOrigin } from "../request-origin.ts";
 import { checkCsrf, csrfToken } from "./csrf.ts";
 import { authDeps } from "./deps.ts";
@@ -88,7 +88,8 @@ const VerificationForm = z
   })
   .openapi("DeviceVerificationForm");
 
-const postRoute = createRoute({
+// The verification form takes passwords and user codes (short: guesses must stay few).
+const postRoute = publicRoute("auth", {
   method: "post",
   path: "/auth/device",
   tags: ["Auth"],

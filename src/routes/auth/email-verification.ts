@@ -1,8 +1,8 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { confirmEmail } from "../../auth/account-lifecycle.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
-import { jsonBody, jsonResponse } from "../openapi.ts";
+import { jsonBody, jsonResponse, publicRoute } from "../openapi.ts";
 import { lifecycleDeps } from "./deps.ts";
 
 const ConfirmSchema = z
@@ -22,7 +22,8 @@ const ConfirmedSchema = z
   })
   .openapi("EmailConfirmed");
 
-const route = createRoute({
+// It spends a mailed token (not guessable, but each costs a write).
+const route = publicRoute("auth", {
   method: "post",
   path: "/auth/email-verification",
   tags: ["Auth"],

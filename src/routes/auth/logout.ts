@@ -15,7 +15,8 @@ const route = protectedRoute(
     description: "Its refresh token and its access tokens are refused from now on.",
     responses: { 204: { description: "Logged out." }, ...problemResponses(503) },
   },
-  { interactiveOnly: true, duringRequiredActions: true },
+  // Ending one's own session needs no data scope: any token may give up its own access.
+  { interactiveOnly: true, duringRequiredActions: true, withoutDataScope: true },
 );
 
 export const logOut = createRouter().openapi(route, async (c) => {

@@ -86,7 +86,8 @@ const confirmRoute = protectedRoute(
       ...problemResponses(400, 409, 415, 429, 503),
     },
   },
-  { interactiveOnly: true, requiredActionFor: ["CONFIGURE_TOTP"] },
+  // It checks a TOTP code (the login throttle counts the guesses too).
+  { interactiveOnly: true, requiredActionFor: ["CONFIGURE_TOTP"], rateLimit: "auth" },
 );
 
 const confirmMfa = createRouter().openapi(confirmRoute, async (c) => {
@@ -106,7 +107,8 @@ const disableRoute = protectedRoute(
     request: { body: jsonBody(MfaDisableSchema) },
     responses: { 204: { description: "MFA is off." }, ...problemResponses(400, 409, 415, 429, 503) },
   },
-  { interactiveOnly: true },
+  // It checks a TOTP or recovery code (the login throttle counts the guesses too).
+  { interactiveOnly: true, rateLimit: "auth" },
 );
 
 const turnOffMfa = createRouter().openapi(disableRoute, async (c) => {
@@ -133,7 +135,8 @@ const regenerateRoute = protectedRoute(
       ...problemResponses(400, 409, 415, 429, 503),
     },
   },
-  { interactiveOnly: true },
+  // It checks a TOTP or recovery code (the login throttle counts the guesses too).
+  { interactiveOnly: true, rateLimit: "auth" },
 );
 
 const replaceRecoveryCodes = createRouter().openapi(regenerateRoute, async (c) => {

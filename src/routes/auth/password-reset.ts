@@ -1,8 +1,8 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { RESET_TOKEN_TTL_SECONDS, requestPasswordReset, resetPassword } from "../../auth/account-lifecycle.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
-import { jsonBody, jsonResponse } from "../openapi.ts";
+import { jsonBody, jsonResponse, publicRoute } from "../openapi.ts";
 import { EmailSchema, PasswordSchema } from "../users/schemas.ts";
 import { lifecycleDeps } from "./deps.ts";
 
@@ -14,7 +14,8 @@ const AcceptedSchema = z
 
 const ACCEPTED = "If an active account has this address, a link to reset its password was sent to it.";
 
-const requestRoute = createRoute({
+// Per client address, so that one client cannot fill mailboxes (OWASP Forgot Password Cheat Sheet).
+const requestRoute = publicRoute("recovery", {
   method: "post",
   path: "/auth/password-reset",
   tags: ["Auth"],
@@ -38,7 +39,8 @@ const ResetConfirmSchema = z
   })
   .openapi("PasswordResetConfirmation");
 
-const confirmRoute = createRoute({
+// It spends a mailed token (not guessable, but each costs a PBKDF2 derivation and a write).
+const confirmRoute = publicRoute("auth", {
   method: "post",
   path: "/auth/password-reset/confirm",
   tags: ["Auth"],

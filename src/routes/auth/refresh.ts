@@ -1,9 +1,9 @@
-import { createRoute, z } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { refreshTokens } from "../../auth/auth-service.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
 import { PROBLEM_CONTENT_TYPE, ProblemSchema, problemResponses } from "../../pkg/errors/problem.ts";
-import { jsonBody, jsonResponse } from "../openapi.ts";
+import { jsonBody, jsonResponse, publicRoute } from "../openapi.ts";
 import { authDeps } from "./deps.ts";
 import { NO_STORE, oauthValidationHook } from "./oauth.ts";
 import { OAuthProblemSchema, RefreshRequestSchema, TokenResponseSchema } from "./schemas.ts";
@@ -17,7 +17,8 @@ const oauthErrors = {
   },
 };
 
-const route = createRoute({
+// It takes refresh tokens, as the token endpoint does.
+const route = publicRoute("auth", {
   method: "post",
   path: "/auth/refresh",
   tags: ["Auth"],

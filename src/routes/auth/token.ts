@@ -1,9 +1,8 @@
-import { createRoute } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { exchangeToken, MFA_GRANT_TYPE } from "../../auth/token-exchange.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
 import { OAUTH_ERROR_HEADERS } from "../../gateway/oauth-error-responses.ts";
-import { jsonBody, jsonResponse } from "../openapi.ts";
+import { jsonBody, jsonResponse, publicRoute } from "../openapi.ts";
 import { authDeps } from "./deps.ts";
 import { mfaRequired, NO_STORE, oauthValidationHook } from "./oauth.ts";
 import { OAuthProblemSchema, TokenRequestSchema, TokenResponseSchema } from "./schemas.ts";
@@ -43,7 +42,8 @@ const tokenErrors = {
 
 // The OAuth error format of every answer, the gateway's included, is `oauthErrorResponses`,
 // mounted on this path by the app shell (src/app/create-app.ts).
-const route = createRoute({
+// Credentials are guessed here: the strict policy, failing closed when the limiter is down.
+const route = publicRoute("auth", {
   method: "post",
   path: "/auth/token",
   tags: ["Auth"],

@@ -40,7 +40,8 @@ const declaration = (method: "get" | "post") =>
         ...problemResponses(403, 503),
       },
     },
-    { interactiveOnly: true },
+    // Governed by the OpenID scopes (`openid`, `profile`, `email`), not by the data ones.
+    { interactiveOnly: true, withoutDataScope: true },
   );
 
 async function userInfo(c: Context<AppEnv>) {

@@ -19,21 +19,25 @@ import { ContentQuery, DocumentIdParams } from "./schemas.ts";
 
 const binary = { "*/*": { schema: z.string().openapi({ format: "binary" }) } };
 
-const route = protectedRoute("caller", {
-  method: "get",
-  path: "/documents/{id}/content",
-  tags: ["Documents"],
-  summary: "Download a version's content (streamed; Range supported)",
-  description:
-    "Streams the file through the API (access is checked on every request; no URL outlives it), with `Range` for resuming and seeking. Versions not yet scanned, or quarantined, are refused (409). `format=html` converts Markdown, `format=webp|png` converts images. Conditional requests follow RFC 9110 §13: `ETag` (the SHA-256, strong; converted content has its own weak tag) and `Last-Modified` are sent; `If-Match` / `If-Unmodified-Since` that do not hold answer 412, `If-None-Match` (weak comparison, lists and `*`) / `If-Modified-Since` answer 304, and `If-Range` (a strong ETag or the exact date) decides whether `Range` applies. Text is served with `charset=utf-8`.",
-  request: { params: DocumentIdParams, query: ContentQuery },
-  responses: {
-    200: { description: "The content.", content: binary },
-    206: { description: "The requested range (Content-Range).", content: binary },
-    304: { description: "Unchanged (If-None-Match, or If-Modified-Since without it)." },
-    ...problemResponses(400, 404, 409, 412, 416, 422, 503),
+const route = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/documents/{id}/content",
+    tags: ["Documents"],
+    summary: "Download a version's content (streamed; Range supported)",
+    description:
+      "Streams the file through the API (access is checked on every request; no URL outlives it), with `Range` for resuming and seeking. Versions not yet scanned, or quarantined, are refused (409). `format=html` converts Markdown, `format=webp|png` converts images. Conditional requests follow RFC 9110 §13: `ETag` (the SHA-256, strong; converted content has its own weak tag) and `Last-Modified` are sent; `If-Match` / `If-Unmodified-Since` that do not hold answer 412, `If-None-Match` (weak comparison, lists and `*`) / `If-Modified-Since` answer 304, and `If-Range` (a strong ETag or the exact date) decides whether `Range` applies. Text is served with `charset=utf-8`.",
+    request: { params: DocumentIdParams, query: ContentQuery },
+    responses: {
+      200: { description: "The content.", content: binary },
+      206: { description: "The requested range (Content-Range).", content: binary },
+      304: { description: "Unchanged (If-None-Match, or If-Modified-Since without it)." },
+      ...problemResponses(400, 404, 409, 412, 416, 422, 503),
+    },
   },
-});
+  { projectKeys: "row-level-security" },
+);
 
 export const downloadContent = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

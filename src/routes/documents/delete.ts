@@ -10,16 +10,20 @@ import { unchangedSince } from "./preconditions.ts";
 import { DocumentIdParams } from "./schemas.ts";
 import { searchChanged } from "./search-changes.ts";
 
-const route = protectedRoute("caller", {
-  method: "delete",
-  path: "/documents/{id}",
-  tags: ["Documents"],
-  summary: "Delete a document (its objects are removed)",
-  description:
-    "The owner of a personal document, an owner or admin of its project (not while it is archived: 409), or an administrator. The row is kept as deleted for a while; every version's object and thumbnail is removed. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
-  request: { params: DocumentIdParams, headers: ConditionalWriteHeaders },
-  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 403, 404, 409, 412, 503) },
-});
+const route = protectedRoute(
+  "caller",
+  {
+    method: "delete",
+    path: "/documents/{id}",
+    tags: ["Documents"],
+    summary: "Delete a document (its objects are removed)",
+    description:
+      "The owner of a personal document, an owner or admin of its project (not while it is archived: 409), or an administrator. The row is kept as deleted for a while; every version's object and thumbnail is removed. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
+    request: { params: DocumentIdParams, headers: ConditionalWriteHeaders },
+    responses: { 204: { description: "Deleted." }, ...problemResponses(400, 403, 404, 409, 412, 503) },
+  },
+  { projectKeys: "row-level-security" },
+);
 
 export const deleteDocument = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

@@ -7,16 +7,20 @@ import { jsonResponse, protectedRoute } from "../openapi.ts";
 import { viewerOf } from "../viewer.ts";
 import { DocumentPageSchema, ListDocumentsQuery, toDocumentJson } from "./schemas.ts";
 
-const route = protectedRoute("caller", {
-  method: "get",
-  path: "/documents",
-  tags: ["Documents"],
-  summary: "List documents I can read",
-  description:
-    "Newest first, keyset-paginated (`nextCursor`); filter by tag, type, status, owner, project and creation date. Includes the documents of the caller's projects.",
-  request: { query: ListDocumentsQuery },
-  responses: { 200: jsonResponse("A page.", DocumentPageSchema), ...problemResponses(400, 503) },
-});
+const route = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/documents",
+    tags: ["Documents"],
+    summary: "List documents I can read",
+    description:
+      "Newest first, keyset-paginated (`nextCursor`); filter by tag, type, status, owner, project and creation date. Includes the documents of the caller's projects.",
+    request: { query: ListDocumentsQuery },
+    responses: { 200: jsonResponse("A page.", DocumentPageSchema), ...problemResponses(400, 503) },
+  },
+  { projectKeys: "row-level-security" },
+);
 
 export const listDocuments = createRouter().openapi(route, async (c) => {
   const query = c.req.valid("query");

@@ -22,19 +22,23 @@ import { documentBody } from "./preconditions.ts";
 import { DocumentIdParams, DocumentSchema, MoveDocumentSchema } from "./schemas.ts";
 import { audienceChanged } from "./search-changes.ts";
 
-const route = protectedRoute("caller", {
-  method: "post",
-  path: "/documents/{id}/move",
-  tags: ["Documents"],
-  summary: "Move a document to a project, or to my personal documents",
-  description:
-    "Who manages the document where it is (the owner of a personal document, an owner or admin of its project, an administrator) moves it to a project where they are an editor or more (neither archived), or, with `projectId: null`, to their own personal documents (they become its owner). Its versions, shares and history move with it; access follows the new place at once. Moving it where it already is changes nothing (200). It counts against the quota of where it goes: a project's (413 past `PROJECT_QUOTA_BYTES`), or the mover's own (403 `quota_exceeded`).",
-  request: { params: DocumentIdParams, body: jsonBody(MoveDocumentSchema) },
-  responses: {
-    200: { ...jsonResponse("The document where it is now.", DocumentSchema), headers: VALIDATOR_HEADERS },
-    ...problemResponses(400, 403, 404, 409, 413, 415, 503),
+const route = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/documents/{id}/move",
+    tags: ["Documents"],
+    summary: "Move a document to a project, or to my personal documents",
+    description:
+      "Who manages the document where it is (the owner of a personal document, an owner or admin of its project, an administrator) moves it to a project where they are an editor or more (neither archived), or, with `projectId: null`, to their own personal documents (they become its owner). Its versions, shares and history move with it; access follows the new place at once. Moving it where it already is changes nothing (200). It counts against the quota of where it goes: a project's (413 past `PROJECT_QUOTA_BYTES`), or the mover's own (403 `quota_exceeded`).",
+    request: { params: DocumentIdParams, body: jsonBody(MoveDocumentSchema) },
+    responses: {
+      200: { ...jsonResponse("The document where it is now.", DocumentSchema), headers: VALIDATOR_HEADERS },
+      ...problemResponses(400, 403, 404, 409, 413, 415, 503),
+    },
   },
-});
+  { projectKeys: "row-level-security" },
+);
 
 export const moveDocument = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

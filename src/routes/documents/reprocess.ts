@@ -9,21 +9,26 @@ import { documentBody, unchangedSince } from "./preconditions.ts";
 import { DocumentIdParams, DocumentSchema } from "./schemas.ts";
 import { searchChanged } from "./search-changes.ts";
 
-const route = protectedRoute("documents:manage", {
-  method: "post",
-  path: "/documents/{id}/reprocess",
-  tags: ["Documents (admin)"],
-  summary: "Run the processing pipeline again for the current version",
-  description: "With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
-  request: { params: DocumentIdParams, headers: ConditionalWriteHeaders },
-  responses: {
-    202: {
-      ...jsonResponse("Queued; the document is pending again (with its new `ETag`).", DocumentSchema),
-      headers: VALIDATOR_HEADERS,
+const route = protectedRoute(
+  "documents:manage",
+  {
+    method: "post",
+    path: "/documents/{id}/reprocess",
+    tags: ["Documents (admin)"],
+    summary: "Run the processing pipeline again for the current version",
+    description:
+      "With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
+    request: { params: DocumentIdParams, headers: ConditionalWriteHeaders },
+    responses: {
+      202: {
+        ...jsonResponse("Queued; the document is pending again (with its new `ETag`).", DocumentSchema),
+        headers: VALIDATOR_HEADERS,
+      },
+      ...problemResponses(400, 404, 409, 412, 503),
     },
-    ...problemResponses(400, 404, 409, 412, 503),
   },
-});
+  { projectKeys: "row-level-security" },
+);
 
 export const reprocessCurrentVersion = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

@@ -47,20 +47,24 @@ const sharesUnchangedSince =
   async (list) =>
     requireWritePreconditions(c, await sharesValidators(list));
 
-const listRoute = protectedRoute("caller", {
-  method: "get",
-  path: "/documents/{id}/shares",
-  tags: ["Documents"],
-  summary: "Who the document is shared with (owner or admin)",
-  description:
-    "With a strong `ETag` of the list (shares keep no modification date, so no Last-Modified), for conditional changes of the shares; `If-None-Match` answers 304.",
-  request: { params: DocumentIdParams, headers: ConditionalReadHeaders },
-  responses: {
-    200: { ...jsonResponse("Shares.", z.object({ data: z.array(ShareSchema) })), headers: SHARES_ETAG },
-    304: { description: "Unchanged (If-None-Match).", headers: SHARES_ETAG },
-    ...problemResponses(400, 403, 404, 409, 412, 503),
+const listRoute = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/documents/{id}/shares",
+    tags: ["Documents"],
+    summary: "Who the document is shared with (owner or admin)",
+    description:
+      "With a strong `ETag` of the list (shares keep no modification date, so no Last-Modified), for conditional changes of the shares; `If-None-Match` answers 304.",
+    request: { params: DocumentIdParams, headers: ConditionalReadHeaders },
+    responses: {
+      200: { ...jsonResponse("Shares.", z.object({ data: z.array(ShareSchema) })), headers: SHARES_ETAG },
+      304: { description: "Unchanged (If-None-Match).", headers: SHARES_ETAG },
+      ...problemResponses(400, 403, 404, 409, 412, 503),
+    },
   },
-});
+  { projectKeys: "row-level-security" },
+);
 
 const listShareGrants = createRouter().openapi(listRoute, async (c) => {
   const { id } = c.req.valid("param");
@@ -72,22 +76,27 @@ const listShareGrants = createRouter().openapi(listRoute, async (c) => {
   return c.json({ data: list.map(toShareJson) }, 200, validatorHeaders(validators));
 });
 
-const putRoute = protectedRoute("caller", {
-  method: "put",
-  path: "/documents/{id}/shares",
-  tags: ["Documents"],
-  summary: "Share with a user for reading or writing (owner or admin)",
-  description:
-    "By email address or username. The answer is the same whether or not that names an active account, and never carries the account's username (OWASP ASVS V2.2 / account enumeration): an address without an account, a disabled account or the owner's own address change nothing. With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
-  request: { params: DocumentIdParams, headers: ConditionalWriteHeaders, body: jsonBody(ShareRequestSchema) },
-  responses: {
-    200: jsonResponse(
-      "Taken: the request as understood. The same whether or not the address or username names an active account (nor is its username disclosed); the account, if any, can read or write the document from now on.",
-      ShareAcceptedSchema,
-    ),
-    ...problemResponses(400, 403, 404, 409, 412, 415, 503),
+const putRoute = protectedRoute(
+  "caller",
+  {
+    method: "put",
+    path: "/documents/{id}/shares",
+    tags: ["Documents"],
+    summary: "Share with a user for reading or writing (owner or admin)",
+    description:
+      "By email address or username. The answer is the same whether or not that names an active account, and never carries the account's username (OWASP ASVS V2.2 / account enumeration): an address without an account, a disabled account or the owner's own address change nothing. With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
+    request: { params: DocumentIdParams, headers: ConditionalWriteHeaders, body: jsonBody(ShareRequestSchema) },
+    responses: {
+      200: jsonResponse(
+        "Taken: the request as understood. The same whether or not the address or username names an active account (nor is its username disclosed); the account, if any, can read or write the document from now on.",
+        ShareAcceptedSchema,
+      ),
+      ...problemResponses(400, 403, 404, 409, 412, 415, 503),
+    },
   },
-});
+  // Sharing by address: bounded, so addresses cannot be tried in bulk (ASVS V2.2).
+  { rateLimit: "sharing", projectKeys: "row-level-security" },
+);
 
 const grantDocumentShare = createRouter().openapi(putRoute, async (c) => {
   const { id } = c.req.valid("param");
@@ -105,16 +114,20 @@ const grantDocumentShare = createRouter().openapi(putRoute, async (c) => {
   return c.json({ user: body.user, access: body.access }, 200);
 });
 
-const deleteRoute = protectedRoute("caller", {
-  method: "delete",
-  path: "/documents/{id}/shares/{userId}",
-  tags: ["Documents"],
-  summary: "Stop sharing with a user (owner or admin; or that user, to leave)",
-  description:
-    "With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
-  request: { params: ShareParams, headers: ConditionalWriteHeaders },
-  responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 403, 404, 409, 412, 503) },
-});
+const deleteRoute = protectedRoute(
+  "caller",
+  {
+    method: "delete",
+    path: "/documents/{id}/shares/{userId}",
+    tags: ["Documents"],
+    summary: "Stop sharing with a user (owner or admin; or that user, to leave)",
+    description:
+      "With `If-Match` (the ETag of `GET /documents/{id}/shares`), only if the shares have not changed since: otherwise 412 and nothing changes.",
+    request: { params: ShareParams, headers: ConditionalWriteHeaders },
+    responses: { 204: { description: "Not shared any more." }, ...problemResponses(400, 403, 404, 409, 412, 503) },
+  },
+  { projectKeys: "row-level-security" },
+);
 
 const endDocumentShare = createRouter().openapi(deleteRoute, async (c) => {
   const { id, userId } = c.req.valid("param");

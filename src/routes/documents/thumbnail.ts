@@ -8,21 +8,25 @@ import { readableVersion } from "./access.ts";
 import { downloadHeaders, downloadPreconditions } from "./downloads.ts";
 import { DocumentIdParams, VersionQuery } from "./schemas.ts";
 
-const route = protectedRoute("caller", {
-  method: "get",
-  path: "/documents/{id}/thumbnail",
-  tags: ["Documents"],
-  summary: "A version's thumbnail (WebP, at most 256 px)",
-  request: { params: DocumentIdParams, query: VersionQuery },
-  responses: {
-    200: {
-      description: "The thumbnail, with a weak `ETag` and `Last-Modified`.",
-      content: { "image/webp": { schema: z.string().openapi({ format: "binary" }) } },
+const route = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/documents/{id}/thumbnail",
+    tags: ["Documents"],
+    summary: "A version's thumbnail (WebP, at most 256 px)",
+    request: { params: DocumentIdParams, query: VersionQuery },
+    responses: {
+      200: {
+        description: "The thumbnail, with a weak `ETag` and `Last-Modified`.",
+        content: { "image/webp": { schema: z.string().openapi({ format: "binary" }) } },
+      },
+      304: { description: "Unchanged (If-None-Match, or If-Modified-Since without it)." },
+      ...problemResponses(400, 404, 412, 503),
     },
-    304: { description: "Unchanged (If-None-Match, or If-Modified-Since without it)." },
-    ...problemResponses(400, 404, 412, 503),
   },
-});
+  { projectKeys: "row-level-security" },
+);
 
 const noThumbnail = () => new ApiError("not_found", { detail: "No thumbnail for this version." });
 

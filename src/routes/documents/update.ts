@@ -9,19 +9,23 @@ import { conditionalWrite, documentBody, unchangedSince } from "./preconditions.
 import { DocumentIdParams, DocumentSchema, UpdateDocumentSchema } from "./schemas.ts";
 import { audienceChanged, searchChanged } from "./search-changes.ts";
 
-const route = protectedRoute("caller", {
-  method: "patch",
-  path: "/documents/{id}",
-  tags: ["Documents"],
-  summary: "Change title or tags",
-  description:
-    "With `If-Match` (the ETag of `GET /documents/{id}`) or `If-Unmodified-Since`, only if the document has not changed since: otherwise 412 and nothing changes.",
-  request: { params: DocumentIdParams, headers: ConditionalWriteHeaders, body: jsonBody(UpdateDocumentSchema) },
-  responses: {
-    200: { ...jsonResponse("The document, with its new `ETag`.", DocumentSchema), headers: VALIDATOR_HEADERS },
-    ...problemResponses(400, 403, 404, 409, 412, 415, 503),
+const route = protectedRoute(
+  "caller",
+  {
+    method: "patch",
+    path: "/documents/{id}",
+    tags: ["Documents"],
+    summary: "Change title or tags",
+    description:
+      "With `If-Match` (the ETag of `GET /documents/{id}`) or `If-Unmodified-Since`, only if the document has not changed since: otherwise 412 and nothing changes.",
+    request: { params: DocumentIdParams, headers: ConditionalWriteHeaders, body: jsonBody(UpdateDocumentSchema) },
+    responses: {
+      200: { ...jsonResponse("The document, with its new `ETag`.", DocumentSchema), headers: VALIDATOR_HEADERS },
+      ...problemResponses(400, 403, 404, 409, 412, 415, 503),
+    },
   },
-});
+  { projectKeys: "row-level-security" },
+);
 
 export const editDocument = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

@@ -27,22 +27,26 @@ import { searchChanged } from "./search-changes.ts";
 
 // A document's versions: a new one uploaded, the list, an old one restored as the newest.
 
-const uploadRoute = protectedRoute("caller", {
-  method: "post",
-  path: "/documents/{id}/versions",
-  tags: ["Documents"],
-  summary: "Upload a new version",
-  description:
-    "Same body as an upload; the new version becomes the current one and is processed. Title and tags, if given, change too. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since: checked before any byte is stored and again when the version is recorded (412 otherwise; nothing stays stored).",
-  request: { params: DocumentIdParams, query: UploadQuery, headers: ConditionalWriteHeaders, body: UploadBody },
-  responses: {
-    201: {
-      ...jsonResponse("The document, now at the new version, with its new `ETag`.", DocumentSchema),
-      headers: VALIDATOR_HEADERS,
+const uploadRoute = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/documents/{id}/versions",
+    tags: ["Documents"],
+    summary: "Upload a new version",
+    description:
+      "Same body as an upload; the new version becomes the current one and is processed. Title and tags, if given, change too. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since: checked before any byte is stored and again when the version is recorded (412 otherwise; nothing stays stored).",
+    request: { params: DocumentIdParams, query: UploadQuery, headers: ConditionalWriteHeaders, body: UploadBody },
+    responses: {
+      201: {
+        ...jsonResponse("The document, now at the new version, with its new `ETag`.", DocumentSchema),
+        headers: VALIDATOR_HEADERS,
+      },
+      ...problemResponses(400, 403, 404, 409, 412, 413, 415, 503),
     },
-    ...problemResponses(400, 403, 404, 409, 412, 413, 415, 503),
   },
-});
+  { projectKeys: "row-level-security" },
+);
 
 const uploadVersion = createRouter().openapi(uploadRoute, async (c) => {
   const { id } = c.req.valid("param");
@@ -70,17 +74,21 @@ const uploadVersion = createRouter().openapi(uploadRoute, async (c) => {
   return c.json(response.body, 201, { ...response.headers, Location: `/documents/${id}` });
 });
 
-const listRoute = protectedRoute("caller", {
-  method: "get",
-  path: "/documents/{id}/versions",
-  tags: ["Documents"],
-  summary: "All versions, newest first",
-  request: { params: DocumentIdParams },
-  responses: {
-    200: jsonResponse("Versions.", z.object({ data: z.array(VersionSchema) })),
-    ...problemResponses(400, 404, 503),
+const listRoute = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/documents/{id}/versions",
+    tags: ["Documents"],
+    summary: "All versions, newest first",
+    request: { params: DocumentIdParams },
+    responses: {
+      200: jsonResponse("Versions.", z.object({ data: z.array(VersionSchema) })),
+      ...problemResponses(400, 404, 503),
+    },
   },
-});
+  { projectKeys: "row-level-security" },
+);
 
 const listVersions = createRouter().openapi(listRoute, async (c) => {
   const { id } = c.req.valid("param");
@@ -96,22 +104,27 @@ const listVersions = createRouter().openapi(listRoute, async (c) => {
   return c.json({ data: rows.map((row) => toVersionJson(row, { detail })) }, 200);
 });
 
-const restoreRoute = protectedRoute("caller", {
-  method: "post",
-  path: "/documents/{id}/versions/{version}/restore",
-  tags: ["Documents"],
-  summary: "Restore an old version (as a new version)",
-  description:
-    "Creates a new current version with the old one's content (the stored object is shared, never changed) and processes it again. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
-  request: { params: VersionParams, headers: ConditionalWriteHeaders },
-  responses: {
-    201: {
-      ...jsonResponse("The document, at the restored version, with its new `ETag`.", DocumentSchema),
-      headers: VALIDATOR_HEADERS,
+const restoreRoute = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/documents/{id}/versions/{version}/restore",
+    tags: ["Documents"],
+    summary: "Restore an old version (as a new version)",
+    description:
+      "Creates a new current version with the old one's content (the stored object is shared, never changed) and processes it again. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
+    request: { params: VersionParams, headers: ConditionalWriteHeaders },
+    responses: {
+      201: {
+        ...jsonResponse("The document, at the restored version, with its new `ETag`.", DocumentSchema),
+        headers: VALIDATOR_HEADERS,
+      },
+      ...problemResponses(400, 403, 404, 409, 412, 503),
     },
-    ...problemResponses(400, 403, 404, 409, 412, 503),
   },
-});
+  // A restore may run the processing pipeline again without a byte sent (OWASP API4:2023).
+  { rateLimit: "processing", projectKeys: "row-level-security" },
+);
 
 const restoreOldVersion = createRouter().openapi(restoreRoute, async (c) => {
   const { id, version } = c.req.valid("param");

@@ -1,9 +1,9 @@
-import { createRoute } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
-import { jsonResponse } from "../openapi.ts";
+import { jsonResponse, publicRoute } from "../openapi.ts";
 import { HealthSchema } from "./schemas.ts";
 
-const route = createRoute({
+// The liveness probe touches nothing and must always reach the worker: not counted.
+const route = publicRoute(false, {
   method: "get",
   path: "/health",
   tags: ["System"],

@@ -1,14 +1,14 @@
-import { createRoute } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { READY_CACHE_MS, readiness } from "../../app/readiness.ts";
 import { PROBLEM_CONTENT_TYPE, problemBody, problemResponses } from "../../pkg/errors/problem.ts";
-import { BEARER, jsonResponse } from "../openapi.ts";
+import { BEARER, jsonResponse, publicRoute } from "../openapi.ts";
 import { NotReadySchema, ReadySchema } from "./schemas.ts";
 
 /** Anonymous, or an admin's Bearer token for the details (OpenAPI 3.1 §4.8.10: `{}` makes it optional). */
 const OPTIONAL_BEARER: Record<string, string[]>[] = [{}, ...BEARER];
 
-const route = createRoute({
+// Per client address: generous for load balancers, bounded since it touches every dependency.
+const route = publicRoute("probe", {
   method: "get",
   path: "/ready",
   tags: ["System"],

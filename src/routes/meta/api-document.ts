@@ -1,7 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { AppEnv } from "../../app/context.ts";
 import { documentFormBodies } from "../../gateway/form-as-json.ts";
-import { EXEMPT_PATHS } from "../../gateway/rate-limit-policies.ts";
 
 export const API_INFO = {
   title: "TechCorp Platform API",
@@ -13,11 +12,12 @@ export const API_INFO = {
 /** The API's OpenAPI 3.1 document, as `/openapi.json` serves it. */
 export type ApiDocument = ReturnType<OpenAPIHono<AppEnv>["getOpenAPI31Document"]>;
 
-type Operation = { responses?: Record<string, unknown> };
+type Operation = { responses?: Record<string, unknown>; "x-rate-limit-policy"?: string | false };
 
 /**
- * The gateway rate-limits every route but the probes (src/gateway/rate-limit.ts), so every other
- * operation can answer 429: documented here once instead of in each route.
+ * The gateway rate-limits every route but those declared `rateLimit: false` (the liveness probe,
+ * `x-rate-limit-policy: false`; src/gateway/rate-limit.ts), so every other operation can answer
+ * 429: documented here once instead of in each route.
  */
 function documentRateLimits<D extends { paths?: object | undefined }>(document: D): D {
   const tooMany = {
@@ -25,9 +25,9 @@ function documentRateLimits<D extends { paths?: object | undefined }>(document: 
     headers: { "Retry-After": { schema: { type: "integer" }, description: "Seconds to wait." } },
     content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
   };
-  for (const [path, item] of Object.entries(document.paths ?? {}) as [string, Record<string, Operation>][]) {
-    if (EXEMPT_PATHS.has(path)) continue;
+  for (const item of Object.values(document.paths ?? {}) as Record<string, Operation>[]) {
     for (const operation of Object.values(item)) {
+      if (operation?.["x-rate-limit-policy"] === false) continue;
       if (operation?.responses && !operation.responses["429"]) operation.responses["429"] = tooMany;
     }
   }

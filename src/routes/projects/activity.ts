@@ -9,16 +9,20 @@ import { PageQuery } from "../pagination.ts";
 import { accessOf } from "./access.ts";
 import { ActivityPageSchema, ActivityQuery, ProjectIdParams, toActivityJson } from "./schemas.ts";
 
-const route = protectedRoute("caller", {
-  method: "get",
-  path: "/projects/{id}/activity",
-  tags: ["Projects"],
-  summary: "A project's activity feed, newest first",
-  description:
-    "Who uploaded, edited, versioned, shared, moved or deleted which document, and who joined, left, was invited, removed or given another role; the project's own changes. Recorded by the database in the transaction of each change. Any member; 404 for anyone else. Keyset-paginated.",
-  request: { params: ProjectIdParams, query: PageQuery.extend(ActivityQuery.shape) },
-  responses: { 200: jsonResponse("A page.", ActivityPageSchema), ...problemResponses(400, 404, 503) },
-});
+const route = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/projects/{id}/activity",
+    tags: ["Projects"],
+    summary: "A project's activity feed, newest first",
+    description:
+      "Who uploaded, edited, versioned, shared, moved or deleted which document, and who joined, left, was invited, removed or given another role; the project's own changes. Recorded by the database in the transaction of each change. Any member; 404 for anyone else. Keyset-paginated.",
+    request: { params: ProjectIdParams, query: PageQuery.extend(ActivityQuery.shape) },
+    responses: { 200: jsonResponse("A page.", ActivityPageSchema), ...problemResponses(400, 404, 503) },
+  },
+  { projectKeys: { param: "id" } },
+);
 
 export const listActivity = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

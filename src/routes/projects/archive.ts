@@ -8,17 +8,21 @@ import { projectAllowing } from "./access.ts";
 import { ProjectIdParams, ProjectSchema, toProjectJson } from "./schemas.ts";
 
 const routeFor = (archived: boolean) =>
-  protectedRoute("caller", {
-    method: "post",
-    path: archived ? "/projects/{id}/archive" : "/projects/{id}/unarchive",
-    tags: ["Projects"],
-    summary: archived ? "Archive a project (read-only)" : "Unarchive a project",
-    description: archived
-      ? "Owners only. Members keep reading; nobody uploads, edits, moves or deletes its documents or changes its settings until it is unarchived. Members and invitations can still be managed. Idempotent."
-      : "Owners only. Idempotent.",
-    request: { params: ProjectIdParams },
-    responses: { 200: jsonResponse("The project.", ProjectSchema), ...problemResponses(400, 403, 404, 503) },
-  });
+  protectedRoute(
+    "caller",
+    {
+      method: "post",
+      path: archived ? "/projects/{id}/archive" : "/projects/{id}/unarchive",
+      tags: ["Projects"],
+      summary: archived ? "Archive a project (read-only)" : "Unarchive a project",
+      description: archived
+        ? "Owners only. Members keep reading; nobody uploads, edits, moves or deletes its documents or changes its settings until it is unarchived. Members and invitations can still be managed. Idempotent."
+        : "Owners only. Idempotent.",
+      request: { params: ProjectIdParams },
+      responses: { 200: jsonResponse("The project.", ProjectSchema), ...problemResponses(400, 403, 404, 503) },
+    },
+    { projectKeys: { param: "id" } },
+  );
 
 const handlerFor = (archived: boolean) =>
   createRouter().openapi(routeFor(archived), async (c) => {

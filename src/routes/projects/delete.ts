@@ -10,16 +10,20 @@ import { protectedRoute } from "../openapi.ts";
 import { projectAllowing } from "./access.ts";
 import { ProjectIdParams } from "./schemas.ts";
 
-const route = protectedRoute("caller", {
-  method: "delete",
-  path: "/projects/{id}",
-  tags: ["Projects"],
-  summary: "Delete a project",
-  description:
-    "Owners only, and not while archived (unarchive first). Soft: the project and its documents disappear for everyone at once, pending invitations are revoked, and the sweeper purges the project, its documents and their objects after the documents' grace period.",
-  request: { params: ProjectIdParams },
-  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 403, 404, 409, 503) },
-});
+const route = protectedRoute(
+  "caller",
+  {
+    method: "delete",
+    path: "/projects/{id}",
+    tags: ["Projects"],
+    summary: "Delete a project",
+    description:
+      "Owners only, and not while archived (unarchive first). Soft: the project and its documents disappear for everyone at once, pending invitations are revoked, and the sweeper purges the project, its documents and their objects after the documents' grace period.",
+    request: { params: ProjectIdParams },
+    responses: { 204: { description: "Deleted." }, ...problemResponses(400, 403, 404, 409, 503) },
+  },
+  { projectKeys: { param: "id" } },
+);
 
 export const deleteProject = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

@@ -28,42 +28,54 @@ import {
   toInvitationJson,
 } from "./schemas.ts";
 
-const createRoute = protectedRoute("caller", {
-  method: "post",
-  path: "/projects/{id}/invitations",
-  tags: ["Projects"],
-  summary: "Invite a user to the project",
-  description:
-    "Owners and admins invite an existing, active user by username or email, as admin, editor or viewer; the invitee accepts or declines it (`/invitations`) within 14 days. 404 when no active user has that login, 409 when they are already a member or already invited.",
-  request: { params: ProjectIdParams, body: jsonBody(CreateInvitationSchema) },
-  responses: {
-    201: jsonResponse("The pending invitation; the invitee finds it in `GET /invitations`.", InvitationSchema),
-    ...problemResponses(400, 403, 404, 409, 415, 503),
+const createRoute = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/projects/{id}/invitations",
+    tags: ["Projects"],
+    summary: "Invite a user to the project",
+    description:
+      "Owners and admins invite an existing, active user by username or email, as admin, editor or viewer; the invitee accepts or declines it (`/invitations`) within 14 days. 404 when no active user has that login, 409 when they are already a member or already invited.",
+    request: { params: ProjectIdParams, body: jsonBody(CreateInvitationSchema) },
+    responses: {
+      201: jsonResponse("The pending invitation; the invitee finds it in `GET /invitations`.", InvitationSchema),
+      ...problemResponses(400, 403, 404, 409, 415, 503),
+    },
   },
-});
+  { projectKeys: { param: "id" } },
+);
 
-const listRoute = protectedRoute("caller", {
-  method: "get",
-  path: "/projects/{id}/invitations",
-  tags: ["Projects"],
-  summary: "A project's pending invitations",
-  description: "Owners and admins; newest first, at most 100.",
-  request: { params: ProjectIdParams },
-  responses: {
-    200: jsonResponse("The pending invitations.", InvitationListSchema),
-    ...problemResponses(400, 403, 404, 503),
+const listRoute = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/projects/{id}/invitations",
+    tags: ["Projects"],
+    summary: "A project's pending invitations",
+    description: "Owners and admins; newest first, at most 100.",
+    request: { params: ProjectIdParams },
+    responses: {
+      200: jsonResponse("The pending invitations.", InvitationListSchema),
+      ...problemResponses(400, 403, 404, 503),
+    },
   },
-});
+  { projectKeys: { param: "id" } },
+);
 
-const revokeRoute = protectedRoute("caller", {
-  method: "delete",
-  path: "/projects/{id}/invitations/{invitationId}",
-  tags: ["Projects"],
-  summary: "Revoke a pending invitation",
-  description: "Owners and admins. 404 when there is no pending invitation of that id in the project.",
-  request: { params: ProjectInvitationParams },
-  responses: { 204: { description: "Revoked." }, ...problemResponses(400, 403, 404, 503) },
-});
+const revokeRoute = protectedRoute(
+  "caller",
+  {
+    method: "delete",
+    path: "/projects/{id}/invitations/{invitationId}",
+    tags: ["Projects"],
+    summary: "Revoke a pending invitation",
+    description: "Owners and admins. 404 when there is no pending invitation of that id in the project.",
+    request: { params: ProjectInvitationParams },
+    responses: { 204: { description: "Revoked." }, ...problemResponses(400, 403, 404, 503) },
+  },
+  { projectKeys: { param: "id" } },
+);
 
 export const manageInvitations = createRouter()
   .openapi(createRoute, async (c) => {

@@ -52,51 +52,67 @@ async function projectAndMember(c: Context<AppEnv>, projectId: string, userId: s
   return { access, target: firstRow(member) };
 }
 
-const listRoute = protectedRoute("caller", {
-  method: "get",
-  path: "/projects/{id}/members",
-  tags: ["Projects"],
-  summary: "List a project's members",
-  description: "Any member; owners first, then admins, editors and viewers, each by username.",
-  request: { params: ProjectIdParams },
-  responses: { 200: jsonResponse("The members.", MemberListSchema), ...problemResponses(400, 404, 503) },
-});
-
-const roleRoute = protectedRoute("caller", {
-  method: "patch",
-  path: "/projects/{id}/members/{userId}",
-  tags: ["Projects"],
-  summary: "Change a member's role",
-  description:
-    "Owners change anyone to any role; admins change members who are not owners, to admin, editor or viewer. The last owner cannot be demoted (409): make another member an owner first. Allowed while the project is archived.",
-  request: { params: MemberParams, body: jsonBody(RoleChangeSchema) },
-  responses: { 200: jsonResponse("The member.", MemberSchema), ...problemResponses(400, 403, 404, 409, 415, 503) },
-});
-
-const removeRoute = protectedRoute("caller", {
-  method: "delete",
-  path: "/projects/{id}/members/{userId}",
-  tags: ["Projects"],
-  summary: "Remove a member, or leave",
-  description:
-    "With the caller's own id: leaving (any member; the last owner cannot leave, 409). Otherwise owners remove anyone and admins remove members who are not owners. The removed member loses access to the project and its documents at once, including what they uploaded.",
-  request: { params: MemberParams },
-  responses: { 204: { description: "Removed." }, ...problemResponses(400, 403, 404, 409, 503) },
-});
-
-const transferRoute = protectedRoute("caller", {
-  method: "post",
-  path: "/projects/{id}/transfer",
-  tags: ["Projects"],
-  summary: "Transfer ownership to another member",
-  description:
-    "An owner makes another member an owner and becomes an admin in the same transaction. Other owners keep their role.",
-  request: { params: ProjectIdParams, body: jsonBody(TransferSchema) },
-  responses: {
-    200: jsonResponse("The members after the transfer.", MemberListSchema),
-    ...problemResponses(400, 403, 404, 409, 415, 503),
+const listRoute = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/projects/{id}/members",
+    tags: ["Projects"],
+    summary: "List a project's members",
+    description: "Any member; owners first, then admins, editors and viewers, each by username.",
+    request: { params: ProjectIdParams },
+    responses: { 200: jsonResponse("The members.", MemberListSchema), ...problemResponses(400, 404, 503) },
   },
-});
+  { projectKeys: { param: "id" } },
+);
+
+const roleRoute = protectedRoute(
+  "caller",
+  {
+    method: "patch",
+    path: "/projects/{id}/members/{userId}",
+    tags: ["Projects"],
+    summary: "Change a member's role",
+    description:
+      "Owners change anyone to any role; admins change members who are not owners, to admin, editor or viewer. The last owner cannot be demoted (409): make another member an owner first. Allowed while the project is archived.",
+    request: { params: MemberParams, body: jsonBody(RoleChangeSchema) },
+    responses: { 200: jsonResponse("The member.", MemberSchema), ...problemResponses(400, 403, 404, 409, 415, 503) },
+  },
+  { projectKeys: { param: "id" } },
+);
+
+const removeRoute = protectedRoute(
+  "caller",
+  {
+    method: "delete",
+    path: "/projects/{id}/members/{userId}",
+    tags: ["Projects"],
+    summary: "Remove a member, or leave",
+    description:
+      "With the caller's own id: leaving (any member; the last owner cannot leave, 409). Otherwise owners remove anyone and admins remove members who are not owners. The removed member loses access to the project and its documents at once, including what they uploaded.",
+    request: { params: MemberParams },
+    responses: { 204: { description: "Removed." }, ...problemResponses(400, 403, 404, 409, 503) },
+  },
+  { projectKeys: { param: "id" } },
+);
+
+const transferRoute = protectedRoute(
+  "caller",
+  {
+    method: "post",
+    path: "/projects/{id}/transfer",
+    tags: ["Projects"],
+    summary: "Transfer ownership to another member",
+    description:
+      "An owner makes another member an owner and becomes an admin in the same transaction. Other owners keep their role.",
+    request: { params: ProjectIdParams, body: jsonBody(TransferSchema) },
+    responses: {
+      200: jsonResponse("The members after the transfer.", MemberListSchema),
+      ...problemResponses(400, 403, 404, 409, 415, 503),
+    },
+  },
+  { projectKeys: { param: "id" } },
+);
 
 export const manageMembers = createRouter()
   .openapi(listRoute, async (c) => {

@@ -8,19 +8,23 @@ import { jsonBody, jsonResponse, protectedRoute } from "../openapi.ts";
 import { projectAllowing } from "./access.ts";
 import { ProjectIdParams, ProjectPatchSchema, ProjectSchema, toProjectJson } from "./schemas.ts";
 
-const route = protectedRoute("caller", {
-  method: "patch",
-  path: "/projects/{id}",
-  tags: ["Projects"],
-  summary: "Change a project's name, description or settings",
-  description:
-    "Admins and owners, while the project is not archived (409). `settings` is a JSON merge patch (RFC 7396) applied by the database in the same statement.",
-  request: { params: ProjectIdParams, body: jsonBody(ProjectPatchSchema) },
-  responses: {
-    200: jsonResponse("The changed project.", ProjectSchema),
-    ...problemResponses(400, 403, 404, 409, 415, 503),
+const route = protectedRoute(
+  "caller",
+  {
+    method: "patch",
+    path: "/projects/{id}",
+    tags: ["Projects"],
+    summary: "Change a project's name, description or settings",
+    description:
+      "Admins and owners, while the project is not archived (409). `settings` is a JSON merge patch (RFC 7396) applied by the database in the same statement.",
+    request: { params: ProjectIdParams, body: jsonBody(ProjectPatchSchema) },
+    responses: {
+      200: jsonResponse("The changed project.", ProjectSchema),
+      ...problemResponses(400, 403, 404, 409, 415, 503),
+    },
   },
-});
+  { projectKeys: { param: "id" } },
+);
 
 export const editProject = createRouter().openapi(route, async (c) => {
   const { id } = c.req.valid("param");

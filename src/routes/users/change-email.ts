@@ -30,7 +30,8 @@ const route = protectedRoute(
       ...problemResponses(400, 403, 415, 429, 503),
     },
   },
-  { interactiveOnly: true },
+  // It checks the current password (the login throttle counts it too).
+  { interactiveOnly: true, rateLimit: "auth" },
 );
 
 /** `POST /users/me/email`. */

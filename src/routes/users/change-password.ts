@@ -22,7 +22,8 @@ const route = protectedRoute(
       ...problemResponses(400, 403, 404, 415, 429, 503),
     },
   },
-  { interactiveOnly: true, requiredActionFor: ["UPDATE_PASSWORD"] },
+  // The current password is checked (the login throttle counts the guesses too).
+  { interactiveOnly: true, requiredActionFor: ["UPDATE_PASSWORD"], rateLimit: "auth" },
 );
 
 export const changePassword = createRouter().openapi(route, async (c) => {

@@ -17,7 +17,8 @@ const route = protectedRoute(
       "Mails the caller's address a new link that verifies it (24 hours, single use; earlier links keep working until they expire). At most one a minute and five a day per account (policy `verification`). 409 when the address is verified already.",
     responses: { 202: { description: "The link was queued." }, ...problemResponses(409, 429, 503) },
   },
-  { interactiveOnly: true },
+  // A new link for one's own address: once a minute, five a day.
+  { interactiveOnly: true, rateLimit: "verification" },
 );
 
 /** `POST /users/me/email-verification`: one HTTP batch, then one queue send. */

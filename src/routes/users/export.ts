@@ -25,22 +25,27 @@ const AccountExportSchema = z
   })
   .openapi("AccountExport");
 
-const route = protectedRoute("caller", {
-  method: "get",
-  path: "/users/me/export",
-  tags: ["Users"],
-  summary: "Export my data",
-  description:
-    "A JSON archive to download (`Content-Disposition: attachment`): your profile, project memberships, the metadata of the documents you own (not documents others shared with you, not the files: download those from `/documents/{id}/download`), your notifications and the security events about your account. Streamed as it is read, 500 rows a step. At most 2 a minute and 10 a day per user (policy `export`). Recorded as `user.data_exported`.",
-  responses: {
-    200: {
-      description: "The archive.",
-      headers: { "Content-Disposition": { schema: { type: "string" }, description: "attachment; filename=…" } },
-      content: { "application/json": { schema: AccountExportSchema } },
+const route = protectedRoute(
+  "caller",
+  {
+    method: "get",
+    path: "/users/me/export",
+    tags: ["Users"],
+    summary: "Export my data",
+    description:
+      "A JSON archive to download (`Content-Disposition: attachment`): your profile, project memberships, the metadata of the documents you own (not documents others shared with you, not the files: download those from `/documents/{id}/download`), your notifications and the security events about your account. Streamed as it is read, 500 rows a step. At most 2 a minute and 10 a day per user (policy `export`). Recorded as `user.data_exported`.",
+    responses: {
+      200: {
+        description: "The archive.",
+        headers: { "Content-Disposition": { schema: { type: "string" }, description: "attachment; filename=…" } },
+        content: { "application/json": { schema: AccountExportSchema } },
+      },
+      ...problemResponses(404, 429, 503),
     },
-    ...problemResponses(404, 429, 503),
   },
-});
+  // It reads every row the account has (OWASP API4:2023).
+  { rateLimit: "export" },
+);
 
 /**
  * Declared for the document with `registerPath` and served by a plain `get` with the route's guard:

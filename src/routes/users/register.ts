@@ -1,13 +1,13 @@
-import { createRoute } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { registerAccount } from "../../auth/registration.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { lifecycleDeps } from "../auth/deps.ts";
-import { jsonBody, jsonResponse } from "../openapi.ts";
+import { jsonBody, jsonResponse, publicRoute } from "../openapi.ts";
 import { requestOrigin } from "../request-origin.ts";
 import { RegisterSchema, toUserJson, UserSchema } from "./schemas.ts";
 
-const route = createRoute({
+// Creating accounts: sign-up floods, and a PBKDF2 derivation each.
+const route = publicRoute("auth", {
   method: "post",
   path: "/users",
   tags: ["Users"],
