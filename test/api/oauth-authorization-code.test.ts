@@ -104,9 +104,9 @@ describe("discovery", () => {
 
 describe("authorization code with PKCE (happy path)", () => {
   it("signs in on the page and exchanges the code for tokens with a valid ID token", async () => {
-    const { user, tokens, request } = await codeFlow();
+    const { user, tokens, request } = await codeFlow({ scope: "openid profile email read write" });
     expect(tokens.token_type).toBe("bearer");
-    expect(tokens.scope).toBe("openid profile email");
+    expect(tokens.scope).toBe("openid profile email read write");
     const claims = oauth.getValidatedIdTokenClaims(tokens);
     expect(claims).toMatchObject({
       iss: testEnv.JWT_ISSUER,
@@ -523,7 +523,7 @@ describe("security: redirect URIs and clients", () => {
   });
 
   it("a client cannot revoke another client's token (answered 200, nothing revoked)", async () => {
-    const { tokens } = await codeFlow({ scope: "openid" });
+    const { tokens } = await codeFlow({ scope: "openid read write" });
     await oauth.processRevocationResponse(
       await oauth.revocationRequest(as, MOBILE_CLIENT, NONE, tokens.access_token, through()),
     );
@@ -557,7 +557,7 @@ describe("security: expired code", () => {
 describe("security: code replay", () => {
   it("a code redeemed twice is refused, and the tokens of the first redemption are revoked", async () => {
     const { user } = await register();
-    const request = await pkceRequest();
+    const request = await pkceRequest({ scope: "openid profile email read write" });
     const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
     const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
     const exchange = () =>

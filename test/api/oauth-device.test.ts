@@ -89,7 +89,7 @@ describe("device authorization (happy path)", () => {
     expect(as.device_authorization_endpoint).toBe(`${testEnv.PUBLIC_URL}/auth/device_authorization`);
     const { user } = await register();
     const mfaSecret = await promote(user.id, { permissions: ["users:read"] });
-    const { response, poll } = await startDevice("openid profile users:read users:manage");
+    const { response, poll } = await startDevice("openid profile read write users:read users:manage");
     expect(response).toMatchObject({
       user_code: expect.stringMatching(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/),
       verification_uri: `${testEnv.PUBLIC_URL}/auth/device`,
@@ -106,7 +106,7 @@ describe("device authorization (happy path)", () => {
     expect(await approved.text()).toContain("Device approved");
 
     const tokens = await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll());
-    expect(tokens.scope).toBe("openid profile users:read");
+    expect(tokens.scope).toBe("openid profile read write users:read");
     expect(decodeJwt(tokens.access_token)).toMatchObject({ sub: user.id, client_id: CLI.id });
     expect(oauth.getValidatedIdTokenClaims(tokens)).toMatchObject({ sub: user.id, aud: CLI.id });
     expect((await me(tokens.access_token)).status).toBe(200);
