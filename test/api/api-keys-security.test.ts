@@ -172,6 +172,7 @@ describe("API keys: scopes", () => {
     expect(declared).toContain("DELETE /users/me");
     expect(refused.sort()).toEqual(declared.sort());
     expect(requiredActions).toEqual({
+      "GET /auth/mfa": ["CONFIGURE_TOTP"],
       "POST /auth/mfa/setup": ["CONFIGURE_TOTP"],
       "POST /auth/mfa/confirm": ["CONFIGURE_TOTP"],
       "POST /users/me/password": ["UPDATE_PASSWORD"],
