@@ -19,7 +19,7 @@ import {
   type UserChanges,
 } from "../db/queries/users.ts";
 import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
-import type { Principal, Rotation, Session } from "../durable-objects/sessions.ts";
+import type { Principal, Rotation, Session, Sessions } from "../durable-objects/sessions.ts";
 import type { ApiConfig } from "../pkg/config/config.ts";
 import { toHex } from "../pkg/crypto/digest.ts";
 import { ApiError, oauthError } from "../pkg/errors/api-error.ts";
@@ -30,7 +30,7 @@ import { isStaffAccount, requiredActionsOf, type SessionLifetimes, sessionLifeti
 import { hasScope, scopedPrincipal, tokenScope } from "./scopes.ts";
 import { buckets, lockoutLog, type Refusal, throttledAttempt, throttledCheck } from "./throttle.ts";
 import { tokenManager } from "./tokens.ts";
-import { type SessionsNamespace, withUserSessions } from "./user-sessions.ts";
+import { parseUserToken, type SessionsNamespace, userToken, withUserSessions } from "./user-sessions.ts";
 
 /** RFC 6749 §5.1 successful token response. */
 export interface TokenResponse {
@@ -59,6 +59,29 @@ export interface AuthDeps {
 
 /** How a login proved who it is, as its security event says (`details`). */
 export type LoginMethod = { method: "password" | "mfa" } | { method: "oidc"; provider: string };
+
+/** What a login's `user.login_succeeded` event says: how, and on an OAuth sign-in page, for which grant and client. */
+export type LoginDetails = LoginMethod & { grant?: string; clientId?: string };
+
+/**
+ * How a user proved who they are on a sign-in page (the authorization endpoint's, the device
+ * verification page's): RFC 8176 `amr` values, and what the proof leaves to record or spend.
+ */
+export interface Authentication {
+  /** `pwd`, then `otp` and `mfa` (a TOTP code) or `mfa` (a recovery code). */
+  amr: string[];
+  /** When the user proved it (OpenID Connect `auth_time`), epoch seconds. */
+  authTime: number;
+  /** An MFA login's `mfa_token` (`jti`, expiry in epoch ms), spent by what the login starts. */
+  once?: { jti: string; expiresAt: number } | undefined;
+  /** To record with the login (a rehashed password). */
+  changes?: UserChanges | undefined;
+}
+
+/** The event details of a sign-in page's login: its method from `amr`, the grant and client it was for. */
+export function signInPageLogin(amr: readonly string[], grant: string, clientId: string): LoginDetails {
+  return { method: amr.includes("mfa") ? "mfa" : "password", grant, clientId };
+}
 
 /**
  * Records a security event that changes nothing in Postgres in its own one-statement batch, after
@@ -164,15 +187,54 @@ export function staffLifetimes(config: ApiConfig): SessionLifetimes {
 }
 
 /**
- * Starts a session for a user whose identity is proven, and issues its first tokens. The login is
- * recorded (with `changes`, e.g. a rehashed password) and the user's grants read in one HTTP batch.
- * With `once` (an MFA login's `mfa_token`: `jti`, expiry in epoch ms), the session starts only if
- * that token was not spent before, and spends it, in the same call to the user's SESSIONS object.
- * The batch also records `user.login_succeeded` (with `login`, how the identity was proven): no
- * round trip of its own. It records the proof, before the SESSIONS call; that call failing (503, or
- * an `mfa_token` spent concurrently) leaves the event, as it leaves `lastLoginAt`.
+ * The login batch every login shares (the password and MFA grants, an OIDC login, the sign-in
+ * pages of the authorization endpoint and the device grant): one HTTP batch records the login
+ * (`lastLoginAt`, with `login.changes` such as a rehashed password, and `user.login_succeeded`
+ * with `login.details`) and reads the user's grants and MFA enrolment; then `start` makes the one
+ * call to the user's SESSIONS object with the principal they give (a session, an authorization
+ * code), spending an MFA login's `mfa_token` there if it has one. Two round trips in all, the
+ * event with no round trip of its own. The batch records the proof before the SESSIONS call; that
+ * call failing (503, or an `mfa_token` spent concurrently) leaves the event, as it leaves
+ * `lastLoginAt`.
+ *
+ * @param start the SESSIONS call; it answers null when the `mfa_token` it was to spend was spent before
+ * @returns the principal (role, permissions, required actions) and what `start` answered
  * @throws NoRowsAffectedError when the user's row was not there to record the login; an
- *   `invalid_grant` OAuth error when `once` was spent before.
+ *   `invalid_grant` OAuth error when `start` answered null; DependencyError when the SESSIONS
+ *   object is unreachable
+ */
+export async function startLogin<T>(
+  deps: AuthDeps,
+  userId: string,
+  login: { details: LoginDetails; changes?: UserChanges | undefined },
+  start: (sessions: DurableObjectStub<Sessions>, principal: Principal) => Promise<T | null>,
+): Promise<{ principal: Principal; started: T }> {
+  const [recorded, granted, mfa] = await batchAsActor(deps.http, SYSTEM, (db) => [
+    recordUserChanges(db, { id: userId, changes: { ...login.changes, lastLoginAt: new Date() } }),
+    selectPermissions(db, { userId }),
+    selectMfa(db, { userId }),
+    recordSecurityEvent(db, {
+      action: "user.login_succeeded",
+      actorId: userId,
+      targetUserId: userId,
+      origin: deps.client,
+      details: login.details,
+    }),
+  ]);
+  const current = firstRow(recorded);
+  if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
+  // With its required actions (a staff account without MFA, a temporary password), as every login's.
+  const principal = principalOf(current, granted, firstRow(mfa));
+  const started = await withUserSessions(deps.sessions, userId, (stub) => start(stub, principal));
+  if (!started) throw oauthError("invalid_grant", "invalid_grant", "The mfa_token was already used; sign in again.");
+  return { principal, started };
+}
+
+/**
+ * Starts a session for a user whose identity is proven (`startLogin`), and issues its first
+ * tokens, for our first-party client. With `once` (an MFA login's `mfa_token`), the session
+ * starts only if that token was not spent before.
+ * @throws what `startLogin` throws
  */
 export async function startSession(
   deps: AuthDeps,
@@ -181,30 +243,10 @@ export async function startSession(
   once?: { jti: string; expiresAt: number },
   login: LoginMethod = { method: "password" },
 ): Promise<TokenResponse> {
-  const [recorded, granted, mfa] = await batchAsActor(deps.http, SYSTEM, (db) => [
-    recordUserChanges(db, { id: user.id, changes: { ...changes, lastLoginAt: new Date() } }),
-    selectPermissions(db, { userId: user.id }),
-    selectMfa(db, { userId: user.id }),
-    recordSecurityEvent(db, {
-      action: "user.login_succeeded",
-      actorId: user.id,
-      targetUserId: user.id,
-      origin: deps.client,
-      details: login,
-    }),
-  ]);
-  const current = firstRow(recorded);
-  if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
-  const principal = principalOf(current, granted, firstRow(mfa));
-  const input = {
-    ...sessionLifetimes(deps, principal),
-    principal,
-    clientId: deps.config.auth.tokens.clientId,
-  };
-  const started = await withUserSessions(deps.sessions, user.id, (stub) =>
-    once ? stub.createOnce(input, once) : stub.create(input),
-  );
-  if (!started) throw oauthError("invalid_grant", "invalid_grant", "The mfa_token was already used; sign in again.");
+  const { principal, started } = await startLogin(deps, user.id, { details: login, changes }, (stub, principal) => {
+    const input = { ...sessionLifetimes(deps, principal), principal, clientId: deps.config.auth.tokens.clientId };
+    return once ? stub.createOnce(input, once) : stub.create(input);
+  });
   return tokenResponse(deps, { userId: user.id, session: started.session, secret: started.secret, principal });
 }
 
@@ -227,8 +269,11 @@ export interface IssuedSession {
   session: Pick<Session, "id" | "clientId" | "scope">;
   secret: string;
   principal: Principal;
-  /** For an ID token (when the session's scope has `openid`): the authentication it records. */
-  authentication?: { authTime: number; nonce: string | null; amr: string[] };
+  /**
+   * For an ID token (when the session's scope has `openid`): the authentication it records, and
+   * the authorization request's `nonce` (null on a refresh: OpenID Connect Core §12.2).
+   */
+  authentication?: { authTime: number; nonce: string | null; amr: string[] } | undefined;
 }
 
 /**
@@ -256,7 +301,7 @@ export async function tokenResponse(deps: Pick<AuthDeps, "config">, issued: Issu
     access_token: access.token,
     token_type: "Bearer",
     expires_in: access.expiresIn,
-    refresh_token: `${userId}.${session.id}.${secret}`,
+    refresh_token: userToken(userId, session.id, secret),
     scope,
     ...(idToken === undefined ? {} : { id_token: idToken }),
   };
@@ -472,17 +517,18 @@ export async function externalLogin(deps: AuthDeps, identity: ExternalIdentity):
   return { kind: "tokens", tokens: await startSession(deps, user, {}, undefined, login) };
 }
 
-/** Splits `<userId>.<sessionId>.<secret>`; undefined for anything else. */
+/** Splits a refresh token, `<userId>.<sessionId>.<secret>`; undefined for anything else. */
 export function parseRefreshToken(token: string): { userId: string; sessionId: string; secret: string } | undefined {
-  const match = /^([0-9a-f-]{36})\.([0-9a-f-]{36})\.([A-Za-z0-9_-]{43})$/.exec(token);
-  if (!match?.[1] || !match[2] || !match[3]) return undefined;
-  return { userId: match[1], sessionId: match[2], secret: match[3] };
+  const parsed = parseUserToken(token);
+  return parsed && { userId: parsed.userId, sessionId: parsed.id, secret: parsed.secret };
 }
 
 /**
  * Refresh grant with rotation: every use returns a new refresh token. The one just rotated away
  * works once more for a short grace (returning the same new token); any older one is a reuse and
- * revokes the session. The Sessions object does this atomically.
+ * revokes the session. The Sessions object does this atomically. A session whose grant has
+ * `openid` and that stands on a sign-in page's sign-in gets a new ID token (OpenID Connect Core
+ * §12.2: the same `iss`, `sub`, `aud`, the original `auth_time` and `amr`, a new `iat`, no `nonce`).
  */
 export async function refreshTokens(
   deps: AuthDeps,
@@ -505,8 +551,14 @@ export async function refreshTokens(
     return undefined;
   });
   if (parsed && rotated) {
-    const { session, secret, principal } = rotated;
-    return tokenResponse(deps, { userId: parsed.userId, session, secret, principal });
+    const { session, secret, principal, authentication } = rotated;
+    return tokenResponse(deps, {
+      userId: parsed.userId,
+      session,
+      secret,
+      principal,
+      authentication: authentication ? { ...authentication, nonce: null } : undefined,
+    });
   }
   if (!parsed) throw oauthError("invalid_grant", "invalid_grant", "The refresh token is invalid.");
   if (refused.outcome === "reused") {

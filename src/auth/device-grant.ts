@@ -1,20 +1,24 @@
 import { base64url } from "jose";
-import { batchAsActor, firstRow, SYSTEM } from "../db/actor.ts";
-import { NoRowsAffectedError } from "../db/affected.ts";
-import { recordUserChanges, selectMfa, selectPermissions } from "../db/queries/users.ts";
 import type {
   DeviceApproval,
   DeviceAuthorization,
   DevicePoll,
   DeviceSignIn,
 } from "../durable-objects/device-authorization.ts";
-import type { Principal } from "../durable-objects/sessions.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
 import { DependencyError, oauthError } from "../pkg/errors/api-error.ts";
-import { type AuthDeps, principalOf, sessionLifetimes, type TokenResponse, tokenResponse } from "./auth-service.ts";
-import { type Authentication, recordLogin } from "./authorization-code.ts";
+import {
+  type AuthDeps,
+  type Authentication,
+  sessionLifetimes,
+  signInPageLogin,
+  startLogin,
+  type TokenResponse,
+  tokenResponse,
+} from "./auth-service.ts";
 import type { OAuthClient } from "./clients.ts";
 import { ADMIN_SCOPE, grantScope, parseScope } from "./scopes.ts";
+import { type SingleSignOn, singleSignOn, ssoStart } from "./single-sign-on.ts";
 import { withUserSessions } from "./user-sessions.ts";
 
 /** The device grant's type (RFC 8628 §3.4). */
@@ -143,8 +147,11 @@ export async function pendingDevice(
 export interface DeviceConsent {
   userId: string;
   authentication: Authentication;
-  /** When they signed in (epoch s): the ID token's `auth_time`. */
-  authTime: number;
+  /**
+   * Signed in with the browser's single sign-on session (no new one to start at approval); false:
+   * with the password, so the approval starts one for the browser.
+   */
+  bySso: boolean;
 }
 
 /**
@@ -181,51 +188,62 @@ export async function takeDeviceConsent(
 }
 
 /**
- * The user approves the device (RFC 8628 §3.3): the login recorded (with its security event) and
- * the user's grants read in one HTTP batch, a session started for the device's client with the granted scope (asked ∩ held)
- * in the user's SESSIONS object (which spends an MFA login's `mfa_token`), and the approval handed
- * to the user code's object for the device's next poll.
+ * The user approves the device (RFC 8628 §3.3): the login batch (`startLogin`: the login and its
+ * security event recorded, the user's grants read, one HTTP batch), then one call to the user's
+ * SESSIONS object that starts a session for the device's client with the granted scope (asked ∩
+ * held; never `admin`) and the sign-in's `auth_time` and `amr` (for the ID tokens of its
+ * refreshes), spends an MFA login's `mfa_token`, and, after a sign-in with the password, starts
+ * the browser's single sign-on session; then the approval is handed to the user code's object for
+ * the device's next poll.
  *
  * The approval carries the sign-in's `amr` for the ID token. A session the device does not
  * collect before the code expires is ended by the object's alarm.
  *
  * @param device the pending request (`pendingDevice`), by its user code
  * @param consent the signed-in user who consented (`takeDeviceConsent`)
- * @returns false when the request is no longer pending (the session is then ended at once)
+ * @param previous the browser's single sign-on cookie, if it sent one (replaced by the new one)
+ * @returns false when the request is no longer pending (the session is then ended at once);
+ *   else the single sign-on session started for the browser, if any
  */
 export async function approveDevice(
   deps: DeviceDeps,
   device: { userCode: string; clientId: string; scope: string },
   consent: DeviceConsent,
-): Promise<boolean> {
+  previous?: string,
+): Promise<false | { sso: SingleSignOn | null }> {
   const { userCode, ...pending } = device;
-  const { userId, authentication, authTime } = consent;
-  const [recorded, granted, mfa] = await batchAsActor(deps.http, SYSTEM, (db) => [
-    recordUserChanges(db, { id: userId, changes: { ...authentication.changes, lastLoginAt: new Date() } }),
-    selectPermissions(db, { userId }),
-    selectMfa(db, { userId }),
-    recordLogin(db, userId, authentication, { grant: DEVICE_GRANT_TYPE, clientId: pending.clientId }),
-  ]);
-  const current = firstRow(recorded);
-  if (!current) throw new NoRowsAffectedError("recording the login", 1, 0);
-  // With its required actions (a staff account without MFA, a temporary password), as every login's.
-  const principal: Principal = principalOf(current, granted, firstRow(mfa));
-  const scope = grantScope(deviceScopes(pending.scope.split(" ")), principal);
-  const input = { ...sessionLifetimes(deps, principal), principal, clientId: pending.clientId, scope };
-  const started = await withUserSessions(deps.sessions, userId, (stub) =>
-    authentication.once ? stub.createOnce(input, authentication.once) : stub.create(input),
+  const { userId, authentication } = consent;
+  const details = signInPageLogin(authentication.amr, DEVICE_GRANT_TYPE, pending.clientId);
+  const { principal, started } = await startLogin(
+    deps,
+    userId,
+    { details, changes: authentication.changes },
+    async (stub, principal) => {
+      const scope = grantScope(deviceScopes(pending.scope.split(" ")), principal);
+      const input = {
+        ...sessionLifetimes(deps, principal),
+        principal,
+        clientId: pending.clientId,
+        scope,
+        authentication: { authTime: authentication.authTime, amr: authentication.amr },
+        sso: consent.bySso ? null : ssoStart(deps, principal, userId, previous),
+      };
+      const session = await (authentication.once ? stub.createOnce(input, authentication.once) : stub.create(input));
+      return session && { ...session, scope };
+    },
   );
-  if (!started) throw oauthError("invalid_grant", "invalid_grant", "The mfa_token was already used; sign in again.");
   const approval: DeviceApproval = {
     userId,
     sessionId: started.session.id,
     secret: started.secret,
-    scope,
+    scope: started.scope,
     principal,
-    authTime,
+    authTime: authentication.authTime,
     amr: authentication.amr,
   };
-  if (await withDevice(deps.devices, userCode, (stub) => stub.approve(approval))) return true;
+  if (await withDevice(deps.devices, userCode, (stub) => stub.approve(approval))) {
+    return { sso: started.sso && singleSignOn(userId, started.sso) };
+  }
   await withUserSessions(deps.sessions, userId, (stub) => stub.revoke(started.session.id));
   return false;
 }

@@ -25,6 +25,20 @@ export async function withUserSessions<T>(
 }
 
 /**
+ * Splits an opaque token that names a record in its user's SESSIONS object,
+ * `<userId>.<id>.<secret>` (UUIDs, then 32 random bytes as base64url: `newSecret`): a refresh
+ * token, an authorization code, a single sign-on cookie. Undefined for anything else.
+ */
+export function parseUserToken(token: string): { userId: string; id: string; secret: string } | undefined {
+  const match = /^([0-9a-f-]{36})\.([0-9a-f-]{36})\.([A-Za-z0-9_-]{43})$/.exec(token);
+  if (!match?.[1] || !match[2] || !match[3]) return undefined;
+  return { userId: match[1], id: match[2], secret: match[3] };
+}
+
+/** The opaque token `parseUserToken` splits. */
+export const userToken = (userId: string, id: string, secret: string) => `${userId}.${id}.${secret}`;
+
+/**
  * The user's live sessions, most recently used first (times in epoch ms, `Session`).
  * @throws DependencyError("sessions") when the SESSIONS object is unreachable
  */

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { base64url } from "jose";
-import { scopedPrincipal } from "../auth/scopes.ts";
+import { grantScope, scopedPrincipal } from "../auth/scopes.ts";
 import type { Permission, UserRole, UserStatus } from "../db/schema/users.ts";
 import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
 import { sha256, sha256Hex } from "../pkg/crypto/digest.ts";
@@ -44,6 +44,12 @@ export interface Session {
    * permission the user holds (the password grant).
    */
   scope: string | null;
+  /**
+   * Epoch ms of the sign-in the session stands on: the user's own for a sign-in page's session
+   * (OpenID Connect `auth_time`, which a single sign-on session carries over), else `createdAt`.
+   * What "a recent sign-in" (RFC 9470 `max_age`) is measured from.
+   */
+  authenticatedAt: number;
 }
 
 /**
@@ -79,6 +85,50 @@ export interface CreateSession {
   clientId?: string | null;
   /** The scopes granted, space-separated; absent or null for all the user holds (see `Session.scope`). */
   scope?: string | null;
+  /** How the user signed in, for the ID tokens of its refreshes (OpenID Connect Core §12.2); absent: none. */
+  authentication?: SignInRecord | null;
+  /** Starts a single sign-on session for the browser the user signed in with, in the same call. */
+  sso?: SsoStart | null;
+}
+
+/** The sign-in a session or a single sign-on session stands on (OpenID Connect Core §2). */
+export interface SignInRecord {
+  /** `auth_time`: epoch seconds. */
+  authTime: number;
+  /** RFC 8176 method values (`pwd`, `otp`, `mfa`). */
+  amr: string[];
+}
+
+/**
+ * A browser's single sign-on session at the authorization endpoint (OpenID Connect's End-User
+ * session at the OP), started by a sign-in on a sign-in page: later authorizations from that
+ * browser are answered without the form while it lives. Lifetimes in ms, as a session's (a staff
+ * account's shorter ones included).
+ */
+export interface SsoStart {
+  absoluteTtlMs: number;
+  idleTimeoutMs: number;
+  /** The single sign-on session the browser held before (the same user signing in again): ended now. */
+  replaces?: string | null | undefined;
+}
+
+/** A single sign-on session handed out: its id, its secret (the cookie's), its absolute end (epoch ms). */
+export interface SsoIssued {
+  id: string;
+  secret: string;
+  expiresAt: number;
+}
+
+/** A live single sign-on session, as a sign-in page uses it: its id and the sign-in it stands on. */
+export interface SsoSignIn extends SignInRecord {
+  id: string;
+}
+
+/** A session just started, its first refresh secret, and the single sign-on session started with it, if asked. */
+export interface StartedSession {
+  session: Session;
+  secret: string;
+  sso: SsoIssued | null;
 }
 
 /** The user's request to count in the same call as the session check: its policy's name and windows. */
@@ -139,7 +189,14 @@ export interface KeyAuthorization {
  * expired session, wrong secret, account not active).
  */
 export type Rotation =
-  | { outcome: "rotated"; secret: string; session: Session; principal: Principal }
+  | {
+      outcome: "rotated";
+      secret: string;
+      session: Session;
+      principal: Principal;
+      /** The sign-in the session stands on (sign-in pages' sessions), for a refreshed ID token; else null. */
+      authentication: SignInRecord | null;
+    }
   /** A rotated-away token came back: the session is revoked (it may have been stolen). */
   | { outcome: "reused" }
   | { outcome: "invalid" };
@@ -158,6 +215,23 @@ type SessionRow = {
   grace_until: number | null;
   client_id: string | null;
   scope: string | null;
+  /** Epoch s; null for a password grant's session. */
+  auth_time: number | null;
+  /** Space-separated RFC 8176 values; null with `auth_time`. */
+  amr: string | null;
+  /** The single sign-on session the session was issued under (authorization code flow), if any. */
+  sso_id: string | null;
+};
+
+type SsoRow = {
+  id: string;
+  hash: string;
+  created_at: number;
+  last_used_at: number;
+  expires_at: number;
+  idle_timeout_ms: number;
+  auth_time: number;
+  amr: string;
 };
 
 type KeyRow = {
@@ -188,7 +262,14 @@ const toSession = (row: SessionRow): Session => ({
   ip: row.ip,
   clientId: row.client_id,
   scope: row.scope,
+  authenticatedAt: row.auth_time === null ? row.created_at : row.auth_time * 1000,
 });
+
+/** The stored `amr` (space-separated) as its values. */
+const amrOf = (amr: string | null) => (amr ?? "").split(" ").filter(Boolean);
+
+const signInOf = (row: { auth_time: number | null; amr: string | null }): SignInRecord | null =>
+  row.auth_time === null ? null : { authTime: row.auth_time, amr: amrOf(row.amr) };
 
 /**
  * How long (ms) a redeemed or expired authorization code is remembered after its expiry, so that
@@ -235,6 +316,7 @@ type CodeRow = {
   expires_at: number;
   redeemed_at: number | null;
   session_id: string | null;
+  sso_id: string | null;
 };
 
 /** RFC 7636 §4.6 S256: base64url, without padding, of the SHA-256 of the verifier's ASCII bytes. */
@@ -291,15 +373,15 @@ export class Sessions extends DurableObject<Env> {
     this.sql.exec("create index if not exists retired_hash on retired (hash)");
     this.sql.exec("create table if not exists principal (id integer primary key check (id = 1), json text not null)");
     this.sql.exec("create table if not exists consumed (jti text primary key, expires_at integer not null)");
-    // Added with the OAuth client registry: objects created before have the table without them.
-    const columns = new Set(
-      this.sql
-        .exec<{ name: string }>("pragma table_info(sessions)")
-        .toArray()
-        .map((c) => c.name),
-    );
-    if (!columns.has("client_id")) this.sql.exec("alter table sessions add column client_id text");
-    if (!columns.has("scope")) this.sql.exec("alter table sessions add column scope text");
+    // Added with the OAuth client registry (client_id, scope), then with single sign-on and
+    // refreshed ID tokens (auth_time, amr, sso_id): objects created before lack them (null).
+    this.addColumns("sessions", {
+      client_id: "text",
+      scope: "text",
+      auth_time: "integer",
+      amr: "text",
+      sso_id: "text",
+    });
     this.sql.exec(`create table if not exists authorization_codes (
       id text primary key,
       hash text not null,
@@ -314,6 +396,17 @@ export class Sessions extends DurableObject<Env> {
       redeemed_at integer,
       session_id text
     )`);
+    this.addColumns("authorization_codes", { sso_id: "text" });
+    this.sql.exec(`create table if not exists sso_sessions (
+      id text primary key,
+      hash text not null,
+      created_at integer not null,
+      last_used_at integer not null,
+      expires_at integer not null,
+      idle_timeout_ms integer not null,
+      auth_time integer not null,
+      amr text not null
+    )`);
     this.sql.exec(`create table if not exists api_keys (
       id text primary key,
       hash text not null unique,
@@ -326,11 +419,8 @@ export class Sessions extends DurableObject<Env> {
   }
 
   /** Starts a session; returns it with its first refresh secret (`newSecret`). */
-  async create(input: CreateSession, now = Date.now()): Promise<{ session: Session; secret: string }> {
-    const { row, secret } = await this.newSession(input, now);
-    this.insertSession(row, input.principal);
-    await this.scheduleCleanup(now);
-    return { session: toSession(row), secret };
+  async create(input: CreateSession, now = Date.now()): Promise<StartedSession> {
+    return (await this.start(input, null, now)) as StartedSession;
   }
 
   /**
@@ -344,13 +434,24 @@ export class Sessions extends DurableObject<Env> {
     input: CreateSession,
     once: { jti: string; expiresAt: number },
     now = Date.now(),
-  ): Promise<{ session: Session; secret: string } | null> {
+  ): Promise<StartedSession | null> {
+    return this.start(input, once, now);
+  }
+
+  /** `create`, or `createOnce` with `once`: with `input.sso` (and its sign-in), a single sign-on session too. */
+  private async start(
+    input: CreateSession,
+    once: { jti: string; expiresAt: number } | null,
+    now: number,
+  ): Promise<StartedSession | null> {
     const { row, secret } = await this.newSession(input, now);
+    const sso = input.sso && input.authentication ? await this.newSso(input.sso, input.authentication, now) : null;
     // From here on: no await until the state is written.
-    if (!this.spend(once, now)) return null;
+    if (once && !this.spend(once, now)) return null;
     this.insertSession(row, input.principal);
+    if (sso) this.insertSso(sso.row, input.sso?.replaces);
     await this.scheduleCleanup(now);
-    return { session: toSession(row), secret };
+    return { session: toSession(row), secret, sso: sso?.issued ?? null };
   }
 
   /**
@@ -392,7 +493,13 @@ export class Sessions extends DurableObject<Env> {
         now,
         row.id,
       );
-      return { outcome: "rotated", secret: next, session: toSession({ ...row, last_used_at: now }), principal };
+      return {
+        outcome: "rotated",
+        secret: next,
+        session: toSession({ ...row, last_used_at: now }),
+        principal,
+        authentication: signInOf(row),
+      };
     }
     if (
       row.previous_hash !== null &&
@@ -407,6 +514,7 @@ export class Sessions extends DurableObject<Env> {
         secret: row.successor,
         session: toSession({ ...row, last_used_at: now }),
         principal,
+        authentication: signInOf(row),
       };
     }
     const retired = this.sql
@@ -542,11 +650,12 @@ export class Sessions extends DurableObject<Env> {
   /** Ends every session of the user; returns how many there were. */
   async revokeAll(): Promise<number> {
     this.sql.exec("delete from retired");
+    this.sql.exec("delete from sso_sessions");
     return this.sql.exec("delete from sessions").rowsWritten;
   }
 
   /**
-   * Ends every session and forgets every API key of the user (a password reset, a temporary
+   * Ends every session (and every single sign-on session) and forgets every API key of the user (a password reset, a temporary
    * password, an MFA reset: whoever held them may be an intruder). Returns how many of each went.
    */
   async revokeAllAccess(): Promise<{ sessions: number; keys: number }> {
@@ -560,39 +669,77 @@ export class Sessions extends DurableObject<Env> {
   }
 
   /**
-   * Issues an authorization code for the user (stores the principal, as a login does): its id and
-   * secret, or null when `once` (an MFA login's `mfa_token`) was spent before (spent here).
-   * `ttlMs` is its lifetime (about 60 s; RFC 6749 §4.1.2 asks for a short one).
+   * Issues an authorization code for a user who has just signed in on the authorization endpoint
+   * (stores the principal, as a login does), and starts the browser's single sign-on session
+   * (`sso`, with the grant's `authTime` and `amr`) that the code's session is tied to: the code's
+   * id and secret and the single sign-on session, or null when `options.once` (an MFA login's
+   * `mfa_token`) was spent before (spent here). `ttlMs` is the code's lifetime (about 60 s; RFC
+   * 6749 §4.1.2 asks for a short one).
    */
   async issueCode(
     grant: CodeGrant,
     principal: Principal,
     ttlMs: number,
-    once?: { jti: string; expiresAt: number },
+    options: { once?: { jti: string; expiresAt: number } | undefined; sso: SsoStart },
     now = Date.now(),
-  ): Promise<{ id: string; secret: string } | null> {
-    const id = crypto.randomUUID();
-    const secret = newSecret();
-    const hash = await hashSecret(secret);
+  ): Promise<{ id: string; secret: string; sso: SsoIssued } | null> {
+    const code = await this.newCode();
+    const sso = await this.newSso(options.sso, grant, now);
     // From here on: no await until the state is written.
-    if (once && !this.spend(once, now)) return null;
-    this.sql.exec(
-      `insert into authorization_codes (id, hash, client_id, redirect_uri, code_challenge, scope, nonce, auth_time, amr, expires_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      id,
-      hash,
-      grant.clientId,
-      grant.redirectUri,
-      grant.codeChallenge,
-      grant.scope,
-      grant.nonce,
-      grant.authTime,
-      grant.amr.join(" "),
-      now + ttlMs,
-    );
+    if (options.once && !this.spend(options.once, now)) return null;
+    this.insertSso(sso.row, options.sso.replaces);
+    this.insertCode(code, grant, sso.row.id, now + ttlMs);
     this.writePrincipal(principal);
     await this.scheduleCleanup(now);
-    return { id, secret };
+    return { id: code.id, secret: code.secret, sso: sso.issued };
+  }
+
+  /**
+   * Issues an authorization code under a browser's single sign-on session, without a sign-in
+   * (OpenID Connect Core §3.1.2.3: the End-User is authenticated already): the session `ssoId`
+   * must be live, its `secret` right, the user active, and its sign-in no older than
+   * `request.maxAgeSeconds` when given. The code carries that sign-in's `auth_time` and `amr`,
+   * and the scopes asked that the user holds now (`grantScope`, with the stored principal). One
+   * call, no database.
+   * @returns the code's id and secret; null when the single sign-on session cannot be used (the
+   *   user must sign in)
+   */
+  async issueCodeBySso(
+    ssoId: string,
+    secret: string,
+    request: Omit<CodeGrant, "scope" | "authTime" | "amr"> & { scope: string[]; maxAgeSeconds: number | null },
+    ttlMs: number,
+    now = Date.now(),
+  ): Promise<{ id: string; secret: string } | null> {
+    const presented = await hashSecret(secret);
+    const code = await this.newCode();
+    // From here on: no await until the state is written.
+    const sso = this.useSso(ssoId, presented, request.maxAgeSeconds, now);
+    const principal = this.readPrincipal();
+    if (!sso || !principal) return null;
+    const { maxAgeSeconds: _maxAge, ...bound } = request;
+    const grant: CodeGrant = {
+      ...bound,
+      scope: grantScope(request.scope, principal),
+      authTime: sso.auth_time,
+      amr: amrOf(sso.amr),
+    };
+    this.insertCode(code, grant, sso.id, now + ttlMs);
+    await this.scheduleCleanup(now);
+    return { id: code.id, secret: code.secret };
+  }
+
+  /**
+   * The sign-in of a browser's live single sign-on session (the device verification page signs
+   * the user in with it), marked as used; null as `issueCodeBySso` would refuse it.
+   */
+  async useSsoSession(ssoId: string, secret: string, now = Date.now()): Promise<SsoSignIn | null> {
+    const presented = await hashSecret(secret);
+    // From here on: no await until the state is written.
+    const sso = this.useSso(ssoId, presented, null, now);
+    if (!sso) return null;
+    await this.scheduleCleanup(now);
+    return { id: sso.id, authTime: sso.auth_time, amr: amrOf(sso.amr) };
   }
 
   /**
@@ -640,6 +787,9 @@ export class Sessions extends DurableObject<Env> {
       ...started.row,
       client_id: code.client_id,
       scope: code.scope,
+      auth_time: code.auth_time,
+      amr: code.amr,
+      sso_id: code.sso_id,
       ...(staff && {
         expires_at: Math.min(started.row.expires_at, now + staff.absoluteTtlMs),
         idle_timeout_ms: Math.min(started.row.idle_timeout_ms, staff.idleTimeoutMs),
@@ -655,7 +805,7 @@ export class Sessions extends DurableObject<Env> {
       scope: code.scope,
       nonce: code.nonce,
       authTime: code.auth_time,
-      amr: code.amr.split(" ").filter(Boolean),
+      amr: amrOf(code.amr),
     };
     return { outcome: "issued", session: toSession(row), secret: started.secret, principal, grant };
   }
@@ -700,7 +850,7 @@ export class Sessions extends DurableObject<Env> {
 
   /**
    * Keeps the user's role, status, permissions and required actions current; disabling ends every
-   * session. With `limits` (ms; a user who became staff), every live session is shortened to
+   * session. With `limits` (ms; a user who became staff), every live session (single sign-on ones too) is shortened to
    * them: its absolute end to at most `createdAt + absoluteTtlMs`, its idle timeout to at most
    * `idleTimeoutMs`.
    */
@@ -711,23 +861,28 @@ export class Sessions extends DurableObject<Env> {
       return;
     }
     if (limits) {
-      this.sql.exec(
-        "update sessions set expires_at = min(expires_at, created_at + ?), idle_timeout_ms = min(idle_timeout_ms, ?)",
-        limits.absoluteTtlMs,
-        limits.idleTimeoutMs,
-      );
+      for (const table of ["sessions", "sso_sessions"]) {
+        this.sql.exec(
+          `update ${table} set expires_at = min(expires_at, created_at + ?), idle_timeout_ms = min(idle_timeout_ms, ?)`,
+          limits.absoluteTtlMs,
+          limits.idleTimeoutMs,
+        );
+      }
       await this.scheduleCleanup(Date.now());
     }
   }
 
   /**
-   * Ends every session but `keepId` (a password change keeps the session that made it), forgets
+   * Ends every session but `keepId` (a password change keeps the session that made it) and every
+   * single sign-on session, forgets
    * every API key of the user (their Postgres records are revoked in the change's batch) and stores
    * `principal` (its required actions may have changed). Returns how many sessions ended.
    */
   async endOtherSessions(keepId: string, principal: Principal): Promise<number> {
     this.writePrincipal(principal);
     this.removeAllKeys();
+    // Every browser signs in again, with the new password, at its next authorization.
+    this.sql.exec("delete from sso_sessions");
     this.sql.exec("delete from retired where session_id <> ?", keepId);
     return this.sql.exec("delete from sessions where id <> ?", keepId).rowsWritten;
   }
@@ -744,11 +899,47 @@ export class Sessions extends DurableObject<Env> {
     await this.scheduleCleanup(now);
   }
 
+  /** Adds to `table` each of `columns` (name → SQLite type) it lacks: objects created before them. */
+  private addColumns(table: string, columns: Record<string, string>): void {
+    const existing = new Set(
+      this.sql
+        .exec<{ name: string }>(`pragma table_info(${table})`)
+        .toArray()
+        .map((c) => c.name),
+    );
+    for (const [name, type] of Object.entries(columns)) {
+      if (!existing.has(name)) this.sql.exec(`alter table ${table} add column ${name} ${type}`);
+    }
+  }
+
   private readKeyUsage(): Record<string, KeyUsage> {
     const rows = this.sql
       .exec<Pick<KeyRow, "id" | "last_used_at" | "last_used_ip">>("select id, last_used_at, last_used_ip from api_keys")
       .toArray();
     return Object.fromEntries(rows.map((r) => [r.id, { lastUsedAt: r.last_used_at, lastUsedIp: r.last_used_ip }]));
+  }
+
+  private async newCode(): Promise<{ id: string; secret: string; hash: string }> {
+    const secret = newSecret();
+    return { id: crypto.randomUUID(), secret, hash: await hashSecret(secret) };
+  }
+
+  private insertCode(code: { id: string; hash: string }, grant: CodeGrant, ssoId: string, expiresAt: number): void {
+    this.sql.exec(
+      `insert into authorization_codes (id, hash, client_id, redirect_uri, code_challenge, scope, nonce, auth_time, amr, expires_at, sso_id)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      code.id,
+      code.hash,
+      grant.clientId,
+      grant.redirectUri,
+      grant.codeChallenge,
+      grant.scope,
+      grant.nonce,
+      grant.authTime,
+      grant.amr.join(" "),
+      expiresAt,
+      ssoId,
+    );
   }
 
   private spend(once: { jti: string; expiresAt: number }, now: number): boolean {
@@ -777,14 +968,17 @@ export class Sessions extends DurableObject<Env> {
       grace_until: null,
       client_id: input.clientId ?? null,
       scope: input.scope ?? null,
+      auth_time: input.authentication?.authTime ?? null,
+      amr: input.authentication ? input.authentication.amr.join(" ") : null,
+      sso_id: null,
     };
     return { row, secret };
   }
 
   private insertSession(row: SessionRow, principal: Principal): void {
     this.sql.exec(
-      `insert into sessions (id, created_at, last_used_at, expires_at, idle_timeout_ms, user_agent, ip, refresh_hash, client_id, scope)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `insert into sessions (id, created_at, last_used_at, expires_at, idle_timeout_ms, user_agent, ip, refresh_hash, client_id, scope, auth_time, amr, sso_id)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       row.id,
       row.created_at,
       row.last_used_at,
@@ -795,8 +989,62 @@ export class Sessions extends DurableObject<Env> {
       row.refresh_hash,
       row.client_id,
       row.scope,
+      row.auth_time,
+      row.amr,
+      row.sso_id,
     );
     this.writePrincipal(principal);
+  }
+
+  /** A single sign-on session to insert (`insertSso`), with its secret, from its lifetimes and sign-in. */
+  private async newSso(
+    start: SsoStart,
+    signIn: SignInRecord,
+    now: number,
+  ): Promise<{ row: SsoRow; issued: SsoIssued }> {
+    const secret = newSecret();
+    const row: SsoRow = {
+      id: crypto.randomUUID(),
+      hash: await hashSecret(secret),
+      created_at: now,
+      last_used_at: now,
+      expires_at: now + start.absoluteTtlMs,
+      idle_timeout_ms: start.idleTimeoutMs,
+      auth_time: signIn.authTime,
+      amr: signIn.amr.join(" "),
+    };
+    return { row, issued: { id: row.id, secret, expiresAt: row.expires_at } };
+  }
+
+  /** Stores a single sign-on session, ending the one it `replaces` (the browser's previous one). */
+  private insertSso(row: SsoRow, replaces: string | null | undefined): void {
+    if (replaces) this.sql.exec("delete from sso_sessions where id = ?", replaces);
+    this.sql.exec(
+      `insert into sso_sessions (id, hash, created_at, last_used_at, expires_at, idle_timeout_ms, auth_time, amr)
+       values (?, ?, ?, ?, ?, ?, ?, ?)`,
+      row.id,
+      row.hash,
+      row.created_at,
+      row.last_used_at,
+      row.expires_at,
+      row.idle_timeout_ms,
+      row.auth_time,
+      row.amr,
+    );
+  }
+
+  /**
+   * The live single sign-on session `id` whose secret hashes to `hash`, marked as used now; null
+   * when it is unknown, expired, idle too long, the secret is wrong, the user is not active, or
+   * its sign-in is older than `maxAgeSeconds` (OpenID Connect Core §3.1.2.1 `max_age`). No await.
+   */
+  private useSso(id: string, hash: string, maxAgeSeconds: number | null, now: number): SsoRow | null {
+    this.purgeExpired(now);
+    const [row] = this.sql.exec<SsoRow>("select * from sso_sessions where id = ?", id).toArray();
+    if (!row || !constantTimeEqualText(hash, row.hash) || this.readPrincipal()?.status !== "active") return null;
+    if (maxAgeSeconds !== null && Math.floor(now / 1000) - row.auth_time > maxAgeSeconds) return null;
+    this.sql.exec("update sso_sessions set last_used_at = ? where id = ?", now, id);
+    return row;
   }
 
   private sortedSessions(now: number): Session[] {
@@ -805,9 +1053,17 @@ export class Sessions extends DurableObject<Env> {
       .map(toSession);
   }
 
+  /**
+   * Ends a session, and the single sign-on session it was issued under (a logout, a revocation, a
+   * reused refresh token or replayed code): that browser signs in again at its next authorization.
+   */
   private deleteSession(id: string): boolean {
     this.sql.exec("delete from retired where session_id = ?", id);
-    return this.sql.exec("delete from sessions where id = ?", id).rowsWritten > 0;
+    const [ended] = this.sql
+      .exec<Pick<SessionRow, "sso_id">>("delete from sessions where id = ? returning sso_id", id)
+      .toArray();
+    if (ended?.sso_id) this.sql.exec("delete from sso_sessions where id = ?", ended.sso_id);
+    return ended !== undefined;
   }
 
   private live(now: number): SessionRow[] {
@@ -819,6 +1075,7 @@ export class Sessions extends DurableObject<Env> {
     const expired = "expires_at <= ? or last_used_at + idle_timeout_ms <= ?";
     this.sql.exec(`delete from retired where session_id in (select id from sessions where ${expired})`, now, now);
     this.sql.exec(`delete from sessions where ${expired}`, now, now);
+    this.sql.exec(`delete from sso_sessions where ${expired}`, now, now);
     // A rotated-away token's successor is kept in clear only for its grace.
     this.sql.exec("update sessions set successor = null where grace_until < ?", now);
     this.sql.exec("delete from authorization_codes where expires_at + ? <= ?", REDEEMED_CODES_KEPT_MS, now);
@@ -842,7 +1099,11 @@ export class Sessions extends DurableObject<Env> {
    */
   private async scheduleCleanup(now: number): Promise<void> {
     const [next] = this.sql
-      .exec<{ at: number | null }>("select min(min(expires_at, last_used_at + idle_timeout_ms)) as at from sessions")
+      .exec<{ at: number | null }>(
+        `select min(at) as at from (
+           select min(expires_at, last_used_at + idle_timeout_ms) as at from sessions
+           union all select min(expires_at, last_used_at + idle_timeout_ms) from sso_sessions)`,
+      )
       .toArray();
     const [code] = this.sql
       .exec<{ at: number | null }>("select min(expires_at) + ? as at from authorization_codes", REDEEMED_CODES_KEPT_MS)

@@ -96,6 +96,6 @@ function identifyKey(c: Context<AppEnv>, userId: string, authorization: KeyAutho
 function identify(c: Context<AppEnv>, claims: VerifiedAccess, authorization: Authorization | null): void {
   if (authorization) {
     const { principal, session } = authorization;
-    authenticate(c, claims, { principal, scope: session.scope, authenticatedAt: session.createdAt });
+    authenticate(c, claims, { principal, scope: session.scope, authenticatedAt: session.authenticatedAt });
   } else c.set("authError", new InvalidTokenError("the session has ended"));
 }

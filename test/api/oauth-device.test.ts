@@ -227,7 +227,7 @@ describe("device authorization: errors and security", () => {
       password: "wrong",
       decision: "approve",
     });
-    expect(await wrong.text()).toContain("Invalid credentials or code.");
+    expect(await wrong.text()).toContain("Invalid username or password.");
     const unknown = await browser.post("/auth/device", {
       ...fields,
       user_code: "BBBB-BBBB",

@@ -2,24 +2,23 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { checkPassword, checkSecondFactor } from "../../auth/auth-service.ts";
 import {
   AUTHORIZATION_PARAMETERS,
-  type Authentication,
   type AuthorizationParameters,
   type AuthorizationRequest,
   authorizationResponse,
   checkAuthorizationRequest,
+  demandsSignIn,
   issueAuthorizationCode,
+  issueCodeBySso,
+  refusal,
 } from "../../auth/authorization-code.ts";
-import type { PublicUser } from "../../db/queries/users.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
-import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody, publicRoute } from "../openapi.ts";
-import { requestOrigin } from "../request-origin.ts";
 import { checkCsrf, csrfToken } from "./csrf.ts";
 import { authDeps } from "./deps.ts";
+import { setSsoCookie, signIn as signInStep, ssoCookie } from "./sign-in.ts";
 import { redirectSource, renderSignInPage, type SignInPage, signInPolicy } from "./sign-in-page.ts";
 
 const text = (max: number) => z.string().max(max).optional();
@@ -34,6 +33,15 @@ const authorizationFields = {
   code_challenge: text(128).openapi({ description: "RFC 7636 S256 challenge (required)." }),
   code_challenge_method: text(16).openapi({ description: "`S256` (required; `plain` is refused)." }),
   nonce: text(512).openapi({ description: "Returned in the ID token (OpenID Connect)." }),
+  prompt: text(64).openapi({
+    description:
+      "OpenID Connect: `none` (no page: the code from the browser's single sign-on session, or `login_required`), `login` (always the sign-in form). `consent` and `select_account` are answered `consent_required` and `account_selection_required`.",
+  }),
+  max_age: text(16).openapi({
+    description:
+      "OpenID Connect: seconds; a single sign-on session signed in longer ago is not used (`0`: as `prompt=login`).",
+  }),
+  response_mode: text(32).openapi({ description: "`query` (the only mode; another is `invalid_request`)." }),
 };
 
 const AuthorizeQuery = z.object(
@@ -78,12 +86,13 @@ const getRoute = createRoute({
   tags: ["Auth"],
   summary: "Authorization endpoint (OAuth 2 authorization code with PKCE, OpenID Connect)",
   description:
-    "RFC 6749 §4.1.1 with RFC 7636 (PKCE, `S256` only: a missing challenge or `plain` is refused) and OpenID Connect Core §3.1.2. Shows the sign-in page (password, then a TOTP or recovery code when MFA is on). An unknown client or a redirect URI that is not exactly one registered for it (a native client's loopback URI at any port, RFC 8252 §7.3) is a 400 problem, never a redirect; any later error goes back to the redirect URI with `error`, `state` and `iss` (RFC 9207).",
+    "RFC 6749 §4.1.1 with RFC 7636 (PKCE, `S256` only: a missing challenge or `plain` is refused) and OpenID Connect Core §3.1.2. A browser with a live single sign-on session (the `__Host-techcorp-sso` cookie a sign-in on this page or the device page set) gets the code at once (no consent page: the clients are first-party), unless `prompt=login`, or `max_age` is older than its sign-in; otherwise the sign-in page (password, then a TOTP or recovery code when MFA is on), or `login_required` for `prompt=none`. An unknown client or a redirect URI that is not exactly one registered for it (a native client's loopback URI at any port, RFC 8252 §7.3) is a 400 problem, never a redirect; any later error goes back to the redirect URI with `error`, `state` and `iss` (RFC 9207).",
   request: { query: AuthorizeQuery },
   responses: {
     200: { description: "The sign-in page (HTML, no script, strict CSP).", content: HTML },
     302: {
-      description: "An error sent back to the client's redirect URI (`error`, `error_description`, `state`, `iss`).",
+      description:
+        "To the client's redirect URI: the `code` (single sign-on), or an error (`error`, `error_description`); `state` and `iss`.",
       headers: z.object({ Location: z.string() }),
     },
     ...problemResponses(400),
@@ -106,14 +115,24 @@ function queryParameters(url: string): { parameters: AuthorizationParameters; re
 const showSignIn = createRouter().openapi(getRoute, async (c) => {
   c.req.valid("query");
   const { config } = c.get("services");
+  const issuer = config.auth.tokens.issuer;
   const { parameters, repeated } = queryParameters(c.req.url);
   const checked = checkAuthorizationRequest(config.auth, parameters, repeated);
-  if (!checked.ok)
-    return c.redirect(
-      authorizationResponse(checked.redirect.redirectUri, config.auth.tokens.issuer, checked.redirect),
-      302,
-    );
-  return page(c, checked.request, { step: "password", hidden: { ...carried(parameters), csrf: csrfToken(c) } });
+  if (!checked.ok) return c.redirect(authorizationResponse(issuer, checked.redirect), 302);
+  const request = checked.request;
+  // Single sign-on (OpenID Connect Core §3.1.2.3): a browser signed in already gets the code
+  // without the form, unless the client asks for a sign-in. One call to the user's SESSIONS object.
+  const sso = demandsSignIn(request) ? undefined : ssoCookie(c);
+  const code = sso ? await issueCodeBySso(authDeps(c), sso, request) : undefined;
+  if (code) {
+    c.header("Cache-Control", "no-store");
+    return c.redirect(authorizationResponse(issuer, { ...request, code }), 302);
+  }
+  if (request.prompt === "none") {
+    const description = "The user is not signed in (or not recently enough for max_age); no page may be shown.";
+    return c.redirect(authorizationResponse(issuer, refusal(request, "login_required", description)), 302);
+  }
+  return page(c, request, { step: "password", hidden: { ...carried(parameters), csrf: csrfToken(c) } });
 });
 
 // The sign-in form takes passwords and second-factor codes.
@@ -123,7 +142,7 @@ const postRoute = publicRoute("auth", {
   tags: ["Auth"],
   summary: "Sign in on the authorization endpoint (the sign-in page's form)",
   description:
-    "The sign-in page posts here: the authorization request again, the CSRF token (a host-only `SameSite=Strict` cookie's value; a post from another origin is refused), and the password, or the `mfa_token` and a code for an account with MFA on. Guesses are throttled as at the token endpoint. On success, a 303 to the redirect URI with a single-use `code` (60 s, bound to the client, redirect URI, PKCE challenge, scope and nonce), `state` and `iss`; `decision=deny` sends `access_denied` instead.",
+    "The sign-in page posts here: the authorization request again, the CSRF token (a host-only `SameSite=Strict` cookie's value; a post from another origin is refused), and the password, or the `mfa_token` and a code for an account with MFA on. Guesses are throttled as at the token endpoint. On success, the browser's single sign-on cookie (`__Host-techcorp-sso`: HttpOnly, Secure, SameSite=Lax, as long as a session of the user's may live) and a 303 to the redirect URI with a single-use `code` (60 s, bound to the client, redirect URI, PKCE challenge, scope and nonce), `state` and `iss`; `decision=deny` sends `access_denied` instead.",
   middleware: [formAsJson()] as const,
   [FORM_BODY]: true,
   request: { body: jsonBody(SignInForm) },
@@ -147,58 +166,21 @@ const signIn = createRouter().openapi(postRoute, async (c) => {
   const parameters = carried(form) as AuthorizationParameters;
   const checked = checkAuthorizationRequest(config.auth, parameters, new Set(), "body");
   const issuer = config.auth.tokens.issuer;
-  if (!checked.ok)
-    return c.redirect(authorizationResponse(checked.redirect.redirectUri, issuer, checked.redirect), 303);
+  if (!checked.ok) return c.redirect(authorizationResponse(issuer, checked.redirect), 303);
   checkCsrf(c, form.csrf);
   const request = checked.request;
   if (form.decision === "deny") {
-    const denied = {
-      redirectUri: request.redirectUri,
-      state: request.state,
-      error: "access_denied" as const,
-      description: "The user declined.",
-    };
-    return c.redirect(authorizationResponse(request.redirectUri, issuer, denied), 303);
+    return c.redirect(authorizationResponse(issuer, refusal(request, "access_denied", "The user declined.")), 303);
   }
   const deps = authDeps(c);
   const hidden = { ...carried(parameters), csrf: form.csrf };
-  const origin = requestOrigin(c);
-  let user: PublicUser;
-  let authentication: Authentication;
-  try {
-    if (form.mfa_token) {
-      const factor = form.otp ? { otp: form.otp } : { recoveryCode: form.recovery_code ?? "" };
-      const proven = await checkSecondFactor(deps, { mfaToken: form.mfa_token, ...factor });
-      user = proven.user;
-      authentication = { amr: form.otp ? ["pwd", "otp", "mfa"] : ["pwd", "mfa"], once: proven.once, origin };
-    } else {
-      const checkedPassword = await checkPassword(deps, {
-        username: form.username ?? "",
-        password: form.password ?? "",
-      });
-      if (checkedPassword.kind === "mfa") {
-        return page(c, request, { step: "second-factor", hidden: { ...hidden, mfa_token: checkedPassword.mfaToken } });
-      }
-      user = checkedPassword.user;
-      authentication = { amr: ["pwd"], changes: checkedPassword.rehash, origin };
-    }
-  } catch (error) {
-    if (!(error instanceof ApiError) || (error.code !== "invalid_grant" && error.code !== "rate_limited")) throw error;
-    const step = form.mfa_token ? "second-factor" : "password";
-    const retryAfter = error.headers["Retry-After"];
-    const message = retryAfter
-      ? `Too many failed attempts; wait ${retryAfter} s and try again.`
-      : step === "password"
-        ? "Invalid username or password."
-        : "The code is invalid or was already used (or the sign-in expired: cancel and start again).";
-    return page(c, request, {
-      step,
-      hidden: step === "password" ? hidden : { ...hidden, mfa_token: form.mfa_token },
-      error: message,
-    });
+  const step = await signInStep(deps, form);
+  if (step.kind === "form") {
+    return page(c, request, { step: step.step, hidden: { ...hidden, mfa_token: step.mfaToken }, error: step.error });
   }
-  const code = await issueAuthorizationCode(deps, user, request, authentication);
-  return c.redirect(authorizationResponse(request.redirectUri, issuer, { code, state: request.state }), 303);
+  const { code, sso } = await issueAuthorizationCode(deps, step.user, request, step.authentication, ssoCookie(c));
+  setSsoCookie(c, sso);
+  return c.redirect(authorizationResponse(issuer, { ...request, code }), 303);
 });
 
 /** `/auth/authorize`: the authorization endpoint, its sign-in page and the form it posts. */

@@ -2,11 +2,10 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
-import { checkPassword, checkSecondFactor } from "../../auth/auth-service.ts";
-import type { Authentication } from "../../auth/authorization-code.ts";
 import { findClient } from "../../auth/clients.ts";
 import {
   approveDevice,
+  type DeviceConsent,
   denyDevice,
   normaliseUserCode,
   offerDeviceConsent,
@@ -14,14 +13,13 @@ import {
   takeDeviceConsent,
 } from "../../auth/device-grant.ts";
 import { describeScope } from "../../auth/scopes.ts";
-import type { PublicUser } from "../../db/queries/users.ts";
+import { useSingleSignOn } from "../../auth/single-sign-on.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
-import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody, publicRoute } from "../openapi.ts";
-import { requestOrigin } from "../request-origin.ts";
 import { checkCsrf, csrfToken } from "./csrf.ts";
 import { authDeps } from "./deps.ts";
+import { clearSsoCookie, setSsoCookie, signIn, ssoCookie } from "./sign-in.ts";
 import {
   renderConsentPage,
   renderMessagePage,
@@ -71,7 +69,9 @@ const getRoute = createRoute({
 
 const showVerification = createRouter().openapi(getRoute, (c) => {
   const { user_code: userCode } = c.req.valid("query");
-  return form(c, { step: "user-code", userCode, hidden: { csrf: csrfToken(c) } });
+  // A browser with a single sign-on cookie may leave the credentials empty (checked on the post).
+  const signedIn = ssoCookie(c) !== undefined;
+  return form(c, { step: "user-code", userCode, signedIn, hidden: { csrf: csrfToken(c) } });
 });
 
 const VerificationForm = z
@@ -95,7 +95,7 @@ const postRoute = publicRoute("auth", {
   tags: ["Auth"],
   summary: "Approve or deny a device (the verification page's form)",
   description:
-    "The user code and the password (then a TOTP or recovery code when MFA is on) sign the user in; the consent page then names the client and every scope it asks (RFC 8628 §5.4), and its Approve (`consent`, single use) starts a session for the client with the scopes asked that the user holds (never `admin`), handed to the device at its next poll. `decision=deny` refuses it. Guesses are throttled as at the token endpoint; the CSRF token and origin are checked as on the authorization endpoint's page.",
+    "The user code and the password (then a TOTP or recovery code when MFA is on) sign the user in, or, with the credentials left empty, the browser's single sign-on session (the cookie a sign-in here or on the authorization page set); the consent page then names the client and every scope it asks (RFC 8628 §5.4), and its Approve (`consent`, single use) starts a session for the client with the scopes asked that the user holds (never `admin`), handed to the device at its next poll (after a password sign-in it also sets the single sign-on cookie). `decision=deny` refuses it. Guesses are throttled as at the token endpoint; the CSRF token and origin are checked as on the authorization endpoint's page.",
   middleware: [formAsJson()] as const,
   [FORM_BODY]: true,
   request: { body: jsonBody(VerificationForm) },
@@ -125,45 +125,33 @@ const verifyDevice = createRouter().openapi(postRoute, async (c) => {
   }
   if (body.consent) {
     const consent = body.decision === "approve" ? await takeDeviceConsent(deps, userCode, body.consent) : undefined;
-    if (!consent || !(await approveDevice(deps, { userCode, ...pending }, consent))) {
-      return message(c, "Code expired", "That code is no longer valid; start again on your device.");
-    }
+    const approved = consent && (await approveDevice(deps, { userCode, ...pending }, consent, ssoCookie(c)));
+    if (!approved) return message(c, "Code expired", "That code is no longer valid; start again on your device.");
+    if (approved.sso) setSsoCookie(c, approved.sso);
     const client = findClient(deps.config.auth, pending.clientId);
     return message(c, "Device approved", `${client?.name ?? "The device"} is signed in. You can close this page.`);
   }
-  const origin = requestOrigin(c);
-  let user: PublicUser;
-  let authentication: Authentication;
-  try {
-    if (body.mfa_token) {
-      const factor = body.otp ? { otp: body.otp } : { recoveryCode: body.recovery_code ?? "" };
-      const proven = await checkSecondFactor(deps, { mfaToken: body.mfa_token, ...factor });
-      user = proven.user;
-      authentication = { amr: body.otp ? ["pwd", "otp", "mfa"] : ["pwd", "mfa"], once: proven.once, origin };
-    } else {
-      const checked = await checkPassword(deps, { username: body.username ?? "", password: body.password ?? "" });
-      if (checked.kind === "mfa") {
-        return form(c, {
-          step: "second-factor",
-          hidden: { ...hidden, user_code: userCode, mfa_token: checked.mfaToken },
-        });
-      }
-      user = checked.user;
-      authentication = { amr: ["pwd"], changes: checked.rehash, origin };
+  let signedIn: DeviceConsent;
+  const sso = ssoCookie(c);
+  if (sso && !body.mfa_token && !body.username && !body.password) {
+    // Signed in already (single sign-on): straight to the consent page, which stays.
+    const user = await useSingleSignOn(deps, sso);
+    if (!user) {
+      clearSsoCookie(c);
+      return form(c, { step: "user-code", hidden, userCode, error: "Your sign-in has ended; sign in again." });
     }
-  } catch (error) {
-    if (!(error instanceof ApiError) || (error.code !== "invalid_grant" && error.code !== "rate_limited")) throw error;
-    const retryAfter = error.headers["Retry-After"];
-    const text = retryAfter
-      ? `Too many failed attempts; wait ${retryAfter} s and try again.`
-      : "Invalid credentials or code.";
-    const step = body.mfa_token ? "second-factor" : "user-code";
-    const carried = step === "second-factor" ? { ...hidden, user_code: userCode, mfa_token: body.mfa_token } : hidden;
-    return form(c, { step, hidden: carried, userCode, error: text });
+    signedIn = { ...user, bySso: true };
+  } else {
+    const step = await signIn(deps, body);
+    if (step.kind === "form") {
+      const carried = step.mfaToken ? { ...hidden, user_code: userCode, mfa_token: step.mfaToken } : hidden;
+      const shown = step.step === "password" ? "user-code" : "second-factor";
+      return form(c, { step: shown, hidden: carried, userCode, error: step.error });
+    }
+    signedIn = { userId: step.user.id, authentication: step.authentication, bySso: false };
   }
   // Signed in: nothing is granted before the user has seen who asks for what (RFC 8628 §5.4).
-  const authTime = Math.floor(Date.now() / 1000);
-  const consent = await offerDeviceConsent(deps, userCode, { userId: user.id, authentication, authTime });
+  const consent = await offerDeviceConsent(deps, userCode, signedIn);
   if (!consent) return message(c, "Code expired", "That code is no longer valid; start again on your device.");
   const client = findClient(deps.config.auth, pending.clientId);
   pageHeaders(c);

@@ -1,4 +1,4 @@
-import { html } from "hono/html";
+import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 
 /** A page's form: where it posts, the hidden parameters it carries, what the user is asked. */
@@ -14,6 +14,11 @@ export interface SignInPage {
   error?: string | undefined;
   /** The user code to show for confirmation (device grant). */
   userCode?: string | undefined;
+  /**
+   * The browser sent a single sign-on cookie (device grant's `user-code` step): the credentials
+   * may be left empty, to continue as the signed-in user.
+   */
+  signedIn?: boolean | undefined;
 }
 
 /**
@@ -46,11 +51,36 @@ function fields(page: SignInPage): HtmlEscapedString | Promise<HtmlEscapedString
   if (page.step === "user-code") {
     return html`<p>Enter the code shown on your device.</p>
       <p><label>Code <input name="user_code" value="${page.userCode ?? ""}" autocomplete="off" maxlength="16" required autofocus /></label></p>
-      <p><label>Email or username <input name="username" autocomplete="username" maxlength="255" required /></label></p>
-      <p><label>Password <input type="password" name="password" autocomplete="current-password" maxlength="1024" required /></label></p>`;
+      ${page.signedIn ? html`<p>You are signed in: leave the fields below empty to continue, or sign in as someone else.</p>` : ""}
+      ${credentials(!page.signedIn, false)}`;
   }
-  return html`<p><label>Email or username <input name="username" autocomplete="username" maxlength="255" required autofocus /></label></p>
-    <p><label>Password <input type="password" name="password" autocomplete="current-password" maxlength="1024" required /></label></p>`;
+  return credentials(true, true);
+}
+
+/** The username and password fields; `required` unless a single sign-on session may stand in. */
+function credentials(required: boolean, autofocus: boolean) {
+  // Fixed attribute names, never user data: raw is safe here.
+  const attributes = (...names: (string | false)[]) => raw(names.filter(Boolean).join(" "));
+  return html`<p><label>Email or username <input name="username" autocomplete="username" maxlength="255" ${attributes(required && "required", autofocus && "autofocus")} /></label></p>
+    <p><label>Password <input type="password" name="password" autocomplete="current-password" maxlength="1024" ${attributes(required && "required")} /></label></p>`;
+}
+
+/** The pages' document: no script, no style, the referrer withheld, `content` in `<main>`. */
+function layout(title: string, content: HtmlEscapedString | Promise<HtmlEscapedString>) {
+  return html`<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <meta name="referrer" content="no-referrer" />
+    <title>${title} · TechCorp</title>
+  </head>
+  <body>
+    <main>
+      ${content}
+    </main>
+  </body>
+</html>`;
 }
 
 /**
@@ -61,17 +91,9 @@ function fields(page: SignInPage): HtmlEscapedString | Promise<HtmlEscapedString
 export function renderSignInPage(page: SignInPage) {
   const submit = page.step === "user-code" ? "Approve" : "Continue";
   const cancel = page.step === "user-code" ? "Deny" : "Cancel";
-  return html`<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8" />
-    <meta name="viewport" content="width=device-width, initial-scale=1" />
-    <meta name="referrer" content="no-referrer" />
-    <title>Sign in · TechCorp</title>
-  </head>
-  <body>
-    <main>
-      <h1>Sign in</h1>
+  return layout(
+    "Sign in",
+    html`<h1>Sign in</h1>
       <p>to continue to <strong>${page.clientName}</strong></p>
       ${page.error ? html`<p role="alert"><strong>${page.error}</strong></p>` : ""}
       <form method="post" action="${page.action}">
@@ -80,28 +102,13 @@ export function renderSignInPage(page: SignInPage) {
           <button type="submit" name="decision" value="approve">${submit}</button>
           <button type="submit" name="decision" value="deny" formnovalidate>${cancel}</button>
         </p>
-      </form>
-    </main>
-  </body>
-</html>`;
+      </form>`,
+  );
 }
 
 /** A page that only says something (the device flow's outcome), same policy. */
 export function renderMessagePage(title: string, message: string) {
-  return html`<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8" />
-    <meta name="viewport" content="width=device-width, initial-scale=1" />
-    <title>${title} · TechCorp</title>
-  </head>
-  <body>
-    <main>
-      <h1>${title}</h1>
-      <p>${message}</p>
-    </main>
-  </body>
-</html>`;
+  return layout(title, html`<h1>${title}</h1><p>${message}</p>`);
 }
 
 /** The device grant's consent step: who asks, for what, and the hidden fields its form carries. */
@@ -119,17 +126,9 @@ export interface ConsentPage {
  * Same policy as the sign-in page.
  */
 export function renderConsentPage(page: ConsentPage) {
-  return html`<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="utf-8" />
-    <meta name="viewport" content="width=device-width, initial-scale=1" />
-    <meta name="referrer" content="no-referrer" />
-    <title>Allow access · TechCorp</title>
-  </head>
-  <body>
-    <main>
-      <h1>Allow access?</h1>
+  return layout(
+    "Allow access",
+    html`<h1>Allow access?</h1>
       <p><strong>${page.clientName}</strong> on a device asks to act on your behalf. Approve only if you started this on your own device and it shows the same code.</p>
       <p>It asks to:</p>
       <ul>
@@ -143,8 +142,6 @@ export function renderConsentPage(page: ConsentPage) {
           <button type="submit" name="decision" value="approve">Approve</button>
           <button type="submit" name="decision" value="deny">Deny</button>
         </p>
-      </form>
-    </main>
-  </body>
-</html>`;
+      </form>`,
+  );
 }

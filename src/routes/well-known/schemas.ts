@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { PROMPT_VALUES } from "../../auth/authorization-code.ts";
 import { SUPPORTED_SCOPES } from "../../auth/scopes.ts";
 import { type ApiConfig, CLIENT_GRANT_TYPES } from "../../pkg/config/config.ts";
 
@@ -24,6 +25,7 @@ export const AuthorizationServerSchema = z
     device_authorization_endpoint: z.string(),
     response_types_supported: z.array(z.string()),
     response_modes_supported: z.array(z.string()),
+    prompt_values_supported: z.array(z.string()),
     grant_types_supported: z.array(z.string()),
     code_challenge_methods_supported: z.array(z.string()),
     token_endpoint_auth_methods_supported: z.array(z.string()),
@@ -58,6 +60,8 @@ export function authorizationServerMetadata(config: ApiConfig): z.infer<typeof A
     device_authorization_endpoint: at("/auth/device_authorization"),
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
+    // OpenID Connect Prompt Create 1.0 §4.1 defines this member; `none` and `login` are served.
+    prompt_values_supported: [...PROMPT_VALUES],
     grant_types_supported: CLIENT_GRANT_TYPES.filter((grant) => grants.has(grant)),
     code_challenge_methods_supported: ["S256"],
     token_endpoint_auth_methods_supported: ["none", "client_secret_basic"],
