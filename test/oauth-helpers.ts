@@ -17,11 +17,12 @@ export const RESOURCE_SERVER_SECRET = (JSON.parse(testEnv.OAUTH_CLIENT_SECRETS) 
   RESOURCE_SERVER.id
 ] as string;
 
-type Fetch = (request: Request) => Promise<Response>;
+export type Fetch = (request: Request) => Promise<Response>;
 
-/** oauth4webapi's options, its requests sent to the worker from one address. */
-export function through(ip = randomIp(), send: Fetch = (request) => exports.default.fetch(request)) {
+/** oauth4webapi's options, its requests sent to `send` (the worker by default) from one address. */
+export function through(send: Fetch = (request) => exports.default.fetch(request), ip = randomIp()) {
   return {
+    // The test stack serves plain http://api.test; production is HTTPS only.
     [oauth.allowInsecureRequests]: true,
     [oauth.customFetch]: (url: string, init: oauth.CustomFetchOptions<string, unknown>) =>
       send(
@@ -65,9 +66,21 @@ export class Browser {
     for (const cookie of res.headers.getSetCookie()) {
       const [pair = ""] = cookie.split(";");
       const at = pair.indexOf("=");
-      this.cookies.set(pair.slice(0, at), pair.slice(at + 1));
+      // A cookie set to expire now is dropped, as a browser drops it.
+      if (/;\s*max-age=0(;|$)/i.test(cookie)) this.cookies.delete(pair.slice(0, at));
+      else this.cookies.set(pair.slice(0, at), pair.slice(at + 1));
     }
     return res;
+  }
+
+  /** The value of a cookie the browser holds. */
+  cookie(name: string): string | undefined {
+    return this.cookies.get(name);
+  }
+
+  /** Holds a cookie as if a site had set it (a forged or stale one). */
+  setCookie(name: string, value: string): void {
+    this.cookies.set(name, value);
   }
 
   /** Posts a form, from this site's pages (Origin as a browser sends it). */
@@ -144,6 +157,86 @@ export async function signInThrough(
   if (answer.status !== 200 || !credentials.otp) return answer;
   const second = hiddenFields(await answer.text());
   return browser.post("/auth/authorize", { ...second, otp: await credentials.otp(), decision: "approve" });
+}
+
+/** The single sign-on cookie the sign-in pages set. */
+export const SSO_COOKIE = "__Host-techcorp-sso";
+
+/**
+ * An authorization request answered by the authorization endpoint, as oauth4webapi validates the
+ * callback (`state`, `iss`): with `credentials`, signed in on the page (`signInThrough`); without,
+ * answered at once (single sign-on). Throws what oauth4webapi throws for an error response.
+ */
+export async function authorizeThrough(
+  as: oauth.AuthorizationServer,
+  browser: Browser,
+  request: PkceRequest & { params: URLSearchParams },
+  credentials?: Parameters<typeof signInThrough>[2],
+): Promise<URLSearchParams> {
+  const res = credentials
+    ? await signInThrough(browser, request.params, credentials)
+    : await browser.fetch(`/auth/authorize?${request.params}`);
+  return oauth.validateAuthResponse(as, { client_id: request.clientId ?? WEB.id }, redirectOf(res), request.state);
+}
+
+/**
+ * The token endpoint's answer to a callback's code (oauth4webapi's request, PKCE): for the
+ * request's client, redirect URI and verifier unless `overrides` says otherwise.
+ */
+export function exchangeCode(
+  as: oauth.AuthorizationServer,
+  callback: URLSearchParams,
+  request: PkceRequest,
+  overrides: { client?: oauth.Client; redirectUri?: string; verifier?: string } = {},
+): Promise<Response> {
+  return oauth.authorizationCodeGrantRequest(
+    as,
+    overrides.client ?? { client_id: request.clientId ?? WEB.id },
+    oauth.None(),
+    callback,
+    overrides.redirectUri ?? request.redirectUri ?? WEB_REDIRECT,
+    overrides.verifier ?? request.verifier,
+    through(),
+  );
+}
+
+/**
+ * The tokens of a code exchange, as oauth4webapi validates them: an OpenID Connect response (its ID
+ * token required, with the request's nonce) when `openid` was asked, a plain OAuth one otherwise.
+ */
+export function tokensOf(
+  as: oauth.AuthorizationServer,
+  request: PkceRequest,
+  exchange: Response,
+): Promise<oauth.TokenEndpointResponse> {
+  const client = { client_id: request.clientId ?? WEB.id };
+  if (!(request.scope ?? "").split(" ").includes("openid")) {
+    return oauth.processAuthorizationCodeResponse(as, client, exchange);
+  }
+  return oauth.processAuthorizationCodeResponse(as, client, exchange, {
+    expectedNonce: request.nonce ?? oauth.expectNoNonce,
+    requireIdToken: true,
+  });
+}
+
+/**
+ * The device verification page signed in on: its form fetched (`/auth/device`), the user code and,
+ * unless `credentials` is null (single sign-on), a username and password posted with `decision`.
+ * The page it answers (the consent page, the second factor's, or the form again).
+ */
+export async function signInOnDevicePage(
+  browser: Browser,
+  userCode: string,
+  credentials: { username: string; password: string } | null,
+  decision: "approve" | "deny" = "approve",
+): Promise<Response> {
+  const page = await browser.fetch(`/auth/device?user_code=${encodeURIComponent(userCode)}`);
+  return browser.post("/auth/device", {
+    ...hiddenFields(await page.text()),
+    user_code: userCode,
+    decision,
+    ...credentials,
+  });
 }
 
 /** The redirect a 303 makes, as a URL. */

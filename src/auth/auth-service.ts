@@ -551,14 +551,8 @@ export async function refreshTokens(
     return undefined;
   });
   if (parsed && rotated) {
-    const { session, secret, principal, authentication } = rotated;
-    return tokenResponse(deps, {
-      userId: parsed.userId,
-      session,
-      secret,
-      principal,
-      authentication: authentication ? { ...authentication, nonce: null } : undefined,
-    });
+    const authentication = rotated.authentication ? { ...rotated.authentication, nonce: null } : undefined;
+    return tokenResponse(deps, { ...rotated, userId: parsed.userId, authentication });
   }
   if (!parsed) throw oauthError("invalid_grant", "invalid_grant", "The refresh token is invalid.");
   if (refused.outcome === "reused") {

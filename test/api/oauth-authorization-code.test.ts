@@ -6,11 +6,14 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
 import { auditEvents } from "../../src/db/schema/audit.ts";
 import type { Sessions } from "../../src/durable-objects/sessions.ts";
+import { enrolThroughApi } from "../account-helpers.ts";
 import { bearer, expectOAuthError, me, PASSWORD, promote, register, signedIn } from "../auth-helpers.ts";
 import { api, asSystem, expectProblem, testEnv } from "../helpers.ts";
 import {
+  authorizeThrough,
   Browser,
   discover,
+  exchangeCode,
   hiddenFields,
   ISSUER,
   MOBILE,
@@ -20,6 +23,7 @@ import {
   redirectOf,
   signInThrough,
   through,
+  tokensOf,
   WEB,
   WEB_REDIRECT,
 } from "../oauth-helpers.ts";
@@ -45,7 +49,6 @@ async function codeFlow(
   options: {
     scope?: string;
     username?: string;
-    client?: oauth.Client;
     mfaSecret?: string | undefined;
     /** Steps after the current one for the TOTP code (a code already used is refused). */
     mfaStep?: number;
@@ -57,23 +60,15 @@ async function codeFlow(
   // A staff account has MFA on (required): the page asks for its code after the password.
   const secret = options.mfaSecret;
   const otp = secret ? { otp: () => totpCode(secret, stepAt(Date.now()) + (options.mfaStep ?? 0)) } : {};
-  const res = await signInThrough(new Browser(), request.params, { username, password: PASSWORD, ...otp });
-  const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
-  const tokens = await oauth.processAuthorizationCodeResponse(
-    as,
-    WEB_CLIENT,
-    await oauth.authorizationCodeGrantRequest(
-      as,
-      WEB_CLIENT,
-      NONE,
-      callback,
-      WEB_REDIRECT,
-      request.verifier,
-      through(),
-    ),
-    { expectedNonce: request.nonce ?? oauth.expectNoNonce, requireIdToken: (request.scope ?? "").includes("openid") },
-  );
+  const callback = await authorizeThrough(as, new Browser(), request, { username, password: PASSWORD, ...otp });
+  const tokens = await tokensOf(as, request, await exchangeCode(as, callback, request));
   return { user: account?.user, tokens, request };
+}
+
+/** A fresh user signed in on the page for `request` (the web client's by default): the callback. */
+async function signedInCallback(request: Awaited<ReturnType<typeof pkceRequest>>) {
+  const { user } = await register();
+  return authorizeThrough(as, new Browser(), request, { username: user.username, password: PASSWORD });
 }
 
 describe("discovery", () => {
@@ -94,6 +89,8 @@ describe("discovery", () => {
       subject_types_supported: ["public"],
       id_token_signing_alg_values_supported: ["ES256"],
       authorization_response_iss_parameter_supported: true,
+      response_modes_supported: ["query"],
+      prompt_values_supported: ["none", "login"],
     });
     expect(as.grant_types_supported).toEqual(
       expect.arrayContaining(["authorization_code", "refresh_token", "password"]),
@@ -157,56 +154,22 @@ describe("authorization code with PKCE (happy path)", () => {
     const location = redirectOf(res);
     expect(location.origin).toBe("http://127.0.0.1:51234");
     const callback = oauth.validateAuthResponse(as, MOBILE_CLIENT, location, request.state);
-    const tokens = await oauth.processAuthorizationCodeResponse(
-      as,
-      MOBILE_CLIENT,
-      await oauth.authorizationCodeGrantRequest(
-        as,
-        MOBILE_CLIENT,
-        NONE,
-        callback,
-        redirectUri,
-        request.verifier,
-        through(),
-      ),
-      { expectedNonce: request.nonce ?? oauth.expectNoNonce, requireIdToken: true },
-    );
+    const tokens = await tokensOf(as, request, await exchangeCode(as, callback, request));
     expect(decodeJwt(tokens.access_token).client_id).toBe(MOBILE.id);
   });
 
   it("an account with MFA on is asked for its code on the page; amr says so", async () => {
     const { user, auth } = await signedIn();
-    const setup = (await (await api("/auth/mfa/setup", { method: "POST", headers: auth })).json()) as {
-      secret: string;
-    };
+    const { secret } = await enrolThroughApi(auth);
+    // The next step's code: the confirmation used this one's.
     const step = stepAt(Date.now());
-    const confirmed = await api("/auth/mfa/confirm", {
-      method: "POST",
-      headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify({ code: await totpCode(setup.secret, step) }),
-    });
-    expect(confirmed.status).toBe(200);
     const request = await pkceRequest();
-    const res = await signInThrough(new Browser(), request.params, {
+    const callback = await authorizeThrough(as, new Browser(), request, {
       username: user.email,
       password: PASSWORD,
-      otp: () => totpCode(setup.secret, step + 1),
+      otp: () => totpCode(secret, step + 1),
     });
-    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
-    const tokens = await oauth.processAuthorizationCodeResponse(
-      as,
-      WEB_CLIENT,
-      await oauth.authorizationCodeGrantRequest(
-        as,
-        WEB_CLIENT,
-        NONE,
-        callback,
-        WEB_REDIRECT,
-        request.verifier,
-        through(),
-      ),
-      { expectedNonce: request.nonce ?? oauth.expectNoNonce, requireIdToken: true },
-    );
+    const tokens = await tokensOf(as, request, await exchangeCode(as, callback, request));
     expect(oauth.getValidatedIdTokenClaims(tokens)?.amr).toEqual(["pwd", "otp", "mfa"]);
   });
 
@@ -219,6 +182,46 @@ describe("authorization code with PKCE (happy path)", () => {
     );
     expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
     expect(decodeJwt(refreshed.access_token)).toMatchObject({ client_id: WEB.id, scope: "openid" });
+  });
+
+  it("refresh: a new ID token with the same iss, sub, aud and auth_time, a new at_hash and no nonce (OpenID Connect Core §12.2)", async () => {
+    const { tokens } = await codeFlow({ scope: "openid profile" });
+    const original = oauth.getValidatedIdTokenClaims(tokens);
+    // A client that requires auth_time: oauth4webapi then refuses an ID token without one.
+    const client: oauth.Client = { client_id: WEB.id, require_auth_time: true };
+    const refreshed = await oauth.processRefreshTokenResponse(
+      as,
+      client,
+      await oauth.refreshTokenGrantRequest(as, client, NONE, tokens.refresh_token ?? "", through()),
+    );
+    const claims = oauth.getValidatedIdTokenClaims(refreshed);
+    expect(claims).toMatchObject({
+      iss: original?.iss,
+      sub: original?.sub,
+      aud: original?.aud,
+      auth_time: original?.auth_time,
+      amr: original?.amr,
+      sid: original?.sid,
+    });
+    expect(claims).not.toHaveProperty("nonce");
+    expect(claims?.at_hash).not.toBe(original?.at_hash);
+    expect(claims?.iat).toBeGreaterThanOrEqual(original?.iat ?? Number.POSITIVE_INFINITY);
+    // Its at_hash is the new access token's.
+    const digest = new Uint8Array(
+      await crypto.subtle.digest("SHA-256", new TextEncoder().encode(refreshed.access_token)),
+    );
+    expect(claims?.at_hash).toBe(base64url.encode(digest.slice(0, 16)));
+  });
+
+  it("refresh: no ID token when openid was not granted", async () => {
+    const { tokens } = await codeFlow({ scope: "profile" });
+    expect(tokens.id_token).toBeUndefined();
+    const refreshed = await oauth.processRefreshTokenResponse(
+      as,
+      WEB_CLIENT,
+      await oauth.refreshTokenGrantRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through()),
+    );
+    expect(refreshed.id_token).toBeUndefined();
   });
 
   it("scopes granted are those asked for that the user holds, and the token acts with those alone", async () => {
@@ -400,31 +403,11 @@ describe("security: PKCE downgrade", () => {
   });
 
   it("a wrong code_verifier is invalid_grant, and the code is spent", async () => {
-    const { user } = await register();
     const request = await pkceRequest();
-    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
-    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
+    const callback = await signedInCallback(request);
     const wrong = oauth.generateRandomCodeVerifier();
-    const refused = await oauth.authorizationCodeGrantRequest(
-      as,
-      WEB_CLIENT,
-      NONE,
-      callback,
-      WEB_REDIRECT,
-      wrong,
-      through(),
-    );
-    await expectOAuthError(refused, 400, "invalid_grant");
-    const after = await oauth.authorizationCodeGrantRequest(
-      as,
-      WEB_CLIENT,
-      NONE,
-      callback,
-      WEB_REDIRECT,
-      request.verifier,
-      through(),
-    );
-    await expectOAuthError(after, 400, "invalid_grant");
+    await expectOAuthError(await exchangeCode(as, callback, request, { verifier: wrong }), 400, "invalid_grant");
+    await expectOAuthError(await exchangeCode(as, callback, request), 400, "invalid_grant");
   });
 });
 
@@ -459,37 +442,16 @@ describe("security: redirect URIs and clients", () => {
   });
 
   it("a redirect URI that differs at the token endpoint is invalid_grant", async () => {
-    const { user } = await register();
     const request = await pkceRequest();
-    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
-    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
-    const refused = await oauth.authorizationCodeGrantRequest(
-      as,
-      WEB_CLIENT,
-      NONE,
-      callback,
-      "https://evil.example/callback",
-      request.verifier,
-      through(),
-    );
+    const callback = await signedInCallback(request);
+    const refused = await exchangeCode(as, callback, request, { redirectUri: "https://evil.example/callback" });
     await expectOAuthError(refused, 400, "invalid_grant");
   });
 
   it("a code issued to one client cannot be redeemed by another", async () => {
-    const { user } = await register();
     const request = await pkceRequest();
-    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
-    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
-    const refused = await oauth.authorizationCodeGrantRequest(
-      as,
-      MOBILE_CLIENT,
-      NONE,
-      callback,
-      WEB_REDIRECT,
-      request.verifier,
-      through(),
-    );
-    await expectOAuthError(refused, 400, "invalid_grant");
+    const callback = await signedInCallback(request);
+    await expectOAuthError(await exchangeCode(as, callback, request, { client: MOBILE_CLIENT }), 400, "invalid_grant");
   });
 
   it("the password grant is refused to any client but the first-party one", async () => {
@@ -533,24 +495,14 @@ describe("security: redirect URIs and clients", () => {
 
 describe("security: expired code", () => {
   it("a code past its 60 s is invalid_grant", async () => {
-    const { user } = await register();
     const request = await pkceRequest();
-    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
-    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
-    const stub = testEnv.SESSIONS.get(testEnv.SESSIONS.idFromName(user.id));
+    const callback = await signedInCallback(request);
+    const userId = (callback.get("code") ?? "").split(".")[0] ?? "";
+    const stub = testEnv.SESSIONS.get(testEnv.SESSIONS.idFromName(userId));
     await runInDurableObject(stub, (_instance: Sessions, state) => {
       state.storage.sql.exec("update authorization_codes set expires_at = ?", Date.now() - 1);
     });
-    const refused = await oauth.authorizationCodeGrantRequest(
-      as,
-      WEB_CLIENT,
-      NONE,
-      callback,
-      WEB_REDIRECT,
-      request.verifier,
-      through(),
-    );
-    await expectOAuthError(refused, 400, "invalid_grant");
+    await expectOAuthError(await exchangeCode(as, callback, request), 400, "invalid_grant");
   });
 });
 
@@ -558,15 +510,13 @@ describe("security: code replay", () => {
   it("a code redeemed twice is refused, and the tokens of the first redemption are revoked", async () => {
     const { user } = await register();
     const request = await pkceRequest({ scope: "openid profile email read write" });
-    const res = await signInThrough(new Browser(), request.params, { username: user.username, password: PASSWORD });
-    const callback = oauth.validateAuthResponse(as, WEB_CLIENT, redirectOf(res), request.state);
-    const exchange = () =>
-      oauth.authorizationCodeGrantRequest(as, WEB_CLIENT, NONE, callback, WEB_REDIRECT, request.verifier, through());
-    const tokens = await oauth.processAuthorizationCodeResponse(as, WEB_CLIENT, await exchange(), {
-      expectedNonce: request.nonce ?? oauth.expectNoNonce,
+    const callback = await authorizeThrough(as, new Browser(), request, {
+      username: user.username,
+      password: PASSWORD,
     });
+    const tokens = await tokensOf(as, request, await exchangeCode(as, callback, request));
     expect((await me(tokens.access_token)).status).toBe(200);
-    await expectOAuthError(await exchange(), 400, "invalid_grant");
+    await expectOAuthError(await exchangeCode(as, callback, request), 400, "invalid_grant");
     expect((await me(tokens.access_token)).status).toBe(401);
     const refresh = await oauth.refreshTokenGrantRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through());
     await expectOAuthError(refresh, 400, "invalid_grant");

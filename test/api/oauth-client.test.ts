@@ -1,36 +1,17 @@
-import { exports } from "cloudflare:workers";
 import * as oauth from "oauth4webapi";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { MFA_GRANT_TYPE } from "../../src/auth/token-exchange.ts";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
+import { enrolThroughApi } from "../account-helpers.ts";
 import { bearer, expectOAuthError, PASSWORD, promote, randomIp, register, signedIn } from "../auth-helpers.ts";
 import { api, apiWith, testEnv } from "../helpers.ts";
+import { type Fetch, ISSUER, through } from "../oauth-helpers.ts";
 
 // The token endpoint and protected routes as a certified OAuth client library sees them: every
 // request below is made, and every answer judged, by oauth4webapi itself.
 
-const ISSUER = new URL(testEnv.JWT_ISSUER);
 const CLIENT: oauth.Client = { client_id: "techcorp-first-party" };
 const NO_CLIENT_AUTH = oauth.None();
-
-type Fetch = (request: Request) => Promise<Response>;
-
-/** oauth4webapi's options, its requests sent to `send` (the worker by default) from one address. */
-function through(send: Fetch = (request) => exports.default.fetch(request), ip = randomIp()) {
-  return {
-    // The test stack serves plain http://api.test; production is HTTPS only.
-    [oauth.allowInsecureRequests]: true,
-    [oauth.customFetch]: (url: string, init: oauth.CustomFetchOptions<string, unknown>) =>
-      send(
-        new Request(url, {
-          method: init.method,
-          headers: { ...init.headers, "cf-connecting-ip": ip },
-          body: init.body as BodyInit | null | undefined,
-          redirect: init.redirect,
-        }),
-      ),
-  };
-}
 
 /** The same app with other bindings (a rate limit, a broken dependency). */
 const withBindings =
@@ -147,16 +128,9 @@ describe("grants", () => {
 
   it("MFA: mfa_required carries the mfa_token, and the otp grant completes the login", async () => {
     const { user, auth } = await signedIn();
-    const setup = (await (await api("/auth/mfa/setup", { method: "POST", headers: auth })).json()) as {
-      secret: string;
-    };
+    const setup = await enrolThroughApi(auth);
+    // The next step's code: the confirmation used this one's.
     const step = stepAt(Date.now());
-    const confirmed = await api("/auth/mfa/confirm", {
-      method: "POST",
-      headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify({ code: await totpCode(setup.secret, step) }),
-    });
-    expect(confirmed.status).toBe(200);
 
     const challenge = await refusal(passwordGrant({ username: user.email, password: PASSWORD }));
     expect(challenge).toMatchObject({ status: 403, error: "mfa_required" });

@@ -4,9 +4,10 @@ import * as oauth from "oauth4webapi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
 import type { DeviceAuthorization } from "../../src/durable-objects/device-authorization.ts";
+import { enrolThroughApi } from "../account-helpers.ts";
 import { expectOAuthError, me, PASSWORD, promote, register, signedIn } from "../auth-helpers.ts";
-import { api, testEnv } from "../helpers.ts";
-import { Browser, CLI, discover, hiddenFields, through, WEB } from "../oauth-helpers.ts";
+import { testEnv } from "../helpers.ts";
+import { Browser, CLI, discover, hiddenFields, signInOnDevicePage, through, WEB } from "../oauth-helpers.ts";
 
 // The device authorization grant (RFC 8628) for the CLI, as oauth4webapi drives it, and its
 // verification page as a browser does.
@@ -45,16 +46,8 @@ async function consentTo(browser: Browser, signedIn: Response, decision: "approv
 /** The verification page, filled in: `decision` approve (with the password, then consent) or deny. */
 async function verify(userCode: string, decision: "approve" | "deny", username?: string, mfaSecret?: string) {
   const browser = new Browser();
-  const page = await browser.fetch(`/auth/device?user_code=${encodeURIComponent(userCode)}`);
-  expect(page.status).toBe(200);
-  const html = await page.text();
-  expect(html).toContain(`value="${userCode}"`);
-  const answer = await browser.post("/auth/device", {
-    ...hiddenFields(html),
-    user_code: userCode,
-    decision,
-    ...(username && { username, password: PASSWORD }),
-  });
+  const credentials = username ? { username, password: PASSWORD } : null;
+  const answer = await signInOnDevicePage(browser, userCode, credentials, decision);
   if (!username) return answer;
   if (!mfaSecret) return consentTo(browser, answer, decision);
   // A staff account has MFA on (required): the page asks for its code.
@@ -99,6 +92,9 @@ describe("device authorization (happy path)", () => {
     expect(response.verification_uri_complete).toBe(
       `${testEnv.PUBLIC_URL}/auth/device?user_code=${response.user_code}`,
     );
+    // The page that address opens has the code filled in.
+    const prefilled = await (await new Browser().fetch(`/auth/device?user_code=${response.user_code}`)).text();
+    expect(prefilled).toContain(`value="${response.user_code}"`);
     expect((await pollError(await poll())).error).toBe("authorization_pending");
 
     const approved = await verify(response.user_code, "approve", user.username, mfaSecret);
@@ -110,9 +106,19 @@ describe("device authorization (happy path)", () => {
     expect(decodeJwt(tokens.access_token)).toMatchObject({ sub: user.id, client_id: CLI.id });
     expect(oauth.getValidatedIdTokenClaims(tokens)).toMatchObject({ sub: user.id, aud: CLI.id });
     expect((await me(tokens.access_token)).status).toBe(200);
-    // The CLI refreshes its own session.
-    const refreshed = await oauth.refreshTokenGrantRequest(as, CLI_CLIENT, NONE, tokens.refresh_token ?? "", through());
-    expect(refreshed.status).toBe(200);
+    // The CLI refreshes its own session, and gets a new ID token for the same sign-in (OpenID Connect Core §12.2).
+    const refreshed = await oauth.processRefreshTokenResponse(
+      as,
+      CLI_CLIENT,
+      await oauth.refreshTokenGrantRequest(as, CLI_CLIENT, NONE, tokens.refresh_token ?? "", through()),
+    );
+    const original = oauth.getValidatedIdTokenClaims(tokens);
+    expect(oauth.getValidatedIdTokenClaims(refreshed)).toMatchObject({
+      sub: user.id,
+      aud: CLI.id,
+      auth_time: original?.auth_time,
+      amr: ["pwd", "otp", "mfa"],
+    });
   });
 
   it("a user code is accepted in any case and with any separator", async () => {
@@ -120,14 +126,7 @@ describe("device authorization (happy path)", () => {
     const { response, poll } = await startDevice();
     const typed = response.user_code.toLowerCase().replace("-", " ");
     const browser = new Browser();
-    const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
-    const signedIn = await browser.post("/auth/device", {
-      ...fields,
-      user_code: typed,
-      username: user.email,
-      password: PASSWORD,
-      decision: "approve",
-    });
+    const signedIn = await signInOnDevicePage(browser, typed, { username: user.email, password: PASSWORD });
     const res = await consentTo(browser, signedIn);
     expect(res.status).toBe(200);
     expect((await oauth.processDeviceCodeResponse(as, CLI_CLIENT, await poll())).access_token).toBeTruthy();
@@ -137,26 +136,13 @@ describe("device authorization (happy path)", () => {
 describe("device authorization with MFA", () => {
   it("asks an account with MFA on for its code before approving", async () => {
     const { user, auth } = await signedIn();
-    const setup = (await (await api("/auth/mfa/setup", { method: "POST", headers: auth })).json()) as {
-      secret: string;
-    };
+    const setup = await enrolThroughApi(auth);
+    // The next step's code: the confirmation used this one's.
     const step = stepAt(Date.now());
-    const confirm = await api("/auth/mfa/confirm", {
-      method: "POST",
-      headers: { ...auth, "content-type": "application/json" },
-      body: JSON.stringify({ code: await totpCode(setup.secret, step) }),
-    });
-    expect(confirm.status).toBe(200);
     const { response, poll } = await startDevice();
     const browser = new Browser();
-    const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
-    const second = await browser.post("/auth/device", {
-      ...fields,
-      user_code: response.user_code,
-      username: user.username,
-      password: PASSWORD,
-      decision: "approve",
-    });
+    const credentials = { username: user.username, password: PASSWORD };
+    const second = await signInOnDevicePage(browser, response.user_code, credentials);
     const html = await second.text();
     expect(html).toContain('name="otp"');
     expect((await pollError(await poll())).error).toBe("authorization_pending");
@@ -219,22 +205,10 @@ describe("device authorization: errors and security", () => {
     const { user } = await register();
     const { response, poll } = await startDevice();
     const browser = new Browser();
-    const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
-    const wrong = await browser.post("/auth/device", {
-      ...fields,
-      user_code: response.user_code,
-      username: user.username,
-      password: "wrong",
-      decision: "approve",
-    });
+    const wrong = await signInOnDevicePage(browser, response.user_code, { username: user.username, password: "wrong" });
     expect(await wrong.text()).toContain("Invalid username or password.");
-    const unknown = await browser.post("/auth/device", {
-      ...fields,
-      user_code: "BBBB-BBBB",
-      username: user.username,
-      password: PASSWORD,
-      decision: "approve",
-    });
+    const credentials = { username: user.username, password: PASSWORD };
+    const unknown = await signInOnDevicePage(browser, "BBBB-BBBB", credentials);
     expect(await unknown.text()).toContain("unknown or has expired");
     expect((await pollError(await poll())).error).toBe("authorization_pending");
   });
@@ -243,15 +217,8 @@ describe("device authorization: errors and security", () => {
     const { user } = await register();
     const { response, poll } = await startDevice("openid email");
     const browser = new Browser();
-    const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
-    const signedIn = await browser.post("/auth/device", {
-      ...fields,
-      user_code: response.user_code,
-      username: user.username,
-      password: PASSWORD,
-      decision: "approve",
-    });
-    const html = await signedIn.text();
+    const credentials = { username: user.username, password: PASSWORD };
+    const html = await (await signInOnDevicePage(browser, response.user_code, credentials)).text();
     expect(html).toContain("<strong>TechCorp CLI</strong>");
     expect(html).toContain("<code>openid</code>");
     expect(html).toContain("<code>email</code>: Read your email address.");
@@ -267,15 +234,10 @@ describe("device authorization: errors and security", () => {
     const { user } = await register();
     const { response, poll } = await startDevice();
     const browser = new Browser();
-    const fields = hiddenFields(await (await browser.fetch("/auth/device")).text());
-    const signedIn = await browser.post("/auth/device", {
-      ...fields,
-      user_code: response.user_code,
-      username: user.username,
-      password: PASSWORD,
-      decision: "approve",
-    });
-    const consentFields = hiddenFields(await signedIn.text());
+    const credentials = { username: user.username, password: PASSWORD };
+    const consentFields = hiddenFields(
+      await (await signInOnDevicePage(browser, response.user_code, credentials)).text(),
+    );
     const forged = await browser.post("/auth/device", {
       ...consentFields,
       consent: "A".repeat(43),

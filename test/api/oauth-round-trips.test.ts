@@ -11,6 +11,7 @@ import {
   RESOURCE_SERVER,
   RESOURCE_SERVER_SECRET,
   redirectOf,
+  signInOnDevicePage,
   through,
   WEB,
   WEB_REDIRECT,
@@ -76,6 +77,32 @@ describe("Durable Object calls of the OAuth endpoints", () => {
     const revocation = await oauth.revocationRequest(as, WEB_CLIENT, NONE, tokens.refresh_token ?? "", through());
     expect(revocation.status).toBe(200);
     expect(durableObjectCalls(revocation)).toBe(2);
+  });
+
+  it("single sign-on: a second authorization 2 (no sign-in), the device page's sign-in by it 4", async () => {
+    const { user } = await register();
+    const browser = new Browser();
+    const first = await pkceRequest();
+    const page = await browser.fetch(`/auth/authorize?${first.params}`);
+    await browser.post("/auth/authorize", {
+      ...hiddenFields(await page.text()),
+      username: user.username,
+      password: PASSWORD,
+      decision: "approve",
+    });
+    const second = await browser.fetch(`/auth/authorize?${(await pkceRequest()).params}`);
+    expect(redirectOf(second).searchParams.get("code")).toBeTruthy();
+    // The limiter; the code issued under the single sign-on session, in one call to the user's
+    // SESSIONS object (and no database round trip).
+    expect(durableObjectCalls(second)).toBe(2);
+    const client: oauth.Client = { client_id: CLI.id };
+    const started = await oauth.deviceAuthorizationRequest(as, client, NONE, {}, through());
+    const device = await oauth.processDeviceAuthorizationResponse(as, client, started);
+    const consentPage = await signInOnDevicePage(browser, device.user_code, null);
+    expect(await consentPage.text()).toContain('name="consent"');
+    // The limiter; is it pending; the single sign-on session used (no throttle: no password);
+    // the signed-in user kept for the consent.
+    expect(durableObjectCalls(consentPage)).toBe(4);
   });
 
   it("the device grant: authorization 2, each poll 2, the sign-in 7, the consent 5", async () => {
