@@ -188,7 +188,8 @@ describe("single sign-on at the authorization endpoint", () => {
   it("security: a session issued under a sign-in an hour old is not a recent sign-in (RFC 9470)", async () => {
     const { user, browser } = await signedInBrowser();
     await ageSignIn(user.id, 3600);
-    const { request, res } = await authorize(browser);
+    // `write`: what deleting the account needs of an OAuth session, so the refusal is the sign-in's age.
+    const { request, res } = await authorize(browser, {}, { scope: "openid read write" });
     const callback = oauth.validateAuthResponse(
       as,
       { client_id: request.clientId ?? "" },
