@@ -418,8 +418,12 @@ export class Sessions extends DurableObject<Env> {
     )`);
   }
 
-  /** Starts a session; returns it with its first refresh secret (`newSecret`). */
+  /**
+   * Starts a session; returns it with its first refresh secret (`newSecret`) and, when `input.sso`
+   * and `input.authentication` are given, the single sign-on session started with it.
+   */
   async create(input: CreateSession, now = Date.now()): Promise<StartedSession> {
+    // Without a one-time token to spend, `start` always starts one.
     return (await this.start(input, null, now)) as StartedSession;
   }
 
@@ -655,8 +659,9 @@ export class Sessions extends DurableObject<Env> {
   }
 
   /**
-   * Ends every session (and every single sign-on session) and forgets every API key of the user (a password reset, a temporary
-   * password, an MFA reset: whoever held them may be an intruder). Returns how many of each went.
+   * Ends every session (single sign-on ones too) and forgets every API key of the user (a password
+   * reset, a temporary password, an MFA reset: whoever held them may be an intruder). Returns how
+   * many sessions and keys went.
    */
   async revokeAllAccess(): Promise<{ sessions: number; keys: number }> {
     const sessions = await this.revokeAll();
@@ -850,9 +855,9 @@ export class Sessions extends DurableObject<Env> {
 
   /**
    * Keeps the user's role, status, permissions and required actions current; disabling ends every
-   * session. With `limits` (ms; a user who became staff), every live session (single sign-on ones too) is shortened to
-   * them: its absolute end to at most `createdAt + absoluteTtlMs`, its idle timeout to at most
-   * `idleTimeoutMs`.
+   * session. With `limits` (ms; a user who became staff), every live session, single sign-on ones
+   * too, is shortened to them: its absolute end to at most `createdAt + absoluteTtlMs`, its idle
+   * timeout to at most `idleTimeoutMs`.
    */
   async setPrincipal(principal: Principal, limits?: { absoluteTtlMs: number; idleTimeoutMs: number }): Promise<void> {
     this.writePrincipal(principal);
