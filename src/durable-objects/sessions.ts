@@ -654,7 +654,7 @@ export class Sessions extends DurableObject<Env> {
   /** Ends every session of the user; returns how many there were. */
   async revokeAll(): Promise<number> {
     this.sql.exec("delete from retired");
-    this.sql.exec("delete from sso_sessions");
+    this.endSingleSignOn();
     return this.sql.exec("delete from sessions").rowsWritten;
   }
 
@@ -887,7 +887,7 @@ export class Sessions extends DurableObject<Env> {
     this.writePrincipal(principal);
     this.removeAllKeys();
     // Every browser signs in again, with the new password, at its next authorization.
-    this.sql.exec("delete from sso_sessions");
+    this.endSingleSignOn();
     this.sql.exec("delete from retired where session_id <> ?", keepId);
     return this.sql.exec("delete from sessions where id <> ?", keepId).rowsWritten;
   }
@@ -1019,6 +1019,14 @@ export class Sessions extends DurableObject<Env> {
       amr: signIn.amr.join(" "),
     };
     return { row, issued: { id: row.id, secret, expiresAt: row.expires_at } };
+  }
+
+  /**
+   * Ends the single sign-on sessions started before `startedBefore` (epoch ms; all by default):
+   * whatever ends the user's sessions on a change of credentials ends these too.
+   */
+  private endSingleSignOn(startedBefore = Number.MAX_SAFE_INTEGER): void {
+    this.sql.exec("delete from sso_sessions where created_at < ?", startedBefore);
   }
 
   /** Stores a single sign-on session, ending the one it `replaces` (the browser's previous one). */
