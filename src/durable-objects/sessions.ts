@@ -295,8 +295,9 @@ export interface CodeGrant {
 
 /**
  * What redeeming a code gives: a new session bound to the code's client and scope (`issued`); a
- * code presented again, whose session is then ended (`replayed`); or nothing (`invalid`: unknown,
- * expired, another client or redirect URI, a wrong verifier; the code is spent all the same).
+ * code presented again after it started a session, which is then ended (`replayed`); or nothing
+ * (`invalid`: unknown, expired, another client or redirect URI, a wrong verifier; the code is spent
+ * all the same, and presenting it again is `invalid` too: nothing was issued to revoke).
  */
 export type Redemption =
   | { outcome: "issued"; session: Session; secret: string; principal: Principal; grant: CodeGrant }
@@ -773,7 +774,10 @@ export class Sessions extends DurableObject<Env> {
     const [code] = this.sql.exec<CodeRow>("select * from authorization_codes where id = ?", codeId).toArray();
     if (!code || !constantTimeEqualText(hash, code.hash)) return { outcome: "invalid" };
     if (code.redeemed_at !== null) {
-      if (code.session_id) this.deleteSession(code.session_id);
+      // Spent by a failed exchange (a wrong verifier, client or redirect URI): nothing was issued,
+      // so there is nothing to revoke and no replay to report.
+      if (!code.session_id) return { outcome: "invalid" };
+      this.deleteSession(code.session_id);
       return { outcome: "replayed" };
     }
     const principal = this.readPrincipal();

@@ -528,6 +528,20 @@ describe("security: code replay", () => {
       "user.registered success",
     ]);
   });
+  it("a code spent by a wrong verifier stays refused with the right one, and is no replay", async () => {
+    const { user } = await register();
+    const request = await pkceRequest({ scope: "openid read" });
+    const callback = await authorizeThrough(as, new Browser(), request, {
+      username: user.username,
+      password: PASSWORD,
+    });
+    const wrong = oauth.generateRandomCodeVerifier();
+    await expectOAuthError(await exchangeCode(as, callback, request, { verifier: wrong }), 400, "invalid_grant");
+    const again = await expectOAuthError(await exchangeCode(as, callback, request), 400, "invalid_grant");
+    expect(again.error_description).not.toMatch(/already used/);
+    const events = await asSystem((tx) => tx.select().from(auditEvents).where(eq(auditEvents.targetUserId, user.id)));
+    expect(events.map((event) => event.action)).not.toContain("oauth.code_replayed");
+  });
 });
 
 describe("the sign-in page", () => {
