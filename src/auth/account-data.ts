@@ -13,6 +13,7 @@ import {
   recordSecurityEvent,
   selectSecurityEventsPage,
 } from "../db/queries/audit.ts";
+import { queuePrincipalSync } from "../db/queries/sessions-outbox.ts";
 import { type PublicUser, selectUser } from "../db/queries/users.ts";
 import type { UserRole } from "../db/schema/users.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
@@ -28,7 +29,8 @@ export const DELETION_MAX_AUTH_AGE_SECONDS = 300;
  * Deletes the caller's own account (`DELETE /users/me`; the route checks the sign-in is recent).
  * At once, in one HTTP batch as the system: the account is disabled and marked for erasure, its
  * personal documents and the projects it alone owns (with their documents) are marked deleted,
- * and the security event `user.deleted` is recorded; then every session of the user ends. The
+ * and the security event `user.deleted` is recorded, with a read of the user's principal queued in
+ * the SESSIONS outbox; then every session of the user ends. The
  * sweeper erases the rest: the documents' objects and rows, then the account's row (its project
  * documents pass to the projects' other owners).
  *
@@ -40,7 +42,8 @@ export const DELETION_MAX_AUTH_AGE_SECONDS = 300;
  * admin, so a session that does not know yet of a promotion cannot slip through.
  * @throws ApiError 409 `conflict` for an admin's account (no round trip when the session says so);
  *   404 when the account is gone or its deletion was already asked for;
- *   DependencyError (503) for the database or the SESSIONS object (the deletion is committed then)
+ *   DependencyError (503) for the database or the SESSIONS object (the deletion is committed then,
+ *   with a read of the principal queued in the SESSIONS outbox: its cron ends the sessions)
  */
 const adminDeletingSelf = () =>
   new ApiError("conflict", {
@@ -63,6 +66,8 @@ export async function deleteOwnAccount(
       origin: request.origin,
       details: { self: true },
     }),
+    // Read again by the outbox's cron should the call below not reach the SESSIONS object.
+    queuePrincipalSync(db, { userId, reason: "account_deleted" }),
   ]);
   const counts = firstRow(marked.rows);
   if (!counts) {

@@ -21,7 +21,7 @@ import type { NotificationPublisher } from "../pkg/queue/events.ts";
 import { passwordHasher, syncPrincipal } from "./auth-service.ts";
 import { checkCurrentPassword } from "./passwords.ts";
 import { buckets } from "./throttle.ts";
-import { revokeAllAccess, type SessionsNamespace } from "./user-sessions.ts";
+import { applyRevocation, type SessionsNamespace } from "./user-sessions.ts";
 
 // The account's lifecycle by mail: verifying an address, resetting a forgotten password, changing
 // the address. Each mails a single-use token (256 random bits, stored as its SHA-256 only) as a
@@ -190,12 +190,14 @@ export interface ResetDeps extends Pick<LifecycleDeps, "http" | "origin"> {
  * Sets a new password with a `reset_password` token (`POST /auth/password-reset/confirm`): the
  * password hashed, then one statement spends the token, sets the hash, counts the address as
  * verified, voids the account's other pending tokens, revokes every API key of the account and
- * records `user.password_reset` (and `api_key.revoked` per key); then every session of the account
- * ends, the keys' live copies go and its login throttle is cleared (the owner proved control of
- * the mailbox), and the stored principal is synced (a pending `UPDATE_PASSWORD` is gone).
+ * records `user.password_reset` (and `api_key.revoked` per key) and queues the end of the account's
+ * sessions in the SESSIONS outbox; then every session of the account ends, the keys' live copies
+ * go and its login throttle is cleared (the owner proved control of the mailbox), and the stored
+ * principal is synced (a pending `UPDATE_PASSWORD` is gone).
  * Postgres: 2 round trips (the reset; the principal's read). SESSIONS: 2 calls. @throws `invalid_grant` (400) for an unknown, used, expired or other-purpose
  * token; `DependencyError` (503) when the SESSIONS or LOGIN_THROTTLE object is unreachable (the
- * password is changed then; the sessions end when it answers again: see the README).
+ * password is changed then, and the outbox's cron ends the sessions within minutes:
+ * src/auth/sessions-outbox.ts).
  */
 export async function resetPassword(deps: ResetDeps, input: { token: string; password: string }): Promise<void> {
   const [tokenHash, passwordHash] = await Promise.all([
@@ -205,18 +207,18 @@ export async function resetPassword(deps: ResetDeps, input: { token: string; pas
   const [spent] = await batchAsActor(deps.http, SYSTEM, (db) => [
     spendResetToken(db, { tokenHash, passwordHash, origin: deps.origin }),
   ]);
-  const row = firstRow(spent.rows);
-  if (!row) throw linkRefused();
-  const throttle = deps.throttle.get(deps.throttle.idFromName(buckets.account(row.user_id).key));
+  const work = firstRow(spent.rows);
+  if (!work) throw linkRefused();
+  const throttle = deps.throttle.get(deps.throttle.idFromName(buckets.account(work.userId).key));
   await Promise.all([
-    revokeAllAccess(deps.sessions, row.user_id),
+    applyRevocation(deps.sessions, work),
     throttle.succeed().catch((error: unknown) => {
       throw new DependencyError("login throttle", error);
     }),
   ]);
   // The stored principal still holds UPDATE_PASSWORD if a temporary password was pending: the reset
   // cleared it in Postgres, so the next login's session must not be told to change it again.
-  await syncPrincipal({ http: deps.http, sessions: deps.sessions }, row.user_id);
+  await syncPrincipal({ http: deps.http, sessions: deps.sessions }, work.userId);
 }
 
 /** A change of address asked for by the account's owner. */

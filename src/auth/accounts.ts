@@ -3,8 +3,9 @@ import { NoRowsAffectedError } from "../db/affected.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { serverError } from "../db/errors.ts";
 import { voidPendingTokens } from "../db/queries/account-tokens.ts";
-import { type KeysRevocationReason, revokeAllUserKeys } from "../db/queries/api-keys.ts";
+import { type KeysRevocationReason, revokeUserCredentials } from "../db/queries/api-keys.ts";
 import { type RequestOrigin, recordSecurityEvent, type SecurityEvent } from "../db/queries/audit.ts";
+import { queuePrincipalSync, type SessionsWork } from "../db/queries/sessions-outbox.ts";
 import {
   clearLockouts,
   deleteUser,
@@ -33,7 +34,7 @@ import { effectivePermissions } from "./permissions.ts";
 import { takenField } from "./registration.ts";
 import type { SessionLifetimes } from "./required-actions.ts";
 import { clearAccountThrottle } from "./throttle.ts";
-import { revokeAllAccess, type SessionsNamespace } from "./user-sessions.ts";
+import { applyRevocation, type SessionsNamespace } from "./user-sessions.ts";
 
 // Changing accounts: one's own profile, and the delegated administration of others' accounts
 // under the grant rules (src/auth/grant-rules.ts). Each change runs in one WebSocket transaction
@@ -206,9 +207,23 @@ async function delegated<T>(
 ): Promise<T> {
   authorizeChange(deps.grantor, { id: target.id }, target.change);
   return guarded(() =>
-    asActor(deps.database.db, deps.actor, async (tx) => work(tx, await currentGrantor(tx, deps.grantor.userId))),
+    asActor(deps.database.db, deps.actor, async (tx) => {
+      const result = await work(tx, await currentGrantor(tx, deps.grantor.userId));
+      if (PRINCIPAL_CHANGES.has(target.change.kind)) {
+        await queuePrincipalSync(tx, { userId: target.id, reason: "principal_changed" });
+      }
+      return result;
+    }),
   );
 }
+
+/**
+ * The changes the user's sessions must learn (`resync`): each queues a read of the principal in the
+ * SESSIONS outbox in its transaction (one more statement), so that an unreachable SESSIONS object
+ * after the commit delays them by minutes instead of losing them. A change of credentials queues its
+ * own revocation instead (`revokeCredentialsInTransaction`).
+ */
+const PRINCIPAL_CHANGES: ReadonlySet<AccountChange["kind"]> = new Set(["role", "status", "delete", "permission"]);
 
 /** Role, status and permission changes take effect at once: the user's sessions learn them. */
 async function resync(deps: AccountDeps, id: string): Promise<void> {
@@ -279,7 +294,8 @@ export async function updateAccount(
 /**
  * A delegated change of a user's role or status (`users:manage`); the user's sessions learn it
  * before this returns. @returns the user as changed. @throws 403 (grant rules), 404, 412; 503
- * when the SESSIONS object is unreachable (the change is committed then).
+ * when the SESSIONS object is unreachable (the change is committed then, and the SESSIONS
+ * outbox's cron applies it within minutes).
  */
 export async function changeAccount(
   deps: AccountDeps,
@@ -312,7 +328,8 @@ export async function changeAccount(
 
 /**
  * Deletes a user (`users:manage`) and ends their sessions. @throws 403 (grant rules), 404, 412;
- * 503 when the SESSIONS object is unreachable (the deletion is committed then).
+ * 503 when the SESSIONS object is unreachable (the deletion is committed then, and the SESSIONS
+ * outbox's cron ends the sessions within minutes).
  */
 export async function deleteAccount(
   deps: AccountDeps,
@@ -430,9 +447,14 @@ async function revokeCredentialsInTransaction(
   tx: Transaction,
   target: { userId: string; actorId: string; origin: RequestOrigin },
   reason: KeysRevocationReason,
-): Promise<void> {
+): Promise<SessionsWork> {
   await voidPendingTokens(tx, { userId: target.userId });
-  await tx.execute(revokeAllUserKeys({ ...target, revokedBy: target.actorId, reason }));
+  const queued = await tx.execute<SessionsWork>(
+    revokeUserCredentials({ ...target, revokedBy: target.actorId, reason }),
+  );
+  const work = queued.rows[0];
+  if (!work) throw new NoRowsAffectedError("queueing the end of the sessions", 1, 0);
+  return work;
 }
 
 /**
@@ -444,7 +466,7 @@ async function revokeCredentialsInTransaction(
  * change-of-address links and the revocation of every API key of the user; then every session of
  * the user ends and the keys' live copies go.
  * @throws 403 (grant rules), 404, 400 (the password contains the username), 412; 503 when the
- *   SESSIONS object is unreachable (the change is committed then)
+ *   SESSIONS object is unreachable (the change is committed then; the outbox's cron applies it)
  */
 export async function setTemporaryPassword(
   deps: AccountDeps & { pbkdf2Iterations: number },
@@ -453,20 +475,20 @@ export async function setTemporaryPassword(
   const { id, precondition } = request;
   const change: AccountChange = { kind: "password" };
   const passwordHash = await passwordHasher(deps.pbkdf2Iterations).hash(request.password);
-  await delegated(deps, { id, change }, async (tx, grantor) => {
+  const work = await delegated(deps, { id, change }, async (tx, grantor) => {
     const current = await lockForWrite(tx, { id, precondition }, { grantor, change });
     checkNewPassword(request.password, current.username, "/password");
     await switchActor(tx, SYSTEM);
     const updated = await updateUser(tx, { id, changes: { passwordHash, passwordChangeRequired: true } });
     if (!updated) throw new NoRowsAffectedError("setting the temporary password", 1, 0);
     await recordChange(tx, deps, { action: "user.temporary_password_set", targetUserId: id });
-    await revokeCredentialsInTransaction(
+    return revokeCredentialsInTransaction(
       tx,
       { userId: id, actorId: grantor.userId, origin: deps.origin },
       "temporary_password_set",
     );
   });
-  await revokeAllAccess(deps.sessions, id);
+  await applyRevocation(deps.sessions, work);
   await resync(deps, id);
 }
 
@@ -478,7 +500,7 @@ export async function setTemporaryPassword(
  * the user ends and the keys' live copies go. A staff
  * account must enrol again at its next login (`CONFIGURE_TOTP`).
  * @throws 403 (grant rules), 404, 409 (no second factor), 412; 503 when the SESSIONS object is
- *   unreachable (the change is committed then)
+ *   unreachable (the change is committed then; the outbox's cron applies it)
  */
 export async function resetMfa(
   deps: AccountDeps,
@@ -486,7 +508,7 @@ export async function resetMfa(
 ): Promise<void> {
   const { id, precondition } = request;
   const change: AccountChange = { kind: "mfa_reset" };
-  await delegated(deps, { id, change }, async (tx, grantor) => {
+  const work = await delegated(deps, { id, change }, async (tx, grantor) => {
     await lockForWrite(tx, { id, precondition }, { grantor, change });
     // Enrolments are their owner's and staff's (row-level security): the grant rules decided above.
     await switchActor(tx, SYSTEM);
@@ -499,9 +521,13 @@ export async function resetMfa(
       targetUserId: id,
       origin: deps.origin,
     });
-    await revokeCredentialsInTransaction(tx, { userId: id, actorId: grantor.userId, origin: deps.origin }, "mfa_reset");
+    return revokeCredentialsInTransaction(
+      tx,
+      { userId: id, actorId: grantor.userId, origin: deps.origin },
+      "mfa_reset",
+    );
   });
-  await revokeAllAccess(deps.sessions, id);
+  await applyRevocation(deps.sessions, work);
   await resync(deps, id);
 }
 

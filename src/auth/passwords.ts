@@ -2,14 +2,15 @@ import { batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
 import type { HttpDatabase } from "../db/client.ts";
 import { voidPendingTokens } from "../db/queries/account-tokens.ts";
-import { revokeAllUserKeys } from "../db/queries/api-keys.ts";
+import { revokeUserCredentials } from "../db/queries/api-keys.ts";
 import { type RequestOrigin, recordSecurityEvent } from "../db/queries/audit.ts";
+import type { SessionsWork } from "../db/queries/sessions-outbox.ts";
 import { recordUserChanges, selectCredentials, selectMfa, selectPermissions } from "../db/queries/users.ts";
 import type { LoginThrottle } from "../durable-objects/login-throttle.ts";
 import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
 import { type AuthDeps, passwordHasher, principalOf } from "./auth-service.ts";
 import { type Background, buckets, lockoutLog, throttledAttempt } from "./throttle.ts";
-import { withUserSessions } from "./user-sessions.ts";
+import { applyRevocation } from "./user-sessions.ts";
 
 /**
  * The password rule the schemas cannot check alone (registration's, for every new password): it
@@ -89,8 +90,9 @@ export interface OwnPasswordChange {
  * `UPDATE_PASSWORD` required action and the security event `user.password_changed` are one HTTP
  * batch, with the voiding of the account's pending mailed tokens (a reset or change-of-address link
  * an intruder may hold) and the revocation of every API key of the user (`api_key.revoked`,
- * `reason: password_changed`, per key); then every other session of the user ends (ASVS V3.3.3)
- * and the keys' live copies go, this session stays, with the required action gone.
+ * `reason: password_changed`, per key) and the queueing of the end of the user's other sessions in
+ * the SESSIONS outbox; then every other session of the user ends (ASVS V3.3.3) and the keys' live
+ * copies go, this session stays, with the required action gone (`applyRevocation`).
  *
  * Postgres: 2 round trips (the credentials; the change). Durable Object calls: 2 reservations and
  * 2 settlements in parallel pairs, 1 to the user's SESSIONS object.
@@ -98,7 +100,8 @@ export interface OwnPasswordChange {
  * @throws ApiError 403 `forbidden` for a wrong current password, 400 `validation_failed` for a new
  *   one containing the username or equal to the current one (at `/newPassword`), 429 `rate_limited`
  *   (Retry-After) while the account or address is throttled, 404 when the account is gone;
- *   DependencyError (503) for the throttle, the database or the SESSIONS object
+ *   DependencyError (503) for the throttle, the database or the SESSIONS object (after the
+ *   commit, the outbox's cron ends the other sessions within minutes)
  */
 export async function changeOwnPassword(
   deps: Pick<AuthDeps, "config" | "http" | "sessions" | "throttle" | "client" | "background">,
@@ -114,7 +117,7 @@ export async function changeOwnPassword(
   }
 
   const passwordHash = await passwordHasher(deps.config.auth.pbkdf2Iterations).hash(change.newPassword);
-  const [updated, granted, mfa] = await batchAsActor(deps.http, SYSTEM, (db) => [
+  const [updated, granted, mfa, , , revoked] = await batchAsActor(deps.http, SYSTEM, (db) => [
     recordUserChanges(db, { id: account.id, changes: { passwordHash, passwordChangeRequired: false } }),
     selectPermissions(db, { userId: account.id }),
     selectMfa(db, { userId: account.id }),
@@ -125,18 +128,21 @@ export async function changeOwnPassword(
       origin: change.origin,
     }),
     voidPendingTokens(db, { userId: account.id }),
-    db.execute(
-      revokeAllUserKeys({
+    db.execute<SessionsWork>(
+      revokeUserCredentials({
         userId: account.id,
         revokedBy: account.id,
         actorId: account.id,
         reason: "password_changed",
+        keepSessionId: change.sessionId,
         origin: change.origin,
       }),
     ),
   ]);
   const user = firstRow(updated);
-  if (!user) throw new NoRowsAffectedError("changing the password", 1, 0);
+  const work = firstRow(revoked.rows);
+  if (!user || !work) throw new NoRowsAffectedError("changing the password", 1, 0);
   const principal = principalOf(user, granted, firstRow(mfa));
-  return withUserSessions(deps.sessions, account.id, (stub) => stub.endOtherSessions(change.sessionId, principal));
+  const ended = await applyRevocation(deps.sessions, work, principal);
+  return ended.sessions;
 }

@@ -1,4 +1,4 @@
-import type { Session, Sessions } from "../durable-objects/sessions.ts";
+import type { Principal, Revocation, Session, Sessions } from "../durable-objects/sessions.ts";
 import { DependencyError } from "../pkg/errors/api-error.ts";
 
 /** The SESSIONS Durable Object namespace: one object per user, named by the user's id. */
@@ -70,14 +70,20 @@ export function revokeAllSessions(namespace: SessionsNamespace, userId: string):
 }
 
 /**
- * Ends every session of the user and forgets every API key (their live copies; the caller revokes
- * the Postgres records in its own batch or transaction).
- * @returns how many sessions and keys were live
- * @throws DependencyError("sessions") when the SESSIONS object is unreachable
+ * Applies a change of credentials queued in the SESSIONS outbox to the user's object (see
+ * `Sessions.applyRevocation`: the sessions issued before it end, the keys it revoked go), storing
+ * `principal` first when given. The outbox row stays for the cron, which applies it again.
+ * @returns how many sessions and keys went
+ * @throws DependencyError("sessions") when the SESSIONS object is unreachable (the cron applies it
+ *   within minutes: src/auth/sessions-outbox.ts)
  */
-export function revokeAllAccess(
+export function applyRevocation(
   namespace: SessionsNamespace,
-  userId: string,
+  work: Revocation & { userId: string },
+  principal?: Principal,
 ): Promise<{ sessions: number; keys: number }> {
-  return withUserSessions(namespace, userId, (sessions) => sessions.revokeAllAccess());
+  const { notBefore, keepSessionId, keyIds } = work;
+  return withUserSessions(namespace, work.userId, (sessions) =>
+    sessions.applyRevocation({ notBefore, keepSessionId, keyIds }, principal),
+  );
 }

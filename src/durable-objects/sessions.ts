@@ -277,6 +277,20 @@ const signInOf = (row: { auth_time: number | null; amr: string | null }): SignIn
  */
 const REDEEMED_CODES_KEPT_MS = 10 * 60_000;
 
+/** How long (ms) a key a revocation named is kept out: its creation's `addKey` comes within seconds. */
+const REVOKED_KEYS_KEPT_MS = 24 * 60 * 60_000;
+
+/**
+ * A change of credentials as the user's object applies it (`applyRevocation`), as the SESSIONS
+ * outbox holds it (src/db/queries/sessions-outbox.ts): `notBefore` epoch ms, null when no session
+ * ends; `keepSessionId` the session that made the change; `keyIds` the API keys it revoked.
+ */
+export interface Revocation {
+  notBefore: number | null;
+  keepSessionId: string | null;
+  keyIds: readonly string[];
+}
+
 /** What an authorization code is bound to and carries to the token it is exchanged for (RFC 6749 §4.1.2). */
 export interface CodeGrant {
   clientId: string;
@@ -417,6 +431,9 @@ export class Sessions extends DurableObject<Env> {
       last_used_at integer,
       last_used_ip text
     )`);
+    // Keys revoked by a change of credentials, kept a day: a copy added late (its creation raced the
+    // revocation) is refused.
+    this.sql.exec("create table if not exists revoked_keys (id text primary key, at integer not null)");
   }
 
   /**
@@ -596,16 +613,20 @@ export class Sessions extends DurableObject<Env> {
 
   /**
    * Keeps a new key (its Postgres record written first). Its creator signed in, so this object
-   * holds their principal already; without one the key is refused (`authorizeKey`).
+   * holds their principal already; without one the key is refused (`authorizeKey`). A key a
+   * revocation named (`applyRevocation`) is not kept: its record was revoked after it was written.
    */
   async addKey(key: KeyRecord): Promise<void> {
     this.sql.exec(
-      "insert into api_keys (id, hash, scopes, project_id, expires_at) values (?, ?, ?, ?, ?) on conflict (id) do nothing",
+      `insert into api_keys (id, hash, scopes, project_id, expires_at)
+       select ?, ?, ?, ?, ? where not exists (select 1 from revoked_keys where id = ?)
+       on conflict (id) do nothing`,
       key.id,
       key.hash,
       JSON.stringify(key.scopes),
       key.projectId,
       key.expiresAt,
+      key.id,
     );
   }
 
@@ -660,18 +681,42 @@ export class Sessions extends DurableObject<Env> {
   }
 
   /**
-   * Ends every session (single sign-on ones too) and forgets every API key of the user (a password
-   * reset, a temporary password, an MFA reset: whoever held them may be an intruder). Returns how
-   * many sessions and keys went.
+   * Applies a change of credentials (src/db/queries/sessions-outbox.ts queues it with the change):
+   * with `notBefore` (epoch ms), every session issued before it ends but `keepSessionId`, every
+   * single sign-on session started before it, and every unredeemed authorization code whose sign-in
+   * was before it (a later exchange would start a session the change meant to end); the keys
+   * `keyIds` go and are kept out (`addKey`); with `principal`, it is stored first. Applying it twice
+   * changes nothing more: the request applies it after its commit, the API worker's cron again.
+   * @returns how many sessions and keys went
    */
-  async revokeAllAccess(): Promise<{ sessions: number; keys: number }> {
-    const sessions = await this.revokeAll();
-    return { sessions, keys: this.removeAllKeys() };
-  }
-
-  /** Forgets every key of the user: each is refused from the next request. Returns how many there were. */
-  private removeAllKeys(): number {
-    return this.sql.exec("delete from api_keys returning id").toArray().length;
+  async applyRevocation(
+    revocation: Revocation,
+    principal?: Principal,
+    now = Date.now(),
+  ): Promise<{ sessions: number; keys: number }> {
+    if (principal) this.writePrincipal(principal);
+    let sessions = 0;
+    const { notBefore } = revocation;
+    if (notBefore !== null) {
+      const keep = revocation.keepSessionId ?? "";
+      const ended = "select id from sessions where created_at < ? and id <> ?";
+      this.sql.exec(`delete from retired where session_id in (${ended})`, notBefore, keep);
+      sessions = this.sql.exec("delete from sessions where created_at < ? and id <> ?", notBefore, keep).rowsWritten;
+      this.endSingleSignOn(notBefore);
+      // auth_time is in seconds: a sign-in in the same second as the change counts as before it.
+      this.sql.exec(
+        "update authorization_codes set redeemed_at = ? where redeemed_at is null and auth_time * 1000 < ?",
+        now,
+        notBefore + 1000,
+      );
+    }
+    let keys = 0;
+    for (const id of revocation.keyIds) {
+      keys += this.sql.exec("delete from api_keys where id = ?", id).rowsWritten;
+      this.sql.exec("insert into revoked_keys (id, at) values (?, ?) on conflict (id) do nothing", id, now);
+    }
+    await this.scheduleCleanup(now);
+    return { sessions, keys };
   }
 
   /**
@@ -881,21 +926,6 @@ export class Sessions extends DurableObject<Env> {
     }
   }
 
-  /**
-   * Ends every session but `keepId` (a password change keeps the session that made it) and every
-   * single sign-on session, forgets
-   * every API key of the user (their Postgres records are revoked in the change's batch) and stores
-   * `principal` (its required actions may have changed). Returns how many sessions ended.
-   */
-  async endOtherSessions(keepId: string, principal: Principal): Promise<number> {
-    this.writePrincipal(principal);
-    this.removeAllKeys();
-    // Every browser signs in again, with the new password, at its next authorization.
-    this.endSingleSignOn();
-    this.sql.exec("delete from retired where session_id <> ?", keepId);
-    return this.sql.exec("delete from sessions where id <> ?", keepId).rowsWritten;
-  }
-
   /** The stored role, status and permissions; null before the user's first session. */
   async getPrincipal(): Promise<Principal | null> {
     return this.readPrincipal();
@@ -1096,6 +1126,7 @@ export class Sessions extends DurableObject<Env> {
     // A rotated-away token's successor is kept in clear only for its grace.
     this.sql.exec("update sessions set successor = null where grace_until < ?", now);
     this.sql.exec("delete from authorization_codes where expires_at + ? <= ?", REDEEMED_CODES_KEPT_MS, now);
+    this.sql.exec("delete from revoked_keys where at + ? <= ?", REVOKED_KEYS_KEPT_MS, now);
   }
 
   private readPrincipal(): Principal | null {

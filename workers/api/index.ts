@@ -1,3 +1,8 @@
+import { staffLifetimes } from "../../src/auth/auth-service.ts";
+import { settleSessionsOutbox } from "../../src/auth/sessions-outbox.ts";
+import { openDatabase } from "../../src/db/client.ts";
+import { loadApiConfig } from "../../src/pkg/config/config.ts";
+import { createLogger } from "../../src/pkg/logger/logger.ts";
 import { buildApp } from "./app.ts";
 
 export { DeviceAuthorization } from "../../src/durable-objects/device-authorization.ts";
@@ -7,7 +12,23 @@ export { Sessions } from "../../src/durable-objects/sessions.ts";
 
 const app = buildApp();
 
-// Default export: the Workers runtime calls `fetch()` on it.
+// Default export: the Workers runtime calls `fetch()` for requests and `scheduled()` for the cron
+// trigger (wrangler.toml `[triggers]`): the SESSIONS outbox is settled every minute.
 export default {
   fetch: app.fetch,
+  async scheduled(controller, env) {
+    const config = loadApiConfig(env);
+    const logger = createLogger({ level: config.logLevel, fields: { cron: controller.cron } });
+    const database = openDatabase(config.database);
+    try {
+      const report = await settleSessionsOutbox(
+        { http: database.http, sessions: env.SESSIONS, staffLifetimes: staffLifetimes(config), logger },
+        undefined,
+        new Date(controller.scheduledTime),
+      );
+      if (report.applied > 0 || report.failedUsers > 0) logger.info("sessions outbox settled", report);
+    } finally {
+      await database.close();
+    }
+  },
 } satisfies ExportedHandler<Env>;

@@ -4,6 +4,7 @@ import type { HttpQueryBuilder } from "../client.ts";
 import { type AccountTokenPurpose, accountTokens } from "../schema/account-tokens.ts";
 import type { AuditAction } from "../schema/audit.ts";
 import { type RequestOrigin, SECURITY_EVENT_COLUMNS, securityEventValues } from "./audit.ts";
+import { queueRevocation, type SessionsWork, sessionsWorkColumns } from "./sessions-outbox.ts";
 
 // Account tokens (src/db/schema/account-tokens.ts): issued and spent in single statements that
 // state their own conditions (CTEs), so each flow is one HTTP batch: the functions taking an
@@ -163,14 +164,15 @@ export function spendEmailToken(db: HttpQueryBuilder, params: { tokenHash: strin
  * reached it), and every other pending token of the account is voided (earlier reset links and a
  * pending change of address), and every unrevoked API key of the account is revoked (one created
  * by whoever held the account before may be an intruder's). Records `user.password_reset` and an
- * `api_key.revoked` (`reason: password_reset`) per key. Returns `{ user_id }` when applied; no row
- * otherwise.
+ * `api_key.revoked` (`reason: password_reset`) per key, and queues in the SESSIONS outbox the end
+ * of every session of the account issued before it. Returns the queued `SessionsWork` when
+ * applied; no row otherwise.
  */
 export function spendResetToken(
   db: HttpQueryBuilder,
   params: { tokenHash: string; passwordHash: string; origin: RequestOrigin },
 ) {
-  return db.execute<{ user_id: string }>(sql`
+  return db.execute<SessionsWork>(sql`
     with spent as (
       update account_tokens set used_at = now()
       where token_hash = ${params.tokenHash} and purpose = 'reset_password' and used_at is null and expires_at > now()
@@ -202,8 +204,13 @@ export function spendResetToken(
         details: sql`jsonb_build_object('keyId', id, 'reason', 'password_reset')`,
       })}
       from keys_revoked
-    )
-    select id as user_id from applied`);
+    ), queued as (${queueRevocation({
+      userId: sql`(select id from applied)`,
+      reason: "password_reset",
+      keyIds: sql`(select array_agg(id) from keys_revoked)`,
+      when: sql`exists (select 1 from applied)`,
+    })})
+    select ${sessionsWorkColumns(sql`queued`)} from queued`);
 }
 
 /**

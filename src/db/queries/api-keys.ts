@@ -10,6 +10,7 @@ import { type ApiKey, apiKeys } from "../schema/api-keys.ts";
 import { auditEvents } from "../schema/audit.ts";
 import { users } from "../schema/users.ts";
 import { type RequestOrigin, SECURITY_EVENT_COLUMNS, securityEventValues } from "./audit.ts";
+import { queueRevocation, sessionsWorkColumns } from "./sessions-outbox.ts";
 
 /** A new key's record, as `insertApiKeyWithinCap` writes it. */
 export interface NewApiKeyRecord {
@@ -140,15 +141,18 @@ export type KeysRevocationReason = "password_reset" | "password_changed" | "temp
 
 /**
  * The statement revoking every unrevoked key of the user (a recovery or a change of credentials:
- * the keys may be an intruder's) and recording one `api_key.revoked` (`keyId`, `reason`) per key,
- * as `actorId`; returns the ids revoked. SQL for `execute`, so that the HTTP batch
- * (`db.execute`) and a transaction (`tx.execute`) run the same one statement.
+ * the keys may be an intruder's), recording one `api_key.revoked` (`keyId`, `reason`) per key, as
+ * `actorId`, and queueing in the SESSIONS outbox the end of every session issued before it but
+ * `keepSessionId`, with the keys' live copies. Returns the queued `SessionsWork` (one row), for
+ * the caller to apply after its commit. SQL for `execute`, so that the HTTP batch (`db.execute`)
+ * and a transaction (`tx.execute`) run the same one statement.
  */
-export function revokeAllUserKeys(params: {
+export function revokeUserCredentials(params: {
   userId: string;
   revokedBy: string | null;
   actorId: string | null;
   reason: KeysRevocationReason;
+  keepSessionId?: string | null | undefined;
   origin: RequestOrigin;
 }): SQL {
   return sql`
@@ -166,6 +170,11 @@ export function revokeAllUserKeys(params: {
         details: sql`jsonb_build_object('keyId', id, 'reason', ${params.reason}::text)`,
       })}
       from revoked
-    )
-    select id from revoked`;
+    ), queued as (${queueRevocation({
+      userId: sql`${params.userId}::uuid`,
+      reason: params.reason,
+      keepSessionId: params.keepSessionId,
+      keyIds: sql`(select array_agg(id) from revoked)`,
+    })})
+    select ${sessionsWorkColumns(sql`queued`)} from queued`;
 }

@@ -5,5 +5,6 @@ export * from "./documents.ts";
 export * from "./notifications.ts";
 export * from "./projects.ts";
 export * from "./search.ts";
+export * from "./sessions-outbox.ts";
 export * from "./uploads.ts";
 export * from "./users.ts";
