@@ -13,7 +13,6 @@ import {
   recordSecurityEvent,
   selectSecurityEventsPage,
 } from "../db/queries/audit.ts";
-import { queuePrincipalSync } from "../db/queries/sessions-outbox.ts";
 import { type PublicUser, selectUser } from "../db/queries/users.ts";
 import type { UserRole } from "../db/schema/users.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
@@ -30,7 +29,8 @@ export const DELETION_MAX_AUTH_AGE_SECONDS = 300;
  * At once, in one HTTP batch as the system: the account is disabled and marked for erasure, its
  * personal documents and the projects it alone owns (with their documents) are marked deleted,
  * and the security event `user.deleted` is recorded, with a read of the user's principal queued in
- * the SESSIONS outbox; then every session of the user ends. The
+ * the SESSIONS outbox, all in one statement that does nothing when nothing is deleted; then every
+ * session of the user ends. The
  * sweeper erases the rest: the documents' objects and rows, then the account's row (its project
  * documents pass to the projects' other owners).
  *
@@ -58,16 +58,7 @@ export async function deleteOwnAccount(
   const { userId } = request;
   if (request.role === "admin") throw adminDeletingSelf();
   const [marked] = await batchAsActor(deps.http, SYSTEM, (db) => [
-    requestAccountDeletion(db, { userId }),
-    recordSecurityEvent(db, {
-      action: "user.deleted",
-      actorId: userId,
-      targetUserId: userId,
-      origin: request.origin,
-      details: { self: true },
-    }),
-    // Read again by the outbox's cron should the call below not reach the SESSIONS object.
-    queuePrincipalSync(db, { userId, reason: "account_deleted" }),
+    requestAccountDeletion(db, { userId, origin: request.origin }),
   ]);
   const counts = firstRow(marked.rows);
   if (!counts) {

@@ -1,6 +1,7 @@
 import { asActor, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
 import type { Database } from "../db/client.ts";
+import { purgeExpiredAccountTokens } from "../db/queries/account-tokens.ts";
 import { accountsToErase, documentsToErase, eraseAccount } from "../db/queries/accounts.ts";
 import { purgeSecurityEvents } from "../db/queries/audit.ts";
 import {
@@ -44,6 +45,9 @@ export interface SweepPolicy {
 
 const HOUR = 60 * 60 * 1000;
 
+/** Spent or expired mailed tokens stay a day past their expiry (src/db/schema/account-tokens.ts). */
+const ACCOUNT_TOKENS_KEPT_MS = 24 * HOUR;
+
 /**
  * Retries with backoff finish in minutes (src/processor/backoff.ts), and an upload streams for at
  * most a few hours, so these leave ample room before anything is called lost.
@@ -78,6 +82,8 @@ export interface SweepReport {
   accountDocumentsPurged: number;
   /** Accounts whose owner deleted them, erased for good (their row). */
   accountsErased: number;
+  /** Mailed account tokens (verification, reset, change of address) a day past their expiry, deleted. */
+  accountTokensPurged: number;
 }
 
 /**
@@ -86,8 +92,9 @@ export interface SweepReport {
  * (their owner is told), objects of uploads that never got a row are deleted, resumable uploads past
  * their time are aborted, documents deleted long enough ago are purged with every object they had,
  * then deleted projects whose documents are all gone (a project's are deleted with it), and
- * accounts their owners deleted (documents with their objects, then the account's row); security
- * events past the audit log's retention are deleted.
+ * accounts their owners deleted (documents with their objects, then the account's row); mailed
+ * account tokens a day past their expiry and security events past the audit log's retention are
+ * deleted.
  */
 export async function sweep(
   services: ProcessorServices,
@@ -106,6 +113,7 @@ export async function sweep(
     auditEventsDeleted: 0,
     accountDocumentsPurged: 0,
     accountsErased: 0,
+    accountTokensPurged: 0,
   };
 
   const waiting = await asActor(db, SYSTEM, (tx) =>
@@ -198,6 +206,14 @@ export async function sweep(
     purgeDeletedProjects(tx, { before: new Date(now.getTime() - policy.purgeAfterMs), limit: policy.batch }),
   );
   report.projectsPurged = projects.length;
+
+  report.accountTokensPurged = await asActor(db, SYSTEM, (tx) =>
+    purgeExpiredAccountTokens(tx, {
+      expiredBefore: new Date(now.getTime() - ACCOUNT_TOKENS_KEPT_MS),
+      // As many as one batch of the audit log's purge: one short transaction.
+      limit: policy.auditBatch,
+    }),
+  );
 
   const auditCutoff = new Date(now.getTime() - policy.auditRetentionMs);
   report.auditEventsDeleted = await purgeAuditLog(services.database.db, auditCutoff, policy);

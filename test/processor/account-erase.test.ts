@@ -9,6 +9,9 @@ import { users } from "../../src/db/schema/users.ts";
 import { sha256Hex } from "../fixtures/files.ts";
 import { asSystem, batchAsSystem, newUser, runSweep, storage } from "./helpers.ts";
 
+/** A deletion asked for outside any request (the sweeper's tests have none). */
+const NO_ORIGIN = { ip: null, userAgent: null, requestId: null };
+
 /** A document of `ownerId` (in `projectId`, or personal) with its object stored. */
 async function storedDocument(ownerId: string, projectId: string | null) {
   const id = crypto.randomUUID();
@@ -63,11 +66,24 @@ describe("the sweeper erases accounts their owners deleted", () => {
     const partnersProject = await projectOf(partner, [{ userId: leaving, role: "editor" }]);
     const filedWithPartner = await storedDocument(leaving, partnersProject);
 
-    const [marked] = await batchAsSystem((db) => [requestAccountDeletion(db, { userId: leaving })] as const);
+    const [marked] = await batchAsSystem(
+      (db) => [requestAccountDeletion(db, { userId: leaving, origin: NO_ORIGIN })] as const,
+    );
     expect(marked.rows[0]).toEqual({ projects: 1, documents: 2 });
     // Asked twice: nothing more happens.
-    const [again] = await batchAsSystem((db) => [requestAccountDeletion(db, { userId: leaving })] as const);
+    const [again] = await batchAsSystem(
+      (db) => [requestAccountDeletion(db, { userId: leaving, origin: NO_ORIGIN })] as const,
+    );
     expect(again.rows).toEqual([]);
+    // Recorded and queued once: by the statement that deleted, not by the one that found it done.
+    const recorded = await asSystem((tx) =>
+      tx.execute(sql`select action from audit_events where target_user_id = ${leaving} and action = 'user.deleted'`),
+    );
+    expect(recorded.rows).toHaveLength(1);
+    const queued = await asSystem((tx) =>
+      tx.execute(sql`select reason from sessions_outbox where user_id = ${leaving}`),
+    );
+    expect(queued.rows).toEqual([{ reason: "account_deleted" }]);
 
     await runSweep();
 

@@ -1,5 +1,6 @@
 import { eq, inArray, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
+import { accountTokens } from "../../src/db/schema/account-tokens.ts";
 import { documents, documentVersions, uploadIntents } from "../../src/db/schema/documents.ts";
 import { searchVocabulary } from "../../src/db/schema/search.ts";
 import { png } from "../fixtures/files.ts";
@@ -8,6 +9,7 @@ import {
   deliver,
   documentOf,
   eventually,
+  newUser,
   notificationsOf,
   runSweep,
   storage,
@@ -150,5 +152,31 @@ describe("the sweeper (cron)", () => {
     // Its own word and tag are gone; a word another document still has stays.
     expect(await vocabulary()).toEqual([shared]);
     expect(await notificationsOf(purged.ownerId)).toEqual([]);
+  });
+
+  it("deletes mailed account tokens a day past their expiry, and keeps younger ones", async () => {
+    const userId = await newUser();
+    const token = (ageHours: number) => ({
+      userId,
+      purpose: "verify_email" as const,
+      tokenHash: crypto.randomUUID().replaceAll("-", "").padEnd(64, "0"),
+      email: `${userId}@example.com`,
+      expiresAt: new Date(Date.now() - ageHours * 3_600_000),
+    });
+    const [old, recent] = await asSystem((tx) =>
+      tx
+        .insert(accountTokens)
+        .values([token(25), token(23)])
+        .returning({ id: accountTokens.id }),
+    );
+    if (!old || !recent) throw new Error("tokens not stored");
+    await runSweep();
+    const left = await asSystem((tx) =>
+      tx
+        .select({ id: accountTokens.id })
+        .from(accountTokens)
+        .where(inArray(accountTokens.id, [old.id, recent.id])),
+    );
+    expect(left).toEqual([{ id: recent.id }]);
   });
 });

@@ -1,4 +1,4 @@
-import { and, eq, inArray, isNull, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, sql } from "drizzle-orm";
 import type { Queryable } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
 import { type AccountTokenPurpose, accountTokens } from "../schema/account-tokens.ts";
@@ -230,4 +230,25 @@ export function voidPendingTokens(db: Queryable, params: { userId: string }) {
         isNull(accountTokens.usedAt),
       ),
     );
+}
+
+/**
+ * Deletes at most `limit` tokens that expired before `expiredBefore`, as the system (the sweeper;
+ * a day after expiry, when no per-account limit counts them any more: those look back an hour or a
+ * day from creation). @returns how many went
+ */
+export async function purgeExpiredAccountTokens(
+  db: Queryable,
+  params: { expiredBefore: Date; limit: number },
+): Promise<number> {
+  const oldest = db
+    .select({ id: accountTokens.id })
+    .from(accountTokens)
+    .where(lt(accountTokens.expiresAt, params.expiredBefore))
+    .limit(params.limit);
+  const deleted = await db
+    .delete(accountTokens)
+    .where(inArray(accountTokens.id, oldest))
+    .returning({ id: accountTokens.id });
+  return deleted.length;
 }

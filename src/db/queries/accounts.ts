@@ -1,10 +1,13 @@
 import { and, asc, eq, gt, isNotNull, isNull, or, sql } from "drizzle-orm";
 import type { Queryable, Transaction } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
+import { auditEvents } from "../schema/audit.ts";
 import { documents } from "../schema/documents.ts";
 import { notifications } from "../schema/notifications.ts";
 import { projectMembers, projects } from "../schema/projects.ts";
+import { sessionsOutbox } from "../schema/sessions-outbox.ts";
 import { users } from "../schema/users.ts";
+import { type RequestOrigin, SECURITY_EVENT_COLUMNS, securityEventValues } from "./audit.ts";
 
 // The account lifecycle: a user's own deletion (marked by the request, erased by the sweeper) and
 // the export of their data. Statements for the HTTP mode's batches (`Queryable`, or
@@ -17,10 +20,15 @@ import { users } from "../schema/users.ts";
  * invitations revoked, its documents marked deleted). The sweeper erases the rest
  * (`documentsToErase`, `eraseAccount`). Nothing happens when the deletion was already asked for,
  * nor to an admin's account (an admin is demoted first: the last one cannot leave the platform
- * without one).
+ * without one). When it happens, the same statement records `user.deleted` (`self: true`) and
+ * queues a read of the principal in the SESSIONS outbox (its cron ends the sessions should the
+ * request's own call not reach them).
  * One row (`projects`, `documents`: how many were deleted), none when nothing happened.
  */
-export function requestAccountDeletion(db: Pick<HttpQueryBuilder, "execute">, params: { userId: string }) {
+export function requestAccountDeletion(
+  db: Pick<HttpQueryBuilder, "execute">,
+  params: { userId: string; origin: RequestOrigin },
+) {
   const u = params.userId;
   return db.execute<{ projects: number; documents: number }>(sql`
     with sole as (
@@ -42,10 +50,25 @@ export function requestAccountDeletion(db: Pick<HttpQueryBuilder, "execute">, pa
          and (project_id in (select id from gone) or (project_id is null and owner_id = ${u}))
          and exists (select 1 from ${users} a where a.id = ${u} and a.deletion_requested_at is null and a.role <> 'admin')
        returning id
+    ), marked as (
+      update ${users} set status = 'disabled', deletion_requested_at = clock_timestamp(), updated_at = clock_timestamp()
+       where id = ${u} and deletion_requested_at is null and role <> 'admin'
+      returning id
+    ), recorded as (
+      insert into ${auditEvents} (${SECURITY_EVENT_COLUMNS})
+      select ${securityEventValues({
+        action: "user.deleted",
+        actorId: u,
+        targetUserId: u,
+        origin: params.origin,
+        details: { self: true },
+      })}
+      from marked
+    ), queued as (
+      insert into ${sessionsOutbox} (user_id, reason) select id, 'account_deleted' from marked
     )
-    update ${users} set status = 'disabled', deletion_requested_at = clock_timestamp(), updated_at = clock_timestamp()
-     where id = ${u} and deletion_requested_at is null and role <> 'admin'
-    returning (select count(*) from gone)::int as projects, (select count(*) from discarded)::int as documents`);
+    select (select count(*) from gone)::int as projects, (select count(*) from discarded)::int as documents
+      from marked`);
 }
 
 /** Accounts whose owner asked for their deletion, the longest waiting first. As the system. */
