@@ -45,6 +45,27 @@ async function runCron(minutesLater = 2): Promise<void> {
   await worker.scheduled(controller, testEnv);
 }
 
+/**
+ * Sends `init` to `path` with the SESSIONS object of `userId` unreachable and asserts the answer:
+ * a 503 problem (the change committed before the call failed). The app's error log is captured.
+ */
+async function answered503WithoutSessionsOf(userId: string, path: string, init: RequestInit): Promise<void> {
+  let res: Response | undefined;
+  await captureLines(async () => {
+    res = await apiWith({ SESSIONS: unreachableFor(userId) }, path, init);
+  });
+  if (!res) throw new Error("no response");
+  await expectProblem(res, 503);
+}
+
+/** The session `auth` of `userId` still answers; after the cron's run it is refused and the user's outbox is empty. */
+async function expectEndedByCron(userId: string, auth: Record<string, string>): Promise<void> {
+  expect((await api("/users/me", { headers: auth })).status).toBe(200);
+  await runCron();
+  await expectProblem(await api("/users/me", { headers: auth }), 401);
+  expect(await outboxOf(userId)).toEqual([]);
+}
+
 const outboxOf = (userId: string) =>
   asSystem(async (tx) => {
     const rows = await tx.execute<{ reason: string; not_before: string | null; key_ids: string[] }>(
@@ -71,16 +92,11 @@ describe("the SESSIONS outbox: a change whose SESSIONS call fails still takes ef
     await api("/auth/password-reset", post({ email: victim.user.email }));
     const token = tokenOf(await waitForMail(victim.user.email, "Reset your password"));
 
-    let res: Response | undefined;
-    await captureLines(async () => {
-      res = await apiWith(
-        { SESSIONS: unreachableFor(victim.user.id) },
-        "/auth/password-reset/confirm",
-        post({ token, password: NEW_PASSWORD }),
-      );
-    });
-    if (!res) throw new Error("no response");
-    await expectProblem(res, 503);
+    await answered503WithoutSessionsOf(
+      victim.user.id,
+      "/auth/password-reset/confirm",
+      post({ token, password: NEW_PASSWORD }),
+    );
     // Committed: the new password signs in, the old one does not; the key is revoked in Postgres.
     expect(
       (await tokenRequest({ grant_type: "password", username: victim.user.username, password: PASSWORD })).status,
@@ -103,39 +119,23 @@ describe("the SESSIONS outbox: a change whose SESSIONS call fails still takes ef
   it("an admin's temporary password answered 503: the cron ends the target's sessions", async () => {
     const admin = await signedInAdmin();
     const target = await signedIn();
-    let res: Response | undefined;
-    await captureLines(async () => {
-      res = await apiWith(
-        { SESSIONS: unreachableFor(target.user.id) },
-        `/users/${target.user.id}/password`,
-        json("PUT", admin.auth, { password: "a temporary horse battery staple" }),
-      );
-    });
-    if (!res) throw new Error("no response");
-    await expectProblem(res, 503);
-    expect((await api("/users/me", { headers: target.auth })).status).toBe(200);
-    await runCron();
-    await expectProblem(await api("/users/me", { headers: target.auth }), 401);
-    expect(await outboxOf(target.user.id)).toEqual([]);
+    await answered503WithoutSessionsOf(
+      target.user.id,
+      `/users/${target.user.id}/password`,
+      json("PUT", admin.auth, { password: "a temporary horse battery staple" }),
+    );
+    await expectEndedByCron(target.user.id, target.auth);
   });
 
   it("an admin disabling an account answered 503: the cron stores the principal and refuses its sessions", async () => {
     const admin = await signedInAdmin();
     const target = await signedIn();
-    let res: Response | undefined;
-    await captureLines(async () => {
-      res = await apiWith({ SESSIONS: unreachableFor(target.user.id) }, `/users/${target.user.id}/disable`, {
-        method: "POST",
-        headers: admin.auth,
-      });
+    await answered503WithoutSessionsOf(target.user.id, `/users/${target.user.id}/disable`, {
+      method: "POST",
+      headers: admin.auth,
     });
-    if (!res) throw new Error("no response");
-    await expectProblem(res, 503);
     expect(await outboxOf(target.user.id)).toEqual([{ reason: "principal_changed", not_before: null, key_ids: [] }]);
-    expect((await api("/users/me", { headers: target.auth })).status).toBe(200);
-    await runCron();
-    await expectProblem(await api("/users/me", { headers: target.auth }), 401);
-    expect(await outboxOf(target.user.id)).toEqual([]);
+    await expectEndedByCron(target.user.id, target.auth);
   });
 
   it("rows younger than a minute wait: the request applied them, the next run settles them", async () => {
