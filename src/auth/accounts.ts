@@ -175,7 +175,8 @@ async function uniquely<T>(run: () => Promise<T>): Promise<T> {
 /**
  * Locks the user's row in the writing transaction, checks the grant rules on it as locked (for a
  * delegated change: `rules` gives the caller as the database holds it now and the change), and
- * evaluates the request's preconditions on it (404 if there is no such user): a concurrent writer
+ * evaluates the request's preconditions on it (404 if there is no such user; 409 for a delegated
+ * change of an account its owner deleted, which the sweeper is erasing): a concurrent writer
  * waits for the lock, then fails its own check. A 403 or 404 wins over a 412 (RFC 9110 §13.2.1).
  */
 async function lockForWrite(
@@ -185,6 +186,12 @@ async function lockForWrite(
 ): Promise<PublicUser> {
   const current = await lockUser(tx, { id: target.id });
   if (!current) throw userNotFound(target.id);
+  if (rules && current.deletionRequestedAt) {
+    // Enabled again, it would sign in while the sweeper erases it.
+    throw new ApiError("conflict", {
+      detail: "This account's owner deleted it (DELETE /users/me): it is being erased and takes no more changes.",
+    });
+  }
   if (rules) {
     // Rule "held" on credentials needs what the target holds (one more statement, only then).
     const permissions = isCredentialChange(rules.change) ? await getUserPermissions(tx, { id: current.id }) : undefined;

@@ -54,6 +54,23 @@ describe("DELETE /users/me", () => {
     expect(events.find((e) => e.action === "user.deleted")).toMatchObject({ actorId: leaving.user.id });
   });
 
+  it("security: an account being erased takes no administrator's change: it cannot be enabled to sign in again", async () => {
+    const admin = await signedInAdmin();
+    const leaving = await signedIn();
+    expect((await deleteMe(leaving.auth)).status).toBe(204);
+    for (const [path, init] of [
+      [`/users/${leaving.user.id}/enable`, { method: "POST", headers: admin.auth }],
+      [`/users/${leaving.user.id}/role`, json("PUT", admin.auth, { role: "admin" })],
+      [`/users/${leaving.user.id}/password`, json("PUT", admin.auth, { password: "a temporary horse battery staple" })],
+    ] as const) {
+      const refused = await expectProblem(await api(path, init), 409);
+      expect(refused.detail).toContain("being erased");
+    }
+    expect(
+      (await tokenRequest({ grant_type: "password", username: leaving.user.username, password: PASSWORD })).status,
+    ).toBe(400);
+  });
+
   it("security: a stale session cannot delete the account (RFC 9470 insufficient_user_authentication)", async () => {
     const { auth, user } = await signedIn();
     await ageSessions(user.id, 10 * 60_000);

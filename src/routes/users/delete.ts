@@ -15,7 +15,7 @@ const route = protectedRoute(REQUIRED_PERMISSION.delete, {
   summary: "Delete a user (and end their sessions)",
   description: `${GRANT_RULES.trim()}${CONDITIONAL}`,
   request: { params: UserIdParams, headers: ConditionalWriteHeaders },
-  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 404, 412, 503) },
+  responses: { 204: { description: "Deleted." }, ...problemResponses(400, 404, 409, 412, 503) },
 });
 
 export const removeUser = createRouter().openapi(route, async (c) => {

@@ -15,7 +15,7 @@ const route = protectedRoute(REQUIRED_PERMISSION.role, {
   summary: "Change a user's role",
   description: `Takes effect on the user's next request (sessions carry the current role).${GRANT_RULES}${CONDITIONAL}`,
   request: { params: UserIdParams, headers: ConditionalWriteHeaders, body: jsonBody(RoleSchema) },
-  responses: { 200: userJson("The updated user."), ...problemResponses(400, 404, 412, 415, 503) },
+  responses: { 200: userJson("The updated user."), ...problemResponses(400, 404, 409, 412, 415, 503) },
 });
 
 export const changeRole = createRouter().openapi(route, async (c) => {

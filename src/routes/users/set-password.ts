@@ -19,7 +19,7 @@ const route = protectedRoute(
     request: { params: UserIdParams, headers: ConditionalWriteHeaders, body: jsonBody(TemporaryPasswordSchema) },
     responses: {
       204: { description: "Set; the user's sessions have ended." },
-      ...problemResponses(400, 404, 412, 415, 503),
+      ...problemResponses(400, 404, 409, 412, 415, 503),
     },
   },
   { interactiveOnly: true },

@@ -18,7 +18,7 @@ function statusChange(action: "disable" | "enable", status: UserStatus, summary:
     summary,
     description: `${GRANT_RULES.trim()}${CONDITIONAL}`,
     request: { params: UserIdParams, headers: ConditionalWriteHeaders },
-    responses: { 200: userJson(answer), ...problemResponses(400, 404, 412, 503) },
+    responses: { 200: userJson(answer), ...problemResponses(400, 404, 409, 412, 503) },
   });
   return createRouter().openapi(route, async (c) => {
     const { id } = c.req.valid("param");
