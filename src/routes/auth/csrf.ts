@@ -26,11 +26,15 @@ export function csrfToken(c: Context<AppEnv>): string {
 
 /**
  * @throws ApiError `forbidden` (403) unless the form's token equals the cookie's and the post came
- *   from this origin (`Origin`, when the browser sends one, as every current browser does on a post)
+ *   from this site (`Origin`, when the browser sends one, as every current browser does on a post):
+ *   the request's own origin or `PUBLIC_URL`'s, where the pages are served. Both are needed: a
+ *   multi-worker `wrangler dev` session rewrites the request's URL to the route's host
+ *   (`routes` in wrangler.toml) but passes the browser's `Origin` as it came.
  */
 export function checkCsrf(c: Context<AppEnv>, presented: string | undefined): void {
   const origin = c.req.header("origin");
-  if (origin !== undefined && origin !== new URL(c.req.url).origin) throw csrfRefused();
+  const site = [new URL(c.req.url).origin, new URL(c.get("services").config.publicUrl).origin];
+  if (origin !== undefined && !site.includes(origin)) throw csrfRefused();
   const expected = getCookie(c, CSRF_COOKIE);
   if (!expected || !presented || !constantTimeEqualText(expected, presented)) throw csrfRefused();
 }
