@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { base64url } from "jose";
-import { batchAsActor, firstRow, SYSTEM } from "../db/actor.ts";
+import { batchAsActor, firstRow, READ_ONLY, SYSTEM } from "../db/actor.ts";
 import type { HttpDatabase } from "../db/client.ts";
 import { uniqueViolation } from "../db/errors.ts";
 import {
@@ -8,6 +8,7 @@ import {
   issueResetForAddress,
   issueTokenForUser,
   lockResetsOfAddress,
+  selectResetUsername,
   spendEmailToken,
   spendResetToken,
 } from "../db/queries/account-tokens.ts";
@@ -19,7 +20,7 @@ import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
 import type { NotificationPublisher } from "../pkg/queue/events.ts";
 import { passwordHasher, syncPrincipal } from "./auth-service.ts";
-import { checkCurrentPassword } from "./passwords.ts";
+import { checkCurrentPassword, checkNewPassword } from "./passwords.ts";
 import { buckets } from "./throttle.ts";
 import { applyRevocation, type SessionsNamespace } from "./user-sessions.ts";
 
@@ -194,16 +195,25 @@ export interface ResetDeps extends Pick<LifecycleDeps, "http" | "origin"> {
  * sessions in the SESSIONS outbox; then every session of the account ends, the keys' live copies
  * go and its login throttle is cleared (the owner proved control of the mailbox), and the stored
  * principal is synced (a pending `UPDATE_PASSWORD` is gone).
- * Postgres: 2 round trips (the reset; the principal's read). SESSIONS: 2 calls. @throws `invalid_grant` (400) for an unknown, used, expired or other-purpose
+ * The new password follows registration's rules: it must not contain the account's username (read
+ * by the token while the password is hashed).
+ * Postgres: 3 round trips (the username, beside the hashing; the reset; the principal's read).
+ * SESSIONS: 2 calls. @throws 400 `validation_failed` at `/password` for a password containing the
+ * username (the token is not spent); `invalid_grant` (400) for an unknown, used, expired or other-purpose
  * token; `DependencyError` (503) when the SESSIONS or LOGIN_THROTTLE object is unreachable (the
  * password is changed then, and the outbox's cron ends the sessions within minutes:
  * src/auth/sessions-outbox.ts).
  */
 export async function resetPassword(deps: ResetDeps, input: { token: string; password: string }): Promise<void> {
-  const [tokenHash, passwordHash] = await Promise.all([
-    hashOf(input.token),
+  const tokenHash = await hashOf(input.token);
+  // The account's username, read while the password is hashed: registration's rule holds here too.
+  const [[account], passwordHash] = await Promise.all([
+    batchAsActor(deps.http, SYSTEM, (db) => [selectResetUsername(db, { tokenHash })], READ_ONLY),
     passwordHasher(deps.pbkdf2Iterations).hash(input.password),
   ]);
+  const username = firstRow(account.rows)?.username;
+  if (!username) throw linkRefused();
+  checkNewPassword(input.password, username, "/password");
   const [spent] = await batchAsActor(deps.http, SYSTEM, (db) => [
     spendResetToken(db, { tokenHash, passwordHash, origin: deps.origin }),
   ]);

@@ -291,11 +291,14 @@ describe("password reset: errors and security", () => {
     expect(await mailsTo(unknown)).toEqual([]);
   });
 
-  it("refuses a used link, an expired link, and a weak password", async () => {
+  it("refuses a used link, an expired link, a weak password and one containing the username", async () => {
     const { user } = await register();
     await requestReset(user.email);
     const token = tokenOf(await waitForMail(user.email, RESET));
     await expectProblem(await confirmReset(token, "short"), 400);
+    // Registration's rule, as a change and a temporary password apply it; the link stays usable.
+    const named = await expectProblem(await confirmReset(token, `my name is ${user.username.toUpperCase()}`), 400);
+    expect(named.errors).toEqual([{ in: "body", pointer: "/password", message: "must not contain the username" }]);
     expect((await confirmReset(token)).status).toBe(204);
     const replay = await expectProblem(await confirmReset(token, "yet another horse battery"), 400);
     expect(replay.type).toBe("/problems/invalid_grant");

@@ -159,6 +159,17 @@ export function spendEmailToken(db: HttpQueryBuilder, params: { tokenHash: strin
 }
 
 /**
+ * The username of the account a live `reset_password` token (unused, unexpired) is for, so the new
+ * password can be checked against it before the token is spent; no row otherwise.
+ */
+export function selectResetUsername(db: HttpQueryBuilder, params: { tokenHash: string }) {
+  return db.execute<{ username: string }>(sql`
+    select u.username from account_tokens t join users u on u.id = t.user_id
+     where t.token_hash = ${params.tokenHash} and t.purpose = 'reset_password' and t.used_at is null
+       and t.expires_at > now()`);
+}
+
+/**
  * Spends a `reset_password` token (unused, unexpired, still for the account's address) and sets
  * `passwordHash` in the same statement; the account's address counts as verified (the link
  * reached it), and every other pending token of the account is voided (earlier reset links and a
