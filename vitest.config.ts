@@ -119,6 +119,8 @@ export default defineConfig({
                   bindings: inject("stack"),
                   queueConsumers: processorConsumers,
                   queueProducers: processorProducers,
+                  // As deployed: the processor's counts go to the API worker's aggregator.
+                  durableObjects: { METRICS_AGGREGATOR: { className: "MetricsAggregator", scriptName: "techcorp-api" } },
                 },
               ],
             },
@@ -141,6 +143,9 @@ export default defineConfig({
             // (stack/control.ts); OUTAGE_STACK: the stack whose services tests freeze.
             miniflare: {
               bindings: { ...inject("stack"), CONTROL_URL: inject("controlUrl"), OUTAGE_STACK: inject("outageStack") },
+              // The metrics aggregator is the API worker's (script_name), which this project does not
+              // run: the processor's own export of the class stands in, so its counts can be read here.
+              durableObjects: { METRICS_AGGREGATOR: "MetricsAggregator" },
             },
           })),
         ],

@@ -75,6 +75,9 @@ export function workerBindings(endpoints: StackEndpoints): Record<string, string
     SMTP_USERNAME: endpoints.mail.username,
     SMTP_PASSWORD: endpoints.mail.password,
     MAIL_FROM,
+    // Counts reach the aggregator soon after the request that made them: tests read them back,
+    // developers watch them in Prometheus (production waits 10 s, wrangler.toml).
+    METRICS_FLUSH_INTERVAL_MS: mode === "dev" ? "2000" : "50",
     // Not read by the workers: where tests and developers read the delivered mails (test/mail-helpers.ts).
     MAIL_INBOX_URL: endpoints.mail.inboxUrl,
   };

@@ -8,6 +8,8 @@ export interface LocalSecrets {
   DATA_ENCRYPTION_KEY: string;
   /** The confidential OAuth clients' secrets, by client id (see `LOCAL_OAUTH_CLIENTS`). */
   OAUTH_CLIENT_SECRETS: string;
+  /** The Bearer token the API's GET /metrics requires (the local Prometheus scrapes with it). */
+  METRICS_TOKEN: string;
 }
 
 async function signingKey(kid: string): Promise<Record<string, unknown>> {
@@ -22,6 +24,7 @@ async function generate(): Promise<LocalSecrets> {
     JWT_SIGNING_KEYS: JSON.stringify(keys),
     DATA_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
     OAUTH_CLIENT_SECRETS: JSON.stringify({ "techcorp-resource-server": randomBytes(32).toString("base64url") }),
+    METRICS_TOKEN: randomBytes(32).toString("base64url"),
   };
 }
 

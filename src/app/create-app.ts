@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { cors } from "../gateway/cors.ts";
 import { durableObjectCalls } from "../gateway/durable-object-calls.ts";
 import { gateway } from "../gateway/gateway.ts";
+import { httpMetrics } from "../gateway/http-metrics.ts";
 import { jsonBodyLimit } from "../gateway/json-body-limit.ts";
 import { methodNotAllowed } from "../gateway/method-not-allowed.ts";
 import { oauthErrorResponses } from "../gateway/oauth-error-responses.ts";
@@ -20,7 +21,8 @@ export function createRouter() {
 }
 
 /**
- * The application shell every route runs inside: request id (ours; the client's kept beside it), security headers, `no-store` for
+ * The application shell every route runs inside: request id (ours; the client's kept beside it), the
+ * request's metrics (by route template, flushed in the background), security headers, `no-store` for
  * responses made for a caller with credentials, one log line per request, per-request services,
  * the count of Durable Object calls (logged; a `Server-Timing` metric outside production), CORS,
  * the caller's identity (when a token is presented) and rate limiting, 405 for known paths with
@@ -32,6 +34,8 @@ export function createRouter() {
 export function createApp() {
   const app = createRouter();
   app.use(requestId());
+  // Second, so that every answer is counted and timed, the refusals of what follows included.
+  app.use(httpMetrics());
   app.use(securityHeaders());
   app.use(privateResponses());
   app.use(requestLog());

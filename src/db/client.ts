@@ -12,6 +12,7 @@ import { drizzle as drizzleHttp, type NeonHttpDatabase } from "drizzle-orm/neon-
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
 import type { DatabaseConfig } from "../pkg/config/config.ts";
 import { DeadlineExceededError, withDeadline } from "../pkg/errors/deadline.ts";
+import { watchCall } from "../pkg/metrics/recorder.ts";
 import * as schema from "./schema/index.ts";
 
 /** The WebSocket mode: a `Pool` of Postgres sessions, for interactive transactions (`asActor`). */
@@ -156,7 +157,8 @@ function clientWithDeadline(timeoutMs: number): typeof Client {
     }
 
     #within<T>(work: Promise<T>, what: string): Promise<T> {
-      return withDeadline(work, new DeadlineExceededError("postgres", timeoutMs, what), (error) => {
+      const started = performance.now();
+      const bounded = withDeadline(work, new DeadlineExceededError("postgres", timeoutMs, what), (error) => {
         this.#expired = error;
         // The socket's end is reported as an error on the client; the deadline already was.
         this.on("error", () => {});
@@ -166,6 +168,8 @@ function clientWithDeadline(timeoutMs: number): typeof Client {
         }
         this.#giveBack(error);
       });
+      // Each connect, statement and commit of the WebSocket mode, timed until it settles or expires.
+      return watchCall("postgres", what, started, bounded);
     }
 
     /**
@@ -259,8 +263,12 @@ function openHttp(config: DatabaseConfig): HttpDatabase {
         pending = undefined;
       }
       const operation = options.readOnly ? "statement" : "commit";
-      return withDeadline(batch, new DeadlineExceededError("postgres", config.timeoutMs, operation), () =>
-        abort.abort(),
+      // One HTTP request: the whole batch, as one transaction.
+      return watchCall(
+        "postgres",
+        "http_transaction",
+        performance.now(),
+        withDeadline(batch, new DeadlineExceededError("postgres", config.timeoutMs, operation), () => abort.abort()),
       );
     },
   };

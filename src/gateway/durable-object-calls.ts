@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app/context.ts";
+import { watchCall } from "../pkg/metrics/recorder.ts";
 
 /** The Durable Object calls one request has made so far (RPC method calls and `fetch`). */
 export interface DurableObjectCallCount {
@@ -10,14 +11,20 @@ export interface DurableObjectCallCount {
  * A stub whose every method call (RPC or `fetch`) adds one to `calls` before it crosses to the
  * object. Properties that are not methods (`id`, `name`) pass through uncounted.
  */
-function countingStub<S extends object>(stub: S, calls: DurableObjectCallCount): S {
+function countingStub<S extends object>(stub: S, binding: string, calls: DurableObjectCallCount): S {
   return new Proxy(stub, {
     get(target, property) {
       const value: unknown = Reflect.get(target, property);
       if (typeof value !== "function" || typeof property !== "string") return value;
       return (...args: unknown[]) => {
         calls.count += 1;
-        return Reflect.apply(value, target, args);
+        // Timed as a dependency call (`SESSIONS.authorize`), its RPC promise passed on untouched.
+        return watchCall(
+          "durable_object",
+          `${binding}.${property}`,
+          performance.now(),
+          Reflect.apply(value, target, args),
+        );
       };
     },
   });
@@ -25,20 +32,23 @@ function countingStub<S extends object>(stub: S, calls: DurableObjectCallCount):
 
 function countingNamespace<T extends Rpc.DurableObjectBranded | undefined>(
   namespace: DurableObjectNamespace<T>,
+  binding: string,
   calls: DurableObjectCallCount,
 ): DurableObjectNamespace<T> {
   return {
     newUniqueId: (options) => namespace.newUniqueId(options),
     idFromName: (name) => namespace.idFromName(name),
     idFromString: (id) => namespace.idFromString(id),
-    get: (id, options) => countingStub(namespace.get(id, options), calls),
-    getByName: (name, options) => countingStub(namespace.getByName(name, options), calls),
-    jurisdiction: (jurisdiction) => countingNamespace(namespace.jurisdiction(jurisdiction), calls),
+    get: (id, options) => countingStub(namespace.get(id, options), binding, calls),
+    getByName: (name, options) => countingStub(namespace.getByName(name, options), binding, calls),
+    jurisdiction: (jurisdiction) => countingNamespace(namespace.jurisdiction(jurisdiction), binding, calls),
   };
 }
 
 /**
- * Counts the Durable Object calls each request makes (each one crosses to wherever its object
+ * Counts the Durable Object calls each request makes, and times each one as a dependency call
+ * (`techcorp_dependency_call_duration_seconds{dependency="durable_object"}`; the metrics
+ * aggregator's own calls are neither) (each one crosses to wherever its object
  * lives, see README "Where each Durable Object lives"): the Durable Object bindings in `c.env`
  * (SESSIONS, RATE_LIMITER, LOGIN_THROTTLE, DEVICE_AUTHORIZATIONS; a new one must be added here) are replaced, for this
  * request, by views that count every stub method call, so handlers need not know. The count
@@ -55,10 +65,10 @@ export function durableObjectCalls(): MiddlewareHandler<AppEnv> {
     const original = c.env;
     c.env = {
       ...original,
-      SESSIONS: countingNamespace(original.SESSIONS, calls),
-      RATE_LIMITER: countingNamespace(original.RATE_LIMITER, calls),
-      LOGIN_THROTTLE: countingNamespace(original.LOGIN_THROTTLE, calls),
-      DEVICE_AUTHORIZATIONS: countingNamespace(original.DEVICE_AUTHORIZATIONS, calls),
+      SESSIONS: countingNamespace(original.SESSIONS, "SESSIONS", calls),
+      RATE_LIMITER: countingNamespace(original.RATE_LIMITER, "RATE_LIMITER", calls),
+      LOGIN_THROTTLE: countingNamespace(original.LOGIN_THROTTLE, "LOGIN_THROTTLE", calls),
+      DEVICE_AUTHORIZATIONS: countingNamespace(original.DEVICE_AUTHORIZATIONS, "DEVICE_AUTHORIZATIONS", calls),
     };
     await next();
     if (c.get("services").config.environment === "production") return;

@@ -3,6 +3,8 @@ import type { AppEnv } from "../app/context.ts";
 import type { RateDecision, RatePolicy, WindowState } from "../durable-objects/sliding-window.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { clientAddressKey } from "../pkg/http/client-address.ts";
+import { RATE_LIMIT_REFUSALS } from "../pkg/metrics/catalog.ts";
+import { isolateMetrics } from "../pkg/metrics/recorder.ts";
 import { CREDENTIAL_POLICIES, DEFAULT_POLICIES, type PolicyWindow } from "./rate-limit-policies.ts";
 import type { DeclaredRoute } from "./route-traits.ts";
 import { setResponseHeaders } from "./set-headers.ts";
@@ -99,6 +101,7 @@ export async function enforce(
   if (!limit || !decision) return next();
   const headers = rateLimitHeaders(limit.windows, decision.windows);
   if (!decision.allowed) {
+    isolateMetrics.add(RATE_LIMIT_REFUSALS, { policy: limit.name });
     throw new ApiError("rate_limited", {
       detail: `Too many requests; retry in ${seconds(decision.retryAfterMs)} s.`,
       headers: { ...headers, "Retry-After": String(Math.max(1, seconds(decision.retryAfterMs))) },

@@ -1,5 +1,7 @@
 import type { z } from "zod";
 import type { Logger } from "../pkg/logger/logger.ts";
+import { QUEUE_MESSAGE_AGE, QUEUE_MESSAGES, QUEUE_MESSAGES_DEAD_LETTERED } from "../pkg/metrics/catalog.ts";
+import { isolateMetrics } from "../pkg/metrics/recorder.ts";
 import { retryDelaySeconds } from "./backoff.ts";
 import type { ProcessorServices, StepResult } from "./context.ts";
 
@@ -25,7 +27,9 @@ export type BatchHandler<E> = (events: BatchEvent<E>[], services: ProcessorServi
  * when it failed transiently (the queue moves it to the dead-letter queue after `max_retries`).
  * A message that is not a valid event can never succeed, so it is acked and logged as an error.
  * `handle` is either a handler per event (the events run in parallel) or a `BatchHandler`
- * (`{ batch }`), which takes them all at once.
+ * (`{ batch }`), which takes them all at once. Every message is counted by outcome
+ * (`techcorp_queue_messages_total`) and its age observed; a first delivery on a dead-letter queue
+ * counts as dead-lettered from its source queue.
  */
 export async function handleBatch<S extends z.ZodType<{ id: string; type: string; requestId: string }>>(
   batch: MessageBatch<unknown>,
@@ -35,11 +39,18 @@ export async function handleBatch<S extends z.ZodType<{ id: string; type: string
 ): Promise<void> {
   const started = Date.now();
   const valid: (BatchEvent<z.infer<S>> & { message: Message<unknown> })[] = [];
+  const queue = batch.queue;
+  const deadLetterOf = queue.endsWith("-dlq") ? queue.slice(0, -"-dlq".length) : undefined;
   for (const message of batch.messages) {
+    isolateMetrics.observe(QUEUE_MESSAGE_AGE, { queue }, Math.max(0, started - message.timestamp.getTime()) / 1000);
+    // Its first delivery on a dead-letter queue: the message ran out of retries on its source queue.
+    if (deadLetterOf && message.attempts === 1)
+      isolateMetrics.add(QUEUE_MESSAGES_DEAD_LETTERED, { queue: deadLetterOf });
     const parsed = schema.safeParse(message.body);
     if (!parsed.success) {
       services.logger.error("malformed message dropped", { messageId: message.id, issues: parsed.error.issues });
       message.ack();
+      isolateMetrics.add(QUEUE_MESSAGES, { queue, outcome: "dropped" });
       continue;
     }
     const event = parsed.data;
@@ -74,10 +85,12 @@ export async function handleBatch<S extends z.ZodType<{ id: string; type: string
     const result = results[i] ?? { outcome: "retry", reason: "no result" };
     if (result.outcome === "done") {
       message.ack();
+      isolateMetrics.add(QUEUE_MESSAGES, { queue, outcome: "acked" });
       logger.info("message processed", { note: result.note, durationMs: Date.now() - started });
     } else {
       const delaySeconds = retryDelaySeconds(message.attempts);
       message.retry({ delaySeconds });
+      isolateMetrics.add(QUEUE_MESSAGES, { queue, outcome: "retried" });
       logger.warn("message retried", { reason: result.reason, delaySeconds, durationMs: Date.now() - started });
     }
   });

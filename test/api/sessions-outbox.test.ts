@@ -1,4 +1,4 @@
-import { createScheduledController } from "cloudflare:test";
+import { createExecutionContext, createScheduledController } from "cloudflare:test";
 import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { generateApiKey } from "../../src/auth/api-keys.ts";
@@ -42,7 +42,7 @@ async function runCron(minutesLater = 2): Promise<void> {
     scheduledTime: new Date(Date.now() + minutesLater * 60_000),
     cron: "* * * * *",
   });
-  await worker.scheduled(controller, testEnv);
+  await worker.scheduled(controller, testEnv, createExecutionContext());
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createScheduledController } from "cloudflare:test";
+import { createExecutionContext, createScheduledController } from "cloudflare:test";
 import { inArray, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/db/client.ts";
@@ -49,7 +49,7 @@ describe("the audit log's retention (sweeper)", () => {
     if (old === undefined || recent === undefined) throw new Error("no events");
     // The cron as the runtime runs it, with a retention of 30 days: the default (365) would keep both.
     const controller = createScheduledController({ scheduledTime: new Date(), cron: "*/10 * * * *" });
-    await worker.scheduled(controller, { ...testEnv, AUDIT_RETENTION_DAYS: "30" });
+    await worker.scheduled(controller, { ...testEnv, AUDIT_RETENTION_DAYS: "30" }, createExecutionContext());
     expect(await remaining([old, recent])).toEqual([recent]);
   });
 

@@ -109,7 +109,7 @@ export async function deliver(queue: string, bodies: unknown[], bindings: Partia
     };
   }
   const ctx = createExecutionContext();
-  await worker.queue(batch, { ...testEnv, ...bindings } as Env);
+  await worker.queue(batch, { ...testEnv, ...bindings } as Env, ctx);
   return { ids: messages.map((m) => m.id), result: await getQueueResult(batch, ctx), delays };
 }
 
@@ -139,7 +139,7 @@ export const notificationsOf = (userId: string) =>
 /** Runs the processor's cron handler (the sweeper) as the runtime would, at `at`. */
 export async function runSweep(at: Date = new Date()) {
   const controller = createScheduledController({ scheduledTime: at, cron: "*/10 * * * *" });
-  await worker.scheduled(controller, testEnv);
+  await worker.scheduled(controller, testEnv, createExecutionContext());
 }
 
 /** Whether some session waits for a lock right now (for tests that interleave transactions). */

@@ -7,6 +7,7 @@ import { documentsRouter } from "../../src/routes/documents/index.ts";
 import { healthRouter } from "../../src/routes/health/index.ts";
 import { invitationsRouter } from "../../src/routes/invitations/index.ts";
 import { metaRouter } from "../../src/routes/meta/index.ts";
+import { metricsRouter } from "../../src/routes/metrics/index.ts";
 import { notificationsRouter } from "../../src/routes/notifications/index.ts";
 import { projectsRouter } from "../../src/routes/projects/index.ts";
 import { searchRouter } from "../../src/routes/search/index.ts";
@@ -31,12 +32,18 @@ export function buildApp() {
     .route("/", webhooksRouter)
     .route("/", searchRouter)
     .route("/", analyticsRouter)
-    .route("/", auditRouter);
+    .route("/", auditRouter)
+    .route("/", metricsRouter);
   app.openAPIRegistry.registerComponent("securitySchemes", "bearerAuth", {
     type: "http",
     scheme: "bearer",
     bearerFormat: "JWT",
     description: "An access token from POST /auth/token.",
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "metricsToken", {
+    type: "http",
+    scheme: "bearer",
+    description: "METRICS_TOKEN, the secret GET /metrics requires (not an access token).",
   });
   return app.route("/", metaRouter(app));
 }

@@ -3,6 +3,9 @@ import { createRedisCache, disabledCache } from "../../src/pkg/cache/cache.ts";
 import { loadProcessorConfig } from "../../src/pkg/config/config.ts";
 import { createLogger, type Logger } from "../../src/pkg/logger/logger.ts";
 import { createSmtpMailer } from "../../src/pkg/mail/smtp.ts";
+import { HEARTBEAT } from "../../src/pkg/metrics/catalog.ts";
+import { isolateSink, scheduleFlush } from "../../src/pkg/metrics/flush.ts";
+import { isolateMetrics } from "../../src/pkg/metrics/recorder.ts";
 import {
   createNotificationPublisher,
   createQueuePublisher,
@@ -23,13 +26,23 @@ import { handleDeadNotificationEvent, handleNotificationBatch } from "../../src/
 import { notifyProjectEvents } from "../../src/processor/notifications/project-events.ts";
 import { sweep } from "../../src/processor/sweeper.ts";
 
-/** Runs `work` with the services of one batch or cron run; the database pool ends with it. */
+// The API worker's metrics aggregator, exported here too only so that the processor's tests, which
+// run without the API worker, can bind it (vitest.config.ts); deployed, the processor binds the API's.
+export { MetricsAggregator } from "../../src/durable-objects/metrics-aggregator.ts";
+
+/**
+ * Runs `work` with the services of one batch or cron run; the database pool ends with it, and what
+ * the run counted is flushed to the metrics aggregator after it (`ctx.waitUntil`).
+ */
 async function withServices<T>(
   env: Env,
+  ctx: ExecutionContext,
   logger: (level: Logger) => Logger,
   work: (services: ProcessorServices) => Promise<T>,
 ) {
   const config = loadProcessorConfig(env);
+  isolateMetrics.worker = "processor";
+  isolateMetrics.enabled = config.metrics.enabled;
   const database = openDatabase(config.database);
   const services: ProcessorServices = {
     config,
@@ -49,8 +62,19 @@ async function withServices<T>(
     return await work(services);
   } finally {
     await database.close();
+    if (config.metrics.enabled) {
+      scheduleFlush(isolateMetrics, {
+        // The binding names the API worker's class (script_name): its type does not reach here.
+        sink: () => isolateSink(env.METRICS_AGGREGATOR as unknown as MetricsShards, config.metrics.shards),
+        intervalMs: config.metrics.flushIntervalMs,
+        waitUntil: (promise) => ctx.waitUntil(promise),
+      });
+    }
   }
 }
+
+/** The METRICS_AGGREGATOR namespace as the flush uses it. */
+type MetricsShards = Parameters<typeof isolateSink>[0];
 
 /** The dead-letter queue's handler: each message on its own (they are rare). */
 function deadDocumentHandler(event: DocumentEvent, attempts: number, services: ProcessorServices): Promise<StepResult> {
@@ -100,12 +124,16 @@ async function documentBatchHandler(events: BatchEvent<DocumentEvent>[], service
   return results;
 }
 
+/** The sweeper's trigger (workers/processor/wrangler.toml `[triggers]`); the other one is the heartbeat's. */
+const SWEEP_CRON = "*/10 * * * *";
+
 // Default export: the Workers runtime calls `queue()` for every consumed queue and `scheduled()`
 // for the cron trigger. Queues are told apart by name (environments may add a suffix).
 export default {
-  async queue(batch, env) {
+  async queue(batch, env, ctx) {
     await withServices(
       env,
+      ctx,
       (logger) => logger.with({ queue: batch.queue }),
       async (services) => {
         const deadLetter = batch.queue.endsWith("-dlq");
@@ -128,11 +156,15 @@ export default {
     );
   },
 
-  async scheduled(controller, env) {
+  async scheduled(controller, env, ctx) {
     await withServices(
       env,
+      ctx,
       (logger) => logger.with({ cron: controller.cron }),
       async (services) => {
+        // Every run beats the heartbeat; the every-minute trigger does nothing else.
+        isolateMetrics.set(HEARTBEAT, { worker: "processor" }, controller.scheduledTime / 1000);
+        if (controller.cron !== SWEEP_CRON) return;
         const report = await sweep(services, new Date(controller.scheduledTime));
         services.logger.info("sweep finished", { ...report });
       },

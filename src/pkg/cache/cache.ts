@@ -1,5 +1,6 @@
 import { Redis } from "@upstash/redis/cloudflare";
 import type { CacheConfig } from "../config/config.ts";
+import { timeCall } from "../metrics/recorder.ts";
 
 /**
  * The cache as the rest of the code sees it. Redis is an optimisation: callers survive its absence.
@@ -24,6 +25,14 @@ export interface Cache {
   readonly redis: Redis | undefined;
 }
 
+/** What one Upstash REST request does, for metrics: `pipeline`, `multi-exec`, or the command (`GET`). */
+function redisOperation(request: { path?: string[]; body?: unknown }): string {
+  const path = request.path?.[0];
+  if (path === "pipeline" || path === "multi-exec") return path;
+  const command = Array.isArray(request.body) ? request.body[0] : undefined;
+  return typeof command === "string" && /^[a-z.]{1,32}$/i.test(command) ? command.toUpperCase() : "other";
+}
+
 /**
  * Upstash Redis over its REST API (Upstash docs, "REST API"). One attempt, no retry, bounded in
  * time (`config.timeoutMs`, REDIS_TIMEOUT_MS, per command): a slow cache must not slow the API.
@@ -37,6 +46,8 @@ export function createRedisCache(config: CacheConfig): Cache {
     retry: false,
     signal: () => AbortSignal.timeout(config.timeoutMs),
   });
+  // Every REST request timed as a dependency call: the command's name, or `pipeline`/`multi-exec`.
+  redis.use((request, next) => timeCall("redis", redisOperation(request), () => next(request)));
   return {
     enabled: true,
     redis,

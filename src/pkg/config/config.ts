@@ -127,6 +127,13 @@ const common = {
   // The DNS-over-HTTPS resolver (JSON API, `application/dns-json`) that tells, before each request
   // to a receiver, what its host name resolves to now. Default Cloudflare's; https in production.
   WEBHOOK_DNS_RESOLVER: z.url({ protocol: /^https?$/ }).default("https://cloudflare-dns.com/dns-query"),
+  // Metrics (README "Observability"): `off` records and flushes nothing (the benchmark's baseline).
+  METRICS: z.enum(["on", "off"]).default("on"),
+  // How long an isolate's counts wait before their flush to the aggregator (ms). Below the 30 s
+  // Workers give `waitUntil` after a response, so the flush outlives the request that scheduled it.
+  METRICS_FLUSH_INTERVAL_MS: z.coerce.number().int().min(0).max(25_000).default(10_000),
+  // Aggregator shards (METRICS_AGGREGATOR objects `shard-0` …): each isolate sends to one picked at random.
+  METRICS_SHARDS: z.coerce.number().int().min(1).max(64).default(4),
 };
 
 const apiOnly = {
@@ -206,6 +213,22 @@ const apiOnly = {
   RATE_LIMIT_FAILURE_MODE: z.enum(["open", "closed"]).default("open"),
   RATE_LIMIT_CREDENTIAL_FAILURE_MODE: z.enum(["open", "closed"]).default("closed"),
   RATE_LIMIT_POLICIES: optional(json(z.record(z.string(), z.array(rateWindow).min(1)))),
+  // The Bearer token GET /metrics requires (a secret, ≥ 32 characters); unset, /metrics answers 404.
+  METRICS_TOKEN: optional(z.string().min(32).max(512)),
+  // The storage limits the scrape reports beside what is used (bytes): the Neon plan's storage,
+  // and a budget for the documents bucket (R2 has no hard limit).
+  POSTGRES_STORAGE_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 53 - 1)
+    .default(10 * 1024 ** 3),
+  DOCUMENTS_STORAGE_BUDGET_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 53 - 1)
+    .default(1024 ** 4),
 };
 
 type Raw<S extends Record<string, z.ZodType>> = z.infer<z.ZodObject<S>>;
@@ -326,6 +349,11 @@ const base = (raw: Raw<typeof common>) => ({
   storage: storage(raw),
   encryptionKey: raw.DATA_ENCRYPTION_KEY,
   queueTimeoutMs: raw.QUEUE_TIMEOUT_MS,
+  metrics: {
+    enabled: raw.METRICS === "on",
+    flushIntervalMs: raw.METRICS_FLUSH_INTERVAL_MS,
+    shards: raw.METRICS_SHARDS,
+  },
   webhooks: {
     allowLocalReceivers: raw.WEBHOOK_ALLOW_LOCAL_RECEIVERS,
     dnsResolver: raw.WEBHOOK_DNS_RESOLVER,
@@ -372,6 +400,10 @@ const apiSchema = z
       },
       projectQuotaBytes: raw.PROJECT_QUOTA_BYTES,
       projectsPerUser: raw.PROJECTS_PER_USER,
+    },
+    metricsEndpoint: {
+      token: raw.METRICS_TOKEN,
+      storageLimits: { postgres: raw.POSTGRES_STORAGE_LIMIT_BYTES, documents: raw.DOCUMENTS_STORAGE_BUDGET_BYTES },
     },
     publicUrl: raw.PUBLIC_URL.replace(/\/$/, ""),
     appUrl: (raw.APP_URL ?? raw.PUBLIC_URL).replace(/\/$/, ""),
@@ -540,6 +572,11 @@ export type CacheConfig = NonNullable<ApiConfig["cache"]>;
 export type MailConfig = NonNullable<ProcessorConfig["mail"]>;
 /** The least severe level written (`LOG_LEVEL`, default `info`). */
 export type LogLevel = ApiConfig["logLevel"];
+/**
+ * Metrics: `enabled` (METRICS), `flushIntervalMs` (how long an isolate's counts wait for their flush,
+ * ms), `shards` (aggregator objects).
+ */
+export type MetricsConfig = ApiConfig["metrics"];
 /** Tokens, sessions (ms), PBKDF2 iterations and OpenID providers of the API. */
 export type AuthConfig = ApiConfig["auth"];
 /** CORS origins, rate-limit policies and what an unreachable limiter means (`open`: let through, `closed`: 503). */

@@ -1,6 +1,7 @@
 import { connect } from "cloudflare:sockets";
 import { Email } from "worker-mailer";
 import { DeadlineExceededError, withDeadline } from "../errors/deadline.ts";
+import { timeCall } from "../metrics/recorder.ts";
 import { assertSendable, MailDeliveryError, type Mailer, type MailReceipt } from "./mailer.ts";
 
 /**
@@ -111,13 +112,16 @@ export function createSmtpMailer(config: SmtpConfig): Mailer {
         // `Email` adds From, To, Subject and Date to the object it is given: a copy of ours.
         headers: { ...message.headers, "Message-ID": messageId },
       });
-      const reply = await session(config, domain, async (step) => {
-        await step.expect(`MAIL FROM:<${message.from.address}>`, [250], "message");
-        await step.expect(`RCPT TO:<${message.to}>`, [250, 251], "message");
-        await step.expect("DATA", [354], "message");
-        // Dot-stuffed, CRLF line ends, ended by "<CRLF>.<CRLF>" (RFC 5321 §4.5.2).
-        return step.expectRaw(email.getEmailData(), [250], "message");
-      });
+      // The whole session (connect, TLS, AUTH, the transaction) timed as one dependency call.
+      const reply = await timeCall("smtp", "send", () =>
+        session(config, domain, async (step) => {
+          await step.expect(`MAIL FROM:<${message.from.address}>`, [250], "message");
+          await step.expect(`RCPT TO:<${message.to}>`, [250, 251], "message");
+          await step.expect("DATA", [354], "message");
+          // Dot-stuffed, CRLF line ends, ended by "<CRLF>.<CRLF>" (RFC 5321 §4.5.2).
+          return step.expectRaw(email.getEmailData(), [250], "message");
+        }),
+      );
       return { messageId, reply: describe(reply) } satisfies MailReceipt;
     },
   };

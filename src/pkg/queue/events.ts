@@ -2,6 +2,7 @@ import { z } from "zod";
 import { sha256, toHex } from "../crypto/digest.ts";
 import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError, withDeadline } from "../errors/deadline.ts";
+import { timeCall } from "../metrics/recorder.ts";
 
 /**
  * Bytes of internal metadata Cloudflare Queues adds to each message, which count toward its limits
@@ -327,9 +328,12 @@ export function createPublisher<S extends z.ZodType<{ type: string }>>(
   name: string,
   timeoutMs = QUEUE_TIMEOUT_MS,
 ): Publisher<z.infer<S>> {
-  const send = async (sending: () => Promise<unknown>) => {
+  const send = async (sending: () => Promise<unknown>, operation: "send" | "sendBatch") => {
     try {
-      await withDeadline(sending(), new DeadlineExceededError(name, timeoutMs, "send"));
+      // Timed as a dependency call: `queue` with `<queue>.send` or `<queue>.sendBatch`.
+      await timeCall("queue", `${name}.${operation}`, () =>
+        withDeadline(sending(), new DeadlineExceededError(name, timeoutMs, "send")),
+      );
     } catch (error) {
       throw new DependencyError(name, error);
     }
@@ -337,7 +341,7 @@ export function createPublisher<S extends z.ZodType<{ type: string }>>(
   return {
     async publish(input) {
       const event = buildEvent(schema, input);
-      await send(() => queue.send(event, { contentType: "json" }));
+      await send(() => queue.send(event, { contentType: "json" }), "send");
       return event;
     },
     async publishAll(inputs) {
@@ -345,7 +349,7 @@ export function createPublisher<S extends z.ZodType<{ type: string }>>(
       const events = built.map(({ event }) => event);
       for (const [start, end] of batchRanges(built.map(({ bytes }) => bytes))) {
         const batch = events.slice(start, end).map((body) => ({ body, contentType: "json" as const }));
-        await send(() => queue.sendBatch(batch));
+        await send(() => queue.sendBatch(batch), "sendBatch");
       }
       return events;
     },

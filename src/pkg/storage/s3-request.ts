@@ -2,6 +2,7 @@ import { S3Client, type UploadPartCommand } from "@aws-sdk/client-s3";
 import type { StorageConfig } from "../config/config.ts";
 import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError } from "../errors/deadline.ts";
+import { timeCall } from "../metrics/recorder.ts";
 import { WebCryptoSha256 } from "./web-crypto-sha256.ts";
 
 // An S3Client holds configuration only (each send is its own fetch), so one per configuration
@@ -10,8 +11,8 @@ const clients = new WeakMap<StorageConfig, S3Client>();
 
 /**
  * The isolate's `S3Client` for `config`: up to 2 attempts per request, payloads signed (SigV4) with
- * the runtime's native SHA-256, and no optional checksum headers (R2 and other S3-compatible
- * servers reject them).
+ * the runtime's native SHA-256, no optional checksum headers (R2 and other S3-compatible
+ * servers reject them), and every command timed in `techcorp_dependency_call_duration_seconds`.
  */
 export function s3ClientFor(config: StorageConfig): S3Client {
   let client = clients.get(config);
@@ -28,6 +29,12 @@ export function s3ClientFor(config: StorageConfig): S3Client {
       // Payload signing on native WebCrypto (see web-crypto-sha256.ts).
       sha256: WebCryptoSha256,
     });
+    // Each command (all its attempts) timed as a dependency call: `GetObject`, `UploadPart`, …
+    client.middlewareStack.add(
+      (next, context) => (args) =>
+        timeCall("s3", (context.commandName ?? "other").replace(/Command$/, ""), () => next(args)),
+      { step: "initialize", name: "dependencyCallMetrics" },
+    );
     clients.set(config, client);
   }
   return client;

@@ -1,5 +1,6 @@
 import { connect } from "cloudflare:sockets";
 import { DeadlineExceededError, withDeadline } from "../errors/deadline.ts";
+import { timeCall } from "../metrics/recorder.ts";
 
 /**
  * A client for ClamAV's clamd over TCP, using its `INSTREAM` command: the file is sent as chunks
@@ -103,7 +104,11 @@ export function createClamd(options: { address: string; timeoutMs?: number }): C
   const port = Number(portText);
   const timeoutMs = options.timeoutMs ?? 60_000;
 
-  async function session<T>(run: (socket: Socket, within: Within) => Promise<T>): Promise<T> {
+  // Each session (a scan, a ping) timed as a dependency call, connecting included.
+  const session = <T>(operation: string, run: (socket: Socket, within: Within) => Promise<T>): Promise<T> =>
+    timeCall("clamd", operation, () => openSession(run));
+
+  async function openSession<T>(run: (socket: Socket, within: Within) => Promise<T>): Promise<T> {
     let socket: Socket;
     try {
       socket = connect({ hostname, port });
@@ -134,7 +139,7 @@ export function createClamd(options: { address: string; timeoutMs?: number }): C
 
   return {
     scan(body) {
-      return session(async (socket, within) => {
+      return session("INSTREAM", async (socket, within) => {
         const writer = socket.writable.getWriter();
         const replied = readReply(socket.readable);
         // Awaited below, unless a write fails first; then its rejection has nowhere to go.
@@ -181,7 +186,7 @@ export function createClamd(options: { address: string; timeoutMs?: number }): C
     },
 
     ping() {
-      return session(async (socket, within) => {
+      return session("PING", async (socket, within) => {
         const writer = socket.writable.getWriter();
         await within(writer.write(new TextEncoder().encode("zPING\0")), "write");
         const reply = await within(readReply(socket.readable), "answer");

@@ -1,6 +1,8 @@
 import { z } from "@hono/zod-openapi";
 import { createRouter } from "../../app/create-app.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
+import { SEARCHES } from "../../pkg/metrics/catalog.ts";
+import { isolateMetrics } from "../../pkg/metrics/recorder.ts";
 import { runSearch } from "../../search/search-request.ts";
 import { toDocumentJson } from "../documents/schemas.ts";
 import { jsonResponse, protectedRoute } from "../openapi.ts";
@@ -28,6 +30,7 @@ const route = protectedRoute("caller", {
 });
 
 export const searchDocuments = createRouter().openapi(route, async (c) => {
+  isolateMetrics.add(SEARCHES, {});
   const answer = await runSearch(
     searchRequestDeps(c),
     c.req.valid("query"),

@@ -1,0 +1,80 @@
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
+import type { AppEnv } from "../app/context.ts";
+import { loadApiConfig, type MetricsConfig } from "../pkg/config/config.ts";
+import {
+  HTTP_SERVER_REQUEST_BODY_SIZE,
+  HTTP_SERVER_REQUEST_DURATION,
+  HTTP_SERVER_RESPONSE_BODY_SIZE,
+} from "../pkg/metrics/catalog.ts";
+import { isolateSink, scheduleFlush } from "../pkg/metrics/flush.ts";
+import { isolateMetrics } from "../pkg/metrics/recorder.ts";
+
+/**
+ * The template of the route that served the request, as the OpenAPI document writes it
+ * (`/documents/{id}`; Hono's `:id` and `:id{regex}` become `{id}`): the first route registered for
+ * its method that matches (a HEAD is served by GET). Empty when no route matched (404, 405), so raw
+ * paths and ids never become label values (OpenTelemetry `http.route`).
+ */
+export function routeTemplate(c: Context): string {
+  const method = c.req.method === "HEAD" ? "GET" : c.req.method;
+  const served = matchedRoutes(c).find((route) => route.method === method);
+  return served ? served.path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}") : "";
+}
+
+/** A byte count from a `Content-Length` header, or undefined when absent or not a count. */
+function contentLength(value: string | null | undefined): number | undefined {
+  if (!value || !/^\d{1,16}$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/**
+ * Records every request in `http_server_request_duration_seconds` (until the handler's response,
+ * which is when its headers leave), `http_server_request_body_size_bytes` and
+ * `http_server_response_body_size_bytes` (when their `Content-Length` is known), by method, route
+ * template and status code, then makes sure this isolate's flush to its aggregator shard is
+ * scheduled (`scheduleFlush`: in the background, at most once per METRICS_FLUSH_INTERVAL_MS; no
+ * request waits for it). Runs right after the request id, so every answer is counted, errors and
+ * the gateway's refusals included. With `METRICS=off`, or a configuration that does not parse, it
+ * only passes the request on.
+ */
+export function httpMetrics(): MiddlewareHandler<AppEnv> {
+  return async function httpMetrics(c, next) {
+    const started = performance.now();
+    // Before `next`: later middleware replace c.env with a view that counts Durable Object calls.
+    const namespace = c.env.METRICS_AGGREGATOR;
+    let config: MetricsConfig | undefined;
+    try {
+      config = loadApiConfig(c.env).metrics;
+    } catch {
+      config = undefined;
+    }
+    if (config) isolateMetrics.enabled = config.enabled;
+    if (!config?.enabled) return next();
+    try {
+      await next();
+    } finally {
+      const labels = {
+        http_request_method: c.req.method,
+        http_route: routeTemplate(c),
+        http_response_status_code: c.res.status,
+      };
+      isolateMetrics.observe(HTTP_SERVER_REQUEST_DURATION, labels, (performance.now() - started) / 1000);
+      const requestBytes = contentLength(c.req.header("content-length"));
+      if (requestBytes !== undefined) isolateMetrics.observe(HTTP_SERVER_REQUEST_BODY_SIZE, labels, requestBytes);
+      const responseBytes = contentLength(c.res.headers.get("content-length"));
+      if (responseBytes !== undefined) isolateMetrics.observe(HTTP_SERVER_RESPONSE_BODY_SIZE, labels, responseBytes);
+      const metrics = config;
+      try {
+        const context = c.executionCtx;
+        scheduleFlush(isolateMetrics, {
+          sink: () => isolateSink(namespace, metrics.shards),
+          intervalMs: metrics.flushIntervalMs,
+          waitUntil: (promise) => context.waitUntil(promise),
+        });
+      } catch {
+        // No execution context (app.request in a unit test): the counts wait for the next request.
+      }
+    }
+  };
+}
