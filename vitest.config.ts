@@ -120,7 +120,9 @@ export default defineConfig({
                   queueConsumers: processorConsumers,
                   queueProducers: processorProducers,
                   // As deployed: the processor's counts go to the API worker's aggregator.
-                  durableObjects: { METRICS_AGGREGATOR: { className: "MetricsAggregator", scriptName: "techcorp-api" } },
+                  durableObjects: {
+                    METRICS_AGGREGATOR: { className: "MetricsAggregator", scriptName: "techcorp-api" },
+                  },
                 },
               ],
             },
