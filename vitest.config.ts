@@ -101,6 +101,11 @@ export default defineConfig({
                 OUTAGE_STACK: inject("outageStack"),
                 CONTROL_URL: inject("controlUrl"),
               },
+              // Deployed, the aggregator is the API worker's and the processor binds it; here both use
+              // the processor's (above), so that one scrape sees the counts of both workers.
+              durableObjects: {
+                METRICS_AGGREGATOR: { className: "MetricsAggregator", scriptName: "techcorp-processor" },
+              },
               // The processor runs beside the API worker, as in `npm run dev`, so end-to-end tests
               // go through the real queue. It is built by the project's global setup.
               workers: [
@@ -119,10 +124,9 @@ export default defineConfig({
                   bindings: inject("stack"),
                   queueConsumers: processorConsumers,
                   queueProducers: processorProducers,
-                  // As deployed: the processor's counts go to the API worker's aggregator.
-                  durableObjects: {
-                    METRICS_AGGREGATOR: { className: "MetricsAggregator", scriptName: "techcorp-api" },
-                  },
+                  // The metrics aggregator is hosted here in tests (the processor exports the class
+                  // too): the test runner's worker has a name per test file, which no binding can name.
+                  durableObjects: { METRICS_AGGREGATOR: { className: "MetricsAggregator", useSQLite: true } },
                 },
               ],
             },
@@ -147,7 +151,7 @@ export default defineConfig({
               bindings: { ...inject("stack"), CONTROL_URL: inject("controlUrl"), OUTAGE_STACK: inject("outageStack") },
               // The metrics aggregator is the API worker's (script_name), which this project does not
               // run: the processor's own export of the class stands in, so its counts can be read here.
-              durableObjects: { METRICS_AGGREGATOR: "MetricsAggregator" },
+              durableObjects: { METRICS_AGGREGATOR: { className: "MetricsAggregator", useSQLite: true } },
             },
           })),
         ],

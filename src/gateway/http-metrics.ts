@@ -29,9 +29,32 @@ function contentLength(value: string | null | undefined): number | undefined {
 }
 
 /**
+ * `response` with its body counted as it streams out, the size recorded once the last byte has
+ * gone: for bodies whose length the headers do not say (a JSON answer built from a string gets its
+ * Content-Length from the runtime only as it is sent). A body the client stops reading is not recorded.
+ */
+function countedResponse(
+  response: Response,
+  labels: { http_request_method: string; http_route: string; http_response_status_code: number },
+): Response {
+  let bytes = 0;
+  const counter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      bytes += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+    flush() {
+      isolateMetrics.observe(HTTP_SERVER_RESPONSE_BODY_SIZE, labels, bytes);
+    },
+  });
+  return new Response(response.body?.pipeThrough(counter) ?? null, response);
+}
+
+/**
  * Records every request in `http_server_request_duration_seconds` (until the handler's response,
  * which is when its headers leave), `http_server_request_body_size_bytes` and
- * `http_server_response_body_size_bytes` (when their `Content-Length` is known), by method, route
+ * `http_server_response_body_size_bytes` (a request's when its `Content-Length` is given; a
+ * response's from its `Content-Length`, or counted as its body streams out), by method, route
  * template and status code, then makes sure this isolate's flush to its aggregator shard is
  * scheduled (`scheduleFlush`: in the background, at most once per METRICS_FLUSH_INTERVAL_MS; no
  * request waits for it). Runs right after the request id, so every answer is counted, errors and
@@ -64,6 +87,7 @@ export function httpMetrics(): MiddlewareHandler<AppEnv> {
       if (requestBytes !== undefined) isolateMetrics.observe(HTTP_SERVER_REQUEST_BODY_SIZE, labels, requestBytes);
       const responseBytes = contentLength(c.res.headers.get("content-length"));
       if (responseBytes !== undefined) isolateMetrics.observe(HTTP_SERVER_RESPONSE_BODY_SIZE, labels, responseBytes);
+      else if (c.res.body && c.req.method !== "HEAD") c.res = countedResponse(c.res, labels);
       const metrics = config;
       try {
         const context = c.executionCtx;
