@@ -10,6 +10,7 @@ import { type OidcProvider, startOidcProvider } from "./oidc-provider.ts";
 import { findPgBouncer, PGBOUNCER_INSTALL_HINT, type PgBouncer, startPgBouncer } from "./pgbouncer.ts";
 import { freePort, portOrFree } from "./ports.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
+import { findPrometheus, PROMETHEUS_INSTALL_HINT, type Prometheus, startPrometheus } from "./prometheus.ts";
 import { findRedisServer, REDIS_INSTALL_HINT, type RedisServer, startRedis } from "./redis.ts";
 import { type S3Server, startS3 } from "./s3.ts";
 import { localSecrets } from "./secrets.ts";
@@ -51,6 +52,13 @@ export interface StackOptions {
   meter?: RoundTripMeter;
   /** Round-trip time to the data services in ms when the stack creates its meter (STACK_RTT_MS). */
   rttMs?: number;
+  /**
+   * `host:port` of the API (`npm run dev`: 127.0.0.1:$PORT): a Prometheus scrapes its `/metrics`
+   * with the stack's METRICS_TOKEN, or, when prometheus is not installed, one line says how to
+   * install it and the stack runs without. Without a target none is started (a test starts its own
+   * once it serves the API: test/node/prometheus.test.ts).
+   */
+  scrapeTarget?: string;
   log?: (line: string) => void;
 }
 
@@ -74,6 +82,8 @@ export interface Stack {
   readonly oidc: OidcProvider;
   /** The SMTP server the processor sends through, and its web inbox. */
   readonly mail: MailServer;
+  /** Prometheus scraping the API's `/metrics`, when a scrape target was given and it is installed. */
+  readonly prometheus: Prometheus | undefined;
   readonly meter: RoundTripMeter;
   /** The meter's HTTP interface (`GET /round-trips`, …), when this stack created the meter. */
   readonly meterUrl: string | undefined;
@@ -101,6 +111,8 @@ const DEV_PORTS = {
   meter: 54573,
   smtp: 54574,
   inbox: 54575,
+  // Prometheus's own default port.
+  prometheus: 9090,
 };
 
 function isLoopback(url: string): boolean {
@@ -251,6 +263,30 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       password: options.mode === "dev" ? "local-mail-password" : randomBytes(12).toString("hex"),
     });
     stoppers.push(() => mail.close());
+
+    // Prometheus, scraping the API the caller serves.
+    let prometheus: Prometheus | undefined;
+    if (options.scrapeTarget) {
+      const binary = findPrometheus();
+      if (binary) {
+        const started = await startPrometheus(binary, {
+          port: await port("prometheus"),
+          dataDir: path.join(options.dataDir, "prometheus"),
+          target: options.scrapeTarget,
+          token: secrets.METRICS_TOKEN,
+          // Every 5 s, not production's 15–60 s: a request shows in a query within seconds, and a
+          // rate() over a minute already has a dozen samples. One local API process pays nothing for it.
+          scrapeIntervalSeconds: 5,
+          // Enough to look back over a few days of work; the TSDB in .local/ stays small.
+          retention: options.mode === "dev" ? "3d" : "1h",
+        });
+        stoppers.push(() => started.stop());
+        prometheus = started;
+      } else {
+        log(`no metrics scraping: ${PROMETHEUS_INSTALL_HINT}`);
+      }
+    }
+
     const env = workerBindings({
       mode: options.mode,
       databaseUrl,
@@ -294,6 +330,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       clamd,
       oidc,
       mail,
+      prometheus,
       meter,
       meterUrl: meterServer?.url,
       describe: () => [
@@ -312,6 +349,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         `round trips   ${meterServer ? `${meterServer.url}/round-trips` : "shared meter"} (STACK_RTT_MS=${meter.rttMs}: delay per exchange with Postgres, Redis and S3)`,
         `openid        ${oidc.issuer} (third-party login: ${publicUrl}/auth/oidc/local/authorize)`,
         `mail          inbox ${mail.inboxUrl} (SMTP ${mail.smtpAddress}, AUTH ${mail.username}, no TLS)`,
+        ...(options.scrapeTarget
+          ? [
+              prometheus
+                ? `prometheus    ${prometheus.url} (scraping the API's /metrics at ${prometheus.target} every ${prometheus.scrapeIntervalSeconds} s)`
+                : "prometheus    off (not installed; /metrics still answers with METRICS_TOKEN)",
+            ]
+          : []),
       ],
       stop: stopAll,
     };
