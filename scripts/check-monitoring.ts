@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { parse, stringify } from "yaml";
 import { z } from "zod";
+import { CATALOG, type MetricDefinition } from "../src/pkg/metrics/catalog.ts";
 import { findBinary } from "../stack/binaries.ts";
 import { terminate } from "../stack/child.ts";
 import { freePort } from "../stack/ports.ts";
@@ -20,6 +21,28 @@ export interface MetricEntry {
   name: string;
   type: "counter" | "gauge" | "histogram";
   labels: string[];
+}
+
+/**
+ * Where README.md's table and the metrics the code defines differ: a metric missing on either side,
+ * or listed with another type or other labels. Empty when they agree.
+ */
+export function tableDrift(table: MetricEntry[], code: readonly MetricDefinition[]): string[] {
+  const problems: string[] = [];
+  for (const metric of code) {
+    const row = table.find((entry) => entry.name === metric.name);
+    if (!row) problems.push(`${metric.name} is exported but not in README.md's table`);
+    else if (row.type !== metric.type || row.labels.join(",") !== metric.labels.join(",")) {
+      problems.push(
+        `${metric.name}: README.md says ${row.type} (${row.labels.join(", ")}), the code ${metric.type} (${metric.labels.join(", ")})`,
+      );
+    }
+  }
+  for (const row of table) {
+    if (!code.some((metric) => metric.name === row.name))
+      problems.push(`${row.name} is in README.md's table but not exported`);
+  }
+  return problems;
 }
 
 /** Labels every scraped series carries besides its own: the target's. */
@@ -565,6 +588,10 @@ async function checkMonitoring(root: string, tools: Tools): Promise<number> {
   );
 
   const catalog = readMetricTable(readme);
+  report(
+    `README.md's table names the ${CATALOG.length} metrics the code exports (src/pkg/metrics/catalog.ts), with their types and labels`,
+    tableDrift(catalog, CATALOG),
+  );
   const series = new Map<string, Set<string> | undefined>([
     ...seriesOf(catalog),
     ["up", new Set(TARGET_LABELS)],

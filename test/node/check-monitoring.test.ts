@@ -6,6 +6,7 @@ import {
   problemsOf,
   readMetricTable,
   seriesOf,
+  tableDrift,
 } from "../../scripts/check-monitoring.ts";
 
 const README = `# A project
@@ -142,5 +143,35 @@ describe("anchorOf", () => {
   it("makes GitHub's anchor of a heading", () => {
     expect(anchorOf("Alerts, as code")).toBe("alerts-as-code");
     expect(anchorOf("Security (OWASP API Top 10)")).toBe("security-owasp-api-top-10");
+  });
+});
+
+describe("tableDrift", () => {
+  const table = readMetricTable(README);
+  const code = [
+    { name: "http_request_duration_seconds", type: "histogram", help: "", labels: ["method", "route"] },
+    { name: "http_request_size_bytes", type: "histogram", help: "", labels: ["method", "route"] },
+    { name: "jobs_total", type: "counter", help: "", labels: ["queue", "outcome"] },
+    { name: "users", type: "gauge", help: "", labels: [] },
+  ] as const;
+
+  it("is empty when the README's table lists what the code exports", () => {
+    expect(tableDrift(table, code)).toEqual([]);
+  });
+
+  it("names a metric on one side only, and one whose type or labels differ", () => {
+    const [duration, size, jobs] = code;
+    expect(
+      tableDrift(table, [
+        duration,
+        size,
+        { ...jobs, labels: ["queue"] },
+        { name: "sessions", type: "gauge", help: "", labels: [] },
+      ]),
+    ).toEqual([
+      "jobs_total: README.md says counter (queue, outcome), the code counter (queue)",
+      "sessions is exported but not in README.md's table",
+      "users is in README.md's table but not exported",
+    ]);
   });
 });
