@@ -11,12 +11,13 @@ import { startWranglerDev, waitUntilServing } from "../stack/wrangler.ts";
 import { runDistanceBenchmarks } from "./distance.ts";
 import { table } from "./documents.ts";
 import { type Comparison, httpScenario, type LoadOptions, runComparisons } from "./harness.ts";
+import { runMetricsBenchmarks } from "./metrics.ts";
 import { runPipelineBenchmarks } from "./pipeline.ts";
 import { runResumableBenchmarks } from "./resumable.ts";
 import { runSearchBenchmarks } from "./search.ts";
 import { runUploadBenchmarks } from "./uploads.ts";
 
-/** `BENCH_ONLY=gateway`, `documents`, `resumable`, `search` or `distance` runs one group
+/** `BENCH_ONLY=gateway`, `metrics`, `documents`, `resumable`, `search` or `distance` runs one group
  *  (`pipeline`: only the documents group's pipeline rows; `uploads`: only its upload rows). */
 const only = process.env.BENCH_ONLY;
 
@@ -55,15 +56,18 @@ const stack = await launchStack({
   rttMs: rttFromEnv(process.env.STACK_RTT_MS),
 });
 const [apiPort, barePort, apiInspectorPort] = [await freePort(), await freePort(), await freePort()];
+// Uploads up to 1 GiB, so the memory benchmark can show growth is independent of file size; the
+// metrics flushed as in production (the test stack's 50 ms would flush after nearly every request).
+const apiEnv = {
+  ...stack.env,
+  LOG_LEVEL: "error",
+  RATE_LIMIT_POLICIES: UNREACHABLE_LIMITS,
+  MAX_UPLOAD_BYTES: String(1024 ** 3),
+  METRICS_FLUSH_INTERVAL_MS: "10000",
+};
 const api = await startWranglerDev({
   configs: ["wrangler.toml", "workers/processor/wrangler.toml"],
-  // Uploads up to 1 GiB, so the memory benchmark can show growth is independent of file size.
-  env: {
-    ...stack.env,
-    LOG_LEVEL: "error",
-    RATE_LIMIT_POLICIES: UNREACHABLE_LIMITS,
-    MAX_UPLOAD_BYTES: String(1024 ** 3),
-  },
+  env: apiEnv,
   envFile: path.join(root, "api.env"),
   port: apiPort,
   // The document group collects garbage and reads heaps through it (bench/documents.ts, Inspector).
@@ -90,11 +94,11 @@ const bare = await startWranglerDev({
   output: "ignore",
 });
 
-/** A registered user and a fresh access token, through the API itself. */
-async function benchUser(): Promise<{ form: string; token: string }> {
+/** A registered user and a fresh access token, through the API itself (or the one at `apiUrl`). */
+async function benchUser(apiUrl = api.url): Promise<{ form: string; token: string }> {
   const username = `bench-${crypto.randomUUID().slice(0, 12)}`;
   const password = "benchmark password 1";
-  const registered = await fetch(`${api.url}/users`, {
+  const registered = await fetch(`${apiUrl}/users`, {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ email: `${username}@example.com`, username, password }),
@@ -102,7 +106,7 @@ async function benchUser(): Promise<{ form: string; token: string }> {
   if (registered.status !== 201)
     throw new Error(`registration failed: ${registered.status} ${await registered.text()}`);
   const form = new URLSearchParams({ grant_type: "password", username, password }).toString();
-  const login = await fetch(`${api.url}/auth/token`, {
+  const login = await fetch(`${apiUrl}/auth/token`, {
     method: "POST",
     headers: { "content-type": "application/x-www-form-urlencoded" },
     body: form,
@@ -118,6 +122,19 @@ try {
   ]);
   const user = await benchUser();
   if (only === undefined || only === "gateway") await gatewayBenchmarks(user);
+  if (only === undefined || only === "metrics") {
+    console.log("\n");
+    await runMetricsBenchmarks({
+      apiUrl: api.url,
+      env: apiEnv,
+      root,
+      port: await freePort(),
+      inspectorPort: await freePort(),
+      token: user.token,
+      signIn: async (url) => (await benchUser(url)).token,
+      load: options,
+    });
+  }
   /** The document groups' options, with a fresh token (earlier groups may outlive a token's 15 minutes). */
   const documentOptions = async () => {
     const pid = api.process.pid;
@@ -212,7 +229,9 @@ async function gatewayBenchmarks(user: { form: string; token: string }): Promise
           // (5 free), so ten at once for one account would be refused, which is not what is measured.
           bodies: [
             user.form,
-            ...(await Promise.all(Array.from({ length: options.connections - 1 }, benchUser))).map((u) => u.form),
+            ...(await Promise.all(Array.from({ length: options.connections - 1 }, () => benchUser()))).map(
+              (u) => u.form,
+            ),
           ],
         },
         options,

@@ -44,13 +44,31 @@ function labelPairs<L extends string>(metric: MetricDefinition<L>, labels: Label
   return metric.labels.map((name) => [name, String(labels[name])]);
 }
 
+/** The label values in the definition's order: with the metric's name, what tells a series apart. */
+function seriesKey<L extends string>(metric: MetricDefinition<L>, labels: Labels<L>): string {
+  let key = metric.name;
+  for (const name of metric.labels) key += `\u0000${String(labels[name])}`;
+  return key;
+}
+
 const key = (sample: string, labels: string) => `${sample}\u0000${labels}`;
+
+/** One label set of a histogram since the last drain: observations per bucket (not cumulative), sum, count. */
+interface HistogramSeries {
+  metric: MetricDefinition;
+  pairs: [string, string][];
+  /** One per bound of the definition, then +Inf. */
+  perBucket: number[];
+  sum: number;
+  count: number;
+}
 
 /**
  * The counts of one isolate since its last flush, kept in memory (a few thousand series at most:
  * label values are route templates, dependency operations and other bounded sets). Recording is
- * synchronous and allocation-light; `drain` hands everything over and starts afresh in the same
- * turn, so no count is recorded twice or lost between the two.
+ * synchronous and cheap (one map lookup by the label values; a histogram keeps a count per bucket
+ * and becomes Prometheus's cumulative samples only when drained); `drain` hands everything over
+ * and starts afresh in the same turn, so no count is recorded twice or lost between the two.
  */
 export class MetricsBuffer implements MetricsRecorder {
   /** The worker this isolate runs (`api`, `processor`): the `worker` label of dependency calls. */
@@ -59,10 +77,17 @@ export class MetricsBuffer implements MetricsRecorder {
   enabled = true;
   #add = new Map<string, Sample>();
   #set = new Map<string, Sample>();
+  #histograms = new Map<string, HistogramSeries>();
 
   add<L extends string>(metric: MetricDefinition<L>, labels: Labels<L>, delta = 1): void {
     if (!this.enabled) return;
-    this.#addSample(metric.name, metric.name, JSON.stringify(labelPairs(metric, labels)), delta);
+    const at = seriesKey(metric, labels);
+    const existing = this.#add.get(at);
+    if (existing) existing.value += delta;
+    else {
+      const pairs = JSON.stringify(labelPairs(metric, labels));
+      this.#add.set(at, { family: metric.name, sample: metric.name, labels: pairs, value: delta });
+    }
   }
 
   set<L extends string>(metric: MetricDefinition<L>, labels: Labels<L>, value: number): void {
@@ -73,49 +98,75 @@ export class MetricsBuffer implements MetricsRecorder {
 
   observe<L extends string>(metric: MetricDefinition<L>, labels: Labels<L>, value: number): void {
     if (!this.enabled) return;
-    const pairs = labelPairs(metric, labels);
-    const name = metric.name;
-    // Every bucket is written (0 where the value is above it), so each label set has all of them.
-    for (const bound of [...(metric.buckets ?? []), Number.POSITIVE_INFINITY]) {
-      const bucket = JSON.stringify([...pairs, ["le", bucketBound(bound)]]);
-      this.#addSample(name, `${name}_bucket`, bucket, value <= bound ? 1 : 0);
+    const at = seriesKey(metric, labels);
+    let series = this.#histograms.get(at);
+    if (!series) {
+      const bounds = metric.buckets ?? [];
+      series = {
+        metric,
+        pairs: labelPairs(metric, labels),
+        perBucket: new Array(bounds.length + 1).fill(0),
+        sum: 0,
+        count: 0,
+      };
+      this.#histograms.set(at, series);
     }
-    const plain = JSON.stringify(pairs);
-    this.#addSample(name, `${name}_sum`, plain, value);
-    this.#addSample(name, `${name}_count`, plain, 1);
+    const bounds = metric.buckets ?? [];
+    let bucket = 0;
+    while (bucket < bounds.length && value > (bounds[bucket] ?? Number.POSITIVE_INFINITY)) bucket += 1;
+    series.perBucket[bucket] = (series.perBucket[bucket] ?? 0) + 1;
+    series.sum += value;
+    series.count += 1;
   }
 
   /** Whether anything was recorded since the last drain. */
   get pending(): boolean {
-    return this.#add.size > 0 || this.#set.size > 0;
+    return this.#add.size > 0 || this.#set.size > 0 || this.#histograms.size > 0;
   }
 
-  /** Everything recorded since the last drain, or undefined when nothing was; the buffer starts empty. */
+  /**
+   * Everything recorded since the last drain, or undefined when nothing was; the buffer starts
+   * empty. Histograms leave as every cumulative bucket (0 where nothing fell, so each label set
+   * has all of them), `_sum` and `_count`.
+   */
   drain(): MetricsBatch | undefined {
     if (!this.pending) return undefined;
-    const batch = { add: [...this.#add.values()], set: [...this.#set.values()] };
+    const add = [...this.#add.values()];
+    for (const { metric, pairs, perBucket, sum, count } of this.#histograms.values()) {
+      const name = metric.name;
+      let cumulative = 0;
+      [...(metric.buckets ?? []), Number.POSITIVE_INFINITY].forEach((bound, i) => {
+        cumulative += perBucket[i] ?? 0;
+        const labels = JSON.stringify([...pairs, ["le", bucketBound(bound)]]);
+        add.push({ family: name, sample: `${name}_bucket`, labels, value: cumulative });
+      });
+      const plain = JSON.stringify(pairs);
+      add.push({ family: name, sample: `${name}_sum`, labels: plain, value: sum });
+      add.push({ family: name, sample: `${name}_count`, labels: plain, value: count });
+    }
+    const batch = { add, set: [...this.#set.values()] };
     this.#add = new Map();
     this.#set = new Map();
+    this.#histograms = new Map();
     return batch;
   }
 
   /**
-   * Takes back a batch whose flush failed: its deltas are added to what was recorded since, and
-   * its gauges kept where no newer value was set.
+   * Takes back a batch whose flush failed: its deltas go with the next drain (beside any newer
+   * delta of the same series: the shard adds every one it is sent), and its gauges are kept where
+   * no newer value was set.
    */
   restore(batch: MetricsBatch): void {
-    for (const sample of batch.add) this.#addSample(sample.family, sample.sample, sample.labels, sample.value);
+    for (const sample of batch.add) {
+      const at = key(sample.sample, sample.labels);
+      const existing = this.#add.get(at);
+      if (existing) existing.value += sample.value;
+      else this.#add.set(at, { ...sample });
+    }
     for (const sample of batch.set) {
       const at = key(sample.sample, sample.labels);
       if (!this.#set.has(at)) this.#set.set(at, sample);
     }
-  }
-
-  #addSample(family: string, sample: string, labels: string, delta: number): void {
-    const at = key(sample, labels);
-    const existing = this.#add.get(at);
-    if (existing) existing.value += delta;
-    else this.#add.set(at, { family, sample, labels, value: delta });
   }
 }
 
