@@ -72,6 +72,8 @@ declare module "hono" {
      * (`requestId`, always generated here), never in its place (src/gateway/request-id.ts).
      */
     clientRequestId: string | undefined;
+    /** The W3C trace id of the request's trace (32 hex digits), when it has one: in every log line. */
+    traceId: string | undefined;
     services: Services;
     logger: Logger;
     /** Set by the authentication middleware once a caller is known; logged with the request. */

@@ -10,6 +10,7 @@ import { percentEncoding } from "../gateway/percent-encoding.ts";
 import { privateResponses } from "../gateway/private-responses.ts";
 import { requestId } from "../gateway/request-id.ts";
 import { requestLog } from "../gateway/request-log.ts";
+import { requestTracing } from "../gateway/request-tracing.ts";
 import { securityHeaders } from "../gateway/security-headers.ts";
 import type { AppEnv } from "./context.ts";
 import { methodNotAllowedResponse, notFound, onError, validationHook } from "./error-handler.ts";
@@ -21,7 +22,8 @@ export function createRouter() {
 }
 
 /**
- * The application shell every route runs inside: request id (ours; the client's kept beside it), the
+ * The application shell every route runs inside: the request's span (W3C Trace Context, exported
+ * over OTLP), request id (ours; the client's kept beside it), the
  * request's metrics (by route template, flushed in the background), security headers, `no-store` for
  * responses made for a caller with credentials, one log line per request, per-request services,
  * the count of Durable Object calls (logged; a `Server-Timing` metric outside production), CORS,
@@ -33,8 +35,10 @@ export function createRouter() {
  */
 export function createApp() {
   const app = createRouter();
+  // First: the request's span is the parent of everything that follows.
+  app.use(requestTracing());
   app.use(requestId());
-  // Second, so that every answer is counted and timed, the refusals of what follows included.
+  // Next, so that every answer is counted and timed, the refusals of what follows included.
   app.use(httpMetrics());
   app.use(securityHeaders());
   app.use(privateResponses());

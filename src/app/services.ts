@@ -22,7 +22,7 @@ export function services(): MiddlewareHandler<AppEnv> {
       "logger",
       createLogger({
         level: config.logLevel,
-        fields: { requestId: c.get("requestId"), clientRequestId: c.get("clientRequestId") },
+        fields: { requestId: c.get("requestId"), traceId: c.get("traceId"), clientRequestId: c.get("clientRequestId") },
       }),
     );
     const database = openDatabase(config.database);

@@ -13,7 +13,7 @@ export function requestLog(): MiddlewareHandler {
   return async function requestLog(c, next) {
     const started = Date.now();
     await next();
-    const logger = c.get("logger") ?? fallbackLogger.with({ requestId: c.get("requestId") });
+    const logger = c.get("logger") ?? fallbackLogger.with({ requestId: c.get("requestId"), traceId: c.get("traceId") });
     const status = c.res.status;
     const fields = {
       method: c.req.method,

@@ -1,5 +1,7 @@
 import { DnsLookupError, resolveAddresses } from "../pkg/dns/doh.ts";
 import { BodyTooLargeError, readBoundedText } from "../pkg/http/bounded-body.ts";
+import { timeCall } from "../pkg/metrics/recorder.ts";
+import { traceHeaders } from "../pkg/tracing/tracing.ts";
 import { signWebhook } from "./webhook-signature.ts";
 import { NoAddressError, type WebhookUrlRules, webhookTargetProblem } from "./webhook-url.ts";
 
@@ -69,13 +71,21 @@ export async function postToReceiver(
   const signal = AbortSignal.timeout(options.timeoutMs);
   let response: Response;
   try {
-    response = await options.fetch(url, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", "User-Agent": "TechCorp-Webhooks/1.0", ...headers },
-      body: message.body,
-      redirect: "manual",
-      signal,
-    });
+    // In a client span of its own, whose W3C Trace Context the receiver gets (`traceparent`).
+    response = await timeCall("webhook", "POST", () =>
+      options.fetch(url, {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/json",
+          "User-Agent": "TechCorp-Webhooks/1.0",
+          ...traceHeaders(),
+          ...headers,
+        },
+        body: message.body,
+        redirect: "manual",
+        signal,
+      }),
+    );
   } catch (cause) {
     return unreachable(cause, signal, options.timeoutMs);
   }

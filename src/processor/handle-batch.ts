@@ -2,17 +2,34 @@ import type { z } from "zod";
 import type { Logger } from "../pkg/logger/logger.ts";
 import { QUEUE_MESSAGE_AGE, QUEUE_MESSAGES, QUEUE_MESSAGES_DEAD_LETTERED } from "../pkg/metrics/catalog.ts";
 import { isolateMetrics } from "../pkg/metrics/recorder.ts";
+import {
+  activeTraceId,
+  type Context,
+  contextWith,
+  extractContext,
+  inSpan,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  startSpan,
+  withContext,
+} from "../pkg/tracing/tracing.ts";
 import { retryDelaySeconds } from "./backoff.ts";
 import type { ProcessorServices, StepResult } from "./context.ts";
 
 /** The handler for one event of a queue, given how many times its message was delivered. */
 export type EventHandler<E> = (event: E, attempts: number, services: ProcessorServices) => Promise<StepResult>;
 
-/** One valid event of a batch, with its delivery count and its own logger. */
+/**
+ * One valid event of a batch, with its delivery count, its own logger, and the context of its
+ * consumer span (a child of the sender's, from the event's `traceparent`): the parent of the spans
+ * of work done for this event alone.
+ */
 export interface BatchEvent<E> {
   event: E;
   attempts: number;
   logger: Logger;
+  context?: Context;
 }
 
 /**
@@ -38,7 +55,7 @@ export async function handleBatch<S extends z.ZodType<{ id: string; type: string
   services: ProcessorServices,
 ): Promise<void> {
   const started = Date.now();
-  const valid: (BatchEvent<z.infer<S>> & { message: Message<unknown> })[] = [];
+  const valid: (BatchEvent<z.infer<S>> & { message: Message<unknown>; span: Span })[] = [];
   const queue = batch.queue;
   const deadLetterOf = queue.endsWith("-dlq") ? queue.slice(0, -"-dlq".length) : undefined;
   for (const message of batch.messages) {
@@ -54,14 +71,29 @@ export async function handleBatch<S extends z.ZodType<{ id: string; type: string
       continue;
     }
     const event = parsed.data;
+    // The consumer span (OpenTelemetry messaging conventions), a child of the span that sent it.
+    const span = startSpan(`${queue} process`, {
+      kind: SpanKind.CONSUMER,
+      parent: extractContext(event),
+      attributes: {
+        "messaging.system": "cloudflare_queues",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": queue,
+        "messaging.message.id": message.id,
+        "messaging.message.delivery_attempt": message.attempts,
+        "techcorp.event.type": event.type,
+        "techcorp.request_id": event.requestId,
+      },
+    });
     const logger = services.logger.with({
       requestId: event.requestId,
+      traceId: activeTraceId(contextWith(span)),
       eventId: event.id,
       eventType: event.type,
       messageId: message.id,
       attempts: message.attempts,
     });
-    valid.push({ message, event, attempts: message.attempts, logger });
+    valid.push({ message, event, attempts: message.attempts, logger, context: contextWith(span), span });
   }
   const failed = (error: unknown, log: Logger): StepResult => {
     log.warn("handler failed", { error });
@@ -70,28 +102,45 @@ export async function handleBatch<S extends z.ZodType<{ id: string; type: string
   let results: StepResult[];
   if (typeof handle === "function") {
     results = await Promise.all(
-      valid.map(({ event, attempts, logger }) =>
-        handle(event, attempts, { ...services, logger }).catch((error: unknown) => failed(error, logger)),
+      valid.map(({ event, attempts, logger, context }) =>
+        withContext(context ?? extractContext({}), () => handle(event, attempts, { ...services, logger })).catch(
+          (error: unknown) => failed(error, logger),
+        ),
       ),
     );
   } else {
     try {
-      results = await handle.batch(valid, services);
+      // Work the batch shares (one Postgres batch for all its documents) has a span of its own, in
+      // a trace of its own, linked to every message's consumer span.
+      results = await inSpan(
+        `${queue} process batch`,
+        {
+          kind: SpanKind.CONSUMER,
+          parent: extractContext({}),
+          attributes: { "messaging.system": "cloudflare_queues", "messaging.batch.message_count": valid.length },
+          links: valid.map(({ span }) => ({ context: span.spanContext() })),
+        },
+        () => handle.batch(valid, services),
+      );
     } catch (error) {
       results = valid.map(({ logger }) => failed(error, logger));
     }
   }
-  valid.forEach(({ message, logger }, i) => {
+  valid.forEach(({ message, logger, span }, i) => {
     const result = results[i] ?? { outcome: "retry", reason: "no result" };
     if (result.outcome === "done") {
       message.ack();
       isolateMetrics.add(QUEUE_MESSAGES, { queue, outcome: "acked" });
       logger.info("message processed", { note: result.note, durationMs: Date.now() - started });
+      span.setAttribute("techcorp.outcome", "acked");
     } else {
       const delaySeconds = retryDelaySeconds(message.attempts);
       message.retry({ delaySeconds });
       isolateMetrics.add(QUEUE_MESSAGES, { queue, outcome: "retried" });
       logger.warn("message retried", { reason: result.reason, delaySeconds, durationMs: Date.now() - started });
+      span.setAttribute("techcorp.outcome", "retried");
+      span.setStatus({ code: SpanStatusCode.ERROR, message: result.reason });
     }
+    span.end();
   });
 }

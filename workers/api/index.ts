@@ -6,6 +6,7 @@ import { createLogger } from "../../src/pkg/logger/logger.ts";
 import { HEARTBEAT } from "../../src/pkg/metrics/catalog.ts";
 import { isolateSink, scheduleFlush } from "../../src/pkg/metrics/flush.ts";
 import { isolateMetrics } from "../../src/pkg/metrics/recorder.ts";
+import { configureTracing, flushSpans } from "../../src/pkg/tracing/tracing.ts";
 import { buildApp } from "./app.ts";
 
 export { DeviceAuthorization } from "../../src/durable-objects/device-authorization.ts";
@@ -26,6 +27,7 @@ export default {
     const logger = createLogger({ level: config.logLevel, fields: { cron: controller.cron } });
     const database = openDatabase(config.database);
     isolateMetrics.enabled = config.metrics.enabled;
+    configureTracing({ ...config.tracing, serviceName: "techcorp-api" });
     isolateMetrics.set(HEARTBEAT, { worker: "api" }, controller.scheduledTime / 1000);
     try {
       const report = await settleSessionsOutbox(
@@ -36,6 +38,7 @@ export default {
       if (report.applied > 0 || report.failedUsers > 0) logger.info("sessions outbox settled", report);
     } finally {
       await database.close();
+      ctx.waitUntil(flushSpans());
       if (config.metrics.enabled) {
         scheduleFlush(isolateMetrics, {
           sink: () => isolateSink(env.METRICS_AGGREGATOR, config.metrics.shards),

@@ -18,6 +18,7 @@ import {
 } from "../../src/pkg/queue/events.ts";
 import { createS3Multipart } from "../../src/pkg/storage/multipart.ts";
 import { createS3Storage } from "../../src/pkg/storage/storage.ts";
+import { configureTracing, flushSpans } from "../../src/pkg/tracing/tracing.ts";
 import { createClamd } from "../../src/pkg/virus-scan/clamd.ts";
 import type { ProcessorServices, StepResult } from "../../src/processor/context.ts";
 import { failDeadLettered, processDocuments } from "../../src/processor/documents/pipeline.ts";
@@ -32,7 +33,7 @@ export { MetricsAggregator } from "../../src/durable-objects/metrics-aggregator.
 
 /**
  * Runs `work` with the services of one batch or cron run; the database pool ends with it, and what
- * the run counted is flushed to the metrics aggregator after it (`ctx.waitUntil`).
+ * the run counted is flushed to the metrics aggregator after it, and its spans exported (`ctx.waitUntil`).
  */
 async function withServices<T>(
   env: Env,
@@ -43,6 +44,7 @@ async function withServices<T>(
   const config = loadProcessorConfig(env);
   isolateMetrics.worker = "processor";
   isolateMetrics.enabled = config.metrics.enabled;
+  configureTracing({ ...config.tracing, serviceName: "techcorp-processor" });
   const database = openDatabase(config.database);
   const services: ProcessorServices = {
     config,
@@ -62,6 +64,7 @@ async function withServices<T>(
     return await work(services);
   } finally {
     await database.close();
+    ctx.waitUntil(flushSpans());
     if (config.metrics.enabled) {
       scheduleFlush(isolateMetrics, {
         // The binding names the API worker's class (script_name): its type does not reach here.
@@ -95,9 +98,9 @@ async function documentBatchHandler(events: BatchEvent<DocumentEvent>[], service
   const results: StepResult[] = events.map(() => ({ outcome: "done", note: "ping" }));
   const uploads: (BatchEvent<DocumentUploaded> & { index: number })[] = [];
   const projectEvents: (BatchEvent<ProjectEvent> & { index: number })[] = [];
-  events.forEach(({ event, attempts, logger }, index) => {
-    if (event.type === "document.uploaded") uploads.push({ event, attempts, logger, index });
-    else if (isProjectEvent(event)) projectEvents.push({ event, attempts, logger, index });
+  events.forEach(({ event, attempts, logger, context }, index) => {
+    if (event.type === "document.uploaded") uploads.push({ event, attempts, logger, context, index });
+    else if (isProjectEvent(event)) projectEvents.push({ event, attempts, logger, context, index });
   });
   const settle = (group: { index: number }[], outcomes: StepResult[]) =>
     group.forEach(({ index }, i) => {

@@ -134,6 +134,26 @@ const common = {
   METRICS_FLUSH_INTERVAL_MS: z.coerce.number().int().min(0).max(25_000).default(10_000),
   // Aggregator shards (METRICS_AGGREGATOR objects `shard-0` …): each isolate sends to one picked at random.
   METRICS_SHARDS: z.coerce.number().int().min(1).max(64).default(4),
+  // Traces (README "Traces"), named as OpenTelemetry's SDKs name them: the OTLP/HTTP endpoint
+  // (`…/v1/traces`; empty: no traces), its headers (a secret: `key=value,key2=value2`, values
+  // percent-encoded), and the share of new traces recorded (a request's `traceparent` decides for its own).
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optional(z.url({ protocol: /^https?$/ })),
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: optional(
+    z.string().transform((value, ctx) => {
+      const headers: Record<string, string> = {};
+      for (const pair of value.split(",").filter((part) => part.trim() !== "")) {
+        const at = pair.indexOf("=");
+        const name = pair.slice(0, at).trim();
+        if (at <= 0 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+          ctx.issues.push({ code: "custom", message: "expected key=value pairs separated by commas", input: value });
+          return z.NEVER;
+        }
+        headers[name] = decodeURIComponent(pair.slice(at + 1).trim());
+      }
+      return headers;
+    }),
+  ),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(0.1),
 };
 
 const apiOnly = {
@@ -353,6 +373,11 @@ const base = (raw: Raw<typeof common>) => ({
     enabled: raw.METRICS === "on",
     flushIntervalMs: raw.METRICS_FLUSH_INTERVAL_MS,
     shards: raw.METRICS_SHARDS,
+  },
+  tracing: {
+    endpoint: raw.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    headers: raw.OTEL_EXPORTER_OTLP_TRACES_HEADERS ?? {},
+    sampleRatio: raw.OTEL_TRACES_SAMPLER_ARG,
   },
   webhooks: {
     allowLocalReceivers: raw.WEBHOOK_ALLOW_LOCAL_RECEIVERS,

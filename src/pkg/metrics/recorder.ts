@@ -1,3 +1,4 @@
+import { inSpan, recordFailure, SpanKind, startSpan } from "../tracing/tracing.ts";
 import { DEPENDENCY_CALL_DURATION, type MetricDefinition } from "./catalog.ts";
 
 /**
@@ -176,10 +177,34 @@ export class MetricsBuffer implements MetricsRecorder {
  */
 export const isolateMetrics = new MetricsBuffer();
 
+/** The span of a dependency call: kind and attributes after the OpenTelemetry semantic conventions. */
+function callSpan(dependency: string, operation: string) {
+  const common = { "techcorp.dependency": dependency, "techcorp.operation": operation };
+  const byDependency: Record<string, Record<string, string>> = {
+    postgres: { "db.system.name": "postgresql", "db.operation.name": operation },
+    redis: { "db.system.name": "redis", "db.operation.name": operation },
+    s3: { "rpc.system": "aws-api", "rpc.service": "S3", "rpc.method": operation },
+    durable_object: { "rpc.system": "cloudflare_durable_objects", "rpc.method": operation },
+    queue: {
+      "messaging.system": "cloudflare_queues",
+      "messaging.operation.type": "send",
+      "messaging.destination.name": operation.slice(0, operation.lastIndexOf(".")),
+    },
+  };
+  return {
+    name: `${dependency} ${operation}`,
+    options: {
+      kind: dependency === "queue" ? SpanKind.PRODUCER : SpanKind.CLIENT,
+      attributes: { ...common, ...(byDependency[dependency] ?? { "peer.service": dependency }) },
+    },
+  };
+}
+
 /**
  * Runs `work` (a call to `dependency`, e.g. `postgres`, `s3`; `operation` from a bounded set, e.g.
- * `GetObject`, `statement`) and records its duration in seconds and whether it settled `ok` or
- * `error` in `techcorp_dependency_call_duration_seconds`. Returns or rethrows what `work` does.
+ * `GetObject`, `statement`) in a client span of its own (a producer span for a queue's send), and
+ * records its duration in seconds and whether it settled `ok` or `error` in
+ * `techcorp_dependency_call_duration_seconds`. Returns or rethrows what `work` does.
  */
 export async function timeCall<T>(
   dependency: string,
@@ -189,8 +214,9 @@ export async function timeCall<T>(
 ): Promise<T> {
   const started = performance.now();
   let outcome = "error";
+  const { name, options } = callSpan(dependency, operation);
   try {
-    const result = await work();
+    const result = await inSpan(name, options, () => work());
     outcome = "ok";
     return result;
   } finally {
@@ -202,19 +228,25 @@ export async function timeCall<T>(
 /**
  * Records a call already under way, as `timeCall` does, without wrapping what it returns: for
  * results that must reach the caller untouched (a Durable Object's RPC promise, which can be
- * pipelined). `started` is `performance.now()` when the call began. Returns `call`.
+ * pipelined). `started` is `performance.now()` when the call began. Its span starts now (a child
+ * of the active one) and ends when the call settles. Returns `call`.
  */
 export function watchCall<T>(dependency: string, operation: string, started: number, call: T): T {
-  const record = (outcome: string) =>
+  const { name, options } = callSpan(dependency, operation);
+  const span = startSpan(name, options);
+  const record = (outcome: string, error?: unknown) => {
+    if (outcome === "error") recordFailure(span, error);
+    span.end();
     isolateMetrics.observe(
       DEPENDENCY_CALL_DURATION,
       { worker: isolateMetrics.worker, dependency, operation, outcome },
       (performance.now() - started) / 1000,
     );
+  };
   if (call && typeof (call as { then?: unknown }).then === "function") {
     (call as unknown as PromiseLike<unknown>).then(
       () => record("ok"),
-      () => record("error"),
+      (error: unknown) => record("error", error),
     );
   } else record("ok");
   return call;

@@ -3,6 +3,7 @@ import { sha256, toHex } from "../crypto/digest.ts";
 import { DependencyError } from "../errors/api-error.ts";
 import { DeadlineExceededError, withDeadline } from "../errors/deadline.ts";
 import { timeCall } from "../metrics/recorder.ts";
+import { traceHeaders } from "../tracing/tracing.ts";
 
 /**
  * Bytes of internal metadata Cloudflare Queues adds to each message, which count toward its limits
@@ -35,6 +36,15 @@ const envelope = {
   requestId: z.string().min(1).max(255),
   occurredAt: z.iso.datetime(),
   version: z.literal(1),
+  /**
+   * The W3C Trace Context of the span that sent it (W3C Trace Context §3.2, §3.3), so the consumer's
+   * spans join the sender's trace; absent when nothing was traced.
+   */
+  traceparent: z
+    .string()
+    .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/)
+    .optional(),
+  tracestate: z.string().max(512).optional(),
 };
 
 // --- document-events ---
@@ -294,7 +304,14 @@ function completeEvent<S extends z.ZodType<{ type: string }>>(
   schema: S,
   input: EventInput<z.infer<S>> & { id?: string },
 ): { event: z.infer<S>; bytes: number } {
-  const event = schema.parse({ id: crypto.randomUUID(), ...input, occurredAt: new Date().toISOString(), version: 1 });
+  // The active span's context unless the caller names the trace (an event about another request's work).
+  const event = schema.parse({
+    id: crypto.randomUUID(),
+    ...traceHeaders(),
+    ...input,
+    occurredAt: new Date().toISOString(),
+    version: 1,
+  });
   return { event, bytes: sizeOfMessage(event) };
 }
 

@@ -54,7 +54,12 @@ export function outcomeOf(version: DocumentVersion): Outcome | undefined {
  * (the pipeline, its redelivery, the sweeper, the dead-letter step) is the same event, stored once;
  * a version that is processed again and ends again is announced again.
  */
-export async function outcomeNotification(requestId: string, document: Document, version: DocumentVersion) {
+export async function outcomeNotification(
+  requestId: string,
+  document: Document,
+  version: DocumentVersion,
+  trace: { traceparent?: string; tracestate?: string } = {},
+) {
   const outcome = outcomeOf(version);
   if (!outcome) return undefined;
   const title = document.title.length > 200 ? `${document.title.slice(0, 199)}…` : document.title;
@@ -68,6 +73,7 @@ export async function outcomeNotification(requestId: string, document: Document,
     ),
     type: "notification.requested" as const,
     requestId,
+    ...trace,
     userId: document.ownerId,
     kind: outcome.kind,
     title: TITLES[outcome.kind](title),
@@ -98,10 +104,16 @@ export async function notifyOutcome(
  */
 export async function notifyOutcomes(
   services: ProcessorServices,
-  endings: readonly { requestId: string; document: Document; version: DocumentVersion }[],
+  endings: readonly {
+    requestId: string;
+    document: Document;
+    version: DocumentVersion;
+    /** The W3C Trace Context the notification carries on (the version's trace). */
+    trace?: { traceparent?: string; tracestate?: string };
+  }[],
 ): Promise<void> {
   const built = await Promise.all(
-    endings.map(({ requestId, document, version }) => outcomeNotification(requestId, document, version)),
+    endings.map(({ requestId, document, version, trace }) => outcomeNotification(requestId, document, version, trace)),
   );
   const notifications = built.filter((notification) => notification !== undefined);
   if (notifications.length > 0) await services.notifications.publishAll(notifications);

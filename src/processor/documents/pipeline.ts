@@ -35,6 +35,7 @@ import {
 import type { Logger } from "../../pkg/logger/logger.ts";
 import type { DocumentUploaded } from "../../pkg/queue/events.ts";
 import { hashingStream } from "../../pkg/storage/hashing.ts";
+import { type Context, contextWith, inSpan, startSpan, traceHeaders } from "../../pkg/tracing/tracing.ts";
 import { ScanRefusedError } from "../../pkg/virus-scan/clamd.ts";
 import { invalidateDocument, invalidateDocuments } from "../../search/search-cache.ts";
 import { forEachBounded } from "../bounded.ts";
@@ -133,6 +134,8 @@ export interface BatchItem {
   attempts: number;
   /** The message's own logger (request id, event id, message id). */
   logger: Logger;
+  /** The message's consumer span, in the upload's trace: the parent of this version's steps. */
+  context?: Context;
 }
 
 /** What a scan found; a transient failure throws instead. */
@@ -474,11 +477,53 @@ async function extract(services: ProcessorServices, work: Work & { target: Targe
   }
 }
 
+/** The attributes that name a version on its steps' spans. */
+function stepAttributes(work: Work) {
+  const event = work.items[0]?.event;
+  return { "techcorp.document.id": event?.documentId ?? "", "techcorp.document.version": event?.documentVersion ?? 0 };
+}
+
+/**
+ * Runs one version's own step (`scan`, `extract`) in a span `document <step>` of its upload's
+ * trace (the first message's consumer span), so that the calls it makes (clamd, S3) are its children.
+ */
+function inStep<T>(work: Work, step: string, run: () => Promise<T>): Promise<T> {
+  return inSpan(`document ${step}`, { parent: work.items[0]?.context, attributes: stepAttributes(work) }, run);
+}
+
+/**
+ * Spans `document <step>` for a step the batch's versions share (`index`: one transaction writes
+ * every version's text and status; `notify`: one send of every owner's notification): one per
+ * version, in its own trace, covering the shared work. The shared calls themselves are children of
+ * the batch's span. Returns a function that ends them.
+ */
+function sharedStep(works: readonly Work[], step: string): { contexts: Map<Work, Context>; end: () => void } {
+  const spans = works.map((work) => {
+    const span = startSpan(`document ${step}`, { parent: work.items[0]?.context, attributes: stepAttributes(work) });
+    return [work, span] as const;
+  });
+  return {
+    contexts: new Map(spans.map(([work, span]) => [work, contextWith(span, work.items[0]?.context)])),
+    end: () => {
+      for (const [, span] of spans) span.end();
+    },
+  };
+}
+
 /**
  * Ends extracted versions: `ready` with their text (stored in the same transaction, and only if the
  * transition applies) or `failed` for a file's own fault; one transaction for all of them.
  */
 async function finish(services: ProcessorServices, works: (Work & { target: Target })[]): Promise<void> {
+  const step = sharedStep(works, "index");
+  try {
+    await finishAll(services, works);
+  } finally {
+    step.end();
+  }
+}
+
+async function finishAll(services: ProcessorServices, works: (Work & { target: Target })[]): Promise<void> {
   const results = await transitionAll(services, works, (work): Plan => {
     if (work.failure) {
       return {
@@ -627,11 +672,13 @@ export async function processDocuments(
   let keptBytes = 0;
   await forEachBounded(scanning, { concurrency: SCAN_CONCURRENCY }, async (work) => {
     try {
-      work.verdict = await scan(services, work, () => {
-        if (keptBytes + work.target.version.sizeBytes > KEEP_BUDGET_BYTES) return false;
-        keptBytes += work.target.version.sizeBytes;
-        return true;
-      });
+      work.verdict = await inStep(work, "scan", () =>
+        scan(services, work, () => {
+          if (keptBytes + work.target.version.sizeBytes > KEEP_BUDGET_BYTES) return false;
+          keptBytes += work.target.version.sizeBytes;
+          return true;
+        }),
+      );
     } catch (error) {
       retry(work, error);
     }
@@ -753,7 +800,7 @@ export async function processDocuments(
       weight: (work) => Math.min(work.target.version.sizeBytes, MAX_BINARY_SOURCE_BYTES),
     },
     async (work) => {
-      if (!work.failure) await extract(services, work);
+      if (!work.failure) await inStep(work, "extract", () => extract(services, work));
       if (work.result) return;
       waiting.push(work);
       waitingChars += work.content?.text.length ?? 0;
@@ -815,10 +862,13 @@ async function announceAll(services: ProcessorServices, works: readonly Work[]):
   await invalidateDocuments({ ...services, http: services.database.http }, [
     ...new Set(endings.map((work) => work.target?.document.id ?? "")),
   ]);
+  const step = sharedStep(endings, "notify");
+  // Each owner's notification carries its own version's trace on to the Notification Service.
   const ending = (work: Work) => ({
     requestId: work.requestId,
     document: (work.target as Target).document,
     version: work.ended as DocumentVersion,
+    trace: traceHeaders(step.contexts.get(work)),
   });
   try {
     await notifyOutcomes(services, endings.map(ending));
@@ -833,6 +883,8 @@ async function announceAll(services: ProcessorServices, works: readonly Work[]):
         }
       }),
     );
+  } finally {
+    step.end();
   }
 }
 

@@ -24,6 +24,7 @@ import {
   type NotificationRequested,
   type WebhookDelivery,
 } from "../../pkg/queue/events.ts";
+import { type Context, withContext } from "../../pkg/tracing/tracing.ts";
 import { forEachBounded } from "../bounded.ts";
 import type { ProcessorServices, StepResult } from "../context.ts";
 import type { BatchEvent } from "../handle-batch.ts";
@@ -71,10 +72,15 @@ async function store(event: NotificationRequested, services: ProcessorServices):
  */
 async function queueUntried(
   services: ProcessorServices,
-  groups: readonly { requestId: string; deliveries: readonly DeliveryRow[] }[],
+  groups: readonly {
+    requestId: string;
+    deliveries: readonly DeliveryRow[];
+    /** The notification's trace, which its deliveries join. */
+    trace?: { traceparent?: string | undefined; tracestate?: string | undefined };
+  }[],
 ): Promise<number> {
   const messages = await Promise.all(
-    groups.flatMap(({ requestId, deliveries }) =>
+    groups.flatMap(({ requestId, deliveries, trace }) =>
       deliveries
         .filter((delivery) => delivery.attempts === 0)
         .map(async (delivery) => ({
@@ -82,6 +88,8 @@ async function queueUntried(
           type: "webhook.deliver" as const,
           requestId,
           deliveryId: delivery.id,
+          ...(trace?.traceparent ? { traceparent: trace.traceparent } : {}),
+          ...(trace?.tracestate ? { tracestate: trace.tracestate } : {}),
         })),
     ),
   );
@@ -147,7 +155,11 @@ export async function storeAll(
     const k = key(event.id, event.userId);
     const deliveries = seen.has(k) ? [] : (byEvent.get(k) ?? []);
     seen.add(k);
-    return { requestId: event.requestId, deliveries };
+    return {
+      requestId: event.requestId,
+      deliveries,
+      trace: { traceparent: event.traceparent, tracestate: event.tracestate },
+    };
   });
   await queueUntried(services, groups);
   return groups.map(({ deliveries }) => ({
@@ -238,13 +250,23 @@ export async function handleNotificationBatch(
   services: ProcessorServices,
 ): Promise<StepResult[]> {
   const requested: { event: NotificationRequested; index: number }[] = [];
-  const deliveries: { event: WebhookDelivery; logger: BatchEvent<NotificationEvent>["logger"]; index: number }[] = [];
-  const mails: { event: MailRequested; logger: BatchEvent<NotificationEvent>["logger"]; index: number }[] = [];
-  events.forEach(({ event, logger }, index) => {
+  type Own<E> = {
+    event: E;
+    logger: BatchEvent<NotificationEvent>["logger"];
+    context: Context | undefined;
+    index: number;
+  };
+  const deliveries: Own<WebhookDelivery>[] = [];
+  const mails: Own<MailRequested>[] = [];
+  events.forEach(({ event, logger, context }, index) => {
     if (event.type === "notification.requested") requested.push({ event, index });
-    else if (event.type === "mail.requested") mails.push({ event, logger, index });
-    else deliveries.push({ event, logger, index });
+    else if (event.type === "mail.requested") mails.push({ event, logger, context, index });
+    else deliveries.push({ event, logger, context, index });
   });
+  // A delivery or a mail is its message's own work: inside its consumer span (its webhook request
+  // carries that trace on in `traceparent`).
+  const own = <T>(context: Context | undefined, work: () => Promise<T>) =>
+    context ? withContext(context, work) : work();
   const results: StepResult[] = [];
   await Promise.all([
     storeAll(
@@ -261,14 +283,14 @@ export async function handleNotificationBatch(
         for (const { index } of requested) results[index] = retried(error);
       },
     ),
-    ...deliveries.map(async ({ event, logger, index }) => {
-      results[index] = await deliver(event, { ...services, logger }).catch((error: unknown) => {
+    ...deliveries.map(async ({ event, logger, context, index }) => {
+      results[index] = await own(context, () => deliver(event, { ...services, logger })).catch((error: unknown) => {
         logger.warn("handler failed", { error });
         return retried(error);
       });
     }),
-    forEachBounded(mails, { concurrency: MAIL_CONCURRENCY }, async ({ event, logger, index }) => {
-      results[index] = await sendMail(event, { ...services, logger }).catch((error: unknown) => {
+    forEachBounded(mails, { concurrency: MAIL_CONCURRENCY }, async ({ event, logger, context, index }) => {
+      results[index] = await own(context, () => sendMail(event, { ...services, logger })).catch((error: unknown) => {
         logger.warn("handler failed", { error });
         return retried(error);
       });
