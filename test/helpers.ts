@@ -13,6 +13,10 @@ interface TestBindings {
   /** Bindings of a second stack whose services tests may stop (never the shared one). */
   OUTAGE_STACK: Record<string, string>;
   CONTROL_URL: string;
+  /** The stack's OTLP receiver (stack/otlp-receiver.ts): where tests read the exported spans. */
+  OTLP_RECEIVER_URL: string;
+  /** The processor's setting, from the same stack: `required` when clamd runs, else `off`. */
+  VIRUS_SCAN: string;
 }
 
 export const testEnv = env as unknown as Env & TestBindings;

@@ -66,7 +66,7 @@ export const RATE_LIMIT_REFUSALS = metric({
 export const DEPENDENCY_CALL_DURATION = metric({
   name: "techcorp_dependency_call_duration_seconds",
   type: "histogram",
-  help: "Calls to Durable Objects, Postgres, Redis, S3, clamd, queues and SMTP, in seconds, by outcome (ok, error).",
+  help: "Calls to Durable Objects, Postgres, Redis, S3, clamd, queues, SMTP and webhook receivers, in seconds, by outcome (ok, error).",
   labels: ["worker", "dependency", "operation", "outcome"],
   buckets: CALL_DURATION_BUCKETS,
 });
