@@ -64,6 +64,8 @@ const apiEnv = {
   RATE_LIMIT_POLICIES: UNREACHABLE_LIMITS,
   MAX_UPLOAD_BYTES: String(1024 ** 3),
   METRICS_FLUSH_INTERVAL_MS: "10000",
+  // Untraced: the stack traces every request locally; the metrics group measures tracing's cost.
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "",
 };
 const api = await startWranglerDev({
   configs: ["wrangler.toml", "workers/processor/wrangler.toml"],
@@ -128,8 +130,8 @@ try {
       apiUrl: api.url,
       env: apiEnv,
       root,
-      port: await freePort(),
-      inspectorPort: await freePort(),
+      tracesEndpoint: stack.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? "",
+      ports: { off: await freePort(), traced: await freePort(), inspectors: [await freePort(), await freePort()] },
       token: user.token,
       signIn: async (url) => (await benchUser(url)).token,
       load: options,
