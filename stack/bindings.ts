@@ -30,6 +30,8 @@ export interface StackEndpoints {
   oidc: { issuer: string; clientSecret: string };
   /** The local SMTP server (plain SMTP + AUTH on loopback) and its web inbox. */
   mail: { host: string; port: number; username: string; password: string; inboxUrl: string };
+  /** The local OTLP/HTTP receiver (stack/otlp-receiver.ts): its base URL and its `/v1/traces` endpoint. */
+  traces: { url: string; tracesEndpoint: string };
 }
 
 /**
@@ -80,5 +82,10 @@ export function workerBindings(endpoints: StackEndpoints): Record<string, string
     METRICS_FLUSH_INTERVAL_MS: mode === "dev" ? "2000" : "50",
     // Not read by the workers: where tests and developers read the delivered mails (test/mail-helpers.ts).
     MAIL_INBOX_URL: endpoints.mail.inboxUrl,
+    // Spans go to the stack's OTLP receiver, every trace of them (production samples a fraction).
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: endpoints.traces.tracesEndpoint,
+    OTEL_TRACES_SAMPLER_ARG: "1",
+    // Not read by the workers: where tests and developers read the received spans (GET /api/traces/{traceId}).
+    OTLP_RECEIVER_URL: endpoints.traces.url,
   };
 }

@@ -7,6 +7,7 @@ import { createRoundTripMeter, type RoundTripMeter, type RoundTripServer, startR
 import { applyMigrations } from "./migrate.ts";
 import { type NeonProxy, startNeonProxy } from "./neon-proxy.ts";
 import { type OidcProvider, startOidcProvider } from "./oidc-provider.ts";
+import { type OtlpReceiver, startOtlpReceiver } from "./otlp-receiver.ts";
 import { findPgBouncer, PGBOUNCER_INSTALL_HINT, type PgBouncer, startPgBouncer } from "./pgbouncer.ts";
 import { freePort, portOrFree } from "./ports.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
@@ -82,6 +83,8 @@ export interface Stack {
   readonly oidc: OidcProvider;
   /** The SMTP server the processor sends through, and its web inbox. */
   readonly mail: MailServer;
+  /** The OTLP/HTTP receiver both workers export their spans to, and its pages and API. */
+  readonly traces: OtlpReceiver;
   /** Prometheus scraping the API's `/metrics`, when a scrape target was given and it is installed. */
   readonly prometheus: Prometheus | undefined;
   readonly meter: RoundTripMeter;
@@ -111,6 +114,8 @@ const DEV_PORTS = {
   meter: 54573,
   smtp: 54574,
   inbox: 54575,
+  // OTLP/HTTP's default port.
+  traces: 4318,
   // Prometheus's own default port.
   prometheus: 9090,
 };
@@ -264,6 +269,13 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     });
     stoppers.push(() => mail.close());
 
+    // The OTLP/HTTP receiver the workers export spans to; dev keeps them in .local/ across restarts.
+    const traces = await startOtlpReceiver({
+      port: await port("traces"),
+      ...(options.mode === "dev" ? { file: path.join(options.dataDir, "traces.jsonl") } : {}),
+    });
+    stoppers.push(() => traces.close());
+
     // Prometheus, scraping the API the caller serves.
     let prometheus: Prometheus | undefined;
     if (options.scrapeTarget) {
@@ -305,6 +317,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         password: mail.password,
         inboxUrl: mail.inboxUrl,
       },
+      traces: { url: traces.url, tracesEndpoint: traces.tracesEndpoint },
     });
 
     return {
@@ -330,6 +343,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       clamd,
       oidc,
       mail,
+      traces,
       prometheus,
       meter,
       meterUrl: meterServer?.url,
@@ -349,6 +363,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         `round trips   ${meterServer ? `${meterServer.url}/round-trips` : "shared meter"} (STACK_RTT_MS=${meter.rttMs}: delay per exchange with Postgres, Redis and S3)`,
         `openid        ${oidc.issuer} (third-party login: ${publicUrl}/auth/oidc/local/authorize)`,
         `mail          inbox ${mail.inboxUrl} (SMTP ${mail.smtpAddress}, AUTH ${mail.username}, no TLS)`,
+        `traces        ${traces.url} (OTLP/HTTP receiver; recent traces at /${traces.file ? `, kept in ${shortPath(traces.file)}` : ""})`,
         ...(options.scrapeTarget
           ? [
               prometheus
@@ -363,6 +378,12 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     await stopAll();
     throw error;
   }
+}
+
+/** The path relative to the working folder when it is below it (`.local/traces.jsonl` under npm run dev). */
+function shortPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith("..") || path.isAbsolute(relative) ? file : relative;
 }
 
 function redact(url: string): string {

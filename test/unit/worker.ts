@@ -46,6 +46,7 @@ export async function unitWorker() {
         secrets: await localSecrets(),
         oidc: { issuer: `http://${NOWHERE}`, clientSecret: "unit" },
         mail: { host: "127.0.0.1", port: 9, username: "unit", password: "unit", inboxUrl: `http://${NOWHERE}` },
+        traces: { url: `http://${NOWHERE}`, tracesEndpoint: `http://${NOWHERE}/v1/traces` },
       }),
     },
   };
