@@ -25,11 +25,19 @@ async function spansOf(traceId: string): Promise<ReceivedSpan[]> {
 }
 
 /** Waits until the trace holds a span of each name (the workers export after their work, in the background). */
-function traceWith(traceId: string, names: string[]): Promise<ReceivedSpan[]> {
-  return eventually(async () => {
+async function traceWith(traceId: string, names: string[]): Promise<ReceivedSpan[]> {
+  try {
+    return await eventually(async () => {
+      const spans = await spansOf(traceId);
+      return names.every((name) => spans.some((span) => span.name === name)) ? spans : undefined;
+    }, 30_000);
+  } catch {
     const spans = await spansOf(traceId);
-    return names.every((name) => spans.some((span) => span.name === name)) ? spans : undefined;
-  }, 30_000);
+    const missing = names.filter((name) => !spans.some((span) => span.name === name));
+    throw new Error(
+      `trace ${traceId} lacks ${missing.join(", ")}; it has ${spans.map((s) => `${s.service}:${s.name}`).join(", ")}`,
+    );
+  }
 }
 
 /** The span named `name` (the first), failing the test when there is none. */

@@ -337,18 +337,20 @@ export const QUEUE_TIMEOUT_MS = 5_000;
  * Publishes validated events of one schema to a Cloudflare Queue producer binding. A send that
  * fails, or has not been accepted within `timeoutMs`, throws `DependencyError(name)` (for the
  * deadline its cause is a `DeadlineExceededError`; a send cannot be recalled, so a late one may
- * still arrive, which consumers tolerate: they deduplicate by event id).
+ * still arrive, which consumers tolerate: they deduplicate by event id). `destination`, the
+ * queue's name, names its sends in metrics and spans (`document-events.send`).
  */
 export function createPublisher<S extends z.ZodType<{ type: string }>>(
   queue: Queue,
   schema: S,
   name: string,
   timeoutMs = QUEUE_TIMEOUT_MS,
+  destination = name,
 ): Publisher<z.infer<S>> {
   const send = async (sending: () => Promise<unknown>, operation: "send" | "sendBatch") => {
     try {
       // Timed as a dependency call: `queue` with `<queue>.send` or `<queue>.sendBatch`.
-      await timeCall("queue", `${name}.${operation}`, () =>
+      await timeCall("queue", `${destination}.${operation}`, () =>
         withDeadline(sending(), new DeadlineExceededError(name, timeoutMs, "send")),
       );
     } catch (error) {
@@ -378,11 +380,11 @@ export type EventPublisher = Publisher<DocumentEvent>;
 
 /** The document-events queue; its failures are `DependencyError("queue")`. */
 export const createQueuePublisher = (queue: Queue, timeoutMs?: number): EventPublisher =>
-  createPublisher(queue, DocumentEventSchema, "queue", timeoutMs);
+  createPublisher(queue, DocumentEventSchema, "queue", timeoutMs, "document-events");
 
 /** The `notifications` queue's publisher. */
 export type NotificationPublisher = Publisher<NotificationEvent>;
 
 /** The notifications queue; its failures are `DependencyError("notifications queue")`. */
 export const createNotificationPublisher = (queue: Queue, timeoutMs?: number): NotificationPublisher =>
-  createPublisher(queue, NotificationEventSchema, "notifications queue", timeoutMs);
+  createPublisher(queue, NotificationEventSchema, "notifications queue", timeoutMs, "notifications");
