@@ -85,6 +85,8 @@ export function workerBindings(endpoints: StackEndpoints): Record<string, string
     // Spans go to the stack's OTLP receiver, every trace of them (production samples a fraction).
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: endpoints.traces.tracesEndpoint,
     OTEL_TRACES_SAMPLER_ARG: "1",
+    // The local receiver asks for no credentials; declared (a secret in production), so set, empty.
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS: "",
     // Not read by the workers: where tests and developers read the received spans (GET /api/traces/{traceId}).
     OTLP_RECEIVER_URL: endpoints.traces.url,
   };
