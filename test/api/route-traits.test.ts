@@ -136,6 +136,7 @@ describe("rate-limit policies, declared on the routes", () => {
       "PUT /documents/{id}/shares": "sharing",
       "POST /webhooks/{id}/verify": "outbound",
       "GET /ready": "probe",
+      "GET /metrics": "probe",
       "GET /health": false,
     });
   });
