@@ -44,10 +44,22 @@ async function main(): Promise<void> {
   });
   say(`API on http://localhost:${port} (reference at /docs, readiness at /ready); Ctrl-C stops everything`);
 
+  // wrangler dev fires no cron; its /cdn-cgi/local/scheduled reaches the session's first worker, the
+  // API, whose every-minute cron settles the SESSIONS outbox and beats its heartbeat. The
+  // processor's crons (the sweeper, its heartbeat) cannot be fired this way (README, Observability).
+  const runCron = () =>
+    fetch(`${wrangler.url}/cdn-cgi/local/scheduled?cron=${encodeURIComponent("* * * * *")}`).then(
+      (response) => response.body?.cancel(),
+      () => {},
+    );
+  void runCron();
+  const cron = setInterval(runCron, 60_000);
+
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    clearInterval(cron);
     say("stopping …");
     await wrangler.stop();
     await stack.stop();

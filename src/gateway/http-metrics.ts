@@ -22,6 +22,14 @@ export function routeTemplate(c: Context): string {
   return served ? served.path.replace(/:(\w+)(\{[^}]*\})?/g, "{$1}") : "";
 }
 
+/** The methods OpenTelemetry's HTTP conventions name; any other is `_OTHER` (bounded label values). */
+const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]);
+
+/** `http.request.method` as the conventions want it: the method, or `_OTHER` for one they do not know. */
+export function requestMethod(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : "_OTHER";
+}
+
 /** A byte count from a `Content-Length` header, or undefined when absent or not a count. */
 function contentLength(value: string | null | undefined): number | undefined {
   if (!value || !/^\d{1,16}$/.test(value)) return undefined;
@@ -78,7 +86,7 @@ export function httpMetrics(): MiddlewareHandler<AppEnv> {
       await next();
     } finally {
       const labels = {
-        http_request_method: c.req.method,
+        http_request_method: requestMethod(c.req.method),
         http_route: routeTemplate(c),
         http_response_status_code: c.res.status,
       };

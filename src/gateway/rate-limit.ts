@@ -100,8 +100,10 @@ export async function enforce(
 ): Promise<void> {
   if (!limit || !decision) return next();
   const headers = rateLimitHeaders(limit.windows, decision.windows);
+  // A policy's refusal count exists at 0 from its first counted request on: its first refusal is
+  // then an increase Prometheus sees.
+  isolateMetrics.add(RATE_LIMIT_REFUSALS, { policy: limit.name }, decision.allowed ? 0 : 1);
   if (!decision.allowed) {
-    isolateMetrics.add(RATE_LIMIT_REFUSALS, { policy: limit.name });
     throw new ApiError("rate_limited", {
       detail: `Too many requests; retry in ${seconds(decision.retryAfterMs)} s.`,
       headers: { ...headers, "Retry-After": String(Math.max(1, seconds(decision.retryAfterMs))) },

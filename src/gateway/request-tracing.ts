@@ -11,7 +11,10 @@ import {
   startSpan,
   withContext,
 } from "../pkg/tracing/tracing.ts";
-import { routeTemplate } from "./http-metrics.ts";
+import { requestMethod, routeTemplate } from "./http-metrics.ts";
+
+/** Paths polled by machines, traced only when the caller sends a `traceparent`. */
+const PROBES = new Set(["/health", "/ready", "/metrics"]);
 
 /**
  * The request's server span (OpenTelemetry HTTP semantic conventions: named `<method> <route>`,
@@ -21,7 +24,8 @@ import { routeTemplate } from "./http-metrics.ts";
  * does, so each Durable Object, Postgres, Redis, S3 and queue call is its child, and the queue
  * messages it sends carry its context to the processor. The trace id is set as `traceId` for the
  * logs. After the response the isolate's ended spans are exported (`flushSpans`, `waitUntil`).
- * Without OTEL_EXPORTER_OTLP_TRACES_ENDPOINT every span is a no-op. Runs first.
+ * Without OTEL_EXPORTER_OTLP_TRACES_ENDPOINT every span is a no-op. `/health`, `/ready` and
+ * `/metrics` start no trace (a caller's `traceparent` still traces them). Runs first.
  */
 export function requestTracing(): MiddlewareHandler<AppEnv> {
   return async function requestTracing(c, next) {
@@ -31,7 +35,10 @@ export function requestTracing(): MiddlewareHandler<AppEnv> {
       // An invalid configuration is the error handler's to report; the request goes untraced.
     }
     const parent = extractContext(c.req.raw.headers);
-    const method = c.req.method;
+    // Probes (scrapes, health checks) start no trace of their own: every few seconds each, they
+    // would bury the traces worth reading. A caller's traceparent still traces one.
+    if (PROBES.has(c.req.path) && !c.req.header("traceparent")) return next();
+    const method = requestMethod(c.req.method);
     const span = startSpan(method, {
       kind: SpanKind.SERVER,
       parent,

@@ -12,6 +12,7 @@ import {
   SpanKind,
   SpanStatusCode,
   startSpan,
+  unsampled,
   withContext,
 } from "../pkg/tracing/tracing.ts";
 import { retryDelaySeconds } from "./backoff.ts";
@@ -48,7 +49,9 @@ export type BatchHandler<E> = (events: BatchEvent<E>[], services: ProcessorServi
  * (`techcorp_queue_messages_total`) and its age observed; a first delivery on a dead-letter queue
  * counts as dead-lettered from its source queue.
  */
-export async function handleBatch<S extends z.ZodType<{ id: string; type: string; requestId: string }>>(
+export async function handleBatch<
+  S extends z.ZodType<{ id: string; type: string; requestId: string; traceparent?: string | undefined }>,
+>(
   batch: MessageBatch<unknown>,
   schema: S,
   handle: EventHandler<z.infer<S>> | { batch: BatchHandler<z.infer<S>> },
@@ -58,6 +61,9 @@ export async function handleBatch<S extends z.ZodType<{ id: string; type: string
   const valid: (BatchEvent<z.infer<S>> & { message: Message<unknown>; span: Span })[] = [];
   const queue = batch.queue;
   const deadLetterOf = queue.endsWith("-dlq") ? queue.slice(0, -"-dlq".length) : undefined;
+  // The source queue's dead-letter count exists at 0 from its first batch on, so the first dead
+  // letter is an increase Prometheus sees (a series born at 1 has no increase to show).
+  if (!deadLetterOf) isolateMetrics.add(QUEUE_MESSAGES_DEAD_LETTERED, { queue }, 0);
   for (const message of batch.messages) {
     isolateMetrics.observe(QUEUE_MESSAGE_AGE, { queue }, Math.max(0, started - message.timestamp.getTime()) / 1000);
     // Its first delivery on a dead-letter queue: the message ran out of retries on its source queue.
@@ -71,10 +77,11 @@ export async function handleBatch<S extends z.ZodType<{ id: string; type: string
       continue;
     }
     const event = parsed.data;
-    // The consumer span (OpenTelemetry messaging conventions), a child of the span that sent it.
+    // The consumer span (OpenTelemetry messaging conventions), a child of the span that sent it. A
+    // message sent outside any trace (the readiness ping of a probe, the sweeper's) starts none.
     const span = startSpan(`${queue} process`, {
       kind: SpanKind.CONSUMER,
-      parent: extractContext(event),
+      parent: event.traceparent ? extractContext(event) : unsampled(),
       attributes: {
         "messaging.system": "cloudflare_queues",
         "messaging.operation.type": "process",
@@ -112,13 +119,15 @@ export async function handleBatch<S extends z.ZodType<{ id: string; type: string
     try {
       // Work the batch shares (one Postgres batch for all its documents) has a span of its own, in
       // a trace of its own, linked to every message's consumer span.
+      // Only when a message of it is recorded: a batch of untraced pings makes no trace.
+      const recorded = valid.filter(({ span }) => span.isRecording());
       results = await inSpan(
         `${queue} process batch`,
         {
           kind: SpanKind.CONSUMER,
-          parent: extractContext({}),
+          parent: recorded.length > 0 ? extractContext({}) : unsampled(),
           attributes: { "messaging.system": "cloudflare_queues", "messaging.batch.message_count": valid.length },
-          links: valid.map(({ span }) => ({ context: span.spanContext() })),
+          links: recorded.map(({ span }) => ({ context: span.spanContext() })),
         },
         () => handle.batch(valid, services),
       );

@@ -140,14 +140,17 @@ describe("traces", () => {
     expect(webhookCall.spanId).toBe(sentSpanId);
   });
 
-  it("start a trace for a request that names none, and its id is in the request's log line", async () => {
+  it("start a trace for a request that names none, and its id is in the request's log line; probes start none", async () => {
     const lines = await captureLines(async () => {
+      expect((await apiWith({ LOG_LEVEL: "info" } as Partial<Env>, "/openapi.json")).status).toBe(200);
       expect((await apiWith({ LOG_LEVEL: "info" } as Partial<Env>, "/health")).status).toBe(200);
     });
-    const line = lines.find((l) => l.message === "request" && l.path === "/health");
+    const line = lines.find((l) => l.message === "request" && l.path === "/openapi.json");
     expect(line?.traceId).toMatch(/^[0-9a-f]{32}$/);
-    const spans = await traceWith(String(line?.traceId), ["GET /health"]);
-    expect(spanNamed(spans, "GET /health").parentSpanId ?? "").toBe("");
+    const spans = await traceWith(String(line?.traceId), ["GET /openapi.json"]);
+    expect(spanNamed(spans, "GET /openapi.json").parentSpanId ?? "").toBe("");
+    // Machines poll /health, /ready and /metrics: without a caller's traceparent they start no trace.
+    expect(lines.find((l) => l.message === "request" && l.path === "/health")?.traceId).toBeUndefined();
   });
 
   it("keep a caller's unsampled trace unrecorded, and ignore a malformed traceparent", async () => {

@@ -181,6 +181,14 @@ describe("the exposition", () => {
     );
     expect(negotiateFormat("text/plain")).toBe("prometheus");
     expect(negotiateFormat(undefined)).toBe("prometheus");
+    // Prometheus's own header, and quality values: q=0 refuses, a higher q for text/plain wins.
+    expect(
+      negotiateFormat(
+        "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+      ),
+    ).toBe("openmetrics");
+    expect(negotiateFormat("application/openmetrics-text;q=0")).toBe("prometheus");
+    expect(negotiateFormat("text/plain;q=0.5, application/openmetrics-text;q=0.1")).toBe("prometheus");
     const { body, contentType } = await formatExposition(recorded(), "openmetrics");
     expect(contentType).toBe("application/openmetrics-text; version=1.0.0; charset=utf-8");
     expect(body).toContain("# TYPE techcorp_rate_limit_refusals counter");

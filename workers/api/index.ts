@@ -6,7 +6,7 @@ import { createLogger } from "../../src/pkg/logger/logger.ts";
 import { HEARTBEAT } from "../../src/pkg/metrics/catalog.ts";
 import { isolateSink, scheduleFlush } from "../../src/pkg/metrics/flush.ts";
 import { isolateMetrics } from "../../src/pkg/metrics/recorder.ts";
-import { configureTracing, flushSpans } from "../../src/pkg/tracing/tracing.ts";
+import { configureTracing, flushSpans, inSpan } from "../../src/pkg/tracing/tracing.ts";
 import { buildApp } from "./app.ts";
 
 export { DeviceAuthorization } from "../../src/durable-objects/device-authorization.ts";
@@ -30,10 +30,13 @@ export default {
     configureTracing({ ...config.tracing, serviceName: "techcorp-api" });
     isolateMetrics.set(HEARTBEAT, { worker: "api" }, controller.scheduledTime / 1000);
     try {
-      const report = await settleSessionsOutbox(
-        { http: database.http, sessions: env.SESSIONS, staffLifetimes: staffLifetimes(config), logger },
-        undefined,
-        new Date(controller.scheduledTime),
+      // Its own trace (a root span; kept at the sampling ratio), so its calls are not orphans.
+      const report = await inSpan(`cron ${controller.cron}: the SESSIONS outbox`, {}, () =>
+        settleSessionsOutbox(
+          { http: database.http, sessions: env.SESSIONS, staffLifetimes: staffLifetimes(config), logger },
+          undefined,
+          new Date(controller.scheduledTime),
+        ),
       );
       if (report.applied > 0 || report.failedUsers > 0) logger.info("sessions outbox settled", report);
     } finally {

@@ -18,7 +18,7 @@ import {
 } from "../../src/pkg/queue/events.ts";
 import { createS3Multipart } from "../../src/pkg/storage/multipart.ts";
 import { createS3Storage } from "../../src/pkg/storage/storage.ts";
-import { configureTracing, flushSpans } from "../../src/pkg/tracing/tracing.ts";
+import { configureTracing, flushSpans, inSpan } from "../../src/pkg/tracing/tracing.ts";
 import { createClamd } from "../../src/pkg/virus-scan/clamd.ts";
 import type { ProcessorServices, StepResult } from "../../src/processor/context.ts";
 import { failDeadLettered, processDocuments } from "../../src/processor/documents/pipeline.ts";
@@ -168,7 +168,10 @@ export default {
         // Every run beats the heartbeat; the every-minute trigger does nothing else.
         isolateMetrics.set(HEARTBEAT, { worker: "processor" }, controller.scheduledTime / 1000);
         if (controller.cron !== SWEEP_CRON) return;
-        const report = await sweep(services, new Date(controller.scheduledTime));
+        // Its own trace (a root span; kept at the sampling ratio), so its calls are not orphans.
+        const report = await inSpan(`cron ${controller.cron}: the sweeper`, {}, () =>
+          sweep(services, new Date(controller.scheduledTime)),
+        );
         services.logger.info("sweep finished", { ...report });
       },
     );

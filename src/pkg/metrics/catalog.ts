@@ -51,7 +51,7 @@ export const HTTP_SERVER_REQUEST_BODY_SIZE = metric({
 export const HTTP_SERVER_RESPONSE_BODY_SIZE = metric({
   name: "http_server_response_body_size_bytes",
   type: "histogram",
-  help: "Size of HTTP server response bodies whose Content-Length was known, in bytes.",
+  help: "Size of HTTP server response bodies (their Content-Length, or counted as they stream out), in bytes.",
   labels: HTTP_LABELS,
   buckets: BODY_SIZE_BUCKETS,
 });

@@ -1,3 +1,4 @@
+import { parseAccept } from "hono/utils/accept";
 import { type Metric, Registry } from "prom-client";
 import { CATALOG, type MetricDefinition } from "./catalog.ts";
 import type { Sample } from "./recorder.ts";
@@ -6,12 +7,20 @@ import type { Sample } from "./recorder.ts";
 export type ExpositionFormat = "prometheus" | "openmetrics";
 
 /**
- * The format a scraper asked for: OpenMetrics when its `Accept` names
- * `application/openmetrics-text` (Prometheus sends it first when it may), else the classic text
- * format (Prometheus docs, "Exposition formats").
+ * The format a scraper asked for (Prometheus docs, "Exposition formats"): OpenMetrics when its
+ * `Accept` prefers `application/openmetrics-text` to `text/plain` by quality (RFC 9110 §12.5.1,
+ * parsed by Hono's `parseAccept`; `q=0` refuses it), else the classic text format, also when
+ * nothing is said. Prometheus asks for OpenMetrics first when it may.
  */
 export function negotiateFormat(accept: string | undefined): ExpositionFormat {
-  return accept?.toLowerCase().includes("application/openmetrics-text") ? "openmetrics" : "prometheus";
+  let openMetrics = 0;
+  let text = 0;
+  for (const { type, q } of parseAccept(accept ?? "")) {
+    const media = type.toLowerCase();
+    if (media === "application/openmetrics-text") openMetrics = Math.max(openMetrics, q);
+    else if (media === "text/plain" || media === "text/*" || media === "*/*") text = Math.max(text, q);
+  }
+  return openMetrics > 0 && openMetrics > text ? "openmetrics" : "prometheus";
 }
 
 type Value = { labels: Record<string, string>; value: number; metricName?: string };

@@ -103,6 +103,18 @@ export function extractContext(carrier: Headers | Record<string, unknown>): Cont
 }
 
 /**
+ * A parent that records nothing: a span started under it is not recorded (nor are its children),
+ * for work that must not start a trace of its own.
+ */
+export function unsampled(): Context {
+  // A valid context whose sampled flag is off: ParentBased sampling then records nothing under it
+  // (an invalid, all-zero one would count as no parent, and start a trace).
+  const hex = (bytes: number) =>
+    Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return trace.setSpanContext(ROOT_CONTEXT, { traceId: hex(16), spanId: hex(8), traceFlags: 0, isRemote: true });
+}
+
+/**
  * `traceparent` (and `tracestate` when there is one) of `at` (the active context by default), to
  * send onward: in a queue event, a webhook's headers. Empty when no sampled span is active.
  */

@@ -110,5 +110,5 @@ export const scrapeMetrics = createRouter().openapi(route, async (c) => {
 
   const samples = [...addUp(stored).values(), ...(now.drain()?.set ?? [])];
   const { body, contentType } = await formatExposition(samples, negotiateFormat(c.req.header("accept")));
-  return c.body(body, 200, { "content-type": contentType, "cache-control": "no-store" });
+  return c.body(body, 200, { "content-type": contentType, "cache-control": "no-store", vary: "Accept" });
 });
