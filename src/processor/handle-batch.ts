@@ -94,7 +94,8 @@ export async function handleBatch<
     });
     const logger = services.logger.with({
       requestId: event.requestId,
-      traceId: activeTraceId(contextWith(span)),
+      // Only a trace the sender named: an untraced message's stand-in parent joins no logs.
+      traceId: event.traceparent ? activeTraceId(contextWith(span)) : undefined,
       eventId: event.id,
       eventType: event.type,
       messageId: message.id,
