@@ -4,7 +4,7 @@ import worker from "../../workers/api/index.ts";
 import { randomIp, signedIn } from "../auth-helpers.ts";
 import { readyText } from "../document-helpers.ts";
 import { type ExposedSample, parseExposition, sampleOf } from "../exposition.ts";
-import { api, apiWith, eventually, expectProblem, testEnv } from "../helpers.ts";
+import { api, apiWith, eventually, expectProblem, outage, outageBindings, testEnv } from "../helpers.ts";
 
 const TOKEN = testEnv.METRICS_TOKEN;
 // Each scrape from its own address: /metrics is limited per address (the `probe` policy).
@@ -147,6 +147,31 @@ describe("GET /metrics", () => {
     await worker.scheduled(createScheduledController({ scheduledTime: at, cron: "* * * * *" }), testEnv, ctx);
     await waitOnExecutionContext(ctx);
     await grown("techcorp_heartbeat_timestamp_seconds", { worker: "api" }, at.getTime() / 1000 - 1);
+  });
+
+  it("still answers while Postgres is down, without the gauges read there, and says Postgres is down", async () => {
+    // The outage stack (never the shared one), whose Postgres this test stops.
+    const bindings = outageBindings() as Partial<Env> & Record<string, string>;
+    const scrapeOutage = async () => {
+      const response = await apiWith(bindings, "/metrics", {
+        headers: { authorization: `Bearer ${bindings.METRICS_TOKEN}`, "cf-connecting-ip": randomIp() },
+      });
+      expect(response.status).toBe(200);
+      return parseExposition(await response.text());
+    };
+    expect(sampleOf(await scrapeOutage(), "techcorp_users")).toBeGreaterThanOrEqual(0);
+    await outage("postgres", "stop");
+    try {
+      const samples = await scrapeOutage();
+      expect(sampleOf(samples, "techcorp_dependency_up", { dependency: "postgres" })).toBe(0);
+      expect(sampleOf(samples, "techcorp_users")).toBeUndefined();
+      expect(sampleOf(samples, "techcorp_storage_used_bytes", { store: "postgres" })).toBeUndefined();
+      expect(sampleOf(samples, "techcorp_storage_limit_bytes", { store: "postgres" })).toBe(10 * 1024 ** 3);
+      // The counters are the aggregator's, not Postgres's: still there.
+      expect(samples.some((sample) => sample.name === REQUESTS)).toBe(true);
+    } finally {
+      await outage("postgres", "start");
+    }
   });
 
   it("answers OpenMetrics when the scraper asks for it", async () => {

@@ -83,12 +83,22 @@ export const scrapeMetrics = createRouter().openapi(route, async (c) => {
   const shards = Array.from({ length: config.metrics.shards }, (_, shard) => namespace.getByName(shardName(shard)));
   // This isolate's own counts first, so the scrape is current for whoever made them here.
   if (config.metrics.enabled) await flushMetrics(isolateMetrics, isolateSink(namespace, config.metrics.shards));
-  const [stored, ready, [totals, statuses]] = await Promise.all([
+  // Postgres down leaves its gauges out (and its readiness at 0, which pages) rather than failing
+  // the scrape, which would blind every alert; a shard that cannot be read fails it (503), since
+  // counters read without it would seem to fall.
+  const [stored, ready, figures] = await Promise.all([
     Promise.all(shards.map((shard) => shard.read())),
     readiness(c.get("services"), c.get("requestId"), c.get("logger")),
-    asSystem(c).read((db) => [selectAccountAndProjectTotals(db), selectDocumentsByStatus(db)]),
+    asSystem(c)
+      .read((db) => [selectAccountAndProjectTotals(db), selectDocumentsByStatus(db)])
+      .then(
+        ([totals, statuses]) => readScrapeFigures(totals, statuses),
+        (error: unknown) => {
+          c.get("logger").warn("metrics: the business gauges could not be read", { error });
+          return undefined;
+        },
+      ),
   ]);
-  const figures = readScrapeFigures(totals, statuses);
 
   // The scrape's own gauges, in a buffer of their own (never flushed: they are read anew each time).
   const now = new MetricsBuffer();
@@ -97,16 +107,18 @@ export const scrapeMetrics = createRouter().openapi(route, async (c) => {
   for (const [dependency, check] of Object.entries(ready.checks)) {
     gauge(DEPENDENCY_UP, { dependency }, check.status === "down" ? 0 : 1);
   }
-  gauge(STORAGE_USED, { store: "postgres" }, figures.storageBytes.postgres);
-  gauge(STORAGE_USED, { store: "documents" }, figures.storageBytes.documents);
   gauge(STORAGE_LIMIT, { store: "postgres" }, config.metricsEndpoint.storageLimits.postgres);
   gauge(STORAGE_LIMIT, { store: "documents" }, config.metricsEndpoint.storageLimits.documents);
-  for (const status of DOCUMENT_STATUSES) {
-    gauge(DOCUMENTS, { status }, figures.documentsByStatus.find((entry) => entry.status === status)?.count ?? 0);
+  if (figures) {
+    gauge(STORAGE_USED, { store: "postgres" }, figures.storageBytes.postgres);
+    gauge(STORAGE_USED, { store: "documents" }, figures.storageBytes.documents);
+    for (const status of DOCUMENT_STATUSES) {
+      gauge(DOCUMENTS, { status }, figures.documentsByStatus.find((entry) => entry.status === status)?.count ?? 0);
+    }
+    gauge(USERS, {}, figures.users);
+    gauge(PROJECTS, { state: "active" }, figures.projects.active);
+    gauge(PROJECTS, { state: "archived" }, figures.projects.archived);
   }
-  gauge(USERS, {}, figures.users);
-  gauge(PROJECTS, { state: "active" }, figures.projects.active);
-  gauge(PROJECTS, { state: "archived" }, figures.projects.archived);
 
   const samples = [...addUp(stored).values(), ...(now.drain()?.set ?? [])];
   const { body, contentType } = await formatExposition(samples, negotiateFormat(c.req.header("accept")));
