@@ -2,6 +2,7 @@ import type http from "node:http";
 import net from "node:net";
 import pg, { type CustomTypesConfig, type DatabaseError, type PoolClient, type QueryConfig } from "pg";
 import { serialize } from "pg-protocol";
+import { readBoundedBody } from "./bounded-body.ts";
 import type { RoundTripMeter } from "./distance.ts";
 
 /** Neon's proxy defaults (`sql_over_http_max_request_size_bytes`, `…_max_response_size_bytes`): 10 MiB. */
@@ -16,8 +17,6 @@ export const NEON_HTTP_MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 export const NEON_HTTP_POOL_SIZE = 20;
 /** Neon closes pooled HTTP connections idle for 5 minutes (`sql_over_http_idle_timeout`). */
 const IDLE_TIMEOUT_MS = 5 * 60_000;
-/** Bytes of an over-long request body read and dropped before the connection is closed instead. */
-const DRAIN_BYTES = 64 * 1024 * 1024;
 /** Distinct credentials pooled at once; the oldest pool is ended beyond this. */
 const MAX_POOLS = 16;
 
@@ -399,22 +398,11 @@ function parseIsolationLevel(header: string | string[] | undefined): IsolationLe
   throw failure(400, "invalid isolation level");
 }
 
-/**
- * Keeps at most `limit` bytes; more is a 413 (Neon: "request is too large"). The excess is read
- * and dropped (up to `DRAIN_BYTES`) so that the client gets the answer instead of a reset
- * connection while it is still sending.
- */
+/** Keeps at most `limit` bytes; more is a 413 (Neon: "request is too large"). */
 async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const bytes = chunk as Buffer;
-    size += bytes.length;
-    if (size > limit + DRAIN_BYTES) break;
-    if (size <= limit) chunks.push(bytes);
-  }
-  if (size > limit) throw failure(413, `request is too large (max is ${limit} bytes)`);
-  return Buffer.concat(chunks);
+  const body = await readBoundedBody(req, limit);
+  if (!body) throw failure(413, `request is too large (max is ${limit} bytes)`);
+  return body;
 }
 
 function parsePayload(raw: Buffer): Statement | Statement[] {

@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import zlib from "node:zlib";
 import { escapeUTF8 } from "entities";
+import { readBoundedBody } from "./bounded-body.ts";
 import {
   type AttributeValue,
   type DecodedRequest,
@@ -21,8 +22,6 @@ export const OTLP_TRACES_PATH = "/v1/traces";
 export const DEFAULT_MAX_SPANS = 100_000;
 /** Largest request body by default, in bytes, both as sent and once gunzipped. */
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
-/** Bytes of an over-long body read and dropped so the client gets the 413 rather than a reset; beyond, the connection closes. */
-const DRAIN_BYTES = 64 * 1024 * 1024;
 /** Traces `GET /api/traces` lists by default, and at most. */
 const DEFAULT_LIST = 20;
 const MAX_LIST = 1000;
@@ -197,7 +196,7 @@ export async function startOtlpReceiver(options: OtlpReceiverOptions): Promise<O
       );
     }
     const tooLarge = `the body is over ${maxBodyBytes} bytes`;
-    let body = await readBody(req, maxBodyBytes);
+    let body = await readBoundedBody(req, maxBodyBytes);
     if (!body) return refuse(req, res, 413, RPC.resourceExhausted, tooLarge);
     if (encoding === "gzip") {
       try {
@@ -465,25 +464,9 @@ function exactIntegers(_key: string, value: unknown, context?: { source?: string
   return /^-?\d+$/.test(context.source) ? context.source : value;
 }
 
-/**
- * The body, or undefined when it is over `limit` bytes: the excess is read and dropped (up to
- * {@link DRAIN_BYTES}) so the client reads the refusal instead of a reset.
- */
-async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const bytes = chunk as Buffer;
-    size += bytes.length;
-    if (size > limit + DRAIN_BYTES) break;
-    if (size <= limit) chunks.push(bytes);
-  }
-  return size > limit ? undefined : Buffer.concat(chunks);
-}
-
-/** Reads and drops the body (as {@link readBody}), then answers. */
+/** Reads and drops the body (as {@link readBoundedBody}), then answers. */
 function discardThen(req: http.IncomingMessage, answer: () => void): Promise<void> {
-  return readBody(req, 0).then(answer, answer);
+  return readBoundedBody(req, 0).then(answer, answer);
 }
 
 const gunzip = promisify(zlib.gunzip);

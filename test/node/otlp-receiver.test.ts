@@ -17,6 +17,18 @@ import {
   type TraceSummary,
 } from "../../stack/otlp-receiver.ts";
 
+/** The server span's attributes, one of each OTLP value type: sent by the SDK, read back the same. */
+const SERVER_ATTRIBUTES = {
+  "http.request.method": "GET",
+  "http.route": "/documents/{id}",
+  "http.response.status_code": 500,
+  "server.duration.ratio": 0.25,
+  "user.authenticated": true,
+  "document.tags": ["work", "draft"],
+  "document.sizes": [1, 2.5],
+  "feature.flags": [true, false],
+};
+
 // The receiver (stack/otlp-receiver.ts) fed by the production OpenTelemetry JS client, unmodified:
 // spans made by the SDK (@opentelemetry/sdk-trace), sent by OTLPTraceExporter over OTLP/HTTP in its
 // JSON encoding, read back through the receiver's API and pages.
@@ -47,16 +59,7 @@ function requestTrace(service: string, options: { offset?: number; name?: string
   const parent = tracer.startSpan(options.name ?? "GET /documents/{id}", {
     kind: SpanKind.SERVER,
     startTime: at(offset, 100_000_000),
-    attributes: {
-      "http.request.method": "GET",
-      "http.route": "/documents/{id}",
-      "http.response.status_code": 500,
-      "server.duration.ratio": 0.25,
-      "user.authenticated": true,
-      "document.tags": ["work", "draft"],
-      "document.sizes": [1, 2.5],
-      "feature.flags": [true, false],
-    },
+    attributes: SERVER_ATTRIBUTES,
   });
   const linked = tracer.startSpan("queue message", { startTime: at(offset, 0) });
   linked.end(at(offset, 1_000));
@@ -153,16 +156,7 @@ describe("the OTLP receiver, fed by the OpenTelemetry JS exporter", () => {
       endTimeUnixNano: nanosAt(0, 350_000_000),
       durationMs: 250,
       status: { code: "unset", message: "" },
-      attributes: {
-        "http.request.method": "GET",
-        "http.route": "/documents/{id}",
-        "http.response.status_code": 500,
-        "server.duration.ratio": 0.25,
-        "user.authenticated": true,
-        "document.tags": ["work", "draft"],
-        "document.sizes": [1, 2.5],
-        "feature.flags": [true, false],
-      },
+      attributes: SERVER_ATTRIBUTES,
       events: [],
       links: [],
       service: "techcorp-api",
