@@ -4,7 +4,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { rttFromEnv } from "./distance.ts";
 import { startStack } from "./stack.ts";
-import { ROOT, startWranglerDev } from "./wrangler.ts";
+import { ROOT, startWranglerDev, waitUntilServing } from "./wrangler.ts";
 
 const dataDir = path.join(ROOT, ".local");
 const port = Number(process.env.PORT ?? 8787);
@@ -52,7 +52,8 @@ async function main(): Promise<void> {
       (response) => response.body?.cancel(),
       () => {},
     );
-  void runCron();
+  // Once as soon as the API answers, so a restart does not leave the last session's beat standing.
+  void waitUntilServing(`${wrangler.url}/health`, wrangler.process).then(runCron, () => {});
   const cron = setInterval(runCron, 60_000);
 
   let stopping = false;
