@@ -38,17 +38,15 @@ export interface TracingConfig {
   serviceName: string;
 }
 
-/** Spans ended and not yet exported; beyond this many, new ones are dropped (and counted). */
+/** Spans ended and not yet exported; beyond this many, new ones are dropped (an export is overdue). */
 const MAX_BUFFERED_SPANS = 2_048;
 
 /** Collects the isolate's ended spans until `flushSpans` sends them. */
 class SpanBuffer implements SpanProcessor {
   spans: ReadableSpan[] = [];
-  dropped = 0;
   onStart(): void {}
   onEnd(span: ReadableSpan): void {
-    if (this.spans.length >= MAX_BUFFERED_SPANS) this.dropped += 1;
-    else this.spans.push(span);
+    if (this.spans.length < MAX_BUFFERED_SPANS) this.spans.push(span);
   }
   async forceFlush(): Promise<void> {}
   async shutdown(): Promise<void> {}
@@ -214,9 +212,4 @@ export async function flushSpans(fetcher: typeof fetch = fetch): Promise<boolean
   } catch {
     return false;
   }
-}
-
-/** Spans waiting for the next flush (for tests). */
-export function pendingSpans(): number {
-  return isolate?.buffer.spans.length ?? 0;
 }
