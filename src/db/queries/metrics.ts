@@ -1,11 +1,13 @@
-import { isNull, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import type { Queryable } from "../actor.ts";
-import { documents, documentVersions } from "../schema/documents.ts";
+import { documentVersions } from "../schema/documents.ts";
 import { projects } from "../schema/projects.ts";
 import { users } from "../schema/users.ts";
+import type { selectDocumentGroups } from "./analytics.ts";
 
 // What the scrape of GET /metrics reads from Postgres, as the system: the business gauges and the
-// storage used. Three statements for one HTTP batch (one round trip), decoded by `readScrapeFigures`.
+// storage used: this statement and the analytics' documents by type and status
+// (`selectDocumentGroups`), in one HTTP batch (one round trip), decoded by `readScrapeFigures`.
 
 /** Accounts not erased nor awaiting erasure, and projects not deleted, by whether they are archived. */
 export function selectAccountAndProjectTotals(db: Queryable) {
@@ -22,25 +24,19 @@ export function selectAccountAndProjectTotals(db: Queryable) {
     .from(sql`(select 1) as one`);
 }
 
-/** Documents not deleted, by processing status. */
-export function selectDocumentsByStatus(db: Queryable) {
-  return db
-    .select({ status: documents.status, count: sql<number>`count(*)::float8` })
-    .from(documents)
-    .where(isNull(documents.deletedAt))
-    .groupBy(documents.status);
-}
-
 /** The scrape's figures from the two statements' rows. */
 export function readScrapeFigures(
   totals: Awaited<ReturnType<typeof selectAccountAndProjectTotals>>,
-  statuses: Awaited<ReturnType<typeof selectDocumentsByStatus>>,
+  groups: Awaited<ReturnType<typeof selectDocumentGroups>>,
 ) {
   const [row] = totals;
+  // The analytics' groups (type × status) added up by status.
+  const byStatus = new Map<string, number>();
+  for (const group of groups) byStatus.set(group.status, (byStatus.get(group.status) ?? 0) + Number(group.count));
   return {
     users: Number(row?.users ?? 0),
     projects: { active: Number(row?.activeProjects ?? 0), archived: Number(row?.archivedProjects ?? 0) },
     storageBytes: { postgres: Number(row?.databaseBytes ?? 0), documents: Number(row?.versionBytes ?? 0) },
-    documentsByStatus: statuses.map((entry) => ({ status: entry.status, count: Number(entry.count) })),
+    documentsByStatus: [...byStatus].map(([status, count]) => ({ status, count })),
   };
 }

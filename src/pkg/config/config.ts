@@ -24,6 +24,14 @@ const json = <T extends z.ZodType>(schema: T) =>
 const seconds = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** A deadline for calls to a dependency, in milliseconds (at least 100 ms, at most 10 minutes). */
+/** A byte count up to JavaScript's largest exact integer, `defaultBytes` when unset. */
+const byteCount = (defaultBytes: number) =>
+  z.coerce
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 53 - 1)
+    .default(defaultBytes);
 const deadline = (defaultMs: number) => z.coerce.number().int().min(100).max(600_000).default(defaultMs);
 
 const signingKey = z.looseObject({
@@ -165,22 +173,12 @@ const apiOnly = {
   // Per-user storage quotas (OWASP API4:2023), counted over the documents a user owns; admins are
   // exempt. Bytes of distinct stored objects (default 10 GiB), documents not deleted (default
   // 10,000), versions across them (default 50,000). A change past one is a 403 quota_exceeded.
-  QUOTA_BYTES_PER_USER: z.coerce
-    .number()
-    .int()
-    .positive()
-    .max(2 ** 53 - 1)
-    .default(10 * 1024 ** 3),
+  QUOTA_BYTES_PER_USER: byteCount(10 * 1024 ** 3),
   QUOTA_DOCUMENTS_PER_USER: z.coerce.number().int().positive().max(100_000_000).default(10_000),
   QUOTA_VERSIONS_PER_USER: z.coerce.number().int().positive().max(100_000_000).default(50_000),
   // Per-project storage quota: bytes of distinct stored objects across a project's documents
   // (default 50 GiB), whoever uploaded them; an upload past it is a 413.
-  PROJECT_QUOTA_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .max(2 ** 53 - 1)
-    .default(50 * 1024 ** 3),
+  PROJECT_QUOTA_BYTES: byteCount(50 * 1024 ** 3),
   // How many live projects a user may own (each has its own storage quota): past it, creating one
   // is a 403 quota_exceeded. Admins are exempt.
   PROJECTS_PER_USER: z.coerce.number().int().positive().max(100_000).default(10),
@@ -237,18 +235,8 @@ const apiOnly = {
   METRICS_TOKEN: optional(z.string().min(32).max(512)),
   // The storage limits the scrape reports beside what is used (bytes): the Neon plan's storage,
   // and a budget for the documents bucket (R2 has no hard limit).
-  POSTGRES_STORAGE_LIMIT_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .max(2 ** 53 - 1)
-    .default(10 * 1024 ** 3),
-  DOCUMENTS_STORAGE_BUDGET_BYTES: z.coerce
-    .number()
-    .int()
-    .positive()
-    .max(2 ** 53 - 1)
-    .default(1024 ** 4),
+  POSTGRES_STORAGE_LIMIT_BYTES: byteCount(10 * 1024 ** 3),
+  DOCUMENTS_STORAGE_BUDGET_BYTES: byteCount(1024 ** 4),
 };
 
 type Raw<S extends Record<string, z.ZodType>> = z.infer<z.ZodObject<S>>;

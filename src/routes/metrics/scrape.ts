@@ -4,7 +4,8 @@ import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
 import { asSystem } from "../../app/database.ts";
 import { readiness } from "../../app/readiness.ts";
-import { readScrapeFigures, selectAccountAndProjectTotals, selectDocumentsByStatus } from "../../db/queries/metrics.ts";
+import { selectDocumentGroups } from "../../db/queries/analytics.ts";
+import { readScrapeFigures, selectAccountAndProjectTotals } from "../../db/queries/metrics.ts";
 import { DOCUMENT_STATUSES } from "../../db/schema/documents.ts";
 import { constantTimeEqual } from "../../pkg/crypto/constant-time.ts";
 import { sha256 } from "../../pkg/crypto/digest.ts";
@@ -90,9 +91,9 @@ export const scrapeMetrics = createRouter().openapi(route, async (c) => {
     Promise.all(shards.map((shard) => shard.read())),
     readiness(c.get("services"), c.get("requestId"), c.get("logger")),
     asSystem(c)
-      .read((db) => [selectAccountAndProjectTotals(db), selectDocumentsByStatus(db)])
+      .read((db) => [selectAccountAndProjectTotals(db), selectDocumentGroups(db)])
       .then(
-        ([totals, statuses]) => readScrapeFigures(totals, statuses),
+        ([totals, groups]) => readScrapeFigures(totals, groups),
         (error: unknown) => {
           c.get("logger").warn("metrics: the business gauges could not be read", { error });
           return undefined;
