@@ -38,11 +38,13 @@ export interface RoundTripMeter {
   /** Waits rttMs / 2 (one direction of the link); resolves at once when rttMs is 0. */
   halfTrip(): Promise<void>;
   /**
-   * The counts since the last reset; with `until` (ms since the epoch, as `Date.now()`), only the
-   * round trips that ended (their answer sent) at or before it: what a request waited for before its
-   * answer arrived, without work it left running after answering (`waitUntil`), which begins as the
-   * handler returns but ends a round trip later. At an RTT of 0 such work may end before the
-   * answer arrives and be counted.
+   * The counts since the last reset; round trips begun before it neither count nor make later ones
+   * parallel. With `until` (ms since the epoch, as `Date.now()`), only the round trips that ended
+   * (their answer sent) at or before it: what a request waited for before its answer arrived,
+   * without work it left running after answering (`waitUntil`), which begins as the handler returns
+   * but ends a round trip later. At an RTT of 0 such work may end before the answer arrives and be
+   * counted. Then `sequential` is judged among those counted round trips only, so a round trip of
+   * another client still in flight at `until` cannot make the counted ones parallel.
    */
   snapshot(until?: number): Record<DataService, RoundTripCount>;
   /** Zeroes the counts (exchanges in flight still end normally). */
@@ -56,9 +58,13 @@ export interface RoundTripMeter {
 export function createRoundTripMeter(rttMs: number): RoundTripMeter {
   let rtt = checkedRtt(rttMs);
   let counts = emptyCounts();
-  const inFlight: Record<DataService, number> = { postgres: 0, redis: 0, s3: 0 };
-  // When each round trip since the reset ended, for `snapshot(until)`; bounded, as a stack runs for hours.
-  let log: { service: DataService; sequential: boolean; endedAt?: number }[] = [];
+  // Round trips in flight that began since the last reset, and which reset that was.
+  let inFlight: Record<DataService, number> = { postgres: 0, redis: 0, s3: 0 };
+  let epoch = 0;
+  // Each round trip since the reset, for `snapshot(until)`: when it began and ended on the monotonic
+  // clock (sub-ms, to tell overlaps apart) and when it ended on the wall clock that `until` is given in.
+  // Bounded, as a stack runs for hours.
+  let log: { service: DataService; startedAt: number; endedAt?: number; endedAtWall?: number }[] = [];
 
   return {
     get rttMs() {
@@ -68,18 +74,19 @@ export function createRoundTripMeter(rttMs: number): RoundTripMeter {
       rtt = checkedRtt(value);
     },
     begin(service) {
-      const sequential = inFlight[service] === 0;
       counts[service].roundTrips += 1;
-      if (sequential) counts[service].sequential += 1;
+      if (inFlight[service] === 0) counts[service].sequential += 1;
       inFlight[service] += 1;
-      const entry: (typeof log)[number] = { service, sequential };
+      const begunIn = epoch;
+      const entry: (typeof log)[number] = { service, startedAt: performance.now() };
       if (log.length < MAX_LOGGED) log.push(entry);
       let ended = false;
       return () => {
         if (ended) return;
         ended = true;
-        entry.endedAt = performance.timeOrigin + performance.now();
-        inFlight[service] -= 1;
+        entry.endedAt = performance.now();
+        entry.endedAtWall = Date.now();
+        if (begunIn === epoch) inFlight[service] -= 1;
       };
     },
     halfTrip() {
@@ -92,15 +99,24 @@ export function createRoundTripMeter(rttMs: number): RoundTripMeter {
         return { postgres: { ...counts.postgres }, redis: { ...counts.redis }, s3: { ...counts.s3 } };
       }
       const upTo = emptyCounts();
-      for (const entry of log) {
-        if (entry.endedAt === undefined || entry.endedAt > until) continue;
-        upTo[entry.service].roundTrips += 1;
-        if (entry.sequential) upTo[entry.service].sequential += 1;
+      for (const service of DATA_SERVICES) {
+        const ended = log
+          .filter((entry) => entry.service === service && entry.endedAtWall !== undefined && entry.endedAtWall <= until)
+          .sort((a, b) => a.startedAt - b.startedAt);
+        // A round trip is sequential when every counted one begun before it had ended by its start.
+        let lastEnd = Number.NEGATIVE_INFINITY;
+        for (const entry of ended) {
+          upTo[service].roundTrips += 1;
+          if (entry.startedAt > lastEnd) upTo[service].sequential += 1;
+          lastEnd = Math.max(lastEnd, entry.endedAt as number);
+        }
       }
       return upTo;
     },
     reset() {
       counts = emptyCounts();
+      inFlight = { postgres: 0, redis: 0, s3: 0 };
+      epoch += 1;
       log = [];
     },
   };

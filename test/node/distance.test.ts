@@ -67,6 +67,33 @@ describe("round-trip meter", () => {
     expect(meter.snapshot(Date.now()).postgres).toEqual({ roundTrips: 0, sequential: 0 });
   });
 
+  it("a round trip begun before a reset neither counts nor makes the ones after it parallel", () => {
+    const meter = createRoundTripMeter(0);
+    const another = meter.begin("postgres");
+    meter.reset();
+    meter.begin("postgres")();
+    another();
+    meter.begin("postgres")();
+    expect(meter.snapshot().postgres).toEqual({ roundTrips: 2, sequential: 2 });
+  });
+
+  it("snapshot(until) judges sequential among the counted round trips: one still in flight then does not overlap them", async () => {
+    const meter = createRoundTripMeter(0);
+    // Another client's round trip, begun first and still running when the request is answered.
+    const another = meter.begin("postgres");
+    meter.begin("postgres")();
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const overlapping = meter.begin("postgres");
+    const inner = meter.begin("postgres");
+    inner();
+    overlapping();
+    const answered = Date.now() + 1;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    another();
+    expect(meter.snapshot(answered).postgres).toEqual({ roundTrips: 3, sequential: 2 });
+    expect(meter.snapshot().postgres).toEqual({ roundTrips: 4, sequential: 1 });
+  });
+
   it("halfTrip waits half the round-trip time, and not at all at 0", async () => {
     const meter = createRoundTripMeter(0);
     let settled = false;
