@@ -1,0 +1,17 @@
+// @techcorp/sdk: a typed client of the TechCorp Platform API, generated from its OpenAPI document
+// (openapi.json beside this package, kept equal to the server's /openapi.json by the test suite).
+export type { ApiClient, Success } from "./api-client.ts";
+export {
+  FIRST_PARTY_CLIENT_ID,
+  MFA_OTP_GRANT_TYPE,
+  type PasswordSignIn,
+  type SecondFactor,
+  type SignInResult,
+} from "./auth.ts";
+export { type ClientOptions, type Credentials, createClient, type TechCorpClient } from "./client.ts";
+export type { Document, Download, DownloadQuery, UploadOptions, UploadProgress } from "./documents.ts";
+export type { components, operations, paths } from "./generated/openapi.ts";
+export type { ItemOf, PageOf, PaginateArgs, PaginatedPath, PaginateOptions, PaginateParams } from "./paginate.ts";
+export { PROBLEM_CODES, type Problem, type ProblemCode, ProblemError } from "./problem.ts";
+export { jwtExpiry, type TokenSet } from "./tokens.ts";
+export type { Fetch } from "./transport.ts";
