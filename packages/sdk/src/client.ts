@@ -1,5 +1,8 @@
 import { type ApiClient, createApiClient } from "./api-client.ts";
 import {
+  type DeviceSignIn,
+  deviceGrant,
+  FIRST_PARTY_CLIENT_ID,
   mfaGrant,
   type PasswordSignIn,
   passwordGrant,
@@ -39,6 +42,11 @@ export interface ClientOptions {
   baseUrl: string;
   credentials?: Credentials | undefined;
   /**
+   * The OAuth client the session's tokens were issued to: refreshes name it (a refresh token works
+   * only for its own client). Default `techcorp-first-party`, the web app's (password sign-in).
+   */
+  clientId?: string | undefined;
+  /**
    * Called with every new token set: after a sign-in and after each refresh, once the tokens are in
    * use. Persist `refreshToken` here: it rotates on every refresh, and the old one stops working.
    */
@@ -66,6 +74,19 @@ export interface TechCorpClient {
   signInWithPassword(input: PasswordSignIn): Promise<SignInResult>;
   /** Finishes an MFA sign-in with a TOTP or recovery code; the client then uses the session. */
   completeMfaSignIn(factor: SecondFactor): Promise<TokenSet>;
+  /**
+   * Signs in with the device flow (RFC 8628, e.g. the CLI's client `techcorp-cli`): `onPrompt` gets
+   * the code to show; resolves once the person approves it in a browser, the client then using the
+   * session. Create the client with the same `clientId`, so that its refreshes name it.
+   */
+  signInWithDevice(request: DeviceSignIn): Promise<TokenSet>;
+  /**
+   * An access token to send now, refreshed first when it is about to expire; undefined for an API
+   * key or an anonymous client. For requests the SDK does not make itself (an XMLHttpRequest with
+   * upload progress in a browser).
+   * @throws ProblemError when the session has ended (its refresh was refused)
+   */
+  accessToken(): Promise<string | undefined>;
   /** Every item of a keyset-paginated list (`/documents`, `/users`, `/notifications` …), across pages. */
   paginate<P extends PaginatedPath>(path: P, ...options: PaginateArgs<P>): AsyncGenerator<ItemOf<P>, void, undefined>;
   /** The same list page by page, each page whole (`unreadCount`, `facets` … beside `data`). */
@@ -95,7 +116,7 @@ export function createClient(options: ClientOptions): TechCorpClient {
   // Sign-in and refresh calls carry their credentials in the body: never an Authorization header,
   // never a refresh loop.
   const bare = createApiClient(baseUrl, (request) => send(request));
-  const refresh = refreshWith(bare);
+  const refresh = refreshWith(bare, options.clientId ?? FIRST_PARTY_CLIENT_ID);
   let authorization: Authorization = { kind: "anonymous" };
 
   const useSession = (tokens: TokenSet) => {
@@ -140,6 +161,11 @@ export function createClient(options: ClientOptions): TechCorpClient {
     async completeMfaSignIn(factor) {
       return signedIn(await mfaGrant(bare, factor));
     },
+    async signInWithDevice(request) {
+      return signedIn(await deviceGrant(bare, request));
+    },
+    accessToken: () =>
+      authorization.kind === "session" ? authorization.session.accessToken() : Promise.resolve(undefined),
     paginate: (path, ...rest) => paginateOf(api, path, ...rest),
     pages: (path, ...rest) => pagesOf(api, path, ...rest),
     uploadDocument: (upload) => uploadDocument({ baseUrl, fetch }, upload),

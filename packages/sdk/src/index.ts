@@ -2,6 +2,9 @@
 // (openapi.json beside this package, kept equal to the server's /openapi.json by the test suite).
 export type { ApiClient, Success } from "./api-client.ts";
 export {
+  DEVICE_CODE_GRANT_TYPE,
+  type DeviceCodePrompt,
+  type DeviceSignIn,
   FIRST_PARTY_CLIENT_ID,
   MFA_OTP_GRANT_TYPE,
   type PasswordSignIn,
@@ -12,6 +15,6 @@ export { type ClientOptions, type Credentials, createClient, type TechCorpClient
 export type { Document, Download, DownloadQuery, UploadOptions, UploadProgress } from "./documents.ts";
 export type { components, operations, paths } from "./generated/openapi.ts";
 export type { ItemOf, PageOf, PaginateArgs, PaginatedPath, PaginateOptions, PaginateParams } from "./paginate.ts";
-export { PROBLEM_CODES, type Problem, type ProblemCode, ProblemError } from "./problem.ts";
+export { PROBLEM_CODES, type Problem, type ProblemCode, ProblemError, problemFrom } from "./problem.ts";
 export { jwtExpiry, type TokenSet } from "./tokens.ts";
 export type { Fetch } from "./transport.ts";
