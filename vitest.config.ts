@@ -33,11 +33,18 @@ const processorProducers = { DOCUMENT_EVENTS: "document-events", NOTIFICATIONS: 
 /** Starts the test stack for the projects that list it, once for all of them (test/global-setup.ts). */
 const STACK = "./test/global-setup.ts";
 /**
+ * Builds the web app into dist/web, the API worker's assets (wrangler.toml `[assets]`), once for the
+ * projects that serve that worker (test/setup/web-build.ts).
+ */
+const WEB_BUILD = "./test/setup/web-build.ts";
+/**
  * The unit project runs first, alone; the integration projects run together after it, as before.
  * (Not 0: vitest puts a one-worker project of group 0 last.)
  */
 const UNIT_FIRST = { groupOrder: 1 };
 const AFTER_UNIT = { groupOrder: 2 };
+/** The browser project runs last, alone: a wrangler dev session and Chromium would crowd the others. */
+const LAST = { groupOrder: 3 };
 
 export default defineConfig({
   test: {
@@ -72,8 +79,25 @@ export default defineConfig({
           name: "node",
           environment: "node",
           include: ["test/node/**/*.test.ts"],
-          globalSetup: [STACK],
+          // The web build first: wrangler (startup-modules, prometheus) needs the assets' directory.
+          globalSetup: [WEB_BUILD, STACK],
           sequence: AFTER_UNIT,
+        },
+      }),
+      // Pages the API worker serves, in Debian's Chromium (test/browser/browser.ts), against the
+      // API and the processor in one `wrangler dev` session on the test stack, as `npm run dev` runs
+      // them (test/setup/browser-api.ts, after the stack's setup, whose bindings it uses).
+      defineProject({
+        test: {
+          name: "browser",
+          environment: "node",
+          include: ["test/browser/**/*.test.ts"],
+          globalSetup: [WEB_BUILD, STACK, "./test/setup/browser-api.ts"],
+          sequence: LAST,
+          // One file, so one Chromium, at a time.
+          maxWorkers: 1,
+          // axe-core over the whole reference (about a hundred operations) takes 20–40 s on two busy cores.
+          testTimeout: 120_000,
         },
       }),
       defineProject({
@@ -82,8 +106,9 @@ export default defineConfig({
           name: "api",
           include: ["test/api/**/*.test.ts"],
           setupFiles: ["./test/setup/lazy-modules.ts"],
-          // The processor first: a failed build starts no stack.
-          globalSetup: ["./test/setup/processor-build.ts", STACK],
+          // The builds first: a failed build starts no stack. The web build is the worker's assets
+          // (wrangler.toml [assets], read below): `/` and the pages answer its index.html.
+          globalSetup: ["./test/setup/processor-build.ts", WEB_BUILD, STACK],
           sequence: AFTER_UNIT,
         },
         plugins: [

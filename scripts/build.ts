@@ -1,11 +1,13 @@
-// `npm run build`: `wrangler deploy --dry-run` for both workers, then their bundle sizes and their
-// startup CPU (`wrangler check startup` on the same bundle: the least of STARTUP_RUNS runs, each a
-// new isolate). `npm run build -- --no-startup` skips the startup runs (about 3 s each).
+// `npm run build`: the web app into dist/web (the API worker's assets, web/vite.config.ts), then
+// `wrangler deploy --dry-run` for both workers, their bundle sizes and their startup CPU (`wrangler
+// check startup` on the same bundle: the least of STARTUP_RUNS runs, each a new isolate), and the
+// assets' size. `npm run build -- --no-startup` skips the startup runs (about 3 s each).
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { ROOT } from "../stack/wrangler.ts";
+import { buildWeb, WEB_BUILD } from "../web/build/build.ts";
 import { profileStartup, summarise } from "./startup-profile.ts";
 
 const workers = [
@@ -22,6 +24,9 @@ const measureStartup = !process.argv.includes("--no-startup");
 
 const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
 const rows: string[][] = [];
+
+// First: wrangler reads the API worker's [assets] directory.
+buildWeb();
 
 for (const worker of workers) {
   const outdir = path.join(ROOT, "dist", worker.name);
@@ -66,6 +71,16 @@ const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?
 console.log(line(header));
 for (const row of rows) console.log(line(row));
 console.log("(Workers limits: 3 MiB gzip on the Free plan, 10 MiB on Paid.)");
+
+// The assets wrangler would upload beside the API worker (`_headers` is read, not uploaded).
+const assets = readdirSync(WEB_BUILD, { recursive: true, withFileTypes: true })
+  .filter((entry) => entry.isFile() && entry.name !== "_headers")
+  .map((entry) => readFileSync(path.join(entry.parentPath, entry.name)));
+console.log(
+  `Web app and reference (dist/web): ${assets.length} files, ${kib(assets.reduce((sum, b) => sum + b.byteLength, 0))} raw, ` +
+    `${kib(assets.reduce((sum, b) => sum + gzipSync(b, { level: 9 }).byteLength, 0))} gzip ` +
+    "(Workers Static Assets: 25 MiB a file, served by the asset layer, not counted in the worker's size).",
+);
 if (measureStartup) {
   console.log(
     `(Startup CPU: the least of ${STARTUP_RUNS} \`wrangler check startup\` runs on this machine's CPU, ` +

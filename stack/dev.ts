@@ -2,6 +2,7 @@
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import { watchWeb } from "../web/build/build.ts";
 import { rttFromEnv } from "./distance.ts";
 import { startStack } from "./stack.ts";
 import { ROOT, startWranglerDev, waitUntilServing } from "./wrangler.ts";
@@ -12,6 +13,11 @@ const say = (line: string) => console.log(`[dev] ${line}`);
 
 async function main(): Promise<void> {
   await mkdir(dataDir, { recursive: true });
+  // The web app and the reference page (dist/web, the API worker's assets): built first, since
+  // wrangler needs the directory and a failed build should start nothing, then rebuilt on every
+  // change under web/ (a reload shows it).
+  say("building the web app (web/ → dist/web), rebuilt on change …");
+  const web = await watchWeb(say);
   say("starting the local stack (data kept in .local/) …");
   const stack = await startStack({
     dataDir,
@@ -42,7 +48,9 @@ async function main(): Promise<void> {
     persistTo: path.join(dataDir, "wrangler"),
     output: "inherit",
   });
-  say(`API on http://localhost:${port} (reference at /docs, readiness at /ready); Ctrl-C stops everything`);
+  say(
+    `API on http://localhost:${port} (the web app at /, reference at /docs, readiness at /ready); Ctrl-C stops everything`,
+  );
 
   // wrangler dev fires no cron; its /cdn-cgi/local/scheduled reaches the session's first worker, the
   // API, whose every-minute cron settles the SESSIONS outbox and beats its heartbeat. The
@@ -62,6 +70,7 @@ async function main(): Promise<void> {
     stopping = true;
     clearInterval(cron);
     say("stopping …");
+    await web.close();
     await wrangler.stop();
     await stack.stop();
     say("stopped");

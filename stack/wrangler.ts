@@ -18,8 +18,11 @@ export interface WranglerDevOptions {
   /** Devtools port; give each concurrent session its own (wrangler's default is 9229). */
   inspectorPort?: number;
   persistTo: string;
-  /** "inherit" shows wrangler's output (dev); "ignore" keeps a benchmark's output clean. */
-  output: "inherit" | "ignore";
+  /**
+   * "inherit" shows wrangler's output (dev); "ignore" keeps a benchmark's output clean; a file
+   * descriptor keeps it in a file (the browser tests' log).
+   */
+  output: "inherit" | "ignore" | number;
 }
 
 export interface WranglerDev {

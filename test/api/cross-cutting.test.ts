@@ -112,6 +112,7 @@ describe("security headers", () => {
     ["409", () => request("/teapot")],
     ["500", () => request("/boom")],
     ["html docs", () => api("/docs")],
+    ["web app page", () => api("/library/a")],
   ];
   it.each(cases)("are exactly the documented four on a %s response", async (_, send) => {
     const res = await send();

@@ -1,6 +1,7 @@
 import { hc } from "hono/client";
 import { describe, expect, it } from "vitest";
 import { PROBLEMS } from "../../src/pkg/errors/api-error.ts";
+import { WEB_APP_PAGES } from "../../src/routes/web-app/pages.ts";
 import { type AppType, buildApp } from "../../workers/api/app.ts";
 import { api, expectProblem } from "../helpers.ts";
 
@@ -27,8 +28,10 @@ describe("OpenAPI document", () => {
     const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
       Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`),
     );
+    // The web app's pages are served beside the API, not operations of it (test/api/web-app.test.ts).
+    const pages = new Set<string>(WEB_APP_PAGES);
     const served = buildApp()
-      .routes.filter((route) => route.method !== "ALL")
+      .routes.filter((route) => route.method !== "ALL" && !(route.method === "GET" && pages.has(route.path)))
       .map((route) => `${route.method} ${route.path.replace(/:(\w+)/g, "{$1}")}`);
     expect(new Set(served)).toEqual(new Set(documented));
   });
@@ -96,18 +99,27 @@ describe("OAuth endpoints", () => {
 });
 
 describe("reference page", () => {
-  it("renders every documented operation as HTML without scripts", async () => {
-    const [res, doc] = await Promise.all([api("/docs"), fetchDoc()]);
+  it("is Swagger UI built into same-origin files, reading /openapi.json", async () => {
+    const res = await api("/docs");
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^text\/html/);
     const html = await res.text();
-    expect(html).not.toContain("<script");
-    for (const path of Object.keys(doc.paths)) expect(html).toContain(`<code>${path}</code>`);
+    // Its script and stylesheet are files under /assets/ (web/docs, built by Vite): nothing inline,
+    // so `default-src 'self'` holds. test/browser/docs.test.ts renders it in Chromium.
+    expect(html).toMatch(/<script type="module" crossorigin src="\/assets\/docs-[\w-]+\.js"><\/script>/);
+    expect(html).toMatch(/<link rel="stylesheet" crossorigin href="\/assets\/docs-[\w-]+\.css">/);
+    expect(html).not.toMatch(/<script(?![^>]*\ssrc=)[^>]*>|<style|\sstyle=/);
+    expect(html).toContain('href="/openapi.json"');
   });
 
-  it("serves its stylesheet from the same origin", async () => {
-    const res = await api("/docs/style.css");
-    expect(res.headers.get("content-type")).toMatch(/^text\/css/);
+  it("has no stylesheet of its own any more (the server-rendered page's)", async () => {
+    await expectProblem(await api("/docs/style.css"), 404);
+  });
+
+  it("lists every problem type in the description of GET /problems/{code}", async () => {
+    const doc = (await fetchDoc()) as unknown as { paths: Record<string, { get: { description: string } }> };
+    const description = doc.paths["/problems/{code}"]?.get.description ?? "";
+    for (const code of Object.keys(PROBLEMS)) expect(description).toContain(`| \`${code}\` |`);
   });
 });
 

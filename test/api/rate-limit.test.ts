@@ -83,7 +83,7 @@ describe("rate limiting", () => {
       ],
     });
     const ip = randomIp();
-    const send = () => apiWith(bindings, "/docs/style.css", { headers: { "cf-connecting-ip": ip } });
+    const send = () => apiWith(bindings, "/docs", { headers: { "cf-connecting-ip": ip } });
     const first = await send();
     expect(first.headers.get("ratelimit-policy")).toBe('"burst";q=2;w=10, "sustained";q=5;w=600');
     expect(first.headers.get("ratelimit")).toMatch(/^"burst";r=1;t=\d+, "sustained";r=4;t=\d+$/);

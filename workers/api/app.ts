@@ -13,10 +13,15 @@ import { projectsRouter } from "../../src/routes/projects/index.ts";
 import { searchRouter } from "../../src/routes/search/index.ts";
 import { uploadsRouter } from "../../src/routes/uploads/index.ts";
 import { usersRouter } from "../../src/routes/users/index.ts";
+import { webAppRouter } from "../../src/routes/web-app/index.ts";
 import { webhooksRouter } from "../../src/routes/webhooks/index.ts";
 import { wellKnownRouter } from "../../src/routes/well-known/index.ts";
 
-/** The whole API: the shell from createApp with every resource router mounted. */
+/**
+ * The whole API: the shell from createApp with every resource router mounted, and the web app's
+ * pages beside them (src/routes/web-app: not API operations, so neither in the OpenAPI document
+ * nor in `AppType`).
+ */
 export function buildApp() {
   const app = createApp()
     .route("/", healthRouter)
@@ -45,7 +50,9 @@ export function buildApp() {
     scheme: "bearer",
     description: "METRICS_TOKEN, the secret GET /metrics requires (not an access token).",
   });
-  return app.route("/", metaRouter(app));
+  const api = app.route("/", metaRouter(app));
+  api.route("/", webAppRouter);
+  return api;
 }
 
 export type AppType = ReturnType<typeof buildApp>;

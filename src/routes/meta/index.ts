@@ -7,13 +7,11 @@ import { serveOpenApiDocument } from "./openapi-json.ts";
 import { describeProblem } from "./problems.ts";
 
 /**
- * Routes that describe the API: its OpenAPI document, the reference page, the problem types. They
- * read the finished application (`app`), so mount this router last.
+ * Routes that describe the API: its OpenAPI document, the reference page (Swagger UI, which reads
+ * the document), the problem types. The document is the finished application's (`app`), so mount
+ * this router last.
  */
 export function metaRouter(app: OpenAPIHono<AppEnv>) {
   const document = apiDocument(app);
-  return createRouter()
-    .route("/", serveOpenApiDocument(document))
-    .route("/", serveDocs(document))
-    .route("/", describeProblem);
+  return createRouter().route("/", serveOpenApiDocument(document)).route("/", serveDocs).route("/", describeProblem);
 }

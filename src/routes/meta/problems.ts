@@ -13,11 +13,24 @@ const ProblemTypeSchema = z
   })
   .openapi("ProblemType");
 
+/** Every problem type as a Markdown table: the reference page (`/docs`) shows it with this operation. */
+const problemTable = [
+  "Every error is `application/problem+json` (RFC 9457) whose `type` is `/problems/<code>`, one of:",
+  "",
+  "| code | status | title | meaning |",
+  "| --- | --- | --- | --- |",
+  ...Object.entries(PROBLEMS).map(
+    ([code, problem]) =>
+      `| \`${code}\` | ${problem.status} | ${problem.title} | ${problem.description.replaceAll("|", "\\|")} |`,
+  ),
+].join("\n");
+
 const route = createRoute({
   method: "get",
   path: "/problems/{code}",
   tags: ["Meta"],
   summary: "What a problem `type` means",
+  description: problemTable,
   request: {
     params: z.object({
       code: z.string().openapi({ param: { name: "code", in: "path" }, example: "validation_failed" }),
