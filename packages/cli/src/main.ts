@@ -1,13 +1,13 @@
-import { Command, CommanderError, Option } from "commander";
 import { ProblemError } from "@techcorp/sdk";
+import { Command, CommanderError, Option } from "commander";
+import { registerAccountCommands } from "./commands/account.ts";
 import { EXIT_CODE } from "./commands/action.ts";
 import { registerDocumentCommands } from "./commands/documents.ts";
-import { registerAccountCommands } from "./commands/account.ts";
 import { registerNotificationCommands } from "./commands/notifications.ts";
 import { registerUploadCommand } from "./commands/upload.ts";
-import { MissingInputError } from "./upload/files.ts";
 import { EXIT, type ExitCode } from "./exit-codes.ts";
 import { NotSignedInError } from "./session.ts";
+import { MissingInputError } from "./upload/files.ts";
 
 /** The options every command takes (commander's `optsWithGlobals()`). */
 export interface GlobalOptions {
@@ -21,9 +21,10 @@ export function buildProgram(): Command {
     .description("The TechCorp Platform from a terminal: sign in, upload, list, search, download and share documents.")
     .addOption(new Option("--json", "print results as JSON on stdout, for scripts").default(false))
     .addOption(
-      new Option("--api-url <url>", "the API's address (default: where you logged in, else https://api.techcorp.example)").env(
-        "TECHCORP_API_URL",
-      ),
+      new Option(
+        "--api-url <url>",
+        "the API's address (default: where you logged in, else https://api.techcorp.example)",
+      ).env("TECHCORP_API_URL"),
     )
     .showHelpAfterError("(add --help for usage)")
     .exitOverride();
@@ -74,7 +75,8 @@ function describe(error: unknown): { code: ExitCode; message: string; details?: 
   if (error instanceof ProblemError) {
     const details = { status: error.status, code: error.code, requestId: error.requestId };
     const message = `${error.detail ?? error.title} (${error.status} ${error.code}, request ${error.requestId})`;
-    if (error.status === 401) return { code: EXIT.noPermission, message: `${message}: run \`techcorp login\``, details };
+    if (error.status === 401)
+      return { code: EXIT.noPermission, message: `${message}: run \`techcorp login\``, details };
     if (error.status === 404) return { code: EXIT.notFound, message, details };
     if (error.status >= 500) return { code: EXIT.unavailable, message, details };
     return { code: EXIT.failure, message, details };

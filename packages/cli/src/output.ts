@@ -12,7 +12,10 @@ export interface Output {
   readonly stderr: NodeJS.WriteStream;
 }
 
-export function createOutput(options: { json: boolean }, streams = { stdout: process.stdout, stderr: process.stderr }): Output {
+export function createOutput(
+  options: { json: boolean },
+  streams = { stdout: process.stdout, stderr: process.stderr },
+): Output {
   return {
     json: options.json,
     interactive: Boolean(streams.stdout.isTTY) && !options.json,
@@ -31,7 +34,9 @@ export function createOutput(options: { json: boolean }, streams = { stdout: pro
 /** Rows as aligned columns under a header, for people. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {
   if (rows.length === 0) return "";
-  const widths = headers.map((header, column) => Math.max(header.length, ...rows.map((row) => (row[column] ?? "").length)));
+  const widths = headers.map((header, column) =>
+    Math.max(header.length, ...rows.map((row) => (row[column] ?? "").length)),
+  );
   const line = (cells: readonly string[]) =>
     cells
       .map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))

@@ -1,15 +1,12 @@
 import { password as askPassword, input as askText } from "@inquirer/prompts";
+import { createClient, FIRST_PARTY_CLIENT_ID, type TechCorpClient } from "@techcorp/sdk";
 import { type Command, Option } from "commander";
-import { createClient, type TechCorpClient } from "@techcorp/sdk";
 import { deleteCredentials, readCredentials, writeCredentials } from "../credentials.ts";
-import { signInWithDevice } from "../device-login.ts";
 import { apiUrlOf, type CommandContext, signedInClient, storedFrom } from "../session.ts";
 import { action } from "./action.ts";
 
 /** The CLI's own OAuth client: a public client registered for the device grant (RFC 8628). */
 export const CLI_CLIENT_ID = "techcorp-cli";
-/** The web app's client, the only one the password grant is registered for. */
-export const FIRST_PARTY_CLIENT_ID = "techcorp-first-party";
 
 export function registerAccountCommands(program: Command): void {
   program
@@ -32,7 +29,19 @@ export function registerAccountCommands(program: Command): void {
           onTokens: (tokens) => writeCredentials(context.configDirectory, storedFrom(apiUrl, clientId, tokens)),
         });
         if (viaPassword) await passwordLogin(context, client, options);
-        else await signInWithDevice(context, client, CLI_CLIENT_ID);
+        else
+          await client.signInWithDevice({
+            clientId: CLI_CLIENT_ID,
+            signal: context.signal,
+            onPrompt: (prompt) =>
+              context.output.note(
+                [
+                  `To sign in, open ${prompt.verificationUriComplete}`,
+                  `and check that it shows the code ${prompt.userCode} (or type it in at ${prompt.verificationUri}).`,
+                  "Waiting for you to approve…",
+                ].join("\n"),
+              ),
+          });
         const { data: me } = await client.api.GET("/users/me");
         context.output.result({ apiUrl, user: me }, () => `Signed in to ${apiUrl} as ${me.username} (${me.email}).`);
       }),
@@ -55,7 +64,9 @@ export function registerAccountCommands(program: Command): void {
         } catch (error) {
           // Forgotten here all the same: an expired or revoked session is as good as ended.
           ended = false;
-          context.output.note(`The server did not confirm the logout (${(error as Error).message}); forgetting it here.`);
+          context.output.note(
+            `The server did not confirm the logout (${(error as Error).message}); forgetting it here.`,
+          );
         }
         await deleteCredentials(context.configDirectory);
         context.output.result({ signedOut: true, sessionEnded: ended }, () => `Signed out of ${stored.apiUrl}.`);
@@ -70,9 +81,11 @@ export function registerAccountCommands(program: Command): void {
         const client = await signedInClient(context);
         const { data: me } = await client.api.GET("/users/me");
         context.output.result(me, () =>
-          [`${me.username} <${me.email}>${me.emailVerified ? "" : " (email not verified)"}`, `role: ${me.role}`, `api: ${client.baseUrl}`].join(
-            "\n",
-          ),
+          [
+            `${me.username} <${me.email}>${me.emailVerified ? "" : " (email not verified)"}`,
+            `role: ${me.role}`,
+            `api: ${client.baseUrl}`,
+          ].join("\n"),
         );
       }),
     );

@@ -3,8 +3,8 @@ import { rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { type Command, InvalidArgumentError, Option } from "commander";
 import type { Document } from "@techcorp/sdk";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { decodeHTML } from "entities";
 import { table } from "../output.ts";
 import { signedInClient } from "../session.ts";
@@ -13,7 +13,8 @@ import { action } from "./action.ts";
 
 const count = (max: number) => (value: string) => {
   const number = Number(value);
-  if (!Number.isInteger(number) || number < 1 || number > max) throw new InvalidArgumentError(`a whole number from 1 to ${max}`);
+  if (!Number.isInteger(number) || number < 1 || number > max)
+    throw new InvalidArgumentError(`a whole number from 1 to ${max}`);
   return number;
 };
 
@@ -28,7 +29,10 @@ export function registerDocumentCommands(program: Command): void {
     .command("ls")
     .description("List your documents, newest first (yours, those shared with you, your projects').")
     .option("--tag <tag>", "only documents with this tag")
-    .option("--status <status>", "only documents with this status (pending, scanning, processing, ready, quarantined, failed)")
+    .option(
+      "--status <status>",
+      "only documents with this status (pending, scanning, processing, ready, quarantined, failed)",
+    )
     .option("--project <id>", 'only this project\'s documents ("none": personal ones)')
     .addOption(new Option("-n, --limit <n>", "at most this many").argParser(count(10_000)).default(50))
     .action(
@@ -62,7 +66,8 @@ export function registerDocumentCommands(program: Command): void {
           const lines = data.data.map(
             (hit) => `${hit.document.id}  ${plain(hit.highlights.title)}\n    ${plain(hit.highlights.content ?? "")}`,
           );
-          if (data.didYouMean) lines.push(`Did you mean "${data.didYouMean.query}"? (${data.didYouMean.total} results)`);
+          if (data.didYouMean)
+            lines.push(`Did you mean "${data.didYouMean.query}"? (${data.didYouMean.total} results)`);
           lines.push(`${data.total}${data.totalRelation === "gte" ? "+" : ""} result${data.total === 1 ? "" : "s"}.`);
           return lines.join("\n");
         });
@@ -113,7 +118,10 @@ export function registerDocumentCommands(program: Command): void {
           progress?.finish(label);
           progress?.stop();
         }
-        context.output.result({ id, file: target, sizeBytes: received }, () => `Saved ${target} (${formatBytes(received)}).`);
+        context.output.result(
+          { id, file: target, sizeBytes: received },
+          () => `Saved ${target} (${formatBytes(received)}).`,
+        );
       }),
     );
 

@@ -5,7 +5,8 @@ import { action } from "./action.ts";
 
 const limit = (value: string) => {
   const number = Number(value);
-  if (!Number.isInteger(number) || number < 1 || number > 100) throw new InvalidArgumentError("a whole number from 1 to 100");
+  if (!Number.isInteger(number) || number < 1 || number > 100)
+    throw new InvalidArgumentError("a whole number from 1 to 100");
   return number;
 };
 
@@ -20,7 +21,7 @@ export function registerNotificationCommands(program: Command): void {
       action(async (context, options: { unread?: boolean; readAll?: boolean; limit: number }) => {
         const client = await signedInClient(context);
         const { data } = await client.api.GET("/notifications", {
-          params: { query: { limit: options.limit, ...(options.unread ? { unread: true } : {}) } },
+          params: { query: { limit: options.limit, ...(options.unread ? { unread: "true" as const } : {}) } },
         });
         if (options.readAll) await client.api.POST("/notifications/read-all");
         context.output.result(data, () =>

@@ -1,13 +1,14 @@
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Document, ProblemError, type TechCorpClient } from "@techcorp/sdk";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import pLimit from "p-limit";
-import { type Document, ProblemError, type TechCorpClient } from "@techcorp/sdk";
 import { EXIT } from "../exit-codes.ts";
+import { type CommandContext, signedInClient } from "../session.ts";
 import { filesToUpload, type LocalFile } from "../upload/files.ts";
 import { silentProgress, terminalProgress, type UploadProgress } from "../upload/progress.ts";
 import { PendingUploads, RESUMABLE_FROM_BYTES, uploadResumable } from "../upload/resumable.ts";
-import { type CommandContext, signedInClient } from "../session.ts";
 import { action } from "./action.ts";
 
 interface UploadOptions {
@@ -24,7 +25,8 @@ type Outcome =
 
 const positiveInteger = (value: string) => {
   const number = Number(value);
-  if (!Number.isInteger(number) || number < 1 || number > 16) throw new InvalidArgumentError("a whole number from 1 to 16");
+  if (!Number.isInteger(number) || number < 1 || number > 16)
+    throw new InvalidArgumentError("a whole number from 1 to 16");
   return number;
 };
 
@@ -127,8 +129,7 @@ function uploadOne(
 async function processed(client: TechCorpClient, document: Document, signal: AbortSignal): Promise<Document> {
   let current = document;
   while (!["ready", "quarantined", "failed"].includes(current.status)) {
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    signal.throwIfAborted();
+    await sleep(1000, undefined, { signal });
     ({ data: current } = await client.api.GET("/documents/{id}", { params: { path: { id: document.id } }, signal }));
   }
   return current;

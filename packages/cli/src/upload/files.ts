@@ -17,9 +17,12 @@ export interface LocalFile {
 
 /** A path given on the command line that does not exist or is neither a file nor a folder. */
 export class MissingInputError extends Error {
-  constructor(readonly input: string) {
+  readonly input: string;
+
+  constructor(input: string) {
     super(`${input}: no such file or folder`);
     this.name = "MissingInputError";
+    this.input = input;
   }
 }
 

@@ -1,4 +1,5 @@
 import cliProgress from "cli-progress";
+import prettyBytes from "pretty-bytes";
 
 /** What the upload tells whoever shows its progress. Byte counts are bytes. */
 export interface UploadProgress {
@@ -40,7 +41,9 @@ export function terminalProgress(stream: NodeJS.WriteStream, fileCount: number, 
       autopadding: true,
       format: "{label} {bar} {percentage}% | {value_h}/{total_h} | {speed}",
       formatValue: (value, options, type) =>
-        type === "value" || type === "total" ? formatBytes(value) : cliProgress.Format.ValueFormat(value, options, type),
+        type === "value" || type === "total"
+          ? formatBytes(value)
+          : cliProgress.Format.ValueFormat(value, options, type),
       // Not every 100 ms of a long upload: the display redraws at most 5 times a second.
       fps: 5,
     },
@@ -69,7 +72,12 @@ export function terminalProgress(stream: NodeJS.WriteStream, fileCount: number, 
       sent.set(label, 0);
       bars.set(
         label,
-        multibar.create(total, 0, { label: shortLabel(label), value_h: formatBytes(0), total_h: formatBytes(total), speed: "" }),
+        multibar.create(total, 0, {
+          label: shortLabel(label),
+          value_h: formatBytes(0),
+          total_h: formatBytes(total),
+          speed: "",
+        }),
       );
       refreshOverall();
     },
@@ -93,14 +101,5 @@ export function terminalProgress(stream: NodeJS.WriteStream, fileCount: number, 
   };
 }
 
-/** Bytes for people: 1023 B, 1.0 KiB, 4.5 MiB, … (binary multiples, IEC 80000-13). */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
+/** Bytes for people, in binary multiples: 1.5 KiB, 4.5 MiB. */
+export const formatBytes = (bytes: number) => prettyBytes(bytes, { binary: true });

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { type Document, ProblemError, type TechCorpClient } from "@techcorp/sdk";
+import { type components, type Document, ProblemError, type TechCorpClient } from "@techcorp/sdk";
 import type { LocalFile } from "./files.ts";
 
 /**
@@ -27,8 +27,11 @@ interface Pending {
 export class PendingUploads {
   private entries: Record<string, Pending> | undefined;
   private writes: Promise<void> = Promise.resolve();
+  private readonly file: string;
 
-  constructor(private readonly file: string) {}
+  constructor(file: string) {
+    this.file = file;
+  }
 
   static in(directory: string): PendingUploads {
     return new PendingUploads(path.join(directory, "uploads.json"));
@@ -87,8 +90,13 @@ export async function uploadResumable(options: ResumableOptions): Promise<Docume
   const { client, file, signal } = options;
   const api = client.api;
   const known = await options.pending.get(file.path);
-  let upload: Awaited<ReturnType<typeof api.GET<"/uploads/{id}">>>["data"] | undefined;
-  if (known && known.apiUrl === client.baseUrl && known.sizeBytes === file.sizeBytes && known.modifiedAt === file.modifiedAt) {
+  let upload: components["schemas"]["Upload"] | undefined;
+  if (
+    known &&
+    known.apiUrl === client.baseUrl &&
+    known.sizeBytes === file.sizeBytes &&
+    known.modifiedAt === file.modifiedAt
+  ) {
     upload = await api
       .GET("/uploads/{id}", { params: { path: { id: known.uploadId } }, signal })
       .then(({ data }) => data)
@@ -136,8 +144,9 @@ export async function uploadResumable(options: ResumableOptions): Promise<Docume
       await api.PUT("/uploads/{id}/parts/{partNumber}", {
         params: { path: { id: upload.id, partNumber } },
         headers: { "content-type": "application/octet-stream" },
-        body: part as unknown as string,
-        bodySerializer: (body: unknown) => body as BodyInit,
+        // The bytes as they are: openapi-fetch would otherwise serialize the body as JSON.
+        body: "",
+        bodySerializer: () => part,
         signal,
       });
       received.set(partNumber, length);
@@ -149,7 +158,10 @@ export async function uploadResumable(options: ResumableOptions): Promise<Docume
   const { data: completed } = await api.POST("/uploads/{id}/complete", { params: { path: { id: upload.id } }, signal });
   await options.pending.set(file.path, undefined);
   if (!completed.documentId) throw new Error(`upload ${upload.id} completed without a document`);
-  const { data: document } = await api.GET("/documents/{id}", { params: { path: { id: completed.documentId } }, signal });
+  const { data: document } = await api.GET("/documents/{id}", {
+    params: { path: { id: completed.documentId } },
+    signal,
+  });
   return document;
 }
 
