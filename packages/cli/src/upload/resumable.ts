@@ -106,7 +106,7 @@ export async function uploadResumable(options: ResumableOptions): Promise<Docume
         throw error;
       });
   }
-  if (!upload || upload.status !== "open") {
+  if (upload?.status !== "open") {
     const sha256 = await fileSha256(file.path, signal);
     const { data } = await api.POST("/uploads", {
       body: {
