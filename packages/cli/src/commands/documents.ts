@@ -1,0 +1,165 @@
+import { createWriteStream } from "node:fs";
+import { rename, rm } from "node:fs/promises";
+import path from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Document } from "@techcorp/sdk";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { decodeHTML } from "entities";
+import { table } from "../output.ts";
+import { signedInClient } from "../session.ts";
+import { formatBytes, terminalProgress } from "../upload/progress.ts";
+import { action } from "./action.ts";
+
+const count = (max: number) => (value: string) => {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1 || number > max)
+    throw new InvalidArgumentError(`a whole number from 1 to ${max}`);
+  return number;
+};
+
+const documentRows = (documents: readonly Document[]) =>
+  table(
+    ["ID", "STATUS", "SIZE", "CREATED", "TITLE"],
+    documents.map((d) => [d.id, d.status, formatBytes(d.sizeBytes), d.createdAt.slice(0, 10), d.title]),
+  );
+
+export function registerDocumentCommands(program: Command): void {
+  program
+    .command("ls")
+    .description("List your documents, newest first (yours, those shared with you, your projects').")
+    .option("--tag <tag>", "only documents with this tag")
+    .option(
+      "--status <status>",
+      "only documents with this status (pending, scanning, processing, ready, quarantined, failed)",
+    )
+    .option("--project <id>", 'only this project\'s documents ("none": personal ones)')
+    .addOption(new Option("-n, --limit <n>", "at most this many").argParser(count(10_000)).default(50))
+    .action(
+      action(async (context, options: { tag?: string; status?: string; project?: string; limit: number }) => {
+        const client = await signedInClient(context);
+        const query = {
+          ...(options.tag ? { tag: options.tag } : {}),
+          ...(options.status ? { status: options.status } : {}),
+          ...(options.project ? { project: options.project } : {}),
+          limit: Math.min(options.limit, 100),
+        };
+        const documents: Document[] = [];
+        for await (const document of client.paginate("/documents", { params: { query } } as never)) {
+          documents.push(document as Document);
+          if (documents.length >= options.limit) break;
+        }
+        context.output.result(documents, () => documentRows(documents) || "No documents.");
+      }),
+    );
+
+  program
+    .command("search")
+    .description("Full-text search of the documents you can read (titles, tags and text).")
+    .argument("<query>", "what to look for")
+    .addOption(new Option("-n, --limit <n>", "results").argParser(count(50)).default(10))
+    .action(
+      action(async (context, options: { limit: number }, query: string) => {
+        const client = await signedInClient(context);
+        const { data } = await client.api.GET("/search", { params: { query: { q: query, limit: options.limit } } });
+        context.output.result(data, () => {
+          const lines = data.data.map(
+            (hit) => `${hit.document.id}  ${plain(hit.highlights.title)}\n    ${plain(hit.highlights.content ?? "")}`,
+          );
+          if (data.didYouMean)
+            lines.push(`Did you mean "${data.didYouMean.query}"? (${data.didYouMean.total} results)`);
+          lines.push(`${data.total}${data.totalRelation === "gte" ? "+" : ""} result${data.total === 1 ? "" : "s"}.`);
+          return lines.join("\n");
+        });
+      }),
+    );
+
+  program
+    .command("get")
+    .description("Download a document's content (with a progress bar on a terminal).")
+    .argument("<id>", "the document's id")
+    .option("-o, --output <file>", "where to write it (default: its stored name, in this folder; - for stdout)")
+    .addOption(new Option("--version <n>", "an earlier version").argParser(count(2_147_483_647)))
+    .action(
+      action(async (context, options: { output?: string; version?: number }, id: string) => {
+        const client = await signedInClient(context);
+        const download = await client.downloadDocument(
+          id,
+          options.version === undefined ? {} : { version: options.version },
+          context.signal,
+        );
+        const body = Readable.fromWeb(download.body as import("node:stream/web").ReadableStream<Uint8Array>);
+        if (options.output === "-") {
+          await pipeline(body, process.stdout, { signal: context.signal });
+          return;
+        }
+        const target = path.resolve(options.output ?? safeName(download.filename ?? id));
+        const size = download.size ?? 0;
+        const progress = context.output.interactive ? terminalProgress(context.output.stderr, 1, size) : undefined;
+        const label = path.basename(target);
+        progress?.start(label, size);
+        let received = 0;
+        const counter = new Transform({
+          transform(chunk: Buffer, _encoding, done) {
+            received += chunk.byteLength;
+            progress?.update(label, received);
+            done(null, chunk);
+          },
+        });
+        // Written beside the target and renamed at the end: an interrupted download leaves no half file.
+        const partial = `${target}.part`;
+        try {
+          await pipeline(body, counter, createWriteStream(partial, { mode: 0o600 }), { signal: context.signal });
+          await rename(partial, target);
+        } catch (error) {
+          await rm(partial, { force: true });
+          throw error;
+        } finally {
+          progress?.finish(label);
+          progress?.stop();
+        }
+        context.output.result(
+          { id, file: target, sizeBytes: received },
+          () => `Saved ${target} (${formatBytes(received)}).`,
+        );
+      }),
+    );
+
+  program
+    .command("share")
+    .description("Share a document with someone (by email or username).")
+    .argument("<id>", "the document's id")
+    .argument("<user>", "their email address or username")
+    .addOption(new Option("--access <access>", "what they may do").choices(["read", "write"]).default("read"))
+    .action(
+      action(async (context, options: { access: "read" | "write" }, id: string, user: string) => {
+        const client = await signedInClient(context);
+        const { data } = await client.api.PUT("/documents/{id}/shares", {
+          params: { path: { id } },
+          body: { user, access: options.access },
+        });
+        context.output.result(
+          data,
+          () => `Shared with ${user} (${options.access}) if the account exists: the answer is the same either way.`,
+        );
+      }),
+    );
+
+  program
+    .command("rm")
+    .description("Delete documents (their files and versions go with them).")
+    .argument("<ids...>", "the documents' ids")
+    .action(
+      action(async (context, _options: object, ids: string[]) => {
+        const client = await signedInClient(context);
+        for (const id of ids) await client.api.DELETE("/documents/{id}", { params: { path: { id } } });
+        context.output.result({ deleted: ids }, () => `Deleted ${ids.length} document${ids.length === 1 ? "" : "s"}.`);
+      }),
+    );
+}
+
+/** Search highlights are HTML whose only elements are <mark>: for a terminal, the text alone. */
+const plain = (html: string) => decodeHTML(html.replace(/<\/?mark>/g, ""));
+
+/** The stored name without any folder part, so a download never writes outside this folder. */
+const safeName = (name: string) => path.basename(name.replace(/\\/g, "/")) || "download";

@@ -1,0 +1,312 @@
+import { execFile, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { credentialsFile } from "../../packages/cli/src/credentials.ts";
+import { filesToUpload } from "../../packages/cli/src/upload/files.ts";
+import { PendingUploads, RESUMABLE_FROM_BYTES, uploadResumable } from "../../packages/cli/src/upload/resumable.ts";
+import { createClient } from "../../packages/sdk/src/index.ts";
+import { accessToken, apiUrl, newAccount, registerVerified, type TestAccount } from "./accounts.ts";
+
+// `techcorp`, run as a person or a script would: its bin, a child process, against the API that
+// `wrangler dev` serves for this project, credentials in a config directory of the test's own.
+
+const BIN = path.resolve(import.meta.dirname, "../../packages/cli/bin/techcorp.ts");
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let configDirectory: string;
+let work: string;
+let owner: TestAccount;
+let reader: TestAccount;
+
+function techcorp(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      process.execPath,
+      [BIN, ...args],
+      {
+        env: { ...process.env, TECHCORP_CONFIG_DIR: configDirectory, TECHCORP_API_URL: apiUrl(), ...options.env },
+        maxBuffer: 16 * 1024 * 1024,
+        timeout: 120_000,
+      },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== "number") return reject(error);
+        resolve({ code: error ? (error.code as number) : 0, stdout, stderr });
+      },
+    );
+    child.stdin?.end(options.input ?? "");
+  });
+}
+
+const json = <T>(run: Run): T => {
+  if (run.code !== 0) throw new Error(`exit ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as T;
+};
+
+interface UploadOutcome {
+  file: string;
+  ok: boolean;
+  document?: { id: string; status: string; title: string; sizeBytes: number };
+  error?: { message: string; status?: number };
+}
+
+beforeAll(async () => {
+  configDirectory = await mkdtemp(path.join(tmpdir(), "techcorp-cli-config-"));
+  work = await mkdtemp(path.join(tmpdir(), "techcorp-cli-files-"));
+  [owner, reader] = await Promise.all([
+    registerVerified(newAccount("cli-owner")),
+    registerVerified(newAccount("cli-reader")),
+  ]);
+});
+
+afterAll(async () => {
+  await rm(configDirectory, { recursive: true, force: true });
+  await rm(work, { recursive: true, force: true });
+});
+
+describe("techcorp, signed out", () => {
+  it("--help lists every command and the exit codes", async () => {
+    const run = await techcorp(["--help"]);
+    expect(run.code).toBe(0);
+    for (const command of [
+      "login",
+      "logout",
+      "whoami",
+      "upload",
+      "ls",
+      "search",
+      "get",
+      "share",
+      "rm",
+      "notifications",
+    ]) {
+      expect(run.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, "m"));
+    }
+    expect(run.stdout).toContain("77 not signed in");
+  });
+
+  it("a command's --help describes its options", async () => {
+    const run = await techcorp(["upload", "--help"]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain("--concurrency");
+    expect(run.stdout).toContain("resume");
+  });
+
+  it("an unknown command or option is a usage error (64)", async () => {
+    expect((await techcorp(["fly"])).code).toBe(64);
+    const run = await techcorp(["ls", "--colour"]);
+    expect(run.code).toBe(64);
+    expect(run.stderr).toContain("--colour");
+  });
+
+  it("a command needing a session says to log in and exits 77", async () => {
+    const run = await techcorp(["whoami"]);
+    expect(run.code).toBe(77);
+    expect(run.stderr).toContain("techcorp login");
+  });
+
+  it("a wrong password is refused with the API's problem and request id (exit 1), nothing stored", async () => {
+    const run = await techcorp(["login", "--password-stdin", "-u", owner.username], { input: "not the password\n" });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/invalid_grant|Invalid/i);
+    expect(run.stderr).toMatch(/request [0-9a-f-]{36}/);
+    await expect(stat(credentialsFile(configDirectory))).rejects.toThrow();
+  });
+});
+
+describe("techcorp, signed in", () => {
+  beforeAll(async () => {
+    const run = await techcorp(["login", "--password-stdin", "-u", owner.username, "--json"], {
+      input: `${owner.password}\n`,
+    });
+    expect(run.code, run.stderr).toBe(0);
+  });
+
+  it("keeps the credentials readable by the user alone (0600) and knows who it is", async () => {
+    const info = await stat(credentialsFile(configDirectory));
+    expect(info.mode & 0o777).toBe(0o600);
+    const me = json<{ username: string; email: string }>(await techcorp(["whoami", "--json"]));
+    expect(me).toMatchObject({ username: owner.username, email: owner.email });
+  });
+
+  it("uploads a folder (hidden files skipped, a large file in resumable parts), waits until processed, and lists them", async () => {
+    const folder = path.join(work, "reports");
+    await mkdir(path.join(folder, "notes"), { recursive: true });
+    await mkdir(path.join(folder, ".cache"), { recursive: true });
+    await writeFile(path.join(folder, "summary.txt"), "quarterly figures for the heliotrope project\n");
+    await writeFile(path.join(folder, "notes", "plan.md"), "# Plan\n\nShip the **heliotrope** release.\n");
+    await writeFile(path.join(folder, ".cache", "skip.txt"), "hidden\n");
+    const large = Buffer.alloc(RESUMABLE_FROM_BYTES + 1024 * 1024, "heliotrope large file line\n");
+    await writeFile(path.join(folder, "large.txt"), large);
+
+    const outcomes = json<UploadOutcome[]>(
+      await techcorp(["upload", folder, "--wait", "--json", "--tags", "cli-test"]),
+    );
+    expect(outcomes.map((outcome) => outcome.file).sort()).toEqual(
+      [
+        path.join("reports", "large.txt"),
+        path.join("reports", "notes", "plan.md"),
+        path.join("reports", "summary.txt"),
+      ].sort(),
+    );
+    for (const outcome of outcomes) {
+      expect(outcome.ok, JSON.stringify(outcome.error)).toBe(true);
+      expect(outcome.document?.status).toBe("ready");
+    }
+    const largeDocument = outcomes.find((outcome) => outcome.file.endsWith("large.txt"))?.document;
+    expect(largeDocument?.sizeBytes).toBe(large.byteLength);
+
+    const listed = json<{ id: string; tags: string[] }[]>(await techcorp(["ls", "--tag", "cli-test", "--json"]));
+    expect(listed.map((document) => document.id).sort()).toEqual(
+      outcomes.map((outcome) => outcome.document?.id).sort(),
+    );
+
+    // Downloaded back, byte for byte, through a .part file renamed at the end.
+    const target = path.join(work, "large-copy.txt");
+    const saved = json<{ file: string; sizeBytes: number }>(
+      await techcorp(["get", largeDocument?.id ?? "", "-o", target, "--json"]),
+    );
+    expect(saved).toEqual({ id: largeDocument?.id, file: target, sizeBytes: large.byteLength });
+    const copy = await readFile(target);
+    expect(createHash("sha256").update(copy).digest("hex")).toBe(createHash("sha256").update(large).digest("hex"));
+  });
+
+  it("finds documents by their text, shares one so the other user reads it, and deletes it", async () => {
+    const file = path.join(work, "memo.txt");
+    await writeFile(file, "the marmalade memorandum\n");
+    const [uploaded] = json<UploadOutcome[]>(await techcorp(["upload", file, "--wait", "--json"]));
+    const id = uploaded?.document?.id ?? "";
+
+    const found = json<{ data: { document: { id: string } }[] }>(await techcorp(["search", "marmalade", "--json"]));
+    expect(found.data.map((hit) => hit.document.id)).toContain(id);
+
+    const readerToken = await accessToken(reader);
+    const asReader = () =>
+      fetch(`${apiUrl()}/documents/${id}`, { headers: { authorization: `Bearer ${readerToken}` } });
+    expect((await asReader()).status).toBe(404);
+    const shared = await techcorp(["share", id, reader.username]);
+    expect(shared.code, shared.stderr).toBe(0);
+    expect((await asReader()).status).toBe(200);
+
+    expect((await techcorp(["rm", id])).code).toBe(0);
+    const gone = await techcorp(["get", id, "-o", path.join(work, "gone.txt")]);
+    expect(gone.code).toBe(4);
+    await expect(stat(path.join(work, "gone.txt.part"))).rejects.toThrow();
+  });
+
+  it("reports each failed file and exits 1, having uploaded the others; a missing path is 66", async () => {
+    const good = path.join(work, "good.txt");
+    const unknown = path.join(work, "data.bin");
+    await writeFile(good, "fine\n");
+    await writeFile(unknown, Buffer.from([0, 1, 2, 3]));
+    const run = await techcorp(["upload", good, unknown, "--json"]);
+    expect(run.code).toBe(1);
+    const outcomes = JSON.parse(run.stdout) as UploadOutcome[];
+    expect(outcomes.find((outcome) => outcome.file === "good.txt")?.ok).toBe(true);
+    expect(outcomes.find((outcome) => outcome.file === "data.bin")?.ok).toBe(false);
+
+    const missing = await techcorp(["upload", path.join(work, "nowhere")]);
+    expect(missing.code).toBe(66);
+    expect(missing.stderr).toContain("no such file or folder");
+  });
+
+  it("resumes an interrupted large upload: the parts already stored are not sent again", async () => {
+    const file = path.join(work, "resumed.txt");
+    const content = Buffer.alloc(RESUMABLE_FROM_BYTES + 2 * 1024 * 1024, "resumed upload line\n");
+    await writeFile(file, content);
+    const [local] = await filesToUpload([file]);
+    if (!local?.contentType) throw new Error("no content type for resumed.txt");
+    const stored = JSON.parse(await readFile(credentialsFile(configDirectory), "utf8")) as {
+      accessToken: string;
+      refreshToken: string;
+    };
+    const client = createClient({ baseUrl: apiUrl(), credentials: stored });
+    // The first run stops after its first part, as a cut connection or Ctrl-C would stop it.
+    const controller = new AbortController();
+    const firstRun = uploadResumable({
+      client,
+      file: { ...local, contentType: local.contentType },
+      pending: PendingUploads.in(configDirectory),
+      onProgress: (sent) => {
+        if (sent > 0) controller.abort(new Error("cut"));
+      },
+      signal: controller.signal,
+    });
+    await expect(firstRun).rejects.toThrow("cut");
+    const pending = JSON.parse(await readFile(path.join(configDirectory, "uploads.json"), "utf8")) as Record<
+      string,
+      { uploadId: string }
+    >;
+    const uploadId = pending[file]?.uploadId ?? "";
+    const before = await client.api.GET("/uploads/{id}", { params: { path: { id: uploadId } } });
+    expect(before.data.parts.map((part) => part.partNumber)).toEqual([1]);
+
+    const [outcome] = json<UploadOutcome[]>(await techcorp(["upload", file, "--json"]));
+    const after = await client.api.GET("/uploads/{id}", { params: { path: { id: uploadId } } });
+    expect(after.data.status).toBe("completed");
+    expect(after.data.documentId).toBe(outcome?.document?.id);
+    expect(JSON.parse(await readFile(path.join(configDirectory, "uploads.json"), "utf8"))).toEqual({});
+  });
+
+  it("draws a progress bar per file and one for all in a terminal (a pseudo-terminal from script(1))", async () => {
+    const folder = path.join(work, "terminal");
+    await mkdir(folder, { recursive: true });
+    await writeFile(path.join(folder, "one.txt"), "first terminal file\n");
+    await writeFile(path.join(folder, "two.md"), "# Second\n");
+    const command = [process.execPath, BIN, "upload", folder]
+      .map((part) => `'${part.replaceAll("'", "'\\''")}'`)
+      .join(" ");
+    const output = await new Promise<{ code: number | null; text: string }>((resolve, reject) => {
+      // script(1) runs the command on a pseudo-terminal and copies what it draws to stdout.
+      const child = spawn("script", ["-qefc", command, "/dev/null"], {
+        env: {
+          ...process.env,
+          TECHCORP_CONFIG_DIR: configDirectory,
+          TECHCORP_API_URL: apiUrl(),
+          COLUMNS: "120",
+          TERM: "xterm-256color",
+        },
+      });
+      let text = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        text += chunk.toString("utf8");
+      });
+      child.on("error", reject);
+      child.on("close", (code) => resolve({ code, text }));
+    });
+    expect(output.code, output.text).toBe(0);
+    expect(output.text).toContain("all 2 files");
+    expect(output.text).toMatch(/100% \|/);
+    expect(output.text).toContain(`✓ ${path.join("terminal", "one.txt")}`);
+    expect(output.text).toContain(`✓ ${path.join("terminal", "two.md")}`);
+    // The cursor is hidden while drawing and shown again at the end.
+    expect(output.text).toContain("\u001b[?25l");
+    expect(output.text).toContain("\u001b[?25h");
+  });
+
+  it("lists notifications (processing outcomes) and marks them read", async () => {
+    const listed = json<{ data: { title: string }[]; unreadCount: number }>(
+      await techcorp(["notifications", "--read-all", "--json"]),
+    );
+    expect(listed.data.length).toBeGreaterThan(0);
+    const after = json<{ unreadCount: number }>(await techcorp(["notifications", "--json"]));
+    expect(after.unreadCount).toBe(0);
+  });
+
+  it("logout ends the session on the server and forgets it here", async () => {
+    const stored = JSON.parse(await readFile(credentialsFile(configDirectory), "utf8")) as { accessToken: string };
+    const run = await techcorp(["logout", "--json"]);
+    expect(json(run)).toEqual({ signedOut: true, sessionEnded: true });
+    await expect(stat(credentialsFile(configDirectory))).rejects.toThrow();
+    const refused = await fetch(`${apiUrl()}/users/me`, { headers: { authorization: `Bearer ${stored.accessToken}` } });
+    expect(refused.status).toBe(401);
+    expect((await techcorp(["whoami"])).code).toBe(77);
+  });
+});
