@@ -43,7 +43,7 @@ const WEB_BUILD = "./test/setup/web-build.ts";
  */
 const UNIT_FIRST = { groupOrder: 1 };
 const AFTER_UNIT = { groupOrder: 2 };
-/** The browser project runs last, alone: a wrangler dev session and Chromium would crowd the others. */
+/** The clients project runs last, alone: a wrangler dev session and Chromium would crowd the others. */
 const LAST = { groupOrder: 3 };
 
 export default defineConfig({
@@ -84,15 +84,16 @@ export default defineConfig({
           sequence: AFTER_UNIT,
         },
       }),
-      // Pages the API worker serves, in Debian's Chromium (test/browser/browser.ts), against the
-      // API and the processor in one `wrangler dev` session on the test stack, as `npm run dev` runs
-      // them (test/setup/browser-api.ts, after the stack's setup, whose bindings it uses).
+      // The clients, against the API and the processor in one `wrangler dev` session on the test
+      // stack, as `npm run dev` runs them (test/setup/clients-api.ts, after the stack's setup, whose
+      // bindings it uses): the pages the API worker serves in Debian's Chromium (test/browser/), the
+      // SDK and the CLI (test/clients/).
       defineProject({
         test: {
-          name: "browser",
+          name: "clients",
           environment: "node",
-          include: ["test/browser/**/*.test.ts"],
-          globalSetup: [WEB_BUILD, STACK, "./test/setup/browser-api.ts"],
+          include: ["test/browser/**/*.test.ts", "test/clients/**/*.test.ts"],
+          globalSetup: [WEB_BUILD, STACK, "./test/setup/clients-api.ts"],
           sequence: LAST,
           // One file, so one Chromium, at a time.
           maxWorkers: 1,

@@ -13,24 +13,24 @@ const setups = (test: { globalSetup?: string | string[] } | undefined) => [test?
 describe("the vitest projects", () => {
   it("start the stack only for the projects that need it, never at the root", () => {
     expect(config.test?.globalSetup).toBeUndefined();
-    expect(projects.map((project) => project.name).sort()).toEqual(["api", "browser", "node", "processor", "unit"]);
+    expect(projects.map((project) => project.name).sort()).toEqual(["api", "clients", "node", "processor", "unit"]);
     expect(setups(named("unit"))).toEqual([]);
-    for (const name of ["api", "processor", "node", "browser"]) expect(setups(named(name))).toContain(STACK);
+    for (const name of ["api", "processor", "node", "clients"]) expect(setups(named(name))).toContain(STACK);
   });
 
   it("run the unit project before every other one", () => {
     const order = (name: string) => named(name)?.sequence?.groupOrder ?? 0;
-    for (const name of ["api", "processor", "node", "browser"]) expect(order("unit")).toBeLessThan(order(name));
+    for (const name of ["api", "processor", "node", "clients"]) expect(order("unit")).toBeLessThan(order(name));
   });
 
-  it("run the browser project after the other integration projects, one file at a time", () => {
+  it("run the clients project after the other integration projects, one file at a time", () => {
     const order = (name: string) => named(name)?.sequence?.groupOrder ?? 0;
-    for (const name of ["api", "processor", "node"]) expect(order(name)).toBeLessThan(order("browser"));
-    expect(named("browser")?.maxWorkers).toBe(1);
+    for (const name of ["api", "processor", "node"]) expect(order(name)).toBeLessThan(order("clients"));
+    expect(named("clients")?.maxWorkers).toBe(1);
   });
 
   it("build the web app (the API worker's assets) before the stack wherever the API worker is served", () => {
-    for (const name of ["api", "node", "browser"]) {
+    for (const name of ["api", "node", "clients"]) {
       const list = setups(named(name));
       expect(list).toContain("./test/setup/web-build.ts");
       expect(list.indexOf("./test/setup/web-build.ts")).toBeLessThan(list.indexOf(STACK));

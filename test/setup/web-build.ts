@@ -2,7 +2,7 @@ import type { TestProject } from "vitest/node";
 import { buildWeb } from "../../web/build/build.ts";
 
 /**
- * Global setup of the projects that serve the API worker with its assets (api, node, browser;
+ * Global setup of the projects that serve the API worker with its assets (api, node, clients;
  * vitest.config.ts): builds the web app and the reference page into dist/web (wrangler.toml
  * `[assets]`), once for the run: the first project to start builds, the others find it done. Throws
  * when the build fails (Vite's errors on stderr), before any stack is started.

@@ -1,7 +1,5 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { readFile } from "node:fs/promises";
 import {
   type Credentials,
   createClient,
@@ -12,48 +10,19 @@ import {
   type UploadProgress,
 } from "@techcorp/sdk";
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { freePort } from "../../stack/ports.ts";
-import { startWranglerDev, type WranglerDev, waitUntilServing } from "../../stack/wrangler.ts";
+import { describe, expect, inject, it } from "vitest";
 import { eventually } from "../eventually.ts";
 
-// The SDK (packages/sdk), imported by its package name as the web app and the CLI will, against both
-// workers served by `wrangler dev` on the test stack, as `npm run dev` serves them (the processor
+// The SDK (packages/sdk), imported by its package name as the web app and the CLI do, against both
+// workers served by the clients project's `wrangler dev` on the test stack, as `npm run dev` serves them (the processor
 // beside the API, so an upload is scanned and becomes downloadable). Nothing is mocked: the fetch
 // each client is given only records what went over the wire.
 
 const PASSWORD = "correct horse battery staple";
-/** Every request of these tests comes from 127.0.0.1: lift the per-address limits (as the api project does). */
-const LIFTED_LIMITS = JSON.stringify({
-  api: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
-  auth: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
-});
 
-let api: WranglerDev;
-let scratch: string | undefined;
-let env: Record<string, string>;
-
-beforeAll(async () => {
-  env = inject("stack");
-  scratch = await mkdtemp(path.join(tmpdir(), "sdk-test-"));
-  api = await startWranglerDev({
-    configs: ["wrangler.toml", "workers/processor/wrangler.toml"],
-    env: { ...env, RATE_LIMIT_POLICIES: LIFTED_LIMITS },
-    envFile: path.join(scratch, "workers.env"),
-    port: await freePort(),
-    inspectorPort: await freePort(),
-    persistTo: path.join(scratch, "wrangler"),
-    output: "ignore",
-  });
-  // Both workers start on a machine the rest of the suite keeps busy.
-  await waitUntilServing(`${api.url}/health`, api.process, 180_000);
-}, 240_000);
-
-afterAll(async () => {
-  await api?.stop();
-  if (scratch) await rm(scratch, { recursive: true, force: true });
-});
-
+/** The API and the processor that the clients project serves (test/setup/clients-api.ts). */
+const api = { url: inject("apiUrl") };
+const env = inject("stack");
 /** A fetch that sends as the global one does and records `METHOD /path status` of every exchange. */
 function recorder() {
   const exchanges: string[] = [];

@@ -5,11 +5,20 @@ import type { TestProject } from "vitest/node";
 import { freePort } from "../../stack/ports.ts";
 import { ROOT, startWranglerDev, waitUntilServing } from "../../stack/wrangler.ts";
 
-/** wrangler dev's output during the browser tests (test-results/ is git-ignored; CI keeps it). */
-export const BROWSER_API_LOG = path.join(ROOT, "test-results/browser-api.log");
+/** wrangler dev's output during the clients' tests (test-results/ is git-ignored; CI keeps it). */
+export const CLIENTS_API_LOG = path.join(ROOT, "test-results/clients-api.log");
 
 /**
- * Global setup of the `browser` project (vitest.config.ts), after the stack's: serves the API and
+ * Every request of these tests comes from 127.0.0.1: the per-address limits are lifted, as the api
+ * project lifts them (test/api/rate-limit.test.ts tests the limits themselves).
+ */
+const LIFTED_LIMITS = JSON.stringify({
+  api: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
+  auth: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
+});
+
+/**
+ * Global setup of the `clients` project (vitest.config.ts), after the stack's: serves the API and
  * the processor in one `wrangler dev` session against the test stack, as `npm run dev` does, so
  * that pages, assets and routing (wrangler.toml `[assets]`, `run_worker_first`) are Cloudflare's
  * asset layer in front of the worker, not a test harness. Provides its address as `apiUrl`; the
@@ -18,14 +27,14 @@ export const BROWSER_API_LOG = path.join(ROOT, "test-results/browser-api.log");
 export default async function setup(project: TestProject) {
   const { vitest } = project;
   const env = vitest.getProvidedContext().stack;
-  if (!env) throw new Error("the browser project needs the test stack: list test/global-setup.ts before this setup");
-  const dir = await mkdtemp(path.join(tmpdir(), "browser-api-"));
-  await rm(BROWSER_API_LOG, { force: true });
-  await mkdir(path.dirname(BROWSER_API_LOG), { recursive: true });
-  const log = await open(BROWSER_API_LOG, "a");
+  if (!env) throw new Error("the clients project needs the test stack: list test/global-setup.ts before this setup");
+  const dir = await mkdtemp(path.join(tmpdir(), "clients-api-"));
+  await rm(CLIENTS_API_LOG, { force: true });
+  await mkdir(path.dirname(CLIENTS_API_LOG), { recursive: true });
+  const log = await open(CLIENTS_API_LOG, "a");
   const api = await startWranglerDev({
     configs: ["wrangler.toml", "workers/processor/wrangler.toml"],
-    env,
+    env: { ...env, RATE_LIMIT_POLICIES: LIFTED_LIMITS },
     envFile: path.join(dir, "stack.env"),
     port: await freePort(),
     inspectorPort: await freePort(),
@@ -41,7 +50,7 @@ export default async function setup(project: TestProject) {
     await waitUntilServing(`${api.url}/health`, api.process, 120_000);
   } catch (error) {
     await stop();
-    throw new Error(`wrangler dev did not serve the API (its output: ${BROWSER_API_LOG}): ${String(error)}`);
+    throw new Error(`wrangler dev did not serve the API (its output: ${CLIENTS_API_LOG}): ${String(error)}`);
   }
   vitest.provide("apiUrl", api.url);
   return stop;
@@ -49,7 +58,7 @@ export default async function setup(project: TestProject) {
 
 declare module "vitest" {
   export interface ProvidedContext {
-    /** The API (and its pages and assets) served by `wrangler dev` for the browser tests. */
+    /** The API (and its pages and assets) served by `wrangler dev` for the clients' tests (browser, SDK, CLI). */
     apiUrl: string;
   }
 }
