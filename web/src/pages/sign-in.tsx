@@ -1,0 +1,73 @@
+import { useState } from "preact/hooks";
+import { useLocation } from "preact-iso";
+import { ProblemMessage } from "../components/problem-message.tsx";
+import { completeSignIn, signIn } from "../session/session.ts";
+
+/** Where to go after signing in: the page the visitor was sent away from, if it is one of ours. */
+function nextPage(query: Record<string, string>): string {
+  const next = query.next ?? "/";
+  return next.startsWith("/") && !next.startsWith("//") ? next : "/";
+}
+
+/** Sign-in with a username (or email) and password, then the authenticator code when MFA is on. */
+export function SignIn() {
+  const { query, route } = useLocation();
+  const [mfaToken, setMfaToken] = useState<string | undefined>();
+  const [error, setError] = useState<unknown>();
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (event: SubmitEvent) => {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget as HTMLFormElement);
+    setBusy(true);
+    setError(undefined);
+    try {
+      if (mfaToken) await completeSignIn(mfaToken, String(form.get("code") ?? ""));
+      else {
+        const result = await signIn(String(form.get("username") ?? ""), String(form.get("password") ?? ""));
+        if (result.kind === "mfa-required") {
+          setMfaToken(result.mfaToken);
+          return;
+        }
+      }
+      route(nextPage(query));
+    } catch (caught) {
+      setError(caught);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section class="narrow">
+      <h1>Sign in</h1>
+      <form onSubmit={submit}>
+        {mfaToken ? (
+          <label>
+            Code from your authenticator app (or a recovery code)
+            <input name="code" autocomplete="one-time-code" inputMode="numeric" required />
+          </label>
+        ) : (
+          <>
+            <label>
+              Username or email
+              <input name="username" autocomplete="username" required />
+            </label>
+            <label>
+              Password
+              <input name="password" type="password" autocomplete="current-password" required />
+            </label>
+          </>
+        )}
+        <ProblemMessage error={error} />
+        <button type="submit" disabled={busy} aria-busy={busy}>
+          {mfaToken ? "Verify" : "Sign in"}
+        </button>
+      </form>
+      <p>
+        New here? <a href="/register">Create an account</a>. Forgot your password?{" "}
+        <a href="/reset-password">Reset it</a>.
+      </p>
+    </section>
+  );
+}

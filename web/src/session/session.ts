@@ -1,0 +1,103 @@
+import { signal } from "@preact/signals";
+import { type components, createClient, ProblemError, type SignInResult, type TokenSet } from "@techcorp/sdk";
+
+export type User = components["schemas"]["User"];
+
+/**
+ * Where the session lives in the browser:
+ * - the access token in memory only (this module's client), never in storage a script could read
+ *   after the tab closes;
+ * - the refresh token in localStorage, so a reload or a new tab stays signed in. It rotates on every
+ *   refresh (README "Tokens"); the newest is written back each time;
+ * - other tabs hear of new tokens and of a sign-out over a BroadcastChannel, so they do not refresh
+ *   with a token another tab has already rotated away (a reuse after the server's 30 s grace would
+ *   end the session for every tab). Tabs that start at once restore one at a time (Web Locks).
+ */
+const REFRESH_TOKEN_KEY = "techcorp.refreshToken";
+const LOCK = "techcorp.session";
+
+type SessionMessage = { type: "tokens"; tokens: TokenSet } | { type: "signed-out" };
+const channel = new BroadcastChannel("techcorp.session");
+
+/** The signed-in user; null when signed out; undefined while the session is being restored at start. */
+export const currentUser = signal<User | null | undefined>(undefined);
+
+/** The API client every page uses: same origin as the app. */
+export const client = createClient({
+  baseUrl: location.origin,
+  onTokens: (tokens) => {
+    localStorage.setItem(REFRESH_TOKEN_KEY, tokens.refreshToken);
+    channel.postMessage({ type: "tokens", tokens } satisfies SessionMessage);
+  },
+});
+
+channel.addEventListener("message", (event: MessageEvent<SessionMessage>) => {
+  if (event.data.type === "tokens") client.setCredentials(event.data.tokens);
+  else forget();
+});
+
+function forget() {
+  localStorage.removeItem(REFRESH_TOKEN_KEY);
+  client.setCredentials(undefined);
+  currentUser.value = null;
+}
+
+/**
+ * Restores the session from the stored refresh token at start (one refresh, then `GET /users/me`).
+ * A refused token (the session ended elsewhere) signs out quietly; any other failure is thrown
+ * with the session kept, so a reload can try again.
+ */
+export async function restoreSession(): Promise<void> {
+  await navigator.locks.request(LOCK, async () => {
+    const refreshToken = localStorage.getItem(REFRESH_TOKEN_KEY);
+    if (!refreshToken) {
+      currentUser.value = null;
+      return;
+    }
+    // No access token yet: the client refreshes before the first call.
+    client.setCredentials({ accessToken: "", refreshToken, expiresAt: 0 });
+    try {
+      await loadUser();
+    } catch (error) {
+      if (error instanceof ProblemError && (error.status === 400 || error.status === 401)) forget();
+      else {
+        currentUser.value = null;
+        throw error;
+      }
+    }
+  });
+}
+
+/** Reads the signed-in user again (after a sign-in, or a change of profile). */
+export async function loadUser(): Promise<User> {
+  const { data } = await client.api.GET("/users/me");
+  currentUser.value = data;
+  return data;
+}
+
+/** Password sign-in; on `mfa-required`, call `completeSignIn` with the code. */
+export async function signIn(username: string, password: string): Promise<SignInResult> {
+  const result = await client.signInWithPassword({ username, password });
+  if (result.kind === "signed-in") await loadUser();
+  return result;
+}
+
+/** The second step of an MFA sign-in: a TOTP code or a recovery code. */
+export async function completeSignIn(mfaToken: string, code: string): Promise<void> {
+  const trimmed = code.replace(/\s+/g, "");
+  await client.completeMfaSignIn(
+    /^\d{6}$/.test(trimmed) ? { mfaToken, otp: trimmed } : { mfaToken, recoveryCode: trimmed },
+  );
+  await loadUser();
+}
+
+/** Ends the session on the server (when it can) and everywhere in this browser. */
+export async function signOut(): Promise<void> {
+  try {
+    await client.api.POST("/auth/logout");
+  } catch {
+    // Signed out here all the same: the session ends at the latest when its tokens expire.
+  }
+  forget();
+  channel.postMessage({ type: "signed-out" } satisfies SessionMessage);
+}
