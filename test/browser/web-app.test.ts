@@ -14,7 +14,8 @@ import {
   useChromium,
 } from "./browser.ts";
 
-// The web app's shell (web/index.html, web/src) as the API worker serves it on its page paths.
+// The web app (web/index.html, web/src) as the API worker serves it on its page paths, to a visitor
+// who is not signed in: every page but the public ones sends to the sign-in page.
 
 const chromium = useChromium();
 const base = inject("apiUrl");
@@ -22,7 +23,8 @@ const base = inject("apiUrl");
 describe("the web app's shell", () => {
   it("loads at / with its header and <main>, its script run, under the Content-Security-Policy, accessible", async () => {
     const { page, problems } = await openPage(chromium.browser, `${base}/`);
-    await expect.poll(() => page.locator("main h1").textContent(), POLL).toBe("TechCorp");
+    await expect.poll(() => page.locator("main h1").textContent(), POLL).toBe("Sign in");
+    expect(new URL(page.url()).pathname).toBe("/sign-in");
     expect(await page.locator("header").isVisible()).toBe(true);
     expect(await page.title()).toBe("TechCorp");
     expectNoProblems(problems);
@@ -30,15 +32,16 @@ describe("the web app's shell", () => {
     await screenshot(page, "app");
   });
 
-  it("loads on a page path deep under /library/", async () => {
+  it("loads on a page path deep under /library/, and comes back to it after signing in", async () => {
     const { page, problems } = await openPage(chromium.browser, `${base}/library/some/folder`);
-    await expect.poll(() => page.locator("main h1").textContent(), POLL).toBe("TechCorp");
+    await expect.poll(() => page.locator("main h1").textContent(), POLL).toBe("Sign in");
+    expect(new URL(page.url()).searchParams.get("next")).toBe("/library/some/folder");
     expectNoProblems(problems);
   });
 
   it("fits a phone's width (390 × 844): nothing wider than the screen, accessible", async () => {
     const { page, problems } = await openPage(chromium.browser, `${base}/`, PHONE);
-    await expect.poll(() => page.locator("main h1").textContent(), POLL).toBe("TechCorp");
+    await expect.poll(() => page.locator("main h1").textContent(), POLL).toBe("Sign in");
     const width = await page.evaluate("document.documentElement.scrollWidth");
     expect(width).toBeLessThanOrEqual(PHONE.width);
     expectNoProblems(problems);
