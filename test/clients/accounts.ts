@@ -24,7 +24,11 @@ let counter = 0;
 /** A fresh account's details (not registered). */
 export function newAccount(prefix = "client"): TestAccount {
   const username = `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
-  return { username, email: `${username}@example.test`, password: `correct horse ${username} battery` };
+  return {
+    username,
+    email: `${username}@example.test`,
+    password: `correct horse battery ${(counter * 7919).toString(36)} staple`,
+  };
 }
 
 /** Registers `account` (`POST /users`). */

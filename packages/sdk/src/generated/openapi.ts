@@ -12232,7 +12232,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Human-readable API reference */
+        /**
+         * Human-readable API reference
+         * @description Swagger UI reading `/openapi.json`: every operation with its schemas, examples and Markdown descriptions, and a form to try it. Its script and stylesheet are files of this origin under `/assets/` (web/docs), so it runs under `Content-Security-Policy: default-src 'self'`.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -12242,60 +12245,13 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description HTML reference. */
+                /** @description The reference page. */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "text/html": string;
-                    };
-                };
-                /** @description Rate limited; `Retry-After` says when to try again. */
-                429: {
-                    headers: {
-                        /** @description Seconds to wait. */
-                        "Retry-After"?: number;
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/docs/style.css": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Stylesheet of the reference page */
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description CSS. */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "text/css": string;
                     };
                 };
                 /** @description Rate limited; `Retry-After` says when to try again. */
@@ -12326,7 +12282,34 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** What a problem `type` means */
+        /**
+         * What a problem `type` means
+         * @description Every error is `application/problem+json` (RFC 9457) whose `type` is `/problems/<code>`, one of:
+         *
+         *     | code | status | title | meaning |
+         *     | --- | --- | --- | --- |
+         *     | `bad_request` | 400 | Bad request | The request is malformed. |
+         *     | `validation_failed` | 400 | Validation failed | One or more fields are invalid; `errors` names each of them. |
+         *     | `invalid_grant` | 400 | Invalid grant | The credentials, refresh token or code were not accepted (OAuth `invalid_grant`). |
+         *     | `unauthorized` | 401 | Unauthorized | Credentials are missing or invalid. |
+         *     | `insufficient_user_authentication` | 401 | Recent authentication required | The session's sign-in is older than this operation accepts (RFC 9470): sign in again and retry within `max_age` seconds, which `WWW-Authenticate` and the problem give. |
+         *     | `forbidden` | 403 | Forbidden | The caller may not do this. |
+         *     | `required_action` | 403 | Required action pending | The session must first complete the actions `requiredActions` names (`CONFIGURE_TOTP`: enrol a second factor at /auth/mfa/setup and /auth/mfa/confirm; `UPDATE_PASSWORD`: change the password at POST /users/me/password); until then only those routes, GET /users/me and POST /auth/logout answer. |
+         *     | `mfa_required` | 403 | Second factor required | The password was right; complete the login with a TOTP or recovery code and `mfa_token`. |
+         *     | `quota_exceeded` | 403 | Quota exceeded | The change would take the owner past a storage quota; `quota` names it (bytes, documents or versions) and `limit`, `used` and `requested` give the figures. Nothing was stored. |
+         *     | `not_found` | 404 | Not found | Nothing exists at this address for the caller. |
+         *     | `method_not_allowed` | 405 | Method not allowed | The resource exists but does not support this method; `Allow` lists those it does. |
+         *     | `conflict` | 409 | Conflict | The request conflicts with the current state. |
+         *     | `precondition_failed` | 412 | Precondition failed | A condition of the request (If-Match, If-Unmodified-Since, or If-None-Match on a change) does not hold for the current representation (RFC 9110 §13.1). |
+         *     | `payload_too_large` | 413 | Payload too large | The body exceeds the size limit. |
+         *     | `range_not_satisfiable` | 416 | Range not satisfiable | The requested byte range lies outside the content; Content-Range gives its size. |
+         *     | `unsupported_media_type` | 415 | Unsupported media type | The body's Content-Type is not accepted here. |
+         *     | `unprocessable_content` | 422 | Unprocessable content | The request is well-formed, but the stored content cannot be processed as asked. |
+         *     | `rate_limited` | 429 | Too many requests | A rate limit was reached; `Retry-After` says when to try again. |
+         *     | `internal_error` | 500 | Internal server error | Something failed on our side; the request id identifies it in our logs. |
+         *     | `config_invalid` | 500 | Service misconfigured | The deployment's configuration is missing or malformed; the service refuses to run on it. |
+         *     | `service_unavailable` | 503 | Service unavailable | A dependency is unreachable; nothing was changed. Retry later. |
+         */
         get: {
             parameters: {
                 query?: never;
