@@ -96,6 +96,9 @@ export function terminalProgress(stream: NodeJS.WriteStream, fileCount: number, 
     },
     stop() {
       refreshOverall();
+      // MultiBar.stop() draws the bars one last time but not the lines given to log() since the
+      // last redraw: the files that finished last would go unreported.
+      multibar.update();
       multibar.stop();
     },
   };
