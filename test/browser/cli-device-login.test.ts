@@ -55,14 +55,25 @@ describe("techcorp login with the device flow", () => {
     // In the browser: the code is filled in from the address; sign in, then allow the access.
     const context = await chromium.browser.newContext();
     const page = await context.newPage();
-    await page.goto(address);
+    // On this session's origin, as `localhost` (a secure context whose `Secure` cookies Chromium
+    // keeps: the sign-in form's CSRF cookie is one): the test stack's PUBLIC_URL names a host that
+    // only its workers know.
+    const verification = new URL(address);
+    const origin = new URL(apiUrl());
+    origin.hostname = "localhost";
+    await page.goto(`${origin.origin}${verification.pathname}${verification.search}`);
     expect(await page.getByLabel("Code").inputValue()).toBe(userCode);
     await page.getByLabel("Email or username").fill(person.username);
     await page.getByLabel("Password").fill(person.password);
     await expectAccessible(page);
     await screenshot(page, "device-sign-in");
     await page.getByRole("button", { name: "Approve" }).click();
-    await page.getByRole("heading", { name: "Allow access?" }).waitFor();
+    await page
+      .getByRole("heading", { name: "Allow access?" })
+      .waitFor({ timeout: 15_000 })
+      .catch(async (error: unknown) => {
+        throw new Error(`no consent page; the page says: ${await page.locator("body").innerText()}`, { cause: error });
+      });
     await expect.poll(() => page.locator("body").textContent()).toContain("TechCorp CLI");
     await page.getByRole("button", { name: "Approve" }).click();
     await page.locator("h1").filter({ hasNotText: "Allow access?" }).waitFor();

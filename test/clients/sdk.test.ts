@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import {
   type Credentials,
@@ -12,6 +12,7 @@ import {
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
 import { eventually } from "../eventually.ts";
+import { totp } from "./accounts.ts";
 
 // The SDK (packages/sdk), imported by its package name as the web app and the CLI do, against both
 // workers served by the clients project's `wrangler dev` on the test stack, as `npm run dev` serves them (the processor
@@ -357,18 +358,4 @@ function printable(length: number): Uint8Array {
   const bytes = randomBytes(length);
   for (let i = 0; i < length; i++) bytes[i] = (i + 1) % 80 === 0 ? 0x0a : 0x20 + ((bytes[i] ?? 0) % 95);
   return bytes;
-}
-
-/** RFC 6238 TOTP (SHA-1, 6 digits, 30 s steps) of a base32 secret at `step`. */
-function totp(secret: string, step: number): string {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const char of secret.replace(/=+$/, "").toUpperCase())
-    bits += alphabet.indexOf(char).toString(2).padStart(5, "0");
-  const key = Buffer.from((bits.match(/.{8}/g) ?? []).map((byte) => Number.parseInt(byte, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(step));
-  const mac = createHmac("sha1", key).update(counter).digest();
-  const offset = (mac.at(-1) ?? 0) & 0x0f;
-  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, "0");
 }

@@ -7,6 +7,19 @@ import { ProblemError } from "@techcorp/sdk";
  */
 export function ProblemMessage({ error }: { error: unknown }) {
   if (error === undefined || error === null) return null;
+  if (error instanceof ProblemError && error.code === "required_action") {
+    const actions = Array.isArray(error.problem.requiredActions) ? error.problem.requiredActions : [];
+    return (
+      <div class="problem" role="alert">
+        <p>
+          {actions.includes("UPDATE_PASSWORD")
+            ? "Your password was set by an administrator: choose your own first."
+            : "Your account must turn on two-factor authentication first (every administrator's must)."}{" "}
+          <a href="/settings">Go to Settings</a>.
+        </p>
+      </div>
+    );
+  }
   if (error instanceof ProblemError) {
     const fields = Array.isArray(error.problem.errors) ? error.problem.errors : [];
     return (

@@ -2,6 +2,7 @@ import type { components } from "@techcorp/sdk";
 import { useCallback, useEffect, useState } from "preact/hooks";
 import { formatInstant } from "../components/format.ts";
 import { ProblemMessage } from "../components/problem-message.tsx";
+import { TwoFactor } from "../components/two-factor.tsx";
 import { client, currentUser } from "../session/session.ts";
 
 type Session = components["schemas"]["Session"];
@@ -27,6 +28,7 @@ export function Settings() {
         </dl>
         {user.emailVerified ? null : <ResendVerification />}
       </section>
+      <TwoFactor />
       <ChangePassword />
       <Sessions />
     </>
