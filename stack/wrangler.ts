@@ -65,7 +65,9 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
     {
       cwd: ROOT,
       stdio: ["ignore", options.output, options.output],
-      env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+      // The bindings in wrangler's own environment too: it lets a variable of its environment win
+      // over the env file, and the test run's global setup puts the stack's bindings there.
+      env: { ...process.env, ...options.env, WRANGLER_SEND_METRICS: "false" },
     },
   );
   const url = `http://127.0.0.1:${options.port}`;

@@ -128,9 +128,12 @@ export async function openPage(
     problems.consoleErrors.push(`${message.text()}${source ? ` (${source}:${lineNumber})` : ""}`);
   });
   page.on("pageerror", (error) => problems.pageErrors.push(error.stack ?? error.message));
-  page.on("requestfailed", (request) =>
-    problems.failedRequests.push(`${request.method()} ${request.url()}: ${request.failure()?.errorText ?? "failed"}`),
-  );
+  page.on("requestfailed", (request) => {
+    const reason = request.failure()?.errorText ?? "failed";
+    // A navigation cancels what the page it leaves was still loading (an icon, a poll): not a failure.
+    if (reason === "net::ERR_ABORTED") return;
+    problems.failedRequests.push(`${request.method()} ${request.url()}: ${reason}`);
+  });
   page.on("response", (response) => {
     if (response.status() >= 400) {
       problems.failedRequests.push(`${response.request().method()} ${response.url()}: ${response.status()}`);

@@ -37,7 +37,7 @@ describe("the signed-in pages", () => {
     await expect
       .poll(
         async () => {
-          await page.reload();
+          await page.reload({ waitUntil: "networkidle" });
           return page.locator(".notifications li").filter({ hasText: "inbox-note" }).count();
         },
         { timeout: 30_000, interval: 1000 },
@@ -90,7 +90,7 @@ describe("the signed-in pages", () => {
     await expectAccessible(page);
     await screenshot(page, "admin");
     await page.getByRole("link", { name: "Users" }).click();
-    await page.getByRole("cell", { name: admin.username }).waitFor();
+    await page.getByRole("cell", { name: admin.username, exact: true }).waitFor();
     await expectAccessible(page);
     await screenshot(page, "admin-users");
     // The one refusal was the required action's 403 before the enrolment.

@@ -32,11 +32,15 @@ export default async function setup(project: TestProject) {
   await rm(CLIENTS_API_LOG, { force: true });
   await mkdir(path.dirname(CLIENTS_API_LOG), { recursive: true });
   const log = await open(CLIENTS_API_LOG, "a");
+  const port = await freePort();
+  // The session's own address is the API's public one (and the web app's, which mails link to), as
+  // under `npm run dev`: the sign-in forms accept posts from it alone (their Origin check).
+  const publicUrl = `http://127.0.0.1:${port}`;
   const api = await startWranglerDev({
     configs: ["wrangler.toml", "workers/processor/wrangler.toml"],
-    env: { ...env, RATE_LIMIT_POLICIES: LIFTED_LIMITS },
+    env: { ...env, RATE_LIMIT_POLICIES: LIFTED_LIMITS, PUBLIC_URL: publicUrl, APP_URL: publicUrl },
     envFile: path.join(dir, "stack.env"),
-    port: await freePort(),
+    port,
     inspectorPort: await freePort(),
     persistTo: path.join(dir, "wrangler"),
     output: log.fd,
