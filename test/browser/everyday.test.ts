@@ -52,6 +52,12 @@ describe("a person's everyday tasks in the browser", () => {
     await expectAccessible(page);
     await screenshot(page, "library");
 
+    // A reload keeps the session: the access token was in memory only, the stored refresh token
+    // brings a new one.
+    await page.reload();
+    await page.locator(".documents li", { hasText: "heliotrope-plan.md" }).waitFor();
+    expect(new URL(page.url()).pathname).toBe("/");
+
     // Search for a word of its text, and open the result.
     await page.getByRole("link", { name: "Search" }).click();
     await page.getByLabel("Search your documents").fill("heliotrope");

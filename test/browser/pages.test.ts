@@ -20,6 +20,20 @@ async function signedIn(account: { username: string; password: string }, path: s
   return opened;
 }
 
+describe("the public pages", () => {
+  it("reset-password asks for an address and answers the same whether or not an account has it", {
+    timeout: 60_000,
+  }, async () => {
+    const { page, problems } = await openPage(chromium.browser, `${apiUrl()}/reset-password`);
+    await page.getByLabel("Your account's email address").fill("nobody-here@example.test");
+    await expectAccessible(page);
+    await screenshot(page, "reset-password");
+    await page.getByRole("button", { name: "Send me a link" }).click();
+    await page.getByRole("status").filter({ hasText: "If an active account has this address" }).waitFor();
+    expectNoProblems(problems);
+  });
+});
+
 describe("the signed-in pages", () => {
   it("the inbox lists the processing outcome, the header counts it unread, and marking all read clears the badge", {
     timeout: 90_000,

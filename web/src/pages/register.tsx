@@ -1,39 +1,26 @@
-import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { ProblemMessage } from "../components/problem-message.tsx";
+import { field, useFormAction } from "../components/use-form-action.ts";
 import { client, signIn } from "../session/session.ts";
 
 /** Registration: an account, then signed in at once; a link to verify the address is mailed. */
 export function Register() {
   const { route } = useLocation();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: SubmitEvent) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    const username = String(form.get("username") ?? "");
-    const password = String(form.get("password") ?? "");
-    const displayName = String(form.get("displayName") ?? "").trim();
-    setBusy(true);
-    setError(undefined);
-    try {
-      await client.api.POST("/users", {
-        body: { email: String(form.get("email") ?? ""), username, password, ...(displayName ? { displayName } : {}) },
-      });
-      await signIn(username, password);
-      route("/?welcome=1");
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
-    }
-  };
+  const { busy, error, onSubmit } = useFormAction(async (fields) => {
+    const username = field(fields, "username");
+    const password = field(fields, "password");
+    const displayName = field(fields, "displayName").trim();
+    await client.api.POST("/users", {
+      body: { email: field(fields, "email"), username, password, ...(displayName ? { displayName } : {}) },
+    });
+    await signIn(username, password);
+    route("/?welcome=1");
+  });
 
   return (
     <section class="narrow">
       <h1>Create an account</h1>
-      <form onSubmit={submit}>
+      <form onSubmit={onSubmit}>
         <label>
           Email
           <input name="email" type="email" autocomplete="email" required />

@@ -1,8 +1,8 @@
 import { useState } from "preact/hooks";
+import { useFragmentToken } from "../components/fragment-token.ts";
 import { ProblemMessage } from "../components/problem-message.tsx";
+import { field, useFormAction } from "../components/use-form-action.ts";
 import { client } from "../session/session.ts";
-
-const tokenOf = () => new URLSearchParams(location.hash.slice(1)).get("token") ?? "";
 
 /**
  * Without a token: ask for a reset link (the same answer whether or not an account has the
@@ -10,38 +10,17 @@ const tokenOf = () => new URLSearchParams(location.hash.slice(1)).get("token") ?
  * session of the account.
  */
 export function ResetPassword() {
-  const [token] = useState(() => {
-    const found = tokenOf();
-    if (location.hash) history.replaceState(history.state, "", location.pathname);
-    return found;
-  });
+  const token = useFragmentToken();
   const [done, setDone] = useState<string | undefined>();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: SubmitEvent) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    setBusy(true);
-    setError(undefined);
-    try {
-      if (token) {
-        await client.api.POST("/auth/password-reset/confirm", {
-          body: { token, password: String(form.get("password") ?? "") },
-        });
-        setDone("Your password is set, and every session of your account has ended. Sign in with the new password.");
-      } else {
-        const { data } = await client.api.POST("/auth/password-reset", {
-          body: { email: String(form.get("email") ?? "") },
-        });
-        setDone(data.detail);
-      }
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
+  const { busy, error, onSubmit } = useFormAction(async (fields) => {
+    if (token) {
+      await client.api.POST("/auth/password-reset/confirm", { body: { token, password: field(fields, "password") } });
+      setDone("Your password is set, and every session of your account has ended. Sign in with the new password.");
+    } else {
+      const { data } = await client.api.POST("/auth/password-reset", { body: { email: field(fields, "email") } });
+      setDone(data.detail);
     }
-  };
+  });
 
   return (
     <section class="narrow">
@@ -51,7 +30,7 @@ export function ResetPassword() {
           {done} <a href="/sign-in">Sign in</a>.
         </p>
       ) : (
-        <form onSubmit={submit}>
+        <form onSubmit={onSubmit}>
           {token ? (
             <label>
               New password (at least 12 characters)

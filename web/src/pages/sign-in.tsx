@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { ProblemMessage } from "../components/problem-message.tsx";
+import { field, useFormAction } from "../components/use-form-action.ts";
 import { completeSignIn, signIn } from "../session/session.ts";
 
 /** Where to go after signing in: the page the visitor was sent away from, if it is one of ours. */
@@ -13,35 +14,22 @@ function nextPage(query: Record<string, string>): string {
 export function SignIn() {
   const { query, route } = useLocation();
   const [mfaToken, setMfaToken] = useState<string | undefined>();
-  const [error, setError] = useState<unknown>();
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: SubmitEvent) => {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget as HTMLFormElement);
-    setBusy(true);
-    setError(undefined);
-    try {
-      if (mfaToken) await completeSignIn(mfaToken, String(form.get("code") ?? ""));
-      else {
-        const result = await signIn(String(form.get("username") ?? ""), String(form.get("password") ?? ""));
-        if (result.kind === "mfa-required") {
-          setMfaToken(result.mfaToken);
-          return;
-        }
+  const { busy, error, onSubmit } = useFormAction(async (fields) => {
+    if (mfaToken) await completeSignIn(mfaToken, field(fields, "code"));
+    else {
+      const result = await signIn(field(fields, "username"), field(fields, "password"));
+      if (result.kind === "mfa-required") {
+        setMfaToken(result.mfaToken);
+        return;
       }
-      route(nextPage(query));
-    } catch (caught) {
-      setError(caught);
-    } finally {
-      setBusy(false);
     }
-  };
+    route(nextPage(query));
+  });
 
   return (
     <section class="narrow">
       <h1>Sign in</h1>
-      <form onSubmit={submit}>
+      <form onSubmit={onSubmit}>
         {mfaToken ? (
           <label>
             Code from your authenticator app (or a recovery code)

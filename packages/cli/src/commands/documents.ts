@@ -4,19 +4,13 @@ import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Document } from "@techcorp/sdk";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import { decodeHTML } from "entities";
+import { wholeNumber } from "../options.ts";
 import { table } from "../output.ts";
 import { signedInClient } from "../session.ts";
 import { formatBytes, terminalProgress } from "../upload/progress.ts";
 import { action } from "./action.ts";
-
-const count = (max: number) => (value: string) => {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1 || number > max)
-    throw new InvalidArgumentError(`a whole number from 1 to ${max}`);
-  return number;
-};
 
 const documentRows = (documents: readonly Document[]) =>
   table(
@@ -29,35 +23,43 @@ export function registerDocumentCommands(program: Command): void {
     .command("ls")
     .description("List your documents, newest first (yours, those shared with you, your projects').")
     .option("--tag <tag>", "only documents with this tag")
-    .option(
-      "--status <status>",
-      "only documents with this status (pending, scanning, processing, ready, quarantined, failed)",
+    .addOption(
+      new Option("--status <status>", "only documents with this status").choices([
+        "pending",
+        "scanning",
+        "processing",
+        "ready",
+        "quarantined",
+        "failed",
+      ] satisfies Document["status"][]),
     )
     .option("--project <id>", 'only this project\'s documents ("none": personal ones)')
-    .addOption(new Option("-n, --limit <n>", "at most this many").argParser(count(10_000)).default(50))
+    .addOption(new Option("-n, --limit <n>", "at most this many").argParser(wholeNumber(1, 10_000)).default(50))
     .action(
-      action(async (context, options: { tag?: string; status?: string; project?: string; limit: number }) => {
-        const client = await signedInClient(context);
-        const query = {
-          ...(options.tag ? { tag: options.tag } : {}),
-          ...(options.status ? { status: options.status } : {}),
-          ...(options.project ? { project: options.project } : {}),
-          limit: Math.min(options.limit, 100),
-        };
-        const documents: Document[] = [];
-        for await (const document of client.paginate("/documents", { params: { query } } as never)) {
-          documents.push(document as Document);
-          if (documents.length >= options.limit) break;
-        }
-        context.output.result(documents, () => documentRows(documents) || "No documents.");
-      }),
+      action(
+        async (context, options: { tag?: string; status?: Document["status"]; project?: string; limit: number }) => {
+          const client = await signedInClient(context);
+          const query = {
+            ...(options.tag ? { tag: options.tag } : {}),
+            ...(options.status ? { status: options.status } : {}),
+            ...(options.project ? { project: options.project } : {}),
+            limit: Math.min(options.limit, 100),
+          };
+          const documents: Document[] = [];
+          for await (const document of client.paginate("/documents", { params: { query } })) {
+            documents.push(document);
+            if (documents.length >= options.limit) break;
+          }
+          context.output.result(documents, () => documentRows(documents) || "No documents.");
+        },
+      ),
     );
 
   program
     .command("search")
     .description("Full-text search of the documents you can read (titles, tags and text).")
     .argument("<query>", "what to look for")
-    .addOption(new Option("-n, --limit <n>", "results").argParser(count(50)).default(10))
+    .addOption(new Option("-n, --limit <n>", "results").argParser(wholeNumber(1, 50)).default(10))
     .action(
       action(async (context, options: { limit: number }, query: string) => {
         const client = await signedInClient(context);
@@ -79,7 +81,7 @@ export function registerDocumentCommands(program: Command): void {
     .description("Download a document's content (with a progress bar on a terminal).")
     .argument("<id>", "the document's id")
     .option("-o, --output <file>", "where to write it (default: its stored name, in this folder; - for stdout)")
-    .addOption(new Option("--version <n>", "an earlier version").argParser(count(2_147_483_647)))
+    .addOption(new Option("--version <n>", "an earlier version").argParser(wholeNumber(1, 2_147_483_647)))
     .action(
       action(async (context, options: { output?: string; version?: number }, id: string) => {
         const client = await signedInClient(context);

@@ -1,14 +1,8 @@
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
+import { wholeNumber } from "../options.ts";
 import { table } from "../output.ts";
 import { signedInClient } from "../session.ts";
 import { action } from "./action.ts";
-
-const limit = (value: string) => {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1 || number > 100)
-    throw new InvalidArgumentError("a whole number from 1 to 100");
-  return number;
-};
 
 export function registerNotificationCommands(program: Command): void {
   program
@@ -16,7 +10,7 @@ export function registerNotificationCommands(program: Command): void {
     .description("Your notifications, newest first (documents ready, quarantined or failed; project events).")
     .option("--unread", "unread ones only")
     .option("--read-all", "then mark them all read")
-    .addOption(new Option("-n, --limit <n>", "at most this many").argParser(limit).default(20))
+    .addOption(new Option("-n, --limit <n>", "at most this many").argParser(wholeNumber(1, 100)).default(20))
     .action(
       action(async (context, options: { unread?: boolean; readAll?: boolean; limit: number }) => {
         const client = await signedInClient(context);

@@ -2,9 +2,10 @@ import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Document, ProblemError, type TechCorpClient } from "@techcorp/sdk";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import pLimit from "p-limit";
 import { EXIT } from "../exit-codes.ts";
+import { wholeNumber } from "../options.ts";
 import { type CommandContext, signedInClient } from "../session.ts";
 import { filesToUpload, type LocalFile } from "../upload/files.ts";
 import { silentProgress, terminalProgress, type UploadProgress } from "../upload/progress.ts";
@@ -23,13 +24,6 @@ type Outcome =
   | { file: string; ok: true; document: Document }
   | { file: string; ok: false; error: { message: string; status?: number; code?: string; requestId?: string } };
 
-const positiveInteger = (value: string) => {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1 || number > 16)
-    throw new InvalidArgumentError("a whole number from 1 to 16");
-  return number;
-};
-
 export function registerUploadCommand(program: Command): void {
   program
     .command("upload")
@@ -39,7 +33,7 @@ export function registerUploadCommand(program: Command): void {
     .argument("<paths...>", "files or folders")
     .option("-p, --project <id>", "file the documents in this project")
     .option("-t, --tags <tags...>", "tags for every document")
-    .addOption(new Option("-c, --concurrency <n>", "files uploaded at once").argParser(positiveInteger).default(4))
+    .addOption(new Option("-c, --concurrency <n>", "files uploaded at once").argParser(wholeNumber(1, 16)).default(4))
     .option("-w, --wait", "wait until each document is processed (ready, quarantined or failed)", false)
     .action(
       action(async (context, options: UploadOptions, paths: string[]) => {
