@@ -12,7 +12,7 @@ import {
 import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
 import { describe, expect, inject, it } from "vitest";
 import { eventually } from "../eventually.ts";
-import { totp } from "./accounts.ts";
+import { mailedLink, totp } from "./accounts.ts";
 
 // The SDK (packages/sdk), imported by its package name as the web app and the CLI do, against both
 // workers served by the clients project's `wrangler dev` on the test stack, as `npm run dev` serves them (the processor
@@ -65,11 +65,7 @@ async function signedIn(): Promise<{ client: TechCorpClient; tokens: TokenSet; u
 
 /** Follows the verification link mailed on registration (through the stack's SMTP server and inbox). */
 async function verifyAddress(client: TechCorpClient, email: string): Promise<void> {
-  const token = await eventually(async () => {
-    const response = await fetch(`${env.MAIL_INBOX_URL}/api/messages?to=${encodeURIComponent(email)}`);
-    const mails = (await response.json()) as { text: string }[];
-    return mails.map((mail) => /verify-email#token=([\w-]+)/.exec(mail.text)?.[1]).find(Boolean);
-  }, 30_000);
+  const token = new URL(await mailedLink(email, /confirm/i)).hash.replace(/^#token=/, "");
   await client.api.POST("/auth/email-verification", { body: { token } });
 }
 
