@@ -1,4 +1,4 @@
-import { LOCAL_OAUTH_CLIENTS } from "./oauth-clients.ts";
+import { localOAuthClients } from "./oauth-clients.ts";
 import type { LocalSecrets } from "./secrets.ts";
 
 export const DOCUMENTS_BUCKET = "techcorp-documents";
@@ -63,9 +63,12 @@ export function workerBindings(endpoints: StackEndpoints): Record<string, string
     VIRUS_SCAN: clamd ? "required" : "off",
     CLAMD_ADDRESS: clamd ?? "",
     ...endpoints.secrets,
-    OIDC_PROVIDERS: JSON.stringify([{ id: "local", issuer: endpoints.oidc.issuer, clientId: OIDC_CLIENT_ID }]),
+    OIDC_PROVIDERS: JSON.stringify([
+      { id: "local", name: "Local OpenID provider", issuer: endpoints.oidc.issuer, clientId: OIDC_CLIENT_ID },
+    ]),
     OIDC_CLIENT_SECRETS: JSON.stringify({ local: endpoints.oidc.clientSecret }),
-    OAUTH_CLIENTS: JSON.stringify(LOCAL_OAUTH_CLIENTS),
+    // `npm run dev` serves the web app at PUBLIC_URL: its sign-in callback is registered there.
+    OAUTH_CLIENTS: JSON.stringify(localOAuthClients(mode === "dev" ? publicUrl : undefined)),
     // The local receivers and provider listen on plain http at 127.0.0.1; production refuses both.
     WEBHOOK_ALLOW_LOCAL_RECEIVERS: "true",
     OIDC_ALLOW_HTTP: "true",

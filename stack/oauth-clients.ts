@@ -4,7 +4,7 @@
  * port), the CLI (device grant) and a resource server (confidential: introspection), as
  * wrangler.toml registers them (the apps' `defaultScopes` with `read write`, which they need to
  * act on data). Its redirect URIs name nothing that listens: a browser shows the code in the
- * address bar.
+ * address bar. `localOAuthClients` adds the web app's own callback where it is served.
  */
 export const LOCAL_OAUTH_CLIENTS = [
   {
@@ -44,3 +44,21 @@ export const LOCAL_OAUTH_CLIENTS = [
     defaultScopes: [],
   },
 ];
+
+/** Where the web app receives the authorization response (web/src/pages/sign-in-callback.tsx). */
+export const WEB_APP_CALLBACK_PATH = "/sign-in/callback";
+
+/**
+ * The local registry with the web app's callback at `webAppUrl` (an http loopback or localhost
+ * address, which the configuration allows a web client outside production) registered for the
+ * first-party client: the authorization code flow the web app starts (`npm run dev`, the clients'
+ * tests). Without `webAppUrl`, `LOCAL_OAUTH_CLIENTS` as it is.
+ */
+export function localOAuthClients(webAppUrl?: string): typeof LOCAL_OAUTH_CLIENTS {
+  if (!webAppUrl) return LOCAL_OAUTH_CLIENTS;
+  return LOCAL_OAUTH_CLIENTS.map((client) =>
+    client.id === "techcorp-first-party"
+      ? { ...client, redirectUris: [...client.redirectUris, `${webAppUrl}${WEB_APP_CALLBACK_PATH}`] }
+      : client,
+  );
+}

@@ -252,11 +252,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const secrets = await localSecrets(options.mode === "dev" ? path.join(options.dataDir, "secrets.json") : undefined);
     const publicUrl = options.publicUrl ?? "http://localhost:8787";
 
-    // A real OpenID provider for third-party login, registered with our callback.
+    // A real OpenID provider for third-party login, registered with our callback (and the same on
+    // 127.0.0.1 at any port: the clients' tests serve the API on their own).
     const oidcSecret = randomBytes(16).toString("hex");
+    const callbackPath = "/auth/oidc/local/callback";
     const oidc = await startOidcProvider({
       port: await port("oidc"),
-      client: { id: OIDC_CLIENT_ID, secret: oidcSecret, redirectUris: [`${publicUrl}/auth/oidc/local/callback`] },
+      client: {
+        id: OIDC_CLIENT_ID,
+        secret: oidcSecret,
+        redirectUris: [`${publicUrl}${callbackPath}`, `http://127.0.0.1${callbackPath}`],
+      },
     });
     stoppers.push(() => oidc.close());
 

@@ -68,8 +68,13 @@ export type LoginDetails = LoginMethod & { grant?: string; clientId?: string };
  * verification page's): RFC 8176 `amr` values, and what the proof leaves to record or spend.
  */
 export interface Authentication {
-  /** `pwd`, then `otp` and `mfa` (a TOTP code) or `mfa` (a recovery code). */
+  /**
+   * `pwd`, then `otp` and `mfa` (a TOTP code) or `mfa` (a recovery code); `fed` for a login an
+   * OpenID provider vouched for (`provider`).
+   */
   amr: string[];
+  /** The OpenID provider (`OIDC_PROVIDERS` id) of a `fed` login. */
+  provider?: string | undefined;
   /** When the user proved it (OpenID Connect `auth_time`), epoch seconds. */
   authTime: number;
   /** An MFA login's `mfa_token` (`jti`, expiry in epoch ms), spent by what the login starts. */
@@ -78,9 +83,17 @@ export interface Authentication {
   changes?: UserChanges | undefined;
 }
 
-/** The event details of a sign-in page's login: its method from `amr`, the grant and client it was for. */
-export function signInPageLogin(amr: readonly string[], grant: string, clientId: string): LoginDetails {
-  return { method: amr.includes("mfa") ? "mfa" : "password", grant, clientId };
+/**
+ * The event details of a sign-in page's login: its method (`oidc` with the provider, else from
+ * `amr`), the grant and client it was for.
+ */
+export function signInPageLogin(
+  authentication: Pick<Authentication, "amr" | "provider">,
+  grant: string,
+  clientId: string,
+): LoginDetails {
+  if (authentication.provider) return { method: "oidc", provider: authentication.provider, grant, clientId };
+  return { method: authentication.amr.includes("mfa") ? "mfa" : "password", grant, clientId };
 }
 
 /**
@@ -410,9 +423,9 @@ export async function completeMfaLogin(
 export async function checkSecondFactor(
   deps: AuthDeps,
   input: { mfaToken: string; otp?: string | undefined; recoveryCode?: string | undefined },
-): Promise<{ user: PublicUser; once: { jti: string; expiresAt: number } }> {
+): Promise<{ user: PublicUser; once: { jti: string; expiresAt: number }; provider: string | undefined }> {
   const tokens = await tokenManager(deps.config.auth.tokens);
-  const { userId, jti, exp } = await tokens.verifyMfaToken(input.mfaToken).catch(() => {
+  const { userId, jti, exp, provider } = await tokens.verifyMfaToken(input.mfaToken).catch(() => {
     throw oauthError("invalid_grant", "invalid_grant", "The mfa_token is invalid or has expired.");
   });
   const refused = <E>(reason: string, error: E) =>
@@ -433,7 +446,7 @@ export async function checkSecondFactor(
     const error = oauthError("invalid_grant", "invalid_grant", "The code is invalid or was already used.");
     throw refused(codeMatched ? "account_disabled" : "invalid_code", error);
   }
-  return { user, once: { jti, expiresAt: exp * 1000 } };
+  return { user, once: { jti, expiresAt: exp * 1000 }, provider };
 }
 
 /** A username from an email's local part, made unique with a random suffix. */
@@ -444,14 +457,21 @@ function usernameFor(email: string): string {
 }
 
 /**
- * Signs in someone a third-party provider vouched for. A known identity signs in its user; else a
- * provider-verified email links to the account with that email, or creates one. Linking needs the
- * email verified on both sides: an unverified email at the provider would hand over someone else's
- * account, and an account whose email we never verified may have been registered by an attacker
- * in the victim's name, keeping a password to it (pre-account takeover). A link or an account
- * created is recorded in its transaction (one statement more), a refusal after the response.
+ * Who a third-party provider vouched for. A known identity is its user; else a provider-verified
+ * email links to the account with that email, or creates one. Linking needs the email verified on
+ * both sides: an unverified email at the provider would hand over someone else's account, and an
+ * account whose email we never verified may have been registered by an attacker in the victim's
+ * name, keeping a password to it (pre-account takeover). A link or an account created is recorded
+ * in its transaction (one statement more), a refusal after the response.
+ *
+ * @returns the active user, or an `mfa_token` for the second factor when the account has MFA on
+ * @throws ApiError `forbidden` (an email the provider has not verified, a disabled account),
+ *   `conflict` (an account with this email whose email is not verified)
  */
-export async function externalLogin(deps: AuthDeps, identity: ExternalIdentity): Promise<LoginResult> {
+export async function externalSignIn(
+  deps: AuthDeps,
+  identity: ExternalIdentity,
+): Promise<{ kind: "signed-in"; user: PublicUser } | { kind: "mfa"; mfaToken: string }> {
   const login: LoginMethod = { method: "oidc", provider: identity.provider };
   const refused = <E>(targetUserId: string | null, reason: string, error: E) =>
     refusedLogin(deps, { targetUserId, login, reason }, error);
@@ -512,9 +532,21 @@ export async function externalLogin(deps: AuthDeps, identity: ExternalIdentity):
   const mfa = await asActor(deps.db, SYSTEM, (tx) => getMfa(tx, { userId: user.id }));
   if (mfa?.enabledAt) {
     const tokens = await tokenManager(deps.config.auth.tokens);
-    return { kind: "mfa", mfaToken: await tokens.issueMfaToken(user.id) };
+    return { kind: "mfa", mfaToken: await tokens.issueMfaToken(user.id, identity.provider) };
   }
-  return { kind: "tokens", tokens: await startSession(deps, user, {}, undefined, login) };
+  return { kind: "signed-in", user };
+}
+
+/**
+ * Signs in someone a third-party provider vouched for (`externalSignIn`) and starts their session.
+ * @returns the tokens, or an `mfa_token` for the MFA grant when the account has MFA on
+ * @throws what `externalSignIn` and `startSession` throw
+ */
+export async function externalLogin(deps: AuthDeps, identity: ExternalIdentity): Promise<LoginResult> {
+  const signedIn = await externalSignIn(deps, identity);
+  if (signedIn.kind === "mfa") return signedIn;
+  const login: LoginMethod = { method: "oidc", provider: identity.provider };
+  return { kind: "tokens", tokens: await startSession(deps, signedIn.user, {}, undefined, login) };
 }
 
 /** Splits a refresh token, `<userId>.<sessionId>.<secret>`; undefined for anything else. */

@@ -248,7 +248,7 @@ export async function issueAuthorizationCode(
   authentication: Authentication,
   previous?: string,
 ): Promise<{ code: string; sso: SingleSignOn }> {
-  const details = signInPageLogin(authentication.amr, "authorization_code", request.client.id);
+  const details = signInPageLogin(authentication, "authorization_code", request.client.id);
   const { started } = await startLogin(
     deps,
     user.id,

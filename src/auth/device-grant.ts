@@ -213,7 +213,7 @@ export async function approveDevice(
 ): Promise<false | { sso: SingleSignOn | null }> {
   const { userCode, ...pending } = device;
   const { userId, authentication } = consent;
-  const details = signInPageLogin(authentication.amr, DEVICE_GRANT_TYPE, pending.clientId);
+  const details = signInPageLogin(authentication, DEVICE_GRANT_TYPE, pending.clientId);
   const { principal, started } = await startLogin(
     deps,
     userId,

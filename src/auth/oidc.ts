@@ -78,7 +78,18 @@ const ClaimsSchema = z.looseObject({
 });
 
 /** Sealed into a short-lived cookie between the redirect out and the callback. */
-const PendingLogin = z.object({ p: z.string(), s: z.string(), n: z.string(), v: z.string(), t: z.number() });
+/**
+ * A started login, sealed in the state cookie: provider, `state`, `nonce`, PKCE verifier, start
+ * (epoch ms), and the authorization request to resume after it (`r`, `beginLogin`'s `resume`).
+ */
+const PendingLogin = z.object({
+  p: z.string(),
+  s: z.string(),
+  n: z.string(),
+  v: z.string(),
+  t: z.number(),
+  r: z.string().optional(),
+});
 
 const random = () => base64url.encode(crypto.getRandomValues(new Uint8Array(32)));
 const encoder = new TextEncoder();
@@ -187,16 +198,26 @@ export const redirectUri = (publicUrl: string, providerId: string) => `${publicU
 /**
  * Starts an authorization-code login with PKCE (S256), `state` and `nonce`. Returns where to send
  * the browser and the sealed state for a cookie that only this server can read.
+ *
+ * @param options.resume what to continue with after the login (our authorization endpoint's
+ *   request, as `finishLogin` returns it): sealed with the state, so nobody can change it on the way
+ * @throws DependencyError when the provider's discovery fails; ApiError when it lacks PKCE S256
  */
 export async function beginLogin(
   provider: OidcProviderConfig,
-  options: { publicUrl: string; encryptionKey: string; loginHint?: string | undefined; logger: Logger },
+  options: {
+    publicUrl: string;
+    encryptionKey: string;
+    loginHint?: string | undefined;
+    resume?: string | undefined;
+    logger: Logger;
+  },
 ): Promise<{ location: string; sealedState: string }> {
   const discovery = await discover(provider, options.logger);
   if (discovery.code_challenge_methods_supported && !discovery.code_challenge_methods_supported.includes("S256")) {
     throw providerError("the provider does not support PKCE with S256");
   }
-  const pending = { p: provider.id, s: random(), n: random(), v: random(), t: Date.now() };
+  const pending = { p: provider.id, s: random(), n: random(), v: random(), t: Date.now(), r: options.resume };
   const challenge = base64url.encode(new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(pending.v))));
   const url = new URL(discovery.authorization_endpoint);
   const params = {
@@ -230,7 +251,8 @@ const sameString = (a: string, b: string) => constantTimeEqual(encoder.encode(a)
 /**
  * Completes the login at the callback: checks `state` against the sealed cookie (and `iss`,
  * RFC 9207), redeems the code with the PKCE verifier, verifies the ID token (signature with the
- * provider's keys, issuer, audience, expiry, nonce) and returns who signed in.
+ * provider's keys, issuer, audience, expiry, nonce) and returns who signed in, with the `resume`
+ * value the login was started with.
  */
 export async function finishLogin(
   provider: OidcProviderConfig,
@@ -247,7 +269,7 @@ export async function finishLogin(
     encryptionKey: string;
     logger: Logger;
   },
-): Promise<ExternalIdentity> {
+): Promise<{ identity: ExternalIdentity; resume: string | undefined }> {
   const { logger } = input;
   const pending = await openPending(input.sealedState, input.encryptionKey);
   if (pending.p !== provider.id || !input.query.state || !sameString(pending.s, input.query.state)) {
@@ -341,11 +363,12 @@ export async function finishLogin(
   if (!PROVIDER_EMAIL.safeParse(claims.email).success) {
     throw providerError(`the provider's email address is not one this service accepts (${PROVIDER_EMAIL_RULE})`);
   }
-  return {
+  const identity = {
     provider: provider.id,
     subject: claims.sub,
     email: claims.email.toLowerCase(),
     emailVerified: claims.email_verified === true || claims.email_verified === "true",
     name: claims.name,
   };
+  return { identity, resume: pending.r };
 }

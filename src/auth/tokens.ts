@@ -83,10 +83,17 @@ export interface TokenManager {
   verifyAccessToken(token: string): Promise<VerifiedAccess>;
   /** An OpenID Connect ID token (`typ: JWT`, `aud` the client), as long-lived as an access token. */
   issueIdToken(claims: IdTokenClaims): Promise<string>;
-  /** A short-lived token proving the password step of an MFA login. */
-  issueMfaToken(userId: string): Promise<string>;
-  /** `jti` and `exp` (epoch seconds) let the caller accept the token once (see Sessions.createOnce). */
-  verifyMfaToken(token: string): Promise<{ userId: string; jti: string; exp: number }>;
+  /**
+   * A short-lived token proving the first step of an MFA login: the password, or with `provider`
+   * (an `OIDC_PROVIDERS` id, the `idp` claim) a third-party login.
+   */
+  issueMfaToken(userId: string, provider?: string): Promise<string>;
+  /**
+   * `jti` and `exp` (epoch seconds) let the caller accept the token once (see Sessions.createOnce);
+   * `provider` when the first step was a third-party login.
+   * @throws InvalidTokenError for a token that is not a valid, unexpired MFA token of ours
+   */
+  verifyMfaToken(token: string): Promise<{ userId: string; jti: string; exp: number; provider: string | undefined }>;
   /** Public keys for `/.well-known/jwks.json`: current and previous. */
   publicJwks(): JSONWebKeySet;
 }
@@ -223,13 +230,14 @@ async function createTokenManager(settings: TokenSettings): Promise<TokenManager
         .setExpirationTime(`${settings.accessTokenTtlSeconds}s`)
         .sign(signingKey);
     },
-    issueMfaToken: (userId) => sign({}, MFA_TYPE, MFA_TOKEN_TTL_SECONDS, userId),
+    issueMfaToken: (userId, provider) =>
+      sign(provider ? { idp: provider } : {}, MFA_TYPE, MFA_TOKEN_TTL_SECONDS, userId),
     async verifyMfaToken(token) {
-      const { sub, jti, exp } = await verify(token, MFA_TYPE);
+      const { sub, jti, exp, idp } = await verify(token, MFA_TYPE);
       if (typeof sub !== "string" || typeof jti !== "string" || typeof exp !== "number") {
         throw new InvalidTokenError("the token lacks required claims");
       }
-      return { userId: sub, jti, exp };
+      return { userId: sub, jti, exp, provider: typeof idp === "string" ? idp : undefined };
     },
     publicJwks: () => jwks,
   };

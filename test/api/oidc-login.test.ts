@@ -1,8 +1,28 @@
+import * as oauth from "oauth4webapi";
 import { describe, expect, it } from "vitest";
 import { discover, insecureEndpoints } from "../../src/auth/oidc.ts";
+import { stepAt, totpCode } from "../../src/auth/totp.ts";
 import { createLogger } from "../../src/pkg/logger/logger.ts";
-import { PASSWORD, register, signedInAdmin, type Tokens, type UserJson, uniqueName } from "../auth-helpers.ts";
+import {
+  enrolMfaDirectly,
+  PASSWORD,
+  register,
+  signedInAdmin,
+  type Tokens,
+  type UserJson,
+  uniqueName,
+} from "../auth-helpers.ts";
 import { api, apiWith, captureLines, expectProblem, testEnv } from "../helpers.ts";
+import {
+  discover as discoverAuthorizationServer,
+  exchangeCode,
+  hiddenFields,
+  pkceRequest,
+  redirectOf,
+  SSO_COOKIE,
+  tokensOf,
+  WEB_REDIRECT,
+} from "../oauth-helpers.ts";
 
 /**
  * A user agent for the authorization-code flow: follows redirects between our API (api.test) and
@@ -30,6 +50,21 @@ class Browser {
     }
     this.jar.set(target.host, jar);
     return res;
+  }
+
+  /** Posts a form to our API from its own pages (Origin as a browser sends it). */
+  post(path: string, fields: Record<string, string>): Promise<Response> {
+    const cookies = [...(this.jar.get("api.test") ?? new Map<string, string>())].map(([k, v]) => `${k}=${v}`);
+    return api(path, {
+      method: "POST",
+      redirect: "manual",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        origin: "http://api.test",
+        cookie: cookies.join("; "),
+      },
+      body: new URLSearchParams(fields).toString(),
+    });
   }
 
   /** Follows redirects from `url` until one leads to our callback; returns that callback URL. */
@@ -237,6 +272,86 @@ describe("third-party login (OpenID Connect, authorization code + PKCE)", () => 
 
   it("404s an unknown provider", async () => {
     await expectProblem(await api("/auth/oidc/nope/authorize"), 404);
+  });
+});
+
+/**
+ * An authorization request of the web app's, signed in through the sign-in page's provider link
+ * (the local provider, as `email`): the callback's answer (a 303 to the redirect URI, or a page).
+ */
+async function signInPageWithProvider(email: string, browser = new Browser()) {
+  const request = await pkceRequest({ scope: "openid profile email read" });
+  const page = await browser.get(`http://api.test/auth/authorize?${request.params}`);
+  expect(page.status).toBe(200);
+  const link = /<a href="([^"]+)">Continue with Local OpenID provider<\/a>/.exec(await page.text())?.[1];
+  if (!link) throw new Error("the sign-in page offers no provider");
+  const start = new URL(link.replaceAll("&amp;", "&"), "http://api.test");
+  expect(start.pathname).toBe("/auth/oidc/local/authorize");
+  start.searchParams.set("login_hint", email);
+  const callback = await browser.toCallback(start.href);
+  return { browser, request, res: await browser.get(callback) };
+}
+
+describe("third-party login on the authorization endpoint's sign-in page", () => {
+  it("resumes the authorization request: a code at the client's redirect URI, amr fed, and single sign-on", async () => {
+    const email = `${uniqueName("page")}@example.com`;
+    const { browser, request, res } = await signInPageWithProvider(email);
+    expect(res.status).toBe(303);
+    const as = await discoverAuthorizationServer();
+    const redirect = redirectOf(res);
+    expect(`${redirect.origin}${redirect.pathname}`).toBe(WEB_REDIRECT);
+    const callback = oauth.validateAuthResponse(as, { client_id: "techcorp-first-party" }, redirect, request.state);
+    const tokens = await tokensOf(as, request, await exchangeCode(as, callback, request));
+    expect(oauth.getValidatedIdTokenClaims(tokens)?.amr).toEqual(["fed"]);
+    expect(await me({ access_token: tokens.access_token } as Tokens)).toMatchObject({ email, emailVerified: true });
+    expect(browser.cookie("api.test", SSO_COOKIE)).toBeTruthy();
+    // The browser is signed in now: the next authorization request is answered at once.
+    const again = await pkceRequest();
+    const at = redirectOf(await browser.get(`http://api.test/auth/authorize?${again.params}`));
+    expect(at.searchParams.get("code")).toBeTruthy();
+  });
+
+  it("asks an account with MFA on for its second factor on the page; amr says the first factor was federated", async () => {
+    const email = `${uniqueName("pagemfa")}@example.com`;
+    const created = await me((await (await loginWith(email)).res.json()) as Tokens);
+    const secret = await enrolMfaDirectly(created.id);
+    const { browser, request, res } = await signInPageWithProvider(email);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain('name="otp"');
+    expect(res.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const answer = await browser.post("/auth/authorize", {
+      ...hiddenFields(html),
+      otp: await totpCode(secret, stepAt(Date.now())),
+      decision: "approve",
+    });
+    const as = await discoverAuthorizationServer();
+    const callback = oauth.validateAuthResponse(
+      as,
+      { client_id: "techcorp-first-party" },
+      redirectOf(answer),
+      request.state,
+    );
+    const tokens = await tokensOf(as, request, await exchangeCode(as, callback, request));
+    expect(oauth.getValidatedIdTokenClaims(tokens)).toMatchObject({ amr: ["fed", "otp", "mfa"], sub: created.id });
+  });
+
+  it("shows the sign-in page again, saying why, when the provider's answer cannot sign anyone in", async () => {
+    const { res } = await signInPageWithProvider(`unverified-${uniqueName("page")}@example.com`);
+    expect(res.status).toBe(200);
+    const html = await res.text();
+    expect(html).toContain("The provider has not verified this email address");
+    expect(html).toContain('name="password"');
+  });
+
+  it("resumes nothing but the authorization endpoint", async () => {
+    for (const returnTo of ["https://evil.example/auth/authorize?x", "//evil.example/auth/authorize?", "/users/me"]) {
+      const res = await api(`/auth/oidc/local/authorize?return_to=${encodeURIComponent(returnTo)}`, {
+        redirect: "manual",
+      });
+      const problem = await expectProblem(res, 400);
+      expect(JSON.stringify(problem)).toContain("return_to");
+    }
   });
 });
 

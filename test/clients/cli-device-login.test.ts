@@ -2,15 +2,17 @@ import { execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { decodeHTML } from "entities";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectAccessible, expectNoProblems, openPage, POLL, screenshot, useChromium } from "../browser/browser.ts";
 import { eventually } from "../eventually.ts";
 import { apiUrl, newAccount, register, type TestAccount } from "./accounts.ts";
 
 // `techcorp login` with the device flow (RFC 8628), as a person does it: the CLI prints an address
 // and a code and waits; the person opens the address, signs in and approves; the CLI then holds a
 // session of its own client, which it refreshes with that client's refresh grant. The pages are
-// the server's own, posted as their forms post: with the CSRF cookie they set, from this origin.
+// the server's own, used in Chromium.
+
+const chromium = useChromium();
 
 const BIN = path.resolve(import.meta.dirname, "../../packages/cli/bin/techcorp.ts");
 
@@ -38,15 +40,6 @@ function techcorp(args: string[]): Promise<{ code: number; stdout: string; stder
   });
 }
 
-/** The hidden fields of a page's form, by name. */
-function hiddenFields(html: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const [, name = "", value = ""] of html.matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)" \/>/g)) {
-    fields[decodeHTML(name)] = decodeHTML(value);
-  }
-  return fields;
-}
-
 describe("techcorp login with the device flow", () => {
   it("prints an address and a code, is approved on the verification page, then signs in and refreshes as the CLI's client", {
     timeout: 120_000,
@@ -61,34 +54,25 @@ describe("techcorp login with the device flow", () => {
     const userCode = /the code (\S+)/.exec(stderr)?.[1] ?? "";
     expect(userCode).toMatch(/^[A-Z]{4}-[A-Z]{4}$/);
 
-    // The verification page, at the API's public address (the session's own): the code is filled in.
+    // The verification page, at the API's public address (the session's own), in Chromium: the code
+    // is filled in; the person signs in and approves with the page's own forms (real posts, with
+    // the headers a browser sends: the CSRF check reads their Origin).
     expect(new URL(address).origin).toBe(apiUrl());
-    const page = await fetch(address);
-    const html = await page.text();
-    expect(html).toContain(`value="${userCode}"`);
-    const cookie = page.headers
-      .getSetCookie()
-      .map((line) => line.split(";")[0])
-      .join("; ");
-    const post = (fields: Record<string, string>) =>
-      fetch(`${apiUrl()}/auth/device`, {
-        method: "POST",
-        headers: { "content-type": "application/x-www-form-urlencoded", cookie, origin: apiUrl() },
-        body: new URLSearchParams(fields),
-        redirect: "manual",
-      });
-    const consent = await post({
-      ...hiddenFields(html),
-      user_code: userCode,
-      username: person.username,
-      password: person.password,
-      decision: "approve",
-    });
-    const consentPage = await consent.text();
-    expect(consentPage, consentPage).toContain("Allow access?");
-    expect(consentPage).toContain("TechCorp CLI");
-    const approved = await post({ ...hiddenFields(consentPage), decision: "approve" });
-    expect(await approved.text()).toContain("Device approved");
+    const { page, problems } = await openPage(chromium.browser, address);
+    await expect.poll(() => page.getByLabel("Code").inputValue()).toBe(userCode);
+    await page.getByLabel("Email or username").fill(person.username);
+    await page.getByLabel("Password").fill(person.password);
+    await expectAccessible(page);
+    await screenshot(page, "device-verification");
+    await page.getByRole("button", { name: "Approve" }).click();
+    await page.getByRole("heading", { name: "Allow access?" }).waitFor(POLL);
+    await expect.poll(() => page.locator("main").textContent()).toContain("TechCorp CLI");
+    await expectAccessible(page);
+    await screenshot(page, "device-consent");
+    await page.getByRole("button", { name: "Approve" }).click();
+    await page.getByText("Device approved").first().waitFor(POLL);
+    expectNoProblems(problems);
+    await page.context().close();
 
     expect(await exited, stderr).toBe(0);
     const me = await techcorp(["whoami", "--json"]);

@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { TestProject } from "vitest/node";
+import { localOAuthClients } from "../../stack/oauth-clients.ts";
 import { freePort } from "../../stack/ports.ts";
 import { ROOT, startWranglerDev, waitUntilServing } from "../../stack/wrangler.ts";
 
@@ -34,11 +35,18 @@ export default async function setup(project: TestProject) {
   const log = await open(CLIENTS_API_LOG, "a");
   const port = await freePort();
   // The session's own address is the API's public one (and the web app's, which mails link to), as
-  // under `npm run dev`: the sign-in forms accept posts from it alone (their Origin check).
+  // under `npm run dev`: the sign-in forms accept posts from it alone (their Origin check), and the
+  // web app's sign-in callback is registered there.
   const publicUrl = `http://127.0.0.1:${port}`;
   const api = await startWranglerDev({
     configs: ["wrangler.toml", "workers/processor/wrangler.toml"],
-    env: { ...env, RATE_LIMIT_POLICIES: LIFTED_LIMITS, PUBLIC_URL: publicUrl, APP_URL: publicUrl },
+    env: {
+      ...env,
+      RATE_LIMIT_POLICIES: LIFTED_LIMITS,
+      PUBLIC_URL: publicUrl,
+      APP_URL: publicUrl,
+      OAUTH_CLIENTS: JSON.stringify(localOAuthClients(publicUrl)),
+    },
     envFile: path.join(dir, "stack.env"),
     port,
     inspectorPort: await freePort(),

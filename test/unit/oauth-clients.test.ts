@@ -96,9 +96,9 @@ describe("the OAuth client registry's configuration (fails closed)", () => {
 
   it("allows loopback and private-use redirect URIs for native clients only, and never a fragment or plain http", () => {
     const [web, mobile] = registry();
-    for (const uri of ["http://127.0.0.1/cb", "com.techcorp.app:/cb"]) {
+    for (const uri of ["com.techcorp.app:/cb", "http://app.example/cb"]) {
       expect(problemsOf(withClients([{ ...web, redirectUris: [uri] }]))).toEqual([
-        expect.stringMatching(/^OAUTH_CLIENTS\.0\.redirectUris\.0: https, or for a native client/),
+        expect.stringMatching(/^OAUTH_CLIENTS\.0\.redirectUris\.0: https \(for a web client outside production/),
       ]);
     }
     for (const uri of ["http://app.example/cb", "http://localhost/cb", "myapp:/cb"]) {
@@ -109,6 +109,19 @@ describe("the OAuth client registry's configuration (fails closed)", () => {
     expect(problemsOf(withClients([{ ...web, redirectUris: ["https://app.example/cb#x"] }]))).toEqual([
       expect.stringMatching(/^OAUTH_CLIENTS\.0\.redirectUris\.0: an absolute URI without a fragment/),
     ]);
+  });
+
+  it("lets a web client name http on localhost or a loopback IP outside production only (the web app under npm run dev)", () => {
+    const [web] = registry();
+    const local = ["http://localhost:8787/sign-in/callback", "http://127.0.0.1:41234/sign-in/callback"];
+    const clients = withClients([{ ...web, redirectUris: local }]);
+    expect(loadApiConfig(clients).auth.clients[0]?.redirectUris).toEqual(local);
+    expect(problemsOf({ ...clients, ENVIRONMENT: "production" })).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^OAUTH_CLIENTS\.0\.redirectUris\.0: https \(/),
+        expect.stringMatching(/^OAUTH_CLIENTS\.0\.redirectUris\.1: https \(/),
+      ]),
+    );
   });
 });
 

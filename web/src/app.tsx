@@ -5,6 +5,7 @@ import { NotFound } from "./pages/not-found.tsx";
 import { Register } from "./pages/register.tsx";
 import { ResetPassword } from "./pages/reset-password.tsx";
 import { SignIn } from "./pages/sign-in.tsx";
+import { SignInCallback } from "./pages/sign-in-callback.tsx";
 import { VerifyEmail } from "./pages/verify-email.tsx";
 import { currentUser } from "./session/session.ts";
 
@@ -18,7 +19,7 @@ const Settings = lazy(() => import("./pages/settings.tsx").then((m) => m.Setting
 const Admin = lazy(() => import("./pages/admin.tsx").then((m) => m.Admin));
 
 /** Pages anyone may see; every other page needs a session and sends to /sign-in without one. */
-const PUBLIC_PAGES = new Set(["/sign-in", "/register", "/verify-email", "/reset-password"]);
+const PUBLIC_PAGES = new Set(["/sign-in", "/sign-in/callback", "/register", "/verify-email", "/reset-password"]);
 
 /**
  * The app: the client-side router over the pages the API worker serves the shell for
@@ -40,6 +41,7 @@ export function App() {
             <Route path="/admin" component={Admin} />
             <Route path="/admin/:section" component={Admin} />
             <Route path="/sign-in" component={SignIn} />
+            <Route path="/sign-in/callback" component={SignInCallback} />
             <Route path="/register" component={Register} />
             <Route path="/verify-email" component={VerifyEmail} />
             <Route path="/reset-password" component={ResetPassword} />

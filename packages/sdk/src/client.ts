@@ -11,6 +11,12 @@ import {
   type SignInResult,
 } from "./auth.ts";
 import {
+  type AuthorizationRequestOptions,
+  authorizationCodeGrant,
+  authorizationRequest,
+  type PendingAuthorization,
+} from "./authorization-code.ts";
+import {
   type Document,
   type Download,
   type DownloadQuery,
@@ -80,6 +86,17 @@ export interface TechCorpClient {
    * session. Create the client with the same `clientId`, so that its refreshes name it.
    */
   signInWithDevice(request: DeviceSignIn): Promise<TokenSet>;
+  /**
+   * Starts a sign-in with the authorization code flow and PKCE (RFC 6749 §4.1, RFC 7636): send the
+   * browser to the returned `url` (the server's sign-in page: password, second factor, third-party
+   * providers) and keep the rest for `signInWithAuthorizationCode`. Sends nothing.
+   */
+  authorizationRequest(options: AuthorizationRequestOptions): Promise<PendingAuthorization>;
+  /**
+   * Finishes that sign-in at the redirect URI (`callbackUrl`: the address the browser came back
+   * to); the client then uses the session. See `authorizationCodeGrant` for what it throws.
+   */
+  signInWithAuthorizationCode(pending: Omit<PendingAuthorization, "url">, callbackUrl: string | URL): Promise<TokenSet>;
   /**
    * An access token to send now, refreshed first when it is about to expire; undefined for an API
    * key or an anonymous client. For requests the SDK does not make itself (an XMLHttpRequest with
@@ -163,6 +180,10 @@ export function createClient(options: ClientOptions): TechCorpClient {
     },
     async signInWithDevice(request) {
       return signedIn(await deviceGrant(bare, request));
+    },
+    authorizationRequest: (request) => authorizationRequest(baseUrl, request),
+    async signInWithAuthorizationCode(pending, callbackUrl) {
+      return signedIn(await authorizationCodeGrant(bare, pending, callbackUrl));
     },
     accessToken: () =>
       authorization.kind === "session" ? authorization.session.accessToken() : Promise.resolve(undefined),

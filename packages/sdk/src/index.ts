@@ -11,6 +11,11 @@ export {
   type SecondFactor,
   type SignInResult,
 } from "./auth.ts";
+export {
+  AuthorizationError,
+  type AuthorizationRequestOptions,
+  type PendingAuthorization,
+} from "./authorization-code.ts";
 export { type ClientOptions, type Credentials, createClient, type TechCorpClient } from "./client.ts";
 export type { Document, Download, DownloadQuery, UploadOptions, UploadProgress } from "./documents.ts";
 export type { components, operations, paths } from "./generated/openapi.ts";

@@ -51,6 +51,8 @@ const rateWindow = z.object({
 
 const oidcProvider = z.object({
   id: z.string().regex(/^[a-z0-9-]+$/),
+  // What the sign-in page's button says ("Continue with <name>"); the id when none is given.
+  name: z.string().min(1).max(60).optional(),
   issuer: z.url(),
   clientId: z.string().min(1),
   scopes: z.array(z.string()).default(["openid", "email", "profile"]),
@@ -276,11 +278,18 @@ function oidcRules(raw: Partial<Raw<typeof apiOnly>>, ctx: z.RefinementCtx): voi
 
 const LOOPBACK_HOSTS = new Set(["127.0.0.1", "[::1]"]);
 
-/** What kind of redirect URI `value` is (RFC 8252 §7.1–§7.3), or undefined for one never allowed. */
-function redirectKind(value: string): "https" | "loopback" | "private-use" | undefined {
+/**
+ * What kind of redirect URI `value` is (RFC 8252 §7.1–§7.3), or undefined for one never allowed:
+ * `localhost` is its own kind, a web app served locally over http (a secure context for browsers,
+ * W3C Secure Contexts §3.1), which RFC 8252 §8.3 does not allow native apps.
+ */
+function redirectKind(value: string): "https" | "loopback" | "localhost" | "private-use" | undefined {
   const url = new URL(value);
   if (url.protocol === "https:") return "https";
-  if (url.protocol === "http:") return LOOPBACK_HOSTS.has(url.hostname) ? "loopback" : undefined;
+  if (url.protocol === "http:") {
+    if (LOOPBACK_HOSTS.has(url.hostname)) return "loopback";
+    return url.hostname === "localhost" ? "localhost" : undefined;
+  }
   // A private-use scheme names a domain the developer controls, reversed (RFC 8252 §7.1).
   return /^[a-z][a-z0-9+-]*(\.[a-z0-9+-]+)+:$/.test(url.protocol) ? "private-use" : undefined;
 }
@@ -289,9 +298,11 @@ function redirectKind(value: string): "https" | "loopback" | "private-use" | und
  * The OAuth client registry fails closed: unique ids; a secret for every confidential client and
  * none for a public one (RFC 6749 §2.1); the password and MFA grants only for our first-party
  * client (OAUTH_CLIENT_ID); redirect URIs for the authorization code grant, https for web clients,
- * and a loopback or private-use one only for native clients (RFC 8252 §7, §8.3).
+ * and a loopback or private-use one only for native clients (RFC 8252 §7, §8.3); outside
+ * production, a web client may also name http on a loopback IP or `localhost`: the web app under
+ * `npm run dev`, which browsers treat as a secure context (W3C Secure Contexts §3.1).
  */
-function clientRules(raw: Partial<Raw<typeof apiOnly>>, ctx: z.RefinementCtx): void {
+function clientRules(raw: Partial<Raw<typeof common & typeof apiOnly>>, ctx: z.RefinementCtx): void {
   const clients = raw.OAUTH_CLIENTS ?? [];
   const secrets = raw.OAUTH_CLIENT_SECRETS ?? {};
   const seen = new Set<string>();
@@ -315,8 +326,16 @@ function clientRules(raw: Partial<Raw<typeof apiOnly>>, ctx: z.RefinementCtx): v
     }
     for (const [at, uri] of client.redirectUris.entries()) {
       const kind = redirectKind(uri);
-      if (kind === undefined || (kind !== "https" && client.applicationType !== "native")) {
-        issue("https, or for a native client an http loopback IP or a private-use scheme", "redirectUris", at);
+      const allowed =
+        client.applicationType === "native"
+          ? kind !== undefined && kind !== "localhost"
+          : kind === "https" || ((kind === "loopback" || kind === "localhost") && raw.ENVIRONMENT !== "production");
+      if (!allowed) {
+        issue(
+          "https (for a web client outside production also http on localhost or a loopback IP), or for a native client an http loopback IP or a private-use scheme",
+          "redirectUris",
+          at,
+        );
       }
     }
   }

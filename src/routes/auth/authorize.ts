@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import type { AppEnv } from "../../app/context.ts";
 import { createRouter } from "../../app/create-app.ts";
+import { externalSignIn } from "../../auth/auth-service.ts";
 import {
   AUTHORIZATION_PARAMETERS,
   type AuthorizationParameters,
@@ -13,7 +14,9 @@ import {
   issueCodeBySso,
   refusal,
 } from "../../auth/authorization-code.ts";
+import type { ExternalIdentity } from "../../auth/oidc.ts";
 import { FORM_BODY, formAsJson } from "../../gateway/form-as-json.ts";
+import { ApiError } from "../../pkg/errors/api-error.ts";
 import { problemResponses } from "../../pkg/errors/problem.ts";
 import { jsonBody, publicRoute } from "../openapi.ts";
 import { checkCsrf, csrfToken } from "./csrf.ts";
@@ -68,17 +71,49 @@ const SignInForm = z
 
 const HTML = { "text/html": { schema: z.string() } };
 
-const PAGE_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "no-referrer" };
+/**
+ * `same-origin`: the page's address (the authorization request) never goes to another site, while
+ * its own form's post keeps its `Origin`, which `checkCsrf` reads (under `no-referrer` a browser
+ * sends `Origin: null`: Fetch, "serializing a request origin").
+ */
+const PAGE_HEADERS = { "Cache-Control": "no-store", "Referrer-Policy": "same-origin" };
 
-function page(c: Context<AppEnv>, request: AuthorizationRequest, content: Omit<SignInPage, "clientName" | "action">) {
+function page(
+  c: Context<AppEnv>,
+  request: AuthorizationRequest,
+  parameters: AuthorizationParameters,
+  content: Omit<SignInPage, "clientName" | "action" | "hidden" | "providers"> & { hidden?: Record<string, string> },
+) {
   c.header("Content-Security-Policy", signInPolicy(redirectSource(request.redirectUri)));
   for (const [name, value] of Object.entries(PAGE_HEADERS)) c.header(name, value);
-  return c.html(renderSignInPage({ clientName: request.client.name, action: "/auth/authorize", ...content }), 200);
+  const hidden = { ...carried(parameters), csrf: csrfToken(c), ...content.hidden };
+  const providers = content.step === "password" ? providerLinks(c, parameters) : [];
+  return c.html(
+    renderSignInPage({ clientName: request.client.name, action: "/auth/authorize", ...content, hidden, providers }),
+    200,
+  );
 }
 
 /** The request's parameters, carried as hidden fields through the form's steps. */
 const carried = (parameters: AuthorizationParameters) =>
   Object.fromEntries(AUTHORIZATION_PARAMETERS.map((name) => [name, parameters[name]]));
+
+/**
+ * The sign-in page's third-party logins: each provider's start (`/auth/oidc/{id}/authorize`), with
+ * this authorization request to resume once the provider has answered (`return_to`).
+ */
+function providerLinks(c: Context<AppEnv>, parameters: AuthorizationParameters) {
+  const query = new URLSearchParams();
+  for (const name of AUTHORIZATION_PARAMETERS) {
+    const value = parameters[name];
+    if (value !== undefined) query.append(name, value);
+  }
+  const returnTo = encodeURIComponent(`/auth/authorize?${query}`);
+  return c.get("services").config.auth.oidcProviders.map((provider) => ({
+    name: provider.name ?? provider.id,
+    href: `/auth/oidc/${provider.id}/authorize?return_to=${returnTo}`,
+  }));
+}
 
 const getRoute = createRoute({
   method: "get",
@@ -132,7 +167,7 @@ const showSignIn = createRouter().openapi(getRoute, async (c) => {
     const description = "The user is not signed in (or not recently enough for max_age); no page may be shown.";
     return c.redirect(authorizationResponse(issuer, refusal(request, "login_required", description)), 302);
   }
-  return page(c, request, { step: "password", hidden: { ...carried(parameters), csrf: csrfToken(c) } });
+  return page(c, request, parameters, { step: "password" });
 });
 
 // The sign-in form takes passwords and second-factor codes.
@@ -173,15 +208,51 @@ const signIn = createRouter().openapi(postRoute, async (c) => {
     return c.redirect(authorizationResponse(issuer, refusal(request, "access_denied", "The user declined.")), 303);
   }
   const deps = authDeps(c);
-  const hidden = { ...carried(parameters), csrf: form.csrf };
   const step = await signInStep(deps, form);
   if (step.kind === "form") {
-    return page(c, request, { step: step.step, hidden: { ...hidden, mfa_token: step.mfaToken }, error: step.error });
+    const hidden: Record<string, string> = step.mfaToken ? { mfa_token: step.mfaToken } : {};
+    return page(c, request, parameters, { step: step.step, hidden, error: step.error });
   }
   const { code, sso } = await issueAuthorizationCode(deps, step.user, request, step.authentication, ssoCookie(c));
   setSsoCookie(c, sso);
   return c.redirect(authorizationResponse(issuer, { ...request, code }), 303);
 });
+
+const epochSeconds = () => Math.floor(Date.now() / 1000);
+
+/**
+ * Resumes an authorization request after the third-party login its sign-in page started
+ * (`providerLinks`; `resume` is the request's `/auth/authorize?…` address, sealed with the login's
+ * state): the request is checked again, then, as after a password, the code and the single sign-on
+ * session (`amr` `fed`, OpenID Connect Core §2, RFC 8176), or the second-factor step for an
+ * account with MFA on. A login the provider's answer cannot complete (an unverified email, a
+ * disabled account) is the sign-in page again, saying why.
+ *
+ * @throws ApiError `validation_failed` for a request whose client or redirect URI is not valid (as
+ *   `checkAuthorizationRequest`); DependencyError (503) when Postgres or SESSIONS is unreachable
+ */
+export async function resumeAuthorization(c: Context<AppEnv>, resume: string, identity: ExternalIdentity) {
+  const { config } = c.get("services");
+  const issuer = config.auth.tokens.issuer;
+  const { parameters, repeated } = queryParameters(new URL(resume, config.publicUrl).href);
+  const checked = checkAuthorizationRequest(config.auth, parameters, repeated);
+  if (!checked.ok) return c.redirect(authorizationResponse(issuer, checked.redirect), 303);
+  const request = checked.request;
+  const deps = authDeps(c);
+  const signedIn = await externalSignIn(deps, identity).catch((error: unknown) => {
+    if (error instanceof ApiError && (error.code === "forbidden" || error.code === "conflict")) return error;
+    throw error;
+  });
+  if (signedIn instanceof ApiError) return page(c, request, parameters, { step: "password", error: signedIn.detail });
+  if (signedIn.kind === "mfa") {
+    return page(c, request, parameters, { step: "second-factor", hidden: { mfa_token: signedIn.mfaToken } });
+  }
+  const authentication = { amr: ["fed"], provider: identity.provider, authTime: epochSeconds() };
+  const { code, sso } = await issueAuthorizationCode(deps, signedIn.user, request, authentication, ssoCookie(c));
+  setSsoCookie(c, sso);
+  c.header("Cache-Control", "no-store");
+  return c.redirect(authorizationResponse(issuer, { ...request, code }), 303);
+}
 
 /** `/auth/authorize`: the authorization endpoint, its sign-in page and the form it posts. */
 export const authorize = createRouter().route("/", showSignIn).route("/", signIn);

@@ -34,7 +34,8 @@ const HTML = { "text/html": { schema: z.string() } };
 function pageHeaders(c: Context<AppEnv>): void {
   c.header("Content-Security-Policy", signInPolicy());
   c.header("Cache-Control", "no-store");
-  c.header("Referrer-Policy", "no-referrer");
+  // Not `no-referrer`: the form's post would carry `Origin: null`, which checkCsrf refuses.
+  c.header("Referrer-Policy", "same-origin");
 }
 
 /** The form (again, with `error` when something went wrong: the page is the user's, not an API error). */

@@ -7,7 +7,7 @@ import { externalLogin } from "../../auth/auth-service.ts";
 import { beginLogin, finishLogin, type OidcProviderConfig } from "../../auth/oidc.ts";
 import { ApiError } from "../../pkg/errors/api-error.ts";
 import { PROBLEM_CONTENT_TYPE, problemResponses } from "../../pkg/errors/problem.ts";
-import { jsonResponse } from "../openapi.ts";
+import { resumeAuthorization } from "./authorize.ts";
 import { authDeps } from "./deps.ts";
 import { mfaRequired, NO_STORE } from "./oauth.ts";
 import {
@@ -33,7 +33,7 @@ const authorizeRoute = createRoute({
   tags: ["Auth"],
   summary: "Start a third-party login (OpenID Connect)",
   description:
-    "Redirects to the provider (configured by its issuer URL, found by discovery) with an authorization-code request using PKCE (S256), `state` and `nonce`, kept in a sealed host-only cookie.",
+    "Redirects to the provider (configured by its issuer URL, found by discovery) with an authorization-code request using PKCE (S256), `state` and `nonce`, kept in a sealed host-only cookie. With `return_to` (the authorization endpoint's sign-in page links here with it), the callback resumes that authorization request instead of answering tokens.",
   request: { params: ProviderParams, query: OidcAuthorizeQuery },
   responses: {
     302: { description: "To the provider's authorization endpoint.", headers: z.object({ Location: z.string() }) },
@@ -48,6 +48,7 @@ const startOidcLogin = createRouter().openapi(authorizeRoute, async (c) => {
     publicUrl: config.publicUrl,
     encryptionKey: config.encryptionKey,
     loginHint: c.req.valid("query").login_hint,
+    resume: c.req.valid("query").return_to,
     logger: c.get("logger"),
   });
   setCookie(c, STATE_COOKIE, sealedState, { path: "/", secure: true, httpOnly: true, sameSite: "Lax", maxAge: 600 });
@@ -60,10 +61,20 @@ const callbackRoute = createRoute({
   tags: ["Auth"],
   summary: "Finish a third-party login",
   description:
-    "Checks state (and `iss`), redeems the code with the PKCE verifier, verifies the ID token and its nonce, then signs in the linked user — linking or creating by email only when the provider verified it. Answers with tokens, or `mfa_required` when the account has MFA on.",
+    "Checks state (and `iss`), redeems the code with the PKCE verifier, verifies the ID token and its nonce, then signs in the linked user — linking or creating by email only when the provider verified it. Answers with tokens, or `mfa_required` when the account has MFA on. A login started from the authorization endpoint's sign-in page (`return_to`) resumes its authorization request instead: a 303 to the client's redirect URI with the code (and the single sign-on cookie), or the sign-in page at its second-factor step, or saying why the account could not be signed in.",
   request: { params: ProviderParams, query: OidcCallbackQuery },
   responses: {
-    200: jsonResponse("Tokens.", TokenResponseSchema),
+    200: {
+      description: "Tokens; or, resuming an authorization request, the sign-in page (HTML).",
+      content: {
+        "application/json": { schema: TokenResponseSchema },
+        "text/html": { schema: z.string() },
+      },
+    },
+    303: {
+      description: "Resuming an authorization request: to the client's redirect URI with `code`, `state` and `iss`.",
+      headers: z.object({ Location: z.string() }),
+    },
     403: {
       description: "`mfa_required`, or an email the provider has not verified, or a disabled account.",
       content: { [PROBLEM_CONTENT_TYPE]: { schema: OAuthProblemSchema } },
@@ -78,13 +89,14 @@ const finishOidcLogin = createRouter().openapi(callbackRoute, async (c) => {
   const sealedState = getCookie(c, STATE_COOKIE);
   // The state is single-use whatever happens next.
   deleteCookie(c, STATE_COOKIE, { path: "/", secure: true });
-  const identity = await finishLogin(provider, {
+  const { identity, resume } = await finishLogin(provider, {
     query: c.req.valid("query"),
     sealedState,
     publicUrl: config.publicUrl,
     encryptionKey: config.encryptionKey,
     logger: c.get("logger"),
   });
+  if (resume !== undefined) return resumeAuthorization(c, resume, identity);
   const result = await externalLogin(authDeps(c), identity);
   if (result.kind === "mfa") throw mfaRequired(result.mfaToken);
   return c.json(result.tokens, 200, NO_STORE);

@@ -200,7 +200,19 @@ const queryText = (name: string, maxLength: number) =>
     .optional()
     .openapi({ param: { name, in: "query" } });
 
-export const OidcAuthorizeQuery = z.object({ login_hint: queryText("login_hint", 255) });
+export const OidcAuthorizeQuery = z.object({
+  login_hint: queryText("login_hint", 255),
+  return_to: z
+    .string()
+    .max(8192)
+    .regex(/^\/auth\/authorize\?/, "an address of the authorization endpoint (/auth/authorize?…)")
+    .optional()
+    .openapi({
+      param: { name: "return_to", in: "query" },
+      description:
+        "The authorization request (`/auth/authorize?…`) to resume after the login, as the sign-in page's links give it.",
+    }),
+});
 
 /** The authorization response (OpenID Connect Core §3.1.2.5–6; `iss`: RFC 9207). */
 export const OidcCallbackQuery = z.object({

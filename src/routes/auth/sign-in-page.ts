@@ -19,6 +19,8 @@ export interface SignInPage {
    * may be left empty, to continue as the signed-in user.
    */
   signedIn?: boolean | undefined;
+  /** Third-party logins offered under the form: the button's provider name and where it starts. */
+  providers?: { name: string; href: string }[] | undefined;
 }
 
 /**
@@ -65,14 +67,14 @@ function credentials(required: boolean, autofocus: boolean) {
     <p><label>Password <input type="password" name="password" autocomplete="current-password" maxlength="1024" ${attributes(required && "required")} /></label></p>`;
 }
 
-/** The pages' document: no script, no style, the referrer withheld, `content` in `<main>`. */
+/** The pages' document: no script, no style, the referrer kept on this site, `content` in `<main>`. */
 function layout(title: string, content: HtmlEscapedString | Promise<HtmlEscapedString>) {
   return html`<!doctype html>
 <html lang="en">
   <head>
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
-    <meta name="referrer" content="no-referrer" />
+    <meta name="referrer" content="same-origin" />
     <title>${title} · TechCorp</title>
   </head>
   <body>
@@ -102,8 +104,18 @@ export function renderSignInPage(page: SignInPage) {
           <button type="submit" name="decision" value="approve">${submit}</button>
           <button type="submit" name="decision" value="deny" formnovalidate>${cancel}</button>
         </p>
-      </form>`,
+      </form>
+      ${providerList(page.providers ?? [])}`,
   );
+}
+
+/** The third-party logins, as links (a navigation: `form-action` does not restrict it). */
+function providerList(providers: NonNullable<SignInPage["providers"]>) {
+  if (providers.length === 0) return "";
+  return html`<p>Or sign in with another account:</p>
+    <ul>
+      ${providers.map((provider) => html`<li><a href="${provider.href}">Continue with ${provider.name}</a></li>`)}
+    </ul>`;
 }
 
 /** A page that only says something (the device flow's outcome), same policy. */

@@ -46,12 +46,13 @@ export async function signIn(deps: AuthDeps, fields: SignInFields): Promise<Sign
     if (fields.mfa_token) {
       const factor = fields.otp ? { otp: fields.otp } : { recoveryCode: fields.recovery_code ?? "" };
       const proven = await checkSecondFactor(deps, { mfaToken: fields.mfa_token, ...factor });
-      // RFC 8176: a one-time password from an authenticator app is `otp`; a recovery code is not.
-      const amr = fields.otp ? ["pwd", "otp", "mfa"] : ["pwd", "mfa"];
+      // RFC 8176: a one-time password from an authenticator app is `otp`, a recovery code is not;
+      // the first factor was the password, or a third-party login (`fed`).
+      const amr = [proven.provider ? "fed" : "pwd", ...(fields.otp ? ["otp"] : []), "mfa"];
       return {
         kind: "signed-in",
         user: proven.user,
-        authentication: { amr, authTime: epochSeconds(), once: proven.once },
+        authentication: { amr, provider: proven.provider, authTime: epochSeconds(), once: proven.once },
       };
     }
     const checked = await checkPassword(deps, { username: fields.username ?? "", password: fields.password ?? "" });

@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { ProblemMessage } from "../components/problem-message.tsx";
 import { field, useFormAction } from "../components/use-form-action.ts";
-import { completeSignIn, signIn } from "../session/session.ts";
+import { completeSignIn, signIn, startSignInPage } from "../session/session.ts";
 
 /** Where to go after signing in: the page the visitor was sent away from, if it is one of ours. */
 function nextPage(query: Record<string, string>): string {
@@ -10,10 +10,15 @@ function nextPage(query: Record<string, string>): string {
   return next.startsWith("/") && !next.startsWith("//") ? next : "/";
 }
 
-/** Sign-in with a username (or email) and password, then the authenticator code when MFA is on. */
+/**
+ * Sign-in with a username (or email) and password, then the authenticator code when MFA is on; or
+ * on the API's sign-in page, which also offers the third-party providers (the authorization code
+ * flow with PKCE, back at /sign-in/callback).
+ */
 export function SignIn() {
   const { query, route } = useLocation();
   const [mfaToken, setMfaToken] = useState<string | undefined>();
+  const signInPage = useFormAction(() => startSignInPage(nextPage(query)));
   const { busy, error, onSubmit } = useFormAction(async (fields) => {
     if (mfaToken) await completeSignIn(mfaToken, field(fields, "code"));
     else {
@@ -52,6 +57,14 @@ export function SignIn() {
           {mfaToken ? "Verify" : "Sign in"}
         </button>
       </form>
+      {mfaToken ? null : (
+        <form onSubmit={signInPage.onSubmit}>
+          <ProblemMessage error={signInPage.error} />
+          <button type="submit" class="secondary" disabled={signInPage.busy} aria-busy={signInPage.busy}>
+            Sign in with single sign-on or another provider
+          </button>
+        </form>
+      )}
       <p>
         New here? <a href="/register">Create an account</a>. Forgot your password?{" "}
         <a href="/reset-password">Reset it</a>.

@@ -1,5 +1,13 @@
 import { signal } from "@preact/signals";
-import { type components, createClient, ProblemError, type SignInResult, type TokenSet } from "@techcorp/sdk";
+import {
+  AuthorizationError,
+  type components,
+  createClient,
+  type PendingAuthorization,
+  ProblemError,
+  type SignInResult,
+  type TokenSet,
+} from "@techcorp/sdk";
 
 export type User = components["schemas"]["User"];
 
@@ -89,6 +97,49 @@ export async function completeSignIn(mfaToken: string, code: string): Promise<vo
     /^\d{6}$/.test(trimmed) ? { mfaToken, otp: trimmed } : { mfaToken, recoveryCode: trimmed },
   );
   await loadUser();
+}
+
+/**
+ * The sign-in started on the API's sign-in page (the authorization code flow with PKCE): its
+ * verifier and state, and the page to go to afterwards. In sessionStorage: this tab only, gone
+ * when it closes; read once by the callback.
+ */
+const PENDING_AUTHORIZATION_KEY = "techcorp.authorization";
+/** The web app's redirect URI, registered for the first-party client (stack/oauth-clients.ts). */
+const CALLBACK_PATH = "/sign-in/callback";
+
+type StoredAuthorization = Omit<PendingAuthorization, "url"> & { next: string };
+
+/**
+ * Sends the browser to the API's sign-in page (`/auth/authorize`), which also offers the
+ * third-party providers: the scopes asked are every one the server supports, so the session holds
+ * all the user may (as a password sign-in's does).
+ */
+export async function startSignInPage(next: string): Promise<void> {
+  const discovery = await fetch("/.well-known/openid-configuration").then((response) => response.json());
+  const scopes: unknown = discovery?.scopes_supported;
+  const pending = await client.authorizationRequest({
+    redirectUri: `${location.origin}${CALLBACK_PATH}`,
+    ...(Array.isArray(scopes) ? { scope: scopes.join(" ") } : {}),
+  });
+  const { url, ...kept } = pending;
+  sessionStorage.setItem(PENDING_AUTHORIZATION_KEY, JSON.stringify({ ...kept, next } satisfies StoredAuthorization));
+  location.assign(url);
+}
+
+/**
+ * At the redirect URI: redeems the code for this tab's pending sign-in, then loads the user.
+ * @returns the page to go to next
+ * @throws AuthorizationError (Cancel pressed, or no sign-in pending in this tab), ProblemError
+ */
+export async function finishSignInPage(callbackUrl: string): Promise<string> {
+  const stored = sessionStorage.getItem(PENDING_AUTHORIZATION_KEY);
+  sessionStorage.removeItem(PENDING_AUTHORIZATION_KEY);
+  const pending: StoredAuthorization | undefined = stored ? JSON.parse(stored) : undefined;
+  if (!pending) throw new AuthorizationError("invalid_state", "No sign-in was started in this tab: start again.");
+  await client.signInWithAuthorizationCode(pending, callbackUrl);
+  await loadUser();
+  return pending.next;
 }
 
 /** Ends the session on the server (when it can) and everywhere in this browser. */

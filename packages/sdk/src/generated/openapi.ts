@@ -2012,12 +2012,14 @@ export interface paths {
         };
         /**
          * Start a third-party login (OpenID Connect)
-         * @description Redirects to the provider (configured by its issuer URL, found by discovery) with an authorization-code request using PKCE (S256), `state` and `nonce`, kept in a sealed host-only cookie.
+         * @description Redirects to the provider (configured by its issuer URL, found by discovery) with an authorization-code request using PKCE (S256), `state` and `nonce`, kept in a sealed host-only cookie. With `return_to` (the authorization endpoint's sign-in page links here with it), the callback resumes that authorization request instead of answering tokens.
          */
         get: {
             parameters: {
                 query?: {
                     login_hint?: string;
+                    /** @description The authorization request (`/auth/authorize?…`) to resume after the login, as the sign-in page's links give it. */
+                    return_to?: string;
                 };
                 header?: never;
                 path: {
@@ -2092,7 +2094,7 @@ export interface paths {
         };
         /**
          * Finish a third-party login
-         * @description Checks state (and `iss`), redeems the code with the PKCE verifier, verifies the ID token and its nonce, then signs in the linked user — linking or creating by email only when the provider verified it. Answers with tokens, or `mfa_required` when the account has MFA on.
+         * @description Checks state (and `iss`), redeems the code with the PKCE verifier, verifies the ID token and its nonce, then signs in the linked user — linking or creating by email only when the provider verified it. Answers with tokens, or `mfa_required` when the account has MFA on. A login started from the authorization endpoint's sign-in page (`return_to`) resumes its authorization request instead: a 303 to the client's redirect URI with the code (and the single sign-on cookie), or the sign-in page at its second-factor step, or saying why the account could not be signed in.
          */
         get: {
             parameters: {
@@ -2111,14 +2113,23 @@ export interface paths {
             };
             requestBody?: never;
             responses: {
-                /** @description Tokens. */
+                /** @description Tokens; or, resuming an authorization request, the sign-in page (HTML). */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json": components["schemas"]["TokenResponse"];
+                        "text/html": string;
                     };
+                };
+                /** @description Resuming an authorization request: to the client's redirect URI with `code`, `state` and `iss`. */
+                303: {
+                    headers: {
+                        Location: string;
+                        [name: string]: unknown;
+                    };
+                    content?: never;
                 };
                 /** @description The request is malformed or a field is invalid. */
                 400: {
