@@ -2,10 +2,12 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, inject, it } from "vitest";
 import { accessToken, apiUrl, newAccount, registerVerified, totp } from "../clients/accounts.ts";
-import { expectAccessible, expectNoProblems, openPage, PHONE, screenshot, useChromium } from "./browser.ts";
+import { corruptPdf, pdf } from "../fixtures/pdf.ts";
+import { expectAccessible, expectNoProblems, openPage, PHONE, POLL, screenshot, useChromium } from "./browser.ts";
 
 // The pages the everyday test does not pass through, signed in: the inbox with its badge,
-// settings, and the administration's charts and users. Each checked by axe-core and photographed.
+// settings, a PDF's preview (and a damaged one's), and the administration's charts and users. Each
+// checked by axe-core and photographed.
 
 const chromium = useChromium();
 const run = promisify(execFile);
@@ -113,6 +115,170 @@ describe("the signed-in pages", () => {
       ...problems,
       failedRequests: [],
       consoleErrors: problems.consoleErrors.filter((line) => !line.includes("403")),
+    });
+  });
+});
+
+/** Uploads `bytes` as a PDF of `token`'s account and waits until its processing ends. */
+async function uploadedPdf(token: string, title: string, bytes: Uint8Array) {
+  const headers = { authorization: `Bearer ${token}` };
+  const upload = await fetch(`${apiUrl()}/documents?title=${encodeURIComponent(title)}`, {
+    method: "POST",
+    headers: { ...headers, "content-type": "application/pdf" },
+    body: bytes,
+  });
+  expect(upload.status).toBe(201);
+  const { id } = (await upload.json()) as { id: string };
+  let document: { id: string; status: string; failureReason: string | null } | undefined;
+  await expect
+    .poll(
+      async () => {
+        document = (await (await fetch(`${apiUrl()}/documents/${id}`, { headers })).json()) as typeof document;
+        return document?.status;
+      },
+      { timeout: 60_000, interval: 500 },
+    )
+    .toMatch(/^(ready|quarantined|failed)$/);
+  if (!document) throw new Error(`document ${id} was never read`);
+  return document;
+}
+
+/** The lines of the PDF the preview test draws: enough ink to see, at a known place on the page. */
+const REPORT_LINES = ["Heliotrope quarterly report", "Revenue grew in every region.", "WWWWWWWWWWWWWWWWWWWW"];
+
+/**
+ * What the PDF preview's canvas holds (a string: this program is type-checked without the DOM's
+ * types): its size in device pixels and on screen, how many of its pixels are opaque white (the
+ * page's paper) and dark (ink: every channel below 128), and the box around the dark ones, as
+ * fractions of the width and height. `null` while it has no size.
+ */
+const CANVAS_CONTENT = `(() => {
+  const canvas = document.querySelector(".preview canvas.pdf-page");
+  if (!canvas || canvas.width === 0 || canvas.height === 0) return null;
+  const { width, height } = canvas;
+  const { data } = canvas.getContext("2d").getImageData(0, 0, width, height);
+  let white = 0, dark = 0, left = width, top = height, right = -1, bottom = -1;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i + 3] < 255) continue;
+    const [r, g, b] = [data[i], data[i + 1], data[i + 2]];
+    if (r === 255 && g === 255 && b === 255) white += 1;
+    if (r < 128 && g < 128 && b < 128) {
+      dark += 1;
+      const x = (i / 4) % width, y = Math.floor(i / 4 / width);
+      left = Math.min(left, x); right = Math.max(right, x);
+      top = Math.min(top, y); bottom = Math.max(bottom, y);
+    }
+  }
+  const shown = canvas.getBoundingClientRect();
+  return {
+    width, height, shownWidth: shown.width, shownHeight: shown.height,
+    white: white / (width * height), dark: dark / (width * height),
+    ink: { left: left / width, right: right / width, top: top / height, bottom: bottom / height },
+  };
+})()`;
+
+interface CanvasContent {
+  width: number;
+  height: number;
+  shownWidth: number;
+  shownHeight: number;
+  white: number;
+  dark: number;
+  ink: { left: number; right: number; top: number; bottom: number };
+}
+
+describe("the document page's preview of a PDF", () => {
+  it("draws the first page on a canvas: the page's proportions, white paper, its text where the PDF puts it", {
+    timeout: 120_000,
+  }, async () => {
+    const person = await registerVerified(newAccount("web-pdf"));
+    const document = await uploadedPdf(await accessToken(person), "heliotrope-report.pdf", pdf(REPORT_LINES));
+    expect(document.status).toBe("ready");
+    const { page, problems } = await signedIn(person, `/library/${document.id}`);
+    await page.getByRole("heading", { name: "heliotrope-report.pdf" }).waitFor();
+    await page.getByRole("img", { name: "First page of heliotrope-report.pdf" }).waitFor();
+    // pdf.js draws after loading and parsing: read the canvas until ink shows.
+    await expect
+      .poll(async () => ((await page.evaluate(CANVAS_CONTENT)) as CanvasContent | null)?.dark ?? 0, POLL)
+      .toBeGreaterThan(0);
+    const canvas = (await page.evaluate(CANVAS_CONTENT)) as CanvasContent;
+    // A US Letter page, 612 × 792 points, drawn 480 CSS pixels wide (device pixel ratio 1).
+    expect(canvas.width).toBe(480);
+    expect(canvas.width / canvas.height).toBeCloseTo(612 / 792, 2);
+    expect(canvas.shownWidth).toBeGreaterThan(0);
+    expect(canvas.shownWidth / canvas.shownHeight).toBeCloseTo(612 / 792, 2);
+    // Mostly paper, and some ink: not a blank (transparent) or filled canvas.
+    expect(canvas.white).toBeGreaterThan(0.9);
+    expect(canvas.dark).toBeGreaterThan(0.002);
+    // The text starts 72 pt (1 inch) from the left edge and its first line sits about 1 inch from
+    // the top: the ink is where the PDF puts it, in the page's upper left.
+    expect(canvas.ink.left).toBeGreaterThan(70 / 612);
+    expect(canvas.ink.left).toBeLessThan(80 / 612);
+    expect(canvas.ink.top).toBeGreaterThan(60 / 792);
+    expect(canvas.ink.top).toBeLessThan(100 / 792);
+    expect(canvas.ink.bottom).toBeLessThan(160 / 792);
+    expect(canvas.ink.right).toBeLessThan(0.75);
+    await expectAccessible(page);
+    await screenshot(page, "document-pdf");
+    expectNoProblems(problems);
+  });
+
+  it("a damaged PDF ends failed, and its page says there is no preview and why", { timeout: 120_000 }, async () => {
+    const person = await registerVerified(newAccount("web-pdf-damaged"));
+    const document = await uploadedPdf(await accessToken(person), "damaged-scan.pdf", corruptPdf());
+    expect(document).toMatchObject({ status: "failed", failureReason: "unsupported_content" });
+    const { page, problems } = await signedIn(person, `/library/${document.id}`);
+    await page.getByRole("heading", { name: "damaged-scan.pdf" }).waitFor();
+    await page.locator(".details").getByText("Failed").waitFor();
+    const preview = page.getByRole("region", { name: "Preview" });
+    await preview.getByText("No preview: this file could not be processed").waitFor();
+    expect(await preview.locator("canvas").count()).toBe(0);
+    await expectAccessible(page);
+    await screenshot(page, "document-pdf-damaged");
+    expectNoProblems(problems);
+  });
+
+  it("a PDF the browser cannot read shows a message instead of a blank canvas", { timeout: 120_000 }, async () => {
+    const person = await registerVerified(newAccount("web-pdf-unreadable"));
+    const document = await uploadedPdf(await accessToken(person), "unreadable.pdf", pdf(REPORT_LINES));
+    expect(document.status).toBe("ready");
+    const { page, problems } = await signedIn(person, "/");
+    // The stored file is fine (the processor read it); what reaches the page is not: its bytes
+    // damaged on the way.
+    await page.route(`**/documents/${document.id}/content`, (route) =>
+      route.fulfill({ status: 200, contentType: "application/pdf", body: Buffer.from(corruptPdf()) }),
+    );
+    await page.goto(`${apiUrl()}/library/${document.id}`);
+    await page.getByRole("heading", { name: "unreadable.pdf" }).waitFor();
+    const preview = page.getByRole("region", { name: "Preview" });
+    await preview.getByText("The PDF could not be previewed").waitFor();
+    expect(await preview.locator("canvas").count()).toBe(0);
+    await expectAccessible(page);
+    await screenshot(page, "document-pdf-unreadable");
+    expectNoProblems(problems);
+  });
+
+  it("a file named .pdf that is not one is refused at upload, with the reason shown", { timeout: 60_000 }, async () => {
+    const person = await registerVerified(newAccount("web-pdf-fake"));
+    const { page, problems } = await signedIn(person, "/");
+    await page.getByLabel("Files to upload").setInputFiles({
+      name: "not-really.pdf",
+      mimeType: "application/pdf",
+      buffer: Buffer.from("Just some notes, saved with the wrong name.\n"),
+    });
+    const row = page.locator(".upload-queue li", { hasText: "not-really.pdf" });
+    await row.getByText("Failed").waitFor();
+    expect(await row.getByRole("alert").textContent()).toMatch(/declared application\/pdf, but the content is/);
+    await expectAccessible(page);
+    await screenshot(page, "library-upload-refused");
+    // The one refusal is the upload's 415, which the page shows.
+    expect(problems.failedRequests).toEqual([
+      expect.stringMatching(/^POST .*\/documents\?title=not-really\.pdf: 415$/),
+    ]);
+    expectNoProblems({
+      ...problems,
+      failedRequests: [],
+      consoleErrors: problems.consoleErrors.filter((line) => !line.includes("status of 415")),
     });
   });
 });

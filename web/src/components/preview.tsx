@@ -17,6 +17,15 @@ const TEXT_PREVIEW_CHARACTERS = 20_000;
  * Images go on canvases, never `blob:` URLs, which `Content-Security-Policy: default-src 'self'` refuses.
  */
 export function Preview({ document }: { document: Document }) {
+  // Processing ended without a readable file: say so, not "once it is ready", which it never will be.
+  if (document.status === "failed")
+    return (
+      <p class="muted">
+        No preview: this file could not be processed (see its status). Upload a new version to replace it.
+      </p>
+    );
+  if (document.status === "quarantined")
+    return <p class="muted">No preview: this file was quarantined (malware was found in it) and is not served.</p>;
   if (document.status !== "ready") return <p class="muted">A preview is shown once the document is ready.</p>;
   if (document.contentType.startsWith("image/")) return <ImagePreview document={document} />;
   if (document.contentType === "application/pdf") return <PdfPreview document={document} />;
