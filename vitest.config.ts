@@ -123,6 +123,7 @@ export default defineConfig({
                 RATE_LIMIT_POLICIES: JSON.stringify({
                   api: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
                   auth: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
+                  token: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
                 }),
                 OUTAGE_STACK: inject("outageStack"),
                 CONTROL_URL: inject("controlUrl"),

@@ -24,6 +24,16 @@ export const DEFAULT_POLICIES = {
     { name: "burst", limit: 10, windowSeconds: 60 },
     { name: "sustained", limit: 60, windowSeconds: 3_600 },
   ],
+  // The token endpoints (`/auth/token`, `/auth/refresh`): besides sign-ins, every session's refreshes
+  // (a page load of the web app is one) and a device's polls (every 5 s, RFC 8628 §3.5) come here,
+  // so `auth`'s 10 a minute would lock out everyone behind one address. Guesses of a password or a
+  // second factor are throttled before any check, per account and per address, with waits doubling
+  // up to 15 min (src/auth/auth-service.ts, `throttledAttempt`); codes, refresh tokens and device
+  // codes carry 256 bits: nothing to guess.
+  token: [
+    { name: "burst", limit: 60, windowSeconds: 60 },
+    { name: "sustained", limit: 1_200, windowSeconds: 3_600 },
+  ],
   // Requests that may run the processing pipeline again without sending a byte (a restore of a
   // version not processed clean is scanned and extracted anew): OWASP API4:2023.
   processing: [
@@ -75,4 +85,4 @@ export type PolicyName = keyof typeof DEFAULT_POLICIES;
  * PBKDF2 derivation; every other route fails open (RATE_LIMIT_FAILURE_MODE) so that an outage of
  * the limiter does not take the API down for signed-in users.
  */
-export const CREDENTIAL_POLICIES: ReadonlySet<string> = new Set<PolicyName>(["auth"]);
+export const CREDENTIAL_POLICIES: ReadonlySet<string> = new Set<PolicyName>(["auth", "token"]);

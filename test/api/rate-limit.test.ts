@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { DEFAULT_POLICIES } from "../../src/gateway/rate-limit-policies.ts";
 import { bearer, expectOAuthError, login, randomIp, signedIn } from "../auth-helpers.ts";
 import { api, apiWith, expectProblem, testEnv } from "../helpers.ts";
 
@@ -130,7 +131,7 @@ describe("rate limiting", () => {
 
   it("counts a request to an anonymous route by its address even when it carries a valid token", async () => {
     const { auth } = await signedIn();
-    const bindings = limits({ api: one(2), auth: one(2) });
+    const bindings = limits({ api: one(2), token: one(2) });
     const ip = randomIp();
     const openapi = (headers: Record<string, string>) =>
       apiWith(bindings, "/openapi.json", { headers: { ...headers, "cf-connecting-ip": ip } });
@@ -161,8 +162,8 @@ describe("rate limiting", () => {
     await expectProblem(await from(`${network}:1:2:3:4`), 429);
   });
 
-  it("applies the stricter auth policy to the token endpoint only", async () => {
-    const bindings = limits({ api: one(100), auth: one(1) });
+  it("applies the token policy to the token endpoint, apart from api and auth", async () => {
+    const bindings = limits({ api: one(100), auth: one(1), token: one(1) });
     const ip = randomIp();
     const token = () =>
       apiWith(bindings, "/auth/token", {
@@ -173,6 +174,21 @@ describe("rate limiting", () => {
     await expectOAuthError(await token(), 400, "invalid_grant");
     await expectOAuthError(await token(), 429, "slow_down");
     expect((await apiWith(bindings, "/openapi.json", { headers: { "cf-connecting-ip": ip } })).status).toBe(200);
+    // Registration (auth) still has its own count.
+    const registration = await apiWith(bindings, "/users", {
+      method: "POST",
+      headers: { "content-type": "application/json", "cf-connecting-ip": ip },
+      body: JSON.stringify({ email: "x" }),
+    });
+    expect(registration.status).toBe(400);
+  });
+
+  it("lets a device poll every 5 s for its 10 minutes and a page refresh often, by default", () => {
+    // RFC 8628 §3.5: 5 s between polls, the device code living 600 s (src/auth/device-grant.ts).
+    const polls = 600 / 5;
+    const [burst, sustained] = DEFAULT_POLICIES.token;
+    expect((burst?.limit ?? 0) / (burst?.windowSeconds ?? 1)).toBeGreaterThanOrEqual(1 / 5);
+    expect(sustained?.limit).toBeGreaterThanOrEqual(polls * 2);
   });
 
   it("does not count health probes", async () => {
@@ -192,7 +208,7 @@ describe("rate limiting", () => {
   });
 
   it("by default fails closed on the routes that take credentials and open on the others", async () => {
-    const bindings = limits({ api: one(1), auth: one(1) }, broken);
+    const bindings = limits({ api: one(1), auth: one(1), token: one(1) }, broken);
     const ip = { "cf-connecting-ip": randomIp() };
     const form = { ...ip, "content-type": "application/x-www-form-urlencoded" };
     const json = { ...ip, "content-type": "application/json" };
@@ -208,7 +224,10 @@ describe("rate limiting", () => {
     }
     expect((await apiWith(bindings, "/openapi.json", { headers: ip })).status).toBe(200);
     // RATE_LIMIT_CREDENTIAL_FAILURE_MODE=open lets them through as well.
-    const open = limits({ api: one(1), auth: one(1) }, { ...broken, RATE_LIMIT_CREDENTIAL_FAILURE_MODE: "open" });
+    const open = limits(
+      { api: one(1), auth: one(1), token: one(1) },
+      { ...broken, RATE_LIMIT_CREDENTIAL_FAILURE_MODE: "open" },
+    );
     const [path, init] = credentialRoutes[0] ?? ["", {}];
     await expectOAuthError(await apiWith(open, path, init), 400, "invalid_grant");
   });

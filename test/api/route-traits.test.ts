@@ -115,8 +115,8 @@ describe("rate-limit policies, declared on the routes", () => {
       if (policy !== false) expect(Object.keys(DEFAULT_POLICIES), name).toContain(policy);
     }
     expect(declared).toEqual({
-      "POST /auth/token": "auth",
-      "POST /auth/refresh": "auth",
+      "POST /auth/token": "token",
+      "POST /auth/refresh": "token",
       "POST /auth/authorize": "auth",
       "POST /auth/device_authorization": "auth",
       "POST /auth/device": "auth",

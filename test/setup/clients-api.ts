@@ -16,6 +16,7 @@ export const CLIENTS_API_LOG = path.join(ROOT, "test-results/clients-api.log");
 const LIFTED_LIMITS = JSON.stringify({
   api: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
   auth: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
+  token: [{ name: "burst", limit: 1_000_000, windowSeconds: 10 }],
 });
 
 /**

@@ -18,7 +18,7 @@ const oauthErrors = {
 };
 
 // It takes refresh tokens, as the token endpoint does.
-const route = publicRoute("auth", {
+const route = publicRoute("token", {
   method: "post",
   path: "/auth/refresh",
   tags: ["Auth"],

@@ -42,8 +42,9 @@ const tokenErrors = {
 
 // The OAuth error format of every answer, the gateway's included, is `oauthErrorResponses`,
 // mounted on this path by the app shell (src/app/create-app.ts).
-// Credentials are guessed here: the strict policy, failing closed when the limiter is down.
-const route = publicRoute("auth", {
+// Credentials are guessed here, but sessions refresh and devices poll here too: the token policy
+// (guesses are throttled per account and address), failing closed when the limiter is down.
+const route = publicRoute("token", {
   method: "post",
   path: "/auth/token",
   tags: ["Auth"],
