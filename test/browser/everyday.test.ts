@@ -1,3 +1,4 @@
+import { readFile } from "node:fs/promises";
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { apiUrl, mailedLink, newAccount, register } from "../clients/accounts.ts";
@@ -8,6 +9,8 @@ import { expectAccessible, expectNoProblems, openPage, PHONE, screenshot, useChr
 // second person who then sees it, sign out. Every page is checked by axe-core and photographed.
 
 const chromium = useChromium();
+
+const HELIOTROPE_PLAN = "# Heliotrope plan\n\nShip the **heliotrope** release by spring.\n";
 
 /** Waits until the page shows `text` somewhere in <main>. */
 const shows = (page: Page, text: string | RegExp, timeout = 30_000) =>
@@ -44,7 +47,7 @@ describe("a person's everyday tasks in the browser", () => {
     await page.getByLabel("Files to upload").setInputFiles({
       name: "heliotrope-plan.md",
       mimeType: "text/markdown",
-      buffer: Buffer.from("# Heliotrope plan\n\nShip the **heliotrope** release by spring.\n"),
+      buffer: Buffer.from(HELIOTROPE_PLAN),
     });
     const row = page.locator(".documents li", { hasText: "heliotrope-plan.md" });
     await row.waitFor();
@@ -76,6 +79,15 @@ describe("a person's everyday tasks in the browser", () => {
     await screenshot(page, "document");
     const documentPath = new URL(page.url()).pathname;
 
+    // Download it: the bytes as uploaded, under the file's own name (not the title with another
+    // extension added: "heliotrope-plan.md.md").
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download" }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe("heliotrope-plan.md");
+    expect(await readFile(await download.path(), "utf8")).toBe(HELIOTROPE_PLAN);
+
     // Share it with a second person, who then finds it in their library.
     const reader = newAccount("web-reader");
     await register(reader);
@@ -88,7 +100,7 @@ describe("a person's everyday tasks in the browser", () => {
     await second.page.getByLabel("Password").fill(reader.password);
     await expectAccessible(second.page);
     await screenshot(second.page, "sign-in-phone");
-    await second.page.getByRole("button", { name: "Sign in" }).click();
+    await second.page.getByRole("button", { name: "Sign in", exact: true }).click();
     await shows(second.page, "heliotrope-plan.md");
     const width = await second.page.evaluate("document.documentElement.scrollWidth");
     expect(width).toBeLessThanOrEqual(PHONE.width);

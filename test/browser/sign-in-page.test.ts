@@ -58,7 +58,7 @@ describe("the web app signed in through the API's sign-in page", () => {
     await page.getByRole("link", { name: "Continue with Local OpenID provider" }).click();
     // The provider's own page (another origin): it asks who to sign in as.
     await page.getByRole("textbox").fill(email);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("button", { name: "Sign in", exact: true }).click();
     await signedInAs(page, email.split("@")[0] ?? "", "/");
     await screenshot(page, "provider-signed-in");
     expectNoProblems(problems);

@@ -17,7 +17,14 @@ export {
   type PendingAuthorization,
 } from "./authorization-code.ts";
 export { type ClientOptions, type Credentials, createClient, type TechCorpClient } from "./client.ts";
-export type { Document, Download, DownloadQuery, UploadOptions, UploadProgress } from "./documents.ts";
+export {
+  contentDisposition,
+  type Document,
+  type Download,
+  type DownloadQuery,
+  type UploadOptions,
+  type UploadProgress,
+} from "./documents.ts";
 export type { components, operations, paths } from "./generated/openapi.ts";
 export type { ItemOf, PageOf, PaginateArgs, PaginatedPath, PaginateOptions, PaginateParams } from "./paginate.ts";
 export { PROBLEM_CODES, type Problem, type ProblemCode, ProblemError, problemFrom } from "./problem.ts";

@@ -1,19 +1,37 @@
+import { ProblemError } from "@techcorp/sdk";
+import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { ProblemMessage } from "../components/problem-message.tsx";
 import { field, useFormAction } from "../components/use-form-action.ts";
 import { client, signIn } from "../session/session.ts";
 
-/** Registration: an account, then signed in at once; a link to verify the address is mailed. */
+/**
+ * Registration: an account, then signed in at once; a link to verify the address is mailed. The
+ * API answers 201 whether or not the address or username was free (no account enumeration), and
+ * mails the address either way: when the new account's sign-in is then refused, the page says to
+ * read that mail instead of showing a wrong-password error.
+ */
 export function Register() {
   const { route } = useLocation();
+  const [mailedTo, setMailedTo] = useState<string | undefined>();
   const { busy, error, onSubmit } = useFormAction(async (fields) => {
+    const email = field(fields, "email");
     const username = field(fields, "username");
     const password = field(fields, "password");
     const displayName = field(fields, "displayName").trim();
+    setMailedTo(undefined);
     await client.api.POST("/users", {
-      body: { email: field(fields, "email"), username, password, ...(displayName ? { displayName } : {}) },
+      body: { email, username, password, ...(displayName ? { displayName } : {}) },
     });
-    await signIn(username, password);
+    try {
+      await signIn(username, password);
+    } catch (caught) {
+      if (caught instanceof ProblemError && caught.problem.error === "invalid_grant") {
+        setMailedTo(email);
+        return;
+      }
+      throw caught;
+    }
     route("/?welcome=1");
   });
 
@@ -48,6 +66,12 @@ export function Register() {
           At least 12 characters, not containing your username.
         </p>
         <ProblemMessage error={error} />
+        {mailedTo ? (
+          <p class="notice" role="status">
+            We sent a message to {mailedTo}: read it to continue. If this address or this username already has an
+            account, the message says what to do (sign in, or reset the password).
+          </p>
+        ) : null}
         <button type="submit" disabled={busy} aria-busy={busy}>
           Create account
         </button>

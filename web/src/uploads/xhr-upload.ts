@@ -1,4 +1,4 @@
-import { type Document, problemFrom } from "@techcorp/sdk";
+import { contentDisposition, type Document, problemFrom } from "@techcorp/sdk";
 
 /** What an upload reports as the browser sends the file, bytes. */
 export interface Progress {
@@ -22,27 +22,30 @@ export interface XhrUploadOptions {
 /**
  * `POST /documents` (or a new version) with the file as the raw body, through XMLHttpRequest: fetch cannot report an
  * upload's progress in browsers (a streamed request body needs HTTP/2 and Chromium alone), XHR's
- * `upload.onprogress` can. The title is the file's name.
+ * `upload.onprogress` can. The file's name goes as `Content-Disposition` (the document's title, and
+ * its download's name as uploaded, extension included).
  * @returns the new document (201), or the document with its new version
  * @throws ProblemError for any answer other than 201 (its problem+json body, request id included);
  *   a DOMException `AbortError` when `signal` aborts (the server then stores nothing);
  *   TypeError when the network fails.
  */
 export function uploadWithXhr(options: XhrUploadOptions): Promise<Document> {
-  // A new document is titled by its file's name; a new version keeps the document's title.
-  const query = new URLSearchParams(options.documentId ? {} : { title: options.file.name });
+  // A new document is titled by its file's name (Content-Disposition); a new version keeps the
+  // document's title.
+  const query = new URLSearchParams();
   if (options.tags?.length) query.set("tags", options.tags.join(","));
   if (options.projectId) query.set("projectId", options.projectId);
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open(
       "POST",
-      options.documentId
-        ? `/documents/${encodeURIComponent(options.documentId)}/versions?${query}`
-        : `/documents?${query}`,
+      `${options.documentId ? `/documents/${encodeURIComponent(options.documentId)}/versions` : "/documents"}${
+        query.size > 0 ? `?${query}` : ""
+      }`,
     );
     xhr.setRequestHeader("authorization", `Bearer ${options.accessToken}`);
     xhr.setRequestHeader("content-type", options.contentType);
+    xhr.setRequestHeader("content-disposition", contentDisposition(options.file.name));
     xhr.responseType = "text";
     xhr.upload.onprogress = (event) =>
       options.onProgress({
