@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import {
+  AuthorizationError,
   type Credentials,
   createClient,
   type Document,
@@ -197,6 +198,61 @@ describe("@techcorp/sdk against the API", () => {
       expect(second).toBe(first);
       expect(wire.exchanges).toEqual(["GET /users/me 401", "POST /auth/refresh 400"]);
     });
+  });
+
+  it("signs in with the authorization code flow and PKCE through the API's sign-in page", async () => {
+    const account = await register();
+    const { client, wire } = clientWith();
+    const redirectUri = `${api.url}/sign-in/callback`;
+    const pending = await client.authorizationRequest({ redirectUri, scope: "openid read" });
+    const request = new URL(pending.url).searchParams;
+    expect(Object.fromEntries(request)).toMatchObject({
+      client_id: "techcorp-first-party",
+      redirect_uri: redirectUri,
+      state: pending.state,
+      code_challenge_method: "S256",
+      code_challenge: createHash("sha256").update(pending.codeVerifier).digest("base64url"),
+    });
+    // The person's browser: the page, then its form posted with the CSRF cookie it set.
+    const page = await fetch(pending.url);
+    const cookie = page.headers
+      .getSetCookie()
+      .map((line) => line.split(";")[0])
+      .join("; ");
+    const hidden = Object.fromEntries(
+      [...(await page.text()).matchAll(/<input type="hidden" name="([^"]*)" value="([^"]*)" \/>/g)].map((m) => [
+        m[1] ?? "",
+        (m[2] ?? "").replaceAll("&amp;", "&"),
+      ]),
+    );
+    const answer = await fetch(`${api.url}/auth/authorize`, {
+      method: "POST",
+      redirect: "manual",
+      headers: { "content-type": "application/x-www-form-urlencoded", cookie, origin: api.url },
+      body: new URLSearchParams({ ...hidden, username: account.username, password: PASSWORD, decision: "approve" }),
+    });
+    const callback = answer.headers.get("location") ?? "";
+    expect(callback.startsWith(`${redirectUri}?code=`)).toBe(true);
+    const { url: _, ...kept } = pending;
+    // A callback of another request (its state) is refused before any code is spent.
+    const foreign = new URL(callback);
+    foreign.searchParams.set("state", "another");
+    await expect(client.signInWithAuthorizationCode(kept, foreign)).rejects.toMatchObject({
+      name: "AuthorizationError",
+      error: "invalid_state",
+    });
+    await client.signInWithAuthorizationCode(kept, callback);
+    const { data } = await client.api.GET("/users/me");
+    expect(data.username).toBe(account.username);
+    expect(wire.exchanges).toEqual(["POST /auth/token 200", "GET /users/me 200"]);
+    // The same code again: spent.
+    await expect(client.signInWithAuthorizationCode(kept, callback)).rejects.toMatchObject({ code: "invalid_grant" });
+    // Cancel on the page comes back as the error it is.
+    const denied = new URL(redirectUri);
+    denied.search = new URLSearchParams({ error: "access_denied", state: pending.state }).toString();
+    const refusal = await client.signInWithAuthorizationCode(kept, denied).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(AuthorizationError);
+    expect(refusal).toMatchObject({ error: "access_denied" });
   });
 
   it("throws every non-2xx answer as a ProblemError: status, type, code, detail, request id, the raw problem", async () => {
