@@ -253,6 +253,13 @@ describe("techcorp, signed in", () => {
     expect(after.data.status).toBe("completed");
     expect(after.data.documentId).toBe(outcome?.document?.id);
     expect(JSON.parse(await readFile(path.join(configDirectory, "uploads.json"), "utf8"))).toEqual({});
+
+    // Interrupted after the server completed it but before the CLI heard (Ctrl-C at 100 %): the
+    // next run finds that upload completed and answers its document, sending nothing again.
+    await writeFile(path.join(configDirectory, "uploads.json"), JSON.stringify(pending), { mode: 0o600 });
+    const [again] = json<UploadOutcome[]>(await techcorp(["upload", file, "--json"]));
+    expect(again?.document?.id).toBe(outcome?.document?.id);
+    expect(JSON.parse(await readFile(path.join(configDirectory, "uploads.json"), "utf8"))).toEqual({});
   });
 
   it("draws a progress bar per file and one for all in a terminal (a pseudo-terminal from script(1))", async () => {

@@ -106,6 +106,13 @@ export async function uploadResumable(options: ResumableOptions): Promise<Docume
         throw error;
       });
   }
+  // Completed on the last run after all (interrupted while the answer was on its way): that
+  // document is this file's, not a reason to send it again.
+  if (upload?.status === "completed" && upload.documentId) {
+    await options.pending.set(file.path, undefined);
+    options.onProgress(file.sizeBytes);
+    return documentOf(api, upload.documentId, signal);
+  }
   if (upload?.status !== "open") {
     const sha256 = await fileSha256(file.path, signal);
     const { data } = await api.POST("/uploads", {
@@ -158,11 +165,12 @@ export async function uploadResumable(options: ResumableOptions): Promise<Docume
   const { data: completed } = await api.POST("/uploads/{id}/complete", { params: { path: { id: upload.id } }, signal });
   await options.pending.set(file.path, undefined);
   if (!completed.documentId) throw new Error(`upload ${upload.id} completed without a document`);
-  const { data: document } = await api.GET("/documents/{id}", {
-    params: { path: { id: completed.documentId } },
-    signal,
-  });
-  return document;
+  return documentOf(api, completed.documentId, signal);
+}
+
+async function documentOf(api: TechCorpClient["api"], id: string, signal: AbortSignal): Promise<Document> {
+  const { data } = await api.GET("/documents/{id}", { params: { path: { id } }, signal });
+  return data;
 }
 
 async function fileSha256(file: string, signal: AbortSignal): Promise<string> {
