@@ -14,6 +14,8 @@ import { accessToken, apiUrl, newAccount, registerVerified, type TestAccount } f
 // `wrangler dev` serves for this project, credentials in a config directory of the test's own.
 
 const BIN = path.resolve(import.meta.dirname, "../../packages/cli/bin/techcorp.ts");
+/** A well-formed id that no document has. */
+const SOME_UUID = "0190c5e2-7b1a-7c3e-9f4d-2a6b8c0d1e3f";
 
 interface Run {
   code: number | null;
@@ -26,7 +28,10 @@ let work: string;
 let owner: TestAccount;
 let reader: TestAccount;
 
-function techcorp(args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<Run> {
+function techcorp(
+  args: string[],
+  options: { input?: string; env?: Record<string, string>; cwd?: string } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       process.execPath,
@@ -34,6 +39,7 @@ function techcorp(args: string[], options: { input?: string; env?: Record<string
       {
         env: { ...process.env, TECHCORP_CONFIG_DIR: configDirectory, TECHCORP_API_URL: apiUrl(), ...options.env },
         maxBuffer: 16 * 1024 * 1024,
+        ...(options.cwd ? { cwd: options.cwd } : {}),
         timeout: 120_000,
       },
       (error, stdout, stderr) => {
@@ -104,6 +110,68 @@ describe("techcorp, signed out", () => {
     const run = await techcorp(["ls", "--colour"]);
     expect(run.code).toBe(64);
     expect(run.stderr).toContain("--colour");
+  });
+
+  it("alone, prints the help on stderr as a usage error (64); --version prints the package's version", async () => {
+    const alone = await techcorp([]);
+    expect(alone.code).toBe(64);
+    expect(alone.stderr).toContain("Usage: techcorp");
+    const { version } = JSON.parse(
+      await readFile(path.resolve(import.meta.dirname, "../../packages/cli/package.json"), "utf8"),
+    ) as { version: string };
+    for (const flag of ["--version", "-V"]) {
+      const run = await techcorp([flag]);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toBe(`${version}\n`);
+    }
+    expect((await techcorp(["--help"])).stdout).toContain("--version");
+    // `get --version <n>` stays the document's version, not the program's.
+    const get = await techcorp(["get", SOME_UUID, "--version", "2"]);
+    expect(get.code).toBe(77);
+    expect(get.stdout).toBe("");
+  });
+
+  it("an id that is not a UUID is a usage error (64), found before asking the API", async () => {
+    // Signed out: had any of these reached the API, they would have ended with 77.
+    for (const args of [
+      ["get", "nope"],
+      ["rm", "bogus"],
+      ["rm", SOME_UUID, "bogus"],
+      ["ls", "--project", "nosuch"],
+      ["share", "nope", "grace"],
+      ["upload", "-p", "nosuch", "anything.txt"],
+    ]) {
+      const run = await techcorp(args);
+      expect(run.code, args.join(" ")).toBe(64);
+      expect(run.stderr, args.join(" ")).toContain("not an id");
+    }
+    expect((await techcorp(["ls", "--project", "none"])).code).toBe(77);
+  });
+
+  it("an API address that is not an http or https URL is a usage error (64)", async () => {
+    const option = await techcorp(["--api-url", "notaurl", "whoami"]);
+    expect(option.code).toBe(64);
+    expect(option.stderr).toContain("an http or https address");
+    expect(option.stderr).not.toContain("Failed to parse URL");
+    const variable = await techcorp(["login", "--password-stdin", "-u", "ada"], {
+      env: { TECHCORP_API_URL: "ftp://api.techcorp.example" },
+      input: "secret\n",
+    });
+    expect(variable.code).toBe(64);
+    expect(variable.stderr).toContain("TECHCORP_API_URL");
+  });
+
+  it("login --password without a terminal says what to use instead (64) and draws no prompt", async () => {
+    // stdin is a pipe here, as in a script or from /dev/null: not a terminal.
+    const password = await techcorp(["login", "--password", "-u", "ada"]);
+    expect(password.code).toBe(64);
+    expect(password.stderr).toContain("no terminal to ask for the password: use --password-stdin");
+    expect(password.stderr).not.toContain("\u001b[");
+    expect(password.stderr).not.toContain("force closed");
+    const username = await techcorp(["login", "--password"]);
+    expect(username.code).toBe(64);
+    expect(username.stderr).toContain("use -u");
+    await expect(stat(credentialsFile(configDirectory))).rejects.toThrow();
   });
 
   it("a command needing a session says to log in and exits 77", async () => {
@@ -199,6 +267,78 @@ describe("techcorp, signed in", () => {
     const gone = await techcorp(["get", id, "-o", path.join(work, "gone.txt")]);
     expect(gone.code).toBe(4);
     await expect(stat(path.join(work, "gone.txt.part"))).rejects.toThrow();
+  });
+
+  it("rm tries every id: reports each deleted and each failed one, and exits with the failure's code", async () => {
+    const files = ["rm-one.txt", "rm-two.txt"].map((name) => path.join(work, name));
+    for (const file of files) await writeFile(file, `${path.basename(file)}\n`);
+    const ids = json<UploadOutcome[]>(await techcorp(["upload", ...files, "--json"])).map(
+      (outcome) => outcome.document?.id ?? "",
+    );
+    const [first = "", second = ""] = ids;
+
+    const run = await techcorp(["rm", first, SOME_UUID, second, "--json"]);
+    expect(run.code).toBe(4);
+    expect(JSON.parse(run.stdout)).toEqual({
+      deleted: [first, second],
+      failed: [
+        {
+          id: SOME_UUID,
+          error: expect.objectContaining({ status: 404, code: "not_found", message: expect.any(String) }),
+        },
+      ],
+    });
+    for (const id of ids) expect((await techcorp(["get", id, "-o", path.join(work, "rm-gone.txt")])).code).toBe(4);
+
+    // For people: a line each, and the count.
+    const again = await techcorp(["rm", first]);
+    expect(again.code).toBe(4);
+    expect(again.stdout).toMatch(new RegExp(`^failed +${first}: .*\\(404 not_found\\)$`, "m"));
+    expect(again.stdout).toContain("0 deleted, 1 failed.");
+  });
+
+  it("get writes into a folder that exists (else 66) and replaces a file only with --force (else 73)", async () => {
+    const source = path.join(work, "kept.txt");
+    await writeFile(source, "the document's content\n");
+    const [uploaded] = json<UploadOutcome[]>(await techcorp(["upload", source, "--json"]));
+    const id = uploaded?.document?.id ?? "";
+
+    const missing = await techcorp(["get", id, "-o", path.join(work, "no-such-folder", "x.txt")]);
+    expect(missing.code).toBe(66);
+    expect(missing.stderr).toContain("no such folder");
+    expect(missing.stderr).not.toContain("ENOENT");
+
+    const target = path.join(work, "existing.txt");
+    await writeFile(target, "mine, not to be lost\n");
+    const refused = await techcorp(["get", id, "-o", target]);
+    expect(refused.code).toBe(73);
+    expect(refused.stderr).toContain("--force");
+    expect(await readFile(target, "utf8")).toBe("mine, not to be lost\n");
+    const forced = await techcorp(["get", id, "-o", target, "--force"]);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await readFile(target, "utf8")).toBe("the document's content\n");
+
+    // Without -o the stored name, in the current folder: the same rule once the name is known.
+    const folder = path.join(work, "downloads");
+    await mkdir(folder, { recursive: true });
+    expect((await techcorp(["get", id], { cwd: folder })).code).toBe(0);
+    expect(await readFile(path.join(folder, "kept.txt"), "utf8")).toBe("the document's content\n");
+    await writeFile(path.join(folder, "kept.txt"), "changed here\n");
+    const again = await techcorp(["get", id], { cwd: folder });
+    expect(again.code).toBe(73);
+    expect(await readFile(path.join(folder, "kept.txt"), "utf8")).toBe("changed here\n");
+    await expect(stat(path.join(folder, "kept.txt.part"))).rejects.toThrow();
+  });
+
+  it("search says how many results it shows of how many", async () => {
+    const files = ["one", "two", "three"].map((name) => path.join(work, `zephyrine-${name}.txt`));
+    for (const file of files) await writeFile(file, "the zephyrine ledger\n");
+    json(await techcorp(["upload", ...files, "--wait", "--json"]));
+    const some = await techcorp(["search", "zephyrine", "-n", "2"]);
+    expect(some.code, some.stderr).toBe(0);
+    expect(some.stdout).toContain("Showing 2 of 3 results (use -n to see more).");
+    const all = await techcorp(["search", "zephyrine"]);
+    expect(all.stdout).toMatch(/^3 results\.$/m);
   });
 
   it("reports each failed file and exits 1, having uploaded the others; a missing path is 66", async () => {

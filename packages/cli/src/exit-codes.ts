@@ -9,8 +9,10 @@ export const EXIT = {
   failure: 1,
   /** Wrong usage: an unknown command or option, a missing argument (commander's own errors). */
   usage: 64,
-  /** A local input could not be read: a file or folder to upload does not exist. */
+  /** A local input could not be read: a file or folder to upload does not exist, or the folder to download into. */
   noInput: 66,
+  /** An output file cannot be created: `get` would replace an existing file (without --force). */
+  cannotCreate: 73,
   /** The API could not be reached, or answered 503/5xx: try again later. */
   unavailable: 69,
   /** Not signed in, or the session ended: run `techcorp login`. */

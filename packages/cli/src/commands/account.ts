@@ -2,6 +2,7 @@ import { password as askPassword, input as askText } from "@inquirer/prompts";
 import { createClient, FIRST_PARTY_CLIENT_ID, type TechCorpClient } from "@techcorp/sdk";
 import { type Command, Option } from "commander";
 import { deleteCredentials, readCredentials, writeCredentials } from "../credentials.ts";
+import { UsageError } from "../errors.ts";
 import { apiUrlOf, type CommandContext, signedInClient, storedFrom } from "../session.ts";
 import { action } from "./action.ts";
 
@@ -99,15 +100,27 @@ interface LoginOptions {
 }
 
 async function passwordLogin(context: CommandContext, client: TechCorpClient, options: LoginOptions): Promise<void> {
+  // The prompts need a terminal: without one (a script, stdin from a file or /dev/null) they would
+  // fail half drawn, so say up front what to pass instead.
+  if (options.username === undefined) needTerminal("the username", "-u");
+  if (!options.passwordStdin) needTerminal("the password", "--password-stdin");
   const username = options.username ?? (await askText({ message: "Username or email:" }, { signal: context.signal }));
   const password = options.passwordStdin
     ? (await readStdin()).replace(/\r?\n$/, "")
     : await askPassword({ message: "Password:", mask: true }, { signal: context.signal });
   const result = await client.signInWithPassword({ username, password });
   if (result.kind === "signed-in") return;
+  // With --password-stdin, stdin was the password: the code must come with --otp.
+  if (options.otp === undefined && (options.passwordStdin || !process.stdin.isTTY))
+    throw new UsageError("this account has MFA on: give the code with --otp");
   const otp =
     options.otp ?? (await askText({ message: "Code from your authenticator app:" }, { signal: context.signal }));
   await client.completeMfaSignIn({ mfaToken: result.mfaToken, otp: otp.trim() });
+}
+
+/** @throws UsageError (exit 64) when stdin is not a terminal to ask `what` on. */
+function needTerminal(what: string, instead: string): void {
+  if (!process.stdin.isTTY) throw new UsageError(`no terminal to ask for ${what}: use ${instead}`);
 }
 
 async function readStdin(): Promise<string> {

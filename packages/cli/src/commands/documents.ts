@@ -1,16 +1,21 @@
 import { createWriteStream } from "node:fs";
-import { rename, rm } from "node:fs/promises";
+import { rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Document } from "@techcorp/sdk";
 import { type Command, Option } from "commander";
 import { decodeHTML } from "entities";
-import { wholeNumber } from "../options.ts";
+import { CliError, describeError, type Failure, failureOf } from "../errors.ts";
+import { EXIT, type ExitCode } from "../exit-codes.ts";
+import { id as documentId, ids as documentIds, wholeNumber } from "../options.ts";
 import { table } from "../output.ts";
 import { signedInClient } from "../session.ts";
 import { formatBytes, terminalProgress } from "../upload/progress.ts";
 import { action } from "./action.ts";
+
+/** The most `search -n` asks for (the API's own limit). */
+const SEARCH_LIMIT = 50;
 
 const documentRows = (documents: readonly Document[]) =>
   table(
@@ -33,7 +38,11 @@ export function registerDocumentCommands(program: Command): void {
         "failed",
       ] satisfies Document["status"][]),
     )
-    .option("--project <id>", 'only this project\'s documents ("none": personal ones)')
+    .addOption(
+      new Option("--project <id>", 'only this project\'s documents ("none": personal ones)').argParser((value) =>
+        value === "none" ? value : documentId(value),
+      ),
+    )
     .addOption(new Option("-n, --limit <n>", "at most this many").argParser(wholeNumber(1, 10_000)).default(50))
     .action(
       action(
@@ -59,7 +68,7 @@ export function registerDocumentCommands(program: Command): void {
     .command("search")
     .description("Full-text search of the documents you can read (titles, tags and text).")
     .argument("<query>", "what to look for")
-    .addOption(new Option("-n, --limit <n>", "results").argParser(wholeNumber(1, 50)).default(10))
+    .addOption(new Option("-n, --limit <n>", "results").argParser(wholeNumber(1, SEARCH_LIMIT)).default(10))
     .action(
       action(async (context, options: { limit: number }, query: string) => {
         const client = await signedInClient(context);
@@ -70,7 +79,13 @@ export function registerDocumentCommands(program: Command): void {
           );
           if (data.didYouMean)
             lines.push(`Did you mean "${data.didYouMean.query}"? (${data.didYouMean.total} results)`);
-          lines.push(`${data.total}${data.totalRelation === "gte" ? "+" : ""} result${data.total === 1 ? "" : "s"}.`);
+          const total = `${data.total}${data.totalRelation === "gte" ? "+" : ""} result${data.total === 1 ? "" : "s"}`;
+          // The API sends at most `limit` hits: say so when there are more than those shown.
+          if (data.total > data.data.length)
+            lines.push(
+              `Showing ${data.data.length} of ${total}${options.limit < SEARCH_LIMIT ? " (use -n to see more)" : ""}.`,
+            );
+          else lines.push(`${total}.`);
           return lines.join("\n");
         });
       }),
@@ -79,11 +94,15 @@ export function registerDocumentCommands(program: Command): void {
   program
     .command("get")
     .description("Download a document's content (with a progress bar on a terminal).")
-    .argument("<id>", "the document's id")
+    .argument("<id>", "the document's id", documentId)
     .option("-o, --output <file>", "where to write it (default: its stored name, in this folder; - for stdout)")
+    .option("-f, --force", "replace the file if it exists (else an existing file is left alone: exit 73)")
     .addOption(new Option("--version <n>", "an earlier version").argParser(wholeNumber(1, 2_147_483_647)))
     .action(
-      action(async (context, options: { output?: string; version?: number }, id: string) => {
+      action(async (context, options: { output?: string; force?: boolean; version?: number }, id: string) => {
+        // A file named with -o is checked before anything is asked of the API.
+        const named = options.output === undefined || options.output === "-" ? undefined : path.resolve(options.output);
+        if (named) await checkTarget(named, options.force);
         const client = await signedInClient(context);
         const download = await client.downloadDocument(
           id,
@@ -95,7 +114,12 @@ export function registerDocumentCommands(program: Command): void {
           await pipeline(body, process.stdout, { signal: context.signal });
           return;
         }
-        const target = path.resolve(options.output ?? safeName(download.filename ?? id));
+        const target = named ?? path.resolve(safeName(download.filename ?? id));
+        if (!named)
+          await checkTarget(target, options.force).catch((error: unknown) => {
+            body.destroy();
+            throw error;
+          });
         const size = download.size ?? 0;
         const progress = context.output.interactive ? terminalProgress(context.output.stderr, 1, size) : undefined;
         const label = path.basename(target);
@@ -130,7 +154,7 @@ export function registerDocumentCommands(program: Command): void {
   program
     .command("share")
     .description("Share a document with someone (by email or username).")
-    .argument("<id>", "the document's id")
+    .argument("<id>", "the document's id", documentId)
     .argument("<user>", "their email address or username")
     .addOption(new Option("--access <access>", "what they may do").choices(["read", "write"]).default("read"))
     .action(
@@ -149,15 +173,55 @@ export function registerDocumentCommands(program: Command): void {
 
   program
     .command("rm")
-    .description("Delete documents (their files and versions go with them).")
-    .argument("<ids...>", "the documents' ids")
+    .description(
+      "Delete documents (their files and versions go with them). Every id is tried: each deleted and each failed one is reported, and the exit code is the first failure's.",
+    )
+    .argument("<ids...>", "the documents' ids", documentIds)
     .action(
       action(async (context, _options: object, ids: string[]) => {
         const client = await signedInClient(context);
-        for (const id of ids) await client.api.DELETE("/documents/{id}", { params: { path: { id } } });
-        context.output.result({ deleted: ids }, () => `Deleted ${ids.length} document${ids.length === 1 ? "" : "s"}.`);
+        const deleted: string[] = [];
+        const failed: { id: string; error: Failure }[] = [];
+        let firstFailure: ExitCode | undefined;
+        for (const id of ids) {
+          try {
+            await client.api.DELETE("/documents/{id}", { params: { path: { id } }, signal: context.signal });
+            deleted.push(id);
+          } catch (error) {
+            if (context.signal.aborted) throw error;
+            firstFailure ??= describeError(error).code;
+            failed.push({ id, error: failureOf(error) });
+          }
+        }
+        if (firstFailure !== undefined) context.exitCode = firstFailure;
+        context.output.result({ deleted, failed }, () =>
+          [
+            ...deleted.map((id) => `deleted  ${id}`),
+            ...failed.map(({ id, error }) => `failed   ${id}: ${error.message}${problemOf(error)}`),
+            `${deleted.length} deleted${failed.length ? `, ${failed.length} failed` : ""}.`,
+          ].join("\n"),
+        );
       }),
     );
+}
+
+/** A failure's status and code, for people: ` (404 not_found)`. */
+const problemOf = (failure: Failure) =>
+  failure.status === undefined ? "" : ` (${failure.status}${failure.code ? ` ${failure.code}` : ""})`;
+
+/**
+ * Where `get` is to write must be in a folder that exists (else exit 66) and, without --force, not
+ * be a file already (exit 73); a folder is never replaced.
+ */
+async function checkTarget(target: string, force: boolean | undefined): Promise<void> {
+  const folder = path.dirname(target);
+  const folderInfo = await stat(folder).catch(() => undefined);
+  if (!folderInfo?.isDirectory())
+    throw new CliError(`${folder}: no such folder to write ${path.basename(target)} in`, EXIT.noInput);
+  const existing = await stat(target).catch(() => undefined);
+  if (existing?.isDirectory()) throw new CliError(`${target} is a folder: name a file with -o`, EXIT.cannotCreate);
+  if (existing && !force)
+    throw new CliError(`${target} exists: add --force to replace it, or name another file with -o`, EXIT.cannotCreate);
 }
 
 /** Search highlights are HTML whose only elements are <mark>: for a terminal, the text alone. */

@@ -1,11 +1,12 @@
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Document, ProblemError, type TechCorpClient } from "@techcorp/sdk";
+import type { Document, TechCorpClient } from "@techcorp/sdk";
 import { type Command, Option } from "commander";
 import pLimit from "p-limit";
+import { type Failure, failureOf } from "../errors.ts";
 import { EXIT } from "../exit-codes.ts";
-import { wholeNumber } from "../options.ts";
+import { id, wholeNumber } from "../options.ts";
 import { type CommandContext, signedInClient } from "../session.ts";
 import { filesToUpload, type LocalFile } from "../upload/files.ts";
 import { silentProgress, terminalProgress, type UploadProgress } from "../upload/progress.ts";
@@ -20,9 +21,7 @@ interface UploadOptions {
 }
 
 /** One file's outcome, as `--json` prints it. */
-type Outcome =
-  | { file: string; ok: true; document: Document }
-  | { file: string; ok: false; error: { message: string; status?: number; code?: string; requestId?: string } };
+type Outcome = { file: string; ok: true; document: Document } | { file: string; ok: false; error: Failure };
 
 export function registerUploadCommand(program: Command): void {
   program
@@ -31,7 +30,7 @@ export function registerUploadCommand(program: Command): void {
       `Upload files and folders (a folder's files recursively, hidden ones skipped), several at once, with a progress bar per file and for all. Files of ${RESUMABLE_FROM_BYTES / 1024 / 1024} MiB and more go in parts and resume where they stopped when run again.`,
     )
     .argument("<paths...>", "files or folders")
-    .option("-p, --project <id>", "file the documents in this project")
+    .addOption(new Option("-p, --project <id>", "file the documents in this project").argParser(id))
     .option("-t, --tags <tags...>", "tags for every document")
     .addOption(new Option("-c, --concurrency <n>", "files uploaded at once").argParser(wholeNumber(1, 16)).default(4))
     .option("-w, --wait", "wait until each document is processed (ready, quarantined or failed)", false)
@@ -127,18 +126,6 @@ async function processed(client: TechCorpClient, document: Document, signal: Abo
     ({ data: current } = await client.api.GET("/documents/{id}", { params: { path: { id: document.id } }, signal }));
   }
   return current;
-}
-
-function failureOf(error: unknown): Extract<Outcome, { ok: false }>["error"] {
-  if (error instanceof ProblemError) {
-    return {
-      message: error.detail ?? error.title,
-      status: error.status,
-      ...(error.code ? { code: error.code } : {}),
-      ...(error.requestId ? { requestId: error.requestId } : {}),
-    };
-  }
-  return { message: error instanceof Error ? error.message : String(error) };
 }
 
 function summary(outcomes: Outcome[]): string {
