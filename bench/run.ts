@@ -32,6 +32,7 @@ const options: LoadOptions = {
 const UNREACHABLE_LIMITS = JSON.stringify({
   api: [{ name: "burst", limit: 100_000_000, windowSeconds: 10 }],
   auth: [{ name: "burst", limit: 100_000_000, windowSeconds: 10 }],
+  token: [{ name: "burst", limit: 100_000_000, windowSeconds: 10 }],
 });
 
 /** The API's own PBKDF2 iteration count, for the bare worker's hashing baseline. */

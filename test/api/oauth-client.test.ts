@@ -200,7 +200,7 @@ describe("token endpoint errors, as an OAuth client reads them", () => {
 
   it("the gateway's rate limit 429 is slow_down, with Retry-After", async () => {
     const limited = withBindings({
-      RATE_LIMIT_POLICIES: JSON.stringify({ auth: [{ name: "burst", limit: 1, windowSeconds: 60 }] }),
+      RATE_LIMIT_POLICIES: JSON.stringify({ token: [{ name: "burst", limit: 1, windowSeconds: 60 }] }),
     } as Partial<Env>);
     const options = through(limited);
     await passwordGrant({ username: "nobody", password: "nothing" }, options);
