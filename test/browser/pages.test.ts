@@ -141,6 +141,35 @@ describe("the signed-in pages", () => {
     expectNoProblems(problems);
   });
 
+  it("a session the server cannot resume just now (429) is kept: the sign-in page says so, and a reload later resumes it", {
+    timeout: 60_000,
+  }, async () => {
+    const person = await registerVerified(newAccount("web-resume"));
+    const { page, problems } = await signedIn(person, "/inbox");
+    // The rate limiter refuses the refresh a reload makes (as it would for a busy address).
+    await page.route("**/auth/refresh", (route) =>
+      route.fulfill({
+        status: 429,
+        headers: { "content-type": "application/problem+json", "retry-after": "30" },
+        body: JSON.stringify({ type: "/problems/rate_limited", title: "Too Many Requests", status: 429 }),
+      }),
+    );
+    await page.reload({ waitUntil: "networkidle" });
+    await page.getByText("Your session could not be resumed just now").waitFor(POLL);
+    expect(new URL(page.url()).pathname).toBe("/sign-in");
+    await page.unroute("**/auth/refresh");
+    await page.goto(`${apiUrl()}/inbox`, { waitUntil: "networkidle" });
+    await page.locator(".username").getByText(person.username).waitFor(POLL);
+    expect(new URL(page.url()).pathname).toBe("/inbox");
+    // The refused refresh is the one failure, on purpose; Chromium logs it as well.
+    expect(problems.failedRequests).toEqual([expect.stringMatching(/^POST .*\/auth\/refresh: 429$/)]);
+    expectNoProblems({
+      ...problems,
+      failedRequests: [],
+      consoleErrors: problems.consoleErrors.filter((line) => !line.includes("429")),
+    });
+  });
+
   it("administration: the metrics as charts with their numbers, the users with their roles", {
     timeout: 60_000,
   }, async () => {

@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { useLocation } from "preact-iso";
 import { ProblemMessage } from "../components/problem-message.tsx";
 import { field, useFormAction } from "../components/use-form-action.ts";
-import { completeSignIn, signIn, startSignInPage } from "../session/session.ts";
+import { completeSignIn, restoreError, signIn, startSignInPage } from "../session/session.ts";
 
 /** Where to go after signing in: the page the visitor was sent away from, if it is one of ours. */
 function nextPage(query: Record<string, string>): string {
@@ -34,6 +34,12 @@ export function SignIn() {
   return (
     <section class="narrow">
       <h1>Sign in</h1>
+      {restoreError.value === undefined ? null : (
+        <div class="notice">
+          <p>Your session could not be resumed just now: reload the page in a moment, or sign in again.</p>
+          <ProblemMessage error={restoreError.value} />
+        </div>
+      )}
       <form onSubmit={onSubmit}>
         {mfaToken ? (
           <label>

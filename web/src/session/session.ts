@@ -30,6 +30,12 @@ const channel = new BroadcastChannel("techcorp.session");
 /** The signed-in user; null when signed out; undefined while the session is being restored at start. */
 export const currentUser = signal<User | null | undefined>(undefined);
 
+/**
+ * Why the stored session could not be restored at start, when the server did not refuse it (429,
+ * 503, the network): the refresh token is kept, so a reload later may still succeed.
+ */
+export const restoreError = signal<unknown>(undefined);
+
 /** The API client every page uses: same origin as the app. */
 export const client = createClient({
   baseUrl: location.origin,
@@ -69,6 +75,7 @@ export async function restoreSession(): Promise<void> {
     } catch (error) {
       if (error instanceof ProblemError && (error.status === 400 || error.status === 401)) forget();
       else {
+        restoreError.value = error;
         currentUser.value = null;
         throw error;
       }
@@ -79,6 +86,7 @@ export async function restoreSession(): Promise<void> {
 /** Reads the signed-in user again (after a sign-in, or a change of profile). */
 export async function loadUser(): Promise<User> {
   const { data } = await client.api.GET("/users/me");
+  restoreError.value = undefined;
   currentUser.value = data;
   return data;
 }
