@@ -63,6 +63,9 @@ describe("a person's everyday tasks in the browser", () => {
 
     // Search for a word of its text, and open the result.
     await page.getByRole("link", { name: "Search" }).click();
+    // As the person types, the titles that start so are suggested (a <datalist>).
+    await page.getByLabel("Search your documents").fill("helio");
+    await page.locator('datalist#suggestions option[value="heliotrope-plan.md"]').waitFor({ state: "attached" });
     await page.getByLabel("Search your documents").fill("heliotrope");
     await page.getByRole("button", { name: "Search", exact: true }).click();
     const result = page.locator(".results li", { hasText: "heliotrope-plan.md" });
