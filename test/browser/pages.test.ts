@@ -53,8 +53,22 @@ describe("registration of a taken address", () => {
     expect(await page.getByRole("alert").count()).toBe(0);
     expect(new URL(page.url()).pathname).toBe("/register");
     await expectAccessible(page);
-    // The refused sign-in of the account that was not created is the one expected failure.
-    expect(problems.failedRequests).toEqual([expect.stringMatching(/^POST .*\/auth\/token: 400$/)]);
+    // A taken username with its owner's password and a new address: the owner's account stays
+    // closed to the registration form (it signs in by the new address, which has no account).
+    await page.getByLabel("Email").fill(late.email);
+    await page.getByLabel("Username").fill(owner.username);
+    await page.getByLabel("Password").fill(owner.password);
+    await page.getByRole("button", { name: "Create account" }).click();
+    await page
+      .getByRole("status")
+      .filter({ hasText: `We sent a message to ${late.email}` })
+      .waitFor(POLL);
+    expect(await page.locator(".username").count()).toBe(0);
+    // The refused sign-ins of the accounts that were not created are the expected failures.
+    expect(problems.failedRequests).toEqual([
+      expect.stringMatching(/^POST .*\/auth\/token: 400$/),
+      expect.stringMatching(/^POST .*\/auth\/token: 400$/),
+    ]);
   });
 });
 

@@ -48,6 +48,9 @@ describe("the web app signed in through the API's sign-in page", () => {
     await signedInAs(page, person.username, "/inbox");
     await page.reload({ waitUntil: "networkidle" });
     await signedInAs(page, person.username, "/inbox");
+    // Back to the callback (the used code in the address): signed in already, the app moves on.
+    await page.goto(`${apiUrl()}/sign-in/callback?code=used&state=old`, { waitUntil: "networkidle" });
+    await signedInAs(page, person.username, "/");
     expectNoProblems(problems);
   });
 
@@ -68,7 +71,8 @@ describe("the web app signed in through the API's sign-in page", () => {
     const { page, problems } = await openPage(chromium.browser, `${apiUrl()}/sign-in`);
     await openSignInPage(page);
     await page.getByRole("button", { name: "Cancel" }).click();
-    await page.getByRole("alert").getByText("access_denied").waitFor(POLL);
+    await page.getByRole("alert").getByText("You cancelled the sign-in.").waitFor(POLL);
+    await page.getByRole("heading", { name: "Not signed in" }).waitFor(POLL);
     expect(new URL(page.url()).pathname).toBe("/sign-in/callback");
     await expectAccessible(page);
     await page.getByRole("link", { name: "Back to sign-in" }).click();

@@ -197,6 +197,19 @@ describe("techcorp, signed in", () => {
     expect(run.code, run.stderr).toBe(0);
   });
 
+  it("a login over another ends the replaced session on the server", async () => {
+    const before = JSON.parse(await readFile(credentialsFile(configDirectory), "utf8")) as { refreshToken: string };
+    const again = await techcorp(["login", "--password-stdin", "-u", owner.username], { input: `${owner.password}\n` });
+    expect(again.code, again.stderr).toBe(0);
+    const refresh = await fetch(`${apiUrl()}/auth/refresh`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ refresh_token: before.refreshToken }),
+    });
+    expect(refresh.status).toBe(400);
+    expect((await techcorp(["whoami"])).code).toBe(0);
+  });
+
   it("keeps the credentials readable by the user alone (0600) and knows who it is", async () => {
     const info = await stat(credentialsFile(configDirectory));
     expect(info.mode & 0o777).toBe(0o600);

@@ -23,14 +23,16 @@ export function Register() {
     await client.api.POST("/users", {
       body: { email, username, password, ...(displayName ? { displayName } : {}) },
     });
-    try {
-      await signIn(username, password);
-    } catch (caught) {
-      if (caught instanceof ProblemError && caught.problem.error === "invalid_grant") {
-        setMailedTo(email);
-        return;
-      }
+    // By the address just registered, not the username: a taken username with its owner's
+    // password must not sign in to the owner's account from the registration form.
+    const signedIn = await signIn(email, password).catch((caught: unknown) => {
+      if (caught instanceof ProblemError && caught.problem.error === "invalid_grant") return undefined;
       throw caught;
+    });
+    if (signedIn?.kind !== "signed-in") {
+      // No such account (it was not created), or the address's owner has MFA on: the mail says what to do.
+      setMailedTo(email);
+      return;
     }
     route("/?welcome=1");
   });

@@ -1,13 +1,31 @@
 import { password as askPassword, input as askText } from "@inquirer/prompts";
 import { createClient, FIRST_PARTY_CLIENT_ID, type TechCorpClient } from "@techcorp/sdk";
 import { type Command, Option } from "commander";
-import { deleteCredentials, readCredentials, writeCredentials } from "../credentials.ts";
+import { deleteCredentials, readCredentials, type StoredCredentials, writeCredentials } from "../credentials.ts";
 import { UsageError } from "../errors.ts";
 import { apiUrlOf, type CommandContext, signedInClient, storedFrom } from "../session.ts";
 import { action } from "./action.ts";
 
 /** The CLI's own OAuth client: a public client registered for the device grant (RFC 8628). */
 export const CLI_CLIENT_ID = "techcorp-cli";
+
+/**
+ * Ends a stored session on the server (`POST /auth/logout`) with a client of its own that stores
+ * nothing (its refresh, if any, must not overwrite the new credentials); a session already ended
+ * or unreachable is left to expire.
+ */
+async function endSession(stored: StoredCredentials): Promise<void> {
+  const old = createClient({
+    baseUrl: stored.apiUrl,
+    clientId: stored.clientId,
+    credentials: {
+      accessToken: stored.accessToken,
+      refreshToken: stored.refreshToken,
+      expiresAt: stored.accessTokenExpiresAt,
+    },
+  });
+  await old.api.POST("/auth/logout").catch(() => undefined);
+}
 
 export function registerAccountCommands(program: Command): void {
   program
@@ -22,6 +40,9 @@ export function registerAccountCommands(program: Command): void {
     .action(
       action(async (context, options: LoginOptions) => {
         const apiUrl = apiUrlOf(context);
+        // The session this login replaces, ended on the server once the new one is stored: a
+        // refresh token left alive in a file nobody reads any more is a credential nobody watches.
+        const previous = await readCredentials(context.configDirectory);
         const viaPassword = options.password || options.passwordStdin;
         const clientId = viaPassword ? FIRST_PARTY_CLIENT_ID : CLI_CLIENT_ID;
         const client = createClient({
@@ -44,6 +65,7 @@ export function registerAccountCommands(program: Command): void {
               ),
           });
         const { data: me } = await client.api.GET("/users/me");
+        if (previous) await endSession(previous);
         context.output.result({ apiUrl, user: me }, () => `Signed in to ${apiUrl} as ${me.username} (${me.email}).`);
       }),
     );
