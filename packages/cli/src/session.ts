@@ -41,6 +41,16 @@ export const apiUrlOf = (context: CommandContext, stored?: StoredCredentials) =>
 export async function signedInClient(context: CommandContext): Promise<TechCorpClient> {
   const stored = await readCredentials(context.configDirectory);
   if (!stored || (context.apiUrl !== undefined && apiUrlOf(context) !== stored.apiUrl)) throw new NotSignedInError();
+  return clientOf(stored, (tokens) =>
+    writeCredentials(context.configDirectory, storedFrom(stored.apiUrl, stored.clientId, tokens)),
+  );
+}
+
+/**
+ * A client of the stored session; `onTokens` receives its refreshed tokens (none: they are not
+ * kept, as for a session being ended).
+ */
+export function clientOf(stored: StoredCredentials, onTokens?: (tokens: TokenSet) => Promise<void>): TechCorpClient {
   return createClient({
     baseUrl: stored.apiUrl,
     clientId: stored.clientId,
@@ -49,7 +59,7 @@ export async function signedInClient(context: CommandContext): Promise<TechCorpC
       refreshToken: stored.refreshToken,
       expiresAt: stored.accessTokenExpiresAt,
     },
-    onTokens: (tokens) => writeCredentials(context.configDirectory, storedFrom(stored.apiUrl, stored.clientId, tokens)),
+    onTokens,
   });
 }
 

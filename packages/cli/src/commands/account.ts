@@ -3,7 +3,7 @@ import { createClient, FIRST_PARTY_CLIENT_ID, type TechCorpClient } from "@techc
 import { type Command, Option } from "commander";
 import { deleteCredentials, readCredentials, type StoredCredentials, writeCredentials } from "../credentials.ts";
 import { UsageError } from "../errors.ts";
-import { apiUrlOf, type CommandContext, signedInClient, storedFrom } from "../session.ts";
+import { apiUrlOf, type CommandContext, clientOf, signedInClient, storedFrom } from "../session.ts";
 import { action } from "./action.ts";
 
 /** The CLI's own OAuth client: a public client registered for the device grant (RFC 8628). */
@@ -15,16 +15,9 @@ export const CLI_CLIENT_ID = "techcorp-cli";
  * or unreachable is left to expire.
  */
 async function endSession(stored: StoredCredentials): Promise<void> {
-  const old = createClient({
-    baseUrl: stored.apiUrl,
-    clientId: stored.clientId,
-    credentials: {
-      accessToken: stored.accessToken,
-      refreshToken: stored.refreshToken,
-      expiresAt: stored.accessTokenExpiresAt,
-    },
-  });
-  await old.api.POST("/auth/logout").catch(() => undefined);
+  await clientOf(stored)
+    .api.POST("/auth/logout")
+    .catch(() => undefined);
 }
 
 export function registerAccountCommands(program: Command): void {
