@@ -1,0 +1,398 @@
+// The restore drill (test/node/restore-drill.test.ts, `npm run drill:restore`): a platform of its own
+// (its own Postgres cluster and buckets, both workers in `wrangler dev`; Redis off so no cache can
+// answer for the database, the stack's S3 server, clamd and mail shared), filled, backed up,
+// written to, destroyed, restored, and checked; with the time of each step.
+import { randomBytes } from "node:crypto";
+import { mkdir, open } from "node:fs/promises";
+import path from "node:path";
+import { deflateSync } from "node:zlib";
+import { CreateBucketCommand, DeleteObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import CRC32 from "crc-32";
+import pg from "pg";
+import { startNeonProxy } from "../../stack/neon-proxy.ts";
+import { freePort } from "../../stack/ports.ts";
+import { startPostgres } from "../../stack/postgres.ts";
+import { applyMigrations } from "../../stack/migrate.ts";
+import { startWranglerDev, type WranglerDev, waitUntilServing } from "../../stack/wrangler.ts";
+import { CORPUS_PASSWORD, loadBulk } from "../corpus/bulk.ts";
+import { corpusUsers } from "../corpus/generate.ts";
+import { loadThroughApi } from "../corpus/through-api.ts";
+import { type BackupTarget, s3Client } from "./config.ts";
+import { RestoreRefused } from "./database.ts";
+import { BUCKET_ROLES } from "./manifest.ts";
+import { hashObject, listObjects } from "./objects.ts";
+import { type RestoreReport, runBackup, runRestore, type StepTimes, type BackupReport } from "./run.ts";
+
+export interface DrillOptions {
+  /** The bindings of a running stack (its S3 server, clamd, mail; its database is not touched). */
+  stack: Record<string, string>;
+  /** Scratch folder for the drill's Postgres cluster, wrangler's state and logs. */
+  dir: string;
+  /** Corpus documents loaded in bulk, and uploaded through the API. */
+  bulkDocuments?: number;
+  apiDocuments?: number;
+  /** Writes made after the backup (documents uploaded): what the drill expects to lose. */
+  writesAfterBackup?: number;
+  log?: (line: string) => void;
+}
+
+/** What a platform holds, as the drill compares it before the backup and after the restore. */
+export interface PlatformState {
+  rows: Record<string, number>;
+  /** `role/key` → SHA-256 of every stored object. */
+  objects: Record<string, string>;
+  /** Tables with FORCE ROW LEVEL SECURITY, and enabled user triggers (`table.trigger`). */
+  forcedTables: string[];
+  enabledTriggers: string[];
+  /** Ids of the documents a search query answers, in order. */
+  searchIds: string[];
+}
+
+export interface DrillReport {
+  before: PlatformState;
+  after: PlatformState;
+  backup: BackupReport;
+  restore: RestoreReport;
+  /** Writes made after the backup, and how many of them the restored platform has. */
+  rpo: { writesAfterBackup: number; writesLost: number; windowMs: number };
+  /** From the platform destroyed to the restored API answering, per step. */
+  rto: { totalMs: number; steps: StepTimes };
+  signIns: { username: string; status: number }[];
+  searchQuery: string;
+  /** The one-line refusals of a second restore: over the restored database, and into an empty one over the restored buckets. */
+  refusals: { database: string; buckets: string };
+}
+
+/** A PNG of a gradient (8-bit RGB), enough for the processor to make a thumbnail of. */
+export function gradientPng(width: number, height: number): Uint8Array {
+  const chunk = (type: string, data: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeInt32BE(CRC32.buf(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);
+  const raw = Buffer.alloc((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 3 + 1);
+    for (let x = 0; x < width; x++) raw.set([(x * 255) / width, (y * 255) / height, 128], row + 1 + x * 3);
+  }
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function asSystem<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query("begin");
+    await client.query("select set_config('app.role', 'system', true)");
+    const result = await work(client);
+    await client.query("commit");
+    return result;
+  } finally {
+    await client.end();
+  }
+}
+
+async function tokenFor(api: string, username: string): Promise<{ status: number; token?: string }> {
+  const res = await fetch(`${api}/auth/token`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "password", username, password: CORPUS_PASSWORD }).toString(),
+  });
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    return { status: res.status };
+  }
+  return { status: 200, token: ((await res.json()) as { access_token: string }).access_token };
+}
+
+/** Polls the documents until none is waiting for the processor. */
+async function processed(url: string, ids: string[]): Promise<void> {
+  for (let attempt = 0; attempt < 600; attempt++) {
+    const pending = await asSystem(url, async (c) => {
+      const { rows } = await c.query<{ n: number }>(
+        "select count(*)::int as n from documents where id = any($1::uuid[]) and status not in ('ready', 'failed', 'quarantined')",
+        [ids],
+      );
+      return rows[0]?.n ?? 0;
+    });
+    if (pending === 0) return;
+    await sleep(250);
+  }
+  throw new Error("the processor did not finish the uploaded documents");
+}
+
+async function uploadDocument(api: string, token: string, body: Uint8Array, type: string, title: string): Promise<string> {
+  const res = await fetch(`${api}/documents?${new URLSearchParams({ title })}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": type, "content-length": String(body.byteLength) },
+    body,
+  });
+  if (res.status !== 201) throw new Error(`upload of ${title}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+async function searchIds(api: string, token: string, q: string): Promise<string[]> {
+  const res = await fetch(`${api}/search?${new URLSearchParams({ q, limit: "50" })}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (res.status !== 200) throw new Error(`search: ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as { data: { document: { id: string } }[] };
+  return body.data.map((r) => r.document.id);
+}
+
+async function stateOf(target: BackupTarget, read: () => Promise<string[]>): Promise<PlatformState> {
+  const database = await asSystem(target.databaseUrl, async (c) => {
+    const tables = await c.query<{ name: string; forced: boolean }>(
+      `select relname as name, relforcerowsecurity as forced from pg_class
+       where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and not relispartition order by relname`,
+    );
+    const rows: Record<string, number> = {};
+    for (const t of tables.rows) {
+      const counted = await c.query<{ n: number }>(`select count(*)::int as n from public.${pg.escapeIdentifier(t.name)}`);
+      rows[t.name] = counted.rows[0]?.n ?? 0;
+    }
+    const triggers = await c.query<{ name: string }>(
+      `select c.relname || '.' || t.tgname as name from pg_trigger t join pg_class c on c.oid = t.tgrelid
+       where c.relnamespace = 'public'::regnamespace and not t.tgisinternal and t.tgenabled <> 'D' order by 1`,
+    );
+    return {
+      rows,
+      forcedTables: tables.rows.filter((t) => t.forced).map((t) => t.name),
+      enabledTriggers: triggers.rows.map((t) => t.name),
+    };
+  });
+  const objects: Record<string, string> = {};
+  for (const role of BUCKET_ROLES) {
+    for await (const object of listObjects(target.s3, target.buckets[role])) {
+      objects[`${role}/${object.key}`] = (await hashObject(target.s3, target.buckets[role], object.key)).sha256;
+    }
+  }
+  return { ...database, objects, searchIds: await read() };
+}
+
+/**
+ * Runs the drill and returns what it measured; throws only when a step cannot be carried out (the
+ * comparison of `before` and `after` is the caller's).
+ */
+export async function runRestoreDrill(options: DrillOptions): Promise<DrillReport> {
+  const log = options.log ?? (() => {});
+  const stopping: (() => Promise<void>)[] = [];
+  const logFile = await open(path.join(options.dir, "wrangler.log"), "a");
+  stopping.push(() => logFile.close());
+  try {
+    // The platform: its own cluster and database, reached by the workers through its own Neon proxy.
+    const postgres = await startPostgres({
+      dataDir: path.join(options.dir, "postgres"),
+      port: await freePort(),
+      database: "techcorp",
+      password: randomBytes(12).toString("hex"),
+      app: { role: "techcorp_app", password: randomBytes(12).toString("hex") },
+      logFile: path.join(options.dir, "postgres.log"),
+    });
+    stopping.push(() => postgres.stop());
+    await applyMigrations(postgres.url);
+    const proxy = await startNeonProxy({ port: await freePort() });
+    stopping.push(() => proxy.close());
+    proxy.allow(postgres.port);
+    /** As the cluster's superuser, connected to its maintenance database. */
+    const adminQuery = async (sql: string) => {
+      const client = new pg.Client({ connectionString: postgres.adminUrl.replace(/\/techcorp$/, "/postgres") });
+      await client.connect();
+      try {
+        await client.query(sql);
+      } finally {
+        await client.end();
+      }
+    };
+
+    const s3 = s3Client(options.stack);
+    const prefix = `drill-${randomBytes(4).toString("hex")}`;
+    const target: BackupTarget = {
+      databaseUrl: postgres.url,
+      s3,
+      buckets: { documents: `${prefix}-documents`, thumbnails: `${prefix}-thumbnails` },
+      backupBucket: `${prefix}-backups`,
+    };
+    for (const bucket of Object.values(target.buckets)) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+
+    const env = {
+      ...options.stack,
+      DATABASE_URL: postgres.url,
+      DATABASE_URL_UNPOOLED: postgres.url,
+      NEON_LOCAL_PROXY: proxy.address,
+      S3_BUCKET: target.buckets.documents,
+      S3_THUMBNAILS_BUCKET: target.buckets.thumbnails,
+      UPSTASH_REDIS_REST_URL: "",
+      UPSTASH_REDIS_REST_TOKEN: "",
+    };
+    const port = await freePort();
+    const inspectorPort = await freePort();
+    const persistTo = path.join(options.dir, "wrangler-state");
+    await mkdir(persistTo, { recursive: true });
+    let worker: WranglerDev | undefined;
+    const serve = async () => {
+      const started = await startWranglerDev({
+        configs: ["wrangler.toml", "workers/processor/wrangler.toml"],
+        env,
+        envFile: path.join(options.dir, "workers.env"),
+        port,
+        inspectorPort,
+        persistTo,
+        output: logFile.fd,
+      });
+      worker = started;
+      await waitUntilServing(`${started.url}/health`, started.process, 120_000);
+      return started.url;
+    };
+    stopping.push(() => worker?.stop() ?? Promise.resolve());
+    const api = await serve();
+    log(`platform up at ${api}: postgres ${postgres.port}, buckets ${prefix}-*`);
+
+    // Fill it: a corpus in bulk (rows and files), documents through the API (processed: text,
+    // index, a thumbnail for the image).
+    const seed = 1 + Math.floor(Math.random() * 1_000_000);
+    const bulk = await loadBulk({
+      seed,
+      count: options.bulkDocuments ?? 200,
+      databaseUrl: postgres.url,
+      putObject: async (key, body, contentType) => {
+        await s3.send(new PutObjectCommand({ Bucket: target.buckets.documents, Key: key, Body: body, ContentType: contentType }));
+      },
+    });
+    const loaded = await loadThroughApi({
+      seed: seed + 1,
+      count: options.apiDocuments ?? 6,
+      password: CORPUS_PASSWORD,
+      concurrency: 2,
+      fetch: (p, init) => fetch(`${api}${p}`, init),
+      inboxUrl: options.stack.MAIL_INBOX_URL ?? "",
+    });
+    const [bulkUser] = corpusUsers({ seed, count: options.bulkDocuments ?? 200 });
+    const apiUser = loaded.users[0];
+    if (!bulkUser || !apiUser) throw new Error("the corpus has no users");
+    const signedIn = await tokenFor(api, apiUser.username);
+    if (!signedIn.token) throw new Error(`${apiUser.username} cannot sign in: ${signedIn.status}`);
+    const token = signedIn.token;
+    const image = await uploadDocument(api, token, gradientPng(320, 200), "image/png", "drill gradient");
+    await processed(postgres.url, [...loaded.documentIds, image]);
+    const thumbnails = await asSystem(postgres.url, async (c) => {
+      const { rows } = await c.query<{ n: number }>(
+        "select count(*)::int as n from document_versions where thumbnail_key is not null",
+      );
+      return rows[0]?.n ?? 0;
+    });
+    if (thumbnails === 0) throw new Error("the processor made no thumbnail");
+    log(`filled: ${bulk.inserted} documents in bulk, ${loaded.documentIds.length + 1} through the API, ${thumbnails} thumbnails`);
+
+    // A query the API's own documents answer: a word of one of their titles.
+    const searchQuery = await asSystem(postgres.url, async (c) => {
+      const { rows } = await c.query<{ title: string }>("select title from documents where owner_id = $1 limit 1", [apiUser.id]);
+      return (rows[0]?.title ?? "").split(/\s+/).find((w) => w.length > 3) ?? "report";
+    });
+    const readSearch = async () => {
+      const session = await tokenFor(api, apiUser.username);
+      return session.token ? searchIds(api, session.token, searchQuery) : [];
+    };
+    const before = await stateOf(target, readSearch);
+
+    const backup = await runBackup(target, { log });
+    const backupAt = Date.parse(backup.manifest.database.snapshotAt);
+
+    // Work goes on after the backup; the disaster takes it.
+    const writesAfterBackup = options.writesAfterBackup ?? 3;
+    const lateIds: string[] = [];
+    for (let i = 0; i < writesAfterBackup; i++) {
+      const body = new TextEncoder().encode(`written after the backup, number ${i}`);
+      lateIds.push(await uploadDocument(api, token, body, "text/plain", `after backup ${i}`));
+    }
+    await processed(postgres.url, lateIds);
+
+    // The disaster: the database dropped, the buckets emptied, the workers gone.
+    await worker?.stop();
+    worker = undefined;
+    await adminQuery("drop database techcorp with (force)");
+    for (const bucket of Object.values(target.buckets)) {
+      const keys: { Key: string }[] = [];
+      for await (const object of listObjects(s3, bucket)) keys.push({ Key: object.key });
+      for (let i = 0; i < keys.length; i += 1000)
+        await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000) } }));
+    }
+    const destroyedAt = Date.now();
+    log("destroyed: database dropped, buckets emptied, workers stopped");
+
+    // Recovery: an empty database, the restore, the workers started again on the same configuration.
+    const rtoSteps: StepTimes = {};
+    const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+      const started = performance.now();
+      try {
+        return await work();
+      } finally {
+        rtoSteps[name] = Math.round(performance.now() - started);
+      }
+    };
+    await step("empty database", () => adminQuery('create database techcorp owner "techcorp_app"'));
+    const restore = await step("restore", () => runRestore(target, { log }));
+    await step("workers serving", serve);
+    const rto = { totalMs: Date.now() - destroyedAt, steps: { ...rtoSteps } };
+
+    const after = await stateOf(target, readSearch);
+    const signIns = [];
+    for (const username of [bulkUser.username, apiUser.username]) {
+      signIns.push({ username, status: (await tokenFor(api, username)).status });
+    }
+    const lost = await asSystem(postgres.url, async (c) => {
+      const { rows } = await c.query<{ n: number }>("select count(*)::int as n from documents where id = any($1::uuid[])", [
+        lateIds,
+      ]);
+      return writesAfterBackup - (rows[0]?.n ?? 0);
+    });
+    const refusal = (target: BackupTarget) =>
+      runRestore(target).then(
+        () => "restored",
+        (error: unknown) => (error instanceof RestoreRefused ? error.message : String(error)),
+      );
+    const database = await refusal(target);
+    await adminQuery('create database techcorp_empty owner "techcorp_app"');
+    const buckets = await refusal({ ...target, databaseUrl: postgres.url.replace(/\/techcorp$/, "/techcorp_empty") });
+    return {
+      refusals: { database, buckets },
+      before,
+      after,
+      backup,
+      restore,
+      rpo: { writesAfterBackup, writesLost: lost, windowMs: destroyedAt - backupAt },
+      rto,
+      signIns,
+      searchQuery,
+    };
+  } finally {
+    for (const stop of stopping.reverse()) await stop().catch(() => {});
+  }
+}
+
+/** The drill's figures as lines for a log. */
+export function describeDrill(report: DrillReport): string[] {
+  const rows = Object.values(report.after.rows).reduce((n, r) => n + r, 0);
+  const ms = (steps: StepTimes) => Object.entries(steps).map(([name, t]) => `${name} ${t} ms`).join(", ");
+  return [
+    `backup ${report.backup.manifest.id}: ${report.backup.manifest.database.tables.length} tables, ${report.backup.manifest.objects.count} objects (${report.backup.manifest.objects.bytes} bytes); ${ms(report.backup.steps)}`,
+    `restored: ${Object.keys(report.after.rows).length} tables, ${rows} rows, ${Object.keys(report.after.objects).length} objects verified by SHA-256; ${ms(report.restore.steps)}`,
+    `RPO: ${report.rpo.writesLost} of ${report.rpo.writesAfterBackup} writes made after the backup lost (${report.rpo.windowMs} ms from the backup's snapshot to the disaster)`,
+    `RTO: ${report.rto.totalMs} ms from destroyed to serving (${ms(report.rto.steps)})`,
+    `search "${report.searchQuery}": ${report.before.searchIds.length} results before, ${report.after.searchIds.length} after; sign-in: ${report.signIns.map((s) => `${s.username} ${s.status}`).join(", ")}`,
+  ];
+}

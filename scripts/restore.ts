@@ -1,0 +1,38 @@
+// `npm run restore [-- --id <backup id>] [-- --list]`: restores a backup (the newest unless --id)
+// into an EMPTY database and EMPTY documents and thumbnails buckets, and refuses anything else with
+// one line (scripts/backup/run.ts). Same settings as `npm run backup`; DATABASE_URL_UNPOOLED must
+// be the database's owner role (the restore lifts and puts back forced row-level security).
+import { parseArgs } from "node:util";
+import { backupTarget, scriptEnv } from "./backup/config.ts";
+import { RestoreRefused } from "./backup/database.ts";
+import { listBackups, runRestore } from "./backup/run.ts";
+
+const { values } = parseArgs({
+  options: {
+    id: { type: "string" },
+    list: { type: "boolean", default: false },
+    concurrency: { type: "string", default: "8" },
+  },
+});
+const concurrency = Number(values.concurrency);
+if (!Number.isInteger(concurrency) || concurrency < 1) {
+  console.error("usage: npm run restore [-- --id <backup id>] [--concurrency N] | npm run restore -- --list");
+  process.exit(2);
+}
+try {
+  const target = backupTarget(scriptEnv());
+  if (values.list) {
+    for (const id of await listBackups(target)) console.log(id);
+  } else {
+    const { steps } = await runRestore(target, {
+      concurrency,
+      ...(values.id ? { id: values.id } : {}),
+      log: (line) => console.log(`[restore] ${line}`),
+    });
+    console.log(`[restore] ${Object.entries(steps).map(([step, ms]) => `${step} ${ms} ms`).join(", ")}`);
+  }
+} catch (error) {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(error instanceof RestoreRefused ? `[restore] refused: ${message}` : `[restore] failed: ${message}`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,70 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { describeDrill, type DrillReport, runRestoreDrill } from "../../scripts/backup/drill.ts";
+
+// The restore drill of issue 18 against the local stack: a platform of its own is filled (corpus in
+// bulk, documents through the API, processed), backed up, written to, destroyed (database dropped,
+// buckets emptied), restored and served again; its figures are printed (the README quotes them).
+
+describe("the restore drill", () => {
+  let dir: string;
+  let report: DrillReport;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "restore-drill-"));
+    report = await runRestoreDrill({
+      stack: inject("stack"),
+      dir,
+      bulkDocuments: 200,
+      apiDocuments: 6,
+      writesAfterBackup: 3,
+      log: (line) => console.log(`[drill] ${line}`),
+    });
+    for (const line of describeDrill(report)) console.log(`[drill] ${line}`);
+  }, 600_000);
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("restores every table's rows, as the backup counted them", () => {
+    expect(Object.keys(report.before.rows).length).toBeGreaterThan(10);
+    expect(report.before.rows.documents).toBeGreaterThanOrEqual(207);
+    expect(report.after.rows).toEqual(report.before.rows);
+    const counted = Object.fromEntries(report.backup.manifest.database.tables.map((t) => [t.name, t.rows]));
+    expect(counted).toEqual(report.before.rows);
+  });
+
+  it("restores every object, with the same SHA-256, thumbnails included", () => {
+    const keys = Object.keys(report.before.objects);
+    expect(keys.some((k) => k.startsWith("thumbnails/"))).toBe(true);
+    expect(keys.filter((k) => k.startsWith("documents/")).length).toBeGreaterThanOrEqual(207);
+    expect(report.after.objects).toEqual(report.before.objects);
+    expect(report.restore.objects.verified).toBe(keys.length);
+  });
+
+  it("puts back forced row-level security and the triggers", () => {
+    expect(report.before.forcedTables.length).toBeGreaterThan(10);
+    expect(report.after.forcedTables).toEqual(report.before.forcedTables);
+    expect(report.after.enabledTriggers).toEqual(report.before.enabledTriggers);
+  });
+
+  it("answers a search as before, and users sign in with their passwords", () => {
+    expect(report.before.searchIds.length).toBeGreaterThan(0);
+    expect(report.after.searchIds).toEqual(report.before.searchIds);
+    expect(report.signIns.map((s) => s.status)).toEqual([200, 200]);
+  });
+
+  it("loses the writes made after the backup, and only those (the RPO)", () => {
+    expect(report.rpo.writesLost).toBe(report.rpo.writesAfterBackup);
+    expect(report.rpo.windowMs).toBeGreaterThan(0);
+    expect(report.rto.totalMs).toBeGreaterThan(0);
+  });
+
+  it("refuses, in one line, to restore over data: a database or buckets that are not empty", () => {
+    expect(report.refusals.database).toMatch(/^database "techcorp" is not empty \(\d+ tables, views or sequences in public, a migration journal\): restore needs an empty database$/);
+    expect(report.refusals.buckets).toMatch(/^bucket "drill-[0-9a-f]+-documents" is not empty: restore needs empty buckets$/);
+  });
+});
