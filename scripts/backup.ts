@@ -18,7 +18,11 @@ try {
     concurrency,
     log: (line) => console.log(`[backup] ${line}`),
   });
-  console.log(`[backup] id ${manifest.id}; ${Object.entries(steps).map(([step, ms]) => `${step} ${ms} ms`).join(", ")}`);
+  console.log(
+    `[backup] id ${manifest.id}; ${Object.entries(steps)
+      .map(([step, ms]) => `${step} ${ms} ms`)
+      .join(", ")}`,
+  );
 } catch (error) {
   console.error(`[backup] failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;

@@ -29,7 +29,11 @@ try {
       ...(values.id ? { id: values.id } : {}),
       log: (line) => console.log(`[restore] ${line}`),
     });
-    console.log(`[restore] ${Object.entries(steps).map(([step, ms]) => `${step} ${ms} ms`).join(", ")}`);
+    console.log(
+      `[restore] ${Object.entries(steps)
+        .map(([step, ms]) => `${step} ${ms} ms`)
+        .join(", ")}`,
+    );
   }
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error);

@@ -187,7 +187,10 @@ export async function restoreDatabase(
   try {
     await client.query("begin");
     await client.query("select set_config('app.role', 'system', true)");
-    const order = await foreignKeyOrder(client, dump.tables.map((t) => t.name));
+    const order = await foreignKeyOrder(
+      client,
+      dump.tables.map((t) => t.name),
+    );
     const byName = new Map(dump.tables.map((t) => [t.name, t]));
     for (const name of order) {
       const table = byName.get(name);
@@ -204,9 +207,7 @@ export async function restoreDatabase(
       if (state.rows[0]?.forced) await client.query(`alter table ${relation} no force row level security`);
       for (const t of triggers.rows) await client.query(`alter table ${relation} disable trigger ${ident(t.name)}`);
 
-      const copy = client.query(
-        copyFrom(`copy ${relation} (${table.columns.map(ident).join(", ")}) from stdin`),
-      );
+      const copy = client.query(copyFrom(`copy ${relation} (${table.columns.map(ident).join(", ")}) from stdin`));
       await pipeline(await open(table.key), createGunzip(), copy);
       if (copy.rowCount !== table.rows)
         throw new Error(`table ${name}: ${copy.rowCount} rows loaded, the backup has ${table.rows}`);
@@ -219,7 +220,11 @@ export async function restoreDatabase(
       if (state.rows[0]?.forced) await client.query(`alter table ${relation} force row level security`);
     }
     for (const s of dump.sequences) {
-      await client.query("select setval($1::regclass, $2::bigint, $3)", [`public.${ident(s.name)}`, s.lastValue, s.isCalled]);
+      await client.query("select setval($1::regclass, $2::bigint, $3)", [
+        `public.${ident(s.name)}`,
+        s.lastValue,
+        s.isCalled,
+      ]);
     }
     await client.query("commit");
   } catch (error) {

@@ -9,10 +9,10 @@ import { deflateSync } from "node:zlib";
 import { CreateBucketCommand, DeleteObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import CRC32 from "crc-32";
 import pg from "pg";
+import { applyMigrations } from "../../stack/migrate.ts";
 import { startNeonProxy } from "../../stack/neon-proxy.ts";
 import { freePort } from "../../stack/ports.ts";
 import { startPostgres } from "../../stack/postgres.ts";
-import { applyMigrations } from "../../stack/migrate.ts";
 import { startWranglerDev, type WranglerDev, waitUntilServing } from "../../stack/wrangler.ts";
 import { CORPUS_PASSWORD, loadBulk } from "../corpus/bulk.ts";
 import { corpusUsers } from "../corpus/generate.ts";
@@ -21,7 +21,7 @@ import { type BackupTarget, s3Client } from "./config.ts";
 import { RestoreRefused } from "./database.ts";
 import { BUCKET_ROLES } from "./manifest.ts";
 import { hashObject, listObjects } from "./objects.ts";
-import { type RestoreReport, runBackup, runRestore, type StepTimes, type BackupReport } from "./run.ts";
+import { type BackupReport, type RestoreReport, runBackup, runRestore, type StepTimes } from "./run.ts";
 
 export interface DrillOptions {
   /** The bindings of a running stack (its S3 server, clamd, mail; its database is not touched). */
@@ -135,7 +135,13 @@ async function processed(url: string, ids: string[]): Promise<void> {
   throw new Error("the processor did not finish the uploaded documents");
 }
 
-async function uploadDocument(api: string, token: string, body: Uint8Array, type: string, title: string): Promise<string> {
+async function uploadDocument(
+  api: string,
+  token: string,
+  body: Uint8Array,
+  type: string,
+  title: string,
+): Promise<string> {
   const res = await fetch(`${api}/documents?${new URLSearchParams({ title })}`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": type, "content-length": String(body.byteLength) },
@@ -154,15 +160,38 @@ async function searchIds(api: string, token: string, q: string): Promise<string[
   return body.data.map((r) => r.document.id);
 }
 
-async function stateOf(target: BackupTarget, read: () => Promise<string[]>): Promise<PlatformState> {
-  const database = await asSystem(target.databaseUrl, async (c) => {
+/**
+ * The platform's tables, objects and guards, once the row counts hold still for a second (a search
+ * records its query, a sign-in its audit event, after answering).
+ */
+async function stateOf(target: BackupTarget, searchIds: string[]): Promise<PlatformState> {
+  let state = await databaseState(target);
+  for (let attempt = 0; attempt < 30; attempt++) {
+    await sleep(1000);
+    const again = await databaseState(target);
+    if (JSON.stringify(again.rows) === JSON.stringify(state.rows)) break;
+    state = again;
+  }
+  const objects: Record<string, string> = {};
+  for (const role of BUCKET_ROLES) {
+    for await (const object of listObjects(target.s3, target.buckets[role])) {
+      objects[`${role}/${object.key}`] = (await hashObject(target.s3, target.buckets[role], object.key)).sha256;
+    }
+  }
+  return { ...state, objects, searchIds };
+}
+
+async function databaseState(target: BackupTarget): Promise<Omit<PlatformState, "objects" | "searchIds">> {
+  return asSystem(target.databaseUrl, async (c) => {
     const tables = await c.query<{ name: string; forced: boolean }>(
       `select relname as name, relforcerowsecurity as forced from pg_class
        where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and not relispartition order by relname`,
     );
     const rows: Record<string, number> = {};
     for (const t of tables.rows) {
-      const counted = await c.query<{ n: number }>(`select count(*)::int as n from public.${pg.escapeIdentifier(t.name)}`);
+      const counted = await c.query<{ n: number }>(
+        `select count(*)::int as n from public.${pg.escapeIdentifier(t.name)}`,
+      );
       rows[t.name] = counted.rows[0]?.n ?? 0;
     }
     const triggers = await c.query<{ name: string }>(
@@ -175,13 +204,6 @@ async function stateOf(target: BackupTarget, read: () => Promise<string[]>): Pro
       enabledTriggers: triggers.rows.map((t) => t.name),
     };
   });
-  const objects: Record<string, string> = {};
-  for (const role of BUCKET_ROLES) {
-    for await (const object of listObjects(target.s3, target.buckets[role])) {
-      objects[`${role}/${object.key}`] = (await hashObject(target.s3, target.buckets[role], object.key)).sha256;
-    }
-  }
-  return { ...database, objects, searchIds: await read() };
 }
 
 /**
@@ -270,7 +292,9 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
       count: options.bulkDocuments ?? 200,
       databaseUrl: postgres.url,
       putObject: async (key, body, contentType) => {
-        await s3.send(new PutObjectCommand({ Bucket: target.buckets.documents, Key: key, Body: body, ContentType: contentType }));
+        await s3.send(
+          new PutObjectCommand({ Bucket: target.buckets.documents, Key: key, Body: body, ContentType: contentType }),
+        );
       },
     });
     const loaded = await loadThroughApi({
@@ -296,18 +320,25 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
       return rows[0]?.n ?? 0;
     });
     if (thumbnails === 0) throw new Error("the processor made no thumbnail");
-    log(`filled: ${bulk.inserted} documents in bulk, ${loaded.documentIds.length + 1} through the API, ${thumbnails} thumbnails`);
+    log(
+      `filled: ${bulk.inserted} documents in bulk, ${loaded.documentIds.length + 1} through the API, ${thumbnails} thumbnails`,
+    );
 
-    // A query the API's own documents answer: a word of one of their titles.
+    // A query the corpus's first user's documents answer: the first long word of their oldest title.
     const searchQuery = await asSystem(postgres.url, async (c) => {
-      const { rows } = await c.query<{ title: string }>("select title from documents where owner_id = $1 limit 1", [apiUser.id]);
-      return (rows[0]?.title ?? "").split(/\s+/).find((w) => w.length > 3) ?? "report";
+      const { rows } = await c.query<{ title: string }>(
+        "select d.title from documents d join users u on u.id = d.owner_id where u.username = $1 order by d.created_at, d.id limit 1",
+        [bulkUser.username],
+      );
+      return (rows[0]?.title ?? "").split(/\W+/).find((w) => w.length > 3) ?? "report";
     });
     const readSearch = async () => {
-      const session = await tokenFor(api, apiUser.username);
-      return session.token ? searchIds(api, session.token, searchQuery) : [];
+      const session = await tokenFor(api, bulkUser.username);
+      if (!session.token) throw new Error(`${bulkUser.username} cannot sign in: ${session.status}`);
+      return searchIds(api, session.token, searchQuery);
     };
-    const before = await stateOf(target, readSearch);
+    // The search first: the query it records is then part of the state backed up.
+    const before = await stateOf(target, await readSearch());
 
     const backup = await runBackup(target, { log });
     const backupAt = Date.parse(backup.manifest.database.snapshotAt);
@@ -349,15 +380,18 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
     await step("workers serving", serve);
     const rto = { totalMs: Date.now() - destroyedAt, steps: { ...rtoSteps } };
 
-    const after = await stateOf(target, readSearch);
+    // Counted before anything is asked of the restored platform, which records searches and sign-ins.
+    const after = await stateOf(target, []);
+    after.searchIds = await readSearch();
     const signIns = [];
     for (const username of [bulkUser.username, apiUser.username]) {
       signIns.push({ username, status: (await tokenFor(api, username)).status });
     }
     const lost = await asSystem(postgres.url, async (c) => {
-      const { rows } = await c.query<{ n: number }>("select count(*)::int as n from documents where id = any($1::uuid[])", [
-        lateIds,
-      ]);
+      const { rows } = await c.query<{ n: number }>(
+        "select count(*)::int as n from documents where id = any($1::uuid[])",
+        [lateIds],
+      );
       return writesAfterBackup - (rows[0]?.n ?? 0);
     });
     const refusal = (target: BackupTarget) =>
@@ -387,7 +421,10 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
 /** The drill's figures as lines for a log. */
 export function describeDrill(report: DrillReport): string[] {
   const rows = Object.values(report.after.rows).reduce((n, r) => n + r, 0);
-  const ms = (steps: StepTimes) => Object.entries(steps).map(([name, t]) => `${name} ${t} ms`).join(", ");
+  const ms = (steps: StepTimes) =>
+    Object.entries(steps)
+      .map(([name, t]) => `${name} ${t} ms`)
+      .join(", ");
   return [
     `backup ${report.backup.manifest.id}: ${report.backup.manifest.database.tables.length} tables, ${report.backup.manifest.objects.count} objects (${report.backup.manifest.objects.bytes} bytes); ${ms(report.backup.steps)}`,
     `restored: ${Object.keys(report.after.rows).length} tables, ${rows} rows, ${Object.keys(report.after.objects).length} objects verified by SHA-256; ${ms(report.restore.steps)}`,

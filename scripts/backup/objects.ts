@@ -77,7 +77,9 @@ export interface ReadObject {
  * @throws S3ServiceException from GetObject (`PreconditionFailed` when the object changed meanwhile).
  */
 export async function hashObject(s3: S3Client, bucket: string, key: string, ifMatch?: string): Promise<ReadObject> {
-  const answer = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(ifMatch ? { IfMatch: ifMatch } : {}) }));
+  const answer = await s3.send(
+    new GetObjectCommand({ Bucket: bucket, Key: key, ...(ifMatch ? { IfMatch: ifMatch } : {}) }),
+  );
   const body = answer.Body as Readable | undefined;
   if (!body) throw new Error(`s3://${bucket}/${key} has no body`);
   const digest = digesting();

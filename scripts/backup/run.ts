@@ -10,13 +10,13 @@ import {
   S3ServiceException,
 } from "@aws-sdk/client-s3";
 import type { BackupTarget } from "./config.ts";
-import { dumpDatabase, type LoadedTable, RestoreRefused, restoreDatabase, assertDatabaseEmpty } from "./database.ts";
+import { assertDatabaseEmpty, dumpDatabase, type LoadedTable, RestoreRefused, restoreDatabase } from "./database.ts";
 import {
   BACKUPS_PREFIX,
   BUCKET_ROLES,
   backupId,
-  contentKey,
   CONTENT_PREFIX,
+  contentKey,
   type Manifest,
   manifestKey,
   manifestSchema,
@@ -83,7 +83,8 @@ export async function readManifest(target: BackupTarget, id?: string): Promise<M
     for await (const chunk of body) chunks.push(chunk as Buffer);
     return manifestSchema.parse(JSON.parse(Buffer.concat(chunks).toString("utf8")));
   } catch (error) {
-    if (status(error) === 404) throw new RestoreRefused(`no backup ${chosen} in s3://${target.backupBucket} (no manifest)`);
+    if (status(error) === 404)
+      throw new RestoreRefused(`no backup ${chosen} in s3://${target.backupBucket} (no manifest)`);
     throw error;
   }
 }
@@ -111,7 +112,10 @@ export interface BackupReport {
  * name them and removed after); objects written after the snapshot come along unreferenced.
  * An object whose ETag and size an earlier backup recorded is not read again (incremental).
  */
-export async function runBackup(target: BackupTarget, options: RunOptions & { now?: Date } = {}): Promise<BackupReport> {
+export async function runBackup(
+  target: BackupTarget,
+  options: RunOptions & { now?: Date } = {},
+): Promise<BackupReport> {
   const log = options.log ?? (() => {});
   const started = options.now ?? new Date();
   const id = backupId(started);
@@ -158,7 +162,12 @@ export async function runBackup(target: BackupTarget, options: RunOptions & { no
       await eachLimited(listing, options.concurrency ?? 8, async ({ role, bucket, object }) => {
         const before = previous.known.get(`${role}\0${object.key}`);
         let entry: ObjectEntry;
-        if (before && before.etag === object.etag && before.size === object.size && previous.stored.has(before.sha256)) {
+        if (
+          before &&
+          before.etag === object.etag &&
+          before.size === object.size &&
+          previous.stored.has(before.sha256)
+        ) {
           entry = { ...before, bucket };
         } else {
           let read: Awaited<ReturnType<typeof hashObject>>;
@@ -230,7 +239,10 @@ export interface RestoreReport {
  * @throws RestoreRefused (one line) when the database or a bucket is not empty, or there is no such backup.
  * @throws Error when an object's SHA-256 or size differs from the manifest's, or a table's row count.
  */
-export async function runRestore(target: BackupTarget, options: RunOptions & { id?: string } = {}): Promise<RestoreReport> {
+export async function runRestore(
+  target: BackupTarget,
+  options: RunOptions & { id?: string } = {},
+): Promise<RestoreReport> {
   const log = options.log ?? (() => {});
   const steps: StepTimes = {};
   const manifest = await timed(steps, "checks", async () => {

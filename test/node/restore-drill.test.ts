@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { describeDrill, type DrillReport, runRestoreDrill } from "../../scripts/backup/drill.ts";
+import { type DrillReport, describeDrill, runRestoreDrill } from "../../scripts/backup/drill.ts";
 
 // The restore drill of issue 18 against the local stack: a platform of its own is filled (corpus in
 // bulk, documents through the API, processed), backed up, written to, destroyed (database dropped,
@@ -64,7 +64,11 @@ describe("the restore drill", () => {
   });
 
   it("refuses, in one line, to restore over data: a database or buckets that are not empty", () => {
-    expect(report.refusals.database).toMatch(/^database "techcorp" is not empty \(\d+ tables, views or sequences in public, a migration journal\): restore needs an empty database$/);
-    expect(report.refusals.buckets).toMatch(/^bucket "drill-[0-9a-f]+-documents" is not empty: restore needs empty buckets$/);
+    expect(report.refusals.database).toMatch(
+      /^database "techcorp" is not empty \(\d+ tables, views or sequences in public, a migration journal\): restore needs an empty database$/,
+    );
+    expect(report.refusals.buckets).toMatch(
+      /^bucket "drill-[0-9a-f]+-documents" is not empty: restore needs empty buckets$/,
+    );
   });
 });
