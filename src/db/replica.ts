@@ -2,7 +2,7 @@ import { sql } from "drizzle-orm";
 import type { BatchResponse } from "drizzle-orm/batch";
 import { DATABASE_REPLICA_READS } from "../pkg/metrics/catalog.ts";
 import { isolateMetrics } from "../pkg/metrics/recorder.ts";
-import type { HttpDatabase, HttpStatements } from "./client.ts";
+import type { HttpDatabase, HttpQueryBuilder, HttpStatements, HttpTransactionOptions } from "./client.ts";
 import { isDatabaseUnavailable, serverError } from "./errors.ts";
 
 /**
@@ -64,11 +64,17 @@ export function replicaReads(options: ReplicaReadsOptions): HttpDatabase {
     options.onFallback(fallback);
   };
   return {
-    async transaction<T extends HttpStatements>(build: (db: Parameters<typeof build>[0]) => T, transaction = {}) {
+    async transaction<T extends HttpStatements>(
+      build: (db: HttpQueryBuilder) => T,
+      transaction: HttpTransactionOptions = {},
+    ): Promise<BatchResponse<T>> {
       if (!transaction.readOnly) return options.primary().transaction(build, transaction);
       let answered: readonly unknown[];
       try {
-        answered = await options.replica.transaction((db) => [db.execute(REPLICA_LAG), ...build(db)] as const, transaction);
+        answered = await options.replica.transaction(
+          (db) => [db.execute(REPLICA_LAG), ...build(db)] as const,
+          transaction,
+        );
       } catch (error) {
         if (!isDatabaseUnavailable(error) && serverError(error)?.code !== RECOVERY_CONFLICT) throw error;
         fallBack({ outcome: "unavailable", error });
