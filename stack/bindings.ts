@@ -16,6 +16,8 @@ export interface StackEndpoints {
   databaseUrl: string;
   /** Postgres itself, for migrations and admin scripts (Neon's DATABASE_URL_UNPOOLED). */
   directUrl: string;
+  /** The streaming replica, when the stack runs one (stack/postgres-replica.ts): the app's DATABASE_READ_URL. */
+  readUrl?: string;
   /** The Neon WebSocket proxy as host:port, when the database is local. */
   neonProxy?: string;
   /** The Upstash-compatible REST endpoint and its token; without one the cache is off. */
@@ -45,6 +47,8 @@ export function workerBindings(endpoints: StackEndpoints): Record<string, string
     ENVIRONMENT: mode === "dev" ? "development" : "test",
     LOG_LEVEL: mode === "dev" ? "debug" : "error",
     DATABASE_URL: endpoints.databaseUrl,
+    // Declared as a secret (wrangler.toml), so set: empty without a replica.
+    DATABASE_READ_URL: endpoints.readUrl ?? "",
     // Not read by the workers: for migrations, admin scripts and tests that need a session.
     DATABASE_URL_UNPOOLED: endpoints.directUrl,
     NEON_LOCAL_PROXY: endpoints.neonProxy ?? "",

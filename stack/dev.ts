@@ -30,6 +30,8 @@ async function main(): Promise<void> {
     pooler: "optional",
     // Distance to the data region, simulated per exchange (stack/distance.ts); off by default.
     rttMs: rttFromEnv(process.env.STACK_RTT_MS),
+    // `STACK_READ_REPLICA=1 npm run dev`: a streaming replica serves the API's stale-tolerant reads.
+    readReplica: process.env.STACK_READ_REPLICA === "1",
     // Where wrangler dev will serve the API (--ip 127.0.0.1); Prometheus finds it down until then.
     scrapeTarget: `127.0.0.1:${port}`,
     log: say,

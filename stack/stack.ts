@@ -11,6 +11,7 @@ import { type OtlpReceiver, startOtlpReceiver } from "./otlp-receiver.ts";
 import { findPgBouncer, PGBOUNCER_INSTALL_HINT, type PgBouncer, startPgBouncer } from "./pgbouncer.ts";
 import { freePort, portOrFree } from "./ports.ts";
 import { type PostgresServer, startPostgres } from "./postgres.ts";
+import { type ReplicaServer, startReplica } from "./postgres-replica.ts";
 import { findPrometheus, PROMETHEUS_INSTALL_HINT, type Prometheus, startPrometheus } from "./prometheus.ts";
 import { findRedisServer, REDIS_INSTALL_HINT, type RedisServer, startRedis } from "./redis.ts";
 import { type S3Server, startS3 } from "./s3.ts";
@@ -28,6 +29,12 @@ export interface StackOptions {
   mode: "dev" | "test";
   /** An external Postgres to use instead of starting one (dev only). */
   databaseUrl?: string;
+  /**
+   * Also start a streaming replica of the stack's Postgres (stack/postgres-replica.ts) and give
+   * the API its address as DATABASE_READ_URL (STACK_READ_REPLICA=1). Off by default: it doubles
+   * Postgres's memory and start-up, and only the replica's tests and the failover drill need it.
+   */
+  readReplica?: boolean;
   /** A Neon proxy to share (the Workers runtime keeps one proxy setting per isolate); else one is started. */
   neonProxy?: NeonProxy;
   /** Where the API answers (token issuer, OAuth redirects); http://localhost:8787 by default. */
@@ -67,6 +74,8 @@ export interface Stack {
   /** Variables and secrets for both workers, pointing at this stack. */
   readonly env: Record<string, string>;
   readonly postgres: PostgresServer | undefined;
+  /** The streaming replica, when `readReplica` asked for one. */
+  readonly replica: ReplicaServer | undefined;
   readonly neonProxy: NeonProxy | undefined;
   /** PgBouncer in transaction mode, Neon's pooled endpoint; DATABASE_URL points at it when it runs. */
   readonly pgbouncer: PgBouncer | undefined;
@@ -104,6 +113,7 @@ export interface ServiceControl {
 
 const DEV_PORTS = {
   postgres: 54329,
+  replica: 54576,
   neonProxy: 54330,
   redis: 63790,
   upstash: 63791,
@@ -196,6 +206,21 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       neonProxy.allow(Number(new URL(directUrl).port || 5432));
     }
     await applyMigrations(directUrl);
+
+    // The replica after the migrations, so its base backup already holds the schema.
+    let replica: ReplicaServer | undefined;
+    if (options.readReplica && postgres) {
+      replica = await startReplica({
+        primaryAdminUrl: postgres.adminUrl,
+        primaryDataDir: path.join(options.dataDir, "postgres"),
+        dataDir: path.join(options.dataDir, "postgres-replica"),
+        port: await port("replica"),
+        logFile: path.join(options.dataDir, "postgres-replica.log"),
+      });
+      const started = replica;
+      stoppers.push(() => started.stop());
+      neonProxy?.allow(replica.port);
+    }
 
     // Redis behind the Upstash REST protocol.
     let redis: RedisServer | undefined;
@@ -309,6 +334,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       mode: options.mode,
       databaseUrl,
       directUrl,
+      readUrl: replica && postgres ? replica.urlFor(postgres.url) : undefined,
       neonProxy: neonProxy?.address,
       upstash: upstash && { url: upstash.url, token: redisToken },
       s3,
@@ -329,6 +355,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     return {
       env,
       postgres,
+      replica,
       neonProxy,
       pgbouncer,
       database: postgres && {
@@ -355,6 +382,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       meterUrl: meterServer?.url,
       describe: () => [
         `postgres      ${redact(directUrl)}${postgres ? " (embedded; migrations and admin scripts)" : " (external)"}`,
+        ...(replica && postgres
+          ? [
+              `replica       ${redact(replica.urlFor(postgres.url))} (streaming hot standby; the API's DATABASE_READ_URL)`,
+            ]
+          : []),
         pgbouncer
           ? `pgbouncer     ${redact(databaseUrl)} (transaction mode, as Neon's pooled endpoint; the app's DATABASE_URL)`
           : "pgbouncer     off (the app connects to Postgres directly)",

@@ -14,6 +14,7 @@ import { requestTracing } from "../gateway/request-tracing.ts";
 import { securityHeaders } from "../gateway/security-headers.ts";
 import type { AppEnv } from "./context.ts";
 import { methodNotAllowedResponse, notFound, onError, validationHook } from "./error-handler.ts";
+import { readYourWrites } from "./read-your-writes.ts";
 import { services } from "./services.ts";
 
 /** A router for one resource. It shares the validation hook, so every input error has one shape. */
@@ -49,6 +50,7 @@ export function createApp() {
   app.use("/auth/introspect", oauthErrorResponses());
   app.use("/auth/device_authorization", oauthErrorResponses());
   app.use(services());
+  app.use(readYourWrites());
   app.use(durableObjectCalls());
   app.use(cors());
   // The caller's identity (when a token is presented) and rate limiting, in one Durable Object call.

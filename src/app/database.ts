@@ -4,6 +4,7 @@ import { type Actor, asActor, batchAsActor, READ_ONLY, SYSTEM, type Transaction 
 import type { HttpQueryBuilder, HttpStatements } from "../db/client.ts";
 import { callerOf } from "../gateway/authentication.ts";
 import type { AppEnv } from "./context.ts";
+import { staleReadsFor } from "./read-your-writes.ts";
 
 /**
  * Postgres as one actor, for a handler: the one way routes say "as the caller" (`asCaller`) or
@@ -16,6 +17,12 @@ export interface ActorDatabase {
   readonly actor: Actor;
   /** `build`'s statements as one `BEGIN READ ONLY` transaction in one HTTP round trip (`batchAsActor`). */
   read<T extends HttpStatements>(build: (db: HttpQueryBuilder) => T): Promise<BatchResponse<T>>;
+  /**
+   * As `read`, for a route whose answer may be a little stale (README, "Read replica and
+   * failover"): on the read replica when `DATABASE_READ_URL` is set, unless the caller wrote within
+   * `DATABASE_READ_MAX_LAG_SECONDS`; on the primary when the replica is down, too slow or lagging.
+   */
+  readStale<T extends HttpStatements>(build: (db: HttpQueryBuilder) => T): Promise<BatchResponse<T>>;
   /** `build`'s statements, reads and writes, as one transaction in one HTTP round trip (`batchAsActor`). */
   write<T extends HttpStatements>(build: (db: HttpQueryBuilder) => T): Promise<BatchResponse<T>>;
   /**
@@ -30,6 +37,7 @@ function actorDatabase(c: Context<AppEnv>, actor: Actor): ActorDatabase {
   return {
     actor,
     read: (build) => batchAsActor(database.http, actor, build, READ_ONLY),
+    readStale: (build) => batchAsActor(staleReadsFor(c, actor), actor, build, READ_ONLY),
     write: (build) => batchAsActor(database.http, actor, build),
     transaction: (work) => asActor(database.db, actor, work),
   };

@@ -25,7 +25,11 @@ export function services(): MiddlewareHandler<AppEnv> {
         fields: { requestId: c.get("requestId"), traceId: c.get("traceId"), clientRequestId: c.get("clientRequestId") },
       }),
     );
-    const database = openDatabase(config.database);
+    const database = openDatabase(config.database, {
+      replica: config.readReplica,
+      onReplicaFallback: ({ outcome, lagSeconds, error }) =>
+        c.get("logger").warn("replica read served by the primary", { outcome, lagSeconds, error }),
+    });
     const background: Promise<unknown>[] = [];
     const built: Services = {
       config,

@@ -10,9 +10,10 @@ import {
 import type { BatchItem, BatchResponse } from "drizzle-orm/batch";
 import { drizzle as drizzleHttp, type NeonHttpDatabase } from "drizzle-orm/neon-http";
 import { drizzle, type NeonDatabase } from "drizzle-orm/neon-serverless";
-import type { DatabaseConfig } from "../pkg/config/config.ts";
+import type { DatabaseConfig, ReadReplicaConfig } from "../pkg/config/config.ts";
 import { DeadlineExceededError, withDeadline } from "../pkg/errors/deadline.ts";
 import { watchCall } from "../pkg/metrics/recorder.ts";
+import { type ReplicaFallback, replicaReads } from "./replica.ts";
 import * as schema from "./schema/index.ts";
 
 /** The WebSocket mode: a `Pool` of Postgres sessions, for interactive transactions (`asActor`). */
@@ -72,6 +73,12 @@ export interface DatabaseHandle {
   readonly db: Database;
   /** The HTTP mode: no connection to open or close; one `POST /sql` per transaction. */
   readonly http: HttpDatabase;
+  /**
+   * The HTTP mode for reads that may be a little stale: with a read replica configured, read-only
+   * transactions run there and fall back to the primary (src/db/replica.ts, `replicaReads`);
+   * anything else, and everything without a replica, is `http`.
+   */
+  readonly staleReads: HttpDatabase;
   /**
    * Ends the pool, if one was opened; call it before the request (or queue batch) finishes, since a
    * Workers request may not leave a WebSocket to the next one. Waits at most `timeoutMs`; past it
@@ -280,15 +287,35 @@ function openHttp(config: DatabaseConfig): HttpDatabase {
  * the deadline `config.timeoutMs` (see `clientWithDeadline`); so does ending the pool, after which
  * whatever is left is dropped with the request.
  */
-export function openDatabase(config: DatabaseConfig): DatabaseHandle {
+export function openDatabase(
+  config: DatabaseConfig,
+  options: { replica?: ReadReplicaConfig; onReplicaFallback?: (fallback: ReplicaFallback) => void } = {},
+): DatabaseHandle {
   configureDriver(config);
+  const { replica } = options;
+  if (replica) configureDriver(replica);
   let pool: Pool | undefined;
   let db: Database | undefined;
   let http: HttpDatabase | undefined;
+  let staleReads: HttpDatabase | undefined;
+  const primaryHttp = () => {
+    http ??= openHttp(config);
+    return http;
+  };
   return {
     get http() {
-      http ??= openHttp(config);
-      return http;
+      return primaryHttp();
+    },
+    get staleReads() {
+      staleReads ??= replica
+        ? replicaReads({
+            primary: primaryHttp,
+            replica: openHttp(replica),
+            maxLagSeconds: replica.maxLagSeconds,
+            onFallback: options.onReplicaFallback ?? (() => {}),
+          })
+        : primaryHttp();
+      return staleReads;
     },
     get db() {
       if (!db) {

@@ -167,6 +167,14 @@ const common = {
 };
 
 const apiOnly = {
+  // A read replica of DATABASE_URL (Neon's read replica: its own compute on the same storage). Reads
+  // that may be a little stale go there (README, "Read replica and failover"); unset, everything
+  // reads from the primary. Its deadline is short: past it the read is served by the primary.
+  DATABASE_READ_URL: optional(z.url({ protocol: /^postgres(ql)?$/, error: "expected a postgres:// URL" })),
+  DATABASE_READ_TIMEOUT_MS: deadline(2_000),
+  // A replica read that finds the replica this far behind (seconds) is served by the primary; a
+  // caller's own writes keep their reads on the primary for as long (read-your-writes).
+  DATABASE_READ_MAX_LAG_SECONDS: seconds(1, 3_600).default(5),
   MAX_UPLOAD_BYTES: z.coerce
     .number()
     .int()
@@ -423,6 +431,14 @@ const apiSchema = z
   .superRefine(clientRules)
   .transform((raw) => ({
     ...base(raw),
+    readReplica: raw.DATABASE_READ_URL
+      ? {
+          url: raw.DATABASE_READ_URL,
+          localProxy: raw.NEON_LOCAL_PROXY,
+          timeoutMs: raw.DATABASE_READ_TIMEOUT_MS,
+          maxLagSeconds: raw.DATABASE_READ_MAX_LAG_SECONDS,
+        }
+      : undefined,
     uploads: {
       maxBytes: raw.MAX_UPLOAD_BYTES,
       quota: {
@@ -598,6 +614,13 @@ export type StorageConfig = ApiConfig["storage"];
  * statement (`DATABASE_TIMEOUT_MS`, default 10,000 ms).
  */
 export type DatabaseConfig = ApiConfig["database"];
+/**
+ * The read replica (`DATABASE_READ_URL`), when set: `timeoutMs` bounds each replica read
+ * (`DATABASE_READ_TIMEOUT_MS`, default 2,000 ms), past which the primary serves it;
+ * `maxLagSeconds` (`DATABASE_READ_MAX_LAG_SECONDS`, default 5) is both the replay lag past which
+ * the primary serves a replica read and how long a caller's reads stay on the primary after their write.
+ */
+export type ReadReplicaConfig = NonNullable<ApiConfig["readReplica"]>;
 /** Upstash Redis's REST endpoint and token; `timeoutMs` bounds each command (`REDIS_TIMEOUT_MS`, default 1,000 ms). */
 export type CacheConfig = NonNullable<ApiConfig["cache"]>;
 /** The sender and the SMTP submission server of the processor's mails. */

@@ -71,6 +71,13 @@ export const DEPENDENCY_CALL_DURATION = metric({
   buckets: CALL_DURATION_BUCKETS,
 });
 
+export const DATABASE_REPLICA_READS = metric({
+  name: "techcorp_database_replica_reads_total",
+  type: "counter",
+  help: "Reads routed to the read replica, by how they were served: replica, or by the primary because the replica was unavailable or lagging.",
+  labels: ["outcome"],
+});
+
 export const QUEUE_MESSAGES = metric({
   name: "techcorp_queue_messages_total",
   type: "counter",
@@ -164,6 +171,7 @@ export const CATALOG: readonly MetricDefinition[] = [
   HTTP_SERVER_RESPONSE_BODY_SIZE,
   RATE_LIMIT_REFUSALS,
   DEPENDENCY_CALL_DURATION,
+  DATABASE_REPLICA_READS,
   QUEUE_MESSAGES,
   QUEUE_MESSAGES_DEAD_LETTERED,
   QUEUE_MESSAGE_AGE,

@@ -56,7 +56,7 @@ export const rangeJson = (range: Range) => ({ from: range.from.toISOString(), to
 /**
  * A report's statements as one read-only HTTP batch (one round trip), as the system: the route
  * checked `analytics:read`, and a report reads every user's rows, which row-level security shows
- * no user. Throws what `asSystem(c).read` throws (503 when Postgres is unreachable or too slow).
+ * no user. Read on the replica when there is one (they may be a little stale). Throws what `asSystem(c).readStale` throws (503 when Postgres is unreachable or too slow).
  */
 export const readReport = <T extends HttpStatements>(c: Context<AppEnv>, build: (db: HttpQueryBuilder) => T) =>
-  asSystem(c).read(build);
+  asSystem(c).readStale(build);

@@ -34,7 +34,7 @@ const listRoute = protectedRoute("admin", {
 });
 
 const listSuppressedQueries = createRouter().openapi(listRoute, async (c) => {
-  const [rows] = await asCaller(c).read((db) => [selectSuppressedQueries(db)]);
+  const [rows] = await asCaller(c).readStale((db) => [selectSuppressedQueries(db)]);
   return c.json({ data: rows.map(toSuppressedQueryJson) }, 200);
 });
 

@@ -25,7 +25,7 @@ const route = protectedRoute(
 export const listDocuments = createRouter().openapi(route, async (c) => {
   const query = c.req.valid("query");
   const after = cursorParam(query.cursor);
-  const [rows] = await asCaller(c).read((db) => [
+  const [rows] = await asCaller(c).readStale((db) => [
     selectDocumentsPage(db, {
       viewer: viewerOf(c),
       limit: query.limit,

@@ -91,7 +91,7 @@ export const scrapeMetrics = createRouter().openapi(route, async (c) => {
     Promise.all(shards.map((shard) => shard.read())),
     readiness(c.get("services"), c.get("requestId"), c.get("logger")),
     asSystem(c)
-      .read((db) => [selectAccountAndProjectTotals(db), selectDocumentGroups(db)])
+      .readStale((db) => [selectAccountAndProjectTotals(db), selectDocumentGroups(db)])
       .then(
         ([totals, groups]) => readScrapeFigures(totals, groups),
         (error: unknown) => {

@@ -21,7 +21,7 @@ const route = protectedRoute("caller", {
 export const listProjects = createRouter().openapi(route, async (c) => {
   const query = c.req.valid("query");
   const after = cursorParam(query.cursor);
-  const [rows] = await asCaller(c).read((db) => [
+  const [rows] = await asCaller(c).readStale((db) => [
     selectProjectsPage(db, { userId: callerOf(c).userId, limit: query.limit, archived: query.archived, after }),
   ]);
   const { page, nextCursor } = pageOf(projectsPage(rows), query.limit);
