@@ -50,7 +50,13 @@ function replica() {
 
 /** The app's database handle with the replica configured, recording how reads fell back. */
 function handle(maxLagSeconds: number) {
-  const config = loadApiConfig({ ...stack.env, DATABASE_READ_MAX_LAG_SECONDS: String(maxLagSeconds) });
+  // The two variables without a default come from wrangler.toml's [vars] in the workers.
+  const config = loadApiConfig({
+    ...stack.env,
+    MAX_UPLOAD_BYTES: "104857600",
+    PBKDF2_ITERATIONS: "100000",
+    DATABASE_READ_MAX_LAG_SECONDS: String(maxLagSeconds),
+  });
   if (!config.readReplica) throw new Error("DATABASE_READ_URL is not set");
   const fallbacks: ReplicaFallback[] = [];
   const database = openDatabase(config.database, {
