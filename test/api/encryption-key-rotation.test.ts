@@ -1,10 +1,10 @@
 import { Client } from "@neondatabase/serverless";
 import { describe, expect, it } from "vitest";
+import { resealAll } from "../../scripts/reseal.ts";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
 import { configureDriver } from "../../src/db/client.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";
 import { createSecretBox, keyId, sealedKeyId } from "../../src/pkg/crypto/secret-box.ts";
-import { resealAll } from "../../scripts/reseal.ts";
 import { expectOAuthError, me, PASSWORD, signedIn, type Tokens, tokenRequest } from "../auth-helpers.ts";
 import { api, apiWith, testEnv } from "../helpers.ts";
 
@@ -125,7 +125,10 @@ describe("rotating DATA_ENCRYPTION_KEY with npm run secrets:reseal", () => {
     const verified = await api(`/webhooks/${webhookId}/verify`, { method: "POST", headers: auth });
     expect(verified.status).toBe(200);
     expect(await verified.json()).toMatchObject({ id: webhookId, verified: true });
-    const [challengeRequest] = (await (await fetch(receiver)).json()) as { headers: Record<string, string>; body: string }[];
+    const [challengeRequest] = (await (await fetch(receiver)).json()) as {
+      headers: Record<string, string>;
+      body: string;
+    }[];
     expect(challengeRequest?.headers["webhook-signature"]).toBe(
       await standardWebhooksSignature(webhookSecret, challengeRequest?.headers ?? {}, challengeRequest?.body ?? ""),
     );

@@ -53,7 +53,10 @@ describe("configuration", () => {
     const current = btoa("c".repeat(32));
     const [old, older] = [btoa("o".repeat(32)), btoa("p".repeat(32))];
     const base = { ...valid(), DATA_ENCRYPTION_KEY: current };
-    expect(loadApiConfig({ ...base, DATA_ENCRYPTION_KEY_PREVIOUS: "" }).encryptionKey).toEqual({ current, previous: [] });
+    expect(loadApiConfig({ ...base, DATA_ENCRYPTION_KEY_PREVIOUS: "" }).encryptionKey).toEqual({
+      current,
+      previous: [],
+    });
     expect(loadApiConfig({ ...base, DATA_ENCRYPTION_KEY_PREVIOUS: ` ${old}, ${older}` }).encryptionKey).toEqual({
       current,
       previous: [old, older],

@@ -37,8 +37,9 @@ describe("the secret box's keys", () => {
     expect(rotated.isCurrent(SEALED_BEFORE_KEY_IDS)).toBe(false);
     expect(sealedKeyId(SEALED_BEFORE_KEY_IDS)).toBeUndefined();
     // Without the key that sealed it, GCM's tag fails under every key tried.
-    await expect((await createSecretBox({ current: newKey, previous: [otherKey] })).open(SEALED_BEFORE_KEY_IDS))
-      .rejects.toThrow();
+    await expect(
+      (await createSecretBox({ current: newKey, previous: [otherKey] })).open(SEALED_BEFORE_KEY_IDS),
+    ).rejects.toThrow();
   });
 
   it("keeps a value readable by a release without key ids, which reads three parts", async () => {
