@@ -8,38 +8,8 @@
 // nothing stored needs it re-sealed. Exits 1 when a value could be opened by no configured key.
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { WEBHOOK_SECRET_PURPOSE } from "../src/notifications/webhook-signature.ts";
-import { type ResealReport, resealColumn, type SealedColumn, type SqlClient } from "../src/pkg/crypto/reseal.ts";
-import { type EncryptionKeys, keyId } from "../src/pkg/crypto/secret-box.ts";
-
-/** Every column of sealed values, with the purpose its box derives a key for. */
-export const SEALED_COLUMNS: readonly SealedColumn[] = [
-  // src/auth/mfa.ts seals with createSecretBox's default purpose.
-  { table: "user_mfa", key: "user_id", column: "secret_ciphertext", purpose: "mfa-secret" },
-  { table: "webhooks", key: "id", column: "secret_ciphertext", purpose: WEBHOOK_SECRET_PURPOSE },
-];
-
-/** Re-seals every column of `SEALED_COLUMNS`; `log` hears one line per batch. */
-export async function resealAll(
-  client: SqlClient,
-  keys: EncryptionKeys,
-  options: { batchSize?: number; log?: (line: string) => void } = {},
-): Promise<ResealReport[]> {
-  const reports: ResealReport[] = [];
-  for (const column of SEALED_COLUMNS) {
-    const onBatch = (report: ResealReport) =>
-      options.log?.(`${report.table}.${report.column}: ${report.resealed} re-sealed so far`);
-    reports.push(await resealColumn(client, column, keys, { batchSize: options.batchSize, onBatch }));
-  }
-  return reports;
-}
-
-/** DATA_ENCRYPTION_KEY_PREVIOUS as the config reads it: keys separated by commas. */
-export const previousKeys = (value: string | undefined): string[] =>
-  (value ?? "")
-    .split(",")
-    .map((key) => key.trim())
-    .filter((key) => key !== "");
+import { keyId } from "../src/pkg/crypto/secret-box.ts";
+import { previousKeys, resealAll } from "./reseal-columns.ts";
 
 if (import.meta.filename === path.resolve(process.argv[1] ?? "")) {
   const { values } = parseArgs({ options: { "batch-size": { type: "string", default: "500" } } });
@@ -57,7 +27,6 @@ if (import.meta.filename === path.resolve(process.argv[1] ?? "")) {
       keys.previous.length === 0 ? "no previous key" : (await Promise.all(keys.previous.map(keyId))).join(", ")
     }`,
   );
-  // Loaded here, not at the top: the functions above are imported by tests that run in workerd.
   const { default: pg } = await import("pg");
   const client = new pg.Client({ connectionString: url });
   await client.connect();

@@ -1,6 +1,6 @@
 import { Client } from "@neondatabase/serverless";
 import { describe, expect, it } from "vitest";
-import { resealAll } from "../../scripts/reseal.ts";
+import { resealAll } from "../../scripts/reseal-columns.ts";
 import { stepAt, totpCode } from "../../src/auth/totp.ts";
 import { configureDriver } from "../../src/db/client.ts";
 import { loadApiConfig } from "../../src/pkg/config/config.ts";

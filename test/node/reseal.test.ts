@@ -33,7 +33,7 @@ const reseal = (previous: string) =>
 
 describe("npm run secrets:reseal", () => {
   it("re-seals, in batches, the webhook secrets a previous key sealed, and leaves them alone the second time", async () => {
-    const [oldKey, current] = [randomBytes(32).toString("base64"), inject("stack").DATA_ENCRYPTION_KEY];
+    const [oldKey, current] = [randomBytes(32).toString("base64"), inject("stack").DATA_ENCRYPTION_KEY ?? ""];
     const oldBox = await createSecretBox(oldKey, "webhook-secret");
     const name = `reseal-${randomUUID().slice(0, 8)}`;
     const secrets = ["whsec_one", "whsec_two", "whsec_three"];
