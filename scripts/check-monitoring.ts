@@ -1,4 +1,4 @@
-// `npm run monitoring:check`: checks the alerting and the dashboard of monitoring/ (README.md,
+// `npm run monitoring:check`: checks the alerting, its runbook (docs/runbook.md) and the dashboard of monitoring/ (README.md,
 // "Alerts, as code"). promtool checks the rule files and runs their unit tests; amtool checks the
 // Alertmanager configuration and where each alert is routed; a throwaway Alertmanager shows that the
 // inhibitions mute what they should. Every PromQL expression, in the rules and in the Grafana
@@ -305,6 +305,42 @@ export const anchorOf = (heading: string) =>
     .replace(/[^\p{L}\p{N}\s_-]/gu, "")
     .replace(/\s/g, "-");
 
+/** The runbook's section of alerts, one `### <AlertName>` heading per alert under it. */
+const RUNBOOK_ALERTS_HEADING = "## Alerts";
+
+/**
+ * What is wrong between the alert rules and docs/runbook.md: an alert without a `### <name>` section
+ * under "## Alerts", a section there naming no alert, or a `runbook_url` that is not
+ * `…docs/runbook.md#<the alert's own section>`. Empty when they agree.
+ */
+export function runbookProblems(
+  alerts: { alert: string; runbookUrl: string | undefined }[],
+  runbook: string,
+): string[] {
+  const lines = runbook.split("\n");
+  const start = lines.findIndex((line) => line.trim() === RUNBOOK_ALERTS_HEADING);
+  if (start === -1) return [`docs/runbook.md has no "${RUNBOOK_ALERTS_HEADING}" section`];
+  const end = lines.findIndex((line, index) => index > start && /^#{1,2} /.test(line));
+  const sections = lines
+    .slice(start + 1, end === -1 ? undefined : end)
+    .flatMap((line) => (/^### /.test(line) ? [line.replace(/^### /, "").trim()] : []));
+  const names = new Set(alerts.map(({ alert }) => alert));
+  const problems: string[] = [];
+  for (const name of names) {
+    if (!sections.includes(name)) problems.push(`${name}: no "### ${name}" section in docs/runbook.md's alerts`);
+  }
+  for (const section of sections.filter((heading) => !names.has(heading))) {
+    problems.push(`docs/runbook.md's "### ${section}" names no alert of the rules`);
+  }
+  for (const { alert, runbookUrl } of alerts) {
+    const anchor = /docs\/runbook\.md#([\w-]+)$/.exec(runbookUrl ?? "")?.[1];
+    if (anchor !== anchorOf(alert)) {
+      problems.push(`${alert}: runbook_url ${runbookUrl ?? "(none)"} is not docs/runbook.md#${anchorOf(alert)}`);
+    }
+  }
+  return problems;
+}
+
 const RuleFile = z.object({
   groups: z.array(
     z.object({
@@ -552,11 +588,8 @@ async function checkMonitoring(root: string, tools: Tools): Promise<number> {
       .map((rule) => ({ ...rule, file: rel(file) })),
   );
   const alerts = rules.filter((rule) => rule.alert !== undefined);
-  const anchors = new Set(
-    readme.split("\n").flatMap((line) => (/^#+ /.test(line) ? [anchorOf(line.replace(/^#+ /, ""))] : [])),
-  );
   report(
-    `${alerts.length} alert rules: a severity, a summary, a description and a runbook on README.md`,
+    `${alerts.length} alert rules: a severity, a summary, a description and a runbook_url`,
     alerts.flatMap(({ alert, labels, annotations }) => {
       const problems: string[] = [];
       if (!labels?.severity || !(labels.severity in RECEIVER_OF_SEVERITY)) {
@@ -565,12 +598,15 @@ async function checkMonitoring(root: string, tools: Tools): Promise<number> {
       for (const field of ["summary", "description", "runbook_url"]) {
         if (!annotations?.[field]) problems.push(`${alert}: no ${field} annotation`);
       }
-      const anchor = /README\.md#([\w-]+)$/.exec(annotations?.runbook_url ?? "")?.[1];
-      if (annotations?.runbook_url && (anchor === undefined || !anchors.has(anchor))) {
-        problems.push(`${alert}: runbook_url ${annotations.runbook_url} names no heading of README.md`);
-      }
       return problems;
     }),
+  );
+  report(
+    "every alert has its section in docs/runbook.md, its runbook_url points there, and every section names an alert",
+    runbookProblems(
+      alerts.map(({ alert, annotations }) => ({ alert: alert ?? "", runbookUrl: annotations?.runbook_url })),
+      readFileSync(path.join(root, "docs", "runbook.md"), "utf8"),
+    ),
   );
 
   const cases = testFiles.flatMap((file) =>

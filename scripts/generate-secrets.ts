@@ -13,6 +13,6 @@ const key = {
 console.log("JWT_SIGNING_KEYS (a JSON array; prepend to the existing one to rotate):");
 console.log(JSON.stringify([key]));
 console.log(
-  "\nDATA_ENCRYPTION_KEY (set once; changing it makes enrolled TOTP secrets and webhook signing secrets unreadable):",
+  "\nDATA_ENCRYPTION_KEY (to rotate it, follow docs/runbook.md: the old key goes to DATA_ENCRYPTION_KEY_PREVIOUS until `npm run secrets:reseal` has run):",
 );
 console.log(randomBytes(32).toString("base64"));

@@ -16,6 +16,7 @@ import { PERMISSION_NAMES, type Permission } from "../db/schema/users.ts";
 import type { KeyUsage, Principal } from "../durable-objects/sessions.ts";
 import { constantTimeEqualText } from "../pkg/crypto/constant-time.ts";
 import { sha256Hex } from "../pkg/crypto/digest.ts";
+import { type EncryptionKeyInput, encryptionKeys } from "../pkg/crypto/secret-box.ts";
 import { ApiError, invalidField } from "../pkg/errors/api-error.ts";
 import { requireVerifiedEmail } from "./account-lifecycle.ts";
 import { effectivePermissions } from "./permissions.ts";
@@ -78,8 +79,9 @@ const tagKeys = new Map<string, Promise<CryptoKey>>();
 
 /**
  * The HMAC-SHA256 key of key tags: HKDF-SHA256 (RFC 5869) of DATA_ENCRYPTION_KEY with info
- * `techcorp:api-key-tag`, so it is no other use's key. Rotating DATA_ENCRYPTION_KEY invalidates
- * every API key (as it does sealed secrets).
+ * `techcorp:api-key-tag`, so it is no other use's key. A key is tagged under DATA_ENCRYPTION_KEY and
+ * accepted under it or any DATA_ENCRYPTION_KEY_PREVIOUS: a key tagged under a key that is no longer
+ * configured is refused (docs/runbook.md, "DATA_ENCRYPTION_KEY").
  */
 function tagKey(secretBase64: string): Promise<CryptoKey> {
   let key = tagKeys.get(secretBase64);
@@ -116,14 +118,14 @@ async function keyTag(text: string, secretBase64: string): Promise<string> {
 
 /**
  * A fresh key of `userId`, its SHA-256 (what is stored) and its last four characters (what is
- * shown). `tagSecret`: DATA_ENCRYPTION_KEY (base64), whose derived key tags it.
+ * shown). `tagSecret`: DATA_ENCRYPTION_KEY (base64), whose derived key tags it (the current one).
  */
 export async function generateApiKey(
   userId: string,
-  tagSecret: string,
+  tagSecret: EncryptionKeyInput,
 ): Promise<{ key: string; hash: string; lastCharacters: string }> {
   const head = `${API_KEY_PREFIX}${userId.replaceAll("-", "").toLowerCase()}${randomBase62(24)}`;
-  const body = `${head}${await keyTag(head, tagSecret)}`;
+  const body = `${head}${await keyTag(head, encryptionKeys(tagSecret).current)}`;
   const key = `${body}${keyChecksum(body)}`;
   return { key, hash: await sha256Hex(key), lastCharacters: key.slice(-4) };
 }
@@ -131,17 +133,19 @@ export async function generateApiKey(
 /**
  * The owner of a key of ours (its user id as a uuid) and the hash to look it up by; undefined when
  * `text` is not one: wrong shape, a checksum that does not match (a typo, a truncated copy) or a tag
- * we did not make (a made-up key), each refused without a Durable Object call. The tag is
- * compared in constant time.
+ * we did not make (a made-up key) under any configured key, each refused without a Durable Object
+ * call. The tag is compared in constant time.
  */
 export async function parseApiKey(
   text: string,
-  tagSecret: string,
+  tagSecret: EncryptionKeyInput,
 ): Promise<{ userId: string; hash: string } | undefined> {
   const match = API_KEY_PATTERN.exec(text);
-  if (!match?.[1] || !match[3] || match[4] !== keyChecksum(text.slice(0, -6))) return undefined;
-  const tag = await keyTag(text.slice(0, -14), tagSecret);
-  if (!constantTimeEqualText(tag, match[3])) return undefined;
+  const given = match?.[3];
+  if (!match?.[1] || !given || match[4] !== keyChecksum(text.slice(0, -6))) return undefined;
+  const { current, previous } = encryptionKeys(tagSecret);
+  const tags = await Promise.all([current, ...previous].map((secret) => keyTag(text.slice(0, -14), secret)));
+  if (!tags.some((tag) => constantTimeEqualText(tag, given))) return undefined;
   const hex = match[1];
   const userId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   return { userId, hash: await sha256Hex(text) };
@@ -174,8 +178,8 @@ export const API_KEY_CREATION_MAX_AUTH_AGE_SECONDS = 300;
 export interface ApiKeyDeps {
   http: HttpDatabase;
   sessions: SessionsNamespace;
-  /** DATA_ENCRYPTION_KEY (base64): the key tags' HMAC key is derived from it. */
-  tagSecret: string;
+  /** DATA_ENCRYPTION_KEY (and the previous keys): the key tags' HMAC keys are derived from them. */
+  tagSecret: EncryptionKeyInput;
   limits: {
     /** Lifetime (ms) of a key created without `expiresAt`. */
     defaultLifetimeMs: number;

@@ -1,7 +1,7 @@
 import { base64url, createLocalJWKSet, type JSONWebKeySet, jwtVerify } from "jose";
 import { z } from "zod";
 import type { AuthConfig } from "../pkg/config/config.ts";
-import { createSecretBox } from "../pkg/crypto/secret-box.ts";
+import { createSecretBox, type EncryptionKeyInput } from "../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
 import { BodyTooLargeError, readBoundedText } from "../pkg/http/bounded-body.ts";
 import type { Logger } from "../pkg/logger/logger.ts";
@@ -207,7 +207,7 @@ export async function beginLogin(
   provider: OidcProviderConfig,
   options: {
     publicUrl: string;
-    encryptionKey: string;
+    encryptionKey: EncryptionKeyInput;
     loginHint?: string | undefined;
     resume?: string | undefined;
     logger: Logger;
@@ -236,7 +236,7 @@ export async function beginLogin(
   return { location: url.toString(), sealedState: await box.seal(JSON.stringify(pending)) };
 }
 
-async function openPending(sealed: string | undefined, encryptionKey: string) {
+async function openPending(sealed: string | undefined, encryptionKey: EncryptionKeyInput) {
   if (!sealed) throw providerError("no login was started from this browser (or it expired)");
   const box = await createSecretBox(encryptionKey, "oidc-state");
   const opened = await box.open(sealed).catch(() => undefined);
@@ -266,7 +266,7 @@ export async function finishLogin(
     };
     sealedState: string | undefined;
     publicUrl: string;
-    encryptionKey: string;
+    encryptionKey: EncryptionKeyInput;
     logger: Logger;
   },
 ): Promise<{ identity: ExternalIdentity; resume: string | undefined }> {

@@ -2,7 +2,7 @@ import { type Actor, asActor } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { createWebhookWithinCap } from "../db/queries/notifications.ts";
 import type { Webhook } from "../db/schema/notifications.ts";
-import { createSecretBox } from "../pkg/crypto/secret-box.ts";
+import { createSecretBox, type EncryptionKeyInput } from "../pkg/crypto/secret-box.ts";
 import { ApiError } from "../pkg/errors/api-error.ts";
 import { generateWebhookSecret, WEBHOOK_SECRET_PURPOSE } from "./webhook-signature.ts";
 
@@ -15,7 +15,7 @@ export interface WebhookRegistrationDeps {
   /** Row-level security's actor; the webhook's owner is `webhook.userId`. */
   actor: Actor;
   /** DATA_ENCRYPTION_KEY (base64): the secret is stored sealed (src/pkg/crypto/secret-box.ts). */
-  encryptionKey: string;
+  encryptionKey: EncryptionKeyInput;
 }
 
 /**

@@ -2,7 +2,7 @@ import { type Actor, asActor } from "../db/actor.ts";
 import type { DatabaseHandle } from "../db/client.ts";
 import { markWebhookVerified } from "../db/queries/notifications.ts";
 import type { Webhook } from "../db/schema/notifications.ts";
-import { createSecretBox } from "../pkg/crypto/secret-box.ts";
+import { createSecretBox, type EncryptionKeyInput } from "../pkg/crypto/secret-box.ts";
 import { ApiError, DependencyError } from "../pkg/errors/api-error.ts";
 import { postToReceiver, type ReceiverOptions, type ReceiverResult } from "./webhook-request.ts";
 import { WEBHOOK_SECRET_PURPOSE } from "./webhook-signature.ts";
@@ -33,8 +33,8 @@ export interface WebhookVerificationDeps {
   database: DatabaseHandle;
   /** Row-level security's actor: the webhook's owner (or whoever may change it). */
   actor: Actor;
-  /** DATA_ENCRYPTION_KEY (base64), which sealed the webhook's secret. */
-  encryptionKey: string;
+  /** DATA_ENCRYPTION_KEY (and the previous keys): one of them sealed the webhook's secret. */
+  encryptionKey: EncryptionKeyInput;
   /** The URL rules, resolver, deadline (ms) and outgoing fetch (WEBHOOK_* configuration). */
   receiver: ReceiverOptions;
 }

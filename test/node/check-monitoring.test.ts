@@ -5,6 +5,7 @@ import {
   partsOf,
   problemsOf,
   readMetricTable,
+  runbookProblems,
   seriesOf,
   tableDrift,
 } from "../../scripts/check-monitoring.ts";
@@ -173,5 +174,51 @@ describe("tableDrift", () => {
       "sessions is exported but not in README.md's table",
       "users is in README.md's table but not exported",
     ]);
+  });
+});
+
+describe("runbookProblems", () => {
+  const RUNBOOK = `# Runbook
+
+## Alerts
+
+### DiskFull
+
+Free space.
+
+### Gone
+
+An alert that was removed.
+
+## Failover
+
+### Promote
+`;
+  const url = (anchor: string) => `https://example.com/blob/main/docs/runbook.md#${anchor}`;
+
+  it("accepts alerts whose sections exist under Alerts and whose runbook_url points at them", () => {
+    expect(
+      runbookProblems([{ alert: "DiskFull", runbookUrl: url("diskfull") }], RUNBOOK.replace(/### Gone[^#]*/, "")),
+    ).toEqual([]);
+  });
+
+  it("names an alert without a section, a section without an alert, and a runbook_url elsewhere", () => {
+    expect(
+      runbookProblems(
+        [
+          { alert: "DiskFull", runbookUrl: "https://example.com/blob/main/README.md#alerts-as-code" },
+          { alert: "Promote", runbookUrl: url("promote") },
+        ],
+        RUNBOOK,
+      ),
+    ).toEqual([
+      'Promote: no "### Promote" section in docs/runbook.md\'s alerts',
+      'docs/runbook.md\'s "### Gone" names no alert of the rules',
+      "DiskFull: runbook_url https://example.com/blob/main/README.md#alerts-as-code is not docs/runbook.md#diskfull",
+    ]);
+  });
+
+  it("fails without an Alerts section", () => {
+    expect(runbookProblems([], "# Runbook\n")).toEqual(['docs/runbook.md has no "## Alerts" section']);
   });
 });

@@ -49,6 +49,23 @@ describe("configuration", () => {
     expect(problems.join(" ")).not.toContain("hunter2");
   });
 
+  it("reads DATA_ENCRYPTION_KEY_PREVIOUS as a comma-separated list of keys that open only", () => {
+    const current = btoa("c".repeat(32));
+    const [old, older] = [btoa("o".repeat(32)), btoa("p".repeat(32))];
+    const base = { ...valid(), DATA_ENCRYPTION_KEY: current };
+    expect(loadApiConfig({ ...base, DATA_ENCRYPTION_KEY_PREVIOUS: "" }).encryptionKey).toEqual({
+      current,
+      previous: [],
+    });
+    expect(loadApiConfig({ ...base, DATA_ENCRYPTION_KEY_PREVIOUS: ` ${old}, ${older}` }).encryptionKey).toEqual({
+      current,
+      previous: [old, older],
+    });
+    expect(problemsOf({ ...base, DATA_ENCRYPTION_KEY_PREVIOUS: `${old},${btoa("short")}` })).toEqual([
+      expect.stringMatching(/^DATA_ENCRYPTION_KEY_PREVIOUS\.1: expected 32 bytes/),
+    ]);
+  });
+
   it("requires the cache token with the cache URL", () => {
     expect(problemsOf({ ...valid(), UPSTASH_REDIS_REST_TOKEN: "" })).toEqual([
       "UPSTASH_REDIS_REST_TOKEN: required with UPSTASH_REDIS_REST_URL",

@@ -34,6 +34,9 @@ const byteCount = (defaultBytes: number) =>
     .default(defaultBytes);
 const deadline = (defaultMs: number) => z.coerce.number().int().min(100).max(600_000).default(defaultMs);
 
+/** A data encryption key: 32 bytes, standard base64. */
+const encryptionKey = z.base64().refine((key) => atob(key).length === 32, "expected 32 bytes, base64");
+
 const signingKey = z.looseObject({
   kty: z.literal("EC"),
   crv: z.literal("P-256"),
@@ -111,7 +114,21 @@ const common = {
   S3_SECRET_ACCESS_KEY: z.string().min(1),
   // Seals what the database keeps but must read back (TOTP seeds, webhook secrets) and OIDC state;
   // each use derives its own key from it.
-  DATA_ENCRYPTION_KEY: z.base64().refine((key) => atob(key).length === 32, "expected 32 bytes, base64"),
+  DATA_ENCRYPTION_KEY: encryptionKey,
+  // Keys that open but never seal, comma-separated: the key being retired while
+  // `npm run secrets:reseal` re-seals under DATA_ENCRYPTION_KEY, or the incoming one while a
+  // rotation is rolled out (docs/runbook.md, "DATA_ENCRYPTION_KEY").
+  DATA_ENCRYPTION_KEY_PREVIOUS: optional(
+    z
+      .string()
+      .transform((value) =>
+        value
+          .split(",")
+          .map((key) => key.trim())
+          .filter((key) => key !== ""),
+      )
+      .pipe(z.array(encryptionKey).max(3)),
+  ),
   // Upstash Redis: the API caches search results in it; the processor invalidates them.
   UPSTASH_REDIS_REST_URL: optional(z.url({ protocol: /^https?$/ })),
   UPSTASH_REDIS_REST_TOKEN: optional(z.string().min(1)),
@@ -382,7 +399,7 @@ const base = (raw: Raw<typeof common>) => ({
   logLevel: raw.LOG_LEVEL,
   database: { url: raw.DATABASE_URL, localProxy: raw.NEON_LOCAL_PROXY, timeoutMs: raw.DATABASE_TIMEOUT_MS },
   storage: storage(raw),
-  encryptionKey: raw.DATA_ENCRYPTION_KEY,
+  encryptionKey: { current: raw.DATA_ENCRYPTION_KEY, previous: raw.DATA_ENCRYPTION_KEY_PREVIOUS ?? [] },
   queueTimeoutMs: raw.QUEUE_TIMEOUT_MS,
   metrics: {
     enabled: raw.METRICS === "on",

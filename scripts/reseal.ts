@@ -1,0 +1,43 @@
+// `npm run secrets:reseal`: re-seals every stored sealed value (TOTP seeds, webhook signing
+// secrets) under DATA_ENCRYPTION_KEY, opening them with it or DATA_ENCRYPTION_KEY_PREVIOUS; the
+// step of a DATA_ENCRYPTION_KEY rotation between deploying the new key and removing the old one
+// (docs/runbook.md, "DATA_ENCRYPTION_KEY"). It talks to DATABASE_URL directly (the primary, not a
+// replica), acting as the system for row-level security, in batches of one transaction each.
+// Idempotent and resumable: values already under the current key are passed over, so after an
+// interruption run it again. OIDC login state is sealed too but lives in a cookie for minutes, so
+// nothing stored needs it re-sealed. Exits 1 when a value could be opened by no configured key.
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { keyId } from "../src/pkg/crypto/secret-box.ts";
+import { previousKeys, resealAll } from "./reseal-columns.ts";
+
+if (import.meta.filename === path.resolve(process.argv[1] ?? "")) {
+  const { values } = parseArgs({ options: { "batch-size": { type: "string", default: "500" } } });
+  const batchSize = Number(values["batch-size"]);
+  const { DATABASE_URL: url, DATA_ENCRYPTION_KEY: current } = process.env;
+  if (!url || !current || !Number.isInteger(batchSize) || batchSize < 1) {
+    console.error(
+      "usage: DATABASE_URL=postgres://… DATA_ENCRYPTION_KEY=<new> DATA_ENCRYPTION_KEY_PREVIOUS=<old> npm run secrets:reseal [-- --batch-size 500]",
+    );
+    process.exit(2);
+  }
+  const keys = { current, previous: previousKeys(process.env.DATA_ENCRYPTION_KEY_PREVIOUS) };
+  console.log(
+    `re-sealing under key ${await keyId(current)}; also opening with ${
+      keys.previous.length === 0 ? "no previous key" : (await Promise.all(keys.previous.map(keyId))).join(", ")
+    }`,
+  );
+  const { default: pg } = await import("pg");
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const reports = await resealAll(client, keys, { batchSize, log: (line) => console.log(line) });
+    for (const { table, column, resealed, unreadable } of reports) {
+      console.log(`${table}.${column}: ${resealed} re-sealed, ${unreadable.length} no configured key opens`);
+      if (unreadable.length > 0) console.log(`  unreadable (${table} keys): ${unreadable.join(", ")}`);
+    }
+    if (reports.some((report) => report.unreadable.length > 0)) process.exitCode = 1;
+  } finally {
+    await client.end();
+  }
+}
