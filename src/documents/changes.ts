@@ -6,6 +6,7 @@ import {
   confirmProjectStorage,
   type DocumentChanges,
   getDocument,
+  getDocumentForProcessing,
   lockStorageUsage,
   recordDocumentChanges,
   resetVersion,
@@ -200,8 +201,10 @@ export async function restoreDeletedDocument(
       );
     }
     const interrupted = (TRANSIENT_STATUSES as readonly string[]).includes(document.status);
-    if (interrupted) await resetVersion(tx, { documentId: id, version: document.currentVersion });
-    return { document: interrupted ? { ...document, status: "pending" as const } : document, interrupted };
+    if (!interrupted) return { document, interrupted };
+    await resetVersion(tx, { documentId: id, version: document.currentVersion });
+    // The reset changed the row (status, updatedAt): answered as it is now, so its ETag holds.
+    return { document: (await getDocumentForProcessing(tx, { id })) ?? document, interrupted };
   }).catch((error: unknown) => {
     throw quotaRefusal(error) ?? error;
   });

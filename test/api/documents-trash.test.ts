@@ -1,7 +1,7 @@
 import { eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { purgeDocument } from "../../src/db/queries/documents.ts";
-import { documents } from "../../src/db/schema/documents.ts";
+import { documents, documentVersions } from "../../src/db/schema/documents.ts";
 import { projectActivity } from "../../src/db/schema/projects.ts";
 import { signedIn, signedInAdmin } from "../auth-helpers.ts";
 import { created, type DocumentJson, getDocument, keysIn, processed, rawUpload } from "../document-helpers.ts";
@@ -188,6 +188,23 @@ describe("DELETE /documents/{id} then POST /documents/{id}/restore", () => {
     await expectProblem(await restore(owner.auth, doc.id), 409);
     const operator = await signedInAdmin();
     await expectProblem(await restore(operator.auth, doc.id), 409);
+  });
+
+  it("sends a document whose processing the deletion interrupted through the pipeline again", async () => {
+    const { auth } = await signedIn();
+    const doc = await created(rawUpload(auth, "interrupted", "text/plain", { title: "interrupted" }));
+    await processed(auth, doc.id);
+    expect((await remove(auth, doc.id)).status).toBe(204);
+    // As the pipeline leaves a version it stops at because its document was deleted (src/processor/documents/pipeline.ts).
+    await asSystem(async (tx) => {
+      await tx.update(documentVersions).set({ status: "scanning" }).where(eq(documentVersions.documentId, doc.id));
+      await tx.update(documents).set({ status: "scanning" }).where(eq(documents.id, doc.id));
+    });
+    const res = await restore(auth, doc.id);
+    const back = await expectJson<DocumentJson>(res, 200);
+    expect(back.status).toBe("pending");
+    expect(res.headers.get("etag")).toBe((await api(`/documents/${doc.id}`, { headers: auth })).headers.get("etag"));
+    expect((await processed(auth, doc.id)).status).toBe("ready");
   });
 
   it("lists the trash most recently deleted first, a page at a time", async () => {
