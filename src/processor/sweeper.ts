@@ -6,7 +6,9 @@ import { accountsToErase, documentsToErase, eraseAccount } from "../db/queries/a
 import { purgeSecurityEvents } from "../db/queries/audit.ts";
 import {
   deletedBefore,
+  documentsToThin,
   objectsOf,
+  pruneVersions,
   purgeDocument,
   removeUploadIntents,
   staleUploadIntents,
@@ -14,6 +16,7 @@ import {
 } from "../db/queries/documents.ts";
 import { purgeDeletedProjects } from "../db/queries/projects.ts";
 import { expiredUploads, removeFinishedUploads, removeUploads } from "../db/queries/uploads.ts";
+import { DELETED_DOCUMENT_GRACE_MS, type VersionRetentionPolicy, versionRetentionAt } from "../documents/retention.ts";
 import { derivedEventId } from "../pkg/queue/events.ts";
 import type { ProcessorServices } from "./context.ts";
 import { failStuck } from "./documents/pipeline.ts";
@@ -28,8 +31,14 @@ export interface SweepPolicy {
   stuckAfterMs: number;
   /** An upload intent this old belongs to an upload that died between storage and database. */
   orphanAfterMs: number;
-  /** Deleted documents are purged (row and objects) after this grace, and deleted projects once their documents are. */
+  /**
+   * Deleted documents are purged (row and objects) after this grace, and deleted projects once
+   * their documents are. A document is purged only once the database's clock agrees too
+   * (`deletedBefore`): the API's restore reads the same clock (`DELETED_DOCUMENT_GRACE_MS`).
+   */
   purgeAfterMs: number;
+  /** Which old versions are pruned with their objects (`VERSION_RETENTION_*`). */
+  versionRetention: VersionRetentionPolicy;
   /** At most this many of each per run (the next run continues). */
   batch: number;
   /**
@@ -56,7 +65,8 @@ export const DEFAULT_SWEEP_POLICY: SweepPolicy = {
   redriveAfterMs: 5 * 60 * 1000,
   stuckAfterMs: HOUR,
   orphanAfterMs: 24 * HOUR,
-  purgeAfterMs: 7 * 24 * HOUR,
+  purgeAfterMs: DELETED_DOCUMENT_GRACE_MS,
+  versionRetention: { keepLatest: 20, dailyDays: 30 },
   batch: 100,
   auditRetentionMs: 365 * 24 * HOUR,
   // 10,000 events per run of the 10-minute cron: 1.44 million a day.
@@ -84,6 +94,10 @@ export interface SweepReport {
   accountsErased: number;
   /** Mailed account tokens (verification, reset, change of address) a day past their expiry, deleted. */
   accountTokensPurged: number;
+  /** Old versions pruned by the version retention (at most `batch` per run). */
+  versionsPruned: number;
+  /** Objects (documents bucket) of pruned versions that no other version named, deleted. */
+  versionObjectsDeleted: number;
 }
 
 /**
@@ -93,13 +107,18 @@ export interface SweepReport {
  * their time are aborted, documents deleted long enough ago are purged with every object they had,
  * then deleted projects whose documents are all gone (a project's are deleted with it), and
  * accounts their owners deleted (documents with their objects, then the account's row); mailed
- * account tokens a day past their expiry and security events past the audit log's retention are
- * deleted.
+ * account tokens a day past their expiry are deleted, old versions are pruned by the version
+ * retention (with the objects no other version names), and security events past the audit log's
+ * retention are deleted.
  */
 export async function sweep(
   services: ProcessorServices,
   now: Date = new Date(),
-  policy: SweepPolicy = { ...DEFAULT_SWEEP_POLICY, auditRetentionMs: services.config.auditRetentionMs },
+  policy: SweepPolicy = {
+    ...DEFAULT_SWEEP_POLICY,
+    auditRetentionMs: services.config.auditRetentionMs,
+    versionRetention: services.config.versionRetention,
+  },
 ): Promise<SweepReport> {
   const { db } = services.database;
   const report: SweepReport = {
@@ -114,6 +133,8 @@ export async function sweep(
     accountDocumentsPurged: 0,
     accountsErased: 0,
     accountTokensPurged: 0,
+    versionsPruned: 0,
+    versionObjectsDeleted: 0,
   };
 
   const waiting = await asActor(db, SYSTEM, (tx) =>
@@ -184,7 +205,11 @@ export async function sweep(
   );
 
   const deleted = await asActor(db, SYSTEM, (tx) =>
-    deletedBefore(tx, { before: new Date(now.getTime() - policy.purgeAfterMs), limit: policy.batch }),
+    deletedBefore(tx, {
+      before: new Date(now.getTime() - policy.purgeAfterMs),
+      graceMs: policy.purgeAfterMs,
+      limit: policy.batch,
+    }),
   );
   for (const id of deleted) {
     if (await purgeWithObjects(services, id)) report.purged += 1;
@@ -215,6 +240,10 @@ export async function sweep(
     }),
   );
 
+  const pruned = await pruneOldVersions(services, versionRetentionAt(policy.versionRetention, now), policy.batch);
+  report.versionsPruned = pruned.versions;
+  report.versionObjectsDeleted = pruned.objects;
+
   const auditCutoff = new Date(now.getTime() - policy.auditRetentionMs);
   report.auditEventsDeleted = await purgeAuditLog(services.database.db, auditCutoff, policy);
   return report;
@@ -237,6 +266,32 @@ export async function purgeAuditLog(
     if (ids.length < policy.auditBatch) break;
   }
   return deleted;
+}
+
+/**
+ * Version retention, one bounded step per run: at most `limit` versions (`pruneVersions`: rows and
+ * text in one transaction, with upload intents for the objects no version names any more), then
+ * those objects and the thumbnails and renditions no version of their document has, then the
+ * intents. Two storage requests per run (DeleteObjects takes up to 1,000 keys), whatever the
+ * backlog: a retention shortened on a large database is worked off run by run. If storage fails,
+ * the intents remain and the orphan rule above deletes the objects a day later (thumbnails of that
+ * run stay behind: nothing names them).
+ */
+async function pruneOldVersions(
+  services: ProcessorServices,
+  retention: ReturnType<typeof versionRetentionAt>,
+  limit: number,
+): Promise<{ versions: number; objects: number }> {
+  const { db } = services.database;
+  const documentIds = await asActor(db, SYSTEM, (tx) => documentsToThin(tx, { retention, limit }));
+  if (documentIds.length === 0) return { versions: 0, objects: 0 };
+  const pruned = await asActor(db, SYSTEM, (tx) => pruneVersions(tx, { documentIds, retention, limit }));
+  if (pruned.versions === 0) return { versions: 0, objects: 0 };
+  await services.storage.deleteMany(pruned.objects);
+  await services.thumbnails.deleteMany(pruned.thumbnails);
+  if (pruned.objects.length > 0)
+    await asActor(db, SYSTEM, (tx) => removeUploadIntents(tx, { storageKeys: pruned.objects }));
+  return { versions: pruned.versions, objects: pruned.objects.length };
 }
 
 /**

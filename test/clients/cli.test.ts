@@ -91,6 +91,7 @@ describe("techcorp, signed out", () => {
       "get",
       "share",
       "rm",
+      "restore",
       "notifications",
     ]) {
       expect(run.stdout).toMatch(new RegExp(`^\\s+${command}\\b`, "m"));
@@ -280,6 +281,12 @@ describe("techcorp, signed in", () => {
     const gone = await techcorp(["get", id, "-o", path.join(work, "gone.txt")]);
     expect(gone.code).toBe(4);
     await expect(stat(path.join(work, "gone.txt.part"))).rejects.toThrow();
+    // From the trash: back, and shared again as it was.
+    const restored = await techcorp(["restore", id]);
+    expect(restored.code, restored.stderr).toBe(0);
+    expect(restored.stdout).toContain(`restored ${id}`);
+    expect((await asReader()).status).toBe(200);
+    expect((await techcorp(["restore", id])).code).not.toBe(0);
   });
 
   it("rm tries every id: reports each deleted and each failed one, and exits with the failure's code", async () => {

@@ -462,18 +462,112 @@ export async function updateDocument(tx: Transaction, params: DocumentChanges): 
   return firstRow(await recordDocumentChanges(tx, params));
 }
 
-/** Marks the document deleted; returns the objects to remove (every version, every thumbnail). */
+/**
+ * Marks the document deleted if the viewer manages it; returns whether it did. Its objects and
+ * thumbnails stay until the sweeper purges the row (`deletedBefore`), so that it can be restored
+ * (`undeleteDocumentStatement`) within the grace.
+ */
 export async function softDeleteDocument(
   tx: Transaction,
   params: { id: string; viewer: Viewer & { writesAll: boolean } },
-): Promise<{ objects: string[]; thumbnails: string[] } | undefined> {
-  const [row] = await tx
+): Promise<boolean> {
+  const rows = await tx
     .update(documents)
     .set({ deletedAt: sql`now()`, updatedAt: changedAt })
     .where(and(eq(documents.id, params.id), isNull(documents.deletedAt), managedBy(params.viewer)))
     .returning({ id: documents.id });
-  if (!row) return undefined;
-  return objectsOf(tx, params.id);
+  return rows.length > 0;
+}
+
+/**
+ * Whether a deleted document is still within its grace (`graceMs` after `deleted_at`), by the
+ * database's clock at the moment the row is read (`clock_timestamp()`, not the transaction's
+ * start): a restore decided on it never races the sweeper's purge (`deletedBefore` takes only rows
+ * already past it, and locks them).
+ */
+const withinGrace = (graceMs: number) =>
+  sql`${documents.deletedAt} > clock_timestamp() - ${graceMs} * interval '1 millisecond'`;
+
+/** The project of the document is live and not archived, or it has none: where a restore may bring it back. */
+const restorablePlace = sql`(${documents.projectId} is null or project_archived(${documents.projectId}) = false)`;
+
+/**
+ * The document if the viewer may read it, deleted or not (zero or one row), with `restorable`:
+ * deleted and still within the grace (`withinGrace`). For POST /documents/{id}/restore's checks,
+ * which tell "not deleted" (409) from "gone" (404). Both modes.
+ */
+export function selectDocumentInAnyState(db: Queryable, params: { id: string; viewer: Viewer; graceMs: number }) {
+  return db
+    .select({
+      document: documents,
+      restorable: sql<boolean>`(${documents.deletedAt} is not null and ${withinGrace(params.graceMs)})`,
+    })
+    .from(documents)
+    .where(and(eq(documents.id, params.id), readableBy(params.viewer)))
+    .limit(1);
+}
+
+/**
+ * Brings a deleted document back (POST /documents/{id}/restore) if the viewer manages it, it is
+ * still within the grace and its project (if any) is live and not archived; returns the row as
+ * restored (none otherwise). The trigger documents_guard checks again that the actor manages it,
+ * and documents_activity records `document.undeleted` for a project's document (migration 0037).
+ */
+export function undeleteDocumentStatement(
+  db: Queryable,
+  params: { id: string; viewer: Viewer & { writesAll: boolean }; graceMs: number },
+) {
+  return db
+    .update(documents)
+    .set({ deletedAt: null, updatedAt: changedAt })
+    .where(
+      and(
+        eq(documents.id, params.id),
+        isNotNull(documents.deletedAt),
+        withinGrace(params.graceMs),
+        managedBy(params.viewer),
+        restorablePlace,
+      ),
+    )
+    .returning();
+}
+
+/** A keyset position in the trash: (deleted_at desc, id desc), the time as Postgres prints it. */
+export interface TrashCursor {
+  deletedAt: string;
+  id: string;
+}
+
+/**
+ * The viewer's trash (GET /documents/trash): deleted documents they could restore (they manage
+ * them, still within the grace, in no archived or deleted project), most recently deleted first,
+ * keyset-paginated on (deleted_at, id); one extra row tells if more follow. Both modes.
+ */
+export function selectTrashPage(
+  db: Queryable,
+  params: {
+    viewer: Viewer & { writesAll: boolean };
+    graceMs: number;
+    limit: number;
+    after?: TrashCursor | undefined;
+  },
+) {
+  return db
+    .select({ document: documents, cursorAt: sql<string>`${documents.deletedAt}::text` })
+    .from(documents)
+    .where(
+      and(
+        isNotNull(documents.deletedAt),
+        withinGrace(params.graceMs),
+        managedBy(params.viewer),
+        restorablePlace,
+        params.after
+          ? sql`(${documents.deletedAt}, ${documents.id}) < (${params.after.deletedAt}::timestamptz, ${params.after.id}::uuid)`
+          : undefined,
+      ),
+    )
+    .orderBy(desc(documents.deletedAt), desc(documents.id))
+    .limit(params.limit + 1);
 }
 
 /** Formats an image version is converted to on request; each rendition is stored once. */
@@ -517,13 +611,29 @@ export async function objectsOf(
   };
 }
 
-/** Deleted documents whose grace has passed, for the sweeper to remove for good. */
-export async function deletedBefore(tx: Transaction, params: { before: Date; limit: number }): Promise<string[]> {
+/**
+ * Deleted documents whose grace has passed, for the sweeper to remove for good: deleted before
+ * `before` (the sweeper's clock) and `graceMs` before the database's `now()`, which a restore's
+ * `withinGrace` (read later, by `clock_timestamp()`) refuses from then on; each row locked
+ * (`skip locked`: one a restore holds is left to the next run) so a restore committing meanwhile is
+ * seen, and its row re-checked, rather than purged.
+ */
+export async function deletedBefore(
+  tx: Transaction,
+  params: { before: Date; graceMs: number; limit: number },
+): Promise<string[]> {
   const rows = await tx
     .select({ id: documents.id })
     .from(documents)
-    .where(and(isNotNull(documents.deletedAt), lt(documents.deletedAt, params.before)))
-    .limit(params.limit);
+    .where(
+      and(
+        isNotNull(documents.deletedAt),
+        lt(documents.deletedAt, params.before),
+        sql`${documents.deletedAt} <= now() - ${params.graceMs} * interval '1 millisecond'`,
+      ),
+    )
+    .limit(params.limit)
+    .for("update", { skipLocked: true });
   return rows.map((row) => row.id);
 }
 
@@ -817,6 +927,138 @@ export async function stuckVersions(
     )
     .orderBy(asc(documentVersions.updatedAt))
     .limit(params.limit);
+}
+
+/** What version retention keeps (src/documents/retention.ts; the processor's VERSION_RETENTION_* variables). */
+export interface VersionRetention {
+  /** The newest this many versions of every document are kept, whatever their age. */
+  keepLatest: number;
+  /** Of older versions, the newest of each UTC day created at or after this instant is kept; the others go. */
+  dailySince: Date;
+}
+
+/**
+ * The versions retention prunes, as SQL over the versions of documents `scope` selects: not the
+ * current one, not among the newest `keepLatest` (by number), and either created before
+ * `dailySince` or not the newest of its UTC day; never one in a transient status (its processing
+ * is under way) nor of a deleted document (the purge takes it whole). Rows of `document_id, version`.
+ */
+function prunableVersions(retention: VersionRetention, scope: SQL, limit: number): SQL {
+  const transient = sql.join(
+    TRANSIENT_STATUSES.map((status) => sql`${status}`),
+    sql`, `,
+  );
+  return sql`
+    select r.document_id, r.version from (
+      select v.document_id, v.version, v.status, v.created_at, d.current_version,
+             row_number() over (partition by v.document_id order by v.version desc) as newest,
+             row_number() over (partition by v.document_id, (v.created_at at time zone 'UTC')::date
+                                order by v.version desc) as of_day
+        from document_versions v join documents d on d.id = v.document_id
+       where d.deleted_at is null and ${scope}
+    ) r
+     where r.newest > ${retention.keepLatest} and r.version <> r.current_version
+       and r.status not in (${transient})
+       and (r.created_at < ${retention.dailySince.toISOString()}::timestamptz or r.of_day > 1)
+     order by r.document_id, r.version
+     limit ${limit}`;
+}
+
+/**
+ * Documents with versions that retention prunes (at most `limit` versions' worth), as the system:
+ * only documents with a version numbered above `keepLatest` can have more than that many, which
+ * the primary key answers per document. Read without locks; `pruneVersions` decides again under them.
+ */
+export async function documentsToThin(
+  tx: Transaction,
+  params: { retention: VersionRetention; limit: number },
+): Promise<string[]> {
+  const scope = sql`exists (select 1 from document_versions x where x.document_id = d.id and x.version > ${params.retention.keepLatest})`;
+  const rows = await tx.execute<{ document_id: string }>(
+    sql`select distinct p.document_id from (${prunableVersions(params.retention, scope, params.limit)}) p`,
+  );
+  return rows.rows.map((row) => row.document_id);
+}
+
+/** What `pruneVersions` removed: how many versions, and the objects no version refers to any more. */
+export interface PrunedVersions {
+  versions: number;
+  /** Keys in the documents bucket; each has an upload intent until `removeUploadIntents` (the orphan rule deletes it if storage fails). */
+  objects: string[];
+  /** Keys in the thumbnails bucket: thumbnails and renditions no remaining version of the document has. */
+  thumbnails: string[];
+}
+
+/**
+ * Removes the versions retention prunes (`prunableVersions`, at most `limit`) of the documents
+ * `documentIds`, as the system, in the caller's transaction: the documents are locked first
+ * (`for update skip locked`: one a writer holds waits for the next run), so a version restore or
+ * upload on them waits and then sees the versions gone, and the rule is evaluated under the lock.
+ * Their extracted text goes too. An object is kept while any version still names it (a restored
+ * version shares its original's object, src/documents/versions.ts), and so is a thumbnail or a
+ * rendition (named by the content's SHA-256) while a version of the document still has it. The
+ * objects to delete get upload intents in the same transaction, so a storage failure after the
+ * commit leaves them to the sweeper's orphan rule rather than unreferenced for ever.
+ */
+export async function pruneVersions(
+  tx: Transaction,
+  params: { documentIds: readonly string[]; retention: VersionRetention; limit: number },
+): Promise<PrunedVersions> {
+  if (params.documentIds.length === 0) return { versions: 0, objects: [], thumbnails: [] };
+  const locked = await tx
+    .select({ id: documents.id })
+    .from(documents)
+    .where(and(inArray(documents.id, [...params.documentIds]), isNull(documents.deletedAt)))
+    .for("update", { skipLocked: true });
+  if (locked.length === 0) return { versions: 0, objects: [], thumbnails: [] };
+  const ids = sql`d.id in (${sql.join(
+    locked.map((row) => sql`${row.id}::uuid`),
+    sql`, `,
+  )})`;
+  const removed = await tx.execute<{
+    document_id: string;
+    version: number;
+    storage_key: string;
+    thumbnail_key: string | null;
+    content_type: string;
+    sha256: string;
+  }>(sql`
+    delete from document_versions v
+     using (${prunableVersions(params.retention, ids, params.limit)}) p
+     where v.document_id = p.document_id and v.version = p.version
+    returning v.document_id, v.version, v.storage_key, v.thumbnail_key, v.content_type, v.sha256`);
+  if (removed.rows.length === 0) return { versions: 0, objects: [], thumbnails: [] };
+  await tx.execute(sql`
+    delete from document_content c
+     using (select * from jsonb_to_recordset(${JSON.stringify(
+       removed.rows.map((row) => ({ document_id: row.document_id, version: row.version })),
+     )}::jsonb) as gone(document_id uuid, version integer)) g
+     where c.document_id = g.document_id and c.version = g.version`);
+  const keys = [...new Set(removed.rows.map((row) => row.storage_key))];
+  const stillNamed = await tx
+    .selectDistinct({ key: documentVersions.storageKey })
+    .from(documentVersions)
+    .where(inArray(documentVersions.storageKey, keys));
+  const objects = keys.filter((key) => !stillNamed.some((row) => row.key === key));
+  const thumbnails = new Set<string>();
+  for (const documentId of new Set(removed.rows.map((row) => row.document_id))) {
+    const kept = await tx
+      .select({ thumbnailKey: documentVersions.thumbnailKey, sha256: documentVersions.sha256 })
+      .from(documentVersions)
+      .where(eq(documentVersions.documentId, documentId));
+    for (const row of removed.rows.filter((gone) => gone.document_id === documentId)) {
+      if (row.thumbnail_key && !kept.some((version) => version.thumbnailKey === row.thumbnail_key))
+        thumbnails.add(row.thumbnail_key);
+      if (row.content_type.startsWith("image/") && !kept.some((version) => version.sha256 === row.sha256))
+        for (const format of RENDITION_FORMATS) thumbnails.add(renditionKey(documentId, row.sha256, format));
+    }
+  }
+  if (objects.length > 0)
+    await tx
+      .insert(uploadIntents)
+      .values(objects.map((storageKey) => ({ storageKey })))
+      .onConflictDoNothing();
+  return { versions: removed.rows.length, objects, thumbnails: [...thumbnails] };
 }
 
 /** Puts a version back to pending for another run of the pipeline (admin reprocessing). */

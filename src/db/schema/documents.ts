@@ -78,7 +78,8 @@ export const parentWritable = sql.raw(
 /**
  * A document: owner, title and tags, plus the state of its current version (copied from
  * `document_versions` when that version changes, so that lists and filters need no join).
- * Deleting is soft (`deleted_at`); the objects are removed when the row is.
+ * Deleting is soft (`deleted_at`): the row and its objects stay restorable for a grace
+ * (src/documents/retention.ts), then the sweeper removes them together.
  */
 export const documents = pgTable(
   "documents",
@@ -111,6 +112,8 @@ export const documents = pgTable(
     index("documents_owner_created_idx").on(t.ownerId, t.createdAt.desc(), t.id.desc()),
     index("documents_created_idx").on(t.createdAt.desc(), t.id.desc()),
     index("documents_tags_idx").using("gin", t.tags),
+    // The trash (most recently deleted first) and the sweeper's purge read deleted rows only.
+    index("documents_deleted_idx").on(t.deletedAt.desc(), t.id.desc()).where(sql`${t.deletedAt} is not null`),
     index("documents_project_created_idx")
       .on(t.projectId, t.createdAt.desc(), t.id.desc())
       .where(sql`${t.projectId} is not null`),

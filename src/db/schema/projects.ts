@@ -181,7 +181,8 @@ export type ProjectInvitation = typeof projectInvitations.$inferSelect;
 /**
  * What the activity feed of a project records (migration 0026 writes them, from triggers): the
  * project itself changing, people joining, leaving and changing roles, and its documents being
- * uploaded, edited, versioned, shared, moved and deleted.
+ * uploaded, edited, versioned, shared, moved, deleted and undeleted (brought back from the trash:
+ * `document.restored` already names restoring an old version).
  */
 export const PROJECT_ACTIVITY_ACTIONS = [
   "project.created",
@@ -202,6 +203,7 @@ export const PROJECT_ACTIVITY_ACTIONS = [
   "document.restored",
   "document.moved",
   "document.deleted",
+  "document.undeleted",
   "document.shared",
   "document.unshared",
 ] as const;

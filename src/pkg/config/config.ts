@@ -537,6 +537,11 @@ const processorOnly = {
   SMTP_TIMEOUT_MS: deadline(30_000),
   // How long security events stay in the audit log (days, default 365); the sweeper deletes older ones.
   AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
+  // Version retention (the sweeper): every document keeps its newest KEEP_LATEST versions (1–10,000,
+  // default 20) and, of older ones, the newest of each UTC day for DAILY_DAYS days (0–36,500,
+  // default 30); the rest go with their objects. The current version is never pruned.
+  VERSION_RETENTION_KEEP_LATEST: z.coerce.number().int().min(1).max(10_000).default(20),
+  VERSION_RETENTION_DAILY_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
 };
 
 /** SMTP needs its sender and both credentials or neither; production needs SMTP, and TLS. */
@@ -592,6 +597,7 @@ const processorSchema = z
           }
         : undefined,
     auditRetentionMs: raw.AUDIT_RETENTION_DAYS * 24 * 60 * 60 * 1000,
+    versionRetention: { keepLatest: raw.VERSION_RETENTION_KEEP_LATEST, dailyDays: raw.VERSION_RETENTION_DAILY_DAYS },
   }));
 
 /**
@@ -615,8 +621,9 @@ export type ApiConfig = z.output<typeof apiSchema>;
  * The processor worker's configuration: the part it shares with `ApiConfig`, `virusScan`
  * (clamd's address and per-step `timeoutMs`; undefined when `VIRUS_SCAN=off`), `mail` (the
  * sender and the SMTP server, its per-step `timeoutMs`; undefined without SMTP_HOST, which only
- * a configuration outside production may leave unset) and `auditRetentionMs` (how long security
- * events are kept, `AUDIT_RETENTION_DAYS` in ms).
+ * a configuration outside production may leave unset), `auditRetentionMs` (how long security
+ * events are kept, `AUDIT_RETENTION_DAYS` in ms) and `versionRetention` (`keepLatest` versions,
+ * one a day for `dailyDays` days: `VERSION_RETENTION_*`, src/documents/retention.ts).
  */
 export type ProcessorConfig = z.output<typeof processorSchema>;
 /**

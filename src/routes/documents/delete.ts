@@ -16,9 +16,9 @@ const route = protectedRoute(
     method: "delete",
     path: "/documents/{id}",
     tags: ["Documents"],
-    summary: "Delete a document (its objects are removed)",
+    summary: "Delete a document (restorable for 7 days)",
     description:
-      "The owner of a personal document, an owner or admin of its project (not while it is archived: 409), or an administrator. The row is kept as deleted for a while; every version's object and thumbnail is removed. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
+      "The owner of a personal document, an owner or admin of its project (not while it is archived: 409), or an administrator. The document disappears from lists, search, downloads and thumbnails at once, but is kept, with every version's object and thumbnail, for 7 days: it is listed in `GET /documents/trash` and `POST /documents/{id}/restore` brings it back. Then the sweeper purges it for good. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).",
     request: { params: DocumentIdParams, headers: ConditionalWriteHeaders },
     responses: { 204: { description: "Deleted." }, ...problemResponses(400, 403, 404, 409, 412, 503) },
   },
@@ -32,12 +32,9 @@ export const deleteDocument = createRouter().openapi(route, async (c) => {
     id,
     "Only the owner of a personal document, an owner or admin of its project, or an administrator deletes it.",
   );
-  const { database, storage, thumbnails, background } = c.get("services");
-  const removed = await removeDocument(database, callerOf(c).actor, { id, viewer: viewerOf(c) }, unchangedSince(c));
-  // The content goes now; if storage is down, the sweeper removes it when it purges the row.
-  background("removing a deleted document's objects", () =>
-    Promise.all([storage.deleteMany(removed.objects), thumbnails.deleteMany(removed.thumbnails)]),
-  );
+  const { database } = c.get("services");
+  // The objects stay for a restore; the sweeper removes them when it purges the row.
+  await removeDocument(database, callerOf(c).actor, { id, viewer: viewerOf(c) }, unchangedSince(c));
   await searchChanged(c, id);
   return c.body(null, 204);
 });

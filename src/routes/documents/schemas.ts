@@ -176,6 +176,17 @@ export const DocumentPageSchema = z
   .object({ data: z.array(DocumentSchema), nextCursor: z.string().nullable() })
   .openapi("DocumentPage");
 
+export const DeletedDocumentSchema = DocumentSchema.extend({
+  deletedAt: z.iso.datetime().openapi({ description: "When it was deleted." }),
+  purgeAt: z.iso.datetime().openapi({
+    description: "When its grace ends: from then on it cannot be restored, and the sweeper removes it with its files.",
+  }),
+}).openapi("DeletedDocument");
+
+export const DeletedDocumentPageSchema = z
+  .object({ data: z.array(DeletedDocumentSchema), nextCursor: z.string().nullable() })
+  .openapi("DeletedDocumentPage");
+
 /** `?version=n`: a version other than the current one. */
 export const VersionQuery = z.object({
   version: int4()

@@ -174,7 +174,7 @@ export function registerDocumentCommands(program: Command): void {
   program
     .command("rm")
     .description(
-      "Delete documents (their files and versions go with them). Every id is tried: each deleted and each failed one is reported, and the exit code is the first failure's.",
+      "Delete documents (to the trash: `techcorp restore <id>` brings one back within 7 days, then it is purged with its files and versions). Every id is tried: each deleted and each failed one is reported, and the exit code is the first failure's.",
     )
     .argument("<ids...>", "the documents' ids", documentIds)
     .action(
@@ -201,6 +201,21 @@ export function registerDocumentCommands(program: Command): void {
             `${deleted.length} deleted${failed.length ? `, ${failed.length} failed` : ""}.`,
           ].join("\n"),
         );
+      }),
+    );
+
+  program
+    .command("restore")
+    .description("Bring back a document deleted less than 7 days ago, with its files, versions and shares.")
+    .argument("<id>", "the document's id", documentId)
+    .action(
+      action(async (context, _options: object, id: string) => {
+        const client = await signedInClient(context);
+        const { data } = await client.api.POST("/documents/{id}/restore", {
+          params: { path: { id } },
+          signal: context.signal,
+        });
+        context.output.result(data, () => `restored ${data.id}  ${data.title}`);
       }),
     );
 }

@@ -5819,6 +5819,96 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/documents/trash": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List deleted documents I can restore
+         * @description Documents deleted less than 7 days ago that the caller may restore (`POST /documents/{id}/restore`): their personal documents, those of projects where they are an owner or admin (not archived or deleted), or every one for administrators. Most recently deleted first, keyset-paginated (`nextCursor`); each with `deletedAt` and `purgeAt`, when the sweeper removes it for good.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    limit?: number;
+                    /** @description `nextCursor` of the previous page. */
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description A page. */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["DeletedDocumentPage"];
+                    };
+                };
+                /** @description The request is malformed or a field is invalid. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Credentials are missing or invalid. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The caller may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited; `Retry-After` says when to try again. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait. */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A dependency is unavailable; nothing was changed. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/documents/{id}": {
         parameters: {
             query?: never;
@@ -5944,8 +6034,8 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Delete a document (its objects are removed)
-         * @description The owner of a personal document, an owner or admin of its project (not while it is archived: 409), or an administrator. The row is kept as deleted for a while; every version's object and thumbnail is removed. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).
+         * Delete a document (restorable for 7 days)
+         * @description The owner of a personal document, an owner or admin of its project (not while it is archived: 409), or an administrator. The document disappears from lists, search, downloads and thumbnails at once, but is kept, with every version's object and thumbnail, for 7 days: it is listed in `GET /documents/trash` and `POST /documents/{id}/restore` brings it back. Then the sweeper purges it for good. With `If-Match` or `If-Unmodified-Since`, only if the document has not changed since (412 otherwise).
          */
         delete: {
             parameters: {
@@ -6179,6 +6269,125 @@ export interface paths {
                 };
             };
         };
+        trace?: never;
+    };
+    "/documents/{id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Restore a deleted document
+         * @description Brings back a document deleted less than 7 days ago (see `GET /documents/trash`), with its versions, shares and history: it is listed, searchable and downloadable again. Who may delete it may restore it: the owner of a personal document, an owner or admin of its project, or an administrator (403 for someone who only reads or edits it). 404 when it was purged, never existed or is not visible to the caller; 409 when it is not deleted, or its project is deleted or archived. It counts again against the quota of where it is, as an upload does: its owner's (403 `quota_exceeded`) or its project's (413). Not conditional: a deleted document has no representation to compare.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The document, restored. */
+                200: {
+                    headers: {
+                        /** @description Strong entity tag of this representation; send it in If-Match to make a write conditional (lost-update protection). */
+                        ETag?: string;
+                        /** @description When the resource last changed (HTTP-date, whole seconds), for If-Unmodified-Since. */
+                        "Last-Modified"?: string;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Document"];
+                    };
+                };
+                /** @description The request is malformed or a field is invalid. */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Credentials are missing or invalid. */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The caller may not do this. */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Not found. */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Conflict with the current state. */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description The body is too large. */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Rate limited; `Retry-After` says when to try again. */
+                429: {
+                    headers: {
+                        /** @description Seconds to wait. */
+                        "Retry-After"?: number;
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A dependency is unavailable; nothing was changed. */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/documents/{id}/move": {
@@ -9565,7 +9774,7 @@ export interface paths {
                     /** @description `nextCursor` of the previous page. */
                     cursor?: string;
                     /** @description Only entries of this action. */
-                    action?: "project.created" | "project.updated" | "project.archived" | "project.unarchived" | "project.deleted" | "member.invited" | "invitation.declined" | "invitation.revoked" | "member.joined" | "member.role_changed" | "member.removed" | "member.left" | "document.uploaded" | "document.updated" | "document.versioned" | "document.restored" | "document.moved" | "document.deleted" | "document.shared" | "document.unshared";
+                    action?: "project.created" | "project.updated" | "project.archived" | "project.unarchived" | "project.deleted" | "member.invited" | "invitation.declined" | "invitation.revoked" | "member.joined" | "member.role_changed" | "member.removed" | "member.left" | "document.uploaded" | "document.updated" | "document.versioned" | "document.restored" | "document.moved" | "document.deleted" | "document.undeleted" | "document.shared" | "document.unshared";
                 };
                 header?: never;
                 path: {
@@ -13055,6 +13264,22 @@ export interface components {
             data: components["schemas"]["Document"][];
             nextCursor: string | null;
         };
+        DeletedDocumentPage: {
+            data: components["schemas"]["DeletedDocument"][];
+            nextCursor: string | null;
+        };
+        DeletedDocument: components["schemas"]["Document"] & {
+            /**
+             * Format: date-time
+             * @description When it was deleted.
+             */
+            deletedAt: string;
+            /**
+             * Format: date-time
+             * @description When its grace ends: from then on it cannot be restored, and the sweeper removes it with its files.
+             */
+            purgeAt: string;
+        };
         DocumentUpdate: {
             /** @example Q3 report */
             title?: string;
@@ -13375,7 +13600,7 @@ export interface components {
             /** Format: uuid */
             id: string;
             /** @enum {string} */
-            action: "project.created" | "project.updated" | "project.archived" | "project.unarchived" | "project.deleted" | "member.invited" | "invitation.declined" | "invitation.revoked" | "member.joined" | "member.role_changed" | "member.removed" | "member.left" | "document.uploaded" | "document.updated" | "document.versioned" | "document.restored" | "document.moved" | "document.deleted" | "document.shared" | "document.unshared";
+            action: "project.created" | "project.updated" | "project.archived" | "project.unarchived" | "project.deleted" | "member.invited" | "invitation.declined" | "invitation.revoked" | "member.joined" | "member.role_changed" | "member.removed" | "member.left" | "document.uploaded" | "document.updated" | "document.versioned" | "document.restored" | "document.moved" | "document.deleted" | "document.undeleted" | "document.shared" | "document.unshared";
             /** @description Who did it; null for the system, or once their account is deleted. */
             actor: {
                 /** Format: uuid */
