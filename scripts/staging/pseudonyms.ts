@@ -25,10 +25,11 @@ export const FILLER_WORDS = (
   "table tailor teacher theatre thread thunder ticket timber tomato tower town trail train tree trumpet " +
   "tunnel umbrella valley velvet village violin voyage wagon wall water wave weather wheel window winter " +
   "wire wolf wood wool worker yard yellow zebra anchor apple arrow badge bamboo barrel beacon blossom " +
-  "bronze cabinet canyon cellar cloak compass crystal dolphin ember falcon ferry glacier granite harp"
+  "bronze cabinet canyon cellar cloak compass crystal dolphin ember falcon ferry glacier granite harp " +
+  "lemon maple nectar oyster pebble quilt raven sapphire tulip walnut willow acorn beetle"
 ).split(" ");
 
-if (FILLER_WORDS.length !== 256) throw new Error(`the filler vocabulary must have 256 words, not ${FILLER_WORDS.length}`);
+if (new Set(FILLER_WORDS).size !== 256 || FILLER_WORDS.length !== 256) throw new Error(`the filler vocabulary must have 256 distinct words, not ${FILLER_WORDS.length}`);
 
 /** What a version's placeholder object holds, and how its row describes it. */
 export interface Placeholder {

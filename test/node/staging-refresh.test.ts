@@ -104,8 +104,8 @@ async function addSourceRows(client: pg.Client): Promise<void> {
     );
     await client.query(
       `insert into document_versions (document_id, version, storage_key, content_type, size_bytes, sha256, filename, created_by, status, thumbnail_key)
-       values ($1, 1, 'documents/' || $1 || '/secret', 'application/pdf', 1000, repeat('a', 64), 'secret-file.pdf', $2, 'ready', 'thumbs/secret')`,
-      [id, owner],
+       values ($1, 1, $3, 'application/pdf', 1000, repeat('a', 64), 'secret-file.pdf', $2, 'ready', 'thumbs/secret')`,
+      [id, owner, `documents/${id}/secret`],
     );
     await client.query(
       "insert into document_content (document_id, version, text) values ($1, 1, 'the zanzibarium merger closes on friday')",
@@ -122,8 +122,8 @@ async function addSourceRows(client: pg.Client): Promise<void> {
       [owner],
     );
     await client.query(
-      "insert into oauth_identities (provider, subject, user_id, email) values ('google', 'google-subject-777-' || $2, $1, 'secret-person@corp-secret.test')",
-      [owner, index],
+      "insert into oauth_identities (provider, subject, user_id, email) values ('google', $2, $1, 'secret-person@corp-secret.test')",
+      [owner, `google-subject-777-${index}`],
     );
     await client.query(
       "insert into user_mfa (user_id, secret_ciphertext, recovery_code_hashes) values ($1, 'sealed-secret', '[\"abc\"]')",
@@ -302,6 +302,12 @@ describe("npm run staging:refresh", () => {
         };
       });
       expect(projects.length).toBe(expected.projects);
+      // The seed's sample reaches the rows written above, so the search for their values means something.
+      const secretUsers = await withClient(sourceUrl, (source) =>
+        source.query("select 1 from users where email like 'secret-person-%' and id = any($1)", [users]),
+      );
+      expect(secretUsers.rowCount).toBeGreaterThan(1);
+      expect(projects).toEqual(["11111111-1111-4111-8111-111111111111"]);
       expect(first.documents).toHaveLength(expected.documents ?? -1);
       expect(first.document_versions).toHaveLength(expected.documents ?? -1);
       expect(first.document_search).toHaveLength(expected.documents ?? -1);
