@@ -8,7 +8,7 @@
 //   PRODUCTION_DATABASE_URL, PRODUCTION_S3_BUCKET  optional: refused as targets
 import { parseArgs } from "node:util";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { checkTargetBucket, RefreshRefused } from "./staging/guard.ts";
+import { checkRefreshTargets, checkTargetBucket, RefreshRefused } from "./staging/guard.ts";
 import { DEFAULT_STAGING_PASSWORD, refreshStaging } from "./staging/refresh.ts";
 
 const usage =
@@ -24,11 +24,21 @@ const { values } = parseArgs({
 });
 const env = process.env;
 
+const targets = {
+  sourceUrl: env.SOURCE_DATABASE_URL,
+  targetUrl: env.DATABASE_URL_UNPOOLED || env.DATABASE_URL,
+  targetEnvironment: values["target-environment"],
+  productionUrl: env.PRODUCTION_DATABASE_URL,
+};
+
 try {
+  // The databases first: a refusal names the most serious mistake.
+  checkRefreshTargets(targets);
   let putObject: ((key: string, body: Buffer, contentType: string) => Promise<void>) | undefined;
   if (!values["no-objects"]) {
     const bucket = env.S3_BUCKET;
-    if (!bucket || !env.S3_ENDPOINT) throw new RefreshRefused("S3_ENDPOINT and S3_BUCKET (staging's) are needed, or --no-objects");
+    if (!bucket || !env.S3_ENDPOINT)
+      throw new RefreshRefused("S3_ENDPOINT and S3_BUCKET (staging's) are needed, or --no-objects");
     checkTargetBucket(bucket, env.PRODUCTION_S3_BUCKET);
     const s3 = new S3Client({
       region: env.S3_REGION ?? "auto",
@@ -41,10 +51,7 @@ try {
     };
   }
   const result = await refreshStaging({
-    sourceUrl: env.SOURCE_DATABASE_URL,
-    targetUrl: env.DATABASE_URL_UNPOOLED || env.DATABASE_URL,
-    targetEnvironment: values["target-environment"],
-    productionUrl: env.PRODUCTION_DATABASE_URL,
+    ...targets,
     users: Number(values.users),
     seed: values.seed,
     password: values.password,

@@ -29,7 +29,8 @@ export const FILLER_WORDS = (
   "lemon maple nectar oyster pebble quilt raven sapphire tulip walnut willow acorn beetle"
 ).split(" ");
 
-if (new Set(FILLER_WORDS).size !== 256 || FILLER_WORDS.length !== 256) throw new Error(`the filler vocabulary must have 256 distinct words, not ${FILLER_WORDS.length}`);
+if (new Set(FILLER_WORDS).size !== 256 || FILLER_WORDS.length !== 256)
+  throw new Error(`the filler vocabulary must have 256 distinct words, not ${FILLER_WORDS.length}`);
 
 /** What a version's placeholder object holds, and how its row describes it. */
 export interface Placeholder {

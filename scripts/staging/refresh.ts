@@ -7,7 +7,7 @@ import { applyMigrations } from "../../stack/migrate.ts";
 import { checkRefreshTargets, checkTargetMarker, RefreshRefused, STAGING_MARKER } from "./guard.ts";
 import { stagingPasswordHash } from "./password.ts";
 import { Pseudonyms } from "./pseudonyms.ts";
-import { type RowContext, STAGING_TABLES, type SampleSets, type TableSpec } from "./tables.ts";
+import { type RowContext, type SampleSets, STAGING_TABLES, type TableSpec } from "./tables.ts";
 
 /** The password every sampled user has in staging, unless `--password` says otherwise. */
 export const DEFAULT_STAGING_PASSWORD = "staging password";
@@ -55,9 +55,7 @@ async function begin(client: pg.Client, mode: string): Promise<void> {
 }
 
 async function migrationCount(client: pg.Client): Promise<number> {
-  const { rows } = await client.query<{ n: number }>(
-    "select count(*)::int as n from drizzle.__drizzle_migrations",
-  );
+  const { rows } = await client.query<{ n: number }>("select count(*)::int as n from drizzle.__drizzle_migrations");
   return rows[0]?.n ?? 0;
 }
 
@@ -66,7 +64,10 @@ async function chooseSample(source: pg.Client, seed: string, users: number): Pro
   const ids = async (sql: string, params: unknown[]) =>
     new Set((await source.query<{ id: string }>(sql, params)).rows.map((row) => row.id));
   // md5 only spreads the choice over the ids; what makes it the seed's is the seed in the input.
-  const sampledUsers = await ids("select id from users order by md5($1 || ':' || id::text), id limit $2", [seed, users]);
+  const sampledUsers = await ids("select id from users order by md5($1 || ':' || id::text), id limit $2", [
+    seed,
+    users,
+  ]);
   const userList = [...sampledUsers];
   const projects = await ids(
     "select distinct project_id as id from project_members where role = 'owner' and user_id = any($1::uuid[])",
@@ -114,7 +115,8 @@ export async function refreshStaging(options: RefreshOptions): Promise<RefreshRe
   checkRefreshTargets(options);
   const sourceUrl = options.sourceUrl as string;
   const targetUrl = options.targetUrl as string;
-  if (!Number.isInteger(options.users) || options.users < 1) throw new RefreshRefused("--users must be a positive integer");
+  if (!Number.isInteger(options.users) || options.users < 1)
+    throw new RefreshRefused("--users must be a positive integer");
   const progress = options.onProgress ?? (() => {});
   const batchSize = options.batchSize ?? 500;
   const p = new Pseudonyms(options.seed);
@@ -189,7 +191,9 @@ export async function refreshStaging(options: RefreshOptions): Promise<RefreshRe
       await source.query(`declare staging_copy no scroll cursor for ${select}`);
       let count = 0;
       for (;;) {
-        const batch = await source.query<{ r: Record<string, unknown> }>(`fetch forward ${batchSize} from staging_copy`);
+        const batch = await source.query<{ r: Record<string, unknown> }>(
+          `fetch forward ${batchSize} from staging_copy`,
+        );
         if (batch.rows.length === 0) break;
         const contexts = batch.rows.map((row): RowContext => ({ row: row.r, p, sample, passwordHash }));
         if (spec.object && options.putObject) {
@@ -214,7 +218,9 @@ export async function refreshStaging(options: RefreshOptions): Promise<RefreshRe
     const indexed = await target.query("select refresh_document_search(id, true) from documents order by id");
     rows.document_search = indexed.rowCount ?? 0;
     // Dated like its document rather than by the clock, so two refreshes write the same rows.
-    await target.query("update document_search s set updated_at = d.updated_at from documents d where d.id = s.document_id");
+    await target.query(
+      "update document_search s set updated_at = d.updated_at from documents d where d.id = s.document_id",
+    );
     for (const table of tables) await target.query(`alter table ${quote(table)} enable trigger user`);
     for (const [table, spec] of Object.entries(STAGING_TABLES)) {
       if (spec.mode !== "copy" || !spec.identity) continue;

@@ -78,7 +78,12 @@ const placeholderOf = (ctx: RowContext, documentId: string, version: number, typ
   ctx.p.placeholder(documentId, version, ctx.row._words === null ? WORDS_WITHOUT_TEXT : num(ctx, "_words"), type);
 
 const currentPlaceholder = (ctx: RowContext) =>
-  placeholderOf(ctx, str(ctx, "id"), num(ctx, "current_version"), String(ctx.row._version_type ?? ctx.row.content_type));
+  placeholderOf(
+    ctx,
+    str(ctx, "id"),
+    num(ctx, "current_version"),
+    String(ctx.row._version_type ?? ctx.row.content_type),
+  );
 const versionPlaceholder = (ctx: RowContext) =>
   placeholderOf(ctx, str(ctx, "document_id"), num(ctx, "version"), str(ctx, "content_type"));
 
@@ -134,7 +139,9 @@ export const STAGING_TABLES: Record<string, TableSpec> = {
     orderBy: "t.provider, t.subject",
     columns: {
       provider: keep,
-      subject: replace((ctx) => `staging-${ctx.p.hex("subject", str(ctx, "provider"), str(ctx, "subject")).slice(0, 24)}`),
+      subject: replace(
+        (ctx) => `staging-${ctx.p.hex("subject", str(ctx, "provider"), str(ctx, "subject")).slice(0, 24)}`,
+      ),
       user_id: keep,
       email: replace((ctx) => ctx.p.email(str(ctx, "user_id"))),
       created_at: keep,
@@ -173,7 +180,14 @@ export const STAGING_TABLES: Record<string, TableSpec> = {
     mode: "copy",
     where: "t.project_id = any({projects}) and t.user_id = any({users})",
     orderBy: "t.project_id, t.user_id",
-    columns: { project_id: keep, user_id: keep, role: keep, added_by: inSample("users"), created_at: keep, updated_at: keep },
+    columns: {
+      project_id: keep,
+      user_id: keep,
+      role: keep,
+      added_by: inSample("users"),
+      created_at: keep,
+      updated_at: keep,
+    },
   },
   project_invitations: {
     mode: "copy",
@@ -285,7 +299,10 @@ export const STAGING_TABLES: Record<string, TableSpec> = {
     why: "the words of the indexed titles and text, rebuilt with the search index",
   },
   upload_intents: { mode: "empty", why: "objects being written in production at the time of the copy" },
-  uploads: { mode: "empty", why: "resumable uploads in flight, whose parts are production bytes in production's bucket" },
+  uploads: {
+    mode: "empty",
+    why: "resumable uploads in flight, whose parts are production bytes in production's bucket",
+  },
   upload_parts: { mode: "empty", why: "parts of the uploads in flight (see uploads)" },
   project_activity: {
     mode: "copy",

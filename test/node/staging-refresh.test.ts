@@ -158,9 +158,7 @@ async function dump(url: string): Promise<Record<string, string[]>> {
     );
     const out: Record<string, string[]> = {};
     for (const { name } of tables) {
-      const { rows } = await client.query<{ r: string }>(
-        `select to_jsonb(t)::text as r from "${name}" t order by 1`,
-      );
+      const { rows } = await client.query<{ r: string }>(`select to_jsonb(t)::text as r from "${name}" t order by 1`);
       out[name] = rows.map((row) => row.r);
     }
     return out;
@@ -230,7 +228,15 @@ describe("npm run staging:refresh", () => {
     expect(result.rows.users).toBe(10);
     expect(first.users).toHaveLength(10);
     expect(result.objects).toBe(result.rows.document_versions);
-    for (const empty of ["user_mfa", "api_keys", "webhooks", "webhook_deliveries", "account_tokens", "uploads", "sessions_outbox"]) {
+    for (const empty of [
+      "user_mfa",
+      "api_keys",
+      "webhooks",
+      "webhook_deliveries",
+      "account_tokens",
+      "uploads",
+      "sessions_outbox",
+    ]) {
       expect(first[empty], empty).toEqual([]);
     }
 
@@ -262,7 +268,9 @@ describe("npm run staging:refresh", () => {
         ),
       );
       const sourceWords = new Map(counts.rows.map((row) => [row.id, row.words]));
-      const target = await client.query<{ id: string; text: string }>("select document_id::text as id, text from document_content");
+      const target = await client.query<{ id: string; text: string }>(
+        "select document_id::text as id, text from document_content",
+      );
       for (const row of target.rows) expect(row.text.split(" ").length).toBe(sourceWords.get(row.id));
 
       // Every foreign key holds (checked again here, beyond the constraints the inserts met).
@@ -296,9 +304,15 @@ describe("npm run staging:refresh", () => {
           shares: await one(
             "select count(*)::int as n from document_shares s join documents d on d.id = s.document_id where s.user_id = any($1) and d.owner_id = any($1) and (d.project_id is null or d.project_id = any($2))",
           ),
-          members: await one("select count(*)::int as n from project_members where user_id = any($1) and project_id = any($2)"),
-          notifications: await one("select count(*)::int as n from notifications where user_id = any($1) and $2::uuid[] is not null"),
-          audit: await one("select count(*)::int as n from audit_events where target_user_id = any($1) and $2::uuid[] is not null"),
+          members: await one(
+            "select count(*)::int as n from project_members where user_id = any($1) and project_id = any($2)",
+          ),
+          notifications: await one(
+            "select count(*)::int as n from notifications where user_id = any($1) and $2::uuid[] is not null",
+          ),
+          audit: await one(
+            "select count(*)::int as n from audit_events where target_user_id = any($1) and $2::uuid[] is not null",
+          ),
         };
       });
       expect(projects.length).toBe(expected.projects);

@@ -1,7 +1,14 @@
 import { getTableColumns, getTableName, is } from "drizzle-orm";
 import { getTableConfig, PgTable } from "drizzle-orm/pg-core";
 import { describe, expect, it } from "vitest";
-import { checkRefreshTargets, checkTargetBucket, checkTargetMarker, databaseIdentity, RefreshRefused, STAGING_MARKER } from "../../scripts/staging/guard.ts";
+import {
+  checkRefreshTargets,
+  checkTargetBucket,
+  checkTargetMarker,
+  databaseIdentity,
+  RefreshRefused,
+  STAGING_MARKER,
+} from "../../scripts/staging/guard.ts";
 import { Pseudonyms } from "../../scripts/staging/pseudonyms.ts";
 import { STAGING_TABLES } from "../../scripts/staging/tables.ts";
 import * as schema from "../../src/db/schema/index.ts";
@@ -32,7 +39,8 @@ describe("the staging refresh's table map", () => {
       const spec = STAGING_TABLES[name];
       if (spec?.mode !== "copy") continue;
       for (const column of Object.values(getTableColumns(table))) {
-        if (spec.columns[column.name]?.kind === "in-sample") expect(column.notNull, `${name}.${column.name}`).toBe(false);
+        if (spec.columns[column.name]?.kind === "in-sample")
+          expect(column.notNull, `${name}.${column.name}`).toBe(false);
       }
       for (const key of getTableConfig(table).foreignKeys) {
         const referenced = getTableName(key.reference().foreignTable);
@@ -86,14 +94,22 @@ describe("the refresh's refusals", () => {
     });
     expect(refused({ sourceUrl: undefined, targetUrl: target, targetEnvironment: "staging" })).toThrow(RefreshRefused);
     expect(refused({ sourceUrl: source, targetUrl: undefined, targetEnvironment: "staging" })).toThrow(RefreshRefused);
-    expect(refused({ sourceUrl: source, targetUrl: target, targetEnvironment: undefined })).toThrow(/target-environment/);
-    expect(refused({ sourceUrl: source, targetUrl: target, targetEnvironment: "production" })).toThrow(/target-environment/);
+    expect(refused({ sourceUrl: source, targetUrl: target, targetEnvironment: undefined })).toThrow(
+      /target-environment/,
+    );
+    expect(refused({ sourceUrl: source, targetUrl: target, targetEnvironment: "production" })).toThrow(
+      /target-environment/,
+    );
   });
 
   it("refuses the source as target, through another spelling of it too", () => {
     expect(refused({ sourceUrl: source, targetUrl: source, targetEnvironment: "staging" })).toThrow(/is the source/);
     expect(
-      refused({ sourceUrl: source, targetUrl: "postgresql://other:x@DB.internal/techcorp", targetEnvironment: "staging" }),
+      refused({
+        sourceUrl: source,
+        targetUrl: "postgresql://other:x@DB.internal/techcorp",
+        targetEnvironment: "staging",
+      }),
     ).toThrow(/is the source/);
     const neon = "postgres://u:p@ep-cool-1.eu-central-1.aws.neon.tech/neondb";
     const pooled = "postgres://u:p@ep-cool-1-pooler.eu-central-1.aws.neon.tech/neondb";
@@ -110,10 +126,14 @@ describe("the refresh's refusals", () => {
       "postgres://a:b@prod.db.internal/techcorp",
       "postgres://a:b@db-production.internal/x",
     ]) {
-      expect(refused({ sourceUrl: source, targetUrl: url, targetEnvironment: "staging" }), url).toThrow(/like production/);
+      expect(refused({ sourceUrl: source, targetUrl: url, targetEnvironment: "staging" }), url).toThrow(
+        /like production/,
+      );
     }
     // A word that merely contains the letters is not a production name.
-    expect(refused({ sourceUrl: source, targetUrl: "postgres://a:b@h/products_staging", targetEnvironment: "staging" })).not.toThrow();
+    expect(
+      refused({ sourceUrl: source, targetUrl: "postgres://a:b@h/products_staging", targetEnvironment: "staging" }),
+    ).not.toThrow();
     expect(() => checkTargetBucket("techcorp-documents-prod")).toThrow(/like production/);
     expect(() => checkTargetBucket("techcorp-documents", "techcorp-documents")).toThrow(/PRODUCTION_S3_BUCKET/);
     expect(() => checkTargetBucket("techcorp-documents-staging", "techcorp-documents")).not.toThrow();
