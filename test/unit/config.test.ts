@@ -65,6 +65,7 @@ describe("configuration", () => {
       ...noCache,
       ...local,
       ENVIRONMENT: "production",
+      DATABASE_HOST: new URL(String(noCache.DATABASE_URL)).hostname,
       NEON_LOCAL_PROXY: "",
       S3_ENDPOINT: "",
     });
