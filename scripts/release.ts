@@ -250,16 +250,24 @@ if (import.meta.main) {
       "smoke-url": { type: "string" },
       soak: { type: "string", default: "60" },
       "all-at-once": { type: "boolean", default: false },
+      // Only the smoke check of what is deployed now (CI's end-to-end job, after a deploy).
+      "smoke-only": { type: "boolean", default: false },
       tag: { type: "string" },
       message: { type: "string" },
     },
   });
   const environment = values.env;
   if (!environment || !(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment)) {
-    console.error(`usage: npm run release -- --env ${DEPLOYED_ENVIRONMENTS.join("|")} [--dry-run] [--steps 0,10,50,100] [--soak 60] [--smoke-url URL] [--all-at-once] [--tag SHA] [--message TEXT]`);
+    console.error(`usage: npm run release -- --env ${DEPLOYED_ENVIRONMENTS.join("|")} [--dry-run] [--steps 0,10,50,100] [--soak 60] [--smoke-url URL] [--all-at-once] [--smoke-only] [--tag SHA] [--message TEXT]`);
     process.exit(2);
   }
   const deployed = environment as DeployedEnvironment;
+  const smokeUrl = values["smoke-url"] ?? `https://api.${ENVIRONMENTS[deployed].domain}`;
+  if (values["smoke-only"]) {
+    const failed = (await smokeCheck(smokeUrl, {})).filter((result) => !result.ok);
+    for (const result of failed) console.error(`smoke: ${result.path} failed: ${result.why}`);
+    process.exit(failed.length === 0 ? 0 : 1);
+  }
   const ok = await release({
     environment: deployed,
     steps: values.steps.split(",").map(Number),
