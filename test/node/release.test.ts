@@ -23,8 +23,8 @@ async function script(file: string, args: string[]): Promise<{ code: number; out
 const commands = (out: string) =>
   out
     .split("\n")
-    .filter((line) => line.startsWith("$ "))
-    .map((line) => line.slice(2));
+    .filter((line) => line.startsWith("$ wrangler "))
+    .map((line) => line.slice("$ wrangler ".length));
 
 describe("npm run release -- --dry-run", () => {
   // The smoke check's target: the real API worker and processor in one `wrangler dev` session on the
