@@ -12,11 +12,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { unstable_readConfig } from "wrangler";
-import {
-  DEPLOYED_ENVIRONMENTS,
-  type DeployedEnvironment,
-  resourcesOf,
-} from "../src/pkg/config/environments.ts";
+import { DEPLOYED_ENVIRONMENTS, type DeployedEnvironment, resourcesOf } from "../src/pkg/config/environments.ts";
 import { ROOT } from "../stack/wrangler.ts";
 
 /** The top level's domain: each deployed environment's addresses are under its own `domain`. */
@@ -69,7 +65,8 @@ export const WORKERS = [
 ] as const;
 type Worker = (typeof WORKERS)[number]["worker"];
 
-const BEGIN = "# ---- Environments: written by `npm run environments` (scripts/environments.ts); do not edit below. ----";
+const BEGIN =
+  "# ---- Environments: written by `npm run environments` (scripts/environments.ts); do not edit below. ----";
 
 const toml = (value: unknown): string => {
   if (typeof value === "string") return JSON.stringify(value);
@@ -116,10 +113,9 @@ function varFor(key: string, value: unknown, environment: DeployedEnvironment): 
   if (key in settings.vars) return settings.vars[key];
   if (typeof value !== "string") return value;
   // Addresses under the top level's domain (OAUTH_CLIENTS' redirect URIs).
-  return value.replaceAll(`api.${TOP_LEVEL_DOMAIN}`, `api.${settings.domain}`).replaceAll(
-    `app.${TOP_LEVEL_DOMAIN}`,
-    `app.${settings.domain}`,
-  );
+  return value
+    .replaceAll(`api.${TOP_LEVEL_DOMAIN}`, `api.${settings.domain}`)
+    .replaceAll(`app.${TOP_LEVEL_DOMAIN}`, `app.${settings.domain}`);
 }
 
 /** The sections of one worker's config for one environment, as TOML. */
@@ -151,7 +147,10 @@ function environmentSections(worker: Worker, config: string, environment: Deploy
   }
   for (const producer of top.queues.producers ?? []) {
     sections.push(
-      table(`[[${env}.queues.producers]]`, { binding: producer.binding, queue: queueName(producer.queue, environment) }),
+      table(`[[${env}.queues.producers]]`, {
+        binding: producer.binding,
+        queue: queueName(producer.queue, environment),
+      }),
     );
   }
   for (const consumer of top.queues.consumers ?? []) {
@@ -204,7 +203,8 @@ export function environmentProblems(): string[] {
       if (vars.ENVIRONMENT !== environment) problems.push(`${where}: ENVIRONMENT is not "${environment}"`);
       const missing = Object.keys(top.vars).filter((key) => !(key in vars));
       if (missing.length > 0) problems.push(`${where}: lacks the vars ${missing.join(", ")}`);
-      const bindings = (config: typeof top) => config.durable_objects.bindings.map((b) => b.name).sort();
+      const bindings = (config: typeof top) =>
+        config.durable_objects.bindings.map((b: { name: string }) => b.name).sort();
       if (JSON.stringify(bindings(settings)) !== JSON.stringify(bindings(top))) {
         problems.push(`${where}: its Durable Object bindings are not the top level's`);
       }
@@ -228,8 +228,11 @@ export function environmentProblems(): string[] {
         settings.name,
         vars.S3_BUCKET,
         vars.S3_THUMBNAILS_BUCKET,
-        ...(settings.queues.producers ?? []).map((producer) => producer.queue),
-        ...(settings.queues.consumers ?? []).flatMap((consumer) => [consumer.queue, consumer.dead_letter_queue]),
+        ...(settings.queues.producers ?? []).map((producer: { queue: string }) => producer.queue),
+        ...(settings.queues.consumers ?? []).flatMap((consumer: { queue: string; dead_letter_queue?: string }) => [
+          consumer.queue,
+          consumer.dead_letter_queue,
+        ]),
       ].filter((name): name is string => typeof name === "string");
       for (const name of names) {
         if (!name.replace(/-dlq$/, "").endsWith(`-${environment}`)) {

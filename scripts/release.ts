@@ -69,7 +69,8 @@ function currentVersion(worker: string, config: string, options: ReleaseOptions)
   if (options.dryRun) return `<current version of ${worker}>`;
   const status = JSON.parse(out) as { versions: { version_id: string; percentage: number }[] };
   const [current] = [...status.versions].sort((a, b) => b.percentage - a.percentage);
-  if (!current) throw new Error(`${worker} has no deployment: the first one must be \`wrangler deploy\` (--all-at-once)`);
+  if (!current)
+    throw new Error(`${worker} has no deployment: the first one must be \`wrangler deploy\` (--all-at-once)`);
   return current.version_id;
 }
 
@@ -142,17 +143,18 @@ export async function smokeCheck(baseUrl: string, overrides: Record<string, stri
   const override = overrideHeader(overrides);
   if (override) headers["cloudflare-workers-version-overrides"] = override;
   const origin = new URL(baseUrl).origin;
+  const field = async (response: Response, name: string) => ((await response.json()) as Record<string, unknown>)[name];
   const checks: { path: string; check: (response: Response) => Promise<string | undefined> }[] = [
-    { path: "/health", check: async (r) => ((await r.json()).status === "ok" ? undefined : "not ok") },
-    { path: "/ready", check: async (r) => ((await r.json()).status === "ready" ? undefined : "not ready") },
+    { path: "/health", check: async (r) => ((await field(r, "status")) === "ok" ? undefined : "not ok") },
+    { path: "/ready", check: async (r) => ((await field(r, "status")) === "ready" ? undefined : "not ready") },
     {
       path: "/.well-known/openid-configuration",
       check: async (r) => {
-        const issuer = (await r.json()).issuer;
-        return issuer === origin ? undefined : `issuer ${issuer} is not ${origin}`;
+        const issuer = await field(r, "issuer");
+        return issuer === origin ? undefined : `issuer ${String(issuer)} is not ${origin}`;
       },
     },
-    { path: "/openapi.json", check: async (r) => ((await r.json()).openapi ? undefined : "no OpenAPI document") },
+    { path: "/openapi.json", check: async (r) => ((await field(r, "openapi")) ? undefined : "no OpenAPI document") },
   ];
   const results: SmokeResult[] = [];
   for (const { path: route, check } of checks) {
@@ -174,7 +176,9 @@ const sleep = (seconds: number) => new Promise((resolve) => setTimeout(resolve, 
 async function smokeUntilPassing(options: ReleaseOptions, overrides: Record<string, string>): Promise<boolean> {
   const smokeUrl = options.smokeUrl;
   if (smokeUrl === undefined) {
-    console.log(`smoke: not sent (a dry run without --smoke-url): ${SMOKE_PATHS.join(", ")} ${overrideHeader(overrides) ?? ""}`);
+    console.log(
+      `smoke: not sent (a dry run without --smoke-url): ${SMOKE_PATHS.join(", ")} ${overrideHeader(overrides) ?? ""}`,
+    );
     return true;
   }
   for (let attempt = 1; attempt <= 3; attempt++) {
@@ -191,11 +195,7 @@ async function smokeUntilPassing(options: ReleaseOptions, overrides: Record<stri
 }
 
 /** Releases one worker in steps; false when a smoke check failed (the old version is back at 100 %). */
-async function releaseWorker(
-  worker: "api" | "processor",
-  config: string,
-  options: ReleaseOptions,
-): Promise<boolean> {
+async function releaseWorker(worker: "api" | "processor", config: string, options: ReleaseOptions): Promise<boolean> {
   const resources = resourcesOf(options.environment);
   const name = worker === "api" ? resources.apiWorker : resources.processorWorker;
   console.log(`\n== ${name} (${options.environment}) ==`);
@@ -206,7 +206,13 @@ async function releaseWorker(
   const previous = currentVersion(name, config, options);
   const next = uploadVersion(name, config, options);
   for (const step of options.steps) {
-    const split: [string, number][] = step === 100 ? [[next, 100]] : [[previous, 100 - step], [next, step]];
+    const split: [string, number][] =
+      step === 100
+        ? [[next, 100]]
+        : [
+            [previous, 100 - step],
+            [next, step],
+          ];
     deployVersions(config, split, options);
     if (options.soakSeconds > 0 && step > 0) await sleep(options.soakSeconds);
     // The processor cannot be addressed: the API (at its released version) checks the queue path.
@@ -258,7 +264,9 @@ if (import.meta.main) {
   });
   const environment = values.env;
   if (!environment || !(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment)) {
-    console.error(`usage: npm run release -- --env ${DEPLOYED_ENVIRONMENTS.join("|")} [--dry-run] [--steps 0,10,50,100] [--soak 60] [--smoke-url URL] [--all-at-once] [--smoke-only] [--tag SHA] [--message TEXT]`);
+    console.error(
+      `usage: npm run release -- --env ${DEPLOYED_ENVIRONMENTS.join("|")} [--dry-run] [--steps 0,10,50,100] [--soak 60] [--smoke-url URL] [--all-at-once] [--smoke-only] [--tag SHA] [--message TEXT]`,
+    );
     process.exit(2);
   }
   const deployed = environment as DeployedEnvironment;

@@ -25,7 +25,9 @@ const { values } = parseArgs({
 const environment = values.env ?? "";
 const workers = WORKERS.filter(({ worker }) => values.worker === undefined || worker === values.worker).reverse();
 if (!(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment) || workers.length === 0) {
-  console.error(`usage: npm run rollback -- --env ${DEPLOYED_ENVIRONMENTS.join("|")} [--worker api|processor] [--message TEXT] [--dry-run]`);
+  console.error(
+    `usage: npm run rollback -- --env ${DEPLOYED_ENVIRONMENTS.join("|")} [--worker api|processor] [--message TEXT] [--dry-run]`,
+  );
   process.exit(2);
 }
 for (const { config } of workers) {

@@ -1,12 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { unstable_readConfig } from "wrangler";
 import { environmentProblems } from "../../scripts/environments.ts";
-import {
-  API_VARIABLES,
-  loadApiConfig,
-  loadProcessorConfig,
-  PROCESSOR_VARIABLES,
-} from "../../src/pkg/config/config.ts";
+import { API_VARIABLES, loadApiConfig, loadProcessorConfig, PROCESSOR_VARIABLES } from "../../src/pkg/config/config.ts";
 import { DEPLOYED_ENVIRONMENTS } from "../../src/pkg/config/environments.ts";
 import { LOCAL_OAUTH_CLIENTS } from "../../stack/oauth-clients.ts";
 
@@ -19,7 +14,9 @@ const WORKERS = [
 ] as const;
 
 const read = (config: string, env?: string) => unstable_readConfig({ config, env });
-const ENVIRONMENTS = DEPLOYED_ENVIRONMENTS.flatMap((environment) => WORKERS.map((worker) => ({ ...worker, environment })));
+const ENVIRONMENTS = DEPLOYED_ENVIRONMENTS.flatMap((environment) =>
+  WORKERS.map((worker) => ({ ...worker, environment })),
+);
 
 describe.each(ENVIRONMENTS)("the $name worker's $environment configuration", ({ config, variables, environment }) => {
   it("has no *.workers.dev address and no preview URLs", () => {

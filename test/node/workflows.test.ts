@@ -30,13 +30,24 @@ describe("the CI/CD workflow", () => {
   });
 
   it.each([
-    ["a job that needs a job that does not exist", (t: string) => t.replace("needs: deploy-staging", "needs: deploy-stage"), "job-needs"],
-    ["a context that does not exist", (t: string) => t.replace("${{ secrets.CLOUDFLARE_API_TOKEN }}", "${{ secret.CLOUDFLARE_API_TOKEN }}"), "expression"],
+    [
+      "a job that needs a job that does not exist",
+      (t: string) => t.replace("needs: deploy-staging", "needs: deploy-stage"),
+      "job-needs",
+    ],
+    [
+      "a context that does not exist",
+      (t: string) => t.replaceAll("secrets.CLOUDFLARE_API_TOKEN", "secret.CLOUDFLARE_API_TOKEN"),
+      "expression",
+    ],
     ["YAML that does not parse", (t: string) => t.replace("jobs:\n", "jobs:\n  broken: [\n"), "syntax-check"],
     ["an unknown key of a job", (t: string) => t.replace("timeout-minutes: 20", "timeout-minute: 20"), "syntax-check"],
   ])("fails on a copy with %s", async (_, edit, kind) => {
     const problems = await problemsOf(edit);
-    expect(problems.some((problem) => problem.endsWith(`[${kind}]`)), problems.join("\n")).toBe(true);
+    expect(
+      problems.some((problem) => problem.endsWith(`[${kind}]`)),
+      problems.join("\n"),
+    ).toBe(true);
   });
 
   it("runs the document's pipeline: checks, tests and build, staging, its end-to-end smoke, then production", () => {
