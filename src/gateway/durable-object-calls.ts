@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../app/context.ts";
+import { isDeployed } from "../pkg/config/environments.ts";
 import { watchCall } from "../pkg/metrics/recorder.ts";
 
 /** The Durable Object calls one request has made so far (RPC method calls and `fetch`). */
@@ -71,7 +72,7 @@ export function durableObjectCalls(): MiddlewareHandler<AppEnv> {
       DEVICE_AUTHORIZATIONS: countingNamespace(original.DEVICE_AUTHORIZATIONS, "DEVICE_AUTHORIZATIONS", calls),
     };
     await next();
-    if (c.get("services").config.environment === "production") return;
+    if (isDeployed(c.get("services").config.environment)) return;
     const metric = `durable-objects;desc="${calls.count}"`;
     try {
       c.res.headers.append("Server-Timing", metric);

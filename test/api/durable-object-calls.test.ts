@@ -113,6 +113,7 @@ describe("Durable Object calls per request", () => {
   it("sends no Server-Timing in production", async () => {
     const production = {
       ENVIRONMENT: "production",
+      DATABASE_HOST: new URL(testEnv.DATABASE_URL).hostname,
       NEON_LOCAL_PROXY: undefined,
       OIDC_PROVIDERS: undefined,
       OIDC_ALLOW_HTTP: "false",

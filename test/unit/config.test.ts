@@ -82,6 +82,7 @@ describe("configuration", () => {
       ...noCache,
       ...local,
       ENVIRONMENT: "production",
+      DATABASE_HOST: new URL(testEnv.DATABASE_URL).hostname,
       NEON_LOCAL_PROXY: "",
       S3_ENDPOINT: "",
     });

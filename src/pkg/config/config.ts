@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type Mailbox, parseMailbox } from "../mail/mailer.ts";
+import { bucketOwner, isDeployed } from "./environments.ts";
 
 /** An empty string in wrangler vars means "not set". */
 const optional = <T extends z.ZodType>(schema: T) =>
@@ -101,9 +102,14 @@ const oauthClient = z.strictObject({
 });
 
 const common = {
-  ENVIRONMENT: z.enum(["development", "test", "production"]),
+  // `staging` and `production` are the deployed environments (src/pkg/config/environments.ts),
+  // both held to the rules below that say "production".
+  ENVIRONMENT: z.enum(["development", "test", "staging", "production"]),
   LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: "expected a postgres:// URL" }),
+  // The host DATABASE_URL (a secret) must name: a var per environment, so that a secret pasted
+  // from another environment is refused (required in staging and production).
+  DATABASE_HOST: optional(z.string().regex(/^[A-Za-z0-9.-]+$/, "expected a host name")),
   NEON_LOCAL_PROXY: optional(hostPort),
   S3_ENDPOINT: optional(z.url({ protocol: /^https?$/ })),
   S3_REGION: z.string().min(1),
@@ -268,26 +274,51 @@ const apiOnly = {
 
 type Raw<S extends Record<string, z.ZodType>> = z.infer<z.ZodObject<S>>;
 
+/** Staging and production refuse the local stack's stand-ins and allowances. */
 function productionRules(raw: Partial<Raw<typeof common & typeof apiOnly>>, ctx: z.RefinementCtx): void {
-  if (raw.ENVIRONMENT !== "production") return;
+  if (!isDeployed(raw.ENVIRONMENT)) return;
+  const where = raw.ENVIRONMENT;
   if (raw.NEON_LOCAL_PROXY) {
-    ctx.addIssue({ code: "custom", path: ["NEON_LOCAL_PROXY"], message: "must not be set in production" });
+    ctx.addIssue({ code: "custom", path: ["NEON_LOCAL_PROXY"], message: `must not be set in ${where}` });
   }
   if (!raw.S3_ENDPOINT) {
-    ctx.addIssue({ code: "custom", path: ["S3_ENDPOINT"], message: "required in production (R2 or S3 endpoint)" });
+    ctx.addIssue({ code: "custom", path: ["S3_ENDPOINT"], message: `required in ${where} (R2 or S3 endpoint)` });
   }
   if (raw.WEBHOOK_ALLOW_LOCAL_RECEIVERS) {
     ctx.addIssue({
       code: "custom",
       path: ["WEBHOOK_ALLOW_LOCAL_RECEIVERS"],
-      message: "must not be true in production",
+      message: `must not be true in ${where}`,
     });
   }
   if (raw.WEBHOOK_DNS_RESOLVER && !raw.WEBHOOK_DNS_RESOLVER.startsWith("https:")) {
-    ctx.addIssue({ code: "custom", path: ["WEBHOOK_DNS_RESOLVER"], message: "must be https in production" });
+    ctx.addIssue({ code: "custom", path: ["WEBHOOK_DNS_RESOLVER"], message: `must be https in ${where}` });
   }
   if (raw.OIDC_ALLOW_HTTP) {
-    ctx.addIssue({ code: "custom", path: ["OIDC_ALLOW_HTTP"], message: "must not be true in production" });
+    ctx.addIssue({ code: "custom", path: ["OIDC_ALLOW_HTTP"], message: `must not be true in ${where}` });
+  }
+}
+
+/**
+ * An environment never points at another's data: a bucket named for a deployed environment
+ * (src/pkg/config/environments.ts) only in that environment, and DATABASE_URL (a secret, which
+ * wrangler cannot show) at the host the environment's own DATABASE_HOST var names. The
+ * deploy-time check (scripts/environments.ts) makes sure no two environments' DATABASE_HOST, bucket
+ * or queue names are the same, so together they refuse staging on production's database. The
+ * messages never show the URL: its host is part of a secret.
+ */
+function environmentRules(raw: Partial<Raw<typeof common>>, ctx: z.RefinementCtx): void {
+  for (const key of ["S3_BUCKET", "S3_THUMBNAILS_BUCKET"] as const) {
+    const owner = bucketOwner(raw[key] ?? "");
+    if (owner && owner !== raw.ENVIRONMENT) {
+      ctx.addIssue({ code: "custom", path: [key], message: `is the ${owner} environment's bucket` });
+    }
+  }
+  if (isDeployed(raw.ENVIRONMENT) && !raw.DATABASE_HOST) {
+    ctx.addIssue({ code: "custom", path: ["DATABASE_HOST"], message: `required in ${raw.ENVIRONMENT}` });
+  }
+  if (raw.DATABASE_HOST && raw.DATABASE_URL && new URL(raw.DATABASE_URL).hostname !== raw.DATABASE_HOST) {
+    ctx.addIssue({ code: "custom", path: ["DATABASE_URL"], message: "its host is not DATABASE_HOST" });
   }
 }
 
@@ -354,7 +385,7 @@ function clientRules(raw: Partial<Raw<typeof common & typeof apiOnly>>, ctx: z.R
       const allowed =
         client.applicationType === "native"
           ? kind !== undefined && kind !== "localhost"
-          : kind === "https" || ((kind === "loopback" || kind === "localhost") && raw.ENVIRONMENT !== "production");
+          : kind === "https" || ((kind === "loopback" || kind === "localhost") && !isDeployed(raw.ENVIRONMENT));
       if (!allowed) {
         issue(
           "https (for a web client outside production also http on localhost or a loopback IP), or for a native client an http loopback IP or a private-use scheme",
@@ -378,8 +409,8 @@ function cacheRules(raw: Partial<Raw<typeof common>>, ctx: z.RefinementCtx): voi
     });
   }
   // Locally the cache may be off (no redis-server installed); a deployment must have one.
-  if (raw.ENVIRONMENT === "production" && !raw.UPSTASH_REDIS_REST_URL) {
-    ctx.addIssue({ code: "custom", path: ["UPSTASH_REDIS_REST_URL"], message: "required in production" });
+  if (isDeployed(raw.ENVIRONMENT) && !raw.UPSTASH_REDIS_REST_URL) {
+    ctx.addIssue({ code: "custom", path: ["UPSTASH_REDIS_REST_URL"], message: `required in ${raw.ENVIRONMENT}` });
   }
 }
 
@@ -443,6 +474,7 @@ function oauthClients(raw: Raw<typeof apiOnly>) {
 const apiSchema = z
   .object({ ...common, ...apiOnly })
   .superRefine(productionRules)
+  .superRefine(environmentRules)
   .superRefine(cacheRules)
   .superRefine(oidcRules)
   .superRefine(clientRules)
@@ -546,12 +578,12 @@ const processorOnly = {
 
 /** SMTP needs its sender and both credentials or neither; production needs SMTP, and TLS. */
 function mailRules(raw: Partial<Raw<typeof processorOnly>> & { ENVIRONMENT?: string }, ctx: z.RefinementCtx): void {
-  const production = raw.ENVIRONMENT === "production";
+  const production = isDeployed(raw.ENVIRONMENT);
   if (production && !raw.SMTP_HOST) {
-    ctx.addIssue({ code: "custom", path: ["SMTP_HOST"], message: "required in production" });
+    ctx.addIssue({ code: "custom", path: ["SMTP_HOST"], message: `required in ${raw.ENVIRONMENT}` });
   }
   if (production && raw.SMTP_SECURITY === "none") {
-    ctx.addIssue({ code: "custom", path: ["SMTP_SECURITY"], message: "must be starttls or tls in production" });
+    ctx.addIssue({ code: "custom", path: ["SMTP_SECURITY"], message: `must be starttls or tls in ${raw.ENVIRONMENT}` });
   }
   if (!raw.SMTP_HOST) return;
   if (!raw.MAIL_FROM) ctx.addIssue({ code: "custom", path: ["MAIL_FROM"], message: "required with SMTP_HOST" });
@@ -560,13 +592,14 @@ function mailRules(raw: Partial<Raw<typeof processorOnly>> & { ENVIRONMENT?: str
     ctx.addIssue({ code: "custom", path: [missing], message: "SMTP_USERNAME and SMTP_PASSWORD go together" });
   }
   if (production && !raw.SMTP_USERNAME) {
-    ctx.addIssue({ code: "custom", path: ["SMTP_USERNAME"], message: "required in production (SMTP AUTH)" });
+    ctx.addIssue({ code: "custom", path: ["SMTP_USERNAME"], message: `required in ${raw.ENVIRONMENT} (SMTP AUTH)` });
   }
 }
 
 const processorSchema = z
   .object({ ...common, ...processorOnly })
   .superRefine(productionRules)
+  .superRefine(environmentRules)
   .superRefine(cacheRules)
   .superRefine((raw, ctx) => {
     if (raw.VIRUS_SCAN === "required" && !raw.CLAMD_ADDRESS) {
