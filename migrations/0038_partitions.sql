@@ -5,7 +5,9 @@
 -- the partitioning itself. A partitioned table's primary key and unique indexes must contain its
 -- partition key, and a foreign key to it must name that whole key: search_clicks and
 -- webhook_deliveries gain their parent's timestamp and are partitioned on it, so a search and its
--- clicks, a notification and its deliveries, share a month.
+-- clicks, a notification and its deliveries, share a month. The app reads a notification's key and
+-- writes it back (a delivery's reference, its updates): that timestamp is kept in milliseconds, as
+-- a JavaScript Date holds it.
 --
 -- Every table gets a DEFAULT partition for rows outside the months made (a back-dated row, a clock
 -- far off); normally it stays empty. Month partitions have row-level security enabled and forced
@@ -81,14 +83,14 @@ CREATE TABLE "repartition"."notifications" (
 	"data" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"event_id" uuid NOT NULL,
 	"read_at" timestamp with time zone,
-	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	"created_at" timestamp (3) with time zone DEFAULT now() NOT NULL,
 	CONSTRAINT "notifications_id_created_at_pk" PRIMARY KEY ("id", "created_at")
 ) PARTITION BY RANGE ("created_at");--> statement-breakpoint
 CREATE TABLE "repartition"."webhook_deliveries" (
 	"id" uuid DEFAULT gen_random_uuid() NOT NULL,
 	"webhook_id" uuid NOT NULL,
 	"notification_id" uuid NOT NULL,
-	"notification_created_at" timestamp with time zone NOT NULL,
+	"notification_created_at" timestamp (3) with time zone NOT NULL,
 	"status" varchar(16) DEFAULT 'pending' NOT NULL,
 	"attempts" integer DEFAULT 0 NOT NULL,
 	"response_status" integer,

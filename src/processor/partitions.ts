@@ -5,6 +5,7 @@ import {
   createMonthPartition,
   deleteFromDefault,
   dropMonthPartition,
+  type MonthPartition,
   monthPartitions,
   type PartitionedTable,
 } from "../db/queries/partitions.ts";
@@ -79,6 +80,21 @@ const partitionName = (table: PartitionedTable, month: Date) =>
 const monthAfter = (at: Date, months: number) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + months, 1));
 
 /**
+ * The months of `months` to drop at `now` under a retention of `retentionMs`: those whose newest
+ * possible row, an instant before their end, is older than the retention (their end is at or
+ * before `now - retentionMs`). A month still holding one row young enough is kept whole, so rows
+ * live between the retention and a month more.
+ */
+export function expiredMonths<M extends Pick<MonthPartition, "to">>(
+  months: readonly M[],
+  now: Date,
+  retentionMs: number,
+): M[] {
+  const cutoff = now.getTime() - retentionMs;
+  return months.filter((month) => month.to.getTime() <= cutoff);
+}
+
+/**
  * The partition maintenance of the sweeper's run at `now`, as the system, one short transaction
  * per step:
  *   - makes this month's partition and the next `MONTHS_AHEAD` of every partitioned table;
@@ -104,9 +120,10 @@ export async function maintainPartitions(
       }
     }
     for (const table of child ? [child, parent] : [parent]) {
-      const cutoff = new Date(now.getTime() - retentionOf(table, retention));
+      const retentionMs = retentionOf(table, retention);
+      const cutoff = new Date(now.getTime() - retentionMs);
       const months = await asActor(db, SYSTEM, (tx) => monthPartitions(tx, table));
-      for (const month of months.filter((partition) => partition.to.getTime() <= cutoff.getTime())) {
+      for (const month of expiredMonths(months, now, retentionMs)) {
         try {
           await asActor(db, SYSTEM, async (tx) => {
             // The child's rows of this month outside its month partitions reference it too.

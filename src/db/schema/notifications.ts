@@ -40,7 +40,12 @@ export const notifications = pgTable(
     /** The event that caused it: delivering the same event twice makes one notification. */
     eventId: uuid("event_id").notNull(),
     readAt: timestamp("read_at", { withTimezone: true }),
-    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * The partition key, half of the primary key and of the deliveries' reference: in milliseconds
+     * (precision 3) so that it survives a JavaScript `Date` unchanged and a key read by the app
+     * finds its row again.
+     */
+    createdAt: timestamp("created_at", { withTimezone: true, precision: 3 }).notNull().defaultNow(),
   },
   (t) => [
     primaryKey({ columns: [t.id, t.createdAt] }),
@@ -101,7 +106,7 @@ export const webhookDeliveries = pgTable(
       .references(() => webhooks.id, { onDelete: "cascade" }),
     notificationId: uuid("notification_id").notNull(),
     /** The notification's `created_at`: the partition key, and half of the reference to it. */
-    notificationCreatedAt: timestamp("notification_created_at", { withTimezone: true }).notNull(),
+    notificationCreatedAt: timestamp("notification_created_at", { withTimezone: true, precision: 3 }).notNull(),
     status: varchar("status", { length: 16 }).$type<DeliveryStatus>().notNull().default("pending"),
     attempts: integer("attempts").notNull().default(0),
     responseStatus: integer("response_status"),
