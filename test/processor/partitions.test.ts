@@ -16,7 +16,7 @@ import { notifications, webhookDeliveries } from "../../src/db/schema/notificati
 import { searchClicks, searchQueries } from "../../src/db/schema/search.ts";
 import { MONTHS_AHEAD, maintainPartitions } from "../../src/processor/partitions.ts";
 import worker from "../../workers/processor/index.ts";
-import { config, newUser, testEnv, uploadedDocument } from "./helpers.ts";
+import { config, eventually, newUser, notificationsOf, someoneWaits, testEnv, uploadedDocument } from "./helpers.ts";
 
 // The event tables partitioned by month (migration 0038): rows land in their month's partition
 // through the parent, under the parent's row-level security; the sweeper makes the months ahead and
@@ -266,11 +266,33 @@ describe("the event tables, partitioned by month", () => {
     expect(await whereAre(recent)).toEqual(everywhere((table) => monthName(table, recentAt)));
   });
 
-  it("keeps one notification per event and user, however often the event is stored", async () => {
+  it("keeps one notification per event and user: a second store of the event waits for the first, then finds its row", async () => {
     const userId = await newUser();
     const input = { userId, type: "document.ready", title: "t", body: "b", data: {}, eventId: crypto.randomUUID() };
-    const stored = await Promise.all([1, 2, 3].map(() => system((tx) => storeNotification(tx, input))));
-    expect(stored.filter((result) => result.created)).toHaveLength(1);
-    expect(new Set(stored.map((result) => result.notification.id)).size).toBe(1);
+    // The first store stays uncommitted until released: without a unique index, only the lock keeps
+    // the second from inserting a row of its own meanwhile.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let stored = () => {};
+    const firstStored = new Promise<void>((resolve) => {
+      stored = resolve;
+    });
+    const first = system(async (tx) => {
+      const result = await storeNotification(tx, input);
+      stored();
+      await held;
+      return result;
+    });
+    await firstStored;
+    const second = system((tx) => storeNotification(tx, input));
+    const raced = await Promise.race([second.then(() => "finished"), eventually(someoneWaits).then(() => "waits")]);
+    release();
+    const [one, two] = await Promise.all([first, second]);
+    expect(raced).toBe("waits");
+    expect([one.created, two.created]).toEqual([true, false]);
+    expect(two.notification.id).toBe(one.notification.id);
+    expect(await notificationsOf(userId)).toHaveLength(1);
   });
 });
