@@ -1,9 +1,7 @@
 import { asActor, SYSTEM } from "../db/actor.ts";
 import { NoRowsAffectedError } from "../db/affected.ts";
-import type { Database } from "../db/client.ts";
 import { purgeExpiredAccountTokens } from "../db/queries/account-tokens.ts";
 import { accountsToErase, documentsToErase, eraseAccount } from "../db/queries/accounts.ts";
-import { purgeSecurityEvents } from "../db/queries/audit.ts";
 import {
   deletedBefore,
   documentsToThin,
@@ -20,6 +18,7 @@ import { DELETED_DOCUMENT_GRACE_MS, type VersionRetentionPolicy, versionRetentio
 import { derivedEventId } from "../pkg/queue/events.ts";
 import type { ProcessorServices } from "./context.ts";
 import { failStuck } from "./documents/pipeline.ts";
+import { maintainPartitions, type PartitionReport, type RetentionPolicy } from "./partitions.ts";
 
 export interface SweepPolicy {
   /**
@@ -42,14 +41,13 @@ export interface SweepPolicy {
   /** At most this many of each per run (the next run continues). */
   batch: number;
   /**
-   * Security events are deleted this long after they occurred (`AUDIT_RETENTION_DAYS`; the
-   * processor's configuration overrides the default), in transactions of `auditBatch` rows, at
-   * most `auditBatchesPerRun` of them per run: a short transaction each, so the audit log's
-   * writers never wait long, and a backlog (a shortened retention) is worked off run by run.
+   * How long the event tables (searches and clicks, notifications, webhook deliveries, security
+   * events) keep their rows: whole months are dropped past it (`maintainPartitions`; the
+   * processor's configuration overrides the defaults).
    */
-  auditRetentionMs: number;
-  auditBatch: number;
-  auditBatchesPerRun: number;
+  retention: RetentionPolicy;
+  /** Expired mailed account tokens deleted per run, in one short transaction. */
+  accountTokensBatch: number;
 }
 
 const HOUR = 60 * 60 * 1000;
@@ -68,10 +66,13 @@ export const DEFAULT_SWEEP_POLICY: SweepPolicy = {
   purgeAfterMs: DELETED_DOCUMENT_GRACE_MS,
   versionRetention: { keepLatest: 20, dailyDays: 30 },
   batch: 100,
-  auditRetentionMs: 365 * 24 * HOUR,
-  // 10,000 events per run of the 10-minute cron: 1.44 million a day.
-  auditBatch: 1_000,
-  auditBatchesPerRun: 10,
+  retention: {
+    searchEventsMs: 365 * 24 * HOUR,
+    notificationsMs: 365 * 24 * HOUR,
+    webhookDeliveriesMs: 90 * 24 * HOUR,
+    auditMs: 365 * 24 * HOUR,
+  },
+  accountTokensBatch: 1_000,
 };
 
 export interface SweepReport {
@@ -86,8 +87,8 @@ export interface SweepReport {
   projectsPurged: number;
   /** Resumable uploads past their `expiresAt`: multipart upload aborted, rows removed. */
   uploadsAborted: number;
-  /** Security events past the audit log's retention, deleted. */
-  auditEventsDeleted: number;
+  /** The event tables' month partitions made ahead and dropped past their retention. */
+  partitions: PartitionReport;
   /** Documents of accounts whose owner deleted them, purged with their objects. */
   accountDocumentsPurged: number;
   /** Accounts whose owner deleted them, erased for good (their row). */
@@ -108,15 +109,15 @@ export interface SweepReport {
  * then deleted projects whose documents are all gone (a project's are deleted with it), and
  * accounts their owners deleted (documents with their objects, then the account's row); mailed
  * account tokens a day past their expiry are deleted, old versions are pruned by the version
- * retention (with the objects no other version names), and security events past the audit log's
- * retention are deleted.
+ * retention (with the objects no other version names); the event tables get their coming months'
+ * partitions, and lose whole months past their retention (security events included).
  */
 export async function sweep(
   services: ProcessorServices,
   now: Date = new Date(),
   policy: SweepPolicy = {
     ...DEFAULT_SWEEP_POLICY,
-    auditRetentionMs: services.config.auditRetentionMs,
+    retention: services.config.retention,
     versionRetention: services.config.versionRetention,
   },
 ): Promise<SweepReport> {
@@ -129,7 +130,7 @@ export async function sweep(
     purged: 0,
     projectsPurged: 0,
     uploadsAborted: 0,
-    auditEventsDeleted: 0,
+    partitions: { created: [], dropped: [], blocked: [], defaultRowsDeleted: 0, deferred: [] },
     accountDocumentsPurged: 0,
     accountsErased: 0,
     accountTokensPurged: 0,
@@ -235,8 +236,7 @@ export async function sweep(
   report.accountTokensPurged = await asActor(db, SYSTEM, (tx) =>
     purgeExpiredAccountTokens(tx, {
       expiredBefore: new Date(now.getTime() - ACCOUNT_TOKENS_KEPT_MS),
-      // As many as one batch of the audit log's purge: one short transaction.
-      limit: policy.auditBatch,
+      limit: policy.accountTokensBatch,
     }),
   );
 
@@ -244,30 +244,11 @@ export async function sweep(
   report.versionsPruned = pruned.versions;
   report.versionObjectsDeleted = pruned.objects;
 
-  const auditCutoff = new Date(now.getTime() - policy.auditRetentionMs);
-  report.auditEventsDeleted = await purgeAuditLog(services.database.db, auditCutoff, policy);
+  report.partitions = await maintainPartitions(db, now, policy.retention);
   return report;
 }
 
 /**
- * Deletes security events that occurred before `before`, oldest first, as the system: one
- * transaction of at most `auditBatch` events at a time, until one finds fewer (none is left) or
- * `auditBatchesPerRun` have run. Returns how many were deleted.
- */
-export async function purgeAuditLog(
-  db: Database,
-  before: Date,
-  policy: Pick<SweepPolicy, "auditBatch" | "auditBatchesPerRun">,
-): Promise<number> {
-  let deleted = 0;
-  for (let run = 0; run < policy.auditBatchesPerRun; run += 1) {
-    const ids = await asActor(db, SYSTEM, (tx) => purgeSecurityEvents(tx, { before, limit: policy.auditBatch }));
-    deleted += ids.length;
-    if (ids.length < policy.auditBatch) break;
-  }
-  return deleted;
-}
-
 /**
  * Version retention, one bounded step per run: at most `limit` versions (`pruneVersions`: rows and
  * text in one transaction, with upload intents for the objects no version names any more), then

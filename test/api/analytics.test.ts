@@ -148,8 +148,8 @@ describe("the analytics endpoints", () => {
       await tx.insert(searchQueries).values(rows);
       // Two of the seven searches with results were followed by clicks (one of them twice).
       await tx.insert(searchClicks).values([
-        { queryId: rows[0]?.id as string, documentId: doc.id, position: 1, createdAt: at(30) },
-        { queryId: rows[3]?.id as string, documentId: doc.id, position: 2, createdAt: at(31) },
+        { queryId: rows[0]?.id as string, queryCreatedAt: at(0), documentId: doc.id, position: 1, createdAt: at(30) },
+        { queryId: rows[3]?.id as string, queryCreatedAt: at(3), documentId: doc.id, position: 2, createdAt: at(31) },
       ]);
     });
 

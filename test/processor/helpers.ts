@@ -162,7 +162,7 @@ export async function pendingDelivery(userId: string, webhookId: string): Promis
       data: {},
       eventId: crypto.randomUUID(),
     });
-    const [delivery] = await pendingDeliveries(tx, { notificationId: notification.id, webhookIds: [webhookId] });
+    const [delivery] = await pendingDeliveries(tx, { notification, webhookIds: [webhookId] });
     if (!delivery) throw new Error("no delivery");
     return delivery.id;
   });

@@ -362,11 +362,11 @@ export function recordClickStatement(params: {
   const search = and(eq(searchQueries.id, params.queryId), eq(searchQueries.userId, params.viewer.userId));
   const readable = and(eq(documents.id, params.documentId), isNull(documents.deletedAt), readableBy(params.viewer));
   return sql`
-    with q as (select ${searchQueries.id} as id from ${searchQueries} where ${search}),
+    with q as (select ${searchQueries.id} as id, ${searchQueries.createdAt} as created_at from ${searchQueries} where ${search}),
     d as (select ${documents.id} as id from ${documents} where ${readable}),
     recorded as (
-      insert into ${searchClicks} (query_id, document_id, position)
-      select q.id, d.id, ${params.position} from q, d
+      insert into ${searchClicks} (query_id, query_created_at, document_id, position)
+      select q.id, q.created_at, d.id, ${params.position} from q, d
       on conflict do nothing returning 1
     )
     select exists (select 1 from q) and exists (select 1 from d) as found`;

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gte, inArray, is, lt, SQL, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, is, lt, SQL, sql } from "drizzle-orm";
 import type { Queryable } from "../actor.ts";
 import { AUDIT_DETAILS_MAX_BYTES, type AuditAction, type AuditOutcome, auditEvents } from "../schema/audit.ts";
 
@@ -163,18 +163,4 @@ export function asSeenByTarget<E extends { actorId: string | null; ip: string | 
 ): E {
   if (event.actorId === null || event.actorId === userId) return event;
   return { ...event, ip: null, userAgent: null };
-}
-
-/**
- * Deletes, as the system (only it may: migration 0030), up to `limit` events that occurred before
- * `before`, the oldest first. Returns the ids deleted: fewer than `limit` means none is left.
- */
-export function purgeSecurityEvents(db: Queryable, params: { before: Date; limit: number }) {
-  const oldest = db
-    .select({ id: auditEvents.id })
-    .from(auditEvents)
-    .where(lt(auditEvents.occurredAt, params.before))
-    .orderBy(asc(auditEvents.occurredAt))
-    .limit(params.limit);
-  return db.delete(auditEvents).where(inArray(auditEvents.id, oldest)).returning({ id: auditEvents.id });
 }

@@ -1,4 +1,4 @@
-import { and, arrayContains, desc, eq, isNotNull, isNull, or, sql } from "drizzle-orm";
+import { and, arrayContains, desc, eq, isNotNull, isNull, or, type SQL, sql } from "drizzle-orm";
 import type { KeysetCursor } from "../../pkg/pagination/cursor.ts";
 import { firstRow, type Queryable, type Transaction } from "../actor.ts";
 import type { HttpQueryBuilder } from "../client.ts";
@@ -18,6 +18,12 @@ import {
 
 // --- notifications ---
 
+/** A delivery's notification: both halves of the key (the partition key prunes to one month). */
+const joinsNotification = and(
+  eq(notifications.id, webhookDeliveries.notificationId),
+  eq(notifications.createdAt, webhookDeliveries.notificationCreatedAt),
+);
+
 export interface NewNotification {
   userId: string;
   type: string;
@@ -28,6 +34,22 @@ export interface NewNotification {
 }
 
 /**
+ * Takes, until the transaction ends, a lock per (event, user) of `keys`, in their order (callers
+ * sort them, so two transactions over the same keys wait instead of deadlocking). `notifications`
+ * is partitioned by month on `created_at` (migration 0038), so a unique index on (event, user)
+ * alone cannot exist: the lock makes "look, then insert" the one writer of each pair.
+ */
+function lockNotificationKeys(keys: readonly { eventId: string; userId: string }[]): SQL {
+  const rows = sql.join(
+    keys.map((key, i) => sql`(${i}::int, ${key.eventId}::uuid, ${key.userId}::uuid)`),
+    sql`, `,
+  );
+  return sql`
+    select count(pg_advisory_xact_lock(hashtextextended('notification:' || k.event_id || ':' || k.user_id, 0)))::int
+      from (select * from (values ${rows}) as v(n, event_id, user_id) order by n offset 0) as k`;
+}
+
+/**
  * Stores a notification once per (event, user): a redelivered event returns the row the first
  * delivery wrote, with `created: false`.
  */
@@ -35,15 +57,16 @@ export async function storeNotification(
   tx: Transaction,
   input: NewNotification,
 ): Promise<{ notification: Notification; created: boolean }> {
-  const [inserted] = await tx.insert(notifications).values(input).onConflictDoNothing().returning();
-  if (inserted) return { notification: inserted, created: true };
+  await tx.execute(lockNotificationKeys([input]));
   const [existing] = await tx
     .select()
     .from(notifications)
     .where(and(eq(notifications.eventId, input.eventId), eq(notifications.userId, input.userId)))
     .limit(1);
-  if (!existing) throw new Error("notification vanished between insert and select");
-  return { notification: existing, created: false };
+  if (existing) return { notification: existing, created: false };
+  const [inserted] = await tx.insert(notifications).values(input).returning();
+  if (!inserted) throw new Error("insert returned no row");
+  return { notification: inserted, created: true };
 }
 
 /** A pending delivery of a batch's notification, with the (event, user) it was stored for. */
@@ -59,7 +82,8 @@ export interface PendingDelivery {
  * per (event, user), one delivery per (webhook, notification) for the user's active, verified
  * webhooks that want its type; the last statement resolves to every pending delivery of these
  * notifications, new or not, as `PendingDelivery` rows. A notification for a user who does not
- * exist fails the whole batch with a foreign-key violation (SQLSTATE 23503).
+ * exist fails the whole batch with a foreign-key violation (SQLSTATE 23503). `inputs` are locked
+ * in their order (`lockNotificationKeys`): the caller sorts them.
  */
 export function storeNotificationsStatements(
   db: HttpQueryBuilder,
@@ -70,14 +94,23 @@ export function storeNotificationsStatements(
     sql`, `,
   );
   const ofBatch = sql`(${notifications.eventId}, ${notifications.userId}) in (values ${keys})`;
+  const rows = sql.join(
+    inputs.map(
+      (input) =>
+        sql`(${input.userId}::uuid, ${input.type}, ${input.title}, ${input.body}, ${JSON.stringify(input.data)}::jsonb, ${input.eventId}::uuid)`,
+    ),
+    sql`, `,
+  );
   return [
-    db
-      .insert(notifications)
-      .values([...inputs])
-      .onConflictDoNothing(),
+    db.execute(lockNotificationKeys(inputs)),
     db.execute(sql`
-      insert into ${webhookDeliveries} (webhook_id, notification_id)
-      select w.id, ${notifications.id}
+      insert into ${notifications} (user_id, type, title, body, data, event_id)
+      select v.user_id, v.type, v.title, v.body, v.data, v.event_id
+        from (values ${rows}) as v(user_id, type, title, body, data, event_id)
+       where not exists (select 1 from ${notifications} n where n.event_id = v.event_id and n.user_id = v.user_id)`),
+    db.execute(sql`
+      insert into ${webhookDeliveries} (webhook_id, notification_id, notification_created_at)
+      select w.id, ${notifications.id}, ${notifications.createdAt}
         from ${notifications}
         join ${webhooks} w
           on w.user_id = ${notifications.userId} and w.active and w.verified_at is not null
@@ -88,7 +121,7 @@ export function storeNotificationsStatements(
     db
       .select({ delivery: webhookDeliveries, eventId: notifications.eventId, userId: notifications.userId })
       .from(webhookDeliveries)
-      .innerJoin(notifications, eq(notifications.id, webhookDeliveries.notificationId))
+      .innerJoin(notifications, joinsNotification)
       .where(and(ofBatch, eq(webhookDeliveries.status, "pending"))),
   ] as const;
 }
@@ -150,7 +183,11 @@ export async function unreadCount(tx: Transaction, params: { userId: string }): 
   return firstRow(await selectUnreadCount(tx, params))?.count ?? 0;
 }
 
-/** Marks one notification read (keeping the first read time); undefined if it is not the user's. */
+/**
+ * Marks one notification read (keeping the first read time); undefined if it is not the user's.
+ * The route knows only the id, not the month: each month's partition is probed by its primary key
+ * (id, created_at) and the user's index, a few index lookups for the months kept.
+ */
 export async function markRead(
   tx: Transaction,
   params: { userId: string; id: string },
@@ -318,18 +355,34 @@ export async function subscribedWebhooks(
 /** One delivery per (webhook, notification); returns those still pending, new or not. */
 export async function pendingDeliveries(
   tx: Transaction,
-  params: { notificationId: string; webhookIds: string[] },
+  params: { notification: Pick<Notification, "id" | "createdAt">; webhookIds: string[] },
 ): Promise<WebhookDelivery[]> {
   if (params.webhookIds.length === 0) return [];
+  const { id: notificationId, createdAt: notificationCreatedAt } = params.notification;
   await tx
     .insert(webhookDeliveries)
-    .values(params.webhookIds.map((webhookId) => ({ webhookId, notificationId: params.notificationId })))
+    .values(params.webhookIds.map((webhookId) => ({ webhookId, notificationId, notificationCreatedAt })))
     .onConflictDoNothing();
   return tx
     .select()
     .from(webhookDeliveries)
-    .where(and(eq(webhookDeliveries.notificationId, params.notificationId), eq(webhookDeliveries.status, "pending")));
+    .where(
+      and(
+        eq(webhookDeliveries.notificationId, notificationId),
+        eq(webhookDeliveries.notificationCreatedAt, notificationCreatedAt),
+        eq(webhookDeliveries.status, "pending"),
+      ),
+    );
 }
+
+/**
+ * A delivery's whole primary key: `webhook_deliveries` is partitioned by month on its
+ * notification's time (migration 0038), so an update naming both touches one partition.
+ */
+export type DeliveryKey = Pick<WebhookDelivery, "id" | "notificationCreatedAt">;
+
+const isDelivery = (key: DeliveryKey) =>
+  and(eq(webhookDeliveries.id, key.id), eq(webhookDeliveries.notificationCreatedAt, key.notificationCreatedAt));
 
 export interface DeliveryToSend {
   delivery: WebhookDelivery;
@@ -337,12 +390,16 @@ export interface DeliveryToSend {
   notification: Notification;
 }
 
+/**
+ * The delivery a `webhook.deliver` message names, with its webhook and notification. The message
+ * carries only the id, so each month's partition is probed by its primary key.
+ */
 export async function deliveryToSend(tx: Transaction, params: { id: string }): Promise<DeliveryToSend | undefined> {
   const [row] = await tx
     .select({ delivery: webhookDeliveries, webhook: webhooks, notification: notifications })
     .from(webhookDeliveries)
     .innerJoin(webhooks, eq(webhooks.id, webhookDeliveries.webhookId))
-    .innerJoin(notifications, eq(notifications.id, webhookDeliveries.notificationId))
+    .innerJoin(notifications, joinsNotification)
     .where(eq(webhookDeliveries.id, params.id))
     .limit(1);
   return row;
@@ -351,8 +408,7 @@ export async function deliveryToSend(tx: Transaction, params: { id: string }): P
 /** Records one attempt. Only a pending delivery changes: a finished one stays as it ended. */
 export async function recordAttempt(
   tx: Transaction,
-  params: {
-    id: string;
+  params: DeliveryKey & {
     outcome: "delivered" | "pending" | "failed";
     responseStatus: number | null;
     error: string | null;
@@ -368,17 +424,17 @@ export async function recordAttempt(
       ...(params.outcome === "delivered" ? { deliveredAt: sql`now()` } : {}),
       updatedAt: sql`now()`,
     })
-    .where(and(eq(webhookDeliveries.id, params.id), eq(webhookDeliveries.status, "pending")))
+    .where(and(isDelivery(params), eq(webhookDeliveries.status, "pending")))
     .returning();
   return row;
 }
 
 /** Gives up on a delivery whose retries ran out (its message reached the dead-letter queue). */
-export async function failDelivery(tx: Transaction, params: { id: string; reason: string }): Promise<boolean> {
+export async function failDelivery(tx: Transaction, params: DeliveryKey & { reason: string }): Promise<boolean> {
   const rows = await tx
     .update(webhookDeliveries)
     .set({ status: "failed", lastError: params.reason, updatedAt: sql`now()` })
-    .where(and(eq(webhookDeliveries.id, params.id), eq(webhookDeliveries.status, "pending")))
+    .where(and(isDelivery(params), eq(webhookDeliveries.status, "pending")))
     .returning({ id: webhookDeliveries.id });
   return rows.length > 0;
 }
@@ -390,7 +446,7 @@ export async function listDeliveries(
   const rows = await tx
     .select({ delivery: webhookDeliveries, notificationType: notifications.type })
     .from(webhookDeliveries)
-    .innerJoin(notifications, eq(notifications.id, webhookDeliveries.notificationId))
+    .innerJoin(notifications, joinsNotification)
     .where(eq(webhookDeliveries.webhookId, params.webhookId))
     .orderBy(desc(webhookDeliveries.createdAt))
     .limit(params.limit);

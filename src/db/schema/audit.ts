@@ -1,5 +1,16 @@
 import { sql } from "drizzle-orm";
-import { bigint, check, index, jsonb, pgPolicy, pgTable, timestamp, uuid, varchar } from "drizzle-orm/pg-core";
+import {
+  bigint,
+  check,
+  index,
+  jsonb,
+  pgPolicy,
+  pgTable,
+  primaryKey,
+  timestamp,
+  uuid,
+  varchar,
+} from "drizzle-orm/pg-core";
 import { actorId, actorRole, isStaff } from "./rls.ts";
 
 export const AUDIT_OUTCOMES = ["success", "failure"] as const;
@@ -67,14 +78,15 @@ export const AUDIT_DETAILS_MAX_BYTES = 4096;
  * The audit log of security events (logins, MFA, password and email changes, resets, API keys,
  * roles, permissions, admin actions). Append-only: each event is written in the transaction of
  * the change it describes (or alone, for what changes nothing: a failed login), never updated;
- * only the system deletes, when the retention ends. Actor and target are plain ids, not foreign
- * keys: the record outlives the accounts it names.
+ * only the system deletes, when the retention ends: the sweeper drops whole months of it
+ * (partitioned by month on `occurred_at`, migration 0038; src/processor/partitions.ts). Actor and
+ * target are plain ids, not foreign keys: the record outlives the accounts it names.
  */
 export const auditEvents = pgTable(
   "audit_events",
   {
     /** Increasing: the keyset order of `GET /audit` (newest first). */
-    id: bigint("id", { mode: "number" }).primaryKey().generatedAlwaysAsIdentity(),
+    id: bigint("id", { mode: "number" }).notNull().generatedAlwaysAsIdentity(),
     occurredAt: timestamp("occurred_at", { withTimezone: true }).notNull().defaultNow(),
     /** What happened, `<object>.<past-tense verb>`: `user.login_succeeded`, `api_key.revoked`… */
     action: varchar("action", { length: 64 }).$type<AuditAction>().notNull(),
@@ -91,6 +103,8 @@ export const auditEvents = pgTable(
     details: jsonb("details").$type<Record<string, unknown>>().notNull().default({}),
   },
   (t) => [
+    // Partitioned by month on `occurred_at` (migration 0038): the key must be in the primary key.
+    primaryKey({ columns: [t.id, t.occurredAt] }),
     index("audit_events_target_idx").on(t.targetUserId, t.id.desc()),
     index("audit_events_actor_idx").on(t.actorId, t.id.desc()),
     index("audit_events_action_idx").on(t.action, t.id.desc()),

@@ -2,11 +2,13 @@ import { sql } from "drizzle-orm";
 import {
   boolean,
   customType,
+  foreignKey,
   index,
   integer,
   jsonb,
   pgPolicy,
   pgTable,
+  primaryKey,
   real,
   text,
   timestamp,
@@ -97,11 +99,16 @@ export const searchVocabulary = pgTable(
   ],
 ).enableRLS();
 
-/** One search as the Analytics Service records it. */
+/**
+ * One search as the Analytics Service records it. Partitioned by month on `created_at` (migration
+ * 0038; drizzle does not declare partitioning, so it lives in SQL only): hence the primary key
+ * (id, created_at), and the sweeper drops whole months past `SEARCH_EVENTS_RETENTION_DAYS`
+ * (src/processor/partitions.ts).
+ */
 export const searchQueries = pgTable(
   "search_queries",
   {
-    id: uuid("id").primaryKey().defaultRandom(),
+    id: uuid("id").defaultRandom().notNull(),
     userId: uuid("user_id").references(() => users.id, { onDelete: "set null" }),
     /** The query as normalised for caching (trimmed, lower-cased, spaces collapsed). */
     query: varchar("query", { length: 500 }).notNull(),
@@ -112,6 +119,7 @@ export const searchQueries = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
+    primaryKey({ columns: [t.id, t.createdAt] }),
     index("search_queries_created_idx").on(t.createdAt),
     index("search_queries_query_trgm_idx").using("gin", sql`${t.query} gin_trgm_ops`),
     pgPolicy("search_queries_read", {
@@ -122,13 +130,18 @@ export const searchQueries = pgTable(
   ],
 ).enableRLS();
 
-/** A result the user opened from a search: click-through for the Analytics Service. */
+/**
+ * A result the user opened from a search: click-through for the Analytics Service. Partitioned by
+ * month on its search's time (`query_created_at`, migration 0038), so a search and its clicks
+ * share a month and are dropped together; the foreign key to the partitioned `search_queries`
+ * names its whole key.
+ */
 export const searchClicks = pgTable(
   "search_clicks",
   {
-    queryId: uuid("query_id")
-      .notNull()
-      .references(() => searchQueries.id, { onDelete: "cascade" }),
+    queryId: uuid("query_id").notNull(),
+    /** The search's `created_at`: the partition key, and half of the reference to the search. */
+    queryCreatedAt: timestamp("query_created_at", { withTimezone: true }).notNull(),
     documentId: uuid("document_id")
       .notNull()
       .references(() => documents.id, { onDelete: "cascade" }),
@@ -136,14 +149,19 @@ export const searchClicks = pgTable(
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
-    uniqueIndex("search_clicks_once_key").on(t.queryId, t.documentId),
+    foreignKey({
+      name: "search_clicks_query_fk",
+      columns: [t.queryId, t.queryCreatedAt],
+      foreignColumns: [searchQueries.id, searchQueries.createdAt],
+    }).onDelete("cascade"),
+    uniqueIndex("search_clicks_once_key").on(t.queryId, t.documentId, t.queryCreatedAt),
     pgPolicy("search_clicks_read", {
       for: "select",
-      using: sql`${staffOr("analytics:read")} or exists (select 1 from search_queries q where q.id = ${t.queryId})`,
+      using: sql`${staffOr("analytics:read")} or exists (select 1 from search_queries q where q.id = ${t.queryId} and q.created_at = ${t.queryCreatedAt})`,
     }),
     pgPolicy("search_clicks_insert", {
       for: "insert",
-      withCheck: sql`${isStaff} or exists (select 1 from search_queries q where q.id = ${t.queryId} and q.user_id = ${actorId})`,
+      withCheck: sql`${isStaff} or exists (select 1 from search_queries q where q.id = ${t.queryId} and q.created_at = ${t.queryCreatedAt} and q.user_id = ${actorId})`,
     }),
   ],
 ).enableRLS();

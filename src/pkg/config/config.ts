@@ -542,6 +542,11 @@ const apiSchema = z
     },
   }));
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** A retention in whole days, 1 to 100 years. */
+const retentionDays = (days: number) => z.coerce.number().int().min(1).max(36_500).default(days);
+
 const processorOnly = {
   // `required`: every version is scanned (unreachable clamd = retry). `off`: nothing is scanned
   // and each version records `skipped` — only ever by explicit choice.
@@ -567,8 +572,12 @@ const processorOnly = {
     }),
   ),
   SMTP_TIMEOUT_MS: deadline(30_000),
-  // How long security events stay in the audit log (days, default 365); the sweeper deletes older ones.
-  AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
+  // How long each event table keeps its rows (days); the sweeper drops a month partition once its
+  // newest possible row is older (src/processor/partitions.ts).
+  AUDIT_RETENTION_DAYS: retentionDays(365),
+  SEARCH_EVENTS_RETENTION_DAYS: retentionDays(365),
+  NOTIFICATIONS_RETENTION_DAYS: retentionDays(365),
+  WEBHOOK_DELIVERIES_RETENTION_DAYS: retentionDays(90),
   // Version retention (the sweeper): every document keeps its newest KEEP_LATEST versions (1–10,000,
   // default 20) and, of older ones, the newest of each UTC day for DAILY_DAYS days (0–36,500,
   // default 30); the rest go with their objects. The current version is never pruned.
@@ -629,7 +638,12 @@ const processorSchema = z
             },
           }
         : undefined,
-    auditRetentionMs: raw.AUDIT_RETENTION_DAYS * 24 * 60 * 60 * 1000,
+    retention: {
+      auditMs: raw.AUDIT_RETENTION_DAYS * DAY_MS,
+      searchEventsMs: raw.SEARCH_EVENTS_RETENTION_DAYS * DAY_MS,
+      notificationsMs: raw.NOTIFICATIONS_RETENTION_DAYS * DAY_MS,
+      webhookDeliveriesMs: raw.WEBHOOK_DELIVERIES_RETENTION_DAYS * DAY_MS,
+    },
     versionRetention: { keepLatest: raw.VERSION_RETENTION_KEEP_LATEST, dailyDays: raw.VERSION_RETENTION_DAILY_DAYS },
   }));
 
@@ -654,9 +668,10 @@ export type ApiConfig = z.output<typeof apiSchema>;
  * The processor worker's configuration: the part it shares with `ApiConfig`, `virusScan`
  * (clamd's address and per-step `timeoutMs`; undefined when `VIRUS_SCAN=off`), `mail` (the
  * sender and the SMTP server, its per-step `timeoutMs`; undefined without SMTP_HOST, which only
- * a configuration outside production may leave unset), `auditRetentionMs` (how long security
- * events are kept, `AUDIT_RETENTION_DAYS` in ms) and `versionRetention` (`keepLatest` versions,
- * one a day for `dailyDays` days: `VERSION_RETENTION_*`, src/documents/retention.ts).
+ * a configuration outside production may leave unset), `retention` (how long each event table
+ * keeps its rows, in ms: `auditMs`, `searchEventsMs`, `notificationsMs`, `webhookDeliveriesMs`,
+ * from the `…_RETENTION_DAYS` variables) and `versionRetention` (`keepLatest` versions, one a day
+ * for `dailyDays` days: `VERSION_RETENTION_*`, src/documents/retention.ts).
  */
 export type ProcessorConfig = z.output<typeof processorSchema>;
 /**

@@ -36,6 +36,9 @@ const MAIL_CONCURRENCY = 4;
 const system = <T>(services: ProcessorServices, work: (tx: Transaction) => Promise<T>) =>
   asActor(services.database.db, SYSTEM, work);
 
+/** A delivery's whole key, so its updates touch only its month's partition. */
+const keyOf = (delivery: DeliveryRow) => ({ id: delivery.id, notificationCreatedAt: delivery.notificationCreatedAt });
+
 /** The in-app notification an event asks for. */
 const notificationOf = (event: NotificationRequested): NewNotification => ({
   userId: event.userId,
@@ -56,7 +59,7 @@ async function store(event: NotificationRequested, services: ProcessorServices):
     pending = await system(services, async (tx) => {
       const { notification } = await storeNotification(tx, notificationOf(event));
       const hooks = await subscribedWebhooks(tx, { userId: event.userId, type: event.kind });
-      return pendingDeliveries(tx, { notificationId: notification.id, webhookIds: hooks.map((hook) => hook.id) });
+      return pendingDeliveries(tx, { notification, webhookIds: hooks.map((hook) => hook.id) });
     });
   } catch (error) {
     if (isForeignKeyViolation(error)) return { outcome: "done", note: "the user no longer exists" };
@@ -124,7 +127,7 @@ export async function storeAll(
   if (!first) return [];
   let pending: PendingDelivery[];
   try {
-    [, , pending] = await batchAsActor(services.database.http, SYSTEM, (db) =>
+    [, , , pending] = await batchAsActor(services.database.http, SYSTEM, (db) =>
       storeNotificationsStatements(db, [notificationOf(first), ...rest.map(notificationOf)]),
     );
   } catch (error) {
@@ -193,7 +196,7 @@ async function deliver(event: WebhookDelivery, services: ProcessorServices): Pro
       ? "the webhook's endpoint is not verified"
       : webhookUrlProblem(webhook.url, services.config.webhooks);
   if (refused) {
-    await system(services, (tx) => failDelivery(tx, { id: delivery.id, reason: refused }));
+    await system(services, (tx) => failDelivery(tx, { ...keyOf(delivery), reason: refused }));
     return { outcome: "done", note: `not sent: ${refused}` };
   }
 
@@ -213,13 +216,13 @@ async function deliver(event: WebhookDelivery, services: ProcessorServices): Pro
     services.logger.warn("webhook endpoint unreachable", { deliveryId: delivery.id, error: sent.cause });
   }
   if (sent.kind === "refused") {
-    await system(services, (tx) => failDelivery(tx, { id: delivery.id, reason: sent.reason }));
+    await system(services, (tx) => failDelivery(tx, { ...keyOf(delivery), reason: sent.reason }));
     return { outcome: "done", note: `not sent: ${sent.reason}` };
   }
   if (sent.kind === "answered" && sent.status === 410) {
     const reason = "the endpoint answered 410 Gone; the webhook was disabled";
     await system(services, async (tx) => {
-      await recordAttempt(tx, { id: delivery.id, outcome: "failed", responseStatus: 410, error: reason });
+      await recordAttempt(tx, { ...keyOf(delivery), outcome: "failed", responseStatus: 410, error: reason });
       await disableWebhook(tx, { id: webhook.id });
     });
     return { outcome: "done", note: reason };
@@ -234,7 +237,7 @@ async function deliver(event: WebhookDelivery, services: ProcessorServices): Pro
           ? null
           : `the endpoint answered ${sent.status}`;
   await system(services, (tx) =>
-    recordAttempt(tx, { id: delivery.id, outcome: error ? "pending" : "delivered", responseStatus: status, error }),
+    recordAttempt(tx, { ...keyOf(delivery), outcome: error ? "pending" : "delivered", responseStatus: status, error }),
   );
   return error ? { outcome: "retry", reason: error } : { outcome: "done", note: `delivered (${status})` };
 }
@@ -312,9 +315,11 @@ export async function handleDeadNotificationEvent(
   if (event.type === "webhook.deliver") {
     const row = await system(services, (tx) => deliveryToSend(tx, { id: event.deliveryId }));
     const last = row?.delivery.lastError ? `: ${row.delivery.lastError}` : "";
-    const given = await system(services, (tx) =>
-      failDelivery(tx, { id: event.deliveryId, reason: `gave up after the retry limit${last}` }),
-    );
+    const given = row
+      ? await system(services, (tx) =>
+          failDelivery(tx, { ...keyOf(row.delivery), reason: `gave up after the retry limit${last}` }),
+        )
+      : false;
     return { outcome: "done", note: given ? "delivery failed" : "already finished" };
   }
   services.logger.error("notification could not be stored", { userId: event.userId, kind: event.kind });
