@@ -30,6 +30,26 @@ async function tablesOf(client: pg.ClientBase): Promise<string[]> {
   return rows.map((r) => r.name);
 }
 
+/**
+ * The UTC months a table partitioned by month (`create_month_partition`, migration 0038) holds rows
+ * of; undefined for a table that is not partitioned.
+ */
+async function monthsOf(client: pg.ClientBase, table: string): Promise<string[] | undefined> {
+  const key = await client.query<{ column: string }>(
+    `select a.attname as column from pg_partitioned_table p
+     join pg_attribute a on a.attrelid = p.partrelid and a.attnum = p.partattrs[0]
+     where p.partrelid = $1::regclass`,
+    [`public.${ident(table)}`],
+  );
+  const column = key.rows[0]?.column;
+  if (!column) return undefined;
+  const { rows } = await client.query<{ month: Date }>(
+    `select distinct date_trunc('month', ${ident(column)} at time zone 'UTC') at time zone 'UTC' as month
+     from public.${ident(table)} order by 1`,
+  );
+  return rows.map((r) => r.month.toISOString());
+}
+
 /** Stored columns of a table in order; generated ones are computed again on load. */
 async function columnsOf(client: pg.ClientBase, table: string): Promise<string[]> {
   const { rows } = await client.query<{ name: string }>(
@@ -63,6 +83,7 @@ export async function dumpDatabase(
     const tables: TableDump[] = [];
     for (const name of await tablesOf(client)) {
       const columns = await columnsOf(client, name);
+      const months = await monthsOf(client, name);
       const copy = client.query(
         copyTo(`copy (select ${columns.map(ident).join(", ")} from public.${ident(name)}) to stdout`),
       );
@@ -70,7 +91,7 @@ export async function dumpDatabase(
       const storing = store(name, digest);
       await Promise.all([pipeline(copy, createGzip(), digest), storing]);
       const { key } = await storing;
-      tables.push({ name, columns, rows: copy.rowCount, key, ...digestOf(digest) });
+      tables.push({ name, columns, rows: copy.rowCount, key, ...digestOf(digest), ...(months ? { months } : {}) });
     }
     const sequenceNames = await client.query<{ name: string }>(
       `select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -204,6 +225,8 @@ export async function restoreDatabase(
         "select tgname as name, tgenabled as enabled from pg_trigger where tgrelid = $1::regclass and not tgisinternal and tgenabled <> 'D'",
         [relation],
       );
+      for (const month of table.months ?? [])
+        await client.query("select create_month_partition($1::regclass, $2::timestamptz)", [relation, month]);
       if (state.rows[0]?.forced) await client.query(`alter table ${relation} no force row level security`);
       for (const t of triggers.rows) await client.query(`alter table ${relation} disable trigger ${ident(t.name)}`);
 

@@ -44,6 +44,8 @@ export interface PlatformState {
   /** Tables with FORCE ROW LEVEL SECURITY, and enabled user triggers (`table.trigger`). */
   forcedTables: string[];
   enabledTriggers: string[];
+  /** Rows of each partition of the tables partitioned by month (`partition` → rows): a restore must put them back in their month. */
+  partitionRows: Record<string, number>;
   /** Ids of the documents a search query answers, in order. */
   searchIds: string[];
 }
@@ -198,8 +200,21 @@ async function databaseState(target: BackupTarget): Promise<Omit<PlatformState, 
       `select c.relname || '.' || t.tgname as name from pg_trigger t join pg_class c on c.oid = t.tgrelid
        where c.relnamespace = 'public'::regnamespace and not t.tgisinternal and t.tgenabled <> 'D' order by 1`,
     );
+    const partitions = await c.query<{ name: string }>(
+      `select relname as name from pg_class
+       where relnamespace = 'public'::regnamespace and relispartition and relkind = 'r' order by relname`,
+    );
+    const partitionRows: Record<string, number> = {};
+    for (const p of partitions.rows) {
+      const counted = await c.query<{ n: number }>(
+        `select count(*)::int as n from public.${pg.escapeIdentifier(p.name)}`,
+      );
+      const n = counted.rows[0]?.n ?? 0;
+      if (n > 0) partitionRows[p.name] = n;
+    }
     return {
       rows,
+      partitionRows,
       forcedTables: tables.rows.filter((t) => t.forced).map((t) => t.name),
       enabledTriggers: triggers.rows.map((t) => t.name),
     };
@@ -337,6 +352,15 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
       if (!session.token) throw new Error(`${bulkUser.username} cannot sign in: ${session.status}`);
       return searchIds(api, session.token, searchQuery);
     };
+    // A search recorded three months ago, in that month's partition (made first, as the sweeper
+    // would have): a restore must make that month again rather than load it into the DEFAULT one.
+    await asSystem(postgres.url, async (c) => {
+      await c.query("select create_month_partition('search_queries', now() - interval '3 months')");
+      await c.query(
+        `insert into search_queries (query, result_count, latency_ms, cache_hit, created_at)
+         values ('an older search', 0, 1, false, now() - interval '3 months')`,
+      );
+    });
     // The search first: the query it records is then part of the state backed up.
     const before = await stateOf(target, await readSearch());
 

@@ -25,6 +25,12 @@ export const tableDumpSchema = z.object({
   /** Size of the stored (compressed) dump in bytes, and its SHA-256. */
   bytes: z.number().int().nonnegative(),
   sha256: sha256Hex,
+  /**
+   * A table partitioned by month (migration 0038): the UTC months its rows fall in, as ISO
+   * instants, so a restore makes those partitions before loading (rows of a month without one
+   * would land in the DEFAULT partition and block that month for good).
+   */
+  months: z.array(z.iso.datetime({ offset: true })).optional(),
 });
 export type TableDump = z.infer<typeof tableDumpSchema>;
 

@@ -340,7 +340,7 @@ export const STAGING_TABLES: Record<string, TableSpec> = {
     mode: "copy",
     where: "t.query_id = any({searchQueries}) and t.document_id = any({documents})",
     orderBy: "t.query_id, t.document_id",
-    columns: { query_id: keep, document_id: keep, position: keep, created_at: keep },
+    columns: { query_id: keep, query_created_at: keep, document_id: keep, position: keep, created_at: keep },
   },
   search_suppressed_queries: {
     mode: "empty",

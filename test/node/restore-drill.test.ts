@@ -51,6 +51,13 @@ describe("the restore drill", () => {
     expect(report.after.enabledTriggers).toEqual(report.before.enabledTriggers);
   });
 
+  it("puts the rows of the tables partitioned by month back in their months' partitions", () => {
+    const months = Object.keys(report.before.partitionRows).filter((p) => p.startsWith("search_queries_p"));
+    expect(months.length).toBeGreaterThanOrEqual(2);
+    expect(report.before.partitionRows.search_queries_default).toBeUndefined();
+    expect(report.after.partitionRows).toEqual(report.before.partitionRows);
+  });
+
   it("answers a search as before, and users sign in with their passwords", () => {
     expect(report.before.searchIds.length).toBeGreaterThan(0);
     expect(report.after.searchIds).toEqual(report.before.searchIds);
