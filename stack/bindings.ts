@@ -92,6 +92,8 @@ export function workerBindings(endpoints: StackEndpoints): Record<string, string
     // Spans go to the stack's OTLP receiver, every trace of them (production samples a fraction).
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: endpoints.traces.tracesEndpoint,
     OTEL_TRACES_SAMPLER_ARG: "1",
+    // No earlier data encryption key (docs/runbook.md, rotation); declared as a secret, so set, empty.
+    DATA_ENCRYPTION_KEY_PREVIOUS: "",
     // The local receiver asks for no credentials; declared (a secret in production), so set, empty.
     OTEL_EXPORTER_OTLP_TRACES_HEADERS: "",
     // Not read by the workers: where tests and developers read the received spans (GET /api/traces/{traceId}).

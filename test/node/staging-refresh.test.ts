@@ -133,15 +133,15 @@ async function addSourceRows(client: pg.Client): Promise<void> {
       "insert into webhooks (user_id, url, secret_ciphertext) values ($1, 'https://hooks.customer.test/in', 'sealed-secret')",
       [owner],
     );
-    const query = await client.query<{ id: string }>(
+    const query = await client.query<{ id: string; created_at: Date }>(
       `insert into search_queries (user_id, query, filters, result_count, latency_ms, cache_hit)
-       values ($1, 'marmalade query', '{"tags": ["confidential-tag"]}', 1, 3.5, false) returning id`,
+       values ($1, 'marmalade query', '{"tags": ["confidential-tag"]}', 1, 3.5, false) returning id, created_at`,
       [owner],
     );
-    await client.query("insert into search_clicks (query_id, document_id, position) values ($1, $2, 1)", [
-      query.rows[0]?.id,
-      id,
-    ]);
+    await client.query(
+      "insert into search_clicks (query_id, query_created_at, document_id, position) values ($1, $2, $3, 1)",
+      [query.rows[0]?.id, query.rows[0]?.created_at, id],
+    );
   }
   await client.query(
     `insert into api_keys (id, user_id, name, scopes, secret_hash, last_characters, expires_at)
