@@ -200,17 +200,19 @@ async function databaseState(target: BackupTarget): Promise<Omit<PlatformState, 
       `select c.relname || '.' || t.tgname as name from pg_trigger t join pg_class c on c.oid = t.tgrelid
        where c.relnamespace = 'public'::regnamespace and not t.tgisinternal and t.tgenabled <> 'D' order by 1`,
     );
-    const partitions = await c.query<{ name: string }>(
-      `select relname as name from pg_class
-       where relnamespace = 'public'::regnamespace and relispartition and relkind = 'r' order by relname`,
-    );
+    // Counted through each partitioned parent by `tableoid`: a partition read directly shows no
+    // rows (forced row-level security without a policy, migration 0038).
     const partitionRows: Record<string, number> = {};
-    for (const p of partitions.rows) {
-      const counted = await c.query<{ n: number }>(
-        `select count(*)::int as n from public.${pg.escapeIdentifier(p.name)}`,
+    const parents = await c.query<{ name: string }>(
+      `select relname as name from pg_class
+       where relnamespace = 'public'::regnamespace and relkind = 'p' order by relname`,
+    );
+    for (const parent of parents.rows) {
+      const counted = await c.query<{ partition: string; n: number }>(
+        `select tableoid::regclass::text as partition, count(*)::int as n
+         from public.${pg.escapeIdentifier(parent.name)} group by 1`,
       );
-      const n = counted.rows[0]?.n ?? 0;
-      if (n > 0) partitionRows[p.name] = n;
+      for (const row of counted.rows) partitionRows[row.partition] = row.n;
     }
     return {
       rows,
