@@ -17,7 +17,8 @@
 //   once, after the new version has reached 100 %.
 // - The processor has no HTTP address, so no request can carry a version override to it: it is
 //   released after the API, in the same steps, and the smoke check between its steps is the API's
-//   `/ready`, whose queue check is a `system.ping` message a processor must acknowledge.
+//   `/ready`, which shows the queue takes messages but does not wait for a processor to consume
+//   them: the new processor is tested by staging's end-to-end job and its heartbeat alert.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -133,8 +134,8 @@ export interface SmokeResult {
 }
 
 /**
- * The smoke check of one API version: liveness, readiness (Postgres, Redis, S3, and a queue message
- * a processor acknowledges), the OpenID metadata (its issuer must be the address checked: the
+ * The smoke check of one API version: liveness, readiness (Postgres, Redis, S3, and that a message
+ * can be put on the queue), the OpenID metadata (its issuer must be the address checked: the
  * right environment's configuration) and the OpenAPI document. `overrides` (worker → version id)
  * goes in `Cloudflare-Workers-Version-Overrides`, an RFC 8941 dictionary of strings.
  */
