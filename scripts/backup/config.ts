@@ -1,6 +1,5 @@
-// Where `npm run backup` / `npm run restore` read and write, from the environment as the other admin
-// scripts take it (scripts/load-corpus.ts): the variables first, else the running `npm run dev`
-// stack's `.local/stack.env`.
+// Where `npm run backup` / `npm run restore` read and write: the environment's variables, or, when
+// it sets none of them, the running `npm run dev` stack's `.local/stack.env`.
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseEnv } from "node:util";
@@ -18,10 +17,36 @@ export interface BackupTarget {
   backupBucket: string;
 }
 
-/** The environment, with `.local/stack.env` (the dev stack's bindings) under the process's own. */
+/** The variables that say where a backup or restore reads and writes. */
+export const TARGET_VARIABLES = [
+  "DATABASE_URL_UNPOOLED",
+  "DATABASE_URL",
+  "S3_ENDPOINT",
+  "S3_BUCKET",
+  "S3_THUMBNAILS_BUCKET",
+  "S3_BACKUP_BUCKET",
+  "S3_ACCESS_KEY_ID",
+  "S3_SECRET_ACCESS_KEY",
+] as const;
+
+/**
+ * The settings a script runs with: the process's environment alone as soon as it names any target
+ * variable, else the dev stack's bindings (`devEnv`, `.local/stack.env`). Never a mix: a production
+ * database with the dev stack's buckets (one variable forgotten) would back up into, or restore
+ * from, the wrong place; a missing variable is then `backupTarget`'s error instead.
+ */
+export function chooseScriptEnv(
+  processEnv: Record<string, string | undefined>,
+  devEnv: Record<string, string | undefined> | undefined,
+): Record<string, string | undefined> {
+  const namesTarget = TARGET_VARIABLES.some((name) => processEnv[name]);
+  return namesTarget || !devEnv ? processEnv : { ...devEnv, ...processEnv };
+}
+
+/** `chooseScriptEnv` of this process and the running `npm run dev` stack's `.local/stack.env`. */
 export function scriptEnv(): Record<string, string | undefined> {
   const devEnvFile = path.resolve(import.meta.dirname, "../../.local/stack.env");
-  return { ...(existsSync(devEnvFile) ? parseEnv(readFileSync(devEnvFile, "utf8")) : {}), ...process.env };
+  return chooseScriptEnv(process.env, existsSync(devEnvFile) ? parseEnv(readFileSync(devEnvFile, "utf8")) : undefined);
 }
 
 /** An S3 client as the platform's storage configures one (path-style for local servers). */
@@ -45,7 +70,10 @@ export function backupTarget(env: Record<string, string | undefined>): BackupTar
   const databaseUrl = env.DATABASE_URL_UNPOOLED || env.DATABASE_URL;
   if (!databaseUrl) throw new Error("no DATABASE_URL_UNPOOLED (or DATABASE_URL): set it, or start `npm run dev` first");
   for (const name of ["S3_BUCKET", "S3_THUMBNAILS_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]) {
-    if (!env[name]) throw new Error(`no ${name}: set it, or start \`npm run dev\` first`);
+    if (!env[name])
+      throw new Error(
+        `no ${name}: set it (or set none of ${TARGET_VARIABLES.join(", ")}, with \`npm run dev\` running)`,
+      );
   }
   return {
     databaseUrl,
