@@ -4,9 +4,19 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseEnv } from "node:util";
 import { S3Client } from "@aws-sdk/client-s3";
+import { bucketOwner, resourcesOf } from "../../src/pkg/config/environments.ts";
 
-/** The bucket backups go to when `S3_BACKUP_BUCKET` is not set. */
+/**
+ * The bucket backups go to when `S3_BACKUP_BUCKET` is not set: a deployed environment's own
+ * (`techcorp-backups-<environment>`, told by `S3_BUCKET`), so staging's backups never land among
+ * production's (a restore without `--id` takes the newest); locally `techcorp-backups`.
+ */
 export const DEFAULT_BACKUP_BUCKET = "techcorp-backups";
+
+function defaultBackupBucket(documentsBucket: string | undefined): string {
+  const owner = documentsBucket ? bucketOwner(documentsBucket) : undefined;
+  return owner ? resourcesOf(owner).backupsBucket : DEFAULT_BACKUP_BUCKET;
+}
 
 export interface BackupTarget {
   /** Postgres itself, not the pooler: a backup holds one transaction open, a restore runs DDL. */
@@ -79,6 +89,6 @@ export function backupTarget(env: Record<string, string | undefined>): BackupTar
     databaseUrl,
     s3: s3Client(env),
     buckets: { documents: env.S3_BUCKET ?? "", thumbnails: env.S3_THUMBNAILS_BUCKET ?? "" },
-    backupBucket: env.S3_BACKUP_BUCKET || DEFAULT_BACKUP_BUCKET,
+    backupBucket: env.S3_BACKUP_BUCKET || defaultBackupBucket(env.S3_BUCKET),
   };
 }

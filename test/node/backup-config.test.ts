@@ -30,4 +30,14 @@ describe("the settings of the backup scripts", () => {
     const env = chooseScriptEnv({ S3_BUCKET: "b" }, undefined);
     expect(env).toEqual({ S3_BUCKET: "b" });
   });
+
+  it("back up into the environment's own bucket unless S3_BACKUP_BUCKET says otherwise", () => {
+    const production = { ...devStack, S3_BUCKET: "techcorp-documents-production", S3_THUMBNAILS_BUCKET: "t" };
+    expect(backupTarget(production).backupBucket).toBe("techcorp-backups-production");
+    expect(backupTarget({ ...production, S3_BUCKET: "techcorp-documents-staging" }).backupBucket).toBe(
+      "techcorp-backups-staging",
+    );
+    expect(backupTarget(devStack).backupBucket).toBe("techcorp-backups");
+    expect(backupTarget({ ...production, S3_BACKUP_BUCKET: "elsewhere" }).backupBucket).toBe("elsewhere");
+  });
 });

@@ -28,6 +28,8 @@ export function resourcesOf(environment: DeployedEnvironment) {
     processorWorker: named("techcorp-processor"),
     documentsBucket: named("techcorp-documents"),
     thumbnailsBucket: named("techcorp-thumbnails"),
+    /** Where `npm run backup` writes this environment's backups (scripts/backup/config.ts). */
+    backupsBucket: named("techcorp-backups"),
     queues: {
       documentEvents: named("document-events"),
       documentEventsDeadLetter: `${named("document-events")}-dlq`,
