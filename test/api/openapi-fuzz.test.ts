@@ -635,6 +635,7 @@ const SEMANTIC_400: Record<
   // A cursor is opaque: one this API did not return is refused, naming it.
   "get /users": (p) => only(p, "/cursor"),
   "get /documents": (p) => only(p, "/cursor"),
+  "get /documents/trash": (p) => only(p, "/cursor"),
   "get /notifications": (p) => only(p, "/cursor"),
   "get /search": (p) => only(p, "/cursor"),
   "get /uploads": (p) => only(p, "/cursor"),

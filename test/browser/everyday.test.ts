@@ -115,7 +115,7 @@ describe("a person's everyday tasks in the browser", () => {
     expectNoProblems(second.problems);
 
     // Sign out: back at the sign-in page, and the library sends there again.
-    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
     await page.getByRole("heading", { name: "Sign in" }).waitFor();
     await page.goto(`${base}/`);
     await page.getByRole("heading", { name: "Sign in" }).waitFor();

@@ -137,8 +137,8 @@ describe("the signed-in pages", () => {
           .waitFor(POLL);
         // Polled: the page settles as its data arrives; a real overflow stays and fails.
         await expect.poll(() => overflow(page), { message: `${path} at ${viewport?.width ?? 1280} px` }).toBe(0);
-        await expect.poll(() => page.getByRole("button", { name: "Sign out" }).isVisible()).toBe(true);
-        const signOut = await page.getByRole("button", { name: "Sign out" }).boundingBox();
+        await expect.poll(() => page.getByRole("button", { name: "Sign out", exact: true }).isVisible()).toBe(true);
+        const signOut = await page.getByRole("button", { name: "Sign out", exact: true }).boundingBox();
         expect((signOut?.x ?? 0) + (signOut?.width ?? 0)).toBeLessThanOrEqual(viewport?.width ?? 1280);
         expectNoProblems(problems);
         await page.context().close();
