@@ -1,5 +1,6 @@
 import http from "node:http";
 import { freePort } from "./ports.ts";
+import type { ReplicaServer } from "./postgres-replica.ts";
 import type { Stack } from "./stack.ts";
 
 export interface ControlServer {
@@ -131,11 +132,25 @@ function readBody(req: http.IncomingMessage): Promise<string> {
   });
 }
 
+/** The control server's actions on a replica; none when the stack runs no replica. */
+function replicaControls(replica: ReplicaServer | undefined): Record<string, () => Promise<void>> | undefined {
+  if (!replica) return undefined;
+  return {
+    stop: () => replica.stop(),
+    start: () => replica.start(),
+    "pause-replay": () => replica.pauseReplay(),
+    "resume-replay": () => replica.resumeReplay(),
+    "catch-up": () => replica.catchUp(),
+  };
+}
+
 /**
  * For tests running inside workerd:
  * - `POST /outage/{postgres|redis|s3}/{stop|start}` stops and starts the real services of a
  *   dedicated stack (never the shared one); `/outage/{postgres|redis|s3|clamd}/{pause|resume}`
  *   freezes one (SIGSTOP) and lets it go on;
+ * - `POST /replica/{stop|start|pause-replay|resume-replay|catch-up}` drives the shared stack's
+ *   streaming replica (stack/postgres-replica.ts), when it runs one;
  * - `/hooks/{name}` is a webhook receiver (`POST` records, `GET` lists, `PUT …/answers` sets the
  *   answers it gives: statuses, redirects, oversized bodies, challenge echoes);
  * - `/dns-query` is a DNS-over-HTTPS resolver (JSON) serving what `PUT /dns/records` put;
@@ -143,13 +158,19 @@ function readBody(req: http.IncomingMessage): Promise<string> {
  * - `/stall/…` accepts any request and never answers (until the server closes): an endpoint that
  *   hangs, for the deadlines of webhook deliveries and OpenID provider calls.
  */
-export async function startControlServer(stacks: { outage: Stack }): Promise<ControlServer> {
+export async function startControlServer(stacks: {
+  outage: Stack;
+  replica?: ReplicaServer | undefined;
+}): Promise<ControlServer> {
   const services = {
     // PgBouncer and Postgres together: the endpoint the app reaches (Stack.database).
     postgres: stacks.outage.database,
     redis: stacks.outage.redis,
     s3: stacks.outage.s3,
     clamd: stacks.outage.clamd,
+    // The shared stack's streaming replica: its replay paused and resumed (lag), waited for,
+    // stopped and started. Only the tests of the read routing read from it.
+    replica: replicaControls(stacks.replica),
   };
   const hooks = hookSink();
   const dns = dnsZone();
@@ -204,14 +225,18 @@ export async function startControlServer(stacks: { outage: Stack }): Promise<Con
       }
       return;
     }
-    const match = /^\/outage\/(postgres|redis|s3|clamd)\/(stop|start|pause|resume)$/.exec(req.url ?? "");
-    const service = match ? services[match[1] as keyof typeof services] : undefined;
-    const action = match?.[2] as "stop" | "start" | "pause" | "resume" | undefined;
-    if (req.method !== "POST" || !service || !action || !(action in service)) {
+    const match =
+      /^\/(?:outage\/(postgres|redis|s3|clamd)\/(stop|start|pause|resume)|(replica)\/(stop|start|pause-replay|resume-replay|catch-up))$/.exec(
+        req.url ?? "",
+      );
+    const service = match ? services[(match[1] ?? match[3]) as keyof typeof services] : undefined;
+    const action = match?.[2] ?? match?.[4];
+    const run = service && action ? (service as Partial<Record<string, () => Promise<void>>>)[action] : undefined;
+    if (req.method !== "POST" || typeof run !== "function") {
       res.writeHead(404).end();
       return;
     }
-    (service as Partial<Record<typeof action, () => Promise<void>>>)[action]?.().then(
+    run.call(service).then(
       () => res.writeHead(204).end(),
       (error: unknown) => res.writeHead(500, { "content-type": "text/plain" }).end(String(error)),
     );

@@ -9,6 +9,11 @@ export interface LaunchOptions {
   redis: "optional" | "required";
   /** Also start a second stack that tests may take down, and the control server for it. */
   outage: boolean;
+  /**
+   * Also start a streaming replica of the stack's Postgres, named by the bindings as
+   * STACK_REPLICA_URL (DATABASE_READ_URL stays empty) and driven through the control server.
+   */
+  readReplica?: boolean;
   /** Round-trip time to the data services in ms (STACK_RTT_MS; 0 = none); changeable at run time through `meterUrl`. */
   rttMs?: number;
 }

@@ -18,11 +18,22 @@ async function main(): Promise<void> {
     pooler: "required" as const,
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
   };
-  const primary = await startStack({ ...common, dataDir: `${options.dataDir}/main`, rttMs: options.rttMs ?? 0 });
+  const primary = await startStack({
+    ...common,
+    dataDir: `${options.dataDir}/main`,
+    rttMs: options.rttMs ?? 0,
+    readReplica: options.readReplica ?? false,
+  });
   stacks.push(primary);
   const meterUrl = primary.meterUrl;
+  // The replica's address as STACK_REPLICA_URL, not DATABASE_READ_URL: only the tests of the read
+  // routing turn it on (test/api/read-replica.test.ts); everything else reads the primary, as a
+  // platform without a replica does.
+  const env = options.readReplica
+    ? { ...primary.env, DATABASE_READ_URL: "", STACK_REPLICA_URL: primary.env.DATABASE_READ_URL ?? "" }
+    : primary.env;
   if (!options.outage) {
-    report({ type: "ready", env: primary.env, meterUrl });
+    report({ type: "ready", env, meterUrl });
     return;
   }
   // A second stack that tests may take down; it shares the Neon proxy (see StackOptions.neonProxy)
@@ -34,9 +45,9 @@ async function main(): Promise<void> {
     ...(primary.neonProxy ? { neonProxy: primary.neonProxy } : {}),
   });
   stacks.push(outage);
-  const control = await startControlServer({ outage });
+  const control = await startControlServer({ outage, replica: primary.replica });
   close = () => control.close();
-  report({ type: "ready", env: primary.env, outageEnv: outage.env, controlUrl: control.url, meterUrl });
+  report({ type: "ready", env, outageEnv: outage.env, controlUrl: control.url, meterUrl });
 }
 
 let stopping = false;

@@ -7,8 +7,8 @@ import { launchStack } from "../stack/launch.ts";
 
 /**
  * Runs in Node before the tests of each project that lists it (api, processor, node; vitest.config.ts):
- * starts a throwaway local stack (real Postgres, Redis, S3, clamd) on free ports, plus a second one
- * that tests may take down. The Workers see all of it through bindings, Node tests through `inject`.
+ * starts a throwaway local stack (real Postgres with a streaming replica, Redis, S3, clamd) on free
+ * ports, plus a second one that tests may take down. The Workers see all of it through bindings, Node tests through `inject`.
  *
  * Vitest runs a project's global setup once per project, so the first project to run it starts the
  * stack and provides it to every project (`vitest.provide`, the root's context that each project's
@@ -25,6 +25,8 @@ export default async function setup(project: TestProject) {
     dataDir: root,
     redis: "required",
     outage: true,
+    // A streaming replica of its Postgres, which only test/api/read-replica.test.ts reads from.
+    readReplica: true,
     publicUrl: "http://api.test",
     // `STACK_RTT_MS=50 npm test` runs the suite at a distance from the data (stack/distance.ts).
     rttMs: rttFromEnv(process.env.STACK_RTT_MS),

@@ -17,6 +17,11 @@ interface TestBindings {
   OTLP_RECEIVER_URL: string;
   /** The processor's setting, from the same stack: `required` when clamd runs, else `off`. */
   VIRUS_SCAN: string;
+  /**
+   * The shared stack's streaming replica (stack/postgres-replica.ts), for DATABASE_READ_URL where
+   * a test turns the read routing on; the worker's own bindings leave it off.
+   */
+  STACK_REPLICA_URL: string;
 }
 
 export const testEnv = env as unknown as Env & TestBindings;
@@ -74,6 +79,15 @@ export async function outage(
 ): Promise<void> {
   const res = await fetch(`${testEnv.CONTROL_URL}/outage/${service}/${action}`, { method: "POST" });
   if (res.status !== 204) throw new Error(`could not ${action} ${service}: ${res.status} ${await res.text()}`);
+}
+
+/**
+ * Drives the shared stack's streaming replica: stops and starts it, pauses its replay (so its reads
+ * fall behind) and resumes it, or waits until it has replayed everything written so far.
+ */
+export async function replica(action: "stop" | "start" | "pause-replay" | "resume-replay" | "catch-up"): Promise<void> {
+  const res = await fetch(`${testEnv.CONTROL_URL}/replica/${action}`, { method: "POST" });
+  if (res.status !== 204) throw new Error(`could not ${action} the replica: ${res.status} ${await res.text()}`);
 }
 
 export interface ProblemJson {
