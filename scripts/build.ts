@@ -40,6 +40,8 @@ for (const worker of workers) {
       "--dry-run",
       "--config",
       worker.config,
+      // The top-level (development) environment, named so wrangler does not warn that none was.
+      "--env=",
       "--outdir",
       outdir,
       // The upload as wrangler would send it (multipart), which `wrangler check startup` reads.

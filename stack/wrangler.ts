@@ -51,6 +51,8 @@ export async function startWranglerDev(options: WranglerDevOptions): Promise<Wra
     [
       WRANGLER,
       "dev",
+      // The top-level (development) environment, named so wrangler does not warn that none was.
+      "--env=",
       ...options.configs.flatMap((config) => ["--config", config]),
       ...[options.envFile, ...(options.extraEnvFiles ?? [])].flatMap((file) => ["--env-file", file]),
       "--ip",

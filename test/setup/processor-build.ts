@@ -17,6 +17,8 @@ export default function setup(): void {
       path.resolve("node_modules/wrangler/bin/wrangler.js"),
       "deploy",
       "--dry-run",
+      // The top-level (development) environment, named so wrangler does not warn that none was.
+      "--env=",
       "--config",
       "workers/processor/wrangler.toml",
       "--outdir",
