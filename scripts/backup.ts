@@ -3,15 +3,17 @@
 // (S3_BACKUP_BUCKET, default techcorp-backups), as scripts/backup/run.ts describes. Connection
 // settings as for the other admin scripts: DATABASE_URL_UNPOOLED and S3_* from the environment, or
 // the running `npm run dev` stack's .local/stack.env.
-import { parseArgs } from "node:util";
+import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
 import { backupTarget, scriptEnv } from "./backup/config.ts";
 import { runBackup } from "./backup/run.ts";
 
-const { values } = parseArgs({ options: { concurrency: { type: "string", default: "8" } } });
-const concurrency = Number(values.concurrency);
-if (!Number.isInteger(concurrency) || concurrency < 1) {
-  console.error("usage: npm run backup [-- --concurrency N]");
-  process.exit(2);
+const usage = "usage: npm run backup [-- --concurrency N]";
+const values = scriptArgs({ concurrency: { type: "string", default: "8" } }, usage);
+let concurrency: number;
+try {
+  concurrency = integerOption("concurrency", values.concurrency, 1, 64);
+} catch (error) {
+  badUsage(usage, error instanceof UsageError ? error.message : String(error));
 }
 try {
   const { manifest, steps } = await runBackup(backupTarget(scriptEnv()), {

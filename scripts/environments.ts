@@ -10,10 +10,10 @@
 // (src/pkg/config/environments.ts). Edit the top level or the table, then run the script.
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { unstable_readConfig } from "wrangler";
 import { DEPLOYED_ENVIRONMENTS, type DeployedEnvironment, resourcesOf } from "../src/pkg/config/environments.ts";
 import { ROOT } from "../stack/wrangler.ts";
+import { scriptArgs } from "./args.ts";
 
 /** The top level's domain: each deployed environment's addresses are under its own `domain`. */
 const TOP_LEVEL_DOMAIN = "techcorp.example";
@@ -253,7 +253,10 @@ export function environmentProblems(): string[] {
 }
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { check: { type: "boolean", default: false } } });
+  const values = scriptArgs(
+    { check: { type: "boolean", default: false } },
+    "usage: npm run environments (writes [env.*] of both wrangler configs) | npm run environments:check",
+  );
   if (values.check) {
     const problems = environmentProblems();
     for (const problem of problems) console.error(problem);

@@ -23,11 +23,11 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { serializeDictionary } from "structured-headers";
 import { DEPLOYED_ENVIRONMENTS, type DeployedEnvironment, resourcesOf } from "../src/pkg/config/environments.ts";
 import { ROOT } from "../stack/wrangler.ts";
 import { buildWeb } from "../web/build/build.ts";
+import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
 import { ENVIRONMENTS, environmentProblems, WORKERS } from "./environments.ts";
 
 const WRANGLER = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
@@ -215,7 +215,10 @@ async function releaseWorker(worker: "api" | "processor", config: string, option
             [next, step],
           ];
     deployVersions(config, split, options);
-    if (options.soakSeconds > 0 && step > 0) await sleep(options.soakSeconds);
+    if (options.soakSeconds > 0 && step > 0) {
+      if (options.dryRun) console.log(`soak: ${options.soakSeconds} s (not waited in a dry run)`);
+      else await sleep(options.soakSeconds);
+    }
     // The processor cannot be addressed: the API (at its released version) checks the queue path.
     const overrides: Record<string, string> = worker === "api" && step < 100 ? { [name]: next } : {};
     if (!(await smokeUntilPassing(options, overrides))) {
@@ -235,22 +238,52 @@ export async function release(options: ReleaseOptions): Promise<boolean> {
     for (const problem of problems) console.error(problem);
     throw new Error("the environments do not hold: nothing was released");
   }
-  if (options.steps.at(-1) !== 100 || options.steps.some((step, i) => step < (options.steps[i - 1] ?? 0))) {
-    throw new Error("--steps must rise to 100");
-  }
+  checkSteps(options.steps);
   // The API's static assets (wrangler.toml [assets]) are uploaded with its version.
   if (!options.dryRun) buildWeb();
   // The API first: the processor binds its METRICS_AGGREGATOR class.
   for (const { worker, config } of WORKERS) {
     if (!(await releaseWorker(worker, config, options))) return false;
   }
-  console.log(`\nreleased to ${options.environment}`);
+  console.log(
+    options.dryRun
+      ? `\ndry run: nothing was released to ${options.environment} (the commands above are what a release runs)`
+      : `\nreleased to ${options.environment}`,
+  );
   return true;
 }
 
+/**
+ * `--steps` as percentages: whole numbers from 0 to 100, each above the one before, the last 100.
+ * @throws UsageError saying which rule the list breaks.
+ */
+export function parseSteps(text: string): number[] {
+  const steps = text.split(",").map((step) => step.trim());
+  const numbers = steps.map((step) => Number(step));
+  if (
+    steps.some(
+      (step, i) => step === "" || !Number.isInteger(numbers[i]) || (numbers[i] ?? -1) < 0 || (numbers[i] ?? 101) > 100,
+    )
+  ) {
+    throw new UsageError(
+      `--steps must be percentages (whole numbers from 0 to 100) separated by commas, not "${text}"`,
+    );
+  }
+  checkSteps(numbers);
+  return numbers;
+}
+
+/** @throws UsageError unless `steps` rise strictly and end at 100. */
+function checkSteps(steps: number[]): void {
+  if (steps.at(-1) !== 100 || steps.some((step, i) => i > 0 && step <= (steps[i - 1] ?? 0))) {
+    throw new UsageError(`--steps must rise and end at 100 (for example 0,10,50,100), not ${steps.join(",")}`);
+  }
+}
+
 if (import.meta.main) {
-  const { values } = parseArgs({
-    options: {
+  const usage = `usage: npm run release -- --env ${DEPLOYED_ENVIRONMENTS.join("|")} [--dry-run] [--steps 0,10,50,100] [--soak 60] [--smoke-url URL] [--all-at-once] [--smoke-only] [--tag SHA] [--message TEXT]`;
+  const values = scriptArgs(
+    {
       env: { type: "string" },
       steps: { type: "string", default: "0,10,50,100" },
       "dry-run": { type: "boolean", default: false },
@@ -262,13 +295,17 @@ if (import.meta.main) {
       tag: { type: "string" },
       message: { type: "string" },
     },
-  });
+    usage,
+  );
   const environment = values.env;
-  if (!environment || !(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment)) {
-    console.error(
-      `usage: npm run release -- --env ${DEPLOYED_ENVIRONMENTS.join("|")} [--dry-run] [--steps 0,10,50,100] [--soak 60] [--smoke-url URL] [--all-at-once] [--smoke-only] [--tag SHA] [--message TEXT]`,
-    );
-    process.exit(2);
+  if (!environment || !(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment)) badUsage(usage);
+  let steps: number[];
+  let soakSeconds: number;
+  try {
+    steps = parseSteps(values.steps);
+    soakSeconds = integerOption("soak", values.soak, 0, 3600);
+  } catch (error) {
+    badUsage(usage, error instanceof UsageError ? error.message : String(error));
   }
   const deployed = environment as DeployedEnvironment;
   const smokeUrl = values["smoke-url"] ?? `https://api.${ENVIRONMENTS[deployed].domain}`;
@@ -279,10 +316,10 @@ if (import.meta.main) {
   }
   const ok = await release({
     environment: deployed,
-    steps: values.steps.split(",").map(Number),
+    steps,
     dryRun: values["dry-run"],
     smokeUrl: values["smoke-url"] ?? (values["dry-run"] ? undefined : `https://api.${ENVIRONMENTS[deployed].domain}`),
-    soakSeconds: Number(values.soak),
+    soakSeconds,
     allAtOnce: values["all-at-once"],
     tag: values.tag,
     message: values.message,

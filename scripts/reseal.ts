@@ -7,20 +7,17 @@
 // interruption run it again. OIDC login state is sealed too but lives in a cookie for minutes, so
 // nothing stored needs it re-sealed. Exits 1 when a value could be opened by no configured key.
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { keyId } from "../src/pkg/crypto/secret-box.ts";
+import { badUsage, scriptArgs } from "./args.ts";
 import { previousKeys, resealAll } from "./reseal-columns.ts";
 
 if (import.meta.filename === path.resolve(process.argv[1] ?? "")) {
-  const { values } = parseArgs({ options: { "batch-size": { type: "string", default: "500" } } });
+  const usage =
+    "usage: DATABASE_URL=postgres://… DATA_ENCRYPTION_KEY=<new> DATA_ENCRYPTION_KEY_PREVIOUS=<old> npm run secrets:reseal [-- --batch-size 500]";
+  const values = scriptArgs({ "batch-size": { type: "string", default: "500" } }, usage);
   const batchSize = Number(values["batch-size"]);
   const { DATABASE_URL: url, DATA_ENCRYPTION_KEY: current } = process.env;
-  if (!url || !current || !Number.isInteger(batchSize) || batchSize < 1) {
-    console.error(
-      "usage: DATABASE_URL=postgres://… DATA_ENCRYPTION_KEY=<new> DATA_ENCRYPTION_KEY_PREVIOUS=<old> npm run secrets:reseal [-- --batch-size 500]",
-    );
-    process.exit(2);
-  }
+  if (!url || !current || !Number.isInteger(batchSize) || batchSize < 1) badUsage(usage);
   const keys = { current, previous: previousKeys(process.env.DATA_ENCRYPTION_KEY_PREVIOUS) };
   console.log(
     `re-sealing under key ${await keyId(current)}; also opening with ${

@@ -2,22 +2,25 @@
 // into an EMPTY database and EMPTY documents and thumbnails buckets, and refuses anything else with
 // one line (scripts/backup/run.ts). Same settings as `npm run backup`; DATABASE_URL_UNPOOLED must
 // be the database's owner role (the restore lifts and puts back forced row-level security).
-import { parseArgs } from "node:util";
+import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
 import { backupTarget, scriptEnv } from "./backup/config.ts";
 import { RestoreRefused } from "./backup/database.ts";
 import { listBackups, runRestore } from "./backup/run.ts";
 
-const { values } = parseArgs({
-  options: {
+const usage = "usage: npm run restore [-- --id <backup id>] [--concurrency N] | npm run restore -- --list";
+const values = scriptArgs(
+  {
     id: { type: "string" },
     list: { type: "boolean", default: false },
     concurrency: { type: "string", default: "8" },
   },
-});
-const concurrency = Number(values.concurrency);
-if (!Number.isInteger(concurrency) || concurrency < 1) {
-  console.error("usage: npm run restore [-- --id <backup id>] [--concurrency N] | npm run restore -- --list");
-  process.exit(2);
+  usage,
+);
+let concurrency: number;
+try {
+  concurrency = integerOption("concurrency", values.concurrency, 1, 64);
+} catch (error) {
+  badUsage(usage, error instanceof UsageError ? error.message : String(error));
 }
 try {
   const target = backupTarget(scriptEnv());

@@ -9,27 +9,24 @@
 // `wrangler triggers deploy` from the previous commit if they changed.
 import { execFileSync } from "node:child_process";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { DEPLOYED_ENVIRONMENTS } from "../src/pkg/config/environments.ts";
 import { ROOT } from "../stack/wrangler.ts";
+import { badUsage, scriptArgs } from "./args.ts";
 import { WORKERS } from "./environments.ts";
 
-const { values } = parseArgs({
-  options: {
+const usage = `usage: npm run rollback -- --env ${DEPLOYED_ENVIRONMENTS.join("|")} [--worker api|processor] [--message TEXT] [--dry-run]`;
+const values = scriptArgs(
+  {
     env: { type: "string" },
     worker: { type: "string" },
     message: { type: "string", default: "rollback" },
     "dry-run": { type: "boolean", default: false },
   },
-});
+  usage,
+);
 const environment = values.env ?? "";
 const workers = WORKERS.filter(({ worker }) => values.worker === undefined || worker === values.worker).reverse();
-if (!(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment) || workers.length === 0) {
-  console.error(
-    `usage: npm run rollback -- --env ${DEPLOYED_ENVIRONMENTS.join("|")} [--worker api|processor] [--message TEXT] [--dry-run]`,
-  );
-  process.exit(2);
-}
+if (!(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment) || workers.length === 0) badUsage(usage);
 for (const { config } of workers) {
   const args = ["rollback", "--message", values.message, "--yes", "--config", config, "--env", environment];
   console.log(`$ wrangler ${args.join(" ")}`);

@@ -6,22 +6,29 @@
 //   DATABASE_URL_UNPOOLED  staging's database (or DATABASE_URL), written in one transaction
 //   S3_*                   staging's bucket for the placeholders, as the workers read them
 //   PRODUCTION_DATABASE_URL, PRODUCTION_S3_BUCKET  optional: refused as targets
-import { parseArgs } from "node:util";
-import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { HeadBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
 import { checkRefreshTargets, checkTargetBucket, RefreshRefused } from "./staging/guard.ts";
 import { DEFAULT_STAGING_PASSWORD, refreshStaging } from "./staging/refresh.ts";
 
 const usage =
   "usage: SOURCE_DATABASE_URL=… DATABASE_URL_UNPOOLED=… npm run staging:refresh -- --target-environment staging [--users 200] [--seed staging] [--password P] [--no-objects]";
-const { values } = parseArgs({
-  options: {
+const values = scriptArgs(
+  {
     "target-environment": { type: "string" },
     users: { type: "string", default: "200" },
     seed: { type: "string", default: "staging" },
     password: { type: "string", default: DEFAULT_STAGING_PASSWORD },
     "no-objects": { type: "boolean", default: false },
   },
-});
+  usage,
+);
+let users: number;
+try {
+  users = integerOption("users", values.users, 1, 100_000);
+} catch (error) {
+  badUsage(usage, error instanceof UsageError ? error.message : String(error));
+}
 const env = process.env;
 
 const targets = {
@@ -46,13 +53,17 @@ try {
       forcePathStyle: env.S3_FORCE_PATH_STYLE === "true",
       credentials: { accessKeyId: env.S3_ACCESS_KEY_ID ?? "", secretAccessKey: env.S3_SECRET_ACCESS_KEY ?? "" },
     });
+    // Before anything is written: a missing bucket would otherwise fail midway.
+    await s3.send(new HeadBucketCommand({ Bucket: bucket })).catch((error: unknown) => {
+      throw new RefreshRefused(`staging's bucket "${bucket}" cannot be reached: ${describe(error)}`);
+    });
     putObject = async (key, body, contentType) => {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType }));
     };
   }
   const result = await refreshStaging({
     ...targets,
-    users: Number(values.users),
+    users,
     seed: values.seed,
     password: values.password,
     ...(putObject ? { putObject } : {}),
@@ -63,7 +74,18 @@ try {
     `[staging] done in ${result.seconds.toFixed(1)} s: ${total} rows, ${result.objects} placeholder objects; every sampled user's password is "${values.password}"`,
   );
 } catch (error) {
-  if (!(error instanceof RefreshRefused)) throw error;
-  console.error(`[staging] refused: ${error.message}\n${usage}`);
-  process.exitCode = 2;
+  if (error instanceof RefreshRefused) {
+    console.error(`[staging] refused: ${error.message}\n${usage}`);
+    process.exitCode = 2;
+  } else {
+    // Nothing half-written: the target's rows are replaced in one transaction (scripts/staging/refresh.ts).
+    console.error(`[staging] failed: ${describe(error)}`);
+    process.exitCode = 1;
+  }
+}
+
+/** An error's one line: the AWS SDK's name (NoSuchBucket, NotFound) when its message is empty. */
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return error.message && error.message !== "UnknownError" ? error.message : error.name;
 }

@@ -9,14 +9,14 @@ import { ROOT, startWranglerDev, type WranglerDev, waitUntilServing } from "../.
 
 const run = promisify(execFile);
 
-/** A script's exit code and what it printed (stdout), failing or not. */
-async function script(file: string, args: string[]): Promise<{ code: number; out: string }> {
+/** A script's exit code and what it printed (stdout, and stderr as `err`), failing or not. */
+async function script(file: string, args: string[]): Promise<{ code: number; out: string; err: string }> {
   try {
-    const { stdout } = await run(process.execPath, [path.join(ROOT, file), ...args], { cwd: ROOT });
-    return { code: 0, out: stdout };
+    const { stdout, stderr } = await run(process.execPath, [path.join(ROOT, file), ...args], { cwd: ROOT });
+    return { code: 0, out: stdout, err: stderr };
   } catch (error) {
-    const failed = error as { code: number; stdout: string };
-    return { code: failed.code, out: failed.stdout };
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, out: failed.stdout, err: failed.stderr };
   }
 }
 
@@ -123,6 +123,39 @@ describe("npm run release -- --dry-run", () => {
   it("refuses an environment that is not a deployed one", async () => {
     const { code } = await script("scripts/release.ts", ["--env", "development", "--dry-run"]);
     expect(code).toBe(2);
+  });
+});
+
+describe("the release's command line", () => {
+  it.each([
+    [["--steps", "0,abc,100"], /--steps must be percentages/],
+    [["--steps", "10,50"], /--steps must rise and end at 100/],
+    [["--steps", "0,50,50,100"], /--steps must rise and end at 100/],
+    [["--steps", "0,150"], /--steps must be percentages/],
+    [["--soak", "soon"], /--soak must be a whole number/],
+    [["--step", "10"], /Unknown option '--step'/],
+  ])("refuses %j with what is wrong and the usage, exit code 2, running nothing", async (args, problem) => {
+    const { code, out, err } = await script("scripts/release.ts", ["--env", "staging", "--dry-run", ...args]);
+    expect(code).toBe(2);
+    expect(err).toMatch(problem);
+    expect(err).toContain("usage: npm run release -- --env staging|production");
+    expect(commands(out)).toEqual([]);
+  });
+
+  it("waits out no soak in a dry run, and says that nothing was released", async () => {
+    // An hour's soak: a dry run that slept would time the test out.
+    const { code, out } = await script("scripts/release.ts", ["--env", "staging", "--dry-run", "--soak", "3600"]);
+    expect(code, out).toBe(0);
+    expect(out.match(/soak: 3600 s \(not waited in a dry run\)/g)).toHaveLength(6);
+    expect(out.trim().split("\n").at(-1)).toBe(
+      "dry run: nothing was released to staging (the commands above are what a release runs)",
+    );
+  });
+
+  it("prints its usage for --help, exit code 0", async () => {
+    const { code, out } = await script("scripts/rollback.ts", ["--help"]);
+    expect(code).toBe(0);
+    expect(out).toContain("usage: npm run rollback -- --env staging|production");
   });
 });
 
