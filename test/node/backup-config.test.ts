@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { backupTarget, chooseScriptEnv } from "../../scripts/backup/config.ts";
+import { backupStore, backupTarget, chooseScriptEnv, explainFailure } from "../../scripts/backup/config.ts";
 
 // Which settings `npm run backup` / `npm run restore` take: never a mix of an operator's variables
 // and the dev stack's, which could restore a production database from the dev stack's buckets.
@@ -24,6 +24,31 @@ describe("the settings of the backup scripts", () => {
     const env = chooseScriptEnv({ DATABASE_URL_UNPOOLED: "postgres://owner@db.production.example/techcorp" }, devStack);
     expect(env.S3_ENDPOINT).toBeUndefined();
     expect(() => backupTarget(env)).toThrow("no S3_BUCKET");
+  });
+
+  it("say why the dev stack's were not used when a variable is missing, and what to do", () => {
+    const env = chooseScriptEnv({ S3_BACKUP_BUCKET: "backups" }, devStack);
+    expect(() => backupTarget(env)).toThrow(
+      "no DATABASE_URL_UNPOOLED (or DATABASE_URL): S3_BACKUP_BUCKET is set, so every target variable comes from the environment, never from the dev stack: set DATABASE_URL_UNPOOLED (or DATABASE_URL) too, or unset S3_BACKUP_BUCKET to use the running `npm run dev` stack",
+    );
+    expect(() => backupTarget({})).toThrow(
+      "no DATABASE_URL_UNPOOLED (or DATABASE_URL): set it, or start `npm run dev` first",
+    );
+  });
+
+  it("of a listing of backups need no database", () => {
+    const store = backupStore({ S3_ACCESS_KEY_ID: "k", S3_SECRET_ACCESS_KEY: "s", S3_BACKUP_BUCKET: "backups" });
+    expect(store.backupBucket).toBe("backups");
+    expect(() => backupStore({ S3_BACKUP_BUCKET: "backups" })).toThrow("no S3_ACCESS_KEY_ID");
+  });
+
+  it("explain a refused connection with the dev stack's settings as a dev stack no longer running", () => {
+    const refused = Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:54569"), { code: "ECONNREFUSED" });
+    expect(explainFailure(refused, true)).toMatch(
+      /^the dev stack of \.local\/stack\.env does not answer \(connect ECONNREFUSED 127\.0\.0\.1:54569\): start `npm run dev`/,
+    );
+    expect(explainFailure(refused, false)).toBe("connect ECONNREFUSED 127.0.0.1:54569");
+    expect(explainFailure(new Error("disk full"), true)).toBe("disk full");
   });
 
   it("are the environment's when there is no dev stack", () => {

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type DrillReport, describeDrill, runRestoreDrill } from "../../scripts/backup/drill.ts";
+import { type DrillReport, describeDrill, driftOf, runRestoreDrill } from "../../scripts/backup/drill.ts";
 
 // The restore drill of issue 18 against the local stack: a platform of its own is filled (corpus in
 // bulk, documents through the API, processed), backed up, written to, destroyed (database dropped,
@@ -58,6 +58,26 @@ describe("the restore drill", () => {
     expect(report.after.partitionRows).toEqual(report.before.partitionRows);
   });
 
+  it("finds nothing that differs, and names a difference when there is one (the script's MISMATCH lines)", () => {
+    expect(driftOf(report)).toEqual([]);
+    const [objectKey] = Object.keys(report.after.objects);
+    const { [objectKey ?? ""]: _dropped, ...fewerObjects } = report.after.objects;
+    const drifted = {
+      ...report,
+      after: {
+        ...report.after,
+        rows: { ...report.after.rows, documents: (report.after.rows.documents ?? 0) - 1 },
+        objects: fewerObjects,
+      },
+      signIns: [{ username: "someone", status: 401 }],
+    };
+    expect(driftOf(drifted)).toEqual([
+      `rows of documents: ${report.before.rows.documents} before, ${(report.before.rows.documents ?? 0) - 1} after`,
+      `1 objects missing or changed, e.g. ${objectKey} ${report.before.objects[objectKey ?? ""]}`,
+      "someone cannot sign in: 401",
+    ]);
+  });
+
   it("answers a search as before, and users sign in with their passwords", () => {
     expect(report.before.searchIds.length).toBeGreaterThan(0);
     expect(report.after.searchIds).toEqual(report.before.searchIds);
@@ -70,12 +90,15 @@ describe("the restore drill", () => {
     expect(report.rto.totalMs).toBeGreaterThan(0);
   });
 
-  it("refuses, in one line, to restore over data: a database or buckets that are not empty", () => {
+  it("refuses, in one line, to restore over data: a database or buckets that are not empty, or a bucket that is not there", () => {
     expect(report.refusals.database).toMatch(
       /^database "techcorp" is not empty \(\d+ tables, views or sequences in public, a migration journal\): restore needs an empty database$/,
     );
     expect(report.refusals.buckets).toMatch(
       /^bucket "drill-[0-9a-f]+-documents" is not empty: restore needs empty buckets$/,
+    );
+    expect(report.refusals.missingBucket).toMatch(
+      /^bucket "drill-[0-9a-f]+-never-made" \(the documents bucket\) does not exist: create it, empty, first$/,
     );
   });
 });
