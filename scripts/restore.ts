@@ -1,17 +1,20 @@
-// `npm run restore [-- --id <backup id>] [-- --list]`: restores a backup (the newest unless --id)
-// into an EMPTY database and EMPTY documents and thumbnails buckets, and refuses anything else with
-// one line (scripts/backup/run.ts). Same settings as `npm run backup`; DATABASE_URL_UNPOOLED must
+// `npm run restore [-- --id <backup id>] [--create-buckets]` or `-- --list`: restores a backup (the
+// newest unless --id) into an EMPTY database and EMPTY documents and thumbnails buckets (made first
+// with --create-buckets when they do not exist), and refuses anything else with one line
+// (scripts/backup/run.ts). Same settings as `npm run backup`; DATABASE_URL_UNPOOLED must
 // be the database's owner role (the restore lifts and puts back forced row-level security).
 import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
 import { backupStore, backupTarget, explainFailure, scriptEnv } from "./backup/config.ts";
 import { RestoreRefused } from "./backup/database.ts";
 import { listBackups, runRestore } from "./backup/run.ts";
 
-const usage = "usage: npm run restore [-- --id <backup id>] [--concurrency N] | npm run restore -- --list";
+const usage =
+  "usage: npm run restore [-- --id <backup id>] [--create-buckets] [--concurrency N] | npm run restore -- --list";
 const values = scriptArgs(
   {
     id: { type: "string" },
     list: { type: "boolean", default: false },
+    "create-buckets": { type: "boolean", default: false },
     concurrency: { type: "string", default: "8" },
   },
   usage,
@@ -30,6 +33,7 @@ try {
     const { steps } = await runRestore(backupTarget(env), {
       concurrency,
       ...(values.id ? { id: values.id } : {}),
+      createBuckets: values["create-buckets"],
       log: (line) => console.log(`[restore] ${line}`),
     });
     console.log(

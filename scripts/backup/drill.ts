@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open } from "node:fs/promises";
 import path from "node:path";
 import { deflateSync } from "node:zlib";
-import { CreateBucketCommand, DeleteObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import CRC32 from "crc-32";
 import pg from "pg";
 import { applyMigrations } from "../../stack/migrate.ts";
@@ -402,7 +402,7 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
     }
     await processed(postgres.url, lateIds);
 
-    // The disaster: the database dropped, the buckets emptied, the workers gone.
+    // The disaster: the database dropped, the buckets gone, the workers gone.
     await worker?.stop();
     worker = undefined;
     await adminQuery("drop database techcorp with (force)");
@@ -411,9 +411,10 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
       for await (const object of listObjects(s3, bucket)) keys.push({ Key: object.key });
       for (let i = 0; i < keys.length; i += 1000)
         await s3.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000) } }));
+      await s3.send(new DeleteBucketCommand({ Bucket: bucket }));
     }
     const destroyedAt = Date.now();
-    log("destroyed: database dropped, buckets emptied, workers stopped");
+    log("destroyed: database dropped, buckets deleted, workers stopped");
 
     // Recovery: an empty database, the restore, the workers started again on the same configuration.
     const rtoSteps: StepTimes = {};
@@ -426,7 +427,7 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
       }
     };
     await step("empty database", () => adminQuery('create database techcorp owner "techcorp_app"'));
-    const restore = await step("restore", () => runRestore(target, { log }));
+    const restore = await step("restore", () => runRestore(target, { log, createBuckets: true }));
     await step("workers serving", serve);
     const rto = { totalMs: Date.now() - destroyedAt, steps: { ...rtoSteps } };
 

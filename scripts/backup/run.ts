@@ -258,7 +258,11 @@ export interface RestoreReport {
  */
 export async function runRestore(
   target: BackupTarget,
-  options: RunOptions & { id?: string } = {},
+  options: RunOptions & {
+    id?: string;
+    /** Create a documents or thumbnails bucket that does not exist (`--create-buckets`), else refuse. */
+    createBuckets?: boolean;
+  } = {},
 ): Promise<RestoreReport> {
   const log = options.log ?? (() => {});
   const steps: StepTimes = {};
@@ -267,9 +271,16 @@ export async function runRestore(
     await assertDatabaseEmpty(target.databaseUrl);
     for (const role of BUCKET_ROLES) {
       const bucket = target.buckets[role];
-      const empty = await bucketIsEmpty(target.s3, bucket).catch((error: unknown) => {
+      const empty = await bucketIsEmpty(target.s3, bucket).catch(async (error: unknown) => {
         if (!isNoSuchBucket(error)) throw error;
-        throw new RestoreRefused(`bucket "${bucket}" (the ${role} bucket) does not exist: create it, empty, first`);
+        if (!options.createBuckets) {
+          throw new RestoreRefused(
+            `bucket "${bucket}" (the ${role} bucket) does not exist: create it, empty, or pass --create-buckets`,
+          );
+        }
+        await target.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+        log(`created bucket ${bucket}`);
+        return true;
       });
       if (!empty) throw new RestoreRefused(`bucket "${bucket}" is not empty: restore needs empty buckets`);
     }

@@ -6,7 +6,7 @@ import { type DrillReport, describeDrill, driftOf, runRestoreDrill } from "../..
 
 // The restore drill of issue 18 against the local stack: a platform of its own is filled (corpus in
 // bulk, documents through the API, processed), backed up, written to, destroyed (database dropped,
-// buckets emptied), restored and served again; its figures are printed (the README quotes them).
+// buckets deleted), restored and served again; its figures are printed (the README quotes them).
 
 describe("the restore drill", () => {
   let dir: string;
@@ -98,7 +98,7 @@ describe("the restore drill", () => {
       /^bucket "drill-[0-9a-f]+-documents" is not empty: restore needs empty buckets$/,
     );
     expect(report.refusals.missingBucket).toMatch(
-      /^bucket "drill-[0-9a-f]+-never-made" \(the documents bucket\) does not exist: create it, empty, first$/,
+      /^bucket "drill-[0-9a-f]+-never-made" \(the documents bucket\) does not exist: create it, empty, or pass --create-buckets$/,
     );
   });
 });
