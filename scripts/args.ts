@@ -25,6 +25,19 @@ export function scriptArgs<T extends ParseArgsOptionsConfig>(options: T, usage: 
   return parsed.values;
 }
 
+/**
+ * `parse()`, where a UsageError it throws is bad usage: the problem and `usage` printed, exit 2.
+ * @throws any other error `parse` throws.
+ */
+export function orUsage<T>(usage: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof UsageError) badUsage(usage, error.message);
+    throw error;
+  }
+}
+
 /** Prints `problem` and `usage` to stderr and exits 2. */
 export function badUsage(usage: string, problem?: string): never {
   console.error(problem ? `${problem}\n${usage}` : usage);

@@ -3,18 +3,13 @@
 // (S3_BACKUP_BUCKET, default techcorp-backups), as scripts/backup/run.ts describes. Connection
 // settings as for the other admin scripts: DATABASE_URL_UNPOOLED and S3_* from the environment, or
 // the running `npm run dev` stack's .local/stack.env.
-import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
+import { integerOption, orUsage, scriptArgs } from "./args.ts";
 import { backupTarget, explainFailure, scriptEnv } from "./backup/config.ts";
 import { runBackup } from "./backup/run.ts";
 
 const usage = "usage: npm run backup [-- --concurrency N]";
 const values = scriptArgs({ concurrency: { type: "string", default: "8" } }, usage);
-let concurrency: number;
-try {
-  concurrency = integerOption("concurrency", values.concurrency, 1, 64);
-} catch (error) {
-  badUsage(usage, error instanceof UsageError ? error.message : String(error));
-}
+const concurrency = orUsage(usage, () => integerOption("concurrency", values.concurrency, 1, 64));
 const { env, fromDevStack } = scriptEnv();
 try {
   const { manifest, steps } = await runBackup(backupTarget(env), {

@@ -27,7 +27,7 @@ import { serializeDictionary } from "structured-headers";
 import { DEPLOYED_ENVIRONMENTS, type DeployedEnvironment, resourcesOf } from "../src/pkg/config/environments.ts";
 import { ROOT } from "../stack/wrangler.ts";
 import { buildWeb } from "../web/build/build.ts";
-import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
+import { badUsage, integerOption, orUsage, scriptArgs, UsageError } from "./args.ts";
 import { ENVIRONMENTS, environmentProblems, WORKERS } from "./environments.ts";
 
 const WRANGLER = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
@@ -299,14 +299,8 @@ if (import.meta.main) {
   );
   const environment = values.env;
   if (!environment || !(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment)) badUsage(usage);
-  let steps: number[];
-  let soakSeconds: number;
-  try {
-    steps = parseSteps(values.steps);
-    soakSeconds = integerOption("soak", values.soak, 0, 3600);
-  } catch (error) {
-    badUsage(usage, error instanceof UsageError ? error.message : String(error));
-  }
+  const steps = orUsage(usage, () => parseSteps(values.steps));
+  const soakSeconds = orUsage(usage, () => integerOption("soak", values.soak, 0, 3600));
   const deployed = environment as DeployedEnvironment;
   const smokeUrl = values["smoke-url"] ?? `https://api.${ENVIRONMENTS[deployed].domain}`;
   if (values["smoke-only"]) {

@@ -3,7 +3,7 @@
 // with --create-buckets when they do not exist), and refuses anything else with one line
 // (scripts/backup/run.ts). Same settings as `npm run backup`; DATABASE_URL_UNPOOLED must
 // be the database's owner role (the restore lifts and puts back forced row-level security).
-import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
+import { integerOption, orUsage, scriptArgs } from "./args.ts";
 import { backupStore, backupTarget, explainFailure, scriptEnv } from "./backup/config.ts";
 import { RestoreRefused } from "./backup/database.ts";
 import { listBackups, runRestore } from "./backup/run.ts";
@@ -19,12 +19,7 @@ const values = scriptArgs(
   },
   usage,
 );
-let concurrency: number;
-try {
-  concurrency = integerOption("concurrency", values.concurrency, 1, 64);
-} catch (error) {
-  badUsage(usage, error instanceof UsageError ? error.message : String(error));
-}
+const concurrency = orUsage(usage, () => integerOption("concurrency", values.concurrency, 1, 64));
 const { env, fromDevStack } = scriptEnv();
 try {
   if (values.list) {

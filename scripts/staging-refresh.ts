@@ -7,7 +7,7 @@
 //   S3_*                   staging's bucket for the placeholders, as the workers read them
 //   PRODUCTION_DATABASE_URL, PRODUCTION_S3_BUCKET  optional: refused as targets
 import { HeadBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { badUsage, integerOption, scriptArgs, UsageError } from "./args.ts";
+import { integerOption, orUsage, scriptArgs } from "./args.ts";
 import { checkRefreshTargets, checkTargetBucket, RefreshRefused } from "./staging/guard.ts";
 import { DEFAULT_STAGING_PASSWORD, refreshStaging } from "./staging/refresh.ts";
 
@@ -23,12 +23,7 @@ const values = scriptArgs(
   },
   usage,
 );
-let users: number;
-try {
-  users = integerOption("users", values.users, 1, 100_000);
-} catch (error) {
-  badUsage(usage, error instanceof UsageError ? error.message : String(error));
-}
+const users = orUsage(usage, () => integerOption("users", values.users, 1, 100_000));
 const env = process.env;
 
 const targets = {

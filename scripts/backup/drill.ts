@@ -17,6 +17,7 @@ import { startWranglerDev, type WranglerDev, waitUntilServing } from "../../stac
 import { CORPUS_PASSWORD, loadBulk } from "../corpus/bulk.ts";
 import { corpusUsers } from "../corpus/generate.ts";
 import { loadThroughApi } from "../corpus/through-api.ts";
+import { asSystemSession } from "../system-session.ts";
 import { type BackupTarget, s3Client } from "./config.ts";
 import { RestoreRefused } from "./database.ts";
 import { BUCKET_ROLES } from "./manifest.ts";
@@ -99,20 +100,6 @@ export function gradientPng(width: number, height: number): Uint8Array {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function asSystem<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query("begin");
-    await client.query("select set_config('app.role', 'system', true)");
-    const result = await work(client);
-    await client.query("commit");
-    return result;
-  } finally {
-    await client.end();
-  }
-}
-
 async function tokenFor(api: string, username: string): Promise<{ status: number; token?: string }> {
   const res = await fetch(`${api}/auth/token`, {
     method: "POST",
@@ -134,7 +121,7 @@ async function tokenFor(api: string, username: string): Promise<{ status: number
  */
 async function processed(url: string, ids: string[]): Promise<void> {
   for (let attempt = 0; attempt < 600; attempt++) {
-    const pending = await asSystem(url, async (c) => {
+    const pending = await asSystemSession(url, async (c) => {
       const { rows } = await c.query<{ transit: number; announced: number }>(
         `select (select count(*)::int from documents
                   where id = any($1::uuid[]) and status not in ('ready', 'failed', 'quarantined')) as transit,
@@ -197,7 +184,7 @@ async function stateOf(target: BackupTarget, searchIds: string[]): Promise<Platf
 }
 
 async function databaseState(target: BackupTarget): Promise<Omit<PlatformState, "objects" | "searchIds">> {
-  return asSystem(target.databaseUrl, async (c) => {
+  return asSystemSession(target.databaseUrl, async (c) => {
     const tables = await c.query<{ name: string; forced: boolean }>(
       `select relname as name, relforcerowsecurity as forced from pg_class
        where relnamespace = 'public'::regnamespace and relkind in ('r', 'p') and not relispartition order by relname`,
@@ -354,7 +341,7 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
     const token = signedIn.token;
     const image = await uploadDocument(api, token, gradientPng(320, 200), "image/png", "drill gradient");
     await processed(postgres.url, [...loaded.documentIds, image]);
-    const thumbnails = await asSystem(postgres.url, async (c) => {
+    const thumbnails = await asSystemSession(postgres.url, async (c) => {
       const { rows } = await c.query<{ n: number }>(
         "select count(*)::int as n from document_versions where thumbnail_key is not null",
       );
@@ -366,7 +353,7 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
     );
 
     // A query the corpus's first user's documents answer: the first long word of their oldest title.
-    const searchQuery = await asSystem(postgres.url, async (c) => {
+    const searchQuery = await asSystemSession(postgres.url, async (c) => {
       const { rows } = await c.query<{ title: string }>(
         "select d.title from documents d join users u on u.id = d.owner_id where u.username = $1 order by d.created_at, d.id limit 1",
         [bulkUser.username],
@@ -380,7 +367,7 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
     };
     // A search recorded three months ago, in that month's partition (made first, as the sweeper
     // would have): a restore must make that month again rather than load it into the DEFAULT one.
-    await asSystem(postgres.url, async (c) => {
+    await asSystemSession(postgres.url, async (c) => {
       await c.query("select create_month_partition('search_queries', now() - interval '3 months')");
       await c.query(
         `insert into search_queries (query, result_count, latency_ms, cache_hit, created_at)
@@ -438,7 +425,7 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
     for (const username of [bulkUser.username, apiUser.username]) {
       signIns.push({ username, status: (await tokenFor(api, username)).status });
     }
-    const lost = await asSystem(postgres.url, async (c) => {
+    const lost = await asSystemSession(postgres.url, async (c) => {
       const { rows } = await c.query<{ n: number }>(
         "select count(*)::int as n from documents where id = any($1::uuid[])",
         [lateIds],

@@ -1,23 +1,13 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import pg from "pg";
+import type pg from "pg";
 import { describe, expect, inject, it } from "vitest";
+import { asSystemSession } from "../../scripts/system-session.ts";
 
 const run = promisify(execFile);
 
-async function withSystem<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: inject("stack").DATABASE_URL_UNPOOLED });
-  await client.connect();
-  try {
-    await client.query("begin");
-    await client.query("select set_config('app.role', 'system', true)");
-    const result = await work(client);
-    await client.query("commit");
-    return result;
-  } finally {
-    await client.end();
-  }
-}
+const withSystem = <T>(work: (client: pg.Client) => Promise<T>) =>
+  asSystemSession(inject("stack").DATABASE_URL_UNPOOLED ?? "", work);
 
 describe("npm run users:make-admin", () => {
   it("gives an existing account the admin role", async () => {

@@ -1,25 +1,15 @@
 import { execFile } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import { promisify } from "node:util";
-import pg from "pg";
+import type pg from "pg";
 import { describe, expect, inject, it } from "vitest";
+import { asSystemSession } from "../../scripts/system-session.ts";
 import { createSecretBox, keyId, sealedKeyId } from "../../src/pkg/crypto/secret-box.ts";
 
 const run = promisify(execFile);
 
-async function asSystem<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: inject("stack").DATABASE_URL_UNPOOLED });
-  await client.connect();
-  try {
-    await client.query("begin");
-    await client.query("select set_config('app.role', 'system', true)");
-    const result = await work(client);
-    await client.query("commit");
-    return result;
-  } finally {
-    await client.end();
-  }
-}
+const asSystem = <T>(work: (client: pg.Client) => Promise<T>) =>
+  asSystemSession(inject("stack").DATABASE_URL_UNPOOLED ?? "", work);
 
 const reseal = (previous: string) =>
   run(process.execPath, ["scripts/reseal.ts", "--batch-size", "2"], {

@@ -11,6 +11,7 @@ import { RefreshRefused, STAGING_MARKER } from "../../scripts/staging/guard.ts";
 import { stagingPasswordHash } from "../../scripts/staging/password.ts";
 import { FILLER_WORDS, Pseudonyms } from "../../scripts/staging/pseudonyms.ts";
 import { DEFAULT_STAGING_PASSWORD, type RefreshOptions, refreshStaging } from "../../scripts/staging/refresh.ts";
+import { asSystemSession } from "../../scripts/system-session.ts";
 import { applyMigrations } from "../../stack/migrate.ts";
 import { freePort } from "../../stack/ports.ts";
 import { type PostgresServer, startPostgres } from "../../stack/postgres.ts";
@@ -48,20 +49,6 @@ const urlOf = (database: string) => {
   url.pathname = `/${database}`;
   return url.toString();
 };
-
-async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query("begin");
-    await client.query("select set_config('app.role', 'system', true)");
-    const result = await work(client);
-    await client.query("commit");
-    return result;
-  } finally {
-    await client.end();
-  }
-}
 
 async function createDatabase(name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: server.adminUrl });
@@ -159,6 +146,12 @@ async function addSourceRows(client: pg.Client): Promise<void> {
       [query.rows[0]?.id, id],
     );
   }
+  // A share inside the sample for certain: the third member's personal document, shared with the
+  // owner (the corpus's own shares join sampled users only by chance).
+  await client.query(
+    "insert into document_shares (document_id, user_id, access, granted_by) values ('22222222-2222-4222-8222-000000000002', $1, 'read', $2)",
+    [a, c],
+  );
   await client.query(
     `insert into api_keys (id, user_id, name, scopes, secret_hash, last_characters, expires_at)
      values (gen_random_uuid(), $1, 'deploy key', '{documents:read}', repeat('b', 64), 'abcd', now() + interval '1 day')`,
@@ -168,7 +161,7 @@ async function addSourceRows(client: pg.Client): Promise<void> {
 
 /** Every table of a database, as text rows in a fixed order. */
 async function dump(url: string): Promise<Record<string, string[]>> {
-  return withClient(url, async (client) => {
+  return asSystemSession(url, async (client) => {
     const { rows: tables } = await client.query<{ name: string }>(
       "select tablename as name from pg_tables where schemaname = 'public' order by tablename",
     );
@@ -223,7 +216,7 @@ beforeAll(async () => {
   targetUrl = await createDatabase("staging_target");
   await applyMigrations(sourceUrl);
   await loadBulk({ ...corpusOptions, databaseUrl: sourceUrl });
-  await withClient(sourceUrl, addSourceRows);
+  await asSystemSession(sourceUrl, addSourceRows);
 }, 180_000);
 
 afterAll(async () => {
@@ -266,7 +259,7 @@ describe("npm run staging:refresh", () => {
     }
     for (const doc of corpus) expect(everything).not.toContain(doc.title.toLowerCase());
 
-    await withClient(targetUrl, async (client) => {
+    await asSystemSession(targetUrl, async (client) => {
       // Text and titles are filler words only, with the source's word counts.
       const words = new Set(FILLER_WORDS);
       const texts = await client.query<{ text: string; title: string }>(
@@ -278,7 +271,7 @@ describe("npm run staging:refresh", () => {
           expect(words.has(word), word).toBe(true);
         }
       }
-      const counts = await withClient(sourceUrl, (source) =>
+      const counts = await asSystemSession(sourceUrl, (source) =>
         source.query<{ id: string; words: number }>(
           "select document_id::text as id, array_length(regexp_split_to_array(trim(text), '\\s+'), 1) as words from document_content",
         ),
@@ -310,7 +303,7 @@ describe("npm run staging:refresh", () => {
       // Counts: everything of the sampled users that stays inside the sample.
       const users = (await client.query<{ id: string }>("select id from users")).rows.map((row) => row.id);
       const projects = (await client.query<{ id: string }>("select id from projects")).rows.map((row) => row.id);
-      const expected = await withClient(sourceUrl, async (source) => {
+      const expected = await asSystemSession(sourceUrl, async (source) => {
         const one = async (sql: string) => (await source.query<{ n: number }>(sql, [users, projects])).rows[0]?.n;
         return {
           projects: await one(
@@ -335,7 +328,7 @@ describe("npm run staging:refresh", () => {
       });
       expect(projects.length).toBe(expected.projects);
       // The seed's sample reaches the rows written above, so the search for their values means something.
-      const secretUsers = await withClient(sourceUrl, (source) =>
+      const secretUsers = await asSystemSession(sourceUrl, (source) =>
         source.query("select 1 from users where email like 'secret-person-%' and id = any($1)", [users]),
       );
       expect(secretUsers.rowCount).toBeGreaterThan(1);
@@ -407,11 +400,11 @@ describe("npm run staging:refresh", () => {
 
     const other = await createDatabase("someone_elses");
     await applyMigrations(other);
-    await withClient(other, (client) =>
+    await asSystemSession(other, (client) =>
       client.query("insert into users (email, username, password_hash) values ('keep@example.com', 'keep', '!')"),
     );
     await expect(refresh({ targetUrl: other })).rejects.toThrow(/never refreshed/);
-    const kept = await withClient(other, (client) => client.query("select email from users"));
+    const kept = await asSystemSession(other, (client) => client.query("select email from users"));
     expect(kept.rows).toEqual([{ email: "keep@example.com" }]);
   }, 120_000);
 });
