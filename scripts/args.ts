@@ -5,6 +5,8 @@ import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 /** Raised by a script's own checks of its arguments: printed with the usage line, exit code 2. */
 export class UsageError extends Error {}
 
+const HELP = { help: { type: "boolean", short: "h" } } as const satisfies ParseArgsOptionsConfig;
+
 /**
  * The `--name value` options of `process.argv` as `options` declares them, plus `--help` / `-h`.
  * An unknown option, a missing value or a positional argument prints what is wrong and `usage` to
@@ -12,13 +14,14 @@ export class UsageError extends Error {}
  * @returns parseArgs's `values`.
  */
 export function scriptArgs<T extends ParseArgsOptionsConfig>(options: T, usage: string) {
-  let parsed: ReturnType<typeof parseArgs<{ options: T & { help: { type: "boolean"; short: "h" } } }>>;
+  const config = { options: { ...options, ...HELP }, strict: true as const };
+  let parsed: ReturnType<typeof parseArgs<typeof config>>;
   try {
-    parsed = parseArgs({ options: { ...options, help: { type: "boolean", short: "h" } }, strict: true });
+    parsed = parseArgs(config);
   } catch (error) {
     return badUsage(usage, error instanceof Error ? error.message : String(error));
   }
-  if (parsed.values.help) {
+  if ((parsed.values as { help?: boolean }).help) {
     console.log(usage);
     process.exit(0);
   }

@@ -21,7 +21,7 @@ import os from "node:os";
 import path from "node:path";
 import pg from "pg";
 import { freePort } from "../stack/ports.ts";
-import { crashPostgres } from "../stack/postgres-replica.ts";
+import { crashPostgres } from "../stack/postgres.ts";
 import { startStack } from "../stack/stack.ts";
 import { startWranglerDev, type WranglerDev, waitUntilServing } from "../stack/wrangler.ts";
 import { scriptArgs } from "./args.ts";

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { appendFile, chmod, chown, cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { appendFile, chmod, chown, cp, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -263,34 +263,4 @@ export async function startReplica(options: ReplicaOptions): Promise<ReplicaServ
         if (rows[0]?.promoted !== true) throw new Error("pg_promote did not finish within 60 s");
       }),
   };
-}
-
-/**
- * Crashes the Postgres whose cluster is `dataDir`: SIGKILL to the postmaster and every process
- * below it, as a machine that lost power (no shutdown checkpoint, nothing more sent to standbys).
- * Linux only (reads /proc). Does nothing when no server runs there.
- */
-export async function crashPostgres(dataDir: string): Promise<void> {
-  const pidFile = await readFile(path.join(dataDir, "postmaster.pid"), "utf8").catch(() => "");
-  const postmaster = Number(pidFile.split("\n")[0]);
-  if (!postmaster) return;
-  const parents = new Map<number, number>();
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    // /proc/<pid>/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses.
-    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-    if (ppid) parents.set(Number(entry), ppid);
-  }
-  const tree = [postmaster];
-  for (let i = 0; i < tree.length; i++) {
-    for (const [pid, ppid] of parents) if (ppid === tree[i]) tree.push(pid);
-  }
-  for (const pid of tree) {
-    try {
-      process.kill(pid, "SIGKILL");
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
-    }
-  }
 }

@@ -176,6 +176,15 @@ function signal(pid: number, name: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Crashes the Postgres whose cluster is `dataDir`: SIGKILL to the postmaster and every process
+ * below it, as a machine that lost power (no shutdown checkpoint, nothing more sent to standbys).
+ * Linux only (reads /proc). Does nothing when no server runs there.
+ */
+export async function crashPostgres(dataDir: string): Promise<void> {
+  for (const pid of await serverProcesses(dataDir)) signal(pid, "SIGKILL");
+}
+
 /** The postmaster's pid followed by its descendants' (backends, background workers), from /proc. */
 async function serverProcesses(dataDir: string, options = { childrenToo: true }): Promise<number[]> {
   const pidFile = await readFile(path.join(dataDir, "postmaster.pid"), "utf8").catch(() => "");
