@@ -9,11 +9,11 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseEnv } from "node:util";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import { badUsage, scriptArgs } from "./args.ts";
+import { badUsage, integerOption, orUsage, scriptArgs } from "./args.ts";
 import { CORPUS_PASSWORD, loadBulk } from "./corpus/bulk.ts";
 import { loadThroughApi } from "./corpus/through-api.ts";
 
-const usage = "usage: npm run corpus:load -- --count N [--seed S] [--via bulk|api] [--no-files] [--concurrency C]";
+const usage = "usage: npm run corpus:load [-- --count 1000] [--seed 1] [--via bulk|api] [--no-files] [--concurrency 4]";
 const values = scriptArgs(
   {
     count: { type: "string", default: "1000" },
@@ -24,11 +24,10 @@ const values = scriptArgs(
   },
   usage,
 );
-const count = Number(values.count);
-const seed = Number(values.seed);
-if (!Number.isInteger(count) || count < 1 || !Number.isInteger(seed) || !["bulk", "api"].includes(values.via)) {
-  badUsage(usage);
-}
+const count = orUsage(usage, () => integerOption("count", values.count, 1, 10_000_000));
+const seed = orUsage(usage, () => integerOption("seed", values.seed, 0));
+const concurrency = orUsage(usage, () => integerOption("concurrency", values.concurrency, 1, 64));
+if (!["bulk", "api"].includes(values.via)) badUsage(usage, `--via must be bulk or api, not "${values.via}"`);
 
 const devEnvFile = path.resolve(import.meta.dirname, "../.local/stack.env");
 const env: Record<string, string | undefined> = {
@@ -38,6 +37,15 @@ const env: Record<string, string | undefined> = {
 const progress = (loaded: number, total: number) => {
   if (loaded === total || loaded % 1000 === 0) console.log(`[corpus] ${loaded}/${total}`);
 };
+
+process.on("uncaughtException", (error: unknown) => {
+  // An API or database that does not answer (fetch failed, ECONNREFUSED): one line, not a trace.
+  const cause = (error as { cause?: unknown }).cause;
+  console.error(
+    `[corpus] failed: ${error instanceof Error ? error.message : String(error)}${cause ? ` (${String(cause)})` : ""}`,
+  );
+  process.exit(1);
+});
 
 if (values.via === "bulk") {
   // Straight to Postgres when the stack says where (its DATABASE_URL is the transaction pooler).
@@ -75,7 +83,7 @@ if (values.via === "bulk") {
     seed,
     count,
     password: CORPUS_PASSWORD,
-    concurrency: Number(values.concurrency),
+    concurrency,
     fetch: (p, init) => fetch(`${apiUrl}${p}`, init),
     onProgress: progress,
     // New users verify their addresses through the stack's inbox (unverified ones cannot share).

@@ -27,7 +27,7 @@ import { serializeDictionary } from "structured-headers";
 import { DEPLOYED_ENVIRONMENTS, type DeployedEnvironment, resourcesOf } from "../src/pkg/config/environments.ts";
 import { ROOT } from "../stack/wrangler.ts";
 import { buildWeb } from "../web/build/build.ts";
-import { badUsage, integerOption, orUsage, scriptArgs, UsageError } from "./args.ts";
+import { badUsage, decimal, integerOption, orUsage, scriptArgs, UsageError } from "./args.ts";
 import { ENVIRONMENTS, environmentProblems, WORKERS } from "./environments.ts";
 
 const WRANGLER = path.join(ROOT, "node_modules/wrangler/bin/wrangler.js");
@@ -165,7 +165,9 @@ export async function smokeCheck(baseUrl: string, overrides: Record<string, stri
       const why = response.status === 200 ? await check(response) : `status ${response.status}`;
       results.push({ path: route, status: response.status, ok: why === undefined, why });
     } catch (error) {
-      results.push({ path: route, status: "unreachable", ok: false, why: String(error) });
+      // fetch's "fetch failed" says nothing: its cause (ECONNREFUSED, ENOTFOUND, a timeout) does.
+      const cause = (error as { cause?: unknown }).cause;
+      results.push({ path: route, status: "unreachable", ok: false, why: String(cause ?? error) });
     }
   }
   return results;
@@ -258,19 +260,15 @@ export async function release(options: ReleaseOptions): Promise<boolean> {
  * @throws UsageError saying which rule the list breaks.
  */
 export function parseSteps(text: string): number[] {
-  const steps = text.split(",").map((step) => step.trim());
-  const numbers = steps.map((step) => Number(step));
-  if (
-    steps.some(
-      (step, i) => step === "" || !Number.isInteger(numbers[i]) || (numbers[i] ?? -1) < 0 || (numbers[i] ?? 101) > 100,
-    )
-  ) {
+  const numbers = text.split(",").map((step) => decimal(step));
+  if (numbers.some((step) => step === undefined || step > 100)) {
     throw new UsageError(
       `--steps must be percentages (whole numbers from 0 to 100) separated by commas, not "${text}"`,
     );
   }
-  checkSteps(numbers);
-  return numbers;
+  const steps = numbers as number[];
+  checkSteps(steps);
+  return steps;
 }
 
 /** @throws UsageError unless `steps` rise strictly and end at 100. */
@@ -298,9 +296,18 @@ if (import.meta.main) {
     usage,
   );
   const environment = values.env;
-  if (!environment || !(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment)) badUsage(usage);
+  if (!environment || !(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment)) {
+    badUsage(
+      usage,
+      `--env must be ${DEPLOYED_ENVIRONMENTS.join(" or ")}${environment ? `, not "${environment}"` : ""}`,
+    );
+  }
   const steps = orUsage(usage, () => parseSteps(values.steps));
   const soakSeconds = orUsage(usage, () => integerOption("soak", values.soak, 0, 3600));
+  const given = values["smoke-url"];
+  if (given !== undefined && !/^https?:$/.test(URL.parse(given)?.protocol ?? "")) {
+    badUsage(usage, `--smoke-url must be an http or https address, not "${given}"`);
+  }
   const deployed = environment as DeployedEnvironment;
   const smokeUrl = values["smoke-url"] ?? `https://api.${ENVIRONMENTS[deployed].domain}`;
   if (values["smoke-only"]) {

@@ -26,7 +26,10 @@ const values = scriptArgs(
 );
 const environment = values.env ?? "";
 const workers = WORKERS.filter(({ worker }) => values.worker === undefined || worker === values.worker).reverse();
-if (!(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment) || workers.length === 0) badUsage(usage);
+if (!(DEPLOYED_ENVIRONMENTS as readonly string[]).includes(environment)) {
+  badUsage(usage, `--env must be ${DEPLOYED_ENVIRONMENTS.join(" or ")}${environment ? `, not "${environment}"` : ""}`);
+}
+if (workers.length === 0) badUsage(usage, `--worker must be api or processor, not "${values.worker}"`);
 for (const { config } of workers) {
   const args = ["rollback", "--message", values.message, "--yes", "--config", config, "--env", environment];
   console.log(`$ wrangler ${args.join(" ")}`);

@@ -134,6 +134,10 @@ describe("the release's command line", () => {
     [["--steps", "0,150"], /--steps must be percentages/],
     [["--soak", "soon"], /--soak must be a whole number/],
     [["--step", "10"], /Unknown option '--step'/],
+    [["--steps", "0x10,100"], /--steps must be percentages/],
+    [["--soak", "1e3"], /--soak must be a whole number/],
+    [["--env", "production"], /--env is given more than once/],
+    [["--smoke-url", "notaurl"], /--smoke-url must be an http or https address/],
   ])("refuses %j with what is wrong and the usage, exit code 2, running nothing", async (args, problem) => {
     const { code, out, err } = await script("scripts/release.ts", ["--env", "staging", "--dry-run", ...args]);
     expect(code).toBe(2);
