@@ -3,9 +3,10 @@
 // with --create-buckets when they do not exist), and refuses anything else with one line
 // (scripts/backup/run.ts). Same settings as `npm run backup`; DATABASE_URL_UNPOOLED must
 // be the database's owner role (the restore lifts and puts back forced row-level security).
-import { integerOption, orUsage, scriptArgs } from "./args.ts";
+import { badUsage, integerOption, orUsage, scriptArgs } from "./args.ts";
 import { backupStore, backupTarget, explainFailure, scriptEnv } from "./backup/config.ts";
 import { RestoreRefused } from "./backup/database.ts";
+import { BACKUPS_PREFIX } from "./backup/manifest.ts";
 import { listBackups, runRestore } from "./backup/run.ts";
 
 const usage =
@@ -20,10 +21,15 @@ const values = scriptArgs(
   usage,
 );
 const concurrency = orUsage(usage, () => integerOption("concurrency", values.concurrency, 1, 64));
+if (values.list && (values.id !== undefined || values["create-buckets"]))
+  badUsage(usage, `--list restores nothing: it takes no ${values.id !== undefined ? "--id" : "--create-buckets"}`);
 const { env, fromDevStack } = scriptEnv();
 try {
   if (values.list) {
-    for (const id of await listBackups(backupStore(env))) console.log(id);
+    const store = backupStore(env);
+    const ids = await listBackups(store);
+    if (ids.length === 0) console.error(`[restore] no backup in s3://${store.backupBucket}/${BACKUPS_PREFIX}`);
+    for (const id of ids) console.log(id);
   } else {
     const { steps } = await runRestore(backupTarget(env), {
       concurrency,

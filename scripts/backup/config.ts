@@ -70,11 +70,31 @@ export function scriptEnv(): { env: Record<string, string | undefined>; fromDevS
  * stack that wrote `.local/stack.env` is no longer running: said so, with what to do.
  */
 export function explainFailure(error: unknown, fromDevStack: boolean): string {
-  const message = error instanceof Error ? error.message || error.name : String(error);
+  const message = errorLine(error);
   const refused = (error as { code?: unknown } | undefined)?.code === "ECONNREFUSED" || /ECONNREFUSED/.test(message);
   return refused && fromDevStack
     ? `the dev stack of .local/stack.env does not answer (${message}): start \`npm run dev\`, or set ${TARGET_VARIABLES.join(", ")} for another platform`
     : message;
+}
+
+/**
+ * An error as one line, its root cause first: a drizzle `Failed query: <sql>\nparams: …` error says
+ * only which statement failed, so the line is its cause's (the Postgres error, e.g. "permission
+ * denied for database techcorp") with the statement's start after it (its SQL comments left out).
+ */
+export function errorLine(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const failedQuery = /^Failed query: ([\s\S]*?)(?:\nparams:|$)/.exec(error.message);
+  if (failedQuery && error.cause !== undefined) {
+    const query = (failedQuery[1] ?? "")
+      .split("\n")
+      .filter((line) => !line.trim().startsWith("--"))
+      .join(" ")
+      .replace(/\s+/g, " ")
+      .trim();
+    return `${errorLine(error.cause)} (in: ${query.length > 80 ? `${query.slice(0, 80)}…` : query})`;
+  }
+  return (error.message || error.name).replace(/\s*\n\s*/g, " ").trim();
 }
 
 /** An S3 client as the platform's storage configures one (path-style for local servers). */
@@ -92,26 +112,43 @@ export function s3Client(env: Record<string, string | undefined>): S3Client {
 
 /**
  * The target of a backup or restore from environment variables.
- * @throws Error naming the variable that is missing.
+ * @throws Error naming the variable that is missing, or the variables that name one bucket twice
+ *   (documents, thumbnails and backups are three buckets: a restore into one bucket for both roles,
+ *   or a backup into the platform's own, would mix them).
  */
 export function backupTarget(env: Record<string, string | undefined>): BackupTarget {
   const databaseUrl = env.DATABASE_URL_UNPOOLED || env.DATABASE_URL;
   if (!databaseUrl) throw missing(env, "DATABASE_URL_UNPOOLED (or DATABASE_URL)");
   for (const name of ["S3_BUCKET", "S3_THUMBNAILS_BUCKET"]) if (!env[name]) throw missing(env, name);
+  const store = backupStore(env);
+  const named: [string, string][] = [
+    ["S3_BUCKET", env.S3_BUCKET ?? ""],
+    ["S3_THUMBNAILS_BUCKET", env.S3_THUMBNAILS_BUCKET ?? ""],
+    [env.S3_BACKUP_BUCKET ? "S3_BACKUP_BUCKET" : "the default backup bucket", store.backupBucket],
+  ];
+  for (const [i, [name, bucket]] of named.entries()) {
+    const same = named.slice(i + 1).find(([, other]) => other === bucket);
+    if (same)
+      throw new Error(
+        `${name} and ${same[0]} both name the bucket "${bucket}": the documents, thumbnails and backup buckets must be three different buckets`,
+      );
+  }
   return {
-    ...backupStore(env),
+    ...store,
     databaseUrl,
     buckets: { documents: env.S3_BUCKET ?? "", thumbnails: env.S3_THUMBNAILS_BUCKET ?? "" },
   };
 }
 
 /**
- * The backup bucket alone (what `npm run restore -- --list` reads): S3 credentials and the bucket
- * `S3_BACKUP_BUCKET` names, or the default for `S3_BUCKET`.
- * @throws Error naming the variable that is missing.
+ * The backup bucket alone (what `npm run restore -- --list` reads): the S3 endpoint and
+ * credentials and the bucket `S3_BACKUP_BUCKET` names, or the default for `S3_BUCKET`.
+ * @throws Error naming the variable that is missing (`S3_ENDPOINT` too: without it the SDK would
+ *   silently go to AWS's us-east-1).
  */
 export function backupStore(env: Record<string, string | undefined>): Pick<BackupTarget, "s3" | "backupBucket"> {
-  for (const name of ["S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"]) if (!env[name]) throw missing(env, name);
+  for (const name of ["S3_ENDPOINT", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"])
+    if (!env[name]) throw missing(env, name);
   return { s3: s3Client(env), backupBucket: env.S3_BACKUP_BUCKET || defaultBackupBucket(env.S3_BUCKET) };
 }
 

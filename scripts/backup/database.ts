@@ -154,18 +154,74 @@ export async function assertDatabaseEmpty(databaseUrl: string): Promise<void> {
 }
 
 /**
- * The backup's migrations, which must be the first entries of this checkout's (`migrations/`):
+ * Refuses a backup whose migrations are not the first entries of this checkout's (`migrations/`):
  * rows fit the schema they were dumped from, so a restore builds that schema, loads, then migrates on.
  * @throws RestoreRefused when the backup's journal is not a prefix of this checkout's.
  */
-async function migrationsUpTo(backup: DatabasePart["migrations"]): Promise<string> {
+export function assertSchemaBuildable(backup: DatabasePart["migrations"]): void {
   const local = readMigrationFiles({ migrationsFolder: MIGRATIONS_DIR });
   const fits = backup.length <= local.length && backup.every((m, i) => local[i]?.hash === m.hash);
   if (!fits)
     throw new RestoreRefused(
       `the backup's schema (${backup.length} migrations) is not one this checkout's migrations/ (${local.length}) can build: restore with the release that took it`,
     );
-  // drizzle's migrator applies a folder whole: a copy whose journal stops at the backup's last entry.
+}
+
+/**
+ * Refuses a role that cannot build the schema as the platform needs it: a superuser (the tables
+ * would be the superuser's, not the platform's role's, and row-level security would not be forced
+ * on the app), or a role without CREATE on the database (the migrations make the schemas `drizzle`
+ * and `repartition` and the extension pg_trgm) and USAGE and CREATE on schema `public` (every table).
+ * @throws RestoreRefused naming the role, what it lacks and what to do.
+ */
+export async function assertRoleCanRestore(databaseUrl: string): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{
+      role: string;
+      db: string;
+      owner: string;
+      superuser: boolean;
+      on_database: boolean;
+      public_exists: boolean;
+      on_public: boolean;
+    }>(
+      `select current_user as role, current_database() as db,
+              (select pg_get_userbyid(datdba) from pg_database where datname = current_database()) as owner,
+              (select rolsuper from pg_roles where rolname = current_user) as superuser,
+              has_database_privilege(current_database(), 'CREATE') as on_database,
+              to_regnamespace('public') is not null as public_exists,
+              coalesce(to_regnamespace('public') is not null
+                       and has_schema_privilege('public', 'USAGE') and has_schema_privilege('public', 'CREATE'), false) as on_public`,
+    );
+    const found = rows[0];
+    if (!found) return;
+    const role = ident(found.role);
+    if (found.superuser)
+      throw new RestoreRefused(
+        `role ${role} is a superuser: the restored tables would be owned by it, not by the platform's role; connect as the role the platform's tables belong to (e.g. techcorp_app, Neon's neondb_owner), in a database it owns`,
+      );
+    const lacks = [
+      ...(found.on_database ? [] : [`CREATE on database ${ident(found.db)}`]),
+      ...(!found.public_exists ? ["a schema public"] : found.on_public ? [] : ["USAGE and CREATE on schema public"]),
+    ];
+    if (lacks.length > 0)
+      throw new RestoreRefused(
+        `role ${role} cannot build the schema in database ${ident(found.db)} (owned by ${ident(found.owner)}): it lacks ${lacks.join(" and ")}; create the database owned by the platform's role (create database … owner ${role}) or connect as its owner`,
+      );
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A copy of `migrations/` whose journal stops at the backup's last entry (drizzle's migrator
+ * applies a folder whole). The caller removes it.
+ * @throws RestoreRefused when the backup's journal is not a prefix of this checkout's.
+ */
+async function migrationsUpTo(backup: DatabasePart["migrations"]): Promise<string> {
+  assertSchemaBuildable(backup);
   const folder = await mkdtemp(path.join(tmpdir(), "restore-migrations-"));
   await cp(MIGRATIONS_DIR, folder, { recursive: true });
   const journalFile = path.join(folder, "meta", "_journal.json");
@@ -187,13 +243,16 @@ export interface LoadedTable {
  * (COPY FROM refuses a table whose policies apply to the caller) and the user triggers (activity
  * and search triggers would add rows the dump already has), and puts both back as they were
  * before it commits, so no other session ever sees them lifted.
+ * `committed` is called once the load has committed (before the newer migrations).
  * @throws RestoreRefused when the database is not empty or the schema cannot be built.
- * @throws Error when a table's row count differs from the manifest (nothing is committed).
+ * @throws Error when a table's row count differs from the manifest (the load is not committed; the
+ *   schema built before it is), or a migration fails.
  */
 export async function restoreDatabase(
   databaseUrl: string,
   dump: DatabasePart,
   open: (key: string) => Promise<Readable>,
+  committed: () => void = () => {},
 ): Promise<LoadedTable[]> {
   await assertDatabaseEmpty(databaseUrl);
   const folder = await migrationsUpTo(dump.migrations);
@@ -250,6 +309,7 @@ export async function restoreDatabase(
       ]);
     }
     await client.query("commit");
+    committed();
   } catch (error) {
     await client.query("rollback").catch(() => {});
     throw error;

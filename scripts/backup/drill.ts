@@ -6,7 +6,14 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open } from "node:fs/promises";
 import path from "node:path";
 import { deflateSync } from "node:zlib";
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
+  HeadBucketCommand,
+  PutObjectCommand,
+  type S3Client,
+} from "@aws-sdk/client-s3";
 import CRC32 from "crc-32";
 import pg from "pg";
 import { applyMigrations } from "../../stack/migrate.ts";
@@ -22,7 +29,7 @@ import { type BackupTarget, s3Client } from "./config.ts";
 import { RestoreRefused } from "./database.ts";
 import { BUCKET_ROLES } from "./manifest.ts";
 import { hashObject, listObjects } from "./objects.ts";
-import { type BackupReport, type RestoreReport, runBackup, runRestore, type StepTimes } from "./run.ts";
+import { type BackupReport, RestoreFailed, type RestoreReport, runBackup, runRestore, type StepTimes } from "./run.ts";
 
 export interface DrillOptions {
   /** The bindings of a running stack (its S3 server, clamd, mail; its database is not touched). */
@@ -66,9 +73,26 @@ export interface DrillReport {
   searchQuery: string;
   /**
    * The one-line refusals of a second restore: over the restored database, into an empty one over
-   * the restored buckets, and into a bucket that does not exist.
+   * the restored buckets, into a bucket that does not exist, as the cluster's superuser, as a role
+   * that may not build the schema (a database the superuser owns), and with --create-buckets into a
+   * missing documents bucket beside a thumbnails bucket that is not empty; `bucketsMade` lists the
+   * missing buckets that exist after those refusals with --create-buckets (none should).
    */
-  refusals: { database: string; buckets: string; missingBucket: string };
+  refusals: {
+    database: string;
+    buckets: string;
+    missingBucket: string;
+    superuser: string;
+    privileges: string;
+    notEmptyWithCreate: string;
+    bucketsMade: string[];
+  };
+  /**
+   * A restore that fails after it started writing (into a database holding a leftover schema
+   * `repartition`, which a migration creates): its one line, and the buckets it made that are
+   * still there afterwards (none should be).
+   */
+  failedRestore: { message: string; bucketsLeft: string[] };
 }
 
 /** A PNG of a gradient (8-bit RGB), enough for the processor to make a thumbnail of. */
@@ -96,6 +120,22 @@ export function gradientPng(width: number, height: number): Uint8Array {
     chunk("IDAT", deflateSync(raw)),
     chunk("IEND", Buffer.alloc(0)),
   ]);
+}
+
+/** Those of `buckets` that exist. */
+async function existing(s3: S3Client, buckets: string[]): Promise<string[]> {
+  const found: string[] = [];
+  for (const bucket of buckets) {
+    const exists = await s3.send(new HeadBucketCommand({ Bucket: bucket })).then(
+      () => true,
+      (error: unknown) => {
+        if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+        throw error;
+      },
+    );
+    if (exists) found.push(bucket);
+  }
+  return found;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -258,9 +298,8 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
     const proxy = await startNeonProxy({ port: await freePort() });
     stopping.push(() => proxy.close());
     proxy.allow(postgres.port);
-    /** As the cluster's superuser, connected to its maintenance database. */
-    const adminQuery = async (sql: string) => {
-      const client = new pg.Client({ connectionString: postgres.adminUrl.replace(/\/techcorp$/, "/postgres") });
+    const queryAt = async (url: string, sql: string) => {
+      const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
         await client.query(sql);
@@ -268,6 +307,8 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
         await client.end();
       }
     };
+    /** As the cluster's superuser, connected to its maintenance database. */
+    const adminQuery = (sql: string) => queryAt(postgres.adminUrl.replace(/\/techcorp$/, "/postgres"), sql);
 
     const s3 = s3Client(options.stack);
     const prefix = `drill-${randomBytes(4).toString("hex")}`;
@@ -432,8 +473,8 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
       );
       return writesAfterBackup - (rows[0]?.n ?? 0);
     });
-    const refusal = (target: BackupTarget) =>
-      runRestore(target).then(
+    const refusal = (target: BackupTarget, createBuckets = false) =>
+      runRestore(target, { createBuckets }).then(
         () => "restored",
         (error: unknown) => (error instanceof RestoreRefused ? error.message : String(error)),
       );
@@ -446,8 +487,44 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
       databaseUrl: emptyDatabase,
       buckets: { ...target.buckets, documents: `${prefix}-never-made` },
     });
+    // Refused before anything is written, even with --create-buckets: missing buckets stay missing.
+    const neverMade = { documents: `${prefix}-never-made`, thumbnails: `${prefix}-never-made-either` };
+    const superuser = await refusal(
+      { ...target, databaseUrl: postgres.adminUrl.replace(/\/techcorp$/, "/techcorp_empty"), buckets: neverMade },
+      true,
+    );
+    await adminQuery("create database techcorp_foreign");
+    const privileges = await refusal(
+      { ...target, databaseUrl: postgres.url.replace(/\/techcorp$/, "/techcorp_foreign"), buckets: neverMade },
+      true,
+    );
+    const notEmptyWithCreate = await refusal(
+      {
+        ...target,
+        databaseUrl: emptyDatabase,
+        buckets: { documents: neverMade.documents, thumbnails: target.buckets.thumbnails },
+      },
+      true,
+    );
+    const bucketsMade = await existing(s3, Object.values(neverMade));
+
+    // A failure after the restore started writing: every check passes, the objects are copied into
+    // buckets it makes, then a migration fails on a leftover schema; what it wrote is undone.
+    await adminQuery('create database techcorp_clash owner "techcorp_app"');
+    const clashDatabase = postgres.url.replace(/\/techcorp$/, "/techcorp_clash");
+    await queryAt(clashDatabase, "create schema repartition");
+    const undoBuckets = { documents: `${prefix}-undo-documents`, thumbnails: `${prefix}-undo-thumbnails` };
+    const failed = await runRestore(
+      { ...target, databaseUrl: clashDatabase, buckets: undoBuckets },
+      { createBuckets: true },
+    ).then(
+      () => "restored",
+      (error: unknown) => (error instanceof RestoreFailed ? error.message : `not a RestoreFailed: ${String(error)}`),
+    );
+    const failedRestore = { message: failed, bucketsLeft: await existing(s3, Object.values(undoBuckets)) };
     return {
-      refusals: { database, buckets, missingBucket },
+      refusals: { database, buckets, missingBucket, superuser, privileges, notEmptyWithCreate, bucketsMade },
+      failedRestore,
       before,
       after,
       backup,

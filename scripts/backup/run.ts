@@ -4,13 +4,23 @@ import { createInterface } from "node:readline";
 import { PassThrough, type Readable } from "node:stream";
 import {
   CreateBucketCommand,
+  DeleteBucketCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadBucketCommand,
   PutObjectCommand,
   S3ServiceException,
 } from "@aws-sdk/client-s3";
-import type { BackupTarget } from "./config.ts";
-import { assertDatabaseEmpty, dumpDatabase, type LoadedTable, RestoreRefused, restoreDatabase } from "./database.ts";
+import { type BackupTarget, errorLine } from "./config.ts";
+import {
+  assertDatabaseEmpty,
+  assertRoleCanRestore,
+  assertSchemaBuildable,
+  dumpDatabase,
+  type LoadedTable,
+  RestoreRefused,
+  restoreDatabase,
+} from "./database.ts";
 import {
   BACKUPS_PREFIX,
   BUCKET_ROLES,
@@ -106,6 +116,25 @@ function isNoSuchBucket(error: unknown): boolean {
   return (error as { name?: unknown } | undefined)?.name === "NoSuchBucket";
 }
 
+/** The variable that names each of the platform's buckets. */
+const BUCKET_VARIABLES = { documents: "S3_BUCKET", thumbnails: "S3_THUMBNAILS_BUCKET" } as const;
+
+/**
+ * Fails when the platform's bucket of `role` does not exist, naming it and its variable.
+ * @throws Error (one line) when it does not exist; S3 errors otherwise.
+ */
+async function assertBucketExists(target: BackupTarget, role: keyof BackupTarget["buckets"]): Promise<void> {
+  const bucket = target.buckets[role];
+  try {
+    await bucketIsEmpty(target.s3, bucket);
+  } catch (error) {
+    if (!isNoSuchBucket(error)) throw error;
+    throw new Error(
+      `the ${role} bucket "${bucket}" (${BUCKET_VARIABLES[role]}) does not exist: set ${BUCKET_VARIABLES[role]} to the platform's ${role} bucket`,
+    );
+  }
+}
+
 async function ensureBucket(target: BackupTarget, log: (line: string) => void): Promise<void> {
   try {
     await target.s3.send(new HeadBucketCommand({ Bucket: target.backupBucket }));
@@ -137,6 +166,7 @@ export async function runBackup(
   const started = options.now ?? new Date();
   const id = backupId(started);
   const steps: StepTimes = {};
+  for (const role of BUCKET_ROLES) await assertBucketExists(target, role);
   await ensureBucket(target, log);
 
   const previous = await timed(steps, "previous backup", async () => {
@@ -249,12 +279,19 @@ export interface RestoreReport {
 }
 
 /**
- * Restores a backup (by id, else the newest) into an empty database and empty buckets: the objects
- * copied back from the backup bucket and each one's SHA-256 checked against the manifest, then the
- * database (scripts/backup/database.ts `restoreDatabase`), whose commit is the moment the platform
- * has its data again.
- * @throws RestoreRefused (one line) when the database or a bucket is not empty, or there is no such backup.
- * @throws Error when an object's SHA-256 or size differs from the manifest's, or a table's row count.
+ * Restores a backup (by id, else the newest) into an empty database and empty buckets. First the
+ * checks, which write nothing: the backup exists and this checkout can build its schema, the
+ * database is empty and its role may build the schema (not a superuser), each bucket is empty or,
+ * with `createBuckets`, missing. Then the missing buckets are made, the objects copied back from
+ * the backup bucket and each one's SHA-256 checked against the manifest, then the database
+ * (scripts/backup/database.ts `restoreDatabase`), whose commit is the moment the platform has its
+ * data again. When a step after the checks fails, what it wrote to the buckets is undone (the
+ * objects it copied deleted, the buckets it made deleted) before the failure is thrown.
+ * @throws RestoreRefused (one line, nothing written) when the database or a bucket is not empty, a
+ *   bucket is missing without `createBuckets`, the role cannot build the schema or is a superuser,
+ *   or there is no such backup or no schema this checkout can build.
+ * @throws RestoreFailed when a step after the checks failed (an object's SHA-256 or size differs
+ *   from the manifest's, a table's row count, a migration…): its message says what was undone.
  */
 export async function runRestore(
   target: BackupTarget,
@@ -266,35 +303,126 @@ export async function runRestore(
 ): Promise<RestoreReport> {
   const log = options.log ?? (() => {});
   const steps: StepTimes = {};
-  const manifest = await timed(steps, "checks", async () => {
+  const { manifest, missing } = await timed(steps, "checks", async () => {
     const chosen = await readManifest(target, options.id);
+    assertSchemaBuildable(chosen.database.migrations);
     await assertDatabaseEmpty(target.databaseUrl);
+    await assertRoleCanRestore(target.databaseUrl);
+    const absent: string[] = [];
     for (const role of BUCKET_ROLES) {
       const bucket = target.buckets[role];
-      const empty = await bucketIsEmpty(target.s3, bucket).catch(async (error: unknown) => {
+      let empty: boolean;
+      try {
+        empty = await bucketIsEmpty(target.s3, bucket);
+      } catch (error) {
         if (!isNoSuchBucket(error)) throw error;
         if (!options.createBuckets) {
           throw new RestoreRefused(
             `bucket "${bucket}" (the ${role} bucket) does not exist: create it, empty, or pass --create-buckets`,
           );
         }
-        await target.s3.send(new CreateBucketCommand({ Bucket: bucket }));
-        log(`created bucket ${bucket}`);
-        return true;
-      });
+        absent.push(bucket);
+        continue;
+      }
       if (!empty) throw new RestoreRefused(`bucket "${bucket}" is not empty: restore needs empty buckets`);
     }
-    return chosen;
+    return { manifest: chosen, missing: absent };
   });
+
+  // Every check passed: from here on, a failure undoes what was written to the buckets.
+  const created: string[] = [];
+  const progress = { schemaStarted: false, committed: false };
+  const written = new Map<string, Set<string>>(BUCKET_ROLES.map((role) => [target.buckets[role], new Set<string>()]));
+  try {
+    for (const bucket of missing) {
+      await target.s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      created.push(bucket);
+      log(`created bucket ${bucket}`);
+    }
+    return await restoreInto(target, manifest, { written, progress }, options, steps);
+  } catch (error) {
+    // Committed: the platform has its data; the objects stay, only the newer migrations are left.
+    if (progress.committed)
+      throw new RestoreFailed(
+        error,
+        "the backup is restored and committed, but a newer migration failed: apply them again with DATABASE_URL=<the database> npm run db:migrate",
+      );
+    const undone = await undoWrites(target, written, created);
+    const database = progress.schemaStarted
+      ? `; the database may keep the schema built before the load: drop it and create it again, empty, before a retry`
+      : "";
+    throw new RestoreFailed(error, `${undone}${database}`);
+  }
+}
+
+/** A restore that failed after its checks, with what was undone (`undone`, one clause). */
+export class RestoreFailed extends Error {
+  override name = "RestoreFailed";
+  readonly undone: string;
+  constructor(cause: unknown, undone: string) {
+    super(`${errorLine(cause)}; ${undone}`, { cause });
+    this.undone = undone;
+  }
+}
+
+/**
+ * Deletes the objects a failed restore wrote (`written`, by bucket) and the buckets it made.
+ * @returns One clause saying what was undone, or what could not be and must be by hand.
+ */
+async function undoWrites(target: BackupTarget, written: Map<string, Set<string>>, created: string[]): Promise<string> {
+  let deleted = 0;
+  const left: string[] = [];
+  for (const [bucket, keys] of written) {
+    const all = [...keys];
+    try {
+      for (let i = 0; i < all.length; i += 1000) {
+        const batch = all.slice(i, i + 1000);
+        const answer = await target.s3.send(
+          new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        );
+        if (answer.Errors?.length) throw new Error(answer.Errors[0]?.Message ?? "DeleteObjects failed");
+        deleted += batch.length;
+      }
+    } catch {
+      if (all.length > 0) left.push(`objects in "${bucket}"`);
+    }
+  }
+  const removed: string[] = [];
+  for (const bucket of created) {
+    try {
+      await target.s3.send(new DeleteBucketCommand({ Bucket: bucket }));
+      removed.push(bucket);
+    } catch {
+      left.push(`bucket "${bucket}"`);
+    }
+  }
+  const done = `undone: ${deleted} objects deleted from the target buckets${removed.length > 0 ? `, buckets ${removed.map((b) => `"${b}"`).join(", ")} deleted` : ""}`;
+  return left.length > 0 ? `${done}; NOT undone, delete by hand: ${left.join(", ")}` : done;
+}
+
+/** The writing part of `runRestore`: objects copied (each key recorded in `written` first), verified, then the database. */
+async function restoreInto(
+  target: BackupTarget,
+  manifest: Manifest,
+  {
+    written,
+    progress,
+  }: { written: Map<string, Set<string>>; progress: { schemaStarted: boolean; committed: boolean } },
+  options: RunOptions,
+  steps: StepTimes,
+): Promise<RestoreReport> {
+  const log = options.log ?? (() => {});
   const copier = createCopier(target.s3);
   const concurrency = options.concurrency ?? 8;
   const objects = { restored: 0, verified: 0, bytes: 0 };
   await timed(steps, "objects copied", () =>
     eachLimited(objectEntries(target, manifest.id), concurrency, async (entry) => {
+      const bucket = target.buckets[entry.role];
+      written.get(bucket)?.add(entry.key);
       await copier.copy({
         from: { bucket: target.backupBucket, key: contentKey(entry.sha256) },
         to: {
-          bucket: target.buckets[entry.role],
+          bucket,
           key: entry.key,
           ...(entry.contentType ? { contentType: entry.contentType } : {}),
           ...(entry.metadata ? { metadata: entry.metadata } : {}),
@@ -318,8 +446,16 @@ export async function runRestore(
   );
   if (objects.verified !== manifest.objects.count)
     throw new Error(`${objects.verified} objects restored, the manifest counts ${manifest.objects.count}`);
+  progress.schemaStarted = true;
   const tables = await timed(steps, "database", () =>
-    restoreDatabase(target.databaseUrl, manifest.database, (key) => readBody(target, key)),
+    restoreDatabase(
+      target.databaseUrl,
+      manifest.database,
+      (key) => readBody(target, key),
+      () => {
+        progress.committed = true;
+      },
+    ),
   );
   log(
     `restored ${manifest.id}: ${tables.length} tables (${tables.reduce((n, t) => n + t.rows, 0)} rows), ${objects.verified} objects verified by SHA-256 (${copier.mode})`,

@@ -101,4 +101,26 @@ describe("the restore drill", () => {
       /^bucket "drill-[0-9a-f]+-never-made" \(the documents bucket\) does not exist: create it, empty, or pass --create-buckets$/,
     );
   });
+
+  it("refuses a superuser and a role that may not build the schema, and makes no bucket when it refuses", () => {
+    expect(report.refusals.superuser).toMatch(
+      /^role "postgres" is a superuser: the restored tables would be owned by it, not by the platform's role; connect as /,
+    );
+    expect(report.refusals.privileges).toBe(
+      'role "techcorp_app" cannot build the schema in database "techcorp_foreign" (owned by "postgres"): it lacks CREATE on database "techcorp_foreign" and USAGE and CREATE on schema public; create the database owned by the platform\'s role (create database … owner "techcorp_app") or connect as its owner',
+    );
+    expect(report.refusals.notEmptyWithCreate).toMatch(
+      /^bucket "drill-[0-9a-f]+-thumbnails" is not empty: restore needs empty buckets$/,
+    );
+    expect(report.refusals.bucketsMade).toEqual([]);
+  });
+
+  it("undoes what a restore that fails after it started writing wrote, and names the root cause", () => {
+    expect(report.failedRestore.message).toMatch(
+      /^schema "repartition" already exists \(in: CREATE SCHEMA "repartition";\); undone: \d+ objects deleted from the target buckets, buckets "drill-[0-9a-f]+-undo-documents", "drill-[0-9a-f]+-undo-thumbnails" deleted; the database may keep the schema built before the load: drop it and create it again, empty, before a retry$/,
+    );
+    const deleted = Number(/undone: (\d+) objects/.exec(report.failedRestore.message)?.[1]);
+    expect(deleted).toBe(report.backup.manifest.objects.count);
+    expect(report.failedRestore.bucketsLeft).toEqual([]);
+  });
 });
