@@ -309,7 +309,7 @@ if (import.meta.main) {
     badUsage(usage, `--smoke-url must be an http or https address, not "${given}"`);
   }
   const deployed = environment as DeployedEnvironment;
-  const smokeUrl = values["smoke-url"] ?? `https://api.${ENVIRONMENTS[deployed].domain}`;
+  const smokeUrl = given ?? `https://api.${ENVIRONMENTS[deployed].domain}`;
   if (values["smoke-only"]) {
     const failed = (await smokeCheck(smokeUrl, {})).filter((result) => !result.ok);
     for (const result of failed) console.error(`smoke: ${result.path} failed: ${result.why}`);
@@ -319,7 +319,7 @@ if (import.meta.main) {
     environment: deployed,
     steps,
     dryRun: values["dry-run"],
-    smokeUrl: values["smoke-url"] ?? (values["dry-run"] ? undefined : `https://api.${ENVIRONMENTS[deployed].domain}`),
+    smokeUrl: given ?? (values["dry-run"] ? undefined : smokeUrl),
     soakSeconds,
     allAtOnce: values["all-at-once"],
     tag: values.tag,

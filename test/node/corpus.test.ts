@@ -1,7 +1,10 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import pg from "pg";
 import { describe, expect, inject, it } from "vitest";
 import { loadBulk } from "../../scripts/corpus/bulk.ts";
 import { corpusDocument, corpusDocuments, corpusUsers } from "../../scripts/corpus/generate.ts";
+import { freePort } from "../../stack/ports.ts";
 
 describe("the corpus generator", () => {
   it("is deterministic from the seed, and document i does not depend on the corpus size", () => {
@@ -92,5 +95,30 @@ describe("the bulk loader", () => {
     } finally {
       await client.end();
     }
+  });
+});
+
+describe("npm run corpus:load", () => {
+  const load = async (args: string[]) =>
+    promisify(execFile)(process.execPath, ["scripts/load-corpus.ts", ...args], {
+      // An API nobody answers at (a free port): the load through the API must fail in one line.
+      env: { ...process.env, API_URL: `http://127.0.0.1:${await freePort()}` },
+    }).then(
+      () => ({ code: 0, stderr: "" }),
+      (error: { code: number; stderr: string }) => error,
+    );
+
+  it("refuses a wrong option with what is wrong and the usage (exit 2)", async () => {
+    const refused = await load(["--via", "ftp"]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(
+      `--via must be bulk or api, not "ftp"\nusage: npm run corpus:load [-- --count 1000] [--seed 1] [--via bulk|api] [--no-files] [--concurrency 4]\n`,
+    );
+  });
+
+  it("fails in one line, naming the cause, when the API does not answer (exit 1)", async () => {
+    const failed = await load(["--via", "api", "--count", "1"]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toMatch(/^\[corpus\] failed: fetch failed \(.*ECONNREFUSED.*\)\n$/);
   });
 });

@@ -68,6 +68,17 @@ describe("npm run secrets:reseal", () => {
     expect(await stored()).toEqual(after);
   });
 
+  it("refuses a key that does not decode, in one line, before reading anything (exit 2)", async () => {
+    const refused = await run(process.execPath, ["scripts/reseal.ts"], {
+      env: { ...process.env, DATABASE_URL: "postgres://nobody@127.0.0.1:1/none", DATA_ENCRYPTION_KEY: "short" },
+    }).then(
+      () => ({ code: 0, stderr: "" }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^DATA_ENCRYPTION_KEY is not a data encryption key: .+\nusage: /);
+  });
+
   it("reports, and exits 1 for, a value no configured key opens, and re-seals the rest", async () => {
     const stranger = await createSecretBox(randomBytes(32).toString("base64"), "webhook-secret");
     const name = `reseal-lost-${randomUUID().slice(0, 8)}`;

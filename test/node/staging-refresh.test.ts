@@ -1,7 +1,9 @@
+import { execFile } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { promisify } from "node:util";
 import { GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
@@ -406,5 +408,34 @@ describe("npm run staging:refresh", () => {
     await expect(refresh({ targetUrl: other })).rejects.toThrow(/never refreshed/);
     const kept = await asSystemSession(other, (client) => client.query("select email from users"));
     expect(kept.rows).toEqual([{ email: "keep@example.com" }]);
+  }, 120_000);
+
+  it("refuses, as a command, a staging bucket it cannot reach before writing anything", async () => {
+    const before = await dump(targetUrl);
+    const stack = inject("stack");
+    const refused = await promisify(execFile)(
+      process.execPath,
+      ["scripts/staging-refresh.ts", "--target-environment", "staging", "--users", "10"],
+      {
+        env: {
+          ...process.env,
+          SOURCE_DATABASE_URL: sourceUrl,
+          DATABASE_URL_UNPOOLED: targetUrl,
+          S3_ENDPOINT: stack.S3_ENDPOINT,
+          S3_FORCE_PATH_STYLE: "true",
+          S3_ACCESS_KEY_ID: stack.S3_ACCESS_KEY_ID,
+          S3_SECRET_ACCESS_KEY: stack.S3_SECRET_ACCESS_KEY,
+          S3_BUCKET: `no-such-staging-bucket-${randomUUID().slice(0, 8)}`,
+        },
+      },
+    ).then(
+      () => ({ code: 0, stderr: "" }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /^\[staging\] refused: staging's bucket "no-such-staging-bucket-[0-9a-f]+" cannot be reached: /,
+    );
+    expect(await dump(targetUrl)).toEqual(before);
   }, 120_000);
 });
